@@ -1,0 +1,37 @@
+//===- AttnBase.h - plain types shared by the attn interfaces -------------===//
+//
+// Small value types that appear in interface and op signatures. They are
+// declared before the generated code so that ODS declarations can name them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_DIALECT_ATTN_IR_ATTNBASE_H
+#define ATTNIR_DIALECT_ATTN_IR_ATTNBASE_H
+
+#include "mlir/IR/Value.h"
+#include <cstdint>
+
+namespace mlir::attn {
+
+/// Block rule result in C++: keys outside [visibleBegin, visibleEnd) are
+/// masked for every query of the tile; keys in [fullBegin, fullEnd) are kept
+/// for every query of the tile. Empty ranges have begin >= end.
+struct KeyRange {
+  int64_t visibleBegin, visibleEnd, fullBegin, fullEnd;
+};
+
+/// The same bounds as SSA `index` values, emitted by the mask as IR.
+struct KeyRangeValues {
+  Value visibleBegin, visibleEnd, fullBegin, fullEnd;
+};
+
+/// One shape relation of an op: dimension `lhsDim` of value `lhs` equals
+/// dimension `rhsDim` of value `rhs` (values numbered operands first, then
+/// results).
+struct DimEquality {
+  unsigned lhs, lhsDim, rhs, rhsDim;
+};
+
+} // namespace mlir::attn
+
+#endif // ATTNIR_DIALECT_ATTN_IR_ATTNBASE_H

@@ -1,0 +1,58 @@
+//===- AttnInterfaces.td - mask attribute interface ----------*- tablegen -*-===//
+//
+// A mask is an attribute that answers two questions, in C++ (for the
+// reference interpreter and tests) and as IR (for the lowerings):
+//  - the element rule keep(i, j): is key j visible to query i?
+//  - the block rule: for the query rows [i0, i1), which key range can hold a
+//    kept pair, and which sub-range is kept for every row of the tile?
+// Lowerings ask only this interface; they never switch on mask kinds.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_DIALECT_ATTN_IR_ATTNINTERFACES_TD
+#define ATTNIR_DIALECT_ATTN_IR_ATTNINTERFACES_TD
+
+include "mlir/IR/OpBase.td"
+
+def Attn_MaskAttrInterface : AttrInterface<"MaskAttrInterface"> {
+  let cppNamespace = "::mlir::attn";
+  let description = [{
+    Element and block rules of an attention mask. Positions are global:
+    query i in [0, n), key j in [0, m). Masks that align queries to the end
+    of the keys (causal with m != n) use the offset delta = m - n.
+  }];
+  let methods = [
+    InterfaceMethod<
+      "Element rule: true when key `j` is visible to query `i`.",
+      "bool", "keep",
+      (ins "int64_t":$i, "int64_t":$j, "int64_t":$n, "int64_t":$m)>,
+    InterfaceMethod<[{
+        Block rule in C++: for query rows [i0, i1) (non-empty), the key
+        range [visibleBegin, visibleEnd) outside which no pair is kept, and
+        the range [fullBegin, fullEnd) inside which every pair is kept. Both
+        are clamped to [0, m); the full range lies inside the visible one.
+      }],
+      "::mlir::attn::KeyRange", "keyRange",
+      (ins "int64_t":$i0, "int64_t":$i1, "int64_t":$n, "int64_t":$m)>,
+    InterfaceMethod<[{
+        Element rule as IR. `i` and `j` are i64 values of the same type (both
+        scalars or both vectors); returns i1 of the matching shape. `n` and
+        `m` are scalar i64 sequence lengths.
+      }],
+      "::mlir::Value", "buildKeep",
+      (ins "::mlir::OpBuilder &":$b, "::mlir::Location":$loc,
+           "::mlir::Value":$i, "::mlir::Value":$j,
+           "::mlir::Value":$n, "::mlir::Value":$m)>,
+    InterfaceMethod<[{
+        Block rule as IR, on index values: the same four bounds as
+        `keyRange`, for the query rows [i0, i1). For static shapes they fold
+        to constants by ordinary canonicalization.
+      }],
+      "::mlir::attn::KeyRangeValues", "buildKeyRange",
+      (ins "::mlir::OpBuilder &":$b, "::mlir::Location":$loc,
+           "::mlir::Value":$i0, "::mlir::Value":$i1,
+           "::mlir::Value":$n, "::mlir::Value":$m)>,
+  ];
+}
+
+#endif // ATTNIR_DIALECT_ATTN_IR_ATTNINTERFACES_TD

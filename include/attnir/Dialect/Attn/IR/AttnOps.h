@@ -1,0 +1,22 @@
+//===- AttnOps.h - attn attributes, interfaces and ops --------------------===//
+
+#ifndef ATTNIR_DIALECT_ATTN_IR_ATTNOPS_H
+#define ATTNIR_DIALECT_ATTN_IR_ATTNOPS_H
+
+#include "attnir/Dialect/Attn/IR/AttnBase.h"
+#include "attnir/Dialect/Attn/IR/AttnDialect.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "attnir/Dialect/Attn/IR/AttnInterfaces.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "attnir/Dialect/Attn/IR/AttnAttrs.h.inc"
+
+#define GET_OP_CLASSES
+#include "attnir/Dialect/Attn/IR/AttnOps.h.inc"
+
+#endif // ATTNIR_DIALECT_ATTN_IR_ATTNOPS_H

@@ -1,0 +1,58 @@
+//===- AttnTileOps.td - tile-level ops of the lowering -------*- tablegen -*-===//
+//
+// Ops that exist between tiling and target code generation. They work on
+// buffers and name one step of a tiled algorithm, so that tiling (which
+// decides the loops and which blocks are visited) and the target's tile body
+// (vector FMAs on the CPU, tensor cores on the GPU) are separate passes.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_DIALECT_ATTN_IR_ATTNTILEOPS_TD
+#define ATTNIR_DIALECT_ATTN_IR_ATTNTILEOPS_TD
+
+include "attnir/Dialect/Attn/IR/AttnDialect.td"
+include "attnir/Dialect/Attn/IR/AttnInterfaces.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
+    AllTypesMatch<["m_in", "l_in", "m_out", "l_out"]>]> {
+  let summary = "one online-softmax step: a query tile against a key block";
+  let description = [{
+    For the query rows `i0 + r` (r < rows of `acc`, rows past `n` read the
+    last row and are never stored) of batch `b`, query head `hq`, and the
+    keys `j0 .. j0 + BK` (BK = columns of `scores`) of KV head `hkv`:
+
+    - s = scale * q[b, hq, i] . kT[b, hkv, :, j], in f32;
+    - when `masked` is true, s = -inf where the mask's element rule or
+      j < m fails (`masked` is false for blocks the block rule proved full);
+    - m' = max(m, max_j s); p = exp(s - m'); l' = l * exp(m - m') + sum_j p;
+      acc = acc * exp(m - m') + p v[b, hkv, j0 .. j0 + BK, :].
+
+    `kT` is K packed as [B, Hkv, D, Mpad] and `v` V packed as
+    [B, Hkv, Mpad, Dvpad], both f32 and zero-padded, so every read is in
+    bounds. `scores` is scratch space of [rows, BK]. The running max `m` and
+    sum `l` of each row are the vector operands and results.
+  }];
+  let arguments = (ins
+      AnyMemRef:$q, MemRefRankOf<[F32], [4]>:$kT, MemRefRankOf<[F32], [4]>:$v,
+      MemRefRankOf<[F32], [2]>:$acc, MemRefRankOf<[F32], [2]>:$scores,
+      Index:$b, Index:$hq, Index:$hkv, Index:$i0, Index:$j0,
+      Index:$n, Index:$m, I1:$masked,
+      VectorOfRankAndType<[1], [F32]>:$m_in,
+      VectorOfRankAndType<[1], [F32]>:$l_in,
+      OptionalAttr<Attn_MaskAttrInterface>:$mask, F64Attr:$scale);
+  let results = (outs VectorOfRankAndType<[1], [F32]>:$m_out,
+                      VectorOfRankAndType<[1], [F32]>:$l_out);
+  let assemblyFormat = [{
+    $q `,` $kT `,` $v `,` $acc `,` $scores
+    `at` `[` $b `,` $hq `,` $hkv `,` $i0 `,` $j0 `]`
+    `lengths` `(` $n `,` $m `)` `masked` `(` $masked `)`
+    `state` `(` $m_in `,` $l_in `)`
+    (`mask` `(` $mask^ `)`)? `scale` `(` $scale `)` attr-dict `:`
+    type($q) `,` type($kT) `,` type($v) `,` type($acc) `,` type($scores)
+    `,` type($m_in)
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // ATTNIR_DIALECT_ATTN_IR_ATTNTILEOPS_TD

@@ -1,0 +1,47 @@
+//===- Passes.td - attn dialect passes -----------------------*- tablegen -*-===//
+
+#ifndef ATTNIR_DIALECT_ATTN_TRANSFORMS_PASSES_TD
+#define ATTNIR_DIALECT_ATTN_TRANSFORMS_PASSES_TD
+
+include "mlir/Pass/PassBase.td"
+
+def AttnTile : Pass<"attn-tile", "func::FuncOp"> {
+  let summary = "Flash-style tiling of attn.attention";
+  let description = [{
+    Rewrites each `attn.attention` on tensors into a tiled loop nest on
+    buffers: an `scf.parallel` over (batch, head, query tile), and inside it
+    an `scf.for` over key blocks whose bounds come from the mask's block rule
+    (`MaskAttrInterface::buildKeyRange`): blocks with no kept pair are never
+    visited, blocks where every pair is kept skip the element rule. The online
+    softmax state (running max and sum per query row) is carried in the key
+    loop's iter_args; each step is one `attn.kv_block_update` on a query
+    tile and a key block. K is packed once, transposed to [B, Hkv, D, M] in
+    f32 and zero-padded to a whole number of key blocks (V likewise as
+    [B, Hkv, M, Dv]), so the block update never reads out of bounds and
+    always computes in f32 whatever the input type.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+  ];
+  let options = [
+    Option<"queryTile", "query-tile", "int64_t", /*default=*/"64",
+           "query rows per tile (one parallel task)">,
+    Option<"keyBlock", "key-block", "int64_t", /*default=*/"64",
+           "keys per block of the key loop (a multiple of 16)">,
+  ];
+}
+
+def AttnPrepareABI : Pass<"attn-prepare-abi", "ModuleOp"> {
+  let summary = "Mark spec entries for the C calling convention of the runtime";
+  let description = [{
+    Sets `llvm.emit_c_interface` on every public `func.func`, so that the
+    LLVM lowering emits `_mlir_ciface_<name>` taking one pointer to a memref
+    descriptor per argument (outputs last, after
+    buffer-results-to-out-params). The runtime and the generated C header
+    call entries through that wrapper.
+  }];
+}
+
+#endif // ATTNIR_DIALECT_ATTN_TRANSFORMS_PASSES_TD

@@ -1,0 +1,39 @@
+//===- Pipelines.h - whole pipelines and registration ---------------------===//
+
+#ifndef ATTNIR_PIPELINES_PIPELINES_H
+#define ATTNIR_PIPELINES_PIPELINES_H
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir::attn {
+
+struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
+  Option<int64_t> queryTile{*this, "query-tile",
+                            llvm::cl::desc("query rows per tile"),
+                            llvm::cl::init(64)};
+  Option<int64_t> keyBlock{*this, "key-block",
+                           llvm::cl::desc("keys per block (multiple of 16)"),
+                           llvm::cl::init(64)};
+  Option<int64_t> rows{*this, "rows",
+                       llvm::cl::desc("query rows per register tile"),
+                       llvm::cl::init(4)};
+};
+
+/// Stage names a user can stop after (`attnc compile --emit mlir --stage`,
+/// docs/architecture.md): "tiled", "vectorized", "bufferized", "parallel",
+/// "llvm" (the whole pipeline).
+void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options,
+                      llvm::StringRef stopAfter = "llvm");
+
+/// Registers every dialect a spec or a pipeline stage may contain.
+void registerAllAttnDialects(DialectRegistry &registry);
+
+/// Registers the attn passes and `--attn-pipeline-cpu` with the global pass
+/// registry (for attn-opt).
+void registerAttnPassesAndPipelines();
+
+} // namespace mlir::attn
+
+#endif // ATTNIR_PIPELINES_PIPELINES_H

@@ -1,0 +1,5 @@
+//===- AttnInterfaces.cpp - generated interface definitions ---------------===//
+
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+
+#include "attnir/Dialect/Attn/IR/AttnInterfaces.cpp.inc"

@@ -1,0 +1,129 @@
+//===- AttnOps.cpp - attn op verifiers and helpers ------------------------===//
+
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/STLExtras.h"
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::attn;
+
+#define GET_OP_CLASSES
+#include "attnir/Dialect/Attn/IR/AttnOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+double AttentionOp::getScaleValue() {
+  if (FloatAttr s = getScaleAttr())
+    return s.getValueAsDouble();
+  int64_t d = getQ().getType().getDimSize(3);
+  return 1.0 / std::sqrt(static_cast<double>(d));
+}
+
+// Values: 0 q, 1 k, 2 v, 3 out, 4 lse.
+ArrayRef<DimEquality> AttentionOp::getDimEqualities() {
+  static const DimEquality eqs[] = {
+      {0, 0, 1, 0}, {0, 0, 2, 0}, {0, 0, 3, 0}, // B
+      {1, 1, 2, 1},                             // Hkv
+      {1, 2, 2, 2},                             // M
+      {0, 3, 1, 3},                             // D
+      {0, 1, 3, 1}, {0, 2, 3, 2},               // Hq, N of out
+      {2, 3, 3, 3},                             // Dv
+      {0, 0, 4, 0}, {0, 1, 4, 1}, {0, 2, 4, 2}, // lse [B, Hq, N]
+  };
+  return eqs;
+}
+
+namespace {
+const char *const kValueNames[] = {"q", "k", "v", "out", "lse"};
+const char *const kQDims[] = {"B", "Hq", "N", "D"};
+const char *const kKDims[] = {"B", "Hkv", "M", "D"};
+const char *const kVDims[] = {"B", "Hkv", "M", "Dv"};
+const char *const kOutDims[] = {"B", "Hq", "N", "Dv"};
+const char *const *const kDimNames[] = {kQDims, kKDims, kVDims, kOutDims,
+                                        kOutDims};
+} // namespace
+
+LogicalResult AttentionOp::verify() {
+  SmallVector<RankedTensorType> types = {
+      getQ().getType(), getK().getType(), getV().getType(), getOut().getType()};
+  if (getLse())
+    types.push_back(cast<RankedTensorType>(getLse().getType()));
+
+  for (auto [idx, t] : llvm::enumerate(types)) {
+    int64_t want = idx == 4 ? 3 : 4;
+    if (t.getRank() != want)
+      return emitOpError() << kValueNames[idx] << " must have rank " << want
+                           << (idx == 4 ? " [B, Hq, N]" : "") << ", got rank "
+                           << t.getRank() << " (" << t << ")";
+  }
+  Type elt = types[0].getElementType();
+  for (unsigned idx = 1; idx < 4; ++idx)
+    if (types[idx].getElementType() != elt)
+      return emitOpError() << kValueNames[idx] << " has element type "
+                           << types[idx].getElementType()
+                           << " but q has " << elt
+                           << "; q, k, v and out must share one element type";
+
+  for (const DimEquality &e : getDimEqualities()) {
+    if (e.lhs >= types.size() || e.rhs >= types.size())
+      continue;
+    int64_t a = types[e.lhs].getDimSize(e.lhsDim);
+    int64_t b = types[e.rhs].getDimSize(e.rhsDim);
+    if (ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b)
+      continue;
+    return emitOpError() << kValueNames[e.rhs] << " dimension " << e.rhsDim
+                         << " (" << kDimNames[e.rhs][e.rhsDim] << ") is " << b
+                         << " but " << kValueNames[e.lhs] << " dimension "
+                         << e.lhsDim << " (" << kDimNames[e.lhs][e.lhsDim]
+                         << ") is " << a;
+  }
+
+  int64_t hq = types[0].getDimSize(1), hkv = types[1].getDimSize(1);
+  if (!ShapedType::isDynamic(hkv) && hkv == 0)
+    return emitOpError() << "k dimension 1 (Hkv) must be positive";
+  if (!ShapedType::isDynamic(hq) && !ShapedType::isDynamic(hkv) &&
+      hq % hkv != 0)
+    return emitOpError() << "q dimension 1 (Hq) is " << hq
+                         << ", not a multiple of k dimension 1 (Hkv) " << hkv;
+  if (ShapedType::isDynamic(types[0].getDimSize(3)))
+    return emitOpError() << "q dimension 3 (D) must be static";
+  if (ShapedType::isDynamic(types[2].getDimSize(3)))
+    return emitOpError() << "v dimension 3 (Dv) must be static";
+  if (types[0].getDimSize(3) == 0 || types[2].getDimSize(3) == 0)
+    return emitOpError() << "head dimensions D and Dv must be positive";
+  if (FloatAttr s = getScaleAttr())
+    if (!std::isfinite(s.getValueAsDouble()))
+      return emitOpError() << "scale must be finite, got "
+                           << s.getValueAsDouble();
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// KVBlockUpdateOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult KVBlockUpdateOp::verify() {
+  auto acc = getAcc().getType(), scores = getScores().getType();
+  auto q = cast<MemRefType>(getQ().getType());
+  int64_t rows = getMIn().getType().getDimSize(0);
+  if (q.getRank() != 4)
+    return emitOpError() << "q must have rank 4, got " << q.getRank();
+  if (!acc.hasStaticShape() || !scores.hasStaticShape())
+    return emitOpError() << "acc and scores must have static shapes";
+  if (acc.getDimSize(0) != rows || scores.getDimSize(0) != rows)
+    return emitOpError() << "acc, scores and the state vectors must have the "
+                            "same number of rows ("
+                         << rows << ")";
+  if (scores.getDimSize(1) % 16 != 0)
+    return emitOpError() << "key block (scores dimension 1) must be a "
+                            "multiple of 16, got "
+                         << scores.getDimSize(1);
+  if (acc.getDimSize(1) % 16 != 0)
+    return emitOpError() << "acc dimension 1 (padded Dv) must be a multiple "
+                            "of 16, got "
+                         << acc.getDimSize(1);
+  return success();
+}

@@ -1,0 +1,318 @@
+//===- AttnTile.cpp - flash-style tiling of attn.attention ----------------===//
+//
+// attn.attention (tensors) becomes, on buffers:
+//
+//   pack:   scf.parallel (b, hkv, j)   K -> kT [B, Hkv, D, Mpad] f32
+//                                      V -> vp [B, Hkv, Mpad, Dvpad] f32
+//   main:   scf.parallel (b, h, t)     one query tile of `query-tile` rows
+//             [kb0, kb1) = key blocks the mask's block rule leaves visible
+//             scf.for kb iter_args(m, l)             online softmax state
+//               masked = block kb is not inside the rule's full range
+//               attn.kv_block_update ...             target-specific body
+//             out[rows] = acc / l, lse = m + log l   (zeros / -inf if l == 0)
+//
+// Why pack: the CPU body broadcasts one query element against a vector of 16
+// keys, so it wants K transposed; packing also converts bf16/f16 to f32 once
+// (not once per query tile) and pads to whole key blocks, so the body never
+// needs bounds checks. Packing costs O(M D) per head against O(N M D) for the
+// attention itself.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Dialect/Attn/Transforms/Passes.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include <limits>
+
+namespace mlir::attn {
+#define GEN_PASS_DEF_ATTNTILE
+#include "attnir/Dialect/Attn/Transforms/Passes.h.inc"
+} // namespace mlir::attn
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+Value cIdx(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+Value toF32(OpBuilder &b, Location loc, Value x) {
+  if (x.getType().isF32())
+    return x;
+  return arith::ExtFOp::create(b, loc, b.getF32Type(), x);
+}
+
+/// Dynamic sizes for an alloc of `type` whose dims are `dims`.
+SmallVector<Value> dynamicSizes(MemRefType type, ArrayRef<Value> dims) {
+  SmallVector<Value> out;
+  for (auto [i, d] : llvm::enumerate(type.getShape()))
+    if (ShapedType::isDynamic(d))
+      out.push_back(dims[i]);
+  return out;
+}
+
+struct TileAttention : OpRewritePattern<AttentionOp> {
+  TileAttention(MLIRContext *ctx, int64_t queryTile, int64_t keyBlock)
+      : OpRewritePattern(ctx), queryTile(queryTile), keyBlock(keyBlock) {}
+
+  LogicalResult matchAndRewrite(AttentionOp op,
+                                PatternRewriter &rw) const override {
+    Location loc = op.getLoc();
+    auto qT = op.getQ().getType(), kTy = op.getK().getType(),
+         vTy = op.getV().getType(), oT = op.getOut().getType();
+    Type elt = qT.getElementType();
+    Type f32 = rw.getF32Type();
+    int64_t d = qT.getDimSize(3), dv = vTy.getDimSize(3);
+    int64_t dvPad = llvm::alignTo(dv, 16);
+    int64_t bq = queryTile, bk = keyBlock;
+    MaskAttrInterface mask = op.getMaskAttr();
+
+    auto toBuffer = [&](Value t, RankedTensorType ty) {
+      auto mt = MemRefType::get(ty.getShape(), ty.getElementType());
+      return bufferization::ToBufferOp::create(rw, loc, mt, t,
+                                               /*read_only=*/true)
+          .getResult();
+    };
+    Value q = toBuffer(op.getQ(), qT), k = toBuffer(op.getK(), kTy),
+          v = toBuffer(op.getV(), vTy);
+    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+    Value B = memref::DimOp::create(rw, loc, q, 0);
+    Value Hq = memref::DimOp::create(rw, loc, q, 1);
+    Value N = memref::DimOp::create(rw, loc, q, 2);
+    Value Hkv = memref::DimOp::create(rw, loc, k, 1);
+    Value M = memref::DimOp::create(rw, loc, k, 2);
+    Value cBK = cIdx(rw, loc, bk), cBQ = cIdx(rw, loc, bq);
+    Value Mpad = arith::MulIOp::create(
+        rw, loc, arith::CeilDivUIOp::create(rw, loc, M, cBK), cBK);
+
+    // Packed K^T and V.
+    int64_t dyn = ShapedType::kDynamic;
+    auto kTType = MemRefType::get({dyn, dyn, d, dyn}, f32);
+    auto vpType = MemRefType::get({dyn, dyn, dyn, dvPad}, f32);
+    Value kT = memref::AllocOp::create(rw, loc, kTType,
+                                       ValueRange{B, Hkv, Mpad});
+    Value vp = memref::AllocOp::create(rw, loc, vpType,
+                                       ValueRange{B, Hkv, Mpad});
+    buildPack(rw, loc, k, v, kT, vp, B, Hkv, M, Mpad, d, dv, dvPad);
+
+    // Outputs.
+    auto outType = MemRefType::get(oT.getShape(), elt);
+    Value out = memref::AllocOp::create(
+        rw, loc, outType, dynamicSizes(outType, {B, Hq, N, Value()}));
+    Value lse;
+    RankedTensorType lseT;
+    if (op.getLse()) {
+      lseT = cast<RankedTensorType>(op.getLse().getType());
+      auto lseType = MemRefType::get(lseT.getShape(), f32);
+      lse = memref::AllocOp::create(rw, loc, lseType,
+                                    dynamicSizes(lseType, {B, Hq, N}));
+    }
+
+    // Main loop nest.
+    Value group = arith::DivUIOp::create(rw, loc, Hq, Hkv);
+    Value numTiles = arith::CeilDivUIOp::create(rw, loc, N, cBQ);
+    auto par = scf::ParallelOp::create(
+        rw, loc, ValueRange{c0, c0, c0}, ValueRange{B, Hq, numTiles},
+        ValueRange{c1, c1, c1});
+    {
+      OpBuilder::InsertionGuard g(rw);
+      rw.setInsertionPointToStart(par.getBody());
+      Value b = par.getInductionVars()[0], h = par.getInductionVars()[1],
+            t = par.getInductionVars()[2];
+      Value hkv = arith::DivUIOp::create(rw, loc, h, group);
+      Value i0 = arith::MulIOp::create(rw, loc, t, cBQ);
+      Value i1 = arith::MinUIOp::create(
+          rw, loc, arith::AddIOp::create(rw, loc, i0, cBQ), N);
+      auto accType = MemRefType::get({bq, dvPad}, f32);
+      auto scoresType = MemRefType::get({bq, bk}, f32);
+      Value acc = memref::AllocaOp::create(rw, loc, accType);
+      Value scores = memref::AllocaOp::create(rw, loc, scoresType);
+      buildZeroFill(rw, loc, acc, bq, dvPad);
+
+      KeyRangeValues range =
+          mask ? mask.buildKeyRange(rw, loc, i0, i1, N, M)
+               : KeyRangeValues{c0, M, c0, M};
+      Value kb0 = arith::DivUIOp::create(rw, loc, range.visibleBegin, cBK);
+      Value kb1 = arith::MaxUIOp::create(
+          rw, loc, arith::CeilDivUIOp::create(rw, loc, range.visibleEnd, cBK),
+          kb0);
+      auto stateType = VectorType::get({bq}, f32);
+      Value mInit = arith::ConstantOp::create(
+          rw, loc, DenseElementsAttr::get(
+                       stateType, -std::numeric_limits<float>::infinity()));
+      Value lInit = arith::ConstantOp::create(
+          rw, loc, DenseElementsAttr::get(stateType, 0.0f));
+      Value nI = N, mI = M;
+      auto scale = rw.getF64FloatAttr(op.getScaleValue());
+      auto loop = scf::ForOp::create(
+          rw, loc, kb0, kb1, c1, ValueRange{mInit, lInit},
+          [&](OpBuilder &lb, Location l, Value kb, ValueRange state) {
+            Value j0 = arith::MulIOp::create(lb, l, kb, cBK);
+            Value j1 = arith::AddIOp::create(lb, l, j0, cBK);
+            Value startsInside = arith::CmpIOp::create(
+                lb, l, arith::CmpIPredicate::uge, j0, range.fullBegin);
+            Value endsInside = arith::CmpIOp::create(
+                lb, l, arith::CmpIPredicate::ule, j1, range.fullEnd);
+            Value full = arith::AndIOp::create(lb, l, startsInside, endsInside);
+            Value masked = arith::XOrIOp::create(
+                lb, l, full, arith::ConstantIntOp::create(lb, l, 1, 1));
+            auto upd = KVBlockUpdateOp::create(
+                lb, l, stateType, stateType, q, kT, vp, acc, scores, b, h, hkv,
+                i0, j0, nI, mI, masked, state[0], state[1], mask, scale);
+            scf::YieldOp::create(lb, l, upd.getResults());
+          });
+      buildFinalize(rw, loc, acc, loop.getResult(0), loop.getResult(1), out,
+                    lse, b, h, i0, i1, dv, elt);
+    }
+    memref::DeallocOp::create(rw, loc, kT);
+    memref::DeallocOp::create(rw, loc, vp);
+
+    SmallVector<Value> results = {bufferization::ToTensorOp::create(
+        rw, loc, oT, out, /*restrict=*/true, /*writable=*/true)};
+    if (lse)
+      results.push_back(bufferization::ToTensorOp::create(
+          rw, loc, lseT, lse, /*restrict=*/true, /*writable=*/true));
+    rw.replaceOp(op, results);
+    return success();
+  }
+
+  /// kT[b, h, e, j] = K[b, h, j, e]; vp[b, h, j, e] = V[b, h, j, e]; both 0
+  /// for j >= M or e >= Dv.
+  static void buildPack(OpBuilder &rw, Location loc, Value k, Value v,
+                        Value kT, Value vp, Value B, Value Hkv, Value M,
+                        Value Mpad, int64_t d, int64_t dv, int64_t dvPad) {
+    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+    auto par = scf::ParallelOp::create(rw, loc, ValueRange{c0, c0, c0},
+                                       ValueRange{B, Hkv, Mpad},
+                                       ValueRange{c1, c1, c1});
+    OpBuilder::InsertionGuard g(rw);
+    rw.setInsertionPointToStart(par.getBody());
+    Value b = par.getInductionVars()[0], h = par.getInductionVars()[1],
+          j = par.getInductionVars()[2];
+    Value inBounds =
+        arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, j, M);
+    Value zero = arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(0.0f));
+    auto copyRow = [&](Value src, Value dst, int64_t width, bool transposed) {
+      scf::ForOp::create(
+          rw, loc, c0, cIdx(rw, loc, width), c1, ValueRange{},
+          [&](OpBuilder &fb, Location l, Value e, ValueRange) {
+            auto ifOp = scf::IfOp::create(
+                fb, l, TypeRange{fb.getF32Type()}, inBounds,
+                /*withElseRegion=*/true);
+            {
+              OpBuilder::InsertionGuard g2(fb);
+              fb.setInsertionPointToStart(ifOp.thenBlock());
+              Value x = memref::LoadOp::create(fb, l, src,
+                                               ValueRange{b, h, j, e});
+              scf::YieldOp::create(fb, l, toF32(fb, l, x));
+              fb.setInsertionPointToStart(ifOp.elseBlock());
+              scf::YieldOp::create(fb, l, zero);
+            }
+            SmallVector<Value> idx =
+                transposed ? SmallVector<Value>{b, h, e, j}
+                           : SmallVector<Value>{b, h, j, e};
+            memref::StoreOp::create(fb, l, ifOp.getResult(0), dst, idx);
+            scf::YieldOp::create(fb, l);
+          });
+    };
+    copyRow(k, kT, d, /*transposed=*/true);
+    copyRow(v, vp, dv, /*transposed=*/false);
+    if (dvPad > dv)
+      scf::ForOp::create(rw, loc, cIdx(rw, loc, dv), cIdx(rw, loc, dvPad), c1,
+                         ValueRange{},
+                         [&](OpBuilder &fb, Location l, Value e, ValueRange) {
+                           memref::StoreOp::create(fb, l, zero, vp,
+                                                   ValueRange{b, h, j, e});
+                           scf::YieldOp::create(fb, l);
+                         });
+  }
+
+  static void buildZeroFill(OpBuilder &rw, Location loc, Value buf,
+                            int64_t rows, int64_t cols) {
+    Value c0 = cIdx(rw, loc, 0);
+    auto vt = VectorType::get({16}, rw.getF32Type());
+    Value zeros = arith::ConstantOp::create(
+        rw, loc, DenseElementsAttr::get(vt, 0.0f));
+    scf::ForOp::create(
+        rw, loc, c0, cIdx(rw, loc, rows), cIdx(rw, loc, 1), ValueRange{},
+        [&](OpBuilder &fb, Location l, Value r, ValueRange) {
+          scf::ForOp::create(
+              fb, l, c0, cIdx(fb, l, cols), cIdx(fb, l, 16), ValueRange{},
+              [&](OpBuilder &ib, Location il, Value c, ValueRange) {
+                vector::StoreOp::create(ib, il, zeros, buf, ValueRange{r, c});
+                scf::YieldOp::create(ib, il);
+              });
+          scf::YieldOp::create(fb, l);
+        });
+  }
+
+  /// out[b, h, i0 + r, :] = acc[r, :] / l[r]; lse = m[r] + log l[r]. Rows with
+  /// no kept key (l == 0) give zeros and -inf.
+  static void buildFinalize(OpBuilder &rw, Location loc, Value acc, Value m,
+                            Value l, Value out, Value lse, Value b, Value h,
+                            Value i0, Value i1, int64_t dv, Type elt) {
+    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+    Value rows = arith::SubIOp::create(rw, loc, i1, i0);
+    Value zero = arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(0.0f));
+    Value one = arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(1.0f));
+    Value negInf = arith::ConstantOp::create(
+        rw, loc,
+        rw.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+    scf::ForOp::create(
+        rw, loc, c0, rows, c1, ValueRange{},
+        [&](OpBuilder &fb, Location fl, Value r, ValueRange) {
+          Value lr = vector::ExtractOp::create(fb, fl, l, OpFoldResult(r));
+          Value mr = vector::ExtractOp::create(fb, fl, m, OpFoldResult(r));
+          Value any = arith::CmpFOp::create(fb, fl, arith::CmpFPredicate::OGT,
+                                            lr, zero);
+          Value inv = arith::SelectOp::create(
+              fb, fl, any, arith::DivFOp::create(fb, fl, one, lr), zero);
+          Value i = arith::AddIOp::create(fb, fl, i0, r);
+          scf::ForOp::create(
+              fb, fl, c0, cIdx(fb, fl, dv), c1, ValueRange{},
+              [&](OpBuilder &ib, Location il, Value e, ValueRange) {
+                Value a = memref::LoadOp::create(ib, il, acc, ValueRange{r, e});
+                Value o = arith::MulFOp::create(ib, il, a, inv);
+                if (elt != o.getType())
+                  o = arith::TruncFOp::create(ib, il, elt, o);
+                memref::StoreOp::create(ib, il, o, out,
+                                        ValueRange{b, h, i, e});
+                scf::YieldOp::create(ib, il);
+              });
+          if (lse) {
+            Value logl = math::LogOp::create(fb, fl, lr);
+            Value val = arith::SelectOp::create(
+                fb, fl, any, arith::AddFOp::create(fb, fl, mr, logl), negInf);
+            memref::StoreOp::create(fb, fl, val, lse, ValueRange{b, h, i});
+          }
+          scf::YieldOp::create(fb, fl);
+        });
+  }
+
+  int64_t queryTile, keyBlock;
+};
+
+struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
+  using AttnTileBase::AttnTileBase;
+  void runOnOperation() override {
+    if (keyBlock <= 0 || keyBlock % 16 != 0 || queryTile <= 0) {
+      getOperation().emitError()
+          << "attn-tile: key-block must be a positive multiple of 16 and "
+             "query-tile positive (got key-block="
+          << keyBlock << ", query-tile=" << queryTile << ")";
+      return signalPassFailure();
+    }
+    RewritePatternSet patterns(&getContext());
+    patterns.add<TileAttention>(&getContext(), queryTile, keyBlock);
+    GreedyRewriteConfig config;
+    config.setStrictness(GreedyRewriteStrictness::ExistingOps);
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),
+                                     config)))
+      return signalPassFailure();
+  }
+};
+
+} // namespace

@@ -1,0 +1,82 @@
+//===- Pipelines.cpp - the CPU pipeline and registrations -----------------===//
+//
+// The pipeline is written as named stages of textual pass lists, so that the
+// same text is what docs/architecture.md shows, what `attn-opt
+// --attn-pipeline-cpu` runs, and what `attnc compile --stage` stops after.
+// Pass order constraints (shared/notes/cpu-jit-probe): finalize-memref-to-llvm
+// before convert-scf-to-cf (OpenMP bodies are alloca_scope regions), and
+// convert-ub-to-llvm after the vector passes (ub.poison).
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnir/Pipelines/Pipelines.h"
+#include "attnir/Conversion/Passes.h"
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Dialect/Attn/Transforms/Passes.h"
+#include "mlir/InitAllDialects.h"
+#include "mlir/InitAllExtensions.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/raw_ostream.h"
+
+using namespace mlir;
+
+namespace {
+struct Stage {
+  const char *name;
+  std::string passes;
+};
+
+std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
+  return {
+      {"tiled", llvm::formatv("func.func(attn-tile{{query-tile={0} "
+                              "key-block={1}},canonicalize,cse)",
+                              o.queryTile.getValue(), o.keyBlock.getValue())
+                    .str()},
+      {"vectorized",
+       llvm::formatv("func.func(attn-vectorize-cpu{{rows={0}},canonicalize,cse)",
+                     o.rows.getValue())
+           .str()},
+      {"bufferized",
+       "one-shot-bufferize{bufferize-function-boundaries "
+       "function-boundary-type-conversion=identity-layout-map},"
+       "buffer-results-to-out-params{hoist-static-allocs hoist-dynamic-allocs "
+       "modify-public-functions},canonicalize,attn-prepare-abi"},
+      {"parallel", "convert-scf-to-openmp,canonicalize"},
+      {"llvm",
+       "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
+       "convert-scf-to-cf,convert-vector-to-llvm,convert-math-to-llvm,"
+       "convert-arith-to-llvm,convert-index-to-llvm,convert-ub-to-llvm,"
+       "convert-func-to-llvm,convert-cf-to-llvm,convert-openmp-to-llvm,"
+       "reconcile-unrealized-casts"},
+  };
+}
+} // namespace
+
+void attn::buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &o,
+                            StringRef stopAfter) {
+  for (const Stage &s : cpuStages(o)) {
+    if (failed(parsePassPipeline(s.passes, pm, llvm::errs())))
+      llvm::report_fatal_error("attnir: invalid built-in pipeline stage");
+    if (stopAfter == s.name)
+      return;
+  }
+}
+
+void attn::registerAllAttnDialects(DialectRegistry &registry) {
+  registry.insert<attn::AttnDialect>();
+  registerAllDialects(registry);
+  registerAllExtensions(registry);
+}
+
+void attn::registerAttnPassesAndPipelines() {
+  attn::registerAttnPasses();
+  attn::registerAttnConversionPasses();
+  PassPipelineRegistration<CPUPipelineOptions>(
+      "attn-pipeline-cpu",
+      "Lower attn ops to LLVM dialect code for the host CPU (tile, "
+      "vectorize, bufferize, OpenMP, LLVM)",
+      [](OpPassManager &pm, const CPUPipelineOptions &o) {
+        buildCPUPipeline(pm, o);
+      });
+}
