@@ -15,6 +15,8 @@
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
+#include "mlir/InitAllPasses.h"
+#include <mutex>
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/FormatVariadic.h"
 #include "llvm/Support/raw_ostream.h"
@@ -55,6 +57,8 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
 
 void attn::buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &o,
                             StringRef stopAfter) {
+  // The stages are text: the passes they name must be registered.
+  registerAttnPassesAndPipelines();
   for (const Stage &s : cpuStages(o)) {
     if (failed(parsePassPipeline(s.passes, pm, llvm::errs())))
       llvm::report_fatal_error("attnir: invalid built-in pipeline stage");
@@ -70,6 +74,9 @@ void attn::registerAllAttnDialects(DialectRegistry &registry) {
 }
 
 void attn::registerAttnPassesAndPipelines() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+  registerAllPasses();
   attn::registerAttnPasses();
   attn::registerAttnConversionPasses();
   PassPipelineRegistration<CPUPipelineOptions>(
@@ -79,4 +86,5 @@ void attn::registerAttnPassesAndPipelines() {
       [](OpPassManager &pm, const CPUPipelineOptions &o) {
         buildCPUPipeline(pm, o);
       });
+  });
 }

@@ -5,11 +5,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnir/Pipelines/Pipelines.h"
-#include "mlir/InitAllPasses.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 
 int main(int argc, char **argv) {
-  mlir::registerAllPasses();
   mlir::attn::registerAttnPassesAndPipelines();
   mlir::DialectRegistry registry;
   mlir::attn::registerAllAttnDialects(registry);

@@ -14,10 +14,13 @@ namespace {
 struct AttnPrepareABIPass
     : public attn::impl::AttnPrepareABIBase<AttnPrepareABIPass> {
   void runOnOperation() override {
-    for (auto fn : getOperation().getOps<func::FuncOp>())
+    for (auto fn : getOperation().getOps<func::FuncOp>()) {
+      // Driver-only annotation (argument names); nothing below needs it.
+      fn->removeAttr("attn.arg_names");
       if (fn.isPublic() && !fn.isExternal())
         fn->setAttr(LLVM::LLVMDialect::getEmitCWrapperAttrName(),
                     UnitAttr::get(&getContext()));
+    }
   }
 };
 } // namespace

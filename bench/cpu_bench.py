@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""CPU benchmark: AttnIR (`attnc run --bench --json`) against numpy naive attention, torch
+SDPA (if importable) and the OpenBLAS sgemm ceiling, measured in one run on one machine so
+that the ratios mean something.  Writes docs/benchmarks/cpu.md and docs/benchmarks/cpu.json.
+
+    python3 bench/cpu_bench.py [--attnc PATH] [--quick | --sizes 4096] [--dims 64,128]
+                               [--out-md PATH] [--out-json PATH]
+
+GFLOP/s are of useful work (dense 4*B*H*N*M*D, causal 4*B*H*D*N*(N+1)/2, M=N), computed
+here from every tool's median time so the columns are comparable.  Conventions follow
+/work/shared/anchors/cpu_anchors.py: 2 threads everywhere, each library in a child
+process, wait for a quiet machine before each measurement and record the CPU other
+processes used meanwhile (a build on a 2-core machine ruins figures).  The numpy/torch
+children run without OPENBLAS_CORETYPE: the environment may force Haswell kernels, which
+halves sgemm on the AVX-512 anchor machine, and the ceiling must be OpenBLAS at its best.
+"""
+import argparse, json, os, platform, shlex, statistics, subprocess, sys, tempfile, time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+B, H, THREADS = 1, 8, 2
+SPECS = {"dense": "examples/dense.mlir", "causal": "examples/causal.mlir"}
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def useful_flops(pat, N, D):
+    return 4 * B * H * D * (N * (N + 1) // 2) if pat == "causal" else 4 * B * H * N * N * D
+
+
+def busy_ticks():  # all CPUs: user nice system irq softirq steal
+    v = [int(x) for x in open("/proc/stat").readline().split()[1:9]]
+    return v[0] + v[1] + v[2] + v[5] + v[6] + v[7]
+
+
+def own_ticks():  # this process, all threads: utime + stime
+    s = open("/proc/self/stat").read()
+    f = s[s.rindex(")") + 2:].split()
+    return int(f[11]) + int(f[12])
+
+
+def other_cores(b0, o0, w0, own=None):
+    own = own_ticks() - o0 if own is None else own
+    return round(max(((busy_ticks() - b0) - own) / HZ / (time.perf_counter() - w0), 0.0), 2)
+
+
+def wait_quiet(max_wait, thresh=0.25):
+    """Block while other processes use >= thresh cores (sampled over 1 s), at most max_wait s."""
+    t0 = time.time()
+    while True:
+        snap = busy_ticks(), own_ticks(), time.perf_counter()
+        time.sleep(1.0)
+        o = other_cores(*snap)
+        if o < thresh or time.time() - t0 > max_wait:
+            return dict(other_cores_before=o, waited_s=round(time.time() - t0, 1))
+        log(f"  [busy: other processes use {o:.2f} cores; waiting]")
+        time.sleep(2.0)
+
+
+def timeit(fn, min_runs=5, max_runs=30, target_s=2.0):
+    fn()  # warm-up: first touch, thread pool start-up, BLAS buffers
+    times, snap = [], (busy_ticks(), own_ticks(), time.perf_counter())
+    while len(times) < min_runs or (len(times) < max_runs and sum(times) < target_s):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return dict(ms=1e3 * statistics.median(times), min_ms=1e3 * min(times), runs=len(times),
+                other_cores=other_cores(*snap))
+
+
+# ---- child processes (numpy: sgemm + naive attention; torch: SDPA) ----
+def openblas_corename():
+    """The kernel set OpenBLAS picked at run time (the build config string always says Haswell)."""
+    import ctypes
+    libs = {ln.split()[-1] for ln in open("/proc/self/maps") if "openblas" in ln.lower() and ".so" in ln}
+    for p in libs:
+        for sym in ("scipy_openblas_get_corename64_", "openblas_get_corename64_", "openblas_get_corename"):
+            fn = getattr(ctypes.CDLL(p), sym, None)
+            if fn is not None:
+                fn.restype = ctypes.c_char_p
+                return fn().decode()
+    return "?"
+
+
+def child_numpy(cfgs, max_wait):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    n = 4096
+    a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    c = a @ b  # also loads OpenBLAS, so that its core name can be read
+    info = dict(numpy=np.__version__, openblas_core=openblas_corename())
+    try:
+        info["blas"] = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        import threadpoolctl
+        info["threadpoolctl"] = threadpoolctl.threadpool_info()
+    except Exception:  # optional details only
+        pass
+    w = wait_quiet(max_wait)
+    sgemm = dict(timeit(lambda: np.matmul(a, b, out=c)), **w)
+    sgemm["gflops"] = 2 * n ** 3 / sgemm["ms"] / 1e6
+    log(f"  sgemm 4096^3: {sgemm['gflops']:.0f} GFLOP/s (OpenBLAS core {info['openblas_core']})")
+    rows = []
+    for pat, N, D in cfgs:
+        q, k, v = (rng.standard_normal((B, H, N, D), dtype=np.float32) for _ in range(3))
+        q = q * np.float32(D ** -0.5)
+        madd = np.triu(np.full((N, N), -np.inf, np.float32), 1) if pat == "causal" else None
+        o = np.empty_like(q)
+
+        def run():  # per head, so only one N x N score matrix is live
+            for bi in range(B):
+                for h in range(H):
+                    s = q[bi, h] @ k[bi, h].T
+                    if madd is not None:
+                        s += madd
+                    s -= s.max(axis=-1, keepdims=True)
+                    np.exp(s, out=s)
+                    s /= s.sum(axis=-1, keepdims=True)
+                    np.matmul(s, v[bi, h], out=o[bi, h])
+        w = wait_quiet(max_wait)
+        rows.append(dict(timeit(run), **w, pattern=pat, N=N, D=D))
+        log(f"  numpy {pat} N={N} D={D}: {useful_flops(pat, N, D) / rows[-1]['ms'] / 1e6:.0f} GFLOP/s")
+    return dict(info=info, sgemm=sgemm, rows=rows)
+
+
+def child_torch(cfgs, max_wait):
+    import torch
+    import torch.nn.functional as F
+    torch.set_num_threads(THREADS)
+    rows = []
+    for pat, N, D in cfgs:
+        q, k, v = (torch.randn(B, H, N, D) for _ in range(3))
+
+        def run():
+            with torch.inference_mode():
+                F.scaled_dot_product_attention(q, k, v, is_causal=(pat == "causal"))
+        w = wait_quiet(max_wait)
+        rows.append(dict(timeit(run), **w, pattern=pat, N=N, D=D))
+        log(f"  torch {pat} N={N} D={D}: {useful_flops(pat, N, D) / rows[-1]['ms'] / 1e6:.0f} GFLOP/s")
+    return dict(info=dict(torch=torch.__version__, threads=torch.get_num_threads()), rows=rows)
+
+
+def run_child(kind, cfgs, env, max_wait):
+    fd, tmp = tempfile.mkstemp(suffix=".json")
+    os.close(fd)
+    rc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", kind, "--child-out", tmp,
+                         "--child-cfgs", json.dumps(cfgs), "--max-wait", str(max_wait)], env=env).returncode
+    try:
+        return json.load(open(tmp))
+    except ValueError:
+        return dict(error=f"{kind} child process failed (rc={rc}), see its stderr", rows=[])
+    finally:
+        os.unlink(tmp)
+
+
+# ---- AttnIR through the attnc CLI, one process per configuration ----
+def spec_for(pat, D, tmpdir):
+    """The example specs hard-code D=64 in their types; other D use a patched copy."""
+    src = os.path.join(REPO, SPECS[pat])
+    text = open(src).read()
+    if D == 64:
+        return src
+    if "x64xf32" not in text:
+        raise RuntimeError(f"{src}: no 'x64xf32' to replace for D={D}")
+    dst = os.path.join(tmpdir, f"{pat}_d{D}.mlir")
+    open(dst, "w").write(text.replace("x64xf32", f"x{D}xf32"))
+    return dst
+
+
+def run_attnc(attnc, spec, N, D, env, extra, timeout):
+    shape = f"{B}x{H}x{N}x{D}"
+    cmd = [attnc, "run", spec] + [a for t in "qkv" for a in ("--shape", f"{t}={shape}")] + ["--bench", "--json"] + extra
+    snap, t0 = (busy_ticks(), own_ticks(), time.perf_counter()), os.times()
+    try:
+        cp = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return dict(error=f"timed out after {timeout} s", cmd=shlex.join(cmd))
+    t1 = os.times()
+    child = (t1.children_user + t1.children_system - t0.children_user - t0.children_system) * HZ
+    objs = []
+    for ln in cp.stdout.splitlines():  # one JSON object per line; tolerate other output
+        try:
+            objs.append(json.loads(ln))
+        except ValueError:
+            pass
+    objs = [o for o in objs if isinstance(o, dict) and "ms" in o]
+    if cp.returncode != 0 or not objs:
+        return dict(error=f"rc={cp.returncode}, {len(objs)} JSON result line(s); stderr: "
+                          f"{cp.stderr.strip()[-400:]!r}", cmd=shlex.join(cmd))
+    return dict(objs[0], other_cores=other_cores(*snap, own=child), cmd=shlex.join(cmd))
+
+
+def machine_info():
+    kv = dict(ln.split(":", 1) for ln in open("/proc/cpuinfo").read().split("\n\n")[0].splitlines() if ":" in ln)
+    kv = {k.strip(): v.strip() for k, v in kv.items()}
+    flags = kv.get("flags", "").split()
+    return dict(date_utc=time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime()), nproc=os.cpu_count(),
+                cpu=kv.get("model name", "?"), avx512f="avx512f" in flags,
+                avx512_flags=[f for f in flags if f.startswith("avx512")],
+                platform=platform.platform(), python=platform.python_version())
+
+
+def write_md(path, res):
+    m, ni, torch_on = res["machine"], res["numpy"].get("info", {}), "torch" in res
+    cols = ["attnir", "numpy"] + (["torch"] if torch_on else []) + ["sgemm"]
+    hdr = ["pattern", "N", "D", "AttnIR GFLOP/s", "numpy naive GFLOP/s"] + (["torch SDPA GFLOP/s"] if torch_on else []) \
+        + ["sgemm GFLOP/s", "AttnIR/numpy", "AttnIR/sgemm", "AttnIR max_rel_err"]
+    out = ["# CPU benchmark: AttnIR vs numpy, torch and the OpenBLAS sgemm ceiling", "",
+           f"Forward attention, fp32, B={B}, H={H}, M=N, {THREADS} threads; every figure from one run on one "
+           "machine. GFLOP/s of useful work (dense 4·B·H·N·M·D, causal 4·B·H·D·N(N+1)/2) from each tool's "
+           "median time (numpy/torch: warm-up, then median of >= 5 runs; AttnIR: `ms` of `attnc run <spec> "
+           "--bench --json`, D=128 from copies of `examples/*.mlir` with 64 replaced by 128). numpy and torch "
+           f"ran with `OPENBLAS_CORETYPE` unset (it was `{res['env_OPENBLAS_CORETYPE']}`; forcing Haswell halves "
+           f"sgemm on AVX-512 machines) and `OMP_NUM_THREADS=OPENBLAS_NUM_THREADS={THREADS}`. "
+           "sgemm: numpy float32 matmul 4096x4096x4096. Min times and machine load: `cpu.json` beside this file.",
+           "", f"Command: `{res['command']}`", "",
+           f"Date: {m['date_utc']}. Machine: {m['cpu']}, {m['nproc']} cores, avx512f: "
+           f"{'yes' if m['avx512f'] else 'no'}. numpy {ni.get('numpy', '?')}, {ni.get('blas', {}).get('name', 'BLAS')} "
+           f"{ni.get('blas', {}).get('version', '?')} (run-time core: {ni.get('openblas_core', '?')}). torch: "
+           + (res["torch"].get("info", {}).get("torch", "?") if torch_on else "not installed (column omitted)") + ".",
+           "", "| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
+    busy = False
+    for t in res["table"]:
+        cells = [t["pattern"], str(t["N"]), str(t["D"])]
+        for c in cols:
+            flag = "*" if (t.get(c + "_other_cores") or 0) > 0.3 else ""
+            busy |= bool(flag)
+            cells.append(("—" if t[c] is None else f"{t[c]:.0f}") + flag)
+        cells += ["—" if t[c] is None else f"{t[c]:{f}}" for c, f in
+                  (("attnir_over_numpy", ".2f"), ("attnir_over_sgemm", ".2f"), ("attnir_max_rel_err", ".1e"))]
+        out.append("| " + " | ".join(cells) + " |")
+    if busy:
+        out += ["", "\\* other processes used more than 0.3 cores during this measurement."]
+    errs = [f"- AttnIR {t['pattern']} N={t['N']} D={t['D']}: {t['attnir_error']}" for t in res["table"]
+            if t["attnir_error"]] + [f"- {k}: {res[k]['error']}" for k in ("numpy", "torch") if res.get(k, {}).get("error")]
+    open(path, "w").write("\n".join(out + (["", "Errors:"] + errs if errs else []) + [""]))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--attnc", default=os.path.join(REPO, "build/bin/attnc"))
+    ap.add_argument("--attnc-args", default="", help="extra arguments for `attnc run`, e.g. '--check'")
+    ap.add_argument("--skip-attnc", action="store_true", help="measure the baselines only")
+    ap.add_argument("--quick", action="store_true", help="N=1024 (smoke test)")
+    ap.add_argument("--sizes", default="4096", help="comma-separated N (M=N)")
+    ap.add_argument("--dims", default="64,128", help="comma-separated head dims D")
+    ap.add_argument("--max-wait", type=float, default=300, help="max s to wait for a quiet machine, per measurement")
+    ap.add_argument("--timeout", type=float, default=900, help="max s per attnc invocation")
+    ap.add_argument("--out-md", default=os.path.join(REPO, "docs/benchmarks/cpu.md"))
+    ap.add_argument("--out-json", default=os.path.join(REPO, "docs/benchmarks/cpu.json"))
+    for hidden in ("--child", "--child-out", "--child-cfgs"):
+        ap.add_argument(hidden, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        res = (child_numpy if args.child == "numpy" else child_torch)(json.loads(args.child_cfgs), args.max_wait)
+        return json.dump(res, open(args.child_out, "w"))
+    attnc = os.path.abspath(args.attnc)
+    if not args.skip_attnc and not (os.path.isfile(attnc) and os.access(attnc, os.X_OK)):
+        sys.exit(f"error: attnc not found or not executable: {attnc}\n  build it (cmake --build build "
+                 "--target attnc), pass --attnc PATH, or --skip-attnc to measure only the baselines")
+    sizes = [1024] if args.quick else [int(x) for x in args.sizes.split(",")]
+    cfgs = [(p, N, int(D)) for p in SPECS for D in args.dims.split(",") for N in sizes]
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
+    env.update(OMP_NUM_THREADS=str(THREADS), OPENBLAS_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS))
+    res = dict(command=shlex.join(["python3", os.path.relpath(os.path.abspath(__file__), REPO)] + sys.argv[1:]),
+               machine=machine_info(), B=B, H=H, threads=THREADS, attnc=attnc,
+               env_OPENBLAS_CORETYPE=os.environ.get("OPENBLAS_CORETYPE", "unset"),
+               flops="dense 4*B*H*N*M*D; causal 4*B*H*D*N*(N+1)/2")
+    log("== numpy: sgemm ceiling, naive attention")
+    res["numpy"] = run_child("numpy", cfgs, env, args.max_wait)
+    if subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True).returncode == 0:
+        log("== torch SDPA")
+        res["torch"] = run_child("torch", cfgs, env, args.max_wait)
+    else:
+        log("== torch not importable: torch SDPA column omitted")
+    res["attnir"] = []
+    if not args.skip_attnc:
+        log("== AttnIR (attnc)")
+        with tempfile.TemporaryDirectory(prefix="attnc_bench_") as tmpdir:
+            for pat, N, D in cfgs:
+                w = wait_quiet(args.max_wait)
+                r = run_attnc(attnc, spec_for(pat, D, tmpdir), N, D, env, shlex.split(args.attnc_args), args.timeout)
+                res["attnir"].append(dict(r, **w, pattern=pat, N=N, D=D))
+                mine = r.get("ms") and useful_flops(pat, N, D) / r["ms"] / 1e6
+                log(f"  attnc {pat} N={N} D={D}: " + (r.get("error") or f"{mine:.0f} GFLOP/s"))
+                if mine and r.get("gflops") and abs(r["gflops"] / mine - 1) > 0.02:
+                    log(f"  warning: attnc reports {r['gflops']:.1f} GFLOP/s; flop formulas disagree?")
+
+    def pick(rows, key):  # the row of one configuration, if it has a time
+        return next((r for r in rows if (r["pattern"], r["N"], r["D"]) == key and r.get("ms")), {})
+    sg = res["numpy"].get("sgemm") or {}
+    res["table"] = []
+    for key in cfgs:
+        t = dict(zip(("pattern", "N", "D"), key), sgemm=sg.get("gflops"), sgemm_other_cores=sg.get("other_cores"))
+        for c, rows in (("attnir", res["attnir"]), ("numpy", res["numpy"]["rows"]),
+                        ("torch", res.get("torch", {}).get("rows", []))):
+            r = pick(rows, key)
+            t[c] = useful_flops(*key) / r["ms"] / 1e6 if r else None
+            t[c + "_other_cores"] = r.get("other_cores")
+        a = next((r for r in res["attnir"] if (r["pattern"], r["N"], r["D"]) == key), {})
+        t.update(attnir_max_rel_err=a.get("max_rel_err"), attnir_ok=a.get("ok"), attnir_error=a.get("error"))
+        if a.get("ok") is False:
+            t["attnir_error"] = f"attnc reports ok=false (max_rel_err={a.get('max_rel_err')})"
+        for c in ("numpy", "sgemm"):
+            t["attnir_over_" + c] = t["attnir"] / t[c] if t["attnir"] and t[c] else None
+        res["table"].append(t)
+    for p in (args.out_md, args.out_json):
+        os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
+    json.dump(res, open(args.out_json, "w"), indent=1)
+    write_md(args.out_md, res)
+    log(open(args.out_md).read() + f"\nwrote {args.out_md} and {args.out_json}")
+    return 1 if res["numpy"].get("error") or (not args.skip_attnc and any(t["attnir_error"] for t in res["table"])) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+//===- Signature.h - entries of a spec and their argument shapes ----------===//
+//
+// What a driver (attnc, the C API) needs to know about a spec entry before
+// compiling it: argument names as written in the spec, dtypes, static dims,
+// and the concrete shapes implied by the shapes a user gave (the attn ops'
+// dimension equalities, propagated with a union-find).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_DRIVER_SIGNATURE_H
+#define ATTNIR_DRIVER_SIGNATURE_H
+
+#include "attnir/Support/HostTensor.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include <map>
+#include <string>
+#include <vector>
+
+namespace attnir {
+
+struct ArgInfo {
+  std::string name;           // as in the spec ("q"), or "arg<i>" / "result<i>"
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape; // -1 for dynamic dims
+};
+
+struct EntrySignature {
+  std::string name;
+  std::vector<ArgInfo> inputs, outputs;
+};
+
+/// Reads the signature of `fn`; fails on non-tensor or unsupported element
+/// types with a one-line error.
+bool getEntrySignature(mlir::func::FuncOp fn, EntrySignature &sig,
+                       std::string &error);
+
+/// Resolves every dynamic dim of the inputs and outputs. `given` maps input
+/// index to a full shape. Unknown dims default by role: B = 1, Hq = 8,
+/// N = 1000, Hkv = Hq, M = N. Fails when given shapes contradict the spec or
+/// each other.
+bool resolveShapes(mlir::func::FuncOp fn, const EntrySignature &sig,
+                   const std::map<unsigned, std::vector<int64_t>> &given,
+                   std::vector<std::vector<int64_t>> &inputShapes,
+                   std::vector<std::vector<int64_t>> &outputShapes,
+                   std::string &error);
+
+/// Useful flops of running `fn` at these shapes: 2 (D + Dv) per kept
+/// (query, key) pair of each attention op, masked pairs excluded.
+double usefulFlops(mlir::func::FuncOp fn,
+                   const std::vector<std::vector<int64_t>> &inputShapes);
+
+} // namespace attnir
+
+#endif // ATTNIR_DRIVER_SIGNATURE_H

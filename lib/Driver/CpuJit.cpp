@@ -1,0 +1,159 @@
+//===- CpuJit.cpp - compile a spec for the host CPU and run it ------------===//
+//
+// Follows shared/notes/cpu-jit-probe: the host target machine (else LLVM
+// silently emits SSE), its codegen level set on the TM (ExecutionEngine's
+// jitCodeGenOptLevel is ignored), the same TM handed to the IR optimizer, and
+// libomp loaded for the OpenMP runtime calls.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnir/Driver/CpuJit.h"
+#include "mlir/ExecutionEngine/ExecutionEngine.h"
+#include "mlir/ExecutionEngine/OptUtils.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Target/LLVMIR/Export.h"
+#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
+#include "llvm/IR/LegacyPassManager.h"
+#include "llvm/IR/Module.h"
+#include "llvm/Support/TargetSelect.h"
+#include "llvm/Target/TargetMachine.h"
+
+#ifndef ATTNIR_LLVM_LIBDIR
+#error "ATTNIR_LLVM_LIBDIR must name the LLVM library directory (libomp.so)"
+#endif
+
+using namespace mlir;
+
+namespace attnir {
+
+bool lowerForCPU(ModuleOp module, const attn::CPUPipelineOptions &o,
+                 StringRef stopAfter) {
+  PassManager pm(module->getContext());
+  attn::buildCPUPipeline(pm, o, stopAfter);
+  return succeeded(pm.run(module));
+}
+
+static void initNativeTarget() {
+  static bool done = [] {
+    llvm::InitializeNativeTarget();
+    llvm::InitializeNativeTargetAsmPrinter();
+    return true;
+  }();
+  (void)done;
+}
+
+std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(std::string &err) {
+  initNativeTarget();
+  auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
+  if (!jtmb) {
+    err = llvm::toString(jtmb.takeError());
+    return nullptr;
+  }
+  jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  auto tm = jtmb->createTargetMachine();
+  if (!tm) {
+    err = llvm::toString(tm.takeError());
+    return nullptr;
+  }
+  return std::move(*tm);
+}
+
+bool emitLLVM(ModuleOp module, EmitKind kind, llvm::raw_pwrite_stream &os,
+              std::string &err) {
+  std::unique_ptr<llvm::TargetMachine> tm = createHostTargetMachine(err);
+  if (!tm)
+    return false;
+  llvm::LLVMContext llvmCtx;
+  std::unique_ptr<llvm::Module> llvmModule =
+      translateModuleToLLVMIR(module, llvmCtx);
+  if (!llvmModule) {
+    err = "translation to LLVM IR failed";
+    return false;
+  }
+  llvmModule->setDataLayout(tm->createDataLayout());
+  llvmModule->setTargetTriple(tm->getTargetTriple());
+  if (llvm::Error e =
+          makeOptimizingTransformer(3, 0, tm.get())(llvmModule.get())) {
+    err = llvm::toString(std::move(e));
+    return false;
+  }
+  if (kind == EmitKind::LLVMIR) {
+    llvmModule->print(os, nullptr);
+    return true;
+  }
+  llvm::legacy::PassManager pm;
+  auto fileType = kind == EmitKind::Object ? llvm::CodeGenFileType::ObjectFile
+                                           : llvm::CodeGenFileType::AssemblyFile;
+  if (tm->addPassesToEmitFile(pm, os, nullptr, fileType)) {
+    err = "the host target cannot emit this file type";
+    return false;
+  }
+  pm.run(*llvmModule);
+  return true;
+}
+
+CpuKernel::~CpuKernel() = default;
+
+std::unique_ptr<CpuKernel> CpuKernel::create(ModuleOp module,
+                                             std::string &err) {
+  std::unique_ptr<llvm::TargetMachine> tm = createHostTargetMachine(err);
+  if (!tm)
+    return nullptr;
+  ExecutionEngineOptions opts;
+  // opts.transformer is a function_ref: keep the callable alive here.
+  std::function<llvm::Error(llvm::Module *)> optimize =
+      makeOptimizingTransformer(3, 0, tm.get());
+  opts.transformer = optimize;
+  static const std::string libomp = ATTNIR_LLVM_LIBDIR "/libomp.so";
+  static const std::string crunner =
+      ATTNIR_LLVM_LIBDIR "/libmlir_c_runner_utils.so";
+  SmallVector<StringRef> libs = {libomp, crunner};
+  opts.sharedLibPaths = libs;
+  auto engine = ExecutionEngine::create(module, opts, std::move(tm));
+  if (!engine) {
+    err = llvm::toString(engine.takeError());
+    return nullptr;
+  }
+  auto k = std::unique_ptr<CpuKernel>(new CpuKernel());
+  k->engine = std::move(*engine);
+  return k;
+}
+
+CpuKernel::EntryFn CpuKernel::lookup(StringRef entry, std::string &err) {
+  auto fn = engine->lookupPacked(("_mlir_ciface_" + entry).str());
+  if (!fn) {
+    err = "no compiled entry @" + entry.str() + ": " +
+          llvm::toString(fn.takeError());
+    return nullptr;
+  }
+  return *fn;
+}
+
+void CpuKernel::call(EntryFn fn, const std::vector<HostTensor *> &buffers) {
+  // One ranked memref descriptor per buffer: {allocated, aligned, offset,
+  // sizes[r], strides[r]}, row-major contiguous.
+  std::vector<std::vector<int64_t>> descs(buffers.size());
+  std::vector<void *> descPtrs(buffers.size());
+  std::vector<void *> args(buffers.size());
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    HostTensor &t = *buffers[i];
+    size_t rank = t.shape.size();
+    std::vector<int64_t> &d = descs[i];
+    d.resize(3 + 2 * rank);
+    void *p = t.raw();
+    d[0] = reinterpret_cast<int64_t>(p);
+    d[1] = reinterpret_cast<int64_t>(p);
+    d[2] = 0;
+    int64_t stride = 1;
+    for (size_t r = rank; r-- > 0;) {
+      d[3 + r] = t.shape[r];
+      d[3 + rank + r] = stride;
+      stride *= std::max<int64_t>(t.shape[r], 1);
+    }
+    descPtrs[i] = d.data();
+    args[i] = &descPtrs[i];
+  }
+  fn(args.data());
+}
+
+} // namespace attnir

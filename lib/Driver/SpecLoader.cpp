@@ -1,0 +1,85 @@
+//===- SpecLoader.cpp - parse and verify a spec ---------------------------===//
+
+#include "attnir/Driver/SpecLoader.h"
+#include "attnir/Pipelines/Pipelines.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
+#include <cctype>
+
+using namespace mlir;
+
+namespace attnir {
+
+std::unique_ptr<MLIRContext> createContext() {
+  DialectRegistry registry;
+  attn::registerAllAttnDialects(registry);
+  registerAllToLLVMIRTranslations(registry);
+  auto ctx = std::make_unique<MLIRContext>(registry);
+  ctx->loadAllAvailableDialects();
+  return ctx;
+}
+
+/// The `%name`s between the parentheses following the function's location
+/// (the `func.func` keyword) in the source buffer.
+static std::vector<std::string> argNames(func::FuncOp fn,
+                                         llvm::SourceMgr &sm) {
+  std::vector<std::string> names;
+  auto loc = dyn_cast<FileLineColLoc>(fn.getLoc());
+  if (!loc || sm.getNumBuffers() == 0)
+    return names;
+  const llvm::MemoryBuffer *buf = sm.getMemoryBuffer(sm.getMainFileID());
+  StringRef text = buf->getBuffer();
+  size_t pos = 0;
+  for (unsigned line = 1; line < loc.getLine() && pos != StringRef::npos;
+       ++line)
+    pos = text.find('\n', pos) + 1;
+  if (pos == StringRef::npos || pos >= text.size())
+    return names;
+  size_t open = text.find('(', pos);
+  if (open == StringRef::npos)
+    return names;
+  int depth = 0;
+  for (size_t i = open; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '(' || c == '<' || c == '[' || c == '{')
+      ++depth;
+    else if (c == ')' || c == '>' || c == ']' || c == '}') {
+      if (--depth == 0)
+        break;
+    } else if (c == '%' && depth == 1) {
+      size_t j = i + 1;
+      while (j < text.size() &&
+             (std::isalnum(static_cast<unsigned char>(text[j])) ||
+              text[j] == '_' || text[j] == '$' || text[j] == '.'))
+        ++j;
+      names.push_back(text.substr(i + 1, j - i - 1).str());
+      i = j - 1;
+    }
+  }
+  return names;
+}
+
+OwningOpRef<ModuleOp> parseSpec(llvm::SourceMgr &sourceMgr, MLIRContext *ctx) {
+  OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, ctx);
+  if (!module)
+    return nullptr;
+  if (failed(verify(*module)))
+    return nullptr;
+  Builder b(ctx);
+  for (auto fn : module->getOps<func::FuncOp>()) {
+    if (fn.isExternal())
+      continue;
+    std::vector<std::string> names = argNames(fn, sourceMgr);
+    if (names.size() != fn.getNumArguments())
+      continue;
+    SmallVector<Attribute> attrs;
+    for (const std::string &n : names)
+      attrs.push_back(b.getStringAttr(n));
+    fn->setAttr("attn.arg_names", b.getArrayAttr(attrs));
+  }
+  return module;
+}
+
+} // namespace attnir

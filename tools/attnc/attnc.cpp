@@ -1,0 +1,471 @@
+//===- attnc.cpp - the AttnIR command line compiler -----------------------===//
+//
+//   attnc run SPEC [--entry NAME] [--target cpu] [--shape ARG=AxBxCxD ...]
+//             [--input ARG=FILE.npy ...] [--output FILE.npy] [--seed N]
+//             [--check] [--bench] [--json]
+//   attnc compile SPEC [--target cpu] --emit mlir|llvm|asm|obj|header
+//             [--stage tiled|vectorized|bufferized|parallel|llvm] [-o OUT]
+//
+// Every user error is one line on stderr (with file:line:col when it comes
+// from the spec) and exit code 1; a failed --check exits with 2.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnir/Driver/CpuJit.h"
+#include "attnir/Driver/Signature.h"
+#include "attnir/Driver/SpecLoader.h"
+#include "attnir/Reference/Reference.h"
+#include "attnir/Support/Npy.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/ToolOutputFile.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Support/FileUtilities.h"
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+
+using namespace mlir;
+using namespace attnir;
+
+namespace {
+
+[[noreturn]] void fail(const std::string &msg) {
+  llvm::errs() << "attnc: error: " << msg << "\n";
+  std::exit(1);
+}
+
+struct Options {
+  std::string command, spec, entry, target = "cpu", output, emit, stage = "llvm",
+                                    outFile = "-";
+  std::vector<std::string> shapes, inputs;
+  uint64_t seed = 0;
+  bool check = false, bench = false, json = false;
+};
+
+const char *kUsage =
+    "usage: attnc run SPEC [--entry NAME] [--target cpu] [--shape "
+    "ARG=AxBxCxD]... [--input ARG=FILE.npy]... [--output FILE.npy] [--seed "
+    "N] [--check] [--bench] [--json]\n"
+    "       attnc compile SPEC [--target cpu] --emit "
+    "mlir|llvm|asm|obj|header [--stage "
+    "tiled|vectorized|bufferized|parallel|llvm] [-o OUT]\n";
+
+Options parseArgs(int argc, char **argv) {
+  Options o;
+  if (argc < 2 || std::string(argv[1]) == "--help" ||
+      std::string(argv[1]) == "-h") {
+    llvm::outs() << kUsage;
+    std::exit(argc < 2 ? 1 : 0);
+  }
+  o.command = argv[1];
+  if (o.command != "run" && o.command != "compile")
+    fail("unknown command '" + o.command + "' (expected run or compile)\n" +
+         kUsage);
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      size_t eq = a.find('=');
+      if (a.rfind("--", 0) == 0 && eq != std::string::npos) {
+        std::string v = a.substr(eq + 1);
+        a = a.substr(0, eq);
+        return v;
+      }
+      if (i + 1 >= argc)
+        fail("option " + a + " needs a value");
+      return argv[++i];
+    };
+    std::string flag = a.substr(0, a.find('='));
+    if (flag == "--check")
+      o.check = true;
+    else if (flag == "--bench")
+      o.bench = true;
+    else if (flag == "--json")
+      o.json = true;
+    else if (flag == "--entry")
+      o.entry = value();
+    else if (flag == "--target")
+      o.target = value();
+    else if (flag == "--shape")
+      o.shapes.push_back(value());
+    else if (flag == "--input")
+      o.inputs.push_back(value());
+    else if (flag == "--output")
+      o.output = value();
+    else if (flag == "--emit")
+      o.emit = value();
+    else if (flag == "--stage")
+      o.stage = value();
+    else if (flag == "-o")
+      o.outFile = value();
+    else if (flag == "--seed") {
+      std::string v = value();
+      char *end = nullptr;
+      o.seed = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || *end)
+        fail("--seed expects a non-negative integer, got '" + v + "'");
+    } else if (!a.empty() && a[0] == '-')
+      fail("unknown option '" + a + "'\n" + kUsage);
+    else if (o.spec.empty())
+      o.spec = a;
+    else
+      fail("unexpected argument '" + a + "'");
+  }
+  if (o.spec.empty())
+    fail("no spec file given\n" + std::string(kUsage));
+  if (o.target != "cpu") {
+    if (o.target == "cuda")
+      fail("target 'cuda' is not available in this build yet; use --target "
+           "cpu");
+    fail("unknown target '" + o.target + "' (expected cpu or cuda)");
+  }
+  return o;
+}
+
+/// "ARG" of ARG=...: a 0-based position or a name from the spec.
+unsigned argIndex(const EntrySignature &sig, const std::string &key,
+                  const std::string &flag) {
+  for (unsigned i = 0; i < sig.inputs.size(); ++i)
+    if (sig.inputs[i].name == key)
+      return i;
+  char *end = nullptr;
+  unsigned long idx = std::strtoul(key.c_str(), &end, 10);
+  if (!key.empty() && !*end && idx < sig.inputs.size())
+    return static_cast<unsigned>(idx);
+  std::string names;
+  for (auto &in : sig.inputs)
+    names += (names.empty() ? "" : ", ") + in.name;
+  fail(flag + " " + key + ": @" + sig.name + " has no argument '" + key +
+       "' (arguments: " + names + ", or their positions 0.." +
+       std::to_string(sig.inputs.size() - 1) + ")");
+}
+
+std::vector<int64_t> parseDims(const std::string &text,
+                               const std::string &flag) {
+  std::vector<int64_t> dims;
+  size_t pos = 0;
+  while (true) {
+    size_t x = text.find('x', pos);
+    std::string part = text.substr(pos, x == std::string::npos ? x : x - pos);
+    char *end = nullptr;
+    long long v = std::strtoll(part.c_str(), &end, 10);
+    if (part.empty() || *end || v < 0 || v > (1ll << 40))
+      fail(flag + ": bad shape '" + text +
+           "' (expected dims like 1x8x4096x64)");
+    dims.push_back(v);
+    if (x == std::string::npos)
+      break;
+    pos = x + 1;
+  }
+  return dims;
+}
+
+std::pair<std::string, std::string> splitKV(const std::string &s,
+                                            const std::string &flag) {
+  size_t eq = s.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == s.size())
+    fail(flag + " expects ARG=VALUE, got '" + s + "'");
+  return {s.substr(0, eq), s.substr(eq + 1)};
+}
+
+std::string joinShape(const std::vector<int64_t> &s) {
+  std::string r;
+  for (size_t i = 0; i < s.size(); ++i)
+    r += (i ? "x" : "") + std::to_string(s[i]);
+  return r;
+}
+
+/// Tolerance of --check: the dtype's rounding plus the f32 rounding of
+/// logits, which exp amplifies by their magnitude (docs/numerics.md).
+double tolerance(DType dtype, double maxAbsLogit) {
+  double base = dtype == DType::BF16  ? 1e-2
+                : dtype == DType::F16 ? 2e-3
+                                      : 1e-5;
+  return base + 8.0 * 0x1p-23 * maxAbsLogit;
+}
+
+double maxRelErr(const HostTensor &got, const HostTensor &ref) {
+  double maxRef = 0, maxErr = 0;
+  for (int64_t i = 0; i < ref.numElements(); ++i) {
+    double r = ref.get(i), g = got.get(i);
+    if (std::isinf(r) && r == g)
+      continue; // lse of a fully masked row
+    if (std::isfinite(r))
+      maxRef = std::max(maxRef, std::fabs(r));
+    double e = std::fabs(g - r);
+    if (std::isnan(e))
+      return INFINITY;
+    maxErr = std::max(maxErr, e);
+  }
+  return maxErr / std::max(maxRef, 1e-30);
+}
+
+int runEntry(const Options &o, func::FuncOp fn, ModuleOp module) {
+  std::string err;
+  EntrySignature sig;
+  if (!getEntrySignature(fn, sig, err))
+    fail(err);
+
+  std::map<unsigned, std::vector<int64_t>> given;
+  std::map<unsigned, HostTensor> loaded;
+  for (const std::string &s : o.shapes) {
+    auto [key, dims] = splitKV(s, "--shape");
+    given[argIndex(sig, key, "--shape")] = parseDims(dims, "--shape");
+  }
+  for (const std::string &s : o.inputs) {
+    auto [key, path] = splitKV(s, "--input");
+    unsigned idx = argIndex(sig, key, "--input");
+    HostTensor t;
+    if (!readNpy(path, t, err))
+      fail(err);
+    if (t.dtype != sig.inputs[idx].dtype)
+      fail("--input " + key + ": '" + path + "' holds " + dtypeName(t.dtype) +
+           " but argument '" + sig.inputs[idx].name + "' of @" + sig.name +
+           " is " + dtypeName(sig.inputs[idx].dtype));
+    int64_t bad = findNonFinite(t);
+    if (bad >= 0)
+      fail("--input " + key + ": '" + path +
+           "' contains NaN or Inf (first at flat index " + std::to_string(bad) +
+           ")");
+    auto g = given.find(idx);
+    if (g != given.end() && g->second != t.shape)
+      fail("--input " + key + ": '" + path + "' has shape " +
+           joinShape(t.shape) + " but --shape gives " + joinShape(g->second));
+    given[idx] = t.shape;
+    loaded[idx] = std::move(t);
+  }
+
+  std::vector<std::vector<int64_t>> inShapes, outShapes;
+  if (!resolveShapes(fn, sig, given, inShapes, outShapes, err))
+    fail("@" + sig.name + ": " + err);
+
+  std::vector<HostTensor> inputs(sig.inputs.size());
+  for (unsigned i = 0; i < inputs.size(); ++i) {
+    if (loaded.count(i)) {
+      inputs[i] = std::move(loaded[i]);
+      continue;
+    }
+    inputs[i] = HostTensor::zeros(sig.inputs[i].dtype, inShapes[i]);
+    fillRandomNormal(inputs[i], o.seed * 7919 + i);
+  }
+  std::vector<HostTensor> outputs;
+  for (unsigned i = 0; i < sig.outputs.size(); ++i)
+    outputs.push_back(HostTensor::zeros(sig.outputs[i].dtype, outShapes[i]));
+
+  // Compile a copy holding only this entry.
+  OwningOpRef<ModuleOp> copy = cast<ModuleOp>(module->clone());
+  for (auto other : llvm::make_early_inc_range(copy->getOps<func::FuncOp>()))
+    if (other.getName() != fn.getName())
+      other.erase();
+  if (!lowerForCPU(*copy, attn::CPUPipelineOptions()))
+    fail("@" + sig.name + ": lowering failed (see the diagnostics above)");
+  std::unique_ptr<CpuKernel> kernel = CpuKernel::create(*copy, err);
+  if (!kernel)
+    fail("@" + sig.name + ": JIT compilation failed: " + err);
+  CpuKernel::EntryFn entry = kernel->lookup(sig.name, err);
+  if (!entry)
+    fail(err);
+  std::vector<HostTensor *> buffers;
+  for (HostTensor &t : inputs)
+    buffers.push_back(&t);
+  for (HostTensor &t : outputs)
+    buffers.push_back(&t);
+  CpuKernel::call(entry, buffers);
+
+  double ms = NAN;
+  if (o.bench) {
+    std::vector<double> times;
+    double total = 0;
+    while (times.size() < 5 || (total < 1000.0 && times.size() < 200)) {
+      auto t0 = std::chrono::steady_clock::now();
+      CpuKernel::call(entry, buffers);
+      auto t1 = std::chrono::steady_clock::now();
+      times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+      total += times.back();
+    }
+    std::sort(times.begin(), times.end());
+    ms = times[times.size() / 2];
+  }
+
+  double err_ = NAN;
+  bool ok = true;
+  if (o.check) {
+    std::vector<HostTensor> ref;
+    ReferenceStats stats;
+    if (!evaluateReference(fn, inputs, ref, err, &stats))
+      fail("@" + sig.name + ": " + err);
+    err_ = 0;
+    for (size_t i = 0; i < outputs.size(); ++i)
+      err_ = std::max(err_, maxRelErr(outputs[i], ref[i]));
+    ok = err_ <= tolerance(sig.inputs.empty() ? DType::F32
+                                              : sig.inputs[0].dtype,
+                           stats.maxAbsLogit);
+  }
+  if (!o.output.empty() && !outputs.empty() &&
+      !writeNpy(o.output, outputs[0], err))
+    fail(err);
+
+  double gflops = o.bench ? usefulFlops(fn, inShapes) / (ms * 1e6) : NAN;
+  std::string shapes;
+  for (unsigned i = 0; i < inputs.size(); ++i)
+    shapes += (i ? " " : "") + sig.inputs[i].name + "=" +
+              joinShape(inputs[i].shape);
+  char line[512];
+  if (o.json) {
+    std::string shapeJson;
+    for (unsigned i = 0; i < inputs.size(); ++i)
+      shapeJson += std::string(i ? ", " : "") + "\"" + sig.inputs[i].name +
+                   "\": \"" + joinShape(inputs[i].shape) + "\"";
+    auto num = [](double x) {
+      if (std::isnan(x))
+        return std::string("null");
+      char b[64];
+      std::snprintf(b, sizeof b, "%.6g", x);
+      return std::string(b);
+    };
+    llvm::outs() << "{\"entry\": \"" << sig.name
+                 << "\", \"target\": \"cpu\", \"shapes\": {" << shapeJson
+                 << "}, \"max_rel_err\": " << num(err_)
+                 << ", \"ok\": " << (ok ? "true" : "false")
+                 << ", \"ms\": " << num(ms) << ", \"gflops\": " << num(gflops)
+                 << "}\n";
+  } else {
+    std::string s = sig.name + "  cpu  " + shapes;
+    if (o.check) {
+      std::snprintf(line, sizeof line, "  max_rel_err=%.1e  %s", err_,
+                    ok ? "ok" : "FAILED");
+      s += line;
+    }
+    if (o.bench) {
+      std::snprintf(line, sizeof line, "  %.2f ms  %.1f GFLOP/s (useful)", ms,
+                    gflops);
+      s += line;
+    }
+    llvm::outs() << s << "\n";
+  }
+  llvm::outs().flush();
+  return ok ? 0 : 2;
+}
+
+int compileSpec(const Options &o, ModuleOp module) {
+  static const char *kStages[] = {"tiled", "vectorized", "bufferized",
+                                  "parallel", "llvm"};
+  if (std::find(std::begin(kStages), std::end(kStages), o.stage) ==
+      std::end(kStages))
+    fail("unknown --stage '" + o.stage +
+         "' (expected tiled, vectorized, bufferized, parallel or llvm)");
+  bool header = o.emit == "header";
+  if (o.emit != "mlir" && o.emit != "llvm" && o.emit != "asm" &&
+      o.emit != "obj" && !header)
+    fail(o.emit.empty() ? "compile needs --emit mlir|llvm|asm|obj|header"
+                        : "unknown --emit '" + o.emit +
+                              "' (expected mlir, llvm, asm, obj or header)");
+  std::string err;
+  std::vector<EntrySignature> sigs;
+  for (auto fn : module.getOps<func::FuncOp>()) {
+    if (fn.isExternal() || !fn.isPublic())
+      continue;
+    EntrySignature sig;
+    if (!getEntrySignature(fn, sig, err))
+      fail(err);
+    sigs.push_back(sig);
+  }
+  auto out = openOutputFile(o.outFile, &err);
+  if (!out)
+    fail("cannot write '" + o.outFile + "': " + err);
+  if (header) {
+    // The C ABI of attn-prepare-abi: one memref descriptor per input, then
+    // per output.
+    auto &os = out->os();
+    os << "/* Generated by attnc from " << o.spec
+       << ". Link with the object from `attnc compile --emit obj` and "
+          "libomp. */\n#pragma once\n#include <stdint.h>\n\n";
+    std::set<size_t> ranks;
+    for (auto &s : sigs) {
+      for (auto &a : s.inputs)
+        ranks.insert(a.shape.size());
+      for (auto &a : s.outputs)
+        ranks.insert(a.shape.size());
+    }
+    for (size_t r : ranks)
+      os << "typedef struct { void *allocated; void *aligned; int64_t offset; "
+            "int64_t sizes["
+         << r << "]; int64_t strides[" << r << "]; } attn_memref" << r
+         << "_t;\n";
+    os << "\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n";
+    for (auto &s : sigs) {
+      os << "/* " << s.name << ": outputs are written in place */\nvoid _mlir_ciface_"
+         << s.name << "(";
+      bool first = true;
+      auto param = [&](const ArgInfo &a) {
+        os << (first ? "" : ", ") << "attn_memref" << a.shape.size() << "_t *"
+           << a.name << " /* " << dtypeName(a.dtype) << " */";
+        first = false;
+      };
+      for (auto &a : s.inputs)
+        param(a);
+      for (auto &a : s.outputs)
+        param(a);
+      os << ");\n";
+    }
+    os << "#ifdef __cplusplus\n}\n#endif\n";
+    out->keep();
+    return 0;
+  }
+  if (!lowerForCPU(module, attn::CPUPipelineOptions(),
+                   o.emit == "mlir" ? o.stage : "llvm"))
+    fail("lowering failed (see the diagnostics above)");
+  if (o.emit == "mlir") {
+    module->print(out->os());
+    out->keep();
+    return 0;
+  }
+  EmitKind kind = o.emit == "llvm"  ? EmitKind::LLVMIR
+                  : o.emit == "asm" ? EmitKind::Assembly
+                                    : EmitKind::Object;
+  if (!emitLLVM(module, kind, out->os(), err))
+    fail(err);
+  out->keep();
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  llvm::InitLLVM initLLVM(argc, argv);
+  Options o = parseArgs(argc, argv);
+
+  auto ctx = createContext();
+  llvm::SourceMgr sourceMgr;
+  auto file = llvm::MemoryBuffer::getFile(o.spec, /*IsText=*/true);
+  if (!file)
+    fail("cannot open '" + o.spec + "': " + file.getError().message());
+  sourceMgr.AddNewSourceBuffer(std::move(*file), llvm::SMLoc());
+  SourceMgrDiagnosticHandler diag(sourceMgr, ctx.get(), llvm::errs());
+  OwningOpRef<ModuleOp> module = parseSpec(sourceMgr, ctx.get());
+  if (!module)
+    return 1;
+
+  if (o.command == "compile")
+    return compileSpec(o, *module);
+
+  std::vector<func::FuncOp> entries;
+  for (auto fn : module->getOps<func::FuncOp>())
+    if (!fn.isExternal() && fn.isPublic() &&
+        (o.entry.empty() || fn.getName() == o.entry))
+      entries.push_back(fn);
+  if (entries.empty())
+    fail(o.entry.empty() ? "'" + o.spec + "' defines no public func.func"
+                         : "'" + o.spec + "' has no entry @" + o.entry);
+  if (!o.output.empty() && entries.size() > 1)
+    fail("--output needs a single entry: add --entry NAME");
+  int rc = 0;
+  for (func::FuncOp fn : entries)
+    rc = std::max(rc, runEntry(o, fn, *module));
+  return rc;
+}

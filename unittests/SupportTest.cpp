@@ -1,0 +1,610 @@
+//===- SupportTest.cpp - HostTensor and .npy tests ------------------------===//
+
+#include "attnir/Support/HostTensor.h"
+#include "attnir/Support/Npy.h"
+
+#include "gtest/gtest.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <limits>
+
+using namespace attnir;
+
+namespace {
+
+const double kInf = std::numeric_limits<double>::infinity();
+const double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+//===----------------------------------------------------------------------===//
+// dtype names
+//===----------------------------------------------------------------------===//
+
+TEST(DType, NamesAndSizes) {
+  for (DType d : {DType::F32, DType::BF16, DType::F16, DType::F64}) {
+    DType parsed = DType::F64;
+    ASSERT_TRUE(parseDType(dtypeName(d), parsed));
+    EXPECT_EQ(parsed, d);
+  }
+  EXPECT_STREQ(dtypeName(DType::BF16), "bf16");
+  EXPECT_EQ(dtypeSize(DType::F32), 4u);
+  EXPECT_EQ(dtypeSize(DType::BF16), 2u);
+  EXPECT_EQ(dtypeSize(DType::F16), 2u);
+  EXPECT_EQ(dtypeSize(DType::F64), 8u);
+  DType unchanged = DType::F16;
+  EXPECT_FALSE(parseDType("float32", unchanged));
+  EXPECT_FALSE(parseDType("F32", unchanged));
+  EXPECT_FALSE(parseDType("", unchanged));
+  EXPECT_EQ(unchanged, DType::F16);
+}
+
+//===----------------------------------------------------------------------===//
+// bf16 / f16 rounding
+//===----------------------------------------------------------------------===//
+
+TEST(Rounding, BF16RoundToNearestEven) {
+  EXPECT_EQ(doubleToBF16Bits(1.0), 0x3f80);
+  EXPECT_EQ(doubleToBF16Bits(-2.0), 0xc000);
+  // bf16 spacing at 1 is 2^-7: halfway cases go to the even mantissa.
+  EXPECT_EQ(doubleToBF16Bits(1.0 + 0x1p-8), 0x3f80);         // tie -> even
+  EXPECT_EQ(doubleToBF16Bits(1.0 + 3 * 0x1p-8), 0x3f82);     // tie -> even
+  EXPECT_EQ(doubleToBF16Bits(1.0 + 0x1p-8 + 0x1p-30), 0x3f81); // above tie
+  EXPECT_EQ(doubleToBF16Bits(1.0 + 0x1p-8 - 0x1p-30), 0x3f80); // below tie
+  // Just above a tie only in bits a float would drop: rounding via float
+  // first would give the even value 0x3f80 (double rounding).
+  EXPECT_EQ(doubleToBF16Bits(1.0 + 0x1p-8 + 0x1p-40), 0x3f81);
+  // Mantissa carry into the exponent.
+  EXPECT_EQ(doubleToBF16Bits(2.0 - 0x1p-9), 0x4000);
+}
+
+TEST(Rounding, BF16SpecialValues) {
+  EXPECT_EQ(doubleToBF16Bits(0.0), 0x0000);
+  EXPECT_EQ(doubleToBF16Bits(-0.0), 0x8000);
+  EXPECT_EQ(doubleToBF16Bits(kInf), 0x7f80);
+  EXPECT_EQ(doubleToBF16Bits(-kInf), 0xff80);
+  EXPECT_TRUE(std::isnan(bf16BitsToDouble(doubleToBF16Bits(kNaN))));
+  EXPECT_TRUE(std::isnan(bf16BitsToDouble(doubleToBF16Bits(-kNaN))));
+  // Largest finite bf16 is 0x7f7f = (2 - 2^-7) * 2^127; its half-ulp tie
+  // rounds to even, which is inf.
+  const double maxBF16 = bf16BitsToDouble(0x7f7f);
+  EXPECT_EQ(maxBF16, (2.0 - 0x1p-7) * 0x1p127);
+  EXPECT_EQ(doubleToBF16Bits(maxBF16), 0x7f7f);
+  EXPECT_EQ(doubleToBF16Bits(maxBF16 + 0x1p119), 0x7f80);
+  EXPECT_EQ(doubleToBF16Bits(1e300), 0x7f80);
+  EXPECT_EQ(doubleToBF16Bits(-1e300), 0xff80);
+  // bf16 subnormals (float's): smallest is 2^-133.
+  EXPECT_EQ(doubleToBF16Bits(0x1p-133), 0x0001);
+  EXPECT_EQ(bf16BitsToDouble(0x0001), 0x1p-133);
+  EXPECT_EQ(doubleToBF16Bits(0x1p-134), 0x0000);            // tie -> even 0
+  EXPECT_EQ(doubleToBF16Bits(0x1p-134 + 0x1p-140), 0x0001); // above tie
+  EXPECT_EQ(doubleToBF16Bits(1e-300), 0x0000);
+  EXPECT_EQ(doubleToBF16Bits(-1e-300), 0x8000);
+  EXPECT_EQ(doubleToBF16Bits(std::numeric_limits<double>::denorm_min()), 0);
+}
+
+TEST(Rounding, F16RoundToNearestEven) {
+  EXPECT_EQ(doubleToF16Bits(1.0), 0x3c00);
+  EXPECT_EQ(doubleToF16Bits(-1.5), 0xbe00);
+  EXPECT_EQ(doubleToF16Bits(1.0 + 0x1p-11), 0x3c00);     // tie -> even
+  EXPECT_EQ(doubleToF16Bits(1.0 + 3 * 0x1p-11), 0x3c02); // tie -> even
+  EXPECT_EQ(doubleToF16Bits(1.0 + 0x1p-11 + 0x1p-40), 0x3c01);
+  EXPECT_EQ(doubleToF16Bits(65504.0), 0x7bff);
+  EXPECT_EQ(doubleToF16Bits(65519.99), 0x7bff); // below the tie
+  EXPECT_EQ(doubleToF16Bits(65520.0), 0x7c00);  // tie rounds to even: inf
+  EXPECT_EQ(doubleToF16Bits(-70000.0), 0xfc00);
+  EXPECT_EQ(doubleToF16Bits(kInf), 0x7c00);
+  EXPECT_EQ(doubleToF16Bits(-kInf), 0xfc00);
+  EXPECT_TRUE(std::isnan(f16BitsToDouble(doubleToF16Bits(kNaN))));
+  EXPECT_EQ(doubleToF16Bits(-0.0), 0x8000);
+}
+
+TEST(Rounding, F16Subnormals) {
+  const double minSub = 0x1p-24, minNormal = 0x1p-14;
+  EXPECT_EQ(doubleToF16Bits(minSub), 0x0001);
+  EXPECT_EQ(doubleToF16Bits(-minSub), 0x8001);
+  EXPECT_EQ(f16BitsToDouble(0x0001), minSub);
+  EXPECT_EQ(f16BitsToDouble(0x03ff), minNormal - minSub);
+  EXPECT_EQ(doubleToF16Bits(minNormal - minSub), 0x03ff);
+  EXPECT_EQ(doubleToF16Bits(minNormal), 0x0400);
+  EXPECT_EQ(doubleToF16Bits(0.5 * minSub), 0x0000);          // tie -> 0
+  EXPECT_EQ(doubleToF16Bits(1.5 * minSub), 0x0002);          // tie -> even
+  EXPECT_EQ(doubleToF16Bits(2.5 * minSub), 0x0002);          // tie -> even
+  EXPECT_EQ(doubleToF16Bits(0.5 * minSub + 0x1p-40), 0x0001); // above tie
+  // Largest subnormal plus a half ulp carries into the smallest normal.
+  EXPECT_EQ(doubleToF16Bits(minNormal - 0.5 * minSub), 0x0400);
+  EXPECT_EQ(doubleToF16Bits(1e-10), 0x0000);
+}
+
+TEST(Rounding, ExhaustiveWideningRoundTrips) {
+  // Every finite bf16/f16 value widens exactly and rounds back to itself.
+  for (uint32_t b = 0; b <= 0xffff; ++b) {
+    const uint16_t bits = static_cast<uint16_t>(b);
+    const double bf = bf16BitsToDouble(bits);
+    if (!std::isnan(bf))
+      ASSERT_EQ(doubleToBF16Bits(bf), bits) << std::hex << b;
+    // bf16 is the top half of a float.
+    const uint32_t f32bits = b << 16;
+    float f;
+    std::memcpy(&f, &f32bits, sizeof(f));
+    if (!std::isnan(bf))
+      ASSERT_EQ(bf, static_cast<double>(f)) << std::hex << b;
+    const double h = f16BitsToDouble(bits);
+    if (!std::isnan(h))
+      ASSERT_EQ(doubleToF16Bits(h), bits) << std::hex << b;
+  }
+}
+
+TEST(Rounding, AgreesWithFloatWhereNoDoubleRounding) {
+  // For values that are exactly floats, rounding to bf16 must match the
+  // classic float-bits RNE trick.
+  for (uint32_t i = 0; i < 200000; ++i) {
+    const uint32_t f32bits = i * 2654435761u;
+    float f;
+    std::memcpy(&f, &f32bits, sizeof(f));
+    if (std::isnan(f))
+      continue;
+    const uint32_t lsb = (f32bits >> 16) & 1;
+    const uint32_t expected = (f32bits + 0x7fff + lsb) >> 16;
+    ASSERT_EQ(doubleToBF16Bits(f), expected) << std::hex << f32bits;
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// HostTensor
+//===----------------------------------------------------------------------===//
+
+TEST(HostTensor, Basics) {
+  HostTensor t = HostTensor::zeros(DType::BF16, {1, 8, 3, 5});
+  EXPECT_EQ(t.numElements(), 120);
+  EXPECT_EQ(t.data.size(), 240u);
+  EXPECT_EQ(t.shapeString(), "1x8x3x5");
+  EXPECT_EQ(t.get(7), 0.0);
+  t.set(7, 1.0 + 0x1p-8 + 0x1p-30);
+  EXPECT_EQ(t.get(7), 1.0 + 0x1p-7);
+  // Stored little endian.
+  EXPECT_EQ(t.data[14], 0x81);
+  EXPECT_EQ(t.data[15], 0x3f);
+
+  HostTensor s = HostTensor::zeros(DType::F64, {});
+  EXPECT_EQ(s.numElements(), 1);
+  EXPECT_EQ(s.shapeString(), "");
+  s.set(0, 0.1);
+  EXPECT_EQ(s.get(0), 0.1);
+
+  HostTensor e = HostTensor::zeros(DType::F32, {3, 0});
+  EXPECT_EQ(e.numElements(), 0);
+  EXPECT_TRUE(e.data.empty());
+  EXPECT_TRUE(e.toDoubles().empty());
+
+  HostTensor f = HostTensor::zeros(DType::F32, {3});
+  f.set(0, 0.1);
+  f.set(1, 1e-45); // f32 subnormal
+  f.set(2, 1e39);  // overflow
+  EXPECT_EQ(f.toDoubles(),
+            (std::vector<double>{static_cast<double>(0.1f),
+                                 static_cast<double>(1e-45f), kInf}));
+}
+
+TEST(HostTensor, FindNonFinite) {
+  for (DType d : {DType::F32, DType::BF16, DType::F16, DType::F64}) {
+    HostTensor t = HostTensor::zeros(d, {4, 5});
+    EXPECT_EQ(findNonFinite(t), -1);
+    t.set(13, -kInf);
+    t.set(17, kNaN);
+    EXPECT_EQ(findNonFinite(t), 13) << dtypeName(d);
+    t.set(13, 1.0);
+    EXPECT_EQ(findNonFinite(t), 17) << dtypeName(d);
+  }
+  // Overflow on conversion produces inf, which is then found.
+  HostTensor h = HostTensor::zeros(DType::F16, {2});
+  h.set(1, 1e6);
+  EXPECT_EQ(findNonFinite(h), 1);
+  EXPECT_EQ(findNonFinite(HostTensor::zeros(DType::F32, {0})), -1);
+}
+
+TEST(HostTensor, FillRandomNormalDeterministic) {
+  HostTensor a = HostTensor::zeros(DType::F32, {3, 1001});
+  HostTensor b = HostTensor::zeros(DType::F32, {3, 1001});
+  HostTensor c = HostTensor::zeros(DType::F32, {3, 1001});
+  fillRandomNormal(a, 42);
+  fillRandomNormal(b, 42);
+  fillRandomNormal(c, 43);
+  EXPECT_EQ(a.data, b.data);
+  EXPECT_NE(a.data, c.data);
+  // Pin the first values so a change of algorithm is noticed (they must be
+  // identical across standard libraries).
+  HostTensor d = HostTensor::zeros(DType::F64, {2});
+  fillRandomNormal(d, 0);
+  HostTensor d2 = HostTensor::zeros(DType::F64, {2});
+  fillRandomNormal(d2, 0);
+  EXPECT_EQ(d.data, d2.data);
+  EXPECT_EQ(findNonFinite(a), -1);
+}
+
+TEST(HostTensor, FillRandomNormalStatistics) {
+  for (DType dt : {DType::F32, DType::BF16, DType::F16, DType::F64}) {
+    HostTensor t = HostTensor::zeros(dt, {1, 4, 128, 65}); // odd count too
+    const double stddev = 0.5;
+    fillRandomNormal(t, 7, stddev);
+    std::vector<double> v = t.toDoubles();
+    double sum = 0, sumSq = 0;
+    for (double x : v) {
+      sum += x;
+      sumSq += x * x;
+    }
+    const double n = static_cast<double>(v.size());
+    const double mean = sum / n;
+    const double sd = std::sqrt(sumSq / n - mean * mean);
+    EXPECT_NEAR(mean, 0.0, 0.02) << dtypeName(dt);
+    EXPECT_NEAR(sd, stddev, 0.02) << dtypeName(dt);
+    EXPECT_EQ(findNonFinite(t), -1);
+    // The last (odd) element is written too.
+    EXPECT_NE(v.back(), 0.0);
+  }
+}
+
+//===----------------------------------------------------------------------===//
+// .npy
+//===----------------------------------------------------------------------===//
+
+class NpyTest : public ::testing::Test {
+protected:
+  std::string path(const std::string &leaf) {
+    const auto *info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string p = ::testing::TempDir() + "attnir_support_" + info->name() +
+                    "_" + leaf;
+    created.push_back(p);
+    return p;
+  }
+
+  void TearDown() override {
+    for (const std::string &p : created)
+      std::remove(p.c_str());
+  }
+
+  static void writeBytes(const std::string &p, const std::string &bytes) {
+    std::ofstream os(p, std::ios::binary);
+    os.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  }
+
+  /// A .npy file with the given header text (written verbatim), version
+  /// and payload.
+  static std::string npyBytes(const std::string &header,
+                              const std::string &payload, int major = 1) {
+    std::string s("\x93NUMPY", 6);
+    s += static_cast<char>(major);
+    s += '\0';
+    const size_t len = header.size();
+    s += static_cast<char>(len & 0xff);
+    s += static_cast<char>((len >> 8) & 0xff);
+    if (major != 1) {
+      s += static_cast<char>((len >> 16) & 0xff);
+      s += static_cast<char>((len >> 24) & 0xff);
+    }
+    return s + header + payload;
+  }
+
+  /// Expects readNpy to fail with exactly `expected`, leaving `out` alone.
+  void expectError(const std::string &p, const std::string &expected) {
+    HostTensor out = HostTensor::zeros(DType::F64, {1});
+    std::string error;
+    EXPECT_FALSE(readNpy(p, out, error));
+    EXPECT_EQ(error, expected);
+    EXPECT_EQ(error.find('\n'), std::string::npos);
+    EXPECT_EQ(out.dtype, DType::F64);
+    EXPECT_EQ(out.shape, std::vector<int64_t>{1});
+  }
+
+  /// Expects a parse error starting with "'p': " + `prefix`.
+  void expectErrorPrefix(const std::string &p, const std::string &prefix) {
+    HostTensor out;
+    std::string error;
+    EXPECT_FALSE(readNpy(p, out, error));
+    EXPECT_EQ(error.rfind("'" + p + "': " + prefix, 0), 0u) << error;
+    EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+  }
+
+  std::vector<std::string> created;
+};
+
+TEST_F(NpyTest, RoundTripEveryDType) {
+  const std::vector<std::vector<int64_t>> shapes = {
+      {}, {1}, {7}, {3, 5}, {2, 3, 5, 7}, {1, 1, 13, 1}, {0}, {4, 0, 2}};
+  for (DType dt : {DType::F32, DType::BF16, DType::F16, DType::F64}) {
+    for (size_t si = 0; si < shapes.size(); ++si) {
+      HostTensor t = HostTensor::zeros(dt, shapes[si]);
+      fillRandomNormal(t, si, 3.0);
+      if (t.numElements() > 2) {
+        t.set(0, kInf);
+        t.set(1, -0.0);
+      }
+      const std::string p =
+          path(std::string(dtypeName(dt)) + std::to_string(si) + ".npy");
+      std::string error;
+      ASSERT_TRUE(writeNpy(p, t, error)) << error;
+      HostTensor back;
+      ASSERT_TRUE(readNpy(p, back, error)) << error;
+      EXPECT_EQ(back.dtype, dt);
+      EXPECT_EQ(back.shape, t.shape);
+      EXPECT_EQ(back.data, t.data);
+
+      // Header padded so the data is 64-byte aligned, as numpy does.
+      std::ifstream is(p, std::ios::binary);
+      std::string bytes((std::istreambuf_iterator<char>(is)),
+                        std::istreambuf_iterator<char>());
+      EXPECT_EQ((bytes.size() - t.data.size()) % 64, 0u);
+      EXPECT_EQ(bytes[bytes.size() - t.data.size() - 1], '\n');
+    }
+  }
+}
+
+TEST_F(NpyTest, HeaderText) {
+  HostTensor t = HostTensor::zeros(DType::BF16, {5});
+  const std::string p = path("h.npy");
+  std::string error;
+  ASSERT_TRUE(writeNpy(p, t, error)) << error;
+  std::ifstream is(p, std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(is)),
+                    std::istreambuf_iterator<char>());
+  EXPECT_EQ(bytes.substr(0, 8), std::string("\x93NUMPY\x01\x00", 8));
+  EXPECT_EQ(bytes.substr(10, 60),
+            "{'descr': '<V2', 'fortran_order': False, 'shape': (5,), }   ");
+}
+
+TEST_F(NpyTest, ReadsNumpyVariants) {
+  const std::string payload("\x00\x00\x80\x3f", 4); // f32 0, then bf16 1.0
+  struct Case {
+    std::string header;
+    int major;
+    DType dtype;
+    std::vector<int64_t> shape;
+  } cases[] = {
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n", 1,
+       DType::F32, {1}},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n", 2,
+       DType::F32, {1}},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }\n", 3,
+       DType::F32, {1}},
+      {"{\"descr\":\"<f2\",\"fortran_order\":False,\"shape\":(2,)}", 1,
+       DType::F16, {2}},
+      {"{'shape': (1L, 2L), 'fortran_order': False, 'descr': '|V2'}  \n", 1,
+       DType::BF16, {1, 2}},
+      {"{'descr': 'bfloat16', 'fortran_order': False, 'shape': [2]}", 1,
+       DType::BF16, {2}},
+      {"{'descr': '<f2', 'fortran_order': False, 'shape': (1, 2, ), }", 1,
+       DType::F16, {1, 2}},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (), }", 1,
+       DType::F32, {}},
+      {"{'descr': '<f8', 'fortran_order': False, 'shape': (0, 5), }", 1,
+       DType::F64, {0, 5}},
+  };
+  int i = 0;
+  for (const Case &c : cases) {
+    const std::string p = path(std::to_string(i++) + ".npy");
+    writeBytes(p, npyBytes(c.header, payload + "trailing", c.major));
+    HostTensor t;
+    std::string error;
+    ASSERT_TRUE(readNpy(p, t, error)) << error << " for " << c.header;
+    EXPECT_EQ(t.dtype, c.dtype);
+    EXPECT_EQ(t.shape, c.shape);
+    EXPECT_EQ(t.data.size(), t.numElements() * dtypeSize(t.dtype));
+  }
+}
+
+TEST_F(NpyTest, MissingFile) {
+  const std::string p = path("does_not_exist.npy");
+  expectError(p, "cannot open '" + p + "': No such file or directory");
+}
+
+TEST_F(NpyTest, Directory) {
+  HostTensor out;
+  std::string error;
+  EXPECT_FALSE(readNpy(::testing::TempDir(), out, error));
+  EXPECT_FALSE(error.empty());
+  EXPECT_EQ(error.find('\n'), std::string::npos);
+}
+
+TEST_F(NpyTest, BadMagic) {
+  const std::string expected = " is not a .npy file (bad magic)";
+  std::string p = path("empty.npy");
+  writeBytes(p, "");
+  expectError(p, "'" + p + "'" + expected);
+  p = path("text.npy");
+  writeBytes(p, "hello, this is not numpy at all\n");
+  expectError(p, "'" + p + "'" + expected);
+  p = path("short.npy");
+  writeBytes(p, "\x93NUM");
+  expectError(p, "'" + p + "'" + expected);
+}
+
+TEST_F(NpyTest, TruncatedHeader) {
+  std::string p = path("noversion.npy");
+  writeBytes(p, "\x93NUMPY");
+  expectError(p, "'" + p + "': truncated header");
+  p = path("nolen.npy");
+  writeBytes(p, std::string("\x93NUMPY\x01\x00\x10", 9));
+  expectError(p, "'" + p + "': truncated header");
+  // Header length past EOF.
+  p = path("pasteof.npy");
+  std::string bytes = npyBytes(std::string(100, ' '), "");
+  writeBytes(p, bytes.substr(0, 50));
+  expectError(p, "'" + p + "': truncated header (expected 100 bytes, found 40)");
+  // A 4 GiB header length in a v2 file must not allocate 4 GiB.
+  p = path("hugelen.npy");
+  writeBytes(p, std::string("\x93NUMPY\x02\x00\xff\xff\xff\xff{", 13));
+  expectError(p, "'" + p +
+                     "': truncated header (expected 4294967295 bytes, found 1)");
+}
+
+TEST_F(NpyTest, UnsupportedVersion) {
+  const std::string p = path("v4.npy");
+  writeBytes(p, npyBytes("{}", "", 4));
+  expectError(p, "'" + p + "': unsupported .npy format version 4.0");
+}
+
+TEST_F(NpyTest, UnsupportedDType) {
+  for (const char *descr : {"<i4", ">f4", "|b1", "<c8", "|V4", "<f16"}) {
+    const std::string p = path(std::string("d") + (descr + 1) + ".npy");
+    writeBytes(p, npyBytes(std::string("{'descr': '") + descr +
+                               "', 'fortran_order': False, 'shape': (1,), }",
+                           std::string(16, '\0')));
+    expectError(p, "'" + p + "': unsupported dtype '" + descr +
+                       "' (expected float32, float16, bfloat16 or float64)");
+  }
+  // Structured dtypes (a list descr) are not strings at all.
+  const std::string p = path("struct.npy");
+  writeBytes(p, npyBytes("{'descr': [('', '<V2')], 'fortran_order': False, "
+                         "'shape': (1,), }",
+                         "xx"));
+  expectError(p, "'" + p + "': malformed header: 'descr' is not a string");
+}
+
+TEST_F(NpyTest, FortranOrder) {
+  const std::string p = path("fortran.npy");
+  writeBytes(p, npyBytes("{'descr': '<f4', 'fortran_order': True, "
+                         "'shape': (2, 3), }",
+                         std::string(24, '\0')));
+  expectError(p, "'" + p + "': Fortran-order arrays are not supported");
+}
+
+TEST_F(NpyTest, TruncatedData) {
+  const std::string p = path("trunc.npy");
+  writeBytes(p, npyBytes("{'descr': '<f4', 'fortran_order': False, "
+                         "'shape': (1, 8, 512, 64), }",
+                         std::string(1000, '\0')));
+  expectError(
+      p, "'" + p + "': truncated data (expected 1048576 bytes, found 1000)");
+  // A shape claiming ~1 EB must fail without trying to allocate it.
+  const std::string q = path("huge.npy");
+  writeBytes(q, npyBytes("{'descr': '<f8', 'fortran_order': False, "
+                         "'shape': (1000000000, 100000000), }",
+                         "abc"));
+  expectError(q, "'" + q +
+                     "': truncated data (expected 800000000000000000 bytes, "
+                     "found 3)");
+}
+
+TEST_F(NpyTest, MalformedHeaders) {
+  struct Case {
+    const char *header;
+    const char *error;
+  } cases[] = {
+      {"", "malformed header: expected '{'"},
+      {"garbage", "malformed header: expected '{'"},
+      {"{'descr': '<f4', 'fortran_order': False}",
+       "malformed header: missing key 'shape'"},
+      {"{'fortran_order': False, 'shape': (1,)}",
+       "malformed header: missing key 'descr'"},
+      {"{'descr': '<f4', 'shape': (1,)}",
+       "malformed header: missing key 'fortran_order'"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}",
+       "malformed header: unexpected key 'x'"},
+      {"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, "
+       "'shape': (1,)}",
+       "malformed header: duplicate key 'descr'"},
+      {"{'descr': '<f4', 'fortran_order': 0, 'shape': (1,)}",
+       "malformed header: 'fortran_order' is not True or False"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': 5}",
+       "malformed header: 'shape' is not a tuple"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, -3)}",
+       "malformed header: negative dimension in 'shape'"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2 3)}",
+       "malformed header: malformed 'shape' tuple"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,,)}",
+       "malformed header: malformed 'shape' tuple"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1.5,)}",
+       "malformed header: malformed 'shape' tuple"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,",
+       "malformed header: malformed 'shape' tuple"},
+      {"{'descr': '<f4', 'fortran_order': False, "
+       "'shape': (99999999999999999999,)}",
+       "malformed header: dimension in 'shape' is too large"},
+      {"{'descr': '<f4, 'fortran_order': False, 'shape': (1,)}",
+       "malformed header: expected ',' or '}'"},
+      {"{'descr' '<f4', 'fortran_order': False, 'shape': (1,)}",
+       "malformed header: expected ':' after key 'descr'"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,)} x",
+       "malformed header: unexpected text after the dictionary"},
+      {"{'descr': '<f4' 'fortran_order': False, 'shape': (1,)}",
+       "malformed header: expected ',' or '}'"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,)",
+       "malformed header: expected ',' or '}'"},
+      {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,),",
+       "malformed header: expected a quoted key"},
+      {"{'descr", "malformed header: expected a quoted key"},
+      {"{'descr': '<f4', 'fortran_order': False, "
+       "'shape': (4294967296, 4294967296, 4294967296)}",
+       "shape is too large"},
+      {"{'descr': '<f8', 'fortran_order': False, "
+       "'shape': (0, 3037000500, 3037000500)}",
+       "shape is too large"},
+      {"{'descr': '<f8', 'fortran_order': False, "
+       "'shape': (2305843009213693952,)}",
+       "shape is too large"},
+  };
+  int i = 0;
+  for (const Case &c : cases) {
+    const std::string p = path(std::to_string(i++) + ".npy");
+    writeBytes(p, npyBytes(c.header, std::string(64, '\0')));
+    expectError(p, "'" + p + "': " + c.error);
+  }
+}
+
+TEST_F(NpyTest, NeverCrashesOnMutations) {
+  // Flip and truncate bytes of a valid file; every outcome must be a clean
+  // success or a one-line error.
+  HostTensor t = HostTensor::zeros(DType::F16, {3, 4});
+  fillRandomNormal(t, 1);
+  const std::string good = path("good.npy");
+  std::string error;
+  ASSERT_TRUE(writeNpy(good, t, error)) << error;
+  std::ifstream is(good, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(is)),
+                          std::istreambuf_iterator<char>());
+  const std::string p = path("mutant.npy");
+  uint32_t state = 12345;
+  for (int iter = 0; iter < 3000; ++iter) {
+    std::string m = bytes;
+    const int flips = 1 + iter % 4;
+    for (int k = 0; k < flips; ++k) {
+      state = state * 1664525u + 1013904223u;
+      const size_t at = (state >> 8) % m.size();
+      state = state * 1664525u + 1013904223u;
+      m[at] = static_cast<char>(state >> 24);
+    }
+    if (iter % 3 == 0)
+      m.resize((state >> 4) % (m.size() + 1));
+    writeBytes(p, m);
+    HostTensor out;
+    error.clear();
+    if (readNpy(p, out, error)) {
+      EXPECT_EQ(out.data.size(), out.numElements() * dtypeSize(out.dtype));
+    } else {
+      EXPECT_FALSE(error.empty());
+      EXPECT_EQ(error.find('\n'), std::string::npos) << error;
+    }
+  }
+}
+
+TEST_F(NpyTest, WriteErrors) {
+  std::string error;
+  HostTensor bad = HostTensor::zeros(DType::F32, {2, 3});
+  bad.data.pop_back();
+  const std::string p = path("bad.npy");
+  EXPECT_FALSE(writeNpy(p, bad, error));
+  EXPECT_EQ(error, "cannot write '" + p + "': 2x3xf32 tensor holds 23 bytes "
+                                          "of data");
+  HostTensor neg;
+  neg.shape = {-1};
+  EXPECT_FALSE(writeNpy(p, neg, error));
+  EXPECT_EQ(error, "cannot write '" + p + "': negative dimension in shape");
+
+  const std::string q = ::testing::TempDir() + "no_such_dir_attnir/x.npy";
+  EXPECT_FALSE(writeNpy(q, HostTensor::zeros(DType::F32, {1}), error));
+  EXPECT_EQ(error, "cannot open '" + q +
+                       "' for writing: No such file or directory");
+}
+
+} // namespace
