@@ -1,18 +1,14 @@
 #!/usr/bin/env python3
-"""CPU benchmark: AttnIR (`attnc run --bench --json`) against numpy naive attention, torch
-SDPA (if importable) and the OpenBLAS sgemm ceiling, measured in one run on one machine so
-that the ratios mean something.  Writes docs/benchmarks/cpu.md and docs/benchmarks/cpu.json.
+"""CPU benchmark, one run on one machine: AttnIR (`attnc run --bench --json`) vs numpy naive
+attention, torch SDPA (if importable) and the OpenBLAS sgemm ceiling.  Writes
+docs/benchmarks/cpu.md and cpu.json.  Usage: python3 bench/cpu_bench.py [--quick] [--attnc PATH]
 
-    python3 bench/cpu_bench.py [--attnc PATH] [--quick | --sizes 4096] [--dims 64,128]
-                               [--out-md PATH] [--out-json PATH]
-
-GFLOP/s are of useful work (dense 4*B*H*N*M*D, causal 4*B*H*D*N*(N+1)/2, M=N), computed
-here from every tool's median time so the columns are comparable.  Conventions follow
-/work/shared/anchors/cpu_anchors.py: 2 threads everywhere, each library in a child
-process, wait for a quiet machine before each measurement and record the CPU other
-processes used meanwhile (a build on a 2-core machine ruins figures).  The numpy/torch
-children run without OPENBLAS_CORETYPE: the environment may force Haswell kernels, which
-halves sgemm on the AVX-512 anchor machine, and the ceiling must be OpenBLAS at its best.
+GFLOP/s are of useful work (dense 4*B*H*N*M*D, causal 4*B*H*D*N*(N+1)/2, M=N), computed here
+from every tool's median time so the columns are comparable.  Conventions follow
+/work/shared/anchors/cpu_anchors.py: 2 threads, each library in a child process, wait for a
+quiet machine before each measurement and record the CPU other processes used meanwhile.
+numpy/torch run without OPENBLAS_CORETYPE: the environment may force Haswell kernels, which
+halves sgemm on AVX-512 machines, and the ceiling must be OpenBLAS at its best.
 """
 import argparse, json, os, platform, shlex, statistics, subprocess, sys, tempfile, time
 
@@ -46,17 +42,19 @@ def other_cores(b0, o0, w0, own=None):
     return round(max(((busy_ticks() - b0) - own) / HZ / (time.perf_counter() - w0), 0.0), 2)
 
 
-def wait_quiet(max_wait, thresh=0.25):
-    """Block while other processes use >= thresh cores (sampled over 1 s), at most max_wait s."""
-    t0 = time.time()
-    while True:
+def wait_quiet(max_wait, thresh=0.25, need=3):
+    """Block until other processes used < thresh cores in `need` consecutive 1-s samples (a
+    build has short gaps between compile jobs), at most max_wait s; the last sample is kept."""
+    t0, quiet, said = time.time(), 0, -1e9
+    while quiet < need and time.time() - t0 < max_wait:
         snap = busy_ticks(), own_ticks(), time.perf_counter()
         time.sleep(1.0)
         o = other_cores(*snap)
-        if o < thresh or time.time() - t0 > max_wait:
-            return dict(other_cores_before=o, waited_s=round(time.time() - t0, 1))
-        log(f"  [busy: other processes use {o:.2f} cores; waiting]")
-        time.sleep(2.0)
+        quiet = quiet + 1 if o < thresh else 0
+        if o >= thresh and time.time() - said > 30:
+            said = time.time()
+            log(f"  [busy: other processes use {o:.2f} cores; waiting up to {max_wait:.0f} s]")
+    return dict(other_cores_before=o, waited_s=round(time.time() - t0, 1))
 
 
 def timeit(fn, min_runs=5, max_runs=30, target_s=2.0):
@@ -71,8 +69,18 @@ def timeit(fn, min_runs=5, max_runs=30, target_s=2.0):
 
 
 # ---- child processes (numpy: sgemm + naive attention; torch: SDPA) ----
+def bench_cfgs(lib, cfgs, make, max_wait):
+    rows = []
+    for pat, N, D in cfgs:
+        fn = make(pat, N, D)
+        w = wait_quiet(max_wait)  # after make(): data generation is not part of the quiet window
+        rows.append(dict(timeit(fn), **w, pattern=pat, N=N, D=D))
+        log(f"  {lib} {pat} N={N} D={D}: {useful_flops(pat, N, D) / rows[-1]['ms'] / 1e6:.0f} GFLOP/s")
+    return rows
+
+
 def openblas_corename():
-    """The kernel set OpenBLAS picked at run time (the build config string always says Haswell)."""
+    """Kernel set OpenBLAS picked at run time (DYNAMIC_ARCH builds; OPENBLAS_CORETYPE overrides it)."""
     import ctypes
     libs = {ln.split()[-1] for ln in open("/proc/self/maps") if "openblas" in ln.lower() and ".so" in ln}
     for p in libs:
@@ -91,18 +99,20 @@ def child_numpy(cfgs, max_wait):
     a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
     c = a @ b  # also loads OpenBLAS, so that its core name can be read
     info = dict(numpy=np.__version__, openblas_core=openblas_corename())
-    try:
+    try:  # numpy >= 1.25
         info["blas"] = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+    except Exception as e:
+        info["blas"] = dict(name="BLAS", version="?", error=repr(e))
+    try:
         import threadpoolctl
         info["threadpoolctl"] = threadpoolctl.threadpool_info()
-    except Exception:  # optional details only
+    except ImportError:
         pass
     w = wait_quiet(max_wait)
     sgemm = dict(timeit(lambda: np.matmul(a, b, out=c)), **w)
     sgemm["gflops"] = 2 * n ** 3 / sgemm["ms"] / 1e6
     log(f"  sgemm 4096^3: {sgemm['gflops']:.0f} GFLOP/s (OpenBLAS core {info['openblas_core']})")
-    rows = []
-    for pat, N, D in cfgs:
+    def make(pat, N, D):
         q, k, v = (rng.standard_normal((B, H, N, D), dtype=np.float32) for _ in range(3))
         q = q * np.float32(D ** -0.5)
         madd = np.triu(np.full((N, N), -np.inf, np.float32), 1) if pat == "causal" else None
@@ -118,9 +128,8 @@ def child_numpy(cfgs, max_wait):
                     np.exp(s, out=s)
                     s /= s.sum(axis=-1, keepdims=True)
                     np.matmul(s, v[bi, h], out=o[bi, h])
-        w = wait_quiet(max_wait)
-        rows.append(dict(timeit(run), **w, pattern=pat, N=N, D=D))
-        log(f"  numpy {pat} N={N} D={D}: {useful_flops(pat, N, D) / rows[-1]['ms'] / 1e6:.0f} GFLOP/s")
+        return run
+    rows = bench_cfgs("numpy", cfgs, make, max_wait)
     return dict(info=info, sgemm=sgemm, rows=rows)
 
 
@@ -128,16 +137,14 @@ def child_torch(cfgs, max_wait):
     import torch
     import torch.nn.functional as F
     torch.set_num_threads(THREADS)
-    rows = []
-    for pat, N, D in cfgs:
+    def make(pat, N, D):
         q, k, v = (torch.randn(B, H, N, D) for _ in range(3))
 
         def run():
             with torch.inference_mode():
                 F.scaled_dot_product_attention(q, k, v, is_causal=(pat == "causal"))
-        w = wait_quiet(max_wait)
-        rows.append(dict(timeit(run), **w, pattern=pat, N=N, D=D))
-        log(f"  torch {pat} N={N} D={D}: {useful_flops(pat, N, D) / rows[-1]['ms'] / 1e6:.0f} GFLOP/s")
+        return run
+    rows = bench_cfgs("torch", cfgs, make, max_wait)
     return dict(info=dict(torch=torch.__version__, threads=torch.get_num_threads()), rows=rows)
 
 
@@ -211,8 +218,8 @@ def write_md(path, res):
            "machine. GFLOP/s of useful work (dense 4·B·H·N·M·D, causal 4·B·H·D·N(N+1)/2) from each tool's "
            "median time (numpy/torch: warm-up, then median of >= 5 runs; AttnIR: `ms` of `attnc run <spec> "
            "--bench --json`, D=128 from copies of `examples/*.mlir` with 64 replaced by 128). numpy and torch "
-           f"ran with `OPENBLAS_CORETYPE` unset (it was `{res['env_OPENBLAS_CORETYPE']}`; forcing Haswell halves "
-           f"sgemm on AVX-512 machines) and `OMP_NUM_THREADS=OPENBLAS_NUM_THREADS={THREADS}`. "
+           f"ran with `OPENBLAS_CORETYPE` removed (environment value: `{res['env_OPENBLAS_CORETYPE']}`; forcing "
+           f"Haswell halves sgemm on AVX-512 machines) and `OMP_NUM_THREADS=OPENBLAS_NUM_THREADS={THREADS}`. "
            "sgemm: numpy float32 matmul 4096x4096x4096. Min times and machine load: `cpu.json` beside this file.",
            "", f"Command: `{res['command']}`", "",
            f"Date: {m['date_utc']}. Machine: {m['cpu']}, {m['nproc']} cores, avx512f: "
@@ -254,7 +261,8 @@ def main():
     args = ap.parse_args()
     if args.child:
         res = (child_numpy if args.child == "numpy" else child_torch)(json.loads(args.child_cfgs), args.max_wait)
-        return json.dump(res, open(args.child_out, "w"))
+        with open(args.child_out, "w") as f:
+            return json.dump(res, f)
     attnc = os.path.abspath(args.attnc)
     if not args.skip_attnc and not (os.path.isfile(attnc) and os.access(attnc, os.X_OK)):
         sys.exit(f"error: attnc not found or not executable: {attnc}\n  build it (cmake --build build "

@@ -122,17 +122,18 @@ TEST(Rounding, ExhaustiveWideningRoundTrips) {
   for (uint32_t b = 0; b <= 0xffff; ++b) {
     const uint16_t bits = static_cast<uint16_t>(b);
     const double bf = bf16BitsToDouble(bits);
-    if (!std::isnan(bf))
+    if (!std::isnan(bf)) {
       ASSERT_EQ(doubleToBF16Bits(bf), bits) << std::hex << b;
-    // bf16 is the top half of a float.
-    const uint32_t f32bits = b << 16;
-    float f;
-    std::memcpy(&f, &f32bits, sizeof(f));
-    if (!std::isnan(bf))
+      // bf16 is the top half of a float.
+      const uint32_t f32bits = b << 16;
+      float f;
+      std::memcpy(&f, &f32bits, sizeof(f));
       ASSERT_EQ(bf, static_cast<double>(f)) << std::hex << b;
+    }
     const double h = f16BitsToDouble(bits);
-    if (!std::isnan(h))
+    if (!std::isnan(h)) {
       ASSERT_EQ(doubleToF16Bits(h), bits) << std::hex << b;
+    }
   }
 }
 
@@ -214,12 +215,13 @@ TEST(HostTensor, FillRandomNormalDeterministic) {
   EXPECT_EQ(a.data, b.data);
   EXPECT_NE(a.data, c.data);
   // Pin the first values so a change of algorithm is noticed (they must be
-  // identical across standard libraries).
-  HostTensor d = HostTensor::zeros(DType::F64, {2});
+  // identical across standard libraries; NEAR leaves room for libm's
+  // last-bit differences in log/cos/sin).
+  HostTensor d = HostTensor::zeros(DType::F64, {3});
   fillRandomNormal(d, 0);
-  HostTensor d2 = HostTensor::zeros(DType::F64, {2});
-  fillRandomNormal(d2, 0);
-  EXPECT_EQ(d.data, d2.data);
+  EXPECT_NEAR(d.get(0), 1.9128045292843208, 1e-12);
+  EXPECT_NEAR(d.get(1), -0.094479561125841355, 1e-12);
+  EXPECT_NEAR(d.get(2), -2.0794079062393935, 1e-12);
   EXPECT_EQ(findNonFinite(a), -1);
 }
 
@@ -565,7 +567,7 @@ TEST_F(NpyTest, NeverCrashesOnMutations) {
                           std::istreambuf_iterator<char>());
   const std::string p = path("mutant.npy");
   uint32_t state = 12345;
-  for (int iter = 0; iter < 3000; ++iter) {
+  for (int iter = 0; iter < 1000; ++iter) {
     std::string m = bytes;
     const int flips = 1 + iter % 4;
     for (int k = 0; k < flips; ++k) {

@@ -16,6 +16,7 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "llvm/TargetParser/Host.h"
 #include <mutex>
 #include "mlir/Pass/PassRegistry.h"
 #include "llvm/Support/FormatVariadic.h"
@@ -36,8 +37,9 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
                               o.queryTile.getValue(), o.keyBlock.getValue())
                     .str()},
       {"vectorized",
-       llvm::formatv("func.func(attn-vectorize-cpu{{rows={0}},canonicalize,cse)",
-                     o.rows.getValue())
+       llvm::formatv("func.func(attn-vectorize-cpu{{lanes={0} rows={1} "
+                     "cols={2}},canonicalize,cse)",
+                     o.lanes.getValue(), o.rows.getValue(), o.cols.getValue())
            .str()},
       {"bufferized",
        "one-shot-bufferize{bufferize-function-boundaries "
@@ -65,6 +67,14 @@ void attn::buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &o,
     if (stopAfter == s.name)
       return;
   }
+}
+
+void attn::setHostDefaults(CPUPipelineOptions &o) {
+  llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
+  bool avx512 = features.lookup("avx512f");
+  o.lanes = avx512 ? 16 : 8;
+  o.rows = 4;
+  o.cols = avx512 ? 4 : 2;
 }
 
 void attn::registerAllAttnDialects(DialectRegistry &registry) {

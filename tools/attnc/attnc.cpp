@@ -44,6 +44,7 @@ struct Options {
   std::string command, spec, entry, target = "cpu", output, emit, stage = "llvm",
                                     outFile = "-";
   std::vector<std::string> shapes, inputs;
+  std::string cpuOptions; // e.g. "query-tile=64 key-block=64 rows=4"
   uint64_t seed = 0;
   bool check = false, bench = false, json = false;
 };
@@ -51,7 +52,7 @@ struct Options {
 const char *kUsage =
     "usage: attnc run SPEC [--entry NAME] [--target cpu] [--shape "
     "ARG=AxBxCxD]... [--input ARG=FILE.npy]... [--output FILE.npy] [--seed "
-    "N] [--check] [--bench] [--json]\n"
+    "N] [--check] [--bench] [--json] [--cpu-options \"rows=4 ...\"]\n"
     "       attnc compile SPEC [--target cpu] --emit "
     "mlir|llvm|asm|obj|header [--stage "
     "tiled|vectorized|bufferized|parallel|llvm] [-o OUT]\n";
@@ -101,6 +102,8 @@ Options parseArgs(int argc, char **argv) {
       o.emit = value();
     else if (flag == "--stage")
       o.stage = value();
+    else if (flag == "--cpu-options")
+      o.cpuOptions = value();
     else if (flag == "-o")
       o.outFile = value();
     else if (flag == "--seed") {
@@ -125,6 +128,19 @@ Options parseArgs(int argc, char **argv) {
     fail("unknown target '" + o.target + "' (expected cpu or cuda)");
   }
   return o;
+}
+
+/// Host defaults, overridden by --cpu-options.
+const attn::CPUPipelineOptions &pipelineOptions(const Options &o) {
+  static attn::CPUPipelineOptions opts;
+  attn::setHostDefaults(opts);
+  if (!o.cpuOptions.empty()) {
+    std::string err;
+    llvm::raw_string_ostream es(err);
+    if (failed(opts.parseFromString(o.cpuOptions, es)))
+      fail("--cpu-options: " + err);
+  }
+  return opts;
 }
 
 /// "ARG" of ARG=...: a 0-based position or a name from the spec.
@@ -262,7 +278,7 @@ int runEntry(const Options &o, func::FuncOp fn, ModuleOp module) {
   for (auto other : llvm::make_early_inc_range(copy->getOps<func::FuncOp>()))
     if (other.getName() != fn.getName())
       other.erase();
-  if (!lowerForCPU(*copy, attn::CPUPipelineOptions()))
+  if (!lowerForCPU(*copy, pipelineOptions(o)))
     fail("@" + sig.name + ": lowering failed (see the diagnostics above)");
   std::unique_ptr<CpuKernel> kernel = CpuKernel::create(*copy, err);
   if (!kernel)
@@ -417,7 +433,7 @@ int compileSpec(const Options &o, ModuleOp module) {
     out->keep();
     return 0;
   }
-  if (!lowerForCPU(module, attn::CPUPipelineOptions(),
+  if (!lowerForCPU(module, pipelineOptions(o),
                    o.emit == "mlir" ? o.stage : "llvm"))
     fail("lowering failed (see the diagnostics above)");
   if (o.emit == "mlir") {

@@ -9,7 +9,7 @@ def ConvertAttnToCPUVector : Pass<"attn-vectorize-cpu", "func::FuncOp"> {
   let summary = "Lower attn.kv_block_update to register-blocked vector code";
   let description = [{
     Expands each `attn.kv_block_update` into loops of `vector.fma` on
-    `vector<16xf32>` (one AVX-512 register): S = Q K^T in register tiles of
+    `vector<LANESxf32>` (one register): S = Q K^T in register tiles of
     `rows` x (key-block / 16) vectors, the element rule of the mask on
     partial blocks, the online softmax update of each row with
     `math.exp` (polynomial approximation), and O += P V in register tiles of
@@ -21,8 +21,12 @@ def ConvertAttnToCPUVector : Pass<"attn-vectorize-cpu", "func::FuncOp"> {
     "::mlir::vector::VectorDialect"
   ];
   let options = [
+    Option<"lanes", "lanes", "int64_t", /*default=*/"16",
+           "f32 lanes per vector register: 16 (AVX-512) or 8 (AVX2)">,
     Option<"rows", "rows", "int64_t", /*default=*/"4",
            "query rows per register tile">,
+    Option<"cols", "cols", "int64_t", /*default=*/"4",
+           "vectors per row of a register tile">,
   ];
 }
 

@@ -16,10 +16,20 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   Option<int64_t> keyBlock{*this, "key-block",
                            llvm::cl::desc("keys per block (multiple of 16)"),
                            llvm::cl::init(64)};
+  Option<int64_t> lanes{*this, "lanes",
+                        llvm::cl::desc("f32 lanes per vector: 16 or 8"),
+                        llvm::cl::init(16)};
+  Option<int64_t> cols{*this, "cols",
+                       llvm::cl::desc("vectors per register-tile row"),
+                       llvm::cl::init(4)};
   Option<int64_t> rows{*this, "rows",
                        llvm::cl::desc("query rows per register tile"),
                        llvm::cl::init(4)};
 };
+
+/// Options tuned for the machine this runs on: AVX-512 (32 registers of 16
+/// lanes) or AVX2 (16 registers of 8 lanes).
+void setHostDefaults(CPUPipelineOptions &options);
 
 /// Stage names a user can stop after (`attnc compile --emit mlir --stage`,
 /// docs/architecture.md): "tiled", "vectorized", "bufferized", "parallel",

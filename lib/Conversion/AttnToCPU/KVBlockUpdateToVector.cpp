@@ -1,10 +1,10 @@
 //===- KVBlockUpdateToVector.cpp - CPU body of the key loop ---------------===//
 //
-// Lowers attn.kv_block_update to vector code sized for AVX-512 (one
-// vector<16xf32> per register) in four phases over the [rows x BK] scores
+// Lowers attn.kv_block_update to vector code of `lanes` f32 per register
+// (16 for AVX-512, 8 for AVX2; the driver picks by host) in four phases over the [rows x BK] scores
 // scratch:
 //
-//   1. S = scale * Q K^T: register tiles of R rows x BK/16 vectors, reduced
+//   1. S = Q K^T (Q pre-scaled): register tiles of R rows x BK/16 vectors, reduced
 //      over D by broadcasting one query element against 16 packed keys
 //      (R * BK/16 accumulators stay in registers for the whole D loop).
 //   2. masked blocks only: s = -inf where the element rule or j < m fails.
@@ -36,15 +36,15 @@ using namespace mlir::attn;
 
 namespace {
 
-constexpr int64_t kLanes = 16;
-
 Value cIdx(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
 }
 
 struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
-  LowerKVBlockUpdate(MLIRContext *ctx, int64_t rows)
-      : OpRewritePattern(ctx), rowsPerTile(rows) {}
+  LowerKVBlockUpdate(MLIRContext *ctx, int64_t lanes, int64_t rows,
+                     int64_t cols)
+      : OpRewritePattern(ctx), kLanes(lanes), rowsPerTile(rows),
+        colsPerTile(cols) {}
 
   LogicalResult matchAndRewrite(KVBlockUpdateOp op,
                                 PatternRewriter &rw) const override {
@@ -59,75 +59,74 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     while (bq % r)
       --r;
     int64_t nk = bk / kLanes, nvd = dvPad / kLanes;
-    int64_t cv = std::min<int64_t>(4, nvd);
-    while (nvd % cv)
-      --cv;
+    // Register tiles: r rows x kc (phase 1) or cv (phase 4) vectors.
+    auto fit = [&](int64_t total) {
+      int64_t c = std::max<int64_t>(1, std::min(colsPerTile, total));
+      while (total % c)
+        --c;
+      return c;
+    };
+    int64_t kc = fit(nk), cv = fit(nvd);
 
     Type f32 = rw.getF32Type();
     auto vt = VectorType::get({kLanes}, f32);
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
-    Value q = op.getQ(), kT = op.getKT(), v = op.getV(), acc = op.getAcc(),
+    Value qT = op.getQT(), kT = op.getKT(), v = op.getV(), acc = op.getAcc(),
           scores = op.getScores();
-    Value b = op.getB(), hq = op.getHq(), hkv = op.getHkv(), i0 = op.getI0(),
-          j0 = op.getJ0();
-    Value lastRow = arith::SubIOp::create(rw, loc, op.getN(), c1);
+    Value b = op.getB(), hkv = op.getHkv(), j0 = op.getJ0();
     Value zeroV =
         arith::ConstantOp::create(rw, loc, DenseElementsAttr::get(vt, 0.0f));
-    Value scaleV = arith::ConstantOp::create(
-        rw, loc,
-        DenseElementsAttr::get(vt, static_cast<float>(op.getScale()
-                                                          .convertToDouble())));
-    auto toF32 = [&](OpBuilder &bb, Location l, Value x) -> Value {
-      return x.getType().isF32() ? x
-                                 : arith::ExtFOp::create(bb, l, f32, x);
-    };
     auto plus = [&](OpBuilder &bb, Location l, Value x, int64_t c) -> Value {
       return c == 0 ? x : arith::AddIOp::create(bb, l, x, cIdx(bb, l, c));
     };
 
-    // Phase 1: scores = scale * Q K^T.
+    // Phase 1: scores = scale * Q K^T, one r x kc register tile at a time.
     scf::ForOp::create(
         rw, loc, c0, cIdx(rw, loc, bq), cIdx(rw, loc, r), ValueRange{},
         [&](OpBuilder &ob, Location l, Value r0, ValueRange) {
           SmallVector<Value> rowIdx;
           for (int64_t rr = 0; rr < r; ++rr)
-            rowIdx.push_back(arith::MinUIOp::create(
-                ob, l, plus(ob, l, arith::AddIOp::create(ob, l, i0, r0), rr),
-                lastRow));
-          SmallVector<Value> init(r * nk, zeroV);
-          auto dLoop = scf::ForOp::create(
-              ob, l, c0, cIdx(ob, l, d), c1, init,
-              [&](OpBuilder &ib, Location il, Value e, ValueRange accs) {
-                SmallVector<Value> kv;
-                for (int64_t c = 0; c < nk; ++c)
-                  kv.push_back(vector::LoadOp::create(
-                      ib, il, vt, kT,
-                      ValueRange{b, hkv, e, plus(ib, il, j0, c * kLanes)}));
-                SmallVector<Value> next(accs.begin(), accs.end());
-                for (int64_t rr = 0; rr < r; ++rr) {
-                  Value qs = memref::LoadOp::create(
-                      ib, il, q, ValueRange{b, hq, rowIdx[rr], e});
-                  Value qb = vector::BroadcastOp::create(ib, il, vt,
-                                                         toF32(ib, il, qs));
-                  for (int64_t c = 0; c < nk; ++c)
-                    next[rr * nk + c] = vector::FMAOp::create(
-                        ib, il, qb, kv[c], next[rr * nk + c]);
-                }
-                scf::YieldOp::create(ib, il, next);
+            rowIdx.push_back(plus(ob, l, r0, rr));
+          scf::ForOp::create(
+              ob, l, c0, cIdx(ob, l, bk), cIdx(ob, l, kc * kLanes),
+              ValueRange{},
+              [&](OpBuilder &cb, Location cl, Value col, ValueRange) {
+                Value key0 = arith::AddIOp::create(cb, cl, j0, col);
+                SmallVector<Value> init(r * kc, zeroV);
+                auto dLoop = scf::ForOp::create(
+                    cb, cl, c0, cIdx(cb, cl, d), c1, init,
+                    [&](OpBuilder &ib, Location il, Value e, ValueRange accs) {
+                      SmallVector<Value> kv;
+                      for (int64_t c = 0; c < kc; ++c)
+                        kv.push_back(vector::LoadOp::create(
+                            ib, il, vt, kT,
+                            ValueRange{b, hkv, e,
+                                       plus(ib, il, key0, c * kLanes)}));
+                      SmallVector<Value> next(accs.begin(), accs.end());
+                      for (int64_t rr = 0; rr < r; ++rr) {
+                        Value qs = memref::LoadOp::create(
+                            ib, il, qT, ValueRange{e, rowIdx[rr]});
+                        Value qb = vector::BroadcastOp::create(ib, il, vt, qs);
+                        for (int64_t c = 0; c < kc; ++c)
+                          next[rr * kc + c] = vector::FMAOp::create(
+                              ib, il, qb, kv[c], next[rr * kc + c]);
+                      }
+                      scf::YieldOp::create(ib, il, next);
+                    });
+                for (int64_t rr = 0; rr < r; ++rr)
+                  for (int64_t c = 0; c < kc; ++c) {
+                    vector::StoreOp::create(
+                        cb, cl, dLoop.getResult(rr * kc + c), scores,
+                        ValueRange{plus(cb, cl, r0, rr),
+                                   plus(cb, cl, col, c * kLanes)});
+                  }
+                scf::YieldOp::create(cb, cl);
               });
-          for (int64_t rr = 0; rr < r; ++rr)
-            for (int64_t c = 0; c < nk; ++c) {
-              Value s = arith::MulFOp::create(
-                  ob, l, dLoop.getResult(rr * nk + c), scaleV);
-              vector::StoreOp::create(
-                  ob, l, s, scores,
-                  ValueRange{plus(ob, l, r0, rr), cIdx(ob, l, c * kLanes)});
-            }
           scf::YieldOp::create(ob, l);
         });
 
     // Phase 2: element rule and key tail on partial blocks.
-    buildMasking(rw, loc, op, vt, bq, nk);
+    buildMasking(rw, loc, op, vt, bq, nk, kLanes);
 
     // Phase 3: online softmax, row by row.
     Value negInf = arith::ConstantOp::create(
@@ -239,7 +238,8 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
   /// scores[r, j - j0] = -inf unless keep(i0 + r, j) and j < m, only when the
   /// block rule could not prove the block full.
   static void buildMasking(OpBuilder &rw, Location loc, KVBlockUpdateOp op,
-                           VectorType vt, int64_t bq, int64_t nk) {
+                           VectorType vt, int64_t bq, int64_t nk,
+                           int64_t kLanes) {
     MaskAttrInterface mask = op.getMaskAttr();
     Type i64 = rw.getI64Type();
     auto ivt = VectorType::get({kLanes}, i64);
@@ -288,7 +288,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     });
   }
 
-  int64_t rowsPerTile;
+  int64_t kLanes, rowsPerTile, colsPerTile;
 };
 
 struct ConvertAttnToCPUVectorPass
@@ -297,7 +297,13 @@ struct ConvertAttnToCPUVectorPass
   using ConvertAttnToCPUVectorBase::ConvertAttnToCPUVectorBase;
   void runOnOperation() override {
     RewritePatternSet patterns(&getContext());
-    patterns.add<LowerKVBlockUpdate>(&getContext(), rows);
+    if (lanes != 8 && lanes != 16) {
+      getOperation().emitError()
+          << "attn-vectorize-cpu: lanes must be 8 (AVX2) or 16 (AVX-512), got "
+          << lanes;
+      return signalPassFailure();
+    }
+    patterns.add<LowerKVBlockUpdate>(&getContext(), lanes, rows, cols);
     GreedyRewriteConfig config;
     config.setStrictness(GreedyRewriteStrictness::ExistingOps);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),

@@ -107,12 +107,16 @@ LogicalResult AttentionOp::verify() {
 
 LogicalResult KVBlockUpdateOp::verify() {
   auto acc = getAcc().getType(), scores = getScores().getType();
-  auto q = cast<MemRefType>(getQ().getType());
+  auto qT = getQT().getType();
   int64_t rows = getMIn().getType().getDimSize(0);
-  if (q.getRank() != 4)
-    return emitOpError() << "q must have rank 4, got " << q.getRank();
-  if (!acc.hasStaticShape() || !scores.hasStaticShape())
-    return emitOpError() << "acc and scores must have static shapes";
+  if (!acc.hasStaticShape() || !scores.hasStaticShape() ||
+      !qT.hasStaticShape())
+    return emitOpError() << "qT, acc and scores must have static shapes";
+  if (qT.getDimSize(1) != rows)
+    return emitOpError() << "qT dimension 1 must be the tile's " << rows
+                         << " rows, got " << qT.getDimSize(1);
+  if (qT.getDimSize(0) != getKT().getType().getDimSize(2))
+    return emitOpError() << "qT dimension 0 (D) must match kT dimension 2";
   if (acc.getDimSize(0) != rows || scores.getDimSize(0) != rows)
     return emitOpError() << "acc, scores and the state vectors must have the "
                             "same number of rows ("

@@ -128,6 +128,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
           rw, loc, arith::AddIOp::create(rw, loc, i0, cBQ), N);
       auto accType = MemRefType::get({bq, dvPad}, f32);
       auto scoresType = MemRefType::get({bq, bk}, f32);
+      Value qTile = buildQueryPack(rw, loc, q, b, h, i0, N, d, bq,
+                                   op.getScaleValue());
       Value acc = memref::AllocaOp::create(rw, loc, accType);
       Value scores = memref::AllocaOp::create(rw, loc, scoresType);
       buildZeroFill(rw, loc, acc, bq, dvPad);
@@ -146,7 +148,6 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       Value lInit = arith::ConstantOp::create(
           rw, loc, DenseElementsAttr::get(stateType, 0.0f));
       Value nI = N, mI = M;
-      auto scale = rw.getF64FloatAttr(op.getScaleValue());
       auto loop = scf::ForOp::create(
           rw, loc, kb0, kb1, c1, ValueRange{mInit, lInit},
           [&](OpBuilder &lb, Location l, Value kb, ValueRange state) {
@@ -160,8 +161,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
             Value masked = arith::XOrIOp::create(
                 lb, l, full, arith::ConstantIntOp::create(lb, l, 1, 1));
             auto upd = KVBlockUpdateOp::create(
-                lb, l, stateType, stateType, q, kT, vp, acc, scores, b, h, hkv,
-                i0, j0, nI, mI, masked, state[0], state[1], mask, scale);
+                lb, l, stateType, stateType, qTile, kT, vp, acc, scores, b,
+                hkv, i0, j0, nI, mI, masked, state[0], state[1], mask);
             scf::YieldOp::create(lb, l, upd.getResults());
           });
       buildFinalize(rw, loc, acc, loop.getResult(0), loop.getResult(1), out,
@@ -228,6 +229,39 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                                                    ValueRange{b, h, j, e});
                            scf::YieldOp::create(fb, l);
                          });
+  }
+
+  /// qT[e, r] = scale * q[b, h, min(i0 + r, N - 1), e] in f32: the query
+  /// tile transposed, so the body broadcasts qT[e, r] from one base pointer,
+  /// converted and scaled once per tile instead of once per key block. Rows
+  /// past N repeat the last row; their results are never stored.
+  static Value buildQueryPack(OpBuilder &rw, Location loc, Value q, Value b,
+                              Value h, Value i0, Value N, int64_t d,
+                              int64_t bq, double scale) {
+    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+    Value qT = memref::AllocaOp::create(
+        rw, loc, MemRefType::get({d, bq}, rw.getF32Type()));
+    Value lastRow = arith::SubIOp::create(rw, loc, N, c1);
+    Value scaleC = arith::ConstantOp::create(
+        rw, loc, rw.getF32FloatAttr(static_cast<float>(scale)));
+    scf::ForOp::create(
+        rw, loc, c0, cIdx(rw, loc, bq), c1, ValueRange{},
+        [&](OpBuilder &fb, Location l, Value r, ValueRange) {
+          Value row = arith::MinUIOp::create(
+              fb, l, arith::AddIOp::create(fb, l, i0, r), lastRow);
+          scf::ForOp::create(
+              fb, l, c0, cIdx(fb, l, d), c1, ValueRange{},
+              [&](OpBuilder &ib, Location il, Value e, ValueRange) {
+                Value x = memref::LoadOp::create(ib, il, q,
+                                                 ValueRange{b, h, row, e});
+                Value sx = arith::MulFOp::create(ib, il, toF32(ib, il, x),
+                                                 scaleC);
+                memref::StoreOp::create(ib, il, sx, qT, ValueRange{e, r});
+                scf::YieldOp::create(ib, il);
+              });
+          scf::YieldOp::create(fb, l);
+        });
+    return qT;
   }
 
   static void buildZeroFill(OpBuilder &rw, Location loc, Value buf,

@@ -18,11 +18,12 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     AllTypesMatch<["m_in", "l_in", "m_out", "l_out"]>]> {
   let summary = "one online-softmax step: a query tile against a key block";
   let description = [{
-    For the query rows `i0 + r` (r < rows of `acc`, rows past `n` read the
-    last row and are never stored) of batch `b`, query head `hq`, and the
-    keys `j0 .. j0 + BK` (BK = columns of `scores`) of KV head `hkv`:
+    For the query rows `i0 + r` (r < rows of `acc`) of one query tile and
+    the keys `j0 .. j0 + BK` (BK = columns of `scores`) of batch `b`, KV
+    head `hkv`:
 
-    - s = scale * q[b, hq, i] . kT[b, hkv, :, j], in f32;
+    - s = qT[:, r] . kT[b, hkv, :, j], in f32 (`qT` is the query tile packed
+      as [D, rows], already multiplied by the scale);
     - when `masked` is true, s = -inf where the mask's element rule or
       j < m fails (`masked` is false for blocks the block rule proved full);
     - m' = max(m, max_j s); p = exp(s - m'); l' = l * exp(m - m') + sum_j p;
@@ -34,22 +35,22 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     sum `l` of each row are the vector operands and results.
   }];
   let arguments = (ins
-      AnyMemRef:$q, MemRefRankOf<[F32], [4]>:$kT, MemRefRankOf<[F32], [4]>:$v,
+      MemRefRankOf<[F32], [2]>:$qT, MemRefRankOf<[F32], [4]>:$kT, MemRefRankOf<[F32], [4]>:$v,
       MemRefRankOf<[F32], [2]>:$acc, MemRefRankOf<[F32], [2]>:$scores,
-      Index:$b, Index:$hq, Index:$hkv, Index:$i0, Index:$j0,
+      Index:$b, Index:$hkv, Index:$i0, Index:$j0,
       Index:$n, Index:$m, I1:$masked,
       VectorOfRankAndType<[1], [F32]>:$m_in,
       VectorOfRankAndType<[1], [F32]>:$l_in,
-      OptionalAttr<Attn_MaskAttrInterface>:$mask, F64Attr:$scale);
+      OptionalAttr<Attn_MaskAttrInterface>:$mask);
   let results = (outs VectorOfRankAndType<[1], [F32]>:$m_out,
                       VectorOfRankAndType<[1], [F32]>:$l_out);
   let assemblyFormat = [{
-    $q `,` $kT `,` $v `,` $acc `,` $scores
-    `at` `[` $b `,` $hq `,` $hkv `,` $i0 `,` $j0 `]`
+    $qT `,` $kT `,` $v `,` $acc `,` $scores
+    `at` `[` $b `,` $hkv `,` $i0 `,` $j0 `]`
     `lengths` `(` $n `,` $m `)` `masked` `(` $masked `)`
     `state` `(` $m_in `,` $l_in `)`
-    (`mask` `(` $mask^ `)`)? `scale` `(` $scale `)` attr-dict `:`
-    type($q) `,` type($kT) `,` type($v) `,` type($acc) `,` type($scores)
+    (`mask` `(` $mask^ `)`)? attr-dict `:`
+    type($qT) `,` type($kT) `,` type($v) `,` type($acc) `,` type($scores)
     `,` type($m_in)
   }];
   let hasVerifier = 1;
