@@ -45,7 +45,7 @@ def other_cores(b0, o0, w0, own=None):
 def wait_quiet(max_wait, thresh=0.25, need=3):
     """Block until other processes used < thresh cores in `need` consecutive 1-s samples (a
     build has short gaps between compile jobs), at most max_wait s; the last sample is kept."""
-    t0, quiet, said = time.time(), 0, -1e9
+    t0, quiet, said, o = time.time(), 0, -1e9, None
     while quiet < need and time.time() - t0 < max_wait:
         snap = busy_ticks(), own_ticks(), time.perf_counter()
         time.sleep(1.0)
@@ -177,7 +177,8 @@ def spec_for(pat, D, tmpdir):
 
 def run_attnc(attnc, spec, N, D, env, extra, timeout):
     shape = f"{B}x{H}x{N}x{D}"
-    cmd = [attnc, "run", spec] + [a for t in "qkv" for a in ("--shape", f"{t}={shape}")] + ["--bench", "--json"] + extra
+    cmd = [attnc, "run", spec] + [a for t in "qkv" for a in ("--shape", f"{t}={shape}")] + \
+        ["--bench", "--json", "--check"] + extra
     snap, t0 = (busy_ticks(), own_ticks(), time.perf_counter()), os.times()
     try:
         cp = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
@@ -191,11 +192,11 @@ def run_attnc(attnc, spec, N, D, env, extra, timeout):
             objs.append(json.loads(ln))
         except ValueError:
             pass
-    objs = [o for o in objs if isinstance(o, dict) and "ms" in o]
-    if cp.returncode != 0 or not objs:
-        return dict(error=f"rc={cp.returncode}, {len(objs)} JSON result line(s); stderr: "
+    objs = [o for o in objs if isinstance(o, dict) and o.get("ms")]
+    if not objs:  # rc 2 (failed --check) still prints a result line: ok=false is reported from it
+        return dict(error=f"rc={cp.returncode}, no JSON result line with ms; stderr: "
                           f"{cp.stderr.strip()[-400:]!r}", cmd=shlex.join(cmd))
-    return dict(objs[0], other_cores=other_cores(*snap, own=child), cmd=shlex.join(cmd))
+    return dict(objs[0], rc=cp.returncode, other_cores=other_cores(*snap, own=child), cmd=shlex.join(cmd))
 
 
 def machine_info():
@@ -217,7 +218,8 @@ def write_md(path, res):
            f"Forward attention, fp32, B={B}, H={H}, M=N, {THREADS} threads; every figure from one run on one "
            "machine. GFLOP/s of useful work (dense 4·B·H·N·M·D, causal 4·B·H·D·N(N+1)/2) from each tool's "
            "median time (numpy/torch: warm-up, then median of >= 5 runs; AttnIR: `ms` of `attnc run <spec> "
-           "--bench --json`, D=128 from copies of `examples/*.mlir` with 64 replaced by 128). numpy and torch "
+           "--bench --json --check`, whose check against attnc's float64 reference gives max_rel_err; "
+           "D=128 from copies of `examples/*.mlir` with 64 replaced by 128). numpy and torch "
            f"ran with `OPENBLAS_CORETYPE` removed (environment value: `{res['env_OPENBLAS_CORETYPE']}`; forcing "
            f"Haswell halves sgemm on AVX-512 machines) and `OMP_NUM_THREADS=OPENBLAS_NUM_THREADS={THREADS}`. "
            "sgemm: numpy float32 matmul 4096x4096x4096. Min times and machine load: `cpu.json` beside this file.",
@@ -247,7 +249,8 @@ def write_md(path, res):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--attnc", default=os.path.join(REPO, "build/bin/attnc"))
-    ap.add_argument("--attnc-args", default="", help="extra arguments for `attnc run`, e.g. '--check'")
+    ap.add_argument("--attnc-args", default="",
+                    help="extra arguments for `attnc run`, e.g. '--cpu-options \"rows=4\"'")
     ap.add_argument("--skip-attnc", action="store_true", help="measure the baselines only")
     ap.add_argument("--quick", action="store_true", help="N=1024 (smoke test)")
     ap.add_argument("--sizes", default="4096", help="comma-separated N (M=N)")

@@ -14,6 +14,7 @@
 #include "attnir/Driver/CpuJit.h"
 #include "attnir/Driver/Signature.h"
 #include "attnir/Driver/SpecLoader.h"
+#include "attnir/Reference/Compare.h"
 #include "attnir/Reference/Reference.h"
 #include "attnir/Support/Npy.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -196,31 +197,6 @@ std::string joinShape(const std::vector<int64_t> &s) {
   return r;
 }
 
-/// Tolerance of --check: the dtype's rounding plus the f32 rounding of
-/// logits, which exp amplifies by their magnitude (docs/numerics.md).
-double tolerance(DType dtype, double maxAbsLogit) {
-  double base = dtype == DType::BF16  ? 1e-2
-                : dtype == DType::F16 ? 2e-3
-                                      : 1e-5;
-  return base + 8.0 * 0x1p-23 * maxAbsLogit;
-}
-
-double maxRelErr(const HostTensor &got, const HostTensor &ref) {
-  double maxRef = 0, maxErr = 0;
-  for (int64_t i = 0; i < ref.numElements(); ++i) {
-    double r = ref.get(i), g = got.get(i);
-    if (std::isinf(r) && r == g)
-      continue; // lse of a fully masked row
-    if (std::isfinite(r))
-      maxRef = std::max(maxRef, std::fabs(r));
-    double e = std::fabs(g - r);
-    if (std::isnan(e))
-      return INFINITY;
-    maxErr = std::max(maxErr, e);
-  }
-  return maxErr / std::max(maxRef, 1e-30);
-}
-
 int runEntry(const Options &o, func::FuncOp fn, ModuleOp module) {
   std::string err;
   EntrySignature sig;
@@ -317,8 +293,8 @@ int runEntry(const Options &o, func::FuncOp fn, ModuleOp module) {
       fail("@" + sig.name + ": " + err);
     err_ = 0;
     for (size_t i = 0; i < outputs.size(); ++i)
-      err_ = std::max(err_, maxRelErr(outputs[i], ref[i]));
-    ok = err_ <= tolerance(sig.inputs.empty() ? DType::F32
+      err_ = std::max(err_, maxRelError(outputs[i], ref[i]));
+    ok = err_ <= checkTolerance(sig.inputs.empty() ? DType::F32
                                               : sig.inputs[0].dtype,
                            stats.maxAbsLogit);
   }

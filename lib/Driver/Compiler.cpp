@@ -1,0 +1,116 @@
+//===- Compiler.cpp - spec text to a callable CPU kernel ------------------===//
+
+#include "attnir/Driver/Compiler.h"
+#include "attnir/Driver/SpecLoader.h"
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+
+using namespace mlir;
+
+namespace attnir {
+
+CompiledSpec::~CompiledSpec() = default;
+
+std::unique_ptr<CompiledSpec>
+CompiledSpec::compile(StringRef text, std::string &error,
+                      const attn::CPUPipelineOptions *options) {
+  auto cs = std::unique_ptr<CompiledSpec>(new CompiledSpec());
+  cs->ctx = createContext();
+  llvm::SourceMgr sm;
+  sm.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text, "spec"),
+                        llvm::SMLoc());
+  std::string diags;
+  llvm::raw_string_ostream os(diags);
+  {
+    SourceMgrDiagnosticHandler handler(sm, cs->ctx.get(), os);
+    cs->spec = parseSpec(sm, cs->ctx.get());
+    if (!cs->spec) {
+      error = diags.empty() ? "invalid spec" : diags;
+      return nullptr;
+    }
+    for (auto fn : cs->spec->getOps<func::FuncOp>()) {
+      if (fn.isExternal() || !fn.isPublic())
+        continue;
+      EntrySignature sig;
+      if (!getEntrySignature(fn, sig, error))
+        return nullptr;
+      cs->sigs.push_back(std::move(sig));
+    }
+    if (cs->sigs.empty()) {
+      error = "the spec defines no public func.func";
+      return nullptr;
+    }
+    OwningOpRef<ModuleOp> lowered = cast<ModuleOp>(cs->spec->clone());
+    attn::CPUPipelineOptions host;
+    attn::setHostDefaults(host);
+    if (!lowerForCPU(*lowered, options ? *options : host)) {
+      error = "lowering failed: " + diags;
+      return nullptr;
+    }
+    cs->kernel = CpuKernel::create(*lowered, error);
+    if (!cs->kernel)
+      return nullptr;
+  }
+  return cs;
+}
+
+func::FuncOp CompiledSpec::function(StringRef entry) {
+  for (auto fn : spec->getOps<func::FuncOp>())
+    if (fn.getName() == entry)
+      return fn;
+  return nullptr;
+}
+
+bool CompiledSpec::run(StringRef entry, std::vector<HostTensor> &inputs,
+                       std::vector<HostTensor> &outputs, std::string &error) {
+  if (entry.empty()) {
+    if (sigs.size() != 1) {
+      error = "the spec has several entries: name one";
+      return false;
+    }
+    entry = sigs[0].name;
+  }
+  const EntrySignature *sig = nullptr;
+  for (const EntrySignature &s : sigs)
+    if (s.name == entry)
+      sig = &s;
+  if (!sig) {
+    error = "no entry @" + entry.str();
+    return false;
+  }
+  if (inputs.size() != sig->inputs.size()) {
+    error = "@" + entry.str() + " takes " + std::to_string(sig->inputs.size()) +
+            " inputs, got " + std::to_string(inputs.size());
+    return false;
+  }
+  std::map<unsigned, std::vector<int64_t>> given;
+  for (unsigned i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].dtype != sig->inputs[i].dtype) {
+      error = "argument '" + sig->inputs[i].name + "' must be " +
+              dtypeName(sig->inputs[i].dtype) + ", got " +
+              dtypeName(inputs[i].dtype);
+      return false;
+    }
+    given[i] = inputs[i].shape;
+  }
+  std::vector<std::vector<int64_t>> inShapes, outShapes;
+  func::FuncOp fn = function(entry);
+  if (!resolveShapes(fn, *sig, given, inShapes, outShapes, error))
+    return false;
+  outputs.clear();
+  for (unsigned i = 0; i < sig->outputs.size(); ++i)
+    outputs.push_back(HostTensor::zeros(sig->outputs[i].dtype, outShapes[i]));
+  CpuKernel::EntryFn fnPtr = kernel->lookup(entry, error);
+  if (!fnPtr)
+    return false;
+  std::vector<HostTensor *> buffers;
+  for (HostTensor &t : inputs)
+    buffers.push_back(&t);
+  for (HostTensor &t : outputs)
+    buffers.push_back(&t);
+  CpuKernel::call(fnPtr, buffers);
+  return true;
+}
+
+} // namespace attnir

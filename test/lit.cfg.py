@@ -1,0 +1,22 @@
+# lit configuration: FileCheck tests of attn-opt (test/Dialect, test/Conversion,
+# test/Pipelines), attnc error tests (test/attnc) and integration tests that
+# compile and run every example against the float64 reference
+# (test/Integration).
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "AttnIR"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.attnir_obj_root, "test")
+config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.substitutions.append(("%examples", os.path.join(config.attnir_src_root, "examples")))
+config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
+
+llvm_config.use_default_substitutions()
+tool_dirs = [config.attnir_tools_dir, config.llvm_tools_dir]
+llvm_config.add_tool_substitutions(["attn-opt", "attnc"], tool_dirs)
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
