@@ -72,9 +72,14 @@ void attn::buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &o,
 void attn::setHostDefaults(CPUPipelineOptions &o) {
   llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
   bool avx512 = features.lookup("avx512f");
+  // 6 x cols accumulators + cols key vectors + 1 broadcast fit the register
+  // file (16 ymm or 32 zmm); 48-row query tiles keep scores (48 x 64 f32)
+  // and acc in L1. Measured in docs/benchmarks/cpu-tuning.md.
   o.lanes = avx512 ? 16 : 8;
-  o.rows = 4;
+  o.rows = 6;
   o.cols = avx512 ? 4 : 2;
+  o.queryTile = 48;
+  o.keyBlock = 64;
 }
 
 void attn::registerAllAttnDialects(DialectRegistry &registry) {

@@ -52,7 +52,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     auto accType = op.getAcc().getType();
     int64_t bq = accType.getDimSize(0), dvPad = accType.getDimSize(1);
     int64_t bk = op.getScores().getType().getDimSize(1);
-    int64_t d = op.getKT().getType().getDimSize(2);
+    int64_t d = op.getKT().getType().getDimSize(3);
     if (ShapedType::isDynamic(d))
       return rw.notifyMatchFailure(op, "packed K needs a static head dim");
     int64_t r = std::max<int64_t>(1, std::min(rowsPerTile, bq));
@@ -74,6 +74,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     Value qT = op.getQT(), kT = op.getKT(), v = op.getV(), acc = op.getAcc(),
           scores = op.getScores();
     Value b = op.getB(), hkv = op.getHkv(), j0 = op.getJ0();
+    Value kb = arith::DivUIOp::create(rw, loc, j0, cIdx(rw, loc, bk));
     Value zeroV =
         arith::ConstantOp::create(rw, loc, DenseElementsAttr::get(vt, 0.0f));
     auto plus = [&](OpBuilder &bb, Location l, Value x, int64_t c) -> Value {
@@ -91,7 +92,6 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
               ob, l, c0, cIdx(ob, l, bk), cIdx(ob, l, kc * kLanes),
               ValueRange{},
               [&](OpBuilder &cb, Location cl, Value col, ValueRange) {
-                Value key0 = arith::AddIOp::create(cb, cl, j0, col);
                 SmallVector<Value> init(r * kc, zeroV);
                 auto dLoop = scf::ForOp::create(
                     cb, cl, c0, cIdx(cb, cl, d), c1, init,
@@ -100,8 +100,8 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
                       for (int64_t c = 0; c < kc; ++c)
                         kv.push_back(vector::LoadOp::create(
                             ib, il, vt, kT,
-                            ValueRange{b, hkv, e,
-                                       plus(ib, il, key0, c * kLanes)}));
+                            ValueRange{b, hkv, kb, e,
+                                       plus(ib, il, col, c * kLanes)}));
                       SmallVector<Value> next(accs.begin(), accs.end());
                       for (int64_t rr = 0; rr < r; ++rr) {
                         Value qs = memref::LoadOp::create(

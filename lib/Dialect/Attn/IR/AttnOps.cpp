@@ -115,8 +115,11 @@ LogicalResult KVBlockUpdateOp::verify() {
   if (qT.getDimSize(1) != rows)
     return emitOpError() << "qT dimension 1 must be the tile's " << rows
                          << " rows, got " << qT.getDimSize(1);
-  if (qT.getDimSize(0) != getKT().getType().getDimSize(2))
-    return emitOpError() << "qT dimension 0 (D) must match kT dimension 2";
+  if (qT.getDimSize(0) != getKT().getType().getDimSize(3))
+    return emitOpError() << "qT dimension 0 (D) must match kT dimension 3";
+  if (getKT().getType().getDimSize(4) != scores.getDimSize(1))
+    return emitOpError() << "kT dimension 4 must be the key block size "
+                         << scores.getDimSize(1);
   if (acc.getDimSize(0) != rows || scores.getDimSize(0) != rows)
     return emitOpError() << "acc, scores and the state vectors must have the "
                             "same number of rows ("

@@ -2,7 +2,7 @@
 //
 // attn.attention (tensors) becomes, on buffers:
 //
-//   pack:   scf.parallel (b, hkv, j)   K -> kT [B, Hkv, D, Mpad] f32
+//   pack:   scf.parallel (b, hkv, j)   K -> kT [B, Hkv, Mpad/BK, D, BK] f32
 //                                      V -> vp [B, Hkv, Mpad, Dvpad] f32
 //   main:   scf.parallel (b, h, t)     one query tile of `query-tile` rows
 //             [kb0, kb1) = key blocks the mask's block rule leaves visible
@@ -90,13 +90,14 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
 
     // Packed K^T and V.
     int64_t dyn = ShapedType::kDynamic;
-    auto kTType = MemRefType::get({dyn, dyn, d, dyn}, f32);
+    auto kTType = MemRefType::get({dyn, dyn, dyn, d, bk}, f32);
     auto vpType = MemRefType::get({dyn, dyn, dyn, dvPad}, f32);
+    Value numBlocks = arith::DivUIOp::create(rw, loc, Mpad, cBK);
     Value kT = memref::AllocOp::create(rw, loc, kTType,
-                                       ValueRange{B, Hkv, Mpad});
+                                       ValueRange{B, Hkv, numBlocks});
     Value vp = memref::AllocOp::create(rw, loc, vpType,
                                        ValueRange{B, Hkv, Mpad});
-    buildPack(rw, loc, k, v, kT, vp, B, Hkv, M, Mpad, d, dv, dvPad);
+    buildPack(rw, loc, k, v, kT, vp, B, Hkv, M, Mpad, d, dv, dvPad, bk);
 
     // Outputs.
     auto outType = MemRefType::get(oT.getShape(), elt);
@@ -180,11 +181,14 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     return success();
   }
 
-  /// kT[b, h, e, j] = K[b, h, j, e]; vp[b, h, j, e] = V[b, h, j, e]; both 0
-  /// for j >= M or e >= Dv.
+  /// kT[b, h, j / BK, e, j % BK] = K[b, h, j, e]; vp[b, h, j, e] =
+  /// V[b, h, j, e]; both 0 for j >= M or e >= Dv. Block-major K^T keeps the
+  /// D x BK panel the body streams through contiguous (few pages, no TLB
+  /// misses at long M).
   static void buildPack(OpBuilder &rw, Location loc, Value k, Value v,
                         Value kT, Value vp, Value B, Value Hkv, Value M,
-                        Value Mpad, int64_t d, int64_t dv, int64_t dvPad) {
+                        Value Mpad, int64_t d, int64_t dv, int64_t dvPad,
+                        int64_t bk) {
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
     auto par = scf::ParallelOp::create(rw, loc, ValueRange{c0, c0, c0},
                                        ValueRange{B, Hkv, Mpad},
@@ -195,6 +199,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
           j = par.getInductionVars()[2];
     Value inBounds =
         arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, j, M);
+    Value jBlock = arith::DivUIOp::create(rw, loc, j, cIdx(rw, loc, bk));
+    Value jInBlock = arith::RemUIOp::create(rw, loc, j, cIdx(rw, loc, bk));
     Value zero = arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(0.0f));
     auto copyRow = [&](Value src, Value dst, int64_t width, bool transposed) {
       scf::ForOp::create(
@@ -213,7 +219,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
               scf::YieldOp::create(fb, l, zero);
             }
             SmallVector<Value> idx =
-                transposed ? SmallVector<Value>{b, h, e, j}
+                transposed ? SmallVector<Value>{b, h, jBlock, e, jInBlock}
                            : SmallVector<Value>{b, h, j, e};
             memref::StoreOp::create(fb, l, ifOp.getResult(0), dst, idx);
             scf::YieldOp::create(fb, l);

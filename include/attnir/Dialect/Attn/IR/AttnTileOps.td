@@ -22,20 +22,21 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     the keys `j0 .. j0 + BK` (BK = columns of `scores`) of batch `b`, KV
     head `hkv`:
 
-    - s = qT[:, r] . kT[b, hkv, :, j], in f32 (`qT` is the query tile packed
+    - s = qT[:, r] . kT[b, hkv, j / BK, :, j % BK], in f32 (`qT` is the query tile packed
       as [D, rows], already multiplied by the scale);
     - when `masked` is true, s = -inf where the mask's element rule or
       j < m fails (`masked` is false for blocks the block rule proved full);
     - m' = max(m, max_j s); p = exp(s - m'); l' = l * exp(m - m') + sum_j p;
       acc = acc * exp(m - m') + p v[b, hkv, j0 .. j0 + BK, :].
 
-    `kT` is K packed as [B, Hkv, D, Mpad] and `v` V packed as
+    `kT` is K packed block-major as [B, Hkv, Mpad / BK, D, BK] (one key
+    block's K^T is contiguous) and `v` V packed as
     [B, Hkv, Mpad, Dvpad], both f32 and zero-padded, so every read is in
     bounds. `scores` is scratch space of [rows, BK]. The running max `m` and
     sum `l` of each row are the vector operands and results.
   }];
   let arguments = (ins
-      MemRefRankOf<[F32], [2]>:$qT, MemRefRankOf<[F32], [4]>:$kT, MemRefRankOf<[F32], [4]>:$v,
+      MemRefRankOf<[F32], [2]>:$qT, MemRefRankOf<[F32], [5]>:$kT, MemRefRankOf<[F32], [4]>:$v,
       MemRefRankOf<[F32], [2]>:$acc, MemRefRankOf<[F32], [2]>:$scores,
       Index:$b, Index:$hkv, Index:$i0, Index:$j0,
       Index:$n, Index:$m, I1:$masked,

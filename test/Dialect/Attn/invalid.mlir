@@ -1,0 +1,409 @@
+// RUN: attn-opt %s -split-input-file -verify-diagnostics
+
+func.func @q_rank(%q: tensor<2x16x64xf32>, %k: tensor<1x2x16x64xf32>,
+                  %v: tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{'attn.attention' op q must have rank 4, got rank 3 ('tensor<2x16x64xf32>')}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>)
+       -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @k_rank(%q: tensor<1x2x16x64xf32>, %k: tensor<1x1x2x16x64xf32>,
+                  %v: tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{k must have rank 4, got rank 5 ('tensor<1x1x2x16x64xf32>')}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<1x2x16x64xf32>, tensor<1x1x2x16x64xf32>, tensor<1x2x16x64xf32>)
+       -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @v_rank(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x16x64xf32>,
+                  %v: tensor<16x64xf32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{v must have rank 4, got rank 2 ('tensor<16x64xf32>')}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<16x64xf32>)
+       -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @out_rank(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x16x64xf32>,
+                    %v: tensor<1x2x16x64xf32>) -> tensor<2x16x64xf32> {
+  // expected-error @+1 {{out must have rank 4, got rank 3 ('tensor<2x16x64xf32>')}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>)
+       -> tensor<2x16x64xf32>
+  return %o : tensor<2x16x64xf32>
+}
+
+// -----
+
+func.func @lse_rank(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x16x64xf32>,
+                    %v: tensor<1x2x16x64xf32>) {
+  // expected-error @+1 {{lse must have rank 3 [B, Hq, N], got rank 4 ('tensor<1x2x16x1xf32>')}}
+  %o, %lse = attn.attention %q, %k, %v
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>)
+       -> (tensor<1x2x16x64xf32>, tensor<1x2x16x1xf32>)
+  return
+}
+
+// -----
+
+func.func @lse_element_type(%q: tensor<1x2x16x64xf16>, %k: tensor<1x2x16x64xf16>,
+                            %v: tensor<1x2x16x64xf16>) {
+  // expected-error @+1 {{result #1 must be ranked tensor of 32-bit float values, but got 'tensor<1x2x16xf16>'}}
+  %o, %lse = attn.attention %q, %k, %v
+       : (tensor<1x2x16x64xf16>, tensor<1x2x16x64xf16>, tensor<1x2x16x64xf16>)
+       -> (tensor<1x2x16x64xf16>, tensor<1x2x16xf16>)
+  return
+}
+
+// -----
+
+func.func @element_type_k(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x16x64xf16>,
+                          %v: tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{k has element type 'f16' but q has 'f32'; q, k, v and out must share one element type}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf16>, tensor<1x2x16x64xf32>)
+       -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @element_type_out(%q: tensor<1x2x16x64xbf16>, %k: tensor<1x2x16x64xbf16>,
+                            %v: tensor<1x2x16x64xbf16>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{out has element type 'f32' but q has 'bf16'}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>, tensor<1x2x16x64xbf16>)
+       -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @unsupported_element_type(%q: tensor<1x2x16x64xi32>, %k: tensor<1x2x16x64xi32>,
+                                    %v: tensor<1x2x16x64xi32>) -> tensor<1x2x16x64xi32> {
+  // expected-error @+1 {{operand #0 must be ranked tensor of 32-bit float or bfloat16 type or 16-bit float values, but got 'tensor<1x2x16x64xi32>'}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<1x2x16x64xi32>, tensor<1x2x16x64xi32>, tensor<1x2x16x64xi32>)
+       -> tensor<1x2x16x64xi32>
+  return %o : tensor<1x2x16x64xi32>
+}
+
+// -----
+
+func.func @batch(%q: tensor<1x2x16x64xf32>, %k: tensor<2x2x16x64xf32>,
+                 %v: tensor<2x2x16x64xf32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{k dimension 0 (B) is 2 but q dimension 0 (B) is 1}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<1x2x16x64xf32>, tensor<2x2x16x64xf32>, tensor<2x2x16x64xf32>)
+       -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @hkv(%q: tensor<1x4x16x64xf32>, %k: tensor<1x2x16x64xf32>,
+               %v: tensor<1x4x16x64xf32>) -> tensor<1x4x16x64xf32> {
+  // expected-error @+1 {{v dimension 1 (Hkv) is 4 but k dimension 1 (Hkv) is 2}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<1x4x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x4x16x64xf32>)
+       -> tensor<1x4x16x64xf32>
+  return %o : tensor<1x4x16x64xf32>
+}
+
+// -----
+
+func.func @keys(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x32x64xf32>,
+                %v: tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{v dimension 2 (M) is 16 but k dimension 2 (M) is 32}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<1x2x16x64xf32>, tensor<1x2x32x64xf32>, tensor<1x2x16x64xf32>)
+       -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @head_dim(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x16x32xf32>,
+                    %v: tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{k dimension 3 (D) is 32 but q dimension 3 (D) is 64}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x32xf32>, tensor<1x2x16x64xf32>)
+       -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @out_heads(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x16x64xf32>,
+                     %v: tensor<1x2x16x64xf32>) -> tensor<1x4x16x64xf32> {
+  // expected-error @+1 {{out dimension 1 (Hq) is 4 but q dimension 1 (Hq) is 2}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>)
+       -> tensor<1x4x16x64xf32>
+  return %o : tensor<1x4x16x64xf32>
+}
+
+// -----
+
+func.func @out_rows(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x40x64xf32>,
+                    %v: tensor<1x2x40x64xf32>) -> tensor<1x2x40x64xf32> {
+  // expected-error @+1 {{out dimension 2 (N) is 40 but q dimension 2 (N) is 16}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<1x2x16x64xf32>, tensor<1x2x40x64xf32>, tensor<1x2x40x64xf32>)
+       -> tensor<1x2x40x64xf32>
+  return %o : tensor<1x2x40x64xf32>
+}
+
+// -----
+
+func.func @out_value_dim(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x16x64xf32>,
+                         %v: tensor<1x2x16x32xf32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{out dimension 3 (Dv) is 64 but v dimension 3 (Dv) is 32}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x32xf32>)
+       -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @lse_rows(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x16x64xf32>,
+                    %v: tensor<1x2x16x64xf32>) {
+  // expected-error @+1 {{lse dimension 2 (N) is 8 but q dimension 2 (N) is 16}}
+  %o, %lse = attn.attention %q, %k, %v
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>)
+       -> (tensor<1x2x16x64xf32>, tensor<1x2x8xf32>)
+  return
+}
+
+// -----
+
+func.func @heads_not_multiple(%q: tensor<1x6x16x64xf32>, %k: tensor<1x4x16x64xf32>,
+                              %v: tensor<1x4x16x64xf32>) -> tensor<1x6x16x64xf32> {
+  // expected-error @+1 {{q dimension 1 (Hq) is 6, not a multiple of k dimension 1 (Hkv) 4}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<1x6x16x64xf32>, tensor<1x4x16x64xf32>, tensor<1x4x16x64xf32>)
+       -> tensor<1x6x16x64xf32>
+  return %o : tensor<1x6x16x64xf32>
+}
+
+// -----
+
+func.func @zero_kv_heads(%q: tensor<1x?x16x64xf32>, %k: tensor<1x0x16x64xf32>,
+                         %v: tensor<1x0x16x64xf32>) -> tensor<1x?x16x64xf32> {
+  // expected-error @+1 {{k dimension 1 (Hkv) must be positive}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<1x?x16x64xf32>, tensor<1x0x16x64xf32>, tensor<1x0x16x64xf32>)
+       -> tensor<1x?x16x64xf32>
+  return %o : tensor<1x?x16x64xf32>
+}
+
+// -----
+
+func.func @dynamic_head_dim(%q: tensor<?x?x?x?xf32>, %k: tensor<?x?x?x?xf32>,
+                            %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{q dimension 3 (D) must be static}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<?x?x?x?xf32>, tensor<?x?x?x?xf32>, tensor<?x?x?x64xf32>)
+       -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @dynamic_value_dim(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                             %v: tensor<?x?x?x?xf32>) -> tensor<?x?x?x?xf32> {
+  // expected-error @+1 {{v dimension 3 (Dv) must be static}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x?xf32>)
+       -> tensor<?x?x?x?xf32>
+  return %o : tensor<?x?x?x?xf32>
+}
+
+// -----
+
+func.func @zero_head_dim(%q: tensor<?x?x?x0xf32>, %k: tensor<?x?x?x0xf32>,
+                         %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{head dimensions D and Dv must be positive}}
+  %o = attn.attention %q, %k, %v
+       : (tensor<?x?x?x0xf32>, tensor<?x?x?x0xf32>, tensor<?x?x?x64xf32>)
+       -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @infinite_scale(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                          %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{scale must be finite, got INF}}
+  %o = attn.attention %q, %k, %v scale(0x7FF0000000000000)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+       -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @nan_scale(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                     %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{scale must be finite, got nan}}
+  %o = attn.attention %q, %k, %v scale(0x7FF8000000000000)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+       -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @unknown_mask(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                        %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{unknown attribute `sliding` in dialect `attn`}}
+  %o = attn.attention %q, %k, %v mask(#attn.sliding)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+       -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @mask_not_a_mask(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                           %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{invalid kind of attribute specified}}
+  %o = attn.attention %q, %k, %v mask(unit)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+       -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @mask_not_a_mask_generic(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                                   %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{invalid properties {mask} for op attn.attention: Invalid attribute `mask` in property conversion: unit}}
+  %o = "attn.attention"(%q, %k, %v) <{mask = unit}>
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+       -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @kv_dynamic_acc(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x64xf32>,
+                          %v: memref<?x?x?x16xf32>, %acc: memref<?x16xf32>,
+                          %s: memref<32x64xf32>, %i: index, %c: i1,
+                          %m: vector<32xf32>, %l: vector<32xf32>) {
+  // expected-error @+1 {{'attn.kv_block_update' op qT, acc and scores must have static shapes}}
+  %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
+      lengths(%i, %i) masked(%c) state(%m, %l)
+      : memref<64x32xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
+        memref<?x16xf32>, memref<32x64xf32>, vector<32xf32>
+  return
+}
+
+// -----
+
+func.func @kv_query_rows(%qT: memref<64x16xf32>, %kT: memref<?x?x?x64x64xf32>,
+                         %v: memref<?x?x?x16xf32>, %acc: memref<32x16xf32>,
+                         %s: memref<32x64xf32>, %i: index, %c: i1,
+                         %m: vector<32xf32>, %l: vector<32xf32>) {
+  // expected-error @+1 {{qT dimension 1 must be the tile's 32 rows, got 16}}
+  %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
+      lengths(%i, %i) masked(%c) state(%m, %l)
+      : memref<64x16xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
+        memref<32x16xf32>, memref<32x64xf32>, vector<32xf32>
+  return
+}
+
+// -----
+
+func.func @kv_head_dim(%qT: memref<32x32xf32>, %kT: memref<?x?x?x64x64xf32>,
+                       %v: memref<?x?x?x16xf32>, %acc: memref<32x16xf32>,
+                       %s: memref<32x64xf32>, %i: index, %c: i1,
+                       %m: vector<32xf32>, %l: vector<32xf32>) {
+  // expected-error @+1 {{qT dimension 0 (D) must match kT dimension 3}}
+  %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
+      lengths(%i, %i) masked(%c) state(%m, %l)
+      : memref<32x32xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
+        memref<32x16xf32>, memref<32x64xf32>, vector<32xf32>
+  return
+}
+
+// -----
+
+func.func @kv_acc_rows(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x64xf32>,
+                       %v: memref<?x?x?x16xf32>, %acc: memref<16x16xf32>,
+                       %s: memref<32x64xf32>, %i: index, %c: i1,
+                       %m: vector<32xf32>, %l: vector<32xf32>) {
+  // expected-error @+1 {{acc, scores and the state vectors must have the same number of rows (32)}}
+  %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
+      lengths(%i, %i) masked(%c) state(%m, %l)
+      : memref<64x32xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
+        memref<16x16xf32>, memref<32x64xf32>, vector<32xf32>
+  return
+}
+
+// -----
+
+func.func @kv_packed_key_block(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x32xf32>,
+                                %v: memref<?x?x?x16xf32>, %acc: memref<32x16xf32>,
+                                %s: memref<32x64xf32>, %i: index, %c: i1,
+                                %m: vector<32xf32>, %l: vector<32xf32>) {
+  // expected-error @+1 {{kT dimension 4 must be the key block size 64}}
+  %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
+      lengths(%i, %i) masked(%c) state(%m, %l)
+      : memref<64x32xf32>, memref<?x?x?x64x32xf32>, memref<?x?x?x16xf32>,
+        memref<32x16xf32>, memref<32x64xf32>, vector<32xf32>
+  return
+}
+
+// -----
+
+func.func @kv_key_block(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x40xf32>,
+                        %v: memref<?x?x?x16xf32>, %acc: memref<32x16xf32>,
+                        %s: memref<32x40xf32>, %i: index, %c: i1,
+                        %m: vector<32xf32>, %l: vector<32xf32>) {
+  // expected-error @+1 {{key block (scores dimension 1) must be a multiple of 16, got 40}}
+  %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
+      lengths(%i, %i) masked(%c) state(%m, %l)
+      : memref<64x32xf32>, memref<?x?x?x64x40xf32>, memref<?x?x?x16xf32>,
+        memref<32x16xf32>, memref<32x40xf32>, vector<32xf32>
+  return
+}
+
+// -----
+
+func.func @kv_padded_value_dim(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x64xf32>,
+                               %v: memref<?x?x?x24xf32>, %acc: memref<32x24xf32>,
+                               %s: memref<32x64xf32>, %i: index, %c: i1,
+                               %m: vector<32xf32>, %l: vector<32xf32>) {
+  // expected-error @+1 {{acc dimension 1 (padded Dv) must be a multiple of 16, got 24}}
+  %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
+      lengths(%i, %i) masked(%c) state(%m, %l)
+      : memref<64x32xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x24xf32>,
+        memref<32x24xf32>, memref<32x64xf32>, vector<32xf32>
+  return
+}
+
+// -----
+
+func.func @kv_state_types(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x64xf32>,
+                          %v: memref<?x?x?x16xf32>, %acc: memref<32x16xf32>,
+                          %s: memref<32x64xf32>, %i: index, %c: i1,
+                          %m: vector<32xf32>, %l: vector<16xf32>) {
+  // expected-error @+1 {{failed to verify that all of {m_in, l_in, m_out, l_out} have same type}}
+  %r:2 = "attn.kv_block_update"(%qT, %kT, %v, %acc, %s, %i, %i, %i, %i, %i, %i, %c, %m, %l)
+      : (memref<64x32xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
+         memref<32x16xf32>, memref<32x64xf32>, index, index, index, index,
+         index, index, i1, vector<32xf32>, vector<16xf32>)
+      -> (vector<32xf32>, vector<32xf32>)
+  return
+}
