@@ -14,6 +14,8 @@ config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.attnir_obj_root, "test")
 config.excludes = ["Inputs", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
 config.substitutions.append(("%examples", os.path.join(config.attnir_src_root, "examples")))
+config.substitutions.append(("%attnir_src", config.attnir_src_root))
+config.substitutions.append(("%attnir_obj", config.attnir_obj_root))
 config.substitutions.append(("%inputs", os.path.join(config.test_source_root, "Inputs")))
 
 llvm_config.use_default_substitutions()

@@ -1,0 +1,170 @@
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile))' | FileCheck %s
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{query-tile=32 key-block=16}))' | FileCheck %s --check-prefix=OPT
+// RUN: not attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{key-block=40}))' 2>&1 | FileCheck %s --check-prefix=ERR
+
+// ERR: error: attn-tile: key-block must be a positive multiple of 16 and query-tile positive (got key-block=40, query-tile=64)
+
+// Dense: the key loop visits every block of [0, M) and the update has no mask.
+
+// CHECK-LABEL: func.func @dense(
+// CHECK-SAME: %[[Q:[a-z0-9_]+]]: tensor<?x?x?x64xf32>, %[[K:[a-z0-9_]+]]: tensor<?x?x?x64xf32>, %[[V:[a-z0-9_]+]]: tensor<?x?x?x64xf32>
+// CHECK-DAG: %[[C0:[a-z0-9_]+]] = arith.constant 0 : index
+// CHECK-DAG: %[[C1:[a-z0-9_]+]] = arith.constant 1 : index
+// CHECK-DAG: %[[C2:[a-z0-9_]+]] = arith.constant 2 : index
+// CHECK-DAG: %[[C64:[a-z0-9_]+]] = arith.constant 64 : index
+// CHECK-DAG: %[[NEGINF:[a-z0-9_]+]] = arith.constant dense<0xFF800000> : vector<64xf32>
+// CHECK-DAG: %[[ZERO:[a-z0-9_]+]] = arith.constant dense<0.000000e+00> : vector<64xf32>
+// CHECK: %[[QB:[a-z0-9_]+]] = bufferization.to_buffer %[[Q]] read_only
+// CHECK: %[[KB:[a-z0-9_]+]] = bufferization.to_buffer %[[K]] read_only
+// CHECK: %[[VB:[a-z0-9_]+]] = bufferization.to_buffer %[[V]] read_only
+// CHECK: %[[B:[a-z0-9_]+]] = memref.dim %[[QB]], %[[C0]]
+// CHECK: %[[HQ:[a-z0-9_]+]] = memref.dim %[[QB]], %[[C1]]
+// CHECK: %[[N:[a-z0-9_]+]] = memref.dim %[[QB]], %[[C2]]
+// CHECK: %[[HKV:[a-z0-9_]+]] = memref.dim %[[KB]], %[[C1]]
+// CHECK: %[[M:[a-z0-9_]+]] = memref.dim %[[KB]], %[[C2]]
+//
+// Packing: K^T block-major [B, Hkv, Mpad/64, D, 64], V as [B, Hkv, Mpad, Dv].
+// CHECK: %[[KT:[a-z0-9_]+]] = memref.alloc(%[[B]], %[[HKV]], %{{.*}}) : memref<?x?x?x64x64xf32>
+// CHECK: %[[VP:[a-z0-9_]+]] = memref.alloc(%[[B]], %[[HKV]], %[[MPAD:[a-z0-9_]+]]) : memref<?x?x?x64xf32>
+// CHECK: scf.parallel (%[[PB:[a-z0-9_]+]], %[[PH:[a-z0-9_]+]], %[[PJ:[a-z0-9_]+]]) = (%[[C0]], %[[C0]], %[[C0]]) to (%[[B]], %[[HKV]], %[[MPAD]])
+// CHECK:   %[[INB:[a-z0-9_]+]] = arith.cmpi ult, %[[PJ]], %[[M]]
+// CHECK:   %[[JB:[a-z0-9_]+]] = arith.divui %[[PJ]], %[[C64]]
+// CHECK:   %[[JR:[a-z0-9_]+]] = arith.remui %[[PJ]], %[[C64]]
+// CHECK:   memref.load %[[KB]][%[[PB]], %[[PH]], %[[PJ]], %[[E:[a-z0-9_]+]]]
+// CHECK:   memref.store %{{.*}}, %[[KT]][%[[PB]], %[[PH]], %[[JB]], %[[E]], %[[JR]]]
+// CHECK:   memref.load %[[VB]][%[[PB]], %[[PH]], %[[PJ]], %[[E2:[a-z0-9_]+]]]
+// CHECK:   memref.store %{{.*}}, %[[VP]][%[[PB]], %[[PH]], %[[PJ]], %[[E2]]]
+// CHECK:   scf.reduce
+//
+// Main nest: (batch, query head, query tile); query head h reads KV head
+// h / (Hq / Hkv).
+// CHECK: %[[OUT:[a-z0-9_]+]] = memref.alloc(%[[B]], %[[HQ]], %[[N]]) : memref<?x?x?x64xf32>
+// CHECK: %[[GROUP:[a-z0-9_]+]] = arith.divui %[[HQ]], %[[HKV]]
+// CHECK: %[[TILES:[a-z0-9_]+]] = arith.ceildivui %[[N]], %[[C64]]
+// CHECK: scf.parallel (%[[IB:[a-z0-9_]+]], %[[IH:[a-z0-9_]+]], %[[IT:[a-z0-9_]+]]) = (%[[C0]], %[[C0]], %[[C0]]) to (%[[B]], %[[HQ]], %[[TILES]])
+// CHECK:   %[[IHKV:[a-z0-9_]+]] = arith.divui %[[IH]], %[[GROUP]]
+// CHECK:   %[[I0:[a-z0-9_]+]] = arith.muli %[[IT]], %[[C64]]
+// CHECK:   %[[QT:[a-z0-9_]+]] = memref.alloca() : memref<64x64xf32>
+// CHECK:   %[[ACC:[a-z0-9_]+]] = memref.alloca() : memref<64x64xf32>
+// CHECK:   %[[S:[a-z0-9_]+]] = memref.alloca() : memref<64x64xf32>
+// CHECK-NOT: arith.minsi
+// CHECK:   %[[KBEND:[a-z0-9_]+]] = arith.ceildivui %[[M]], %[[C64]]
+// CHECK:   %[[KB1:[a-z0-9_]+]] = arith.maxui %[[KBEND]], %{{.*}}
+// CHECK:   %[[ST:[a-z0-9_]+]]:2 = scf.for %[[KBI:[a-z0-9_]+]] = %{{.*}} to %[[KB1]] step %[[C1]] iter_args(%[[MS:[a-z0-9_]+]] = %[[NEGINF]], %[[LS:[a-z0-9_]+]] = %[[ZERO]]) -> (vector<64xf32>, vector<64xf32>)
+// CHECK:     %[[J0:[a-z0-9_]+]] = arith.muli %[[KBI]], %[[C64]]
+// CHECK:     %[[MASKED:[a-z0-9_]+]] = arith.xori
+// CHECK:     %[[MO:[a-z0-9_]+]], %[[LO:[a-z0-9_]+]] = attn.kv_block_update %[[QT]], %[[KT]], %[[VP]], %[[ACC]], %[[S]] at{{ ?}}[%[[IB]], %[[IHKV]], %[[I0]], %[[J0]]] lengths(%[[N]], %[[M]]) masked(%[[MASKED]]) state(%[[MS]], %[[LS]]) : memref<64x64xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x64xf32>, memref<64x64xf32>, memref<64x64xf32>, vector<64xf32>
+// CHECK:     scf.yield %[[MO]], %[[LO]] : vector<64xf32>, vector<64xf32>
+// Finalize: out = acc / l.
+// CHECK:   vector.extract %[[ST]]#1
+// CHECK:   memref.store %{{.*}}, %[[OUT]][%[[IB]], %[[IH]], %{{.*}}, %{{.*}}] : memref<?x?x?x64xf32>
+// CHECK:   scf.reduce
+// CHECK: memref.dealloc %[[KT]]
+// CHECK: memref.dealloc %[[VP]]
+// CHECK: %[[RES:[a-z0-9_]+]] = bufferization.to_tensor %[[OUT]]
+// CHECK: return %[[RES]]
+
+// OPT-LABEL: func.func @dense(
+// OPT: memref.alloc({{.*}}) : memref<?x?x?x64x16xf32>
+// OPT: arith.ceildivui %{{.*}}, %c32
+// OPT: memref.alloca() : memref<64x32xf32>
+// OPT: memref.alloca() : memref<32x64xf32>
+// OPT: memref.alloca() : memref<32x16xf32>
+// OPT: scf.for {{.*}} iter_args({{.*}}) -> (vector<32xf32>, vector<32xf32>)
+// OPT: attn.kv_block_update {{.*}} : memref<64x32xf32>, memref<?x?x?x64x16xf32>, memref<?x?x?x64xf32>, memref<32x64xf32>, memref<32x16xf32>, vector<32xf32>
+func.func @dense(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                 %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+       -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+// Causal: the key range comes from the mask's block rule, clamped to [0, M)
+// with signed min/max: visible end = i1 + (M - N), full end = i0 + (M - N) + 1.
+// The optional lse result is stored per row.
+
+// CHECK-LABEL: func.func @causal_lse(
+// CHECK-DAG: %[[C0:[a-z0-9_]+]] = arith.constant 0 : index
+// CHECK-DAG: %[[C1:[a-z0-9_]+]] = arith.constant 1 : index
+// CHECK-DAG: %[[C64:[a-z0-9_]+]] = arith.constant 64 : index
+// CHECK-DAG: %[[NEGINF:[a-z0-9_]+]] = arith.constant 0xFF800000 : f32
+// CHECK: %[[N:[a-z0-9_]+]] = memref.dim %{{.*}}, %c2 : memref<?x?x?x64xf32>
+// CHECK: %[[M:[a-z0-9_]+]] = memref.dim %{{.*}}, %c2 : memref<?x?x?x64xf32>
+// CHECK: scf.reduce
+// CHECK: %[[OUT:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<?x?x?x64xf32>
+// CHECK: %[[LSE:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<?x?x?xf32>
+// CHECK: scf.parallel (%[[IB:[a-z0-9_]+]], %[[IH:[a-z0-9_]+]], %{{.*}}) =
+// CHECK:   %[[I0:[a-z0-9_]+]] = arith.muli %{{.*}}, %[[C64]]
+// CHECK:   %[[I0P:[a-z0-9_]+]] = arith.addi %[[I0]], %[[C64]]
+// CHECK:   %[[I1:[a-z0-9_]+]] = arith.minui %[[I0P]], %[[N]]
+// CHECK:   %[[DELTA:[a-z0-9_]+]] = arith.subi %[[M]], %[[N]]
+// CHECK:   %[[VE:[a-z0-9_]+]] = arith.addi %[[I1]], %[[DELTA]]
+// CHECK:   %[[VE0:[a-z0-9_]+]] = arith.maxsi %[[VE]], %[[C0]]
+// CHECK:   %[[VEND:[a-z0-9_]+]] = arith.minsi %[[VE0]], %[[M]]
+// CHECK:   %[[FE:[a-z0-9_]+]] = arith.addi %[[I0]], %[[DELTA]]
+// CHECK:   %[[FE1:[a-z0-9_]+]] = arith.addi %[[FE]], %[[C1]]
+// CHECK:   %[[FE0:[a-z0-9_]+]] = arith.maxsi %[[FE1]], %[[C0]]
+// CHECK:   %[[FEND:[a-z0-9_]+]] = arith.minsi %[[FE0]], %[[M]]
+// CHECK:   %[[KBEND:[a-z0-9_]+]] = arith.ceildivui %[[VEND]], %[[C64]]
+// CHECK:   %[[KB1:[a-z0-9_]+]] = arith.maxui %[[KBEND]], %{{.*}}
+// CHECK:   %[[ST:[a-z0-9_]+]]:2 = scf.for %[[KBI:[a-z0-9_]+]] = %{{.*}} to %[[KB1]] step %[[C1]] iter_args({{.*}}) -> (vector<64xf32>, vector<64xf32>)
+// CHECK:     %[[J0:[a-z0-9_]+]] = arith.muli %[[KBI]], %[[C64]]
+// CHECK:     %[[J1:[a-z0-9_]+]] = arith.addi %[[J0]], %[[C64]]
+// CHECK:     arith.cmpi ule, %[[J1]], %[[FEND]]
+// CHECK:     attn.kv_block_update {{.*}} lengths(%[[N]], %[[M]]) masked(%{{.*}}) state(%{{.*}}, %{{.*}}) mask(#attn.causal) :
+// CHECK:   %[[L:[a-z0-9_]+]] = vector.extract %[[ST]]#1
+// CHECK:   %[[MX:[a-z0-9_]+]] = vector.extract %[[ST]]#0
+// CHECK:   %[[ANY:[a-z0-9_]+]] = arith.cmpf ogt, %[[L]]
+// CHECK:   memref.store %{{.*}}, %[[OUT]]
+// CHECK:   %[[LOGL:[a-z0-9_]+]] = math.log %[[L]] : f32
+// CHECK:   %[[LSEV:[a-z0-9_]+]] = arith.addf %[[MX]], %[[LOGL]] : f32
+// CHECK:   %[[SEL:[a-z0-9_]+]] = arith.select %[[ANY]], %[[LSEV]], %[[NEGINF]] : f32
+// CHECK:   memref.store %[[SEL]], %[[LSE]][%[[IB]], %[[IH]], %{{.*}}] : memref<?x?x?xf32>
+// CHECK: %[[RO:[a-z0-9_]+]] = bufferization.to_tensor %[[OUT]]
+// CHECK: %[[RL:[a-z0-9_]+]] = bufferization.to_tensor %[[LSE]]
+// CHECK: return %[[RO]], %[[RL]] : tensor<?x?x?x64xf32>, tensor<?x?x?xf32>
+func.func @causal_lse(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                      %v: tensor<?x?x?x64xf32>)
+    -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>) {
+  %o, %lse = attn.attention %q, %k, %v mask(#attn.causal)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+       -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
+  return %o, %lse : tensor<?x?x?x64xf32>, tensor<?x?x?xf32>
+}
+
+// -----
+
+// bf16 inputs are widened to f32 when packed and narrowed when stored; Dv = 40
+// is zero-padded to 48 in the packed V and the accumulator; scale(0.5) is
+// applied when the query tile is packed.
+
+// CHECK-LABEL: func.func @cross_bf16_dv40(
+// CHECK-DAG: %[[C40:[a-z0-9_]+]] = arith.constant 40 : index
+// CHECK-DAG: %[[C48:[a-z0-9_]+]] = arith.constant 48 : index
+// CHECK-DAG: %[[HALF:[a-z0-9_]+]] = arith.constant 5.000000e-01 : f32
+// CHECK-DAG: %[[FZERO:[a-z0-9_]+]] = arith.constant 0.000000e+00 : f32
+// CHECK: %[[VP:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<?x?x?x48xf32>
+// CHECK: scf.parallel
+// CHECK:   arith.extf %{{.*}} : bf16 to f32
+// CHECK:   arith.extf %{{.*}} : bf16 to f32
+// CHECK:   scf.for %[[E:[a-z0-9_]+]] = %[[C40]] to %[[C48]]
+// CHECK:     memref.store %[[FZERO]], %[[VP]][%{{.*}}, %{{.*}}, %{{.*}}, %[[E]]] : memref<?x?x?x48xf32>
+// CHECK: %[[OUT:[a-z0-9_]+]] = memref.alloc() : memref<1x2x100x40xbf16>
+// CHECK: scf.parallel
+// CHECK:   %[[QX:[a-z0-9_]+]] = arith.extf %{{.*}} : bf16 to f32
+// CHECK:   arith.mulf %[[QX]], %[[HALF]] : f32
+// CHECK:   memref.alloca() : memref<64x48xf32>
+// CHECK:   attn.kv_block_update {{.*}} : memref<64x64xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x48xf32>, memref<64x48xf32>, memref<64x64xf32>, vector<64xf32>
+// CHECK:   scf.for %{{.*}} = %{{.*}} to %[[C40]]
+// CHECK:     %[[T:[a-z0-9_]+]] = arith.truncf %{{.*}} : f32 to bf16
+// CHECK:     memref.store %[[T]], %[[OUT]]{{.*}} : memref<1x2x100x40xbf16>
+func.func @cross_bf16_dv40(%q: tensor<1x2x100x64xbf16>, %k: tensor<1x2x130x64xbf16>,
+                           %v: tensor<1x2x130x40xbf16>) -> tensor<1x2x100x40xbf16> {
+  %o = attn.attention %q, %k, %v scale(0.5)
+       : (tensor<1x2x100x64xbf16>, tensor<1x2x130x64xbf16>, tensor<1x2x130x40xbf16>)
+       -> tensor<1x2x100x40xbf16>
+  return %o : tensor<1x2x100x40xbf16>
+}
