@@ -14,11 +14,12 @@ CompiledSpec::~CompiledSpec() = default;
 
 std::unique_ptr<CompiledSpec>
 CompiledSpec::compile(StringRef text, std::string &error,
-                      const attn::CPUPipelineOptions *options) {
+                      const attn::CPUPipelineOptions *options,
+                      StringRef bufferName, StringRef onlyEntry) {
   auto cs = std::unique_ptr<CompiledSpec>(new CompiledSpec());
   cs->ctx = createContext();
   llvm::SourceMgr sm;
-  sm.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text, "spec"),
+  sm.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(text, bufferName),
                         llvm::SMLoc());
   std::string diags;
   llvm::raw_string_ostream os(diags);
@@ -30,7 +31,8 @@ CompiledSpec::compile(StringRef text, std::string &error,
       return nullptr;
     }
     for (auto fn : cs->spec->getOps<func::FuncOp>()) {
-      if (fn.isExternal() || !fn.isPublic())
+      if (fn.isExternal() || !fn.isPublic() ||
+          (!onlyEntry.empty() && fn.getName() != onlyEntry))
         continue;
       EntrySignature sig;
       if (!getEntrySignature(fn, sig, error))
@@ -38,10 +40,17 @@ CompiledSpec::compile(StringRef text, std::string &error,
       cs->sigs.push_back(std::move(sig));
     }
     if (cs->sigs.empty()) {
-      error = "the spec defines no public func.func";
+      error = onlyEntry.empty()
+                  ? bufferName.str() + " defines no public func.func"
+                  : bufferName.str() + " has no entry @" + onlyEntry.str();
       return nullptr;
     }
     OwningOpRef<ModuleOp> lowered = cast<ModuleOp>(cs->spec->clone());
+    if (!onlyEntry.empty())
+      for (auto fn :
+           llvm::make_early_inc_range(lowered->getOps<func::FuncOp>()))
+        if (!fn.isExternal() && fn.getName() != onlyEntry)
+          fn.erase();
     attn::CPUPipelineOptions host;
     attn::setHostDefaults(host);
     if (!lowerForCPU(*lowered, options ? *options : host)) {
@@ -62,8 +71,25 @@ func::FuncOp CompiledSpec::function(StringRef entry) {
   return nullptr;
 }
 
+const EntrySignature *CompiledSpec::signature(StringRef entry) const {
+  for (const EntrySignature &s : sigs)
+    if (s.name == entry)
+      return &s;
+  return nullptr;
+}
+
 bool CompiledSpec::run(StringRef entry, std::vector<HostTensor> &inputs,
                        std::vector<HostTensor> &outputs, std::string &error) {
+  BoundCall call;
+  if (!bind(entry, inputs, outputs, call, error))
+    return false;
+  call();
+  return true;
+}
+
+bool CompiledSpec::bind(StringRef entry, std::vector<HostTensor> &inputs,
+                        std::vector<HostTensor> &outputs, BoundCall &call,
+                        std::string &error) {
   if (entry.empty()) {
     if (sigs.size() != 1) {
       error = "the spec has several entries: name one";
@@ -71,10 +97,7 @@ bool CompiledSpec::run(StringRef entry, std::vector<HostTensor> &inputs,
     }
     entry = sigs[0].name;
   }
-  const EntrySignature *sig = nullptr;
-  for (const EntrySignature &s : sigs)
-    if (s.name == entry)
-      sig = &s;
+  const EntrySignature *sig = signature(entry);
   if (!sig) {
     error = "no entry @" + entry.str();
     return false;
@@ -95,21 +118,19 @@ bool CompiledSpec::run(StringRef entry, std::vector<HostTensor> &inputs,
     given[i] = inputs[i].shape;
   }
   std::vector<std::vector<int64_t>> inShapes, outShapes;
-  func::FuncOp fn = function(entry);
-  if (!resolveShapes(fn, *sig, given, inShapes, outShapes, error))
+  if (!resolveShapes(function(entry), *sig, given, inShapes, outShapes, error))
     return false;
   outputs.clear();
   for (unsigned i = 0; i < sig->outputs.size(); ++i)
     outputs.push_back(HostTensor::zeros(sig->outputs[i].dtype, outShapes[i]));
-  CpuKernel::EntryFn fnPtr = kernel->lookup(entry, error);
-  if (!fnPtr)
+  call.fn = kernel->lookup(entry, error);
+  if (!call.fn)
     return false;
-  std::vector<HostTensor *> buffers;
+  call.buffers.clear();
   for (HostTensor &t : inputs)
-    buffers.push_back(&t);
+    call.buffers.push_back(&t);
   for (HostTensor &t : outputs)
-    buffers.push_back(&t);
-  CpuKernel::call(fnPtr, buffers);
+    call.buffers.push_back(&t);
   return true;
 }
 

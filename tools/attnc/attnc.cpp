@@ -11,7 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnir/Driver/CpuJit.h"
+#include "attnir/Driver/Compiler.h"
 #include "attnir/Driver/Signature.h"
 #include "attnir/Driver/SpecLoader.h"
 #include "attnir/Reference/Compare.h"
@@ -197,11 +197,16 @@ std::string joinShape(const std::vector<int64_t> &s) {
   return r;
 }
 
-int runEntry(const Options &o, func::FuncOp fn, ModuleOp module) {
+int runEntry(const Options &o, StringRef specText, StringRef entryName) {
   std::string err;
-  EntrySignature sig;
-  if (!getEntrySignature(fn, sig, err))
-    fail(err);
+  std::unique_ptr<CompiledSpec> cs = CompiledSpec::compile(
+      specText, err, &pipelineOptions(o), o.spec, entryName);
+  if (!cs) {
+    llvm::errs() << err << (StringRef(err).ends_with("\n") ? "" : "\n");
+    std::exit(1);
+  }
+  const EntrySignature &sig = *cs->signature(entryName);
+  func::FuncOp fn = cs->function(entryName);
 
   std::map<unsigned, std::vector<int64_t>> given;
   std::map<unsigned, HostTensor> loaded;
@@ -246,28 +251,10 @@ int runEntry(const Options &o, func::FuncOp fn, ModuleOp module) {
     fillRandomNormal(inputs[i], o.seed * 7919 + i);
   }
   std::vector<HostTensor> outputs;
-  for (unsigned i = 0; i < sig.outputs.size(); ++i)
-    outputs.push_back(HostTensor::zeros(sig.outputs[i].dtype, outShapes[i]));
-
-  // Compile a copy holding only this entry.
-  OwningOpRef<ModuleOp> copy = cast<ModuleOp>(module->clone());
-  for (auto other : llvm::make_early_inc_range(copy->getOps<func::FuncOp>()))
-    if (other.getName() != fn.getName())
-      other.erase();
-  if (!lowerForCPU(*copy, pipelineOptions(o)))
-    fail("@" + sig.name + ": lowering failed (see the diagnostics above)");
-  std::unique_ptr<CpuKernel> kernel = CpuKernel::create(*copy, err);
-  if (!kernel)
-    fail("@" + sig.name + ": JIT compilation failed: " + err);
-  CpuKernel::EntryFn entry = kernel->lookup(sig.name, err);
-  if (!entry)
-    fail(err);
-  std::vector<HostTensor *> buffers;
-  for (HostTensor &t : inputs)
-    buffers.push_back(&t);
-  for (HostTensor &t : outputs)
-    buffers.push_back(&t);
-  CpuKernel::call(entry, buffers);
+  CompiledSpec::BoundCall call;
+  if (!cs->bind(entryName, inputs, outputs, call, err))
+    fail("@" + sig.name + ": " + err);
+  call();
 
   double ms = NAN;
   if (o.bench) {
@@ -275,7 +262,7 @@ int runEntry(const Options &o, func::FuncOp fn, ModuleOp module) {
     double total = 0;
     while (times.size() < 5 || (total < 1000.0 && times.size() < 200)) {
       auto t0 = std::chrono::steady_clock::now();
-      CpuKernel::call(entry, buffers);
+      call();
       auto t1 = std::chrono::steady_clock::now();
       times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
       total += times.back();
@@ -439,6 +426,8 @@ int main(int argc, char **argv) {
     fail("cannot open '" + o.spec + "': " + file.getError().message());
   sourceMgr.AddNewSourceBuffer(std::move(*file), llvm::SMLoc());
   SourceMgrDiagnosticHandler diag(sourceMgr, ctx.get(), llvm::errs());
+  StringRef specText =
+      sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID())->getBuffer();
   OwningOpRef<ModuleOp> module = parseSpec(sourceMgr, ctx.get());
   if (!module)
     return 1;
@@ -446,18 +435,18 @@ int main(int argc, char **argv) {
   if (o.command == "compile")
     return compileSpec(o, *module);
 
-  std::vector<func::FuncOp> entries;
+  std::vector<std::string> entries;
   for (auto fn : module->getOps<func::FuncOp>())
     if (!fn.isExternal() && fn.isPublic() &&
         (o.entry.empty() || fn.getName() == o.entry))
-      entries.push_back(fn);
+      entries.push_back(fn.getName().str());
   if (entries.empty())
     fail(o.entry.empty() ? "'" + o.spec + "' defines no public func.func"
                          : "'" + o.spec + "' has no entry @" + o.entry);
   if (!o.output.empty() && entries.size() > 1)
     fail("--output needs a single entry: add --entry NAME");
   int rc = 0;
-  for (func::FuncOp fn : entries)
-    rc = std::max(rc, runEntry(o, fn, *module));
+  for (const std::string &name : entries)
+    rc = std::max(rc, runEntry(o, specText, name));
   return rc;
 }

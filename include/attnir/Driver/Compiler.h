@@ -20,18 +20,35 @@ namespace attnir {
 class CompiledSpec {
 public:
   ~CompiledSpec();
-  /// `options` null: host defaults.
+  /// `options` null: host defaults. `bufferName` names the text in
+  /// diagnostics (`name:line:col: error: ...`). `onlyEntry` non-empty: compile
+  /// just that entry.
   static std::unique_ptr<CompiledSpec>
   compile(llvm::StringRef specText, std::string &error,
-          const mlir::attn::CPUPipelineOptions *options = nullptr);
+          const mlir::attn::CPUPipelineOptions *options = nullptr,
+          llvm::StringRef bufferName = "spec",
+          llvm::StringRef onlyEntry = "");
 
   /// The public entries, in source order.
   const std::vector<EntrySignature> &entries() const { return sigs; }
 
-  /// Runs `entry` (empty: the only entry) on `inputs`; `outputs` are
-  /// allocated here with the shapes the spec implies.
+  /// A call of one entry on fixed buffers, checked once, callable many
+  /// times (benchmarks).
+  struct BoundCall {
+    CpuKernel::EntryFn fn = nullptr;
+    std::vector<HostTensor *> buffers;
+    void operator()() const { CpuKernel::call(fn, buffers); }
+  };
+  /// Checks `inputs` against `entry` (empty: the only entry), allocates
+  /// `outputs` with the shapes the spec implies, and binds them.
+  bool bind(llvm::StringRef entry, std::vector<HostTensor> &inputs,
+            std::vector<HostTensor> &outputs, BoundCall &call,
+            std::string &error);
+  /// bind, then call once.
   bool run(llvm::StringRef entry, std::vector<HostTensor> &inputs,
            std::vector<HostTensor> &outputs, std::string &error);
+  /// The signature of `entry`, or null.
+  const EntrySignature *signature(llvm::StringRef entry) const;
 
   /// The spec function of an entry (for the reference interpreter).
   mlir::func::FuncOp function(llvm::StringRef entry);
