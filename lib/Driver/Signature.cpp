@@ -60,32 +60,27 @@ bool getEntrySignature(func::FuncOp fn, EntrySignature &sig,
 }
 
 namespace {
-enum class Role { None, B, Hq, N, Hkv, M, Head };
-
 /// (value, dimension) as a pair of plain keys, hashable by DenseMap.
 using DimKey = std::pair<const void *, unsigned>;
 DimKey key(Value v, unsigned d) { return {v.getAsOpaquePointer(), d}; }
-Value valueOf(const DimKey &k) {
-  return Value::getFromOpaquePointer(k.first);
-}
 } // namespace
 
-bool resolveShapes(func::FuncOp fn, const EntrySignature &sig,
-                   const std::map<unsigned, std::vector<int64_t>> &given,
-                   std::vector<std::vector<int64_t>> &inputShapes,
-                   std::vector<std::vector<int64_t>> &outputShapes,
-                   std::string &error) {
+bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
+                     std::string &error) {
+  abi = EntryABI();
+  abi.name = sig.name;
   llvm::EquivalenceClasses<DimKey> classes;
-  std::map<DimKey, Role> roles;
-  auto dimsOf = [](Value v) {
+  llvm::DenseMap<DimKey, const char *> roles;
+  auto rankOf = [](Value v) {
     return static_cast<unsigned>(cast<RankedTensorType>(v.getType()).getRank());
   };
   auto addValue = [&](Value v) {
-    for (unsigned d = 0; d < dimsOf(v); ++d)
+    for (unsigned d = 0; d < rankOf(v); ++d)
       classes.insert(key(v, d));
   };
   for (Value a : fn.getArguments())
     addValue(a);
+  SmallVector<std::pair<DimKey, DimKey>> multiples; // (Hq, Hkv)
   fn.walk([&](attn::AttentionOp op) {
     SmallVector<Value> vals = {op.getQ(), op.getK(), op.getV(), op.getOut()};
     if (op.getLse())
@@ -96,128 +91,133 @@ bool resolveShapes(func::FuncOp fn, const EntrySignature &sig,
       if (e.lhs < vals.size() && e.rhs < vals.size())
         classes.unionSets(key(vals[e.lhs], e.lhsDim),
                           key(vals[e.rhs], e.rhsDim));
-    const Role qRoles[] = {Role::B, Role::Hq, Role::N, Role::Head};
-    const Role kRoles[] = {Role::B, Role::Hkv, Role::M, Role::Head};
+    static const char *qRoles[] = {"B", "Hq", "N", "D"};
+    static const char *kRoles[] = {"B", "Hkv", "M", "D"};
+    static const char *vRoles[] = {"B", "Hkv", "M", "Dv"};
     for (unsigned d = 0; d < 4; ++d) {
-      roles[key(op.getQ(), d)] = qRoles[d];
-      roles[key(op.getK(), d)] = kRoles[d];
-      roles[key(op.getV(), d)] = kRoles[d];
+      roles.try_emplace(key(op.getQ(), d), qRoles[d]);
+      roles.try_emplace(key(op.getK(), d), kRoles[d]);
+      roles.try_emplace(key(op.getV(), d), vRoles[d]);
     }
+    multiples.push_back({key(op.getQ(), 1), key(op.getK(), 1)});
   });
 
-  // Fix each class from static types and given shapes, reporting conflicts.
-  std::map<DimKey, std::pair<int64_t, std::string>> fixed; // leader -> value
-  auto leader = [&](Value v, unsigned d) {
-    return classes.getLeaderValue(key(v, d));
-  };
-  auto fix = [&](Value v, unsigned d, int64_t x, const std::string &why) {
-    DimKey l = leader(v, d);
-    auto it = fixed.find(l);
-    if (it == fixed.end()) {
-      fixed[l] = {x, why};
-      return true;
+  // Number the classes in order of first appearance.
+  llvm::DenseMap<DimKey, int32_t> classOf;
+  auto classId = [&](Value v, unsigned d) -> int32_t {
+    DimKey leader = classes.getLeaderValue(key(v, d));
+    auto [it, inserted] = classOf.try_emplace(leader, abi.classSize.size());
+    if (inserted) {
+      abi.classSize.push_back(-1);
+      abi.className.push_back("");
     }
-    if (it->second.first == x)
-      return true;
-    error = why + " is " + std::to_string(x) + " but " + it->second.second +
-            " is " + std::to_string(it->second.first);
-    return false;
-  };
-  auto argLabel = [&](unsigned i, unsigned d) {
-    return "argument '" + sig.inputs[i].name + "' dimension " +
-           std::to_string(d);
-  };
-  for (auto [i, a] : llvm::enumerate(fn.getArguments())) {
-    auto rt = cast<RankedTensorType>(a.getType());
-    auto g = given.find(i);
-    if (g != given.end() &&
-        static_cast<int64_t>(g->second.size()) != rt.getRank()) {
-      error = "argument '" + sig.inputs[i].name + "' has rank " +
-              std::to_string(g->second.size()) + " but the spec declares " +
-              std::to_string(rt.getRank()) + " (" +
-              std::to_string(rt.getRank()) + " dims expected)";
-      return false;
-    }
-    for (unsigned d = 0; d < rt.getRank(); ++d) {
-      if (!rt.isDynamicDim(d) &&
-          !fix(a, d, rt.getDimSize(d), "the spec's " + argLabel(i, d)))
-        return false;
-      if (g != given.end()) {
-        if (g->second[d] < 0) {
-          error = argLabel(i, d) + " must not be negative";
-          return false;
-        }
-        if (!fix(a, d, g->second[d], "given " + argLabel(i, d)))
-          return false;
+    int32_t c = it->second;
+    if (abi.className[c].empty())
+      if (const char *r = roles.lookup(key(v, d)))
+        abi.className[c] = r;
+    int64_t s = cast<RankedTensorType>(v.getType()).getDimSize(d);
+    if (!ShapedType::isDynamic(s)) {
+      if (abi.classSize[c] >= 0 && abi.classSize[c] != s) {
+        error = "@" + sig.name + ": static dimensions " +
+                std::to_string(abi.classSize[c]) + " and " +
+                std::to_string(s) + " must be equal";
+        return -1;
       }
+      abi.classSize[c] = s;
     }
-  }
-  for (auto &[k, role] : roles)
-    if (auto rt = cast<RankedTensorType>(valueOf(k).getType());
-        !rt.isDynamicDim(k.second) &&
-        !fix(valueOf(k), k.second, rt.getDimSize(k.second),
-             "the spec's static dimension " + std::to_string(k.second)))
-      return false;
-
-  // Defaults by role, in dependency order: Hkv follows Hq and M follows N.
-  std::map<Role, int64_t> roleValue;
-  for (Role r : {Role::B, Role::Hq, Role::N, Role::Hkv, Role::M}) {
-    for (auto &[k, role] : roles) {
-      if (role != r)
-        continue;
-      DimKey l = leader(valueOf(k), k.second);
-      if (!fixed.count(l)) {
-        int64_t dflt = r == Role::B    ? 1
-                       : r == Role::Hq ? 8
-                       : r == Role::N  ? 1000
-                       : r == Role::Hkv ? roleValue[Role::Hq]
-                                        : roleValue[Role::N];
-        fixed[l] = {dflt, "default"};
+    return c;
+  };
+  auto addArgs = [&](ValueRange values, const std::vector<ArgInfo> &infos,
+                     std::vector<ABIArg> &out) {
+    for (auto [v, info] : llvm::zip(values, infos)) {
+      ABIArg a{info.name, info.dtype, {}};
+      for (unsigned d = 0; d < rankOf(v); ++d) {
+        int32_t c = classId(v, d);
+        if (c < 0)
+          return false;
+        a.dimClass.push_back(c);
       }
-      roleValue[r] = fixed[l].first;
-    }
-  }
-
-  auto shapeOf = [&](Value v, std::vector<int64_t> &out) {
-    out.clear();
-    for (unsigned d = 0; d < dimsOf(v); ++d) {
-      auto it = fixed.find(leader(v, d));
-      if (it == fixed.end())
-        return false;
-      out.push_back(it->second.first);
+      out.push_back(std::move(a));
     }
     return true;
   };
-  inputShapes.assign(fn.getNumArguments(), {});
-  for (auto [i, a] : llvm::enumerate(fn.getArguments()))
-    if (!shapeOf(a, inputShapes[i])) {
-      error = "cannot infer the shape of argument '" + sig.inputs[i].name +
-              "': give it with --shape or --input";
+  // Every dim of every attn operand gets a class (and a role name), even if
+  // no argument carries it directly.
+  for (auto &[k, role] : roles)
+    if (classId(Value::getFromOpaquePointer(k.first), k.second) < 0)
       return false;
-    }
-  // Attention relations that are not equalities.
-  bool ok = true;
-  fn.walk([&](attn::AttentionOp op) {
-    std::vector<int64_t> q, k;
-    if (!ok || !shapeOf(op.getQ(), q) || !shapeOf(op.getK(), k))
-      return;
-    if (k[1] == 0 || q[1] % k[1] != 0) {
-      error = "q has " + std::to_string(q[1]) +
-              " heads, not a multiple of the " + std::to_string(k[1]) +
-              " heads of k and v";
-      ok = false;
-    }
-  });
-  if (!ok)
-    return false;
   auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
-  outputShapes.assign(ret.getNumOperands(), {});
-  for (auto [i, r] : llvm::enumerate(ret.getOperands()))
-    if (!shapeOf(r, outputShapes[i])) {
-      error = "cannot infer the shape of result #" + std::to_string(i);
+  if (!addArgs(fn.getArguments(), sig.inputs, abi.inputs) ||
+      !addArgs(ret.getOperands(), sig.outputs, abi.outputs))
+    return false;
+  for (auto [hq, hkv] : multiples)
+    abi.multipleOf.push_back(
+        {classOf[classes.getLeaderValue(hq)],
+         classOf[classes.getLeaderValue(hkv)]});
+  for (size_t c = 0; c < abi.className.size(); ++c)
+    if (abi.className[c].empty())
+      abi.className[c] = "d" + std::to_string(c);
+  return true;
+}
+
+bool resolveShapes(func::FuncOp fn, const EntrySignature &sig,
+                   const std::map<unsigned, std::vector<int64_t>> &given,
+                   std::vector<std::vector<int64_t>> &inputShapes,
+                   std::vector<std::vector<int64_t>> &outputShapes,
+                   std::string &error) {
+  EntryABI abi;
+  if (!computeEntryABI(fn, sig, abi, error))
+    return false;
+  // Class values from the given shapes; conflicts are reported by
+  // abi.resolve below, with the argument names.
+  std::vector<int64_t> value = abi.classSize;
+  for (auto &[i, shape] : given) {
+    const ABIArg &a = abi.inputs[i];
+    if (shape.size() != a.dimClass.size()) {
+      error = "argument '" + a.name + "' has rank " +
+              std::to_string(shape.size()) + " but the spec declares " +
+              std::to_string(a.dimClass.size());
       return false;
     }
-  return true;
+    for (size_t d = 0; d < shape.size(); ++d)
+      if (value[a.dimClass[d]] < 0)
+        value[a.dimClass[d]] = shape[d];
+  }
+  // Defaults by role, in dependency order: Hkv follows Hq and M follows N.
+  auto valueOfRole = [&](const std::string &role) -> int64_t {
+    for (size_t c = 0; c < value.size(); ++c)
+      if (abi.className[c] == role && value[c] >= 0)
+        return value[c];
+    return -1;
+  };
+  for (const char *role : {"B", "Hq", "N", "Hkv", "M"}) {
+    std::string r = role;
+    int64_t dflt = r == "B"    ? 1
+                   : r == "Hq" ? 8
+                   : r == "N"  ? 1000
+                   : r == "Hkv" ? valueOfRole("Hq")
+                                : valueOfRole("N");
+    for (size_t c = 0; c < value.size(); ++c)
+      if (abi.className[c] == r && value[c] < 0)
+        value[c] = dflt;
+  }
+  inputShapes.assign(abi.inputs.size(), {});
+  for (size_t i = 0; i < abi.inputs.size(); ++i) {
+    auto g = given.find(i);
+    if (g != given.end()) {
+      inputShapes[i] = g->second;
+      continue;
+    }
+    for (int32_t c : abi.inputs[i].dimClass) {
+      if (value[c] < 0) {
+        error = "cannot infer the shape of argument '" + abi.inputs[i].name +
+                "': give it with --shape or --input";
+        return false;
+      }
+      inputShapes[i].push_back(value[c]);
+    }
+  }
+  return abi.resolve(inputShapes, outputShapes, error);
 }
 
 double usefulFlops(func::FuncOp fn,

@@ -10,6 +10,7 @@
 #ifndef ATTNIR_DRIVER_SIGNATURE_H
 #define ATTNIR_DRIVER_SIGNATURE_H
 
+#include "attnir/Runtime/EntryABI.h"
 #include "attnir/Support/HostTensor.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include <map>
@@ -33,6 +34,12 @@ struct EntrySignature {
 /// types with a one-line error.
 bool getEntrySignature(mlir::func::FuncOp fn, EntrySignature &sig,
                        std::string &error);
+
+/// The runtime's view of `fn`: arguments and the shape relations of its attn
+/// ops as dimension classes (union-find over each op's dimension
+/// equalities).
+bool computeEntryABI(mlir::func::FuncOp fn, const EntrySignature &sig,
+                     EntryABI &abi, std::string &error);
 
 /// Resolves every dynamic dim of the inputs and outputs. `given` maps input
 /// index to a full shape. Unknown dims default by role: B = 1, Hq = 8,

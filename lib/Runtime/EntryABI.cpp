@@ -1,0 +1,157 @@
+//===- EntryABI.cpp - argument checks and output shapes -------------------===//
+
+#include "attnir/Runtime/EntryABI.h"
+#include <sstream>
+
+namespace attnir {
+
+bool EntryABI::resolve(const std::vector<std::vector<int64_t>> &inputShapes,
+                       std::vector<std::vector<int64_t>> &outputShapes,
+                       std::string &error) const {
+  if (inputShapes.size() != inputs.size()) {
+    error = "@" + name + " takes " + std::to_string(inputs.size()) +
+            " inputs, got " + std::to_string(inputShapes.size());
+    return false;
+  }
+  std::vector<int64_t> value = classSize;
+  std::vector<std::string> source(classSize.size());
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const ABIArg &a = inputs[i];
+    const std::vector<int64_t> &s = inputShapes[i];
+    if (s.size() != a.dimClass.size()) {
+      error = "argument '" + a.name + "' must have rank " +
+              std::to_string(a.dimClass.size()) + ", got rank " +
+              std::to_string(s.size());
+      return false;
+    }
+    for (size_t d = 0; d < s.size(); ++d) {
+      int32_t c = a.dimClass[d];
+      std::string here = "argument '" + a.name + "' dimension " +
+                         std::to_string(d) + " (" + className[c] + ")";
+      if (s[d] < 0) {
+        error = here + " is negative";
+        return false;
+      }
+      if (value[c] < 0) {
+        value[c] = s[d];
+        source[c] = here;
+        continue;
+      }
+      if (value[c] != s[d]) {
+        error = here + " is " + std::to_string(s[d]) + " but " +
+                (source[c].empty() ? std::string("the spec requires")
+                                   : source[c] + " is") +
+                " " + std::to_string(value[c]);
+        return false;
+      }
+    }
+  }
+  for (auto [a, b] : multipleOf)
+    if (value[a] >= 0 && value[b] >= 0 &&
+        (value[b] == 0 || value[a] % value[b] != 0)) {
+      error = className[a] + " = " + std::to_string(value[a]) +
+              " is not a multiple of " + className[b] + " = " +
+              std::to_string(value[b]);
+      return false;
+    }
+  outputShapes.assign(outputs.size(), {});
+  for (size_t i = 0; i < outputs.size(); ++i)
+    for (int32_t c : outputs[i].dimClass) {
+      if (value[c] < 0) {
+        error = "output '" + outputs[i].name + "' has a dimension (" +
+                className[c] + ") no input determines";
+        return false;
+      }
+      outputShapes[i].push_back(value[c]);
+    }
+  return true;
+}
+
+std::string EntryABI::serialize() const {
+  std::ostringstream os;
+  os << "entry " << name << "\n";
+  os << "classes " << classSize.size() << "\n";
+  for (size_t c = 0; c < classSize.size(); ++c)
+    os << "class " << classSize[c] << " " << className[c] << "\n";
+  for (auto [a, b] : multipleOf)
+    os << "multiple " << a << " " << b << "\n";
+  auto args = [&](const char *kind, const std::vector<ABIArg> &list) {
+    for (const ABIArg &a : list) {
+      os << kind << " " << a.name << " " << dtypeName(a.dtype) << " "
+         << a.dimClass.size();
+      for (int32_t c : a.dimClass)
+        os << " " << c;
+      os << "\n";
+    }
+  };
+  args("input", inputs);
+  args("output", outputs);
+  os << "end\n";
+  return os.str();
+}
+
+bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
+                           std::string &error) {
+  abi = EntryABI();
+  std::istringstream is(text);
+  std::string word;
+  size_t numClasses = 0;
+  auto bad = [&](const std::string &what) {
+    error = "corrupt entry description: " + what;
+    return false;
+  };
+  if (!(is >> word) || word != "entry" || !(is >> abi.name))
+    return bad("missing entry name");
+  if (!(is >> word) || word != "classes" || !(is >> numClasses) ||
+      numClasses > 4096)
+    return bad("missing class count");
+  while (is >> word) {
+    if (word == "end")
+      break;
+    if (word == "class") {
+      int64_t size;
+      std::string cname;
+      if (!(is >> size >> cname))
+        return bad("class line");
+      abi.classSize.push_back(size);
+      abi.className.push_back(cname);
+    } else if (word == "multiple") {
+      int32_t a, b;
+      if (!(is >> a >> b))
+        return bad("multiple line");
+      abi.multipleOf.push_back({a, b});
+    } else if (word == "input" || word == "output") {
+      ABIArg arg;
+      std::string dt;
+      size_t rank;
+      if (!(is >> arg.name >> dt >> rank) || !parseDType(dt, arg.dtype) ||
+          rank > 16)
+        return bad(word + " line");
+      for (size_t d = 0; d < rank; ++d) {
+        int32_t c;
+        if (!(is >> c))
+          return bad(word + " dims");
+        arg.dimClass.push_back(c);
+      }
+      (word == "input" ? abi.inputs : abi.outputs).push_back(std::move(arg));
+    } else {
+      return bad("unknown line '" + word + "'");
+    }
+  }
+  if (word != "end" || abi.classSize.size() != numClasses)
+    return bad("truncated");
+  auto valid = [&](int32_t c) {
+    return c >= 0 && static_cast<size_t>(c) < numClasses;
+  };
+  for (auto &list : {&abi.inputs, &abi.outputs})
+    for (const ABIArg &a : *list)
+      for (int32_t c : a.dimClass)
+        if (!valid(c))
+          return bad("class id out of range");
+  for (auto [a, b] : abi.multipleOf)
+    if (!valid(a) || !valid(b))
+      return bad("class id out of range");
+  return true;
+}
+
+} // namespace attnir
