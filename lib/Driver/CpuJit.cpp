@@ -42,7 +42,8 @@ static void initNativeTarget() {
   (void)done;
 }
 
-std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(std::string &err) {
+std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(std::string &err,
+                                                             bool pic) {
   initNativeTarget();
   auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!jtmb) {
@@ -50,6 +51,10 @@ std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(std::string &err) {
     return nullptr;
   }
   jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
+  if (pic) {
+    jtmb->setRelocationModel(llvm::Reloc::PIC_);
+    jtmb->setCodeModel(llvm::CodeModel::Small);
+  }
   auto tm = jtmb->createTargetMachine();
   if (!tm) {
     err = llvm::toString(tm.takeError());
@@ -60,7 +65,9 @@ std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(std::string &err) {
 
 bool emitLLVM(ModuleOp module, EmitKind kind, llvm::raw_pwrite_stream &os,
               std::string &err) {
-  std::unique_ptr<llvm::TargetMachine> tm = createHostTargetMachine(err);
+  // Position-independent: objects become shared objects (bundles).
+  std::unique_ptr<llvm::TargetMachine> tm =
+      createHostTargetMachine(err, /*pic=*/true);
   if (!tm)
     return false;
   llvm::LLVMContext llvmCtx;

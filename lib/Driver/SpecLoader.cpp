@@ -18,6 +18,8 @@ std::unique_ptr<MLIRContext> createContext() {
   registerAllToLLVMIRTranslations(registry);
   auto ctx = std::make_unique<MLIRContext>(registry);
   ctx->loadAllAvailableDialects();
+  // One line per diagnostic: the location says where, no IR dump.
+  ctx->printOpOnDiagnostic(false);
   return ctx;
 }
 

@@ -82,6 +82,49 @@ void attn::setHostDefaults(CPUPipelineOptions &o) {
   o.keyBlock = 64;
 }
 
+bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
+                           std::string &error) {
+  SmallVector<StringRef> items;
+  text.split(items, ' ', -1, /*KeepEmpty=*/false);
+  for (StringRef item : items) {
+    auto [key, value] = item.split('=');
+    int64_t v = 0;
+    if (value.getAsInteger(10, v)) {
+      error = "option '" + item.str() + "' needs an integer value (key=N)";
+      return false;
+    }
+    struct Rule {
+      const char *name;
+      CPUPipelineOptions::Option<int64_t> *opt;
+      int64_t lo, hi, multiple;
+    } rules[] = {{"query-tile", &o.queryTile, 1, 1024, 1},
+                 {"key-block", &o.keyBlock, 16, 1024, 16},
+                 {"lanes", &o.lanes, 8, 16, 8},
+                 {"rows", &o.rows, 1, 16, 1},
+                 {"cols", &o.cols, 1, 8, 1}};
+    Rule *rule = nullptr;
+    for (Rule &r : rules)
+      if (key == r.name)
+        rule = &r;
+    if (!rule) {
+      error = "unknown option '" + key.str() +
+              "' (query-tile, key-block, lanes, rows, cols)";
+      return false;
+    }
+    if (v < rule->lo || v > rule->hi || v % rule->multiple) {
+      error = "option " + key.str() + "=" + std::to_string(v) +
+              " out of range: " + std::to_string(rule->lo) + ".." +
+              std::to_string(rule->hi) +
+              (rule->multiple > 1
+                   ? ", a multiple of " + std::to_string(rule->multiple)
+                   : "");
+      return false;
+    }
+    *rule->opt = v;
+  }
+  return true;
+}
+
 void attn::registerAllAttnDialects(DialectRegistry &registry) {
   registry.insert<attn::AttnDialect>();
   registerAllDialects(registry);

@@ -46,14 +46,19 @@ bool EntryABI::resolve(const std::vector<std::vector<int64_t>> &inputShapes,
       }
     }
   }
-  for (auto [a, b] : multipleOf)
-    if (value[a] >= 0 && value[b] >= 0 &&
-        (value[b] == 0 || value[a] % value[b] != 0)) {
+  for (auto [a, b] : multipleOf) {
+    for (int32_t c : {a, b})
+      if (value[c] == 0) {
+        error = className[c] + " (number of heads) must be positive";
+        return false;
+      }
+    if (value[a] >= 0 && value[b] >= 0 && value[a] % value[b] != 0) {
       error = className[a] + " = " + std::to_string(value[a]) +
               " is not a multiple of " + className[b] + " = " +
               std::to_string(value[b]);
       return false;
     }
+  }
   outputShapes.assign(outputs.size(), {});
   for (size_t i = 0; i < outputs.size(); ++i)
     for (int32_t c : outputs[i].dimClass) {

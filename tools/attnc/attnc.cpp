@@ -3,7 +3,7 @@
 //   attnc run SPEC [--entry NAME] [--target cpu] [--shape ARG=AxBxCxD ...]
 //             [--input ARG=FILE.npy ...] [--output FILE.npy] [--seed N]
 //             [--check] [--bench] [--json]
-//   attnc compile SPEC [--target cpu] --emit mlir|llvm|asm|obj|header
+//   attnc compile SPEC [--target cpu] --emit mlir|llvm|asm|obj|header|bundle
 //             [--stage tiled|vectorized|bufferized|parallel|llvm] [-o OUT]
 //
 // Every user error is one line on stderr (with file:line:col when it comes
@@ -11,6 +11,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnir/Driver/BundleCompiler.h"
 #include "attnir/Driver/Compiler.h"
 #include "attnir/Driver/Signature.h"
 #include "attnir/Driver/SpecLoader.h"
@@ -30,6 +31,7 @@
 #include <cstdio>
 #include <map>
 #include <set>
+#include <unistd.h>
 
 using namespace mlir;
 using namespace attnir;
@@ -55,7 +57,7 @@ const char *kUsage =
     "ARG=AxBxCxD]... [--input ARG=FILE.npy]... [--output FILE.npy] [--seed "
     "N] [--check] [--bench] [--json] [--cpu-options \"rows=4 ...\"]\n"
     "       attnc compile SPEC [--target cpu] --emit "
-    "mlir|llvm|asm|obj|header [--stage "
+    "mlir|llvm|asm|obj|header|bundle [--stage "
     "tiled|vectorized|bufferized|parallel|llvm] [-o OUT]\n";
 
 Options parseArgs(int argc, char **argv) {
@@ -135,12 +137,9 @@ Options parseArgs(int argc, char **argv) {
 const attn::CPUPipelineOptions &pipelineOptions(const Options &o) {
   static attn::CPUPipelineOptions opts;
   attn::setHostDefaults(opts);
-  if (!o.cpuOptions.empty()) {
-    std::string err;
-    llvm::raw_string_ostream es(err);
-    if (failed(opts.parseFromString(o.cpuOptions, es)))
-      fail("--cpu-options: " + err);
-  }
+  std::string err;
+  if (!attn::parseCPUOptions(o.cpuOptions, opts, err))
+    fail("--cpu-options: " + err);
   return opts;
 }
 
@@ -202,6 +201,9 @@ int runEntry(const Options &o, StringRef specText, StringRef entryName) {
   std::unique_ptr<CompiledSpec> cs = CompiledSpec::compile(
       specText, err, &pipelineOptions(o), o.spec, entryName);
   if (!cs) {
+    // Diagnostics already say "file:line:col: error:"; other errors get ours.
+    if (!StringRef(err).starts_with(o.spec + ":"))
+      fail(err);
     llvm::errs() << err << (StringRef(err).ends_with("\n") ? "" : "\n");
     std::exit(1);
   }
@@ -240,6 +242,28 @@ int runEntry(const Options &o, StringRef specText, StringRef entryName) {
   std::vector<std::vector<int64_t>> inShapes, outShapes;
   if (!resolveShapes(fn, sig, given, inShapes, outShapes, err))
     fail("@" + sig.name + ": " + err);
+
+  // Refuse what cannot fit in memory before allocating anything.
+  double bytes = 0;
+  for (unsigned i = 0; i < inShapes.size(); ++i) {
+    double n = dtypeSize(sig.inputs[i].dtype);
+    for (int64_t d : inShapes[i])
+      n *= static_cast<double>(d);
+    bytes += n;
+  }
+  for (unsigned i = 0; i < outShapes.size(); ++i) {
+    double n = dtypeSize(sig.outputs[i].dtype);
+    for (int64_t d : outShapes[i])
+      n *= static_cast<double>(d);
+    bytes += n;
+  }
+  double memory = static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
+                  static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  if (bytes > 0.8 * memory)
+    fail("@" + sig.name + ": these shapes need " +
+         std::to_string(static_cast<long long>(bytes / (1 << 20))) +
+         " MiB of tensors, more than this machine's memory (" +
+         std::to_string(static_cast<long long>(memory / (1 << 20))) + " MiB)");
 
   std::vector<HostTensor> inputs(sig.inputs.size());
   for (unsigned i = 0; i < inputs.size(); ++i) {
@@ -340,10 +364,24 @@ int compileSpec(const Options &o, ModuleOp module) {
          "' (expected tiled, vectorized, bufferized, parallel or llvm)");
   bool header = o.emit == "header";
   if (o.emit != "mlir" && o.emit != "llvm" && o.emit != "asm" &&
-      o.emit != "obj" && !header)
-    fail(o.emit.empty() ? "compile needs --emit mlir|llvm|asm|obj|header"
-                        : "unknown --emit '" + o.emit +
-                              "' (expected mlir, llvm, asm, obj or header)");
+      o.emit != "obj" && o.emit != "bundle" && !header)
+    fail(o.emit.empty()
+             ? "compile needs --emit mlir|llvm|asm|obj|header|bundle"
+             : "unknown --emit '" + o.emit +
+                   "' (expected mlir, llvm, asm, obj, header or bundle)");
+  if (o.emit == "bundle") {
+    // Entries' ABIs + a shared object: what attnir.load and runtime-only
+    // builds run.
+    std::string err;
+    Bundle bundle;
+    if (!compileToBundle(module, pipelineOptions(o), bundle, err))
+      fail(err);
+    if (o.outFile == "-")
+      fail("--emit bundle needs -o FILE");
+    if (!bundle.writeFile(o.outFile, err))
+      fail(err);
+    return 0;
+  }
   std::string err;
   std::vector<EntrySignature> sigs;
   for (auto fn : module.getOps<func::FuncOp>()) {

@@ -25,8 +25,10 @@ namespace attnir {
 bool lowerForCPU(mlir::ModuleOp module, const mlir::attn::CPUPipelineOptions &o,
                  llvm::StringRef stopAfter = "llvm");
 
-/// A host target machine at -O3 (AVX-512 where the host has it).
-std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(std::string &err);
+/// A host target machine at -O3 (AVX-512 where the host has it); `pic` for
+/// code that goes into shared objects.
+std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(std::string &err,
+                                                             bool pic = false);
 
 /// Writes LLVM IR (after the same -O3 the JIT applies), assembly or an object
 /// file for an LLVM-dialect module.

@@ -31,6 +31,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
 /// lanes) or AVX2 (16 registers of 8 lanes).
 void setHostDefaults(CPUPipelineOptions &options);
 
+/// Parses "key=value key=value" (keys: query-tile key-block lanes rows cols)
+/// over `options` and checks every value; one-line error on failure.
+bool parseCPUOptions(llvm::StringRef text, CPUPipelineOptions &options,
+                     std::string &error);
+
 /// Stage names a user can stop after (`attnc compile --emit mlir --stage`,
 /// docs/architecture.md): "tiled", "vectorized", "bufferized", "parallel",
 /// "llvm" (the whole pipeline).

@@ -300,7 +300,7 @@ struct ConvertAttnToCPUVectorPass
     if (lanes != 8 && lanes != 16) {
       getOperation().emitError()
           << "attn-vectorize-cpu: lanes must be 8 (AVX2) or 16 (AVX-512), got "
-          << lanes;
+          << lanes.getValue();
       return signalPassFailure();
     }
     patterns.add<LowerKVBlockUpdate>(&getContext(), lanes, rows, cols);

@@ -342,7 +342,8 @@ struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
       getOperation().emitError()
           << "attn-tile: key-block must be a positive multiple of 16 and "
              "query-tile positive (got key-block="
-          << keyBlock << ", query-tile=" << queryTile << ")";
+          << keyBlock.getValue() << ", query-tile=" << queryTile.getValue()
+          << ")";
       return signalPassFailure();
     }
     RewritePatternSet patterns(&getContext());

@@ -1,0 +1,97 @@
+/*===- attnir.h - the stable C API of AttnIR ------------------------------===*
+ *
+ * Compile an attention spec, inspect its entries, run them on tensors, save
+ * and load compiled kernels. Every function that can fail returns NULL or a
+ * non-zero status and leaves a one-line message in attnir_last_error()
+ * (thread-local). Nothing here aborts on bad input.
+ *
+ * ABI stability: opaque handles, plain C types, no struct is ever passed by
+ * value; new fields only ever go at the end of attnir_tensor_t behind a
+ * version bump of ATTNIR_C_API_VERSION.
+ *
+ *===----------------------------------------------------------------------===*/
+
+#ifndef ATTNIR_C_ATTNIR_H
+#define ATTNIR_C_ATTNIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ATTNIR_C_API_VERSION 1
+
+typedef enum {
+  ATTNIR_F32 = 0,
+  ATTNIR_BF16 = 1,
+  ATTNIR_F16 = 2,
+  ATTNIR_F64 = 3
+} attnir_dtype_t;
+
+/* A tensor on the host: `strides` in elements (NULL: row-major contiguous).
+ * Inputs with other strides are copied to a contiguous buffer before the
+ * call; outputs must be contiguous. */
+typedef struct {
+  void *data;
+  attnir_dtype_t dtype;
+  int32_t rank;
+  const int64_t *shape;
+  const int64_t *strides;
+} attnir_tensor_t;
+
+typedef struct attnir_kernel attnir_kernel_t;
+
+/* The last error of this thread ("" if none). Valid until the next call. */
+const char *attnir_last_error(void);
+/* "attnir <version> (LLVM <version>)" or "... (runtime only)". */
+const char *attnir_version(void);
+/* 1 if this build can compile specs (links LLVM/MLIR), 0 if runtime only. */
+int attnir_has_compiler(void);
+
+/* Compiles `spec` (MLIR text, `len` bytes) for `target` ("cpu").
+ * `options` is a pass-option string such as "query-tile=48 key-block=64"
+ * or NULL. Diagnostics (with line:column) go to attnir_last_error(). */
+attnir_kernel_t *attnir_compile(const char *spec, size_t len,
+                                const char *target, const char *options);
+/* Loads a kernel saved by attnir_save or `attnc compile --emit bundle`. */
+attnir_kernel_t *attnir_load(const char *path);
+int attnir_save(const attnir_kernel_t *kernel, const char *path);
+void attnir_kernel_free(attnir_kernel_t *kernel);
+
+/* Entries, and the arguments of each. `is_output` selects the list.
+ * Static dims are reported as their size, dynamic ones as -1. */
+int32_t attnir_num_entries(const attnir_kernel_t *kernel);
+const char *attnir_entry_name(const attnir_kernel_t *kernel, int32_t entry);
+int32_t attnir_entry_index(const attnir_kernel_t *kernel, const char *name);
+int32_t attnir_num_args(const attnir_kernel_t *kernel, int32_t entry,
+                        int is_output);
+int attnir_arg_info(const attnir_kernel_t *kernel, int32_t entry,
+                    int is_output, int32_t index, const char **name,
+                    attnir_dtype_t *dtype, int32_t *rank,
+                    const int64_t **static_shape);
+
+/* Output shapes for these inputs, written row by row into `shapes`
+ * (capacity `capacity` int64s, outputs in order, each of its rank). */
+int attnir_output_shapes(const attnir_kernel_t *kernel, int32_t entry,
+                         const attnir_tensor_t *inputs, int32_t num_inputs,
+                         int64_t *shapes, int32_t capacity);
+
+/* Runs `entry`. Every argument is checked first: count, dtype, rank,
+ * static dims, the spec's relations (GQA heads, equal M, ...), null data,
+ * output strides, outputs aliasing inputs. Returns 0 on success. */
+int attnir_run(const attnir_kernel_t *kernel, int32_t entry,
+               const attnir_tensor_t *inputs, int32_t num_inputs,
+               const attnir_tensor_t *outputs, int32_t num_outputs);
+
+/* The IR of a compiled spec after a pipeline stage ("spec", "tiled",
+ * "vectorized", "bufferized", "parallel", "llvm"); NULL for loaded kernels
+ * and runtime-only builds. Owned by the kernel. */
+const char *attnir_ir(attnir_kernel_t *kernel, const char *stage);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ATTNIR_C_ATTNIR_H */

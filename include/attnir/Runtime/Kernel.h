@@ -1,0 +1,50 @@
+//===- Kernel.h - a loaded kernel and checked calls -----------------------===//
+//
+// The runtime half of AttnIR, free of LLVM/MLIR: loads a bundle's shared
+// object (from memory, through memfd), resolves its entries, and runs them
+// on caller tensors after checking every argument against the entry's ABI.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_RUNTIME_KERNEL_H
+#define ATTNIR_RUNTIME_KERNEL_H
+
+#include "attnir/Runtime/Bundle.h"
+#include <memory>
+
+namespace attnir {
+
+/// A tensor as callers hand it over: strides in elements (empty: row-major
+/// contiguous).
+struct TensorRef {
+  void *data = nullptr;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  std::vector<int64_t> strides;
+};
+
+class Kernel {
+public:
+  ~Kernel();
+  static std::unique_ptr<Kernel> load(Bundle bundle, std::string &error);
+  const Bundle &bundle() const { return b; }
+  int findEntry(const std::string &name) const;
+
+  bool outputShapes(int entry, const std::vector<TensorRef> &inputs,
+                    std::vector<std::vector<int64_t>> &shapes,
+                    std::string &error) const;
+  /// Checks everything, copies strided inputs to contiguous scratch, calls.
+  bool run(int entry, const std::vector<TensorRef> &inputs,
+           const std::vector<TensorRef> &outputs, std::string &error) const;
+
+private:
+  Kernel() = default;
+  Bundle b;
+  void *handle = nullptr;
+  int memfd = -1;
+  std::vector<void *> fns;
+};
+
+} // namespace attnir
+
+#endif // ATTNIR_RUNTIME_KERNEL_H

@@ -1,0 +1,251 @@
+//===- CAPI.cpp - the runtime half of the C API ---------------------------===//
+//
+// Loading, inspecting and running kernels. No LLVM/MLIR here: this file is
+// all of the C API in a runtime-only build. Every entry point catches
+// everything, so no C++ exception or bad argument crosses into C.
+//
+//===----------------------------------------------------------------------===//
+
+#include "KernelHandle.h"
+#include "attnir/Runtime/Bundle.h"
+
+using namespace attnir;
+
+namespace {
+thread_local std::string lastError;
+
+bool toDType(attnir_dtype_t dt, DType &out) {
+  switch (dt) {
+  case ATTNIR_F32: out = DType::F32; return true;
+  case ATTNIR_BF16: out = DType::BF16; return true;
+  case ATTNIR_F16: out = DType::F16; return true;
+  case ATTNIR_F64: out = DType::F64; return true;
+  }
+  return false;
+}
+
+attnir_dtype_t fromDType(DType dt) {
+  switch (dt) {
+  case DType::F32: return ATTNIR_F32;
+  case DType::BF16: return ATTNIR_BF16;
+  case DType::F16: return ATTNIR_F16;
+  case DType::F64: return ATTNIR_F64;
+  }
+  return ATTNIR_F32;
+}
+
+bool validEntry(const attnir_kernel_t *k, int32_t entry) {
+  if (!k) {
+    capi::setError("null kernel");
+    return false;
+  }
+  if (entry < 0 ||
+      static_cast<size_t>(entry) >= k->kernel->bundle().entries.size()) {
+    capi::setError("no entry #" + std::to_string(entry));
+    return false;
+  }
+  return true;
+}
+
+/// C tensors to TensorRefs; `what` is "input" or "output".
+bool convert(const attnir_tensor_t *ts, int32_t n, const char *what,
+             std::vector<TensorRef> &out) {
+  if (n < 0 || (n > 0 && !ts)) {
+    capi::setError(std::string("null ") + what + " array");
+    return false;
+  }
+  for (int32_t i = 0; i < n; ++i) {
+    const attnir_tensor_t &t = ts[i];
+    TensorRef r;
+    r.data = t.data;
+    if (!toDType(t.dtype, r.dtype)) {
+      capi::setError(std::string(what) + " #" + std::to_string(i) +
+                     ": unknown dtype code " + std::to_string(t.dtype));
+      return false;
+    }
+    if (t.rank < 0 || t.rank > 16 || (t.rank > 0 && !t.shape)) {
+      capi::setError(std::string(what) + " #" + std::to_string(i) +
+                     ": bad rank or null shape");
+      return false;
+    }
+    r.shape.assign(t.shape, t.shape + t.rank);
+    if (t.strides)
+      r.strides.assign(t.strides, t.strides + t.rank);
+    out.push_back(std::move(r));
+  }
+  return true;
+}
+} // namespace
+
+void attnir::capi::setError(const std::string &msg) { lastError = msg; }
+
+attnir_kernel_t *attnir::capi::wrap(std::unique_ptr<Kernel> kernel) {
+  auto *h = new attnir_kernel();
+  for (const EntryABI &e : kernel->bundle().entries) {
+    std::vector<std::vector<int64_t>> shapes;
+    for (auto *list : {&e.inputs, &e.outputs})
+      for (const ABIArg &a : *list) {
+        std::vector<int64_t> s;
+        for (int32_t c : a.dimClass)
+          s.push_back(e.classSize[c]);
+        shapes.push_back(std::move(s));
+      }
+    h->staticShapes.push_back(std::move(shapes));
+  }
+  h->kernel = std::move(kernel);
+  return h;
+}
+
+extern "C" {
+
+const char *attnir_last_error(void) { return lastError.c_str(); }
+
+attnir_kernel_t *attnir_load(const char *path) {
+  try {
+    if (!path) {
+      capi::setError("null path");
+      return nullptr;
+    }
+    Bundle b;
+    std::string err;
+    if (!Bundle::readFile(path, b, err)) {
+      capi::setError(err);
+      return nullptr;
+    }
+    std::unique_ptr<Kernel> k = Kernel::load(std::move(b), err);
+    if (!k) {
+      capi::setError("'" + std::string(path) + "': " + err);
+      return nullptr;
+    }
+    return capi::wrap(std::move(k));
+  } catch (const std::exception &e) {
+    capi::setError(e.what());
+    return nullptr;
+  }
+}
+
+int attnir_save(const attnir_kernel_t *kernel, const char *path) {
+  if (!kernel || !path) {
+    capi::setError("null kernel or path");
+    return 1;
+  }
+  std::string err;
+  if (!kernel->kernel->bundle().writeFile(path, err)) {
+    capi::setError(err);
+    return 1;
+  }
+  return 0;
+}
+
+void attnir_kernel_free(attnir_kernel_t *kernel) { delete kernel; }
+
+int32_t attnir_num_entries(const attnir_kernel_t *kernel) {
+  return kernel ? static_cast<int32_t>(kernel->kernel->bundle().entries.size())
+                : -1;
+}
+
+const char *attnir_entry_name(const attnir_kernel_t *kernel, int32_t entry) {
+  if (!validEntry(kernel, entry))
+    return nullptr;
+  return kernel->kernel->bundle().entries[entry].name.c_str();
+}
+
+int32_t attnir_entry_index(const attnir_kernel_t *kernel, const char *name) {
+  if (!kernel || !name) {
+    capi::setError("null kernel or name");
+    return -1;
+  }
+  int i = kernel->kernel->findEntry(name);
+  if (i < 0)
+    capi::setError("no entry @" + std::string(name));
+  return i;
+}
+
+int32_t attnir_num_args(const attnir_kernel_t *kernel, int32_t entry,
+                        int is_output) {
+  if (!validEntry(kernel, entry))
+    return -1;
+  const EntryABI &e = kernel->kernel->bundle().entries[entry];
+  return static_cast<int32_t>(is_output ? e.outputs.size() : e.inputs.size());
+}
+
+int attnir_arg_info(const attnir_kernel_t *kernel, int32_t entry,
+                    int is_output, int32_t index, const char **name,
+                    attnir_dtype_t *dtype, int32_t *rank,
+                    const int64_t **static_shape) {
+  if (!validEntry(kernel, entry))
+    return 1;
+  const EntryABI &e = kernel->kernel->bundle().entries[entry];
+  const auto &list = is_output ? e.outputs : e.inputs;
+  if (index < 0 || static_cast<size_t>(index) >= list.size()) {
+    capi::setError("no argument #" + std::to_string(index));
+    return 1;
+  }
+  const ABIArg &a = list[index];
+  const auto &shape =
+      kernel->staticShapes[entry][(is_output ? e.inputs.size() : 0) + index];
+  if (name)
+    *name = a.name.c_str();
+  if (dtype)
+    *dtype = fromDType(a.dtype);
+  if (rank)
+    *rank = static_cast<int32_t>(shape.size());
+  if (static_shape)
+    *static_shape = shape.data();
+  return 0;
+}
+
+int attnir_output_shapes(const attnir_kernel_t *kernel, int32_t entry,
+                         const attnir_tensor_t *inputs, int32_t num_inputs,
+                         int64_t *shapes, int32_t capacity) {
+  try {
+    if (!validEntry(kernel, entry))
+      return 1;
+    std::vector<TensorRef> in;
+    if (!convert(inputs, num_inputs, "input", in))
+      return 1;
+    std::vector<std::vector<int64_t>> out;
+    std::string err;
+    if (!kernel->kernel->outputShapes(entry, in, out, err)) {
+      capi::setError(err);
+      return 1;
+    }
+    int32_t pos = 0;
+    for (auto &s : out)
+      for (int64_t d : s) {
+        if (!shapes || pos >= capacity) {
+          capi::setError("output shape buffer too small");
+          return 1;
+        }
+        shapes[pos++] = d;
+      }
+    return 0;
+  } catch (const std::exception &e) {
+    capi::setError(e.what());
+    return 1;
+  }
+}
+
+int attnir_run(const attnir_kernel_t *kernel, int32_t entry,
+               const attnir_tensor_t *inputs, int32_t num_inputs,
+               const attnir_tensor_t *outputs, int32_t num_outputs) {
+  try {
+    if (!validEntry(kernel, entry))
+      return 1;
+    std::vector<TensorRef> in, out;
+    if (!convert(inputs, num_inputs, "input", in) ||
+        !convert(outputs, num_outputs, "output", out))
+      return 1;
+    std::string err;
+    if (!kernel->kernel->run(entry, in, out, err)) {
+      capi::setError(err);
+      return 1;
+    }
+    return 0;
+  } catch (const std::exception &e) {
+    capi::setError(e.what());
+    return 1;
+  }
+}
+
+} // extern "C"

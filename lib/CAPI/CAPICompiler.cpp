@@ -1,0 +1,132 @@
+//===- CAPICompiler.cpp - the compiling half of the C API -----------------===//
+
+#include "KernelHandle.h"
+#include "attnir/Driver/BundleCompiler.h"
+#include "attnir/Driver/CpuJit.h"
+#include "attnir/Driver/SpecLoader.h"
+#include "mlir/IR/Diagnostics.h"
+#include "llvm/Config/llvm-config.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/SourceMgr.h"
+
+using namespace attnir;
+using namespace mlir;
+
+namespace {
+/// Parses `spec` with diagnostics captured as text ("spec:3:7: error: ...").
+OwningOpRef<ModuleOp> parse(MLIRContext *ctx, llvm::StringRef spec,
+                            std::string &diags) {
+  llvm::SourceMgr sm;
+  sm.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(spec, "spec"),
+                        llvm::SMLoc());
+  llvm::raw_string_ostream os(diags);
+  SourceMgrDiagnosticHandler handler(sm, ctx, os);
+  return parseSpec(sm, ctx);
+}
+
+bool parseOptions(const char *text, attn::CPUPipelineOptions &o,
+                  std::string &err) {
+  attn::setHostDefaults(o);
+  return attn::parseCPUOptions(text ? text : "", o, err);
+}
+} // namespace
+
+extern "C" {
+
+const char *attnir_version(void) {
+  return "attnir 0.1.0 (LLVM " LLVM_VERSION_STRING ")";
+}
+
+int attnir_has_compiler(void) { return 1; }
+
+attnir_kernel_t *attnir_compile(const char *spec, size_t len,
+                                const char *target, const char *options) {
+  try {
+    if (!spec) {
+      capi::setError("null spec");
+      return nullptr;
+    }
+    std::string t = target ? target : "cpu";
+    if (t != "cpu") {
+      capi::setError("unknown or unsupported target '" + t +
+                     "' (this build compiles for: cpu)");
+      return nullptr;
+    }
+    attn::CPUPipelineOptions opts;
+    std::string err;
+    if (!parseOptions(options, opts, err)) {
+      capi::setError(err);
+      return nullptr;
+    }
+    auto ctx = createContext();
+    std::string diags;
+    llvm::StringRef text(spec, len);
+    OwningOpRef<ModuleOp> module = parse(ctx.get(), text, diags);
+    if (!module) {
+      capi::setError(diags.empty() ? "invalid spec" : diags);
+      return nullptr;
+    }
+    Bundle bundle;
+    {
+      llvm::raw_string_ostream os(diags);
+      ScopedDiagnosticHandler handler(ctx.get(), [&](Diagnostic &d) {
+        os << d.getLocation() << ": " << d << "\n";
+        return success();
+      });
+      if (!compileToBundle(*module, opts, bundle, err)) {
+        capi::setError(err + (diags.empty() ? "" : ": " + diags));
+        return nullptr;
+      }
+    }
+    std::unique_ptr<Kernel> k = Kernel::load(std::move(bundle), err);
+    if (!k) {
+      capi::setError(err);
+      return nullptr;
+    }
+    attnir_kernel_t *h = capi::wrap(std::move(k));
+    h->specText = text.str();
+    h->options = options ? options : "";
+    return h;
+  } catch (const std::exception &e) {
+    capi::setError(e.what());
+    return nullptr;
+  }
+}
+
+const char *attnir_ir(attnir_kernel_t *kernel, const char *stage) {
+  if (!kernel || !stage) {
+    capi::setError("null kernel or stage");
+    return nullptr;
+  }
+  if (kernel->specText.empty()) {
+    capi::setError("no IR: the kernel was loaded from a bundle");
+    return nullptr;
+  }
+  std::string s = stage;
+  auto it = kernel->irByStage.find(s);
+  if (it != kernel->irByStage.end())
+    return it->second.c_str();
+  static const char *kStages[] = {"spec", "tiled", "vectorized", "bufferized",
+                                  "parallel", "llvm"};
+  if (std::find(std::begin(kStages), std::end(kStages), s) ==
+      std::end(kStages)) {
+    capi::setError("unknown stage '" + s +
+                   "' (spec, tiled, vectorized, bufferized, parallel, llvm)");
+    return nullptr;
+  }
+  auto ctx = createContext();
+  std::string diags, err;
+  OwningOpRef<ModuleOp> module = parse(ctx.get(), kernel->specText, diags);
+  attn::CPUPipelineOptions opts;
+  if (!module || !parseOptions(kernel->options.c_str(), opts, err) ||
+      (s != "spec" && !lowerForCPU(*module, opts, s))) {
+    capi::setError("cannot print stage '" + s + "': " + diags + err);
+    return nullptr;
+  }
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  module->print(os);
+  return kernel->irByStage.emplace(s, os.str()).first->second.c_str();
+}
+
+} // extern "C"

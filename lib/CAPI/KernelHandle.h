@@ -1,0 +1,29 @@
+//===- KernelHandle.h - what attnir_kernel_t points to --------------------===//
+
+#ifndef ATTNIR_LIB_CAPI_KERNELHANDLE_H
+#define ATTNIR_LIB_CAPI_KERNELHANDLE_H
+
+#include "attnir-c/attnir.h"
+#include "attnir/Runtime/Kernel.h"
+#include <map>
+#include <memory>
+#include <string>
+
+struct attnir_kernel {
+  std::unique_ptr<attnir::Kernel> kernel;
+  /// Static shapes per entry, inputs then outputs, for attnir_arg_info.
+  std::vector<std::vector<std::vector<int64_t>>> staticShapes;
+  /// For attnir_ir: the spec and options it was compiled from (empty when
+  /// loaded from a bundle), and the stages printed so far.
+  std::string specText, options;
+  std::map<std::string, std::string> irByStage;
+};
+
+namespace attnir::capi {
+/// Records `msg` as this thread's last error.
+void setError(const std::string &msg);
+/// Wraps a loaded kernel (fills staticShapes).
+attnir_kernel_t *wrap(std::unique_ptr<Kernel> kernel);
+} // namespace attnir::capi
+
+#endif // ATTNIR_LIB_CAPI_KERNELHANDLE_H

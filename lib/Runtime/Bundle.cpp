@@ -1,0 +1,163 @@
+//===- Bundle.cpp - a compiled kernel as one file -------------------------===//
+
+#include "attnir/Runtime/Bundle.h"
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+namespace attnir {
+namespace {
+
+const char kMagic[] = "ATTNIR-BUNDLE 1\n";
+
+uint64_t fnv1a(const std::string &s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+/// x86 features LLVM's host target may use that change the instructions
+/// emitted, as named by /proc/cpuinfo and __builtin_cpu_supports.
+const char *const kFeatures[] = {"avx",      "avx2",     "fma",
+                                 "f16c",     "avx512f",  "avx512bw",
+                                 "avx512dq", "avx512vl", "avx512bf16",
+                                 "avx512vnni"};
+
+bool hostHas(const std::string &f) {
+#if defined(__x86_64__)
+  if (f == "avx") return __builtin_cpu_supports("avx");
+  if (f == "avx2") return __builtin_cpu_supports("avx2");
+  if (f == "fma") return __builtin_cpu_supports("fma");
+  if (f == "f16c") return __builtin_cpu_supports("f16c");
+  if (f == "avx512f") return __builtin_cpu_supports("avx512f");
+  if (f == "avx512bw") return __builtin_cpu_supports("avx512bw");
+  if (f == "avx512dq") return __builtin_cpu_supports("avx512dq");
+  if (f == "avx512vl") return __builtin_cpu_supports("avx512vl");
+  if (f == "avx512bf16") return __builtin_cpu_supports("avx512bf16");
+  if (f == "avx512vnni") return __builtin_cpu_supports("avx512vnni");
+#endif
+  return false;
+}
+
+} // namespace
+
+std::string hostFeatures() {
+  std::string out;
+  for (const char *f : kFeatures)
+    if (hostHas(f))
+      out += (out.empty() ? "" : ",") + std::string(f);
+  return out;
+}
+
+std::string missingFeature(const std::string &required) {
+  std::stringstream ss(required);
+  std::string f;
+  while (std::getline(ss, f, ','))
+    if (!f.empty() && !hostHas(f))
+      return f;
+  return "";
+}
+
+std::string Bundle::serialize() const {
+  std::ostringstream os;
+  os << kMagic << "target " << target << "\n"
+     << "features " << (features.empty() ? "-" : features) << "\n"
+     << "entries " << entries.size() << "\n";
+  for (const EntryABI &e : entries)
+    os << e.serialize();
+  os << "object " << object.size() << "\n" << object << "\n";
+  std::string body = os.str();
+  char sum[32];
+  std::snprintf(sum, sizeof sum, "%016llx",
+                static_cast<unsigned long long>(fnv1a(body)));
+  return body + "checksum " + sum + "\n";
+}
+
+bool Bundle::deserialize(const std::string &bytes, Bundle &out,
+                         std::string &error) {
+  auto bad = [&](const std::string &why) {
+    error = "not a valid AttnIR bundle (" + why + ")";
+    return false;
+  };
+  if (bytes.compare(0, sizeof(kMagic) - 1, kMagic) != 0)
+    return bad("bad header");
+  size_t sumPos = bytes.rfind("checksum ");
+  if (sumPos == std::string::npos || bytes.size() - sumPos != 26)
+    return bad("truncated: no checksum");
+  char sum[32];
+  std::snprintf(sum, sizeof sum, "%016llx",
+                static_cast<unsigned long long>(
+                    fnv1a(bytes.substr(0, sumPos))));
+  if (bytes.compare(sumPos + 9, 16, sum) != 0)
+    return bad("checksum mismatch: the file is corrupt");
+
+  Bundle b;
+  std::istringstream is(bytes.substr(sizeof(kMagic) - 1, sumPos));
+  std::string word;
+  size_t numEntries = 0;
+  if (!(is >> word >> b.target) || word != "target")
+    return bad("target");
+  if (!(is >> word >> b.features) || word != "features")
+    return bad("features");
+  if (b.features == "-")
+    b.features.clear();
+  if (!(is >> word >> numEntries) || word != "entries" || numEntries > 1024)
+    return bad("entries");
+  for (size_t i = 0; i < numEntries; ++i) {
+    std::string text, line;
+    std::getline(is, line); // rest of the previous line
+    while (std::getline(is, line)) {
+      if (line.empty())
+        continue;
+      text += line + "\n";
+      if (line == "end")
+        break;
+    }
+    EntryABI abi;
+    if (!EntryABI::deserialize(text, abi, error))
+      return false;
+    b.entries.push_back(std::move(abi));
+  }
+  size_t size = 0;
+  if (!(is >> word >> size) || word != "object")
+    return bad("object");
+  is.get(); // the newline after the size
+  size_t start = static_cast<size_t>(is.tellg());
+  std::string rest = bytes.substr(sizeof(kMagic) - 1);
+  if (start + size > rest.size())
+    return bad("object truncated");
+  b.object = rest.substr(start, size);
+  out = std::move(b);
+  return true;
+}
+
+bool Bundle::writeFile(const std::string &path, std::string &error) const {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  std::string bytes = serialize();
+  if (!f || !f.write(bytes.data(), bytes.size()) || !(f.flush())) {
+    error = "cannot write '" + path + "'";
+    return false;
+  }
+  return true;
+}
+
+bool Bundle::readFile(const std::string &path, Bundle &out,
+                      std::string &error) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    error = "cannot open '" + path + "'";
+    return false;
+  }
+  std::stringstream ss;
+  ss << f.rdbuf();
+  if (!Bundle::deserialize(ss.str(), out, error)) {
+    error = "'" + path + "': " + error;
+    return false;
+  }
+  return true;
+}
+
+} // namespace attnir

@@ -1,0 +1,287 @@
+//===- Kernel.cpp - a loaded kernel and checked calls ---------------------===//
+
+#include "attnir/Runtime/Kernel.h"
+#include <cstring>
+#include <dlfcn.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace attnir {
+
+Kernel::~Kernel() {
+  if (handle)
+    dlclose(handle);
+  if (memfd >= 0)
+    close(memfd);
+}
+
+std::unique_ptr<Kernel> Kernel::load(Bundle bundle, std::string &error) {
+  if (bundle.target != "cpu") {
+    error = "bundle target '" + bundle.target +
+            "' cannot run in this runtime (cpu only)";
+    return nullptr;
+  }
+  std::string missing = missingFeature(bundle.features);
+  if (!missing.empty()) {
+    error = "the kernel was compiled for a CPU with " + missing +
+            ", which this CPU lacks; recompile it here";
+    return nullptr;
+  }
+  auto k = std::unique_ptr<Kernel>(new Kernel());
+  // The shared object goes through an anonymous in-memory file: no temporary
+  // files to clean up, nothing another process can swap underneath us.
+  k->memfd = memfd_create("attnir-kernel", MFD_CLOEXEC);
+  if (k->memfd < 0) {
+    error = std::string("memfd_create failed: ") + std::strerror(errno);
+    return nullptr;
+  }
+  const std::string &obj = bundle.object;
+  for (size_t done = 0; done < obj.size();) {
+    ssize_t n = write(k->memfd, obj.data() + done, obj.size() - done);
+    if (n <= 0) {
+      error = std::string("writing the kernel failed: ") + std::strerror(errno);
+      return nullptr;
+    }
+    done += static_cast<size_t>(n);
+  }
+  std::string path = "/proc/self/fd/" + std::to_string(k->memfd);
+  k->handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!k->handle) {
+    const char *e = dlerror();
+    error = std::string("cannot load the kernel: ") + (e ? e : "dlopen failed");
+    return nullptr;
+  }
+  for (const EntryABI &e : bundle.entries) {
+    std::string sym = "_mlir_ciface_" + e.name;
+    void *fn = dlsym(k->handle, sym.c_str());
+    if (!fn) {
+      error = "the kernel has no symbol " + sym;
+      return nullptr;
+    }
+    k->fns.push_back(fn);
+  }
+  k->b = std::move(bundle);
+  return k;
+}
+
+int Kernel::findEntry(const std::string &name) const {
+  for (size_t i = 0; i < b.entries.size(); ++i)
+    if (b.entries[i].name == name)
+      return static_cast<int>(i);
+  return -1;
+}
+
+bool Kernel::outputShapes(int entry, const std::vector<TensorRef> &inputs,
+                          std::vector<std::vector<int64_t>> &shapes,
+                          std::string &error) const {
+  if (entry < 0 || static_cast<size_t>(entry) >= b.entries.size()) {
+    error = "no entry #" + std::to_string(entry);
+    return false;
+  }
+  const EntryABI &abi = b.entries[entry];
+  std::vector<std::vector<int64_t>> inShapes;
+  for (size_t i = 0; i < inputs.size() && i < abi.inputs.size(); ++i) {
+    if (inputs[i].dtype != abi.inputs[i].dtype) {
+      error = "argument '" + abi.inputs[i].name + "' has dtype " +
+              dtypeName(inputs[i].dtype) + " but @" + abi.name + " expects " +
+              dtypeName(abi.inputs[i].dtype);
+      return false;
+    }
+    inShapes.push_back(inputs[i].shape);
+  }
+  if (inputs.size() != abi.inputs.size()) {
+    error = "@" + abi.name + " takes " + std::to_string(abi.inputs.size()) +
+            " inputs, got " + std::to_string(inputs.size());
+    return false;
+  }
+  return abi.resolve(inShapes, shapes, error);
+}
+
+namespace {
+
+int64_t numElements(const std::vector<int64_t> &shape) {
+  int64_t n = 1;
+  for (int64_t d : shape)
+    n *= d;
+  return n;
+}
+
+bool isContiguous(const TensorRef &t) {
+  if (t.strides.empty())
+    return true;
+  int64_t expect = 1;
+  for (size_t d = t.shape.size(); d-- > 0;) {
+    if (t.shape[d] != 1 && t.strides[d] != expect)
+      return false;
+    expect *= t.shape[d];
+  }
+  return true;
+}
+
+/// Copies a strided tensor into contiguous storage.
+void gather(const TensorRef &t, std::vector<uint8_t> &out) {
+  size_t es = dtypeSize(t.dtype);
+  int64_t n = numElements(t.shape);
+  out.resize(static_cast<size_t>(n) * es);
+  std::vector<int64_t> idx(t.shape.size(), 0);
+  const uint8_t *base = static_cast<const uint8_t *>(t.data);
+  for (int64_t flat = 0; flat < n; ++flat) {
+    int64_t off = 0;
+    for (size_t d = 0; d < idx.size(); ++d)
+      off += idx[d] * t.strides[d];
+    std::memcpy(out.data() + flat * es, base + off * es, es);
+    for (size_t d = idx.size(); d-- > 0;) {
+      if (++idx[d] < t.shape[d])
+        break;
+      idx[d] = 0;
+    }
+  }
+}
+
+/// [allocated, aligned, offset, sizes..., strides...] of a contiguous buffer.
+std::vector<int64_t> descriptor(void *data, const std::vector<int64_t> &shape) {
+  size_t rank = shape.size();
+  std::vector<int64_t> d(3 + 2 * rank);
+  d[0] = d[1] = reinterpret_cast<int64_t>(data);
+  int64_t stride = 1;
+  for (size_t r = rank; r-- > 0;) {
+    d[3 + r] = shape[r];
+    d[3 + rank + r] = stride;
+    stride *= shape[r];
+  }
+  return d;
+}
+
+/// The C interface takes one descriptor pointer per argument.
+bool callWithPointers(void *fn, std::vector<void *> &a) {
+  using P = void *;
+  switch (a.size()) {
+  case 1: reinterpret_cast<void (*)(P)>(fn)(a[0]); return true;
+  case 2: reinterpret_cast<void (*)(P, P)>(fn)(a[0], a[1]); return true;
+  case 3: reinterpret_cast<void (*)(P, P, P)>(fn)(a[0], a[1], a[2]); return true;
+  case 4: reinterpret_cast<void (*)(P, P, P, P)>(fn)(a[0], a[1], a[2], a[3]); return true;
+  case 5: reinterpret_cast<void (*)(P, P, P, P, P)>(fn)(a[0], a[1], a[2], a[3], a[4]); return true;
+  case 6: reinterpret_cast<void (*)(P, P, P, P, P, P)>(fn)(a[0], a[1], a[2], a[3], a[4], a[5]); return true;
+  case 7: reinterpret_cast<void (*)(P, P, P, P, P, P, P)>(fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6]); return true;
+  case 8: reinterpret_cast<void (*)(P, P, P, P, P, P, P, P)>(fn)(a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]); return true;
+  default:
+    return false;
+  }
+}
+
+} // namespace
+
+bool Kernel::run(int entry, const std::vector<TensorRef> &inputs,
+                 const std::vector<TensorRef> &outputs,
+                 std::string &error) const {
+  std::vector<std::vector<int64_t>> shapes;
+  if (!outputShapes(entry, inputs, shapes, error))
+    return false;
+  const EntryABI &abi = b.entries[entry];
+  if (outputs.size() != abi.outputs.size()) {
+    error = "@" + abi.name + " has " + std::to_string(abi.outputs.size()) +
+            " outputs, got " + std::to_string(outputs.size());
+    return false;
+  }
+  auto checkStrides = [&](const TensorRef &t, const std::string &name) {
+    if (!t.strides.empty() && t.strides.size() != t.shape.size()) {
+      error = "argument '" + name + "' has " +
+              std::to_string(t.strides.size()) + " strides for rank " +
+              std::to_string(t.shape.size());
+      return false;
+    }
+    for (int64_t s : t.strides)
+      if (s < 0) {
+        error = "argument '" + name +
+                "' has a negative stride, which is not supported";
+        return false;
+      }
+    return true;
+  };
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!checkStrides(inputs[i], abi.inputs[i].name))
+      return false;
+    if (!inputs[i].data && numElements(inputs[i].shape) > 0) {
+      error = "argument '" + abi.inputs[i].name + "' has a null data pointer";
+      return false;
+    }
+  }
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const TensorRef &o = outputs[i];
+    const ABIArg &a = abi.outputs[i];
+    if (o.dtype != a.dtype || o.shape != shapes[i]) {
+      std::string want;
+      for (int64_t d : shapes[i])
+        want += (want.empty() ? "" : "x") + std::to_string(d);
+      error = "output '" + a.name + "' must be a " + dtypeName(a.dtype) +
+              " tensor of shape " + want;
+      return false;
+    }
+    if (!checkStrides(o, a.name))
+      return false;
+    if (!isContiguous(o)) {
+      error = "output '" + a.name + "' must be contiguous";
+      return false;
+    }
+    if (!o.data && numElements(o.shape) > 0) {
+      error = "output '" + a.name + "' has a null data pointer";
+      return false;
+    }
+    // Outputs must not overlap any input or another output.
+    auto span = [](const TensorRef &t, const uint8_t *&lo, const uint8_t *&hi) {
+      lo = static_cast<const uint8_t *>(t.data);
+      int64_t last = 0;
+      for (size_t d = 0; d < t.shape.size(); ++d)
+        if (t.shape[d] > 0)
+          last += (t.shape[d] - 1) *
+                  (t.strides.empty() ? 1 : t.strides[d]);
+      hi = lo + (last + 1) * dtypeSize(t.dtype);
+    };
+    const uint8_t *olo, *ohi;
+    span(o, olo, ohi);
+    if (numElements(o.shape) == 0)
+      continue;
+    auto overlaps = [&](const TensorRef &t) {
+      if (!t.data || numElements(t.shape) == 0)
+        return false;
+      const uint8_t *lo, *hi;
+      span(t, lo, hi);
+      return lo < ohi && olo < hi;
+    };
+    for (size_t j = 0; j < inputs.size(); ++j)
+      if (overlaps(inputs[j])) {
+        error = "output '" + a.name + "' overlaps input '" +
+                abi.inputs[j].name + "'";
+        return false;
+      }
+    for (size_t j = 0; j < i; ++j)
+      if (overlaps(outputs[j])) {
+        error = "output '" + a.name + "' overlaps output '" +
+                abi.outputs[j].name + "'";
+        return false;
+      }
+  }
+
+  std::vector<std::vector<uint8_t>> scratch(inputs.size());
+  std::vector<std::vector<int64_t>> descs;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    void *data = inputs[i].data;
+    if (!isContiguous(inputs[i])) {
+      gather(inputs[i], scratch[i]);
+      data = scratch[i].data();
+    }
+    descs.push_back(descriptor(data, inputs[i].shape));
+  }
+  for (const TensorRef &o : outputs)
+    descs.push_back(descriptor(o.data, o.shape));
+  std::vector<void *> ptrs;
+  for (auto &d : descs)
+    ptrs.push_back(d.data());
+  if (!callWithPointers(fns[entry], ptrs)) {
+    error = "@" + abi.name + ": more than 8 arguments are not supported yet";
+    return false;
+  }
+  return true;
+}
+
+} // namespace attnir

@@ -1,0 +1,85 @@
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile,attn-vectorize-cpu{lanes=16 rows=4 cols=4}))' \
+// RUN:   | FileCheck %s --check-prefix=V16 --implicit-check-not=attn.kv_block_update --implicit-check-not=math.exp
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile,attn-vectorize-cpu{lanes=8 rows=4 cols=4}))' \
+// RUN:   | FileCheck %s --check-prefix=V8 --implicit-check-not=attn.kv_block_update --implicit-check-not=math.exp
+// RUN: not attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile,attn-vectorize-cpu{lanes=7}))' 2>&1 \
+// RUN:   | FileCheck %s --check-prefix=ERR
+
+// ERR: error: attn-vectorize-cpu: lanes must be 8 (AVX2) or 16 (AVX-512), got 7
+
+// attn-tile gives a key loop of 64-key blocks over 64-row query tiles; each
+// attn.kv_block_update becomes four phases of vector code. With 16 lanes and
+// 4x4 register tiles: S = Q K^T in 4 rows x 4 vectors (16 accumulators, one
+// column step of 64 keys), masking of partial blocks under scf.if, the online
+// softmax with a polynomial exp, and O += P V in 4 rows x 4 vectors.
+
+// V16-LABEL: func.func @dense
+// V16-DAG: %[[NEGINF:[a-z0-9_]+]] = arith.constant dense<0xFF800000> : vector<16xf32>
+// V16: scf.for %{{.*}} iter_args(%{{.*}}, %{{.*}}) -> (vector<64xf32>, vector<64xf32>)
+// V16:   %[[MASKED:[a-z0-9_]+]] = arith.xori
+// Phase 1: S = Q K^T.
+// V16:   scf.for %{{.*}} = %c0 to %c64 step %c4 {
+// V16:     scf.for %{{.*}} = %c0 to %c64 step %c64 {
+// V16:       scf.for %{{.*}} = %c0 to %c64 step %c1 iter_args({{.*}}) -> (vector<16xf32>,
+// V16-COUNT-4: vector.load %{{.*}} : memref<?x?x?x64x64xf32>, vector<16xf32>
+// V16-COUNT-16: vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<16xf32>
+// Phase 2: only the key tail j < M, under the block's `masked` flag.
+// V16:   scf.if %[[MASKED]] {
+// V16:     arith.cmpi slt, %{{.*}}, %{{.*}} : vector<16xi64>
+// V16-NEXT: vector.load
+// V16-NEXT: arith.select %{{.*}}, %{{.*}}, %[[NEGINF]] : vector<16xi1>, vector<16xf32>
+// Phase 3: online softmax; exp is a polynomial (no math.exp is left).
+// V16:   scf.for %{{.*}} iter_args(%{{.*}}, %{{.*}}) -> (vector<64xf32>, vector<64xf32>)
+// V16:     vector.reduction <maxnumf>, %{{.*}} : vector<16xf32> into f32
+// V16:     arith.bitcast %{{.*}} : vector<16xi32> to vector<16xf32>
+// V16:     vector.reduction <add>, %{{.*}} : vector<16xf32> into f32
+// V16:     vector.insert %{{.*}} : f32 into vector<64xf32>
+// Phase 4: O += P V.
+// V16:   scf.for %{{.*}} = %c0 to %c64 step %c4 {
+// V16:     scf.for %{{.*}} = %c0 to %c64 step %c64 {
+// V16:       scf.for %{{.*}} = %c0 to %c64 step %c1 iter_args({{.*}}) -> (vector<16xf32>,
+// V16-COUNT-4: vector.load %{{.*}} : memref<?x?x?x64xf32>, vector<16xf32>
+// V16-COUNT-16: vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<16xf32>
+
+// With 8 lanes a 64-key block is 8 vectors: the register tile is 4 rows x 4
+// vectors of 8 (column step 32).
+// V8-LABEL: func.func @dense
+// V8:   scf.for %{{.*}} = %c0 to %c64 step %c4 {
+// V8:     scf.for %{{.*}} = %c0 to %c64 step %c32 {
+// V8:       scf.for %{{.*}} = %c0 to %c64 step %c1 iter_args({{.*}}) -> (vector<8xf32>,
+// V8-COUNT-16: vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<8xf32>
+// V8:   scf.if
+// V8-COUNT-8: arith.cmpi slt, %{{.*}}, %{{.*}} : vector<8xi64>
+// V8:     vector.reduction <maxnumf>, %{{.*}} : vector<8xf32> into f32
+// V8:     arith.bitcast %{{.*}} : vector<8xi32> to vector<8xf32>
+// V8:   scf.for %{{.*}} = %c0 to %c64 step %c32 {
+// V8-COUNT-16: vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<8xf32>
+func.func @dense(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                 %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+       -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+// Causal: partial blocks also apply the mask's element rule j <= i + (M - N).
+
+// V16-LABEL: func.func @causal
+// V16: scf.if %{{.*}} {
+// V16:   %[[TAIL:[a-z0-9_]+]] = arith.cmpi slt, %{{.*}}, %{{.*}} : vector<16xi64>
+// V16:   %[[RULE:[a-z0-9_]+]] = arith.cmpi sle, %{{.*}}, %{{.*}} : vector<16xi64>
+// V16:   %[[KEEP:[a-z0-9_]+]] = arith.andi %[[TAIL]], %[[RULE]] : vector<16xi1>
+// V16:   arith.select %[[KEEP]], %{{.*}}, %{{.*}} : vector<16xi1>, vector<16xf32>
+
+// V8-LABEL: func.func @causal
+// V8: scf.if %{{.*}} {
+// V8:   arith.cmpi sle, %{{.*}}, %{{.*}} : vector<8xi64>
+func.func @causal(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                  %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v mask(#attn.causal)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+       -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}

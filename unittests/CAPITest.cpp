@@ -1,0 +1,237 @@
+//===- CAPITest.cpp - the C API, driven directly --------------------------===//
+
+#include "attnir-c/attnir.h"
+#include "attnir/Driver/SpecLoader.h"
+#include "attnir/Reference/Compare.h"
+#include "attnir/Reference/Reference.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Parser/Parser.h"
+#include <cstdio>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <string>
+
+using namespace attnir;
+
+namespace {
+
+const char *kCausal = R"(
+func.func @causal(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                  %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v mask(#attn.causal)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+       -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+)";
+
+struct KernelPtr {
+  attnir_kernel_t *k;
+  ~KernelPtr() { attnir_kernel_free(k); }
+};
+
+attnir_tensor_t view(HostTensor &t, const int64_t *strides = nullptr) {
+  return {t.raw(), static_cast<attnir_dtype_t>(t.dtype),
+          static_cast<int32_t>(t.shape.size()), t.shape.data(), strides};
+}
+
+/// Runs the float64 reference of kCausal on `in`.
+HostTensor reference(std::vector<HostTensor> in) {
+  auto ctx = createContext();
+  auto module = mlir::parseSourceString<mlir::ModuleOp>(kCausal, ctx.get());
+  auto fn = *module->getOps<mlir::func::FuncOp>().begin();
+  std::vector<HostTensor> out;
+  std::string err;
+  EXPECT_TRUE(evaluateReference(fn, in, out, err)) << err;
+  return out[0];
+}
+
+class CAPI : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    kernel = attnir_compile(kCausal, std::strlen(kCausal), "cpu", nullptr);
+    ASSERT_NE(kernel, nullptr) << attnir_last_error();
+  }
+  static void TearDownTestSuite() { attnir_kernel_free(kernel); }
+  static attnir_kernel_t *kernel;
+
+  std::vector<HostTensor> inputs(int64_t hq, int64_t hkv, int64_t n,
+                                 int64_t m) {
+    std::vector<HostTensor> in = {
+        HostTensor::zeros(DType::F32, {1, hq, n, 64}),
+        HostTensor::zeros(DType::F32, {1, hkv, m, 64}),
+        HostTensor::zeros(DType::F32, {1, hkv, m, 64})};
+    for (size_t i = 0; i < 3; ++i)
+      fillRandomNormal(in[i], 100 + i);
+    return in;
+  }
+  int run(std::vector<HostTensor> &in, HostTensor &out) {
+    attnir_tensor_t ts[3] = {view(in[0]), view(in[1]), view(in[2])};
+    attnir_tensor_t o = view(out);
+    return attnir_run(kernel, 0, ts, 3, &o, 1);
+  }
+};
+attnir_kernel_t *CAPI::kernel = nullptr;
+
+TEST_F(CAPI, Signature) {
+  EXPECT_EQ(attnir_num_entries(kernel), 1);
+  EXPECT_STREQ(attnir_entry_name(kernel, 0), "causal");
+  EXPECT_EQ(attnir_entry_index(kernel, "causal"), 0);
+  EXPECT_EQ(attnir_entry_index(kernel, "nope"), -1);
+  EXPECT_EQ(attnir_num_args(kernel, 0, 0), 3);
+  EXPECT_EQ(attnir_num_args(kernel, 0, 1), 1);
+  const char *name;
+  attnir_dtype_t dt;
+  int32_t rank;
+  const int64_t *shape;
+  ASSERT_EQ(attnir_arg_info(kernel, 0, 0, 1, &name, &dt, &rank, &shape), 0);
+  EXPECT_STREQ(name, "k");
+  EXPECT_EQ(dt, ATTNIR_F32);
+  ASSERT_EQ(rank, 4);
+  EXPECT_EQ(shape[0], -1);
+  EXPECT_EQ(shape[3], 64);
+  EXPECT_NE(attnir_arg_info(kernel, 0, 0, 7, &name, &dt, &rank, &shape), 0);
+}
+
+TEST_F(CAPI, RunsAgainstReferenceGQAAndStrides) {
+  std::vector<HostTensor> in = inputs(4, 2, 37, 53);
+  int64_t shapes[4];
+  attnir_tensor_t ts[3] = {view(in[0]), view(in[1]), view(in[2])};
+  ASSERT_EQ(attnir_output_shapes(kernel, 0, ts, 3, shapes, 4), 0);
+  EXPECT_EQ(std::vector<int64_t>(shapes, shapes + 4),
+            (std::vector<int64_t>{1, 4, 37, 64}));
+  HostTensor out = HostTensor::zeros(DType::F32, {1, 4, 37, 64});
+  ASSERT_EQ(run(in, out), 0) << attnir_last_error();
+  HostTensor ref = reference(in);
+  EXPECT_LE(maxRelError(out, ref), 1e-5);
+
+  // The same q as a strided view: q stored as [1, 37, 4, 64] (heads inner),
+  // passed with the strides of its transpose.
+  HostTensor qT = HostTensor::zeros(DType::F32, {1, 37, 4, 64});
+  for (int64_t h = 0; h < 4; ++h)
+    for (int64_t i = 0; i < 37; ++i)
+      for (int64_t e = 0; e < 64; ++e)
+        qT.set((i * 4 + h) * 64 + e, in[0].get((h * 37 + i) * 64 + e));
+  int64_t strides[4] = {37 * 4 * 64, 64, 4 * 64, 1};
+  attnir_tensor_t tq = view(qT);
+  tq.shape = in[0].shape.data();
+  tq.strides = strides;
+  attnir_tensor_t ts2[3] = {tq, view(in[1]), view(in[2])};
+  HostTensor out2 = HostTensor::zeros(DType::F32, {1, 4, 37, 64});
+  attnir_tensor_t o2 = view(out2);
+  ASSERT_EQ(attnir_run(kernel, 0, ts2, 3, &o2, 1), 0) << attnir_last_error();
+  EXPECT_EQ(out2.data, out.data);
+}
+
+TEST_F(CAPI, RejectsBadArguments) {
+  std::vector<HostTensor> in = inputs(4, 2, 10, 12);
+  HostTensor out = HostTensor::zeros(DType::F32, {1, 4, 10, 64});
+  auto expectError = [&](const char *needle) {
+    EXPECT_NE(run(in, out), 0);
+    EXPECT_NE(std::string(attnir_last_error()).find(needle), std::string::npos)
+        << attnir_last_error();
+  };
+  in[1] = HostTensor::zeros(DType::F32, {1, 3, 12, 64}); // Hkv 3, v has 2
+  expectError("'v' dimension 1 (Hkv)");
+  in = inputs(4, 3, 10, 12); // Hq not a multiple of Hkv
+  expectError("not a multiple");
+  in = inputs(4, 2, 10, 12);
+  in[2] = HostTensor::zeros(DType::F32, {1, 2, 13, 64}); // M differs
+  expectError("'v' dimension 2 (M)");
+  in = inputs(4, 2, 10, 12);
+  in[0] = HostTensor::zeros(DType::F16, {1, 4, 10, 64});
+  expectError("dtype f16");
+  in = inputs(4, 2, 10, 12);
+  in[0] = HostTensor::zeros(DType::F32, {1, 4, 10, 32});
+  expectError("'q' dimension 3 (D)");
+  in[0] = HostTensor::zeros(DType::F32, {4, 10, 64});
+  expectError("rank 4");
+  in = inputs(4, 2, 10, 12);
+  out = HostTensor::zeros(DType::F32, {1, 4, 11, 64});
+  expectError("output 'result0' must be a f32 tensor of shape 1x4x10x64");
+
+  // Null pointers, aliasing, output strides, bad entries.
+  out = HostTensor::zeros(DType::F32, {1, 4, 10, 64});
+  attnir_tensor_t ts[3] = {view(in[0]), view(in[1]), view(in[2])};
+  attnir_tensor_t o = view(out);
+  ts[1].data = nullptr;
+  EXPECT_NE(attnir_run(kernel, 0, ts, 3, &o, 1), 0);
+  EXPECT_NE(std::string(attnir_last_error()).find("null data"),
+            std::string::npos);
+  ts[1] = view(in[1]);
+  attnir_tensor_t alias = view(in[0]); // q has the output's shape
+  EXPECT_NE(attnir_run(kernel, 0, ts, 3, &alias, 1), 0);
+  EXPECT_NE(std::string(attnir_last_error()).find("overlaps input 'q'"),
+            std::string::npos)
+      << attnir_last_error();
+  int64_t badStrides[4] = {1, 1, 4, 40};
+  o.strides = badStrides;
+  EXPECT_NE(attnir_run(kernel, 0, ts, 3, &o, 1), 0);
+  EXPECT_NE(std::string(attnir_last_error()).find("contiguous"),
+            std::string::npos);
+  o.strides = nullptr;
+  EXPECT_NE(attnir_run(kernel, 0, ts, 2, &o, 1), 0);
+  EXPECT_NE(attnir_run(kernel, 5, ts, 3, &o, 1), 0);
+  EXPECT_NE(attnir_run(nullptr, 0, ts, 3, &o, 1), 0);
+  EXPECT_NE(attnir_run(kernel, 0, nullptr, 3, &o, 1), 0);
+  ts[0].dtype = static_cast<attnir_dtype_t>(42);
+  EXPECT_NE(attnir_run(kernel, 0, ts, 3, &o, 1), 0);
+}
+
+TEST_F(CAPI, CompileErrorsCarryLocations) {
+  const char *bad = "func.func @f(%q: tensor<?x?x?x64xf32>) {\n  %x = "
+                    "attn.nope %q\n}\n";
+  EXPECT_EQ(attnir_compile(bad, std::strlen(bad), "cpu", nullptr), nullptr);
+  EXPECT_NE(std::string(attnir_last_error()).find("spec:2:"),
+            std::string::npos)
+      << attnir_last_error();
+  EXPECT_EQ(attnir_compile(kCausal, std::strlen(kCausal), "tpu", nullptr),
+            nullptr);
+  EXPECT_EQ(attnir_compile(kCausal, std::strlen(kCausal), "cpu", "nope=3"),
+            nullptr);
+  EXPECT_EQ(attnir_compile(nullptr, 0, "cpu", nullptr), nullptr);
+}
+
+TEST_F(CAPI, SaveLoadAndCorruption) {
+  std::string path = ::testing::TempDir() + "/capi-test.bundle";
+  ASSERT_EQ(attnir_save(kernel, path.c_str()), 0) << attnir_last_error();
+  KernelPtr loaded{attnir_load(path.c_str())};
+  ASSERT_NE(loaded.k, nullptr) << attnir_last_error();
+  std::vector<HostTensor> in = inputs(2, 2, 20, 20);
+  HostTensor a = HostTensor::zeros(DType::F32, {1, 2, 20, 64}), b = a;
+  attnir_tensor_t ts[3] = {view(in[0]), view(in[1]), view(in[2])};
+  attnir_tensor_t oa = view(a), ob = view(b);
+  ASSERT_EQ(attnir_run(kernel, 0, ts, 3, &oa, 1), 0);
+  ASSERT_EQ(attnir_run(loaded.k, 0, ts, 3, &ob, 1), 0);
+  EXPECT_EQ(a.data, b.data);
+  EXPECT_EQ(attnir_ir(loaded.k, "tiled"), nullptr);
+  const char *ir = attnir_ir(kernel, "tiled");
+  ASSERT_NE(ir, nullptr) << attnir_last_error();
+  EXPECT_NE(std::string(ir).find("attn.kv_block_update"), std::string::npos);
+
+  // Truncated and bit-flipped files are refused.
+  std::string bytes;
+  {
+    std::ifstream f(path, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(f), {});
+  }
+  for (int variant = 0; variant < 2; ++variant) {
+    std::string bad = bytes;
+    if (variant == 0)
+      bad.resize(bad.size() / 2);
+    else
+      bad[bad.size() / 2] ^= 0x40;
+    {
+      std::ofstream f(path, std::ios::binary | std::ios::trunc);
+      f << bad;
+    }
+    EXPECT_EQ(attnir_load(path.c_str()), nullptr);
+    EXPECT_NE(std::string(attnir_last_error()).find("bundle"),
+              std::string::npos)
+        << attnir_last_error();
+  }
+  EXPECT_EQ(attnir_load("/nonexistent/x.bundle"), nullptr);
+  std::remove(path.c_str());
+}
+
+} // namespace
