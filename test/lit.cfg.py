@@ -22,3 +22,10 @@ llvm_config.use_default_substitutions()
 tool_dirs = [config.attnir_tools_dir, config.llvm_tools_dir]
 llvm_config.add_tool_substitutions(["attn-opt", "attnc"], tool_dirs)
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+
+# The runtime-only build test configures a second, small CMake build; it is
+# on by default and can be skipped with ATTNIR_SKIP_RUNTIME_ONLY=1.
+if not os.environ.get("ATTNIR_SKIP_RUNTIME_ONLY"):
+    config.available_features.add("runtime-only-build")
+config.environment["PATH"] = os.pathsep.join(
+    [config.attnir_tools_dir, config.llvm_tools_dir, os.environ.get("PATH", "")])
