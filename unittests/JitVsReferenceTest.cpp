@@ -27,6 +27,9 @@ struct Case {
   double stddev = 1.0;
 };
 
+// gtest prints parameters in test names and logs: show the case's name.
+void PrintTo(const Case &c, std::ostream *os) { *os << c.name; }
+
 std::string specText(const Case &c) {
   std::ostringstream os;
   auto t = [&](int64_t last) {
