@@ -8,7 +8,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 PKGS="llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22 lld-22
-      libomp-22-dev ninja-build ccache cmake libgtest-dev python3-pip"
+      libomp-22-dev libclang-rt-22-dev ninja-build ccache cmake libgtest-dev python3-pip"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -19,7 +19,16 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 
-if ! python3 -c "import numpy" >/dev/null 2>&1; then
-  echo "== installing Python packages (numpy)"
-  python3 -m pip install -q numpy 2>&1 | grep -v "WARNING: Running pip as" || true
+pip_install() {
+  python3 -m pip install -q "$@" 2>&1 | grep -v "WARNING: Running pip as" || true
+}
+if ! python3 -c "import numpy, nanobind, scikit_build_core, pytest, ml_dtypes" >/dev/null 2>&1; then
+  echo "== installing Python packages"
+  pip_install numpy nanobind scikit-build-core pytest ml_dtypes
 fi
+
+# The Python package `attnir` from this source tree (it builds the C API it
+# needs in python/build/; incremental on a second run).
+echo "== installing the attnir Python package (pip install ./python)"
+python3 -m pip install -q "$(dirname "$0")/../python" 2>&1 | grep -v "WARNING: Running pip as" || true
+python3 -c "import attnir" || { echo "setup: 'import attnir' failed" >&2; exit 1; }

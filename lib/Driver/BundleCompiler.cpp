@@ -69,7 +69,7 @@ bool compileToBundle(ModuleOp spec, const attn::CPUPipelineOptions &options,
   std::string libdir = ATTNIR_LLVM_LIBDIR;
   llvm::SmallVector<llvm::StringRef> args = {
       ATTNIR_LLD, "-shared", "--no-undefined-version", "-o", soPath, objPath,
-      "-L", libdir, "-lomp", "-rpath", libdir};
+      "-L", libdir, "-lomp", "-rpath", libdir, ATTNIR_RT_BUILTINS};
   std::string msg;
   int rc = llvm::sys::ExecuteAndWait(ATTNIR_LLD, args, std::nullopt, {}, 0, 0,
                                      &msg);

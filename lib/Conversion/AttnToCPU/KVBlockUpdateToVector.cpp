@@ -40,6 +40,67 @@ Value cIdx(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
 }
 
+using LoadFn = llvm::function_ref<Value(OpBuilder &, Location, Value, Value)>;
+
+/// dst[i, j] (+)= sum_e a(e, i) * b(e, j) over a [rows x cols] f32 buffer, in
+/// register tiles of r rows x c vectors: the r * c accumulators live in the
+/// iter_args of the loop over e, each step loads c vectors `b(e, col)` and
+/// broadcasts r scalars `a(e, row)`. Phase 1 (S = Q K^T) and phase 4
+/// (acc += P V) are both this shape.
+void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, int64_t rows,
+                        int64_t cols, int64_t r, int64_t c, int64_t lanes,
+                        int64_t extent, bool accumulate, LoadFn loadB,
+                        LoadFn loadA) {
+  auto vt = VectorType::get({lanes}, rw.getF32Type());
+  Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+  Value zero =
+      arith::ConstantOp::create(rw, loc, DenseElementsAttr::get(vt, 0.0f));
+  auto plus = [](OpBuilder &bb, Location l, Value x, int64_t k) -> Value {
+    return k == 0 ? x : arith::AddIOp::create(bb, l, x, cIdx(bb, l, k));
+  };
+  scf::ForOp::create(
+      rw, loc, c0, cIdx(rw, loc, rows), cIdx(rw, loc, r), ValueRange{},
+      [&](OpBuilder &ob, Location l, Value r0, ValueRange) {
+        scf::ForOp::create(
+            ob, l, c0, cIdx(ob, l, cols), cIdx(ob, l, c * lanes), ValueRange{},
+            [&](OpBuilder &cb, Location cl, Value col, ValueRange) {
+              auto at = [&](int64_t rr, int64_t cc) {
+                return SmallVector<Value>{plus(cb, cl, r0, rr),
+                                          plus(cb, cl, col, cc * lanes)};
+              };
+              SmallVector<Value> init;
+              for (int64_t rr = 0; rr < r; ++rr)
+                for (int64_t cc = 0; cc < c; ++cc)
+                  init.push_back(accumulate ? vector::LoadOp::create(
+                                                  cb, cl, vt, dst, at(rr, cc))
+                                                  .getResult()
+                                            : zero);
+              auto loop = scf::ForOp::create(
+                  cb, cl, c0, cIdx(cb, cl, extent), c1, init,
+                  [&](OpBuilder &ib, Location il, Value e, ValueRange accs) {
+                    SmallVector<Value> bv;
+                    for (int64_t cc = 0; cc < c; ++cc)
+                      bv.push_back(loadB(ib, il, e, plus(ib, il, col, cc * lanes)));
+                    SmallVector<Value> next(accs.begin(), accs.end());
+                    for (int64_t rr = 0; rr < r; ++rr) {
+                      Value a = vector::BroadcastOp::create(
+                          ib, il, vt, loadA(ib, il, e, plus(ib, il, r0, rr)));
+                      for (int64_t cc = 0; cc < c; ++cc)
+                        next[rr * c + cc] = vector::FMAOp::create(
+                            ib, il, a, bv[cc], next[rr * c + cc]);
+                    }
+                    scf::YieldOp::create(ib, il, next);
+                  });
+              for (int64_t rr = 0; rr < r; ++rr)
+                for (int64_t cc = 0; cc < c; ++cc)
+                  vector::StoreOp::create(cb, cl, loop.getResult(rr * c + cc),
+                                          dst, at(rr, cc));
+              scf::YieldOp::create(cb, cl);
+            });
+        scf::YieldOp::create(ob, l);
+      });
+}
+
 struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
   LowerKVBlockUpdate(MLIRContext *ctx, int64_t lanes, int64_t rows,
                      int64_t cols)
@@ -77,52 +138,16 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     Value kb = arith::DivUIOp::create(rw, loc, j0, cIdx(rw, loc, bk));
     Value zeroV =
         arith::ConstantOp::create(rw, loc, DenseElementsAttr::get(vt, 0.0f));
-    auto plus = [&](OpBuilder &bb, Location l, Value x, int64_t c) -> Value {
-      return c == 0 ? x : arith::AddIOp::create(bb, l, x, cIdx(bb, l, c));
-    };
 
-    // Phase 1: scores = scale * Q K^T, one r x kc register tile at a time.
-    scf::ForOp::create(
-        rw, loc, c0, cIdx(rw, loc, bq), cIdx(rw, loc, r), ValueRange{},
-        [&](OpBuilder &ob, Location l, Value r0, ValueRange) {
-          SmallVector<Value> rowIdx;
-          for (int64_t rr = 0; rr < r; ++rr)
-            rowIdx.push_back(plus(ob, l, r0, rr));
-          scf::ForOp::create(
-              ob, l, c0, cIdx(ob, l, bk), cIdx(ob, l, kc * kLanes),
-              ValueRange{},
-              [&](OpBuilder &cb, Location cl, Value col, ValueRange) {
-                SmallVector<Value> init(r * kc, zeroV);
-                auto dLoop = scf::ForOp::create(
-                    cb, cl, c0, cIdx(cb, cl, d), c1, init,
-                    [&](OpBuilder &ib, Location il, Value e, ValueRange accs) {
-                      SmallVector<Value> kv;
-                      for (int64_t c = 0; c < kc; ++c)
-                        kv.push_back(vector::LoadOp::create(
-                            ib, il, vt, kT,
-                            ValueRange{b, hkv, kb, e,
-                                       plus(ib, il, col, c * kLanes)}));
-                      SmallVector<Value> next(accs.begin(), accs.end());
-                      for (int64_t rr = 0; rr < r; ++rr) {
-                        Value qs = memref::LoadOp::create(
-                            ib, il, qT, ValueRange{e, rowIdx[rr]});
-                        Value qb = vector::BroadcastOp::create(ib, il, vt, qs);
-                        for (int64_t c = 0; c < kc; ++c)
-                          next[rr * kc + c] = vector::FMAOp::create(
-                              ib, il, qb, kv[c], next[rr * kc + c]);
-                      }
-                      scf::YieldOp::create(ib, il, next);
-                    });
-                for (int64_t rr = 0; rr < r; ++rr)
-                  for (int64_t c = 0; c < kc; ++c) {
-                    vector::StoreOp::create(
-                        cb, cl, dLoop.getResult(rr * kc + c), scores,
-                        ValueRange{plus(cb, cl, r0, rr),
-                                   plus(cb, cl, col, c * kLanes)});
-                  }
-                scf::YieldOp::create(cb, cl);
-              });
-          scf::YieldOp::create(ob, l);
+    // Phase 1: scores = Q K^T (Q pre-scaled), reduced over the head dim.
+    buildRegisterTiles(
+        rw, loc, scores, bq, bk, r, kc, kLanes, d, /*accumulate=*/false,
+        [&](OpBuilder &ib, Location il, Value e, Value col) -> Value {
+          return vector::LoadOp::create(ib, il, vt, kT,
+                                        ValueRange{b, hkv, kb, e, col});
+        },
+        [&](OpBuilder &ib, Location il, Value e, Value row) -> Value {
+          return memref::LoadOp::create(ib, il, qT, ValueRange{e, row});
         });
 
     // Phase 2: element rule and key tail on partial blocks.
@@ -183,52 +208,16 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           scf::YieldOp::create(ob, l, ValueRange{mOut, lOut});
         });
 
-    // Phase 4: acc += P V.
-    scf::ForOp::create(
-        rw, loc, c0, cIdx(rw, loc, bq), cIdx(rw, loc, r), ValueRange{},
-        [&](OpBuilder &ob, Location l, Value r0, ValueRange) {
-          scf::ForOp::create(
-              ob, l, c0, cIdx(ob, l, dvPad), cIdx(ob, l, cv * kLanes),
-              ValueRange{},
-              [&](OpBuilder &cb, Location cl, Value col, ValueRange) {
-                SmallVector<Value> init;
-                for (int64_t rr = 0; rr < r; ++rr)
-                  for (int64_t c = 0; c < cv; ++c)
-                    init.push_back(vector::LoadOp::create(
-                        cb, cl, vt, acc,
-                        ValueRange{plus(cb, cl, r0, rr),
-                                   plus(cb, cl, col, c * kLanes)}));
-                auto jLoop = scf::ForOp::create(
-                    cb, cl, c0, cIdx(cb, cl, bk), c1, init,
-                    [&](OpBuilder &ib, Location il, Value j, ValueRange os) {
-                      Value key = arith::AddIOp::create(ib, il, j0, j);
-                      SmallVector<Value> vv;
-                      for (int64_t c = 0; c < cv; ++c)
-                        vv.push_back(vector::LoadOp::create(
-                            ib, il, vt, v,
-                            ValueRange{b, hkv, key,
-                                       plus(ib, il, col, c * kLanes)}));
-                      SmallVector<Value> next(os.begin(), os.end());
-                      for (int64_t rr = 0; rr < r; ++rr) {
-                        Value p = memref::LoadOp::create(
-                            ib, il, scores,
-                            ValueRange{plus(ib, il, r0, rr), j});
-                        Value pb = vector::BroadcastOp::create(ib, il, vt, p);
-                        for (int64_t c = 0; c < cv; ++c)
-                          next[rr * cv + c] = vector::FMAOp::create(
-                              ib, il, pb, vv[c], next[rr * cv + c]);
-                      }
-                      scf::YieldOp::create(ib, il, next);
-                    });
-                for (int64_t rr = 0; rr < r; ++rr)
-                  for (int64_t c = 0; c < cv; ++c)
-                    vector::StoreOp::create(
-                        cb, cl, jLoop.getResult(rr * cv + c), acc,
-                        ValueRange{plus(cb, cl, r0, rr),
-                                   plus(cb, cl, col, c * kLanes)});
-                scf::YieldOp::create(cb, cl);
-              });
-          scf::YieldOp::create(ob, l);
+    // Phase 4: acc += P V, reduced over the block's keys.
+    buildRegisterTiles(
+        rw, loc, acc, bq, dvPad, r, cv, kLanes, bk, /*accumulate=*/true,
+        [&](OpBuilder &ib, Location il, Value j, Value col) -> Value {
+          Value key = arith::AddIOp::create(ib, il, j0, j);
+          return vector::LoadOp::create(ib, il, vt, v,
+                                        ValueRange{b, hkv, key, col});
+        },
+        [&](OpBuilder &ib, Location il, Value j, Value row) -> Value {
+          return memref::LoadOp::create(ib, il, scores, ValueRange{row, j});
         });
 
     rw.replaceOp(op, rowLoop.getResults());

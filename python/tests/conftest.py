@@ -1,0 +1,126 @@
+"""Shared fixtures. Tests that need the compiled extension use the `native`
+fixture (skipped, with the import error as reason, when it is missing), so the
+pure-Python parts (reference, patterns, spec reader, cache keys) are testable
+without a build: PYTHONPATH=python pytest python/tests. ATTNIR_REQUIRE_EXT=1
+turns those skips into failures (for CI, where the package is installed)."""
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "examples").glob("*.mlir"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    """Every test compiles into a fresh cache of its session unless it sets
+    its own (never the user's ~/.cache)."""
+    old = {k: os.environ.get(k) for k in ("ATTNIR_CACHE_DIR", "ATTNIR_CACHE")}
+    os.environ["ATTNIR_CACHE_DIR"] = str(tmp_path_factory.mktemp("attnir-cache"))
+    os.environ.pop("ATTNIR_CACHE", None)
+    yield
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+def _native_or_reason():
+    try:
+        from attnir._native import ext
+        return ext(), None
+    except ImportError as e:
+        return None, str(e)
+
+
+@pytest.fixture(scope="session")
+def native():
+    x, reason = _native_or_reason()
+    if x is None:
+        if os.environ.get("ATTNIR_REQUIRE_EXT") == "1":
+            pytest.fail(f"attnir extension missing (ATTNIR_REQUIRE_EXT=1): {reason}")
+        pytest.skip(f"attnir extension not built: {reason}")
+    return x
+
+
+_KERNELS = {}
+
+
+@pytest.fixture(scope="session")
+def compiled(native):
+    """compiled(spec, **options) -> Kernel, compiled once per session."""
+    import attnir
+
+    def get(spec, entry=None, **options):
+        key = (spec, entry, tuple(sorted(options.items())))
+        if key not in _KERNELS:
+            _KERNELS[key] = attnir.compile(spec, entry=entry, **options)
+        return _KERNELS[key]
+    return get
+
+
+def rand(shape, dtype=np.float32, seed=0, scale=1.0):
+    rng = np.random.default_rng(seed)
+    return (scale * rng.standard_normal(shape)).astype(dtype)
+
+
+def naive_attention(q, k, v, causal=False, scale=None):
+    """An independent formula: an explicit probability matrix per (b, h),
+    row by row, lse from sorted terms. Shares nothing with attnir.reference."""
+    q, k, v = (np.asarray(x).astype(np.float64) for x in (q, k, v))
+    B, Hq, N, D = q.shape
+    Hkv, M, Dv = k.shape[1], k.shape[2], v.shape[3]
+    if scale is None:
+        scale = D ** -0.5
+    keep = np.tril(np.ones((N, M), bool), k=M - N) if causal else np.ones((N, M), bool)
+    out = np.zeros((B, Hq, N, Dv))
+    lse = np.full((B, Hq, N), -np.inf)
+    for b in range(B):
+        for h in range(Hq):
+            g = h // (Hq // Hkv)
+            S = (q[b, h] @ k[b, g].T) * scale
+            for i in range(N):
+                s = S[i][keep[i]]
+                if s.size == 0:
+                    continue
+                mx = s.max()
+                e = np.exp(s - mx)
+                P = e / e.sum()
+                out[b, h, i] = P @ v[b, g][keep[i]]
+                lse[b, h, i] = mx + np.log(np.sum(np.sort(e)))
+    return out, lse
+
+
+TOL = {"f32": 1e-5, "f16": 2e-3, "bf16": 1e-2}
+
+
+def rel_err(got, ref):
+    """max |got - ref| / max |ref| over finite entries; equal infinities are
+    exact, NaN or unequal infinities fail (return inf)."""
+    got = np.asarray(got).astype(np.float64)
+    ref = np.asarray(ref).astype(np.float64)
+    if got.shape != ref.shape:
+        raise AssertionError(f"shape {got.shape} != {ref.shape}")
+    if np.isnan(got).any():
+        return np.inf
+    inf_ref, inf_got = ~np.isfinite(ref), ~np.isfinite(got)
+    if (inf_ref != inf_got).any() or (got[inf_ref] != ref[inf_ref]).any():
+        return np.inf
+    fin = ~inf_ref
+    if not fin.any():
+        return 0.0
+    den = np.abs(ref[fin]).max()
+    return float(np.abs(got[fin] - ref[fin]).max() / (den if den > 0 else 1.0))
+
+
+def tolerance(dtype, q, k, scale=None):
+    """docs/numerics.md: output rounding of the dtype + 8 * 2^-23 * max|logit|."""
+    q64, k64 = np.asarray(q).astype(np.float64), np.asarray(k).astype(np.float64)
+    D = q64.shape[-1]
+    scale = D ** -0.5 if scale is None else scale
+    kh = np.repeat(k64, q64.shape[1] // k64.shape[1], axis=1)
+    logits = scale * np.matmul(q64, np.swapaxes(kh, -1, -2))
+    return TOL[dtype] + 8 * 2.0 ** -23 * np.abs(logits).max(initial=0.0)

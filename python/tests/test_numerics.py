@@ -1,0 +1,100 @@
+"""Kernels against attnir.reference and the independent formula, on ragged
+shapes: N = 1, N = 77, M != N (both ways, causal rows with no key), GQA/MQA,
+Dv != D, f32/bf16/f16, scale, lse."""
+import numpy as np
+import pytest
+
+import attnir
+from conftest import EXAMPLES, naive_attention, rand, rel_err, tolerance
+
+try:
+    import ml_dtypes
+    BF16 = ml_dtypes.bfloat16
+except ImportError:  # pragma: no cover
+    BF16 = None
+
+SHAPES = [  # B, Hq, Hkv, N, M
+    (1, 1, 1, 1, 1),
+    (1, 2, 2, 1, 200),     # one query row (decode)
+    (2, 3, 3, 77, 77),     # ragged N
+    (1, 4, 2, 77, 130),    # GQA, cross M > N
+    (1, 4, 1, 130, 50),    # MQA, N > M: causal rows i < 80 see no key
+    (1, 2, 2, 200, 1),
+]
+SHAPE_IDS = ["x".join(map(str, s)) for s in SHAPES]
+
+# (id, spec, causal, scale, lse, D, Dv, dtype name)
+SPECS = [(p.stem, p.read_text(), "mask(#attn.causal)" in p.read_text(), None, False, 64, 64, "f32")
+         for p in EXAMPLES]
+SPECS += [
+    ("dense", attnir.patterns.dense(), False, None, False, 64, 64, "f32"),
+    ("causal_lse", attnir.patterns.causal(lse=True), True, None, True, 64, 64, "f32"),
+    ("dense_scale_lse", attnir.patterns.dense(scale=0.3, lse=True), False, 0.3, True, 64, 64, "f32"),
+    ("dense_d32_dv40", attnir.patterns.dense(head_dim=32, dv=40), False, None, False, 32, 40, "f32"),
+    ("causal_dv96", attnir.patterns.causal(dv=96, lse=True), True, None, True, 64, 96, "f32"),
+    ("causal_f16", attnir.patterns.causal(dtype="f16", lse=True), True, None, True, 64, 64, "f16"),
+    ("dense_f16_d128", attnir.patterns.dense(head_dim=128, dtype="f16"), False, None, False, 128, 128, "f16"),
+    ("causal_bf16", attnir.patterns.causal(dtype="bf16"), True, None, False, 64, 64, "bf16"),
+    ("dense_bf16_lse", attnir.patterns.dense(dtype="bf16", lse=True), False, None, True, 64, 64, "bf16"),
+]
+
+
+def _np_dtype(name):
+    if name == "bf16":
+        if BF16 is None:
+            pytest.skip("ml_dtypes not installed: no bf16 numpy arrays")
+        return BF16
+    return {"f32": np.float32, "f16": np.float16}[name]
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=SHAPE_IDS)
+@pytest.mark.parametrize("case", SPECS, ids=[c[0] for c in SPECS])
+def test_kernel_matches_reference(compiled, case, shape):
+    name, spec, causal, scale, lse, D, Dv, dt = case
+    dtype = _np_dtype(dt)
+    B, Hq, Hkv, N, M = shape
+    q = rand((B, Hq, N, D), dtype, 1)
+    k = rand((B, Hkv, M, D), dtype, 2)
+    v = rand((B, Hkv, M, Dv), dtype, 3)
+    kernel = compiled(spec)
+    got = kernel(q, k, v)
+    ref = attnir.reference(spec, q, k, v)
+    nv = naive_attention(q, k, v, causal, scale)
+    if lse:
+        (out, l), (rout, rl) = got, ref
+        assert l.dtype == np.float32 and l.shape == (B, Hq, N)
+        assert rel_err(rl, nv[1]) < 1e-12
+    else:
+        out, rout = got, ref
+    assert out.dtype == np.dtype(dtype) and out.shape == (B, Hq, N, Dv)
+    assert rel_err(rout, nv[0]) < 1e-12        # the two references agree
+    tol = tolerance(dt, q, k, scale)
+    assert rel_err(out, rout) <= tol, (rel_err(out, rout), tol)
+    assert rel_err(out, nv[0]) <= tol
+    if lse:
+        # lse is f32 whatever the inputs: f32 rounding plus the logits' rounding
+        assert rel_err(l, rl) <= tolerance("f32", q, k, scale)
+    if causal and N > M:
+        assert (np.asarray(out[:, :, :N - M]).astype(np.float64) == 0).all()
+        if lse:
+            assert (l[:, :, :N - M] == -np.inf).all()
+
+
+def test_large_logits(compiled):
+    # logits ~1e3: the tolerance's second term matters (docs/numerics.md)
+    spec = attnir.patterns.causal(lse=True)
+    q, k, v = rand((1, 2, 64, 64), scale=12.0, seed=4), rand((1, 2, 64, 64), scale=12.0, seed=5), rand((1, 2, 64, 64), seed=6)
+    out, l = compiled(spec)(q, k, v)
+    rout, rl = attnir.reference(spec, q, k, v)
+    tol = tolerance("f32", q, k)
+    assert rel_err(out, rout) <= tol and rel_err(l, rl) <= tol
+
+
+def test_pass_options_do_not_change_results(compiled):
+    spec = attnir.patterns.causal()
+    q, k, v = rand((1, 2, 77, 64), seed=7), rand((1, 2, 90, 64), seed=8), rand((1, 2, 90, 64), seed=9)
+    a = compiled(spec)(q, k, v)
+    b = compiled(spec, query_tile=16)(q, k, v)
+    tol = tolerance("f32", q, k)
+    assert rel_err(b, a) <= 2 * tol
+    assert rel_err(b, attnir.reference(spec, q, k, v)) <= tol
