@@ -1,0 +1,62 @@
+"""The runtime-only package (no LLVM/MLIR: -DATTNIR_RUNTIME_ONLY=ON) loads a
+kernel saved by the full package and runs it, and refuses to compile.
+
+Builds the runtime-only variant with pip into a temporary folder (about half
+a minute: a handful of C++ files), then runs a child Python against it.
+Set ATTNIR_SKIP_RUNTIME_ONLY=1 to skip."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+
+@pytest.mark.skipif(os.environ.get("ATTNIR_SKIP_RUNTIME_ONLY") == "1",
+                    reason="ATTNIR_SKIP_RUNTIME_ONLY=1")
+def test_runtime_only_package_runs_a_saved_kernel(native, tmp_path):
+    import attnir
+
+    spec = attnir.patterns.causal(head_dim=64)
+    kernel = attnir.compile(spec, cache=False)
+    bundle = tmp_path / "causal.bundle"
+    kernel.save(str(bundle))
+    rng = np.random.default_rng(7)
+    q, k, v = (rng.standard_normal((1, 2, 33, 64)).astype(np.float32) for _ in range(3))
+    for name, a in zip("qkv", (q, k, v)):
+        np.save(tmp_path / f"{name}.npy", a)
+    expected = kernel(q, k, v)
+
+    target = tmp_path / "site"
+    build = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target),
+         "-C", "cmake.define.ATTNIR_RUNTIME_ONLY=ON",
+         "-C", f"build-dir={tmp_path / 'build'}", str(REPO / "python")],
+        capture_output=True, text=True, timeout=900)
+    assert build.returncode == 0, build.stderr[-3000:]
+
+    child = textwrap.dedent(f"""
+        import numpy as np, attnir
+        assert "runtime only" in attnir.version(), attnir.version()
+        k = attnir.load({str(bundle)!r})
+        q, kk, v = (np.load({str(tmp_path)!r} + "/" + n + ".npy") for n in "qkv")
+        np.save({str(tmp_path / "out.npy")!r}, k(q, kk, v))
+        try:
+            attnir.compile({spec!r}, cache=False)
+        except attnir.CompileError as e:
+            print("compile refused:", e)
+    """)
+    env = dict(os.environ, PYTHONPATH=str(target))
+    run = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
+                         env=env, cwd=str(tmp_path), timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "compile refused: " in run.stdout and "runtime-only" in run.stdout
+    got = np.load(tmp_path / "out.npy")
+    np.testing.assert_array_equal(got, expected)
+    # The runtime-only extension must not pull in LLVM or MLIR.
+    libs = [p for p in target.joinpath("attnir").iterdir() if p.suffix == ".so"]
+    ldd = subprocess.run(["ldd", *map(str, libs)], capture_output=True, text=True).stdout
+    assert "libMLIR" not in ldd and "libLLVM" not in ldd, ldd
