@@ -60,3 +60,22 @@ def test_runtime_only_package_runs_a_saved_kernel(native, tmp_path):
     libs = [p for p in target.joinpath("attnir").iterdir() if p.suffix == ".so"]
     ldd = subprocess.run(["ldd", *map(str, libs)], capture_output=True, text=True).stdout
     assert "libMLIR" not in ldd and "libLLVM" not in ldd, ldd
+
+
+def test_loads_a_bundle_written_by_attnc(native, tmp_path):
+    """attnir.load reads what `attnc compile --emit bundle` writes."""
+    import attnir
+
+    attnc = REPO / "build" / "bin" / "attnc"
+    if not attnc.exists():
+        pytest.skip(f"{attnc} not built (bash scripts/build.sh)")
+    bundle = tmp_path / "dense.bundle"
+    subprocess.run([str(attnc), "compile", str(REPO / "examples" / "dense.mlir"),
+                    "--emit", "bundle", "-o", str(bundle)], check=True, timeout=300)
+    kernel = attnir.load(str(bundle))
+    rng = np.random.default_rng(11)
+    q = rng.standard_normal((2, 4, 19, 64)).astype(np.float32)
+    k, v = (rng.standard_normal((2, 2, 23, 64)).astype(np.float32) for _ in range(2))
+    out = kernel(q, k, v)
+    ref = attnir.reference(open(REPO / "examples" / "dense.mlir").read(), q, k, v)
+    assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max()
