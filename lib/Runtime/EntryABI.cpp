@@ -14,7 +14,8 @@ bool EntryABI::resolve(const std::vector<std::vector<int64_t>> &inputShapes,
     return false;
   }
   std::vector<int64_t> value = classSize;
-  std::vector<std::string> source(classSize.size());
+  // (input, dim) that fixed each class; (-1, -1): the spec's static size.
+  std::vector<std::pair<int32_t, int32_t>> source(classSize.size(), {-1, -1});
   for (size_t i = 0; i < inputs.size(); ++i) {
     const ABIArg &a = inputs[i];
     const std::vector<int64_t> &s = inputShapes[i];
@@ -24,23 +25,28 @@ bool EntryABI::resolve(const std::vector<std::vector<int64_t>> &inputShapes,
               std::to_string(s.size());
       return false;
     }
+    // Messages are built only on failure: this runs on every call.
+    auto where = [&](size_t arg, size_t d) {
+      return "argument '" + inputs[arg].name + "' dimension " +
+             std::to_string(d) + " (" + className[inputs[arg].dimClass[d]] +
+             ")";
+    };
     for (size_t d = 0; d < s.size(); ++d) {
       int32_t c = a.dimClass[d];
-      std::string here = "argument '" + a.name + "' dimension " +
-                         std::to_string(d) + " (" + className[c] + ")";
       if (s[d] < 0) {
-        error = here + " is negative";
+        error = where(i, d) + " is negative";
         return false;
       }
       if (value[c] < 0) {
         value[c] = s[d];
-        source[c] = here;
+        source[c] = {static_cast<int32_t>(i), static_cast<int32_t>(d)};
         continue;
       }
       if (value[c] != s[d]) {
-        error = here + " is " + std::to_string(s[d]) + " but " +
-                (source[c].empty() ? std::string("the spec requires")
-                                   : source[c] + " is") +
+        error = where(i, d) + " is " + std::to_string(s[d]) + " but " +
+                (source[c].first < 0
+                     ? std::string("the spec requires")
+                     : where(source[c].first, source[c].second) + " is") +
                 " " + std::to_string(value[c]);
         return false;
       }

@@ -47,7 +47,7 @@ using LoadFn = llvm::function_ref<Value(OpBuilder &, Location, Value, Value)>;
 /// iter_args of the loop over e, each step loads c vectors `b(e, col)` and
 /// broadcasts r scalars `a(e, row)`. Phase 1 (S = Q K^T) and phase 4
 /// (acc += P V) are both this shape.
-void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, int64_t rows,
+void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
                         int64_t cols, int64_t r, int64_t c, int64_t lanes,
                         int64_t extent, bool accumulate, LoadFn loadB,
                         LoadFn loadA) {
@@ -59,7 +59,7 @@ void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, int64_t rows,
     return k == 0 ? x : arith::AddIOp::create(bb, l, x, cIdx(bb, l, k));
   };
   scf::ForOp::create(
-      rw, loc, c0, cIdx(rw, loc, rows), cIdx(rw, loc, r), ValueRange{},
+      rw, loc, c0, rows, cIdx(rw, loc, r), ValueRange{},
       [&](OpBuilder &ob, Location l, Value r0, ValueRange) {
         scf::ForOp::create(
             ob, l, c0, cIdx(ob, l, cols), cIdx(ob, l, c * lanes), ValueRange{},
@@ -139,9 +139,19 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     Value zeroV =
         arith::ConstantOp::create(rw, loc, DenseElementsAttr::get(vt, 0.0f));
 
+    // Rows past N (a ragged last tile, or decoding with N = 1) are skipped,
+    // up to a whole register tile: [0, liveRows) holds every stored row.
+    Value validRows = arith::MinUIOp::create(
+        rw, loc, cIdx(rw, loc, bq),
+        arith::SubIOp::create(rw, loc, op.getN(), op.getI0()));
+    Value liveRows = arith::MulIOp::create(
+        rw, loc,
+        arith::CeilDivUIOp::create(rw, loc, validRows, cIdx(rw, loc, r)),
+        cIdx(rw, loc, r));
+
     // Phase 1: scores = Q K^T (Q pre-scaled), reduced over the head dim.
     buildRegisterTiles(
-        rw, loc, scores, bq, bk, r, kc, kLanes, d, /*accumulate=*/false,
+        rw, loc, scores, liveRows, bk, r, kc, kLanes, d, /*accumulate=*/false,
         [&](OpBuilder &ib, Location il, Value e, Value col) -> Value {
           return vector::LoadOp::create(ib, il, vt, kT,
                                         ValueRange{b, hkv, kb, e, col});
@@ -151,15 +161,14 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
         });
 
     // Phase 2: element rule and key tail on partial blocks.
-    buildMasking(rw, loc, op, vt, bq, nk, kLanes);
+    buildMasking(rw, loc, op, vt, liveRows, nk, kLanes);
 
     // Phase 3: online softmax, row by row.
     Value negInf = arith::ConstantOp::create(
         rw, loc, rw.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
     Value zeroF = arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(0.0f));
     auto rowLoop = scf::ForOp::create(
-        rw, loc, c0, cIdx(rw, loc, bq), c1,
-        ValueRange{op.getMIn(), op.getLIn()},
+        rw, loc, c0, liveRows, c1, ValueRange{op.getMIn(), op.getLIn()},
         [&](OpBuilder &ob, Location l, Value row, ValueRange st) {
           SmallVector<Value> s;
           for (int64_t c = 0; c < nk; ++c)
@@ -210,7 +219,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
 
     // Phase 4: acc += P V, reduced over the block's keys.
     buildRegisterTiles(
-        rw, loc, acc, bq, dvPad, r, cv, kLanes, bk, /*accumulate=*/true,
+        rw, loc, acc, liveRows, dvPad, r, cv, kLanes, bk, /*accumulate=*/true,
         [&](OpBuilder &ib, Location il, Value j, Value col) -> Value {
           Value key = arith::AddIOp::create(ib, il, j0, j);
           return vector::LoadOp::create(ib, il, vt, v,
@@ -227,7 +236,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
   /// scores[r, j - j0] = -inf unless keep(i0 + r, j) and j < m, only when the
   /// block rule could not prove the block full.
   static void buildMasking(OpBuilder &rw, Location loc, KVBlockUpdateOp op,
-                           VectorType vt, int64_t bq, int64_t nk,
+                           VectorType vt, Value rows, int64_t nk,
                            int64_t kLanes) {
     MaskAttrInterface mask = op.getMaskAttr();
     Type i64 = rw.getI64Type();
@@ -249,7 +258,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           tb, l,
           DenseElementsAttr::get(vt, -std::numeric_limits<float>::infinity()));
       scf::ForOp::create(
-          tb, l, c0, cIdx(tb, l, bq), c1, ValueRange{},
+          tb, l, c0, rows, c1, ValueRange{},
           [&](OpBuilder &ib, Location il, Value row, ValueRange) {
             Value i = arith::IndexCastOp::create(
                 ib, il, i64, arith::AddIOp::create(ib, il, op.getI0(), row));

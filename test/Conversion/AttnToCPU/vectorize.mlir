@@ -17,8 +17,12 @@
 // V16-DAG: %[[NEGINF:[a-z0-9_]+]] = arith.constant dense<0xFF800000> : vector<16xf32>
 // V16: scf.for %{{.*}} iter_args(%{{.*}}, %{{.*}}) -> (vector<64xf32>, vector<64xf32>)
 // V16:   %[[MASKED:[a-z0-9_]+]] = arith.xori
+// Rows past N are skipped up to a whole register tile of 4 rows.
+// V16:   %[[VALID:[a-z0-9_]+]] = arith.minui %{{.*}}, %c64 : index
+// V16:   %[[TILES:[a-z0-9_]+]] = arith.ceildivui %[[VALID]], %c4 : index
+// V16:   %[[LIVE:[a-z0-9_]+]] = arith.muli %[[TILES]], %c4 : index
 // Phase 1: S = Q K^T.
-// V16:   scf.for %{{.*}} = %c0 to %c64 step %c4 {
+// V16:   scf.for %{{.*}} = %c0 to %[[LIVE]] step %c4 {
 // V16:     scf.for %{{.*}} = %c0 to %c64 step %c64 {
 // V16:       scf.for %{{.*}} = %c0 to %c64 step %c1 iter_args({{.*}}) -> (vector<16xf32>,
 // V16-COUNT-4: vector.load %{{.*}} : memref<?x?x?x64x64xf32>, vector<16xf32>
@@ -35,7 +39,7 @@
 // V16:     vector.reduction <add>, %{{.*}} : vector<16xf32> into f32
 // V16:     vector.insert %{{.*}} : f32 into vector<64xf32>
 // Phase 4: O += P V.
-// V16:   scf.for %{{.*}} = %c0 to %c64 step %c4 {
+// V16:   scf.for %{{.*}} = %c0 to %[[LIVE]] step %c4 {
 // V16:     scf.for %{{.*}} = %c0 to %c64 step %c64 {
 // V16:       scf.for %{{.*}} = %c0 to %c64 step %c1 iter_args({{.*}}) -> (vector<16xf32>,
 // V16-COUNT-4: vector.load %{{.*}} : memref<?x?x?x64xf32>, vector<16xf32>
@@ -44,7 +48,8 @@
 // With 8 lanes a 64-key block is 8 vectors: the register tile is 4 rows x 4
 // vectors of 8 (column step 32).
 // V8-LABEL: func.func @dense
-// V8:   scf.for %{{.*}} = %c0 to %c64 step %c4 {
+// V8:   %[[LIVE8:[a-z0-9_]+]] = arith.muli %{{.*}}, %c4 : index
+// V8:   scf.for %{{.*}} = %c0 to %[[LIVE8]] step %c4 {
 // V8:     scf.for %{{.*}} = %c0 to %c64 step %c32 {
 // V8:       scf.for %{{.*}} = %c0 to %c64 step %c1 iter_args({{.*}}) -> (vector<8xf32>,
 // V8-COUNT-16: vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<8xf32>

@@ -202,27 +202,36 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     Value jBlock = arith::DivUIOp::create(rw, loc, j, cIdx(rw, loc, bk));
     Value jInBlock = arith::RemUIOp::create(rw, loc, j, cIdx(rw, loc, bk));
     Value zero = arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(0.0f));
+    // One branch per key row (not per element), so each copy loop is a
+    // plain load/convert/store loop LLVM can vectorize.
     auto copyRow = [&](Value src, Value dst, int64_t width, bool transposed) {
-      scf::ForOp::create(
-          rw, loc, c0, cIdx(rw, loc, width), c1, ValueRange{},
-          [&](OpBuilder &fb, Location l, Value e, ValueRange) {
-            auto ifOp = scf::IfOp::create(
-                fb, l, TypeRange{fb.getF32Type()}, inBounds,
-                /*withElseRegion=*/true);
-            {
-              OpBuilder::InsertionGuard g2(fb);
-              fb.setInsertionPointToStart(ifOp.thenBlock());
-              Value x = memref::LoadOp::create(fb, l, src,
-                                               ValueRange{b, h, j, e});
-              scf::YieldOp::create(fb, l, toF32(fb, l, x));
-              fb.setInsertionPointToStart(ifOp.elseBlock());
-              scf::YieldOp::create(fb, l, zero);
-            }
-            SmallVector<Value> idx =
-                transposed ? SmallVector<Value>{b, h, jBlock, e, jInBlock}
-                           : SmallVector<Value>{b, h, j, e};
-            memref::StoreOp::create(fb, l, ifOp.getResult(0), dst, idx);
-            scf::YieldOp::create(fb, l);
+      auto store = [&](OpBuilder &fb, Location l, Value x, Value e) {
+        SmallVector<Value> idx =
+            transposed ? SmallVector<Value>{b, h, jBlock, e, jInBlock}
+                       : SmallVector<Value>{b, h, j, e};
+        memref::StoreOp::create(fb, l, x, dst, idx);
+      };
+      auto loop = [&](OpBuilder &ob, Location ol, bool copy) {
+        scf::ForOp::create(
+            ob, ol, c0, cIdx(ob, ol, width), c1, ValueRange{},
+            [&](OpBuilder &fb, Location l, Value e, ValueRange) {
+              Value x = copy ? toF32(fb, l,
+                                     memref::LoadOp::create(
+                                         fb, l, src, ValueRange{b, h, j, e}))
+                             : zero;
+              store(fb, l, x, e);
+              scf::YieldOp::create(fb, l);
+            });
+      };
+      scf::IfOp::create(
+          rw, loc, inBounds,
+          [&](OpBuilder &tb, Location l) {
+            loop(tb, l, true);
+            scf::YieldOp::create(tb, l);
+          },
+          [&](OpBuilder &eb, Location l) {
+            loop(eb, l, false);
+            scf::YieldOp::create(eb, l);
           });
     };
     copyRow(k, kT, d, /*transposed=*/true);
