@@ -16,6 +16,7 @@
 #include "llvm/IR/LegacyPassManager.h"
 #include "llvm/IR/Module.h"
 #include "llvm/Support/TargetSelect.h"
+#include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/Target/TargetMachine.h"
 
 #ifndef ATTNIR_LLVM_LIBDIR
@@ -42,13 +43,19 @@ static void initNativeTarget() {
   (void)done;
 }
 
-std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(std::string &err,
-                                                             bool pic) {
+std::unique_ptr<llvm::TargetMachine>
+createHostTargetMachine(std::string &err, bool pic, StringRef cpu) {
   initNativeTarget();
   auto jtmb = llvm::orc::JITTargetMachineBuilder::detectHost();
   if (!jtmb) {
     err = llvm::toString(jtmb.takeError());
     return nullptr;
+  }
+  if (!cpu.empty()) {
+    // The named CPU's own features, not the host's (which would disable
+    // what this host lacks).
+    jtmb = llvm::orc::JITTargetMachineBuilder(jtmb->getTargetTriple());
+    jtmb->setCPU(cpu.str());
   }
   jtmb->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
   if (pic) {
@@ -63,13 +70,26 @@ std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(std::string &err,
   return std::move(*tm);
 }
 
+bool targetHasAVX512(StringRef cpu) {
+  std::string err;
+  std::unique_ptr<llvm::TargetMachine> tm =
+      createHostTargetMachine(err, false, cpu);
+  return tm && tm->getMCSubtargetInfo()->checkFeatures("+avx512f");
+}
+
 bool emitLLVM(ModuleOp module, EmitKind kind, llvm::raw_pwrite_stream &os,
-              std::string &err) {
+              std::string &err, StringRef cpu) {
   // Position-independent: objects become shared objects (bundles).
   std::unique_ptr<llvm::TargetMachine> tm =
-      createHostTargetMachine(err, /*pic=*/true);
+      createHostTargetMachine(err, /*pic=*/true, cpu);
   if (!tm)
     return false;
+  if (!cpu.empty() && !tm->getMCSubtargetInfo()->isCPUStringValid(cpu)) {
+    err = "unknown CPU '" + cpu.str() + "' for " +
+          tm->getTargetTriple().str() + " (try znver4, skylake-avx512, "
+          "x86-64-v3)";
+    return false;
+  }
   llvm::LLVMContext llvmCtx;
   std::unique_ptr<llvm::Module> llvmModule =
       translateModuleToLLVMIR(module, llvmCtx);

@@ -71,7 +71,10 @@ void attn::buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &o,
 
 void attn::setHostDefaults(CPUPipelineOptions &o) {
   llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  bool avx512 = features.lookup("avx512f");
+  setTargetDefaults(o, features.lookup("avx512f"));
+}
+
+void attn::setTargetDefaults(CPUPipelineOptions &o, bool avx512) {
   // 6 x cols accumulators + cols key vectors + 1 broadcast fit the register
   // file (16 ymm or 32 zmm); 48-row query tiles keep scores (48 x 64 f32)
   // and acc in L1. Measured in docs/benchmarks/cpu-tuning.md.

@@ -23,6 +23,7 @@
 #include "llvm/Support/InitLLVM.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/ToolOutputFile.h"
+#include "llvm/TargetParser/X86TargetParser.h"
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Support/FileUtilities.h"
 #include <algorithm>
@@ -48,6 +49,7 @@ struct Options {
                                     outFile = "-";
   std::vector<std::string> shapes, inputs;
   std::string cpuOptions; // e.g. "query-tile=64 key-block=64 rows=4"
+  std::string mcpu;       // compile for this x86 CPU instead of the host
   uint64_t seed = 0;
   bool check = false, bench = false, json = false;
 };
@@ -58,7 +60,7 @@ const char *kUsage =
     "N] [--check] [--bench] [--json] [--cpu-options \"rows=4 ...\"]\n"
     "       attnc compile SPEC [--target cpu] --emit "
     "mlir|llvm|asm|obj|header|bundle [--stage "
-    "tiled|vectorized|bufferized|parallel|llvm] [-o OUT]\n";
+    "tiled|vectorized|bufferized|parallel|llvm] [--mcpu CPU] [-o OUT]\n";
 
 Options parseArgs(int argc, char **argv) {
   Options o;
@@ -105,6 +107,8 @@ Options parseArgs(int argc, char **argv) {
       o.emit = value();
     else if (flag == "--stage")
       o.stage = value();
+    else if (flag == "--mcpu")
+      o.mcpu = value();
     else if (flag == "--cpu-options")
       o.cpuOptions = value();
     else if (flag == "-o")
@@ -124,6 +128,10 @@ Options parseArgs(int argc, char **argv) {
   }
   if (o.spec.empty())
     fail("no spec file given\n" + std::string(kUsage));
+  if (!o.mcpu.empty() &&
+      llvm::X86::parseArchX86(o.mcpu, /*Only64Bit=*/true) == llvm::X86::CK_None)
+    fail("unknown --mcpu '" + o.mcpu +
+         "' (an x86-64 CPU such as znver4, skylake-avx512, x86-64-v3)");
   if (o.target != "cpu") {
     if (o.target == "cuda")
       fail("target 'cuda' is not available in this build yet; use --target "
@@ -136,7 +144,10 @@ Options parseArgs(int argc, char **argv) {
 /// Host defaults, overridden by --cpu-options.
 const attn::CPUPipelineOptions &pipelineOptions(const Options &o) {
   static attn::CPUPipelineOptions opts;
-  attn::setHostDefaults(opts);
+  if (o.mcpu.empty())
+    attn::setHostDefaults(opts);
+  else
+    attn::setTargetDefaults(opts, targetHasAVX512(o.mcpu));
   std::string err;
   if (!attn::parseCPUOptions(o.cpuOptions, opts, err))
     fail("--cpu-options: " + err);
@@ -369,6 +380,9 @@ int compileSpec(const Options &o, ModuleOp module) {
              ? "compile needs --emit mlir|llvm|asm|obj|header|bundle"
              : "unknown --emit '" + o.emit +
                    "' (expected mlir, llvm, asm, obj, header or bundle)");
+  if (o.emit == "bundle" && !o.mcpu.empty())
+    fail("--mcpu applies to --emit llvm|asm|obj: a bundle is compiled for "
+         "the machine that runs it");
   if (o.emit == "bundle") {
     // Entries' ABIs + a shared object: what attnir.load and runtime-only
     // builds run.
@@ -445,7 +459,7 @@ int compileSpec(const Options &o, ModuleOp module) {
   EmitKind kind = o.emit == "llvm"  ? EmitKind::LLVMIR
                   : o.emit == "asm" ? EmitKind::Assembly
                                     : EmitKind::Object;
-  if (!emitLLVM(module, kind, out->os(), err))
+  if (!emitLLVM(module, kind, out->os(), err, o.mcpu))
     fail(err);
   out->keep();
   return 0;

@@ -26,15 +26,21 @@ bool lowerForCPU(mlir::ModuleOp module, const mlir::attn::CPUPipelineOptions &o,
                  llvm::StringRef stopAfter = "llvm");
 
 /// A host target machine at -O3 (AVX-512 where the host has it); `pic` for
-/// code that goes into shared objects.
-std::unique_ptr<llvm::TargetMachine> createHostTargetMachine(std::string &err,
-                                                             bool pic = false);
+/// code that goes into shared objects; `cpu` non-empty: that x86 CPU (e.g.
+/// znver4) with its own features instead of the host.
+std::unique_ptr<llvm::TargetMachine>
+createHostTargetMachine(std::string &err, bool pic = false,
+                        llvm::StringRef cpu = "");
+
+/// Whether `cpu` (empty: the host) has AVX-512F; false if unknown.
+bool targetHasAVX512(llvm::StringRef cpu);
 
 /// Writes LLVM IR (after the same -O3 the JIT applies), assembly or an object
 /// file for an LLVM-dialect module.
 enum class EmitKind { LLVMIR, Assembly, Object };
 bool emitLLVM(mlir::ModuleOp llvmDialectModule, EmitKind kind,
-              llvm::raw_pwrite_stream &os, std::string &err);
+              llvm::raw_pwrite_stream &os, std::string &err,
+              llvm::StringRef cpu = "");
 
 /// JIT-compiled spec. Entries are called with one host tensor per input and
 /// per output (outputs last), contiguous, of the dtypes and shapes the

@@ -30,6 +30,8 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
 /// Options tuned for the machine this runs on: AVX-512 (32 registers of 16
 /// lanes) or AVX2 (16 registers of 8 lanes).
 void setHostDefaults(CPUPipelineOptions &options);
+/// The same for a target that has (or lacks) AVX-512.
+void setTargetDefaults(CPUPipelineOptions &options, bool avx512);
 
 /// Parses "key=value key=value" (keys: query-tile key-block lanes rows cols)
 /// over `options` and checks every value; one-line error on failure.
