@@ -93,6 +93,28 @@ TEST(MaskRules, CausalBlockRuleIsSafeAndMatchesIR) {
   }
 }
 
+TEST(MaskRules, CausalBlockClassificationIsExact) {
+  // Causal's block rule is exact: a tile is empty iff no pair is kept and
+  // full iff every pair is kept (checked against the element rule).
+  auto ctx = attnir::createContext();
+  auto mask = cast<attn::MaskAttrInterface>(attn::CausalAttr::get(ctx.get()));
+  for (int64_t n : {1, 7, 20})
+    for (int64_t m : {1, 9, 20})
+      for (int64_t i0 = 0; i0 < n; i0 += 3)
+        for (int64_t j0 = 0; j0 < m; j0 += 4) {
+          int64_t i1 = std::min(n, i0 + 3), j1 = std::min(m, j0 + 4);
+          int64_t kept = 0, total = 0;
+          for (int64_t i = i0; i < i1; ++i)
+            for (int64_t j = j0; j < j1; ++j, ++total)
+              kept += mask.keep(i, j, n, m);
+          attn::BlockKind want = kept == 0       ? attn::BlockKind::Empty
+                                 : kept == total ? attn::BlockKind::Full
+                                                 : attn::BlockKind::Partial;
+          EXPECT_EQ(mask.classifyBlock(i0, i1, j0, j1, n, m), want)
+              << "n=" << n << " m=" << m << " tile " << i0 << "," << j0;
+        }
+}
+
 TEST(MaskRules, CausalElementRuleMatchesIR) {
   auto ctx = attnir::createContext();
   auto mask = cast<attn::MaskAttrInterface>(attn::CausalAttr::get(ctx.get()));

@@ -20,6 +20,9 @@ struct KeyRange {
   int64_t visibleBegin, visibleEnd, fullBegin, fullEnd;
 };
 
+/// The block rule's answer for a (query tile, key block) pair.
+enum class BlockKind { Empty, Partial, Full };
+
 /// The same bounds as SSA `index` values, emitted by the mask as IR.
 struct KeyRangeValues {
   Value visibleBegin, visibleEnd, fullBegin, fullEnd;

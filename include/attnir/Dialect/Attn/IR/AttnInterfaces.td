@@ -53,6 +53,21 @@ def Attn_MaskAttrInterface : AttrInterface<"MaskAttrInterface"> {
            "::mlir::Value":$i0, "::mlir::Value":$i1,
            "::mlir::Value":$n, "::mlir::Value":$m)>,
   ];
+  let extraClassDeclaration = [{
+    /// Block classification of the tile [i0, i1) x [j0, j1), derived from
+    /// the block rule: empty (no kept pair: never visited), full (every pair
+    /// kept: no element rule), else partial.
+    ::mlir::attn::BlockKind classifyBlock(int64_t i0, int64_t i1, int64_t j0,
+                                          int64_t j1, int64_t n,
+                                          int64_t m) const {
+      ::mlir::attn::KeyRange r = keyRange(i0, i1, n, m);
+      if (j1 <= r.visibleBegin || j0 >= r.visibleEnd)
+        return ::mlir::attn::BlockKind::Empty;
+      if (j0 >= r.fullBegin && j1 <= r.fullEnd)
+        return ::mlir::attn::BlockKind::Full;
+      return ::mlir::attn::BlockKind::Partial;
+    }
+  }];
 }
 
 #endif // ATTNIR_DIALECT_ATTN_IR_ATTNINTERFACES_TD
