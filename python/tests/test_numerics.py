@@ -1,6 +1,7 @@
 """Kernels against attnir.reference and the independent formula, on ragged
 shapes: N = 1, N = 77, M != N (both ways, causal rows with no key), GQA/MQA,
 Dv != D, f32/bf16/f16, scale, lse."""
+import re
 import numpy as np
 import pytest
 
@@ -24,8 +25,16 @@ SHAPES = [  # B, Hq, Hkv, N, M
 SHAPE_IDS = ["x".join(map(str, s)) for s in SHAPES]
 
 # (id, spec, causal, scale, lse, D, Dv, dtype name)
-SPECS = [(p.stem, p.read_text(), "mask(#attn.causal)" in p.read_text(), None, False, 64, 64, "f32")
-         for p in EXAMPLES]
+def _example_case(path):
+    """(id, spec, causal, scale, lse, D, Dv, dtype) read off an example spec:
+    its q type gives D and the dtype; a rank-3 f32 result is the lse."""
+    text = path.read_text()
+    d, dtype = re.search(r"%q: tensor<\?x\?x\?x(\d+)x(\w+)>", text).groups()
+    lse = "tensor<?x?x?xf32>" in text
+    return (path.stem, text, "mask(#attn.causal)" in text, None, lse, int(d), int(d), dtype)
+
+
+SPECS = [_example_case(p) for p in EXAMPLES]
 SPECS += [
     ("dense", attnir.patterns.dense(), False, None, False, 64, 64, "f32"),
     ("causal_lse", attnir.patterns.causal(lse=True), True, None, True, 64, 64, "f32"),
