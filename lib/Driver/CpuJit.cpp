@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnir/Driver/CpuJit.h"
+#include "attnir/Runtime/Kernel.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Pass/PassManager.h"
@@ -157,29 +158,16 @@ CpuKernel::EntryFn CpuKernel::lookup(StringRef entry, std::string &err) {
 }
 
 void CpuKernel::call(EntryFn fn, const std::vector<HostTensor *> &buffers) {
-  // One ranked memref descriptor per buffer: {allocated, aligned, offset,
-  // sizes[r], strides[r]}, row-major contiguous.
-  std::vector<std::vector<int64_t>> descs(buffers.size());
-  std::vector<void *> descPtrs(buffers.size());
-  std::vector<void *> args(buffers.size());
-  for (size_t i = 0; i < buffers.size(); ++i) {
-    HostTensor &t = *buffers[i];
-    size_t rank = t.shape.size();
-    std::vector<int64_t> &d = descs[i];
-    d.resize(3 + 2 * rank);
-    void *p = t.raw();
-    d[0] = reinterpret_cast<int64_t>(p);
-    d[1] = reinterpret_cast<int64_t>(p);
-    d[2] = 0;
-    int64_t stride = 1;
-    for (size_t r = rank; r-- > 0;) {
-      d[3 + r] = t.shape[r];
-      d[3 + rank + r] = stride;
-      stride *= std::max<int64_t>(t.shape[r], 1);
-    }
-    descPtrs[i] = d.data();
-    args[i] = &descPtrs[i];
-  }
+  // The packed wrapper takes, per argument, a pointer to a pointer to its
+  // descriptor.
+  std::vector<std::vector<int64_t>> descs;
+  for (HostTensor *t : buffers)
+    descs.push_back(memrefDescriptor(t->raw(), t->shape));
+  std::vector<void *> descPtrs, args;
+  for (auto &d : descs)
+    descPtrs.push_back(d.data());
+  for (void *&p : descPtrs)
+    args.push_back(&p);
   fn(args.data());
 }
 

@@ -1,6 +1,7 @@
 //===- Kernel.cpp - a loaded kernel and checked calls ---------------------===//
 
 #include "attnir/Runtime/Kernel.h"
+#include <algorithm>
 #include <cstring>
 #include <dlfcn.h>
 #include <sys/mman.h>
@@ -138,20 +139,6 @@ void gather(const TensorRef &t, std::vector<uint8_t> &out) {
   }
 }
 
-/// [allocated, aligned, offset, sizes..., strides...] of a contiguous buffer.
-std::vector<int64_t> descriptor(void *data, const std::vector<int64_t> &shape) {
-  size_t rank = shape.size();
-  std::vector<int64_t> d(3 + 2 * rank);
-  d[0] = d[1] = reinterpret_cast<int64_t>(data);
-  int64_t stride = 1;
-  for (size_t r = rank; r-- > 0;) {
-    d[3 + r] = shape[r];
-    d[3 + rank + r] = stride;
-    stride *= shape[r];
-  }
-  return d;
-}
-
 /// The C interface takes one descriptor pointer per argument.
 bool callWithPointers(void *fn, std::vector<void *> &a) {
   using P = void *;
@@ -170,6 +157,20 @@ bool callWithPointers(void *fn, std::vector<void *> &a) {
 }
 
 } // namespace
+
+std::vector<int64_t> memrefDescriptor(void *data,
+                                      const std::vector<int64_t> &shape) {
+  size_t rank = shape.size();
+  std::vector<int64_t> d(3 + 2 * rank);
+  d[0] = d[1] = reinterpret_cast<int64_t>(data);
+  int64_t stride = 1;
+  for (size_t r = rank; r-- > 0;) {
+    d[3 + r] = shape[r];
+    d[3 + rank + r] = stride;
+    stride *= std::max<int64_t>(shape[r], 1);
+  }
+  return d;
+}
 
 bool Kernel::run(int entry, const std::vector<TensorRef> &inputs,
                  const std::vector<TensorRef> &outputs,
@@ -270,10 +271,10 @@ bool Kernel::run(int entry, const std::vector<TensorRef> &inputs,
       gather(inputs[i], scratch[i]);
       data = scratch[i].data();
     }
-    descs.push_back(descriptor(data, inputs[i].shape));
+    descs.push_back(memrefDescriptor(data, inputs[i].shape));
   }
   for (const TensorRef &o : outputs)
-    descs.push_back(descriptor(o.data, o.shape));
+    descs.push_back(memrefDescriptor(o.data, o.shape));
   std::vector<void *> ptrs;
   for (auto &d : descs)
     ptrs.push_back(d.data());

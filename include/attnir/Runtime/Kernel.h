@@ -23,6 +23,11 @@ struct TensorRef {
   std::vector<int64_t> strides;
 };
 
+/// The ranked memref descriptor of a contiguous buffer, as the kernels'
+/// C interface takes it: {allocated, aligned, offset, sizes[r], strides[r]}.
+std::vector<int64_t> memrefDescriptor(void *data,
+                                      const std::vector<int64_t> &shape);
+
 class Kernel {
 public:
   ~Kernel();
