@@ -124,6 +124,7 @@ CpuKernel::~CpuKernel() = default;
 
 std::unique_ptr<CpuKernel> CpuKernel::create(ModuleOp module,
                                              std::string &err) {
+  keepKernelScratchMapped();
   std::unique_ptr<llvm::TargetMachine> tm = createHostTargetMachine(err);
   if (!tm)
     return nullptr;

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 #include <dlfcn.h>
+#include <malloc.h>
+#include <mutex>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -28,6 +30,7 @@ std::unique_ptr<Kernel> Kernel::load(Bundle bundle, std::string &error) {
             ", which this CPU lacks; recompile it here";
     return nullptr;
   }
+  keepKernelScratchMapped();
   auto k = std::unique_ptr<Kernel>(new Kernel());
   // The shared object goes through an anonymous in-memory file: no temporary
   // files to clean up, nothing another process can swap underneath us.
@@ -157,6 +160,17 @@ bool callWithPointers(void *fn, std::vector<void *> &a) {
 }
 
 } // namespace
+
+void keepKernelScratchMapped() {
+#if defined(__GLIBC__)
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // Serve blocks up to 1 GiB from the heap and trim it only past 2 GiB.
+    mallopt(M_MMAP_THRESHOLD, 1 << 30);
+    mallopt(M_TRIM_THRESHOLD, 0x7fffffff);
+  });
+#endif
+}
 
 std::vector<int64_t> memrefDescriptor(void *data,
                                       const std::vector<int64_t> &shape) {

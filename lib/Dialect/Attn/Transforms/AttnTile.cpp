@@ -190,17 +190,25 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                         Value Mpad, int64_t d, int64_t dv, int64_t dvPad,
                         int64_t bk) {
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+    // One task per (batch, head, key block): coarse enough that OpenMP's
+    // per-iteration cost vanishes, and each task writes one contiguous
+    // D x BK panel of kT.
+    Value numBlocks = arith::DivUIOp::create(rw, loc, Mpad, cIdx(rw, loc, bk));
     auto par = scf::ParallelOp::create(rw, loc, ValueRange{c0, c0, c0},
-                                       ValueRange{B, Hkv, Mpad},
+                                       ValueRange{B, Hkv, numBlocks},
                                        ValueRange{c1, c1, c1});
     OpBuilder::InsertionGuard g(rw);
     rw.setInsertionPointToStart(par.getBody());
     Value b = par.getInductionVars()[0], h = par.getInductionVars()[1],
-          j = par.getInductionVars()[2];
+          jBlock = par.getInductionVars()[2];
+    auto rowLoop = scf::ForOp::create(rw, loc, c0, cIdx(rw, loc, bk), c1);
+    rw.setInsertionPointToStart(rowLoop.getBody());
+    Value jInBlock = rowLoop.getInductionVar();
+    Value j = arith::AddIOp::create(
+        rw, loc, arith::MulIOp::create(rw, loc, jBlock, cIdx(rw, loc, bk)),
+        jInBlock);
     Value inBounds =
         arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, j, M);
-    Value jBlock = arith::DivUIOp::create(rw, loc, j, cIdx(rw, loc, bk));
-    Value jInBlock = arith::RemUIOp::create(rw, loc, j, cIdx(rw, loc, bk));
     Value zero = arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(0.0f));
     // One branch per key row (not per element), so each copy loop is a
     // plain load/convert/store loop LLVM can vectorize.
