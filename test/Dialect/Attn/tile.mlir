@@ -24,16 +24,23 @@
 // CHECK: %[[M:[a-z0-9_]+]] = memref.dim %[[KB]], %[[C2]]
 //
 // Packing: K^T block-major [B, Hkv, Mpad/64, D, 64], V as [B, Hkv, Mpad, Dv].
-// CHECK: %[[KT:[a-z0-9_]+]] = memref.alloc(%[[B]], %[[HKV]], %{{.*}}) : memref<?x?x?x64x64xf32>
-// CHECK: %[[VP:[a-z0-9_]+]] = memref.alloc(%[[B]], %[[HKV]], %[[MPAD:[a-z0-9_]+]]) : memref<?x?x?x64xf32>
-// CHECK: scf.parallel (%[[PB:[a-z0-9_]+]], %[[PH:[a-z0-9_]+]], %[[PJ:[a-z0-9_]+]]) = (%[[C0]], %[[C0]], %[[C0]]) to (%[[B]], %[[HKV]], %[[MPAD]])
-// CHECK:   %[[INB:[a-z0-9_]+]] = arith.cmpi ult, %[[PJ]], %[[M]]
-// CHECK:   %[[JB:[a-z0-9_]+]] = arith.divui %[[PJ]], %[[C64]]
-// CHECK:   %[[JR:[a-z0-9_]+]] = arith.remui %[[PJ]], %[[C64]]
-// CHECK:   memref.load %[[KB]][%[[PB]], %[[PH]], %[[PJ]], %[[E:[a-z0-9_]+]]]
-// CHECK:   memref.store %{{.*}}, %[[KT]][%[[PB]], %[[PH]], %[[JB]], %[[E]], %[[JR]]]
-// CHECK:   memref.load %[[VB]][%[[PB]], %[[PH]], %[[PJ]], %[[E2:[a-z0-9_]+]]]
-// CHECK:   memref.store %{{.*}}, %[[VP]][%[[PB]], %[[PH]], %[[PJ]], %[[E2]]]
+// CHECK: %[[NB:[a-z0-9_]+]] = arith.divui %{{.*}}, %[[C64]]
+// CHECK: %[[KT:[a-z0-9_]+]] = memref.alloc(%[[B]], %[[HKV]], %[[NB]]) : memref<?x?x?x64x64xf32>
+// CHECK: %[[VP:[a-z0-9_]+]] = memref.alloc(%[[B]], %[[HKV]], %{{.*}}) : memref<?x?x?x64xf32>
+// One task per (batch, KV head, key block), one branch per key row.
+// CHECK: scf.parallel (%[[PB:[a-z0-9_]+]], %[[PH:[a-z0-9_]+]], %[[PK:[a-z0-9_]+]]) = (%[[C0]], %[[C0]], %[[C0]]) to (%[[B]], %[[HKV]], %[[NB]])
+// CHECK:   scf.for %[[JR:[a-z0-9_]+]] = %[[C0]] to %[[C64]]
+// CHECK:     %[[JB:[a-z0-9_]+]] = arith.muli %[[PK]], %[[C64]]
+// CHECK:     %[[PJ:[a-z0-9_]+]] = arith.addi %[[JB]], %[[JR]]
+// CHECK:     %[[INB:[a-z0-9_]+]] = arith.cmpi ult, %[[PJ]], %[[M]]
+// CHECK:     scf.if %[[INB]] {
+// CHECK:       memref.load %[[KB]][%[[PB]], %[[PH]], %[[PJ]], %[[E:[a-z0-9_]+]]]
+// CHECK:       memref.store %{{.*}}, %[[KT]][%[[PB]], %[[PH]], %[[PK]], %[[E]], %[[JR]]]
+// CHECK:     } else {
+// CHECK:       memref.store %{{.*}}, %[[KT]]
+// CHECK:     scf.if %[[INB]] {
+// CHECK:       memref.load %[[VB]][%[[PB]], %[[PH]], %[[PJ]], %[[E2:[a-z0-9_]+]]]
+// CHECK:       memref.store %{{.*}}, %[[VP]][%[[PB]], %[[PH]], %[[PJ]], %[[E2]]]
 // CHECK:   scf.reduce
 //
 // Main nest: (batch, query head, query tile); query head h reads KV head

@@ -97,7 +97,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                                        ValueRange{B, Hkv, numBlocks});
     Value vp = memref::AllocOp::create(rw, loc, vpType,
                                        ValueRange{B, Hkv, Mpad});
-    buildPack(rw, loc, k, v, kT, vp, B, Hkv, M, Mpad, d, dv, dvPad, bk);
+    buildPack(rw, loc, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv, dvPad, bk);
 
     // Outputs.
     auto outType = MemRefType::get(oT.getShape(), elt);
@@ -187,13 +187,12 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
   /// misses at long M).
   static void buildPack(OpBuilder &rw, Location loc, Value k, Value v,
                         Value kT, Value vp, Value B, Value Hkv, Value M,
-                        Value Mpad, int64_t d, int64_t dv, int64_t dvPad,
+                        Value numBlocks, int64_t d, int64_t dv, int64_t dvPad,
                         int64_t bk) {
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
     // One task per (batch, head, key block): coarse enough that OpenMP's
     // per-iteration cost vanishes, and each task writes one contiguous
     // D x BK panel of kT.
-    Value numBlocks = arith::DivUIOp::create(rw, loc, Mpad, cIdx(rw, loc, bk));
     auto par = scf::ParallelOp::create(rw, loc, ValueRange{c0, c0, c0},
                                        ValueRange{B, Hkv, numBlocks},
                                        ValueRange{c1, c1, c1});
