@@ -70,7 +70,7 @@ attnir_kernel_t *attnir_compile(const char *spec, size_t len,
     {
       llvm::raw_string_ostream os(diags);
       ScopedDiagnosticHandler handler(ctx.get(), [&](Diagnostic &d) {
-        os << d.getLocation() << ": " << d << "\n";
+        os << formatDiagnostic(d) << "\n";
         return success();
       });
       if (!compileToBundle(*module, opts, bundle, err)) {

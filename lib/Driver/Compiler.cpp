@@ -53,8 +53,18 @@ CompiledSpec::compile(StringRef text, std::string &error,
           fn.erase();
     attn::CPUPipelineOptions host;
     attn::setHostDefaults(host);
-    if (!lowerForCPU(*lowered, options ? *options : host)) {
-      error = "lowering failed: " + diags;
+    std::string lowerDiags;
+    bool loweredOk;
+    {
+      ScopedDiagnosticHandler oneLine(cs->ctx.get(), [&](Diagnostic &d) {
+        if (d.getSeverity() == DiagnosticSeverity::Error && lowerDiags.empty())
+          lowerDiags = formatDiagnostic(d);
+        return success();
+      });
+      loweredOk = lowerForCPU(*lowered, options ? *options : host);
+    }
+    if (!loweredOk) {
+      error = lowerDiags.empty() ? "lowering failed" : lowerDiags;
       return nullptr;
     }
     cs->kernel = CpuKernel::create(*lowered, error);

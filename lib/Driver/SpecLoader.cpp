@@ -63,6 +63,18 @@ static std::vector<std::string> argNames(func::FuncOp fn,
   return names;
 }
 
+std::string formatDiagnostic(Diagnostic &diag) {
+  std::string where;
+  if (auto loc = diag.getLocation()->findInstanceOf<FileLineColLoc>())
+    where = (loc.getFilename().str() + ":" + std::to_string(loc.getLine()) +
+             ":" + std::to_string(loc.getColumn()) + ": ");
+  const char *kind = diag.getSeverity() == DiagnosticSeverity::Error ? "error"
+                     : diag.getSeverity() == DiagnosticSeverity::Warning
+                         ? "warning"
+                         : "note";
+  return where + kind + ": " + diag.str();
+}
+
 OwningOpRef<ModuleOp> parseSpec(llvm::SourceMgr &sourceMgr, MLIRContext *ctx) {
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, ctx);
   if (!module)

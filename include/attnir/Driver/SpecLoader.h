@@ -4,6 +4,7 @@
 #define ATTNIR_DRIVER_SPECLOADER_H
 
 #include "mlir/IR/BuiltinOps.h"
+#include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "llvm/Support/SourceMgr.h"
 
@@ -18,6 +19,9 @@ std::unique_ptr<mlir::MLIRContext> createContext();
 /// which the parser does not keep, so that users can name arguments.
 mlir::OwningOpRef<mlir::ModuleOp> parseSpec(llvm::SourceMgr &sourceMgr,
                                             mlir::MLIRContext *ctx);
+
+/// One line: "file:line:col: error: message" (no source excerpt).
+std::string formatDiagnostic(mlir::Diagnostic &diag);
 
 } // namespace attnir
 

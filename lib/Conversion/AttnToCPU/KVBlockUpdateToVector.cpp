@@ -203,13 +203,18 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           Value lNew = arith::AddFOp::create(
               ob, l, arith::MulFOp::create(ob, l, lOld, alpha), rowSum);
           Value alphaV = vector::BroadcastOp::create(ob, l, vt, alpha);
-          for (int64_t c = 0; c < nvd; ++c) {
-            SmallVector<Value> idx{row, cIdx(ob, l, c * kLanes)};
-            Value a = vector::LoadOp::create(ob, l, vt, acc, idx);
-            vector::StoreOp::create(ob, l,
-                                    arith::MulFOp::create(ob, l, a, alphaV),
-                                    acc, idx);
-          }
+          // A loop, not unrolled here: code size must not grow with Dv
+          // (LLVM unrolls the short ones).
+          scf::ForOp::create(
+              ob, l, c0, cIdx(ob, l, nvd * kLanes), cIdx(ob, l, kLanes),
+              ValueRange{},
+              [&](OpBuilder &cb, Location cl, Value col, ValueRange) {
+                SmallVector<Value> idx{row, col};
+                Value a = vector::LoadOp::create(cb, cl, vt, acc, idx);
+                vector::StoreOp::create(
+                    cb, cl, arith::MulFOp::create(cb, cl, a, alphaV), acc, idx);
+                scf::YieldOp::create(cb, cl);
+              });
           Value mOut = vector::InsertOp::create(ob, l, mNew, st[0],
                                                 OpFoldResult(row));
           Value lOut = vector::InsertOp::create(ob, l, lNew, st[1],

@@ -362,6 +362,21 @@ struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
           << ")";
       return signalPassFailure();
     }
+    // The tile's scratch (packed query tile and accumulator, rows x D and
+    // rows x Dv f32) lives on the worker thread's stack.
+    constexpr int64_t kMaxHeadDim = 2048;
+    WalkResult tooLarge = getOperation().walk([&](AttentionOp op) {
+      int64_t d = op.getQ().getType().getDimSize(3);
+      int64_t dv = op.getV().getType().getDimSize(3);
+      if (d <= kMaxHeadDim && dv <= kMaxHeadDim)
+        return WalkResult::advance();
+      op.emitOpError() << "head dimensions D = " << d << ", Dv = " << dv
+                       << " exceed the CPU lowering's limit of "
+                       << kMaxHeadDim;
+      return WalkResult::interrupt();
+    });
+    if (tooLarge.wasInterrupted())
+      return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<TileAttention>(&getContext(), queryTile, keyBlock);
     GreedyRewriteConfig config;
