@@ -257,7 +257,8 @@ int runEntry(const Options &o, StringRef specText, StringRef entryName) {
   // Refuse what cannot fit in memory before allocating anything.
   double bytes = 0;
   for (unsigned i = 0; i < inShapes.size(); ++i) {
-    double n = dtypeSize(sig.inputs[i].dtype);
+    // The input, plus the kernel's f32 packed copy of it.
+    double n = dtypeSize(sig.inputs[i].dtype) + 4;
     for (int64_t d : inShapes[i])
       n *= static_cast<double>(d);
     bytes += n;
