@@ -35,9 +35,12 @@ CompiledSpec::compile(StringRef text, std::string &error,
           (!onlyEntry.empty() && fn.getName() != onlyEntry))
         continue;
       EntrySignature sig;
-      if (!getEntrySignature(fn, sig, error))
+      EntryABI abi;
+      if (!getEntrySignature(fn, sig, error) ||
+          !computeEntryABI(fn, sig, abi, error))
         return nullptr;
       cs->sigs.push_back(std::move(sig));
+      cs->abis.push_back(std::move(abi));
     }
     if (cs->sigs.empty()) {
       error = onlyEntry.empty()
@@ -112,23 +115,13 @@ bool CompiledSpec::bind(StringRef entry, std::vector<HostTensor> &inputs,
     error = "no entry @" + entry.str();
     return false;
   }
-  if (inputs.size() != sig->inputs.size()) {
-    error = "@" + entry.str() + " takes " + std::to_string(sig->inputs.size()) +
-            " inputs, got " + std::to_string(inputs.size());
-    return false;
-  }
-  std::map<unsigned, std::vector<int64_t>> given;
-  for (unsigned i = 0; i < inputs.size(); ++i) {
-    if (inputs[i].dtype != sig->inputs[i].dtype) {
-      error = "argument '" + sig->inputs[i].name + "' must be " +
-              dtypeName(sig->inputs[i].dtype) + ", got " +
-              dtypeName(inputs[i].dtype);
-      return false;
-    }
-    given[i] = inputs[i].shape;
-  }
+  std::vector<DType> dtypes;
   std::vector<std::vector<int64_t>> inShapes, outShapes;
-  if (!resolveShapes(function(entry), *sig, given, inShapes, outShapes, error))
+  for (const HostTensor &t : inputs) {
+    dtypes.push_back(t.dtype);
+    inShapes.push_back(t.shape);
+  }
+  if (!abis[sig - sigs.data()].check(dtypes, inShapes, outShapes, error))
     return false;
   outputs.clear();
   for (unsigned i = 0; i < sig->outputs.size(); ++i)

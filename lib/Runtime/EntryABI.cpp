@@ -78,6 +78,25 @@ bool EntryABI::resolve(const std::vector<std::vector<int64_t>> &inputShapes,
   return true;
 }
 
+bool EntryABI::check(const std::vector<DType> &dtypes,
+                     const std::vector<std::vector<int64_t>> &inputShapes,
+                     std::vector<std::vector<int64_t>> &outputShapes,
+                     std::string &error) const {
+  if (dtypes.size() != inputs.size() || inputShapes.size() != inputs.size()) {
+    error = "@" + name + " takes " + std::to_string(inputs.size()) +
+            " inputs, got " + std::to_string(dtypes.size());
+    return false;
+  }
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (dtypes[i] != inputs[i].dtype) {
+      error = "argument '" + inputs[i].name + "' has dtype " +
+              dtypeName(dtypes[i]) + " but @" + name + " expects " +
+              dtypeName(inputs[i].dtype);
+      return false;
+    }
+  return resolve(inputShapes, outputShapes, error);
+}
+
 std::string EntryABI::serialize() const {
   std::ostringstream os;
   os << "entry " << name << "\n";

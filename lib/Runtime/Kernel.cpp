@@ -82,23 +82,13 @@ bool Kernel::outputShapes(int entry, const std::vector<TensorRef> &inputs,
     error = "no entry #" + std::to_string(entry);
     return false;
   }
-  const EntryABI &abi = b.entries[entry];
+  std::vector<DType> dtypes;
   std::vector<std::vector<int64_t>> inShapes;
-  for (size_t i = 0; i < inputs.size() && i < abi.inputs.size(); ++i) {
-    if (inputs[i].dtype != abi.inputs[i].dtype) {
-      error = "argument '" + abi.inputs[i].name + "' has dtype " +
-              dtypeName(inputs[i].dtype) + " but @" + abi.name + " expects " +
-              dtypeName(abi.inputs[i].dtype);
-      return false;
-    }
-    inShapes.push_back(inputs[i].shape);
+  for (const TensorRef &t : inputs) {
+    dtypes.push_back(t.dtype);
+    inShapes.push_back(t.shape);
   }
-  if (inputs.size() != abi.inputs.size()) {
-    error = "@" + abi.name + " takes " + std::to_string(abi.inputs.size()) +
-            " inputs, got " + std::to_string(inputs.size());
-    return false;
-  }
-  return abi.resolve(inShapes, shapes, error);
+  return b.entries[entry].check(dtypes, inShapes, shapes, error);
 }
 
 namespace {

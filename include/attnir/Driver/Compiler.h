@@ -59,6 +59,7 @@ private:
   mlir::OwningOpRef<mlir::ModuleOp> spec;
   std::unique_ptr<CpuKernel> kernel;
   std::vector<EntrySignature> sigs;
+  std::vector<EntryABI> abis; // one per entry, as sigs
 };
 
 } // namespace attnir

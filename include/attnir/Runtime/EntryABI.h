@@ -40,6 +40,12 @@ struct EntryABI {
                std::vector<std::vector<int64_t>> &outputShapes,
                std::string &error) const;
 
+  /// Checks the number and dtypes of the inputs, then resolve().
+  bool check(const std::vector<DType> &dtypes,
+             const std::vector<std::vector<int64_t>> &inputShapes,
+             std::vector<std::vector<int64_t>> &outputShapes,
+             std::string &error) const;
+
   /// A line-based text form, stable across versions of the compiler that
   /// write the same bundle format.
   std::string serialize() const;
