@@ -29,20 +29,11 @@ bool compileToBundle(ModuleOp spec, const attn::CPUPipelineOptions &options,
                      Bundle &bundle, std::string &error) {
   bundle = Bundle();
   bundle.features = hostFeatures();
-  for (auto fn : spec.getOps<func::FuncOp>()) {
-    if (fn.isExternal() || !fn.isPublic())
-      continue;
-    EntrySignature sig;
-    EntryABI abi;
-    if (!getEntrySignature(fn, sig, error) ||
-        !computeEntryABI(fn, sig, abi, error))
-      return false;
-    bundle.entries.push_back(std::move(abi));
-  }
-  if (bundle.entries.empty()) {
-    error = "the spec defines no public func.func";
+  std::vector<SpecEntry> entries;
+  if (!collectEntries(spec, "", entries, error))
     return false;
-  }
+  for (SpecEntry &e : entries)
+    bundle.entries.push_back(std::move(e.abi));
 
   OwningOpRef<ModuleOp> lowered = cast<ModuleOp>(spec->clone());
   if (!lowerForCPU(*lowered, options)) {

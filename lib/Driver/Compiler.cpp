@@ -30,23 +30,12 @@ CompiledSpec::compile(StringRef text, std::string &error,
       error = diags.empty() ? "invalid spec" : diags;
       return nullptr;
     }
-    for (auto fn : cs->spec->getOps<func::FuncOp>()) {
-      if (fn.isExternal() || !fn.isPublic() ||
-          (!onlyEntry.empty() && fn.getName() != onlyEntry))
-        continue;
-      EntrySignature sig;
-      EntryABI abi;
-      if (!getEntrySignature(fn, sig, error) ||
-          !computeEntryABI(fn, sig, abi, error))
-        return nullptr;
-      cs->sigs.push_back(std::move(sig));
-      cs->abis.push_back(std::move(abi));
-    }
-    if (cs->sigs.empty()) {
-      error = onlyEntry.empty()
-                  ? bufferName.str() + " defines no public func.func"
-                  : bufferName.str() + " has no entry @" + onlyEntry.str();
+    std::vector<SpecEntry> entries;
+    if (!collectEntries(*cs->spec, onlyEntry, entries, error))
       return nullptr;
+    for (SpecEntry &e : entries) {
+      cs->sigs.push_back(std::move(e.sig));
+      cs->abis.push_back(std::move(e.abi));
     }
     OwningOpRef<ModuleOp> lowered = cast<ModuleOp>(cs->spec->clone());
     if (!onlyEntry.empty())

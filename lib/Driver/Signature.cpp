@@ -160,6 +160,27 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   return true;
 }
 
+bool collectEntries(ModuleOp spec, StringRef onlyEntry,
+                    std::vector<SpecEntry> &entries, std::string &error) {
+  entries.clear();
+  for (auto fn : spec.getOps<func::FuncOp>()) {
+    if (fn.isExternal() || !fn.isPublic() ||
+        (!onlyEntry.empty() && fn.getName() != onlyEntry))
+      continue;
+    SpecEntry e{fn, {}, {}};
+    if (!getEntrySignature(fn, e.sig, error) ||
+        !computeEntryABI(fn, e.sig, e.abi, error))
+      return false;
+    entries.push_back(std::move(e));
+  }
+  if (entries.empty()) {
+    error = onlyEntry.empty() ? "the spec defines no public func.func"
+                              : "the spec has no entry @" + onlyEntry.str();
+    return false;
+  }
+  return true;
+}
+
 bool resolveShapes(func::FuncOp fn, const EntrySignature &sig,
                    const std::map<unsigned, std::vector<int64_t>> &given,
                    std::vector<std::vector<int64_t>> &inputShapes,

@@ -398,15 +398,12 @@ int compileSpec(const Options &o, ModuleOp module) {
     return 0;
   }
   std::string err;
+  std::vector<SpecEntry> entries;
+  if (!collectEntries(module, "", entries, err))
+    fail(err);
   std::vector<EntrySignature> sigs;
-  for (auto fn : module.getOps<func::FuncOp>()) {
-    if (fn.isExternal() || !fn.isPublic())
-      continue;
-    EntrySignature sig;
-    if (!getEntrySignature(fn, sig, err))
-      fail(err);
-    sigs.push_back(sig);
-  }
+  for (SpecEntry &e : entries)
+    sigs.push_back(std::move(e.sig));
   auto out = openOutputFile(o.outFile, &err);
   if (!out)
     fail("cannot write '" + o.outFile + "': " + err);

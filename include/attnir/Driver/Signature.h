@@ -13,6 +13,7 @@
 #include "attnir/Runtime/EntryABI.h"
 #include "attnir/Support/HostTensor.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/BuiltinOps.h"
 #include <map>
 #include <string>
 #include <vector>
@@ -40,6 +41,18 @@ bool getEntrySignature(mlir::func::FuncOp fn, EntrySignature &sig,
 /// equalities).
 bool computeEntryABI(mlir::func::FuncOp fn, const EntrySignature &sig,
                      EntryABI &abi, std::string &error);
+
+/// A public entry of a spec with its signature and ABI.
+struct SpecEntry {
+  mlir::func::FuncOp fn;
+  EntrySignature sig;
+  EntryABI abi;
+};
+
+/// The public entries of `spec` in source order (only `onlyEntry` when it is
+/// non-empty); fails on an unsupported signature or when there is none.
+bool collectEntries(mlir::ModuleOp spec, llvm::StringRef onlyEntry,
+                    std::vector<SpecEntry> &entries, std::string &error);
 
 /// Resolves every dynamic dim of the inputs and outputs. `given` maps input
 /// index to a full shape. Unknown dims default by role: B = 1, Hq = 8,
