@@ -25,6 +25,7 @@ struct Case {
   double scale; // 0: default
   int64_t b, hq, hkv, n, m;
   double stddev = 1.0;
+  const char *mask = nullptr; // mask attribute text; overrides `causal`
 };
 
 // gtest prints parameters in test names and logs: show the case's name.
@@ -40,7 +41,9 @@ std::string specText(const Case &c) {
   os << "func.func @f(%q: " << q << ", %k: " << k << ", %v: " << v
      << ") -> " << res << " {\n";
   os << (c.lse ? "  %o, %l = " : "  %o = ") << "attn.attention %q, %k, %v";
-  if (c.causal)
+  if (c.mask)
+    os << " mask(" << c.mask << ")";
+  else if (c.causal)
     os << " mask(#attn.causal)";
   if (c.scale != 0)
     os << " scale(" << std::scientific << c.scale << std::defaultfloat
@@ -119,6 +122,11 @@ const Case kCases[] = {
   {"no_keys",          "f32",  64,  64, false, true,  0,    1, 2, 2,  5,    0},
   {"no_queries",       "f32",  64,  64, true,  false, 0,    1, 2, 2,  0,    9},
   {"many_heads",       "f32",  64,  64, true,  false, 0,    2, 16, 16, 333, 333},
+  // Bands: key loops that start past 0 and end before M; ragged; cross.
+  {"window_100_0",     "f32",  64,  64, false, true,  0,    1, 2, 2,  500,  500, 1.0, "#attn.window<100, 0>"},
+  {"window_7_9_cross", "f32",  64,  64, false, true,  0,    1, 4, 2,  130,  300, 1.0, "#attn.window<7, 9>"},
+  {"window_0_0",       "bf16", 64,  64, false, false, 0,    1, 2, 2,  65,   65,  1.0, "#attn.window<0, 0>"},
+  {"window_m_lt_n",    "f32",  64,  64, false, true,  0,    1, 2, 1,  300,  70,  1.0, "#attn.window<30, 0>"},
 };
 // clang-format on
 

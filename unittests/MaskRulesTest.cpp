@@ -58,9 +58,24 @@ std::vector<int64_t> foldToConstants(MLIRContext *ctx, Fn build) {
   return out;
 }
 
-TEST(MaskRules, CausalBlockRuleIsSafeAndMatchesIR) {
+std::string text(Attribute a) {
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  os << a;
+  return s;
+}
+
+/// Every built-in mask, with parameters that exercise both band edges.
+std::vector<attn::MaskAttrInterface> allMasks(MLIRContext *ctx) {
+  return {cast<attn::MaskAttrInterface>(attn::CausalAttr::get(ctx)),
+          cast<attn::MaskAttrInterface>(attn::WindowAttr::get(ctx, 3, 0)),
+          cast<attn::MaskAttrInterface>(attn::WindowAttr::get(ctx, 2, 5)),
+          cast<attn::MaskAttrInterface>(attn::WindowAttr::get(ctx, 0, 0))};
+}
+
+TEST(MaskRules, BlockRulesAreSafeAndMatchIR) {
   auto ctx = attnir::createContext();
-  auto mask = cast<attn::MaskAttrInterface>(attn::CausalAttr::get(ctx.get()));
+  for (attn::MaskAttrInterface mask : allMasks(ctx.get()))
   for (int64_t n : {1, 5, 16}) {
     for (int64_t m : {1, 7, 16}) {
       for (int64_t i0 = 0; i0 < n; i0 += 3) {
@@ -93,11 +108,11 @@ TEST(MaskRules, CausalBlockRuleIsSafeAndMatchesIR) {
   }
 }
 
-TEST(MaskRules, CausalBlockClassificationIsExact) {
-  // Causal's block rule is exact: a tile is empty iff no pair is kept and
-  // full iff every pair is kept (checked against the element rule).
+TEST(MaskRules, BlockClassificationIsExact) {
+  // The built-in block rules are exact: a tile is empty iff no pair is kept
+  // and full iff every pair is kept (checked against the element rule).
   auto ctx = attnir::createContext();
-  auto mask = cast<attn::MaskAttrInterface>(attn::CausalAttr::get(ctx.get()));
+  for (attn::MaskAttrInterface mask : allMasks(ctx.get()))
   for (int64_t n : {1, 7, 20})
     for (int64_t m : {1, 9, 20})
       for (int64_t i0 = 0; i0 < n; i0 += 3)
@@ -111,13 +126,14 @@ TEST(MaskRules, CausalBlockClassificationIsExact) {
                                  : kept == total ? attn::BlockKind::Full
                                                  : attn::BlockKind::Partial;
           EXPECT_EQ(mask.classifyBlock(i0, i1, j0, j1, n, m), want)
-              << "n=" << n << " m=" << m << " tile " << i0 << "," << j0;
+              << text(mask) << " n=" << n << " m=" << m << " tile " << i0
+              << "," << j0;
         }
 }
 
-TEST(MaskRules, CausalElementRuleMatchesIR) {
+TEST(MaskRules, ElementRulesMatchIR) {
   auto ctx = attnir::createContext();
-  auto mask = cast<attn::MaskAttrInterface>(attn::CausalAttr::get(ctx.get()));
+  for (attn::MaskAttrInterface mask : allMasks(ctx.get()))
   for (auto nm : {std::pair<int64_t, int64_t>{4, 4}, {3, 8}, {8, 3}}) {
     int64_t n = nm.first, m = nm.second;
     for (int64_t i = 0; i < n; ++i)

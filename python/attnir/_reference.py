@@ -5,6 +5,7 @@ reference in lib/Reference implements), sharing no code with the compiler:
 
 - s_ij = scale * q_i . k_j (scale defaults to 1/sqrt(D)), for kept pairs;
   causal keeps j <= i + M - N (bottom-right aligned when M != N);
+  window<l, r> keeps i + M - N - l <= j <= i + M - N + r;
 - m_i = max_j s_ij, Z_i = sum_j exp(s_ij - m_i);
   out_i = sum_j exp(s_ij - m_i) v_j / Z_i, lse_i = m_i + log Z_i;
 - a row with no kept key: out_i = 0, lse_i = -inf (never NaN);
@@ -24,9 +25,10 @@ from . import _dtypes, _spec
 from ._arrays import to_numpy
 
 
-def attention(q, k, v, causal=False, scale=None, names=("q", "k", "v")):
+def attention(q, k, v, causal=False, scale=None, names=("q", "k", "v"), window=None):
     """(out, lse) in float64 for rank-4 q [B,Hq,N,D], k [B,Hkv,M,D],
-    v [B,Hkv,M,Dv]."""
+    v [B,Hkv,M,Dv]. `window` = (left, right): key j visible to query i when
+    i + M - N - left <= j <= i + M - N + right."""
     q, k, v = (np.asarray(x, dtype=np.float64) for x in (q, k, v))
     for x, n in zip((q, k, v), names):
         if x.ndim != 4:
@@ -48,10 +50,14 @@ def attention(q, k, v, causal=False, scale=None, names=("q", "k", "v")):
     kh = np.repeat(k, g, axis=1)  # [B, Hq, M, D]: head h reads KV head h // g
     vh = np.repeat(v, g, axis=1)
     s = scale * np.matmul(q, np.swapaxes(kh, -1, -2))  # [B, Hq, N, M]
+    i = np.arange(N)[:, None]
+    j = np.arange(M)[None, :]
     if causal:
-        i = np.arange(N)[:, None]
-        j = np.arange(M)[None, :]
         s = np.where(j <= i + (M - N), s, -np.inf)
+    if window is not None:
+        left, right = window
+        c = i + (M - N)
+        s = np.where((j >= c - left) & (j <= c + right), s, -np.inf)
     m = s.max(axis=-1, keepdims=True) if M else np.full((B, Hq, N, 1), -np.inf)
     m_safe = np.where(np.isfinite(m), m, 0.0)
     p = np.exp(s - m_safe)  # masked: exp(-inf) = 0
@@ -83,16 +89,18 @@ def reference(spec, *arrays, entry=None):
             arr = (arr.astype(np.uint32) << 16).view(np.float32)
         env["%" + name] = arr.astype(np.float64)
     for op in fn.ops:
-        if op.mask not in (None, "causal"):
+        if op.mask not in (None, "causal", "window"):
             raise NotImplementedError(
-                f"the Python reference knows the causal mask only, not #attn.{op.mask}")
+                f"the Python reference knows #attn.causal and #attn.window, "
+                f"not #attn.{op.mask}")
         try:
             q, k, v = env[op.q], env[op.k], env[op.v]
         except KeyError as e:
             raise NotImplementedError(f"operand {e} of attn.attention is not "
                                       "a function argument or an earlier result")
         out, lse = attention(q, k, v, op.mask == "causal", op.scale,
-                             names=tuple(x.lstrip("%") for x in (op.q, op.k, op.v)))
+                             names=tuple(x.lstrip("%") for x in (op.q, op.k, op.v)),
+                             window=op.window)
         for r, val in zip(op.results, (out, lse)):
             env[r] = val
     try:

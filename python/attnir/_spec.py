@@ -18,7 +18,7 @@ _ATTN_PRETTY = re.compile(
 _ATTN_GENERIC = re.compile(
     r"^(?P<res>.+?)=\s*\"attn\.attention\"\s*\(\s*(?P<q>%[\w$.-]+(?:#\d+)?)\s*,\s*"
     r"(?P<k>%[\w$.-]+(?:#\d+)?)\s*,\s*(?P<v>%[\w$.-]+(?:#\d+)?)\s*\)(?P<attrs>.*?)\)\s*->", re.S)
-_MASK = re.compile(r"mask\s*(?:\(|=)\s*#attn\.([\w.]+)")
+_MASK = re.compile(r"mask\s*(?:\(|=)\s*#attn\.([\w.]+)(?:\s*<\s*(\d+)\s*,\s*(\d+)\s*>)?")
 _SCALE = re.compile(r"scale\s*(?:\(\s*|=\s*)([-+0-9.eE]+|0x[0-9a-fA-F]+)")
 
 
@@ -28,8 +28,9 @@ class Attention:
     q: str
     k: str
     v: str
-    mask: Optional[str] = None  # "causal" or None
+    mask: Optional[str] = None  # "causal", "window" or None
     scale: Optional[float] = None
+    window: Optional[Tuple[int, int]] = None  # (left, right) of #attn.window
 
 
 @dataclass
@@ -140,7 +141,9 @@ def parse(text) -> List[Function]:
             fn.ops.append(Attention(_results(pm.group("res")), pm.group("q"),
                                     pm.group("k"), pm.group("v"),
                                     mask.group(1) if mask else None,
-                                    _scale(scale.group(1)) if scale else None))
+                                    _scale(scale.group(1)) if scale else None,
+                                    (int(mask.group(2)), int(mask.group(3)))
+                                    if mask and mask.group(2) else None))
         funcs.append(fn)
     return funcs
 

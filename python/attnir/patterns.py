@@ -26,13 +26,15 @@ def _float(x):
 
 
 def attention(name="attention", head_dim=64, dtype="f32", scale=None, lse=False,
-              causal=False, dv=None):
+              causal=False, dv=None, window=None):
     """One attn.attention as a function @name(q, k, v) -> out [, lse].
 
     head_dim: D (static); dv: Dv of v and out (default D); dtype: 'f32',
     'bf16' or 'f16' (numpy names work too); scale: the logit scale (default
     1/sqrt(D)); lse: also return the log-sum-exp per row (f32, [B, Hq, N]);
-    causal: mask(#attn.causal), bottom-right aligned when M != N.
+    causal: mask(#attn.causal), bottom-right aligned when M != N;
+    window: (left, right) for mask(#attn.window<left, right>), a band of keys
+    i + M - N - left <= j <= i + M - N + right.
     """
     et = _dtypes.spec_name(dtype)
     if et == "f64":
@@ -47,8 +49,15 @@ def attention(name="attention", head_dim=64, dtype="f32", scale=None, lse=False,
     tv = f"tensor<?x?x?x{Dv}x{et}>"
     tl = "tensor<?x?x?xf32>"
     attrs = ""
+    if causal and window is not None:
+        raise ValueError("give causal or window, not both (window=(left, 0) is causal within a band)")
     if causal:
         attrs += " mask(#attn.causal)"
+    if window is not None:
+        left, right = (int(x) for x in window)
+        if left < 0 or right < 0:
+            raise ValueError(f"window sizes must be non-negative, got {window}")
+        attrs += f" mask(#attn.window<{left}, {right}>)"
     if scale is not None:
         attrs += f" scale({_float(scale)})"
     ins = f"({tq}, {tq}, {tv})"
@@ -56,7 +65,8 @@ def attention(name="attention", head_dim=64, dtype="f32", scale=None, lse=False,
         res_t, res, ret = f"({tv}, {tl})", "%o, %lse", f"%o, %lse : {tv}, {tl}"
     else:
         res_t, res, ret = tv, "%o", f"%o : {tv}"
-    what = "Causal (bottom-right aligned when M != N)" if causal else "Dense"
+    what = ("Causal (bottom-right aligned when M != N)" if causal else
+            f"Sliding-window {window}" if window is not None else "Dense")
     pad = " " * len(f"func.func @{name}(")
     return (
         f"// {what} attention, D = {D}, Dv = {Dv}, {et}"
@@ -78,3 +88,11 @@ def dense(head_dim=64, dtype="f32", scale=None, lse=False, dv=None, name="dense"
 def causal(head_dim=64, dtype="f32", scale=None, lse=False, dv=None, name="causal"):
     """Causal attention (query i sees keys j <= i + M - N): see attention()."""
     return attention(name, head_dim, dtype, scale, lse, True, dv)
+
+
+def sliding_window(left=256, right=0, head_dim=64, dtype="f32", scale=None, lse=False,
+                   dv=None, name="sliding_window"):
+    """Sliding-window attention: query i sees keys i + M - N - left ..
+    i + M - N + right (left=256, right=0: the query and the 256 keys before
+    it). See attention()."""
+    return attention(name, head_dim, dtype, scale, lse, False, dv, (left, right))

@@ -4,6 +4,7 @@ pure-Python parts (reference, patterns, spec reader, cache keys) are testable
 without a build: PYTHONPATH=python pytest python/tests. ATTNIR_REQUIRE_EXT=1
 turns those skips into failures (for CI, where the package is installed)."""
 import os
+import re
 import pathlib
 
 import numpy as np
@@ -67,7 +68,17 @@ def rand(shape, dtype=np.float32, seed=0, scale=1.0):
     return (scale * rng.standard_normal(shape)).astype(dtype)
 
 
-def naive_attention(q, k, v, causal=False, scale=None):
+def mask_of(spec_text):
+    """(causal, window) of the first attn.attention in a spec's text."""
+    m = re.search(r"mask\(#attn\.(\w+)(?:<\s*(\d+)\s*,\s*(\d+)\s*>)?\)", spec_text)
+    if not m:
+        return False, None
+    if m.group(1) == "window":
+        return False, (int(m.group(2)), int(m.group(3)))
+    return m.group(1) == "causal", None
+
+
+def naive_attention(q, k, v, causal=False, scale=None, window=None):
     """An independent formula: an explicit probability matrix per (b, h),
     row by row, lse from sorted terms. Shares nothing with attnir.reference."""
     q, k, v = (np.asarray(x).astype(np.float64) for x in (q, k, v))
@@ -76,6 +87,10 @@ def naive_attention(q, k, v, causal=False, scale=None):
     if scale is None:
         scale = D ** -0.5
     keep = np.tril(np.ones((N, M), bool), k=M - N) if causal else np.ones((N, M), bool)
+    if window is not None:  # a band: tril(k = M-N+right) minus tril(k = M-N-left-1)
+        left, right = window
+        keep &= np.tril(np.ones((N, M), bool), k=M - N + right)
+        keep &= ~np.tril(np.ones((N, M), bool), k=M - N - left - 1)
     out = np.zeros((B, Hq, N, Dv))
     lse = np.full((B, Hq, N), -np.inf)
     for b in range(B):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import attnir
-from conftest import EXAMPLES, naive_attention, rand, rel_err, tolerance
+from conftest import EXAMPLES, mask_of, naive_attention, rand, rel_err, tolerance
 
 try:
     import ml_dtypes
@@ -31,7 +31,8 @@ def _example_case(path):
     text = path.read_text()
     d, dtype = re.search(r"%q: tensor<\?x\?x\?x(\d+)x(\w+)>", text).groups()
     lse = "tensor<?x?x?xf32>" in text
-    return (path.stem, text, "mask(#attn.causal)" in text, None, lse, int(d), int(d), dtype)
+    causal, window = mask_of(text)
+    return (path.stem, text, window if window else causal, None, lse, int(d), int(d), dtype)
 
 
 SPECS = [_example_case(p) for p in EXAMPLES]
@@ -45,6 +46,8 @@ SPECS += [
     ("dense_f16_d128", attnir.patterns.dense(head_dim=128, dtype="f16"), False, None, False, 128, 128, "f16"),
     ("causal_bf16", attnir.patterns.causal(dtype="bf16"), True, None, False, 64, 64, "bf16"),
     ("dense_bf16_lse", attnir.patterns.dense(dtype="bf16", lse=True), False, None, True, 64, 64, "bf16"),
+    ("window_3_2", attnir.patterns.sliding_window(left=3, right=2), (3, 2), None, False, 64, 64, "f32"),
+    ("window_40_0_lse", attnir.patterns.sliding_window(left=40, right=0, lse=True), (40, 0), None, True, 64, 64, "f32"),
 ]
 
 
@@ -68,7 +71,9 @@ def test_kernel_matches_reference(compiled, case, shape):
     kernel = compiled(spec)
     got = kernel(q, k, v)
     ref = attnir.reference(spec, q, k, v)
-    nv = naive_attention(q, k, v, causal, scale)
+    window = causal if isinstance(causal, tuple) else None  # (left, right)
+    causal = causal is True
+    nv = naive_attention(q, k, v, causal, scale, window=window)
     if lse:
         (out, l), (rout, rl) = got, ref
         assert l.dtype == np.float32 and l.shape == (B, Hq, N)

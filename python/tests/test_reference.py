@@ -5,7 +5,7 @@ import pytest
 
 import attnir
 from attnir import _spec
-from conftest import EXAMPLES, naive_attention, rand, rel_err
+from conftest import EXAMPLES, mask_of, naive_attention, rand, rel_err
 
 SHAPES = [  # B, Hq, Hkv, N, M, D, Dv
     (1, 1, 1, 1, 1, 64, 64),
@@ -44,7 +44,8 @@ def test_examples_read_by_reference():
         assert out.shape == (1, 2, 7, 64)
         again = attnir.reference(path, q, k, v)  # PathLike
         assert np.array_equal(out, again[0] if isinstance(again, tuple) else again)
-        exp, _ = naive_attention(q, k, v, causal="causal" in text.split("attn.attention")[1])
+        causal, window = mask_of(text)
+        exp, _ = naive_attention(q, k, v, causal=causal, window=window)
         assert rel_err(out, exp) < 1e-12
 
 

@@ -407,3 +407,12 @@ func.func @kv_state_types(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x64xf32>,
       -> (vector<32xf32>, vector<32xf32>)
   return
 }
+
+// -----
+
+func.func @negative_window(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{#attn.window sizes must be non-negative, got <-1, 0>}}
+  %o = attn.attention %q, %q, %q mask(#attn.window<-1, 0>)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}

@@ -108,3 +108,17 @@ func.func @kv_block_update(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x64xf32>,
         memref<32x16xf32>, memref<32x64xf32>, vector<32xf32>
   return %m2, %l2 : vector<32xf32>, vector<32xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @window
+// CHECK: attn.attention %{{.*}}, %{{.*}}, %{{.*}} mask(#attn.window<256, 0>)
+// CHECK: attn.attention %{{.*}}, %{{.*}}, %{{.*}} mask(#attn.window<3, 5>)
+func.func @window(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                  %v: tensor<?x?x?x64xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) {
+  %a = attn.attention %q, %k, %v mask(#attn.window<256, 0>)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+  %b = attn.attention %q, %k, %v mask(#attn.window<3, 5>)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+  return %a, %b : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>
+}

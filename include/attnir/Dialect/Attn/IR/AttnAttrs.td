@@ -25,4 +25,19 @@ def Attn_CausalAttr : Attn_Attr<"Causal", "causal",
   }];
 }
 
+def Attn_WindowAttr : Attn_Attr<"Window", "window",
+    [DeclareAttrInterfaceMethods<Attn_MaskAttrInterface>]> {
+  let summary = "sliding-window (band) mask, aligned bottom-right";
+  let description = [{
+    Query `i` sees key `j` when `i + d - left <= j <= i + d + right`, with
+    `d = m - n` (the causal alignment). `#attn.window<256, 0>` is a causal
+    sliding window of 257 keys (the query's own and 256 before it);
+    `#attn.window<N, 0>` with N >= the sequence length equals `#attn.causal`.
+    Key blocks outside the band are never visited, on either side.
+  }];
+  let parameters = (ins "int64_t":$left, "int64_t":$right);
+  let assemblyFormat = "`<` $left `,` $right `>`";
+  let genVerifyDecl = 1;
+}
+
 #endif // ATTNIR_DIALECT_ATTN_IR_ATTNATTRS_TD
