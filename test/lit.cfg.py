@@ -3,6 +3,7 @@
 # compile and run every example against the float64 reference
 # (test/Integration).
 import os
+import shutil
 
 import lit.formats
 from lit.llvm import llvm_config
@@ -29,3 +30,15 @@ if not os.environ.get("ATTNIR_SKIP_RUNTIME_ONLY"):
     config.available_features.add("runtime-only-build")
 config.environment["PATH"] = os.pathsep.join(
     [config.attnir_tools_dir, config.llvm_tools_dir, os.environ.get("PATH", "")])
+
+# The CUDA toolkit (libdevice for math, ptxas): GPU tests need it; MLIR finds
+# it through CUDA_HOME, which lit does not pass on by itself.
+cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
+if os.path.exists(os.path.join(cuda_home, "nvvm", "libdevice")):
+    config.available_features.add("cuda-toolkit")
+    config.environment["CUDA_HOME"] = cuda_home
+# ptxas (CUDA toolkit) checks GPU code allocation when present.
+ptxas = shutil.which("ptxas") or ("/usr/local/cuda/bin/ptxas" if os.path.exists("/usr/local/cuda/bin/ptxas") else None)
+if ptxas:
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))
