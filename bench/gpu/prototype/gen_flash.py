@@ -12,13 +12,15 @@ accumulators; the online softmax runs on the accumulator fragments (row max
 and sum across each quad of lanes by gpu.shuffle xor), and the S fragments
 become the P operand in registers.
 
-usage: gen_flash.py [causal] > flash.mlir
+usage: gen_flash.py [dense|causal] [D = 64|128] > flash.mlir
+(D = 128 uses 32-key blocks so that the static shared memory stays < 48 KB.)
 """
 import sys
 
 CAUSAL = len(sys.argv) > 1 and sys.argv[1] == "causal"
-D = 64
-BQ, BK = 64, 64
+D = int(sys.argv[2]) if len(sys.argv) > 2 else 64
+assert D in (64, 128)
+BQ, BK = 64, (64 if D == 64 else 32)
 PAD = D + 8
 LOG2E = 1.4426950408889634
 
@@ -45,23 +47,26 @@ def cf(x):
     return v(f"arith.constant {x} : f32", "f")
 
 
-MT = "memref<?x?x?x64xf16>"
-SM = f"memref<{BQ}x{PAD}xf16, #gpu.address_space<workgroup>>"
+MT = f"memref<?x?x?x{D}xf16>"
+SMQ = f"memref<{BQ}x{PAD}xf16, #gpu.address_space<workgroup>>"
+SMK = f"memref<{BK}x{PAD}xf16, #gpu.address_space<workgroup>>"
+SM = SMQ
 
 
-def load_tile(src, dst, row0, nrows_total, b, h, tid):
-    """cp.async a 64 x 64 f16 tile (rows clamped to nrows_total - 1) into dst."""
+def load_tile(src, dst, row0, nrows_total, b, h, tid, rows, smt):
+    """cp.async a rows x D f16 tile (rows clamped to nrows_total - 1) into dst."""
     toks = []
-    for t in range(4):  # 64 rows x 8 chunks / 128 threads
+    chunks = D // 8  # 16-byte chunks per row
+    for t in range(rows * chunks // 128):
         c = v(f"arith.addi {tid}, {ci(128 * t)} : index")
-        r = v(f"arith.divui {c}, {ci(8)} : index")
-        cr = v(f"arith.remui {c}, {ci(8)} : index")
+        r = v(f"arith.divui {c}, {ci(chunks)} : index")
+        cr = v(f"arith.remui {c}, {ci(chunks)} : index")
         col = v(f"arith.muli {cr}, {ci(8)} : index")
         g = v(f"arith.addi {row0}, {r} : index")
         last = v(f"arith.subi {nrows_total}, {ci(1)} : index")
         g = v(f"arith.minui {g}, {last} : index")
         toks.append(v(f"nvgpu.device_async_copy {src}[{b}, {h}, {g}, {col}], {dst}[{r}, {col}], 8 "
-                      f": {MT} to {SM}"))
+                      f": {MT} to {smt}"))
     grp = v(f"nvgpu.device_async_create_group {', '.join(toks)}")
     emit(f"nvgpu.device_async_wait {grp} {{numGroups = 0 : i32}}")
 
@@ -69,9 +74,9 @@ def load_tile(src, dst, row0, nrows_total, b, h, tid):
 out = lines
 print("module attributes {gpu.container_module} {")
 print("  gpu.module @attn {")
-for nm in ("sQ", "sK", "sV"):
-    print(f'    memref.global "private" @{nm} : {SM} {{alignment = 128 : i64}}')
-name = "causal" if CAUSAL else "dense"
+for nm, t in (("sQ", SMQ), ("sK", SMK), ("sV", SMK)):
+    print(f'    memref.global "private" @{nm} : {t} {{alignment = 128 : i64}}')
+name = ("causal" if CAUSAL else "dense") + ("" if D == 64 else f"_d{D}")
 print(f"    gpu.func @{name}(%q: {MT}, %k: {MT}, %v: {MT}, %o: {MT}) kernel "
       "attributes {known_block_size = array<i32: 128, 1, 1>} {")
 
@@ -82,13 +87,13 @@ b = v("gpu.block_id z")
 N = v(f"memref.dim %q, {ci(2)} : {MT}")
 M = v(f"memref.dim %k, {ci(2)} : {MT}")
 sQ = v(f"memref.get_global @sQ : {SM}")
-sK = v(f"memref.get_global @sK : {SM}")
-sV = v(f"memref.get_global @sV : {SM}")
+sK = v(f"memref.get_global @sK : {SMK}")
+sV = v(f"memref.get_global @sV : {SMK}")
 warp = v(f"arith.divui {tid}, {ci(32)} : index")
 lane = v(f"arith.remui {tid}, {ci(32)} : index")
 i0 = v(f"arith.muli {tile}, {ci(BQ)} : index")
 
-load_tile("%q", sQ, i0, N, b, h, tid)
+load_tile("%q", sQ, i0, N, b, h, tid, BQ, SMQ)
 emit("gpu.barrier")
 # Q fragments: rows warp*16 + lane%16, cols kt*16 + (lane/16)*8
 wrow = v(f"arith.muli {warp}, {ci(16)} : index")
@@ -134,8 +139,8 @@ types = ", ".join(["vector<2x2xf32>"] * NO + ["f32"] * 4)
 emit(f"{res} = scf.for %kb = {ci(0)} to {nkb} step {ci(1)} iter_args("
      + ", ".join(f"{a} = {b_}" for a, b_ in iters) + f") -> ({types}) {{")
 j0 = v(f"arith.muli %kb, {ci(BK)} : index")
-load_tile("%k", sK, j0, M, b, h, tid)
-load_tile("%v", sV, j0, M, b, h, tid)
+load_tile("%k", sK, j0, M, b, h, tid, BK, SMK)
+load_tile("%v", sV, j0, M, b, h, tid, BK, SMK)
 emit("gpu.barrier")
 
 # S = Q K^T: 8 n-tiles of 8 keys
@@ -150,7 +155,7 @@ for nt in range(BK // 8):
     for kt in range(D // 16):
         kc = v(f"arith.addi {ci(kt * 16)}, {lk} : index")
         bf = v(f"nvgpu.ldmatrix {sK}[{kr}, {kc}] {{numTiles = 2 : i32, transpose = false}} "
-               f": {SM} -> vector<2x2xf16>")
+               f": {SMK} -> vector<2x2xf16>")
         acc = v(f"nvgpu.mma.sync ({qf[kt]}, {bf}, {acc}) {{mmaShape = [16, 8, 16]}} "
                 f": (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>")
     S.append(acc)
@@ -235,7 +240,7 @@ for dt in range(NO):
             a = v(f"vector.insert {P[ntt][rr]}, {a} [{idx}] : vector<2xf16> into vector<4x2xf16>")
         kr = v(f"arith.addi {ci(kt * 16)}, {vr} : index")
         bf = v(f"nvgpu.ldmatrix {sV}[{kr}, {ci(dt * 8)}] {{numTiles = 2 : i32, transpose = true}} "
-               f": {SM} -> vector<2x2xf16>")
+               f": {SMK} -> vector<2x2xf16>")
         acc = v(f"nvgpu.mma.sync ({a}, {bf}, {acc}) {{mmaShape = [16, 8, 16]}} "
                 f": (vector<4x2xf16>, vector<2x2xf16>, vector<2x2xf32>) -> vector<2x2xf32>")
     onew.append(acc)

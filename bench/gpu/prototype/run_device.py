@@ -71,25 +71,30 @@ def main():
     torch.manual_seed(0)
     torch.zeros(1, device="cuda")  # creates torch's (primary) context, current here
     check(cuda.cuInit(0), "cuInit")
-    fns = {c: load(c) for c in ("dense", "causal")}
+    fns = {c: load(c) for c in ("dense", "causal", "dense_d128", "causal_d128")}
     results = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "checks": [], "timings": []}
-    for causal in (False, True):
+    def kname(causal, D):
+        return ("causal" if causal else "dense") + ("" if D == 64 else f"_d{D}")
+
+    for D in (64, 128):
+      for causal in (False, True):
         for (B, H, N, M) in ((1, 2, 1000, 1000), (2, 3, 77, 77), (1, 1, 1, 1), (1, 2, 64, 64), (1, 2, 130, 300)):
-            q = torch.randn(B, H, N, 64, device="cuda", dtype=torch.float16)
-            k = torch.randn(B, H, M, 64, device="cuda", dtype=torch.float16)
-            v = torch.randn(B, H, M, 64, device="cuda", dtype=torch.float16)
+            q = torch.randn(B, H, N, D, device="cuda", dtype=torch.float16)
+            k = torch.randn(B, H, M, D, device="cuda", dtype=torch.float16)
+            v = torch.randn(B, H, M, D, device="cuda", dtype=torch.float16)
             o = torch.zeros_like(q)
-            launch(fns["causal" if causal else "dense"], q, k, v, o)
+            launch(fns[kname(causal, D)], q, k, v, o)
             torch.cuda.synchronize()
             ref = reference(q, k, v, causal)
             err = ((o.double() - ref).abs().max() / ref.abs().max()).item()
-            results["checks"].append(dict(causal=causal, shape=[B, H, N, M], max_rel_err=err, ok=err <= 1e-2))
-            print("check", "causal" if causal else "dense", (B, H, N, M), f"{err:.2e}", flush=True)
-    for causal in (False, True):
-        B, H, N, D = 8, 16, 4096, 64
+            results["checks"].append(dict(causal=causal, D=D, shape=[B, H, N, M], max_rel_err=err, ok=err <= 1e-2))
+            print("check", kname(causal, D), (B, H, N, M), f"{err:.2e}", flush=True)
+    for D in (64, 128):
+      for causal in (False, True):
+        B, H, N = 8, 16, 4096
         q, k, v = (torch.randn(B, H, N, D, device="cuda", dtype=torch.float16) for _ in range(3))
         o = torch.empty_like(q)
-        fn = fns["causal" if causal else "dense"]
+        fn = fns[kname(causal, D)]
         ms = time_ms(lambda: launch(fn, q, k, v, o))
         flops = 4 * B * H * N * N * D * (0.5 if causal else 1.0)
         sdpa = time_ms(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=causal))
