@@ -86,15 +86,23 @@ void expectClose(const HostTensor &got, const std::vector<double> &want) {
   }
 }
 
+/// The reference and the independent formula agree on out and lse.
+void expectMatchesIndependent(const HostTensor &q, const HostTensor &k,
+                              const HostTensor &v, double scale,
+                              bool (*kept)(int64_t, int64_t, int64_t,
+                                           int64_t)) {
+  HostTensor out, lse;
+  referenceAttention({&q, &k, &v, scale, kept}, out, lse);
+  std::vector<double> wo, wl;
+  independentAttention(q, k, v, scale, kept, wo, wl);
+  expectClose(out, wo);
+  expectClose(lse, wl);
+}
+
 TEST(Reference, MatchesIndependentFormulaDenseGQA) {
   HostTensor q = randomTensor({2, 4, 7, 5}, 1), k = randomTensor({2, 2, 9, 5}, 2),
              v = randomTensor({2, 2, 9, 3}, 3);
-  HostTensor out, lse;
-  referenceAttention({&q, &k, &v, 0.37, nullptr}, out, lse);
-  std::vector<double> wo, wl;
-  independentAttention(q, k, v, 0.37, nullptr, wo, wl);
-  expectClose(out, wo);
-  expectClose(lse, wl);
+  expectMatchesIndependent(q, k, v, 0.37, nullptr);
 }
 
 TEST(Reference, MatchesIndependentFormulaCausalCross) {
@@ -102,12 +110,7 @@ TEST(Reference, MatchesIndependentFormulaCausalCross) {
     HostTensor q = randomTensor({1, 2, n, 4}, 4),
                k = randomTensor({1, 1, m, 4}, 5),
                v = randomTensor({1, 1, m, 4}, 6);
-    HostTensor out, lse;
-    referenceAttention({&q, &k, &v, 0.5, causal}, out, lse);
-    std::vector<double> wo, wl;
-    independentAttention(q, k, v, 0.5, causal, wo, wl);
-    expectClose(out, wo);
-    expectClose(lse, wl);
+    expectMatchesIndependent(q, k, v, 0.5, causal);
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include "attnir/Runtime/EntryABI.h"
 #include <sstream>
+#include <unistd.h>
 
 namespace attnir {
 
@@ -95,6 +96,28 @@ bool EntryABI::check(const std::vector<DType> &dtypes,
       return false;
     }
   return resolve(inputShapes, outputShapes, error);
+}
+
+double callFootprintBytes(const std::vector<DType> &inTypes,
+                          const std::vector<std::vector<int64_t>> &inShapes,
+                          const std::vector<DType> &outTypes,
+                          const std::vector<std::vector<int64_t>> &outShapes) {
+  auto bytes = [](double perElement, const std::vector<int64_t> &shape) {
+    for (int64_t d : shape)
+      perElement *= static_cast<double>(d);
+    return perElement;
+  };
+  double total = 0;
+  for (size_t i = 0; i < inShapes.size(); ++i)
+    total += bytes(dtypeSize(inTypes[i]) + 4, inShapes[i]);
+  for (size_t i = 0; i < outShapes.size(); ++i)
+    total += bytes(dtypeSize(outTypes[i]), outShapes[i]);
+  return total;
+}
+
+double physicalMemoryBytes() {
+  return static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
+         static_cast<double>(sysconf(_SC_PAGE_SIZE));
 }
 
 std::string EntryABI::serialize() const {

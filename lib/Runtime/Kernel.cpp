@@ -270,15 +270,16 @@ bool Kernel::run(int entry, const std::vector<TensorRef> &inputs,
   // Kernels pack their inputs into f32 scratch; refuse calls whose inputs,
   // outputs and scratch cannot fit in memory rather than let malloc fail
   // inside the kernel.
-  double bytes = 0;
-  for (const TensorRef &t : inputs)
-    bytes += static_cast<double>(numElements(t.shape)) *
-             (dtypeSize(t.dtype) + 4);
-  for (const TensorRef &t : outputs)
-    bytes += static_cast<double>(numElements(t.shape)) * dtypeSize(t.dtype);
-  double memory = static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
-                  static_cast<double>(sysconf(_SC_PAGE_SIZE));
-  if (bytes > 0.9 * memory) {
+  std::vector<DType> inTypes, outTypes;
+  std::vector<std::vector<int64_t>> inShapes;
+  for (const TensorRef &t : inputs) {
+    inTypes.push_back(t.dtype);
+    inShapes.push_back(t.shape);
+  }
+  for (const ABIArg &a : abi.outputs)
+    outTypes.push_back(a.dtype);
+  double bytes = callFootprintBytes(inTypes, inShapes, outTypes, shapes);
+  if (bytes > 0.9 * physicalMemoryBytes()) {
     error = "@" + abi.name + ": this call needs about " +
             std::to_string(static_cast<long long>(bytes / (1 << 20))) +
             " MiB, more than this machine's memory";

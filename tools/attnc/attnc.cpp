@@ -255,22 +255,13 @@ int runEntry(const Options &o, StringRef specText, StringRef entryName) {
     fail("@" + sig.name + ": " + err);
 
   // Refuse what cannot fit in memory before allocating anything.
-  double bytes = 0;
-  for (unsigned i = 0; i < inShapes.size(); ++i) {
-    // The input, plus the kernel's f32 packed copy of it.
-    double n = dtypeSize(sig.inputs[i].dtype) + 4;
-    for (int64_t d : inShapes[i])
-      n *= static_cast<double>(d);
-    bytes += n;
-  }
-  for (unsigned i = 0; i < outShapes.size(); ++i) {
-    double n = dtypeSize(sig.outputs[i].dtype);
-    for (int64_t d : outShapes[i])
-      n *= static_cast<double>(d);
-    bytes += n;
-  }
-  double memory = static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
-                  static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  std::vector<DType> inTypes, outTypes;
+  for (const ArgInfo &a : sig.inputs)
+    inTypes.push_back(a.dtype);
+  for (const ArgInfo &a : sig.outputs)
+    outTypes.push_back(a.dtype);
+  double bytes = callFootprintBytes(inTypes, inShapes, outTypes, outShapes);
+  double memory = physicalMemoryBytes();
   if (bytes > 0.8 * memory)
     fail("@" + sig.name + ": these shapes need " +
          std::to_string(static_cast<long long>(bytes / (1 << 20))) +

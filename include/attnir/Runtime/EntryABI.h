@@ -53,6 +53,17 @@ struct EntryABI {
                           std::string &error);
 };
 
+/// Bytes a call touches: its inputs, the kernel's f32 packed copy of each,
+/// and its outputs. Callers compare it with physicalMemoryBytes() before
+/// allocating, so that an oversized call is an error, not a failed malloc.
+double callFootprintBytes(const std::vector<DType> &inTypes,
+                          const std::vector<std::vector<int64_t>> &inShapes,
+                          const std::vector<DType> &outTypes,
+                          const std::vector<std::vector<int64_t>> &outShapes);
+
+/// This machine's physical memory in bytes.
+double physicalMemoryBytes();
+
 } // namespace attnir
 
 #endif // ATTNIR_RUNTIME_ENTRYABI_H
