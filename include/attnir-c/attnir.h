@@ -50,9 +50,9 @@ const char *attnir_version(void);
 /* 1 if this build can compile specs (links LLVM/MLIR), 0 if runtime only. */
 int attnir_has_compiler(void);
 
-/* Compiles `spec` (MLIR text, `len` bytes) for `target` ("cpu").
- * `options` is a pass-option string such as "query-tile=48 key-block=64"
- * or NULL. Diagnostics (with line:column) go to attnir_last_error(). */
+/* Compiles `spec` (MLIR text, `len` bytes) for `target` ("cpu" or
+ * "cuda"). `options` is a pass-option string such as "query-tile=48
+ * key-block=64" (cpu) or "chip=sm_90 warps=4 stages=2" (cuda), or NULL. Diagnostics (with line:column) go to attnir_last_error(). */
 attnir_kernel_t *attnir_compile(const char *spec, size_t len,
                                 const char *target, const char *options);
 /* Loads a kernel saved by attnir_save or `attnc compile --emit bundle`. */
@@ -85,8 +85,24 @@ int attnir_run(const attnir_kernel_t *kernel, int32_t entry,
                const attnir_tensor_t *inputs, int32_t num_inputs,
                const attnir_tensor_t *outputs, int32_t num_outputs);
 
+/* The target a kernel runs on: "cpu" or "cuda". */
+const char *attnir_kernel_target(const attnir_kernel_t *kernel);
+
+/* attnir_run for either target, with a stream for CUDA kernels: there every
+ * tensor's `data` is a device pointer (contiguous; checked with the driver),
+ * and the kernel is queued on `stream` (a CUstream; NULL: the default
+ * stream) and runs asynchronously, like any CUDA kernel. CPU kernels ignore
+ * `stream`. attnir_run(...) is attnir_run_on_stream(..., NULL). The CUDA
+ * driver (libcuda.so.1) is opened on first use: without one, CUDA kernels
+ * fail with a message and CPU kernels are unaffected. */
+int attnir_run_on_stream(const attnir_kernel_t *kernel, int32_t entry,
+                         const attnir_tensor_t *inputs, int32_t num_inputs,
+                         const attnir_tensor_t *outputs, int32_t num_outputs,
+                         void *stream);
+
 /* The IR of a compiled spec after a pipeline stage ("spec", "tiled",
- * "vectorized", "bufferized", "parallel", "llvm"); NULL for loaded kernels
+ * "vectorized", "bufferized", "parallel", "llvm"; for CUDA kernels "spec",
+ * "nvgpu", "nvvm", "ptx"); NULL for loaded kernels
  * and runtime-only builds. Owned by the kernel. */
 const char *attnir_ir(attnir_kernel_t *kernel, const char *stage);
 

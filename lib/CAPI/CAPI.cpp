@@ -229,6 +229,22 @@ int attnir_output_shapes(const attnir_kernel_t *kernel, int32_t entry,
 int attnir_run(const attnir_kernel_t *kernel, int32_t entry,
                const attnir_tensor_t *inputs, int32_t num_inputs,
                const attnir_tensor_t *outputs, int32_t num_outputs) {
+  return attnir_run_on_stream(kernel, entry, inputs, num_inputs, outputs,
+                              num_outputs, nullptr);
+}
+
+const char *attnir_kernel_target(const attnir_kernel_t *kernel) {
+  if (!kernel) {
+    capi::setError("null kernel");
+    return nullptr;
+  }
+  return kernel->kernel->bundle().target.c_str();
+}
+
+int attnir_run_on_stream(const attnir_kernel_t *kernel, int32_t entry,
+                         const attnir_tensor_t *inputs, int32_t num_inputs,
+                         const attnir_tensor_t *outputs, int32_t num_outputs,
+                         void *stream) {
   try {
     if (!validEntry(kernel, entry))
       return 1;
@@ -237,7 +253,7 @@ int attnir_run(const attnir_kernel_t *kernel, int32_t entry,
         !convert(outputs, num_outputs, "output", out))
       return 1;
     std::string err;
-    if (!kernel->kernel->run(entry, in, out, err)) {
+    if (!kernel->kernel->run(entry, in, out, err, stream)) {
       capi::setError(err);
       return 1;
     }

@@ -3,10 +3,12 @@
 #include "KernelHandle.h"
 #include "attnir/Driver/BundleCompiler.h"
 #include "attnir/Driver/CpuJit.h"
+#include "attnir/Driver/CudaCompiler.h"
 #include "attnir/Driver/SpecLoader.h"
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/Config/llvm-config.h"
 #include "llvm/Support/MemoryBuffer.h"
+#include "llvm/ADT/StringExtras.h"
 #include "llvm/Support/SourceMgr.h"
 
 using namespace attnir;
@@ -47,14 +49,17 @@ attnir_kernel_t *attnir_compile(const char *spec, size_t len,
       return nullptr;
     }
     std::string t = target ? target : "cpu";
-    if (t != "cpu") {
+    if (t != "cpu" && t != "cuda") {
       capi::setError("unknown or unsupported target '" + t +
-                     "' (this build compiles for: cpu)");
+                     "' (this build compiles for: cpu, cuda)");
       return nullptr;
     }
     attn::CPUPipelineOptions opts;
+    attn::CUDAPipelineOptions cudaOpts;
     std::string err;
-    if (!parseOptions(options, opts, err)) {
+    if (t == "cpu" ? !parseOptions(options, opts, err)
+                   : !attn::parseCUDAOptions(options ? options : "",
+                                             cudaOpts, err)) {
       capi::setError(err);
       return nullptr;
     }
@@ -73,7 +78,10 @@ attnir_kernel_t *attnir_compile(const char *spec, size_t len,
         os << formatDiagnostic(d) << "\n";
         return success();
       });
-      if (!compileToBundle(*module, opts, bundle, err)) {
+      bool ok = t == "cpu"
+                    ? compileToBundle(*module, opts, bundle, err)
+                    : compileToCudaBundle(*module, cudaOpts, bundle, err);
+      if (!ok) {
         capi::setError(err + (diags.empty() ? "" : ": " + diags));
         return nullptr;
       }
@@ -106,17 +114,31 @@ const char *attnir_ir(attnir_kernel_t *kernel, const char *stage) {
   auto it = kernel->irByStage.find(s);
   if (it != kernel->irByStage.end())
     return it->second.c_str();
-  static const char *kStages[] = {"spec", "tiled", "vectorized", "bufferized",
-                                  "parallel", "llvm"};
-  if (std::find(std::begin(kStages), std::end(kStages), s) ==
-      std::end(kStages)) {
-    capi::setError("unknown stage '" + s +
-                   "' (spec, tiled, vectorized, bufferized, parallel, llvm)");
+  bool cuda = kernel->kernel->isCuda();
+  static const char *kCpu[] = {"spec",     "tiled",   "vectorized",
+                               "bufferized", "parallel", "llvm"};
+  static const char *kCuda[] = {"spec", "nvgpu", "nvvm", "ptx"};
+  llvm::ArrayRef<const char *> stages =
+      cuda ? llvm::ArrayRef<const char *>(kCuda) : llvm::ArrayRef<const char *>(kCpu);
+  if (llvm::find(stages, s) == stages.end()) {
+    capi::setError("unknown stage '" + s + "' (" +
+                   llvm::join(stages, ", ") + ")");
     return nullptr;
   }
   auto ctx = createContext();
   std::string diags, err;
   OwningOpRef<ModuleOp> module = parse(ctx.get(), kernel->specText, diags);
+  if (cuda && module && s != "spec") {
+    attn::CUDAPipelineOptions o;
+    CudaArtifacts a;
+    if (!attn::parseCUDAOptions(kernel->options, o, err) ||
+        !compileForCUDA(*module, o, a, err, s)) {
+      capi::setError("cannot print stage '" + s + "': " + err);
+      return nullptr;
+    }
+    return kernel->irByStage.emplace(s, s == "ptx" ? a.ptx : a.stageIR)
+        .first->second.c_str();
+  }
   attn::CPUPipelineOptions opts;
   if (!module || !parseOptions(kernel->options.c_str(), opts, err) ||
       (s != "spec" && !lowerForCPU(*module, opts, s))) {

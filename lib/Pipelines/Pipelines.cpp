@@ -16,6 +16,7 @@
 #include "mlir/InitAllDialects.h"
 #include "mlir/InitAllExtensions.h"
 #include "mlir/InitAllPasses.h"
+#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "llvm/TargetParser/Host.h"
 #include <mutex>
 #include "mlir/Pass/PassRegistry.h"
@@ -55,7 +56,98 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
        "reconcile-unrealized-casts"},
   };
 }
+/// The device half of upstream's gpu-lower-to-nvvm-pipeline (there is no
+/// host code: the runtime launches kernels through the driver API), split
+/// at the points a user may stop after.
+std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
+  return {
+      {"nvgpu",
+       llvm::formatv("attn-to-nvgpu{{warps={0} key-block={1} stages={2}},"
+                     "canonicalize,cse",
+                     o.warps.getValue(), o.keyBlock.getValue(),
+                     o.stages.getValue())
+           .str()},
+      {"nvvm",
+       llvm::formatv(
+           "convert-nvgpu-to-nvvm,convert-vector-to-scf,convert-scf-to-cf,"
+           "convert-nvvm-to-llvm,expand-strided-metadata,"
+           "nvvm-attach-target{{chip={0} features={1} O={2}},lower-affine,"
+           "convert-arith-to-llvm,convert-index-to-llvm,canonicalize,cse,"
+           "gpu.module(convert-gpu-to-nvvm,canonicalize,cse,"
+           "reconcile-unrealized-casts)",
+           o.chip.getValue(), o.features.getValue(), o.optLevel.getValue())
+           .str()},
+      {"ptx", "gpu-module-to-binary{format=isa}"},
+  };
+}
 } // namespace
+
+void attn::buildCUDAPipeline(OpPassManager &pm, const CUDAPipelineOptions &o,
+                             StringRef stopAfter) {
+  registerAttnPassesAndPipelines();
+  for (const Stage &s : cudaStages(o)) {
+    if (failed(parsePassPipeline(s.passes, pm, llvm::errs())))
+      llvm::report_fatal_error("attnir: invalid built-in pipeline stage");
+    if (stopAfter == s.name)
+      return;
+  }
+}
+
+bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
+                            std::string &error) {
+  SmallVector<StringRef> items;
+  text.split(items, ' ', -1, /*KeepEmpty=*/false);
+  for (StringRef item : items) {
+    auto [key, value] = item.split('=');
+    if (key == "chip") {
+      unsigned sm = 0;
+      if (!value.consume_front("sm_") || value.take_while(llvm::isDigit).getAsInteger(10, sm) || sm < 80) {
+        error = "option chip=" + item.split('=').second.str() +
+                ": needs sm_80 or newer (mma.sync on bf16)";
+        return false;
+      }
+      o.chip = item.split('=').second.str();
+      continue;
+    }
+    if (key == "features") {
+      o.features = value.str();
+      continue;
+    }
+    int64_t v = 0;
+    if (value.getAsInteger(10, v)) {
+      error = "option '" + item.str() + "' needs an integer value (key=N)";
+      return false;
+    }
+    struct Rule {
+      const char *name;
+      CUDAPipelineOptions::Option<int64_t> *opt;
+      int64_t lo, hi, multiple;
+    } rules[] = {{"warps", &o.warps, 1, 8, 1},
+                 {"key-block", &o.keyBlock, 0, 128, 16},
+                 {"stages", &o.stages, 1, 2, 1},
+                 {"opt-level", &o.optLevel, 0, 3, 1}};
+    Rule *rule = nullptr;
+    for (Rule &r : rules)
+      if (key == r.name)
+        rule = &r;
+    if (!rule) {
+      error = "unknown option '" + key.str() +
+              "' (chip, features, warps, key-block, stages, opt-level)";
+      return false;
+    }
+    if (v < rule->lo || v > rule->hi || v % rule->multiple) {
+      error = "option " + key.str() + "=" + std::to_string(v) +
+              " out of range: " + std::to_string(rule->lo) + ".." +
+              std::to_string(rule->hi) +
+              (rule->multiple > 1
+                   ? ", a multiple of " + std::to_string(rule->multiple)
+                   : "");
+      return false;
+    }
+    *rule->opt = v;
+  }
+  return true;
+}
 
 void attn::buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &o,
                             StringRef stopAfter) {
@@ -132,6 +224,9 @@ void attn::registerAllAttnDialects(DialectRegistry &registry) {
   registry.insert<attn::AttnDialect>();
   registerAllDialects(registry);
   registerAllExtensions(registry);
+  // gpu-module-to-binary translates the gpu.module (LLVM + NVVM dialects)
+  // to LLVM IR.
+  registerAllToLLVMIRTranslations(registry);
 }
 
 void attn::registerAttnPassesAndPipelines() {
@@ -146,6 +241,13 @@ void attn::registerAttnPassesAndPipelines() {
       "vectorize, bufferize, OpenMP, LLVM)",
       [](OpPassManager &pm, const CPUPipelineOptions &o) {
         buildCPUPipeline(pm, o);
+      });
+  PassPipelineRegistration<CUDAPipelineOptions>(
+      "attn-pipeline-cuda",
+      "Lower attn entries to tensor-core CUDA kernels and PTX (attn-to-nvgpu, "
+      "NVVM, gpu-module-to-binary{format=isa})",
+      [](OpPassManager &pm, const CUDAPipelineOptions &o) {
+        buildCUDAPipeline(pm, o);
       });
   });
 }

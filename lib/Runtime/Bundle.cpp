@@ -2,6 +2,7 @@
 
 #include "attnir/Runtime/Bundle.h"
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -94,8 +95,28 @@ bool Bundle::deserialize(const std::string &bytes, Bundle &out,
   if (bytes.compare(sumPos + 9, 16, sum) != 0)
     return bad("checksum mismatch: the file is corrupt");
 
+  // Header: text lines up to "object <size>\n"; the object's bytes follow.
+  size_t objLine = bytes.find("\nobject ", sizeof(kMagic) - 2);
+  if (objLine == std::string::npos || objLine >= sumPos)
+    return bad("no object");
+  size_t objStart = bytes.find('\n', objLine + 1);
+  if (objStart == std::string::npos || objStart >= sumPos)
+    return bad("object header");
+  ++objStart;
+  unsigned long long size = 0;
+  {
+    std::string sizeText = bytes.substr(objLine + 8, objStart - 1 - (objLine + 8));
+    char *end = nullptr;
+    size = std::strtoull(sizeText.c_str(), &end, 10);
+    if (sizeText.empty() || *end)
+      return bad("object size '" + sizeText + "'");
+  }
+  if (objStart + size + 1 > sumPos)
+    return bad("object truncated");
+
   Bundle b;
-  std::istringstream is(bytes.substr(sizeof(kMagic) - 1, sumPos));
+  std::istringstream is(bytes.substr(sizeof(kMagic) - 1,
+                                     objLine + 1 - (sizeof(kMagic) - 1)));
   std::string word;
   size_t numEntries = 0;
   if (!(is >> word >> b.target) || word != "target")
@@ -121,15 +142,7 @@ bool Bundle::deserialize(const std::string &bytes, Bundle &out,
       return false;
     b.entries.push_back(std::move(abi));
   }
-  size_t size = 0;
-  if (!(is >> word >> size) || word != "object")
-    return bad("object");
-  is.get(); // the newline after the size
-  size_t start = static_cast<size_t>(is.tellg());
-  std::string rest = bytes.substr(sizeof(kMagic) - 1);
-  if (start + size > rest.size())
-    return bad("object truncated");
-  b.object = rest.substr(start, size);
+  b.object = bytes.substr(objStart, size);
   out = std::move(b);
   return true;
 }

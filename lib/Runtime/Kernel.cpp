@@ -19,9 +19,11 @@ Kernel::~Kernel() {
 }
 
 std::unique_ptr<Kernel> Kernel::load(Bundle bundle, std::string &error) {
+  if (bundle.target == "cuda")
+    return loadCuda(std::move(bundle), error);
   if (bundle.target != "cpu") {
     error = "bundle target '" + bundle.target +
-            "' cannot run in this runtime (cpu only)";
+            "' cannot run in this runtime (cpu, cuda)";
     return nullptr;
   }
   std::string missing = missingFeature(bundle.features);
@@ -177,9 +179,22 @@ std::vector<int64_t> memrefDescriptor(void *data,
 }
 
 bool Kernel::run(int entry, const std::vector<TensorRef> &inputs,
-                 const std::vector<TensorRef> &outputs,
-                 std::string &error) const {
+                 const std::vector<TensorRef> &outputs, std::string &error,
+                 void *stream) const {
   std::vector<std::vector<int64_t>> shapes;
+  if (!checkCall(entry, inputs, outputs, shapes, error))
+    return false;
+  if (isCuda())
+    return launchCuda(entry, inputs, outputs, stream, error);
+  return runHost(entry, inputs, outputs, shapes, error);
+}
+
+/// Checks that hold on every target: the ABI, strides, null data, outputs
+/// of the right shape, contiguous and overlapping nothing.
+bool Kernel::checkCall(int entry, const std::vector<TensorRef> &inputs,
+                       const std::vector<TensorRef> &outputs,
+                       std::vector<std::vector<int64_t>> &shapes,
+                       std::string &error) const {
   if (!outputShapes(entry, inputs, shapes, error))
     return false;
   const EntryABI &abi = b.entries[entry];
@@ -267,6 +282,14 @@ bool Kernel::run(int entry, const std::vector<TensorRef> &inputs,
       }
   }
 
+  return true;
+}
+
+bool Kernel::runHost(int entry, const std::vector<TensorRef> &inputs,
+                     const std::vector<TensorRef> &outputs,
+                     const std::vector<std::vector<int64_t>> &shapes,
+                     std::string &error) const {
+  const EntryABI &abi = b.entries[entry];
   // Kernels pack their inputs into f32 scratch; refuse calls whose inputs,
   // outputs and scratch cannot fit in memory rather than let malloc fail
   // inside the kernel.

@@ -10,6 +10,7 @@ from ._native import ext
 
 _FROM_NUMPY = _dtypes.FROM_NUMPY
 STAGES = ("spec", "tiled", "vectorized", "bufferized", "parallel", "llvm")
+CUDA_STAGES = ("spec", "nvgpu", "nvvm", "ptx")
 
 
 class Arg(NamedTuple):
@@ -80,6 +81,7 @@ class Kernel:
             raise ValueError(f"no entry named '{entry}' (the kernel has "
                              f"{', '.join(names)})")
         self._names = names
+        self.target = native.target()
         self._entries = {}  # shared with the views kernel[name]
         self.entry = entry
         self._e = self._info(entry)
@@ -124,8 +126,9 @@ class Kernel:
         'bufferized', 'parallel', 'llvm'. A kernel that came from a file (or
         the cache) keeps no IR; if its spec is known, it is compiled again (once)
         to answer."""
-        if stage not in STAGES:
-            raise ValueError(f"unknown stage '{stage}': use one of {', '.join(STAGES)}")
+        stages = CUDA_STAGES if self.target == "cuda" else STAGES
+        if stage not in stages:
+            raise ValueError(f"unknown stage '{stage}': use one of {', '.join(stages)}")
         try:
             return (self._ir_native or self._native).ir(stage)
         except ValueError:
@@ -220,6 +223,9 @@ class Kernel:
         several; torch tensors in give torch tensors out. With `out=`, writes
         into the given contiguous array(s) and returns them."""
         e = self._e
+        if self.target == "cuda":
+            from ._cuda import call
+            return call(self._native, e, arrays, out)
         tensors, keep, kind, key = self._inputs(e, arrays)
         shapes = e.shapes.get(key)
         if shapes is None:

@@ -373,7 +373,7 @@ NB_MODULE(_attnir, m) {
       .def(
           "run",
           [](const Kernel &self, nb::handle entry, nb::handle inputs,
-             nb::handle outputs) {
+             nb::handle outputs, uintptr_t stream) {
             int32_t e = entryIndex(self, entry);
             TensorList in, out;
             in.parse(inputs, "input");
@@ -382,8 +382,9 @@ NB_MODULE(_attnir, m) {
             std::string err;
             {
               nb::gil_scoped_release release;
-              rc = attnir_run(self.k, e, in.t.data(), (int32_t)in.t.size(),
-                              out.t.data(), (int32_t)out.t.size());
+              rc = attnir_run_on_stream(
+                  self.k, e, in.t.data(), (int32_t)in.t.size(), out.t.data(),
+                  (int32_t)out.t.size(), reinterpret_cast<void *>(stream));
               if (rc != 0)
                 err = lastError("the kernel call failed");
             }
@@ -394,7 +395,13 @@ NB_MODULE(_attnir, m) {
             }
           },
           nb::arg("entry"), nb::arg("inputs"), nb::arg("outputs"),
-          "Runs an entry (the GIL is released during the call).")
+          nb::arg("stream") = 0,
+          "Runs an entry (the GIL is released during the call). CUDA "
+          "kernels take device pointers and queue on `stream` (a CUstream).")
+      .def("target",
+           [](const Kernel &self) {
+             return std::string(attnir_kernel_target(self.k));
+           })
       .def(
           "save",
           [](const Kernel &self, const std::string &path) {

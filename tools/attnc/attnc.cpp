@@ -5,6 +5,9 @@
 //             [--check] [--bench] [--json]
 //   attnc compile SPEC [--target cpu] --emit mlir|llvm|asm|obj|header|bundle
 //             [--stage tiled|vectorized|bufferized|parallel|llvm] [-o OUT]
+//   attnc compile SPEC --target cuda --emit mlir|ptx|cubin|bundle
+//             [--stage nvgpu|nvvm] [--cuda-options "chip=sm_90 ..."] [-o OUT]
+//   (run takes --target cuda and --cuda-options too)
 //
 // Every user error is one line on stderr (with file:line:col when it comes
 // from the spec) and exit code 1; a failed --check exits with 2.
@@ -13,6 +16,8 @@
 
 #include "attnir/Driver/BundleCompiler.h"
 #include "attnir/Driver/Compiler.h"
+#include "attnir/Driver/CudaCompiler.h"
+#include "CudaRunner.h"
 #include "attnir/Driver/Signature.h"
 #include "attnir/Driver/SpecLoader.h"
 #include "attnir/Reference/Compare.h"
@@ -50,6 +55,8 @@ struct Options {
   std::vector<std::string> shapes, inputs;
   std::string cpuOptions; // e.g. "query-tile=64 key-block=64 rows=4"
   std::string mcpu;       // compile for this x86 CPU instead of the host
+  std::string cudaOptions; // e.g. "chip=sm_90 warps=4 stages=2"
+  bool stageGiven = false;
   uint64_t seed = 0;
   bool check = false, bench = false, json = false;
 };
@@ -60,7 +67,11 @@ const char *kUsage =
     "N] [--check] [--bench] [--json] [--cpu-options \"rows=4 ...\"]\n"
     "       attnc compile SPEC [--target cpu] --emit "
     "mlir|llvm|asm|obj|header|bundle [--stage "
-    "tiled|vectorized|bufferized|parallel|llvm] [--mcpu CPU] [-o OUT]\n";
+    "tiled|vectorized|bufferized|parallel|llvm] [--mcpu CPU] [-o OUT]\n"
+    "       attnc compile SPEC --target cuda --emit mlir|ptx|cubin|bundle "
+    "[--stage nvgpu|nvvm] [--cuda-options \"chip=sm_90 warps=4 ...\"] [-o "
+    "OUT]\n"
+    "       (run also takes --target cuda [--cuda-options ...])\n";
 
 Options parseArgs(int argc, char **argv) {
   Options o;
@@ -105,8 +116,11 @@ Options parseArgs(int argc, char **argv) {
       o.output = value();
     else if (flag == "--emit")
       o.emit = value();
-    else if (flag == "--stage")
+    else if (flag == "--stage") {
       o.stage = value();
+      o.stageGiven = true;
+    } else if (flag == "--cuda-options")
+      o.cudaOptions = value();
     else if (flag == "--mcpu")
       o.mcpu = value();
     else if (flag == "--cpu-options")
@@ -132,12 +146,12 @@ Options parseArgs(int argc, char **argv) {
       llvm::X86::parseArchX86(o.mcpu, /*Only64Bit=*/true) == llvm::X86::CK_None)
     fail("unknown --mcpu '" + o.mcpu +
          "' (an x86-64 CPU such as znver4, skylake-avx512, x86-64-v3)");
-  if (o.target != "cpu") {
-    if (o.target == "cuda")
-      fail("target 'cuda' is not available in this build yet; use --target "
-           "cpu");
+  if (o.target != "cpu" && o.target != "cuda")
     fail("unknown target '" + o.target + "' (expected cpu or cuda)");
-  }
+  if (o.target == "cuda" && (!o.mcpu.empty() || !o.cpuOptions.empty()))
+    fail("--mcpu and --cpu-options apply to --target cpu");
+  if (o.target == "cpu" && !o.cudaOptions.empty())
+    fail("--cuda-options applies to --target cuda");
   return o;
 }
 
@@ -152,6 +166,23 @@ const attn::CPUPipelineOptions &pipelineOptions(const Options &o) {
   if (!attn::parseCPUOptions(o.cpuOptions, opts, err))
     fail("--cpu-options: " + err);
   return opts;
+}
+
+/// Defaults (chip sm_90, 4 warps, 2 stages), overridden by --cuda-options.
+const attn::CUDAPipelineOptions &cudaOptions(const Options &o) {
+  static attn::CUDAPipelineOptions opts;
+  std::string err;
+  if (!attn::parseCUDAOptions(o.cudaOptions, opts, err))
+    fail("--cuda-options: " + err);
+  return opts;
+}
+
+/// Prints a compile error: diagnostics already say "file:line:col: error:".
+[[noreturn]] void failCompile(const Options &o, const std::string &err) {
+  if (!StringRef(err).starts_with(o.spec + ":"))
+    fail(err);
+  llvm::errs() << err << (StringRef(err).ends_with("\n") ? "" : "\n");
+  std::exit(1);
 }
 
 /// "ARG" of ARG=...: a 0-based position or a name from the spec.
@@ -207,19 +238,40 @@ std::string joinShape(const std::vector<int64_t> &s) {
   return r;
 }
 
-int runEntry(const Options &o, StringRef specText, StringRef entryName) {
+int runEntry(const Options &o, ModuleOp module, StringRef specText,
+             StringRef entryName) {
   std::string err;
-  std::unique_ptr<CompiledSpec> cs = CompiledSpec::compile(
-      specText, err, &pipelineOptions(o), o.spec, entryName);
-  if (!cs) {
-    // Diagnostics already say "file:line:col: error:"; other errors get ours.
-    if (!StringRef(err).starts_with(o.spec + ":"))
+  bool cuda = o.target == "cuda";
+  std::unique_ptr<CompiledSpec> cs;
+  std::unique_ptr<Kernel> cudaKernel;
+  EntrySignature cudaSig;
+  func::FuncOp fn;
+  if (!cuda) {
+    cs = CompiledSpec::compile(specText, err, &pipelineOptions(o), o.spec,
+                               entryName);
+    if (!cs)
+      failCompile(o, err);
+    fn = cs->function(entryName);
+  } else {
+    // The entry alone, through the same bundle path as Python and C users.
+    OwningOpRef<ModuleOp> one = cast<ModuleOp>(module->clone());
+    for (auto f : llvm::make_early_inc_range(one->getOps<func::FuncOp>()))
+      if (!f.isExternal() && f.getName() != entryName)
+        f.erase();
+    std::vector<SpecEntry> entries;
+    Bundle bundle;
+    if (!collectEntries(*one, entryName, entries, err) ||
+        !compileToCudaBundle(*one, cudaOptions(o), bundle, err))
+      failCompile(o, err);
+    cudaSig = entries[0].sig;
+    cudaKernel = Kernel::load(std::move(bundle), err);
+    if (!cudaKernel)
       fail(err);
-    llvm::errs() << err << (StringRef(err).ends_with("\n") ? "" : "\n");
-    std::exit(1);
+    for (auto f : module.getOps<func::FuncOp>())
+      if (f.getName() == entryName)
+        fn = f;
   }
-  const EntrySignature &sig = *cs->signature(entryName);
-  func::FuncOp fn = cs->function(entryName);
+  const EntrySignature &sig = cuda ? cudaSig : *cs->signature(entryName);
 
   std::map<unsigned, std::vector<int64_t>> given;
   std::map<unsigned, HostTensor> loaded;
@@ -279,12 +331,21 @@ int runEntry(const Options &o, StringRef specText, StringRef entryName) {
   }
   std::vector<HostTensor> outputs;
   CompiledSpec::BoundCall call;
-  if (!cs->bind(entryName, inputs, outputs, call, err))
-    fail("@" + sig.name + ": " + err);
-  call();
-
+  CudaRunner gpu;
   double ms = NAN;
-  if (o.bench) {
+  if (cuda) {
+    if (!gpu.prepare(std::move(cudaKernel), 0, inputs, outTypes, outShapes,
+                     err) ||
+        !gpu.run(err) || (o.bench && !gpu.time(50, ms, err)) ||
+        !gpu.download(outputs, err))
+      fail("@" + sig.name + ": " + err);
+  } else {
+    if (!cs->bind(entryName, inputs, outputs, call, err))
+      fail("@" + sig.name + ": " + err);
+    call();
+  }
+
+  if (o.bench && !cuda) {
     std::vector<double> times;
     double total = 0;
     while (times.size() < 5 || (total < 1000.0 && times.size() < 200)) {
@@ -335,21 +396,26 @@ int runEntry(const Options &o, StringRef specText, StringRef entryName) {
       return std::string(b);
     };
     llvm::outs() << "{\"entry\": \"" << sig.name
-                 << "\", \"target\": \"cpu\", \"shapes\": {" << shapeJson
+                 << "\", \"target\": \"" << o.target
+                 << "\", \"shapes\": {" << shapeJson
                  << "}, \"max_rel_err\": " << num(err_)
                  << ", \"ok\": " << (ok ? "true" : "false")
                  << ", \"ms\": " << num(ms) << ", \"gflops\": " << num(gflops)
                  << "}\n";
   } else {
-    std::string s = sig.name + "  cpu  " + shapes;
+    std::string s = sig.name + "  " + o.target + "  " + shapes;
     if (o.check) {
       std::snprintf(line, sizeof line, "  max_rel_err=%.1e  %s", err_,
                     ok ? "ok" : "FAILED");
       s += line;
     }
     if (o.bench) {
-      std::snprintf(line, sizeof line, "  %.2f ms  %.1f GFLOP/s (useful)", ms,
-                    gflops);
+      if (cuda)
+        std::snprintf(line, sizeof line, "  %.3f ms  %.1f TFLOP/s (useful)",
+                      ms, gflops / 1e3);
+      else
+        std::snprintf(line, sizeof line, "  %.2f ms  %.1f GFLOP/s (useful)",
+                      ms, gflops);
       s += line;
     }
     llvm::outs() << s << "\n";
@@ -358,7 +424,52 @@ int runEntry(const Options &o, StringRef specText, StringRef entryName) {
   return ok ? 0 : 2;
 }
 
+int compileCuda(const Options &o, ModuleOp module) {
+  if (o.emit != "mlir" && o.emit != "ptx" && o.emit != "cubin" &&
+      o.emit != "bundle")
+    fail(o.emit.empty() ? "compile --target cuda needs --emit "
+                          "mlir|ptx|cubin|bundle"
+                        : "unknown --emit '" + o.emit +
+                              "' for --target cuda (expected mlir, ptx, "
+                              "cubin or bundle)");
+  std::string stage = o.stageGiven ? o.stage : "nvvm";
+  if (o.emit == "mlir" && stage != "nvgpu" && stage != "nvvm")
+    fail("unknown --stage '" + stage +
+         "' for --target cuda (expected nvgpu or nvvm)");
+  if (o.emit != "mlir" && o.stageGiven)
+    fail("--stage applies to --emit mlir");
+  std::string err;
+  CudaArtifacts a;
+  Bundle bundle;
+  bool ok = o.emit == "bundle"
+                ? compileToCudaBundle(module, cudaOptions(o), bundle, err, &a)
+                : compileForCUDA(module, cudaOptions(o), a, err,
+                                 o.emit == "mlir" ? stage : "");
+  if (!ok)
+    failCompile(o, err);
+  if (o.emit == "bundle") {
+    if (o.outFile == "-")
+      fail("--emit bundle needs -o FILE");
+    if (!bundle.writeFile(o.outFile, err))
+      fail(err);
+    return 0;
+  }
+  if (o.emit == "cubin" && a.cubin.empty())
+    fail("--emit cubin needs ptxas (CUDA toolkit; set CUDA_HOME or "
+         "ATTNIR_PTXAS); --emit ptx works without it");
+  auto out = openOutputFile(o.outFile, &err);
+  if (!out)
+    fail("cannot write '" + o.outFile + "': " + err);
+  out->os() << (o.emit == "mlir"  ? a.stageIR
+                : o.emit == "ptx" ? a.ptx
+                                  : a.cubin);
+  out->keep();
+  return 0;
+}
+
 int compileSpec(const Options &o, ModuleOp module) {
+  if (o.target == "cuda")
+    return compileCuda(o, module);
   static const char *kStages[] = {"tiled", "vectorized", "bufferized",
                                   "parallel", "llvm"};
   if (std::find(std::begin(kStages), std::end(kStages), o.stage) ==
@@ -488,6 +599,6 @@ int main(int argc, char **argv) {
     fail("--output needs a single entry: add --entry NAME");
   int rc = 0;
   for (const std::string &name : entries)
-    rc = std::max(rc, runEntry(o, specText, name));
+    rc = std::max(rc, runEntry(o, *module, specText, name));
   return rc;
 }

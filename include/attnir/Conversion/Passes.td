@@ -30,4 +30,38 @@ def ConvertAttnToCPUVector : Pass<"attn-vectorize-cpu", "func::FuncOp"> {
   ];
 }
 
+def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
+  let summary = "Lower attn.attention entries to tensor-core GPU kernels";
+  let description = [{
+    Replaces every entry function whose body is one `attn.attention` on its
+    arguments with a `gpu.func` kernel of the same name in
+    `gpu.module @attn_kernels` (FlashAttention-2 structure): grid
+    (ceil(N / (16 warps)), Hq, B); Q, K and V tiles staged in shared memory by
+    cp.async (`nvgpu.device_async_copy`) and read by `nvgpu.ldmatrix`;
+    S = Q K^T and O += P V by `nvvm.mma.sync` m16n8k16 (f16 or bf16 inputs,
+    f32 accumulators); the online softmax on the accumulator fragments; the
+    key-block loop driven by the mask's block rule (empty blocks never
+    visited, the element rule only on partial blocks). Kernel arguments are
+    q, k, v, out[, lse] as memrefs; the kernel carries `attn.block_q` and
+    `attn.threads` for the launcher.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
+    "::mlir::LLVM::LLVMDialect", "::mlir::math::MathDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::NVVM::NVVMDialect",
+    "::mlir::nvgpu::NVGPUDialect", "::mlir::scf::SCFDialect",
+    "::mlir::vector::VectorDialect"
+  ];
+  let options = [
+    Option<"warps", "warps", "int64_t", /*default=*/"4",
+           "warps per block (16 query rows each)">,
+    Option<"keyBlock", "key-block", "int64_t", /*default=*/"0",
+           "keys per block (multiple of 16); 0 picks the largest <= 64 "
+           "whose tiles fit 48 KB of shared memory">,
+    Option<"stages", "stages", "int64_t", /*default=*/"2",
+           "1: copy K and V, then compute; 2: the V copy overlaps "
+           "S = Q K^T and the next K copy overlaps P V">,
+  ];
+}
+
 #endif // ATTNIR_CONVERSION_PASSES_TD

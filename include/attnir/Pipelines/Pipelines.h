@@ -27,6 +27,39 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                        llvm::cl::init(4)};
 };
 
+/// Options of `--attn-pipeline-cuda` (docs/design/gpu-lowering.md).
+struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
+  Option<std::string> chip{*this, "chip",
+                           llvm::cl::desc("GPU architecture (sm_80, sm_90)"),
+                           llvm::cl::init("sm_90")};
+  Option<std::string> features{*this, "features",
+                               llvm::cl::desc("PTX ISA feature"),
+                               llvm::cl::init("+ptx80")};
+  Option<int64_t> warps{*this, "warps",
+                        llvm::cl::desc("warps per block (16 query rows each)"),
+                        llvm::cl::init(4)};
+  Option<int64_t> keyBlock{*this, "key-block",
+                           llvm::cl::desc("keys per block; 0: auto"),
+                           llvm::cl::init(0)};
+  Option<int64_t> stages{*this, "stages",
+                         llvm::cl::desc("copy stages in flight: 1 or 2"),
+                         llvm::cl::init(2)};
+  Option<int64_t> optLevel{*this, "opt-level",
+                           llvm::cl::desc("LLVM and ptxas optimisation level"),
+                           llvm::cl::init(3)};
+};
+
+/// Stages of the CUDA pipeline: "nvgpu" (the kernels in gpu + nvgpu +
+/// nvvm ops), "nvvm" (the gpu.module in the LLVM/NVVM dialects), "ptx"
+/// (a gpu.binary holding the PTX text).
+void buildCUDAPipeline(OpPassManager &pm, const CUDAPipelineOptions &options,
+                       llvm::StringRef stopAfter = "ptx");
+
+/// Parses "key=value ..." (chip, features, warps, key-block, stages,
+/// opt-level) over `options`; one-line error on failure.
+bool parseCUDAOptions(llvm::StringRef text, CUDAPipelineOptions &options,
+                      std::string &error);
+
 /// Options tuned for the machine this runs on: AVX-512 (32 registers of 16
 /// lanes) or AVX2 (16 registers of 8 lanes).
 void setHostDefaults(CPUPipelineOptions &options);

@@ -44,13 +44,37 @@ public:
   bool outputShapes(int entry, const std::vector<TensorRef> &inputs,
                     std::vector<std::vector<int64_t>> &shapes,
                     std::string &error) const;
-  /// Checks everything, copies strided inputs to contiguous scratch, calls.
+  /// Checks everything, then runs. CPU kernels: host tensors, strided
+  /// inputs copied to contiguous scratch, synchronous. CUDA kernels: device
+  /// tensors (contiguous), launched on `stream` (a CUstream; nullptr: the
+  /// default stream), asynchronous.
   bool run(int entry, const std::vector<TensorRef> &inputs,
-           const std::vector<TensorRef> &outputs, std::string &error) const;
+           const std::vector<TensorRef> &outputs, std::string &error,
+           void *stream = nullptr) const;
+
+  bool isCuda() const { return b.target == "cuda"; }
 
 private:
   Kernel() = default;
+  static std::unique_ptr<Kernel> loadCuda(Bundle bundle, std::string &error);
+  bool checkCall(int entry, const std::vector<TensorRef> &inputs,
+                 const std::vector<TensorRef> &outputs,
+                 std::vector<std::vector<int64_t>> &shapes,
+                 std::string &error) const;
+  bool runHost(int entry, const std::vector<TensorRef> &inputs,
+               const std::vector<TensorRef> &outputs,
+               const std::vector<std::vector<int64_t>> &shapes,
+               std::string &error) const;
+  bool launchCuda(int entry, const std::vector<TensorRef> &inputs,
+                  const std::vector<TensorRef> &outputs, void *stream,
+                  std::string &error) const;
+
   Bundle b;
+  /// CUDA: the launch contract from the bundle, and the module per context
+  /// (loaded on first launch, so that loading needs no GPU).
+  int64_t blockQ = 0, threads = 0;
+  struct CudaModules;
+  std::shared_ptr<CudaModules> cudaModules; // shared_ptr: type completed in CudaKernel.cpp
   void *handle = nullptr;
   int memfd = -1;
   std::vector<void *> fns;

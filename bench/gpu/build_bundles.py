@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Here (no GPU needed): compiles the specs bench/gpu/run.py needs into CUDA
+bundles under bench/gpu/bundles/ (gitignored; carry it to the GPU machine),
+and records how long each compile took (text of the spec to the bundle on
+disk, process start included) in bench/gpu/bundles/compile_times.json.
+
+Specs: every example in examples/ in bf16 (the CUDA target computes on
+tensor cores: f32 examples are rewritten to bf16 inputs and outputs, lse
+stays f32), and the timing specs dense/causal x D = 64/128 in bf16.
+
+usage: python3 bench/gpu/build_bundles.py [--attnc build/bin/attnc]
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OUT = os.path.join(ROOT, "bench", "gpu", "bundles")
+
+
+def bf16_variant(text):
+    """q/k/v/out element types to bf16: only types with a static head dim
+    (`x64xf32>`); the rank-3 lse (`?xf32>`) stays f32."""
+    return re.sub(r"x(\d+)xf(32|16)>", r"x\1xbf16>", text)
+
+
+def timing_spec(name, d, causal):
+    t = f"tensor<?x?x?x{d}xbf16>"
+    mask = " mask(#attn.causal)" if causal else ""
+    return (f"func.func @{name}(%q: {t}, %k: {t}, %v: {t}) -> {t} {{\n"
+            f"  %o = attn.attention %q, %k, %v{mask} : ({t}, {t}, {t}) -> {t}\n"
+            f"  return %o : {t}\n}}\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--attnc", default=os.path.join(ROOT, "build", "bin", "attnc"))
+    ap.add_argument("--cuda-options", default="")
+    args = ap.parse_args()
+    os.makedirs(OUT, exist_ok=True)
+    specs = {}
+    for f in sorted(os.listdir(os.path.join(ROOT, "examples"))):
+        if f.endswith(".mlir"):
+            with open(os.path.join(ROOT, "examples", f)) as fh:
+                specs["example_" + f[:-5]] = bf16_variant(fh.read())
+    for d in (64, 128):
+        for causal in (False, True):
+            name = f"{'causal' if causal else 'dense'}_d{d}"
+            specs["bench_" + name] = timing_spec(name, d, causal)
+    times = {}
+    for name, text in specs.items():
+        spec_path = os.path.join(OUT, name + ".mlir")
+        with open(spec_path, "w") as fh:
+            fh.write(text)
+        cmd = [args.attnc, "compile", spec_path, "--target", "cuda", "--emit", "bundle",
+               "-o", os.path.join(OUT, name + ".bundle")]
+        if args.cuda_options:
+            cmd += ["--cuda-options", args.cuda_options]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        times[name] = time.perf_counter() - t0
+        print(f"{name:32s} {times[name] * 1e3:7.0f} ms")
+    with open(os.path.join(OUT, "compile_times.json"), "w") as fh:
+        json.dump({"compile_s": times, "host": os.uname().nodename}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""On the GPU machine (torch, CUDA; no LLVM/MLIR): AttnIR's CUDA bundles
+through the runtime-only attnir package, checked and timed in one process
+next to torch SDPA (flash and cuDNN backends) and FlexAttention.
+
+  1. correctness of every example spec (bf16 variants) and the timing specs
+     on ragged, GQA, cross and N=1 shapes against the float64 reference
+     (attnir.reference: numpy, from the spec text);
+  2. spec text to first GPU result: the compile time measured where the
+     bundle was built (bundles/compile_times.json) plus, in a fresh process
+     here, load + first call;
+  3. timings: bf16, B=8, H=16, N = 4096 and 16384, D = 64 and 128, dense and
+     causal; CUDA events, median of >= 20 after warm-up, two input sets
+     alternated (each larger than L2);
+  4. writes gpu.json and gpu.md into --out.
+
+Run it with bench/gpu/run.sh (builds the runtime-only package first).
+"""
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import attnir
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUNDLES = os.path.join(HERE, "bundles")
+dev = "cuda"
+
+
+def rel_err(got, ref):
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if got.size == 0:
+        return 0.0
+    fin = np.isfinite(ref)
+    if not np.array_equal(fin, np.isfinite(got)) or not np.array_equal(got[~fin], ref[~fin]):
+        return float("inf")
+    if not fin.any():
+        return 0.0
+    return float(np.abs(got[fin] - ref[fin]).max() / max(np.abs(ref[fin]).max(), 1e-30))
+
+
+def spec_head_dims(text):
+    import re
+    return [int(x) for x in re.findall(r"x(\d+)xbf16>", text)[:3]]
+
+
+def correctness(report):
+    rows = []
+    shapes = [  # (name, B, Hq, Hkv, N, M)
+        ("ragged", 2, 4, 4, 1000, 1000),
+        ("ragged-small", 1, 3, 3, 77, 77),
+        ("gqa", 2, 8, 2, 333, 333),
+        ("cross N<M", 1, 4, 4, 100, 1234),
+        ("cross N>M", 1, 4, 2, 300, 129),
+        ("decode N=1", 3, 8, 1, 1, 2049),
+    ]
+    for f in sorted(os.listdir(BUNDLES)):
+        if not f.endswith(".bundle"):
+            continue
+        name = f[:-7]
+        with open(os.path.join(BUNDLES, name + ".mlir")) as fh:
+            text = fh.read()
+        d, _, dv = spec_head_dims(text)
+        k = attnir.load(os.path.join(BUNDLES, f))
+        for sname, B, Hq, Hkv, N, M in shapes:
+            torch.manual_seed(hash((name, sname)) % 2**31)
+            q = torch.randn(B, Hq, N, d, device=dev, dtype=torch.bfloat16)
+            kk = torch.randn(B, Hkv, M, d, device=dev, dtype=torch.bfloat16)
+            v = torch.randn(B, Hkv, M, dv, device=dev, dtype=torch.bfloat16)
+            try:
+                got = k(q, kk, v)
+                torch.cuda.synchronize()
+                ref = attnir.reference(text, q.cpu(), kk.cpu(), v.cpu())
+                got = got if isinstance(got, tuple) else (got,)
+                ref = ref if isinstance(ref, tuple) else (ref,)
+                err = max(rel_err(g.float().cpu().numpy(), r) for g, r in zip(got, ref))
+                ok = err <= 1e-2
+                msg = ""
+            except Exception as e:  # a failure is a result, not a crash
+                err, ok, msg = float("nan"), False, str(e)[:200]
+            rows.append(dict(spec=name, shape=sname, B=B, Hq=Hq, Hkv=Hkv, N=N, M=M,
+                             D=d, Dv=dv, max_rel_err=err, ok=ok, error=msg))
+            print(f"check {name:30s} {sname:12s} err={err:.2e} {'ok' if ok else 'FAILED ' + msg}",
+                  flush=True)
+    report["correctness"] = rows
+
+
+def first_result(report):
+    """A fresh process: import, load a bundle it never saw, first call."""
+    child = (
+        "import time, torch, attnir\n"
+        "q = torch.randn(1, 16, 4096, 64, device='cuda', dtype=torch.bfloat16)\n"
+        "torch.cuda.synchronize()\n"
+        "t0 = time.perf_counter()\n"
+        f"k = attnir.load({os.path.join(BUNDLES, 'example_sliding_window.bundle')!r})\n"
+        "o = k(q, q, q); torch.cuda.synchronize()\n"
+        "print(time.perf_counter() - t0)\n")
+    t = float(subprocess.run([sys.executable, "-c", child], check=True, capture_output=True,
+                             text=True).stdout.strip().splitlines()[-1])
+    with open(os.path.join(BUNDLES, "compile_times.json")) as fh:
+        ct = json.load(fh)
+    c = ct["compile_s"]["example_sliding_window"]
+    report["first_result"] = dict(compile_s=c, compile_host=ct.get("host"),
+                                  load_and_first_call_s=t, total_s=c + t)
+    print(f"spec to first result: compile {c:.2f} s + load and first call {t:.2f} s", flush=True)
+
+
+def time_ms(fn, sets, reps):
+    for s in sets:  # warm-up (and compilation, for Flex)
+        fn(*s)
+    torch.cuda.synchronize()
+    ev = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
+          for _ in range(reps)]
+    for i, (a, b) in enumerate(ev):
+        a.record()
+        fn(*sets[i % len(sets)])
+        b.record()
+    torch.cuda.synchronize()
+    return float(np.median([a.elapsed_time(b) for a, b in ev]))
+
+
+def timings(report, reps, ns):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    flex = torch.compile(flex_attention, dynamic=False)
+
+    def causal_mask(b, h, qi, ki):
+        return qi >= ki
+
+    rows = []
+    B, H = 8, 16
+    for N in ns:
+        for D in (64, 128):
+            sets = [tuple(torch.randn(B, H, N, D, device=dev, dtype=torch.bfloat16)
+                          for _ in range(3)) for _ in range(2)]
+            for causal in (False, True):
+                kind = "causal" if causal else "dense"
+                flops = 4 * B * H * N * N * D / (2 if causal else 1)
+                kern = attnir.load(os.path.join(BUNDLES, f"bench_{kind}_d{D}.bundle"))
+                methods = {"attnir": lambda q, k, v: kern(q, k, v)}
+
+                def sdpa(be):
+                    def f(q, k, v):
+                        with sdpa_kernel(be):
+                            return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+                    return f
+                methods["sdpa-flash"] = sdpa(SDPBackend.FLASH_ATTENTION)
+                methods["sdpa-cudnn"] = sdpa(SDPBackend.CUDNN_ATTENTION)
+                bm = create_block_mask(causal_mask, None, None, N, N) if causal else None
+                methods["flex"] = lambda q, k, v: flex(q, k, v, block_mask=bm)
+                row = dict(N=N, D=D, mask=kind, B=B, H=H)
+                for m, fn in methods.items():
+                    try:
+                        ms = time_ms(fn, sets, reps)
+                        row[m] = dict(ms=ms, tflops=flops / ms / 1e9)
+                    except Exception as e:
+                        row[m] = dict(error=str(e)[:200])
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+            del sets
+            torch.cuda.empty_cache()
+    report["timings"] = rows
+
+
+def write_md(report, path):
+    L = []
+    L.append("# GPU benchmark: AttnIR on CUDA against SDPA and FlexAttention\n")
+    L.append(f"Date {report['date']}, device {report['device']}, torch {report['torch']}, "
+             f"CUDA {report['cuda']}, attnir {report['attnir']}. Bundles compiled on "
+             f"`{report.get('first_result', {}).get('compile_host', '?')}` by "
+             "`python3 bench/gpu/build_bundles.py`, run on the GPU machine by "
+             "`bash bench/gpu/run.sh` (runtime-only package, no LLVM there).\n")
+    L.append("## Timings (bf16, B=8, H=16; TFLOP/s, causal counts half the dense FLOPs)\n")
+    L.append("| N | D | mask | AttnIR | SDPA flash | SDPA cuDNN | Flex | AttnIR / Flex | causal / dense time |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    dense_ms = {}
+    for r in report.get("timings", []):
+        if r["mask"] == "dense" and "ms" in r["attnir"]:
+            dense_ms[(r["N"], r["D"])] = r["attnir"]["ms"]
+    for r in report.get("timings", []):
+        def tf(m):
+            x = r.get(m, {})
+            return f"{x['tflops']:.0f}" if "tflops" in x else "err"
+        ratio = (f"{r['attnir']['tflops'] / r['flex']['tflops']:.2f}"
+                 if "tflops" in r["attnir"] and "tflops" in r["flex"] else "-")
+        cd = (f"{r['attnir']['ms'] / dense_ms[(r['N'], r['D'])]:.2f}"
+              if r["mask"] == "causal" and (r["N"], r["D"]) in dense_ms and "ms" in r["attnir"] else "")
+        L.append(f"| {r['N']} | {r['D']} | {r['mask']} | {tf('attnir')} | {tf('sdpa-flash')} | "
+                 f"{tf('sdpa-cudnn')} | {tf('flex')} | {ratio} | {cd} |")
+    fr = report.get("first_result")
+    if fr:
+        L.append(f"\nSpec text to first GPU result: {fr['total_s']:.2f} s = compile "
+                 f"{fr['compile_s']:.2f} s (attnc, ptxas included) + load and first call "
+                 f"{fr['load_and_first_call_s']:.2f} s in a fresh process on the GPU machine.\n")
+    c = report.get("correctness", [])
+    bad = [r for r in c if not r["ok"]]
+    L.append(f"## Correctness: {len(c) - len(bad)} of {len(c)} runs within 1e-2 of float64\n")
+    L.append("| spec | shape | B | Hq | Hkv | N | M | D | max rel err |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    for r in c:
+        L.append(f"| {r['spec']} | {r['shape']} | {r['B']} | {r['Hq']} | {r['Hkv']} | {r['N']} | "
+                 f"{r['M']} | {r['D']} | {r['max_rel_err']:.1e}{'' if r['ok'] else ' FAILED ' + r['error']} |")
+    with open(path, "w") as fh:
+        fh.write("\n".join(L) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", default=os.environ.get("OUT", "."))
+    ap.add_argument("--reps", type=int, default=25)
+    ap.add_argument("--n", default="4096,16384")
+    ap.add_argument("--skip-timing", action="store_true")
+    args = ap.parse_args()
+    report = dict(date=datetime.date.today().isoformat(), device=torch.cuda.get_device_name(),
+                  torch=torch.__version__, cuda=torch.version.cuda, attnir=attnir.version())
+    correctness(report)
+    first_result(report)
+    if not args.skip_timing:
+        timings(report, args.reps, [int(x) for x in args.n.split(",")])
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "gpu.json"), "w") as fh:
+        json.dump(report, fh, indent=1)
+    write_md(report, os.path.join(args.out, "gpu.md"))
+    print(open(os.path.join(args.out, "gpu.md")).read())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+//===- CudaCompiler.h - spec to PTX, cubin and CUDA bundles ---------------===//
+//
+// The CUDA half of the compiler driver, shared by attnc, the C API and
+// Python: the spec's entries through `--attn-pipeline-cuda` to PTX, then
+// ptxas to a cubin, packed with the entries' ABIs and the launch contract
+// into a bundle of target "cuda" (docs/design/gpu-lowering.md).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_DRIVER_CUDACOMPILER_H
+#define ATTNIR_DRIVER_CUDACOMPILER_H
+
+#include "attnir/Pipelines/Pipelines.h"
+#include "attnir/Runtime/Bundle.h"
+#include "mlir/IR/BuiltinOps.h"
+
+namespace attnir {
+
+struct CudaArtifacts {
+  std::string ptx;
+  std::string cubin;     ///< empty when no ptxas was found
+  std::string ptxasLog;  ///< `ptxas -v` output (registers, spills, smem)
+  std::string stageIR;   ///< the IR after `stopAfter`, when requested
+  int64_t blockQ = 0, threads = 0;
+};
+
+/// Lowers `spec` (not modified) for CUDA. With `stopAfter` one of "nvgpu" or
+/// "nvvm" only `stageIR` is produced. Errors carry the spec's line:column.
+bool compileForCUDA(mlir::ModuleOp spec,
+                    const mlir::attn::CUDAPipelineOptions &options,
+                    CudaArtifacts &out, std::string &error,
+                    llvm::StringRef stopAfter = "");
+
+/// compileForCUDA, then a bundle of target "cuda" holding the cubin (or the
+/// PTX for the driver to JIT when no ptxas exists here).
+bool compileToCudaBundle(mlir::ModuleOp spec,
+                         const mlir::attn::CUDAPipelineOptions &options,
+                         Bundle &bundle, std::string &error,
+                         CudaArtifacts *artifacts = nullptr);
+
+/// ptxas: $ATTNIR_PTXAS, $CUDA_HOME/bin, PATH, /usr/local/cuda/bin; "" if
+/// none.
+std::string findPtxas();
+
+} // namespace attnir
+
+#endif // ATTNIR_DRIVER_CUDACOMPILER_H

@@ -1,0 +1,72 @@
+//===- CudaDriver.h - the CUDA driver API, opened at run time -------------===//
+//
+// AttnIR never links libcuda: it is dlopen'ed on first use, so the compiler
+// and the CPU runtime build and run on machines with no GPU or driver, and
+// a missing driver is an error message, not a failed program start. Only
+// the driver API entry points the runtime needs are declared here (no
+// cuda.h at build time either).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_RUNTIME_CUDADRIVER_H
+#define ATTNIR_RUNTIME_CUDADRIVER_H
+
+#include <cstddef>
+#include <string>
+
+namespace attnir::cuda {
+
+using CUresult = int;
+using CUdevice = int;
+using CUdeviceptr = unsigned long long;
+using CUcontext = struct CUctx_st *;
+using CUmodule = struct CUmod_st *;
+using CUfunction = struct CUfunc_st *;
+using CUstream = struct CUstream_st *;
+using CUevent = struct CUevent_st *;
+
+struct Driver {
+  CUresult (*cuInit)(unsigned);
+  CUresult (*cuGetErrorString)(CUresult, const char **);
+  CUresult (*cuDeviceGet)(CUdevice *, int);
+  CUresult (*cuDeviceGetCount)(int *);
+  CUresult (*cuDeviceGetName)(char *, int, CUdevice);
+  CUresult (*cuDeviceGetAttribute)(int *, int, CUdevice);
+  CUresult (*cuDevicePrimaryCtxRetain)(CUcontext *, CUdevice);
+  CUresult (*cuCtxGetCurrent)(CUcontext *);
+  CUresult (*cuCtxSetCurrent)(CUcontext);
+  CUresult (*cuCtxGetDevice)(CUdevice *);
+  CUresult (*cuCtxSynchronize)();
+  CUresult (*cuModuleLoadData)(CUmodule *, const void *);
+  CUresult (*cuModuleGetFunction)(CUfunction *, CUmodule, const char *);
+  CUresult (*cuLaunchKernel)(CUfunction, unsigned, unsigned, unsigned,
+                             unsigned, unsigned, unsigned, unsigned, CUstream,
+                             void **, void **);
+  CUresult (*cuPointerGetAttribute)(void *, int, CUdeviceptr);
+  CUresult (*cuMemAlloc)(CUdeviceptr *, size_t);
+  CUresult (*cuMemFree)(CUdeviceptr);
+  CUresult (*cuMemcpyHtoD)(CUdeviceptr, const void *, size_t);
+  CUresult (*cuMemcpyDtoH)(void *, CUdeviceptr, size_t);
+  CUresult (*cuMemsetD8)(CUdeviceptr, unsigned char, size_t);
+  CUresult (*cuStreamSynchronize)(CUstream);
+  CUresult (*cuEventCreate)(CUevent *, unsigned);
+  CUresult (*cuEventRecord)(CUevent, CUstream);
+  CUresult (*cuEventSynchronize)(CUevent);
+  CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent);
+  CUresult (*cuEventDestroy)(CUevent);
+};
+
+/// The driver, loaded and initialised once (thread-safe); nullptr with a
+/// message when libcuda.so.1 is absent or cuInit fails.
+const Driver *driver(std::string &error);
+
+/// False with "<what>: <driver's message>" in `error` when `r` is not 0.
+bool check(CUresult r, const char *what, std::string &error);
+
+/// Makes a context current on this thread: the caller's (torch sets one),
+/// else device 0's primary context.
+bool ensureContext(std::string &error);
+
+} // namespace attnir::cuda
+
+#endif // ATTNIR_RUNTIME_CUDADRIVER_H

@@ -1,0 +1,151 @@
+//===- CudaCompiler.cpp - spec to PTX, cubin and CUDA bundles -------------===//
+
+#include "attnir/Driver/CudaCompiler.h"
+#include "attnir/Driver/SpecLoader.h"
+#include "attnir/Driver/Signature.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/IR/Diagnostics.h"
+#include "mlir/Pass/PassManager.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/FileUtilities.h"
+#include "llvm/Support/MemoryBuffer.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/raw_ostream.h"
+#include <cstdlib>
+
+using namespace mlir;
+
+namespace attnir {
+
+std::string findPtxas() {
+  if (const char *p = std::getenv("ATTNIR_PTXAS"))
+    return llvm::sys::fs::can_execute(p) ? p : "";
+  if (const char *home = std::getenv("CUDA_HOME")) {
+    llvm::SmallString<128> p(home);
+    llvm::sys::path::append(p, "bin", "ptxas");
+    if (llvm::sys::fs::can_execute(p))
+      return p.str().str();
+  }
+  if (auto p = llvm::sys::findProgramByName("ptxas"))
+    return *p;
+  if (llvm::sys::fs::can_execute("/usr/local/cuda/bin/ptxas"))
+    return "/usr/local/cuda/bin/ptxas";
+  return "";
+}
+
+namespace {
+
+/// Runs ptxas on `ptx` for `chip`; fills the cubin and the -v log.
+bool assemble(const std::string &ptxas, const std::string &ptx,
+              const std::string &chip, int64_t optLevel, CudaArtifacts &out,
+              std::string &error) {
+  llvm::SmallString<128> in, cubin, log;
+  if (llvm::sys::fs::createTemporaryFile("attnir-kernel", "ptx", in) ||
+      llvm::sys::fs::createTemporaryFile("attnir-kernel", "cubin", cubin) ||
+      llvm::sys::fs::createTemporaryFile("attnir-ptxas", "log", log)) {
+    error = "cannot create temporary files";
+    return false;
+  }
+  llvm::FileRemover r1(in), r2(cubin), r3(log);
+  {
+    std::error_code ec;
+    llvm::raw_fd_ostream os(in, ec);
+    if (ec) {
+      error = "cannot write '" + in.str().str() + "'";
+      return false;
+    }
+    os << ptx;
+  }
+  std::string arch = "-arch=" + chip, opt = "-O" + std::to_string(optLevel);
+  llvm::SmallVector<llvm::StringRef> args = {ptxas, arch, opt, "-v",
+                                             in,    "-o", cubin};
+  std::optional<llvm::StringRef> redirects[] = {std::nullopt, log.str(),
+                                                log.str()};
+  std::string msg;
+  int rc = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, redirects, 0,
+                                     0, &msg);
+  auto logText = llvm::MemoryBuffer::getFile(log);
+  out.ptxasLog = logText ? (*logText)->getBuffer().str() : "";
+  if (rc != 0) {
+    error = "ptxas failed (" + ptxas + "): " +
+            (out.ptxasLog.empty() ? msg : out.ptxasLog);
+    return false;
+  }
+  auto bin = llvm::MemoryBuffer::getFile(cubin, /*IsText=*/false);
+  if (!bin) {
+    error = "cannot read the cubin: " + bin.getError().message();
+    return false;
+  }
+  out.cubin = (*bin)->getBuffer().str();
+  return true;
+}
+
+} // namespace
+
+bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
+                    CudaArtifacts &out, std::string &error,
+                    llvm::StringRef stopAfter) {
+  out = CudaArtifacts();
+  OwningOpRef<ModuleOp> lowered = cast<ModuleOp>(spec->clone());
+  MLIRContext *ctx = spec->getContext();
+  std::string diag;
+  bool ok;
+  {
+    ScopedDiagnosticHandler firstError(ctx, [&](Diagnostic &d) {
+      if (d.getSeverity() == DiagnosticSeverity::Error && diag.empty())
+        diag = formatDiagnostic(d);
+      return success();
+    });
+    PassManager pm(ctx);
+    attn::buildCUDAPipeline(pm, options,
+                            stopAfter.empty() ? "ptx" : stopAfter);
+    ok = succeeded(pm.run(*lowered));
+  }
+  if (!ok) {
+    error = diag.empty() ? "CUDA lowering failed" : diag;
+    return false;
+  }
+  if (!stopAfter.empty() && stopAfter != "ptx") {
+    llvm::raw_string_ostream os(out.stageIR);
+    lowered->print(os);
+    return true;
+  }
+  auto binary = *lowered->getOps<gpu::BinaryOp>().begin();
+  auto object = cast<gpu::ObjectAttr>(binary.getObjects()[0]);
+  out.ptx = object.getObject().getValue().str();
+  out.blockQ = 16 * options.warps;
+  out.threads = 32 * options.warps;
+  std::string ptxas = findPtxas();
+  if (ptxas.empty())
+    return true;
+  return assemble(ptxas, out.ptx, options.chip, options.optLevel, out, error);
+}
+
+bool compileToCudaBundle(ModuleOp spec,
+                         const attn::CUDAPipelineOptions &options,
+                         Bundle &bundle, std::string &error,
+                         CudaArtifacts *artifacts) {
+  bundle = Bundle();
+  std::vector<SpecEntry> entries;
+  if (!collectEntries(spec, "", entries, error))
+    return false;
+  for (SpecEntry &e : entries)
+    bundle.entries.push_back(std::move(e.abi));
+  CudaArtifacts local;
+  CudaArtifacts &a = artifacts ? *artifacts : local;
+  if (!compileForCUDA(spec, options, a, error))
+    return false;
+  bundle.target = "cuda";
+  bool isCubin = !a.cubin.empty();
+  // The launch contract of every kernel in the bundle (one set of options).
+  bundle.features = options.chip.getValue() +
+                    ",block_q=" + std::to_string(a.blockQ) +
+                    ",threads=" + std::to_string(a.threads) +
+                    ",format=" + (isCubin ? "cubin" : "ptx");
+  bundle.object = isCubin ? a.cubin : a.ptx;
+  return true;
+}
+
+} // namespace attnir

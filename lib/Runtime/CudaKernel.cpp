@@ -1,0 +1,181 @@
+//===- CudaKernel.cpp - loading and launching CUDA bundles ----------------===//
+//
+// A CUDA bundle holds a cubin (or PTX) with one kernel per entry and the
+// launch contract in its features ("sm_90,block_q=64,threads=128,format=
+// cubin"). The kernel takes each argument as the expanded memref
+// descriptor (allocated, aligned, offset, sizes, strides: 3 + 2 rank
+// 64-bit words) and runs on the grid (ceil(N / block_q), Hq, B).
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnir/Runtime/CudaDriver.h"
+#include "attnir/Runtime/Kernel.h"
+#include <map>
+#include <mutex>
+#include <sstream>
+
+namespace attnir {
+
+using namespace cuda;
+
+struct Kernel::CudaModules {
+  std::mutex mu;
+  /// Per context: the module and its functions in entry order.
+  std::map<CUcontext, std::vector<CUfunction>> functions;
+};
+
+std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
+  auto k = std::unique_ptr<Kernel>(new Kernel());
+  std::string chip, format;
+  std::stringstream ss(bundle.features);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    auto eq = item.find('=');
+    std::string key = item.substr(0, eq);
+    std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
+    if (eq == std::string::npos)
+      chip = key;
+    else if (key == "block_q")
+      k->blockQ = std::atoll(value.c_str());
+    else if (key == "threads")
+      k->threads = std::atoll(value.c_str());
+    else if (key == "format")
+      format = value;
+  }
+  if (chip.rfind("sm_", 0) != 0 || k->blockQ <= 0 || k->blockQ > 1024 ||
+      k->threads <= 0 || k->threads > 1024 ||
+      (format != "cubin" && format != "ptx")) {
+    error = "not a valid AttnIR bundle (CUDA launch contract '" +
+            bundle.features + "')";
+    return nullptr;
+  }
+  if (format == "ptx")
+    bundle.object.push_back('\0'); // the driver JIT reads a C string
+  k->b = std::move(bundle);
+  k->cudaModules = std::make_shared<CudaModules>();
+  return k;
+}
+
+namespace {
+
+bool isContiguous(const TensorRef &t) {
+  int64_t expect = 1;
+  if (t.strides.empty())
+    return true;
+  for (size_t d = t.shape.size(); d-- > 0;) {
+    if (t.shape[d] != 1 && t.strides[d] != expect)
+      return false;
+    expect *= t.shape[d];
+  }
+  return true;
+}
+
+} // namespace
+
+bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
+                        const std::vector<TensorRef> &outputs, void *stream,
+                        std::string &error) const {
+  const EntryABI &abi = b.entries[entry];
+  const Driver *d = driver(error);
+  if (!d || !ensureContext(error))
+    return false;
+  // Every pointer must be device memory of this context, contiguous, and
+  // aligned for the kernel's 16-byte copies (inputs) or 4-byte stores.
+  auto checkArg = [&](const TensorRef &t, const std::string &name,
+                      size_t align) {
+    if (!isContiguous(t)) {
+      error = "argument '" + name +
+              "' must be contiguous on the CUDA target (call .contiguous())";
+      return false;
+    }
+    int64_t n = 1;
+    for (int64_t s : t.shape)
+      n *= s;
+    if (n == 0)
+      return true;
+    auto p = reinterpret_cast<CUdeviceptr>(t.data);
+    unsigned memType = 0;
+    // CU_POINTER_ATTRIBUTE_MEMORY_TYPE = 2; CU_MEMORYTYPE_DEVICE = 2,
+    // CU_MEMORYTYPE_UNIFIED = 4.
+    if (d->cuPointerGetAttribute(&memType, 2, p) != 0 ||
+        (memType != 2 && memType != 4)) {
+      error = "argument '" + name +
+              "' is not CUDA device memory (the CUDA target takes GPU "
+              "tensors)";
+      return false;
+    }
+    if (p % align) {
+      error = "argument '" + name + "' must be " + std::to_string(align) +
+              "-byte aligned on the CUDA target";
+      return false;
+    }
+    return true;
+  };
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (!checkArg(inputs[i], abi.inputs[i].name, 16))
+      return false;
+  for (size_t i = 0; i < outputs.size(); ++i)
+    if (!checkArg(outputs[i], abi.outputs[i].name, 4))
+      return false;
+
+  const std::vector<int64_t> &q = inputs[0].shape;
+  int64_t B = q[0], H = q[1], N = q[2];
+  if (B == 0 || H == 0 || N == 0)
+    return true; // nothing to compute
+  if (B > 65535 || H > 65535) {
+    error = "@" + abi.name + ": B and H must be <= 65535 on the CUDA target";
+    return false;
+  }
+  int64_t tiles = (N + blockQ - 1) / blockQ;
+  if (tiles > 0x7fffffff) {
+    error = "@" + abi.name + ": N is too large for one launch";
+    return false;
+  }
+
+  CUcontext ctx = nullptr;
+  if (!check(d->cuCtxGetCurrent(&ctx), "cuCtxGetCurrent", error))
+    return false;
+  CUfunction fn = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(cudaModules->mu);
+    auto it = cudaModules->functions.find(ctx);
+    if (it == cudaModules->functions.end()) {
+      CUmodule mod = nullptr;
+      if (!check(d->cuModuleLoadData(&mod, b.object.data()),
+                 "loading the CUDA kernel (cuModuleLoadData; built for "
+                 "another GPU?)",
+                 error))
+        return false;
+      std::vector<CUfunction> fns;
+      for (const EntryABI &e : b.entries) {
+        CUfunction f = nullptr;
+        if (!check(d->cuModuleGetFunction(&f, mod, e.name.c_str()),
+                   "cuModuleGetFunction", error))
+          return false;
+        fns.push_back(f);
+      }
+      it = cudaModules->functions.emplace(ctx, std::move(fns)).first;
+    }
+    fn = it->second[entry];
+  }
+
+  // Kernel parameters: each argument's descriptor words, one pointer each.
+  std::vector<std::vector<int64_t>> descs;
+  for (const TensorRef &t : inputs)
+    descs.push_back(memrefDescriptor(t.data, t.shape));
+  for (const TensorRef &t : outputs)
+    descs.push_back(memrefDescriptor(t.data, t.shape));
+  std::vector<void *> params;
+  for (auto &desc : descs)
+    for (int64_t &w : desc)
+      params.push_back(&w);
+  return check(d->cuLaunchKernel(fn, static_cast<unsigned>(tiles),
+                                 static_cast<unsigned>(H),
+                                 static_cast<unsigned>(B),
+                                 static_cast<unsigned>(threads), 1, 1, 0,
+                                 static_cast<CUstream>(stream), params.data(),
+                                 nullptr),
+               "launching the CUDA kernel", error);
+}
+
+} // namespace attnir
