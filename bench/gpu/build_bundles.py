@@ -50,7 +50,25 @@ def main():
         for causal in (False, True):
             name = f"{'causal' if causal else 'dense'}_d{d}"
             specs["bench_" + name] = timing_spec(name, d, causal)
+    # Tuning variants of the timing specs (run.py --tune times them all).
+    tune = {64: ["m-tiles=1", "m-tiles=2", "m-tiles=1 warps=8", "m-tiles=2 stages=1"],
+            128: ["key-block=32", "key-block=64", "warps=8", "key-block=64 stages=1"]}
+    variants = {}
+    for d, opts in tune.items():
+        for causal in (False, True):
+            kind = "causal" if causal else "dense"
+            for i, o in enumerate(opts):
+                variants[f"tune_{kind}_d{d}_{i}"] = (timing_spec(f"{kind}_d{d}", d, causal), o)
     times = {}
+    for name, (text, o) in variants.items():
+        spec_path = os.path.join(OUT, name + ".mlir")
+        with open(spec_path, "w") as fh:
+            fh.write(text)
+        subprocess.run([args.attnc, "compile", spec_path, "--target", "cuda", "--emit", "bundle",
+                        "--cuda-options", o, "-o", os.path.join(OUT, name + ".bundle")],
+                       check=True)
+        with open(os.path.join(OUT, name + ".options"), "w") as fh:
+            fh.write(o)
     for name, text in specs.items():
         spec_path = os.path.join(OUT, name + ".mlir")
         with open(spec_path, "w") as fh:

@@ -98,10 +98,24 @@ bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
         diag = formatDiagnostic(d);
       return success();
     });
+    // First the kernels (to read their launch contract), then the rest.
     PassManager pm(ctx);
-    attn::buildCUDAPipeline(pm, options,
-                            stopAfter.empty() ? "ptx" : stopAfter);
+    attn::buildCUDAPipeline(pm, options, "nvgpu");
     ok = succeeded(pm.run(*lowered));
+    if (ok) {
+      lowered->walk([&](gpu::GPUFuncOp fn) {
+        auto bq = fn->getAttrOfType<IntegerAttr>("attn.block_q");
+        auto th = fn->getAttrOfType<IntegerAttr>("attn.threads");
+        if (bq && th)
+          out.launch.push_back({fn.getName().str(), bq.getInt(), th.getInt()});
+      });
+    }
+    if (ok && stopAfter != "nvgpu") {
+      PassManager rest(ctx);
+      attn::buildCUDAPipeline(rest, options,
+                              stopAfter.empty() ? "ptx" : stopAfter, "nvgpu");
+      ok = succeeded(rest.run(*lowered));
+    }
   }
   if (!ok) {
     error = diag.empty() ? "CUDA lowering failed" : diag;
@@ -115,8 +129,6 @@ bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
   auto binary = *lowered->getOps<gpu::BinaryOp>().begin();
   auto object = cast<gpu::ObjectAttr>(binary.getObjects()[0]);
   out.ptx = object.getObject().getValue().str();
-  out.blockQ = 16 * options.warps;
-  out.threads = 32 * options.warps;
   std::string ptxas = findPtxas();
   if (ptxas.empty())
     return true;
@@ -139,11 +151,13 @@ bool compileToCudaBundle(ModuleOp spec,
     return false;
   bundle.target = "cuda";
   bool isCubin = !a.cubin.empty();
-  // The launch contract of every kernel in the bundle (one set of options).
-  bundle.features = options.chip.getValue() +
-                    ",block_q=" + std::to_string(a.blockQ) +
-                    ",threads=" + std::to_string(a.threads) +
-                    ",format=" + (isCubin ? "cubin" : "ptx");
+  // The chip, the payload's format, and each kernel's launch contract:
+  // "sm_90,format=cubin,launch:causal=128x128,...".
+  bundle.features = options.chip.getValue() + ",format=" +
+                    (isCubin ? "cubin" : "ptx");
+  for (const CudaArtifacts::Launch &l : a.launch)
+    bundle.features += ",launch:" + l.kernel + "=" + std::to_string(l.blockQ) +
+                       "x" + std::to_string(l.threads);
   bundle.object = isCubin ? a.cubin : a.ptx;
   return true;
 }

@@ -62,10 +62,10 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
 std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
   return {
       {"nvgpu",
-       llvm::formatv("attn-to-nvgpu{{warps={0} key-block={1} stages={2}},"
-                     "canonicalize,cse",
+       llvm::formatv("attn-to-nvgpu{{warps={0} key-block={1} stages={2} "
+                     "m-tiles={3}},canonicalize,cse",
                      o.warps.getValue(), o.keyBlock.getValue(),
-                     o.stages.getValue())
+                     o.stages.getValue(), o.mTiles.getValue())
            .str()},
       {"nvvm",
        llvm::formatv(
@@ -83,9 +83,14 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
 } // namespace
 
 void attn::buildCUDAPipeline(OpPassManager &pm, const CUDAPipelineOptions &o,
-                             StringRef stopAfter) {
+                             StringRef stopAfter, StringRef startAfter) {
   registerAttnPassesAndPipelines();
+  bool started = startAfter.empty();
   for (const Stage &s : cudaStages(o)) {
+    if (!started) {
+      started = startAfter == s.name;
+      continue;
+    }
     if (failed(parsePassPipeline(s.passes, pm, llvm::errs())))
       llvm::report_fatal_error("attnir: invalid built-in pipeline stage");
     if (stopAfter == s.name)
@@ -125,6 +130,7 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
     } rules[] = {{"warps", &o.warps, 1, 8, 1},
                  {"key-block", &o.keyBlock, 0, 128, 16},
                  {"stages", &o.stages, 1, 2, 1},
+                 {"m-tiles", &o.mTiles, 0, 2, 1},
                  {"opt-level", &o.optLevel, 0, 3, 1}};
     Rule *rule = nullptr;
     for (Rule &r : rules)
@@ -132,7 +138,7 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
         rule = &r;
     if (!rule) {
       error = "unknown option '" + key.str() +
-              "' (chip, features, warps, key-block, stages, opt-level)";
+              "' (chip, features, warps, m-tiles, key-block, stages, opt-level)";
       return false;
     }
     if (v < rule->lo || v > rule->hi || v % rule->multiple) {

@@ -1,8 +1,8 @@
 //===- CudaKernel.cpp - loading and launching CUDA bundles ----------------===//
 //
 // A CUDA bundle holds a cubin (or PTX) with one kernel per entry and the
-// launch contract in its features ("sm_90,block_q=64,threads=128,format=
-// cubin"). The kernel takes each argument as the expanded memref
+// launch contract in its features ("sm_90,format=cubin,launch:NAME=
+// <query rows per block>x<threads>" per kernel). The kernel takes each argument as the expanded memref
 // descriptor (allocated, aligned, offset, sizes, strides: 3 + 2 rank
 // 64-bit words) and runs on the grid (ceil(N / block_q), Hq, B).
 //
@@ -12,7 +12,7 @@
 #include "attnir/Runtime/Kernel.h"
 #include <map>
 #include <mutex>
-#include <sstream>
+#include <cstdlib>
 
 namespace attnir {
 
@@ -27,24 +27,41 @@ struct Kernel::CudaModules {
 std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
   auto k = std::unique_ptr<Kernel>(new Kernel());
   std::string chip, format;
-  std::stringstream ss(bundle.features);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    auto eq = item.find('=');
+  std::map<std::string, std::pair<long long, long long>> launch;
+  size_t pos = 0;
+  const std::string &f = bundle.features;
+  while (pos <= f.size()) {
+    size_t comma = f.find(',', pos);
+    std::string item =
+        f.substr(pos, comma == std::string::npos ? std::string::npos
+                                                 : comma - pos);
+    pos = comma == std::string::npos ? f.size() + 1 : comma + 1;
+    size_t eq = item.find('=');
     std::string key = item.substr(0, eq);
     std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
     if (eq == std::string::npos)
       chip = key;
-    else if (key == "block_q")
-      k->blockQ = std::atoll(value.c_str());
-    else if (key == "threads")
-      k->threads = std::atoll(value.c_str());
     else if (key == "format")
       format = value;
+    else if (key.rfind("launch:", 0) == 0) {
+      char *end = nullptr;
+      long long bq = std::strtoll(value.c_str(), &end, 10);
+      long long th = *end == 'x' ? std::strtoll(end + 1, &end, 10) : 0;
+      launch[key.substr(7)] = {bq, *end ? 0 : th};
+    }
   }
-  if (chip.rfind("sm_", 0) != 0 || k->blockQ <= 0 || k->blockQ > 1024 ||
-      k->threads <= 0 || k->threads > 1024 ||
-      (format != "cubin" && format != "ptx")) {
+  bool ok = chip.rfind("sm_", 0) == 0 && (format == "cubin" || format == "ptx");
+  for (const EntryABI &e : bundle.entries) {
+    auto it = launch.find(e.name);
+    if (!ok || it == launch.end() || it->second.first <= 0 ||
+        it->second.first > 1024 || it->second.second <= 0 ||
+        it->second.second > 1024) {
+      ok = false;
+      break;
+    }
+    k->launch.push_back({it->second.first, it->second.second});
+  }
+  if (!ok) {
     error = "not a valid AttnIR bundle (CUDA launch contract '" +
             bundle.features + "')";
     return nullptr;
@@ -126,6 +143,7 @@ bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
     error = "@" + abi.name + ": B and H must be <= 65535 on the CUDA target";
     return false;
   }
+  auto [blockQ, threads] = launch[entry];
   int64_t tiles = (N + blockQ - 1) / blockQ;
   if (tiles > 0x7fffffff) {
     error = "@" + abi.name + ": N is too large for one launch";

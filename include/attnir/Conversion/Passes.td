@@ -36,7 +36,7 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
     Replaces every entry function whose body is one `attn.attention` on its
     arguments with a `gpu.func` kernel of the same name in
     `gpu.module @attn_kernels` (FlashAttention-2 structure): grid
-    (ceil(N / (16 warps)), Hq, B); Q, K and V tiles staged in shared memory by
+    (ceil(N / (16 m-tiles warps)), Hq, B); Q, K and V tiles staged in shared memory by
     cp.async (`nvgpu.device_async_copy`) and read by `nvgpu.ldmatrix`;
     S = Q K^T and O += P V by `nvvm.mma.sync` m16n8k16 (f16 or bf16 inputs,
     f32 accumulators); the online softmax on the accumulator fragments; the
@@ -55,6 +55,8 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
   let options = [
     Option<"warps", "warps", "int64_t", /*default=*/"4",
            "warps per block (16 query rows each)">,
+    Option<"mTiles", "m-tiles", "int64_t", /*default=*/"0",
+           "16-row query tiles per warp: 1, 2, or 0 (2 when D, Dv <= 64)">,
     Option<"keyBlock", "key-block", "int64_t", /*default=*/"0",
            "keys per block (multiple of 16); 0 picks the largest <= 64 "
            "whose tiles fit 48 KB of shared memory">,

@@ -21,7 +21,12 @@ struct CudaArtifacts {
   std::string cubin;     ///< empty when no ptxas was found
   std::string ptxasLog;  ///< `ptxas -v` output (registers, spills, smem)
   std::string stageIR;   ///< the IR after `stopAfter`, when requested
-  int64_t blockQ = 0, threads = 0;
+  /// Per kernel: query rows per block and threads per block.
+  struct Launch {
+    std::string kernel;
+    int64_t blockQ, threads;
+  };
+  std::vector<Launch> launch;
 };
 
 /// Lowers `spec` (not modified) for CUDA. With `stopAfter` one of "nvgpu" or

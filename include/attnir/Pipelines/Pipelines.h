@@ -41,6 +41,9 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
   Option<int64_t> keyBlock{*this, "key-block",
                            llvm::cl::desc("keys per block; 0: auto"),
                            llvm::cl::init(0)};
+  Option<int64_t> mTiles{*this, "m-tiles",
+                         llvm::cl::desc("16-row query tiles per warp; 0: auto"),
+                         llvm::cl::init(0)};
   Option<int64_t> stages{*this, "stages",
                          llvm::cl::desc("copy stages in flight: 1 or 2"),
                          llvm::cl::init(2)};
@@ -52,10 +55,12 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
 /// Stages of the CUDA pipeline: "nvgpu" (the kernels in gpu + nvgpu +
 /// nvvm ops), "nvvm" (the gpu.module in the LLVM/NVVM dialects), "ptx"
 /// (a gpu.binary holding the PTX text).
+/// `startAfter` skips the stages up to and including that one.
 void buildCUDAPipeline(OpPassManager &pm, const CUDAPipelineOptions &options,
-                       llvm::StringRef stopAfter = "ptx");
+                       llvm::StringRef stopAfter = "ptx",
+                       llvm::StringRef startAfter = "");
 
-/// Parses "key=value ..." (chip, features, warps, key-block, stages,
+/// Parses "key=value ..." (chip, features, warps, m-tiles, key-block, stages,
 /// opt-level) over `options`; one-line error on failure.
 bool parseCUDAOptions(llvm::StringRef text, CUDAPipelineOptions &options,
                       std::string &error);

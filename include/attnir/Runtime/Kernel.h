@@ -72,7 +72,7 @@ private:
   Bundle b;
   /// CUDA: the launch contract from the bundle, and the module per context
   /// (loaded on first launch, so that loading needs no GPU).
-  int64_t blockQ = 0, threads = 0;
+  std::vector<std::pair<int64_t, int64_t>> launch; // per entry: rows, threads
   struct CudaModules;
   std::shared_ptr<CudaModules> cudaModules; // shared_ptr: type completed in CudaKernel.cpp
   void *handle = nullptr;

@@ -23,8 +23,9 @@
 // first, then the partial ones; empty blocks never appear). A runtime block
 // list or a chunked recurrence plugs in as another schedule.
 //
-// mma.sync is emitted as nvvm.mma.sync on packed i32 operands for both f16
-// and bf16 (nvgpu.mma.sync rejects bf16: shared/notes/tc-probe pitfall 1).
+// mma.sync is emitted as nvvm.mma.sync for both f16 (vector<2xf16>
+// operands) and bf16 (i32 operands holding two bf16): nvgpu.mma.sync
+// rejects bf16 (shared/notes/tc-probe pitfall 1).
 //
 //===----------------------------------------------------------------------===//
 
@@ -51,14 +52,17 @@ namespace {
 
 /// Tile shape of one kernel, fixed at compile time.
 struct FlashShape {
-  int64_t d, dv, warps, bq, bk, stages;
+  int64_t d, dv, warps, mtiles, bq, bk, stages;
   Type elt;
   bool hasLse;
   int64_t padD() const { return d + 8; } // +16 B per row: no ldmatrix
   int64_t padV() const { return dv + 8; } // bank conflicts
   int64_t threads() const { return 32 * warps; }
+  /// K tiles reuse the Q tile's buffer (Q lives in registers once loaded),
+  /// so D = 128 fits 64-key blocks in 48 KB.
+  bool kInQ() const { return bk <= bq; }
   int64_t sharedBytes() const {
-    return 2 * (bq * padD() + bk * padD() + bk * padV());
+    return 2 * ((kInQ() ? bq : bq + bk) * padD() + bk * padV());
   }
 };
 
@@ -170,11 +174,16 @@ private:
   void commit() { NVVM::CpAsyncCommitGroupOp::create(b); }
   void waitAll() { NVVM::CpAsyncWaitGroupOp::create(b, 0); }
 
-  /// Row r of an ldmatrix result, as the i32 that mma.sync takes.
+  /// Row r of an ldmatrix result as mma.sync takes it: vector<2xf16> for
+  /// f16, an i32 holding two bf16 for bf16 (the op's verifier wants these).
   Value fragWord(Value frag, int64_t r) {
     Value pair = vector::ExtractOp::create(b, frag, ArrayRef<int64_t>{r});
-    Value w = vector::BitCastOp::create(
-        b, VectorType::get({1}, i32), pair);
+    return asOperand(pair);
+  }
+  Value asOperand(Value pair) {
+    if (!s.elt.isBF16())
+      return pair;
+    Value w = vector::BitCastOp::create(b, VectorType::get({1}, i32), pair);
     return vector::ExtractOp::create(b, w, ArrayRef<int64_t>{0});
   }
   SmallVector<Value> ldmatrix(Value smem, Value row, Value col, int64_t tiles,
@@ -187,13 +196,12 @@ private:
       words.push_back(fragWord(frag, r));
     return words;
   }
-  /// Two f32 as one i32 of two f16/bf16 (the A fragment of P).
+  /// Two f32 as one mma operand word of f16/bf16 (the A fragment of P).
   Value pack(Value x, Value y) {
     Value v = vector::FromElementsOp::create(
         b, VectorType::get({2}, f32), ValueRange{x, y});
-    Value t = arith::TruncFOp::create(b, VectorType::get({2}, s.elt), v);
-    Value w = vector::BitCastOp::create(b, VectorType::get({1}, i32), t);
-    return vector::ExtractOp::create(b, w, ArrayRef<int64_t>{0});
+    return asOperand(
+        arith::TruncFOp::create(b, VectorType::get({2}, s.elt), v));
   }
   /// acc(4 x f32) += A(4 x i32) B(2 x i32), m16n8k16.
   SmallVector<Value> mma(ValueRange a, ValueRange bw, ValueRange acc) {
@@ -253,17 +261,26 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
   commit();
   waitAll();
   gpu::BarrierOp::create(b);
-  Value wrow = mul(warp, 16);
-  Value qRow = add(wrow, rem(lane, 16));
+  const int64_t MT = s.mtiles;
+  Value wrow = mul(warp, 16 * MT);
   Value qColOff = mul(div(lane, 16), 8);
-  SmallVector<SmallVector<Value>> qA;
-  for (int64_t kt = 0; kt < s.d / 16; ++kt)
-    qA.push_back(ldmatrix(sQ, qRow, add(qColOff, kt * 16), 4, false));
+  SmallVector<SmallVector<SmallVector<Value>>> qA(MT); // [mi][kt][4]
+  for (int64_t mi = 0; mi < MT; ++mi) {
+    Value qRow = add(add(wrow, mi * 16), rem(lane, 16));
+    for (int64_t kt = 0; kt < s.d / 16; ++kt)
+      qA[mi].push_back(ldmatrix(sQ, qRow, add(qColOff, kt * 16), 4, false));
+  }
+  if (s.kInQ())
+    gpu::BarrierOp::create(b); // every warp has its Q before K overwrites it
 
-  // Rows this thread owns in the accumulators, and its column pair.
+  // Rows this thread owns in the accumulators (two per m-tile), and its
+  // column pair.
   Value quad = div(lane, 4);
-  Value row0 = add(add(i0, wrow), quad);
-  Value row1 = add(row0, 8);
+  SmallVector<Value> rows; // [mi * 2 + rr]
+  for (int64_t mi = 0; mi < MT; ++mi) {
+    Value r0 = add(add(add(i0, wrow), mi * 16), quad);
+    rows.append({r0, add(r0, 8)});
+  }
   Value colPair = mul(rem(lane, 4), 2);
 
   Value c0 = c(0), c1 = c(1);
@@ -273,9 +290,14 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
 
   Value zero = cf(0.0f), ninf = cf(neginf);
   Value scale2 = cf(static_cast<float>(scale * log2e));
-  int64_t numO = s.dv / 8;
-  SmallVector<Value> init(numO * 4, zero);
-  init.append({ninf, ninf, zero, zero}); // m0, m1, l0, l1
+  const int64_t numO = s.dv / 8, numS = s.bk / 8;
+  // iter_args: O [mi][dt][4], then m [mi][rr], then l [mi][rr].
+  const int64_t oSize = MT * numO * 4, mBase = oSize, lBase = oSize + 2 * MT;
+  SmallVector<Value> init(oSize, zero);
+  for (int64_t i = 0; i < 2 * MT; ++i)
+    init.push_back(ninf);
+  for (int64_t i = 0; i < 2 * MT; ++i)
+    init.push_back(zero);
 
   auto loadK = [&](Value t) {
     Value j0 = mul(sched.block(b, t), s.bk);
@@ -314,24 +336,35 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
       gpu::BarrierOp::create(b);
     }
 
-    // S = Q K^T: BK / 8 tiles of m16n8, each a sum over D / 16 k-steps.
-    Value kRow = rem(lane, 8);
-    Value kCol = mul(rem(div(lane, 8), 2), 8);
-    SmallVector<Value> S; // [nt][4]
-    for (int64_t nt = 0; nt < s.bk / 8; ++nt) {
-      SmallVector<Value> acc(4, zero);
-      for (int64_t kt = 0; kt < s.d / 16; ++kt) {
-        SmallVector<Value> kB =
-            ldmatrix(sK, add(kRow, nt * 8), add(kCol, kt * 16), 2, false);
-        acc = mma(qA[kt], kB, acc);
+    // S = Q K^T: per m-tile, BK / 8 tiles of m16n8 summed over D / 16
+    // k-steps. Each K fragment feeds every m-tile of the warp; x4 ldmatrix
+    // loads two k-steps at once when D is a multiple of 32.
+    SmallVector<SmallVector<Value>> S(MT); // [mi][nt * 4 + e]
+    for (int64_t nt = 0; nt < numS; ++nt) {
+      SmallVector<SmallVector<Value>> acc(MT, SmallVector<Value>(4, zero));
+      Value kRow = add(rem(lane, 8), nt * 8);
+      for (int64_t kt = 0; kt < s.d / 16;) {
+        bool pair = s.d % 32 == 0;
+        Value col = pair ? add(mul(div(lane, 8), 8), kt * 16)
+                         : add(mul(rem(div(lane, 8), 2), 8), kt * 16);
+        SmallVector<Value> kB = ldmatrix(sK, kRow, col, pair ? 4 : 2, false);
+        for (int64_t half = 0; half < (pair ? 2 : 1); ++half)
+          for (int64_t mi = 0; mi < MT; ++mi)
+            acc[mi] = mma(qA[mi][kt + half],
+                          ValueRange(kB).slice(2 * half, 2), acc[mi]);
+        kt += pair ? 2 : 1;
       }
-      for (Value x : acc)
-        S.push_back(arith::MulFOp::create(b, x, scale2));
+      for (int64_t mi = 0; mi < MT; ++mi)
+        for (Value x : acc[mi])
+          S[mi].push_back(arith::MulFOp::create(b, x, scale2));
     }
 
     // Partial blocks: the element rule and the key tail, as -inf.
+    SmallVector<Value> flat;
+    for (auto &sm : S)
+      flat.append(sm);
     auto ifMasked = scf::IfOp::create(
-        b, SmallVector<Type>(S.size(), f32), sched.masked(b, t), true);
+        b, SmallVector<Type>(flat.size(), f32), sched.masked(b, t), true);
     {
       OpBuilder::InsertionGuard g2(b);
       b.setInsertionPointToStart(&ifMasked.getThenRegion().front());
@@ -340,66 +373,77 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
         return arith::IndexCastUIOp::create(b, i64, x);
       };
       Value n64 = asI64(N), m64 = asI64(M);
-      Value rows64[2] = {asI64(row0), asI64(row1)};
+      SmallVector<Value> rows64;
+      for (Value r : rows)
+        rows64.push_back(asI64(r));
       SmallVector<Value> out;
-      for (int64_t nt = 0; nt < s.bk / 8; ++nt)
-        for (int64_t e = 0; e < 4; ++e) {
-          Value j = add(add(j0, colPair), nt * 8 + (e & 1));
-          Value keep =
-              arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, M);
-          if (mask)
-            keep = arith::AndIOp::create(
-                b, keep,
-                mask.buildKeep(b, b.getLoc(), rows64[e / 2], asI64(j), n64,
-                               m64));
-          out.push_back(
-              arith::SelectOp::create(b, keep, S[nt * 4 + e], ninf));
-        }
+      for (int64_t mi = 0; mi < MT; ++mi)
+        for (int64_t nt = 0; nt < numS; ++nt)
+          for (int64_t e = 0; e < 4; ++e) {
+            Value j = add(add(j0, colPair), nt * 8 + (e & 1));
+            Value keep =
+                arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, M);
+            if (mask)
+              keep = arith::AndIOp::create(
+                  b, keep,
+                  mask.buildKeep(b, b.getLoc(), rows64[mi * 2 + e / 2],
+                                 asI64(j), n64, m64));
+            out.push_back(
+                arith::SelectOp::create(b, keep, S[mi][nt * 4 + e], ninf));
+          }
       scf::YieldOp::create(b, out);
       b.setInsertionPointToStart(&ifMasked.getElseRegion().front());
-      scf::YieldOp::create(b, S);
+      scf::YieldOp::create(b, flat);
     }
-    for (size_t e = 0; e < S.size(); ++e)
-      S[e] = ifMasked.getResult(e);
+    for (int64_t mi = 0, idx = 0; mi < MT; ++mi)
+      for (Value &x : S[mi])
+        x = ifMasked.getResult(idx++);
 
-    // Online softmax per owned row (rr = 0: row0, 1: row1).
-    SmallVector<Value> mNew(2), alpha(2), lNew(2);
-    SmallVector<Value> P(S.size());
-    for (int64_t rr = 0; rr < 2; ++rr) {
-      Value mOld = st[numO * 4 + rr], lOld = st[numO * 4 + 2 + rr];
-      Value mx = mOld;
-      for (int64_t nt = 0; nt < s.bk / 8; ++nt)
-        for (int64_t e = 0; e < 2; ++e)
-          mx = arith::MaximumFOp::create(b, mx, S[nt * 4 + 2 * rr + e]);
-      mx = quadReduce<arith::MaximumFOp>(mx);
-      // A row with no kept key so far keeps m = -inf; subtract 0 instead so
-      // that exp2 sees -inf - 0 = -inf, not NaN.
-      Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mx, ninf);
-      Value mUse = arith::SelectOp::create(b, none, zero, mx);
-      alpha[rr] =
-          math::Exp2Op::create(b, arith::SubFOp::create(b, mOld, mUse));
-      Value rowSum = zero;
-      for (int64_t nt = 0; nt < s.bk / 8; ++nt)
-        for (int64_t e = 0; e < 2; ++e) {
-          int64_t idx = nt * 4 + 2 * rr + e;
-          P[idx] = math::Exp2Op::create(
-              b, arith::SubFOp::create(b, S[idx], mUse));
-          rowSum = arith::AddFOp::create(b, rowSum, P[idx]);
-        }
-      mNew[rr] = mx;
-      lNew[rr] = arith::AddFOp::create(
-          b, arith::MulFOp::create(b, lOld, alpha[rr]), rowSum);
-    }
+    // Online softmax per owned row.
+    SmallVector<Value> mNew(2 * MT), alpha(2 * MT), lNew(2 * MT);
+    SmallVector<SmallVector<Value>> P(MT, SmallVector<Value>(numS * 4));
+    for (int64_t mi = 0; mi < MT; ++mi)
+      for (int64_t rr = 0; rr < 2; ++rr) {
+        int64_t r = mi * 2 + rr;
+        Value mOld = st[mBase + r], lOld = st[lBase + r];
+        Value mx = mOld;
+        for (int64_t nt = 0; nt < numS; ++nt)
+          for (int64_t e = 0; e < 2; ++e)
+            mx = arith::MaximumFOp::create(b, mx, S[mi][nt * 4 + 2 * rr + e]);
+        mx = quadReduce<arith::MaximumFOp>(mx);
+        // A row with no kept key so far keeps m = -inf; subtract 0 instead
+        // so that exp2 sees -inf - 0 = -inf, not NaN.
+        Value none =
+            arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mx, ninf);
+        Value mUse = arith::SelectOp::create(b, none, zero, mx);
+        alpha[r] =
+            math::Exp2Op::create(b, arith::SubFOp::create(b, mOld, mUse));
+        Value rowSum = zero;
+        for (int64_t nt = 0; nt < numS; ++nt)
+          for (int64_t e = 0; e < 2; ++e) {
+            int64_t idx = nt * 4 + 2 * rr + e;
+            P[mi][idx] = math::Exp2Op::create(
+                b, arith::SubFOp::create(b, S[mi][idx], mUse));
+            rowSum = arith::AddFOp::create(b, rowSum, P[mi][idx]);
+          }
+        mNew[r] = mx;
+        lNew[r] = arith::AddFOp::create(
+            b, arith::MulFOp::create(b, lOld, alpha[r]), rowSum);
+      }
     // P as A fragments: k-step kt covers the S tiles 2kt and 2kt + 1.
-    SmallVector<SmallVector<Value>> pA;
-    for (int64_t kt = 0; kt < s.bk / 16; ++kt) {
-      int64_t lo = 2 * kt * 4, hi = (2 * kt + 1) * 4;
-      pA.push_back({pack(P[lo], P[lo + 1]), pack(P[lo + 2], P[lo + 3]),
-                    pack(P[hi], P[hi + 1]), pack(P[hi + 2], P[hi + 3])});
-    }
+    SmallVector<SmallVector<SmallVector<Value>>> pA(MT);
+    for (int64_t mi = 0; mi < MT; ++mi)
+      for (int64_t kt = 0; kt < s.bk / 16; ++kt) {
+        auto &p = P[mi];
+        int64_t lo = 2 * kt * 4, hi = (2 * kt + 1) * 4;
+        pA[mi].push_back({pack(p[lo], p[lo + 1]), pack(p[lo + 2], p[lo + 3]),
+                          pack(p[hi], p[hi + 1]), pack(p[hi + 2], p[hi + 3])});
+      }
     SmallVector<Value> O;
-    for (int64_t e = 0; e < numO * 4; ++e)
-      O.push_back(arith::MulFOp::create(b, st[e], alpha[(e % 4) / 2]));
+    for (int64_t e = 0; e < oSize; ++e) {
+      int64_t mi = e / (numO * 4), rr = (e % 4) / 2;
+      O.push_back(arith::MulFOp::create(b, st[e], alpha[mi * 2 + rr]));
+    }
 
     if (s.stages == 2) {
       waitAll(); // V(t) has landed; every warp is done with sK
@@ -412,21 +456,27 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
       b.setInsertionPointToStart(&pre.getThenRegion().front());
       loadK(next); // overlaps P V
     }
-    // O += P V.
+    // O += P V: one x4 ldmatrix.trans gives the V fragments of two 8-column
+    // tiles, each used by every m-tile.
     Value vRow = rem(lane, 16);
-    for (int64_t dt = 0; dt < numO; ++dt) {
-      SmallVector<Value> acc(O.begin() + dt * 4, O.begin() + dt * 4 + 4);
+    Value vColOff = mul(div(lane, 16), 8);
+    for (int64_t dt = 0; dt < numO; dt += 2)
       for (int64_t kt = 0; kt < s.bk / 16; ++kt) {
-        SmallVector<Value> vB =
-            ldmatrix(sV, add(vRow, kt * 16), c(dt * 8), 2, true);
-        acc = mma(pA[kt], vB, acc);
+        SmallVector<Value> vB = ldmatrix(sV, add(vRow, kt * 16),
+                                         add(vColOff, dt * 8), 4, true);
+        for (int64_t half = 0; half < 2; ++half)
+          for (int64_t mi = 0; mi < MT; ++mi) {
+            int64_t base = mi * numO * 4 + (dt + half) * 4;
+            SmallVector<Value> acc(O.begin() + base, O.begin() + base + 4);
+            acc = mma(pA[mi][kt], ValueRange(vB).slice(2 * half, 2), acc);
+            std::copy(acc.begin(), acc.end(), O.begin() + base);
+          }
       }
-      std::copy(acc.begin(), acc.end(), O.begin() + dt * 4);
-    }
     if (s.stages == 1)
       gpu::BarrierOp::create(b); // before the next copies overwrite sK, sV
     SmallVector<Value> yield(O);
-    yield.append({mNew[0], mNew[1], lNew[0], lNew[1]});
+    yield.append(mNew);
+    yield.append(lNew);
     scf::YieldOp::create(b, yield);
   }
 
@@ -434,44 +484,45 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
   ValueRange fin = loop.getResults();
   Value one = cf(1.0f);
   Value ln2 = cf(static_cast<float>(1.0 / log2e));
-  Value rows[2] = {row0, row1};
   Value firstOfQuad = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
                                             rem(lane, 4), c0);
-  for (int64_t rr = 0; rr < 2; ++rr) {
-    Value l = quadReduce<arith::AddFOp>(fin[numO * 4 + 2 + rr]);
-    Value pos = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, l, zero);
-    Value inv = arith::SelectOp::create(
-        b, pos, arith::DivFOp::create(b, one, l), zero);
-    Value inside =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, rows[rr], N);
-    auto ifIn = scf::IfOp::create(b, inside, false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(&ifIn.getThenRegion().front());
-    auto pairTy = VectorType::get({2}, f32);
-    Value invV = vector::BroadcastOp::create(b, pairTy, inv);
-    for (int64_t dt = 0; dt < numO; ++dt) {
-      Value pair = vector::FromElementsOp::create(
-          b, pairTy,
-          ValueRange{fin[dt * 4 + 2 * rr], fin[dt * 4 + 2 * rr + 1]});
-      Value val = arith::TruncFOp::create(
-          b, VectorType::get({2}, s.elt),
-          arith::MulFOp::create(b, pair, invV));
-      auto st = vector::StoreOp::create(
-          b, val, o, ValueRange{bIdx, h, rows[rr], add(colPair, dt * 8)});
-      st.setAlignment(uint64_t(4));
+  for (int64_t mi = 0; mi < MT; ++mi)
+    for (int64_t rr = 0; rr < 2; ++rr) {
+      int64_t r = mi * 2 + rr;
+      Value l = quadReduce<arith::AddFOp>(fin[lBase + r]);
+      Value pos = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, l, zero);
+      Value inv = arith::SelectOp::create(
+          b, pos, arith::DivFOp::create(b, one, l), zero);
+      Value inside =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, rows[r], N);
+      auto ifIn = scf::IfOp::create(b, inside, false);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(&ifIn.getThenRegion().front());
+      auto pairTy = VectorType::get({2}, f32);
+      Value invV = vector::BroadcastOp::create(b, pairTy, inv);
+      for (int64_t dt = 0; dt < numO; ++dt) {
+        int64_t base = mi * numO * 4 + dt * 4 + 2 * rr;
+        Value pair = vector::FromElementsOp::create(
+            b, pairTy, ValueRange{fin[base], fin[base + 1]});
+        Value val = arith::TruncFOp::create(
+            b, VectorType::get({2}, s.elt),
+            arith::MulFOp::create(b, pair, invV));
+        auto store = vector::StoreOp::create(
+            b, val, o, ValueRange{bIdx, h, rows[r], add(colPair, dt * 8)});
+        store.setAlignment(uint64_t(4));
+      }
+      if (lse) {
+        // lse = (m + log2 l) ln 2 in natural units; -inf for empty rows.
+        Value m = fin[mBase + r];
+        Value val = arith::MulFOp::create(
+            b, arith::AddFOp::create(b, m, math::Log2Op::create(b, l)), ln2);
+        val = arith::SelectOp::create(b, pos, val, ninf);
+        auto ifFirst = scf::IfOp::create(b, firstOfQuad, false);
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPointToStart(&ifFirst.getThenRegion().front());
+        memref::StoreOp::create(b, val, lse, ValueRange{bIdx, h, rows[r]});
+      }
     }
-    if (lse) {
-      // lse = (m + log2 l) ln 2 in natural units; -inf for empty rows.
-      Value m = fin[numO * 4 + rr];
-      Value val = arith::MulFOp::create(
-          b, arith::AddFOp::create(b, m, math::Log2Op::create(b, l)), ln2);
-      val = arith::SelectOp::create(b, pos, val, ninf);
-      auto ifFirst = scf::IfOp::create(b, firstOfQuad, false);
-      OpBuilder::InsertionGuard g2(b);
-      b.setInsertionPointToStart(&ifFirst.getThenRegion().front());
-      memref::StoreOp::create(b, val, lse, ValueRange{bIdx, h, rows[rr]});
-    }
-  }
   gpu::ReturnOp::create(b);
 }
 
@@ -511,6 +562,11 @@ struct ConvertAttnToNVGPU
                          << " must be 1 or 2";
       return signalPassFailure();
     }
+    if (mTiles < 0 || mTiles > 2) {
+      module.emitError() << "attn-to-nvgpu: m-tiles=" << mTiles
+                         << " must be 0 (auto), 1 or 2";
+      return signalPassFailure();
+    }
     if (keyBlock != 0 && (keyBlock < 16 || keyBlock > 128 || keyBlock % 16)) {
       module.emitError() << "attn-to-nvgpu: key-block=" << keyBlock
                          << " must be 0 (auto) or a multiple of 16 in 16..128";
@@ -544,7 +600,11 @@ struct ConvertAttnToNVGPU
       s.d = qT.getDimSize(3);
       s.dv = vT.getDimSize(3);
       s.warps = warps;
-      s.bq = 16 * warps;
+      // Two 16-row m-tiles per warp halve the shared-memory reads per
+      // mma.sync (each K/V fragment feeds both); at D = 128 their
+      // accumulators would not fit the 255 registers.
+      s.mtiles = mTiles ? mTiles.getValue() : (std::max(s.d, s.dv) <= 64 ? 2 : 1);
+      s.bq = 16 * s.mtiles * warps;
       s.stages = stages;
       s.hasLse = static_cast<bool>(op.getLse());
       if (!s.elt.isBF16() && !s.elt.isF16()) {
@@ -598,9 +658,11 @@ struct ConvertAttnToNVGPU
       std::string name = fn.getName().str();
       MemRefType tyQ = smemType(s.bq, s.padD()), tyK = smemType(s.bk, s.padD()),
                  tyV = smemType(s.bk, s.padV());
-      for (auto [suffix, ty] : {std::pair<const char *, MemRefType>{"_sQ", tyQ},
-                                {"_sK", tyK},
-                                {"_sV", tyV}})
+      SmallVector<std::pair<const char *, MemRefType>> buffers = {{"_sQ", tyQ},
+                                                                  {"_sV", tyV}};
+      if (!s.kInQ())
+        buffers.push_back({"_sK", tyK});
+      for (auto [suffix, ty] : buffers)
         memref::GlobalOp::create(gb, loc, name + suffix,
                                  gb.getStringAttr("private"), ty, Attribute(),
                                  /*constant=*/false, gb.getI64IntegerAttr(128));
@@ -616,7 +678,9 @@ struct ConvertAttnToNVGPU
       ImplicitLocOpBuilder ib(loc, ctx);
       ib.setInsertionPointToStart(&kfn.getBody().front());
       Value sQ = memref::GetGlobalOp::create(ib, tyQ, name + "_sQ");
-      Value sK = memref::GetGlobalOp::create(ib, tyK, name + "_sK");
+      Value sK = s.kInQ()
+                     ? sQ
+                     : memref::GetGlobalOp::create(ib, tyK, name + "_sK").getResult();
       Value sV = memref::GetGlobalOp::create(ib, tyV, name + "_sV");
       FlashKernelBuilder(ib, s, op.getMaskAttr(), op.getScaleValue())
           .build(kfn, sQ, sK, sV);

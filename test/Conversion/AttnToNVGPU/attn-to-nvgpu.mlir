@@ -1,0 +1,90 @@
+// RUN: attn-opt %s --split-input-file --attn-to-nvgpu | FileCheck %s
+// RUN: attn-opt %s --split-input-file --attn-to-nvgpu="m-tiles=1 stages=1" | FileCheck %s --check-prefix=ONE
+
+// Every entry becomes a kernel of the same name in gpu.module @attn_kernels,
+// arguments q, k, v, out[, lse] as memrefs, with its launch contract.
+
+// CHECK: module attributes {gpu.container_module}
+// CHECK: gpu.module @attn_kernels
+// Q and V tiles in shared memory (K reuses Q's buffer): 128 rows at D = 64.
+// CHECK-DAG: memref.global "private" @causal_lse_sQ : memref<128x72xbf16, #gpu.address_space<workgroup>> {alignment = 128 : i64}
+// CHECK-DAG: memref.global "private" @causal_lse_sV : memref<64x72xbf16, #gpu.address_space<workgroup>>
+// CHECK-LABEL: gpu.func @causal_lse(
+// CHECK-SAME: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?xf32>) kernel
+// CHECK-SAME: attn.block_q = 128 : i64, attn.threads = 128 : i64
+// CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
+// The Q tile: cp.async, then its A fragments by ldmatrix x4.
+// CHECK: nvgpu.device_async_copy
+// CHECK: nvvm.cp.async.commit.group
+// CHECK: nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = false} : memref<128x72xbf16, #gpu.address_space<workgroup>> -> vector<4x2xbf16>
+// The first K block is in flight before the loop (two stages).
+// CHECK: scf.if
+// CHECK: nvgpu.device_async_copy
+// CHECK: scf.for
+// CHECK:   nvvm.cp.async.wait.group 0
+// CHECK:   gpu.barrier
+// S = Q K^T on tensor cores (bf16 in, f32 accumulators).
+// CHECK:   nvvm.mma.sync A[{{.*}}] B[{{.*}}] C[{{.*}}] {layoutA = #nvvm.mma_layout<row>, layoutB = #nvvm.mma_layout<col>, multiplicandAPtxType = #nvvm.mma_type<bf16>, multiplicandBPtxType = #nvvm.mma_type<bf16>, shape = #nvvm.shape<m = 16, n = 8, k = 16>}
+// Only partial blocks apply the causal element rule.
+// CHECK:   scf.if %{{.*}} -> (f32
+// CHECK:     arith.cmpi sle
+// The online softmax: row max across the quad of lanes, exp2.
+// CHECK:   gpu.shuffle  xor
+// CHECK:   math.exp2
+// O += P V with V by ldmatrix.trans.
+// CHECK:   nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = true}
+// CHECK:   nvvm.mma.sync
+// CHECK:   scf.yield
+// Epilogue: normalised rows < N, and lse from the first lane of each quad.
+// CHECK: vector.store
+// CHECK: math.log2
+// CHECK: memref.store
+// CHECK: gpu.return
+// ONE-LABEL: gpu.func @causal_lse(
+// ONE-SAME: attn.block_q = 64 : i64
+// One stage: K and V are both copied at the top of each iteration.
+// ONE: scf.for
+// ONE: nvgpu.device_async_copy
+// ONE: nvvm.cp.async.wait.group 0
+func.func @causal_lse(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
+                      %v: tensor<?x?x?x64xbf16>)
+    -> (tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>) {
+  %o, %lse = attn.attention %q, %k, %v mask(#attn.causal)
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+      -> (tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>)
+  return %o, %lse : tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>
+}
+
+// -----
+
+// f16 at D = 128: one m-tile per warp, 64-key blocks, mma on f16; no mask:
+// the element rule is only the key tail.
+// CHECK-LABEL: gpu.func @dense_f16(
+// CHECK-SAME: attn.block_q = 64 : i64
+// CHECK: nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32)
+// CHECK-NOT: arith.cmpi sle
+// CHECK: gpu.return
+func.func @dense_f16(%q: tensor<?x?x?x128xf16>, %k: tensor<?x?x?x128xf16>,
+                     %v: tensor<?x?x?x128xf16>) -> tensor<?x?x?x128xf16> {
+  %o = attn.attention %q, %k, %v
+      : (tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>, tensor<?x?x?x128xf16>)
+      -> tensor<?x?x?x128xf16>
+  return %o : tensor<?x?x?x128xf16>
+}
+
+// -----
+
+// A window mask: the key loop starts past block 0 (the block rule's visible
+// begin) and the element rule checks both band edges.
+// CHECK-LABEL: gpu.func @window(
+// CHECK: arith.divui
+// CHECK: scf.for
+// CHECK: arith.cmpi sge
+// CHECK: arith.cmpi sle
+func.func @window(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
+                  %v: tensor<?x?x?x64xbf16>) -> tensor<?x?x?x64xbf16> {
+  %o = attn.attention %q, %k, %v mask(#attn.window<128, 0>)
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+      -> tensor<?x?x?x64xbf16>
+  return %o : tensor<?x?x?x64xbf16>
+}
