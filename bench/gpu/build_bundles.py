@@ -50,9 +50,13 @@ def main():
         for causal in (False, True):
             name = f"{'causal' if causal else 'dense'}_d{d}"
             specs["bench_" + name] = timing_spec(name, d, causal)
+    # f16 (checked, not timed): a different mma.sync operand type.
+    for d in (64, 128):
+        specs[f"f16_causal_d{d}"] = timing_spec(f"causal_d{d}", d, True).replace("bf16", "f16")
     # Tuning variants of the timing specs (run.py --tune times them all).
     tune = {64: ["m-tiles=1", "m-tiles=2", "m-tiles=1 warps=8", "m-tiles=2 stages=1"],
-            128: ["key-block=32", "key-block=64", "warps=8", "key-block=64 stages=1"]}
+            128: ["m-tiles=1", "m-tiles=1 key-block=32", "m-tiles=2",
+                  "m-tiles=2 key-block=64", "m-tiles=2 stages=1"]}
     variants = {}
     for d, opts in tune.items():
         for causal in (False, True):

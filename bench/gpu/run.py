@@ -48,9 +48,11 @@ def rel_err(got, ref):
     return float(np.abs(got[fin] - ref[fin]).max() / max(np.abs(ref[fin]).max(), 1e-30))
 
 
-def spec_head_dims(text):
+def spec_types(text):
+    """(head dims of q, k, v; torch dtype of the inputs)."""
     import re
-    return [int(x) for x in re.findall(r"x(\d+)xbf16>", text)[:3]]
+    dims = [int(x) for x in re.findall(r"x(\d+)x(?:bf16|f16)>", text)[:3]]
+    return dims, (torch.float16 if re.search(r"x\d+xf16>", text) else torch.bfloat16)
 
 
 def correctness(report):
@@ -69,13 +71,13 @@ def correctness(report):
         name = f[:-7]
         with open(os.path.join(BUNDLES, name + ".mlir")) as fh:
             text = fh.read()
-        d, _, dv = spec_head_dims(text)
+        (d, _, dv), dt = spec_types(text)
         k = attnir.load(os.path.join(BUNDLES, f))
         for sname, B, Hq, Hkv, N, M in shapes:
             torch.manual_seed(hash((name, sname)) % 2**31)
-            q = torch.randn(B, Hq, N, d, device=dev, dtype=torch.bfloat16)
-            kk = torch.randn(B, Hkv, M, d, device=dev, dtype=torch.bfloat16)
-            v = torch.randn(B, Hkv, M, dv, device=dev, dtype=torch.bfloat16)
+            q = torch.randn(B, Hq, N, d, device=dev, dtype=dt)
+            kk = torch.randn(B, Hkv, M, d, device=dev, dtype=dt)
+            v = torch.randn(B, Hkv, M, dv, device=dev, dtype=dt)
             try:
                 got = k(q, kk, v)
                 torch.cuda.synchronize()

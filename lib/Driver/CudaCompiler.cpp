@@ -106,8 +106,10 @@ bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
       lowered->walk([&](gpu::GPUFuncOp fn) {
         auto bq = fn->getAttrOfType<IntegerAttr>("attn.block_q");
         auto th = fn->getAttrOfType<IntegerAttr>("attn.threads");
+        auto sh = fn->getAttrOfType<IntegerAttr>("attn.dynamic_shared");
         if (bq && th)
-          out.launch.push_back({fn.getName().str(), bq.getInt(), th.getInt()});
+          out.launch.push_back({fn.getName().str(), bq.getInt(), th.getInt(),
+                                sh ? sh.getInt() : 0});
       });
     }
     if (ok && stopAfter != "nvgpu") {
@@ -152,12 +154,14 @@ bool compileToCudaBundle(ModuleOp spec,
   bundle.target = "cuda";
   bool isCubin = !a.cubin.empty();
   // The chip, the payload's format, and each kernel's launch contract:
-  // "sm_90,format=cubin,launch:causal=128x128,...".
+  // "sm_90,format=cubin,launch:causal=128x128x0,..." (rows, threads,
+  // dynamic shared bytes).
   bundle.features = options.chip.getValue() + ",format=" +
                     (isCubin ? "cubin" : "ptx");
   for (const CudaArtifacts::Launch &l : a.launch)
     bundle.features += ",launch:" + l.kernel + "=" + std::to_string(l.blockQ) +
-                       "x" + std::to_string(l.threads);
+                       "x" + std::to_string(l.threads) + "x" +
+                       std::to_string(l.sharedBytes);
   bundle.object = isCubin ? a.cubin : a.ptx;
   return true;
 }

@@ -129,7 +129,7 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
       int64_t lo, hi, multiple;
     } rules[] = {{"warps", &o.warps, 1, 8, 1},
                  {"key-block", &o.keyBlock, 0, 128, 16},
-                 {"stages", &o.stages, 1, 2, 1},
+                 {"stages", &o.stages, 0, 2, 1},
                  {"m-tiles", &o.mTiles, 0, 2, 1},
                  {"opt-level", &o.optLevel, 0, 3, 1}};
     Rule *rule = nullptr;

@@ -46,6 +46,7 @@ Loaded load() {
   sym(d.cuCtxSynchronize, "cuCtxSynchronize");
   sym(d.cuModuleLoadData, "cuModuleLoadData");
   sym(d.cuModuleGetFunction, "cuModuleGetFunction");
+  sym(d.cuFuncSetAttribute, "cuFuncSetAttribute");
   sym(d.cuLaunchKernel, "cuLaunchKernel");
   sym(d.cuPointerGetAttribute, "cuPointerGetAttribute");
   sym(d.cuMemAlloc, "cuMemAlloc_v2");

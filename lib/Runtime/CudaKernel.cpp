@@ -2,7 +2,7 @@
 //
 // A CUDA bundle holds a cubin (or PTX) with one kernel per entry and the
 // launch contract in its features ("sm_90,format=cubin,launch:NAME=
-// <query rows per block>x<threads>" per kernel). The kernel takes each argument as the expanded memref
+// <query rows per block>x<threads>x<dynamic shared bytes>" per kernel). The kernel takes each argument as the expanded memref
 // descriptor (allocated, aligned, offset, sizes, strides: 3 + 2 rank
 // 64-bit words) and runs on the grid (ceil(N / block_q), Hq, B).
 //
@@ -10,6 +10,7 @@
 
 #include "attnir/Runtime/CudaDriver.h"
 #include "attnir/Runtime/Kernel.h"
+#include <array>
 #include <map>
 #include <mutex>
 #include <cstdlib>
@@ -27,7 +28,7 @@ struct Kernel::CudaModules {
 std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
   auto k = std::unique_ptr<Kernel>(new Kernel());
   std::string chip, format;
-  std::map<std::string, std::pair<long long, long long>> launch;
+  std::map<std::string, std::array<long long, 3>> launch;
   size_t pos = 0;
   const std::string &f = bundle.features;
   while (pos <= f.size()) {
@@ -47,19 +48,20 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
       char *end = nullptr;
       long long bq = std::strtoll(value.c_str(), &end, 10);
       long long th = *end == 'x' ? std::strtoll(end + 1, &end, 10) : 0;
-      launch[key.substr(7)] = {bq, *end ? 0 : th};
+      long long sh = *end == 'x' ? std::strtoll(end + 1, &end, 10) : -1;
+      launch[key.substr(7)] = {bq, th, *end ? -1 : sh};
     }
   }
   bool ok = chip.rfind("sm_", 0) == 0 && (format == "cubin" || format == "ptx");
   for (const EntryABI &e : bundle.entries) {
     auto it = launch.find(e.name);
-    if (!ok || it == launch.end() || it->second.first <= 0 ||
-        it->second.first > 1024 || it->second.second <= 0 ||
-        it->second.second > 1024) {
+    if (!ok || it == launch.end() || it->second[0] <= 0 ||
+        it->second[0] > 1024 || it->second[1] <= 0 || it->second[1] > 1024 ||
+        it->second[2] < 0 || it->second[2] > 256 * 1024) {
       ok = false;
       break;
     }
-    k->launch.push_back({it->second.first, it->second.second});
+    k->launch.push_back({it->second[0], it->second[1], it->second[2]});
   }
   if (!ok) {
     error = "not a valid AttnIR bundle (CUDA launch contract '" +
@@ -143,7 +145,7 @@ bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
     error = "@" + abi.name + ": B and H must be <= 65535 on the CUDA target";
     return false;
   }
-  auto [blockQ, threads] = launch[entry];
+  auto [blockQ, threads, sharedBytes] = launch[entry];
   int64_t tiles = (N + blockQ - 1) / blockQ;
   if (tiles > 0x7fffffff) {
     error = "@" + abi.name + ": N is too large for one launch";
@@ -165,10 +167,19 @@ bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
                  error))
         return false;
       std::vector<CUfunction> fns;
-      for (const EntryABI &e : b.entries) {
+      for (size_t i = 0; i < b.entries.size(); ++i) {
         CUfunction f = nullptr;
-        if (!check(d->cuModuleGetFunction(&f, mod, e.name.c_str()),
+        if (!check(d->cuModuleGetFunction(&f, mod, b.entries[i].name.c_str()),
                    "cuModuleGetFunction", error))
+          return false;
+        // Dynamic shared memory past 48 KB is opt-in per kernel.
+        // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8.
+        int64_t bytes = launch[i][2];
+        if (bytes > 48 * 1024 &&
+            !check(d->cuFuncSetAttribute(f, 8, static_cast<int>(bytes)),
+                   "this GPU cannot give the kernel its shared memory "
+                   "(cuFuncSetAttribute)",
+                   error))
           return false;
         fns.push_back(f);
       }
@@ -190,7 +201,8 @@ bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
   return check(d->cuLaunchKernel(fn, static_cast<unsigned>(tiles),
                                  static_cast<unsigned>(H),
                                  static_cast<unsigned>(B),
-                                 static_cast<unsigned>(threads), 1, 1, 0,
+                                 static_cast<unsigned>(threads), 1, 1,
+                                 static_cast<unsigned>(sharedBytes),
                                  static_cast<CUstream>(stream), params.data(),
                                  nullptr),
                "launching the CUDA kernel", error);

@@ -21,10 +21,11 @@ struct CudaArtifacts {
   std::string cubin;     ///< empty when no ptxas was found
   std::string ptxasLog;  ///< `ptxas -v` output (registers, spills, smem)
   std::string stageIR;   ///< the IR after `stopAfter`, when requested
-  /// Per kernel: query rows per block and threads per block.
+  /// Per kernel: query rows per block, threads per block, dynamic shared
+  /// memory bytes (0: static only).
   struct Launch {
     std::string kernel;
-    int64_t blockQ, threads;
+    int64_t blockQ, threads, sharedBytes;
   };
   std::vector<Launch> launch;
 };

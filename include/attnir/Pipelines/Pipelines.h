@@ -45,8 +45,8 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                          llvm::cl::desc("16-row query tiles per warp; 0: auto"),
                          llvm::cl::init(0)};
   Option<int64_t> stages{*this, "stages",
-                         llvm::cl::desc("copy stages in flight: 1 or 2"),
-                         llvm::cl::init(2)};
+                         llvm::cl::desc("copy stages in flight: 1, 2; 0: auto"),
+                         llvm::cl::init(0)};
   Option<int64_t> optLevel{*this, "opt-level",
                            llvm::cl::desc("LLVM and ptxas optimisation level"),
                            llvm::cl::init(3)};

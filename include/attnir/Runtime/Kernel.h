@@ -10,6 +10,7 @@
 #define ATTNIR_RUNTIME_KERNEL_H
 
 #include "attnir/Runtime/Bundle.h"
+#include <array>
 #include <memory>
 
 namespace attnir {
@@ -72,7 +73,8 @@ private:
   Bundle b;
   /// CUDA: the launch contract from the bundle, and the module per context
   /// (loaded on first launch, so that loading needs no GPU).
-  std::vector<std::pair<int64_t, int64_t>> launch; // per entry: rows, threads
+  /// Per entry: query rows per block, threads, dynamic shared bytes.
+  std::vector<std::array<int64_t, 3>> launch;
   struct CudaModules;
   std::shared_ptr<CudaModules> cudaModules; // shared_ptr: type completed in CudaKernel.cpp
   void *handle = nullptr;

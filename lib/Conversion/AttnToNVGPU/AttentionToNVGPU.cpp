@@ -60,10 +60,17 @@ struct FlashShape {
   int64_t threads() const { return 32 * warps; }
   /// K tiles reuse the Q tile's buffer (Q lives in registers once loaded),
   /// so D = 128 fits 64-key blocks in 48 KB.
-  bool kInQ() const { return bk <= bq; }
+  bool kInQ() const { return qInRegs && bk <= bq; }
   int64_t sharedBytes() const {
     return 2 * ((kInQ() ? bq : bq + bk) * padD() + bk * padV());
   }
+  /// Q fragments held in registers for the whole key loop, or re-read from
+  /// shared memory per k-step (D = 128 with two m-tiles: the registers go
+  /// to the accumulators).
+  bool qInRegs = true;
+  /// Past 48 KB the tiles live in dynamic shared memory (opt-in per kernel
+  /// at launch).
+  bool dynamicShared() const { return sharedBytes() > 48 * 1024; }
 };
 
 /// The key-block schedule of one query tile: `count` blocks; block t is
@@ -265,7 +272,7 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
   Value wrow = mul(warp, 16 * MT);
   Value qColOff = mul(div(lane, 16), 8);
   SmallVector<SmallVector<SmallVector<Value>>> qA(MT); // [mi][kt][4]
-  for (int64_t mi = 0; mi < MT; ++mi) {
+  for (int64_t mi = 0; mi < MT && s.qInRegs; ++mi) {
     Value qRow = add(add(wrow, mi * 16), rem(lane, 16));
     for (int64_t kt = 0; kt < s.d / 16; ++kt)
       qA[mi].push_back(ldmatrix(sQ, qRow, add(qColOff, kt * 16), 4, false));
@@ -339,25 +346,37 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
     // S = Q K^T: per m-tile, BK / 8 tiles of m16n8 summed over D / 16
     // k-steps. Each K fragment feeds every m-tile of the warp; x4 ldmatrix
     // loads two k-steps at once when D is a multiple of 32.
-    SmallVector<SmallVector<Value>> S(MT); // [mi][nt * 4 + e]
-    for (int64_t nt = 0; nt < numS; ++nt) {
-      SmallVector<SmallVector<Value>> acc(MT, SmallVector<Value>(4, zero));
-      Value kRow = add(rem(lane, 8), nt * 8);
-      for (int64_t kt = 0; kt < s.d / 16;) {
-        bool pair = s.d % 32 == 0;
-        Value col = pair ? add(mul(div(lane, 8), 8), kt * 16)
-                         : add(mul(rem(div(lane, 8), 2), 8), kt * 16);
-        SmallVector<Value> kB = ldmatrix(sK, kRow, col, pair ? 4 : 2, false);
+    SmallVector<SmallVector<SmallVector<Value>>> acc(
+        MT, SmallVector<SmallVector<Value>>(numS, SmallVector<Value>(4, zero)));
+    // x4 K fragments cover two k-steps; with Q re-read from shared memory
+    // that would keep two Q fragments live, which D = 128 cannot afford.
+    const bool pair = s.d % 32 == 0 && s.qInRegs;
+    Value kColOff = pair ? mul(div(lane, 8), 8) : mul(rem(div(lane, 8), 2), 8);
+    for (int64_t kt = 0; kt < s.d / 16; kt += pair ? 2 : 1) {
+      // This k-step's Q fragments: held, or read now.
+      SmallVector<SmallVector<SmallVector<Value>>> qf(MT);
+      for (int64_t mi = 0; mi < MT; ++mi)
+        for (int64_t half = 0; half < (pair ? 2 : 1); ++half)
+          qf[mi].push_back(
+              s.qInRegs ? qA[mi][kt + half]
+                        : ldmatrix(sQ,
+                                   add(add(wrow, mi * 16), rem(lane, 16)),
+                                   add(qColOff, (kt + half) * 16), 4, false));
+      for (int64_t nt = 0; nt < numS; ++nt) {
+        SmallVector<Value> kB =
+            ldmatrix(sK, add(rem(lane, 8), nt * 8), add(kColOff, kt * 16),
+                     pair ? 4 : 2, false);
         for (int64_t half = 0; half < (pair ? 2 : 1); ++half)
           for (int64_t mi = 0; mi < MT; ++mi)
-            acc[mi] = mma(qA[mi][kt + half],
-                          ValueRange(kB).slice(2 * half, 2), acc[mi]);
-        kt += pair ? 2 : 1;
+            acc[mi][nt] = mma(qf[mi][half], ValueRange(kB).slice(2 * half, 2),
+                              acc[mi][nt]);
       }
-      for (int64_t mi = 0; mi < MT; ++mi)
-        for (Value x : acc[mi])
-          S[mi].push_back(arith::MulFOp::create(b, x, scale2));
     }
+    SmallVector<SmallVector<Value>> S(MT); // [mi][nt * 4 + e]
+    for (int64_t mi = 0; mi < MT; ++mi)
+      for (int64_t nt = 0; nt < numS; ++nt)
+        for (Value x : acc[mi][nt])
+          S[mi].push_back(arith::MulFOp::create(b, x, scale2));
 
     // Partial blocks: the element rule and the key tail, as -inf.
     SmallVector<Value> flat;
@@ -545,6 +564,8 @@ AttentionOp soleAttention(func::FuncOp fn) {
   return op;
 }
 
+constexpr const char *kDynamicShared = "attn_dsmem";
+
 struct ConvertAttnToNVGPU
     : public attn::impl::ConvertAttnToNVGPUBase<ConvertAttnToNVGPU> {
   using Base::Base;
@@ -557,9 +578,9 @@ struct ConvertAttnToNVGPU
                          << " out of range 1..8";
       return signalPassFailure();
     }
-    if (stages != 1 && stages != 2) {
+    if (stages < 0 || stages > 2) {
       module.emitError() << "attn-to-nvgpu: stages=" << stages
-                         << " must be 1 or 2";
+                         << " must be 0 (auto), 1 or 2";
       return signalPassFailure();
     }
     if (mTiles < 0 || mTiles > 2) {
@@ -601,11 +622,15 @@ struct ConvertAttnToNVGPU
       s.dv = vT.getDimSize(3);
       s.warps = warps;
       // Two 16-row m-tiles per warp halve the shared-memory reads per
-      // mma.sync (each K/V fragment feeds both); at D = 128 their
-      // accumulators would not fit the 255 registers.
-      s.mtiles = mTiles ? mTiles.getValue() : (std::max(s.d, s.dv) <= 64 ? 2 : 1);
+      // mma.sync (each K/V fragment feeds both). Past D = 64 their
+      // accumulators leave no registers for Q, which is then re-read from
+      // shared memory (FlashAttention-2's layout for D = 128).
+      s.mtiles = mTiles ? mTiles.getValue() : 2;
+      s.qInRegs = s.mtiles == 1 || std::max(s.d, s.dv) <= 64;
       s.bq = 16 * s.mtiles * warps;
-      s.stages = stages;
+      // Measured on the H100 (docs/benchmarks/gpu.md, tuning): at D <= 64
+      // the second copy in flight costs more registers than it hides.
+      s.stages = stages ? stages.getValue() : (s.qInRegs ? 1 : 2);
       s.hasLse = static_cast<bool>(op.getLse());
       if (!s.elt.isBF16() && !s.elt.isF16()) {
         op.emitError() << "the CUDA target needs f16 or bf16 inputs (tensor "
@@ -626,15 +651,17 @@ struct ConvertAttnToNVGPU
                                                         : std::to_string(dim));
           return signalPassFailure();
         }
-      // Largest key block (<= 64) whose tiles fit 48 KB of static shared
-      // memory.
-      s.bk = keyBlock ? keyBlock.getValue() : 64;
-      while (!keyBlock && s.bk > 16 && s.sharedBytes() > 48 * 1024)
+      // Key blocks: 64, or 32 when Q is re-read from shared memory (the S
+      // accumulators of 64 keys would not fit beside O); both shrink to fit
+      // the shared memory of an sm_80 block (160 KB).
+      const int64_t maxShared = 160 * 1024;
+      s.bk = keyBlock ? keyBlock.getValue() : (s.qInRegs ? 64 : 32);
+      while (!keyBlock && s.bk > 16 && s.sharedBytes() > maxShared)
         s.bk /= 2;
-      if (s.sharedBytes() > 48 * 1024) {
+      if (s.sharedBytes() > maxShared) {
         op.emitError() << "attn-to-nvgpu: tiles need " << s.sharedBytes()
-                       << " bytes of shared memory (> 48 KB); lower key-block "
-                          "or warps";
+                       << " bytes of shared memory (> 160 KB); lower "
+                          "key-block or warps";
         return signalPassFailure();
       }
 
@@ -658,14 +685,26 @@ struct ConvertAttnToNVGPU
       std::string name = fn.getName().str();
       MemRefType tyQ = smemType(s.bq, s.padD()), tyK = smemType(s.bk, s.padD()),
                  tyV = smemType(s.bk, s.padV());
-      SmallVector<std::pair<const char *, MemRefType>> buffers = {{"_sQ", tyQ},
-                                                                  {"_sV", tyV}};
-      if (!s.kInQ())
-        buffers.push_back({"_sK", tyK});
-      for (auto [suffix, ty] : buffers)
-        memref::GlobalOp::create(gb, loc, name + suffix,
-                                 gb.getStringAttr("private"), ty, Attribute(),
-                                 /*constant=*/false, gb.getI64IntegerAttr(128));
+      if (!s.dynamicShared()) {
+        SmallVector<std::pair<const char *, MemRefType>> buffers = {
+            {"_sQ", tyQ}, {"_sV", tyV}};
+        if (!s.kInQ())
+          buffers.push_back({"_sK", tyK});
+        for (auto [suffix, ty] : buffers)
+          memref::GlobalOp::create(gb, loc, name + suffix,
+                                   gb.getStringAttr("private"), ty,
+                                   Attribute(), /*constant=*/false,
+                                   gb.getI64IntegerAttr(128));
+      } else if (!gpuModule.lookupSymbol(kDynamicShared)) {
+        // One public zero-size extern: `.extern .shared .align 1024 .b8
+        // attn_dsmem[]` (gpu.dynamic_shared_memory would make it a private
+        // 1-byte array: shared/notes/tc-probe pitfall 3).
+        memref::GlobalOp::create(
+            gb, loc, kDynamicShared, gb.getStringAttr("public"),
+            MemRefType::get({0}, gb.getI8Type(), MemRefLayoutAttrInterface(),
+                            wg),
+            Attribute(), /*constant=*/false, gb.getI64IntegerAttr(1024));
+      }
       auto kfn = gpu::GPUFuncOp::create(gb, loc, name,
                                         FunctionType::get(ctx, argTypes, {}));
       kfn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(),
@@ -675,13 +714,41 @@ struct ConvertAttnToNVGPU
       // The launch contract, read back by the driver for the bundle.
       kfn->setAttr("attn.block_q", gb.getI64IntegerAttr(s.bq));
       kfn->setAttr("attn.threads", gb.getI64IntegerAttr(s.threads()));
+      kfn->setAttr("attn.dynamic_shared",
+                   gb.getI64IntegerAttr(s.dynamicShared() ? s.sharedBytes()
+                                                          : 0));
       ImplicitLocOpBuilder ib(loc, ctx);
       ib.setInsertionPointToStart(&kfn.getBody().front());
-      Value sQ = memref::GetGlobalOp::create(ib, tyQ, name + "_sQ");
-      Value sK = s.kInQ()
-                     ? sQ
-                     : memref::GetGlobalOp::create(ib, tyK, name + "_sK").getResult();
-      Value sV = memref::GetGlobalOp::create(ib, tyV, name + "_sV");
+      Value sQ, sK, sV;
+      if (!s.dynamicShared()) {
+        sQ = memref::GetGlobalOp::create(ib, tyQ, name + "_sQ");
+        sK = s.kInQ() ? sQ
+                      : memref::GetGlobalOp::create(ib, tyK, name + "_sK")
+                            .getResult();
+        sV = memref::GetGlobalOp::create(ib, tyV, name + "_sV");
+      } else {
+        // Views at byte offsets into the dynamic window: Q, [K,] V.
+        auto i8 = ib.getI8Type();
+        Value g = memref::GetGlobalOp::create(
+            ib, MemRefType::get({0}, i8, MemRefLayoutAttrInterface(), wg),
+            kDynamicShared);
+        auto rawTy = MemRefType::get({s.sharedBytes()}, i8,
+                                     MemRefLayoutAttrInterface(), wg);
+        Value raw = memref::ReinterpretCastOp::create(
+            ib, rawTy, g, 0, ArrayRef<int64_t>{s.sharedBytes()},
+            ArrayRef<int64_t>{1});
+        int64_t off = 0;
+        auto view = [&](MemRefType ty) {
+          Value v = memref::ViewOp::create(
+              ib, ty, raw, arith::ConstantIndexOp::create(ib, off),
+              ValueRange{});
+          off += ty.getNumElements() * 2;
+          return v;
+        };
+        sQ = view(tyQ);
+        sK = s.kInQ() ? sQ : view(tyK);
+        sV = view(tyV);
+      }
       FlashKernelBuilder(ib, s, op.getMaskAttr(), op.getScaleValue())
           .build(kfn, sQ, sK, sV);
       fn.erase();

@@ -1,4 +1,4 @@
-// RUN: attn-opt %s --split-input-file --attn-to-nvgpu | FileCheck %s
+// RUN: attn-opt %s --split-input-file --attn-to-nvgpu="stages=2" | FileCheck %s
 // RUN: attn-opt %s --split-input-file --attn-to-nvgpu="m-tiles=1 stages=1" | FileCheck %s --check-prefix=ONE
 
 // Every entry becomes a kernel of the same name in gpu.module @attn_kernels,
@@ -11,7 +11,7 @@
 // CHECK-DAG: memref.global "private" @causal_lse_sV : memref<64x72xbf16, #gpu.address_space<workgroup>>
 // CHECK-LABEL: gpu.func @causal_lse(
 // CHECK-SAME: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?xf32>) kernel
-// CHECK-SAME: attn.block_q = 128 : i64, attn.threads = 128 : i64
+// CHECK-SAME: attn.block_q = 128 : i64, attn.dynamic_shared = 0 : i64, attn.threads = 128 : i64
 // CHECK-SAME: known_block_size = array<i32: 128, 1, 1>
 // The Q tile: cp.async, then its A fragments by ldmatrix x4.
 // CHECK: nvgpu.device_async_copy
@@ -57,10 +57,13 @@ func.func @causal_lse(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
 
 // -----
 
-// f16 at D = 128: one m-tile per warp, 64-key blocks, mma on f16; no mask:
-// the element rule is only the key tail.
+// f16 at D = 128: two m-tiles per warp with Q re-read from shared memory,
+// 32-key blocks, tiles in dynamic shared memory (52 KB), mma on f16; no
+// mask: the element rule is only the key tail.
+// CHECK: memref.global "public" @attn_dsmem : memref<0xi8, #gpu.address_space<workgroup>> {alignment = 1024 : i64}
 // CHECK-LABEL: gpu.func @dense_f16(
-// CHECK-SAME: attn.block_q = 64 : i64
+// CHECK-SAME: attn.block_q = 128 : i64, attn.dynamic_shared = 52224 : i64
+// CHECK: memref.view
 // CHECK: nvvm.mma.sync {{.*}} : (vector<2xf16>, vector<2xf16>, f32)
 // CHECK-NOT: arith.cmpi sle
 // CHECK: gpu.return
