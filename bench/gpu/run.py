@@ -30,6 +30,9 @@ import torch.nn.functional as F
 
 import attnir
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from report import write_md  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUNDLES = os.path.join(HERE, "bundles")
 dev = "cuda"
@@ -197,55 +200,6 @@ def tune(report, reps):
         print(f"tune D={D} {kind:6s} {opts:28s} {ms:7.3f} ms {flops / ms / 1e9:6.1f} TFLOP/s",
               flush=True)
     report["tuning"] = rows
-
-
-def write_md(report, path):
-    L = []
-    L.append("# GPU benchmark: AttnIR on CUDA against SDPA and FlexAttention\n")
-    L.append(f"Date {report['date']}, device {report['device']}, torch {report['torch']}, "
-             f"CUDA {report['cuda']}, attnir {report['attnir']}. Bundles compiled on "
-             f"`{report.get('first_result', {}).get('compile_host', '?')}` by "
-             "`python3 bench/gpu/build_bundles.py`, run on the GPU machine by "
-             "`bash bench/gpu/run.sh` (runtime-only package, no LLVM there).\n")
-    L.append("## Timings (bf16, B=8, H=16; TFLOP/s, causal counts half the dense FLOPs)\n")
-    L.append("| N | D | mask | AttnIR | SDPA flash | SDPA cuDNN | Flex | AttnIR / Flex | causal / dense time |")
-    L.append("|---|---|---|---|---|---|---|---|---|")
-    dense_ms = {}
-    for r in report.get("timings", []):
-        if r["mask"] == "dense" and "ms" in r["attnir"]:
-            dense_ms[(r["N"], r["D"])] = r["attnir"]["ms"]
-    for r in report.get("timings", []):
-        def tf(m):
-            x = r.get(m, {})
-            return f"{x['tflops']:.0f}" if "tflops" in x else "err"
-        ratio = (f"{r['attnir']['tflops'] / r['flex']['tflops']:.2f}"
-                 if "tflops" in r["attnir"] and "tflops" in r["flex"] else "-")
-        cd = (f"{r['attnir']['ms'] / dense_ms[(r['N'], r['D'])]:.2f}"
-              if r["mask"] == "causal" and (r["N"], r["D"]) in dense_ms and "ms" in r["attnir"] else "")
-        L.append(f"| {r['N']} | {r['D']} | {r['mask']} | {tf('attnir')} | {tf('sdpa-flash')} | "
-                 f"{tf('sdpa-cudnn')} | {tf('flex')} | {ratio} | {cd} |")
-    if report.get("tuning"):
-        L.append("\n## Tuning (N=4096, B=8, H=16): pass options of the same specs\n")
-        L.append("| D | mask | options | ms | TFLOP/s |")
-        L.append("|---|---|---|---|---|")
-        for r in report["tuning"]:
-            L.append(f"| {r['D']} | {r['mask']} | `{r['options']}` | {r['ms']:.3f} | {r['tflops']:.0f} |")
-    fr = report.get("first_result")
-    if fr:
-        L.append(f"\nSpec text to first GPU result: {fr['total_s']:.3f} s = compile "
-                 f"{fr['compile_s']:.3f} s (attnc, ptxas included) + load and first call "
-                 f"{fr['load_and_first_call_s'] * 1e3:.1f} ms in a fresh process on the GPU "
-                 "machine (after torch's CUDA initialisation).\n")
-    c = report.get("correctness", [])
-    bad = [r for r in c if not r["ok"]]
-    L.append(f"## Correctness: {len(c) - len(bad)} of {len(c)} runs within 1e-2 of float64\n")
-    L.append("| spec | shape | B | Hq | Hkv | N | M | D | max rel err |")
-    L.append("|---|---|---|---|---|---|---|---|---|")
-    for r in c:
-        L.append(f"| {r['spec']} | {r['shape']} | {r['B']} | {r['Hq']} | {r['Hkv']} | {r['N']} | "
-                 f"{r['M']} | {r['D']} | {r['max_rel_err']:.1e}{'' if r['ok'] else ' FAILED ' + r['error']} |")
-    with open(path, "w") as fh:
-        fh.write("\n".join(L) + "\n")
 
 
 def main():
