@@ -65,6 +65,13 @@ def write_md(report, path):
                  f"{fr['compile_s']:.3f} s (attnc, ptxas included) + load and first call "
                  f"{fr['load_and_first_call_s'] * 1e3:.1f} ms in a fresh process on the GPU "
                  "machine (after torch's CUDA initialisation).\n")
+    cr = report.get("c_runtime")
+    if cr:
+        L.append("C runtime without Python (`attnir-run` from the runtime-only CMake build, "
+                 "bench/gpu/c_runtime_check.py): "
+                 + (f"`{cr['bundle']}` on q/k/v {cr['shapes']}: max rel err "
+                    f"{cr['max_rel_err']:.1e}, {cr['timing']}" if cr.get("ok") else
+                    f"FAILED: {cr.get('error')}") + "\n")
     c = report.get("correctness", [])
     bad = [r for r in c if not r["ok"]]
     L.append(f"## Correctness: {len(c) - len(bad)} of {len(c)} runs within 1e-2 of float64\n")

@@ -67,6 +67,8 @@ def correctness(report):
         ("cross N<M", 1, 4, 4, 100, 1234),
         ("cross N>M", 1, 4, 2, 300, 129),
         ("decode N=1", 3, 8, 1, 1, 2049),
+        ("no keys M=0", 1, 2, 2, 5, 0),
+        ("no queries N=0", 1, 2, 2, 0, 16),
     ]
     for f in sorted(os.listdir(BUNDLES)):
         if not f.endswith(".bundle") or f.startswith("tune_"):
@@ -216,6 +218,14 @@ def main():
     if not args.skip_check:
         correctness(report)
     first_result(report)
+    # The C runtime (attnir-run from a runtime-only CMake build) on a bundle.
+    r = subprocess.run([sys.executable, os.path.join(HERE, "c_runtime_check.py")],
+                       capture_output=True, text=True)
+    try:
+        report["c_runtime"] = json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        report["c_runtime"] = dict(ok=False, error=(r.stderr or r.stdout)[-300:])
+    print("C runtime:", report["c_runtime"], flush=True)
     if args.tune:
         tune(report, args.reps)
     if not args.skip_timing:

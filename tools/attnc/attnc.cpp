@@ -17,7 +17,7 @@
 #include "attnir/Driver/BundleCompiler.h"
 #include "attnir/Driver/Compiler.h"
 #include "attnir/Driver/CudaCompiler.h"
-#include "CudaRunner.h"
+#include "attnir/Runtime/CudaRunner.h"
 #include "attnir/Driver/Signature.h"
 #include "attnir/Driver/SpecLoader.h"
 #include "attnir/Reference/Compare.h"

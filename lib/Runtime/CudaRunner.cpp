@@ -1,6 +1,6 @@
-//===- CudaRunner.cpp - attnc run --target cuda ---------------------------===//
+//===- CudaRunner.cpp - a CUDA kernel on host tensors ---------------------===//
 
-#include "CudaRunner.h"
+#include "attnir/Runtime/CudaRunner.h"
 #include "attnir/Runtime/CudaDriver.h"
 #include <algorithm>
 

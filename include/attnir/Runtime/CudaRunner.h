@@ -1,13 +1,14 @@
-//===- CudaRunner.h - attnc run --target cuda -----------------------------===//
+//===- CudaRunner.h - a CUDA kernel on host tensors ------------------------===//
 //
 // Host tensors in, host tensors out, through the same runtime path as
 // Python and C users (a CUDA bundle loaded by attnir::Kernel): device
-// buffers, copies, the launch, CUDA-event timing.
+// buffers, copies, the launch, CUDA-event timing. Used by `attnc run
+// --target cuda` and by the runtime-only `attnir-run`.
 //
 //===----------------------------------------------------------------------===//
 
-#ifndef ATTNIR_TOOLS_ATTNC_CUDARUNNER_H
-#define ATTNIR_TOOLS_ATTNC_CUDARUNNER_H
+#ifndef ATTNIR_RUNTIME_CUDARUNNER_H
+#define ATTNIR_RUNTIME_CUDARUNNER_H
 
 #include "attnir/Runtime/Kernel.h"
 #include "attnir/Support/HostTensor.h"
@@ -40,4 +41,4 @@ private:
 
 } // namespace attnir
 
-#endif // ATTNIR_TOOLS_ATTNC_CUDARUNNER_H
+#endif // ATTNIR_RUNTIME_CUDARUNNER_H
