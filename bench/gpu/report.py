@@ -19,6 +19,8 @@ def write_md(report, path):
              "`python3 bench/gpu/build_bundles.py`, run on the GPU machine by "
              "`bash bench/gpu/run.sh --n 4096,16384 --tune` (runtime-only package, no LLVM "
              "there), which writes this file; profile by `bash bench/gpu/profile.sh`.\n")
+    if report.get("note"):
+        L.append(report["note"] + "\n")
     L.append("## Timings (bf16, B=8, H=16; TFLOP/s, causal counts half the dense FLOPs)\n")
     L.append("| N | D | mask | AttnIR | SDPA flash | SDPA cuDNN | Flex | AttnIR / Flex | causal / dense time |")
     L.append("|---|---|---|---|---|---|---|---|---|")

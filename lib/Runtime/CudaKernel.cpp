@@ -10,6 +10,7 @@
 
 #include "attnir/Runtime/CudaDriver.h"
 #include "attnir/Runtime/Kernel.h"
+#include <algorithm>
 #include <array>
 #include <map>
 #include <mutex>
@@ -75,21 +76,6 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
   return k;
 }
 
-namespace {
-
-bool isContiguous(const TensorRef &t) {
-  int64_t expect = 1;
-  if (t.strides.empty())
-    return true;
-  for (size_t d = t.shape.size(); d-- > 0;) {
-    if (t.shape[d] != 1 && t.strides[d] != expect)
-      return false;
-    expect *= t.shape[d];
-  }
-  return true;
-}
-
-} // namespace
 
 bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
                         const std::vector<TensorRef> &outputs, void *stream,

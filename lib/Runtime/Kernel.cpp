@@ -102,17 +102,6 @@ int64_t numElements(const std::vector<int64_t> &shape) {
   return n;
 }
 
-bool isContiguous(const TensorRef &t) {
-  if (t.strides.empty())
-    return true;
-  int64_t expect = 1;
-  for (size_t d = t.shape.size(); d-- > 0;) {
-    if (t.shape[d] != 1 && t.strides[d] != expect)
-      return false;
-    expect *= t.shape[d];
-  }
-  return true;
-}
 
 /// Copies a strided tensor into contiguous storage.
 void gather(const TensorRef &t, std::vector<uint8_t> &out) {
@@ -162,6 +151,20 @@ void keepKernelScratchMapped() {
     mallopt(M_TRIM_THRESHOLD, 0x7fffffff);
   });
 #endif
+}
+
+bool isContiguous(const TensorRef &t) {
+  // No element, no layout (torch gives empty tensors arbitrary strides).
+  if (t.strides.empty() ||
+      std::find(t.shape.begin(), t.shape.end(), 0) != t.shape.end())
+    return true;
+  int64_t expect = 1;
+  for (size_t d = t.shape.size(); d-- > 0;) {
+    if (t.shape[d] != 1 && t.strides[d] != expect)
+      return false;
+    expect *= t.shape[d];
+  }
+  return true;
 }
 
 std::vector<int64_t> memrefDescriptor(void *data,

@@ -24,6 +24,10 @@ struct TensorRef {
   std::vector<int64_t> strides;
 };
 
+/// Row-major contiguous (empty strides, size-1 dims with any stride, and
+/// tensors with no element count as contiguous).
+bool isContiguous(const TensorRef &t);
+
 /// The ranked memref descriptor of a contiguous buffer, as the kernels'
 /// C interface takes it: {allocated, aligned, offset, sizes[r], strides[r]}.
 std::vector<int64_t> memrefDescriptor(void *data,
