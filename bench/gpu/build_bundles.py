@@ -54,9 +54,10 @@ def main():
     for d in (64, 128):
         specs[f"f16_causal_d{d}"] = timing_spec(f"causal_d{d}", d, True).replace("bf16", "f16")
     # Tuning variants of the timing specs (run.py --tune times them all).
-    tune = {64: ["m-tiles=1", "m-tiles=2 stages=1", "m-tiles=2 stages=2", "m-tiles=1 warps=8"],
+    tune = {64: ["m-tiles=1", "m-tiles=2 stages=1", "m-tiles=2 stages=2", "m-tiles=1 warps=8",
+                 "m-tiles=2 warps=8"],
             128: ["m-tiles=1", "m-tiles=1 key-block=32", "m-tiles=2",
-                  "m-tiles=2 key-block=64", "m-tiles=2 stages=1"]}
+                  "m-tiles=2 key-block=64", "m-tiles=2 stages=1", "m-tiles=2 warps=8"]}
     variants = {}
     for d, opts in tune.items():
         for causal in (False, True):

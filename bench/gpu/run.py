@@ -101,6 +101,59 @@ def correctness(report):
     report["correctness"] = rows
 
 
+def runtime_checks(report):
+    """What the runtime must refuse or honour on a real driver (CI has none):
+    each case is (name, callable, expected exception type or None)."""
+    k = attnir.load(os.path.join(BUNDLES, "example_cab_causal_cross.bundle"))
+    text = open(os.path.join(BUNDLES, "example_cab_causal_cross.mlir")).read()
+
+    def mk(*shape, dt=torch.bfloat16, device=dev):
+        return torch.randn(*shape, device=device, dtype=dt)
+    q, kk, v = mk(2, 8, 300, 64), mk(2, 2, 700, 64), mk(2, 2, 700, 64)
+
+    def side_stream():
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            o, lse = k(q, kk, v)
+        s.synchronize()
+        ref = attnir.reference(text, q.cpu(), kk.cpu(), v.cpu())
+        err = rel_err(o.float().cpu().numpy(), ref[0])
+        assert err <= 1e-2, err
+
+    def out_arg():
+        o = torch.empty(2, 8, 300, 64, device=dev, dtype=torch.bfloat16)
+        lse = torch.empty(2, 8, 300, device=dev, dtype=torch.float32)
+        k(q, kk, v, out=(o, lse))
+        torch.cuda.synchronize()
+        ref = attnir.reference(text, q.cpu(), kk.cpu(), v.cpu())
+        assert rel_err(o.float().cpu().numpy(), ref[0]) <= 1e-2
+
+    cases = [
+        ("result on a side stream", side_stream, None),
+        ("out= tensors", out_arg, None),
+        ("host tensor", lambda: k(q.cpu(), kk, v), ValueError),
+        ("non-contiguous k, v", lambda: k(q, kk[:, :, ::2], v[:, :, ::2]), ValueError),
+        ("wrong dtype", lambda: k(q.half(), kk.half(), v.half()), TypeError),
+        ("GQA heads 8 vs 3", lambda: k(q, mk(2, 3, 700, 64), mk(2, 3, 700, 64)), ValueError),
+        ("k and v lengths differ", lambda: k(q, kk, mk(2, 2, 699, 64)), ValueError),
+        ("misaligned view", lambda: k(mk(2 * 8 * 300 * 64 + 1)[1:].view(2, 8, 300, 64), kk, v),
+         ValueError),
+    ]
+    rows = []
+    for name, fn, want in cases:
+        try:
+            fn()
+            got, msg = None, ""
+        except Exception as e:  # noqa: BLE001 - the type is the result
+            got, msg = type(e), str(e)[:160]
+        ok = got is want or (want is not None and got is not None and issubclass(got, want))
+        rows.append(dict(case=name, expected=want.__name__ if want else "success",
+                         got=got.__name__ if got else "success", message=msg, ok=ok))
+        print(f"runtime {name:28s} {'ok' if ok else 'FAILED'} {msg}", flush=True)
+    report["runtime_checks"] = rows
+
+
 def first_result(report):
     """A fresh process: import, load a bundle it never saw, first call."""
     child = (
@@ -207,7 +260,7 @@ def tune(report, reps):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.environ.get("OUT", "."))
-    ap.add_argument("--reps", type=int, default=25)
+    ap.add_argument("--reps", type=int, default=50)
     ap.add_argument("--n", default="4096,16384")
     ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--tune", action="store_true")
@@ -217,6 +270,7 @@ def main():
                   torch=torch.__version__, cuda=torch.version.cuda, attnir=attnir.version())
     if not args.skip_check:
         correctness(report)
+        runtime_checks(report)
     first_result(report)
     # The C runtime (attnir-run from a runtime-only CMake build) on a bundle.
     r = subprocess.run([sys.executable, os.path.join(HERE, "c_runtime_check.py")],
