@@ -74,6 +74,18 @@ def main():
                        check=True)
         with open(os.path.join(OUT, name + ".options"), "w") as fh:
             fh.write(o)
+    # Runtime checks (run.py): a cubin for another GPU must be refused with a
+    # message; a PTX bundle (made where no ptxas is) must be JIT-compiled.
+    causal = timing_spec("causal_d64", 64, True)
+    for name, opts, env in (("rt_sm80_causal_d64", "chip=sm_80", {}),
+                            ("rt_ptx_causal_d64", "", {"ATTNIR_PTXAS": "/nonexistent"})):
+        spec_path = os.path.join(OUT, name + ".mlir")
+        with open(spec_path, "w") as fh:
+            fh.write(causal)
+        cmd = [args.attnc, "compile", spec_path, "--target", "cuda", "--emit", "bundle",
+               "-o", os.path.join(OUT, name + ".bundle")]
+        subprocess.run(cmd + (["--cuda-options", opts] if opts else []), check=True,
+                       env=dict(os.environ, **env))
     for name, text in specs.items():
         spec_path = os.path.join(OUT, name + ".mlir")
         with open(spec_path, "w") as fh:

@@ -71,7 +71,7 @@ def correctness(report):
         ("no queries N=0", 1, 2, 2, 0, 16),
     ]
     for f in sorted(os.listdir(BUNDLES)):
-        if not f.endswith(".bundle") or f.startswith("tune_"):
+        if not f.endswith(".bundle") or f.startswith(("tune_", "rt_")):
             continue
         name = f[:-7]
         with open(os.path.join(BUNDLES, name + ".mlir")) as fh:
@@ -129,7 +129,21 @@ def runtime_checks(report):
         ref = attnir.reference(text, q.cpu(), kk.cpu(), v.cpu())
         assert rel_err(o.float().cpu().numpy(), ref[0]) <= 1e-2
 
+    def ptx_bundle():
+        kp = attnir.load(os.path.join(BUNDLES, "rt_ptx_causal_d64.bundle"))
+        qq, k2, v2 = mk(1, 4, 200, 64), mk(1, 4, 250, 64), mk(1, 4, 250, 64)
+        o = kp(qq, k2, v2)
+        spec = open(os.path.join(BUNDLES, "rt_ptx_causal_d64.mlir")).read()
+        ref = attnir.reference(spec, qq.cpu(), k2.cpu(), v2.cpu())
+        assert rel_err(o.float().cpu().numpy(), ref) <= 1e-2
+
+    def other_chip():
+        ko = attnir.load(os.path.join(BUNDLES, "rt_sm80_causal_d64.bundle"))
+        ko(mk(1, 4, 20, 64), mk(1, 4, 20, 64), mk(1, 4, 20, 64))
+
     cases = [
+        ("PTX bundle, JIT by the driver", ptx_bundle, None),
+        ("cubin for sm_80 on this GPU", other_chip, ValueError),
         ("result on a side stream", side_stream, None),
         ("out= tensors", out_arg, None),
         ("host tensor", lambda: k(q.cpu(), kk, v), ValueError),

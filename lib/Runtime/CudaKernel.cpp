@@ -71,6 +71,8 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
   }
   if (format == "ptx")
     bundle.object.push_back('\0'); // the driver JIT reads a C string
+  else
+    k->cubinArch = std::atoi(chip.c_str() + 3); // sm_90 -> 90
   k->b = std::move(bundle);
   k->cudaModules = std::make_shared<CudaModules>();
   return k;
@@ -146,6 +148,21 @@ bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
     std::lock_guard<std::mutex> lock(cudaModules->mu);
     auto it = cudaModules->functions.find(ctx);
     if (it == cudaModules->functions.end()) {
+      // A cubin runs on its major architecture at the same or a later minor
+      // version; say so instead of the driver's "no kernel image".
+      CUdevice dev;
+      int major = 0, minor = 0;
+      if (cubinArch && d->cuCtxGetDevice(&dev) == 0 &&
+          d->cuDeviceGetAttribute(&major, 75, dev) == 0 && // CC major
+          d->cuDeviceGetAttribute(&minor, 76, dev) == 0 && // CC minor
+          (major != cubinArch / 10 || minor < cubinArch % 10)) {
+        error = "the kernel was compiled for sm_" + std::to_string(cubinArch) +
+                " but this GPU is sm_" + std::to_string(major * 10 + minor) +
+                ": recompile with --cuda-options chip=sm_" +
+                std::to_string(major * 10 + minor) +
+                " (attnir.compile(..., chip=...))";
+        return false;
+      }
       CUmodule mod = nullptr;
       if (!check(d->cuModuleLoadData(&mod, b.object.data()),
                  "loading the CUDA kernel (cuModuleLoadData; built for "

@@ -79,6 +79,8 @@ private:
   /// (loaded on first launch, so that loading needs no GPU).
   /// Per entry: query rows per block, threads, dynamic shared bytes.
   std::vector<std::array<int64_t, 3>> launch;
+  /// The cubin's architecture (90 for sm_90); 0 for PTX (JIT on any GPU).
+  int cubinArch = 0;
   struct CudaModules;
   std::shared_ptr<CudaModules> cudaModules; // shared_ptr: type completed in CudaKernel.cpp
   void *handle = nullptr;
