@@ -50,6 +50,18 @@ def main():
         for causal in (False, True):
             name = f"{'causal' if causal else 'dense'}_d{d}"
             specs["bench_" + name] = timing_spec(name, d, causal)
+    # Head dims and masks the examples do not cover (checked, not timed).
+    def spec(name, d, dv, dt, mask="", scale="", lse=False):
+        t = lambda x: f"tensor<?x?x?x{x}x{dt}>"
+        res = f"{t(dv)}, tensor<?x?x?xf32>" if lse else t(dv)
+        outs = "%o, %lse" if lse else "%o"
+        return (f"func.func @{name}(%q: {t(d)}, %k: {t(d)}, %v: {t(dv)}) -> ({res}) {{\n"
+                f"  {outs} = attn.attention %q, %k, %v{mask}{scale} : ({t(d)}, {t(d)}, {t(dv)}) -> ({res})\n"
+                f"  return {outs} : {res}\n}}\n")
+    specs["extra_d32_dv64_window"] = spec("w", 32, 64, "bf16", " mask(#attn.window<64, 32>)", " scale(0.05)")
+    specs["extra_d48_causal_lse_f16"] = spec("c", 48, 48, "f16", " mask(#attn.causal)", lse=True)
+    specs["extra_d16_dense"] = spec("d", 16, 16, "bf16")
+    specs["extra_d96_dv128_causal"] = spec("c", 96, 128, "bf16", " mask(#attn.causal)")
     # f16 (checked, not timed): a different mma.sync operand type.
     for d in (64, 128):
         specs[f"f16_causal_d{d}"] = timing_spec(f"causal_d{d}", d, True).replace("bf16", "f16")
@@ -86,6 +98,33 @@ def main():
                "-o", os.path.join(OUT, name + ".bundle")]
         subprocess.run(cmd + (["--cuda-options", opts] if opts else []), check=True,
                        env=dict(os.environ, **env))
+    # Hopper (sm_90a): S = Q K^T by wgmma; checked like the others, timed
+    # in the tuning table.
+    hop = "chip=sm_90a mma=wgmma"
+    for d in (64, 128):
+        for causal in (False, True):
+            kind = "causal" if causal else "dense"
+            for tag, o in (("w4", hop), ("w8", hop + " warps=8"),
+                           ("w8k128", hop + " warps=8 key-block=128")):
+                variants[f"tune_{kind}_d{d}_h{tag}"] = (timing_spec(f"{kind}_d{d}", d, causal), o)
+    for name, o, text in (("wgmma_causal_d64", hop, timing_spec("causal_d64", 64, True)),
+                          ("wgmma_dense_d128_w8", hop + " warps=8", timing_spec("dense_d128", 128, False)),
+                          ("wgmma_cab", hop, specs["example_cab_causal_cross"])):
+        spec_path = os.path.join(OUT, name + ".mlir")
+        with open(spec_path, "w") as fh:
+            fh.write(text)
+        subprocess.run([args.attnc, "compile", spec_path, "--target", "cuda", "--emit", "bundle",
+                        "--cuda-options", o, "-o", os.path.join(OUT, name + ".bundle")], check=True)
+    for name, (text, o) in variants.items():
+        if "_h" not in name:
+            continue
+        spec_path = os.path.join(OUT, name + ".mlir")
+        with open(spec_path, "w") as fh:
+            fh.write(text)
+        subprocess.run([args.attnc, "compile", spec_path, "--target", "cuda", "--emit", "bundle",
+                        "--cuda-options", o, "-o", os.path.join(OUT, name + ".bundle")], check=True)
+        with open(os.path.join(OUT, name + ".options"), "w") as fh:
+            fh.write(o)
     for name, text in specs.items():
         spec_path = os.path.join(OUT, name + ".mlir")
         with open(spec_path, "w") as fh:

@@ -63,9 +63,10 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
   return {
       {"nvgpu",
        llvm::formatv("attn-to-nvgpu{{warps={0} key-block={1} stages={2} "
-                     "m-tiles={3}},canonicalize,cse",
+                     "m-tiles={3} mma={4}},canonicalize,cse",
                      o.warps.getValue(), o.keyBlock.getValue(),
-                     o.stages.getValue(), o.mTiles.getValue())
+                     o.stages.getValue(), o.mTiles.getValue(),
+                     o.mma.getValue())
            .str()},
       {"nvvm",
        llvm::formatv(
@@ -118,6 +119,14 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
       o.features = value.str();
       continue;
     }
+    if (key == "mma") {
+      if (value != "sync" && value != "wgmma") {
+        error = "option mma=" + value.str() + ": expected sync or wgmma";
+        return false;
+      }
+      o.mma = value.str();
+      continue;
+    }
     int64_t v = 0;
     if (value.getAsInteger(10, v)) {
       error = "option '" + item.str() + "' needs an integer value (key=N)";
@@ -138,7 +147,7 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
         rule = &r;
     if (!rule) {
       error = "unknown option '" + key.str() +
-              "' (chip, features, warps, m-tiles, key-block, stages, opt-level)";
+              "' (chip, features, mma, warps, m-tiles, key-block, stages, opt-level)";
       return false;
     }
     if (v < rule->lo || v > rule->hi || v % rule->multiple) {
@@ -151,6 +160,11 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
       return false;
     }
     *rule->opt = v;
+  }
+  if (o.mma == "wgmma" && !StringRef(o.chip).ends_with("a")) {
+    error = "option mma=wgmma needs an arch-specific chip such as chip=sm_90a "
+            "(wgmma is not part of sm_90)";
+    return false;
   }
   return true;
 }

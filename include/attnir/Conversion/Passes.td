@@ -55,6 +55,9 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
   let options = [
     Option<"warps", "warps", "int64_t", /*default=*/"4",
            "warps per block (16 query rows each)">,
+    Option<"mma", "mma", "std::string", /*default=*/"\"sync\"",
+           "sync: mma.sync (sm_80+); wgmma: S = Q K^T by warpgroup MMA from "
+           "shared memory (sm_90a), P V by mma.sync">,
     Option<"mTiles", "m-tiles", "int64_t", /*default=*/"0",
            "16-row query tiles per warp: 1, 2, or 0 (2 when D, Dv <= 64)">,
     Option<"keyBlock", "key-block", "int64_t", /*default=*/"0",

@@ -41,6 +41,9 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
   Option<int64_t> keyBlock{*this, "key-block",
                            llvm::cl::desc("keys per block; 0: auto"),
                            llvm::cl::init(0)};
+  Option<std::string> mma{*this, "mma",
+                          llvm::cl::desc("sync (mma.sync) or wgmma (sm_90a)"),
+                          llvm::cl::init("sync")};
   Option<int64_t> mTiles{*this, "m-tiles",
                          llvm::cl::desc("16-row query tiles per warp; 0: auto"),
                          llvm::cl::init(0)};

@@ -55,8 +55,11 @@ struct FlashShape {
   int64_t d, dv, warps, mtiles, bq, bk, stages;
   Type elt;
   bool hasLse;
-  int64_t padD() const { return d + 8; } // +16 B per row: no ldmatrix
-  int64_t padV() const { return dv + 8; } // bank conflicts
+  /// Hopper: S = Q K^T by warpgroup MMA (wgmma) reading Q and K from
+  /// shared memory in the canonical no-swizzle core-matrix layout.
+  bool wgmma = false;
+  int64_t padD() const { return wgmma ? d : d + 8; } // +16 B per row: no
+  int64_t padV() const { return dv + 8; }            // ldmatrix conflicts
   int64_t threads() const { return 32 * warps; }
   /// K tiles reuse the Q tile's buffer (Q lives in registers once loaded),
   /// so D = 128 fits 64-key blocks in 48 KB.
@@ -170,16 +173,90 @@ private:
         b.setInsertionPointToStart(&ifOp.getThenRegion().front());
       }
       Value r = div(idx, chunks);
-      Value col = mul(rem(idx, chunks), 8);
+      Value chunk = rem(idx, chunks);
+      Value col = mul(chunk, 8);
       Value row = arith::MinUIOp::create(b, add(row0, r), last);
+      SmallVector<Value> dstIdx = {r, col};
+      if (cast<MemRefType>(dst.getType()).getRank() == 1) {
+        // Core matrices of 8 rows x 16 bytes, K-adjacent ones 128 B apart,
+        // row groups (D / 8) x 128 B apart (wgmma's no-swizzle K-major
+        // layout: LBO = 128, SBO = D * 16).
+        Value core = add(mul(div(r, 8), chunks), chunk);
+        dstIdx = {add(mul(core, 64), mul(rem(r, 8), 8))};
+      }
       nvgpu::DeviceAsyncCopyOp::create(
-          b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst,
-          ValueRange{r, col}, src, ValueRange{bIdx, head, row, col},
-          b.getIndexAttr(8), Value(), UnitAttr());
+          b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst, dstIdx,
+          src, ValueRange{bIdx, head, row, col}, b.getIndexAttr(8), Value(),
+          UnitAttr());
     }
   }
   void commit() { NVVM::CpAsyncCommitGroupOp::create(b); }
   void waitAll() { NVVM::CpAsyncWaitGroupOp::create(b, 0); }
+
+  /// The wgmma matrix descriptor of a core-matrix tile at `base` (a 1-D
+  /// shared memref), `offsetBytes` in: start address >> 4 (bits 0-13),
+  /// LBO >> 4 (16-29), SBO >> 4 (32-45), no swizzle (bits 62-63 = 0).
+  Value descriptor(Value base, int64_t offsetBytes, int64_t lbo, int64_t sbo) {
+    Type i64 = b.getI64Type();
+    Value addr = arith::IndexCastUIOp::create(
+        b, i64, memref::ExtractAlignedPointerAsIndexOp::create(b, base));
+    auto k = [&](int64_t v) {
+      return arith::ConstantOp::create(b, b.getI64IntegerAttr(v));
+    };
+    addr = arith::AddIOp::create(b, addr, k(offsetBytes));
+    Value start = arith::ShRUIOp::create(
+        b, arith::AndIOp::create(b, addr, k(0x3FFFF)), k(4));
+    return arith::OrIOp::create(b, start,
+                                k(((lbo >> 4) << 16) | ((sbo >> 4) << 32)));
+  }
+  /// S (64 x BK per warpgroup, f32) = Q K^T by wgmma m64nBKk16, both
+  /// operands K-major in shared memory. Returns the accumulator registers in
+  /// the mma.sync C-fragment order per 8 columns (the layouts agree).
+  SmallVector<Value> wgmmaScores(Value sQ, Value sK, Value warpgroupRow) {
+    MLIRContext *ctx = b.getContext();
+    int64_t n = s.bk * 64 / 128; // f32 accumulators per thread
+    auto accTy = LLVM::LLVMStructType::getLiteral(
+        ctx, SmallVector<Type>(n, f32));
+    Value acc = LLVM::ZeroOp::create(b, accTy);
+    NVVM::WgmmaFenceAlignedOp::create(b);
+    auto ty = s.elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
+    int64_t sbo = s.d * 16;
+    for (int64_t kt = 0; kt < s.d / 16; ++kt) {
+      // Q rows of this warpgroup start `warpgroupRow` x 16 x D bytes in.
+      Value dq = descriptor(sQ, kt * 256, 128, sbo);
+      if (warpgroupRow)
+        dq = arith::AddIOp::create(
+            b, dq,
+            arith::ShRUIOp::create(
+                b,
+                arith::MulIOp::create(
+                    b,
+                    arith::IndexCastUIOp::create(b, b.getI64Type(),
+                                                 warpgroupRow),
+                    arith::ConstantOp::create(b, b.getI64IntegerAttr(s.d * 2))),
+                arith::ConstantOp::create(b, b.getI64IntegerAttr(4))));
+      Value dk = descriptor(sK, kt * 256, 128, sbo);
+      acc = NVVM::WgmmaMmaAsyncOp::create(
+          b, accTy, acc, dq, dk,
+          NVVM::MMAShapeAttr::get(ctx, 64, s.bk, 16), ty, ty,
+          NVVM::WGMMATypes::f32,
+          kt == 0 ? NVVM::WGMMAScaleOut::zero : NVVM::WGMMAScaleOut::one,
+          NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one,
+          NVVM::MMALayout::row, NVVM::MMALayout::col, nullptr);
+    }
+    NVVM::WgmmaGroupSyncAlignedOp::create(b);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+    SmallVector<Value> out;
+    for (int64_t e = 0; e < n; ++e)
+      out.push_back(LLVM::ExtractValueOp::create(b, acc, e));
+    return out;
+  }
+  /// Makes this thread's cp.async writes visible to wgmma (the async proxy).
+  void fenceForWgmma() {
+    NVVM::FenceProxyOp::create(
+        b, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+  }
 
   /// Row r of an ldmatrix result as mma.sync takes it: vector<2xf16> for
   /// f16, an i32 holding two bf16 for bf16 (the op's verifier wants these).
@@ -267,6 +344,8 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
   copyTile(q, h, i0, N, sQ, s.bq, s.d);
   commit();
   waitAll();
+  if (s.wgmma)
+    fenceForWgmma();
   gpu::BarrierOp::create(b);
   const int64_t MT = s.mtiles;
   Value wrow = mul(warp, 16 * MT);
@@ -334,12 +413,16 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
     Value j0 = mul(sched.block(b, t), s.bk);
     if (s.stages == 2) {
       waitAll(); // K(t) has landed
+      if (s.wgmma)
+        fenceForWgmma();
       gpu::BarrierOp::create(b);
       loadV(t); // overlaps S = Q K^T
     } else {
       loadK(t);
       loadV(t);
       waitAll();
+      if (s.wgmma)
+        fenceForWgmma();
       gpu::BarrierOp::create(b);
     }
 
@@ -348,11 +431,19 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
     // loads two k-steps at once when D is a multiple of 32.
     SmallVector<SmallVector<SmallVector<Value>>> acc(
         MT, SmallVector<SmallVector<Value>>(numS, SmallVector<Value>(4, zero)));
+    if (s.wgmma) {
+      // One warpgroup per 64 rows: warp / 4 selects this thread's group.
+      Value group = div(warp, 4);
+      SmallVector<Value> w = wgmmaScores(sQ, sK, s.warps > 4 ? mul(group, 64) : Value());
+      for (int64_t nt = 0; nt < numS; ++nt)
+        for (int64_t e = 0; e < 4; ++e)
+          acc[0][nt][e] = w[nt * 4 + e];
+    }
     // x4 K fragments cover two k-steps; with Q re-read from shared memory
     // that would keep two Q fragments live, which D = 128 cannot afford.
     const bool pair = s.d % 32 == 0 && s.qInRegs;
     Value kColOff = pair ? mul(div(lane, 8), 8) : mul(rem(div(lane, 8), 2), 8);
-    for (int64_t kt = 0; kt < s.d / 16; kt += pair ? 2 : 1) {
+    for (int64_t kt = 0; kt < s.d / 16 && !s.wgmma; kt += pair ? 2 : 1) {
       // This k-step's Q fragments: held, or read now.
       SmallVector<SmallVector<SmallVector<Value>>> qf(MT);
       for (int64_t mi = 0; mi < MT; ++mi)
@@ -625,8 +716,20 @@ struct ConvertAttnToNVGPU
       // mma.sync (each K/V fragment feeds both). Past D = 64 their
       // accumulators leave no registers for Q, which is then re-read from
       // shared memory (FlashAttention-2's layout for D = 128).
-      s.mtiles = mTiles ? mTiles.getValue() : 2;
-      s.qInRegs = s.mtiles == 1 || std::max(s.d, s.dv) <= 64;
+      s.wgmma = mma == "wgmma";
+      if (mma != "sync" && mma != "wgmma") {
+        module.emitError() << "attn-to-nvgpu: mma=" << mma
+                           << " must be sync or wgmma";
+        return signalPassFailure();
+      }
+      s.mtiles = s.wgmma ? 1 : (mTiles ? mTiles.getValue() : 2);
+      s.qInRegs = !s.wgmma && (s.mtiles == 1 || std::max(s.d, s.dv) <= 64);
+      if (s.wgmma && (warps % 4 || (mTiles && mTiles != 1) ||
+                      (keyBlock && keyBlock != 64 && keyBlock != 128))) {
+        op.emitError() << "mma=wgmma needs warps = 4 or 8 (whole warpgroups), "
+                          "m-tiles=1 and 64- or 128-key blocks";
+        return signalPassFailure();
+      }
       s.bq = 16 * s.mtiles * warps;
       // Measured on the H100 (docs/benchmarks/gpu.md, tuning): at D <= 64
       // the second copy in flight costs more registers than it hides.
@@ -655,8 +758,8 @@ struct ConvertAttnToNVGPU
       // accumulators of 64 keys would not fit beside O); both shrink to fit
       // the shared memory of an sm_80 block (160 KB).
       const int64_t maxShared = 160 * 1024;
-      s.bk = keyBlock ? keyBlock.getValue() : (s.qInRegs ? 64 : 32);
-      while (!keyBlock && s.bk > 16 && s.sharedBytes() > maxShared)
+      s.bk = keyBlock ? keyBlock.getValue() : (s.qInRegs || s.wgmma ? 64 : 32);
+      while (!keyBlock && !s.wgmma && s.bk > 16 && s.sharedBytes() > maxShared)
         s.bk /= 2;
       if (s.sharedBytes() > maxShared) {
         op.emitError() << "attn-to-nvgpu: tiles need " << s.sharedBytes()
@@ -685,6 +788,10 @@ struct ConvertAttnToNVGPU
       std::string name = fn.getName().str();
       MemRefType tyQ = smemType(s.bq, s.padD()), tyK = smemType(s.bk, s.padD()),
                  tyV = smemType(s.bk, s.padV());
+      if (s.wgmma) { // core-matrix layout, addressed linearly
+        tyQ = MemRefType::get({s.bq * s.d}, s.elt, MemRefLayoutAttrInterface(), wg);
+        tyK = MemRefType::get({s.bk * s.d}, s.elt, MemRefLayoutAttrInterface(), wg);
+      }
       if (!s.dynamicShared()) {
         SmallVector<std::pair<const char *, MemRefType>> buffers = {
             {"_sQ", tyQ}, {"_sV", tyV}};
