@@ -385,6 +385,119 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
   for (int64_t i = 0; i < 2 * MT; ++i)
     init.push_back(zero);
 
+  // The parts of a key-block step shared by both loop shapes below.
+  // Partial blocks: the element rule and the key tail, as -inf.
+  auto maskScores = [&](SmallVector<SmallVector<Value>> &S, Value t, Value j0) {
+    SmallVector<Value> flat;
+    for (auto &sm : S)
+      flat.append(sm);
+    auto ifMasked = scf::IfOp::create(
+        b, SmallVector<Type>(flat.size(), f32), sched.masked(b, t), true);
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(&ifMasked.getThenRegion().front());
+      Type i64 = b.getI64Type();
+      auto asI64 = [&](Value x) {
+        return arith::IndexCastUIOp::create(b, i64, x);
+      };
+      Value n64 = asI64(N), m64 = asI64(M);
+      SmallVector<Value> rows64;
+      for (Value r : rows)
+        rows64.push_back(asI64(r));
+      SmallVector<Value> out;
+      for (int64_t mi = 0; mi < MT; ++mi)
+        for (int64_t nt = 0; nt < numS; ++nt)
+          for (int64_t e = 0; e < 4; ++e) {
+            Value j = add(add(j0, colPair), nt * 8 + (e & 1));
+            Value keep =
+                arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, M);
+            if (mask)
+              keep = arith::AndIOp::create(
+                  b, keep,
+                  mask.buildKeep(b, b.getLoc(), rows64[mi * 2 + e / 2],
+                                 asI64(j), n64, m64));
+            out.push_back(
+                arith::SelectOp::create(b, keep, S[mi][nt * 4 + e], ninf));
+          }
+      scf::YieldOp::create(b, out);
+      b.setInsertionPointToStart(&ifMasked.getElseRegion().front());
+      scf::YieldOp::create(b, flat);
+    }
+    for (int64_t mi = 0, idx = 0; mi < MT; ++mi)
+      for (Value &x : S[mi])
+        x = ifMasked.getResult(idx++);
+  };
+  // Online softmax per owned row: P (as A fragments), alpha, new m and l.
+  struct SoftmaxOut {
+    SmallVector<SmallVector<SmallVector<Value>>> pA;
+    SmallVector<Value> alpha, mNew, lNew;
+  };
+  auto softmax = [&](SmallVector<SmallVector<Value>> &S, ValueRange st) {
+    SoftmaxOut so;
+    SmallVector<Value> &mNew = so.mNew, &alpha = so.alpha, &lNew = so.lNew;
+    mNew.resize(2 * MT);
+    alpha.resize(2 * MT);
+    lNew.resize(2 * MT);
+    SmallVector<SmallVector<Value>> P(MT, SmallVector<Value>(numS * 4));
+    for (int64_t mi = 0; mi < MT; ++mi)
+      for (int64_t rr = 0; rr < 2; ++rr) {
+        int64_t r = mi * 2 + rr;
+        Value mOld = st[mBase + r], lOld = st[lBase + r];
+        Value mx = mOld;
+        for (int64_t nt = 0; nt < numS; ++nt)
+          for (int64_t e = 0; e < 2; ++e)
+            mx = arith::MaximumFOp::create(b, mx, S[mi][nt * 4 + 2 * rr + e]);
+        mx = quadReduce<arith::MaximumFOp>(mx);
+        // A row with no kept key so far keeps m = -inf; subtract 0 instead
+        // so that exp2 sees -inf - 0 = -inf, not NaN.
+        Value none =
+            arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mx, ninf);
+        Value mUse = arith::SelectOp::create(b, none, zero, mx);
+        alpha[r] =
+            math::Exp2Op::create(b, arith::SubFOp::create(b, mOld, mUse));
+        Value rowSum = zero;
+        for (int64_t nt = 0; nt < numS; ++nt)
+          for (int64_t e = 0; e < 2; ++e) {
+            int64_t idx = nt * 4 + 2 * rr + e;
+            P[mi][idx] = math::Exp2Op::create(
+                b, arith::SubFOp::create(b, S[mi][idx], mUse));
+            rowSum = arith::AddFOp::create(b, rowSum, P[mi][idx]);
+          }
+        mNew[r] = mx;
+        lNew[r] = arith::AddFOp::create(
+            b, arith::MulFOp::create(b, lOld, alpha[r]), rowSum);
+      }
+    // P as A fragments: k-step kt covers the S tiles 2kt and 2kt + 1.
+    so.pA.resize(MT);
+    for (int64_t mi = 0; mi < MT; ++mi)
+      for (int64_t kt = 0; kt < s.bk / 16; ++kt) {
+        auto &p = P[mi];
+        int64_t lo = 2 * kt * 4, hi = (2 * kt + 1) * 4;
+        so.pA[mi].push_back({pack(p[lo], p[lo + 1]), pack(p[lo + 2], p[lo + 3]),
+                             pack(p[hi], p[hi + 1]), pack(p[hi + 2], p[hi + 3])});
+      }
+    return so;
+  };
+  // O += P V: one x4 ldmatrix.trans gives the V fragments of two 8-column
+  // tiles, each used by every m-tile.
+  auto accumulatePV = [&](SmallVector<Value> &O,
+                          SmallVector<SmallVector<SmallVector<Value>>> &pA) {
+    Value vRow = rem(lane, 16);
+    Value vColOff = mul(div(lane, 16), 8);
+    for (int64_t dt = 0; dt < numO; dt += 2)
+      for (int64_t kt = 0; kt < s.bk / 16; ++kt) {
+        SmallVector<Value> vB = ldmatrix(sV, add(vRow, kt * 16),
+                                         add(vColOff, dt * 8), 4, true);
+        for (int64_t half = 0; half < 2; ++half)
+          for (int64_t mi = 0; mi < MT; ++mi) {
+            int64_t base = mi * numO * 4 + (dt + half) * 4;
+            SmallVector<Value> acc(O.begin() + base, O.begin() + base + 4);
+            acc = mma(pA[mi][kt], ValueRange(vB).slice(2 * half, 2), acc);
+            std::copy(acc.begin(), acc.end(), O.begin() + base);
+          }
+      }
+  };
+
   auto loadK = [&](Value t) {
     Value j0 = mul(sched.block(b, t), s.bk);
     copyTile(k, hkv, j0, M, sK, s.bk, s.d);
@@ -469,86 +582,10 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
         for (Value x : acc[mi][nt])
           S[mi].push_back(arith::MulFOp::create(b, x, scale2));
 
-    // Partial blocks: the element rule and the key tail, as -inf.
-    SmallVector<Value> flat;
-    for (auto &sm : S)
-      flat.append(sm);
-    auto ifMasked = scf::IfOp::create(
-        b, SmallVector<Type>(flat.size(), f32), sched.masked(b, t), true);
-    {
-      OpBuilder::InsertionGuard g2(b);
-      b.setInsertionPointToStart(&ifMasked.getThenRegion().front());
-      Type i64 = b.getI64Type();
-      auto asI64 = [&](Value x) {
-        return arith::IndexCastUIOp::create(b, i64, x);
-      };
-      Value n64 = asI64(N), m64 = asI64(M);
-      SmallVector<Value> rows64;
-      for (Value r : rows)
-        rows64.push_back(asI64(r));
-      SmallVector<Value> out;
-      for (int64_t mi = 0; mi < MT; ++mi)
-        for (int64_t nt = 0; nt < numS; ++nt)
-          for (int64_t e = 0; e < 4; ++e) {
-            Value j = add(add(j0, colPair), nt * 8 + (e & 1));
-            Value keep =
-                arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, M);
-            if (mask)
-              keep = arith::AndIOp::create(
-                  b, keep,
-                  mask.buildKeep(b, b.getLoc(), rows64[mi * 2 + e / 2],
-                                 asI64(j), n64, m64));
-            out.push_back(
-                arith::SelectOp::create(b, keep, S[mi][nt * 4 + e], ninf));
-          }
-      scf::YieldOp::create(b, out);
-      b.setInsertionPointToStart(&ifMasked.getElseRegion().front());
-      scf::YieldOp::create(b, flat);
-    }
-    for (int64_t mi = 0, idx = 0; mi < MT; ++mi)
-      for (Value &x : S[mi])
-        x = ifMasked.getResult(idx++);
-
-    // Online softmax per owned row.
-    SmallVector<Value> mNew(2 * MT), alpha(2 * MT), lNew(2 * MT);
-    SmallVector<SmallVector<Value>> P(MT, SmallVector<Value>(numS * 4));
-    for (int64_t mi = 0; mi < MT; ++mi)
-      for (int64_t rr = 0; rr < 2; ++rr) {
-        int64_t r = mi * 2 + rr;
-        Value mOld = st[mBase + r], lOld = st[lBase + r];
-        Value mx = mOld;
-        for (int64_t nt = 0; nt < numS; ++nt)
-          for (int64_t e = 0; e < 2; ++e)
-            mx = arith::MaximumFOp::create(b, mx, S[mi][nt * 4 + 2 * rr + e]);
-        mx = quadReduce<arith::MaximumFOp>(mx);
-        // A row with no kept key so far keeps m = -inf; subtract 0 instead
-        // so that exp2 sees -inf - 0 = -inf, not NaN.
-        Value none =
-            arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mx, ninf);
-        Value mUse = arith::SelectOp::create(b, none, zero, mx);
-        alpha[r] =
-            math::Exp2Op::create(b, arith::SubFOp::create(b, mOld, mUse));
-        Value rowSum = zero;
-        for (int64_t nt = 0; nt < numS; ++nt)
-          for (int64_t e = 0; e < 2; ++e) {
-            int64_t idx = nt * 4 + 2 * rr + e;
-            P[mi][idx] = math::Exp2Op::create(
-                b, arith::SubFOp::create(b, S[mi][idx], mUse));
-            rowSum = arith::AddFOp::create(b, rowSum, P[mi][idx]);
-          }
-        mNew[r] = mx;
-        lNew[r] = arith::AddFOp::create(
-            b, arith::MulFOp::create(b, lOld, alpha[r]), rowSum);
-      }
-    // P as A fragments: k-step kt covers the S tiles 2kt and 2kt + 1.
-    SmallVector<SmallVector<SmallVector<Value>>> pA(MT);
-    for (int64_t mi = 0; mi < MT; ++mi)
-      for (int64_t kt = 0; kt < s.bk / 16; ++kt) {
-        auto &p = P[mi];
-        int64_t lo = 2 * kt * 4, hi = (2 * kt + 1) * 4;
-        pA[mi].push_back({pack(p[lo], p[lo + 1]), pack(p[lo + 2], p[lo + 3]),
-                          pack(p[hi], p[hi + 1]), pack(p[hi + 2], p[hi + 3])});
-      }
+    maskScores(S, t, j0);
+    SoftmaxOut so = softmax(S, st);
+    SmallVector<Value> &mNew = so.mNew, &alpha = so.alpha, &lNew = so.lNew;
+    auto &pA = so.pA;
     SmallVector<Value> O;
     for (int64_t e = 0; e < oSize; ++e) {
       int64_t mi = e / (numO * 4), rr = (e % 4) / 2;
@@ -566,22 +603,7 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
       b.setInsertionPointToStart(&pre.getThenRegion().front());
       loadK(next); // overlaps P V
     }
-    // O += P V: one x4 ldmatrix.trans gives the V fragments of two 8-column
-    // tiles, each used by every m-tile.
-    Value vRow = rem(lane, 16);
-    Value vColOff = mul(div(lane, 16), 8);
-    for (int64_t dt = 0; dt < numO; dt += 2)
-      for (int64_t kt = 0; kt < s.bk / 16; ++kt) {
-        SmallVector<Value> vB = ldmatrix(sV, add(vRow, kt * 16),
-                                         add(vColOff, dt * 8), 4, true);
-        for (int64_t half = 0; half < 2; ++half)
-          for (int64_t mi = 0; mi < MT; ++mi) {
-            int64_t base = mi * numO * 4 + (dt + half) * 4;
-            SmallVector<Value> acc(O.begin() + base, O.begin() + base + 4);
-            acc = mma(pA[mi][kt], ValueRange(vB).slice(2 * half, 2), acc);
-            std::copy(acc.begin(), acc.end(), O.begin() + base);
-          }
-      }
+    accumulatePV(O, pA);
     if (s.stages == 1)
       gpu::BarrierOp::create(b); // before the next copies overwrite sK, sV
     SmallVector<Value> yield(O);
