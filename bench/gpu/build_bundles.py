@@ -68,8 +68,9 @@ def main():
     # Tuning variants of the timing specs (run.py --tune times them all).
     tune = {64: ["m-tiles=1", "m-tiles=2 stages=1", "m-tiles=2 stages=2", "m-tiles=1 warps=8",
                  "m-tiles=2 warps=8"],
-            128: ["m-tiles=1", "m-tiles=1 key-block=32", "m-tiles=2",
-                  "m-tiles=2 key-block=64", "m-tiles=2 stages=1", "m-tiles=2 warps=8"]}
+            128: ["m-tiles=1", "m-tiles=1 key-block=32", "m-tiles=2 key-block=32",
+                  "m-tiles=2", "m-tiles=2 key-block=64", "m-tiles=2 stages=1",
+                  "m-tiles=2 warps=8"]}
     variants = {}
     for d, opts in tune.items():
         for causal in (False, True):
@@ -107,7 +108,9 @@ def main():
             for tag, o in (("w4", hop), ("w8", hop + " warps=8"),
                            ("w8k128", hop + " warps=8 key-block=128")):
                 variants[f"tune_{kind}_d{d}_h{tag}"] = (timing_spec(f"{kind}_d{d}", d, causal), o)
-    for name, o, text in (("wgmma_causal_d64", hop, timing_spec("causal_d64", 64, True)),
+    for name, o, text in (("kb48_causal_d128", "key-block=48", timing_spec("causal_d128", 128, True)),
+                          ("kb48_window_d64", "key-block=48", specs["example_sliding_window"]),
+                          ("wgmma_causal_d64", hop, timing_spec("causal_d64", 64, True)),
                           ("wgmma_dense_d128_w8", hop + " warps=8", timing_spec("dense_d128", 128, False)),
                           ("wgmma_cab", hop, specs["example_cab_causal_cross"])):
         spec_path = os.path.join(OUT, name + ".mlir")
