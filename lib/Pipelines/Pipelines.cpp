@@ -81,13 +81,14 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
       {"ptx", "gpu-module-to-binary{format=isa}"},
   };
 }
-} // namespace
-
-void attn::buildCUDAPipeline(OpPassManager &pm, const CUDAPipelineOptions &o,
-                             StringRef stopAfter, StringRef startAfter) {
-  registerAttnPassesAndPipelines();
+/// Appends the stages after `startAfter` (all when empty) up to and
+/// including `stopAfter`.
+void appendStages(OpPassManager &pm, const std::vector<Stage> &stages,
+                  StringRef stopAfter, StringRef startAfter = "") {
+  // The stages are text: the passes they name must be registered.
+  attn::registerAttnPassesAndPipelines();
   bool started = startAfter.empty();
-  for (const Stage &s : cudaStages(o)) {
+  for (const Stage &s : stages) {
     if (!started) {
       started = startAfter == s.name;
       continue;
@@ -99,6 +100,51 @@ void attn::buildCUDAPipeline(OpPassManager &pm, const CUDAPipelineOptions &o,
   }
 }
 
+/// An integer pipeline option: its key, where it goes, its range.
+struct IntRule {
+  const char *name;
+  detail::PassOptions::Option<int64_t> *opt;
+  int64_t lo, hi, multiple;
+};
+
+/// Sets the option `item` ("key=N") names from `rules`; a one-line error
+/// for a non-integer value, an unknown key (listing `known`) or a value out
+/// of range.
+bool applyIntOption(StringRef item, ArrayRef<IntRule> rules, StringRef known,
+                    std::string &error) {
+  auto [key, value] = item.split('=');
+  int64_t v = 0;
+  if (value.getAsInteger(10, v)) {
+    error = "option '" + item.str() + "' needs an integer value (key=N)";
+    return false;
+  }
+  const IntRule *rule = nullptr;
+  for (const IntRule &r : rules)
+    if (key == r.name)
+      rule = &r;
+  if (!rule) {
+    error = "unknown option '" + key.str() + "' (" + known.str() + ")";
+    return false;
+  }
+  if (v < rule->lo || v > rule->hi || v % rule->multiple) {
+    error = "option " + key.str() + "=" + std::to_string(v) +
+            " out of range: " + std::to_string(rule->lo) + ".." +
+            std::to_string(rule->hi) +
+            (rule->multiple > 1
+                 ? ", a multiple of " + std::to_string(rule->multiple)
+                 : "");
+    return false;
+  }
+  *rule->opt = v;
+  return true;
+}
+} // namespace
+
+void attn::buildCUDAPipeline(OpPassManager &pm, const CUDAPipelineOptions &o,
+                             StringRef stopAfter, StringRef startAfter) {
+  appendStages(pm, cudaStages(o), stopAfter, startAfter);
+}
+
 bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
                             std::string &error) {
   SmallVector<StringRef> items;
@@ -107,12 +153,14 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
     auto [key, value] = item.split('=');
     if (key == "chip") {
       unsigned sm = 0;
-      if (!value.consume_front("sm_") || value.take_while(llvm::isDigit).getAsInteger(10, sm) || sm < 80) {
-        error = "option chip=" + item.split('=').second.str() +
+      StringRef digits = value;
+      if (!digits.consume_front("sm_") ||
+          digits.take_while(llvm::isDigit).getAsInteger(10, sm) || sm < 80) {
+        error = "option chip=" + value.str() +
                 ": needs sm_80 or newer (mma.sync on bf16)";
         return false;
       }
-      o.chip = item.split('=').second.str();
+      o.chip = value.str();
       continue;
     }
     if (key == "features") {
@@ -127,39 +175,16 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
       o.mma = value.str();
       continue;
     }
-    int64_t v = 0;
-    if (value.getAsInteger(10, v)) {
-      error = "option '" + item.str() + "' needs an integer value (key=N)";
+    IntRule rules[] = {{"warps", &o.warps, 1, 8, 1},
+                       {"key-block", &o.keyBlock, 0, 128, 16},
+                       {"stages", &o.stages, 0, 2, 1},
+                       {"m-tiles", &o.mTiles, 0, 2, 1},
+                       {"opt-level", &o.optLevel, 0, 3, 1}};
+    if (!applyIntOption(item, rules,
+                        "chip, features, mma, warps, m-tiles, key-block, "
+                        "stages, opt-level",
+                        error))
       return false;
-    }
-    struct Rule {
-      const char *name;
-      CUDAPipelineOptions::Option<int64_t> *opt;
-      int64_t lo, hi, multiple;
-    } rules[] = {{"warps", &o.warps, 1, 8, 1},
-                 {"key-block", &o.keyBlock, 0, 128, 16},
-                 {"stages", &o.stages, 0, 2, 1},
-                 {"m-tiles", &o.mTiles, 0, 2, 1},
-                 {"opt-level", &o.optLevel, 0, 3, 1}};
-    Rule *rule = nullptr;
-    for (Rule &r : rules)
-      if (key == r.name)
-        rule = &r;
-    if (!rule) {
-      error = "unknown option '" + key.str() +
-              "' (chip, features, mma, warps, m-tiles, key-block, stages, opt-level)";
-      return false;
-    }
-    if (v < rule->lo || v > rule->hi || v % rule->multiple) {
-      error = "option " + key.str() + "=" + std::to_string(v) +
-              " out of range: " + std::to_string(rule->lo) + ".." +
-              std::to_string(rule->hi) +
-              (rule->multiple > 1
-                   ? ", a multiple of " + std::to_string(rule->multiple)
-                   : "");
-      return false;
-    }
-    *rule->opt = v;
   }
   if (o.mma == "wgmma" && !StringRef(o.chip).ends_with("a")) {
     error = "option mma=wgmma needs an arch-specific chip such as chip=sm_90a "
@@ -171,14 +196,7 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
 
 void attn::buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &o,
                             StringRef stopAfter) {
-  // The stages are text: the passes they name must be registered.
-  registerAttnPassesAndPipelines();
-  for (const Stage &s : cpuStages(o)) {
-    if (failed(parsePassPipeline(s.passes, pm, llvm::errs())))
-      llvm::report_fatal_error("attnir: invalid built-in pipeline stage");
-    if (stopAfter == s.name)
-      return;
-  }
+  appendStages(pm, cpuStages(o), stopAfter);
 }
 
 void attn::setHostDefaults(CPUPipelineOptions &o) {
@@ -202,40 +220,14 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
   SmallVector<StringRef> items;
   text.split(items, ' ', -1, /*KeepEmpty=*/false);
   for (StringRef item : items) {
-    auto [key, value] = item.split('=');
-    int64_t v = 0;
-    if (value.getAsInteger(10, v)) {
-      error = "option '" + item.str() + "' needs an integer value (key=N)";
+    IntRule rules[] = {{"query-tile", &o.queryTile, 1, 1024, 1},
+                       {"key-block", &o.keyBlock, 16, 1024, 16},
+                       {"lanes", &o.lanes, 8, 16, 8},
+                       {"rows", &o.rows, 1, 16, 1},
+                       {"cols", &o.cols, 1, 8, 1}};
+    if (!applyIntOption(item, rules, "query-tile, key-block, lanes, rows, cols",
+                        error))
       return false;
-    }
-    struct Rule {
-      const char *name;
-      CPUPipelineOptions::Option<int64_t> *opt;
-      int64_t lo, hi, multiple;
-    } rules[] = {{"query-tile", &o.queryTile, 1, 1024, 1},
-                 {"key-block", &o.keyBlock, 16, 1024, 16},
-                 {"lanes", &o.lanes, 8, 16, 8},
-                 {"rows", &o.rows, 1, 16, 1},
-                 {"cols", &o.cols, 1, 8, 1}};
-    Rule *rule = nullptr;
-    for (Rule &r : rules)
-      if (key == r.name)
-        rule = &r;
-    if (!rule) {
-      error = "unknown option '" + key.str() +
-              "' (query-tile, key-block, lanes, rows, cols)";
-      return false;
-    }
-    if (v < rule->lo || v > rule->hi || v % rule->multiple) {
-      error = "option " + key.str() + "=" + std::to_string(v) +
-              " out of range: " + std::to_string(rule->lo) + ".." +
-              std::to_string(rule->hi) +
-              (rule->multiple > 1
-                   ? ", a multiple of " + std::to_string(rule->multiple)
-                   : "");
-      return false;
-    }
-    *rule->opt = v;
   }
   return true;
 }
