@@ -99,20 +99,26 @@ def main():
                "-o", os.path.join(OUT, name + ".bundle")]
         subprocess.run(cmd + (["--cuda-options", opts] if opts else []), check=True,
                        env=dict(os.environ, **env))
-    # Hopper (sm_90a): S = Q K^T by wgmma; checked like the others, timed
-    # in the tuning table.
+    # Hopper (sm_90a): TMA + mbarriers + warp specialisation + wgmma;
+    # checked like the others, timed in the tuning table.
     hop = "chip=sm_90a mma=wgmma"
     for d in (64, 128):
         for causal in (False, True):
             kind = "causal" if causal else "dense"
-            for tag, o in (("w4", hop), ("w8", hop + " warps=8"),
-                           ("w8k128", hop + " warps=8 key-block=128")):
+            for tag, o in (("w8", hop + " warps=8"), ("w4", hop + " warps=4"),
+                           ("w8k64", hop + " warps=8 key-block=64"),
+                           ("w8s3", hop + " warps=8 stages=3" + (" key-block=64" if d == 128 else ""))):
                 variants[f"tune_{kind}_d{d}_h{tag}"] = (timing_spec(f"{kind}_d{d}", d, causal), o)
     for name, o, text in (("kb48_causal_d128", "key-block=48", timing_spec("causal_d128", 128, True)),
                           ("kb48_window_d64", "key-block=48", specs["example_sliding_window"]),
-                          ("wgmma_causal_d64", hop, timing_spec("causal_d64", 64, True)),
-                          ("wgmma_dense_d128_w8", hop + " warps=8", timing_spec("dense_d128", 128, False)),
-                          ("wgmma_cab", hop, specs["example_cab_causal_cross"])):
+                          ("wgmma_causal_d64", hop + " warps=8", timing_spec("causal_d64", 64, True)),
+                          ("wgmma_dense_d128", hop + " warps=8", timing_spec("dense_d128", 128, False)),
+                          ("wgmma_causal_d128_w4", hop + " warps=4", timing_spec("causal_d128", 128, True)),
+                          ("wgmma_causal_d128_f16", hop + " warps=8",
+                           timing_spec("causal_d128", 128, True).replace("bf16", "f16")),
+                          ("wgmma_window_lse", hop + " warps=8 key-block=64",
+                           spec("w", 64, 128, "bf16", " mask(#attn.window<100, 37>)", " scale(0.07)", lse=True)),
+                          ("wgmma_cab", hop + " warps=8", specs["example_cab_causal_cross"])):
         spec_path = os.path.join(OUT, name + ".mlir")
         with open(spec_path, "w") as fh:
             fh.write(text)

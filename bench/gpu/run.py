@@ -17,6 +17,7 @@ next to torch SDPA (flash and cuDNN backends) and FlexAttention.
 Run it with bench/gpu/run.sh (builds the runtime-only package first).
 """
 import argparse
+import re
 import datetime
 import json
 import os
@@ -58,6 +59,13 @@ def spec_types(text):
     return dims, (torch.float16 if re.search(r"x\d+xf16>", text) else torch.bfloat16)
 
 
+FILTER = None  # --filter: a regex on bundle names (correctness and tuning)
+
+
+def selected(name):
+    return FILTER is None or re.search(FILTER, name) is not None
+
+
 def correctness(report):
     rows = []
     shapes = [  # (name, B, Hq, Hkv, N, M)
@@ -71,7 +79,7 @@ def correctness(report):
         ("no queries N=0", 1, 2, 2, 0, 16),
     ]
     for f in sorted(os.listdir(BUNDLES)):
-        if not f.endswith(".bundle") or f.startswith(("tune_", "rt_")):
+        if not f.endswith(".bundle") or f.startswith(("tune_", "rt_")) or not selected(f):
             continue
         name = f[:-7]
         with open(os.path.join(BUNDLES, name + ".mlir")) as fh:
@@ -252,7 +260,7 @@ def tune(report, reps):
     B, H, N = 8, 16, 4096
     sets = {}
     for f in sorted(os.listdir(BUNDLES)):
-        if not (f.startswith("tune_") and f.endswith(".bundle")):
+        if not (f.startswith("tune_") and f.endswith(".bundle")) or not selected(f):
             continue
         name = f[:-7]
         _, kind, dname, _ = name.split("_")
@@ -279,7 +287,10 @@ def main():
     ap.add_argument("--skip-timing", action="store_true")
     ap.add_argument("--tune", action="store_true")
     ap.add_argument("--skip-check", action="store_true")
+    ap.add_argument("--filter", help="regex: check and tune only the bundles it matches")
     args = ap.parse_args()
+    global FILTER
+    FILTER = args.filter
     report = dict(date=datetime.date.today().isoformat(), device=torch.cuda.get_device_name(),
                   torch=torch.__version__, cuda=torch.version.cuda, attnir=attnir.version())
     if not args.skip_check:

@@ -107,9 +107,10 @@ bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
         auto bq = fn->getAttrOfType<IntegerAttr>("attn.block_q");
         auto th = fn->getAttrOfType<IntegerAttr>("attn.threads");
         auto sh = fn->getAttrOfType<IntegerAttr>("attn.dynamic_shared");
+        auto tma = fn->getAttrOfType<IntegerAttr>("attn.tma_rows");
         if (bq && th)
           out.launch.push_back({fn.getName().str(), bq.getInt(), th.getInt(),
-                                sh ? sh.getInt() : 0});
+                                sh ? sh.getInt() : 0, tma ? tma.getInt() : 0});
       });
     }
     if (ok && stopAfter != "nvgpu") {
@@ -155,13 +156,17 @@ bool compileToCudaBundle(ModuleOp spec,
   bool isCubin = !a.cubin.empty();
   // The chip, the payload's format, and each kernel's launch contract:
   // "sm_90,format=cubin,launch:causal=128x128x0,..." (rows, threads,
-  // dynamic shared bytes).
+  // dynamic shared bytes), plus "tma:causal=128" for a kernel that takes
+  // tensor maps (the key rows of one K/V box).
   bundle.features = options.chip.getValue() + ",format=" +
                     (isCubin ? "cubin" : "ptx");
-  for (const CudaArtifacts::Launch &l : a.launch)
+  for (const CudaArtifacts::Launch &l : a.launch) {
     bundle.features += ",launch:" + l.kernel + "=" + std::to_string(l.blockQ) +
                        "x" + std::to_string(l.threads) + "x" +
                        std::to_string(l.sharedBytes);
+    if (l.tmaRows)
+      bundle.features += ",tma:" + l.kernel + "=" + std::to_string(l.tmaRows);
+  }
   bundle.object = isCubin ? a.cubin : a.ptx;
   return true;
 }

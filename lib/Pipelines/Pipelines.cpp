@@ -66,7 +66,10 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
                      "m-tiles={3} mma={4}},canonicalize,cse",
                      o.warps.getValue(), o.keyBlock.getValue(),
                      o.stages.getValue(), o.mTiles.getValue(),
-                     o.mma.getValue())
+                     // wgmma exists only on arch-specific Hopper chips.
+                     o.mma.getValue() == "auto" && o.chip.getValue() != "sm_90a"
+                         ? std::string("sync")
+                         : o.mma.getValue())
            .str()},
       {"nvvm",
        llvm::formatv(
@@ -74,7 +77,8 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
            "convert-nvvm-to-llvm,expand-strided-metadata,"
            "nvvm-attach-target{{chip={0} features={1} O={2}},lower-affine,"
            "convert-arith-to-llvm,convert-index-to-llvm,canonicalize,cse,"
-           "gpu.module(convert-gpu-to-nvvm,canonicalize,cse,"
+           "gpu.module(convert-gpu-to-nvvm,attn-tensor-map-params,"
+           "canonicalize,cse,"
            "reconcile-unrealized-casts)",
            o.chip.getValue(), o.features.getValue(), o.optLevel.getValue())
            .str()},
@@ -168,16 +172,16 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
       continue;
     }
     if (key == "mma") {
-      if (value != "sync" && value != "wgmma") {
-        error = "option mma=" + value.str() + ": expected sync or wgmma";
+      if (value != "sync" && value != "wgmma" && value != "auto") {
+        error = "option mma=" + value.str() + ": expected sync, wgmma or auto";
         return false;
       }
       o.mma = value.str();
       continue;
     }
-    IntRule rules[] = {{"warps", &o.warps, 1, 8, 1},
+    IntRule rules[] = {{"warps", &o.warps, 0, 8, 1},
                        {"key-block", &o.keyBlock, 0, 128, 16},
-                       {"stages", &o.stages, 0, 2, 1},
+                       {"stages", &o.stages, 0, 4, 1},
                        {"m-tiles", &o.mTiles, 0, 2, 1},
                        {"opt-level", &o.optLevel, 0, 3, 1}};
     if (!applyIntOption(item, rules,

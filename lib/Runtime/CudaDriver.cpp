@@ -60,6 +60,9 @@ Loaded load() {
   sym(d.cuEventSynchronize, "cuEventSynchronize");
   sym(d.cuEventElapsedTime, "cuEventElapsedTime");
   sym(d.cuEventDestroy, "cuEventDestroy_v2");
+  d.cuTensorMapEncodeTiled =
+      reinterpret_cast<decltype(d.cuTensorMapEncodeTiled)>(
+          dlsym(h, "cuTensorMapEncodeTiled"));
   if (missing) {
     l.error = "the CUDA driver lacks " + which + " (driver too old?)";
     return l;

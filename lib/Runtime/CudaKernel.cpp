@@ -2,9 +2,13 @@
 //
 // A CUDA bundle holds a cubin (or PTX) with one kernel per entry and the
 // launch contract in its features ("sm_90,format=cubin,launch:NAME=
-// <query rows per block>x<threads>x<dynamic shared bytes>" per kernel). The kernel takes each argument as the expanded memref
-// descriptor (allocated, aligned, offset, sizes, strides: 3 + 2 rank
-// 64-bit words) and runs on the grid (ceil(N / block_q), Hq, B).
+// <query rows per block>x<threads>x<dynamic shared bytes>" per kernel). The
+// kernel takes each argument as the expanded memref descriptor (allocated,
+// aligned, offset, sizes, strides: 3 + 2 rank 64-bit words) and runs on the
+// grid (ceil(N / block_q), Hq, B). A Hopper kernel ("tma:NAME=<key rows>")
+// also takes the TMA tensor maps of q, k and v by value, encoded here per
+// launch: 4-D (D, rows, H, B) innermost first, boxes of 64 columns x
+// (block_q | key rows) x 1 x 1, 128-byte swizzle, zero fill out of bounds.
 //
 //===----------------------------------------------------------------------===//
 
@@ -30,6 +34,7 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
   auto k = std::unique_ptr<Kernel>(new Kernel());
   std::string chip, format;
   std::map<std::string, std::array<long long, 3>> launch;
+  std::map<std::string, long long> tma;
   size_t pos = 0;
   const std::string &f = bundle.features;
   while (pos <= f.size()) {
@@ -51,6 +56,10 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
       long long th = *end == 'x' ? std::strtoll(end + 1, &end, 10) : 0;
       long long sh = *end == 'x' ? std::strtoll(end + 1, &end, 10) : -1;
       launch[key.substr(7)] = {bq, th, *end ? -1 : sh};
+    } else if (key.rfind("tma:", 0) == 0) {
+      char *end = nullptr;
+      long long rows = std::strtoll(value.c_str(), &end, 10);
+      tma[key.substr(4)] = *end || rows <= 0 || rows > 256 ? -1 : rows;
     }
   }
   bool ok = chip.rfind("sm_", 0) == 0 && (format == "cubin" || format == "ptx");
@@ -63,6 +72,13 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
       break;
     }
     k->launch.push_back({it->second[0], it->second[1], it->second[2]});
+    auto t = tma.find(e.name);
+    long long rows = t == tma.end() ? 0 : t->second;
+    if (rows < 0 || (rows && (it->second[0] > 256 || e.inputs.size() != 3))) {
+      ok = false;
+      break;
+    }
+    k->tmaRows.push_back(rows);
   }
   if (!ok) {
     error = "not a valid AttnIR bundle (CUDA launch contract '" +
@@ -78,6 +94,47 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
   return k;
 }
 
+
+namespace {
+
+/// A CUtensorMap: 128 opaque bytes, 64-byte aligned.
+struct alignas(64) TensorMap {
+  uint64_t words[16];
+};
+
+/// The tensor map of a contiguous [B, H, rows, D] f16/bf16 tensor for boxes
+/// of 64 columns x `boxRows` rows of one (b, h).
+bool encodeTensorMap(const Driver &d, const TensorRef &t, DType dtype,
+                     int64_t boxRows, TensorMap &map, const std::string &name,
+                     std::string &error) {
+  if (!d.cuTensorMapEncodeTiled) {
+    error = "this kernel uses TMA, which needs a CUDA 12 or newer driver "
+            "(cuTensorMapEncodeTiled is missing)";
+    return false;
+  }
+  const std::vector<int64_t> &s = t.shape;
+  uint64_t dims[4] = {uint64_t(s[3]), uint64_t(s[2]), uint64_t(s[1]),
+                      uint64_t(s[0])};
+  uint64_t strides[3] = {dims[0] * 2, dims[0] * dims[1] * 2,
+                         dims[0] * dims[1] * dims[2] * 2};
+  unsigned box[4] = {64, static_cast<unsigned>(boxRows), 1, 1};
+  unsigned unit[4] = {1, 1, 1, 1};
+  // CU_TENSOR_MAP_DATA_TYPE_FLOAT16 = 6, _BFLOAT16 = 9; interleave none;
+  // CU_TENSOR_MAP_SWIZZLE_128B = 3; CU_TENSOR_MAP_L2_PROMOTION_L2_256B = 3;
+  // CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE = 0 (zeros).
+  int type = dtype == DType::BF16 ? 9 : 6;
+  for (uint64_t dim : dims)
+    if (dim == 0 || dim > (uint64_t(1) << 32)) {
+      error = "argument '" + name + "' has a dimension TMA cannot address";
+      return false;
+    }
+  return check(d.cuTensorMapEncodeTiled(&map, type, 4, t.data, dims, strides,
+                                        box, unit, 0, 3, 3, 0),
+               ("encoding the TMA tensor map of '" + name + "'").c_str(),
+               error);
+}
+
+} // namespace
 
 bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
                         const std::vector<TensorRef> &outputs, void *stream,
@@ -201,6 +258,19 @@ bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
   for (auto &desc : descs)
     for (int64_t &w : desc)
       params.push_back(&w);
+  TensorMap maps[3];
+  if (tmaRows[entry]) {
+    for (int i = 0; i < 3; ++i) {
+      // An empty K/V (M = 0) is never read: any valid map will do.
+      const TensorRef &t =
+          inputs[i].shape[2] == 0 ? inputs[0] : inputs[i];
+      int64_t rows = i == 0 ? blockQ : tmaRows[entry];
+      if (!encodeTensorMap(*d, t, abi.inputs[0].dtype, rows, maps[i],
+                           abi.inputs[i].name, error))
+        return false;
+      params.push_back(&maps[i]);
+    }
+  }
   return check(d->cuLaunchKernel(fn, static_cast<unsigned>(tiles),
                                  static_cast<unsigned>(H),
                                  static_cast<unsigned>(B),

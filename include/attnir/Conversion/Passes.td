@@ -35,15 +35,21 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
   let description = [{
     Replaces every entry function whose body is one `attn.attention` on its
     arguments with a `gpu.func` kernel of the same name in
-    `gpu.module @attn_kernels` (FlashAttention-2 structure): grid
-    (ceil(N / (16 m-tiles warps)), Hq, B); Q, K and V tiles staged in shared memory by
-    cp.async (`nvgpu.device_async_copy`) and read by `nvgpu.ldmatrix`;
-    S = Q K^T and O += P V by `nvvm.mma.sync` m16n8k16 (f16 or bf16 inputs,
-    f32 accumulators); the online softmax on the accumulator fragments; the
-    key-block loop driven by the mask's block rule (empty blocks never
-    visited, the element rule only on partial blocks). Kernel arguments are
-    q, k, v, out[, lse] as memrefs; the kernel carries `attn.block_q` and
-    `attn.threads` for the launcher.
+    `gpu.module @attn_kernels`, grid (ceil(N / BQ), Hq, B), the key-block
+    loop driven by the mask's block rule (empty blocks never visited, the
+    element rule only on partial blocks) and the online softmax on the
+    accumulator fragments. Two kernels:
+    * `mma=sync` (FlashAttention-2 structure, sm_80+): Q, K and V tiles
+      staged in shared memory by cp.async and read by ldmatrix; S = Q K^T
+      and O += P V by `nvvm.mma.sync` m16n8k16.
+    * `mma=wgmma` (FlashAttention-3 structure, sm_90a): a producer
+      warpgroup issues TMA copies into a ring of K/V buffers with
+      mbarriers; two consumer warpgroups compute S = Q K^T and O += P V by
+      warpgroup MMA (P from registers).
+    Kernel arguments are q, k, v, out[, lse] as memrefs (then, for wgmma,
+    the three tensor maps); the kernel carries its launch contract
+    (`attn.block_q`, `attn.threads`, `attn.dynamic_shared`,
+    `attn.tma_rows`).
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::gpu::GPUDialect",
@@ -53,11 +59,15 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
     "::mlir::vector::VectorDialect"
   ];
   let options = [
-    Option<"warps", "warps", "int64_t", /*default=*/"4",
-           "warps per block (16 query rows each)">,
+    Option<"warps", "warps", "int64_t", /*default=*/"0",
+           "(consumer) warps per block, 16 query rows each; 0: 4 for "
+           "mma.sync, 8 for wgmma">,
     Option<"mma", "mma", "std::string", /*default=*/"\"sync\"",
-           "sync: mma.sync (sm_80+); wgmma: S = Q K^T by warpgroup MMA from "
-           "shared memory (sm_90a), P V by mma.sync">,
+           "sync: mma.sync (sm_80+); auto: wgmma where D and Dv are 64 or "
+           "128, else sync; wgmma: the Hopper kernel (sm_90a): TMA "
+           "copies by a producer warp into a ring of `stages` K/V buffers "
+           "with mbarriers, S = Q K^T and P V by warpgroup MMA; warps counts "
+           "the consumer warps">,
     Option<"mTiles", "m-tiles", "int64_t", /*default=*/"0",
            "16-row query tiles per warp: 1, 2, or 0 (2 when D, Dv <= 64)">,
     Option<"keyBlock", "key-block", "int64_t", /*default=*/"0",
@@ -68,6 +78,20 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
            "S = Q K^T and the next K copy overlaps P V; 0: 1 when Q stays "
            "in registers, else 2">,
   ];
+}
+
+def AttnTensorMapParams
+    : Pass<"attn-tensor-map-params", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Pass the Hopper kernels' TMA tensor maps by value";
+  let description = [{
+    Runs after `convert-gpu-to-nvvm`. On every `llvm.func` carrying
+    `attn.tensor_maps = n` (set by `attn-to-nvgpu` for `mma=wgmma`), marks
+    the last n pointer arguments `llvm.byval = !llvm.array<128 x i8>`,
+    `llvm.align = 64` and `nvvm.grid_constant`: each becomes a 128-byte
+    kernel parameter holding a CUtensorMap, read in place by TMA.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect",
+                           "::mlir::NVVM::NVVMDialect"];
 }
 
 #endif // ATTNIR_CONVERSION_PASSES_TD

@@ -22,10 +22,11 @@ struct CudaArtifacts {
   std::string ptxasLog;  ///< `ptxas -v` output (registers, spills, smem)
   std::string stageIR;   ///< the IR after `stopAfter`, when requested
   /// Per kernel: query rows per block, threads per block, dynamic shared
-  /// memory bytes (0: static only).
+  /// memory bytes (0: static only), and the key rows of one K/V TMA box
+  /// (0: the kernel takes no tensor maps).
   struct Launch {
     std::string kernel;
-    int64_t blockQ, threads, sharedBytes;
+    int64_t blockQ, threads, sharedBytes, tmaRows;
   };
   std::vector<Launch> launch;
 };

@@ -30,25 +30,30 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
 /// Options of `--attn-pipeline-cuda` (docs/design/gpu-lowering.md).
 struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
   Option<std::string> chip{*this, "chip",
-                           llvm::cl::desc("GPU architecture (sm_80, sm_90)"),
-                           llvm::cl::init("sm_90")};
+                           llvm::cl::desc("GPU architecture (sm_80, sm_90, "
+                                          "sm_90a: the H100's own)"),
+                           llvm::cl::init("sm_90a")};
   Option<std::string> features{*this, "features",
                                llvm::cl::desc("PTX ISA feature"),
                                llvm::cl::init("+ptx80")};
   Option<int64_t> warps{*this, "warps",
-                        llvm::cl::desc("warps per block (16 query rows each)"),
-                        llvm::cl::init(4)};
+                        llvm::cl::desc("(consumer) warps per block, 16 query "
+                                       "rows each; 0: auto"),
+                        llvm::cl::init(0)};
   Option<int64_t> keyBlock{*this, "key-block",
                            llvm::cl::desc("keys per block; 0: auto"),
                            llvm::cl::init(0)};
   Option<std::string> mma{*this, "mma",
-                          llvm::cl::desc("sync (mma.sync) or wgmma (sm_90a)"),
-                          llvm::cl::init("sync")};
+                          llvm::cl::desc("sync (mma.sync), wgmma (sm_90a) or "
+                                         "auto (wgmma on sm_90a where the "
+                                         "head dims allow)"),
+                          llvm::cl::init("auto")};
   Option<int64_t> mTiles{*this, "m-tiles",
                          llvm::cl::desc("16-row query tiles per warp; 0: auto"),
                          llvm::cl::init(0)};
   Option<int64_t> stages{*this, "stages",
-                         llvm::cl::desc("copy stages in flight: 1, 2; 0: auto"),
+                         llvm::cl::desc("copy stages in flight: 1, 2 (1..4 "
+                                        "with wgmma); 0: auto"),
                          llvm::cl::init(0)};
   Option<int64_t> optLevel{*this, "opt-level",
                            llvm::cl::desc("LLVM and ptxas optimisation level"),

@@ -12,6 +12,7 @@
 #define ATTNIR_RUNTIME_CUDADRIVER_H
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace attnir::cuda {
@@ -55,6 +56,15 @@ struct Driver {
   CUresult (*cuEventSynchronize)(CUevent);
   CUresult (*cuEventElapsedTime)(float *, CUevent, CUevent);
   CUresult (*cuEventDestroy)(CUevent);
+  /// CUDA 12+ drivers only: nullptr when absent (only kernels that take
+  /// tensor maps need it, and they say so).
+  CUresult (*cuTensorMapEncodeTiled)(void *map, int dtype, unsigned rank,
+                                     void *address, const uint64_t *dims,
+                                     const uint64_t *strides,
+                                     const unsigned *box,
+                                     const unsigned *elementStrides,
+                                     int interleave, int swizzle,
+                                     int l2Promotion, int oobFill);
 };
 
 /// The driver, loaded and initialised once (thread-safe); nullptr with a

@@ -79,6 +79,9 @@ private:
   /// (loaded on first launch, so that loading needs no GPU).
   /// Per entry: query rows per block, threads, dynamic shared bytes.
   std::vector<std::array<int64_t, 3>> launch;
+  /// Per entry: key rows of one K/V tensor-map box; 0 when the kernel takes
+  /// no tensor maps.
+  std::vector<int64_t> tmaRows;
   /// The cubin's architecture (90 for sm_90); 0 for PTX (JIT on any GPU).
   int cubinArch = 0;
   struct CudaModules;

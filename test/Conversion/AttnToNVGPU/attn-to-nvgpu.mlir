@@ -1,5 +1,41 @@
 // RUN: attn-opt %s --split-input-file --attn-to-nvgpu="stages=2" | FileCheck %s
 // RUN: attn-opt %s --split-input-file --attn-to-nvgpu="m-tiles=1 stages=1" | FileCheck %s --check-prefix=ONE
+// RUN: attn-opt %s --split-input-file --attn-to-nvgpu="mma=wgmma" | FileCheck %s --check-prefix=HOP
+
+// The Hopper kernel (mma=wgmma): dynamic shared memory, the tensor maps as
+// three extra pointer arguments, 8 consumer warps + a producer warpgroup.
+// HOP: memref.global "public" @attn_dsmem : memref<0xi8, #gpu.address_space<workgroup>> {alignment = 1024 : i64}
+// HOP-LABEL: gpu.func @causal_lse(
+// HOP-SAME: %{{.*}}: !llvm.ptr {llvm.align = 64 : i64}, %{{.*}}: !llvm.ptr {llvm.align = 64 : i64}, %{{.*}}: !llvm.ptr {llvm.align = 64 : i64}) kernel
+// HOP-SAME: attn.block_q = 128 : i64, attn.dynamic_shared = 81976 : i64, attn.tensor_maps = 3 : i64, attn.threads = 384 : i64, attn.tma_rows = 128 : i64
+// One thread initialises 1 + 3 x 2 mbarriers; the empty ones count 8 warps.
+// HOP: nvvm.mbarrier.init
+// HOP: nvvm.mbarrier.init %{{.*}}, %c8_i32
+// HOP: gpu.barrier
+// Producer: registers handed over, Q then per block K and V by TMA.
+// HOP: nvvm.setmaxregister  decrease 24
+// HOP: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c16384_i32
+// HOP: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// HOP: scf.for
+// HOP:   nvvm.mbarrier.try_wait.parity
+// HOP:   nvvm.cp.async.bulk.tensor.shared.cluster.global
+// HOP:   nvvm.cp.async.bulk.tensor.shared.cluster.global
+// Consumers: S = Q K^T by wgmma (128 keys), masked partial blocks, P V by
+// register-A wgmma (inline PTX), then the stage is released.
+// HOP: nvvm.setmaxregister  increase 240
+// HOP: scf.for
+// HOP:   nvvm.mbarrier.try_wait.parity
+// HOP:   nvvm.wgmma.fence.aligned
+// HOP:   nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
+// HOP:   nvvm.wgmma.wait.group.sync.aligned 0
+// HOP:   scf.if %{{.*}} -> (f32
+// HOP:   nvvm.mbarrier.try_wait.parity
+// HOP:   llvm.inline_asm has_side_effects "{{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
+// HOP:   nvvm.wgmma.wait.group.sync.aligned 0
+// HOP:   nvvm.mbarrier.arrive
+// HOP: gpu.return
+// HOP-LABEL: gpu.func @dense_f16(
+// HOP: llvm.inline_asm has_side_effects "{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16
 
 // Every entry becomes a kernel of the same name in gpu.module @attn_kernels,
 // arguments q, k, v, out[, lse] as memrefs, with its launch contract.

@@ -1,0 +1,269 @@
+//===- FlashKernel.cpp - the steps both CUDA attention kernels share ------===//
+//
+// Setup of a query tile (ids, sizes, owned rows, key schedule), masking of
+// partial blocks, the online softmax on accumulator fragments, and the
+// epilogue. The accumulator layout is mma.sync's m16n8 C fragment: lane l
+// of a warp owns rows l / 4 and l / 4 + 8 of its 16, and columns
+// 2 (l % 4) + {0, 1} of every 8. A wgmma m64nN accumulator is four warps
+// of exactly that, so the Hopper kernel uses the same code.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FlashKernel.h"
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::cuda;
+
+namespace {
+const float kNegInf = -std::numeric_limits<float>::infinity();
+const double kLog2e = 1.4426950408889634;
+} // namespace
+
+BlockSchedule BlockSchedule::fromKeyRange(ImplicitLocOpBuilder &b,
+                                          const KeyRangeValues &r,
+                                          int64_t bk) {
+  Value cBK = arith::ConstantIndexOp::create(b, bk);
+  BlockSchedule s;
+  s.visB = arith::DivUIOp::create(b, r.visibleBegin, cBK);
+  Value visE = arith::MaxUIOp::create(
+      b, arith::CeilDivUIOp::create(b, r.visibleEnd, cBK), s.visB);
+  Value fb = arith::CeilDivUIOp::create(b, r.fullBegin, cBK);
+  s.fullB =
+      arith::MinUIOp::create(b, arith::MaxUIOp::create(b, fb, s.visB), visE);
+  Value fe = arith::DivUIOp::create(b, r.fullEnd, cBK);
+  s.fullE =
+      arith::MaxUIOp::create(b, arith::MinUIOp::create(b, fe, visE), s.fullB);
+  s.count = arith::SubIOp::create(b, visE, s.visB);
+  s.numFull = arith::SubIOp::create(b, s.fullE, s.fullB);
+  s.numLeft = arith::SubIOp::create(b, s.fullB, s.visB);
+  return s;
+}
+
+Value BlockSchedule::block(ImplicitLocOpBuilder &b, Value t) const {
+  Value isFull =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::ult, t, numFull);
+  Value p = arith::SubIOp::create(b, t, numFull);
+  Value isLeft = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, p, numLeft);
+  Value left = arith::AddIOp::create(b, visB, p);
+  Value right =
+      arith::AddIOp::create(b, fullE, arith::SubIOp::create(b, p, numLeft));
+  Value partial = arith::SelectOp::create(b, isLeft, left, right);
+  return arith::SelectOp::create(b, isFull, arith::AddIOp::create(b, fullB, t),
+                                 partial);
+}
+
+Value BlockSchedule::masked(ImplicitLocOpBuilder &b, Value t) const {
+  return arith::CmpIOp::create(b, arith::CmpIPredicate::uge, t, numFull);
+}
+
+void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
+  f32 = b.getF32Type();
+  i32 = b.getI32Type();
+  Value q = fn.getArgument(0), k = fn.getArgument(1);
+  tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value bx = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value gx = gpu::GridDimOp::create(b, gpu::Dimension::x);
+  h = gpu::BlockIdOp::create(b, gpu::Dimension::y);
+  bIdx = gpu::BlockIdOp::create(b, gpu::Dimension::z);
+  N = memref::DimOp::create(b, q, 2);
+  M = memref::DimOp::create(b, k, 2);
+  Value Hq = memref::DimOp::create(b, q, 1);
+  Value Hkv = memref::DimOp::create(b, k, 1);
+  hkv = arith::DivUIOp::create(b, h, arith::DivUIOp::create(b, Hq, Hkv));
+  warp = div(tid, 32);
+  lane = rem(tid, 32);
+  // Heaviest query tiles first: under a causal mask the last tiles see the
+  // most keys, and starting them first keeps the tail of the grid short.
+  Value tile = arith::SubIOp::create(b, arith::SubIOp::create(b, gx, c(1)), bx);
+  i0 = mul(tile, s.bq);
+  i1 = arith::MinUIOp::create(b, add(i0, s.bq), N);
+
+  // Rows this thread owns in the accumulators (two per m-tile), and its
+  // column pair.
+  MT = s.mtiles;
+  Value wrow = mul(warp, 16 * MT);
+  Value quad = div(lane, 4);
+  rows.clear();
+  for (int64_t mi = 0; mi < MT; ++mi) {
+    Value r0 = add(add(add(i0, wrow), mi * 16), quad);
+    rows.append({r0, add(r0, 8)});
+  }
+  colPair = mul(rem(lane, 4), 2);
+
+  Value c0 = c(0);
+  KeyRangeValues range = mask ? mask.buildKeyRange(b, b.getLoc(), i0, i1, N, M)
+                              : KeyRangeValues{c0, M, c0, M};
+  sched = BlockSchedule::fromKeyRange(b, range, s.bk);
+
+  zero = cf(0.0f);
+  ninf = cf(kNegInf);
+  scale2 = cf(static_cast<float>(scale * kLog2e));
+  numO = s.dv / 8;
+  numS = s.bk / 8;
+  oSize = MT * numO * 4;
+  mBase = oSize;
+  lBase = oSize + 2 * MT;
+}
+
+SmallVector<Value> FlashKernelBuilder::initialState() {
+  SmallVector<Value> init(oSize, zero);
+  for (int64_t i = 0; i < 2 * MT; ++i)
+    init.push_back(ninf);
+  for (int64_t i = 0; i < 2 * MT; ++i)
+    init.push_back(zero);
+  return init;
+}
+
+void FlashKernelBuilder::maskScores(SmallVector<SmallVector<Value>> &S, Value t,
+                                    Value j0) {
+  SmallVector<Value> flat;
+  for (auto &sm : S)
+    flat.append(sm);
+  auto ifMasked = scf::IfOp::create(b, SmallVector<Type>(flat.size(), f32),
+                                    sched.masked(b, t), true);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&ifMasked.getThenRegion().front());
+    Type i64 = b.getI64Type();
+    auto asI64 = [&](Value x) {
+      return arith::IndexCastUIOp::create(b, i64, x);
+    };
+    Value n64 = asI64(N), m64 = asI64(M);
+    SmallVector<Value> rows64;
+    for (Value r : rows)
+      rows64.push_back(asI64(r));
+    SmallVector<Value> out;
+    for (int64_t mi = 0; mi < MT; ++mi)
+      for (int64_t nt = 0; nt < numS; ++nt)
+        for (int64_t e = 0; e < 4; ++e) {
+          Value j = add(add(j0, colPair), nt * 8 + (e & 1));
+          Value keep =
+              arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, M);
+          if (mask)
+            keep = arith::AndIOp::create(
+                b, keep,
+                mask.buildKeep(b, b.getLoc(), rows64[mi * 2 + e / 2], asI64(j),
+                               n64, m64));
+          out.push_back(
+              arith::SelectOp::create(b, keep, S[mi][nt * 4 + e], ninf));
+        }
+    scf::YieldOp::create(b, out);
+    b.setInsertionPointToStart(&ifMasked.getElseRegion().front());
+    scf::YieldOp::create(b, flat);
+  }
+  for (int64_t mi = 0, idx = 0; mi < MT; ++mi)
+    for (Value &x : S[mi])
+      x = ifMasked.getResult(idx++);
+}
+
+FlashKernelBuilder::SoftmaxOut
+FlashKernelBuilder::softmax(SmallVector<SmallVector<Value>> &S, ValueRange st) {
+  SoftmaxOut so;
+  SmallVector<Value> &mNew = so.mNew, &alpha = so.alpha, &lNew = so.lNew;
+  mNew.resize(2 * MT);
+  alpha.resize(2 * MT);
+  lNew.resize(2 * MT);
+  SmallVector<SmallVector<Value>> P(MT, SmallVector<Value>(numS * 4));
+  for (int64_t mi = 0; mi < MT; ++mi)
+    for (int64_t rr = 0; rr < 2; ++rr) {
+      int64_t r = mi * 2 + rr;
+      Value mOld = st[mBase + r], lOld = st[lBase + r];
+      Value mx = mOld;
+      for (int64_t nt = 0; nt < numS; ++nt)
+        for (int64_t e = 0; e < 2; ++e)
+          mx = arith::MaximumFOp::create(b, mx, S[mi][nt * 4 + 2 * rr + e]);
+      mx = quadReduce<arith::MaximumFOp>(mx);
+      // A row with no kept key so far keeps m = -inf; subtract 0 instead
+      // so that exp2 sees -inf - 0 = -inf, not NaN.
+      Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mx, ninf);
+      Value mUse = arith::SelectOp::create(b, none, zero, mx);
+      alpha[r] = math::Exp2Op::create(b, arith::SubFOp::create(b, mOld, mUse));
+      Value rowSum = zero;
+      for (int64_t nt = 0; nt < numS; ++nt)
+        for (int64_t e = 0; e < 2; ++e) {
+          int64_t idx = nt * 4 + 2 * rr + e;
+          P[mi][idx] = math::Exp2Op::create(
+              b, arith::SubFOp::create(b, S[mi][idx], mUse));
+          rowSum = arith::AddFOp::create(b, rowSum, P[mi][idx]);
+        }
+      mNew[r] = mx;
+      lNew[r] = arith::AddFOp::create(
+          b, arith::MulFOp::create(b, lOld, alpha[r]), rowSum);
+    }
+  // P as A fragments: k-step kt covers the S tiles 2kt and 2kt + 1.
+  so.pA.resize(MT);
+  for (int64_t mi = 0; mi < MT; ++mi)
+    for (int64_t kt = 0; kt < s.bk / 16; ++kt) {
+      auto &p = P[mi];
+      int64_t lo = 2 * kt * 4, hi = (2 * kt + 1) * 4;
+      so.pA[mi].push_back({pack(p[lo], p[lo + 1]), pack(p[lo + 2], p[lo + 3]),
+                           pack(p[hi], p[hi + 1]), pack(p[hi + 2], p[hi + 3])});
+    }
+  return so;
+}
+
+SmallVector<Value> FlashKernelBuilder::rescaled(ValueRange st,
+                                                ArrayRef<Value> alpha) {
+  SmallVector<Value> O;
+  for (int64_t e = 0; e < oSize; ++e) {
+    int64_t mi = e / (numO * 4), rr = (e % 4) / 2;
+    O.push_back(arith::MulFOp::create(b, st[e], alpha[mi * 2 + rr]));
+  }
+  return O;
+}
+
+void FlashKernelBuilder::yieldState(ArrayRef<Value> O, const SoftmaxOut &so) {
+  SmallVector<Value> yield(O);
+  yield.append(so.mNew);
+  yield.append(so.lNew);
+  scf::YieldOp::create(b, yield);
+}
+
+void FlashKernelBuilder::epilogue(ValueRange fin, gpu::GPUFuncOp fn) {
+  Value o = fn.getArgument(3);
+  Value lse = s.hasLse ? fn.getArgument(4) : Value();
+  Value one = cf(1.0f);
+  Value ln2 = cf(static_cast<float>(1.0 / kLog2e));
+  Value firstOfQuad =
+      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, rem(lane, 4), c(0));
+  for (int64_t mi = 0; mi < MT; ++mi)
+    for (int64_t rr = 0; rr < 2; ++rr) {
+      int64_t r = mi * 2 + rr;
+      Value l = quadReduce<arith::AddFOp>(fin[lBase + r]);
+      Value pos = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, l, zero);
+      Value inv =
+          arith::SelectOp::create(b, pos, arith::DivFOp::create(b, one, l), zero);
+      Value inside =
+          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, rows[r], N);
+      auto ifIn = scf::IfOp::create(b, inside, false);
+      OpBuilder::InsertionGuard g(b);
+      b.setInsertionPointToStart(&ifIn.getThenRegion().front());
+      auto pairTy = VectorType::get({2}, f32);
+      Value invV = vector::BroadcastOp::create(b, pairTy, inv);
+      for (int64_t dt = 0; dt < numO; ++dt) {
+        int64_t base = mi * numO * 4 + dt * 4 + 2 * rr;
+        Value pair = vector::FromElementsOp::create(
+            b, pairTy, ValueRange{fin[base], fin[base + 1]});
+        Value val =
+            arith::TruncFOp::create(b, VectorType::get({2}, s.elt),
+                                    arith::MulFOp::create(b, pair, invV));
+        auto store = vector::StoreOp::create(
+            b, val, o, ValueRange{bIdx, h, rows[r], add(colPair, dt * 8)});
+        store.setAlignment(uint64_t(4));
+      }
+      if (lse) {
+        // lse = (m + log2 l) ln 2 in natural units; -inf for empty rows.
+        Value m = fin[mBase + r];
+        Value val = arith::MulFOp::create(
+            b, arith::AddFOp::create(b, m, math::Log2Op::create(b, l)), ln2);
+        val = arith::SelectOp::create(b, pos, val, ninf);
+        auto ifFirst = scf::IfOp::create(b, firstOfQuad, false);
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPointToStart(&ifFirst.getThenRegion().front());
+        memref::StoreOp::create(b, val, lse, ValueRange{bIdx, h, rows[r]});
+      }
+    }
+}

@@ -1,0 +1,205 @@
+//===- FlashKernel.h - what the CUDA attention kernels share ------*- C++ -*-===//
+//
+// The tile shape, the key-block schedule and the fragment-level softmax of
+// the two CUDA kernels: the mma.sync kernel (FlashKernelSync.cpp, sm_80+)
+// and the Hopper kernel (FlashKernelHopper.cpp, sm_90a: TMA, mbarriers,
+// warp specialisation, wgmma). Both hold S and O in the m16n8 accumulator
+// layout (a wgmma m64nN accumulator is four warps of it, one per 16 rows),
+// so masking, the online softmax, P as an A operand and the epilogue are
+// one code.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_LIB_CONVERSION_ATTNTONVGPU_FLASHKERNEL_H
+#define ATTNIR_LIB_CONVERSION_ATTNTONVGPU_FLASHKERNEL_H
+
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
+
+namespace mlir::attn::cuda {
+
+/// Tile shape of one kernel, fixed at compile time.
+struct FlashShape {
+  int64_t d, dv, warps, mtiles, bq, bk, stages;
+  Type elt;
+  bool hasLse;
+  /// Q fragments held in registers for the whole key loop, or re-read from
+  /// shared memory per k-step (D = 128 with two m-tiles: the registers go
+  /// to the accumulators).
+  bool qInRegs = true;
+  /// The Hopper kernel: `warps` consumer warps (whole warpgroups, 16 query
+  /// rows each) plus a producer warpgroup, one lane of which issues TMA
+  /// copies into a ring of `stages` K/V buffers. The producer is a whole
+  /// warpgroup because registers move between warpgroups (setmaxnreg), and
+  /// ptxas budgets a 9-warp block like a 12-warp one anyway.
+  bool hopper = false;
+
+  int64_t padD() const { return d + 8; } // +16 B per row: no ldmatrix
+  int64_t padV() const { return dv + 8; } // bank conflicts
+  int64_t threads() const { return 32 * (hopper ? warps + 4 : warps); }
+  /// K tiles reuse the Q tile's buffer (Q lives in registers once loaded),
+  /// so D = 128 fits 64-key blocks in 48 KB.
+  bool kInQ() const { return !hopper && qInRegs && bk <= bq; }
+
+  /// Byte offsets of the Hopper kernel's shared memory. Every tile is
+  /// stored as column boxes of 64 elements (128 B rows, TMA's 128-byte
+  /// swizzle), box after box; all offsets are multiples of 1024 (the
+  /// swizzle atom). The mbarriers follow: Q full, K full[stages],
+  /// V full[stages], K/V empty[stages].
+  struct HopperLayout {
+    int64_t q, k, kStage, v, vStage, bars, total;
+  };
+  HopperLayout hopperLayout() const {
+    HopperLayout l;
+    l.q = 0;
+    l.k = bq * d * 2;
+    l.kStage = bk * d * 2;
+    l.v = l.k + stages * l.kStage;
+    l.vStage = bk * dv * 2;
+    l.bars = l.v + stages * l.vStage;
+    l.total = l.bars + 8 * (1 + 3 * stages);
+    return l;
+  }
+  int64_t sharedBytes() const {
+    if (hopper)
+      return hopperLayout().total;
+    return 2 * ((kInQ() ? bq : bq + bk) * padD() + bk * padV());
+  }
+  /// Past 48 KB the tiles live in dynamic shared memory (opt-in per kernel
+  /// at launch); the Hopper kernel always uses it (1024-byte alignment).
+  bool dynamicShared() const {
+    return hopper || sharedBytes() > 48 * 1024;
+  }
+};
+
+/// The key-block schedule of one query tile: `count` blocks; block t is
+/// (kb(t), masked(t)). From a mask's block rule: the full blocks
+/// [fullB, fullE) first, then the partial blocks [visB, fullB) and
+/// [fullE, visE).
+struct BlockSchedule {
+  Value count, numFull, visB, fullB, fullE, numLeft;
+
+  static BlockSchedule fromKeyRange(ImplicitLocOpBuilder &b,
+                                    const KeyRangeValues &r, int64_t bk);
+  /// The key block visited at step t.
+  Value block(ImplicitLocOpBuilder &b, Value t) const;
+  /// True when block t needs the element rule.
+  Value masked(ImplicitLocOpBuilder &b, Value t) const;
+};
+
+/// Builds one kernel body. The per-kernel values (ids, sizes, owned rows,
+/// schedule) are set by `setup`; the fragment steps are shared by both
+/// kernels.
+class FlashKernelBuilder {
+public:
+  FlashKernelBuilder(ImplicitLocOpBuilder &b, FlashShape s,
+                     MaskAttrInterface mask, double scale)
+      : b(b), s(s), mask(mask), scale(scale) {}
+
+  /// The mma.sync kernel into `fn` (arguments q, k, v, out[, lse]) using
+  /// the shared buffers sQ, sK, sV.
+  void build(gpu::GPUFuncOp fn, Value sQ, Value sK, Value sV);
+  /// The Hopper kernel into `fn` (arguments q, k, v, out[, lse], then the
+  /// tensor maps of q, k and v) over the dynamic shared window `smem`
+  /// (1-D i8, laid out by FlashShape::hopperLayout).
+  void buildHopper(gpu::GPUFuncOp fn, Value smem);
+
+private:
+  ImplicitLocOpBuilder &b;
+  FlashShape s;
+  MaskAttrInterface mask;
+  double scale;
+
+  // Values common to the whole kernel (setup).
+  Value tid, lane, warp, bIdx, h, hkv, N, M, i0, i1;
+  Type f32, i32;
+  /// Query rows this thread owns in the accumulators ([mi * 2 + rr]) and
+  /// its column pair.
+  SmallVector<Value> rows;
+  Value colPair;
+  BlockSchedule sched;
+  Value zero, ninf, scale2;
+  // Loop state layout: O [mi][dt][4], then m [mi][rr], then l [mi][rr].
+  int64_t MT = 1, numO = 0, numS = 0, oSize = 0, mBase = 0, lBase = 0;
+
+  /// Ids, sizes, the owned rows and the key schedule of this query tile.
+  void setup(gpu::GPUFuncOp fn);
+  /// O = 0, m = -inf, l = 0.
+  SmallVector<Value> initialState();
+
+  /// Partial blocks: the element rule and the key tail, as -inf.
+  void maskScores(SmallVector<SmallVector<Value>> &S, Value t, Value j0);
+  /// Online softmax per owned row: P (as A fragments), alpha, new m and l.
+  struct SoftmaxOut {
+    SmallVector<SmallVector<SmallVector<Value>>> pA; // [mi][kt][4]
+    SmallVector<Value> alpha, mNew, lNew;
+  };
+  SoftmaxOut softmax(SmallVector<SmallVector<Value>> &S, ValueRange st);
+  /// O of the loop state times alpha of its row.
+  SmallVector<Value> rescaled(ValueRange st, ArrayRef<Value> alpha);
+  /// Ends a key-block step: yields O, the new m and the new l.
+  void yieldState(ArrayRef<Value> O, const SoftmaxOut &so);
+  /// l across the quad, normalise, store rows < N into fn's out (and lse).
+  void epilogue(ValueRange fin, gpu::GPUFuncOp fn);
+
+  Value c(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
+  Value cf(float v) {
+    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+  }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value add(Value x, int64_t y) { return y ? add(x, c(y)) : x; }
+  Value mul(Value x, int64_t y) { return arith::MulIOp::create(b, x, c(y)); }
+  Value div(Value x, int64_t y) { return arith::DivUIOp::create(b, x, c(y)); }
+  Value rem(Value x, int64_t y) { return arith::RemUIOp::create(b, x, c(y)); }
+
+  // mma.sync kernel pieces (FlashKernelSync.cpp).
+  void copyTile(Value src, Value head, Value row0, Value limit, Value dst,
+                int64_t rows, int64_t width);
+  SmallVector<Value> ldmatrix(Value smem, Value row, Value col, int64_t tiles,
+                              bool trans);
+  SmallVector<Value> mma(ValueRange a, ValueRange bw, ValueRange acc);
+  void accumulatePV(SmallVector<Value> &O,
+                    SmallVector<SmallVector<SmallVector<Value>>> &pA,
+                    Value sV);
+
+  /// Row r of an ldmatrix result as mma.sync takes it: vector<2xf16> for
+  /// f16, an i32 holding two bf16 for bf16 (the op's verifier wants these).
+  Value fragWord(Value frag, int64_t r) {
+    Value pair = vector::ExtractOp::create(b, frag, ArrayRef<int64_t>{r});
+    return asOperand(pair);
+  }
+  Value asOperand(Value pair) {
+    if (!s.elt.isBF16())
+      return pair;
+    Value w = vector::BitCastOp::create(b, VectorType::get({1}, i32), pair);
+    return vector::ExtractOp::create(b, w, ArrayRef<int64_t>{0});
+  }
+  /// Two f32 as one mma operand word of f16/bf16 (the A fragment of P).
+  Value pack(Value x, Value y) {
+    Value v = vector::FromElementsOp::create(
+        b, VectorType::get({2}, f32), ValueRange{x, y});
+    return asOperand(
+        arith::TruncFOp::create(b, VectorType::get({2}, s.elt), v));
+  }
+  /// x reduced over the 4 lanes of a quad (lanes sharing accumulator rows).
+  template <typename OpTy> Value quadReduce(Value x) {
+    for (int32_t off : {1, 2}) {
+      auto sh = gpu::ShuffleOp::create(b, x, off, 32, gpu::ShuffleMode::XOR);
+      x = OpTy::create(b, x, sh.getShuffleResult());
+    }
+    return x;
+  }
+};
+
+} // namespace mlir::attn::cuda
+
+#endif // ATTNIR_LIB_CONVERSION_ATTNTONVGPU_FLASHKERNEL_H

@@ -1,0 +1,307 @@
+//===- FlashKernelHopper.cpp - TMA + mbarrier + wgmma attention (sm_90a) --===//
+//
+// FlashAttention-3's structure on the Hopper instructions:
+//
+//   block = `warps` consumer warps (whole warpgroups, 64 query rows each)
+//           + 1 producer warpgroup; grid (ceil(N / BQ), Hq, B). The
+//           producer gives its registers to the consumers (setmaxnreg
+//           24 / 240): 128-key blocks at D = 128 need ~200 per thread.
+//   producer (one lane): TMA copies of the Q tile, then of the K and V
+//     tiles of every scheduled key block into a ring of `stages` buffers;
+//     each copy completes a "full" mbarrier by its byte count, and a stage
+//     is refilled only after its "empty" mbarrier saw every consumer warp.
+//   consumers, per key block: wait K full; S = Q K^T by wgmma from shared
+//     memory (both operands K-major, 128-byte swizzle); the element rule on
+//     partial blocks; online softmax on the accumulator fragments; wait V
+//     full; O = alpha O + P V by wgmma with P in registers (the S
+//     accumulator layout is the A-register layout) and V from shared
+//     memory (MN-major, transposed by the instruction); release the stage.
+//
+// The copies run ahead of the math by up to `stages` blocks, the two
+// consumer warpgroups interleave on the tensor cores, and no block-wide
+// barrier is left in the loop. TMA zero-fills rows past N and M, so ragged
+// tails need no clamping; partial blocks still mask keys >= M.
+//
+// Tiles are stored as column boxes of 64 elements (128 B per row, the
+// 128-byte swizzle atom is 8 rows = 1024 B). A wgmma descriptor holds the
+// start address >> 4, the leading and stride byte offsets >> 4 and the
+// swizzle mode (bits 62-63 = 1). K-major operands step 32 B per k16 inside
+// a box; MN-major V steps 16 rows (2048 B) per k16, with the next 64
+// columns one box (BK x 128 B) away.
+//
+// MLIR 22's wgmma op has no register-A form, so P V is inline PTX
+// (`wgmma.mma_async ... {O}, {P}, descV, p, 1, 1, 1`).
+//
+//===----------------------------------------------------------------------===//
+
+#include "FlashKernel.h"
+#include "llvm/ADT/StringExtras.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::cuda;
+
+namespace {
+/// Which mbarrier of the layout: Q full, K full[stage], V full[stage],
+/// K/V empty[stage].
+enum class Bar { QFull = 0, KFull = 1, VFull = 2, Empty = 3 };
+constexpr int64_t kBoxCols = 64; // elements per 128-byte row of a box
+} // namespace
+
+void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
+  setup(fn);
+  MLIRContext *ctx = b.getContext();
+  Type i64 = b.getI64Type();
+  unsigned nargs = fn.getNumArguments();
+  Value mapQ = fn.getArgument(nargs - 3), mapK = fn.getArgument(nargs - 2),
+        mapV = fn.getArgument(nargs - 1);
+  const FlashShape::HopperLayout L = s.hopperLayout();
+  const int64_t S = s.stages;
+
+  auto k64 = [&](int64_t v) {
+    return arith::ConstantOp::create(b, b.getI64IntegerAttr(v)).getResult();
+  };
+  auto k32 = [&](int64_t v) {
+    return arith::ConstantOp::create(b, b.getI32IntegerAttr(v)).getResult();
+  };
+  auto asI64 = [&](Value x) {
+    return arith::IndexCastUIOp::create(b, i64, x).getResult();
+  };
+  auto asI32 = [&](Value x) {
+    return arith::IndexCastUIOp::create(b, i32, x).getResult();
+  };
+  auto add64 = [&](Value x, Value y) {
+    return arith::AddIOp::create(b, x, y).getResult();
+  };
+  auto mul64 = [&](Value x, int64_t y) {
+    return arith::MulIOp::create(b, x, k64(y)).getResult();
+  };
+
+  // Shared addresses: the window's base plus byte offsets.
+  Value base = asI64(memref::ExtractAlignedPointerAsIndexOp::create(b, smem));
+  auto ptr3 = LLVM::LLVMPointerType::get(ctx, 3);
+  auto sharedPtr = [&](Value off) {
+    return LLVM::IntToPtrOp::create(b, ptr3, add64(base, off)).getResult();
+  };
+  auto bar = [&](Bar which, Value stage) {
+    int64_t off = L.bars;
+    if (which != Bar::QFull)
+      off += 8 + 8 * S * (static_cast<int64_t>(which) - 1);
+    Value o = k64(off);
+    if (stage)
+      o = add64(o, mul64(asI64(stage), 8));
+    return sharedPtr(o);
+  };
+  Value ticks = k32(0x989680); // suspend-time hint, ns
+
+  // One thread initialises the barriers; everyone sees them after the
+  // block barrier (the last one: the roles split below).
+  Value c0 = c(0), c1 = c(1);
+  {
+    auto first = scf::IfOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0), false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&first.getThenRegion().front());
+    NVVM::MBarrierInitOp::create(b, bar(Bar::QFull, Value()), k32(1), Value());
+    for (int64_t st = 0; st < S; ++st) {
+      NVVM::MBarrierInitOp::create(b, bar(Bar::KFull, c(st)), k32(1), Value());
+      NVVM::MBarrierInitOp::create(b, bar(Bar::VFull, c(st)), k32(1), Value());
+      NVVM::MBarrierInitOp::create(b, bar(Bar::Empty, c(st)), k32(s.warps),
+                                   Value());
+    }
+  }
+  gpu::BarrierOp::create(b);
+
+  auto isProducer = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, tid,
+                                          c(32 * s.warps));
+  auto roles = scf::IfOp::create(b, isProducer, /*withElse=*/true);
+
+  // Registers per thread after the hand-over: the producer keeps 24, the
+  // consumers share the rest of the 64K-register file (a multiple of 8, at
+  // most 240).
+  const int64_t consumerRegs =
+      std::min<int64_t>(240, (65536 - 128 * 24) / (32 * s.warps) / 8 * 8);
+
+  // ---- producer: one lane of the producer warpgroup issues every copy ----
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&roles.getThenRegion().front());
+    NVVM::SetMaxRegisterOp::create(b, 24, NVVM::SetMaxRegisterAction::decrease);
+    auto lead = scf::IfOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid,
+                                 c(32 * s.warps)),
+        false);
+    b.setInsertionPointToStart(&lead.getThenRegion().front());
+    auto ptr7 = LLVM::LLVMPointerType::get(ctx, 7);
+    // rows x width of (b, head) starting at row0 into `dstOff`, box by box.
+    auto copy = [&](Value map, Value dstOff, Value row0, Value head,
+                    int64_t rows, int64_t width, Value barrier) {
+      for (int64_t cb = 0; cb < width / kBoxCols; ++cb) {
+        Value dst = LLVM::AddrSpaceCastOp::create(
+            b, ptr7, sharedPtr(add64(dstOff, k64(cb * rows * 128))));
+        NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+            b, dst, map,
+            ValueRange{k32(cb * kBoxCols), asI32(row0), asI32(head),
+                       asI32(bIdx)},
+            barrier, ValueRange{}, Value(), Value(), NVVM::TMALoadMode::TILE,
+            false, nullptr, Value());
+      }
+    };
+    auto expect = [&](Value barrier, int64_t bytes) {
+      NVVM::MBarrierArriveExpectTxOp::create(
+          b, Type(), barrier, k32(bytes),
+          NVVM::MemScopeKindAttr::get(ctx, NVVM::MemScopeKind::CTA),
+          b.getBoolAttr(false), Value());
+    };
+    expect(bar(Bar::QFull, Value()), s.bq * s.d * 2);
+    copy(mapQ, k64(L.q), i0, h, s.bq, s.d, bar(Bar::QFull, Value()));
+
+    auto loop = scf::ForOp::create(b, c0, sched.count, c1);
+    b.setInsertionPointToStart(loop.getBody());
+    Value t = loop.getInductionVar();
+    Value st = rem(t, S);
+    // The first pass over the ring finds fresh barriers: waiting on the
+    // parity before phase 0 returns at once.
+    Value parity = arith::XOrIOp::create(
+        b, asI32(arith::AndIOp::create(b, div(t, S), c1)), k32(1));
+    NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::Empty, st), parity,
+                                          ticks);
+    Value j0 = mul(sched.block(b, t), s.bk);
+    Value kFull = bar(Bar::KFull, st), vFull = bar(Bar::VFull, st);
+    expect(kFull, s.bk * s.d * 2);
+    copy(mapK, add64(k64(L.k), mul64(asI64(st), L.kStage)), j0, hkv, s.bk,
+         s.d, kFull);
+    expect(vFull, s.bk * s.dv * 2);
+    copy(mapV, add64(k64(L.v), mul64(asI64(st), L.vStage)), j0, hkv, s.bk,
+         s.dv, vFull);
+  }
+
+  // ---- consumers ----
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(&roles.getElseRegion().front());
+  NVVM::SetMaxRegisterOp::create(b, consumerRegs,
+                                 NVVM::SetMaxRegisterAction::increase);
+  // A wgmma shared-memory descriptor, 128-byte swizzle.
+  auto descriptor = [&](Value addr, int64_t lbo, int64_t sbo) {
+    Value start = arith::ShRUIOp::create(
+        b, arith::AndIOp::create(b, addr, k64(0x3FFFF)), k64(4));
+    return arith::OrIOp::create(b, start,
+                                k64(((lbo >> 4) << 16) | ((sbo >> 4) << 32) |
+                                    (int64_t(1) << 62)))
+        .getResult();
+  };
+  Value wgRow = mul64(asI64(div(warp, 4)), 64 * 128); // this warpgroup's rows
+  Value qBase = add64(add64(base, k64(L.q)), wgRow);
+  auto wgTy = s.elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
+  const std::string eltName = s.elt.isBF16() ? "bf16" : "f16";
+
+  NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::QFull, Value()), k32(0),
+                                        ticks);
+  auto loop = scf::ForOp::create(b, c0, sched.count, c1, initialState());
+  {
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value t = loop.getInductionVar();
+    ValueRange state = loop.getRegionIterArgs();
+    Value st = rem(t, S);
+    Value parity = asI32(arith::AndIOp::create(b, div(t, S), c1));
+    Value j0 = mul(sched.block(b, t), s.bk);
+
+    // S = Q K^T: m64 n(BK) k16 per 16 columns of D.
+    NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::KFull, st), parity,
+                                          ticks);
+    Value kBase = add64(add64(base, k64(L.k)), mul64(asI64(st), L.kStage));
+    int64_t nS = s.bk / 2; // f32 accumulators per thread
+    auto accTy =
+        LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(nS, f32));
+    Value acc = LLVM::ZeroOp::create(b, accTy);
+    NVVM::WgmmaFenceAlignedOp::create(b);
+    for (int64_t kt = 0; kt < s.d / 16; ++kt) {
+      int64_t box = kt / 4, inRow = (kt % 4) * 32;
+      Value dq = descriptor(add64(qBase, k64(box * s.bq * 128 + inRow)), 16,
+                            1024);
+      Value dk = descriptor(add64(kBase, k64(box * s.bk * 128 + inRow)), 16,
+                            1024);
+      acc = NVVM::WgmmaMmaAsyncOp::create(
+          b, accTy, acc, dq, dk, NVVM::MMAShapeAttr::get(ctx, 64, s.bk, 16),
+          wgTy, wgTy, NVVM::WGMMATypes::f32,
+          kt == 0 ? NVVM::WGMMAScaleOut::zero : NVVM::WGMMAScaleOut::one,
+          NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one,
+          NVVM::MMALayout::row, NVVM::MMALayout::col, nullptr);
+    }
+    NVVM::WgmmaGroupSyncAlignedOp::create(b);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+    SmallVector<SmallVector<Value>> Sc(1);
+    for (int64_t e = 0; e < nS; ++e)
+      Sc[0].push_back(arith::MulFOp::create(
+          b, LLVM::ExtractValueOp::create(b, acc, e), scale2));
+
+    maskScores(Sc, t, j0);
+    SoftmaxOut so = softmax(Sc, state);
+    SmallVector<Value> O = rescaled(state, so.alpha);
+
+    // O += P V: m64 n(Dv) k16 per 16 keys, P from registers.
+    NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::VFull, st), parity,
+                                          ticks);
+    Value vBase = add64(add64(base, k64(L.v)), mul64(asI64(st), L.vStage));
+    const int64_t nO = s.dv / 2;
+    std::string text = "{\n.reg .pred p;\nsetp.ne.b32 p, $" +
+                       std::to_string(nO + 5) +
+                       ", 0;\nwgmma.mma_async.sync.aligned.m64n" +
+                       std::to_string(s.dv) + "k16.f32." + eltName + "." +
+                       eltName + " {";
+    std::string cons;
+    for (int64_t e = 0; e < nO; ++e) {
+      text += (e ? ", $" : "$") + std::to_string(e);
+      cons += "=f,";
+    }
+    text += "}, {$" + std::to_string(nO) + ", $" + std::to_string(nO + 1) +
+            ", $" + std::to_string(nO + 2) + ", $" + std::to_string(nO + 3) +
+            "}, $" + std::to_string(nO + 4) + ", p, 1, 1, 1;\n}\n";
+    cons += "r,r,r,r,l,r";
+    for (int64_t e = 0; e < nO; ++e)
+      cons += "," + std::to_string(e);
+    auto outTy =
+        LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(nO, f32));
+    auto asWord = [&](Value x) -> Value {
+      if (x.getType() == i32)
+        return x;
+      Value w = vector::BitCastOp::create(b, VectorType::get({1}, i32), x);
+      return vector::ExtractOp::create(b, w, ArrayRef<int64_t>{0});
+    };
+    NVVM::WgmmaFenceAlignedOp::create(b);
+    for (int64_t kt = 0; kt < s.bk / 16; ++kt) {
+      Value dv = descriptor(add64(vBase, k64(kt * 16 * 128)), s.bk * 128, 1024);
+      SmallVector<Value> operands;
+      for (Value w : so.pA[0][kt])
+        operands.push_back(asWord(w));
+      operands.push_back(dv);
+      operands.push_back(k32(1));
+      operands.append(O);
+      auto mmaOp = LLVM::InlineAsmOp::create(
+          b, outTy, operands, text, cons, /*has_side_effects=*/true,
+          /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+          LLVM::AsmDialectAttr(), ArrayAttr());
+      for (int64_t e = 0; e < nO; ++e)
+        O[e] = LLVM::ExtractValueOp::create(b, mmaOp.getResult(0), e);
+    }
+    NVVM::WgmmaGroupSyncAlignedOp::create(b);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+
+    // This warp is done with the stage (wait_group retired its reads).
+    {
+      auto first = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, c0),
+          false);
+      OpBuilder::InsertionGuard g3(b);
+      b.setInsertionPointToStart(&first.getThenRegion().front());
+      NVVM::MBarrierArriveOp::create(
+          b, Type(), bar(Bar::Empty, st), Value(),
+          NVVM::MemScopeKindAttr::get(ctx, NVVM::MemScopeKind::CTA));
+    }
+    yieldState(O, so);
+  }
+  epilogue(loop.getResults(), fn);
+  b.setInsertionPointAfter(roles);
+  gpu::ReturnOp::create(b);
+}
