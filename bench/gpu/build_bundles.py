@@ -106,6 +106,7 @@ def main():
         for causal in (False, True):
             kind = "causal" if causal else "dense"
             for tag, o in (("w8", hop + " warps=8"), ("w4", hop + " warps=4"),
+                           ("w8pp0", hop + " warps=8 ping-pong=0"),
                            ("w8k64", hop + " warps=8 key-block=64"),
                            ("w8s3", hop + " warps=8 stages=3" + (" key-block=64" if d == 128 else ""))):
                 variants[f"tune_{kind}_d{d}_h{tag}"] = (timing_spec(f"{kind}_d{d}", d, causal), o)

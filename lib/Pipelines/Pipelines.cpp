@@ -63,13 +63,14 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
   return {
       {"nvgpu",
        llvm::formatv("attn-to-nvgpu{{warps={0} key-block={1} stages={2} "
-                     "m-tiles={3} mma={4}},canonicalize,cse",
+                     "m-tiles={3} mma={4} ping-pong={5}},canonicalize,cse",
                      o.warps.getValue(), o.keyBlock.getValue(),
                      o.stages.getValue(), o.mTiles.getValue(),
                      // wgmma exists only on arch-specific Hopper chips.
                      o.mma.getValue() == "auto" && o.chip.getValue() != "sm_90a"
                          ? std::string("sync")
-                         : o.mma.getValue())
+                         : o.mma.getValue(),
+                     o.pingPong.getValue())
            .str()},
       {"nvvm",
        llvm::formatv(
@@ -183,10 +184,11 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
                        {"key-block", &o.keyBlock, 0, 128, 16},
                        {"stages", &o.stages, 0, 4, 1},
                        {"m-tiles", &o.mTiles, 0, 2, 1},
+                       {"ping-pong", &o.pingPong, 0, 1, 1},
                        {"opt-level", &o.optLevel, 0, 3, 1}};
     if (!applyIntOption(item, rules,
                         "chip, features, mma, warps, m-tiles, key-block, "
-                        "stages, opt-level",
+                        "stages, ping-pong, opt-level",
                         error))
       return false;
   }

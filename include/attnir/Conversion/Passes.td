@@ -73,6 +73,10 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
     Option<"keyBlock", "key-block", "int64_t", /*default=*/"0",
            "keys per block (multiple of 16); 0 picks the largest <= 64 "
            "whose tiles fit 48 KB of shared memory">,
+    Option<"pingPong", "ping-pong", "int64_t", /*default=*/"1",
+           "wgmma with two consumer warpgroups: 1 makes them take turns "
+           "issuing their MMAs (named barriers), so that one's softmax "
+           "overlaps the other's MMAs; 0 lets them run freely">,
     Option<"stages", "stages", "int64_t", /*default=*/"0",
            "1: copy K and V, then compute; 2: the V copy overlaps "
            "S = Q K^T and the next K copy overlaps P V; 0: 1 when Q stays "

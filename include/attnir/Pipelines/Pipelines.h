@@ -55,6 +55,10 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                          llvm::cl::desc("copy stages in flight: 1, 2 (1..4 "
                                         "with wgmma); 0: auto"),
                          llvm::cl::init(0)};
+  Option<int64_t> pingPong{*this, "ping-pong",
+                           llvm::cl::desc("wgmma: the two consumer warpgroups "
+                                          "take turns issuing (1) or not (0)"),
+                           llvm::cl::init(1)};
   Option<int64_t> optLevel{*this, "opt-level",
                            llvm::cl::desc("LLVM and ptxas optimisation level"),
                            llvm::cl::init(3)};

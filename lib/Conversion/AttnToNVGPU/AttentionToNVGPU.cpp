@@ -139,6 +139,7 @@ struct ConvertAttnToNVGPU
         return signalPassFailure();
       }
       s.bq = 16 * s.mtiles * s.warps;
+      s.pingPong = s.hopper && s.warps == 8 && pingPong != 0;
       // Measured on the H100 (docs/benchmarks/gpu.md, tuning): at D <= 64
       // the second copy in flight costs more registers than it hides. The
       // Hopper kernel's copies cost no registers: two stages.

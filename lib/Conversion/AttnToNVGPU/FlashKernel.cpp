@@ -205,14 +205,14 @@ FlashKernelBuilder::softmax(SmallVector<SmallVector<Value>> &S, ValueRange st) {
   return so;
 }
 
-SmallVector<Value> FlashKernelBuilder::rescaled(ValueRange st,
+SmallVector<Value> FlashKernelBuilder::rescaled(ValueRange O,
                                                 ArrayRef<Value> alpha) {
-  SmallVector<Value> O;
+  SmallVector<Value> out;
   for (int64_t e = 0; e < oSize; ++e) {
     int64_t mi = e / (numO * 4), rr = (e % 4) / 2;
-    O.push_back(arith::MulFOp::create(b, st[e], alpha[mi * 2 + rr]));
+    out.push_back(arith::MulFOp::create(b, O[e], alpha[mi * 2 + rr]));
   }
-  return O;
+  return out;
 }
 
 void FlashKernelBuilder::yieldState(ArrayRef<Value> O, const SoftmaxOut &so) {

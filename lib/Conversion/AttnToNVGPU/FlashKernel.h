@@ -42,6 +42,8 @@ struct FlashShape {
   /// warpgroup because registers move between warpgroups (setmaxnreg), and
   /// ptxas budgets a 9-warp block like a 12-warp one anyway.
   bool hopper = false;
+  /// Hopper with two consumer warpgroups: they take turns issuing MMAs.
+  bool pingPong = false;
 
   int64_t padD() const { return d + 8; } // +16 B per row: no ldmatrix
   int64_t padV() const { return dv + 8; } // bank conflicts
@@ -53,8 +55,8 @@ struct FlashShape {
   /// Byte offsets of the Hopper kernel's shared memory. Every tile is
   /// stored as column boxes of 64 elements (128 B rows, TMA's 128-byte
   /// swizzle), box after box; all offsets are multiples of 1024 (the
-  /// swizzle atom). The mbarriers follow: Q full, K full[stages],
-  /// V full[stages], K/V empty[stages].
+  /// swizzle atom). The mbarriers follow: Q full, then K full, V full,
+  /// K empty and V empty of every stage.
   struct HopperLayout {
     int64_t q, k, kStage, v, vStage, bars, total;
   };
@@ -66,7 +68,7 @@ struct FlashShape {
     l.v = l.k + stages * l.kStage;
     l.vStage = bk * dv * 2;
     l.bars = l.v + stages * l.vStage;
-    l.total = l.bars + 8 * (1 + 3 * stages);
+    l.total = l.bars + 8 * (1 + 4 * stages);
     return l;
   }
   int64_t sharedBytes() const {
@@ -145,7 +147,7 @@ private:
   };
   SoftmaxOut softmax(SmallVector<SmallVector<Value>> &S, ValueRange st);
   /// O of the loop state times alpha of its row.
-  SmallVector<Value> rescaled(ValueRange st, ArrayRef<Value> alpha);
+  SmallVector<Value> rescaled(ValueRange O, ArrayRef<Value> alpha);
   /// Ends a key-block step: yields O, the new m and the new l.
   void yieldState(ArrayRef<Value> O, const SoftmaxOut &so);
   /// l across the quad, normalise, store rows < N into fn's out (and lse).

@@ -42,9 +42,9 @@ using namespace mlir::attn;
 using namespace mlir::attn::cuda;
 
 namespace {
-/// Which mbarrier of the layout: Q full, K full[stage], V full[stage],
-/// K/V empty[stage].
-enum class Bar { QFull = 0, KFull = 1, VFull = 2, Empty = 3 };
+/// Which mbarrier of the layout: Q full, then per stage K full, V full,
+/// K empty, V empty.
+enum class Bar { QFull = 0, KFull = 1, VFull = 2, KEmpty = 3, VEmpty = 4 };
 constexpr int64_t kBoxCols = 64; // elements per 128-byte row of a box
 } // namespace
 
@@ -106,7 +106,9 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     for (int64_t st = 0; st < S; ++st) {
       NVVM::MBarrierInitOp::create(b, bar(Bar::KFull, c(st)), k32(1), Value());
       NVVM::MBarrierInitOp::create(b, bar(Bar::VFull, c(st)), k32(1), Value());
-      NVVM::MBarrierInitOp::create(b, bar(Bar::Empty, c(st)), k32(s.warps),
+      NVVM::MBarrierInitOp::create(b, bar(Bar::KEmpty, c(st)), k32(s.warps),
+                                   Value());
+      NVVM::MBarrierInitOp::create(b, bar(Bar::VEmpty, c(st)), k32(s.warps),
                                    Value());
     }
   }
@@ -164,13 +166,16 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     // parity before phase 0 returns at once.
     Value parity = arith::XOrIOp::create(
         b, asI32(arith::AndIOp::create(b, div(t, S), c1)), k32(1));
-    NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::Empty, st), parity,
-                                          ticks);
     Value j0 = mul(sched.block(b, t), s.bk);
     Value kFull = bar(Bar::KFull, st), vFull = bar(Bar::VFull, st);
+    NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::KEmpty, st), parity,
+                                          ticks);
     expect(kFull, s.bk * s.d * 2);
     copy(mapK, add64(k64(L.k), mul64(asI64(st), L.kStage)), j0, hkv, s.bk,
          s.d, kFull);
+    // V's buffer frees later than K's (P V runs after the softmax).
+    NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::VEmpty, st), parity,
+                                          ticks);
     expect(vFull, s.bk * s.dv * 2);
     copy(mapV, add64(k64(L.v), mul64(asI64(st), L.vStage)), j0, hkv, s.bk,
          s.dv, vFull);
@@ -195,23 +200,30 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   auto wgTy = s.elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
   const std::string eltName = s.elt.isBF16() ? "bf16" : "f16";
 
-  NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::QFull, Value()), k32(0),
-                                        ticks);
-  auto loop = scf::ForOp::create(b, c0, sched.count, c1, initialState());
-  {
-    OpBuilder::InsertionGuard g2(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value t = loop.getInductionVar();
-    ValueRange state = loop.getRegionIterArgs();
-    Value st = rem(t, S);
-    Value parity = asI32(arith::AndIOp::create(b, div(t, S), c1));
-    Value j0 = mul(sched.block(b, t), s.bk);
-
-    // S = Q K^T: m64 n(BK) k16 per 16 columns of D.
-    NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::KFull, st), parity,
+  // Per stage t % S and pass t / S over the ring: the full barriers'
+  // parity.
+  auto stageOf = [&](Value t) { return rem(t, S); };
+  auto parityOf = [&](Value t) {
+    return asI32(arith::AndIOp::create(b, div(t, S), c1));
+  };
+  // Lane 0 of each consumer warp marks a buffer of block t as read.
+  auto release = [&](Bar which, Value t) {
+    auto first = scf::IfOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, c0), false);
+    OpBuilder::InsertionGuard g3(b);
+    b.setInsertionPointToStart(&first.getThenRegion().front());
+    NVVM::MBarrierArriveOp::create(
+        b, Type(), bar(which, stageOf(t)), Value(),
+        NVVM::MemScopeKindAttr::get(ctx, NVVM::MemScopeKind::CTA));
+  };
+  // Issues S = Q K^T for block t (m64 n(BK) k16 per 16 columns of D) as one
+  // wgmma group; the accumulators are valid after a wait_group.
+  const int64_t nS = s.bk / 2; // f32 accumulators per thread
+  auto issueScores = [&](Value t) {
+    Value st = stageOf(t);
+    NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::KFull, st), parityOf(t),
                                           ticks);
     Value kBase = add64(add64(base, k64(L.k)), mul64(asI64(st), L.kStage));
-    int64_t nS = s.bk / 2; // f32 accumulators per thread
     auto accTy =
         LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(nS, f32));
     Value acc = LLVM::ZeroOp::create(b, accTy);
@@ -230,51 +242,70 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
           NVVM::MMALayout::row, NVVM::MMALayout::col, nullptr);
     }
     NVVM::WgmmaGroupSyncAlignedOp::create(b);
-    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
-    SmallVector<SmallVector<Value>> Sc(1);
+    return acc;
+  };
+  // Registers written by an in-flight wgmma may be read only after its
+  // wait_group; LLVM does not know that, so the values pass through an
+  // empty side-effecting asm placed after the wait (CUTLASS's
+  // warpgroup_fence_operand).
+  auto fenceOperands = [&](SmallVector<Value> &vals) {
+    std::string cons;
+    for (size_t e = 0; e < vals.size(); ++e)
+      cons += "=f,";
+    for (size_t e = 0; e < vals.size(); ++e)
+      cons += std::to_string(e) + (e + 1 < vals.size() ? "," : "");
+    auto ty = LLVM::LLVMStructType::getLiteral(
+        ctx, SmallVector<Type>(vals.size(), f32));
+    auto op = LLVM::InlineAsmOp::create(
+        b, ty, vals, "", cons, /*has_side_effects=*/true,
+        /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+        LLVM::AsmDialectAttr(), ArrayAttr());
+    for (size_t e = 0; e < vals.size(); ++e)
+      vals[e] = LLVM::ExtractValueOp::create(b, op.getResult(0), e);
+  };
+  // The scores of block t once its group retired: scaled, masked, and run
+  // through the online softmax against `state`.
+  auto scoresSoftmax = [&](Value acc, Value t, ValueRange state) {
+    SmallVector<Value> raw;
     for (int64_t e = 0; e < nS; ++e)
-      Sc[0].push_back(arith::MulFOp::create(
-          b, LLVM::ExtractValueOp::create(b, acc, e), scale2));
-
-    maskScores(Sc, t, j0);
-    SoftmaxOut so = softmax(Sc, state);
-    SmallVector<Value> O = rescaled(state, so.alpha);
-
-    // O += P V: m64 n(Dv) k16 per 16 keys, P from registers.
-    NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::VFull, st), parity,
+      raw.push_back(LLVM::ExtractValueOp::create(b, acc, e));
+    fenceOperands(raw);
+    SmallVector<SmallVector<Value>> Sc(1);
+    for (Value x : raw)
+      Sc[0].push_back(arith::MulFOp::create(b, x, scale2));
+    maskScores(Sc, t, mul(sched.block(b, t), s.bk));
+    return softmax(Sc, state);
+  };
+  // Issues O += P V for block t (m64 n(Dv) k16 per 16 keys, P from the
+  // registers `words`, 4 per k-step) as one wgmma group. O may not be read
+  // or written until that group retired.
+  const int64_t nO = s.dv / 2;
+  std::string text = "{\n.reg .pred p;\nsetp.ne.b32 p, $" +
+                     std::to_string(nO + 5) +
+                     ", 0;\nwgmma.mma_async.sync.aligned.m64n" +
+                     std::to_string(s.dv) + "k16.f32." + eltName + "." +
+                     eltName + " {";
+  std::string cons;
+  for (int64_t e = 0; e < nO; ++e) {
+    text += (e ? ", $" : "$") + std::to_string(e);
+    cons += "=f,";
+  }
+  text += "}, {$" + std::to_string(nO) + ", $" + std::to_string(nO + 1) +
+          ", $" + std::to_string(nO + 2) + ", $" + std::to_string(nO + 3) +
+          "}, $" + std::to_string(nO + 4) + ", p, 1, 1, 1;\n}\n";
+  cons += "r,r,r,r,l,r";
+  for (int64_t e = 0; e < nO; ++e)
+    cons += "," + std::to_string(e);
+  auto outTy = LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(nO, f32));
+  auto issuePV = [&](SmallVector<Value> O, ArrayRef<Value> words, Value t) {
+    Value st = stageOf(t);
+    NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::VFull, st), parityOf(t),
                                           ticks);
     Value vBase = add64(add64(base, k64(L.v)), mul64(asI64(st), L.vStage));
-    const int64_t nO = s.dv / 2;
-    std::string text = "{\n.reg .pred p;\nsetp.ne.b32 p, $" +
-                       std::to_string(nO + 5) +
-                       ", 0;\nwgmma.mma_async.sync.aligned.m64n" +
-                       std::to_string(s.dv) + "k16.f32." + eltName + "." +
-                       eltName + " {";
-    std::string cons;
-    for (int64_t e = 0; e < nO; ++e) {
-      text += (e ? ", $" : "$") + std::to_string(e);
-      cons += "=f,";
-    }
-    text += "}, {$" + std::to_string(nO) + ", $" + std::to_string(nO + 1) +
-            ", $" + std::to_string(nO + 2) + ", $" + std::to_string(nO + 3) +
-            "}, $" + std::to_string(nO + 4) + ", p, 1, 1, 1;\n}\n";
-    cons += "r,r,r,r,l,r";
-    for (int64_t e = 0; e < nO; ++e)
-      cons += "," + std::to_string(e);
-    auto outTy =
-        LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(nO, f32));
-    auto asWord = [&](Value x) -> Value {
-      if (x.getType() == i32)
-        return x;
-      Value w = vector::BitCastOp::create(b, VectorType::get({1}, i32), x);
-      return vector::ExtractOp::create(b, w, ArrayRef<int64_t>{0});
-    };
     NVVM::WgmmaFenceAlignedOp::create(b);
     for (int64_t kt = 0; kt < s.bk / 16; ++kt) {
       Value dv = descriptor(add64(vBase, k64(kt * 16 * 128)), s.bk * 128, 1024);
-      SmallVector<Value> operands;
-      for (Value w : so.pA[0][kt])
-        operands.push_back(asWord(w));
+      SmallVector<Value> operands(words.slice(4 * kt, 4));
       operands.push_back(dv);
       operands.push_back(k32(1));
       operands.append(O);
@@ -286,22 +317,130 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
         O[e] = LLVM::ExtractValueOp::create(b, mmaOp.getResult(0), e);
     }
     NVVM::WgmmaGroupSyncAlignedOp::create(b);
-    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+    return O;
+  };
+  // P of a softmax as the i32 words of wgmma's A registers.
+  auto pWords = [&](const SoftmaxOut &so) {
+    SmallVector<Value> words;
+    for (auto &frag : so.pA[0])
+      for (Value w : frag) {
+        if (w.getType() != i32)
+          w = vector::ExtractOp::create(
+              b, vector::BitCastOp::create(b, VectorType::get({1}, i32), w),
+              ArrayRef<int64_t>{0});
+        words.push_back(w);
+      }
+    return words;
+  };
+  const int64_t numWords = s.bk / 4;
 
-    // This warp is done with the stage (wait_group retired its reads).
-    {
-      auto first = scf::IfOp::create(
-          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, c0),
-          false);
-      OpBuilder::InsertionGuard g3(b);
-      b.setInsertionPointToStart(&first.getThenRegion().front());
-      NVVM::MBarrierArriveOp::create(
-          b, Type(), bar(Bar::Empty, st), Value(),
-          NVVM::MemScopeKindAttr::get(ctx, NVVM::MemScopeKind::CTA));
-    }
-    yieldState(O, so);
+  // FlashAttention-3's intra-warpgroup overlap: block t's S = Q K^T and
+  // block t-1's P V are in flight together, and block t's softmax runs
+  // while P V still occupies the tensor cores.
+  //   prologue: S(0); softmax(0)
+  //   step t:   issue S(t), issue P(t-1) V(t-1); wait S(t) (K(t) free);
+  //             softmax(t); wait P V (V(t-1) free); O *= alpha(t)
+  //   tail:     P(last) V(last)
+  // Loop state: O, m, l (FlashKernelBuilder's layout), then P(t-1).
+  // Ping-pong (FlashAttention-3): warpgroup g issues its MMAs only after
+  // named barrier 1 + g saw the other group's turn end, so one group's
+  // softmax runs while the other's MMAs hold the tensor cores. Group 1
+  // hands the first turn to group 0.
+  Value group = div(warp, 4);
+  Value turnMine = asI32(add(group, 1));
+  Value turnOther = asI32(arith::SubIOp::create(b, c(2), group));
+  Value pairThreads = k32(256);
+  auto takeTurn = [&] {
+    if (s.pingPong)
+      NVVM::BarrierOp::create(b, TypeRange{}, turnMine, pairThreads, {},
+                              Value());
+  };
+  auto endTurn = [&] {
+    if (s.pingPong)
+      NVVM::BarrierArriveOp::create(b, turnOther, pairThreads);
+  };
+  if (s.pingPong) {
+    auto second = scf::IfOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, group, c1),
+        false);
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(&second.getThenRegion().front());
+    NVVM::BarrierArriveOp::create(b, k32(1), pairThreads);
   }
-  epilogue(loop.getResults(), fn);
+  NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::QFull, Value()), k32(0),
+                                        ticks);
+  SmallVector<Value> init = initialState();
+  Value i32zero = k32(0);
+  init.append(numWords, i32zero);
+  SmallVector<Type> stateTypes;
+  for (Value v : init)
+    stateTypes.push_back(v.getType());
+  Value any = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, sched.count,
+                                    c0);
+  auto pro = scf::IfOp::create(b, stateTypes, any, true);
+  {
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(&pro.getThenRegion().front());
+    takeTurn();
+    Value acc = issueScores(c0);
+    endTurn();
+    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+    release(Bar::KEmpty, c0);
+    SoftmaxOut so = scoresSoftmax(acc, c0, init);
+    SmallVector<Value> out(init.begin(), init.begin() + oSize); // O = 0
+    out.append(so.mNew);
+    out.append(so.lNew);
+    out.append(pWords(so));
+    scf::YieldOp::create(b, out);
+    b.setInsertionPointToStart(&pro.getElseRegion().front());
+    scf::YieldOp::create(b, init);
+  }
+  auto loop = scf::ForOp::create(b, c1, sched.count, c1, pro.getResults());
+  {
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value t = loop.getInductionVar();
+    ValueRange state = loop.getRegionIterArgs();
+    Value prev = arith::SubIOp::create(b, t, c1);
+    takeTurn();
+    Value acc = issueScores(t);
+    SmallVector<Value> O = issuePV(
+        SmallVector<Value>(state.take_front(oSize)),
+        SmallVector<Value>(state.take_back(numWords)), prev);
+    endTurn();
+    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(1)); // S(t) retired
+    release(Bar::KEmpty, t);
+    SoftmaxOut so = scoresSoftmax(acc, t, state);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0)); // P V retired
+    fenceOperands(O);
+    release(Bar::VEmpty, prev);
+    SmallVector<Value> next = rescaled(O, so.alpha);
+    next.append(so.mNew);
+    next.append(so.lNew);
+    next.append(pWords(so));
+    scf::YieldOp::create(b, next);
+  }
+  // The last block's P V.
+  SmallVector<Type> oTypes(oSize, f32);
+  auto tailPV = scf::IfOp::create(b, oTypes, any, true);
+  {
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(&tailPV.getThenRegion().front());
+    ValueRange fin = loop.getResults();
+    Value last = arith::SubIOp::create(b, sched.count, c1);
+    SmallVector<Value> O =
+        issuePV(SmallVector<Value>(fin.take_front(oSize)),
+                SmallVector<Value>(fin.take_back(numWords)), last);
+    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+    fenceOperands(O);
+    scf::YieldOp::create(b, O);
+    b.setInsertionPointToStart(&tailPV.getElseRegion().front());
+    scf::YieldOp::create(b, ValueRange(fin.take_front(oSize)));
+  }
+  SmallVector<Value> fin(tailPV.getResults());
+  for (Value v : loop.getResults().slice(oSize, 4 * MT))
+    fin.push_back(v);
+  epilogue(fin, fn);
   b.setInsertionPointAfter(roles);
   gpu::ReturnOp::create(b);
 }

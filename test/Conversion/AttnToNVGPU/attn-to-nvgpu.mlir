@@ -7,32 +7,48 @@
 // HOP: memref.global "public" @attn_dsmem : memref<0xi8, #gpu.address_space<workgroup>> {alignment = 1024 : i64}
 // HOP-LABEL: gpu.func @causal_lse(
 // HOP-SAME: %{{.*}}: !llvm.ptr {llvm.align = 64 : i64}, %{{.*}}: !llvm.ptr {llvm.align = 64 : i64}, %{{.*}}: !llvm.ptr {llvm.align = 64 : i64}) kernel
-// HOP-SAME: attn.block_q = 128 : i64, attn.dynamic_shared = 81976 : i64, attn.tensor_maps = 3 : i64, attn.threads = 384 : i64, attn.tma_rows = 128 : i64
-// One thread initialises 1 + 3 x 2 mbarriers; the empty ones count 8 warps.
+// HOP-SAME: attn.block_q = 128 : i64, attn.dynamic_shared = {{[0-9]+}} : i64, attn.tensor_maps = 3 : i64, attn.threads = 384 : i64, attn.tma_rows = 128 : i64
+// One thread initialises 1 + 4 x 2 mbarriers; the empty ones count 8 warps.
 // HOP: nvvm.mbarrier.init
 // HOP: nvvm.mbarrier.init %{{.*}}, %c8_i32
 // HOP: gpu.barrier
-// Producer: registers handed over, Q then per block K and V by TMA.
+// Producer: registers handed over, Q then per block K and V by TMA, each
+// into a buffer its consumers released.
 // HOP: nvvm.setmaxregister  decrease 24
 // HOP: nvvm.mbarrier.arrive.expect_tx %{{.*}}, %c16384_i32
 // HOP: nvvm.cp.async.bulk.tensor.shared.cluster.global
 // HOP: scf.for
 // HOP:   nvvm.mbarrier.try_wait.parity
 // HOP:   nvvm.cp.async.bulk.tensor.shared.cluster.global
-// HOP:   nvvm.cp.async.bulk.tensor.shared.cluster.global
-// Consumers: S = Q K^T by wgmma (128 keys), masked partial blocks, P V by
-// register-A wgmma (inline PTX), then the stage is released.
-// HOP: nvvm.setmaxregister  increase 240
-// HOP: scf.for
 // HOP:   nvvm.mbarrier.try_wait.parity
-// HOP:   nvvm.wgmma.fence.aligned
+// HOP:   nvvm.cp.async.bulk.tensor.shared.cluster.global
+// Consumers: group 1 hands the first turn to group 0 (ping-pong); block 0's
+// S = Q K^T by wgmma (128 keys) and softmax before the loop.
+// HOP: nvvm.setmaxregister  increase 240
+// HOP: nvvm.barrier.arrive id = %{{.*}} number_of_threads = %c256_i32
+// HOP: scf.if
+// HOP:   nvvm.barrier id = %{{.*}} number_of_threads = %c256_i32
 // HOP:   nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 16>, D[<f32>, <zero>], A[<bf16>, <one>, <row>], B[<bf16>, <one>, <col>]
 // HOP:   nvvm.wgmma.wait.group.sync.aligned 0
-// HOP:   scf.if %{{.*}} -> (f32
+// Per block t: S(t) and P(t-1) V(t-1) in flight together; the softmax of t
+// runs while P V holds the tensor cores (wait_group 1, then 0).
+// HOP: scf.for
+// HOP:   nvvm.barrier id
+// HOP:   nvvm.mbarrier.try_wait.parity
+// HOP:   nvvm.wgmma.mma_async {{.*}} <m = 64, n = 128, k = 16>
+// HOP:   nvvm.wgmma.commit.group.sync.aligned
 // HOP:   nvvm.mbarrier.try_wait.parity
 // HOP:   llvm.inline_asm has_side_effects "{{.*}}wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16
+// HOP:   nvvm.wgmma.commit.group.sync.aligned
+// HOP:   nvvm.barrier.arrive
+// HOP:   nvvm.wgmma.wait.group.sync.aligned 1
+// HOP:   nvvm.mbarrier.arrive
+// HOP:   scf.if %{{.*}} -> (f32
 // HOP:   nvvm.wgmma.wait.group.sync.aligned 0
 // HOP:   nvvm.mbarrier.arrive
+// The last block's P V, then the epilogue.
+// HOP: scf.if
+// HOP:   llvm.inline_asm has_side_effects "{{.*}}wgmma.mma_async
 // HOP: gpu.return
 // HOP-LABEL: gpu.func @dense_f16(
 // HOP: llvm.inline_asm has_side_effects "{{.*}}wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16
