@@ -66,11 +66,11 @@ def main():
     for d in (64, 128):
         specs[f"f16_causal_d{d}"] = timing_spec(f"causal_d{d}", d, True).replace("bf16", "f16")
     # Tuning variants of the timing specs (run.py --tune times them all).
-    tune = {64: ["m-tiles=1", "m-tiles=2 stages=1", "m-tiles=2 stages=2", "m-tiles=1 warps=8",
-                 "m-tiles=2 warps=8"],
-            128: ["m-tiles=1", "m-tiles=1 key-block=32", "m-tiles=2 key-block=32",
-                  "m-tiles=2", "m-tiles=2 key-block=64", "m-tiles=2 stages=1",
-                  "m-tiles=2 warps=8"]}
+    # The mma.sync kernel (chip=sm_90, sm_80's instructions): its own knobs.
+    tune = {64: ["chip=sm_90", "chip=sm_90 m-tiles=1", "chip=sm_90 m-tiles=2 stages=2",
+                 "chip=sm_90 m-tiles=2 warps=8"],
+            128: ["chip=sm_90", "chip=sm_90 m-tiles=1", "chip=sm_90 m-tiles=2 key-block=32",
+                  "chip=sm_90 m-tiles=2 key-block=64", "chip=sm_90 m-tiles=2 stages=1"]}
     variants = {}
     for d, opts in tune.items():
         for causal in (False, True):
@@ -110,8 +110,10 @@ def main():
                            ("w8k64", hop + " warps=8 key-block=64"),
                            ("w8s3", hop + " warps=8 stages=3" + (" key-block=64" if d == 128 else ""))):
                 variants[f"tune_{kind}_d{d}_h{tag}"] = (timing_spec(f"{kind}_d{d}", d, causal), o)
-    for name, o, text in (("kb48_causal_d128", "key-block=48", timing_spec("causal_d128", 128, True)),
-                          ("kb48_window_d64", "key-block=48", specs["example_sliding_window"]),
+    for name, o, text in (("sync_causal_d128", "chip=sm_90", timing_spec("causal_d128", 128, True)),
+                          ("sync_dense_d64", "chip=sm_90", timing_spec("dense_d64", 64, False)),
+                          ("sync_window_d64_kb48", "chip=sm_90 key-block=48", specs["example_sliding_window"]),
+                          ("sync_cab_sm80", "chip=sm_80", specs["example_cab_causal_cross"]),
                           ("wgmma_causal_d64", hop + " warps=8", timing_spec("causal_d64", 64, True)),
                           ("wgmma_dense_d128", hop + " warps=8", timing_spec("dense_d128", 128, False)),
                           ("wgmma_causal_d128_w4", hop + " warps=4", timing_spec("causal_d128", 128, True)),

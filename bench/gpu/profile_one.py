@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""One forward call per method, for ncu (bench/gpu/profile.sh): AttnIR's
-bench_<mask>_d<D> bundle and, for comparison, SDPA's flash backend, bf16,
-B=8, H=16, N=4096."""
+"""Forward calls for ncu (bench/gpu/profile.sh): AttnIR's bench_<mask>_d<D>
+bundle and, for comparison, SDPA's flash and cuDNN backends, bf16, B=8,
+H=16, N=4096 (two calls each; profile.sh picks one by kernel name)."""
 import os
 import sys
 
@@ -17,7 +17,8 @@ kern = attnir.load(os.path.join(os.path.dirname(__file__), "bundles", f"bench_{m
 for _ in range(2):
     kern(q, k, v)
 from torch.nn.attention import SDPBackend, sdpa_kernel
-with sdpa_kernel(SDPBackend.FLASH_ATTENTION):
-    for _ in range(2):
-        F.scaled_dot_product_attention(q, k, v, is_causal=mask == "causal")
+for backend in (SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION):
+    with sdpa_kernel(backend):
+        for _ in range(2):
+            F.scaled_dot_product_attention(q, k, v, is_causal=mask == "causal")
 torch.cuda.synchronize()

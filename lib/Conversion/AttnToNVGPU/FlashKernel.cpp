@@ -101,6 +101,7 @@ void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
   zero = cf(0.0f);
   ninf = cf(kNegInf);
   scale2 = cf(static_cast<float>(scale * kLog2e));
+  foldScale = scale > 0;
   numO = s.dv / 8;
   numS = s.bk / 8;
   oSize = MT * numO * 4;
@@ -180,13 +181,23 @@ FlashKernelBuilder::softmax(SmallVector<SmallVector<Value>> &S, ValueRange st) {
       // so that exp2 sees -inf - 0 = -inf, not NaN.
       Value none = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, mx, ninf);
       Value mUse = arith::SelectOp::create(b, none, zero, mx);
-      alpha[r] = math::Exp2Op::create(b, arith::SubFOp::create(b, mOld, mUse));
+      // With the scale folded, m is kept in raw units: exponents are
+      // fma(x, scale2, -m scale2).
+      Value negM = arith::NegFOp::create(
+          b, foldScale ? arith::MulFOp::create(b, mUse, scale2).getResult()
+                       : mUse);
+      auto exponent = [&](Value x) -> Value {
+        if (foldScale)
+          return math::FmaOp::create(b, x, scale2, negM);
+        return arith::SubFOp::create(b, x, mUse);
+      };
+      alpha[r] = math::Exp2Op::create(b, exponent(mOld));
       Value rowSum = zero;
       for (int64_t nt = 0; nt < numS; ++nt)
         for (int64_t e = 0; e < 2; ++e) {
           int64_t idx = nt * 4 + 2 * rr + e;
-          P[mi][idx] = math::Exp2Op::create(
-              b, arith::SubFOp::create(b, S[mi][idx], mUse));
+          Value x = exponent(S[mi][idx]);
+          P[mi][idx] = math::Exp2Op::create(b, x);
           rowSum = arith::AddFOp::create(b, rowSum, P[mi][idx]);
         }
       mNew[r] = mx;
@@ -255,8 +266,11 @@ void FlashKernelBuilder::epilogue(ValueRange fin, gpu::GPUFuncOp fn) {
         store.setAlignment(uint64_t(4));
       }
       if (lse) {
-        // lse = (m + log2 l) ln 2 in natural units; -inf for empty rows.
+        // lse = (m + log2 l) ln 2 in natural units (m in log2 units);
+        // -inf for empty rows.
         Value m = fin[mBase + r];
+        if (foldScale)
+          m = arith::MulFOp::create(b, m, scale2);
         Value val = arith::MulFOp::create(
             b, arith::AddFOp::create(b, m, math::Log2Op::create(b, l)), ln2);
         val = arith::SelectOp::create(b, pos, val, ninf);

@@ -130,6 +130,15 @@ private:
   Value colPair;
   BlockSchedule sched;
   Value zero, ninf, scale2;
+  /// scale x log2(e) > 0: scores stay unscaled until the softmax, which
+  /// takes the row max of raw scores and folds the scale into
+  /// exp2(s * scale2 - m) (one FMA per score instead of a multiply and a
+  /// subtract; a positive scale keeps the max where it is).
+  bool foldScale = false;
+  /// A raw score as the softmax takes it.
+  Value scaled(Value x) {
+    return foldScale ? x : arith::MulFOp::create(b, x, scale2).getResult();
+  }
   // Loop state layout: O [mi][dt][4], then m [mi][rr], then l [mi][rr].
   int64_t MT = 1, numO = 0, numS = 0, oSize = 0, mBase = 0, lBase = 0;
 

@@ -272,7 +272,7 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     fenceOperands(raw);
     SmallVector<SmallVector<Value>> Sc(1);
     for (Value x : raw)
-      Sc[0].push_back(arith::MulFOp::create(b, x, scale2));
+      Sc[0].push_back(scaled(x));
     maskScores(Sc, t, mul(sched.block(b, t), s.bk));
     return softmax(Sc, state);
   };

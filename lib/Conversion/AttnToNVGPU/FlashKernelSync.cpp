@@ -198,7 +198,7 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
     for (int64_t mi = 0; mi < MT; ++mi)
       for (int64_t nt = 0; nt < numS; ++nt)
         for (Value x : acc[mi][nt])
-          S[mi].push_back(arith::MulFOp::create(b, x, scale2));
+          S[mi].push_back(scaled(x));
 
     maskScores(S, t, j0);
     SoftmaxOut so = softmax(S, st);
