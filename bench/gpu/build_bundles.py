@@ -113,7 +113,6 @@ def main():
     for name, o, text in (("sync_causal_d128", "chip=sm_90", timing_spec("causal_d128", 128, True)),
                           ("sync_dense_d64", "chip=sm_90", timing_spec("dense_d64", 64, False)),
                           ("sync_window_d64_kb48", "chip=sm_90 key-block=48", specs["example_sliding_window"]),
-                          ("sync_cab_sm80", "chip=sm_80", specs["example_cab_causal_cross"]),
                           ("wgmma_causal_d64", hop + " warps=8", timing_spec("causal_d64", 64, True)),
                           ("wgmma_dense_d128", hop + " warps=8", timing_spec("dense_d128", 128, False)),
                           ("wgmma_causal_d128_w4", hop + " warps=4", timing_spec("causal_d128", 128, True)),

@@ -118,17 +118,24 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
                                           c(32 * s.warps));
   auto roles = scf::IfOp::create(b, isProducer, /*withElse=*/true);
 
-  // Registers per thread after the hand-over: the producer keeps 24, the
-  // consumers share the rest of the 64K-register file (a multiple of 8, at
+  // Registers per thread after the hand-over. The block owns what it got at
+  // launch (ptxas gives each thread 64K / threads, rounded down to a
+  // multiple of 8: 168 for 384 threads) and setmaxnreg only moves them
+  // between warpgroups; asking for more than that blocks forever. The
+  // producer keeps 24, the consumers share the rest (a multiple of 8, at
   // most 240).
-  const int64_t consumerRegs =
-      std::min<int64_t>(240, (65536 - 128 * 24) / (32 * s.warps) / 8 * 8);
+  const int64_t launchRegs = 65536 / s.threads() / 8 * 8;
+  const int64_t producerRegs = 24;
+  const int64_t consumerRegs = std::min<int64_t>(
+      240, (launchRegs * s.threads() - 128 * producerRegs) / (32 * s.warps) /
+               8 * 8);
 
   // ---- producer: one lane of the producer warpgroup issues every copy ----
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(&roles.getThenRegion().front());
-    NVVM::SetMaxRegisterOp::create(b, 24, NVVM::SetMaxRegisterAction::decrease);
+    NVVM::SetMaxRegisterOp::create(b, producerRegs,
+                                   NVVM::SetMaxRegisterAction::decrease);
     auto lead = scf::IfOp::create(
         b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid,
                                  c(32 * s.warps)),
