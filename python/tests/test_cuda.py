@@ -31,9 +31,11 @@ def test_compile_for_cuda(kernel):
     assert [a.name for a in sig.inputs] == ["q", "k", "v"]
     assert [a.dtype for a in sig.outputs] == ["bf16", "f32"]
     ptx = kernel.ir("ptx")
-    assert ".target sm_90" in ptx
-    assert "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" in ptx
-    assert "nvvm.mma.sync" in kernel.ir("nvgpu")
+    # The default chip (sm_90a) gets the Hopper kernel: TMA + wgmma.
+    assert ".target sm_90a" in ptx
+    assert "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16" in ptx
+    assert "cp.async.bulk.tensor.4d" in ptx
+    assert "nvvm.wgmma.mma_async" in kernel.ir("nvgpu")
     with pytest.raises(ValueError, match="unknown stage 'tiled'"):
         kernel.ir("tiled")
 
@@ -42,6 +44,8 @@ def test_options_and_errors(native):
     import attnir
     k = attnir.compile(SPEC, target="cuda", cache=False, chip="sm_80", warps=2)
     assert ".target sm_80" in k.ir("ptx")
+    assert "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" in k.ir("ptx")
+    assert "nvvm.mma.sync" in k.ir("nvgpu")
     with pytest.raises(attnir.CompileError, match="warps=9 out of range"):
         attnir.compile(SPEC, target="cuda", cache=False, warps=9)
     with pytest.raises(attnir.CompileError, match="needs f16 or bf16 inputs"):
