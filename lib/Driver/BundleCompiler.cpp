@@ -10,11 +10,8 @@
 #include "attnir/Driver/BundleCompiler.h"
 #include "attnir/Driver/CpuJit.h"
 #include "attnir/Driver/Signature.h"
+#include "attnir/Driver/ToolRun.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
-#include "llvm/Support/FileSystem.h"
-#include "llvm/Support/FileUtilities.h"
-#include "llvm/Support/MemoryBuffer.h"
-#include "llvm/Support/Program.h"
 #include "llvm/Support/raw_ostream.h"
 
 #ifndef ATTNIR_LLD
@@ -40,41 +37,28 @@ bool compileToBundle(ModuleOp spec, const attn::CPUPipelineOptions &options,
     error = "lowering failed";
     return false;
   }
-  llvm::SmallString<128> objPath, soPath;
-  if (llvm::sys::fs::createTemporaryFile("attnir-kernel", "o", objPath) ||
-      llvm::sys::fs::createTemporaryFile("attnir-kernel", "so", soPath)) {
-    error = "cannot create temporary files";
-    return false;
-  }
-  llvm::FileRemover removeObj(objPath), removeSo(soPath);
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(objPath, ec, llvm::sys::fs::OF_None);
-    if (ec) {
-      error = "cannot write '" + objPath.str().str() + "': " + ec.message();
-      return false;
-    }
-    if (!emitLLVM(*lowered, EmitKind::Object, os, error))
-      return false;
-  }
   std::string libdir = ATTNIR_LLVM_LIBDIR;
-  llvm::SmallVector<llvm::StringRef> args = {
-      ATTNIR_LLD, "-shared", "--no-undefined-version", "-o", soPath, objPath,
-      "-L", libdir, "-lomp", "-rpath", libdir, ATTNIR_RT_BUILTINS};
-  std::string msg;
-  int rc = llvm::sys::ExecuteAndWait(ATTNIR_LLD, args, std::nullopt, {}, 0, 0,
-                                     &msg);
-  if (rc != 0) {
+  ToolRun run;
+  auto write = [&](llvm::raw_pwrite_stream &os, std::string &err) {
+    return emitLLVM(*lowered, EmitKind::Object, os, err);
+  };
+  auto args = [&](llvm::StringRef obj, llvm::StringRef so) {
+    return std::vector<std::string>{
+        ATTNIR_LLD, "-shared", "--no-undefined-version", "-o", so.str(),
+        obj.str(),  "-L",      libdir,          "-lomp", "-rpath",
+        libdir,     ATTNIR_RT_BUILTINS};
+  };
+  if (!runTool(ATTNIR_LLD, "o", "so", write, args, run, error))
+    return false;
+  if (run.exitCode != 0) {
     error = "linking the kernel failed (" ATTNIR_LLD "): " +
-            (msg.empty() ? "exit code " + std::to_string(rc) : msg);
+            (!run.log.empty()       ? run.log
+             : !run.message.empty() ? run.message
+                                    : "exit code " +
+                                          std::to_string(run.exitCode));
     return false;
   }
-  auto so = llvm::MemoryBuffer::getFile(soPath, /*IsText=*/false);
-  if (!so) {
-    error = "cannot read the linked kernel: " + so.getError().message();
-    return false;
-  }
-  bundle.object = (*so)->getBuffer().str();
+  bundle.object = std::move(run.output);
   return true;
 }
 

@@ -1,6 +1,7 @@
 //===- CudaCompiler.cpp - spec to PTX, cubin and CUDA bundles -------------===//
 
 #include "attnir/Driver/CudaCompiler.h"
+#include "attnir/Driver/ToolRun.h"
 #include "attnir/Driver/SpecLoader.h"
 #include "attnir/Driver/Signature.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -8,8 +9,6 @@
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/Support/FileSystem.h"
-#include "llvm/Support/FileUtilities.h"
-#include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/raw_ostream.h"
@@ -41,44 +40,25 @@ namespace {
 bool assemble(const std::string &ptxas, const std::string &ptx,
               const std::string &chip, int64_t optLevel, CudaArtifacts &out,
               std::string &error) {
-  llvm::SmallString<128> in, cubin, log;
-  if (llvm::sys::fs::createTemporaryFile("attnir-kernel", "ptx", in) ||
-      llvm::sys::fs::createTemporaryFile("attnir-kernel", "cubin", cubin) ||
-      llvm::sys::fs::createTemporaryFile("attnir-ptxas", "log", log)) {
-    error = "cannot create temporary files";
-    return false;
-  }
-  llvm::FileRemover r1(in), r2(cubin), r3(log);
-  {
-    std::error_code ec;
-    llvm::raw_fd_ostream os(in, ec);
-    if (ec) {
-      error = "cannot write '" + in.str().str() + "'";
-      return false;
-    }
+  ToolRun run;
+  auto write = [&](llvm::raw_pwrite_stream &os, std::string &) {
     os << ptx;
-  }
-  std::string arch = "-arch=" + chip, opt = "-O" + std::to_string(optLevel);
-  llvm::SmallVector<llvm::StringRef> args = {ptxas, arch, opt, "-v",
-                                             in,    "-o", cubin};
-  std::optional<llvm::StringRef> redirects[] = {std::nullopt, log.str(),
-                                                log.str()};
-  std::string msg;
-  int rc = llvm::sys::ExecuteAndWait(ptxas, args, std::nullopt, redirects, 0,
-                                     0, &msg);
-  auto logText = llvm::MemoryBuffer::getFile(log);
-  out.ptxasLog = logText ? (*logText)->getBuffer().str() : "";
-  if (rc != 0) {
+    return true;
+  };
+  auto args = [&](llvm::StringRef in, llvm::StringRef cubin) {
+    return std::vector<std::string>{ptxas, "-arch=" + chip,
+                                    "-O" + std::to_string(optLevel), "-v",
+                                    in.str(), "-o", cubin.str()};
+  };
+  if (!runTool(ptxas, "ptx", "cubin", write, args, run, error))
+    return false;
+  out.ptxasLog = run.log;
+  if (run.exitCode != 0) {
     error = "ptxas failed (" + ptxas + "): " +
-            (out.ptxasLog.empty() ? msg : out.ptxasLog);
+            (run.log.empty() ? run.message : run.log);
     return false;
   }
-  auto bin = llvm::MemoryBuffer::getFile(cubin, /*IsText=*/false);
-  if (!bin) {
-    error = "cannot read the cubin: " + bin.getError().message();
-    return false;
-  }
-  out.cubin = (*bin)->getBuffer().str();
+  out.cubin = std::move(run.output);
   return true;
 }
 
