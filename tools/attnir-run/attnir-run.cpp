@@ -2,8 +2,8 @@
 //
 //   attnir-run BUNDLE [--entry NAME] [--bench] IN.npy... -o OUT.npy...
 //
-// Loads a kernel compiled elsewhere (`attnc compile --emit bundle`) and runs
-// it on .npy inputs: CPU bundles through the C API, CUDA bundles through the
+// Loads a kernel compiled elsewhere (`attnc compile --emit bundle`) once and
+// runs it on .npy inputs: CPU bundles in place, CUDA bundles through the
 // runtime's CudaRunner (inputs copied to the GPU, outputs back). --bench
 // prints the median time of 20 calls (CUDA events on the GPU). Builds
 // without LLVM/MLIR (ATTNIR_RUNTIME_ONLY=ON): this is what a machine with no
@@ -11,7 +11,6 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "attnir-c/attnir.h"
 #include "attnir/Runtime/CudaRunner.h"
 #include "attnir/Support/Npy.h"
 #include <algorithm>
@@ -48,72 +47,54 @@ int main(int argc, char **argv) {
   if (bundle.empty())
     return fail("usage: attnir-run BUNDLE [--entry NAME] [--bench] IN.npy... "
                 "-o OUT.npy...");
-  attnir_kernel_t *k = attnir_load(bundle.c_str());
-  if (!k)
-    return fail(attnir_last_error());
-  int32_t e = entry.empty() ? 0 : attnir_entry_index(k, entry.c_str());
-  if (e < 0)
-    return fail(attnir_last_error());
-  std::vector<HostTensor> in(ins.size());
-  std::vector<attnir_tensor_t> views;
+  // One read of the bundle: the runtime's Kernel serves the signature, the
+  // output shapes and the run (CPU in place, CUDA through device copies).
   std::string err;
+  Bundle b;
+  std::unique_ptr<Kernel> kernel;
+  if (!Bundle::readFile(bundle, b, err) ||
+      !(kernel = Kernel::load(std::move(b), err)))
+    return fail(err);
+  int e = entry.empty() ? 0 : kernel->findEntry(entry);
+  if (e < 0)
+    return fail("no entry @" + entry);
+  // Copies: the kernel moves into the CUDA runner below and dies with it.
+  const EntryABI abi = kernel->bundle().entries[e];
+  const std::string target = kernel->bundle().target;
+  std::vector<HostTensor> in(ins.size());
+  std::vector<TensorRef> views;
   for (size_t i = 0; i < ins.size(); ++i) {
     if (!readNpy(ins[i], in[i], err))
       return fail(err);
-    views.push_back({in[i].raw(), static_cast<attnir_dtype_t>(in[i].dtype),
-                     static_cast<int32_t>(in[i].shape.size()),
-                     in[i].shape.data(), nullptr});
+    views.push_back({in[i].raw(), in[i].dtype, in[i].shape, {}});
   }
-  int32_t nOut = attnir_num_args(k, e, 1);
-  if (nOut < 0)
-    return fail(attnir_last_error());
-  if (static_cast<int32_t>(outs.size()) != nOut)
-    return fail("@" + std::string(attnir_entry_name(k, e)) + " has " +
-                std::to_string(nOut) + " outputs; give as many after -o");
-  std::vector<int64_t> shapes(64);
-  if (attnir_output_shapes(k, e, views.data(),
-                           static_cast<int32_t>(views.size()), shapes.data(),
-                           static_cast<int32_t>(shapes.size())))
-    return fail(attnir_last_error());
+  size_t nOut = abi.outputs.size();
+  if (outs.size() != nOut)
+    return fail("@" + abi.name + " has " + std::to_string(nOut) +
+                " outputs; give as many after -o");
+  std::vector<std::vector<int64_t>> shapes;
+  if (!kernel->outputShapes(e, views, shapes, err))
+    return fail(err);
   std::vector<HostTensor> out(nOut);
-  std::vector<attnir_tensor_t> outViews;
-  size_t pos = 0;
-  for (int32_t i = 0; i < nOut; ++i) {
-    attnir_dtype_t dt;
-    int32_t rank;
-    attnir_arg_info(k, e, 1, i, nullptr, &dt, &rank, nullptr);
-    std::vector<int64_t> s(shapes.begin() + pos, shapes.begin() + pos + rank);
-    pos += rank;
-    out[i] = HostTensor::zeros(static_cast<DType>(dt), s);
-    outViews.push_back({out[i].raw(), dt, rank, out[i].shape.data(), nullptr});
+  std::vector<TensorRef> outViews;
+  std::vector<DType> outTypes;
+  for (size_t i = 0; i < nOut; ++i) {
+    out[i] = HostTensor::zeros(abi.outputs[i].dtype, shapes[i]);
+    outViews.push_back({out[i].raw(), out[i].dtype, out[i].shape, {}});
+    outTypes.push_back(out[i].dtype);
   }
   double ms = -1;
-  if (std::string(attnir_kernel_target(k)) == "cuda") {
-    // Host arrays: through device copies (the C API takes device pointers).
-    Bundle b;
-    std::unique_ptr<Kernel> kernel;
-    if (!Bundle::readFile(bundle, b, err) ||
-        !(kernel = Kernel::load(std::move(b), err)))
-      return fail(err);
-    std::vector<DType> outTypes;
-    std::vector<std::vector<int64_t>> outShapes;
-    for (const HostTensor &t : out) {
-      outTypes.push_back(t.dtype);
-      outShapes.push_back(t.shape);
-    }
-    std::string name = attnir_entry_name(k, e);
+  if (kernel->isCuda()) {
+    // Host arrays: through device copies.
     CudaRunner gpu;
-    if (!gpu.prepare(std::move(kernel), e, in, outTypes, outShapes, err) ||
+    if (!gpu.prepare(std::move(kernel), e, in, outTypes, shapes, err) ||
         !gpu.run(err) || (bench && !gpu.time(20, ms, err)) ||
         !gpu.download(out, err))
-      return fail("@" + name + ": " + err);
+      return fail("@" + abi.name + ": " + err);
   } else {
-    auto call = [&] {
-      return attnir_run(k, e, views.data(), static_cast<int32_t>(views.size()),
-                        outViews.data(), nOut);
-    };
-    if (call())
-      return fail(attnir_last_error());
+    auto call = [&] { return kernel->run(e, views, outViews, err); };
+    if (!call())
+      return fail(err);
     if (bench) {
       std::vector<double> t;
       for (int r = 0; r < 20; ++r) {
@@ -128,11 +109,9 @@ int main(int argc, char **argv) {
     }
   }
   if (bench)
-    std::printf("%s  %s  %.3f ms\n", attnir_entry_name(k, e),
-                attnir_kernel_target(k), ms);
-  for (int32_t i = 0; i < nOut; ++i)
+    std::printf("%s  %s  %.3f ms\n", abi.name.c_str(), target.c_str(), ms);
+  for (size_t i = 0; i < nOut; ++i)
     if (!writeNpy(outs[i], out[i], err))
       return fail(err);
-  attnir_kernel_free(k);
   return 0;
 }
