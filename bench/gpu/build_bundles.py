@@ -110,12 +110,19 @@ def main():
                            ("w8k64", hop + " warps=8 key-block=64"),
                            ("w8s3", hop + " warps=8 stages=3" + (" key-block=64" if d == 128 else ""))):
                 variants[f"tune_{kind}_d{d}_h{tag}"] = (timing_spec(f"{kind}_d{d}", d, causal), o)
+        # D = 64: three consumer warpgroups (192 query rows, 160 registers).
+        for causal in (False, True):
+            kind = "causal" if causal else "dense"
+            for tag, o in (("w12", hop + " warps=12"), ("w12s3", hop + " warps=12 stages=3")):
+                if d == 64:
+                    variants[f"tune_{kind}_d{d}_h{tag}"] = (timing_spec(f"{kind}_d{d}", d, causal), o)
     for name, o, text in (("sync_causal_d128", "chip=sm_90", timing_spec("causal_d128", 128, True)),
                           ("sync_dense_d64", "chip=sm_90", timing_spec("dense_d64", 64, False)),
                           ("sync_window_d64_kb48", "chip=sm_90 key-block=48", specs["example_sliding_window"]),
                           ("wgmma_causal_d64", hop + " warps=8", timing_spec("causal_d64", 64, True)),
                           ("wgmma_dense_d128", hop + " warps=8", timing_spec("dense_d128", 128, False)),
                           ("wgmma_causal_d128_w4", hop + " warps=4", timing_spec("causal_d128", 128, True)),
+                          ("wgmma_causal_d64_w12", hop + " warps=12", timing_spec("causal_d64", 64, True)),
                           ("wgmma_causal_d128_f16", hop + " warps=8",
                            timing_spec("causal_d128", 128, True).replace("bf16", "f16")),
                           ("wgmma_window_lse", hop + " warps=8 key-block=64",

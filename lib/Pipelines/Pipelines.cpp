@@ -180,7 +180,7 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
       o.mma = value.str();
       continue;
     }
-    IntRule rules[] = {{"warps", &o.warps, 0, 8, 1},
+    IntRule rules[] = {{"warps", &o.warps, 0, 12, 1},
                        {"key-block", &o.keyBlock, 0, 128, 16},
                        {"stages", &o.stages, 0, 4, 1},
                        {"m-tiles", &o.mTiles, 0, 2, 1},

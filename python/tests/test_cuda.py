@@ -46,8 +46,8 @@ def test_options_and_errors(native):
     assert ".target sm_80" in k.ir("ptx")
     assert "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32" in k.ir("ptx")
     assert "nvvm.mma.sync" in k.ir("nvgpu")
-    with pytest.raises(attnir.CompileError, match="warps=9 out of range"):
-        attnir.compile(SPEC, target="cuda", cache=False, warps=9)
+    with pytest.raises(attnir.CompileError, match="warps=13 out of range"):
+        attnir.compile(SPEC, target="cuda", cache=False, warps=13)
     with pytest.raises(attnir.CompileError, match="needs f16 or bf16 inputs"):
         attnir.compile(SPEC.replace("bf16", "f32"), target="cuda", cache=False)
 

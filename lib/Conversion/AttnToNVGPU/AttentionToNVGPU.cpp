@@ -55,9 +55,9 @@ struct ConvertAttnToNVGPU
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
-    if (warps < 0 || warps > 8) {
+    if (warps < 0 || warps > 12) {
       module.emitError() << "attn-to-nvgpu: warps=" << warps.getValue()
-                         << " out of range 0 (auto)..8";
+                         << " out of range 0 (auto)..12";
       return signalPassFailure();
     }
     if (stages < 0 || stages > 4) {
@@ -125,7 +125,14 @@ struct ConvertAttnToNVGPU
       // mma.sync (8 was 4-23% slower), two consumer warpgroups for wgmma
       // (one was 26-30% slower).
       s.warps = warps ? warps.getValue() : (s.hopper ? 8 : 4);
-      if (!s.hopper && stages > 2) {
+      if (!s.hopper && (stages > 2 || s.warps > 8)) {
+        if (s.warps > 8) {
+          op.emitError() << "warps=" << s.warps
+                         << ": mma.sync takes 1..8 warps; the Hopper kernel "
+                            "(mma=wgmma, head dims of 64 or 128) takes 4, 8 "
+                            "or 12";
+          return signalPassFailure();
+        }
         op.emitError() << "stages=" << stages.getValue()
                        << " needs the Hopper kernel (mma=wgmma, head dims of "
                           "64 or 128); mma.sync takes 1 or 2";
@@ -134,12 +141,12 @@ struct ConvertAttnToNVGPU
       s.mtiles = s.hopper ? 1 : (mTiles ? mTiles.getValue() : 2);
       s.qInRegs = !s.hopper && (s.mtiles == 1 || std::max(s.d, s.dv) <= 64);
       if (s.hopper && (s.warps % 4 || (mTiles && mTiles != 1))) {
-        op.emitError() << "mma=wgmma needs warps = 4 or 8 (whole warpgroups "
-                          "of consumers) and m-tiles=1";
+        op.emitError() << "mma=wgmma needs warps = 4, 8 or 12 (whole "
+                          "warpgroups of consumers) and m-tiles=1";
         return signalPassFailure();
       }
       s.bq = 16 * s.mtiles * s.warps;
-      s.pingPong = s.hopper && s.warps == 8 && pingPong != 0;
+      s.pingPong = s.hopper && s.warps >= 8 && pingPong != 0;
       // Measured on the H100 (docs/benchmarks/gpu.md, tuning): at D <= 64
       // the second copy in flight costs more registers than it hides. The
       // Hopper kernel's copies cost no registers: two stages.

@@ -349,13 +349,15 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   //             softmax(t); wait P V (V(t-1) free); O *= alpha(t)
   //   tail:     P(last) V(last)
   // Loop state: O, m, l (FlashKernelBuilder's layout), then P(t-1).
-  // Ping-pong (FlashAttention-3): warpgroup g issues its MMAs only after
-  // named barrier 1 + g saw the other group's turn end, so one group's
-  // softmax runs while the other's MMAs hold the tensor cores. Group 1
-  // hands the first turn to group 0.
+  // Ping-pong (FlashAttention-3): the consumer warpgroups take turns issuing
+  // their MMAs, so one's softmax runs while another's MMAs hold the tensor
+  // cores. Warpgroup g waits on named barrier 1 + g and, once its MMAs are
+  // issued, arrives on the barrier of g + 1 (mod the number of groups); the
+  // last group hands the first turn to group 0.
+  const int64_t groups = s.warps / 4;
   Value group = div(warp, 4);
   Value turnMine = asI32(add(group, 1));
-  Value turnOther = asI32(arith::SubIOp::create(b, c(2), group));
+  Value turnNext = asI32(add(rem(add(group, 1), groups), 1));
   Value pairThreads = k32(256);
   auto takeTurn = [&] {
     if (s.pingPong)
@@ -364,14 +366,16 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   };
   auto endTurn = [&] {
     if (s.pingPong)
-      NVVM::BarrierArriveOp::create(b, turnOther, pairThreads);
+      NVVM::BarrierArriveOp::create(b, turnNext, pairThreads);
   };
   if (s.pingPong) {
-    auto second = scf::IfOp::create(
-        b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, group, c1),
+    auto last = scf::IfOp::create(
+        b,
+        arith::CmpIOp::create(b, arith::CmpIPredicate::eq, group,
+                              c(groups - 1)),
         false);
     OpBuilder::InsertionGuard g2(b);
-    b.setInsertionPointToStart(&second.getThenRegion().front());
+    b.setInsertionPointToStart(&last.getThenRegion().front());
     NVVM::BarrierArriveOp::create(b, k32(1), pairThreads);
   }
   NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::QFull, Value()), k32(0),
