@@ -60,6 +60,11 @@ struct ConvertAttnToNVGPU
                          << " out of range 0 (auto)..12";
       return signalPassFailure();
     }
+    if (mma != "sync" && mma != "wgmma" && mma != "auto") {
+      module.emitError() << "attn-to-nvgpu: mma=" << mma.getValue()
+                         << " must be sync, wgmma or auto";
+      return signalPassFailure();
+    }
     if (stages < 0 || stages > 4) {
       module.emitError() << "attn-to-nvgpu: stages=" << stages.getValue()
                          << " must be 0 (auto) or 1..4";
@@ -102,16 +107,6 @@ struct ConvertAttnToNVGPU
       s.elt = qT.getElementType();
       s.d = qT.getDimSize(3);
       s.dv = vT.getDimSize(3);
-      s.warps = warps;
-      // Two 16-row m-tiles per warp halve the shared-memory reads per
-      // mma.sync (each K/V fragment feeds both). Past D = 64 their
-      // accumulators leave no registers for Q, which is then re-read from
-      // shared memory (FlashAttention-2's layout for D = 128).
-      if (mma != "sync" && mma != "wgmma" && mma != "auto") {
-        module.emitError() << "attn-to-nvgpu: mma=" << mma.getValue()
-                           << " must be sync, wgmma or auto";
-        return signalPassFailure();
-      }
       // auto (the pipeline passes it for sm_90a only): the Hopper kernel
       // wherever its 128-byte TMA rows fit the head dims and the other
       // options allow it; else mma.sync.
@@ -125,19 +120,23 @@ struct ConvertAttnToNVGPU
       // mma.sync (8 was 4-23% slower), two consumer warpgroups for wgmma
       // (one was 26-30% slower).
       s.warps = warps ? warps.getValue() : (s.hopper ? 8 : 4);
-      if (!s.hopper && (stages > 2 || s.warps > 8)) {
-        if (s.warps > 8) {
-          op.emitError() << "warps=" << s.warps
-                         << ": mma.sync takes 1..8 warps; the Hopper kernel "
-                            "(mma=wgmma, head dims of 64 or 128) takes 4, 8 "
-                            "or 12";
-          return signalPassFailure();
-        }
+      if (!s.hopper && s.warps > 8) {
+        op.emitError() << "warps=" << s.warps
+                       << ": mma.sync takes 1..8 warps; the Hopper kernel "
+                          "(mma=wgmma, head dims of 64 or 128) takes 4, 8 "
+                          "or 12";
+        return signalPassFailure();
+      }
+      if (!s.hopper && stages > 2) {
         op.emitError() << "stages=" << stages.getValue()
                        << " needs the Hopper kernel (mma=wgmma, head dims of "
                           "64 or 128); mma.sync takes 1 or 2";
         return signalPassFailure();
       }
+      // Two 16-row m-tiles per warp halve the shared-memory reads per
+      // mma.sync (each K/V fragment feeds both). Past D = 64 their
+      // accumulators leave no registers for Q, which is then re-read from
+      // shared memory (FlashAttention-2's layout for D = 128).
       s.mtiles = s.hopper ? 1 : (mTiles ? mTiles.getValue() : 2);
       s.qInRegs = !s.hopper && (s.mtiles == 1 || std::max(s.d, s.dv) <= 64);
       if (s.hopper && (s.warps % 4 || (mTiles && mTiles != 1))) {

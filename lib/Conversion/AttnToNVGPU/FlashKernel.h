@@ -188,10 +188,12 @@ private:
     Value pair = vector::ExtractOp::create(b, frag, ArrayRef<int64_t>{r});
     return asOperand(pair);
   }
-  Value asOperand(Value pair) {
-    if (!s.elt.isBF16())
-      return pair;
-    Value w = vector::BitCastOp::create(b, VectorType::get({1}, i32), pair);
+  Value asOperand(Value pair) { return s.elt.isBF16() ? asWord(pair) : pair; }
+  /// An operand word as an i32 register (inline PTX takes 32-bit words).
+  Value asWord(Value x) {
+    if (x.getType() == i32)
+      return x;
+    Value w = vector::BitCastOp::create(b, VectorType::get({1}, i32), x);
     return vector::ExtractOp::create(b, w, ArrayRef<int64_t>{0});
   }
   /// Two f32 as one mma operand word of f16/bf16 (the A fragment of P).

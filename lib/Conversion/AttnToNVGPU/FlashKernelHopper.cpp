@@ -330,13 +330,8 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   auto pWords = [&](const SoftmaxOut &so) {
     SmallVector<Value> words;
     for (auto &frag : so.pA[0])
-      for (Value w : frag) {
-        if (w.getType() != i32)
-          w = vector::ExtractOp::create(
-              b, vector::BitCastOp::create(b, VectorType::get({1}, i32), w),
-              ArrayRef<int64_t>{0});
-        words.push_back(w);
-      }
+      for (Value w : frag)
+        words.push_back(asWord(w));
     return words;
   };
   const int64_t numWords = s.bk / 4;
