@@ -22,43 +22,6 @@ const float kNegInf = -std::numeric_limits<float>::infinity();
 const double kLog2e = 1.4426950408889634;
 } // namespace
 
-BlockSchedule BlockSchedule::fromKeyRange(ImplicitLocOpBuilder &b,
-                                          const KeyRangeValues &r,
-                                          int64_t bk) {
-  Value cBK = arith::ConstantIndexOp::create(b, bk);
-  BlockSchedule s;
-  s.visB = arith::DivUIOp::create(b, r.visibleBegin, cBK);
-  Value visE = arith::MaxUIOp::create(
-      b, arith::CeilDivUIOp::create(b, r.visibleEnd, cBK), s.visB);
-  Value fb = arith::CeilDivUIOp::create(b, r.fullBegin, cBK);
-  s.fullB =
-      arith::MinUIOp::create(b, arith::MaxUIOp::create(b, fb, s.visB), visE);
-  Value fe = arith::DivUIOp::create(b, r.fullEnd, cBK);
-  s.fullE =
-      arith::MaxUIOp::create(b, arith::MinUIOp::create(b, fe, visE), s.fullB);
-  s.count = arith::SubIOp::create(b, visE, s.visB);
-  s.numFull = arith::SubIOp::create(b, s.fullE, s.fullB);
-  s.numLeft = arith::SubIOp::create(b, s.fullB, s.visB);
-  return s;
-}
-
-Value BlockSchedule::block(ImplicitLocOpBuilder &b, Value t) const {
-  Value isFull =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::ult, t, numFull);
-  Value p = arith::SubIOp::create(b, t, numFull);
-  Value isLeft = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, p, numLeft);
-  Value left = arith::AddIOp::create(b, visB, p);
-  Value right =
-      arith::AddIOp::create(b, fullE, arith::SubIOp::create(b, p, numLeft));
-  Value partial = arith::SelectOp::create(b, isLeft, left, right);
-  return arith::SelectOp::create(b, isFull, arith::AddIOp::create(b, fullB, t),
-                                 partial);
-}
-
-Value BlockSchedule::masked(ImplicitLocOpBuilder &b, Value t) const {
-  return arith::CmpIOp::create(b, arith::CmpIPredicate::uge, t, numFull);
-}
-
 void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
   f32 = b.getF32Type();
   i32 = b.getI32Type();
@@ -93,10 +56,8 @@ void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
   }
   colPair = mul(rem(lane, 4), 2);
 
-  Value c0 = c(0);
-  KeyRangeValues range = mask ? mask.buildKeyRange(b, b.getLoc(), i0, i1, N, M)
-                              : KeyRangeValues{c0, M, c0, M};
-  sched = BlockSchedule::fromKeyRange(b, range, s.bk);
+  sched = KeySchedule::fromMask(b, b.getLoc(), mask,
+                                QueryTile{i0, i1, bIdx, h, hkv, N, M}, s.bk);
 
   zero = cf(0.0f);
   ninf = cf(kNegInf);
@@ -124,7 +85,7 @@ void FlashKernelBuilder::maskScores(SmallVector<SmallVector<Value>> &S, Value t,
   for (auto &sm : S)
     flat.append(sm);
   auto ifMasked = scf::IfOp::create(b, SmallVector<Type>(flat.size(), f32),
-                                    sched.masked(b, t), true);
+                                    sched.masked(b, b.getLoc(), t), true);
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(&ifMasked.getThenRegion().front());

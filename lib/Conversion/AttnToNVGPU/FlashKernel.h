@@ -14,6 +14,7 @@
 #define ATTNIR_LIB_CONVERSION_ATTNTONVGPU_FLASHKERNEL_H
 
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Dialect/Attn/Utils/KeySchedule.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -83,21 +84,6 @@ struct FlashShape {
   }
 };
 
-/// The key-block schedule of one query tile: `count` blocks; block t is
-/// (kb(t), masked(t)). From a mask's block rule: the full blocks
-/// [fullB, fullE) first, then the partial blocks [visB, fullB) and
-/// [fullE, visE).
-struct BlockSchedule {
-  Value count, numFull, visB, fullB, fullE, numLeft;
-
-  static BlockSchedule fromKeyRange(ImplicitLocOpBuilder &b,
-                                    const KeyRangeValues &r, int64_t bk);
-  /// The key block visited at step t.
-  Value block(ImplicitLocOpBuilder &b, Value t) const;
-  /// True when block t needs the element rule.
-  Value masked(ImplicitLocOpBuilder &b, Value t) const;
-};
-
 /// Builds one kernel body. The per-kernel values (ids, sizes, owned rows,
 /// schedule) are set by `setup`; the fragment steps are shared by both
 /// kernels.
@@ -128,7 +114,8 @@ private:
   /// its column pair.
   SmallVector<Value> rows;
   Value colPair;
-  BlockSchedule sched;
+  /// The key-block schedule of this query tile (KeySchedule.h).
+  KeySchedule sched;
   Value zero, ninf, scale2;
   /// scale x log2(e) > 0: scores stay unscaled until the softmax, which
   /// takes the row max of raw scores and folds the scale into

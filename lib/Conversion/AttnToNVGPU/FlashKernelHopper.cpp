@@ -165,7 +165,7 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     expect(bar(Bar::QFull, Value()), s.bq * s.d * 2);
     copy(mapQ, k64(L.q), i0, h, s.bq, s.d, bar(Bar::QFull, Value()));
 
-    auto loop = scf::ForOp::create(b, c0, sched.count, c1);
+    auto loop = scf::ForOp::create(b, c0, sched.count(), c1);
     b.setInsertionPointToStart(loop.getBody());
     Value t = loop.getInductionVar();
     Value st = rem(t, S);
@@ -173,7 +173,7 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     // parity before phase 0 returns at once.
     Value parity = arith::XOrIOp::create(
         b, asI32(arith::AndIOp::create(b, div(t, S), c1)), k32(1));
-    Value j0 = mul(sched.block(b, t), s.bk);
+    Value j0 = mul(sched.block(b, b.getLoc(), t), s.bk);
     Value kFull = bar(Bar::KFull, st), vFull = bar(Bar::VFull, st);
     NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::KEmpty, st), parity,
                                           ticks);
@@ -280,7 +280,7 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     SmallVector<SmallVector<Value>> Sc(1);
     for (Value x : raw)
       Sc[0].push_back(scaled(x));
-    maskScores(Sc, t, mul(sched.block(b, t), s.bk));
+    maskScores(Sc, t, mul(sched.block(b, b.getLoc(), t), s.bk));
     return softmax(Sc, state);
   };
   // Issues O += P V for block t (m64 n(Dv) k16 per 16 keys, P from the
@@ -381,7 +381,7 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   SmallVector<Type> stateTypes;
   for (Value v : init)
     stateTypes.push_back(v.getType());
-  Value any = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, sched.count,
+  Value any = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, sched.count(),
                                     c0);
   auto pro = scf::IfOp::create(b, stateTypes, any, true);
   {
@@ -401,7 +401,7 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     b.setInsertionPointToStart(&pro.getElseRegion().front());
     scf::YieldOp::create(b, init);
   }
-  auto loop = scf::ForOp::create(b, c1, sched.count, c1, pro.getResults());
+  auto loop = scf::ForOp::create(b, c1, sched.count(), c1, pro.getResults());
   {
     OpBuilder::InsertionGuard g2(b);
     b.setInsertionPointToStart(loop.getBody());
@@ -433,7 +433,7 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     OpBuilder::InsertionGuard g2(b);
     b.setInsertionPointToStart(&tailPV.getThenRegion().front());
     ValueRange fin = loop.getResults();
-    Value last = arith::SubIOp::create(b, sched.count, c1);
+    Value last = arith::SubIOp::create(b, sched.count(), c1);
     SmallVector<Value> O =
         issuePV(SmallVector<Value>(fin.take_front(oSize)),
                 SmallVector<Value>(fin.take_back(numWords)), last);

@@ -130,31 +130,31 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
 
   Value c0 = c(0), c1 = c(1);
   auto loadK = [&](Value t) {
-    Value j0 = mul(sched.block(b, t), s.bk);
+    Value j0 = mul(sched.block(b, b.getLoc(), t), s.bk);
     copyTile(k, hkv, j0, M, sK, s.bk, s.d);
     commit();
   };
   auto loadV = [&](Value t) {
-    Value j0 = mul(sched.block(b, t), s.bk);
+    Value j0 = mul(sched.block(b, b.getLoc(), t), s.bk);
     copyTile(v, hkv, j0, M, sV, s.bk, s.dv);
     commit();
   };
   if (s.stages == 2) {
     Value any =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, sched.count, c0);
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, sched.count(), c0);
     auto pre = scf::IfOp::create(b, any, false);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(&pre.getThenRegion().front());
     loadK(c0);
   }
 
-  auto loop = scf::ForOp::create(b, c0, sched.count, c1, initialState());
+  auto loop = scf::ForOp::create(b, c0, sched.count(), c1, initialState());
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(loop.getBody());
     Value t = loop.getInductionVar();
     ValueRange st = loop.getRegionIterArgs();
-    Value j0 = mul(sched.block(b, t), s.bk);
+    Value j0 = mul(sched.block(b, b.getLoc(), t), s.bk);
     if (s.stages == 2) {
       waitAll(); // K(t) has landed
       gpu::BarrierOp::create(b);
@@ -209,7 +209,7 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
       gpu::BarrierOp::create(b);
       Value next = add(t, 1);
       Value more = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, next,
-                                         sched.count);
+                                         sched.count());
       auto pre = scf::IfOp::create(b, more, false);
       OpBuilder::InsertionGuard g3(b);
       b.setInsertionPointToStart(&pre.getThenRegion().front());

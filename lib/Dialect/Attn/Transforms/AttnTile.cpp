@@ -21,6 +21,7 @@
 
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
+#include "attnir/Dialect/Attn/Utils/KeySchedule.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include <limits>
@@ -135,13 +136,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       Value scores = memref::AllocaOp::create(rw, loc, scoresType);
       buildZeroFill(rw, loc, acc, bq, dvPad);
 
-      KeyRangeValues range =
-          mask ? mask.buildKeyRange(rw, loc, i0, i1, N, M)
-               : KeyRangeValues{c0, M, c0, M};
-      Value kb0 = arith::DivUIOp::create(rw, loc, range.visibleBegin, cBK);
-      Value kb1 = arith::MaxUIOp::create(
-          rw, loc, arith::CeilDivUIOp::create(rw, loc, range.visibleEnd, cBK),
-          kb0);
+      KeySchedule sched = KeySchedule::fromMask(
+          rw, loc, mask, QueryTile{i0, i1, b, h, hkv, N, M}, bk);
       auto stateType = VectorType::get({bq}, f32);
       Value mInit = arith::ConstantOp::create(
           rw, loc, DenseElementsAttr::get(
@@ -150,21 +146,34 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
           rw, loc, DenseElementsAttr::get(stateType, 0.0f));
       Value nI = N, mI = M;
       auto loop = scf::ForOp::create(
-          rw, loc, kb0, kb1, c1, ValueRange{mInit, lInit},
-          [&](OpBuilder &lb, Location l, Value kb, ValueRange state) {
-            Value j0 = arith::MulIOp::create(lb, l, kb, cBK);
-            Value j1 = arith::AddIOp::create(lb, l, j0, cBK);
-            Value startsInside = arith::CmpIOp::create(
-                lb, l, arith::CmpIPredicate::uge, j0, range.fullBegin);
-            Value endsInside = arith::CmpIOp::create(
-                lb, l, arith::CmpIPredicate::ule, j1, range.fullEnd);
-            Value full = arith::AndIOp::create(lb, l, startsInside, endsInside);
-            Value masked = arith::XOrIOp::create(
-                lb, l, full, arith::ConstantIntOp::create(lb, l, 1, 1));
-            auto upd = KVBlockUpdateOp::create(
-                lb, l, stateType, stateType, qTile, kT, vp, acc, scores, b,
-                hkv, i0, j0, nI, mI, masked, state[0], state[1], mask);
-            scf::YieldOp::create(lb, l, upd.getResults());
+          rw, loc, c0, sched.count(), c1, ValueRange{mInit, lInit},
+          [&](OpBuilder &lb, Location l, Value t, ValueRange state) {
+            Value j0 =
+                arith::MulIOp::create(lb, l, sched.block(lb, l, t), cBK);
+            Value masked = sched.masked(lb, l, t);
+            auto update = [&](OpBuilder &ub, Location ul) {
+              return KVBlockUpdateOp::create(ub, ul, stateType, stateType,
+                                             qTile, kT, vp, acc, scores, b,
+                                             hkv, i0, j0, nI, mI, masked,
+                                             state[0], state[1], mask)
+                  .getResults();
+            };
+            Value skip = sched.skipped(lb, l, t);
+            if (!skip) {
+              scf::YieldOp::create(lb, l, update(lb, l));
+              return;
+            }
+            // A skipped step (duplicate or out-of-range list entry, or a
+            // block the mask empties) leaves the state as it is.
+            auto ifSkip = scf::IfOp::create(
+                lb, l, skip,
+                [&](OpBuilder &tb, Location tl) {
+                  scf::YieldOp::create(tb, tl, state);
+                },
+                [&](OpBuilder &eb, Location el) {
+                  scf::YieldOp::create(eb, el, update(eb, el));
+                });
+            scf::YieldOp::create(lb, l, ifSkip.getResults());
           });
       buildFinalize(rw, loc, acc, loop.getResult(0), loop.getResult(1), out,
                     lse, b, h, i0, i1, dv, elt);

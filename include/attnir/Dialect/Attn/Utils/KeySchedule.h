@@ -1,0 +1,95 @@
+//===- KeySchedule.h - which key blocks a query tile visits -----*- C++ -*-===//
+//
+// The one place that decides, for a query tile [i0, i1) of one (batch,
+// head), how many key blocks it visits, which block at step t, whether that
+// block needs the element rule, and whether the step contributes nothing
+// (a duplicate or out-of-range entry of a block list, or a listed block the
+// mask empties). The CPU tiling (attn-tile) and both CUDA kernels consume
+// it as IR; none of them re-derives the key loop.
+//
+// Sources:
+//  - the mask's block rule (or no mask): the visible blocks, the full ones
+//    first (no element rule), then the partial ones at the edges;
+//  - a runtime block list (FlexAttention's kv_indices / kv_counts layout,
+//    shared/patterns.md A1): the listed blocks in list order, each list
+//    block expanded into the kernel's smaller key blocks, intersected with
+//    the mask;
+//  - later attn.select, which writes a block list.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_DIALECT_ATTN_UTILS_KEYSCHEDULE_H
+#define ATTNIR_DIALECT_ATTN_UTILS_KEYSCHEDULE_H
+
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::attn {
+
+/// Where a query tile sits: its rows [i0, i1), its batch, query head and KV
+/// head, and the sequence lengths (all `index` values).
+struct QueryTile {
+  Value i0, i1, b, h, hkv, n, m;
+};
+
+/// A runtime block list as buffers: `indices` [B, Hl, NQB, K] and `counts`
+/// [B, Hl, NQB] of i32 or i64, Hl = 1 (shared by all heads), Hq (per query
+/// head) or Hkv (per KV head; `hq` and `hkvCount` tell which at run time).
+/// List blocks are `blockQ` x `blockK`; the kernel's query tile must lie in
+/// one list row (blockQ a multiple of the tile, tiles aligned) and its key
+/// block must divide blockK.
+struct BlockListOperands {
+  Value indices, counts;
+  Value hq, hkvCount;
+  int64_t blockQ = 0, blockK = 0;
+};
+
+class KeySchedule {
+public:
+  /// The visible key blocks of the mask's block rule (all blocks of [0, m)
+  /// without a mask), `bk` keys per kernel block.
+  static KeySchedule fromMask(OpBuilder &b, Location loc,
+                              MaskAttrInterface mask, const QueryTile &tile,
+                              int64_t bk);
+  /// The blocks of a runtime block list, intersected with `mask` (may be
+  /// null).
+  static KeySchedule fromBlockList(OpBuilder &b, Location loc,
+                                   const BlockListOperands &list,
+                                   MaskAttrInterface mask,
+                                   const QueryTile &tile, int64_t bk);
+
+  /// Number of steps (index).
+  Value count() const { return numSteps; }
+  /// The kernel key block visited at step t (index, always a valid block
+  /// of [0, ceil(m / bk)) when m > 0, so loads stay in bounds even on a
+  /// skipped step).
+  Value block(OpBuilder &b, Location loc, Value t) const;
+  /// i1: step t needs the element rule (and the key tail j < m).
+  Value masked(OpBuilder &b, Location loc, Value t) const;
+  /// i1: step t contributes nothing and must not change the softmax state;
+  /// null when no step is ever skipped (mask sources).
+  Value skipped(OpBuilder &b, Location loc, Value t) const;
+  bool canSkip() const { return static_cast<bool>(list.indices); }
+
+private:
+  int64_t bk = 0;
+  Value numSteps;
+  // Mask source: full blocks [fullB, fullE) first, then the partial ones
+  // [visB, fullB) and [fullE, fullE + count - numFull - numLeft).
+  Value numFull, visB, fullB, fullE, numLeft;
+  // Block-list source.
+  BlockListOperands list;
+  QueryTile tile;
+  KeyRangeValues range;
+  Value listHead, listRow, ratio;
+
+  /// The list entry of step t (clamped into [0, ceil(m / blockK))) and
+  /// whether it was out of range.
+  std::pair<Value, Value> listEntry(OpBuilder &b, Location loc,
+                                    Value slot) const;
+  Value loadIndex(OpBuilder &b, Location loc, Value slot) const;
+};
+
+} // namespace mlir::attn
+
+#endif // ATTNIR_DIALECT_ATTN_UTILS_KEYSCHEDULE_H
