@@ -23,7 +23,8 @@ const double kNaN = std::numeric_limits<double>::quiet_NaN();
 //===----------------------------------------------------------------------===//
 
 TEST(DType, NamesAndSizes) {
-  for (DType d : {DType::F32, DType::BF16, DType::F16, DType::F64}) {
+  for (DType d : {DType::F32, DType::BF16, DType::F16, DType::F64, DType::I32,
+                  DType::I64}) {
     DType parsed = DType::F64;
     ASSERT_TRUE(parseDType(dtypeName(d), parsed));
     EXPECT_EQ(parsed, d);
@@ -33,6 +34,10 @@ TEST(DType, NamesAndSizes) {
   EXPECT_EQ(dtypeSize(DType::BF16), 2u);
   EXPECT_EQ(dtypeSize(DType::F16), 2u);
   EXPECT_EQ(dtypeSize(DType::F64), 8u);
+  EXPECT_EQ(dtypeSize(DType::I32), 4u);
+  EXPECT_EQ(dtypeSize(DType::I64), 8u);
+  EXPECT_TRUE(isIntegerDType(DType::I32));
+  EXPECT_FALSE(isIntegerDType(DType::F32));
   DType unchanged = DType::F16;
   EXPECT_FALSE(parseDType("float32", unchanged));
   EXPECT_FALSE(parseDType("F32", unchanged));
@@ -188,6 +193,27 @@ TEST(HostTensor, Basics) {
                                  static_cast<double>(1e-45f), kInf}));
 }
 
+// Index operands (block lists, document ids): exact integers, and set()
+// from any double is defined (saturating, NaN to 0).
+TEST(HostTensor, IntegerDTypes) {
+  HostTensor a = HostTensor::zeros(DType::I32, {4});
+  a.setInt(0, -7);
+  a.setInt(1, INT32_MAX);
+  a.set(2, 1e300);
+  a.set(3, std::nan(""));
+  EXPECT_EQ(a.getInt(0), -7);
+  EXPECT_EQ(a.getInt(1), INT32_MAX);
+  EXPECT_EQ(a.getInt(2), INT32_MAX);
+  EXPECT_EQ(a.getInt(3), 0);
+  EXPECT_EQ(a.get(0), -7.0);
+  EXPECT_EQ(findNonFinite(a), -1);
+  HostTensor b = HostTensor::zeros(DType::I64, {2});
+  b.setInt(0, (int64_t(1) << 60) + 1); // beyond a double's 53 bits
+  b.set(1, -1e300);
+  EXPECT_EQ(b.getInt(0), (int64_t(1) << 60) + 1);
+  EXPECT_EQ(b.getInt(1), INT64_MIN);
+}
+
 TEST(HostTensor, FindNonFinite) {
   for (DType d : {DType::F32, DType::BF16, DType::F16, DType::F64}) {
     HostTensor t = HostTensor::zeros(d, {4, 5});
@@ -314,7 +340,9 @@ protected:
 TEST_F(NpyTest, RoundTripEveryDType) {
   const std::vector<std::vector<int64_t>> shapes = {
       {}, {1}, {7}, {3, 5}, {2, 3, 5, 7}, {1, 1, 13, 1}, {0}, {4, 0, 2}};
-  for (DType dt : {DType::F32, DType::BF16, DType::F16, DType::F64}) {
+  // Integers get rounded (and saturated) samples: a round trip all the same.
+  for (DType dt : {DType::F32, DType::BF16, DType::F16, DType::F64, DType::I32,
+                   DType::I64}) {
     for (size_t si = 0; si < shapes.size(); ++si) {
       HostTensor t = HostTensor::zeros(dt, shapes[si]);
       fillRandomNormal(t, si, 3.0);
@@ -447,13 +475,14 @@ TEST_F(NpyTest, UnsupportedVersion) {
 }
 
 TEST_F(NpyTest, UnsupportedDType) {
-  for (const char *descr : {"<i4", ">f4", "|b1", "<c8", "|V4", "<f16"}) {
+  for (const char *descr : {">i4", "<u4", ">f4", "|b1", "<c8", "|V4", "<f16"}) {
     const std::string p = path(std::string("d") + (descr + 1) + ".npy");
     writeBytes(p, npyBytes(std::string("{'descr': '") + descr +
                                "', 'fortran_order': False, 'shape': (1,), }",
                            std::string(16, '\0')));
     expectError(p, "'" + p + "': unsupported dtype '" + descr +
-                       "' (expected float32, float16, bfloat16 or float64)");
+                       "' (expected float32, float16, bfloat16, float64, int32 or "
+                       "int64)");
   }
   // Structured dtypes (a list descr) are not strings at all.
   const std::string p = path("struct.npy");

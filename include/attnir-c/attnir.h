@@ -27,7 +27,9 @@ typedef enum {
   ATTNIR_F32 = 0,
   ATTNIR_BF16 = 1,
   ATTNIR_F16 = 2,
-  ATTNIR_F64 = 3
+  ATTNIR_F64 = 3,
+  ATTNIR_I32 = 4, /* index operands: block lists, document ids */
+  ATTNIR_I64 = 5
 } attnir_dtype_t;
 
 /* A tensor on the host: `strides` in elements (NULL: row-major contiguous).

@@ -20,6 +20,8 @@ bool toDType(attnir_dtype_t dt, DType &out) {
   case ATTNIR_BF16: out = DType::BF16; return true;
   case ATTNIR_F16: out = DType::F16; return true;
   case ATTNIR_F64: out = DType::F64; return true;
+  case ATTNIR_I32: out = DType::I32; return true;
+  case ATTNIR_I64: out = DType::I64; return true;
   }
   return false;
 }
@@ -30,6 +32,8 @@ attnir_dtype_t fromDType(DType dt) {
   case DType::BF16: return ATTNIR_BF16;
   case DType::F16: return ATTNIR_F16;
   case DType::F64: return ATTNIR_F64;
+  case DType::I32: return ATTNIR_I32;
+  case DType::I64: return ATTNIR_I64;
   }
   return ATTNIR_F32;
 }

@@ -110,7 +110,13 @@ bool CompiledSpec::bind(StringRef entry, std::vector<HostTensor> &inputs,
     dtypes.push_back(t.dtype);
     inShapes.push_back(t.shape);
   }
-  if (!abis[sig - sigs.data()].check(dtypes, inShapes, outShapes, error))
+  const EntryABI &abi = abis[sig - sigs.data()];
+  if (!abi.check(dtypes, inShapes, outShapes, error))
+    return false;
+  std::vector<const void *> data;
+  for (const HostTensor &t : inputs)
+    data.push_back(t.raw());
+  if (!abi.checkBlockListData(data, inShapes, error))
     return false;
   outputs.clear();
   for (unsigned i = 0; i < sig->outputs.size(); ++i)

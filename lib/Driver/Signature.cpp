@@ -19,6 +19,10 @@ bool toDType(Type t, DType &out) {
     out = DType::F16;
   else if (t.isF64())
     out = DType::F64;
+  else if (t.isSignlessInteger(32))
+    out = DType::I32;
+  else if (t.isSignlessInteger(64))
+    out = DType::I64;
   else
     return false;
   return true;
@@ -39,7 +43,7 @@ bool getEntrySignature(func::FuncOp fn, EntrySignature &sig,
       if (!rt || !toDType(rt.getElementType(), info.dtype)) {
         error = "@" + sig.name + ": " + what + " #" + std::to_string(i) +
                 " has unsupported type; expected a ranked tensor of f32, "
-                "bf16, f16 or f64";
+                "bf16, f16, f64, i32 or i64";
         return false;
       }
       for (int64_t d : rt.getShape())
@@ -81,7 +85,32 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   for (Value a : fn.getArguments())
     addValue(a);
   SmallVector<std::pair<DimKey, DimKey>> multiples; // (Hq, Hkv)
+  llvm::DenseMap<Value, const char *> valueRoles;
+  SmallVector<attn::AttentionOp> listOps;
   fn.walk([&](attn::AttentionOp op) {
+    valueRoles.try_emplace(op.getQ(), "q");
+    valueRoles.try_emplace(op.getK(), "k");
+    valueRoles.try_emplace(op.getV(), "v");
+    valueRoles.try_emplace(op.getOut(), "out");
+    if (op.getLse())
+      valueRoles.try_emplace(op.getLse(), "lse");
+    if (op.hasBlockList()) {
+      // kv_indices [B, Hl, ceil(N / block_q), K], kv_counts [B, Hl,
+      // ceil(N / block_q)].
+      Value idx = op.getKvIndices(), cnt = op.getKvCounts();
+      valueRoles.try_emplace(idx, "kv_indices");
+      valueRoles.try_emplace(cnt, "kv_counts");
+      addValue(idx);
+      addValue(cnt);
+      classes.unionSets(key(idx, 0), key(op.getQ(), 0));
+      for (unsigned d = 0; d < 3; ++d)
+        classes.unionSets(key(idx, d), key(cnt, d));
+      static const char *listRoles[] = {"B", "list_heads", "q_blocks",
+                                        "list_len"};
+      for (unsigned d = 0; d < 4; ++d)
+        roles.try_emplace(key(idx, d), listRoles[d]);
+      listOps.push_back(op);
+    }
     SmallVector<Value> vals = {op.getQ(), op.getK(), op.getV(), op.getOut()};
     if (op.getLse())
       vals.push_back(op.getLse());
@@ -154,6 +183,37 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
     abi.multipleOf.push_back(
         {classOf[classes.getLeaderValue(hq)],
          classOf[classes.getLeaderValue(hkv)]});
+  auto classAt = [&](Value v, unsigned d) {
+    return classOf[classes.getLeaderValue(key(v, d))];
+  };
+  auto argIndex = [&](Value v) -> int32_t {
+    auto ba = dyn_cast<BlockArgument>(v);
+    return ba && ba.getOwner() == &fn.getBody().front()
+               ? static_cast<int32_t>(ba.getArgNumber())
+               : -1;
+  };
+  for (attn::AttentionOp op : listOps) {
+    abi.derived.push_back({classAt(op.getKvIndices(), 2),
+                           classAt(op.getQ(), 2), op.listBlockQ()});
+    attnir::BlockListABI bl;
+    bl.indices = argIndex(op.getKvIndices());
+    bl.counts = argIndex(op.getKvCounts());
+    bl.blockQ = op.listBlockQ();
+    bl.blockK = op.listBlockK();
+    bl.mClass = classAt(op.getK(), 2);
+    bl.hqClass = classAt(op.getQ(), 1);
+    bl.hkvClass = classAt(op.getK(), 1);
+    bl.headsClass = classAt(op.getKvIndices(), 1);
+    // Lists computed inside the program are checked where they are made.
+    if (bl.indices >= 0 && bl.counts >= 0)
+      abi.blockLists.push_back(bl);
+  }
+  for (auto [i, a] : llvm::enumerate(fn.getArguments()))
+    if (const char *r = valueRoles.lookup(a))
+      abi.inputs[i].role = r;
+  for (auto [i, v] : llvm::enumerate(ret.getOperands()))
+    if (const char *r = valueRoles.lookup(v))
+      abi.outputs[i].role = r;
   for (size_t c = 0; c < abi.className.size(); ++c)
     if (abi.className[c].empty())
       abi.className[c] = "d" + std::to_string(c);
@@ -211,17 +271,28 @@ bool resolveShapes(func::FuncOp fn, const EntrySignature &sig,
         return value[c];
     return -1;
   };
-  for (const char *role : {"B", "Hq", "N", "Hkv", "M"}) {
+  // Block lists default to one list per query head holding room for every
+  // key block.
+  for (const char *role : {"B", "Hq", "N", "Hkv", "M", "list_heads"}) {
     std::string r = role;
-    int64_t dflt = r == "B"    ? 1
-                   : r == "Hq" ? 8
-                   : r == "N"  ? 1000
+    int64_t dflt = r == "B"     ? 1
+                   : r == "Hq"  ? 8
+                   : r == "N"   ? 1000
                    : r == "Hkv" ? valueOfRole("Hq")
-                                : valueOfRole("N");
+                   : r == "M"   ? valueOfRole("N")
+                                : valueOfRole("Hq");
     for (size_t c = 0; c < value.size(); ++c)
       if (abi.className[c] == r && value[c] < 0)
         value[c] = dflt;
   }
+  for (const BlockListABI &bl : abi.blockLists) {
+    int32_t len = abi.inputs[bl.indices].dimClass[3];
+    if (value[len] < 0 && value[bl.mClass] >= 0)
+      value[len] = (value[bl.mClass] + bl.blockK - 1) / bl.blockK;
+  }
+  for (const DerivedClass &dc : abi.derived)
+    if (value[dc.cls] < 0 && value[dc.src] >= 0)
+      value[dc.cls] = (value[dc.src] + dc.divisor - 1) / dc.divisor;
   inputShapes.assign(abi.inputs.size(), {});
   for (size_t i = 0; i < abi.inputs.size(); ++i) {
     auto g = given.find(i);
@@ -241,8 +312,53 @@ bool resolveShapes(func::FuncOp fn, const EntrySignature &sig,
   return abi.resolve(inputShapes, outputShapes, error);
 }
 
+namespace {
+/// Kept pairs of query row i among the keys [j0, j1), by the block rule
+/// where it decides and the element rule elsewhere.
+int64_t keptPairs(attn::MaskAttrInterface mask, int64_t i, int64_t j0,
+                  int64_t j1, int64_t n, int64_t m) {
+  if (!mask)
+    return std::max<int64_t>(0, j1 - j0);
+  attn::KeyRange r = mask.keyRange(i, i + 1, n, m);
+  int64_t vb = std::max(j0, r.visibleBegin), ve = std::min(j1, r.visibleEnd);
+  int64_t fb = std::max(vb, r.fullBegin), fe = std::min(ve, r.fullEnd);
+  int64_t pairs = std::max<int64_t>(0, fe - fb);
+  for (int64_t j = vb; j < ve; ++j)
+    if ((j < fb || j >= fe) && mask.keep(i, j, n, m))
+      ++pairs;
+  return pairs;
+}
+
+/// Kept pairs of one (batch, list head) of a block list: every query row
+/// against the distinct key blocks its query block lists.
+double listedPairs(attn::AttentionOp op, const HostTensor &idx,
+                   const HostTensor &cnt, int64_t b, int64_t lh, int64_t n,
+                   int64_t m) {
+  int64_t bq = op.listBlockQ(), bk = op.listBlockK();
+  int64_t hl = idx.shape[1], nqb = idx.shape[2], k = idx.shape[3];
+  int64_t nkb = (m + bk - 1) / bk;
+  double pairs = 0;
+  std::vector<char> seen(nkb);
+  for (int64_t qb = 0; qb < nqb; ++qb) {
+    int64_t row = (b * hl + lh) * nqb + qb;
+    std::fill(seen.begin(), seen.end(), 0);
+    for (int64_t t = 0, c = cnt.getInt(row); t < c && t < k; ++t) {
+      int64_t kb = idx.getInt(row * k + t);
+      if (kb < 0 || kb >= nkb || seen[kb])
+        continue;
+      seen[kb] = 1;
+      for (int64_t i = qb * bq; i < std::min(n, (qb + 1) * bq); ++i)
+        pairs += keptPairs(op.getMaskAttr(), i, kb * bk,
+                           std::min(m, (kb + 1) * bk), n, m);
+    }
+  }
+  return pairs;
+}
+} // namespace
+
 double usefulFlops(func::FuncOp fn,
-                   const std::vector<std::vector<int64_t>> &inputShapes) {
+                   const std::vector<std::vector<int64_t>> &inputShapes,
+                   const std::vector<HostTensor> *inputs) {
   llvm::DenseMap<Value, unsigned> argIndex;
   for (auto [i, a] : llvm::enumerate(fn.getArguments()))
     argIndex[a] = i;
@@ -252,24 +368,26 @@ double usefulFlops(func::FuncOp fn,
       return;
     const auto &q = inputShapes[argIndex[op.getQ()]];
     const auto &k = inputShapes[argIndex[op.getK()]];
-    int64_t n = q[2], m = k[2];
+    int64_t n = q[2], m = k[2], hq = q[1], hkv = k[1];
     int64_t d = q[3], dv = cast<RankedTensorType>(op.getV().getType())
                                .getDimSize(3);
-    double pairs = 0;
-    attn::MaskAttrInterface mask = op.getMaskAttr();
-    for (int64_t i = 0; i < n; ++i) {
-      if (!mask) {
-        pairs += m;
-        continue;
-      }
-      attn::KeyRange r = mask.keyRange(i, i + 1, n, m);
-      int64_t full = std::max<int64_t>(0, r.fullEnd - r.fullBegin);
-      pairs += full;
-      for (int64_t j = r.visibleBegin; j < r.visibleEnd; ++j)
-        if ((j < r.fullBegin || j >= r.fullEnd) && mask.keep(i, j, n, m))
-          pairs += 1;
+    double perPair = 2.0 * (d + dv);
+    if (op.hasBlockList() && inputs && argIndex.count(op.getKvIndices()) &&
+        argIndex.count(op.getKvCounts())) {
+      const HostTensor &idx = (*inputs)[argIndex[op.getKvIndices()]];
+      const HostTensor &cnt = (*inputs)[argIndex[op.getKvCounts()]];
+      int64_t hl = idx.shape[1];
+      // A list shared by several query heads counts once per head.
+      int64_t heads = hl == hq ? 1 : hl == 1 ? hq : hq / std::max<int64_t>(hkv, 1);
+      for (int64_t b = 0; b < q[0]; ++b)
+        for (int64_t lh = 0; lh < hl; ++lh)
+          flops += perPair * heads * listedPairs(op, idx, cnt, b, lh, n, m);
+      return;
     }
-    flops += pairs * 2.0 * (d + dv) * q[0] * q[1];
+    double pairs = 0;
+    for (int64_t i = 0; i < n; ++i)
+      pairs += keptPairs(op.getMaskAttr(), i, 0, m, n, m);
+    flops += pairs * perPair * q[0] * q[1];
   });
   return flops;
 }

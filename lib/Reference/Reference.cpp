@@ -26,9 +26,28 @@ void referenceAttention(const AttentionReferenceArgs &a, HostTensor &out,
   double *o = reinterpret_cast<double *>(out.raw());
   double *l = reinterpret_cast<double *>(lse.raw());
 
+  // The key blocks each query block of (b, h) lists, as a bitmap.
+  int64_t nqb = a.kvIndices ? a.kvIndices->shape[2] : 0;
+  int64_t nkb = a.kvIndices ? (M + a.blockK - 1) / a.blockK : 0;
+  auto listedBlocks = [&](int64_t b, int64_t h, int64_t hk) {
+    std::vector<char> listed(nqb * nkb, 0);
+    int64_t hl = a.kvIndices->shape[1], kk = a.kvIndices->shape[3];
+    int64_t lh = hl == 1 ? 0 : hl == Hq ? h : hk;
+    for (int64_t qb = 0; qb < nqb; ++qb) {
+      int64_t row = (b * hl + lh) * nqb + qb;
+      int64_t cnt = a.kvCounts->getInt(row);
+      for (int64_t t = 0; t < cnt; ++t)
+        listed[qb * nkb + a.kvIndices->getInt(row * kk + t)] = 1;
+    }
+    return listed;
+  };
+
   // One (b, h) per task; heads are independent.
   auto work = [&](int64_t bh, double &localMax) {
     int64_t b = bh / Hq, h = bh % Hq, hk = h / group;
+    std::vector<char> listed;
+    if (a.kvIndices)
+      listed = listedBlocks(b, h, hk);
     const double *qb = &q[((b * Hq + h) * N) * D];
     const double *kb = &k[((b * Hkv + hk) * M) * D];
     const double *vb = &v[((b * Hkv + hk) * M) * Dv];
@@ -37,7 +56,9 @@ void referenceAttention(const AttentionReferenceArgs &a, HostTensor &out,
     for (int64_t i = 0; i < N; ++i) {
       double mx = -std::numeric_limits<double>::infinity();
       for (int64_t j = 0; j < M; ++j) {
-        kept[j] = !a.keep || a.keep(i, j, N, M);
+        kept[j] = (!a.keep || a.keep(i, j, N, M)) &&
+                  (!a.kvIndices ||
+                   listed[(i / a.blockQ) * nkb + j / a.blockK]);
         if (!kept[j])
           continue;
         double dot = 0;
@@ -85,6 +106,43 @@ void referenceAttention(const AttentionReferenceArgs &a, HostTensor &out,
                             *std::max_element(maxes.begin(), maxes.end()));
 }
 
+bool checkReferenceBlockList(const AttentionReferenceArgs &a,
+                             std::string &error) {
+  const HostTensor &idx = *a.kvIndices, &cnt = *a.kvCounts;
+  int64_t B = a.q->shape[0], Hq = a.q->shape[1], N = a.q->shape[2];
+  int64_t Hkv = a.k->shape[1], M = a.k->shape[2];
+  int64_t nqb = (N + a.blockQ - 1) / a.blockQ;
+  if (idx.shape.size() != 4 || cnt.shape.size() != 3 || idx.shape[0] != B ||
+      idx.shape[2] != nqb ||
+      (idx.shape[1] != 1 && idx.shape[1] != Hq && idx.shape[1] != Hkv) ||
+      cnt.shape != std::vector<int64_t>(idx.shape.begin(),
+                                        idx.shape.begin() + 3)) {
+    error = "reference: block list shapes kv_indices " + idx.shapeString() +
+            ", kv_counts " + cnt.shapeString() + " do not fit q " +
+            a.q->shapeString() + " with block_q = " +
+            std::to_string(a.blockQ);
+    return false;
+  }
+  int64_t k = idx.shape[3], nkb = (M + a.blockK - 1) / a.blockK;
+  for (int64_t row = 0; row < cnt.numElements(); ++row) {
+    int64_t c = cnt.getInt(row);
+    if (c < 0 || c > k) {
+      error = "reference: kv_counts holds " + std::to_string(c) +
+              ", outside [0, " + std::to_string(k) + "]";
+      return false;
+    }
+    for (int64_t t = 0; t < c; ++t) {
+      int64_t id = idx.getInt(row * k + t);
+      if (id < 0 || id >= nkb) {
+        error = "reference: kv_indices holds block " + std::to_string(id) +
+                ", outside [0, " + std::to_string(nkb) + ")";
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 namespace {
 bool shapeMatches(const HostTensor &t, RankedTensorType type) {
   if (static_cast<int64_t>(t.shape.size()) != type.getRank())
@@ -126,6 +184,14 @@ bool evaluateReference(func::FuncOp fn, const std::vector<HostTensor> &args,
         return false;
       }
       AttentionReferenceArgs a{&q, &k, &v, att.getScaleValue(), nullptr};
+      if (att.hasBlockList()) {
+        a.kvIndices = &env[att.getKvIndices()];
+        a.kvCounts = &env[att.getKvCounts()];
+        a.blockQ = att.listBlockQ();
+        a.blockK = att.listBlockK();
+        if (!checkReferenceBlockList(a, error))
+          return false;
+      }
       if (attn::MaskAttrInterface mask = att.getMaskAttr())
         a.keep = [mask](int64_t i, int64_t j, int64_t n, int64_t m) {
           return mask.keep(i, j, n, m);

@@ -53,6 +53,37 @@ bool EntryABI::resolve(const std::vector<std::vector<int64_t>> &inputShapes,
       }
     }
   }
+  // Derived classes (query blocks of a block list) follow their source.
+  for (const DerivedClass &dc : derived) {
+    if (value[dc.src] < 0)
+      continue;
+    int64_t want = (value[dc.src] + dc.divisor - 1) / dc.divisor;
+    if (value[dc.cls] < 0) {
+      value[dc.cls] = want;
+    } else if (value[dc.cls] != want) {
+      error = (source[dc.cls].first >= 0
+                   ? "argument '" + inputs[source[dc.cls].first].name +
+                         "' dimension " +
+                         std::to_string(source[dc.cls].second)
+                   : std::string("dimension")) +
+              " (" + className[dc.cls] + ") is " +
+              std::to_string(value[dc.cls]) + " but ceil(" +
+              className[dc.src] + " / " + std::to_string(dc.divisor) +
+              ") = " + std::to_string(want);
+      return false;
+    }
+  }
+  for (const BlockListABI &bl : blockLists) {
+    int64_t hl = value[bl.headsClass], hq = value[bl.hqClass],
+            hkv = value[bl.hkvClass];
+    if (hl >= 0 && hl != 1 && hl != hq && hl != hkv) {
+      error = "argument '" + inputs[bl.indices].name +
+              "' dimension 1 (list heads) is " + std::to_string(hl) +
+              "; it must be 1, Hq = " + std::to_string(hq) + " or Hkv = " +
+              std::to_string(hkv);
+      return false;
+    }
+  }
   for (auto [a, b] : multipleOf) {
     for (int32_t c : {a, b})
       if (value[c] == 0) {
@@ -98,6 +129,70 @@ bool EntryABI::check(const std::vector<DType> &dtypes,
   return resolve(inputShapes, outputShapes, error);
 }
 
+int64_t EntryABI::classValue(
+    int32_t cls, const std::vector<std::vector<int64_t>> &shapes) const {
+  for (size_t i = 0; i < inputs.size() && i < shapes.size(); ++i)
+    for (size_t d = 0; d < inputs[i].dimClass.size(); ++d)
+      if (inputs[i].dimClass[d] == cls && d < shapes[i].size())
+        return shapes[i][d];
+  return -1;
+}
+
+int32_t EntryABI::inputWithRole(const std::string &role) const {
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].role == role)
+      return static_cast<int32_t>(i);
+  return -1;
+}
+
+bool EntryABI::checkBlockListData(
+    const std::vector<const void *> &data,
+    const std::vector<std::vector<int64_t>> &shapes,
+    std::string &error) const {
+  auto load = [&](int32_t input, int64_t flat) -> int64_t {
+    if (inputs[input].dtype == DType::I64)
+      return static_cast<const int64_t *>(data[input])[flat];
+    return static_cast<const int32_t *>(data[input])[flat];
+  };
+  for (const BlockListABI &bl : blockLists) {
+    const std::vector<int64_t> &is = shapes[bl.indices];
+    int64_t rows = is[0] * is[1] * is[2], k = is[3];
+    int64_t m = classValue(bl.mClass, shapes);
+    if (m < 0) {
+      error = "@" + name + ": no input gives M, which the block list of '" +
+              inputs[bl.indices].name + "' needs";
+      return false;
+    }
+    int64_t numBlocks = (m + bl.blockK - 1) / bl.blockK;
+    auto where = [&](int64_t row) {
+      int64_t qb = row % is[2], h = (row / is[2]) % is[1], b = row / is[2] / is[1];
+      return "[" + std::to_string(b) + ", " + std::to_string(h) + ", " +
+             std::to_string(qb);
+    };
+    for (int64_t row = 0; row < rows; ++row) {
+      int64_t cnt = load(bl.counts, row);
+      if (cnt < 0 || cnt > k) {
+        error = "argument '" + inputs[bl.counts].name + "'" + where(row) +
+                "] is " + std::to_string(cnt) + "; counts must be in [0, " +
+                std::to_string(k) + "]";
+        return false;
+      }
+      for (int64_t t = 0; t < cnt; ++t) {
+        int64_t id = load(bl.indices, row * k + t);
+        if (id < 0 || id >= numBlocks) {
+          error = "argument '" + inputs[bl.indices].name + "'" + where(row) +
+                  ", " + std::to_string(t) + "] is block " +
+                  std::to_string(id) + ", outside [0, " +
+                  std::to_string(numBlocks) + ") (M = " + std::to_string(m) +
+                  ", block_k = " + std::to_string(bl.blockK) + ")";
+          return false;
+        }
+      }
+    }
+  }
+  return true;
+}
+
 double callFootprintBytes(const std::vector<DType> &inTypes,
                           const std::vector<std::vector<int64_t>> &inShapes,
                           const std::vector<DType> &outTypes,
@@ -128,6 +223,12 @@ std::string EntryABI::serialize() const {
     os << "class " << classSize[c] << " " << className[c] << "\n";
   for (auto [a, b] : multipleOf)
     os << "multiple " << a << " " << b << "\n";
+  for (const DerivedClass &d : derived)
+    os << "derived " << d.cls << " " << d.src << " " << d.divisor << "\n";
+  for (const BlockListABI &bl : blockLists)
+    os << "blocklist " << bl.indices << " " << bl.counts << " " << bl.blockQ
+       << " " << bl.blockK << " " << bl.mClass << " " << bl.hqClass << " "
+       << bl.hkvClass << " " << bl.headsClass << "\n";
   auto args = [&](const char *kind, const std::vector<ABIArg> &list) {
     for (const ABIArg &a : list) {
       os << kind << " " << a.name << " " << dtypeName(a.dtype) << " "
@@ -139,6 +240,13 @@ std::string EntryABI::serialize() const {
   };
   args("input", inputs);
   args("output", outputs);
+  auto roles = [&](const char *kind, const std::vector<ABIArg> &list) {
+    for (size_t i = 0; i < list.size(); ++i)
+      if (!list[i].role.empty())
+        os << "role " << kind << " " << i << " " << list[i].role << "\n";
+  };
+  roles("input", inputs);
+  roles("output", outputs);
   os << "end\n";
   return os.str();
 }
@@ -173,6 +281,28 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
       if (!(is >> a >> b))
         return bad("multiple line");
       abi.multipleOf.push_back({a, b});
+    } else if (word == "derived") {
+      DerivedClass d;
+      if (!(is >> d.cls >> d.src >> d.divisor) || d.divisor <= 0)
+        return bad("derived line");
+      abi.derived.push_back(d);
+    } else if (word == "blocklist") {
+      BlockListABI bl;
+      if (!(is >> bl.indices >> bl.counts >> bl.blockQ >> bl.blockK >>
+            bl.mClass >> bl.hqClass >> bl.hkvClass >> bl.headsClass) ||
+          bl.blockQ <= 0 || bl.blockK <= 0)
+        return bad("blocklist line");
+      abi.blockLists.push_back(bl);
+    } else if (word == "role") {
+      std::string kind, role;
+      size_t idx;
+      if (!(is >> kind >> idx >> role) ||
+          (kind != "input" && kind != "output"))
+        return bad("role line");
+      auto &list = kind == "input" ? abi.inputs : abi.outputs;
+      if (idx >= list.size())
+        return bad("role of a missing argument");
+      list[idx].role = role;
     } else if (word == "input" || word == "output") {
       ABIArg arg;
       std::string dt;
@@ -204,6 +334,19 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
   for (auto [a, b] : abi.multipleOf)
     if (!valid(a) || !valid(b))
       return bad("class id out of range");
+  for (const DerivedClass &d : abi.derived)
+    if (!valid(d.cls) || !valid(d.src))
+      return bad("class id out of range");
+  auto validInput = [&](int32_t i, size_t rank) {
+    return i >= 0 && static_cast<size_t>(i) < abi.inputs.size() &&
+           abi.inputs[i].dimClass.size() == rank &&
+           isIntegerDType(abi.inputs[i].dtype);
+  };
+  for (const BlockListABI &bl : abi.blockLists)
+    if (!validInput(bl.indices, 4) || !validInput(bl.counts, 3) ||
+        !valid(bl.mClass) || !valid(bl.hqClass) || !valid(bl.hkvClass) ||
+        !valid(bl.headsClass))
+      return bad("block list out of range");
   return true;
 }
 

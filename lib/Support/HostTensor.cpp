@@ -2,6 +2,7 @@
 
 #include "attnir/Support/HostTensor.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstring>
@@ -20,6 +21,10 @@ const char *dtypeName(DType dtype) {
     return "f16";
   case DType::F64:
     return "f64";
+  case DType::I32:
+    return "i32";
+  case DType::I64:
+    return "i64";
   }
   return "?";
 }
@@ -32,13 +37,21 @@ size_t dtypeSize(DType dtype) {
   case DType::F16:
     return 2;
   case DType::F64:
+  case DType::I64:
     return 8;
+  case DType::I32:
+    return 4;
   }
   return 0;
 }
 
+bool isIntegerDType(DType dtype) {
+  return dtype == DType::I32 || dtype == DType::I64;
+}
+
 bool parseDType(const std::string &s, DType &out) {
-  for (DType d : {DType::F32, DType::BF16, DType::F16, DType::F64}) {
+  for (DType d : {DType::F32, DType::BF16, DType::F16, DType::F64,
+                  DType::I32, DType::I64}) {
     if (s == dtypeName(d)) {
       out = d;
       return true;
@@ -198,8 +211,34 @@ double HostTensor::get(int64_t flatIndex) const {
     return bf16BitsToDouble(static_cast<uint16_t>(bits));
   case DType::F16:
     return f16BitsToDouble(static_cast<uint16_t>(bits));
+  case DType::I32:
+  case DType::I64:
+    return static_cast<double>(getInt(flatIndex));
   }
   return 0.0;
+}
+
+int64_t HostTensor::getInt(int64_t flatIndex) const {
+  if (!isIntegerDType(dtype))
+    return static_cast<int64_t>(get(flatIndex));
+  const size_t size = dtypeSize(dtype);
+  assert(flatIndex >= 0 &&
+         static_cast<size_t>(flatIndex) * size + size <= data.size() &&
+         "index out of range");
+  const uint64_t bits = loadLE(data.data() + flatIndex * size, size);
+  if (dtype == DType::I32)
+    return static_cast<int32_t>(static_cast<uint32_t>(bits));
+  return static_cast<int64_t>(bits);
+}
+
+void HostTensor::setInt(int64_t flatIndex, int64_t v) {
+  if (!isIntegerDType(dtype))
+    return set(flatIndex, static_cast<double>(v));
+  const size_t size = dtypeSize(dtype);
+  assert(flatIndex >= 0 &&
+         static_cast<size_t>(flatIndex) * size + size <= data.size() &&
+         "index out of range");
+  storeLE(data.data() + flatIndex * size, static_cast<uint64_t>(v), size);
 }
 
 void HostTensor::set(int64_t flatIndex, double v) {
@@ -227,6 +266,19 @@ void HostTensor::set(int64_t flatIndex, double v) {
   case DType::F16:
     bits = doubleToF16Bits(v);
     break;
+  case DType::I32:
+  case DType::I64: {
+    // Saturating, NaN to 0: never undefined behaviour on any double.
+    double r = std::nearbyint(v);
+    int64_t x = std::isnan(r) ? 0
+                : r >= 9.2233720368547758e18 ? INT64_MAX
+                : r < -9.2233720368547758e18 ? INT64_MIN
+                                             : static_cast<int64_t>(r);
+    if (dtype == DType::I32)
+      x = std::clamp<int64_t>(x, INT32_MIN, INT32_MAX);
+    bits = static_cast<uint64_t>(x);
+    break;
+  }
   }
   storeLE(data.data() + flatIndex * size, bits, size);
 }
@@ -267,6 +319,8 @@ void fillRandomNormal(HostTensor &t, uint64_t seed, double stddev) {
 }
 
 int64_t findNonFinite(const HostTensor &t) {
+  if (isIntegerDType(t.dtype))
+    return -1;
   const int64_t n = t.numElements();
   for (int64_t i = 0; i < n; ++i)
     if (!std::isfinite(t.get(i)))

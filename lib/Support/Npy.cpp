@@ -238,6 +238,10 @@ bool descrToDType(const std::string &descr, DType &out) {
     out = DType::F64;
   else if (descr == "<f2")
     out = DType::F16;
+  else if (descr == "<i4")
+    out = DType::I32;
+  else if (descr == "<i8")
+    out = DType::I64;
   else if (descr == "<V2" || descr == "|V2" || descr == "bfloat16" ||
            descr == "<bfloat16" || descr == "|bfloat16")
     out = DType::BF16;
@@ -256,6 +260,10 @@ const char *dtypeToDescr(DType dtype) {
     return "<f2";
   case DType::BF16:
     return "<V2";
+  case DType::I32:
+    return "<i4";
+  case DType::I64:
+    return "<i8";
   }
   return "";
 }
@@ -362,7 +370,7 @@ bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
   HostTensor t;
   if (!descrToDType(header.descr, t.dtype)) {
     error = name + ": unsupported dtype " + quoted(printable(header.descr)) +
-            " (expected float32, float16, bfloat16 or float64)";
+            " (expected float32, float16, bfloat16, float64, int32 or int64)";
     return false;
   }
   if (header.fortranOrder) {

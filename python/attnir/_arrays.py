@@ -58,6 +58,6 @@ def to_torch(a, code):
 
 
 def dtype_error(name, a):
-    kinds = "float32, bfloat16 (ml_dtypes), float16"
+    kinds = "float32, bfloat16 (ml_dtypes), float16, int32, int64"
     return TypeError(f"argument '{name}' has dtype {a.dtype}; attnir takes {kinds}"
                      " (the spec fixes which)")

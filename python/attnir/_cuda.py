@@ -40,11 +40,12 @@ def _code(torch, t, name):
     global _CODES
     if _CODES is None:
         _CODES = {torch.float32: _dtypes.F32, torch.bfloat16: _dtypes.BF16,
-                  torch.float16: _dtypes.F16, torch.float64: _dtypes.F64}
+                  torch.float16: _dtypes.F16, torch.float64: _dtypes.F64,
+                  torch.int32: _dtypes.I32, torch.int64: _dtypes.I64}
     code = _CODES.get(t.dtype)
     if code is None:
         raise TypeError(f"argument '{name}' has dtype {t.dtype}; attnir takes "
-                        "bfloat16, float16 (the spec fixes which)")
+                        "bfloat16, float16, int32, int64 (the spec fixes which)")
     return code
 
 
@@ -56,7 +57,8 @@ def call(native, e, arrays, out):
     torch = _torch()
     if _TORCH_DTYPE is None:
         _TORCH_DTYPE = {_dtypes.F32: torch.float32, _dtypes.BF16: torch.bfloat16,
-                        _dtypes.F16: torch.float16, _dtypes.F64: torch.float64}
+                        _dtypes.F16: torch.float16, _dtypes.F64: torch.float64,
+                        _dtypes.I32: torch.int32, _dtypes.I64: torch.int64}
     if len(arrays) != e.n_in:
         raise TypeError(f"{e.label} takes {e.n_in} arrays "
                         f"({', '.join(e.in_names)}), got {len(arrays)}")

@@ -114,7 +114,10 @@ int64_t dtypeSize(long code) {
   case ATTNIR_F16:
     return 2;
   case ATTNIR_F64:
+  case ATTNIR_I64:
     return 8;
+  case ATTNIR_I32:
+    return 4;
   }
   return 0;
 }
@@ -226,6 +229,10 @@ const char *dtypeName(attnir_dtype_t d) {
     return "f16";
   case ATTNIR_F64:
     return "f64";
+  case ATTNIR_I32:
+    return "i32";
+  case ATTNIR_I64:
+    return "i64";
   }
   return "unknown";
 }

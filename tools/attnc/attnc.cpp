@@ -21,6 +21,7 @@
 #include "attnir/Driver/Signature.h"
 #include "attnir/Driver/SpecLoader.h"
 #include "attnir/Reference/Compare.h"
+#include "attnir/Runtime/RandomInputs.h"
 #include "attnir/Reference/Reference.h"
 #include "attnir/Support/Npy.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -320,15 +321,12 @@ int runEntry(const Options &o, ModuleOp module, StringRef specText,
          " MiB of tensors, more than this machine's memory (" +
          std::to_string(static_cast<long long>(memory / (1 << 20))) + " MiB)");
 
-  std::vector<HostTensor> inputs(sig.inputs.size());
-  for (unsigned i = 0; i < inputs.size(); ++i) {
-    if (loaded.count(i)) {
-      inputs[i] = std::move(loaded[i]);
-      continue;
-    }
-    inputs[i] = HostTensor::zeros(sig.inputs[i].dtype, inShapes[i]);
-    fillRandomNormal(inputs[i], o.seed * 7919 + i);
-  }
+  EntryABI abi;
+  if (!computeEntryABI(fn, sig, abi, err))
+    fail("@" + sig.name + ": " + err);
+  std::vector<HostTensor> inputs = makeRandomInputs(abi, inShapes, o.seed);
+  for (auto &[i, t] : loaded)
+    inputs[i] = std::move(t);
   std::vector<HostTensor> outputs;
   CompiledSpec::BoundCall call;
   CudaRunner gpu;
@@ -377,7 +375,7 @@ int runEntry(const Options &o, ModuleOp module, StringRef specText,
       !writeNpy(o.output, outputs[0], err))
     fail(err);
 
-  double gflops = o.bench ? usefulFlops(fn, inShapes) / (ms * 1e6) : NAN;
+  double gflops = o.bench ? usefulFlops(fn, inShapes, &inputs) / (ms * 1e6) : NAN;
   std::string shapes;
   for (unsigned i = 0; i < inputs.size(); ++i)
     shapes += (i ? " " : "") + sig.inputs[i].name + "=" +

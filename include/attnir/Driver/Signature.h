@@ -65,9 +65,13 @@ bool resolveShapes(mlir::func::FuncOp fn, const EntrySignature &sig,
                    std::string &error);
 
 /// Useful flops of running `fn` at these shapes: 2 (D + Dv) per kept
-/// (query, key) pair of each attention op, masked pairs excluded.
+/// (query, key) pair of each attention op, masked pairs excluded. A block
+/// list's pairs are counted from its contents in `inputs` (pairs in blocks
+/// it does not list are not useful work); without them, as if it listed
+/// every block.
 double usefulFlops(mlir::func::FuncOp fn,
-                   const std::vector<std::vector<int64_t>> &inputShapes);
+                   const std::vector<std::vector<int64_t>> &inputShapes,
+                   const std::vector<HostTensor> *inputs = nullptr);
 
 } // namespace attnir
 

@@ -35,11 +35,23 @@ bool evaluateReference(mlir::func::FuncOp fn,
 /// softmax attention of one op on F64 tensors, exposed for unit tests.
 /// q [B,Hq,N,D], k [B,Hkv,M,D], v [B,Hkv,M,Dv] -> out [B,Hq,N,Dv],
 /// lse [B,Hq,N]. `keep(i, j, n, m)` is the element rule (null: no mask).
+/// With a block list (kv_indices [B, Hl, ceil(N / blockQ), K], kv_counts
+/// [B, Hl, ceil(N / blockQ)], ids already checked), key j is kept for query
+/// i only when block j / blockK is among the first count ids of the list
+/// of query block i / blockQ (shared/patterns.md A1).
 struct AttentionReferenceArgs {
   const HostTensor *q, *k, *v;
   double scale;
   std::function<bool(int64_t, int64_t, int64_t, int64_t)> keep;
+  const HostTensor *kvIndices = nullptr, *kvCounts = nullptr;
+  int64_t blockQ = 0, blockK = 0;
 };
+
+/// Checks a block list against patterns.md A1 (shapes, head dimension 1,
+/// Hq or Hkv, counts in [0, K], ids in [0, ceil(M / blockK))); false with
+/// a one-line `error` naming the first bad entry.
+bool checkReferenceBlockList(const AttentionReferenceArgs &a,
+                             std::string &error);
 void referenceAttention(const AttentionReferenceArgs &a, HostTensor &out,
                         HostTensor &lse, double *maxAbsLogit = nullptr);
 

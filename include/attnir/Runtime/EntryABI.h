@@ -22,6 +22,26 @@ struct ABIArg {
   DType dtype = DType::F32;
   /// One class id per dimension; dims of one class must be equal.
   std::vector<int32_t> dimClass;
+  /// What the argument is to the op that reads it ("q", "k", "v",
+  /// "kv_indices", "kv_counts", ...; "out" and "lse" for results), whatever
+  /// the spec names it. Empty when no op gives it a role.
+  std::string role;
+};
+
+/// A dimension computed from another: class `cls` = ceil(class `src` /
+/// `divisor`) (the query blocks of a block list: ceil(N / block_q)).
+struct DerivedClass {
+  int32_t cls = -1, src = -1;
+  int64_t divisor = 1;
+};
+
+/// A runtime block list: the inputs holding kv_indices and kv_counts, the
+/// list's block sizes, and the classes of M, Hq, Hkv and of the list's head
+/// dimension (which must be 1, Hq or Hkv).
+struct BlockListABI {
+  int32_t indices = -1, counts = -1;
+  int64_t blockQ = 0, blockK = 0;
+  int32_t mClass = -1, hqClass = -1, hkvClass = -1, headsClass = -1;
 };
 
 struct EntryABI {
@@ -33,6 +53,15 @@ struct EntryABI {
   std::vector<std::string> className;
   /// (a, b): the size of class a must be a multiple of class b's (GQA).
   std::vector<std::pair<int32_t, int32_t>> multipleOf;
+  std::vector<DerivedClass> derived;
+  std::vector<BlockListABI> blockLists;
+
+  /// The size of class `cls` as the first input dimension of that class
+  /// has it in `shapes`, or -1 when no input carries it.
+  int64_t classValue(int32_t cls,
+                     const std::vector<std::vector<int64_t>> &shapes) const;
+  /// The input with role `role`, or -1.
+  int32_t inputWithRole(const std::string &role) const;
 
   /// Checks input shapes against the entry and computes the output shapes.
   /// On failure `error` names the argument and dimension.
@@ -45,6 +74,15 @@ struct EntryABI {
              const std::vector<std::vector<int64_t>> &inputShapes,
              std::vector<std::vector<int64_t>> &outputShapes,
              std::string &error) const;
+
+  /// Checks the contents of every block list (host memory, contiguous
+  /// row-major `data` per input, shapes already checked by resolve()):
+  /// counts in [0, K], the first `count` ids of each list in
+  /// [0, ceil(M / block_k)). The CPU runs it before each call; on the GPU
+  /// the kernel skips such entries instead (no read out of bounds).
+  bool checkBlockListData(const std::vector<const void *> &data,
+                          const std::vector<std::vector<int64_t>> &shapes,
+                          std::string &error) const;
 
   /// A line-based text form, stable across versions of the compiler that
   /// write the same bundle format.

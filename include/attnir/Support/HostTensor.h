@@ -16,11 +16,15 @@
 
 namespace attnir {
 
-/// Element types the kernels take. bf16/f16 are stored as raw IEEE bit
+/// Element types the kernels take: floats for data, i32/i64 for index
+/// operands (block lists, document ids). bf16/f16 are stored as raw IEEE bit
 /// patterns; there is no portable C++17 type for them.
-enum class DType { F32, BF16, F16, F64 };
+enum class DType { F32, BF16, F16, F64, I32, I64 };
 
-/// MLIR spelling: "f32", "bf16", "f16", "f64".
+/// True for I32 and I64.
+bool isIntegerDType(DType dtype);
+
+/// MLIR spelling: "f32", "bf16", "f16", "f64", "i32", "i64".
 const char *dtypeName(DType dtype);
 /// Bytes per element.
 size_t dtypeSize(DType dtype);
@@ -50,8 +54,13 @@ struct HostTensor {
   int64_t numElements() const;
   static HostTensor zeros(DType dtype, std::vector<int64_t> shape);
 
-  /// Element `flatIndex` as a double (exact for every dtype).
+  /// Element `flatIndex` as a double (exact for every float dtype and for
+  /// integers up to 2^53).
   double get(int64_t flatIndex) const;
+  /// Element `flatIndex` of an integer tensor, exactly (floats: truncated).
+  int64_t getInt(int64_t flatIndex) const;
+  /// Stores an integer exactly (i32: wraps to 32 bits; floats: rounded).
+  void setInt(int64_t flatIndex, int64_t v);
   /// Stores `v` rounded to the dtype (round to nearest even).
   void set(int64_t flatIndex, double v);
   std::vector<double> toDoubles() const;
@@ -70,7 +79,7 @@ struct HostTensor {
 /// libstdc++ and libc++), so a seed gives the same tensor everywhere.
 void fillRandomNormal(HostTensor &t, uint64_t seed, double stddev = 1.0);
 
-/// Index of the first NaN or Inf element, or -1.
+/// Index of the first NaN or Inf element, or -1 (always -1 for integers).
 int64_t findNonFinite(const HostTensor &t);
 
 } // namespace attnir

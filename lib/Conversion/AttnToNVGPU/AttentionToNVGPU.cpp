@@ -93,6 +93,15 @@ struct ConvertAttnToNVGPU
                     UnitAttr::get(ctx));
 
     for (func::FuncOp fn : entries) {
+      WalkResult listed = fn.walk([](AttentionOp a) {
+        if (!a.hasBlockList())
+          return WalkResult::advance();
+        a.emitError() << "runtime block lists are not supported on the CUDA "
+                         "target yet (the CPU target runs them)";
+        return WalkResult::interrupt();
+      });
+      if (listed.wasInterrupted())
+        return signalPassFailure();
       AttentionOp op = soleAttention(fn);
       if (!op) {
         fn.emitError() << "the CUDA target compiles entries whose body is one "

@@ -416,3 +416,75 @@ func.func @negative_window(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
        : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
   return %o : tensor<?x?x?x64xf32>
 }
+
+// -----
+
+func.func @block_k_not_16(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x16x64xf32>,
+                          %v: tensor<1x2x16x64xf32>, %i: tensor<1x2x1x1xi32>,
+                          %c: tensor<1x2x1xi32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{block_k must be a multiple of 16, got 8 (token-level lists are not supported yet)}}
+  %o = attn.attention %q, %k, %v blocks(%i, %c) block_size(16, 8)
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>,
+          tensor<1x2x1x1xi32>, tensor<1x2x1xi32>) -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @block_q_zero(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x16x64xf32>,
+                        %v: tensor<1x2x16x64xf32>, %i: tensor<1x2x1x1xi32>,
+                        %c: tensor<1x2x1xi32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{block sizes must be in [1, 2^20], got (0, 16)}}
+  %o = attn.attention %q, %k, %v blocks(%i, %c) block_size(0, 16)
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>,
+          tensor<1x2x1x1xi32>, tensor<1x2x1xi32>) -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @list_rank(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x16x64xf32>,
+                     %v: tensor<1x2x16x64xf32>, %i: tensor<1x2x1xi32>,
+                     %c: tensor<1x2x1xi32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{kv_indices must have rank 4 [B, H, ceil(N / block_q), K], got 'tensor<1x2x1xi32>'}}
+  %o = attn.attention %q, %k, %v blocks(%i, %c) block_size(16, 16)
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>,
+          tensor<1x2x1xi32>, tensor<1x2x1xi32>) -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @list_query_blocks(%q: tensor<1x2x100x64xf32>, %k: tensor<1x2x16x64xf32>,
+                             %v: tensor<1x2x16x64xf32>, %i: tensor<1x2x3x1xi32>,
+                             %c: tensor<1x2x3xi32>) -> tensor<1x2x100x64xf32> {
+  // expected-error @+1 {{kv_indices dimension 2 must be ceil(N / block_q) = 2, got 3}}
+  %o = attn.attention %q, %k, %v blocks(%i, %c) block_size(64, 16)
+       : (tensor<1x2x100x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>,
+          tensor<1x2x3x1xi32>, tensor<1x2x3xi32>) -> tensor<1x2x100x64xf32>
+  return %o : tensor<1x2x100x64xf32>
+}
+
+// -----
+
+func.func @list_heads(%q: tensor<1x4x16x64xf32>, %k: tensor<1x2x16x64xf32>,
+                      %v: tensor<1x2x16x64xf32>, %i: tensor<1x3x1x1xi32>,
+                      %c: tensor<1x3x1xi32>) -> tensor<1x4x16x64xf32> {
+  // expected-error @+1 {{kv_indices dimension 1 must be 1, Hq or Hkv, got 3}}
+  %o = attn.attention %q, %k, %v blocks(%i, %c) block_size(16, 16)
+       : (tensor<1x4x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>,
+          tensor<1x3x1x1xi32>, tensor<1x3x1xi32>) -> tensor<1x4x16x64xf32>
+  return %o : tensor<1x4x16x64xf32>
+}
+
+// -----
+
+func.func @list_float(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x16x64xf32>,
+                      %v: tensor<1x2x16x64xf32>, %i: tensor<1x2x1x1xf32>,
+                      %c: tensor<1x2x1xi32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{operand #3 must be ranked tensor of 32-bit signless integer or 64-bit signless integer values}}
+  %o = attn.attention %q, %k, %v blocks(%i, %c) block_size(16, 16)
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>,
+          tensor<1x2x1x1xf32>, tensor<1x2x1xi32>) -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}

@@ -98,6 +98,65 @@ LogicalResult AttentionOp::verify() {
     if (!std::isfinite(s.getValueAsDouble()))
       return emitOpError() << "scale must be finite, got "
                            << s.getValueAsDouble();
+  return verifyBlockList();
+}
+
+// kv_indices [B, Hl, ceil(N / block_q), K], kv_counts [B, Hl, ceil(N /
+// block_q)]; Hl in {1, Hq, Hkv} is checked at run time where it is dynamic.
+LogicalResult AttentionOp::verifyBlockList() {
+  bool haveIdx = static_cast<bool>(getKvIndices());
+  if (haveIdx != static_cast<bool>(getKvCounts()))
+    return emitOpError() << "kv_indices and kv_counts come together";
+  if (!haveIdx) {
+    if (getBlockQAttr() || getBlockKAttr())
+      return emitOpError() << "block_size needs a block list";
+    return success();
+  }
+  if (!getBlockQAttr() || !getBlockKAttr())
+    return emitOpError() << "a block list needs block_size(block_q, block_k)";
+  int64_t bq = listBlockQ(), bk = listBlockK();
+  if (bq <= 0 || bk <= 0 || bq > (1 << 20) || bk > (1 << 20))
+    return emitOpError() << "block sizes must be in [1, 2^20], got ("
+                         << bq << ", " << bk << ")";
+  if (bk % 16 != 0)
+    return emitOpError() << "block_k must be a multiple of 16, got " << bk
+                         << " (token-level lists are not supported yet)";
+  auto idx = cast<RankedTensorType>(getKvIndices().getType());
+  auto cnt = cast<RankedTensorType>(getKvCounts().getType());
+  if (idx.getRank() != 4)
+    return emitOpError() << "kv_indices must have rank 4 [B, H, "
+                            "ceil(N / block_q), K], got "
+                         << idx;
+  if (cnt.getRank() != 3)
+    return emitOpError() << "kv_counts must have rank 3 [B, H, "
+                            "ceil(N / block_q)], got "
+                         << cnt;
+  auto mismatch = [](int64_t a, int64_t b) {
+    return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
+  };
+  RankedTensorType qT = getQ().getType();
+  if (mismatch(idx.getDimSize(0), qT.getDimSize(0)))
+    return emitOpError() << "kv_indices dimension 0 (B) is "
+                         << idx.getDimSize(0) << " but q's is "
+                         << qT.getDimSize(0);
+  for (int64_t d = 0; d < 3; ++d)
+    if (mismatch(idx.getDimSize(d), cnt.getDimSize(d)))
+      return emitOpError() << "kv_counts dimension " << d << " is "
+                           << cnt.getDimSize(d) << " but kv_indices' is "
+                           << idx.getDimSize(d);
+  int64_t n = qT.getDimSize(2), nqb = idx.getDimSize(2);
+  if (!ShapedType::isDynamic(n) && !ShapedType::isDynamic(nqb) &&
+      nqb != llvm::divideCeil(n, bq))
+    return emitOpError() << "kv_indices dimension 2 must be ceil(N / "
+                            "block_q) = "
+                         << llvm::divideCeil(n, bq) << ", got " << nqb;
+  int64_t hl = idx.getDimSize(1), hq = qT.getDimSize(1),
+          hkv = getK().getType().getDimSize(1);
+  if (!ShapedType::isDynamic(hl) && !ShapedType::isDynamic(hq) &&
+      !ShapedType::isDynamic(hkv) && hl != 1 && hl != hq && hl != hkv)
+    return emitOpError() << "kv_indices dimension 1 must be 1, Hq or Hkv, "
+                            "got "
+                         << hl;
   return success();
 }
 

@@ -25,6 +25,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include <limits>
+#include <numeric>
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_ATTNTILE
@@ -70,8 +71,20 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     int64_t dvPad = llvm::alignTo(dv, 16);
     int64_t bq = queryTile, bk = keyBlock;
     MaskAttrInterface mask = op.getMaskAttr();
+    if (op.hasBlockList()) {
+      // A query tile must lie in one list row and a kernel key block in one
+      // list block: the largest tile that divides block_q, and the largest
+      // key block (a multiple of 16) that divides block_k.
+      int64_t listQ = op.listBlockQ(), listK = op.listBlockK();
+      bq = std::min(bq, listQ);
+      while (listQ % bq != 0)
+        --bq;
+      bk = std::gcd(bk, listK);
+    }
 
-    auto toBuffer = [&](Value t, RankedTensorType ty) {
+    auto toBuffer = [&](Value t, RankedTensorType ty = {}) {
+      if (!ty)
+        ty = cast<RankedTensorType>(t.getType());
       auto mt = MemRefType::get(ty.getShape(), ty.getElementType());
       return bufferization::ToBufferOp::create(rw, loc, mt, t,
                                                /*read_only=*/true)
@@ -136,8 +149,16 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       Value scores = memref::AllocaOp::create(rw, loc, scoresType);
       buildZeroFill(rw, loc, acc, bq, dvPad);
 
-      KeySchedule sched = KeySchedule::fromMask(
-          rw, loc, mask, QueryTile{i0, i1, b, h, hkv, N, M}, bk);
+      QueryTile tile{i0, i1, b, h, hkv, N, M};
+      KeySchedule sched =
+          op.hasBlockList()
+              ? KeySchedule::fromBlockList(
+                    rw, loc,
+                    BlockListOperands{toBuffer(op.getKvIndices()),
+                                      toBuffer(op.getKvCounts()), Hq, Hkv,
+                                      op.listBlockQ(), op.listBlockK()},
+                    mask, tile, bk)
+              : KeySchedule::fromMask(rw, loc, mask, tile, bk);
       auto stateType = VectorType::get({bq}, f32);
       Value mInit = arith::ConstantOp::create(
           rw, loc, DenseElementsAttr::get(

@@ -8,8 +8,9 @@ include "attnir/Dialect/Attn/IR/AttnInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def Attn_FloatTensor : RankedTensorOf<[F32, BF16, F16]>;
+def Attn_IndexTensor : RankedTensorOf<[I32, I64]>;
 
-def Attn_AttentionOp : Attn_Op<"attention", [Pure]> {
+def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments]> {
   let summary = "softmax(scale * q k^T, masked) v with online-softmax semantics";
   let description = [{
     Scaled dot-product attention over rank-4 tensors:
@@ -24,6 +25,16 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure]> {
 
     A row whose keys are all masked gives zeros and lse = -inf.
 
+    A runtime block list (`blocks(kv_indices, kv_counts)`, FlexAttention's
+    BlockMask layout, shared/patterns.md A1) restricts each query block of
+    `block_q` rows to the key blocks of `block_k` keys it lists:
+    `kv_indices` [B, Hl, ceil(N / block_q), K] and `kv_counts`
+    [B, Hl, ceil(N / block_q)], i32 or i64, where Hl is 1 (one list for all
+    heads), Hq (per query head) or Hkv (per KV head). Query i keeps key j
+    when the mask keeps it and floor(j / block_k) is among the first
+    `kv_counts` ids of its query block's list; a duplicate id counts once.
+    An id outside [0, ceil(M / block_k)) is a runtime error.
+
     ```mlir
     %o = attn.attention %q, %k, %v mask(#attn.causal)
         : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
@@ -32,12 +43,19 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure]> {
   }];
   let arguments = (ins Attn_FloatTensor:$q, Attn_FloatTensor:$k,
                        Attn_FloatTensor:$v,
+                       Optional<Attn_IndexTensor>:$kv_indices,
+                       Optional<Attn_IndexTensor>:$kv_counts,
                        OptionalAttr<Attn_MaskAttrInterface>:$mask,
-                       OptionalAttr<F64Attr>:$scale);
+                       OptionalAttr<F64Attr>:$scale,
+                       OptionalAttr<I64Attr>:$block_q,
+                       OptionalAttr<I64Attr>:$block_k);
   let results = (outs Attn_FloatTensor:$out,
                       Optional<RankedTensorOf<[F32]>>:$lse);
   let assemblyFormat = [{
-    $q `,` $k `,` $v (`mask` `(` $mask^ `)`)? (`scale` `(` $scale^ `)`)?
+    $q `,` $k `,` $v
+    (`blocks` `(` $kv_indices^ `,` $kv_counts `)`
+     `block_size` `(` $block_q `,` $block_k `)`)?
+    (`mask` `(` $mask^ `)`)? (`scale` `(` $scale^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
@@ -45,8 +63,18 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure]> {
     /// The scale applied to q.k: the attribute, or 1/sqrt(D).
     double getScaleValue();
     /// Pairs of (operand/result, dim) that must be equal, for shape
-    /// inference in drivers: operand i is 0..2, result out is 3, lse is 4.
+    /// inference in drivers: q, k, v are 0..2, result out is 3, lse is 4.
     static ::llvm::ArrayRef<DimEquality> getDimEqualities();
+    /// True when the op carries a runtime block list.
+    bool hasBlockList() { return static_cast<bool>(getKvIndices()); }
+    ::mlir::LogicalResult verifyBlockList();
+    /// The block list's block sizes (0 without a list).
+    int64_t listBlockQ() {
+      return getBlockQAttr() ? getBlockQAttr().getInt() : 0;
+    }
+    int64_t listBlockK() {
+      return getBlockKAttr() ? getBlockKAttr().getInt() : 0;
+    }
   }];
 }
 

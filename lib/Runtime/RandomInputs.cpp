@@ -1,0 +1,57 @@
+//===- RandomInputs.cpp - seeded inputs for an entry, by role -------------===//
+
+#include "attnir/Runtime/RandomInputs.h"
+#include <algorithm>
+#include <random>
+
+namespace attnir {
+
+void fillRandomBlockList(HostTensor &indices, HostTensor &counts,
+                         int64_t numKeyBlocks, double density,
+                         uint64_t seed) {
+  std::mt19937_64 gen(seed);
+  auto uniform = [&gen] {
+    return static_cast<double>(gen() >> 11) * 0x1.0p-53;
+  };
+  int64_t k = indices.shape.empty() ? 0 : indices.shape.back();
+  int64_t rows = counts.numElements();
+  std::vector<int64_t> listed;
+  for (int64_t row = 0; row < rows; ++row) {
+    listed.clear();
+    for (int64_t kb = 0; kb < numKeyBlocks; ++kb)
+      if (uniform() < density)
+        listed.push_back(kb);
+    // A duplicate now and then: it must count once.
+    if (!listed.empty() && uniform() < 0.25)
+      listed.push_back(listed[gen() % listed.size()]);
+    // std::shuffle's algorithm is unspecified: Fisher-Yates by hand keeps a
+    // seed's lists the same under every standard library.
+    for (size_t i = listed.size(); i > 1; --i)
+      std::swap(listed[i - 1], listed[gen() % i]);
+    int64_t cnt = std::min<int64_t>(k, static_cast<int64_t>(listed.size()));
+    counts.setInt(row, cnt);
+    for (int64_t t = 0; t < k; ++t)
+      indices.setInt(row * k + t, t < cnt ? listed[t] : -1);
+  }
+}
+
+std::vector<HostTensor>
+makeRandomInputs(const EntryABI &abi,
+                 const std::vector<std::vector<int64_t>> &shapes,
+                 uint64_t seed, double blockDensity) {
+  std::vector<HostTensor> out(abi.inputs.size());
+  for (size_t i = 0; i < abi.inputs.size(); ++i) {
+    out[i] = HostTensor::zeros(abi.inputs[i].dtype, shapes[i]);
+    if (!isIntegerDType(abi.inputs[i].dtype))
+      fillRandomNormal(out[i], seed * 7919 + i);
+  }
+  for (const BlockListABI &bl : abi.blockLists) {
+    int64_t m = abi.classValue(bl.mClass, shapes);
+    int64_t blocks = m < 0 ? 0 : (m + bl.blockK - 1) / bl.blockK;
+    fillRandomBlockList(out[bl.indices], out[bl.counts], blocks,
+                        blockDensity, seed * 7919 + bl.indices);
+  }
+  return out;
+}
+
+} // namespace attnir
