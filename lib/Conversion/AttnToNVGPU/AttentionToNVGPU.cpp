@@ -36,11 +36,10 @@ AttentionOp soleAttention(func::FuncOp fn) {
     return nullptr;
   auto op = dyn_cast<AttentionOp>(body.front());
   auto ret = dyn_cast<func::ReturnOp>(body.back());
-  if (!op || !ret || op->getNumOperands() != 3 ||
-      fn.getNumArguments() != 3 ||
+  if (!op || !ret || op->getNumOperands() != fn.getNumArguments() ||
       ret->getOperands() != ValueRange(op->getResults()))
     return nullptr;
-  for (unsigned i = 0; i < 3; ++i)
+  for (unsigned i = 0; i < op->getNumOperands(); ++i)
     if (op->getOperand(i) != fn.getArgument(i))
       return nullptr;
   return op;
@@ -93,20 +92,11 @@ struct ConvertAttnToNVGPU
                     UnitAttr::get(ctx));
 
     for (func::FuncOp fn : entries) {
-      WalkResult listed = fn.walk([](AttentionOp a) {
-        if (!a.hasBlockList())
-          return WalkResult::advance();
-        a.emitError() << "runtime block lists are not supported on the CUDA "
-                         "target yet (the CPU target runs them)";
-        return WalkResult::interrupt();
-      });
-      if (listed.wasInterrupted())
-        return signalPassFailure();
       AttentionOp op = soleAttention(fn);
       if (!op) {
         fn.emitError() << "the CUDA target compiles entries whose body is one "
-                          "attn.attention on the entry's arguments (q, k, v) "
-                          "returning its results";
+                          "attn.attention on the entry's arguments (q, k, v"
+                          "[, kv_indices, kv_counts]) returning its results";
         return signalPassFailure();
       }
       auto qT = cast<RankedTensorType>(op.getQ().getType());
@@ -122,13 +112,27 @@ struct ConvertAttnToNVGPU
       auto multipleOf64 = [](int64_t dim) {
         return !ShapedType::isDynamic(dim) && dim > 0 && dim % 64 == 0;
       };
+      // A block list's query block must hold whole tiles (a tile reads one
+      // list row) and its key block whole kernel key blocks: the Hopper
+      // kernel's warpgroup tiles of 64 rows need block_q % 64 == 0 and
+      // block_k % 64 == 0; mma.sync takes anything down to 16 x 16.
+      s.listQ = op.listBlockQ();
+      s.listK = op.listBlockK();
+      bool listFitsHopper =
+          !s.listQ || (s.listQ % 64 == 0 && s.listK % 64 == 0);
       s.hopper = mma == "wgmma" ||
                  (mma == "auto" && multipleOf64(s.d) && multipleOf64(s.dv) &&
-                  warps % 4 == 0 && mTiles <= 1 && stages <= 4);
+                  warps % 4 == 0 && mTiles <= 1 && stages <= 4 &&
+                  listFitsHopper);
       // Measured on the H100 (docs/benchmarks/gpu.md, tuning): 4 warps for
       // mma.sync (8 was 4-23% slower), two consumer warpgroups for wgmma
       // (one was 26-30% slower).
       s.warps = warps ? warps.getValue() : (s.hopper ? 8 : 4);
+      // Under a block list, default tiles shrink to fit one list row.
+      if (s.listQ && !warps)
+        while (s.warps > (s.hopper ? 4 : 1) &&
+               s.listQ % (16 * s.warps) != 0)
+          s.warps -= s.hopper ? 4 : 1;
       if (!s.hopper && s.warps > 8) {
         op.emitError() << "warps=" << s.warps
                        << ": mma.sync takes 1..8 warps; the Hopper kernel "
@@ -147,6 +151,8 @@ struct ConvertAttnToNVGPU
       // accumulators leave no registers for Q, which is then re-read from
       // shared memory (FlashAttention-2's layout for D = 128).
       s.mtiles = s.hopper ? 1 : (mTiles ? mTiles.getValue() : 2);
+      if (s.listQ && !mTiles && !s.hopper && s.listQ % (16 * s.mtiles * s.warps))
+        s.mtiles = 1;
       s.qInRegs = !s.hopper && (s.mtiles == 1 || std::max(s.d, s.dv) <= 64);
       if (s.hopper && (s.warps % 4 || (mTiles && mTiles != 1))) {
         op.emitError() << "mma=wgmma needs warps = 4, 8 or 12 (whole "
@@ -154,6 +160,19 @@ struct ConvertAttnToNVGPU
         return signalPassFailure();
       }
       s.bq = 16 * s.mtiles * s.warps;
+      if (s.listQ && s.listQ % s.bq) {
+        op.emitError() << "block_q = " << s.listQ
+                       << " does not hold whole kernel tiles of " << s.bq
+                       << " query rows; choose warps (and m-tiles) so that 16 "
+                          "x warps x m-tiles divides block_q";
+        return signalPassFailure();
+      }
+      if (s.listK && s.hopper && s.listK % 64) {
+        op.emitError() << "block_k = " << s.listK
+                       << " is not a multiple of 64, which the Hopper kernel "
+                          "needs; use mma=sync";
+        return signalPassFailure();
+      }
       s.pingPong = s.hopper && s.warps >= 8 && pingPong != 0;
       // Measured on the H100 (docs/benchmarks/gpu.md, tuning): at D <= 64
       // the second copy in flight costs more registers than it hides. The
@@ -200,6 +219,15 @@ struct ConvertAttnToNVGPU
       while (!keyBlock && !s.hopper && s.bk > 16 &&
              s.sharedBytes() > maxShared)
         s.bk /= 2;
+      // The kernel's key block: the largest multiple of 16 up to the
+      // default that divides the list's.
+      while (s.listK && !keyBlock && s.bk > 16 && s.listK % s.bk)
+        s.bk -= 16;
+      if (s.listK && s.listK % s.bk) {
+        op.emitError() << "key-block=" << s.bk << " does not divide block_k = "
+                       << s.listK;
+        return signalPassFailure();
+      }
       if (s.sharedBytes() > maxShared) {
         op.emitError() << "attn-to-nvgpu: tiles need " << s.sharedBytes()
                        << " bytes of shared memory (> " << maxShared / 1024
@@ -209,9 +237,10 @@ struct ConvertAttnToNVGPU
 
       // Kernel arguments: q, k, v, out[, lse] as memrefs.
       SmallVector<Type> argTypes;
-      for (Value x : op->getOperands())
-        argTypes.push_back(MemRefType::get(
-            cast<RankedTensorType>(x.getType()).getShape(), s.elt));
+      for (Value x : op->getOperands()) {
+        auto t = cast<RankedTensorType>(x.getType());
+        argTypes.push_back(MemRefType::get(t.getShape(), t.getElementType()));
+      }
       for (Value x : op->getResults()) {
         auto t = cast<RankedTensorType>(x.getType());
         argTypes.push_back(MemRefType::get(t.getShape(), t.getElementType()));

@@ -56,8 +56,13 @@ void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
   }
   colPair = mul(rem(lane, 4), 2);
 
-  sched = KeySchedule::fromMask(b, b.getLoc(), mask,
-                                QueryTile{i0, i1, bIdx, h, hkv, N, M}, s.bk);
+  QueryTile qt{i0, i1, bIdx, h, hkv, N, M};
+  sched = s.listQ ? KeySchedule::fromBlockList(
+                        b, b.getLoc(),
+                        BlockListOperands{fn.getArgument(3), fn.getArgument(4),
+                                          Hq, Hkv, s.listQ, s.listK},
+                        mask, qt, s.bk)
+                  : KeySchedule::fromMask(b, b.getLoc(), mask, qt, s.bk);
 
   zero = cf(0.0f);
   ninf = cf(kNegInf);
@@ -84,8 +89,26 @@ void FlashKernelBuilder::maskScores(SmallVector<SmallVector<Value>> &S, Value t,
   SmallVector<Value> flat;
   for (auto &sm : S)
     flat.append(sm);
-  auto ifMasked = scf::IfOp::create(b, SmallVector<Type>(flat.size(), f32),
-                                    sched.masked(b, b.getLoc(), t), true);
+  // Skipped steps (block lists only) were loaded all the same and keep
+  // nothing; the warp shares the duplicate test.
+  Value skip;
+  if (sched.canSkip()) {
+    LaneSplit split{lane, 32, [&](OpBuilder &, Location, Value x) -> Value {
+                      Value w = arith::ExtUIOp::create(b, i32, x);
+                      for (int32_t off : {1, 2, 4, 8, 16}) {
+                        auto sh = gpu::ShuffleOp::create(
+                            b, w, off, 32, gpu::ShuffleMode::XOR);
+                        w = arith::OrIOp::create(b, w, sh.getShuffleResult());
+                      }
+                      return arith::TruncIOp::create(b, b.getI1Type(), w);
+                    }};
+    skip = sched.skipped(b, b.getLoc(), t, &split);
+  }
+  Value cond = sched.masked(b, b.getLoc(), t);
+  if (skip)
+    cond = arith::OrIOp::create(b, cond, skip);
+  auto ifMasked =
+      scf::IfOp::create(b, SmallVector<Type>(flat.size(), f32), cond, true);
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(&ifMasked.getThenRegion().front());
@@ -94,6 +117,10 @@ void FlashKernelBuilder::maskScores(SmallVector<SmallVector<Value>> &S, Value t,
       return arith::IndexCastUIOp::create(b, i64, x);
     };
     Value n64 = asI64(N), m64 = asI64(M);
+    Value live;
+    if (skip)
+      live = arith::XOrIOp::create(b, skip,
+                                   arith::ConstantIntOp::create(b, 1, 1));
     SmallVector<Value> rows64;
     for (Value r : rows)
       rows64.push_back(asI64(r));
@@ -104,6 +131,8 @@ void FlashKernelBuilder::maskScores(SmallVector<SmallVector<Value>> &S, Value t,
           Value j = add(add(j0, colPair), nt * 8 + (e & 1));
           Value keep =
               arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, M);
+          if (live)
+            keep = arith::AndIOp::create(b, keep, live);
           if (mask)
             keep = arith::AndIOp::create(
                 b, keep,
@@ -195,8 +224,8 @@ void FlashKernelBuilder::yieldState(ArrayRef<Value> O, const SoftmaxOut &so) {
 }
 
 void FlashKernelBuilder::epilogue(ValueRange fin, gpu::GPUFuncOp fn) {
-  Value o = fn.getArgument(3);
-  Value lse = s.hasLse ? fn.getArgument(4) : Value();
+  Value o = fn.getArgument(s.outArg());
+  Value lse = s.hasLse ? fn.getArgument(s.outArg() + 1) : Value();
   Value one = cf(1.0f);
   Value ln2 = cf(static_cast<float>(1.0 / kLog2e));
   Value firstOfQuad =

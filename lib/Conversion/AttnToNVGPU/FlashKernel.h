@@ -45,6 +45,12 @@ struct FlashShape {
   bool hopper = false;
   /// Hopper with two consumer warpgroups: they take turns issuing MMAs.
   bool pingPong = false;
+  /// A runtime block list of listQ x listK blocks (0: none). Its operands
+  /// kv_indices and kv_counts follow q, k, v among the kernel arguments.
+  int64_t listQ = 0, listK = 0;
+
+  /// Kernel argument positions: q, k, v[, kv_indices, kv_counts], out[, lse].
+  unsigned outArg() const { return listQ ? 5 : 3; }
 
   int64_t padD() const { return d + 8; } // +16 B per row: no ldmatrix
   int64_t padV() const { return dv + 8; } // bank conflicts

@@ -1,6 +1,7 @@
 // RUN: attn-opt %s --split-input-file --attn-to-nvgpu="stages=2" | FileCheck %s
 // RUN: attn-opt %s --split-input-file --attn-to-nvgpu="m-tiles=1 stages=1" | FileCheck %s --check-prefix=ONE
 // RUN: attn-opt %s --split-input-file --attn-to-nvgpu="mma=wgmma" | FileCheck %s --check-prefix=HOP
+// RUN: attn-opt %s --split-input-file --attn-to-nvgpu | FileCheck %s --check-prefix=LIST
 
 // The Hopper kernel (mma=wgmma): dynamic shared memory, the tensor maps as
 // three extra pointer arguments, 8 consumer warps + a producer warpgroup.
@@ -141,5 +142,25 @@ func.func @window(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
   %o = attn.attention %q, %k, %v mask(#attn.window<128, 0>)
       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
       -> tensor<?x?x?x64xbf16>
+  return %o : tensor<?x?x?x64xbf16>
+}
+
+// -----
+
+// A block list: kv_indices and kv_counts follow q, k, v as i32 memrefs; the
+// tile shrinks to one list row (4 warps x 1 m-tile of 16 rows = 64). The
+// tile loads its count, each step its block id.
+// LIST-LABEL: gpu.func @listed(
+// LIST-SAME: %{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>, %[[IDX:[a-z0-9_]+]]: memref<?x?x?x?xi32>, %[[CNT:[a-z0-9_]+]]: memref<?x?x?xi32>, %{{.*}}: memref<?x?x?x64xbf16>) kernel
+// LIST-SAME: attn.block_q = 64 : i64
+// LIST: memref.load %[[CNT]]
+// LIST: scf.for
+// LIST: memref.load %[[IDX]]
+func.func @listed(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
+                  %v: tensor<?x?x?x64xbf16>, %i: tensor<?x?x?x?xi32>,
+                  %c: tensor<?x?x?xi32>) -> tensor<?x?x?x64xbf16> {
+  %o = attn.attention %q, %k, %v blocks(%i, %c) block_size(64, 64)
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>,
+          tensor<?x?x?x?xi32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xbf16>
   return %o : tensor<?x?x?x64xbf16>
 }

@@ -145,7 +145,8 @@ Value KeySchedule::masked(OpBuilder &b, Location loc, Value t) const {
                                arith::ConstantIntOp::create(b, loc, 1, 1));
 }
 
-Value KeySchedule::skipped(OpBuilder &b, Location loc, Value t) const {
+Value KeySchedule::skipped(OpBuilder &b, Location loc, Value t,
+                           const LaneSplit *split) const {
   if (!list.indices)
     return Value();
   Value slot = arith::DivUIOp::create(b, loc, t, ratio);
@@ -172,8 +173,10 @@ Value KeySchedule::skipped(OpBuilder &b, Location loc, Value t) const {
   Value id = loadIndex(b, loc, slot);
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
   Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
+  Value first = split ? split->lane : c0;
+  Value stride = split ? cIdx(b, loc, split->lanes) : c1;
   auto loop = scf::ForOp::create(
-      b, loc, c0, slot, c1, ValueRange{no},
+      b, loc, first, slot, stride, ValueRange{no},
       [&](OpBuilder &fb, Location l, Value s, ValueRange acc) {
         Value same = arith::CmpIOp::create(fb, l, arith::CmpIPredicate::eq,
                                            loadIndex(fb, l, s), id);
@@ -181,5 +184,8 @@ Value KeySchedule::skipped(OpBuilder &b, Location loc, Value t) const {
                              ValueRange{arith::OrIOp::create(fb, l, acc[0],
                                                              same)});
       });
-  return arith::OrIOp::create(b, loc, skip, loop.getResult(0));
+  Value dup = loop.getResult(0);
+  if (split)
+    dup = split->anyLane(b, loc, dup);
+  return arith::OrIOp::create(b, loc, skip, dup);
 }

@@ -23,6 +23,7 @@
 
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/IR/Builders.h"
+#include <functional>
 
 namespace mlir::attn {
 
@@ -42,6 +43,15 @@ struct BlockListOperands {
   Value indices, counts;
   Value hq, hkvCount;
   int64_t blockQ = 0, blockK = 0;
+};
+
+/// How the duplicate test of skipped() is shared among the lanes of a warp:
+/// lane `lane` of `lanes` compares every lanes-th earlier entry, and
+/// `anyLane` ORs an i1 across the lanes (all lanes must call it).
+struct LaneSplit {
+  Value lane;
+  int64_t lanes = 1;
+  std::function<Value(OpBuilder &, Location, Value)> anyLane;
 };
 
 class KeySchedule {
@@ -67,8 +77,10 @@ public:
   /// i1: step t needs the element rule (and the key tail j < m).
   Value masked(OpBuilder &b, Location loc, Value t) const;
   /// i1: step t contributes nothing and must not change the softmax state;
-  /// null when no step is ever skipped (mask sources).
-  Value skipped(OpBuilder &b, Location loc, Value t) const;
+  /// null when no step is ever skipped (mask sources). With `split`, the
+  /// duplicate test is spread over the lanes of a warp.
+  Value skipped(OpBuilder &b, Location loc, Value t,
+                const LaneSplit *split = nullptr) const;
   bool canSkip() const { return static_cast<bool>(list.indices); }
 
 private:

@@ -1,0 +1,71 @@
+#!/usr/bin/env python3
+"""Here (no GPU needed): compiles the block-sparse specs bench/gpu/sparse.py
+checks and times into bench/gpu/bundles/sparse_*.bundle (carry the folder to
+the GPU machine). Both CUDA kernels (Hopper: the sm_90a default; mma.sync:
+chip=sm_90), D = 64 and 128, list block sizes from 16 x 32 to 256 x 128,
+i32 and i64 lists, with and without a causal mask, and the causal kernel
+the sparse timings are compared with.
+
+usage: python3 bench/gpu/build_sparse.py [--attnc build/bin/attnc]
+"""
+import argparse
+import os
+import subprocess
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OUT = os.path.join(ROOT, "bench", "gpu", "bundles")
+
+
+def list_spec(name, d, bq, bk, causal, itype="i32", lse=False):
+    t = f"tensor<?x?x?x{d}xbf16>"
+    ki, kc = f"tensor<?x?x?x?x{itype}>", f"tensor<?x?x?x{itype}>"
+    res = f"{t}, tensor<?x?x?xf32>" if lse else t
+    outs = "%o, %lse" if lse else "%o"
+    mask = " mask(#attn.causal)" if causal else ""
+    return (f"func.func @{name}(%q: {t}, %k: {t}, %v: {t}, %kv_indices: {ki}, "
+            f"%kv_counts: {kc}) -> ({res}) {{\n"
+            f"  {outs} = attn.attention %q, %k, %v blocks(%kv_indices, %kv_counts) "
+            f"block_size({bq}, {bk}){mask} : ({t}, {t}, {t}, {ki}, {kc}) -> ({res})\n"
+            f"  return {outs} : {res}\n}}\n")
+
+
+def causal_spec(name, d):
+    t = f"tensor<?x?x?x{d}xbf16>"
+    return (f"func.func @{name}(%q: {t}, %k: {t}, %v: {t}) -> {t} {{\n"
+            f"  %o = attn.attention %q, %k, %v mask(#attn.causal) : ({t}, {t}, {t}) -> {t}\n"
+            f"  return %o : {t}\n}}\n")
+
+
+# name -> (spec, cuda options)
+SPECS = {
+    "sparse_hop_d128_128x128_causal": (list_spec("f", 128, 128, 128, True), ""),
+    "sparse_hop_d128_128x128": (list_spec("f", 128, 128, 128, False, lse=True), ""),
+    "sparse_hop_d128_256x128_causal": (list_spec("f", 128, 256, 128, True), ""),
+    "sparse_hop_d64_64x64_causal_i64": (list_spec("f", 64, 64, 64, True, "i64"), ""),
+    "sparse_sync_d128_128x128_causal": (list_spec("f", 128, 128, 128, True), "chip=sm_90"),
+    "sparse_sync_d64_64x64": (list_spec("f", 64, 64, 64, False, lse=True), "chip=sm_90"),
+    "sparse_sync_d64_16x32_causal": (list_spec("f", 64, 16, 32, True), ""),
+    "sparse_sync_d128_32x16_i64": (list_spec("f", 128, 32, 16, False, "i64"), ""),
+    "sparse_causal_d128": (causal_spec("f", 128), ""),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--attnc", default=os.path.join(ROOT, "build", "bin", "attnc"))
+    args = ap.parse_args()
+    os.makedirs(OUT, exist_ok=True)
+    for name, (text, opts) in SPECS.items():
+        src = os.path.join(OUT, name + ".mlir")
+        with open(src, "w") as f:
+            f.write(text)
+        cmd = [args.attnc, "compile", src, "--target", "cuda", "--emit", "bundle",
+               "-o", os.path.join(OUT, name + ".bundle")]
+        if opts:
+            cmd += ["--cuda-options", opts]
+        subprocess.run(cmd, check=True)
+        print("built", name, opts)
+
+
+if __name__ == "__main__":
+    main()
