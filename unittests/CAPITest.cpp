@@ -235,3 +235,38 @@ TEST_F(CAPI, SaveLoadAndCorruption) {
 }
 
 } // namespace
+
+namespace {
+// attnir_reference is the reference attnc --check uses: the same numbers as
+// evaluating the spec in C++, strided inputs included; errors are reported.
+TEST_F(CAPI, ReferenceMatchesEvaluatorAndReportsErrors) {
+  std::vector<HostTensor> in = inputs(4, 2, 37, 53);
+  HostTensor want = reference(in);
+  int64_t strides[4] = {4 * 37 * 64, 37 * 64, 64, 1}; // row-major, explicit
+  attnir_tensor_t ts[3] = {view(in[0], strides), view(in[1]), view(in[2])};
+  attnir_results_t *r =
+      attnir_reference(kCausal, std::strlen(kCausal), nullptr, ts, 3);
+  ASSERT_NE(r, nullptr) << attnir_last_error();
+  ASSERT_EQ(attnir_results_count(r), 1);
+  ASSERT_EQ(attnir_results_rank(r, 0), 4);
+  EXPECT_EQ(std::vector<int64_t>(attnir_results_shape(r, 0),
+                                 attnir_results_shape(r, 0) + 4),
+            want.shape);
+  EXPECT_EQ(std::memcmp(attnir_results_data(r, 0), want.raw(),
+                        want.data.size()),
+            0);
+  EXPECT_EQ(attnir_results_data(r, 1), nullptr);
+  EXPECT_EQ(attnir_results_rank(r, -1), -1);
+  attnir_results_free(r);
+
+  EXPECT_EQ(attnir_reference(kCausal, std::strlen(kCausal), "nope", ts, 3),
+            nullptr);
+  EXPECT_STREQ(attnir_last_error(), "the spec has no entry @nope");
+  EXPECT_EQ(attnir_reference(kCausal, std::strlen(kCausal), nullptr, ts, 2),
+            nullptr);
+  EXPECT_STREQ(attnir_last_error(), "@causal takes 3 inputs, got 2");
+  EXPECT_EQ(attnir_reference("func.func @", 11, nullptr, ts, 3), nullptr);
+  EXPECT_NE(std::string(attnir_last_error()).find("spec:1:"),
+            std::string::npos);
+}
+} // namespace

@@ -36,6 +36,24 @@ def causal_spec(name, d):
             f"  return %o : {t}\n}}\n")
 
 
+def mask_spec(name, d, mask):
+    t = f"tensor<?x?x?x{d}xbf16>"
+    return (f"func.func @{name}(%q: {t}, %k: {t}, %v: {t}) -> {t} {{\n"
+            f"  %o = attn.attention %q, %k, %v mask({mask}) : ({t}, {t}, {t}) -> {t}\n"
+            f"  return %o : {t}\n}}\n")
+
+
+# The mask zoo (issue 14): name -> mask; checked on both kernels at D = 64
+# and 128 by sparse.py against its own element rules.
+ZOO = {
+    "sink_window": "#attn.all_of<[#attn.causal, #attn.any_of<[#attn.window<255, 0>, #attn.sink<4>]>]>",
+    "prefix_lm": "#attn.prefix<100>",
+    "dilated": "#attn.dilated<2, 128>",
+    "chunked": "#attn.all_of<[#attn.chunked<128>, #attn.causal]>",
+    "global": "#attn.global<40>",
+    "not_window": "#attn.not<#attn.window<100, 100>>",
+}
+
 # name -> (spec, cuda options)
 SPECS = {
     "sparse_hop_d128_128x128_causal": (list_spec("f", 128, 128, 128, True), ""),
@@ -47,7 +65,14 @@ SPECS = {
     "sparse_sync_d64_16x32_causal": (list_spec("f", 64, 16, 32, True), ""),
     "sparse_sync_d128_32x16_i64": (list_spec("f", 128, 32, 16, False, "i64"), ""),
     "sparse_causal_d128": (causal_spec("f", 128), ""),
+    # Timed next to FlexAttention (N = 16384, D = 128).
+    "zoo_time_sink_window": (mask_spec("f", 128, "#attn.all_of<[#attn.causal, #attn.any_of<[#attn.window<1023, 0>, #attn.sink<4>]>]>"), ""),
+    "zoo_time_prefix_lm": (mask_spec("f", 128, "#attn.prefix<2048>"), ""),
 }
+for _name, _mask in ZOO.items():
+    for _d in (64, 128):
+        SPECS[f"zoo_hop_d{_d}_{_name}"] = (mask_spec("f", _d, _mask), "")
+        SPECS[f"zoo_sync_d{_d}_{_name}"] = (mask_spec("f", _d, _mask), "chip=sm_90")
 
 
 def main():

@@ -97,6 +97,63 @@ def reference(q, k, v, idx, cnt, bq, bk, causal, scale):
     return p @ vv, lse
 
 
+def zoo_keep(name, N, M):
+    """The zoo's element rules, written here from shared/patterns.md A2."""
+    i = torch.arange(N, device=dev)[:, None]
+    j = torch.arange(M, device=dev)[None, :]
+    d = i + (M - N) - j  # distance to the bottom-right diagonal
+    causal = d >= 0
+    return {
+        "sink_window": causal & ((d <= 255) | (j < 4)),
+        "prefix_lm": (j < 100) | causal,
+        "dilated": (d % 2 == 0) & (d.abs() <= 256),
+        "chunked": causal & (i // 128 == j // 128),
+        "global": (j < 40) | (i < 40),
+        "not_window": d.abs() > 100,
+    }[name]
+
+
+def masked_reference(q, k, v, keep, scale):
+    Hq, Hkv = q.shape[1], k.shape[1]
+    kk = k.double().repeat_interleave(Hq // Hkv, 1)
+    vv = v.double().repeat_interleave(Hq // Hkv, 1)
+    s = ((q.double() @ kk.transpose(-1, -2)) * scale).masked_fill(~keep, float("-inf"))
+    lse = torch.logsumexp(s, -1)
+    p = torch.nan_to_num(torch.exp(s - torch.where(torch.isinf(lse), 0.0, lse)[..., None]), nan=0.0)
+    return p @ vv
+
+
+def zoo_correctness(report):
+    rows = []
+    shapes = [("ragged", 2, 4, 4, 1000, 1000), ("gqa cross N<M", 1, 8, 2, 333, 1234),
+              ("cross N>M", 1, 4, 2, 700, 129), ("decode N=1", 2, 4, 4, 1, 2049)]
+    for f in sorted(os.listdir(BUNDLES)):
+        if not (f.startswith("zoo_") and f.endswith(".bundle")) or f.startswith("zoo_time"):
+            continue
+        name = f[:-7]
+        d = int(re.search(r"_d(\d+)_", name).group(1))
+        mask = name.split(f"_d{d}_", 1)[1]
+        kern = attnir.load(os.path.join(BUNDLES, f))
+        for sname, B, Hq, Hkv, N, M in shapes:
+            q = torch.randn(B, Hq, N, d, device=dev, dtype=torch.bfloat16)
+            k = torch.randn(B, Hkv, M, d, device=dev, dtype=torch.bfloat16)
+            v = torch.randn(B, Hkv, M, d, device=dev, dtype=torch.bfloat16)
+            try:
+                got = kern(q, k, v).double()
+                torch.cuda.synchronize()
+                ref = masked_reference(q, k, v, zoo_keep(mask, N, M), d ** -0.5)
+                den = ref.abs().max().item() or 1.0
+                err, msg = (got - ref).abs().max().item() / den, ""
+            except Exception as e:  # a failure is a result
+                err, msg = float("nan"), str(e)[:200]
+            ok = err <= 1e-2
+            rows.append(dict(bundle=name, shape=sname, B=B, Hq=Hq, Hkv=Hkv, N=N, M=M,
+                             max_rel_err=err, ok=ok, error=msg))
+            print(f"check {name:36s} {sname:18s} err={err:.2e} {'ok' if ok else 'FAILED ' + msg}",
+                  flush=True)
+    report["correctness"] += rows
+
+
 def correctness(report):
     rows = []
     shapes = [  # name, B, Hq, Hkv, N, M, list heads
@@ -215,6 +272,30 @@ def timings(report, reps):
                    max_abs_diff_vs_flex=diff)
         rows.append(row)
         print(json.dumps(row), flush=True)
+    # The zoo at the same shape: sink + window 1024 and prefix-LM 2048.
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    def sink_window(b, h, qi, kj):
+        return (qi >= kj) & ((qi - kj < 1024) | (kj < 4))
+
+    def prefix_lm(b, h, qi, kj):
+        return (kj < 2048) | (qi >= kj)
+
+    for name, mod, bundle in (("sink + window 1024", sink_window, "zoo_time_sink_window"),
+                              ("prefix-LM 2048", prefix_lm, "zoo_time_prefix_lm")):
+        kz = attnir.load(os.path.join(BUNDLES, bundle + ".bundle"))
+        bm = create_block_mask(mod, None, None, N, N, device=dev, BLOCK_SIZE=BS)
+        i = torch.arange(N, device=dev)[:, None]
+        pairs = mod(0, 0, i, torch.arange(N, device=dev)[None, :]).sum().item() * B * H
+        flops = 4 * D * pairs
+        t_a = time_ms(lambda: kz(q, k, v), reps)
+        t_f = time_ms(lambda: flex(q, k, v, block_mask=bm), reps)
+        diff = (kz(q, k, v).float() - flex(q, k, v, block_mask=bm).float()).abs().max().item()
+        row = dict(pattern=name, attnir_ms=t_a, attnir_tflops=flops / t_a / 1e9,
+                   flex_ms=t_f, flex_tflops=flops / t_f / 1e9, vs_flex=t_f / t_a,
+                   max_abs_diff_vs_flex=diff)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
     report["timings"] = rows
 
 
@@ -226,6 +307,7 @@ def main():
     args = ap.parse_args()
     report = dict(device=torch.cuda.get_device_name(), torch=torch.__version__)
     correctness(report)
+    zoo_correctness(report)
     if not args.skip_timings:
         timings(report, args.reps)
     with open(os.path.join(args.out, "sparse.json"), "w") as f:

@@ -108,6 +108,26 @@ int attnir_run_on_stream(const attnir_kernel_t *kernel, int32_t entry,
  * and runtime-only builds. Owned by the kernel. */
 const char *attnir_ir(attnir_kernel_t *kernel, const char *stage);
 
+/* The float64 reference (lib/Reference: the one written from
+ * shared/patterns.md) of `entry` (NULL: the spec's first entry) of `spec` on
+ * host `inputs` of any dtype; the same reference `attnc run --check` uses.
+ * Compiler builds only: a runtime-only build returns NULL with an error.
+ * The results are read with the accessors below and freed with
+ * attnir_results_free. */
+typedef struct attnir_results attnir_results_t;
+attnir_results_t *attnir_reference(const char *spec, size_t len,
+                                   const char *entry,
+                                   const attnir_tensor_t *inputs,
+                                   int32_t num_inputs);
+int32_t attnir_results_count(const attnir_results_t *results);
+/* Result i: row-major float64 data, its rank and shape (NULL / -1 when i is
+ * out of range). */
+const double *attnir_results_data(const attnir_results_t *results, int32_t i);
+int32_t attnir_results_rank(const attnir_results_t *results, int32_t i);
+const int64_t *attnir_results_shape(const attnir_results_t *results,
+                                    int32_t i);
+void attnir_results_free(attnir_results_t *results);
+
 #ifdef __cplusplus
 }
 #endif

@@ -51,9 +51,11 @@ bool validEntry(const attnir_kernel_t *k, int32_t entry) {
   return true;
 }
 
+} // namespace
+
 /// C tensors to TensorRefs; `what` is "input" or "output".
-bool convert(const attnir_tensor_t *ts, int32_t n, const char *what,
-             std::vector<TensorRef> &out) {
+bool capi::convert(const attnir_tensor_t *ts, int32_t n, const char *what,
+                   std::vector<TensorRef> &out) {
   if (n < 0 || (n > 0 && !ts)) {
     capi::setError(std::string("null ") + what + " array");
     return false;
@@ -79,7 +81,6 @@ bool convert(const attnir_tensor_t *ts, int32_t n, const char *what,
   }
   return true;
 }
-} // namespace
 
 void attnir::capi::setError(const std::string &msg) { lastError = msg; }
 
@@ -206,7 +207,7 @@ int attnir_output_shapes(const attnir_kernel_t *kernel, int32_t entry,
     if (!validEntry(kernel, entry))
       return 1;
     std::vector<TensorRef> in;
-    if (!convert(inputs, num_inputs, "input", in))
+    if (!capi::convert(inputs, num_inputs, "input", in))
       return 1;
     std::vector<std::vector<int64_t>> out;
     std::string err;
@@ -253,8 +254,8 @@ int attnir_run_on_stream(const attnir_kernel_t *kernel, int32_t entry,
     if (!validEntry(kernel, entry))
       return 1;
     std::vector<TensorRef> in, out;
-    if (!convert(inputs, num_inputs, "input", in) ||
-        !convert(outputs, num_outputs, "output", out))
+    if (!capi::convert(inputs, num_inputs, "input", in) ||
+        !capi::convert(outputs, num_outputs, "output", out))
       return 1;
     std::string err;
     if (!kernel->kernel->run(entry, in, out, err, stream)) {
@@ -267,5 +268,29 @@ int attnir_run_on_stream(const attnir_kernel_t *kernel, int32_t entry,
     return 1;
   }
 }
+
+int32_t attnir_results_count(const attnir_results_t *r) {
+  return r ? static_cast<int32_t>(r->tensors.size()) : -1;
+}
+
+const double *attnir_results_data(const attnir_results_t *r, int32_t i) {
+  if (!r || i < 0 || static_cast<size_t>(i) >= r->tensors.size())
+    return nullptr;
+  return reinterpret_cast<const double *>(r->tensors[i].raw());
+}
+
+int32_t attnir_results_rank(const attnir_results_t *r, int32_t i) {
+  if (!r || i < 0 || static_cast<size_t>(i) >= r->tensors.size())
+    return -1;
+  return static_cast<int32_t>(r->tensors[i].shape.size());
+}
+
+const int64_t *attnir_results_shape(const attnir_results_t *r, int32_t i) {
+  if (!r || i < 0 || static_cast<size_t>(i) >= r->tensors.size())
+    return nullptr;
+  return r->tensors[i].shape.data();
+}
+
+void attnir_results_free(attnir_results_t *r) { delete r; }
 
 } // extern "C"

@@ -21,6 +21,13 @@ attnir_kernel_t *attnir_compile(const char *, size_t, const char *,
   return nullptr;
 }
 
+attnir_results_t *attnir_reference(const char *, size_t, const char *,
+                                   const attnir_tensor_t *, int32_t) {
+  attnir::capi::setError("runtime-only build: the float64 reference needs "
+                         "the compiler build");
+  return nullptr;
+}
+
 const char *attnir_ir(attnir_kernel_t *, const char *) {
   attnir::capi::setError("runtime-only build: no IR");
   return nullptr;

@@ -24,6 +24,17 @@ namespace attnir::capi {
 void setError(const std::string &msg);
 /// Wraps a loaded kernel (fills staticShapes).
 attnir_kernel_t *wrap(std::unique_ptr<Kernel> kernel);
+/// C tensors to TensorRefs; `what` ("input", "output") names them in errors.
+bool convert(const attnir_tensor_t *ts, int32_t n, const char *what,
+             std::vector<TensorRef> &out);
+} // namespace attnir::capi
+
+/// What attnir_results_t points to: float64 tensors.
+struct attnir_results {
+  std::vector<attnir::HostTensor> tensors;
+};
+
+namespace attnir::capi {
 } // namespace attnir::capi
 
 #endif // ATTNIR_LIB_CAPI_KERNELHANDLE_H

@@ -176,6 +176,19 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
     if (classId(Value::getFromOpaquePointer(k.first), k.second) < 0)
       return false;
   auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+  // Every returned value must be an argument or an attn result: anything
+  // else has no dimension classes (issue 15, case 1: it crashed here).
+  for (Value r : ret.getOperands())
+    if (!classes.contains(key(r, 0)) &&
+        cast<RankedTensorType>(r.getType()).getRank() > 0) {
+      Operation *def = r.getDefiningOp();
+      error = "@" + sig.name + ": unsupported op '" +
+              (def ? def->getName().getStringRef().str()
+                   : std::string("?")) +
+              "' (its result is returned; AttnIR compiles attn ops on the "
+              "entry's arguments)";
+      return false;
+    }
   if (!addArgs(fn.getArguments(), sig.inputs, abi.inputs) ||
       !addArgs(ret.getOperands(), sig.outputs, abi.outputs))
     return false;

@@ -77,6 +77,48 @@ def reference(spec, *arrays, entry=None):
     if isinstance(spec, os.PathLike):
         with open(spec) as f:
             spec = f.read()
+    native = _native_with_compiler()
+    if native is not None:
+        return _native_reference(native, spec, arrays, entry)
+    return _numpy_reference(spec, arrays, entry)
+
+
+def _native_with_compiler():
+    try:
+        from ._native import ext
+        x = ext()
+    except ImportError:
+        return None
+    return x if x.has_compiler() else None
+
+
+def _native_reference(native, spec, arrays, entry):
+    """The C API's reference (lib/Reference, shared with attnc --check): every
+    op, mask and operand the compiler knows."""
+    tensors = []
+    for i, a in enumerate(arrays):
+        arr, code, _ = to_numpy(a, f"#{i}")
+        if code is None:
+            raise TypeError(f"argument #{i} has dtype {arr.dtype}, which attnir "
+                            "does not take")
+        tensors.append((arr, code))
+    try:
+        res = native.reference(spec, entry, tensors)
+    except ValueError as e:
+        msg = str(e)
+        if "inputs, got" in msg:
+            raise TypeError(msg.replace(" inputs, got", " arrays, got")) from None
+        if "unsupported op" in msg:
+            raise NotImplementedError(msg) from None
+        raise
+    out = tuple(np.frombuffer(data, dtype=np.float64).reshape(shape).copy()
+                for data, shape in res)
+    return out[0] if len(out) == 1 else out
+
+
+def _numpy_reference(spec, arrays, entry):
+    """Runtime-only builds (no compiler to read the spec): the numpy formula
+    for causal and window masks on (q, k, v)."""
     fn = _spec.find(_spec.parse(spec), entry)
     if len(arrays) != len(fn.args):
         names = ", ".join(a for a, _ in fn.args)

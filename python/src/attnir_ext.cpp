@@ -322,6 +322,42 @@ NB_MODULE(_attnir, m) {
         "diagnostics.");
   m.def("load", &loadKernel, nb::arg("path"),
         "Loads a saved kernel; raises LoadFailure.");
+  m.def(
+      "reference",
+      [](const std::string &spec, nb::handle entry, nb::handle inputs) {
+        TensorList in;
+        in.parse(inputs, "input");
+        std::string e;
+        if (!entry.is_none())
+          e = nb::cast<std::string>(entry);
+        attnir_results_t *r =
+            attnir_reference(spec.data(), spec.size(),
+                             entry.is_none() ? nullptr : e.c_str(),
+                             in.t.data(), (int32_t)in.t.size());
+        if (!r)
+          raiseArgumentError("reference failed");
+        std::unique_ptr<attnir_results_t, void (*)(attnir_results_t *)> own(
+            r, attnir_results_free);
+        nb::list out;
+        for (int32_t i = 0; i < attnir_results_count(r); ++i) {
+          int32_t rank = attnir_results_rank(r, i);
+          const int64_t *shape = attnir_results_shape(r, i);
+          nb::list dims;
+          int64_t n = 1;
+          for (int32_t d = 0; d < rank; ++d) {
+            dims.append(shape[d]);
+            n *= shape[d];
+          }
+          nb::bytes data(reinterpret_cast<const char *>(
+                             attnir_results_data(r, i)),
+                         static_cast<size_t>(n) * sizeof(double));
+          out.append(nb::make_tuple(data, dims));
+        }
+        return out;
+      },
+      nb::arg("spec"), nb::arg("entry").none(), nb::arg("inputs"),
+      "float64 results of the spec's entry (the C API's reference): a list "
+      "of (bytes, shape).");
 
   nb::class_<Kernel>(m, "Kernel")
       .def("entries",

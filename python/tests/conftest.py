@@ -82,6 +82,38 @@ def mask_of(spec_text):
     return m.group(1) == "causal", None
 
 
+def _ij(N, M):
+    i = np.arange(N)[:, None]
+    j = np.arange(M)[None, :]
+    return i, j, M - N
+
+
+def _causal(N, M):
+    i, j, d = _ij(N, M)
+    return j <= i + d
+
+
+#: Element rules of the examples beyond causal and window, written here from
+#: shared/patterns.md A2 (independent of the compiler): stem -> keep(N, M).
+EXAMPLE_KEEP = {
+    "sink_window": lambda N, M: _causal(N, M) & (
+        (_ij(N, M)[1] >= _ij(N, M)[0] + (M - N) - 255) | (_ij(N, M)[1] < 4)),
+    "prefix_lm": lambda N, M: (_ij(N, M)[1] < 100) | _causal(N, M),
+    "dilated": lambda N, M: (lambda i, j, d: ((i + d - j) % 2 == 0)
+                             & (np.abs(i + d - j) <= 256))(*_ij(N, M)),
+    "chunked": lambda N, M: _causal(N, M) & (
+        _ij(N, M)[0] // 128 == _ij(N, M)[1] // 128),
+}
+
+
+def keep_bh_of(keep_nm, N, M):
+    """A keep(N, M) rule as naive_attention's keep_bh."""
+    if keep_nm is None:
+        return None
+    mat = keep_nm(N, M)
+    return lambda b, h: mat
+
+
 def naive_attention(q, k, v, causal=False, scale=None, window=None, keep_bh=None):
     """An independent formula: an explicit probability matrix per (b, h),
     row by row, lse from sorted terms. Shares nothing with attnir.reference.

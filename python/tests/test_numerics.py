@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import attnir
-from conftest import EXAMPLES, mask_of, naive_attention, rand, rel_err, tolerance
+from conftest import (EXAMPLE_KEEP, EXAMPLES, keep_bh_of, mask_of, naive_attention, rand,
+                      rel_err, tolerance)
 
 try:
     import ml_dtypes
@@ -32,6 +33,8 @@ def _example_case(path):
     d, dtype = re.search(r"%q: tensor<\?x\?x\?x(\d+)x(\w+)>", text).groups()
     lse = "tensor<?x?x?xf32>" in text
     causal, window = mask_of(text)
+    if path.stem in EXAMPLE_KEEP:
+        causal = EXAMPLE_KEEP[path.stem]  # a keep(N, M) rule
     return (path.stem, text, window if window else causal, None, lse, int(d), int(d), dtype)
 
 
@@ -72,8 +75,9 @@ def test_kernel_matches_reference(compiled, case, shape):
     got = kernel(q, k, v)
     ref = attnir.reference(spec, q, k, v)
     window = causal if isinstance(causal, tuple) else None  # (left, right)
+    keep = keep_bh_of(causal, N, M) if callable(causal) else None
     causal = causal is True
-    nv = naive_attention(q, k, v, causal, scale, window=window)
+    nv = naive_attention(q, k, v, causal, scale, window=window, keep_bh=keep)
     if lse:
         (out, l), (rout, rl) = got, ref
         assert l.dtype == np.float32 and l.shape == (B, Hq, N)

@@ -488,3 +488,50 @@ func.func @list_float(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x16x64xf32>,
           tensor<1x2x1x1xf32>, tensor<1x2x1xi32>) -> tensor<1x2x16x64xf32>
   return %o : tensor<1x2x16x64xf32>
 }
+
+// -----
+
+func.func @chunked_zero(%q: tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{#attn.chunked parameter c must be in [1, 2^40], got 0}}
+  %o = attn.attention %q, %q, %q mask(#attn.chunked<0>)
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @sink_huge(%q: tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{#attn.sink parameter n must be in [0, 2^40], got 9223372036854775807}}
+  %o = attn.attention %q, %q, %q mask(#attn.sink<9223372036854775807>)
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @any_of_empty(%q: tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{#attn.any_of needs at least one mask}}
+  %o = attn.attention %q, %q, %q mask(#attn.any_of<[]>)
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @not_a_mask(%q: tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{expected a mask attribute, got 3 : i64}}
+  %o = attn.attention %q, %q, %q mask(#attn.not<3>)
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+// Issue 15, case 2: window<0, 2^63 - 1> overflowed int64 and masked every
+// key; mask parameters are now bounded by 2^40.
+func.func @window_int64_max(%q: tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{#attn.window sizes must be at most 2^40, got <0, 9223372036854775807>}}
+  %o = attn.attention %q, %q, %q mask(#attn.window<0, 9223372036854775807>)
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}

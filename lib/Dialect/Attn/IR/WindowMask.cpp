@@ -9,6 +9,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "MaskIR.h"
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -21,6 +22,11 @@ LogicalResult WindowAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  int64_t left, int64_t right) {
   if (left < 0 || right < 0)
     return emitError() << "#attn.window sizes must be non-negative, got <"
+                       << left << ", " << right << ">";
+  // Bounded like every mask parameter, so that no rule overflows int64
+  // (window<0, 2^63 - 1> once masked every key).
+  if (left > maskir::kMaxParam || right > maskir::kMaxParam)
+    return emitError() << "#attn.window sizes must be at most 2^40, got <"
                        << left << ", " << right << ">";
   return success();
 }

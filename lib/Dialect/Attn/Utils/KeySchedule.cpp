@@ -18,37 +18,76 @@ Value ult(OpBuilder &b, Location loc, Value x, Value y) {
 Value uge(OpBuilder &b, Location loc, Value x, Value y) {
   return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, x, y);
 }
-KeyRangeValues rangeOf(OpBuilder &b, Location loc, MaskAttrInterface mask,
-                       const QueryTile &t) {
+SmallVector<KeyRangeValues> rangesOf(OpBuilder &b, Location loc,
+                                     MaskAttrInterface mask,
+                                     const QueryTile &t) {
   if (mask)
-    return mask.buildKeyRange(b, loc, t.i0, t.i1, t.n, t.m);
+    return mask.buildKeyRanges(b, loc, t.i0, t.i1, t.n, t.m);
   Value c0 = cIdx(b, loc, 0);
-  return {c0, t.m, c0, t.m};
+  return {{c0, t.m, c0, t.m}};
 }
 } // namespace
 
 KeySchedule KeySchedule::fromMask(OpBuilder &b, Location loc,
                                   MaskAttrInterface mask,
                                   const QueryTile &tile, int64_t bk) {
-  KeyRangeValues r = rangeOf(b, loc, mask, tile);
-  Value cBK = cIdx(b, loc, bk);
   KeySchedule s;
   s.bk = bk;
   s.tile = tile;
-  s.range = r;
-  s.visB = arith::DivUIOp::create(b, loc, r.visibleBegin, cBK);
-  Value visE = arith::MaxUIOp::create(
-      b, loc, arith::CeilDivUIOp::create(b, loc, r.visibleEnd, cBK), s.visB);
-  Value fb = arith::CeilDivUIOp::create(b, loc, r.fullBegin, cBK);
-  s.fullB = arith::MinUIOp::create(
-      b, loc, arith::MaxUIOp::create(b, loc, fb, s.visB), visE);
-  Value fe = arith::DivUIOp::create(b, loc, r.fullEnd, cBK);
-  s.fullE = arith::MaxUIOp::create(
-      b, loc, arith::MinUIOp::create(b, loc, fe, visE), s.fullB);
-  s.numSteps = arith::SubIOp::create(b, loc, visE, s.visB);
-  s.numFull = arith::SubIOp::create(b, loc, s.fullE, s.fullB);
-  s.numLeft = arith::SubIOp::create(b, loc, s.fullB, s.visB);
+  s.ranges = rangesOf(b, loc, mask, tile);
+  Value cBK = cIdx(b, loc, bk);
+  for (const KeyRangeValues &r : s.ranges) {
+    Span sp;
+    sp.visB = arith::DivUIOp::create(b, loc, r.visibleBegin, cBK);
+    sp.visE = arith::MaxUIOp::create(
+        b, loc, arith::CeilDivUIOp::create(b, loc, r.visibleEnd, cBK),
+        sp.visB);
+    Value fb = arith::CeilDivUIOp::create(b, loc, r.fullBegin, cBK);
+    sp.fullB = arith::MinUIOp::create(
+        b, loc, arith::MaxUIOp::create(b, loc, fb, sp.visB), sp.visE);
+    Value fe = arith::DivUIOp::create(b, loc, r.fullEnd, cBK);
+    sp.fullE = arith::MaxUIOp::create(
+        b, loc, arith::MinUIOp::create(b, loc, fe, sp.visE), sp.fullB);
+    sp.count = arith::SubIOp::create(b, loc, sp.visE, sp.visB);
+    sp.numFull = arith::SubIOp::create(b, loc, sp.fullE, sp.fullB);
+    sp.numLeft = arith::SubIOp::create(b, loc, sp.fullB, sp.visB);
+    sp.start = s.numSteps ? s.numSteps : cIdx(b, loc, 0);
+    s.numSteps = s.spans.empty()
+                     ? sp.count
+                     : arith::AddIOp::create(b, loc, s.numSteps, sp.count)
+                           .getResult();
+    s.spans.push_back(sp);
+  }
   return s;
+}
+
+Value KeySchedule::spanBlock(OpBuilder &b, Location loc, const Span &s,
+                             Value t) const {
+  Value isFull = ult(b, loc, t, s.numFull);
+  Value p = arith::SubIOp::create(b, loc, t, s.numFull);
+  Value left = arith::AddIOp::create(b, loc, s.visB, p);
+  Value right = arith::AddIOp::create(
+      b, loc, s.fullE, arith::SubIOp::create(b, loc, p, s.numLeft));
+  Value partial =
+      arith::SelectOp::create(b, loc, ult(b, loc, p, s.numLeft), left, right);
+  return arith::SelectOp::create(
+      b, loc, isFull, arith::AddIOp::create(b, loc, s.fullB, t), partial);
+}
+
+Value KeySchedule::bySpan(
+    OpBuilder &b, Location loc, Value t,
+    function_ref<Value(const Span &, Value)> perSpan) const {
+  if (spans.size() == 1)
+    return perSpan(spans[0], t);
+  Value out;
+  for (size_t r = spans.size(); r-- > 0;) {
+    Value v = perSpan(spans[r], arith::SubIOp::create(b, loc, t, spans[r].start));
+    out = out ? arith::SelectOp::create(
+                    b, loc, ult(b, loc, t, spans[r + 1].start), v, out)
+                    .getResult()
+              : v;
+  }
+  return out;
 }
 
 KeySchedule KeySchedule::fromBlockList(OpBuilder &b, Location loc,
@@ -60,7 +99,7 @@ KeySchedule KeySchedule::fromBlockList(OpBuilder &b, Location loc,
   s.bk = bk;
   s.list = list;
   s.tile = tile;
-  s.range = rangeOf(b, loc, mask, tile);
+  s.ranges = rangesOf(b, loc, mask, tile);
   // One list for every head (Hl = 1), one per query head (Hl = Hq), or one
   // per KV head shared by its query heads (Hl = Hkv); the runtime checks
   // that Hl is one of the three.
@@ -104,17 +143,10 @@ std::pair<Value, Value> KeySchedule::listEntry(OpBuilder &b, Location loc,
 }
 
 Value KeySchedule::block(OpBuilder &b, Location loc, Value t) const {
-  if (!list.indices) {
-    Value isFull = ult(b, loc, t, numFull);
-    Value p = arith::SubIOp::create(b, loc, t, numFull);
-    Value left = arith::AddIOp::create(b, loc, visB, p);
-    Value right = arith::AddIOp::create(
-        b, loc, fullE, arith::SubIOp::create(b, loc, p, numLeft));
-    Value partial =
-        arith::SelectOp::create(b, loc, ult(b, loc, p, numLeft), left, right);
-    return arith::SelectOp::create(
-        b, loc, isFull, arith::AddIOp::create(b, loc, fullB, t), partial);
-  }
+  if (!list.indices)
+    return bySpan(b, loc, t, [&](const Span &s, Value local) {
+      return spanBlock(b, loc, s, local);
+    });
   Value slot = arith::DivUIOp::create(b, loc, t, ratio);
   Value sub = arith::RemUIOp::create(b, loc, t, ratio);
   Value kb = arith::AddIOp::create(
@@ -134,21 +166,59 @@ Value KeySchedule::block(OpBuilder &b, Location loc, Value t) const {
 
 Value KeySchedule::masked(OpBuilder &b, Location loc, Value t) const {
   if (!list.indices)
-    return uge(b, loc, t, numFull);
+    return bySpan(b, loc, t, [&](const Span &s, Value local) {
+      return uge(b, loc, local, s.numFull);
+    });
   Value j0 = arith::MulIOp::create(b, loc, block(b, loc, t), cIdx(b, loc, bk));
   Value j1 = arith::AddIOp::create(b, loc, j0, cIdx(b, loc, bk));
-  Value full = arith::AndIOp::create(
-      b, loc, uge(b, loc, j0, range.fullBegin),
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, j1,
-                            range.fullEnd));
-  return arith::XOrIOp::create(b, loc, full,
+  return arith::XOrIOp::create(b, loc, inSomeFull(b, loc, j0, j1),
                                arith::ConstantIntOp::create(b, loc, 1, 1));
+}
+
+Value KeySchedule::inSomeFull(OpBuilder &b, Location loc, Value j0,
+                              Value j1) const {
+  Value any;
+  for (const KeyRangeValues &r : ranges) {
+    Value in = arith::AndIOp::create(
+        b, loc, uge(b, loc, j0, r.fullBegin),
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, j1,
+                              r.fullEnd));
+    any = any ? arith::OrIOp::create(b, loc, any, in).getResult() : in;
+  }
+  return any;
+}
+
+Value KeySchedule::inSomeVisible(OpBuilder &b, Location loc, Value j0,
+                                 Value j1) const {
+  Value any;
+  for (const KeyRangeValues &r : ranges) {
+    Value in = arith::AndIOp::create(
+        b, loc,
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ugt, j1,
+                              r.visibleBegin),
+        ult(b, loc, j0, r.visibleEnd));
+    any = any ? arith::OrIOp::create(b, loc, any, in).getResult() : in;
+  }
+  return any;
 }
 
 Value KeySchedule::skipped(OpBuilder &b, Location loc, Value t,
                            const LaneSplit *split) const {
-  if (!list.indices)
-    return Value();
+  if (!list.indices) {
+    if (spans.size() == 1)
+      return Value();
+    // A block an earlier span already visited: t is past that span, and
+    // the block lies in its visible blocks.
+    Value kb = block(b, loc, t), any;
+    for (size_t r = 0; r + 1 < spans.size(); ++r) {
+      Value seen = arith::AndIOp::create(
+          b, loc, uge(b, loc, t, spans[r + 1].start),
+          arith::AndIOp::create(b, loc, uge(b, loc, kb, spans[r].visB),
+                                ult(b, loc, kb, spans[r].visE)));
+      any = any ? arith::OrIOp::create(b, loc, any, seen).getResult() : seen;
+    }
+    return any;
+  }
   Value slot = arith::DivUIOp::create(b, loc, t, ratio);
   Value sub = arith::RemUIOp::create(b, loc, t, ratio);
   auto [entry, bad] = listEntry(b, loc, slot);
@@ -164,11 +234,8 @@ Value KeySchedule::skipped(OpBuilder &b, Location loc, Value t,
   Value skip = arith::OrIOp::create(b, loc, bad, uge(b, loc, j0, tile.m));
   skip = arith::OrIOp::create(
       b, loc, skip,
-      arith::OrIOp::create(
-          b, loc,
-          arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, j1,
-                                range.visibleBegin),
-          uge(b, loc, j0, range.visibleEnd)));
+      arith::XOrIOp::create(b, loc, inSomeVisible(b, loc, j0, j1),
+                            arith::ConstantIntOp::create(b, loc, 1, 1)));
   // A duplicate id counts once: its first occurrence is visited.
   Value id = loadIndex(b, loc, slot);
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);

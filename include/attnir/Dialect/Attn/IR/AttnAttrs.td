@@ -40,4 +40,113 @@ def Attn_WindowAttr : Attn_Attr<"Window", "window",
   let genVerifyDecl = 1;
 }
 
+// Closed-form masks (shared/patterns.md A2). Parameters are bounded by
+// 2^40 so that no rule overflows int64 on any sequence length.
+
+class Attn_MaskAttr<string name, string attrMnemonic>
+    : Attn_Attr<name, attrMnemonic,
+                [DeclareAttrInterfaceMethods<Attn_MaskAttrInterface>]>;
+
+def Attn_SinkAttr : Attn_MaskAttr<"Sink", "sink"> {
+  let summary = "attention sinks: the first n keys";
+  let description = [{
+    Key `j` is visible when `j < n` (StreamingLLM's sinks). With a causal
+    sliding window: `#attn.all_of<[#attn.causal, #attn.any_of<[
+    #attn.window<w, 0>, #attn.sink<4>]>]>`.
+  }];
+  let parameters = (ins "int64_t":$n);
+  let assemblyFormat = "`<` $n `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_GlobalAttr : Attn_MaskAttr<"Global", "global"> {
+  let summary = "global tokens: the first n queries and keys see everything";
+  let description = [{
+    Key `j` is visible to query `i` when `j < n` or `i < n` (Longformer's
+    global tokens, at the start of the sequence).
+  }];
+  let parameters = (ins "int64_t":$n);
+  let assemblyFormat = "`<` $n `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_PrefixAttr : Attn_MaskAttr<"Prefix", "prefix"> {
+  let summary = "prefix-LM: a bidirectional prefix of n keys, causal after";
+  let description = [{
+    Key `j` is visible to query `i` when `j < n` or `j <= i + (m - n_q)`
+    (the causal part aligned bottom-right like `#attn.causal`).
+  }];
+  let parameters = (ins "int64_t":$n);
+  let assemblyFormat = "`<` $n `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_ChunkedAttr : Attn_MaskAttr<"Chunked", "chunked"> {
+  let summary = "block-diagonal: queries see the keys of their chunk";
+  let description = [{
+    Key `j` is visible to query `i` when `floor(i / c) = floor(j / c)`
+    (chunked attention; with `#attn.causal` under `all_of`, chunked causal).
+  }];
+  let parameters = (ins "int64_t":$c);
+  let assemblyFormat = "`<` $c `>`";
+  let genVerifyDecl = 1;
+}
+
+def Attn_DilatedAttr : Attn_MaskAttr<"Dilated", "dilated"> {
+  let summary = "dilated band: every s-th key within w steps";
+  let description = [{
+    With `d = i + (m - n) - j`, key `j` is visible to query `i` when
+    `d mod s = 0` and `|d| <= w * s` (LongNet-style dilation, both sides;
+    combine with `#attn.causal` for one side).
+  }];
+  let parameters = (ins "int64_t":$s, "int64_t":$w);
+  let assemblyFormat = "`<` $s `,` $w `>`";
+  let genVerifyDecl = 1;
+}
+
+// Combinators. Their block rules combine the children's: all_of intersects
+// ranges, any_of keeps each child's ranges (the key schedule visits a block
+// once), not complements one range into two.
+
+def Attn_AllOfAttr : Attn_Attr<"AllOf", "all_of",
+    [DeclareAttrInterfaceMethods<Attn_MaskAttrInterface,
+                                 ["keyRanges", "buildKeyRanges"]>]> {
+  let summary = "conjunction of masks";
+  let description = [{
+    A key is visible when every mask of the list keeps it:
+    `#attn.all_of<[#attn.causal, #attn.chunked<128>]>`.
+  }];
+  let parameters = (ins ArrayRefParameter<"::mlir::attn::MaskAttrInterface">:$masks);
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+}
+
+def Attn_AnyOfAttr : Attn_Attr<"AnyOf", "any_of",
+    [DeclareAttrInterfaceMethods<Attn_MaskAttrInterface,
+                                 ["keyRanges", "buildKeyRanges"]>]> {
+  let summary = "disjunction of masks";
+  let description = [{
+    A key is visible when some mask of the list keeps it:
+    `#attn.any_of<[#attn.window<256, 0>, #attn.sink<4>]>`. Its block rule is
+    each child's ranges, so the blocks between a sink and a band are never
+    visited.
+  }];
+  let parameters = (ins ArrayRefParameter<"::mlir::attn::MaskAttrInterface">:$masks);
+  let hasCustomAssemblyFormat = 1;
+  let genVerifyDecl = 1;
+}
+
+def Attn_NotAttr : Attn_Attr<"Not", "not",
+    [DeclareAttrInterfaceMethods<Attn_MaskAttrInterface,
+                                 ["keyRanges", "buildKeyRanges"]>]> {
+  let summary = "negation of a mask";
+  let description = [{
+    A key is visible when the mask does not keep it:
+    `#attn.not<#attn.window<3, 3>>`. A child with one range gives two (the
+    keys before and after its full range).
+  }];
+  let parameters = (ins "::mlir::attn::MaskAttrInterface":$mask);
+  let hasCustomAssemblyFormat = 1;
+}
+
 #endif // ATTNIR_DIALECT_ATTN_IR_ATTNATTRS_TD

@@ -13,6 +13,7 @@
 #define ATTNIR_DIALECT_ATTN_IR_ATTNINTERFACES_TD
 
 include "mlir/IR/OpBase.td"
+include "mlir/IR/AttrTypeBase.td"
 
 def Attn_MaskAttrInterface : AttrInterface<"MaskAttrInterface"> {
   let cppNamespace = "::mlir::attn";
@@ -52,6 +53,28 @@ def Attn_MaskAttrInterface : AttrInterface<"MaskAttrInterface"> {
       (ins "::mlir::OpBuilder &":$b, "::mlir::Location":$loc,
            "::mlir::Value":$i0, "::mlir::Value":$i1,
            "::mlir::Value":$n, "::mlir::Value":$m)>,
+    InterfaceMethod<[{
+        The exact block rule in C++, for masks whose kept keys are not one
+        interval (any_of<window, sink>, not<window>): a fixed number of key
+        ranges, each as in `keyRange`, whose visible parts cover every kept
+        key and whose full parts are kept by every row. They may overlap.
+        Default: the single `keyRange`.
+      }],
+      "::llvm::SmallVector<::mlir::attn::KeyRange>", "keyRanges",
+      (ins "int64_t":$i0, "int64_t":$i1, "int64_t":$n, "int64_t":$m),
+      /*methodBody=*/"", /*defaultImplementation=*/[{
+        return {$_attr.keyRange(i0, i1, n, m)};
+      }]>,
+    InterfaceMethod<[{
+        `keyRanges` as IR: the same ranges, in the same number and order.
+      }],
+      "::llvm::SmallVector<::mlir::attn::KeyRangeValues>", "buildKeyRanges",
+      (ins "::mlir::OpBuilder &":$b, "::mlir::Location":$loc,
+           "::mlir::Value":$i0, "::mlir::Value":$i1,
+           "::mlir::Value":$n, "::mlir::Value":$m),
+      /*methodBody=*/"", /*defaultImplementation=*/[{
+        return {$_attr.buildKeyRange(b, loc, i0, i1, n, m)};
+      }]>,
   ];
   let extraClassDeclaration = [{
     /// Block classification of the tile [i0, i1) x [j0, j1), derived from
@@ -60,12 +83,14 @@ def Attn_MaskAttrInterface : AttrInterface<"MaskAttrInterface"> {
     ::mlir::attn::BlockKind classifyBlock(int64_t i0, int64_t i1, int64_t j0,
                                           int64_t j1, int64_t n,
                                           int64_t m) const {
-      ::mlir::attn::KeyRange r = keyRange(i0, i1, n, m);
-      if (j1 <= r.visibleBegin || j0 >= r.visibleEnd)
-        return ::mlir::attn::BlockKind::Empty;
-      if (j0 >= r.fullBegin && j1 <= r.fullEnd)
-        return ::mlir::attn::BlockKind::Full;
-      return ::mlir::attn::BlockKind::Partial;
+      bool visible = false;
+      for (const ::mlir::attn::KeyRange &r : keyRanges(i0, i1, n, m)) {
+        if (j0 >= r.fullBegin && j1 <= r.fullEnd)
+          return ::mlir::attn::BlockKind::Full;
+        visible |= j1 > r.visibleBegin && j0 < r.visibleEnd;
+      }
+      return visible ? ::mlir::attn::BlockKind::Partial
+                     : ::mlir::attn::BlockKind::Empty;
     }
   }];
 }

@@ -81,19 +81,36 @@ public:
   /// duplicate test is spread over the lanes of a warp.
   Value skipped(OpBuilder &b, Location loc, Value t,
                 const LaneSplit *split = nullptr) const;
-  bool canSkip() const { return static_cast<bool>(list.indices); }
+  bool canSkip() const {
+    return static_cast<bool>(list.indices) || spans.size() > 1;
+  }
 
 private:
   int64_t bk = 0;
   Value numSteps;
-  // Mask source: full blocks [fullB, fullE) first, then the partial ones
-  // [visB, fullB) and [fullE, fullE + count - numFull - numLeft).
-  Value numFull, visB, fullB, fullE, numLeft;
+  /// Mask source: one span per key range of the mask's block rule, visited
+  /// one after the other; within a span the full blocks [fullB, fullE)
+  /// first, then the partial ones [visB, fullB) and [fullE, visE). A block
+  /// that an earlier span visits is skipped.
+  struct Span {
+    Value start, count, numFull, visB, fullB, fullE, numLeft, visE;
+  };
+  SmallVector<Span> spans;
   // Block-list source.
   BlockListOperands list;
   QueryTile tile;
-  KeyRangeValues range;
+  SmallVector<KeyRangeValues> ranges;
   Value listHead, listRow, ratio;
+
+  /// Block at step `local` of span `s`, and whether it is partial.
+  Value spanBlock(OpBuilder &b, Location loc, const Span &s, Value local) const;
+  /// The value of `perSpan(s, t - s.start)` for the span holding step t.
+  Value bySpan(OpBuilder &b, Location loc, Value t,
+               function_ref<Value(const Span &, Value)> perSpan) const;
+  /// (j0, j1) of the keys of a block visible to some range / inside the
+  /// full part of some range.
+  Value inSomeVisible(OpBuilder &b, Location loc, Value j0, Value j1) const;
+  Value inSomeFull(OpBuilder &b, Location loc, Value j0, Value j1) const;
 
   /// The list entry of step t (clamped into [0, ceil(m / blockK))) and
   /// whether it was out of range.

@@ -1,0 +1,224 @@
+//===- ClosedFormMasks.cpp - sink, global, prefix, chunked, dilated -------===//
+//
+// Masks whose block rule is one interval with a closed form
+// (shared/patterns.md A2; delta = m - n aligns queries to the end of the
+// keys, as for causal). Each rule is written twice from one formula, in C++
+// (reference, flop counts) and as IR (lowering); unittests/MaskRulesTest.cpp
+// checks that the two agree and that the block rules are exact.
+//
+//===----------------------------------------------------------------------===//
+
+#include "MaskIR.h"
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+using maskir::clampTo;
+
+namespace {
+LogicalResult checkParam(function_ref<InFlightDiagnostic()> emitError,
+                         StringRef mask, StringRef name, int64_t v,
+                         int64_t lo) {
+  if (v < lo || v > maskir::kMaxParam)
+    return emitError() << "#attn." << mask << " parameter " << name
+                       << " must be in [" << lo << ", 2^40], got " << v;
+  return success();
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// sink<n>: j < n
+//===----------------------------------------------------------------------===//
+
+LogicalResult SinkAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                               int64_t n) {
+  return checkParam(emitError, "sink", "n", n, 0);
+}
+
+bool SinkAttr::keep(int64_t, int64_t j, int64_t, int64_t) const {
+  return j < getN();
+}
+
+KeyRange SinkAttr::keyRange(int64_t, int64_t, int64_t, int64_t m) const {
+  int64_t e = clampTo(getN(), m);
+  return {0, e, 0, e};
+}
+
+Value SinkAttr::buildKeep(OpBuilder &b, Location loc, Value, Value j, Value,
+                          Value) const {
+  maskir::Arith a{b, loc, j.getType()};
+  return a.lt(j, a.c(getN()));
+}
+
+KeyRangeValues SinkAttr::buildKeyRange(OpBuilder &b, Location loc, Value,
+                                       Value, Value, Value m) const {
+  maskir::Arith a{b, loc, m.getType()};
+  Value e = a.clamp(a.c(getN()), m);
+  return {a.c(0), e, a.c(0), e};
+}
+
+//===----------------------------------------------------------------------===//
+// global<n>: j < n or i < n
+//===----------------------------------------------------------------------===//
+
+LogicalResult GlobalAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                 int64_t n) {
+  return checkParam(emitError, "global", "n", n, 0);
+}
+
+bool GlobalAttr::keep(int64_t i, int64_t j, int64_t, int64_t) const {
+  return j < getN() || i < getN();
+}
+
+KeyRange GlobalAttr::keyRange(int64_t i0, int64_t i1, int64_t,
+                              int64_t m) const {
+  // Rows < n see every key; every row sees the first n keys.
+  int64_t g = clampTo(getN(), m);
+  return {0, i0 < getN() ? m : g, 0, i1 <= getN() ? m : g};
+}
+
+Value GlobalAttr::buildKeep(OpBuilder &b, Location loc, Value i, Value j,
+                            Value, Value) const {
+  maskir::Arith a{b, loc, j.getType()};
+  return a.either(a.lt(j, a.c(getN())), a.lt(i, a.c(getN())));
+}
+
+KeyRangeValues GlobalAttr::buildKeyRange(OpBuilder &b, Location loc, Value i0,
+                                         Value i1, Value, Value m) const {
+  maskir::Arith a{b, loc, m.getType()};
+  Value n = a.c(getN()), g = a.clamp(n, m);
+  return {a.c(0), a.select(a.lt(i0, n), m, g), a.c(0),
+          a.select(a.le(i1, n), m, g)};
+}
+
+//===----------------------------------------------------------------------===//
+// prefix<n>: j < n or j <= i + delta
+//===----------------------------------------------------------------------===//
+
+LogicalResult PrefixAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                 int64_t n) {
+  return checkParam(emitError, "prefix", "n", n, 0);
+}
+
+bool PrefixAttr::keep(int64_t i, int64_t j, int64_t n, int64_t m) const {
+  return j < getN() || j <= i + (m - n);
+}
+
+KeyRange PrefixAttr::keyRange(int64_t i0, int64_t i1, int64_t n,
+                              int64_t m) const {
+  int64_t delta = m - n;
+  return {0, clampTo(std::max(getN(), i1 + delta), m), 0,
+          clampTo(std::max(getN(), i0 + delta + 1), m)};
+}
+
+Value PrefixAttr::buildKeep(OpBuilder &b, Location loc, Value i, Value j,
+                            Value n, Value m) const {
+  maskir::Arith a{b, loc, j.getType()};
+  Value limit = a.add(i, a.splat(a.sub(m, n)));
+  return a.either(a.lt(j, a.c(getN())), a.le(j, limit));
+}
+
+KeyRangeValues PrefixAttr::buildKeyRange(OpBuilder &b, Location loc, Value i0,
+                                         Value i1, Value n, Value m) const {
+  maskir::Arith a{b, loc, m.getType()};
+  Value delta = a.sub(m, n), p = a.c(getN());
+  return {a.c(0), a.clamp(a.max(p, a.add(i1, delta)), m), a.c(0),
+          a.clamp(a.max(p, a.add(a.add(i0, delta), a.c(1))), m)};
+}
+
+//===----------------------------------------------------------------------===//
+// chunked<c>: floor(i / c) = floor(j / c)
+//===----------------------------------------------------------------------===//
+
+LogicalResult ChunkedAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  int64_t c) {
+  return checkParam(emitError, "chunked", "c", c, 1);
+}
+
+bool ChunkedAttr::keep(int64_t i, int64_t j, int64_t, int64_t) const {
+  return i / getC() == j / getC();
+}
+
+KeyRange ChunkedAttr::keyRange(int64_t i0, int64_t i1, int64_t,
+                               int64_t m) const {
+  int64_t c = getC(), first = i0 / c, last = (i1 - 1) / c;
+  int64_t b = clampTo(first * c, m), e = clampTo((last + 1) * c, m);
+  // Every row sees its chunk's keys; rows of one chunk share them.
+  return {b, e, first == last ? b : 0, first == last ? e : 0};
+}
+
+Value ChunkedAttr::buildKeep(OpBuilder &b, Location loc, Value i, Value j,
+                             Value, Value) const {
+  maskir::Arith a{b, loc, j.getType()};
+  return a.eq(a.div(i, a.c(getC())), a.div(j, a.c(getC())));
+}
+
+KeyRangeValues ChunkedAttr::buildKeyRange(OpBuilder &b, Location loc, Value i0,
+                                          Value i1, Value, Value m) const {
+  maskir::Arith a{b, loc, m.getType()};
+  Value c = a.c(getC());
+  Value first = a.div(i0, c), last = a.div(a.sub(i1, a.c(1)), c);
+  Value begin = a.clamp(a.mul(first, c), m);
+  Value end = a.clamp(a.mul(a.add(last, a.c(1)), c), m);
+  Value one = a.eq(first, last);
+  return {begin, end, a.select(one, begin, a.c(0)),
+          a.select(one, end, a.c(0))};
+}
+
+//===----------------------------------------------------------------------===//
+// dilated<s, w>: d = i + delta - j, d mod s = 0 and |d| <= w s
+//===----------------------------------------------------------------------===//
+
+LogicalResult DilatedAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  int64_t s, int64_t w) {
+  if (failed(checkParam(emitError, "dilated", "s", s, 1)) ||
+      failed(checkParam(emitError, "dilated", "w", w, 0)))
+    return failure();
+  if (s * w > maskir::kMaxParam)
+    return emitError() << "#attn.dilated reach s * w must be at most 2^40, "
+                          "got "
+                       << s * w;
+  return success();
+}
+
+bool DilatedAttr::keep(int64_t i, int64_t j, int64_t n, int64_t m) const {
+  int64_t d = i + (m - n) - j;
+  return d % getS() == 0 && d <= getW() * getS() && -d <= getW() * getS();
+}
+
+KeyRange DilatedAttr::keyRange(int64_t i0, int64_t i1, int64_t n,
+                               int64_t m) const {
+  int64_t delta = m - n, reach = getW() * getS();
+  KeyRange r{clampTo(i0 + delta - reach, m), clampTo(i1 + delta + reach, m),
+             0, 0};
+  // Only without dilation is a band of keys kept by every row.
+  if (getS() == 1) {
+    r.fullBegin = clampTo(i1 - 1 + delta - reach, m);
+    r.fullEnd = clampTo(i0 + delta + reach + 1, m);
+  }
+  return r;
+}
+
+Value DilatedAttr::buildKeep(OpBuilder &b, Location loc, Value i, Value j,
+                             Value n, Value m) const {
+  maskir::Arith a{b, loc, j.getType()};
+  Value d = a.sub(a.add(i, a.splat(a.sub(m, n))), j);
+  Value reach = a.c(getW() * getS());
+  Value onGrid = a.eq(a.rem(d, a.c(getS())), a.c(0));
+  Value near = a.both(a.le(d, reach), a.le(a.sub(a.c(0), d), reach));
+  return a.both(onGrid, near);
+}
+
+KeyRangeValues DilatedAttr::buildKeyRange(OpBuilder &b, Location loc, Value i0,
+                                          Value i1, Value n, Value m) const {
+  maskir::Arith a{b, loc, m.getType()};
+  Value delta = a.sub(m, n), reach = a.c(getW() * getS());
+  KeyRangeValues r{a.clamp(a.sub(a.add(i0, delta), reach), m),
+                   a.clamp(a.add(a.add(i1, delta), reach), m), a.c(0), a.c(0)};
+  if (getS() == 1) {
+    r.fullBegin =
+        a.clamp(a.sub(a.add(a.sub(i1, a.c(1)), delta), reach), m);
+    r.fullEnd = a.clamp(a.add(a.add(a.add(i0, delta), reach), a.c(1)), m);
+  }
+  return r;
+}
