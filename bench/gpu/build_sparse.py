@@ -43,6 +43,14 @@ def mask_spec(name, d, mask):
             f"  return %o : {t}\n}}\n")
 
 
+def doc_spec(name, d):
+    t, i = f"tensor<?x?x?x{d}xbf16>", "tensor<?x?xi32>"
+    return (f"func.func @{name}(%q: {t}, %k: {t}, %v: {t}, %q_doc: {i}, %k_doc: {i}) -> {t} {{\n"
+            f"  %o = attn.attention %q, %k, %v segments(%q_doc, %k_doc) "
+            f"mask(#attn.all_of<[#attn.causal, #attn.segments]>) : ({t}, {t}, {t}, {i}, {i}) -> {t}\n"
+            f"  return %o : {t}\n}}\n")
+
+
 # The mask zoo (issue 14): name -> mask; checked on both kernels at D = 64
 # and 128 by sparse.py against its own element rules.
 ZOO = {
@@ -69,6 +77,10 @@ SPECS = {
     "zoo_time_sink_window": (mask_spec("f", 128, "#attn.all_of<[#attn.causal, #attn.any_of<[#attn.window<1023, 0>, #attn.sink<4>]>]>"), ""),
     "zoo_time_prefix_lm": (mask_spec("f", 128, "#attn.prefix<2048>"), ""),
 }
+SPECS["zoo_time_document"] = (doc_spec("f", 128), "")
+for _d in (64, 128):
+    SPECS[f"doc_hop_d{_d}"] = (doc_spec("f", _d), "")
+    SPECS[f"doc_sync_d{_d}"] = (doc_spec("f", _d), "chip=sm_90")
 for _name, _mask in ZOO.items():
     for _d in (64, 128):
         SPECS[f"zoo_hop_d{_d}_{_name}"] = (mask_spec("f", _d, _mask), "")

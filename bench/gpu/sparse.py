@@ -123,6 +123,21 @@ def masked_reference(q, k, v, keep, scale):
     return p @ vv
 
 
+def record(rows, name, sname, dims, compute):
+    """One check: compute() -> (got, ref) as double tensors; a failure is a
+    result, not a crash."""
+    try:
+        got, ref = compute()
+        den = ref.abs().max().item() or 1.0
+        err, msg = (got - ref).abs().max().item() / den, ""
+    except Exception as e:
+        err, msg = float("nan"), str(e)[:200]
+    ok = err <= 1e-2
+    rows.append(dict(bundle=name, shape=sname, **dims, max_rel_err=err, ok=ok, error=msg))
+    print(f"check {name:36s} {sname:18s} err={err:.2e} {'ok' if ok else 'FAILED ' + msg}",
+          flush=True)
+
+
 def zoo_correctness(report):
     rows = []
     shapes = [("ragged", 2, 4, 4, 1000, 1000), ("gqa cross N<M", 1, 8, 2, 333, 1234),
@@ -138,19 +153,47 @@ def zoo_correctness(report):
             q = torch.randn(B, Hq, N, d, device=dev, dtype=torch.bfloat16)
             k = torch.randn(B, Hkv, M, d, device=dev, dtype=torch.bfloat16)
             v = torch.randn(B, Hkv, M, d, device=dev, dtype=torch.bfloat16)
-            try:
-                got = kern(q, k, v).double()
-                torch.cuda.synchronize()
-                ref = masked_reference(q, k, v, zoo_keep(mask, N, M), d ** -0.5)
-                den = ref.abs().max().item() or 1.0
-                err, msg = (got - ref).abs().max().item() / den, ""
-            except Exception as e:  # a failure is a result
-                err, msg = float("nan"), str(e)[:200]
-            ok = err <= 1e-2
-            rows.append(dict(bundle=name, shape=sname, B=B, Hq=Hq, Hkv=Hkv, N=N, M=M,
-                             max_rel_err=err, ok=ok, error=msg))
-            print(f"check {name:36s} {sname:18s} err={err:.2e} {'ok' if ok else 'FAILED ' + msg}",
-                  flush=True)
+            record(rows, name, sname, dict(B=B, Hq=Hq, Hkv=Hkv, N=N, M=M),
+                   lambda: (kern(q, k, v).double(),
+                            masked_reference(q, k, v, zoo_keep(mask, N, M), d ** -0.5)))
+    report["correctness"] += rows
+
+
+def random_docs(B, M, N, gen, docs=None):
+    """Packed documents: k_doc [B, M] with `docs` (or 1-6 random) documents,
+    q_doc [B, N] aligned with the last N keys."""
+    kd = torch.zeros(B, M, dtype=torch.int32)
+    for b in range(B):
+        n = docs if docs else int(torch.randint(1, 7, (1,), generator=gen))
+        starts = torch.sort(torch.randint(1, max(M, 2), (n - 1,), generator=gen)).values
+        kd[b] = torch.searchsorted(starts, torch.arange(M), right=True).to(torch.int32)
+    pos = (torch.arange(N) + (M - N)).clamp(min=0)
+    return kd[:, pos].contiguous(), kd
+
+
+def doc_correctness(report):
+    rows = []
+    shapes = [("ragged", 2, 4, 4, 1000, 1000), ("gqa cross N<M", 1, 8, 2, 333, 1234),
+              ("cross N>M", 1, 4, 2, 700, 129), ("decode N=1", 2, 4, 4, 1, 2049)]
+    gen = torch.Generator().manual_seed(2)
+    for f in sorted(os.listdir(BUNDLES)):
+        if not (f.startswith("doc_") and f.endswith(".bundle")):
+            continue
+        name = f[:-7]
+        d = int(re.search(r"_d(\d+)", name).group(1))
+        kern = attnir.load(os.path.join(BUNDLES, f))
+        for sname, B, Hq, Hkv, N, M in shapes:
+            q = torch.randn(B, Hq, N, d, device=dev, dtype=torch.bfloat16)
+            k = torch.randn(B, Hkv, M, d, device=dev, dtype=torch.bfloat16)
+            v = torch.randn(B, Hkv, M, d, device=dev, dtype=torch.bfloat16)
+            qd, kd = random_docs(B, M, N, gen)
+            i = torch.arange(N, device=dev)[:, None]
+            j = torch.arange(M, device=dev)[None, :]
+            keep = (j <= i + (M - N))[None, None] & (
+                qd.to(dev)[:, None, :, None] == kd.to(dev)[:, None, None, :])
+            record(rows, name, sname, dict(B=B, Hq=Hq, Hkv=Hkv, N=N, M=M),
+                   lambda: (kern(q, k, v, qd.to(dev), kd.to(dev)).double(),
+                            masked_reference(q, k, v, keep, d ** -0.5)))
     report["correctness"] += rows
 
 
@@ -296,6 +339,27 @@ def timings(report, reps):
                    max_abs_diff_vs_flex=diff)
         rows.append(row)
         print(json.dumps(row), flush=True)
+    # Document masking: 6 packed documents, causal within each.
+    qd, kd = random_docs(1, N, N, torch.Generator().manual_seed(3), docs=6)
+    doc = kd[0].to(dev)
+
+    def document(b, h, qi, kj):
+        return (qi >= kj) & (doc[qi] == doc[kj])
+
+    kz = attnir.load(os.path.join(BUNDLES, "zoo_time_document.bundle"))
+    qd_d, kd_d = qd.expand(B, N).contiguous().to(dev), kd.expand(B, N).contiguous().to(dev)
+    bm = create_block_mask(document, None, None, N, N, device=dev, BLOCK_SIZE=BS)
+    i = torch.arange(N, device=dev)[:, None]
+    pairs = document(0, 0, i, torch.arange(N, device=dev)[None, :]).sum().item() * B * H
+    flops = 4 * D * pairs
+    t_a = time_ms(lambda: kz(q, k, v, qd_d, kd_d), reps)
+    t_f = time_ms(lambda: flex(q, k, v, block_mask=bm), reps)
+    diff = (kz(q, k, v, qd_d, kd_d).float() - flex(q, k, v, block_mask=bm).float()).abs().max().item()
+    row = dict(pattern="document (6 documents)", attnir_ms=t_a, attnir_tflops=flops / t_a / 1e9,
+               flex_ms=t_f, flex_tflops=flops / t_f / 1e9, vs_flex=t_f / t_a,
+               max_abs_diff_vs_flex=diff)
+    rows.append(row)
+    print(json.dumps(row), flush=True)
     report["timings"] = rows
 
 
@@ -308,6 +372,7 @@ def main():
     report = dict(device=torch.cuda.get_device_name(), torch=torch.__version__)
     correctness(report)
     zoo_correctness(report)
+    doc_correctness(report)
     if not args.skip_timings:
         timings(report, args.reps)
     with open(os.path.join(args.out, "sparse.json"), "w") as f:

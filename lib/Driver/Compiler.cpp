@@ -116,7 +116,7 @@ bool CompiledSpec::bind(StringRef entry, std::vector<HostTensor> &inputs,
   std::vector<const void *> data;
   for (const HostTensor &t : inputs)
     data.push_back(t.raw());
-  if (!abi.checkBlockListData(data, inShapes, error))
+  if (!abi.checkIndexOperands(data, inShapes, error))
     return false;
   outputs.clear();
   for (unsigned i = 0; i < sig->outputs.size(); ++i)

@@ -87,6 +87,11 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   SmallVector<std::pair<DimKey, DimKey>> multiples; // (Hq, Hkv)
   llvm::DenseMap<Value, const char *> valueRoles;
   SmallVector<attn::AttentionOp> listOps;
+  // An operand of `role` whose dims get classes.
+  auto addRole = [&](Value v, const char *role) {
+    valueRoles.try_emplace(v, role);
+    addValue(v);
+  };
   fn.walk([&](attn::AttentionOp op) {
     valueRoles.try_emplace(op.getQ(), "q");
     valueRoles.try_emplace(op.getK(), "k");
@@ -98,10 +103,8 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
       // kv_indices [B, Hl, ceil(N / block_q), K], kv_counts [B, Hl,
       // ceil(N / block_q)].
       Value idx = op.getKvIndices(), cnt = op.getKvCounts();
-      valueRoles.try_emplace(idx, "kv_indices");
-      valueRoles.try_emplace(cnt, "kv_counts");
-      addValue(idx);
-      addValue(cnt);
+      addRole(idx, "kv_indices");
+      addRole(cnt, "kv_counts");
       classes.unionSets(key(idx, 0), key(op.getQ(), 0));
       for (unsigned d = 0; d < 3; ++d)
         classes.unionSets(key(idx, d), key(cnt, d));
@@ -110,6 +113,16 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
       for (unsigned d = 0; d < 4; ++d)
         roles.try_emplace(key(idx, d), listRoles[d]);
       listOps.push_back(op);
+    }
+    if (op.getQDoc()) {
+      // q_doc [B, N], k_doc [B, M].
+      Value qd = op.getQDoc(), kd = op.getKDoc();
+      addRole(qd, "q_doc");
+      addRole(kd, "k_doc");
+      classes.unionSets(key(qd, 0), key(op.getQ(), 0));
+      classes.unionSets(key(qd, 1), key(op.getQ(), 2));
+      classes.unionSets(key(kd, 0), key(op.getK(), 0));
+      classes.unionSets(key(kd, 1), key(op.getK(), 2));
     }
     SmallVector<Value> vals = {op.getQ(), op.getK(), op.getV(), op.getOut()};
     if (op.getLse())
@@ -328,25 +341,68 @@ bool resolveShapes(func::FuncOp fn, const EntrySignature &sig,
 namespace {
 /// Kept pairs of query row i among the keys [j0, j1), by the block rule
 /// where it decides and the element rule elsewhere.
-int64_t keptPairs(attn::MaskAttrInterface mask, int64_t i, int64_t j0,
-                  int64_t j1, int64_t n, int64_t m) {
+int64_t keptPairs(attn::MaskAttrInterface mask, const attn::MaskSite &site,
+                  int64_t i, int64_t j0, int64_t j1) {
   if (!mask)
     return std::max<int64_t>(0, j1 - j0);
-  attn::KeyRange r = mask.keyRange(i, i + 1, n, m);
-  int64_t vb = std::max(j0, r.visibleBegin), ve = std::min(j1, r.visibleEnd);
-  int64_t fb = std::max(vb, r.fullBegin), fe = std::min(ve, r.fullEnd);
-  int64_t pairs = std::max<int64_t>(0, fe - fb);
-  for (int64_t j = vb; j < ve; ++j)
-    if ((j < fb || j >= fe) && mask.keep(i, j, n, m))
-      ++pairs;
+  // Full parts count whole; the rest of the visible keys one by one, each
+  // key once however many ranges hold it.
+  SmallVector<attn::KeyRange> rs = mask.keyRangesAt(site, i, i + 1);
+  auto merged = [&](bool full) {
+    std::vector<std::pair<int64_t, int64_t>> iv;
+    for (const attn::KeyRange &r : rs) {
+      int64_t b = std::max(j0, full ? r.fullBegin : r.visibleBegin);
+      int64_t e = std::min(j1, full ? r.fullEnd : r.visibleEnd);
+      if (b < e)
+        iv.push_back({b, e});
+    }
+    std::sort(iv.begin(), iv.end());
+    std::vector<std::pair<int64_t, int64_t>> out;
+    for (auto x : iv)
+      if (!out.empty() && x.first <= out.back().second)
+        out.back().second = std::max(out.back().second, x.second);
+      else
+        out.push_back(x);
+    return out;
+  };
+  auto fulls = merged(true);
+  int64_t pairs = 0;
+  for (auto [b, e] : fulls)
+    pairs += e - b;
+  for (auto [b, e] : merged(false))
+    for (int64_t j = b; j < e; ++j) {
+      bool inFull = llvm::any_of(fulls, [&](auto f) {
+        return j >= f.first && j < f.second;
+      });
+      if (!inFull && mask.keepAt(site, i, j))
+        ++pairs;
+    }
   return pairs;
+}
+
+/// The mask site of batch b of `op` for flop counting: document ids from
+/// `inputs` where the op reads them and they are entry arguments.
+attn::MaskSite siteOf(attn::AttentionOp op, int64_t b, int64_t n, int64_t m,
+                      const std::vector<HostTensor> *inputs,
+                      const llvm::DenseMap<Value, unsigned> &argIndex) {
+  attn::MaskSite site{b, 0, n, m, nullptr};
+  if (op.getQDoc() && inputs && argIndex.count(op.getQDoc()) &&
+      argIndex.count(op.getKDoc())) {
+    const HostTensor *qd = &(*inputs)[argIndex.lookup(op.getQDoc())];
+    const HostTensor *kd = &(*inputs)[argIndex.lookup(op.getKDoc())];
+    site.operand = [=](StringRef role, int64_t pos) {
+      return role == "q_doc" ? qd->getInt(b * n + pos)
+                             : kd->getInt(b * m + pos);
+    };
+  }
+  return site;
 }
 
 /// Kept pairs of one (batch, list head) of a block list: every query row
 /// against the distinct key blocks its query block lists.
 double listedPairs(attn::AttentionOp op, const HostTensor &idx,
-                   const HostTensor &cnt, int64_t b, int64_t lh, int64_t n,
-                   int64_t m) {
+                   const HostTensor &cnt, const attn::MaskSite &site,
+                   int64_t b, int64_t lh, int64_t n, int64_t m) {
   int64_t bq = op.listBlockQ(), bk = op.listBlockK();
   int64_t hl = idx.shape[1], nqb = idx.shape[2], k = idx.shape[3];
   int64_t nkb = (m + bk - 1) / bk;
@@ -361,8 +417,8 @@ double listedPairs(attn::AttentionOp op, const HostTensor &idx,
         continue;
       seen[kb] = 1;
       for (int64_t i = qb * bq; i < std::min(n, (qb + 1) * bq); ++i)
-        pairs += keptPairs(op.getMaskAttr(), i, kb * bk,
-                           std::min(m, (kb + 1) * bk), n, m);
+        pairs += keptPairs(op.getMaskAttr(), site, i, kb * bk,
+                           std::min(m, (kb + 1) * bk));
     }
   }
   return pairs;
@@ -394,13 +450,21 @@ double usefulFlops(func::FuncOp fn,
       int64_t heads = hl == hq ? 1 : hl == 1 ? hq : hq / std::max<int64_t>(hkv, 1);
       for (int64_t b = 0; b < q[0]; ++b)
         for (int64_t lh = 0; lh < hl; ++lh)
-          flops += perPair * heads * listedPairs(op, idx, cnt, b, lh, n, m);
+          flops += perPair * heads *
+                   listedPairs(op, idx, cnt,
+                               siteOf(op, b, n, m, inputs, argIndex), b, lh,
+                               n, m);
       return;
     }
-    double pairs = 0;
-    for (int64_t i = 0; i < n; ++i)
-      pairs += keptPairs(op.getMaskAttr(), i, 0, m, n, m);
-    flops += pairs * perPair * q[0] * q[1];
+    // Masks that read operands differ per batch; the others do not.
+    bool perBatch = op.getMaskAttr() && op.getMaskAttr().readsOperands();
+    for (int64_t b = 0; b < (perBatch ? q[0] : 1); ++b) {
+      attn::MaskSite site = siteOf(op, b, n, m, inputs, argIndex);
+      double pairs = 0;
+      for (int64_t i = 0; i < n; ++i)
+        pairs += keptPairs(op.getMaskAttr(), site, i, 0, m);
+      flops += pairs * perPair * (perBatch ? 1 : q[0]) * q[1];
+    }
   });
   return flops;
 }

@@ -48,6 +48,9 @@ void referenceAttention(const AttentionReferenceArgs &a, HostTensor &out,
     std::vector<char> listed;
     if (a.kvIndices)
       listed = listedBlocks(b, h, hk);
+    std::function<bool(int64_t, int64_t)> keepBH;
+    if (a.keepFor)
+      keepBH = a.keepFor(b, h);
     const double *qb = &q[((b * Hq + h) * N) * D];
     const double *kb = &k[((b * Hkv + hk) * M) * D];
     const double *vb = &v[((b * Hkv + hk) * M) * Dv];
@@ -56,7 +59,7 @@ void referenceAttention(const AttentionReferenceArgs &a, HostTensor &out,
     for (int64_t i = 0; i < N; ++i) {
       double mx = -std::numeric_limits<double>::infinity();
       for (int64_t j = 0; j < M; ++j) {
-        kept[j] = (!a.keep || a.keep(i, j, N, M)) &&
+        kept[j] = (keepBH ? keepBH(i, j) : (!a.keep || a.keep(i, j, N, M))) &&
                   (!a.kvIndices ||
                    listed[(i / a.blockQ) * nkb + j / a.blockK]);
         if (!kept[j])
@@ -104,6 +107,19 @@ void referenceAttention(const AttentionReferenceArgs &a, HostTensor &out,
   if (maxAbsLogit)
     *maxAbsLogit = std::max(*maxAbsLogit,
                             *std::max_element(maxes.begin(), maxes.end()));
+}
+
+static bool checkReferenceDocs(const HostTensor &qd, const HostTensor &kd,
+                               const HostTensor &q, const HostTensor &k,
+                               std::string &error) {
+  if (qd.shape != std::vector<int64_t>{q.shape[0], q.shape[2]} ||
+      kd.shape != std::vector<int64_t>{k.shape[0], k.shape[2]} ||
+      !isIntegerDType(qd.dtype) || !isIntegerDType(kd.dtype)) {
+    error = "reference: document ids q_doc " + qd.shapeString() + ", k_doc " +
+            kd.shapeString() + " must be integer [B, N] and [B, M]";
+    return false;
+  }
+  return true;
 }
 
 bool checkReferenceBlockList(const AttentionReferenceArgs &a,
@@ -192,10 +208,29 @@ bool evaluateReference(func::FuncOp fn, const std::vector<HostTensor> &args,
         if (!checkReferenceBlockList(a, error))
           return false;
       }
-      if (attn::MaskAttrInterface mask = att.getMaskAttr())
+      attn::MaskAttrInterface mask = att.getMaskAttr();
+      if (mask)
         a.keep = [mask](int64_t i, int64_t j, int64_t n, int64_t m) {
           return mask.keep(i, j, n, m);
         };
+      if (mask && mask.readsOperands()) {
+        const HostTensor *qd = &env[att.getQDoc()], *kd = &env[att.getKDoc()];
+        if (!checkReferenceDocs(*qd, *kd, q, k, error))
+          return false;
+        int64_t N = q.shape[2], M = k.shape[2];
+        a.keepFor = [=](int64_t b, int64_t h) {
+          attn::MaskSite site{b, h, N, M,
+                              [=](StringRef role, int64_t pos) {
+                                return role == "q_doc"
+                                           ? qd->getInt(b * N + pos)
+                                           : kd->getInt(b * M + pos);
+                              }};
+          return std::function<bool(int64_t, int64_t)>(
+              [mask, site](int64_t i, int64_t j) {
+                return mask.keepAt(site, i, j);
+              });
+        };
+      }
       HostTensor out, lse;
       referenceAttention(a, out, lse, &maxLogit);
       env[att.getOut()] = std::move(out);

@@ -145,7 +145,7 @@ int32_t EntryABI::inputWithRole(const std::string &role) const {
   return -1;
 }
 
-bool EntryABI::checkBlockListData(
+bool EntryABI::checkIndexOperands(
     const std::vector<const void *> &data,
     const std::vector<std::vector<int64_t>> &shapes,
     std::string &error) const {
@@ -154,6 +154,23 @@ bool EntryABI::checkBlockListData(
       return static_cast<const int64_t *>(data[input])[flat];
     return static_cast<const int32_t *>(data[input])[flat];
   };
+  // Document ids: non-decreasing along each row (packed documents).
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].role != "q_doc" && inputs[i].role != "k_doc")
+      continue;
+    const std::vector<int64_t> &s = shapes[i];
+    for (int64_t b = 0; b < s[0]; ++b)
+      for (int64_t p = 1; p < s[1]; ++p) {
+        int64_t prev = load(i, b * s[1] + p - 1), cur = load(i, b * s[1] + p);
+        if (cur < prev) {
+          error = "argument '" + inputs[i].name + "'[" + std::to_string(b) +
+                  ", " + std::to_string(p) + "] is " + std::to_string(cur) +
+                  ", less than the " + std::to_string(prev) +
+                  " before it; document ids must be non-decreasing";
+          return false;
+        }
+      }
+  }
   for (const BlockListABI &bl : blockLists) {
     const std::vector<int64_t> &is = shapes[bl.indices];
     int64_t rows = is[0] * is[1] * is[2], k = is[3];

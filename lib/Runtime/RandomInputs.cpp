@@ -45,6 +45,28 @@ makeRandomInputs(const EntryABI &abi,
     if (!isIntegerDType(abi.inputs[i].dtype))
       fillRandomNormal(out[i], seed * 7919 + i);
   }
+  // Document ids: 1 to 6 packed documents over the keys, the queries
+  // aligned with the last N keys (bottom-right, like causal).
+  int32_t qd = abi.inputWithRole("q_doc"), kd = abi.inputWithRole("k_doc");
+  if (qd >= 0 && kd >= 0) {
+    std::mt19937_64 gen(seed * 7919 + qd);
+    int64_t B = shapes[kd][0], M = shapes[kd][1], N = shapes[qd][1];
+    for (int64_t b = 0; b < B; ++b) {
+      std::vector<int64_t> starts;
+      for (uint64_t d = gen() % 6; d > 0 && M > 1; --d)
+        starts.push_back(1 + static_cast<int64_t>(gen() % (M - 1)));
+      std::sort(starts.begin(), starts.end());
+      auto docAt = [&](int64_t pos) {
+        return static_cast<int64_t>(
+            std::upper_bound(starts.begin(), starts.end(), pos) -
+            starts.begin());
+      };
+      for (int64_t j = 0; j < M; ++j)
+        out[kd].setInt(b * M + j, docAt(j));
+      for (int64_t i = 0; i < N; ++i)
+        out[qd].setInt(b * N + i, docAt(std::max<int64_t>(0, i + M - N)));
+    }
+  }
   for (const BlockListABI &bl : abi.blockLists) {
     int64_t m = abi.classValue(bl.mClass, shapes);
     int64_t blocks = m < 0 ? 0 : (m + bl.blockK - 1) / bl.blockK;

@@ -43,6 +43,10 @@ struct AttentionReferenceArgs {
   const HostTensor *q, *k, *v;
   double scale;
   std::function<bool(int64_t, int64_t, int64_t, int64_t)> keep;
+  /// For masks that read operands (document ids): the element rule of
+  /// (b, h) as keep(i, j); used instead of `keep` when set.
+  std::function<std::function<bool(int64_t, int64_t)>(int64_t, int64_t)>
+      keepFor = nullptr;
   const HostTensor *kvIndices = nullptr, *kvCounts = nullptr;
   int64_t blockQ = 0, blockK = 0;
 };

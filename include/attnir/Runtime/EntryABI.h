@@ -75,12 +75,13 @@ struct EntryABI {
              std::vector<std::vector<int64_t>> &outputShapes,
              std::string &error) const;
 
-  /// Checks the contents of every block list (host memory, contiguous
+  /// Checks the contents of index operands (host memory, contiguous
   /// row-major `data` per input, shapes already checked by resolve()):
-  /// counts in [0, K], the first `count` ids of each list in
-  /// [0, ceil(M / block_k)). The CPU runs it before each call; on the GPU
-  /// the kernel skips such entries instead (no read out of bounds).
-  bool checkBlockListData(const std::vector<const void *> &data,
+  /// block lists (counts in [0, K], the first `count` ids of each list in
+  /// [0, ceil(M / block_k))) and document ids (non-decreasing along each
+  /// row). The CPU runs it before each call; on the GPU the kernel skips bad
+  /// list entries instead (no read out of bounds) and assumes the order.
+  bool checkIndexOperands(const std::vector<const void *> &data,
                           const std::vector<std::vector<int64_t>> &shapes,
                           std::string &error) const;
 

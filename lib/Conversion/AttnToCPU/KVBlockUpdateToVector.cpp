@@ -21,6 +21,7 @@
 
 #include "attnir/Conversion/Passes.h"
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Dialect/Attn/Utils/KeySchedule.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -259,6 +260,10 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           tb, l, DenseElementsAttr::get(ivt, ArrayRef<int64_t>(lanes)));
       Value mV = vector::BroadcastOp::create(tb, l, ivt, m64);
       Value nV = vector::BroadcastOp::create(tb, l, ivt, n64);
+      MaskSiteValues site{op.getB(), {}, op.getN(), op.getM(), nullptr};
+      if (op.getQDoc())
+        site = documentSite(op.getB(), {}, op.getN(), op.getM(), op.getQDoc(),
+                            op.getKDoc());
       Value negInfV = arith::ConstantOp::create(
           tb, l,
           DenseElementsAttr::get(vt, -std::numeric_limits<float>::infinity()));
@@ -278,7 +283,8 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
                   ib, il, arith::CmpIPredicate::slt, j, mV);
               if (mask)
                 keep = arith::AndIOp::create(
-                    ib, il, keep, mask.buildKeep(ib, il, iV, j, nV, mV));
+                    ib, il, keep,
+                    mask.buildKeepAt(ib, il, site, iV, j, nV, mV));
               SmallVector<Value> idx{row, cIdx(ib, il, c * kLanes)};
               Value s = vector::LoadOp::create(ib, il, vt, op.getScores(), idx);
               vector::StoreOp::create(

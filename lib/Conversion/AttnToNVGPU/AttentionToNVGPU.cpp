@@ -96,7 +96,8 @@ struct ConvertAttnToNVGPU
       if (!op) {
         fn.emitError() << "the CUDA target compiles entries whose body is one "
                           "attn.attention on the entry's arguments (q, k, v"
-                          "[, kv_indices, kv_counts]) returning its results";
+                          "[, kv_indices, kv_counts][, q_doc, k_doc]) "
+                          "returning its results";
         return signalPassFailure();
       }
       auto qT = cast<RankedTensorType>(op.getQ().getType());
@@ -116,6 +117,7 @@ struct ConvertAttnToNVGPU
       // list row) and its key block whole kernel key blocks: the Hopper
       // kernel's warpgroup tiles of 64 rows need block_q % 64 == 0 and
       // block_k % 64 == 0; mma.sync takes anything down to 16 x 16.
+      s.segments = static_cast<bool>(op.getQDoc());
       s.listQ = op.listBlockQ();
       s.listK = op.listBlockK();
       bool listFitsHopper =

@@ -57,6 +57,11 @@ void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
   colPair = mul(rem(lane, 4), 2);
 
   QueryTile qt{i0, i1, bIdx, h, hkv, N, M};
+  site = MaskSiteValues{bIdx, h, N, M, nullptr};
+  if (s.segments)
+    site = documentSite(bIdx, h, N, M, fn.getArgument(s.docArg()),
+                        fn.getArgument(s.docArg() + 1));
+  qt.site = site;
   sched = s.listQ ? KeySchedule::fromBlockList(
                         b, b.getLoc(),
                         BlockListOperands{fn.getArgument(3), fn.getArgument(4),
@@ -136,8 +141,8 @@ void FlashKernelBuilder::maskScores(SmallVector<SmallVector<Value>> &S, Value t,
           if (mask)
             keep = arith::AndIOp::create(
                 b, keep,
-                mask.buildKeep(b, b.getLoc(), rows64[mi * 2 + e / 2], asI64(j),
-                               n64, m64));
+                mask.buildKeepAt(b, b.getLoc(), site, rows64[mi * 2 + e / 2],
+                                 asI64(j), n64, m64));
           out.push_back(
               arith::SelectOp::create(b, keep, S[mi][nt * 4 + e], ninf));
         }

@@ -49,8 +49,13 @@ struct FlashShape {
   /// kv_indices and kv_counts follow q, k, v among the kernel arguments.
   int64_t listQ = 0, listK = 0;
 
-  /// Kernel argument positions: q, k, v[, kv_indices, kv_counts], out[, lse].
-  unsigned outArg() const { return listQ ? 5 : 3; }
+  /// Document ids (q_doc, kv_doc) follow the block list, if any.
+  bool segments = false;
+
+  /// Kernel argument positions: q, k, v[, kv_indices, kv_counts][, q_doc,
+  /// k_doc], out[, lse].
+  unsigned docArg() const { return listQ ? 5 : 3; }
+  unsigned outArg() const { return docArg() + (segments ? 2 : 0); }
 
   int64_t padD() const { return d + 8; } // +16 B per row: no ldmatrix
   int64_t padV() const { return dv + 8; } // bank conflicts
@@ -122,6 +127,8 @@ private:
   Value colPair;
   /// The key-block schedule of this query tile (KeySchedule.h).
   KeySchedule sched;
+  /// What masks read (document ids), for the element rule.
+  MaskSiteValues site;
   Value zero, ninf, scale2;
   /// scale x log2(e) > 0: scores stay unscaled until the softmax, which
   /// takes the row max of raw scores and folds the scale into

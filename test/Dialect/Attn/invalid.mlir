@@ -400,7 +400,7 @@ func.func @kv_state_types(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x64xf32>,
                           %s: memref<32x64xf32>, %i: index, %c: i1,
                           %m: vector<32xf32>, %l: vector<16xf32>) {
   // expected-error @+1 {{failed to verify that all of {m_in, l_in, m_out, l_out} have same type}}
-  %r:2 = "attn.kv_block_update"(%qT, %kT, %v, %acc, %s, %i, %i, %i, %i, %i, %i, %c, %m, %l)
+  %r:2 = "attn.kv_block_update"(%qT, %kT, %v, %acc, %s, %i, %i, %i, %i, %i, %i, %c, %m, %l) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0>}>
       : (memref<64x32xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
          memref<32x16xf32>, memref<32x64xf32>, index, index, index, index,
          index, index, i1, vector<32xf32>, vector<16xf32>)
@@ -533,5 +533,32 @@ func.func @window_int64_max(%q: tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32> 
   // expected-error @+1 {{#attn.window sizes must be at most 2^40, got <0, 9223372036854775807>}}
   %o = attn.attention %q, %q, %q mask(#attn.window<0, 9223372036854775807>)
        : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @segments_without_ids(%q: tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{mask #attn.all_of<[#attn.causal, #attn.segments]> reads document ids: add segments(%q_doc, %k_doc)}}
+  %o = attn.attention %q, %q, %q mask(#attn.all_of<[#attn.causal, #attn.segments]>)
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @ids_without_segments(%q: tensor<1x2x16x64xf32>, %d: tensor<1x16xi32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{segments(...) given but no mask reads them (use #attn.segments)}}
+  %o = attn.attention %q, %q, %q segments(%d, %d) mask(#attn.causal)
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x16xi32>, tensor<1x16xi32>) -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
+func.func @doc_shape(%q: tensor<1x2x16x64xf32>, %d: tensor<1x15xi32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{q_doc 'tensor<1x15xi32>' does not match q 'tensor<1x2x16x64xf32>'}}
+  %o = attn.attention %q, %q, %q segments(%d, %d) mask(#attn.segments)
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x15xi32>, tensor<1x15xi32>) -> tensor<1x2x16x64xf32>
   return %o : tensor<1x2x16x64xf32>
 }

@@ -70,7 +70,7 @@ func.func @cross_dv(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x40x64xf32>,
 
 // CHECK-LABEL: func.func @causal_scale
 // GENERIC-LABEL: sym_name = "causal_scale"
-// GENERIC: "attn.attention"(%{{.*}}, %{{.*}}, %{{.*}}) <{mask = #attn.causal, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>, scale = 1.250000e-01 : f64}> : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+// GENERIC: "attn.attention"(%{{.*}}, %{{.*}}, %{{.*}}) <{mask = #attn.causal, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0>, scale = 1.250000e-01 : f64}> : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
 // CHECK: attn.attention %{{.*}}, %{{.*}}, %{{.*}} mask(#attn.causal) scale(1.250000e-01) :
 func.func @causal_scale(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
                         %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
@@ -82,7 +82,7 @@ func.func @causal_scale(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 
 // CHECK-LABEL: func.func @with_lse
 // GENERIC-LABEL: sym_name = "with_lse"
-// GENERIC: %{{.*}}:2 = "attn.attention"(%{{.*}}, %{{.*}}, %{{.*}}) <{mask = #attn.causal, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0>}> : ({{.*}}) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
+// GENERIC: %{{.*}}:2 = "attn.attention"(%{{.*}}, %{{.*}}, %{{.*}}) <{mask = #attn.causal, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0>}> : ({{.*}}) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
 // CHECK: %{{.*}}, %{{.*}} = attn.attention %{{.*}}, %{{.*}}, %{{.*}} mask(#attn.causal) : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
 func.func @with_lse(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
                     %v: tensor<?x?x?x64xf32>)
@@ -132,7 +132,7 @@ func.func @window(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 // CHECK: attn.attention %{{.*}}, %{{.*}}, %{{.*}} blocks(%{{.*}}, %{{.*}}) block_size(64, 128) mask(#attn.causal) :
 // CHECK: attn.attention %{{.*}}, %{{.*}}, %{{.*}} blocks(%{{.*}}, %{{.*}}) block_size(16, 32) :
 // GENERIC-LABEL: sym_name = "block_list"
-// GENERIC: "attn.attention"({{.*}}) <{block_k = 128 : i64, block_q = 64 : i64, mask = #attn.causal, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1>}>
+// GENERIC: "attn.attention"({{.*}}) <{block_k = 128 : i64, block_q = 64 : i64, mask = #attn.causal, operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 0, 0>}>
 func.func @block_list(%q: tensor<?x8x?x64xf32>, %k: tensor<?x2x?x64xf32>,
                       %v: tensor<?x2x?x64xf32>, %idx: tensor<?x8x?x?xi32>,
                       %cnt: tensor<?x8x?xi32>, %idx64: tensor<?x1x?x?xi64>,
@@ -170,4 +170,15 @@ func.func @zoo(%q: tensor<?x?x?x64xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?x
   %f = attn.attention %q, %q, %q mask(#attn.all_of<[#attn.causal, #attn.any_of<[#attn.window<255, 0>, #attn.sink<4>]>]>) : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
   %g = attn.attention %q, %q, %q mask(#attn.not<#attn.window<3, 3>>) : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
   return %a, %b, %c, %d, %e, %f, %g : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>
+}
+
+// -----
+
+// Document ids by role; the segments mask reads them.
+// CHECK-LABEL: func.func @documents
+// CHECK: attn.attention %{{.*}}, %{{.*}}, %{{.*}} segments(%{{.*}}, %{{.*}}) mask(#attn.all_of<[#attn.causal, #attn.segments]>) :
+func.func @documents(%q: tensor<?x?x?x64xf32>, %qd: tensor<?x?xi32>, %kd: tensor<?x?xi64>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %q, %q segments(%qd, %kd) mask(#attn.all_of<[#attn.causal, #attn.segments]>)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?xi32>, tensor<?x?xi64>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
 }

@@ -98,7 +98,44 @@ LogicalResult AttentionOp::verify() {
     if (!std::isfinite(s.getValueAsDouble()))
       return emitOpError() << "scale must be finite, got "
                            << s.getValueAsDouble();
-  return verifyBlockList();
+  if (failed(verifyBlockList()))
+    return failure();
+  return verifySegments();
+}
+
+// q_doc [B, N] and k_doc [B, M], present exactly when a mask reads them.
+LogicalResult AttentionOp::verifySegments() {
+  bool have = static_cast<bool>(getQDoc());
+  if (have != static_cast<bool>(getKDoc()))
+    return emitOpError() << "q_doc and k_doc come together";
+  MaskAttrInterface mask = getMaskAttr();
+  bool reads = mask && mask.readsOperands();
+  if (reads && !have)
+    return emitOpError() << "mask " << mask
+                         << " reads document ids: add segments(%q_doc, "
+                            "%k_doc)";
+  if (!have)
+    return success();
+  if (!reads)
+    return emitOpError() << "segments(...) given but no mask reads them "
+                            "(use #attn.segments)";
+  auto mismatch = [](int64_t a, int64_t b) {
+    return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
+  };
+  for (auto [what, v, seq] :
+       {std::tuple<const char *, Value, Value>{"q_doc", getQDoc(), getQ()},
+        {"k_doc", getKDoc(), getK()}}) {
+    auto t = cast<RankedTensorType>(v.getType());
+    auto st = cast<RankedTensorType>(seq.getType());
+    if (t.getRank() != 2)
+      return emitOpError() << what << " must have rank 2 [B, "
+                           << (v == getQDoc() ? "N" : "M") << "], got " << t;
+    if (mismatch(t.getDimSize(0), st.getDimSize(0)) ||
+        mismatch(t.getDimSize(1), st.getDimSize(2)))
+      return emitOpError() << what << " " << t << " does not match "
+                           << (v == getQDoc() ? "q " : "k ") << st;
+  }
+  return success();
 }
 
 // kv_indices [B, Hl, ceil(N / block_q), K], kv_counts [B, Hl, ceil(N /

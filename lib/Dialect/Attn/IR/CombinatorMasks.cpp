@@ -61,13 +61,23 @@ void printMaskList(AsmPrinter &p, ArrayRef<MaskAttrInterface> masks) {
 /// The children's element rules joined by `OpTy` (and / or).
 template <typename OpTy>
 Value combineKeeps(ArrayRef<MaskAttrInterface> masks, OpBuilder &b,
-                   Location loc, Value i, Value j, Value n, Value m) {
+                   Location loc, const MaskSiteValues &site, Value i, Value j,
+                   Value n, Value m) {
   Value acc;
   for (MaskAttrInterface x : masks) {
-    Value k = x.buildKeep(b, loc, i, j, n, m);
+    Value k = x.buildKeepAt(b, loc, site, i, j, n, m);
     acc = acc ? OpTy::create(b, loc, acc, k).getResult() : k;
   }
   return acc;
+}
+
+/// A site with no operands: the plain rules delegate to the site ones.
+MaskSite plainSite(int64_t n, int64_t m) { return {0, 0, n, m, nullptr}; }
+MaskSiteValues plainSite(Value n, Value m) { return {{}, {}, n, m, nullptr}; }
+
+bool anyReadsOperands(ArrayRef<MaskAttrInterface> masks) {
+  return llvm::any_of(masks,
+                      [](MaskAttrInterface x) { return x.readsOperands(); });
 }
 
 LogicalResult verifyList(function_ref<InFlightDiagnostic()> emitError,
@@ -89,9 +99,15 @@ LogicalResult AllOfAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return verifyList(emitError, "all_of", masks);
 }
 
+bool AllOfAttr::readsOperands() const { return anyReadsOperands(getMasks()); }
+
 bool AllOfAttr::keep(int64_t i, int64_t j, int64_t n, int64_t m) const {
+  return keepAt(plainSite(n, m), i, j);
+}
+
+bool AllOfAttr::keepAt(const MaskSite &site, int64_t i, int64_t j) const {
   return llvm::all_of(getMasks(), [&](MaskAttrInterface x) {
-    return x.keep(i, j, n, m);
+    return x.keepAt(site, i, j);
   });
 }
 
@@ -105,13 +121,18 @@ KeyRange AllOfAttr::keyRange(int64_t i0, int64_t i1, int64_t n,
 
 SmallVector<KeyRange> AllOfAttr::keyRanges(int64_t i0, int64_t i1, int64_t n,
                                            int64_t m) const {
+  return keyRangesAt(plainSite(n, m), i0, i1);
+}
+
+SmallVector<KeyRange> AllOfAttr::keyRangesAt(const MaskSite &site, int64_t i0,
+                                             int64_t i1) const {
   if (!allOfCount(getMasks()))
-    return {keyRange(i0, i1, n, m)};
-  SmallVector<KeyRange> acc = {{0, m, 0, m}};
+    return {keyRange(i0, i1, site.n, site.m)};
+  SmallVector<KeyRange> acc = {{0, site.m, 0, site.m}};
   for (MaskAttrInterface x : getMasks()) {
     SmallVector<KeyRange> next;
     for (const KeyRange &r : acc)
-      for (const KeyRange &y : x.keyRanges(i0, i1, n, m))
+      for (const KeyRange &y : x.keyRangesAt(site, i0, i1))
         next.push_back(intersect(r, y));
     acc = std::move(next);
   }
@@ -120,7 +141,13 @@ SmallVector<KeyRange> AllOfAttr::keyRanges(int64_t i0, int64_t i1, int64_t n,
 
 Value AllOfAttr::buildKeep(OpBuilder &b, Location loc, Value i, Value j,
                            Value n, Value m) const {
-  return combineKeeps<arith::AndIOp>(getMasks(), b, loc, i, j, n, m);
+  return buildKeepAt(b, loc, plainSite(n, m), i, j, n, m);
+}
+
+Value AllOfAttr::buildKeepAt(OpBuilder &b, Location loc,
+                             const MaskSiteValues &site, Value i, Value j,
+                             Value n, Value m) const {
+  return combineKeeps<arith::AndIOp>(getMasks(), b, loc, site, i, j, n, m);
 }
 
 KeyRangeValues AllOfAttr::buildKeyRange(OpBuilder &b, Location loc, Value i0,
@@ -136,13 +163,21 @@ SmallVector<KeyRangeValues> AllOfAttr::buildKeyRanges(OpBuilder &b,
                                                       Location loc, Value i0,
                                                       Value i1, Value n,
                                                       Value m) const {
+  return buildKeyRangesAt(b, loc, plainSite(n, m), i0, i1);
+}
+
+SmallVector<KeyRangeValues>
+AllOfAttr::buildKeyRangesAt(OpBuilder &b, Location loc,
+                            const MaskSiteValues &site, Value i0,
+                            Value i1) const {
+  Value m = site.m;
   if (!allOfCount(getMasks()))
-    return {buildKeyRange(b, loc, i0, i1, n, m)};
+    return {buildKeyRange(b, loc, i0, i1, site.n, m)};
   maskir::Arith a{b, loc, m.getType()};
   SmallVector<KeyRangeValues> acc = {{a.c(0), m, a.c(0), m}};
   for (MaskAttrInterface x : getMasks()) {
     SmallVector<KeyRangeValues> next;
-    SmallVector<KeyRangeValues> ys = x.buildKeyRanges(b, loc, i0, i1, n, m);
+    SmallVector<KeyRangeValues> ys = x.buildKeyRangesAt(b, loc, site, i0, i1);
     for (const KeyRangeValues &r : acc)
       for (const KeyRangeValues &y : ys)
         next.push_back(intersect(a, r, y));
@@ -170,9 +205,15 @@ LogicalResult AnyOfAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+bool AnyOfAttr::readsOperands() const { return anyReadsOperands(getMasks()); }
+
 bool AnyOfAttr::keep(int64_t i, int64_t j, int64_t n, int64_t m) const {
+  return keepAt(plainSite(n, m), i, j);
+}
+
+bool AnyOfAttr::keepAt(const MaskSite &site, int64_t i, int64_t j) const {
   return llvm::any_of(getMasks(), [&](MaskAttrInterface x) {
-    return x.keep(i, j, n, m);
+    return x.keepAt(site, i, j);
   });
 }
 
@@ -195,15 +236,26 @@ KeyRange AnyOfAttr::keyRange(int64_t i0, int64_t i1, int64_t n,
 
 SmallVector<KeyRange> AnyOfAttr::keyRanges(int64_t i0, int64_t i1, int64_t n,
                                            int64_t m) const {
+  return keyRangesAt(plainSite(n, m), i0, i1);
+}
+
+SmallVector<KeyRange> AnyOfAttr::keyRangesAt(const MaskSite &site, int64_t i0,
+                                             int64_t i1) const {
   SmallVector<KeyRange> out;
   for (MaskAttrInterface x : getMasks())
-    llvm::append_range(out, x.keyRanges(i0, i1, n, m));
+    llvm::append_range(out, x.keyRangesAt(site, i0, i1));
   return out;
 }
 
 Value AnyOfAttr::buildKeep(OpBuilder &b, Location loc, Value i, Value j,
                            Value n, Value m) const {
-  return combineKeeps<arith::OrIOp>(getMasks(), b, loc, i, j, n, m);
+  return buildKeepAt(b, loc, plainSite(n, m), i, j, n, m);
+}
+
+Value AnyOfAttr::buildKeepAt(OpBuilder &b, Location loc,
+                             const MaskSiteValues &site, Value i, Value j,
+                             Value n, Value m) const {
+  return combineKeeps<arith::OrIOp>(getMasks(), b, loc, site, i, j, n, m);
 }
 
 KeyRangeValues AnyOfAttr::buildKeyRange(OpBuilder &b, Location loc, Value i0,
@@ -226,9 +278,16 @@ SmallVector<KeyRangeValues> AnyOfAttr::buildKeyRanges(OpBuilder &b,
                                                       Location loc, Value i0,
                                                       Value i1, Value n,
                                                       Value m) const {
+  return buildKeyRangesAt(b, loc, plainSite(n, m), i0, i1);
+}
+
+SmallVector<KeyRangeValues>
+AnyOfAttr::buildKeyRangesAt(OpBuilder &b, Location loc,
+                            const MaskSiteValues &site, Value i0,
+                            Value i1) const {
   SmallVector<KeyRangeValues> out;
   for (MaskAttrInterface x : getMasks())
-    llvm::append_range(out, x.buildKeyRanges(b, loc, i0, i1, n, m));
+    llvm::append_range(out, x.buildKeyRangesAt(b, loc, site, i0, i1));
   return out;
 }
 
@@ -242,8 +301,38 @@ void NotAttr::print(AsmPrinter &p) const {
   p << ">";
 }
 
+bool NotAttr::readsOperands() const { return getMask().readsOperands(); }
+
 bool NotAttr::keep(int64_t i, int64_t j, int64_t n, int64_t m) const {
   return !getMask().keep(i, j, n, m);
+}
+
+bool NotAttr::keepAt(const MaskSite &site, int64_t i, int64_t j) const {
+  return !getMask().keepAt(site, i, j);
+}
+
+namespace {
+/// The child's ranges as one: itself, or the safe hull (visible [0, m),
+/// nothing known full) when it has several.
+KeyRange single(ArrayRef<KeyRange> rs, int64_t m) {
+  return rs.size() == 1 ? rs[0] : KeyRange{0, m, 0, 0};
+}
+KeyRange complementA(const KeyRange &r, int64_t m) {
+  bool hasFull = r.fullBegin < r.fullEnd;
+  int64_t fb = hasFull ? r.fullBegin : m;
+  return {0, fb, 0, std::min(r.visibleBegin, fb)};
+}
+KeyRange complementB(const KeyRange &r, int64_t m) {
+  bool hasFull = r.fullBegin < r.fullEnd;
+  int64_t fe = hasFull ? r.fullEnd : r.visibleEnd;
+  return {fe, m, std::max(r.visibleEnd, fe), m};
+}
+} // namespace
+
+SmallVector<KeyRange> NotAttr::keyRangesAt(const MaskSite &site, int64_t i0,
+                                           int64_t i1) const {
+  KeyRange r = single(getMask().keyRangesAt(site, i0, i1), site.m);
+  return {complementA(r, site.m), complementB(r, site.m)};
 }
 
 // From the child's (hull) range r: keys outside r's full range may be kept,
@@ -253,10 +342,7 @@ bool NotAttr::keep(int64_t i, int64_t j, int64_t n, int64_t m) const {
 SmallVector<KeyRange> NotAttr::keyRanges(int64_t i0, int64_t i1, int64_t n,
                                          int64_t m) const {
   KeyRange r = getMask().keyRange(i0, i1, n, m);
-  bool hasFull = r.fullBegin < r.fullEnd;
-  int64_t fb = hasFull ? r.fullBegin : m, fe = hasFull ? r.fullEnd : r.visibleEnd;
-  return {{0, fb, 0, std::min(r.visibleBegin, fb)},
-          {fe, m, std::max(r.visibleEnd, fe), m}};
+  return {complementA(r, m), complementB(r, m)};
 }
 
 KeyRange NotAttr::keyRange(int64_t i0, int64_t i1, int64_t n,
@@ -268,8 +354,27 @@ KeyRange NotAttr::keyRange(int64_t i0, int64_t i1, int64_t n,
 SmallVector<KeyRangeValues> NotAttr::buildKeyRanges(OpBuilder &b, Location loc,
                                                     Value i0, Value i1,
                                                     Value n, Value m) const {
+  return complementValues(b, loc,
+                          getMask().buildKeyRange(b, loc, i0, i1, n, m), m);
+}
+
+SmallVector<KeyRangeValues>
+NotAttr::buildKeyRangesAt(OpBuilder &b, Location loc,
+                          const MaskSiteValues &site, Value i0,
+                          Value i1) const {
+  SmallVector<KeyRangeValues> rs =
+      getMask().buildKeyRangesAt(b, loc, site, i0, i1);
+  maskir::Arith a{b, loc, site.m.getType()};
+  KeyRangeValues r =
+      rs.size() == 1 ? rs[0] : KeyRangeValues{a.c(0), site.m, a.c(0), a.c(0)};
+  return complementValues(b, loc, r, site.m);
+}
+
+SmallVector<KeyRangeValues> NotAttr::complementValues(OpBuilder &b,
+                                                      Location loc,
+                                                      KeyRangeValues r,
+                                                      Value m) {
   maskir::Arith a{b, loc, m.getType()};
-  KeyRangeValues r = getMask().buildKeyRange(b, loc, i0, i1, n, m);
   Value hasFull = a.lt(r.fullBegin, r.fullEnd);
   Value fb = a.select(hasFull, r.fullBegin, m);
   Value fe = a.select(hasFull, r.fullEnd, r.visibleEnd);
@@ -285,7 +390,13 @@ KeyRangeValues NotAttr::buildKeyRange(OpBuilder &b, Location loc, Value i0,
 
 Value NotAttr::buildKeep(OpBuilder &b, Location loc, Value i, Value j, Value n,
                          Value m) const {
-  Value k = getMask().buildKeep(b, loc, i, j, n, m);
+  return buildKeepAt(b, loc, plainSite(n, m), i, j, n, m);
+}
+
+Value NotAttr::buildKeepAt(OpBuilder &b, Location loc,
+                           const MaskSiteValues &site, Value i, Value j,
+                           Value n, Value m) const {
+  Value k = getMask().buildKeepAt(b, loc, site, i, j, n, m);
   TypedAttr one =
       isa<VectorType>(k.getType())
           ? TypedAttr(

@@ -149,7 +149,11 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       Value scores = memref::AllocaOp::create(rw, loc, scoresType);
       buildZeroFill(rw, loc, acc, bq, dvPad);
 
+      Value qDoc = op.getQDoc() ? toBuffer(op.getQDoc()) : Value();
+      Value kDoc = op.getKDoc() ? toBuffer(op.getKDoc()) : Value();
       QueryTile tile{i0, i1, b, h, hkv, N, M};
+      if (qDoc)
+        tile.site = documentSite(b, h, N, M, qDoc, kDoc);
       KeySchedule sched =
           op.hasBlockList()
               ? KeySchedule::fromBlockList(
@@ -176,7 +180,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
               return KVBlockUpdateOp::create(ub, ul, stateType, stateType,
                                              qTile, kT, vp, acc, scores, b,
                                              hkv, i0, j0, nI, mI, masked,
-                                             state[0], state[1], mask)
+                                             state[0], state[1], qDoc, kDoc,
+                                             mask)
                   .getResults();
             };
             Value skip = sched.skipped(lb, l, t);

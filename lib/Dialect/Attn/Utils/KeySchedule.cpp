@@ -4,6 +4,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -21,12 +22,60 @@ Value uge(OpBuilder &b, Location loc, Value x, Value y) {
 SmallVector<KeyRangeValues> rangesOf(OpBuilder &b, Location loc,
                                      MaskAttrInterface mask,
                                      const QueryTile &t) {
+  if (mask && t.site.load)
+    return mask.buildKeyRangesAt(b, loc, t.site, t.i0, t.i1);
   if (mask)
     return mask.buildKeyRanges(b, loc, t.i0, t.i1, t.n, t.m);
   Value c0 = cIdx(b, loc, 0);
   return {{c0, t.m, c0, t.m}};
 }
 } // namespace
+
+MaskSiteValues mlir::attn::documentSite(Value b, Value h, Value n, Value m,
+                                        Value qDoc, Value kDoc) {
+  MaskSiteValues site{b, h, n, m, nullptr};
+  site.load = [=](OpBuilder &ob, Location l, StringRef role,
+                  Value pos) -> Value {
+    Value buf = role == "q_doc" ? qDoc : kDoc;
+    Type i64 = ob.getI64Type();
+    auto elt = cast<MemRefType>(buf.getType()).getElementType();
+    Value len = memref::DimOp::create(ob, l, buf, 1);
+    auto widen = [&](Value x) -> Value {
+      Type want = isa<VectorType>(x.getType())
+                      ? Type(VectorType::get(
+                            cast<VectorType>(x.getType()).getShape(), i64))
+                      : i64;
+      return x.getType() == want ? x
+                                 : arith::ExtSIOp::create(ob, l, want, x)
+                                       .getResult();
+    };
+    if (auto vt = dyn_cast<VectorType>(pos.getType())) {
+      Value last = arith::IndexCastOp::create(
+          ob, l, i64,
+          arith::SubIOp::create(ob, l, len, cIdx(ob, l, 1)));
+      Value idx = arith::MinSIOp::create(
+          ob, l, pos, vector::BroadcastOp::create(ob, l, vt, last));
+      auto rt = VectorType::get(vt.getShape(), elt);
+      Value all = arith::ConstantOp::create(
+          ob, l, DenseElementsAttr::get(
+                     VectorType::get(vt.getShape(), ob.getI1Type()), true));
+      Value zero = arith::ConstantOp::create(
+          ob, l, DenseElementsAttr::get(rt, ob.getZeroAttr(elt)));
+      Value c0 = cIdx(ob, l, 0);
+      return widen(vector::GatherOp::create(ob, l, rt, buf,
+                                            ValueRange{b, c0}, idx, all,
+                                            zero));
+    }
+    Value p = pos.getType().isIndex()
+                  ? pos
+                  : arith::IndexCastOp::create(ob, l, ob.getIndexType(), pos)
+                        .getResult();
+    p = arith::MinSIOp::create(
+        ob, l, p, arith::SubIOp::create(ob, l, len, cIdx(ob, l, 1)));
+    return widen(memref::LoadOp::create(ob, l, buf, ValueRange{b, p}));
+  };
+  return site;
+}
 
 KeySchedule KeySchedule::fromMask(OpBuilder &b, Location loc,
                                   MaskAttrInterface mask,

@@ -104,13 +104,32 @@ def Attn_DilatedAttr : Attn_MaskAttr<"Dilated", "dilated"> {
   let genVerifyDecl = 1;
 }
 
+def Attn_SegmentsAttr : Attn_Attr<"Segments", "segments",
+    [DeclareAttrInterfaceMethods<Attn_MaskAttrInterface,
+                                 ["readsOperands", "keepAt", "keyRangesAt",
+                                  "buildKeepAt", "buildKeyRangesAt"]>]> {
+  let summary = "document packing: a query sees the keys of its document";
+  let description = [{
+    Key `j` is visible to query `i` of batch `b` when `q_doc[b, i] =
+    k_doc[b, j]`, the document ids the op takes as
+    `segments(%q_doc, %k_doc)` (i32 or i64, [B, N] and [B, M]; self or
+    cross attention). With `#attn.causal` under `all_of`: causal within each
+    document. The ids must be non-decreasing along the sequence (packed
+    documents): the block rule finds a query tile's documents among the keys
+    by binary search, so key blocks of other documents are never visited.
+    The CPU runtime checks the order; the GPU assumes it.
+  }];
+}
+
 // Combinators. Their block rules combine the children's: all_of intersects
 // ranges, any_of keeps each child's ranges (the key schedule visits a block
 // once), not complements one range into two.
 
 def Attn_AllOfAttr : Attn_Attr<"AllOf", "all_of",
     [DeclareAttrInterfaceMethods<Attn_MaskAttrInterface,
-                                 ["keyRanges", "buildKeyRanges"]>]> {
+                                 ["keyRanges", "buildKeyRanges",
+                                  "readsOperands", "keepAt", "keyRangesAt",
+                                  "buildKeepAt", "buildKeyRangesAt"]>]> {
   let summary = "conjunction of masks";
   let description = [{
     A key is visible when every mask of the list keeps it:
@@ -123,7 +142,9 @@ def Attn_AllOfAttr : Attn_Attr<"AllOf", "all_of",
 
 def Attn_AnyOfAttr : Attn_Attr<"AnyOf", "any_of",
     [DeclareAttrInterfaceMethods<Attn_MaskAttrInterface,
-                                 ["keyRanges", "buildKeyRanges"]>]> {
+                                 ["keyRanges", "buildKeyRanges",
+                                  "readsOperands", "keepAt", "keyRangesAt",
+                                  "buildKeepAt", "buildKeyRangesAt"]>]> {
   let summary = "disjunction of masks";
   let description = [{
     A key is visible when some mask of the list keeps it:
@@ -138,7 +159,9 @@ def Attn_AnyOfAttr : Attn_Attr<"AnyOf", "any_of",
 
 def Attn_NotAttr : Attn_Attr<"Not", "not",
     [DeclareAttrInterfaceMethods<Attn_MaskAttrInterface,
-                                 ["keyRanges", "buildKeyRanges"]>]> {
+                                 ["keyRanges", "buildKeyRanges",
+                                  "readsOperands", "keepAt", "keyRangesAt",
+                                  "buildKeepAt", "buildKeyRangesAt"]>]> {
   let summary = "negation of a mask";
   let description = [{
     A key is visible when the mask does not keep it:
@@ -147,6 +170,12 @@ def Attn_NotAttr : Attn_Attr<"Not", "not",
   }];
   let parameters = (ins "::mlir::attn::MaskAttrInterface":$mask);
   let hasCustomAssemblyFormat = 1;
+  let extraClassDeclaration = [{
+    /// Ranges A and B of the complement of one range r (IR).
+    static ::llvm::SmallVector<::mlir::attn::KeyRangeValues>
+    complementValues(::mlir::OpBuilder &b, ::mlir::Location loc,
+                     ::mlir::attn::KeyRangeValues r, ::mlir::Value m);
+  }];
 }
 
 #endif // ATTNIR_DIALECT_ATTN_IR_ATTNATTRS_TD

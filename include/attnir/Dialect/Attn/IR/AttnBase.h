@@ -9,7 +9,13 @@
 #define ATTNIR_DIALECT_ATTN_IR_ATTNBASE_H
 
 #include "mlir/IR/Value.h"
+#include "llvm/ADT/StringRef.h"
 #include <cstdint>
+#include <functional>
+
+namespace mlir {
+class OpBuilder;
+} // namespace mlir
 
 namespace mlir::attn {
 
@@ -26,6 +32,24 @@ enum class BlockKind { Empty, Partial, Full };
 /// The same bounds as SSA `index` values, emitted by the mask as IR.
 struct KeyRangeValues {
   Value visibleBegin, visibleEnd, fullBegin, fullEnd;
+};
+
+/// Where a rule is evaluated in C++, for masks that read the op's operands
+/// (`segments` reads q_doc and k_doc): the batch, query head and lengths,
+/// and `operand(role, pos)`, the value of the operand of that role at
+/// (b, pos) (null when the op has no such operands).
+struct MaskSite {
+  int64_t b = 0, h = 0, n = 0, m = 0;
+  std::function<int64_t(llvm::StringRef role, int64_t pos)> operand;
+};
+
+/// The same as IR. `n` and `m` are the index-typed lengths; `load(b, loc,
+/// role, pos)` reads the operand of that role at (b, pos) as i64, for `pos`
+/// an index, an i64 or a vector of i64 (then a vector). Null `load`: the op
+/// has no operands a mask reads.
+struct MaskSiteValues {
+  Value b, h, n, m;
+  std::function<Value(OpBuilder &, Location, llvm::StringRef, Value)> load;
 };
 
 /// One shape relation of an op: dimension `lhsDim` of value `lhs` equals

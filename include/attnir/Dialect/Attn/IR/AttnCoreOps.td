@@ -35,6 +35,9 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments]> {
     `kv_counts` ids of its query block's list; a duplicate id counts once.
     An id outside [0, ceil(M / block_k)) is a runtime error.
 
+    Document ids (`segments(q_doc, k_doc)`, i32 or i64, [B, N] and [B, M])
+    are read by masks that need them (`#attn.segments`).
+
     ```mlir
     %o = attn.attention %q, %k, %v mask(#attn.causal)
         : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
@@ -45,6 +48,8 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments]> {
                        Attn_FloatTensor:$v,
                        Optional<Attn_IndexTensor>:$kv_indices,
                        Optional<Attn_IndexTensor>:$kv_counts,
+                       Optional<Attn_IndexTensor>:$q_doc,
+                       Optional<Attn_IndexTensor>:$k_doc,
                        OptionalAttr<Attn_MaskAttrInterface>:$mask,
                        OptionalAttr<F64Attr>:$scale,
                        OptionalAttr<I64Attr>:$block_q,
@@ -55,6 +60,7 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments]> {
     $q `,` $k `,` $v
     (`blocks` `(` $kv_indices^ `,` $kv_counts `)`
      `block_size` `(` $block_q `,` $block_k `)`)?
+    (`segments` `(` $q_doc^ `,` $k_doc `)`)?
     (`mask` `(` $mask^ `)`)? (`scale` `(` $scale^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
@@ -68,6 +74,7 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments]> {
     /// True when the op carries a runtime block list.
     bool hasBlockList() { return static_cast<bool>(getKvIndices()); }
     ::mlir::LogicalResult verifyBlockList();
+    ::mlir::LogicalResult verifySegments();
     /// The block list's block sizes (0 without a list).
     int64_t listBlockQ() {
       return getBlockQAttr() ? getBlockQAttr().getInt() : 0;

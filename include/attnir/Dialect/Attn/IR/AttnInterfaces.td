@@ -75,6 +75,51 @@ def Attn_MaskAttrInterface : AttrInterface<"MaskAttrInterface"> {
       /*methodBody=*/"", /*defaultImplementation=*/[{
         return {$_attr.buildKeyRange(b, loc, i0, i1, n, m)};
       }]>,
+    InterfaceMethod<[{
+        True when the rules read the op's operands (through a MaskSite):
+        the op must then carry them (`segments(q_doc, k_doc)`).
+      }],
+      "bool", "readsOperands", (ins), /*methodBody=*/"",
+      /*defaultImplementation=*/[{ return false; }]>,
+    InterfaceMethod<[{
+        The element rule at a site (batch, head, operands). Default: `keep`.
+      }],
+      "bool", "keepAt",
+      (ins "const ::mlir::attn::MaskSite &":$site, "int64_t":$i, "int64_t":$j),
+      /*methodBody=*/"", /*defaultImplementation=*/[{
+        return $_attr.keep(i, j, site.n, site.m);
+      }]>,
+    InterfaceMethod<[{
+        The block rule at a site. Default: `keyRanges`.
+      }],
+      "::llvm::SmallVector<::mlir::attn::KeyRange>", "keyRangesAt",
+      (ins "const ::mlir::attn::MaskSite &":$site, "int64_t":$i0,
+           "int64_t":$i1),
+      /*methodBody=*/"", /*defaultImplementation=*/[{
+        return $_attr.keyRanges(i0, i1, site.n, site.m);
+      }]>,
+    InterfaceMethod<[{
+        `keepAt` as IR: `i`, `j` as for `buildKeep`; `n`, `m` of that shape
+        (scalars or vectors of i64). Default: `buildKeep`.
+      }],
+      "::mlir::Value", "buildKeepAt",
+      (ins "::mlir::OpBuilder &":$b, "::mlir::Location":$loc,
+           "const ::mlir::attn::MaskSiteValues &":$site,
+           "::mlir::Value":$i, "::mlir::Value":$j,
+           "::mlir::Value":$n, "::mlir::Value":$m),
+      /*methodBody=*/"", /*defaultImplementation=*/[{
+        return $_attr.buildKeep(b, loc, i, j, n, m);
+      }]>,
+    InterfaceMethod<[{
+        `keyRangesAt` as IR (index values). Default: `buildKeyRanges`.
+      }],
+      "::llvm::SmallVector<::mlir::attn::KeyRangeValues>", "buildKeyRangesAt",
+      (ins "::mlir::OpBuilder &":$b, "::mlir::Location":$loc,
+           "const ::mlir::attn::MaskSiteValues &":$site,
+           "::mlir::Value":$i0, "::mlir::Value":$i1),
+      /*methodBody=*/"", /*defaultImplementation=*/[{
+        return $_attr.buildKeyRanges(b, loc, i0, i1, site.n, site.m);
+      }]>,
   ];
   let extraClassDeclaration = [{
     /// Block classification of the tile [i0, i1) x [j0, j1), derived from

@@ -15,7 +15,8 @@ include "attnir/Dialect/Attn/IR/AttnInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
-    AllTypesMatch<["m_in", "l_in", "m_out", "l_out"]>]> {
+    AllTypesMatch<["m_in", "l_in", "m_out", "l_out"]>,
+    AttrSizedOperandSegments]> {
   let summary = "one online-softmax step: a query tile against a key block";
   let description = [{
     For the query rows `i0 + r` (r < rows of `acc`) of one query tile and
@@ -33,7 +34,8 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     block's K^T is contiguous) and `v` V packed as
     [B, Hkv, Mpad, Dvpad], both f32 and zero-padded, so every read is in
     bounds. `scores` is scratch space of [rows, BK]. The running max `m` and
-    sum `l` of each row are the vector operands and results.
+    sum `l` of each row are the vector operands and results. `q_doc` and
+    `k_doc` ([B, N], [B, M]) are the document ids masks may read.
   }];
   let arguments = (ins
       MemRefRankOf<[F32], [2]>:$qT, MemRefRankOf<[F32], [5]>:$kT, MemRefRankOf<[F32], [4]>:$v,
@@ -42,6 +44,8 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
       Index:$n, Index:$m, I1:$masked,
       VectorOfRankAndType<[1], [F32]>:$m_in,
       VectorOfRankAndType<[1], [F32]>:$l_in,
+      Optional<MemRefRankOf<[I32, I64], [2]>>:$q_doc,
+      Optional<MemRefRankOf<[I32, I64], [2]>>:$k_doc,
       OptionalAttr<Attn_MaskAttrInterface>:$mask);
   let results = (outs VectorOfRankAndType<[1], [F32]>:$m_out,
                       VectorOfRankAndType<[1], [F32]>:$l_out);
@@ -50,6 +54,7 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     `at` `[` $b `,` $hkv `,` $i0 `,` $j0 `]`
     `lengths` `(` $n `,` $m `)` `masked` `(` $masked `)`
     `state` `(` $m_in `,` $l_in `)`
+    (`segments` `(` $q_doc^ `,` $k_doc `:` type($q_doc) `,` type($k_doc) `)`)?
     (`mask` `(` $mask^ `)`)? attr-dict `:`
     type($qT) `,` type($kT) `,` type($v) `,` type($acc) `,` type($scores)
     `,` type($m_in)

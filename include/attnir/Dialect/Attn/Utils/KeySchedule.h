@@ -31,7 +31,16 @@ namespace mlir::attn {
 /// head, and the sequence lengths (all `index` values).
 struct QueryTile {
   Value i0, i1, b, h, hkv, n, m;
+  /// The operands masks read (document ids); null `load` when none.
+  MaskSiteValues site = {};
 };
+
+/// The site of batch `b` whose document ids are the [B, N] / [B, M] i32 or
+/// i64 buffers `qDoc` and `kDoc`: `load` reads them at an index, an i64 or a
+/// vector of i64 positions (clamped into the row, so lanes past the keys
+/// read in bounds), as i64.
+MaskSiteValues documentSite(Value b, Value h, Value n, Value m, Value qDoc,
+                            Value kDoc);
 
 /// A runtime block list as buffers: `indices` [B, Hl, NQB, K] and `counts`
 /// [B, Hl, NQB] of i32 or i64, Hl = 1 (shared by all heads), Hq (per query
