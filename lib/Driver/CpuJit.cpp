@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnir/Driver/CpuJit.h"
+#include "llvm/IR/IRBuilder.h"
 #include "attnir/Runtime/Kernel.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
@@ -78,6 +79,36 @@ bool targetHasAVX512(StringRef cpu) {
   return tm && tm->getMCSubtargetInfo()->checkFeatures("+avx512f");
 }
 
+namespace {
+/// For each `_mlir_ciface_<name>(ptr, ...)`: `_attnir_packed_<name>(ptr
+/// args)` calling it with args[0], args[1], ...: the runtime calls entries
+/// of any number of arguments through one signature.
+void addPackedEntries(llvm::Module &m) {
+  llvm::LLVMContext &ctx = m.getContext();
+  auto *ptrTy = llvm::PointerType::getUnqual(ctx);
+  std::vector<llvm::Function *> cifaces;
+  for (llvm::Function &f : m)
+    if (!f.isDeclaration() && f.getName().starts_with("_mlir_ciface_") &&
+        f.getReturnType()->isVoidTy())
+      cifaces.push_back(&f);
+  for (llvm::Function *f : cifaces) {
+    auto *type = llvm::FunctionType::get(llvm::Type::getVoidTy(ctx), {ptrTy},
+                                         /*isVarArg=*/false);
+    auto *w = llvm::Function::Create(
+        type, llvm::GlobalValue::ExternalLinkage,
+        "_attnir_packed_" + f->getName().drop_front(13).str(), m);
+    llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", w));
+    std::vector<llvm::Value *> args;
+    for (unsigned i = 0; i < f->arg_size(); ++i)
+      args.push_back(b.CreateLoad(f->getArg(i)->getType(),
+                                  b.CreateConstGEP1_64(ptrTy, w->getArg(0), i)));
+    b.CreateCall(f, args);
+    b.CreateRetVoid();
+  }
+}
+
+} // namespace
+
 bool emitLLVM(ModuleOp module, EmitKind kind, llvm::raw_pwrite_stream &os,
               std::string &err, StringRef cpu) {
   // Position-independent: objects become shared objects (bundles).
@@ -100,6 +131,7 @@ bool emitLLVM(ModuleOp module, EmitKind kind, llvm::raw_pwrite_stream &os,
   }
   llvmModule->setDataLayout(tm->createDataLayout());
   llvmModule->setTargetTriple(tm->getTargetTriple());
+  addPackedEntries(*llvmModule);
   if (llvm::Error e =
           makeOptimizingTransformer(3, 0, tm.get())(llvmModule.get())) {
     err = llvm::toString(std::move(e));

@@ -58,8 +58,15 @@ std::unique_ptr<Kernel> Kernel::load(Bundle bundle, std::string &error) {
     return nullptr;
   }
   for (const EntryABI &e : bundle.entries) {
-    std::string sym = "_mlir_ciface_" + e.name;
+    // The packed entry takes any number of arguments; bundles made before
+    // it existed have only the C interface (at most 8 arguments).
+    std::string sym = "_attnir_packed_" + e.name;
     void *fn = dlsym(k->handle, sym.c_str());
+    k->packed.push_back(fn != nullptr);
+    if (!fn) {
+      sym = "_mlir_ciface_" + e.name;
+      fn = dlsym(k->handle, sym.c_str());
+    }
     if (!fn) {
       error = "the kernel has no symbol " + sym;
       return nullptr;
@@ -334,6 +341,10 @@ bool Kernel::runHost(int entry, const std::vector<TensorRef> &inputs,
   std::vector<void *> ptrs;
   for (auto &d : descs)
     ptrs.push_back(d.data());
+  if (packed[entry]) {
+    reinterpret_cast<void (*)(void **)>(fns[entry])(ptrs.data());
+    return true;
+  }
   if (!callWithPointers(fns[entry], ptrs)) {
     error = "@" + abi.name + ": more than 8 arguments are not supported yet";
     return false;

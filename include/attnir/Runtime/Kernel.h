@@ -89,6 +89,9 @@ private:
   void *handle = nullptr;
   int memfd = -1;
   std::vector<void *> fns;
+  /// Per entry: fns[entry] is `_attnir_packed_<name>(void **args)` (any
+  /// number of arguments) rather than the C interface.
+  std::vector<bool> packed;
 };
 
 } // namespace attnir
