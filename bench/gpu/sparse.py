@@ -197,6 +197,34 @@ def doc_correctness(report):
     report["correctness"] += rows
 
 
+def blockmask_passthrough(report):
+    """A torch BlockMask's kv_indices / kv_num_blocks straight into the
+    kernel, against the float64 reference of the list and against the
+    compiled flex_attention with that BlockMask (no mask_mod). Eager
+    flex_attention is not a reference here: it ignores the block mask and
+    applies only mask_mod (dense attention)."""
+    from torch.nn.attention.flex_attention import BlockMask, flex_attention
+    flex = torch.compile(flex_attention, dynamic=False)
+    rows = []
+    gen = torch.Generator().manual_seed(5)
+    for B, H, N in ((2, 4, 1000), (1, 8, 2048)):
+        nb = -(-N // 128)
+        idx, cnt = random_lists(B, H, nb, nb, nb, 0.5, torch.int32, gen)
+        bm = BlockMask.from_kv_blocks(cnt.to(dev), idx.clamp(min=0).to(dev),
+                                      BLOCK_SIZE=128, seq_lengths=(N, N))
+        kern = attnir.load(os.path.join(BUNDLES, "sparse_hop_d128_128x128.bundle"))
+        q, k, v = (torch.randn(B, H, N, 128, device=dev, dtype=torch.bfloat16)
+                   for _ in range(3))
+        ref = lambda: reference(q, k, v, idx, cnt, 128, 128, False, 128 ** -0.5)[0]
+        record(rows, "blockmask_passthrough", f"B={B} H={H} N={N}",
+               dict(B=B, Hq=H, Hkv=H, N=N, M=N),
+               lambda: (kern(q, k, v, bm.kv_indices, bm.kv_num_blocks)[0].double(), ref()))
+        record(rows, "flex_same_blockmask", f"B={B} H={H} N={N}",
+               dict(B=B, Hq=H, Hkv=H, N=N, M=N),
+               lambda: (flex(q, k, v, block_mask=bm).double(), ref()))
+    report["correctness"] += rows
+
+
 def correctness(report):
     rows = []
     shapes = [  # name, B, Hq, Hkv, N, M, list heads
@@ -373,6 +401,7 @@ def main():
     correctness(report)
     zoo_correctness(report)
     doc_correctness(report)
+    blockmask_passthrough(report)
     if not args.skip_timings:
         timings(report, args.reps)
     with open(os.path.join(args.out, "sparse.json"), "w") as f:

@@ -107,13 +107,20 @@ def test_bad_lists_raise(compiled):
 
 
 def test_torch_block_mask_passes_through(compiled):
+    """A BlockMask built from block lists (BlockMask.from_kv_blocks, as a
+    selection step makes one): its kv_indices / kv_num_blocks go straight
+    in. (create_block_mask splits full blocks into full_kv_indices /
+    full_kv_num_blocks: pass the two lists concatenated.)"""
     torch = pytest.importorskip("torch")
     flex = pytest.importorskip("torch.nn.attention.flex_attention")
-    B, H, N = 1, 2, 384
-    bm = flex.create_block_mask(lambda b, h, qi, kj: (kj // 128) % 2 == (qi // 128) % 2,
-                                B, H, N, N, device="cpu", BLOCK_SIZE=128)
+    B, H, N, nb = 1, 2, 300, 3
+    idx, cnt = random_lists(B, H, nb, nb, nb, seed=11)
+    ids = torch.from_numpy(np.where(idx < 0, 0, idx))
+    bm = flex.BlockMask.from_kv_blocks(torch.from_numpy(cnt), ids, BLOCK_SIZE=128,
+                                       seq_lengths=(N, N))
     kern = compiled(spec(128, 128))
     q, k, v = (torch.from_numpy(rand((B, H, N, 64), seed=s)) for s in (8, 9, 10))
     out = kern(q, k, v, bm.kv_indices, bm.kv_num_blocks)
-    ref = flex.flex_attention(q, k, v, block_mask=bm)
-    assert rel_err(out.numpy(), ref.numpy()) < 1e-4
+    ref, _ = naive_attention(q.numpy(), k.numpy(), v.numpy(),
+                             keep_bh=list_keep(idx, cnt, 128, 128, N, N, H, H))
+    assert rel_err(out.numpy(), ref) < 1e-5
