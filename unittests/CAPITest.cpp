@@ -4,6 +4,7 @@
 #include "attnir/Driver/SpecLoader.h"
 #include "attnir/Reference/Compare.h"
 #include "attnir/Reference/Reference.h"
+#include "attnir/Runtime/Bundle.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Parser/Parser.h"
 #include <cstdio>
@@ -268,5 +269,37 @@ TEST_F(CAPI, ReferenceMatchesEvaluatorAndReportsErrors) {
   EXPECT_EQ(attnir_reference("func.func @", 11, nullptr, ts, 3), nullptr);
   EXPECT_NE(std::string(attnir_last_error()).find("spec:1:"),
             std::string::npos);
+}
+} // namespace
+
+namespace {
+// Issue 15, case 6: hand-edited bundles with a recomputed checksum (an
+// entry's output removed, no entries at all) are refused at load, not run
+// with the wrong number of arguments.
+TEST_F(CAPI, Issue15Case6EditedBundlesAreRefused) {
+  std::string path = ::testing::TempDir() + "/edited.bundle";
+  ASSERT_EQ(attnir_save(kernel, path.c_str()), 0) << attnir_last_error();
+  Bundle b;
+  std::string err;
+  ASSERT_TRUE(Bundle::readFile(path, b, err)) << err;
+
+  Bundle noOutput = b;
+  noOutput.entries[0].outputs.clear();
+  ASSERT_TRUE(noOutput.writeFile(path, err)) << err;
+  EXPECT_EQ(attnir_load(path.c_str()), nullptr);
+  EXPECT_NE(std::string(attnir_last_error())
+                .find("corrupt bundle: @causal describes 3 arguments but its "
+                      "kernel takes 4"),
+            std::string::npos)
+      << attnir_last_error();
+
+  Bundle noEntries = b;
+  noEntries.entries.clear();
+  ASSERT_TRUE(noEntries.writeFile(path, err)) << err;
+  EXPECT_EQ(attnir_load(path.c_str()), nullptr);
+  EXPECT_NE(std::string(attnir_last_error()).find("entries"),
+            std::string::npos)
+      << attnir_last_error();
+  std::remove(path.c_str());
 }
 } // namespace

@@ -15,7 +15,8 @@ namespace {
 thread_local std::string lastError;
 
 bool toDType(attnir_dtype_t dt, DType &out) {
-  switch (dt) {
+  // Switch on the integer: a C caller may pass any value (issue 15, case 9).
+  switch (static_cast<int>(dt)) {
   case ATTNIR_F32: out = DType::F32; return true;
   case ATTNIR_BF16: out = DType::BF16; return true;
   case ATTNIR_F16: out = DType::F16; return true;

@@ -82,7 +82,9 @@ bool targetHasAVX512(StringRef cpu) {
 namespace {
 /// For each `_mlir_ciface_<name>(ptr, ...)`: `_attnir_packed_<name>(ptr
 /// args)` calling it with args[0], args[1], ...: the runtime calls entries
-/// of any number of arguments through one signature.
+/// of any number of arguments through one signature. `_attnir_arity_<name>`
+/// (an i32 constant) says how many, so that a bundle whose entry
+/// description was edited cannot make the runtime pass too few.
 void addPackedEntries(llvm::Module &m) {
   llvm::LLVMContext &ctx = m.getContext();
   auto *ptrTy = llvm::PointerType::getUnqual(ctx);
@@ -104,6 +106,11 @@ void addPackedEntries(llvm::Module &m) {
                                   b.CreateConstGEP1_64(ptrTy, w->getArg(0), i)));
     b.CreateCall(f, args);
     b.CreateRetVoid();
+    auto *i32 = llvm::Type::getInt32Ty(ctx);
+    new llvm::GlobalVariable(
+        m, i32, /*isConstant=*/true, llvm::GlobalValue::ExternalLinkage,
+        llvm::ConstantInt::get(i32, f->arg_size()),
+        "_attnir_arity_" + f->getName().drop_front(13).str());
   }
 }
 

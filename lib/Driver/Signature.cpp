@@ -189,6 +189,16 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
     if (classId(Value::getFromOpaquePointer(k.first), k.second) < 0)
       return false;
   auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+  // A value returned twice (issue 15, case 3) would need one buffer for two
+  // outputs.
+  for (auto [i, r] : llvm::enumerate(ret.getOperands()))
+    for (unsigned j = 0; j < i; ++j)
+      if (ret.getOperand(j) == r) {
+        error = "@" + sig.name + " returns the same value as results #" +
+                std::to_string(j) + " and #" + std::to_string(i) +
+                "; return it once";
+        return false;
+      }
   // Every returned value must be an argument or an attn result: anything
   // else has no dimension classes (issue 15, case 1: it crashed here).
   for (Value r : ret.getOperands())

@@ -51,9 +51,11 @@ void referenceAttention(const AttentionReferenceArgs &a, HostTensor &out,
     std::function<bool(int64_t, int64_t)> keepBH;
     if (a.keepFor)
       keepBH = a.keepFor(b, h);
-    const double *qb = &q[((b * Hq + h) * N) * D];
-    const double *kb = &k[((b * Hkv + hk) * M) * D];
-    const double *vb = &v[((b * Hkv + hk) * M) * Dv];
+    // Pointer arithmetic, not operator[]: with N = 0 or M = 0 the vectors
+    // are empty (issue 15, case 9).
+    const double *qb = q.data() + ((b * Hq + h) * N) * D;
+    const double *kb = k.data() + ((b * Hkv + hk) * M) * D;
+    const double *vb = v.data() + ((b * Hkv + hk) * M) * Dv;
     std::vector<double> s(M);
     std::vector<char> kept(M);
     for (int64_t i = 0; i < N; ++i) {

@@ -125,7 +125,8 @@ bool Bundle::deserialize(const std::string &bytes, Bundle &out,
     return bad("features");
   if (b.features == "-")
     b.features.clear();
-  if (!(is >> word >> numEntries) || word != "entries" || numEntries > 1024)
+  if (!(is >> word >> numEntries) || word != "entries" || numEntries == 0 ||
+      numEntries > 1024)
     return bad("entries");
   for (size_t i = 0; i < numEntries; ++i) {
     std::string text, line;

@@ -67,6 +67,16 @@ std::unique_ptr<Kernel> Kernel::load(Bundle bundle, std::string &error) {
       sym = "_mlir_ciface_" + e.name;
       fn = dlsym(k->handle, sym.c_str());
     }
+    // Issue 15, case 6: the entry description must match the kernel.
+    const auto *arity = static_cast<const int32_t *>(
+        dlsym(k->handle, ("_attnir_arity_" + e.name).c_str()));
+    if (arity && static_cast<size_t>(*arity) !=
+                     e.inputs.size() + e.outputs.size()) {
+      error = "corrupt bundle: @" + e.name + " describes " +
+              std::to_string(e.inputs.size() + e.outputs.size()) +
+              " arguments but its kernel takes " + std::to_string(*arity);
+      return nullptr;
+    }
     if (!fn) {
       error = "the kernel has no symbol " + sym;
       return nullptr;

@@ -8,6 +8,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnir/Support/Npy.h"
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -384,6 +386,28 @@ bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
     return false;
   }
   t.shape = std::move(header.shape);
+  // A regular file shorter than its header says is truncated: say so
+  // without reading. Issue 15, case 5: a header declaring more than the
+  // machine holds (of a file that really is that large, or sparse) is
+  // refused before reading, instead of growing the buffer until the
+  // allocator gives up.
+  struct stat st;
+  long at = std::ftell(f);
+  if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && at >= 0 &&
+      static_cast<uint64_t>(st.st_size - at) < bytes) {
+    error = name + ": truncated data (expected " + std::to_string(bytes) +
+            " bytes, found " + std::to_string(st.st_size - at) + ")";
+    return false;
+  }
+  const double memory = static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
+                        static_cast<double>(sysconf(_SC_PAGE_SIZE));
+  if (static_cast<double>(bytes) > 0.8 * memory) {
+    error = name + ": the header declares " +
+            std::to_string(bytes >> 20) +
+            " MiB of data, more than this machine's memory (" +
+            std::to_string(static_cast<long long>(memory) >> 20) + " MiB)";
+    return false;
+  }
 
   const size_t gotData = readUpTo(f, bytes, t.data);
   if (gotData < bytes) {

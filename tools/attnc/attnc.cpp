@@ -315,10 +315,16 @@ int runEntry(const Options &o, ModuleOp module, StringRef specText,
     outTypes.push_back(a.dtype);
   double bytes = callFootprintBytes(inTypes, inShapes, outTypes, outShapes);
   double memory = physicalMemoryBytes();
-  if (bytes > 0.8 * memory)
-    fail("@" + sig.name + ": these shapes need " +
-         std::to_string(static_cast<long long>(bytes / (1 << 20))) +
-         " MiB of tensors, more than this machine's memory (" +
+  // Saturated: shapes near the int64 range give sizes past any integer
+  // (issue 15, case 9: the cast overflowed).
+  auto mib = [](double b) {
+    return b >= 9.0e18 ? std::string("more than 8 EiB")
+                       : std::to_string(static_cast<long long>(b / (1 << 20))) +
+                             " MiB";
+  };
+  if (!(bytes <= 0.8 * memory))
+    fail("@" + sig.name + ": these shapes need " + mib(bytes) +
+         " of tensors, more than this machine's memory (" +
          std::to_string(static_cast<long long>(memory / (1 << 20))) + " MiB)");
 
   EntryABI abi;
