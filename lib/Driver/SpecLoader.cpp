@@ -1,6 +1,7 @@
 //===- SpecLoader.cpp - parse and verify a spec ---------------------------===//
 
 #include "attnir/Driver/SpecLoader.h"
+#include "attnir/Dialect/Attn/Transforms/Passes.h"
 #include "attnir/Pipelines/Pipelines.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Verifier.h"
@@ -79,7 +80,7 @@ OwningOpRef<ModuleOp> parseSpec(llvm::SourceMgr &sourceMgr, MLIRContext *ctx) {
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, ctx);
   if (!module)
     return nullptr;
-  if (failed(verify(*module)))
+  if (failed(verify(*module)) || failed(attn::verifySpec(*module)))
     return nullptr;
   Builder b(ctx);
   for (auto fn : module->getOps<func::FuncOp>()) {

@@ -33,7 +33,7 @@ struct Stage {
 
 std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
   return {
-      {"tiled", llvm::formatv("func.func(attn-tile{{query-tile={0} "
+      {"tiled", llvm::formatv("attn-verify-spec,func.func(attn-tile{{query-tile={0} "
                               "key-block={1}},canonicalize,cse)",
                               o.queryTile.getValue(), o.keyBlock.getValue())
                     .str()},
@@ -62,7 +62,7 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
 std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
   return {
       {"nvgpu",
-       llvm::formatv("attn-to-nvgpu{{warps={0} key-block={1} stages={2} "
+       llvm::formatv("attn-verify-spec,attn-to-nvgpu{{warps={0} key-block={1} stages={2} "
                      "m-tiles={3} mma={4} ping-pong={5}},canonicalize,cse",
                      o.warps.getValue(), o.keyBlock.getValue(),
                      o.stages.getValue(), o.mTiles.getValue(),

@@ -120,3 +120,29 @@ def test_load_errors(native, tmp_path):
     junk.write_bytes(b"not a kernel" * 10)
     with pytest.raises(attnir.LoadError):
         attnir.load(junk)
+
+
+ISSUE15_SPECS = {
+    # case 1: a returned constant crashed the interpreter
+    "case1_constant": """func.func @f() -> tensor<1x1x1x64xf32> {
+  %c = arith.constant dense<1.0> : tensor<1x1x1x64xf32>
+  return %c : tensor<1x1x1x64xf32>
+}""",
+    # case 3: one result returned twice
+    "case3_twice": """func.func @f(%q: tensor<?x?x?x64xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) {
+  %o = attn.attention %q, %q, %q : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+  return %o, %o : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>
+}""",
+    # case 4: a spec that calls itself
+    "case4_self_call": """func.func @f(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %r = func.call @f(%q) : (tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+  return %r : tensor<?x?x?x64xf32>
+}""",
+}
+
+
+@pytest.mark.parametrize("case", sorted(ISSUE15_SPECS))
+def test_issue15_specs_are_compile_errors(native, case):
+    """Issue 15, cases 1, 3 and 4: a located CompileError, never a crash."""
+    with pytest.raises(attnir.CompileError, match=r"spec:\d+:\d+: error: "):
+        attnir.compile(ISSUE15_SPECS[case], cache=False)

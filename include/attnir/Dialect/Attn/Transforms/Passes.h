@@ -16,6 +16,10 @@ namespace mlir::attn {
 #define GEN_PASS_DECL
 #include "attnir/Dialect/Attn/Transforms/Passes.h.inc"
 
+/// The checks of attn-verify-spec, for drivers that load specs: errors are
+/// emitted at the offending ops.
+LogicalResult verifySpec(ModuleOp module);
+
 #define GEN_PASS_REGISTRATION
 #include "attnir/Dialect/Attn/Transforms/Passes.h.inc"
 

@@ -33,6 +33,20 @@ def AttnTile : Pass<"attn-tile", "func::FuncOp"> {
   ];
 }
 
+def AttnVerifySpec : Pass<"attn-verify-spec", "ModuleOp"> {
+  let summary = "Check that a spec holds only what AttnIR compiles";
+  let description = [{
+    Runs before any other pass (the CPU and CUDA pipelines start with it,
+    and every tool runs it when it loads a spec), so that upstream passes
+    never see IR they were not written for. A spec is a module of
+    `func.func` definitions on ranked tensors whose bodies are `attn` ops
+    and one `func.return`; each returned value is an argument or an attn
+    result, and no value is returned twice. Calls (and so recursion),
+    other dialects' ops, declarations and other top-level ops are errors at
+    their source location.
+  }];
+}
+
 def AttnPrepareABI : Pass<"attn-prepare-abi", "ModuleOp"> {
   let summary = "Mark spec entries for the C calling convention of the runtime";
   let description = [{
