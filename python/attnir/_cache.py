@@ -15,6 +15,11 @@ Writes are atomic (save to a temporary file in the same folder, then
 os.replace); a per-key lock file makes a second process compiling the same
 spec wait for the first and load its result. An entry that does not load (the
 C loader checks a checksum) is deleted and compiled again.
+
+Each entry is tied to its key (issue 15, case 7): beside KEY.attnir a file
+KEY.tag holds "KEY SHA256-OF-THE-ENTRY". An entry whose tag is missing, names
+another key or another file's bytes (a valid bundle of another spec copied
+in) counts as corrupt: it is deleted and compiled again.
 """
 import contextlib
 import hashlib
@@ -98,15 +103,33 @@ def _lock(path):
         os.close(fd)  # releases the lock
 
 
+def _tag_path(path):
+    return path[: -len(SUFFIX)] + ".tag"
+
+
+def _digest(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+def _tag_of(path):
+    """The tag an entry at `path` must carry: its key and its bytes' hash."""
+    return f"{os.path.basename(path)[: -len(SUFFIX)]} {_digest(path)}"
+
+
 def _try_load(path, load):
     if not os.path.exists(path):
         return None
     try:
+        with open(_tag_path(path)) as f:
+            if f.read().strip() != _tag_of(path):
+                raise ValueError("the entry is not the one its key names")
         return load(path)
     except Exception:
         stats["corrupt"] += 1
-        with contextlib.suppress(OSError):
-            os.unlink(path)
+        for p in (path, _tag_path(path)):
+            with contextlib.suppress(OSError):
+                os.unlink(p)
         return None
 
 
@@ -117,6 +140,11 @@ def _store(native, path):
         fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=SUFFIX)
         os.close(fd)
         native.save(tmp)
+        # The tag first: a reader that sees the entry also sees its tag.
+        tag_tmp = tmp + ".tag"
+        with open(tag_tmp, "w") as f:
+            f.write(f"{os.path.basename(path)[: -len(SUFFIX)]} {_digest(tmp)}\n")
+        os.replace(tag_tmp, _tag_path(path))
         os.replace(tmp, path)
         tmp = None
     except OSError as e:

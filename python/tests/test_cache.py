@@ -163,3 +163,27 @@ def test_unwritable_cache_warns_and_compiles(native, tmp_path, monkeypatch):
     with pytest.warns(RuntimeWarning, match="cache"):
         kernel = attnir.compile(unique_spec())
     assert kernel.entries == ("causal",)
+
+
+def test_issue15_case7_entry_tied_to_its_key(cache):
+    """A valid bundle of another spec copied into a cache entry (with or
+    without its tag) is not used: it counts as corrupt and is rebuilt."""
+    d, calls = cache
+    dense = "// " + uuid.uuid4().hex + "\n" + attnir.patterns.dense()
+    causal = unique_spec()
+    attnir.compile(dense)
+    attnir.compile(causal)
+    assert len(calls) == 2
+    paths = {name: d / name for name in kernels_in(d)}
+    key_dense = _cache.key(dense, "cpu", "", attnir.version())
+    key_causal = _cache.key(causal, "cpu", "", attnir.version())
+    src, dst = paths[key_dense + ".attnir"], paths[key_causal + ".attnir"]
+    for with_tag in (False, True):
+        dst.write_bytes(src.read_bytes())  # the dense kernel under causal's key
+        if with_tag:
+            (d / (key_causal + ".tag")).write_bytes((d / (key_dense + ".tag")).read_bytes())
+        corrupt = _cache.stats["corrupt"]
+        kernel = attnir.compile(causal)
+        assert _cache.stats["corrupt"] == corrupt + 1
+        check(kernel, causal)  # the causal kernel, rebuilt
+    assert len(calls) == 4
