@@ -277,14 +277,11 @@ bool collectEntries(ModuleOp spec, StringRef onlyEntry,
   return true;
 }
 
-bool resolveShapes(func::FuncOp fn, const EntrySignature &sig,
+bool resolveShapes(const EntryABI &abi,
                    const std::map<unsigned, std::vector<int64_t>> &given,
                    std::vector<std::vector<int64_t>> &inputShapes,
                    std::vector<std::vector<int64_t>> &outputShapes,
                    std::string &error) {
-  EntryABI abi;
-  if (!computeEntryABI(fn, sig, abi, error))
-    return false;
   // Class values from the given shapes; conflicts are reported by
   // abi.resolve below, with the argument names.
   std::vector<int64_t> value = abi.classSize;

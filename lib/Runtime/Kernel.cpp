@@ -339,13 +339,11 @@ bool Kernel::runHost(int entry, const std::vector<TensorRef> &inputs,
     }
     descs.push_back(memrefDescriptor(data, inputs[i].shape));
   }
-  if (!abi.blockLists.empty() || abi.inputWithRole("q_doc") >= 0) {
-    std::vector<const void *> data;
-    for (size_t i = 0; i < inputs.size(); ++i)
-      data.push_back(scratch[i].empty() ? inputs[i].data : scratch[i].data());
-    if (!abi.checkIndexOperands(data, inShapes, error))
-      return false;
-  }
+  std::vector<const void *> data;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    data.push_back(scratch[i].empty() ? inputs[i].data : scratch[i].data());
+  if (!abi.checkIndexOperands(data, inShapes, error))
+    return false;
   for (const TensorRef &o : outputs)
     descs.push_back(memrefDescriptor(o.data, o.shape));
   std::vector<void *> ptrs;

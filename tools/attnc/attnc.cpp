@@ -303,8 +303,10 @@ int runEntry(const Options &o, ModuleOp module, StringRef specText,
     loaded[idx] = std::move(t);
   }
 
+  EntryABI abi;
   std::vector<std::vector<int64_t>> inShapes, outShapes;
-  if (!resolveShapes(fn, sig, given, inShapes, outShapes, err))
+  if (!computeEntryABI(fn, sig, abi, err) ||
+      !resolveShapes(abi, given, inShapes, outShapes, err))
     fail("@" + sig.name + ": " + err);
 
   // Refuse what cannot fit in memory before allocating anything.
@@ -327,9 +329,6 @@ int runEntry(const Options &o, ModuleOp module, StringRef specText,
          " of tensors, more than this machine's memory (" +
          std::to_string(static_cast<long long>(memory / (1 << 20))) + " MiB)");
 
-  EntryABI abi;
-  if (!computeEntryABI(fn, sig, abi, err))
-    fail("@" + sig.name + ": " + err);
   std::vector<HostTensor> inputs = makeRandomInputs(abi, inShapes, o.seed);
   for (auto &[i, t] : loaded)
     inputs[i] = std::move(t);

@@ -54,11 +54,12 @@ struct SpecEntry {
 bool collectEntries(mlir::ModuleOp spec, llvm::StringRef onlyEntry,
                     std::vector<SpecEntry> &entries, std::string &error);
 
-/// Resolves every dynamic dim of the inputs and outputs. `given` maps input
-/// index to a full shape. Unknown dims default by role: B = 1, Hq = 8,
-/// N = 1000, Hkv = Hq, M = N. Fails when given shapes contradict the spec or
-/// each other.
-bool resolveShapes(mlir::func::FuncOp fn, const EntrySignature &sig,
+/// Resolves every dynamic dim of the inputs and outputs of an entry whose
+/// ABI is `abi` (computeEntryABI). `given` maps input index to a full shape.
+/// Unknown dims default by role: B = 1, Hq = 8, N = 1000, Hkv = Hq, M = N,
+/// list heads = Hq, list length = every key block. Fails when given shapes
+/// contradict the spec or each other.
+bool resolveShapes(const EntryABI &abi,
                    const std::map<unsigned, std::vector<int64_t>> &given,
                    std::vector<std::vector<int64_t>> &inputShapes,
                    std::vector<std::vector<int64_t>> &outputShapes,

@@ -21,8 +21,8 @@ namespace attnir {
 void fillRandomBlockList(HostTensor &indices, HostTensor &counts,
                          int64_t numKeyBlocks, double density, uint64_t seed);
 
-/// One tensor per input of `abi` with the given shapes; `keep` holds
-/// tensors the caller already has (by input index), used as they are.
+/// One tensor per input of `abi` with the given shapes: floats N(0, 1),
+/// block lists of about `blockDensity` of the blocks, packed document ids.
 std::vector<HostTensor>
 makeRandomInputs(const EntryABI &abi,
                  const std::vector<std::vector<int64_t>> &shapes,

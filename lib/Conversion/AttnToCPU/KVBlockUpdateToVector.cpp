@@ -260,10 +260,8 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           tb, l, DenseElementsAttr::get(ivt, ArrayRef<int64_t>(lanes)));
       Value mV = vector::BroadcastOp::create(tb, l, ivt, m64);
       Value nV = vector::BroadcastOp::create(tb, l, ivt, n64);
-      MaskSiteValues site{op.getB(), {}, op.getN(), op.getM(), nullptr};
-      if (op.getQDoc())
-        site = documentSite(op.getB(), {}, op.getN(), op.getM(), op.getQDoc(),
-                            op.getKDoc());
+      MaskSiteValues site = documentSite(op.getB(), {}, op.getN(), op.getM(),
+                                         op.getQDoc(), op.getKDoc());
       Value negInfV = arith::ConstantOp::create(
           tb, l,
           DenseElementsAttr::get(vt, -std::numeric_limits<float>::infinity()));

@@ -56,12 +56,10 @@ void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
   }
   colPair = mul(rem(lane, 4), 2);
 
-  QueryTile qt{i0, i1, bIdx, h, hkv, N, M};
-  site = MaskSiteValues{bIdx, h, N, M, nullptr};
-  if (s.segments)
-    site = documentSite(bIdx, h, N, M, fn.getArgument(s.docArg()),
-                        fn.getArgument(s.docArg() + 1));
-  qt.site = site;
+  site = documentSite(
+      bIdx, h, N, M, s.segments ? fn.getArgument(s.docArg()) : Value(),
+      s.segments ? fn.getArgument(s.docArg() + 1) : Value());
+  QueryTile qt{i0, i1, bIdx, h, hkv, N, M, site};
   sched = s.listQ ? KeySchedule::fromBlockList(
                         b, b.getLoc(),
                         BlockListOperands{fn.getArgument(3), fn.getArgument(4),

@@ -151,9 +151,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
 
       Value qDoc = op.getQDoc() ? toBuffer(op.getQDoc()) : Value();
       Value kDoc = op.getKDoc() ? toBuffer(op.getKDoc()) : Value();
-      QueryTile tile{i0, i1, b, h, hkv, N, M};
-      if (qDoc)
-        tile.site = documentSite(b, h, N, M, qDoc, kDoc);
+      QueryTile tile{i0, i1, b, h, hkv, N, M,
+                     documentSite(b, h, N, M, qDoc, kDoc)};
       KeySchedule sched =
           op.hasBlockList()
               ? KeySchedule::fromBlockList(

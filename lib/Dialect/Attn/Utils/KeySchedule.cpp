@@ -34,6 +34,8 @@ SmallVector<KeyRangeValues> rangesOf(OpBuilder &b, Location loc,
 MaskSiteValues mlir::attn::documentSite(Value b, Value h, Value n, Value m,
                                         Value qDoc, Value kDoc) {
   MaskSiteValues site{b, h, n, m, nullptr};
+  if (!qDoc)
+    return site;
   site.load = [=](OpBuilder &ob, Location l, StringRef role,
                   Value pos) -> Value {
     Value buf = role == "q_doc" ? qDoc : kDoc;
@@ -180,15 +182,15 @@ Value KeySchedule::loadIndex(OpBuilder &b, Location loc, Value slot) const {
   return arith::IndexCastOp::create(b, loc, b.getIndexType(), raw);
 }
 
-std::pair<Value, Value> KeySchedule::listEntry(OpBuilder &b, Location loc,
-                                               Value slot) const {
+KeySchedule::ListEntry KeySchedule::listEntry(OpBuilder &b, Location loc,
+                                              Value slot) const {
   Value id = loadIndex(b, loc, slot);
   Value numListBlocks =
       arith::CeilDivUIOp::create(b, loc, tile.m, cIdx(b, loc, list.blockK));
   // Unsigned compare: a negative id is huge, so out of range too.
   Value bad = uge(b, loc, id, numListBlocks);
   Value clamped = arith::SelectOp::create(b, loc, bad, cIdx(b, loc, 0), id);
-  return {clamped, bad};
+  return {id, clamped, bad};
 }
 
 Value KeySchedule::block(OpBuilder &b, Location loc, Value t) const {
@@ -199,7 +201,8 @@ Value KeySchedule::block(OpBuilder &b, Location loc, Value t) const {
   Value slot = arith::DivUIOp::create(b, loc, t, ratio);
   Value sub = arith::RemUIOp::create(b, loc, t, ratio);
   Value kb = arith::AddIOp::create(
-      b, loc, arith::MulIOp::create(b, loc, listEntry(b, loc, slot).first, ratio),
+      b, loc,
+      arith::MulIOp::create(b, loc, listEntry(b, loc, slot).clamped, ratio),
       sub);
   // The last list block may reach past the last kernel block (ragged m):
   // clamp, and skipped() reports the step.
@@ -270,12 +273,13 @@ Value KeySchedule::skipped(OpBuilder &b, Location loc, Value t,
   }
   Value slot = arith::DivUIOp::create(b, loc, t, ratio);
   Value sub = arith::RemUIOp::create(b, loc, t, ratio);
-  auto [entry, bad] = listEntry(b, loc, slot);
+  ListEntry entry = listEntry(b, loc, slot);
+  Value bad = entry.bad;
   Value cBK = cIdx(b, loc, bk);
   Value j0 = arith::MulIOp::create(
       b, loc,
-      arith::AddIOp::create(b, loc, arith::MulIOp::create(b, loc, entry, ratio),
-                            sub),
+      arith::AddIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, entry.clamped, ratio), sub),
       cBK);
   Value j1 = arith::AddIOp::create(b, loc, j0, cBK);
   // Past the keys (ragged tail of the last list block), or a block the
@@ -286,7 +290,7 @@ Value KeySchedule::skipped(OpBuilder &b, Location loc, Value t,
       arith::XOrIOp::create(b, loc, inSomeVisible(b, loc, j0, j1),
                             arith::ConstantIntOp::create(b, loc, 1, 1)));
   // A duplicate id counts once: its first occurrence is visited.
-  Value id = loadIndex(b, loc, slot);
+  Value id = entry.raw;
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
   Value no = arith::ConstantIntOp::create(b, loc, 0, 1);
   Value first = split ? split->lane : c0;

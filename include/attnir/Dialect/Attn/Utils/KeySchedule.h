@@ -38,7 +38,8 @@ struct QueryTile {
 /// The site of batch `b` whose document ids are the [B, N] / [B, M] i32 or
 /// i64 buffers `qDoc` and `kDoc`: `load` reads them at an index, an i64 or a
 /// vector of i64 positions (clamped into the row, so lanes past the keys
-/// read in bounds), as i64.
+/// read in bounds), as i64. Null buffers (an op without ids): a site with a
+/// null `load`.
 MaskSiteValues documentSite(Value b, Value h, Value n, Value m, Value qDoc,
                             Value kDoc);
 
@@ -121,10 +122,12 @@ private:
   Value inSomeVisible(OpBuilder &b, Location loc, Value j0, Value j1) const;
   Value inSomeFull(OpBuilder &b, Location loc, Value j0, Value j1) const;
 
-  /// The list entry of step t (clamped into [0, ceil(m / blockK))) and
-  /// whether it was out of range.
-  std::pair<Value, Value> listEntry(OpBuilder &b, Location loc,
-                                    Value slot) const;
+  /// The list entry at `slot`: the raw id, the id clamped into
+  /// [0, ceil(m / blockK)), and whether it was out of range.
+  struct ListEntry {
+    Value raw, clamped, bad;
+  };
+  ListEntry listEntry(OpBuilder &b, Location loc, Value slot) const;
   Value loadIndex(OpBuilder &b, Location loc, Value slot) const;
 };
 
