@@ -3,7 +3,7 @@
 #include "attnir-c/attnir.h"
 #include "attnir/Driver/SpecLoader.h"
 #include "attnir/Reference/Compare.h"
-#include "attnir/Reference/Reference.h"
+#include "attnir/Driver/ProgramOf.h"
 #include "attnir/Runtime/Bundle.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Parser/Parser.h"
@@ -269,6 +269,47 @@ TEST_F(CAPI, ReferenceMatchesEvaluatorAndReportsErrors) {
   EXPECT_EQ(attnir_reference("func.func @", 11, nullptr, ts, 3), nullptr);
   EXPECT_NE(std::string(attnir_last_error()).find("spec:1:"),
             std::string::npos);
+}
+
+// attnir_kernel_reference interprets the op graph the kernel records (the
+// path runtime-only builds take): the same numbers, bit for bit, from the
+// compiled kernel and from a bundle loaded back; a bundle edited to carry no
+// program is refused with a message.
+TEST_F(CAPI, KernelReferenceEqualsSpecReference) {
+  std::vector<HostTensor> in = inputs(4, 2, 37, 53);
+  HostTensor want = reference(in);
+  attnir_tensor_t ts[3] = {view(in[0]), view(in[1]), view(in[2])};
+  std::string path = ::testing::TempDir() + "/kref.bundle";
+  ASSERT_EQ(attnir_save(kernel, path.c_str()), 0) << attnir_last_error();
+  attnir_kernel_t *loaded = attnir_load(path.c_str());
+  ASSERT_NE(loaded, nullptr) << attnir_last_error();
+  for (const attnir_kernel_t *k : {(const attnir_kernel_t *)kernel,
+                                   (const attnir_kernel_t *)loaded}) {
+    attnir_results_t *r = attnir_kernel_reference(k, 0, ts, 3);
+    ASSERT_NE(r, nullptr) << attnir_last_error();
+    ASSERT_EQ(attnir_results_count(r), 1);
+    EXPECT_EQ(std::memcmp(attnir_results_data(r, 0), want.raw(),
+                          want.data.size()),
+              0);
+    attnir_results_free(r);
+  }
+  EXPECT_EQ(attnir_kernel_reference(loaded, 1, ts, 3), nullptr);
+  EXPECT_STREQ(attnir_last_error(), "no entry #1");
+  EXPECT_EQ(attnir_kernel_reference(loaded, 0, ts, 2), nullptr);
+  EXPECT_STREQ(attnir_last_error(), "@causal takes 3 inputs, got 2");
+  attnir_kernel_free(loaded);
+
+  Bundle b;
+  std::string err;
+  ASSERT_TRUE(Bundle::readFile(path, b, err)) << err;
+  b.entries[0].program.clear();
+  ASSERT_TRUE(b.writeFile(path, err)) << err;
+  loaded = attnir_load(path.c_str());
+  ASSERT_NE(loaded, nullptr) << attnir_last_error();
+  EXPECT_EQ(attnir_kernel_reference(loaded, 0, ts, 3), nullptr);
+  EXPECT_NE(std::string(attnir_last_error()).find("carries no program"),
+            std::string::npos);
+  attnir_kernel_free(loaded);
 }
 } // namespace
 

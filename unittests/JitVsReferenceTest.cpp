@@ -8,7 +8,7 @@
 
 #include "attnir/Driver/Compiler.h"
 #include "attnir/Reference/Compare.h"
-#include "attnir/Reference/Reference.h"
+#include "attnir/Driver/ProgramOf.h"
 #include <gtest/gtest.h>
 #include <map>
 #include <sstream>

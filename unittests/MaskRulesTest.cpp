@@ -10,6 +10,7 @@
 
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "attnir/Driver/SpecLoader.h"
+#include "attnir/Reference/MaskRules.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Builders.h"
@@ -194,6 +195,42 @@ TEST(MaskRules, ElementRulesMatchIR) {
             << text(mask) << " " << i << "," << j << " n=" << n << " m=" << m;
       }
   }
+}
+
+// The reference's rule, built from the mask's description after a trip
+// through the program text (as from a bundle), is the attribute's rule.
+TEST(MaskRules, ReferenceRuleFromDescriptionMatchesAttribute) {
+  auto ctx = attnir::createContext();
+  for (attn::MaskAttrInterface mask : allMasks(ctx.get())) {
+    attnir::RefMask parsed;
+    std::string err;
+    ASSERT_TRUE(attnir::parseMask(attnir::printMask(mask.describe()), parsed,
+                                  err))
+        << err;
+    EXPECT_EQ(parsed, mask.describe()) << text(mask);
+    attnir::ElementRule rule;
+    ASSERT_TRUE(attnir::makeElementRule(parsed, rule, err)) << err;
+    for (auto nm : {std::pair<int64_t, int64_t>{4, 4}, {3, 8}, {8, 3}}) {
+      attnir::RuleSite site{0, 0, nm.first, nm.second, nullptr};
+      for (int64_t i = 0; i < nm.first; ++i)
+        for (int64_t j = 0; j < nm.second; ++j)
+          EXPECT_EQ(rule(site, i, j), mask.keep(i, j, nm.first, nm.second))
+              << text(mask) << " " << i << "," << j;
+    }
+  }
+  // A mask that reads operands, at a site that has them.
+  auto seg = cast<attn::MaskAttrInterface>(parseAttribute(
+      "#attn.all_of<[#attn.causal, #attn.segments]>", ctx.get()));
+  attnir::ElementRule rule;
+  std::string err;
+  ASSERT_TRUE(attnir::makeElementRule(seg.describe(), rule, err)) << err;
+  std::vector<int64_t> docs = {0, 0, 1, 1, 1, 2};
+  attnir::RuleSite site{0, 0, 6, 6, [&](std::string_view, int64_t p) {
+                          return docs[p];
+                        }};
+  for (int64_t i = 0; i < 6; ++i)
+    for (int64_t j = 0; j < 6; ++j)
+      EXPECT_EQ(rule(site, i, j), seg.keepAt(site, i, j)) << i << "," << j;
 }
 
 } // namespace

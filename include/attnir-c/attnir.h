@@ -111,7 +111,8 @@ const char *attnir_ir(attnir_kernel_t *kernel, const char *stage);
 /* The float64 reference (lib/Reference: the one written from
  * shared/patterns.md) of `entry` (NULL: the spec's first entry) of `spec` on
  * host `inputs` of any dtype; the same reference `attnc run --check` uses.
- * Compiler builds only: a runtime-only build returns NULL with an error.
+ * Compiler builds only (a runtime-only build returns NULL with an error;
+ * use attnir_kernel_reference there).
  * The results are read with the accessors below and freed with
  * attnir_results_free. */
 typedef struct attnir_results attnir_results_t;
@@ -127,6 +128,14 @@ int32_t attnir_results_rank(const attnir_results_t *results, int32_t i);
 const int64_t *attnir_results_shape(const attnir_results_t *results,
                                     int32_t i);
 void attnir_results_free(attnir_results_t *results);
+
+/* The same float64 reference for `entry` of a compiled or loaded kernel, on
+ * host `inputs` of any dtype: it interprets the op graph the kernel records
+ * (bundles carry it), so it works in runtime-only builds too. */
+attnir_results_t *attnir_kernel_reference(const attnir_kernel_t *kernel,
+                                          int32_t entry,
+                                          const attnir_tensor_t *inputs,
+                                          int32_t num_inputs);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,9 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelHandle.h"
+#include "attnir/Reference/Reference.h"
 #include "attnir/Runtime/Bundle.h"
+#include <cstring>
 
 using namespace attnir;
 
@@ -100,6 +102,62 @@ attnir_kernel_t *attnir::capi::wrap(std::unique_ptr<Kernel> kernel) {
   }
   h->kernel = std::move(kernel);
   return h;
+}
+
+/// A (possibly strided) host tensor as a contiguous HostTensor.
+HostTensor capi::toHostTensor(const TensorRef &r) {
+  HostTensor t = HostTensor::zeros(r.dtype, r.shape);
+  size_t es = dtypeSize(r.dtype);
+  int64_t n = t.numElements(), rank = static_cast<int64_t>(r.shape.size());
+  std::vector<int64_t> idx(rank, 0);
+  const auto *src = static_cast<const uint8_t *>(r.data);
+  for (int64_t flat = 0; flat < n; ++flat) {
+    int64_t off = 0, stride = 1;
+    for (int64_t d = rank - 1; d >= 0; --d) {
+      off += idx[d] * (r.strides.empty() ? stride : r.strides[d]);
+      stride *= r.shape[d];
+    }
+    std::memcpy(t.data.data() + flat * es, src + off * es, es);
+    for (int64_t d = rank - 1; d >= 0 && ++idx[d] == r.shape[d]; --d)
+      idx[d] = 0;
+  }
+  return t;
+}
+
+attnir_results_t *capi::referenceOf(const EntryABI &abi,
+                                     const attnir_tensor_t *inputs,
+                                     int32_t numInputs) {
+  try {
+    std::vector<TensorRef> refs;
+    if (!capi::convert(inputs, numInputs, "input", refs))
+      return nullptr;
+    std::vector<HostTensor> args;
+    std::vector<std::vector<int64_t>> shapes, outShapes;
+    for (const TensorRef &r : refs) {
+      args.push_back(toHostTensor(r));
+      shapes.push_back(r.shape);
+    }
+    if (abi.program.empty()) {
+      setError("@" + abi.name + " carries no program for the reference (a "
+               "bundle from before the reference was recorded): recompile "
+               "it");
+      return nullptr;
+    }
+    // Shapes as the entry wants them; any dtype (values are widened).
+    std::string err;
+    RefProgram program;
+    auto results = std::make_unique<attnir_results>();
+    if (!abi.resolve(shapes, outShapes, err) ||
+        !RefProgram::parse(abi.program, program, err) ||
+        !evaluateProgram(program, args, results->tensors, err)) {
+      setError(err);
+      return nullptr;
+    }
+    return results.release();
+  } catch (const std::exception &ex) {
+    setError(std::string("internal error: ") + ex.what());
+    return nullptr;
+  }
 }
 
 extern "C" {
@@ -293,5 +351,21 @@ const int64_t *attnir_results_shape(const attnir_results_t *r, int32_t i) {
 }
 
 void attnir_results_free(attnir_results_t *r) { delete r; }
+
+attnir_results_t *attnir_kernel_reference(const attnir_kernel_t *kernel,
+                                          int32_t entry,
+                                          const attnir_tensor_t *inputs,
+                                          int32_t num_inputs) {
+  if (!kernel) {
+    capi::setError("null kernel");
+    return nullptr;
+  }
+  const std::vector<EntryABI> &entries = kernel->kernel->bundle().entries;
+  if (entry < 0 || static_cast<size_t>(entry) >= entries.size()) {
+    capi::setError("no entry #" + std::to_string(entry));
+    return nullptr;
+  }
+  return capi::referenceOf(entries[entry], inputs, num_inputs);
+}
 
 } // extern "C"

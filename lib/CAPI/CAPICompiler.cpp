@@ -6,7 +6,6 @@
 #include "attnir/Driver/CudaCompiler.h"
 #include "attnir/Driver/Signature.h"
 #include "attnir/Driver/SpecLoader.h"
-#include "attnir/Reference/Reference.h"
 #include <cstring>
 #include "mlir/IR/Diagnostics.h"
 #include "llvm/Config/llvm-config.h"
@@ -29,25 +28,6 @@ OwningOpRef<ModuleOp> parse(MLIRContext *ctx, llvm::StringRef spec,
   return parseSpec(sm, ctx);
 }
 
-/// A (possibly strided) host tensor as a contiguous HostTensor.
-HostTensor toHostTensor(const TensorRef &r) {
-  HostTensor t = HostTensor::zeros(r.dtype, r.shape);
-  size_t es = dtypeSize(r.dtype);
-  int64_t n = t.numElements(), rank = static_cast<int64_t>(r.shape.size());
-  std::vector<int64_t> idx(rank, 0);
-  const auto *src = static_cast<const uint8_t *>(r.data);
-  for (int64_t flat = 0; flat < n; ++flat) {
-    int64_t off = 0, stride = 1;
-    for (int64_t d = rank - 1; d >= 0; --d) {
-      off += idx[d] * (r.strides.empty() ? stride : r.strides[d]);
-      stride *= r.shape[d];
-    }
-    std::memcpy(t.data.data() + flat * es, src + off * es, es);
-    for (int64_t d = rank - 1; d >= 0 && ++idx[d] == r.shape[d]; --d)
-      idx[d] = 0;
-  }
-  return t;
-}
 
 bool parseOptions(const char *text, attn::CPUPipelineOptions &o,
                   std::string &err) {
@@ -183,9 +163,6 @@ attnir_results_t *attnir_reference(const char *spec, size_t len,
       capi::setError("null spec");
       return nullptr;
     }
-    std::vector<TensorRef> refs;
-    if (!capi::convert(inputs, num_inputs, "input", refs))
-      return nullptr;
     auto ctx = createContext();
     std::string diags;
     OwningOpRef<ModuleOp> module = parse(ctx.get(), {spec, len}, diags);
@@ -199,24 +176,8 @@ attnir_results_t *attnir_reference(const char *spec, size_t len,
       capi::setError(err);
       return nullptr;
     }
-    const SpecEntry &e = entries.front();
-    std::vector<HostTensor> args;
-    std::vector<std::vector<int64_t>> shapes, outShapes;
-    for (const TensorRef &r : refs) {
-      args.push_back(toHostTensor(r));
-      shapes.push_back(r.shape);
-    }
-    // Shapes as the entry wants them; any dtype (values are widened).
-    if (!e.abi.resolve(shapes, outShapes, err)) {
-      capi::setError(err);
-      return nullptr;
-    }
-    auto results = std::make_unique<attnir_results>();
-    if (!evaluateReference(e.fn, args, results->tensors, err)) {
-      capi::setError(err);
-      return nullptr;
-    }
-    return results.release();
+    // The program the entry's ABI records: what a kernel of it would carry.
+    return capi::referenceOf(entries.front().abi, inputs, num_inputs);
   } catch (const std::exception &ex) {
     capi::setError(std::string("internal error: ") + ex.what());
     return nullptr;

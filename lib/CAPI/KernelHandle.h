@@ -27,6 +27,8 @@ attnir_kernel_t *wrap(std::unique_ptr<Kernel> kernel);
 /// C tensors to TensorRefs; `what` ("input", "output") names them in errors.
 bool convert(const attnir_tensor_t *ts, int32_t n, const char *what,
              std::vector<TensorRef> &out);
+/// A (possibly strided) host tensor as a contiguous HostTensor.
+HostTensor toHostTensor(const TensorRef &r);
 } // namespace attnir::capi
 
 /// What attnir_results_t points to: float64 tensors.
@@ -35,6 +37,11 @@ struct attnir_results {
 };
 
 namespace attnir::capi {
+/// The float64 reference of the entry `abi` describes on host `inputs`,
+/// from the program it records; null with the error set on failure.
+attnir_results_t *referenceOf(const EntryABI &abi,
+                              const attnir_tensor_t *inputs,
+                              int32_t numInputs);
 } // namespace attnir::capi
 
 #endif // ATTNIR_LIB_CAPI_KERNELHANDLE_H

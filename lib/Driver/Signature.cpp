@@ -1,6 +1,7 @@
 //===- Signature.cpp - entry signatures and shape resolution --------------===//
 
 #include "attnir/Driver/Signature.h"
+#include "attnir/Driver/ProgramOf.h"
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/EquivalenceClasses.h"
@@ -172,7 +173,7 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   auto addArgs = [&](ValueRange values, const std::vector<ArgInfo> &infos,
                      std::vector<ABIArg> &out) {
     for (auto [v, info] : llvm::zip(values, infos)) {
-      ABIArg a{info.name, info.dtype, {}};
+      ABIArg a{info.name, info.dtype, {}, {}};
       for (unsigned d = 0; d < rankOf(v); ++d) {
         int32_t c = classId(v, d);
         if (c < 0)
@@ -253,6 +254,11 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   for (size_t c = 0; c < abi.className.size(); ++c)
     if (abi.className[c].empty())
       abi.className[c] = "d" + std::to_string(c);
+  // The op graph, so that the reference runs from a bundle with no MLIR.
+  RefProgram program;
+  if (!programOf(fn, program, error))
+    return false;
+  abi.program = program.print();
   return true;
 }
 

@@ -1,6 +1,7 @@
 //===- EntryABI.cpp - argument checks and output shapes -------------------===//
 
 #include "attnir/Runtime/EntryABI.h"
+#include "attnir/Runtime/IndexChecks.h"
 #include <sstream>
 #include <unistd.h>
 
@@ -149,63 +150,23 @@ bool EntryABI::checkIndexOperands(
     const std::vector<const void *> &data,
     const std::vector<std::vector<int64_t>> &shapes,
     std::string &error) const {
-  auto load = [&](int32_t input, int64_t flat) -> int64_t {
-    if (inputs[input].dtype == DType::I64)
-      return static_cast<const int64_t *>(data[input])[flat];
-    return static_cast<const int32_t *>(data[input])[flat];
+  auto view = [&](int32_t i) {
+    return IndexView{data[i], inputs[i].dtype, shapes[i], inputs[i].name};
   };
-  // Document ids: non-decreasing along each row (packed documents).
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (inputs[i].role != "q_doc" && inputs[i].role != "k_doc")
-      continue;
-    const std::vector<int64_t> &s = shapes[i];
-    for (int64_t b = 0; b < s[0]; ++b)
-      for (int64_t p = 1; p < s[1]; ++p) {
-        int64_t prev = load(i, b * s[1] + p - 1), cur = load(i, b * s[1] + p);
-        if (cur < prev) {
-          error = "argument '" + inputs[i].name + "'[" + std::to_string(b) +
-                  ", " + std::to_string(p) + "] is " + std::to_string(cur) +
-                  ", less than the " + std::to_string(prev) +
-                  " before it; document ids must be non-decreasing";
-          return false;
-        }
-      }
-  }
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if ((inputs[i].role == "q_doc" || inputs[i].role == "k_doc") &&
+        !checkDocumentIds(view(i), error))
+      return false;
   for (const BlockListABI &bl : blockLists) {
-    const std::vector<int64_t> &is = shapes[bl.indices];
-    int64_t rows = is[0] * is[1] * is[2], k = is[3];
     int64_t m = classValue(bl.mClass, shapes);
     if (m < 0) {
       error = "@" + name + ": no input gives M, which the block list of '" +
               inputs[bl.indices].name + "' needs";
       return false;
     }
-    int64_t numBlocks = (m + bl.blockK - 1) / bl.blockK;
-    auto where = [&](int64_t row) {
-      int64_t qb = row % is[2], h = (row / is[2]) % is[1], b = row / is[2] / is[1];
-      return "[" + std::to_string(b) + ", " + std::to_string(h) + ", " +
-             std::to_string(qb);
-    };
-    for (int64_t row = 0; row < rows; ++row) {
-      int64_t cnt = load(bl.counts, row);
-      if (cnt < 0 || cnt > k) {
-        error = "argument '" + inputs[bl.counts].name + "'" + where(row) +
-                "] is " + std::to_string(cnt) + "; counts must be in [0, " +
-                std::to_string(k) + "]";
-        return false;
-      }
-      for (int64_t t = 0; t < cnt; ++t) {
-        int64_t id = load(bl.indices, row * k + t);
-        if (id < 0 || id >= numBlocks) {
-          error = "argument '" + inputs[bl.indices].name + "'" + where(row) +
-                  ", " + std::to_string(t) + "] is block " +
-                  std::to_string(id) + ", outside [0, " +
-                  std::to_string(numBlocks) + ") (M = " + std::to_string(m) +
-                  ", block_k = " + std::to_string(bl.blockK) + ")";
-          return false;
-        }
-      }
-    }
+    if (!checkBlockListValues(view(bl.indices), view(bl.counts), m, bl.blockK,
+                              error))
+      return false;
   }
   return true;
 }
@@ -264,6 +225,10 @@ std::string EntryABI::serialize() const {
   };
   roles("input", inputs);
   roles("output", outputs);
+  // One "prog" line per line of the program text.
+  std::istringstream prog(program);
+  for (std::string line; std::getline(prog, line);)
+    os << "prog " << line << "\n";
   os << "end\n";
   return os.str();
 }
@@ -310,6 +275,12 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
           bl.blockQ <= 0 || bl.blockK <= 0)
         return bad("blocklist line");
       abi.blockLists.push_back(bl);
+    } else if (word == "prog") {
+      std::string line;
+      std::getline(is, line);
+      if (!line.empty() && line[0] == ' ')
+        line.erase(0, 1);
+      abi.program += line + "\n";
     } else if (word == "role") {
       std::string kind, role;
       size_t idx;

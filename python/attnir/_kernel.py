@@ -144,6 +144,18 @@ class Kernel:
         self._native.save(os.fspath(path))
 
     # -- calls --------------------------------------------------------------
+    def reference(self, *arrays):
+        """float64 results of this entry on `arrays` (host numpy arrays or
+        DLPack producers), from the op graph the kernel records: the same
+        reference as attnir.reference, in runtime-only builds too."""
+        from . import _reference
+        e = self._e
+        if len(arrays) != e.n_in:
+            raise TypeError(f"{e.label} takes {e.n_in} arrays "
+                            f"({', '.join(e.in_names)}), got {len(arrays)}")
+        tensors = _reference.host_tensors(arrays)
+        return _reference.decode(lambda: self._native.reference(e.index, tensors))
+
     def output_shapes(self, *arrays):
         """The output shapes for these inputs (nothing is run)."""
         e = self._e

@@ -296,6 +296,30 @@ std::unique_ptr<Kernel> loadKernel(const std::string &path) {
 
 } // namespace
 
+/// Reference results as a list of (bytes, shape); raises the C API's error
+/// when `r` is null, and frees `r`.
+nb::list resultsList(attnir_results_t *r) {
+  if (!r)
+    raiseArgumentError("reference failed");
+  std::unique_ptr<attnir_results_t, void (*)(attnir_results_t *)> own(
+      r, attnir_results_free);
+  nb::list out;
+  for (int32_t i = 0; i < attnir_results_count(r); ++i) {
+    int32_t rank = attnir_results_rank(r, i);
+    const int64_t *shape = attnir_results_shape(r, i);
+    nb::list dims;
+    int64_t n = 1;
+    for (int32_t d = 0; d < rank; ++d) {
+      dims.append(shape[d]);
+      n *= shape[d];
+    }
+    nb::bytes data(reinterpret_cast<const char *>(attnir_results_data(r, i)),
+                   static_cast<size_t>(n) * sizeof(double));
+    out.append(nb::make_tuple(data, dims));
+  }
+  return out;
+}
+
 NB_MODULE(_attnir, m) {
   m.doc() = "Thin bindings of the AttnIR C API (include/attnir-c/attnir.h).";
 
@@ -334,26 +358,7 @@ NB_MODULE(_attnir, m) {
             attnir_reference(spec.data(), spec.size(),
                              entry.is_none() ? nullptr : e.c_str(),
                              in.t.data(), (int32_t)in.t.size());
-        if (!r)
-          raiseArgumentError("reference failed");
-        std::unique_ptr<attnir_results_t, void (*)(attnir_results_t *)> own(
-            r, attnir_results_free);
-        nb::list out;
-        for (int32_t i = 0; i < attnir_results_count(r); ++i) {
-          int32_t rank = attnir_results_rank(r, i);
-          const int64_t *shape = attnir_results_shape(r, i);
-          nb::list dims;
-          int64_t n = 1;
-          for (int32_t d = 0; d < rank; ++d) {
-            dims.append(shape[d]);
-            n *= shape[d];
-          }
-          nb::bytes data(reinterpret_cast<const char *>(
-                             attnir_results_data(r, i)),
-                         static_cast<size_t>(n) * sizeof(double));
-          out.append(nb::make_tuple(data, dims));
-        }
-        return out;
+        return resultsList(r);
       },
       nb::arg("spec"), nb::arg("entry").none(), nb::arg("inputs"),
       "float64 results of the spec's entry (the C API's reference): a list "
@@ -377,6 +382,19 @@ NB_MODULE(_attnir, m) {
           nb::arg("entry"),
           "(inputs, outputs), each a list of (name, dtype, static shape "
           "with -1 for dynamic dims).")
+      .def(
+          "reference",
+          [](const Kernel &self, nb::handle entry, nb::handle inputs) {
+            int32_t e = entryIndex(self, entry);
+            TensorList in;
+            in.parse(inputs, "input");
+            return resultsList(attnir_kernel_reference(
+                self.k, e, in.t.data(), (int32_t)in.t.size()));
+          },
+          nb::arg("entry"), nb::arg("inputs"),
+          "float64 results of the entry from the op graph the kernel "
+          "records (works in runtime-only builds): a list of (bytes, "
+          "shape).")
       .def(
           "output_shapes",
           [](const Kernel &self, nb::handle entry, nb::handle inputs) {

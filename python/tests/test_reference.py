@@ -1,10 +1,10 @@
-"""attnir.reference (pure Python) against the independent formula and closed
-forms; the spec reader; no compiled code needed."""
+"""attnir.reference (the C library's float64 reference over the op graph the
+compiler records) against the independent formula and closed forms, from
+spec text and from kernels."""
 import numpy as np
 import pytest
 
 import attnir
-from attnir import _spec
 from conftest import (EXAMPLE_KEEP, EXAMPLES, keep_bh_of, mask_of, naive_attention,
                       rand, rel_err)
 
@@ -119,7 +119,7 @@ def test_reference_rejects_unknown_ops():
         attnir.reference(spec, rand((1, 1, 1, 64)))
 
 
-def test_spec_reader_forms():
+def test_generic_and_pretty_forms():
     text = """// comment with attn.attention %x, %y, %z
 func.func @a(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
              %v: tensor<?x?x?x64xf32>) -> (tensor<?x?x?xf32>, tensor<?x?x?x64xf32>) {
@@ -131,11 +131,6 @@ func.func @b(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>, %v: tensor<?x?x
        : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
   func.return %o : tensor<?x?x?x64xf32>
 }"""
-    fa, fb = _spec.parse(text)
-    assert fa.name == "a" and [n for n, _ in fa.args] == ["q", "k", "v"]
-    assert fa.ops[0].mask == "causal" and fa.ops[0].scale == 0.125
-    assert fa.ops[0].results == ["%r#0", "%r#1"] and fa.returns == ["%r#1", "%r#0"]
-    assert fb.ops[0].mask is None and fb.ops[0].scale == 2.0
     q, k, v = inputs(1, 1, 1, 3, 4, 64, 64)
     lse, out = attnir.reference(text, q, k, v)
     assert lse.shape == (1, 1, 3) and out.shape == (1, 1, 3, 64)
@@ -143,3 +138,25 @@ func.func @b(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>, %v: tensor<?x?x
     assert rel_err(out, n_out) < 1e-12 and rel_err(lse, n_lse) < 1e-12
     out_b = attnir.reference(text, q, k, v, entry="b")
     assert rel_err(out_b, naive_attention(q, k, v, scale=2.0)[0]) < 1e-12
+
+
+def test_kernel_reference_equals_spec_reference(tmp_path):
+    """A kernel, and a bundle loaded back, carry the op graph: their reference
+    is the spec's, bit for bit (the same interpreter), for a mask tree that
+    reads document ids."""
+    text = (EXAMPLES[0].parent / "document_mask.mlir").read_text()
+    kernel = attnir.compile(text, cache=False)
+    rng = np.random.default_rng(3)
+    q, k, v = inputs(2, 4, 2, 37, 45, 64, 64, seed=4)
+    qd = np.sort(rng.integers(0, 3, size=(2, 37))).astype(np.int32)
+    kd = np.sort(rng.integers(0, 3, size=(2, 45))).astype(np.int64).astype(np.int32)
+    want = attnir.reference(text, q, k, v, qd, kd)
+    np.testing.assert_array_equal(kernel.reference(q, k, v, qd, kd), want)
+    np.testing.assert_array_equal(attnir.reference(kernel, q, k, v, qd, kd), want)
+    kernel.save(str(tmp_path / "doc.bundle"))
+    loaded = attnir.load(str(tmp_path / "doc.bundle"))
+    np.testing.assert_array_equal(loaded.reference(q, k, v, qd, kd), want)
+    with pytest.raises(ValueError, match="non-decreasing"):
+        loaded.reference(q, k, v, qd[:, ::-1].copy(), kd)
+    with pytest.raises(TypeError, match="takes 5 arrays"):
+        loaded.reference(q, k, v)

@@ -29,6 +29,12 @@ def test_runtime_only_package_runs_a_saved_kernel(native, tmp_path):
     for name, a in zip("qkv", (q, k, v)):
         np.save(tmp_path / f"{name}.npy", a)
     expected = kernel(q, k, v)
+    # A mask tree over document ids, which only the C reference knows.
+    doc_text = (REPO / "examples" / "document_mask.mlir").read_text()
+    attnir.compile(doc_text, cache=False).save(str(tmp_path / "doc.bundle"))
+    qd = np.sort(rng.integers(0, 4, size=(1, 33))).astype(np.int32)
+    np.save(tmp_path / "qd.npy", qd)
+    doc_ref = attnir.reference(doc_text, q, k, v, qd, qd)
 
     target = tmp_path / "site"
     build = subprocess.run(
@@ -44,6 +50,14 @@ def test_runtime_only_package_runs_a_saved_kernel(native, tmp_path):
         k = attnir.load({str(bundle)!r})
         q, kk, v = (np.load({str(tmp_path)!r} + "/" + n + ".npy") for n in "qkv")
         np.save({str(tmp_path / "out.npy")!r}, k(q, kk, v))
+        # The reference runs from the op graph the bundle records.
+        doc = attnir.load({str(tmp_path / "doc.bundle")!r})
+        qd = np.load({str(tmp_path / "qd.npy")!r})
+        np.save({str(tmp_path / "ref.npy")!r}, attnir.reference(doc, q, kk, v, qd, qd))
+        try:
+            attnir.reference({doc_text!r}, q, kk, v, qd, qd)
+        except RuntimeError as e:
+            print("reference of text refused:", e)
         try:
             attnir.compile({spec!r}, cache=False)
         except attnir.CompileError as e:
@@ -54,8 +68,10 @@ def test_runtime_only_package_runs_a_saved_kernel(native, tmp_path):
                          env=env, cwd=str(tmp_path), timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "compile refused: " in run.stdout and "runtime-only" in run.stdout
+    assert "reference of text refused: " in run.stdout and "cannot read spec text" in run.stdout
     got = np.load(tmp_path / "out.npy")
     np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(np.load(tmp_path / "ref.npy"), doc_ref)
     # The runtime-only extension must not pull in LLVM or MLIR.
     libs = [p for p in target.joinpath("attnir").iterdir() if p.suffix == ".so"]
     ldd = subprocess.run(["ldd", *map(str, libs)], capture_output=True, text=True).stdout

@@ -22,7 +22,7 @@
 #include "attnir/Driver/SpecLoader.h"
 #include "attnir/Reference/Compare.h"
 #include "attnir/Runtime/RandomInputs.h"
-#include "attnir/Reference/Reference.h"
+#include "attnir/Driver/ProgramOf.h"
 #include "attnir/Support/Npy.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/FileSystem.h"

@@ -1,16 +1,20 @@
 //===- attnir-run.cpp - run a bundle with the runtime only ----------------===//
 //
-//   attnir-run BUNDLE [--entry NAME] [--bench] IN.npy... -o OUT.npy...
+//   attnir-run BUNDLE [--entry NAME] [--bench] [--check] IN.npy... -o OUT.npy...
 //
 // Loads a kernel compiled elsewhere (`attnc compile --emit bundle`) once and
 // runs it on .npy inputs: CPU bundles in place, CUDA bundles through the
 // runtime's CudaRunner (inputs copied to the GPU, outputs back). --bench
-// prints the median time of 20 calls (CUDA events on the GPU). Builds
+// prints the median time of 20 calls (CUDA events on the GPU). --check
+// compares the outputs with the float64 reference, interpreted from the op
+// graph the bundle records (the same reference as `attnc run --check`). Builds
 // without LLVM/MLIR (ATTNIR_RUNTIME_ONLY=ON): this is what a machine with no
 // compiler runs.
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnir/Reference/Compare.h"
+#include "attnir/Reference/Reference.h"
 #include "attnir/Runtime/CudaRunner.h"
 #include "attnir/Support/Npy.h"
 #include <algorithm>
@@ -27,16 +31,43 @@ static int fail(const std::string &msg) {
   return 1;
 }
 
+/// Prints the largest relative error of `out` against the reference and
+/// returns 0 when it is within the tolerance of the inputs' dtype.
+static int checkOutputs(const EntryABI &abi, const std::vector<HostTensor> &in,
+                        const std::vector<HostTensor> &out) {
+  std::string err;
+  RefProgram program;
+  std::vector<HostTensor> ref;
+  ReferenceStats stats;
+  if (abi.program.empty())
+    return fail("@" + abi.name + " carries no program for the reference: "
+                "recompile the bundle");
+  if (!RefProgram::parse(abi.program, program, err) ||
+      !evaluateProgram(program, in, ref, err, &stats))
+    return fail(err);
+  double worst = 0;
+  for (size_t i = 0; i < out.size(); ++i)
+    worst = std::max(worst, maxRelError(out[i], ref[i]));
+  DType dt = abi.inputs.empty() ? DType::F32 : abi.inputs[0].dtype;
+  double tol = checkTolerance(dt, stats.maxAbsLogit);
+  bool ok = worst <= tol;
+  std::printf("check: max rel error %.3g (tolerance %.3g) %s\n", worst, tol,
+              ok ? "ok" : "FAILED");
+  return ok ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
   std::string bundle, entry;
   std::vector<std::string> ins, outs;
-  bool toOutputs = false, bench = false;
+  bool toOutputs = false, bench = false, check = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--entry" && i + 1 < argc)
       entry = argv[++i];
     else if (a == "--bench")
       bench = true;
+    else if (a == "--check")
+      check = true;
     else if (a == "-o")
       toOutputs = true;
     else if (bundle.empty())
@@ -45,8 +76,8 @@ int main(int argc, char **argv) {
       (toOutputs ? outs : ins).push_back(a);
   }
   if (bundle.empty())
-    return fail("usage: attnir-run BUNDLE [--entry NAME] [--bench] IN.npy... "
-                "-o OUT.npy...");
+    return fail("usage: attnir-run BUNDLE [--entry NAME] [--bench] [--check] "
+                "IN.npy... -o OUT.npy...");
   // One read of the bundle: the runtime's Kernel serves the signature, the
   // output shapes and the run (CPU in place, CUDA through device copies).
   std::string err;
@@ -113,5 +144,5 @@ int main(int argc, char **argv) {
   for (size_t i = 0; i < nOut; ++i)
     if (!writeNpy(outs[i], out[i], err))
       return fail(err);
-  return 0;
+  return check ? checkOutputs(abi, in, out) : 0;
 }

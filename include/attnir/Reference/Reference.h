@@ -1,18 +1,22 @@
-//===- Reference.h - float64 interpreter of attn specs --------------------===//
+//===- Reference.h - float64 interpreter of attn programs -----------------===//
 //
-// Evaluates a spec function on host tensors in float64, written from the
-// math of shared/patterns.md and independent of every lowering: it shares no
-// code with the tiling or the vector body, only the ops' attributes and the
-// masks' C++ element rule.
+// Evaluates an entry's op graph (Program.h) on host tensors in float64,
+// written from the math of shared/patterns.md and independent of every
+// lowering: it shares no code with the tiling or the vector body, only the
+// masks' C++ element rules (MaskRules.h). MLIR-free, so the same reference
+// serves `attnc run --check`, the C API and Python in compiler and
+// runtime-only builds.
 //
 //===----------------------------------------------------------------------===//
 
 #ifndef ATTNIR_REFERENCE_REFERENCE_H
 #define ATTNIR_REFERENCE_REFERENCE_H
 
+#include "attnir/Reference/MaskRules.h"
+#include "attnir/Reference/Program.h"
 #include "attnir/Support/HostTensor.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -24,38 +28,41 @@ struct ReferenceStats {
   double maxAbsLogit = 0.0;
 };
 
-/// Evaluates `fn` on `args` (any dtype; values are widened exactly). On
-/// success `results` holds one F64 tensor per function result. On failure
+/// Evaluates `program` on `args` (any dtype; values are widened exactly).
+/// On success `results` holds one F64 tensor per returned value. On failure
 /// returns false with a one-line `error`.
-bool evaluateReference(mlir::func::FuncOp fn,
-                       const std::vector<HostTensor> &args,
-                       std::vector<HostTensor> &results, std::string &error,
-                       ReferenceStats *stats = nullptr);
+bool evaluateProgram(const RefProgram &program,
+                     const std::vector<HostTensor> &args,
+                     std::vector<HostTensor> &results, std::string &error,
+                     ReferenceStats *stats = nullptr);
 
-/// softmax attention of one op on F64 tensors, exposed for unit tests.
-/// q [B,Hq,N,D], k [B,Hkv,M,D], v [B,Hkv,M,Dv] -> out [B,Hq,N,Dv],
-/// lse [B,Hq,N]. `keep(i, j, n, m)` is the element rule (null: no mask).
-/// With a block list (kv_indices [B, Hl, ceil(N / blockQ), K], kv_counts
-/// [B, Hl, ceil(N / blockQ)], ids already checked), key j is kept for query
-/// i only when block j / blockK is among the first count ids of the list
-/// of query block i / blockQ (shared/patterns.md A1).
+/// The reference of one op kind: reads its operands from `values` (by the
+/// ids in `op`), checks them, and stores its results there.
+using ReferenceOpFn = std::function<bool(
+    const RefOp &op, std::map<int, HostTensor> &values, ReferenceStats &stats,
+    std::string &error)>;
+
+/// Adds the reference of op kind `kind` (an extension's op; attention is
+/// registered already).
+void registerReferenceOp(const std::string &kind, ReferenceOpFn fn);
+
+/// softmax attention of one op on tensors of any float dtype, exposed for
+/// unit tests. q [B,Hq,N,D], k [B,Hkv,M,D], v [B,Hkv,M,Dv] -> out
+/// [B,Hq,N,Dv], lse [B,Hq,N] (F64). `rule` is the element rule (null: no
+/// mask); `qDoc`, `kDoc` the document ids it may read. With a block list
+/// (kv_indices [B, Hl, ceil(N / blockQ), K], kv_counts [B, Hl, ceil(N /
+/// blockQ)], values already checked), key j is kept for query i only when
+/// block j / blockK is among the first count ids of the list of query
+/// block i / blockQ (shared/patterns.md A1).
 struct AttentionReferenceArgs {
   const HostTensor *q, *k, *v;
   double scale;
-  std::function<bool(int64_t, int64_t, int64_t, int64_t)> keep;
-  /// For masks that read operands (document ids): the element rule of
-  /// (b, h) as keep(i, j); used instead of `keep` when set.
-  std::function<std::function<bool(int64_t, int64_t)>(int64_t, int64_t)>
-      keepFor = nullptr;
+  ElementRule rule;
+  const HostTensor *qDoc = nullptr, *kDoc = nullptr;
   const HostTensor *kvIndices = nullptr, *kvCounts = nullptr;
   int64_t blockQ = 0, blockK = 0;
 };
 
-/// Checks a block list against patterns.md A1 (shapes, head dimension 1,
-/// Hq or Hkv, counts in [0, K], ids in [0, ceil(M / blockK))); false with
-/// a one-line `error` naming the first bad entry.
-bool checkReferenceBlockList(const AttentionReferenceArgs &a,
-                             std::string &error);
 void referenceAttention(const AttentionReferenceArgs &a, HostTensor &out,
                         HostTensor &lse, double *maxAbsLogit = nullptr);
 

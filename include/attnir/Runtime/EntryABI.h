@@ -55,6 +55,9 @@ struct EntryABI {
   std::vector<std::pair<int32_t, int32_t>> multipleOf;
   std::vector<DerivedClass> derived;
   std::vector<BlockListABI> blockLists;
+  /// The entry's op graph for the float64 reference (RefProgram's text form,
+  /// attnir/Reference/Program.h); empty in bundles written before it.
+  std::string program;
 
   /// The size of class `cls` as the first input dimension of that class
   /// has it in `shapes`, or -1 when no input carries it.

@@ -3,3 +3,4 @@
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 
 #include "attnir/Dialect/Attn/IR/AttnInterfaces.cpp.inc"
+#include "attnir/Dialect/Attn/IR/AttnOpInterfaces.cpp.inc"

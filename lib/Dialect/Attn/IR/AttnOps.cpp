@@ -22,6 +22,32 @@ double AttentionOp::getScaleValue() {
   return 1.0 / std::sqrt(static_cast<double>(d));
 }
 
+void AttentionOp::describe(attnir::RefOp &op,
+                           function_ref<int(Value)> idOf) {
+  op.kind = "attention";
+  auto operand = [&](const char *role, Value v) {
+    if (v)
+      op.operands[role] = idOf(v);
+  };
+  operand("q", getQ());
+  operand("k", getK());
+  operand("v", getV());
+  operand("kv_indices", getKvIndices());
+  operand("kv_counts", getKvCounts());
+  operand("q_doc", getQDoc());
+  operand("k_doc", getKDoc());
+  op.results["out"] = idOf(getOut());
+  if (getLse())
+    op.results["lse"] = idOf(getLse());
+  op.floats["scale"] = getScaleValue();
+  if (hasBlockList()) {
+    op.ints["block_q"] = listBlockQ();
+    op.ints["block_k"] = listBlockK();
+  }
+  if (MaskAttrInterface mask = getMaskAttr())
+    op.masks["mask"] = mask.describe();
+}
+
 // Values: 0 q, 1 k, 2 v, 3 out, 4 lse.
 ArrayRef<DimEquality> AttentionOp::getDimEqualities() {
   static const DimEquality eqs[] = {
@@ -183,7 +209,7 @@ LogicalResult AttentionOp::verifyBlockList() {
                            << idx.getDimSize(d);
   int64_t n = qT.getDimSize(2), nqb = idx.getDimSize(2);
   if (!ShapedType::isDynamic(n) && !ShapedType::isDynamic(nqb) &&
-      nqb != llvm::divideCeil(n, bq))
+      nqb != static_cast<int64_t>(llvm::divideCeil(n, bq)))
     return emitOpError() << "kv_indices dimension 2 must be ceil(N / "
                             "block_q) = "
                          << llvm::divideCeil(n, bq) << ", got " << nqb;

@@ -15,8 +15,10 @@
 using namespace mlir;
 using namespace mlir::attn;
 
+attnir::RefMask CausalAttr::describe() const { return {"causal", {}, {}}; }
+
 bool CausalAttr::keep(int64_t i, int64_t j, int64_t n, int64_t m) const {
-  return j <= i + (m - n);
+  return attnir::rules::causal(i, j, n, m);
 }
 
 KeyRange CausalAttr::keyRange(int64_t i0, int64_t i1, int64_t n,

@@ -35,8 +35,10 @@ LogicalResult SinkAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return checkParam(emitError, "sink", "n", n, 0);
 }
 
+attnir::RefMask SinkAttr::describe() const { return {"sink", {getN()}, {}}; }
+
 bool SinkAttr::keep(int64_t, int64_t j, int64_t, int64_t) const {
-  return j < getN();
+  return attnir::rules::sink(getN(), j);
 }
 
 KeyRange SinkAttr::keyRange(int64_t, int64_t, int64_t, int64_t m) const {
@@ -66,8 +68,12 @@ LogicalResult GlobalAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return checkParam(emitError, "global", "n", n, 0);
 }
 
+attnir::RefMask GlobalAttr::describe() const {
+  return {"global", {getN()}, {}};
+}
+
 bool GlobalAttr::keep(int64_t i, int64_t j, int64_t, int64_t) const {
-  return j < getN() || i < getN();
+  return attnir::rules::global(getN(), i, j);
 }
 
 KeyRange GlobalAttr::keyRange(int64_t i0, int64_t i1, int64_t,
@@ -100,8 +106,12 @@ LogicalResult PrefixAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return checkParam(emitError, "prefix", "n", n, 0);
 }
 
+attnir::RefMask PrefixAttr::describe() const {
+  return {"prefix", {getN()}, {}};
+}
+
 bool PrefixAttr::keep(int64_t i, int64_t j, int64_t n, int64_t m) const {
-  return j < getN() || j <= i + (m - n);
+  return attnir::rules::prefix(getN(), i, j, n, m);
 }
 
 KeyRange PrefixAttr::keyRange(int64_t i0, int64_t i1, int64_t n,
@@ -135,8 +145,12 @@ LogicalResult ChunkedAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return checkParam(emitError, "chunked", "c", c, 1);
 }
 
+attnir::RefMask ChunkedAttr::describe() const {
+  return {"chunked", {getC()}, {}};
+}
+
 bool ChunkedAttr::keep(int64_t i, int64_t j, int64_t, int64_t) const {
-  return i / getC() == j / getC();
+  return attnir::rules::chunked(getC(), i, j);
 }
 
 KeyRange ChunkedAttr::keyRange(int64_t i0, int64_t i1, int64_t,
@@ -181,9 +195,12 @@ LogicalResult DilatedAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+attnir::RefMask DilatedAttr::describe() const {
+  return {"dilated", {getS(), getW()}, {}};
+}
+
 bool DilatedAttr::keep(int64_t i, int64_t j, int64_t n, int64_t m) const {
-  int64_t d = i + (m - n) - j;
-  return d % getS() == 0 && d <= getW() * getS() && -d <= getW() * getS();
+  return attnir::rules::dilated(getS(), getW(), i, j, n, m);
 }
 
 KeyRange DilatedAttr::keyRange(int64_t i0, int64_t i1, int64_t n,

@@ -75,6 +75,13 @@ Value combineKeeps(ArrayRef<MaskAttrInterface> masks, OpBuilder &b,
 MaskSite plainSite(int64_t n, int64_t m) { return {0, 0, n, m, nullptr}; }
 MaskSiteValues plainSite(Value n, Value m) { return {{}, {}, n, m, nullptr}; }
 
+std::vector<attnir::RefMask> describeAll(ArrayRef<MaskAttrInterface> masks) {
+  std::vector<attnir::RefMask> out;
+  for (MaskAttrInterface x : masks)
+    out.push_back(x.describe());
+  return out;
+}
+
 bool anyReadsOperands(ArrayRef<MaskAttrInterface> masks) {
   return llvm::any_of(masks,
                       [](MaskAttrInterface x) { return x.readsOperands(); });
@@ -100,6 +107,10 @@ LogicalResult AllOfAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 }
 
 bool AllOfAttr::readsOperands() const { return anyReadsOperands(getMasks()); }
+
+attnir::RefMask AllOfAttr::describe() const {
+  return {"all_of", {}, describeAll(getMasks())};
+}
 
 bool AllOfAttr::keep(int64_t i, int64_t j, int64_t n, int64_t m) const {
   return keepAt(plainSite(n, m), i, j);
@@ -207,6 +218,10 @@ LogicalResult AnyOfAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 
 bool AnyOfAttr::readsOperands() const { return anyReadsOperands(getMasks()); }
 
+attnir::RefMask AnyOfAttr::describe() const {
+  return {"any_of", {}, describeAll(getMasks())};
+}
+
 bool AnyOfAttr::keep(int64_t i, int64_t j, int64_t n, int64_t m) const {
   return keepAt(plainSite(n, m), i, j);
 }
@@ -302,6 +317,10 @@ void NotAttr::print(AsmPrinter &p) const {
 }
 
 bool NotAttr::readsOperands() const { return getMask().readsOperands(); }
+
+attnir::RefMask NotAttr::describe() const {
+  return {"not", {}, {getMask().describe()}};
+}
 
 bool NotAttr::keep(int64_t i, int64_t j, int64_t n, int64_t m) const {
   return !getMask().keep(i, j, n, m);

@@ -21,6 +21,10 @@ using namespace mlir::attn;
 
 bool SegmentsAttr::readsOperands() const { return true; }
 
+attnir::RefMask SegmentsAttr::describe() const {
+  return {"segments", {}, {}};
+}
+
 bool SegmentsAttr::keep(int64_t, int64_t, int64_t, int64_t) const {
   return true;
 }
@@ -42,9 +46,7 @@ KeyRangeValues SegmentsAttr::buildKeyRange(OpBuilder &b, Location loc, Value,
 }
 
 bool SegmentsAttr::keepAt(const MaskSite &site, int64_t i, int64_t j) const {
-  if (!site.operand)
-    return true;
-  return site.operand("q_doc", i) == site.operand("k_doc", j);
+  return attnir::rules::segments(site, i, j);
 }
 
 namespace {

@@ -31,9 +31,12 @@ LogicalResult WindowAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+attnir::RefMask WindowAttr::describe() const {
+  return {"window", {getLeft(), getRight()}, {}};
+}
+
 bool WindowAttr::keep(int64_t i, int64_t j, int64_t n, int64_t m) const {
-  int64_t center = i + (m - n);
-  return j >= center - getLeft() && j <= center + getRight();
+  return attnir::rules::window(getLeft(), getRight(), i, j, n, m);
 }
 
 KeyRange WindowAttr::keyRange(int64_t i0, int64_t i1, int64_t n,

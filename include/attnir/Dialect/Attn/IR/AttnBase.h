@@ -8,6 +8,7 @@
 #ifndef ATTNIR_DIALECT_ATTN_IR_ATTNBASE_H
 #define ATTNIR_DIALECT_ATTN_IR_ATTNBASE_H
 
+#include "attnir/Reference/MaskRules.h"
 #include "mlir/IR/Value.h"
 #include "llvm/ADT/StringRef.h"
 #include <cstdint>
@@ -34,14 +35,10 @@ struct KeyRangeValues {
   Value visibleBegin, visibleEnd, fullBegin, fullEnd;
 };
 
-/// Where a rule is evaluated in C++, for masks that read the op's operands
-/// (`segments` reads q_doc and k_doc): the batch, query head and lengths,
-/// and `operand(role, pos)`, the value of the operand of that role at
-/// (b, pos) (null when the op has no such operands).
-struct MaskSite {
-  int64_t b = 0, h = 0, n = 0, m = 0;
-  std::function<int64_t(llvm::StringRef role, int64_t pos)> operand;
-};
+/// Where a rule is evaluated in C++: the batch, query head and lengths, and
+/// the operands a mask reads by role (shared with the reference, which needs
+/// no MLIR: attnir/Reference/MaskRules.h).
+using MaskSite = ::attnir::RuleSite;
 
 /// The same as IR. `n` and `m` are the index-typed lengths; `load(b, loc,
 /// role, pos)` reads the operand of that role at (b, pos) as i64, for `pos`

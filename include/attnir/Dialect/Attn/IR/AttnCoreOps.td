@@ -10,7 +10,8 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 def Attn_FloatTensor : RankedTensorOf<[F32, BF16, F16]>;
 def Attn_IndexTensor : RankedTensorOf<[I32, I64]>;
 
-def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments]> {
+def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
   let summary = "softmax(scale * q k^T, masked) v with online-softmax semantics";
   let description = [{
     Scaled dot-product attention over rank-4 tensors:

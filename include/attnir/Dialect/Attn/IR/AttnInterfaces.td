@@ -28,6 +28,13 @@ def Attn_MaskAttrInterface : AttrInterface<"MaskAttrInterface"> {
       "bool", "keep",
       (ins "int64_t":$i, "int64_t":$j, "int64_t":$n, "int64_t":$m)>,
     InterfaceMethod<[{
+        The mask as data: its kind, integer parameters and child masks.
+        The reference builds the element rule from it (registered in
+        lib/Reference/MaskRules.cpp under the same kind), so that the rule
+        runs where no MLIR is linked, from the program a bundle records.
+      }],
+      "::attnir::RefMask", "describe", (ins)>,
+    InterfaceMethod<[{
         Block rule in C++: for query rows [i0, i1) (non-empty), the key
         range [visibleBegin, visibleEnd) outside which no pair is kept, and
         the range [fullBegin, fullEnd) inside which every pair is kept. Both
@@ -138,6 +145,26 @@ def Attn_MaskAttrInterface : AttrInterface<"MaskAttrInterface"> {
                      : ::mlir::attn::BlockKind::Empty;
     }
   }];
+}
+
+def Attn_ReferenceOpInterface : OpInterface<"ReferenceOpInterface"> {
+  let cppNamespace = "::mlir::attn";
+  let description = [{
+    An op the float64 reference evaluates: it describes itself as a RefOp
+    (attnir/Reference/Program.h), operands and results by role, attributes
+    as plain values, and lib/Reference registers the op's semantics under
+    the same kind. The driver records the description in kernels and
+    bundles (lib/Driver/ProgramOf.cpp).
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        Fills `op` (kind, operands and results by role, attributes);
+        `idOf(value)` numbers this op's operands and results.
+      }],
+      "void", "describe",
+      (ins "::attnir::RefOp &":$op,
+           "::llvm::function_ref<int(::mlir::Value)>":$idOf)>,
+  ];
 }
 
 #endif // ATTNIR_DIALECT_ATTN_IR_ATTNINTERFACES_TD

@@ -12,6 +12,7 @@
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
 #include "attnir/Dialect/Attn/IR/AttnInterfaces.h.inc"
+#include "attnir/Dialect/Attn/IR/AttnOpInterfaces.h.inc"
 
 #define GET_ATTRDEF_CLASSES
 #include "attnir/Dialect/Attn/IR/AttnAttrs.h.inc"

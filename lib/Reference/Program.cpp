@@ -1,0 +1,270 @@
+//===- Program.cpp - text form of a spec's op graph -----------------------===//
+//
+// Line based and whitespace separated. An op line is
+//   KIND ROLE=%ID... -> ROLE=%ID... | i.NAME=INT... f.NAME=HEXFLOAT... m.NAME=MASK...
+// The reader trusts nothing: bundles are checksummed, not signed, and the
+// program text is the reference's only input besides the tensors.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnir/Reference/Program.h"
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <sstream>
+
+namespace attnir {
+
+int RefOp::operand(const std::string &role) const {
+  auto it = operands.find(role);
+  return it == operands.end() ? -1 : it->second;
+}
+
+std::string printMask(const RefMask &mask) {
+  std::string s = mask.kind;
+  if (!mask.params.empty()) {
+    s += "[";
+    for (size_t i = 0; i < mask.params.size(); ++i)
+      s += (i ? "," : "") + std::to_string(mask.params[i]);
+    s += "]";
+  }
+  if (!mask.children.empty()) {
+    s += "(";
+    for (size_t i = 0; i < mask.children.size(); ++i)
+      s += (i ? "," : "") + printMask(mask.children[i]);
+    s += ")";
+  }
+  return s;
+}
+
+namespace {
+constexpr int kMaxDepth = 256;
+constexpr size_t kMaxValues = 1 << 20;
+
+bool isIdentChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+}
+
+/// Recursive descent over the mask text; `pos` advances past what it reads.
+bool parseMaskAt(const std::string &t, size_t &pos, int depth, RefMask &out,
+                 std::string &error) {
+  if (depth > kMaxDepth) {
+    error = "mask nests deeper than " + std::to_string(kMaxDepth);
+    return false;
+  }
+  size_t start = pos;
+  while (pos < t.size() && isIdentChar(t[pos]))
+    ++pos;
+  if (pos == start) {
+    error = "expected a mask kind at offset " + std::to_string(start);
+    return false;
+  }
+  out = RefMask{t.substr(start, pos - start), {}, {}};
+  if (pos < t.size() && t[pos] == '[') {
+    do {
+      ++pos;
+      const char *begin = t.c_str() + pos;
+      char *end = nullptr;
+      errno = 0;
+      long long v = std::strtoll(begin, &end, 10);
+      if (end == begin || errno == ERANGE) {
+        error = "bad mask parameter at offset " + std::to_string(pos);
+        return false;
+      }
+      out.params.push_back(v);
+      pos += end - begin;
+    } while (pos < t.size() && t[pos] == ',');
+    if (pos >= t.size() || t[pos] != ']') {
+      error = "expected ']' in mask";
+      return false;
+    }
+    ++pos;
+  }
+  if (pos < t.size() && t[pos] == '(') {
+    do {
+      ++pos;
+      out.children.emplace_back();
+      if (!parseMaskAt(t, pos, depth + 1, out.children.back(), error))
+        return false;
+    } while (pos < t.size() && t[pos] == ',');
+    if (pos >= t.size() || t[pos] != ')') {
+      error = "expected ')' in mask";
+      return false;
+    }
+    ++pos;
+  }
+  return true;
+}
+
+std::string hexFloat(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%a", v);
+  return buf;
+}
+
+/// "%12" -> 12; false unless the whole word is a value id below the limit.
+bool parseValue(const std::string &w, int &id) {
+  if (w.size() < 2 || w[0] != '%' || w.size() > 9)
+    return false;
+  for (size_t i = 1; i < w.size(); ++i)
+    if (!std::isdigit(static_cast<unsigned char>(w[i])))
+      return false;
+  long v = std::strtol(w.c_str() + 1, nullptr, 10);
+  if (v < 0 || static_cast<size_t>(v) >= kMaxValues)
+    return false;
+  id = static_cast<int>(v);
+  return true;
+}
+} // namespace
+
+bool parseMask(const std::string &text, RefMask &out, std::string &error) {
+  size_t pos = 0;
+  if (!parseMaskAt(text, pos, 0, out, error))
+    return false;
+  if (pos != text.size()) {
+    error = "trailing text after mask at offset " + std::to_string(pos);
+    return false;
+  }
+  return true;
+}
+
+std::string RefProgram::print() const {
+  std::ostringstream os;
+  os << "args " << numArgs << "\n";
+  for (const RefOp &op : ops) {
+    os << op.kind;
+    for (auto &[role, id] : op.operands)
+      os << " " << role << "=%" << id;
+    os << " ->";
+    for (auto &[role, id] : op.results)
+      os << " " << role << "=%" << id;
+    os << " |";
+    for (auto &[name, v] : op.ints)
+      os << " i." << name << "=" << v;
+    for (auto &[name, v] : op.floats)
+      os << " f." << name << "=" << hexFloat(v);
+    for (auto &[name, m] : op.masks)
+      os << " m." << name << "=" << printMask(m);
+    os << "\n";
+  }
+  os << "return";
+  for (int id : returns)
+    os << " %" << id;
+  os << "\n";
+  return os.str();
+}
+
+bool RefProgram::parse(const std::string &text, RefProgram &out,
+                       std::string &error) {
+  out = RefProgram();
+  std::istringstream lines(text);
+  std::string line;
+  auto bad = [&](const std::string &why) {
+    error = "bad program: " + why + " in '" + line.substr(0, 120) + "'";
+    return false;
+  };
+  if (!std::getline(lines, line))
+    return bad("empty");
+  {
+    std::istringstream is(line);
+    std::string w;
+    if (!(is >> w >> out.numArgs) || w != "args" || out.numArgs < 0 ||
+        out.numArgs > 4096)
+      return bad("no argument count");
+  }
+  std::set<int> defined;
+  for (int i = 0; i < out.numArgs; ++i)
+    defined.insert(i);
+  bool returned = false;
+  while (std::getline(lines, line)) {
+    if (line.empty())
+      continue;
+    if (returned)
+      return bad("text after return");
+    std::istringstream is(line);
+    std::string w;
+    is >> w;
+    if (w == "return") {
+      while (is >> w) {
+        int id;
+        if (!parseValue(w, id) || !defined.count(id))
+          return bad("return of an undefined value");
+        out.returns.push_back(id);
+      }
+      returned = true;
+      continue;
+    }
+    RefOp op;
+    op.kind = w;
+    enum { Operands, Results, Attrs } part = Operands;
+    std::vector<int> newResults;
+    while (is >> w) {
+      if (w == "->" && part == Operands) {
+        part = Results;
+        continue;
+      }
+      if (w == "|" && part == Results) {
+        part = Attrs;
+        continue;
+      }
+      size_t eq = w.find('=');
+      if (eq == std::string::npos || eq == 0)
+        return bad("expected NAME=VALUE, got '" + w + "'");
+      std::string name = w.substr(0, eq), value = w.substr(eq + 1);
+      if (part != Attrs) {
+        int id;
+        if (!parseValue(value, id))
+          return bad("bad value '" + value + "'");
+        if (part == Operands) {
+          if (!defined.count(id))
+            return bad("use of undefined value %" + std::to_string(id));
+          op.operands[name] = id;
+        } else {
+          if (defined.count(id))
+            return bad("value %" + std::to_string(id) + " defined twice");
+          op.results[name] = id;
+          newResults.push_back(id);
+        }
+        continue;
+      }
+      if (name.size() < 3 || name[1] != '.')
+        return bad("attribute '" + name + "' has no type prefix");
+      std::string key = name.substr(2);
+      if (name[0] == 'i') {
+        char *end = nullptr;
+        errno = 0;
+        long long v = std::strtoll(value.c_str(), &end, 10);
+        if (value.empty() || *end || errno == ERANGE)
+          return bad("bad integer '" + value + "'");
+        op.ints[key] = v;
+      } else if (name[0] == 'f') {
+        char *end = nullptr;
+        double v = std::strtod(value.c_str(), &end);
+        if (value.empty() || *end)
+          return bad("bad float '" + value + "'");
+        op.floats[key] = v;
+      } else if (name[0] == 'm') {
+        std::string err;
+        if (!parseMask(value, op.masks[key], err))
+          return bad(err);
+      } else {
+        return bad("unknown attribute type in '" + name + "'");
+      }
+    }
+    if (part != Attrs)
+      return bad("op line without '->' and '|'");
+    for (int id : newResults) {
+      if (!defined.insert(id).second)
+        return bad("value %" + std::to_string(id) + " defined twice");
+    }
+    out.ops.push_back(std::move(op));
+  }
+  if (!returned)
+    return bad("no return");
+  return true;
+}
+
+} // namespace attnir

@@ -1,0 +1,142 @@
+//===- ProgramTest.cpp - the reference's op graph and its text form -------===//
+//
+// The program text is what a bundle carries to the reference: it must
+// round-trip exactly, and anything else (truncated, corrupted, hostile) must
+// be refused with an error, never crash or be half-read.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnir/Reference/Reference.h"
+#include <cmath>
+#include <gtest/gtest.h>
+#include <random>
+
+using namespace attnir;
+
+namespace {
+
+RefProgram listProgram() {
+  RefProgram p;
+  p.numArgs = 5;
+  RefOp op;
+  op.kind = "attention";
+  op.operands = {{"q", 0}, {"k", 1}, {"v", 2}, {"kv_indices", 3},
+                 {"kv_counts", 4}};
+  op.results = {{"out", 5}, {"lse", 6}};
+  op.floats["scale"] = 0.1; // not a short binary fraction: printed exactly
+  op.ints = {{"block_q", 16}, {"block_k", 32}};
+  op.masks["mask"] = {"all_of", {}, {{"causal", {}, {}},
+                                     {"window", {255, 0}, {}}}};
+  p.ops.push_back(op);
+  p.returns = {6, 5};
+  return p;
+}
+
+TEST(Program, RoundTripsExactly) {
+  RefProgram p = listProgram(), q;
+  std::string err;
+  ASSERT_TRUE(RefProgram::parse(p.print(), q, err)) << err;
+  EXPECT_EQ(q.print(), p.print());
+  EXPECT_EQ(q.ops[0].floats["scale"], 0.1);
+  EXPECT_EQ(q.ops[0].masks["mask"], p.ops[0].masks["mask"]);
+  EXPECT_EQ(q.returns, (std::vector<int>{6, 5}));
+}
+
+TEST(Program, RefusesMalformedText) {
+  std::string err;
+  RefProgram out;
+  for (const char *bad : {
+           "",
+           "args -1\nreturn\n",
+           "args 1\nreturn %1\n",                        // undefined value
+           "args 1\nattention q=%3 -> out=%4 |\nreturn %4\n", // use before def
+           "args 1\nattention q=%0 -> out=%0 |\nreturn %0\n", // redefinition
+           "args 1\nattention q=%0 out=%1\nreturn %1\n",  // no '->' and '|'
+           "args 1\nattention q=%0 -> out=%1 | i.x=1e3\nreturn %1\n",
+           "args 1\nattention q=%0 -> out=%1 | m.mask=window[1,\nreturn %1\n",
+           "args 1\nattention q=%0 -> out=%1 | m.mask=not(\nreturn %1\n",
+           "args 1\nattention q=%0 -> out=%1 | x.y=1\nreturn %1\n",
+           "args 1\nreturn %0\nreturn %0\n",
+           "args 1\n", // no return
+       })
+    EXPECT_FALSE(RefProgram::parse(bad, out, err)) << bad;
+  // Every prefix and every one-byte corruption of a valid program either
+  // parses or is refused; none crashes (run under the sanitizer suite).
+  std::string text = listProgram().print();
+  for (size_t n = 0; n < text.size(); ++n)
+    (void)RefProgram::parse(text.substr(0, n), out, err);
+  std::mt19937 rng(1);
+  for (int t = 0; t < 2000; ++t) {
+    std::string c = text;
+    c[rng() % c.size()] = static_cast<char>(rng() % 256);
+    (void)RefProgram::parse(c, out, err);
+  }
+  // Deep nesting is bounded, not a stack overflow.
+  std::string deep = "args 0\nattention -> out=%0 | m.mask=";
+  for (int i = 0; i < 100000; ++i)
+    deep += "not(";
+  EXPECT_FALSE(RefProgram::parse(deep, out, err));
+}
+
+TEST(Program, MaskRulesCheckTheirParameters) {
+  std::string err;
+  ElementRule rule;
+  for (const char *bad :
+       {"window[-1,0]", "window[1]", "chunked[0]", "dilated[1099511627776,2]",
+        "sink[1099511627777]", "not(causal,causal)", "all_of", "nope",
+        "causal[1]", "segments(causal)"}) {
+    RefMask m;
+    ASSERT_TRUE(parseMask(bad, m, err)) << bad << ": " << err;
+    EXPECT_FALSE(makeElementRule(m, rule, err)) << bad;
+  }
+}
+
+HostTensor random(DType dt, std::vector<int64_t> shape, uint64_t seed) {
+  HostTensor t = HostTensor::zeros(dt, std::move(shape));
+  fillRandomNormal(t, seed);
+  return t;
+}
+
+TEST(Program, EvaluatesAListAndRefusesBadIds) {
+  HostTensor q = random(DType::F32, {1, 2, 40, 8}, 1),
+             k = random(DType::F32, {1, 1, 70, 8}, 2),
+             v = random(DType::F32, {1, 1, 70, 8}, 3);
+  // ceil(40 / 16) = 3 query blocks, ceil(70 / 32) = 3 key blocks, K = 2.
+  HostTensor idx = HostTensor::zeros(DType::I32, {1, 1, 3, 2}),
+             cnt = HostTensor::zeros(DType::I64, {1, 1, 3});
+  int ids[3][2] = {{0, 0}, {2, 1}, {1, 9}};
+  int counts[3] = {2, 2, 1}; // the 9 lies past the count: never read
+  for (int r = 0; r < 3; ++r) {
+    cnt.setInt(r, counts[r]);
+    for (int t = 0; t < 2; ++t)
+      idx.setInt(r * 2 + t, ids[r][t]);
+  }
+  std::vector<HostTensor> res;
+  std::string err;
+  ASSERT_TRUE(evaluateProgram(listProgram(), {q, k, v, idx, cnt}, res, err))
+      << err;
+  ASSERT_EQ(res.size(), 2u);
+  EXPECT_EQ(res[0].shape, (std::vector<int64_t>{1, 2, 40})); // lse first
+  // The same through referenceAttention with the rule spelled out.
+  AttentionReferenceArgs a{&q, &k, &v, 0.1, nullptr};
+  ASSERT_TRUE(makeElementRule(listProgram().ops[0].masks["mask"], a.rule, err));
+  a.kvIndices = &idx;
+  a.kvCounts = &cnt;
+  a.blockQ = 16;
+  a.blockK = 32;
+  HostTensor out, lse;
+  referenceAttention(a, out, lse);
+  for (int64_t i = 0; i < out.numElements(); ++i)
+    ASSERT_EQ(out.get(i), res[1].get(i));
+  idx.setInt(3, 3); // row 1, second id: block 3 of 3
+  EXPECT_FALSE(evaluateProgram(listProgram(), {q, k, v, idx, cnt}, res, err));
+  EXPECT_NE(err.find("outside [0, 3)"), std::string::npos) << err;
+  EXPECT_FALSE(evaluateProgram(listProgram(), {q, k, v}, res, err));
+  EXPECT_NE(err.find("takes 5 arguments"), std::string::npos) << err;
+  RefProgram unknown = listProgram();
+  unknown.ops[0].kind = "pool";
+  EXPECT_FALSE(evaluateProgram(unknown, {q, k, v, idx, cnt}, res, err));
+  EXPECT_NE(err.find("unsupported op 'pool'"), std::string::npos) << err;
+}
+
+} // namespace
