@@ -16,9 +16,18 @@ using namespace attnir;
 namespace {
 thread_local std::string lastError;
 
-bool toDType(attnir_dtype_t dt, DType &out) {
-  // Switch on the integer: a C caller may pass any value (issue 15, case 9).
-  switch (static_cast<int>(dt)) {
+/// The dtype code of a C tensor, read as the integer a C caller stored: C
+/// allows any int in an enum field, while loading a C++ enum outside its
+/// range is undefined (issue 15, case 9).
+int dtypeCode(const attnir_dtype_t &field) {
+  static_assert(sizeof(attnir_dtype_t) == sizeof(int), "C enum is an int");
+  int code;
+  std::memcpy(&code, &field, sizeof code);
+  return code;
+}
+
+bool toDType(int code, DType &out) {
+  switch (code) {
   case ATTNIR_F32: out = DType::F32; return true;
   case ATTNIR_BF16: out = DType::BF16; return true;
   case ATTNIR_F16: out = DType::F16; return true;
@@ -67,9 +76,10 @@ bool capi::convert(const attnir_tensor_t *ts, int32_t n, const char *what,
     const attnir_tensor_t &t = ts[i];
     TensorRef r;
     r.data = t.data;
-    if (!toDType(t.dtype, r.dtype)) {
+    if (!toDType(dtypeCode(t.dtype), r.dtype)) {
       capi::setError(std::string(what) + " #" + std::to_string(i) +
-                     ": unknown dtype code " + std::to_string(t.dtype));
+                     ": unknown dtype code " +
+                     std::to_string(dtypeCode(t.dtype)));
       return false;
     }
     if (t.rank < 0 || t.rank > 16 || (t.rank > 0 && !t.shape)) {
