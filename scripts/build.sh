@@ -16,7 +16,9 @@ if [ "${1:-}" = "--sanitize" ]; then
   RT=$(clang-22 -print-runtime-dir)
   SAN="-fsanitize=address,undefined -fno-sanitize=vptr,function"
   SAN="$SAN -fno-sanitize-recover=undefined -fno-omit-frame-pointer -shared-libasan"
-  EXTRA=(-DCMAKE_BUILD_TYPE=RelWithDebInfo
+  # Coverage for the libFuzzer targets (tools/fuzz), which this build adds.
+  SAN="$SAN -fsanitize=fuzzer-no-link"
+  EXTRA=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DATTNIR_FUZZERS=ON
          "-DCMAKE_C_FLAGS=$SAN"
          "-DCMAKE_CXX_FLAGS=$SAN -include $PWD/cmake/asan-llvm-shim.h"
          "-DCMAKE_EXE_LINKER_FLAGS=$SAN -Wl,-rpath,$RT"

@@ -143,22 +143,35 @@ attnir_results_t *capi::referenceOf(const EntryABI &abi,
       return nullptr;
     std::vector<HostTensor> args;
     std::vector<std::vector<int64_t>> shapes, outShapes;
-    for (const TensorRef &r : refs) {
-      args.push_back(toHostTensor(r));
+    for (size_t i = 0; i < refs.size(); ++i) {
+      const TensorRef &r = refs[i];
+      bool empty = false;
+      for (int64_t d : r.shape)
+        empty |= d == 0;
+      if (!r.data && !empty) {
+        setError("input #" + std::to_string(i) + ": null data");
+        return nullptr;
+      }
       shapes.push_back(r.shape);
     }
+    // Shapes first: a tensor is read only once its shape is known to fit.
+    std::string err;
+    if (!abi.resolve(shapes, outShapes, err)) {
+      setError(err);
+      return nullptr;
+    }
+    for (const TensorRef &r : refs)
+      args.push_back(toHostTensor(r));
     if (abi.program.empty()) {
       setError("@" + abi.name + " carries no program for the reference (a "
                "bundle from before the reference was recorded): recompile "
                "it");
       return nullptr;
     }
-    // Shapes as the entry wants them; any dtype (values are widened).
-    std::string err;
+    // Any dtype: values are widened.
     RefProgram program;
     auto results = std::make_unique<attnir_results>();
-    if (!abi.resolve(shapes, outShapes, err) ||
-        !RefProgram::parse(abi.program, program, err) ||
+    if (!RefProgram::parse(abi.program, program, err) ||
         !evaluateProgram(program, args, results->tensors, err)) {
       setError(err);
       return nullptr;

@@ -71,10 +71,14 @@ std::string Bundle::serialize() const {
     os << e.serialize();
   os << "object " << object.size() << "\n" << object << "\n";
   std::string body = os.str();
+  return body + checksumLine(body);
+}
+
+std::string Bundle::checksumLine(const std::string &body) {
   char sum[32];
   std::snprintf(sum, sizeof sum, "%016llx",
                 static_cast<unsigned long long>(fnv1a(body)));
-  return body + "checksum " + sum + "\n";
+  return std::string("checksum ") + sum + "\n";
 }
 
 bool Bundle::deserialize(const std::string &bytes, Bundle &out,
@@ -86,13 +90,15 @@ bool Bundle::deserialize(const std::string &bytes, Bundle &out,
   if (bytes.compare(0, sizeof(kMagic) - 1, kMagic) != 0)
     return bad("bad header");
   size_t sumPos = bytes.rfind("checksum ");
-  if (sumPos == std::string::npos || bytes.size() - sumPos != 26)
+  if (sumPos == std::string::npos || bytes.size() - sumPos < 26)
     return bad("truncated: no checksum");
-  char sum[32];
-  std::snprintf(sum, sizeof sum, "%016llx",
-                static_cast<unsigned long long>(
-                    fnv1a(bytes.substr(0, sumPos))));
-  if (bytes.compare(sumPos + 9, 16, sum) != 0)
+  // The checksum line ends the file: anything after it was added later
+  // (issue 15, case 10).
+  if (bytes.size() - sumPos > 26)
+    return bad(std::to_string(bytes.size() - sumPos - 26) +
+               " bytes after the checksum");
+  if (bytes.compare(sumPos, std::string::npos,
+                    checksumLine(bytes.substr(0, sumPos))) != 0)
     return bad("checksum mismatch: the file is corrupt");
 
   // Header: text lines up to "object <size>\n"; the object's bytes follow.

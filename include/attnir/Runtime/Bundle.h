@@ -26,6 +26,9 @@ struct Bundle {
   std::string object;
 
   std::string serialize() const;
+  /// The line that ends a bundle whose bytes before it are `body`
+  /// ("checksum <16 hex digits>\n": FNV-1a, against accidents, not edits).
+  static std::string checksumLine(const std::string &body);
   static bool deserialize(const std::string &bytes, Bundle &out,
                           std::string &error);
   bool writeFile(const std::string &path, std::string &error) const;
