@@ -116,3 +116,32 @@ def test_pass_options_do_not_change_results(compiled):
     tol = tolerance("f32", q, k)
     assert rel_err(b, a) <= 2 * tol
     assert rel_err(b, attnir.reference(spec, q, k, v)) <= tol
+
+
+def test_issue15_case8_finite_within_documented_bounds():
+    """docs/numerics.md, overflow: with M * max|v| and D * max|q| * max|k|
+    below float32's range the outputs are finite and accurate, even where a
+    row's unnormalised sum would be near the range (v at 0.9 * FLT_MAX / M:
+    the accumulated sum stays below FLT_MAX because it never exceeds
+    M * max|v|) and where logits are ~1e37 (a one-hot softmax)."""
+    spec = attnir.patterns.causal(head_dim=64, lse=True)
+    kernel = attnir.compile(spec)
+    rng = np.random.default_rng(8)
+    B, H, N, M, D = 1, 2, 77, 100, 64
+    fmax = float(np.finfo(np.float32).max)
+    q = rng.standard_normal((B, H, N, D)).astype(np.float32)
+    k = rng.standard_normal((B, H, M, D)).astype(np.float32)
+    v = (rng.uniform(-1, 1, (B, H, M, D)) * 0.9 * fmax / M).astype(np.float32)
+    out, lse = kernel(q, k, v)
+    ref, ref_lse = attnir.reference(spec, q, k, v)
+    assert np.isfinite(out).all()
+    assert rel_err(out, ref) < 1e-5
+    # Logits near the range: |q| = |k| = c with D * c^2 = 2^126.
+    c = np.float32(np.sqrt(2.0 ** 126 / D))
+    qb = (np.sign(q) * c).astype(np.float32)
+    kb = (np.sign(k) * c).astype(np.float32)
+    vb = rng.standard_normal((B, H, M, D)).astype(np.float32)
+    out, lse = kernel(qb, kb, vb)
+    ref, ref_lse = attnir.reference(spec, qb, kb, vb)
+    assert np.isfinite(out).all() and not np.isnan(lse).any()
+    assert rel_err(out, ref) < 1e-5
