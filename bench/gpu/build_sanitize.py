@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Here (no GPU needed): what bench/gpu/sanitize.sh runs under
+compute-sanitizer on the GPU machine (issue 15, deliverable 6).
+
+Every example in examples/, in f16 (the CUDA kernels compute on tensor
+cores; .npy has no bf16, and attnir-run reads .npy), for both CUDA kernels
+(Hopper: sm_90a, the default; mma.sync: chip=sm_90), with ragged inputs:
+B = 2, Hq = 4, Hkv = 2 (GQA), N = 200, M = 333 (cross), random block lists
+(64 x 64, per query head, duplicates, unused slots) and packed document ids.
+Writes bench/gpu/bundles/san/: <example>_<kernel>.bundle, the inputs as
+.npy, and manifest.json (bundle, inputs, number of outputs).
+
+usage: python3 bench/gpu/build_sanitize.py [--attnc build/bin/attnc]
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+OUT = os.path.join(ROOT, "bench", "gpu", "bundles", "san")
+KERNELS = {"hopper": "", "sync": "chip=sm_90"}
+B, HQ, HKV, N, M, D = 2, 4, 2, 200, 333, 64
+
+
+def f16_variant(text):
+    """q/k/v/out to f16 (types with a static head dim); lse stays f32."""
+    return re.sub(r"x(\d+)x(?:f32|bf16)>", r"x\1xf16>", text)
+
+
+def arg_names(text):
+    m = re.search(r"func\.func @\w+\((.*?)\)\s*->", text, re.S)
+    return re.findall(r"%(\w+):", m.group(1))
+
+
+def inputs_for(names, rng):
+    arrays = {}
+    arrays["q"] = rng.standard_normal((B, HQ, N, D)).astype(np.float16)
+    arrays["k"] = rng.standard_normal((B, HKV, M, D)).astype(np.float16)
+    arrays["v"] = rng.standard_normal((B, HKV, M, D)).astype(np.float16)
+    nqb, nkb, K = -(-N // 64), -(-M // 64), 5
+    idx = np.full((B, HQ, nqb, K), -1, np.int32)
+    cnt = np.zeros((B, HQ, nqb), np.int32)
+    for b in range(B):
+        for h in range(HQ):
+            for r in range(nqb):
+                ids = list(rng.integers(0, nkb, size=int(rng.integers(0, K))))
+                if ids:
+                    ids.append(ids[0])  # a duplicate counts once
+                idx[b, h, r, :len(ids)] = ids
+                cnt[b, h, r] = len(ids)
+    arrays["kv_indices"], arrays["kv_counts"] = idx, cnt
+    arrays["q_doc"] = np.sort(rng.integers(0, 5, (B, N))).astype(np.int32)
+    arrays["k_doc"] = np.sort(rng.integers(0, 5, (B, M))).astype(np.int32)
+    return [arrays[n] for n in names]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--attnc", default=os.path.join(ROOT, "build", "bin", "attnc"))
+    args = ap.parse_args()
+    os.makedirs(OUT, exist_ok=True)
+    rng = np.random.default_rng(15)
+    manifest = []
+    for f in sorted(os.listdir(os.path.join(ROOT, "examples"))):
+        if not f.endswith(".mlir"):
+            continue
+        name = f[:-5]
+        text = f16_variant(open(os.path.join(ROOT, "examples", f)).read())
+        spec = os.path.join(OUT, name + ".mlir")
+        open(spec, "w").write(text)
+        names = arg_names(text)
+        paths = []
+        for n, a in zip(names, inputs_for(names, rng)):
+            paths.append(f"{name}.{n}.npy")
+            np.save(os.path.join(OUT, paths[-1]), a)
+        n_out = 2 if "tensor<?x?x?xf32>" in text.split("->", 1)[1].split("{", 1)[0] else 1
+        for kernel, opts in KERNELS.items():
+            bundle = f"{name}_{kernel}.bundle"
+            cmd = [args.attnc, "compile", spec, "--target", "cuda", "--emit", "bundle",
+                   "-o", os.path.join(OUT, bundle)]
+            if opts:
+                cmd += ["--cuda-options", opts]
+            subprocess.run(cmd, check=True)
+            manifest.append(dict(example=name, kernel=kernel, bundle=bundle,
+                                 inputs=paths, outputs=n_out))
+    # Bad lists on the GPU: ids out of range (negative, past the last block)
+    # and counts past K. The CPU refuses them; the kernels skip such entries
+    # and must read nothing out of bounds (memcheck), so no --check here.
+    idx = np.load(os.path.join(OUT, "block_sparse.kv_indices.npy"))
+    cnt = np.load(os.path.join(OUT, "block_sparse.kv_counts.npy"))
+    idx.flat[::3] = 9999
+    idx.flat[1::7] = -5
+    cnt.flat[::2] = idx.shape[-1] + 3
+    cnt.flat[1::5] = -2
+    np.save(os.path.join(OUT, "block_sparse.bad_indices.npy"), idx)
+    np.save(os.path.join(OUT, "block_sparse.bad_counts.npy"), cnt)
+    for kernel in KERNELS:
+        manifest.append(dict(example="block_sparse_bad_ids", kernel=kernel,
+                             bundle=f"block_sparse_{kernel}.bundle",
+                             inputs=[f"block_sparse.{n}.npy" for n in
+                                     ("q", "k", "v", "bad_indices", "bad_counts")],
+                             outputs=1, check=False))
+    # Document ids out of order (the CPU refuses them; the GPU assumes the
+    # order for its binary search): wrong rows are allowed, wild reads not.
+    qd = np.load(os.path.join(OUT, "document_mask.q_doc.npy"))[:, ::-1].copy()
+    np.save(os.path.join(OUT, "document_mask.bad_q_doc.npy"), qd)
+    for kernel in KERNELS:
+        manifest.append(dict(example="document_unordered_ids", kernel=kernel,
+                             bundle=f"document_mask_{kernel}.bundle",
+                             inputs=[f"document_mask.{n}.npy" for n in
+                                     ("q", "k", "v", "bad_q_doc", "k_doc")],
+                             outputs=1, check=False))
+    json.dump(manifest, open(os.path.join(OUT, "manifest.json"), "w"), indent=1)
+    print(f"{len(manifest)} bundles in {OUT}")
+
+
+if __name__ == "__main__":
+    main()
