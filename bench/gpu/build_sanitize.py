@@ -58,6 +58,14 @@ def inputs_for(names, rng):
     return [arrays[n] for n in names]
 
 
+def invalid_runs(case, example, inputs):
+    """Manifest rows running `example`'s bundles on invalid inputs: memory
+    safety only (memcheck), no --check."""
+    return [dict(example=case, kernel=kernel, bundle=f"{example}_{kernel}.bundle",
+                 inputs=[f"{example}.{n}.npy" for n in inputs], outputs=1, check=False)
+            for kernel in KERNELS]
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--attnc", default=os.path.join(ROOT, "build", "bin", "attnc"))
@@ -98,22 +106,14 @@ def main():
     cnt.flat[1::5] = -2
     np.save(os.path.join(OUT, "block_sparse.bad_indices.npy"), idx)
     np.save(os.path.join(OUT, "block_sparse.bad_counts.npy"), cnt)
-    for kernel in KERNELS:
-        manifest.append(dict(example="block_sparse_bad_ids", kernel=kernel,
-                             bundle=f"block_sparse_{kernel}.bundle",
-                             inputs=[f"block_sparse.{n}.npy" for n in
-                                     ("q", "k", "v", "bad_indices", "bad_counts")],
-                             outputs=1, check=False))
+    manifest += invalid_runs("block_sparse_bad_ids", "block_sparse",
+                             ("q", "k", "v", "bad_indices", "bad_counts"))
     # Document ids out of order (the CPU refuses them; the GPU assumes the
     # order for its binary search): wrong rows are allowed, wild reads not.
     qd = np.load(os.path.join(OUT, "document_mask.q_doc.npy"))[:, ::-1].copy()
     np.save(os.path.join(OUT, "document_mask.bad_q_doc.npy"), qd)
-    for kernel in KERNELS:
-        manifest.append(dict(example="document_unordered_ids", kernel=kernel,
-                             bundle=f"document_mask_{kernel}.bundle",
-                             inputs=[f"document_mask.{n}.npy" for n in
-                                     ("q", "k", "v", "bad_q_doc", "k_doc")],
-                             outputs=1, check=False))
+    manifest += invalid_runs("document_unordered_ids", "document_mask",
+                             ("q", "k", "v", "bad_q_doc", "k_doc"))
     json.dump(manifest, open(os.path.join(OUT, "manifest.json"), "w"), indent=1)
     print(f"{len(manifest)} bundles in {OUT}")
 
