@@ -39,7 +39,8 @@ struct Described {
   std::vector<std::vector<uint8_t>> buffers;
 };
 
-/// Up to 6 tensors: dtype code, rank, dims in [0, 80), optional strides,
+/// Up to 6 tensors: dtype code, rank, dims in [0, 24) (small: a run costs
+/// microseconds, so the fuzzer explores checks, not arithmetic), optional strides,
 /// a buffer of the size the description implies (or null / too large: no
 /// buffer, so a call that accepts it would be caught by ASan).
 bool describe(Reader &r, Described &d) {
@@ -55,7 +56,7 @@ bool describe(Reader &r, Described &d) {
     t.rank = r.small(6) - 1; // -1 .. 4
     int64_t elements = 1;
     for (int32_t k = 0; k < std::max(t.rank, 0); ++k) {
-      int64_t dim = r.byte() == 255 ? -1 : r.small(80);
+      int64_t dim = r.byte() == 255 ? -1 : r.small(24);
       d.shapes[i].push_back(k == 3 && r.byte() % 4 ? 64 : dim);
       elements *= std::max<int64_t>(d.shapes[i].back(), 0);
     }
@@ -110,8 +111,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                       static_cast<int32_t>(out.ts.size()));
   if (rc != 0 && !*attnir_last_error())
     std::abort(); // a refusal always says why
-  attnir_results_t *ref = attnir_kernel_reference(
-      kernel, entry, in.ts.data(), static_cast<int32_t>(in.ts.size()));
-  attnir_results_free(ref);
+  // The reference is float64 and slow: one call in four.
+  if (r.byte() % 4 == 0)
+    attnir_results_free(attnir_kernel_reference(
+        kernel, entry, in.ts.data(), static_cast<int32_t>(in.ts.size())));
   return 0;
 }
