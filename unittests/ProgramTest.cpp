@@ -134,9 +134,9 @@ TEST(Program, EvaluatesAListAndRefusesBadIds) {
   EXPECT_FALSE(evaluateProgram(listProgram(), {q, k, v}, res, err));
   EXPECT_NE(err.find("takes 5 arguments"), std::string::npos) << err;
   RefProgram unknown = listProgram();
-  unknown.ops[0].kind = "pool";
+  unknown.ops[0].kind = "route";
   EXPECT_FALSE(evaluateProgram(unknown, {q, k, v, idx, cnt}, res, err));
-  EXPECT_NE(err.find("unsupported op 'pool'"), std::string::npos) << err;
+  EXPECT_NE(err.find("unsupported op 'route'"), std::string::npos) << err;
 }
 
 } // namespace

@@ -145,6 +145,21 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
     multiples.push_back({key(op.getQ(), 1), key(op.getK(), 1)});
   });
 
+  // Ops that say how their results' shapes follow from their operands'.
+  SmallVector<attn::ShapeRelation> derivedRels;
+  fn.walk([&](attn::ShapeRelationsOpInterface op) {
+    SmallVector<attn::ShapeRelation> rels;
+    op.shapeRelations(rels);
+    for (const attn::ShapeRelation &r : rels) {
+      addValue(r.lhs);
+      addValue(r.rhs);
+      if (r.divisor == 1)
+        classes.unionSets(key(r.lhs, r.lhsDim), key(r.rhs, r.rhsDim));
+      else
+        derivedRels.push_back(r);
+    }
+  });
+
   // Number the classes in order of first appearance.
   llvm::DenseMap<DimKey, int32_t> classOf;
   auto classId = [&](Value v, unsigned d) -> int32_t {
@@ -229,6 +244,14 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
                ? static_cast<int32_t>(ba.getArgNumber())
                : -1;
   };
+  // In program order, so that a chain (pool of q, then scores, then the
+  // selected list) resolves in one pass; intermediate values get classes.
+  for (const attn::ShapeRelation &r : derivedRels) {
+    int32_t cls = classId(r.lhs, r.lhsDim), src = classId(r.rhs, r.rhsDim);
+    if (cls < 0 || src < 0)
+      return false;
+    abi.derived.push_back({cls, src, r.divisor});
+  }
   for (attn::AttentionOp op : listOps) {
     abi.derived.push_back({classAt(op.getKvIndices(), 2),
                            classAt(op.getQ(), 2), op.listBlockQ()});

@@ -5,13 +5,24 @@
 
 namespace attnir {
 
+// One function per op kind, each in the file of its family.
 bool referenceAttentionOp(const RefOp &op, std::map<int, HostTensor> &values,
                           ReferenceStats &stats, std::string &error);
+bool referencePoolOp(const RefOp &op, std::map<int, HostTensor> &values,
+                     ReferenceStats &stats, std::string &error);
+bool referenceBlockScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
+                            ReferenceStats &stats, std::string &error);
+bool referenceSelectOp(const RefOp &op, std::map<int, HostTensor> &values,
+                       ReferenceStats &stats, std::string &error);
 
 namespace {
 struct OpRegistry {
   std::mutex lock;
-  std::map<std::string, ReferenceOpFn> ops{{"attention", referenceAttentionOp}};
+  std::map<std::string, ReferenceOpFn> ops{
+      {"attention", referenceAttentionOp},
+      {"pool", referencePoolOp},
+      {"block_scores", referenceBlockScoresOp},
+      {"select", referenceSelectOp}};
 };
 
 OpRegistry &opRegistry() {

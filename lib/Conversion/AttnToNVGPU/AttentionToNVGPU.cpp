@@ -14,6 +14,7 @@
 
 #include "FlashKernel.h"
 #include "attnir/Conversion/Passes.h"
+#include "attnir/Dialect/Attn/Transforms/Passes.h"
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_CONVERTATTNTONVGPU
@@ -54,6 +55,8 @@ struct ConvertAttnToNVGPU
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
+    if (failed(attn::checkLowerable(module, "CUDA")))
+      return signalPassFailure();
     if (warps < 0 || warps > 12) {
       module.emitError() << "attn-to-nvgpu: warps=" << warps.getValue()
                          << " out of range 0 (auto)..12";

@@ -9,6 +9,7 @@ using namespace mlir;
 using namespace mlir::attn;
 
 #include "attnir/Dialect/Attn/IR/AttnDialect.cpp.inc"
+#include "attnir/Dialect/Attn/IR/AttnEnums.cpp.inc"
 
 #define GET_ATTRDEF_CLASSES
 #include "attnir/Dialect/Attn/IR/AttnAttrs.cpp.inc"

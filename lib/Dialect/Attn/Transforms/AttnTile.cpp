@@ -396,6 +396,8 @@ struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
           << ")";
       return signalPassFailure();
     }
+    if (failed(attn::checkLowerable(getOperation(), "CPU")))
+      return signalPassFailure();
     // The tile's scratch (packed query tile and accumulator, rows x D and
     // rows x Dv f32) lives on the worker thread's stack.
     constexpr int64_t kMaxHeadDim = 2048;

@@ -91,3 +91,16 @@ struct AttnVerifySpecPass
   }
 };
 } // namespace
+
+LogicalResult mlir::attn::checkLowerable(Operation *root, StringRef target) {
+  WalkResult r = root->walk([&](Operation *op) {
+    if (!isa<attn::PoolOp, attn::BlockScoresOp, attn::SelectOp>(op))
+      return WalkResult::advance();
+    op->emitError() << "'" << op->getName() << "' has no " << target
+                    << " lowering yet: selection programs run in the float64 "
+                       "reference (attnir.reference, attnc run --check's "
+                       "reference) until the selection issue's lowering lands";
+    return WalkResult::interrupt();
+  });
+  return failure(r.wasInterrupted());
+}

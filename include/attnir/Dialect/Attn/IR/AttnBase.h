@@ -49,6 +49,17 @@ struct MaskSiteValues {
   std::function<Value(OpBuilder &, Location, llvm::StringRef, Value)> load;
 };
 
+/// One shape relation between values of a program (computeEntryABI reads
+/// them to size outputs): dimension `lhsDim` of `lhs` equals dimension
+/// `rhsDim` of `rhs` when `divisor` is 1, else ceil(rhs dim / divisor).
+struct ShapeRelation {
+  Value lhs;
+  unsigned lhsDim;
+  Value rhs;
+  unsigned rhsDim;
+  int64_t divisor = 1;
+};
+
 /// One shape relation of an op: dimension `lhsDim` of value `lhs` equals
 /// dimension `rhsDim` of value `rhs` (values numbered operands first, then
 /// results).

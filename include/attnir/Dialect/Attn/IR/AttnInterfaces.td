@@ -167,4 +167,19 @@ def Attn_ReferenceOpInterface : OpInterface<"ReferenceOpInterface"> {
   ];
 }
 
+def Attn_ShapeRelationsOpInterface : OpInterface<"ShapeRelationsOpInterface"> {
+  let cppNamespace = "::mlir::attn";
+  let description = [{
+    How an op's result dimensions follow from its operands' (equal, or a
+    ceiling division by a block size), so that the driver can size an
+    entry's outputs and check its inputs from the shapes alone, whatever
+    chain of ops computes them (lib/Driver/Signature.cpp).
+  }];
+  let methods = [
+    InterfaceMethod<"Appends the op's shape relations to `out`.",
+      "void", "shapeRelations",
+      (ins "::llvm::SmallVectorImpl<::mlir::attn::ShapeRelation> &":$out)>,
+  ];
+}
+
 #endif // ATTNIR_DIALECT_ATTN_IR_ATTNINTERFACES_TD

@@ -14,6 +14,8 @@
 #include "attnir/Dialect/Attn/IR/AttnInterfaces.h.inc"
 #include "attnir/Dialect/Attn/IR/AttnOpInterfaces.h.inc"
 
+#include "attnir/Dialect/Attn/IR/AttnEnums.h.inc"
+
 #define GET_ATTRDEF_CLASSES
 #include "attnir/Dialect/Attn/IR/AttnAttrs.h.inc"
 

@@ -20,6 +20,11 @@ namespace mlir::attn {
 /// emitted at the offending ops.
 LogicalResult verifySpec(ModuleOp module);
 
+/// Located errors for the ops the CPU and CUDA lowerings do not handle yet
+/// (the selection family: evaluated by the reference, compiled in a later
+/// step); `target` names the lowering in the message.
+LogicalResult checkLowerable(Operation *root, StringRef target);
+
 #define GEN_PASS_REGISTRATION
 #include "attnir/Dialect/Attn/Transforms/Passes.h.inc"
 

@@ -1,0 +1,141 @@
+//===- AttnSelectOps.td - pool, block scores, select ---------*- tablegen -*-===//
+//
+// The selection family (shared/patterns.md A4-A6): a program pools query and
+// key blocks, scores pooled blocks against each other and selects key blocks
+// per query block; the block list it produces feeds attn.attention's
+// `blocks(...)` like a runtime list. The float64 reference evaluates these
+// ops (lib/Reference/SelectReference.cpp); the CPU and CUDA lowerings are the
+// selection issue's next step and refuse them with a located error until then.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_DIALECT_ATTN_IR_ATTNSELECTOPS_TD
+#define ATTNIR_DIALECT_ATTN_IR_ATTNSELECTOPS_TD
+
+include "attnir/Dialect/Attn/IR/AttnDialect.td"
+include "attnir/Dialect/Attn/IR/AttnInterfaces.td"
+include "mlir/IR/EnumAttr.td"
+include "mlir/Interfaces/SideEffectInterfaces.td"
+
+def Attn_PoolKind : I32EnumAttr<"PoolKind", "how a block is summarised", [
+    I32EnumAttrCase<"Mean", 0, "mean">, I32EnumAttrCase<"Max", 1, "max">,
+    I32EnumAttrCase<"Min", 2, "min">, I32EnumAttrCase<"Sum", 3, "sum">,
+    I32EnumAttrCase<"MeanSqrt", 4, "mean_sqrt">,
+    I32EnumAttrCase<"First", 5, "first">, I32EnumAttrCase<"Last", 6, "last">]> {
+  let cppNamespace = "::mlir::attn";
+}
+
+def Attn_ShareKind : I32EnumAttr<"ShareKind",
+    "how the query heads of a GQA group share one selection", [
+    I32EnumAttrCase<"Sum", 0, "sum">, I32EnumAttrCase<"Max", 1, "max">]> {
+  let cppNamespace = "::mlir::attn";
+}
+
+def Attn_PoolOp : Attn_Op<"pool", [Pure,
+    DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
+  let summary = "per-block summaries of a sequence";
+  let description = [{
+    `x` [B, H, L, D] in blocks of `block` positions along L gives
+    [B, H, ceil(L / block), D]: per feature the mean, max, min or sum of
+    the block, `mean_sqrt` (the mean times sqrt of the block's size: DHSA's
+    length-normalised aggregation), or its first or last position. A short
+    last block uses its true size. Arithmetic in f32; the result has the
+    element type it declares.
+
+    ```mlir
+    %qp = attn.pool %q block(64) kind(mean)
+        : tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$x, I64Attr:$block,
+                       Attn_PoolKind:$kind);
+  let results = (outs Attn_FloatTensor:$out);
+  let assemblyFormat = [{
+    $x `block` `(` $block `)` `kind` `(` $kind `)` attr-dict `:`
+    type($x) `->` type($out)
+  }];
+  let hasVerifier = 1;
+}
+
+def Attn_BlockScoresOp : Attn_Op<"block_scores", [Pure,
+    DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
+  let summary = "scores between pooled query blocks and pooled key blocks";
+  let description = [{
+    `scores[b, h, i, j] = scale * qp[b, h, i] . kp[b, h / (Hq / Hkv), j]`
+    for pooled queries `qp` [B, Hq, Nq, D] and keys `kp` [B, Hkv, Nk, D];
+    `scale` defaults to 1/sqrt(D). Result [B, Hq, Nq, Nk] f32.
+
+    `causal(%q, %k) block_size(bq, bk)`: the unpooled q and k give N and M
+    (only their lengths are read); a key block j is legal for query block i
+    when it does not start after the key position of the block's last row,
+    j <= floor((min((i + 1) bq, N) - 1 + M - N) / bk) (bottom-right, as
+    #attn.causal); illegal pairs score -inf.
+
+    `share(sum)` or `share(max)`: the query heads of a GQA group share one
+    selection; their scores are combined (-inf stays -inf) into one row per
+    KV head: result [B, Hkv, Nq, Nk].
+  }];
+  let arguments = (ins Attn_FloatTensor:$qp, Attn_FloatTensor:$kp,
+                       Optional<Attn_FloatTensor>:$q,
+                       Optional<Attn_FloatTensor>:$k,
+                       OptionalAttr<F64Attr>:$scale,
+                       OptionalAttr<I64Attr>:$block_q,
+                       OptionalAttr<I64Attr>:$block_k,
+                       OptionalAttr<Attn_ShareKind>:$share);
+  let results = (outs RankedTensorOf<[F32]>:$scores);
+  let assemblyFormat = [{
+    $qp `,` $kp
+    (`causal` `(` $q^ `,` $k `)` `block_size` `(` $block_q `,` $block_k `)`)?
+    (`scale` `(` $scale^ `)`)? (`share` `(` $share^ `)`)?
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The scale applied to qp.kp: the attribute, or 1/sqrt(D).
+    double getScaleValue();
+  }];
+}
+
+def Attn_SelectOp : Attn_Op<"select", [Pure,
+    DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
+  let summary = "a block list from block scores";
+  let description = [{
+    Per row of `scores` [B, H, Q, Nk] (a query block's scores; -inf marks an
+    illegal key block), the key blocks to visit, as a block list in
+    FlexAttention's layout: `kv_indices` [B, H, Q, K] and `kv_counts`
+    [B, H, Q] (i32 or i64), ids sorted ascending, slots past the count -1.
+    Only legal (finite) blocks are ever selected; fewer legal blocks give a
+    smaller count.
+
+    - forced blocks, counted outside `topk`: `first(f)` the blocks 0..f-1,
+      `local(l)` the row's last l legal blocks (with causal scores: the
+      diagonal block and the l-1 before it), `last(t)` the blocks
+      Nk-t..Nk-1;
+    - then `topk(k)`: the k highest-scoring other legal blocks, ties to the
+      lower id; or `threshold(tau)`: other legal blocks by descending score
+      (ties to the lower id) until the softmax mass over the row's legal
+      blocks of everything selected, forced blocks included, reaches tau.
+
+    K is k + f + l + t with `topk` and Nk with `threshold`.
+  }];
+  let arguments = (ins RankedTensorOf<[F32]>:$scores,
+                       OptionalAttr<I64Attr>:$topk,
+                       OptionalAttr<F64Attr>:$threshold,
+                       DefaultValuedAttr<I64Attr, "0">:$first,
+                       DefaultValuedAttr<I64Attr, "0">:$local,
+                       DefaultValuedAttr<I64Attr, "0">:$last);
+  let results = (outs Attn_IndexTensor:$kv_indices, Attn_IndexTensor:$kv_counts);
+  let assemblyFormat = [{
+    $scores (`topk` `(` $topk^ `)`)? (`threshold` `(` $threshold^ `)`)?
+    (`first` `(` $first^ `)`)? (`local` `(` $local^ `)`)?
+    (`last` `(` $last^ `)`)?
+    attr-dict `:` type($scores) `->` `(` type($kv_indices) `,` type($kv_counts) `)`
+  }];
+  let hasVerifier = 1;
+}
+
+#endif // ATTNIR_DIALECT_ATTN_IR_ATTNSELECTOPS_TD

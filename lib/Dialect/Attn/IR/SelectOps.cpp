@@ -1,0 +1,225 @@
+//===- SelectOps.cpp - attn.pool, attn.block_scores, attn.select ----------===//
+//
+// Verifiers (shapes that relate, block sizes, policies) and the description
+// the reference interprets (lib/Reference/SelectReference.cpp).
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "llvm/Support/MathExtras.h"
+#include <cmath>
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+/// Sizes a and b agree unless one is dynamic.
+bool agree(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+
+RankedTensorType rankedType(Value v) {
+  return cast<RankedTensorType>(v.getType());
+}
+} // namespace
+
+//===----------------------------------------------------------------------===//
+// pool
+//===----------------------------------------------------------------------===//
+
+LogicalResult PoolOp::verify() {
+  RankedTensorType x = rankedType(getX()), out = rankedType(getOut());
+  if (x.getRank() != 4 || out.getRank() != 4)
+    return emitOpError() << "takes and returns rank-4 tensors [B, H, L, D], "
+                            "got "
+                         << x << " -> " << out;
+  int64_t c = getBlock();
+  if (c < 1 || c > (int64_t(1) << 30))
+    return emitOpError() << "block must be in [1, 2^30], got " << c;
+  for (int64_t d : {0, 1, 3})
+    if (!agree(x.getDimSize(d), out.getDimSize(d)))
+      return emitOpError() << "result dimension " << d << " is "
+                           << out.getDimSize(d) << " but the input's is "
+                           << x.getDimSize(d);
+  int64_t l = x.getDimSize(2), n = out.getDimSize(2);
+  if (!ShapedType::isDynamic(l) && !ShapedType::isDynamic(n) &&
+      n != static_cast<int64_t>(llvm::divideCeil(l, c)))
+    return emitOpError() << "result dimension 2 must be ceil(L / block) = "
+                         << llvm::divideCeil(l, c) << ", got " << n;
+  return success();
+}
+
+void PoolOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
+  for (unsigned d : {0u, 1u, 3u})
+    out.push_back({getOut(), d, getX(), d});
+  out.push_back({getOut(), 2, getX(), 2, static_cast<int64_t>(getBlock())});
+}
+
+void PoolOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
+  op.kind = "pool";
+  op.operands["x"] = idOf(getX());
+  op.results["out"] = idOf(getOut());
+  op.ints["block"] = getBlock();
+  op.ints["kind"] = static_cast<int64_t>(getKind());
+}
+
+//===----------------------------------------------------------------------===//
+// block_scores
+//===----------------------------------------------------------------------===//
+
+double BlockScoresOp::getScaleValue() {
+  if (FloatAttr s = getScaleAttr())
+    return s.getValueAsDouble();
+  return 1.0 / std::sqrt(static_cast<double>(rankedType(getQp()).getDimSize(3)));
+}
+
+LogicalResult BlockScoresOp::verify() {
+  RankedTensorType qp = rankedType(getQp()), kp = rankedType(getKp()),
+                   s = rankedType(getScores());
+  if (qp.getRank() != 4 || kp.getRank() != 4 || s.getRank() != 4)
+    return emitOpError() << "takes pooled q [B, Hq, Nq, D] and k [B, Hkv, "
+                            "Nk, D] and returns [B, H, Nq, Nk]";
+  if (ShapedType::isDynamic(qp.getDimSize(3)))
+    return emitOpError() << "needs a static head dimension D";
+  if (!agree(qp.getDimSize(3), kp.getDimSize(3)) ||
+      !agree(qp.getDimSize(0), kp.getDimSize(0)))
+    return emitOpError() << "pooled q " << qp << " and k " << kp
+                         << " must agree in B and D";
+  int64_t hq = qp.getDimSize(1), hkv = kp.getDimSize(1);
+  if (!ShapedType::isDynamic(hq) && !ShapedType::isDynamic(hkv) &&
+      (hkv == 0 || hq % hkv != 0))
+    return emitOpError() << "Hq = " << hq << " must be a multiple of Hkv = "
+                         << hkv;
+  int64_t heads = getShare() ? hkv : hq;
+  if (!agree(s.getDimSize(0), qp.getDimSize(0)) ||
+      !agree(s.getDimSize(1), heads) ||
+      !agree(s.getDimSize(2), qp.getDimSize(2)) ||
+      !agree(s.getDimSize(3), kp.getDimSize(2)))
+    return emitOpError() << "result " << s << " must be [B, "
+                         << (getShare() ? "Hkv" : "Hq") << ", Nq, Nk]";
+  if (static_cast<bool>(getQ()) != static_cast<bool>(getBlockQAttr()))
+    return emitOpError() << "causal(q, k) needs block_size(bq, bk)";
+  if (getQ()) {
+    if (getBlockQ().value_or(0) < 1 || getBlockK().value_or(0) < 1)
+      return emitOpError() << "block sizes must be positive";
+    RankedTensorType q = rankedType(getQ()), k = rankedType(getK());
+    if (q.getRank() != 4 || k.getRank() != 4)
+      return emitOpError() << "causal(q, k) takes the unpooled rank-4 q and k";
+    int64_t n = q.getDimSize(2), m = k.getDimSize(2);
+    if (!ShapedType::isDynamic(n) && !ShapedType::isDynamic(qp.getDimSize(2)) &&
+        qp.getDimSize(2) !=
+            static_cast<int64_t>(llvm::divideCeil(n, *getBlockQ())))
+      return emitOpError() << "pooled q has " << qp.getDimSize(2)
+                           << " blocks but ceil(N / block_q) is "
+                           << llvm::divideCeil(n, *getBlockQ());
+    if (!ShapedType::isDynamic(m) && !ShapedType::isDynamic(kp.getDimSize(2)) &&
+        kp.getDimSize(2) !=
+            static_cast<int64_t>(llvm::divideCeil(m, *getBlockK())))
+      return emitOpError() << "pooled k has " << kp.getDimSize(2)
+                           << " blocks but ceil(M / block_k) is "
+                           << llvm::divideCeil(m, *getBlockK());
+  }
+  return success();
+}
+
+void BlockScoresOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
+  Value s = getScores();
+  out.push_back({s, 0, getQp(), 0});
+  out.push_back({s, 1, getShare() ? getKp() : getQp(), 1});
+  out.push_back({s, 2, getQp(), 2});
+  out.push_back({s, 3, getKp(), 2});
+  out.push_back({getKp(), 0, getQp(), 0});
+  out.push_back({getKp(), 3, getQp(), 3});
+  if (getQ()) {
+    out.push_back({getQp(), 2, getQ(), 2, static_cast<int64_t>(*getBlockQ())});
+    out.push_back({getKp(), 2, getK(), 2, static_cast<int64_t>(*getBlockK())});
+  }
+}
+
+void BlockScoresOp::describe(attnir::RefOp &op,
+                             function_ref<int(Value)> idOf) {
+  op.kind = "block_scores";
+  op.operands["qp"] = idOf(getQp());
+  op.operands["kp"] = idOf(getKp());
+  if (getQ()) {
+    op.operands["q"] = idOf(getQ());
+    op.operands["k"] = idOf(getK());
+    op.ints["block_q"] = *getBlockQ();
+    op.ints["block_k"] = *getBlockK();
+  }
+  op.results["scores"] = idOf(getScores());
+  op.floats["scale"] = getScaleValue();
+  if (getShare())
+    op.ints["share"] = static_cast<int64_t>(*getShare());
+}
+
+//===----------------------------------------------------------------------===//
+// select
+//===----------------------------------------------------------------------===//
+
+LogicalResult SelectOp::verify() {
+  RankedTensorType s = rankedType(getScores()),
+                   idx = rankedType(getKvIndices()),
+                   cnt = rankedType(getKvCounts());
+  if (s.getRank() != 4 || idx.getRank() != 4 || cnt.getRank() != 3)
+    return emitOpError() << "takes scores [B, H, Q, Nk] and returns "
+                            "kv_indices [B, H, Q, K] and kv_counts [B, H, Q]";
+  if (static_cast<bool>(getTopk()) == static_cast<bool>(getThreshold()))
+    return emitOpError() << "needs exactly one of topk(k) and threshold(tau)";
+  for (auto [name, v] : {std::pair<const char *, int64_t>{"first", getFirst()},
+                         {"local", getLocal()},
+                         {"last", getLast()},
+                         {"topk", getTopk().value_or(0)}})
+    if (v < 0 || v > (int64_t(1) << 30))
+      return emitOpError() << name << " must be in [0, 2^30], got " << v;
+  if (FloatAttr tau = getThresholdAttr()) {
+    double t = tau.getValueAsDouble();
+    if (!(t > 0.0 && t <= 1.0))
+      return emitOpError() << "threshold must be in (0, 1], got " << t;
+  }
+  for (int64_t d = 0; d < 3; ++d)
+    if (!agree(idx.getDimSize(d), s.getDimSize(d)) ||
+        !agree(cnt.getDimSize(d), s.getDimSize(d)))
+      return emitOpError() << "kv_indices and kv_counts must share [B, H, Q] "
+                              "with the scores "
+                           << s;
+  int64_t want = getTopk() ? *getTopk() + getFirst() + getLocal() + getLast()
+                           : s.getDimSize(3);
+  if (!agree(idx.getDimSize(3), want))
+    return emitOpError() << "kv_indices dimension 3 must be "
+                         << (getTopk() ? "topk + first + local + last = "
+                                       : "Nk = ")
+                         << want << ", got " << idx.getDimSize(3);
+  if (getTopk() && ShapedType::isDynamic(idx.getDimSize(3)))
+    return emitOpError() << "with topk, kv_indices dimension 3 is static: "
+                         << want;
+  if (idx.getElementType() != cnt.getElementType())
+    return emitOpError() << "kv_indices and kv_counts must have one element "
+                            "type";
+  return success();
+}
+
+void SelectOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
+  for (unsigned d = 0; d < 3; ++d) {
+    out.push_back({getKvIndices(), d, getScores(), d});
+    out.push_back({getKvCounts(), d, getScores(), d});
+  }
+  if (getThreshold())
+    out.push_back({getKvIndices(), 3, getScores(), 3});
+}
+
+void SelectOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
+  op.kind = "select";
+  op.operands["scores"] = idOf(getScores());
+  op.results["kv_indices"] = idOf(getKvIndices());
+  op.results["kv_counts"] = idOf(getKvCounts());
+  if (getTopk())
+    op.ints["topk"] = *getTopk();
+  if (FloatAttr tau = getThresholdAttr())
+    op.floats["threshold"] = tau.getValueAsDouble();
+  op.ints["first"] = getFirst();
+  op.ints["local"] = getLocal();
+  op.ints["last"] = getLast();
+  op.ints["wide"] =
+      rankedType(getKvIndices()).getElementType().isInteger(64) ? 1 : 0;
+}

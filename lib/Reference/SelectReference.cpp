@@ -1,0 +1,226 @@
+//===- SelectReference.cpp - float64 pool, block_scores, select -----------===//
+//
+// shared/patterns.md A4-A6, written from the definitions. Results are F64
+// (pool, block_scores) or the declared index type (select).
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnir/Reference/Reference.h"
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+namespace attnir {
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+const HostTensor *input(const RefOp &op, std::map<int, HostTensor> &values,
+                        const std::string &role) {
+  auto it = values.find(op.operand(role));
+  return it == values.end() ? nullptr : &it->second;
+}
+
+bool rank4Float(const HostTensor *t) {
+  return t && t->shape.size() == 4 && !isIntegerDType(t->dtype);
+}
+
+int64_t floorDiv(int64_t a, int64_t b) {
+  return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+} // namespace
+
+bool referencePoolOp(const RefOp &op, std::map<int, HostTensor> &values,
+                     ReferenceStats &, std::string &error) {
+  const HostTensor *x = input(op, values, "x");
+  auto block = op.ints.find("block"), kind = op.ints.find("kind");
+  if (!rank4Float(x) || block == op.ints.end() || block->second < 1 ||
+      kind == op.ints.end() || kind->second < 0 || kind->second > 6) {
+    error = "reference: pool needs a rank-4 float x, a block >= 1 and a kind";
+    return false;
+  }
+  int64_t B = x->shape[0], H = x->shape[1], L = x->shape[2], D = x->shape[3];
+  int64_t c = block->second, nb = (L + c - 1) / c;
+  HostTensor out = HostTensor::zeros(DType::F64, {B, H, nb, D});
+  std::vector<double> xs = x->toDoubles();
+  for (int64_t bh = 0; bh < B * H; ++bh)
+    for (int64_t blk = 0; blk < nb; ++blk) {
+      int64_t lo = blk * c, hi = std::min(L, lo + c), size = hi - lo;
+      for (int64_t d = 0; d < D; ++d) {
+        auto at = [&](int64_t p) { return xs[(bh * L + p) * D + d]; };
+        double acc = kind->second == 1 ? -kInf : kind->second == 2 ? kInf : 0;
+        for (int64_t p = lo; p < hi; ++p)
+          acc = kind->second == 1   ? std::max(acc, at(p))
+                : kind->second == 2 ? std::min(acc, at(p))
+                                    : acc + at(p);
+        double v = acc;
+        switch (kind->second) {
+        case 0: v = acc / size; break;                       // mean
+        case 4: v = acc / size * std::sqrt(double(size)); break; // mean_sqrt
+        case 5: v = at(lo); break;                           // first
+        case 6: v = at(hi - 1); break;                       // last
+        default: break;                                      // max, min, sum
+        }
+        out.set((bh * nb + blk) * D + d, v);
+      }
+    }
+  values[op.results.at("out")] = std::move(out);
+  return true;
+}
+
+bool referenceBlockScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
+                            ReferenceStats &, std::string &error) {
+  const HostTensor *qp = input(op, values, "qp"), *kp = input(op, values, "kp");
+  auto scale = op.floats.find("scale");
+  if (!rank4Float(qp) || !rank4Float(kp) || scale == op.floats.end()) {
+    error = "reference: block_scores needs rank-4 float qp and kp and a scale";
+    return false;
+  }
+  if (qp->shape[0] != kp->shape[0] || qp->shape[3] != kp->shape[3] ||
+      kp->shape[1] == 0 || qp->shape[1] % kp->shape[1] != 0) {
+    error = "reference: block_scores operands qp " + qp->shapeString() +
+            ", kp " + kp->shapeString() + " do not fit";
+    return false;
+  }
+  int64_t B = qp->shape[0], Hq = qp->shape[1], Nq = qp->shape[2],
+          D = qp->shape[3], Hkv = kp->shape[1], Nk = kp->shape[2];
+  int64_t group = Hq / Hkv, N = 0, M = 0, bq = 0, bk = 0;
+  bool causal = op.operand("q") >= 0;
+  if (causal) {
+    const HostTensor *q = input(op, values, "q"), *k = input(op, values, "k");
+    bq = op.ints.count("block_q") ? op.ints.at("block_q") : 0;
+    bk = op.ints.count("block_k") ? op.ints.at("block_k") : 0;
+    if (!rank4Float(q) || !rank4Float(k) || bq < 1 || bk < 1 ||
+        (q->shape[2] + bq - 1) / bq != Nq || (k->shape[2] + bk - 1) / bk != Nk) {
+      error = "reference: block_scores' causal(q, k) lengths do not give the "
+              "pooled block counts";
+      return false;
+    }
+    N = q->shape[2];
+    M = k->shape[2];
+  }
+  std::vector<double> qs = qp->toDoubles(), ks = kp->toDoubles();
+  HostTensor s = HostTensor::zeros(DType::F64, {B, Hq, Nq, Nk});
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < Hq; ++h)
+      for (int64_t i = 0; i < Nq; ++i) {
+        int64_t diag = causal ? floorDiv(std::min((i + 1) * bq, N) - 1 + M - N,
+                                         bk)
+                              : Nk;
+        for (int64_t j = 0; j < Nk; ++j) {
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d)
+            dot += qs[((b * Hq + h) * Nq + i) * D + d] *
+                   ks[((b * Hkv + h / group) * Nk + j) * D + d];
+          s.set(((b * Hq + h) * Nq + i) * Nk + j,
+                j > diag ? -kInf : scale->second * dot);
+        }
+      }
+  auto share = op.ints.find("share");
+  if (share == op.ints.end()) {
+    values[op.results.at("scores")] = std::move(s);
+    return true;
+  }
+  // One row per KV head: the group's rows summed or maxed (-inf stays).
+  HostTensor g = HostTensor::zeros(DType::F64, {B, Hkv, Nq, Nk});
+  int64_t plane = Nq * Nk;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t hk = 0; hk < Hkv; ++hk)
+      for (int64_t e = 0; e < plane; ++e) {
+        double acc = share->second == 0 ? 0.0 : -kInf;
+        for (int64_t r = 0; r < group; ++r) {
+          double v = s.get((b * Hq + hk * group + r) * plane + e);
+          acc = share->second == 0 ? acc + v : std::max(acc, v);
+        }
+        g.set((b * Hkv + hk) * plane + e, acc);
+      }
+  values[op.results.at("scores")] = std::move(g);
+  return true;
+}
+
+namespace {
+/// The selected ids of one row of scores (ascending).
+std::vector<int64_t> selectRow(const double *s, int64_t nk, const RefOp &op) {
+  std::vector<int64_t> legal;
+  for (int64_t j = 0; j < nk; ++j)
+    if (std::isfinite(s[j]))
+      legal.push_back(j);
+  std::vector<char> chosen(nk, 0);
+  int64_t f = op.ints.at("first"), l = op.ints.at("local"),
+          t = op.ints.at("last");
+  for (int64_t j : legal)
+    if (j < f || j >= nk - t)
+      chosen[j] = 1;
+  for (int64_t r = 0; r < l && r < static_cast<int64_t>(legal.size()); ++r)
+    chosen[legal[legal.size() - 1 - r]] = 1;
+  // The others, by descending score, ties to the lower id.
+  std::vector<int64_t> rest;
+  for (int64_t j : legal)
+    if (!chosen[j])
+      rest.push_back(j);
+  std::sort(rest.begin(), rest.end(), [&](int64_t a, int64_t b) {
+    return s[a] > s[b] || (s[a] == s[b] && a < b);
+  });
+  auto topk = op.ints.find("topk");
+  if (topk != op.ints.end()) {
+    for (int64_t r = 0; r < topk->second && r < int64_t(rest.size()); ++r)
+      chosen[rest[r]] = 1;
+  } else if (!legal.empty()) {
+    double mx = -kInf, z = 0, mass = 0;
+    for (int64_t j : legal)
+      mx = std::max(mx, s[j]);
+    for (int64_t j : legal)
+      z += std::exp(s[j] - mx);
+    for (int64_t j : legal)
+      if (chosen[j])
+        mass += std::exp(s[j] - mx) / z;
+    double tau = op.floats.at("threshold");
+    for (size_t r = 0; r < rest.size() && mass < tau; ++r) {
+      chosen[rest[r]] = 1;
+      mass += std::exp(s[rest[r]] - mx) / z;
+    }
+  }
+  std::vector<int64_t> ids;
+  for (int64_t j = 0; j < nk; ++j)
+    if (chosen[j])
+      ids.push_back(j);
+  return ids;
+}
+} // namespace
+
+bool referenceSelectOp(const RefOp &op, std::map<int, HostTensor> &values,
+                       ReferenceStats &, std::string &error) {
+  const HostTensor *scores = input(op, values, "scores");
+  bool topk = op.ints.count("topk"), thr = op.floats.count("threshold");
+  if (!rank4Float(scores) || topk == thr || !op.ints.count("first") ||
+      !op.ints.count("local") || !op.ints.count("last")) {
+    error = "reference: select needs rank-4 scores and one policy";
+    return false;
+  }
+  for (const char *p : {"first", "local", "last", "topk"})
+    if (op.ints.count(p) && (op.ints.at(p) < 0 || op.ints.at(p) > (1 << 30))) {
+      error = std::string("reference: select's ") + p + " is out of range";
+      return false;
+    }
+  int64_t B = scores->shape[0], H = scores->shape[1], Q = scores->shape[2],
+          nk = scores->shape[3];
+  int64_t K = topk ? op.ints.at("topk") + op.ints.at("first") +
+                         op.ints.at("local") + op.ints.at("last")
+                   : nk;
+  DType it = op.ints.count("wide") && op.ints.at("wide") ? DType::I64
+                                                         : DType::I32;
+  HostTensor idx = HostTensor::zeros(it, {B, H, Q, K}),
+             cnt = HostTensor::zeros(it, {B, H, Q});
+  std::vector<double> s = scores->toDoubles();
+  for (int64_t row = 0; row < B * H * Q; ++row) {
+    std::vector<int64_t> ids = selectRow(s.data() + row * nk, nk, op);
+    cnt.setInt(row, static_cast<int64_t>(ids.size()));
+    for (int64_t t = 0; t < K; ++t)
+      idx.setInt(row * K + t, t < int64_t(ids.size()) ? ids[t] : -1);
+  }
+  values[op.results.at("kv_indices")] = std::move(idx);
+  values[op.results.at("kv_counts")] = std::move(cnt);
+  return true;
+}
+
+} // namespace attnir

@@ -1,0 +1,143 @@
+"""The selection family in the float64 reference (shared/patterns.md A4-A6):
+attn.pool, attn.block_scores and attn.select against an independent numpy
+oracle, selections compared exactly, and the identity topk(all) = causal.
+The CPU and CUDA lowerings are the selection issue's next step; until then a
+compile is refused with a located error (checked here too)."""
+import math
+
+import numpy as np
+import pytest
+
+import attnir
+from conftest import naive_attention, rand, rel_err
+
+T = "tensor<?x?x?x64xf32>"
+
+
+def topk_spec(k=8, first=1, local=1, width=None, block=64):
+    K = width or k + first + local
+    it, ct = f"tensor<?x?x?x{K}xi32>", "tensor<?x?x?xi32>"
+    forced = (f" first({first})" if first else "") + (f" local({local})" if local else "")
+    return f"""
+func.func @topk_blocks(%q: {T}, %k: {T}, %v: {T}) -> ({T}, {it}, {ct}) {{
+  %qp = attn.pool %q block({block}) kind(mean) : {T} -> {T}
+  %kp = attn.pool %k block({block}) kind(mean) : {T} -> {T}
+  %s = attn.block_scores %qp, %kp causal(%q, %k) block_size({block}, {block})
+       : ({T}, {T}, {T}, {T}) -> tensor<?x?x?x?xf32>
+  %idx, %cnt = attn.select %s topk({k}){forced} : tensor<?x?x?x?xf32> -> ({it}, {ct})
+  %o = attn.attention %q, %k, %v blocks(%idx, %cnt) block_size({block}, {block})
+       mask(#attn.causal) : ({T}, {T}, {T}, {it}, {ct}) -> {T}
+  return %o, %idx, %cnt : {T}, {it}, {ct}
+}}"""
+
+
+def pooled_mean(x, c):
+    B, H, L, D = x.shape
+    nb = -(-L // c)
+    return np.stack([x[:, :, b * c:min(L, (b + 1) * c)].mean(axis=2) for b in range(nb)], axis=2)
+
+
+def oracle_topk(q, k, v, kk=8, first=1, local=1, c=64):
+    """The issue's definition, written out: selected ids per (b, h, query
+    block) and the attention output."""
+    q, k, v = (np.asarray(a, np.float64) for a in (q, k, v))
+    B, Hq, N, D = q.shape
+    Hkv, M = k.shape[1], k.shape[2]
+    g = Hq // Hkv
+    qp, kp = pooled_mean(q, c), pooled_mean(k, c)
+    nq, nk = qp.shape[2], kp.shape[2]
+    sel = {}
+    for b in range(B):
+        for h in range(Hq):
+            for i in range(nq):
+                last_row = min((i + 1) * c, N) - 1
+                diag = math.floor((last_row + M - N) / c)
+                legal = [j for j in range(nk) if j <= diag]
+                s = {j: qp[b, h, i] @ kp[b, h // g, j] / math.sqrt(D) for j in legal}
+                chosen = set(j for j in legal if j < first)
+                chosen |= set(legal[::-1][:local])
+                rest = sorted((j for j in legal if j not in chosen), key=lambda j: (-s[j], j))
+                chosen |= set(rest[:kk])
+                sel[b, h, i] = sorted(chosen)
+
+    def keep_bh(b, h):
+        out = np.zeros((N, M), bool)
+        for i in range(N):
+            for j in sel[b, h, i // c]:
+                out[i, j * c:(j + 1) * c] = True
+        return out
+    out, _ = naive_attention(q, k, v, causal=True, keep_bh=keep_bh)
+    return sel, out
+
+
+@pytest.mark.parametrize("B,Hq,Hkv,N,M", [(1, 2, 2, 700, 700), (2, 4, 2, 300, 700),
+                                          (1, 2, 1, 130, 50)])
+def test_topk_blocks_matches_oracle(native, B, Hq, Hkv, N, M):
+    q, k, v = rand((B, Hq, N, 64), seed=1), rand((B, Hkv, M, 64), seed=2), rand((B, Hkv, M, 64), seed=3)
+    out, idx, cnt = attnir.reference(topk_spec(), q, k, v)
+    sel, want = oracle_topk(q, k, v)
+    for (b, h, i), ids in sel.items():
+        n = int(cnt[b, h, i])
+        assert list(idx[b, h, i, :n].astype(int)) == ids, (b, h, i)
+        assert (idx[b, h, i, n:] == -1).all()
+    assert rel_err(out, want) < 1e-12
+
+
+def test_topk_of_every_block_is_causal(native):
+    """select with k >= the number of blocks keeps every legal block: the
+    program is causal attention (patterns.md identities)."""
+    q, k, v = rand((1, 2, 333, 64), seed=4), rand((1, 2, 333, 64), seed=5), rand((1, 2, 333, 64), seed=6)
+    out, _, cnt = attnir.reference(topk_spec(k=6, first=0, local=0, block=64), q, k, v)
+    want, _ = naive_attention(q, k, v, causal=True)
+    assert rel_err(out, want) < 1e-12
+    assert list(cnt[0, 0].astype(int)) == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("kind", ["mean", "max", "min", "sum", "mean_sqrt", "first", "last"])
+def test_pool_kinds_with_a_ragged_last_block(native, kind):
+    c, L = 30, 100  # blocks of 30, 30, 30, 10
+    spec = f"""func.func @p(%x: {T}) -> {T} {{
+  %p = attn.pool %x block({c}) kind({kind}) : {T} -> {T}
+  return %p : {T}
+}}"""
+    x = rand((2, 3, L, 64), seed=7)
+    got = attnir.reference(spec, x)
+    x64 = x.astype(np.float64)
+    blocks = [x64[:, :, b:min(L, b + c)] for b in range(0, L, c)]
+    f = {"mean": lambda y: y.mean(2), "max": lambda y: y.max(2), "min": lambda y: y.min(2),
+         "sum": lambda y: y.sum(2), "mean_sqrt": lambda y: y.mean(2) * math.sqrt(y.shape[2]),
+         "first": lambda y: y[:, :, 0], "last": lambda y: y[:, :, -1]}[kind]
+    want = np.stack([f(y) for y in blocks], axis=2)
+    assert got.shape == (2, 3, 4, 64)
+    assert rel_err(got, want) < 1e-14
+
+
+def test_threshold_and_shared_selection(native):
+    """threshold: the smallest prefix (by score) whose softmax mass reaches
+    tau; share(sum): one selection per KV head from its query heads' summed
+    scores."""
+    S = "tensor<?x?x?x?xf32>"
+    spec = f"""func.func @t(%qp: {T}, %kp: {T}) -> ({S}, tensor<?x?x?x?xi64>, tensor<?x?x?xi64>) {{
+  %s = attn.block_scores %qp, %kp share(sum) : ({T}, {T}) -> {S}
+  %i, %n = attn.select %s threshold(0.7) : {S} -> (tensor<?x?x?x?xi64>, tensor<?x?x?xi64>)
+  return %s, %i, %n : {S}, tensor<?x?x?x?xi64>, tensor<?x?x?xi64>
+}}"""
+    qp, kp = rand((1, 4, 3, 64), seed=8, scale=2.0), rand((1, 2, 9, 64), seed=9, scale=2.0)
+    s, idx, cnt = attnir.reference(spec, qp, kp)
+    q64, k64 = qp.astype(np.float64), kp.astype(np.float64)
+    full = np.einsum("bhid,bhjd->bhij", q64, np.repeat(k64, 2, axis=1)) / 8.0
+    np.testing.assert_allclose(s, full.reshape(1, 2, 2, 3, 9).sum(2), rtol=1e-13)
+    for h in range(2):
+        for i in range(3):
+            row = s[0, h, i]
+            p = np.exp(row - row.max())
+            p /= p.sum()
+            order = sorted(range(9), key=lambda j: (-row[j], j))
+            n = next(t + 1 for t in range(9) if p[order[:t + 1]].sum() >= 0.7)
+            assert int(cnt[0, h, i]) == n
+            assert list(idx[0, h, i, :n].astype(int)) == sorted(order[:n])
+
+
+def test_compiling_a_selection_program_is_refused_with_a_location(native):
+    with pytest.raises(attnir.CompileError, match=r"spec:\d+:\d+: error: 'attn.pool' has no CPU lowering yet"):
+        attnir.compile(topk_spec(), cache=False)

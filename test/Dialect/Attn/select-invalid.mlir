@@ -1,0 +1,89 @@
+// RUN: attn-opt %s -split-input-file -verify-diagnostics
+
+func.func @pool_rank(%x: tensor<8x100x32xf32>) -> tensor<8x4x32xf32> {
+  // expected-error @+1 {{'attn.pool' op takes and returns rank-4 tensors [B, H, L, D]}}
+  %p = attn.pool %x block(25) kind(mean) : tensor<8x100x32xf32> -> tensor<8x4x32xf32>
+  return %p : tensor<8x4x32xf32>
+}
+
+// -----
+
+func.func @pool_blocks(%x: tensor<1x8x100x32xf32>) -> tensor<1x8x3x32xf32> {
+  // expected-error @+1 {{result dimension 2 must be ceil(L / block) = 4, got 3}}
+  %p = attn.pool %x block(25) kind(mean) : tensor<1x8x100x32xf32> -> tensor<1x8x3x32xf32>
+  return %p : tensor<1x8x3x32xf32>
+}
+
+// -----
+
+func.func @pool_block_zero(%x: tensor<1x8x100x32xf32>) -> tensor<1x8x4x32xf32> {
+  // expected-error @+1 {{block must be in [1, 2^30], got 0}}
+  %p = attn.pool %x block(0) kind(max) : tensor<1x8x100x32xf32> -> tensor<1x8x4x32xf32>
+  return %p : tensor<1x8x4x32xf32>
+}
+
+// -----
+
+func.func @pool_kind(%x: tensor<1x8x100x32xf32>) -> tensor<1x8x4x32xf32> {
+  // expected-error @+1 {{expected string or keyword containing one of the following enum values for attribute 'kind' [mean, max, min, sum, mean_sqrt, first, last]}}
+  %p = attn.pool %x block(25) kind(median) : tensor<1x8x100x32xf32> -> tensor<1x8x4x32xf32>
+  return %p : tensor<1x8x4x32xf32>
+}
+
+// -----
+
+func.func @scores_gqa(%q: tensor<1x6x4x32xf32>, %k: tensor<1x4x4x32xf32>) -> tensor<1x6x4x4xf32> {
+  // expected-error @+1 {{Hq = 6 must be a multiple of Hkv = 4}}
+  %s = attn.block_scores %q, %k : (tensor<1x6x4x32xf32>, tensor<1x4x4x32xf32>) -> tensor<1x6x4x4xf32>
+  return %s : tensor<1x6x4x4xf32>
+}
+
+// -----
+
+func.func @scores_share_heads(%q: tensor<1x8x4x32xf32>, %k: tensor<1x2x4x32xf32>) -> tensor<1x8x4x4xf32> {
+  // expected-error @+1 {{result 'tensor<1x8x4x4xf32>' must be [B, Hkv, Nq, Nk]}}
+  %s = attn.block_scores %q, %k share(sum) : (tensor<1x8x4x32xf32>, tensor<1x2x4x32xf32>) -> tensor<1x8x4x4xf32>
+  return %s : tensor<1x8x4x4xf32>
+}
+
+// -----
+
+func.func @scores_causal_lengths(%qp: tensor<1x2x4x32xf32>, %kp: tensor<1x2x4x32xf32>,
+                                 %q: tensor<1x2x300x32xf32>, %k: tensor<1x2x256x32xf32>) -> tensor<1x2x4x4xf32> {
+  // expected-error @+1 {{pooled q has 4 blocks but ceil(N / block_q) is 5}}
+  %s = attn.block_scores %qp, %kp causal(%q, %k) block_size(64, 64)
+       : (tensor<1x2x4x32xf32>, tensor<1x2x4x32xf32>, tensor<1x2x300x32xf32>, tensor<1x2x256x32xf32>) -> tensor<1x2x4x4xf32>
+  return %s : tensor<1x2x4x4xf32>
+}
+
+// -----
+
+func.func @select_two_policies(%s: tensor<1x2x4x8xf32>) -> (tensor<1x2x4x2xi32>, tensor<1x2x4xi32>) {
+  // expected-error @+1 {{needs exactly one of topk(k) and threshold(tau)}}
+  %i, %n = attn.select %s topk(2) threshold(0.5) : tensor<1x2x4x8xf32> -> (tensor<1x2x4x2xi32>, tensor<1x2x4xi32>)
+  return %i, %n : tensor<1x2x4x2xi32>, tensor<1x2x4xi32>
+}
+
+// -----
+
+func.func @select_width(%s: tensor<1x2x4x8xf32>) -> (tensor<1x2x4x3xi32>, tensor<1x2x4xi32>) {
+  // expected-error @+1 {{kv_indices dimension 3 must be topk + first + local + last = 4, got 3}}
+  %i, %n = attn.select %s topk(2) first(1) local(1) : tensor<1x2x4x8xf32> -> (tensor<1x2x4x3xi32>, tensor<1x2x4xi32>)
+  return %i, %n : tensor<1x2x4x3xi32>, tensor<1x2x4xi32>
+}
+
+// -----
+
+func.func @select_threshold(%s: tensor<1x2x4x8xf32>) -> (tensor<1x2x4x8xi32>, tensor<1x2x4xi32>) {
+  // expected-error @+1 {{threshold must be in (0, 1], got 1.5}}
+  %i, %n = attn.select %s threshold(1.5) : tensor<1x2x4x8xf32> -> (tensor<1x2x4x8xi32>, tensor<1x2x4xi32>)
+  return %i, %n : tensor<1x2x4x8xi32>, tensor<1x2x4xi32>
+}
+
+// -----
+
+func.func @select_types(%s: tensor<1x2x4x8xf32>) -> (tensor<1x2x4x2xi32>, tensor<1x2x4xi64>) {
+  // expected-error @+1 {{kv_indices and kv_counts must have one element type}}
+  %i, %n = attn.select %s topk(2) : tensor<1x2x4x8xf32> -> (tensor<1x2x4x2xi32>, tensor<1x2x4xi64>)
+  return %i, %n : tensor<1x2x4x2xi32>, tensor<1x2x4xi64>
+}

@@ -1,0 +1,58 @@
+// RUN: attn-opt %s | attn-opt | FileCheck %s
+// RUN: attn-opt %s -mlir-print-op-generic | attn-opt | FileCheck %s
+
+// Round trip of the selection family (pool, block_scores, select) and a
+// whole program that feeds a selected list to attn.attention.
+
+// CHECK-LABEL: func.func @topk_blocks
+// CHECK: %[[QP:.*]] = attn.pool %{{.*}} block(64) kind(mean) : tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>
+// CHECK: %[[KP:.*]] = attn.pool %{{.*}} block(64) kind(mean)
+// CHECK: %[[S:.*]] = attn.block_scores %[[QP]], %[[KP]] causal(%{{.*}}, %{{.*}}) block_size(64, 64) : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x?xf32>
+// CHECK: %{{.*}}, %{{.*}} = attn.select %[[S]] topk(8) first(1) local(1) : tensor<?x?x?x?xf32> -> (tensor<?x?x?x10xi32>, tensor<?x?x?xi32>)
+// CHECK: attn.attention {{.*}} blocks({{.*}}) block_size(64, 64) mask(#attn.causal)
+func.func @topk_blocks(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                       %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %qp = attn.pool %q block(64) kind(mean) : tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>
+  %kp = attn.pool %k block(64) kind(mean) : tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>
+  %s = attn.block_scores %qp, %kp causal(%q, %k) block_size(64, 64)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+          tensor<?x?x?x64xf32>) -> tensor<?x?x?x?xf32>
+  %idx, %cnt = attn.select %s topk(8) first(1) local(1)
+       : tensor<?x?x?x?xf32> -> (tensor<?x?x?x10xi32>, tensor<?x?x?xi32>)
+  %o = attn.attention %q, %k, %v blocks(%idx, %cnt) block_size(64, 64)
+       mask(#attn.causal)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+          tensor<?x?x?x10xi32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// CHECK-LABEL: func.func @every_kind
+// CHECK: kind(max)
+// CHECK: kind(min)
+// CHECK: kind(sum)
+// CHECK: kind(mean_sqrt)
+// CHECK: kind(first)
+// CHECK: kind(last)
+// CHECK: attn.block_scores %{{.*}}, %{{.*}} scale(5.000000e-01) share(max) : (tensor<2x8x3x32xf32>, tensor<2x2x5x32xf32>) -> tensor<2x2x3x5xf32>
+// CHECK: attn.select %{{.*}} threshold(9.000000e-01) last(2) : tensor<2x2x3x5xf32> -> (tensor<2x2x3x5xi64>, tensor<2x2x3xi64>)
+func.func @every_kind(%x: tensor<2x8x100x32xf32>, %y: tensor<2x2x300x32xbf16>)
+    -> (tensor<2x8x4x32xf32>, tensor<2x8x4x32xf32>, tensor<2x8x4x32xf32>,
+        tensor<2x8x4x32xf32>, tensor<2x8x4x32xf32>, tensor<2x2x5x32xbf16>,
+        tensor<2x2x3x5xi64>, tensor<2x2x3xi64>) {
+  %a = attn.pool %x block(25) kind(max) : tensor<2x8x100x32xf32> -> tensor<2x8x4x32xf32>
+  %b = attn.pool %x block(25) kind(min) : tensor<2x8x100x32xf32> -> tensor<2x8x4x32xf32>
+  %c = attn.pool %x block(30) kind(sum) : tensor<2x8x100x32xf32> -> tensor<2x8x4x32xf32>
+  %d = attn.pool %x block(33) kind(mean_sqrt) : tensor<2x8x100x32xf32> -> tensor<2x8x4x32xf32>
+  %e = attn.pool %x block(26) kind(first) : tensor<2x8x100x32xf32> -> tensor<2x8x4x32xf32>
+  %f = attn.pool %y block(64) kind(last) : tensor<2x2x300x32xbf16> -> tensor<2x2x5x32xbf16>
+  %qs = attn.pool %x block(40) kind(mean) : tensor<2x8x100x32xf32> -> tensor<2x8x3x32xf32>
+  %ks = attn.pool %y block(60) kind(mean) : tensor<2x2x300x32xbf16> -> tensor<2x2x5x32xf32>
+  %s = attn.block_scores %qs, %ks scale(0.5) share(max)
+       : (tensor<2x8x3x32xf32>, tensor<2x2x5x32xf32>) -> tensor<2x2x3x5xf32>
+  %i, %n = attn.select %s threshold(0.9) last(2)
+       : tensor<2x2x3x5xf32> -> (tensor<2x2x3x5xi64>, tensor<2x2x3xi64>)
+  return %a, %b, %c, %d, %e, %f, %i, %n
+      : tensor<2x8x4x32xf32>, tensor<2x8x4x32xf32>, tensor<2x8x4x32xf32>,
+        tensor<2x8x4x32xf32>, tensor<2x8x4x32xf32>, tensor<2x2x5x32xbf16>,
+        tensor<2x2x3x5xi64>, tensor<2x2x3xi64>
+}
