@@ -176,13 +176,6 @@ bool checkDocs(const HostTensor &qd, const HostTensor &kd, const HostTensor &q,
   return checkDocumentIds(IndexView::of(qd, "q_doc"), error) &&
          checkDocumentIds(IndexView::of(kd, "k_doc"), error);
 }
-
-const HostTensor *operandOf(const RefOp &op, std::map<int, HostTensor> &values,
-                            const std::string &role) {
-  int id = op.operand(role);
-  auto it = values.find(id);
-  return id < 0 || it == values.end() ? nullptr : &it->second;
-}
 } // namespace
 
 /// attn.attention: operands q, k, v and optionally kv_indices + kv_counts
@@ -190,9 +183,9 @@ const HostTensor *operandOf(const RefOp &op, std::map<int, HostTensor> &values,
 /// f.scale; m.mask optional.
 bool referenceAttentionOp(const RefOp &op, std::map<int, HostTensor> &values,
                           ReferenceStats &stats, std::string &error) {
-  const HostTensor *q = operandOf(op, values, "q"),
-                   *k = operandOf(op, values, "k"),
-                   *v = operandOf(op, values, "v");
+  const HostTensor *q = operandValue(op, values, "q"),
+                   *k = operandValue(op, values, "k"),
+                   *v = operandValue(op, values, "v");
   auto scale = op.floats.find("scale");
   if (!q || !k || !v || scale == op.floats.end() ||
       !op.results.count("out")) {
@@ -203,8 +196,8 @@ bool referenceAttentionOp(const RefOp &op, std::map<int, HostTensor> &values,
     return false;
   AttentionReferenceArgs a{q, k, v, scale->second, nullptr};
   if (op.operand("kv_indices") >= 0) {
-    a.kvIndices = operandOf(op, values, "kv_indices");
-    a.kvCounts = operandOf(op, values, "kv_counts");
+    a.kvIndices = operandValue(op, values, "kv_indices");
+    a.kvCounts = operandValue(op, values, "kv_counts");
     auto bq = op.ints.find("block_q"), bk = op.ints.find("block_k");
     if (!a.kvCounts || bq == op.ints.end() || bk == op.ints.end() ||
         bq->second <= 0 || bk->second <= 0) {
@@ -218,8 +211,8 @@ bool referenceAttentionOp(const RefOp &op, std::map<int, HostTensor> &values,
       return false;
   }
   if (op.operand("q_doc") >= 0) {
-    a.qDoc = operandOf(op, values, "q_doc");
-    a.kDoc = operandOf(op, values, "k_doc");
+    a.qDoc = operandValue(op, values, "q_doc");
+    a.kDoc = operandValue(op, values, "k_doc");
     if (!a.kDoc) {
       error = "reference: document ids need both q_doc and k_doc";
       return false;

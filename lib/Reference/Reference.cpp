@@ -41,6 +41,13 @@ HostTensor widened(const HostTensor &t) {
 }
 } // namespace
 
+const HostTensor *operandValue(const RefOp &op,
+                               const std::map<int, HostTensor> &values,
+                               const std::string &role) {
+  auto it = values.find(op.operand(role));
+  return it == values.end() ? nullptr : &it->second;
+}
+
 void registerReferenceOp(const std::string &kind, ReferenceOpFn fn) {
   OpRegistry &r = opRegistry();
   std::lock_guard<std::mutex> g(r.lock);

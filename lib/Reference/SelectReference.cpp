@@ -15,12 +15,6 @@ namespace attnir {
 namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-const HostTensor *input(const RefOp &op, std::map<int, HostTensor> &values,
-                        const std::string &role) {
-  auto it = values.find(op.operand(role));
-  return it == values.end() ? nullptr : &it->second;
-}
-
 bool rank4Float(const HostTensor *t) {
   return t && t->shape.size() == 4 && !isIntegerDType(t->dtype);
 }
@@ -32,7 +26,7 @@ int64_t floorDiv(int64_t a, int64_t b) {
 
 bool referencePoolOp(const RefOp &op, std::map<int, HostTensor> &values,
                      ReferenceStats &, std::string &error) {
-  const HostTensor *x = input(op, values, "x");
+  const HostTensor *x = operandValue(op, values, "x");
   auto block = op.ints.find("block"), kind = op.ints.find("kind");
   if (!rank4Float(x) || block == op.ints.end() || block->second < 1 ||
       kind == op.ints.end() || kind->second < 0 || kind->second > 6) {
@@ -70,7 +64,7 @@ bool referencePoolOp(const RefOp &op, std::map<int, HostTensor> &values,
 
 bool referenceBlockScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
                             ReferenceStats &, std::string &error) {
-  const HostTensor *qp = input(op, values, "qp"), *kp = input(op, values, "kp");
+  const HostTensor *qp = operandValue(op, values, "qp"), *kp = operandValue(op, values, "kp");
   auto scale = op.floats.find("scale");
   if (!rank4Float(qp) || !rank4Float(kp) || scale == op.floats.end()) {
     error = "reference: block_scores needs rank-4 float qp and kp and a scale";
@@ -87,7 +81,7 @@ bool referenceBlockScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
   int64_t group = Hq / Hkv, N = 0, M = 0, bq = 0, bk = 0;
   bool causal = op.operand("q") >= 0;
   if (causal) {
-    const HostTensor *q = input(op, values, "q"), *k = input(op, values, "k");
+    const HostTensor *q = operandValue(op, values, "q"), *k = operandValue(op, values, "k");
     bq = op.ints.count("block_q") ? op.ints.at("block_q") : 0;
     bk = op.ints.count("block_k") ? op.ints.at("block_k") : 0;
     if (!rank4Float(q) || !rank4Float(k) || bq < 1 || bk < 1 ||
@@ -190,7 +184,7 @@ std::vector<int64_t> selectRow(const double *s, int64_t nk, const RefOp &op) {
 
 bool referenceSelectOp(const RefOp &op, std::map<int, HostTensor> &values,
                        ReferenceStats &, std::string &error) {
-  const HostTensor *scores = input(op, values, "scores");
+  const HostTensor *scores = operandValue(op, values, "scores");
   bool topk = op.ints.count("topk"), thr = op.floats.count("threshold");
   if (!rank4Float(scores) || topk == thr || !op.ints.count("first") ||
       !op.ints.count("local") || !op.ints.count("last")) {

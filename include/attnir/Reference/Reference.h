@@ -42,6 +42,12 @@ using ReferenceOpFn = std::function<bool(
     const RefOp &op, std::map<int, HostTensor> &values, ReferenceStats &stats,
     std::string &error)>;
 
+/// The value of `op`'s operand of `role` in `values`, or null when the op
+/// has no such operand (for ReferenceOpFn implementations).
+const HostTensor *operandValue(const RefOp &op,
+                               const std::map<int, HostTensor> &values,
+                               const std::string &role);
+
 /// Adds the reference of op kind `kind` (an extension's op; attention is
 /// registered already).
 void registerReferenceOp(const std::string &kind, ReferenceOpFn fn);
