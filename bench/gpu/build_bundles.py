@@ -21,6 +21,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 OUT = os.path.join(ROOT, "bench", "gpu", "bundles")
 
 
+
+def needs_selection_lowering(text):
+    """Selection programs (attn.pool / block_scores / select) have no CUDA
+    lowering yet (the selection issue's GPU step): skipped, and said so."""
+    if any(op in text for op in ("attn.pool", "attn.block_scores", "attn.select")):
+        print("skipping a selection example (no CUDA lowering yet)")
+        return True
+    return False
+
 def bf16_variant(text):
     """q/k/v/out element types to bf16: only types with a static head dim
     (`x64xf32>`); the rank-3 lse (`?xf32>`) stays f32."""
@@ -45,7 +54,10 @@ def main():
     for f in sorted(os.listdir(os.path.join(ROOT, "examples"))):
         if f.endswith(".mlir"):
             with open(os.path.join(ROOT, "examples", f)) as fh:
-                specs["example_" + f[:-5]] = bf16_variant(fh.read())
+                text = fh.read()
+            if needs_selection_lowering(text):
+                continue
+            specs["example_" + f[:-5]] = bf16_variant(text)
     for d in (64, 128):
         for causal in (False, True):
             name = f"{'causal' if causal else 'dense'}_d{d}"

@@ -10,6 +10,14 @@ using namespace mlir;
 
 namespace attnir {
 namespace {
+/// The roles of q, k and v's dimensions, which shape defaults key on.
+bool isOperandRole(StringRef role) {
+  return llvm::is_contained(
+      ArrayRef<StringRef>{"B", "Hq", "N", "Hkv", "M", "D", "Dv"}, role);
+}
+} // namespace
+
+namespace {
 
 bool toDType(Type t, DType &out) {
   if (t.isF32())
@@ -170,8 +178,12 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
       abi.className.push_back("");
     }
     int32_t c = it->second;
-    if (abi.className[c].empty())
-      if (const char *r = roles.lookup(key(v, d)))
+    // A class joined by several roles (a selection's list heads are the
+    // query heads) is named by the attention operand's role, which the
+    // shape defaults key on.
+    if (const char *r = roles.lookup(key(v, d)))
+      if (abi.className[c].empty() ||
+          (!isOperandRole(abi.className[c]) && isOperandRole(r)))
         abi.className[c] = r;
     int64_t s = cast<RankedTensorType>(v.getType()).getDimSize(d);
     if (!ShapedType::isDynamic(s)) {
@@ -477,6 +489,12 @@ double usefulFlops(func::FuncOp fn,
     int64_t d = q[3], dv = cast<RankedTensorType>(op.getV().getType())
                                .getDimSize(3);
     double perPair = 2.0 * (d + dv);
+    if (op.hasBlockList() && (!argIndex.count(op.getKvIndices()) ||
+                              !argIndex.count(op.getKvCounts()))) {
+      // A list the program selects is known only once it ran.
+      flops = NAN;
+      return;
+    }
     if (op.hasBlockList() && inputs && argIndex.count(op.getKvIndices()) &&
         argIndex.count(op.getKvCounts())) {
       const HostTensor &idx = (*inputs)[argIndex[op.getKvIndices()]];

@@ -35,7 +35,19 @@ bool referencePoolOp(const RefOp &op, std::map<int, HostTensor> &values,
   }
   int64_t B = x->shape[0], H = x->shape[1], L = x->shape[2], D = x->shape[3];
   int64_t c = block->second, nb = (L + c - 1) / c;
-  HostTensor out = HostTensor::zeros(DType::F64, {B, H, nb, D});
+  // The declared bf16 / f16 result type rounds the summaries (set() rounds
+  // to nearest even), as the kernel's store does.
+  auto dtype = op.ints.find("dtype");
+  DType outType = DType::F64;
+  if (dtype != op.ints.end()) {
+    if (dtype->second != int64_t(DType::BF16) &&
+        dtype->second != int64_t(DType::F16)) {
+      error = "reference: pool's dtype must be bf16 or f16";
+      return false;
+    }
+    outType = static_cast<DType>(dtype->second);
+  }
+  HostTensor out = HostTensor::zeros(outType, {B, H, nb, D});
   std::vector<double> xs = x->toDoubles();
   for (int64_t bh = 0; bh < B * H; ++bh)
     for (int64_t blk = 0; blk < nb; ++blk) {

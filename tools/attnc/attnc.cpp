@@ -425,6 +425,8 @@ int runEntry(const Options &o, ModuleOp module, StringRef specText,
       if (cuda)
         std::snprintf(line, sizeof line, "  %.3f ms  %.1f TFLOP/s (useful)",
                       ms, gflops / 1e3);
+      else if (std::isnan(gflops) || gflops == 0) // selected lists; no attention
+        std::snprintf(line, sizeof line, "  %.2f ms", ms);
       else
         std::snprintf(line, sizeof line, "  %.2f ms  %.1f GFLOP/s (useful)",
                       ms, gflops);

@@ -69,7 +69,8 @@ bool resolveShapes(const EntryABI &abi,
 /// (query, key) pair of each attention op, masked pairs excluded. A block
 /// list's pairs are counted from its contents in `inputs` (pairs in blocks
 /// it does not list are not useful work); without them, as if it listed
-/// every block.
+/// every block. NaN when the program selects a list itself (its pairs are
+/// known only after the run).
 double usefulFlops(mlir::func::FuncOp fn,
                    const std::vector<std::vector<int64_t>> &inputShapes,
                    const std::vector<HostTensor> *inputs = nullptr);

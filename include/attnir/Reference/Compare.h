@@ -9,6 +9,7 @@ namespace attnir {
 
 /// max |got - ref| / max |ref| over finite reference values; equal infinities
 /// (the lse of a fully masked row) count as exact; any NaN gives +inf.
+/// Integer tensors (block ids, counts) must match exactly: 0 or +inf.
 double maxRelError(const HostTensor &got, const HostTensor &ref);
 
 /// The tolerance of a check: the input dtype's rounding of the output plus

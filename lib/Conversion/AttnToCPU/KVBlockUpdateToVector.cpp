@@ -20,6 +20,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnir/Conversion/Passes.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "attnir/Dialect/Attn/Utils/KeySchedule.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -36,10 +37,6 @@ using namespace mlir;
 using namespace mlir::attn;
 
 namespace {
-
-Value cIdx(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
 
 using LoadFn = llvm::function_ref<Value(OpBuilder &, Location, Value, Value)>;
 

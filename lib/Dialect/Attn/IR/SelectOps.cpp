@@ -6,6 +6,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Support/HostTensor.h"
 #include "llvm/Support/MathExtras.h"
 #include <cmath>
 
@@ -61,6 +62,12 @@ void PoolOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
   op.results["out"] = idOf(getOut());
   op.ints["block"] = getBlock();
   op.ints["kind"] = static_cast<int64_t>(getKind());
+  // A bf16 or f16 result is rounded before anything scores it: the
+  // reference rounds too, or its selections would differ from the kernel's.
+  Type elt = getOut().getType().getElementType();
+  if (elt.isBF16() || elt.isF16())
+    op.ints["dtype"] = static_cast<int64_t>(elt.isBF16() ? attnir::DType::BF16
+                                                         : attnir::DType::F16);
 }
 
 //===----------------------------------------------------------------------===//

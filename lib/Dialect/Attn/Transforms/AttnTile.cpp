@@ -20,6 +20,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
 #include "attnir/Dialect/Attn/Utils/KeySchedule.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -36,16 +37,6 @@ using namespace mlir;
 using namespace mlir::attn;
 
 namespace {
-
-Value cIdx(OpBuilder &b, Location loc, int64_t v) {
-  return arith::ConstantIndexOp::create(b, loc, v);
-}
-
-Value toF32(OpBuilder &b, Location loc, Value x) {
-  if (x.getType().isF32())
-    return x;
-  return arith::ExtFOp::create(b, loc, b.getF32Type(), x);
-}
 
 /// Dynamic sizes for an alloc of `type` whose dims are `dims`.
 SmallVector<Value> dynamicSizes(MemRefType type, ArrayRef<Value> dims) {

@@ -96,10 +96,15 @@ LogicalResult mlir::attn::checkLowerable(Operation *root, StringRef target) {
   WalkResult r = root->walk([&](Operation *op) {
     if (!isa<attn::PoolOp, attn::BlockScoresOp, attn::SelectOp>(op))
       return WalkResult::advance();
-    op->emitError() << "'" << op->getName() << "' has no " << target
-                    << " lowering yet: selection programs run in the float64 "
-                       "reference (attnir.reference, attnc run --check's "
-                       "reference) until the selection issue's lowering lands";
+    if (target == "CPU")
+      op->emitError() << "'" << op->getName()
+                      << "' reached attn-tile: run attn-lower-select first "
+                         "(the CPU pipeline does)";
+    else
+      op->emitError() << "'" << op->getName() << "' has no " << target
+                      << " lowering yet: selection programs run on the CPU "
+                         "and in the float64 reference until the selection "
+                         "issue's GPU step lands";
     return WalkResult::interrupt();
   });
   return failure(r.wasInterrupted());

@@ -20,9 +20,9 @@ namespace mlir::attn {
 /// emitted at the offending ops.
 LogicalResult verifySpec(ModuleOp module);
 
-/// Located errors for the ops the CPU and CUDA lowerings do not handle yet
-/// (the selection family: evaluated by the reference, compiled in a later
-/// step); `target` names the lowering in the message.
+/// Located errors for the ops a lowering does not handle: the selection
+/// family reaching attn-tile (attn-lower-select runs first on the CPU) or
+/// the CUDA lowering (not yet); `target` names the lowering.
 LogicalResult checkLowerable(Operation *root, StringRef target);
 
 #define GEN_PASS_REGISTRATION

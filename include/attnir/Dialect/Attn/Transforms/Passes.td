@@ -33,6 +33,27 @@ def AttnTile : Pass<"attn-tile", "func::FuncOp"> {
   ];
 }
 
+def AttnLowerSelect : Pass<"attn-lower-select", "func::FuncOp"> {
+  let summary = "Lower attn.pool, attn.block_scores and attn.select to loops";
+  let description = [{
+    Rewrites each selection op on tensors into an `scf.parallel` over its
+    rows (one task per batch, head and block row) on buffers; the per-row
+    bodies are shared with other targets (Utils/SelectionBuilders.h). A
+    `block_scores` whose only user is a `select` is fused into it: each
+    row task scores its query block into an [Nk] scratch row and selects
+    from it, so the score matrix is never written. Selection writes the
+    kept ids of a row in ascending order without sorting: repeated arg-max
+    passes find the cut (k passes for topk(k)), one more pass writes every
+    forced block and every block ranked at or before the cut. Runs before
+    attn-tile, which consumes the block lists like runtime lists.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
 def AttnVerifySpec : Pass<"attn-verify-spec", "ModuleOp"> {
   let summary = "Check that a spec holds only what AttnIR compiles";
   let description = [{

@@ -1,0 +1,34 @@
+//===- BuildHelpers.h - small IR-building helpers the lowerings share -*- C++ -*-===//
+
+#ifndef ATTNIR_DIALECT_ATTN_UTILS_BUILDHELPERS_H
+#define ATTNIR_DIALECT_ATTN_UTILS_BUILDHELPERS_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::attn {
+
+inline Value cIdx(OpBuilder &b, Location loc, int64_t v) {
+  return arith::ConstantIndexOp::create(b, loc, v);
+}
+
+inline Value cF32(OpBuilder &b, Location loc, double v) {
+  return arith::ConstantOp::create(b, loc,
+                                   b.getF32FloatAttr(static_cast<float>(v)));
+}
+
+/// `x` widened to f32 (bf16 / f16 loads); f32 as it is.
+inline Value toF32(OpBuilder &b, Location loc, Value x) {
+  if (x.getType().isF32())
+    return x;
+  return arith::ExtFOp::create(b, loc, b.getF32Type(), x);
+}
+
+inline Value dimOf(OpBuilder &b, Location loc, Value buffer, int64_t d) {
+  return memref::DimOp::create(b, loc, buffer, d);
+}
+
+} // namespace mlir::attn
+
+#endif // ATTNIR_DIALECT_ATTN_UTILS_BUILDHELPERS_H

@@ -1,0 +1,211 @@
+//===- AttnLowerSelect.cpp - pool, block scores, select to loops ----------===//
+//
+// Each selection op becomes an scf.parallel over its rows on buffers (one
+// task per (batch, head, block row)) whose body comes from
+// SelectionBuilders.h; the results are tensors again (to_tensor of the
+// filled buffer), so attn.attention's `blocks(...)` and the function's
+// returns consume them as before and bufferization sees one producer.
+//
+// Fusion: a block_scores whose only user is a select is not materialised.
+// The select's row task scores its query block into a [Nk] scratch row and
+// selects from it, so neither a full-resolution nor a block-resolution
+// score matrix is written. Pooled q and k are written (1 / block of q and
+// k): every row task reads all pooled key blocks.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "attnir/Dialect/Attn/Transforms/Passes.h"
+#include "attnir/Dialect/Attn/Utils/SelectionBuilders.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::attn {
+#define GEN_PASS_DEF_ATTNLOWERSELECT
+#include "attnir/Dialect/Attn/Transforms/Passes.h.inc"
+} // namespace mlir::attn
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+Value toBuffer(OpBuilder &b, Location loc, Value t) {
+  auto ty = cast<RankedTensorType>(t.getType());
+  return bufferization::ToBufferOp::create(
+             b, loc, MemRefType::get(ty.getShape(), ty.getElementType()), t,
+             /*read_only=*/true)
+      .getResult();
+}
+
+/// A buffer for result type `ty` whose dims are `dims` (only the dynamic
+/// ones are used).
+Value allocFor(OpBuilder &b, Location loc, Type ty, ArrayRef<Value> dims) {
+  auto tt = cast<RankedTensorType>(ty);
+  auto mt = MemRefType::get(tt.getShape(), tt.getElementType());
+  SmallVector<Value> dyn;
+  for (auto [i, d] : llvm::enumerate(tt.getShape()))
+    if (ShapedType::isDynamic(d))
+      dyn.push_back(dims[i]);
+  return memref::AllocOp::create(b, loc, mt, dyn);
+}
+
+Value asTensor(OpBuilder &b, Location loc, Type ty, Value buf) {
+  return bufferization::ToTensorOp::create(b, loc, ty, buf, /*restrict=*/true,
+                                           /*writable=*/true);
+}
+
+/// scf.parallel over [0, ub) for each bound, with `body` given the
+/// induction variables.
+void parallelRows(OpBuilder &b, Location loc, ArrayRef<Value> ubs,
+                  function_ref<void(OpBuilder &, Location, ValueRange)> body) {
+  SmallVector<Value> lbs(ubs.size(), cIdx(b, loc, 0)),
+      steps(ubs.size(), cIdx(b, loc, 1));
+  auto par = scf::ParallelOp::create(b, loc, lbs, ubs, steps);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(par.getBody());
+  body(b, loc, par.getInductionVars());
+}
+
+void lowerPool(RewriterBase &rw, PoolOp op) {
+  Location loc = op.getLoc();
+  rw.setInsertionPoint(op);
+  Value x = toBuffer(rw, loc, op.getX());
+  int64_t c = static_cast<int64_t>(op.getBlock());
+  Value B = dimOf(rw, loc, x, 0), H = dimOf(rw, loc, x, 1), D = dimOf(rw, loc, x, 3);
+  Value nb = arith::CeilDivUIOp::create(rw, loc, dimOf(rw, loc, x, 2),
+                                        cIdx(rw, loc, c));
+  Value out = allocFor(rw, loc, op.getType(), {B, H, nb, D});
+  parallelRows(rw, loc, {B, H, nb},
+               [&](OpBuilder &b, Location l, ValueRange iv) {
+                 Value scratch = memref::AllocaOp::create(
+                     b, l, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()),
+                     ValueRange{D});
+                 buildPoolBlock(b, l, op.getKind(), c, x, out, scratch, iv[0],
+                                iv[1], iv[2]);
+               });
+  rw.replaceOp(op, asTensor(rw, loc, op.getType(), out));
+}
+
+/// The score row site of `op` for row (b, hOut, i); buffers made at the
+/// current insertion point.
+ScoreRow scoreSite(OpBuilder &b, Location loc, BlockScoresOp op) {
+  ScoreRow s;
+  s.qp = toBuffer(b, loc, op.getQp());
+  s.kp = toBuffer(b, loc, op.getKp());
+  s.scale = op.getScaleValue();
+  s.share = op.getShare();
+  if (op.getQ()) {
+    s.n = dimOf(b, loc, toBuffer(b, loc, op.getQ()), 2);
+    s.m = dimOf(b, loc, toBuffer(b, loc, op.getK()), 2);
+    s.blockQ = static_cast<int64_t>(*op.getBlockQ());
+    s.blockK = static_cast<int64_t>(*op.getBlockK());
+  }
+  return s;
+}
+
+/// [B, Hout, Nq, Nk] of a block_scores' result.
+SmallVector<Value> scoreDims(OpBuilder &b, Location loc, const ScoreRow &s) {
+  Value hOut = dimOf(b, loc, s.share ? s.kp : s.qp, 1);
+  return {dimOf(b, loc, s.qp, 0), hOut, dimOf(b, loc, s.qp, 2),
+          dimOf(b, loc, s.kp, 2)};
+}
+
+void lowerBlockScores(RewriterBase &rw, BlockScoresOp op) {
+  Location loc = op.getLoc();
+  rw.setInsertionPoint(op);
+  ScoreRow site = scoreSite(rw, loc, op);
+  SmallVector<Value> dims = scoreDims(rw, loc, site);
+  Value out = allocFor(rw, loc, op.getType(), dims);
+  parallelRows(rw, loc, {dims[0], dims[1], dims[2]},
+               [&](OpBuilder &b, Location l, ValueRange iv) {
+                 ScoreRow row = site;
+                 row.b = iv[0], row.hOut = iv[1], row.i = iv[2];
+                 buildScoreRow(b, l, row, RowRef{out, {iv[0], iv[1], iv[2]}});
+               });
+  rw.replaceOp(op, asTensor(rw, loc, op.getType(), out));
+}
+
+void lowerSelect(RewriterBase &rw, SelectOp op) {
+  Location loc = op.getLoc();
+  rw.setInsertionPoint(op);
+  auto producer = op.getScores().getDefiningOp<BlockScoresOp>();
+  bool fused = producer && producer->hasOneUse();
+  ScoreRow site;
+  SmallVector<Value> dims; // [B, H, Q, Nk]
+  Value scores;
+  if (fused) {
+    site = scoreSite(rw, loc, producer);
+    dims = scoreDims(rw, loc, site);
+  } else {
+    scores = toBuffer(rw, loc, op.getScores());
+    for (int64_t d = 0; d < 4; ++d)
+      dims.push_back(dimOf(rw, loc, scores, d));
+  }
+  SelectPolicy policy = SelectPolicy::of(op);
+  Value width =
+      policy.topk ? cIdx(rw, loc, *policy.topk + policy.first + policy.local +
+                                      policy.last)
+                  : dims[3];
+  Value indices = allocFor(rw, loc, op.getKvIndices().getType(),
+                           {dims[0], dims[1], dims[2], width});
+  Value counts = allocFor(rw, loc, op.getKvCounts().getType(),
+                          {dims[0], dims[1], dims[2]});
+  parallelRows(
+      rw, loc, {dims[0], dims[1], dims[2]},
+      [&](OpBuilder &b, Location l, ValueRange iv) {
+        RowRef row{scores, {iv[0], iv[1], iv[2]}};
+        if (fused) {
+          row = RowRef{memref::AllocaOp::create(
+                           b, l,
+                           MemRefType::get({ShapedType::kDynamic},
+                                           b.getF32Type()),
+                           ValueRange{dims[3]}),
+                       {}};
+          ScoreRow s = site;
+          s.b = iv[0], s.hOut = iv[1], s.i = iv[2];
+          buildScoreRow(b, l, s, row);
+        }
+        buildSelectRow(b, l, policy, row, indices, counts, iv);
+      });
+  rw.replaceOp(op, {asTensor(rw, loc, op.getKvIndices().getType(), indices),
+                    asTensor(rw, loc, op.getKvCounts().getType(), counts)});
+  if (fused)
+    rw.eraseOp(producer);
+}
+
+struct AttnLowerSelectPass
+    : public attn::impl::AttnLowerSelectBase<AttnLowerSelectPass> {
+  void runOnOperation() override {
+    // Selects first, so that each can absorb its block_scores producer;
+    // then the block_scores left (their matrix is used elsewhere), then
+    // pools.
+    SmallVector<SelectOp> selects;
+    SmallVector<BlockScoresOp> scores;
+    SmallVector<PoolOp> pools;
+    getOperation().walk([&](Operation *op) {
+      if (auto s = dyn_cast<SelectOp>(op))
+        selects.push_back(s);
+      else if (auto s = dyn_cast<BlockScoresOp>(op))
+        scores.push_back(s);
+      else if (auto p = dyn_cast<PoolOp>(op))
+        pools.push_back(p);
+    });
+    IRRewriter rw(&getContext());
+    llvm::SmallPtrSet<Operation *, 8> erased;
+    for (SelectOp op : selects) {
+      if (auto p = op.getScores().getDefiningOp<BlockScoresOp>();
+          p && p->hasOneUse())
+        erased.insert(p);
+      lowerSelect(rw, op);
+    }
+    for (BlockScoresOp op : scores)
+      if (!erased.contains(op))
+        lowerBlockScores(rw, op);
+    for (PoolOp op : pools)
+      lowerPool(rw, op);
+  }
+};
+
+} // namespace

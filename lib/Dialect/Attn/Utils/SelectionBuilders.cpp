@@ -1,0 +1,457 @@
+//===- SelectionBuilders.cpp - the selection ops' per-row bodies ----------===//
+//
+// Selection without a sort: the kept blocks of a row are "forced" blocks
+// (first / local / last, by position) plus every candidate that ranks at or
+// before a cut (score, id) in the order "higher score first, lower id on
+// ties". The cut is found by repeated arg-max passes over the row (k passes
+// for topk(k); for threshold(tau) as many as it takes to reach the mass),
+// and one last pass writes the kept ids in ascending order, so no list is
+// ever sorted. Rows are short (Nk key blocks: 256 at N = 16384 with blocks
+// of 64) and k small, so k + 2 passes over a row in L1 cost far less than
+// the attention the list feeds. Token-level selection (Nk = M, k in the
+// thousands) needs a radix select instead: the selection issue's next step.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnir/Dialect/Attn/Utils/SelectionBuilders.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+Value fromF32(OpBuilder &b, Location loc, Value x, Type elt) {
+  if (elt == x.getType())
+    return x;
+  return arith::TruncFOp::create(b, loc, elt, x);
+}
+Value indexToF32(OpBuilder &b, Location loc, Value i) {
+  Value i64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), i);
+  return arith::SIToFPOp::create(b, loc, b.getF32Type(), i64);
+}
+/// A loop over [lo, hi) with a body that yields nothing.
+void forEach(OpBuilder &b, Location loc, Value lo, Value hi,
+             function_ref<void(OpBuilder &, Location, Value)> body) {
+  scf::ForOp::create(b, loc, lo, hi, cIdx(b, loc, 1), ValueRange{},
+                     [&](OpBuilder &fb, Location l, Value i, ValueRange) {
+                       body(fb, l, i);
+                       scf::YieldOp::create(fb, l);
+                     });
+}
+
+} // namespace
+
+SmallVector<Value> RowRef::at(Value j) const {
+  SmallVector<Value> idx(prefix.begin(), prefix.end());
+  idx.push_back(j);
+  return idx;
+}
+
+Value RowRef::length(OpBuilder &b, Location loc) const {
+  return dimOf(b, loc, buffer, prefix.size());
+}
+
+//===----------------------------------------------------------------------===//
+// pool
+//===----------------------------------------------------------------------===//
+
+void mlir::attn::buildPoolBlock(OpBuilder &b, Location loc, PoolKind kind,
+                                int64_t c, Value x, Value out, Value scratch,
+                                Value bi, Value h, Value blk) {
+  Type elt = cast<MemRefType>(out.getType()).getElementType();
+  Value c0 = cIdx(b, loc, 0), d = dimOf(b, loc, x, 3);
+  Value lo = arith::MulIOp::create(b, loc, blk, cIdx(b, loc, c));
+  Value hi = arith::MinUIOp::create(
+      b, loc, dimOf(b, loc, x, 2),
+      arith::AddIOp::create(b, loc, lo, cIdx(b, loc, c)));
+  auto load = [&](OpBuilder &ob, Location l, Value p, Value e) {
+    return toF32(ob, l,
+                 memref::LoadOp::create(ob, l, x, ValueRange{bi, h, p, e}));
+  };
+  auto store = [&](OpBuilder &ob, Location l, Value v, Value e) {
+    memref::StoreOp::create(ob, l, fromF32(ob, l, v, elt), out,
+                            ValueRange{bi, h, blk, e});
+  };
+  if (kind == PoolKind::First || kind == PoolKind::Last) {
+    Value p = kind == PoolKind::First
+                  ? lo
+                  : arith::SubIOp::create(b, loc, hi, cIdx(b, loc, 1));
+    forEach(b, loc, c0, d, [&](OpBuilder &fb, Location l, Value e) {
+      store(fb, l, load(fb, l, p, e), e);
+    });
+    return;
+  }
+  // Position-major accumulation: the inner loop runs along D, contiguous in
+  // x and in the scratch row, so it vectorizes.
+  double init = kind == PoolKind::Max ? -kInf : kind == PoolKind::Min ? kInf : 0;
+  Value initV = cF32(b, loc, init);
+  forEach(b, loc, c0, d, [&](OpBuilder &fb, Location l, Value e) {
+    memref::StoreOp::create(fb, l, initV, scratch, ValueRange{e});
+  });
+  forEach(b, loc, lo, hi, [&](OpBuilder &pb, Location pl, Value p) {
+    forEach(pb, pl, c0, d, [&](OpBuilder &fb, Location l, Value e) {
+      Value acc = memref::LoadOp::create(fb, l, scratch, ValueRange{e});
+      Value v = load(fb, l, p, e);
+      Value next;
+      if (kind == PoolKind::Max)
+        next = arith::MaximumFOp::create(fb, l, acc, v);
+      else if (kind == PoolKind::Min)
+        next = arith::MinimumFOp::create(fb, l, acc, v);
+      else
+        next = arith::AddFOp::create(fb, l, acc, v);
+      memref::StoreOp::create(fb, l, next, scratch, ValueRange{e});
+    });
+  });
+  Value size = indexToF32(b, loc, arith::SubIOp::create(b, loc, hi, lo));
+  Value factor;
+  if (kind == PoolKind::Mean)
+    factor = arith::DivFOp::create(b, loc, cF32(b, loc, 1.0), size);
+  else if (kind == PoolKind::MeanSqrt) // sum / size * sqrt(size)
+    factor = arith::DivFOp::create(b, loc, math::SqrtOp::create(b, loc, size),
+                                   size);
+  forEach(b, loc, c0, d, [&](OpBuilder &fb, Location l, Value e) {
+    Value v = memref::LoadOp::create(fb, l, scratch, ValueRange{e});
+    if (factor)
+      v = arith::MulFOp::create(fb, l, v, factor);
+    store(fb, l, v, e);
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// block scores
+//===----------------------------------------------------------------------===//
+
+void mlir::attn::buildScoreRow(OpBuilder &b, Location loc, const ScoreRow &s,
+                               const RowRef &row) {
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  Value nk = dimOf(b, loc, s.kp, 2), d = dimOf(b, loc, s.qp, 3);
+  Value group = arith::DivUIOp::create(b, loc, dimOf(b, loc, s.qp, 1),
+                                       dimOf(b, loc, s.kp, 1));
+  // The last legal key block: floor((min((i + 1) bq, N) - 1 + M - N) / bk),
+  // signed (it is negative when the row sees no key).
+  Value diag = nk;
+  if (s.n) {
+    Value end = arith::MinUIOp::create(
+        b, loc,
+        arith::MulIOp::create(
+            b, loc, arith::AddIOp::create(b, loc, s.i, c1),
+            cIdx(b, loc, s.blockQ)),
+        s.n);
+    Value key = arith::SubIOp::create(
+        b, loc, arith::AddIOp::create(b, loc, end, s.m),
+        arith::AddIOp::create(b, loc, s.n, c1));
+    diag = arith::FloorDivSIOp::create(b, loc, key, cIdx(b, loc, s.blockK));
+  }
+  // With share, the group's query heads against their KV head; without,
+  // one query head against its KV head.
+  Value h0 = s.hOut, heads = c1, kvHead;
+  if (s.share) {
+    h0 = arith::MulIOp::create(b, loc, s.hOut, group);
+    heads = group;
+    kvHead = s.hOut;
+  } else {
+    kvHead = arith::DivUIOp::create(b, loc, s.hOut, group);
+  }
+  bool useMax = s.share && *s.share == ShareKind::Max;
+  auto fm = arith::FastMathFlagsAttr::get(
+      b.getContext(), arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
+  Value scale = cF32(b, loc, s.scale), negInf = cF32(b, loc, -kInf);
+  forEach(b, loc, c0, nk, [&](OpBuilder &jb, Location jl, Value j) {
+    Value legal =
+        arith::CmpIOp::create(jb, jl, arith::CmpIPredicate::sle, j, diag);
+    auto ifLegal = scf::IfOp::create(
+        jb, jl, legal,
+        [&](OpBuilder &tb, Location tl) {
+          auto overHeads = scf::ForOp::create(
+              tb, tl, c0, heads, c1,
+              ValueRange{useMax ? negInf : cF32(tb, tl, 0.0)},
+              [&](OpBuilder &hb, Location hl, Value r, ValueRange acc) {
+                Value h = arith::AddIOp::create(hb, hl, h0, r);
+                // The dot product may be reassociated: LLVM vectorizes it.
+                auto dot = scf::ForOp::create(
+                    hb, hl, c0, d, c1, ValueRange{cF32(hb, hl, 0.0)},
+                    [&](OpBuilder &eb, Location el, Value e, ValueRange sum) {
+                      Value qv = toF32(eb, el, memref::LoadOp::create(
+                                                   eb, el, s.qp,
+                                                   ValueRange{s.b, h, s.i, e}));
+                      Value kv = toF32(eb, el, memref::LoadOp::create(
+                                                   eb, el, s.kp,
+                                                   ValueRange{s.b, kvHead, j, e}));
+                      Value p = arith::MulFOp::create(eb, el, qv, kv, fm);
+                      scf::YieldOp::create(
+                          eb, el,
+                          ValueRange{arith::AddFOp::create(eb, el, sum[0], p, fm)});
+                    });
+                Value v =
+                    arith::MulFOp::create(hb, hl, dot.getResult(0), scale);
+                Value next = useMax
+                                 ? arith::MaximumFOp::create(hb, hl, acc[0], v)
+                                       .getResult()
+                                 : arith::AddFOp::create(hb, hl, acc[0], v)
+                                       .getResult();
+                scf::YieldOp::create(hb, hl, next);
+              });
+          scf::YieldOp::create(tb, tl, overHeads.getResults());
+        },
+        [&](OpBuilder &eb, Location el) {
+          scf::YieldOp::create(eb, el, negInf);
+        });
+    memref::StoreOp::create(jb, jl, ifLegal.getResult(0), row.buffer,
+                            row.at(j));
+  });
+}
+
+//===----------------------------------------------------------------------===//
+// select
+//===----------------------------------------------------------------------===//
+
+SelectPolicy SelectPolicy::of(SelectOp op) {
+  SelectPolicy p;
+  if (auto k = op.getTopk())
+    p.topk = static_cast<int64_t>(*k);
+  if (auto t = op.getThreshold())
+    p.threshold = t->convertToDouble();
+  p.first = static_cast<int64_t>(op.getFirst());
+  p.local = static_cast<int64_t>(op.getLocal());
+  p.last = static_cast<int64_t>(op.getLast());
+  return p;
+}
+
+namespace {
+
+/// What every pass over a row needs to know about position j.
+struct RowFacts {
+  const SelectPolicy &policy;
+  RowRef row;
+  Value nk, localStart;
+
+  Value score(OpBuilder &b, Location l, Value j) const {
+    return memref::LoadOp::create(b, l, row.buffer, row.at(j));
+  }
+  /// Finite scores are legal (NaN and +-inf are not).
+  Value legal(OpBuilder &b, Location l, Value s) const {
+    return arith::CmpFOp::create(b, l, arith::CmpFPredicate::OLT,
+                                 math::AbsFOp::create(b, l, s),
+                                 cF32(b, l, kInf));
+  }
+  /// A legal block the policy keeps whatever its score.
+  Value forced(OpBuilder &b, Location l, Value j, Value isLegal) const {
+    Value any = arith::ConstantIntOp::create(b, l, 0, 1);
+    auto orWith = [&](arith::CmpIPredicate pred, Value lhs, Value rhs) {
+      any = arith::OrIOp::create(b, l, any,
+                                 arith::CmpIOp::create(b, l, pred, lhs, rhs));
+    };
+    if (policy.first > 0)
+      orWith(arith::CmpIPredicate::ult, j, cIdx(b, l, policy.first));
+    if (policy.last > 0)
+      orWith(arith::CmpIPredicate::uge,
+             arith::AddIOp::create(b, l, j, cIdx(b, l, policy.last)), nk);
+    if (policy.local > 0)
+      orWith(arith::CmpIPredicate::uge, j, localStart);
+    return arith::AndIOp::create(b, l, isLegal, any);
+  }
+  /// A legal block that is not forced: ranked by score.
+  Value candidate(OpBuilder &b, Location l, Value j, Value s) const {
+    Value isLegal = legal(b, l, s);
+    Value notForced = arith::XOrIOp::create(
+        b, l, forced(b, l, j, isLegal), arith::ConstantIntOp::create(b, l, 1, 1));
+    return arith::AndIOp::create(b, l, isLegal, notForced);
+  }
+};
+
+/// (s, j) ranks after the cut (sc, ic): a lower score, or the same score and
+/// a higher id.
+Value ranksAfter(OpBuilder &b, Location l, Value s, Value j, Value sc,
+                 Value ic) {
+  Value lower = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OLT, s, sc);
+  Value tie = arith::AndIOp::create(
+      b, l, arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, s, sc),
+      arith::CmpIOp::create(b, l, arith::CmpIPredicate::sgt, j, ic));
+  return arith::OrIOp::create(b, l, lower, tie);
+}
+
+/// The smallest id of the row's last `local` legal blocks (Nk when none).
+Value buildLocalStart(OpBuilder &b, Location loc, const RowFacts &f) {
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  Value want = cIdx(b, loc, f.policy.local);
+  auto loop = scf::ForOp::create(
+      b, loc, c0, f.nk, c1, ValueRange{c0, f.nk},
+      [&](OpBuilder &fb, Location l, Value t, ValueRange st) {
+        Value j = arith::SubIOp::create(
+            fb, l, arith::SubIOp::create(fb, l, f.nk, c1), t);
+        Value take = arith::AndIOp::create(
+            fb, l, f.legal(fb, l, f.score(fb, l, j)),
+            arith::CmpIOp::create(fb, l, arith::CmpIPredicate::ult, st[0],
+                                  want));
+        Value count = arith::SelectOp::create(
+            fb, l, take, arith::AddIOp::create(fb, l, st[0], c1), st[0]);
+        Value start = arith::SelectOp::create(fb, l, take, j, st[1]);
+        scf::YieldOp::create(fb, l, ValueRange{count, start});
+      });
+  return loop.getResult(1);
+}
+
+/// For threshold: the row's max legal score, its softmax normaliser and
+/// the forced blocks' mass.
+struct Mass {
+  Value max, z, forced;
+};
+Mass buildMass(OpBuilder &b, Location loc, const RowFacts &f) {
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  Value zero = cF32(b, loc, 0.0);
+  auto maxLoop = scf::ForOp::create(
+      b, loc, c0, f.nk, c1, ValueRange{cF32(b, loc, -kInf)},
+      [&](OpBuilder &fb, Location l, Value j, ValueRange st) {
+        Value s = f.score(fb, l, j);
+        Value m = arith::SelectOp::create(
+            fb, l, f.legal(fb, l, s), arith::MaximumFOp::create(fb, l, st[0], s),
+            st[0]);
+        scf::YieldOp::create(fb, l, m);
+      });
+  Value mx = maxLoop.getResult(0);
+  auto sumLoop = scf::ForOp::create(
+      b, loc, c0, f.nk, c1, ValueRange{zero, zero},
+      [&](OpBuilder &fb, Location l, Value j, ValueRange st) {
+        Value s = f.score(fb, l, j);
+        Value isLegal = f.legal(fb, l, s);
+        Value p = arith::SelectOp::create(
+            fb, l, isLegal,
+            math::ExpOp::create(fb, l, arith::SubFOp::create(fb, l, s, mx)),
+            zero);
+        Value pf = arith::SelectOp::create(
+            fb, l, f.forced(fb, l, j, isLegal), p, zero);
+        scf::YieldOp::create(fb, l,
+                             ValueRange{arith::AddFOp::create(fb, l, st[0], p),
+                                        arith::AddFOp::create(fb, l, st[1], pf)});
+      });
+  return {mx, sumLoop.getResult(0), sumLoop.getResult(1)};
+}
+
+} // namespace
+
+void mlir::attn::buildSelectRow(OpBuilder &b, Location loc,
+                                const SelectPolicy &policy, const RowRef &row,
+                                Value indices, Value counts,
+                                ValueRange rowIndex) {
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  Value nk = row.length(b, loc), width = dimOf(b, loc, indices, 3);
+  RowFacts f{policy, row, nk, nk};
+  if (policy.local > 0)
+    f.localStart = buildLocalStart(b, loc, f);
+  Mass mass;
+  Value zero = cF32(b, loc, 0.0);
+  if (policy.threshold) {
+    mass = buildMass(b, loc, f);
+    Value any = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
+                                      mass.z, zero);
+    mass.forced = arith::SelectOp::create(
+        b, loc, any, arith::DivFOp::create(b, loc, mass.forced, mass.z), zero);
+  }
+
+  // The cut: repeated arg-max passes over the candidates that rank after
+  // the current cut. State: (picked, cut score, cut id, mass, found).
+  Type f32 = b.getF32Type(), i1 = b.getI1Type(), idx = b.getIndexType();
+  Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
+  SmallVector<Value> init = {c0, cF32(b, loc, kInf), cIdx(b, loc, -1),
+                             policy.threshold ? mass.forced : zero, yes};
+  auto loop = scf::WhileOp::create(
+      b, loc, TypeRange{idx, f32, idx, f32, i1}, init,
+      [&](OpBuilder &wb, Location l, ValueRange st) {
+        Value more;
+        if (policy.topk)
+          more = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::ult, st[0],
+                                       cIdx(wb, l, *policy.topk));
+        else
+          more = arith::CmpFOp::create(wb, l, arith::CmpFPredicate::OLT, st[3],
+                                       cF32(wb, l, *policy.threshold));
+        scf::ConditionOp::create(wb, l, arith::AndIOp::create(wb, l, more, st[4]),
+                                 st);
+      },
+      [&](OpBuilder &wb, Location l, ValueRange st) {
+        auto scan = scf::ForOp::create(
+            wb, l, c0, nk, c1, ValueRange{cF32(wb, l, -kInf), cIdx(wb, l, -1)},
+            [&](OpBuilder &sb, Location sl, Value j, ValueRange best) {
+              Value s = f.score(sb, sl, j);
+              Value better = arith::AndIOp::create(
+                  sb, sl, f.candidate(sb, sl, j, s),
+                  arith::AndIOp::create(
+                      sb, sl, ranksAfter(sb, sl, s, j, st[1], st[2]),
+                      arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT, s,
+                                            best[0])));
+              scf::YieldOp::create(
+                  sb, sl,
+                  ValueRange{arith::SelectOp::create(sb, sl, better, s, best[0]),
+                             arith::SelectOp::create(sb, sl, better, j, best[1])});
+            });
+        Value bestS = scan.getResult(0), bestJ = scan.getResult(1);
+        Value found = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::sge,
+                                            bestJ, c0);
+        Value massNext = st[3];
+        if (policy.threshold) {
+          Value p = arith::DivFOp::create(
+              wb, l,
+              math::ExpOp::create(wb, l,
+                                  arith::SubFOp::create(wb, l, bestS, mass.max)),
+              mass.z);
+          massNext = arith::SelectOp::create(
+              wb, l, found, arith::AddFOp::create(wb, l, st[3], p), st[3]);
+        }
+        scf::YieldOp::create(
+            wb, l,
+            ValueRange{
+                arith::SelectOp::create(
+                    wb, l, found, arith::AddIOp::create(wb, l, st[0], c1), st[0]),
+                arith::SelectOp::create(wb, l, found, bestS, st[1]),
+                arith::SelectOp::create(wb, l, found, bestJ, st[2]), massNext,
+                found});
+      });
+  Value cutS = loop.getResult(1), cutJ = loop.getResult(2);
+
+  // Emit the kept ids in ascending order, then -1 up to the width.
+  Type idType = cast<MemRefType>(indices.getType()).getElementType();
+  auto asId = [&](OpBuilder &ob, Location l, Value v) -> Value {
+    return arith::IndexCastOp::create(ob, l, idType, v);
+  };
+  auto at = [&](Value slot) {
+    return SmallVector<Value>{rowIndex[0], rowIndex[1], rowIndex[2], slot};
+  };
+  auto emit = scf::ForOp::create(
+      b, loc, c0, nk, c1, ValueRange{c0},
+      [&](OpBuilder &eb, Location l, Value j, ValueRange st) {
+        Value s = f.score(eb, l, j);
+        Value isLegal = f.legal(eb, l, s);
+        Value inCut = arith::XOrIOp::create(
+            eb, l, ranksAfter(eb, l, s, j, cutS, cutJ), yes);
+        Value keep = arith::OrIOp::create(
+            eb, l, f.forced(eb, l, j, isLegal),
+            arith::AndIOp::create(eb, l, f.candidate(eb, l, j, s), inCut));
+        // The count never exceeds the width (verifier); the bound check
+        // keeps a store in range whatever happens.
+        Value fits = arith::CmpIOp::create(eb, l, arith::CmpIPredicate::ult,
+                                           st[0], width);
+        scf::IfOp::create(eb, l, arith::AndIOp::create(eb, l, keep, fits),
+                          [&](OpBuilder &tb, Location tl) {
+                            memref::StoreOp::create(tb, tl, asId(tb, tl, j),
+                                                    indices, at(st[0]));
+                            scf::YieldOp::create(tb, tl);
+                          });
+        Value next = arith::SelectOp::create(
+            eb, l, keep, arith::AddIOp::create(eb, l, st[0], c1), st[0]);
+        scf::YieldOp::create(eb, l, next);
+      });
+  Value count = arith::MinUIOp::create(b, loc, emit.getResult(0), width);
+  Value none = arith::ConstantIntOp::create(b, loc, idType, -1);
+  forEach(b, loc, count, width, [&](OpBuilder &fb, Location l, Value t) {
+    memref::StoreOp::create(fb, l, none, indices, at(t));
+  });
+  memref::StoreOp::create(b, loc, asId(b, loc, count), counts,
+                          ValueRange{rowIndex[0], rowIndex[1], rowIndex[2]});
+}

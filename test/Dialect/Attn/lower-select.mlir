@@ -1,0 +1,64 @@
+// attn-lower-select: each selection op becomes an scf.parallel over its rows
+// on buffers; a block_scores used only by a select is fused into it (a
+// scratch row per task, no score matrix); a block_scores whose matrix is
+// also returned is materialised once and the select reads its rows.
+// RUN: attn-opt %s --attn-lower-select | FileCheck %s
+
+// CHECK-LABEL: func.func @pool_max
+// CHECK:         %[[OUT:.*]] = memref.alloc({{.*}}) : memref<?x?x?x64xbf16>
+// CHECK:         scf.parallel
+// CHECK:           memref.alloca({{.*}}) : memref<?xf32>
+// CHECK:           arith.maximumf
+// CHECK:           arith.truncf {{.*}} : f32 to bf16
+// CHECK:         bufferization.to_tensor %[[OUT]] restrict writable
+// CHECK-NOT:     attn.pool
+func.func @pool_max(%x: tensor<?x?x?x64xbf16>) -> tensor<?x?x?x64xbf16> {
+  %p = attn.pool %x block(32) kind(max)
+        : tensor<?x?x?x64xbf16> -> tensor<?x?x?x64xbf16>
+  return %p : tensor<?x?x?x64xbf16>
+}
+
+// CHECK-LABEL: func.func @fused_topk
+// CHECK-NOT:     memref.alloc({{.*}}) : memref<?x?x?x?xf32>
+// CHECK:         %[[IDX:.*]] = memref.alloc({{.*}}) : memref<?x?x?x5xi32>
+// CHECK:         %[[CNT:.*]] = memref.alloc({{.*}}) : memref<?x?x?xi32>
+// CHECK:         scf.parallel
+// CHECK:           %[[ROW:.*]] = memref.alloca({{.*}}) : memref<?xf32>
+// CHECK:           arith.floordivsi
+// CHECK:           arith.mulf {{.*}} fastmath<reassoc,contract>
+// CHECK:           memref.store {{.*}}, %[[ROW]]
+// CHECK:           scf.while
+// CHECK:           memref.store {{.*}}, %[[IDX]]
+// CHECK:           memref.store {{.*}}, %[[CNT]]
+// CHECK-NOT:     attn.block_scores
+// CHECK-NOT:     attn.select
+func.func @fused_topk(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                      %qp: tensor<?x?x?x64xf32>, %kp: tensor<?x?x?x64xf32>)
+    -> (tensor<?x?x?x5xi32>, tensor<?x?x?xi32>) {
+  %s = attn.block_scores %qp, %kp causal(%q, %k) block_size(64, 64)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+          tensor<?x?x?x64xf32>) -> tensor<?x?x?x?xf32>
+  %i, %n = attn.select %s topk(3) first(1) local(1)
+       : tensor<?x?x?x?xf32> -> (tensor<?x?x?x5xi32>, tensor<?x?x?xi32>)
+  return %i, %n : tensor<?x?x?x5xi32>, tensor<?x?x?xi32>
+}
+
+// CHECK-LABEL: func.func @scores_returned
+// CHECK:         %[[S:.*]] = memref.alloc({{.*}}) : memref<?x?x?x?xf32>
+// CHECK:         scf.parallel
+// CHECK:           memref.store {{.*}}, %[[S]]
+// CHECK:         %[[ST:.*]] = bufferization.to_tensor %[[S]]
+// CHECK:         %[[SB:.*]] = bufferization.to_buffer %[[ST]]
+// CHECK:         %[[IDX:.*]] = memref.alloc({{.*}}) : memref<?x?x?x?xi64>
+// CHECK:         scf.parallel
+// CHECK:           math.exp
+// CHECK:           memref.load %[[SB]]
+// CHECK:         return %[[ST]]
+func.func @scores_returned(%qp: tensor<?x?x?x64xf32>, %kp: tensor<?x?x?x64xf32>)
+    -> (tensor<?x?x?x?xf32>, tensor<?x?x?x?xi64>, tensor<?x?x?xi64>) {
+  %s = attn.block_scores %qp, %kp share(max)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x?xf32>
+  %i, %n = attn.select %s threshold(0.5)
+       : tensor<?x?x?x?xf32> -> (tensor<?x?x?x?xi64>, tensor<?x?x?xi64>)
+  return %s, %i, %n : tensor<?x?x?x?xf32>, tensor<?x?x?x?xi64>, tensor<?x?x?xi64>
+}
