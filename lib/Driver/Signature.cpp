@@ -367,6 +367,11 @@ bool resolveShapes(const EntryABI &abi,
   for (const DerivedClass &dc : abi.derived)
     if (value[dc.cls] < 0 && value[dc.src] >= 0)
       value[dc.cls] = (value[dc.src] + dc.divisor - 1) / dc.divisor;
+  // And back: attention over pooled keys (M = the pooled length) defaults
+  // the raw length to whole blocks.
+  for (const DerivedClass &dc : abi.derived)
+    if (value[dc.src] < 0 && value[dc.cls] >= 0)
+      value[dc.src] = value[dc.cls] * dc.divisor;
   inputShapes.assign(abi.inputs.size(), {});
   for (size_t i = 0; i < abi.inputs.size(); ++i) {
     auto g = given.find(i);

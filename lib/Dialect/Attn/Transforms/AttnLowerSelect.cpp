@@ -56,6 +56,20 @@ Value asTensor(OpBuilder &b, Location loc, Type ty, Value buf) {
                                            /*writable=*/true);
 }
 
+/// Frees `buf` before the function returns unless the function returns
+/// `tensor` (then it becomes the caller's output buffer, as an attention
+/// output does): intermediates such as pooled keys and block lists are read
+/// by later ops of the same entry only. (The runtime-owned workspace of the
+/// selection issue will replace these per-call buffers.)
+void freeUnlessReturned(OpBuilder &b, Value tensor, Value buf) {
+  Operation *ret = tensor.getParentBlock()->getTerminator();
+  if (llvm::is_contained(ret->getOperands(), tensor))
+    return;
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPoint(ret);
+  memref::DeallocOp::create(b, buf.getLoc(), buf);
+}
+
 /// scf.parallel over [0, ub) for each bound, with `body` given the
 /// induction variables.
 void parallelRows(OpBuilder &b, Location loc, ArrayRef<Value> ubs,
@@ -85,7 +99,9 @@ void lowerPool(RewriterBase &rw, PoolOp op) {
                  buildPoolBlock(b, l, op.getKind(), c, x, out, scratch, iv[0],
                                 iv[1], iv[2]);
                });
-  rw.replaceOp(op, asTensor(rw, loc, op.getType(), out));
+  Value result = asTensor(rw, loc, op.getType(), out);
+  rw.replaceOp(op, result);
+  freeUnlessReturned(rw, result, out);
 }
 
 /// The score row site of `op` for row (b, hOut, i); buffers made at the
@@ -124,7 +140,9 @@ void lowerBlockScores(RewriterBase &rw, BlockScoresOp op) {
                  row.b = iv[0], row.hOut = iv[1], row.i = iv[2];
                  buildScoreRow(b, l, row, RowRef{out, {iv[0], iv[1], iv[2]}});
                });
-  rw.replaceOp(op, asTensor(rw, loc, op.getType(), out));
+  Value result = asTensor(rw, loc, op.getType(), out);
+  rw.replaceOp(op, result);
+  freeUnlessReturned(rw, result, out);
 }
 
 void lowerSelect(RewriterBase &rw, SelectOp op) {
@@ -169,8 +187,11 @@ void lowerSelect(RewriterBase &rw, SelectOp op) {
         }
         buildSelectRow(b, l, policy, row, indices, counts, iv);
       });
-  rw.replaceOp(op, {asTensor(rw, loc, op.getKvIndices().getType(), indices),
-                    asTensor(rw, loc, op.getKvCounts().getType(), counts)});
+  Value idxT = asTensor(rw, loc, op.getKvIndices().getType(), indices);
+  Value cntT = asTensor(rw, loc, op.getKvCounts().getType(), counts);
+  rw.replaceOp(op, {idxT, cntT});
+  freeUnlessReturned(rw, idxT, indices);
+  freeUnlessReturned(rw, cntT, counts);
   if (fused)
     rw.eraseOp(producer);
 }
