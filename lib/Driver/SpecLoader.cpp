@@ -55,7 +55,8 @@ static std::vector<std::string> argNames(func::FuncOp fn,
       size_t j = i + 1;
       while (j < text.size() &&
              (std::isalnum(static_cast<unsigned char>(text[j])) ||
-              text[j] == '_' || text[j] == '$' || text[j] == '.'))
+              text[j] == '_' || text[j] == '$' || text[j] == '.' ||
+              text[j] == '-'))
         ++j;
       names.push_back(text.substr(i + 1, j - i - 1).str());
       i = j - 1;
@@ -87,7 +88,10 @@ OwningOpRef<ModuleOp> parseSpec(llvm::SourceMgr &sourceMgr, MLIRContext *ctx) {
     if (fn.isExternal())
       continue;
     std::vector<std::string> names = argNames(fn, sourceMgr);
-    if (names.size() != fn.getNumArguments())
+    // Names the reader cannot take apart (none is empty in valid MLIR)
+    // leave the defaults (arg0, arg1, ...): bundles store names as words.
+    if (names.size() != fn.getNumArguments() ||
+        llvm::any_of(names, [](const std::string &n) { return n.empty(); }))
       continue;
     SmallVector<Attribute> attrs;
     for (const std::string &n : names)
