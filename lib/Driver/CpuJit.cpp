@@ -20,6 +20,7 @@
 #include "llvm/Support/TargetSelect.h"
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/Target/TargetMachine.h"
+#include "llvm/Transforms/IPO/MergeFunctions.h"
 
 #ifndef ATTNIR_LLVM_LIBDIR
 #error "ATTNIR_LLVM_LIBDIR must name the LLVM library directory (libomp.so)"
@@ -114,6 +115,19 @@ void addPackedEntries(llvm::Module &m) {
   }
 }
 
+/// -O3 for the host, after merging functions that are identical in LLVM
+/// IR: entries that differ only in name (a spec with many copies of one
+/// pattern, issue 15 case 10) and their outlined OpenMP bodies are then
+/// optimised and compiled once, not once per copy.
+std::function<llvm::Error(llvm::Module *)>
+hostOptimizer(llvm::TargetMachine *tm) {
+  auto o3 = makeOptimizingTransformer(3, 0, tm);
+  return [o3](llvm::Module *m) {
+    llvm::MergeFunctionsPass::runOnModule(*m);
+    return o3(m);
+  };
+}
+
 } // namespace
 
 bool emitLLVM(ModuleOp module, EmitKind kind, llvm::raw_pwrite_stream &os,
@@ -139,8 +153,7 @@ bool emitLLVM(ModuleOp module, EmitKind kind, llvm::raw_pwrite_stream &os,
   llvmModule->setDataLayout(tm->createDataLayout());
   llvmModule->setTargetTriple(tm->getTargetTriple());
   addPackedEntries(*llvmModule);
-  if (llvm::Error e =
-          makeOptimizingTransformer(3, 0, tm.get())(llvmModule.get())) {
+  if (llvm::Error e = hostOptimizer(tm.get())(llvmModule.get())) {
     err = llvm::toString(std::move(e));
     return false;
   }
@@ -170,7 +183,7 @@ std::unique_ptr<CpuKernel> CpuKernel::create(ModuleOp module,
   ExecutionEngineOptions opts;
   // opts.transformer is a function_ref: keep the callable alive here.
   std::function<llvm::Error(llvm::Module *)> optimize =
-      makeOptimizingTransformer(3, 0, tm.get());
+      hostOptimizer(tm.get());
   opts.transformer = optimize;
   static const std::string libomp = ATTNIR_LLVM_LIBDIR "/libomp.so";
   static const std::string crunner =

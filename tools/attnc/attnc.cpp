@@ -239,19 +239,17 @@ std::string joinShape(const std::vector<int64_t> &s) {
   return r;
 }
 
-int runEntry(const Options &o, ModuleOp module, StringRef specText,
+/// Runs one entry: on the CPU from `cs`, the spec compiled once for every
+/// entry run (identical entries are then compiled once, not once each);
+/// on CUDA from a bundle of the entry alone.
+int runEntry(const Options &o, ModuleOp module, CompiledSpec *cs,
              StringRef entryName) {
   std::string err;
   bool cuda = o.target == "cuda";
-  std::unique_ptr<CompiledSpec> cs;
   std::unique_ptr<Kernel> cudaKernel;
   EntrySignature cudaSig;
   func::FuncOp fn;
   if (!cuda) {
-    cs = CompiledSpec::compile(specText, err, &pipelineOptions(o), o.spec,
-                               entryName);
-    if (!cs)
-      failCompile(o, err);
     fn = cs->function(entryName);
   } else {
     // The entry alone, through the same bundle path as Python and C users.
@@ -611,8 +609,16 @@ int main(int argc, char **argv) {
                          : "'" + o.spec + "' has no entry @" + o.entry);
   if (!o.output.empty() && entries.size() > 1)
     fail("--output needs a single entry: add --entry NAME");
+  std::unique_ptr<CompiledSpec> cs;
+  if (o.target != "cuda") {
+    std::string err;
+    cs = CompiledSpec::compile(specText, err, &pipelineOptions(o), o.spec,
+                               o.entry);
+    if (!cs)
+      failCompile(o, err);
+  }
   int rc = 0;
   for (const std::string &name : entries)
-    rc = std::max(rc, runEntry(o, *module, specText, name));
+    rc = std::max(rc, runEntry(o, *module, cs.get(), name));
   return rc;
 }
