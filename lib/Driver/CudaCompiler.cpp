@@ -91,6 +91,19 @@ bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
         if (bq && th)
           out.launch.push_back({fn.getName().str(), bq.getInt(), th.getInt(),
                                 sh ? sh.getInt() : 0, tma ? tma.getInt() : 0});
+        auto args = fn->getAttrOfType<ArrayAttr>("attn.step_args");
+        if (!args)
+          return;
+        KernelStep st;
+        st.kernel = fn.getName().str();
+        for (Attribute a : args)
+          st.args.push_back(cast<StringAttr>(a).getValue().str());
+        auto grid = fn->getAttrOfType<IntegerAttr>("attn.grid_arg");
+        auto dims = fn->getAttrOfType<IntegerAttr>("attn.grid_dims");
+        st.gridArg = grid ? grid.getInt() : -1;
+        st.gridDims = dims ? dims.getInt() : 0;
+        st.threads = grid && th ? th.getInt() : 0;
+        out.steps.push_back(std::move(st));
       });
     }
     if (ok && stopAfter != "nvgpu") {
@@ -132,6 +145,18 @@ bool compileToCudaBundle(ModuleOp spec,
   CudaArtifacts &a = artifacts ? *artifacts : local;
   if (!compileForCUDA(spec, options, a, error))
     return false;
+  // Each entry's steps: its selection kernels in program order (the
+  // kernels are emitted in that order), then its attention kernel.
+  for (EntryABI &abi : bundle.entries) {
+    for (const KernelStep &st : a.steps)
+      if (llvm::StringRef(st.kernel).starts_with(abi.name + "__s"))
+        abi.steps.push_back(st);
+    if (abi.steps.empty())
+      continue; // one attention kernel on the inputs, then the outputs
+    for (const KernelStep &st : a.steps)
+      if (st.kernel == abi.name)
+        abi.steps.push_back(st);
+  }
   bundle.target = "cuda";
   bool isCubin = !a.cubin.empty();
   // The chip, the payload's format, and each kernel's launch contract:

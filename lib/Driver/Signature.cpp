@@ -3,6 +3,7 @@
 #include "attnir/Driver/Signature.h"
 #include "attnir/Driver/ProgramOf.h"
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Dialect/Attn/Utils/EntryBindings.h"
 #include "llvm/ADT/DenseMap.h"
 #include "llvm/ADT/EquivalenceClasses.h"
 
@@ -279,6 +280,25 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
     // Lists computed inside the program are checked where they are made.
     if (bl.indices >= 0 && bl.counts >= 0)
       abi.blockLists.push_back(bl);
+  }
+  // Intermediates: buffers the runtime owns for a call (the GPU's programs
+  // pass them between kernels).
+  for (auto [i, w] : llvm::enumerate(attn::workspaceValues(fn))) {
+    ABIArg a{"w" + std::to_string(i), DType::F32, {}, {}};
+    auto rt = cast<RankedTensorType>(w.getType());
+    for (unsigned d = 0; d < rankOf(w); ++d)
+      if (!classes.contains(key(w, d)) || !toDType(rt.getElementType(), a.dtype)) {
+        error = "@" + sig.name + ": an intermediate value has no shape the "
+                "entry's inputs determine";
+        return false;
+      }
+    for (unsigned d = 0; d < rankOf(w); ++d) {
+      int32_t c = classId(w, d);
+      if (c < 0)
+        return false;
+      a.dimClass.push_back(c);
+    }
+    abi.workspace.push_back(std::move(a));
   }
   for (auto [i, a] : llvm::enumerate(fn.getArguments()))
     if (const char *r = valueRoles.lookup(a))

@@ -103,12 +103,16 @@ bool check(CUresult r, const char *what, std::string &error) {
   return false;
 }
 
+bool currentContext(const Driver *&d, CUcontext &ctx, std::string &error) {
+  ctx = nullptr;
+  d = driver(error);
+  return d && check(d->cuCtxGetCurrent(&ctx), "cuCtxGetCurrent", error);
+}
+
 bool ensureContext(std::string &error) {
-  const Driver *d = driver(error);
-  if (!d)
-    return false;
+  const Driver *d = nullptr;
   CUcontext ctx = nullptr;
-  if (!check(d->cuCtxGetCurrent(&ctx), "cuCtxGetCurrent", error))
+  if (!currentContext(d, ctx, error))
     return false;
   if (ctx)
     return true;

@@ -26,8 +26,24 @@ using namespace cuda;
 
 struct Kernel::CudaModules {
   std::mutex mu;
-  /// Per context: the module and its functions in entry order.
-  std::map<CUcontext, std::vector<CUfunction>> functions;
+  /// Per context: the loaded module; per (context, kernel name): its
+  /// function, looked up on first use.
+  std::map<CUcontext, CUmodule> modules;
+  std::map<std::pair<CUcontext, std::string>, CUfunction> functions;
+  /// Per (context, stream): the buffers programs pass between their
+  /// kernels, one allocation that grows to the largest call seen and is
+  /// then reused (no allocation per call, no host synchronisation).
+  struct Workspace {
+    CUdeviceptr base = 0;
+    size_t bytes = 0;
+  };
+  std::map<std::pair<CUcontext, void *>, Workspace> workspaces;
+  const Driver *driver = nullptr;
+  ~CudaModules() {
+    for (auto &[key, w] : workspaces)
+      if (w.base && driver)
+        driver->cuMemFree(w.base); // errors at exit (context gone) ignored
+  }
 };
 
 std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
@@ -97,6 +113,20 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
 
 
 namespace {
+
+/// Kernel parameters: each argument's memref descriptor words, one pointer
+/// per word (cuLaunchKernel's form); `extra` pointers (tensor maps) after.
+struct KernelParams {
+  std::vector<std::vector<int64_t>> descs;
+  std::vector<void *> pointers;
+  explicit KernelParams(const std::vector<TensorRef> &args) {
+    for (const TensorRef &t : args)
+      descs.push_back(memrefDescriptor(t.data, t.shape));
+    for (auto &desc : descs)
+      for (int64_t &w : desc)
+        pointers.push_back(&w);
+  }
+};
 
 /// A CUtensorMap: 128 opaque bytes, 64-byte aligned.
 struct alignas(64) TensorMap {
@@ -183,7 +213,84 @@ bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
     if (!checkArg(outputs[i], abi.outputs[i].name, 4))
       return false;
 
-  const std::vector<int64_t> &q = inputs[0].shape;
+  if (abi.steps.empty()) {
+    // One attention kernel on the inputs, then the outputs.
+    std::vector<TensorRef> args(inputs);
+    args.insert(args.end(), outputs.begin(), outputs.end());
+    std::vector<std::string> names;
+    for (const ABIArg &a : abi.inputs)
+      names.push_back(a.name);
+    return launchAttention(entry, abi.name, args, names, abi.inputs[0].dtype,
+                           stream, error);
+  }
+  return launchProgram(entry, inputs, outputs, stream, error);
+}
+
+bool Kernel::cudaFunction(const std::string &name, int64_t sharedBytes,
+                          cuda::CUfunction &fn, std::string &error) const {
+  const Driver *d = nullptr;
+  CUcontext ctx = nullptr;
+  if (!currentContext(d, ctx, error))
+    return false;
+  std::lock_guard<std::mutex> lock(cudaModules->mu);
+  cudaModules->driver = d;
+  auto known = cudaModules->functions.find({ctx, name});
+  if (known != cudaModules->functions.end()) {
+    fn = known->second;
+    return true;
+  }
+  auto mod = cudaModules->modules.find(ctx);
+  if (mod == cudaModules->modules.end()) {
+    // A cubin runs on its major architecture at the same or a later minor
+    // version; say so instead of the driver's "no kernel image".
+    CUdevice dev;
+    int major = 0, minor = 0;
+    if (cubinArch && d->cuCtxGetDevice(&dev) == 0 &&
+        d->cuDeviceGetAttribute(&major, 75, dev) == 0 && // CC major
+        d->cuDeviceGetAttribute(&minor, 76, dev) == 0 && // CC minor
+        (major != cubinArch / 10 || minor < cubinArch % 10)) {
+      error = "the kernel was compiled for sm_" + std::to_string(cubinArch) +
+              " but this GPU is sm_" + std::to_string(major * 10 + minor) +
+              ": recompile with --cuda-options chip=sm_" +
+              std::to_string(major * 10 + minor) +
+              " (attnir.compile(..., chip=...))";
+      return false;
+    }
+    CUmodule m = nullptr;
+    if (!check(d->cuModuleLoadData(&m, b.object.data()),
+               "loading the CUDA kernel (cuModuleLoadData; built for "
+               "another GPU?)",
+               error))
+      return false;
+    mod = cudaModules->modules.emplace(ctx, m).first;
+  }
+  CUfunction f = nullptr;
+  if (!check(d->cuModuleGetFunction(&f, mod->second, name.c_str()),
+             "cuModuleGetFunction", error))
+    return false;
+  // Dynamic shared memory past 48 KB is opt-in per kernel.
+  // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8.
+  if (sharedBytes > 48 * 1024 &&
+      !check(d->cuFuncSetAttribute(f, 8, static_cast<int>(sharedBytes)),
+             "this GPU cannot give the kernel its shared memory "
+             "(cuFuncSetAttribute)",
+             error))
+    return false;
+  cudaModules->functions[{ctx, name}] = f;
+  fn = f;
+  return true;
+}
+
+bool Kernel::launchAttention(int entry, const std::string &kernelName,
+                             const std::vector<TensorRef> &args,
+                             const std::vector<std::string> &names,
+                             DType dtype, void *stream,
+                             std::string &error) const {
+  const EntryABI &abi = b.entries[entry];
+  const Driver *d = driver(error);
+  if (!d)
+    return false;
+  const std::vector<int64_t> &q = args[0].shape;
   int64_t B = q[0], H = q[1], N = q[2];
   if (B == 0 || H == 0 || N == 0)
     return true; // nothing to compute
@@ -197,79 +304,19 @@ bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
     error = "@" + abi.name + ": N is too large for one launch";
     return false;
   }
-
-  CUcontext ctx = nullptr;
-  if (!check(d->cuCtxGetCurrent(&ctx), "cuCtxGetCurrent", error))
-    return false;
   CUfunction fn = nullptr;
-  {
-    std::lock_guard<std::mutex> lock(cudaModules->mu);
-    auto it = cudaModules->functions.find(ctx);
-    if (it == cudaModules->functions.end()) {
-      // A cubin runs on its major architecture at the same or a later minor
-      // version; say so instead of the driver's "no kernel image".
-      CUdevice dev;
-      int major = 0, minor = 0;
-      if (cubinArch && d->cuCtxGetDevice(&dev) == 0 &&
-          d->cuDeviceGetAttribute(&major, 75, dev) == 0 && // CC major
-          d->cuDeviceGetAttribute(&minor, 76, dev) == 0 && // CC minor
-          (major != cubinArch / 10 || minor < cubinArch % 10)) {
-        error = "the kernel was compiled for sm_" + std::to_string(cubinArch) +
-                " but this GPU is sm_" + std::to_string(major * 10 + minor) +
-                ": recompile with --cuda-options chip=sm_" +
-                std::to_string(major * 10 + minor) +
-                " (attnir.compile(..., chip=...))";
-        return false;
-      }
-      CUmodule mod = nullptr;
-      if (!check(d->cuModuleLoadData(&mod, b.object.data()),
-                 "loading the CUDA kernel (cuModuleLoadData; built for "
-                 "another GPU?)",
-                 error))
-        return false;
-      std::vector<CUfunction> fns;
-      for (size_t i = 0; i < b.entries.size(); ++i) {
-        CUfunction f = nullptr;
-        if (!check(d->cuModuleGetFunction(&f, mod, b.entries[i].name.c_str()),
-                   "cuModuleGetFunction", error))
-          return false;
-        // Dynamic shared memory past 48 KB is opt-in per kernel.
-        // CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8.
-        int64_t bytes = launch[i][2];
-        if (bytes > 48 * 1024 &&
-            !check(d->cuFuncSetAttribute(f, 8, static_cast<int>(bytes)),
-                   "this GPU cannot give the kernel its shared memory "
-                   "(cuFuncSetAttribute)",
-                   error))
-          return false;
-        fns.push_back(f);
-      }
-      it = cudaModules->functions.emplace(ctx, std::move(fns)).first;
-    }
-    fn = it->second[entry];
-  }
-
-  // Kernel parameters: each argument's descriptor words, one pointer each.
-  std::vector<std::vector<int64_t>> descs;
-  for (const TensorRef &t : inputs)
-    descs.push_back(memrefDescriptor(t.data, t.shape));
-  for (const TensorRef &t : outputs)
-    descs.push_back(memrefDescriptor(t.data, t.shape));
-  std::vector<void *> params;
-  for (auto &desc : descs)
-    for (int64_t &w : desc)
-      params.push_back(&w);
+  if (!cudaFunction(kernelName, sharedBytes, fn, error))
+    return false;
+  KernelParams params(args);
   TensorMap maps[3];
   if (tmaRows[entry]) {
     for (int i = 0; i < 3; ++i) {
       // An empty K/V (M = 0) is never read: any valid map will do.
-      const TensorRef &t =
-          inputs[i].shape[2] == 0 ? inputs[0] : inputs[i];
+      const TensorRef &t = args[i].shape[2] == 0 ? args[0] : args[i];
       int64_t rows = i == 0 ? blockQ : tmaRows[entry];
-      if (!encodeTensorMap(*d, t, abi.inputs[0].dtype, rows, maps[i],
-                           abi.inputs[i].name, error))
+      if (!encodeTensorMap(*d, t, dtype, rows, maps[i], names[i], error))
         return false;
-      params.push_back(&maps[i]);
+      params.pointers.push_back(&maps[i]);
     }
   }
   return check(d->cuLaunchKernel(fn, static_cast<unsigned>(tiles),
@@ -277,9 +324,111 @@ bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
                                  static_cast<unsigned>(B),
                                  static_cast<unsigned>(threads), 1, 1,
                                  static_cast<unsigned>(sharedBytes),
-                                 static_cast<CUstream>(stream), params.data(),
-                                 nullptr),
+                                 static_cast<CUstream>(stream),
+                                 params.pointers.data(), nullptr),
                "launching the CUDA kernel", error);
+}
+
+bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
+                           const std::vector<TensorRef> &outputs, void *stream,
+                           std::string &error) const {
+  const EntryABI &abi = b.entries[entry];
+  const Driver *d = driver(error);
+  if (!d)
+    return false;
+  std::vector<std::vector<int64_t>> inShapes, wsShapes;
+  for (const TensorRef &t : inputs)
+    inShapes.push_back(t.shape);
+  if (!abi.resolveWorkspace(inShapes, wsShapes, error))
+    return false;
+  // Workspace buffers, 256-byte aligned inside one allocation.
+  std::vector<size_t> offsets;
+  size_t total = 0;
+  for (size_t i = 0; i < wsShapes.size(); ++i) {
+    double elems = 1;
+    for (int64_t s : wsShapes[i])
+      elems *= static_cast<double>(s);
+    double bytes = elems * dtypeSize(abi.workspace[i].dtype);
+    if (bytes > 1e13) {
+      error = "@" + abi.name + ": an intermediate of " +
+              std::to_string(bytes / 1e9) + " GB is too large";
+      return false;
+    }
+    offsets.push_back(total);
+    total += (static_cast<size_t>(bytes) + 255) / 256 * 256;
+  }
+  CUdeviceptr base = 0;
+  {
+    CUcontext ctx = nullptr;
+    if (!currentContext(d, ctx, error))
+      return false;
+    std::lock_guard<std::mutex> lock(cudaModules->mu);
+    cudaModules->driver = d;
+    CudaModules::Workspace &w = cudaModules->workspaces[{ctx, stream}];
+    if (w.bytes < total) {
+      if (w.base)
+        d->cuMemFree(w.base);
+      w = {};
+      if (!check(d->cuMemAlloc(&w.base, total),
+                 ("allocating the program's workspace (" +
+                  std::to_string(total >> 20) + " MiB)")
+                     .c_str(),
+                 error))
+        return false;
+      w.bytes = total;
+    }
+    base = w.base;
+  }
+  auto bufferOf = [&](const std::string &binding, TensorRef &t,
+                      std::string &name) {
+    size_t idx = std::stoul(binding.substr(1));
+    if (binding[0] == 'i') {
+      t = inputs[idx];
+      name = abi.inputs[idx].name;
+    } else if (binding[0] == 'o') {
+      t = outputs[idx];
+      name = abi.outputs[idx].name;
+    } else {
+      t.data = reinterpret_cast<void *>(base + offsets[idx]);
+      t.dtype = abi.workspace[idx].dtype;
+      t.shape = wsShapes[idx];
+      t.strides.clear();
+      name = abi.workspace[idx].name;
+    }
+  };
+  for (const KernelStep &st : abi.steps) {
+    std::vector<TensorRef> args(st.args.size());
+    std::vector<std::string> names(st.args.size());
+    for (size_t i = 0; i < st.args.size(); ++i)
+      bufferOf(st.args[i], args[i], names[i]);
+    if (st.gridArg < 0) {
+      if (!launchAttention(entry, st.kernel, args, names, args[0].dtype,
+                           stream, error))
+        return false;
+      continue;
+    }
+    int64_t items = 1;
+    for (int32_t dd = 0; dd < st.gridDims; ++dd)
+      items *= args[st.gridArg].shape[dd];
+    if (items == 0)
+      continue;
+    int64_t blocks = (items + st.threads - 1) / st.threads;
+    if (blocks > 0x7fffffff) {
+      error = "@" + abi.name + ": too many rows for one launch of " + st.kernel;
+      return false;
+    }
+    CUfunction fn = nullptr;
+    if (!cudaFunction(st.kernel, 0, fn, error))
+      return false;
+    KernelParams params(args);
+    if (!check(d->cuLaunchKernel(fn, static_cast<unsigned>(blocks), 1, 1,
+                                 static_cast<unsigned>(st.threads), 1, 1, 0,
+                                 static_cast<CUstream>(stream),
+                                 params.pointers.data(), nullptr),
+               ("launching " + st.kernel).c_str(), error))
+      return false;
+  }
+  return true;
 }
 
 } // namespace attnir

@@ -7,15 +7,52 @@
 
 namespace attnir {
 
+namespace {
+/// The shapes of `args` from class values; false when a class is unknown.
+bool shapesOf(const std::vector<ABIArg> &args, const char *kind,
+              const std::vector<int64_t> &value,
+              const std::vector<std::string> &className,
+              std::vector<std::vector<int64_t>> &shapes, std::string &error) {
+  shapes.assign(args.size(), {});
+  for (size_t i = 0; i < args.size(); ++i)
+    for (int32_t c : args[i].dimClass) {
+      if (value[c] < 0) {
+        error = std::string(kind) + " '" + args[i].name +
+                "' has a dimension (" + className[c] +
+                ") no input determines";
+        return false;
+      }
+      shapes[i].push_back(value[c]);
+    }
+  return true;
+}
+} // namespace
+
 bool EntryABI::resolve(const std::vector<std::vector<int64_t>> &inputShapes,
                        std::vector<std::vector<int64_t>> &outputShapes,
                        std::string &error) const {
+  std::vector<int64_t> value;
+  return classValues(inputShapes, value, error) &&
+         shapesOf(outputs, "output", value, className, outputShapes, error);
+}
+
+bool EntryABI::resolveWorkspace(
+    const std::vector<std::vector<int64_t>> &inputShapes,
+    std::vector<std::vector<int64_t>> &shapes, std::string &error) const {
+  std::vector<int64_t> value;
+  return classValues(inputShapes, value, error) &&
+         shapesOf(workspace, "intermediate", value, className, shapes, error);
+}
+
+bool EntryABI::classValues(const std::vector<std::vector<int64_t>> &inputShapes,
+                           std::vector<int64_t> &value,
+                           std::string &error) const {
   if (inputShapes.size() != inputs.size()) {
     error = "@" + name + " takes " + std::to_string(inputs.size()) +
             " inputs, got " + std::to_string(inputShapes.size());
     return false;
   }
-  std::vector<int64_t> value = classSize;
+  value = classSize;
   // (input, dim) that fixed each class; (-1, -1): the spec's static size.
   std::vector<std::pair<int32_t, int32_t>> source(classSize.size(), {-1, -1});
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -98,16 +135,6 @@ bool EntryABI::resolve(const std::vector<std::vector<int64_t>> &inputShapes,
       return false;
     }
   }
-  outputShapes.assign(outputs.size(), {});
-  for (size_t i = 0; i < outputs.size(); ++i)
-    for (int32_t c : outputs[i].dimClass) {
-      if (value[c] < 0) {
-        error = "output '" + outputs[i].name + "' has a dimension (" +
-                className[c] + ") no input determines";
-        return false;
-      }
-      outputShapes[i].push_back(value[c]);
-    }
   return true;
 }
 
@@ -218,6 +245,14 @@ std::string EntryABI::serialize() const {
   };
   args("input", inputs);
   args("output", outputs);
+  args("workspace", workspace);
+  for (const KernelStep &st : steps) {
+    os << "step " << st.kernel << " " << st.gridArg << " " << st.gridDims
+       << " " << st.threads << " " << st.args.size();
+    for (const std::string &a : st.args)
+      os << " " << a;
+    os << "\n";
+  }
   auto roles = [&](const char *kind, const std::vector<ABIArg> &list) {
     for (size_t i = 0; i < list.size(); ++i)
       if (!list[i].role.empty())
@@ -291,7 +326,20 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
       if (idx >= list.size())
         return bad("role of a missing argument");
       list[idx].role = role;
-    } else if (word == "input" || word == "output") {
+    } else if (word == "step") {
+      KernelStep st;
+      size_t n;
+      if (!(is >> st.kernel >> st.gridArg >> st.gridDims >> st.threads >> n) ||
+          n > 64)
+        return bad("step line");
+      for (size_t i = 0; i < n; ++i) {
+        std::string a;
+        if (!(is >> a))
+          return bad("step arguments");
+        st.args.push_back(a);
+      }
+      abi.steps.push_back(std::move(st));
+    } else if (word == "input" || word == "output" || word == "workspace") {
       ABIArg arg;
       std::string dt;
       size_t rank;
@@ -304,7 +352,10 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
           return bad(word + " dims");
         arg.dimClass.push_back(c);
       }
-      (word == "input" ? abi.inputs : abi.outputs).push_back(std::move(arg));
+      (word == "input"    ? abi.inputs
+       : word == "output" ? abi.outputs
+                          : abi.workspace)
+          .push_back(std::move(arg));
     } else {
       return bad("unknown line '" + word + "'");
     }
@@ -314,7 +365,7 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
   auto valid = [&](int32_t c) {
     return c >= 0 && static_cast<size_t>(c) < numClasses;
   };
-  for (auto &list : {&abi.inputs, &abi.outputs})
+  for (auto &list : {&abi.inputs, &abi.outputs, &abi.workspace})
     for (const ABIArg &a : *list)
       for (int32_t c : a.dimClass)
         if (!valid(c))
@@ -330,12 +381,43 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
            abi.inputs[i].dimClass.size() == rank &&
            isIntegerDType(abi.inputs[i].dtype);
   };
+  for (const KernelStep &st : abi.steps) {
+    if (st.threads < 0 || st.threads > 1024 || st.gridArg < -1 ||
+        st.gridArg >= static_cast<int32_t>(st.args.size()) ||
+        (st.gridArg >= 0 && (st.threads == 0 || st.gridDims < 1)))
+      return bad("step launch out of range");
+    for (const std::string &a : st.args)
+      if (abi.bufferOf(a) == nullptr)
+        return bad("step argument '" + a + "'");
+    if (st.gridArg >= 0 &&
+        static_cast<size_t>(st.gridDims) >
+            abi.bufferOf(st.args[st.gridArg])->dimClass.size())
+      return bad("step grid out of range");
+  }
   for (const BlockListABI &bl : abi.blockLists)
     if (!validInput(bl.indices, 4) || !validInput(bl.counts, 3) ||
         !valid(bl.mClass) || !valid(bl.hqClass) || !valid(bl.hkvClass) ||
         !valid(bl.headsClass))
       return bad("block list out of range");
   return true;
+}
+
+const ABIArg *EntryABI::bufferOf(const std::string &binding) const {
+  if (binding.size() < 2 || binding.size() > 8)
+    return nullptr;
+  const std::vector<ABIArg> *list = binding[0] == 'i'   ? &inputs
+                                    : binding[0] == 'o' ? &outputs
+                                    : binding[0] == 'w' ? &workspace
+                                                        : nullptr;
+  size_t idx = 0;
+  for (size_t i = 1; i < binding.size(); ++i) {
+    if (binding[i] < '0' || binding[i] > '9')
+      return nullptr;
+    idx = idx * 10 + (binding[i] - '0');
+  }
+  if (!list || idx >= list->size() || binding != binding.substr(0, 1) + std::to_string(idx))
+    return nullptr;
+  return &(*list)[idx];
 }
 
 } // namespace attnir

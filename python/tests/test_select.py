@@ -276,6 +276,18 @@ def test_segment_pool_cross_example(compiled):
     assert rel_err(kern(q, k, v), want) < 1e-5
 
 
-def test_cuda_compile_of_a_selection_program_is_refused_with_a_location(native):
-    with pytest.raises(attnir.CompileError, match=r"spec:\d+:\d+: error: 'attn.pool' has no CUDA lowering yet"):
-        attnir.compile(topk_spec(), target="cuda", cache=False)
+def test_a_selection_program_compiles_for_cuda(native):
+    """The CUDA target compiles a program (one kernel per selection op, then
+    the attention) into one bundle; bench/gpu/select.py runs it on the GPU."""
+    spec = topk_spec().replace("xf32>", "xbf16>").replace("?x?x?x?xbf16", "?x?x?x?xf32")
+    kern = attnir.compile(spec, target="cuda", cache=False)
+    assert kern is not None
+
+
+def test_cuda_refuses_selection_without_attention(native):
+    spec = f"""func.func @p(%x: {T}) -> {T} {{
+  %p = attn.pool %x block(64) kind(mean) : {T} -> {T}
+  return %p : {T}
+}}"""
+    with pytest.raises(attnir.CompileError, match=r"spec:1:1: error: the CUDA target compiles entries with exactly one attn.attention"):
+        attnir.compile(spec.replace("xf32>", "xbf16>"), target="cuda", cache=False)

@@ -12,6 +12,7 @@
 
 #include "attnir/Pipelines/Pipelines.h"
 #include "attnir/Runtime/Bundle.h"
+#include "attnir/Runtime/EntryABI.h"
 #include "mlir/IR/BuiltinOps.h"
 
 namespace attnir {
@@ -29,6 +30,10 @@ struct CudaArtifacts {
     int64_t blockQ, threads, sharedBytes, tmaRows;
   };
   std::vector<Launch> launch;
+  /// Every kernel's step of its entry's program (buffers it binds, grid),
+  /// in program order: an entry's selection kernels ("<entry>__s<k>"), then
+  /// its attention kernel ("<entry>").
+  std::vector<attnir::KernelStep> steps;
 };
 
 /// Lowers `spec` (not modified) for CUDA. With `stopAfter` one of "nvgpu" or

@@ -77,6 +77,8 @@ bool check(CUresult r, const char *what, std::string &error);
 /// Makes a context current on this thread: the caller's (torch sets one),
 /// else device 0's primary context.
 bool ensureContext(std::string &error);
+/// The driver and the calling thread's current context (null if none).
+bool currentContext(const Driver *&d, CUcontext &ctx, std::string &error);
 
 } // namespace attnir::cuda
 

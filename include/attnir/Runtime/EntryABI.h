@@ -44,9 +44,29 @@ struct BlockListABI {
   int32_t mClass = -1, hqClass = -1, hkvClass = -1, headsClass = -1;
 };
 
+/// One kernel launch of a program on the GPU, in program order. `args`
+/// bind the kernel's memref arguments to the entry's buffers: "i<k>" input
+/// k, "o<k>" output k, "w<k>" workspace buffer k. A kernel with `gridArg`
+/// >= 0 runs one thread per element of the first `gridDims` dimensions of
+/// argument `gridArg`, `threads` per block; `gridArg` = -1 is the attention
+/// kernel, whose launch contract the bundle's features give.
+struct KernelStep {
+  std::string kernel;
+  std::vector<std::string> args;
+  int32_t gridArg = -1, gridDims = 0;
+  int64_t threads = 0;
+};
+
 struct EntryABI {
   std::string name;
   std::vector<ABIArg> inputs, outputs;
+  /// The values a program computes and does not return (pooled keys,
+  /// scores, a selected block list), in program order: buffers the runtime
+  /// owns, sized like outputs.
+  std::vector<ABIArg> workspace;
+  /// The GPU's kernel launches (CUDA bundles of programs); empty: one
+  /// attention kernel on the inputs then the outputs.
+  std::vector<KernelStep> steps;
   /// Per class: its static size, or -1 when dynamic.
   std::vector<int64_t> classSize;
   /// Per class: a human name for messages ("N", "Hkv", ...).
@@ -71,6 +91,18 @@ struct EntryABI {
   bool resolve(const std::vector<std::vector<int64_t>> &inputShapes,
                std::vector<std::vector<int64_t>> &outputShapes,
                std::string &error) const;
+
+  /// The class values these input shapes give (static sizes, then the
+  /// inputs' dims, then derived classes), checked as resolve() says.
+  bool classValues(const std::vector<std::vector<int64_t>> &inputShapes,
+                   std::vector<int64_t> &value, std::string &error) const;
+  /// The buffer a step binding names ("i0", "o1", "w2"), or null.
+  const ABIArg *bufferOf(const std::string &binding) const;
+
+  /// The shapes of the workspace buffers for these (checked) input shapes.
+  bool resolveWorkspace(const std::vector<std::vector<int64_t>> &inputShapes,
+                        std::vector<std::vector<int64_t>> &shapes,
+                        std::string &error) const;
 
   /// Checks the number and dtypes of the inputs, then resolve().
   bool check(const std::vector<DType> &dtypes,

@@ -13,6 +13,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "FlashKernel.h"
+#include "SelectionKernels.h"
+#include "attnir/Dialect/Attn/Utils/EntryBindings.h"
 #include "attnir/Conversion/Passes.h"
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
 
@@ -28,22 +30,22 @@ using namespace mlir::attn::cuda;
 
 namespace {
 
-/// The op of an entry the GPU path accepts: a body of exactly one
-/// attn.attention on the entry's arguments (q, k, v) whose results are
-/// returned as they are.
-AttentionOp soleAttention(func::FuncOp fn) {
-  Block &body = fn.getBody().front();
-  if (body.getOperations().size() != 2)
-    return nullptr;
-  auto op = dyn_cast<AttentionOp>(body.front());
-  auto ret = dyn_cast<func::ReturnOp>(body.back());
-  if (!op || !ret || op->getNumOperands() != fn.getNumArguments() ||
-      ret->getOperands() != ValueRange(op->getResults()))
-    return nullptr;
-  for (unsigned i = 0; i < op->getNumOperands(); ++i)
-    if (op->getOperand(i) != fn.getArgument(i))
+/// The attention of an entry the GPU path accepts: a program of selection
+/// ops (attn.pool, attn.block_scores, attn.select: one small kernel each,
+/// SelectionKernels.cpp) and exactly one attn.attention, whose operands are
+/// the entry's arguments or the selection ops' results. Every value is
+/// bound to an input, an output or a workspace buffer the runtime owns.
+AttentionOp programAttention(func::FuncOp fn) {
+  AttentionOp attention;
+  for (Operation &op : fn.getBody().front().without_terminator()) {
+    if (cuda::isSelectionOp(&op))
+      continue;
+    auto a = dyn_cast<AttentionOp>(op);
+    if (!a || attention)
       return nullptr;
-  return op;
+    attention = a;
+  }
+  return attention;
 }
 
 constexpr const char *kDynamicShared = "attn_dsmem";
@@ -55,8 +57,6 @@ struct ConvertAttnToNVGPU
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
-    if (failed(attn::checkLowerable(module, "CUDA")))
-      return signalPassFailure();
     if (warps < 0 || warps > 12) {
       module.emitError() << "attn-to-nvgpu: warps=" << warps.getValue()
                          << " out of range 0 (auto)..12";
@@ -95,13 +95,33 @@ struct ConvertAttnToNVGPU
                     UnitAttr::get(ctx));
 
     for (func::FuncOp fn : entries) {
-      AttentionOp op = soleAttention(fn);
+      AttentionOp op = programAttention(fn);
       if (!op) {
-        fn.emitError() << "the CUDA target compiles entries whose body is one "
-                          "attn.attention on the entry's arguments (q, k, v"
-                          "[, kv_indices, kv_counts][, q_doc, k_doc]) "
-                          "returning its results";
+        fn.emitError() << "the CUDA target compiles entries with exactly one "
+                          "attn.attention, after any attn.pool, "
+                          "attn.block_scores and attn.select ops";
         return signalPassFailure();
+      }
+      // The selection kernels first, in program order (each op runs after
+      // the ops it reads); the attention kernel is the last step.
+      {
+        OpBuilder gb(ctx);
+        gb.setInsertionPointToEnd(gpuModule.getBody());
+        int64_t step = 0;
+        for (Operation &sel : fn.getBody().front().without_terminator()) {
+          if (!cuda::isSelectionOp(&sel))
+            continue;
+          if (sel.isBeforeInBlock(op) == false) {
+            sel.emitError() << "on the CUDA target, selection ops come before "
+                               "the attention that reads them";
+            return signalPassFailure();
+          }
+          std::string kname = fn.getName().str() + "__s" + std::to_string(step);
+          if (failed(cuda::buildSelectionKernel(gb, fn, &sel, kname)))
+            return signalPassFailure();
+          gpuModule.lookupSymbol(kname)->setAttr(
+              "attn.step", gb.getI64IntegerAttr(step++));
+        }
       }
       auto qT = cast<RankedTensorType>(op.getQ().getType());
       auto kT = cast<RankedTensorType>(op.getK().getType());
@@ -291,7 +311,19 @@ struct ConvertAttnToNVGPU
                    UnitAttr::get(ctx));
       kfn.setKnownBlockSizeAttr(DenseI32ArrayAttr::get(
           ctx, {static_cast<int32_t>(s.threads()), 1, 1}));
-      // The launch contract, read back by the driver for the bundle.
+      // The launch contract, read back by the driver for the bundle: in a
+      // program, the buffers of q, k, v[, lists, ids], out[, lse] (a lone
+      // attention reads the inputs, then the outputs); then the tiles.
+      if (llvm::any_of(fn.getBody().front(), [](Operation &o) {
+            return cuda::isSelectionOp(&o);
+          })) {
+        SmallVector<Attribute> bindings;
+        for (Value x : op->getOperands())
+          bindings.push_back(gb.getStringAttr(bindingOf(fn, x)));
+        for (Value x : op->getResults())
+          bindings.push_back(gb.getStringAttr(bindingOf(fn, x)));
+        kfn->setAttr("attn.step_args", gb.getArrayAttr(bindings));
+      }
       kfn->setAttr("attn.block_q", gb.getI64IntegerAttr(s.bq));
       kfn->setAttr("attn.threads", gb.getI64IntegerAttr(s.threads()));
       kfn->setAttr("attn.dynamic_shared",

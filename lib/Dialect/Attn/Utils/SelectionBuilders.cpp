@@ -125,6 +125,54 @@ void mlir::attn::buildPoolBlock(OpBuilder &b, Location loc, PoolKind kind,
   });
 }
 
+void mlir::attn::buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind,
+                                  int64_t c, Value x, Value out, Value bi,
+                                  Value h, Value blk, Value e) {
+  Type elt = cast<MemRefType>(out.getType()).getElementType();
+  Value lo = arith::MulIOp::create(b, loc, blk, cIdx(b, loc, c));
+  Value hi = arith::MinUIOp::create(
+      b, loc, dimOf(b, loc, x, 2),
+      arith::AddIOp::create(b, loc, lo, cIdx(b, loc, c)));
+  auto load = [&](OpBuilder &ob, Location l, Value p) {
+    return toF32(ob, l,
+                 memref::LoadOp::create(ob, l, x, ValueRange{bi, h, p, e}));
+  };
+  Value v;
+  if (kind == PoolKind::First || kind == PoolKind::Last) {
+    v = load(b, loc,
+             kind == PoolKind::First
+                 ? lo
+                 : arith::SubIOp::create(b, loc, hi, cIdx(b, loc, 1))
+                       .getResult());
+  } else {
+    double init =
+        kind == PoolKind::Max ? -kInf : kind == PoolKind::Min ? kInf : 0;
+    auto loop = scf::ForOp::create(
+        b, loc, lo, hi, cIdx(b, loc, 1), ValueRange{cF32(b, loc, init)},
+        [&](OpBuilder &fb, Location l, Value p, ValueRange acc) {
+          Value x = load(fb, l, p), next;
+          if (kind == PoolKind::Max)
+            next = arith::MaximumFOp::create(fb, l, acc[0], x);
+          else if (kind == PoolKind::Min)
+            next = arith::MinimumFOp::create(fb, l, acc[0], x);
+          else
+            next = arith::AddFOp::create(fb, l, acc[0], x);
+          scf::YieldOp::create(fb, l, next);
+        });
+    v = loop.getResult(0);
+    Value size = indexToF32(b, loc, arith::SubIOp::create(b, loc, hi, lo));
+    if (kind == PoolKind::Mean)
+      v = arith::DivFOp::create(b, loc, v, size);
+    else if (kind == PoolKind::MeanSqrt)
+      v = arith::MulFOp::create(
+          b, loc, v,
+          arith::DivFOp::create(b, loc, math::SqrtOp::create(b, loc, size),
+                                size));
+  }
+  memref::StoreOp::create(b, loc, fromF32(b, loc, v, elt), out,
+                          ValueRange{bi, h, blk, e});
+}
+
 //===----------------------------------------------------------------------===//
 // block scores
 //===----------------------------------------------------------------------===//
@@ -236,11 +284,13 @@ struct RowFacts {
   Value score(OpBuilder &b, Location l, Value j) const {
     return memref::LoadOp::create(b, l, row.buffer, row.at(j));
   }
-  /// Finite scores are legal (NaN and +-inf are not).
+  /// Finite scores are legal (NaN and +-inf are not): s - s is 0 exactly
+  /// for finite s and NaN otherwise (no fabs, which GPUs would take from
+  /// libdevice).
   Value legal(OpBuilder &b, Location l, Value s) const {
-    return arith::CmpFOp::create(b, l, arith::CmpFPredicate::OLT,
-                                 math::AbsFOp::create(b, l, s),
-                                 cF32(b, l, kInf));
+    return arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
+                                 arith::SubFOp::create(b, l, s, s),
+                                 cF32(b, l, 0.0));
   }
   /// A legal block the policy keeps whatever its score.
   Value forced(OpBuilder &b, Location l, Value j, Value isLegal) const {
@@ -266,6 +316,12 @@ struct RowFacts {
     return arith::AndIOp::create(b, l, isLegal, notForced);
   }
 };
+
+/// e^x as 2^(x log2 e): exp2 lowers to a hardware instruction on GPUs.
+Value expOf(OpBuilder &b, Location l, Value x) {
+  return math::Exp2Op::create(
+      b, l, arith::MulFOp::create(b, l, x, cF32(b, l, 1.4426950408889634)));
+}
 
 /// (s, j) ranks after the cut (sc, ic): a lower score, or the same score and
 /// a higher id.
@@ -324,7 +380,7 @@ Mass buildMass(OpBuilder &b, Location loc, const RowFacts &f) {
         Value isLegal = f.legal(fb, l, s);
         Value p = arith::SelectOp::create(
             fb, l, isLegal,
-            math::ExpOp::create(fb, l, arith::SubFOp::create(fb, l, s, mx)),
+            expOf(fb, l, arith::SubFOp::create(fb, l, s, mx)),
             zero);
         Value pf = arith::SelectOp::create(
             fb, l, f.forced(fb, l, j, isLegal), p, zero);
@@ -398,8 +454,7 @@ void mlir::attn::buildSelectRow(OpBuilder &b, Location loc,
         if (policy.threshold) {
           Value p = arith::DivFOp::create(
               wb, l,
-              math::ExpOp::create(wb, l,
-                                  arith::SubFOp::create(wb, l, bestS, mass.max)),
+              expOf(wb, l, arith::SubFOp::create(wb, l, bestS, mass.max)),
               mass.z);
           massNext = arith::SelectOp::create(
               wb, l, found, arith::AddFOp::create(wb, l, st[3], p), st[3]);

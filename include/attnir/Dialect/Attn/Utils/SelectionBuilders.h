@@ -36,6 +36,13 @@ struct RowRef {
   Value length(OpBuilder &b, Location loc) const;
 };
 
+/// out[b, h, blk, e] alone: one feature of one block, accumulated in a
+/// register (the GPU runs one thread per feature, so a warp reads 32
+/// consecutive features of each position).
+void buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind, int64_t c,
+                      Value x, Value out, Value bi, Value h, Value blk,
+                      Value e);
+
 /// One row of block scores: query block `i` of output head `hOut` against
 /// every pooled key block.
 struct ScoreRow {
