@@ -87,12 +87,14 @@ for _name, _mask in ZOO.items():
         SPECS[f"zoo_sync_d{_d}_{_name}"] = (mask_spec("f", _d, _mask), "chip=sm_90")
 
 
-def main():
+def build_all(specs):
+    """Writes each spec next to its bundle and compiles it for CUDA:
+    specs = {name: (text, cuda options)}."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--attnc", default=os.path.join(ROOT, "build", "bin", "attnc"))
     args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
-    for name, (text, opts) in SPECS.items():
+    for name, (text, opts) in specs.items():
         src = os.path.join(OUT, name + ".mlir")
         with open(src, "w") as f:
             f.write(text)
@@ -105,4 +107,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    build_all(SPECS)

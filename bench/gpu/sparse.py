@@ -391,20 +391,22 @@ def timings(report, reps):
     report["timings"] = rows
 
 
-def main():
+def run_report(filename, checks, timed):
+    """The GPU scripts' driver: each check adds to report["correctness"],
+    then the timings (unless --skip-timings); writes `filename` into --out;
+    exits non-zero when a check failed."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=".")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--skip-timings", action="store_true")
     args = ap.parse_args()
-    report = dict(device=torch.cuda.get_device_name(), torch=torch.__version__)
-    correctness(report)
-    zoo_correctness(report)
-    doc_correctness(report)
-    blockmask_passthrough(report)
+    report = dict(device=torch.cuda.get_device_name(), torch=torch.__version__,
+                  correctness=[])
+    for check in checks:
+        check(report)
     if not args.skip_timings:
-        timings(report, args.reps)
-    with open(os.path.join(args.out, "sparse.json"), "w") as f:
+        timed(report, args.reps)
+    with open(os.path.join(args.out, filename), "w") as f:
         json.dump(report, f, indent=1)
     bad = [r for r in report["correctness"] if not r["ok"]]
     print(f"{len(report['correctness']) - len(bad)}/{len(report['correctness'])} checks ok")
@@ -412,4 +414,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    run_report("sparse.json", [correctness, zoo_correctness, doc_correctness,
+                               blockmask_passthrough], timings)

@@ -80,6 +80,14 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
   }
   bool ok = chip.rfind("sm_", 0) == 0 && (format == "cubin" || format == "ptx");
   for (const EntryABI &e : bundle.entries) {
+    bool attends = e.steps.empty() ||
+                   std::any_of(e.steps.begin(), e.steps.end(),
+                               [](const KernelStep &s) { return s.gridArg < 0; });
+    if (!attends) { // a selection program: no attention launch contract
+      k->launch.push_back({1, 1, 0});
+      k->tmaRows.push_back(0);
+      continue;
+    }
     auto it = launch.find(e.name);
     if (!ok || it == launch.end() || it->second[0] <= 0 ||
         it->second[0] > 1024 || it->second[1] <= 0 || it->second[1] > 1024 ||

@@ -284,10 +284,11 @@ def test_a_selection_program_compiles_for_cuda(native):
     assert kern is not None
 
 
-def test_cuda_refuses_selection_without_attention(native):
+def test_a_selection_without_attention_compiles_for_cuda(native):
+    """A program that returns its pooled tensors or lists (no attention) is
+    a CUDA entry too: its kernels and no attention launch."""
     spec = f"""func.func @p(%x: {T}) -> {T} {{
   %p = attn.pool %x block(64) kind(mean) : {T} -> {T}
   return %p : {T}
 }}"""
-    with pytest.raises(attnir.CompileError, match=r"spec:1:1: error: the CUDA target compiles entries with exactly one attn.attention"):
-        attnir.compile(spec.replace("xf32>", "xbf16>"), target="cuda", cache=False)
+    assert attnir.compile(spec.replace("xf32>", "xbf16>"), target="cuda", cache=False)

@@ -30,22 +30,25 @@ using namespace mlir::attn::cuda;
 
 namespace {
 
-/// The attention of an entry the GPU path accepts: a program of selection
-/// ops (attn.pool, attn.block_scores, attn.select: one small kernel each,
-/// SelectionKernels.cpp) and exactly one attn.attention, whose operands are
-/// the entry's arguments or the selection ops' results. Every value is
-/// bound to an input, an output or a workspace buffer the runtime owns.
-AttentionOp programAttention(func::FuncOp fn) {
-  AttentionOp attention;
+/// Whether the GPU path accepts an entry: a program of selection ops
+/// (attn.pool, attn.block_scores, attn.select: one small kernel each,
+/// SelectionKernels.cpp) and at most one attn.attention (`attention`, null
+/// when none), whose operands are the entry's arguments or the selection
+/// ops' results. Every value is bound to an input, an output or a
+/// workspace buffer the runtime owns.
+bool isGpuProgram(func::FuncOp fn, AttentionOp &attention) {
+  attention = nullptr;
+  bool any = false;
   for (Operation &op : fn.getBody().front().without_terminator()) {
+    any = true;
     if (cuda::isSelectionOp(&op))
       continue;
     auto a = dyn_cast<AttentionOp>(op);
     if (!a || attention)
-      return nullptr;
+      return false;
     attention = a;
   }
-  return attention;
+  return any;
 }
 
 constexpr const char *kDynamicShared = "attn_dsmem";
@@ -95,11 +98,11 @@ struct ConvertAttnToNVGPU
                     UnitAttr::get(ctx));
 
     for (func::FuncOp fn : entries) {
-      AttentionOp op = programAttention(fn);
-      if (!op) {
-        fn.emitError() << "the CUDA target compiles entries with exactly one "
-                          "attn.attention, after any attn.pool, "
-                          "attn.block_scores and attn.select ops";
+      AttentionOp op;
+      if (!isGpuProgram(fn, op)) {
+        fn.emitError() << "the CUDA target compiles entries of attn.pool, "
+                          "attn.block_scores and attn.select ops and at most "
+                          "one attn.attention after them";
         return signalPassFailure();
       }
       // The selection kernels first, in program order (each op runs after
@@ -111,7 +114,7 @@ struct ConvertAttnToNVGPU
         for (Operation &sel : fn.getBody().front().without_terminator()) {
           if (!cuda::isSelectionOp(&sel))
             continue;
-          if (sel.isBeforeInBlock(op) == false) {
+          if (op && !sel.isBeforeInBlock(op)) {
             sel.emitError() << "on the CUDA target, selection ops come before "
                                "the attention that reads them";
             return signalPassFailure();
@@ -122,6 +125,10 @@ struct ConvertAttnToNVGPU
           gpuModule.lookupSymbol(kname)->setAttr(
               "attn.step", gb.getI64IntegerAttr(step++));
         }
+      }
+      if (!op) { // a selection program that returns its lists
+        fn.erase();
+        continue;
       }
       auto qT = cast<RankedTensorType>(op.getQ().getType());
       auto kT = cast<RankedTensorType>(op.getK().getType());

@@ -4,7 +4,8 @@
 // with the per-row bodies the CPU uses (Utils/SelectionBuilders.h):
 //   pool          one thread per (b, h, block, feature): a warp reads 32
 //                 consecutive features of each position (coalesced);
-//   block_scores  one thread per (b, h, query block): the row of scores;
+//   block_scores  one thread per score (b, h, query block, key block), its
+//                 dot product in 16-byte vector loads;
 //   select        one thread per (b, h, query block): the row's list.
 // The kernels take the op's operands and results as memrefs; each records
 // which buffers of the entry it binds (attn.step_args: "i<k>", "o<k>",
@@ -26,7 +27,9 @@ using namespace mlir::attn;
 
 namespace {
 
-constexpr int64_t kThreads = 128;
+/// Threads per block: 128; 32 for select, whose few thousand rows (one
+/// thread each) should spread over every SM rather than fill a few.
+int64_t threadsFor(Operation *op) { return isa<SelectOp>(op) ? 32 : 128; }
 
 /// The work-item indices of linear id `id` over the first `rank` dims of
 /// `buf` (row-major).
@@ -66,18 +69,21 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   auto kfn = gpu::GPUFuncOp::create(gb, loc, name,
                                     FunctionType::get(ctx, argTypes, {}));
   kfn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
+  int64_t threads = threadsFor(op);
   kfn.setKnownBlockSizeAttr(
-      DenseI32ArrayAttr::get(ctx, {static_cast<int32_t>(kThreads), 1, 1}));
+      DenseI32ArrayAttr::get(ctx, {static_cast<int32_t>(threads), 1, 1}));
   // The grid: the first result's leading dims (pool: every element; scores:
   // the rows), or select's counts (its rows).
   unsigned numIn = op->getNumOperands();
   int64_t gridArg = isa<SelectOp>(op) ? numIn + 1 : numIn;
-  int64_t gridDims = isa<PoolOp>(op) ? 4 : 3;
+  // Block scores: one thread per score (a row per thread leaves most of
+  // the GPU idle: B x H x query blocks is a few thousand).
+  int64_t gridDims = isa<PoolOp, BlockScoresOp>(op) ? 4 : 3;
   OpBuilder attrs(ctx);
   kfn->setAttr("attn.step_args", ArrayAttr::get(ctx, bindings));
   kfn->setAttr("attn.grid_arg", attrs.getI64IntegerAttr(gridArg));
   kfn->setAttr("attn.grid_dims", attrs.getI64IntegerAttr(gridDims));
-  kfn->setAttr("attn.threads", attrs.getI64IntegerAttr(kThreads));
+  kfn->setAttr("attn.threads", attrs.getI64IntegerAttr(threads));
 
   OpBuilder b(ctx);
   b.setInsertionPointToStart(&kfn.getBody().front());
@@ -88,7 +94,7 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   Value id = arith::AddIOp::create(
       b, loc,
       arith::MulIOp::create(b, loc, gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
-                            cIdx(b, loc, kThreads)),
+                            cIdx(b, loc, threads)),
       gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
   Value items = cIdx(b, loc, 1);
   for (int64_t d = 0; d < gridDims; ++d)
@@ -115,8 +121,12 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
       row.blockQ = static_cast<int64_t>(*scores.getBlockQ());
       row.blockK = static_cast<int64_t>(*scores.getBlockK());
     }
-    buildScoreRow(b, loc, row,
-                  RowRef{arg(scores.getScores()), {at[0], at[1], at[2]}});
+    // 16-byte loads of each pooled row.
+    int64_t d = cast<MemRefType>(row.qp.getType()).getDimSize(3);
+    int64_t bytes = cast<MemRefType>(row.qp.getType()).getElementTypeBitWidth() / 8;
+    row.lanes = d % (16 / bytes) == 0 ? 16 / bytes : 1;
+    memref::StoreOp::create(b, loc, buildScoreAt(b, loc, row, at[3]),
+                            arg(scores.getScores()), at);
   } else {
     auto select = cast<SelectOp>(op);
     buildSelectRow(b, loc, SelectPolicy::of(select),

@@ -14,10 +14,12 @@
 // CHECK: gpu.func @topk__s1(
 // CHECK-SAME: attn.step_args = ["i1", "w1"]
 // CHECK: gpu.func @topk__s2(
-// CHECK-SAME: attn.grid_arg = 4 : i64, attn.grid_dims = 3 : i64, attn.step = 2 : i64, attn.step_args = ["w0", "w1", "i0", "i1", "w2"]
+// CHECK-SAME: attn.grid_arg = 4 : i64, attn.grid_dims = 4 : i64, attn.step = 2 : i64, attn.step_args = ["w0", "w1", "i0", "i1", "w2"]
 // CHECK: arith.floordivsi
+// CHECK: vector.load {{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
+// CHECK: vector.reduction <add>
 // CHECK: gpu.func @topk__s3(%{{.*}}: memref<?x?x?x?xf32>, %{{.*}}: memref<?x?x?x4xi32>, %{{.*}}: memref<?x?x?xi32>)
-// CHECK-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 3 : i64, attn.step = 3 : i64, attn.step_args = ["w2", "o1", "o2"]
+// CHECK-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 3 : i64, attn.step = 3 : i64, attn.step_args = ["w2", "o1", "o2"], attn.threads = 32 : i64
 // CHECK: scf.while
 // CHECK: gpu.func @topk(
 // CHECK-SAME: attn.step_args = ["i0", "i1", "i2", "o1", "o2", "o0"]

@@ -19,6 +19,7 @@
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include <limits>
 
 using namespace mlir;
@@ -177,15 +178,61 @@ void mlir::attn::buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind,
 // block scores
 //===----------------------------------------------------------------------===//
 
-void mlir::attn::buildScoreRow(OpBuilder &b, Location loc, const ScoreRow &s,
-                               const RowRef &row) {
+namespace {
+/// sum_e qp[b, h, i, e] kp[b, kvh, j, e] in f32, `lanes` features per step
+/// (one vector load of each row per step; 1: scalar, reassociable so that
+/// LLVM vectorizes it on the CPU).
+Value buildDot(OpBuilder &b, Location loc, const ScoreRow &s, Value h,
+               Value kvHead, Value j) {
+  Value c0 = cIdx(b, loc, 0), d = dimOf(b, loc, s.qp, 3);
+  Type f32 = b.getF32Type();
+  auto fm = arith::FastMathFlagsAttr::get(
+      b.getContext(), arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
+  if (s.lanes > 1) {
+    auto eltOf = [](Value m) { return cast<MemRefType>(m.getType()).getElementType(); };
+    auto vq = VectorType::get({s.lanes}, eltOf(s.qp));
+    auto vk = VectorType::get({s.lanes}, eltOf(s.kp));
+    auto vf = VectorType::get({s.lanes}, f32);
+    auto widen = [&](OpBuilder &ob, Location l, Value v) -> Value {
+      return v.getType() == vf ? v : arith::ExtFOp::create(ob, l, vf, v).getResult();
+    };
+    Value zero = arith::ConstantOp::create(b, loc, DenseElementsAttr::get(vf, 0.0f));
+    auto loop = scf::ForOp::create(
+        b, loc, c0, d, cIdx(b, loc, s.lanes), ValueRange{zero},
+        [&](OpBuilder &eb, Location el, Value e, ValueRange acc) {
+          Value qv = widen(eb, el, vector::LoadOp::create(eb, el, vq, s.qp,
+                                                          ValueRange{s.b, h, s.i, e}));
+          Value kv = widen(eb, el, vector::LoadOp::create(eb, el, vk, s.kp,
+                                                          ValueRange{s.b, kvHead, j, e}));
+          scf::YieldOp::create(eb, el,
+                               ValueRange{vector::FMAOp::create(eb, el, qv, kv, acc[0])});
+        });
+    return vector::ReductionOp::create(b, loc, vector::CombiningKind::ADD,
+                                       loop.getResult(0));
+  }
+  auto dot = scf::ForOp::create(
+      b, loc, c0, d, cIdx(b, loc, 1), ValueRange{cF32(b, loc, 0.0)},
+      [&](OpBuilder &eb, Location el, Value e, ValueRange sum) {
+        Value qv = toF32(eb, el, memref::LoadOp::create(eb, el, s.qp,
+                                                        ValueRange{s.b, h, s.i, e}));
+        Value kv = toF32(eb, el, memref::LoadOp::create(eb, el, s.kp,
+                                                        ValueRange{s.b, kvHead, j, e}));
+        Value p = arith::MulFOp::create(eb, el, qv, kv, fm);
+        scf::YieldOp::create(eb, el,
+                             ValueRange{arith::AddFOp::create(eb, el, sum[0], p, fm)});
+      });
+  return dot.getResult(0);
+}
+} // namespace
+
+Value mlir::attn::buildScoreAt(OpBuilder &b, Location loc, const ScoreRow &s,
+                               Value j) {
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
-  Value nk = dimOf(b, loc, s.kp, 2), d = dimOf(b, loc, s.qp, 3);
   Value group = arith::DivUIOp::create(b, loc, dimOf(b, loc, s.qp, 1),
                                        dimOf(b, loc, s.kp, 1));
   // The last legal key block: floor((min((i + 1) bq, N) - 1 + M - N) / bk),
   // signed (it is negative when the row sees no key).
-  Value diag = nk;
+  Value legal = arith::ConstantIntOp::create(b, loc, 1, 1);
   if (s.n) {
     Value end = arith::MinUIOp::create(
         b, loc,
@@ -196,7 +243,8 @@ void mlir::attn::buildScoreRow(OpBuilder &b, Location loc, const ScoreRow &s,
     Value key = arith::SubIOp::create(
         b, loc, arith::AddIOp::create(b, loc, end, s.m),
         arith::AddIOp::create(b, loc, s.n, c1));
-    diag = arith::FloorDivSIOp::create(b, loc, key, cIdx(b, loc, s.blockK));
+    Value diag = arith::FloorDivSIOp::create(b, loc, key, cIdx(b, loc, s.blockK));
+    legal = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, j, diag);
   }
   // With share, the group's query heads against their KV head; without,
   // one query head against its KV head.
@@ -209,52 +257,37 @@ void mlir::attn::buildScoreRow(OpBuilder &b, Location loc, const ScoreRow &s,
     kvHead = arith::DivUIOp::create(b, loc, s.hOut, group);
   }
   bool useMax = s.share && *s.share == ShareKind::Max;
-  auto fm = arith::FastMathFlagsAttr::get(
-      b.getContext(), arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
   Value scale = cF32(b, loc, s.scale), negInf = cF32(b, loc, -kInf);
-  forEach(b, loc, c0, nk, [&](OpBuilder &jb, Location jl, Value j) {
-    Value legal =
-        arith::CmpIOp::create(jb, jl, arith::CmpIPredicate::sle, j, diag);
-    auto ifLegal = scf::IfOp::create(
-        jb, jl, legal,
-        [&](OpBuilder &tb, Location tl) {
-          auto overHeads = scf::ForOp::create(
-              tb, tl, c0, heads, c1,
-              ValueRange{useMax ? negInf : cF32(tb, tl, 0.0)},
-              [&](OpBuilder &hb, Location hl, Value r, ValueRange acc) {
-                Value h = arith::AddIOp::create(hb, hl, h0, r);
-                // The dot product may be reassociated: LLVM vectorizes it.
-                auto dot = scf::ForOp::create(
-                    hb, hl, c0, d, c1, ValueRange{cF32(hb, hl, 0.0)},
-                    [&](OpBuilder &eb, Location el, Value e, ValueRange sum) {
-                      Value qv = toF32(eb, el, memref::LoadOp::create(
-                                                   eb, el, s.qp,
-                                                   ValueRange{s.b, h, s.i, e}));
-                      Value kv = toF32(eb, el, memref::LoadOp::create(
-                                                   eb, el, s.kp,
-                                                   ValueRange{s.b, kvHead, j, e}));
-                      Value p = arith::MulFOp::create(eb, el, qv, kv, fm);
-                      scf::YieldOp::create(
-                          eb, el,
-                          ValueRange{arith::AddFOp::create(eb, el, sum[0], p, fm)});
-                    });
-                Value v =
-                    arith::MulFOp::create(hb, hl, dot.getResult(0), scale);
-                Value next = useMax
-                                 ? arith::MaximumFOp::create(hb, hl, acc[0], v)
-                                       .getResult()
-                                 : arith::AddFOp::create(hb, hl, acc[0], v)
-                                       .getResult();
-                scf::YieldOp::create(hb, hl, next);
-              });
-          scf::YieldOp::create(tb, tl, overHeads.getResults());
-        },
-        [&](OpBuilder &eb, Location el) {
-          scf::YieldOp::create(eb, el, negInf);
-        });
-    memref::StoreOp::create(jb, jl, ifLegal.getResult(0), row.buffer,
-                            row.at(j));
-  });
+  auto ifLegal = scf::IfOp::create(
+      b, loc, legal,
+      [&](OpBuilder &tb, Location tl) {
+        auto overHeads = scf::ForOp::create(
+            tb, tl, c0, heads, c1,
+            ValueRange{useMax ? negInf : cF32(tb, tl, 0.0)},
+            [&](OpBuilder &hb, Location hl, Value r, ValueRange acc) {
+              Value h = arith::AddIOp::create(hb, hl, h0, r);
+              Value v = arith::MulFOp::create(
+                  hb, hl, buildDot(hb, hl, s, h, kvHead, j), scale);
+              Value next =
+                  useMax ? arith::MaximumFOp::create(hb, hl, acc[0], v).getResult()
+                         : arith::AddFOp::create(hb, hl, acc[0], v).getResult();
+              scf::YieldOp::create(hb, hl, next);
+            });
+        scf::YieldOp::create(tb, tl, overHeads.getResults());
+      },
+      [&](OpBuilder &eb, Location el) { scf::YieldOp::create(eb, el, negInf); });
+  return ifLegal.getResult(0);
+}
+
+void mlir::attn::buildScoreRow(OpBuilder &b, Location loc, const ScoreRow &s,
+                               const RowRef &row) {
+  // Loop-invariant parts of each element (legality bound, heads) are
+  // hoisted by LLVM.
+  forEach(b, loc, cIdx(b, loc, 0), dimOf(b, loc, s.kp, 2),
+          [&](OpBuilder &jb, Location jl, Value j) {
+            memref::StoreOp::create(jb, jl, buildScoreAt(jb, jl, s, j),
+                                    row.buffer, row.at(j));
+          });
 }
 
 //===----------------------------------------------------------------------===//

@@ -54,7 +54,12 @@ struct ScoreRow {
   /// block sizes; no causal legality when `n` is null.
   Value n, m;
   int64_t blockQ = 0, blockK = 0;
+  /// Features per step of the dot products (vector loads; D % lanes == 0).
+  int64_t lanes = 1;
 };
+
+/// The score of key block `j` for the row (-inf where illegal).
+Value buildScoreAt(OpBuilder &b, Location loc, const ScoreRow &site, Value j);
 
 /// row[j] = the score of key block j for the row (-inf where illegal), for
 /// j in [0, Nk).

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Here (no GPU needed): compiles the selection programs bench/gpu/selection.py
+checks and times into bench/gpu/bundles/select_*.bundle (carry the folder
+to the GPU machine): the selection examples in bf16 (topk_blocks, longheads,
+dhsa, segment_pool_cross), check programs that also return the selected
+list (topk and threshold, both kernels, i32 and i64, GQA sharing), and the
+SeerAttention setting (D = 128, blocks of 128, top 10 % of the blocks) as a
+whole step and as its selection alone, with AttnIR's causal kernel.
+
+usage: python3 bench/gpu/build_select.py [--attnc build/bin/attnc]
+"""
+import os
+import re
+
+from build_sparse import build_all
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def bf16(text):
+    """An f32 example in bf16 (scores stay f32)."""
+    return re.sub(r"(tensor<\?x\?x\?x\d+x)f32>", r"\1bf16>", text)
+
+
+def program(name, d, bq, bk, policy, forced, width, itype="i32", share="",
+            returns_list=True, attend=True):
+    """pool(q), pool(k) by mean -> causal block scores -> select -> causal
+    block-sparse attention; returns the output[, the list]."""
+    t, s = f"tensor<?x?x?x{d}xbf16>", "tensor<?x?x?x?xf32>"
+    i, c = f"tensor<?x?x?x{width}x{itype}>", f"tensor<?x?x?x{itype}>"
+    rets, tys = [], []
+    if attend:
+        rets, tys = ["%o"], [t]
+    if returns_list:
+        rets += ["%idx", "%cnt"]
+        tys += [i, c]
+    shared = f" share({share})" if share else ""
+    body = (f"func.func @{name}(%q: {t}, %k: {t}, %v: {t}) -> ({', '.join(tys)}) {{\n"
+            f"  %qp = attn.pool %q block({bq}) kind(mean) : {t} -> {t}\n"
+            f"  %kp = attn.pool %k block({bk}) kind(mean) : {t} -> {t}\n"
+            f"  %s = attn.block_scores %qp, %kp causal(%q, %k) block_size({bq}, {bk}){shared}"
+            f" : ({t}, {t}, {t}, {t}) -> {s}\n"
+            f"  %idx, %cnt = attn.select %s {policy} {forced} : {s} -> ({i}, {c})\n")
+    if attend:
+        body += (f"  %o = attn.attention %q, %k, %v blocks(%idx, %cnt) block_size({bq}, {bk})"
+                 f" mask(#attn.causal) : ({t}, {t}, {t}, {i}, {c}) -> {t}\n")
+    return body + f"  return {', '.join(rets)} : {', '.join(tys)}\n}}\n"
+
+
+def causal(d):
+    t = f"tensor<?x?x?x{d}xbf16>"
+    return (f"func.func @f(%q: {t}, %k: {t}, %v: {t}) -> {t} {{\n"
+            f"  %o = attn.attention %q, %k, %v mask(#attn.causal) : ({t}, {t}, {t}) -> {t}\n"
+            f"  return %o : {t}\n}}\n")
+
+
+def specs():
+    out = {}
+    for ex in ("topk_blocks", "longheads", "dhsa", "segment_pool_cross"):
+        with open(os.path.join(ROOT, "examples", ex + ".mlir")) as f:
+            out["select_example_" + ex] = (bf16(f.read()), "")
+    out["select_check_topk_hop"] = (program("f", 64, 64, 64, "topk(3)", "first(1) local(1)", 5), "")
+    out["select_check_topk_sync"] = (program("f", 64, 64, 64, "topk(3)", "first(1) local(1)", 5),
+                                     "chip=sm_90")
+    out["select_check_threshold_i64"] = (program("f", 128, 128, 128, "threshold(0.5)", "local(2)",
+                                                 "?", "i64", share="max"), "")
+    out["select_check_share_sum_last"] = (program("f", 64, 64, 128, "topk(2)", "first(1) last(1)", 4,
+                                                  share="sum"), "")
+    # The SeerAttention setting: 128 x 128 blocks, 256 key blocks at N =
+    # 32768, 24 + first + diagonal = 26 kept (about 10 %).
+    out["select_seer"] = (program("f", 128, 128, 128, "topk(24)", "first(1) local(1)", 26,
+                                  returns_list=False), "")
+    out["select_seer_selection"] = (program("f", 128, 128, 128, "topk(24)", "first(1) local(1)", 26,
+                                            attend=False), "")
+    out["select_causal_d128"] = (causal(128), "")
+    return out
+
+
+if __name__ == "__main__":
+    build_all(specs())

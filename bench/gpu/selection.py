@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""On the GPU machine (torch, CUDA; no LLVM/MLIR): selection programs
+(bundles from bench/gpu/build_select.py) through the runtime-only attnir
+package, in one process next to FlexAttention and cuDNN.
+
+  1. correctness: every select_* bundle on ragged, GQA and cross shapes
+     against the float64 reference of the bundle's own op graph
+     (Kernel.reference): outputs within bf16 tolerance, selected lists
+     (where the program returns them) identical;
+  2. the SeerAttention setting (B = 1, H = 32, N = 32768, D = 128, bf16,
+     causal, 128 x 128 blocks, 26 of 256 key blocks per query block, about
+     10 %): AttnIR's whole step (one entry: pool, score, select, attend) and
+     its selection alone, against FlexAttention's whole step (torch pooling
+     and top-k, create_block_mask, flex_attention), Flex's attention alone
+     with the prebuilt mask, cuDNN's dense causal attention (SDPA) and
+     AttnIR's causal kernel;
+  3. writes selection.json into --out.
+
+  PYTHONPATH=<runtime-only site> python3 bench/gpu/selection.py --out DIR
+"""
+import argparse
+import json
+import math
+import os
+
+import numpy as np
+import torch
+
+import attnir
+from sparse import run_report, time_ms
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUNDLES = os.path.join(HERE, "bundles")
+dev = "cuda"
+
+
+def as_tuple(x):
+    return x if isinstance(x, (tuple, list)) else (x,)
+
+
+def check_bundle(rows, name, shapes, d):
+    kern = attnir.load(os.path.join(BUNDLES, name + ".bundle"))
+    for sname, B, Hq, Hkv, N, M in shapes:
+        q = torch.randn(B, Hq, N, d, device=dev, dtype=torch.bfloat16)
+        k = torch.randn(B, Hkv, M, d, device=dev, dtype=torch.bfloat16)
+        v = torch.randn(B, Hkv, M, d, device=dev, dtype=torch.bfloat16)
+        msg, err, ids_ok, rows_differ = "", float("nan"), True, 0
+        try:
+            got = [t.cpu() for t in as_tuple(kern(q, k, v))]
+            torch.cuda.synchronize()
+            ref = as_tuple(kern.reference(q.cpu(), k.cpu(), v.cpu()))
+            err = 0.0
+            for g, r in zip(got, ref):
+                r = np.asarray(r)
+                if g.dtype in (torch.int32, torch.int64):
+                    same = np.asarray(g.numpy() == r)
+                    if not same.all():
+                        ids_ok = False
+                        rows_differ += int((~same.reshape(-1, same.shape[-1] if same.ndim == 4 else 1)).any(-1).sum())
+                    continue
+                g = g.double().numpy()
+                den = np.abs(r).max() or 1.0
+                err = max(err, float(np.abs(g - r).max() / den))
+        except Exception as e:  # a failure is a result, not a crash
+            msg = str(e)[:300]
+        ok = not msg and err <= 2e-2 and ids_ok
+        rows.append(dict(bundle=name, shape=sname, B=B, Hq=Hq, Hkv=Hkv, N=N, M=M,
+                         max_rel_err=err, same_blocks=ids_ok, rows_differ=rows_differ,
+                         ok=ok, error=msg))
+        print(f"check {name:32s} {sname:14s} err={err:.2e} blocks={'same' if ids_ok else f'{rows_differ} rows differ'}"
+              f" {'ok' if ok else 'FAILED ' + msg}", flush=True)
+
+
+def correctness(report):
+    rows = []
+    shapes = [("ragged", 2, 4, 4, 1000, 1000), ("gqa N<M", 1, 8, 2, 333, 1234),
+              ("cross N>M", 1, 4, 2, 700, 129), ("one row", 1, 2, 2, 1, 300)]
+    for f in sorted(os.listdir(BUNDLES)):
+        if not (f.startswith("select_") and f.endswith(".bundle")) or "seer" in f \
+                or "causal" in f:
+            continue
+        name = f[:-7]
+        text = open(os.path.join(BUNDLES, name + ".mlir")).read()
+        d = 128 if "x128xbf16" in text else 64
+        check_bundle(rows, name, shapes, d)
+    # The timed programs at a smaller size of the same setting.
+    check_bundle(rows, "select_seer", [("seer small", 1, 4, 4, 4096, 4096)], 128)
+    check_bundle(rows, "select_seer_selection", [("seer small", 1, 4, 4, 4096, 4096)], 128)
+    report["correctness"] += rows
+
+
+def timings(report, reps):
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    flex = torch.compile(flex_attention, dynamic=False)
+    B, H, N, D, BS, KEEP = 1, 32, 32768, 128, 128, 26
+    nb = N // BS
+    q, k, v = (torch.randn(B, H, N, D, device=dev, dtype=torch.bfloat16) for _ in range(3))
+    whole = attnir.load(os.path.join(BUNDLES, "select_seer.bundle"))
+    selection = attnir.load(os.path.join(BUNDLES, "select_seer_selection.bundle"))
+    causal = attnir.load(os.path.join(BUNDLES, "select_causal_d128.bundle"))
+    legal = torch.ones(nb, nb, device=dev, dtype=torch.bool).tril()
+    eye = torch.eye(nb, device=dev, dtype=torch.bool)
+
+    def flex_selection(q, k):
+        """The same selection in torch: mean-pooled blocks, causal block
+        scores, the first and the diagonal block forced, the top 24 others."""
+        qp = q.view(B, H, nb, BS, D).float().mean(3)
+        kp = k.view(B, H, nb, BS, D).float().mean(3)
+        s = (qp @ kp.transpose(-1, -2)) / math.sqrt(D)
+        s = s.masked_fill(~legal, float("-inf"))
+        forced = legal & (eye | (torch.arange(nb, device=dev) == 0)[None, :])
+        s = s.masked_fill(forced, float("inf"))
+        top = s.topk(KEEP, dim=-1)
+        sel = torch.zeros(B, H, nb, nb, device=dev, dtype=torch.bool)
+        sel.scatter_(-1, top.indices, top.values > float("-inf"))
+        return sel
+
+    def flex_step(q, k, v):
+        sel = flex_selection(q, k)
+
+        def mask_mod(b, h, qi, kj):
+            return sel[b, h, qi // BS, kj // BS] & (qi >= kj)
+        bm = create_block_mask(mask_mod, B, H, N, N, device=dev, BLOCK_SIZE=BS,
+                               _compile=True)
+        return flex(q, k, v, block_mask=bm)
+
+    sel = flex_selection(q, k)
+
+    def mask_mod(b, h, qi, kj):
+        return sel[b, h, qi // BS, kj // BS] & (qi >= kj)
+    # _compile=True: eager create_block_mask materialises B x H x N x N.
+    bm = create_block_mask(mask_mod, B, H, N, N, device=dev, BLOCK_SIZE=BS,
+                           _compile=True)
+
+    def cudnn():
+        with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    t = {
+        "attnir_whole": time_ms(lambda: whole(q, k, v), reps),
+        "attnir_selection": time_ms(lambda: selection(q, k, v), reps),
+        "attnir_causal": time_ms(lambda: causal(q, k, v), reps),
+        "cudnn_causal": time_ms(cudnn, reps),
+        "flex_attention_only": time_ms(lambda: flex(q, k, v, block_mask=bm), reps),
+        "torch_selection": time_ms(lambda: flex_selection(q, k), reps),
+        "flex_whole": time_ms(lambda: flex_step(q, k, v), max(3, reps // 4)),
+    }
+    # How close the two whole steps are (bf16 pooling in torch may pick a
+    # different block at a near tie, so this is a report, not a check).
+    idx, cnt = selection(q, k, v)
+    ours = torch.zeros(B, H, nb, nb + 1, device=dev, dtype=torch.bool)
+    ids = idx.long().clamp(min=0)
+    ours.scatter_(-1, torch.where(idx >= 0, ids, nb), True)
+    agree = (ours[..., :nb] == sel).all(-1).float().mean().item()
+    diff = (whole(q, k, v).float() - flex(q, k, v, block_mask=bm).float()).abs().max().item()
+    row = dict(setting=f"B={B} H={H} N={N} D={D} bf16 causal, {KEEP}/{nb} blocks of {BS}",
+               **{k_: round(v_, 4) for k_, v_ in t.items()},
+               whole_vs_flex_attention_only=t["flex_attention_only"] / t["attnir_whole"],
+               whole_vs_cudnn=t["cudnn_causal"] / t["attnir_whole"],
+               whole_vs_flex_whole=t["flex_whole"] / t["attnir_whole"],
+               selection_share=t["attnir_selection"] / t["attnir_whole"],
+               rows_same_selection_as_torch=agree, max_abs_diff_vs_flex=diff,
+               kept_blocks=int(cnt.sum().item()))
+    print(json.dumps(row, indent=1), flush=True)
+    report["seer"] = row
+
+
+if __name__ == "__main__":
+    run_report("selection.json", [correctness], timings)
