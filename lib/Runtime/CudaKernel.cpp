@@ -217,8 +217,10 @@ bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
   for (size_t i = 0; i < inputs.size(); ++i)
     if (!checkArg(inputs[i], abi.inputs[i].name, 16))
       return false;
+  // A program's kernels may read an output another kernel wrote (a pooled
+  // tensor the entry also returns) with 16-byte loads.
   for (size_t i = 0; i < outputs.size(); ++i)
-    if (!checkArg(outputs[i], abi.outputs[i].name, 4))
+    if (!checkArg(outputs[i], abi.outputs[i].name, abi.steps.empty() ? 4 : 16))
       return false;
 
   if (abi.steps.empty()) {

@@ -124,7 +124,8 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
     // 16-byte loads of each pooled row.
     int64_t d = cast<MemRefType>(row.qp.getType()).getDimSize(3);
     int64_t bytes = cast<MemRefType>(row.qp.getType()).getElementTypeBitWidth() / 8;
-    row.lanes = d % (16 / bytes) == 0 ? 16 / bytes : 1;
+    // Rows of whole 16-byte multiples keep every row start aligned.
+    row.lanes = (d * bytes) % 16 == 0 ? 16 / bytes : 1;
     memref::StoreOp::create(b, loc, buildScoreAt(b, loc, row, at[3]),
                             arg(scores.getScores()), at);
   } else {

@@ -200,10 +200,16 @@ Value buildDot(OpBuilder &b, Location loc, const ScoreRow &s, Value h,
     auto loop = scf::ForOp::create(
         b, loc, c0, d, cIdx(b, loc, s.lanes), ValueRange{zero},
         [&](OpBuilder &eb, Location el, Value e, ValueRange acc) {
-          Value qv = widen(eb, el, vector::LoadOp::create(eb, el, vq, s.qp,
-                                                          ValueRange{s.b, h, s.i, e}));
-          Value kv = widen(eb, el, vector::LoadOp::create(eb, el, vk, s.kp,
-                                                          ValueRange{s.b, kvHead, j, e}));
+          // Whole rows of 16-byte multiples from 16-byte aligned buffers
+          // (the runtime checks): one 16-byte load each, not `lanes`
+          // scalar loads.
+          auto load = [&](VectorType t, Value m, ValueRange at) {
+            int64_t bytes = t.getNumElements() * t.getElementTypeBitWidth() / 8;
+            return widen(eb, el, vector::LoadOp::create(eb, el, t, m, at, false,
+                                                        llvm::MaybeAlign(bytes)));
+          };
+          Value qv = load(vq, s.qp, ValueRange{s.b, h, s.i, e});
+          Value kv = load(vk, s.kp, ValueRange{s.b, kvHead, j, e});
           scf::YieldOp::create(eb, el,
                                ValueRange{vector::FMAOp::create(eb, el, qv, kv, acc[0])});
         });
