@@ -73,6 +73,13 @@ def specs():
     out["select_seer_selection"] = (program("f", 128, 128, 128, "topk(24)", "first(1) local(1)", 26,
                                             attend=False), "")
     out["select_causal_d128"] = (causal(128), "")
+    # The attention half alone, on the selected list passed at run time.
+    t, i, c = "tensor<?x?x?x128xbf16>", "tensor<?x?x?x26xi32>", "tensor<?x?x?xi32>"
+    out["select_seer_attend"] = (
+        f"func.func @f(%q: {t}, %k: {t}, %v: {t}, %idx: {i}, %cnt: {c}) -> {t} {{\n"
+        f"  %o = attn.attention %q, %k, %v blocks(%idx, %cnt) block_size(128, 128)"
+        f" mask(#attn.causal) : ({t}, {t}, {t}, {i}, {c}) -> {t}\n"
+        f"  return %o : {t}\n}}\n", "")
     return out
 
 

@@ -86,6 +86,16 @@ def correctness(report):
     # The timed programs at a smaller size of the same setting.
     check_bundle(rows, "select_seer", [("seer small", 1, 4, 4, 4096, 4096)], 128)
     check_bundle(rows, "select_seer_selection", [("seer small", 1, 4, 4, 4096, 4096)], 128)
+    # The whole step equals the attention alone on the list it selected.
+    kern = attnir.load(os.path.join(BUNDLES, "select_seer.bundle"))
+    sel = attnir.load(os.path.join(BUNDLES, "select_seer_selection.bundle"))
+    att = attnir.load(os.path.join(BUNDLES, "select_seer_attend.bundle"))
+    q, k, v = (torch.randn(1, 4, 4096, 128, device=dev, dtype=torch.bfloat16) for _ in range(3))
+    idx, cnt = sel(q, k, v)
+    same = torch.equal(kern(q, k, v), att(q, k, v, idx, cnt))
+    rows.append(dict(bundle="select_seer = select_seer_attend(select_seer_selection)",
+                     shape="seer small", ok=same, error="" if same else "outputs differ"))
+    print(f"check whole step = attention on its own selection: {'ok' if same else 'FAILED'}")
     report["correctness"] += rows
 
 
@@ -99,6 +109,8 @@ def timings(report, reps):
     whole = attnir.load(os.path.join(BUNDLES, "select_seer.bundle"))
     selection = attnir.load(os.path.join(BUNDLES, "select_seer_selection.bundle"))
     causal = attnir.load(os.path.join(BUNDLES, "select_causal_d128.bundle"))
+    attend = attnir.load(os.path.join(BUNDLES, "select_seer_attend.bundle"))
+    idx, cnt = selection(q, k, v)
     legal = torch.ones(nb, nb, device=dev, dtype=torch.bool).tril()
     eye = torch.eye(nb, device=dev, dtype=torch.bool)
 
@@ -140,6 +152,7 @@ def timings(report, reps):
     t = {
         "attnir_whole": time_ms(lambda: whole(q, k, v), reps),
         "attnir_selection": time_ms(lambda: selection(q, k, v), reps),
+        "attnir_attention_on_list": time_ms(lambda: attend(q, k, v, idx, cnt), reps),
         "attnir_causal": time_ms(lambda: causal(q, k, v), reps),
         "cudnn_causal": time_ms(cudnn, reps),
         "flex_attention_only": time_ms(lambda: flex(q, k, v, block_mask=bm), reps),
@@ -148,7 +161,6 @@ def timings(report, reps):
     }
     # How close the two whole steps are (bf16 pooling in torch may pick a
     # different block at a near tie, so this is a report, not a check).
-    idx, cnt = selection(q, k, v)
     ours = torch.zeros(B, H, nb, nb + 1, device=dev, dtype=torch.bool)
     ids = idx.long().clamp(min=0)
     ours.scatter_(-1, torch.where(idx >= 0, ids, nb), True)
@@ -160,6 +172,11 @@ def timings(report, reps):
                whole_vs_cudnn=t["cudnn_causal"] / t["attnir_whole"],
                whole_vs_flex_whole=t["flex_whole"] / t["attnir_whole"],
                selection_share=t["attnir_selection"] / t["attnir_whole"],
+               # What selecting adds to the step: the whole step against the
+               # attention alone on the same list (each call pays the same
+               # host overhead once).
+               selection_added_share=(t["attnir_whole"] - t["attnir_attention_on_list"])
+               / t["attnir_whole"],
                rows_same_selection_as_torch=agree, max_abs_diff_vs_flex=diff,
                kept_blocks=int(cnt.sum().item()))
     print(json.dumps(row, indent=1), flush=True)

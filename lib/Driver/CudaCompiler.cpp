@@ -103,6 +103,8 @@ bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
         st.gridArg = grid ? grid.getInt() : -1;
         st.gridDims = dims ? dims.getInt() : 0;
         st.threads = grid && th ? th.getInt() : 0;
+        if (auto lanes = fn->getAttrOfType<IntegerAttr>("attn.grid_lanes"))
+          st.lanes = lanes.getInt();
         out.steps.push_back(std::move(st));
       });
     }

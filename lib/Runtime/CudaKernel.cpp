@@ -417,7 +417,7 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
         return false;
       continue;
     }
-    int64_t items = 1;
+    int64_t items = st.lanes;
     for (int32_t dd = 0; dd < st.gridDims; ++dd)
       items *= args[st.gridArg].shape[dd];
     if (items == 0)

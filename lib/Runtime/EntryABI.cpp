@@ -248,7 +248,7 @@ std::string EntryABI::serialize() const {
   args("workspace", workspace);
   for (const KernelStep &st : steps) {
     os << "step " << st.kernel << " " << st.gridArg << " " << st.gridDims
-       << " " << st.threads << " " << st.args.size();
+       << " " << st.threads << " " << st.lanes << " " << st.args.size();
     for (const std::string &a : st.args)
       os << " " << a;
     os << "\n";
@@ -329,8 +329,9 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
     } else if (word == "step") {
       KernelStep st;
       size_t n;
-      if (!(is >> st.kernel >> st.gridArg >> st.gridDims >> st.threads >> n) ||
-          n > 64)
+      if (!(is >> st.kernel >> st.gridArg >> st.gridDims >> st.threads >>
+            st.lanes >> n) ||
+          n > 64 || st.lanes < 1 || st.lanes > 1024)
         return bad("step line");
       for (size_t i = 0; i < n; ++i) {
         std::string a;

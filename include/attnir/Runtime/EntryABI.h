@@ -47,14 +47,14 @@ struct BlockListABI {
 /// One kernel launch of a program on the GPU, in program order. `args`
 /// bind the kernel's memref arguments to the entry's buffers: "i<k>" input
 /// k, "o<k>" output k, "w<k>" workspace buffer k. A kernel with `gridArg`
-/// >= 0 runs one thread per element of the first `gridDims` dimensions of
-/// argument `gridArg`, `threads` per block; `gridArg` = -1 is the attention
-/// kernel, whose launch contract the bundle's features give.
+/// >= 0 runs `lanes` threads per element of the first `gridDims` dimensions
+/// of argument `gridArg`, `threads` per block; `gridArg` = -1 is the
+/// attention kernel, whose launch contract the bundle's features give.
 struct KernelStep {
   std::string kernel;
   std::vector<std::string> args;
   int32_t gridArg = -1, gridDims = 0;
-  int64_t threads = 0;
+  int64_t threads = 0, lanes = 1;
 };
 
 struct EntryABI {

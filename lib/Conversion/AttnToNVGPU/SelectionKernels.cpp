@@ -6,7 +6,9 @@
 //                 consecutive features of each position (coalesced);
 //   block_scores  one thread per score (b, h, query block, key block), its
 //                 dot product in 16-byte vector loads;
-//   select        one thread per (b, h, query block): the row's list.
+//   select        one warp per (b, h, query block): lanes scan 1/32 of the
+//                 row per pass and reduce by shuffles; ids are written in
+//                 ascending order through a ballot prefix count.
 // The kernels take the op's operands and results as memrefs; each records
 // which buffers of the entry it binds (attn.step_args: "i<k>", "o<k>",
 // "w<k>", see Utils/EntryBindings.h) and its grid (attn.grid_arg: the
@@ -20,6 +22,9 @@
 #include "attnir/Dialect/Attn/Utils/EntryBindings.h"
 #include "attnir/Dialect/Attn/Utils/SelectionBuilders.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include <cmath>
 #include "mlir/Dialect/SCF/IR/SCF.h"
 
 using namespace mlir;
@@ -27,9 +32,7 @@ using namespace mlir::attn;
 
 namespace {
 
-/// Threads per block: 128; 32 for select, whose few thousand rows (one
-/// thread each) should spread over every SM rather than fill a few.
-int64_t threadsFor(Operation *op) { return isa<SelectOp>(op) ? 32 : 128; }
+constexpr int64_t kThreads = 128;
 
 /// The work-item indices of linear id `id` over the first `rank` dims of
 /// `buf` (row-major).
@@ -43,6 +46,277 @@ SmallVector<Value> unflatten(OpBuilder &b, Location loc, Value id, Value buf,
       id = arith::DivUIOp::create(b, loc, id, size);
   }
   return idx;
+}
+
+/// A lane's butterfly arg-max over the warp: (s, j) of the highest score,
+/// the lower id on ties; every lane ends with the warp's result.
+std::pair<Value, Value> warpArgMax(OpBuilder &b, Location loc, Value s,
+                                   Value j) {
+  for (int32_t off : {16, 8, 4, 2, 1}) {
+    Value os = gpu::ShuffleOp::create(b, loc, s, off, 32, gpu::ShuffleMode::XOR)
+                   .getShuffleResult();
+    Value oj = gpu::ShuffleOp::create(b, loc, j, off, 32, gpu::ShuffleMode::XOR)
+                   .getShuffleResult();
+    Value take = arith::OrIOp::create(
+        b, loc, arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, os, s),
+        arith::AndIOp::create(
+            b, loc, arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, os, s),
+            arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, oj, j)));
+    s = arith::SelectOp::create(b, loc, take, os, s);
+    j = arith::SelectOp::create(b, loc, take, oj, j);
+  }
+  return {s, j};
+}
+
+/// `x` combined over the warp's lanes (butterfly: every lane gets it).
+Value warpReduce(OpBuilder &b, Location loc, Value x,
+                 function_ref<Value(Value, Value)> combine) {
+  for (int32_t off : {16, 8, 4, 2, 1})
+    x = combine(x, gpu::ShuffleOp::create(b, loc, x, off, 32,
+                                          gpu::ShuffleMode::XOR)
+                       .getShuffleResult());
+  return x;
+}
+
+/// A pass over the lane's positions of the row (j = lane, lane + 32, ...
+/// below nk), folding `step(j, s, acc)` into f32 accumulators.
+SmallVector<Value> lanePass(
+    OpBuilder &b, Location loc, const RowFacts &f, Value lane,
+    ValueRange init,
+    function_ref<SmallVector<Value>(OpBuilder &, Location, Value, Value,
+                                    ValueRange)>
+        step) {
+  Value c32 = cIdx(b, loc, 32);
+  auto loop = scf::ForOp::create(
+      b, loc, lane, f.nk, c32, init,
+      [&](OpBuilder &fb, Location l, Value j, ValueRange acc) {
+        scf::YieldOp::create(fb, l, step(fb, l, j, f.score(fb, l, j), acc));
+      });
+  return SmallVector<Value>(loop.getResults());
+}
+
+/// buildLocalStart with a warp: `local` passes, each the largest legal id
+/// below the previous one (one pass for the usual local(1)).
+Value warpLocalStart(OpBuilder &b, Location loc, const RowFacts &f,
+                     Value lane) {
+  Type i32 = b.getI32Type();
+  Value start = arith::IndexCastOp::create(b, loc, i32, f.nk);
+  Value minusOne = arith::ConstantIntOp::create(b, loc, i32, -1);
+  for (int64_t r = 0; r < f.policy.local; ++r) {
+    Value bound = start;
+    Value best = lanePass(b, loc, f, lane, ValueRange{minusOne},
+                          [&](OpBuilder &ob, Location l, Value j, Value s,
+                              ValueRange acc) -> SmallVector<Value> {
+                            Value j32 = arith::IndexCastOp::create(ob, l, i32, j);
+                            Value take = arith::AndIOp::create(
+                                ob, l, f.legal(ob, l, s),
+                                arith::CmpIOp::create(ob, l, arith::CmpIPredicate::slt,
+                                                      j32, bound));
+                            return {arith::SelectOp::create(ob, l, take, j32, acc[0])};
+                          })[0];
+    best = warpReduce(b, loc, best, [&](Value x, Value y) {
+      return arith::MaxSIOp::create(b, loc, x, y);
+    });
+    // No legal id below: the start stays (fewer than `local` legal blocks).
+    Value found = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, best,
+                                        arith::ConstantIntOp::create(b, loc, i32, 0));
+    start = arith::SelectOp::create(b, loc, found, best, start);
+  }
+  return arith::IndexCastOp::create(b, loc, b.getIndexType(), start);
+}
+
+/// buildRowMass with a warp: lane partial max and sums, reduced by shuffles.
+RowMass warpRowMass(OpBuilder &b, Location loc, const RowFacts &f, Value lane) {
+  Value zero = cF32(b, loc, 0.0);
+  Value mx = lanePass(b, loc, f, lane, ValueRange{cF32(b, loc, -INFINITY)},
+                      [&](OpBuilder &ob, Location l, Value, Value s,
+                          ValueRange acc) -> SmallVector<Value> {
+                        return {arith::SelectOp::create(
+                            ob, l, f.legal(ob, l, s),
+                            arith::MaximumFOp::create(ob, l, acc[0], s), acc[0])};
+                      })[0];
+  mx = warpReduce(b, loc, mx, [&](Value x, Value y) {
+    return arith::MaximumFOp::create(b, loc, x, y);
+  });
+  SmallVector<Value> sums = lanePass(
+      b, loc, f, lane, ValueRange{zero, zero},
+      [&](OpBuilder &ob, Location l, Value j, Value s,
+          ValueRange acc) -> SmallVector<Value> {
+        Value isLegal = f.legal(ob, l, s);
+        Value p = arith::SelectOp::create(
+            ob, l, isLegal, expOf(ob, l, arith::SubFOp::create(ob, l, s, mx)),
+            cF32(ob, l, 0.0));
+        Value pf = arith::SelectOp::create(ob, l, f.forced(ob, l, j, isLegal), p,
+                                           cF32(ob, l, 0.0));
+        return {arith::AddFOp::create(ob, l, acc[0], p),
+                arith::AddFOp::create(ob, l, acc[1], pf)};
+      });
+  auto add = [&](Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); };
+  return {mx, warpReduce(b, loc, sums[0], add), warpReduce(b, loc, sums[1], add)};
+}
+
+/// attn.select with a warp per row: lane l owns the row's positions l,
+/// l + 32, ...; each arg-max pass scans 1/32 of the row and reduces by
+/// shuffles, and the kept ids are written in ascending order through a
+/// ballot prefix count. Same rules as buildSelectRow (RowFacts), same
+/// result.
+///
+/// With `ownRow` (the scores are an intermediate only this select reads),
+/// the row is first rewritten in place to +inf (forced), the score
+/// (candidate) or -inf (neither), so the passes and the emit compare one
+/// value per position instead of re-deriving the policy each time.
+void buildWarpSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy,
+                        const RowRef &row, Value indices, Value counts,
+                        ValueRange at, Value lane, bool ownRow) {
+  MLIRContext *ctx = b.getContext();
+  Type i32 = b.getI32Type(), idx = b.getIndexType();
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1), c32 = cIdx(b, loc, 32);
+  Value nk = row.length(b, loc), width = dimOf(b, loc, indices, 3);
+  Value chunks = arith::CeilDivUIOp::create(b, loc, nk, c32);
+  RowFacts f{policy, row, nk, nk};
+  if (policy.local > 0)
+    f.localStart = warpLocalStart(b, loc, f, lane);
+  RowMass mass;
+  Value negInf = cF32(b, loc, -INFINITY);
+  if (policy.threshold)
+    mass = warpRowMass(b, loc, f, lane);
+  Value inf = cF32(b, loc, INFINITY);
+  if (ownRow)
+    lanePass(b, loc, f, lane, ValueRange{},
+             [&](OpBuilder &ob, Location l, Value j, Value s,
+                 ValueRange) -> SmallVector<Value> {
+               Value isLegal = f.legal(ob, l, s);
+               Value coded = arith::SelectOp::create(
+                   ob, l, f.forced(ob, l, j, isLegal), cF32(ob, l, INFINITY),
+                   arith::SelectOp::create(ob, l, isLegal, s,
+                                           cF32(ob, l, -INFINITY)));
+               memref::StoreOp::create(ob, l, coded, row.buffer, row.at(j));
+               return {};
+             });
+  // A candidate ranked by score / a block kept whatever its score.
+  auto isCandidate = [&](OpBuilder &ob, Location l, Value j, Value s) -> Value {
+    if (!ownRow)
+      return f.candidate(ob, l, j, s);
+    return arith::AndIOp::create(
+        ob, l, arith::CmpFOp::create(ob, l, arith::CmpFPredicate::OLT, s, inf),
+        arith::CmpFOp::create(ob, l, arith::CmpFPredicate::OGT, s,
+                              cF32(ob, l, -INFINITY)));
+  };
+  auto isForced = [&](OpBuilder &ob, Location l, Value j, Value s) -> Value {
+    if (!ownRow)
+      return f.forced(ob, l, j, f.legal(ob, l, s));
+    return arith::CmpFOp::create(ob, l, arith::CmpFPredicate::OEQ, s, inf);
+  };
+  // Position j of chunk c for this lane; its score (-inf past the row).
+  auto position = [&](OpBuilder &ob, Location l, Value c) {
+    return arith::AddIOp::create(ob, l, arith::MulIOp::create(ob, l, c, c32),
+                                 lane)
+        .getResult();
+  };
+  auto scoreAt = [&](OpBuilder &ob, Location l, Value j, Value inRow) {
+    Value safe = arith::SelectOp::create(ob, l, inRow, j, c0);
+    return arith::SelectOp::create(ob, l, inRow, f.score(ob, l, safe),
+                                   cF32(ob, l, -INFINITY))
+        .getResult();
+  };
+  auto inRowOf = [&](OpBuilder &ob, Location l, Value j) {
+    return arith::CmpIOp::create(ob, l, arith::CmpIPredicate::ult, j, nk)
+        .getResult();
+  };
+  Value none = arith::IndexCastOp::create(b, loc, i32, nk); // "no candidate"
+  Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
+  Value cutS, cutJ32Value;
+  std::tie(cutS, cutJ32Value) = buildCut(
+      b, loc, policy, mass, i32,
+      [&](OpBuilder &wb, Location l, Value cs, Value cj32) {
+        Value cj = arith::IndexCastOp::create(wb, l, idx, cj32);
+        auto scan = scf::ForOp::create(
+            wb, l, c0, chunks, c1, ValueRange{negInf, none},
+            [&](OpBuilder &sb, Location sl, Value c, ValueRange best) {
+              Value j = position(sb, sl, c);
+              Value inRow = inRowOf(sb, sl, j);
+              Value s = scoreAt(sb, sl, j, inRow);
+              Value better = arith::AndIOp::create(
+                  sb, sl, arith::AndIOp::create(sb, sl, inRow,
+                                                isCandidate(sb, sl, j, s)),
+                  arith::AndIOp::create(
+                      sb, sl, ranksAfter(sb, sl, s, j, cs, cj),
+                      arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT, s,
+                                            best[0])));
+              Value j32 = arith::IndexCastOp::create(sb, sl, i32, j);
+              scf::YieldOp::create(
+                  sb, sl,
+                  ValueRange{arith::SelectOp::create(sb, sl, better, s, best[0]),
+                             arith::SelectOp::create(sb, sl, better, j32, best[1])});
+            });
+        auto [bestS, bestJ] =
+            warpArgMax(wb, l, scan.getResult(0), scan.getResult(1));
+        Value found = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::slt,
+                                            bestJ, none);
+        return std::make_tuple(bestS, bestJ, found);
+      });
+  Value cutJ = arith::IndexCastOp::create(b, loc, idx, cutJ32Value);
+
+  // Emit: per chunk, a ballot of the lanes that keep their position; each
+  // keeping lane writes at the count so far plus the keeping lanes below it.
+  Type idType = cast<MemRefType>(indices.getType()).getElementType();
+  Value below = arith::SubIOp::create(
+      b, loc,
+      arith::ShLIOp::create(b, loc, arith::ConstantIntOp::create(b, loc, i32, 1),
+                            arith::IndexCastOp::create(b, loc, i32, lane)),
+      arith::ConstantIntOp::create(b, loc, i32, 1));
+  Value full = arith::ConstantIntOp::create(b, loc, i32, -1);
+  auto popc = [&](OpBuilder &ob, Location l, Value x) {
+    return arith::IndexCastOp::create(ob, l, idx,
+                                      LLVM::CtPopOp::create(ob, l, i32, x))
+        .getResult();
+  };
+  auto emit = scf::ForOp::create(
+      b, loc, c0, chunks, c1, ValueRange{c0},
+      [&](OpBuilder &eb, Location l, Value c, ValueRange st) {
+        Value j = position(eb, l, c);
+        Value inRow = inRowOf(eb, l, j);
+        Value s = scoreAt(eb, l, j, inRow);
+        Value inCut = arith::XOrIOp::create(
+            eb, l, ranksAfter(eb, l, s, j, cutS, cutJ), yes);
+        Value keep = arith::AndIOp::create(
+            eb, l, inRow,
+            arith::OrIOp::create(
+                eb, l, isForced(eb, l, j, s),
+                arith::AndIOp::create(eb, l, isCandidate(eb, l, j, s), inCut)));
+        Value ballot = NVVM::VoteSyncOp::create(
+            eb, l, i32, full, keep,
+            NVVM::VoteSyncKindAttr::get(ctx, NVVM::VoteSyncKind::ballot));
+        Value slot = arith::AddIOp::create(
+            eb, l, st[0], popc(eb, l, arith::AndIOp::create(eb, l, ballot, below)));
+        Value fits =
+            arith::CmpIOp::create(eb, l, arith::CmpIPredicate::ult, slot, width);
+        scf::IfOp::create(
+            eb, l, arith::AndIOp::create(eb, l, keep, fits),
+            [&](OpBuilder &tb, Location tl) {
+              memref::StoreOp::create(
+                  tb, tl, arith::IndexCastOp::create(tb, tl, idType, j), indices,
+                  ValueRange{at[0], at[1], at[2], slot});
+              scf::YieldOp::create(tb, tl);
+            });
+        scf::YieldOp::create(
+            eb, l, ValueRange{arith::AddIOp::create(eb, l, st[0], popc(eb, l, ballot))});
+      });
+  Value count = arith::MinUIOp::create(b, loc, emit.getResult(0), width);
+  Value minusOne = arith::ConstantIntOp::create(b, loc, idType, -1);
+  scf::ForOp::create(
+      b, loc, arith::AddIOp::create(b, loc, count, lane), width, c32,
+      ValueRange{}, [&](OpBuilder &fb, Location l, Value t, ValueRange) {
+        memref::StoreOp::create(fb, l, minusOne, indices,
+                                ValueRange{at[0], at[1], at[2], t});
+        scf::YieldOp::create(fb, l);
+      });
+  Value lane0 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lane, c0);
+  scf::IfOp::create(b, loc, lane0, [&](OpBuilder &tb, Location tl) {
+    memref::StoreOp::create(tb, tl, arith::IndexCastOp::create(tb, tl, idType, count),
+                            counts, ValueRange{at[0], at[1], at[2]});
+    scf::YieldOp::create(tb, tl);
+  });
 }
 
 } // namespace
@@ -69,7 +343,9 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   auto kfn = gpu::GPUFuncOp::create(gb, loc, name,
                                     FunctionType::get(ctx, argTypes, {}));
   kfn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
-  int64_t threads = threadsFor(op);
+  int64_t threads = kThreads;
+  // Threads per work item: a warp per select row.
+  int64_t lanes = isa<SelectOp>(op) ? 32 : 1;
   kfn.setKnownBlockSizeAttr(
       DenseI32ArrayAttr::get(ctx, {static_cast<int32_t>(threads), 1, 1}));
   // The grid: the first result's leading dims (pool: every element; scores:
@@ -84,6 +360,7 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   kfn->setAttr("attn.grid_arg", attrs.getI64IntegerAttr(gridArg));
   kfn->setAttr("attn.grid_dims", attrs.getI64IntegerAttr(gridDims));
   kfn->setAttr("attn.threads", attrs.getI64IntegerAttr(threads));
+  kfn->setAttr("attn.grid_lanes", attrs.getI64IntegerAttr(lanes));
 
   OpBuilder b(ctx);
   b.setInsertionPointToStart(&kfn.getBody().front());
@@ -96,6 +373,11 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
       arith::MulIOp::create(b, loc, gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
                             cIdx(b, loc, threads)),
       gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
+  Value lane = cIdx(b, loc, 0);
+  if (lanes > 1) {
+    lane = arith::RemUIOp::create(b, loc, id, cIdx(b, loc, lanes));
+    id = arith::DivUIOp::create(b, loc, id, cIdx(b, loc, lanes));
+  }
   Value items = cIdx(b, loc, 1);
   for (int64_t d = 0; d < gridDims; ++d)
     items = arith::MulIOp::create(b, loc, items, dimOf(b, loc, grid, d));
@@ -130,9 +412,12 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
                             arg(scores.getScores()), at);
   } else {
     auto select = cast<SelectOp>(op);
-    buildSelectRow(b, loc, SelectPolicy::of(select),
-                   RowRef{arg(select.getScores()), {at[0], at[1], at[2]}},
-                   arg(select.getKvIndices()), arg(select.getKvCounts()), at);
+    bool ownRow = bindingOf(fn, select.getScores()).front() == 'w' &&
+                  select.getScores().hasOneUse();
+    buildWarpSelectRow(b, loc, SelectPolicy::of(select),
+                       RowRef{arg(select.getScores()), {at[0], at[1], at[2]}},
+                       arg(select.getKvIndices()), arg(select.getKvCounts()),
+                       at, lane, ownRow);
   }
   b.setInsertionPointToEnd(&kfn.getBody().front());
   gpu::ReturnOp::create(b, loc);

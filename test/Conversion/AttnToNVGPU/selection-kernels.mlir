@@ -1,26 +1,30 @@
 // A selection program on the GPU: one kernel per selection op, in program
 // order, then the attention kernel. Each records the buffers it binds
 // (i<k> inputs, o<k> outputs, w<k> intermediates the runtime owns) and its
-// grid (one thread per element of the first attn.grid_dims dims of argument
-// attn.grid_arg); the attention reads the selected list from the workspace.
+// grid (attn.grid_lanes threads per element of the first attn.grid_dims
+// dims of argument attn.grid_arg: a warp per select row); the attention
+// reads the selected list from the workspace.
 // RUN: attn-opt %s --attn-to-nvgpu | FileCheck %s
 
 // CHECK-LABEL: gpu.module @attn_kernels
 // CHECK: gpu.func @topk__s0(%{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>) kernel
-// CHECK-SAME: attn.grid_arg = 1 : i64, attn.grid_dims = 4 : i64, attn.step = 0 : i64, attn.step_args = ["i0", "w0"], attn.threads = 128 : i64
+// CHECK-SAME: attn.grid_arg = 1 : i64, attn.grid_dims = 4 : i64, attn.grid_lanes = 1 : i64, attn.step = 0 : i64, attn.step_args = ["i0", "w0"], attn.threads = 128 : i64
 // CHECK: gpu.block_id x
 // CHECK: scf.for
 // CHECK: arith.divf
 // CHECK: gpu.func @topk__s1(
 // CHECK-SAME: attn.step_args = ["i1", "w1"]
 // CHECK: gpu.func @topk__s2(
-// CHECK-SAME: attn.grid_arg = 4 : i64, attn.grid_dims = 4 : i64, attn.step = 2 : i64, attn.step_args = ["w0", "w1", "i0", "i1", "w2"]
+// CHECK-SAME: attn.grid_arg = 4 : i64, attn.grid_dims = 4 : i64, attn.grid_lanes = 1 : i64, attn.step = 2 : i64, attn.step_args = ["w0", "w1", "i0", "i1", "w2"]
 // CHECK: arith.floordivsi
 // CHECK: vector.load {{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
 // CHECK: vector.reduction <add>
 // CHECK: gpu.func @topk__s3(%{{.*}}: memref<?x?x?x?xf32>, %{{.*}}: memref<?x?x?x4xi32>, %{{.*}}: memref<?x?x?xi32>)
-// CHECK-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 3 : i64, attn.step = 3 : i64, attn.step_args = ["w2", "o1", "o2"], attn.threads = 32 : i64
+// CHECK-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 32 : i64, attn.step = 3 : i64, attn.step_args = ["w2", "o1", "o2"], attn.threads = 128 : i64
 // CHECK: scf.while
+// CHECK: gpu.shuffle xor
+// CHECK: nvvm.vote.sync ballot
+// CHECK: llvm.intr.ctpop
 // CHECK: gpu.func @topk(
 // CHECK-SAME: attn.step_args = ["i0", "i1", "i2", "o1", "o2", "o0"]
 func.func @topk(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,

@@ -312,59 +312,15 @@ SelectPolicy SelectPolicy::of(SelectOp op) {
   return p;
 }
 
-namespace {
-
-/// What every pass over a row needs to know about position j.
-struct RowFacts {
-  const SelectPolicy &policy;
-  RowRef row;
-  Value nk, localStart;
-
-  Value score(OpBuilder &b, Location l, Value j) const {
-    return memref::LoadOp::create(b, l, row.buffer, row.at(j));
-  }
-  /// Finite scores are legal (NaN and +-inf are not): s - s is 0 exactly
-  /// for finite s and NaN otherwise (no fabs, which GPUs would take from
-  /// libdevice).
-  Value legal(OpBuilder &b, Location l, Value s) const {
-    return arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
-                                 arith::SubFOp::create(b, l, s, s),
-                                 cF32(b, l, 0.0));
-  }
-  /// A legal block the policy keeps whatever its score.
-  Value forced(OpBuilder &b, Location l, Value j, Value isLegal) const {
-    Value any = arith::ConstantIntOp::create(b, l, 0, 1);
-    auto orWith = [&](arith::CmpIPredicate pred, Value lhs, Value rhs) {
-      any = arith::OrIOp::create(b, l, any,
-                                 arith::CmpIOp::create(b, l, pred, lhs, rhs));
-    };
-    if (policy.first > 0)
-      orWith(arith::CmpIPredicate::ult, j, cIdx(b, l, policy.first));
-    if (policy.last > 0)
-      orWith(arith::CmpIPredicate::uge,
-             arith::AddIOp::create(b, l, j, cIdx(b, l, policy.last)), nk);
-    if (policy.local > 0)
-      orWith(arith::CmpIPredicate::uge, j, localStart);
-    return arith::AndIOp::create(b, l, isLegal, any);
-  }
-  /// A legal block that is not forced: ranked by score.
-  Value candidate(OpBuilder &b, Location l, Value j, Value s) const {
-    Value isLegal = legal(b, l, s);
-    Value notForced = arith::XOrIOp::create(
-        b, l, forced(b, l, j, isLegal), arith::ConstantIntOp::create(b, l, 1, 1));
-    return arith::AndIOp::create(b, l, isLegal, notForced);
-  }
-};
-
 /// e^x as 2^(x log2 e): exp2 lowers to a hardware instruction on GPUs.
-Value expOf(OpBuilder &b, Location l, Value x) {
+Value mlir::attn::expOf(OpBuilder &b, Location l, Value x) {
   return math::Exp2Op::create(
       b, l, arith::MulFOp::create(b, l, x, cF32(b, l, 1.4426950408889634)));
 }
 
 /// (s, j) ranks after the cut (sc, ic): a lower score, or the same score and
 /// a higher id.
-Value ranksAfter(OpBuilder &b, Location l, Value s, Value j, Value sc,
+Value mlir::attn::ranksAfter(OpBuilder &b, Location l, Value s, Value j, Value sc,
                  Value ic) {
   Value lower = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OLT, s, sc);
   Value tie = arith::AndIOp::create(
@@ -374,7 +330,8 @@ Value ranksAfter(OpBuilder &b, Location l, Value s, Value j, Value sc,
 }
 
 /// The smallest id of the row's last `local` legal blocks (Nk when none).
-Value buildLocalStart(OpBuilder &b, Location loc, const RowFacts &f) {
+Value mlir::attn::buildLocalStart(OpBuilder &b, Location loc,
+                                  const RowFacts &f) {
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
   Value want = cIdx(b, loc, f.policy.local);
   auto loop = scf::ForOp::create(
@@ -396,10 +353,8 @@ Value buildLocalStart(OpBuilder &b, Location loc, const RowFacts &f) {
 
 /// For threshold: the row's max legal score, its softmax normaliser and
 /// the forced blocks' mass.
-struct Mass {
-  Value max, z, forced;
-};
-Mass buildMass(OpBuilder &b, Location loc, const RowFacts &f) {
+RowMass mlir::attn::buildRowMass(OpBuilder &b, Location loc,
+                                 const RowFacts &f) {
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
   Value zero = cF32(b, loc, 0.0);
   auto maxLoop = scf::ForOp::create(
@@ -430,35 +385,32 @@ Mass buildMass(OpBuilder &b, Location loc, const RowFacts &f) {
   return {mx, sumLoop.getResult(0), sumLoop.getResult(1)};
 }
 
-} // namespace
 
-void mlir::attn::buildSelectRow(OpBuilder &b, Location loc,
-                                const SelectPolicy &policy, const RowRef &row,
-                                Value indices, Value counts,
-                                ValueRange rowIndex) {
+std::pair<Value, Value> mlir::attn::buildCut(
+    OpBuilder &b, Location loc, const SelectPolicy &policy, RowMass mass,
+    Type idType,
+    function_ref<std::tuple<Value, Value, Value>(OpBuilder &, Location, Value,
+                                                 Value)>
+        next) {
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
-  Value nk = row.length(b, loc), width = dimOf(b, loc, indices, 3);
-  RowFacts f{policy, row, nk, nk};
-  if (policy.local > 0)
-    f.localStart = buildLocalStart(b, loc, f);
-  Mass mass;
   Value zero = cF32(b, loc, 0.0);
+  Value startMass = zero;
   if (policy.threshold) {
-    mass = buildMass(b, loc, f);
+    // The forced blocks' share of the row's softmax mass (none: 0).
     Value any = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT,
                                       mass.z, zero);
-    mass.forced = arith::SelectOp::create(
+    startMass = arith::SelectOp::create(
         b, loc, any, arith::DivFOp::create(b, loc, mass.forced, mass.z), zero);
   }
-
-  // The cut: repeated arg-max passes over the candidates that rank after
-  // the current cut. State: (picked, cut score, cut id, mass, found).
+  // State: (picked, cut score, cut id, mass, found).
   Type f32 = b.getF32Type(), i1 = b.getI1Type(), idx = b.getIndexType();
   Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
-  SmallVector<Value> init = {c0, cF32(b, loc, kInf), cIdx(b, loc, -1),
-                             policy.threshold ? mass.forced : zero, yes};
+  Value noId = idType.isIndex()
+                   ? cIdx(b, loc, -1)
+                   : arith::ConstantIntOp::create(b, loc, idType, -1).getResult();
+  SmallVector<Value> init = {c0, cF32(b, loc, kInf), noId, startMass, yes};
   auto loop = scf::WhileOp::create(
-      b, loc, TypeRange{idx, f32, idx, f32, i1}, init,
+      b, loc, TypeRange{idx, f32, idType, f32, i1}, init,
       [&](OpBuilder &wb, Location l, ValueRange st) {
         Value more;
         if (policy.topk)
@@ -471,29 +423,11 @@ void mlir::attn::buildSelectRow(OpBuilder &b, Location loc,
                                  st);
       },
       [&](OpBuilder &wb, Location l, ValueRange st) {
-        auto scan = scf::ForOp::create(
-            wb, l, c0, nk, c1, ValueRange{cF32(wb, l, -kInf), cIdx(wb, l, -1)},
-            [&](OpBuilder &sb, Location sl, Value j, ValueRange best) {
-              Value s = f.score(sb, sl, j);
-              Value better = arith::AndIOp::create(
-                  sb, sl, f.candidate(sb, sl, j, s),
-                  arith::AndIOp::create(
-                      sb, sl, ranksAfter(sb, sl, s, j, st[1], st[2]),
-                      arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT, s,
-                                            best[0])));
-              scf::YieldOp::create(
-                  sb, sl,
-                  ValueRange{arith::SelectOp::create(sb, sl, better, s, best[0]),
-                             arith::SelectOp::create(sb, sl, better, j, best[1])});
-            });
-        Value bestS = scan.getResult(0), bestJ = scan.getResult(1);
-        Value found = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::sge,
-                                            bestJ, c0);
+        auto [bestS, bestJ, found] = next(wb, l, st[1], st[2]);
         Value massNext = st[3];
         if (policy.threshold) {
           Value p = arith::DivFOp::create(
-              wb, l,
-              expOf(wb, l, arith::SubFOp::create(wb, l, bestS, mass.max)),
+              wb, l, expOf(wb, l, arith::SubFOp::create(wb, l, bestS, mass.max)),
               mass.z);
           massNext = arith::SelectOp::create(
               wb, l, found, arith::AddFOp::create(wb, l, st[3], p), st[3]);
@@ -507,7 +441,45 @@ void mlir::attn::buildSelectRow(OpBuilder &b, Location loc,
                 arith::SelectOp::create(wb, l, found, bestJ, st[2]), massNext,
                 found});
       });
-  Value cutS = loop.getResult(1), cutJ = loop.getResult(2);
+  return {loop.getResult(1), loop.getResult(2)};
+}
+
+void mlir::attn::buildSelectRow(OpBuilder &b, Location loc,
+                                const SelectPolicy &policy, const RowRef &row,
+                                Value indices, Value counts,
+                                ValueRange rowIndex) {
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  Value nk = row.length(b, loc), width = dimOf(b, loc, indices, 3);
+  RowFacts f{policy, row, nk, nk};
+  if (policy.local > 0)
+    f.localStart = buildLocalStart(b, loc, f);
+  RowMass mass;
+  if (policy.threshold)
+    mass = buildRowMass(b, loc, f);
+  Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
+  Value cutS, cutJ;
+  std::tie(cutS, cutJ) = buildCut(
+      b, loc, policy, mass, b.getIndexType(),
+      [&](OpBuilder &wb, Location l, Value cs, Value cj) {
+        auto scan = scf::ForOp::create(
+            wb, l, c0, nk, c1, ValueRange{cF32(wb, l, -kInf), cIdx(wb, l, -1)},
+            [&](OpBuilder &sb, Location sl, Value j, ValueRange best) {
+              Value s = f.score(sb, sl, j);
+              Value better = arith::AndIOp::create(
+                  sb, sl, f.candidate(sb, sl, j, s),
+                  arith::AndIOp::create(
+                      sb, sl, ranksAfter(sb, sl, s, j, cs, cj),
+                      arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT, s,
+                                            best[0])));
+              scf::YieldOp::create(
+                  sb, sl,
+                  ValueRange{arith::SelectOp::create(sb, sl, better, s, best[0]),
+                             arith::SelectOp::create(sb, sl, better, j, best[1])});
+            });
+        Value found = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::sge,
+                                            scan.getResult(1), c0);
+        return std::make_tuple(scan.getResult(0), scan.getResult(1), found);
+      });
 
   // Emit the kept ids in ascending order, then -1 up to the width.
   Type idType = cast<MemRefType>(indices.getType()).getElementType();

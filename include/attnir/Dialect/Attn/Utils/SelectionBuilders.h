@@ -15,8 +15,10 @@
 #define ATTNIR_DIALECT_ATTN_UTILS_SELECTIONBUILDERS_H
 
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "mlir/IR/Builders.h"
 #include <optional>
+#include <tuple>
 
 namespace mlir::attn {
 
@@ -73,6 +75,78 @@ struct SelectPolicy {
   int64_t first = 0, local = 0, last = 0;
   static SelectPolicy of(SelectOp op);
 };
+
+/// What every pass of a selection over a row needs to know about position
+/// j; shared by the row-per-thread body (buildSelectRow) and the GPU's
+/// warp-per-row select.
+struct RowFacts {
+  const SelectPolicy &policy;
+  RowRef row;
+  Value nk, localStart;
+
+  Value score(OpBuilder &b, Location l, Value j) const {
+    return memref::LoadOp::create(b, l, row.buffer, row.at(j));
+  }
+  /// Finite scores are legal (NaN and +-inf are not): s - s is 0 exactly
+  /// for finite s and NaN otherwise (no fabs, which GPUs would take from
+  /// libdevice).
+  Value legal(OpBuilder &b, Location l, Value s) const {
+    return arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ,
+                                 arith::SubFOp::create(b, l, s, s),
+                                 cF32(b, l, 0.0));
+  }
+  /// A legal block the policy keeps whatever its score.
+  Value forced(OpBuilder &b, Location l, Value j, Value isLegal) const {
+    Value any = arith::ConstantIntOp::create(b, l, 0, 1);
+    auto orWith = [&](arith::CmpIPredicate pred, Value lhs, Value rhs) {
+      any = arith::OrIOp::create(b, l, any,
+                                 arith::CmpIOp::create(b, l, pred, lhs, rhs));
+    };
+    if (policy.first > 0)
+      orWith(arith::CmpIPredicate::ult, j, cIdx(b, l, policy.first));
+    if (policy.last > 0)
+      orWith(arith::CmpIPredicate::uge,
+             arith::AddIOp::create(b, l, j, cIdx(b, l, policy.last)), nk);
+    if (policy.local > 0)
+      orWith(arith::CmpIPredicate::uge, j, localStart);
+    return arith::AndIOp::create(b, l, isLegal, any);
+  }
+  /// A legal block that is not forced: ranked by score.
+  Value candidate(OpBuilder &b, Location l, Value j, Value s) const {
+    Value isLegal = legal(b, l, s);
+    Value notForced = arith::XOrIOp::create(
+        b, l, forced(b, l, j, isLegal), arith::ConstantIntOp::create(b, l, 1, 1));
+    return arith::AndIOp::create(b, l, isLegal, notForced);
+  }
+};
+
+
+/// e^x as 2^(x log2 e): exp2 lowers to a hardware instruction on GPUs.
+Value expOf(OpBuilder &b, Location l, Value x);
+/// (s, j) ranks after the cut (sc, ic): a lower score, or the same score
+/// and a higher id.
+Value ranksAfter(OpBuilder &b, Location l, Value s, Value j, Value sc,
+                 Value ic);
+/// The smallest id of the row's last `local` legal blocks (Nk when none).
+Value buildLocalStart(OpBuilder &b, Location loc, const RowFacts &f);
+/// For threshold: the row's max legal score, its softmax normaliser and
+/// the forced blocks' unnormalised mass.
+struct RowMass {
+  Value max, z, forced;
+};
+RowMass buildRowMass(OpBuilder &b, Location loc, const RowFacts &f);
+
+/// The cut of a selection, (score, id) of the last candidate kept: steps
+/// of `next(cutScore, cutId)` -> (score, id, found) of the best candidate
+/// ranked after the cut, until topk's count or threshold's mass (from
+/// `mass`, unused with topk) is reached or no candidate is left. Ids are
+/// of `idType` (index; i32 for GPU shuffles), -1 before the first pick.
+std::pair<Value, Value> buildCut(
+    OpBuilder &b, Location loc, const SelectPolicy &policy, RowMass mass,
+    Type idType,
+    function_ref<std::tuple<Value, Value, Value>(OpBuilder &, Location, Value,
+                                                 Value)>
+        next);
 
 /// Selects from `row` (f32 scores, non-finite = illegal) and writes
 /// indices[b, h, i, 0 .. K) (ascending ids, -1 past the count) and
