@@ -20,7 +20,7 @@ import subprocess
 
 import numpy as np
 
-from build_bundles import needs_selection_lowering
+from build_bundles import lacks_a_cuda_kernel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "bench", "gpu", "bundles", "san")
@@ -80,7 +80,7 @@ def main():
             continue
         name = f[:-5]
         raw = open(os.path.join(ROOT, "examples", f)).read()
-        if needs_selection_lowering(raw):
+        if lacks_a_cuda_kernel(raw):
             continue
         text = f16_variant(raw)
         spec = os.path.join(OUT, name + ".mlir")
