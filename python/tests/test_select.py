@@ -230,18 +230,30 @@ def test_compiled_topk_blocks_example_matches_the_oracle(compiled):
 
 
 def test_a_needle_block_is_selected(compiled):
-    """LongHeads' retrieval check, small: one key block made to match one
-    query block is among that block's selections."""
+    """LongHeads' retrieval check at N = 32768: one key block made to match
+    one query block far after it is among that block's selections (2 of
+    the 499 other legal blocks), and the block's rows attend to it."""
     kern = compiled(topk_spec(k=2, first=1, local=1))
-    N, c = 4096, 64
+    N, c, D = 32768, 64, 64
     rng = np.random.default_rng(5)
-    q, k, v = (rng.standard_normal((1, 1, N, 64)).astype(np.float32) for _ in range(3))
-    qb, kb = 50, 7  # query block 50 should find key block 7
-    direction = rng.standard_normal(64).astype(np.float32)
+    q, k, v = (rng.standard_normal((1, 1, N, D)).astype(np.float32) for _ in range(3))
+    qb, kb = 500, 7  # query block 500 should find key block 7
+    direction = rng.standard_normal(D).astype(np.float32)
     q[0, 0, qb * c:(qb + 1) * c] += 3 * direction
     k[0, 0, kb * c:(kb + 1) * c] += 3 * direction
-    _, idx, cnt = kern(q, k, v)
-    assert kb in list(np.asarray(idx)[0, 0, qb, :int(np.asarray(cnt)[0, 0, qb])])
+    out, idx, cnt = kern(q, k, v)
+    n = int(np.asarray(cnt)[0, 0, qb])
+    assert kb in list(np.asarray(idx)[0, 0, qb, :n])
+    # A row of that query block attends to the needle's keys: its output
+    # equals attention over the kept blocks (first, needle, best other,
+    # diagonal), computed here in float64.
+    i = qb * c + 17
+    keys = np.concatenate([np.arange(j * c, min((j + 1) * c, i + 1))
+                           for j in np.asarray(idx)[0, 0, qb, :n]])
+    s = (q[0, 0, i].astype(np.float64) @ k[0, 0, keys].T.astype(np.float64)) / 8.0
+    p = np.exp(s - s.max())
+    want = (p / p.sum()) @ v[0, 0, keys].astype(np.float64)
+    assert rel_err(np.asarray(out)[0, 0, i], want) < 1e-4
 
 
 def test_moba_example_matches_the_oracle(compiled):
