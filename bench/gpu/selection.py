@@ -99,6 +99,46 @@ def correctness(report):
     report["correctness"] += rows
 
 
+def second_call_check(report):
+    """The selection issue's last bar: a second call with new data costs no
+    compile, no allocation and no host synchronisation inside the entry.
+    No allocation: free device memory is unchanged by a call with new data.
+    No synchronisation: the whole step captures into a CUDA graph (a host
+    sync or an allocation inside the entry would break the capture) and the
+    replay on new data equals an eager call."""
+    kern = attnir.load(os.path.join(BUNDLES, "select_seer.bundle"))
+    shape = (1, 4, 4096, 128)
+    side = torch.cuda.Stream()
+    qs, ks, vs = (torch.randn(shape, device=dev, dtype=torch.bfloat16) for _ in range(3))
+    msg, ok = "", False
+    try:
+        with torch.cuda.stream(side):
+            kern(qs, ks, vs)  # first call on this stream: module, workspace
+        torch.cuda.synchronize()
+        free0 = torch.cuda.mem_get_info()[0]
+        out_buf = torch.empty(shape, device=dev, dtype=torch.bfloat16)
+        with torch.cuda.stream(side):
+            kern(torch.randn_like(qs), ks, vs, out=out_buf)
+        torch.cuda.synchronize()
+        no_alloc = torch.cuda.mem_get_info()[0] == free0
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g, stream=side):
+            kern(qs, ks, vs, out=out_buf)
+        new = [torch.randn_like(qs) for _ in range(3)]
+        for dst, src in zip((qs, ks, vs), new):
+            dst.copy_(src)
+        g.replay()
+        torch.cuda.synchronize()
+        same = torch.equal(out_buf, kern(*new))
+        ok = no_alloc and same
+        msg = f"no allocation: {no_alloc}; graph replay equals an eager call: {same}"
+    except Exception as e:
+        msg = "capture failed: " + str(e)[:300]
+    report["correctness"].append(dict(bundle="select_seer", shape="second call / CUDA graph",
+                                      ok=ok, error="" if ok else msg, detail=msg))
+    print(f"check second call: {msg} {'ok' if ok else 'FAILED'}", flush=True)
+
+
 def timings(report, reps):
     from torch.nn.attention import SDPBackend, sdpa_kernel
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
@@ -184,4 +224,4 @@ def timings(report, reps):
 
 
 if __name__ == "__main__":
-    run_report("selection.json", [correctness], timings)
+    run_report("selection.json", [correctness, second_call_check], timings)
