@@ -344,8 +344,22 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
                                     FunctionType::get(ctx, argTypes, {}));
   kfn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
   int64_t threads = kThreads;
-  // Threads per work item: a warp per select row.
-  int64_t lanes = isa<SelectOp>(op) ? 32 : 1;
+  // Threads per work item: a warp per select row; a pool row (b, h,
+  // block) takes one thread per 16 bytes of features when rows allow it.
+  int64_t lanes = isa<SelectOp>(op) ? 32 : 1, poolWidth = 1;
+  if (auto pool = dyn_cast<PoolOp>(op)) {
+    auto xt = cast<RankedTensorType>(pool.getX().getType());
+    auto ot = pool.getOut().getType();
+    int64_t d = xt.getDimSize(3);
+    int64_t inBytes = xt.getElementTypeBitWidth() / 8;
+    int64_t outBytes = ot.getElementTypeBitWidth() / 8;
+    int64_t w = 16 / inBytes;
+    if (!ShapedType::isDynamic(d) && d % w == 0 && (w * outBytes) % 4 == 0 &&
+        (d * outBytes) % (w * outBytes) == 0) {
+      poolWidth = w;
+      lanes = d / w;
+    }
+  }
   kfn.setKnownBlockSizeAttr(
       DenseI32ArrayAttr::get(ctx, {static_cast<int32_t>(threads), 1, 1}));
   // The grid: the first result's leading dims (pool: every element; scores:
@@ -354,7 +368,9 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   int64_t gridArg = isa<SelectOp>(op) ? numIn + 1 : numIn;
   // Block scores: one thread per score (a row per thread leaves most of
   // the GPU idle: B x H x query blocks is a few thousand).
-  int64_t gridDims = isa<PoolOp, BlockScoresOp>(op) ? 4 : 3;
+  int64_t gridDims = isa<BlockScoresOp>(op) || (isa<PoolOp>(op) && lanes == 1)
+                         ? 4
+                         : 3;
   OpBuilder attrs(ctx);
   kfn->setAttr("attn.step_args", ArrayAttr::get(ctx, bindings));
   kfn->setAttr("attn.grid_arg", attrs.getI64IntegerAttr(gridArg));
@@ -387,9 +403,13 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   b.setInsertionPointToStart(&ifIn.getThenRegion().front());
   SmallVector<Value> at = unflatten(b, loc, id, grid, gridDims);
   if (auto pool = dyn_cast<PoolOp>(op)) {
+    Value e = poolWidth > 1
+                  ? arith::MulIOp::create(b, loc, lane, cIdx(b, loc, poolWidth))
+                        .getResult()
+                  : at[3];
     buildPoolFeature(b, loc, pool.getKind(),
                      static_cast<int64_t>(pool.getBlock()), arg(pool.getX()),
-                     arg(pool.getOut()), at[0], at[1], at[2], at[3]);
+                     arg(pool.getOut()), at[0], at[1], at[2], e, poolWidth);
   } else if (auto scores = dyn_cast<BlockScoresOp>(op)) {
     ScoreRow row;
     row.qp = arg(scores.getQp());

@@ -8,10 +8,12 @@
 
 // CHECK-LABEL: gpu.module @attn_kernels
 // CHECK: gpu.func @topk__s0(%{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>) kernel
-// CHECK-SAME: attn.grid_arg = 1 : i64, attn.grid_dims = 4 : i64, attn.grid_lanes = 1 : i64, attn.step = 0 : i64, attn.step_args = ["i0", "w0"], attn.threads = 128 : i64
+// CHECK-SAME: attn.grid_arg = 1 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 8 : i64, attn.step = 0 : i64, attn.step_args = ["i0", "w0"], attn.threads = 128 : i64
 // CHECK: gpu.block_id x
 // CHECK: scf.for
-// CHECK: arith.divf
+// CHECK: vector.load {{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
+// CHECK: arith.divf {{.*}} : vector<8xf32>
+// CHECK: vector.store
 // CHECK: gpu.func @topk__s1(
 // CHECK-SAME: attn.step_args = ["i1", "w1"]
 // CHECK: gpu.func @topk__s2(

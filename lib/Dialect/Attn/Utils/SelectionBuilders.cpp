@@ -128,15 +128,32 @@ void mlir::attn::buildPoolBlock(OpBuilder &b, Location loc, PoolKind kind,
 
 void mlir::attn::buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind,
                                   int64_t c, Value x, Value out, Value bi,
-                                  Value h, Value blk, Value e) {
+                                  Value h, Value blk, Value e, int64_t width) {
   Type elt = cast<MemRefType>(out.getType()).getElementType();
+  Type inElt = cast<MemRefType>(x.getType()).getElementType();
+  Type f32 = b.getF32Type();
+  // `width` consecutive features as one vector (16-byte loads on a GPU).
+  auto vecOf = [&](Type t) -> Type {
+    return width > 1 ? VectorType::get({width}, t) : t;
+  };
+  auto alignOf = [&](Type t) {
+    return llvm::MaybeAlign(width * t.getIntOrFloatBitWidth() / 8);
+  };
   Value lo = arith::MulIOp::create(b, loc, blk, cIdx(b, loc, c));
   Value hi = arith::MinUIOp::create(
       b, loc, dimOf(b, loc, x, 2),
       arith::AddIOp::create(b, loc, lo, cIdx(b, loc, c)));
-  auto load = [&](OpBuilder &ob, Location l, Value p) {
-    return toF32(ob, l,
-                 memref::LoadOp::create(ob, l, x, ValueRange{bi, h, p, e}));
+  auto load = [&](OpBuilder &ob, Location l, Value p) -> Value {
+    SmallVector<Value, 4> at{bi, h, p, e};
+    Value v = width > 1 ? vector::LoadOp::create(ob, l, cast<VectorType>(vecOf(inElt)),
+                                                 x, at, false, alignOf(inElt))
+                              .getResult()
+                        : memref::LoadOp::create(ob, l, x, at).getResult();
+    return inElt.isF32() ? v : arith::ExtFOp::create(ob, l, vecOf(f32), v).getResult();
+  };
+  auto splat = [&](OpBuilder &ob, Location l, Value scalar) -> Value {
+    return width > 1 ? vector::BroadcastOp::create(ob, l, vecOf(f32), scalar).getResult()
+                     : scalar;
   };
   Value v;
   if (kind == PoolKind::First || kind == PoolKind::Last) {
@@ -149,7 +166,8 @@ void mlir::attn::buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind,
     double init =
         kind == PoolKind::Max ? -kInf : kind == PoolKind::Min ? kInf : 0;
     auto loop = scf::ForOp::create(
-        b, loc, lo, hi, cIdx(b, loc, 1), ValueRange{cF32(b, loc, init)},
+        b, loc, lo, hi, cIdx(b, loc, 1),
+        ValueRange{splat(b, loc, cF32(b, loc, init))},
         [&](OpBuilder &fb, Location l, Value p, ValueRange acc) {
           Value x = load(fb, l, p), next;
           if (kind == PoolKind::Max)
@@ -163,15 +181,21 @@ void mlir::attn::buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind,
     v = loop.getResult(0);
     Value size = indexToF32(b, loc, arith::SubIOp::create(b, loc, hi, lo));
     if (kind == PoolKind::Mean)
-      v = arith::DivFOp::create(b, loc, v, size);
+      v = arith::DivFOp::create(b, loc, v, splat(b, loc, size));
     else if (kind == PoolKind::MeanSqrt)
       v = arith::MulFOp::create(
           b, loc, v,
-          arith::DivFOp::create(b, loc, math::SqrtOp::create(b, loc, size),
-                                size));
+          splat(b, loc,
+                arith::DivFOp::create(b, loc, math::SqrtOp::create(b, loc, size),
+                                      size)));
   }
-  memref::StoreOp::create(b, loc, fromF32(b, loc, v, elt), out,
-                          ValueRange{bi, h, blk, e});
+  if (!elt.isF32())
+    v = arith::TruncFOp::create(b, loc, vecOf(elt), v);
+  if (width > 1)
+    vector::StoreOp::create(b, loc, v, out, ValueRange{bi, h, blk, e}, false,
+                            alignOf(elt));
+  else
+    memref::StoreOp::create(b, loc, v, out, ValueRange{bi, h, blk, e});
 }
 
 //===----------------------------------------------------------------------===//

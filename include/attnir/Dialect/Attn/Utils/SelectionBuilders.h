@@ -38,12 +38,13 @@ struct RowRef {
   Value length(OpBuilder &b, Location loc) const;
 };
 
-/// out[b, h, blk, e] alone: one feature of one block, accumulated in a
-/// register (the GPU runs one thread per feature, so a warp reads 32
-/// consecutive features of each position).
+/// out[b, h, blk, e .. e + width) alone: `width` features of one block,
+/// accumulated in registers (the GPU runs one thread per 16 bytes of
+/// features, so a warp reads whole rows of each position; width > 1 needs
+/// rows and `e` aligned to width elements).
 void buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind, int64_t c,
                       Value x, Value out, Value bi, Value h, Value blk,
-                      Value e);
+                      Value e, int64_t width = 1);
 
 /// One row of block scores: query block `i` of output head `hOut` against
 /// every pooled key block.
