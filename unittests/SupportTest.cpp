@@ -2,6 +2,7 @@
 
 #include "attnir/Support/HostTensor.h"
 #include "attnir/Support/Npy.h"
+#include "attnir/Runtime/EntryABI.h"
 
 #include "gtest/gtest.h"
 
@@ -639,3 +640,47 @@ TEST_F(NpyTest, WriteErrors) {
 }
 
 } // namespace
+
+// A program's workspace and kernel steps (the selection issue's GPU
+// programs) read back as themselves; steps that bind missing buffers or
+// launch out of range are refused, never trusted.
+TEST(EntryABI, StepsRoundTripAndBadStepsRefused) {
+  EntryABI abi;
+  abi.name = "f";
+  abi.classSize = {-1, 64};
+  abi.className = {"N", "D"};
+  abi.inputs.push_back({"q", DType::BF16, {0, 0, 0, 1}, "q"});
+  abi.outputs.push_back({"result0", DType::BF16, {0, 0, 0, 1}, "out"});
+  abi.workspace.push_back({"w0", DType::F32, {0, 0, 0}, ""});
+  abi.steps.push_back({"f__s0", {"i0", "w0"}, 1, 3, 128, 32});
+  abi.steps.push_back({"f", {"i0", "i0", "i0", "w0", "o0"}, -1, 0, 0, 1});
+  std::string text = abi.serialize(), err;
+  EntryABI back;
+  ASSERT_TRUE(EntryABI::deserialize(text, back, err)) << err;
+  EXPECT_EQ(back.serialize(), text);
+  ASSERT_EQ(back.steps.size(), 2u);
+  EXPECT_EQ(back.steps[0].lanes, 32);
+  EXPECT_EQ(back.steps[1].args[4], "o0");
+  std::vector<std::vector<int64_t>> shapes;
+  ASSERT_TRUE(back.resolveWorkspace({{5, 5, 5, 64}}, shapes, err)) << err;
+  EXPECT_EQ(shapes, (std::vector<std::vector<int64_t>>{{5, 5, 5}}));
+  EXPECT_FALSE(back.resolveWorkspace({{5, 5, 6, 64}}, shapes, err));
+
+  auto refused = [&](const std::string &from, const std::string &to) {
+    std::string bad = text;
+    size_t at = bad.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    bad.replace(at, from.size(), to);
+    EntryABI out;
+    std::string why;
+    EXPECT_FALSE(EntryABI::deserialize(bad, out, why)) << to;
+    EXPECT_NE(why.find("corrupt entry description"), std::string::npos) << why;
+  };
+  refused("2 i0 w0", "2 i0 w7");        // a workspace buffer that is not there
+  refused("2 i0 w0", "2 i0 x0");        // an unknown kind of buffer
+  refused("2 i0 w0", "2 i00 w0");       // not the canonical spelling
+  refused("f__s0 1 3", "f__s0 5 3");    // grid argument past the arguments
+  refused("f__s0 1 3", "f__s0 1 9");    // grid over more dims than it has
+  refused("128 32 2", "128 0 2");       // no lanes
+  refused("128 32 2", "0 32 2");        // a grid step without threads
+}

@@ -80,6 +80,19 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
   }
   bool ok = chip.rfind("sm_", 0) == 0 && (format == "cubin" || format == "ptx");
   for (const EntryABI &e : bundle.entries) {
+    // An attention step reads q, k, v (tensor maps, grid) and writes an
+    // output: at least four rank-4 buffers.
+    for (const KernelStep &st : e.steps)
+      if (st.gridArg < 0 &&
+          (st.args.size() < 4 ||
+           std::any_of(st.args.begin(), st.args.begin() + 4,
+                       [&](const std::string &a) {
+                         const ABIArg *buf = e.bufferOf(a);
+                         return !buf || buf->dimClass.size() != 4;
+                       })))
+        ok = false;
+    if (!e.steps.empty() && e.steps.size() > 64)
+      ok = false;
     bool attends = e.steps.empty() ||
                    std::any_of(e.steps.begin(), e.steps.end(),
                                [](const KernelStep &s) { return s.gridArg < 0; });

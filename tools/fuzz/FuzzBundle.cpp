@@ -4,8 +4,9 @@
 // checksum is not a defence: issue 15, case 6 edited bundles and recomputed
 // it). Parsed headers get a known-good kernel object in place of theirs
 // and go through Kernel::load, whose checks (entries against the object's
-// arity symbols) must refuse every inconsistency; the reference's program
-// of each entry must parse or be refused.
+// arity symbols) must refuse every inconsistency; CUDA bundles go through
+// Kernel::load as they are (launch contract, program steps); the
+// reference's program of each entry must parse or be refused.
 //
 //===----------------------------------------------------------------------===//
 
@@ -50,6 +51,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (const EntryABI &e : b.entries) {
     RefProgram p;
     (void)RefProgram::parse(e.program, p, err);
+  }
+  if (b.target == "cuda") {
+    // The launch contract and the program's steps are checked at load,
+    // which needs no GPU (modules load on first launch).
+    (void)Kernel::load(std::move(b), err);
+    return 0;
   }
   if (goodObject().empty() || b.target != "cpu")
     return 0;
