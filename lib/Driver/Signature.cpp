@@ -283,23 +283,24 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   }
   // Intermediates: buffers the runtime owns for a call (the GPU's programs
   // pass them between kernels).
-  for (auto [i, w] : llvm::enumerate(attn::workspaceValues(fn))) {
-    ABIArg a{"w" + std::to_string(i), DType::F32, {}, {}};
-    auto rt = cast<RankedTensorType>(w.getType());
+  SmallVector<Value> work = attn::workspaceValues(fn);
+  std::vector<ArgInfo> workInfo;
+  for (auto [i, w] : llvm::enumerate(work)) {
+    ArgInfo info;
+    info.name = "w" + std::to_string(i);
+    bool known = toDType(cast<RankedTensorType>(w.getType()).getElementType(),
+                         info.dtype);
     for (unsigned d = 0; d < rankOf(w); ++d)
-      if (!classes.contains(key(w, d)) || !toDType(rt.getElementType(), a.dtype)) {
-        error = "@" + sig.name + ": an intermediate value has no shape the "
-                "entry's inputs determine";
-        return false;
-      }
-    for (unsigned d = 0; d < rankOf(w); ++d) {
-      int32_t c = classId(w, d);
-      if (c < 0)
-        return false;
-      a.dimClass.push_back(c);
+      known = known && classes.contains(key(w, d));
+    if (!known) {
+      error = "@" + sig.name + ": an intermediate value has no shape the "
+              "entry's inputs determine";
+      return false;
     }
-    abi.workspace.push_back(std::move(a));
+    workInfo.push_back(std::move(info));
   }
+  if (!addArgs(work, workInfo, abi.workspace))
+    return false;
   for (auto [i, a] : llvm::enumerate(fn.getArguments()))
     if (const char *r = valueRoles.lookup(a))
       abi.inputs[i].role = r;

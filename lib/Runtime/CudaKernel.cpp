@@ -402,13 +402,16 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
     }
     base = w.base;
   }
+  // Bindings were checked when the bundle was read (EntryABI::deserialize).
   auto bufferOf = [&](const std::string &binding, TensorRef &t,
                       std::string &name) {
-    size_t idx = std::stoul(binding.substr(1));
-    if (binding[0] == 'i') {
+    Binding bd;
+    Binding::parse(binding, bd);
+    size_t idx = bd.index;
+    if (bd.kind == 'i') {
       t = inputs[idx];
       name = abi.inputs[idx].name;
-    } else if (binding[0] == 'o') {
+    } else if (bd.kind == 'o') {
       t = outputs[idx];
       name = abi.outputs[idx].name;
     } else {

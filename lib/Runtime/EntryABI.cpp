@@ -403,22 +403,30 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
   return true;
 }
 
-const ABIArg *EntryABI::bufferOf(const std::string &binding) const {
-  if (binding.size() < 2 || binding.size() > 8)
-    return nullptr;
-  const std::vector<ABIArg> *list = binding[0] == 'i'   ? &inputs
-                                    : binding[0] == 'o' ? &outputs
-                                    : binding[0] == 'w' ? &workspace
-                                                        : nullptr;
+bool Binding::parse(const std::string &text, Binding &out) {
+  if (text.size() < 2 || text.size() > 8 ||
+      (text[0] != 'i' && text[0] != 'o' && text[0] != 'w'))
+    return false;
   size_t idx = 0;
-  for (size_t i = 1; i < binding.size(); ++i) {
-    if (binding[i] < '0' || binding[i] > '9')
-      return nullptr;
-    idx = idx * 10 + (binding[i] - '0');
+  for (size_t i = 1; i < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9')
+      return false;
+    idx = idx * 10 + (text[i] - '0');
   }
-  if (!list || idx >= list->size() || binding != binding.substr(0, 1) + std::to_string(idx))
+  if (text != text.substr(0, 1) + std::to_string(idx))
+    return false; // "i01": one spelling per buffer
+  out = {text[0], idx};
+  return true;
+}
+
+const ABIArg *EntryABI::bufferOf(const std::string &binding) const {
+  Binding bd;
+  if (!Binding::parse(binding, bd))
     return nullptr;
-  return &(*list)[idx];
+  const std::vector<ABIArg> &list = bd.kind == 'i'   ? inputs
+                                    : bd.kind == 'o' ? outputs
+                                                     : workspace;
+  return bd.index < list.size() ? &list[bd.index] : nullptr;
 }
 
 } // namespace attnir

@@ -50,6 +50,14 @@ struct BlockListABI {
 /// >= 0 runs `lanes` threads per element of the first `gridDims` dimensions
 /// of argument `gridArg`, `threads` per block; `gridArg` = -1 is the
 /// attention kernel, whose launch contract the bundle's features give.
+/// A step binding parsed: `kind` 'i', 'o' or 'w' and the buffer's index.
+struct Binding {
+  char kind = 0;
+  size_t index = 0;
+  /// "i0", "o12", "w3" (canonical spelling only); false otherwise.
+  static bool parse(const std::string &text, Binding &out);
+};
+
 struct KernelStep {
   std::string kernel;
   std::vector<std::string> args;

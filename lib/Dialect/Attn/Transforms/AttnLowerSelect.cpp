@@ -31,24 +31,12 @@ using namespace mlir::attn;
 
 namespace {
 
-Value toBuffer(OpBuilder &b, Location loc, Value t) {
-  auto ty = cast<RankedTensorType>(t.getType());
-  return bufferization::ToBufferOp::create(
-             b, loc, MemRefType::get(ty.getShape(), ty.getElementType()), t,
-             /*read_only=*/true)
-      .getResult();
-}
-
 /// A buffer for result type `ty` whose dims are `dims` (only the dynamic
 /// ones are used).
 Value allocFor(OpBuilder &b, Location loc, Type ty, ArrayRef<Value> dims) {
   auto tt = cast<RankedTensorType>(ty);
   auto mt = MemRefType::get(tt.getShape(), tt.getElementType());
-  SmallVector<Value> dyn;
-  for (auto [i, d] : llvm::enumerate(tt.getShape()))
-    if (ShapedType::isDynamic(d))
-      dyn.push_back(dims[i]);
-  return memref::AllocOp::create(b, loc, mt, dyn);
+  return memref::AllocOp::create(b, loc, mt, dynamicSizes(mt, dims));
 }
 
 Value asTensor(OpBuilder &b, Location loc, Type ty, Value buf) {
@@ -85,7 +73,7 @@ void parallelRows(OpBuilder &b, Location loc, ArrayRef<Value> ubs,
 void lowerPool(RewriterBase &rw, PoolOp op) {
   Location loc = op.getLoc();
   rw.setInsertionPoint(op);
-  Value x = toBuffer(rw, loc, op.getX());
+  Value x = readBuffer(rw, loc, op.getX());
   int64_t c = static_cast<int64_t>(op.getBlock());
   Value B = dimOf(rw, loc, x, 0), H = dimOf(rw, loc, x, 1), D = dimOf(rw, loc, x, 3);
   Value nb = arith::CeilDivUIOp::create(rw, loc, dimOf(rw, loc, x, 2),
@@ -108,13 +96,13 @@ void lowerPool(RewriterBase &rw, PoolOp op) {
 /// current insertion point.
 ScoreRow scoreSite(OpBuilder &b, Location loc, BlockScoresOp op) {
   ScoreRow s;
-  s.qp = toBuffer(b, loc, op.getQp());
-  s.kp = toBuffer(b, loc, op.getKp());
+  s.qp = readBuffer(b, loc, op.getQp());
+  s.kp = readBuffer(b, loc, op.getKp());
   s.scale = op.getScaleValue();
   s.share = op.getShare();
   if (op.getQ()) {
-    s.n = dimOf(b, loc, toBuffer(b, loc, op.getQ()), 2);
-    s.m = dimOf(b, loc, toBuffer(b, loc, op.getK()), 2);
+    s.n = dimOf(b, loc, readBuffer(b, loc, op.getQ()), 2);
+    s.m = dimOf(b, loc, readBuffer(b, loc, op.getK()), 2);
     s.blockQ = static_cast<int64_t>(*op.getBlockQ());
     s.blockK = static_cast<int64_t>(*op.getBlockK());
   }
@@ -157,7 +145,7 @@ void lowerSelect(RewriterBase &rw, SelectOp op) {
     site = scoreSite(rw, loc, producer);
     dims = scoreDims(rw, loc, site);
   } else {
-    scores = toBuffer(rw, loc, op.getScores());
+    scores = readBuffer(rw, loc, op.getScores());
     for (int64_t d = 0; d < 4; ++d)
       dims.push_back(dimOf(rw, loc, scores, d));
   }
@@ -199,32 +187,20 @@ void lowerSelect(RewriterBase &rw, SelectOp op) {
 struct AttnLowerSelectPass
     : public attn::impl::AttnLowerSelectBase<AttnLowerSelectPass> {
   void runOnOperation() override {
-    // Selects first, so that each can absorb its block_scores producer;
-    // then the block_scores left (their matrix is used elsewhere), then
-    // pools.
-    SmallVector<SelectOp> selects;
-    SmallVector<BlockScoresOp> scores;
-    SmallVector<PoolOp> pools;
-    getOperation().walk([&](Operation *op) {
-      if (auto s = dyn_cast<SelectOp>(op))
-        selects.push_back(s);
-      else if (auto s = dyn_cast<BlockScoresOp>(op))
-        scores.push_back(s);
-      else if (auto p = dyn_cast<PoolOp>(op))
-        pools.push_back(p);
-    });
+    // Selects first, so that each can absorb (and erase) its block_scores
+    // producer; then the block_scores left (their matrix is used
+    // elsewhere), then pools.
+    auto opsOf = [&](auto kind) {
+      SmallVector<decltype(kind)> ops;
+      getOperation().walk([&](decltype(kind) op) { ops.push_back(op); });
+      return ops;
+    };
     IRRewriter rw(&getContext());
-    llvm::SmallPtrSet<Operation *, 8> erased;
-    for (SelectOp op : selects) {
-      if (auto p = op.getScores().getDefiningOp<BlockScoresOp>();
-          p && p->hasOneUse())
-        erased.insert(p);
+    for (SelectOp op : opsOf(SelectOp()))
       lowerSelect(rw, op);
-    }
-    for (BlockScoresOp op : scores)
-      if (!erased.contains(op))
-        lowerBlockScores(rw, op);
-    for (PoolOp op : pools)
+    for (BlockScoresOp op : opsOf(BlockScoresOp()))
+      lowerBlockScores(rw, op);
+    for (PoolOp op : opsOf(PoolOp()))
       lowerPool(rw, op);
   }
 };

@@ -38,15 +38,6 @@ using namespace mlir::attn;
 
 namespace {
 
-/// Dynamic sizes for an alloc of `type` whose dims are `dims`.
-SmallVector<Value> dynamicSizes(MemRefType type, ArrayRef<Value> dims) {
-  SmallVector<Value> out;
-  for (auto [i, d] : llvm::enumerate(type.getShape()))
-    if (ShapedType::isDynamic(d))
-      out.push_back(dims[i]);
-  return out;
-}
-
 struct TileAttention : OpRewritePattern<AttentionOp> {
   TileAttention(MLIRContext *ctx, int64_t queryTile, int64_t keyBlock)
       : OpRewritePattern(ctx), queryTile(queryTile), keyBlock(keyBlock) {}
@@ -54,8 +45,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rw) const override {
     Location loc = op.getLoc();
-    auto qT = op.getQ().getType(), kTy = op.getK().getType(),
-         vTy = op.getV().getType(), oT = op.getOut().getType();
+    auto qT = op.getQ().getType(), vTy = op.getV().getType(),
+         oT = op.getOut().getType();
     Type elt = qT.getElementType();
     Type f32 = rw.getF32Type();
     int64_t d = qT.getDimSize(3), dv = vTy.getDimSize(3);
@@ -73,16 +64,9 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       bk = std::gcd(bk, listK);
     }
 
-    auto toBuffer = [&](Value t, RankedTensorType ty = {}) {
-      if (!ty)
-        ty = cast<RankedTensorType>(t.getType());
-      auto mt = MemRefType::get(ty.getShape(), ty.getElementType());
-      return bufferization::ToBufferOp::create(rw, loc, mt, t,
-                                               /*read_only=*/true)
-          .getResult();
-    };
-    Value q = toBuffer(op.getQ(), qT), k = toBuffer(op.getK(), kTy),
-          v = toBuffer(op.getV(), vTy);
+    auto toBuffer = [&](Value t) { return readBuffer(rw, loc, t); };
+    Value q = toBuffer(op.getQ()), k = toBuffer(op.getK()),
+          v = toBuffer(op.getV());
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
     Value B = memref::DimOp::create(rw, loc, q, 0);
     Value Hq = memref::DimOp::create(rw, loc, q, 1);

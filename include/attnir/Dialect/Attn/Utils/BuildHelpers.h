@@ -4,6 +4,7 @@
 #define ATTNIR_DIALECT_ATTN_UTILS_BUILDHELPERS_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/IR/Builders.h"
 
@@ -27,6 +28,26 @@ inline Value toF32(OpBuilder &b, Location loc, Value x) {
 
 inline Value dimOf(OpBuilder &b, Location loc, Value buffer, int64_t d) {
   return memref::DimOp::create(b, loc, buffer, d);
+}
+
+/// A read-only buffer view of tensor `t` (the lowerings read operands
+/// through it; bufferization folds it away).
+inline Value readBuffer(OpBuilder &b, Location loc, Value t) {
+  auto ty = cast<RankedTensorType>(t.getType());
+  return bufferization::ToBufferOp::create(
+             b, loc, MemRefType::get(ty.getShape(), ty.getElementType()), t,
+             /*read_only=*/true)
+      .getResult();
+}
+
+/// The dynamic sizes of an alloc of `type` whose dims are `dims` (the
+/// static ones may be null).
+inline SmallVector<Value> dynamicSizes(MemRefType type, ArrayRef<Value> dims) {
+  SmallVector<Value> out;
+  for (auto [i, d] : llvm::enumerate(type.getShape()))
+    if (ShapedType::isDynamic(d))
+      out.push_back(dims[i]);
+  return out;
 }
 
 } // namespace mlir::attn
