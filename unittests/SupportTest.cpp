@@ -653,14 +653,19 @@ TEST(EntryABI, StepsRoundTripAndBadStepsRefused) {
   abi.outputs.push_back({"result0", DType::BF16, {0, 0, 0, 1}, "out"});
   abi.workspace.push_back({"w0", DType::F32, {0, 0, 0}, ""});
   abi.steps.push_back({"f__s0", {"i0", "w0"}, 1, 3, 128, 32});
+  abi.steps.push_back({"f__s1", {"i0", "w0"}, 1, 3, 256, 256, 16, 16});
   abi.steps.push_back({"f", {"i0", "i0", "i0", "w0", "o0"}, -1, 0, 0, 1});
   std::string text = abi.serialize(), err;
   EntryABI back;
   ASSERT_TRUE(EntryABI::deserialize(text, back, err)) << err;
   EXPECT_EQ(back.serialize(), text);
-  ASSERT_EQ(back.steps.size(), 2u);
+  ASSERT_EQ(back.steps.size(), 3u);
   EXPECT_EQ(back.steps[0].lanes, 32);
-  EXPECT_EQ(back.steps[1].args[4], "o0");
+  EXPECT_EQ(back.steps[1].tileRows, 16);
+  EXPECT_EQ(back.steps[2].args[4], "o0");
+  // Tiles count the last two grid dims in ceil-divided tiles.
+  EXPECT_EQ(back.steps[1].items({5, 33, 17}), 256 * 5 * 3 * 2);
+  EXPECT_EQ(back.steps[0].items({5, 33, 17}), 32 * 5 * 33 * 17);
   std::vector<std::vector<int64_t>> shapes;
   ASSERT_TRUE(back.resolveWorkspace({{5, 5, 5, 64}}, shapes, err)) << err;
   EXPECT_EQ(shapes, (std::vector<std::vector<int64_t>>{{5, 5, 5}}));
@@ -683,4 +688,7 @@ TEST(EntryABI, StepsRoundTripAndBadStepsRefused) {
   refused("f__s0 1 3", "f__s0 1 9");    // grid over more dims than it has
   refused("128 32 2", "128 0 2");       // no lanes
   refused("128 32 2", "0 32 2");        // a grid step without threads
+  refused("tile 16 16", "tile 0 16");   // an empty tile
+  refused("tile 16 16", "tile 16");     // a tile without its columns
+  refused("tile 16 16", "tiles 16 16"); // anything else after the arguments
 }

@@ -97,6 +97,7 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   SmallVector<std::pair<DimKey, DimKey>> multiples; // (Hq, Hkv)
   llvm::DenseMap<Value, const char *> valueRoles;
   SmallVector<attn::AttentionOp> listOps;
+  SmallVector<attn::ShapeRelation> listRels;
   // An operand of `role` whose dims get classes.
   auto addRole = [&](Value v, const char *role) {
     valueRoles.try_emplace(v, role);
@@ -123,6 +124,12 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
       for (unsigned d = 0; d < 4; ++d)
         roles.try_emplace(key(idx, d), listRoles[d]);
       listOps.push_back(op);
+      // A list a select makes in the program names blocks of these keys:
+      // the select's scores have one column per key block (a mismatch
+      // would select blocks past M, or never the last ones).
+      if (auto sel = idx.getDefiningOp<attn::SelectOp>())
+        listRels.push_back({sel.getScores(), 3, op.getK(), 2,
+                            op.listBlockK()});
     }
     if (op.getQDoc()) {
       // q_doc [B, N], k_doc [B, M].
@@ -156,9 +163,7 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
 
   // Ops that say how their results' shapes follow from their operands'.
   SmallVector<attn::ShapeRelation> derivedRels;
-  fn.walk([&](attn::ShapeRelationsOpInterface op) {
-    SmallVector<attn::ShapeRelation> rels;
-    op.shapeRelations(rels);
+  auto relate = [&](ArrayRef<attn::ShapeRelation> rels) {
     for (const attn::ShapeRelation &r : rels) {
       addValue(r.lhs);
       addValue(r.rhs);
@@ -167,6 +172,12 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
       else
         derivedRels.push_back(r);
     }
+  };
+  relate(listRels);
+  fn.walk([&](attn::ShapeRelationsOpInterface op) {
+    SmallVector<attn::ShapeRelation> rels;
+    op.shapeRelations(rels);
+    relate(rels);
   });
 
   // Number the classes in order of first appearance.

@@ -12,6 +12,8 @@ bool referencePoolOp(const RefOp &op, std::map<int, HostTensor> &values,
                      ReferenceStats &stats, std::string &error);
 bool referenceBlockScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
                             ReferenceStats &stats, std::string &error);
+bool referenceIndexScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
+                            ReferenceStats &stats, std::string &error);
 bool referenceSelectOp(const RefOp &op, std::map<int, HostTensor> &values,
                        ReferenceStats &stats, std::string &error);
 
@@ -22,6 +24,7 @@ struct OpRegistry {
       {"attention", referenceAttentionOp},
       {"pool", referencePoolOp},
       {"block_scores", referenceBlockScoresOp},
+      {"index_scores", referenceIndexScoresOp},
       {"select", referenceSelectOp}};
 };
 

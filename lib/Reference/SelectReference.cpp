@@ -144,6 +144,50 @@ bool referenceBlockScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
   return true;
 }
 
+bool referenceIndexScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
+                            ReferenceStats &, std::string &error) {
+  const HostTensor *qi = operandValue(op, values, "qi"),
+                   *ki = operandValue(op, values, "ki"),
+                   *w = operandValue(op, values, "w");
+  auto causal = op.ints.find("causal");
+  auto rank3Float = [](const HostTensor *t) {
+    return t && t->shape.size() == 3 && !isIntegerDType(t->dtype);
+  };
+  if (!rank4Float(qi) || !rank3Float(ki) || !rank3Float(w) ||
+      causal == op.ints.end()) {
+    error = "reference: index_scores needs rank-4 qi, rank-3 ki and w";
+    return false;
+  }
+  int64_t B = qi->shape[0], HI = qi->shape[1], N = qi->shape[2],
+          DI = qi->shape[3], M = ki->shape[1];
+  if (ki->shape[0] != B || ki->shape[2] != DI || w->shape[0] != B ||
+      w->shape[1] != N || w->shape[2] != HI) {
+    error = "reference: index_scores operands qi " + qi->shapeString() +
+            ", ki " + ki->shapeString() + ", w " + w->shapeString() +
+            " do not fit";
+    return false;
+  }
+  std::vector<double> qs = qi->toDoubles(), ks = ki->toDoubles(),
+                      ws = w->toDoubles();
+  HostTensor s = HostTensor::zeros(DType::F64, {B, 1, N, M});
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < N; ++t)
+      for (int64_t j = 0; j < M; ++j) {
+        double acc = 0;
+        for (int64_t h = 0; h < HI; ++h) {
+          double dot = 0;
+          for (int64_t d = 0; d < DI; ++d)
+            dot += qs[((b * HI + h) * N + t) * DI + d] *
+                   ks[(b * M + j) * DI + d];
+          acc += ws[(b * N + t) * HI + h] * std::max(dot, 0.0);
+        }
+        bool legal = !causal->second || j <= t + M - N;
+        s.set((b * N + t) * M + j, legal ? acc : -kInf);
+      }
+  values[op.results.at("scores")] = std::move(s);
+  return true;
+}
+
 namespace {
 /// The selected ids of one row of scores (ascending).
 std::vector<int64_t> selectRow(const double *s, int64_t nk, const RefOp &op) {

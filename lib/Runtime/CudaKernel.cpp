@@ -433,9 +433,7 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
         return false;
       continue;
     }
-    int64_t items = st.lanes;
-    for (int32_t dd = 0; dd < st.gridDims; ++dd)
-      items *= args[st.gridArg].shape[dd];
+    int64_t items = st.items(args[st.gridArg].shape);
     if (items == 0)
       continue;
     int64_t blocks = (items + st.threads - 1) / st.threads;

@@ -251,6 +251,8 @@ std::string EntryABI::serialize() const {
        << " " << st.threads << " " << st.lanes << " " << st.args.size();
     for (const std::string &a : st.args)
       os << " " << a;
+    if (st.tileRows != 1 || st.tileCols != 1)
+      os << " tile " << st.tileRows << " " << st.tileCols;
     os << "\n";
   }
   auto roles = [&](const char *kind, const std::vector<ABIArg> &list) {
@@ -339,6 +341,15 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
           return bad("step arguments");
         st.args.push_back(a);
       }
+      // An optional "tile R C" ends the line.
+      std::string rest, tile, extra;
+      std::getline(is, rest);
+      std::istringstream rs(rest);
+      if (rs >> tile && (tile != "tile" || !(rs >> st.tileRows >> st.tileCols) ||
+                         rs >> extra || st.tileRows < 1 || st.tileCols < 1 ||
+                         st.tileRows > 1024 || st.tileCols > 1024 ||
+                         st.gridDims < 2))
+        return bad("step tile");
       abi.steps.push_back(std::move(st));
     } else if (word == "input" || word == "output" || word == "workspace") {
       ABIArg arg;
@@ -401,6 +412,19 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
         !valid(bl.headsClass))
       return bad("block list out of range");
   return true;
+}
+
+int64_t KernelStep::items(const std::vector<int64_t> &shape) const {
+  int64_t n = lanes;
+  for (int32_t d = 0; d < gridDims; ++d) {
+    int64_t size = shape[d];
+    if (d == gridDims - 2)
+      size = (size + tileRows - 1) / tileRows;
+    else if (d == gridDims - 1)
+      size = (size + tileCols - 1) / tileCols;
+    n *= size;
+  }
+  return n;
 }
 
 bool Binding::parse(const std::string &text, Binding &out) {

@@ -50,6 +50,10 @@ struct BlockListABI {
 /// >= 0 runs `lanes` threads per element of the first `gridDims` dimensions
 /// of argument `gridArg`, `threads` per block; `gridArg` = -1 is the
 /// attention kernel, whose launch contract the bundle's features give.
+/// With a tile (`tileRows` x `tileCols` > 1 x 1), the last two of those
+/// dimensions count in tiles (ceil(rows / tileRows) x ceil(cols /
+/// tileCols)): a kernel that runs one block of `lanes` threads per tile of
+/// a matrix (the tiled block scores).
 /// A step binding parsed: `kind` 'i', 'o' or 'w' and the buffer's index.
 struct Binding {
   char kind = 0;
@@ -63,6 +67,10 @@ struct KernelStep {
   std::vector<std::string> args;
   int32_t gridArg = -1, gridDims = 0;
   int64_t threads = 0, lanes = 1;
+  int64_t tileRows = 1, tileCols = 1;
+  /// The number of work items of a launch whose grid argument has
+  /// `shape` (lanes x the grid's elements, in tiles where tiled).
+  int64_t items(const std::vector<int64_t> &shape) const;
 };
 
 struct EntryABI {

@@ -132,7 +132,10 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
     Value qT = op.getQT(), kT = op.getKT(), v = op.getV(), acc = op.getAcc(),
           scores = op.getScores();
-    Value b = op.getB(), hkv = op.getHkv(), j0 = op.getJ0();
+    Value j0 = op.getJ0();
+    // Gathered keys live in a [1, 1, ...] buffer of the tile's own.
+    Value b = op.getKeys() ? c0 : op.getB(),
+          hkv = op.getKeys() ? c0 : op.getHkv();
     Value kb = arith::DivUIOp::create(rw, loc, j0, cIdx(rw, loc, bk));
     Value zeroV =
         arith::ConstantOp::create(rw, loc, DenseElementsAttr::get(vt, 0.0f));
@@ -269,11 +272,20 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
                 ib, il, i64, arith::AddIOp::create(ib, il, op.getI0(), row));
             Value iV = vector::BroadcastOp::create(ib, il, ivt, i);
             for (int64_t c = 0; c < nk; ++c) {
-              Value base = arith::AddIOp::create(
-                  ib, il, j064,
-                  arith::ConstantIntOp::create(ib, il, i64, c * kLanes));
-              Value j = arith::AddIOp::create(
-                  ib, il, vector::BroadcastOp::create(ib, il, ivt, base), iota);
+              Value j;
+              if (Value keys = op.getKeys()) {
+                // Gathered keys: their positions (M for padding slots).
+                Value slot = arith::AddIOp::create(ib, il, op.getJ0(),
+                                                   cIdx(ib, il, c * kLanes));
+                j = vector::LoadOp::create(ib, il, ivt, keys, ValueRange{slot});
+              } else {
+                Value base = arith::AddIOp::create(
+                    ib, il, j064,
+                    arith::ConstantIntOp::create(ib, il, i64, c * kLanes));
+                j = arith::AddIOp::create(
+                    ib, il, vector::BroadcastOp::create(ib, il, ivt, base),
+                    iota);
+              }
               Value keep = arith::CmpIOp::create(
                   ib, il, arith::CmpIPredicate::slt, j, mV);
               if (mask)

@@ -99,6 +99,16 @@ struct ConvertAttnToNVGPU
 
     for (func::FuncOp fn : entries) {
       AttentionOp op;
+      // Token-level scoring (DSA's indexer) comes with the CUDA gather
+      // kernel, the selection issue's next step: name the op.
+      WalkResult tokenLevel = fn.walk([&](IndexScoresOp idx) {
+        idx.emitError() << "attn.index_scores has no CUDA lowering yet: "
+                           "token-level selection runs on the CPU and in the "
+                           "float64 reference until the gather kernel lands";
+        return WalkResult::interrupt();
+      });
+      if (tokenLevel.wasInterrupted())
+        return signalPassFailure();
       if (!isGpuProgram(fn, op)) {
         fn.emitError() << "the CUDA target compiles entries of attn.pool, "
                           "attn.block_scores and attn.select ops and at most "
@@ -150,6 +160,13 @@ struct ConvertAttnToNVGPU
       s.segments = static_cast<bool>(op.getQDoc());
       s.listQ = op.listBlockQ();
       s.listK = op.listBlockK();
+      if (s.listK % 16) {
+        op.emitError() << "block_k = " << s.listK
+                       << ": token-level block lists (block_k not a multiple "
+                          "of 16) run on the CPU only; the CUDA gather kernel "
+                          "is the selection issue's next step";
+        return signalPassFailure();
+      }
       bool listFitsHopper =
           !s.listQ || (s.listQ % 64 == 0 && s.listK % 64 == 0);
       s.hopper = mma == "wgmma" ||

@@ -4,8 +4,9 @@
 // with the per-row bodies the CPU uses (Utils/SelectionBuilders.h):
 //   pool          one thread per (b, h, block, feature): a warp reads 32
 //                 consecutive features of each position (coalesced);
-//   block_scores  one thread per score (b, h, query block, key block), its
-//                 dot product in 16-byte vector loads;
+//   block_scores  a block per 16 x 16 tile of scores, rows staged in
+//                 shared memory (TiledScores.cpp); else one thread per
+//                 score, its dot product in 16-byte vector loads;
 //   select        one warp per (b, h, query block): lanes scan 1/32 of the
 //                 row per pass and reduce by shuffles; ids are written in
 //                 ascending order through a ballot prefix count.
@@ -340,13 +341,23 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
     argTypes.push_back(MemRefType::get(t.getShape(), t.getElementType()));
     bindings.push_back(StringAttr::get(ctx, bindingOf(fn, v)));
   }
+  // Block scores by tiles in shared memory where the rows allow: two
+  // module-level tiles of the kernel's own.
+  auto scoresOp = dyn_cast<BlockScoresOp>(op);
+  bool tiled = scoresOp && cuda::canTileScores(scoresOp);
+  std::string sQName = (name + "_sQ").str(), sKName = (name + "_sK").str();
+  if (tiled)
+    for (const std::string &tileName : {sQName, sKName})
+      memref::GlobalOp::create(gb, loc, tileName, gb.getStringAttr("private"),
+                               cuda::scoreTileType(scoresOp), Attribute(),
+                               /*constant=*/false, gb.getI64IntegerAttr(128));
   auto kfn = gpu::GPUFuncOp::create(gb, loc, name,
                                     FunctionType::get(ctx, argTypes, {}));
   kfn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
-  int64_t threads = kThreads;
+  int64_t threads = tiled ? cuda::kScoreTile * cuda::kScoreTile : kThreads;
   // Threads per work item: a warp per select row; a pool row (b, h,
   // block) takes one thread per 16 bytes of features when rows allow it.
-  int64_t lanes = isa<SelectOp>(op) ? 32 : 1, poolWidth = 1;
+  int64_t lanes = isa<SelectOp>(op) ? 32 : tiled ? threads : 1, poolWidth = 1;
   if (auto pool = dyn_cast<PoolOp>(op)) {
     auto xt = cast<RankedTensorType>(pool.getX().getType());
     auto ot = pool.getOut().getType();
@@ -377,6 +388,9 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   kfn->setAttr("attn.grid_dims", attrs.getI64IntegerAttr(gridDims));
   kfn->setAttr("attn.threads", attrs.getI64IntegerAttr(threads));
   kfn->setAttr("attn.grid_lanes", attrs.getI64IntegerAttr(lanes));
+  if (tiled)
+    kfn->setAttr("attn.grid_tile", attrs.getDenseI64ArrayAttr(
+                                       {cuda::kScoreTile, cuda::kScoreTile}));
 
   OpBuilder b(ctx);
   b.setInsertionPointToStart(&kfn.getBody().front());
@@ -393,6 +407,17 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   if (lanes > 1) {
     lane = arith::RemUIOp::create(b, loc, id, cIdx(b, loc, lanes));
     id = arith::DivUIOp::create(b, loc, id, cIdx(b, loc, lanes));
+  }
+  if (tiled) {
+    // One block per tile: `id` is the tile, `lane` the thread.
+    auto tileOf = [&](const std::string &n) {
+      return memref::GetGlobalOp::create(b, loc, cuda::scoreTileType(scoresOp), n)
+          .getResult();
+    };
+    cuda::buildTiledScores(b, loc, scoresOp, arg, id, lane, tileOf(sQName),
+                           tileOf(sKName), threads);
+    gpu::ReturnOp::create(b, loc);
+    return success();
   }
   Value items = cIdx(b, loc, 1);
   for (int64_t d = 0; d < gridDims; ++d)
@@ -411,18 +436,8 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
                      static_cast<int64_t>(pool.getBlock()), arg(pool.getX()),
                      arg(pool.getOut()), at[0], at[1], at[2], e, poolWidth);
   } else if (auto scores = dyn_cast<BlockScoresOp>(op)) {
-    ScoreRow row;
-    row.qp = arg(scores.getQp());
-    row.kp = arg(scores.getKp());
+    ScoreRow row = ScoreRow::of(b, loc, scores, arg);
     row.b = at[0], row.hOut = at[1], row.i = at[2];
-    row.scale = scores.getScaleValue();
-    row.share = scores.getShare();
-    if (scores.getQ()) {
-      row.n = dimOf(b, loc, arg(scores.getQ()), 2);
-      row.m = dimOf(b, loc, arg(scores.getK()), 2);
-      row.blockQ = static_cast<int64_t>(*scores.getBlockQ());
-      row.blockK = static_cast<int64_t>(*scores.getBlockK());
-    }
     // 16-byte loads of each pooled row.
     int64_t d = cast<MemRefType>(row.qp.getType()).getDimSize(3);
     int64_t bytes = cast<MemRefType>(row.qp.getType()).getElementTypeBitWidth() / 8;

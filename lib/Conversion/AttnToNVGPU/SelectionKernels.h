@@ -18,6 +18,20 @@ bool isSelectionOp(Operation *op);
 LogicalResult buildSelectionKernel(OpBuilder &gb, func::FuncOp fn,
                                    Operation *op, StringRef name);
 
+/// The tiled block-scores kernel (TiledScores.cpp): a block of kScoreTile^2
+/// threads per tile of scores, its rows staged in shared memory.
+constexpr int64_t kScoreTile = 16;
+/// Whether `op` can run tiled: one element type, static rows of whole
+/// 16-byte pieces (at most 1 KiB, so two tiles fit easily).
+bool canTileScores(BlockScoresOp op);
+/// The shared-memory tile of kScoreTile rows (padded by 16 bytes).
+MemRefType scoreTileType(BlockScoresOp op);
+/// The body for tile index `tile`, thread `tid` of `threads`; `arg` maps an
+/// op value to the kernel's memref argument; sQ, sK the two tiles.
+void buildTiledScores(OpBuilder &b, Location loc, BlockScoresOp op,
+                      function_ref<Value(Value)> arg, Value tile, Value tid,
+                      Value sQ, Value sK, int64_t threads);
+
 } // namespace mlir::attn::cuda
 
 #endif // ATTNIR_CONVERSION_ATTNTONVGPU_SELECTIONKERNELS_H

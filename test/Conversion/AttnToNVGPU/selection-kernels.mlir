@@ -16,10 +16,22 @@
 // CHECK: vector.store
 // CHECK: gpu.func @topk__s1(
 // CHECK-SAME: attn.step_args = ["i1", "w1"]
+// Block scores by 16 x 16 tiles: a block of 256 threads per tile (lanes =
+// threads, attn.grid_tile), key rows then each head's query rows staged in
+// two padded shared tiles, dot products read from there.
+// CHECK: memref.global "private" @topk__s2_sQ : memref<16x72xbf16, #gpu.address_space<workgroup>> {alignment = 128 : i64}
+// CHECK: memref.global "private" @topk__s2_sK : memref<16x72xbf16, #gpu.address_space<workgroup>>
 // CHECK: gpu.func @topk__s2(
-// CHECK-SAME: attn.grid_arg = 4 : i64, attn.grid_dims = 4 : i64, attn.grid_lanes = 1 : i64, attn.step = 2 : i64, attn.step_args = ["w0", "w1", "i0", "i1", "w2"]
+// CHECK-SAME: attn.grid_arg = 4 : i64, attn.grid_dims = 4 : i64, attn.grid_lanes = 256 : i64, attn.grid_tile = array<i64: 16, 16>, attn.step = 2 : i64, attn.step_args = ["w0", "w1", "i0", "i1", "w2"], attn.threads = 256 : i64
+// CHECK: %[[SQ:.*]] = memref.get_global @topk__s2_sQ
+// CHECK: %[[SK:.*]] = memref.get_global @topk__s2_sK
+// CHECK: vector.store {{.*}}, %[[SK]]
 // CHECK: arith.floordivsi
-// CHECK: vector.load {{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
+// CHECK: gpu.barrier
+// CHECK: vector.store {{.*}}, %[[SQ]]
+// CHECK: gpu.barrier
+// CHECK: vector.load %[[SQ]]{{.*}} : memref<16x72xbf16, #gpu.address_space<workgroup>>, vector<8xbf16>
+// CHECK: vector.load %[[SK]]
 // CHECK: vector.reduction <add>
 // CHECK: gpu.func @topk__s3(%{{.*}}: memref<?x?x?x?xf32>, %{{.*}}: memref<?x?x?x4xi32>, %{{.*}}: memref<?x?x?xi32>)
 // CHECK-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 32 : i64, attn.step = 3 : i64, attn.step_args = ["w2", "o1", "o2"], attn.threads = 128 : i64

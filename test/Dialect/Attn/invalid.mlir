@@ -400,7 +400,7 @@ func.func @kv_state_types(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x64xf32>,
                           %s: memref<32x64xf32>, %i: index, %c: i1,
                           %m: vector<32xf32>, %l: vector<16xf32>) {
   // expected-error @+1 {{failed to verify that all of {m_in, l_in, m_out, l_out} have same type}}
-  %r:2 = "attn.kv_block_update"(%qT, %kT, %v, %acc, %s, %i, %i, %i, %i, %i, %i, %c, %m, %l) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0>}>
+  %r:2 = "attn.kv_block_update"(%qT, %kT, %v, %acc, %s, %i, %i, %i, %i, %i, %i, %c, %m, %l) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0>}>
       : (memref<64x32xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
          memref<32x16xf32>, memref<32x64xf32>, index, index, index, index,
          index, index, i1, vector<32xf32>, vector<16xf32>)
@@ -419,14 +419,17 @@ func.func @negative_window(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
 
 // -----
 
-func.func @block_k_not_16(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x16x64xf32>,
-                          %v: tensor<1x2x16x64xf32>, %i: tensor<1x2x1x1xi32>,
-                          %c: tensor<1x2x1xi32>) -> tensor<1x2x16x64xf32> {
-  // expected-error @+1 {{block_k must be a multiple of 16, got 8 (token-level lists are not supported yet)}}
-  %o = attn.attention %q, %k, %v blocks(%i, %c) block_size(16, 8)
-       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>,
-          tensor<1x2x1x1xi32>, tensor<1x2x1xi32>) -> tensor<1x2x16x64xf32>
-  return %o : tensor<1x2x16x64xf32>
+func.func @kv_gathered_unmasked(%qT: memref<64x32xf32>, %kT: memref<1x1x?x64x64xf32>,
+                                %v: memref<1x1x?x32xf32>, %acc: memref<32x32xf32>,
+                                %s: memref<32x64xf32>, %i: index, %c: i1,
+                                %m: vector<32xf32>, %l: vector<32xf32>,
+                                %keys: memref<?xi64>) {
+  // expected-error @+1 {{'attn.kv_block_update' op gathered keys need masked = true (padding slots are masked by position)}}
+  %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
+      lengths(%i, %i) masked(%c) state(%m, %l) keys(%keys : memref<?xi64>)
+      : memref<64x32xf32>, memref<1x1x?x64x64xf32>, memref<1x1x?x32xf32>,
+        memref<32x32xf32>, memref<32x64xf32>, vector<32xf32>
+  return
 }
 
 // -----

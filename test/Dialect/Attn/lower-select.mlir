@@ -1,6 +1,7 @@
 // attn-lower-select: each selection op becomes an scf.parallel over its rows
 // on buffers; a block_scores used only by a select is fused into it (a
-// scratch row per task, no score matrix); a block_scores whose matrix is
+// scratch row per task, on the stack up to 4096 scores, else the heap; no
+// score matrix); a block_scores whose matrix is
 // also returned is materialised once and the select reads its rows.
 // RUN: attn-opt %s --attn-lower-select | FileCheck %s
 
@@ -23,7 +24,8 @@ func.func @pool_max(%x: tensor<?x?x?x64xbf16>) -> tensor<?x?x?x64xbf16> {
 // CHECK:         %[[IDX:.*]] = memref.alloc({{.*}}) : memref<?x?x?x5xi32>
 // CHECK:         %[[CNT:.*]] = memref.alloc({{.*}}) : memref<?x?x?xi32>
 // CHECK:         scf.parallel
-// CHECK:           %[[ROW:.*]] = memref.alloca({{.*}}) : memref<?xf32>
+// CHECK:           %[[ROW:.*]] = scf.if
+// CHECK:             memref.alloca({{.*}}) : memref<?xf32>
 // CHECK:           arith.floordivsi
 // CHECK:           arith.mulf {{.*}} fastmath<reassoc,contract>
 // CHECK:           memref.store {{.*}}, %[[ROW]]
@@ -61,4 +63,34 @@ func.func @scores_returned(%qp: tensor<?x?x?x64xf32>, %kp: tensor<?x?x?x64xf32>)
   %i, %n = attn.select %s threshold(0.5)
        : tensor<?x?x?x?xf32> -> (tensor<?x?x?x?xi64>, tensor<?x?x?xi64>)
   return %s, %i, %n : tensor<?x?x?x?xf32>, tensor<?x?x?x?xi64>, tensor<?x?x?xi64>
+}
+
+// A token-level selection: index_scores fused into the select (its rows are
+// M long, so the scratch row moves to the heap past 4096 scores), and
+// topk above 16 finds its cut by radix select (8-bit digit histograms)
+// instead of arg-max passes.
+// CHECK-LABEL: func.func @index_topk_radix
+// CHECK-NOT:     memref.alloc({{.*}}) : memref<?x1x?x?xf32>
+// CHECK:         %[[IDX:.*]] = memref.alloc({{.*}}) : memref<?x1x?x40xi32>
+// CHECK:         scf.parallel
+// CHECK:           %[[ROW:.*]] = scf.if
+// CHECK:             memref.alloca({{.*}}) : memref<?xf32>
+// CHECK:             memref.alloc({{.*}}) : memref<?xf32>
+// CHECK:           arith.maximumf
+// CHECK:           memref.store {{.*}}, %[[ROW]]
+// CHECK:           memref.alloca() : memref<256xi32>
+// CHECK:           arith.bitcast {{.*}} : f32 to i32
+// CHECK-NOT:       scf.while
+// CHECK:           memref.store {{.*}}, %[[IDX]]
+// CHECK:           memref.dealloc %[[ROW]]
+// CHECK-NOT:     attn.index_scores
+func.func @index_topk_radix(%qi: tensor<?x4x?x64xf32>, %ki: tensor<?x?x64xf32>,
+                            %w: tensor<?x?x4xf32>)
+    -> (tensor<?x1x?x40xi32>, tensor<?x1x?xi32>) {
+  %s = attn.index_scores %qi, %ki, %w causal
+       : (tensor<?x4x?x64xf32>, tensor<?x?x64xf32>, tensor<?x?x4xf32>)
+         -> tensor<?x1x?x?xf32>
+  %i, %n = attn.select %s topk(40)
+       : tensor<?x1x?x?xf32> -> (tensor<?x1x?x40xi32>, tensor<?x1x?xi32>)
+  return %i, %n : tensor<?x1x?x40xi32>, tensor<?x1x?xi32>
 }

@@ -87,3 +87,48 @@ func.func @select_types(%s: tensor<1x2x4x8xf32>) -> (tensor<1x2x4x2xi32>, tensor
   %i, %n = attn.select %s topk(2) : tensor<1x2x4x8xf32> -> (tensor<1x2x4x2xi32>, tensor<1x2x4xi64>)
   return %i, %n : tensor<1x2x4x2xi32>, tensor<1x2x4xi64>
 }
+
+// -----
+
+func.func @index_scores_ranks(%qi: tensor<1x2x4x8xf32>, %ki: tensor<1x1x6x8xf32>,
+                              %w: tensor<1x4x2xf32>) -> tensor<1x1x4x6xf32> {
+  // expected-error @+1 {{takes qi [B, HI, N, DI], ki [B, M, DI] and w [B, N, HI] and returns [B, 1, N, M]}}
+  %s = attn.index_scores %qi, %ki, %w : (tensor<1x2x4x8xf32>, tensor<1x1x6x8xf32>, tensor<1x4x2xf32>) -> tensor<1x1x4x6xf32>
+  return %s : tensor<1x1x4x6xf32>
+}
+
+// -----
+
+func.func @index_scores_di(%qi: tensor<1x2x4x8xf32>, %ki: tensor<1x6x16xf32>,
+                           %w: tensor<1x4x2xf32>) -> tensor<1x1x4x6xf32> {
+  // expected-error @+1 {{ki 'tensor<1x6x16xf32>' must have qi's DI = 8}}
+  %s = attn.index_scores %qi, %ki, %w : (tensor<1x2x4x8xf32>, tensor<1x6x16xf32>, tensor<1x4x2xf32>) -> tensor<1x1x4x6xf32>
+  return %s : tensor<1x1x4x6xf32>
+}
+
+// -----
+
+func.func @index_scores_weights(%qi: tensor<1x2x4x8xf32>, %ki: tensor<1x6x8xf32>,
+                                %w: tensor<1x4x3xf32>) -> tensor<1x1x4x6xf32> {
+  // expected-error @+1 {{w 'tensor<1x4x3xf32>' must be [B, N, HI] of qi 'tensor<1x2x4x8xf32>'}}
+  %s = attn.index_scores %qi, %ki, %w : (tensor<1x2x4x8xf32>, tensor<1x6x8xf32>, tensor<1x4x3xf32>) -> tensor<1x1x4x6xf32>
+  return %s : tensor<1x1x4x6xf32>
+}
+
+// -----
+
+func.func @index_scores_heads(%qi: tensor<1x2x4x8xf32>, %ki: tensor<1x6x8xf32>,
+                              %w: tensor<1x4x2xf32>) -> tensor<1x?x4x6xf32> {
+  // expected-error @+1 {{result 'tensor<1x?x4x6xf32>' must be [B, 1, N, M] (dimension 1 static)}}
+  %s = attn.index_scores %qi, %ki, %w : (tensor<1x2x4x8xf32>, tensor<1x6x8xf32>, tensor<1x4x2xf32>) -> tensor<1x?x4x6xf32>
+  return %s : tensor<1x?x4x6xf32>
+}
+
+// -----
+
+func.func @index_scores_dynamic_di(%qi: tensor<1x2x4x?xf32>, %ki: tensor<1x6x8xf32>,
+                                   %w: tensor<1x4x2xf32>) -> tensor<1x1x4x6xf32> {
+  // expected-error @+1 {{needs a static indexer dimension DI}}
+  %s = attn.index_scores %qi, %ki, %w : (tensor<1x2x4x?xf32>, tensor<1x6x8xf32>, tensor<1x4x2xf32>) -> tensor<1x1x4x6xf32>
+  return %s : tensor<1x1x4x6xf32>
+}

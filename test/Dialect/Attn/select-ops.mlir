@@ -56,3 +56,32 @@ func.func @every_kind(%x: tensor<2x8x100x32xf32>, %y: tensor<2x2x300x32xbf16>)
         tensor<2x8x4x32xf32>, tensor<2x8x4x32xf32>, tensor<2x2x5x32xbf16>,
         tensor<2x2x3x5xi64>, tensor<2x2x3xi64>
 }
+
+// CHECK-LABEL: func.func @dsa_indexer
+// CHECK: %[[S:.*]] = attn.index_scores %{{.*}}, %{{.*}}, %{{.*}} causal : (tensor<?x4x?x64xf32>, tensor<?x?x64xf32>, tensor<?x?x4xf32>) -> tensor<?x1x?x?xf32>
+// CHECK: attn.select %[[S]] topk(2048) : tensor<?x1x?x?xf32> -> (tensor<?x1x?x2048xi32>, tensor<?x1x?xi32>)
+// CHECK: attn.attention {{.*}} blocks({{.*}}) block_size(1, 1) mask(#attn.causal)
+func.func @dsa_indexer(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                       %v: tensor<?x?x?x64xf32>, %qi: tensor<?x4x?x64xf32>,
+                       %ki: tensor<?x?x64xf32>, %w: tensor<?x?x4xf32>)
+    -> tensor<?x?x?x64xf32> {
+  %s = attn.index_scores %qi, %ki, %w causal
+       : (tensor<?x4x?x64xf32>, tensor<?x?x64xf32>, tensor<?x?x4xf32>)
+         -> tensor<?x1x?x?xf32>
+  %idx, %cnt = attn.select %s topk(2048)
+       : tensor<?x1x?x?xf32> -> (tensor<?x1x?x2048xi32>, tensor<?x1x?xi32>)
+  %o = attn.attention %q, %k, %v blocks(%idx, %cnt) block_size(1, 1)
+         mask(#attn.causal)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+          tensor<?x1x?x2048xi32>, tensor<?x1x?xi32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// CHECK-LABEL: func.func @index_scores_not_causal
+// CHECK: attn.index_scores %{{.*}}, %{{.*}}, %{{.*}} : (tensor<2x3x5x32xbf16>, tensor<2x7x32xbf16>, tensor<2x5x3xf32>) -> tensor<2x1x5x7xf32>
+func.func @index_scores_not_causal(%qi: tensor<2x3x5x32xbf16>, %ki: tensor<2x7x32xbf16>,
+                                   %w: tensor<2x5x3xf32>) -> tensor<2x1x5x7xf32> {
+  %s = attn.index_scores %qi, %ki, %w
+       : (tensor<2x3x5x32xbf16>, tensor<2x7x32xbf16>, tensor<2x5x3xf32>) -> tensor<2x1x5x7xf32>
+  return %s : tensor<2x1x5x7xf32>
+}

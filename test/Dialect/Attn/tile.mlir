@@ -182,3 +182,37 @@ func.func @cross_bf16_dv40(%q: tensor<1x2x100x64xbf16>, %k: tensor<1x2x130x64xbf
        -> tensor<1x2x100x40xbf16>
   return %o : tensor<1x2x100x40xbf16>
 }
+
+// -----
+
+// A token-level list (block_k = 1): nothing is packed for the whole
+// sequence; each query tile gathers its listed keys into buffers of its own
+// (K^T block-major, V, positions), skipping out-of-range ids and
+// duplicates (an id above the largest so far needs no scan back), pads
+// with position M and zero V, and runs the key loop over the gathered
+// blocks with the element rule reading the positions.
+
+// CHECK-LABEL: func.func @token_list(
+// CHECK-NOT: memref.alloc({{.*}}) : memref<?x?x?x64x64xf32>
+// CHECK: scf.parallel
+// CHECK:   %[[KT:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<1x1x?x64x64xf32>
+// CHECK:   %[[V:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<1x1x?x64xf32>
+// CHECK:   %[[KEYS:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<?xi64>
+// CHECK:   scf.for
+// CHECK:     arith.cmpi uge
+// CHECK:     arith.cmpi sgt
+// CHECK:     scf.if
+// CHECK:       scf.for
+// CHECK:   scf.for
+// CHECK:     attn.kv_block_update %{{.*}}, %[[KT]], %[[V]], {{.*}} masked(%true) {{.*}} keys(%[[KEYS]] : memref<?xi64>) mask(#attn.causal)
+// CHECK:   memref.dealloc %[[KT]]
+// CHECK:   memref.dealloc %[[V]]
+// CHECK:   memref.dealloc %[[KEYS]]
+func.func @token_list(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                      %v: tensor<?x?x?x64xf32>, %i: tensor<?x1x?x?xi32>,
+                      %c: tensor<?x1x?xi32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v blocks(%i, %c) block_size(1, 1) mask(#attn.causal)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+          tensor<?x1x?x?xi32>, tensor<?x1x?xi32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}

@@ -1,6 +1,7 @@
 //===- AttnOps.cpp - attn op verifiers and helpers ------------------------===//
 
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
 #include "llvm/ADT/STLExtras.h"
 #include <cmath>
@@ -181,9 +182,6 @@ LogicalResult AttentionOp::verifyBlockList() {
   if (bq <= 0 || bk <= 0 || bq > (1 << 20) || bk > (1 << 20))
     return emitOpError() << "block sizes must be in [1, 2^20], got ("
                          << bq << ", " << bk << ")";
-  if (bk % 16 != 0)
-    return emitOpError() << "block_k must be a multiple of 16, got " << bk
-                         << " (token-level lists are not supported yet)";
   auto idx = cast<RankedTensorType>(getKvIndices().getType());
   auto cnt = cast<RankedTensorType>(getKvCounts().getType());
   if (idx.getRank() != 4)
@@ -254,5 +252,8 @@ LogicalResult KVBlockUpdateOp::verify() {
     return emitOpError() << "acc dimension 1 (padded Dv) must be a multiple "
                             "of 16, got "
                          << acc.getDimSize(1);
+  if (getKeys() && !matchPattern(getMasked(), m_One()))
+    return emitOpError() << "gathered keys need masked = true (padding "
+                            "slots are masked by position)";
   return success();
 }

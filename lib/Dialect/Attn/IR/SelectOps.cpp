@@ -161,6 +161,56 @@ void BlockScoresOp::describe(attnir::RefOp &op,
 }
 
 //===----------------------------------------------------------------------===//
+// index_scores
+//===----------------------------------------------------------------------===//
+
+LogicalResult IndexScoresOp::verify() {
+  RankedTensorType qi = rankedType(getQi()), ki = rankedType(getKi()),
+                   w = rankedType(getW()), s = rankedType(getScores());
+  if (qi.getRank() != 4 || ki.getRank() != 3 || w.getRank() != 3 ||
+      s.getRank() != 4)
+    return emitOpError() << "takes qi [B, HI, N, DI], ki [B, M, DI] and w "
+                            "[B, N, HI] and returns [B, 1, N, M]";
+  if (ShapedType::isDynamic(qi.getDimSize(3)))
+    return emitOpError() << "needs a static indexer dimension DI";
+  if (!agree(ki.getDimSize(2), qi.getDimSize(3)))
+    return emitOpError() << "ki " << ki << " must have qi's DI = "
+                         << qi.getDimSize(3);
+  for (RankedTensorType t : {ki, w, s})
+    if (!agree(t.getDimSize(0), qi.getDimSize(0)))
+      return emitOpError() << "qi, ki, w and the result must share B";
+  if (!agree(w.getDimSize(1), qi.getDimSize(2)) ||
+      !agree(w.getDimSize(2), qi.getDimSize(1)))
+    return emitOpError() << "w " << w << " must be [B, N, HI] of qi " << qi;
+  if (s.getDimSize(1) != 1 || !agree(s.getDimSize(2), qi.getDimSize(2)) ||
+      !agree(s.getDimSize(3), ki.getDimSize(1)))
+    return emitOpError() << "result " << s
+                         << " must be [B, 1, N, M] (dimension 1 static)";
+  return success();
+}
+
+void IndexScoresOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
+  Value s = getScores(), qi = getQi(), ki = getKi(), w = getW();
+  out.push_back({s, 0, qi, 0});
+  out.push_back({s, 2, qi, 2});
+  out.push_back({s, 3, ki, 1});
+  out.push_back({ki, 0, qi, 0});
+  out.push_back({ki, 2, qi, 3});
+  out.push_back({w, 0, qi, 0});
+  out.push_back({w, 1, qi, 2});
+  out.push_back({w, 2, qi, 1});
+}
+
+void IndexScoresOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
+  op.kind = "index_scores";
+  op.operands["qi"] = idOf(getQi());
+  op.operands["ki"] = idOf(getKi());
+  op.operands["w"] = idOf(getW());
+  op.results["scores"] = idOf(getScores());
+  op.ints["causal"] = getCausal() ? 1 : 0;
+}
+
+//===----------------------------------------------------------------------===//
 // select
 //===----------------------------------------------------------------------===//
 

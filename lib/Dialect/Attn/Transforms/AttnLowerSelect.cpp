@@ -6,9 +6,10 @@
 // filled buffer), so attn.attention's `blocks(...)` and the function's
 // returns consume them as before and bufferization sees one producer.
 //
-// Fusion: a block_scores whose only user is a select is not materialised.
-// The select's row task scores its query block into a [Nk] scratch row and
-// selects from it, so neither a full-resolution nor a block-resolution
+// Fusion: a score producer (ScoreRowsOpInterface: block_scores,
+// index_scores) whose only user is a select is not materialised. The
+// select's row task scores its row into a [Nk] scratch row and selects
+// from it, so neither a full-resolution nor a block-resolution
 // score matrix is written. Pooled q and k are written (1 / block of q and
 // k): every row task reads all pooled key blocks.
 //
@@ -92,43 +93,20 @@ void lowerPool(RewriterBase &rw, PoolOp op) {
   freeUnlessReturned(rw, result, out);
 }
 
-/// The score row site of `op` for row (b, hOut, i); buffers made at the
-/// current insertion point.
-ScoreRow scoreSite(OpBuilder &b, Location loc, BlockScoresOp op) {
-  ScoreRow s;
-  s.qp = readBuffer(b, loc, op.getQp());
-  s.kp = readBuffer(b, loc, op.getKp());
-  s.scale = op.getScaleValue();
-  s.share = op.getShare();
-  if (op.getQ()) {
-    s.n = dimOf(b, loc, readBuffer(b, loc, op.getQ()), 2);
-    s.m = dimOf(b, loc, readBuffer(b, loc, op.getK()), 2);
-    s.blockQ = static_cast<int64_t>(*op.getBlockQ());
-    s.blockK = static_cast<int64_t>(*op.getBlockK());
-  }
-  return s;
-}
-
-/// [B, Hout, Nq, Nk] of a block_scores' result.
-SmallVector<Value> scoreDims(OpBuilder &b, Location loc, const ScoreRow &s) {
-  Value hOut = dimOf(b, loc, s.share ? s.kp : s.qp, 1);
-  return {dimOf(b, loc, s.qp, 0), hOut, dimOf(b, loc, s.qp, 2),
-          dimOf(b, loc, s.kp, 2)};
-}
-
-void lowerBlockScores(RewriterBase &rw, BlockScoresOp op) {
+/// A score matrix (block_scores, index_scores: any ScoreRowsOpInterface)
+/// written row by row in parallel; used when its result has users other
+/// than one select.
+void lowerScoreRows(RewriterBase &rw, ScoreRowsOpInterface op) {
   Location loc = op.getLoc();
   rw.setInsertionPoint(op);
-  ScoreRow site = scoreSite(rw, loc, op);
-  SmallVector<Value> dims = scoreDims(rw, loc, site);
-  Value out = allocFor(rw, loc, op.getType(), dims);
-  parallelRows(rw, loc, {dims[0], dims[1], dims[2]},
+  ScoreRows rows = op.prepareScoreRows(rw);
+  Type ty = op->getResult(0).getType();
+  Value out = allocFor(rw, loc, ty, rows.dims);
+  parallelRows(rw, loc, {rows.dims[0], rows.dims[1], rows.dims[2]},
                [&](OpBuilder &b, Location l, ValueRange iv) {
-                 ScoreRow row = site;
-                 row.b = iv[0], row.hOut = iv[1], row.i = iv[2];
-                 buildScoreRow(b, l, row, RowRef{out, {iv[0], iv[1], iv[2]}});
+                 rows.fill(b, l, SmallVector<Value>(iv), out, SmallVector<Value>(iv));
                });
-  Value result = asTensor(rw, loc, op.getType(), out);
+  Value result = asTensor(rw, loc, ty, out);
   rw.replaceOp(op, result);
   freeUnlessReturned(rw, result, out);
 }
@@ -136,14 +114,14 @@ void lowerBlockScores(RewriterBase &rw, BlockScoresOp op) {
 void lowerSelect(RewriterBase &rw, SelectOp op) {
   Location loc = op.getLoc();
   rw.setInsertionPoint(op);
-  auto producer = op.getScores().getDefiningOp<BlockScoresOp>();
+  auto producer = op.getScores().getDefiningOp<ScoreRowsOpInterface>();
   bool fused = producer && producer->hasOneUse();
-  ScoreRow site;
+  ScoreRows rows;
   SmallVector<Value> dims; // [B, H, Q, Nk]
   Value scores;
   if (fused) {
-    site = scoreSite(rw, loc, producer);
-    dims = scoreDims(rw, loc, site);
+    rows = producer.prepareScoreRows(rw);
+    dims.assign(rows.dims.begin(), rows.dims.end());
   } else {
     scores = readBuffer(rw, loc, op.getScores());
     for (int64_t d = 0; d < 4; ++d)
@@ -158,22 +136,41 @@ void lowerSelect(RewriterBase &rw, SelectOp op) {
                            {dims[0], dims[1], dims[2], width});
   Value counts = allocFor(rw, loc, op.getKvCounts().getType(),
                           {dims[0], dims[1], dims[2]});
+  // A fused row lives in scratch: on the task's stack when short (block
+  // rows), on the heap when it is a token-level row of M scores (DSA's
+  // M = 32768 is 128 KiB, too much for a worker thread's stack).
+  constexpr int64_t kStackRow = 4096;
   parallelRows(
       rw, loc, {dims[0], dims[1], dims[2]},
       [&](OpBuilder &b, Location l, ValueRange iv) {
         RowRef row{scores, {iv[0], iv[1], iv[2]}};
+        Value heapRow;
         if (fused) {
-          row = RowRef{memref::AllocaOp::create(
-                           b, l,
-                           MemRefType::get({ShapedType::kDynamic},
-                                           b.getF32Type()),
-                           ValueRange{dims[3]}),
-                       {}};
-          ScoreRow s = site;
-          s.b = iv[0], s.hOut = iv[1], s.i = iv[2];
-          buildScoreRow(b, l, s, row);
+          auto rowType = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+          Value small = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ule,
+                                              dims[3], cIdx(b, l, kStackRow));
+          auto where = scf::IfOp::create(
+              b, l, small,
+              [&](OpBuilder &tb, Location tl) {
+                scf::YieldOp::create(tb, tl, ValueRange{memref::AllocaOp::create(
+                                                 tb, tl, rowType, ValueRange{dims[3]})});
+              },
+              [&](OpBuilder &eb, Location el) {
+                scf::YieldOp::create(eb, el, ValueRange{memref::AllocOp::create(
+                                                 eb, el, rowType, ValueRange{dims[3]})});
+              });
+          row = RowRef{where.getResult(0), {}};
+          rows.fill(b, l, SmallVector<Value>(iv), row.buffer, {});
         }
         buildSelectRow(b, l, policy, row, indices, counts, iv);
+        if (fused) {
+          Value large = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt,
+                                              dims[3], cIdx(b, l, kStackRow));
+          scf::IfOp::create(b, l, large, [&](OpBuilder &tb, Location tl) {
+            memref::DeallocOp::create(tb, tl, row.buffer);
+            scf::YieldOp::create(tb, tl);
+          });
+        }
       });
   Value idxT = asTensor(rw, loc, op.getKvIndices().getType(), indices);
   Value cntT = asTensor(rw, loc, op.getKvCounts().getType(), counts);
@@ -187,9 +184,9 @@ void lowerSelect(RewriterBase &rw, SelectOp op) {
 struct AttnLowerSelectPass
     : public attn::impl::AttnLowerSelectBase<AttnLowerSelectPass> {
   void runOnOperation() override {
-    // Selects first, so that each can absorb (and erase) its block_scores
-    // producer; then the block_scores left (their matrix is used
-    // elsewhere), then pools.
+    // Selects first, so that each can absorb (and erase) its score
+    // producer; then the producers left (their matrix is used elsewhere),
+    // then pools.
     auto opsOf = [&](auto kind) {
       SmallVector<decltype(kind)> ops;
       getOperation().walk([&](decltype(kind) op) { ops.push_back(op); });
@@ -198,8 +195,8 @@ struct AttnLowerSelectPass
     IRRewriter rw(&getContext());
     for (SelectOp op : opsOf(SelectOp()))
       lowerSelect(rw, op);
-    for (BlockScoresOp op : opsOf(BlockScoresOp()))
-      lowerBlockScores(rw, op);
+    for (ScoreRowsOpInterface op : opsOf(ScoreRowsOpInterface()))
+      lowerScoreRows(rw, op);
     for (PoolOp op : opsOf(PoolOp()))
       lowerPool(rw, op);
   }

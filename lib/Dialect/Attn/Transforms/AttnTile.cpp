@@ -53,6 +53,9 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     int64_t dvPad = llvm::alignTo(dv, 16);
     int64_t bq = queryTile, bk = keyBlock;
     MaskAttrInterface mask = op.getMaskAttr();
+    // A token-level list (block_k not a multiple of 16) is gathered per
+    // query tile instead of visited in place (GatherKeys.cpp).
+    bool gather = op.hasBlockList() && op.listBlockK() % 16 != 0;
     if (op.hasBlockList()) {
       // A query tile must lie in one list row and a kernel key block in one
       // list block: the largest tile that divides block_q, and the largest
@@ -61,7 +64,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       bq = std::min(bq, listQ);
       while (listQ % bq != 0)
         --bq;
-      bk = std::gcd(bk, listK);
+      if (!gather)
+        bk = std::gcd(bk, listK);
     }
 
     auto toBuffer = [&](Value t) { return readBuffer(rw, loc, t); };
@@ -77,16 +81,18 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     Value Mpad = arith::MulIOp::create(
         rw, loc, arith::CeilDivUIOp::create(rw, loc, M, cBK), cBK);
 
-    // Packed K^T and V.
+    // Packed K^T and V (a gathering tile packs its own keys instead).
     int64_t dyn = ShapedType::kDynamic;
-    auto kTType = MemRefType::get({dyn, dyn, dyn, d, bk}, f32);
-    auto vpType = MemRefType::get({dyn, dyn, dyn, dvPad}, f32);
-    Value numBlocks = arith::DivUIOp::create(rw, loc, Mpad, cBK);
-    Value kT = memref::AllocOp::create(rw, loc, kTType,
-                                       ValueRange{B, Hkv, numBlocks});
-    Value vp = memref::AllocOp::create(rw, loc, vpType,
-                                       ValueRange{B, Hkv, Mpad});
-    buildPack(rw, loc, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv, dvPad, bk);
+    Value kT, vp;
+    if (!gather) {
+      auto kTType = MemRefType::get({dyn, dyn, dyn, d, bk}, f32);
+      auto vpType = MemRefType::get({dyn, dyn, dyn, dvPad}, f32);
+      Value numBlocks = arith::DivUIOp::create(rw, loc, Mpad, cBK);
+      kT = memref::AllocOp::create(rw, loc, kTType,
+                                   ValueRange{B, Hkv, numBlocks});
+      vp = memref::AllocOp::create(rw, loc, vpType, ValueRange{B, Hkv, Mpad});
+      buildPack(rw, loc, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv, dvPad, bk);
+    }
 
     // Outputs.
     auto outType = MemRefType::get(oT.getShape(), elt);
@@ -128,58 +134,58 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       Value kDoc = op.getKDoc() ? toBuffer(op.getKDoc()) : Value();
       QueryTile tile{i0, i1, b, h, hkv, N, M,
                      documentSite(b, h, N, M, qDoc, kDoc)};
-      KeySchedule sched =
-          op.hasBlockList()
-              ? KeySchedule::fromBlockList(
-                    rw, loc,
-                    BlockListOperands{toBuffer(op.getKvIndices()),
-                                      toBuffer(op.getKvCounts()), Hq, Hkv,
-                                      op.listBlockQ(), op.listBlockK()},
-                    mask, tile, bk)
-              : KeySchedule::fromMask(rw, loc, mask, tile, bk);
       auto stateType = VectorType::get({bq}, f32);
       Value mInit = arith::ConstantOp::create(
           rw, loc, DenseElementsAttr::get(
                        stateType, -std::numeric_limits<float>::infinity()));
       Value lInit = arith::ConstantOp::create(
           rw, loc, DenseElementsAttr::get(stateType, 0.0f));
-      Value nI = N, mI = M;
-      auto loop = scf::ForOp::create(
-          rw, loc, c0, sched.count(), c1, ValueRange{mInit, lInit},
-          [&](OpBuilder &lb, Location l, Value t, ValueRange state) {
-            Value j0 =
-                arith::MulIOp::create(lb, l, sched.block(lb, l, t), cBK);
-            Value masked = sched.masked(lb, l, t);
-            auto update = [&](OpBuilder &ub, Location ul) {
-              return KVBlockUpdateOp::create(ub, ul, stateType, stateType,
-                                             qTile, kT, vp, acc, scores, b,
-                                             hkv, i0, j0, nI, mI, masked,
-                                             state[0], state[1], qDoc, kDoc,
-                                             mask)
-                  .getResults();
-            };
-            Value skip = sched.skipped(lb, l, t);
-            if (!skip) {
-              scf::YieldOp::create(lb, l, update(lb, l));
-              return;
-            }
-            // A skipped step (duplicate or out-of-range list entry, or a
-            // block the mask empties) leaves the state as it is.
-            auto ifSkip = scf::IfOp::create(
-                lb, l, skip,
-                [&](OpBuilder &tb, Location tl) {
-                  scf::YieldOp::create(tb, tl, state);
-                },
-                [&](OpBuilder &eb, Location el) {
-                  scf::YieldOp::create(eb, el, update(eb, el));
-                });
-            scf::YieldOp::create(lb, l, ifSkip.getResults());
-          });
+      BlockListOperands list;
+      if (op.hasBlockList())
+        list = BlockListOperands{toBuffer(op.getKvIndices()),
+                                 toBuffer(op.getKvCounts()), Hq, Hkv,
+                                 op.listBlockQ(), op.listBlockK()};
+      auto update = [&](OpBuilder &ub, Location ul, Value keysT, Value vals,
+                        Value j0, Value masked, ValueRange state, Value keys) {
+        return KVBlockUpdateOp::create(ub, ul, stateType, stateType, qTile,
+                                       keysT, vals, acc, scores, b, hkv, i0,
+                                       j0, N, M, masked, state[0], state[1],
+                                       qDoc, kDoc, keys, mask)
+            .getResults();
+      };
+      scf::ForOp loop;
+      if (gather) {
+        GatheredKeys g =
+            gatherListKeys(rw, loc, list, tile, k, v, d, dv, dvPad, bk);
+        Value yes = arith::ConstantIntOp::create(rw, loc, 1, 1);
+        loop = scf::ForOp::create(
+            rw, loc, c0, g.numBlocks, c1, ValueRange{mInit, lInit},
+            [&](OpBuilder &lb, Location l, Value t, ValueRange state) {
+              Value j0 = arith::MulIOp::create(lb, l, t, cBK);
+              scf::YieldOp::create(
+                  lb, l, update(lb, l, g.kT, g.v, j0, yes, state, g.keys));
+            });
+        for (Value buf : {g.kT, g.v, g.keys})
+          memref::DeallocOp::create(rw, loc, buf);
+      } else {
+        KeySchedule sched =
+            op.hasBlockList()
+                ? KeySchedule::fromBlockList(rw, loc, list, mask, tile, bk)
+                : KeySchedule::fromMask(rw, loc, mask, tile, bk);
+        loop = buildScheduleLoop(rw, loc, sched, cBK, mInit, lInit,
+                                 [&](OpBuilder &ub, Location ul, Value j0,
+                                     Value masked, ValueRange state) {
+                                   return update(ub, ul, kT, vp, j0, masked,
+                                                 state, Value());
+                                 });
+      }
       buildFinalize(rw, loc, acc, loop.getResult(0), loop.getResult(1), out,
                     lse, b, h, i0, i1, dv, elt);
     }
-    memref::DeallocOp::create(rw, loc, kT);
-    memref::DeallocOp::create(rw, loc, vp);
+    if (!gather) {
+      memref::DeallocOp::create(rw, loc, kT);
+      memref::DeallocOp::create(rw, loc, vp);
+    }
 
     SmallVector<Value> results = {bufferization::ToTensorOp::create(
         rw, loc, oT, out, /*restrict=*/true, /*writable=*/true)};
@@ -188,6 +194,41 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
           rw, loc, lseT, lse, /*restrict=*/true, /*writable=*/true));
     rw.replaceOp(op, results);
     return success();
+  }
+
+  using UpdateFn = function_ref<ValueRange(OpBuilder &, Location, Value,
+                                           Value, ValueRange)>;
+
+  /// The key loop over `sched` with the online-softmax state (m, l):
+  /// `update(j0, masked, state)` for each visited block; a skipped step
+  /// (duplicate or out-of-range list entry, or a block the mask empties)
+  /// leaves the state as it is.
+  static scf::ForOp buildScheduleLoop(OpBuilder &rw, Location loc,
+                                      const KeySchedule &sched, Value cBK,
+                                      Value mInit, Value lInit,
+                                      UpdateFn update) {
+    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+    return scf::ForOp::create(
+        rw, loc, c0, sched.count(), c1, ValueRange{mInit, lInit},
+        [&](OpBuilder &lb, Location l, Value t, ValueRange state) {
+          Value j0 = arith::MulIOp::create(lb, l, sched.block(lb, l, t), cBK);
+          Value masked = sched.masked(lb, l, t);
+          Value skip = sched.skipped(lb, l, t);
+          if (!skip) {
+            scf::YieldOp::create(lb, l, update(lb, l, j0, masked, state));
+            return;
+          }
+          auto ifSkip = scf::IfOp::create(
+              lb, l, skip,
+              [&](OpBuilder &tb, Location tl) {
+                scf::YieldOp::create(tb, tl, state);
+              },
+              [&](OpBuilder &eb, Location el) {
+                scf::YieldOp::create(eb, el,
+                                     update(eb, el, j0, masked, state));
+              });
+          scf::YieldOp::create(lb, l, ifSkip.getResults());
+        });
   }
 
   /// kT[b, h, j / BK, e, j % BK] = K[b, h, j, e]; vp[b, h, j, e] =

@@ -94,7 +94,8 @@ struct AttnVerifySpecPass
 
 LogicalResult mlir::attn::checkLowerable(Operation *root, StringRef target) {
   WalkResult r = root->walk([&](Operation *op) {
-    if (!isa<attn::PoolOp, attn::BlockScoresOp, attn::SelectOp>(op))
+    if (!isa<attn::PoolOp, attn::BlockScoresOp, attn::IndexScoresOp,
+             attn::SelectOp>(op))
       return WalkResult::advance();
     if (target == "CPU")
       op->emitError() << "'" << op->getName()

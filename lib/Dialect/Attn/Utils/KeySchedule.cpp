@@ -151,6 +151,17 @@ KeySchedule KeySchedule::fromBlockList(OpBuilder &b, Location loc,
   s.list = list;
   s.tile = tile;
   s.ranges = rangesOf(b, loc, mask, tile);
+  ListRow row = listRowOf(b, loc, list, tile);
+  s.listHead = row.head;
+  s.listRow = row.row;
+  s.ratio = cIdx(b, loc, list.blockK / bk);
+  s.numSteps = arith::MulIOp::create(b, loc, row.count, s.ratio);
+  return s;
+}
+
+ListRow mlir::attn::listRowOf(OpBuilder &b, Location loc,
+                              const BlockListOperands &list,
+                              const QueryTile &tile) {
   // One list for every head (Hl = 1), one per query head (Hl = Hq), or one
   // per KV head shared by its query heads (Hl = Hkv); the runtime checks
   // that Hl is one of the three.
@@ -159,21 +170,19 @@ KeySchedule KeySchedule::fromBlockList(OpBuilder &b, Location loc,
   Value shared = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, hl, c1);
   Value perQuery =
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, hl, list.hq);
-  s.listHead = arith::SelectOp::create(
+  ListRow r;
+  r.head = arith::SelectOp::create(
       b, loc, shared, c0,
       arith::SelectOp::create(b, loc, perQuery, tile.h, tile.hkv));
-  s.listRow =
-      arith::DivUIOp::create(b, loc, tile.i0, cIdx(b, loc, list.blockQ));
-  s.ratio = cIdx(b, loc, list.blockK / bk);
+  r.row = arith::DivUIOp::create(b, loc, tile.i0, cIdx(b, loc, list.blockQ));
   // A count outside [0, K] is clamped (the runtime reports it on the CPU).
   Value raw = memref::LoadOp::create(b, loc, list.counts,
-                                     ValueRange{tile.b, s.listHead, s.listRow});
+                                     ValueRange{tile.b, r.head, r.row});
   Value cnt = arith::IndexCastOp::create(b, loc, b.getIndexType(), raw);
   Value k = memref::DimOp::create(b, loc, list.indices, 3);
-  cnt = arith::MinSIOp::create(b, loc, arith::MaxSIOp::create(b, loc, cnt, c0),
-                               k);
-  s.numSteps = arith::MulIOp::create(b, loc, cnt, s.ratio);
-  return s;
+  r.count = arith::MinSIOp::create(
+      b, loc, arith::MaxSIOp::create(b, loc, cnt, c0), k);
+  return r;
 }
 
 Value KeySchedule::loadIndex(OpBuilder &b, Location loc, Value slot) const {

@@ -9,7 +9,7 @@
 // ever sorted. Rows are short (Nk key blocks: 256 at N = 16384 with blocks
 // of 64) and k small, so k + 2 passes over a row in L1 cost far less than
 // the attention the list feeds. Token-level selection (Nk = M, k in the
-// thousands) needs a radix select instead: the selection issue's next step.
+// thousands) finds the same cut by radix select (buildRadixCut).
 //
 //===----------------------------------------------------------------------===//
 
@@ -37,15 +37,6 @@ Value fromF32(OpBuilder &b, Location loc, Value x, Type elt) {
 Value indexToF32(OpBuilder &b, Location loc, Value i) {
   Value i64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), i);
   return arith::SIToFPOp::create(b, loc, b.getF32Type(), i64);
-}
-/// A loop over [lo, hi) with a body that yields nothing.
-void forEach(OpBuilder &b, Location loc, Value lo, Value hi,
-             function_ref<void(OpBuilder &, Location, Value)> body) {
-  scf::ForOp::create(b, loc, lo, hi, cIdx(b, loc, 1), ValueRange{},
-                     [&](OpBuilder &fb, Location l, Value i, ValueRange) {
-                       body(fb, l, i);
-                       scf::YieldOp::create(fb, l);
-                     });
 }
 
 } // namespace
@@ -202,12 +193,24 @@ void mlir::attn::buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind,
 // block scores
 //===----------------------------------------------------------------------===//
 
-namespace {
 /// sum_e qp[b, h, i, e] kp[b, kvh, j, e] in f32, `lanes` features per step
 /// (one vector load of each row per step; 1: scalar, reassociable so that
 /// LLVM vectorizes it on the CPU).
-Value buildDot(OpBuilder &b, Location loc, const ScoreRow &s, Value h,
-               Value kvHead, Value j) {
+Value mlir::attn::buildScoreDot(OpBuilder &b, Location loc, const ScoreRow &s,
+                                Value h, Value kvHead, Value j) {
+  // Where q row (h, i) and k row (kvHead, j) are read, feature e.
+  auto qAt = [&](OpBuilder &ob, Location l, Value e) -> SmallVector<Value> {
+    if (s.staged.q)
+      return {arith::SubIOp::create(ob, l, s.i, s.staged.i0), e};
+    return {s.b, h, s.i, e};
+  };
+  auto kAt = [&](OpBuilder &ob, Location l, Value e) -> SmallVector<Value> {
+    if (s.staged.k)
+      return {arith::SubIOp::create(ob, l, j, s.staged.j0), e};
+    return {s.b, kvHead, j, e};
+  };
+  Value qBuf = s.staged.q ? s.staged.q : s.qp;
+  Value kBuf = s.staged.k ? s.staged.k : s.kp;
   Value c0 = cIdx(b, loc, 0), d = dimOf(b, loc, s.qp, 3);
   Type f32 = b.getF32Type();
   auto fm = arith::FastMathFlagsAttr::get(
@@ -232,8 +235,8 @@ Value buildDot(OpBuilder &b, Location loc, const ScoreRow &s, Value h,
             return widen(eb, el, vector::LoadOp::create(eb, el, t, m, at, false,
                                                         llvm::MaybeAlign(bytes)));
           };
-          Value qv = load(vq, s.qp, ValueRange{s.b, h, s.i, e});
-          Value kv = load(vk, s.kp, ValueRange{s.b, kvHead, j, e});
+          Value qv = load(vq, qBuf, qAt(eb, el, e));
+          Value kv = load(vk, kBuf, kAt(eb, el, e));
           scf::YieldOp::create(eb, el,
                                ValueRange{vector::FMAOp::create(eb, el, qv, kv, acc[0])});
         });
@@ -243,23 +246,34 @@ Value buildDot(OpBuilder &b, Location loc, const ScoreRow &s, Value h,
   auto dot = scf::ForOp::create(
       b, loc, c0, d, cIdx(b, loc, 1), ValueRange{cF32(b, loc, 0.0)},
       [&](OpBuilder &eb, Location el, Value e, ValueRange sum) {
-        Value qv = toF32(eb, el, memref::LoadOp::create(eb, el, s.qp,
-                                                        ValueRange{s.b, h, s.i, e}));
-        Value kv = toF32(eb, el, memref::LoadOp::create(eb, el, s.kp,
-                                                        ValueRange{s.b, kvHead, j, e}));
+        Value qv = toF32(eb, el, memref::LoadOp::create(eb, el, qBuf, qAt(eb, el, e)));
+        Value kv = toF32(eb, el, memref::LoadOp::create(eb, el, kBuf, kAt(eb, el, e)));
         Value p = arith::MulFOp::create(eb, el, qv, kv, fm);
         scf::YieldOp::create(eb, el,
                              ValueRange{arith::AddFOp::create(eb, el, sum[0], p, fm)});
       });
   return dot.getResult(0);
 }
-} // namespace
 
-Value mlir::attn::buildScoreAt(OpBuilder &b, Location loc, const ScoreRow &s,
-                               Value j) {
-  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
-  Value group = arith::DivUIOp::create(b, loc, dimOf(b, loc, s.qp, 1),
-                                       dimOf(b, loc, s.kp, 1));
+ScoreRow ScoreRow::of(OpBuilder &b, Location loc, BlockScoresOp op,
+                      function_ref<Value(Value)> buffer) {
+  ScoreRow s;
+  s.qp = buffer(op.getQp());
+  s.kp = buffer(op.getKp());
+  s.scale = op.getScaleValue();
+  s.share = op.getShare();
+  if (op.getQ()) {
+    s.n = dimOf(b, loc, buffer(op.getQ()), 2);
+    s.m = dimOf(b, loc, buffer(op.getK()), 2);
+    s.blockQ = static_cast<int64_t>(*op.getBlockQ());
+    s.blockK = static_cast<int64_t>(*op.getBlockK());
+  }
+  return s;
+}
+
+Value mlir::attn::buildScoreLegal(OpBuilder &b, Location loc,
+                                  const ScoreRow &s, Value j) {
+  Value c1 = cIdx(b, loc, 1);
   // The last legal key block: floor((min((i + 1) bq, N) - 1 + M - N) / bk),
   // signed (it is negative when the row sees no key).
   Value legal = arith::ConstantIntOp::create(b, loc, 1, 1);
@@ -276,16 +290,27 @@ Value mlir::attn::buildScoreAt(OpBuilder &b, Location loc, const ScoreRow &s,
     Value diag = arith::FloorDivSIOp::create(b, loc, key, cIdx(b, loc, s.blockK));
     legal = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, j, diag);
   }
+  return legal;
+}
+
+ScoreHeads mlir::attn::scoreHeads(OpBuilder &b, Location loc,
+                                  const ScoreRow &s) {
+  Value group = arith::DivUIOp::create(b, loc, dimOf(b, loc, s.qp, 1),
+                                       dimOf(b, loc, s.kp, 1));
   // With share, the group's query heads against their KV head; without,
   // one query head against its KV head.
-  Value h0 = s.hOut, heads = c1, kvHead;
-  if (s.share) {
-    h0 = arith::MulIOp::create(b, loc, s.hOut, group);
-    heads = group;
-    kvHead = s.hOut;
-  } else {
-    kvHead = arith::DivUIOp::create(b, loc, s.hOut, group);
-  }
+  if (s.share)
+    return {arith::MulIOp::create(b, loc, s.hOut, group), group, s.hOut};
+  return {s.hOut, cIdx(b, loc, 1),
+          arith::DivUIOp::create(b, loc, s.hOut, group)};
+}
+
+Value mlir::attn::buildScoreAt(OpBuilder &b, Location loc, const ScoreRow &s,
+                               Value j) {
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  Value legal = buildScoreLegal(b, loc, s, j);
+  ScoreHeads hs = scoreHeads(b, loc, s);
+  Value h0 = hs.h0, heads = hs.count, kvHead = hs.kvHead;
   bool useMax = s.share && *s.share == ShareKind::Max;
   Value scale = cF32(b, loc, s.scale), negInf = cF32(b, loc, -kInf);
   auto ifLegal = scf::IfOp::create(
@@ -297,7 +322,7 @@ Value mlir::attn::buildScoreAt(OpBuilder &b, Location loc, const ScoreRow &s,
             [&](OpBuilder &hb, Location hl, Value r, ValueRange acc) {
               Value h = arith::AddIOp::create(hb, hl, h0, r);
               Value v = arith::MulFOp::create(
-                  hb, hl, buildDot(hb, hl, s, h, kvHead, j), scale);
+                  hb, hl, buildScoreDot(hb, hl, s, h, kvHead, j), scale);
               Value next =
                   useMax ? arith::MaximumFOp::create(hb, hl, acc[0], v).getResult()
                          : arith::AddFOp::create(hb, hl, acc[0], v).getResult();
@@ -318,6 +343,49 @@ void mlir::attn::buildScoreRow(OpBuilder &b, Location loc, const ScoreRow &s,
             memref::StoreOp::create(jb, jl, buildScoreAt(jb, jl, s, j),
                                     row.buffer, row.at(j));
           });
+}
+
+void mlir::attn::buildIndexScoreRow(OpBuilder &b, Location loc,
+                                     const IndexRow &s, const RowRef &row) {
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  Value heads = dimOf(b, loc, s.qi, 1), di = dimOf(b, loc, s.qi, 3);
+  Value n = dimOf(b, loc, s.qi, 2), m = dimOf(b, loc, s.ki, 1);
+  auto fm = arith::FastMathFlagsAttr::get(
+      b.getContext(), arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
+  // The last legal key, t + M - N (signed: negative when none is legal).
+  Value lastKey = arith::SubIOp::create(b, loc, arith::AddIOp::create(b, loc, s.t, m), n);
+  Value negInf = cF32(b, loc, -kInf), zero = cF32(b, loc, 0.0);
+  forEach(b, loc, c0, m, [&](OpBuilder &jb, Location jl, Value j) {
+    auto overHeads = scf::ForOp::create(
+        jb, jl, c0, heads, c1, ValueRange{zero},
+        [&](OpBuilder &hb, Location hl, Value h, ValueRange acc) {
+          // Reassociable, so LLVM vectorizes the dot over DI.
+          auto dot = scf::ForOp::create(
+              hb, hl, c0, di, c1, ValueRange{zero},
+              [&](OpBuilder &eb, Location el, Value e, ValueRange sum) {
+                Value q = toF32(eb, el, memref::LoadOp::create(
+                                            eb, el, s.qi, ValueRange{s.b, h, s.t, e}));
+                Value k = toF32(eb, el, memref::LoadOp::create(
+                                            eb, el, s.ki, ValueRange{s.b, j, e}));
+                Value p = arith::MulFOp::create(eb, el, q, k, fm);
+                scf::YieldOp::create(
+                    eb, el, ValueRange{arith::AddFOp::create(eb, el, sum[0], p, fm)});
+              });
+          Value relu = arith::MaximumFOp::create(hb, hl, dot.getResult(0), zero);
+          Value w = toF32(hb, hl, memref::LoadOp::create(hb, hl, s.w,
+                                                         ValueRange{s.b, s.t, h}));
+          scf::YieldOp::create(
+              hb, hl, ValueRange{arith::AddFOp::create(
+                          hb, hl, acc[0], arith::MulFOp::create(hb, hl, w, relu), fm)});
+        });
+    Value v = overHeads.getResult(0);
+    if (s.causal)
+      v = arith::SelectOp::create(
+          jb, jl,
+          arith::CmpIOp::create(jb, jl, arith::CmpIPredicate::sle, j, lastKey), v,
+          negInf);
+    memref::StoreOp::create(jb, jl, v, row.buffer, row.at(j));
+  });
 }
 
 //===----------------------------------------------------------------------===//
@@ -468,6 +536,135 @@ std::pair<Value, Value> mlir::attn::buildCut(
   return {loop.getResult(1), loop.getResult(2)};
 }
 
+namespace {
+/// An order-preserving i32 key of a score: unsigned order of keys is the
+/// order of scores (-0 and +0 alike: s + 0 is +0 for both).
+Value radixKey(OpBuilder &b, Location l, Value s) {
+  Type i32 = b.getI32Type();
+  Value u = arith::BitcastOp::create(
+      b, l, i32, arith::AddFOp::create(b, l, s, cF32(b, l, 0.0)));
+  auto c = [&](int64_t v) { return arith::ConstantIntOp::create(b, l, i32, v); };
+  Value negative = arith::CmpIOp::create(b, l, arith::CmpIPredicate::slt, u, c(0));
+  return arith::SelectOp::create(b, l, negative,
+                                 arith::XOrIOp::create(b, l, u, c(-1)),
+                                 arith::XOrIOp::create(b, l, u, c(INT32_MIN)));
+}
+} // namespace
+
+std::pair<Value, Value> mlir::attn::buildRadixCut(OpBuilder &b, Location loc,
+                                                  const RowFacts &f,
+                                                  int64_t k) {
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  Type i32 = b.getI32Type(), idx = b.getIndexType();
+  auto ci = [&](OpBuilder &ob, Location l, int64_t v) -> Value {
+    return arith::ConstantIntOp::create(ob, l, i32, v);
+  };
+  auto candidateKey = [&](OpBuilder &ob, Location l, Value j) {
+    Value s = f.score(ob, l, j);
+    return std::make_tuple(s, f.candidate(ob, l, j, s), radixKey(ob, l, s));
+  };
+  auto count = scf::ForOp::create(
+      b, loc, c0, f.nk, c1, ValueRange{c0},
+      [&](OpBuilder &fb, Location l, Value j, ValueRange n) {
+        Value s = f.score(fb, l, j);
+        Value more = arith::AddIOp::create(fb, l, n[0], c1);
+        scf::YieldOp::create(fb, l,
+                             ValueRange{arith::SelectOp::create(
+                                 fb, l, f.candidate(fb, l, j, s), more, n[0])});
+      });
+  Value hist = memref::AllocaOp::create(b, loc, MemRefType::get({256}, i32));
+  auto ifAll = scf::IfOp::create(
+      b, loc,
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule,
+                            count.getResult(0), cIdx(b, loc, k)),
+      [&](OpBuilder &tb, Location l) {
+        // Every candidate is kept: a cut below every finite score.
+        scf::YieldOp::create(tb, l, ValueRange{cF32(tb, l, -kInf), f.nk});
+      },
+      [&](OpBuilder &eb, Location l) {
+        // The k-th highest key, 8 bits at a time from the top: count the
+        // candidates that match the bits fixed so far by their next digit,
+        // then take the digit holding the rank still wanted.
+        Value prefix = ci(eb, l, 0), want = ci(eb, l, k);
+        for (int64_t shift = 24; shift >= 0; shift -= 8) {
+          forEach(eb, l, c0, cIdx(eb, l, 256), [&](OpBuilder &zb, Location zl, Value d) {
+            memref::StoreOp::create(zb, zl, ci(zb, zl, 0), hist, ValueRange{d});
+          });
+          forEach(eb, l, c0, f.nk, [&](OpBuilder &hb, Location hl, Value j) {
+            auto [s, cand, key] = candidateKey(hb, hl, j);
+            (void)s;
+            Value match = cand;
+            if (shift < 24) {
+              Value high = arith::ShRUIOp::create(
+                  hb, hl, arith::XOrIOp::create(hb, hl, key, prefix),
+                  ci(hb, hl, shift + 8));
+              match = arith::AndIOp::create(
+                  hb, hl, match,
+                  arith::CmpIOp::create(hb, hl, arith::CmpIPredicate::eq, high,
+                                        ci(hb, hl, 0)));
+            }
+            scf::IfOp::create(hb, hl, match, [&](OpBuilder &ib, Location il) {
+              Value digit = arith::AndIOp::create(
+                  ib, il, arith::ShRUIOp::create(ib, il, key, ci(ib, il, shift)),
+                  ci(ib, il, 255));
+              Value at = arith::IndexCastOp::create(ib, il, idx, digit);
+              Value n = memref::LoadOp::create(ib, il, hist, ValueRange{at});
+              memref::StoreOp::create(ib, il,
+                                      arith::AddIOp::create(ib, il, n, ci(ib, il, 1)),
+                                      hist, ValueRange{at});
+              scf::YieldOp::create(ib, il);
+            });
+          });
+          // From the top digit down: (digit, rank within it, done).
+          Value no = arith::ConstantIntOp::create(eb, l, 0, 1);
+          auto scan = scf::ForOp::create(
+              eb, l, c0, cIdx(eb, l, 256), c1, ValueRange{ci(eb, l, 0), want, no},
+              [&](OpBuilder &sb, Location sl, Value t, ValueRange st) {
+                Value d = arith::SubIOp::create(sb, sl, cIdx(sb, sl, 255), t);
+                Value n = memref::LoadOp::create(sb, sl, hist, ValueRange{d});
+                Value take = arith::AndIOp::create(
+                    sb, sl,
+                    arith::XOrIOp::create(sb, sl, st[2],
+                                          arith::ConstantIntOp::create(sb, sl, 1, 1)),
+                    arith::CmpIOp::create(sb, sl, arith::CmpIPredicate::sge, n, st[1]));
+                Value passOver = arith::OrIOp::create(sb, sl, st[2], take);
+                Value rank = arith::SelectOp::create(
+                    sb, sl, passOver, st[1], arith::SubIOp::create(sb, sl, st[1], n));
+                Value digit = arith::SelectOp::create(
+                    sb, sl, take, arith::IndexCastOp::create(sb, sl, i32, d), st[0]);
+                scf::YieldOp::create(sb, sl, ValueRange{digit, rank, passOver});
+              });
+          prefix = arith::OrIOp::create(
+              eb, l, prefix,
+              arith::ShLIOp::create(eb, l, scan.getResult(0), ci(eb, l, shift)));
+          want = scan.getResult(1);
+        }
+        // The cut is the want-th candidate (by ascending id) whose key is
+        // the k-th highest.
+        auto pick = scf::ForOp::create(
+            eb, l, c0, f.nk, c1,
+            ValueRange{ci(eb, l, 0), cF32(eb, l, kInf), cIdx(eb, l, -1)},
+            [&](OpBuilder &pb, Location pl, Value j, ValueRange st) {
+              auto [s, cand, key] = candidateKey(pb, pl, j);
+              Value hit = arith::AndIOp::create(
+                  pb, pl, cand,
+                  arith::CmpIOp::create(pb, pl, arith::CmpIPredicate::eq, key, prefix));
+              Value seen = arith::SelectOp::create(
+                  pb, pl, hit, arith::AddIOp::create(pb, pl, st[0], ci(pb, pl, 1)),
+                  st[0]);
+              Value isCut = arith::AndIOp::create(
+                  pb, pl, hit,
+                  arith::CmpIOp::create(pb, pl, arith::CmpIPredicate::eq, seen, want));
+              scf::YieldOp::create(
+                  pb, pl,
+                  ValueRange{seen, arith::SelectOp::create(pb, pl, isCut, s, st[1]),
+                             arith::SelectOp::create(pb, pl, isCut, j, st[2])});
+            });
+        scf::YieldOp::create(eb, l, ValueRange{pick.getResult(1), pick.getResult(2)});
+      });
+  return {ifAll.getResult(0), ifAll.getResult(1)};
+}
+
 void mlir::attn::buildSelectRow(OpBuilder &b, Location loc,
                                 const SelectPolicy &policy, const RowRef &row,
                                 Value indices, Value counts,
@@ -482,7 +679,10 @@ void mlir::attn::buildSelectRow(OpBuilder &b, Location loc,
     mass = buildRowMass(b, loc, f);
   Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
   Value cutS, cutJ;
-  std::tie(cutS, cutJ) = buildCut(
+  if (policy.topk && *policy.topk > kRadixAbove)
+    std::tie(cutS, cutJ) = buildRadixCut(b, loc, f, *policy.topk);
+  else
+    std::tie(cutS, cutJ) = buildCut(
       b, loc, policy, mass, b.getIndexType(),
       [&](OpBuilder &wb, Location l, Value cs, Value cj) {
         auto scan = scf::ForOp::create(

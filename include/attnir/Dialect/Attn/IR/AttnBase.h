@@ -10,12 +10,14 @@
 
 #include "attnir/Reference/MaskRules.h"
 #include "mlir/IR/Value.h"
+#include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
 #include <cstdint>
 #include <functional>
 
 namespace mlir {
 class OpBuilder;
+class Location;
 } // namespace mlir
 
 namespace mlir::attn {
@@ -65,6 +67,17 @@ struct ShapeRelation {
 /// results).
 struct DimEquality {
   unsigned lhs, lhsDim, rhs, rhsDim;
+};
+
+/// A matrix of scores [B, H, Q, Nk] made one row at a time (see
+/// ScoreRowsOpInterface): `dims` as index values, and `fill(b, loc, row,
+/// buffer, prefix)` writes row (b, h, q) = `row` into buffer[prefix..., j]
+/// for j in [0, Nk).
+struct ScoreRows {
+  llvm::SmallVector<Value, 4> dims;
+  std::function<void(OpBuilder &, Location, llvm::ArrayRef<Value>, Value,
+                     llvm::ArrayRef<Value>)>
+      fill;
 };
 
 } // namespace mlir::attn

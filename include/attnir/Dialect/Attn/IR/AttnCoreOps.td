@@ -34,7 +34,10 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments,
     heads), Hq (per query head) or Hkv (per KV head). Query i keeps key j
     when the mask keeps it and floor(j / block_k) is among the first
     `kv_counts` ids of its query block's list; a duplicate id counts once.
-    An id outside [0, ceil(M / block_k)) is a runtime error.
+    An id outside [0, ceil(M / block_k)) is a runtime error. Any block_k
+    works, down to token-level lists (block_k = 1: DSA, SEA); the CPU
+    gathers the listed keys of a query tile when block_k is not a multiple
+    of 16, the CUDA kernels need a multiple of 16.
 
     Document ids (`segments(q_doc, k_doc)`, i32 or i64, [B, N] and [B, M])
     are read by masks that need them (`#attn.segments`).

@@ -182,4 +182,24 @@ def Attn_ShapeRelationsOpInterface : OpInterface<"ShapeRelationsOpInterface"> {
   ];
 }
 
+def Attn_ScoreRowsOpInterface : OpInterface<"ScoreRowsOpInterface"> {
+  let cppNamespace = "::mlir::attn";
+  let description = [{
+    An op whose result is a score matrix [B, H, Q, Nk] (f32, -inf where
+    illegal) computed independently per row: attn.block_scores,
+    attn.index_scores. attn.select fuses with such a producer on the CPU
+    (each row task fills a scratch row and selects from it, so the matrix
+    is never written), and the unfused lowering writes the rows in
+    parallel; neither asks which op it is.
+  }];
+  let methods = [
+    InterfaceMethod<[{
+        The rows' sizes and filler; buffers it reads are made at `b`'s
+        insertion point (before the loop over rows).
+      }],
+      "::mlir::attn::ScoreRows", "prepareScoreRows",
+      (ins "::mlir::OpBuilder &":$b)>,
+  ];
+}
+
 #endif // ATTNIR_DIALECT_ATTN_IR_ATTNINTERFACES_TD

@@ -4,8 +4,8 @@
 // key blocks, scores pooled blocks against each other and selects key blocks
 // per query block; the block list it produces feeds attn.attention's
 // `blocks(...)` like a runtime list. The float64 reference evaluates these
-// ops (lib/Reference/SelectReference.cpp); the CPU and CUDA lowerings are the
-// selection issue's next step and refuse them with a located error until then.
+// ops (lib/Reference/SelectReference.cpp); attn-lower-select lowers them for
+// the CPU, lib/Conversion/AttnToNVGPU/SelectionKernels.cpp for CUDA.
 //
 //===----------------------------------------------------------------------===//
 
@@ -60,6 +60,7 @@ def Attn_PoolOp : Attn_Op<"pool", [Pure,
 
 def Attn_BlockScoresOp : Attn_Op<"block_scores", [Pure,
     DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ScoreRowsOpInterface>,
     AttrSizedOperandSegments,
     DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
   let summary = "scores between pooled query blocks and pooled key blocks";
@@ -97,6 +98,40 @@ def Attn_BlockScoresOp : Attn_Op<"block_scores", [Pure,
     /// The scale applied to qp.kp: the attribute, or 1/sqrt(D).
     double getScaleValue();
   }];
+}
+
+def Attn_IndexScoresOp : Attn_Op<"index_scores", [Pure,
+    DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ScoreRowsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
+  let summary = "token-level index scores (DeepSeek-V3.2's lightning indexer)";
+  let description = [{
+    `scores[b, 0, t, s] = sum_j w[b, t, j] * relu(qi[b, j, t] . ki[b, s])`
+    for indexer queries `qi` [B, HI, N, DI], one indexer key per position
+    `ki` [B, M, DI] (shared by the heads) and per-token head weights `w`
+    [B, N, HI]; result [B, 1, N, M] f32, one row per query token, which
+    attn.select turns into a token-level list (`block_size(1, 1)` on
+    attn.attention, shared by every head). Arithmetic in f32. There is no
+    scale: relu is positively homogeneous, so a scale folds into `w` (as
+    DeepSeek's weights carry softmax_scale / sqrt(HI)).
+
+    `causal`: key s is legal for query t when s <= t + M - N (bottom-right,
+    as #attn.causal); illegal pairs score -inf.
+
+    ```mlir
+    %s = attn.index_scores %qi, %ki, %w causal
+         : (tensor<?x?x?x64xf32>, tensor<?x?x64xf32>, tensor<?x?x?xf32>)
+           -> tensor<?x1x?x?xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$qi, Attn_FloatTensor:$ki,
+                       Attn_FloatTensor:$w, UnitAttr:$causal);
+  let results = (outs RankedTensorOf<[F32]>:$scores);
+  let assemblyFormat = [{
+    $qi `,` $ki `,` $w (`causal` $causal^)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
 }
 
 def Attn_SelectOp : Attn_Op<"select", [Pure,

@@ -36,6 +36,13 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     bounds. `scores` is scratch space of [rows, BK]. The running max `m` and
     sum `l` of each row are the vector operands and results. `q_doc` and
     `k_doc` ([B, N], [B, M]) are the document ids masks may read.
+
+    `keys` (a gathered block, i64 [Kpad]): the tile's keys were gathered
+    from a token-level block list, so key slot j0 + c holds the key at
+    position keys[j0 + c] (M for padding). `kT` and `v` then hold this
+    tile's gathered keys only ([1, 1, ...]; `b` and `hkv` address the
+    document ids alone), and the element rule reads the positions from
+    `keys` (`masked` must be true).
   }];
   let arguments = (ins
       MemRefRankOf<[F32], [2]>:$qT, MemRefRankOf<[F32], [5]>:$kT, MemRefRankOf<[F32], [4]>:$v,
@@ -46,6 +53,7 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
       VectorOfRankAndType<[1], [F32]>:$l_in,
       Optional<MemRefRankOf<[I32, I64], [2]>>:$q_doc,
       Optional<MemRefRankOf<[I32, I64], [2]>>:$k_doc,
+      Optional<MemRefRankOf<[I64], [1]>>:$keys,
       OptionalAttr<Attn_MaskAttrInterface>:$mask);
   let results = (outs VectorOfRankAndType<[1], [F32]>:$m_out,
                       VectorOfRankAndType<[1], [F32]>:$l_out);
@@ -55,6 +63,7 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     `lengths` `(` $n `,` $m `)` `masked` `(` $masked `)`
     `state` `(` $m_in `,` $l_in `)`
     (`segments` `(` $q_doc^ `,` $k_doc `:` type($q_doc) `,` type($k_doc) `)`)?
+    (`keys` `(` $keys^ `:` type($keys) `)`)?
     (`mask` `(` $mask^ `)`)? attr-dict `:`
     type($qT) `,` type($kT) `,` type($v) `,` type($acc) `,` type($scores)
     `,` type($m_in)

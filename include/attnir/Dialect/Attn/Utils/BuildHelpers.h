@@ -6,6 +6,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/IR/Builders.h"
 
 namespace mlir::attn {
@@ -48,6 +49,16 @@ inline SmallVector<Value> dynamicSizes(MemRefType type, ArrayRef<Value> dims) {
     if (ShapedType::isDynamic(d))
       out.push_back(dims[i]);
   return out;
+}
+
+/// A loop over [lo, hi) whose body yields nothing.
+inline void forEach(OpBuilder &b, Location loc, Value lo, Value hi,
+                    function_ref<void(OpBuilder &, Location, Value)> body) {
+  scf::ForOp::create(b, loc, lo, hi, cIdx(b, loc, 1), ValueRange{},
+                     [&](OpBuilder &fb, Location l, Value i, ValueRange) {
+                       body(fb, l, i);
+                       scf::YieldOp::create(fb, l);
+                     });
 }
 
 } // namespace mlir::attn

@@ -55,6 +55,30 @@ struct BlockListOperands {
   int64_t blockQ = 0, blockK = 0;
 };
 
+/// The list row a query tile reads: its head (0, h or hkv by Hl), its row
+/// (i0 / blockQ) and its count clamped into [0, K].
+struct ListRow {
+  Value head, row, count;
+};
+ListRow listRowOf(OpBuilder &b, Location loc, const BlockListOperands &list,
+                  const QueryTile &tile);
+
+/// The keys of a token-level list (block_k not a multiple of the kernel's
+/// key block: block_k = 1 for DSA, SEA, Recycled Attention), gathered for
+/// one query tile on the CPU: every listed block's keys in list order,
+/// out-of-range ids and duplicates skipped (a duplicate counts once), keys
+/// past M dropped. `kT` [1, 1, numBlocks, D, bk] and `v` [1, 1, numBlocks
+/// bk, Dvpad] are f32 (the K^T / V packing of attn-tile, for these keys
+/// only), `keys` [numBlocks bk] i64 their positions (M in padding slots,
+/// whose V rows are zero). The buffers are the caller's to free.
+struct GatheredKeys {
+  Value kT, v, keys, numBlocks;
+};
+GatheredKeys gatherListKeys(OpBuilder &b, Location loc,
+                            const BlockListOperands &list,
+                            const QueryTile &tile, Value k, Value v, int64_t d,
+                            int64_t dv, int64_t dvPad, int64_t bk);
+
 /// How the duplicate test of skipped() is shared among the lanes of a warp:
 /// lane `lane` of `lanes` compares every lanes-th earlier entry, and
 /// `anyLane` ORs an i1 across the lanes (all lanes must call it).

@@ -59,15 +59,52 @@ struct ScoreRow {
   int64_t blockQ = 0, blockK = 0;
   /// Features per step of the dot products (vector loads; D % lanes == 0).
   int64_t lanes = 1;
+  /// Rows staged in shared memory by the tiled GPU kernel: q row i of the
+  /// head being scored is staged.q[i - i0], k row j of its KV head
+  /// staged.k[j - j0] ([rows, D + pad] buffers). Null: read qp and kp.
+  struct Staged {
+    Value q, k, i0, j0;
+  } staged = {};
+
+  /// The site of `op` (the row left unset), its tensors read through
+  /// `buffer` (a read-only view on the CPU, a kernel argument on the GPU).
+  static ScoreRow of(OpBuilder &b, Location loc, BlockScoresOp op,
+                     function_ref<Value(Value)> buffer);
 };
 
 /// The score of key block `j` for the row (-inf where illegal).
 Value buildScoreAt(OpBuilder &b, Location loc, const ScoreRow &site, Value j);
 
+/// The pieces buildScoreAt combines, for kernels that stage rows per head:
+/// whether key block j is legal for the row (causal bound; true without),
+/// the query heads the row sums or maxes over ([h0, h0 + count), their KV
+/// head), and one head's unscaled dot product q_h . k_j.
+Value buildScoreLegal(OpBuilder &b, Location loc, const ScoreRow &site,
+                      Value j);
+struct ScoreHeads {
+  Value h0, count, kvHead;
+};
+ScoreHeads scoreHeads(OpBuilder &b, Location loc, const ScoreRow &site);
+Value buildScoreDot(OpBuilder &b, Location loc, const ScoreRow &site, Value h,
+                    Value kvHead, Value j);
+
 /// row[j] = the score of key block j for the row (-inf where illegal), for
 /// j in [0, Nk).
 void buildScoreRow(OpBuilder &b, Location loc, const ScoreRow &site,
                    const RowRef &row);
+
+/// One row of index scores (attn.index_scores, DSA's lightning indexer):
+/// query token `t` of batch `b` against every key.
+struct IndexRow {
+  Value qi, ki, w; // [B, HI, N, DI], [B, M, DI], [B, N, HI] buffers
+  Value b, t;      // the row (index values)
+  bool causal = false;
+};
+
+/// row[s] = sum_j w[b, t, j] relu(qi[b, j, t] . ki[b, s]) for s in [0, M)
+/// (-inf past the causal bound t + M - N).
+void buildIndexScoreRow(OpBuilder &b, Location loc, const IndexRow &site,
+                        const RowRef &row);
 
 /// The selection policy of one attn.select.
 struct SelectPolicy {
@@ -148,6 +185,16 @@ std::pair<Value, Value> buildCut(
     function_ref<std::tuple<Value, Value, Value>(OpBuilder &, Location, Value,
                                                  Value)>
         next);
+
+/// The cut of topk(k) by radix select: 4 passes of 8-bit digit counts
+/// over the row's order-preserving score keys find the k-th highest score,
+/// one more pass the id of its last kept tie. O(Nk) per row whatever k, for
+/// token-level rows (Nk = M, k in the thousands), where buildCut's k
+/// arg-max passes would cost O(k Nk). Same cut as buildCut.
+std::pair<Value, Value> buildRadixCut(OpBuilder &b, Location loc,
+                                      const RowFacts &f, int64_t k);
+/// topk above this k selects by radix (buildRadixCut).
+constexpr int64_t kRadixAbove = 16;
 
 /// Selects from `row` (f32 scores, non-finite = illegal) and writes
 /// indices[b, h, i, 0 .. K) (ascending ids, -1 past the count) and

@@ -1,0 +1,51 @@
+//===- ScoreRows.cpp - ScoreRowsOpInterface of the score producers --------===//
+//
+// attn.block_scores and attn.index_scores as row fillers (the builders in
+// Utils/SelectionBuilders.h), so that attn-lower-select fuses any of them
+// into a select, or writes their matrix, without naming the op.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "attnir/Dialect/Attn/Utils/SelectionBuilders.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+ScoreRows BlockScoresOp::prepareScoreRows(OpBuilder &b) {
+  Location loc = getLoc();
+  ScoreRow site = ScoreRow::of(
+      b, loc, *this, [&](Value t) { return readBuffer(b, loc, t); });
+  // [B, Hq or Hkv (shared), Nq, Nk].
+  Value heads = dimOf(b, loc, site.share ? site.kp : site.qp, 1);
+  ScoreRows rows;
+  rows.dims = {dimOf(b, loc, site.qp, 0), heads, dimOf(b, loc, site.qp, 2),
+               dimOf(b, loc, site.kp, 2)};
+  rows.fill = [site](OpBuilder &ob, Location l, ArrayRef<Value> row,
+                     Value buffer, ArrayRef<Value> prefix) {
+    ScoreRow s = site;
+    s.b = row[0], s.hOut = row[1], s.i = row[2];
+    buildScoreRow(ob, l, s, RowRef{buffer, SmallVector<Value>(prefix)});
+  };
+  return rows;
+}
+
+ScoreRows IndexScoresOp::prepareScoreRows(OpBuilder &b) {
+  Location loc = getLoc();
+  IndexRow site;
+  site.qi = readBuffer(b, loc, getQi());
+  site.ki = readBuffer(b, loc, getKi());
+  site.w = readBuffer(b, loc, getW());
+  site.causal = getCausal();
+  ScoreRows rows;
+  rows.dims = {dimOf(b, loc, site.qi, 0), cIdx(b, loc, 1),
+               dimOf(b, loc, site.qi, 2), dimOf(b, loc, site.ki, 1)};
+  rows.fill = [site](OpBuilder &ob, Location l, ArrayRef<Value> row,
+                     Value buffer, ArrayRef<Value> prefix) {
+    IndexRow s = site;
+    s.b = row[0], s.t = row[2];
+    buildIndexScoreRow(ob, l, s, RowRef{buffer, SmallVector<Value>(prefix)});
+  };
+  return rows;
+}

@@ -1,0 +1,169 @@
+//===- GatherKeys.cpp - the keys of a token-level list, gathered ----------===//
+//
+// A block list whose key blocks are smaller than the kernel's (block_k = 1:
+// DSA's top-2048 keys per query, SEA, Recycled Attention) cannot be visited
+// block by block: the CPU body wants whole packed blocks of 16 lanes. So
+// each query tile gathers the keys its list row names into packed buffers
+// of its own (K^T block-major and V, in f32, as attn-tile packs the whole
+// sequence) and runs the usual key loop over them; the element rule reads
+// the gathered positions. Gathering costs O(listed keys x D), the same
+// order as attending to them.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "attnir/Dialect/Attn/Utils/KeySchedule.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+/// The packed buffers of one tile and where slot s of them lives.
+struct Packed {
+  Value kT, v, keys;
+  int64_t d, dv, dvPad, bk;
+
+  /// Slot `s` holds key `j` of (b, hkv) in `k` / `v`.
+  void store(OpBuilder &b, Location loc, Value s, Value j, Value k, Value vIn,
+             Value bi, Value hkv) const {
+    Value c0 = cIdx(b, loc, 0);
+    Value blk = arith::DivUIOp::create(b, loc, s, cIdx(b, loc, bk));
+    Value lane = arith::RemUIOp::create(b, loc, s, cIdx(b, loc, bk));
+    forEach(b, loc, c0, cIdx(b, loc, d), [&](OpBuilder &fb, Location l, Value e) {
+      Value x = toF32(fb, l, memref::LoadOp::create(fb, l, k, ValueRange{bi, hkv, j, e}));
+      memref::StoreOp::create(fb, l, x, kT, ValueRange{c0, c0, blk, e, lane});
+    });
+    forEach(b, loc, c0, cIdx(b, loc, dv), [&](OpBuilder &fb, Location l, Value e) {
+      Value x = toF32(fb, l, memref::LoadOp::create(fb, l, vIn, ValueRange{bi, hkv, j, e}));
+      memref::StoreOp::create(fb, l, x, v, ValueRange{c0, c0, s, e});
+    });
+    zeroV(b, loc, s, cIdx(b, loc, dv));
+    memref::StoreOp::create(
+        b, loc, arith::IndexCastOp::create(b, loc, b.getI64Type(), j), keys,
+        ValueRange{s});
+  }
+
+  /// A padding slot: position `m` (fails j < M, so masked) and zero K and V
+  /// (the softmax weight of a masked key is 0, and 0 x NaN from an
+  /// uninitialised V row would still be NaN).
+  void pad(OpBuilder &b, Location loc, Value s, Value m) const {
+    Value c0 = cIdx(b, loc, 0), zero = cF32(b, loc, 0.0);
+    Value blk = arith::DivUIOp::create(b, loc, s, cIdx(b, loc, bk));
+    Value lane = arith::RemUIOp::create(b, loc, s, cIdx(b, loc, bk));
+    forEach(b, loc, c0, cIdx(b, loc, d), [&](OpBuilder &fb, Location l, Value e) {
+      memref::StoreOp::create(fb, l, zero, kT, ValueRange{c0, c0, blk, e, lane});
+    });
+    zeroV(b, loc, s, c0);
+    memref::StoreOp::create(
+        b, loc, arith::IndexCastOp::create(b, loc, b.getI64Type(), m), keys,
+        ValueRange{s});
+  }
+
+  void zeroV(OpBuilder &b, Location loc, Value s, Value from) const {
+    Value c0 = cIdx(b, loc, 0), zero = cF32(b, loc, 0.0);
+    forEach(b, loc, from, cIdx(b, loc, dvPad), [&](OpBuilder &fb, Location l, Value e) {
+      memref::StoreOp::create(fb, l, zero, v, ValueRange{c0, c0, s, e});
+    });
+  }
+};
+
+} // namespace
+
+GatheredKeys mlir::attn::gatherListKeys(OpBuilder &b, Location loc,
+                                        const BlockListOperands &list,
+                                        const QueryTile &tile, Value k,
+                                        Value v, int64_t d, int64_t dv,
+                                        int64_t dvPad, int64_t bk) {
+  ListRow row = listRowOf(b, loc, list, tile);
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  Value cBK = cIdx(b, loc, bk), cLK = cIdx(b, loc, list.blockK);
+  // Room for every listed key, in whole kernel blocks (at least one, so no
+  // allocation is empty).
+  Value cap = arith::MaxUIOp::create(
+      b, loc,
+      arith::CeilDivUIOp::create(
+          b, loc, arith::MulIOp::create(b, loc, row.count, cLK), cBK),
+      c1);
+  Value slots = arith::MulIOp::create(b, loc, cap, cBK);
+  Type f32 = b.getF32Type();
+  int64_t dyn = ShapedType::kDynamic;
+  Packed p{memref::AllocOp::create(b, loc, MemRefType::get({1, 1, dyn, d, bk}, f32),
+                                   ValueRange{cap}),
+           memref::AllocOp::create(b, loc, MemRefType::get({1, 1, dyn, dvPad}, f32),
+                                   ValueRange{slots}),
+           memref::AllocOp::create(b, loc, MemRefType::get({dyn}, b.getI64Type()),
+                                   ValueRange{slots}),
+           d, dv, dvPad, bk};
+
+  Value numListBlocks = arith::CeilDivUIOp::create(b, loc, tile.m, cLK);
+  auto idAt = [&](OpBuilder &ob, Location l, Value t) -> Value {
+    Value raw = memref::LoadOp::create(ob, l, list.indices,
+                                       ValueRange{tile.b, row.head, row.row, t});
+    return arith::IndexCastOp::create(ob, l, ob.getIndexType(), raw);
+  };
+  // State: (next slot, the largest valid id so far, -1 at first). An id
+  // above every earlier one cannot repeat one, so sorted lists (everything
+  // attn.select writes) never scan back; others scan their earlier entries.
+  auto loop = scf::ForOp::create(
+      b, loc, c0, row.count, c1, ValueRange{c0, cIdx(b, loc, -1)},
+      [&](OpBuilder &lb, Location l, Value t, ValueRange st) {
+        Value id = idAt(lb, l, t);
+        // Unsigned: a negative id is huge, so out of range too (the runtime
+        // reports it before the call; the kernel only must not read it).
+        Value bad = arith::CmpIOp::create(lb, l, arith::CmpIPredicate::uge, id,
+                                          numListBlocks);
+        Value fresh =
+            arith::CmpIOp::create(lb, l, arith::CmpIPredicate::sgt, id, st[1]);
+        auto seenBefore = [&](OpBuilder &sb, Location sl) {
+          auto scan = scf::ForOp::create(
+              sb, sl, c0, t, c1, ValueRange{arith::ConstantIntOp::create(sb, sl, 0, 1)},
+              [&](OpBuilder &fb, Location fl, Value u, ValueRange any) {
+                Value same = arith::CmpIOp::create(
+                    fb, fl, arith::CmpIPredicate::eq, idAt(fb, fl, u), id);
+                scf::YieldOp::create(
+                    fb, fl, ValueRange{arith::OrIOp::create(fb, fl, any[0], same)});
+              });
+          scf::YieldOp::create(sb, sl, scan.getResults());
+        };
+        auto dupIf = scf::IfOp::create(
+            lb, l, arith::OrIOp::create(lb, l, bad, fresh),
+            [&](OpBuilder &tb, Location tl) {
+              scf::YieldOp::create(tb, tl,
+                                   ValueRange{arith::ConstantIntOp::create(tb, tl, 0, 1)});
+            },
+            seenBefore);
+        Value take = arith::AndIOp::create(
+            lb, l, arith::XOrIOp::create(lb, l, bad,
+                                         arith::ConstantIntOp::create(lb, l, 1, 1)),
+            arith::XOrIOp::create(lb, l, dupIf.getResult(0),
+                                  arith::ConstantIntOp::create(lb, l, 1, 1)));
+        auto copy = scf::IfOp::create(
+            lb, l, take,
+            [&](OpBuilder &tb, Location tl) {
+              // The block's keys [id blockK, min(M, (id + 1) blockK)).
+              Value j0 = arith::MulIOp::create(tb, tl, id, cLK);
+              Value j1 = arith::MinUIOp::create(
+                  tb, tl, tile.m, arith::AddIOp::create(tb, tl, j0, cLK));
+              forEach(tb, tl, j0, j1, [&](OpBuilder &fb, Location fl, Value j) {
+                Value s = arith::AddIOp::create(
+                    fb, fl, st[0], arith::SubIOp::create(fb, fl, j, j0));
+                p.store(fb, fl, s, j, k, v, tile.b, tile.hkv);
+              });
+              Value next = arith::AddIOp::create(
+                  tb, tl, st[0], arith::SubIOp::create(tb, tl, j1, j0));
+              scf::YieldOp::create(
+                  tb, tl, ValueRange{next, arith::MaxSIOp::create(tb, tl, st[1], id)});
+            },
+            [&](OpBuilder &eb, Location el) { scf::YieldOp::create(eb, el, st); });
+        scf::YieldOp::create(lb, l, copy.getResults());
+      });
+  Value used = loop.getResult(0);
+  Value numBlocks = arith::CeilDivUIOp::create(b, loc, used, cBK);
+  forEach(b, loc, used, arith::MulIOp::create(b, loc, numBlocks, cBK),
+           [&](OpBuilder &fb, Location l, Value s) { p.pad(fb, l, s, tile.m); });
+  return {p.kT, p.v, p.keys, numBlocks};
+}
