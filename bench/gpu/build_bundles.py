@@ -24,9 +24,10 @@ OUT = os.path.join(ROOT, "bench", "gpu", "bundles")
 
 def lacks_a_cuda_kernel(text):
     """Examples the CUDA target cannot compile yet: per-token block lists
-    (block_q = 1, MoBA) need the per-tile union form. Skipped, and said so."""
+    (block_q = 1: MoBA, DSA, DARE) need the per-tile union form or the
+    gather kernel. Skipped, and said so."""
     if "block_size(1," in text:
-        print("skipping an example with per-token lists (no CUDA kernel yet)")
+        print("skipping an example with per-token or token-level lists (no CUDA kernel yet)")
         return True
     return False
 

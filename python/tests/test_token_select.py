@@ -246,3 +246,21 @@ def test_index_scores_on_cuda_is_a_located_error(native):
     spec = (REPO / "examples" / "dsa_indexer.mlir").read_text().replace("x64xf32>", "x64xbf16>")
     with pytest.raises(Exception, match="index_scores has no CUDA lowering yet"):
         attnir.compile(spec, target="cuda", cache=False)
+
+
+def test_dare_example_matches_the_oracle(compiled):
+    """examples/dare_topk_retrieval.mlir: per target, the 64 history items
+    with the highest q_a . k_a (ties to the lower position), attended with
+    the representation embeddings q, k, v, GQA, against numpy."""
+    from conftest import REPO
+    kern = compiled((REPO / "examples" / "dare_topk_retrieval.mlir").read_text())
+    B, Hq, Hkv, N, M = 2, 4, 2, 37, 700
+    q, k, v = rand((B, Hq, N, 64), seed=71), rand((B, Hkv, M, 64), seed=72), rand((B, Hkv, M, 64), seed=73)
+    qa, ka = rand((B, 1, N, 64), seed=74), rand((B, 1, M, 64), seed=75)
+    s = np.einsum("bnd,bmd->bnm", qa[:, 0].astype(np.float64), ka[:, 0].astype(np.float64))
+    chosen = np.zeros((B, N, M), bool)
+    for b in range(B):
+        for t in range(N):
+            chosen[b, t, sorted(range(M), key=lambda j: (-s[b, t, j], j))[:64]] = True
+    want, _ = naive_attention(q, k, v, keep_bh=lambda b, h: chosen[b])
+    assert rel_err(kern(q, k, v, qa, ka), want) < 1e-5
