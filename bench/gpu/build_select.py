@@ -2,8 +2,9 @@
 """Here (no GPU needed): compiles the selection programs bench/gpu/selection.py
 checks and times into bench/gpu/bundles/select_*.bundle (carry the folder
 to the GPU machine): the selection examples in bf16 (topk_blocks, longheads,
-dhsa, segment_pool_cross), check programs that also return the selected
-list (topk and threshold, both kernels, i32 and i64, GQA sharing), and the
+dhsa, segment_pool_cross, pointer), check programs that also return the
+selected list (topk and threshold, both kernels, i32 and i64, GQA sharing,
+feature maps), and the
 SeerAttention setting (D = 128, blocks of 128, top 10 % of the blocks) as a
 whole step and as its selection alone, with AttnIR's causal kernel.
 
@@ -23,7 +24,7 @@ def bf16(text):
 
 
 def program(name, d, bq, bk, policy, forced, width, itype="i32", share="",
-            returns_list=True, attend=True):
+            returns_list=True, attend=True, fmap=""):
     """pool(q), pool(k) by mean -> causal block scores -> select -> causal
     block-sparse attention; returns the output[, the list]."""
     t, s = f"tensor<?x?x?x{d}xbf16>", "tensor<?x?x?x?xf32>"
@@ -35,6 +36,7 @@ def program(name, d, bq, bk, policy, forced, width, itype="i32", share="",
         rets += ["%idx", "%cnt"]
         tys += [i, c]
     shared = f" share({share})" if share else ""
+    shared += f" feature_map({fmap})" if fmap else ""
     body = (f"func.func @{name}(%q: {t}, %k: {t}, %v: {t}) -> ({', '.join(tys)}) {{\n"
             f"  %qp = attn.pool %q block({bq}) kind(mean) : {t} -> {t}\n"
             f"  %kp = attn.pool %k block({bk}) kind(mean) : {t} -> {t}\n"
@@ -56,7 +58,7 @@ def causal(d):
 
 def specs():
     out = {}
-    for ex in ("topk_blocks", "longheads", "dhsa", "segment_pool_cross"):
+    for ex in ("topk_blocks", "longheads", "dhsa", "segment_pool_cross", "pointer"):
         with open(os.path.join(ROOT, "examples", ex + ".mlir")) as f:
             out["select_example_" + ex] = (bf16(f.read()), "")
     out["select_check_topk_hop"] = (program("f", 64, 64, 64, "topk(3)", "first(1) local(1)", 5), "")
@@ -66,6 +68,8 @@ def specs():
                                                  "?", "i64", share="max"), "")
     out["select_check_share_sum_last"] = (program("f", 64, 64, 128, "topk(2)", "first(1) last(1)", 4,
                                                   share="sum"), "")
+    out["select_check_elu1_share_max"] = (program("f", 64, 64, 64, "topk(3)", "local(1)", 4,
+                                                  share="max", fmap="elu1"), "")
     # The SeerAttention setting: 128 x 128 blocks, 256 key blocks at N =
     # 32768, 24 + first + diagonal = 26 kept (about 10 %).
     out["select_seer"] = (program("f", 128, 128, 128, "topk(24)", "first(1) local(1)", 26,

@@ -103,6 +103,9 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
     valueRoles.try_emplace(v, role);
     addValue(v);
   };
+  static const char *qRoles[] = {"B", "Hq", "N", "D"};
+  static const char *kRoles[] = {"B", "Hkv", "M", "D"};
+  static const char *vRoles[] = {"B", "Hkv", "M", "Dv"};
   fn.walk([&](attn::AttentionOp op) {
     valueRoles.try_emplace(op.getQ(), "q");
     valueRoles.try_emplace(op.getK(), "k");
@@ -150,13 +153,24 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
       if (e.lhs < vals.size() && e.rhs < vals.size())
         classes.unionSets(key(vals[e.lhs], e.lhsDim),
                           key(vals[e.rhs], e.rhsDim));
-    static const char *qRoles[] = {"B", "Hq", "N", "D"};
-    static const char *kRoles[] = {"B", "Hkv", "M", "D"};
-    static const char *vRoles[] = {"B", "Hkv", "M", "Dv"};
     for (unsigned d = 0; d < 4; ++d) {
       roles.try_emplace(key(op.getQ(), d), qRoles[d]);
       roles.try_emplace(key(op.getK(), d), kRoles[d]);
       roles.try_emplace(key(op.getV(), d), vRoles[d]);
+    }
+    multiples.push_back({key(op.getQ(), 1), key(op.getK(), 1)});
+  });
+
+  // attn.probs reads q and k as an attention does: the same roles and dim
+  // names (shape defaults, messages) in a program without an attention.
+  fn.walk([&](attn::ProbsOp op) {
+    valueRoles.try_emplace(op.getQ(), "q");
+    valueRoles.try_emplace(op.getK(), "k");
+    addValue(op.getQ());
+    addValue(op.getK());
+    for (unsigned d = 0; d < 4; ++d) {
+      roles.try_emplace(key(op.getQ(), d), qRoles[d]);
+      roles.try_emplace(key(op.getK(), d), kRoles[d]);
     }
     multiples.push_back({key(op.getQ(), 1), key(op.getK(), 1)});
   });

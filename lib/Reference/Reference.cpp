@@ -14,6 +14,8 @@ bool referenceBlockScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
                             ReferenceStats &stats, std::string &error);
 bool referenceIndexScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
                             ReferenceStats &stats, std::string &error);
+bool referenceProbsOp(const RefOp &op, std::map<int, HostTensor> &values,
+                      ReferenceStats &stats, std::string &error);
 bool referenceSelectOp(const RefOp &op, std::map<int, HostTensor> &values,
                        ReferenceStats &stats, std::string &error);
 
@@ -25,6 +27,7 @@ struct OpRegistry {
       {"pool", referencePoolOp},
       {"block_scores", referenceBlockScoresOp},
       {"index_scores", referenceIndexScoresOp},
+      {"probs", referenceProbsOp},
       {"select", referenceSelectOp}};
 };
 

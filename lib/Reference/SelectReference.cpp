@@ -5,6 +5,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "attnir/Reference/MaskRules.h"
 #include "attnir/Reference/Reference.h"
 #include <algorithm>
 #include <cmath>
@@ -106,6 +107,26 @@ bool referenceBlockScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
     M = k->shape[2];
   }
   std::vector<double> qs = qp->toDoubles(), ks = kp->toDoubles();
+  auto map = op.ints.find("feature_map");
+  if (map != op.ints.end()) {
+    // phi per feature: identity, elu + 1, relu, exp.
+    auto phi = [&](double x) {
+      switch (map->second) {
+      case 1: return x > 0 ? x + 1 : std::exp(x);
+      case 2: return std::max(x, 0.0);
+      case 3: return std::exp(x);
+      default: return x;
+      }
+    };
+    if (map->second < 0 || map->second > 3) {
+      error = "reference: block_scores' feature_map is out of range";
+      return false;
+    }
+    for (double &x : qs)
+      x = phi(x);
+    for (double &x : ks)
+      x = phi(x);
+  }
   HostTensor s = HostTensor::zeros(DType::F64, {B, Hq, Nq, Nk});
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < Hq; ++h)
@@ -185,6 +206,59 @@ bool referenceIndexScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
         s.set((b * N + t) * M + j, legal ? acc : -kInf);
       }
   values[op.results.at("scores")] = std::move(s);
+  return true;
+}
+
+bool referenceProbsOp(const RefOp &op, std::map<int, HostTensor> &values,
+                      ReferenceStats &, std::string &error) {
+  const HostTensor *q = operandValue(op, values, "q"),
+                   *k = operandValue(op, values, "k");
+  auto scale = op.floats.find("scale");
+  if (!rank4Float(q) || !rank4Float(k) || scale == op.floats.end()) {
+    error = "reference: probs needs rank-4 float q and k and a scale";
+    return false;
+  }
+  int64_t B = q->shape[0], Hq = q->shape[1], N = q->shape[2], D = q->shape[3],
+          Hkv = k->shape[1], M = k->shape[2];
+  if (k->shape[0] != B || k->shape[3] != D || Hkv == 0 || Hq % Hkv != 0) {
+    error = "reference: probs operands q " + q->shapeString() + ", k " +
+            k->shapeString() + " do not fit";
+    return false;
+  }
+  ElementRule rule;
+  auto mask = op.masks.find("mask");
+  if (mask != op.masks.end() && !makeElementRule(mask->second, rule, error))
+    return false;
+  std::vector<double> qs = q->toDoubles(), ks = k->toDoubles();
+  HostTensor p = HostTensor::zeros(DType::F64, {B, Hq, N, M});
+  std::vector<double> row(M);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < Hq; ++h) {
+      RuleSite site{b, h, N, M, nullptr};
+      for (int64_t i = 0; i < N; ++i) {
+        double mx = -kInf;
+        for (int64_t j = 0; j < M; ++j) {
+          row[j] = -kInf;
+          if (rule && !rule(site, i, j))
+            continue;
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d)
+            dot += qs[((b * Hq + h) * N + i) * D + d] *
+                   ks[((b * Hkv + h / (Hq / Hkv)) * M + j) * D + d];
+          row[j] = scale->second * dot;
+          mx = std::max(mx, row[j]);
+        }
+        if (mx == -kInf)
+          continue; // nothing kept: zeros
+        double z = 0;
+        for (int64_t j = 0; j < M; ++j)
+          z += row[j] == -kInf ? 0 : std::exp(row[j] - mx);
+        for (int64_t j = 0; j < M; ++j)
+          p.set(((b * Hq + h) * N + i) * M + j,
+                row[j] == -kInf ? 0 : std::exp(row[j] - mx) / z);
+      }
+    }
+  values[op.results.at("probs")] = std::move(p);
   return true;
 }
 

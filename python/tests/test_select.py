@@ -304,3 +304,60 @@ def test_a_selection_without_attention_compiles_for_cuda(native):
   return %p : {T}
 }}"""
     assert attnir.compile(spec.replace("xf32>", "xbf16>"), target="cuda", cache=False)
+
+
+def softmax_rows(s):
+    s = np.where(np.isneginf(s), -np.inf, s)
+    mx = np.max(s, axis=-1, keepdims=True)
+    e = np.where(np.isneginf(s), 0.0, np.exp(s - np.where(np.isneginf(mx), 0, mx)))
+    z = e.sum(-1, keepdims=True)
+    return np.where(z > 0, e / np.where(z > 0, z, 1), 0.0)
+
+
+def test_pointer_example_matches_numpy(compiled):
+    """examples/pointer.mlir: the probabilities softmax(q . k / 8) per row
+    (GQA, cross) and the pointer = their argmax, ties to the lower
+    position, against numpy."""
+    from conftest import REPO
+    kern = compiled((REPO / "examples" / "pointer.mlir").read_text())
+    q, k = rand((2, 4, 37, 64), seed=81), rand((2, 2, 300, 64), seed=82)
+    p, ptr, cnt = kern(q, k)
+    s = np.einsum("bhnd,bhmd->bhnm", q.astype(np.float64),
+                  np.repeat(k.astype(np.float64), 2, axis=1)) / 8.0
+    want = softmax_rows(s)
+    assert rel_err(p, want) < 1e-5
+    assert np.array_equal(np.asarray(ptr)[..., 0], np.argmax(np.asarray(p), axis=-1))
+    assert np.array_equal(np.asarray(ptr)[..., 0], np.argmax(want, axis=-1))
+    assert (np.asarray(cnt) == 1).all()
+
+
+@pytest.mark.parametrize("dt", ["f32", "bf16"])
+def test_probs_with_a_mask_fused_into_a_select(compiled, dt):
+    """attn.probs under a causal mask with M < N (the first rows see no key:
+    all-zero rows), used only by a select (fused: the matrix is
+    never written) and, in a second entry, returned (materialised): both
+    against the float64 reference, ids exact."""
+    import ml_dtypes
+    npdt = {"f32": np.float32, "bf16": ml_dtypes.bfloat16}[dt]
+    T = f"tensor<?x?x?x64x{dt}>"
+    P, I, C = "tensor<?x?x?x?xf32>", "tensor<?x?x?x3xi32>", "tensor<?x?x?xi32>"
+    spec = f"""func.func @fused(%q: {T}, %k: {T}) -> ({I}, {C}) {{
+  %p = attn.probs %q, %k mask(#attn.causal) : ({T}, {T}) -> {P}
+  %i, %n = attn.select %p topk(3) : {P} -> ({I}, {C})
+  return %i, %n : {I}, {C}
+}}
+func.func @both(%q: {T}, %k: {T}) -> ({P}, {I}, {C}) {{
+  %p = attn.probs %q, %k mask(#attn.causal) scale(0.3) : ({T}, {T}) -> {P}
+  %i, %n = attn.select %p topk(3) : {P} -> ({I}, {C})
+  return %p, %i, %n : {P}, {I}, {C}
+}}"""
+    q, k = rand((1, 4, 90, 64), seed=91).astype(npdt), rand((1, 2, 50, 64), seed=92).astype(npdt)
+    for entry in ("fused", "both"):
+        kern = compiled(spec, entry=entry)
+        got, want = kern(q, k), kern.reference(q, k)
+        assert np.array_equal(np.asarray(got[-2]), want[-2]) and np.array_equal(np.asarray(got[-1]), want[-1])
+        if entry == "both":
+            assert rel_err(got[0], want[0]) < 1e-5
+            # Rows before the first key keep nothing: all-zero probabilities.
+            assert (np.asarray(got[0])[0, :, :40] == 0).all()
+            assert (np.asarray(got[0])[0, :, 40:].sum(-1) > 0.999).all()

@@ -264,3 +264,48 @@ def test_dare_example_matches_the_oracle(compiled):
             chosen[b, t, sorted(range(M), key=lambda j: (-s[b, t, j], j))[:64]] = True
     want, _ = naive_attention(q, k, v, keep_bh=lambda b, h: chosen[b])
     assert rel_err(kern(q, k, v, qa, ka), want) < 1e-5
+
+
+def test_sea_example_matches_the_oracle(compiled):
+    """examples/sea_topk.mlir: per query the 64 earlier keys with the best
+    phi(q) . phi(k) (phi = elu + 1; ties to the lower position), attended
+    with the true scores, GQA and cross, against numpy."""
+    from conftest import REPO
+    kern = compiled((REPO / "examples" / "sea_topk.mlir").read_text())
+    B, Hq, Hkv, N, M = 1, 4, 2, 150, 260
+    q, k, v = rand((B, Hq, N, 64), seed=101), rand((B, Hkv, M, 64), seed=102), rand((B, Hkv, M, 64), seed=103)
+    phi = lambda x: np.where(x > 0, x + 1, np.exp(np.minimum(x, 0)))  # noqa: E731
+    fq, fk = phi(q.astype(np.float64)), phi(k.astype(np.float64))
+
+    def keep_bh(b, h):
+        keep = np.zeros((N, M), bool)
+        for i in range(N):
+            legal = i + M - N + 1
+            s = fq[b, h, i] @ fk[b, h // 2, :legal].T
+            keep[i, sorted(range(legal), key=lambda j: (-s[j], j))[:64]] = True
+        return keep
+    want, _ = naive_attention(q, k, v, causal=True, keep_bh=keep_bh)
+    assert rel_err(kern(q, k, v), want) < 1e-5
+
+
+@pytest.mark.parametrize("phi", ["elu1", "relu", "exp", "identity"])
+def test_feature_maps_on_block_scores_match_the_reference(compiled, phi):
+    """block_scores' feature_map at block level (pooled rows, share(sum)):
+    the materialised scores within f32 rounding, the same blocks."""
+    T, S = "tensor<?x?x?x64xf32>", "tensor<?x?x?x?xf32>"
+    I, C = "tensor<?x?x?x4xi32>", "tensor<?x?x?xi32>"
+    spec = f"""func.func @f(%q: {T}, %k: {T}) -> ({S}, {I}, {C}) {{
+  %qp = attn.pool %q block(32) kind(mean) : {T} -> {T}
+  %kp = attn.pool %k block(32) kind(mean) : {T} -> {T}
+  %s = attn.block_scores %qp, %kp causal(%q, %k) block_size(32, 32) share(sum) feature_map({phi})
+       : ({T}, {T}, {T}, {T}) -> {S}
+  %i, %n = attn.select %s topk(3) local(1) : {S} -> ({I}, {C})
+  return %s, %i, %n : {S}, {I}, {C}
+}}"""
+    kern = compiled(spec)
+    q, k = rand((2, 4, 300, 64), seed=111), rand((2, 2, 333, 64), seed=112)
+    got, want = kern(q, k), kern.reference(q, k)
+    fin = np.isfinite(want[0])
+    assert np.array_equal(np.isfinite(np.asarray(got[0])), fin)
+    assert rel_err(np.asarray(got[0])[fin], want[0][fin]) < 1e-5
+    assert np.array_equal(np.asarray(got[1]), want[1]) and np.array_equal(np.asarray(got[2]), want[2])

@@ -7,6 +7,8 @@
 //   block_scores  a block per 16 x 16 tile of scores, rows staged in
 //                 shared memory (TiledScores.cpp); else one thread per
 //                 score, its dot product in 16-byte vector loads;
+//   probs         one thread per row (attention probabilities, pointer
+//                 networks: small rows);
 //   select        one warp per (b, h, query block): lanes scan 1/32 of the
 //                 row per pass and reduce by shuffles; ids are written in
 //                 ascending order through a ballot prefix count.
@@ -323,7 +325,7 @@ void buildWarpSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy,
 } // namespace
 
 bool mlir::attn::cuda::isSelectionOp(Operation *op) {
-  return isa<PoolOp, BlockScoresOp, SelectOp>(op);
+  return isa<PoolOp, BlockScoresOp, ProbsOp, SelectOp>(op);
 }
 
 LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
@@ -445,6 +447,12 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
     row.lanes = (d * bytes) % 16 == 0 ? 16 / bytes : 1;
     memref::StoreOp::create(b, loc, buildScoreAt(b, loc, row, at[3]),
                             arg(scores.getScores()), at);
+  } else if (auto probs = dyn_cast<ProbsOp>(op)) {
+    // One thread per row: pointer-network sizes (a decoder step against
+    // its inputs); three passes over the row in the output buffer.
+    ProbsRow row{arg(probs.getQ()), arg(probs.getK()), at[0], at[1], at[2],
+                 probs.getScaleValue(), probs.getMaskAttr()};
+    buildProbsRow(b, loc, row, RowRef{arg(probs.getProbs()), {at[0], at[1], at[2]}});
   } else {
     auto select = cast<SelectOp>(op);
     bool ownRow = bindingOf(fn, select.getScores()).front() == 'w' &&

@@ -59,3 +59,21 @@ func.func @topk(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
           tensor<?x?x?x4xi32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xbf16>
   return %o, %idx, %cnt : tensor<?x?x?x64xbf16>, tensor<?x?x?x4xi32>, tensor<?x?x?xi32>
 }
+
+// attn.probs: one thread per row (b, h, i) over the probabilities buffer
+// (the returned output o0), the select reading it.
+// CHECK-LABEL: gpu.func @pointer__s0(%{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x?xf32>) kernel
+// CHECK-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 1 : i64, attn.step = 0 : i64, attn.step_args = ["i0", "i1", "o0"]
+// CHECK: arith.cmpi sle
+// CHECK: math.exp2
+// CHECK: arith.divf
+// CHECK: gpu.func @pointer__s1(
+// CHECK-SAME: attn.step_args = ["o0", "o1", "o2"]
+func.func @pointer(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>)
+    -> (tensor<?x?x?x?xf32>, tensor<?x?x?x1xi32>, tensor<?x?x?xi32>) {
+  %p = attn.probs %q, %k mask(#attn.causal)
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>) -> tensor<?x?x?x?xf32>
+  %ptr, %cnt = attn.select %p topk(1)
+       : tensor<?x?x?x?xf32> -> (tensor<?x?x?x1xi32>, tensor<?x?x?xi32>)
+  return %p, %ptr, %cnt : tensor<?x?x?x?xf32>, tensor<?x?x?x1xi32>, tensor<?x?x?xi32>
+}

@@ -132,3 +132,27 @@ func.func @index_scores_dynamic_di(%qi: tensor<1x2x4x?xf32>, %ki: tensor<1x6x8xf
   %s = attn.index_scores %qi, %ki, %w : (tensor<1x2x4x?xf32>, tensor<1x6x8xf32>, tensor<1x4x2xf32>) -> tensor<1x1x4x6xf32>
   return %s : tensor<1x1x4x6xf32>
 }
+
+// -----
+
+func.func @probs_shape(%q: tensor<1x4x8x64xf32>, %k: tensor<1x2x9x64xf32>) -> tensor<1x4x8x8xf32> {
+  // expected-error @+1 {{result 'tensor<1x4x8x8xf32>' must be [B, Hq, N, M]}}
+  %p = attn.probs %q, %k : (tensor<1x4x8x64xf32>, tensor<1x2x9x64xf32>) -> tensor<1x4x8x8xf32>
+  return %p : tensor<1x4x8x8xf32>
+}
+
+// -----
+
+func.func @probs_heads(%q: tensor<1x3x8x64xf32>, %k: tensor<1x2x9x64xf32>) -> tensor<1x3x8x9xf32> {
+  // expected-error @+1 {{Hq = 3 must be a multiple of Hkv = 2}}
+  %p = attn.probs %q, %k : (tensor<1x3x8x64xf32>, tensor<1x2x9x64xf32>) -> tensor<1x3x8x9xf32>
+  return %p : tensor<1x3x8x9xf32>
+}
+
+// -----
+
+func.func @probs_documents(%q: tensor<1x2x8x64xf32>, %k: tensor<1x2x9x64xf32>) -> tensor<1x2x8x9xf32> {
+  // expected-error @+1 {{reads document ids, which attn.probs does not take}}
+  %p = attn.probs %q, %k mask(#attn.segments) : (tensor<1x2x8x64xf32>, tensor<1x2x9x64xf32>) -> tensor<1x2x8x9xf32>
+  return %p : tensor<1x2x8x9xf32>
+}

@@ -85,3 +85,24 @@ func.func @index_scores_not_causal(%qi: tensor<2x3x5x32xbf16>, %ki: tensor<2x7x3
        : (tensor<2x3x5x32xbf16>, tensor<2x7x32xbf16>, tensor<2x5x3xf32>) -> tensor<2x1x5x7xf32>
   return %s : tensor<2x1x5x7xf32>
 }
+
+// CHECK-LABEL: func.func @pointer
+// CHECK: %[[P:.*]] = attn.probs %{{.*}}, %{{.*}} mask(#attn.causal) scale(5.000000e-01) : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x?xf32>
+// CHECK: attn.select %[[P]] topk(1)
+func.func @pointer(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>)
+    -> (tensor<?x?x?x?xf32>, tensor<?x?x?x1xi32>, tensor<?x?x?xi32>) {
+  %p = attn.probs %q, %k mask(#attn.causal) scale(0.5)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x?xf32>
+  %ptr, %cnt = attn.select %p topk(1)
+       : tensor<?x?x?x?xf32> -> (tensor<?x?x?x1xi32>, tensor<?x?x?xi32>)
+  return %p, %ptr, %cnt : tensor<?x?x?x?xf32>, tensor<?x?x?x1xi32>, tensor<?x?x?xi32>
+}
+
+// CHECK-LABEL: func.func @sea_scores
+// CHECK: attn.block_scores %{{.*}}, %{{.*}} causal(%{{.*}}, %{{.*}}) block_size(1, 1) feature_map(elu1) : (
+func.func @sea_scores(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>) -> tensor<?x?x?x?xf32> {
+  %s = attn.block_scores %q, %k causal(%q, %k) block_size(1, 1) feature_map(elu1)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+          tensor<?x?x?x64xf32>) -> tensor<?x?x?x?xf32>
+  return %s : tensor<?x?x?x?xf32>
+}

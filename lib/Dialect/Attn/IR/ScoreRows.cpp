@@ -49,3 +49,22 @@ ScoreRows IndexScoresOp::prepareScoreRows(OpBuilder &b) {
   };
   return rows;
 }
+
+ScoreRows ProbsOp::prepareScoreRows(OpBuilder &b) {
+  Location loc = getLoc();
+  ProbsRow site;
+  site.q = readBuffer(b, loc, getQ());
+  site.k = readBuffer(b, loc, getK());
+  site.scale = getScaleValue();
+  site.mask = getMaskAttr();
+  ScoreRows rows;
+  rows.dims = {dimOf(b, loc, site.q, 0), dimOf(b, loc, site.q, 1),
+               dimOf(b, loc, site.q, 2), dimOf(b, loc, site.k, 2)};
+  rows.fill = [site](OpBuilder &ob, Location l, ArrayRef<Value> row,
+                     Value buffer, ArrayRef<Value> prefix) {
+    ProbsRow s = site;
+    s.b = row[0], s.h = row[1], s.i = row[2];
+    buildProbsRow(ob, l, s, RowRef{buffer, SmallVector<Value>(prefix)});
+  };
+  return rows;
+}

@@ -22,6 +22,32 @@ bool agree(int64_t a, int64_t b) {
 RankedTensorType rankedType(Value v) {
   return cast<RankedTensorType>(v.getType());
 }
+
+/// The `scale` attribute, or 1/sqrt(D) of `q`'s head dim.
+double scaleOr(FloatAttr scale, Value q) {
+  if (scale)
+    return scale.getValueAsDouble();
+  return 1.0 / std::sqrt(static_cast<double>(rankedType(q).getDimSize(3)));
+}
+
+/// Rows of q [B, Hq, ., D] scored against rows of k [B, Hkv, ., D]: a
+/// static D, the same B and D, and Hq a multiple of Hkv (`what` names them
+/// in messages).
+LogicalResult verifyScoredPair(Operation *op, RankedTensorType q,
+                               RankedTensorType k, StringRef what) {
+  if (ShapedType::isDynamic(q.getDimSize(3)))
+    return op->emitOpError() << "needs a static head dimension D";
+  if (!agree(q.getDimSize(3), k.getDimSize(3)) ||
+      !agree(q.getDimSize(0), k.getDimSize(0)))
+    return op->emitOpError() << what << " " << q << " and k " << k
+                             << " must agree in B and D";
+  int64_t hq = q.getDimSize(1), hkv = k.getDimSize(1);
+  if (!ShapedType::isDynamic(hq) && !ShapedType::isDynamic(hkv) &&
+      (hkv == 0 || hq % hkv != 0))
+    return op->emitOpError() << "Hq = " << hq << " must be a multiple of Hkv = "
+                             << hkv;
+  return success();
+}
 } // namespace
 
 //===----------------------------------------------------------------------===//
@@ -75,9 +101,7 @@ void PoolOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
 //===----------------------------------------------------------------------===//
 
 double BlockScoresOp::getScaleValue() {
-  if (FloatAttr s = getScaleAttr())
-    return s.getValueAsDouble();
-  return 1.0 / std::sqrt(static_cast<double>(rankedType(getQp()).getDimSize(3)));
+  return scaleOr(getScaleAttr(), getQp());
 }
 
 LogicalResult BlockScoresOp::verify() {
@@ -86,17 +110,9 @@ LogicalResult BlockScoresOp::verify() {
   if (qp.getRank() != 4 || kp.getRank() != 4 || s.getRank() != 4)
     return emitOpError() << "takes pooled q [B, Hq, Nq, D] and k [B, Hkv, "
                             "Nk, D] and returns [B, H, Nq, Nk]";
-  if (ShapedType::isDynamic(qp.getDimSize(3)))
-    return emitOpError() << "needs a static head dimension D";
-  if (!agree(qp.getDimSize(3), kp.getDimSize(3)) ||
-      !agree(qp.getDimSize(0), kp.getDimSize(0)))
-    return emitOpError() << "pooled q " << qp << " and k " << kp
-                         << " must agree in B and D";
+  if (failed(verifyScoredPair(*this, qp, kp, "pooled q")))
+    return failure();
   int64_t hq = qp.getDimSize(1), hkv = kp.getDimSize(1);
-  if (!ShapedType::isDynamic(hq) && !ShapedType::isDynamic(hkv) &&
-      (hkv == 0 || hq % hkv != 0))
-    return emitOpError() << "Hq = " << hq << " must be a multiple of Hkv = "
-                         << hkv;
   int64_t heads = getShare() ? hkv : hq;
   if (!agree(s.getDimSize(0), qp.getDimSize(0)) ||
       !agree(s.getDimSize(1), heads) ||
@@ -158,6 +174,8 @@ void BlockScoresOp::describe(attnir::RefOp &op,
   op.floats["scale"] = getScaleValue();
   if (getShare())
     op.ints["share"] = static_cast<int64_t>(*getShare());
+  if (getFeatureMap())
+    op.ints["feature_map"] = static_cast<int64_t>(*getFeatureMap());
 }
 
 //===----------------------------------------------------------------------===//
@@ -208,6 +226,51 @@ void IndexScoresOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
   op.operands["w"] = idOf(getW());
   op.results["scores"] = idOf(getScores());
   op.ints["causal"] = getCausal() ? 1 : 0;
+}
+
+//===----------------------------------------------------------------------===//
+// probs
+//===----------------------------------------------------------------------===//
+
+double ProbsOp::getScaleValue() { return scaleOr(getScaleAttr(), getQ()); }
+
+LogicalResult ProbsOp::verify() {
+  RankedTensorType q = rankedType(getQ()), k = rankedType(getK()),
+                   p = rankedType(getProbs());
+  if (q.getRank() != 4 || k.getRank() != 4 || p.getRank() != 4)
+    return emitOpError() << "takes q [B, Hq, N, D] and k [B, Hkv, M, D] and "
+                            "returns [B, Hq, N, M]";
+  if (failed(verifyScoredPair(*this, q, k, "q")))
+    return failure();
+  int64_t hq = q.getDimSize(1);
+  for (auto [d, want] : {std::pair<int64_t, int64_t>{0, q.getDimSize(0)},
+                         {1, hq}, {2, q.getDimSize(2)}, {3, k.getDimSize(2)}})
+    if (!agree(p.getDimSize(d), want))
+      return emitOpError() << "result " << p << " must be [B, Hq, N, M]";
+  if (MaskAttrInterface mask = getMaskAttr(); mask && mask.readsOperands())
+    return emitOpError() << "mask " << mask
+                         << " reads document ids, which attn.probs does not "
+                            "take";
+  return success();
+}
+
+void ProbsOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
+  Value p = getProbs(), q = getQ(), k = getK();
+  for (unsigned d : {0u, 1u, 2u})
+    out.push_back({p, d, q, d});
+  out.push_back({p, 3, k, 2});
+  out.push_back({k, 0, q, 0});
+  out.push_back({k, 3, q, 3});
+}
+
+void ProbsOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
+  op.kind = "probs";
+  op.operands["q"] = idOf(getQ());
+  op.operands["k"] = idOf(getK());
+  op.results["probs"] = idOf(getProbs());
+  op.floats["scale"] = getScaleValue();
+  if (MaskAttrInterface mask = getMaskAttr())
+    op.masks["mask"] = mask.describe();
 }
 
 //===----------------------------------------------------------------------===//

@@ -15,6 +15,7 @@
 
 #include "attnir/Dialect/Attn/Utils/SelectionBuilders.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "attnir/Dialect/Attn/Utils/KeySchedule.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
@@ -193,6 +194,31 @@ void mlir::attn::buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind,
 // block scores
 //===----------------------------------------------------------------------===//
 
+namespace {
+/// phi(x) of f32 x (a scalar or a vector): elu + 1, relu, exp or x itself.
+Value featureMap(OpBuilder &b, Location l, std::optional<FeatureMap> map,
+                 Value x) {
+  if (!map || *map == FeatureMap::Identity)
+    return x;
+  auto splat = [&](double v) -> Value {
+    Value c = cF32(b, l, v);
+    if (auto vt = dyn_cast<VectorType>(x.getType()))
+      return vector::BroadcastOp::create(b, l, vt, c);
+    return c;
+  };
+  if (*map == FeatureMap::Relu)
+    return arith::MaximumFOp::create(b, l, x, splat(0.0));
+  Value e = math::Exp2Op::create(
+      b, l, arith::MulFOp::create(b, l, x, splat(1.4426950408889634)));
+  if (*map == FeatureMap::Exp)
+    return e;
+  Value positive =
+      arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, x, splat(0.0));
+  return arith::SelectOp::create(b, l, positive,
+                                 arith::AddFOp::create(b, l, x, splat(1.0)), e);
+}
+} // namespace
+
 /// sum_e qp[b, h, i, e] kp[b, kvh, j, e] in f32, `lanes` features per step
 /// (one vector load of each row per step; 1: scalar, reassociable so that
 /// LLVM vectorizes it on the CPU).
@@ -235,8 +261,8 @@ Value mlir::attn::buildScoreDot(OpBuilder &b, Location loc, const ScoreRow &s,
             return widen(eb, el, vector::LoadOp::create(eb, el, t, m, at, false,
                                                         llvm::MaybeAlign(bytes)));
           };
-          Value qv = load(vq, qBuf, qAt(eb, el, e));
-          Value kv = load(vk, kBuf, kAt(eb, el, e));
+          Value qv = featureMap(eb, el, s.map, load(vq, qBuf, qAt(eb, el, e)));
+          Value kv = featureMap(eb, el, s.map, load(vk, kBuf, kAt(eb, el, e)));
           scf::YieldOp::create(eb, el,
                                ValueRange{vector::FMAOp::create(eb, el, qv, kv, acc[0])});
         });
@@ -246,8 +272,10 @@ Value mlir::attn::buildScoreDot(OpBuilder &b, Location loc, const ScoreRow &s,
   auto dot = scf::ForOp::create(
       b, loc, c0, d, cIdx(b, loc, 1), ValueRange{cF32(b, loc, 0.0)},
       [&](OpBuilder &eb, Location el, Value e, ValueRange sum) {
-        Value qv = toF32(eb, el, memref::LoadOp::create(eb, el, qBuf, qAt(eb, el, e)));
-        Value kv = toF32(eb, el, memref::LoadOp::create(eb, el, kBuf, kAt(eb, el, e)));
+        Value qv = featureMap(eb, el, s.map,
+                              toF32(eb, el, memref::LoadOp::create(eb, el, qBuf, qAt(eb, el, e))));
+        Value kv = featureMap(eb, el, s.map,
+                              toF32(eb, el, memref::LoadOp::create(eb, el, kBuf, kAt(eb, el, e))));
         Value p = arith::MulFOp::create(eb, el, qv, kv, fm);
         scf::YieldOp::create(eb, el,
                              ValueRange{arith::AddFOp::create(eb, el, sum[0], p, fm)});
@@ -262,6 +290,7 @@ ScoreRow ScoreRow::of(OpBuilder &b, Location loc, BlockScoresOp op,
   s.kp = buffer(op.getKp());
   s.scale = op.getScaleValue();
   s.share = op.getShare();
+  s.map = op.getFeatureMap();
   if (op.getQ()) {
     s.n = dimOf(b, loc, buffer(op.getQ()), 2);
     s.m = dimOf(b, loc, buffer(op.getK()), 2);
@@ -385,6 +414,67 @@ void mlir::attn::buildIndexScoreRow(OpBuilder &b, Location loc,
           arith::CmpIOp::create(jb, jl, arith::CmpIPredicate::sle, j, lastKey), v,
           negInf);
     memref::StoreOp::create(jb, jl, v, row.buffer, row.at(j));
+  });
+}
+
+void mlir::attn::buildProbsRow(OpBuilder &b, Location loc, const ProbsRow &p,
+                                const RowRef &row) {
+  Value c0 = cIdx(b, loc, 0);
+  Value n = dimOf(b, loc, p.q, 2), m = dimOf(b, loc, p.k, 2);
+  ScoreRow dotSite;
+  dotSite.qp = p.q, dotSite.kp = p.k, dotSite.b = p.b, dotSite.i = p.i;
+  Value kvHead = arith::DivUIOp::create(
+      b, loc, p.h,
+      arith::DivUIOp::create(b, loc, dimOf(b, loc, p.q, 1), dimOf(b, loc, p.k, 1)));
+  Type i64 = b.getI64Type();
+  auto asI64 = [&](OpBuilder &ob, Location l, Value x) -> Value {
+    return arith::IndexCastOp::create(ob, l, i64, x);
+  };
+  MaskSiteValues site = documentSite(p.b, p.h, n, m, Value(), Value());
+  Value negInf = cF32(b, loc, -kInf), zero = cF32(b, loc, 0.0);
+  // Scores of kept keys (-inf for the others) and their max.
+  auto scores = scf::ForOp::create(
+      b, loc, c0, m, cIdx(b, loc, 1), ValueRange{negInf},
+      [&](OpBuilder &jb, Location jl, Value j, ValueRange mx) {
+        Value keep = arith::ConstantIntOp::create(jb, jl, 1, 1);
+        if (p.mask)
+          keep = p.mask.buildKeepAt(jb, jl, site, asI64(jb, jl, p.i),
+                                    asI64(jb, jl, j), asI64(jb, jl, n),
+                                    asI64(jb, jl, m));
+        auto s = scf::IfOp::create(
+            jb, jl, keep,
+            [&](OpBuilder &tb, Location tl) {
+              Value d = buildScoreDot(tb, tl, dotSite, p.h, kvHead, j);
+              scf::YieldOp::create(
+                  tb, tl, ValueRange{arith::MulFOp::create(tb, tl, d, cF32(tb, tl, p.scale))});
+            },
+            [&](OpBuilder &eb, Location el) {
+              scf::YieldOp::create(eb, el, ValueRange{negInf});
+            });
+        memref::StoreOp::create(jb, jl, s.getResult(0), row.buffer, row.at(j));
+        scf::YieldOp::create(
+            jb, jl, ValueRange{arith::MaximumFOp::create(jb, jl, mx[0], s.getResult(0))});
+      });
+  // A row with nothing kept: subtract 0, so exp(-inf) = 0 everywhere.
+  Value mx = scores.getResult(0);
+  Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mx, negInf);
+  Value shift = arith::SelectOp::create(b, loc, none, zero, mx);
+  auto sum = scf::ForOp::create(
+      b, loc, c0, m, cIdx(b, loc, 1), ValueRange{zero},
+      [&](OpBuilder &jb, Location jl, Value j, ValueRange z) {
+        Value s = memref::LoadOp::create(jb, jl, row.buffer, row.at(j));
+        Value e = expOf(jb, jl, arith::SubFOp::create(jb, jl, s, shift));
+        memref::StoreOp::create(jb, jl, e, row.buffer, row.at(j));
+        scf::YieldOp::create(jb, jl, ValueRange{arith::AddFOp::create(jb, jl, z[0], e)});
+      });
+  Value z = sum.getResult(0);
+  Value inv = arith::SelectOp::create(
+      b, loc, arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, z, zero),
+      arith::DivFOp::create(b, loc, cF32(b, loc, 1.0), z), zero);
+  forEach(b, loc, c0, m, [&](OpBuilder &jb, Location jl, Value j) {
+    Value e = memref::LoadOp::create(jb, jl, row.buffer, row.at(j));
+    memref::StoreOp::create(jb, jl, arith::MulFOp::create(jb, jl, e, inv),
+                            row.buffer, row.at(j));
   });
 }
 

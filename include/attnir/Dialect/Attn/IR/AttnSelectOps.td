@@ -31,6 +31,14 @@ def Attn_ShareKind : I32EnumAttr<"ShareKind",
   let cppNamespace = "::mlir::attn";
 }
 
+def Attn_FeatureMap : I32EnumAttr<"FeatureMap",
+    "a feature map phi applied to each feature before a dot product", [
+    I32EnumAttrCase<"Identity", 0, "identity">,
+    I32EnumAttrCase<"EluPlusOne", 1, "elu1">,
+    I32EnumAttrCase<"Relu", 2, "relu">, I32EnumAttrCase<"Exp", 3, "exp">]> {
+  let cppNamespace = "::mlir::attn";
+}
+
 def Attn_PoolOp : Attn_Op<"pool", [Pure,
     DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
     DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
@@ -78,6 +86,11 @@ def Attn_BlockScoresOp : Attn_Op<"block_scores", [Pure,
     `share(sum)` or `share(max)`: the query heads of a GQA group share one
     selection; their scores are combined (-inf stays -inf) into one row per
     KV head: result [B, Hkv, Nq, Nk].
+
+    `feature_map(phi)`: phi(qp) . phi(kp) instead of qp . kp, phi applied
+    to each feature: `elu1` (elu(x) + 1: x + 1 for x > 0, else e^x; SEA's
+    linear-attention estimate of the attention scores), `relu`, `exp`,
+    `identity`.
   }];
   let arguments = (ins Attn_FloatTensor:$qp, Attn_FloatTensor:$kp,
                        Optional<Attn_FloatTensor>:$q,
@@ -85,12 +98,14 @@ def Attn_BlockScoresOp : Attn_Op<"block_scores", [Pure,
                        OptionalAttr<F64Attr>:$scale,
                        OptionalAttr<I64Attr>:$block_q,
                        OptionalAttr<I64Attr>:$block_k,
-                       OptionalAttr<Attn_ShareKind>:$share);
+                       OptionalAttr<Attn_ShareKind>:$share,
+                       OptionalAttr<Attn_FeatureMap>:$feature_map);
   let results = (outs RankedTensorOf<[F32]>:$scores);
   let assemblyFormat = [{
     $qp `,` $kp
     (`causal` `(` $q^ `,` $k `)` `block_size` `(` $block_q `,` $block_k `)`)?
     (`scale` `(` $scale^ `)`)? (`share` `(` $share^ `)`)?
+    (`feature_map` `(` $feature_map^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
@@ -132,6 +147,40 @@ def Attn_IndexScoresOp : Attn_Op<"index_scores", [Pure,
     functional-type(operands, results)
   }];
   let hasVerifier = 1;
+}
+
+def Attn_ProbsOp : Attn_Op<"probs", [Pure,
+    DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ScoreRowsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
+  let summary = "attention probabilities as an output (Pointer Networks)";
+  let description = [{
+    `probs[b, h, i, j] = softmax_j(scale * q[b, h, i] . k[b, h / (Hq /
+    Hkv), j])` over the keys the mask keeps, 0 for the others; a row with
+    no kept key is all 0. q [B, Hq, N, D], k [B, Hkv, M, D]; result
+    [B, Hq, N, M] f32; `scale` defaults to 1/sqrt(D). Masks that read
+    operands (document ids) are not taken. With `attn.select ... topk(1)`
+    it gives each query's pointer: the most probable position, ties to the
+    lower one.
+
+    ```mlir
+    %p = attn.probs %q, %k : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+                             -> tensor<?x?x?x?xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$q, Attn_FloatTensor:$k,
+                       OptionalAttr<Attn_MaskAttrInterface>:$mask,
+                       OptionalAttr<F64Attr>:$scale);
+  let results = (outs RankedTensorOf<[F32]>:$probs);
+  let assemblyFormat = [{
+    $q `,` $k (`mask` `(` $mask^ `)`)? (`scale` `(` $scale^ `)`)? attr-dict
+    `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The scale applied to q.k: the attribute, or 1/sqrt(D).
+    double getScaleValue();
+  }];
 }
 
 def Attn_SelectOp : Attn_Op<"select", [Pure,

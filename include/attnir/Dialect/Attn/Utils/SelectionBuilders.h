@@ -53,6 +53,7 @@ struct ScoreRow {
   Value b, hOut, i;    // the row (index values)
   double scale = 1.0;
   std::optional<ShareKind> share; // rows per KV head, over the group
+  std::optional<FeatureMap> map;  // phi on each feature of qp and kp
   /// Causal legality: the unpooled lengths N and M (index values) and the
   /// block sizes; no causal legality when `n` is null.
   Value n, m;
@@ -105,6 +106,19 @@ struct IndexRow {
 /// (-inf past the causal bound t + M - N).
 void buildIndexScoreRow(OpBuilder &b, Location loc, const IndexRow &site,
                         const RowRef &row);
+
+/// One row of attention probabilities (attn.probs): query `i` of head `h`.
+struct ProbsRow {
+  Value q, k;       // [B, Hq, N, D], [B, Hkv, M, D] buffers
+  Value b, h, i;    // the row (index values)
+  double scale = 1.0;
+  MaskAttrInterface mask; // may be null
+};
+
+/// row[j] = softmax_j(scale q_i . k_j) over the keys the mask keeps, 0 for
+/// the others (all 0 when none is kept), j in [0, M).
+void buildProbsRow(OpBuilder &b, Location loc, const ProbsRow &site,
+                   const RowRef &row);
 
 /// The selection policy of one attn.select.
 struct SelectPolicy {
