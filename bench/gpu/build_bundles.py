@@ -26,7 +26,9 @@ def lacks_a_cuda_kernel(text):
     """Examples the CUDA target cannot compile yet: per-token block lists
     (block_q = 1: MoBA, DSA, DARE) need the per-tile union form or the
     gather kernel. Skipped, and said so."""
-    if "block_size(1," in text:
+    sizes = [(int(a), int(b)) for a, b in re.findall(r"block_size\((\d+), (\d+)\)", text)
+             if "attn.attention" in text]
+    if "attn.index_scores" in text or any(bq % 16 or bk % 16 for bq, bk in sizes):
         print("skipping an example with per-token or token-level lists (no CUDA kernel yet)")
         return True
     return False

@@ -57,6 +57,9 @@ def inputs_for(names, rng):
     arrays["kv_indices"], arrays["kv_counts"] = idx, cnt
     arrays["q_doc"] = np.sort(rng.integers(0, 5, (B, N))).astype(np.int32)
     arrays["k_doc"] = np.sort(rng.integers(0, 5, (B, M))).astype(np.int32)
+    # SeerAttention's gate weights (per head; f16 like the f16 variant makes them).
+    arrays["wq"] = (0.2 * rng.standard_normal((HQ, 64, 32))).astype(np.float16)
+    arrays["wk"] = (0.2 * rng.standard_normal((HKV, 192, 32))).astype(np.float16)
     return [arrays[n] for n in names]
 
 
@@ -90,7 +93,8 @@ def main():
         for n, a in zip(names, inputs_for(names, rng)):
             paths.append(f"{name}.{n}.npy")
             np.save(os.path.join(OUT, paths[-1]), a)
-        n_out = 2 if "tensor<?x?x?xf32>" in text.split("->", 1)[1].split("{", 1)[0] else 1
+        # Results: the tensor types between the signature's "->" and "{".
+        n_out = text.split("->", 1)[1].split("{", 1)[0].count("tensor<")
         for kernel, opts in KERNELS.items():
             bundle = f"{name}_{kernel}.bundle"
             cmd = [args.attnc, "compile", spec, "--target", "cuda", "--emit", "bundle",

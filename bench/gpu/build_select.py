@@ -2,7 +2,7 @@
 """Here (no GPU needed): compiles the selection programs bench/gpu/selection.py
 checks and times into bench/gpu/bundles/select_*.bundle (carry the folder
 to the GPU machine): the selection examples in bf16 (topk_blocks, longheads,
-dhsa, segment_pool_cross, pointer), check programs that also return the
+dhsa, segment_pool_cross, pointer, seer_block_sparse), check programs that also return the
 selected list (topk and threshold, both kernels, i32 and i64, GQA sharing,
 feature maps), and the
 SeerAttention setting (D = 128, blocks of 128, top 10 % of the blocks) as a
@@ -58,7 +58,8 @@ def causal(d):
 
 def specs():
     out = {}
-    for ex in ("topk_blocks", "longheads", "dhsa", "segment_pool_cross", "pointer"):
+    for ex in ("topk_blocks", "longheads", "dhsa", "segment_pool_cross", "pointer",
+               "seer_block_sparse"):
         with open(os.path.join(ROOT, "examples", ex + ".mlir")) as f:
             out["select_example_" + ex] = (bf16(f.read()), "")
     out["select_check_topk_hop"] = (program("f", 64, 64, 64, "topk(3)", "first(1) local(1)", 5), "")

@@ -16,6 +16,8 @@ bool referenceIndexScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
                             ReferenceStats &stats, std::string &error);
 bool referenceProbsOp(const RefOp &op, std::map<int, HostTensor> &values,
                       ReferenceStats &stats, std::string &error);
+bool referenceProjectOp(const RefOp &op, std::map<int, HostTensor> &values,
+                        ReferenceStats &stats, std::string &error);
 bool referenceSelectOp(const RefOp &op, std::map<int, HostTensor> &values,
                        ReferenceStats &stats, std::string &error);
 
@@ -28,6 +30,7 @@ struct OpRegistry {
       {"block_scores", referenceBlockScoresOp},
       {"index_scores", referenceIndexScoresOp},
       {"probs", referenceProbsOp},
+      {"project", referenceProjectOp},
       {"select", referenceSelectOp}};
 };
 

@@ -75,6 +75,69 @@ bool referencePoolOp(const RefOp &op, std::map<int, HostTensor> &values,
   return true;
 }
 
+bool referenceProjectOp(const RefOp &op, std::map<int, HostTensor> &values,
+                        ReferenceStats &, std::string &error) {
+  auto count = op.ints.find("inputs");
+  const HostTensor *w = operandValue(op, values, "weight");
+  if (count == op.ints.end() || count->second < 1 || count->second > 64 || !w ||
+      isIntegerDType(w->dtype) || (w->shape.size() != 2 && w->shape.size() != 3)) {
+    error = "reference: project needs inputs and a rank-2 or rank-3 weight";
+    return false;
+  }
+  std::vector<const HostTensor *> xs;
+  int64_t din = 0;
+  for (int64_t i = 0; i < count->second; ++i) {
+    const HostTensor *x = operandValue(op, values, "x" + std::to_string(i));
+    if (!rank4Float(x) || (!xs.empty() && (x->shape[0] != xs[0]->shape[0] ||
+                                           x->shape[1] != xs[0]->shape[1] ||
+                                           x->shape[2] != xs[0]->shape[2]))) {
+      error = "reference: project's inputs must be rank-4 floats sharing [B, H, L]";
+      return false;
+    }
+    xs.push_back(x);
+    din += x->shape[3];
+  }
+  size_t r = w->shape.size();
+  int64_t B = xs[0]->shape[0], H = xs[0]->shape[1], L = xs[0]->shape[2],
+          dout = w->shape[r - 1];
+  if (w->shape[r - 2] != din || (r == 3 && w->shape[0] != H)) {
+    error = "reference: project's weight " + w->shapeString() +
+            " does not fit its inputs";
+    return false;
+  }
+  DType outType = DType::F64;
+  if (auto dt = op.ints.find("dtype"); dt != op.ints.end()) {
+    if (dt->second != int64_t(DType::BF16) && dt->second != int64_t(DType::F16)) {
+      error = "reference: project's dtype must be bf16 or f16";
+      return false;
+    }
+    outType = static_cast<DType>(dt->second);
+  }
+  std::vector<std::vector<double>> xv;
+  for (const HostTensor *x : xs)
+    xv.push_back(x->toDoubles());
+  std::vector<double> wv = w->toDoubles();
+  HostTensor out = HostTensor::zeros(outType, {B, H, L, dout});
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t l = 0; l < L; ++l) {
+        const double *wh = wv.data() + (r == 3 ? h * din * dout : 0);
+        for (int64_t o = 0; o < dout; ++o) {
+          double acc = 0;
+          int64_t off = 0;
+          for (size_t i = 0; i < xs.size(); ++i) {
+            int64_t d = xs[i]->shape[3];
+            for (int64_t e = 0; e < d; ++e)
+              acc += xv[i][((b * H + h) * L + l) * d + e] * wh[(off + e) * dout + o];
+            off += d;
+          }
+          out.set(((b * H + h) * L + l) * dout + o, acc);
+        }
+      }
+  values[op.results.at("out")] = std::move(out);
+  return true;
+}
+
 bool referenceBlockScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
                             ReferenceStats &, std::string &error) {
   const HostTensor *qp = operandValue(op, values, "qp"), *kp = operandValue(op, values, "kp");

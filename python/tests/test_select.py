@@ -361,3 +361,79 @@ func.func @both(%q: {T}, %k: {T}) -> ({P}, {I}, {C}) {{
             # Rows before the first key keep nothing: all-zero probabilities.
             assert (np.asarray(got[0])[0, :, :40] == 0).all()
             assert (np.asarray(got[0])[0, :, 40:].sum(-1) > 0.999).all()
+
+
+def test_seer_example_matches_the_oracle(compiled):
+    """examples/seer_block_sparse.mlir against SeerAttention's gate written
+    out in numpy: per-head projections of the mean-pooled queries and the
+    [max, min, mean]-pooled keys, gate scores over causally legal blocks,
+    the smallest set holding 90 % of their softmax mass (ties to the lower
+    id) plus the diagonal block, causal attention within them; GQA, ragged."""
+    from conftest import REPO
+    kern = compiled((REPO / "examples" / "seer_block_sparse.mlir").read_text())
+    B, Hq, Hkv, N, M, c = 1, 4, 2, 700, 900, 64
+    q, k, v = rand((B, Hq, N, 64), seed=131), rand((B, Hkv, M, 64), seed=132), rand((B, Hkv, M, 64), seed=133)
+    wq, wk = rand((Hq, 64, 32), seed=134, scale=0.2), rand((Hkv, 192, 32), seed=135, scale=0.2)
+    q64, k64 = q.astype(np.float64), k.astype(np.float64)
+    nk = -(-M // c)
+
+    def pool(x, f):
+        return np.stack([f(x[:, :, b * c:min(x.shape[2], (b + 1) * c)], axis=2)
+                         for b in range(-(-x.shape[2] // c))], axis=2)
+    qg = np.einsum("bhld,hde->bhle", pool(q64, np.mean), wq.astype(np.float64))
+    kcat = np.concatenate([pool(k64, np.max), pool(k64, np.min), pool(k64, np.mean)], axis=-1)
+    kg = np.einsum("bhld,hde->bhle", kcat, wk.astype(np.float64))
+    sel = {}
+    for h in range(Hq):
+        for i in range(qg.shape[2]):
+            diag = (min((i + 1) * c, N) - 1 + M - N) // c
+            legal = list(range(diag + 1))
+            s = np.array([qg[0, h, i] @ kg[0, h // 2, j] / np.sqrt(32) for j in legal])
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            chosen, mass = {diag}, p[diag]
+            for j in sorted((j for j in legal if j != diag), key=lambda j: (-s[j], j)):
+                if mass >= 0.9:
+                    break
+                chosen.add(j)
+                mass += p[j]
+            sel[h, i] = chosen
+
+    def keep_bh(b, h):
+        keep = np.zeros((N, M), bool)
+        for i in range(N):
+            for j in sel[h, i // c]:
+                keep[i, j * c:(j + 1) * c] = True
+        return keep
+    want, _ = naive_attention(q, k, v, causal=True, keep_bh=keep_bh)
+    got = kern(q, k, v, wq, wk)
+    assert rel_err(got, want) < 1e-5
+    assert 1 < np.mean([len(x) for x in sel.values()]) < nk  # a real selection
+
+
+@pytest.mark.parametrize("dt", ["f32", "bf16"])
+def test_project_matches_the_reference(compiled, dt):
+    """attn.project returned (rank-2 shared and rank-3 per-head weights,
+    two inputs of different types, a bf16 result rounded as the
+    reference rounds it)."""
+    import ml_dtypes
+    npdt = {"f32": np.float32, "bf16": ml_dtypes.bfloat16}[dt]
+    spec = f"""func.func @p(%a: tensor<?x?x?x64x{dt}>, %b: tensor<?x?x?x32xf32>,
+                          %w: tensor<96x16xf32>, %wh: tensor<?x64x8xf32>)
+    -> (tensor<?x?x?x16x{dt}>, tensor<?x?x?x8xf32>) {{
+  %p = attn.project %a, %b weight(%w)
+       : (tensor<?x?x?x64x{dt}>, tensor<?x?x?x32xf32>, tensor<96x16xf32>) -> tensor<?x?x?x16x{dt}>
+  %r = attn.project %a weight(%wh)
+       : (tensor<?x?x?x64x{dt}>, tensor<?x64x8xf32>) -> tensor<?x?x?x8xf32>
+  return %p, %r : tensor<?x?x?x16x{dt}>, tensor<?x?x?x8xf32>
+}}"""
+    kern = compiled(spec)
+    a, b = rand((2, 3, 37, 64), seed=141).astype(npdt), rand((2, 3, 37, 32), seed=142)
+    w, wh = rand((96, 16), seed=143), rand((3, 64, 8), seed=144)
+    got, want = kern(a, b, w, wh), kern.reference(a, b, w, wh)
+    tol = 1e-5 if dt == "f32" else 1e-2
+    assert rel_err(np.asarray(got[0], np.float64), want[0]) < tol
+    assert rel_err(got[1], want[1]) < 1e-5
+    a64 = np.asarray(a, np.float64)
+    oracle = np.einsum("bhld,hde->bhle", a64, wh.astype(np.float64))
+    assert rel_err(got[1], oracle) < 1e-5

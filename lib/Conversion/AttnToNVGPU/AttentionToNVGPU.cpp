@@ -111,8 +111,9 @@ struct ConvertAttnToNVGPU
         return signalPassFailure();
       if (!isGpuProgram(fn, op)) {
         fn.emitError() << "the CUDA target compiles entries of attn.pool, "
-                          "attn.block_scores, attn.probs and attn.select ops "
-                          "and at most one attn.attention after them";
+                          "attn.project, attn.block_scores, attn.probs and "
+                          "attn.select ops and at most one attn.attention "
+                          "after them";
         return signalPassFailure();
       }
       // The selection kernels first, in program order (each op runs after

@@ -7,6 +7,7 @@
 //   block_scores  a block per 16 x 16 tile of scores, rows staged in
 //                 shared memory (TiledScores.cpp); else one thread per
 //                 score, its dot product in 16-byte vector loads;
+//   project       one thread per output feature (learned gates);
 //   probs         one thread per row (attention probabilities, pointer
 //                 networks: small rows);
 //   select        one warp per (b, h, query block): lanes scan 1/32 of the
@@ -325,7 +326,7 @@ void buildWarpSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy,
 } // namespace
 
 bool mlir::attn::cuda::isSelectionOp(Operation *op) {
-  return isa<PoolOp, BlockScoresOp, ProbsOp, SelectOp>(op);
+  return isa<PoolOp, ProjectOp, BlockScoresOp, ProbsOp, SelectOp>(op);
 }
 
 LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
@@ -381,7 +382,8 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   int64_t gridArg = isa<SelectOp>(op) ? numIn + 1 : numIn;
   // Block scores: one thread per score (a row per thread leaves most of
   // the GPU idle: B x H x query blocks is a few thousand).
-  int64_t gridDims = isa<BlockScoresOp>(op) || (isa<PoolOp>(op) && lanes == 1)
+  int64_t gridDims = isa<BlockScoresOp, ProjectOp>(op) ||
+                             (isa<PoolOp>(op) && lanes == 1)
                          ? 4
                          : 3;
   OpBuilder attrs(ctx);
@@ -447,6 +449,19 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
     row.lanes = (d * bytes) % 16 == 0 ? 16 / bytes : 1;
     memref::StoreOp::create(b, loc, buildScoreAt(b, loc, row, at[3]),
                             arg(scores.getScores()), at);
+  } else if (auto project = dyn_cast<ProjectOp>(op)) {
+    // One thread per output feature: consecutive threads read consecutive
+    // weights of a row and share the input feature (a broadcast).
+    ProjectSite site;
+    for (Value x : project.getInputs())
+      site.inputs.push_back(arg(x));
+    site.weight = arg(project.getWeight());
+    site.b = at[0], site.h = at[1], site.l = at[2];
+    Value v = buildProjectAt(b, loc, site, at[3]);
+    Type elt = project.getType().getElementType();
+    if (!elt.isF32())
+      v = arith::TruncFOp::create(b, loc, elt, v);
+    memref::StoreOp::create(b, loc, v, arg(project.getOut()), at);
   } else if (auto probs = dyn_cast<ProbsOp>(op)) {
     // One thread per row: pointer-network sizes (a decoder step against
     // its inputs); three passes over the row in the output buffer.

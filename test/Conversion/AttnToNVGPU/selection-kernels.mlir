@@ -77,3 +77,17 @@ func.func @pointer(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>)
        : tensor<?x?x?x?xf32> -> (tensor<?x?x?x1xi32>, tensor<?x?x?xi32>)
   return %p, %ptr, %cnt : tensor<?x?x?x?xf32>, tensor<?x?x?x1xi32>, tensor<?x?x?xi32>
 }
+
+// attn.project: one thread per output feature (b, h, l, o) of the result,
+// the inputs and the per-head weight read through the entry's buffers.
+// CHECK-LABEL: gpu.func @gate__s0(%{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x128x32xf32>, %{{.*}}: memref<?x?x?x32xbf16>) kernel
+// CHECK-SAME: attn.grid_arg = 3 : i64, attn.grid_dims = 4 : i64, attn.grid_lanes = 1 : i64, attn.step = 0 : i64, attn.step_args = ["i0", "i1", "i2", "o0"]
+// CHECK: memref.load %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}] : memref<?x128x32xf32>
+// CHECK: arith.truncf {{.*}} : f32 to bf16
+func.func @gate(%a: tensor<?x?x?x64xbf16>, %b: tensor<?x?x?x64xbf16>,
+                %w: tensor<?x128x32xf32>) -> tensor<?x?x?x32xbf16> {
+  %g = attn.project %a, %b weight(%w)
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x128x32xf32>)
+         -> tensor<?x?x?x32xbf16>
+  return %g : tensor<?x?x?x32xbf16>
+}

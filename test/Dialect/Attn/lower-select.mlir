@@ -94,3 +94,23 @@ func.func @index_topk_radix(%qi: tensor<?x4x?x64xf32>, %ki: tensor<?x?x64xf32>,
        : tensor<?x1x?x?xf32> -> (tensor<?x1x?x40xi32>, tensor<?x1x?xi32>)
   return %i, %n : tensor<?x1x?x40xi32>, tensor<?x1x?xi32>
 }
+
+// attn.project: a task per position accumulates concat(x) W into a [Dout]
+// scratch row, input feature by input feature (the inner loop runs along a
+// weight row), then stores it in the result's type.
+// CHECK-LABEL: func.func @project_per_head
+// CHECK:         %[[OUT:.*]] = memref.alloc({{.*}}) : memref<?x?x?x16xbf16>
+// CHECK:         scf.parallel
+// CHECK:           %[[ROW:.*]] = memref.alloca() : memref<16xf32>
+// CHECK:           memref.load %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}] : memref<?x96x16xf32>
+// CHECK:           memref.store {{.*}}, %[[ROW]]
+// CHECK:           arith.truncf {{.*}} : f32 to bf16
+// CHECK:           memref.store {{.*}}, %[[OUT]]
+// CHECK-NOT:     attn.project
+func.func @project_per_head(%a: tensor<?x?x?x64xf32>, %b: tensor<?x?x?x32xbf16>,
+                            %w: tensor<?x96x16xf32>) -> tensor<?x?x?x16xbf16> {
+  %p = attn.project %a, %b weight(%w)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x32xbf16>, tensor<?x96x16xf32>)
+         -> tensor<?x?x?x16xbf16>
+  return %p : tensor<?x?x?x16xbf16>
+}

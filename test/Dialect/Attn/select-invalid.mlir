@@ -156,3 +156,35 @@ func.func @probs_documents(%q: tensor<1x2x8x64xf32>, %k: tensor<1x2x9x64xf32>) -
   %p = attn.probs %q, %k mask(#attn.segments) : (tensor<1x2x8x64xf32>, tensor<1x2x9x64xf32>) -> tensor<1x2x8x9xf32>
   return %p : tensor<1x2x8x9xf32>
 }
+
+// -----
+
+func.func @project_weight(%x: tensor<1x2x8x64xf32>, %w: tensor<2x100x16xf32>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{weight 'tensor<2x100x16xf32>' must be [H, 64, 16] (the inputs' features, the result's)}}
+  %p = attn.project %x weight(%w) : (tensor<1x2x8x64xf32>, tensor<2x100x16xf32>) -> tensor<1x2x8x16xf32>
+  return %p : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @project_heads(%x: tensor<1x2x8x64xf32>, %w: tensor<3x64x16xf32>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{a per-head weight 'tensor<3x64x16xf32>' needs the inputs' H heads}}
+  %p = attn.project %x weight(%w) : (tensor<1x2x8x64xf32>, tensor<3x64x16xf32>) -> tensor<1x2x8x16xf32>
+  return %p : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @project_rows(%x: tensor<1x2x8x64xf32>, %y: tensor<1x2x9x64xf32>, %w: tensor<128x16xf32>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{must share [B, H, L]}}
+  %p = attn.project %x, %y weight(%w) : (tensor<1x2x8x64xf32>, tensor<1x2x9x64xf32>, tensor<128x16xf32>) -> tensor<1x2x8x16xf32>
+  return %p : tensor<1x2x8x16xf32>
+}
+
+// -----
+
+func.func @project_nothing(%w: tensor<64x16xf32>) -> tensor<1x2x8x16xf32> {
+  // expected-error @+1 {{needs at least one input}}
+  %p = attn.project weight(%w) : (tensor<64x16xf32>) -> tensor<1x2x8x16xf32>
+  return %p : tensor<1x2x8x16xf32>
+}

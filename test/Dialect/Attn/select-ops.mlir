@@ -106,3 +106,18 @@ func.func @sea_scores(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>) -> ten
           tensor<?x?x?x64xf32>) -> tensor<?x?x?x?xf32>
   return %s : tensor<?x?x?x?xf32>
 }
+
+// CHECK-LABEL: func.func @seer_gate
+// CHECK: attn.project %{{.*}}, %{{.*}}, %{{.*}} weight(%{{.*}}) : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x192x32xf32>) -> tensor<?x?x?x32xf32>
+// CHECK: attn.project %{{.*}} weight(%{{.*}}) : (tensor<?x?x?x64xbf16>, tensor<64x16xf32>) -> tensor<?x?x?x16xbf16>
+func.func @seer_gate(%a: tensor<?x?x?x64xf32>, %b: tensor<?x?x?x64xf32>,
+                     %c: tensor<?x?x?x64xf32>, %w: tensor<?x192x32xf32>,
+                     %x: tensor<?x?x?x64xbf16>, %w2: tensor<64x16xf32>)
+    -> (tensor<?x?x?x32xf32>, tensor<?x?x?x16xbf16>) {
+  %g = attn.project %a, %b, %c weight(%w)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+          tensor<?x192x32xf32>) -> tensor<?x?x?x32xf32>
+  %h = attn.project %x weight(%w2)
+       : (tensor<?x?x?x64xbf16>, tensor<64x16xf32>) -> tensor<?x?x?x16xbf16>
+  return %g, %h : tensor<?x?x?x32xf32>, tensor<?x?x?x16xbf16>
+}

@@ -97,6 +97,65 @@ void PoolOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
 }
 
 //===----------------------------------------------------------------------===//
+// project
+//===----------------------------------------------------------------------===//
+
+LogicalResult ProjectOp::verify() {
+  if (getInputs().empty())
+    return emitOpError() << "needs at least one input";
+  RankedTensorType out = rankedType(getOut()), w = rankedType(getWeight());
+  if (out.getRank() != 4 || ShapedType::isDynamic(out.getDimSize(3)))
+    return emitOpError() << "returns [B, H, L, Dout] with a static Dout, got "
+                         << out;
+  int64_t din = 0;
+  for (Value x : getInputs()) {
+    RankedTensorType t = rankedType(x);
+    if (t.getRank() != 4 || ShapedType::isDynamic(t.getDimSize(3)))
+      return emitOpError() << "inputs are [B, H, L, D] with a static D, got "
+                           << t;
+    for (int64_t d = 0; d < 3; ++d)
+      if (!agree(t.getDimSize(d), out.getDimSize(d)))
+        return emitOpError() << "input " << t << " and result " << out
+                             << " must share [B, H, L]";
+    din += t.getDimSize(3);
+  }
+  if (w.getRank() != 2 && w.getRank() != 3)
+    return emitOpError() << "weight is [Din, Dout] or [H, Din, Dout], got "
+                         << w;
+  int64_t r = w.getRank();
+  if (w.getDimSize(r - 2) != din || w.getDimSize(r - 1) != out.getDimSize(3))
+    return emitOpError() << "weight " << w << " must be [" << (r == 3 ? "H, " : "")
+                         << din << ", " << out.getDimSize(3)
+                         << "] (the inputs' features, the result's)";
+  if (r == 3 && !agree(w.getDimSize(0), out.getDimSize(1)))
+    return emitOpError() << "a per-head weight " << w
+                         << " needs the inputs' H heads";
+  return success();
+}
+
+void ProjectOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
+  Value o = getOut();
+  for (Value x : getInputs())
+    for (unsigned d : {0u, 1u, 2u})
+      out.push_back({x, d, o, d});
+  if (rankedType(getWeight()).getRank() == 3)
+    out.push_back({getWeight(), 0, o, 1});
+}
+
+void ProjectOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
+  op.kind = "project";
+  for (auto [i, x] : llvm::enumerate(getInputs()))
+    op.operands["x" + std::to_string(i)] = idOf(x);
+  op.operands["weight"] = idOf(getWeight());
+  op.results["out"] = idOf(getOut());
+  op.ints["inputs"] = static_cast<int64_t>(getInputs().size());
+  Type elt = getOut().getType().getElementType();
+  if (elt.isBF16() || elt.isF16())
+    op.ints["dtype"] = static_cast<int64_t>(elt.isBF16() ? attnir::DType::BF16
+                                                         : attnir::DType::F16);
+}
+
+//===----------------------------------------------------------------------===//
 // block_scores
 //===----------------------------------------------------------------------===//
 

@@ -93,6 +93,31 @@ void lowerPool(RewriterBase &rw, PoolOp op) {
   freeUnlessReturned(rw, result, out);
 }
 
+void lowerProject(RewriterBase &rw, ProjectOp op) {
+  Location loc = op.getLoc();
+  rw.setInsertionPoint(op);
+  ProjectSite site;
+  for (Value x : op.getInputs())
+    site.inputs.push_back(readBuffer(rw, loc, x));
+  site.weight = readBuffer(rw, loc, op.getWeight());
+  Value x0 = site.inputs.front();
+  Value B = dimOf(rw, loc, x0, 0), H = dimOf(rw, loc, x0, 1),
+        L = dimOf(rw, loc, x0, 2);
+  Value out = allocFor(rw, loc, op.getType(), {B, H, L, Value()});
+  int64_t dout = op.getType().getDimSize(3);
+  parallelRows(rw, loc, {B, H, L},
+               [&](OpBuilder &b, Location l, ValueRange iv) {
+                 ProjectSite s = site;
+                 s.b = iv[0], s.h = iv[1], s.l = iv[2];
+                 Value scratch = memref::AllocaOp::create(
+                     b, l, MemRefType::get({dout}, b.getF32Type()));
+                 buildProjectRow(b, l, s, out, scratch);
+               });
+  Value result = asTensor(rw, loc, op.getType(), out);
+  rw.replaceOp(op, result);
+  freeUnlessReturned(rw, result, out);
+}
+
 /// A score matrix (block_scores, index_scores: any ScoreRowsOpInterface)
 /// written row by row in parallel; used when its result has users other
 /// than one select.
@@ -186,7 +211,7 @@ struct AttnLowerSelectPass
   void runOnOperation() override {
     // Selects first, so that each can absorb (and erase) its score
     // producer; then the producers left (their matrix is used elsewhere),
-    // then pools.
+    // then projections and pools (each reads only tensors).
     auto opsOf = [&](auto kind) {
       SmallVector<decltype(kind)> ops;
       getOperation().walk([&](decltype(kind) op) { ops.push_back(op); });
@@ -197,6 +222,8 @@ struct AttnLowerSelectPass
       lowerSelect(rw, op);
     for (ScoreRowsOpInterface op : opsOf(ScoreRowsOpInterface()))
       lowerScoreRows(rw, op);
+    for (ProjectOp op : opsOf(ProjectOp()))
+      lowerProject(rw, op);
     for (PoolOp op : opsOf(PoolOp()))
       lowerPool(rw, op);
   }

@@ -191,6 +191,80 @@ void mlir::attn::buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind,
 }
 
 //===----------------------------------------------------------------------===//
+// project
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// weight[(h,) row, o]: per head when the weight has rank 3.
+SmallVector<Value> weightAt(const ProjectSite &s, Value row, Value o) {
+  if (cast<MemRefType>(s.weight.getType()).getRank() == 3)
+    return {s.h, row, o};
+  return {row, o};
+}
+int64_t featuresOf(Value x) { return cast<MemRefType>(x.getType()).getDimSize(3); }
+} // namespace
+
+Value mlir::attn::buildProjectAt(OpBuilder &b, Location loc,
+                                 const ProjectSite &s, Value o) {
+  auto fm = arith::FastMathFlagsAttr::get(
+      b.getContext(), arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
+  Value acc = cF32(b, loc, 0.0);
+  int64_t off = 0;
+  for (Value x : s.inputs) {
+    int64_t d = featuresOf(x);
+    auto loop = scf::ForOp::create(
+        b, loc, cIdx(b, loc, 0), cIdx(b, loc, d), cIdx(b, loc, 1), ValueRange{acc},
+        [&](OpBuilder &eb, Location el, Value e, ValueRange sum) {
+          Value xv = toF32(eb, el, memref::LoadOp::create(eb, el, x,
+                                                          ValueRange{s.b, s.h, s.l, e}));
+          Value row = arith::AddIOp::create(eb, el, e, cIdx(eb, el, off));
+          Value wv = toF32(eb, el, memref::LoadOp::create(eb, el, s.weight,
+                                                          weightAt(s, row, o)));
+          Value p = arith::MulFOp::create(eb, el, xv, wv, fm);
+          scf::YieldOp::create(eb, el,
+                               ValueRange{arith::AddFOp::create(eb, el, sum[0], p, fm)});
+        });
+    acc = loop.getResult(0);
+    off += d;
+  }
+  return acc;
+}
+
+void mlir::attn::buildProjectRow(OpBuilder &b, Location loc,
+                                 const ProjectSite &s, Value out,
+                                 Value scratch) {
+  Value c0 = cIdx(b, loc, 0);
+  Type elt = cast<MemRefType>(out.getType()).getElementType();
+  Value dout = dimOf(b, loc, out, 3);
+  forEach(b, loc, c0, dout, [&](OpBuilder &fb, Location l, Value o) {
+    memref::StoreOp::create(fb, l, cF32(fb, l, 0.0), scratch, ValueRange{o});
+  });
+  int64_t off = 0;
+  for (Value x : s.inputs) {
+    forEach(b, loc, c0, cIdx(b, loc, featuresOf(x)),
+            [&](OpBuilder &eb, Location el, Value e) {
+              Value xv = toF32(eb, el, memref::LoadOp::create(
+                                           eb, el, x, ValueRange{s.b, s.h, s.l, e}));
+              Value row = arith::AddIOp::create(eb, el, e, cIdx(eb, el, off));
+              forEach(eb, el, c0, dout, [&](OpBuilder &ob, Location ol, Value o) {
+                Value wv = toF32(ob, ol, memref::LoadOp::create(ob, ol, s.weight,
+                                                                weightAt(s, row, o)));
+                Value a = memref::LoadOp::create(ob, ol, scratch, ValueRange{o});
+                Value next = arith::AddFOp::create(
+                    ob, ol, a, arith::MulFOp::create(ob, ol, xv, wv));
+                memref::StoreOp::create(ob, ol, next, scratch, ValueRange{o});
+              });
+            });
+    off += featuresOf(x);
+  }
+  forEach(b, loc, c0, dout, [&](OpBuilder &fb, Location l, Value o) {
+    Value v = memref::LoadOp::create(fb, l, scratch, ValueRange{o});
+    memref::StoreOp::create(fb, l, fromF32(fb, l, v, elt), out,
+                            ValueRange{s.b, s.h, s.l, o});
+  });
+}
+
+//===----------------------------------------------------------------------===//
 // block scores
 //===----------------------------------------------------------------------===//
 

@@ -66,6 +66,34 @@ def Attn_PoolOp : Attn_Op<"pool", [Pure,
   let hasVerifier = 1;
 }
 
+def Attn_ProjectOp : Attn_Op<"project", [Pure,
+    DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
+  let summary = "a learned linear map of per-position features (SeerAttention's gate)";
+  let description = [{
+    `out[b, h, l, :] = concat(x_0[b, h, l, :], x_1[b, h, l, :], ...) . W`:
+    the inputs [B, H, L, D_i] (static D_i) concatenated along features,
+    times `weight` [Din, Dout] (one map for every head) or [H, Din, Dout]
+    (one per head), Din = sum of the D_i. Arithmetic in f32; the result
+    has the element type it declares (weights and inputs may differ).
+    SeerAttention's gate: q~ = pool(q, mean) W_q, k~ = [pool(k, max),
+    pool(k, min), pool(k, mean)] W_k, scored by attn.block_scores.
+
+    ```mlir
+    %kg = attn.project %kmax, %kmin, %kmean weight(%wk)
+          : (T, T, T, tensor<?x192x32xf32>) -> tensor<?x?x?x32xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Attn_FloatTensor>:$inputs,
+                       Attn_FloatTensor:$weight);
+  let results = (outs Attn_FloatTensor:$out);
+  let assemblyFormat = [{
+    $inputs `weight` `(` $weight `)` attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Attn_BlockScoresOp : Attn_Op<"block_scores", [Pure,
     DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
     DeclareOpInterfaceMethods<Attn_ScoreRowsOpInterface>,

@@ -29,6 +29,23 @@ void buildPoolBlock(OpBuilder &b, Location loc, PoolKind kind, int64_t c,
                     Value x, Value out, Value scratch, Value bi, Value h,
                     Value blk);
 
+/// One position of attn.project: inputs [B, H, L, D_i] and the weight
+/// [Din, Dout] or [H, Din, Dout] as buffers, the position (b, h, l).
+struct ProjectSite {
+  SmallVector<Value> inputs;
+  Value weight;
+  Value b, h, l;
+};
+/// Output feature `o` of the position (f32): one thread per output element
+/// on the GPU (weight reads coalesced across o).
+Value buildProjectAt(OpBuilder &b, Location loc, const ProjectSite &site,
+                     Value o);
+/// out[b, h, l, :] of the position through the [Dout] f32 `scratch`
+/// (input-feature-major: the inner loop runs along a weight row, so it
+/// vectorizes on the CPU).
+void buildProjectRow(OpBuilder &b, Location loc, const ProjectSite &site,
+                     Value out, Value scratch);
+
 /// A row of scores: buffer[prefix..., j] for j along the buffer's last
 /// dimension (a row of the score matrix, or a [Nk] scratch row).
 struct RowRef {
