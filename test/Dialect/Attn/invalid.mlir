@@ -565,3 +565,14 @@ func.func @doc_shape(%q: tensor<1x2x16x64xf32>, %d: tensor<1x15xi32>) -> tensor<
        : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x15xi32>, tensor<1x15xi32>) -> tensor<1x2x16x64xf32>
   return %o : tensor<1x2x16x64xf32>
 }
+
+// -----
+
+// s and w each within 2^40 but their product past int64 (fuzz-spec seed
+// dilated-reach-overflow: UBSan caught s * w overflowing in the verifier).
+func.func @dilated_reach_overflow(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{#attn.dilated reach s * w must be at most 2^40, got 5116777622 * 995116777628}}
+  %o = attn.attention %q, %q, %q mask(#attn.dilated<5116777622, 995116777628>)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}

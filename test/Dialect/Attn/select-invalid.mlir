@@ -188,3 +188,15 @@ func.func @project_nothing(%w: tensor<64x16xf32>) -> tensor<1x2x8x16xf32> {
   %p = attn.project weight(%w) : (tensor<64x16xf32>) -> tensor<1x2x8x16xf32>
   return %p : tensor<1x2x8x16xf32>
 }
+
+// -----
+
+// A negative block size read back unsigned and passed (fuzz-spec seed
+// negative-score-block: the entry's shape relation then failed its round
+// trip); the verifier compares signed values.
+func.func @scores_negative_block(%q: tensor<?x?x?x64xf32>, %kp: tensor<?x?x?x64xf32>) -> tensor<?x?x?x?xf32> {
+  // expected-error @+1 {{block sizes must be in [1, 2^30], got (2, -28)}}
+  %s = attn.block_scores %q, %kp causal(%q, %q) block_size(2, -28)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x?xf32>
+  return %s : tensor<?x?x?x?xf32>
+}

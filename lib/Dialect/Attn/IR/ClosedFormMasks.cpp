@@ -188,10 +188,12 @@ LogicalResult DilatedAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (failed(checkParam(emitError, "dilated", "s", s, 1)) ||
       failed(checkParam(emitError, "dilated", "w", w, 0)))
     return failure();
-  if (s * w > maskir::kMaxParam)
+  // s and w are each at most 2^40, so s * w may overflow int64: compare
+  // by division (fuzz-spec seed dilated-reach-overflow).
+  if (w > 0 && s > maskir::kMaxParam / w)
     return emitError() << "#attn.dilated reach s * w must be at most 2^40, "
                           "got "
-                       << s * w;
+                       << s << " * " << w;
   return success();
 }
 

@@ -182,8 +182,13 @@ LogicalResult BlockScoresOp::verify() {
   if (static_cast<bool>(getQ()) != static_cast<bool>(getBlockQAttr()))
     return emitOpError() << "causal(q, k) needs block_size(bq, bk)";
   if (getQ()) {
-    if (getBlockQ().value_or(0) < 1 || getBlockK().value_or(0) < 1)
-      return emitOpError() << "block sizes must be positive";
+    // I64Attr reads back unsigned: compare signed, so a negative size is
+    // refused (fuzz-spec seed negative-score-block).
+    int64_t bq = static_cast<int64_t>(getBlockQ().value_or(0)),
+            bk = static_cast<int64_t>(getBlockK().value_or(0));
+    if (bq < 1 || bk < 1 || bq > (int64_t(1) << 30) || bk > (int64_t(1) << 30))
+      return emitOpError() << "block sizes must be in [1, 2^30], got (" << bq
+                           << ", " << bk << ")";
     RankedTensorType q = rankedType(getQ()), k = rankedType(getK());
     if (q.getRank() != 4 || k.getRank() != 4)
       return emitOpError() << "causal(q, k) takes the unpooled rank-4 q and k";
