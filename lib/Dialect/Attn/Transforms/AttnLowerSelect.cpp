@@ -165,17 +165,18 @@ void lowerSelect(RewriterBase &rw, SelectOp op) {
   // rows), on the heap when it is a token-level row of M scores (DSA's
   // M = 32768 is 128 KiB, too much for a worker thread's stack).
   constexpr int64_t kStackRow = 4096;
+  Value onStack;
+  if (fused)
+    onStack = arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ule,
+                                    dims[3], cIdx(rw, loc, kStackRow));
+  auto rowType = MemRefType::get({ShapedType::kDynamic}, rw.getF32Type());
   parallelRows(
       rw, loc, {dims[0], dims[1], dims[2]},
       [&](OpBuilder &b, Location l, ValueRange iv) {
         RowRef row{scores, {iv[0], iv[1], iv[2]}};
-        Value heapRow;
         if (fused) {
-          auto rowType = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
-          Value small = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ule,
-                                              dims[3], cIdx(b, l, kStackRow));
           auto where = scf::IfOp::create(
-              b, l, small,
+              b, l, onStack,
               [&](OpBuilder &tb, Location tl) {
                 scf::YieldOp::create(tb, tl, ValueRange{memref::AllocaOp::create(
                                                  tb, tl, rowType, ValueRange{dims[3]})});
@@ -188,14 +189,14 @@ void lowerSelect(RewriterBase &rw, SelectOp op) {
           rows.fill(b, l, SmallVector<Value>(iv), row.buffer, {});
         }
         buildSelectRow(b, l, policy, row, indices, counts, iv);
-        if (fused) {
-          Value large = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt,
-                                              dims[3], cIdx(b, l, kStackRow));
-          scf::IfOp::create(b, l, large, [&](OpBuilder &tb, Location tl) {
-            memref::DeallocOp::create(tb, tl, row.buffer);
-            scf::YieldOp::create(tb, tl);
-          });
-        }
+        if (fused) // a heap row is freed by its task
+          scf::IfOp::create(
+              b, l, onStack,
+              [&](OpBuilder &tb, Location tl) { scf::YieldOp::create(tb, tl); },
+              [&](OpBuilder &eb, Location el) {
+                memref::DeallocOp::create(eb, el, row.buffer);
+                scf::YieldOp::create(eb, el);
+              });
       });
   Value idxT = asTensor(rw, loc, op.getKvIndices().getType(), indices);
   Value cntT = asTensor(rw, loc, op.getKvCounts().getType(), counts);
