@@ -100,10 +100,8 @@ GatheredKeys mlir::attn::gatherListKeys(OpBuilder &b, Location loc,
            d, dv, dvPad, bk};
 
   Value numListBlocks = arith::CeilDivUIOp::create(b, loc, tile.m, cLK);
-  auto idAt = [&](OpBuilder &ob, Location l, Value t) -> Value {
-    Value raw = memref::LoadOp::create(ob, l, list.indices,
-                                       ValueRange{tile.b, row.head, row.row, t});
-    return arith::IndexCastOp::create(ob, l, ob.getIndexType(), raw);
+  auto idAt = [&](OpBuilder &ob, Location l, Value t) {
+    return loadListId(ob, l, list, row, tile.b, t);
   };
   // State: (next slot, the largest valid id so far, -1 at first). An id
   // above every earlier one cannot repeat one, so sorted lists (everything

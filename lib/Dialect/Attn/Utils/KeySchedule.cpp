@@ -186,8 +186,15 @@ ListRow mlir::attn::listRowOf(OpBuilder &b, Location loc,
 }
 
 Value KeySchedule::loadIndex(OpBuilder &b, Location loc, Value slot) const {
-  Value raw = memref::LoadOp::create(
-      b, loc, list.indices, ValueRange{tile.b, listHead, listRow, slot});
+  return loadListId(b, loc, list, ListRow{listHead, listRow, Value()}, tile.b,
+                    slot);
+}
+
+Value mlir::attn::loadListId(OpBuilder &b, Location loc,
+                             const BlockListOperands &list, const ListRow &row,
+                             Value bi, Value slot) {
+  Value raw = memref::LoadOp::create(b, loc, list.indices,
+                                     ValueRange{bi, row.head, row.row, slot});
   return arith::IndexCastOp::create(b, loc, b.getIndexType(), raw);
 }
 

@@ -62,6 +62,9 @@ struct ListRow {
 };
 ListRow listRowOf(OpBuilder &b, Location loc, const BlockListOperands &list,
                   const QueryTile &tile);
+/// The raw id at `slot` of list row `row` of batch `bi`, as an index.
+Value loadListId(OpBuilder &b, Location loc, const BlockListOperands &list,
+                 const ListRow &row, Value bi, Value slot);
 
 /// The keys of a token-level list (block_k not a multiple of the kernel's
 /// key block: block_k = 1 for DSA, SEA, Recycled Attention), gathered for
