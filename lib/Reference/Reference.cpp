@@ -20,6 +20,10 @@ bool referenceProjectOp(const RefOp &op, std::map<int, HostTensor> &values,
                         ReferenceStats &stats, std::string &error);
 bool referenceSelectOp(const RefOp &op, std::map<int, HostTensor> &values,
                        ReferenceStats &stats, std::string &error);
+bool referenceElementwiseOp(const RefOp &op, std::map<int, HostTensor> &values,
+                            ReferenceStats &stats, std::string &error);
+bool referenceBroadcastOp(const RefOp &op, std::map<int, HostTensor> &values,
+                          ReferenceStats &stats, std::string &error);
 
 namespace {
 struct OpRegistry {
@@ -31,7 +35,9 @@ struct OpRegistry {
       {"index_scores", referenceIndexScoresOp},
       {"probs", referenceProbsOp},
       {"project", referenceProjectOp},
-      {"select", referenceSelectOp}};
+      {"select", referenceSelectOp},
+      {"elementwise", referenceElementwiseOp},
+      {"broadcast", referenceBroadcastOp}};
 };
 
 OpRegistry &opRegistry() {

@@ -29,13 +29,20 @@ bool referencePoolOp(const RefOp &op, std::map<int, HostTensor> &values,
                      ReferenceStats &, std::string &error) {
   const HostTensor *x = operandValue(op, values, "x");
   auto block = op.ints.find("block"), kind = op.ints.find("kind");
+  auto stride = op.ints.find("stride");
+  int64_t s = stride == op.ints.end() ? 0 : stride->second;
   if (!rank4Float(x) || block == op.ints.end() || block->second < 1 ||
+      block->second > (int64_t(1) << 30) || s < 0 || s > (int64_t(1) << 30) ||
       kind == op.ints.end() || kind->second < 0 || kind->second > 6) {
-    error = "reference: pool needs a rank-4 float x, a block >= 1 and a kind";
+    error = "reference: pool needs a rank-4 float x, a block and stride in "
+            "[1, 2^30] and a kind";
     return false;
   }
   int64_t B = x->shape[0], H = x->shape[1], L = x->shape[2], D = x->shape[3];
-  int64_t c = block->second, nb = (L + c - 1) / c;
+  int64_t c = block->second;
+  if (s == 0) // programs written before strides: blocks tile the sequence
+    s = c;
+  int64_t nb = (L + s - 1) / s;
   // The declared bf16 / f16 result type rounds the summaries (set() rounds
   // to nearest even), as the kernel's store does.
   auto dtype = op.ints.find("dtype");
@@ -52,7 +59,7 @@ bool referencePoolOp(const RefOp &op, std::map<int, HostTensor> &values,
   std::vector<double> xs = x->toDoubles();
   for (int64_t bh = 0; bh < B * H; ++bh)
     for (int64_t blk = 0; blk < nb; ++blk) {
-      int64_t lo = blk * c, hi = std::min(L, lo + c), size = hi - lo;
+      int64_t lo = blk * s, hi = std::min(L, lo + c), size = hi - lo;
       for (int64_t d = 0; d < D; ++d) {
         auto at = [&](int64_t p) { return xs[(bh * L + p) * D + d]; };
         double acc = kind->second == 1 ? -kInf : kind->second == 2 ? kInf : 0;
@@ -272,6 +279,32 @@ bool referenceIndexScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
   return true;
 }
 
+namespace {
+/// Where attn.probs sums its rows (onto(l) pooled(c, s)); l = 0: it does not.
+struct ProbsOnto {
+  int64_t l = 0, c = 0, s = 0;
+  bool causal = false, share = false;
+};
+
+bool probsOntoOf(const RefOp &op, ProbsOnto &o, std::string &error) {
+  auto l = op.ints.find("onto");
+  if (l == op.ints.end())
+    return true;
+  auto get = [&](const char *name) {
+    auto it = op.ints.find(name);
+    return it == op.ints.end() ? -1 : it->second;
+  };
+  o = {l->second, get("pooled_block"), get("pooled_stride"),
+       get("causal") == 1, get("share") == 1};
+  const int64_t cap = int64_t(1) << 30;
+  if (o.l < 1 || o.l > cap || o.c < 1 || o.c > cap || o.s < 1 || o.s > cap) {
+    error = "reference: probs onto(l) pooled(c, s) need values in [1, 2^30]";
+    return false;
+  }
+  return true;
+}
+} // namespace
+
 bool referenceProbsOp(const RefOp &op, std::map<int, HostTensor> &values,
                       ReferenceStats &, std::string &error) {
   const HostTensor *q = operandValue(op, values, "q"),
@@ -292,13 +325,21 @@ bool referenceProbsOp(const RefOp &op, std::map<int, HostTensor> &values,
   auto mask = op.masks.find("mask");
   if (mask != op.masks.end() && !makeElementRule(mask->second, rule, error))
     return false;
+  ProbsOnto onto;
+  if (!probsOntoOf(op, onto, error))
+    return false;
+  // Columns and heads of the result: keys, or blocks of l positions.
+  int64_t cols = onto.l ? (N + onto.l - 1) / onto.l : M;
+  int64_t heads = onto.share ? Hkv : Hq;
   std::vector<double> qs = q->toDoubles(), ks = k->toDoubles();
-  HostTensor p = HostTensor::zeros(DType::F64, {B, Hq, N, M});
+  std::vector<double> out(B * heads * N * cols, 0.0);
   std::vector<double> row(M);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < Hq; ++h) {
       RuleSite site{b, h, N, M, nullptr};
+      int64_t ho = onto.share ? h / (Hq / Hkv) : h;
       for (int64_t i = 0; i < N; ++i) {
+        double *dst = &out[((b * heads + ho) * N + i) * cols];
         double mx = -kInf;
         for (int64_t j = 0; j < M; ++j) {
           row[j] = -kInf;
@@ -316,11 +357,27 @@ bool referenceProbsOp(const RefOp &op, std::map<int, HostTensor> &values,
         double z = 0;
         for (int64_t j = 0; j < M; ++j)
           z += row[j] == -kInf ? 0 : std::exp(row[j] - mx);
-        for (int64_t j = 0; j < M; ++j)
-          p.set(((b * Hq + h) * N + i) * M + j,
-                row[j] == -kInf ? 0 : std::exp(row[j] - mx) / z);
+        for (int64_t j = 0; j < M; ++j) {
+          double pj = row[j] == -kInf ? 0 : std::exp(row[j] - mx) / z;
+          if (!onto.l) {
+            dst[j] = pj;
+            continue;
+          }
+          // Key j covers [j s, j s + c): every block of l it overlaps.
+          int64_t lo = j * onto.s, hi = lo + onto.c - 1;
+          for (int64_t t = lo / onto.l; t <= hi / onto.l && t < cols; ++t)
+            dst[t] += pj;
+        }
       }
     }
+  if (onto.causal)
+    for (int64_t r = 0; r < B * heads * N; ++r)
+      for (int64_t t = 0; t < cols; ++t)
+        if (t * onto.l > r % N)
+          out[r * cols + t] = -kInf;
+  HostTensor p = HostTensor::zeros(DType::F64, {B, heads, N, cols});
+  for (size_t e = 0; e < out.size(); ++e)
+    p.set(e, out[e]);
   values[op.results.at("probs")] = std::move(p);
   return true;
 }

@@ -112,11 +112,27 @@ def test_reference_argument_errors():
 
 def test_reference_rejects_unknown_ops():
     spec = """func.func @f(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
-  %0 = arith.addf %q, %q : tensor<?x?x?x64xf32>
+  %0 = math.exp %q : tensor<?x?x?x64xf32>
   return %0 : tensor<?x?x?x64xf32>
 }"""
-    with pytest.raises(NotImplementedError, match="arith.addf"):
+    with pytest.raises(NotImplementedError, match="math.exp"):
         attnir.reference(spec, rand((1, 1, 1, 64)))
+
+
+def test_reference_evaluates_upstream_elementwise_ops():
+    """arith's float binary ops and linalg.broadcast combine branches
+    (NSA's gated sum); the reference evaluates them."""
+    spec = """func.func @f(%q: tensor<?x?x?x64xf32>, %g: tensor<?x?x?xf32>) -> tensor<?x?x?x64xf32> {
+  %gb = linalg.broadcast ins(%g : tensor<?x?x?xf32>) outs(%q : tensor<?x?x?x64xf32>) dimensions = [3]
+  %0 = arith.mulf %gb, %q : tensor<?x?x?x64xf32>
+  %1 = arith.subf %0, %q : tensor<?x?x?x64xf32>
+  %2 = arith.maximumf %1, %q : tensor<?x?x?x64xf32>
+  return %2 : tensor<?x?x?x64xf32>
+}"""
+    q, g = rand((2, 3, 5, 64), seed=1), rand((2, 3, 5), seed=2)
+    q64, g64 = q.astype(np.float64), g.astype(np.float64)[..., None]
+    want = np.maximum(g64 * q64 - q64, q64)
+    assert np.array_equal(np.asarray(attnir.reference(spec, q, g)), want)
 
 
 def test_generic_and_pretty_forms():

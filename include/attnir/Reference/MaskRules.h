@@ -54,6 +54,16 @@ inline bool dilated(int64_t s, int64_t w, int64_t i, int64_t j, int64_t n,
   int64_t d = i + (m - n) - j;
   return d % s == 0 && d <= w * s && -d <= w * s;
 }
+/// The number of pooled keys (blocks of c at stride s) that end at or
+/// before query i: key j is kept when j < this. Written without j * s, so
+/// that no product overflows.
+inline int64_t compressedEnd(int64_t c, int64_t s, int64_t i) {
+  int64_t x = i - c + 1 + s;
+  return x > 0 ? x / s : 0;
+}
+inline bool compressed(int64_t c, int64_t s, int64_t i, int64_t j) {
+  return j < compressedEnd(c, s, i);
+}
 /// Same document; without document ids (no operands) every pair.
 inline bool segments(const RuleSite &site, int64_t i, int64_t j) {
   return !site.operand || site.operand("q_doc", i) == site.operand("k_doc", j);

@@ -437,7 +437,8 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
                         .getResult()
                   : at[3];
     buildPoolFeature(b, loc, pool.getKind(),
-                     static_cast<int64_t>(pool.getBlock()), arg(pool.getX()),
+                     static_cast<int64_t>(pool.getBlock()),
+                     pool.getStrideValue(), arg(pool.getX()),
                      arg(pool.getOut()), at[0], at[1], at[2], e, poolWidth);
   } else if (auto scores = dyn_cast<BlockScoresOp>(op)) {
     ScoreRow row = ScoreRow::of(b, loc, scores, arg);
@@ -464,9 +465,9 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
     memref::StoreOp::create(b, loc, v, arg(project.getOut()), at);
   } else if (auto probs = dyn_cast<ProbsOp>(op)) {
     // One thread per row: pointer-network sizes (a decoder step against
-    // its inputs); three passes over the row in the output buffer.
-    ProbsRow row{arg(probs.getQ()), arg(probs.getK()), at[0], at[1], at[2],
-                 probs.getScaleValue(), probs.getMaskAttr()};
+    // its inputs); passes over the row in the output buffer.
+    ProbsRow row = ProbsRow::of(probs, arg(probs.getQ()), arg(probs.getK()));
+    row.b = at[0], row.h = at[1], row.i = at[2];
     buildProbsRow(b, loc, row, RowRef{arg(probs.getProbs()), {at[0], at[1], at[2]}});
   } else {
     auto select = cast<SelectOp>(op);

@@ -78,6 +78,33 @@ func.func @pointer(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>)
   return %p, %ptr, %cnt : tensor<?x?x?x?xf32>, tensor<?x?x?x1xi32>, tensor<?x?x?xi32>
 }
 
+// NSA's block importance: attn.probs onto blocks, one thread per (b, KV
+// head, query) row summing its group's probabilities (online max and sum,
+// then the sums onto overlapping blocks), over the pooled keys of a
+// strided pool; the select reads the rows from the workspace.
+// CHECK-LABEL: gpu.func @importance__s0(
+// CHECK-SAME: attn.grid_arg = 1 : i64
+// CHECK: arith.muli %{{.*}}, %c16
+// CHECK: gpu.func @importance__s1(
+// CHECK-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 1 : i64, attn.step = 1 : i64, attn.step_args = ["i0", "w0", "w1"]
+// CHECK: math.exp2
+// CHECK: arith.divui %{{.*}}, %c64
+// CHECK: arith.addf
+// CHECK: memref.store
+// CHECK: gpu.func @importance__s2(
+// CHECK-SAME: attn.step_args = ["w1", "o0", "o1"]
+func.func @importance(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>)
+    -> (tensor<?x?x?x4xi32>, tensor<?x?x?xi32>) {
+  %kc = attn.pool %k block(32) stride(16) kind(mean)
+        : tensor<?x?x?x64xbf16> -> tensor<?x?x?x64xbf16>
+  %imp = attn.probs %q, %kc mask(#attn.compressed<32, 16>) onto(64)
+         pooled(32, 16) causal share(sum)
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>) -> tensor<?x?x?x?xf32>
+  %idx, %cnt = attn.select %imp topk(1) first(1) local(2)
+       : tensor<?x?x?x?xf32> -> (tensor<?x?x?x4xi32>, tensor<?x?x?xi32>)
+  return %idx, %cnt : tensor<?x?x?x4xi32>, tensor<?x?x?xi32>
+}
+
 // attn.project: one thread per output feature (b, h, l, o) of the result,
 // the inputs and the per-head weight read through the entry's buffers.
 // CHECK-LABEL: gpu.func @gate__s0(%{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x128x32xf32>, %{{.*}}: memref<?x?x?x32xbf16>) kernel

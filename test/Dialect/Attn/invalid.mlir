@@ -494,6 +494,15 @@ func.func @list_float(%q: tensor<1x2x16x64xf32>, %k: tensor<1x2x16x64xf32>,
 
 // -----
 
+func.func @compressed_stride_zero(%q: tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32> {
+  // expected-error @+1 {{#attn.compressed parameter s must be in [1, 2^40], got 0}}
+  %o = attn.attention %q, %q, %q mask(#attn.compressed<32, 0>)
+       : (tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>, tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32>
+  return %o : tensor<1x2x16x64xf32>
+}
+
+// -----
+
 func.func @chunked_zero(%q: tensor<1x2x16x64xf32>) -> tensor<1x2x16x64xf32> {
   // expected-error @+1 {{#attn.chunked parameter c must be in [1, 2^40], got 0}}
   %o = attn.attention %q, %q, %q mask(#attn.chunked<0>)

@@ -157,19 +157,21 @@ func.func @block_list(%q: tensor<?x8x?x64xf32>, %k: tensor<?x2x?x64xf32>,
 // CHECK: mask(#attn.prefix<100>)
 // CHECK: mask(#attn.chunked<128>)
 // CHECK: mask(#attn.dilated<2, 64>)
+// CHECK: mask(#attn.compressed<32, 16>)
 // CHECK: mask(#attn.all_of<[#attn.causal, #attn.any_of<[#attn.window<255, 0>, #attn.sink<4>]>]>)
 // CHECK: mask(#attn.not<#attn.window<3, 3>>)
 func.func @zoo(%q: tensor<?x?x?x64xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
     tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
-    tensor<?x?x?x64xf32>) {
+    tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) {
   %a = attn.attention %q, %q, %q mask(#attn.sink<4>) : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
   %b = attn.attention %q, %q, %q mask(#attn.global<16>) : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
   %c = attn.attention %q, %q, %q mask(#attn.prefix<100>) : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
   %d = attn.attention %q, %q, %q mask(#attn.chunked<128>) : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
   %e = attn.attention %q, %q, %q mask(#attn.dilated<2, 64>) : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+  %ec = attn.attention %q, %q, %q mask(#attn.compressed<32, 16>) : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
   %f = attn.attention %q, %q, %q mask(#attn.all_of<[#attn.causal, #attn.any_of<[#attn.window<255, 0>, #attn.sink<4>]>]>) : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
   %g = attn.attention %q, %q, %q mask(#attn.not<#attn.window<3, 3>>) : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
-  return %a, %b, %c, %d, %e, %f, %g : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>
+  return %a, %b, %c, %d, %e, %ec, %f, %g : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>
 }
 
 // -----

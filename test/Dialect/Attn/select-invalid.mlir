@@ -200,3 +200,55 @@ func.func @scores_negative_block(%q: tensor<?x?x?x64xf32>, %kp: tensor<?x?x?x64x
        : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x?xf32>
   return %s : tensor<?x?x?x?xf32>
 }
+
+// -----
+
+func.func @pool_stride_shape(%k: tensor<1x2x100x64xf32>) -> tensor<1x2x4x64xf32> {
+  // expected-error @+1 {{result dimension 2 must be ceil(L / stride) = 7, got 4}}
+  %p = attn.pool %k block(32) stride(16) kind(mean) : tensor<1x2x100x64xf32> -> tensor<1x2x4x64xf32>
+  return %p : tensor<1x2x4x64xf32>
+}
+
+// -----
+
+func.func @pool_stride_zero(%k: tensor<1x2x100x64xf32>) -> tensor<1x2x4x64xf32> {
+  // expected-error @+1 {{stride must be in [1, 2^30], got 0}}
+  %p = attn.pool %k block(32) stride(0) kind(mean) : tensor<1x2x100x64xf32> -> tensor<1x2x4x64xf32>
+  return %p : tensor<1x2x4x64xf32>
+}
+
+// -----
+
+func.func @probs_onto_shape(%q: tensor<1x4x100x64xf32>, %k: tensor<1x2x7x64xf32>) -> tensor<1x4x100x2xf32> {
+  // expected-error @+1 {{must be [B, Hkv, N, ceil(N / onto)]}}
+  %p = attn.probs %q, %k onto(64) pooled(32, 16) share(sum)
+       : (tensor<1x4x100x64xf32>, tensor<1x2x7x64xf32>) -> tensor<1x4x100x2xf32>
+  return %p : tensor<1x4x100x2xf32>
+}
+
+// -----
+
+func.func @probs_causal_without_onto(%q: tensor<1x4x100x64xf32>, %k: tensor<1x2x7x64xf32>) -> tensor<1x4x100x7xf32> {
+  // expected-error @+1 {{causal and share apply to rows summed onto blocks: they need onto(l) pooled(c, s)}}
+  %p = attn.probs %q, %k causal
+       : (tensor<1x4x100x64xf32>, tensor<1x2x7x64xf32>) -> tensor<1x4x100x7xf32>
+  return %p : tensor<1x4x100x7xf32>
+}
+
+// -----
+
+func.func @probs_share_max(%q: tensor<1x4x100x64xf32>, %k: tensor<1x2x7x64xf32>) -> tensor<1x2x100x2xf32> {
+  // expected-error @+1 {{shares a GQA group's probabilities by sum only}}
+  %p = attn.probs %q, %k onto(64) pooled(32, 16) share(max)
+       : (tensor<1x4x100x64xf32>, tensor<1x2x7x64xf32>) -> tensor<1x2x100x2xf32>
+  return %p : tensor<1x2x100x2xf32>
+}
+
+// -----
+
+func.func @probs_onto_zero(%q: tensor<1x4x100x64xf32>, %k: tensor<1x2x7x64xf32>) -> tensor<1x4x100x2xf32> {
+  // expected-error @+1 {{pooled stride must be in [1, 2^30]}}
+  %p = attn.probs %q, %k onto(64) pooled(32, 0)
+       : (tensor<1x4x100x64xf32>, tensor<1x2x7x64xf32>) -> tensor<1x4x100x2xf32>
+  return %p : tensor<1x4x100x2xf32>
+}

@@ -121,3 +121,31 @@ func.func @seer_gate(%a: tensor<?x?x?x64xf32>, %b: tensor<?x?x?x64xf32>,
        : (tensor<?x?x?x64xbf16>, tensor<64x16xf32>) -> tensor<?x?x?x16xbf16>
   return %g, %h : tensor<?x?x?x32xf32>, tensor<?x?x?x16xbf16>
 }
+
+// -----
+
+// Native Sparse Attention's pieces: overlapping pooled blocks and the
+// compressed probabilities summed onto selection blocks, shared by a group.
+// CHECK-LABEL: func.func @nsa_importance
+// CHECK: attn.pool %{{.*}} block(32) stride(16) kind(mean) : tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>
+// CHECK: attn.probs %{{.*}}, %{{.*}} mask(#attn.compressed<32, 16>) onto(64) pooled(32, 16) causal share(sum) : (
+func.func @nsa_importance(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>) -> tensor<?x?x?x?xf32> {
+  %kc = attn.pool %k block(32) stride(16) kind(mean) : tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>
+  %imp = attn.probs %q, %kc mask(#attn.compressed<32, 16>) onto(64) pooled(32, 16) causal share(sum)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x?xf32>
+  return %imp : tensor<?x?x?x?xf32>
+}
+
+// -----
+
+// Static shapes: 100 positions at stride 16 give 7 blocks; 100 queries
+// onto blocks of 64 give 2 columns, one row per KV head.
+// CHECK-LABEL: func.func @nsa_static
+// CHECK: -> tensor<1x2x7x64xf32>
+// CHECK: -> tensor<1x2x100x2xf32>
+func.func @nsa_static(%q: tensor<1x4x100x64xf32>, %k: tensor<1x2x100x64xf32>) -> tensor<1x2x100x2xf32> {
+  %kc = attn.pool %k block(32) stride(16) kind(mean) : tensor<1x2x100x64xf32> -> tensor<1x2x7x64xf32>
+  %imp = attn.probs %q, %kc onto(64) pooled(32, 16) share(sum)
+       : (tensor<1x4x100x64xf32>, tensor<1x2x7x64xf32>) -> tensor<1x2x100x2xf32>
+  return %imp : tensor<1x2x100x2xf32>
+}

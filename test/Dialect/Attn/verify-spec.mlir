@@ -12,7 +12,7 @@ func.func @ok(%q: tensor<?x?x?x64xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?x6
 // -----
 
 func.func @constant() -> tensor<1x1x1x64xf32> {
-  // expected-error @+1 {{'arith.constant' is not an op AttnIR compiles in a spec (attn ops only)}}
+  // expected-error @+1 {{'arith.constant' is not an op AttnIR compiles in a spec (attn ops, and arith's float binary ops and linalg.broadcast on tensors)}}
   %c = arith.constant dense<1.0> : tensor<1x1x1x64xf32>
   return %c : tensor<1x1x1x64xf32>
 }
@@ -37,7 +37,7 @@ func.func @recursive(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
 // -----
 
 func.func @cast(%q: tensor<?x?x?x64xf32>) -> tensor<1x1x1x64xf32> {
-  // expected-error @+1 {{'tensor.cast' is not an op AttnIR compiles in a spec (attn ops only)}}
+  // expected-error @+1 {{'tensor.cast' is not an op AttnIR compiles in a spec (attn ops, and arith's float binary ops and linalg.broadcast on tensors)}}
   %c = tensor.cast %q : tensor<?x?x?x64xf32> to tensor<1x1x1x64xf32>
   return %c : tensor<1x1x1x64xf32>
 }
@@ -58,3 +58,22 @@ func.func @scalar(%x: f32) -> f32 {
 
 // expected-error @+1 {{'memref.global' at the top of a spec: specs hold func.func definitions only}}
 memref.global "private" @g : memref<4xf32>
+
+// -----
+
+// Branches combined by upstream elementwise ops on tensors (NSA's gated sum).
+func.func @gated(%q: tensor<?x?x?x64xf32>, %g: tensor<?x?x?xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %q, %q mask(#attn.causal)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+  %gb = linalg.broadcast ins(%g : tensor<?x?x?xf32>) outs(%o : tensor<?x?x?x64xf32>) dimensions = [3]
+  %r = arith.mulf %gb, %o : tensor<?x?x?x64xf32>
+  return %r : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @exp(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{'math.exp' is not an op AttnIR compiles in a spec}}
+  %e = math.exp %q : tensor<?x?x?x64xf32>
+  return %e : tensor<?x?x?x64xf32>
+}

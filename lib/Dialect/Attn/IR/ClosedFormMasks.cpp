@@ -1,4 +1,4 @@
-//===- ClosedFormMasks.cpp - sink, global, prefix, chunked, dilated -------===//
+//===- ClosedFormMasks.cpp - sink, global, prefix, chunked, dilated, compressed
 //
 // Masks whose block rule is one interval with a closed form
 // (shared/patterns.md A2; delta = m - n aligns queries to the end of the
@@ -240,4 +240,56 @@ KeyRangeValues DilatedAttr::buildKeyRange(OpBuilder &b, Location loc, Value i0,
     r.fullEnd = a.clamp(a.add(a.add(a.add(i0, delta), reach), a.c(1)), m);
   }
   return r;
+}
+
+//===----------------------------------------------------------------------===//
+// compressed<c, s>: j < max(i - c + 1 + s, 0) / s (block j ends by i)
+//===----------------------------------------------------------------------===//
+
+LogicalResult
+CompressedAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                       int64_t c, int64_t s) {
+  if (failed(checkParam(emitError, "compressed", "c", c, 1)) ||
+      failed(checkParam(emitError, "compressed", "s", s, 1)))
+    return failure();
+  return success();
+}
+
+attnir::RefMask CompressedAttr::describe() const {
+  return {"compressed", {getC(), getS()}, {}};
+}
+
+bool CompressedAttr::keep(int64_t i, int64_t j, int64_t, int64_t) const {
+  return attnir::rules::compressed(getC(), getS(), i, j);
+}
+
+KeyRange CompressedAttr::keyRange(int64_t i0, int64_t i1, int64_t,
+                                  int64_t m) const {
+  // Rows see a prefix of the keys that grows with i: the last row sees the
+  // most, the first row's prefix is seen by all.
+  int64_t visible = clampTo(attnir::rules::compressedEnd(getC(), getS(), i1 - 1), m);
+  int64_t full = clampTo(attnir::rules::compressedEnd(getC(), getS(), i0), m);
+  return {0, visible, 0, full};
+}
+
+/// max(i - c + 1 + s, 0) / s in the arithmetic of `a`.
+static Value compressedEndIR(const maskir::Arith &a, Value i, int64_t c,
+                             int64_t s) {
+  return a.div(a.max(a.add(i, a.c(s - c + 1)), a.c(0)), a.c(s));
+}
+
+Value CompressedAttr::buildKeep(OpBuilder &b, Location loc, Value i, Value j,
+                                Value, Value) const {
+  maskir::Arith a{b, loc, j.getType()};
+  return a.lt(j, compressedEndIR(a, i, getC(), getS()));
+}
+
+KeyRangeValues CompressedAttr::buildKeyRange(OpBuilder &b, Location loc,
+                                             Value i0, Value i1, Value,
+                                             Value m) const {
+  maskir::Arith a{b, loc, m.getType()};
+  Value visible =
+      a.clamp(compressedEndIR(a, a.sub(i1, a.c(1)), getC(), getS()), m);
+  Value full = a.clamp(compressedEndIR(a, i0, getC(), getS()), m);
+  return {a.c(0), visible, a.c(0), full};
 }

@@ -52,14 +52,16 @@ ScoreRows IndexScoresOp::prepareScoreRows(OpBuilder &b) {
 
 ScoreRows ProbsOp::prepareScoreRows(OpBuilder &b) {
   Location loc = getLoc();
-  ProbsRow site;
-  site.q = readBuffer(b, loc, getQ());
-  site.k = readBuffer(b, loc, getK());
-  site.scale = getScaleValue();
-  site.mask = getMaskAttr();
+  ProbsRow site = ProbsRow::of(*this, readBuffer(b, loc, getQ()),
+                               readBuffer(b, loc, getK()));
   ScoreRows rows;
-  rows.dims = {dimOf(b, loc, site.q, 0), dimOf(b, loc, site.q, 1),
-               dimOf(b, loc, site.q, 2), dimOf(b, loc, site.k, 2)};
+  Value cols = dimOf(b, loc, site.k, 2);
+  if (site.ontoBlock)
+    cols = arith::CeilDivUIOp::create(b, loc, dimOf(b, loc, site.q, 2),
+                                      cIdx(b, loc, site.ontoBlock));
+  rows.dims = {dimOf(b, loc, site.q, 0),
+               dimOf(b, loc, site.share ? site.k : site.q, 1),
+               dimOf(b, loc, site.q, 2), cols};
   rows.fill = [site](OpBuilder &ob, Location l, ArrayRef<Value> row,
                      Value buffer, ArrayRef<Value> prefix) {
     ProbsRow s = site;

@@ -63,6 +63,9 @@ LogicalResult PoolOp::verify() {
   int64_t c = getBlock();
   if (c < 1 || c > (int64_t(1) << 30))
     return emitOpError() << "block must be in [1, 2^30], got " << c;
+  int64_t s = getStrideValue();
+  if (s < 1 || s > (int64_t(1) << 30))
+    return emitOpError() << "stride must be in [1, 2^30], got " << s;
   for (int64_t d : {0, 1, 3})
     if (!agree(x.getDimSize(d), out.getDimSize(d)))
       return emitOpError() << "result dimension " << d << " is "
@@ -70,16 +73,17 @@ LogicalResult PoolOp::verify() {
                            << x.getDimSize(d);
   int64_t l = x.getDimSize(2), n = out.getDimSize(2);
   if (!ShapedType::isDynamic(l) && !ShapedType::isDynamic(n) &&
-      n != static_cast<int64_t>(llvm::divideCeil(l, c)))
-    return emitOpError() << "result dimension 2 must be ceil(L / block) = "
-                         << llvm::divideCeil(l, c) << ", got " << n;
+      n != static_cast<int64_t>(llvm::divideCeil(l, s)))
+    return emitOpError() << "result dimension 2 must be ceil(L / "
+                         << (getStride() ? "stride" : "block")
+                         << ") = " << llvm::divideCeil(l, s) << ", got " << n;
   return success();
 }
 
 void PoolOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
   for (unsigned d : {0u, 1u, 3u})
     out.push_back({getOut(), d, getX(), d});
-  out.push_back({getOut(), 2, getX(), 2, static_cast<int64_t>(getBlock())});
+  out.push_back({getOut(), 2, getX(), 2, getStrideValue()});
 }
 
 void PoolOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
@@ -87,6 +91,7 @@ void PoolOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
   op.operands["x"] = idOf(getX());
   op.results["out"] = idOf(getOut());
   op.ints["block"] = getBlock();
+  op.ints["stride"] = getStrideValue();
   op.ints["kind"] = static_cast<int64_t>(getKind());
   // A bf16 or f16 result is rounded before anything scores it: the
   // reference rounds too, or its selections would differ from the kernel's.
@@ -306,11 +311,23 @@ LogicalResult ProbsOp::verify() {
                             "returns [B, Hq, N, M]";
   if (failed(verifyScoredPair(*this, q, k, "q")))
     return failure();
-  int64_t hq = q.getDimSize(1);
+  if (failed(verifyOnto()))
+    return failure();
+  int64_t hq = q.getDimSize(1), n = q.getDimSize(2);
+  int64_t heads = getShare() ? k.getDimSize(1) : hq;
+  int64_t cols = k.getDimSize(2);
+  if (std::optional<uint64_t> l = getOnto())
+    cols = ShapedType::isDynamic(n)
+               ? ShapedType::kDynamic
+               : static_cast<int64_t>(llvm::divideCeil(n, *l));
   for (auto [d, want] : {std::pair<int64_t, int64_t>{0, q.getDimSize(0)},
-                         {1, hq}, {2, q.getDimSize(2)}, {3, k.getDimSize(2)}})
+                         {1, heads}, {2, n}, {3, cols}})
     if (!agree(p.getDimSize(d), want))
-      return emitOpError() << "result " << p << " must be [B, Hq, N, M]";
+      return emitOpError() << "result " << p << " must be "
+                           << (getOnto() ? (getShare()
+                                                ? "[B, Hkv, N, ceil(N / onto)]"
+                                                : "[B, Hq, N, ceil(N / onto)]")
+                                         : "[B, Hq, N, M]");
   if (MaskAttrInterface mask = getMaskAttr(); mask && mask.readsOperands())
     return emitOpError() << "mask " << mask
                          << " reads document ids, which attn.probs does not "
@@ -318,11 +335,35 @@ LogicalResult ProbsOp::verify() {
   return success();
 }
 
+LogicalResult ProbsOp::verifyOnto() {
+  std::optional<uint64_t> l = getOnto(), c = getPooledBlock(),
+                          s = getPooledStride();
+  if (!l) {
+    if (getCausal() || getShare())
+      return emitOpError() << "causal and share apply to rows summed onto "
+                              "blocks: they need onto(l) pooled(c, s)";
+    return success();
+  }
+  for (auto [name, v] : {std::pair<const char *, std::optional<uint64_t>>{
+                             "onto", l},
+                         {"pooled block", c}, {"pooled stride", s}})
+    if (!v || *v < 1 || *v > (uint64_t(1) << 30))
+      return emitOpError() << name << " must be in [1, 2^30]";
+  if (getShare() && *getShare() != ShareKind::Sum)
+    return emitOpError() << "shares a GQA group's probabilities by sum only";
+  return success();
+}
+
 void ProbsOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
   Value p = getProbs(), q = getQ(), k = getK();
-  for (unsigned d : {0u, 1u, 2u})
-    out.push_back({p, d, q, d});
-  out.push_back({p, 3, k, 2});
+  out.push_back({p, 0, q, 0});
+  out.push_back({p, 2, q, 2});
+  out.push_back(getShare() ? ShapeRelation{p, 1, k, 1}
+                           : ShapeRelation{p, 1, q, 1});
+  if (std::optional<uint64_t> l = getOnto())
+    out.push_back({p, 3, q, 2, static_cast<int64_t>(*l)});
+  else
+    out.push_back({p, 3, k, 2});
   out.push_back({k, 0, q, 0});
   out.push_back({k, 3, q, 3});
 }
@@ -335,6 +376,13 @@ void ProbsOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
   op.floats["scale"] = getScaleValue();
   if (MaskAttrInterface mask = getMaskAttr())
     op.masks["mask"] = mask.describe();
+  if (std::optional<uint64_t> l = getOnto()) {
+    op.ints["onto"] = static_cast<int64_t>(*l);
+    op.ints["pooled_block"] = static_cast<int64_t>(*getPooledBlock());
+    op.ints["pooled_stride"] = static_cast<int64_t>(*getPooledStride());
+    op.ints["causal"] = getCausal() ? 1 : 0;
+    op.ints["share"] = getShare() ? 1 : 0;
+  }
 }
 
 //===----------------------------------------------------------------------===//

@@ -75,17 +75,17 @@ void lowerPool(RewriterBase &rw, PoolOp op) {
   Location loc = op.getLoc();
   rw.setInsertionPoint(op);
   Value x = readBuffer(rw, loc, op.getX());
-  int64_t c = static_cast<int64_t>(op.getBlock());
+  int64_t c = static_cast<int64_t>(op.getBlock()), s = op.getStrideValue();
   Value B = dimOf(rw, loc, x, 0), H = dimOf(rw, loc, x, 1), D = dimOf(rw, loc, x, 3);
   Value nb = arith::CeilDivUIOp::create(rw, loc, dimOf(rw, loc, x, 2),
-                                        cIdx(rw, loc, c));
+                                        cIdx(rw, loc, s));
   Value out = allocFor(rw, loc, op.getType(), {B, H, nb, D});
   parallelRows(rw, loc, {B, H, nb},
                [&](OpBuilder &b, Location l, ValueRange iv) {
                  Value scratch = memref::AllocaOp::create(
                      b, l, MemRefType::get({ShapedType::kDynamic}, b.getF32Type()),
                      ValueRange{D});
-                 buildPoolBlock(b, l, op.getKind(), c, x, out, scratch, iv[0],
+                 buildPoolBlock(b, l, op.getKind(), c, s, x, out, scratch, iv[0],
                                 iv[1], iv[2]);
                });
   Value result = asTensor(rw, loc, op.getType(), out);

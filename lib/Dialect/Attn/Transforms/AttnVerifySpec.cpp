@@ -20,6 +20,19 @@ using namespace mlir;
 
 namespace {
 
+/// An op a program may hold: an attn op (not the tile-level ones) or an
+/// upstream op on tensors that the reference evaluates
+/// (Dialect/Attn/IR/UpstreamOps.cpp).
+bool inProgram(Operation &op) {
+  if (isa<attn::KVBlockUpdateOp>(op))
+    return false;
+  if (isa<attn::AttnDialect>(op.getDialect()))
+    return true;
+  return isa<attn::ReferenceOpInterface>(op) &&
+         llvm::all_of(op.getResultTypes(),
+                      [](Type t) { return isa<RankedTensorType>(t); });
+}
+
 LogicalResult checkTypes(func::FuncOp fn) {
   auto ranked = [](Type t) { return isa<RankedTensorType>(t); };
   for (auto [i, t] : llvm::enumerate(fn.getArgumentTypes()))
@@ -43,17 +56,17 @@ LogicalResult checkBody(func::FuncOp fn) {
     if (isa<func::CallOp, func::CallIndirectOp>(op))
       return op.emitError() << "calls are not supported in specs (inline "
                                "the callee's attn ops)";
-    if (op.getDialect() != op.getContext()->getLoadedDialect<attn::AttnDialect>() ||
-        isa<attn::KVBlockUpdateOp>(op))
+    if (!inProgram(op))
       return op.emitError() << "'" << op.getName()
                             << "' is not an op AttnIR compiles in a spec "
-                               "(attn ops only)";
+                               "(attn ops, and arith's float binary ops and "
+                               "linalg.broadcast on tensors)";
   }
   auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
   llvm::DenseSet<Value> seen;
   for (auto [i, v] : llvm::enumerate(ret.getOperands())) {
     Operation *def = v.getDefiningOp();
-    if (def && !isa<attn::AttnDialect>(def->getDialect()))
+    if (def && !inProgram(*def))
       return ret.emitError() << "result #" << i << " is not an argument or "
                                 "an attn op's result";
     if (!seen.insert(v).second)

@@ -57,11 +57,11 @@ Value RowRef::length(OpBuilder &b, Location loc) const {
 //===----------------------------------------------------------------------===//
 
 void mlir::attn::buildPoolBlock(OpBuilder &b, Location loc, PoolKind kind,
-                                int64_t c, Value x, Value out, Value scratch,
-                                Value bi, Value h, Value blk) {
+                                int64_t c, int64_t stride, Value x, Value out,
+                                Value scratch, Value bi, Value h, Value blk) {
   Type elt = cast<MemRefType>(out.getType()).getElementType();
   Value c0 = cIdx(b, loc, 0), d = dimOf(b, loc, x, 3);
-  Value lo = arith::MulIOp::create(b, loc, blk, cIdx(b, loc, c));
+  Value lo = arith::MulIOp::create(b, loc, blk, cIdx(b, loc, stride));
   Value hi = arith::MinUIOp::create(
       b, loc, dimOf(b, loc, x, 2),
       arith::AddIOp::create(b, loc, lo, cIdx(b, loc, c)));
@@ -119,8 +119,9 @@ void mlir::attn::buildPoolBlock(OpBuilder &b, Location loc, PoolKind kind,
 }
 
 void mlir::attn::buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind,
-                                  int64_t c, Value x, Value out, Value bi,
-                                  Value h, Value blk, Value e, int64_t width) {
+                                  int64_t c, int64_t stride, Value x, Value out,
+                                  Value bi, Value h, Value blk, Value e,
+                                  int64_t width) {
   Type elt = cast<MemRefType>(out.getType()).getElementType();
   Type inElt = cast<MemRefType>(x.getType()).getElementType();
   Type f32 = b.getF32Type();
@@ -131,7 +132,7 @@ void mlir::attn::buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind,
   auto alignOf = [&](Type t) {
     return llvm::MaybeAlign(width * t.getIntOrFloatBitWidth() / 8);
   };
-  Value lo = arith::MulIOp::create(b, loc, blk, cIdx(b, loc, c));
+  Value lo = arith::MulIOp::create(b, loc, blk, cIdx(b, loc, stride));
   Value hi = arith::MinUIOp::create(
       b, loc, dimOf(b, loc, x, 2),
       arith::AddIOp::create(b, loc, lo, cIdx(b, loc, c)));
@@ -491,50 +492,173 @@ void mlir::attn::buildIndexScoreRow(OpBuilder &b, Location loc,
   });
 }
 
+ProbsRow ProbsRow::of(ProbsOp op, Value q, Value k) {
+  ProbsRow r;
+  r.q = q, r.k = k;
+  r.scale = op.getScaleValue();
+  r.mask = op.getMaskAttr();
+  if (std::optional<uint64_t> l = op.getOnto()) {
+    r.ontoBlock = static_cast<int64_t>(*l);
+    r.pooledBlock = static_cast<int64_t>(*op.getPooledBlock());
+    r.pooledStride = static_cast<int64_t>(*op.getPooledStride());
+    r.causal = op.getCausal();
+    r.share = op.getShare().has_value();
+  }
+  return r;
+}
+
+namespace {
+/// What every pass over one probs row shares.
+struct ProbsPasses {
+  const ProbsRow &p;
+  ScoreRow dotSite;
+  Value n, m, kvHead;
+  MaskSiteValues site;
+
+  /// scale q_h . k_j for a kept key, -inf for the others.
+  Value logit(OpBuilder &b, Location l, Value h, Value j) const {
+    Type i64 = b.getI64Type();
+    auto asI64 = [&](Value x) -> Value {
+      return arith::IndexCastOp::create(b, l, i64, x);
+    };
+    Value negInf = cF32(b, l, -kInf);
+    Value keep = arith::ConstantIntOp::create(b, l, 1, 1);
+    if (p.mask)
+      keep = p.mask.buildKeepAt(b, l, site, asI64(p.i), asI64(j), asI64(n),
+                                asI64(m));
+    auto s = scf::IfOp::create(
+        b, l, keep,
+        [&](OpBuilder &tb, Location tl) {
+          Value d = buildScoreDot(tb, tl, dotSite, h, kvHead, j);
+          scf::YieldOp::create(
+              tb, tl, ValueRange{arith::MulFOp::create(tb, tl, d, cF32(tb, tl, p.scale))});
+        },
+        [&](OpBuilder &eb, Location el) {
+          scf::YieldOp::create(eb, el, ValueRange{negInf});
+        });
+    return s.getResult(0);
+  }
+};
+
+ProbsPasses probsPasses(OpBuilder &b, Location loc, const ProbsRow &p,
+                        Value kvHead) {
+  ProbsPasses ps{p, ScoreRow(), dimOf(b, loc, p.q, 2), dimOf(b, loc, p.k, 2),
+                 kvHead, MaskSiteValues()};
+  ps.dotSite.qp = p.q, ps.dotSite.kp = p.k, ps.dotSite.b = p.b,
+  ps.dotSite.i = p.i;
+  ps.site = documentSite(p.b, p.h, ps.n, ps.m, Value(), Value());
+  return ps;
+}
+
+/// The shift (max, 0 when nothing is kept) and 1 / Z (0 when nothing is
+/// kept) of head h's row, by online softmax in one pass.
+std::pair<Value, Value> probsStats(OpBuilder &b, Location loc,
+                                   const ProbsPasses &ps, Value h) {
+  Value negInf = cF32(b, loc, -kInf), zero = cF32(b, loc, 0.0);
+  auto stats = scf::ForOp::create(
+      b, loc, cIdx(b, loc, 0), ps.m, cIdx(b, loc, 1), ValueRange{negInf, zero},
+      [&](OpBuilder &jb, Location jl, Value j, ValueRange st) {
+        Value s = ps.logit(jb, jl, h, j);
+        Value mx = arith::MaximumFOp::create(jb, jl, st[0], s);
+        // max stays -inf until a key is kept: shift by 0 then (all e = 0).
+        Value none = arith::CmpFOp::create(jb, jl, arith::CmpFPredicate::OEQ,
+                                           mx, negInf);
+        Value at = arith::SelectOp::create(jb, jl, none, zero, mx);
+        // `at` is never -inf, so neither difference is NaN; before the first
+        // kept key z is 0 and stays 0.
+        Value z = arith::AddFOp::create(
+            jb, jl,
+            arith::MulFOp::create(jb, jl, st[1],
+                                  expOf(jb, jl, arith::SubFOp::create(jb, jl, st[0], at))),
+            expOf(jb, jl, arith::SubFOp::create(jb, jl, s, at)));
+        scf::YieldOp::create(jb, jl, ValueRange{mx, z});
+      });
+  Value mx = stats.getResult(0), z = stats.getResult(1);
+  Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mx, negInf);
+  Value shift = arith::SelectOp::create(b, loc, none, zero, mx);
+  Value inv = arith::SelectOp::create(
+      b, loc, arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, z, zero),
+      arith::DivFOp::create(b, loc, cF32(b, loc, 1.0), z), zero);
+  return {shift, inv};
+}
+
+/// attn.probs onto(l) pooled(c, s): each head's probabilities added onto
+/// the blocks their keys overlap, then blocks after the query set to -inf.
+void buildProbsOntoRow(OpBuilder &b, Location loc, const ProbsRow &p,
+                       const RowRef &row) {
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  Value group = arith::DivUIOp::create(b, loc, dimOf(b, loc, p.q, 1),
+                                       dimOf(b, loc, p.k, 1));
+  Value h0 = p.share ? arith::MulIOp::create(b, loc, p.h, group).getResult() : p.h;
+  Value heads = p.share ? group : c1;
+  Value kvHead = p.share ? p.h : arith::DivUIOp::create(b, loc, p.h, group).getResult();
+  Value cols = row.length(b, loc);
+  Value l = cIdx(b, loc, p.ontoBlock), last = arith::SubIOp::create(b, loc, cols, c1);
+  forEach(b, loc, c0, cols, [&](OpBuilder &jb, Location jl, Value t) {
+    memref::StoreOp::create(jb, jl, cF32(jb, jl, 0.0), row.buffer, row.at(t));
+  });
+  ProbsPasses ps = probsPasses(b, loc, p, kvHead);
+  forEach(b, loc, h0, arith::AddIOp::create(b, loc, h0, heads),
+          [&](OpBuilder &hb, Location hl, Value h) {
+    auto [shift, inv] = probsStats(hb, hl, ps, h);
+    forEach(hb, hl, c0, ps.m, [&](OpBuilder &jb, Location jl, Value j) {
+      Value e = arith::MulFOp::create(
+          jb, jl,
+          expOf(jb, jl, arith::SubFOp::create(jb, jl, ps.logit(jb, jl, h, j), shift)),
+          inv);
+      // Key j covers [j s, j s + c - 1]: the blocks of l it overlaps.
+      Value lo = arith::MulIOp::create(jb, jl, j, cIdx(jb, jl, p.pooledStride));
+      Value hi = arith::AddIOp::create(jb, jl, lo, cIdx(jb, jl, p.pooledBlock - 1));
+      Value t0 = arith::DivUIOp::create(jb, jl, lo, l);
+      Value t1 = arith::AddIOp::create(
+          jb, jl, arith::MinUIOp::create(jb, jl, arith::DivUIOp::create(jb, jl, hi, l), last),
+          c1);
+      forEach(jb, jl, t0, t1, [&](OpBuilder &tb, Location tl, Value t) {
+        Value acc = memref::LoadOp::create(tb, tl, row.buffer, row.at(t));
+        memref::StoreOp::create(tb, tl, arith::AddFOp::create(tb, tl, acc, e),
+                                row.buffer, row.at(t));
+      });
+    });
+  });
+  if (!p.causal)
+    return;
+  // Blocks starting after the query: t l > i, i.e. t >= i / l + 1.
+  Value firstIllegal = arith::AddIOp::create(
+      b, loc, arith::DivUIOp::create(b, loc, p.i, l), c1);
+  forEach(b, loc, arith::MinUIOp::create(b, loc, firstIllegal, cols), cols,
+          [&](OpBuilder &tb, Location tl, Value t) {
+    memref::StoreOp::create(tb, tl, cF32(tb, tl, -kInf), row.buffer, row.at(t));
+  });
+}
+} // namespace
+
 void mlir::attn::buildProbsRow(OpBuilder &b, Location loc, const ProbsRow &p,
                                 const RowRef &row) {
+  if (p.ontoBlock) {
+    buildProbsOntoRow(b, loc, p, row);
+    return;
+  }
   Value c0 = cIdx(b, loc, 0);
-  Value n = dimOf(b, loc, p.q, 2), m = dimOf(b, loc, p.k, 2);
-  ScoreRow dotSite;
-  dotSite.qp = p.q, dotSite.kp = p.k, dotSite.b = p.b, dotSite.i = p.i;
   Value kvHead = arith::DivUIOp::create(
       b, loc, p.h,
       arith::DivUIOp::create(b, loc, dimOf(b, loc, p.q, 1), dimOf(b, loc, p.k, 1)));
-  Type i64 = b.getI64Type();
-  auto asI64 = [&](OpBuilder &ob, Location l, Value x) -> Value {
-    return arith::IndexCastOp::create(ob, l, i64, x);
-  };
-  MaskSiteValues site = documentSite(p.b, p.h, n, m, Value(), Value());
+  ProbsPasses ps = probsPasses(b, loc, p, kvHead);
   Value negInf = cF32(b, loc, -kInf), zero = cF32(b, loc, 0.0);
   // Scores of kept keys (-inf for the others) and their max.
   auto scores = scf::ForOp::create(
-      b, loc, c0, m, cIdx(b, loc, 1), ValueRange{negInf},
+      b, loc, c0, ps.m, cIdx(b, loc, 1), ValueRange{negInf},
       [&](OpBuilder &jb, Location jl, Value j, ValueRange mx) {
-        Value keep = arith::ConstantIntOp::create(jb, jl, 1, 1);
-        if (p.mask)
-          keep = p.mask.buildKeepAt(jb, jl, site, asI64(jb, jl, p.i),
-                                    asI64(jb, jl, j), asI64(jb, jl, n),
-                                    asI64(jb, jl, m));
-        auto s = scf::IfOp::create(
-            jb, jl, keep,
-            [&](OpBuilder &tb, Location tl) {
-              Value d = buildScoreDot(tb, tl, dotSite, p.h, kvHead, j);
-              scf::YieldOp::create(
-                  tb, tl, ValueRange{arith::MulFOp::create(tb, tl, d, cF32(tb, tl, p.scale))});
-            },
-            [&](OpBuilder &eb, Location el) {
-              scf::YieldOp::create(eb, el, ValueRange{negInf});
-            });
-        memref::StoreOp::create(jb, jl, s.getResult(0), row.buffer, row.at(j));
+        Value s = ps.logit(jb, jl, p.h, j);
+        memref::StoreOp::create(jb, jl, s, row.buffer, row.at(j));
         scf::YieldOp::create(
-            jb, jl, ValueRange{arith::MaximumFOp::create(jb, jl, mx[0], s.getResult(0))});
+            jb, jl, ValueRange{arith::MaximumFOp::create(jb, jl, mx[0], s)});
       });
   // A row with nothing kept: subtract 0, so exp(-inf) = 0 everywhere.
   Value mx = scores.getResult(0);
   Value none = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, mx, negInf);
   Value shift = arith::SelectOp::create(b, loc, none, zero, mx);
   auto sum = scf::ForOp::create(
-      b, loc, c0, m, cIdx(b, loc, 1), ValueRange{zero},
+      b, loc, c0, ps.m, cIdx(b, loc, 1), ValueRange{zero},
       [&](OpBuilder &jb, Location jl, Value j, ValueRange z) {
         Value s = memref::LoadOp::create(jb, jl, row.buffer, row.at(j));
         Value e = expOf(jb, jl, arith::SubFOp::create(jb, jl, s, shift));
@@ -545,7 +669,7 @@ void mlir::attn::buildProbsRow(OpBuilder &b, Location loc, const ProbsRow &p,
   Value inv = arith::SelectOp::create(
       b, loc, arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, z, zero),
       arith::DivFOp::create(b, loc, cF32(b, loc, 1.0), z), zero);
-  forEach(b, loc, c0, m, [&](OpBuilder &jb, Location jl, Value j) {
+  forEach(b, loc, c0, ps.m, [&](OpBuilder &jb, Location jl, Value j) {
     Value e = memref::LoadOp::create(jb, jl, row.buffer, row.at(j));
     memref::StoreOp::create(jb, jl, arith::MulFOp::create(jb, jl, e, inv),
                             row.buffer, row.at(j));

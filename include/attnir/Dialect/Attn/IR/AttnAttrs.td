@@ -104,6 +104,23 @@ def Attn_DilatedAttr : Attn_MaskAttr<"Dilated", "dilated"> {
   let genVerifyDecl = 1;
 }
 
+def Attn_CompressedAttr : Attn_MaskAttr<"Compressed", "compressed"> {
+  let summary = "causal over pooled keys: blocks of c positions at stride s";
+  let description = [{
+    The keys are blocks of a sequence aligned with the queries: key `j`
+    pools positions `[j s, j s + c)` (`attn.pool ... block(c) stride(s)`),
+    and query `i` sees it once the whole block is in its past:
+    `j s + c - 1 <= i`. This is the compressed branch of Native Sparse
+    Attention (`#attn.compressed<32, 16>`). Queries before the end of the
+    first block see no key (output 0, lse -inf). The queries are positions
+    `0..n-1` of the pooled sequence (self-attention); a decode step that
+    queries only the last positions is not expressed by this mask.
+  }];
+  let parameters = (ins "int64_t":$c, "int64_t":$s);
+  let assemblyFormat = "`<` $c `,` $s `>`";
+  let genVerifyDecl = 1;
+}
+
 def Attn_SegmentsAttr : Attn_Attr<"Segments", "segments",
     [DeclareAttrInterfaceMethods<Attn_MaskAttrInterface,
                                  ["readsOperands", "keepAt", "keyRangesAt",

@@ -22,4 +22,14 @@
 #define GET_OP_CLASSES
 #include "attnir/Dialect/Attn/IR/AttnOps.h.inc"
 
+namespace mlir {
+class DialectRegistry;
+namespace attn {
+/// Gives arith's float binary ops and linalg.broadcast the reference and
+/// shape interfaces, so that programs may combine branches with them
+/// (lib/Dialect/Attn/IR/UpstreamOps.cpp).
+void registerUpstreamOpModels(DialectRegistry &registry);
+} // namespace attn
+} // namespace mlir
+
 #endif // ATTNIR_DIALECT_ATTN_IR_ATTNOPS_H

@@ -51,19 +51,31 @@ def Attn_PoolOp : Attn_Op<"pool", [Pure,
     last block uses its true size. Arithmetic in f32; the result has the
     element type it declares.
 
+    `stride(s)`: blocks start every `s` positions, block `j` covering
+    `[j s, min(j s + block, L))`, so they overlap when `s < block` (Native
+    Sparse Attention's compressed keys: block 32, stride 16); the result
+    has `ceil(L / s)` blocks, the last ones short. Without it, `s = block`.
+
     ```mlir
     %qp = attn.pool %q block(64) kind(mean)
         : tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>
     ```
   }];
   let arguments = (ins Attn_FloatTensor:$x, I64Attr:$block,
-                       Attn_PoolKind:$kind);
+                       OptionalAttr<I64Attr>:$stride, Attn_PoolKind:$kind);
   let results = (outs Attn_FloatTensor:$out);
   let assemblyFormat = [{
-    $x `block` `(` $block `)` `kind` `(` $kind `)` attr-dict `:`
-    type($x) `->` type($out)
+    $x `block` `(` $block `)` (`stride` `(` $stride^ `)`)? `kind` `(` $kind `)`
+    attr-dict `:` type($x) `->` type($out)
   }];
   let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Positions between block starts: the stride, or the block size.
+    int64_t getStrideValue() {
+      return getStride() ? static_cast<int64_t>(*getStride())
+                         : static_cast<int64_t>(getBlock());
+    }
+  }];
 }
 
 def Attn_ProjectOp : Attn_Op<"project", [Pure,
@@ -191,23 +203,48 @@ def Attn_ProbsOp : Attn_Op<"probs", [Pure,
     it gives each query's pointer: the most probable position, ties to the
     lower one.
 
+    `onto(l) pooled(c, s)`: the keys are pooled blocks of a sequence aligned
+    with the queries (key `j` covers positions `[j s, j s + c)`, as
+    `attn.pool ... block(c) stride(s)` makes them), and each row's
+    probabilities are summed onto blocks of `l` positions instead: result
+    `[b, h, i, t] = sum of P[b, h, i, j]` over the keys `j` whose positions
+    overlap `[t l, (t + 1) l)`, for `t` in `[0, ceil(N / l))`. This is
+    Native Sparse Attention's block importance: the compressed branch's
+    probabilities scored onto its selection blocks. With `onto`:
+    - `causal`: blocks that start after the query (`t l > i`) score -inf,
+      so that attn.select never picks them;
+    - `share(sum)`: the query heads of a GQA group share one row, the sum
+      of theirs: result `[B, Hkv, N, ceil(N / l)]`.
+
     ```mlir
     %p = attn.probs %q, %k : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
                              -> tensor<?x?x?x?xf32>
+    %imp = attn.probs %q, %kc mask(#attn.compressed<32, 16>) onto(64)
+           pooled(32, 16) causal share(sum)
+         : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x?xf32>
     ```
   }];
   let arguments = (ins Attn_FloatTensor:$q, Attn_FloatTensor:$k,
                        OptionalAttr<Attn_MaskAttrInterface>:$mask,
-                       OptionalAttr<F64Attr>:$scale);
+                       OptionalAttr<F64Attr>:$scale,
+                       OptionalAttr<I64Attr>:$onto,
+                       OptionalAttr<I64Attr>:$pooled_block,
+                       OptionalAttr<I64Attr>:$pooled_stride,
+                       UnitAttr:$causal,
+                       OptionalAttr<Attn_ShareKind>:$share);
   let results = (outs RankedTensorOf<[F32]>:$probs);
   let assemblyFormat = [{
-    $q `,` $k (`mask` `(` $mask^ `)`)? (`scale` `(` $scale^ `)`)? attr-dict
+    $q `,` $k (`mask` `(` $mask^ `)`)? (`scale` `(` $scale^ `)`)?
+    (`onto` `(` $onto^ `)` `pooled` `(` $pooled_block `,` $pooled_stride `)`)?
+    (`causal` $causal^)? (`share` `(` $share^ `)`)? attr-dict
     `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     /// The scale applied to q.k: the attribute, or 1/sqrt(D).
     double getScaleValue();
+    /// Checks onto / pooled / causal / share.
+    ::mlir::LogicalResult verifyOnto();
   }];
 }
 

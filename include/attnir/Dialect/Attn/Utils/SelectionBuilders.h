@@ -26,8 +26,8 @@ namespace mlir::attn {
 /// 1) c), :] (f32 arithmetic, stored in out's element type). `scratch` is a
 /// [D] f32 buffer the body may use.
 void buildPoolBlock(OpBuilder &b, Location loc, PoolKind kind, int64_t c,
-                    Value x, Value out, Value scratch, Value bi, Value h,
-                    Value blk);
+                    int64_t stride, Value x, Value out, Value scratch, Value bi,
+                    Value h, Value blk);
 
 /// One position of attn.project: inputs [B, H, L, D_i] and the weight
 /// [Din, Dout] or [H, Din, Dout] as buffers, the position (b, h, l).
@@ -60,8 +60,8 @@ struct RowRef {
 /// features, so a warp reads whole rows of each position; width > 1 needs
 /// rows and `e` aligned to width elements).
 void buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind, int64_t c,
-                      Value x, Value out, Value bi, Value h, Value blk,
-                      Value e, int64_t width = 1);
+                      int64_t stride, Value x, Value out, Value bi, Value h,
+                      Value blk, Value e, int64_t width = 1);
 
 /// One row of block scores: query block `i` of output head `hOut` against
 /// every pooled key block.
@@ -130,10 +130,19 @@ struct ProbsRow {
   Value b, h, i;    // the row (index values)
   double scale = 1.0;
   MaskAttrInterface mask; // may be null
+  // onto(l) pooled(c, s): the row is summed onto blocks of l positions;
+  // ontoBlock = 0: it is not. With share, `h` is the KV head and the row
+  // sums the probabilities of its query heads.
+  int64_t ontoBlock = 0, pooledBlock = 0, pooledStride = 0;
+  bool causal = false, share = false;
+  /// The op's parameters on buffers q and k (the row left unset).
+  static ProbsRow of(ProbsOp op, Value q, Value k);
 };
 
 /// row[j] = softmax_j(scale q_i . k_j) over the keys the mask keeps, 0 for
-/// the others (all 0 when none is kept), j in [0, M).
+/// the others (all 0 when none is kept), j in [0, M); with ontoBlock, the
+/// probabilities summed onto blocks (attn.probs onto). Needs no scratch, so
+/// a GPU thread runs it as is.
 void buildProbsRow(OpBuilder &b, Location loc, const ProbsRow &site,
                    const RowRef &row);
 
