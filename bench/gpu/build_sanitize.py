@@ -20,7 +20,7 @@ import subprocess
 
 import numpy as np
 
-from build_bundles import lacks_a_cuda_kernel
+from build_bundles import gates_like_outputs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "bench", "gpu", "bundles", "san")
@@ -38,11 +38,20 @@ def arg_names(text):
     return re.findall(r"%(\w+):", m.group(1))
 
 
-def inputs_for(names, rng):
+def inputs_for(names, rng, M=M):
     arrays = {}
     arrays["q"] = rng.standard_normal((B, HQ, N, D)).astype(np.float16)
     arrays["k"] = rng.standard_normal((B, HKV, M, D)).astype(np.float16)
     arrays["v"] = rng.standard_normal((B, HKV, M, D)).astype(np.float16)
+    # DARE's attention embeddings; NSA's gates in (0, 1).
+    arrays["q_a"] = rng.standard_normal((B, 1, N, D)).astype(np.float16)
+    arrays["k_a"] = rng.standard_normal((B, 1, M, D)).astype(np.float16)
+    # DSA's indexer (f16 like the f16 variant makes them).
+    arrays["qi"] = rng.standard_normal((B, 4, N, D)).astype(np.float16)
+    arrays["ki"] = rng.standard_normal((B, M, D)).astype(np.float16)
+    arrays["w"] = (0.1 * rng.uniform(0, 1, (B, N, 4))).astype(np.float16)
+    for g in ("gc", "gs", "gw"):
+        arrays[g] = rng.uniform(0, 1, (B, HQ, N)).astype(np.float16)
     nqb, nkb, K = -(-N // 64), -(-M // 64), 5
     idx = np.full((B, HQ, nqb, K), -1, np.int32)
     cnt = np.zeros((B, HQ, nqb), np.int32)
@@ -83,14 +92,14 @@ def main():
             continue
         name = f[:-5]
         raw = open(os.path.join(ROOT, "examples", f)).read()
-        if lacks_a_cuda_kernel(raw):
-            continue
-        text = f16_variant(raw)
+        text = gates_like_outputs(f16_variant(raw), "f16")
         spec = os.path.join(OUT, name + ".mlir")
         open(spec, "w").write(text)
         names = arg_names(text)
         paths = []
-        for n, a in zip(names, inputs_for(names, rng)):
+        # Pooled keys of the queries' own sequence (NSA): M = N.
+        own = "self-attention only" in raw
+        for n, a in zip(names, inputs_for(names, rng, N if own else M)):
             paths.append(f"{name}.{n}.npy")
             np.save(os.path.join(OUT, paths[-1]), a)
         # Results: the tensor types between the signature's "->" and "{".

@@ -2,7 +2,9 @@
 """Here (no GPU needed): compiles the selection programs bench/gpu/selection.py
 checks and times into bench/gpu/bundles/select_*.bundle (carry the folder
 to the GPU machine): the selection examples in bf16 (topk_blocks, longheads,
-dhsa, segment_pool_cross, pointer, seer_block_sparse), check programs that also return the
+dhsa, segment_pool_cross, pointer, seer_block_sparse, and the per-token and
+token-level lists of moba, sea_topk, recycled_topk, dare_topk_retrieval and
+nsa, which run a warp per query row), check programs that also return the
 selected list (topk and threshold, both kernels, i32 and i64, GQA sharing,
 feature maps), and the
 SeerAttention setting (D = 128, blocks of 128, top 10 % of the blocks) as a
@@ -13,6 +15,7 @@ usage: python3 bench/gpu/build_select.py [--attnc build/bin/attnc]
 import os
 import re
 
+from build_bundles import gates_like_outputs
 from build_sparse import build_all
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -20,7 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def bf16(text):
     """An f32 example in bf16 (scores stay f32)."""
-    return re.sub(r"(tensor<\?x\?x\?x\d+x)f32>", r"\1bf16>", text)
+    return re.sub(r"(tensor<(?:[?\d]+x){3}\d+x)f32>", r"\1bf16>", text)
 
 
 def program(name, d, bq, bk, policy, forced, width, itype="i32", share="",
@@ -59,9 +62,10 @@ def causal(d):
 def specs():
     out = {}
     for ex in ("topk_blocks", "longheads", "dhsa", "segment_pool_cross", "pointer",
-               "seer_block_sparse"):
+               "seer_block_sparse", "moba", "sea_topk", "recycled_topk",
+               "dare_topk_retrieval", "nsa", "dsa_indexer"):
         with open(os.path.join(ROOT, "examples", ex + ".mlir")) as f:
-            out["select_example_" + ex] = (bf16(f.read()), "")
+            out["select_example_" + ex] = (gates_like_outputs(bf16(f.read()), "bf16"), "")
     out["select_check_topk_hop"] = (program("f", 64, 64, 64, "topk(3)", "first(1) local(1)", 5), "")
     out["select_check_topk_sync"] = (program("f", 64, 64, 64, "topk(3)", "first(1) local(1)", 5),
                                      "chip=sm_90")

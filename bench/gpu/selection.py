@@ -39,11 +39,22 @@ def as_tuple(x):
     return x if isinstance(x, (tuple, list)) else (x,)
 
 
-# Inputs past q, k, v by name: the gate weights of seer_block_sparse.
+TORCH_DTYPE = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}
+
+# Inputs past q, k, v by name: the gate weights of seer_block_sparse,
+# DARE's attention embeddings, NSA's gates (in (0, 1)).
 EXTRA_INPUTS = {
-    "wq": lambda hq, hkv: 0.2 * torch.randn(hq, 64, 32, device=dev),
-    "wk": lambda hq, hkv: 0.2 * torch.randn(hkv, 192, 32, device=dev),
+    "wq": lambda B, hq, hkv, N, M: 0.2 * torch.randn(hq, 64, 32, device=dev),
+    "wk": lambda B, hq, hkv, N, M: 0.2 * torch.randn(hkv, 192, 32, device=dev),
+    "q_a": lambda B, hq, hkv, N, M: torch.randn(B, 1, N, 64, device=dev, dtype=torch.bfloat16),
+    "k_a": lambda B, hq, hkv, N, M: torch.randn(B, 1, M, 64, device=dev, dtype=torch.bfloat16),
 }
+# DSA's indexer: 4 heads of 64, one key per position, per-token head weights.
+EXTRA_INPUTS["qi"] = lambda B, hq, hkv, N, M: torch.randn(B, 4, N, 64, device=dev, dtype=torch.bfloat16)
+EXTRA_INPUTS["ki"] = lambda B, hq, hkv, N, M: torch.randn(B, M, 64, device=dev, dtype=torch.bfloat16)
+EXTRA_INPUTS["w"] = lambda B, hq, hkv, N, M: 0.1 * torch.rand(B, N, 4, device=dev).to(torch.bfloat16)
+for _g in ("gc", "gs", "gw"):
+    EXTRA_INPUTS[_g] = lambda B, hq, hkv, N, M: torch.rand(B, hq, N, device=dev).to(torch.bfloat16)
 
 
 def check_bundle(rows, name, shapes, d):
@@ -57,7 +68,10 @@ def check_bundle(rows, name, shapes, d):
         # more (SeerAttention's gate weights, by name).
         names = [a.name for a in kern.signature.inputs]
         args = list((q, k, v)[:min(3, len(names))])
-        args += [EXTRA_INPUTS[n](Hq, Hkv) for n in names[3:]]
+        # In the dtype each input is declared with (f32 gates of an
+        # otherwise bf16 program stay f32).
+        args += [EXTRA_INPUTS[a.name](B, Hq, Hkv, N, M).to(TORCH_DTYPE[a.dtype])
+                 for a in kern.signature.inputs[3:]]
         try:
             got = [t.cpu() for t in as_tuple(kern(*args))]
             torch.cuda.synchronize()
@@ -95,7 +109,9 @@ def correctness(report):
         name = f[:-7]
         text = open(os.path.join(BUNDLES, name + ".mlir")).read()
         d = 128 if "x128xbf16" in text else 64
-        check_bundle(rows, name, shapes, d)
+        # Pooled keys of the queries' own sequence (NSA): equal lengths.
+        own = [s[:5] + (s[4],) for s in shapes]
+        check_bundle(rows, name, own if "self-attention only" in text else shapes, d)
     # The timed programs at a smaller size of the same setting.
     check_bundle(rows, "select_seer", [("seer small", 1, 4, 4, 4096, 4096)], 128)
     check_bundle(rows, "select_seer_selection", [("seer small", 1, 4, 4, 4096, 4096)], 128)

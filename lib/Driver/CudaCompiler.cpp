@@ -151,18 +151,16 @@ bool compileToCudaBundle(ModuleOp spec,
   CudaArtifacts &a = artifacts ? *artifacts : local;
   if (!compileForCUDA(spec, options, a, error))
     return false;
-  // Each entry's steps: its selection kernels in program order (the
-  // kernels are emitted in that order), then its attention kernel.
-  for (EntryABI &abi : bundle.entries) {
-    for (const KernelStep &st : a.steps)
-      if (llvm::StringRef(st.kernel).starts_with(abi.name + "__s"))
+  // Each program's steps (kernels "<entry>__s<k>": selection, elementwise
+  // and attention kernels), in program order, as they were emitted. A lone
+  // attention has none: one kernel on the inputs, then the outputs.
+  for (EntryABI &abi : bundle.entries)
+    for (const KernelStep &st : a.steps) {
+      llvm::StringRef rest(st.kernel);
+      unsigned step;
+      if (rest.consume_front(abi.name + "__s") && !rest.getAsInteger(10, step))
         abi.steps.push_back(st);
-    if (abi.steps.empty())
-      continue; // one attention kernel on the inputs, then the outputs
-    for (const KernelStep &st : a.steps)
-      if (st.kernel == abi.name)
-        abi.steps.push_back(st);
-  }
+    }
   bundle.target = "cuda";
   bool isCubin = !a.cubin.empty();
   // The chip, the payload's format, and each kernel's launch contract:

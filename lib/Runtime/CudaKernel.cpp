@@ -80,43 +80,49 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
   }
   bool ok = chip.rfind("sm_", 0) == 0 && (format == "cubin" || format == "ptx");
   for (const EntryABI &e : bundle.entries) {
-    // An attention step reads q, k, v (tensor maps, grid) and writes an
-    // output: at least four rank-4 buffers.
-    for (const KernelStep &st : e.steps)
-      if (st.gridArg < 0 &&
-          (st.args.size() < 4 ||
-           std::any_of(st.args.begin(), st.args.begin() + 4,
-                       [&](const std::string &a) {
-                         const ABIArg *buf = e.bufferOf(a);
-                         return !buf || buf->dimClass.size() != 4;
-                       })))
+    // The entry's attention kernels: its own (no steps), or its attention
+    // steps. Each reads q, k, v (tensor maps, grid) and writes an output:
+    // at least four rank-4 buffers.
+    std::vector<std::string> kernels;
+    if (e.steps.empty())
+      kernels.push_back(e.name);
+    for (const KernelStep &st : e.steps) {
+      if (st.gridArg >= 0)
+        continue;
+      kernels.push_back(st.kernel);
+      if (st.args.size() < 4 ||
+          std::any_of(st.args.begin(), st.args.begin() + 4,
+                      [&](const std::string &a) {
+                        const ABIArg *buf = e.bufferOf(a);
+                        return !buf || buf->dimClass.size() != 4;
+                      }))
         ok = false;
-    if (!e.steps.empty() && e.steps.size() > 64)
-      ok = false;
-    bool attends = e.steps.empty() ||
-                   std::any_of(e.steps.begin(), e.steps.end(),
-                               [](const KernelStep &s) { return s.gridArg < 0; });
-    if (!attends) { // a selection program: no attention launch contract
-      k->launch.push_back({1, 1, 0});
-      k->tmaRows.push_back(0);
-      continue;
     }
-    auto it = launch.find(e.name);
-    if (!ok || it == launch.end() || it->second[0] <= 0 ||
-        it->second[0] > 1024 || it->second[1] <= 0 || it->second[1] > 1024 ||
-        it->second[2] < 0 || it->second[2] > 256 * 1024) {
+    if (e.steps.size() > 64)
       ok = false;
+    for (const std::string &name : kernels) {
+      auto it = launch.find(name);
+      if (!ok || it == launch.end() || it->second[0] <= 0 ||
+          it->second[0] > 1024 || it->second[1] <= 0 ||
+          it->second[1] > 1024 || it->second[2] < 0 ||
+          it->second[2] > 256 * 1024) {
+        ok = false;
+        break;
+      }
+      auto t = tma.find(name);
+      long long rows = t == tma.end() ? 0 : t->second;
+      // Tensor maps are made for the kernel's first three arguments (q, k,
+      // v: a lone kernel's first three inputs).
+      if (rows < 0 || (rows && (it->second[0] > 256 ||
+                                (e.steps.empty() && e.inputs.size() < 3)))) {
+        ok = false;
+        break;
+      }
+      k->attentionLaunch[name] = {it->second[0], it->second[1], it->second[2],
+                                  rows};
+    }
+    if (!ok)
       break;
-    }
-    k->launch.push_back({it->second[0], it->second[1], it->second[2]});
-    auto t = tma.find(e.name);
-    long long rows = t == tma.end() ? 0 : t->second;
-    // Tensor maps are made for the first three inputs (q, k, v).
-    if (rows < 0 || (rows && (it->second[0] > 256 || e.inputs.size() < 3))) {
-      ok = false;
-      break;
-    }
-    k->tmaRows.push_back(rows);
   }
   if (!ok) {
     error = "not a valid AttnIR bundle (CUDA launch contract '" +
@@ -321,7 +327,10 @@ bool Kernel::launchAttention(int entry, const std::string &kernelName,
     error = "@" + abi.name + ": B and H must be <= 65535 on the CUDA target";
     return false;
   }
-  auto [blockQ, threads, sharedBytes] = launch[entry];
+  // Validated when the bundle was read: every attention kernel has one.
+  const AttentionLaunch &contract = attentionLaunch.at(kernelName);
+  int64_t blockQ = contract.blockQ, threads = contract.threads,
+          sharedBytes = contract.sharedBytes;
   int64_t tiles = (N + blockQ - 1) / blockQ;
   if (tiles > 0x7fffffff) {
     error = "@" + abi.name + ": N is too large for one launch";
@@ -332,11 +341,11 @@ bool Kernel::launchAttention(int entry, const std::string &kernelName,
     return false;
   KernelParams params(args);
   TensorMap maps[3];
-  if (tmaRows[entry]) {
+  if (contract.tmaRows) {
     for (int i = 0; i < 3; ++i) {
       // An empty K/V (M = 0) is never read: any valid map will do.
       const TensorRef &t = args[i].shape[2] == 0 ? args[0] : args[i];
-      int64_t rows = i == 0 ? blockQ : tmaRows[entry];
+      int64_t rows = i == 0 ? blockQ : contract.tmaRows;
       if (!encodeTensorMap(*d, t, dtype, rows, maps[i], names[i], error))
         return false;
       params.pointers.push_back(&maps[i]);

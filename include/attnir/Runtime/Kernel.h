@@ -11,6 +11,7 @@
 
 #include "attnir/Runtime/Bundle.h"
 #include <array>
+#include <map>
 #include <memory>
 
 namespace attnir {
@@ -96,11 +97,14 @@ private:
   Bundle b;
   /// CUDA: the launch contract from the bundle, and the module per context
   /// (loaded on first launch, so that loading needs no GPU).
-  /// Per entry: query rows per block, threads, dynamic shared bytes.
-  std::vector<std::array<int64_t, 3>> launch;
-  /// Per entry: key rows of one K/V tensor-map box; 0 when the kernel takes
-  /// no tensor maps.
-  std::vector<int64_t> tmaRows;
+  /// Per attention kernel (a lone entry's is named like the entry, a
+  /// program's like its step): query rows per block, threads, dynamic
+  /// shared bytes, and key rows of one K/V tensor-map box (0 when the
+  /// kernel takes no tensor maps).
+  struct AttentionLaunch {
+    int64_t blockQ = 0, threads = 0, sharedBytes = 0, tmaRows = 0;
+  };
+  std::map<std::string, AttentionLaunch> attentionLaunch;
   /// The cubin's architecture (90 for sm_90); 0 for PTX (JIT on any GPU).
   int cubinArch = 0;
   struct CudaModules;

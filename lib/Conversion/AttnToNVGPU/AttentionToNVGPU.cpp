@@ -30,25 +30,26 @@ using namespace mlir::attn::cuda;
 
 namespace {
 
-/// Whether the GPU path accepts an entry: a program of selection ops
-/// (attn.pool, attn.block_scores, attn.select: one small kernel each,
-/// SelectionKernels.cpp) and at most one attn.attention (`attention`, null
-/// when none), whose operands are the entry's arguments or the selection
-/// ops' results. Every value is bound to an input, an output or a
-/// workspace buffer the runtime owns.
-bool isGpuProgram(func::FuncOp fn, AttentionOp &attention) {
-  attention = nullptr;
-  bool any = false;
+/// Whether the GPU path accepts an entry: ops that each become kernels
+/// (selection ops and upstream elementwise ops, SelectionKernels.cpp;
+/// attention, FlashKernel*.cpp) reading the entry's arguments or earlier
+/// results. Every value is bound to an input, an output or a workspace
+/// buffer the runtime owns. `lone`: the entry is one attention and nothing
+/// else (its kernel reads the inputs, then the outputs; no steps).
+bool isGpuProgram(func::FuncOp fn, AttentionOp &lone) {
+  lone = nullptr;
+  int64_t ops = 0;
+  AttentionOp first;
   for (Operation &op : fn.getBody().front().without_terminator()) {
-    any = true;
-    if (cuda::isSelectionOp(&op))
-      continue;
-    auto a = dyn_cast<AttentionOp>(op);
-    if (!a || attention)
+    ++ops;
+    if (auto a = dyn_cast<AttentionOp>(op))
+      first = first ? first : a;
+    else if (!cuda::isSelectionOp(&op))
       return false;
-    attention = a;
   }
-  return any;
+  if (ops == 1 && first && !cuda::needsRowKernel(first))
+    lone = first;
+  return ops > 0;
 }
 
 constexpr const char *kDynamicShared = "attn_dsmem";
@@ -98,49 +99,66 @@ struct ConvertAttnToNVGPU
                     UnitAttr::get(ctx));
 
     for (func::FuncOp fn : entries) {
-      AttentionOp op;
-      // Token-level scoring (DSA's indexer) comes with the CUDA gather
-      // kernel, the selection issue's next step: name the op.
-      WalkResult tokenLevel = fn.walk([&](IndexScoresOp idx) {
-        idx.emitError() << "attn.index_scores has no CUDA lowering yet: "
-                           "token-level selection runs on the CPU and in the "
-                           "float64 reference until the gather kernel lands";
-        return WalkResult::interrupt();
-      });
-      if (tokenLevel.wasInterrupted())
-        return signalPassFailure();
-      if (!isGpuProgram(fn, op)) {
+      AttentionOp lone;
+      if (!isGpuProgram(fn, lone)) {
         fn.emitError() << "the CUDA target compiles entries of attn.pool, "
-                          "attn.project, attn.block_scores, attn.probs and "
-                          "attn.select ops and at most one attn.attention "
-                          "after them";
+                          "attn.project, attn.block_scores, attn.index_scores, attn.probs, "
+                          "attn.select, attn.attention and the upstream "
+                          "elementwise ops of a program";
         return signalPassFailure();
       }
-      // The selection kernels first, in program order (each op runs after
-      // the ops it reads); the attention kernel is the last step.
-      {
-        OpBuilder gb(ctx);
-        gb.setInsertionPointToEnd(gpuModule.getBody());
-        int64_t step = 0;
-        for (Operation &sel : fn.getBody().front().without_terminator()) {
-          if (!cuda::isSelectionOp(&sel))
-            continue;
-          if (op && !sel.isBeforeInBlock(op)) {
-            sel.emitError() << "on the CUDA target, selection ops come before "
-                               "the attention that reads them";
-            return signalPassFailure();
-          }
-          std::string kname = fn.getName().str() + "__s" + std::to_string(step);
-          if (failed(cuda::buildSelectionKernel(gb, fn, &sel, kname)))
-            return signalPassFailure();
-          gpuModule.lookupSymbol(kname)->setAttr(
-              "attn.step", gb.getI64IntegerAttr(step++));
-        }
-      }
-      if (!op) { // a selection program that returns its lists
+      if (lone) { // one attention on the inputs, then the outputs
+        if (failed(buildAttentionKernel(gpuModule, fn, lone,
+                                        fn.getName().str(), false)))
+          return signalPassFailure();
         fn.erase();
         continue;
       }
+      // A program: one kernel per op in program order (each runs after the
+      // ops it reads), "<entry>__s<k>", on buffers the runtime binds.
+      OpBuilder gb(ctx);
+      int64_t step = 0;
+      for (Operation &o : fn.getBody().front().without_terminator()) {
+        std::string kname = fn.getName().str() + "__s" + std::to_string(step);
+        gb.setInsertionPointToEnd(gpuModule.getBody());
+        auto attention = dyn_cast<AttentionOp>(o);
+        bool flash = attention && !cuda::needsRowKernel(attention);
+        if (attention && !flash && failed(checkRowKernel(attention)))
+          return signalPassFailure();
+        if (flash ? failed(buildAttentionKernel(gpuModule, fn, attention,
+                                                kname, true))
+                  : failed(cuda::buildSelectionKernel(gb, fn, &o, kname)))
+          return signalPassFailure();
+        gpuModule.lookupSymbol(kname)->setAttr(
+            "attn.step", gb.getI64IntegerAttr(step++));
+      }
+      fn.erase();
+    }
+  }
+
+  /// What the row kernel (RowAttention.cpp) needs: static head dims of at
+  /// most 256 (each lane holds D / 32 and Dv / 32 values).
+  LogicalResult checkRowKernel(AttentionOp op) {
+    for (auto [name, dim] :
+         {std::pair<const char *, int64_t>{"D", op.getQ().getType().getDimSize(3)},
+          {"Dv", op.getV().getType().getDimSize(3)}})
+      if (ShapedType::isDynamic(dim) || dim > 256)
+        return op.emitError()
+               << "a block list of block_size(" << op.listBlockQ() << ", "
+               << op.listBlockK()
+               << ") runs a warp per query row on the CUDA target, which "
+                  "needs a static head dim "
+               << name << " of at most 256";
+    return success();
+  }
+
+  /// The attention kernel `name` of `op` (FlashKernel*.cpp); `inProgram`:
+  /// it records the buffers it binds (attn.step_args), else it reads the
+  /// entry's inputs, then its outputs.
+  LogicalResult buildAttentionKernel(gpu::GPUModuleOp gpuModule,
+                                     func::FuncOp fn, AttentionOp op,
+                                     std::string name, bool inProgram) {
+    MLIRContext *ctx = &getContext();
       auto qT = cast<RankedTensorType>(op.getQ().getType());
       auto kT = cast<RankedTensorType>(op.getK().getType());
       auto vT = cast<RankedTensorType>(op.getV().getType());
@@ -166,7 +184,7 @@ struct ConvertAttnToNVGPU
                        << ": token-level block lists (block_k not a multiple "
                           "of 16) run on the CPU only; the CUDA gather kernel "
                           "is the selection issue's next step";
-        return signalPassFailure();
+        return failure();
       }
       bool listFitsHopper =
           !s.listQ || (s.listQ % 64 == 0 && s.listK % 64 == 0);
@@ -188,13 +206,13 @@ struct ConvertAttnToNVGPU
                        << ": mma.sync takes 1..8 warps; the Hopper kernel "
                           "(mma=wgmma, head dims of 64 or 128) takes 4, 8 "
                           "or 12";
-        return signalPassFailure();
+        return failure();
       }
       if (!s.hopper && stages > 2) {
         op.emitError() << "stages=" << stages.getValue()
                        << " needs the Hopper kernel (mma=wgmma, head dims of "
                           "64 or 128); mma.sync takes 1 or 2";
-        return signalPassFailure();
+        return failure();
       }
       // Two 16-row m-tiles per warp halve the shared-memory reads per
       // mma.sync (each K/V fragment feeds both). Past D = 64 their
@@ -207,7 +225,7 @@ struct ConvertAttnToNVGPU
       if (s.hopper && (s.warps % 4 || (mTiles && mTiles != 1))) {
         op.emitError() << "mma=wgmma needs warps = 4, 8 or 12 (whole "
                           "warpgroups of consumers) and m-tiles=1";
-        return signalPassFailure();
+        return failure();
       }
       s.bq = 16 * s.mtiles * s.warps;
       if (s.listQ && s.listQ % s.bq) {
@@ -215,13 +233,13 @@ struct ConvertAttnToNVGPU
                        << " does not hold whole kernel tiles of " << s.bq
                        << " query rows; choose warps (and m-tiles) so that 16 "
                           "x warps x m-tiles divides block_q";
-        return signalPassFailure();
+        return failure();
       }
       if (s.listK && s.hopper && s.listK % 64) {
         op.emitError() << "block_k = " << s.listK
                        << " is not a multiple of 64, which the Hopper kernel "
                           "needs; use mma=sync";
-        return signalPassFailure();
+        return failure();
       }
       s.pingPong = s.hopper && s.warps >= 8 && pingPong != 0;
       // Measured on the H100 (docs/benchmarks/gpu.md, tuning): at D <= 64
@@ -234,11 +252,11 @@ struct ConvertAttnToNVGPU
         op.emitError() << "the CUDA target needs f16 or bf16 inputs (tensor "
                           "cores); got "
                        << s.elt;
-        return signalPassFailure();
+        return failure();
       }
       if (kT.getElementType() != s.elt || vT.getElementType() != s.elt) {
         op.emitError() << "the CUDA target needs q, k and v of one dtype";
-        return signalPassFailure();
+        return failure();
       }
       for (auto [name, dim] : {std::pair<const char *, int64_t>{"D", s.d},
                                {"Dv", s.dv}})
@@ -247,7 +265,7 @@ struct ConvertAttnToNVGPU
                          << " that is a multiple of 16 in 16..128; got "
                          << (ShapedType::isDynamic(dim) ? std::string("?")
                                                         : std::to_string(dim));
-          return signalPassFailure();
+          return failure();
         }
       // Key blocks: 64, or 48 when Q is re-read from shared memory (the S
       // accumulators of 64 keys spill beside O at 255 registers; 48 does
@@ -261,7 +279,7 @@ struct ConvertAttnToNVGPU
             op.emitError() << "mma=wgmma needs head dims D and Dv of 64 or "
                               "128 (128-byte TMA rows); got "
                            << name << " = " << dim << " (use mma=sync)";
-            return signalPassFailure();
+            return failure();
           }
       const int64_t maxShared = s.hopper ? 227 * 1024 : 160 * 1024;
       s.bk = keyBlock ? keyBlock.getValue()
@@ -276,13 +294,13 @@ struct ConvertAttnToNVGPU
       if (s.listK && s.listK % s.bk) {
         op.emitError() << "key-block=" << s.bk << " does not divide block_k = "
                        << s.listK;
-        return signalPassFailure();
+        return failure();
       }
       if (s.sharedBytes() > maxShared) {
         op.emitError() << "attn-to-nvgpu: tiles need " << s.sharedBytes()
                        << " bytes of shared memory (> " << maxShared / 1024
                        << " KB); lower key-block, stages or warps";
-        return signalPassFailure();
+        return failure();
       }
 
       // Kernel arguments: q, k, v, out[, lse] as memrefs.
@@ -307,7 +325,6 @@ struct ConvertAttnToNVGPU
         return MemRefType::get({rows, cols}, s.elt, MemRefLayoutAttrInterface(),
                                wg);
       };
-      std::string name = fn.getName().str();
       MemRefType tyQ = smemType(s.bq, s.padD()), tyK = smemType(s.bk, s.padD()),
                  tyV = smemType(s.bk, s.padV());
       if (!s.dynamicShared()) {
@@ -339,9 +356,7 @@ struct ConvertAttnToNVGPU
       // The launch contract, read back by the driver for the bundle: in a
       // program, the buffers of q, k, v[, lists, ids], out[, lse] (a lone
       // attention reads the inputs, then the outputs); then the tiles.
-      if (llvm::any_of(fn.getBody().front(), [](Operation &o) {
-            return cuda::isSelectionOp(&o);
-          })) {
+      if (inProgram) {
         SmallVector<Attribute> bindings;
         for (Value x : op->getOperands())
           bindings.push_back(gb.getStringAttr(bindingOf(fn, x)));
@@ -384,8 +399,7 @@ struct ConvertAttnToNVGPU
         if (s.hopper) {
           FlashKernelBuilder(ib, s, op.getMaskAttr(), op.getScaleValue())
               .buildHopper(kfn, raw);
-          fn.erase();
-          continue;
+          return success();
         }
         int64_t off = 0;
         auto view = [&](MemRefType ty) {
@@ -401,8 +415,7 @@ struct ConvertAttnToNVGPU
       }
       FlashKernelBuilder(ib, s, op.getMaskAttr(), op.getScaleValue())
           .build(kfn, sQ, sK, sV);
-      fn.erase();
-    }
+      return success();
   }
 };
 

@@ -326,7 +326,9 @@ void buildWarpSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy,
 } // namespace
 
 bool mlir::attn::cuda::isSelectionOp(Operation *op) {
-  return isa<PoolOp, ProjectOp, BlockScoresOp, ProbsOp, SelectOp>(op);
+  return isa<PoolOp, ProjectOp, BlockScoresOp, IndexScoresOp, ProbsOp,
+             SelectOp>(op) ||
+         isElementwiseStep(op);
 }
 
 LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
@@ -360,7 +362,9 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   int64_t threads = tiled ? cuda::kScoreTile * cuda::kScoreTile : kThreads;
   // Threads per work item: a warp per select row; a pool row (b, h,
   // block) takes one thread per 16 bytes of features when rows allow it.
-  int64_t lanes = isa<SelectOp>(op) ? 32 : tiled ? threads : 1, poolWidth = 1;
+  // An attention here is a row kernel: a warp per query row.
+  int64_t lanes = isa<SelectOp, AttentionOp>(op) ? 32 : tiled ? threads : 1,
+          poolWidth = 1;
   if (auto pool = dyn_cast<PoolOp>(op)) {
     auto xt = cast<RankedTensorType>(pool.getX().getType());
     auto ot = pool.getOut().getType();
@@ -380,12 +384,18 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   // the rows), or select's counts (its rows).
   unsigned numIn = op->getNumOperands();
   int64_t gridArg = isa<SelectOp>(op) ? numIn + 1 : numIn;
+  if (isa<AttentionOp>(op))
+    gridArg = 0; // q: (b, h, i)
   // Block scores: one thread per score (a row per thread leaves most of
   // the GPU idle: B x H x query blocks is a few thousand).
-  int64_t gridDims = isa<BlockScoresOp, ProjectOp>(op) ||
+  int64_t gridDims = isa<BlockScoresOp, IndexScoresOp, ProjectOp>(op) ||
                              (isa<PoolOp>(op) && lanes == 1)
                          ? 4
                          : 3;
+  // Elementwise steps: one thread per element of the result (after the
+  // operands, linalg.broadcast's init included).
+  if (isElementwiseStep(op))
+    gridDims = cast<RankedTensorType>(op->getResult(0).getType()).getRank();
   OpBuilder attrs(ctx);
   kfn->setAttr("attn.step_args", ArrayAttr::get(ctx, bindings));
   kfn->setAttr("attn.grid_arg", attrs.getI64IntegerAttr(gridArg));
@@ -431,7 +441,19 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   auto ifIn = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
   b.setInsertionPointToStart(&ifIn.getThenRegion().front());
   SmallVector<Value> at = unflatten(b, loc, id, grid, gridDims);
-  if (auto pool = dyn_cast<PoolOp>(op)) {
+  if (isElementwiseStep(op)) {
+    buildElementwiseAt(b, loc, op, arg, at);
+  } else if (auto index = dyn_cast<IndexScoresOp>(op)) {
+    // One thread per score (b, 0, t, s): the indexer heads' dots for one
+    // key. DSA's scale (N x M scores) wants a tiled tensor-core form; this
+    // is the correct first one.
+    IndexRow site{arg(index.getQi()), arg(index.getKi()), arg(index.getW()),
+                  at[0], at[2], index.getCausal()};
+    memref::StoreOp::create(b, loc, buildIndexScoreAt(b, loc, site, at[3]),
+                            arg(index.getScores()), at);
+  } else if (auto attention = dyn_cast<AttentionOp>(op)) {
+    buildRowAttention(b, loc, attention, arg, at[0], at[1], at[2], lane);
+  } else if (auto pool = dyn_cast<PoolOp>(op)) {
     Value e = poolWidth > 1
                   ? arith::MulIOp::create(b, loc, lane, cIdx(b, loc, poolWidth))
                         .getResult()

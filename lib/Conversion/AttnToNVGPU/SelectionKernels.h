@@ -9,14 +9,32 @@
 
 namespace mlir::attn::cuda {
 
-/// attn.pool, attn.block_scores and attn.select: the ops a program may run
-/// before its attention on the GPU.
+/// The ops of a program that become small kernels of their own:
+/// attn.pool, attn.project, attn.block_scores, attn.probs, attn.select and
+/// the upstream elementwise steps.
 bool isSelectionOp(Operation *op);
+
+/// arith's float binary ops and linalg.broadcast on tensors of rank 1..4
+/// (ElementwiseKernels.cpp): one thread per result element.
+bool isElementwiseStep(Operation *op);
+/// The body of an elementwise step for the result element `at`; `arg` maps
+/// an op value to the kernel's memref argument.
+void buildElementwiseAt(OpBuilder &b, Location loc, Operation *op,
+                        function_ref<Value(Value)> arg, ArrayRef<Value> at);
 
 /// Appends the kernel `name` of selection op `op` of entry `fn` at `gb`'s
 /// insertion point (inside the gpu.module), with its launch contract.
 LogicalResult buildSelectionKernel(OpBuilder &gb, func::FuncOp fn,
                                    Operation *op, StringRef name);
+
+/// An attention whose block list is not in whole tensor-core tiles
+/// (block_q or block_k not a multiple of 16): a warp per query row
+/// (RowAttention.cpp) instead of the flash kernels.
+bool needsRowKernel(AttentionOp op);
+/// The row kernel's body for query row (bi, h, i), lane `lane` of 32.
+void buildRowAttention(OpBuilder &b, Location loc, AttentionOp op,
+                       function_ref<Value(Value)> arg, Value bi, Value h,
+                       Value i, Value lane);
 
 /// The tiled block-scores kernel (TiledScores.cpp): a block of kScoreTile^2
 /// threads per tile of scores, its rows staged in shared memory.

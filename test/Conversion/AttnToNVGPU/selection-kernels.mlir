@@ -39,7 +39,7 @@
 // CHECK: gpu.shuffle xor
 // CHECK: nvvm.vote.sync ballot
 // CHECK: llvm.intr.ctpop
-// CHECK: gpu.func @topk(
+// CHECK: gpu.func @topk__s4(
 // CHECK-SAME: attn.step_args = ["i0", "i1", "i2", "o1", "o2", "o0"]
 func.func @topk(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
                 %v: tensor<?x?x?x64xbf16>)
@@ -117,4 +117,55 @@ func.func @gate(%a: tensor<?x?x?x64xbf16>, %b: tensor<?x?x?x64xbf16>,
        : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x128x32xf32>)
          -> tensor<?x?x?x32xbf16>
   return %g : tensor<?x?x?x32xbf16>
+}
+
+// Per-token lists (block_q = 1, MoBA): the attention is a row kernel, a
+// warp per query row (grid: q's (b, h, i), 32 lanes), the dot product
+// reduced across the lanes; it walks the list row and skips repeated ids.
+// CHECK-LABEL: gpu.func @moba__s3(
+// CHECK-SAME: attn.grid_arg = 0 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 32 : i64, attn.step = 3 : i64, attn.step_args = ["i0", "i1", "i2", "w2", "w3", "o0"]
+// CHECK: scf.for
+// CHECK: gpu.shuffle xor
+// CHECK: math.exp
+func.func @moba(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x64xbf16>)
+    -> tensor<?x?x?x64xbf16> {
+  %kp = attn.pool %k block(128) kind(mean) : tensor<?x?x?x64xbf16> -> tensor<?x?x?x64xbf16>
+  %s = attn.block_scores %q, %kp causal(%q, %k) block_size(1, 128)
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>,
+          tensor<?x?x?x64xbf16>) -> tensor<?x?x?x?xf32>
+  %idx, %cnt = attn.select %s topk(2) local(1)
+       : tensor<?x?x?x?xf32> -> (tensor<?x?x?x3xi32>, tensor<?x?x?xi32>)
+  %o = attn.attention %q, %k, %v blocks(%idx, %cnt) block_size(1, 128) mask(#attn.causal)
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>,
+          tensor<?x?x?x3xi32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xbf16>
+  return %o : tensor<?x?x?x64xbf16>
+}
+
+// Two attentions and the upstream ops that combine them: each attention is
+// a step of its own (flash kernels here, reading and writing workspace
+// buffers), each elementwise op one thread per result element, in f32.
+// CHECK-LABEL: gpu.func @gated__s0(
+// CHECK-SAME: attn.step = 0 : i64, attn.step_args = ["i0", "i1", "i2", "w0"]
+// CHECK: gpu.func @gated__s1(
+// CHECK-SAME: attn.step = 1 : i64, attn.step_args = ["i0", "i1", "i2", "w1"]
+// CHECK: gpu.func @gated__s2(%{{.*}}: memref<?x?x?xbf16>, %{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>) kernel
+// CHECK-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 4 : i64, attn.grid_lanes = 1 : i64, attn.step = 2 : i64, attn.step_args = ["i3", "w0", "w2"]
+// CHECK: memref.load %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}] : memref<?x?x?xbf16>
+// CHECK: gpu.func @gated__s3(
+// CHECK-SAME: attn.step_args = ["w2", "w0", "w3"]
+// CHECK: arith.extf
+// CHECK: arith.mulf %{{.*}}, %{{.*}} : f32
+// CHECK: arith.truncf
+// CHECK: gpu.func @gated__s4(
+// CHECK-SAME: attn.step_args = ["w3", "w1", "o0"]
+func.func @gated(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x64xbf16>,
+                 %g: tensor<?x?x?xbf16>) -> tensor<?x?x?x64xbf16> {
+  %a = attn.attention %q, %k, %v mask(#attn.causal)
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>) -> tensor<?x?x?x64xbf16>
+  %w = attn.attention %q, %k, %v mask(#attn.window<63, 0>)
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>) -> tensor<?x?x?x64xbf16>
+  %gb = linalg.broadcast ins(%g : tensor<?x?x?xbf16>) outs(%a : tensor<?x?x?x64xbf16>) dimensions = [3]
+  %ga = arith.mulf %gb, %a : tensor<?x?x?x64xbf16>
+  %o = arith.addf %ga, %w : tensor<?x?x?x64xbf16>
+  return %o : tensor<?x?x?x64xbf16>
 }

@@ -30,11 +30,6 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-Value fromF32(OpBuilder &b, Location loc, Value x, Type elt) {
-  if (elt == x.getType())
-    return x;
-  return arith::TruncFOp::create(b, loc, elt, x);
-}
 Value indexToF32(OpBuilder &b, Location loc, Value i) {
   Value i64 = arith::IndexCastOp::create(b, loc, b.getI64Type(), i);
   return arith::SIToFPOp::create(b, loc, b.getF32Type(), i64);
@@ -449,47 +444,53 @@ void mlir::attn::buildScoreRow(OpBuilder &b, Location loc, const ScoreRow &s,
           });
 }
 
-void mlir::attn::buildIndexScoreRow(OpBuilder &b, Location loc,
-                                     const IndexRow &s, const RowRef &row) {
+Value mlir::attn::buildIndexScoreAt(OpBuilder &b, Location loc,
+                                    const IndexRow &s, Value j) {
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
   Value heads = dimOf(b, loc, s.qi, 1), di = dimOf(b, loc, s.qi, 3);
   Value n = dimOf(b, loc, s.qi, 2), m = dimOf(b, loc, s.ki, 1);
   auto fm = arith::FastMathFlagsAttr::get(
       b.getContext(), arith::FastMathFlags::reassoc | arith::FastMathFlags::contract);
+  Value zero = cF32(b, loc, 0.0);
+  auto overHeads = scf::ForOp::create(
+      b, loc, c0, heads, c1, ValueRange{zero},
+      [&](OpBuilder &hb, Location hl, Value h, ValueRange acc) {
+        // Reassociable, so LLVM vectorizes the dot over DI.
+        auto dot = scf::ForOp::create(
+            hb, hl, c0, di, c1, ValueRange{zero},
+            [&](OpBuilder &eb, Location el, Value e, ValueRange sum) {
+              Value q = toF32(eb, el, memref::LoadOp::create(
+                                          eb, el, s.qi, ValueRange{s.b, h, s.t, e}));
+              Value k = toF32(eb, el, memref::LoadOp::create(
+                                          eb, el, s.ki, ValueRange{s.b, j, e}));
+              Value p = arith::MulFOp::create(eb, el, q, k, fm);
+              scf::YieldOp::create(
+                  eb, el, ValueRange{arith::AddFOp::create(eb, el, sum[0], p, fm)});
+            });
+        Value relu = arith::MaximumFOp::create(hb, hl, dot.getResult(0), zero);
+        Value w = toF32(hb, hl, memref::LoadOp::create(hb, hl, s.w,
+                                                       ValueRange{s.b, s.t, h}));
+        scf::YieldOp::create(
+            hb, hl, ValueRange{arith::AddFOp::create(
+                        hb, hl, acc[0], arith::MulFOp::create(hb, hl, w, relu), fm)});
+      });
+  Value v = overHeads.getResult(0);
+  if (!s.causal)
+    return v;
   // The last legal key, t + M - N (signed: negative when none is legal).
   Value lastKey = arith::SubIOp::create(b, loc, arith::AddIOp::create(b, loc, s.t, m), n);
-  Value negInf = cF32(b, loc, -kInf), zero = cF32(b, loc, 0.0);
-  forEach(b, loc, c0, m, [&](OpBuilder &jb, Location jl, Value j) {
-    auto overHeads = scf::ForOp::create(
-        jb, jl, c0, heads, c1, ValueRange{zero},
-        [&](OpBuilder &hb, Location hl, Value h, ValueRange acc) {
-          // Reassociable, so LLVM vectorizes the dot over DI.
-          auto dot = scf::ForOp::create(
-              hb, hl, c0, di, c1, ValueRange{zero},
-              [&](OpBuilder &eb, Location el, Value e, ValueRange sum) {
-                Value q = toF32(eb, el, memref::LoadOp::create(
-                                            eb, el, s.qi, ValueRange{s.b, h, s.t, e}));
-                Value k = toF32(eb, el, memref::LoadOp::create(
-                                            eb, el, s.ki, ValueRange{s.b, j, e}));
-                Value p = arith::MulFOp::create(eb, el, q, k, fm);
-                scf::YieldOp::create(
-                    eb, el, ValueRange{arith::AddFOp::create(eb, el, sum[0], p, fm)});
-              });
-          Value relu = arith::MaximumFOp::create(hb, hl, dot.getResult(0), zero);
-          Value w = toF32(hb, hl, memref::LoadOp::create(hb, hl, s.w,
-                                                         ValueRange{s.b, s.t, h}));
-          scf::YieldOp::create(
-              hb, hl, ValueRange{arith::AddFOp::create(
-                          hb, hl, acc[0], arith::MulFOp::create(hb, hl, w, relu), fm)});
-        });
-    Value v = overHeads.getResult(0);
-    if (s.causal)
-      v = arith::SelectOp::create(
-          jb, jl,
-          arith::CmpIOp::create(jb, jl, arith::CmpIPredicate::sle, j, lastKey), v,
-          negInf);
-    memref::StoreOp::create(jb, jl, v, row.buffer, row.at(j));
-  });
+  return arith::SelectOp::create(
+      b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sle, j, lastKey),
+      v, cF32(b, loc, -kInf));
+}
+
+void mlir::attn::buildIndexScoreRow(OpBuilder &b, Location loc,
+                                     const IndexRow &s, const RowRef &row) {
+  forEach(b, loc, cIdx(b, loc, 0), dimOf(b, loc, s.ki, 1),
+          [&](OpBuilder &jb, Location jl, Value j) {
+            memref::StoreOp::create(jb, jl, buildIndexScoreAt(jb, jl, s, j),
+                                    row.buffer, row.at(j));
+          });
 }
 
 ProbsRow ProbsRow::of(ProbsOp op, Value q, Value k) {

@@ -27,6 +27,13 @@ inline Value toF32(OpBuilder &b, Location loc, Value x) {
   return arith::ExtFOp::create(b, loc, b.getF32Type(), x);
 }
 
+/// f32 `x` rounded to `elt` (bf16 / f16 stores); f32 as it is.
+inline Value fromF32(OpBuilder &b, Location loc, Value x, Type elt) {
+  if (elt == x.getType())
+    return x;
+  return arith::TruncFOp::create(b, loc, elt, x);
+}
+
 inline Value dimOf(OpBuilder &b, Location loc, Value buffer, int64_t d) {
   return memref::DimOp::create(b, loc, buffer, d);
 }

@@ -121,6 +121,9 @@ struct IndexRow {
 
 /// row[s] = sum_j w[b, t, j] relu(qi[b, j, t] . ki[b, s]) for s in [0, M)
 /// (-inf past the causal bound t + M - N).
+/// One element of that row: key `j` (a GPU thread per score).
+Value buildIndexScoreAt(OpBuilder &b, Location loc, const IndexRow &site,
+                        Value j);
 void buildIndexScoreRow(OpBuilder &b, Location loc, const IndexRow &site,
                         const RowRef &row);
 
