@@ -78,7 +78,8 @@ std::vector<attn::MaskAttrInterface> allMasks(MLIRContext *ctx) {
         "#attn.prefix<0>", "#attn.chunked<3>", "#attn.chunked<1>",
         "#attn.dilated<2, 2>", "#attn.dilated<3, 1>", "#attn.dilated<1, 2>",
         "#attn.compressed<4, 2>", "#attn.compressed<1, 1>",
-        "#attn.compressed<3, 5>",
+        "#attn.compressed<3, 5>", "#attn.key_part<0, 2>",
+        "#attn.key_part<1, 2>", "#attn.key_part<2, 3>",
         "#attn.all_of<[#attn.causal, #attn.any_of<[#attn.window<2, 0>, "
         "#attn.sink<2>]>]>",
         "#attn.all_of<[#attn.chunked<4>, #attn.causal]>",

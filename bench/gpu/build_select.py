@@ -63,7 +63,7 @@ def specs():
     out = {}
     for ex in ("topk_blocks", "longheads", "dhsa", "segment_pool_cross", "pointer",
                "seer_block_sparse", "moba", "sea_topk", "recycled_topk",
-               "dare_topk_retrieval", "nsa", "dsa_indexer"):
+               "dare_topk_retrieval", "nsa", "dsa_indexer", "split_kv_merge"):
         with open(os.path.join(ROOT, "examples", ex + ".mlir")) as f:
             out["select_example_" + ex] = (gates_like_outputs(bf16(f.read()), "bf16"), "")
     out["select_check_topk_hop"] = (program("f", 64, 64, 64, "topk(3)", "first(1) local(1)", 5), "")
@@ -82,6 +82,11 @@ def specs():
     out["select_seer_selection"] = (program("f", 128, 128, 128, "topk(24)", "first(1) local(1)", 26,
                                             attend=False), "")
     out["select_causal_d128"] = (causal(128), "")
+    # attn.merge's bandwidth (bench/gpu/merge.py): two bf16 pairs.
+    o, l = "tensor<?x?x?x128xbf16>", "tensor<?x?x?xf32>"
+    out["merge_bw"] = (f"func.func @merge_bw(%a: {o}, %la: {l}, %b: {o}, %lb: {l}) -> ({o}, {l}) {{\n"
+                       f"  %o, %lse = attn.merge %a, %la, %b, %lb : ({o}, {l}, {o}, {l}) -> ({o}, {l})\n"
+                       f"  return %o, %lse : {o}, {l}\n}}\n", "")
     # The attention half alone, on the selected list passed at run time.
     t, i, c = "tensor<?x?x?x128xbf16>", "tensor<?x?x?x26xi32>", "tensor<?x?x?xi32>"
     out["select_seer_attend"] = (

@@ -33,7 +33,7 @@ struct Stage {
 
 std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
   return {
-      {"tiled", llvm::formatv("attn-verify-spec,func.func(convert-elementwise-to-linalg,attn-lower-select,attn-tile{{query-tile={0} "
+      {"tiled", llvm::formatv("attn-verify-spec,func.func(convert-elementwise-to-linalg,attn-lower-select,attn-lower-merge,attn-tile{{query-tile={0} "
                               "key-block={1}},canonicalize,cse)",
                               o.queryTile.getValue(), o.keyBlock.getValue())
                     .str()},

@@ -105,6 +105,21 @@ std::map<std::string, MaskRuleFactory> builtinRules() {
       return rules::compressed(c, sp, i, j);
     };
   });
+  MaskRuleFactory keyPart = leaf({0, 1}, [](P p) {
+    return [part = p[0], parts = p[1]](S s, int64_t, int64_t j) {
+      return rules::keyPart(part, parts, j, s.m);
+    };
+  });
+  r["key_part"] = [keyPart](const RefMask &mask, std::vector<ElementRule> kids,
+                            ElementRule &out, std::string &error) {
+    if (!keyPart(mask, kids, out, error))
+      return false;
+    if (mask.params[1] > 1024 || mask.params[0] >= mask.params[1]) {
+      error = "mask '" + printMask(mask) + "': needs 0 <= p < P <= 1024";
+      return false;
+    }
+    return true;
+  };
   MaskRuleFactory dilated = leaf({1, 0}, [](P p) {
     return [sp = p[0], w = p[1]](S s, int64_t i, int64_t j) {
       return rules::dilated(sp, w, i, j, s.n, s.m);

@@ -24,6 +24,8 @@ bool referenceElementwiseOp(const RefOp &op, std::map<int, HostTensor> &values,
                             ReferenceStats &stats, std::string &error);
 bool referenceBroadcastOp(const RefOp &op, std::map<int, HostTensor> &values,
                           ReferenceStats &stats, std::string &error);
+bool referenceMergeOp(const RefOp &op, std::map<int, HostTensor> &values,
+                      ReferenceStats &stats, std::string &error);
 
 namespace {
 struct OpRegistry {
@@ -37,7 +39,8 @@ struct OpRegistry {
       {"project", referenceProjectOp},
       {"select", referenceSelectOp},
       {"elementwise", referenceElementwiseOp},
-      {"broadcast", referenceBroadcastOp}};
+      {"broadcast", referenceBroadcastOp},
+      {"merge", referenceMergeOp}};
 };
 
 OpRegistry &opRegistry() {

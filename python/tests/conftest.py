@@ -110,6 +110,8 @@ EXAMPLE_KEEP = {
                              & (np.abs(i + d - j) <= 256))(*_ij(N, M)),
     "chunked": lambda N, M: _causal(N, M) & (
         _ij(N, M)[0] // 128 == _ij(N, M)[1] // 128),
+    # Two halves of the keys merged: dense attention.
+    "split_kv_merge": lambda N, M: np.ones((N, M), bool),
 }
 
 

@@ -64,6 +64,14 @@ inline int64_t compressedEnd(int64_t c, int64_t s, int64_t i) {
 inline bool compressed(int64_t c, int64_t s, int64_t i, int64_t j) {
   return j < compressedEnd(c, s, i);
 }
+/// The first key of part p of P (ceil(p m / P); P <= 1024 keeps p m far
+/// from overflow for any sequence length).
+inline int64_t keyPartBegin(int64_t p, int64_t parts, int64_t m) {
+  return (p * m + parts - 1) / parts;
+}
+inline bool keyPart(int64_t p, int64_t parts, int64_t j, int64_t m) {
+  return j >= keyPartBegin(p, parts, m) && j < keyPartBegin(p + 1, parts, m);
+}
 /// Same document; without document ids (no operands) every pair.
 inline bool segments(const RuleSite &site, int64_t i, int64_t j) {
   return !site.operand || site.operand("q_doc", i) == site.operand("k_doc", j);

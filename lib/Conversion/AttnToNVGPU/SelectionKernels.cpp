@@ -24,8 +24,10 @@
 #include "SelectionKernels.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Utils/EntryBindings.h"
+#include "attnir/Dialect/Attn/Utils/MergeBuilders.h"
 #include "attnir/Dialect/Attn/Utils/SelectionBuilders.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include <cmath>
@@ -327,7 +329,7 @@ void buildWarpSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy,
 
 bool mlir::attn::cuda::isSelectionOp(Operation *op) {
   return isa<PoolOp, ProjectOp, BlockScoresOp, IndexScoresOp, ProbsOp,
-             SelectOp>(op) ||
+             SelectOp, MergeOp>(op) ||
          isElementwiseStep(op);
 }
 
@@ -378,6 +380,18 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
       lanes = d / w;
     }
   }
+  // A merge row takes one thread per 16 bytes of its features where the
+  // features are whole 16-byte pieces (the weights computed once per
+  // thread, vector loads and stores): else one thread per feature.
+  int64_t mergeWidth = 1;
+  if (auto merge = dyn_cast<MergeOp>(op)) {
+    auto ot = merge.getOut().getType();
+    int64_t d = ot.getDimSize(3), w = 16 / (ot.getElementTypeBitWidth() / 8);
+    if (!ShapedType::isDynamic(d) && d % w == 0) {
+      mergeWidth = w;
+      lanes = d / w;
+    }
+  }
   kfn.setKnownBlockSizeAttr(
       DenseI32ArrayAttr::get(ctx, {static_cast<int32_t>(threads), 1, 1}));
   // The grid: the first result's leading dims (pool: every element; scores:
@@ -389,6 +403,7 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   // Block scores: one thread per score (a row per thread leaves most of
   // the GPU idle: B x H x query blocks is a few thousand).
   int64_t gridDims = isa<BlockScoresOp, IndexScoresOp, ProjectOp>(op) ||
+                             (isa<MergeOp>(op) && mergeWidth == 1) ||
                              (isa<PoolOp>(op) && lanes == 1)
                          ? 4
                          : 3;
@@ -443,6 +458,53 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   SmallVector<Value> at = unflatten(b, loc, id, grid, gridDims);
   if (isElementwiseStep(op)) {
     buildElementwiseAt(b, loc, op, arg, at);
+  } else if (auto merge = dyn_cast<MergeOp>(op)) {
+    // A thread per 16 bytes of a row's features (or per feature): the
+    // row's weights from the parts' lse (recomputed by each of the row's
+    // threads: loads that hit in cache), the weighted sum; the row's first
+    // thread also writes the lse.
+    SmallVector<Value> row(ArrayRef(at).take_front(3)), lses, outs;
+    Value e = mergeWidth > 1
+                  ? arith::MulIOp::create(b, loc, lane, cIdx(b, loc, mergeWidth))
+                        .getResult()
+                  : at[3];
+    SmallVector<Value> atE(row);
+    atE.push_back(e);
+    Value out = arg(merge.getOut());
+    Type elt = cast<MemRefType>(out.getType()).getElementType();
+    Type f32 = b.getF32Type();
+    auto vecOf = [&](Type t) -> Type {
+      return mergeWidth > 1 ? VectorType::get({mergeWidth}, t) : t;
+    };
+    auto align = llvm::MaybeAlign(16);
+    for (unsigned r = 0; r < merge.getNumPairs(); ++r) {
+      lses.push_back(memref::LoadOp::create(b, loc, arg(merge.getPartLse(r)), row));
+      Value part = arg(merge.getPartOut(r));
+      Value x = mergeWidth > 1
+                    ? vector::LoadOp::create(b, loc, cast<VectorType>(vecOf(elt)),
+                                             part, atE, false, align)
+                          .getResult()
+                    : memref::LoadOp::create(b, loc, part, atE).getResult();
+      outs.push_back(elt.isF32() ? x
+                                 : arith::ExtFOp::create(b, loc, vecOf(f32), x).getResult());
+    }
+    MergedRow m = buildMergedRow(b, loc, lses);
+    if (mergeWidth > 1)
+      for (Value &w : m.weights)
+        w = vector::BroadcastOp::create(b, loc, vecOf(f32), w);
+    Value v = buildMergedOut(b, loc, m, outs);
+    if (!elt.isF32())
+      v = arith::TruncFOp::create(b, loc, vecOf(elt), v);
+    if (mergeWidth > 1)
+      vector::StoreOp::create(b, loc, v, out, atE, false, align);
+    else
+      memref::StoreOp::create(b, loc, v, out, atE);
+    Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e,
+                                        cIdx(b, loc, 0));
+    scf::IfOp::create(b, loc, first, [&](OpBuilder &tb, Location tl) {
+      memref::StoreOp::create(tb, tl, m.lse, arg(merge.getLse()), row);
+      scf::YieldOp::create(tb, tl);
+    });
   } else if (auto index = dyn_cast<IndexScoresOp>(op)) {
     // One thread per score (b, 0, t, s): the indexer heads' dots for one
     // key. DSA's scale (N x M scores) wants a tiled tensor-core form; this

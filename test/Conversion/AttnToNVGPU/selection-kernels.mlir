@@ -169,3 +169,20 @@ func.func @gated(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v: tenso
   %o = arith.addf %ga, %w : tensor<?x?x?x64xbf16>
   return %o : tensor<?x?x?x64xbf16>
 }
+
+// attn.merge: a thread per 16 bytes of a row's features (grid: the rows of
+// the output, 8 lanes for 64 bf16 features), vector loads and stores.
+// CHECK-LABEL: gpu.func @split_merge__s0(
+// CHECK-SAME: attn.grid_arg = 4 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 8 : i64
+// CHECK: vector.load {{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
+// CHECK: math.log
+// CHECK: math.fma {{.*}} : vector<8xf32>
+// CHECK: vector.store {{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
+func.func @split_merge(%o1: tensor<?x?x?x64xbf16>, %l1: tensor<?x?x?xf32>,
+                       %o2: tensor<?x?x?x64xbf16>, %l2: tensor<?x?x?xf32>)
+    -> (tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>) {
+  %o, %lse = attn.merge %o1, %l1, %o2, %l2
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>, tensor<?x?x?x64xbf16>,
+          tensor<?x?x?xf32>) -> (tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>)
+  return %o, %lse : tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>
+}

@@ -293,3 +293,51 @@ KeyRangeValues CompressedAttr::buildKeyRange(OpBuilder &b, Location loc,
   Value full = a.clamp(compressedEndIR(a, i0, getC(), getS()), m);
   return {a.c(0), visible, a.c(0), full};
 }
+
+//===----------------------------------------------------------------------===//
+// key_part<p, P>: ceil(p m / P) <= j < ceil((p + 1) m / P)
+//===----------------------------------------------------------------------===//
+
+LogicalResult KeyPartAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  int64_t p, int64_t parts) {
+  if (parts < 1 || parts > 1024 || p < 0 || p >= parts)
+    return emitError() << "#attn.key_part<p, P> needs 0 <= p < P <= 1024, got <"
+                       << p << ", " << parts << ">";
+  return success();
+}
+
+attnir::RefMask KeyPartAttr::describe() const {
+  return {"key_part", {getP(), getParts()}, {}};
+}
+
+bool KeyPartAttr::keep(int64_t, int64_t j, int64_t, int64_t m) const {
+  return attnir::rules::keyPart(getP(), getParts(), j, m);
+}
+
+KeyRange KeyPartAttr::keyRange(int64_t, int64_t, int64_t, int64_t m) const {
+  int64_t b = attnir::rules::keyPartBegin(getP(), getParts(), m);
+  int64_t e = attnir::rules::keyPartBegin(getP() + 1, getParts(), m);
+  return {b, e, b, e};
+}
+
+/// ceil(p m / P) in the arithmetic of `a`.
+static Value keyPartBeginIR(const maskir::Arith &a, int64_t p, int64_t parts,
+                            Value m) {
+  return a.div(a.add(a.mul(a.c(p), m), a.c(parts - 1)), a.c(parts));
+}
+
+Value KeyPartAttr::buildKeep(OpBuilder &b, Location loc, Value, Value j,
+                             Value, Value m) const {
+  maskir::Arith a{b, loc, j.getType()};
+  Value mm = a.splat(m);
+  return a.both(a.le(keyPartBeginIR(a, getP(), getParts(), mm), j),
+                a.lt(j, keyPartBeginIR(a, getP() + 1, getParts(), mm)));
+}
+
+KeyRangeValues KeyPartAttr::buildKeyRange(OpBuilder &b, Location loc, Value,
+                                          Value, Value, Value m) const {
+  maskir::Arith a{b, loc, m.getType()};
+  Value begin = keyPartBeginIR(a, getP(), getParts(), m);
+  Value end = keyPartBeginIR(a, getP() + 1, getParts(), m);
+  return {begin, end, begin, end};
+}

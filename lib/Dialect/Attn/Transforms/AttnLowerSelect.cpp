@@ -17,6 +17,7 @@
 
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "attnir/Dialect/Attn/Utils/LoopLowering.h"
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
 #include "attnir/Dialect/Attn/Utils/SelectionBuilders.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -32,44 +33,6 @@ using namespace mlir::attn;
 
 namespace {
 
-/// A buffer for result type `ty` whose dims are `dims` (only the dynamic
-/// ones are used).
-Value allocFor(OpBuilder &b, Location loc, Type ty, ArrayRef<Value> dims) {
-  auto tt = cast<RankedTensorType>(ty);
-  auto mt = MemRefType::get(tt.getShape(), tt.getElementType());
-  return memref::AllocOp::create(b, loc, mt, dynamicSizes(mt, dims));
-}
-
-Value asTensor(OpBuilder &b, Location loc, Type ty, Value buf) {
-  return bufferization::ToTensorOp::create(b, loc, ty, buf, /*restrict=*/true,
-                                           /*writable=*/true);
-}
-
-/// Frees `buf` before the function returns unless the function returns
-/// `tensor` (then it becomes the caller's output buffer, as an attention
-/// output does): intermediates such as pooled keys and block lists are read
-/// by later ops of the same entry only. (The runtime-owned workspace of the
-/// selection issue will replace these per-call buffers.)
-void freeUnlessReturned(OpBuilder &b, Value tensor, Value buf) {
-  Operation *ret = tensor.getParentBlock()->getTerminator();
-  if (llvm::is_contained(ret->getOperands(), tensor))
-    return;
-  OpBuilder::InsertionGuard g(b);
-  b.setInsertionPoint(ret);
-  memref::DeallocOp::create(b, buf.getLoc(), buf);
-}
-
-/// scf.parallel over [0, ub) for each bound, with `body` given the
-/// induction variables.
-void parallelRows(OpBuilder &b, Location loc, ArrayRef<Value> ubs,
-                  function_ref<void(OpBuilder &, Location, ValueRange)> body) {
-  SmallVector<Value> lbs(ubs.size(), cIdx(b, loc, 0)),
-      steps(ubs.size(), cIdx(b, loc, 1));
-  auto par = scf::ParallelOp::create(b, loc, lbs, ubs, steps);
-  OpBuilder::InsertionGuard g(b);
-  b.setInsertionPointToStart(par.getBody());
-  body(b, loc, par.getInductionVars());
-}
 
 void lowerPool(RewriterBase &rw, PoolOp op) {
   Location loc = op.getLoc();

@@ -108,7 +108,8 @@ struct AttnVerifySpecPass
 LogicalResult mlir::attn::checkLowerable(Operation *root, StringRef target) {
   WalkResult r = root->walk([&](Operation *op) {
     if (!isa<attn::PoolOp, attn::ProjectOp, attn::BlockScoresOp,
-             attn::IndexScoresOp, attn::ProbsOp, attn::SelectOp>(op))
+             attn::IndexScoresOp, attn::ProbsOp, attn::SelectOp,
+             attn::MergeOp>(op))
       return WalkResult::advance();
     if (target == "CPU")
       op->emitError() << "'" << op->getName()

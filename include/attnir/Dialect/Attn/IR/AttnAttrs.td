@@ -121,6 +121,22 @@ def Attn_CompressedAttr : Attn_MaskAttr<"Compressed", "compressed"> {
   let genVerifyDecl = 1;
 }
 
+def Attn_KeyPartAttr : Attn_MaskAttr<"KeyPart", "key_part"> {
+  let summary = "part p of P equal parts of the keys (split-KV)";
+  let description = [{
+    Key `j` is visible when `ceil(p m / P) <= j < ceil((p + 1) m / P)`:
+    the keys cut into `P` nearly equal consecutive parts (the first ones
+    longer by at most one), whatever `m`. The parts of one `P` cover every
+    key once, so attentions over them merged by `attn.merge` equal the
+    attention over all keys: split-KV (`#attn.key_part<0, 2>`,
+    `#attn.key_part<1, 2>`). With `#attn.causal` under `all_of`, a causal
+    split. 0 <= p < P <= 1024.
+  }];
+  let parameters = (ins "int64_t":$p, "int64_t":$parts);
+  let assemblyFormat = "`<` $p `,` $parts `>`";
+  let genVerifyDecl = 1;
+}
+
 def Attn_SegmentsAttr : Attn_Attr<"Segments", "segments",
     [DeclareAttrInterfaceMethods<Attn_MaskAttrInterface,
                                  ["readsOperands", "keepAt", "keyRangesAt",

@@ -54,6 +54,23 @@ def AttnLowerSelect : Pass<"attn-lower-select", "func::FuncOp"> {
   ];
 }
 
+def AttnLowerMerge : Pass<"attn-lower-merge", "func::FuncOp"> {
+  let summary = "Lower attn.merge to loops";
+  let description = [{
+    Rewrites each `attn.merge` on tensors into an `scf.parallel` over its
+    rows on buffers: a row's lse from the parts' (max, then the log of the
+    sum of exponentials; all -inf gives -inf and zero weights), then each
+    feature the weighted sum of the parts' outputs (Utils/MergeBuilders.h,
+    the GPU kernel's arithmetic too). Runs before attn-tile, beside
+    attn-lower-select.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
+  ];
+}
+
 def AttnVerifySpec : Pass<"attn-verify-spec", "ModuleOp"> {
   let summary = "Check that a spec holds only what AttnIR compiles";
   let description = [{

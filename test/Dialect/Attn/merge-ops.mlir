@@ -1,0 +1,48 @@
+// RUN: attn-opt %s -split-input-file -verify-diagnostics | FileCheck %s
+
+// attn.merge and #attn.key_part round-trip; bad merges are located errors.
+// CHECK-LABEL: func.func @split
+// CHECK: mask(#attn.key_part<0, 2>)
+// CHECK: attn.merge %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : (
+func.func @split(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %o1, %l1 = attn.attention %q, %q, %q mask(#attn.key_part<0, 2>)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
+  %o2, %l2 = attn.attention %q, %q, %q mask(#attn.key_part<1, 2>)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
+  %o, %lse = attn.merge %o1, %l1, %o2, %l2
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @odd(%o: tensor<?x?x?x64xf32>, %l: tensor<?x?x?xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{takes (out, lse) pairs: an even number of operands, at least 2; got 3}}
+  %m, %lse = attn.merge %o, %l, %o : (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>, tensor<?x?x?x64xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
+  return %m : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @shapes(%o: tensor<1x2x8x64xf32>, %l: tensor<1x2x9xf32>) -> tensor<1x2x8x64xf32> {
+  // expected-error @+1 {{pair #0 ('tensor<1x2x8x64xf32>', 'tensor<1x2x9xf32>') does not match the result 'tensor<1x2x8x64xf32>'}}
+  %m, %lse = attn.merge %o, %l : (tensor<1x2x8x64xf32>, tensor<1x2x9xf32>) -> (tensor<1x2x8x64xf32>, tensor<1x2x8xf32>)
+  return %m : tensor<1x2x8x64xf32>
+}
+
+// -----
+
+func.func @lse_type(%o: tensor<?x?x?x64xf32>, %l: tensor<?x?x?xbf16>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{pair #0 must be out [B, H, N, Dv] and lse [B, H, N] f32}}
+  %m, %lse = attn.merge %o, %l : (tensor<?x?x?x64xf32>, tensor<?x?x?xbf16>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
+  return %m : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @part_out_of_range(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{#attn.key_part<p, P> needs 0 <= p < P <= 1024, got <2, 2>}}
+  %o = attn.attention %q, %q, %q mask(#attn.key_part<2, 2>)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
