@@ -22,6 +22,16 @@ OUT = os.path.join(ROOT, "bench", "gpu", "bundles")
 
 
 
+def lacks_a_cuda_kernel(text):
+    """Examples the CUDA target cannot compile yet: linear recurrences
+    (attn.linear; its GPU kernel is issue 17's next step). Skipped, and
+    said so."""
+    if "attn.linear" in text:
+        print("skipping an example with attn.linear (no CUDA kernel yet)")
+        return True
+    return False
+
+
 def gates_like_outputs(text, dtype):
     """NSA's rank-3 gates are broadcast onto the outputs (linalg.broadcast
     needs one element type): the gates in the outputs' dtype too."""
@@ -55,6 +65,8 @@ def main():
         if f.endswith(".mlir"):
             with open(os.path.join(ROOT, "examples", f)) as fh:
                 text = fh.read()
+            if lacks_a_cuda_kernel(text):
+                continue
             specs["example_" + f[:-5]] = gates_like_outputs(bf16_variant(text), "bf16")
     for d in (64, 128):
         for causal in (False, True):

@@ -20,7 +20,7 @@ import subprocess
 
 import numpy as np
 
-from build_bundles import gates_like_outputs
+from build_bundles import gates_like_outputs, lacks_a_cuda_kernel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "bench", "gpu", "bundles", "san")
@@ -92,6 +92,8 @@ def main():
             continue
         name = f[:-5]
         raw = open(os.path.join(ROOT, "examples", f)).read()
+        if lacks_a_cuda_kernel(raw):
+            continue
         text = gates_like_outputs(f16_variant(raw), "f16")
         spec = os.path.join(OUT, name + ".mlir")
         open(spec, "w").write(text)

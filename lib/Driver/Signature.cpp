@@ -175,6 +175,23 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
     multiples.push_back({key(op.getQ(), 1), key(op.getK(), 1)});
   });
 
+  // attn.linear reads q, k, v of one sequence: q's roles and dim names
+  // (k's and v's dims are q's by its shape relations), v's Dv.
+  fn.walk([&](attn::LinearOp op) {
+    valueRoles.try_emplace(op.getQ(), "q");
+    valueRoles.try_emplace(op.getK(), "k");
+    valueRoles.try_emplace(op.getV(), "v");
+    if (Value d = op.getDecay())
+      valueRoles.try_emplace(d, "decay");
+    if (Value g = op.getGate())
+      valueRoles.try_emplace(g, "gate");
+    addValue(op.getQ());
+    addValue(op.getV());
+    for (unsigned d = 0; d < 4; ++d)
+      roles.try_emplace(key(op.getQ(), d), qRoles[d]);
+    roles.try_emplace(key(op.getV(), 3), vRoles[3]);
+  });
+
   // Ops that say how their results' shapes follow from their operands'.
   SmallVector<attn::ShapeRelation> derivedRels;
   auto relate = [&](ArrayRef<attn::ShapeRelation> rels) {

@@ -33,9 +33,11 @@ struct Stage {
 
 std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
   return {
-      {"tiled", llvm::formatv("attn-verify-spec,func.func(convert-elementwise-to-linalg,attn-lower-select,attn-lower-merge,attn-tile{{query-tile={0} "
+      {"tiled", llvm::formatv("attn-verify-spec,func.func(convert-elementwise-to-linalg,attn-lower-select,attn-lower-merge,"
+                              "attn-lower-linear{{chunk={2}},attn-tile{{query-tile={0} "
                               "key-block={1}},canonicalize,cse)",
-                              o.queryTile.getValue(), o.keyBlock.getValue())
+                              o.queryTile.getValue(), o.keyBlock.getValue(),
+                              o.linearChunk.getValue())
                     .str()},
       {"vectorized",
        llvm::formatv("func.func(attn-vectorize-cpu{{lanes={0} rows={1} "
@@ -232,8 +234,10 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
                        {"key-block", &o.keyBlock, 16, 1024, 16},
                        {"lanes", &o.lanes, 8, 16, 8},
                        {"rows", &o.rows, 1, 16, 1},
-                       {"cols", &o.cols, 1, 8, 1}};
-    if (!applyIntOption(item, rules, "query-tile, key-block, lanes, rows, cols",
+                       {"cols", &o.cols, 1, 8, 1},
+                       {"linear-chunk", &o.linearChunk, 1, 1024, 1}};
+    if (!applyIntOption(item, rules,
+                        "query-tile, key-block, lanes, rows, cols, linear-chunk",
                         error))
       return false;
   }

@@ -26,6 +26,8 @@ bool referenceBroadcastOp(const RefOp &op, std::map<int, HostTensor> &values,
                           ReferenceStats &stats, std::string &error);
 bool referenceMergeOp(const RefOp &op, std::map<int, HostTensor> &values,
                       ReferenceStats &stats, std::string &error);
+bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
+                       ReferenceStats &stats, std::string &error);
 
 namespace {
 struct OpRegistry {
@@ -40,7 +42,8 @@ struct OpRegistry {
       {"select", referenceSelectOp},
       {"elementwise", referenceElementwiseOp},
       {"broadcast", referenceBroadcastOp},
-      {"merge", referenceMergeOp}};
+      {"merge", referenceMergeOp},
+      {"linear", referenceLinearOp}};
 };
 
 OpRegistry &opRegistry() {

@@ -179,15 +179,7 @@ bool referenceBlockScoresOp(const RefOp &op, std::map<int, HostTensor> &values,
   std::vector<double> qs = qp->toDoubles(), ks = kp->toDoubles();
   auto map = op.ints.find("feature_map");
   if (map != op.ints.end()) {
-    // phi per feature: identity, elu + 1, relu, exp.
-    auto phi = [&](double x) {
-      switch (map->second) {
-      case 1: return x > 0 ? x + 1 : std::exp(x);
-      case 2: return std::max(x, 0.0);
-      case 3: return std::exp(x);
-      default: return x;
-      }
-    };
+    auto phi = [&](double x) { return applyFeatureMap(map->second, x); };
     if (map->second < 0 || map->second > 3) {
       error = "reference: block_scores' feature_map is out of range";
       return false;

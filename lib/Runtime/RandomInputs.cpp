@@ -45,6 +45,14 @@ makeRandomInputs(const EntryABI &abi,
     if (!isIntegerDType(abi.inputs[i].dtype))
       fillRandomNormal(out[i], seed * 7919 + i);
   }
+  // Decays and gates of linear recurrences promise [0, 1]: uniform in
+  // [0.5, 1), so that the state neither explodes nor vanishes at once.
+  for (const char *role : {"decay", "gate"})
+    if (int32_t i = abi.inputWithRole(role); i >= 0) {
+      std::mt19937_64 gen(seed * 7919 + i);
+      for (int64_t e = 0; e < out[i].numElements(); ++e)
+        out[i].set(e, 0.5 + 0.5 * static_cast<double>(gen() >> 11) * 0x1.0p-53);
+    }
   // Document ids: 1 to 6 packed documents over the keys, the queries
   // aligned with the last N keys (bottom-right, like causal).
   int32_t qd = abi.inputWithRole("q_doc"), kd = abi.inputWithRole("k_doc");

@@ -25,6 +25,9 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   Option<int64_t> rows{*this, "rows",
                        llvm::cl::desc("query rows per register tile"),
                        llvm::cl::init(4)};
+  Option<int64_t> linearChunk{*this, "linear-chunk",
+                              llvm::cl::desc("tokens per chunk of attn.linear"),
+                              llvm::cl::init(64)};
 };
 
 /// Options of `--attn-pipeline-cuda` (docs/design/gpu-lowering.md).

@@ -15,6 +15,8 @@
 #include "attnir/Reference/MaskRules.h"
 #include "attnir/Reference/Program.h"
 #include "attnir/Support/HostTensor.h"
+#include <algorithm>
+#include <cmath>
 #include <functional>
 #include <map>
 #include <string>
@@ -44,6 +46,17 @@ using ReferenceOpFn = std::function<bool(
 
 /// The value of `op`'s operand of `role` in `values`, or null when the op
 /// has no such operand (for ReferenceOpFn implementations).
+/// phi(x) of a feature map by its code (attn::FeatureMap): 0 identity,
+/// 1 elu + 1, 2 relu, 3 exp.
+inline double applyFeatureMap(int64_t code, double x) {
+  switch (code) {
+  case 1: return x > 0 ? x + 1 : std::exp(x);
+  case 2: return std::max(x, 0.0);
+  case 3: return std::exp(x);
+  default: return x;
+  }
+}
+
 const HostTensor *operandValue(const RefOp &op,
                                const std::map<int, HostTensor> &values,
                                const std::string &role);

@@ -109,7 +109,7 @@ LogicalResult mlir::attn::checkLowerable(Operation *root, StringRef target) {
   WalkResult r = root->walk([&](Operation *op) {
     if (!isa<attn::PoolOp, attn::ProjectOp, attn::BlockScoresOp,
              attn::IndexScoresOp, attn::ProbsOp, attn::SelectOp,
-             attn::MergeOp>(op))
+             attn::MergeOp, attn::LinearOp>(op))
       return WalkResult::advance();
     if (target == "CPU")
       op->emitError() << "'" << op->getName()

@@ -264,10 +264,8 @@ void mlir::attn::buildProjectRow(OpBuilder &b, Location loc,
 // block scores
 //===----------------------------------------------------------------------===//
 
-namespace {
-/// phi(x) of f32 x (a scalar or a vector): elu + 1, relu, exp or x itself.
-Value featureMap(OpBuilder &b, Location l, std::optional<FeatureMap> map,
-                 Value x) {
+Value mlir::attn::featureMap(OpBuilder &b, Location l,
+                             std::optional<FeatureMap> map, Value x) {
   if (!map || *map == FeatureMap::Identity)
     return x;
   auto splat = [&](double v) -> Value {
@@ -287,7 +285,6 @@ Value featureMap(OpBuilder &b, Location l, std::optional<FeatureMap> map,
   return arith::SelectOp::create(b, l, positive,
                                  arith::AddFOp::create(b, l, x, splat(1.0)), e);
 }
-} // namespace
 
 /// sum_e qp[b, h, i, e] kp[b, kvh, j, e] in f32, `lanes` features per step
 /// (one vector load of each row per step; 1: scalar, reassociable so that

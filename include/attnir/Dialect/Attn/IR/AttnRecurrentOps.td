@@ -1,6 +1,8 @@
 //===- AttnRecurrentOps.td - merge (and later linear, scan) --*- tablegen -*-===//
 //
-// The recurrent family (shared/patterns.md A8-A10). attn.merge combines
+// The recurrent family (shared/patterns.md A8-A10). attn.linear is causal
+// linear attention with decays (lowered in chunks: attn-lower-linear).
+// attn.merge combines
 // partial attentions exactly from their (out, lse) pairs: split-KV,
 // hybrids of softmax branches, later context parallelism. The float64
 // reference evaluates it (lib/Reference/MergeReference.cpp); attn-lower-merge
@@ -46,6 +48,56 @@ def Attn_MergeOp : Attn_Op<"merge", [Pure,
     unsigned getNumPairs() { return getParts().size() / 2; }
     ::mlir::Value getPartOut(unsigned r) { return getParts()[2 * r]; }
     ::mlir::Value getPartLse(unsigned r) { return getParts()[2 * r + 1]; }
+  }];
+}
+
+def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
+  let summary = "causal linear attention as a decayed recurrence";
+  let description = [{
+    Per (b, h), with state S_t [D, Dv] (S_{-1} = 0):
+    `S_t = gamma_t S_{t-1} + phi(k_t) v_t^T`, `out_t = scale phi(q_t)^T S_t`
+    (shared/patterns.md A8). `gamma_t` is 1, or `decay(%lambda)` a per-head
+    decay lambda [H] (Lightning Attention, RetNet), or `gate(%g)` a
+    per-token gate g [B, H, N] (both multiply). `feature_map(phi)`:
+    identity (the default), elu1, relu or exp, applied to q and k.
+    `normalize`: out_t is divided by phi(q_t)^T z_t, z_t = gamma_t z_{t-1} +
+    phi(k_t) (0 where that is 0). q, k [B, H, N, D], v [B, H, N, Dv] (H
+    query heads = key heads; the sequence is the queries'), result [B, H,
+    N, Dv]; f32 state whatever the input type. Decays and gates are the
+    caller's promise to lie in [0, 1].
+
+    The CPU lowering (attn-lower-linear) is chunked: within a chunk of C
+    tokens (a pass option, `linear-chunk`) the masked, decayed products,
+    across chunks the state; equal to the token recurrence up to rounding
+    for any C.
+
+    ```mlir
+    %o = attn.linear %q, %k, %v decay(%lambda)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+          tensor<?xf32>) -> tensor<?x?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Attn_FloatTensor:$q, Attn_FloatTensor:$k,
+                       Attn_FloatTensor:$v,
+                       Optional<Attn_FloatTensor>:$decay,
+                       Optional<Attn_FloatTensor>:$gate,
+                       OptionalAttr<Attn_FeatureMap>:$feature_map,
+                       UnitAttr:$normalize,
+                       OptionalAttr<F64Attr>:$scale);
+  let results = (outs Attn_FloatTensor:$out);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v (`decay` `(` $decay^ `)`)? (`gate` `(` $gate^ `)`)?
+    (`feature_map` `(` $feature_map^ `)`)? (`normalize` $normalize^)?
+    (`scale` `(` $scale^ `)`)? attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The scale of the output: the attribute, or 1.
+    double getScaleValue() {
+      return getScale() ? getScale()->convertToDouble() : 1.0;
+    }
   }];
 }
 

@@ -71,6 +71,27 @@ def AttnLowerMerge : Pass<"attn-lower-merge", "func::FuncOp"> {
   ];
 }
 
+def AttnLowerLinear : Pass<"attn-lower-linear", "func::FuncOp"> {
+  let summary = "Lower attn.linear to chunked loops";
+  let description = [{
+    Rewrites each `attn.linear` into an `scf.parallel` over (batch, head)
+    whose task walks the sequence in chunks of `chunk` tokens with an f32
+    state: within a chunk the causal, decayed products of phi(q) and phi(k)
+    (the decay between two tokens accumulated backwards, exact for any
+    decay in [0, 1]), across chunks the state passed on. Equal to the token
+    recurrence up to rounding for every chunk size.
+  }];
+  let options = [
+    Option<"chunk", "chunk", "int64_t", /*default=*/"64",
+           "tokens per chunk (1..1024)">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
 def AttnVerifySpec : Pass<"attn-verify-spec", "ModuleOp"> {
   let summary = "Check that a spec holds only what AttnIR compiles";
   let description = [{

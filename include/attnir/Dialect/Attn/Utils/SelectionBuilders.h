@@ -63,6 +63,11 @@ void buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind, int64_t c,
                       int64_t stride, Value x, Value out, Value bi, Value h,
                       Value blk, Value e, int64_t width = 1);
 
+/// phi(x) of f32 x (a scalar or a vector): elu + 1, relu, exp or x itself
+/// (block_scores' and attn.linear's feature maps).
+Value featureMap(OpBuilder &b, Location l, std::optional<FeatureMap> map,
+                 Value x);
+
 /// One row of block scores: query block `i` of output head `hOut` against
 /// every pooled key block.
 struct ScoreRow {

@@ -1,6 +1,7 @@
 // RUN: attn-opt %s -split-input-file -verify-diagnostics | FileCheck %s
 
-// attn.merge and #attn.key_part round-trip; bad merges are located errors.
+// attn.merge, #attn.key_part and attn.linear round-trip; bad ones are
+// located errors.
 // CHECK-LABEL: func.func @split
 // CHECK: mask(#attn.key_part<0, 2>)
 // CHECK: attn.merge %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : (
@@ -45,4 +46,39 @@ func.func @part_out_of_range(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
   %o = attn.attention %q, %q, %q mask(#attn.key_part<2, 2>)
        : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
   return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+// CHECK-LABEL: func.func @linear
+// CHECK: attn.linear %{{.*}}, %{{.*}}, %{{.*}} decay(%{{.*}}) gate(%{{.*}}) feature_map(elu1) normalize scale(1.250000e-01) : (
+func.func @linear(%q: tensor<?x?x?x64xf32>, %d: tensor<?xf32>, %g: tensor<?x?x?xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.linear %q, %q, %q decay(%d) gate(%g) feature_map(elu1) normalize scale(0.125)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @linear_decay_rank(%q: tensor<?x?x?x64xf32>, %d: tensor<?x?xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{decay 'tensor<?x?xf32>' must be [H], one per head}}
+  %o = attn.linear %q, %q, %q decay(%d)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?xf32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @linear_heads(%q: tensor<1x4x8x64xf32>, %k: tensor<1x2x8x64xf32>) -> tensor<1x4x8x64xf32> {
+  // expected-error @+1 {{must share B, H and N (and q, k D)}}
+  %o = attn.linear %q, %k, %k : (tensor<1x4x8x64xf32>, tensor<1x2x8x64xf32>, tensor<1x2x8x64xf32>) -> tensor<1x4x8x64xf32>
+  return %o : tensor<1x4x8x64xf32>
+}
+
+// -----
+
+func.func @linear_gate_shape(%q: tensor<1x4x8x64xf32>, %g: tensor<1x4x9xf32>) -> tensor<1x4x8x64xf32> {
+  // expected-error @+1 {{gate 'tensor<1x4x9xf32>' must be [B, H, N]}}
+  %o = attn.linear %q, %q, %q gate(%g) : (tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x9xf32>) -> tensor<1x4x8x64xf32>
+  return %o : tensor<1x4x8x64xf32>
 }

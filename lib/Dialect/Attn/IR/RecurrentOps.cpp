@@ -1,0 +1,129 @@
+//===- RecurrentOps.cpp - attn.merge, attn.linear: verifiers, shapes, reference -===//
+
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Reference/Program.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+/// Equal, or one of them dynamic.
+bool agree(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
+} // namespace
+
+LogicalResult MergeOp::verify() {
+  size_t n = getParts().size();
+  if (n < 2 || n % 2)
+    return emitOpError() << "takes (out, lse) pairs: an even number of "
+                            "operands, at least 2; got "
+                         << n;
+  auto out = cast<RankedTensorType>(getOut().getType());
+  auto lse = cast<RankedTensorType>(getLse().getType());
+  if (out.getRank() != 4 || lse.getRank() != 3)
+    return emitOpError() << "returns out [B, H, N, Dv] and lse [B, H, N]";
+  for (unsigned r = 0; r < getNumPairs(); ++r) {
+    auto o = cast<RankedTensorType>(getPartOut(r).getType());
+    auto l = cast<RankedTensorType>(getPartLse(r).getType());
+    if (o.getRank() != 4 || l.getRank() != 3 || !l.getElementType().isF32())
+      return emitOpError() << "pair #" << r << " must be out [B, H, N, Dv] "
+                              "and lse [B, H, N] f32, got "
+                           << o << " and " << l;
+    for (int64_t d = 0; d < 4; ++d)
+      if (!agree(o.getDimSize(d), out.getDimSize(d)) ||
+          (d < 3 && !agree(l.getDimSize(d), out.getDimSize(d))))
+        return emitOpError() << "pair #" << r << " (" << o << ", " << l
+                             << ") does not match the result " << out;
+  }
+  return success();
+}
+
+void MergeOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
+  for (unsigned r = 0; r < getNumPairs(); ++r)
+    for (unsigned d = 0; d < 4; ++d) {
+      out.push_back({getOut(), d, getPartOut(r), d});
+      if (d < 3)
+        out.push_back({getPartLse(r), d, getPartOut(r), d});
+    }
+  for (unsigned d = 0; d < 3; ++d)
+    out.push_back({getLse(), d, getOut(), d});
+}
+
+void MergeOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
+  op.kind = "merge";
+  op.ints["pairs"] = getNumPairs();
+  for (unsigned r = 0; r < getNumPairs(); ++r) {
+    op.operands["out" + std::to_string(r)] = idOf(getPartOut(r));
+    op.operands["lse" + std::to_string(r)] = idOf(getPartLse(r));
+  }
+  op.results["out"] = idOf(getOut());
+  op.results["lse"] = idOf(getLse());
+}
+
+//===----------------------------------------------------------------------===//
+// linear
+//===----------------------------------------------------------------------===//
+
+LogicalResult LinearOp::verify() {
+  auto q = cast<RankedTensorType>(getQ().getType());
+  auto k = cast<RankedTensorType>(getK().getType());
+  auto v = cast<RankedTensorType>(getV().getType());
+  auto o = cast<RankedTensorType>(getOut().getType());
+  if (q.getRank() != 4 || k.getRank() != 4 || v.getRank() != 4 ||
+      o.getRank() != 4)
+    return emitOpError() << "takes q, k [B, H, N, D] and v [B, H, N, Dv] and "
+                            "returns [B, H, N, Dv]";
+  for (int64_t d = 0; d < 4; ++d)
+    if (!agree(q.getDimSize(d), k.getDimSize(d)) ||
+        (d < 3 && (!agree(q.getDimSize(d), v.getDimSize(d)) ||
+                   !agree(q.getDimSize(d), o.getDimSize(d)))))
+      return emitOpError() << "q " << q << ", k " << k << " and v " << v
+                           << " must share B, H and N (and q, k D)";
+  if (!agree(v.getDimSize(3), o.getDimSize(3)))
+    return emitOpError() << "result " << o << " must be [B, H, N, Dv]";
+  if (Value d = getDecay()) {
+    auto t = cast<RankedTensorType>(d.getType());
+    if (t.getRank() != 1 || !agree(t.getDimSize(0), q.getDimSize(1)))
+      return emitOpError() << "decay " << t << " must be [H], one per head";
+  }
+  if (Value g = getGate()) {
+    auto t = cast<RankedTensorType>(g.getType());
+    if (t.getRank() != 3 || !agree(t.getDimSize(0), q.getDimSize(0)) ||
+        !agree(t.getDimSize(1), q.getDimSize(1)) ||
+        !agree(t.getDimSize(2), q.getDimSize(2)))
+      return emitOpError() << "gate " << t << " must be [B, H, N]";
+  }
+  return success();
+}
+
+void LinearOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
+  for (unsigned d = 0; d < 4; ++d)
+    out.push_back({getK(), d, getQ(), d});
+  for (unsigned d = 0; d < 3; ++d) {
+    out.push_back({getV(), d, getQ(), d});
+    out.push_back({getOut(), d, getQ(), d});
+  }
+  out.push_back({getOut(), 3, getV(), 3});
+  if (Value d = getDecay())
+    out.push_back({d, 0, getQ(), 1});
+  if (Value g = getGate())
+    for (unsigned d = 0; d < 3; ++d)
+      out.push_back({g, d, getQ(), d});
+}
+
+void LinearOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
+  op.kind = "linear";
+  op.operands["q"] = idOf(getQ());
+  op.operands["k"] = idOf(getK());
+  op.operands["v"] = idOf(getV());
+  if (Value d = getDecay())
+    op.operands["decay"] = idOf(d);
+  if (Value g = getGate())
+    op.operands["gate"] = idOf(g);
+  op.results["out"] = idOf(getOut());
+  op.ints["feature_map"] =
+      static_cast<int64_t>(getFeatureMap().value_or(FeatureMap::Identity));
+  op.ints["normalize"] = getNormalize() ? 1 : 0;
+  op.floats["scale"] = getScaleValue();
+}

@@ -1,0 +1,23 @@
+// RUN: attn-opt %s -attn-lower-linear="chunk=16" | FileCheck %s
+// RUN: not attn-opt %s -attn-lower-linear="chunk=0" 2>&1 | FileCheck %s --check-prefix=BAD
+
+// attn.linear becomes a parallel task per (b, h) with an f32 state [D, Dv]
+// (and z [D]) walking chunks of 16 tokens: per token the inter-chunk
+// product with the state and the intra-chunk products back to the chunk's
+// start, then the state update.
+// CHECK-LABEL: func.func @decayed
+// CHECK: scf.parallel
+// CHECK: %[[S:.*]] = memref.alloc({{.*}}) : memref<?x?xf32>
+// CHECK: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16
+// CHECK: scf.for
+// CHECK: memref.load %{{.*}}[%{{.*}}] : memref<?xf32>
+// CHECK: memref.store %{{.*}}, %[[S]]
+// CHECK: memref.dealloc %[[S]]
+// CHECK-NOT: attn.linear
+// BAD: attn-lower-linear: chunk=0 must be in 1..1024
+func.func @decayed(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                   %v: tensor<?x?x?x64xf32>, %d: tensor<?xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.linear %q, %k, %v decay(%d)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?xf32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
