@@ -77,7 +77,45 @@ std::string formatDiagnostic(Diagnostic &diag) {
   return where + kind + ": " + diag.str();
 }
 
+namespace {
+/// Upstream's pretty parser of linalg.broadcast and linalg.transpose
+/// dereferences a null attribute when `dimensions =` / `permutation =` is
+/// not followed by a list (fuzz-spec seed linalg-broadcast-dimensions):
+/// refuse such text before it reaches that parser. Comments are skipped.
+LogicalResult checkUpstreamParserHazards(llvm::SourceMgr &sourceMgr,
+                                         MLIRContext *ctx) {
+  const llvm::MemoryBuffer *buf = sourceMgr.getMemoryBuffer(sourceMgr.getMainFileID());
+  StringRef text = buf->getBuffer();
+  unsigned line = 1;
+  for (StringRef rest = text; !rest.empty();) {
+    auto [full, tail] = rest.split('\n');
+    StringRef code = full.split("//").first;
+    for (StringRef key : {"dimensions", "permutation"}) {
+      for (size_t at = code.find(key); at != StringRef::npos;
+           at = code.find(key, at + 1)) {
+        StringRef after = code.drop_front(at + key.size()).ltrim();
+        if (!after.consume_front("="))
+          continue;
+        after = after.ltrim();
+        if (after.starts_with("[") || (after.empty() && !tail.ltrim().empty() &&
+                                       tail.ltrim().starts_with("[")))
+          continue;
+        return emitError(FileLineColLoc::get(
+                   ctx, buf->getBufferIdentifier(), line,
+                   static_cast<unsigned>(at + 1)))
+               << "'" << key << " =' must be followed by a list [d0, d1, ...]";
+      }
+    }
+    rest = tail;
+    ++line;
+  }
+  return success();
+}
+} // namespace
+
 OwningOpRef<ModuleOp> parseSpec(llvm::SourceMgr &sourceMgr, MLIRContext *ctx) {
+  if (failed(checkUpstreamParserHazards(sourceMgr, ctx)))
+    return nullptr;
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, ctx);
   if (!module)
     return nullptr;

@@ -33,7 +33,7 @@ struct Stage {
 
 std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
   return {
-      {"tiled", llvm::formatv("attn-verify-spec,func.func(convert-elementwise-to-linalg,attn-lower-select,attn-lower-merge,"
+      {"tiled", llvm::formatv("attn-verify-spec,func.func(attn-lower-elementwise,attn-lower-select,attn-lower-merge,"
                               "attn-lower-linear{{chunk={2}},attn-tile{{query-tile={0} "
                               "key-block={1}},canonicalize,cse)",
                               o.queryTile.getValue(), o.keyBlock.getValue(),
@@ -48,9 +48,7 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
        "one-shot-bufferize{bufferize-function-boundaries "
        "function-boundary-type-conversion=identity-layout-map},"
        "buffer-results-to-out-params{hoist-static-allocs hoist-dynamic-allocs "
-       "modify-public-functions},canonicalize,"
-       // Upstream elementwise ops of a program (UpstreamOps.cpp).
-       "func.func(convert-linalg-to-parallel-loops),attn-prepare-abi"},
+       "modify-public-functions},canonicalize,attn-prepare-abi"},
       {"parallel", "convert-scf-to-openmp,canonicalize"},
       {"llvm",
        "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"

@@ -23,6 +23,7 @@
 
 #include "SelectionKernels.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "attnir/Dialect/Attn/Utils/ElementwiseBuilders.h"
 #include "attnir/Dialect/Attn/Utils/EntryBindings.h"
 #include "attnir/Dialect/Attn/Utils/MergeBuilders.h"
 #include "attnir/Dialect/Attn/Utils/SelectionBuilders.h"
@@ -328,9 +329,11 @@ void buildWarpSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy,
 } // namespace
 
 bool mlir::attn::cuda::isSelectionOp(Operation *op) {
+  // Elementwise steps of rank 0 have no grid to run over.
   return isa<PoolOp, ProjectOp, BlockScoresOp, IndexScoresOp, ProbsOp,
              SelectOp, MergeOp>(op) ||
-         isElementwiseStep(op);
+         (isElementwiseStep(op) &&
+          cast<RankedTensorType>(op->getResult(0).getType()).getRank() > 0);
 }
 
 LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,

@@ -14,14 +14,6 @@ namespace mlir::attn::cuda {
 /// the upstream elementwise steps.
 bool isSelectionOp(Operation *op);
 
-/// arith's float binary ops and linalg.broadcast on tensors of rank 1..4
-/// (ElementwiseKernels.cpp): one thread per result element.
-bool isElementwiseStep(Operation *op);
-/// The body of an elementwise step for the result element `at`; `arg` maps
-/// an op value to the kernel's memref argument.
-void buildElementwiseAt(OpBuilder &b, Location loc, Operation *op,
-                        function_ref<Value(Value)> arg, ArrayRef<Value> at);
-
 /// Appends the kernel `name` of selection op `op` of entry `fn` at `gb`'s
 /// insertion point (inside the gpu.module), with its launch contract.
 LogicalResult buildSelectionKernel(OpBuilder &gb, func::FuncOp fn,

@@ -92,6 +92,21 @@ def AttnLowerLinear : Pass<"attn-lower-linear", "func::FuncOp"> {
   ];
 }
 
+def AttnLowerElementwise : Pass<"attn-lower-elementwise", "func::FuncOp"> {
+  let summary = "Lower a program's upstream elementwise ops to loops";
+  let description = [{
+    Rewrites arith's float binary ops and linalg.broadcast on tensors at the
+    top of an entry (the ops a program combines branches with) into an
+    `scf.parallel` over the result's elements on a buffer that is freed
+    before the return unless returned (upstream bufferization would
+    allocate and never free). The element body is shared with the GPU step.
+  }];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect"
+  ];
+}
+
 def AttnVerifySpec : Pass<"attn-verify-spec", "ModuleOp"> {
   let summary = "Check that a spec holds only what AttnIR compiles";
   let description = [{

@@ -1,14 +1,13 @@
-//===- ElementwiseKernels.cpp - a program's upstream elementwise ops -------===//
+//===- ElementwiseBuilders.cpp - a program's upstream elementwise ops -----===//
 //
-// The upstream ops a program combines branches with (arith's float binary
-// ops on equal shapes, linalg.broadcast; UpstreamOps.cpp) become one
-// thread per element of their result on the GPU: each thread reads its
-// operands' elements, applies the op to scalars (in f32 for 16-bit floats,
-// as the CPU's LLVM lowering computes them) and stores the result.
+// One result element of arith's float binary ops on equal shapes and of
+// linalg.broadcast (UpstreamOps.cpp): the operands' elements read, the op
+// applied to scalars in f32 (16-bit floats widened) and the result stored.
+// The CPU runs it in loops over the elements, the GPU a thread per element.
 //
 //===----------------------------------------------------------------------===//
 
-#include "SelectionKernels.h"
+#include "attnir/Dialect/Attn/Utils/ElementwiseBuilders.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
@@ -16,17 +15,17 @@
 
 using namespace mlir;
 
-bool mlir::attn::cuda::isElementwiseStep(Operation *op) {
+bool mlir::attn::isElementwiseStep(Operation *op) {
   auto t = op->getNumResults() == 1
                ? dyn_cast<RankedTensorType>(op->getResult(0).getType())
                : RankedTensorType();
-  if (!t || t.getRank() < 1 || t.getRank() > 4)
+  if (!t || t.getRank() > 4)
     return false;
   return isa<arith::AddFOp, arith::SubFOp, arith::MulFOp, arith::DivFOp,
              arith::MaximumFOp, arith::MinimumFOp, linalg::BroadcastOp>(op);
 }
 
-void mlir::attn::cuda::buildElementwiseAt(OpBuilder &b, Location loc,
+void mlir::attn::buildElementwiseAt(OpBuilder &b, Location loc,
                                           Operation *op,
                                           function_ref<Value(Value)> arg,
                                           ArrayRef<Value> at) {
