@@ -96,14 +96,28 @@ LogicalResult checkUpstreamParserHazards(llvm::SourceMgr &sourceMgr,
         StringRef after = code.drop_front(at + key.size()).ltrim();
         if (!after.consume_front("="))
           continue;
+        // A whole list of integers on this line: [ ], [3], [0, 2].
         after = after.ltrim();
-        if (after.starts_with("[") || (after.empty() && !tail.ltrim().empty() &&
-                                       tail.ltrim().starts_with("[")))
-          continue;
+        if (after.consume_front("[")) {
+          StringRef list = after.take_until([](char c) { return c == ']'; });
+          bool ints = list.size() < after.size();
+          if (ints && !list.trim().empty()) {
+            SmallVector<StringRef> items;
+            list.split(items, ',');
+            for (StringRef item : items) {
+              int64_t v;
+              ints &= !item.trim().getAsInteger(10, v);
+            }
+          }
+          if (ints)
+            continue;
+        }
         return emitError(FileLineColLoc::get(
                    ctx, buf->getBufferIdentifier(), line,
                    static_cast<unsigned>(at + 1)))
-               << "'" << key << " =' must be followed by a list [d0, d1, ...]";
+               << "'" << key
+               << " =' must be followed by a list of integers [d0, d1, ...] "
+                  "on the same line";
       }
     }
     rest = tail;

@@ -48,7 +48,8 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
        "one-shot-bufferize{bufferize-function-boundaries "
        "function-boundary-type-conversion=identity-layout-map},"
        "buffer-results-to-out-params{hoist-static-allocs hoist-dynamic-allocs "
-       "modify-public-functions},canonicalize,attn-prepare-abi"},
+       "modify-public-functions},canonicalize,"
+       "func.func(attn-free-intermediates),attn-prepare-abi"},
       {"parallel", "convert-scf-to-openmp,canonicalize"},
       {"llvm",
        "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"

@@ -121,6 +121,17 @@ def AttnVerifySpec : Pass<"attn-verify-spec", "ModuleOp"> {
   }];
 }
 
+def AttnFreeIntermediates : Pass<"attn-free-intermediates", "func::FuncOp"> {
+  let summary = "Free an entry's unreturned top-level buffers before it returns";
+  let description = [{
+    Runs after bufferization and buffer-results-to-out-params: every
+    `memref.alloc` at the top of an entry that is neither freed nor
+    returned (an intermediate such as an attention output another op
+    reads) gets a `memref.dealloc` just before the return.
+  }];
+  let dependentDialects = ["::mlir::memref::MemRefDialect"];
+}
+
 def AttnPrepareABI : Pass<"attn-prepare-abi", "ModuleOp"> {
   let summary = "Mark spec entries for the C calling convention of the runtime";
   let description = [{
