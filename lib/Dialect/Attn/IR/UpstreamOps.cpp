@@ -5,8 +5,8 @@
 // binary ops of arith and linalg.broadcast. They get the two interfaces the
 // driver asks every op of a program for, as external models, so that the
 // reference evaluates them and the entry ABI sizes their results, without
-// a parallel set of attn ops. The CPU pipeline lowers them with upstream
-// passes (convert-elementwise-to-linalg, then linalg to parallel loops).
+// a parallel set of attn ops. attn-lower-elementwise lowers them for the
+// CPU, a GPU step a thread per element (Utils/ElementwiseBuilders.h).
 //
 //===----------------------------------------------------------------------===//
 
