@@ -32,7 +32,8 @@ namespace {
 
 /// One (b, h) task's buffers and facts.
 struct LinearTask {
-  mutable LinearOp op;
+  bool normalize = false;
+  double scale = 1.0;
   Value q, k, v, decay, gate, out; // buffers
   Value b, h, d, dv;
   Value S, z, acc;                 // f32 scratch: [D, Dv], [D], [Dv]
@@ -94,7 +95,7 @@ void scaleBuffer(OpBuilder &b, Location l, Value buf, ArrayRef<Value> dims,
 void buildToken(OpBuilder &b, Location l, const LinearTask &k, Value c0,
                 Value t, Value pt) {
   Value c0i = cIdx(b, l, 0), c1i = cIdx(b, l, 1);
-  bool norm = k.op.getNormalize();
+  bool norm = k.normalize;
   // Inter: acc = P_t phi(q_t)^T S, den = P_t phi(q_t) . z.
   forEach(b, l, c0i, k.dv, [&](OpBuilder &eb, Location el, Value e) {
     memref::StoreOp::create(eb, el, cF32(eb, el, 0.0), k.acc, ValueRange{e});
@@ -132,7 +133,7 @@ void buildToken(OpBuilder &b, Location l, const LinearTask &k, Value c0,
                                                 addF(sb, sl, st[1], w)});
       });
   // out_t = scale acc [/ den] (0 where den is 0).
-  Value factor = cF32(b, l, k.op.getScaleValue());
+  Value factor = cF32(b, l, k.scale);
   if (norm) {
     Value d = intra.getResult(1);
     Value nz = arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNE, d, cF32(b, l, 0.0));
@@ -179,7 +180,8 @@ void lowerLinear(RewriterBase &rw, LinearOp op, int64_t chunk) {
   Location loc = op.getLoc();
   rw.setInsertionPoint(op);
   LinearTask base;
-  base.op = op;
+  base.normalize = op.getNormalize();
+  base.scale = op.getScaleValue();
   base.q = readBuffer(rw, loc, op.getQ());
   base.k = readBuffer(rw, loc, op.getK());
   base.v = readBuffer(rw, loc, op.getV());
