@@ -8,7 +8,8 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 PKGS="llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22 lld-22
-      libomp-22-dev libclang-rt-22-dev ninja-build ccache cmake libgtest-dev python3-pip"
+      libomp-22-dev libclang-rt-22-dev ninja-build ccache cmake libgtest-dev python3-pip
+      openmpi-bin libopenmpi-dev"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
@@ -22,9 +23,11 @@ fi
 pip_install() {
   python3 -m pip install -q "$@" 2>&1 | grep -v "WARNING: Running pip as" || true
 }
-if ! python3 -c "import numpy, nanobind, scikit_build_core, pytest, ml_dtypes" >/dev/null 2>&1; then
+# mpi4py (over Debian's OpenMPI) runs the context-parallel tests on 2 and 4
+# processes (python/tests/test_distributed.py).
+if ! python3 -c "import numpy, nanobind, scikit_build_core, pytest, ml_dtypes, mpi4py" >/dev/null 2>&1; then
   echo "== installing Python packages"
-  pip_install numpy nanobind scikit-build-core pytest ml_dtypes
+  pip_install numpy nanobind scikit-build-core pytest ml_dtypes mpi4py
 fi
 
 # The Python package `attnir` from this source tree (it builds the C API it

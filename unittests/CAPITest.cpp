@@ -317,6 +317,31 @@ namespace {
 // Issue 15, case 6: hand-edited bundles with a recomputed checksum (an
 // entry's output removed, no entries at all) are refused at load, not run
 // with the wrong number of arguments.
+TEST_F(CAPI, BundlesOfSeveralEntriesRoundTrip) {
+  // A spec of several functions is one bundle of several entries (the
+  // ring's programs, the Python cache); each comes back by name.
+  std::string path = ::testing::TempDir() + "/capi-entries.bundle";
+  ASSERT_EQ(attnir_save(kernel, path.c_str()), 0) << attnir_last_error();
+  Bundle b;
+  std::string err;
+  ASSERT_TRUE(Bundle::readFile(path, b, err)) << err;
+  ASSERT_EQ(b.entries.size(), 1u);
+  for (const char *name : {"second", "third"}) {
+    EntryABI copy = b.entries[0];
+    copy.name = name;
+    b.entries.push_back(copy);
+  }
+  ASSERT_TRUE(b.writeFile(path, err)) << err;
+  Bundle back;
+  ASSERT_TRUE(Bundle::readFile(path, back, err)) << err;
+  ASSERT_EQ(back.entries.size(), 3u);
+  EXPECT_EQ(back.entries[0].name, "causal");
+  EXPECT_EQ(back.entries[1].name, "second");
+  EXPECT_EQ(back.entries[2].name, "third");
+  EXPECT_EQ(back.entries[2].serialize(), b.entries[2].serialize());
+  std::remove(path.c_str());
+}
+
 TEST_F(CAPI, Issue15Case6EditedBundlesAreRefused) {
   std::string path = ::testing::TempDir() + "/edited.bundle";
   ASSERT_EQ(attnir_save(kernel, path.c_str()), 0) << attnir_last_error();

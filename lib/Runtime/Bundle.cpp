@@ -134,9 +134,13 @@ bool Bundle::deserialize(const std::string &bytes, Bundle &out,
   if (!(is >> word >> numEntries) || word != "entries" || numEntries == 0 ||
       numEntries > 1024)
     return bad("entries");
+  std::string line;
+  std::getline(is, line); // the rest of the "entries" line
   for (size_t i = 0; i < numEntries; ++i) {
-    std::string text, line;
-    std::getline(is, line); // rest of the previous line
+    // Entry i is the lines up to its "end" (reading the rest of the line
+    // again per entry swallowed the next entry's name: no bundle of two
+    // entries loaded).
+    std::string text;
     while (std::getline(is, line)) {
       if (line.empty())
         continue;
