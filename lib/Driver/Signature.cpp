@@ -185,6 +185,15 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
       valueRoles.try_emplace(d, "decay");
     if (Value g = op.getGate())
       valueRoles.try_emplace(g, "gate");
+    if (Value g = op.getLogGate())
+      valueRoles.try_emplace(g, "log_gate");
+    if (Value b = op.getBeta())
+      valueRoles.try_emplace(b, "beta");
+    if (Value s = op.getInitialState())
+      valueRoles.try_emplace(s, "state");
+    valueRoles.try_emplace(op.getOut(), "out");
+    if (Value s = op.getFinalState())
+      valueRoles.try_emplace(s, "final_state");
     addValue(op.getQ());
     addValue(op.getV());
     for (unsigned d = 0; d < 4; ++d)

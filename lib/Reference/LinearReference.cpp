@@ -1,14 +1,44 @@
 //===- LinearReference.cpp - float64 attn.linear, the token recurrence ----===//
 //
 // shared/patterns.md A8, token by token: S_t = gamma_t S_{t-1} + phi(k_t)
-// v_t^T, out_t = scale phi(q_t)^T S_t [/ phi(q_t)^T z_t]. The lowering is
-// chunked; this is the definition it must equal.
+// u_t^T with u_t = v_t, or u_t = beta_t (v_t - gamma_t S_{t-1}^T phi(k_t))
+// under the delta rule; out_t = scale phi(q_t)^T S_t [/ phi(q_t)^T z_t].
+// S_{-1} is the initial state (or 0); S_{N-1} is the final state. The
+// lowering is chunked; this is the definition it must equal.
 //
 //===----------------------------------------------------------------------===//
 
 #include "attnir/Reference/Reference.h"
 
+#include <cmath>
+
 namespace attnir {
+
+namespace {
+
+bool shapeIs(const HostTensor *t, std::vector<int64_t> shape) {
+  return !t || t->shape == shape;
+}
+
+/// phi of every element, then (with l2norm) each row of D divided by
+/// sqrt(|row|^2 + 1e-6), fla's l2norm.
+std::vector<double> features(const HostTensor &x, int64_t map, bool l2, int64_t D) {
+  std::vector<double> out = x.toDoubles();
+  for (double &e : out)
+    e = applyFeatureMap(map, e);
+  if (l2)
+    for (size_t r = 0; r + D <= out.size(); r += D) {
+      double ss = 0;
+      for (int64_t d = 0; d < D; ++d)
+        ss += out[r + d] * out[r + d];
+      double inv = 1.0 / std::sqrt(ss + 1e-6);
+      for (int64_t d = 0; d < D; ++d)
+        out[r + d] *= inv;
+    }
+  return out;
+}
+
+} // namespace
 
 bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
                        ReferenceStats &, std::string &error) {
@@ -16,8 +46,12 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
                    *k = operandValue(op, values, "k"),
                    *v = operandValue(op, values, "v"),
                    *decay = operandValue(op, values, "decay"),
-                   *gate = operandValue(op, values, "gate");
-  auto map = op.ints.find("feature_map"), norm = op.ints.find("normalize");
+                   *gate = operandValue(op, values, "gate"),
+                   *logGate = operandValue(op, values, "log_gate"),
+                   *beta = operandValue(op, values, "beta"),
+                   *state = operandValue(op, values, "state");
+  auto map = op.ints.find("feature_map"), norm = op.ints.find("normalize"),
+       l2 = op.ints.find("l2norm");
   auto scale = op.floats.find("scale");
   bool fits = q && k && v && q->shape.size() == 4 && k->shape == q->shape &&
               v->shape.size() == 4 &&
@@ -27,34 +61,52 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
   int64_t B = fits ? q->shape[0] : 0, H = fits ? q->shape[1] : 0,
           N = fits ? q->shape[2] : 0, D = fits ? q->shape[3] : 0,
           Dv = fits ? v->shape[3] : 0;
-  fits = fits && (!decay || decay->shape == std::vector<int64_t>{H}) &&
-         (!gate || gate->shape == std::vector<int64_t>{B, H, N});
+  fits = fits && shapeIs(decay, {H}) && shapeIs(gate, {B, H, N}) &&
+         shapeIs(logGate, {B, H, N}) && shapeIs(beta, {B, H, N}) &&
+         shapeIs(state, {B, H, D, Dv});
   if (!fits) {
     error = "reference: linear needs q, k [B, H, N, D], v [B, H, N, Dv], "
-            "decay [H] and gate [B, H, N]";
+            "decay [H], gate, log_gate and beta [B, H, N], state [B, H, D, Dv]";
     return false;
   }
-  std::vector<double> qs = q->toDoubles(), ks = k->toDoubles(),
+  bool useL2 = l2 != op.ints.end() && l2->second;
+  std::vector<double> qs = features(*q, map->second, useL2, D),
+                      ks = features(*k, map->second, useL2, D),
                       vs = v->toDoubles();
-  for (double &x : qs)
-    x = applyFeatureMap(map->second, x);
-  for (double &x : ks)
-    x = applyFeatureMap(map->second, x);
-  std::vector<double> lambdas = decay ? decay->toDoubles() : std::vector<double>();
-  std::vector<double> gates = gate ? gate->toDoubles() : std::vector<double>();
+  auto doubles = [](const HostTensor *t) {
+    return t ? t->toDoubles() : std::vector<double>();
+  };
+  std::vector<double> lambdas = doubles(decay), gates = doubles(gate),
+                      logGates = doubles(logGate), betas = doubles(beta),
+                      s0 = doubles(state);
   HostTensor out = HostTensor::zeros(DType::F64, {B, H, N, Dv});
-  std::vector<double> S(D * Dv), z(D);
+  HostTensor last = HostTensor::zeros(DType::F64, {B, H, D, Dv});
+  std::vector<double> S(D * Dv), z(D), u(Dv);
   for (int64_t bh = 0; bh < B * H; ++bh) {
-    std::fill(S.begin(), S.end(), 0.0);
+    if (state)
+      std::copy(s0.begin() + bh * D * Dv, s0.begin() + (bh + 1) * D * Dv, S.begin());
+    else
+      std::fill(S.begin(), S.end(), 0.0);
     std::fill(z.begin(), z.end(), 0.0);
     for (int64_t t = 0; t < N; ++t) {
-      double g = (decay ? lambdas[bh % H] : 1.0) * (gate ? gates[bh * N + t] : 1.0);
-      const double *qt = &qs[(bh * N + t) * D], *kt = &ks[(bh * N + t) * D];
-      const double *vt = &vs[(bh * N + t) * Dv];
+      int64_t bht = bh * N + t;
+      double g = (decay ? lambdas[bh % H] : 1.0) * (gate ? gates[bht] : 1.0) *
+                 (logGate ? std::exp(logGates[bht]) : 1.0);
+      const double *qt = &qs[bht * D], *kt = &ks[bht * D];
+      const double *vt = &vs[bht * Dv];
+      for (int64_t e = 0; e < Dv; ++e) {
+        u[e] = vt[e];
+        if (beta) { // u = beta (v - gamma S^T k), with the old S
+          double w = 0;
+          for (int64_t d = 0; d < D; ++d)
+            w += S[d * Dv + e] * kt[d];
+          u[e] = betas[bht] * (vt[e] - g * w);
+        }
+      }
       for (int64_t d = 0; d < D; ++d) {
         z[d] = g * z[d] + kt[d];
         for (int64_t e = 0; e < Dv; ++e)
-          S[d * Dv + e] = g * S[d * Dv + e] + kt[d] * vt[e];
+          S[d * Dv + e] = g * S[d * Dv + e] + kt[d] * u[e];
       }
       double den = 0;
       for (int64_t d = 0; d < D; ++d)
@@ -65,11 +117,15 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
           acc += qt[d] * S[d * Dv + e];
         if (norm->second)
           acc = den != 0 ? acc / den : 0.0;
-        out.set((bh * N + t) * Dv + e, scale->second * acc);
+        out.set(bht * Dv + e, scale->second * acc);
       }
     }
+    for (int64_t i = 0; i < D * Dv; ++i)
+      last.set(bh * D * Dv + i, S[i]);
   }
   values[op.results.at("out")] = std::move(out);
+  if (auto it = op.results.find("final_state"); it != op.results.end())
+    values[it->second] = std::move(last);
   return true;
 }
 

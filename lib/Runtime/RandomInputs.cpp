@@ -2,7 +2,9 @@
 
 #include "attnir/Runtime/RandomInputs.h"
 #include <algorithm>
+#include <cmath>
 #include <random>
+#include <string>
 
 namespace attnir {
 
@@ -47,11 +49,17 @@ makeRandomInputs(const EntryABI &abi,
   }
   // Decays and gates of linear recurrences promise [0, 1]: uniform in
   // [0.5, 1), so that the state neither explodes nor vanishes at once.
-  for (const char *role : {"decay", "gate"})
+  // Log gates are the logarithms of such gates; the delta rule's beta is
+  // uniform in [0.1, 0.9).
+  for (const char *role : {"decay", "gate", "log_gate", "beta"})
     if (int32_t i = abi.inputWithRole(role); i >= 0) {
       std::mt19937_64 gen(seed * 7919 + i);
-      for (int64_t e = 0; e < out[i].numElements(); ++e)
-        out[i].set(e, 0.5 + 0.5 * static_cast<double>(gen() >> 11) * 0x1.0p-53);
+      bool isBeta = std::string(role) == "beta";
+      for (int64_t e = 0; e < out[i].numElements(); ++e) {
+        double u = static_cast<double>(gen() >> 11) * 0x1.0p-53;
+        double x = isBeta ? 0.1 + 0.8 * u : 0.5 + 0.5 * u;
+        out[i].set(e, std::string(role) == "log_gate" ? std::log(x) : x);
+      }
     }
   // Document ids: 1 to 6 packed documents over the keys, the queries
   // aligned with the last N keys (bottom-right, like causal).

@@ -103,6 +103,35 @@ def heads_case(name, spec, N, H, Hkv, D, layout, extra=(), seed=7):
         compare(f"heads {name}", full, kern(q, k, v, *extra), ref=kern.reference(q, k, v, *extra))
 
 
+def linear_case(name, N, H, D, schedule, delta=False, fmap=None, seed=21):
+    """attn.linear with its state passed down the ranks, against the whole
+    sequence in one process (same kernel), and that against float64."""
+    rng = np.random.default_rng(seed)
+    q, k, v = (0.5 * rand((2, H, N, D), seed + i) for i in range(3))
+    g = np.log(rng.uniform(0.6, 1.0, (2, H, N))).astype(np.float32)
+    beta = rng.uniform(0.1, 0.9, (2, H, N)).astype(np.float32) if delta else None
+    decay = rng.uniform(0.8, 1.0, H).astype(np.float32)
+    s0 = 0.2 * rand((2, H, D, D), seed + 5)
+    spec = ad.linear_spec(D, decay=True, log_gate=True, delta=delta, l2norm=delta,
+                          feature_map=fmap, scale=0.25)
+    kern = ad._ring._compile_everywhere(comm, spec, "cpu")
+    sh = [ad.shard(x, R, P, "contiguous") for x in (q, k, v)]
+    gs = ad.shard(g, R, P, "contiguous", axis=2)
+    bs = ad.shard(beta, R, P, "contiguous", axis=2) if delta else None
+    out, state = ad.linear_attention(*sh, comm, seq_len=N, decay=decay, log_gate=gs,
+                                     beta=bs, initial_state=s0, l2norm=delta,
+                                     feature_map=fmap, scale=0.25, schedule=schedule,
+                                     kernels=kern)
+    full = gathered(out, "contiguous")
+    last = comm.bcast(state if R == P - 1 else None, root=P - 1)
+    if R == 0:
+        args = (q, k, v, decay, g) + ((beta,) if delta else ()) + (s0,)
+        want_o, want_s = kern(*args)
+        ref_o, ref_s = kern.reference(*args)
+        compare(f"linear {name} out", full, want_o, tol=2e-5, ref=ref_o)
+        compare(f"linear {name} final state", last, want_s, tol=2e-5, ref=ref_s)
+
+
 def main():
     ring_case("causal zigzag ragged GQA", N=203, H=4, Hkv=2, D=32, causal=True, layout="zigzag")
     ring_case("causal contiguous", N=97, H=2, Hkv=2, D=32, causal=True, layout="contiguous")
@@ -111,6 +140,9 @@ def main():
               layout="zigzag", block=16)
     ring_case("causal block list contiguous", N=16 * 11 + 9, H=2, Hkv=1, D=32, causal=True,
               layout="contiguous", block=16)
+    linear_case("scan, decay and log gates, ragged", N=157, H=2, D=32, schedule="scan")
+    linear_case("sequential, relu map", N=101, H=2, D=32, schedule="sequential", fmap="relu")
+    linear_case("gated delta rule (sequential)", N=143, H=2, D=32, schedule="auto", delta=True)
     heads_case("sliding window", attnir.patterns.sliding_window(left=17, right=3, head_dim=32),
                N=181, H=4, Hkv=4, D=32, layout="contiguous")
     heads_case("causal GQA zigzag", attnir.patterns.causal(head_dim=32), N=190, H=8, Hkv=4,

@@ -330,6 +330,8 @@ void buildWarpSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy,
 
 bool mlir::attn::cuda::isSelectionOp(Operation *op) {
   // Elementwise steps of rank 0 have no grid to run over.
+  if (auto linear = dyn_cast<LinearOp>(op))
+    return canRunLinear(linear);
   return isa<PoolOp, ProjectOp, BlockScoresOp, IndexScoresOp, ProbsOp,
              SelectOp, MergeOp>(op) ||
          (isElementwiseStep(op) &&
@@ -395,6 +397,9 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
       lanes = d / w;
     }
   }
+  // attn.linear: a thread per value column of a (b, h) state.
+  if (auto linear = dyn_cast<LinearOp>(op))
+    lanes = cast<RankedTensorType>(linear.getV().getType()).getDimSize(3);
   kfn.setKnownBlockSizeAttr(
       DenseI32ArrayAttr::get(ctx, {static_cast<int32_t>(threads), 1, 1}));
   // The grid: the first result's leading dims (pool: every element; scores:
@@ -405,7 +410,8 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
     gridArg = 0; // q: (b, h, i)
   // Block scores: one thread per score (a row per thread leaves most of
   // the GPU idle: B x H x query blocks is a few thousand).
-  int64_t gridDims = isa<BlockScoresOp, IndexScoresOp, ProjectOp>(op) ||
+  int64_t gridDims = isa<LinearOp>(op)                                ? 2
+                     : isa<BlockScoresOp, IndexScoresOp, ProjectOp>(op) ||
                              (isa<MergeOp>(op) && mergeWidth == 1) ||
                              (isa<PoolOp>(op) && lanes == 1)
                          ? 4
@@ -508,6 +514,8 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
       memref::StoreOp::create(tb, tl, m.lse, arg(merge.getLse()), row);
       scf::YieldOp::create(tb, tl);
     });
+  } else if (auto linear = dyn_cast<LinearOp>(op)) {
+    buildLinearColumn(b, loc, linear, arg, at[0], at[1], lane);
   } else if (auto index = dyn_cast<IndexScoresOp>(op)) {
     // One thread per score (b, 0, t, s): the indexer heads' dots for one
     // key. DSA's scale (N x M scores) wants a tiled tensor-core form; this

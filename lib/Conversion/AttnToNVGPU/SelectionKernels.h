@@ -28,6 +28,12 @@ void buildRowAttention(OpBuilder &b, Location loc, AttentionOp op,
                        function_ref<Value(Value)> arg, Value bi, Value h,
                        Value i, Value lane);
 
+/// attn.linear as a step (LinearKernel.cpp): a thread per (b, h, value
+/// column e) walks the tokens with its state column in registers.
+bool canRunLinear(LinearOp op);
+void buildLinearColumn(OpBuilder &b, Location loc, LinearOp op,
+                       function_ref<Value(Value)> arg, Value bi, Value h, Value e);
+
 /// The tiled block-scores kernel (TiledScores.cpp): a block of kScoreTile^2
 /// threads per tile of scores, its rows staged in shared memory.
 constexpr int64_t kScoreTile = 16;

@@ -14,13 +14,17 @@ Two schedules (docs/design/context-parallel.md):
   causal, block lists and causal block lists.
 - head_attention: all-to-all over heads (Ulysses), then any compiled kernel
   on the whole sequence of the rank's heads: every mask and program.
+- linear_attention: attn.linear by passing its state down the ranks (all
+  ranks at once for decays and gates; in sequence for the delta rule).
 """
 from ._comm import MPIComm, TorchComm
 from ._heads import head_attention
+from ._linear import linear_attention, linear_spec
 from ._layout import chunk_bounds, local_bounds, local_length, rank_chunks, shard, unshard
 from ._ring import ring_attention, ring_kernels
 from ._specs import ring_spec
 
-__all__ = ["ring_attention", "head_attention", "ring_spec", "ring_kernels",
+__all__ = ["ring_attention", "head_attention", "linear_attention", "ring_spec",
+           "linear_spec", "ring_kernels",
            "shard", "unshard", "chunk_bounds", "local_bounds", "local_length",
            "rank_chunks", "MPIComm", "TorchComm"]

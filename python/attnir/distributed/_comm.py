@@ -63,6 +63,20 @@ class MPIComm:
             return recv
         return Exchange(wait)
 
+    def send(self, arrays, dest):
+        MPI = self._MPI
+        for i, a in enumerate(arrays):
+            self.comm.Send([self._bytes(a)[1], MPI.BYTE], dest=dest, tag=200 + i)
+
+    def recv(self, like, source):
+        import numpy as np
+        MPI = self._MPI
+        out = [np.empty(shape, dtype) for shape, dtype in like]
+        for i, r in enumerate(out):
+            self.comm.Recv([r.reshape(-1).view(np.uint8), MPI.BYTE], source=source,
+                           tag=200 + i)
+        return out
+
     def all_to_all(self, sends, like):
         """sends[r] goes to rank r; returns the arrays from every rank, shaped
         like like[r] (shape, dtype)."""
@@ -122,6 +136,24 @@ class TorchComm:
                 q.wait()
             return recv
         return Exchange(wait)
+
+    def send(self, tensors, dest):
+        for t in tensors:
+            self._dist.send(t.contiguous(), self._global(dest), group=self.group)
+
+    def recv(self, like, source, device=None):
+        import torch
+        out = [torch.empty(shape, dtype=dtype, device=device or self._device())
+               for shape, dtype in like]
+        for r in out:
+            self._dist.recv(r, self._global(source), group=self.group)
+        return out
+
+    def _device(self):
+        import torch
+        if self._dist.get_backend(self.group) == "nccl":
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
 
     def all_to_all(self, sends, like):
         import torch

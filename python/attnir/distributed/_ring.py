@@ -139,24 +139,28 @@ def _check_block_list(ops, idx, cnt, seq_len, bq, bk):
 _compiled = {}
 
 
-def ring_kernels(comm, head_dim, dtype, dv=None, scale=None, block_size=None,
-                 index_type="i32", target="cpu"):
-    """The ring's kernel (entries dense, causal, merge [, blocks,
-    causal_blocks]) compiled for `target`: rank 0 compiles first, the others
-    then find it in the on-disk cache."""
+def _compile_everywhere(comm, spec, target):
+    """`spec` compiled for `target` on every rank: rank 0 compiles first,
+    the others then find it in the on-disk cache. Memoised per process."""
     from .. import compile as attn_compile
-    key = (head_dim, dtype, dv, scale, block_size, index_type, target)
-    kern = _compiled.get(key)
+    kern = _compiled.get((spec, target))
     if kern is None:
-        spec = _specs.ring_spec(head_dim, dtype, dv, scale, block_size, index_type)
         comm = _comm.wrap(comm)
         if comm.rank == 0:
             kern = attn_compile(spec, target=target)
         comm.barrier()
         if comm.rank != 0:
             kern = attn_compile(spec, target=target)
-        _compiled[key] = kern
+        _compiled[(spec, target)] = kern
     return kern
+
+
+def ring_kernels(comm, head_dim, dtype, dv=None, scale=None, block_size=None,
+                 index_type="i32", target="cpu"):
+    """The ring's kernel (entries dense, causal, merge [, blocks,
+    causal_blocks]) compiled for `target` on every rank."""
+    spec = _specs.ring_spec(head_dim, dtype, dv, scale, block_size, index_type)
+    return _compile_everywhere(comm, spec, target)
 
 
 def ring_attention(q, k, v, comm, *, seq_len, causal=False, blocks=None,

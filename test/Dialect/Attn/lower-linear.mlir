@@ -21,3 +21,27 @@ func.func @decayed(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
        : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?xf32>) -> tensor<?x?x?x64xf32>
   return %o : tensor<?x?x?x64xf32>
 }
+
+// The delta rule with a state in and out: S starts as the state's [b, h],
+// the L2 norms of q and k are computed once per token, the walk is token
+// by token (no chunk step), and S ends in the final state's buffer.
+// CHECK-LABEL: func.func @delta_state
+// CHECK: scf.parallel
+// CHECK: %[[S2:.*]] = memref.alloc({{.*}}) : memref<?x?xf32>
+// CHECK: math.sqrt
+// CHECK: memref.load %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<?x?x64x64xf32
+// CHECK: memref.store %{{.*}}, %[[S2]]
+// CHECK: math.exp
+// CHECK-NOT: step %c16
+// CHECK: memref.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<?x?x64x64xf32>
+// CHECK: memref.dealloc %[[S2]]
+// CHECK-NOT: attn.linear
+func.func @delta_state(%q: tensor<?x?x?x64xf32>, %g: tensor<?x?x?xf32>,
+                       %b: tensor<?x?x?xf32>, %s0: tensor<?x?x64x64xf32>)
+    -> (tensor<?x?x?x64xf32>, tensor<?x?x64x64xf32>) {
+  %o, %s = attn.linear %q, %q, %q log_gate(%g) delta(%b) state(%s0) l2norm
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+          tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x64x64xf32>)
+       -> (tensor<?x?x?x64xf32>, tensor<?x?x64x64xf32>)
+  return %o, %s : tensor<?x?x?x64xf32>, tensor<?x?x64x64xf32>
+}

@@ -82,3 +82,42 @@ func.func @linear_gate_shape(%q: tensor<1x4x8x64xf32>, %g: tensor<1x4x9xf32>) ->
   %o = attn.linear %q, %q, %q gate(%g) : (tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x9xf32>) -> tensor<1x4x8x64xf32>
   return %o : tensor<1x4x8x64xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @gated_delta_state
+// CHECK: attn.linear %{{.*}}, %{{.*}}, %{{.*}} log_gate(%{{.*}}) delta(%{{.*}}) state(%{{.*}}) l2norm scale(1.250000e-01) : (
+// CHECK-SAME: -> (tensor<?x?x?x64xf32>, tensor<?x?x64x64xf32>)
+func.func @gated_delta_state(%q: tensor<?x?x?x64xf32>, %g: tensor<?x?x?xf32>,
+                             %s0: tensor<?x?x64x64xf32>)
+    -> (tensor<?x?x?x64xf32>, tensor<?x?x64x64xf32>) {
+  %o, %s = attn.linear %q, %q, %q log_gate(%g) delta(%g) state(%s0) l2norm scale(0.125)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+          tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x64x64xf32>)
+       -> (tensor<?x?x?x64xf32>, tensor<?x?x64x64xf32>)
+  return %o, %s : tensor<?x?x?x64xf32>, tensor<?x?x64x64xf32>
+}
+
+// -----
+
+func.func @linear_state_shape(%q: tensor<1x4x8x64xf32>, %s0: tensor<1x4x64x32xf32>) -> tensor<1x4x8x64xf32> {
+  // expected-error @+1 {{state 'tensor<1x4x64x32xf32>' must be [B, H, D, Dv] f32}}
+  %o = attn.linear %q, %q, %q state(%s0) : (tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x64x32xf32>) -> tensor<1x4x8x64xf32>
+  return %o : tensor<1x4x8x64xf32>
+}
+
+// -----
+
+func.func @linear_state_normalize(%q: tensor<1x4x8x64xf32>) -> (tensor<1x4x8x64xf32>, tensor<1x4x64x64xf32>) {
+  // expected-error @+1 {{the final state (second result) with normalize is not supported}}
+  %o, %s = attn.linear %q, %q, %q feature_map(elu1) normalize : (tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>) -> (tensor<1x4x8x64xf32>, tensor<1x4x64x64xf32>)
+  return %o, %s : tensor<1x4x8x64xf32>, tensor<1x4x64x64xf32>
+}
+
+// -----
+
+func.func @linear_beta_shape(%q: tensor<1x4x8x64xf32>, %b: tensor<1x4xf32>) -> tensor<1x4x8x64xf32> {
+  // expected-error @+1 {{delta beta 'tensor<1x4xf32>' must be [B, H, N]}}
+  %o = attn.linear %q, %q, %q delta(%b) : (tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4xf32>) -> tensor<1x4x8x64xf32>
+  return %o : tensor<1x4x8x64xf32>
+}

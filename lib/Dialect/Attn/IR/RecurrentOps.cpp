@@ -87,13 +87,35 @@ LogicalResult LinearOp::verify() {
     if (t.getRank() != 1 || !agree(t.getDimSize(0), q.getDimSize(1)))
       return emitOpError() << "decay " << t << " must be [H], one per head";
   }
-  if (Value g = getGate()) {
-    auto t = cast<RankedTensorType>(g.getType());
+  for (auto [name, value] : {std::pair<const char *, Value>{"gate", getGate()},
+                             {"log_gate", getLogGate()},
+                             {"delta beta", getBeta()}}) {
+    if (!value)
+      continue;
+    auto t = cast<RankedTensorType>(value.getType());
     if (t.getRank() != 3 || !agree(t.getDimSize(0), q.getDimSize(0)) ||
         !agree(t.getDimSize(1), q.getDimSize(1)) ||
         !agree(t.getDimSize(2), q.getDimSize(2)))
-      return emitOpError() << "gate " << t << " must be [B, H, N]";
+      return emitOpError() << name << " " << t << " must be [B, H, N]";
   }
+  // The state in and out: [B, H, D, Dv] f32.
+  for (auto [name, value] :
+       {std::pair<const char *, Value>{"state", getInitialState()},
+        {"the final state (second result)", getFinalState()}}) {
+    if (!value)
+      continue;
+    if (getNormalize())
+      return emitOpError() << name << " with normalize is not supported (its "
+                              "normaliser z is not carried)";
+    auto t = cast<RankedTensorType>(value.getType());
+    if (t.getRank() != 4 || !agree(t.getDimSize(0), q.getDimSize(0)) ||
+        !agree(t.getDimSize(1), q.getDimSize(1)) ||
+        !agree(t.getDimSize(2), q.getDimSize(3)) ||
+        !agree(t.getDimSize(3), v.getDimSize(3)))
+      return emitOpError() << name << " " << t << " must be [B, H, D, Dv] f32";
+  }
+  if (getBeta() && getNormalize())
+    return emitOpError() << "the delta rule (delta) does not take normalize";
   return success();
 }
 
@@ -107,9 +129,17 @@ void LinearOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
   out.push_back({getOut(), 3, getV(), 3});
   if (Value d = getDecay())
     out.push_back({d, 0, getQ(), 1});
-  if (Value g = getGate())
-    for (unsigned d = 0; d < 3; ++d)
-      out.push_back({g, d, getQ(), d});
+  for (Value g : {getGate(), getLogGate(), getBeta()})
+    if (g)
+      for (unsigned d = 0; d < 3; ++d)
+        out.push_back({g, d, getQ(), d});
+  for (Value s : {getInitialState(), getFinalState()})
+    if (s) {
+      out.push_back({s, 0, getQ(), 0});
+      out.push_back({s, 1, getQ(), 1});
+      out.push_back({s, 2, getQ(), 3});
+      out.push_back({s, 3, getV(), 3});
+    }
 }
 
 void LinearOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
@@ -121,9 +151,18 @@ void LinearOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
     op.operands["decay"] = idOf(d);
   if (Value g = getGate())
     op.operands["gate"] = idOf(g);
+  if (Value g = getLogGate())
+    op.operands["log_gate"] = idOf(g);
+  if (Value b = getBeta())
+    op.operands["beta"] = idOf(b);
+  if (Value s = getInitialState())
+    op.operands["state"] = idOf(s);
   op.results["out"] = idOf(getOut());
+  if (Value s = getFinalState())
+    op.results["final_state"] = idOf(s);
   op.ints["feature_map"] =
       static_cast<int64_t>(getFeatureMap().value_or(FeatureMap::Identity));
   op.ints["normalize"] = getNormalize() ? 1 : 0;
+  op.ints["l2norm"] = getL2norm() ? 1 : 0;
   op.floats["scale"] = getScaleValue();
 }

@@ -9,7 +9,9 @@
 // backwards (no division, no logarithm: exact for any decay in [0, 1]);
 // then S_{c1-1} = P_{c1-1} S_{c0-1} + sum_s G(s, c1-1) phi(k_s) v_s^T.
 // Per token that is C (D + Dv) for the chunk and 2 D Dv for the state:
-// linear in N for a fixed C.
+// linear in N for a fixed C. The state starts from the initial state (or
+// 0) and ends in the final state when the op has one. The delta rule
+// (delta(beta)) walks token by token, 3 D Dv per token.
 //
 //===----------------------------------------------------------------------===//
 
@@ -18,6 +20,7 @@
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Utils/LoopLowering.h"
 #include "attnir/Dialect/Attn/Utils/SelectionBuilders.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/PatternMatch.h"
 
 namespace mlir::attn {
@@ -34,25 +37,36 @@ namespace {
 struct LinearTask {
   bool normalize = false;
   double scale = 1.0;
-  Value q, k, v, decay, gate, out; // buffers
-  Value b, h, d, dv;
-  Value S, z, acc;                 // f32 scratch: [D, Dv], [D], [Dv]
+  Value q, k, v, decay, gate, logGate, beta, out; // buffers
+  Value initState, finalState;                    // [B, H, D, Dv] f32
+  Value b, h, d, dv, n;
+  Value S, z, acc;          // f32 scratch: [D, Dv], [D], [Dv]
+  Value qNorm, kNorm;       // f32 scratch [N] with l2norm: 1 / |phi(x_t)|
   std::optional<FeatureMap> map;
 
   Value phiAt(OpBuilder &ob, Location l, Value buf, Value t, Value e) const {
     Value x = toF32(ob, l, memref::LoadOp::create(ob, l, buf, ValueRange{b, h, t, e}));
     return featureMap(ob, l, map, x);
   }
-  /// gamma_t: the head's decay times the token's gate (1 without either).
+  /// phi(q_t)_e or phi(k_t)_e, L2-normalised with l2norm.
+  Value feature(OpBuilder &ob, Location l, bool isQ, Value t, Value e) const {
+    Value x = phiAt(ob, l, isQ ? q : k, t, e);
+    Value norm = isQ ? qNorm : kNorm;
+    if (norm)
+      x = arith::MulFOp::create(ob, l, x, memref::LoadOp::create(ob, l, norm, ValueRange{t}));
+    return x;
+  }
+  /// gamma_t: the head's decay times the token's gates (1 without any).
   Value gamma(OpBuilder &ob, Location l, Value t) const {
     Value g = cF32(ob, l, 1.0);
+    auto times = [&](Value x) { g = arith::MulFOp::create(ob, l, g, x); };
     if (decay)
-      g = arith::MulFOp::create(
-          ob, l, g, toF32(ob, l, memref::LoadOp::create(ob, l, decay, ValueRange{h})));
+      times(toF32(ob, l, memref::LoadOp::create(ob, l, decay, ValueRange{h})));
     if (gate)
-      g = arith::MulFOp::create(
-          ob, l, g,
-          toF32(ob, l, memref::LoadOp::create(ob, l, gate, ValueRange{b, h, t})));
+      times(toF32(ob, l, memref::LoadOp::create(ob, l, gate, ValueRange{b, h, t})));
+    if (logGate)
+      times(math::ExpOp::create(
+          ob, l, toF32(ob, l, memref::LoadOp::create(ob, l, logGate, ValueRange{b, h, t}))));
     return g;
   }
   /// phi(q_t) . phi(k_s).
@@ -60,8 +74,8 @@ struct LinearTask {
     auto loop = scf::ForOp::create(
         ob, l, cIdx(ob, l, 0), d, cIdx(ob, l, 1), ValueRange{cF32(ob, l, 0.0)},
         [&](OpBuilder &eb, Location el, Value e, ValueRange sum) {
-          Value p = arith::MulFOp::create(eb, el, phiAt(eb, el, q, t, e),
-                                          phiAt(eb, el, k, s, e));
+          Value p = arith::MulFOp::create(eb, el, feature(eb, el, true, t, e),
+                                          feature(eb, el, false, s, e));
           scf::YieldOp::create(eb, el, ValueRange{arith::AddFOp::create(eb, el, sum[0], p)});
         });
     return loop.getResult(0);
@@ -103,7 +117,7 @@ void buildToken(OpBuilder &b, Location l, const LinearTask &k, Value c0,
   auto inter = scf::ForOp::create(
       b, l, c0i, k.d, c1i, ValueRange{cF32(b, l, 0.0)},
       [&](OpBuilder &db, Location dl, Value dd, ValueRange den) {
-        Value qd = k.phiAt(db, dl, k.q, t, dd);
+        Value qd = k.feature(db, dl, true, t, dd);
         forEach(db, dl, c0i, k.dv, [&](OpBuilder &eb, Location el, Value e) {
           Value s = memref::LoadOp::create(eb, el, k.S, ValueRange{dd, e});
           Value a = memref::LoadOp::create(eb, el, k.acc, ValueRange{e});
@@ -161,7 +175,7 @@ void buildStateUpdate(OpBuilder &b, Location l, const LinearTask &k, Value c0,
       [&](OpBuilder &sb, Location sl, Value r, ValueRange g) {
         Value s = arith::SubIOp::create(sb, sl, arith::SubIOp::create(sb, sl, c1, c1i), r);
         forEach(sb, sl, c0i, k.d, [&](OpBuilder &db, Location dl, Value dd) {
-          Value kd = mulF(db, dl, g[0], k.phiAt(db, dl, k.k, s, dd));
+          Value kd = mulF(db, dl, g[0], k.feature(db, dl, false, s, dd));
           Value zd = memref::LoadOp::create(db, dl, k.z, ValueRange{dd});
           memref::StoreOp::create(db, dl, addF(db, dl, zd, kd), k.z, ValueRange{dd});
           forEach(db, dl, c0i, k.dv, [&](OpBuilder &eb, Location el, Value e) {
@@ -176,6 +190,105 @@ void buildStateUpdate(OpBuilder &b, Location l, const LinearTask &k, Value c0,
       });
 }
 
+/// norm[t] = 1 / sqrt(|phi(x_t)|^2 + 1e-6) for every token (fla's l2norm).
+void buildNorms(OpBuilder &b, Location l, const LinearTask &k, Value buf, Value norm) {
+  forEach(b, l, cIdx(b, l, 0), k.n, [&](OpBuilder &tb, Location tl, Value t) {
+    auto sum = scf::ForOp::create(
+        tb, tl, cIdx(tb, tl, 0), k.d, cIdx(tb, tl, 1), ValueRange{cF32(tb, tl, 1e-6)},
+        [&](OpBuilder &eb, Location el, Value e, ValueRange acc) {
+          Value x = k.phiAt(eb, el, buf, t, e);
+          scf::YieldOp::create(eb, el, ValueRange{addF(eb, el, acc[0], mulF(eb, el, x, x))});
+        });
+    Value inv = arith::DivFOp::create(tb, tl, cF32(tb, tl, 1.0),
+                                      math::SqrtOp::create(tb, tl, sum.getResult(0)));
+    memref::StoreOp::create(tb, tl, inv, norm, ValueRange{t});
+  });
+}
+
+/// S[:, e] . phi(q_t) (isQ) or S[:, e] . phi(k_t).
+Value columnDot(OpBuilder &b, Location l, const LinearTask &k, bool isQ, Value t, Value e) {
+  auto loop = scf::ForOp::create(
+      b, l, cIdx(b, l, 0), k.d, cIdx(b, l, 1), ValueRange{cF32(b, l, 0.0)},
+      [&](OpBuilder &db, Location dl, Value dd, ValueRange acc) {
+        Value sde = memref::LoadOp::create(db, dl, k.S, ValueRange{dd, e});
+        Value p = mulF(db, dl, sde, k.feature(db, dl, isQ, t, dd));
+        scf::YieldOp::create(db, dl, ValueRange{addF(db, dl, acc[0], p)});
+      });
+  return loop.getResult(0);
+}
+
+/// One token of the delta rule: u = beta (v - gamma S^T k), S = gamma S +
+/// k u^T, out = scale S^T q. Token by token: its chunked (WY) form is
+/// future work.
+void buildDeltaToken(OpBuilder &b, Location l, const LinearTask &k, Value t) {
+  Value c0i = cIdx(b, l, 0);
+  Value g = k.gamma(b, l, t);
+  Value beta = toF32(b, l, memref::LoadOp::create(b, l, k.beta, ValueRange{k.b, k.h, t}));
+  forEach(b, l, c0i, k.dv, [&](OpBuilder &eb, Location el, Value e) {
+    Value w = columnDot(eb, el, k, /*isQ=*/false, t, e);
+    Value ve = toF32(eb, el, memref::LoadOp::create(eb, el, k.v, ValueRange{k.b, k.h, t, e}));
+    Value u = mulF(eb, el, beta, arith::SubFOp::create(eb, el, ve, mulF(eb, el, g, w)));
+    memref::StoreOp::create(eb, el, u, k.acc, ValueRange{e});
+  });
+  forEach(b, l, c0i, k.d, [&](OpBuilder &db, Location dl, Value dd) {
+    Value kd = k.feature(db, dl, false, t, dd);
+    forEach(db, dl, cIdx(db, dl, 0), k.dv, [&](OpBuilder &eb, Location el, Value e) {
+      Value x = memref::LoadOp::create(eb, el, k.S, ValueRange{dd, e});
+      Value u = memref::LoadOp::create(eb, el, k.acc, ValueRange{e});
+      memref::StoreOp::create(eb, el, addF(eb, el, mulF(eb, el, g, x), mulF(eb, el, kd, u)),
+                              k.S, ValueRange{dd, e});
+    });
+  });
+  Type elt = cast<MemRefType>(k.out.getType()).getElementType();
+  forEach(b, l, c0i, k.dv, [&](OpBuilder &eb, Location el, Value e) {
+    Value r = mulF(eb, el, columnDot(eb, el, k, /*isQ=*/true, t, e), cF32(eb, el, k.scale));
+    memref::StoreOp::create(eb, el, fromF32(eb, el, r, elt), k.out, ValueRange{k.b, k.h, t, e});
+  });
+}
+
+/// The chunked walk of one (b, h): per chunk its tokens, then the state.
+void buildChunks(OpBuilder &b, Location l, const LinearTask &k, int64_t chunk) {
+  Value cc = cIdx(b, l, chunk);
+  scf::ForOp::create(
+      b, l, cIdx(b, l, 0), k.n, cc, ValueRange{},
+      [&](OpBuilder &cb, Location cl, Value c0, ValueRange) {
+        Value c1 = arith::MinUIOp::create(cb, cl, arith::AddIOp::create(cb, cl, c0, cc), k.n);
+        auto tokens = scf::ForOp::create(
+            cb, cl, c0, c1, cIdx(cb, cl, 1), ValueRange{cF32(cb, cl, 1.0)},
+            [&](OpBuilder &tb, Location tl, Value t, ValueRange p) {
+              Value pt = mulF(tb, tl, p[0], k.gamma(tb, tl, t));
+              buildToken(tb, tl, k, c0, t, pt);
+              scf::YieldOp::create(tb, tl, ValueRange{pt});
+            });
+        buildStateUpdate(cb, cl, k, c0, c1, tokens.getResult(0));
+        scf::YieldOp::create(cb, cl);
+      });
+}
+
+/// S = the initial state's [b, h] (or 0), z = 0 (stored: fresh memory may
+/// hold NaN, which a scaling by 0 would keep).
+void buildInitialState(OpBuilder &b, Location l, const LinearTask &k) {
+  forEach(b, l, cIdx(b, l, 0), k.d, [&](OpBuilder &ib, Location il, Value i) {
+    memref::StoreOp::create(ib, il, cF32(ib, il, 0.0), k.z, ValueRange{i});
+    forEach(ib, il, cIdx(ib, il, 0), k.dv, [&](OpBuilder &jb, Location jl, Value j) {
+      Value x = k.initState ? memref::LoadOp::create(jb, jl, k.initState,
+                                                     ValueRange{k.b, k.h, i, j})
+                                  .getResult()
+                            : cF32(jb, jl, 0.0);
+      memref::StoreOp::create(jb, jl, x, k.S, ValueRange{i, j});
+    });
+  });
+}
+
+void buildFinalState(OpBuilder &b, Location l, const LinearTask &k) {
+  forEach(b, l, cIdx(b, l, 0), k.d, [&](OpBuilder &ib, Location il, Value i) {
+    forEach(ib, il, cIdx(ib, il, 0), k.dv, [&](OpBuilder &jb, Location jl, Value j) {
+      Value x = memref::LoadOp::create(jb, jl, k.S, ValueRange{i, j});
+      memref::StoreOp::create(jb, jl, x, k.finalState, ValueRange{k.b, k.h, i, j});
+    });
+  });
+}
+
 void lowerLinear(RewriterBase &rw, LinearOp op, int64_t chunk) {
   Location loc = op.getLoc();
   rw.setInsertionPoint(op);
@@ -185,57 +298,60 @@ void lowerLinear(RewriterBase &rw, LinearOp op, int64_t chunk) {
   base.q = readBuffer(rw, loc, op.getQ());
   base.k = readBuffer(rw, loc, op.getK());
   base.v = readBuffer(rw, loc, op.getV());
-  if (op.getDecay())
-    base.decay = readBuffer(rw, loc, op.getDecay());
-  if (op.getGate())
-    base.gate = readBuffer(rw, loc, op.getGate());
+  auto optional = [&](Value v) { return v ? readBuffer(rw, loc, v) : Value(); };
+  base.decay = optional(op.getDecay());
+  base.gate = optional(op.getGate());
+  base.logGate = optional(op.getLogGate());
+  base.beta = optional(op.getBeta());
+  base.initState = optional(op.getInitialState());
   base.map = op.getFeatureMap();
   Value B = dimOf(rw, loc, base.q, 0), H = dimOf(rw, loc, base.q, 1);
-  Value N = dimOf(rw, loc, base.q, 2);
+  base.n = dimOf(rw, loc, base.q, 2);
   base.d = dimOf(rw, loc, base.q, 3);
   base.dv = dimOf(rw, loc, base.v, 3);
-  base.out = allocFor(rw, loc, op.getType(), {B, H, N, base.dv});
+  Type outType = op.getOut().getType();
+  base.out = allocFor(rw, loc, outType, {B, H, base.n, base.dv});
+  if (Value fs = op.getFinalState())
+    base.finalState = allocFor(rw, loc, fs.getType(), {B, H, base.d, base.dv});
+  bool l2 = op.getL2norm();
   parallelRows(rw, loc, {B, H}, [&](OpBuilder &b, Location l, ValueRange bh) {
     LinearTask k = base;
     k.b = bh[0], k.h = bh[1];
     Type f32 = b.getF32Type();
+    SmallVector<Value> scratchBufs;
     auto scratch = [&](ArrayRef<Value> dims) -> Value {
       auto t = MemRefType::get(SmallVector<int64_t>(dims.size(), ShapedType::kDynamic), f32);
-      Value buf = memref::AllocOp::create(b, l, t, dims);
-      return buf;
+      scratchBufs.push_back(memref::AllocOp::create(b, l, t, dims));
+      return scratchBufs.back();
     };
     k.S = scratch({k.d, k.dv});
     k.z = scratch({k.d});
     k.acc = scratch({k.dv});
-    // S_{-1} = 0, z_{-1} = 0 (stored: fresh memory may hold NaN, which a
-    // scaling by 0 would keep).
-    forEach(b, l, cIdx(b, l, 0), k.d, [&](OpBuilder &ib, Location il, Value i) {
-      memref::StoreOp::create(ib, il, cF32(ib, il, 0.0), k.z, ValueRange{i});
-      forEach(ib, il, cIdx(ib, il, 0), k.dv, [&](OpBuilder &jb, Location jl, Value j) {
-        memref::StoreOp::create(jb, jl, cF32(jb, jl, 0.0), k.S, ValueRange{i, j});
+    if (l2) {
+      Value qn = scratch({k.n}), kn = scratch({k.n});
+      buildNorms(b, l, k, k.q, qn);
+      buildNorms(b, l, k, k.k, kn);
+      k.qNorm = qn, k.kNorm = kn;
+    }
+    buildInitialState(b, l, k);
+    if (k.beta)
+      forEach(b, l, cIdx(b, l, 0), k.n, [&](OpBuilder &tb, Location tl, Value t) {
+        buildDeltaToken(tb, tl, k, t);
       });
-    });
-    Value cc = cIdx(b, l, chunk);
-    scf::ForOp::create(
-        b, l, cIdx(b, l, 0), N, cc, ValueRange{},
-        [&](OpBuilder &cb, Location cl, Value c0, ValueRange) {
-          Value c1 = arith::MinUIOp::create(cb, cl, arith::AddIOp::create(cb, cl, c0, cc), N);
-          auto tokens = scf::ForOp::create(
-              cb, cl, c0, c1, cIdx(cb, cl, 1), ValueRange{cF32(cb, cl, 1.0)},
-              [&](OpBuilder &tb, Location tl, Value t, ValueRange p) {
-                Value pt = mulF(tb, tl, p[0], k.gamma(tb, tl, t));
-                buildToken(tb, tl, k, c0, t, pt);
-                scf::YieldOp::create(tb, tl, ValueRange{pt});
-              });
-          buildStateUpdate(cb, cl, k, c0, c1, tokens.getResult(0));
-          scf::YieldOp::create(cb, cl);
-        });
-    for (Value buf : {k.S, k.z, k.acc})
+    else
+      buildChunks(b, l, k, chunk);
+    if (k.finalState)
+      buildFinalState(b, l, k);
+    for (Value buf : scratchBufs)
       memref::DeallocOp::create(b, l, buf);
   });
-  Value result = asTensor(rw, loc, op.getType(), base.out);
-  rw.replaceOp(op, result);
-  freeUnlessReturned(rw, result, base.out);
+  SmallVector<Value> results{asTensor(rw, loc, outType, base.out)};
+  if (Value fs = op.getFinalState())
+    results.push_back(asTensor(rw, loc, fs.getType(), base.finalState));
+  rw.replaceOp(op, results);
+  freeUnlessReturned(rw, results[0], base.out);
+  if (base.finalState)
+    freeUnlessReturned(rw, results[1], base.finalState);
 }
 
 struct AttnLowerLinearPass

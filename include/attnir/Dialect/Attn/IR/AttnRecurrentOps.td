@@ -56,40 +56,71 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
   let summary = "causal linear attention as a decayed recurrence";
   let description = [{
-    Per (b, h), with state S_t [D, Dv] (S_{-1} = 0):
+    Per (b, h), with state S_t [D, Dv] (S_{-1} = the initial state or 0):
     `S_t = gamma_t S_{t-1} + phi(k_t) v_t^T`, `out_t = scale phi(q_t)^T S_t`
-    (shared/patterns.md A8). `gamma_t` is 1, or `decay(%lambda)` a per-head
-    decay lambda [H] (Lightning Attention, RetNet), or `gate(%g)` a
-    per-token gate g [B, H, N] (both multiply). `feature_map(phi)`:
-    identity (the default), elu1, relu or exp, applied to q and k.
-    `normalize`: out_t is divided by phi(q_t)^T z_t, z_t = gamma_t z_{t-1} +
-    phi(k_t) (0 where that is 0). q, k [B, H, N, D], v [B, H, N, Dv] (H
-    query heads = key heads; the sequence is the queries'), result [B, H,
-    N, Dv]; f32 state whatever the input type. Decays and gates are the
-    caller's promise to lie in [0, 1].
+    (shared/patterns.md A8). `gamma_t` is the product of what is given
+    (1 without any): `decay(%lambda)` a per-head decay lambda [H]
+    (Lightning Attention, RetNet), `gate(%g)` a per-token gate g [B, H, N]
+    in [0, 1], `log_gate(%g)` a per-token log gate g [B, H, N] <= 0
+    (gamma = e^g: flash-linear-attention's convention).
+    `feature_map(phi)`: identity (the default), elu1, relu or exp, applied
+    to q and k. `normalize`: out_t is divided by phi(q_t)^T z_t, z_t =
+    gamma_t z_{t-1} + phi(k_t) (0 where that is 0). q, k [B, H, N, D], v
+    [B, H, N, Dv] (H query heads = key heads; the sequence is the
+    queries'), result [B, H, N, Dv]; f32 state whatever the input type.
+    Decays and gates are the caller's promise to lie in [0, 1].
+
+    `delta(%beta)` (beta [B, H, N] in (0, 1)): the gated delta rule
+    (DeltaNet, Gated DeltaNet; fla's chunk_gated_delta_rule with S stored
+    [D, Dv], its [K, V]): `S_t = gamma_t (I - beta_t k_t k_t^T) S_{t-1} +
+    beta_t k_t v_t^T`, i.e. the update above with v_t replaced by
+    `beta_t (v_t - gamma_t S_{t-1}^T k_t)`; not with `normalize`. The rule
+    is stable for |k_t| <= 1: `l2norm` divides phi(q_t) and phi(k_t) by
+    sqrt(|phi(x_t)|^2 + 1e-6) (fla's use_qk_l2norm_in_kernel).
+
+    `state(%s0)` (s0 [B, H, D, Dv] f32) starts from S_{-1} = s0, and a
+    second result [B, H, D, Dv] f32 returns S_{N-1}: chunked prefill,
+    streaming and context parallelism pass the state along (not with
+    `normalize`, whose z is not carried).
 
     The CPU lowering (attn-lower-linear) is chunked: within a chunk of C
     tokens (a pass option, `linear-chunk`) the masked, decayed products,
     across chunks the state; equal to the token recurrence up to rounding
-    for any C.
+    for any C. The delta rule runs token by token (its chunked WY form is
+    future work). On CUDA (static D <= 256, Dv <= 1024) one step kernel
+    runs a thread per (b, h, value column) with its state column in
+    registers, token by token (LinearKernel.cpp): every variant, correct,
+    not yet on tensor cores.
 
     ```mlir
     %o = attn.linear %q, %k, %v decay(%lambda)
        : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
           tensor<?xf32>) -> tensor<?x?x?x64xf32>
+    %o2, %s = attn.linear %q, %k, %v log_gate(%g) delta(%beta) state(%s0)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+          tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x64x64xf32>)
+       -> (tensor<?x?x?x64xf32>, tensor<?x?x64x64xf32>)
     ```
   }];
   let arguments = (ins Attn_FloatTensor:$q, Attn_FloatTensor:$k,
                        Attn_FloatTensor:$v,
                        Optional<Attn_FloatTensor>:$decay,
                        Optional<Attn_FloatTensor>:$gate,
+                       Optional<Attn_FloatTensor>:$log_gate,
+                       Optional<Attn_FloatTensor>:$beta,
+                       Optional<RankedTensorOf<[F32]>>:$initial_state,
                        OptionalAttr<Attn_FeatureMap>:$feature_map,
                        UnitAttr:$normalize,
+                       UnitAttr:$l2norm,
                        OptionalAttr<F64Attr>:$scale);
-  let results = (outs Attn_FloatTensor:$out);
+  let results = (outs Attn_FloatTensor:$out,
+                      Optional<RankedTensorOf<[F32]>>:$final_state);
   let assemblyFormat = [{
     $q `,` $k `,` $v (`decay` `(` $decay^ `)`)? (`gate` `(` $gate^ `)`)?
-    (`feature_map` `(` $feature_map^ `)`)? (`normalize` $normalize^)?
+    (`log_gate` `(` $log_gate^ `)`)? (`delta` `(` $beta^ `)`)?
+    (`state` `(` $initial_state^ `)`)?
+    (`feature_map` `(` $feature_map^ `)`)? (`l2norm` $l2norm^)?
+    (`normalize` $normalize^)?
     (`scale` `(` $scale^ `)`)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;

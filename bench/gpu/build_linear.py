@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""Here (no GPU needed): compiles the attn.linear programs bench/gpu/linear.py
+checks and times into bench/gpu/bundles/linear_*.bundle (carry the folder):
+attnir.distributed.linear_spec entries `linear`(q, k, v, [gates], s0) ->
+(out, final state) for a per-head decay (f32), per-token gates with the
+elu+1 map, log gates, and the gated delta rule with l2norm (bf16, D = 64 for
+the checks, D = 128 for the timings against flash-linear-attention), and
+the normalised form (no state) from a spec of its own.
+
+usage: python3 bench/gpu/build_linear.py [--attnc build/bin/attnc]
+"""
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "python"))
+from attnir.distributed._linear import linear_spec  # noqa: E402  (pure Python)
+from build_sparse import build_all  # noqa: E402
+
+T = "tensor<?x?x?x64xbf16>"
+NORMALIZED = (f"func.func @linear(%q: {T}, %k: {T}, %v: {T}, %g: tensor<?x?x?xf32>) -> {T} {{\n"
+              f"  %o = attn.linear %q, %k, %v gate(%g) feature_map(elu1) normalize\n"
+              f"       : ({T}, {T}, {T}, tensor<?x?x?xf32>) -> {T}\n"
+              f"  return %o : {T}\n}}\n")
+
+SPECS = {
+    "linear_decay_f32_d64": (linear_spec(64, "f32", decay=True), ""),
+    "linear_gate_elu1_bf16_d64": (linear_spec(64, "bf16", gate=True, feature_map="elu1",
+                                              scale=0.5), ""),
+    "linear_normalized_bf16_d64": (NORMALIZED, ""),
+    "linear_gdr_bf16_d64": (linear_spec(64, "bf16", log_gate=True, delta=True, l2norm=True,
+                                        scale=0.125), ""),
+    "linear_gdr_bf16_d128": (linear_spec(128, "bf16", log_gate=True, delta=True, l2norm=True,
+                                         scale=128 ** -0.5), ""),
+    "linear_loggate_bf16_d128": (linear_spec(128, "bf16", log_gate=True,
+                                             scale=128 ** -0.5), ""),
+}
+
+if __name__ == "__main__":
+    build_all(SPECS)

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""On the GPU machine: attn.linear's CUDA kernel (a thread per (b, h, value
+column), the state column in registers) checked against the float64
+reference the bundle records, and against flash-linear-attention (fla:
+the wheels fla_core is carried as, bench/gpu/wheels/) on the same inputs;
+then timed against fla's chunked kernels (chunk_gated_delta_rule,
+chunk_simple_gla). (fla 0.6.0's fused_recurrent_gated_delta_rule hit an
+illegal address at these shapes with an initial state, so it is not timed.)
+
+Bundles: python3 bench/gpu/build_linear.py here (carry bench/gpu/bundles).
+  PYTHONPATH=<runtime-only site>:<fla site> python3 bench/gpu/linear.py --out DIR
+"""
+import json
+import os
+
+import numpy as np
+import torch
+
+import attnir
+from sparse import run_report, time_ms
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+dev = "cuda"
+CHECKS = ["linear_decay_f32_d64", "linear_gate_elu1_bf16_d64", "linear_normalized_bf16_d64",
+          "linear_gdr_bf16_d64", "linear_gdr_bf16_d128", "linear_loggate_bf16_d128"]
+
+
+def load(name):
+    return attnir.load(os.path.join(HERE, "bundles", name + ".bundle"))
+
+
+def inputs(kern, B, H, N, seed):
+    """Random inputs by the entry's argument names (their roles)."""
+    g = torch.Generator(device=dev).manual_seed(seed)
+    out = []
+    for a in kern.signature.inputs:
+        dt = {"f32": torch.float32, "bf16": torch.bfloat16}[a.dtype]
+        D = a.shape[-1]
+        if a.name in ("q", "k", "v"):
+            x = 0.5 * torch.randn((B, H, N, D), generator=g, device=dev)
+        elif a.name == "decay":
+            x = 0.5 + 0.5 * torch.rand((H,), generator=g, device=dev)
+        elif a.name in ("gate", "g", "beta"):
+            x = torch.rand((B, H, N), generator=g, device=dev)
+            x = 0.1 + 0.8 * x if a.name == "beta" else 0.5 + 0.5 * x
+            if a.name == "g":
+                x = torch.log(x)
+        elif a.name == "s0":
+            x = 0.2 * torch.randn((B, H, a.shape[2], a.shape[3]), generator=g, device=dev)
+        else:
+            raise ValueError(f"no rule for input {a.name}")
+        out.append(x.to(dt).contiguous())
+    return out
+
+
+def rel(got, ref):
+    got = got.double().cpu().numpy() if torch.is_tensor(got) else np.asarray(got, np.float64)
+    ref = np.asarray(ref, np.float64)
+    return float(np.abs(got - ref).max() / (np.abs(ref).max() or 1.0))
+
+
+def check(report):
+    rows = []
+    for name in CHECKS:
+        kern = load(name)
+        for B, H, N in [(2, 3, 77), (1, 2, 1), (1, 4, 300)]:
+            args = inputs(kern, B, H, N, seed=N)
+            got = kern(*args)
+            got = got if isinstance(got, tuple) else (got,)
+            ref = kern.reference(*(a.cpu() for a in args))
+            ref = ref if isinstance(ref, tuple) else (ref,)
+            err = max(rel(gv, rv) for gv, rv in zip(got, ref))
+            tol = 1e-4 if "f32" in name else 2e-2
+            ok = err < tol and all(bool(torch.isfinite(gv).all()) for gv in got)
+            rows.append(dict(bundle=name, shape=f"{B}x{H}x{N}", max_rel_err=err, ok=ok))
+            print(f"check {name} {B}x{H}x{N} err={err:.2e} {'ok' if ok else 'FAILED'}")
+    rows += fla_agreement()
+    report["correctness"] += rows
+
+
+def fla_ops():
+    try:
+        from fla.ops.gated_delta_rule import chunk_gated_delta_rule, \
+            fused_recurrent_gated_delta_rule
+        from fla.ops.simple_gla import chunk_simple_gla
+        return chunk_gated_delta_rule, fused_recurrent_gated_delta_rule, chunk_simple_gla
+    except Exception as e:  # noqa: BLE001 - reported
+        print(f"fla not available: {type(e).__name__}: {e}")
+        return None
+
+
+def bthd(x):
+    return x.transpose(1, 2).contiguous()
+
+
+def fla_agreement():
+    """Ours against fla's chunked kernels on the same bf16 inputs (outputs
+    and final states)."""
+    ops = fla_ops()
+    if ops is None:
+        return [dict(bundle="fla", shape="-", max_rel_err=float("nan"), ok=False)]
+    chunk_gdr, _, chunk_sgla = ops
+    rows = []
+    for name, fla_fn in (("linear_gdr_bf16_d128", "gdr"), ("linear_loggate_bf16_d128", "sgla")):
+        kern = load(name)
+        for B, H, N in [(1, 4, 1000), (2, 2, 257)]:
+            args = inputs(kern, B, H, N, seed=3 + N)
+            o, s = kern(*args)
+            q, k, v, g = args[:4]
+            if fla_fn == "gdr":
+                beta, s0 = args[4], args[5]
+                fo, fs = chunk_gdr(bthd(q), bthd(k), bthd(v), bthd(g.unsqueeze(-1)).squeeze(-1),
+                                   bthd(beta.unsqueeze(-1)).squeeze(-1), scale=128 ** -0.5,
+                                   initial_state=s0, output_final_state=True,
+                                   use_qk_l2norm_in_kernel=True)
+            else:
+                s0 = args[4]
+                fo, fs = chunk_sgla(bthd(q), bthd(k), bthd(v), g=bthd(g.unsqueeze(-1)).squeeze(-1),
+                                    scale=128 ** -0.5, initial_state=s0,
+                                    output_final_state=True)
+            err = max(rel(o, bthd(fo).float().cpu().double().numpy()),
+                      rel(s, fs.float().cpu().double().numpy()))
+            ok = err < 3e-2
+            rows.append(dict(bundle=f"{name} vs fla", shape=f"{B}x{H}x{N}", max_rel_err=err,
+                             ok=ok))
+            print(f"check {name} vs fla {B}x{H}x{N} err={err:.2e} {'ok' if ok else 'FAILED'}")
+    return rows
+
+
+def timed(report, reps):
+    ops = fla_ops()
+    out = []
+    for name in ("linear_gdr_bf16_d128", "linear_loggate_bf16_d128"):
+        kern = load(name)
+        for B, H, N in [(1, 16, 4096), (1, 16, 16384), (8, 16, 4096)]:
+            args = inputs(kern, B, H, N, seed=1)
+            row = dict(program=name, shape=f"{B}x{H}x{N}x128",
+                       attnir_ms=time_ms(lambda: kern(*args), reps))
+            if ops is not None:
+                q, k, v, g = (bthd(x) if x.dim() == 4 else bthd(x.unsqueeze(-1)).squeeze(-1)
+                              for x in args[:4])
+                s0 = args[-1]
+                if name.startswith("linear_gdr"):
+                    beta = bthd(args[4].unsqueeze(-1)).squeeze(-1)
+                    chunk_gdr = ops[0]
+                    row["fla_chunk_ms"] = time_ms(lambda: chunk_gdr(
+                        q, k, v, g, beta, scale=128 ** -0.5, initial_state=s0,
+                        output_final_state=True, use_qk_l2norm_in_kernel=True), reps)
+                else:
+                    row["fla_chunk_ms"] = time_ms(lambda: ops[2](
+                        q, k, v, g=g, scale=128 ** -0.5, initial_state=s0,
+                        output_final_state=True), reps)
+            out.append(row)
+            print(json.dumps(row))
+    report["linear"] = out
+
+
+if __name__ == "__main__":
+    run_report("linear.json", [check], timed)

@@ -1,0 +1,143 @@
+//===- LinearKernel.cpp - attn.linear on the GPU, a thread per state column -===//
+//
+// The recurrent form (fla's fused_recurrent): thread (b, h, e) owns column e
+// of the state S [D, Dv] as a vector<D x f32> in registers and walks the
+// tokens: phi(k_t) and phi(q_t) as vectors (each of the head's Dv threads
+// reads the same rows: cache hits), the gates, then
+//   u = v_te, or beta_t (v_te - gamma_t S_e . k_t) under the delta rule,
+//   S_e = gamma_t S_e + k_t u,   out_te = scale S_e . q_t [/ q_t . z_t].
+// Every variant attn.linear has (decays, gates, log gates, feature maps,
+// l2norm, normalize, the delta rule, state in and out) in one body. The
+// chunked tensor-core form (wgmma on Hopper) is the next step for speed;
+// this is the correct first one, and decode's form.
+//
+//===----------------------------------------------------------------------===//
+
+#include "SelectionKernels.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "attnir/Dialect/Attn/Utils/SelectionBuilders.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+Value sum(OpBuilder &b, Location l, Value x) {
+  return vector::ReductionOp::create(b, l, vector::CombiningKind::ADD, x);
+}
+
+Value splat(OpBuilder &b, Location l, VectorType t, Value s) {
+  return vector::BroadcastOp::create(b, l, t, s);
+}
+
+/// Row t of q or k at (b, h) as f32 features: phi, then (l2norm) divided by
+/// sqrt(|phi|^2 + 1e-6).
+Value featureRow(OpBuilder &b, Location l, LinearOp op, Value buf, Value bi, Value h,
+                 Value t, VectorType vf) {
+  auto mt = cast<MemRefType>(buf.getType());
+  auto vt = VectorType::get(vf.getShape(), mt.getElementType());
+  Value x = vector::LoadOp::create(b, l, vt, buf, ValueRange{bi, h, t, cIdx(b, l, 0)});
+  if (!mt.getElementType().isF32())
+    x = arith::ExtFOp::create(b, l, vf, x);
+  x = featureMap(b, l, op.getFeatureMap(), x);
+  if (op.getL2norm()) {
+    Value ss = arith::AddFOp::create(b, l, sum(b, l, arith::MulFOp::create(b, l, x, x)),
+                                     cF32(b, l, 1e-6));
+    Value inv = arith::DivFOp::create(b, l, cF32(b, l, 1.0), math::SqrtOp::create(b, l, ss));
+    x = arith::MulFOp::create(b, l, x, splat(b, l, vf, inv));
+  }
+  return x;
+}
+
+Value loadF32(OpBuilder &b, Location l, Value buf, ValueRange at) {
+  Value x = memref::LoadOp::create(b, l, buf, at);
+  return x.getType().isF32() ? x : arith::ExtFOp::create(b, l, b.getF32Type(), x).getResult();
+}
+
+} // namespace
+
+bool mlir::attn::cuda::canRunLinear(LinearOp op) {
+  auto q = cast<RankedTensorType>(op.getQ().getType());
+  auto v = cast<RankedTensorType>(op.getV().getType());
+  int64_t d = q.getDimSize(3), dv = v.getDimSize(3);
+  // Static head dims: the state column is a vector in registers (up to 256
+  // floats), and a thread per value column (up to a block's 1024 threads).
+  return !ShapedType::isDynamic(d) && !ShapedType::isDynamic(dv) && d <= 256 &&
+         dv <= 1024;
+}
+
+void mlir::attn::cuda::buildLinearColumn(OpBuilder &b, Location l, LinearOp op,
+                                         function_ref<Value(Value)> arg, Value bi,
+                                         Value h, Value e) {
+  auto qt = cast<RankedTensorType>(op.getQ().getType());
+  int64_t D = qt.getDimSize(3);
+  Type f32 = b.getF32Type();
+  auto vf = VectorType::get({D}, f32);
+  Value q = arg(op.getQ()), k = arg(op.getK()), v = arg(op.getV());
+  Value n = dimOf(b, l, q, 2);
+  Value decay = op.getDecay() ? arg(op.getDecay()) : Value();
+  Value gate = op.getGate() ? arg(op.getGate()) : Value();
+  Value logGate = op.getLogGate() ? arg(op.getLogGate()) : Value();
+  Value beta = op.getBeta() ? arg(op.getBeta()) : Value();
+  Value zero = arith::ConstantOp::create(b, l, vf, DenseElementsAttr::get(vf, 0.0f));
+  // S_e from the initial state's column (or 0), z = 0.
+  Value s0 = zero;
+  if (Value st = op.getInitialState() ? arg(op.getInitialState()) : Value())
+    for (int64_t d = 0; d < D; ++d)
+      s0 = vector::InsertOp::create(
+          b, l, memref::LoadOp::create(b, l, st, ValueRange{bi, h, cIdx(b, l, d), e}), s0,
+          ArrayRef<int64_t>{d});
+  Value lambda = decay ? loadF32(b, l, decay, ValueRange{h}) : Value();
+  Value outBuf = arg(op.getOut());
+  Type outElt = cast<MemRefType>(outBuf.getType()).getElementType();
+  double scale = op.getScaleValue();
+  auto walk = scf::ForOp::create(
+      b, l, cIdx(b, l, 0), n, cIdx(b, l, 1), ValueRange{s0, zero},
+      [&](OpBuilder &tb, Location tl, Value t, ValueRange carried) {
+        Value S = carried[0], z = carried[1];
+        Value kt = featureRow(tb, tl, op, k, bi, h, t, vf);
+        Value qv = featureRow(tb, tl, op, q, bi, h, t, vf);
+        Value g = cF32(tb, tl, 1.0);
+        auto times = [&](Value x) { g = arith::MulFOp::create(tb, tl, g, x); };
+        if (lambda)
+          times(lambda);
+        if (gate)
+          times(loadF32(tb, tl, gate, ValueRange{bi, h, t}));
+        if (logGate)
+          times(math::ExpOp::create(tb, tl, loadF32(tb, tl, logGate, ValueRange{bi, h, t})));
+        Value u = loadF32(tb, tl, v, ValueRange{bi, h, t, e});
+        if (beta) { // u = beta (v - gamma S_e . k), with the old S
+          Value w = sum(tb, tl, arith::MulFOp::create(tb, tl, S, kt));
+          Value bt = loadF32(tb, tl, beta, ValueRange{bi, h, t});
+          u = arith::MulFOp::create(
+              tb, tl, bt, arith::SubFOp::create(tb, tl, u, arith::MulFOp::create(tb, tl, g, w)));
+        }
+        Value gv = splat(tb, tl, vf, g);
+        S = vector::FMAOp::create(tb, tl, kt, splat(tb, tl, vf, u),
+                                  arith::MulFOp::create(tb, tl, gv, S));
+        Value o = arith::MulFOp::create(tb, tl, sum(tb, tl, arith::MulFOp::create(tb, tl, S, qv)),
+                                        cF32(tb, tl, scale));
+        if (op.getNormalize()) {
+          z = arith::AddFOp::create(tb, tl, arith::MulFOp::create(tb, tl, gv, z), kt);
+          Value den = sum(tb, tl, arith::MulFOp::create(tb, tl, qv, z));
+          Value nz = arith::CmpFOp::create(tb, tl, arith::CmpFPredicate::UNE, den,
+                                           cF32(tb, tl, 0.0));
+          o = arith::SelectOp::create(tb, tl, nz, arith::DivFOp::create(tb, tl, o, den),
+                                      cF32(tb, tl, 0.0));
+        }
+        if (!outElt.isF32())
+          o = arith::TruncFOp::create(tb, tl, outElt, o);
+        memref::StoreOp::create(tb, tl, o, outBuf, ValueRange{bi, h, t, e});
+        scf::YieldOp::create(tb, tl, ValueRange{S, z});
+      });
+  if (Value fs = op.getFinalState() ? arg(op.getFinalState()) : Value()) {
+    Value S = walk.getResult(0);
+    for (int64_t d = 0; d < D; ++d)
+      memref::StoreOp::create(b, l, vector::ExtractOp::create(b, l, S, ArrayRef<int64_t>{d}),
+                              fs, ValueRange{bi, h, cIdx(b, l, d), e});
+  }
+  (void)f32;
+}
