@@ -3,7 +3,7 @@
 checks and times into bench/gpu/bundles/linear_*.bundle (carry the folder):
 attnir.distributed.linear_spec entries `linear`(q, k, v, [gates], s0) ->
 (out, final state) for a per-head decay (f32), per-token gates with the
-elu+1 map, log gates, and the gated delta rule with l2norm (bf16, D = 64 for
+elu+1 map, log gates, and the gated delta rule with l2norm, GLA's gates per feature (bf16, D = 64 for
 the checks, D = 128 for the timings against flash-linear-attention), and
 the normalised form (no state) from a spec of its own.
 
@@ -34,6 +34,8 @@ SPECS = {
                                          scale=128 ** -0.5), ""),
     "linear_loggate_bf16_d128": (linear_spec(128, "bf16", log_gate=True,
                                              scale=128 ** -0.5), ""),
+    "linear_gla_bf16_d128": (linear_spec(128, "bf16", log_gate=True, feature_gate=True,
+                                         scale=128 ** -0.5), ""),
 }
 
 if __name__ == "__main__":

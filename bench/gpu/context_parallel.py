@@ -105,6 +105,7 @@ def checks(ring, causal_k, rank, world):
         t = torch.tensor([e], device="cuda", dtype=torch.float64)
         dist.all_reduce(t, op=dist.ReduceOp.MAX)
         out.append((f"ring {entry} {layout} N={N}", float(t)))
+    out += linear_checks(rank, world)
     N = 8192 + 33
     q, k, v = rand((B, H, N, D), 5), rand((B, Hkv, N, D), 6), rand((B, Hkv, N, D), 7)
     want = causal_k(q, k, v)
@@ -114,6 +115,38 @@ def checks(ring, causal_k, rank, world):
                      device="cuda", dtype=torch.float64)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     out.append((f"heads causal contiguous N={N}", float(t)))
+    return out
+
+
+def linear_checks(rank, world):
+    """attn.linear with its state passed down the ranks over NCCL (the
+    gated delta rule in sequence, GLA's per-feature gates by the scan)
+    against the single-GPU kernel: outputs on every rank, the final state
+    on the last."""
+    out = []
+    B, H, D, N = 1, 4, 128, 3000 + 7
+    g = torch.Generator(device="cuda").manual_seed(9)
+    for name, gla in (("linear_gdr_bf16_d128", False), ("linear_gla_bf16_d128", True)):
+        kern = attnir.load(os.path.join(HERE, "bundles", name + ".bundle"))
+        q, k, v = (0.5 * rand((B, H, N, D), 50 + s) for s in range(3))
+        lg = torch.log(0.6 + 0.4 * torch.rand((B, H, N) + ((D,) if gla else ()),
+                                              generator=g, device="cuda"))
+        beta = 0.1 + 0.8 * torch.rand((B, H, N), generator=g, device="cuda")
+        s0 = 0.2 * torch.randn((B, H, D, D), generator=g, device="cuda")
+        full = (q, k, v, lg) + (() if gla else (beta,)) + (s0,)
+        want_o, want_s = kern(*full)
+        sh = [ad.shard(x, rank, world, "contiguous") for x in (q, k, v)]
+        got_o, got_s = ad.linear_attention(
+            *sh, None, seq_len=N, log_gate=ad.shard(lg, rank, world, "contiguous"),
+            beta=None if gla else ad.shard(beta, rank, world, "contiguous"),
+            initial_state=s0, l2norm=not gla, scale=128 ** -0.5, kernels=kern,
+            schedule="scan" if gla else "sequential")
+        e = rel(got_o, ad.shard(want_o, rank, world, "contiguous"))
+        if rank == world - 1:
+            e = max(e, rel(got_s, want_s))
+        t = torch.tensor([e], device="cuda", dtype=torch.float64)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        out.append((f"linear {name} {'scan' if gla else 'sequential'} N={N}", float(t)))
     return out
 
 
@@ -139,6 +172,7 @@ def main():
     ap.add_argument("--sizes", default="131072,262144,524288,1048576")
     ap.add_argument("--heads", type=int, default=8)
     ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--checks-only", action="store_true")
     args = ap.parse_args()
     assert os.environ.get("NCCL_NVLS_ENABLE") == "0", "NVLink multicast must stay off"
     local = int(os.environ.get("LOCAL_RANK", 0))
@@ -156,6 +190,9 @@ def main():
             print(f"{'ok  ' if ok else 'FAIL'} {name}: max rel err vs single GPU {err:.2e}",
                   flush=True)
 
+    if args.checks_only:
+        dist.destroy_process_group()
+        sys.exit(1 if any(not c["ok"] for c in results["checks"]) else 0)
     H, D = args.heads, 128
     quiet = NoTransfer(None)
     comm = TorchComm(None)

@@ -4,7 +4,7 @@ column), the state column in registers) checked against the float64
 reference the bundle records, and against flash-linear-attention (fla:
 the wheels fla_core is carried as, bench/gpu/wheels/) on the same inputs;
 then timed against fla's chunked kernels (chunk_gated_delta_rule,
-chunk_simple_gla). (fla 0.6.0's fused_recurrent_gated_delta_rule hit an
+chunk_simple_gla, chunk_gla). (fla 0.6.0's fused_recurrent_gated_delta_rule hit an
 illegal address at these shapes with an initial state, so it is not timed.)
 
 Bundles: python3 bench/gpu/build_linear.py here (carry bench/gpu/bundles).
@@ -22,7 +22,8 @@ from sparse import run_report, time_ms
 HERE = os.path.dirname(os.path.abspath(__file__))
 dev = "cuda"
 CHECKS = ["linear_decay_f32_d64", "linear_gate_elu1_bf16_d64", "linear_normalized_bf16_d64",
-          "linear_gdr_bf16_d64", "linear_gdr_bf16_d128", "linear_loggate_bf16_d128"]
+          "linear_gdr_bf16_d64", "linear_gdr_bf16_d128", "linear_loggate_bf16_d128",
+          "linear_gla_bf16_d128"]
 
 
 def load(name):
@@ -41,7 +42,8 @@ def inputs(kern, B, H, N, seed):
         elif a.name == "decay":
             x = 0.5 + 0.5 * torch.rand((H,), generator=g, device=dev)
         elif a.name in ("gate", "g", "beta"):
-            x = torch.rand((B, H, N), generator=g, device=dev)
+            shape = (B, H, N) + ((D,) if len(a.shape) == 4 else ())  # GLA: per feature
+            x = torch.rand(shape, generator=g, device=dev)
             x = 0.1 + 0.8 * x if a.name == "beta" else 0.5 + 0.5 * x
             if a.name == "g":
                 x = torch.log(x)
@@ -80,10 +82,10 @@ def check(report):
 
 def fla_ops():
     try:
-        from fla.ops.gated_delta_rule import chunk_gated_delta_rule, \
-            fused_recurrent_gated_delta_rule
+        from fla.ops.gated_delta_rule import chunk_gated_delta_rule
         from fla.ops.simple_gla import chunk_simple_gla
-        return chunk_gated_delta_rule, fused_recurrent_gated_delta_rule, chunk_simple_gla
+        from fla.ops.gla import chunk_gla
+        return chunk_gated_delta_rule, chunk_gla, chunk_simple_gla
     except Exception as e:  # noqa: BLE001 - reported
         print(f"fla not available: {type(e).__name__}: {e}")
         return None
@@ -99,9 +101,10 @@ def fla_agreement():
     ops = fla_ops()
     if ops is None:
         return [dict(bundle="fla", shape="-", max_rel_err=float("nan"), ok=False)]
-    chunk_gdr, _, chunk_sgla = ops
+    chunk_gdr, chunk_gla, chunk_sgla = ops
     rows = []
-    for name, fla_fn in (("linear_gdr_bf16_d128", "gdr"), ("linear_loggate_bf16_d128", "sgla")):
+    for name, fla_fn in (("linear_gdr_bf16_d128", "gdr"), ("linear_loggate_bf16_d128", "sgla"),
+                         ("linear_gla_bf16_d128", "gla")):
         kern = load(name)
         for B, H, N in [(1, 4, 1000), (2, 2, 257)]:
             args = inputs(kern, B, H, N, seed=3 + N)
@@ -113,6 +116,10 @@ def fla_agreement():
                                    bthd(beta.unsqueeze(-1)).squeeze(-1), scale=128 ** -0.5,
                                    initial_state=s0, output_final_state=True,
                                    use_qk_l2norm_in_kernel=True)
+            elif fla_fn == "gla":
+                s0 = args[4]
+                fo, fs = chunk_gla(bthd(q), bthd(k), bthd(v), bthd(g), scale=128 ** -0.5,
+                                   initial_state=s0, output_final_state=True)
             else:
                 s0 = args[4]
                 fo, fs = chunk_sgla(bthd(q), bthd(k), bthd(v), g=bthd(g.unsqueeze(-1)).squeeze(-1),
@@ -130,7 +137,7 @@ def fla_agreement():
 def timed(report, reps):
     ops = fla_ops()
     out = []
-    for name in ("linear_gdr_bf16_d128", "linear_loggate_bf16_d128"):
+    for name in ("linear_gdr_bf16_d128", "linear_loggate_bf16_d128", "linear_gla_bf16_d128"):
         kern = load(name)
         for B, H, N in [(1, 16, 4096), (1, 16, 16384), (8, 16, 4096)]:
             args = inputs(kern, B, H, N, seed=1)
@@ -146,6 +153,10 @@ def timed(report, reps):
                     row["fla_chunk_ms"] = time_ms(lambda: chunk_gdr(
                         q, k, v, g, beta, scale=128 ** -0.5, initial_state=s0,
                         output_final_state=True, use_qk_l2norm_in_kernel=True), reps)
+                elif name.startswith("linear_gla"):
+                    row["fla_chunk_ms"] = time_ms(lambda: ops[1](
+                        q, k, v, args[3].transpose(1, 2).contiguous(), scale=128 ** -0.5,
+                        initial_state=s0, output_final_state=True), reps)
                 else:
                     row["fla_chunk_ms"] = time_ms(lambda: ops[2](
                         q, k, v, g=g, scale=128 ** -0.5, initial_state=s0,

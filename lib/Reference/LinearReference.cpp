@@ -61,12 +61,15 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
   int64_t B = fits ? q->shape[0] : 0, H = fits ? q->shape[1] : 0,
           N = fits ? q->shape[2] : 0, D = fits ? q->shape[3] : 0,
           Dv = fits ? v->shape[3] : 0;
+  bool perFeature = logGate && logGate->shape.size() == 4;
   fits = fits && shapeIs(decay, {H}) && shapeIs(gate, {B, H, N}) &&
-         shapeIs(logGate, {B, H, N}) && shapeIs(beta, {B, H, N}) &&
+         (perFeature ? shapeIs(logGate, {B, H, N, D}) : shapeIs(logGate, {B, H, N})) &&
+         (!perFeature || !beta) && shapeIs(beta, {B, H, N}) &&
          shapeIs(state, {B, H, D, Dv});
   if (!fits) {
     error = "reference: linear needs q, k [B, H, N, D], v [B, H, N, Dv], "
-            "decay [H], gate, log_gate and beta [B, H, N], state [B, H, D, Dv]";
+            "decay [H], gate, log_gate and beta [B, H, N] (log_gate also [B, H, N, D], "
+            "not with beta), state [B, H, D, Dv]";
     return false;
   }
   bool useL2 = l2 != op.ints.end() && l2->second;
@@ -91,7 +94,11 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
     for (int64_t t = 0; t < N; ++t) {
       int64_t bht = bh * N + t;
       double g = (decay ? lambdas[bh % H] : 1.0) * (gate ? gates[bht] : 1.0) *
-                 (logGate ? std::exp(logGates[bht]) : 1.0);
+                 (logGate && !perFeature ? std::exp(logGates[bht]) : 1.0);
+      // gamma of state row d: g, times e^{g_td} for a per-feature gate.
+      auto gammaOf = [&](int64_t d) {
+        return perFeature ? g * std::exp(logGates[bht * D + d]) : g;
+      };
       const double *qt = &qs[bht * D], *kt = &ks[bht * D];
       const double *vt = &vs[bht * Dv];
       for (int64_t e = 0; e < Dv; ++e) {
@@ -104,9 +111,10 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
         }
       }
       for (int64_t d = 0; d < D; ++d) {
-        z[d] = g * z[d] + kt[d];
+        double gd = gammaOf(d);
+        z[d] = gd * z[d] + kt[d];
         for (int64_t e = 0; e < Dv; ++e)
-          S[d * Dv + e] = g * S[d * Dv + e] + kt[d] * u[e];
+          S[d * Dv + e] = gd * S[d * Dv + e] + kt[d] * u[e];
       }
       double den = 0;
       for (int64_t d = 0; d < D; ++d)

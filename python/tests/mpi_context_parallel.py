@@ -103,17 +103,17 @@ def heads_case(name, spec, N, H, Hkv, D, layout, extra=(), seed=7):
         compare(f"heads {name}", full, kern(q, k, v, *extra), ref=kern.reference(q, k, v, *extra))
 
 
-def linear_case(name, N, H, D, schedule, delta=False, fmap=None, seed=21):
+def linear_case(name, N, H, D, schedule, delta=False, fmap=None, seed=21, gla=False):
     """attn.linear with its state passed down the ranks, against the whole
     sequence in one process (same kernel), and that against float64."""
     rng = np.random.default_rng(seed)
     q, k, v = (0.5 * rand((2, H, N, D), seed + i) for i in range(3))
-    g = np.log(rng.uniform(0.6, 1.0, (2, H, N))).astype(np.float32)
+    g = np.log(rng.uniform(0.6, 1.0, (2, H, N) + ((D,) if gla else ()))).astype(np.float32)
     beta = rng.uniform(0.1, 0.9, (2, H, N)).astype(np.float32) if delta else None
     decay = rng.uniform(0.8, 1.0, H).astype(np.float32)
     s0 = 0.2 * rand((2, H, D, D), seed + 5)
     spec = ad.linear_spec(D, decay=True, log_gate=True, delta=delta, l2norm=delta,
-                          feature_map=fmap, scale=0.25)
+                          feature_map=fmap, scale=0.25, feature_gate=gla)
     kern = ad._ring._compile_everywhere(comm, spec, "cpu")
     sh = [ad.shard(x, R, P, "contiguous") for x in (q, k, v)]
     gs = ad.shard(g, R, P, "contiguous", axis=2)
@@ -142,6 +142,7 @@ def main():
               layout="contiguous", block=16)
     linear_case("scan, decay and log gates, ragged", N=157, H=2, D=32, schedule="scan")
     linear_case("sequential, relu map", N=101, H=2, D=32, schedule="sequential", fmap="relu")
+    linear_case("scan, GLA per-feature gates", N=131, H=2, D=32, schedule="scan", gla=True)
     linear_case("gated delta rule (sequential)", N=143, H=2, D=32, schedule="auto", delta=True)
     heads_case("sliding window", attnir.patterns.sliding_window(left=17, right=3, head_dim=32),
                N=181, H=4, Hkv=4, D=32, layout="contiguous")

@@ -116,4 +116,4 @@ def test_ranks_equal_single_process(native, ranks):
     print(r.stdout)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "all passed" in r.stdout
-    assert r.stdout.count("ok    ") == 19
+    assert r.stdout.count("ok    ") == 21

@@ -175,3 +175,89 @@ def test_bad_uses_are_errors(native, bad, why):
             f"{G}, {G}, {S}", f"{G}, tensor<?x?xf32>, {S}")
     with pytest.raises(attnir.CompileError, match=why.replace("[", r"\[").replace("]", r"\]")):
         attnir.compile(s, cache=False)
+
+
+def gla_spec(state=False, normalize=False, fmap=None):
+    t4 = T
+    args = [f"%q: {T}", f"%k: {T}", f"%v: {T}", f"%g: {t4}"]
+    types = [T, T, T, t4]
+    ops = " log_gate(%g)"
+    res, rtypes = ["%o"], [T]
+    if state:
+        args.append(f"%s0: {S}")
+        types.append(S)
+        ops += " state(%s0)"
+        res.append("%s")
+        rtypes.append(S)
+    if fmap:
+        ops += f" feature_map({fmap})"
+    if normalize:
+        ops += " normalize"
+    rt = rtypes[0] if len(rtypes) == 1 else f"({', '.join(rtypes)})"
+    return (f"func.func @f({', '.join(args)}) -> {rt} {{\n"
+            f"  {', '.join(res)} = attn.linear %q, %k, %v{ops} scale(0.125)"
+            f" : ({', '.join(types)}) -> {rt}\n"
+            f"  return {', '.join(res)} : {', '.join(rtypes)}\n}}")
+
+
+def gla_recurrence(q, k, v, g, s0=None, scale=0.125, normalize=False, phi=None):
+    """fla's chunk_gla semantics, token by token: S [D, Dv],
+    S = diag(e^{g_t}) S + k_t v_t^T, out = scale q_t^T S."""
+    q, k, v = (x.astype(np.float64) for x in (q, k, v))
+    if phi is not None:
+        q, k = phi(q), phi(k)
+    B, H, N, D = q.shape
+    out = np.zeros(v.shape)
+    last = np.zeros((B, H, D, v.shape[-1]))
+    for b in range(B):
+        for h in range(H):
+            St = np.zeros((D, v.shape[-1])) if s0 is None else s0[b, h].astype(np.float64)
+            z = np.zeros(D)
+            for t in range(N):
+                a = np.exp(g[b, h, t].astype(np.float64))
+                St = a[:, None] * St + np.outer(k[b, h, t], v[b, h, t])
+                z = a * z + k[b, h, t]
+                o = scale * q[b, h, t] @ St
+                if normalize:
+                    den = q[b, h, t] @ z
+                    o = o / den if den != 0 else 0 * o
+                out[b, h, t] = o
+            last[b, h] = St
+    return out, last
+
+
+@pytest.mark.parametrize("N", [1, 70, 129])
+def test_gla_per_feature_gates(compiled, N):
+    q, k, v, _, _, s0 = inputs(2, 2, N, seed=N + 40)
+    g = np.log(np.random.default_rng(N).uniform(0.6, 1.0, (2, 2, N, 64))).astype(np.float32)
+    want_o, want_s = gla_recurrence(q, k, v, g, s0)
+    s = gla_spec(state=True)
+    ref_o, ref_s = attnir.reference(s, q, k, v, g, s0)
+    assert rel_err(ref_o, want_o) < 1e-12 and rel_err(ref_s, want_s) < 1e-12
+    got_o, got_s = compiled(s)(q, k, v, g, s0)
+    assert rel_err(got_o, want_o) < 1e-5 and rel_err(got_s, want_s) < 1e-5
+    ex = (REPO / "examples" / "gla.mlir").read_text()
+    assert rel_err(compiled(ex)(q, k, v, g), gla_recurrence(q, k, v, g)[0]) < 1e-5
+
+
+def test_gla_normalised_with_a_positive_map(compiled):
+    q, k, v, _, _, _ = inputs(1, 2, 60, seed=2)
+    g = np.log(np.random.default_rng(0).uniform(0.6, 1.0, (1, 2, 60, 64))).astype(np.float32)
+    elu1 = lambda x: np.where(x > 0, x + 1, np.exp(x))  # noqa: E731
+    want, _ = gla_recurrence(q, k, v, g, normalize=True, phi=elu1)
+    got = compiled(gla_spec(normalize=True, fmap="elu1"))(q, k, v, g)
+    assert rel_err(got, want) < 1e-5
+
+
+def test_equal_feature_gates_are_a_token_gate(compiled):
+    q, k, v, g, _, _ = inputs(1, 2, 90, seed=8)
+    per_feature = np.repeat(g[..., None], 64, axis=-1)
+    a = compiled(gla_spec())(q, k, v, per_feature)
+    b = compiled(spec())(q, k, v, g)  # chunked path, per-token log gate
+    assert rel_err(a, b) < 1e-5
+
+
+def test_delta_rule_with_feature_gates_is_an_error(native):
+    s = spec(delta=True).replace(f"%g: {G}", f"%g: {T}").replace(f"{T}, {G}, {G}", f"{T}, {T}, {G}")
+    with pytest.raises(attnir.CompileError, match="per-token gates"):
+        attnir.compile(s, cache=False)

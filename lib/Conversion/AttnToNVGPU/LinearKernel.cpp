@@ -6,7 +6,8 @@
 // reads the same rows: cache hits), the gates, then
 //   u = v_te, or beta_t (v_te - gamma_t S_e . k_t) under the delta rule,
 //   S_e = gamma_t S_e + k_t u,   out_te = scale S_e . q_t [/ q_t . z_t].
-// Every variant attn.linear has (decays, gates, log gates, feature maps,
+// Every variant attn.linear has (decays, gates, log gates per token or per
+// feature, feature maps,
 // l2norm, normalize, the delta rule, state in and out) in one body. The
 // chunked tensor-core form (wgmma on Hopper) is the next step for speed;
 // this is the correct first one, and decode's form.
@@ -81,6 +82,9 @@ void mlir::attn::cuda::buildLinearColumn(OpBuilder &b, Location l, LinearOp op,
   Value decay = op.getDecay() ? arg(op.getDecay()) : Value();
   Value gate = op.getGate() ? arg(op.getGate()) : Value();
   Value logGate = op.getLogGate() ? arg(op.getLogGate()) : Value();
+  Value featureGate; // [B, H, N, D]: a log gate per state row (GLA)
+  if (op.isPerFeatureGate())
+    std::swap(featureGate, logGate);
   Value beta = op.getBeta() ? arg(op.getBeta()) : Value();
   Value zero = arith::ConstantOp::create(b, l, vf, DenseElementsAttr::get(vf, 0.0f));
   // S_e from the initial state's column (or 0), z = 0.
@@ -116,6 +120,15 @@ void mlir::attn::cuda::buildLinearColumn(OpBuilder &b, Location l, LinearOp op,
               tb, tl, bt, arith::SubFOp::create(tb, tl, u, arith::MulFOp::create(tb, tl, g, w)));
         }
         Value gv = splat(tb, tl, vf, g);
+        if (featureGate) { // gamma_d = g e^{g_td}
+          auto mt = cast<MemRefType>(featureGate.getType());
+          Value lg = vector::LoadOp::create(
+              tb, tl, VectorType::get({D}, mt.getElementType()), featureGate,
+              ValueRange{bi, h, t, cIdx(tb, tl, 0)});
+          if (!mt.getElementType().isF32())
+            lg = arith::ExtFOp::create(tb, tl, vf, lg);
+          gv = arith::MulFOp::create(tb, tl, gv, math::ExpOp::create(tb, tl, lg));
+        }
         S = vector::FMAOp::create(tb, tl, kt, splat(tb, tl, vf, u),
                                   arith::MulFOp::create(tb, tl, gv, S));
         Value o = arith::MulFOp::create(tb, tl, sum(tb, tl, arith::MulFOp::create(tb, tl, S, qv)),

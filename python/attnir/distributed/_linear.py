@@ -28,9 +28,11 @@ FEATURE_MAPS = (None, "identity", "elu1", "relu", "exp")
 
 
 def linear_spec(head_dim, dtype="f32", dv=None, decay=False, gate=False, log_gate=False,
-                delta=False, l2norm=False, feature_map=None, scale=None):
+                delta=False, l2norm=False, feature_map=None, scale=None,
+                feature_gate=False):
     """MLIR text of the entry `linear`(q, k, v, [decay], [gate], [log_gate],
-    [beta], s0) -> (out, final state) that linear_attention runs."""
+    [beta], s0) -> (out, final state) that linear_attention runs.
+    feature_gate: log_gate is [B, H, N, D], a gate per key feature (GLA)."""
     et = _dtypes.spec_name(dtype)
     if et not in ("f32", "bf16", "f16"):
         raise TypeError(f"attn.linear takes f32, bf16 or f16, not {et}")
@@ -40,9 +42,12 @@ def linear_spec(head_dim, dtype="f32", dv=None, decay=False, gate=False, log_gat
     Dv = D if dv is None else int(dv)
     tq, tv = f"tensor<?x?x?x{D}x{et}>", f"tensor<?x?x?x{Dv}x{et}>"
     tg, ts = "tensor<?x?x?xf32>", f"tensor<?x?x{D}x{Dv}xf32>"
+    tlg = f"tensor<?x?x?x{D}xf32>" if feature_gate else tg
+    if feature_gate and not log_gate:
+        raise ValueError("feature_gate needs log_gate=True (the gate per feature is a log gate)")
     args, types, ops = [f"%q: {tq}", f"%k: {tq}", f"%v: {tv}"], [tq, tq, tv], ""
     for on, name, t, word in ((decay, "decay", "tensor<?xf32>", "decay"),
-                              (gate, "gate", tg, "gate"), (log_gate, "g", tg, "log_gate"),
+                              (gate, "gate", tg, "gate"), (log_gate, "g", tlg, "log_gate"),
                               (delta, "beta", tg, "delta")):
         if on:
             args.append(f"%{name}: {t}")
@@ -65,8 +70,17 @@ def linear_spec(head_dim, dtype="f32", dv=None, decay=False, gate=False, log_gat
 
 
 def _gamma_product(ops, q, decay, gate, log_gate):
-    """Lambda [B, H, 1, 1] f32: the product of the chunk's gammas."""
+    """Lambda [B, H, 1, 1] f32 (or [B, H, D, 1] with a gate per feature):
+    the product of the chunk's gammas, per state row."""
     B, H, n = q.shape[0], q.shape[1], q.shape[2]
+    if log_gate is not None and log_gate.ndim == 4:
+        rest = _gamma_product(ops, q, decay, gate, None)
+        if ops.torch:
+            t = ops.t
+            per = t.exp(log_gate.to(t.float64).sum(dim=2)).to(t.float32)[..., None]
+        else:
+            per = np.exp(np.asarray(log_gate, np.float64).sum(axis=2)).astype(np.float32)[..., None]
+        return rest * per
     if ops.torch:
         t = ops.t
         lam = t.ones((B, H), dtype=t.float64, device=q.device)
@@ -107,6 +121,7 @@ def linear_attention(q, k, v, comm, *, seq_len, decay=None, gate=None, log_gate=
         if x.ndim != 4 or x.shape[2] != n_local:
             raise ValueError(f"linear_attention: {name} {tuple(x.shape)} must be "
                              f"[B, H, {n_local}, D] on rank {r} (contiguous layout)")
+    feature_gate = log_gate is not None and log_gate.ndim == 4
     linear_ok = beta is None and feature_map in (None, "identity", "relu")
     if schedule == "auto":
         schedule = "scan" if linear_ok else "sequential"
@@ -119,7 +134,8 @@ def linear_attention(q, k, v, comm, *, seq_len, decay=None, gate=None, log_gate=
         from ._ring import _compile_everywhere
         kernels = _compile_everywhere(comm, linear_spec(
             q.shape[3], _dtype_name(q), v.shape[3], decay is not None, gate is not None,
-            log_gate is not None, beta is not None, l2norm, feature_map, scale),
+            log_gate is not None, beta is not None, l2norm, feature_map, scale,
+            feature_gate),
             "cuda" if ops.cuda else "cpu")
     kern = kernels["linear"] if "linear" in kernels.entries else kernels
     B, H, D, Dv = q.shape[0], q.shape[1], q.shape[3], v.shape[3]

@@ -121,3 +121,30 @@ func.func @linear_beta_shape(%q: tensor<1x4x8x64xf32>, %b: tensor<1x4xf32>) -> t
   %o = attn.linear %q, %q, %q delta(%b) : (tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4xf32>) -> tensor<1x4x8x64xf32>
   return %o : tensor<1x4x8x64xf32>
 }
+
+// -----
+
+// CHECK-LABEL: func.func @gla
+// CHECK: attn.linear %{{.*}}, %{{.*}}, %{{.*}} log_gate(%{{.*}}) scale(1.250000e-01) : ({{.*}}, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+func.func @gla(%q: tensor<?x?x?x64xf32>, %g: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.linear %q, %q, %q log_gate(%g) scale(0.125)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+          tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @gla_shape(%q: tensor<1x4x8x64xf32>, %g: tensor<1x4x8x32xf32>) -> tensor<1x4x8x64xf32> {
+  // expected-error @+1 {{log_gate 'tensor<1x4x8x32xf32>' must be [B, H, N] or [B, H, N, D]}}
+  %o = attn.linear %q, %q, %q log_gate(%g) : (tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x32xf32>) -> tensor<1x4x8x64xf32>
+  return %o : tensor<1x4x8x64xf32>
+}
+
+// -----
+
+func.func @gla_delta(%q: tensor<1x4x8x64xf32>, %g: tensor<1x4x8x64xf32>, %b: tensor<1x4x8xf32>) -> tensor<1x4x8x64xf32> {
+  // expected-error @+1 {{the delta rule (delta) takes per-token gates, not per-feature log_gate [B, H, N, D]}}
+  %o = attn.linear %q, %q, %q log_gate(%g) delta(%b) : (tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8xf32>) -> tensor<1x4x8x64xf32>
+  return %o : tensor<1x4x8x64xf32>
+}

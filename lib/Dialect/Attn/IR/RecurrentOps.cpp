@@ -87,9 +87,20 @@ LogicalResult LinearOp::verify() {
     if (t.getRank() != 1 || !agree(t.getDimSize(0), q.getDimSize(1)))
       return emitOpError() << "decay " << t << " must be [H], one per head";
   }
-  for (auto [name, value] : {std::pair<const char *, Value>{"gate", getGate()},
-                             {"log_gate", getLogGate()},
-                             {"delta beta", getBeta()}}) {
+  // log_gate [B, H, N, D]: a log gate per key feature (GLA).
+  if (isPerFeatureGate()) {
+    auto t = cast<RankedTensorType>(getLogGate().getType());
+    for (int64_t d = 0; d < 4; ++d)
+      if (!agree(t.getDimSize(d), q.getDimSize(d)))
+        return emitOpError() << "log_gate " << t << " must be [B, H, N] or [B, H, N, D]";
+    if (getBeta())
+      return emitOpError() << "the delta rule (delta) takes per-token gates, not per-feature "
+                              "log_gate [B, H, N, D]";
+  }
+  for (auto [name, value] :
+       {std::pair<const char *, Value>{"gate", getGate()},
+        {"log_gate", isPerFeatureGate() ? Value() : getLogGate()},
+        {"delta beta", getBeta()}}) {
     if (!value)
       continue;
     auto t = cast<RankedTensorType>(value.getType());
@@ -131,7 +142,7 @@ void LinearOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
     out.push_back({d, 0, getQ(), 1});
   for (Value g : {getGate(), getLogGate(), getBeta()})
     if (g)
-      for (unsigned d = 0; d < 3; ++d)
+      for (unsigned d = 0; d < cast<RankedTensorType>(g.getType()).getRank(); ++d)
         out.push_back({g, d, getQ(), d});
   for (Value s : {getInitialState(), getFinalState()})
     if (s) {

@@ -11,7 +11,8 @@
 // Per token that is C (D + Dv) for the chunk and 2 D Dv for the state:
 // linear in N for a fixed C. The state starts from the initial state (or
 // 0) and ends in the final state when the op has one. The delta rule
-// (delta(beta)) walks token by token, 3 D Dv per token.
+// (delta(beta)) and per-feature gates (GLA) walk token by token, about
+// 3 D Dv per token.
 //
 //===----------------------------------------------------------------------===//
 
@@ -38,6 +39,7 @@ struct LinearTask {
   bool normalize = false;
   double scale = 1.0;
   Value q, k, v, decay, gate, logGate, beta, out; // buffers
+  Value featureGate;                              // log_gate [B, H, N, D]
   Value initState, finalState;                    // [B, H, D, Dv] f32
   Value b, h, d, dv, n;
   Value S, z, acc;          // f32 scratch: [D, Dv], [D], [Dv]
@@ -217,31 +219,56 @@ Value columnDot(OpBuilder &b, Location l, const LinearTask &k, bool isQ, Value t
   return loop.getResult(0);
 }
 
-/// One token of the delta rule: u = beta (v - gamma S^T k), S = gamma S +
-/// k u^T, out = scale S^T q. Token by token: its chunked (WY) form is
-/// future work.
-void buildDeltaToken(OpBuilder &b, Location l, const LinearTask &k, Value t) {
+/// One token of the recurrence, token by token (the delta rule and
+/// per-feature gates; their chunked forms are future work):
+///   u = v_t, or beta (v_t - gamma S^T k) under the delta rule;
+///   S[d, :] = gamma_d S[d, :] + k_d u (z likewise when normalised);
+///   out = scale S^T q [/ q . z].
+void buildRecurrentToken(OpBuilder &b, Location l, const LinearTask &k, Value t) {
   Value c0i = cIdx(b, l, 0);
   Value g = k.gamma(b, l, t);
-  Value beta = toF32(b, l, memref::LoadOp::create(b, l, k.beta, ValueRange{k.b, k.h, t}));
   forEach(b, l, c0i, k.dv, [&](OpBuilder &eb, Location el, Value e) {
-    Value w = columnDot(eb, el, k, /*isQ=*/false, t, e);
-    Value ve = toF32(eb, el, memref::LoadOp::create(eb, el, k.v, ValueRange{k.b, k.h, t, e}));
-    Value u = mulF(eb, el, beta, arith::SubFOp::create(eb, el, ve, mulF(eb, el, g, w)));
+    Value u = toF32(eb, el, memref::LoadOp::create(eb, el, k.v, ValueRange{k.b, k.h, t, e}));
+    if (k.beta) {
+      Value w = columnDot(eb, el, k, /*isQ=*/false, t, e);
+      Value beta =
+          toF32(eb, el, memref::LoadOp::create(eb, el, k.beta, ValueRange{k.b, k.h, t}));
+      u = mulF(eb, el, beta, arith::SubFOp::create(eb, el, u, mulF(eb, el, g, w)));
+    }
     memref::StoreOp::create(eb, el, u, k.acc, ValueRange{e});
   });
-  forEach(b, l, c0i, k.d, [&](OpBuilder &db, Location dl, Value dd) {
-    Value kd = k.feature(db, dl, false, t, dd);
-    forEach(db, dl, cIdx(db, dl, 0), k.dv, [&](OpBuilder &eb, Location el, Value e) {
-      Value x = memref::LoadOp::create(eb, el, k.S, ValueRange{dd, e});
-      Value u = memref::LoadOp::create(eb, el, k.acc, ValueRange{e});
-      memref::StoreOp::create(eb, el, addF(eb, el, mulF(eb, el, g, x), mulF(eb, el, kd, u)),
-                              k.S, ValueRange{dd, e});
-    });
-  });
+  auto den = scf::ForOp::create(
+      b, l, c0i, k.d, cIdx(b, l, 1), ValueRange{cF32(b, l, 0.0)},
+      [&](OpBuilder &db, Location dl, Value dd, ValueRange sum) {
+        Value kd = k.feature(db, dl, false, t, dd);
+        Value gd = g;
+        if (k.featureGate)
+          gd = mulF(db, dl, g, math::ExpOp::create(
+                                   db, dl, toF32(db, dl, memref::LoadOp::create(
+                                                             db, dl, k.featureGate,
+                                                             ValueRange{k.b, k.h, t, dd}))));
+        forEach(db, dl, cIdx(db, dl, 0), k.dv, [&](OpBuilder &eb, Location el, Value e) {
+          Value x = memref::LoadOp::create(eb, el, k.S, ValueRange{dd, e});
+          Value u = memref::LoadOp::create(eb, el, k.acc, ValueRange{e});
+          memref::StoreOp::create(eb, el, addF(eb, el, mulF(eb, el, gd, x), mulF(eb, el, kd, u)),
+                                  k.S, ValueRange{dd, e});
+        });
+        Value zd = addF(db, dl, mulF(db, dl, gd, memref::LoadOp::create(db, dl, k.z, ValueRange{dd})),
+                        kd);
+        memref::StoreOp::create(db, dl, zd, k.z, ValueRange{dd});
+        Value qd = k.feature(db, dl, true, t, dd);
+        scf::YieldOp::create(db, dl, ValueRange{addF(db, dl, sum[0], mulF(db, dl, qd, zd))});
+      });
+  Value factor = cF32(b, l, k.scale);
+  if (k.normalize) {
+    Value d = den.getResult(0);
+    Value nz = arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNE, d, cF32(b, l, 0.0));
+    factor = arith::SelectOp::create(b, l, nz, arith::DivFOp::create(b, l, factor, d),
+                                     cF32(b, l, 0.0));
+  }
   Type elt = cast<MemRefType>(k.out.getType()).getElementType();
   forEach(b, l, c0i, k.dv, [&](OpBuilder &eb, Location el, Value e) {
-    Value r = mulF(eb, el, columnDot(eb, el, k, /*isQ=*/true, t, e), cF32(eb, el, k.scale));
+    Value r = mulF(eb, el, columnDot(eb, el, k, /*isQ=*/true, t, e), factor);
     memref::StoreOp::create(eb, el, fromF32(eb, el, r, elt), k.out, ValueRange{k.b, k.h, t, e});
   });
 }
@@ -301,7 +328,10 @@ void lowerLinear(RewriterBase &rw, LinearOp op, int64_t chunk) {
   auto optional = [&](Value v) { return v ? readBuffer(rw, loc, v) : Value(); };
   base.decay = optional(op.getDecay());
   base.gate = optional(op.getGate());
-  base.logGate = optional(op.getLogGate());
+  if (op.isPerFeatureGate())
+    base.featureGate = optional(op.getLogGate());
+  else
+    base.logGate = optional(op.getLogGate());
   base.beta = optional(op.getBeta());
   base.initState = optional(op.getInitialState());
   base.map = op.getFeatureMap();
@@ -334,9 +364,9 @@ void lowerLinear(RewriterBase &rw, LinearOp op, int64_t chunk) {
       k.qNorm = qn, k.kNorm = kn;
     }
     buildInitialState(b, l, k);
-    if (k.beta)
+    if (k.beta || k.featureGate)
       forEach(b, l, cIdx(b, l, 0), k.n, [&](OpBuilder &tb, Location tl, Value t) {
-        buildDeltaToken(tb, tl, k, t);
+        buildRecurrentToken(tb, tl, k, t);
       });
     else
       buildChunks(b, l, k, chunk);

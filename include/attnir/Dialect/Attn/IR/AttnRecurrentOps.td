@@ -62,7 +62,9 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     (1 without any): `decay(%lambda)` a per-head decay lambda [H]
     (Lightning Attention, RetNet), `gate(%g)` a per-token gate g [B, H, N]
     in [0, 1], `log_gate(%g)` a per-token log gate g [B, H, N] <= 0
-    (gamma = e^g: flash-linear-attention's convention).
+    (gamma = e^g: flash-linear-attention's convention), or [B, H, N, D], a
+    log gate per key feature (GLA: S_t = diag(e^{g_t}) S_{t-1} + ..., fla's
+    chunk_gla; row d of the state and z decay by e^{g_td}).
     `feature_map(phi)`: identity (the default), elu1, relu or exp, applied
     to q and k. `normalize`: out_t is divided by phi(q_t)^T z_t, z_t =
     gamma_t z_{t-1} + phi(k_t) (0 where that is 0). q, k [B, H, N, D], v
@@ -128,6 +130,11 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     /// The scale of the output: the attribute, or 1.
     double getScaleValue() {
       return getScale() ? getScale()->convertToDouble() : 1.0;
+    }
+    /// Whether log_gate is [B, H, N, D]: a gate per key feature (GLA).
+    bool isPerFeatureGate() {
+      return getLogGate() &&
+             ::llvm::cast<::mlir::RankedTensorType>(getLogGate().getType()).getRank() == 4;
     }
   }];
 }
