@@ -137,6 +137,37 @@ attnir_results_t *attnir_kernel_reference(const attnir_kernel_t *kernel,
                                           const attnir_tensor_t *inputs,
                                           int32_t num_inputs);
 
+/* Context parallelism from C (docs/design/context-parallel.md): the
+ * caller's own engine moves the bytes (MPI, NCCL, ...), handed in as two
+ * callbacks; include/attnir-c/attnir_mpi.h makes them from an MPI_Comm.
+ * start() posts a send of `send_bytes` at `send` to rank `dest` and a
+ * receive of `recv_bytes` into `recv` from rank `source`, and sets
+ * *request; wait() completes it. Both return 0 on success. At most one
+ * exchange is in flight. */
+typedef struct {
+  void *ctx;
+  int32_t rank, size;
+  int (*start)(void *ctx, const void *send, size_t send_bytes, int32_t dest,
+               void *recv, size_t recv_bytes, int32_t source, void **request);
+  int (*wait)(void *ctx, void *request);
+} attnir_comm_t;
+
+/* Ring attention of this rank's queries over a sequence of `seq_len`
+ * positions split across comm->size ranks (self-attention): q [B, H, n, D],
+ * k and v [B, Hkv, n, D / Dv] are this rank's part, contiguous, laid out
+ * zigzag (`zigzag` = 1: rank r holds chunks r and 2P-1-r of 2P) or
+ * contiguous (0), as attnir.distributed.shard cuts them; out [B, H, n, Dv]
+ * and lse [B, H, n] f32 (lse.data may be NULL) receive this rank's rows.
+ * `ring` is a CPU kernel of attnir.distributed.ring_spec (entries dense,
+ * causal, merge). The K/V chunks travel the ring, the next step's transfer
+ * posted before this step's kernels; partial results merge by attn.merge.
+ * Returns 0 on success; on an error of one rank the others may wait. */
+int attnir_ring_attention(const attnir_kernel_t *ring, const attnir_comm_t *comm,
+                          int64_t seq_len, int32_t causal, int32_t zigzag,
+                          const attnir_tensor_t *q, const attnir_tensor_t *k,
+                          const attnir_tensor_t *v, const attnir_tensor_t *out,
+                          const attnir_tensor_t *lse);
+
 #ifdef __cplusplus
 }
 #endif
