@@ -150,6 +150,11 @@ typedef struct {
   int (*start)(void *ctx, const void *send, size_t send_bytes, int32_t dest,
                void *recv, size_t recv_bytes, int32_t source, void **request);
   int (*wait)(void *ctx, void *request);
+  /* All-to-all (attnir_head_attention; NULL where only the ring runs):
+   * sends[r] (send_bytes[r] bytes) go to rank r, recvs[r] (recv_bytes[r])
+   * come from rank r; returns when all are done. */
+  int (*alltoall)(void *ctx, const void *const *sends, const size_t *send_bytes,
+                  void *const *recvs, const size_t *recv_bytes);
 } attnir_comm_t;
 
 /* Ring attention of this rank's queries over a sequence of `seq_len`
@@ -167,6 +172,20 @@ int attnir_ring_attention(const attnir_kernel_t *ring, const attnir_comm_t *comm
                           const attnir_tensor_t *q, const attnir_tensor_t *k,
                           const attnir_tensor_t *v, const attnir_tensor_t *out,
                           const attnir_tensor_t *lse);
+
+/* The all-to-all head schedule (DeepSpeed-Ulysses) of any entry whose
+ * first three inputs are q, k, v [B, H, N, D] and whose outputs are
+ * [B, H, N, ...]: inputs[0..2] are this rank's sequence shards (layout as
+ * above), turned into the whole sequence of H / P heads by comm->alltoall;
+ * the entry runs there (any mask or program that treats heads
+ * independently; further inputs are passed as given, so a block list with
+ * a head axis is given as this rank's heads); the results return as this
+ * rank's shards into `outputs` (contiguous). H and Hkv must be multiples
+ * of the world size. Host (CPU) kernels. Returns 0 on success. */
+int attnir_head_attention(const attnir_kernel_t *kernel, int32_t entry,
+                          const attnir_comm_t *comm, int64_t seq_len, int32_t zigzag,
+                          const attnir_tensor_t *inputs, int32_t num_inputs,
+                          const attnir_tensor_t *outputs, int32_t num_outputs);
 
 #ifdef __cplusplus
 }

@@ -12,103 +12,11 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "KernelHandle.h"
-#include <cstring>
-#include <string>
-#include <vector>
+#include "SequenceLayout.h"
 
 namespace {
 
-struct Chunk {
-  int64_t id, start, stop, at; // global [start, stop), local offset `at`
-  int64_t len() const { return stop - start; }
-};
-
-/// The chunks of [0, n), as attnir.distributed.chunk_bounds (granule 1).
-std::vector<std::pair<int64_t, int64_t>> chunkBounds(int64_t n, int64_t world, bool zigzag) {
-  int64_t c = zigzag ? 2 * world : world, base = n / c, extra = n % c, start = 0;
-  std::vector<std::pair<int64_t, int64_t>> out;
-  for (int64_t i = 0; i < c; ++i) {
-    int64_t stop = start + base + (i < extra ? 1 : 0);
-    out.push_back({start, stop});
-    start = stop;
-  }
-  return out;
-}
-
-std::vector<Chunk> rankChunks(int64_t n, int64_t rank, int64_t world, bool zigzag) {
-  auto bounds = chunkBounds(n, world, zigzag);
-  std::vector<int64_t> ids = {rank};
-  if (zigzag)
-    ids.push_back(2 * world - 1 - rank);
-  std::vector<Chunk> out;
-  int64_t at = 0;
-  for (int64_t id : ids) {
-    out.push_back({id, bounds[id].first, bounds[id].second, at});
-    at += bounds[id].second - bounds[id].first;
-  }
-  return out;
-}
-
-size_t elementSize(attnir_dtype_t t) {
-  return t == ATTNIR_F32 || t == ATTNIR_I32 ? 4 : t == ATTNIR_F64 || t == ATTNIR_I64 ? 8 : 2;
-}
-
-/// A contiguous tensor of rank 3 or 4 in a byte buffer.
-struct Block {
-  std::vector<char> data;
-  int64_t shape[4] = {0, 0, 0, 0};
-  int32_t rank = 4;
-  attnir_dtype_t dtype = ATTNIR_F32;
-
-  static Block make(attnir_dtype_t t, int64_t b, int64_t h, int64_t n, int64_t x) {
-    Block blk;
-    blk.dtype = t;
-    blk.rank = x < 0 ? 3 : 4;
-    blk.shape[0] = b, blk.shape[1] = h, blk.shape[2] = n, blk.shape[3] = x;
-    blk.data.resize(static_cast<size_t>(b * h * n * (x < 0 ? 1 : x)) * elementSize(t));
-    return blk;
-  }
-  attnir_tensor_t view() { return {data.data(), dtype, rank, shape, nullptr}; }
-  int64_t row() const { return rank == 4 ? shape[3] : 1; } // elements per position
-};
-
-/// Rows [at, at + len) of dim 2 of `x` ([B, H, N, X] or [B, H, N]) copied
-/// to or from a Block (`into`: x <- blk).
-void copyRows(const attnir_tensor_t &x, Block &blk, int64_t at, bool into) {
-  size_t es = elementSize(x.dtype);
-  int64_t B = x.shape[0], H = x.shape[1], N = x.shape[2];
-  int64_t row = x.rank == 4 ? x.shape[3] : 1, len = blk.shape[2];
-  size_t span = static_cast<size_t>(len * row) * es;
-  for (int64_t bh = 0; bh < B * H; ++bh) {
-    char *xs = static_cast<char *>(x.data) + static_cast<size_t>((bh * N + at) * row) * es;
-    char *bs = blk.data.data() + static_cast<size_t>(bh * len * row) * es;
-    if (into)
-      std::memcpy(xs, bs, span);
-    else
-      std::memcpy(bs, xs, span);
-  }
-}
-
-bool contiguous(const attnir_tensor_t *t, int32_t rank, const char *name) {
-  using attnir::capi::setError;
-  if (!t || !t->data || !t->shape || t->rank != rank) {
-    setError(std::string("attnir_ring_attention: ") + name + " must be a tensor of rank " +
-             std::to_string(rank));
-    return false;
-  }
-  if (t->strides) {
-    int64_t expect = 1;
-    for (int32_t d = rank - 1; d >= 0; --d) {
-      if (t->shape[d] > 1 && t->strides[d] != expect) {
-        setError(std::string("attnir_ring_attention: ") + name + " must be contiguous");
-        return false;
-      }
-      expect *= t->shape[d];
-    }
-  }
-  return true;
-}
+using namespace attnir::capi;
 
 struct Ring {
   const attnir_kernel_t *kernel;

@@ -1,10 +1,11 @@
-//===- RingMPITest.cpp - attnir_ring_attention on 2 and 4 MPI processes ---===//
+//===- ContextParallelMPITest.cpp - the C API's schedules on MPI processes -===//
 //
 // Run by ctest under mpiexec (unittests/CMakeLists.txt). Every rank draws
 // the same inputs, cuts its part (zigzag or contiguous, the layout written
-// out again here), runs attnir_ring_attention over attnir_mpi.h's
-// transport, and compares its rows with the single-process kernel on the
-// whole inputs (computed on every rank). Exit 1 on a mismatch or an error.
+// out again here), runs attnir_ring_attention and attnir_head_attention
+// over attnir_mpi.h's transport, and compares its rows with the
+// single-process kernel on the whole inputs (computed on every rank).
+// Exit 1 on a mismatch or an error.
 //
 //===----------------------------------------------------------------------===//
 
@@ -143,6 +144,51 @@ int main(int argc, char **argv) {
       std::printf("%s ring %s: P=%d max rel err vs single process %.2e\n", ok ? "ok  " : "FAIL",
                   c.name, comm.size, worst);
   }
+  // The head schedule: a sliding window with its lse (a mask the ring does
+  // not take), GQA, on both layouts.
+  const char *kWindow = R"(
+func.func @window(%q: tensor<?x?x?x32xf32>, %k: tensor<?x?x?x32xf32>, %v: tensor<?x?x?x32xf32>)
+    -> (tensor<?x?x?x32xf32>, tensor<?x?x?xf32>) {
+  %o, %lse = attn.attention %q, %k, %v mask(#attn.window<17, 3>)
+       : (tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>, tensor<?x?x?x32xf32>) -> (tensor<?x?x?x32xf32>, tensor<?x?x?xf32>)
+  return %o, %lse : tensor<?x?x?x32xf32>, tensor<?x?x?xf32>
+}
+)";
+  attnir_kernel_t *window = attnir_compile(kWindow, std::strlen(kWindow), "cpu", nullptr);
+  if (!window) {
+    std::fprintf(stderr, "compile: %s\n", attnir_last_error());
+    MPI_Abort(MPI_COMM_WORLD, 2);
+  }
+  for (int zigzag : {0, 1}) {
+    int64_t n = 181, h = 8, hkv = 4;
+    T q = make({1, h, n, 32}, 5), k = make({1, hkv, n, 32}, 6), v = make({1, hkv, n, 32}, 7);
+    T wantO = make({1, h, n, 32}, 0), wantL = make({1, h, n}, 0);
+    attnir_tensor_t in[3] = {q.view(), k.view(), v.view()}, res[2] = {wantO.view(), wantL.view()};
+    if (attnir_run(window, 0, in, 3, res, 2) != 0) {
+      std::fprintf(stderr, "single: %s\n", attnir_last_error());
+      MPI_Abort(MPI_COMM_WORLD, 2);
+    }
+    auto rows = myRows(n, comm.rank, comm.size, zigzag);
+    T qr = take(q, rows), kr = take(k, rows), vr = take(v, rows);
+    T o = take(wantO, rows), l = take(wantL, rows);
+    std::fill(o.data.begin(), o.data.end(), NAN);
+    std::fill(l.data.begin(), l.data.end(), NAN);
+    attnir_tensor_t shards[3] = {qr.view(), kr.view(), vr.view()}, outs[2] = {o.view(), l.view()};
+    if (attnir_head_attention(window, 0, &comm, n, zigzag, shards, 3, outs, 2)) {
+      std::fprintf(stderr, "rank %d: %s\n", comm.rank, attnir_last_error());
+      MPI_Abort(MPI_COMM_WORLD, 2);
+    }
+    double err = std::fmax(relErr(o, take(wantO, rows)), relErr(l, take(wantL, rows)));
+    double worst = 0;
+    MPI_Allreduce(&err, &worst, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
+    bool ok = worst == 0; // the same kernel on the same heads: identical
+    failures += !ok;
+    if (comm.rank == 0)
+      std::printf("%s heads window GQA %s: P=%d max rel err vs single process %.2e\n",
+                  ok ? "ok  " : "FAIL", zigzag ? "zigzag" : "contiguous", comm.size, worst);
+  }
+  attnir_kernel_free(window);
+
   // Misuse is an error on the rank, not a crash: a shard of the wrong length.
   if (comm.size > 1) {
     T q = make({1, 1, 5, 32}, 4), o = make({1, 1, 5, 32}, 4);
