@@ -140,7 +140,10 @@ def fla_agreement():
 def timed(report, reps):
     ops = fla_ops()
     out = []
+    only = os.environ.get("LINEAR_ONLY")  # time one program (a name) only
     for name in ("linear_gdr_bf16_d128", "linear_loggate_bf16_d128", "linear_gla_bf16_d128"):
+        if only and name != only:
+            continue
         kern = load(name)
         for B, H, N in [(1, 16, 4096), (1, 16, 16384), (8, 16, 4096)]:
             args = inputs(kern, B, H, N, seed=1)
