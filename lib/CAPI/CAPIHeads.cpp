@@ -57,11 +57,8 @@ struct Heads {
     full = Block::make(x.dtype, B, Hg, seqLen, X);
     attnir_tensor_t whole = full.view();
     for (int64_t s = 0; s < P; ++s)
-      for (const Chunk &c : rankChunks(seqLen, s, P, zigzag)) {
-        Block piece = Block::make(x.dtype, B, Hg, c.len(), X);
-        copyBox(recvs[s].view(), piece, 0, c.at, false);
-        copyBox(whole, piece, 0, c.start, true);
-      }
+      for (const Chunk &c : rankChunks(seqLen, s, P, zigzag))
+        copyRegion(recvs[s].view(), 0, c.at, whole, 0, c.start, Hg, c.len());
     return true;
   }
 
@@ -78,11 +75,8 @@ struct Heads {
         len += c.len();
       sends.push_back(Block::make(full.dtype, B, Hg, len, X));
       attnir_tensor_t dst = sends.back().view();
-      for (const Chunk &c : theirs) {
-        Block piece = Block::make(full.dtype, B, Hg, c.len(), X);
-        copyBox(whole, piece, 0, c.start, false);
-        copyBox(dst, piece, 0, c.at, true);
-      }
+      for (const Chunk &c : theirs)
+        copyRegion(whole, 0, c.start, dst, 0, c.at, Hg, c.len());
     }
     for (int64_t g = 0; g < P; ++g)
       recvs.push_back(Block::make(full.dtype, B, Hg, out.shape[2], X));

@@ -71,25 +71,34 @@ struct Block {
   int64_t row() const { return rank == 4 ? shape[3] : 1; } // elements per position
 };
 
+/// Heads [sh0, sh0 + heads) x rows [sAt, sAt + len) of `src` copied to
+/// heads [dh0, ...) x rows [dAt, ...) of `dst`: both contiguous [B, H, N, X]
+/// or [B, H, N] of one batch, row width and element type.
+inline void copyRegion(const attnir_tensor_t &src, int64_t sh0, int64_t sAt,
+                       const attnir_tensor_t &dst, int64_t dh0, int64_t dAt,
+                       int64_t heads, int64_t len) {
+  size_t es = elementSize(src.dtype);
+  int64_t row = src.rank == 4 ? src.shape[3] : 1;
+  size_t span = static_cast<size_t>(len * row) * es;
+  for (int64_t b = 0; b < src.shape[0]; ++b)
+    for (int64_t h = 0; h < heads; ++h) {
+      int64_t sRow = (b * src.shape[1] + sh0 + h) * src.shape[2] + sAt;
+      int64_t dRow = (b * dst.shape[1] + dh0 + h) * dst.shape[2] + dAt;
+      std::memcpy(static_cast<char *>(dst.data) + static_cast<size_t>(dRow * row) * es,
+                  static_cast<const char *>(src.data) + static_cast<size_t>(sRow * row) * es,
+                  span);
+    }
+}
+
 /// The box of heads [h0, h0 + blk heads) and rows [at, at + blk rows) of
-/// `x` ([B, H, N, X] or [B, H, N], contiguous) copied to or from a Block
-/// (`into`: x <- blk).
+/// `x` copied to or from all of a Block (`into`: x <- blk).
 inline void copyBox(const attnir_tensor_t &x, Block &blk, int64_t h0, int64_t at,
                     bool into) {
-  size_t es = elementSize(x.dtype);
-  int64_t B = x.shape[0], H = x.shape[1], N = x.shape[2];
-  int64_t row = x.rank == 4 ? x.shape[3] : 1, hs = blk.shape[1], len = blk.shape[2];
-  size_t span = static_cast<size_t>(len * row) * es;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < hs; ++h) {
-      int64_t xh = b * H + h0 + h, bh = b * hs + h;
-      char *xs = static_cast<char *>(x.data) + static_cast<size_t>((xh * N + at) * row) * es;
-      char *bs = blk.data.data() + static_cast<size_t>(bh * len * row) * es;
-      if (into)
-        std::memcpy(xs, bs, span);
-      else
-        std::memcpy(bs, xs, span);
-    }
+  attnir_tensor_t b = blk.view();
+  if (into)
+    copyRegion(b, 0, 0, x, h0, at, blk.shape[1], blk.shape[2]);
+  else
+    copyRegion(x, h0, at, b, 0, 0, blk.shape[1], blk.shape[2]);
 }
 
 /// Rows [at, at + len) of every head.

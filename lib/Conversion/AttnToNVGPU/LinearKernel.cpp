@@ -54,8 +54,7 @@ Value featureRow(OpBuilder &b, Location l, LinearOp op, Value buf, Value bi, Val
 }
 
 Value loadF32(OpBuilder &b, Location l, Value buf, ValueRange at) {
-  Value x = memref::LoadOp::create(b, l, buf, at);
-  return x.getType().isF32() ? x : arith::ExtFOp::create(b, l, b.getF32Type(), x).getResult();
+  return toF32(b, l, memref::LoadOp::create(b, l, buf, at));
 }
 
 } // namespace
@@ -75,8 +74,7 @@ void mlir::attn::cuda::buildLinearColumn(OpBuilder &b, Location l, LinearOp op,
                                          Value h, Value e) {
   auto qt = cast<RankedTensorType>(op.getQ().getType());
   int64_t D = qt.getDimSize(3);
-  Type f32 = b.getF32Type();
-  auto vf = VectorType::get({D}, f32);
+  auto vf = VectorType::get({D}, b.getF32Type());
   Value q = arg(op.getQ()), k = arg(op.getK()), v = arg(op.getV());
   Value n = dimOf(b, l, q, 2);
   Value decay = op.getDecay() ? arg(op.getDecay()) : Value();
@@ -135,15 +133,9 @@ void mlir::attn::cuda::buildLinearColumn(OpBuilder &b, Location l, LinearOp op,
                                         cF32(tb, tl, scale));
         if (op.getNormalize()) {
           z = arith::AddFOp::create(tb, tl, arith::MulFOp::create(tb, tl, gv, z), kt);
-          Value den = sum(tb, tl, arith::MulFOp::create(tb, tl, qv, z));
-          Value nz = arith::CmpFOp::create(tb, tl, arith::CmpFPredicate::UNE, den,
-                                           cF32(tb, tl, 0.0));
-          o = arith::SelectOp::create(tb, tl, nz, arith::DivFOp::create(tb, tl, o, den),
-                                      cF32(tb, tl, 0.0));
+          o = divOrZero(tb, tl, o, sum(tb, tl, arith::MulFOp::create(tb, tl, qv, z)));
         }
-        if (!outElt.isF32())
-          o = arith::TruncFOp::create(tb, tl, outElt, o);
-        memref::StoreOp::create(tb, tl, o, outBuf, ValueRange{bi, h, t, e});
+        memref::StoreOp::create(tb, tl, fromF32(tb, tl, o, outElt), outBuf, ValueRange{bi, h, t, e});
         scf::YieldOp::create(tb, tl, ValueRange{S, z});
       });
   if (Value fs = op.getFinalState() ? arg(op.getFinalState()) : Value()) {
@@ -152,5 +144,4 @@ void mlir::attn::cuda::buildLinearColumn(OpBuilder &b, Location l, LinearOp op,
       memref::StoreOp::create(b, l, vector::ExtractOp::create(b, l, S, ArrayRef<int64_t>{d}),
                               fs, ValueRange{bi, h, cIdx(b, l, d), e});
   }
-  (void)f32;
 }

@@ -63,7 +63,8 @@ def local_length(n, rank, world, layout="zigzag", granule=1):
 
 
 def _cat(parts, axis):
-    if parts and type(parts[0]).__module__.split(".", 1)[0] == "torch":
+    from .._arrays import _is_torch
+    if parts and _is_torch(parts[0]):
         import torch
         return torch.cat(parts, dim=axis)
     import numpy as np

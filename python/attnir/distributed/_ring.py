@@ -18,11 +18,9 @@ import math
 
 import numpy as np
 
+from .. import _dtypes
+from .._arrays import _is_torch
 from . import _comm, _layout, _specs
-
-
-def _is_torch(x):
-    return type(x).__module__.split(".", 1)[0] == "torch"
 
 
 class _Ops:
@@ -97,10 +95,10 @@ def _check_shapes(q, k, v, n_local, what):
 
 
 def _dtype_name(x):
+    """The spec's name of x's element type ('f32', 'bf16', ...)."""
     if _is_torch(x):
-        return {"torch.float32": "f32", "torch.bfloat16": "bf16",
-                "torch.float16": "f16"}.get(str(x.dtype), str(x.dtype))
-    from .. import _dtypes
+        from .._cuda import _code, _torch
+        return _dtypes.NAME[_code(_torch(), x, "q")]
     return _dtypes.spec_name(x.dtype)
 
 

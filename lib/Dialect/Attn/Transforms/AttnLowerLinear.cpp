@@ -150,12 +150,8 @@ void buildToken(OpBuilder &b, Location l, const LinearTask &k, Value c0,
       });
   // out_t = scale acc [/ den] (0 where den is 0).
   Value factor = cF32(b, l, k.scale);
-  if (norm) {
-    Value d = intra.getResult(1);
-    Value nz = arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNE, d, cF32(b, l, 0.0));
-    factor = arith::SelectOp::create(b, l, nz, arith::DivFOp::create(b, l, factor, d),
-                                     cF32(b, l, 0.0));
-  }
+  if (norm)
+    factor = divOrZero(b, l, factor, intra.getResult(1));
   Type elt = cast<MemRefType>(k.out.getType()).getElementType();
   forEach(b, l, c0i, k.dv, [&](OpBuilder &eb, Location el, Value e) {
     Value a = memref::LoadOp::create(eb, el, k.acc, ValueRange{e});
@@ -260,12 +256,8 @@ void buildRecurrentToken(OpBuilder &b, Location l, const LinearTask &k, Value t)
         scf::YieldOp::create(db, dl, ValueRange{addF(db, dl, sum[0], mulF(db, dl, qd, zd))});
       });
   Value factor = cF32(b, l, k.scale);
-  if (k.normalize) {
-    Value d = den.getResult(0);
-    Value nz = arith::CmpFOp::create(b, l, arith::CmpFPredicate::UNE, d, cF32(b, l, 0.0));
-    factor = arith::SelectOp::create(b, l, nz, arith::DivFOp::create(b, l, factor, d),
-                                     cF32(b, l, 0.0));
-  }
+  if (k.normalize)
+    factor = divOrZero(b, l, factor, den.getResult(0));
   Type elt = cast<MemRefType>(k.out.getType()).getElementType();
   forEach(b, l, c0i, k.dv, [&](OpBuilder &eb, Location el, Value e) {
     Value r = mulF(eb, el, columnDot(eb, el, k, /*isQ=*/true, t, e), factor);

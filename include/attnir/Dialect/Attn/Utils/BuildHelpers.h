@@ -27,6 +27,14 @@ inline Value toF32(OpBuilder &b, Location loc, Value x) {
   return arith::ExtFOp::create(b, loc, b.getF32Type(), x);
 }
 
+/// x / den, and 0 where den is 0 (f32 scalars): attn.linear's normalised
+/// output, whose normaliser is 0 where no key has weight yet.
+inline Value divOrZero(OpBuilder &b, Location loc, Value x, Value den) {
+  Value zero = cF32(b, loc, 0.0);
+  Value nz = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::UNE, den, zero);
+  return arith::SelectOp::create(b, loc, nz, arith::DivFOp::create(b, loc, x, den), zero);
+}
+
 /// f32 `x` rounded to `elt` (bf16 / f16 stores); f32 as it is.
 inline Value fromF32(OpBuilder &b, Location loc, Value x, Type elt) {
   if (elt == x.getType())
