@@ -140,3 +140,81 @@ TEST(Program, EvaluatesAListAndRefusesBadIds) {
 }
 
 } // namespace
+
+namespace {
+/// score_rule (s, b, h, i, j, table[H, 4]) -> s + table[h, (j - i) / d]
+/// with d = i - 3 (so 0 at i = 3: the guarded division gives 0).
+RefRule tableRule() {
+  RefRule r;
+  r.numArgs = 6;
+  r.instrs = {
+      {"arith.subi", {4, 3}, {64}, 0},        // 6: j - i
+      {"arith.constant", {}, {64, 3}, 0},     // 7: 3
+      {"arith.subi", {3, 7}, {64}, 0},        // 8: i - 3
+      {"arith.divsi", {6, 8}, {64}, 0},       // 9: (j - i) / (i - 3)
+      {"tensor.extract", {5, 2, 9}, {0}, 0},  // 10: table[h, 9]
+      {"arith.addf", {0, 10}, {0}, 0},        // 11
+      {"yield", {11}, {}, 0},
+  };
+  return r;
+}
+} // namespace
+
+TEST(Program, RulesRoundTripAndRefuseCorruption) {
+  RefProgram p = listProgram(), q;
+  p.ops[0].rules["score_rule"] = tableRule();
+  p.ops[0].rules["score_rule"].instrs[1].value = -0.0; // printed with sign
+  std::string err;
+  ASSERT_TRUE(RefProgram::parse(p.print(), q, err)) << err;
+  EXPECT_EQ(q.print(), p.print());
+  EXPECT_EQ(q.ops[0].rules["score_rule"], p.ops[0].rules["score_rule"]);
+  for (const char *bad : {"", "x", "2", "2;yield(2)", "2;arith.addf[0](0,5);yield(2)",
+                          "1;arith.constant[64,{1}();yield(1)", "1;yield(0"}) {
+    RefRule r;
+    EXPECT_FALSE(parseRule(bad, r, err)) << bad;
+  }
+  // Corrupted rules parse or are refused; a parsed one is then checked
+  // against its operands by RuleProgram::make, and runs only if accepted.
+  HostTensor table = HostTensor::zeros(DType::F32, {2, 4});
+  std::string text = printRule(tableRule());
+  std::mt19937 rng(2);
+  for (int t = 0; t < 3000; ++t) {
+    std::string c = text;
+    c[rng() % c.size()] = "0123456789,;()[]{}.-xaf"[rng() % 23];
+    RefRule r;
+    RuleProgram prog;
+    if (parseRule(c, r, err) &&
+        RuleProgram::make(r, {0, 64, 64, 64, 64}, {&table}, prog, err)) {
+      RuleValue at[5];
+      at[3].i = 3;
+      (void)prog.run(at);
+    }
+  }
+}
+
+TEST(Program, RuleSemanticsGuardAndClamp) {
+  HostTensor table = HostTensor::zeros(DType::F32, {2, 4});
+  for (int64_t x = 0; x < 8; ++x)
+    table.set(x, 10.0 * x);
+  RuleProgram prog;
+  std::string err;
+  ASSERT_TRUE(RuleProgram::make(tableRule(), {0, 64, 64, 64, 64}, {&table},
+                                prog, err))
+      << err;
+  auto run = [&](double s, int64_t h, int64_t i, int64_t j) {
+    RuleValue at[5];
+    at[0].f = s;
+    at[2].i = h, at[3].i = i, at[4].i = j;
+    return prog.run(at).f;
+  };
+  EXPECT_EQ(run(0.5, 1, 5, 7), 0.5 + 50.0); // (7 - 5) / 2 = 1
+  EXPECT_FALSE(prog.readOutOfBounds());
+  EXPECT_EQ(run(0.5, 1, 3, 9), 0.5 + 40.0); // / 0 gives 0
+  EXPECT_EQ(run(0.5, 0, 2, 4), 0.5 + 0.0);  // / -1 gives -2, clamped to 0
+  EXPECT_TRUE(prog.readOutOfBounds());
+  // Kinds are checked: a float table indexed as an integer result.
+  RefRule wrong = tableRule();
+  wrong.instrs[4].ints = {64};
+  EXPECT_FALSE(RuleProgram::make(wrong, {0, 64, 64, 64, 64}, {&table}, prog,
+                                 err));
+}

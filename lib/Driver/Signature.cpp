@@ -159,6 +159,14 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
       roles.try_emplace(key(op.getV(), d), vRoles[d]);
     }
     multiples.push_back({key(op.getQ(), 1), key(op.getK(), 1)});
+    for (Value r : op.getRuleOperands()) {
+      valueRoles.try_emplace(r, "rule");
+      addValue(r);
+    }
+    SmallVector<attn::ShapeRelation> ruleRels;
+    op.ruleShapeRelations(ruleRels);
+    for (const attn::ShapeRelation &r : ruleRels)
+      classes.unionSets(key(r.lhs, r.lhsDim), key(r.rhs, r.rhsDim));
   });
 
   // attn.probs reads q and k as an attention does: the same roles and dim

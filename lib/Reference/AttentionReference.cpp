@@ -56,6 +56,12 @@ void referenceAttention(const AttentionReferenceArgs &a, HostTensor &out,
         return role == "q_doc" ? a.qDoc->getInt(b * N + pos)
                                : a.kDoc->getInt(b * M + pos);
       };
+    if (a.maskRule)
+      site.region = [&](const RuleSite &st, int64_t i, int64_t j) {
+        RuleValue at[4];
+        at[0].i = st.b, at[1].i = st.h, at[2].i = i, at[3].i = j;
+        return a.maskRule->run(at).i != 0;
+      };
     // Pointer arithmetic, not operator[]: with N = 0 or M = 0 the vectors
     // are empty (issue 15, case 9).
     const double *qb = q.data() + ((b * Hq + h) * N) * D;
@@ -75,6 +81,12 @@ void referenceAttention(const AttentionReferenceArgs &a, HostTensor &out,
         for (int64_t e = 0; e < D; ++e)
           dot += qb[i * D + e] * kb[j * D + e];
         s[j] = a.scale * dot;
+        if (a.scoreRule) {
+          RuleValue at[5];
+          at[0].f = s[j];
+          at[1].i = b, at[2].i = h, at[3].i = i, at[4].i = j;
+          s[j] = a.scoreRule->run(at).f;
+        }
         mx = std::max(mx, s[j]);
         localMax = std::max(localMax, std::fabs(s[j]));
       }
@@ -178,6 +190,33 @@ bool checkDocs(const HostTensor &qd, const HostTensor &kd, const HostTensor &q,
 }
 } // namespace
 
+/// The rule regions of `op` (r.mask_rule, r.score_rule) over its rule
+/// operands (roles rule0, rule1, ...), set into `a`.
+static bool makeRules(const RefOp &op, const std::map<int, HostTensor> &values,
+               RuleProgram &maskRule, RuleProgram &scoreRule,
+               AttentionReferenceArgs &a, std::string &error) {
+  std::vector<const HostTensor *> operands;
+  for (int r = 0; op.operand("rule" + std::to_string(r)) >= 0; ++r)
+    operands.push_back(operandValue(op, values, "rule" + std::to_string(r)));
+  for (auto &[name, rule] : op.rules) {
+    bool score = name == "score_rule";
+    if (!score && name != "mask_rule") {
+      error = "reference: attention has no rule '" + name + "'";
+      return false;
+    }
+    std::vector<int> leading(4, 64);
+    if (score)
+      leading.insert(leading.begin(), 0);
+    RuleProgram &p = score ? scoreRule : maskRule;
+    if (!RuleProgram::make(rule, leading, operands, p, error)) {
+      error = "reference: " + name + ": " + error;
+      return false;
+    }
+    (score ? a.scoreRule : a.maskRule) = &p;
+  }
+  return true;
+}
+
 /// attn.attention: operands q, k, v and optionally kv_indices + kv_counts
 /// (i.block_q, i.block_k) and q_doc + k_doc; results out and optionally lse;
 /// f.scale; m.mask optional.
@@ -224,8 +263,17 @@ bool referenceAttentionOp(const RefOp &op, std::map<int, HostTensor> &values,
   if (mask != op.masks.end() &&
       !makeElementRule(mask->second, a.rule, error))
     return false;
+  RuleProgram maskRule, scoreRule;
+  if (!makeRules(op, values, maskRule, scoreRule, a, error))
+    return false;
   HostTensor out, lse;
   referenceAttention(a, out, lse, &stats.maxAbsLogit);
+  if ((a.maskRule && maskRule.readOutOfBounds()) ||
+      (a.scoreRule && scoreRule.readOutOfBounds())) {
+    error = "reference: a rule region read one of its operands out of bounds "
+            "(compiled kernels clamp such indices)";
+    return false;
+  }
   values[op.results.at("out")] = std::move(out);
   if (op.results.count("lse"))
     values[op.results.at("lse")] = std::move(lse);

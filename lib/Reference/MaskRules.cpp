@@ -139,6 +139,11 @@ std::map<std::string, MaskRuleFactory> builtinRules() {
   r["segments"] = leaf({}, [](P) {
     return [](S s, int64_t i, int64_t j) { return rules::segments(s, i, j); };
   });
+  r["rule"] = leaf({}, [](P) {
+    return [](S s, int64_t i, int64_t j) {
+      return !s.region || s.region(s, i, j);
+    };
+  });
   r["all_of"] = combinator(1, kMaxChildren, /*all=*/true, /*negate=*/false);
   r["any_of"] = combinator(1, kMaxChildren, /*all=*/false, /*negate=*/false);
   r["not"] = combinator(1, 1, false, /*negate=*/true);

@@ -120,6 +120,117 @@ bool parseValue(const std::string &w, int &id) {
 }
 } // namespace
 
+std::string printRule(const RefRule &rule) {
+  std::string s = std::to_string(rule.numArgs);
+  for (const RefInstr &in : rule.instrs) {
+    s += ";" + in.name;
+    if (!in.ints.empty()) {
+      s += "[";
+      for (size_t i = 0; i < in.ints.size(); ++i)
+        s += (i ? "," : "") + std::to_string(in.ints[i]);
+      s += "]";
+    }
+    if (in.value != 0 || std::signbit(in.value))
+      s += "{" + hexFloat(in.value) + "}";
+    s += "(";
+    for (size_t i = 0; i < in.operands.size(); ++i)
+      s += (i ? "," : "") + std::to_string(in.operands[i]);
+    s += ")";
+  }
+  return s;
+}
+
+namespace {
+/// A comma separated list of integers up to `close`; `pos` is past the
+/// opening bracket and ends past `close`.
+bool parseIntList(const std::string &t, size_t &pos, char close,
+                  std::vector<int64_t> &out) {
+  if (pos < t.size() && t[pos] == close) {
+    ++pos;
+    return true;
+  }
+  while (true) {
+    const char *begin = t.c_str() + pos;
+    char *end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(begin, &end, 10);
+    if (end == begin || errno == ERANGE)
+      return false;
+    out.push_back(v);
+    pos += end - begin;
+    if (pos >= t.size())
+      return false;
+    if (t[pos] == close) {
+      ++pos;
+      return true;
+    }
+    if (t[pos++] != ',')
+      return false;
+  }
+}
+} // namespace
+
+bool parseRule(const std::string &text, RefRule &out, std::string &error) {
+  out = RefRule();
+  size_t pos = 0;
+  std::vector<int64_t> head;
+  std::string t = text + ";";
+  if (!parseIntList(t, pos, ';', head) || head.size() != 1 || head[0] < 0 ||
+      head[0] > 4096) {
+    error = "rule without an argument count";
+    return false;
+  }
+  out.numArgs = static_cast<int>(head[0]);
+  int defined = out.numArgs;
+  while (pos < text.size()) {
+    RefInstr in;
+    size_t start = pos;
+    while (pos < t.size() && (isIdentChar(t[pos]) || t[pos] == '.'))
+      ++pos;
+    in.name = t.substr(start, pos - start);
+    auto bad = [&](const char *why) {
+      error = std::string("rule: ") + why + " at offset " +
+              std::to_string(pos);
+      return false;
+    };
+    if (in.name.empty())
+      return bad("expected an op name");
+    if (t[pos] == '[' && !parseIntList(t, ++pos, ']', in.ints))
+      return bad("bad integer list");
+    if (t[pos] == '{') {
+      size_t close = t.find('}', pos);
+      if (close == std::string::npos)
+        return bad("unclosed float");
+      std::string f = t.substr(pos + 1, close - pos - 1);
+      char *end = nullptr;
+      in.value = std::strtod(f.c_str(), &end);
+      if (f.empty() || *end)
+        return bad("bad float");
+      pos = close + 1;
+    }
+    std::vector<int64_t> ids;
+    if (t[pos] != '(' || !parseIntList(t, ++pos, ')', ids))
+      return bad("bad operand list");
+    for (int64_t id : ids) {
+      if (id < 0 || id >= defined)
+        return bad("operand used before it is defined");
+      in.operands.push_back(static_cast<int>(id));
+    }
+    if (t[pos++] != ';')
+      return bad("expected ';'");
+    if (out.instrs.size() >= kMaxValues)
+      return bad("too many instructions");
+    ++defined;
+    out.instrs.push_back(std::move(in));
+  }
+  if (out.instrs.empty() || out.instrs.back().name != "yield" ||
+      out.instrs.back().operands.size() != 1) {
+    error = "rule does not end in yield(ID)";
+    return false;
+  }
+  return true;
+}
+
 bool parseMask(const std::string &text, RefMask &out, std::string &error) {
   size_t pos = 0;
   if (!parseMaskAt(text, pos, 0, out, error))
@@ -148,6 +259,8 @@ std::string RefProgram::print() const {
       os << " f." << name << "=" << hexFloat(v);
     for (auto &[name, m] : op.masks)
       os << " m." << name << "=" << printMask(m);
+    for (auto &[name, r] : op.rules)
+      os << " r." << name << "=" << printRule(r);
     os << "\n";
   }
   os << "return";
@@ -249,6 +362,10 @@ bool RefProgram::parse(const std::string &text, RefProgram &out,
       } else if (name[0] == 'm') {
         std::string err;
         if (!parseMask(value, op.masks[key], err))
+          return bad(err);
+      } else if (name[0] == 'r') {
+        std::string err;
+        if (!parseRule(value, op.rules[key], err))
           return bad(err);
       } else {
         return bad("unknown attribute type in '" + name + "'");

@@ -139,7 +139,7 @@ def test_generic_and_pretty_forms():
     text = """// comment with attn.attention %x, %y, %z
 func.func @a(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
              %v: tensor<?x?x?x64xf32>) -> (tensor<?x?x?xf32>, tensor<?x?x?x64xf32>) {
-  %r:2 = "attn.attention"(%q, %k, %v) <{mask = #attn.causal, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0>, scale = 1.250000e-01 : f64}> : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
+  %r:2 = "attn.attention"(%q, %k, %v) <{mask = #attn.causal, operandSegmentSizes = array<i32: 1, 1, 1, 0, 0, 0, 0, 0>, scale = 1.250000e-01 : f64}> ({}, {}) : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
   return %r#1, %r#0 : tensor<?x?x?xf32>, tensor<?x?x?x64xf32>
 }
 func.func @b(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>, %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {

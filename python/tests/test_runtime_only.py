@@ -63,7 +63,10 @@ def test_runtime_only_package_runs_a_saved_kernel(native, tmp_path):
         except attnir.CompileError as e:
             print("compile refused:", e)
     """)
-    env = dict(os.environ, PYTHONPATH=str(target))
+    # An empty cache: another test may have cached document_mask.mlir,
+    # which would let the runtime-only reference read its text.
+    env = dict(os.environ, PYTHONPATH=str(target),
+               ATTNIR_CACHE_DIR=str(tmp_path / "empty-cache"))
     run = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True,
                          env=env, cwd=str(tmp_path), timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]

@@ -30,6 +30,9 @@ namespace attnir {
 struct RuleSite {
   int64_t b = 0, h = 0, n = 0, m = 0;
   std::function<int64_t(std::string_view role, int64_t pos)> operand;
+  /// The op's mask_rule region at (b, h, i, j) (mask kind "rule"); null:
+  /// keeps every pair.
+  std::function<bool(const RuleSite &site, int64_t i, int64_t j)> region;
 };
 
 namespace rules {

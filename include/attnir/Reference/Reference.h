@@ -14,6 +14,7 @@
 
 #include "attnir/Reference/MaskRules.h"
 #include "attnir/Reference/Program.h"
+#include "attnir/Reference/RuleProgram.h"
 #include "attnir/Support/HostTensor.h"
 #include <algorithm>
 #include <cmath>
@@ -80,6 +81,10 @@ struct AttentionReferenceArgs {
   const HostTensor *qDoc = nullptr, *kDoc = nullptr;
   const HostTensor *kvIndices = nullptr, *kvCounts = nullptr;
   int64_t blockQ = 0, blockK = 0;
+  /// The op's rule regions (RuleProgram.h), or null: mask_rule(b, h, i, j)
+  /// keeps a pair (read through the mask kind "rule"), score_rule(s, b, h,
+  /// i, j) replaces the logit s = scale q.k of a kept pair.
+  const RuleProgram *maskRule = nullptr, *scoreRule = nullptr;
 };
 
 void referenceAttention(const AttentionReferenceArgs &a, HostTensor &out,

@@ -23,6 +23,7 @@
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "attnir/Dialect/Attn/Utils/KeySchedule.h"
+#include "attnir/Dialect/Attn/Utils/RuleEmitter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -161,7 +162,10 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           return memref::LoadOp::create(ib, il, qT, ValueRange{e, row});
         });
 
-    // Phase 2: element rule and key tail on partial blocks.
+    // Phase 2: the score rule on every pair, then the element rule and key
+    // tail on partial blocks.
+    if (op.getH() && !op.getScoreRule().empty())
+      buildScoreRule(rw, loc, op, vt, liveRows, nk, kLanes);
     buildMasking(rw, loc, op, vt, liveRows, nk, kLanes);
 
     // Phase 3: online softmax, row by row.
@@ -239,6 +243,103 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     return success();
   }
 
+  /// The key positions of lanes [c * lanes, (c + 1) * lanes) of the block
+  /// (i64 vector): j0 + c * lanes + iota, or the gathered keys' positions.
+  static Value keyPositions(OpBuilder &ib, Location il, KVBlockUpdateOp op,
+                            Value iota, int64_t c, int64_t kLanes) {
+    Type i64 = ib.getI64Type();
+    auto ivt = VectorType::get({kLanes}, i64);
+    if (Value keys = op.getKeys()) {
+      // Gathered keys: their positions (M for padding slots).
+      Value slot = arith::AddIOp::create(ib, il, op.getJ0(),
+                                         cIdx(ib, il, c * kLanes));
+      return vector::LoadOp::create(ib, il, ivt, keys, ValueRange{slot});
+    }
+    Value base = arith::AddIOp::create(
+        ib, il, arith::IndexCastOp::create(ib, il, i64, op.getJ0()),
+        arith::ConstantIntOp::create(ib, il, i64, c * kLanes));
+    return arith::AddIOp::create(
+        ib, il, vector::BroadcastOp::create(ib, il, ivt, base), iota);
+  }
+
+  static Value laneIota(OpBuilder &b, Location l, int64_t kLanes) {
+    SmallVector<int64_t> lanes(kLanes);
+    for (int64_t x = 0; x < kLanes; ++x)
+      lanes[x] = x;
+    return arith::ConstantOp::create(
+        b, l,
+        DenseElementsAttr::get(VectorType::get({kLanes}, b.getI64Type()),
+                               ArrayRef<int64_t>(lanes)));
+  }
+
+  /// The rule operands as vector reads: a gather from the buffer seen as
+  /// one dimension (buffers of rule operands have the identity layout).
+  static RuleOperands ruleOperands(KVBlockUpdateOp op, int64_t kLanes) {
+    RuleOperands ops;
+    ValueRange bufs = op.getRuleOperands();
+    ops.dim = [bufs](OpBuilder &b, Location l, unsigned k,
+                     unsigned d) -> Value {
+      return memref::DimOp::create(b, l, bufs[k], d);
+    };
+    ops.load = [bufs, kLanes](OpBuilder &b, Location l, unsigned k,
+                              ValueRange idx) -> Value {
+      Value buf = bufs[k];
+      auto mt = cast<MemRefType>(buf.getType());
+      auto vt = VectorType::get({kLanes}, mt.getElementType());
+      Value c0 = cIdx(b, l, 0);
+      if (idx.empty())
+        return vector::BroadcastOp::create(
+            b, l, vt, memref::LoadOp::create(b, l, buf, ValueRange{}));
+      Value flat = idx[0];
+      for (unsigned d = 1; d < idx.size(); ++d) {
+        Value ext = vector::BroadcastOp::create(
+            b, l, flat.getType(), memref::DimOp::create(b, l, buf, d));
+        flat = arith::AddIOp::create(
+            b, l, arith::MulIOp::create(b, l, flat, ext), idx[d]);
+      }
+      SmallVector<ReassociationIndices> all(1);
+      for (int64_t d = 0; d < mt.getRank(); ++d)
+        all[0].push_back(d);
+      Value line = mt.getRank() == 1
+                       ? buf
+                       : memref::CollapseShapeOp::create(b, l, buf, all)
+                             .getResult();
+      auto maskT = VectorType::get({kLanes}, b.getI1Type());
+      Value allLanes = arith::ConstantOp::create(
+          b, l, DenseElementsAttr::get(maskT, true));
+      Value pass = arith::ConstantOp::create(
+          b, l, b.getZeroAttr(vt));
+      return vector::GatherOp::create(b, l, vt, line, ValueRange{c0}, flat,
+                                      allLanes, pass);
+    };
+    return ops;
+  }
+
+  /// scores[r, c] = score_rule(s, b, h, i0 + r, j) on every pair of the
+  /// block (the natural logit: Q is pre-scaled); the mask comes after.
+  static void buildScoreRule(OpBuilder &rw, Location loc, KVBlockUpdateOp op,
+                             VectorType vt, Value rows, int64_t nk,
+                             int64_t kLanes) {
+    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+    Value iota = laneIota(rw, loc, kLanes);
+    RuleOperands ops = ruleOperands(op, kLanes);
+    scf::ForOp::create(
+        rw, loc, c0, rows, c1, ValueRange{},
+        [&](OpBuilder &ib, Location il, Value row, ValueRange) {
+          Value i = arith::AddIOp::create(ib, il, op.getI0(), row);
+          for (int64_t c = 0; c < nk; ++c) {
+            Value j = keyPositions(ib, il, op, iota, c, kLanes);
+            SmallVector<Value> idx{row, cIdx(ib, il, c * kLanes)};
+            Value s = vector::LoadOp::create(ib, il, vt, op.getScores(), idx);
+            Value r = emitRule(ib, il, op.getScoreRule(),
+                               ValueRange{s, op.getB(), op.getH(), i, j}, ops,
+                               kLanes);
+            vector::StoreOp::create(ib, il, r, op.getScores(), idx);
+          }
+          scf::YieldOp::create(ib, il);
+        });
+  }
+
   /// scores[r, j - j0] = -inf unless keep(i0 + r, j) and j < m, only when the
   /// block rule could not prove the block full.
   static void buildMasking(OpBuilder &rw, Location loc, KVBlockUpdateOp op,
@@ -252,16 +353,19 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
       Value c0 = cIdx(tb, l, 0), c1 = cIdx(tb, l, 1);
       Value n64 = arith::IndexCastOp::create(tb, l, i64, op.getN());
       Value m64 = arith::IndexCastOp::create(tb, l, i64, op.getM());
-      Value j064 = arith::IndexCastOp::create(tb, l, i64, op.getJ0());
-      SmallVector<int64_t> lanes(kLanes);
-      for (int64_t x = 0; x < kLanes; ++x)
-        lanes[x] = x;
-      Value iota = arith::ConstantOp::create(
-          tb, l, DenseElementsAttr::get(ivt, ArrayRef<int64_t>(lanes)));
+      Value iota = laneIota(tb, l, kLanes);
       Value mV = vector::BroadcastOp::create(tb, l, ivt, m64);
       Value nV = vector::BroadcastOp::create(tb, l, ivt, n64);
       MaskSiteValues site = documentSite(op.getB(), {}, op.getN(), op.getM(),
                                          op.getQDoc(), op.getKDoc());
+      if (op.getH() && !op.getMaskRule().empty()) {
+        RuleOperands ops = ruleOperands(op, kLanes);
+        site.rule = [op, ops, kLanes](OpBuilder &b, Location l, Value i,
+                                      Value j) mutable {
+          return emitRule(b, l, op.getMaskRule(),
+                          ValueRange{op.getB(), op.getH(), i, j}, ops, kLanes);
+        };
+      }
       Value negInfV = arith::ConstantOp::create(
           tb, l,
           DenseElementsAttr::get(vt, -std::numeric_limits<float>::infinity()));
@@ -272,20 +376,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
                 ib, il, i64, arith::AddIOp::create(ib, il, op.getI0(), row));
             Value iV = vector::BroadcastOp::create(ib, il, ivt, i);
             for (int64_t c = 0; c < nk; ++c) {
-              Value j;
-              if (Value keys = op.getKeys()) {
-                // Gathered keys: their positions (M for padding slots).
-                Value slot = arith::AddIOp::create(ib, il, op.getJ0(),
-                                                   cIdx(ib, il, c * kLanes));
-                j = vector::LoadOp::create(ib, il, ivt, keys, ValueRange{slot});
-              } else {
-                Value base = arith::AddIOp::create(
-                    ib, il, j064,
-                    arith::ConstantIntOp::create(ib, il, i64, c * kLanes));
-                j = arith::AddIOp::create(
-                    ib, il, vector::BroadcastOp::create(ib, il, ivt, base),
-                    iota);
-              }
+              Value j = keyPositions(ib, il, op, iota, c, kLanes);
               Value keep = arith::CmpIOp::create(
                   ib, il, arith::CmpIPredicate::slt, j, mV);
               if (mask)

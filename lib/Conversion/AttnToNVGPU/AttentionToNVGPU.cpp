@@ -99,6 +99,17 @@ struct ConvertAttnToNVGPU
                     UnitAttr::get(ctx));
 
     for (func::FuncOp fn : entries) {
+      WalkResult rules = fn.walk([](AttentionOp op) {
+        if (op.getRuleOperands().empty() && !op.hasMaskRule() &&
+            !op.hasScoreRule())
+          return WalkResult::advance();
+        op.emitError() << "mask_rule and score_rule regions run on the CPU "
+                          "target only; their CUDA lowering is issue 18's "
+                          "next step";
+        return WalkResult::interrupt();
+      });
+      if (rules.wasInterrupted())
+        return signalPassFailure();
       AttentionOp lone;
       if (!isGpuProgram(fn, lone)) {
         fn.emitError() << "the CUDA target compiles entries of attn.pool, "

@@ -16,7 +16,7 @@
 // V16-LABEL: func.func @dense
 // V16-DAG: %[[NEGINF:[a-z0-9_]+]] = arith.constant dense<0xFF800000> : vector<16xf32>
 // V16: scf.for %{{.*}} iter_args(%{{.*}}, %{{.*}}) -> (vector<64xf32>, vector<64xf32>)
-// V16:   %[[MASKED:[a-z0-9_]+]] = arith.cmpi uge
+// V16:   %[[MASKED:[a-z0-9_]+]] = arith.ori
 // Rows past N are skipped up to a whole register tile of 4 rows.
 // V16:   %[[VALID:[a-z0-9_]+]] = arith.minui %{{.*}}, %c64 : index
 // V16:   %[[TILES:[a-z0-9_]+]] = arith.ceildivui %[[VALID]], %c4 : index

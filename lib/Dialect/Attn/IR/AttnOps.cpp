@@ -45,8 +45,14 @@ void AttentionOp::describe(attnir::RefOp &op,
     op.ints["block_q"] = listBlockQ();
     op.ints["block_k"] = listBlockK();
   }
-  if (MaskAttrInterface mask = getMaskAttr())
+  for (auto [r, v] : llvm::enumerate(getRuleOperands()))
+    op.operands["rule" + std::to_string(r)] = idOf(v);
+  if (MaskAttrInterface mask = getScheduleMask())
     op.masks["mask"] = mask.describe();
+  if (hasMaskRule())
+    op.rules["mask_rule"] = describeRule(getMaskRule());
+  if (hasScoreRule())
+    op.rules["score_rule"] = describeRule(getScoreRule());
 }
 
 // Values: 0 q, 1 k, 2 v, 3 out, 4 lse.
@@ -125,8 +131,11 @@ LogicalResult AttentionOp::verify() {
     if (!std::isfinite(s.getValueAsDouble()))
       return emitOpError() << "scale must be finite, got "
                            << s.getValueAsDouble();
-  if (failed(verifyBlockList()))
+  if (failed(verifyBlockList()) || failed(verifyRules()))
     return failure();
+  if (MaskAttrInterface mask = getMaskAttr(); mask && isa<RuleAttr>(mask))
+    return emitOpError() << "#attn.rule stands for a mask_rule region; write "
+                            "the region instead";
   return verifySegments();
 }
 

@@ -9,6 +9,7 @@
 #ifndef ATTNIR_LIB_DIALECT_ATTN_IR_MASKIR_H
 #define ATTNIR_LIB_DIALECT_ATTN_IR_MASKIR_H
 
+#include "attnir/Dialect/Attn/IR/AttnBase.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/Builders.h"
@@ -66,6 +67,18 @@ struct Arith {
 };
 
 inline int64_t clampTo(int64_t x, int64_t m) { return std::clamp<int64_t>(x, 0, m); }
+
+/// The rules of a mask that keeps every pair (one document without ids, a
+/// region the block rule cannot see into): true of `i`'s shape, and every
+/// key visible, none proved full.
+inline Value keepAll(OpBuilder &b, Location loc, Value i) {
+  Arith a{b, loc, i.getType()};
+  return a.eq(i, i);
+}
+inline KeyRangeValues allVisible(OpBuilder &b, Location loc, Value m) {
+  Arith a{b, loc, m.getType()};
+  return {a.c(0), m, a.c(0), a.c(0)};
+}
 
 } // namespace mlir::attn::maskir
 

@@ -35,14 +35,12 @@ KeyRange SegmentsAttr::keyRange(int64_t, int64_t, int64_t, int64_t m) const {
 
 Value SegmentsAttr::buildKeep(OpBuilder &b, Location loc, Value i, Value,
                               Value, Value) const {
-  maskir::Arith a{b, loc, i.getType()};
-  return a.eq(i, i);
+  return maskir::keepAll(b, loc, i);
 }
 
 KeyRangeValues SegmentsAttr::buildKeyRange(OpBuilder &b, Location loc, Value,
                                            Value, Value, Value m) const {
-  maskir::Arith a{b, loc, m.getType()};
-  return {a.c(0), m, a.c(0), a.c(0)};
+  return maskir::allVisible(b, loc, m);
 }
 
 bool SegmentsAttr::keepAt(const MaskSite &site, int64_t i, int64_t j) const {

@@ -24,6 +24,7 @@
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
 #include "attnir/Dialect/Attn/Utils/KeySchedule.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/IR/IRMapping.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include <limits>
 #include <numeric>
@@ -52,7 +53,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     int64_t d = qT.getDimSize(3), dv = vTy.getDimSize(3);
     int64_t dvPad = llvm::alignTo(dv, 16);
     int64_t bq = queryTile, bk = keyBlock;
-    MaskAttrInterface mask = op.getMaskAttr();
+    MaskAttrInterface mask = op.getScheduleMask();
     // A token-level list (block_k not a multiple of 16) is gathered per
     // query tile instead of visited in place (GatherKeys.cpp).
     bool gather = op.hasBlockList() && op.listBlockK() % 16 != 0;
@@ -71,6 +72,9 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     auto toBuffer = [&](Value t) { return readBuffer(rw, loc, t); };
     Value q = toBuffer(op.getQ()), k = toBuffer(op.getK()),
           v = toBuffer(op.getV());
+    SmallVector<Value> ruleBuffers;
+    for (Value r : op.getRuleOperands())
+      ruleBuffers.push_back(toBuffer(r));
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
     Value B = memref::DimOp::create(rw, loc, q, 0);
     Value Hq = memref::DimOp::create(rw, loc, q, 1);
@@ -147,11 +151,18 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                                  op.listBlockQ(), op.listBlockK()};
       auto update = [&](OpBuilder &ub, Location ul, Value keysT, Value vals,
                         Value j0, Value masked, ValueRange state, Value keys) {
-        return KVBlockUpdateOp::create(ub, ul, stateType, stateType, qTile,
-                                       keysT, vals, acc, scores, b, hkv, i0,
-                                       j0, N, M, masked, state[0], state[1],
-                                       qDoc, kDoc, keys, mask)
-            .getResults();
+        auto upd = KVBlockUpdateOp::create(
+            ub, ul, stateType, stateType, qTile, keysT, vals, acc, scores, b,
+            hkv, i0, j0, N, M, masked, state[0], state[1], qDoc, kDoc, keys,
+            ruleBuffers.empty() && !op.hasScoreRule() && !op.hasMaskRule()
+                ? Value()
+                : h,
+            ruleBuffers, mask);
+        // The rule regions travel with the step (they are isolated).
+        IRMapping none;
+        op.getMaskRule().cloneInto(&upd.getMaskRule(), none);
+        op.getScoreRule().cloneInto(&upd.getScoreRule(), none);
+        return upd.getResults();
       };
       scf::ForOp loop;
       if (gather) {

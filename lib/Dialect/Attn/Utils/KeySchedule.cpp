@@ -100,8 +100,6 @@ KeySchedule KeySchedule::fromMask(OpBuilder &b, Location loc,
     sp.fullE = arith::MaxUIOp::create(
         b, loc, arith::MinUIOp::create(b, loc, fe, sp.visE), sp.fullB);
     sp.count = arith::SubIOp::create(b, loc, sp.visE, sp.visB);
-    sp.numFull = arith::SubIOp::create(b, loc, sp.fullE, sp.fullB);
-    sp.numLeft = arith::SubIOp::create(b, loc, sp.fullB, sp.visB);
     sp.start = s.numSteps ? s.numSteps : cIdx(b, loc, 0);
     s.numSteps = s.spans.empty()
                      ? sp.count
@@ -114,15 +112,7 @@ KeySchedule KeySchedule::fromMask(OpBuilder &b, Location loc,
 
 Value KeySchedule::spanBlock(OpBuilder &b, Location loc, const Span &s,
                              Value t) const {
-  Value isFull = ult(b, loc, t, s.numFull);
-  Value p = arith::SubIOp::create(b, loc, t, s.numFull);
-  Value left = arith::AddIOp::create(b, loc, s.visB, p);
-  Value right = arith::AddIOp::create(
-      b, loc, s.fullE, arith::SubIOp::create(b, loc, p, s.numLeft));
-  Value partial =
-      arith::SelectOp::create(b, loc, ult(b, loc, p, s.numLeft), left, right);
-  return arith::SelectOp::create(
-      b, loc, isFull, arith::AddIOp::create(b, loc, s.fullB, t), partial);
+  return arith::AddIOp::create(b, loc, s.visB, t);
 }
 
 Value KeySchedule::bySpan(
@@ -235,7 +225,9 @@ Value KeySchedule::block(OpBuilder &b, Location loc, Value t) const {
 Value KeySchedule::masked(OpBuilder &b, Location loc, Value t) const {
   if (!list.indices)
     return bySpan(b, loc, t, [&](const Span &s, Value local) {
-      return uge(b, loc, local, s.numFull);
+      Value kb = spanBlock(b, loc, s, local);
+      return arith::OrIOp::create(b, loc, ult(b, loc, kb, s.fullB),
+                                  uge(b, loc, kb, s.fullE));
     });
   Value j0 = arith::MulIOp::create(b, loc, block(b, loc, t), cIdx(b, loc, bk));
   Value j1 = arith::AddIOp::create(b, loc, j0, cIdx(b, loc, bk));

@@ -154,6 +154,20 @@ def Attn_SegmentsAttr : Attn_Attr<"Segments", "segments",
   }];
 }
 
+def Attn_RuleAttr : Attn_Attr<"Rule", "rule",
+    [DeclareAttrInterfaceMethods<Attn_MaskAttrInterface,
+                                 ["keepAt", "buildKeepAt"]>]> {
+  let summary = "the op's mask_rule region as a mask (made by the compiler)";
+  let description = [{
+    Stands for the `mask_rule` region of an `attn.attention` in the
+    lowerings: its element rule evaluates the region at the site (batch,
+    head, operands), its block rule leaves every key visible and none
+    proved full, so every visited block runs the element rule. The
+    lowerings make it (all_of with the op's mask attribute); specs write
+    the region instead.
+  }];
+}
+
 // Combinators. Their block rules combine the children's: all_of intersects
 // ranges, any_of keeps each child's ranges (the key schedule visits a block
 // once), not complements one range into two.

@@ -49,6 +49,9 @@ using MaskSite = ::attnir::RuleSite;
 struct MaskSiteValues {
   Value b, h, n, m;
   std::function<Value(OpBuilder &, Location, llvm::StringRef, Value)> load;
+  /// The op's mask_rule region at (i, j) (i64 scalars or vectors of one
+  /// shape), as i1 of that shape; null when the op has none.
+  std::function<Value(OpBuilder &, Location, Value, Value)> rule;
 };
 
 /// One shape relation between values of a program (computeEntryABI reads

@@ -10,7 +10,19 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 def Attn_FloatTensor : RankedTensorOf<[F32, BF16, F16]>;
 def Attn_IndexTensor : RankedTensorOf<[I32, I64]>;
 
+def Attn_YieldOp : Attn_Op<"yield", [Pure, Terminator,
+    ParentOneOf<["AttentionOp", "KVBlockUpdateOp"]>]> {
+  let summary = "the value of a rule region";
+  let description = [{
+    Ends a `mask_rule` (an i1: keep the pair) or `score_rule` (an f32: the
+    new logit) region of `attn.attention`.
+  }];
+  let arguments = (ins AnyType:$value);
+  let assemblyFormat = "$value attr-dict `:` type($value)";
+}
+
 def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments,
+    IsolatedFromAbove,
     DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
   let summary = "softmax(scale * q k^T, masked) v with online-softmax semantics";
   let description = [{
@@ -42,6 +54,29 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments,
     Document ids (`segments(q_doc, k_doc)`, i32 or i64, [B, N] and [B, M])
     are read by masks that need them (`#attn.segments`).
 
+    Rules written in the spec (docs/design/rules.md): a `mask_rule` region
+    `(b, h, i, j: index, operands...) -> i1` keeps a pair when it yields
+    true (and the `mask` attribute, if any, keeps it too); a `score_rule`
+    region `(s: f32, b, h, i, j: index, operands...) -> f32` replaces the
+    natural logit s = scale q.k of every kept pair (before any base-2
+    folding). `h` is the query head; `i`, `j` are global positions. The
+    regions read the op's `rules(...)` operands (any ranked tensors, passed
+    to the regions as arguments after the scalars) with `tensor.extract`
+    and `tensor.dim`, and may use arith and math ops; nothing else, and
+    nothing from outside the op. Reads out of bounds are clamped.
+
+    ```mlir
+    %o = attn.attention %q, %k, %v mask(#attn.causal) score_rule {
+    ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+      %c = arith.constant 50.0 : f32
+      %x = arith.divf %s, %c : f32
+      %t = math.tanh %x : f32
+      %y = arith.mulf %t, %c : f32
+      attn.yield %y : f32
+    } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+        -> tensor<?x?x?x64xf32>
+    ```
+
     ```mlir
     %o = attn.attention %q, %k, %v mask(#attn.causal)
         : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
@@ -54,18 +89,22 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments,
                        Optional<Attn_IndexTensor>:$kv_counts,
                        Optional<Attn_IndexTensor>:$q_doc,
                        Optional<Attn_IndexTensor>:$k_doc,
+                       Variadic<RankedTensorOf<[F32, BF16, F16, I32, I64]>>:$rule_operands,
                        OptionalAttr<Attn_MaskAttrInterface>:$mask,
                        OptionalAttr<F64Attr>:$scale,
                        OptionalAttr<I64Attr>:$block_q,
                        OptionalAttr<I64Attr>:$block_k);
   let results = (outs Attn_FloatTensor:$out,
                       Optional<RankedTensorOf<[F32]>>:$lse);
+  let regions = (region AnyRegion:$mask_rule, AnyRegion:$score_rule);
   let assemblyFormat = [{
     $q `,` $k `,` $v
     (`blocks` `(` $kv_indices^ `,` $kv_counts `)`
      `block_size` `(` $block_q `,` $block_k `)`)?
     (`segments` `(` $q_doc^ `,` $k_doc `)`)?
+    (`rules` `(` $rule_operands^ `)`)?
     (`mask` `(` $mask^ `)`)? (`scale` `(` $scale^ `)`)?
+    (`mask_rule` $mask_rule^)? (`score_rule` $score_rule^)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
@@ -79,6 +118,17 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments,
     bool hasBlockList() { return static_cast<bool>(getKvIndices()); }
     ::mlir::LogicalResult verifyBlockList();
     ::mlir::LogicalResult verifySegments();
+    ::mlir::LogicalResult verifyRules();
+    /// The mask the lowerings schedule by: the mask attribute, and
+    /// #attn.rule (all_of) when the op has a mask_rule region; null when
+    /// neither.
+    MaskAttrInterface getScheduleMask();
+    /// Dimensions of rule operands the regions index directly by b, h, i
+    /// or j: they are B, Hq, N or M (random inputs, shape checks).
+    void ruleShapeRelations(
+        ::llvm::SmallVectorImpl<ShapeRelation> &out);
+    bool hasMaskRule() { return !getMaskRule().empty(); }
+    bool hasScoreRule() { return !getScoreRule().empty(); }
     /// The block list's block sizes (0 without a list).
     int64_t listBlockQ() {
       return getBlockQAttr() ? getBlockQAttr().getInt() : 0;

@@ -29,6 +29,9 @@ namespace attn {
 /// shape interfaces, so that programs may combine branches with them
 /// (lib/Dialect/Attn/IR/UpstreamOps.cpp).
 void registerUpstreamOpModels(DialectRegistry &registry);
+/// A verified rule region (attn.attention's mask_rule or score_rule) as
+/// the reference's data: one instruction per op, numbered in order.
+::attnir::RefRule describeRule(Region &r);
 } // namespace attn
 } // namespace mlir
 

@@ -16,7 +16,7 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     AllTypesMatch<["m_in", "l_in", "m_out", "l_out"]>,
-    AttrSizedOperandSegments]> {
+    AttrSizedOperandSegments, IsolatedFromAbove]> {
   let summary = "one online-softmax step: a query tile against a key block";
   let description = [{
     For the query rows `i0 + r` (r < rows of `acc`) of one query tile and
@@ -43,6 +43,11 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     tile's gathered keys only ([1, 1, ...]; `b` and `hkv` address the
     document ids alone), and the element rule reads the positions from
     `keys` (`masked` must be true).
+
+    `mask_rule` and `score_rule` are the attention op's rule regions (their
+    tensor arguments read the memrefs `rules(...)` in the same order); `h`
+    is the query head they see. The score rule runs on every pair of the
+    block before the mask; the mask rule is the `#attn.rule` of `mask`.
   }];
   let arguments = (ins
       MemRefRankOf<[F32], [2]>:$qT, MemRefRankOf<[F32], [5]>:$kT, MemRefRankOf<[F32], [4]>:$v,
@@ -54,9 +59,12 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
       Optional<MemRefRankOf<[I32, I64], [2]>>:$q_doc,
       Optional<MemRefRankOf<[I32, I64], [2]>>:$k_doc,
       Optional<MemRefRankOf<[I64], [1]>>:$keys,
+      Optional<Index>:$h,
+      Variadic<AnyMemRef>:$rule_operands,
       OptionalAttr<Attn_MaskAttrInterface>:$mask);
   let results = (outs VectorOfRankAndType<[1], [F32]>:$m_out,
                       VectorOfRankAndType<[1], [F32]>:$l_out);
+  let regions = (region AnyRegion:$mask_rule, AnyRegion:$score_rule);
   let assemblyFormat = [{
     $qT `,` $kT `,` $v `,` $acc `,` $scores
     `at` `[` $b `,` $hkv `,` $i0 `,` $j0 `]`
@@ -64,7 +72,10 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     `state` `(` $m_in `,` $l_in `)`
     (`segments` `(` $q_doc^ `,` $k_doc `:` type($q_doc) `,` type($k_doc) `)`)?
     (`keys` `(` $keys^ `:` type($keys) `)`)?
-    (`mask` `(` $mask^ `)`)? attr-dict `:`
+    (`head` `(` $h^ `)`)?
+    (`rules` `(` $rule_operands^ `:` type($rule_operands) `)`)?
+    (`mask` `(` $mask^ `)`)?
+    (`mask_rule` $mask_rule^)? (`score_rule` $score_rule^)? attr-dict `:`
     type($qT) `,` type($kT) `,` type($v) `,` type($acc) `,` type($scores)
     `,` type($m_in)
   }];

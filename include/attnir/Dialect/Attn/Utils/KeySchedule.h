@@ -8,8 +8,8 @@
 // it as IR; none of them re-derives the key loop.
 //
 // Sources:
-//  - the mask's block rule (or no mask): the visible blocks, the full ones
-//    first (no element rule), then the partial ones at the edges;
+//  - the mask's block rule (or no mask): the visible blocks in ascending
+//    order, the full ones without the element rule;
 //  - a runtime block list (FlexAttention's kv_indices / kv_counts layout,
 //    shared/patterns.md A1): the listed blocks in list order, each list
 //    block expanded into the kernel's smaller key blocks, intersected with
@@ -126,11 +126,14 @@ private:
   int64_t bk = 0;
   Value numSteps;
   /// Mask source: one span per key range of the mask's block rule, visited
-  /// one after the other; within a span the full blocks [fullB, fullE)
-  /// first, then the partial ones [visB, fullB) and [fullE, visE). A block
-  /// that an earlier span visits is skipped.
+  /// one after the other; within a span the blocks [visB, visE) in
+  /// ascending order, those outside the full ones [fullB, fullE) with the
+  /// element rule. Ascending, so that masks that keep the same pairs give
+  /// the same bits whatever blocks their rules prove full or empty (a block
+  /// visited in vain adds exact zeros). A block that an earlier span visits
+  /// is skipped.
   struct Span {
-    Value start, count, numFull, visB, fullB, fullE, numLeft, visE;
+    Value start, count, visB, fullB, fullE, visE;
   };
   SmallVector<Span> spans;
   // Block-list source.

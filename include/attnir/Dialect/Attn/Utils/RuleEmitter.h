@@ -1,0 +1,42 @@
+//===- RuleEmitter.h - a rule region inlined into a kernel ------*- C++ -*-===//
+//
+// attn.attention's mask_rule and score_rule regions are inlined where the
+// lowerings evaluate them: one pair at a time (the CUDA kernels, one value
+// per register) or `lanes` keys at once (the CPU vector body: every value
+// of the region becomes a vector<lanes x T>). Reads of the rule operands go
+// through the caller's `load` (a gather on the CPU), with every index
+// clamped into its dimension first, so no input can read out of bounds;
+// integer division and remainder are guarded against 0 and -1 as the
+// reference defines them (attnir/Reference/RuleProgram.h).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_DIALECT_ATTN_UTILS_RULEEMITTER_H
+#define ATTNIR_DIALECT_ATTN_UTILS_RULEEMITTER_H
+
+#include "mlir/IR/Builders.h"
+#include <functional>
+
+namespace mlir::attn {
+
+struct RuleOperands {
+  /// Element of rule operand `k` at `indices` (index values; vectors of
+  /// index in vector mode, already clamped), of the operand's element type
+  /// (a vector of it in vector mode).
+  std::function<Value(OpBuilder &, Location, unsigned k, ValueRange indices)>
+      load;
+  /// Dimension `d` of rule operand `k` (a scalar index).
+  std::function<Value(OpBuilder &, Location, unsigned k, unsigned d)> dim;
+};
+
+/// The value `rule` yields for the `leading` arguments (the scalars before
+/// the operands: (b, h, i, j) or (s, b, h, i, j)). Scalar mode (`lanes` = 0):
+/// leading values are scalars of the block arguments' types, or integers
+/// that are cast to index. Vector mode: each leading value is a scalar
+/// (broadcast) or a vector of `lanes` (i64 vectors are cast to index).
+Value emitRule(OpBuilder &b, Location loc, Region &rule, ValueRange leading,
+               const RuleOperands &operands, int64_t lanes = 0);
+
+} // namespace mlir::attn
+
+#endif // ATTNIR_DIALECT_ATTN_UTILS_RULEEMITTER_H

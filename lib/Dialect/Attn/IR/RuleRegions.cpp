@@ -1,0 +1,226 @@
+//===- RuleRegions.cpp - attn.attention's mask_rule and score_rule --------===//
+//
+// The verifier of the rule regions, their description for the float64
+// reference (a RefRule: one instruction per op) and #attn.rule, the mask
+// that stands for a mask_rule region in the lowerings. The op set a region
+// may hold is the reference's (attnir::isRuleOp), so what verifies is what
+// the reference can evaluate.
+//
+//===----------------------------------------------------------------------===//
+
+#include "MaskIR.h"
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Reference/RuleProgram.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Matchers.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+//===----------------------------------------------------------------------===//
+// #attn.rule
+//===----------------------------------------------------------------------===//
+
+attnir::RefMask RuleAttr::describe() const { return {"rule", {}, {}}; }
+
+bool RuleAttr::keep(int64_t, int64_t, int64_t, int64_t) const { return true; }
+
+KeyRange RuleAttr::keyRange(int64_t, int64_t, int64_t, int64_t m) const {
+  return {0, m, 0, 0};
+}
+
+Value RuleAttr::buildKeep(OpBuilder &b, Location loc, Value i, Value, Value,
+                          Value) const {
+  return maskir::keepAll(b, loc, i);
+}
+
+KeyRangeValues RuleAttr::buildKeyRange(OpBuilder &b, Location loc, Value,
+                                       Value, Value, Value m) const {
+  return maskir::allVisible(b, loc, m);
+}
+
+bool RuleAttr::keepAt(const MaskSite &site, int64_t i, int64_t j) const {
+  return !site.region || site.region(site, i, j);
+}
+
+Value RuleAttr::buildKeepAt(OpBuilder &b, Location loc,
+                            const MaskSiteValues &site, Value i, Value j,
+                            Value n, Value m) const {
+  if (!site.rule)
+    return buildKeep(b, loc, i, j, n, m);
+  return site.rule(b, loc, i, j);
+}
+
+//===----------------------------------------------------------------------===//
+// AttentionOp
+//===----------------------------------------------------------------------===//
+
+MaskAttrInterface AttentionOp::getScheduleMask() {
+  MaskAttrInterface mask = getMaskAttr();
+  if (!hasMaskRule())
+    return mask;
+  auto rule = cast<MaskAttrInterface>(RuleAttr::get(getContext()));
+  if (!mask)
+    return rule;
+  return cast<MaskAttrInterface>(
+      AllOfAttr::get(getContext(), ArrayRef<MaskAttrInterface>{mask, rule}));
+}
+
+namespace {
+bool isScalar(Type t) { return isa<IntegerType, IndexType, FloatType>(t); }
+
+/// One region: one block whose arguments are `leading` then one tensor per
+/// rule operand, ops the reference knows with scalar results, tensor reads
+/// of the block's own tensor arguments only, ending in attn.yield of
+/// `result`.
+LogicalResult verifyRule(AttentionOp op, Region &r, StringRef name,
+                         ArrayRef<Type> leading, Type result) {
+  if (r.empty())
+    return success();
+  if (!r.hasOneBlock())
+    return op.emitOpError() << name << " must have exactly one block";
+  Block &blk = r.front();
+  SmallVector<Type> want(leading);
+  for (Value v : op.getRuleOperands())
+    want.push_back(v.getType());
+  if (blk.getNumArguments() != want.size()) {
+    InFlightDiagnostic d = op.emitOpError()
+                           << name << " takes " << want.size()
+                           << " arguments (";
+    llvm::interleaveComma(want, d);
+    return d << "), got " << blk.getNumArguments();
+  }
+  for (auto [k, arg] : llvm::enumerate(blk.getArguments()))
+    if (arg.getType() != want[k])
+      return op.emitOpError() << name << " argument " << k << " must be "
+                              << want[k] << ", got " << arg.getType();
+  auto isOperandArg = [&](Value v) {
+    auto arg = dyn_cast<BlockArgument>(v);
+    return arg && arg.getOwner() == &blk &&
+           arg.getArgNumber() >= leading.size();
+  };
+  for (Operation &inner : blk) {
+    if (auto y = dyn_cast<YieldOp>(inner)) {
+      if (y.getValue().getType() != result)
+        return y.emitOpError() << "of " << name << " must yield " << result
+                               << ", got " << y.getValue().getType();
+      continue;
+    }
+    StringRef opName = inner.getName().getStringRef();
+    if (!attnir::isRuleOp(std::string_view(opName.data(), opName.size())))
+      return inner.emitOpError()
+             << "may not appear in " << name
+             << " (rules use arith and math ops on scalars, tensor.extract "
+                "and tensor.dim of the rule operands)";
+    if (inner.getNumRegions() || inner.getNumResults() != 1 ||
+        !isScalar(inner.getResult(0).getType()))
+      return inner.emitOpError() << "in " << name
+                                 << " must have one scalar result";
+    if (auto c = dyn_cast<arith::ConstantOp>(inner))
+      if (!isa<IntegerAttr, FloatAttr>(c.getValue()))
+        return inner.emitOpError() << "in " << name
+                                   << " must be a scalar constant";
+    if (isa<tensor::ExtractOp, tensor::DimOp>(inner) &&
+        !isOperandArg(inner.getOperand(0)))
+      return inner.emitOpError() << "in " << name
+                                 << " must read one of the rule operands "
+                                    "(an argument of the region)";
+    if (isa<tensor::DimOp>(inner) &&
+        !matchPattern(inner.getOperand(1), m_Constant()))
+      return inner.emitOpError() << "in " << name
+                                 << " needs a constant dimension";
+    for (Value v : inner.getOperands())
+      if (!isScalar(v.getType()) && !isa<tensor::ExtractOp, tensor::DimOp>(inner))
+        return inner.emitOpError() << "in " << name
+                                   << " must take scalars only";
+  }
+  if (!isa<YieldOp>(blk.back()))
+    return op.emitOpError() << name << " must end in attn.yield";
+  return success();
+}
+} // namespace
+
+LogicalResult AttentionOp::verifyRules() {
+  if (!getRuleOperands().empty() && !hasMaskRule() && !hasScoreRule())
+    return emitOpError() << "rules(...) operands are read by no mask_rule or "
+                            "score_rule region";
+  Builder b(getContext());
+  Type idx = b.getIndexType(), f32 = b.getF32Type();
+  if (failed(verifyRule(*this, getMaskRule(), "mask_rule",
+                        {idx, idx, idx, idx}, b.getI1Type())))
+    return failure();
+  return verifyRule(*this, getScoreRule(), "score_rule",
+                    {f32, idx, idx, idx, idx}, f32);
+}
+
+namespace {
+int64_t kindOf(Type t) {
+  if (isa<FloatType>(t))
+    return 0;
+  if (isa<IndexType>(t))
+    return 64;
+  return cast<IntegerType>(t).getWidth();
+}
+} // namespace
+
+attnir::RefRule mlir::attn::describeRule(Region &r) {
+  attnir::RefRule rule;
+  Block &blk = r.front();
+  DenseMap<Value, int> ids;
+  for (BlockArgument a : blk.getArguments())
+    ids[a] = rule.numArgs++;
+  int next = rule.numArgs;
+  for (Operation &op : blk) {
+    attnir::RefInstr in;
+    for (Value v : op.getOperands())
+      in.operands.push_back(ids.lookup(v));
+    if (isa<YieldOp>(op)) {
+      in.name = "yield";
+      rule.instrs.push_back(std::move(in));
+      break;
+    }
+    in.name = op.getName().getStringRef().str();
+    Type t = op.getResult(0).getType();
+    in.ints.push_back(kindOf(t));
+    if (auto c = dyn_cast<arith::CmpIOp>(op))
+      in.ints.push_back(static_cast<int64_t>(c.getPredicate()));
+    else if (auto c = dyn_cast<arith::CmpFOp>(op))
+      in.ints.push_back(static_cast<int64_t>(c.getPredicate()));
+    else if (auto c = dyn_cast<arith::ConstantOp>(op)) {
+      if (auto f = dyn_cast<FloatAttr>(c.getValue()))
+        in.value = f.getValueAsDouble();
+      else
+        in.ints.push_back(cast<IntegerAttr>(c.getValue()).getValue().getSExtValue());
+    }
+    rule.instrs.push_back(std::move(in));
+    ids[op.getResult(0)] = next++;
+  }
+  return rule;
+}
+
+void AttentionOp::ruleShapeRelations(SmallVectorImpl<ShapeRelation> &out) {
+  for (auto [region, first] : {std::pair<Region *, unsigned>{&getMaskRule(), 0},
+                               {&getScoreRule(), 1}}) {
+    if (region->empty())
+      continue;
+    Block &blk = region->front();
+    unsigned numLeading = blk.getNumArguments() - getRuleOperands().size();
+    // (b, h, i, j) -> (value, dim) of the sequence dimension they range over.
+    std::pair<Value, unsigned> ranges[] = {
+        {getQ(), 0}, {getQ(), 1}, {getQ(), 2}, {getK(), 2}};
+    blk.walk([&](tensor::ExtractOp x) {
+      auto src = dyn_cast<BlockArgument>(x.getTensor());
+      if (!src || src.getOwner() != &blk || src.getArgNumber() < numLeading)
+        return;
+      Value operand = getRuleOperands()[src.getArgNumber() - numLeading];
+      for (auto [d, idx] : llvm::enumerate(x.getIndices())) {
+        auto arg = dyn_cast<BlockArgument>(idx);
+        if (!arg || arg.getOwner() != &blk || arg.getArgNumber() < first ||
+            arg.getArgNumber() >= first + 4)
+          continue;
+        auto [seq, seqDim] = ranges[arg.getArgNumber() - first];
+        out.push_back({operand, static_cast<unsigned>(d), seq, seqDim});
+      }
+    });
+  }
+}

@@ -1,0 +1,395 @@
+//===- RuleProgram.cpp - float64 semantics of rule regions ----------------===//
+
+#include "attnir/Reference/RuleProgram.h"
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+
+namespace attnir {
+namespace {
+
+enum Code {
+  Constant, Yield, Extract, Dim, Select, CmpI, CmpF,
+  // integer binary
+  AddI, SubI, MulI, DivSI, DivUI, RemSI, RemUI, MaxSI, MinSI, MaxUI, MinUI,
+  AndI, OrI, XOrI,
+  // float binary
+  AddF, SubF, MulF, DivF, RemF, MaximumF, MinimumF, MaxNumF, MinNumF, PowF,
+  CopySign,
+  // float unary
+  NegF, Tanh, Exp, Exp2, Log, Log2, Log1p, Sqrt, Rsqrt, AbsF, Floor, Ceil,
+  Sin, Cos, Erf, Round, Trunc,
+  Fma,
+  // integer unary
+  AbsI,
+  // conversions
+  IntToInt, UIntToInt, SIToFP, UIToFP, FPToSI, FPToUI, FloatToFloat,
+};
+
+/// Operand kinds: 'f' float, 'i' integer, 'c' i1 then two of one kind,
+/// 't' a tensor argument then integer indices.
+struct OpInfo {
+  Code code;
+  int arity; // -1: any
+  char operands;
+  bool floatResult;
+};
+
+const std::map<std::string_view, OpInfo> &opTable() {
+  static const std::map<std::string_view, OpInfo> table = {
+      {"arith.constant", {Constant, 0, 'i', false}},
+      {"tensor.extract", {Extract, -1, 't', false}},
+      {"tensor.dim", {Dim, 2, 't', false}},
+      {"arith.select", {Select, 3, 'c', false}},
+      {"arith.cmpi", {CmpI, 2, 'i', false}},
+      {"arith.cmpf", {CmpF, 2, 'f', false}},
+      {"arith.addi", {AddI, 2, 'i', false}},
+      {"arith.subi", {SubI, 2, 'i', false}},
+      {"arith.muli", {MulI, 2, 'i', false}},
+      {"arith.divsi", {DivSI, 2, 'i', false}},
+      {"arith.divui", {DivUI, 2, 'i', false}},
+      {"arith.remsi", {RemSI, 2, 'i', false}},
+      {"arith.remui", {RemUI, 2, 'i', false}},
+      {"arith.maxsi", {MaxSI, 2, 'i', false}},
+      {"arith.minsi", {MinSI, 2, 'i', false}},
+      {"arith.maxui", {MaxUI, 2, 'i', false}},
+      {"arith.minui", {MinUI, 2, 'i', false}},
+      {"arith.andi", {AndI, 2, 'i', false}},
+      {"arith.ori", {OrI, 2, 'i', false}},
+      {"arith.xori", {XOrI, 2, 'i', false}},
+      {"arith.addf", {AddF, 2, 'f', true}},
+      {"arith.subf", {SubF, 2, 'f', true}},
+      {"arith.mulf", {MulF, 2, 'f', true}},
+      {"arith.divf", {DivF, 2, 'f', true}},
+      {"arith.remf", {RemF, 2, 'f', true}},
+      {"arith.maximumf", {MaximumF, 2, 'f', true}},
+      {"arith.minimumf", {MinimumF, 2, 'f', true}},
+      {"arith.maxnumf", {MaxNumF, 2, 'f', true}},
+      {"arith.minnumf", {MinNumF, 2, 'f', true}},
+      {"math.powf", {PowF, 2, 'f', true}},
+      {"math.copysign", {CopySign, 2, 'f', true}},
+      {"arith.negf", {NegF, 1, 'f', true}},
+      {"math.tanh", {Tanh, 1, 'f', true}},
+      {"math.exp", {Exp, 1, 'f', true}},
+      {"math.exp2", {Exp2, 1, 'f', true}},
+      {"math.log", {Log, 1, 'f', true}},
+      {"math.log2", {Log2, 1, 'f', true}},
+      {"math.log1p", {Log1p, 1, 'f', true}},
+      {"math.sqrt", {Sqrt, 1, 'f', true}},
+      {"math.rsqrt", {Rsqrt, 1, 'f', true}},
+      {"math.absf", {AbsF, 1, 'f', true}},
+      {"math.floor", {Floor, 1, 'f', true}},
+      {"math.ceil", {Ceil, 1, 'f', true}},
+      {"math.sin", {Sin, 1, 'f', true}},
+      {"math.cos", {Cos, 1, 'f', true}},
+      {"math.erf", {Erf, 1, 'f', true}},
+      {"math.round", {Round, 1, 'f', true}},
+      {"math.trunc", {Trunc, 1, 'f', true}},
+      {"math.fma", {Fma, 3, 'f', true}},
+      {"math.absi", {AbsI, 1, 'i', false}},
+      {"arith.index_cast", {IntToInt, 1, 'i', false}},
+      {"arith.extsi", {IntToInt, 1, 'i', false}},
+      {"arith.trunci", {IntToInt, 1, 'i', false}},
+      {"arith.index_castui", {UIntToInt, 1, 'i', false}},
+      {"arith.extui", {UIntToInt, 1, 'i', false}},
+      {"arith.sitofp", {SIToFP, 1, 'i', true}},
+      {"arith.uitofp", {UIToFP, 1, 'i', true}},
+      {"arith.fptosi", {FPToSI, 1, 'f', false}},
+      {"arith.fptoui", {FPToUI, 1, 'f', false}},
+      {"arith.extf", {FloatToFloat, 1, 'f', true}},
+      {"arith.truncf", {FloatToFloat, 1, 'f', true}},
+  };
+  return table;
+}
+
+/// `v` wrapped to a signed integer of `width` bits (1: 0 or 1).
+int64_t wrap(uint64_t v, int width) {
+  if (width == 1)
+    return static_cast<int64_t>(v & 1);
+  if (width >= 64)
+    return static_cast<int64_t>(v);
+  uint64_t m = (uint64_t(1) << width) - 1, sign = uint64_t(1) << (width - 1);
+  v &= m;
+  return static_cast<int64_t>((v ^ sign) - sign);
+}
+
+/// `v` as an unsigned value of `width` bits.
+uint64_t unsignedOf(int64_t v, int width) {
+  if (width == 1)
+    return static_cast<uint64_t>(v) & 1;
+  return width >= 64 ? static_cast<uint64_t>(v)
+                     : static_cast<uint64_t>(v) & ((uint64_t(1) << width) - 1);
+}
+
+bool compareInt(int64_t pred, int64_t a, int64_t b, int width) {
+  uint64_t ua = unsignedOf(a, width), ub = unsignedOf(b, width);
+  switch (pred) {
+  case 0: return a == b;
+  case 1: return a != b;
+  case 2: return a < b;
+  case 3: return a <= b;
+  case 4: return a > b;
+  case 5: return a >= b;
+  case 6: return ua < ub;
+  case 7: return ua <= ub;
+  case 8: return ua > ub;
+  default: return ua >= ub;
+  }
+}
+
+/// arith::CmpFPredicate: false, oeq, ogt, oge, olt, ole, one, ord, ueq,
+/// ugt, uge, ult, ule, une, uno, true.
+bool compareFloat(int64_t pred, double a, double b) {
+  bool unordered = std::isnan(a) || std::isnan(b);
+  switch (pred) {
+  case 0: return false;
+  case 1: return !unordered && a == b;
+  case 2: return !unordered && a > b;
+  case 3: return !unordered && a >= b;
+  case 4: return !unordered && a < b;
+  case 5: return !unordered && a <= b;
+  case 6: return !unordered && a != b;
+  case 7: return !unordered;
+  case 8: return unordered || a == b;
+  case 9: return unordered || a > b;
+  case 10: return unordered || a >= b;
+  case 11: return unordered || a < b;
+  case 12: return unordered || a <= b;
+  case 13: return unordered || a != b;
+  case 14: return unordered;
+  default: return true;
+  }
+}
+} // namespace
+
+bool isRuleOp(std::string_view name) { return opTable().count(name) > 0; }
+
+bool RuleProgram::make(const RefRule &rule, std::vector<int> leadingKinds,
+                       std::vector<const HostTensor *> operands,
+                       RuleProgram &out, std::string &error) {
+  out = RuleProgram();
+  int leading = static_cast<int>(leadingKinds.size());
+  if (rule.numArgs != leading + static_cast<int>(operands.size())) {
+    error = "rule has " + std::to_string(rule.numArgs) + " arguments, want " +
+            std::to_string(leading + operands.size());
+    return false;
+  }
+  out.numLeading = leading;
+  out.tensors = std::move(operands);
+  out.kinds = std::move(leadingKinds);
+  for (const HostTensor *t : out.tensors)
+    out.kinds.push_back(-1); // a tensor
+  for (size_t n = 0; n < rule.instrs.size(); ++n) {
+    const RefInstr &in = rule.instrs[n];
+    auto bad = [&](const std::string &why) {
+      error = "rule instruction " + std::to_string(n) + " (" + in.name +
+              "): " + why;
+      return false;
+    };
+    if (in.name == "yield") {
+      if (n + 1 != rule.instrs.size() || in.operands.size() != 1 ||
+          out.kinds[in.operands[0]] < 0)
+        return bad("yield must come last with one scalar");
+      out.instrs.push_back({Yield, in.operands, 0, 0, 0});
+      break;
+    }
+    auto it = opTable().find(in.name);
+    if (it == opTable().end())
+      return bad("not an op a rule may use");
+    const OpInfo &info = it->second;
+    if (in.ints.empty() || in.ints[0] < 0 || in.ints[0] > 64)
+      return bad("no result kind");
+    int width = static_cast<int>(in.ints[0]);
+    bool anyKind = info.code == Extract || info.code == Select ||
+                   info.code == Constant;
+    if (!anyKind && (width == 0) != info.floatResult)
+      return bad("result kind does not fit the op");
+    if (info.arity >= 0 && in.operands.size() != size_t(info.arity))
+      return bad("wrong operand count");
+    for (int id : in.operands)
+      if (id < 0 || id >= static_cast<int>(out.kinds.size()))
+        return bad("operand out of range");
+    auto kindOf = [&](size_t k) { return out.kinds[in.operands[k]]; };
+    for (size_t k = 0; k < in.operands.size(); ++k) {
+      int kind = kindOf(k);
+      bool ok = true;
+      switch (info.operands) {
+      case 'f': ok = kind == 0; break;
+      case 'i': ok = kind > 0; break;
+      case 'c': ok = k == 0 ? kind == 1 : kind >= 0 && kind == kindOf(1); break;
+      case 't': ok = k == 0 ? kind < 0 : kind > 0; break;
+      }
+      if (!ok)
+        return bad("operand " + std::to_string(k) + " has the wrong kind");
+    }
+    int64_t param = in.ints.size() > 1 ? in.ints[1] : 0;
+    if (info.code == Extract) {
+      const HostTensor *t = out.tensors[in.operands[0] - leading];
+      if (in.operands.size() != t->shape.size() + 1)
+        return bad("wrong number of indices");
+      if ((width == 0) != !isIntegerDType(t->dtype))
+        return bad("result kind does not fit the tensor's element type");
+    }
+    if (info.code == Select && width != kindOf(1))
+      return bad("result kind differs from the operands'");
+    if ((info.code == CmpI || info.code == CmpF) &&
+        (width != 1 || param < 0 || param > 15))
+      return bad("bad comparison");
+    Instr ins{info.code, in.operands, param, in.value, width};
+    if (info.code == IntToInt || info.code == UIntToInt)
+      ins.param = kindOf(0); // the source width
+    out.instrs.push_back(std::move(ins));
+    out.kinds.push_back(width);
+  }
+  if (out.instrs.empty() || out.instrs.back().code != Yield) {
+    error = "rule does not end in yield";
+    return false;
+  }
+  return true;
+}
+
+RuleValue RuleProgram::run(const RuleValue *leading) const {
+  thread_local std::vector<RuleValue> vals;
+  vals.assign(kinds.size(), RuleValue());
+  std::copy(leading, leading + numLeading, vals.begin());
+  size_t next = numLeading + tensors.size();
+  for (const Instr &in : instrs) {
+    auto f = [&](int k) { return vals[in.operands[k]].f; };
+    auto i = [&](int k) { return vals[in.operands[k]].i; };
+    RuleValue r;
+    int w = in.width;
+    switch (in.code) {
+    case Yield:
+      return vals[in.operands[0]];
+    case Constant:
+      if (w == 0)
+        r.f = in.value;
+      else
+        r.i = wrap(static_cast<uint64_t>(in.param), w);
+      break;
+    case Extract: {
+      const HostTensor &t = *tensors[in.operands[0] - numLeading];
+      int64_t flat = 0;
+      for (size_t d = 0; d < t.shape.size(); ++d) {
+        int64_t x = i(d + 1), extent = t.shape[d];
+        if (x < 0 || x >= extent) {
+          outOfBounds->store(true);
+          x = std::clamp<int64_t>(x, 0, std::max<int64_t>(extent - 1, 0));
+        }
+        flat = flat * extent + x;
+      }
+      if (t.numElements() == 0)
+        break;
+      if (w == 0)
+        r.f = t.get(flat);
+      else
+        r.i = wrap(static_cast<uint64_t>(t.getInt(flat)), w);
+      break;
+    }
+    case Dim: {
+      const HostTensor &t = *tensors[in.operands[0] - numLeading];
+      int64_t d = i(1);
+      if (d >= 0 && d < static_cast<int64_t>(t.shape.size()))
+        r.i = t.shape[d];
+      else
+        outOfBounds->store(true);
+      break;
+    }
+    case Select:
+      r = i(0) ? vals[in.operands[1]] : vals[in.operands[2]];
+      break;
+    case CmpI:
+      r.i = compareInt(in.param, i(0), i(1), kinds[in.operands[0]]);
+      break;
+    case CmpF:
+      r.i = compareFloat(in.param, f(0), f(1));
+      break;
+    case AddI: r.i = wrap(uint64_t(i(0)) + uint64_t(i(1)), w); break;
+    case SubI: r.i = wrap(uint64_t(i(0)) - uint64_t(i(1)), w); break;
+    case MulI: r.i = wrap(uint64_t(i(0)) * uint64_t(i(1)), w); break;
+    case DivSI:
+    case RemSI: {
+      int64_t a = i(0), d = i(1);
+      bool div = in.code == DivSI;
+      r.i = d == 0    ? 0
+            : d == -1 ? (div ? wrap(0 - uint64_t(a), w) : 0)
+                      : (div ? a / d : a % d);
+      break;
+    }
+    case DivUI:
+    case RemUI: {
+      uint64_t a = unsignedOf(i(0), w), d = unsignedOf(i(1), w);
+      r.i = d == 0 ? 0 : wrap(in.code == DivUI ? a / d : a % d, w);
+      break;
+    }
+    case MaxSI: r.i = std::max(i(0), i(1)); break;
+    case MinSI: r.i = std::min(i(0), i(1)); break;
+    case MaxUI:
+      r.i = unsignedOf(i(0), w) >= unsignedOf(i(1), w) ? i(0) : i(1);
+      break;
+    case MinUI:
+      r.i = unsignedOf(i(0), w) <= unsignedOf(i(1), w) ? i(0) : i(1);
+      break;
+    case AndI: r.i = i(0) & i(1); break;
+    case OrI: r.i = wrap(uint64_t(i(0) | i(1)), w); break;
+    case XOrI: r.i = wrap(uint64_t(i(0) ^ i(1)), w); break;
+    case AddF: r.f = f(0) + f(1); break;
+    case SubF: r.f = f(0) - f(1); break;
+    case MulF: r.f = f(0) * f(1); break;
+    case DivF: r.f = f(0) / f(1); break;
+    case RemF: r.f = std::fmod(f(0), f(1)); break;
+    case MaximumF:
+      r.f = std::isnan(f(0)) || std::isnan(f(1)) ? NAN : std::max(f(0), f(1));
+      break;
+    case MinimumF:
+      r.f = std::isnan(f(0)) || std::isnan(f(1)) ? NAN : std::min(f(0), f(1));
+      break;
+    case MaxNumF: r.f = std::fmax(f(0), f(1)); break;
+    case MinNumF: r.f = std::fmin(f(0), f(1)); break;
+    case PowF: r.f = std::pow(f(0), f(1)); break;
+    case CopySign: r.f = std::copysign(f(0), f(1)); break;
+    case NegF: r.f = -f(0); break;
+    case Tanh: r.f = std::tanh(f(0)); break;
+    case Exp: r.f = std::exp(f(0)); break;
+    case Exp2: r.f = std::exp2(f(0)); break;
+    case Log: r.f = std::log(f(0)); break;
+    case Log2: r.f = std::log2(f(0)); break;
+    case Log1p: r.f = std::log1p(f(0)); break;
+    case Sqrt: r.f = std::sqrt(f(0)); break;
+    case Rsqrt: r.f = 1.0 / std::sqrt(f(0)); break;
+    case AbsF: r.f = std::fabs(f(0)); break;
+    case Floor: r.f = std::floor(f(0)); break;
+    case Ceil: r.f = std::ceil(f(0)); break;
+    case Sin: r.f = std::sin(f(0)); break;
+    case Cos: r.f = std::cos(f(0)); break;
+    case Erf: r.f = std::erf(f(0)); break;
+    case Round: r.f = std::round(f(0)); break;
+    case Trunc: r.f = std::trunc(f(0)); break;
+    case Fma: r.f = f(0) * f(1) + f(2); break;
+    case AbsI: r.i = wrap(i(0) < 0 ? 0 - uint64_t(i(0)) : uint64_t(i(0)), w); break;
+    case IntToInt: r.i = wrap(uint64_t(i(0)), w); break;
+    case UIntToInt:
+      r.i = wrap(unsignedOf(i(0), static_cast<int>(in.param)), w);
+      break;
+    case SIToFP: r.f = static_cast<double>(i(0)); break;
+    case UIToFP:
+      r.f = static_cast<double>(unsignedOf(i(0), kinds[in.operands[0]]));
+      break;
+    case FPToSI:
+    case FPToUI: {
+      double x = std::trunc(f(0));
+      // Out of range or NaN: 0 (LLVM leaves it undefined; never trap).
+      r.i = std::isfinite(x) && std::fabs(x) < 9.2e18
+                ? wrap(uint64_t(static_cast<int64_t>(x)), w)
+                : 0;
+      break;
+    }
+    case FloatToFloat: r.f = f(0); break;
+    }
+    vals[next++] = r;
+  }
+  return RuleValue();
+}
+
+} // namespace attnir

@@ -1,0 +1,190 @@
+"""Rule regions (attn.attention's mask_rule and score_rule): the examples
+against numpy oracles written here (soft-capping, ALiBi, T5's bucketed
+bias), a region equal bit for bit to the built-in mask it restates, and
+bad inputs as errors (reads out of bounds, a rule the verifier refuses)."""
+import numpy as np
+import pytest
+
+import attnir
+from conftest import REPO, rand, rel_err
+
+EX = REPO / "examples"
+
+
+def softmax_attention(q, k, v, logits, keep):
+    """out[b, h] = softmax(logits(b, h, S) where keep) v, float64; GQA by
+    head groups; rows with no kept key are zero."""
+    q, k, v = (x.astype(np.float64) for x in (q, k, v))
+    B, H, N, D = q.shape
+    Hk, M = k.shape[1], k.shape[2]
+    out = np.zeros((B, H, N, v.shape[3]))
+    for b in range(B):
+        for h in range(H):
+            g = h // (H // Hk)
+            S = logits(b, h, q[b, h] @ k[b, g].T / np.sqrt(D))
+            S = np.where(keep(b, h), S, -np.inf)
+            mx = S.max(axis=1, keepdims=True)
+            mx = np.where(np.isfinite(mx), mx, 0)
+            P = np.exp(S - mx)
+            z = P.sum(axis=1, keepdims=True)
+            out[b, h] = np.where(z > 0, (P @ v[b, g]) / np.where(z > 0, z, 1), 0)
+    return out
+
+
+def causal(N, M):
+    i, j = np.arange(N)[:, None], np.arange(M)[None, :]
+    return j <= i + M - N
+
+
+def qkv(B, H, Hk, N, M, seed=0, dtype=np.float32):
+    return (rand((B, H, N, 64), dtype, seed), rand((B, Hk, M, 64), dtype, seed + 1),
+            rand((B, Hk, M, 64), dtype, seed + 2))
+
+
+SHAPES = [(2, 3, 3, 77, 91), (1, 6, 2, 130, 77), (1, 2, 1, 91, 33)]
+
+
+@pytest.mark.parametrize("B,H,Hk,N,M", SHAPES)
+def test_softcap(native, B, H, Hk, N, M):
+    q, k, v = qkv(B, H, Hk, N, M, seed=N)
+    q *= 8  # logits near the cap, where tanh bends
+    out = attnir.compile(EX / "softcap.mlir")(q, k, v)
+    exp = softmax_attention(q, k, v, lambda b, h, s: 50 * np.tanh(s / 50),
+                            lambda b, h: causal(N, M))
+    assert rel_err(out, exp) < 1e-5
+    plain = softmax_attention(q, k, v, lambda b, h, s: s, lambda b, h: causal(N, M))
+    assert rel_err(plain, exp) > 1e-2  # the rule matters at these logits
+
+
+@pytest.mark.parametrize("B,H,Hk,N,M", SHAPES)
+def test_alibi(native, B, H, Hk, N, M):
+    q, k, v = qkv(B, H, Hk, N, M, seed=M)
+    out = attnir.compile(EX / "alibi.mlir")(q, k, v)
+    i, j = np.arange(N)[:, None], np.arange(M)[None, :]
+    slope = lambda h: 2.0 ** (-8.0 * (h + 1) / H)
+    exp = softmax_attention(q, k, v, lambda b, h, s: s - slope(h) * (i + M - N - j),
+                            lambda b, h: causal(N, M))
+    assert rel_err(out, exp) < 1e-5
+
+
+def t5_bucket(rel):
+    """T5's bidirectional bucket of j - i (32 buckets, max distance 128):
+    the log-spaced part as thresholds 8 * 2^(k / 2), exact in float64."""
+    n = np.abs(rel)
+    large = 8 + sum((n >= 8 * 2.0 ** (kk / 2)).astype(np.int64) for kk in range(1, 8))
+    return np.where(rel > 0, 16, 0) + np.where(n < 8, n, np.minimum(large, 15))
+
+
+@pytest.mark.parametrize("B,H,Hk,N,M", SHAPES)
+def test_t5_bias(native, B, H, Hk, N, M):
+    q, k, v = qkv(B, H, Hk, N, M, seed=7)
+    table = rand((H, 32), seed=9, scale=2.0)
+    out = attnir.compile(EX / "t5_bias.mlir")(q, k, v, table)
+    bucket = t5_bucket(np.arange(M)[None, :] - np.arange(N)[:, None])
+    exp = softmax_attention(q, k, v, lambda b, h, s: s + table[h][bucket],
+                            lambda b, h: np.ones((N, M), bool))
+    assert rel_err(out, exp) < 1e-5
+    if N >= 130:  # exact, logarithmic and capped buckets on both sides
+        assert {0, 7, 8, 14, 15, 17, 23, 24, 28} <= set(bucket.ravel().tolist())
+
+
+def sorted_docs(B, L, rng, docs=5):
+    ids = np.sort(rng.integers(0, docs, size=(B, L)), axis=1)
+    return ids.astype(np.int32)
+
+
+@pytest.mark.parametrize("B,H,Hk,N", [(2, 4, 2, 300), (1, 3, 3, 77), (1, 2, 1, 1000)])
+def test_document_region_is_the_document_mask_bit_for_bit(native, B, H, Hk, N):
+    rng = np.random.default_rng(N)
+    q, k, v = qkv(B, H, Hk, N, N, seed=3)
+    docs = sorted_docs(B, N, rng)
+    region = attnir.compile(EX / "document_region.mlir")(q, k, v, docs, docs)
+    builtin = attnir.compile(EX / "document_mask.mlir")(q, k, v, docs, docs)
+    assert np.array_equal(region, builtin)
+    keep = lambda b, h: causal(N, N) & (docs[b][:, None] == docs[b][None, :])
+    assert rel_err(region, softmax_attention(q, k, v, lambda b, h, s: s, keep)) < 1e-5
+
+
+def test_mask_region_with_unsorted_ids(native):
+    """A region makes no promise about the ids (unlike #attn.segments): any
+    ids work, here a random pairing of 3 labels."""
+    B, H, N, M = 1, 2, 150, 170
+    rng = np.random.default_rng(1)
+    q, k, v = qkv(B, H, H, N, M, seed=5)
+    qd = rng.integers(0, 3, size=(B, N)).astype(np.int32)
+    kd = rng.integers(0, 3, size=(B, M)).astype(np.int32)
+    out = attnir.compile(EX / "document_region.mlir")(q, k, v, qd, kd)
+    keep = lambda b, h: causal(N, M) & (qd[b][:, None] == kd[b][None, :])
+    assert rel_err(out, softmax_attention(q, k, v, lambda b, h, s: s, keep)) < 1e-5
+
+
+def test_f16_inputs_with_a_score_rule(native):
+    """The rule sees the f32 logit whatever the input dtype."""
+    text = (EX / "softcap.mlir").read_text().replace("x64xf32>", "x64xf16>")
+    q, k, v = (x.astype(np.float16) for x in qkv(1, 2, 2, 77, 77, seed=4))
+    out = attnir.compile(text)(q, k, v)
+    assert out.dtype == np.float16
+    exp = softmax_attention(q, k, v, lambda b, h, s: 50 * np.tanh(s / 50),
+                            lambda b, h: causal(77, 77))
+    assert rel_err(out, exp) < 2e-3
+
+
+SHIFTED_BIAS = """
+func.func @shifted(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                   %v: tensor<?x?x?x64xf32>, %t: tensor<?xf32>)
+    -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v rules(%t) score_rule {
+  ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %tt: tensor<?xf32>):
+    %c5 = arith.constant 5 : index
+    %x = arith.addi %j, %c5 : index
+    %w = tensor.extract %tt[%x] : tensor<?xf32>
+    %r = arith.addf %s, %w : f32
+    attn.yield %r : f32
+  } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+       tensor<?xf32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}"""
+
+
+def test_reads_out_of_bounds_are_clamped_and_reported(native):
+    """The rule reads t[j + 5]: in bounds with M + 5 entries, past the end
+    with M. The kernel clamps (no crash, no stray read); the reference
+    refuses, so a check reports the bug."""
+    q, k, v = qkv(1, 2, 2, 40, 40)
+    kern = attnir.compile(SHIFTED_BIAS)
+    t = rand((45,), seed=2)
+    out = kern(q, k, v, t)
+    exp = softmax_attention(q, k, v, lambda b, h, s: s + t[5:][None, :],
+                            lambda b, h: np.ones((40, 40), bool))
+    assert rel_err(out, exp) < 1e-5
+    short = t[:40].copy()
+    assert np.isfinite(kern(q, k, v, short)).all()
+    with pytest.raises(Exception, match="out of bounds"):
+        attnir.reference(SHIFTED_BIAS, q, k, v, short)
+
+
+def test_rule_operand_shapes_are_checked(native):
+    """t5_bias indexes its table by the query head: a table with fewer rows
+    than heads is a shape error before anything runs."""
+    q, k, v = qkv(1, 4, 4, 40, 40)
+    with pytest.raises(ValueError, match="table.*Hq"):
+        attnir.compile(EX / "t5_bias.mlir")(q, k, v, rand((2, 32)))
+
+
+@pytest.mark.parametrize("body,why", [
+    ("%r = func.call @g() : () -> f32\n attn.yield %r : f32",
+     "may not appear in score_rule"),
+    ("attn.yield %i : index", "must yield 'f32'"),
+])
+def test_bad_rules_are_errors(native, body, why):
+    spec = ("func.func private @g() -> f32\n"
+            "func.func @f(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,"
+            " %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {\n"
+            " %o = attn.attention %q, %k, %v score_rule {\n"
+            " ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):\n"
+            f" {body}\n"
+            " } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,"
+            " tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>\n"
+            " return %o : tensor<?x?x?x64xf32>\n}")
+    with pytest.raises(Exception, match=why):
+        attnir.compile(spec, cache=False)

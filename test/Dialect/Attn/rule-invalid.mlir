@@ -1,0 +1,129 @@
+// RUN: attn-opt %s -split-input-file -verify-diagnostics
+
+// Rule regions: what they take, what they may hold, what they yield.
+
+func.func @mask_rule_args(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                          %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{mask_rule takes 4 arguments ('index', 'index', 'index', 'index'), got 3}}
+  %o = attn.attention %q, %k, %v mask_rule {
+  ^bb0(%b: index, %h: index, %i: index):
+    %t = arith.constant true
+    attn.yield %t : i1
+  } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+      -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @score_rule_arg_type(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                               %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{score_rule argument 0 must be 'f32', got 'f16'}}
+  %o = attn.attention %q, %k, %v score_rule {
+  ^bb0(%s: f16, %b: index, %h: index, %i: index, %j: index):
+    %c = arith.constant 1.0 : f32
+    attn.yield %c : f32
+  } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+      -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @mask_rule_yield(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                           %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v mask_rule {
+  ^bb0(%b: index, %h: index, %i: index, %j: index):
+    // expected-error @+1 {{'attn.yield' op of mask_rule must yield 'i1', got 'index'}}
+    attn.yield %i : index
+  } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+      -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @rule_loop(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                     %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v mask_rule {
+  ^bb0(%b: index, %h: index, %i: index, %j: index):
+    // expected-error @+1 {{'scf.index_switch' op may not appear in mask_rule (rules use arith and math ops on scalars, tensor.extract and tensor.dim of the rule operands)}}
+    %r = scf.index_switch %i -> i1
+    default {
+      %t = arith.constant true
+      scf.yield %t : i1
+    }
+    attn.yield %r : i1
+  } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+      -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+// A region reads only its arguments: not the function's values, and so
+// never the op's own output.
+func.func @rule_captures(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                         %v: tensor<?x?x?x64xf32>, %t: tensor<?xf32>)
+    -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v score_rule {
+  ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+    // expected-error @+1 {{'tensor.extract' op in score_rule must read one of the rule operands (an argument of the region)}}
+    %w = tensor.extract %t[%j] : tensor<?xf32>
+    attn.yield %w : f32
+  } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+      -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @rule_operands_unread(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                                %v: tensor<?x?x?x64xf32>, %t: tensor<?xf32>)
+    -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{rules(...) operands are read by no mask_rule or score_rule region}}
+  %o = attn.attention %q, %k, %v rules(%t)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+          tensor<?xf32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @rule_dim(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                    %v: tensor<?x?x?x64xf32>, %t: tensor<?x?xf32>)
+    -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v rules(%t) score_rule {
+  ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index, %tt: tensor<?x?xf32>):
+    // expected-error @+1 {{'tensor.dim' op in score_rule needs a constant dimension}}
+    %d = tensor.dim %tt, %h : tensor<?x?xf32>
+    attn.yield %s : f32
+  } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+       tensor<?x?xf32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @rule_attr(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                     %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{#attn.rule stands for a mask_rule region; write the region instead}}
+  %o = attn.attention %q, %k, %v mask(#attn.rule)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+       -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @rule_vector(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                       %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v score_rule {
+  ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+    // expected-error @+1 {{'arith.constant' op in score_rule must have one scalar result}}
+    %c = arith.constant dense<1.0> : vector<4xf32>
+    attn.yield %s : f32
+  } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+      -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
