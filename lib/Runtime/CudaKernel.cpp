@@ -81,21 +81,23 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
   bool ok = chip.rfind("sm_", 0) == 0 && (format == "cubin" || format == "ptx");
   for (const EntryABI &e : bundle.entries) {
     // The entry's attention kernels: its own (no steps), or its attention
-    // steps. Each reads q, k, v (tensor maps, grid) and writes an output:
-    // at least four rank-4 buffers.
+    // steps. Each reads q, k, v (tensor maps, grid), then any lists, ids
+    // and rule operands, and writes an output: rank-4 buffers first three
+    // and somewhere after.
     std::vector<std::string> kernels;
     if (e.steps.empty())
       kernels.push_back(e.name);
+    auto rank4 = [&](const std::string &a) {
+      const ABIArg *buf = e.bufferOf(a);
+      return buf && buf->dimClass.size() == 4;
+    };
     for (const KernelStep &st : e.steps) {
       if (st.gridArg >= 0)
         continue;
       kernels.push_back(st.kernel);
       if (st.args.size() < 4 ||
-          std::any_of(st.args.begin(), st.args.begin() + 4,
-                      [&](const std::string &a) {
-                        const ABIArg *buf = e.bufferOf(a);
-                        return !buf || buf->dimClass.size() != 4;
-                      }))
+          !std::all_of(st.args.begin(), st.args.begin() + 3, rank4) ||
+          std::none_of(st.args.begin() + 3, st.args.end(), rank4))
         ok = false;
     }
     if (e.steps.size() > 64)

@@ -47,7 +47,10 @@ bool isGpuProgram(func::FuncOp fn, AttentionOp &lone) {
     else if (!cuda::isSelectionOp(&op))
       return false;
   }
-  if (ops == 1 && first && !cuda::needsRowKernel(first))
+  // Rule operands may repeat an input (rules(%q, %k)): the kernel then
+  // binds its buffers by name, as a program step does.
+  if (ops == 1 && first && !cuda::needsRowKernel(first) &&
+      first.getRuleOperands().empty())
     lone = first;
   return ops > 0;
 }
@@ -100,12 +103,12 @@ struct ConvertAttnToNVGPU
 
     for (func::FuncOp fn : entries) {
       WalkResult rules = fn.walk([](AttentionOp op) {
-        if (op.getRuleOperands().empty() && !op.hasMaskRule() &&
-            !op.hasScoreRule())
+        if ((!op.hasMaskRule() && !op.hasScoreRule()) ||
+            !cuda::needsRowKernel(op))
           return WalkResult::advance();
-        op.emitError() << "mask_rule and score_rule regions run on the CPU "
-                          "target only; their CUDA lowering is issue 18's "
-                          "next step";
+        op.emitError() << "mask_rule and score_rule regions with a block "
+                          "list that runs a warp per query row: not on the "
+                          "CUDA target yet (use blocks of 64 keys or more)";
         return WalkResult::interrupt();
       });
       if (rules.wasInterrupted())
@@ -188,6 +191,7 @@ struct ConvertAttnToNVGPU
       // kernel's warpgroup tiles of 64 rows need block_q % 64 == 0 and
       // block_k % 64 == 0; mma.sync takes anything down to 16 x 16.
       s.segments = static_cast<bool>(op.getQDoc());
+      s.numRules = op.getRuleOperands().size();
       s.listQ = op.listBlockQ();
       s.listK = op.listBlockK();
       if (s.listK % 16) {
@@ -408,7 +412,7 @@ struct ConvertAttnToNVGPU
             ib, rawTy, g, 0, ArrayRef<int64_t>{s.sharedBytes()},
             ArrayRef<int64_t>{1});
         if (s.hopper) {
-          FlashKernelBuilder(ib, s, op.getMaskAttr(), op.getScaleValue())
+          FlashKernelBuilder(ib, s, op)
               .buildHopper(kfn, raw);
           return success();
         }
@@ -424,7 +428,7 @@ struct ConvertAttnToNVGPU
         sK = s.kInQ() ? sQ : view(tyK);
         sV = view(tyV);
       }
-      FlashKernelBuilder(ib, s, op.getMaskAttr(), op.getScaleValue())
+      FlashKernelBuilder(ib, s, op)
           .build(kfn, sQ, sK, sV);
       return success();
   }

@@ -22,6 +22,71 @@ const float kNegInf = -std::numeric_limits<float>::infinity();
 const double kLog2e = 1.4426950408889634;
 } // namespace
 
+namespace {
+/// `ptx` ("op.approx.f32") on one f32 register.
+Value approx(OpBuilder &b, Location loc, StringRef ptx, Value x) {
+  return LLVM::InlineAsmOp::create(
+             b, loc, b.getF32Type(), ValueRange{x},
+             (ptx + " $0, $1;").str(), "=f,f", /*has_side_effects=*/false,
+             /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
+             LLVM::AsmDialectAttr(), ArrayAttr())
+      .getResult(0);
+}
+
+/// The fast hardware form of a math op on f32, or null (clone it).
+Value fastTranscendental(OpBuilder &b, Location loc, Operation &op,
+                         ValueRange args) {
+  // div.full.f32: 2 ulp over the full range, a fraction of IEEE division's
+  // instructions (CUDA's __fdividef without its range limit).
+  if (isa<arith::DivFOp>(op) && args[0].getType().isF32())
+    return LLVM::InlineAsmOp::create(
+               b, loc, b.getF32Type(), args, "div.full.f32 $0, $1, $2;",
+               "=f,f,f", /*has_side_effects=*/false, /*is_align_stack=*/false,
+               LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
+               ArrayAttr())
+        .getResult(0);
+  if (args.size() != 1 || !args[0].getType().isF32())
+    return Value();
+  Value x = args[0];
+  auto cst = [&](double v) {
+    return arith::ConstantOp::create(b, loc,
+                                     b.getF32FloatAttr(static_cast<float>(v)));
+  };
+  if (isa<math::TanhOp>(op))
+    return approx(b, loc, "tanh.approx.f32", x);
+  if (isa<math::Log2Op>(op))
+    return approx(b, loc, "lg2.approx.f32", x);
+  if (isa<math::LogOp>(op))
+    return arith::MulFOp::create(b, loc, approx(b, loc, "lg2.approx.f32", x),
+                                 cst(1.0 / kLog2e));
+  if (isa<math::ExpOp>(op)) // exp2 lowers to ex2.approx.f32
+    return math::Exp2Op::create(
+        b, loc, arith::MulFOp::create(b, loc, x, cst(kLog2e)));
+  if (isa<math::SinOp>(op))
+    return approx(b, loc, "sin.approx.f32", x);
+  if (isa<math::CosOp>(op))
+    return approx(b, loc, "cos.approx.f32", x);
+  if (isa<math::RsqrtOp>(op))
+    return approx(b, loc, "rsqrt.approx.f32", x);
+  return Value();
+}
+} // namespace
+
+RuleOperands mlir::attn::cuda::gpuRuleOperands(gpu::GPUFuncOp fn,
+                                               unsigned first) {
+  RuleOperands ops;
+  ops.dim = [fn, first](OpBuilder &b, Location l, unsigned k,
+                        unsigned d) mutable -> Value {
+    return memref::DimOp::create(b, l, fn.getArgument(first + k), d);
+  };
+  ops.load = [fn, first](OpBuilder &b, Location l, unsigned k,
+                         ValueRange idx) mutable -> Value {
+    return memref::LoadOp::create(b, l, fn.getArgument(first + k), idx);
+  };
+  ops.lower = fastTranscendental;
+  return ops;
+}
+
 void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
   f32 = b.getF32Type();
   i32 = b.getI32Type();
@@ -59,6 +124,13 @@ void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
   site = documentSite(
       bIdx, h, N, M, s.segments ? fn.getArgument(s.docArg()) : Value(),
       s.segments ? fn.getArgument(s.docArg() + 1) : Value());
+  if (maskRule || scoreRule)
+    ruleOperands = gpuRuleOperands(fn, s.ruleArg());
+  if (maskRule)
+    site.rule = [this](OpBuilder &, Location, Value i, Value j) {
+      return emitRule(b, b.getLoc(), *maskRule, ValueRange{bIdx, h, i, j},
+                      ruleOperands);
+    };
   QueryTile qt{i0, i1, bIdx, h, hkv, N, M, site};
   sched = s.listQ ? KeySchedule::fromBlockList(
                         b, b.getLoc(),
@@ -69,8 +141,10 @@ void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
 
   zero = cf(0.0f);
   ninf = cf(kNegInf);
-  scale2 = cf(static_cast<float>(scale * kLog2e));
-  foldScale = scale > 0;
+  // A score rule takes natural logits and gives natural logits: the
+  // softmax folds only log2(e), after the rule.
+  scale2 = cf(static_cast<float>((scoreRule ? 1.0 : scale) * kLog2e));
+  foldScale = scoreRule || scale > 0;
   numO = s.dv / 8;
   numS = s.bk / 8;
   oSize = MT * numO * 4;
@@ -87,8 +161,25 @@ SmallVector<Value> FlashKernelBuilder::initialState() {
   return init;
 }
 
+void FlashKernelBuilder::applyScoreRule(SmallVector<SmallVector<Value>> &S,
+                                        Value j0) {
+  Value natural = cf(static_cast<float>(scale));
+  for (int64_t mi = 0; mi < MT; ++mi)
+    for (int64_t nt = 0; nt < numS; ++nt)
+      for (int64_t e = 0; e < 4; ++e) {
+        Value j = add(add(j0, colPair), nt * 8 + (e & 1));
+        Value &x = S[mi][nt * 4 + e];
+        Value logit = arith::MulFOp::create(b, x, natural);
+        x = emitRule(b, b.getLoc(), *scoreRule,
+                     ValueRange{logit, bIdx, h, rows[mi * 2 + e / 2], j},
+                     ruleOperands);
+      }
+}
+
 void FlashKernelBuilder::maskScores(SmallVector<SmallVector<Value>> &S, Value t,
                                     Value j0) {
+  if (scoreRule)
+    applyScoreRule(S, j0);
   SmallVector<Value> flat;
   for (auto &sm : S)
     flat.append(sm);

@@ -15,6 +15,7 @@
 
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "attnir/Dialect/Attn/Utils/KeySchedule.h"
+#include "attnir/Dialect/Attn/Utils/RuleEmitter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -52,10 +53,14 @@ struct FlashShape {
   /// Document ids (q_doc, kv_doc) follow the block list, if any.
   bool segments = false;
 
+  /// The rule operands of mask_rule / score_rule regions follow the ids.
+  unsigned numRules = 0;
+
   /// Kernel argument positions: q, k, v[, kv_indices, kv_counts][, q_doc,
-  /// k_doc], out[, lse].
+  /// k_doc][, rule operands], out[, lse].
   unsigned docArg() const { return listQ ? 5 : 3; }
-  unsigned outArg() const { return docArg() + (segments ? 2 : 0); }
+  unsigned ruleArg() const { return docArg() + (segments ? 2 : 0); }
+  unsigned outArg() const { return ruleArg() + numRules; }
 
   int64_t padD() const { return d + 8; } // +16 B per row: no ldmatrix
   int64_t padV() const { return dv + 8; } // bank conflicts
@@ -95,14 +100,21 @@ struct FlashShape {
   }
 };
 
+/// The rule operands of a kernel, its arguments from `first` on: loads and
+/// dims of global memrefs, transcendentals in their fast hardware forms
+/// (tanh.approx, ex2.approx, lg2.approx, sin/cos.approx, rsqrt.approx).
+RuleOperands gpuRuleOperands(gpu::GPUFuncOp fn, unsigned first);
+
 /// Builds one kernel body. The per-kernel values (ids, sizes, owned rows,
 /// schedule) are set by `setup`; the fragment steps are shared by both
 /// kernels.
 class FlashKernelBuilder {
 public:
-  FlashKernelBuilder(ImplicitLocOpBuilder &b, FlashShape s,
-                     MaskAttrInterface mask, double scale)
-      : b(b), s(s), mask(mask), scale(scale) {}
+  /// The kernel of `op`: its schedule mask, scale and rule regions.
+  FlashKernelBuilder(ImplicitLocOpBuilder &b, FlashShape s, AttentionOp op)
+      : b(b), s(s), mask(op.getScheduleMask()), scale(op.getScaleValue()),
+        maskRule(op.hasMaskRule() ? &op.getMaskRule() : nullptr),
+        scoreRule(op.hasScoreRule() ? &op.getScoreRule() : nullptr) {}
 
   /// The mma.sync kernel into `fn` (arguments q, k, v, out[, lse]) using
   /// the shared buffers sQ, sK, sV.
@@ -117,6 +129,10 @@ private:
   FlashShape s;
   MaskAttrInterface mask;
   double scale;
+  /// The op's rule regions (null when absent), inlined one value per
+  /// register; their operands are the kernel arguments from ruleArg().
+  Region *maskRule, *scoreRule;
+  RuleOperands ruleOperands;
 
   // Values common to the whole kernel (setup).
   Value tid, lane, warp, bIdx, h, hkv, N, M, i0, i1;
@@ -147,6 +163,9 @@ private:
   /// O = 0, m = -inf, l = 0.
   SmallVector<Value> initialState();
 
+  /// The score rule on every score of the block (natural logits in, the
+  /// softmax then takes them with scale2 = log2(e)).
+  void applyScoreRule(SmallVector<SmallVector<Value>> &S, Value j0);
   /// Partial blocks: the element rule and the key tail, as -inf.
   void maskScores(SmallVector<SmallVector<Value>> &S, Value t, Value j0);
   /// Online softmax per owned row: P (as A fragments), alpha, new m and l.

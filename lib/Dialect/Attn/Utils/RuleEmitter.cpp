@@ -3,6 +3,7 @@
 #include "attnir/Dialect/Attn/Utils/RuleEmitter.h"
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
@@ -121,6 +122,17 @@ Value mlir::attn::emitRule(OpBuilder &b, Location loc, Region &rule,
       r = e.adapt(operands.dim(b, loc, operandOf(d.getSource()),
                                c.getZExtValue()),
                   b.getIndexType());
+    } else if (isa<math::AbsIOp>(op)) {
+      // As compare and select: no target has to lower absi on index.
+      Value x = map.lookup(op.getOperand(0));
+      Type elt = getElementTypeOrSelf(x.getType());
+      Value zero = e.constant(isa<IndexType>(elt)
+                                  ? TypedAttr(b.getIndexAttr(0))
+                                  : TypedAttr(b.getIntegerAttr(elt, 0)));
+      Value neg = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, x,
+                                        zero);
+      r = arith::SelectOp::create(b, loc, neg,
+                                  arith::SubIOp::create(b, loc, zero, x), x);
     } else if (isa<arith::DivSIOp, arith::DivUIOp, arith::RemSIOp,
                    arith::RemUIOp>(op)) {
       r = e.guardedDivide(op, map.lookup(op.getOperand(0)),
@@ -129,7 +141,10 @@ Value mlir::attn::emitRule(OpBuilder &b, Location loc, Region &rule,
       SmallVector<Value> args;
       for (Value v : op.getOperands())
         args.push_back(map.lookup(v));
-      r = e.cloneWith(op, args);
+      if (operands.lower)
+        r = operands.lower(b, loc, op, args);
+      if (!r)
+        r = e.cloneWith(op, args);
     }
     map.map(op.getResult(0), r);
   }

@@ -27,6 +27,9 @@ struct RuleOperands {
       load;
   /// Dimension `d` of rule operand `k` (a scalar index).
   std::function<Value(OpBuilder &, Location, unsigned k, unsigned d)> dim;
+  /// Optional: a target's own form of `op` on mapped operands (the GPU's
+  /// fast transcendentals), or null to clone the op.
+  std::function<Value(OpBuilder &, Location, Operation &, ValueRange)> lower;
 };
 
 /// The value `rule` yields for the `leading` arguments (the scalars before

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""On the GPU machine (torch, CUDA; no LLVM/MLIR): rule regions (issue 18,
+bundles from bench/gpu/build_rules.py) through the runtime-only attnir
+package, in one process next to FlexAttention.
+
+  1. correctness of every rules_* bundle (both kernels, D = 64 and 128) on
+     ragged, GQA, cross and decoding shapes against the float64 reference
+     each bundle carries (it interprets the regions), bf16 tolerance;
+  2. timings (bf16, B = 2, H = 16, N = 16384, D = 128): ALiBi and softcap
+     causal against FlexAttention with the same score_mod (compiled) and
+     against AttnIR's own causal kernel; the document region against the
+     built-in document mask (6 packed documents); TFLOP/s count kept pairs;
+  3. writes rules.json into --out.
+
+  PYTHONPATH=<runtime-only site> python3 bench/gpu/rules.py --out DIR
+"""
+import json
+import os
+
+import numpy as np
+import torch
+
+import attnir
+from sparse import random_docs, run_report, time_ms
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUNDLES = os.path.join(HERE, "bundles")
+dev = "cuda"
+NAMES = ["softcap", "alibi", "t5_bias", "document_region"]
+
+
+def load(name):
+    return attnir.load(os.path.join(BUNDLES, name + ".bundle"))
+
+
+def rel(got, ref):
+    got = got.double().cpu().numpy()
+    ref = np.asarray(ref, np.float64)
+    return float(np.abs(got - ref).max() / (np.abs(ref).max() or 1.0))
+
+
+def inputs(name, B, Hq, Hkv, N, M, d, gen):
+    q = torch.randn(B, Hq, N, d, generator=gen).to(torch.bfloat16)
+    k = torch.randn(B, Hkv, M, d, generator=gen).to(torch.bfloat16)
+    v = torch.randn(B, Hkv, M, d, generator=gen).to(torch.bfloat16)
+    if name == "softcap":
+        q = (q.float() * 6).to(torch.bfloat16)  # logits near the cap
+    args = [q, k, v]
+    if name == "t5_bias":
+        args.append(2 * torch.randn(Hq, 32, generator=gen))
+    if name == "document_region":
+        qd, kd = random_docs(B, M, N, gen)
+        args += [qd, kd]
+    return args
+
+
+def correctness(report):
+    rows = []
+    shapes = [("ragged", 2, 4, 2, 300, 300), ("cross N<M", 1, 4, 4, 200, 333),
+              ("cross N>M", 1, 6, 2, 333, 129), ("decode N=1", 2, 4, 4, 1, 700)]
+    gen = torch.Generator().manual_seed(0)
+    for kind in ("hop", "sync"):
+        for d in (64, 128):
+            for name in NAMES:
+                bundle = f"rules_{kind}_d{d}_{name}"
+                kern = load(bundle)
+                for sname, B, Hq, Hkv, N, M in shapes:
+                    args = inputs(name, B, Hq, Hkv, N, M, d, gen)
+                    try:
+                        got = kern(*(a.to(dev) for a in args))
+                        ref = kern.reference(*args)
+                        err, msg = rel(got, ref), ""
+                        ok = err <= 1e-2 and bool(torch.isfinite(got).all())
+                    except Exception as e:  # noqa: BLE001 - reported
+                        err, msg, ok = float("inf"), f"{type(e).__name__}: {e}", False
+                    rows.append(dict(bundle=bundle, shape=sname, B=B, Hq=Hq, Hkv=Hkv,
+                                     N=N, M=M, max_rel_err=err, ok=ok, error=msg))
+                    print(f"check {bundle:34s} {sname:12s} err={err:.2e} "
+                          f"{'ok' if ok else 'FAILED ' + msg}", flush=True)
+    report["correctness"] += rows
+
+
+def timings(report, reps):
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+    flex = torch.compile(flex_attention, dynamic=False)
+    B, H, N, D = 2, 16, 16384, 128
+    q, k, v = (torch.randn(B, H, N, D, device=dev, dtype=torch.bfloat16) for _ in range(3))
+    causal_flops = 4 * D * N * (N + 1) / 2 * B * H
+    slopes = torch.tensor([2.0 ** (-8.0 * (h + 1) / H) for h in range(H)], device=dev)
+
+    def causal(b, h, qi, kj):
+        return qi >= kj
+
+    def softcap(score, b, h, qi, kj):
+        return 50 * torch.tanh(score / 50)
+
+    def alibi(score, b, h, qi, kj):
+        return score - slopes[h] * (qi - kj)
+
+    bm = create_block_mask(causal, None, None, N, N, device=dev)
+    rows = []
+    own = load("rules_causal_d128")
+    t_c = time_ms(lambda: own(q, k, v), reps)
+    t_fc = time_ms(lambda: flex(q, k, v, block_mask=bm), reps)
+    rows.append(dict(pattern="causal (no rule)", attnir_ms=t_c,
+                     attnir_tflops=causal_flops / t_c / 1e9, flex_ms=t_fc,
+                     flex_tflops=causal_flops / t_fc / 1e9, vs_flex=t_fc / t_c))
+    print(json.dumps(rows[-1]), flush=True)
+    for name, mod in (("alibi", alibi), ("softcap", softcap)):
+        kern = load(f"rules_hop_d128_{name}")
+        t_a = time_ms(lambda: kern(q, k, v), reps)
+        t_f = time_ms(lambda: flex(q, k, v, score_mod=mod, block_mask=bm), reps)
+        diff = (kern(q, k, v).float()
+                - flex(q, k, v, score_mod=mod, block_mask=bm).float()).abs().max().item()
+        rows.append(dict(pattern=f"{name} causal", attnir_ms=t_a,
+                         attnir_tflops=causal_flops / t_a / 1e9, flex_ms=t_f,
+                         flex_tflops=causal_flops / t_f / 1e9, vs_flex=t_f / t_a,
+                         vs_own_causal=t_c / t_a, max_abs_diff_vs_flex=diff))
+        print(json.dumps(rows[-1]), flush=True)
+    # The document rule as a region and as #attn.segments, 6 documents.
+    qd, kd = random_docs(1, N, N, torch.Generator().manual_seed(3), docs=6)
+    qd_d, kd_d = qd.expand(B, N).contiguous().to(dev), kd.expand(B, N).contiguous().to(dev)
+    doc = kd[0].to(dev)
+
+    def document(b, h, qi, kj):
+        return (qi >= kj) & (doc[qi] == doc[kj])
+
+    i = torch.arange(N, device=dev)[:, None]
+    flops = 4 * D * document(0, 0, i, torch.arange(N, device=dev)[None, :]).sum().item() * B * H
+    region, builtin = load("rules_hop_d128_document_region"), load("rules_document_d128")
+    t_r = time_ms(lambda: region(q, k, v, qd_d, kd_d), reps)
+    t_b = time_ms(lambda: builtin(q, k, v, qd_d, kd_d), reps)
+    dbm = create_block_mask(document, None, None, N, N, device=dev)
+    t_f = time_ms(lambda: flex(q, k, v, block_mask=dbm), reps)
+    same = torch.equal(region(q, k, v, qd_d, kd_d), builtin(q, k, v, qd_d, kd_d))
+    rows.append(dict(pattern="document region (6 documents)", attnir_ms=t_r,
+                     attnir_tflops=flops / t_r / 1e9, builtin_ms=t_b,
+                     builtin_tflops=flops / t_b / 1e9, region_vs_builtin=t_b / t_r,
+                     flex_ms=t_f, flex_tflops=flops / t_f / 1e9, vs_flex=t_f / t_r,
+                     identical_to_builtin=same))
+    print(json.dumps(rows[-1]), flush=True)
+    report["timings"] = rows
+
+
+if __name__ == "__main__":
+    run_report("rules.json", [correctness], timings)
