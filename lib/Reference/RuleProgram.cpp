@@ -103,6 +103,12 @@ const std::map<std::string_view, OpInfo> &opTable() {
   return table;
 }
 
+/// Float kinds (RefInstr::ints[0]): 0 for f32 (evaluated exactly, in
+/// double), kF16 and kBF16 for the narrow types, whose results round.
+constexpr int kF16 = 116, kBF16 = 117;
+bool isFloatKind(int k) { return k == 0 || k == kF16 || k == kBF16; }
+bool isIntKind(int k) { return k >= 1 && k <= 64; }
+
 /// `v` wrapped to a signed integer of `width` bits (1: 0 or 1).
 int64_t wrap(uint64_t v, int width) {
   if (width == 1)
@@ -198,12 +204,14 @@ bool RuleProgram::make(const RefRule &rule, std::vector<int> leadingKinds,
     if (it == opTable().end())
       return bad("not an op a rule may use");
     const OpInfo &info = it->second;
-    if (in.ints.empty() || in.ints[0] < 0 || in.ints[0] > 64)
+    if (in.ints.empty() ||
+        !(isFloatKind(static_cast<int>(in.ints[0])) ||
+          isIntKind(static_cast<int>(in.ints[0]))))
       return bad("no result kind");
     int width = static_cast<int>(in.ints[0]);
     bool anyKind = info.code == Extract || info.code == Select ||
                    info.code == Constant;
-    if (!anyKind && (width == 0) != info.floatResult)
+    if (!anyKind && isFloatKind(width) != info.floatResult)
       return bad("result kind does not fit the op");
     if (info.arity >= 0 && in.operands.size() != size_t(info.arity))
       return bad("wrong operand count");
@@ -215,10 +223,10 @@ bool RuleProgram::make(const RefRule &rule, std::vector<int> leadingKinds,
       int kind = kindOf(k);
       bool ok = true;
       switch (info.operands) {
-      case 'f': ok = kind == 0; break;
-      case 'i': ok = kind > 0; break;
+      case 'f': ok = isFloatKind(kind); break;
+      case 'i': ok = isIntKind(kind); break;
       case 'c': ok = k == 0 ? kind == 1 : kind >= 0 && kind == kindOf(1); break;
-      case 't': ok = k == 0 ? kind < 0 : kind > 0; break;
+      case 't': ok = k == 0 ? kind < 0 : isIntKind(kind); break;
       }
       if (!ok)
         return bad("operand " + std::to_string(k) + " has the wrong kind");
@@ -228,7 +236,7 @@ bool RuleProgram::make(const RefRule &rule, std::vector<int> leadingKinds,
       const HostTensor *t = out.tensors[in.operands[0] - leading];
       if (in.operands.size() != t->shape.size() + 1)
         return bad("wrong number of indices");
-      if ((width == 0) != !isIntegerDType(t->dtype))
+      if (isFloatKind(width) != !isIntegerDType(t->dtype))
         return bad("result kind does not fit the tensor's element type");
     }
     if (info.code == Select && width != kindOf(1))
@@ -263,7 +271,7 @@ RuleValue RuleProgram::run(const RuleValue *leading) const {
     case Yield:
       return vals[in.operands[0]];
     case Constant:
-      if (w == 0)
+      if (isFloatKind(w))
         r.f = in.value;
       else
         r.i = wrap(static_cast<uint64_t>(in.param), w);
@@ -281,7 +289,7 @@ RuleValue RuleProgram::run(const RuleValue *leading) const {
       }
       if (t.numElements() == 0)
         break;
-      if (w == 0)
+      if (isFloatKind(w))
         r.f = t.get(flat);
       else
         r.i = wrap(static_cast<uint64_t>(t.getInt(flat)), w);
@@ -387,6 +395,11 @@ RuleValue RuleProgram::run(const RuleValue *leading) const {
     }
     case FloatToFloat: r.f = f(0); break;
     }
+    // Narrow float results round as the kernel rounds them.
+    if (w == kF16)
+      r.f = f16BitsToDouble(doubleToF16Bits(r.f));
+    else if (w == kBF16)
+      r.f = bf16BitsToDouble(doubleToBF16Bits(r.f));
     vals[next++] = r;
   }
   return RuleValue();

@@ -201,3 +201,29 @@ def test_tutorial_python_snippet(native, tmp_path, monkeypatch):
     env = {}
     exec(snippet, env)
     assert rel_err(env["out"], env["ref"]) < 1e-5
+
+
+NARROW = """
+func.func @narrow(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                  %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v mask(#attn.causal) score_rule {
+  ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+    %a = arith.truncf %s : f32 to TYPE
+    %c = arith.addf %a, %a : TYPE
+    %r = arith.extf %c : TYPE to f32
+    attn.yield %r : f32
+  } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+      -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}"""
+
+
+@pytest.mark.parametrize("narrow", ["bf16", "f16"])
+def test_narrow_float_rules_round_like_the_kernel(native, narrow):
+    """A rule computing in bf16 / f16: the reference rounds each result to
+    the type as the kernel does (unrounded, bf16 differed by 7e-3). What
+    remains is a logit on a rounding boundary, rounded from f32 in the
+    kernel and from double in the reference: one ulp of the narrow type."""
+    q, k, v = qkv(1, 2, 2, 70, 70, seed=8)
+    kern = attnir.compile(NARROW.replace("TYPE", narrow), cache=False)
+    assert rel_err(kern(q, k, v), kern.reference(q, k, v)) < 1e-3

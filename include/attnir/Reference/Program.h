@@ -44,8 +44,8 @@ struct RefMask {
 /// One instruction of a rule region (attn.attention's mask_rule and
 /// score_rule): the MLIR op name ("arith.addf", "tensor.extract", "yield"),
 /// its operands as value ids (the region's arguments first, then one id per
-/// instruction result, in order), integers (first the result's kind: 0 a
-/// float, else the integer bit width, 1 for i1; then a comparison predicate
+/// instruction result, in order), integers (first the result's kind: 0 f32,
+/// 116 f16, 117 bf16, else the integer bit width, 1 for i1; then a comparison predicate
 /// or an integer constant) and a float constant. attnir/Reference/
 /// RuleProgram.h interprets it in float64.
 struct RefInstr {

@@ -7,7 +7,8 @@
 // hold, so the two can never disagree on the op set.
 //
 // Values: floats are doubles (f32 rules are evaluated exactly, not rounded
-// to f32); integers are int64 wrapped to their bit width. Integer division
+// to f32; f16 and bf16 results round to their type); integers are int64
+// wrapped to their bit width. Integer division
 // or remainder by 0 gives 0 and by -1 gives -x or 0 (never a trap; the
 // lowering emits the same guards). tensor.extract clamps every index into
 // its dimension, as the compiled kernels do, and the program remembers that
@@ -42,7 +43,8 @@ struct RuleValue {
 class RuleProgram {
 public:
   /// Checks `rule` (its ops, operand counts and kinds) for `leading` scalar
-  /// arguments of the given kinds (0 float, else an integer bit width)
+  /// arguments of the given kinds (0 f32, 116 f16, 117 bf16, else an
+  /// integer bit width)
   /// followed by one argument per tensor of `operands`. False with a
   /// one-line `error`.
   static bool make(const RefRule &rule, std::vector<int> leadingKinds,

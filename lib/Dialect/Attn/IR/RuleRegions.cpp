@@ -67,7 +67,12 @@ MaskAttrInterface AttentionOp::getScheduleMask() {
 }
 
 namespace {
-bool isScalar(Type t) { return isa<IntegerType, IndexType, FloatType>(t); }
+/// The scalar types a rule may compute in (the reference's kinds).
+bool isScalar(Type t) {
+  if (auto it = dyn_cast<IntegerType>(t))
+    return it.getWidth() <= 64;
+  return isa<IndexType>(t) || t.isF32() || t.isF16() || t.isBF16();
+}
 
 /// One region: one block whose arguments are `leading` then one tensor per
 /// rule operand, ops the reference knows with scalar results, tensor reads
@@ -114,8 +119,10 @@ LogicalResult verifyRule(AttentionOp op, Region &r, StringRef name,
                 "and tensor.dim of the rule operands)";
     if (inner.getNumRegions() || inner.getNumResults() != 1 ||
         !isScalar(inner.getResult(0).getType()))
-      return inner.emitOpError() << "in " << name
-                                 << " must have one scalar result";
+      return inner.emitOpError()
+             << "in " << name
+             << " must have one scalar result (i1 to i64, index, f32, f16 or "
+                "bf16)";
     if (auto c = dyn_cast<arith::ConstantOp>(inner))
       if (!isa<IntegerAttr, FloatAttr>(c.getValue()))
         return inner.emitOpError() << "in " << name
@@ -155,6 +162,10 @@ LogicalResult AttentionOp::verifyRules() {
 
 namespace {
 int64_t kindOf(Type t) {
+  if (t.isF16())
+    return 116;
+  if (t.isBF16())
+    return 117;
   if (isa<FloatType>(t))
     return 0;
   if (isa<IndexType>(t))
