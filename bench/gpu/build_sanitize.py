@@ -29,7 +29,11 @@ B, HQ, HKV, N, M, D = 2, 4, 2, 200, 333, 64
 
 
 def f16_variant(text):
-    """q/k/v/out to f16 (types with a static head dim); lse stays f32."""
+    """q/k/v/out to f16 (types with a static head dim); lse stays f32. With
+    rule regions only rank-4 types (q, k, v, also as region arguments): rule
+    tables keep their dtype."""
+    if "rules(" in text:
+        return re.sub(r"(tensor<(?:[?\d]+x){3}\d+x)(?:f32|bf16)>", r"\1f16>", text)
     return re.sub(r"x(\d+)x(?:f32|bf16)>", r"x\1xf16>", text)
 
 
@@ -64,6 +68,8 @@ def inputs_for(names, rng, M=M):
                 idx[b, h, r, :len(ids)] = ids
                 cnt[b, h, r] = len(ids)
     arrays["kv_indices"], arrays["kv_counts"] = idx, cnt
+    # T5's relative position bias table (a rule operand, f32 [H, 32]).
+    arrays["table"] = rng.standard_normal((HQ, 32)).astype(np.float32)
     arrays["q_doc"] = np.sort(rng.integers(0, 5, (B, N))).astype(np.int32)
     arrays["k_doc"] = np.sort(rng.integers(0, 5, (B, M))).astype(np.int32)
     # SeerAttention's gate weights (per head; f16 like the f16 variant makes them).
