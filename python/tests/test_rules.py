@@ -227,3 +227,43 @@ def test_narrow_float_rules_round_like_the_kernel(native, narrow):
     q, k, v = qkv(1, 2, 2, 70, 70, seed=8)
     kern = attnir.compile(NARROW.replace("TYPE", narrow), cache=False)
     assert rel_err(kern(q, k, v), kern.reference(q, k, v)) < 1e-3
+
+
+BANDED_CHUNKS = """
+func.func @banded(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                  %v: tensor<?x?x?x64xf32>, %w: tensor<?xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v rules(%w) mask_rule {
+  ^bb0(%b: index, %h: index, %i: index, %j: index, %t: tensor<?xf32>):
+    %c37 = arith.constant 37 : index
+    %c1 = arith.constant 1 : index
+    %z = arith.constant 0.0 : f32
+    %ci = arith.divsi %i, %c37 : index
+    %cj = arith.divsi %j, %c37 : index
+    %d = arith.subi %ci, %cj : index
+    %near = arith.cmpi sle, %d, %c1 : index
+    %past = arith.cmpi sle, %j, %i : index
+    %band = arith.andi %near, %past : i1
+    %hm = arith.minsi %h, %c1 : index
+    %wt = tensor.extract %t[%hm] : tensor<?xf32>
+    %pos = arith.cmpf ogt, %wt, %z : f32
+    %any = arith.ori %band, %pos : i1
+    %r = arith.select %past, %any, %band : i1
+    attn.yield %r : i1
+  } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+       tensor<?xf32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}"""
+
+
+@pytest.mark.parametrize("N,w", [(300, (-1.0, -1.0)), (333, (-1.0, 2.0)), (77, (3.0, -2.0))])
+def test_interval_block_rule_is_sound(native, N, w):
+    """The block rule a region gets on intervals (divisions, differences,
+    min, comparisons of ints and floats, and/or/select) skips and fills
+    blocks only where the element rule agrees: equal to numpy's mask."""
+    q, k, v = qkv(1, 3, 3, N, N, seed=N)
+    t = np.array(w, np.float32)
+    out = attnir.compile(BANDED_CHUNKS, cache=False)(q, k, v, t)
+    i, j = np.arange(N)[:, None], np.arange(N)[None, :]
+    band = (i // 37 - j // 37 <= 1) & (j <= i)
+    keep = lambda b, h: np.where(j <= i, band | (t[min(h, 1)] > 0), band)
+    assert rel_err(out, softmax_attention(q, k, v, lambda b, h, s: s, keep)) < 1e-5

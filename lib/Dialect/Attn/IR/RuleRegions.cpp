@@ -39,6 +39,16 @@ KeyRangeValues RuleAttr::buildKeyRange(OpBuilder &b, Location loc, Value,
   return maskir::allVisible(b, loc, m);
 }
 
+SmallVector<KeyRangeValues>
+RuleAttr::buildKeyRangesAt(OpBuilder &b, Location loc,
+                           const MaskSiteValues &site, Value, Value) const {
+  KeyRangeValues r = maskir::allVisible(b, loc, site.m);
+  // The key schedule asks site.ruleBlock per block (KeySchedule.cpp).
+  if (site.ruleBlock)
+    r.fullEnd = site.m;
+  return {r};
+}
+
 bool RuleAttr::keepAt(const MaskSite &site, int64_t i, int64_t j) const {
   return !site.region || site.region(site, i, j);
 }

@@ -23,6 +23,7 @@
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
 #include "attnir/Dialect/Attn/Utils/KeySchedule.h"
+#include "attnir/Dialect/Attn/Utils/RuleEmitter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
@@ -138,6 +139,25 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       Value kDoc = op.getKDoc() ? toBuffer(op.getKDoc()) : Value();
       QueryTile tile{i0, i1, b, h, hkv, N, M,
                      documentSite(b, h, N, M, qDoc, kDoc)};
+      if (op.hasMaskRule()) {
+        // The rule's own block rule: the region on intervals, reading the
+        // rule operands' buffers (RuleBlocks.cpp).
+        RuleOperands scalar;
+        scalar.dim = [&](OpBuilder &ob, Location l, unsigned k,
+                         unsigned d) -> Value {
+          return memref::DimOp::create(ob, l, ruleBuffers[k], d);
+        };
+        scalar.load = [&](OpBuilder &ob, Location l, unsigned k,
+                          ValueRange idx) -> Value {
+          return memref::LoadOp::create(ob, l, ruleBuffers[k], idx);
+        };
+        tile.site.ruleBlock = [&op, scalar, b, h](OpBuilder &ob, Location l,
+                                                   Value bi0, Value bi1,
+                                                   Value bj0, Value bj1) {
+          return emitRuleOnBlock(ob, l, op.getMaskRule(), b, h, bi0, bi1, bj0,
+                                 bj1, scalar);
+        };
+      }
       auto stateType = VectorType::get({bq}, f32);
       Value mInit = arith::ConstantOp::create(
           rw, loc, DenseElementsAttr::get(

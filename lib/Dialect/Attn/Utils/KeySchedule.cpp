@@ -22,7 +22,7 @@ Value uge(OpBuilder &b, Location loc, Value x, Value y) {
 SmallVector<KeyRangeValues> rangesOf(OpBuilder &b, Location loc,
                                      MaskAttrInterface mask,
                                      const QueryTile &t) {
-  if (mask && t.site.load)
+  if (mask && (t.site.load || t.site.rule || t.site.ruleBlock))
     return mask.buildKeyRangesAt(b, loc, t.site, t.i0, t.i1);
   if (mask)
     return mask.buildKeyRanges(b, loc, t.i0, t.i1, t.n, t.m);
@@ -222,7 +222,44 @@ Value KeySchedule::block(OpBuilder &b, Location loc, Value t) const {
   return arith::MinUIOp::create(b, loc, kb, last);
 }
 
+std::pair<Value, Value> KeySchedule::ruleOn(OpBuilder &b, Location loc,
+                                            Value t) const {
+  if (!tile.site.ruleBlock)
+    return {};
+  // masked() and skipped() of one step ask the same block: compute once.
+  if (ruleMemo.step == t && ruleMemo.block == b.getInsertionBlock())
+    return ruleMemo.result;
+  Value cBK = cIdx(b, loc, bk);
+  Value j0 = arith::MulIOp::create(b, loc, block(b, loc, t), cBK);
+  Value j1 = arith::MinUIOp::create(
+      b, loc, arith::AddIOp::create(b, loc, j0, cBK), tile.m);
+  auto r = tile.site.ruleBlock(b, loc, tile.i0, tile.i1, j0, j1);
+  ruleMemo = {t, b.getInsertionBlock(), r};
+  return r;
+}
+
 Value KeySchedule::masked(OpBuilder &b, Location loc, Value t) const {
+  Value m = maskedByRanges(b, loc, t);
+  if (auto [canKeep, mustKeep] = ruleOn(b, loc, t); mustKeep)
+    m = arith::OrIOp::create(
+        b, loc, m,
+        arith::XOrIOp::create(b, loc, mustKeep,
+                              arith::ConstantIntOp::create(b, loc, 1, 1)));
+  return m;
+}
+
+Value KeySchedule::skipped(OpBuilder &b, Location loc, Value t,
+                           const LaneSplit *split) const {
+  Value s = skippedByList(b, loc, t, split);
+  if (auto [canKeep, mustKeep] = ruleOn(b, loc, t); canKeep) {
+    Value empty = arith::XOrIOp::create(
+        b, loc, canKeep, arith::ConstantIntOp::create(b, loc, 1, 1));
+    s = s ? arith::OrIOp::create(b, loc, s, empty).getResult() : empty;
+  }
+  return s;
+}
+
+Value KeySchedule::maskedByRanges(OpBuilder &b, Location loc, Value t) const {
   if (!list.indices)
     return bySpan(b, loc, t, [&](const Span &s, Value local) {
       Value kb = spanBlock(b, loc, s, local);
@@ -262,8 +299,8 @@ Value KeySchedule::inSomeVisible(OpBuilder &b, Location loc, Value j0,
   return any;
 }
 
-Value KeySchedule::skipped(OpBuilder &b, Location loc, Value t,
-                           const LaneSplit *split) const {
+Value KeySchedule::skippedByList(OpBuilder &b, Location loc, Value t,
+                                 const LaneSplit *split) const {
   if (!list.indices) {
     if (spans.size() == 1)
       return Value();

@@ -156,15 +156,18 @@ def Attn_SegmentsAttr : Attn_Attr<"Segments", "segments",
 
 def Attn_RuleAttr : Attn_Attr<"Rule", "rule",
     [DeclareAttrInterfaceMethods<Attn_MaskAttrInterface,
-                                 ["keepAt", "buildKeepAt"]>]> {
+                                 ["keepAt", "buildKeepAt",
+                                  "buildKeyRangesAt"]>]> {
   let summary = "the op's mask_rule region as a mask (made by the compiler)";
   let description = [{
     Stands for the `mask_rule` region of an `attn.attention` in the
     lowerings: its element rule evaluates the region at the site (batch,
-    head, operands), its block rule leaves every key visible and none
-    proved full, so every visited block runs the element rule. The
-    lowerings make it (all_of with the op's mask attribute); specs write
-    the region instead.
+    head, operands), its block rule leaves every key visible. A site that
+    classifies blocks itself (the region evaluated on intervals) gets every
+    key as full and the key schedule asks it per block; otherwise none is
+    full and every visited block runs the element rule. The lowerings make
+    it (all_of with the op's mask attribute); specs write the region
+    instead.
   }];
 }
 

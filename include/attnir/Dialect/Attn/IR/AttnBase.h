@@ -52,6 +52,13 @@ struct MaskSiteValues {
   /// The op's mask_rule region at (i, j) (i64 scalars or vectors of one
   /// shape), as i1 of that shape; null when the op has none.
   std::function<Value(OpBuilder &, Location, Value, Value)> rule;
+  /// The same rule over the pairs [i0, i1) x [j0, j1) (index values), as
+  /// (some pair may be kept, every pair is kept): the key schedule then
+  /// skips empty blocks and runs the element rule on partial ones only.
+  /// Null: the rule's blocks are all partial.
+  std::function<std::pair<Value, Value>(OpBuilder &, Location, Value, Value,
+                                        Value, Value)>
+      ruleBlock;
 };
 
 /// One shape relation between values of a program (computeEntryABI reads

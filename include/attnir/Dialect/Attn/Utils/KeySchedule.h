@@ -10,6 +10,9 @@
 // Sources:
 //  - the mask's block rule (or no mask): the visible blocks in ascending
 //    order, the full ones without the element rule;
+//  - a mask_rule region whose site classifies blocks (ruleBlock): the
+//    blocks of the other sources, those the rule empties skipped, those it
+//    fills whole without the element rule;
 //  - a runtime block list (FlexAttention's kv_indices / kv_counts layout,
 //    shared/patterns.md A1): the listed blocks in list order, each list
 //    block expanded into the kernel's smaller key blocks, intersected with
@@ -119,7 +122,8 @@ public:
   Value skipped(OpBuilder &b, Location loc, Value t,
                 const LaneSplit *split = nullptr) const;
   bool canSkip() const {
-    return static_cast<bool>(list.indices) || spans.size() > 1;
+    return static_cast<bool>(list.indices) || spans.size() > 1 ||
+           static_cast<bool>(tile.site.ruleBlock);
   }
 
 private:
@@ -141,6 +145,19 @@ private:
   QueryTile tile;
   SmallVector<KeyRangeValues> ranges;
   Value listHead, listRow, ratio;
+
+  /// The ranges' and the list's parts of masked() and skipped().
+  Value maskedByRanges(OpBuilder &b, Location loc, Value t) const;
+  Value skippedByList(OpBuilder &b, Location loc, Value t,
+                      const LaneSplit *split) const;
+  /// (can keep, must keep) of the site's rule on the block of step t, or
+  /// nulls without one (MaskSiteValues::ruleBlock).
+  std::pair<Value, Value> ruleOn(OpBuilder &b, Location loc, Value t) const;
+  mutable struct {
+    Value step;
+    Block *block = nullptr;
+    std::pair<Value, Value> result;
+  } ruleMemo;
 
   /// Block at step `local` of span `s`, and whether it is partial.
   Value spanBlock(OpBuilder &b, Location loc, const Span &s, Value local) const;

@@ -40,6 +40,15 @@ struct RuleOperands {
 Value emitRule(OpBuilder &b, Location loc, Region &rule, ValueRange leading,
                const RuleOperands &operands, int64_t lanes = 0);
 
+/// The mask rule over a block of pairs, i in [i0, i1) and j in [j0, j1)
+/// (non-empty, index values), b and h exact, evaluated on intervals
+/// (RuleBlocks.cpp): (can some pair be kept, is every pair kept), as i1.
+/// Sound: what the analysis cannot bound gives (true, false).
+std::pair<Value, Value> emitRuleOnBlock(OpBuilder &b, Location loc,
+                                        Region &rule, Value bIdx, Value h,
+                                        Value i0, Value i1, Value j0, Value j1,
+                                        const RuleOperands &operands);
+
 } // namespace mlir::attn
 
 #endif // ATTNIR_DIALECT_ATTN_UTILS_RULEEMITTER_H
