@@ -243,7 +243,22 @@ def write_md(path, res):
         out += ["", "\\* other processes used more than 0.3 cores during this measurement."]
     errs = [f"- AttnIR {t['pattern']} N={t['N']} D={t['D']}: {t['attnir_error']}" for t in res["table"]
             if t["attnir_error"]] + [f"- {k}: {res[k]['error']}" for k in ("numpy", "torch") if res.get(k, {}).get("error")]
-    open(path, "w").write("\n".join(out + (["", "Errors:"] + errs if errs else []) + [""]))
+    tail = kept_sections(path)  # read before the file is truncated
+    open(path, "w").write("\n".join(out + (["", "Errors:"] + errs if errs else []) + [""]) + tail)
+
+
+KEEP_MARK = "<!-- Sections below come from other benchmarks; regenerating the table above keeps them. -->"
+
+
+def kept_sections(path):
+    """What follows KEEP_MARK in the file being rewritten (other benchmarks'
+    rows, e.g. bench/cpu_rules.py's), kept as it is."""
+    try:
+        old = open(path).read()
+    except OSError:
+        return ""
+    i = old.find(KEEP_MARK)
+    return "\n" + old[i:] if i >= 0 else ""
 
 
 def main():

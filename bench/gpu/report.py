@@ -99,8 +99,19 @@ def write_md(report, path):
     if os.path.exists(analysis):
         with open(analysis) as fh:
             L.append("\n" + fh.read())
+    # Sections other benchmarks added below the mark (sanitizer runs, rule
+    # regions) stay; read them before the file is truncated.
+    tail = ""
+    if os.path.exists(path):
+        with open(path) as fh:
+            old = fh.read()
+        i = old.find(KEEP_MARK)
+        tail = "\n" + old[i:] if i >= 0 else ""
     with open(path, "w") as fh:
-        fh.write("\n".join(L) + "\n")
+        fh.write("\n".join(L) + "\n" + tail)
+
+
+KEEP_MARK = "<!-- Sections below come from other benchmarks; regenerating the table above keeps them. -->"
 
 
 
