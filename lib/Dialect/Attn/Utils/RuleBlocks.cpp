@@ -125,6 +125,10 @@ struct Intervals {
       init1 = arith::ConstantOp::create(
           b, loc, IntegerAttr::get(elt, APInt::getSignedMinValue(w)));
     }
+    if (operands.readRange) {
+      auto [mn, mx] = operands.readRange(b, loc, k, lows, highs, init0, init1);
+      return {true, mn, mx};
+    }
     SmallVector<Value> ivs;
     std::function<SmallVector<Value>(unsigned, Value, Value)> nest =
         [&](unsigned d, Value mn, Value mx) -> SmallVector<Value> {

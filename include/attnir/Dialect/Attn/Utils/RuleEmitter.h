@@ -30,6 +30,13 @@ struct RuleOperands {
   /// Optional: a target's own form of `op` on mapped operands (the GPU's
   /// fast transcendentals), or null to clone the op.
   std::function<Value(OpBuilder &, Location, Operation &, ValueRange)> lower;
+  /// Optional: (min, max) of rule operand `k` over the index box [lo, hi)
+  /// per dimension (clamped, non-empty), for the interval block rule; a
+  /// target may spread it over its lanes. Null: a loop nest.
+  std::function<std::pair<Value, Value>(OpBuilder &, Location, unsigned k,
+                                        ValueRange lo, ValueRange hi,
+                                        Value init0, Value init1)>
+      readRange;
 };
 
 /// The value `rule` yields for the `leading` arguments (the scalars before
