@@ -275,12 +275,8 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
   /// The rule operands as vector reads: a gather from the buffer seen as
   /// one dimension (buffers of rule operands have the identity layout).
   static RuleOperands ruleOperands(KVBlockUpdateOp op, int64_t kLanes) {
-    RuleOperands ops;
     ValueRange bufs = op.getRuleOperands();
-    ops.dim = [bufs](OpBuilder &b, Location l, unsigned k,
-                     unsigned d) -> Value {
-      return memref::DimOp::create(b, l, bufs[k], d);
-    };
+    RuleOperands ops = memrefRuleOperands(llvm::to_vector(bufs));
     ops.load = [bufs, kLanes](OpBuilder &b, Location l, unsigned k,
                               ValueRange idx) -> Value {
       Value buf = bufs[k];

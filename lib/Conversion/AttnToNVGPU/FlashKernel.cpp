@@ -73,106 +73,52 @@ Value fastTranscendental(OpBuilder &b, Location loc, Operation &op,
 } // namespace
 
 RuleOperands mlir::attn::cuda::gpuRuleOperands(gpu::GPUFuncOp fn,
-                                               unsigned first) {
-  RuleOperands ops;
-  ops.dim = [fn, first](OpBuilder &b, Location l, unsigned k,
-                        unsigned d) mutable -> Value {
-    return memref::DimOp::create(b, l, fn.getArgument(first + k), d);
-  };
-  ops.load = [fn, first](OpBuilder &b, Location l, unsigned k,
-                         ValueRange idx) mutable -> Value {
-    return memref::LoadOp::create(b, l, fn.getArgument(first + k), idx);
-  };
+                                               unsigned first,
+                                               unsigned count) {
+  SmallVector<Value> buffers;
+  for (unsigned k = first; k < first + count; ++k)
+    buffers.push_back(fn.getArgument(k));
+  RuleOperands ops = memrefRuleOperands(buffers);
   ops.lower = fastTranscendental;
-  // Ranges of the interval block rule: lane l of each warp reads every
-  // 32nd element of the box's last dimension (the others are one index
-  // wide in the rules that matter: ids[b, i]), then the warp reduces.
-  ops.readRange = [fn, first](OpBuilder &b, Location l, unsigned k,
-                              ValueRange lo, ValueRange hi, Value init0,
-                              Value init1) mutable -> std::pair<Value, Value> {
-    Value buf = fn.getArgument(first + k);
-    bool isF = isa<FloatType>(init0.getType());
-    auto mn = [&](Value x, Value y) -> Value {
-      return isF ? arith::MinimumFOp::create(b, l, x, y).getResult()
-                 : arith::MinSIOp::create(b, l, x, y).getResult();
-    };
-    auto mx = [&](Value x, Value y) -> Value {
-      return isF ? arith::MaximumFOp::create(b, l, x, y).getResult()
-                 : arith::MaxSIOp::create(b, l, x, y).getResult();
-    };
-    Value lane = arith::RemUIOp::create(
-        b, l, gpu::ThreadIdOp::create(b, l, gpu::Dimension::x),
-        arith::ConstantIndexOp::create(b, l, 32));
-    unsigned last = lo.size() - 1;
-    Value c1 = arith::ConstantIndexOp::create(b, l, 1);
-    // Outer dimensions: a (usually one-trip) loop nest; the last: strided.
-    SmallVector<Value> ivs;
-    std::function<SmallVector<Value>(unsigned, Value, Value)> nest =
-        [&](unsigned d, Value a, Value z) -> SmallVector<Value> {
-      bool strided = d == last;
-      Value start = strided ? arith::AddIOp::create(b, l, lo[d], lane)
-                                  .getResult()
-                            : lo[d];
-      Value step = strided ? arith::ConstantIndexOp::create(b, l, 32)
-                                 .getResult()
-                           : c1;
-      auto loop = scf::ForOp::create(b, l, start, hi[d], step, ValueRange{a, z});
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(loop.getBody());
-      ivs.push_back(loop.getInductionVar());
-      SmallVector<Value> r;
-      if (strided) {
-        Value x = memref::LoadOp::create(b, l, buf, ivs);
-        r = {mn(loop.getRegionIterArg(0), x), mx(loop.getRegionIterArg(1), x)};
-      } else {
-        r = nest(d + 1, loop.getRegionIterArg(0), loop.getRegionIterArg(1));
-      }
-      ivs.pop_back();
-      scf::YieldOp::create(b, l, r);
-      return {loop.getResult(0), loop.getResult(1)};
-    };
-    SmallVector<Value> r = nest(0, init0, init1);
-    // Across the warp: every lane ends with the whole range's bounds.
-    auto reduce = [&](Value x, bool isMin) {
-      bool wide = x.getType().getIntOrFloatBitWidth() == 64;
-      for (int32_t off : {1, 2, 4, 8, 16}) {
-        Value y;
-        if (wide) { // shuffles move 32 bits: the halves one by one
-          Value lo32 = arith::TruncIOp::create(b, l, b.getI32Type(), x);
-          Value hi32 = arith::TruncIOp::create(
-              b, l, b.getI32Type(),
-              arith::ShRUIOp::create(
-                  b, l, x, arith::ConstantIntOp::create(b, l, b.getI64Type(), 32)));
-          auto sl = gpu::ShuffleOp::create(b, l, lo32, off, 32,
-                                           gpu::ShuffleMode::XOR);
-          auto sh = gpu::ShuffleOp::create(b, l, hi32, off, 32,
-                                           gpu::ShuffleMode::XOR);
-          Value ylo = arith::ExtUIOp::create(b, l, b.getI64Type(),
-                                             sl.getShuffleResult());
-          Value yhi = arith::ShLIOp::create(
-              b, l,
-              arith::ExtUIOp::create(b, l, b.getI64Type(), sh.getShuffleResult()),
-              arith::ConstantIntOp::create(b, l, b.getI64Type(), 32));
-          y = arith::OrIOp::create(b, l, ylo, yhi);
-        } else {
-          Value w = x;
-          if (x.getType().getIntOrFloatBitWidth() < 32) // bf16 / f16 ids
-            w = isF ? arith::ExtFOp::create(b, l, b.getF32Type(), x).getResult()
-                    : arith::ExtSIOp::create(b, l, b.getI32Type(), x).getResult();
-          auto sh = gpu::ShuffleOp::create(b, l, w, off, 32,
-                                           gpu::ShuffleMode::XOR);
-          y = sh.getShuffleResult();
-          if (y.getType() != x.getType())
-            y = isF ? arith::TruncFOp::create(b, l, x.getType(), y).getResult()
-                    : arith::TruncIOp::create(b, l, x.getType(), y).getResult();
-        }
-        x = isMin ? mn(x, y) : mx(x, y);
-      }
-      return x;
-    };
-    return {reduce(r[0], true), reduce(r[1], false)};
-  };
   return ops;
+}
+
+Value FlashKernelBuilder::warpMinMax(Value x, bool isMin) {
+  bool isF = isa<FloatType>(x.getType());
+  unsigned width = x.getType().getIntOrFloatBitWidth();
+  Type i64 = b.getI64Type();
+  // A shuffle moves 32 bits: 16-bit values widen, 64-bit ones go in halves.
+  auto shuffle = [&](Value v, int32_t off) -> Value {
+    return gpu::ShuffleOp::create(b, v, off, 32, gpu::ShuffleMode::XOR)
+        .getShuffleResult();
+  };
+  for (int32_t off : {1, 2, 4, 8, 16}) {
+    Value y;
+    if (width == 64) {
+      Value c32 = arith::ConstantIntOp::create(b, i64, 32);
+      Value lo = shuffle(arith::TruncIOp::create(b, i32, x), off);
+      Value hi = shuffle(arith::TruncIOp::create(
+                             b, i32, arith::ShRUIOp::create(b, x, c32)),
+                         off);
+      y = arith::OrIOp::create(
+          b, arith::ExtUIOp::create(b, i64, lo),
+          arith::ShLIOp::create(b, arith::ExtUIOp::create(b, i64, hi), c32));
+    } else if (width < 32) {
+      y = isF ? arith::TruncFOp::create(
+                    b, x.getType(), shuffle(arith::ExtFOp::create(b, f32, x), off))
+                    .getResult()
+              : arith::TruncIOp::create(
+                    b, x.getType(), shuffle(arith::ExtSIOp::create(b, i32, x), off))
+                    .getResult();
+    } else {
+      y = shuffle(x, off);
+    }
+    x = isF ? (isMin ? arith::MinimumFOp::create(b, x, y).getResult()
+                     : arith::MaximumFOp::create(b, x, y).getResult())
+            : (isMin ? arith::MinSIOp::create(b, x, y).getResult()
+                     : arith::MaxSIOp::create(b, x, y).getResult());
+  }
+  return x;
 }
 
 void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
@@ -212,8 +158,14 @@ void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
   site = documentSite(
       bIdx, h, N, M, s.segments ? fn.getArgument(s.docArg()) : Value(),
       s.segments ? fn.getArgument(s.docArg() + 1) : Value());
-  if (maskRule || scoreRule)
-    ruleOperands = gpuRuleOperands(fn, s.ruleArg());
+  if (maskRule || scoreRule) {
+    ruleOperands = gpuRuleOperands(fn, s.ruleArg(), s.numRules);
+    // The interval block rule reads a range over the warp's lanes.
+    ruleOperands.spread = RuleOperands::LaneSpread{
+        lane, 32, [this](OpBuilder &, Location, Value x, bool isMin) {
+          return warpMinMax(x, isMin);
+        }};
+  }
   if (maskRule) {
     site.rule = [this](OpBuilder &, Location, Value i, Value j) {
       return emitRule(b, b.getLoc(), *maskRule, ValueRange{bIdx, h, i, j},

@@ -100,10 +100,12 @@ struct FlashShape {
   }
 };
 
-/// The rule operands of a kernel, its arguments from `first` on: loads and
-/// dims of global memrefs, transcendentals in their fast hardware forms
-/// (tanh.approx, ex2.approx, lg2.approx, sin/cos.approx, rsqrt.approx).
-RuleOperands gpuRuleOperands(gpu::GPUFuncOp fn, unsigned first);
+/// The rule operands of a kernel, its `count` arguments from `first` on:
+/// loads and dims of global memrefs,
+/// transcendentals in their fast hardware forms (tanh.approx, ex2.approx,
+/// lg2.approx, sin/cos.approx, rsqrt.approx, div.full).
+RuleOperands gpuRuleOperands(gpu::GPUFuncOp fn, unsigned first,
+                              unsigned count);
 
 /// Builds one kernel body. The per-kernel values (ids, sizes, owned rows,
 /// schedule) are set by `setup`; the fragment steps are shared by both
@@ -180,6 +182,10 @@ private:
   void yieldState(ArrayRef<Value> O, const SoftmaxOut &so);
   /// l across the quad, normalise, store rows < N into fn's out (and lse).
   void epilogue(ValueRange fin, gpu::GPUFuncOp fn);
+
+  /// min (isMin) or max of `x` over the 32 lanes of the warp, in every
+  /// lane (the interval block rule's range reads).
+  Value warpMinMax(Value x, bool isMin);
 
   Value c(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
   Value cf(float v) {

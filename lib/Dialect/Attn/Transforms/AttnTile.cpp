@@ -142,15 +142,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       if (op.hasMaskRule()) {
         // The rule's own block rule: the region on intervals, reading the
         // rule operands' buffers (RuleBlocks.cpp).
-        RuleOperands scalar;
-        scalar.dim = [&](OpBuilder &ob, Location l, unsigned k,
-                         unsigned d) -> Value {
-          return memref::DimOp::create(ob, l, ruleBuffers[k], d);
-        };
-        scalar.load = [&](OpBuilder &ob, Location l, unsigned k,
-                          ValueRange idx) -> Value {
-          return memref::LoadOp::create(ob, l, ruleBuffers[k], idx);
-        };
+        RuleOperands scalar = memrefRuleOperands(ruleBuffers);
         tile.site.ruleBlock = [&op, scalar, b, h](OpBuilder &ob, Location l,
                                                    Value bi0, Value bi1,
                                                    Value bj0, Value bj1) {

@@ -125,10 +125,9 @@ struct Intervals {
       init1 = arith::ConstantOp::create(
           b, loc, IntegerAttr::get(elt, APInt::getSignedMinValue(w)));
     }
-    if (operands.readRange) {
-      auto [mn, mx] = operands.readRange(b, loc, k, lows, highs, init0, init1);
-      return {true, mn, mx};
-    }
+    // The last dimension may be spread over lanes (RuleOperands::spread).
+    const auto &spread = operands.spread;
+    unsigned last = idx.size() - 1;
     SmallVector<Value> ivs;
     std::function<SmallVector<Value>(unsigned, Value, Value)> nest =
         [&](unsigned d, Value mn, Value mx) -> SmallVector<Value> {
@@ -136,8 +135,15 @@ struct Intervals {
         Value x = operands.load(b, loc, k, ivs);
         return {min(mn, x), max(mx, x)};
       }
+      bool spreadHere = spread && d == last;
+      Value start = spreadHere
+                        ? arith::AddIOp::create(b, loc, lows[d], spread->lane)
+                              .getResult()
+                        : lows[d];
       auto loop = scf::ForOp::create(
-          b, loc, lows[d], highs[d], arith::ConstantIndexOp::create(b, loc, 1),
+          b, loc, start, highs[d],
+          arith::ConstantIndexOp::create(b, loc,
+                                         spreadHere ? spread->lanes : 1),
           ValueRange{mn, mx});
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(loop.getBody());
@@ -149,6 +155,9 @@ struct Intervals {
       return {loop.getResult(0), loop.getResult(1)};
     };
     SmallVector<Value> r = nest(0, init0, init1);
+    if (spread)
+      r = {spread->combine(b, loc, r[0], true),
+           spread->combine(b, loc, r[1], false)};
     return {true, r[0], r[1]};
   }
 

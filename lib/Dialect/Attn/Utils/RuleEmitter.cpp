@@ -4,6 +4,7 @@
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/IRMapping.h"
@@ -91,6 +92,19 @@ struct Emitter {
   }
 };
 } // namespace
+
+RuleOperands mlir::attn::memrefRuleOperands(SmallVector<Value> buffers) {
+  RuleOperands ops;
+  ops.dim = [buffers](OpBuilder &b, Location l, unsigned k,
+                      unsigned d) -> Value {
+    return memref::DimOp::create(b, l, buffers[k], d);
+  };
+  ops.load = [buffers](OpBuilder &b, Location l, unsigned k,
+                       ValueRange idx) -> Value {
+    return memref::LoadOp::create(b, l, buffers[k], idx);
+  };
+  return ops;
+}
 
 Value mlir::attn::emitRule(OpBuilder &b, Location loc, Region &rule,
                            ValueRange leading, const RuleOperands &operands,

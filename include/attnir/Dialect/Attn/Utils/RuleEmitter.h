@@ -16,6 +16,7 @@
 
 #include "mlir/IR/Builders.h"
 #include <functional>
+#include <optional>
 
 namespace mlir::attn {
 
@@ -30,14 +31,21 @@ struct RuleOperands {
   /// Optional: a target's own form of `op` on mapped operands (the GPU's
   /// fast transcendentals), or null to clone the op.
   std::function<Value(OpBuilder &, Location, Operation &, ValueRange)> lower;
-  /// Optional: (min, max) of rule operand `k` over the index box [lo, hi)
-  /// per dimension (clamped, non-empty), for the interval block rule; a
-  /// target may spread it over its lanes. Null: a loop nest.
-  std::function<std::pair<Value, Value>(OpBuilder &, Location, unsigned k,
-                                        ValueRange lo, ValueRange hi,
-                                        Value init0, Value init1)>
-      readRange;
+  /// Optional: the range reads of the interval block rule spread over
+  /// `lanes` lanes (lane `lane` reads every lanes-th element of the last
+  /// dimension), `combine(x, isMin)` then joins a bound across the lanes
+  /// (the GPU's warp shuffles). Without it one thread reads the range.
+  struct LaneSpread {
+    Value lane;
+    int64_t lanes = 1;
+    std::function<Value(OpBuilder &, Location, Value, bool isMin)> combine;
+  };
+  std::optional<LaneSpread> spread;
 };
+
+/// Rule operands held in `buffers` (memrefs, one per operand): scalar loads
+/// and dims, for the scalar emitter and the interval block rule.
+RuleOperands memrefRuleOperands(SmallVector<Value> buffers);
 
 /// The value `rule` yields for the `leading` arguments (the scalars before
 /// the operands: (b, h, i, j) or (s, b, h, i, j)). Scalar mode (`lanes` = 0):
