@@ -27,6 +27,27 @@ for _d in (64, 128):
         SPECS[f"rules_hop_d{_d}_{_name}"] = (example(_name, _d), "")
         SPECS[f"rules_sync_d{_d}_{_name}"] = (example(_name, _d), "chip=sm_90")
 SPECS["rules_causal_d128"] = (causal_spec("f", 128), "")
+
+
+def block_table_spec(d, block=128):
+    """A data-dependent region: causal, and table[h, i / block, j / block] != 0
+    for an i32 per-head block table (the block-map cost benchmark)."""
+    t, i = f"tensor<?x?x?x{d}xbf16>", "tensor<?x?x?xi32>"
+    return (f"func.func @block_table(%q: {t}, %k: {t}, %v: {t}, %table: {i}) -> {t} {{\n"
+            f"  %o = attn.attention %q, %k, %v rules(%table) mask(#attn.causal) mask_rule {{\n"
+            f"  ^bb0(%b: index, %h: index, %i: index, %j: index, %tb: {i}):\n"
+            f"    %c = arith.constant {block} : index\n"
+            f"    %qb = arith.divsi %i, %c : index\n"
+            f"    %kb = arith.divsi %j, %c : index\n"
+            f"    %x = tensor.extract %tb[%h, %qb, %kb] : {i}\n"
+            f"    %z = arith.constant 0 : i32\n"
+            f"    %keep = arith.cmpi ne, %x, %z : i32\n"
+            f"    attn.yield %keep : i1\n"
+            f"  }} : ({t}, {t}, {t}, {i}) -> {t}\n"
+            f"  return %o : {t}\n}}\n")
+
+
+SPECS["rules_block_table_d128"] = (block_table_spec(128), "")
 SPECS["rules_document_d128"] = (doc_spec("f", 128), "")
 
 if __name__ == "__main__":

@@ -10,7 +10,11 @@ package, in one process next to FlexAttention.
      causal against FlexAttention with the same score_mod (compiled) and
      against AttnIR's own causal kernel; the document region against the
      built-in document mask (6 packed documents); TFLOP/s count kept pairs;
-  3. writes rules.json into --out.
+  3. the block-map cost (bf16, B = 1, H = 32, N = 32768, D = 128): a
+     region reading a per-head block table, its map kernel and its
+     attention kernel timed apart (torch.profiler, CUPTI), against
+     FlexAttention's create_block_mask for the same rule;
+  4. writes rules.json into --out.
 
   PYTHONPATH=<runtime-only site> python3 bench/gpu/rules.py --out DIR
 """
@@ -31,6 +35,34 @@ NAMES = ["softcap", "alibi", "t5_bias", "document_region"]
 
 def load(name):
     return attnir.load(os.path.join(BUNDLES, name + ".bundle"))
+
+
+def kernel_ms(fn, reps, names):
+    """Mean device time per call of each kernel whose name holds one of
+    `names` (CUPTI sees the runtime's driver-API launches too)."""
+    from torch.profiler import ProfilerActivity, profile
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(reps):
+            fn()
+        torch.cuda.synchronize()
+    out = {n: 0.0 for n in names}
+    for e in prof.key_averages():
+        for n in names:
+            if n in e.key:
+                out[n] += e.device_time_total / 1e3 / reps
+    return out
+
+
+def block_table(H, nb, gen, density=0.1):
+    """[H, nb, nb] i32: per head and query block, the diagonal block, the
+    first block and about `density` of the earlier ones."""
+    t = (torch.rand(H, nb, nb, generator=gen) < density).to(torch.int32)
+    eye = torch.eye(nb, dtype=torch.int32)
+    t = torch.maximum(t, eye.expand(H, nb, nb))
+    t[:, :, 0] = 1
+    return t
 
 
 def rel(got, ref):
@@ -77,6 +109,22 @@ def correctness(report):
                                      N=N, M=M, max_rel_err=err, ok=ok, error=msg))
                     print(f"check {bundle:34s} {sname:12s} err={err:.2e} "
                           f"{'ok' if ok else 'FAILED ' + msg}", flush=True)
+    # The block-table region (a per-head table, its map by the region).
+    kern = load("rules_block_table_d128")
+    for sname, B, Hq, Hkv, N, M in shapes:
+        args = inputs("block_table", B, Hq, Hkv, N, M, 128, gen)
+        args.append((torch.rand(Hq, -(-N // 128), -(-M // 128), generator=gen) < 0.5)
+                    .to(torch.int32))
+        try:
+            got = kern(*(a.to(dev) for a in args))
+            err = rel(got, kern.reference(*args))
+            ok, msg = err <= 1e-2 and bool(torch.isfinite(got).all()), ""
+        except Exception as e:  # noqa: BLE001 - reported
+            err, msg, ok = float("inf"), f"{type(e).__name__}: {e}", False
+        rows.append(dict(bundle="rules_block_table_d128", shape=sname, B=B, Hq=Hq,
+                         Hkv=Hkv, N=N, M=M, max_rel_err=err, ok=ok, error=msg))
+        print(f"check rules_block_table_d128 {sname:12s} err={err:.2e} "
+              f"{'ok' if ok else 'FAILED ' + msg}", flush=True)
     report["correctness"] += rows
 
 
@@ -139,7 +187,47 @@ def timings(report, reps):
                      flex_ms=t_f, flex_tflops=flops / t_f / 1e9, vs_flex=t_f / t_r,
                      identical_to_builtin=same))
     print(json.dumps(rows[-1]), flush=True)
+    parts = kernel_ms(lambda: region(q, k, v, qd_d, kd_d), reps,
+                      ["document_region__s0", "document_region__s1"])
+    rows[-1].update(map_ms=parts["document_region__s0"],
+                    attention_ms=parts["document_region__s1"])
+    print(json.dumps(parts), flush=True)
     report["timings"] = rows
+    block_map_cost(report, reps, flex, create_block_mask)
+
+
+def block_map_cost(report, reps, flex, create_block_mask):
+    """The map of a data-dependent region against create_block_mask."""
+    B, H, N, D, blk = 1, 32, 32768, 128, 128
+    gen = torch.Generator().manual_seed(5)
+    q, k, v = (torch.randn(B, H, N, D, device=dev, dtype=torch.bfloat16) for _ in range(3))
+    table = block_table(H, N // blk, gen).to(dev)
+    kern = load("rules_block_table_d128")
+
+    def table_mask(b, h, qi, kj):
+        return (qi >= kj) & (table[h, qi // blk, kj // blk] != 0)
+
+    t_all = time_ms(lambda: kern(q, k, v, table), reps)
+    parts = kernel_ms(lambda: kern(q, k, v, table), reps,
+                      ["block_table__s0", "block_table__s1"])
+    t_cbm = time_ms(lambda: create_block_mask(table_mask, None, H, N, N, device=dev, _compile=True), reps)
+    bm = create_block_mask(table_mask, None, H, N, N, device=dev, _compile=True)
+    t_flex = time_ms(lambda: flex(q, k, v, block_mask=bm), reps)
+    diff = (kern(q, k, v, table).float() - flex(q, k, v, block_mask=bm).float()).abs().max().item()
+    kept = (torch.tril(torch.ones(blk, blk, device=dev)).sum() * table.diagonal(dim1=1, dim2=2).sum()
+            + blk * blk * (torch.tril(table, -1).sum())).item()
+    flops = 4 * D * kept * B
+    row = dict(pattern="block-table region (B=1, H=32, N=32768)", attnir_ms=t_all,
+               attnir_tflops=flops / t_all / 1e9, map_ms=parts["block_table__s0"],
+               attention_ms=parts["block_table__s1"],
+               map_share=parts["block_table__s0"] / parts["block_table__s1"],
+               create_block_mask_ms=t_cbm, flex_ms=t_flex,
+               flex_tflops=flops / t_flex / 1e9,
+               create_block_mask_share=t_cbm / t_flex, vs_flex=(t_flex + t_cbm) / t_all,
+               max_abs_diff_vs_flex=diff,
+               density=float(kept / (N * (N + 1) / 2 * H)))
+    print(json.dumps(row), flush=True)
+    report["block_map"] = [row]
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 #include "attnir/Driver/ToolRun.h"
 #include "attnir/Driver/SpecLoader.h"
 #include "attnir/Driver/Signature.h"
+#include "attnir/Dialect/Attn/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Diagnostics.h"
@@ -142,8 +143,20 @@ bool compileToCudaBundle(ModuleOp spec,
                          Bundle &bundle, std::string &error,
                          CudaArtifacts *artifacts) {
   bundle = Bundle();
+  // The entries as the CUDA pipeline's first step leaves them: mask_rule
+  // regions get block maps (attn.rule_blocks), intermediates the runtime
+  // keeps in its workspace.
+  OwningOpRef<ModuleOp> mapped = cast<ModuleOp>(spec->clone());
+  {
+    PassManager pm(spec->getContext());
+    pm.addNestedPass<func::FuncOp>(attn::createAttnRuleBlockMaps());
+    if (failed(pm.run(*mapped))) {
+      error = "attn-rule-block-maps failed";
+      return false;
+    }
+  }
   std::vector<SpecEntry> entries;
-  if (!collectEntries(spec, "", entries, error))
+  if (!collectEntries(*mapped, "", entries, error))
     return false;
   for (SpecEntry &e : entries)
     bundle.entries.push_back(std::move(e.abi));

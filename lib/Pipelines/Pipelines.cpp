@@ -65,7 +65,8 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
 std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
   return {
       {"nvgpu",
-       llvm::formatv("attn-verify-spec,attn-to-nvgpu{{warps={0} key-block={1} stages={2} "
+       llvm::formatv("attn-verify-spec,func.func(attn-rule-block-maps),"
+                     "attn-to-nvgpu{{warps={0} key-block={1} stages={2} "
                      "m-tiles={3} mma={4} ping-pong={5}},canonicalize,cse",
                      o.warps.getValue(), o.keyBlock.getValue(),
                      o.stages.getValue(), o.mTiles.getValue(),

@@ -234,6 +234,7 @@ bool referenceAttentionOp(const RefOp &op, std::map<int, HostTensor> &values,
   if (!checkOperands(*q, *k, *v, error))
     return false;
   AttentionReferenceArgs a{q, k, v, scale->second, nullptr};
+  HostTensor marked;
   if (op.operand("kv_indices") >= 0) {
     a.kvIndices = operandValue(op, values, "kv_indices");
     a.kvCounts = operandValue(op, values, "kv_counts");
@@ -246,6 +247,15 @@ bool referenceAttentionOp(const RefOp &op, std::map<int, HostTensor> &values,
     }
     a.blockQ = bq->second;
     a.blockK = bk->second;
+    // A block map of attn.rule_blocks marks full blocks as ~id; the
+    // reference applies the rule everywhere, so it only needs the ids.
+    if (op.ints.count("full_marked") && op.ints.at("full_marked")) {
+      marked = *a.kvIndices;
+      for (int64_t t = 0; t < marked.numElements(); ++t)
+        if (marked.getInt(t) < 0)
+          marked.setInt(t, ~marked.getInt(t));
+      a.kvIndices = &marked;
+    }
     if (!checkBlockList(a, error))
       return false;
   }

@@ -28,6 +28,8 @@ bool referenceMergeOp(const RefOp &op, std::map<int, HostTensor> &values,
                       ReferenceStats &stats, std::string &error);
 bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
                        ReferenceStats &stats, std::string &error);
+bool referenceRuleBlocksOp(const RefOp &op, std::map<int, HostTensor> &values,
+                           ReferenceStats &stats, std::string &error);
 
 namespace {
 struct OpRegistry {
@@ -43,7 +45,8 @@ struct OpRegistry {
       {"elementwise", referenceElementwiseOp},
       {"broadcast", referenceBroadcastOp},
       {"merge", referenceMergeOp},
-      {"linear", referenceLinearOp}};
+      {"linear", referenceLinearOp},
+      {"rule_blocks", referenceRuleBlocksOp}};
 };
 
 OpRegistry &opRegistry() {

@@ -91,3 +91,53 @@ def test_no_driver_is_an_error(native):
     with pytest.raises(ValueError, match="CUDA driver"):
         k._native.run(0, [t, t, t], [(np.zeros((1, 1, 4, 64), np.float16).ctypes.data, 1, (1, 1, 4, 64), None),
                                      (np.zeros((1, 1, 4), np.float32).ctypes.data, 0, (1, 1, 4), None)], 0)
+
+
+def _bf16_exact(x):
+    """float32 values that bf16 represents exactly (the low half cut)."""
+    return (x.view(np.uint32) & np.uint32(0xFFFF0000)).view(np.float32)
+
+
+BLOCK_TABLE = """
+func.func @block_table(%q: tensor<?x?x?x64xDT>, %k: tensor<?x?x?x64xDT>,
+                       %v: tensor<?x?x?x64xDT>, %t: tensor<?x?x?xi32>) -> tensor<?x?x?x64xDT> {
+  %o = attn.attention %q, %k, %v rules(%t) mask(#attn.causal) mask_rule {
+  ^bb0(%b: index, %h: index, %i: index, %j: index, %tb: tensor<?x?x?xi32>):
+    %c = arith.constant 128 : index
+    %qb = arith.divsi %i, %c : index
+    %kb = arith.divsi %j, %c : index
+    %x = tensor.extract %tb[%h, %qb, %kb] : tensor<?x?x?xi32>
+    %z = arith.constant 0 : i32
+    %keep = arith.cmpi ne, %x, %z : i32
+    attn.yield %keep : i1
+  } : (tensor<?x?x?x64xDT>, tensor<?x?x?x64xDT>, tensor<?x?x?x64xDT>,
+       tensor<?x?x?xi32>) -> tensor<?x?x?x64xDT>
+  return %o : tensor<?x?x?x64xDT>
+}
+"""
+
+
+@pytest.mark.parametrize("B,H,Hk,N,M", [(2, 4, 2, 300, 300), (1, 2, 2, 200, 333),
+                                        (1, 3, 1, 333, 129), (2, 2, 2, 1, 700)])
+def test_rule_block_maps_keep_the_reference(native, tmp_path, B, H, Hk, N, M):
+    # On the CUDA target a mask_rule gets a block map made before the
+    # attention (attn.rule_blocks, a full_marked list): the program a bundle
+    # carries then has two ops. Its float64 reference must be the spec's, for
+    # a head-free rule (one map for all heads) and a per-head block table.
+    import attnir
+    from conftest import REPO
+    rng = np.random.default_rng(B * 1000 + N)
+    f = lambda *s: _bf16_exact(rng.standard_normal(s).astype(np.float32))
+    q, k, v = f(B, H, N, 64), f(B, Hk, M, 64), f(B, Hk, M, 64)
+    doc = (REPO / "examples" / "document_region.mlir").read_text()
+    docs = [np.sort(rng.integers(0, 4, (B, n))).astype(np.int32) for n in (N, M)]
+    table = (rng.random((H, -(-N // 128), -(-M // 128))) < 0.5).astype(np.int32)
+    for spec, extra in ((doc, docs), (BLOCK_TABLE.replace("DT", "f32"), [table])):
+        gpu = attnir.compile(spec.replace("x64xf32>", "x64xbf16>"), target="cuda",
+                             cache=False)
+        gpu.save(tmp_path / "k.bundle")
+        assert b"rule_blocks" in (tmp_path / "k.bundle").read_bytes()
+        cpu = attnir.compile(spec, cache=False)
+        want = np.asarray(cpu.reference(q, k, v, *extra))
+        got = np.asarray(gpu.reference(q, k, v, *extra))
+        np.testing.assert_array_equal(got, want)

@@ -194,6 +194,7 @@ struct ConvertAttnToNVGPU
       s.numRules = op.getRuleOperands().size();
       s.listQ = op.listBlockQ();
       s.listK = op.listBlockK();
+      s.listMarked = op.getFullMarked();
       if (s.listK % 16) {
         op.emitError() << "block_k = " << s.listK
                        << ": token-level block lists (block_k not a multiple "

@@ -83,7 +83,10 @@ RuleOperands mlir::attn::cuda::gpuRuleOperands(gpu::GPUFuncOp fn,
   return ops;
 }
 
-Value FlashKernelBuilder::warpMinMax(Value x, bool isMin) {
+Value mlir::attn::cuda::warpMinMax(OpBuilder &ob, Location loc, Value x,
+                                  bool isMin) {
+  ImplicitLocOpBuilder b(loc, ob);
+  Type i32 = b.getI32Type(), f32 = b.getF32Type();
   bool isF = isa<FloatType>(x.getType());
   unsigned width = x.getType().getIntOrFloatBitWidth();
   Type i64 = b.getI64Type();
@@ -119,6 +122,18 @@ Value FlashKernelBuilder::warpMinMax(Value x, bool isMin) {
                      : arith::MaxSIOp::create(b, x, y).getResult());
   }
   return x;
+}
+
+RuleOperands mlir::attn::cuda::gpuWarpRuleOperands(gpu::GPUFuncOp fn,
+                                                   unsigned first,
+                                                   unsigned count, Value lane) {
+  RuleOperands ops = gpuRuleOperands(fn, first, count);
+  // The interval block rule reads a range over the warp's lanes.
+  ops.spread = RuleOperands::LaneSpread{
+      lane, 32, [](OpBuilder &ob, Location l, Value x, bool isMin) {
+        return warpMinMax(ob, l, x, isMin);
+      }};
+  return ops;
 }
 
 void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
@@ -159,12 +174,7 @@ void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
       bIdx, h, N, M, s.segments ? fn.getArgument(s.docArg()) : Value(),
       s.segments ? fn.getArgument(s.docArg() + 1) : Value());
   if (maskRule || scoreRule) {
-    ruleOperands = gpuRuleOperands(fn, s.ruleArg(), s.numRules);
-    // The interval block rule reads a range over the warp's lanes.
-    ruleOperands.spread = RuleOperands::LaneSpread{
-        lane, 32, [this](OpBuilder &, Location, Value x, bool isMin) {
-          return warpMinMax(x, isMin);
-        }};
+    ruleOperands = gpuWarpRuleOperands(fn, s.ruleArg(), s.numRules, lane);
   }
   if (maskRule) {
     site.rule = [this](OpBuilder &, Location, Value i, Value j) {
@@ -173,18 +183,21 @@ void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
     };
     // The rule's block rule on intervals: blocks it fills run without the
     // element rule. (A block it empties is still loaded and multiplied:
-    // the kernels mask a skipped step rather than leave it out.)
-    site.ruleBlock = [this](OpBuilder &, Location, Value bi0, Value bi1,
-                            Value bj0, Value bj1) {
-      return emitRuleOnBlock(b, b.getLoc(), *maskRule, bIdx, h, bi0, bi1, bj0,
-                             bj1, ruleOperands);
-    };
+    // the kernels mask a skipped step rather than leave it out.) With a
+    // block map (attn-rule-block-maps) the map has decided already.
+    if (!s.listMarked)
+      site.ruleBlock = [this](OpBuilder &, Location, Value bi0, Value bi1,
+                              Value bj0, Value bj1) {
+        return emitRuleOnBlock(b, b.getLoc(), *maskRule, bIdx, h, bi0, bi1,
+                               bj0, bj1, ruleOperands);
+      };
   }
   QueryTile qt{i0, i1, bIdx, h, hkv, N, M, site};
   sched = s.listQ ? KeySchedule::fromBlockList(
                         b, b.getLoc(),
                         BlockListOperands{fn.getArgument(3), fn.getArgument(4),
-                                          Hq, Hkv, s.listQ, s.listK},
+                                          Hq, Hkv, s.listQ, s.listK,
+                                          s.listMarked},
                         mask, qt, s.bk)
                   : KeySchedule::fromMask(b, b.getLoc(), mask, qt, s.bk);
 

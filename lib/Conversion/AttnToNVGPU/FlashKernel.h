@@ -49,6 +49,9 @@ struct FlashShape {
   /// A runtime block list of listQ x listK blocks (0: none). Its operands
   /// kv_indices and kv_counts follow q, k, v among the kernel arguments.
   int64_t listQ = 0, listK = 0;
+  /// The list is attn.rule_blocks' map (full_marked): full blocks as ~id,
+  /// the mask_rule's block rule already applied.
+  bool listMarked = false;
 
   /// Document ids (q_doc, kv_doc) follow the block list, if any.
   bool segments = false;
@@ -106,6 +109,23 @@ struct FlashShape {
 /// lg2.approx, sin/cos.approx, rsqrt.approx, div.full).
 RuleOperands gpuRuleOperands(gpu::GPUFuncOp fn, unsigned first,
                               unsigned count);
+
+/// gpuRuleOperands whose range reads (the interval block rule) are spread
+/// over the 32 lanes of a warp, `lane` being this thread's; every lane
+/// must evaluate the same block.
+RuleOperands gpuWarpRuleOperands(gpu::GPUFuncOp fn, unsigned first,
+                                 unsigned count, Value lane);
+
+/// min (isMin) or max of `x` over the 32 lanes of the warp, in every lane.
+Value warpMinMax(OpBuilder &b, Location loc, Value x, bool isMin);
+
+/// attn.rule_blocks' row (b, hl, query block `at`) with a warp
+/// (RuleBlocksKernel.cpp): the blocks the mask attribute makes visible, a
+/// lane per block, each decided by the region on intervals; kept ids (full
+/// ones as ~id) in ascending order and the count.
+void buildRuleBlocksRow(OpBuilder &b, Location loc, RuleBlocksOp op,
+                        gpu::GPUFuncOp fn, function_ref<Value(Value)> arg,
+                        ArrayRef<Value> at, Value lane);
 
 /// Builds one kernel body. The per-kernel values (ids, sizes, owned rows,
 /// schedule) are set by `setup`; the fragment steps are shared by both
@@ -183,9 +203,6 @@ private:
   /// l across the quad, normalise, store rows < N into fn's out (and lse).
   void epilogue(ValueRange fin, gpu::GPUFuncOp fn);
 
-  /// min (isMin) or max of `x` over the 32 lanes of the warp, in every
-  /// lane (the interval block rule's range reads).
-  Value warpMinMax(Value x, bool isMin);
 
   Value c(int64_t v) { return arith::ConstantIndexOp::create(b, v); }
   Value cf(float v) {

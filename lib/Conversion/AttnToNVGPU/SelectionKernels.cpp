@@ -22,6 +22,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "SelectionKernels.h"
+#include "FlashKernel.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Utils/ElementwiseBuilders.h"
 #include "attnir/Dialect/Attn/Utils/EntryBindings.h"
@@ -333,7 +334,7 @@ bool mlir::attn::cuda::isSelectionOp(Operation *op) {
   if (auto linear = dyn_cast<LinearOp>(op))
     return canRunLinear(linear);
   return isa<PoolOp, ProjectOp, BlockScoresOp, IndexScoresOp, ProbsOp,
-             SelectOp, MergeOp>(op) ||
+             SelectOp, MergeOp, RuleBlocksOp>(op) ||
          (isElementwiseStep(op) &&
           cast<RankedTensorType>(op->getResult(0).getType()).getRank() > 0);
 }
@@ -370,7 +371,9 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   // Threads per work item: a warp per select row; a pool row (b, h,
   // block) takes one thread per 16 bytes of features when rows allow it.
   // An attention here is a row kernel: a warp per query row.
-  int64_t lanes = isa<SelectOp, AttentionOp>(op) ? 32 : tiled ? threads : 1,
+  int64_t lanes = isa<SelectOp, AttentionOp, RuleBlocksOp>(op) ? 32
+                  : tiled                                         ? threads
+                                                                  : 1,
           poolWidth = 1;
   if (auto pool = dyn_cast<PoolOp>(op)) {
     auto xt = cast<RankedTensorType>(pool.getX().getType());
@@ -405,7 +408,7 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   // The grid: the first result's leading dims (pool: every element; scores:
   // the rows), or select's counts (its rows).
   unsigned numIn = op->getNumOperands();
-  int64_t gridArg = isa<SelectOp>(op) ? numIn + 1 : numIn;
+  int64_t gridArg = isa<SelectOp, RuleBlocksOp>(op) ? numIn + 1 : numIn;
   if (isa<AttentionOp>(op))
     gridArg = 0; // q: (b, h, i)
   // Block scores: one thread per score (a row per thread leaves most of
@@ -524,6 +527,8 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
                   at[0], at[2], index.getCausal()};
     memref::StoreOp::create(b, loc, buildIndexScoreAt(b, loc, site, at[3]),
                             arg(index.getScores()), at);
+  } else if (auto map = dyn_cast<RuleBlocksOp>(op)) {
+    cuda::buildRuleBlocksRow(b, loc, map, kfn, arg, at, lane);
   } else if (auto attention = dyn_cast<AttentionOp>(op)) {
     buildRowAttention(b, loc, attention, arg, at[0], at[1], at[2], lane);
   } else if (auto pool = dyn_cast<PoolOp>(op)) {

@@ -127,3 +127,44 @@ func.func @rule_vector(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
       -> tensor<?x?x?x64xf32>
   return %o : tensor<?x?x?x64xf32>
 }
+
+// -----
+
+// One map for all heads needs a rule that ignores the head.
+func.func @shared_map_reads_head(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>) {
+  // expected-error @+1 {{'attn.rule_blocks' op a map shared by all heads (dimension 1 of kv_indices is 1) needs a rule that does not read h}}
+  %idx, %cnt = attn.rule_blocks %q, %k block_size(128, 128) mask_rule {
+  ^bb0(%b: index, %h: index, %i: index, %j: index):
+    %keep = arith.cmpi ule, %h, %j : index
+    attn.yield %keep : i1
+  } : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+      -> (tensor<?x1x?x?xi32>, tensor<?x1x?xi32>)
+  return
+}
+
+// -----
+
+func.func @map_region_reads_outside(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>) {
+  %idx, %cnt = attn.rule_blocks %q, %k block_size(128, 128) mask_rule {
+  ^bb0(%b: index, %h: index, %i: index, %j: index):
+    %true = arith.constant true
+    // expected-error @+1 {{'scf.if' op may not appear in mask_rule}}
+    %keep = scf.if %true -> i1 {
+      scf.yield %true : i1
+    } else {
+      scf.yield %true : i1
+    }
+    attn.yield %keep : i1
+  } : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+      -> (tensor<?x?x?x?xi32>, tensor<?x?x?xi32>)
+  return
+}
+
+// -----
+
+func.func @full_marked_without_list(%q: tensor<?x?x?x64xbf16>) -> tensor<?x?x?x64xbf16> {
+  // expected-error @+1 {{full_marked needs a block list}}
+  %o = attn.attention %q, %q, %q {full_marked}
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>) -> tensor<?x?x?x64xbf16>
+  return %o : tensor<?x?x?x64xbf16>
+}

@@ -47,3 +47,32 @@ func.func @both_rules(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
        tensor<?x?xi32>, tensor<?x8xf32>) -> tensor<?x?x?x64xf32>
   return %o : tensor<?x?x?x64xf32>
 }
+
+// The block map attn-rule-block-maps makes, and the attention that reads it
+// as a full_marked list.
+// CHECK-LABEL: func.func @block_map
+// CHECK: attn.rule_blocks %{{.*}}, %{{.*}} rules(%{{.*}}) mask(#attn.causal) block_size(128, 64) mask_rule
+// CHECK: attn.attention {{.*}} blocks(%{{.*}}, %{{.*}}) block_size(128, 64)
+// CHECK: } {full_marked}
+func.func @block_map(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
+                     %v: tensor<?x?x?x64xbf16>, %d: tensor<?x?xi32>) -> tensor<?x?x?x64xbf16> {
+  %idx, %cnt = attn.rule_blocks %q, %k rules(%d) mask(#attn.causal)
+      block_size(128, 64) mask_rule {
+  ^bb0(%b: index, %h: index, %i: index, %j: index, %dd: tensor<?x?xi32>):
+    %x = tensor.extract %dd[%b, %j] : tensor<?x?xi32>
+    %z = arith.constant 0 : i32
+    %keep = arith.cmpi ne, %x, %z : i32
+    attn.yield %keep : i1
+  } : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?xi32>)
+      -> (tensor<?x1x?x?xi32>, tensor<?x1x?xi32>)
+  %o = attn.attention %q, %k, %v blocks(%idx, %cnt) block_size(128, 64)
+       rules(%d) mask(#attn.causal) mask_rule {
+  ^bb0(%b: index, %h: index, %i: index, %j: index, %dd: tensor<?x?xi32>):
+    %x = tensor.extract %dd[%b, %j] : tensor<?x?xi32>
+    %z = arith.constant 0 : i32
+    %keep = arith.cmpi ne, %x, %z : i32
+    attn.yield %keep : i1
+  } {full_marked} : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>,
+       tensor<?x1x?x?xi32>, tensor<?x1x?xi32>, tensor<?x?xi32>) -> tensor<?x?x?x64xbf16>
+  return %o : tensor<?x?x?x64xbf16>
+}

@@ -37,6 +37,8 @@ void AttentionOp::describe(attnir::RefOp &op,
   operand("kv_counts", getKvCounts());
   operand("q_doc", getQDoc());
   operand("k_doc", getKDoc());
+  if (getFullMarked())
+    op.ints["full_marked"] = 1;
   op.results["out"] = idOf(getOut());
   if (getLse())
     op.results["lse"] = idOf(getLse());
@@ -183,6 +185,8 @@ LogicalResult AttentionOp::verifyBlockList() {
   if (!haveIdx) {
     if (getBlockQAttr() || getBlockKAttr())
       return emitOpError() << "block_size needs a block list";
+    if (getFullMarked())
+      return emitOpError() << "full_marked needs a block list";
     return success();
   }
   if (!getBlockQAttr() || !getBlockKAttr())

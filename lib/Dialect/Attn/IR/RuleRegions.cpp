@@ -88,18 +88,18 @@ bool isScalar(Type t) {
 /// rule operand, ops the reference knows with scalar results, tensor reads
 /// of the block's own tensor arguments only, ending in attn.yield of
 /// `result`.
-LogicalResult verifyRule(AttentionOp op, Region &r, StringRef name,
-                         ArrayRef<Type> leading, Type result) {
+LogicalResult verifyRule(Operation *op, ValueRange ruleOperands, Region &r,
+                         StringRef name, ArrayRef<Type> leading, Type result) {
   if (r.empty())
     return success();
   if (!r.hasOneBlock())
-    return op.emitOpError() << name << " must have exactly one block";
+    return op->emitOpError() << name << " must have exactly one block";
   Block &blk = r.front();
   SmallVector<Type> want(leading);
-  for (Value v : op.getRuleOperands())
+  for (Value v : ruleOperands)
     want.push_back(v.getType());
   if (blk.getNumArguments() != want.size()) {
-    InFlightDiagnostic d = op.emitOpError()
+    InFlightDiagnostic d = op->emitOpError()
                            << name << " takes " << want.size()
                            << " arguments (";
     llvm::interleaveComma(want, d);
@@ -107,7 +107,7 @@ LogicalResult verifyRule(AttentionOp op, Region &r, StringRef name,
   }
   for (auto [k, arg] : llvm::enumerate(blk.getArguments()))
     if (arg.getType() != want[k])
-      return op.emitOpError() << name << " argument " << k << " must be "
+      return op->emitOpError() << name << " argument " << k << " must be "
                               << want[k] << ", got " << arg.getType();
   auto isOperandArg = [&](Value v) {
     auto arg = dyn_cast<BlockArgument>(v);
@@ -152,7 +152,7 @@ LogicalResult verifyRule(AttentionOp op, Region &r, StringRef name,
                                    << " must take scalars only";
   }
   if (!isa<YieldOp>(blk.back()))
-    return op.emitOpError() << name << " must end in attn.yield";
+    return op->emitOpError() << name << " must end in attn.yield";
   return success();
 }
 } // namespace
@@ -163,10 +163,10 @@ LogicalResult AttentionOp::verifyRules() {
                             "score_rule region";
   Builder b(getContext());
   Type idx = b.getIndexType(), f32 = b.getF32Type();
-  if (failed(verifyRule(*this, getMaskRule(), "mask_rule",
+  if (failed(verifyRule(*this, getRuleOperands(), getMaskRule(), "mask_rule",
                         {idx, idx, idx, idx}, b.getI1Type())))
     return failure();
-  return verifyRule(*this, getScoreRule(), "score_rule",
+  return verifyRule(*this, getRuleOperands(), getScoreRule(), "score_rule",
                     {f32, idx, idx, idx, idx}, f32);
 }
 
@@ -244,4 +244,52 @@ void AttentionOp::ruleShapeRelations(SmallVectorImpl<ShapeRelation> &out) {
       }
     });
   }
+}
+
+//===----------------------------------------------------------------------===//
+// RuleBlocksOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult RuleBlocksOp::verify() {
+  if (getBlockQ() <= 0 || getBlockK() <= 0)
+    return emitOpError() << "block sizes must be positive";
+  auto idx = getKvIndices().getType(), cnt = getKvCounts().getType();
+  if (idx.getRank() != 4 || cnt.getRank() != 3)
+    return emitOpError() << "kv_indices has rank 4 and kv_counts rank 3";
+  Builder b(getContext());
+  Type index = b.getIndexType();
+  if (failed(verifyRule(*this, getRuleOperands(), getMaskRule(), "mask_rule",
+                        {index, index, index, index}, b.getI1Type())))
+    return failure();
+  // One map for all heads is only right when the rule ignores the head.
+  if (isShared() && !getMaskRule().front().getArgument(1).use_empty())
+    return emitOpError() << "a map shared by all heads (dimension 1 of "
+                            "kv_indices is 1) needs a rule that does not read h";
+  return success();
+}
+
+void RuleBlocksOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
+  Value idx = getKvIndices(), cnt = getKvCounts();
+  out.push_back({idx, 0, getQ(), 0});
+  if (!isShared())
+    out.push_back({idx, 1, getQ(), 1});
+  out.push_back({idx, 2, getQ(), 2, static_cast<int64_t>(getBlockQ())});
+  out.push_back({idx, 3, getK(), 2, static_cast<int64_t>(getBlockK())});
+  for (unsigned d = 0; d < 3; ++d)
+    out.push_back({cnt, d, idx, d});
+}
+
+void RuleBlocksOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
+  op.kind = "rule_blocks";
+  op.operands["q"] = idOf(getQ());
+  op.operands["k"] = idOf(getK());
+  for (auto [r, v] : llvm::enumerate(getRuleOperands()))
+    op.operands["rule" + std::to_string(r)] = idOf(v);
+  op.results["kv_indices"] = idOf(getKvIndices());
+  op.results["kv_counts"] = idOf(getKvCounts());
+  op.ints["block_q"] = getBlockQ();
+  op.ints["block_k"] = getBlockK();
+  if (MaskAttrInterface mask = getMaskAttr())
+    op.masks["mask"] = mask.describe();
+  op.rules["mask_rule"] = describeRule(getMaskRule());
 }

@@ -139,7 +139,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       Value kDoc = op.getKDoc() ? toBuffer(op.getKDoc()) : Value();
       QueryTile tile{i0, i1, b, h, hkv, N, M,
                      documentSite(b, h, N, M, qDoc, kDoc)};
-      if (op.hasMaskRule()) {
+      if (op.hasMaskRule() && !op.getFullMarked()) {
         // The rule's own block rule: the region on intervals, reading the
         // rule operands' buffers (RuleBlocks.cpp).
         RuleOperands scalar = memrefRuleOperands(ruleBuffers);
@@ -160,7 +160,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       if (op.hasBlockList())
         list = BlockListOperands{toBuffer(op.getKvIndices()),
                                  toBuffer(op.getKvCounts()), Hq, Hkv,
-                                 op.listBlockQ(), op.listBlockK()};
+                                 op.listBlockQ(), op.listBlockK(),
+                                 op.getFullMarked()};
       auto update = [&](OpBuilder &ub, Location ul, Value keysT, Value vals,
                         Value j0, Value masked, ValueRange state, Value keys) {
         auto upd = KVBlockUpdateOp::create(

@@ -56,6 +56,14 @@ LogicalResult checkBody(func::FuncOp fn) {
     if (isa<func::CallOp, func::CallIndirectOp>(op))
       return op.emitError() << "calls are not supported in specs (inline "
                                "the callee's attn ops)";
+    if (isa<attn::RuleBlocksOp>(op))
+      return op.emitError() << "attn.rule_blocks is made by the CUDA "
+                               "lowering (attn-rule-block-maps), not written "
+                               "in a spec";
+    if (auto a = dyn_cast<attn::AttentionOp>(op); a && a.getFullMarked())
+      return op.emitError() << "full_marked is set by the CUDA lowering on "
+                               "the lists of attn.rule_blocks, not written "
+                               "in a spec";
     if (!inProgram(op))
       return op.emitError() << "'" << op.getName()
                             << "' is not an op AttnIR compiles in a spec "

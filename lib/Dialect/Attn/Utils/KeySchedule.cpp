@@ -140,7 +140,9 @@ KeySchedule KeySchedule::fromBlockList(OpBuilder &b, Location loc,
   s.bk = bk;
   s.list = list;
   s.tile = tile;
-  s.ranges = rangesOf(b, loc, mask, tile);
+  // A marked list has the mask applied already.
+  if (!list.marked)
+    s.ranges = rangesOf(b, loc, mask, tile);
   ListRow row = listRowOf(b, loc, list, tile);
   s.listHead = row.head;
   s.listRow = row.row;
@@ -190,13 +192,30 @@ Value mlir::attn::loadListId(OpBuilder &b, Location loc,
 
 KeySchedule::ListEntry KeySchedule::listEntry(OpBuilder &b, Location loc,
                                               Value slot) const {
-  Value id = loadIndex(b, loc, slot);
+  Value id = loadIndex(b, loc, slot), full;
+  if (list.marked) {
+    Value c0 = cIdx(b, loc, 0);
+    full = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::slt, id, c0);
+    id = arith::SelectOp::create(
+        b, loc, full,
+        arith::SubIOp::create(b, loc, cIdx(b, loc, -1), id), id);
+  }
   Value numListBlocks =
       arith::CeilDivUIOp::create(b, loc, tile.m, cIdx(b, loc, list.blockK));
   // Unsigned compare: a negative id is huge, so out of range too.
   Value bad = uge(b, loc, id, numListBlocks);
   Value clamped = arith::SelectOp::create(b, loc, bad, cIdx(b, loc, 0), id);
-  return {id, clamped, bad};
+  return {id, clamped, bad, full};
+}
+
+Value KeySchedule::listKernelBlock(OpBuilder &b, Location loc,
+                                   Value t) const {
+  Value slot = arith::DivUIOp::create(b, loc, t, ratio);
+  Value sub = arith::RemUIOp::create(b, loc, t, ratio);
+  return arith::AddIOp::create(
+      b, loc,
+      arith::MulIOp::create(b, loc, listEntry(b, loc, slot).clamped, ratio),
+      sub);
 }
 
 Value KeySchedule::block(OpBuilder &b, Location loc, Value t) const {
@@ -204,12 +223,7 @@ Value KeySchedule::block(OpBuilder &b, Location loc, Value t) const {
     return bySpan(b, loc, t, [&](const Span &s, Value local) {
       return spanBlock(b, loc, s, local);
     });
-  Value slot = arith::DivUIOp::create(b, loc, t, ratio);
-  Value sub = arith::RemUIOp::create(b, loc, t, ratio);
-  Value kb = arith::AddIOp::create(
-      b, loc,
-      arith::MulIOp::create(b, loc, listEntry(b, loc, slot).clamped, ratio),
-      sub);
+  Value kb = listKernelBlock(b, loc, t);
   // The last list block may reach past the last kernel block (ragged m):
   // clamp, and skipped() reports the step.
   Value c1 = cIdx(b, loc, 1);
@@ -239,6 +253,11 @@ std::pair<Value, Value> KeySchedule::ruleOn(OpBuilder &b, Location loc,
 }
 
 Value KeySchedule::masked(OpBuilder &b, Location loc, Value t) const {
+  if (list.indices && list.marked) {
+    Value slot = arith::DivUIOp::create(b, loc, t, ratio);
+    return arith::XOrIOp::create(b, loc, listEntry(b, loc, slot).full,
+                                 arith::ConstantIntOp::create(b, loc, 1, 1));
+  }
   Value m = maskedByRanges(b, loc, t);
   if (auto [canKeep, mustKeep] = ruleOn(b, loc, t); mustKeep)
     m = arith::OrIOp::create(
@@ -250,6 +269,14 @@ Value KeySchedule::masked(OpBuilder &b, Location loc, Value t) const {
 
 Value KeySchedule::skipped(OpBuilder &b, Location loc, Value t,
                            const LaneSplit *split) const {
+  if (list.indices && list.marked) {
+    if (!canSkip())
+      return Value();
+    // Only a kernel block past M inside the last (ragged) list block.
+    Value j0 = arith::MulIOp::create(b, loc, listKernelBlock(b, loc, t),
+                                     cIdx(b, loc, bk));
+    return uge(b, loc, j0, tile.m);
+  }
   Value s = skippedByList(b, loc, t, split);
   if (auto [canKeep, mustKeep] = ruleOn(b, loc, t); canKeep) {
     Value empty = arith::XOrIOp::create(
@@ -274,6 +301,17 @@ Value KeySchedule::maskedByRanges(OpBuilder &b, Location loc, Value t) const {
 
 Value KeySchedule::inSomeFull(OpBuilder &b, Location loc, Value j0,
                               Value j1) const {
+  return keysInSomeFull(b, loc, ranges, j0, j1);
+}
+
+Value KeySchedule::inSomeVisible(OpBuilder &b, Location loc, Value j0,
+                                 Value j1) const {
+  return keysInSomeVisible(b, loc, ranges, j0, j1);
+}
+
+Value mlir::attn::keysInSomeFull(OpBuilder &b, Location loc,
+                                 ArrayRef<KeyRangeValues> ranges, Value j0,
+                                 Value j1) {
   Value any;
   for (const KeyRangeValues &r : ranges) {
     Value in = arith::AndIOp::create(
@@ -285,8 +323,9 @@ Value KeySchedule::inSomeFull(OpBuilder &b, Location loc, Value j0,
   return any;
 }
 
-Value KeySchedule::inSomeVisible(OpBuilder &b, Location loc, Value j0,
-                                 Value j1) const {
+Value mlir::attn::keysInSomeVisible(OpBuilder &b, Location loc,
+                                    ArrayRef<KeyRangeValues> ranges, Value j0,
+                                    Value j1) {
   Value any;
   for (const KeyRangeValues &r : ranges) {
     Value in = arith::AndIOp::create(

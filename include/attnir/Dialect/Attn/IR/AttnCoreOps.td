@@ -11,7 +11,7 @@ def Attn_FloatTensor : RankedTensorOf<[F32, BF16, F16]>;
 def Attn_IndexTensor : RankedTensorOf<[I32, I64]>;
 
 def Attn_YieldOp : Attn_Op<"yield", [Pure, Terminator,
-    ParentOneOf<["AttentionOp", "KVBlockUpdateOp"]>]> {
+    ParentOneOf<["AttentionOp", "KVBlockUpdateOp", "RuleBlocksOp"]>]> {
   let summary = "the value of a rule region";
   let description = [{
     Ends a `mask_rule` (an i1: keep the pair) or `score_rule` (an f32: the
@@ -51,6 +51,10 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments,
     gathers the listed keys of a query tile when block_k is not a multiple
     of 16, the CUDA kernels need a multiple of 16.
 
+    `full_marked` (set by attn-rule-block-maps on a list that
+    attn.rule_blocks made, never in a spec): an entry e < 0 names block
+    ~e and promises that the mask and the rule keep every pair of it (the
+    kernels skip its element rule); the ids of a row are ascending.
     Document ids (`segments(q_doc, k_doc)`, i32 or i64, [B, N] and [B, M])
     are read by masks that need them (`#attn.segments`).
 
@@ -93,7 +97,8 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments,
                        OptionalAttr<Attn_MaskAttrInterface>:$mask,
                        OptionalAttr<F64Attr>:$scale,
                        OptionalAttr<I64Attr>:$block_q,
-                       OptionalAttr<I64Attr>:$block_k);
+                       OptionalAttr<I64Attr>:$block_k,
+                       UnitAttr:$full_marked);
   let results = (outs Attn_FloatTensor:$out,
                       Optional<RankedTensorOf<[F32]>>:$lse);
   let regions = (region AnyRegion:$mask_rule, AnyRegion:$score_rule);
@@ -136,6 +141,46 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments,
     int64_t listBlockK() {
       return getBlockKAttr() ? getBlockKAttr().getInt() : 0;
     }
+  }];
+}
+
+def Attn_RuleBlocksOp : Attn_Op<"rule_blocks", [Pure, IsolatedFromAbove,
+    DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
+  let summary = "the block map of a mask_rule: the key blocks each query "
+                "block may keep";
+  let description = [{
+    Made by `attn-rule-block-maps` (the CUDA pipeline) in front of an
+    `attn.attention` with a `mask_rule` region, never written in a spec:
+    for every query block of `block_q` rows and every key block of
+    `block_k` keys, whether the `mask` attribute and the region (a copy of
+    the attention's, same arguments) can keep some pair of the block, and
+    whether they keep every pair. `kv_indices` [B, Hl, ceil(N / block_q),
+    ceil(M / block_k)] lists the blocks that may keep a pair in ascending
+    order, a block whose every pair is kept (and lies below M) as ~id;
+    `kv_counts` [B, Hl, ceil(N / block_q)] counts them. Hl is 1 when the
+    region does not read the head, else Hq. `q` and `k` give the shapes
+    only. Kernels decide blocks on intervals (sound: a block may be listed
+    that keeps nothing, or left partial when full); the reference decides
+    them exactly. The attention then reads the map as a `full_marked`
+    block list.
+  }];
+  let arguments = (ins Attn_FloatTensor:$q, Attn_FloatTensor:$k,
+                       Variadic<RankedTensorOf<[F32, BF16, F16, I32, I64]>>:$rule_operands,
+                       OptionalAttr<Attn_MaskAttrInterface>:$mask,
+                       I64Attr:$block_q, I64Attr:$block_k);
+  let results = (outs RankedTensorOf<[I32]>:$kv_indices,
+                      RankedTensorOf<[I32]>:$kv_counts);
+  let regions = (region SizedRegion<1>:$mask_rule);
+  let assemblyFormat = [{
+    $q `,` $k (`rules` `(` $rule_operands^ `)`)? (`mask` `(` $mask^ `)`)?
+    `block_size` `(` $block_q `,` $block_k `)` `mask_rule` $mask_rule
+    attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Whether one map serves every head (Hl = 1).
+    bool isShared() { return getKvIndices().getType().getDimSize(1) == 1; }
   }];
 }
 

@@ -121,6 +121,30 @@ def AttnVerifySpec : Pass<"attn-verify-spec", "ModuleOp"> {
   }];
 }
 
+def AttnRuleBlockMaps : Pass<"attn-rule-block-maps", "func::FuncOp"> {
+  let summary = "Give attentions with a mask_rule a block map made before them";
+  let description = [{
+    The CUDA pipeline's first step for `mask_rule` regions: each
+    `attn.attention` with a mask_rule (and no block list or document ids)
+    gets an `attn.rule_blocks` in front of it that decides, per query block
+    and key block, whether the mask and the rule may keep a pair and
+    whether they keep all of them (the region on intervals,
+    docs/design/rules.md), and the attention reads that map as a
+    `full_marked` block list: the kernels visit only the blocks that may
+    keep a pair, full ones without the element rule, and never evaluate
+    the rule on intervals in the key loop. The map is one per head (Hl =
+    Hq) when the region reads h, else one for all heads (Hl = 1). The
+    CPU keeps the region's block rule inside its key loop (attn-tile) and
+    does not run this pass.
+  }];
+  let options = [
+    Option<"blockQ", "block-q", "int64_t", /*default=*/"128",
+           "query rows per block of the map">,
+    Option<"blockK", "block-k", "int64_t", /*default=*/"128",
+           "keys per block of the map">,
+  ];
+}
+
 def AttnFreeIntermediates : Pass<"attn-free-intermediates", "func::FuncOp"> {
   let summary = "Free an entry's unreturned top-level buffers before it returns";
   let description = [{

@@ -56,6 +56,11 @@ struct BlockListOperands {
   Value indices, counts;
   Value hq, hkvCount;
   int64_t blockQ = 0, blockK = 0;
+  /// A block map of attn.rule_blocks (`full_marked`): ascending in-range
+  /// ids, the mask already applied, full blocks as ~id. Its steps are
+  /// never skipped (but for kernel blocks past M inside the last list
+  /// block) and a full entry runs without the element rule.
+  bool marked = false;
 };
 
 /// The list row a query tile reads: its head (0, h or hkv by Hl), its row
@@ -94,6 +99,13 @@ struct LaneSplit {
   std::function<Value(OpBuilder &, Location, Value)> anyLane;
 };
 
+/// i1: keys [j0, j1) meet the visible part of some range / lie inside the
+/// full part of some range.
+Value keysInSomeVisible(OpBuilder &b, Location loc,
+                        ArrayRef<KeyRangeValues> ranges, Value j0, Value j1);
+Value keysInSomeFull(OpBuilder &b, Location loc,
+                     ArrayRef<KeyRangeValues> ranges, Value j0, Value j1);
+
 class KeySchedule {
 public:
   /// The visible key blocks of the mask's block rule (all blocks of [0, m)
@@ -122,6 +134,8 @@ public:
   Value skipped(OpBuilder &b, Location loc, Value t,
                 const LaneSplit *split = nullptr) const;
   bool canSkip() const {
+    if (list.indices && list.marked)
+      return list.blockK > bk;
     return static_cast<bool>(list.indices) || spans.size() > 1 ||
            static_cast<bool>(tile.site.ruleBlock);
   }
@@ -169,12 +183,15 @@ private:
   Value inSomeVisible(OpBuilder &b, Location loc, Value j0, Value j1) const;
   Value inSomeFull(OpBuilder &b, Location loc, Value j0, Value j1) const;
 
-  /// The list entry at `slot`: the raw id, the id clamped into
-  /// [0, ceil(m / blockK)), and whether it was out of range.
+  /// The list entry at `slot`: the raw id (decoded from ~id in a marked
+  /// list), the id clamped into [0, ceil(m / blockK)), whether it was out
+  /// of range, and (marked lists) whether it is marked full.
   struct ListEntry {
-    Value raw, clamped, bad;
+    Value raw, clamped, bad, full;
   };
   ListEntry listEntry(OpBuilder &b, Location loc, Value slot) const;
+  /// The kernel block of list step t, before block()'s clamp into range.
+  Value listKernelBlock(OpBuilder &b, Location loc, Value t) const;
   Value loadIndex(OpBuilder &b, Location loc, Value slot) const;
 };
 

@@ -1,0 +1,125 @@
+//===- RuleBlocksKernel.cpp - attn.rule_blocks, a warp per map row --------===//
+//
+// The block map of a mask_rule on the GPU: a warp per (batch, map head,
+// query block) walks the key blocks the mask attribute makes visible, in
+// ascending order, and decides each with the region on intervals
+// (RuleBlocks.cpp): a lane per key block, 32 blocks per pass, the kept ids
+// (full blocks as ~id) written in ascending order by a ballot. (Spreading
+// one block's range reads over the lanes instead was 4x slower: a block
+// table's one read per block then cost a warp's shuffles.) No host sync:
+// the attention that reads the map is the next step on the same stream.
+//
+//===----------------------------------------------------------------------===//
+
+#include "FlashKernel.h"
+#include "attnir/Dialect/Attn/Utils/KeySchedule.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+void mlir::attn::cuda::buildRuleBlocksRow(OpBuilder &ob, Location loc,
+                                          RuleBlocksOp op, gpu::GPUFuncOp fn,
+                                          function_ref<Value(Value)> arg,
+                                          ArrayRef<Value> at, Value lane) {
+  ImplicitLocOpBuilder b(loc, ob);
+  auto c = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, v);
+  };
+  int64_t bq = op.getBlockQ(), bk = op.getBlockK();
+  Value N = memref::DimOp::create(b, arg(op.getQ()), 2);
+  Value M = memref::DimOp::create(b, arg(op.getK()), 2);
+  Value idx = arg(op.getKvIndices()), cnt = arg(op.getKvCounts());
+  Value bi = at[0], h = at[1], qb = at[2];
+  Value i0 = arith::MulIOp::create(b, qb, c(bq));
+  Value i1 = arith::MinUIOp::create(b, arith::AddIOp::create(b, i0, c(bq)), N);
+  Value nkb = arith::CeilDivUIOp::create(b, M, c(bk));
+  // The mask attribute's key ranges for these rows; the loop covers the
+  // blocks between the first visible key and the last.
+  SmallVector<KeyRangeValues> ranges;
+  if (MaskAttrInterface mask = op.getMaskAttr())
+    ranges = mask.buildKeyRanges(b, loc, i0, i1, N, M);
+  else
+    ranges.push_back({c(0), M, c(0), M});
+  Value lo = nkb, hi = c(0);
+  for (const KeyRangeValues &r : ranges) {
+    Value some = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
+                                       r.visibleBegin, r.visibleEnd);
+    Value rlo = arith::DivUIOp::create(b, r.visibleBegin, c(bk));
+    Value rhi = arith::MinUIOp::create(
+        b, arith::CeilDivUIOp::create(b, r.visibleEnd, c(bk)), nkb);
+    lo = arith::SelectOp::create(b, some, arith::MinUIOp::create(b, lo, rlo),
+                                 lo);
+    hi = arith::SelectOp::create(b, some, arith::MaxUIOp::create(b, hi, rhi),
+                                 hi);
+  }
+  hi = arith::MaxUIOp::create(b, hi, lo);
+
+  // A lane per key block, 32 blocks per pass: each lane reads its own
+  // ranges (a block table's one entry, a block's document ids), and the
+  // kept ids of a pass are written in order through a ballot prefix count.
+  RuleOperands operands =
+      cuda::gpuRuleOperands(fn, 2, op.getRuleOperands().size());
+  Type i32 = b.getI32Type();
+  MLIRContext *ctx = b.getContext();
+  Value no = arith::ConstantIntOp::create(b, 0, 1);
+  Value all = arith::ConstantIntOp::create(b, i32, -1);
+  Value below = arith::SubIOp::create(
+      b,
+      arith::ShLIOp::create(b, arith::ConstantIntOp::create(b, i32, 1),
+                            arith::IndexCastOp::create(b, i32, lane)),
+      arith::ConstantIntOp::create(b, i32, 1));
+  auto popc = [&](ImplicitLocOpBuilder &pb, Value x) -> Value {
+    return arith::IndexCastOp::create(pb, pb.getIndexType(),
+                                      LLVM::CtPopOp::create(pb, i32, x));
+  };
+  auto loop = scf::ForOp::create(
+      b, lo, hi, c(32), ValueRange{c(0)},
+      [&](OpBuilder &lb, Location l, Value first, ValueRange st) {
+        ImplicitLocOpBuilder fb(l, lb);
+        Value kb = arith::AddIOp::create(fb, first, lane);
+        Value inPass = arith::CmpIOp::create(fb, arith::CmpIPredicate::ult, kb, hi);
+        Value j0 = arith::MulIOp::create(fb, kb, c(bk));
+        Value jEnd = arith::AddIOp::create(fb, j0, c(bk));
+        Value j1 = arith::MinUIOp::create(fb, jEnd, M);
+        Value visible = arith::AndIOp::create(
+            fb, inPass, keysInSomeVisible(fb, l, ranges, j0, j1));
+        Value fullByMask = arith::AndIOp::create(
+            fb, keysInSomeFull(fb, l, ranges, j0, jEnd),
+            arith::CmpIOp::create(fb, arith::CmpIPredicate::ule, jEnd, M));
+        auto decide = scf::IfOp::create(
+            fb, visible,
+            [&](OpBuilder &tb, Location tl) {
+              auto [can, must] =
+                  emitRuleOnBlock(tb, tl, op.getMaskRule(), bi, h, i0, i1,
+                                  j0, j1, operands);
+              scf::YieldOp::create(tb, tl, ValueRange{can, must});
+            },
+            [&](OpBuilder &eb, Location el) {
+              scf::YieldOp::create(eb, el, ValueRange{no, no});
+            });
+        Value keep = decide.getResult(0);
+        Value full = arith::AndIOp::create(fb, fullByMask, decide.getResult(1));
+        Value id = arith::IndexCastOp::create(fb, i32, kb);
+        Value entry = arith::SelectOp::create(
+            fb, full, arith::XOrIOp::create(fb, id, all), id);
+        Value ballot = NVVM::VoteSyncOp::create(
+            fb, i32, all, keep,
+            NVVM::VoteSyncKindAttr::get(ctx, NVVM::VoteSyncKind::ballot));
+        Value slot = arith::AddIOp::create(
+            fb, st[0], popc(fb, arith::AndIOp::create(fb, ballot, below)));
+        scf::IfOp::create(fb, keep, [&](OpBuilder &tb, Location tl) {
+          memref::StoreOp::create(tb, tl, entry, idx,
+                                  ValueRange{bi, h, qb, slot});
+          scf::YieldOp::create(tb, tl);
+        });
+        scf::YieldOp::create(
+            fb, ValueRange{arith::AddIOp::create(fb, st[0], popc(fb, ballot))});
+      });
+  Value lane0 = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, c(0));
+  scf::IfOp::create(b, lane0, [&](OpBuilder &tb, Location tl) {
+    memref::StoreOp::create(
+        tb, tl, arith::IndexCastOp::create(tb, tl, i32, loop.getResult(0)),
+        cnt, ValueRange{bi, h, qb});
+    scf::YieldOp::create(tb, tl);
+  });
+}
