@@ -40,10 +40,19 @@ def gates_like_outputs(text, dtype):
     return text.replace("tensor<?x?x?xf32>", f"tensor<?x?x?x{dtype}>")
 
 
+def float_variant(text, dtype):
+    """q/k/v/out element types to `dtype`: only types with a static head dim
+    (`x64xf32>`); the rank-3 lse (`?xf32>`) stays f32. With rule regions
+    only rank-4 types (q, k, v, also as region arguments): rule tables keep
+    their dtype."""
+    if "rules(" in text:
+        return re.sub(r"(tensor<(?:[?\d]+x){3}\d+x)(?:f32|f16|bf16)>",
+                      rf"\1{dtype}>", text)
+    return re.sub(r"x(\d+)x(?:f32|f16|bf16)>", rf"x\1x{dtype}>", text)
+
+
 def bf16_variant(text):
-    """q/k/v/out element types to bf16: only types with a static head dim
-    (`x64xf32>`); the rank-3 lse (`?xf32>`) stays f32."""
-    return re.sub(r"x(\d+)xf(32|16)>", r"x\1xbf16>", text)
+    return float_variant(text, "bf16")
 
 
 def timing_spec(name, d, causal):

@@ -20,7 +20,7 @@ import subprocess
 
 import numpy as np
 
-from build_bundles import gates_like_outputs, lacks_a_cuda_kernel
+from build_bundles import float_variant, gates_like_outputs, lacks_a_cuda_kernel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "bench", "gpu", "bundles", "san")
@@ -29,12 +29,7 @@ B, HQ, HKV, N, M, D = 2, 4, 2, 200, 333, 64
 
 
 def f16_variant(text):
-    """q/k/v/out to f16 (types with a static head dim); lse stays f32. With
-    rule regions only rank-4 types (q, k, v, also as region arguments): rule
-    tables keep their dtype."""
-    if "rules(" in text:
-        return re.sub(r"(tensor<(?:[?\d]+x){3}\d+x)(?:f32|bf16)>", r"\1f16>", text)
-    return re.sub(r"x(\d+)x(?:f32|bf16)>", r"x\1xf16>", text)
+    return float_variant(text, "f16")
 
 
 def arg_names(text):

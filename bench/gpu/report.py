@@ -24,7 +24,7 @@ def write_md(report, path):
     L.append("## Timings (bf16, B=8, H=16; TFLOP/s, causal counts half the dense FLOPs)\n")
     L.append("Each figure is the median of 50 calls timed by CUDA events after a warm-up, "
              "alternating two input sets of 3 x 64 MiB or more (beyond the 50 MB L2), all "
-             "methods in one process. AttnIR runs its default kernel for the H100 (chip=sm_90a: "
+             "methods in one process. AttnIR runs its default kernel for Hopper (chip=sm_90a: "
              "the Hopper kernel, TMA + wgmma); the mma.sync kernel's figures are in the tuning "
              "table (`chip=sm_90`).\n")
     L.append("| N | D | mask | AttnIR | SDPA flash | SDPA cuDNN | Flex | AttnIR / Flex | causal / dense time |")
