@@ -652,6 +652,7 @@ TEST(EntryABI, StepsRoundTripAndBadStepsRefused) {
   abi.inputs.push_back({"q", DType::BF16, {0, 0, 0, 1}, "q"});
   abi.outputs.push_back({"result0", DType::BF16, {0, 0, 0, 1}, "out"});
   abi.workspace.push_back({"w0", DType::F32, {0, 0, 0}, ""});
+  abi.workspace.push_back({"w1", DType::I32, {0}, "", /*persistent=*/true});
   abi.steps.push_back({"f__s0", {"i0", "w0"}, 1, 3, 128, 32});
   abi.steps.push_back({"f__s1", {"i0", "w0"}, 1, 3, 256, 256, 16, 16});
   abi.steps.push_back({"f", {"i0", "i0", "i0", "w0", "o0"}, -1, 0, 0, 1});
@@ -660,6 +661,10 @@ TEST(EntryABI, StepsRoundTripAndBadStepsRefused) {
   ASSERT_TRUE(EntryABI::deserialize(text, back, err)) << err;
   EXPECT_EQ(back.serialize(), text);
   ASSERT_EQ(back.steps.size(), 3u);
+  // A block map's memory keeps its contents between calls.
+  ASSERT_EQ(back.workspace.size(), 2u);
+  EXPECT_FALSE(back.workspace[0].persistent);
+  EXPECT_TRUE(back.workspace[1].persistent);
   EXPECT_EQ(back.steps[0].lanes, 32);
   EXPECT_EQ(back.steps[1].tileRows, 16);
   EXPECT_EQ(back.steps[2].args[4], "o0");
@@ -668,7 +673,7 @@ TEST(EntryABI, StepsRoundTripAndBadStepsRefused) {
   EXPECT_EQ(back.steps[0].items({5, 33, 17}), 32 * 5 * 33 * 17);
   std::vector<std::vector<int64_t>> shapes;
   ASSERT_TRUE(back.resolveWorkspace({{5, 5, 5, 64}}, shapes, err)) << err;
-  EXPECT_EQ(shapes, (std::vector<std::vector<int64_t>>{{5, 5, 5}}));
+  EXPECT_EQ(shapes, (std::vector<std::vector<int64_t>>{{5, 5, 5}, {5}}));
   EXPECT_FALSE(back.resolveWorkspace({{5, 5, 6, 64}}, shapes, err));
 
   auto refused = [&](const std::string &from, const std::string &to) {
@@ -691,4 +696,5 @@ TEST(EntryABI, StepsRoundTripAndBadStepsRefused) {
   refused("tile 16 16", "tile 0 16");   // an empty tile
   refused("tile 16 16", "tile 16");     // a tile without its columns
   refused("tile 16 16", "tiles 16 16"); // anything else after the arguments
+  refused("persist w1", "persist w9");  // persistence of a buffer not there
 }

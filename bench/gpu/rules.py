@@ -38,8 +38,8 @@ def load(name):
 
 
 def kernel_ms(fn, reps, names):
-    """Mean device time per call of each kernel whose name holds one of
-    `names` (CUPTI sees the runtime's driver-API launches too)."""
+    """Mean device time per call of each kernel named in `names` (CUPTI
+    sees the runtime's driver-API launches too)."""
     from torch.profiler import ProfilerActivity, profile
     fn()
     torch.cuda.synchronize()
@@ -49,9 +49,8 @@ def kernel_ms(fn, reps, names):
         torch.cuda.synchronize()
     out = {n: 0.0 for n in names}
     for e in prof.key_averages():
-        for n in names:
-            if n in e.key:
-                out[n] += e.device_time_total / 1e3 / reps
+        if e.key in out:
+            out[e.key] += e.device_time_total / 1e3 / reps
     return out
 
 
@@ -125,6 +124,34 @@ def correctness(report):
                          Hkv=Hkv, N=N, M=M, max_rel_err=err, ok=ok, error=msg))
         print(f"check rules_block_table_d128 {sname:12s} err={err:.2e} "
               f"{'ok' if ok else 'FAILED ' + msg}", flush=True)
+    # Reuse: the same kernel called again with operands changed in place,
+    # the same values again, then other shapes; each call against the
+    # reference of what it was given (a stale map would differ).
+    kern = load("rules_hop_d128_document_region")
+    B, Hq, Hkv, N, M = 2, 4, 2, 700, 700
+    args = inputs("document_region", B, Hq, Hkv, N, M, 128, gen)
+    dargs = [a.to(dev) for a in args]
+    for step in ("first", "same", "docs changed in place", "same again", "back",
+                 "other shape"):
+        if step == "docs changed in place":
+            new_q, new_k = random_docs(B, M, N, gen)
+            args[3].copy_(new_q), args[4].copy_(new_k)
+            dargs[3].copy_(new_q), dargs[4].copy_(new_k)
+        if step == "back":
+            args[3].copy_(args[3].flip(1)), args[4].copy_(args[4].flip(1))
+            dargs[3].copy_(args[3]), dargs[4].copy_(args[4])
+        if step == "other shape":
+            args = inputs("document_region", B, Hq, Hkv, 650, 650, 128, gen)
+            dargs = [a.to(dev) for a in args]
+        try:
+            err = rel(kern(*dargs), kern.reference(*args))
+            ok, msg = err <= 1e-2, ""
+        except Exception as e:  # noqa: BLE001 - reported
+            err, msg, ok = float("inf"), f"{type(e).__name__}: {e}", False
+        rows.append(dict(bundle="rules_hop_d128_document_region", shape="reuse: " + step,
+                         B=B, Hq=Hq, Hkv=Hkv, N=N, M=M, max_rel_err=err, ok=ok, error=msg))
+        print(f"check reuse {step:24s} err={err:.2e} {'ok' if ok else 'FAILED ' + msg}",
+              flush=True)
     report["correctness"] += rows
 
 
@@ -187,9 +214,10 @@ def timings(report, reps):
                      flex_ms=t_f, flex_tflops=flops / t_f / 1e9, vs_flex=t_f / t_r,
                      identical_to_builtin=same))
     print(json.dumps(rows[-1]), flush=True)
-    parts = kernel_ms(lambda: region(q, k, v, qd_d, kd_d), reps,
-                      ["document_region__s0", "document_region__s1"])
-    rows[-1].update(map_ms=parts["document_region__s0"],
+    names = ["document_region__s0_c0", "document_region__s0_c1", "document_region__s0",
+             "document_region__s1"]
+    parts = kernel_ms(lambda: region(q, k, v, qd_d, kd_d), reps, names)
+    rows[-1].update(map_ms=sum(parts[n] for n in names[:3]),
                     attention_ms=parts["document_region__s1"])
     print(json.dumps(parts), flush=True)
     report["timings"] = rows
@@ -208,8 +236,15 @@ def block_map_cost(report, reps, flex, create_block_mask):
         return (qi >= kj) & (table[h, qi // blk, kj // blk] != 0)
 
     t_all = time_ms(lambda: kern(q, k, v, table), reps)
-    parts = kernel_ms(lambda: kern(q, k, v, table), reps,
-                      ["block_table__s0", "block_table__s1"])
+    names = ["block_table__s0_c0", "block_table__s0", "block_table__s1"]
+    # The table unchanged from call to call: the map is built once.
+    kept_map = kernel_ms(lambda: kern(q, k, v, table), reps, names)
+    # One entry of the table changed before every call: rebuilt each time.
+
+    def changed():
+        table[0, -1, 1] ^= 1
+        return kern(q, k, v, table)
+    rebuilt = kernel_ms(changed, reps, names)
     t_cbm = time_ms(lambda: create_block_mask(table_mask, None, H, N, N, device=dev, _compile=True), reps)
     bm = create_block_mask(table_mask, None, H, N, N, device=dev, _compile=True)
     t_flex = time_ms(lambda: flex(q, k, v, block_mask=bm), reps)
@@ -217,10 +252,16 @@ def block_map_cost(report, reps, flex, create_block_mask):
     kept = (torch.tril(torch.ones(blk, blk, device=dev)).sum() * table.diagonal(dim1=1, dim2=2).sum()
             + blk * blk * (torch.tril(table, -1).sum())).item()
     flops = 4 * D * kept * B
+    attention = rebuilt["block_table__s1"]
     row = dict(pattern="block-table region (B=1, H=32, N=32768)", attnir_ms=t_all,
-               attnir_tflops=flops / t_all / 1e9, map_ms=parts["block_table__s0"],
-               attention_ms=parts["block_table__s1"],
-               map_share=parts["block_table__s0"] / parts["block_table__s1"],
+               attnir_tflops=flops / t_all / 1e9,
+               map_ms=rebuilt["block_table__s0"], snapshot_ms=rebuilt["block_table__s0_c0"],
+               attention_ms=attention,
+               map_share=(rebuilt["block_table__s0"] + rebuilt["block_table__s0_c0"]) / attention,
+               map_unchanged_ms=kept_map["block_table__s0"],
+               snapshot_unchanged_ms=kept_map["block_table__s0_c0"],
+               map_unchanged_share=(kept_map["block_table__s0"]
+                                    + kept_map["block_table__s0_c0"]) / attention,
                create_block_mask_ms=t_cbm, flex_ms=t_flex,
                flex_tflops=flops / t_flex / 1e9,
                create_block_mask_share=t_cbm / t_flex, vs_flex=(t_flex + t_cbm) / t_all,

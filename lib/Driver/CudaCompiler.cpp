@@ -171,7 +171,12 @@ bool compileToCudaBundle(ModuleOp spec,
     for (const KernelStep &st : a.steps) {
       llvm::StringRef rest(st.kernel);
       unsigned step;
-      if (rest.consume_front(abi.name + "__s") && !rest.getAsInteger(10, step))
+      // "<entry>__s<k>", or "<entry>__s<k>_c<r>" (a block map's snapshot
+      // kernels, emitted before it).
+      if (rest.consume_front(abi.name + "__s") &&
+          !rest.take_while(llvm::isDigit).getAsInteger(10, step) &&
+          (rest.drop_while(llvm::isDigit).empty() ||
+           rest.drop_while(llvm::isDigit).starts_with("_c")))
         abi.steps.push_back(st);
     }
   bundle.target = "cuda";

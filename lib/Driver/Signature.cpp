@@ -349,8 +349,13 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
     info.name = "w" + std::to_string(i);
     bool known = toDType(cast<RankedTensorType>(w.getType()).getElementType(),
                          info.dtype);
-    for (unsigned d = 0; d < rankOf(w); ++d)
+    auto wt = cast<RankedTensorType>(w.getType());
+    for (unsigned d = 0; d < rankOf(w); ++d) {
+      // A static dimension is known by itself (a block map's counter).
+      if (!wt.isDynamicDim(d))
+        classes.insert(key(w, d));
       known = known && classes.contains(key(w, d));
+    }
     if (!known) {
       error = "@" + sig.name + ": an intermediate value has no shape the "
               "entry's inputs determine";
@@ -360,6 +365,10 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   }
   if (!addArgs(work, workInfo, abi.workspace))
     return false;
+  // A block map and its memory live from one call to the next.
+  for (auto [i, w] : llvm::enumerate(work))
+    abi.workspace[i].persistent =
+        static_cast<bool>(w.getDefiningOp<attn::RuleBlocksOp>());
   for (auto [i, a] : llvm::enumerate(fn.getArguments()))
     if (const char *r = valueRoles.lookup(a))
       abi.inputs[i].role = r;

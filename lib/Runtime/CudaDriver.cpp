@@ -54,6 +54,7 @@ Loaded load() {
   sym(d.cuMemcpyHtoD, "cuMemcpyHtoD_v2");
   sym(d.cuMemcpyDtoH, "cuMemcpyDtoH_v2");
   sym(d.cuMemsetD8, "cuMemsetD8_v2");
+  sym(d.cuMemsetD8Async, "cuMemsetD8Async");
   sym(d.cuStreamSynchronize, "cuStreamSynchronize");
   sym(d.cuEventCreate, "cuEventCreate");
   sym(d.cuEventRecord, "cuEventRecord");

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <tuple>
 #include <mutex>
 #include <cstdlib>
 
@@ -38,11 +39,22 @@ struct Kernel::CudaModules {
     size_t bytes = 0;
   };
   std::map<std::pair<CUcontext, void *>, Workspace> workspaces;
+  /// Per (context, stream, entry): the persistent buffers (a block map and
+  /// its snapshots), which keep their contents between calls; zeroed when
+  /// allocated and when the entry's input shapes change (`inputShapes`:
+  /// the last call's).
+  struct Persistent : Workspace {
+    std::vector<std::vector<int64_t>> inputShapes;
+  };
+  std::map<std::tuple<CUcontext, void *, int>, Persistent> persistent;
   const Driver *driver = nullptr;
   ~CudaModules() {
     for (auto &[key, w] : workspaces)
       if (w.base && driver)
         driver->cuMemFree(w.base); // errors at exit (context gone) ignored
+    for (auto &[key, w] : persistent)
+      if (w.base && driver)
+        driver->cuMemFree(w.base);
   }
 };
 
@@ -375,9 +387,10 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
     inShapes.push_back(t.shape);
   if (!abi.resolveWorkspace(inShapes, wsShapes, error))
     return false;
-  // Workspace buffers, 256-byte aligned inside one allocation.
+  // Workspace buffers, 256-byte aligned inside one allocation per kind:
+  // per call (shared by the kernel's entries) and persistent (per entry).
   std::vector<size_t> offsets;
-  size_t total = 0;
+  size_t total[2] = {0, 0};
   for (size_t i = 0; i < wsShapes.size(); ++i) {
     double elems = 1;
     for (int64_t s : wsShapes[i])
@@ -388,30 +401,53 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
               std::to_string(bytes / 1e9) + " GB is too large";
       return false;
     }
-    offsets.push_back(total);
-    total += (static_cast<size_t>(bytes) + 255) / 256 * 256;
+    size_t &t = total[abi.workspace[i].persistent];
+    offsets.push_back(t);
+    t += (static_cast<size_t>(bytes) + 255) / 256 * 256;
   }
-  CUdeviceptr base = 0;
+  CUdeviceptr base[2] = {0, 0};
   {
     CUcontext ctx = nullptr;
     if (!currentContext(d, ctx, error))
       return false;
     std::lock_guard<std::mutex> lock(cudaModules->mu);
     cudaModules->driver = d;
-    CudaModules::Workspace &w = cudaModules->workspaces[{ctx, stream}];
-    if (w.bytes < total) {
+    auto grow = [&](CudaModules::Workspace &w, size_t bytes) {
+      if (w.bytes >= bytes)
+        return true;
       if (w.base)
         d->cuMemFree(w.base);
       w = {};
-      if (!check(d->cuMemAlloc(&w.base, total),
+      if (!check(d->cuMemAlloc(&w.base, bytes),
                  ("allocating the program's workspace (" +
-                  std::to_string(total >> 20) + " MiB)")
+                  std::to_string(bytes >> 20) + " MiB)")
                      .c_str(),
                  error))
         return false;
-      w.bytes = total;
+      w.bytes = bytes;
+      return true;
+    };
+    CudaModules::Workspace &w = cudaModules->workspaces[{ctx, stream}];
+    if (!grow(w, total[0]))
+      return false;
+    base[0] = w.base;
+    if (total[1]) {
+      CudaModules::Persistent &p =
+          cudaModules->persistent[{ctx, stream, entry}];
+      CUdeviceptr before = p.base;
+      if (!grow(p, total[1]))
+        return false;
+      // New memory, or buffers laid out for other shapes: start from zero
+      // (on the stream, before this call's kernels; no host sync).
+      if (p.base != before || p.inputShapes != inShapes) {
+        if (!check(d->cuMemsetD8Async(p.base, 0, total[1],
+                                      static_cast<CUstream>(stream)),
+                   "clearing the block map's memory", error))
+          return false;
+        p.inputShapes = inShapes;
+      }
+      base[1] = p.base;
     }
-    base = w.base;
   }
   // Bindings were checked when the bundle was read (EntryABI::deserialize).
   auto bufferOf = [&](const std::string &binding, TensorRef &t,
@@ -426,7 +462,8 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
       t = outputs[idx];
       name = abi.outputs[idx].name;
     } else {
-      t.data = reinterpret_cast<void *>(base + offsets[idx]);
+      t.data = reinterpret_cast<void *>(base[abi.workspace[idx].persistent] +
+                                        offsets[idx]);
       t.dtype = abi.workspace[idx].dtype;
       t.shape = wsShapes[idx];
       t.strides.clear();

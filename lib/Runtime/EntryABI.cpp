@@ -2,6 +2,7 @@
 
 #include "attnir/Runtime/EntryABI.h"
 #include "attnir/Runtime/IndexChecks.h"
+#include <algorithm>
 #include <sstream>
 #include <unistd.h>
 
@@ -246,6 +247,9 @@ std::string EntryABI::serialize() const {
   args("input", inputs);
   args("output", outputs);
   args("workspace", workspace);
+  for (const ABIArg &a : workspace)
+    if (a.persistent)
+      os << "persist " << a.name << "\n";
   for (const KernelStep &st : steps) {
     os << "step " << st.kernel << " " << st.gridArg << " " << st.gridDims
        << " " << st.threads << " " << st.lanes << " " << st.args.size();
@@ -351,6 +355,15 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
                          st.gridDims < 2))
         return bad("step tile");
       abi.steps.push_back(std::move(st));
+    } else if (word == "persist") {
+      std::string name;
+      if (!(is >> name))
+        return bad("persist line");
+      auto it = std::find_if(abi.workspace.begin(), abi.workspace.end(),
+                             [&](const ABIArg &a) { return a.name == name; });
+      if (it == abi.workspace.end())
+        return bad("persist names no workspace buffer");
+      it->persistent = true;
     } else if (word == "input" || word == "output" || word == "workspace") {
       ABIArg arg;
       std::string dt;

@@ -26,6 +26,11 @@ struct ABIArg {
   /// "kv_indices", "kv_counts", ...; "out" and "lse" for results), whatever
   /// the spec names it. Empty when no op gives it a role.
   std::string role;
+  /// Workspace only: the buffer keeps its contents from one call of the
+  /// entry to the next on the same stream (a block map and what decides
+  /// whether to rebuild it); zero when first allocated and whenever the
+  /// entry's input shapes change. Bundle line "persist <name>".
+  bool persistent = false;
 };
 
 /// A dimension computed from another: class `cls` = ceil(class `src` /

@@ -139,6 +139,12 @@ struct ConvertAttnToNVGPU
         bool flash = attention && !cuda::needsRowKernel(attention);
         if (attention && !flash && failed(checkRowKernel(attention)))
           return signalPassFailure();
+        // A block map first compares its operands with their snapshots.
+        if (auto map = dyn_cast<RuleBlocksOp>(o))
+          for (unsigned r = 0; r < map.getRuleOperands().size(); ++r)
+            if (failed(cuda::buildSnapshotKernel(
+                    gb, fn, map, r, kname + "_c" + std::to_string(r))))
+              return signalPassFailure();
         if (flash ? failed(buildAttentionKernel(gpuModule, fn, attention,
                                                 kname, true))
                   : failed(cuda::buildSelectionKernel(gb, fn, &o, kname)))

@@ -17,6 +17,7 @@
 #include "attnir/Dialect/Attn/Utils/KeySchedule.h"
 #include "attnir/Dialect/Attn/Utils/RuleEmitter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
@@ -126,6 +127,12 @@ Value warpMinMax(OpBuilder &b, Location loc, Value x, bool isMin);
 void buildRuleBlocksRow(OpBuilder &b, Location loc, RuleBlocksOp op,
                         gpu::GPUFuncOp fn, function_ref<Value(Value)> arg,
                         ArrayRef<Value> at, Value lane);
+
+/// The step before attn.rule_blocks' map for rule operand `r`: a thread
+/// per element compares it with its snapshot (bit for bit), copies it
+/// there when it differs and then raises the op's change counter.
+LogicalResult buildSnapshotKernel(OpBuilder &gb, func::FuncOp fn,
+                                  RuleBlocksOp op, unsigned r, StringRef name);
 
 /// Builds one kernel body. The per-kernel values (ids, sizes, owned rows,
 /// schedule) are set by `setup`; the fragment steps are shared by both

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "FlashKernel.h"
+#include "attnir/Dialect/Attn/Utils/EntryBindings.h"
 #include "attnir/Dialect/Attn/Utils/KeySchedule.h"
 
 using namespace mlir;
@@ -30,6 +31,18 @@ void mlir::attn::cuda::buildRuleBlocksRow(OpBuilder &ob, Location loc,
   Value M = memref::DimOp::create(b, arg(op.getK()), 2);
   Value idx = arg(op.getKvIndices()), cnt = arg(op.getKvCounts());
   Value bi = at[0], h = at[1], qb = at[2];
+  // The row is current when its stamp is the change counter + 1 (the
+  // snapshot kernels before this one raised the counter if an operand
+  // changed; the runtime zeroes all of it for new shapes): nothing to do.
+  Value changes = memref::LoadOp::create(b, arg(op.getChanges()), ValueRange{c(0)});
+  Value want = arith::AddIOp::create(
+      b, changes, arith::ConstantIntOp::create(b, b.getI32Type(), 1));
+  Value stamp = memref::LoadOp::create(b, arg(op.getStamps()),
+                                       ValueRange{bi, h, qb});
+  auto stale = scf::IfOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ne, stamp, want),
+      /*withElseRegion=*/false);
+  b.setInsertionPointToStart(&stale.getThenRegion().front());
   Value i0 = arith::MulIOp::create(b, qb, c(bq));
   Value i1 = arith::MinUIOp::create(b, arith::AddIOp::create(b, i0, c(bq)), N);
   Value nkb = arith::CeilDivUIOp::create(b, M, c(bk));
@@ -120,6 +133,90 @@ void mlir::attn::cuda::buildRuleBlocksRow(OpBuilder &ob, Location loc,
     memref::StoreOp::create(
         tb, tl, arith::IndexCastOp::create(tb, tl, i32, loop.getResult(0)),
         cnt, ValueRange{bi, h, qb});
+    memref::StoreOp::create(tb, tl, want, arg(op.getStamps()),
+                            ValueRange{bi, h, qb});
     scf::YieldOp::create(tb, tl);
   });
+  ob.setInsertionPointAfter(stale);
+}
+
+LogicalResult mlir::attn::cuda::buildSnapshotKernel(OpBuilder &gb,
+                                                    func::FuncOp fn,
+                                                    RuleBlocksOp op, unsigned r,
+                                                    StringRef name) {
+  MLIRContext *ctx = op->getContext();
+  Location loc = op.getLoc();
+  Value operand = op.getRuleOperands()[r], snapshot = op.getSnapshots()[r],
+        changes = op.getChanges();
+  SmallVector<Type> types;
+  SmallVector<Attribute> bindings;
+  for (Value v : {operand, snapshot, changes}) {
+    auto t = cast<RankedTensorType>(v.getType());
+    types.push_back(MemRefType::get(t.getShape(), t.getElementType()));
+    bindings.push_back(StringAttr::get(ctx, bindingOf(fn, v)));
+  }
+  auto kfn = gpu::GPUFuncOp::create(gb, loc, name,
+                                    FunctionType::get(ctx, types, {}));
+  kfn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
+  constexpr int64_t threads = 128;
+  kfn.setKnownBlockSizeAttr(DenseI32ArrayAttr::get(ctx, {threads, 1, 1}));
+  // A thread per element (rank 0: one thread, over `changes`' one element).
+  int64_t rank = cast<RankedTensorType>(operand.getType()).getRank();
+  OpBuilder attrs(ctx);
+  kfn->setAttr("attn.step_args", ArrayAttr::get(ctx, bindings));
+  kfn->setAttr("attn.grid_arg", attrs.getI64IntegerAttr(rank ? 0 : 2));
+  kfn->setAttr("attn.grid_dims", attrs.getI64IntegerAttr(rank ? rank : 1));
+  kfn->setAttr("attn.threads", attrs.getI64IntegerAttr(threads));
+  kfn->setAttr("attn.grid_lanes", attrs.getI64IntegerAttr(1));
+
+  OpBuilder ob(ctx);
+  ob.setInsertionPointToStart(&kfn.getBody().front());
+  ImplicitLocOpBuilder b(loc, ob);
+  auto c = [&](int64_t v) -> Value {
+    return arith::ConstantIndexOp::create(b, v);
+  };
+  Value x = kfn.getArgument(0), snap = kfn.getArgument(1),
+        count = kfn.getArgument(2);
+  Value id = arith::AddIOp::create(
+      b,
+      arith::MulIOp::create(b, gpu::BlockIdOp::create(b, gpu::Dimension::x),
+                            c(threads)),
+      gpu::ThreadIdOp::create(b, gpu::Dimension::x));
+  Value items = c(1);
+  for (int64_t d = 0; d < rank; ++d)
+    items = arith::MulIOp::create(b, items, memref::DimOp::create(b, x, d));
+  auto in = scf::IfOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, id, items),
+      /*withElseRegion=*/false);
+  b.setInsertionPointToStart(&in.getThenRegion().front());
+  SmallVector<Value> at(rank);
+  Value rest = id;
+  for (int64_t d = rank - 1; d >= 0; --d) {
+    Value size = memref::DimOp::create(b, x, d);
+    at[d] = arith::RemUIOp::create(b, rest, size);
+    rest = arith::DivUIOp::create(b, rest, size);
+  }
+  // Bits, not values: a NaN equals its copy, -0 differs from +0.
+  Type elt = cast<MemRefType>(x.getType()).getElementType();
+  Type bits = b.getIntegerType(elt.getIntOrFloatBitWidth());
+  auto asBits = [&](Value v) -> Value {
+    return v.getType() == bits ? v : arith::BitcastOp::create(b, bits, v);
+  };
+  Value now = memref::LoadOp::create(b, x, at);
+  Value seen = memref::LoadOp::create(b, snap, at);
+  Value differs = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
+                                        asBits(now), asBits(seen));
+  scf::IfOp::create(b, differs, [&](OpBuilder &tb, Location tl) {
+    memref::StoreOp::create(tb, tl, now, snap, at);
+    // Racing increments may add less than one per thread, never less than
+    // one in all: the counter only has to move.
+    Value old = memref::LoadOp::create(tb, tl, count, ValueRange{c(0)});
+    Value next = arith::AddIOp::create(
+        tb, tl, old, arith::ConstantIntOp::create(tb, tl, tb.getI32Type(), 1));
+    memref::StoreOp::create(tb, tl, next, count, ValueRange{c(0)});
+    scf::YieldOp::create(tb, tl);
+  });
+  b.setInsertionPointToEnd(&kfn.getBody().front());
+  gpu::ReturnOp::create(b);
+  return success();
 }

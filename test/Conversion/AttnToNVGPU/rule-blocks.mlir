@@ -7,9 +7,23 @@
 // element rule.
 // RUN: attn-opt %s --pass-pipeline='builtin.module(func.func(attn-rule-block-maps),attn-to-nvgpu)' | FileCheck %s
 
+// Reuse: before the map, a thread per element of each rule operand
+// compares it with its snapshot (w4, w5: persistent buffers), copies it
+// when it differs and raises the change counter (w3); a map row whose
+// stamp (w2) is the counter + 1 is current and left alone.
 // CHECK-LABEL: gpu.module @attn_kernels
+// CHECK: gpu.func @document_region__s0_c0(
+// CHECK-SAME: attn.grid_arg = 0 : i64, attn.grid_dims = 2 : i64, attn.grid_lanes = 1 : i64, attn.step_args = ["i3", "w4", "w3"]
+// CHECK: arith.cmpi ne
+// CHECK: scf.if
+// CHECK: memref.store
+// CHECK: arith.addi
+// CHECK: gpu.func @document_region__s0_c1(
+// CHECK-SAME: attn.step_args = ["i4", "w5", "w3"]
 // CHECK: gpu.func @document_region__s0(
-// CHECK-SAME: attn.grid_arg = 5 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 32 : i64, attn.step = 0 : i64, attn.step_args = ["i0", "i1", "i3", "i4", "w0", "w1"]
+// CHECK-SAME: attn.grid_arg = 5 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 32 : i64, attn.step = 0 : i64, attn.step_args = ["i0", "i1", "i3", "i4", "w0", "w1", "w2", "w3", "w4", "w5"]
+// CHECK: arith.cmpi ne
+// CHECK: scf.if
 // CHECK: scf.for
 // CHECK: scf.if
 // CHECK: scf.for

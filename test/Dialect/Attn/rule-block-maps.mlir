@@ -5,16 +5,18 @@
 // made by attn.rule_blocks with a copy of the region and the mask
 // attribute; the attention reads it as a full_marked block list.
 // CHECK-LABEL: func.func @document_region
-// CHECK: %[[IDX:.*]], %[[CNT:.*]] = attn.rule_blocks %arg0, %arg1 rules(%arg3, %arg4) mask(#attn.causal) block_size(128, 128) mask_rule {
+// CHECK: %[[IDX:[a-z_0-9]+]], %[[CNT:[a-z_0-9]+]], %{{.*}}, %{{.*}}, %{{.*}}:2 = attn.rule_blocks %arg0, %arg1 rules(%arg3, %arg4) mask(#attn.causal) block_size(128, 128) mask_rule {
 // CHECK: tensor.extract
 // CHECK: arith.cmpi eq
 // CHECK: attn.yield
-// CHECK: -> (tensor<2x1x3x2xi32>, tensor<2x1x3xi32>)
+// The map's memory between calls: row stamps, the change counter and a
+// snapshot of each rule operand.
+// CHECK: -> (tensor<2x1x3x2xi32>, tensor<2x1x3xi32>, tensor<2x1x3xi32>, tensor<1xi32>, tensor<2x300xi32>, tensor<2x200xi32>)
 // CHECK: attn.attention %arg0, %arg1, %arg2 blocks(%[[IDX]], %[[CNT]]) block_size(128, 128) rules(%arg3, %arg4) mask(#attn.causal) mask_rule
 // CHECK: {full_marked}
 // SMALL-LABEL: func.func @document_region
 // SMALL: attn.rule_blocks {{.*}} block_size(64, 64)
-// SMALL: -> (tensor<2x1x5x4xi32>, tensor<2x1x5xi32>)
+// SMALL: -> (tensor<2x1x5x4xi32>, tensor<2x1x5xi32>, tensor<2x1x5xi32>, tensor<1xi32>, tensor<2x300xi32>, tensor<2x200xi32>)
 func.func @document_region(%q: tensor<2x4x300x64xbf16>, %k: tensor<2x2x200x64xbf16>,
                            %v: tensor<2x2x200x64xbf16>, %q_doc: tensor<2x300xi32>,
                            %k_doc: tensor<2x200xi32>) -> tensor<2x4x300x64xbf16> {
@@ -38,7 +40,7 @@ func.func @document_region(%q: tensor<2x4x300x64xbf16>, %k: tensor<2x2x200x64xbf
 // CHECK-LABEL: func.func @per_head
 // CHECK: attn.rule_blocks %arg0, %arg1 rules(%arg3) block_size(128, 128) mask_rule
 // CHECK-NOT: score_rule
-// CHECK: -> (tensor<?x?x?x?xi32>, tensor<?x?x?xi32>)
+// CHECK: -> (tensor<?x?x?x?xi32>, tensor<?x?x?xi32>, tensor<?x?x?xi32>, tensor<1xi32>, tensor<?x?x?xi32>)
 // CHECK: attn.attention {{.*}} blocks({{.*}}) block_size(128, 128) rules(%arg3) mask_rule
 // CHECK: score_rule
 // CHECK: {full_marked}

@@ -133,19 +133,19 @@ func.func @rule_vector(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 // One map for all heads needs a rule that ignores the head.
 func.func @shared_map_reads_head(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>) {
   // expected-error @+1 {{'attn.rule_blocks' op a map shared by all heads (dimension 1 of kv_indices is 1) needs a rule that does not read h}}
-  %idx, %cnt = attn.rule_blocks %q, %k block_size(128, 128) mask_rule {
+  %idx, %cnt, %st, %ch = attn.rule_blocks %q, %k block_size(128, 128) mask_rule {
   ^bb0(%b: index, %h: index, %i: index, %j: index):
     %keep = arith.cmpi ule, %h, %j : index
     attn.yield %keep : i1
   } : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
-      -> (tensor<?x1x?x?xi32>, tensor<?x1x?xi32>)
+      -> (tensor<?x1x?x?xi32>, tensor<?x1x?xi32>, tensor<?x1x?xi32>, tensor<1xi32>)
   return
 }
 
 // -----
 
 func.func @map_region_reads_outside(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>) {
-  %idx, %cnt = attn.rule_blocks %q, %k block_size(128, 128) mask_rule {
+  %idx, %cnt, %st, %ch = attn.rule_blocks %q, %k block_size(128, 128) mask_rule {
   ^bb0(%b: index, %h: index, %i: index, %j: index):
     %true = arith.constant true
     // expected-error @+1 {{'scf.if' op may not appear in mask_rule}}
@@ -156,7 +156,21 @@ func.func @map_region_reads_outside(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x
     }
     attn.yield %keep : i1
   } : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
-      -> (tensor<?x?x?x?xi32>, tensor<?x?x?xi32>)
+      -> (tensor<?x?x?x?xi32>, tensor<?x?x?xi32>, tensor<?x?x?xi32>, tensor<1xi32>)
+  return
+}
+
+// -----
+
+// The map keeps a snapshot of each rule operand, of its type.
+func.func @map_without_snapshot(%q: tensor<?x?x?x64xbf16>, %t: tensor<?x8xf32>) {
+  // expected-error @+1 {{'attn.rule_blocks' op needs one snapshot of each rule operand's type}}
+  %idx, %cnt, %st, %ch = attn.rule_blocks %q, %q rules(%t) block_size(128, 128) mask_rule {
+  ^bb0(%b: index, %h: index, %i: index, %j: index, %tt: tensor<?x8xf32>):
+    %keep = arith.cmpi ule, %j, %i : index
+    attn.yield %keep : i1
+  } : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x8xf32>)
+      -> (tensor<?x?x?x?xi32>, tensor<?x?x?xi32>, tensor<?x?x?xi32>, tensor<1xi32>)
   return
 }
 

@@ -56,7 +56,7 @@ func.func @both_rules(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 // CHECK: } {full_marked}
 func.func @block_map(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
                      %v: tensor<?x?x?x64xbf16>, %d: tensor<?x?xi32>) -> tensor<?x?x?x64xbf16> {
-  %idx, %cnt = attn.rule_blocks %q, %k rules(%d) mask(#attn.causal)
+  %idx, %cnt, %stamps, %changes, %snap = attn.rule_blocks %q, %k rules(%d) mask(#attn.causal)
       block_size(128, 64) mask_rule {
   ^bb0(%b: index, %h: index, %i: index, %j: index, %dd: tensor<?x?xi32>):
     %x = tensor.extract %dd[%b, %j] : tensor<?x?xi32>
@@ -64,7 +64,7 @@ func.func @block_map(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
     %keep = arith.cmpi ne, %x, %z : i32
     attn.yield %keep : i1
   } : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?xi32>)
-      -> (tensor<?x1x?x?xi32>, tensor<?x1x?xi32>)
+      -> (tensor<?x1x?x?xi32>, tensor<?x1x?xi32>, tensor<?x1x?xi32>, tensor<1xi32>, tensor<?x?xi32>)
   %o = attn.attention %q, %k, %v blocks(%idx, %cnt) block_size(128, 64)
        rules(%d) mask(#attn.causal) mask_rule {
   ^bb0(%b: index, %h: index, %i: index, %j: index, %dd: tensor<?x?xi32>):

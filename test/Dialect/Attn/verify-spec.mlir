@@ -83,11 +83,11 @@ func.func @exp(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
 // The block maps of mask_rule regions are the CUDA pipeline's to make.
 func.func @map_in_spec(%q: tensor<?x?x?x64xbf16>) -> tensor<?x1x?xi32> {
   // expected-error @+1 {{attn.rule_blocks is made by the CUDA lowering (attn-rule-block-maps), not written in a spec}}
-  %idx, %cnt = attn.rule_blocks %q, %q block_size(128, 128) mask_rule {
+  %idx, %cnt, %st, %ch = attn.rule_blocks %q, %q block_size(128, 128) mask_rule {
   ^bb0(%b: index, %h: index, %i: index, %j: index):
     %keep = arith.cmpi ule, %j, %i : index
     attn.yield %keep : i1
   } : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
-      -> (tensor<?x1x?x?xi32>, tensor<?x1x?xi32>)
+      -> (tensor<?x1x?x?xi32>, tensor<?x1x?xi32>, tensor<?x1x?xi32>, tensor<1xi32>)
   return %cnt : tensor<?x1x?xi32>
 }

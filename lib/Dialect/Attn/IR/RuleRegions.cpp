@@ -256,6 +256,14 @@ LogicalResult RuleBlocksOp::verify() {
   auto idx = getKvIndices().getType(), cnt = getKvCounts().getType();
   if (idx.getRank() != 4 || cnt.getRank() != 3)
     return emitOpError() << "kv_indices has rank 4 and kv_counts rank 3";
+  if (getStamps().getType() != cnt)
+    return emitOpError() << "stamps must have the type of kv_counts";
+  if (getChanges().getType() !=
+      RankedTensorType::get({1}, IntegerType::get(getContext(), 32)))
+    return emitOpError() << "changes must be a tensor<1xi32>";
+  if (getSnapshots().size() != getRuleOperands().size() ||
+      !llvm::equal(getSnapshots().getTypes(), getRuleOperands().getTypes()))
+    return emitOpError() << "needs one snapshot of each rule operand's type";
   Builder b(getContext());
   Type index = b.getIndexType();
   if (failed(verifyRule(*this, getRuleOperands(), getMaskRule(), "mask_rule",
@@ -275,8 +283,14 @@ void RuleBlocksOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
     out.push_back({idx, 1, getQ(), 1});
   out.push_back({idx, 2, getQ(), 2, static_cast<int64_t>(getBlockQ())});
   out.push_back({idx, 3, getK(), 2, static_cast<int64_t>(getBlockK())});
-  for (unsigned d = 0; d < 3; ++d)
+  for (unsigned d = 0; d < 3; ++d) {
     out.push_back({cnt, d, idx, d});
+    out.push_back({getStamps(), d, idx, d});
+  }
+  for (auto [snap, operand] : llvm::zip(getSnapshots(), getRuleOperands()))
+    for (unsigned d = 0; d < cast<RankedTensorType>(snap.getType()).getRank();
+         ++d)
+      out.push_back({snap, d, operand, d});
 }
 
 void RuleBlocksOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {

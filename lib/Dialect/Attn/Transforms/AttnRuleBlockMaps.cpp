@@ -43,7 +43,10 @@ RuleBlocksOp buildMap(OpBuilder &b, AttentionOp op, int64_t bq, int64_t bk) {
   auto idxT = RankedTensorType::get(
       {qT.getDimSize(0), heads, rows, ceilDiv(kT.getDimSize(2), bk)}, i32);
   auto cntT = RankedTensorType::get({qT.getDimSize(0), heads, rows}, i32);
-  auto map = RuleBlocksOp::create(b, op.getLoc(), TypeRange{idxT, cntT},
+  SmallVector<Type> types = {idxT, cntT, cntT,
+                            RankedTensorType::get({1}, i32)};
+  llvm::append_range(types, op.getRuleOperands().getTypes());
+  auto map = RuleBlocksOp::create(b, op.getLoc(), types,
                                   op.getQ(), op.getK(), op.getRuleOperands(),
                                   op.getMaskAttr(), b.getI64IntegerAttr(bq),
                                   b.getI64IntegerAttr(bk));

@@ -164,13 +164,25 @@ def Attn_RuleBlocksOp : Attn_Op<"rule_blocks", [Pure, IsolatedFromAbove,
     that keeps nothing, or left partial when full); the reference decides
     them exactly. The attention then reads the map as a `full_marked`
     block list.
+    The other results are the map's memory between calls (buffers the
+    runtime keeps per entry and stream, zeroed when it allocates them or
+    when the entry's input shapes change): `snapshots`, a copy of each rule
+    operand as the last call saw it; `changes` [1], a counter that a call
+    raises when an operand differs from its copy; `stamps` (the shape of
+    `kv_counts`), per map row the counter + 1 at its last build. A row whose
+    stamp is the counter + 1 is not rebuilt: the map is never recomputed
+    while the operands it reads are unchanged. The reference computes the
+    map only.
   }];
   let arguments = (ins Attn_FloatTensor:$q, Attn_FloatTensor:$k,
                        Variadic<RankedTensorOf<[F32, BF16, F16, I32, I64]>>:$rule_operands,
                        OptionalAttr<Attn_MaskAttrInterface>:$mask,
                        I64Attr:$block_q, I64Attr:$block_k);
   let results = (outs RankedTensorOf<[I32]>:$kv_indices,
-                      RankedTensorOf<[I32]>:$kv_counts);
+                      RankedTensorOf<[I32]>:$kv_counts,
+                      RankedTensorOf<[I32]>:$stamps,
+                      RankedTensorOf<[I32]>:$changes,
+                      Variadic<RankedTensorOf<[F32, BF16, F16, I32, I64]>>:$snapshots);
   let regions = (region SizedRegion<1>:$mask_rule);
   let assemblyFormat = [{
     $q `,` $k (`rules` `(` $rule_operands^ `)`)? (`mask` `(` $mask^ `)`)?
