@@ -48,6 +48,38 @@ def block_table_spec(d, block=128):
 
 
 SPECS["rules_block_table_d128"] = (block_table_spec(128), "")
+
+
+def row_rules_spec(d):
+    """Rules on the warp-per-row kernel: a per-query-token list of 8-key
+    blocks (block_size(1, 8)), causal, a mask rule dropping every third
+    key of odd heads, a tanh softcap score rule."""
+    t, l3, l4 = f"tensor<?x?x?x{d}xbf16>", "tensor<?x?x?xi32>", "tensor<?x?x?x?xi32>"
+    return (f"func.func @row_rules(%q: {t}, %k: {t}, %v: {t}, %idx: {l4}, %cnt: {l3}) -> {t} {{\n"
+            f"  %o = attn.attention %q, %k, %v blocks(%idx, %cnt) block_size(1, 8) mask(#attn.causal)\n"
+            f"       mask_rule {{\n"
+            f"  ^bb0(%b: index, %h: index, %i: index, %j: index):\n"
+            f"    %c2 = arith.constant 2 : index\n"
+            f"    %c3 = arith.constant 3 : index\n"
+            f"    %c0 = arith.constant 0 : index\n"
+            f"    %hodd = arith.remui %h, %c2 : index\n"
+            f"    %jm = arith.remui %j, %c3 : index\n"
+            f"    %even = arith.cmpi eq, %hodd, %c0 : index\n"
+            f"    %keepj = arith.cmpi ne, %jm, %c0 : index\n"
+            f"    %keep = arith.ori %even, %keepj : i1\n"
+            f"    attn.yield %keep : i1\n"
+            f"  }} score_rule {{\n"
+            f"  ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):\n"
+            f"    %c = arith.constant 5.0 : f32\n"
+            f"    %x = arith.divf %s, %c : f32\n"
+            f"    %y = math.tanh %x : f32\n"
+            f"    %z = arith.mulf %y, %c : f32\n"
+            f"    attn.yield %z : f32\n"
+            f"  }} : ({t}, {t}, {t}, {l4}, {l3}) -> {t}\n"
+            f"  return %o : {t}\n}}\n")
+
+
+SPECS["rules_row_d64"] = (row_rules_spec(64), "")
 SPECS["rules_document_d128"] = (doc_spec("f", 128), "")
 
 if __name__ == "__main__":

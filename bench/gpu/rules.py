@@ -85,6 +85,21 @@ def inputs(name, B, Hq, Hkv, N, M, d, gen):
     return args
 
 
+def check(rows, kern, bundle, sname, shape, args, host_args=None):
+    """One call of `kern` against the float64 reference of its inputs."""
+    try:
+        got = kern(*(a.to(dev) for a in args))
+        err = rel(got, kern.reference(*(host_args or args)))
+        ok, msg = err <= 1e-2 and bool(torch.isfinite(got).all()), ""
+    except Exception as e:  # noqa: BLE001 - reported
+        err, msg, ok = float("inf"), f"{type(e).__name__}: {e}", False
+    B, Hq, Hkv, N, M = shape
+    rows.append(dict(bundle=bundle, shape=sname, B=B, Hq=Hq, Hkv=Hkv, N=N, M=M,
+                     max_rel_err=err, ok=ok, error=msg))
+    print(f"check {bundle:34s} {sname:12s} err={err:.2e} "
+          f"{'ok' if ok else 'FAILED ' + msg}", flush=True)
+
+
 def correctness(report):
     rows = []
     shapes = [("ragged", 2, 4, 2, 300, 300), ("cross N<M", 1, 4, 4, 200, 333),
@@ -95,35 +110,24 @@ def correctness(report):
             for name in NAMES:
                 bundle = f"rules_{kind}_d{d}_{name}"
                 kern = load(bundle)
-                for sname, B, Hq, Hkv, N, M in shapes:
-                    args = inputs(name, B, Hq, Hkv, N, M, d, gen)
-                    try:
-                        got = kern(*(a.to(dev) for a in args))
-                        ref = kern.reference(*args)
-                        err, msg = rel(got, ref), ""
-                        ok = err <= 1e-2 and bool(torch.isfinite(got).all())
-                    except Exception as e:  # noqa: BLE001 - reported
-                        err, msg, ok = float("inf"), f"{type(e).__name__}: {e}", False
-                    rows.append(dict(bundle=bundle, shape=sname, B=B, Hq=Hq, Hkv=Hkv,
-                                     N=N, M=M, max_rel_err=err, ok=ok, error=msg))
-                    print(f"check {bundle:34s} {sname:12s} err={err:.2e} "
-                          f"{'ok' if ok else 'FAILED ' + msg}", flush=True)
+                for sname, *shape in shapes:
+                    check(rows, kern, bundle, sname, shape, inputs(name, *shape, d, gen))
     # The block-table region (a per-head table, its map by the region).
     kern = load("rules_block_table_d128")
     for sname, B, Hq, Hkv, N, M in shapes:
         args = inputs("block_table", B, Hq, Hkv, N, M, 128, gen)
         args.append((torch.rand(Hq, -(-N // 128), -(-M // 128), generator=gen) < 0.5)
                     .to(torch.int32))
-        try:
-            got = kern(*(a.to(dev) for a in args))
-            err = rel(got, kern.reference(*args))
-            ok, msg = err <= 1e-2 and bool(torch.isfinite(got).all()), ""
-        except Exception as e:  # noqa: BLE001 - reported
-            err, msg, ok = float("inf"), f"{type(e).__name__}: {e}", False
-        rows.append(dict(bundle="rules_block_table_d128", shape=sname, B=B, Hq=Hq,
-                         Hkv=Hkv, N=N, M=M, max_rel_err=err, ok=ok, error=msg))
-        print(f"check rules_block_table_d128 {sname:12s} err={err:.2e} "
-              f"{'ok' if ok else 'FAILED ' + msg}", flush=True)
+        check(rows, kern, "rules_block_table_d128", sname, (B, Hq, Hkv, N, M), args)
+    # Rules on the warp-per-row kernel (a per-token list of 8-key blocks).
+    kern = load("rules_row_d64")
+    for sname, B, Hq, Hkv, N, M in shapes:
+        args = inputs("row_rules", B, Hq, Hkv, N, M, 64, gen)
+        nkb, K = -(-M // 8), 12
+        idx = torch.randint(0, nkb, (B, Hq, N, K), generator=gen, dtype=torch.int32)
+        idx[..., -1] = idx[..., 0]  # a duplicate counts once
+        cnt = torch.randint(0, K + 1, (B, Hq, N), generator=gen, dtype=torch.int32)
+        check(rows, kern, "rules_row_d64", sname, (B, Hq, Hkv, N, M), args + [idx, cnt])
     # Reuse: the same kernel called again with operands changed in place,
     # the same values again, then other shapes; each call against the
     # reference of what it was given (a stale map would differ).
@@ -141,17 +145,11 @@ def correctness(report):
             args[3].copy_(args[3].flip(1)), args[4].copy_(args[4].flip(1))
             dargs[3].copy_(args[3]), dargs[4].copy_(args[4])
         if step == "other shape":
-            args = inputs("document_region", B, Hq, Hkv, 650, 650, 128, gen)
+            N = M = 650
+            args = inputs("document_region", B, Hq, Hkv, N, M, 128, gen)
             dargs = [a.to(dev) for a in args]
-        try:
-            err = rel(kern(*dargs), kern.reference(*args))
-            ok, msg = err <= 1e-2, ""
-        except Exception as e:  # noqa: BLE001 - reported
-            err, msg, ok = float("inf"), f"{type(e).__name__}: {e}", False
-        rows.append(dict(bundle="rules_hop_d128_document_region", shape="reuse: " + step,
-                         B=B, Hq=Hq, Hkv=Hkv, N=N, M=M, max_rel_err=err, ok=ok, error=msg))
-        print(f"check reuse {step:24s} err={err:.2e} {'ok' if ok else 'FAILED ' + msg}",
-              flush=True)
+        check(rows, kern, "rules_hop_d128_document_region", "reuse: " + step,
+              (B, Hq, Hkv, N, M), dargs, args)
     report["correctness"] += rows
 
 

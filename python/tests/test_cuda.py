@@ -141,3 +141,27 @@ def test_rule_block_maps_keep_the_reference(native, tmp_path, B, H, Hk, N, M):
         want = np.asarray(cpu.reference(q, k, v, *extra))
         got = np.asarray(gpu.reference(q, k, v, *extra))
         np.testing.assert_array_equal(got, want)
+
+
+def test_rules_on_a_per_token_list_compile_for_cuda(native):
+    # Lists of 8-key blocks per query token run a warp per query row; the
+    # rule regions run there too (numerics: bench/gpu/rules.py on the H200).
+    import attnir
+    spec = """
+func.func @row(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x64xbf16>,
+               %idx: tensor<?x?x?x?xi32>, %cnt: tensor<?x?x?xi32>) -> tensor<?x?x?x64xbf16> {
+  %o = attn.attention %q, %k, %v blocks(%idx, %cnt) block_size(1, 8) mask(#attn.causal)
+       score_rule {
+  ^bb0(%s: f32, %b: index, %h: index, %i: index, %j: index):
+    %c = arith.constant 5.0 : f32
+    %x = arith.divf %s, %c : f32
+    %y = math.tanh %x : f32
+    %z = arith.mulf %y, %c : f32
+    attn.yield %z : f32
+  } : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>,
+       tensor<?x?x?x?xi32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xbf16>
+  return %o : tensor<?x?x?x64xbf16>
+}
+"""
+    k = attnir.compile(spec, target="cuda", cache=False)
+    assert "tanh.approx.f32" in k.ir("ptx")

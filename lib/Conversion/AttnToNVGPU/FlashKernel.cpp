@@ -78,7 +78,11 @@ RuleOperands mlir::attn::cuda::gpuRuleOperands(gpu::GPUFuncOp fn,
   SmallVector<Value> buffers;
   for (unsigned k = first; k < first + count; ++k)
     buffers.push_back(fn.getArgument(k));
-  RuleOperands ops = memrefRuleOperands(buffers);
+  return gpuRuleBuffers(buffers);
+}
+
+RuleOperands mlir::attn::cuda::gpuRuleBuffers(SmallVector<Value> buffers) {
+  RuleOperands ops = memrefRuleOperands(std::move(buffers));
   ops.lower = fastTranscendental;
   return ops;
 }

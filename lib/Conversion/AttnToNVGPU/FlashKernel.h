@@ -110,6 +110,8 @@ struct FlashShape {
 /// lg2.approx, sin/cos.approx, rsqrt.approx, div.full).
 RuleOperands gpuRuleOperands(gpu::GPUFuncOp fn, unsigned first,
                               unsigned count);
+/// The same over rule operand buffers (global memrefs) given directly.
+RuleOperands gpuRuleBuffers(SmallVector<Value> buffers);
 
 /// gpuRuleOperands whose range reads (the interval block rule) are spread
 /// over the 32 lanes of a warp, `lane` being this thread's; every lane

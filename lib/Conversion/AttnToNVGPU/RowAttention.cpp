@@ -9,13 +9,16 @@
 // as in the reference), and for each listed key that the mask keeps takes
 // the dot product across the lanes (q and the accumulator held as D / 32
 // and Dv / 32 values per lane), an online-softmax update, and v's
-// contribution. f32 arithmetic for every input type. This is the first,
+// contribution. f32 arithmetic for every input type. Rule regions run per
+// key: the score rule on the natural logit, the mask rule with the mask
+// attribute (both inlined, fast hardware transcendentals). This is the first,
 // correct form; FlashMLA-style tiles of a KV group's heads on tensor cores
 // are the faster one.
 //
 //===----------------------------------------------------------------------===//
 
 #include "SelectionKernels.h"
+#include "FlashKernel.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Utils/KeySchedule.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -114,12 +117,23 @@ void mlir::attn::cuda::buildRowAttention(OpBuilder &b, Location loc,
   tile.site = documentSite(bi, h, n, m,
                            op.getQDoc() ? arg(op.getQDoc()) : Value(),
                            op.getKDoc() ? arg(op.getKDoc()) : Value());
+  // Rule regions read the op's rule operands; the schedule mask is the
+  // mask attribute and the mask_rule together.
+  SmallVector<Value> ruleBuffers;
+  for (Value r : op.getRuleOperands())
+    ruleBuffers.push_back(arg(r));
+  RuleOperands rules = cuda::gpuRuleBuffers(ruleBuffers);
+  if (op.hasMaskRule())
+    tile.site.rule = [&](OpBuilder &ob, Location l, Value ri, Value rj) {
+      return emitRule(ob, l, op.getMaskRule(), ValueRange{bi, h, ri, rj},
+                      rules);
+    };
   BlockListOperands list{arg(op.getKvIndices()), arg(op.getKvCounts()), hq,
                          hkvCount, op.listBlockQ(), op.listBlockK()};
   ListRow row = listRowOf(b, loc, list, tile);
   Value blockK = cIdx(b, loc, list.blockK);
   Value numBlocks = arith::CeilDivUIOp::create(b, loc, m, blockK);
-  MaskAttrInterface mask = op.getMaskAttr();
+  MaskAttrInterface mask = op.getScheduleMask();
   Type i64 = b.getI64Type();
   auto asI64 = [&](OpBuilder &ob, Location l, Value x) -> Value {
     return arith::IndexCastOp::create(ob, l, i64, x);
@@ -142,6 +156,8 @@ void mlir::attn::cuda::buildRowAttention(OpBuilder &b, Location loc,
       part = math::FmaOp::create(
           kb, kl, qs[r], laneLoad(kb, kl, k, {bi, hkv, j}, lane, r, d), part);
     Value s = arith::MulFOp::create(kb, kl, warpSum(kb, kl, part), scale);
+    if (op.hasScoreRule())
+      s = emitRule(kb, kl, op.getScoreRule(), ValueRange{s, bi, h, i, j}, rules);
     Value mNew = arith::MaximumFOp::create(kb, kl, st[0], s);
     Value alpha = math::ExpOp::create(kb, kl, arith::SubFOp::create(kb, kl, st[0], mNew));
     Value p = math::ExpOp::create(kb, kl, arith::SubFOp::create(kb, kl, s, mNew));
