@@ -65,6 +65,8 @@ def inputs_for(names, rng, M=M):
     arrays["kv_indices"], arrays["kv_counts"] = idx, cnt
     # T5's relative position bias table (a rule operand, f32 [H, 32]).
     arrays["table"] = rng.standard_normal((HQ, 32)).astype(np.float32)
+    # A per-head bias (a rule operand, f32 [H]).
+    arrays["bias"] = rng.standard_normal((HQ,)).astype(np.float32)
     arrays["q_doc"] = np.sort(rng.integers(0, 5, (B, N))).astype(np.int32)
     arrays["k_doc"] = np.sort(rng.integers(0, 5, (B, M))).astype(np.int32)
     # SeerAttention's gate weights (per head; f16 like the f16 variant makes them).

@@ -67,6 +67,29 @@ def test_alibi(native, B, H, Hk, N, M):
     assert rel_err(out, exp) < 1e-5
 
 
+@pytest.mark.parametrize("B,H,Hk,N,M", SHAPES)
+def test_head_bias(native, B, H, Hk, N, M):
+    # s + bias[h]: the softmax is unchanged and lse moves by bias[h] (in
+    # natural log), on every row that keeps a key.
+    q, k, v = qkv(B, H, Hk, N, M, seed=3)
+    bias = rand((H,), np.float32, 11) * 4
+    out, lse = attnir.compile(EX / "head_bias.mlir")(q, k, v, bias)
+    exp = softmax_attention(q, k, v, lambda b, h, s: s, lambda b, h: causal(N, M))
+    assert rel_err(out, exp) < 1e-5
+    keep = causal(N, M)
+    for b in range(B):
+        for h in range(H):
+            g = h // (H // Hk)
+            S = q[b, h].astype(np.float64) @ k[b, g].astype(np.float64).T / 8.0 + bias[h]
+            S = np.where(keep, S, -np.inf)
+            with np.errstate(divide="ignore"):
+                want = np.log(np.exp(S - S.max(1, keepdims=True)).sum(1)) + S.max(1)
+            rows = keep.any(1)
+            np.testing.assert_allclose(np.asarray(lse)[b, h][rows], want[rows], rtol=1e-5,
+                                       atol=1e-5)
+            assert np.all(np.isneginf(np.asarray(lse)[b, h][~rows]))
+
+
 def t5_bucket(rel):
     """T5's bidirectional bucket of j - i (32 buckets, max distance 128):
     the log-spaced part as thresholds 8 * 2^(k / 2), exact in float64."""
