@@ -134,9 +134,102 @@ TEST(Program, EvaluatesAListAndRefusesBadIds) {
   EXPECT_FALSE(evaluateProgram(listProgram(), {q, k, v}, res, err));
   EXPECT_NE(err.find("takes 5 arguments"), std::string::npos) << err;
   RefProgram unknown = listProgram();
-  unknown.ops[0].kind = "route";
+  unknown.ops[0].kind = "no_such_op";
   EXPECT_FALSE(evaluateProgram(unknown, {q, k, v, idx, cnt}, res, err));
-  EXPECT_NE(err.find("unsupported op 'route'"), std::string::npos) << err;
+  EXPECT_NE(err.find("unsupported op 'no_such_op'"), std::string::npos) << err;
+}
+
+/// attn.route on x (arg 0) with centroids (arg 1) or lsh(bits, seed):
+/// results perm, bucket.
+RefProgram routeProgram(bool lsh, int64_t bits = 0, int64_t seed = 0) {
+  RefProgram p;
+  p.numArgs = lsh ? 1 : 2;
+  RefOp op;
+  op.kind = "route";
+  op.operands = {{"x", 0}};
+  if (lsh)
+    op.ints = {{"bits", bits}, {"seed", seed}};
+  else
+    op.operands["centroids"] = 1;
+  op.results = {{"perm", 2}, {"bucket", 3}};
+  p.ops.push_back(op);
+  p.returns = {2, 3};
+  return p;
+}
+
+/// perm is a permutation of each row, in (bucket, position) order.
+void expectStableOrder(const HostTensor &perm, const HostTensor &bucket,
+                       int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) {
+    std::vector<int> seen(n, 0);
+    for (int64_t s = 0; s < n; ++s) {
+      int64_t t = perm.getInt(r * n + s);
+      ASSERT_TRUE(t >= 0 && t < n);
+      ++seen[t];
+      if (s == 0)
+        continue;
+      int64_t prev = perm.getInt(r * n + s - 1);
+      int64_t bp = bucket.getInt(r * n + prev), bt = bucket.getInt(r * n + t);
+      EXPECT_TRUE(bp < bt || (bp == bt && prev < t)) << "row " << r << " slot " << s;
+    }
+    for (int c : seen)
+      ASSERT_EQ(c, 1);
+  }
+}
+
+// attn.route (issue 21, first step): buckets by nearest centroid or LSH
+// sign bits, and the stable (bucket, position) order.
+TEST(Program, RouteIsAStableCountingSortOfExactBuckets) {
+  // Philox4x32-10's known answer (Random123, counter 0, key 0), word 0.
+  EXPECT_EQ(philox4x32Word0(0, 0, 0, 0, 0, 0), 0x6627e8d5u);
+  HostTensor x = random(DType::F32, {2, 3, 57, 8}, 4);
+  HostTensor one = random(DType::F32, {3, 1, 8}, 5),
+             four = random(DType::F32, {3, 4, 8}, 6);
+  std::vector<HostTensor> res;
+  std::string err;
+  // One centroid, or no LSH bits: one bucket, the identity order.
+  for (auto [prog, args] :
+       {std::pair{routeProgram(false), std::vector<HostTensor>{x, one}},
+        {routeProgram(true, 0, 9), {x}}}) {
+    ASSERT_TRUE(evaluateProgram(prog, args, res, err)) << err;
+    for (int64_t i = 0; i < res[0].numElements(); ++i) {
+      ASSERT_EQ(res[0].getInt(i), i % 57);
+      ASSERT_EQ(res[1].getInt(i), 0);
+    }
+  }
+  // Four centroids: the argmax of exact float64 dots, ties to the lower c.
+  ASSERT_TRUE(evaluateProgram(routeProgram(false), {x, four}, res, err)) << err;
+  expectStableOrder(res[0], res[1], 6, 57);
+  std::vector<double> xs = x.toDoubles(), ms = four.toDoubles();
+  for (int64_t r = 0; r < 6; ++r)
+    for (int64_t t = 0; t < 57; ++t) {
+      int64_t h = r % 3, best = 0;
+      double top = 0;
+      for (int64_t c = 0; c < 4; ++c) {
+        double s = 0;
+        for (int64_t d = 0; d < 8; ++d)
+          s += xs[(r * 57 + t) * 8 + d] * ms[(h * 4 + c) * 8 + d];
+        if (c == 0 || s > top)
+          top = s, best = c;
+      }
+      ASSERT_EQ(res[1].getInt(r * 57 + t), best);
+    }
+  // LSH: 3 bits, deterministic in the seed, a new seed a new hash.
+  ASSERT_TRUE(evaluateProgram(routeProgram(true, 3, 7), {x}, res, err)) << err;
+  expectStableOrder(res[0], res[1], 6, 57);
+  std::vector<HostTensor> again, other;
+  ASSERT_TRUE(evaluateProgram(routeProgram(true, 3, 7), {x}, again, err));
+  ASSERT_TRUE(evaluateProgram(routeProgram(true, 3, 8), {x}, other, err));
+  int64_t differ = 0;
+  for (int64_t i = 0; i < res[1].numElements(); ++i) {
+    ASSERT_EQ(res[1].getInt(i), again[1].getInt(i));
+    differ += res[1].getInt(i) != other[1].getInt(i);
+  }
+  EXPECT_GT(differ, 0);
+  // Bad centroids are an error, not a crash.
+  EXPECT_FALSE(evaluateProgram(routeProgram(false), {x, random(DType::F32, {2, 4, 8}, 7)},
+                               res, err));
+  EXPECT_NE(err.find("must be [H, C, D]"), std::string::npos) << err;
 }
 
 } // namespace

@@ -30,6 +30,8 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
                        ReferenceStats &stats, std::string &error);
 bool referenceRuleBlocksOp(const RefOp &op, std::map<int, HostTensor> &values,
                            ReferenceStats &stats, std::string &error);
+bool referenceRouteOp(const RefOp &op, std::map<int, HostTensor> &values,
+                      ReferenceStats &stats, std::string &error);
 
 namespace {
 struct OpRegistry {
@@ -46,7 +48,8 @@ struct OpRegistry {
       {"broadcast", referenceBroadcastOp},
       {"merge", referenceMergeOp},
       {"linear", referenceLinearOp},
-      {"rule_blocks", referenceRuleBlocksOp}};
+      {"rule_blocks", referenceRuleBlocksOp},
+      {"route", referenceRouteOp}};
 };
 
 OpRegistry &opRegistry() {

@@ -87,6 +87,11 @@ struct AttentionReferenceArgs {
   const RuleProgram *maskRule = nullptr, *scoreRule = nullptr;
 };
 
+/// Word 0 of Philox4x32-10 (Salmon et al., SC'11) for `counter` (c0..c3)
+/// under `key` (key0, key1): attn.route's LSH matrix entries.
+uint32_t philox4x32Word0(uint32_t key0, uint32_t key1, uint32_t c0,
+                         uint32_t c1, uint32_t c2, uint32_t c3);
+
 void referenceAttention(const AttentionReferenceArgs &a, HostTensor &out,
                         HostTensor &lse, double *maxAbsLogit = nullptr);
 

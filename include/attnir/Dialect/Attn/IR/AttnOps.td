@@ -14,5 +14,6 @@ include "attnir/Dialect/Attn/IR/AttnCoreOps.td"
 include "attnir/Dialect/Attn/IR/AttnTileOps.td"
 include "attnir/Dialect/Attn/IR/AttnSelectOps.td"
 include "attnir/Dialect/Attn/IR/AttnRecurrentOps.td"
+include "attnir/Dialect/Attn/IR/AttnRouteOps.td"
 
 #endif // ATTNIR_DIALECT_ATTN_IR_ATTNOPS_TD
