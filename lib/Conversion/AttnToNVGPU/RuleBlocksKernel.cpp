@@ -5,7 +5,7 @@
 // ascending order, and decides each with the region on intervals
 // (RuleBlocks.cpp): a lane per key block, 32 blocks per pass, the kept ids
 // (full blocks as ~id) written in ascending order by a ballot. (Spreading
-// one block's range reads over the lanes instead was 4x slower: a block
+// one block's range reads over the lanes instead was 18x slower: a block
 // table's one read per block then cost a warp's shuffles.) No host sync:
 // the attention that reads the map is the next step on the same stream.
 //
