@@ -80,6 +80,8 @@ std::vector<attn::MaskAttrInterface> allMasks(MLIRContext *ctx) {
         "#attn.compressed<4, 2>", "#attn.compressed<1, 1>",
         "#attn.compressed<3, 5>", "#attn.key_part<0, 2>",
         "#attn.key_part<1, 2>", "#attn.key_part<2, 3>",
+        "#attn.balanced<1>", "#attn.balanced<3>", "#attn.balanced<8>",
+        "#attn.all_of<[#attn.balanced<2>, #attn.causal]>",
         "#attn.all_of<[#attn.causal, #attn.any_of<[#attn.window<2, 0>, "
         "#attn.sink<2>]>]>",
         "#attn.all_of<[#attn.chunked<4>, #attn.causal]>",

@@ -82,7 +82,7 @@ TEST(Program, MaskRulesCheckTheirParameters) {
   std::string err;
   ElementRule rule;
   for (const char *bad :
-       {"window[-1,0]", "window[1]", "chunked[0]", "compressed[0,1]", "compressed[4,0]", "key_part[2,2]", "key_part[0,1025]", "dilated[1099511627776,2]",
+       {"window[-1,0]", "window[1]", "chunked[0]", "balanced[0]", "compressed[0,1]", "compressed[4,0]", "key_part[2,2]", "key_part[0,1025]", "dilated[1099511627776,2]",
         "sink[1099511627777]", "not(causal,causal)", "all_of", "nope",
         "causal[1]", "segments(causal)"}) {
     RefMask m;

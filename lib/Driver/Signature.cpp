@@ -106,6 +106,24 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   static const char *qRoles[] = {"B", "Hq", "N", "D"};
   static const char *kRoles[] = {"B", "Hkv", "M", "D"};
   static const char *vRoles[] = {"B", "Hkv", "M", "Dv"};
+  // Routing: a permutation given as input is checked before each call
+  // (EntryABI::checkIndexOperands; first, so that a perm also read by a
+  // mask_rule keeps this role); a gather reads x's heads by group.
+  fn.walk([&](attn::PermuteOp op) {
+    valueRoles.try_emplace(op.getPerm(), "perm");
+    addValue(op.getPerm());
+    addValue(op.getX());
+    if (!op.getInverse()) {
+      multiples.push_back({key(op.getPerm(), 1), key(op.getX(), 1)});
+      // Gathered k and v of a GQA group: their heads default like Hkv.
+      roles.try_emplace(key(op.getX(), 1), "Hkv");
+    }
+  });
+  fn.walk([&](attn::RouteOp op) {
+    if (Value mu = op.getCentroids())
+      valueRoles.try_emplace(mu, "centroids");
+  });
+
   fn.walk([&](attn::AttentionOp op) {
     valueRoles.try_emplace(op.getQ(), "q");
     valueRoles.try_emplace(op.getK(), "k");
@@ -243,7 +261,11 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
     // shape defaults key on.
     if (const char *r = roles.lookup(key(v, d)))
       if (abi.className[c].empty() ||
-          (!isOperandRole(abi.className[c]) && isOperandRole(r)))
+          (!isOperandRole(abi.className[c]) && isOperandRole(r)) ||
+          // One tensor as queries and keys (shared QK): the query's names,
+          // which the defaults of the keys' follow.
+          (abi.className[c] == "M" && StringRef(r) == "N") ||
+          (abi.className[c] == "Hkv" && StringRef(r) == "Hq"))
         abi.className[c] = r;
     int64_t s = cast<RankedTensorType>(v.getType()).getDimSize(d);
     if (!ShapedType::isDynamic(s)) {
@@ -303,10 +325,14 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   if (!addArgs(fn.getArguments(), sig.inputs, abi.inputs) ||
       !addArgs(ret.getOperands(), sig.outputs, abi.outputs))
     return false;
-  for (auto [hq, hkv] : multiples)
-    abi.multipleOf.push_back(
-        {classOf[classes.getLeaderValue(hq)],
-         classOf[classes.getLeaderValue(hkv)]});
+  // Pairs of numbered classes only: a permute's x may be an intermediate
+  // (its kernels index heads so that no shape reads out of range).
+  for (auto [hq, hkv] : multiples) {
+    auto a = classOf.find(classes.getLeaderValue(hq));
+    auto b = classOf.find(classes.getLeaderValue(hkv));
+    if (a != classOf.end() && b != classOf.end())
+      abi.multipleOf.push_back({a->second, b->second});
+  }
   auto classAt = [&](Value v, unsigned d) {
     return classOf[classes.getLeaderValue(key(v, d))];
   };

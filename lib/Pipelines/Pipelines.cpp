@@ -33,7 +33,7 @@ struct Stage {
 
 std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
   return {
-      {"tiled", llvm::formatv("attn-verify-spec,func.func(attn-lower-elementwise,attn-lower-select,attn-lower-merge,"
+      {"tiled", llvm::formatv("attn-verify-spec,attn-lower-route,func.func(attn-lower-elementwise,attn-lower-select,attn-lower-merge,"
                               "attn-lower-linear{{chunk={2}},attn-tile{{query-tile={0} "
                               "key-block={1}},canonicalize,cse)",
                               o.queryTile.getValue(), o.keyBlock.getValue(),

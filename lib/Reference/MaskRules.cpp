@@ -100,6 +100,11 @@ std::map<std::string, MaskRuleFactory> builtinRules() {
       return rules::chunked(c, i, j);
     };
   });
+  r["balanced"] = leaf({1}, [](P p) {
+    return [c = p[0]](S s, int64_t i, int64_t j) {
+      return rules::balanced(c, i, j, s.m);
+    };
+  });
   r["compressed"] = leaf({1, 1}, [](P p) {
     return [c = p[0], sp = p[1]](S, int64_t i, int64_t j) {
       return rules::compressed(c, sp, i, j);

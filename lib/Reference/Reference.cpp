@@ -32,6 +32,8 @@ bool referenceRuleBlocksOp(const RefOp &op, std::map<int, HostTensor> &values,
                            ReferenceStats &stats, std::string &error);
 bool referenceRouteOp(const RefOp &op, std::map<int, HostTensor> &values,
                       ReferenceStats &stats, std::string &error);
+bool referencePermuteOp(const RefOp &op, std::map<int, HostTensor> &values,
+                        ReferenceStats &stats, std::string &error);
 
 namespace {
 struct OpRegistry {
@@ -49,7 +51,8 @@ struct OpRegistry {
       {"merge", referenceMergeOp},
       {"linear", referenceLinearOp},
       {"rule_blocks", referenceRuleBlocksOp},
-      {"route", referenceRouteOp}};
+      {"route", referenceRouteOp},
+      {"permute", referencePermuteOp}};
 };
 
 OpRegistry &opRegistry() {

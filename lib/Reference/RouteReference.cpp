@@ -9,6 +9,8 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnir/Reference/Reference.h"
+#include "attnir/Runtime/IndexChecks.h"
+#include <cstring>
 #include <cstdint>
 
 namespace attnir {
@@ -127,6 +129,46 @@ bool referenceRouteOp(const RefOp &op, std::map<int, HostTensor> &values,
     }
   values[op.results.at("perm")] = std::move(perm);
   values[op.results.at("bucket")] = std::move(bucket);
+  return true;
+}
+
+bool referencePermuteOp(const RefOp &op, std::map<int, HostTensor> &values,
+                        ReferenceStats &, std::string &error) {
+  const HostTensor *x = operandValue(op, values, "x");
+  const HostTensor *perm = operandValue(op, values, "perm");
+  if (!x || !perm || (x->shape.size() != 3 && x->shape.size() != 4) ||
+      perm->shape.size() != 3 || !op.results.count("out")) {
+    error = "reference: permute needs x [B, Hx, N(, D)], perm [B, H, N] "
+            "and a result";
+    return false;
+  }
+  bool inverse = op.ints.count("inverse") && op.ints.at("inverse");
+  int64_t B = perm->shape[0], H = perm->shape[1], N = perm->shape[2];
+  int64_t Hx = x->shape[1], D = x->shape.size() == 4 ? x->shape[3] : 1;
+  if (x->shape[0] != B || x->shape[2] != N || Hx < 1 ||
+      (inverse ? Hx != H : H % Hx != 0)) {
+    error = "reference: permute of x " + x->shapeString() + " by perm " +
+            perm->shapeString() + ": batch and length must match, and x's "
+            "heads " + (inverse ? "equal" : "divide") + " perm's";
+    return false;
+  }
+  if (!checkPermutation(IndexView::of(*perm, "perm"), error))
+    return false;
+  std::vector<int64_t> shape = x->shape;
+  shape[1] = H;
+  HostTensor out = HostTensor::zeros(x->dtype, shape);
+  size_t row = static_cast<size_t>(D) * dtypeSize(x->dtype);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t s = 0; s < N; ++s) {
+        int64_t p = perm->getInt((b * H + h) * N + s);
+        int64_t hx = h / (H / Hx);
+        int64_t from = ((b * Hx + hx) * N + (inverse ? s : p));
+        int64_t to = ((b * H + h) * N + (inverse ? p : s));
+        std::memcpy(out.data.data() + to * row, x->data.data() + from * row,
+                    row);
+      }
+  values[op.results.at("out")] = std::move(out);
   return true;
 }
 

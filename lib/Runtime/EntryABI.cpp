@@ -185,6 +185,9 @@ bool EntryABI::checkIndexOperands(
     if ((inputs[i].role == "q_doc" || inputs[i].role == "k_doc") &&
         !checkDocumentIds(view(i), error))
       return false;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (inputs[i].role == "perm" && !checkPermutation(view(i), error))
+      return false;
   for (const BlockListABI &bl : blockLists) {
     int64_t m = classValue(bl.mClass, shapes);
     if (m < 0) {

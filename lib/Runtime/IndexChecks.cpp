@@ -53,4 +53,30 @@ bool checkBlockListValues(const IndexView &indices, const IndexView &counts,
   return true;
 }
 
+bool checkPermutation(const IndexView &perm, std::string &error) {
+  const std::vector<int64_t> &s = perm.shape;
+  int64_t rows = s[0] * s[1], n = s[2];
+  std::vector<int64_t> seenIn(n, -1);
+  for (int64_t row = 0; row < rows; ++row)
+    for (int64_t t = 0; t < n; ++t) {
+      int64_t p = perm.at(row * n + t);
+      std::string where = "argument '" + perm.name + "'[" +
+                          std::to_string(row / s[1]) + ", " +
+                          std::to_string(row % s[1]) + ", " +
+                          std::to_string(t) + "] is " + std::to_string(p);
+      if (p < 0 || p >= n) {
+        error = where + ", outside [0, " + std::to_string(n) +
+                "); a permutation holds each position once";
+        return false;
+      }
+      if (seenIn[p] == row) {
+        error = where + ", a position already in its row; a permutation "
+                        "holds each position once";
+        return false;
+      }
+      seenIn[p] = row;
+    }
+  return true;
+}
+
 } // namespace attnir

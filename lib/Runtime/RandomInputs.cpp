@@ -83,6 +83,22 @@ makeRandomInputs(const EntryABI &abi,
         out[qd].setInt(b * N + i, docAt(std::max<int64_t>(0, i + M - N)));
     }
   }
+  // Permutations (attn.permute's perm): each row shuffled (Fisher-Yates
+  // by hand, as above).
+  for (size_t i = 0; i < abi.inputs.size(); ++i)
+    if (abi.inputs[i].role == "perm" && shapes[i].size() == 3) {
+      std::mt19937_64 gen(seed * 7919 + i);
+      int64_t n = shapes[i][2], rows = shapes[i][0] * shapes[i][1];
+      std::vector<int64_t> row(n);
+      for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t t = 0; t < n; ++t)
+          row[t] = t;
+        for (int64_t t = n; t > 1; --t)
+          std::swap(row[t - 1], row[gen() % t]);
+        for (int64_t t = 0; t < n; ++t)
+          out[i].setInt(r * n + t, row[t]);
+      }
+    }
   for (const BlockListABI &bl : abi.blockLists) {
     int64_t m = abi.classValue(bl.mClass, shapes);
     int64_t blocks = m < 0 ? 0 : (m + bl.blockK - 1) / bl.blockK;

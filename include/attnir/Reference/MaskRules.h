@@ -52,6 +52,16 @@ inline bool prefix(int64_t p, int64_t i, int64_t j, int64_t n, int64_t m) {
 inline bool chunked(int64_t c, int64_t i, int64_t j) {
   return i / c == j / c;
 }
+/// The chunk width of #attn.balanced<c> over m keys: ceil(m / c), at
+/// least 1 (m and c are at most 2^40: no overflow).
+inline int64_t balancedWidth(int64_t c, int64_t m) {
+  int64_t w = (m + c - 1) / c;
+  return w > 0 ? w : 1;
+}
+inline bool balanced(int64_t c, int64_t i, int64_t j, int64_t m) {
+  int64_t w = balancedWidth(c, m);
+  return i / w == j / w;
+}
 inline bool dilated(int64_t s, int64_t w, int64_t i, int64_t j, int64_t n,
                     int64_t m) {
   int64_t d = i + (m - n) - j;

@@ -42,6 +42,10 @@ bool checkDocumentIds(const IndexView &ids, std::string &error);
 bool checkBlockListValues(const IndexView &indices, const IndexView &counts,
                           int64_t m, int64_t blockK, std::string &error);
 
+/// A permutation [B, H, N] (attn.permute's perm): each row holds every
+/// position 0 .. N-1 once.
+bool checkPermutation(const IndexView &perm, std::string &error);
+
 } // namespace attnir
 
 #endif // ATTNIR_RUNTIME_INDEXCHECKS_H

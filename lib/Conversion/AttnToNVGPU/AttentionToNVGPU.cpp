@@ -44,7 +44,7 @@ bool isGpuProgram(func::FuncOp fn, AttentionOp &lone) {
     ++ops;
     if (auto a = dyn_cast<AttentionOp>(op))
       first = first ? first : a;
-    else if (!cuda::isSelectionOp(&op))
+    else if (!cuda::isSelectionOp(&op) && !isa<RouteOp, PermuteOp>(op))
       return false;
   }
   // Rule operands may repeat an input (rules(%q, %k)): the kernel then
@@ -106,7 +106,8 @@ struct ConvertAttnToNVGPU
       if (!isGpuProgram(fn, lone)) {
         fn.emitError() << "the CUDA target compiles entries of attn.pool, "
                           "attn.project, attn.block_scores, attn.index_scores, attn.probs, "
-                          "attn.select, attn.attention and the upstream "
+                          "attn.select, attn.route, attn.permute, "
+                          "attn.attention and the upstream "
                           "elementwise ops of a program";
         return signalPassFailure();
       }
@@ -134,9 +135,14 @@ struct ConvertAttnToNVGPU
             if (failed(cuda::buildSnapshotKernel(
                     gb, fn, map, r, kname + "_c" + std::to_string(r))))
               return signalPassFailure();
-        if (flash ? failed(buildAttentionKernel(gpuModule, fn, attention,
-                                                kname, true))
-                  : failed(cuda::buildSelectionKernel(gb, fn, &o, kname)))
+        LogicalResult built =
+            flash ? buildAttentionKernel(gpuModule, fn, attention, kname, true)
+            : isa<RouteOp>(o)
+                ? cuda::buildRouteKernels(gb, fn, cast<RouteOp>(o), kname)
+            : isa<PermuteOp>(o)
+                ? cuda::buildPermuteKernel(gb, fn, cast<PermuteOp>(o), kname)
+                : cuda::buildSelectionKernel(gb, fn, &o, kname);
+        if (failed(built))
           return signalPassFailure();
         gpuModule.lookupSymbol(kname)->setAttr(
             "attn.step", gb.getI64IntegerAttr(step++));

@@ -12,6 +12,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "FlashKernel.h"
+#include "SelectionKernels.h"
 #include "attnir/Dialect/Attn/Utils/EntryBindings.h"
 #include "attnir/Dialect/Attn/Utils/KeySchedule.h"
 
@@ -148,27 +149,12 @@ LogicalResult mlir::attn::cuda::buildSnapshotKernel(OpBuilder &gb,
   Location loc = op.getLoc();
   Value operand = op.getRuleOperands()[r], snapshot = op.getSnapshots()[r],
         changes = op.getChanges();
-  SmallVector<Type> types;
-  SmallVector<Attribute> bindings;
-  for (Value v : {operand, snapshot, changes}) {
-    auto t = cast<RankedTensorType>(v.getType());
-    types.push_back(MemRefType::get(t.getShape(), t.getElementType()));
-    bindings.push_back(StringAttr::get(ctx, bindingOf(fn, v)));
-  }
-  auto kfn = gpu::GPUFuncOp::create(gb, loc, name,
-                                    FunctionType::get(ctx, types, {}));
-  kfn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
   constexpr int64_t threads = 128;
-  kfn.setKnownBlockSizeAttr(DenseI32ArrayAttr::get(ctx, {threads, 1, 1}));
   // A thread per element (rank 0: one thread, over `changes`' one element).
   int64_t rank = cast<RankedTensorType>(operand.getType()).getRank();
-  OpBuilder attrs(ctx);
-  kfn->setAttr("attn.step_args", ArrayAttr::get(ctx, bindings));
-  kfn->setAttr("attn.grid_arg", attrs.getI64IntegerAttr(rank ? 0 : 2));
-  kfn->setAttr("attn.grid_dims", attrs.getI64IntegerAttr(rank ? rank : 1));
-  kfn->setAttr("attn.threads", attrs.getI64IntegerAttr(threads));
-  kfn->setAttr("attn.grid_lanes", attrs.getI64IntegerAttr(1));
-
+  gpu::GPUFuncOp kfn = cuda::createStepKernel(
+      gb, fn, {operand, snapshot, changes}, name, rank ? 0 : 2,
+      rank ? rank : 1, threads, 1);
   OpBuilder ob(ctx);
   ob.setInsertionPointToStart(&kfn.getBody().front());
   ImplicitLocOpBuilder b(loc, ob);
@@ -177,25 +163,8 @@ LogicalResult mlir::attn::cuda::buildSnapshotKernel(OpBuilder &gb,
   };
   Value x = kfn.getArgument(0), snap = kfn.getArgument(1),
         count = kfn.getArgument(2);
-  Value id = arith::AddIOp::create(
-      b,
-      arith::MulIOp::create(b, gpu::BlockIdOp::create(b, gpu::Dimension::x),
-                            c(threads)),
-      gpu::ThreadIdOp::create(b, gpu::Dimension::x));
-  Value items = c(1);
-  for (int64_t d = 0; d < rank; ++d)
-    items = arith::MulIOp::create(b, items, memref::DimOp::create(b, x, d));
-  auto in = scf::IfOp::create(
-      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, id, items),
-      /*withElseRegion=*/false);
-  b.setInsertionPointToStart(&in.getThenRegion().front());
-  SmallVector<Value> at(rank);
-  Value rest = id;
-  for (int64_t d = rank - 1; d >= 0; --d) {
-    Value size = memref::DimOp::create(b, x, d);
-    at[d] = arith::RemUIOp::create(b, rest, size);
-    rest = arith::DivUIOp::create(b, rest, size);
-  }
+  Value lane;
+  SmallVector<Value> at = cuda::enterStepItem(b, x, rank, threads, 1, lane);
   // Bits, not values: a NaN equals its copy, -0 differs from +0.
   Type elt = cast<MemRefType>(x.getType()).getElementType();
   Type bits = b.getIntegerType(elt.getIntOrFloatBitWidth());

@@ -347,13 +347,6 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   Location loc = op->getLoc();
   SmallVector<Value> values(op->getOperands());
   llvm::append_range(values, op->getResults());
-  SmallVector<Type> argTypes;
-  SmallVector<Attribute> bindings;
-  for (Value v : values) {
-    auto t = cast<RankedTensorType>(v.getType());
-    argTypes.push_back(MemRefType::get(t.getShape(), t.getElementType()));
-    bindings.push_back(StringAttr::get(ctx, bindingOf(fn, v)));
-  }
   // Block scores by tiles in shared memory where the rows allow: two
   // module-level tiles of the kernel's own.
   auto scoresOp = dyn_cast<BlockScoresOp>(op);
@@ -364,9 +357,6 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
       memref::GlobalOp::create(gb, loc, tileName, gb.getStringAttr("private"),
                                cuda::scoreTileType(scoresOp), Attribute(),
                                /*constant=*/false, gb.getI64IntegerAttr(128));
-  auto kfn = gpu::GPUFuncOp::create(gb, loc, name,
-                                    FunctionType::get(ctx, argTypes, {}));
-  kfn->setAttr(gpu::GPUDialect::getKernelFuncAttrName(), UnitAttr::get(ctx));
   int64_t threads = tiled ? cuda::kScoreTile * cuda::kScoreTile : kThreads;
   // Threads per work item: a warp per select row; a pool row (b, h,
   // block) takes one thread per 16 bytes of features when rows allow it.
@@ -403,8 +393,6 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   // attn.linear: a thread per value column of a (b, h) state.
   if (auto linear = dyn_cast<LinearOp>(op))
     lanes = cast<RankedTensorType>(linear.getV().getType()).getDimSize(3);
-  kfn.setKnownBlockSizeAttr(
-      DenseI32ArrayAttr::get(ctx, {static_cast<int32_t>(threads), 1, 1}));
   // The grid: the first result's leading dims (pool: every element; scores:
   // the rows), or select's counts (its rows).
   unsigned numIn = op->getNumOperands();
@@ -423,12 +411,9 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   // operands, linalg.broadcast's init included).
   if (isElementwiseStep(op))
     gridDims = cast<RankedTensorType>(op->getResult(0).getType()).getRank();
+  gpu::GPUFuncOp kfn = cuda::createStepKernel(gb, fn, values, name, gridArg,
+                                              gridDims, threads, lanes);
   OpBuilder attrs(ctx);
-  kfn->setAttr("attn.step_args", ArrayAttr::get(ctx, bindings));
-  kfn->setAttr("attn.grid_arg", attrs.getI64IntegerAttr(gridArg));
-  kfn->setAttr("attn.grid_dims", attrs.getI64IntegerAttr(gridDims));
-  kfn->setAttr("attn.threads", attrs.getI64IntegerAttr(threads));
-  kfn->setAttr("attn.grid_lanes", attrs.getI64IntegerAttr(lanes));
   if (tiled)
     kfn->setAttr("attn.grid_tile", attrs.getDenseI64ArrayAttr(
                                        {cuda::kScoreTile, cuda::kScoreTile}));

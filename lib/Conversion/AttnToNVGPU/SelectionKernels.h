@@ -5,7 +5,9 @@
 
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
+#include "mlir/IR/ImplicitLocOpBuilder.h"
 
 namespace mlir::attn::cuda {
 
@@ -47,6 +49,32 @@ MemRefType scoreTileType(BlockScoresOp op);
 void buildTiledScores(OpBuilder &b, Location loc, BlockScoresOp op,
                       function_ref<Value(Value)> arg, Value tile, Value tid,
                       Value sQ, Value sK, int64_t threads);
+
+/// A step kernel `name` over `values` (its memref arguments, bound to the
+/// entry's buffers by name) with its launch contract: the work items are
+/// the first `gridDims` dims of argument `gridArg`, `lanes` threads each,
+/// `threads` per block (RouteKernels.cpp).
+gpu::GPUFuncOp createStepKernel(OpBuilder &gb, func::FuncOp fn,
+                                ArrayRef<Value> values, StringRef name,
+                                int64_t gridArg, int64_t gridDims,
+                                int64_t threads, int64_t lanes);
+
+/// The work item's indices over the first `rank` dims of `grid`, inside an
+/// `if` on the item being in range (the builder is left in its body).
+/// `lanes` threads per item: `lane` is set to the thread's lane.
+SmallVector<Value> enterStepItem(ImplicitLocOpBuilder &b, Value grid,
+                                 unsigned rank, int64_t threads,
+                                 int64_t lanes, Value &lane);
+
+/// attn.route as two kernels (RouteKernels.cpp): "<name>_c0" (a thread per
+/// token: its bucket) and "<name>" (a block per (b, h) row: the stable
+/// order); needs a static number of buckets up to routeBucketLimit().
+LogicalResult buildRouteKernels(OpBuilder &gb, func::FuncOp fn, RouteOp op,
+                                StringRef name);
+int64_t routeBucketLimit();
+/// attn.permute: a thread per element.
+LogicalResult buildPermuteKernel(OpBuilder &gb, func::FuncOp fn, PermuteOp op,
+                                 StringRef name);
 
 } // namespace mlir::attn::cuda
 

@@ -52,3 +52,53 @@ func.func @result_rows(%x: tensor<2x4x100x64xf32>) {
       : (tensor<2x4x100x64xf32>) -> (tensor<2x4x99xi32>, tensor<2x4x100xi32>)
   return
 }
+
+// -----
+
+func.func @lsh_dynamic_features(%x: tensor<?x?x?x?xf32>) {
+  // expected-error @+1 {{lsh needs a static feature dimension D}}
+  %p, %b = attn.route %x lsh(4, 1)
+      : (tensor<?x?x?x?xf32>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
+  return
+}
+
+// -----
+
+func.func @permute_heads(%x: tensor<1x3x10x8xf32>, %p: tensor<1x4x10xi32>) {
+  // expected-error @+1 {{x has 3 heads and perm 4; x's heads must divide perm's}}
+  %y = attn.permute %x by %p : (tensor<1x3x10x8xf32>, tensor<1x4x10xi32>) -> tensor<1x4x10x8xf32>
+  return
+}
+
+// -----
+
+func.func @inverse_heads(%x: tensor<1x2x10x8xf32>, %p: tensor<1x4x10xi32>) {
+  // expected-error @+1 {{x has 2 heads and perm 4; inverse needs the same number}}
+  %y = attn.permute %x by %p inverse : (tensor<1x2x10x8xf32>, tensor<1x4x10xi32>) -> tensor<1x4x10x8xf32>
+  return
+}
+
+// -----
+
+func.func @permute_length(%x: tensor<1x4x11x8xf32>, %p: tensor<1x4x10xi32>) {
+  // expected-error @+1 {{differ in batch or sequence length}}
+  %y = attn.permute %x by %p : (tensor<1x4x11x8xf32>, tensor<1x4x10xi32>) -> tensor<1x4x10x8xf32>
+  return
+}
+
+// -----
+
+func.func @permute_result(%x: tensor<1x4x10x8xf32>, %p: tensor<1x4x10xi32>) {
+  // expected-error @+1 {{must have x's rank and element type}}
+  %y = attn.permute %x by %p : (tensor<1x4x10x8xf32>, tensor<1x4x10xi32>) -> tensor<1x4x10x8xbf16>
+  return
+}
+
+// -----
+
+func.func @balanced_zero(%q: tensor<1x1x8x8xf32>) {
+  // expected-error @+1 {{#attn.balanced}}
+  %o = attn.attention %q, %q, %q mask(#attn.balanced<0>)
+      : (tensor<1x1x8x8xf32>, tensor<1x1x8x8xf32>, tensor<1x1x8x8xf32>) -> tensor<1x1x8x8xf32>
+  return
+}

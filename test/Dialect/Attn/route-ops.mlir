@@ -20,3 +20,27 @@ func.func @lsh(%x: tensor<2x4x100x64xbf16>) -> tensor<2x4x100xi32> {
       : (tensor<2x4x100x64xbf16>) -> (tensor<2x4x100xi32>, tensor<2x4x100xi32>)
   return %perm : tensor<2x4x100xi32>
 }
+
+// attn.permute: gather into the routed order (k of a GQA group per query
+// head), scatter back (an lse too), and #attn.balanced over that order.
+// CHECK-LABEL: func.func @permute
+// CHECK: attn.permute %{{.*}} by %{{.*}} : (tensor<1x2x100x64xbf16>, tensor<1x8x100xi32>) -> tensor<1x8x100x64xbf16>
+// CHECK: attn.attention {{.*}}mask(#attn.balanced<4>)
+// CHECK: attn.permute %{{.*}} by %{{.*}} inverse : (tensor<1x8x100x64xbf16>, tensor<1x8x100xi32>) -> tensor<1x8x100x64xbf16>
+// CHECK: attn.permute %{{.*}} by %{{.*}} inverse : (tensor<1x8x100xf32>, tensor<1x8x100xi64>) -> tensor<1x8x100xf32>
+func.func @permute(%q: tensor<1x8x100x64xbf16>, %k: tensor<1x2x100x64xbf16>,
+                   %p: tensor<1x8x100xi32>, %p64: tensor<1x8x100xi64>)
+    -> (tensor<1x8x100x64xbf16>, tensor<1x8x100xf32>) {
+  %qs = attn.permute %q by %p
+      : (tensor<1x8x100x64xbf16>, tensor<1x8x100xi32>) -> tensor<1x8x100x64xbf16>
+  %ks = attn.permute %k by %p
+      : (tensor<1x2x100x64xbf16>, tensor<1x8x100xi32>) -> tensor<1x8x100x64xbf16>
+  %os, %lse = attn.attention %qs, %ks, %ks mask(#attn.balanced<4>)
+      : (tensor<1x8x100x64xbf16>, tensor<1x8x100x64xbf16>, tensor<1x8x100x64xbf16>)
+      -> (tensor<1x8x100x64xbf16>, tensor<1x8x100xf32>)
+  %o = attn.permute %os by %p inverse
+      : (tensor<1x8x100x64xbf16>, tensor<1x8x100xi32>) -> tensor<1x8x100x64xbf16>
+  %l = attn.permute %lse by %p64 inverse
+      : (tensor<1x8x100xf32>, tensor<1x8x100xi64>) -> tensor<1x8x100xf32>
+  return %o, %l : tensor<1x8x100x64xbf16>, tensor<1x8x100xf32>
+}

@@ -91,13 +91,3 @@ func.func @map_in_spec(%q: tensor<?x?x?x64xbf16>) -> tensor<?x1x?xi32> {
       -> (tensor<?x1x?x?xi32>, tensor<?x1x?xi32>, tensor<?x1x?xi32>, tensor<1xi32>)
   return %cnt : tensor<?x1x?xi32>
 }
-
-// -----
-
-// attn.route has a reference and a verifier but no lowering yet.
-func.func @route_in_spec(%x: tensor<?x?x?x64xf32>) -> tensor<?x?x?xi32> {
-  // expected-error @+1 {{attn.route has no lowering yet (issue 21; docs/design/routing.md): the reference defines it, no target compiles it}}
-  %p, %b = attn.route %x lsh(4, 1)
-      : (tensor<?x?x?x64xf32>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
-  return %p : tensor<?x?x?xi32>
-}

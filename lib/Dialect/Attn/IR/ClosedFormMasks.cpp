@@ -153,12 +153,29 @@ bool ChunkedAttr::keep(int64_t i, int64_t j, int64_t, int64_t) const {
   return attnir::rules::chunked(getC(), i, j);
 }
 
+/// The keys of the chunks of width c that rows [i0, i1) fall in: every
+/// row sees its chunk's keys; rows of one chunk share them (chunked,
+/// balanced).
+static KeyRange chunkKeys(int64_t c, int64_t i0, int64_t i1, int64_t m) {
+  int64_t first = i0 / c, last = (i1 - 1) / c;
+  int64_t b = clampTo(first * c, m), e = clampTo((last + 1) * c, m);
+  return {b, e, first == last ? b : 0, first == last ? e : 0};
+}
+
+/// chunkKeys in the arithmetic of `a` (index values).
+static KeyRangeValues chunkKeysIR(const maskir::Arith &a, Value c, Value i0,
+                                  Value i1, Value m) {
+  Value first = a.div(i0, c), last = a.div(a.sub(i1, a.c(1)), c);
+  Value begin = a.clamp(a.mul(first, c), m);
+  Value end = a.clamp(a.mul(a.add(last, a.c(1)), c), m);
+  Value one = a.eq(first, last);
+  return {begin, end, a.select(one, begin, a.c(0)),
+          a.select(one, end, a.c(0))};
+}
+
 KeyRange ChunkedAttr::keyRange(int64_t i0, int64_t i1, int64_t,
                                int64_t m) const {
-  int64_t c = getC(), first = i0 / c, last = (i1 - 1) / c;
-  int64_t b = clampTo(first * c, m), e = clampTo((last + 1) * c, m);
-  // Every row sees its chunk's keys; rows of one chunk share them.
-  return {b, e, first == last ? b : 0, first == last ? e : 0};
+  return chunkKeys(getC(), i0, i1, m);
 }
 
 Value ChunkedAttr::buildKeep(OpBuilder &b, Location loc, Value i, Value j,
@@ -170,13 +187,47 @@ Value ChunkedAttr::buildKeep(OpBuilder &b, Location loc, Value i, Value j,
 KeyRangeValues ChunkedAttr::buildKeyRange(OpBuilder &b, Location loc, Value i0,
                                           Value i1, Value, Value m) const {
   maskir::Arith a{b, loc, m.getType()};
-  Value c = a.c(getC());
-  Value first = a.div(i0, c), last = a.div(a.sub(i1, a.c(1)), c);
-  Value begin = a.clamp(a.mul(first, c), m);
-  Value end = a.clamp(a.mul(a.add(last, a.c(1)), c), m);
-  Value one = a.eq(first, last);
-  return {begin, end, a.select(one, begin, a.c(0)),
-          a.select(one, end, a.c(0))};
+  return chunkKeysIR(a, a.c(getC()), i0, i1, m);
+}
+
+//===----------------------------------------------------------------------===//
+// balanced<c>: floor(i / w) = floor(j / w), w = ceil(m / c)
+//===----------------------------------------------------------------------===//
+
+LogicalResult BalancedAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                   int64_t c) {
+  return checkParam(emitError, "balanced", "c", c, 1);
+}
+
+attnir::RefMask BalancedAttr::describe() const {
+  return {"balanced", {getC()}, {}};
+}
+
+bool BalancedAttr::keep(int64_t i, int64_t j, int64_t, int64_t m) const {
+  return attnir::rules::balanced(getC(), i, j, m);
+}
+
+KeyRange BalancedAttr::keyRange(int64_t i0, int64_t i1, int64_t,
+                                int64_t m) const {
+  return chunkKeys(attnir::rules::balancedWidth(getC(), m), i0, i1, m);
+}
+
+/// ceil(m / c), at least 1, in the arithmetic of `a`.
+static Value balancedWidthIR(const maskir::Arith &a, int64_t c, Value m) {
+  return a.max(a.div(a.add(m, a.c(c - 1)), a.c(c)), a.c(1));
+}
+
+Value BalancedAttr::buildKeep(OpBuilder &b, Location loc, Value i, Value j,
+                              Value, Value m) const {
+  maskir::Arith a{b, loc, j.getType()};
+  Value w = balancedWidthIR(a, getC(), a.splat(m));
+  return a.eq(a.div(i, w), a.div(j, w));
+}
+
+KeyRangeValues BalancedAttr::buildKeyRange(OpBuilder &b, Location loc, Value i0,
+                                           Value i1, Value, Value m) const {
+  maskir::Arith a{b, loc, m.getType()};
+  return chunkKeysIR(a, balancedWidthIR(a, getC(), m), i0, i1, m);
 }
 
 //===----------------------------------------------------------------------===//

@@ -15,6 +15,10 @@ LogicalResult RouteOp::verify() {
                             "lsh(bits, seed)";
   if (lsh && (*getBits() < 0 || *getBits() > 16))
     return emitOpError() << "lsh bits must be in [0, 16], got " << *getBits();
+  // The sign words of R are made at compile time, one per feature.
+  if (lsh && x.isDynamicDim(3))
+    return emitOpError() << "lsh needs a static feature dimension D, got "
+                         << x;
   auto mismatch = [](int64_t a, int64_t b) {
     return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
   };
@@ -62,4 +66,62 @@ void RouteOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
   }
   op.results["perm"] = idOf(getPerm());
   op.results["bucket"] = idOf(getBucket());
+}
+
+//===----------------------------------------------------------------------===//
+// attn.permute
+//===----------------------------------------------------------------------===//
+
+LogicalResult PermuteOp::verify() {
+  auto x = cast<RankedTensorType>(getX().getType());
+  auto p = cast<RankedTensorType>(getPerm().getType());
+  auto out = cast<RankedTensorType>(getOut().getType());
+  if (x.getRank() != 3 && x.getRank() != 4)
+    return emitOpError() << "x must be [B, H, N, D] or [B, H, N], got " << x;
+  if (p.getRank() != 3)
+    return emitOpError() << "perm must be [B, H, N], got " << p;
+  if (out.getRank() != x.getRank() ||
+      out.getElementType() != x.getElementType())
+    return emitOpError() << "result " << out << " must have x's rank and "
+                            "element type (x is " << x << ")";
+  auto mismatch = [](int64_t a, int64_t b) {
+    return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
+  };
+  for (unsigned d = 0; d < 3; ++d)
+    if (mismatch(out.getDimSize(d), p.getDimSize(d)))
+      return emitOpError() << "result " << out << " does not match perm " << p
+                           << " in dimension " << d;
+  if (mismatch(x.getDimSize(0), p.getDimSize(0)) ||
+      mismatch(x.getDimSize(2), p.getDimSize(2)))
+    return emitOpError() << "x " << x << " and perm " << p
+                         << " differ in batch or sequence length";
+  if (x.getRank() == 4 && mismatch(x.getDimSize(3), out.getDimSize(3)))
+    return emitOpError() << "result " << out << " must keep x's features";
+  int64_t hx = x.getDimSize(1), h = p.getDimSize(1);
+  if (getInverse() ? mismatch(hx, h)
+                   : (!ShapedType::isDynamic(hx) && !ShapedType::isDynamic(h) &&
+                      (hx == 0 || h % hx)))
+    return emitOpError() << "x has " << hx << " heads and perm " << h
+                         << (getInverse() ? "; inverse needs the same number"
+                                          : "; x's heads must divide perm's");
+  return success();
+}
+
+void PermuteOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
+  for (unsigned d = 0; d < 3; ++d)
+    out.push_back({getOut(), d, getPerm(), d});
+  out.push_back({getX(), 0, getPerm(), 0});
+  out.push_back({getX(), 2, getPerm(), 2});
+  if (getInverse())
+    out.push_back({getX(), 1, getPerm(), 1});
+  if (cast<RankedTensorType>(getX().getType()).getRank() == 4)
+    out.push_back({getOut(), 3, getX(), 3});
+}
+
+void PermuteOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
+  op.kind = "permute";
+  op.operands["x"] = idOf(getX());
+  op.operands["perm"] = idOf(getPerm());
+  op.ints["inverse"] = getInverse() ? 1 : 0;
+  op.results["out"] = idOf(getOut());
 }

@@ -60,10 +60,6 @@ LogicalResult checkBody(func::FuncOp fn) {
       return op.emitError() << "attn.rule_blocks is made by the CUDA "
                                "lowering (attn-rule-block-maps), not written "
                                "in a spec";
-    if (isa<attn::RouteOp>(op))
-      return op.emitError() << "attn.route has no lowering yet (issue 21; "
-                               "docs/design/routing.md): the reference "
-                               "defines it, no target compiles it";
     if (auto a = dyn_cast<attn::AttentionOp>(op); a && a.getFullMarked())
       return op.emitError() << "full_marked is set by the CUDA lowering on "
                                "the lists of attn.rule_blocks, not written "

@@ -92,6 +92,20 @@ def Attn_ChunkedAttr : Attn_MaskAttr<"Chunked", "chunked"> {
   let genVerifyDecl = 1;
 }
 
+def Attn_BalancedAttr : Attn_MaskAttr<"Balanced", "balanced"> {
+  let summary = "block-diagonal over C equal chunks of the keys";
+  let description = [{
+    Key `j` is visible to query `i` when `floor(i / w) = floor(j / w)` with
+    `w = ceil(M / C)`: the keys cut into C chunks of equal size (the last
+    one shorter), whatever M is at run time. Balanced routing (Routing
+    Transformer, Reformer, HyperAttention) attends this way over the order
+    attn.route sorts the tokens into.
+  }];
+  let parameters = (ins "int64_t":$c);
+  let assemblyFormat = "`<` $c `>`";
+  let genVerifyDecl = 1;
+}
+
 def Attn_DilatedAttr : Attn_MaskAttr<"Dilated", "dilated"> {
   let summary = "dilated band: every s-th key within w steps";
   let description = [{

@@ -32,8 +32,9 @@ def Attn_RouteOp : Attn_Op<"route", [Pure,
     are the same bits on every target and in the reference.
     `bucket` [B, H, N] i32 holds them; `perm` [B, H, N] i32 is the stable
     order by (bucket, position): perm[b, h, s] is the position of the s-th
-    token in that order. Not compiled yet (attn-verify-spec refuses it in
-    specs); the reference and the verifier define it.
+    token in that order. The CPU lowering (attn-lower-route) computes the
+    buckets a task per token and the order a task per (b, h) row: a
+    histogram of the buckets, its exclusive prefix, a stable scatter.
   }];
   let arguments = (ins Attn_FloatTensor:$x,
                        Optional<Attn_FloatTensor>:$centroids,
@@ -45,6 +46,34 @@ def Attn_RouteOp : Attn_Op<"route", [Pure,
     $x (`centroids` `(` $centroids^ `)`)?
     (`lsh` `(` $bits^ `,` $seed `)`)?
     attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Attn_PermuteOp : Attn_Op<"permute", [Pure,
+    DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
+  let summary = "tokens gathered into a routed order, or scattered back";
+  let description = [{
+    `x` [B, Hx, N, D] (or [B, Hx, N]: an lse) and `perm` [B, H, N] (i32 or
+    i64), each row of perm a permutation of 0 .. N-1 (attn.route's `perm`):
+    - gather (default): out[b, h, s] = x[b, h / (H / Hx), perm[b, h, s]],
+      out [B, H, N(, D)]; Hx divides H, so the k and v of a GQA group are
+      put in the order of each query head;
+    - `inverse`: out[b, h, perm[b, h, s]] = x[b, h, s] (Hx = H): results
+      computed in the routed order go back to the original one.
+    Together with attn.route and an attention over the routed order
+    (`#attn.balanced<C>` and a mask_rule on `perm` for the causal rule on
+    original positions) this is balanced routing (docs/design/routing.md).
+    A perm given as an entry input is checked to be a permutation per row
+    before a call.
+  }];
+  let arguments = (ins Attn_FloatTensor:$x, Attn_IndexTensor:$perm,
+                       UnitAttr:$inverse);
+  let results = (outs Attn_FloatTensor:$out);
+  let assemblyFormat = [{
+    $x `by` $perm (`inverse` $inverse^)? attr-dict `:`
+    functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }

@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""Here (no GPU needed): compiles the routing examples (issue 21:
+routing_kmeans, reformer_lsh) in bf16 for both CUDA kernels (Hopper, the
+sm_90a default; mma.sync: chip=sm_90), the bare routes (their permutations
+are compared bit for bit with the reference's), and the benchmark's
+balanced k-means routing (C = 16, bench/routing_specs.py) with the causal
+attention it is timed against, into bench/gpu/bundles/routing_*.bundle.
+bench/gpu/routing.py checks and times them.
+
+usage: python3 bench/gpu/build_routing.py [--attnc build/bin/attnc]
+"""
+import os
+import sys
+
+from build_sparse import build_all
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from routing_specs import causal_spec, routing_spec  # noqa: E402
+
+
+def example(name):
+    with open(os.path.join(ROOT, "examples", name + ".mlir")) as f:
+        return f.read().replace("x64xf32>", "x64xbf16>")
+
+
+def route_spec(how, mu=""):
+    t, p = "tensor<?x?x?x64xbf16>", "tensor<?x?x?xi32>"
+    arg = f", %mu: tensor<?x{mu}x64xbf16>" if mu else ""
+    types = t + (f", tensor<?x{mu}x64xbf16>" if mu else "")
+    return (f"func.func @route(%x: {t}{arg}) -> ({p}, {p}) {{\n"
+            f"  %p, %b = attn.route %x {how} : ({types}) -> ({p}, {p})\n"
+            f"  return %p, %b : {p}, {p}\n}}\n")
+
+
+SPECS = {}
+for _name in ("routing_kmeans", "reformer_lsh"):
+    SPECS[f"routing_hop_{_name}"] = (example(_name), "")
+    SPECS[f"routing_sync_{_name}"] = (example(_name), "chip=sm_90")
+SPECS["routing_route_kmeans16"] = (route_spec("centroids(%mu)", 16), "")
+SPECS["routing_route_lsh8"] = (route_spec("lsh(8, 7)"), "")
+SPECS["routing_route_lsh12"] = (route_spec("lsh(12, 3)"), "")
+SPECS["routing_bench_c16"] = (routing_spec(64, 16, "bf16"), "")
+SPECS["routing_causal_d64"] = (causal_spec(64, "bf16"), "")
+
+if __name__ == "__main__":
+    build_all(SPECS)

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""On the GPU machine (torch, CUDA; no LLVM/MLIR): content routing (issue
+21, bundles from bench/gpu/build_routing.py) through the runtime-only
+attnir package, in one process next to an eager-PyTorch version.
+
+  1. correctness: the routing examples (both kernels) on ragged and GQA
+     shapes against the float64 reference each bundle carries (bf16
+     tolerance), and the bare routes' permutations and buckets equal to
+     the reference's bit for bit (k-means C = 16, LSH 8 and 12 bits);
+  2. timings (bf16, B = 1, H = 32, N = 16384, D = 64, every head routed
+     over C = 16 balanced chunks, causal on original positions): AttnIR's
+     routing program against AttnIR's causal attention and against the
+     same pattern in eager PyTorch (argmax of q . mu, a stable sort,
+     gathers, SDPA over the chunks with the causal mask on original
+     positions, a scatter); each kernel's share by CUPTI;
+  3. writes routing.json into --out.
+
+  PYTHONPATH=<runtime-only site> python3 bench/gpu/routing.py --out DIR
+"""
+import json
+import os
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import attnir
+from rules import kernel_ms, rel
+from sparse import run_report, time_ms
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BUNDLES = os.path.join(HERE, "bundles")
+dev = "cuda"
+
+
+def load(name):
+    return attnir.load(os.path.join(BUNDLES, name + ".bundle"))
+
+
+def bf16(*shape, gen):
+    return torch.randn(*shape, generator=gen).to(torch.bfloat16)
+
+
+def record(rows, bundle, sname, ok, err, msg=""):
+    rows.append(dict(bundle=bundle, shape=sname, max_rel_err=err, ok=ok, error=msg))
+    print(f"check {bundle:32s} {sname:14s} err={err:.2e} "
+          f"{'ok' if ok else 'FAILED ' + msg}", flush=True)
+
+
+def correctness(report):
+    rows = []
+    gen = torch.Generator().manual_seed(0)
+    shapes = [("ragged", 2, 4, 4, 300), ("GQA", 1, 6, 2, 1000), ("short", 1, 2, 1, 77),
+              ("long", 1, 4, 4, 4100)]
+    for kind in ("hop", "sync"):
+        for name in ("routing_kmeans", "reformer_lsh"):
+            bundle = f"routing_{kind}_{name}"
+            kern = load(bundle)
+            for sname, B, H, Hk, N in shapes:
+                if name == "routing_kmeans":
+                    args = [bf16(B, H, N, 64, gen=gen), bf16(B, Hk, N, 64, gen=gen),
+                            bf16(B, Hk, N, 64, gen=gen), bf16(H, 8, 64, gen=gen)]
+                else:
+                    args = [bf16(B, H, N, 64, gen=gen), bf16(B, Hk, N, 64, gen=gen)]
+                try:
+                    got = kern(*(a.to(dev) for a in args))
+                    err = rel(got, kern.reference(*args))
+                    record(rows, bundle, sname, err <= 1e-2 and bool(torch.isfinite(got).all()), err)
+                except Exception as e:  # noqa: BLE001 - reported
+                    record(rows, bundle, sname, False, float("inf"), f"{type(e).__name__}: {e}")
+    for bundle, mu in (("routing_route_kmeans16", 16), ("routing_route_lsh8", 0),
+                       ("routing_route_lsh12", 0)):
+        kern = load(bundle)
+        for sname, B, H, N in (("ragged", 2, 3, 333), ("long", 1, 4, 16411)):
+            args = [bf16(B, H, N, 64, gen=gen)] + ([bf16(H, mu, 64, gen=gen)] if mu else [])
+            try:
+                perm, bucket = kern(*(a.to(dev) for a in args))
+                rperm, rbucket = kern.reference(*args)
+                same = (np.array_equal(perm.cpu().numpy(), rperm)
+                        and np.array_equal(bucket.cpu().numpy(), rbucket))
+                record(rows, bundle, sname + " (bits)", same, 0.0 if same else 1.0)
+            except Exception as e:  # noqa: BLE001 - reported
+                record(rows, bundle, sname, False, float("inf"), f"{type(e).__name__}: {e}")
+    report["correctness"] += rows
+
+
+def eager_routing(q, k, v, mu, C):
+    """The same pattern in eager PyTorch (N a multiple of C)."""
+    B, H, N, D = q.shape
+    w = N // C
+    bucket = torch.einsum("bhnd,hcd->bhnc", q.float(), mu.float()).argmax(-1)
+    perm = torch.sort(bucket, dim=-1, stable=True).indices
+    idx = perm[..., None].expand(B, H, N, D)
+    qs, ks, vs = (x.gather(2, idx).view(B, H * C, w, D) for x in (q, k, v))
+    pos = perm.view(B, H * C, w)
+    mask = pos[..., :, None] >= pos[..., None, :]
+    o = F.scaled_dot_product_attention(qs, ks, vs, attn_mask=mask)
+    return torch.empty_like(q).scatter_(2, idx, o.view(B, H, N, D))
+
+
+def timings(report, reps):
+    B, H, N, D, C = 1, 32, 16384, 64, 16
+    gen = torch.Generator(device=dev).manual_seed(1)
+    q, k, v = (torch.randn(B, H, N, D, device=dev, generator=gen, dtype=torch.bfloat16)
+               for _ in range(3))
+    mu = torch.randn(H, C, D, device=dev, generator=gen, dtype=torch.bfloat16)
+    routing, causal = load("routing_bench_c16"), load("routing_causal_d64")
+    t_route = time_ms(lambda: routing(q, k, v, mu), reps)
+    t_causal = time_ms(lambda: causal(q, k, v), reps)
+    t_eager = time_ms(lambda: eager_routing(q, k, v, mu, C), reps)
+    got, exp = routing(q, k, v, mu), eager_routing(q, k, v, mu, C)
+    # Buckets from float32 dots in torch: a token on a tie may go elsewhere.
+    diff_rows = ((got.float() - exp.float()).abs().amax(-1) > 5e-2).float().mean().item()
+    names = ["routing__s0_c0", "routing__s0", "routing__s1", "routing__s2", "routing__s3",
+             "routing__s4_c0", "routing__s4", "routing__s5", "routing__s6"]
+    parts = kernel_ms(lambda: routing(q, k, v, mu), reps, names)
+    row = dict(pattern=f"k-means routing, C = {C}, causal on original positions",
+               B=B, H=H, N=N, D=D, attnir_ms=t_route, causal_ms=t_causal,
+               share_of_causal=t_route / t_causal, eager_torch_ms=t_eager,
+               vs_eager=t_eager / t_route, rows_differing_from_eager=diff_rows,
+               kernels_ms=parts)
+    print(json.dumps(row), flush=True)
+    report["timings"] = [row]
+
+
+if __name__ == "__main__":
+    run_report("routing.json", [correctness], timings)

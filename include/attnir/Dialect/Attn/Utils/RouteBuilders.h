@@ -1,0 +1,58 @@
+//===- RouteBuilders.h - attn.route and attn.permute, one item --*- C++ -*-===//
+//
+// The per-token and per-row bodies of content routing, shared by the CPU
+// lowering (attn-lower-route) and the GPU kernels, so every target forms
+// the same float64 sums in the same order as the reference
+// (lib/Reference/RouteReference.cpp) and buckets agree bit for bit.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_DIALECT_ATTN_UTILS_ROUTEBUILDERS_H
+#define ATTNIR_DIALECT_ATTN_UTILS_ROUTEBUILDERS_H
+
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::attn {
+
+/// What a route body reads: x [B, H, N, D] and centroids [H, C, D] (or
+/// null), or the LSH sign words (a [D] i32 memref: bit k of word d is set
+/// when R[d, k] = +1) and the number of bits.
+struct RouteSite {
+  Value x, centroids, signs;
+  int64_t bits = 0;
+};
+
+/// The LSH sign words of `op` (static D, checked by its verifier) as a
+/// constant memref<Dxi32> global named `name` at `b`'s insertion point (a
+/// module or a gpu.module), computed here with the generator the op's
+/// description specifies.
+void declareRouteSigns(OpBuilder &b, Location loc, RouteOp op, StringRef name);
+/// The type of that global.
+MemRefType routeSignsType(RouteOp op);
+
+/// The number of buckets: C, or 2^bits (index).
+Value routeBuckets(OpBuilder &b, Location loc, const RouteSite &site);
+
+/// Token (bi, h, t)'s bucket as an index: the float64 dots in index order.
+Value buildRouteBucketAt(OpBuilder &b, Location loc, const RouteSite &site,
+                         Value bi, Value h, Value t);
+
+/// Row (bi, h) of the stable order: `start` an index scratch of buckets + 1
+/// entries; reads `bucket` [B, H, N], writes `perm` [B, H, N].
+void buildRouteOrderRow(OpBuilder &b, Location loc, Value bucket, Value perm,
+                        Value start, Value buckets, Value bi, Value h);
+
+/// attn.permute for row (bi, h, s): every feature of one token (a loop
+/// over D, or the one element of an lse).
+void buildPermuteRow(OpBuilder &b, Location loc, bool inverse, Value x,
+                     Value perm, Value out, Value bi, Value h, Value s);
+
+/// attn.permute for one element: `at` = (b, h, s) of an lse, (b, h, s, d)
+/// of a 4-d x (the gather's output element, the scatter's input element).
+void buildPermuteAt(OpBuilder &b, Location loc, bool inverse, Value x,
+                    Value perm, Value out, ArrayRef<Value> at);
+
+} // namespace mlir::attn
+
+#endif // ATTNIR_DIALECT_ATTN_UTILS_ROUTEBUILDERS_H

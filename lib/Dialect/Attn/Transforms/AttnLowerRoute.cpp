@@ -1,0 +1,120 @@
+//===- AttnLowerRoute.cpp - attn.route and attn.permute to loops ----------===//
+//
+// attn.route in three passes per (b, h) row (docs/design/routing.md):
+// buckets a task per token (the float64 dots of Utils/RouteBuilders.h),
+// then a task per row counts them, takes the prefix and scatters positions
+// into their slots in order: a counting sort, stable without comparisons.
+// attn.permute is a task per token copying its features. Results are
+// tensors again (to_tensor of the filled buffer), as attn-lower-select's.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Dialect/Attn/Transforms/Passes.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "attnir/Dialect/Attn/Utils/LoopLowering.h"
+#include "attnir/Dialect/Attn/Utils/RouteBuilders.h"
+#include "mlir/IR/PatternMatch.h"
+
+namespace mlir::attn {
+#define GEN_PASS_DEF_ATTNLOWERROUTE
+#include "attnir/Dialect/Attn/Transforms/Passes.h.inc"
+} // namespace mlir::attn
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+void lowerRoute(RewriterBase &rw, ModuleOp module, RouteOp op, int64_t id) {
+  Location loc = op.getLoc();
+  RouteSite site;
+  if (op.getBitsAttr()) {
+    site.bits = *op.getBits();
+    std::string name = "__attn_route_signs_" + std::to_string(id);
+    OpBuilder::InsertionGuard g(rw);
+    rw.setInsertionPointToStart(module.getBody());
+    declareRouteSigns(rw, loc, op, name);
+    rw.setInsertionPoint(op);
+    site.signs =
+        memref::GetGlobalOp::create(rw, loc, routeSignsType(op), name);
+  }
+  rw.setInsertionPoint(op);
+  site.x = readBuffer(rw, loc, op.getX());
+  if (Value mu = op.getCentroids())
+    site.centroids = readBuffer(rw, loc, mu);
+  SmallVector<Value> dims;
+  for (int64_t d = 0; d < 3; ++d)
+    dims.push_back(dimOf(rw, loc, site.x, d));
+  Value bucket = allocFor(rw, loc, op.getBucket().getType(), dims);
+  Value perm = allocFor(rw, loc, op.getPerm().getType(), dims);
+  Type bucketElt = cast<MemRefType>(bucket.getType()).getElementType();
+  parallelRows(rw, loc, dims, [&](OpBuilder &b, Location l, ValueRange iv) {
+    Value c = buildRouteBucketAt(b, l, site, iv[0], iv[1], iv[2]);
+    memref::StoreOp::create(b, l, arith::IndexCastOp::create(b, l, bucketElt, c),
+                            bucket, iv);
+  });
+  Value buckets = routeBuckets(rw, loc, site);
+  parallelRows(rw, loc, {dims[0], dims[1]},
+               [&](OpBuilder &b, Location l, ValueRange iv) {
+                 // C + 1 counters: on the heap (2^16 buckets would not fit
+                 // a worker thread's stack).
+                 Value start = memref::AllocOp::create(
+                     b, l,
+                     MemRefType::get({ShapedType::kDynamic}, b.getIndexType()),
+                     ValueRange{arith::AddIOp::create(b, l, buckets,
+                                                      cIdx(b, l, 1))});
+                 buildRouteOrderRow(b, l, bucket, perm, start, buckets, iv[0],
+                                    iv[1]);
+                 memref::DeallocOp::create(b, l, start);
+               });
+  Value permT = asTensor(rw, loc, op.getPerm().getType(), perm);
+  Value bucketT = asTensor(rw, loc, op.getBucket().getType(), bucket);
+  rw.replaceOp(op, {permT, bucketT});
+  freeUnlessReturned(rw, permT, perm);
+  freeUnlessReturned(rw, bucketT, bucket);
+}
+
+void lowerPermute(RewriterBase &rw, PermuteOp op) {
+  Location loc = op.getLoc();
+  rw.setInsertionPoint(op);
+  Value x = readBuffer(rw, loc, op.getX());
+  Value perm = readBuffer(rw, loc, op.getPerm());
+  SmallVector<Value> dims;
+  for (int64_t d = 0; d < 3; ++d)
+    dims.push_back(dimOf(rw, loc, perm, d));
+  if (op.getType().getRank() == 4)
+    dims.push_back(dimOf(rw, loc, x, 3));
+  Value out = allocFor(rw, loc, op.getType(), dims);
+  parallelRows(rw, loc, ArrayRef(dims).take_front(3),
+               [&](OpBuilder &b, Location l, ValueRange iv) {
+                 buildPermuteRow(b, l, op.getInverse(), x, perm, out, iv[0],
+                                 iv[1], iv[2]);
+               });
+  Value result = asTensor(rw, loc, op.getType(), out);
+  rw.replaceOp(op, result);
+  freeUnlessReturned(rw, result, out);
+}
+
+struct AttnLowerRoutePass
+    : public attn::impl::AttnLowerRouteBase<AttnLowerRoutePass> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<RouteOp> routes;
+    SmallVector<PermuteOp> permutes;
+    module.walk([&](Operation *op) {
+      if (auto r = dyn_cast<RouteOp>(op))
+        routes.push_back(r);
+      else if (auto p = dyn_cast<PermuteOp>(op))
+        permutes.push_back(p);
+    });
+    IRRewriter rw(&getContext());
+    int64_t id = 0;
+    for (RouteOp op : routes)
+      lowerRoute(rw, module, op, id++);
+    for (PermuteOp op : permutes)
+      lowerPermute(rw, op);
+  }
+};
+
+} // namespace

@@ -1,0 +1,228 @@
+//===- RouteBuilders.cpp - attn.route and attn.permute, one item ----------===//
+
+#include "attnir/Dialect/Attn/Utils/RouteBuilders.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "attnir/Reference/Reference.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+MemRefType mlir::attn::routeSignsType(RouteOp op) {
+  int64_t d = cast<RankedTensorType>(op.getX().getType()).getDimSize(3);
+  return MemRefType::get({d}, IntegerType::get(op.getContext(), 32));
+}
+
+void mlir::attn::declareRouteSigns(OpBuilder &b, Location loc, RouteOp op,
+                                   StringRef name) {
+  MemRefType ty = routeSignsType(op);
+  uint64_t seed = op.getSeed() ? *op.getSeed() : 0;
+  int64_t bits = op.getBits() ? static_cast<int64_t>(*op.getBits()) : 0;
+  SmallVector<int32_t> words;
+  for (int64_t d = 0; d < ty.getDimSize(0); ++d) {
+    uint32_t w = 0;
+    for (int64_t k = 0; k < bits; ++k)
+      if (attnir::philox4x32Word0(static_cast<uint32_t>(seed),
+                                  static_cast<uint32_t>(seed >> 32),
+                                  static_cast<uint32_t>(d),
+                                  static_cast<uint32_t>(k), 0, 0) &
+          1u)
+        w |= 1u << k;
+    words.push_back(static_cast<int32_t>(w));
+  }
+  auto init = DenseElementsAttr::get(
+      RankedTensorType::get(ty.getShape(), ty.getElementType()),
+      ArrayRef<int32_t>(words));
+  memref::GlobalOp::create(b, loc, name, b.getStringAttr("private"), ty, init,
+                           /*constant=*/true, /*alignment=*/nullptr);
+}
+
+Value mlir::attn::routeBuckets(OpBuilder &b, Location loc,
+                               const RouteSite &site) {
+  if (site.centroids)
+    return dimOf(b, loc, site.centroids, 1);
+  return cIdx(b, loc, int64_t(1) << site.bits);
+}
+
+namespace {
+Value loadF64(OpBuilder &b, Location loc, Value buf, ValueRange at) {
+  Value v = memref::LoadOp::create(b, loc, buf, at);
+  return arith::ExtFOp::create(b, loc, b.getF64Type(), v);
+}
+
+/// argmax_c x . mu[h, c], ties to the lower c.
+Value nearestCentroid(OpBuilder &b, Location loc, const RouteSite &site,
+                      Value bi, Value h, Value t) {
+  Value zero = cIdx(b, loc, 0), one = cIdx(b, loc, 1);
+  Value C = dimOf(b, loc, site.centroids, 1), D = dimOf(b, loc, site.x, 3);
+  Value lowest = arith::ConstantOp::create(
+      b, loc, b.getF64FloatAttr(-std::numeric_limits<double>::infinity()));
+  auto loop = scf::ForOp::create(
+      b, loc, zero, C, one, ValueRange{lowest, zero},
+      [&](OpBuilder &cb, Location l, Value c, ValueRange best) {
+        auto dot = scf::ForOp::create(
+            cb, l, zero, D, one,
+            ValueRange{arith::ConstantOp::create(cb, l, cb.getF64FloatAttr(0.0))
+                           .getResult()},
+            [&](OpBuilder &db, Location dl, Value d, ValueRange acc) {
+              Value p = arith::MulFOp::create(
+                  db, dl, loadF64(db, dl, site.x, {bi, h, t, d}),
+                  loadF64(db, dl, site.centroids, {h, c, d}));
+              scf::YieldOp::create(
+                  db, dl, ValueRange{arith::AddFOp::create(db, dl, acc[0], p)});
+            });
+        Value s = dot.getResult(0);
+        // The first centroid always wins its comparison (a NaN dot never
+        // does): the reference's `c == 0 || s > top`.
+        Value better = arith::OrIOp::create(
+            cb, l,
+            arith::CmpIOp::create(cb, l, arith::CmpIPredicate::eq, c, zero),
+            arith::CmpFOp::create(cb, l, arith::CmpFPredicate::OGT, s, best[0]));
+        scf::YieldOp::create(
+            cb, l,
+            ValueRange{arith::SelectOp::create(cb, l, better, s, best[0]),
+                       arith::SelectOp::create(cb, l, better, c, best[1])});
+      });
+  return loop.getResult(1);
+}
+
+/// sum_k [x . R[:, k] >= 0] 2^k: one float64 sum per bit, +-x_d by the
+/// sign words.
+Value lshBucket(OpBuilder &b, Location loc, const RouteSite &site, Value bi,
+                Value h, Value t) {
+  Value zero = cIdx(b, loc, 0), one = cIdx(b, loc, 1);
+  Value D = dimOf(b, loc, site.x, 3);
+  Value f0 = arith::ConstantOp::create(b, loc, b.getF64FloatAttr(0.0));
+  SmallVector<Value> init(site.bits, f0);
+  auto loop = scf::ForOp::create(
+      b, loc, zero, D, one, init,
+      [&](OpBuilder &db, Location l, Value d, ValueRange acc) {
+        Value x = loadF64(db, l, site.x, {bi, h, t, d});
+        Value neg = arith::NegFOp::create(db, l, x);
+        Value word = memref::LoadOp::create(db, l, site.signs, ValueRange{d});
+        SmallVector<Value> next;
+        for (int64_t k = 0; k < site.bits; ++k) {
+          Value bit = arith::AndIOp::create(
+              db, l, word,
+              arith::ConstantOp::create(db, l, db.getI32IntegerAttr(1 << k)));
+          Value plus = arith::CmpIOp::create(
+              db, l, arith::CmpIPredicate::ne, bit,
+              arith::ConstantOp::create(db, l, db.getI32IntegerAttr(0)));
+          next.push_back(arith::AddFOp::create(
+              db, l, acc[k], arith::SelectOp::create(db, l, plus, x, neg)));
+        }
+        scf::YieldOp::create(db, l, next);
+      });
+  Value bucket = zero;
+  for (int64_t k = 0; k < site.bits; ++k) {
+    Value set = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE,
+                                      loop.getResult(k), f0);
+    bucket = arith::SelectOp::create(
+        b, loc, set,
+        arith::OrIOp::create(b, loc, bucket, cIdx(b, loc, int64_t(1) << k)),
+        bucket);
+  }
+  return bucket;
+}
+} // namespace
+
+Value mlir::attn::buildRouteBucketAt(OpBuilder &b, Location loc,
+                                     const RouteSite &site, Value bi, Value h,
+                                     Value t) {
+  return site.centroids ? nearestCentroid(b, loc, site, bi, h, t)
+                        : lshBucket(b, loc, site, bi, h, t);
+}
+
+namespace {
+Value loadIndex(OpBuilder &b, Location loc, Value buf, ValueRange at) {
+  Value v = memref::LoadOp::create(b, loc, buf, at);
+  return arith::IndexCastOp::create(b, loc, b.getIndexType(), v);
+}
+void storeIndex(OpBuilder &b, Location loc, Value v, Value buf, ValueRange at) {
+  Type elt = cast<MemRefType>(buf.getType()).getElementType();
+  memref::StoreOp::create(b, loc, arith::IndexCastOp::create(b, loc, elt, v),
+                          buf, at);
+}
+} // namespace
+
+void mlir::attn::buildRouteOrderRow(OpBuilder &b, Location loc, Value bucket,
+                                    Value perm, Value start, Value buckets,
+                                    Value bi, Value h) {
+  Value zero = cIdx(b, loc, 0), one = cIdx(b, loc, 1);
+  Value N = dimOf(b, loc, bucket, 2);
+  Value slots = arith::AddIOp::create(b, loc, buckets, one);
+  forEach(b, loc, zero, slots, [&](OpBuilder &fb, Location l, Value c) {
+    memref::StoreOp::create(fb, l, zero, start, ValueRange{c});
+  });
+  // Histogram into start[bucket + 1], then its inclusive prefix: start[c]
+  // is the first slot of bucket c.
+  forEach(b, loc, zero, N, [&](OpBuilder &fb, Location l, Value t) {
+    Value c = arith::AddIOp::create(
+        fb, l, loadIndex(fb, l, bucket, {bi, h, t}), one);
+    Value n = memref::LoadOp::create(fb, l, start, ValueRange{c});
+    memref::StoreOp::create(fb, l, arith::AddIOp::create(fb, l, n, one), start,
+                            ValueRange{c});
+  });
+  forEach(b, loc, one, slots, [&](OpBuilder &fb, Location l, Value c) {
+    Value prev = memref::LoadOp::create(
+        fb, l, start, ValueRange{arith::SubIOp::create(fb, l, c, one)});
+    Value cur = memref::LoadOp::create(fb, l, start, ValueRange{c});
+    memref::StoreOp::create(fb, l, arith::AddIOp::create(fb, l, prev, cur),
+                            start, ValueRange{c});
+  });
+  // Stable: tokens of one bucket take its slots in position order.
+  forEach(b, loc, zero, N, [&](OpBuilder &fb, Location l, Value t) {
+    Value c = loadIndex(fb, l, bucket, {bi, h, t});
+    Value slot = memref::LoadOp::create(fb, l, start, ValueRange{c});
+    storeIndex(fb, l, t, perm, {bi, h, slot});
+    memref::StoreOp::create(fb, l, arith::AddIOp::create(fb, l, slot, one),
+                            start, ValueRange{c});
+  });
+}
+
+namespace {
+/// x's head for perm's head h: h Hx / H, which is h / (H / Hx) for GQA
+/// groups and in range for any shapes (the scatter keeps the head).
+Value permuteSourceHead(OpBuilder &b, Location loc, bool inverse, Value x,
+                        Value perm, Value h) {
+  if (inverse)
+    return h;
+  return arith::DivUIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, h, dimOf(b, loc, x, 1)),
+      dimOf(b, loc, perm, 1));
+}
+} // namespace
+
+void mlir::attn::buildPermuteAt(OpBuilder &b, Location loc, bool inverse,
+                                Value x, Value perm, Value out,
+                                ArrayRef<Value> at) {
+  Value p = loadIndex(b, loc, perm, {at[0], at[1], at[2]});
+  Value hx = permuteSourceHead(b, loc, inverse, x, perm, at[1]);
+  SmallVector<Value> from(at), to(at);
+  from[1] = hx;
+  (inverse ? to : from)[2] = p;
+  Value v = memref::LoadOp::create(b, loc, x, from);
+  memref::StoreOp::create(b, loc, v, out, to);
+}
+
+void mlir::attn::buildPermuteRow(OpBuilder &b, Location loc, bool inverse,
+                                 Value x, Value perm, Value out, Value bi,
+                                 Value h, Value s) {
+  Value p = loadIndex(b, loc, perm, {bi, h, s});
+  Value hx = permuteSourceHead(b, loc, inverse, x, perm, h);
+  Value from = inverse ? s : p, to = inverse ? p : s;
+  auto rank = cast<MemRefType>(x.getType()).getRank();
+  if (rank == 3) {
+    Value v = memref::LoadOp::create(b, loc, x, ValueRange{bi, hx, from});
+    memref::StoreOp::create(b, loc, v, out, ValueRange{bi, h, to});
+    return;
+  }
+  forEach(b, loc, cIdx(b, loc, 0), dimOf(b, loc, x, 3),
+          [&](OpBuilder &fb, Location l, Value d) {
+            Value v = memref::LoadOp::create(fb, l, x,
+                                             ValueRange{bi, hx, from, d});
+            memref::StoreOp::create(fb, l, v, out, ValueRange{bi, h, to, d});
+          });
+}

@@ -1,0 +1,222 @@
+"""Content routing (attn.route, attn.permute, #attn.balanced; issue 21):
+the routing examples against numpy oracles written here (buckets from
+float64 dots, Philox4x32-10 for the LSH hyperplanes, a stable argsort,
+masked attention in the original order), permutations equal to the
+reference's bit for bit, the identities of docs/design/routing.md, and
+bad permutations as errors."""
+import ml_dtypes
+import numpy as np
+import pytest
+
+import attnir
+from conftest import REPO, rand, rel_err
+
+EX = REPO / "examples"
+
+
+def philox_word0(key, c0, c1):
+    """Word 0 of Philox4x32-10(key, counter = (c0, c1, 0, 0))."""
+    M = 0xFFFFFFFF
+    k0, k1 = key & M, (key >> 32) & M
+    c = [c0, c1, 0, 0]
+    for _ in range(10):
+        p0, p1 = 0xD2511F53 * c[0], 0xCD9E8D57 * c[2]
+        c = [((p1 >> 32) ^ c[1] ^ k0) & M, p1 & M, ((p0 >> 32) ^ c[3] ^ k1) & M,
+             p0 & M]
+        k0, k1 = (k0 + 0x9E3779B9) & M, (k1 + 0xBB67AE85) & M
+    return c[0]
+
+
+def lsh_buckets(x, bits, seed):
+    D = x.shape[-1]
+    R = np.array([[1.0 if philox_word0(seed, d, k) & 1 else -1.0
+                   for k in range(bits)] for d in range(D)])
+    # Sums in index order, as the op's contract says (np.dot may pair
+    # terms differently; +-x_d sums are exact here only in order).
+    s = np.zeros(x.shape[:-1] + (bits,))
+    xd = x.astype(np.float64)
+    for d in range(D):
+        s += xd[..., d:d + 1] * R[d]
+    return ((s >= 0) * (1 << np.arange(bits))).sum(-1).astype(np.int64)
+
+
+def kmeans_buckets(x, mu):
+    xd, md = x.astype(np.float64), mu.astype(np.float64)
+    s = np.zeros(x.shape[:-1] + (mu.shape[1],))
+    for d in range(x.shape[-1]):
+        s += xd[..., d:d + 1] * md[None, :, None, :, d]
+    return s.argmax(-1)  # the first maximum: ties to the lower c
+
+
+def order(buckets):
+    return np.argsort(buckets, axis=-1, kind="stable").astype(np.int32)
+
+
+def routed_attention(q, k, v, perm, keep):
+    """Attention in the original order: query i sees key j when
+    keep(h, si, sj, i, j) with si, sj their slots in the routed order."""
+    q, k, v = (x.astype(np.float64) for x in (q, k, v))
+    B, H, N, D = q.shape
+    Hk = k.shape[1]
+    out = np.zeros((B, H, N, v.shape[3]))
+    for b in range(B):
+        for h in range(H):
+            g = h // (H // Hk)
+            slot = np.empty(N, np.int64)
+            slot[perm[b, h]] = np.arange(N)
+            i, j = np.arange(N)[:, None], np.arange(N)[None, :]
+            mask = keep(h, H, N, slot[:, None], slot[None, :], i, j)
+            S = np.where(mask, q[b, h] @ k[b, g].T / np.sqrt(D), -np.inf)
+            P = np.exp(S - S.max(axis=1, keepdims=True))
+            out[b, h] = (P @ v[b, g]) / P.sum(axis=1, keepdims=True)
+    return out
+
+
+def kmeans_keep(h, H, N, si, sj, i, j):
+    w = (N + 7) // 8
+    local = i - j < 256
+    return (j <= i) & np.where(h < H // 2, si // w == sj // w, local)
+
+
+SHAPES = [(2, 4, 4, 77), (1, 6, 2, 130), (1, 2, 1, 300)]
+
+
+@pytest.mark.parametrize("B,H,Hk,N", SHAPES)
+def test_routing_kmeans(native, B, H, Hk, N):
+    q = rand((B, H, N, 64), seed=N)
+    k, v = rand((B, Hk, N, 64), seed=N + 1), rand((B, Hk, N, 64), seed=N + 2)
+    mu = rand((H, 8, 64), seed=N + 3)
+    out = attnir.compile(EX / "routing_kmeans.mlir")(q, k, v, mu)
+    perm = order(kmeans_buckets(q, mu))
+    exp = routed_attention(q, k, v, perm, kmeans_keep)
+    assert rel_err(out, exp) < 1e-5
+    # The routing matters: attention in chunks of the original order differs.
+    plain = routed_attention(q, k, v, np.tile(np.arange(N, dtype=np.int32), (B, H, 1)),
+                             kmeans_keep)
+    assert rel_err(plain, exp) > 1e-2
+
+
+@pytest.mark.parametrize("B,H,Hk,N", SHAPES)
+def test_reformer_lsh(native, B, H, Hk, N):
+    qk = rand((B, H, N, 64), seed=N)
+    v = rand((B, Hk, N, 64), seed=N + 1)
+    out = attnir.compile(EX / "reformer_lsh.mlir")(qk, v)
+    perm = order(lsh_buckets(qk, 4, 42))
+    # Shared QK: the keys are the queries (v of a GQA group per head).
+    exp = routed_attention(qk, qk, np.repeat(v, H // Hk, axis=1), perm,
+                           lambda h, H, N, si, sj, i, j: (j <= i) & (si // 64 == sj // 64))
+    assert rel_err(out, exp) < 1e-5
+
+
+ROUTE = """
+func.func @route(%x: tensor<?x?x?x64x{t}>{mu_arg}) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>) {{
+  %p, %b = attn.route %x {how} : ({types}) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
+  return %p, %b : tensor<?x?x?xi32>, tensor<?x?x?xi32>
+}}
+"""
+
+
+def route_spec(t, lsh=None, clusters=None):
+    if lsh is not None:
+        return ROUTE.format(t=t, mu_arg="", how=f"lsh({lsh[0]}, {lsh[1]})",
+                            types=f"tensor<?x?x?x64x{t}>")
+    return ROUTE.format(t=t, mu_arg=f", %mu: tensor<?x{clusters}x64x{t}>",
+                        how="centroids(%mu)",
+                        types=f"tensor<?x?x?x64x{t}>, tensor<?x{clusters}x64x{t}>")
+
+
+@pytest.mark.parametrize("t,np_t", [("f32", np.float32), ("bf16", ml_dtypes.bfloat16),
+                                    ("f16", np.float16)])
+@pytest.mark.parametrize("how", [("lsh", (0, 1)), ("lsh", (5, 2**40 + 3)),
+                                 ("lsh", (16, 9)), ("kmeans", 1), ("kmeans", 13)])
+def test_route_matches_reference_and_numpy(native, t, np_t, how):
+    kind, p = how
+    spec = route_spec(t, lsh=p) if kind == "lsh" else route_spec(t, clusters=p)
+    x = rand((2, 3, 333, 64), np_t, seed=7)
+    args = [x]
+    if kind == "kmeans":
+        args.append(rand((3, p, 64), np_t, seed=8))
+    kernel = attnir.compile(spec)
+    perm, bucket = kernel(*args)
+    ref_perm, ref_bucket = attnir.reference(spec, *args)
+    assert np.array_equal(perm, ref_perm) and np.array_equal(bucket, ref_bucket)
+    xf = x.astype(np.float32)
+    exp = lsh_buckets(xf, *p) if kind == "lsh" else kmeans_buckets(xf, args[1].astype(np.float32))
+    assert np.array_equal(bucket, exp)
+    assert np.array_equal(perm, order(exp))
+    if kind == "lsh" and p[0] == 0 or kind == "kmeans" and p == 1:
+        assert np.array_equal(perm, np.tile(np.arange(333), (2, 3, 1)))
+
+
+IDENTITY = """
+func.func @f(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+             %v: tensor<?x?x?x64xf32>{mu_arg}) -> tensor<?x?x?x64xf32> {{
+  %perm, %bucket = attn.route %q {how}
+      : (tensor<?x?x?x64xf32>{mu_type}) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
+  %qs = attn.permute %q by %perm : (tensor<?x?x?x64xf32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
+  %ks = attn.permute %k by %perm : (tensor<?x?x?x64xf32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
+  %vs = attn.permute %v by %perm : (tensor<?x?x?x64xf32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
+  %os = attn.attention %qs, %ks, %vs rules(%perm) mask({mask}) mask_rule {{
+  ^bb0(%b: index, %h: index, %i: index, %j: index, %p: tensor<?x?x?xi32>):
+    %pi = tensor.extract %p[%b, %h, %i] : tensor<?x?x?xi32>
+    %pj = tensor.extract %p[%b, %h, %j] : tensor<?x?x?xi32>
+    %c = arith.cmpi sle, %pj, %pi : i32
+    attn.yield %c : i1
+  }} : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+        tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
+  %o = attn.permute %os by %perm inverse : (tensor<?x?x?x64xf32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}}
+"""
+
+PLAIN = """
+func.func @f(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+             %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {{
+  %o = attn.attention %q, %k, %v mask({mask})
+      : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}}
+"""
+
+
+@pytest.mark.parametrize("N", [77, 300])
+def test_one_cluster_is_causal(native, N):
+    q, k, v = (rand((1, 4, N, 64), seed=N + s) for s in range(3))
+    mu = rand((4, 1, 64), seed=5)
+    spec = IDENTITY.format(mu_arg=", %mu: tensor<?x1x64xf32>", how="centroids(%mu)",
+                           mu_type=", tensor<?x1x64xf32>", mask="#attn.balanced<1>")
+    out = attnir.compile(spec)(q, k, v, mu)
+    exp = attnir.compile(PLAIN.format(mask="#attn.causal"))(q, k, v)
+    assert np.array_equal(out, exp) or rel_err(out, exp) < 1e-6
+
+
+@pytest.mark.parametrize("N", [77, 300])
+def test_zero_bits_is_chunked(native, N):
+    q, k, v = (rand((2, 2, N, 64), seed=N + s) for s in range(3))
+    spec = IDENTITY.format(mu_arg="", how="lsh(0, 5)", mu_type="",
+                           mask="#attn.chunked<32>")
+    out = attnir.compile(spec)(q, k, v)
+    exp = attnir.compile(PLAIN.format(
+        mask="#attn.all_of<[#attn.chunked<32>, #attn.causal]>"))(q, k, v)
+    assert rel_err(out, exp) < 1e-6
+
+
+PERMUTE = """
+func.func @f(%x: tensor<?x?x?x8xf32>, %p: tensor<?x?x?x{t}>) -> tensor<?x?x?x8xf32> {{
+  %y = attn.permute %x by %p : (tensor<?x?x?x8xf32>, tensor<?x?x?x{t}>) -> tensor<?x?x?x8xf32>
+  return %y : tensor<?x?x?x8xf32>
+}}
+"""
+
+
+@pytest.mark.parametrize("t,np_t", [("i32", np.int32), ("i64", np.int64)])
+def test_permute_inputs_checked(native, t, np_t):
+    kernel = attnir.compile(PERMUTE.format(t=t))
+    x = rand((1, 2, 10, 8))
+    p = np.tile(np.arange(10, dtype=np_t)[::-1], (1, 2, 1)).copy()
+    assert np.array_equal(kernel(x, p), x[:, :, ::-1])
+    for bad, what in [(10, "outside"), (-1, "outside"), (3, "already")]:
+        q = p.copy()
+        q[0, 1, 4] = bad
+        with pytest.raises(Exception, match=what):
+            kernel(x, q)

@@ -1,0 +1,43 @@
+// Routing on the GPU (RouteKernels.cpp): attn.route is two kernels of its
+// step, a thread per token for the buckets ("_c0": float64 dots, the LSH
+// sign words a constant global made at compile time) and a block of W
+// warps per (b, h) row for the stable order (per-warp counts in shared
+// memory through match.any, barriers between the phases); attn.permute is
+// a thread per element, reading perm from the workspace.
+// RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu)' | FileCheck %s
+
+// CHECK-LABEL: gpu.module @attn_kernels
+// CHECK: memref.global "private" constant @reformer__s0_signs : memref<64xi32> = dense<
+// CHECK: memref.global "private" @reformer__s0_counts : memref<264xi32, #gpu.address_space<workgroup>>
+// CHECK: gpu.func @reformer__s0_c0(
+// CHECK-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 1 : i64, attn.step_args = ["i0", "w0", "w1"]
+// CHECK: memref.get_global @reformer__s0_signs
+// CHECK: arith.extf %{{.*}} : bf16 to f64
+// CHECK: arith.cmpf oge
+// CHECK: gpu.func @reformer__s0(
+// CHECK-SAME: attn.grid_arg = 1 : i64, attn.grid_dims = 2 : i64, attn.grid_lanes = 1024 : i64, attn.step = 0 : i64
+// CHECK: gpu.barrier
+// CHECK: nvvm.match.sync  any
+// CHECK: nvvm.bar.warp.sync
+// CHECK: gpu.barrier
+// CHECK: nvvm.match.sync  any
+// CHECK: memref.store %{{.*}}, %arg1
+// CHECK: gpu.func @reformer__s1(
+// CHECK-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 4 : i64, {{.*}}attn.step_args = ["i0", "w0", "w2"]
+// CHECK: gpu.func @reformer__s4(
+// CHECK-SAME: attn.step_args = ["w4", "w0", "o0"]
+func.func @reformer(%qk: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x64xbf16>)
+    -> tensor<?x?x?x64xbf16> {
+  %perm, %bucket = attn.route %qk lsh(3, 42)
+      : (tensor<?x?x?x64xbf16>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
+  %s = attn.permute %qk by %perm
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xbf16>
+  %vs = attn.permute %v by %perm
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xbf16>
+  %os = attn.attention %s, %s, %vs mask(#attn.balanced<4>)
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+      -> tensor<?x?x?x64xbf16>
+  %o = attn.permute %os by %perm inverse
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xbf16>
+  return %o : tensor<?x?x?x64xbf16>
+}

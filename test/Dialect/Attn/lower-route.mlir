@@ -1,0 +1,56 @@
+// RUN: attn-opt %s -attn-lower-route | FileCheck %s
+
+// attn.route: a task per token computes its bucket from float64 dots (the
+// reference's sums), then a task per (b, h) row counts, prefixes and
+// scatters positions (a stable counting sort); LSH sign words are a
+// constant global made at compile time.
+// CHECK: memref.global "private" constant @__attn_route_signs_{{[0-9]+}} : memref<64xi32> = dense<
+// CHECK-LABEL: func.func @kmeans
+// CHECK: %[[BUCKET:.*]] = memref.alloc({{.*}}) : memref<?x?x?xi32>
+// CHECK: %[[PERM:.*]] = memref.alloc({{.*}}) : memref<?x?x?xi32>
+// CHECK: scf.parallel
+// CHECK: arith.extf %{{.*}} : f32 to f64
+// CHECK: arith.mulf %{{.*}} : f64
+// CHECK: arith.cmpf ogt
+// CHECK: memref.store %{{.*}}, %[[BUCKET]]
+// CHECK: scf.parallel
+// CHECK: memref.alloc(%{{.*}}) : memref<?xindex>
+// CHECK: memref.store %{{.*}}, %[[PERM]]
+// CHECK: memref.dealloc
+// CHECK: bufferization.to_tensor %[[PERM]]
+// CHECK-NOT: attn.route
+func.func @kmeans(%x: tensor<?x?x?x64xf32>, %mu: tensor<?x8x64xf32>)
+    -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>) {
+  %perm, %bucket = attn.route %x centroids(%mu)
+      : (tensor<?x?x?x64xf32>, tensor<?x8x64xf32>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
+  return %perm, %bucket : tensor<?x?x?xi32>, tensor<?x?x?xi32>
+}
+
+// CHECK-LABEL: func.func @lsh
+// CHECK: memref.get_global @__attn_route_signs_{{[0-9]+}} : memref<64xi32>
+// CHECK: arith.extf %{{.*}} : bf16 to f64
+// CHECK: arith.negf
+// CHECK: arith.cmpf oge
+// CHECK: memref.dealloc %{{.*}} : memref<?x?x?xi32>
+func.func @lsh(%x: tensor<?x?x?x64xbf16>) -> tensor<?x?x?xi32> {
+  %perm, %bucket = attn.route %x lsh(3, 7)
+      : (tensor<?x?x?x64xbf16>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
+  return %perm : tensor<?x?x?xi32>
+}
+
+// attn.permute: a task per token; a gather reads x's head h Hx / H.
+// CHECK-LABEL: func.func @permute
+// CHECK: scf.parallel
+// CHECK: arith.index_cast %{{.*}} : i32 to index
+// CHECK: arith.muli
+// CHECK: arith.divui
+// CHECK: scf.for
+// CHECK: memref.load
+// CHECK: memref.store
+// CHECK-NOT: attn.permute
+func.func @permute(%k: tensor<?x?x?x64xf32>, %p: tensor<?x?x?xi32>)
+    -> tensor<?x?x?x64xf32> {
+  %ks = attn.permute %k by %p
+      : (tensor<?x?x?x64xf32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
+  return %ks : tensor<?x?x?x64xf32>
+}
