@@ -43,10 +43,13 @@ def gates_like_outputs(text, dtype):
 def float_variant(text, dtype):
     """q/k/v/out element types to `dtype`: only types with a static head dim
     (`x64xf32>`); the rank-3 lse (`?xf32>`) stays f32. With rule regions
-    only rank-4 types (q, k, v, also as region arguments): rule tables keep
-    their dtype."""
+    only rank-4 types (q, k, v, also as region arguments) and routing
+    centroids [H, C, D]: rule tables keep their dtype."""
     if "rules(" in text:
-        return re.sub(r"(tensor<(?:[?\d]+x){3}\d+x)(?:f32|f16|bf16)>",
+        text = re.sub(r"(tensor<(?:[?\d]+x){3}\d+x)(?:f32|f16|bf16)>",
+                      rf"\1{dtype}>", text)
+        # attn.route's centroids [H, C, D] (static C and D) follow q.
+        return re.sub(r"(tensor<[?\d]+x\d+x\d+x)(?:f32|f16|bf16)>",
                       rf"\1{dtype}>", text)
     return re.sub(r"x(\d+)x(?:f32|f16|bf16)>", rf"x\1x{dtype}>", text)
 

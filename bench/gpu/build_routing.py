@@ -16,7 +16,7 @@ from build_sparse import build_all
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from routing_specs import causal_spec, routing_spec  # noqa: E402
+from routing_specs import causal_spec, routing_spec, sorted_attention_spec  # noqa: E402
 
 
 def example(name):
@@ -42,6 +42,12 @@ SPECS["routing_route_lsh8"] = (route_spec("lsh(8, 7)"), "")
 SPECS["routing_route_lsh12"] = (route_spec("lsh(12, 3)"), "")
 SPECS["routing_bench_c16"] = (routing_spec(64, 16, "bf16"), "")
 SPECS["routing_causal_d64"] = (causal_spec(64, "bf16"), "")
+# The attention step alone: with the perm rule, without a rule, with the
+# built-in causal rule in the routed order (what a cheap rule would cost).
+SPECS["routing_sorted_rule"] = (sorted_attention_spec(64, 16, True, "bf16"), "")
+SPECS["routing_sorted_norule"] = (sorted_attention_spec(64, 16, False, "bf16"), "")
+SPECS["routing_sorted_causal"] = (sorted_attention_spec(64, 16, None, "bf16"), "")
+SPECS["routing_sorted_index"] = (sorted_attention_spec(64, 16, True, "bf16", region="index"), "")
 
 if __name__ == "__main__":
     build_all(SPECS)

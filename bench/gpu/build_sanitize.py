@@ -40,6 +40,9 @@ def arg_names(text):
 def inputs_for(names, rng, M=M):
     arrays = {}
     arrays["q"] = rng.standard_normal((B, HQ, N, D)).astype(np.float16)
+    # Routing: shared QK (Reformer) and k-means centroids [H, C = 8, D].
+    arrays["qk"] = rng.standard_normal((B, HQ, N, D)).astype(np.float16)
+    arrays["centroids"] = rng.standard_normal((HQ, 8, D)).astype(np.float16)
     arrays["k"] = rng.standard_normal((B, HKV, M, D)).astype(np.float16)
     arrays["v"] = rng.standard_normal((B, HKV, M, D)).astype(np.float16)
     # DARE's attention embeddings; NSA's gates in (0, 1).

@@ -121,6 +121,24 @@ def timings(report, reps):
                kernels_ms=parts)
     print(json.dumps(row), flush=True)
     report["timings"] = [row]
+    # The attention step alone, on inputs in the routed order.
+    bucket = torch.einsum("bhnd,hcd->bhnc", q.float(), mu.float()).argmax(-1)
+    perm = torch.sort(bucket, dim=-1, stable=True).indices.to(torch.int32)
+    idx = perm.long()[..., None].expand(B, H, N, D)
+    qs, ks, vs = (x.gather(2, idx).contiguous() for x in (q, k, v))
+    variants = []
+    for name, args in (("routing_sorted_rule", (qs, ks, vs, perm)),
+                       ("routing_sorted_norule", (qs, ks, vs)),
+                       ("routing_sorted_causal", (qs, ks, vs)),
+                       ("routing_sorted_index", (qs, ks, vs))):
+        kern = load(name)
+        t = time_ms(lambda: kern(*args), reps)
+        parts = kernel_ms(lambda: kern(*args), reps,
+                          ["sorted__s0_c0", "sorted__s0", "sorted__s1", "sorted"])
+        variants.append(dict(variant=name, ms=t, share_of_causal=t / t_causal,
+                             kernels_ms=parts))
+        print(json.dumps(variants[-1]), flush=True)
+    report["attention_variants"] = variants
 
 
 if __name__ == "__main__":

@@ -287,6 +287,7 @@ LogicalResult mlir::attn::cuda::buildRouteKernels(OpBuilder &gb,
     ob.setInsertionPointToStart(&bucketFn.getBody().front());
     ImplicitLocOpBuilder b(loc, ob);
     RouteSite site;
+    site.rowAlign = 16; // the runtime's buffers and torch's rows
     site.x = bucketFn.getArgument(0);
     if (op.getCentroids())
       site.centroids = bucketFn.getArgument(1);
@@ -323,16 +324,26 @@ LogicalResult mlir::attn::cuda::buildPermuteKernel(OpBuilder &gb,
                                                    StringRef name) {
   SmallVector<Value> values = {op.getX(), op.getPerm(), op.getOut()};
   unsigned rank = op.getType().getRank();
-  // A thread per element of the result: consecutive threads copy
-  // consecutive features of one token.
-  auto kfn = createStepKernel(gb, fn, values, name, 2, rank, 128, 1);
+  // A thread per 16 bytes of a token's features where rows are whole
+  // 16-byte pieces (consecutive threads copy consecutive pieces), else a
+  // thread per element.
+  int64_t d = rank == 4 ? op.getType().getDimSize(3) : ShapedType::kDynamic;
+  int64_t bytes = op.getType().getElementTypeBitWidth() / 8;
+  int64_t width = 16 / bytes;
+  bool vec = !ShapedType::isDynamic(d) && (d * bytes) % 16 == 0;
+  int64_t lanes = vec ? d / width : 1;
+  unsigned gridDims = vec ? 3 : rank;
+  auto kfn = createStepKernel(gb, fn, values, name, 2, gridDims, 128, lanes);
   OpBuilder ob(gb.getContext());
   ob.setInsertionPointToStart(&kfn.getBody().front());
   ImplicitLocOpBuilder b(op.getLoc(), ob);
   Value lane;
-  SmallVector<Value> at = cuda::enterStepItem(b, kfn.getArgument(2), rank, 128, 1, lane);
+  SmallVector<Value> at =
+      cuda::enterStepItem(b, kfn.getArgument(2), gridDims, 128, lanes, lane);
+  if (vec)
+    at.push_back(arith::MulIOp::create(b, lane, cIdx(b, b.getLoc(), width)));
   buildPermuteAt(b, b.getLoc(), op.getInverse(), kfn.getArgument(0),
-                 kfn.getArgument(1), kfn.getArgument(2), at);
+                 kfn.getArgument(1), kfn.getArgument(2), at, vec ? width : 1);
   endKernel(b, kfn);
   return success();
 }

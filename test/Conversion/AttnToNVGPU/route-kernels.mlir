@@ -3,7 +3,8 @@
 // sign words a constant global made at compile time) and a block of W
 // warps per (b, h) row for the stable order (per-warp counts in shared
 // memory through match.any, barriers between the phases); attn.permute is
-// a thread per element, reading perm from the workspace.
+// a thread per 16 bytes of a token's features, reading perm from the
+// workspace.
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu)' | FileCheck %s
 
 // CHECK-LABEL: gpu.module @attn_kernels
@@ -23,7 +24,9 @@
 // CHECK: nvvm.match.sync  any
 // CHECK: memref.store %{{.*}}, %arg1
 // CHECK: gpu.func @reformer__s1(
-// CHECK-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 4 : i64, {{.*}}attn.step_args = ["i0", "w0", "w2"]
+// CHECK-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 8 : i64, {{.*}}attn.step_args = ["i0", "w0", "w2"]
+// CHECK: vector.load %{{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
+// CHECK: vector.store %{{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
 // CHECK: gpu.func @reformer__s4(
 // CHECK-SAME: attn.step_args = ["w4", "w0", "o0"]
 func.func @reformer(%qk: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x64xbf16>)

@@ -9,6 +9,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "MaskIR.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 
 using namespace mlir;
@@ -217,11 +218,44 @@ static Value balancedWidthIR(const maskir::Arith &a, int64_t c, Value m) {
   return a.max(a.div(a.add(m, a.c(c - 1)), a.c(c)), a.c(1));
 }
 
+/// floor(x / w) for 0 <= x < 2^52 and w >= 1 without an integer division:
+/// x times the float64 1 / w `rw`, off by at most one, then corrected. A run-time
+/// divisor would make a 64-bit division per key, which the GPU backend
+/// splits into a branch per key (a 32-bit fast path) that keeps the
+/// element rule's loads of different keys from overlapping.
+static Value chunkOf(const maskir::Arith &a, Value x, Value w, Value rw) {
+  Type f64 = a.b.getF64Type();
+  Type ft = isa<VectorType>(a.type)
+                ? Type(VectorType::get(cast<VectorType>(a.type).getShape(), f64))
+                : f64;
+  Value xf = arith::SIToFPOp::create(a.b, a.loc, ft, x);
+  Value qf = math::FloorOp::create(
+      a.b, a.loc, arith::MulFOp::create(a.b, a.loc, xf, rw));
+  Value q = arith::FPToSIOp::create(a.b, a.loc, a.type, qf);
+  Value next = a.mul(a.add(q, a.c(1)), w);
+  q = a.select(a.le(next, x), a.add(q, a.c(1)), q);
+  return a.select(a.lt(x, a.mul(q, w)), a.sub(q, a.c(1)), q);
+}
+
 Value BalancedAttr::buildKeep(OpBuilder &b, Location loc, Value i, Value j,
                               Value, Value m) const {
   maskir::Arith a{b, loc, j.getType()};
+  if (getElementTypeOrSelf(j.getType()).isIndex()) // no float casts of index
+    return a.eq(a.div(i, balancedWidthIR(a, getC(), a.splat(m))),
+                a.div(j, balancedWidthIR(a, getC(), a.splat(m))));
   Value w = balancedWidthIR(a, getC(), a.splat(m));
-  return a.eq(a.div(i, w), a.div(j, w));
+  Type f64 = b.getF64Type();
+  Type ft = isa<VectorType>(a.type)
+                ? Type(VectorType::get(cast<VectorType>(a.type).getShape(), f64))
+                : f64;
+  // 1 / w once (the per-key work is a multiply; the quotient is off by at
+  // most one, which chunkOf corrects).
+  Value one = arith::ConstantOp::create(b, loc, FloatAttr::get(f64, 1.0));
+  if (auto vt = dyn_cast<VectorType>(ft))
+    one = vector::BroadcastOp::create(b, loc, vt, one);
+  Value rw = arith::DivFOp::create(b, loc, one,
+                                   arith::SIToFPOp::create(b, loc, ft, w));
+  return a.eq(chunkOf(a, i, w, rw), chunkOf(a, j, w, rw));
 }
 
 KeyRangeValues BalancedAttr::buildKeyRange(OpBuilder &b, Location loc, Value i0,

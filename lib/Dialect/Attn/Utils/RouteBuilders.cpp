@@ -6,6 +6,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -126,13 +127,75 @@ Value lshBucket(OpBuilder &b, Location loc, const RouteSite &site, Value bi,
   }
   return bucket;
 }
+
+/// Up to this many static centroids are scored in one pass over x.
+constexpr int64_t kFewCentroids = 32;
+
+/// nearestCentroid for a few static centroids: one pass over the features
+/// with a float64 sum per centroid (each the same sum in the same order),
+/// so x is read once.
+Value nearestOfFew(OpBuilder &b, Location loc, const RouteSite &site,
+                   int64_t C, Value bi, Value h, Value t) {
+  Value zero = cIdx(b, loc, 0);
+  Value D = dimOf(b, loc, site.x, 3);
+  Value f0 = arith::ConstantOp::create(b, loc, b.getF64FloatAttr(0.0));
+  // Static rows of whole 16-byte pieces are read a piece at a time (one
+  // vector load of x and one per centroid); the sums stay in feature order.
+  auto xt = cast<MemRefType>(site.x.getType());
+  int64_t dStatic = xt.getDimSize(3), bytes = xt.getElementTypeBitWidth() / 8;
+  int64_t width = site.rowAlign >= 16 && !ShapedType::isDynamic(dStatic) &&
+                          (dStatic * bytes) % 16 == 0
+                      ? 16 / bytes
+                      : 1;
+  auto piece = [&](OpBuilder &db, Location l, Value buf, ValueRange at) {
+    SmallVector<Value> out;
+    if (width == 1) {
+      out.push_back(loadF64(db, l, buf, at));
+      return out;
+    }
+    auto vt = VectorType::get({width}, xt.getElementType());
+    Value v = vector::LoadOp::create(db, l, vt, buf, at, false,
+                                     llvm::MaybeAlign(16));
+    for (int64_t e = 0; e < width; ++e) {
+      Value x = vector::ExtractOp::create(db, l, v, ArrayRef<int64_t>{e});
+      out.push_back(arith::ExtFOp::create(db, l, db.getF64Type(), x).getResult());
+    }
+    return out;
+  };
+  auto loop = scf::ForOp::create(
+      b, loc, zero, D, cIdx(b, loc, width), SmallVector<Value>(C, f0),
+      [&](OpBuilder &db, Location l, Value d, ValueRange acc) {
+        SmallVector<Value> x = piece(db, l, site.x, {bi, h, t, d});
+        SmallVector<Value> next(acc);
+        for (int64_t c = 0; c < C; ++c) {
+          SmallVector<Value> m = piece(db, l, site.centroids, {h, cIdx(db, l, c), d});
+          for (int64_t e = 0; e < width; ++e)
+            next[c] = arith::AddFOp::create(
+                db, l, next[c], arith::MulFOp::create(db, l, x[e], m[e]));
+        }
+        scf::YieldOp::create(db, l, next);
+      });
+  // The first strictly greater wins: ties to the lower c, a NaN never.
+  Value best = loop.getResult(0), bestC = zero;
+  for (int64_t c = 1; c < C; ++c) {
+    Value s = loop.getResult(c);
+    Value better = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, s, best);
+    best = arith::SelectOp::create(b, loc, better, s, best);
+    bestC = arith::SelectOp::create(b, loc, better, cIdx(b, loc, c), bestC);
+  }
+  return bestC;
+}
 } // namespace
 
 Value mlir::attn::buildRouteBucketAt(OpBuilder &b, Location loc,
                                      const RouteSite &site, Value bi, Value h,
                                      Value t) {
-  return site.centroids ? nearestCentroid(b, loc, site, bi, h, t)
-                        : lshBucket(b, loc, site, bi, h, t);
+  if (!site.centroids)
+    return lshBucket(b, loc, site, bi, h, t);
+  int64_t C = cast<MemRefType>(site.centroids.getType()).getDimSize(1);
+  if (!ShapedType::isDynamic(C) && C <= kFewCentroids)
+    return nearestOfFew(b, loc, site, C, bi, h, t);
+  return nearestCentroid(b, loc, site, bi, h, t);
 }
 
 namespace {
@@ -197,14 +260,22 @@ Value permuteSourceHead(OpBuilder &b, Location loc, bool inverse, Value x,
 
 void mlir::attn::buildPermuteAt(OpBuilder &b, Location loc, bool inverse,
                                 Value x, Value perm, Value out,
-                                ArrayRef<Value> at) {
+                                ArrayRef<Value> at, int64_t width) {
   Value p = loadIndex(b, loc, perm, {at[0], at[1], at[2]});
   Value hx = permuteSourceHead(b, loc, inverse, x, perm, at[1]);
   SmallVector<Value> from(at), to(at);
   from[1] = hx;
   (inverse ? to : from)[2] = p;
-  Value v = memref::LoadOp::create(b, loc, x, from);
-  memref::StoreOp::create(b, loc, v, out, to);
+  if (width == 1) {
+    Value v = memref::LoadOp::create(b, loc, x, from);
+    memref::StoreOp::create(b, loc, v, out, to);
+    return;
+  }
+  auto vt = VectorType::get({width},
+                            cast<MemRefType>(x.getType()).getElementType());
+  auto align = llvm::MaybeAlign(16);
+  Value v = vector::LoadOp::create(b, loc, vt, x, from, false, align);
+  vector::StoreOp::create(b, loc, v, out, to, false, align);
 }
 
 void mlir::attn::buildPermuteRow(OpBuilder &b, Location loc, bool inverse,

@@ -21,6 +21,10 @@ namespace mlir::attn {
 struct RouteSite {
   Value x, centroids, signs;
   int64_t bits = 0;
+  /// Byte alignment the rows of x and centroids may be loaded with (the
+  /// GPU's 16-byte vector loads); 0: element alignment only (the CPU,
+  /// whose inputs may be views at any element).
+  int64_t rowAlign = 0;
 };
 
 /// The LSH sign words of `op` (static D, checked by its verifier) as a
@@ -49,9 +53,11 @@ void buildPermuteRow(OpBuilder &b, Location loc, bool inverse, Value x,
                      Value perm, Value out, Value bi, Value h, Value s);
 
 /// attn.permute for one element: `at` = (b, h, s) of an lse, (b, h, s, d)
-/// of a 4-d x (the gather's output element, the scatter's input element).
+/// of a 4-d x (the gather's output element, the scatter's input element);
+/// with `width` > 1, the `width` features from d on as one vector.
 void buildPermuteAt(OpBuilder &b, Location loc, bool inverse, Value x,
-                    Value perm, Value out, ArrayRef<Value> at);
+                    Value perm, Value out, ArrayRef<Value> at,
+                    int64_t width = 1);
 
 } // namespace mlir::attn
 
