@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""CPU routing benchmark (issue 21): balanced k-means routing of every head
+"""CPU routing and landmark benchmark (issue 21). Routing: balanced k-means routing of every head
 (C = 16 centroids, chunks of N / C, causal on original positions;
 bench/routing_specs.py) against AttnIR's causal attention at the same
 shape and against the same pattern written eagerly in numpy (argmax of
@@ -7,11 +7,14 @@ q . mu, a stable argsort, gathers, a dense masked softmax per chunk, a
 scatter), f32, D = 64, B = 1, N = 16384, in one process through the attnir
 package. Eager PyTorch is the issue's comparison; no CPU build of torch is
 reachable from this machine (PyPI's wheel needs the CUDA libraries), so
-the eager version is numpy's (its matmuls are OpenBLAS sgemm). Checks the
-program against the float64 reference on a ragged shape first. Writes
-docs/benchmarks/routing-cpu.json and prints a markdown table.
+the eager version is numpy's (its matmuls are OpenBLAS sgemm). Landmark:
+examples/landmark.mlir (blocks of 64, top-4 retrieval) at N = 32768
+against AttnIR's causal attention and a vectorised numpy version. Checks
+each program against the float64 reference on a ragged shape first.
+Writes docs/benchmarks/routing-cpu.json and prints markdown tables.
 
 usage: python3 bench/cpu_routing.py [--n 16384] [--heads 4] [--reps 3]
+                                   [--landmark-n 32768] [--landmark-heads 1]
 """
 import argparse
 import json
@@ -47,11 +50,65 @@ def eager_numpy(q, k, v, mu):
     return out
 
 
+def eager_landmark(q, k, v, lk, block=64, topk=4, rows=1024):
+    """Landmark retrieval eagerly in numpy, a slab of query rows at a time."""
+    B, H, N, D = q.shape
+    out = np.empty_like(q)
+    scale = 1 / np.sqrt(D)
+    kb = k.reshape(B, H, -1, block, D) if N % block == 0 else None
+    vb = v.reshape(B, H, -1, block, D)
+    for b in range(B):
+        for h in range(H):
+            for r0 in range(0, N, rows):
+                i = np.arange(r0, min(N, r0 + rows))
+                c = i // block
+                A = (q[b, h, i] @ lk[b, h].T) * scale            # [r, nb]
+                A = np.where(np.arange(A.shape[1])[None] < c[:, None], A, -np.inf)
+                top = np.argsort(-A, axis=1, kind="stable")[:, :topk]
+                a = np.take_along_axis(A, top, 1)               # [r, K]
+                S = np.einsum("rd,rktd->rkt", q[b, h, i], kb[b, h][top]) * scale
+                P = np.exp(S - S.max(-1, keepdims=True))
+                units = np.einsum("rkt,rktd->rkd", P / P.sum(-1, keepdims=True), vb[b, h][top])
+                loc = np.arange(block)[None] + (c * block)[:, None]   # [r, block]
+                Sl = np.einsum("rd,rtd->rt", q[b, h, i], k[b, h][loc]) * scale
+                Sl = np.where(loc <= i[:, None], Sl, -np.inf)
+                logits = np.concatenate([Sl, np.where(np.isfinite(a), a, -np.inf)], 1)
+                m = logits.max(1, keepdims=True)
+                w = np.exp(logits - m)
+                vals = np.concatenate([v[b, h][loc], units], 1)
+                out[b, h, i] = np.einsum("rt,rtd->rd", w, vals) / w.sum(1, keepdims=True)
+    return out
+
+
+def landmark(args, causal):
+    N, H, D, block = args.landmark_n, args.landmark_heads, 64, 64
+    rng = np.random.default_rng(1)
+    q, k, v = (rng.standard_normal((1, H, N, D)).astype(np.float32) for _ in range(3))
+    lk = rng.standard_normal((1, H, N // block, D)).astype(np.float32)
+    kern = attnir.compile(open(os.path.join(REPO, "examples", "landmark.mlir")).read(),
+                          cache=False)
+    n = 1000
+    small = (q[:, :, :n], k[:, :, :n], v[:, :, :n], lk[:, :, :-(-n // block)])
+    ref = kern.reference(*small)[0]
+    err = float(np.abs(kern(*small)[0] - ref).max() / np.abs(ref).max())
+    t_lm = median_ms(lambda: kern(q, k, v, lk), args.reps)
+    t_causal = median_ms(lambda: causal(q, k, v), args.reps)
+    t_eager = median_ms(lambda: eager_landmark(q, k, v, lk), args.reps)
+    diff = float(np.abs(kern(q, k, v, lk)[0] - eager_landmark(q, k, v, lk)).max())
+    return dict(pattern=f"landmark retrieval, l = {block}, top-4 of {N // block} blocks",
+                B=1, H=H, N=N, D=D, attnir_ms=t_lm, causal_ms=t_causal,
+                share_of_causal=t_lm / t_causal, eager_numpy_ms=t_eager,
+                vs_eager=t_eager / t_lm, max_abs_diff_vs_eager=diff,
+                max_rel_err_vs_reference=err)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=16384)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--landmark-n", type=int, default=32768)
+    ap.add_argument("--landmark-heads", type=int, default=1)
     args = ap.parse_args()
     N, H, D, C = args.n, args.heads, 64, 16
     rng = np.random.default_rng(0)
@@ -76,13 +133,18 @@ def main():
                vs_eager=t_eager / t_route, max_abs_diff_vs_eager=diff,
                max_rel_err_vs_reference=err, cpu=cpu, cores=os.cpu_count())
     print(json.dumps(row), flush=True)
+    lm = landmark(args, causal)
+    print(json.dumps(lm), flush=True)
     with open(os.path.join(REPO, "docs", "benchmarks", "routing-cpu.json"), "w") as f:
-        json.dump(row, f, indent=1)
+        json.dump(dict(routing=row, landmark=lm), f, indent=1)
     print(f"\n{cpu}, {os.cpu_count()} cores\n")
     print("| pattern | AttnIR ms | AttnIR causal ms | share of causal | eager numpy ms | vs eager |")
     print("|---|---|---|---|---|---|")
     print(f"| {row['pattern']} (B=1, H={H}, N={N}, D={D}) | {t_route:.0f} | {t_causal:.0f} | "
           f"{t_route / t_causal:.3f} | {t_eager:.0f} | {t_eager / t_route:.1f}x |")
+    print(f"| {lm['pattern']} (B=1, H={lm['H']}, N={lm['N']}, D=64) | {lm['attnir_ms']:.0f} | "
+          f"{lm['causal_ms']:.0f} | {lm['share_of_causal']:.3f} | {lm['eager_numpy_ms']:.0f} | "
+          f"{lm['vs_eager']:.1f}x |")
 
 
 if __name__ == "__main__":

@@ -201,6 +201,25 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
     multiples.push_back({key(op.getQ(), 1), key(op.getK(), 1)});
   });
 
+  // attn.landmark is self-attention with GQA: an attention's roles and dim
+  // names (k's length is q's by its shape relations).
+  fn.walk([&](attn::LandmarkOp op) {
+    valueRoles.try_emplace(op.getQ(), "q");
+    valueRoles.try_emplace(op.getK(), "k");
+    valueRoles.try_emplace(op.getV(), "v");
+    valueRoles.try_emplace(op.getLandmarks(), "landmarks");
+    valueRoles.try_emplace(op.getOut(), "out");
+    valueRoles.try_emplace(op.getLse(), "lse");
+    for (Value x : {op.getQ(), op.getK(), op.getV()})
+      addValue(x);
+    for (unsigned d = 0; d < 4; ++d) {
+      roles.try_emplace(key(op.getQ(), d), qRoles[d]);
+      roles.try_emplace(key(op.getK(), d), kRoles[d]);
+      roles.try_emplace(key(op.getV(), d), vRoles[d]);
+    }
+    multiples.push_back({key(op.getQ(), 1), key(op.getK(), 1)});
+  });
+
   // attn.linear reads q, k, v of one sequence: q's roles and dim names
   // (k's and v's dims are q's by its shape relations), v's Dv.
   fn.walk([&](attn::LinearOp op) {

@@ -34,6 +34,8 @@ bool referenceRouteOp(const RefOp &op, std::map<int, HostTensor> &values,
                       ReferenceStats &stats, std::string &error);
 bool referencePermuteOp(const RefOp &op, std::map<int, HostTensor> &values,
                         ReferenceStats &stats, std::string &error);
+bool referenceLandmarkOp(const RefOp &op, std::map<int, HostTensor> &values,
+                         ReferenceStats &stats, std::string &error);
 
 namespace {
 struct OpRegistry {
@@ -52,7 +54,8 @@ struct OpRegistry {
       {"linear", referenceLinearOp},
       {"rule_blocks", referenceRuleBlocksOp},
       {"route", referenceRouteOp},
-      {"permute", referencePermuteOp}};
+      {"permute", referencePermuteOp},
+      {"landmark", referenceLandmarkOp}};
 };
 
 OpRegistry &opRegistry() {

@@ -54,3 +54,24 @@ func.func @permute(%k: tensor<?x?x?x64xf32>, %p: tensor<?x?x?xi32>)
       : (tensor<?x?x?x64xf32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
   return %ks : tensor<?x?x?x64xf32>
 }
+
+// attn.landmark: a task per query row; its scratch (landmark logits, the
+// block's scores) on the stack when short, else on the heap; the top-k
+// passes mark a taken logit NaN; out and lse are written per row.
+// CHECK-LABEL: func.func @landmark
+// CHECK: scf.parallel
+// CHECK: memref.alloca
+// CHECK: memref.alloc
+// CHECK: math.exp
+// CHECK: arith.cmpf ogt
+// CHECK: arith.constant 0x7FC00000 : f32
+// CHECK: math.log
+// CHECK-NOT: attn.landmark
+func.func @landmark(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                    %v: tensor<?x?x?x64xf32>, %lk: tensor<?x?x?x64xf32>)
+    -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>) {
+  %o, %lse = attn.landmark %q, %k, %v, %lk block(64) topk(4)
+      : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+         tensor<?x?x?x64xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
+  return %o, %lse : tensor<?x?x?x64xf32>, tensor<?x?x?xf32>
+}

@@ -102,3 +102,33 @@ func.func @balanced_zero(%q: tensor<1x1x8x8xf32>) {
       : (tensor<1x1x8x8xf32>, tensor<1x1x8x8xf32>, tensor<1x1x8x8xf32>) -> tensor<1x1x8x8xf32>
   return
 }
+
+// -----
+
+func.func @landmark_block(%q: tensor<1x2x8x16xf32>) {
+  // expected-error @+1 {{block must be in [1, 2^20], got 0}}
+  %o, %l = attn.landmark %q, %q, %q, %q block(0)
+      : (tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>)
+      -> (tensor<1x2x8x16xf32>, tensor<1x2x8xf32>)
+  return
+}
+
+// -----
+
+func.func @landmark_cross(%q: tensor<1x2x8x16xf32>, %k: tensor<1x2x9x16xf32>, %lk: tensor<1x2x1x16xf32>) {
+  // expected-error @+1 {{is self-attention: q and k need one length}}
+  %o, %l = attn.landmark %q, %k, %k, %lk block(16)
+      : (tensor<1x2x8x16xf32>, tensor<1x2x9x16xf32>, tensor<1x2x9x16xf32>, tensor<1x2x1x16xf32>)
+      -> (tensor<1x2x8x16xf32>, tensor<1x2x8xf32>)
+  return
+}
+
+// -----
+
+func.func @landmark_heads(%q: tensor<1x3x8x16xf32>, %k: tensor<1x2x8x16xf32>, %lk: tensor<1x2x1x16xf32>) {
+  // expected-error @+1 {{q's heads (3) must be a multiple of k's (2)}}
+  %o, %l = attn.landmark %q, %k, %k, %lk block(16) topk(1)
+      : (tensor<1x3x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x8x16xf32>, tensor<1x2x1x16xf32>)
+      -> (tensor<1x3x8x16xf32>, tensor<1x3x8xf32>)
+  return
+}

@@ -44,3 +44,19 @@ func.func @permute(%q: tensor<1x8x100x64xbf16>, %k: tensor<1x2x100x64xbf16>,
       : (tensor<1x8x100xf32>, tensor<1x8x100xi64>) -> tensor<1x8x100xf32>
   return %o, %l : tensor<1x8x100x64xbf16>, tensor<1x8x100xf32>
 }
+
+// attn.landmark: blocks of 64 with one landmark key each, top-4 retrieval.
+// CHECK-LABEL: func.func @landmark
+// CHECK: attn.landmark %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} block(64) topk(4) : (tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>) -> (tensor<?x8x?x64xbf16>, tensor<?x8x?xf32>)
+// CHECK: attn.landmark %{{.*}} block(16) scale(1.250000e-01) :
+func.func @landmark(%q: tensor<?x8x?x64xbf16>, %k: tensor<?x2x?x64xbf16>,
+                    %v: tensor<?x2x?x64xbf16>, %lk: tensor<?x2x?x64xbf16>)
+    -> (tensor<?x8x?x64xbf16>, tensor<?x8x?xf32>) {
+  %o, %lse = attn.landmark %q, %k, %v, %lk block(64) topk(4)
+      : (tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>,
+         tensor<?x2x?x64xbf16>) -> (tensor<?x8x?x64xbf16>, tensor<?x8x?xf32>)
+  %o2, %lse2 = attn.landmark %q, %k, %v, %lk block(16) scale(0.125)
+      : (tensor<?x8x?x64xbf16>, tensor<?x2x?x64xbf16>, tensor<?x2x?x64xbf16>,
+         tensor<?x2x?x64xbf16>) -> (tensor<?x8x?x64xbf16>, tensor<?x8x?xf32>)
+  return %o, %lse : tensor<?x8x?x64xbf16>, tensor<?x8x?xf32>
+}

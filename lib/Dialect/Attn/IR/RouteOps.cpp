@@ -1,6 +1,7 @@
-//===- RouteOps.cpp - attn.route: verifier, shapes, reference description ===//
+//===- RouteOps.cpp - route, permute, landmark: verifiers, shapes, reference ===//
 
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include <cmath>
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -124,4 +125,96 @@ void PermuteOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
   op.operands["perm"] = idOf(getPerm());
   op.ints["inverse"] = getInverse() ? 1 : 0;
   op.results["out"] = idOf(getOut());
+}
+
+//===----------------------------------------------------------------------===//
+// attn.landmark
+//===----------------------------------------------------------------------===//
+
+double LandmarkOp::getScaleValue() {
+  if (auto s = getScaleAttr())
+    return s.getValueAsDouble();
+  return 1.0 / std::sqrt(static_cast<double>(
+                   cast<RankedTensorType>(getQ().getType()).getDimSize(3)));
+}
+
+LogicalResult LandmarkOp::verify() {
+  auto q = cast<RankedTensorType>(getQ().getType());
+  auto k = cast<RankedTensorType>(getK().getType());
+  auto v = cast<RankedTensorType>(getV().getType());
+  auto lk = cast<RankedTensorType>(getLandmarks().getType());
+  auto out = cast<RankedTensorType>(getOut().getType());
+  auto lse = cast<RankedTensorType>(getLse().getType());
+  for (RankedTensorType t : {q, k, v, lk, out})
+    if (t.getRank() != 4)
+      return emitOpError() << "q, k, v, landmarks and out are [B, H, ., .], got "
+                           << t;
+  if (lse.getRank() != 3)
+    return emitOpError() << "lse is [B, Hq, N], got " << lse;
+  if (getBlock() < 1 || getBlock() > (int64_t(1) << 20))
+    return emitOpError() << "block must be in [1, 2^20], got " << getBlock();
+  if (getTopk() && (*getTopk() < 0 || *getTopk() > (int64_t(1) << 20)))
+    return emitOpError() << "topk must be in [0, 2^20], got " << *getTopk();
+  if (k.getElementType() != q.getElementType() ||
+      v.getElementType() != q.getElementType() ||
+      lk.getElementType() != q.getElementType() ||
+      out.getElementType() != q.getElementType())
+    return emitOpError() << "q, k, v, landmarks and out share one element type";
+  if (q.isDynamicDim(3) || v.isDynamicDim(3))
+    return emitOpError() << "needs static head dims D and Dv";
+  auto mismatch = [](int64_t a, int64_t b) {
+    return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
+  };
+  if (mismatch(k.getDimSize(3), q.getDimSize(3)) ||
+      mismatch(lk.getDimSize(3), q.getDimSize(3)))
+    return emitOpError() << "k and landmarks need q's head dim";
+  for (unsigned d : {0u, 1u, 2u})
+    if (mismatch(v.getDimSize(d), k.getDimSize(d)))
+      return emitOpError() << "v must match k in batch, heads and length";
+  for (unsigned d : {0u, 1u})
+    if (mismatch(lk.getDimSize(d), k.getDimSize(d)))
+      return emitOpError() << "landmarks must match k in batch and heads";
+  if (mismatch(k.getDimSize(2), q.getDimSize(2)))
+    return emitOpError() << "is self-attention: q and k need one length";
+  int64_t hq = q.getDimSize(1), hk = k.getDimSize(1);
+  if (!ShapedType::isDynamic(hq) && !ShapedType::isDynamic(hk) &&
+      (hk == 0 || hq % hk))
+    return emitOpError() << "q's heads (" << hq
+                         << ") must be a multiple of k's (" << hk << ")";
+  for (unsigned d : {0u, 1u, 2u})
+    if (mismatch(out.getDimSize(d), q.getDimSize(d)) ||
+        mismatch(lse.getDimSize(d), q.getDimSize(d)))
+      return emitOpError() << "out and lse follow q's batch, heads and length";
+  if (mismatch(out.getDimSize(3), v.getDimSize(3)))
+    return emitOpError() << "out has v's head dim";
+  return success();
+}
+
+void LandmarkOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
+  for (unsigned d = 0; d < 3; ++d) {
+    out.push_back({getOut(), d, getQ(), d});
+    out.push_back({getLse(), d, getQ(), d});
+    out.push_back({getV(), d, getK(), d});
+  }
+  out.push_back({getK(), 0, getQ(), 0});
+  out.push_back({getK(), 2, getQ(), 2});
+  out.push_back({getK(), 3, getQ(), 3});
+  out.push_back({getLandmarks(), 0, getK(), 0});
+  out.push_back({getLandmarks(), 1, getK(), 1});
+  out.push_back({getLandmarks(), 3, getK(), 3});
+  out.push_back({getLandmarks(), 2, getK(), 2, static_cast<int64_t>(getBlock())});
+  out.push_back({getOut(), 3, getV(), 3});
+}
+
+void LandmarkOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
+  op.kind = "landmark";
+  op.operands["q"] = idOf(getQ());
+  op.operands["k"] = idOf(getK());
+  op.operands["v"] = idOf(getV());
+  op.operands["landmarks"] = idOf(getLandmarks());
+  op.ints["block"] = getBlock();
+  op.ints["topk"] = getTopk() ? static_cast<int64_t>(*getTopk()) : -1;
+  op.floats["scale"] = getScaleValue();
+  op.results["out"] = idOf(getOut());
+  op.results["lse"] = idOf(getLse());
 }

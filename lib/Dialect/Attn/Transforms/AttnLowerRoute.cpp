@@ -4,8 +4,9 @@
 // buckets a task per token (the float64 dots of Utils/RouteBuilders.h),
 // then a task per row counts them, takes the prefix and scatters positions
 // into their slots in order: a counting sort, stable without comparisons.
-// attn.permute is a task per token copying its features. Results are
-// tensors again (to_tensor of the filled buffer), as attn-lower-select's.
+// attn.permute is a task per token copying its features; attn.landmark a
+// task per query row (Utils/LandmarkBuilders.h). Results are tensors again
+// (to_tensor of the filled buffer), as attn-lower-select's.
 //
 //===----------------------------------------------------------------------===//
 
@@ -13,6 +14,7 @@
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Utils/LoopLowering.h"
+#include "attnir/Dialect/Attn/Utils/LandmarkBuilders.h"
 #include "attnir/Dialect/Attn/Utils/RouteBuilders.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -96,17 +98,91 @@ void lowerPermute(RewriterBase &rw, PermuteOp op) {
   freeUnlessReturned(rw, result, out);
 }
 
+/// A f32 scratch row of `size` elements in a row task: on its stack when
+/// short, on the heap when long (a worker thread's stack is small); the
+/// second value says which, for freeRow.
+std::pair<Value, Value> scratchRow(OpBuilder &b, Location loc, Value size) {
+  constexpr int64_t kStackRow = 4096;
+  auto rowType = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+  Value onStack = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, size,
+                                        cIdx(b, loc, kStackRow));
+  auto where = scf::IfOp::create(
+      b, loc, onStack,
+      [&](OpBuilder &tb, Location tl) {
+        scf::YieldOp::create(tb, tl, ValueRange{memref::AllocaOp::create(
+                                         tb, tl, rowType, ValueRange{size})});
+      },
+      [&](OpBuilder &eb, Location el) {
+        scf::YieldOp::create(eb, el, ValueRange{memref::AllocOp::create(
+                                         eb, el, rowType, ValueRange{size})});
+      });
+  return {where.getResult(0), onStack};
+}
+
+void freeRow(OpBuilder &b, Location loc, std::pair<Value, Value> row) {
+  scf::IfOp::create(
+      b, loc, row.second,
+      [&](OpBuilder &tb, Location tl) { scf::YieldOp::create(tb, tl); },
+      [&](OpBuilder &eb, Location el) {
+        memref::DeallocOp::create(eb, el, row.first);
+        scf::YieldOp::create(eb, el);
+      });
+}
+
+void lowerLandmark(RewriterBase &rw, LandmarkOp op) {
+  Location loc = op.getLoc();
+  rw.setInsertionPoint(op);
+  LandmarkRow row;
+  row.q = readBuffer(rw, loc, op.getQ());
+  row.k = readBuffer(rw, loc, op.getK());
+  row.v = readBuffer(rw, loc, op.getV());
+  row.landmarks = readBuffer(rw, loc, op.getLandmarks());
+  row.block = op.getBlock();
+  row.topk = op.getTopk() ? static_cast<int64_t>(*op.getTopk()) : -1;
+  row.scale = op.getScaleValue();
+  SmallVector<Value> dims;
+  for (int64_t d = 0; d < 3; ++d)
+    dims.push_back(dimOf(rw, loc, row.q, d));
+  Value dv = dimOf(rw, loc, row.v, 3);
+  row.out = allocFor(rw, loc, op.getOut().getType(),
+                     {dims[0], dims[1], dims[2], dv});
+  row.lse = allocFor(rw, loc, op.getLse().getType(), dims);
+  Value blocks = dimOf(rw, loc, row.landmarks, 2);
+  int64_t dvStatic = op.getOut().getType().getDimSize(3);
+  parallelRows(rw, loc, dims, [&](OpBuilder &b, Location l, ValueRange iv) {
+    LandmarkRow r = row;
+    auto logits = scratchRow(b, l, blocks);
+    auto scores = scratchRow(b, l, cIdx(b, l, row.block));
+    r.logits = logits.first;
+    r.scores = scores.first;
+    auto vec = MemRefType::get({dvStatic}, b.getF32Type());
+    r.acc = memref::AllocaOp::create(b, l, vec);
+    r.unit = memref::AllocaOp::create(b, l, vec);
+    buildLandmarkRow(b, l, r, iv[0], iv[1], iv[2]);
+    freeRow(b, l, logits);
+    freeRow(b, l, scores);
+  });
+  Value outT = asTensor(rw, loc, op.getOut().getType(), row.out);
+  Value lseT = asTensor(rw, loc, op.getLse().getType(), row.lse);
+  rw.replaceOp(op, {outT, lseT});
+  freeUnlessReturned(rw, outT, row.out);
+  freeUnlessReturned(rw, lseT, row.lse);
+}
+
 struct AttnLowerRoutePass
     : public attn::impl::AttnLowerRouteBase<AttnLowerRoutePass> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<RouteOp> routes;
     SmallVector<PermuteOp> permutes;
+    SmallVector<LandmarkOp> landmarks;
     module.walk([&](Operation *op) {
       if (auto r = dyn_cast<RouteOp>(op))
         routes.push_back(r);
       else if (auto p = dyn_cast<PermuteOp>(op))
         permutes.push_back(p);
+      else if (auto m = dyn_cast<LandmarkOp>(op))
+        landmarks.push_back(m);
     });
     IRRewriter rw(&getContext());
     int64_t id = 0;
@@ -114,6 +190,8 @@ struct AttnLowerRoutePass
       lowerRoute(rw, module, op, id++);
     for (PermuteOp op : permutes)
       lowerPermute(rw, op);
+    for (LandmarkOp op : landmarks)
+      lowerLandmark(rw, op);
   }
 };
 

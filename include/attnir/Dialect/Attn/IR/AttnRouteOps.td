@@ -78,4 +78,45 @@ def Attn_PermuteOp : Attn_Op<"permute", [Pure,
   let hasVerifier = 1;
 }
 
+def Attn_LandmarkOp : Attn_Op<"landmark", [Pure,
+    DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
+  let summary = "Landmark Attention: grouped softmax over retrieved blocks";
+  let description = [{
+    Landmark Attention (Mohtashami and Jaggi, 2023; shared/patterns.md Part
+    B). Self-attention over blocks of l = `block` tokens, each with one
+    landmark key: q [B, Hq, N, D], k [B, Hkv, N, D], v [B, Hkv, N, Dv],
+    `landmarks` [B, Hkv, ceil(N / l), D] (GQA by head groups). For query i
+    in block c = floor(i / l), with s_ij = scale q_i . k_j and landmark
+    logits a_ib = scale q_i . landmarks_b (scale: the attribute or
+    1/sqrt(D)):
+    - local tokens j in [c l, i] enter the softmax one by one;
+    - of the earlier blocks b < c, the `topk(K)` with the largest a_ib are
+      retrieved (ties to the lower b; all of them without topk, or when
+      c <= K), and each enters as one unit with logit a_ib whose value is
+      the block's own softmax of s_i. over its l tokens:
+    Z_i = sum_local e^s_ij + sum_retrieved e^a_ib,
+    out_i = (sum_local e^s_ij v_j
+             + sum_retrieved e^a_ib sum_{j in b} softmax_b(s_i)_j v_j) / Z_i,
+    lse_i = log Z_i (natural log). Without topk this is the grouped
+    softmax of the paper; with it, its retrieval of the top-k landmarks
+    plus the local block. The CPU lowering is a task per query row.
+  }];
+  let arguments = (ins Attn_FloatTensor:$q, Attn_FloatTensor:$k,
+                       Attn_FloatTensor:$v, Attn_FloatTensor:$landmarks,
+                       I64Attr:$block, OptionalAttr<I64Attr>:$topk,
+                       OptionalAttr<F64Attr>:$scale);
+  let results = (outs Attn_FloatTensor:$out, RankedTensorOf<[F32]>:$lse);
+  let assemblyFormat = [{
+    $q `,` $k `,` $v `,` $landmarks `block` `(` $block `)`
+    (`topk` `(` $topk^ `)`)? (`scale` `(` $scale^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The scale of q.k: the attribute, or 1/sqrt(D).
+    double getScaleValue();
+  }];
+}
+
 #endif // ATTNIR_DIALECT_ATTN_IR_ATTNROUTEOPS_TD

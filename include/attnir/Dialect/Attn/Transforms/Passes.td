@@ -55,19 +55,22 @@ def AttnLowerSelect : Pass<"attn-lower-select", "func::FuncOp"> {
 }
 
 def AttnLowerRoute : Pass<"attn-lower-route", "ModuleOp"> {
-  let summary = "Lower attn.route and attn.permute to loops";
+  let summary = "Lower attn.route, attn.permute and attn.landmark to loops";
   let description = [{
     attn.route becomes a parallel loop over tokens computing each bucket
     (float64 dots in index order: the reference's bits, and LSH sign
     words a constant global made at compile time from the seed), then a
     parallel loop over (b, h) rows that counts buckets, takes the prefix
     and scatters positions into their slots (a stable counting sort).
-    attn.permute becomes a parallel loop over tokens. A module pass: the
-    LSH sign words are module globals.
+    attn.permute becomes a parallel loop over tokens, attn.landmark one over
+    query rows (local tokens, landmark logits, top-k passes, each retrieved
+    block's own softmax folded in as one unit). A module pass: the LSH sign
+    words are module globals.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
-    "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect"
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect"
   ];
 }
 

@@ -1,0 +1,34 @@
+//===- LandmarkBuilders.h - attn.landmark, one query row --------*- C++ -*-===//
+//
+// Landmark Attention's grouped softmax with top-k retrieval for one query
+// row, on buffers (the CPU lowering's task body; AttnRouteOps.td has the
+// definition, lib/Reference/LandmarkReference.cpp the float64 reference).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_DIALECT_ATTN_UTILS_LANDMARKBUILDERS_H
+#define ATTNIR_DIALECT_ATTN_UTILS_LANDMARKBUILDERS_H
+
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "mlir/IR/Builders.h"
+
+namespace mlir::attn {
+
+struct LandmarkRow {
+  /// Buffers: q, k, v, landmarks, out [B, Hq, N, Dv], lse [B, Hq, N].
+  Value q, k, v, landmarks, out, lse;
+  /// Scratch: `logits` f32 [>= ceil(N / l)], `scores` f32 [l], `acc` and
+  /// `unit` f32 [Dv].
+  Value logits, scores, acc, unit;
+  int64_t block = 1, topk = -1;
+  double scale = 1.0;
+};
+
+/// Query row (bi, h, i): local tokens one by one, the retrieved earlier
+/// blocks as units, an online softmax over both; writes out and lse.
+void buildLandmarkRow(OpBuilder &b, Location loc, const LandmarkRow &row,
+                      Value bi, Value h, Value i);
+
+} // namespace mlir::attn
+
+#endif // ATTNIR_DIALECT_ATTN_UTILS_LANDMARKBUILDERS_H

@@ -1,0 +1,203 @@
+//===- LandmarkBuilders.cpp - attn.landmark, one query row ----------------===//
+
+#include "attnir/Dialect/Attn/Utils/LandmarkBuilders.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+struct RowBuilder {
+  OpBuilder &b;
+  Location loc;
+  const LandmarkRow &row;
+  Value bi, h, g, i, D, Dv;
+
+  Value c(int64_t v) { return cIdx(b, loc, v); }
+  Value f(double v) { return cF32(b, loc, v); }
+  Value load(OpBuilder &x, Location l, Value buf, ValueRange at) {
+    return toF32(x, l, memref::LoadOp::create(x, l, buf, at));
+  }
+
+  /// scale * q_i . x[bi, g, r] for x = k or landmarks.
+  Value dot(OpBuilder &x, Location l, Value buf, Value r) {
+    auto loop = scf::ForOp::create(
+        x, l, cIdx(x, l, 0), D, cIdx(x, l, 1), ValueRange{cF32(x, l, 0.0)},
+        [&](OpBuilder &db, Location dl, Value d, ValueRange acc) {
+          Value p = arith::MulFOp::create(db, dl, load(db, dl, row.q, {bi, h, i, d}),
+                                          load(db, dl, buf, {bi, g, r, d}));
+          scf::YieldOp::create(db, dl, ValueRange{arith::AddFOp::create(db, dl, acc[0], p)});
+        });
+    return arith::MulFOp::create(x, l, loop.getResult(0),
+                                 cF32(x, l, row.scale));
+  }
+
+  /// The online softmax state (m, z) and acc take unit (s, value(e)).
+  SmallVector<Value> fold(OpBuilder &x, Location l, ValueRange mz, Value s,
+                          function_ref<Value(OpBuilder &, Location, Value)> value) {
+    Value m = arith::MaximumFOp::create(x, l, mz[0], s);
+    Value alpha = math::ExpOp::create(x, l, arith::SubFOp::create(x, l, mz[0], m));
+    Value p = math::ExpOp::create(x, l, arith::SubFOp::create(x, l, s, m));
+    Value z = arith::AddFOp::create(x, l, arith::MulFOp::create(x, l, mz[1], alpha), p);
+    forEach(x, l, cIdx(x, l, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
+      Value a = memref::LoadOp::create(eb, el, row.acc, ValueRange{e});
+      Value next = math::FmaOp::create(
+          eb, el, p, value(eb, el, e), arith::MulFOp::create(eb, el, a, alpha));
+      memref::StoreOp::create(eb, el, next, row.acc, ValueRange{e});
+    });
+    return {m, z};
+  }
+
+  /// The unit of block beta: its softmax of s_i. over its l tokens times
+  /// v, into row.unit.
+  void blockUnit(OpBuilder &x, Location l, Value beta) {
+    int64_t bl = row.block;
+    Value j0 = arith::MulIOp::create(x, l, beta, cIdx(x, l, bl));
+    Value ninf = cF32(x, l, -std::numeric_limits<float>::infinity());
+    auto mx = scf::ForOp::create(
+        x, l, cIdx(x, l, 0), cIdx(x, l, bl), cIdx(x, l, 1), ValueRange{ninf},
+        [&](OpBuilder &tb, Location tl, Value t, ValueRange acc) {
+          Value s = dot(tb, tl, row.k, arith::AddIOp::create(tb, tl, j0, t));
+          memref::StoreOp::create(tb, tl, s, row.scores, ValueRange{t});
+          scf::YieldOp::create(tb, tl, ValueRange{arith::MaximumFOp::create(tb, tl, acc[0], s)});
+        });
+    Value mb = mx.getResult(0);
+    forEach(x, l, cIdx(x, l, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
+      memref::StoreOp::create(eb, el, cF32(eb, el, 0.0), row.unit, ValueRange{e});
+    });
+    auto sum = scf::ForOp::create(
+        x, l, cIdx(x, l, 0), cIdx(x, l, bl), cIdx(x, l, 1), ValueRange{cF32(x, l, 0.0)},
+        [&](OpBuilder &tb, Location tl, Value t, ValueRange acc) {
+          Value s = memref::LoadOp::create(tb, tl, row.scores, ValueRange{t});
+          Value p = math::ExpOp::create(tb, tl, arith::SubFOp::create(tb, tl, s, mb));
+          Value j = arith::AddIOp::create(tb, tl, j0, t);
+          forEach(tb, tl, cIdx(tb, tl, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
+            Value u = memref::LoadOp::create(eb, el, row.unit, ValueRange{e});
+            memref::StoreOp::create(
+                eb, el, math::FmaOp::create(eb, el, p, load(eb, el, row.v, {bi, g, j, e}), u),
+                row.unit, ValueRange{e});
+          });
+          scf::YieldOp::create(tb, tl, ValueRange{arith::AddFOp::create(tb, tl, acc[0], p)});
+        });
+    Value inv = arith::DivFOp::create(x, l, cF32(x, l, 1.0), sum.getResult(0));
+    forEach(x, l, cIdx(x, l, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
+      Value u = memref::LoadOp::create(eb, el, row.unit, ValueRange{e});
+      memref::StoreOp::create(eb, el, arith::MulFOp::create(eb, el, u, inv), row.unit,
+                              ValueRange{e});
+    });
+  }
+
+  /// Folds block beta's unit (logit logits[beta]) into the state.
+  SmallVector<Value> foldBlock(OpBuilder &x, Location l, ValueRange mz, Value beta) {
+    blockUnit(x, l, beta);
+    Value a = memref::LoadOp::create(x, l, row.logits, ValueRange{beta});
+    return fold(x, l, mz, a, [&](OpBuilder &eb, Location el, Value e) -> Value {
+      return memref::LoadOp::create(eb, el, row.unit, ValueRange{e});
+    });
+  }
+};
+
+} // namespace
+
+void mlir::attn::buildLandmarkRow(OpBuilder &b, Location loc,
+                                  const LandmarkRow &row, Value bi, Value h,
+                                  Value i) {
+  RowBuilder rb{b, loc, row, bi, h, Value(), i, dimOf(b, loc, row.q, 3),
+                dimOf(b, loc, row.v, 3)};
+  // GQA: query head h reads k head h Hkv / Hq.
+  rb.g = arith::DivUIOp::create(
+      b, loc, arith::MulIOp::create(b, loc, h, dimOf(b, loc, row.k, 1)),
+      dimOf(b, loc, row.q, 1));
+  Value one = rb.c(1), zero = rb.c(0);
+  Value cblk = arith::DivUIOp::create(b, loc, i, rb.c(row.block));
+  Value first = arith::MulIOp::create(b, loc, cblk, rb.c(row.block));
+  forEach(b, loc, zero, rb.Dv, [&](OpBuilder &eb, Location el, Value e) {
+    memref::StoreOp::create(eb, el, cF32(eb, el, 0.0), row.acc, ValueRange{e});
+  });
+  Value ninf = rb.f(-std::numeric_limits<float>::infinity());
+  // Local tokens [c l, i], one by one.
+  Value end = arith::AddIOp::create(b, loc, i, one);
+  auto local = scf::ForOp::create(
+      b, loc, first, end, one, ValueRange{ninf, rb.f(0.0)},
+      [&](OpBuilder &x, Location l, Value j, ValueRange mz) {
+        Value s = rb.dot(x, l, row.k, j);
+        scf::YieldOp::create(
+            x, l, rb.fold(x, l, mz, s, [&](OpBuilder &eb, Location el, Value e) {
+              return rb.load(eb, el, row.v, {bi, rb.g, j, e});
+            }));
+      });
+  // Landmark logits of the earlier blocks.
+  forEach(b, loc, zero, cblk, [&](OpBuilder &x, Location l, Value beta) {
+    memref::StoreOp::create(x, l, rb.dot(x, l, row.landmarks, beta), row.logits,
+                            ValueRange{beta});
+  });
+  SmallVector<Value> mz(local.getResults());
+  Value all = row.topk < 0
+                  ? Value(arith::ConstantIntOp::create(b, loc, 1, 1))
+                  : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule,
+                                          cblk, rb.c(row.topk))
+                        .getResult();
+  auto pick = scf::IfOp::create(
+      b, loc, all,
+      [&](OpBuilder &x, Location l) {
+        // Every earlier block: no selection.
+        auto loop = scf::ForOp::create(
+            x, l, cIdx(x, l, 0), cblk, cIdx(x, l, 1), mz,
+            [&](OpBuilder &fb, Location fl, Value beta, ValueRange st) {
+              scf::YieldOp::create(fb, fl, rb.foldBlock(fb, fl, st, beta));
+            });
+        scf::YieldOp::create(x, l, loop.getResults());
+      },
+      [&](OpBuilder &x, Location l) {
+        // topk passes: the largest logit not yet taken (strictly larger
+        // wins: ties to the lower block); a taken logit becomes NaN, which
+        // no comparison picks again.
+        auto loop = scf::ForOp::create(
+            x, l, cIdx(x, l, 0), cIdx(x, l, row.topk), cIdx(x, l, 1), mz,
+            [&](OpBuilder &fb, Location fl, Value, ValueRange st) {
+              auto best = scf::ForOp::create(
+                  fb, fl, cIdx(fb, fl, 0), cblk, cIdx(fb, fl, 1),
+                  ValueRange{cF32(fb, fl, -std::numeric_limits<float>::infinity()),
+                             cIdx(fb, fl, 0), arith::ConstantIntOp::create(fb, fl, 0, 1)},
+                  [&](OpBuilder &sb, Location sl, Value beta, ValueRange cur) {
+                    Value a = memref::LoadOp::create(sb, sl, row.logits, ValueRange{beta});
+                    Value better = arith::OrIOp::create(
+                        sb, sl,
+                        arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT, a, cur[0]),
+                        arith::AndIOp::create(
+                            sb, sl,
+                            arith::XOrIOp::create(sb, sl, cur[2],
+                                                  arith::ConstantIntOp::create(sb, sl, 1, 1)),
+                            arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::ORD, a, a)));
+                    scf::YieldOp::create(
+                        sb, sl,
+                        ValueRange{arith::SelectOp::create(sb, sl, better, a, cur[0]),
+                                   arith::SelectOp::create(sb, sl, better, beta, cur[1]),
+                                   arith::OrIOp::create(sb, sl, cur[2], better)});
+                  });
+              Value beta = best.getResult(1);
+              SmallVector<Value> next = rb.foldBlock(fb, fl, st, beta);
+              Value nan = cF32(fb, fl, std::numeric_limits<float>::quiet_NaN());
+              memref::StoreOp::create(fb, fl, nan, row.logits, ValueRange{beta});
+              scf::YieldOp::create(fb, fl, next);
+            });
+        scf::YieldOp::create(x, l, loop.getResults());
+      });
+  Value m = pick.getResult(0), z = pick.getResult(1);
+  Value inv = arith::DivFOp::create(b, loc, rb.f(1.0), z);
+  Type elt = cast<MemRefType>(row.out.getType()).getElementType();
+  forEach(b, loc, zero, rb.Dv, [&](OpBuilder &x, Location l, Value e) {
+    Value a = memref::LoadOp::create(x, l, row.acc, ValueRange{e});
+    memref::StoreOp::create(x, l, fromF32(x, l, arith::MulFOp::create(x, l, a, inv), elt),
+                            row.out, ValueRange{bi, h, i, e});
+  });
+  memref::StoreOp::create(
+      b, loc, arith::AddFOp::create(b, loc, m, math::LogOp::create(b, loc, z)),
+      row.lse, ValueRange{bi, h, i});
+}
