@@ -34,9 +34,10 @@ def route_spec(how, mu=""):
 
 
 SPECS = {}
-for _name in ("routing_kmeans", "reformer_lsh"):
+for _name in ("routing_kmeans", "reformer_lsh", "landmark"):
     SPECS[f"routing_hop_{_name}"] = (example(_name), "")
     SPECS[f"routing_sync_{_name}"] = (example(_name), "chip=sm_90")
+SPECS["routing_hop_landmark_all"] = (example("landmark").replace(" topk(4)", ""), "")
 SPECS["routing_route_kmeans16"] = (route_spec("centroids(%mu)", 16), "")
 SPECS["routing_route_lsh8"] = (route_spec("lsh(8, 7)"), "")
 SPECS["routing_route_lsh12"] = (route_spec("lsh(12, 3)"), "")

@@ -43,6 +43,8 @@ def inputs_for(names, rng, M=M):
     # Routing: shared QK (Reformer) and k-means centroids [H, C = 8, D].
     arrays["qk"] = rng.standard_normal((B, HQ, N, D)).astype(np.float16)
     arrays["centroids"] = rng.standard_normal((HQ, 8, D)).astype(np.float16)
+    # Landmark keys, one per block of 64.
+    arrays["landmarks"] = rng.standard_normal((B, HKV, -(-N // 64), D)).astype(np.float16)
     arrays["k"] = rng.standard_normal((B, HKV, M, D)).astype(np.float16)
     arrays["v"] = rng.standard_normal((B, HKV, M, D)).astype(np.float16)
     # DARE's attention embeddings; NSA's gates in (0, 1).

@@ -44,7 +44,8 @@ bool isGpuProgram(func::FuncOp fn, AttentionOp &lone) {
     ++ops;
     if (auto a = dyn_cast<AttentionOp>(op))
       first = first ? first : a;
-    else if (!cuda::isSelectionOp(&op) && !isa<RouteOp, PermuteOp>(op))
+    else if (!cuda::isSelectionOp(&op) &&
+             !isa<RouteOp, PermuteOp, LandmarkOp>(op))
       return false;
   }
   // Rule operands may repeat an input (rules(%q, %k)): the kernel then
@@ -106,7 +107,7 @@ struct ConvertAttnToNVGPU
       if (!isGpuProgram(fn, lone)) {
         fn.emitError() << "the CUDA target compiles entries of attn.pool, "
                           "attn.project, attn.block_scores, attn.index_scores, attn.probs, "
-                          "attn.select, attn.route, attn.permute, "
+                          "attn.select, attn.route, attn.permute, attn.landmark, "
                           "attn.attention and the upstream "
                           "elementwise ops of a program";
         return signalPassFailure();
@@ -141,6 +142,8 @@ struct ConvertAttnToNVGPU
                 ? cuda::buildRouteKernels(gb, fn, cast<RouteOp>(o), kname)
             : isa<PermuteOp>(o)
                 ? cuda::buildPermuteKernel(gb, fn, cast<PermuteOp>(o), kname)
+            : isa<LandmarkOp>(o)
+                ? cuda::buildLandmarkKernel(gb, fn, cast<LandmarkOp>(o), kname)
                 : cuda::buildSelectionKernel(gb, fn, &o, kname);
         if (failed(built))
           return signalPassFailure();

@@ -20,6 +20,7 @@
 #include "SelectionKernels.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Utils/EntryBindings.h"
+#include "attnir/Dialect/Attn/Utils/LandmarkBuilders.h"
 #include "attnir/Dialect/Attn/Utils/RouteBuilders.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
@@ -344,6 +345,41 @@ LogicalResult mlir::attn::cuda::buildPermuteKernel(OpBuilder &gb,
     at.push_back(arith::MulIOp::create(b, lane, cIdx(b, b.getLoc(), width)));
   buildPermuteAt(b, b.getLoc(), op.getInverse(), kfn.getArgument(0),
                  kfn.getArgument(1), kfn.getArgument(2), at, vec ? width : 1);
+  endKernel(b, kfn);
+  return success();
+}
+
+LogicalResult mlir::attn::cuda::buildLandmarkKernel(OpBuilder &gb,
+                                                    func::FuncOp fn,
+                                                    LandmarkOp op,
+                                                    StringRef name) {
+  SmallVector<Value> values = {op.getQ(),   op.getK(),   op.getV(),
+                               op.getLandmarks(), op.getOut(), op.getLse()};
+  // A thread per query row (b, h, i): the row builder the CPU uses, with
+  // its logits recomputed per top-k pass and each block's softmax taken
+  // online, so no scratch beyond two [Dv] rows in local memory. Correct
+  // first; the tiled form (tensor-core landmark logits, a warp select,
+  // tile attention over the units) is the fast one still to come.
+  auto kfn = createStepKernel(gb, fn, values, name, 5, 3, 128, 1);
+  OpBuilder ob(gb.getContext());
+  ob.setInsertionPointToStart(&kfn.getBody().front());
+  ImplicitLocOpBuilder b(op.getLoc(), ob);
+  Value lane;
+  SmallVector<Value> at = cuda::enterStepItem(b, kfn.getArgument(5), 3, 128, 1, lane);
+  LandmarkRow row;
+  row.q = kfn.getArgument(0);
+  row.k = kfn.getArgument(1);
+  row.v = kfn.getArgument(2);
+  row.landmarks = kfn.getArgument(3);
+  row.out = kfn.getArgument(4);
+  row.lse = kfn.getArgument(5);
+  row.block = op.getBlock();
+  row.topk = op.getTopk() ? static_cast<int64_t>(*op.getTopk()) : -1;
+  row.scale = op.getScaleValue();
+  auto vec = MemRefType::get({op.getOut().getType().getDimSize(3)}, b.getF32Type());
+  row.acc = memref::AllocaOp::create(b, vec);
+  row.unit = memref::AllocaOp::create(b, vec);
+  buildLandmarkRow(b, b.getLoc(), row, at[0], at[1], at[2]);
   endKernel(b, kfn);
   return success();
 }

@@ -72,6 +72,9 @@ SmallVector<Value> enterStepItem(ImplicitLocOpBuilder &b, Value grid,
 LogicalResult buildRouteKernels(OpBuilder &gb, func::FuncOp fn, RouteOp op,
                                 StringRef name);
 int64_t routeBucketLimit();
+/// attn.landmark: a thread per query row (no scratch).
+LogicalResult buildLandmarkKernel(OpBuilder &gb, func::FuncOp fn,
+                                  LandmarkOp op, StringRef name);
 /// attn.permute: a thread per element.
 LogicalResult buildPermuteKernel(OpBuilder &gb, func::FuncOp fn, PermuteOp op,
                                  StringRef name);

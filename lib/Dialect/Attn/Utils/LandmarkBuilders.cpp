@@ -57,6 +57,8 @@ struct RowBuilder {
   /// The unit of block beta: its softmax of s_i. over its l tokens times
   /// v, into row.unit.
   void blockUnit(OpBuilder &x, Location l, Value beta) {
+    if (!row.scores)
+      return blockUnitOnline(x, l, beta);
     int64_t bl = row.block;
     Value j0 = arith::MulIOp::create(x, l, beta, cIdx(x, l, bl));
     Value ninf = cF32(x, l, -std::numeric_limits<float>::infinity());
@@ -93,13 +95,95 @@ struct RowBuilder {
     });
   }
 
-  /// Folds block beta's unit (logit logits[beta]) into the state.
-  SmallVector<Value> foldBlock(OpBuilder &x, Location l, ValueRange mz, Value beta) {
+  /// blockUnit without a scores scratch (the GPU): one pass, an online
+  /// softmax inside the block.
+  void blockUnitOnline(OpBuilder &x, Location l, Value beta) {
+    int64_t bl = row.block;
+    Value j0 = arith::MulIOp::create(x, l, beta, cIdx(x, l, bl));
+    forEach(x, l, cIdx(x, l, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
+      memref::StoreOp::create(eb, el, cF32(eb, el, 0.0), row.unit, ValueRange{e});
+    });
+    Value ninf = cF32(x, l, -std::numeric_limits<float>::infinity());
+    auto loop = scf::ForOp::create(
+        x, l, cIdx(x, l, 0), cIdx(x, l, bl), cIdx(x, l, 1),
+        ValueRange{ninf, cF32(x, l, 0.0)},
+        [&](OpBuilder &tb, Location tl, Value t, ValueRange mz) {
+          Value j = arith::AddIOp::create(tb, tl, j0, t);
+          Value s = dot(tb, tl, row.k, j);
+          Value m = arith::MaximumFOp::create(tb, tl, mz[0], s);
+          Value alpha = math::ExpOp::create(tb, tl, arith::SubFOp::create(tb, tl, mz[0], m));
+          Value p = math::ExpOp::create(tb, tl, arith::SubFOp::create(tb, tl, s, m));
+          Value z = arith::AddFOp::create(tb, tl, arith::MulFOp::create(tb, tl, mz[1], alpha), p);
+          forEach(tb, tl, cIdx(tb, tl, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
+            Value u = memref::LoadOp::create(eb, el, row.unit, ValueRange{e});
+            memref::StoreOp::create(
+                eb, el,
+                math::FmaOp::create(eb, el, p, load(eb, el, row.v, {bi, g, j, e}),
+                                    arith::MulFOp::create(eb, el, u, alpha)),
+                row.unit, ValueRange{e});
+          });
+          scf::YieldOp::create(tb, tl, ValueRange{m, z});
+        });
+    Value inv = arith::DivFOp::create(x, l, cF32(x, l, 1.0), loop.getResult(1));
+    forEach(x, l, cIdx(x, l, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
+      Value u = memref::LoadOp::create(eb, el, row.unit, ValueRange{e});
+      memref::StoreOp::create(eb, el, arith::MulFOp::create(eb, el, u, inv), row.unit,
+                              ValueRange{e});
+    });
+  }
+
+  /// Block beta's landmark logit: from the logits scratch, or recomputed.
+  Value logit(OpBuilder &x, Location l, Value beta) {
+    return row.logits ? memref::LoadOp::create(x, l, row.logits, ValueRange{beta})
+                            .getResult()
+                      : dot(x, l, row.landmarks, beta);
+  }
+
+  /// Folds block beta's unit (logit a) into the state.
+  SmallVector<Value> foldBlock(OpBuilder &x, Location l, ValueRange mz, Value beta,
+                               Value a) {
     blockUnit(x, l, beta);
-    Value a = memref::LoadOp::create(x, l, row.logits, ValueRange{beta});
     return fold(x, l, mz, a, [&](OpBuilder &eb, Location el, Value e) -> Value {
       return memref::LoadOp::create(eb, el, row.unit, ValueRange{e});
     });
+  }
+
+  /// One top-k pass without a logits scratch: the best block ranked after
+  /// the previous pick (prevA, prevB; `started` false before the first) in
+  /// the order (logit descending, block ascending). Returns (logit, block).
+  std::pair<Value, Value> nextBest(OpBuilder &x, Location l, Value cblk, Value prevA,
+                                   Value prevB, Value started) {
+    Value no = arith::ConstantIntOp::create(x, l, 0, 1);
+    auto best = scf::ForOp::create(
+        x, l, cIdx(x, l, 0), cblk, cIdx(x, l, 1),
+        ValueRange{cF32(x, l, -std::numeric_limits<float>::infinity()),
+                   cIdx(x, l, 0), no},
+        [&](OpBuilder &sb, Location sl, Value beta, ValueRange cur) {
+          Value a = dot(sb, sl, row.landmarks, beta);
+          Value after = arith::OrIOp::create(
+              sb, sl, arith::XOrIOp::create(sb, sl, started,
+                                            arith::ConstantIntOp::create(sb, sl, 1, 1)),
+              arith::OrIOp::create(
+                  sb, sl, arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OLT, a, prevA),
+                  arith::AndIOp::create(
+                      sb, sl, arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OEQ, a, prevA),
+                      arith::CmpIOp::create(sb, sl, arith::CmpIPredicate::ugt, beta, prevB))));
+          Value better = arith::AndIOp::create(
+              sb, sl, after,
+              arith::OrIOp::create(
+                  sb, sl, arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT, a, cur[0]),
+                  arith::AndIOp::create(
+                      sb, sl,
+                      arith::XOrIOp::create(sb, sl, cur[2],
+                                            arith::ConstantIntOp::create(sb, sl, 1, 1)),
+                      arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::ORD, a, a))));
+          scf::YieldOp::create(
+              sb, sl,
+              ValueRange{arith::SelectOp::create(sb, sl, better, a, cur[0]),
+                         arith::SelectOp::create(sb, sl, better, beta, cur[1]),
+                         arith::OrIOp::create(sb, sl, cur[2], better)});
+        });
+    return {best.getResult(0), best.getResult(1)};
   }
 };
 
@@ -132,11 +216,13 @@ void mlir::attn::buildLandmarkRow(OpBuilder &b, Location loc,
               return rb.load(eb, el, row.v, {bi, rb.g, j, e});
             }));
       });
-  // Landmark logits of the earlier blocks.
-  forEach(b, loc, zero, cblk, [&](OpBuilder &x, Location l, Value beta) {
-    memref::StoreOp::create(x, l, rb.dot(x, l, row.landmarks, beta), row.logits,
-                            ValueRange{beta});
-  });
+  // Landmark logits of the earlier blocks (recomputed where there is no
+  // scratch for them).
+  if (row.logits)
+    forEach(b, loc, zero, cblk, [&](OpBuilder &x, Location l, Value beta) {
+      memref::StoreOp::create(x, l, rb.dot(x, l, row.landmarks, beta), row.logits,
+                              ValueRange{beta});
+    });
   SmallVector<Value> mz(local.getResults());
   Value all = row.topk < 0
                   ? Value(arith::ConstantIntOp::create(b, loc, 1, 1))
@@ -150,11 +236,29 @@ void mlir::attn::buildLandmarkRow(OpBuilder &b, Location loc,
         auto loop = scf::ForOp::create(
             x, l, cIdx(x, l, 0), cblk, cIdx(x, l, 1), mz,
             [&](OpBuilder &fb, Location fl, Value beta, ValueRange st) {
-              scf::YieldOp::create(fb, fl, rb.foldBlock(fb, fl, st, beta));
+              scf::YieldOp::create(
+                  fb, fl, rb.foldBlock(fb, fl, st, beta, rb.logit(fb, fl, beta)));
             });
         scf::YieldOp::create(x, l, loop.getResults());
       },
       [&](OpBuilder &x, Location l) {
+        if (!row.logits) {
+          // Without scratch: each pass finds the next block in (logit
+          // descending, block ascending) order, recomputing the logits.
+          SmallVector<Value> init(mz);
+          init.append({cF32(x, l, 0.0), cIdx(x, l, 0),
+                       arith::ConstantIntOp::create(x, l, 0, 1)});
+          auto loop = scf::ForOp::create(
+              x, l, cIdx(x, l, 0), cIdx(x, l, row.topk), cIdx(x, l, 1), init,
+              [&](OpBuilder &fb, Location fl, Value, ValueRange st) {
+                auto [a, beta] = rb.nextBest(fb, fl, cblk, st[2], st[3], st[4]);
+                SmallVector<Value> next = rb.foldBlock(fb, fl, st.take_front(2), beta, a);
+                next.append({a, beta, arith::ConstantIntOp::create(fb, fl, 1, 1)});
+                scf::YieldOp::create(fb, fl, next);
+              });
+          scf::YieldOp::create(x, l, loop.getResults().take_front(2));
+          return;
+        }
         // topk passes: the largest logit not yet taken (strictly larger
         // wins: ties to the lower block); a taken logit becomes NaN, which
         // no comparison picks again.
@@ -182,7 +286,7 @@ void mlir::attn::buildLandmarkRow(OpBuilder &b, Location loc,
                                    arith::OrIOp::create(sb, sl, cur[2], better)});
                   });
               Value beta = best.getResult(1);
-              SmallVector<Value> next = rb.foldBlock(fb, fl, st, beta);
+              SmallVector<Value> next = rb.foldBlock(fb, fl, st, beta, best.getResult(0));
               Value nan = cF32(fb, fl, std::numeric_limits<float>::quiet_NaN());
               memref::StoreOp::create(fb, fl, nan, row.logits, ValueRange{beta});
               scf::YieldOp::create(fb, fl, next);
