@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
-"""CPU routing and landmark benchmark (issue 21). Routing: balanced k-means routing of every head
-(C = 16 centroids, chunks of N / C, causal on original positions;
-bench/routing_specs.py) against AttnIR's causal attention at the same
-shape and against the same pattern written eagerly in numpy (argmax of
-q . mu, a stable argsort, gathers, a dense masked softmax per chunk, a
-scatter), f32, D = 64, B = 1, N = 16384, in one process through the attnir
-package. Eager PyTorch is the issue's comparison; no CPU build of torch is
-reachable from this machine (PyPI's wheel needs the CUDA libraries), so
-the eager version is numpy's (its matmuls are OpenBLAS sgemm). Landmark:
-examples/landmark.mlir (blocks of 64, top-4 retrieval) at N = 32768
-against AttnIR's causal attention and a vectorised numpy version. Checks
-each program against the float64 reference on a ragged shape first.
-Writes docs/benchmarks/routing-cpu.json and prints markdown tables.
+"""CPU routing and landmark benchmark (issue 21), f32, D = 64, B = 1, in
+one process through the attnir package; each program is first checked
+against the float64 reference on a ragged shape.
+
+Routing (N = 16384): balanced k-means routing of every head, C = 16
+centroids, chunks of N / C, causal on original positions
+(bench/routing_specs.py: attn.route chunks(16), so the causal rule is the
+built-in one; the same pattern with the rule as a region on perm is timed
+beside it), against AttnIR's causal attention at the same shape and the
+same pattern written eagerly in numpy (argmax of q . mu, a stable argsort,
+gathers, a dense masked softmax per chunk, a scatter). Eager PyTorch is the
+issue's comparison; no CPU build of torch is reachable from this machine
+(PyPI's wheel needs the CUDA libraries), so the eager version is numpy's
+(its matmuls are OpenBLAS sgemm).
+
+Landmark (N = 32768): examples/landmark.mlir (blocks of 64, top-4
+retrieval) against AttnIR's causal attention and a vectorised numpy
+version. Writes docs/benchmarks/routing-cpu.json, prints markdown tables.
 
 usage: python3 bench/cpu_routing.py [--n 16384] [--heads 4] [--reps 3]
                                    [--landmark-n 32768] [--landmark-heads 1]
@@ -24,7 +29,7 @@ import numpy as np
 
 import attnir
 from cpu_sparse import median_ms
-from routing_specs import causal_spec, routing_spec
+from routing_specs import causal_spec, routing_chunked_spec, routing_spec
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -114,7 +119,8 @@ def main():
     rng = np.random.default_rng(0)
     q, k, v = (rng.standard_normal((1, H, N, D)).astype(np.float32) for _ in range(3))
     mu = rng.standard_normal((H, C, D)).astype(np.float32)
-    routing = attnir.compile(routing_spec(D, C), cache=False)
+    routing = attnir.compile(routing_chunked_spec(D, C), cache=False)
+    region = attnir.compile(routing_spec(D, C), cache=False)
     causal = attnir.compile(causal_spec(D), cache=False)
     n = 1000  # the check: against the reference on a ragged shape
     small = (q[:, :, :n], k[:, :, :n], v[:, :, :n], mu)
@@ -122,6 +128,7 @@ def main():
     err = float(np.abs(routing(*small) - ref).max() / np.abs(ref).max())
     t_route = median_ms(lambda: routing(q, k, v, mu), args.reps)
     t_causal = median_ms(lambda: causal(q, k, v), args.reps)
+    t_region = median_ms(lambda: region(q, k, v, mu), args.reps)
     t_eager = median_ms(lambda: eager_numpy(q, k, v, mu), args.reps)
     diff = float(np.abs(routing(q, k, v, mu) - eager_numpy(q, k, v, mu)).max())
     cpu = ""
@@ -131,6 +138,7 @@ def main():
                B=1, H=H, N=N, D=D, attnir_ms=t_route, causal_ms=t_causal,
                share_of_causal=t_route / t_causal, eager_numpy_ms=t_eager,
                vs_eager=t_eager / t_route, max_abs_diff_vs_eager=diff,
+               region_ms=t_region, region_share_of_causal=t_region / t_causal,
                max_rel_err_vs_reference=err, cpu=cpu, cores=os.cpu_count())
     print(json.dumps(row), flush=True)
     lm = landmark(args, causal)

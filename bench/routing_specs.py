@@ -72,3 +72,22 @@ def sorted_attention_spec(d, clusters, rule=True, elt="f32", name="sorted", regi
   return %o : {t}
 }}
 """
+
+
+def routing_chunked_spec(d, clusters, elt="f32", name="routing"):
+    """routing_spec with attn.route's chunks(C): each balanced chunk lists
+    its tokens in position order, so the causal rule on original positions
+    is the built-in #attn.causal of the routed order (no rule reads perm)."""
+    t, p = f"tensor<?x?x?x{d}x{elt}>", "tensor<?x?x?xi32>"
+    mu = f"tensor<?x{clusters}x{d}x{elt}>"
+    return f"""func.func @{name}(%q: {t}, %k: {t}, %v: {t}, %mu: {mu}) -> {t} {{
+  %perm, %bucket = attn.route %q centroids(%mu) chunks({clusters}) : ({t}, {mu}) -> ({p}, {p})
+  %qs = attn.permute %q by %perm : ({t}, {p}) -> {t}
+  %ks = attn.permute %k by %perm : ({t}, {p}) -> {t}
+  %vs = attn.permute %v by %perm : ({t}, {p}) -> {t}
+  %os = attn.attention %qs, %ks, %vs mask(#attn.all_of<[#attn.balanced<{clusters}>, #attn.causal]>)
+       : ({t}, {t}, {t}) -> {t}
+  %o = attn.permute %os by %perm inverse : ({t}, {p}) -> {t}
+  return %o : {t}
+}}
+"""

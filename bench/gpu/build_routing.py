@@ -16,7 +16,8 @@ from build_sparse import build_all
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from routing_specs import causal_spec, routing_spec, sorted_attention_spec  # noqa: E402
+from routing_specs import (causal_spec, routing_chunked_spec, routing_spec,  # noqa: E402
+                           sorted_attention_spec)
 
 
 def example(name):
@@ -41,7 +42,10 @@ SPECS["routing_hop_landmark_all"] = (example("landmark").replace(" topk(4)", "")
 SPECS["routing_route_kmeans16"] = (route_spec("centroids(%mu)", 16), "")
 SPECS["routing_route_lsh8"] = (route_spec("lsh(8, 7)"), "")
 SPECS["routing_route_lsh12"] = (route_spec("lsh(12, 3)"), "")
+SPECS["routing_route_kmeans16_chunks"] = (route_spec("centroids(%mu) chunks(16)", 16), "")
+SPECS["routing_route_lsh8_chunks"] = (route_spec("lsh(8, 7) chunks(5)"), "")
 SPECS["routing_bench_c16"] = (routing_spec(64, 16, "bf16"), "")
+SPECS["routing_bench_c16_chunks"] = (routing_chunked_spec(64, 16, "bf16"), "")
 SPECS["routing_causal_d64"] = (causal_spec(64, "bf16"), "")
 # The attention step alone: with the perm rule, without a rule, with the
 # built-in causal rule in the routed order (what a cheap rule would cost).

@@ -78,7 +78,8 @@ def correctness(report):
                 except Exception as e:  # noqa: BLE001 - reported
                     record(rows, bundle, sname, False, float("inf"), f"{type(e).__name__}: {e}")
     for bundle, mu in (("routing_route_kmeans16", 16), ("routing_route_lsh8", 0),
-                       ("routing_route_lsh12", 0)):
+                       ("routing_route_lsh12", 0), ("routing_route_kmeans16_chunks", 16),
+                       ("routing_route_lsh8_chunks", 0)):
         kern = load(bundle)
         for sname, B, H, N in (("ragged", 2, 3, 333), ("long", 1, 4, 16411)):
             args = [bf16(B, H, N, 64, gen=gen)] + ([bf16(H, mu, 64, gen=gen)] if mu else [])
@@ -113,7 +114,8 @@ def timings(report, reps):
     q, k, v = (torch.randn(B, H, N, D, device=dev, generator=gen, dtype=torch.bfloat16)
                for _ in range(3))
     mu = torch.randn(H, C, D, device=dev, generator=gen, dtype=torch.bfloat16)
-    routing, causal = load("routing_bench_c16"), load("routing_causal_d64")
+    routing, causal = load("routing_bench_c16_chunks"), load("routing_causal_d64")
+    region = load("routing_bench_c16")
     t_route = time_ms(lambda: routing(q, k, v, mu), reps)
     t_causal = time_ms(lambda: causal(q, k, v), reps)
     t_eager = time_ms(lambda: eager_routing(q, k, v, mu, C), reps)
@@ -121,7 +123,7 @@ def timings(report, reps):
     # Buckets from float32 dots in torch: a token on a tie may go elsewhere.
     diff_rows = ((got.float() - exp.float()).abs().amax(-1) > 5e-2).float().mean().item()
     names = ["routing__s0_c0", "routing__s0", "routing__s1", "routing__s2", "routing__s3",
-             "routing__s4_c0", "routing__s4", "routing__s5", "routing__s6"]
+             "routing__s4", "routing__s5"]
     parts = kernel_ms(lambda: routing(q, k, v, mu), reps, names)
     row = dict(pattern=f"k-means routing, C = {C}, causal on original positions",
                B=B, H=H, N=N, D=D, attnir_ms=t_route, causal_ms=t_causal,
@@ -130,6 +132,19 @@ def timings(report, reps):
                kernels_ms=parts)
     print(json.dumps(row), flush=True)
     report["timings"] = [row]
+    # The same pattern with the causal rule as a region reading perm (the
+    # route without chunks): what chunks(C) saves.
+    t_region = time_ms(lambda: region(q, k, v, mu), reps)
+    same = rel(routing(q, k, v, mu), region(q, k, v, mu).double().cpu().numpy())
+    rparts = kernel_ms(lambda: region(q, k, v, mu), reps,
+                       names[:5] + ["routing__s4_c0", "routing__s4", "routing__s5",
+                                    "routing__s6"])
+    rrow = dict(pattern=f"k-means routing, C = {C}, causal as a region on perm",
+                B=B, H=H, N=N, D=D, attnir_ms=t_region, causal_ms=t_causal,
+                share_of_causal=t_region / t_causal, vs_eager=t_eager / t_region,
+                rel_diff_vs_chunks=same, kernels_ms=rparts)
+    print(json.dumps(rrow), flush=True)
+    report["timings"].append(rrow)
     # The attention step alone, on inputs in the routed order.
     bucket = torch.einsum("bhnd,hcd->bhnc", q.float(), mu.float()).argmax(-1)
     perm = torch.sort(bucket, dim=-1, stable=True).indices.to(torch.int32)

@@ -11,6 +11,7 @@
 #include "attnir/Reference/Reference.h"
 #include "attnir/Runtime/IndexChecks.h"
 #include <cstring>
+#include <algorithm>
 #include <cstdint>
 
 namespace attnir {
@@ -87,7 +88,12 @@ bool referenceRouteOp(const RefOp &op, std::map<int, HostTensor> &values,
   }
   HostTensor perm = HostTensor::zeros(DType::I32, {B, H, N}),
              bucket = HostTensor::zeros(DType::I32, {B, H, N});
-  std::vector<int64_t> ids(N), start(C + 1);
+  std::vector<int64_t> ids(N), start(C + 1), slot(N);
+  int64_t chunks = op.ints.count("chunks") ? op.ints.at("chunks") : 0;
+  if (chunks > (int64_t(1) << 20)) {
+    error = "reference: route chunks must be in [1, 2^20]";
+    return false;
+  }
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h) {
       const double *row = xs.data() + ((b * H + h) * N) * D;
@@ -124,8 +130,20 @@ bool referenceRouteOp(const RefOp &op, std::map<int, HostTensor> &values,
       int64_t base = (b * H + h) * N;
       for (int64_t t = 0; t < N; ++t) {
         bucket.setInt(base + t, ids[t]);
-        perm.setInt(base + start[ids[t]]++, t);
+        slot[t] = start[ids[t]]++;
+        perm.setInt(base + slot[t], t);
       }
+      if (chunks <= 0)
+        continue;
+      // chunks(C): by (chunk of the slot, position), again a counting sort.
+      int64_t w = std::max<int64_t>(1, (N + chunks - 1) / chunks);
+      std::vector<int64_t> at(chunks + 1, 0);
+      for (int64_t t = 0; t < N; ++t)
+        ++at[slot[t] / w + 1];
+      for (int64_t c = 0; c < chunks; ++c)
+        at[c + 1] += at[c];
+      for (int64_t t = 0; t < N; ++t)
+        perm.setInt(base + at[slot[t] / w]++, t);
     }
   values[op.results.at("perm")] = std::move(perm);
   values[op.results.at("bucket")] = std::move(bucket);

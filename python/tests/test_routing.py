@@ -220,3 +220,40 @@ def test_permute_inputs_checked(native, t, np_t):
         q[0, 1, 4] = bad
         with pytest.raises(Exception, match=what):
             kernel(x, q)
+
+
+CHUNKED = """
+func.func @f(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+             %v: tensor<?x?x?x64xf32>, %mu: tensor<?x{C}x64xf32>) -> tensor<?x?x?x64xf32> {{
+  %perm, %bucket = attn.route %q centroids(%mu) chunks({C})
+      : (tensor<?x?x?x64xf32>, tensor<?x{C}x64xf32>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
+  %qs = attn.permute %q by %perm : (tensor<?x?x?x64xf32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
+  %ks = attn.permute %k by %perm : (tensor<?x?x?x64xf32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
+  %vs = attn.permute %v by %perm : (tensor<?x?x?x64xf32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
+  %os = attn.attention %qs, %ks, %vs mask(#attn.all_of<[#attn.balanced<{C}>, #attn.causal]>)
+      : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+  %o = attn.permute %os by %perm inverse : (tensor<?x?x?x64xf32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}}
+"""
+
+
+@pytest.mark.parametrize("C,N", [(16, 1000), (3, 77), (8, 301), (1, 50)])
+def test_chunks_order_chunks_by_position(native, C, N):
+    """route chunks(C): the (bucket, position) order cut into C balanced
+    chunks, each in position order; attention over it with the built-in
+    causal mask is the routed attention with the causal rule on original
+    positions."""
+    spec = route_spec("f32", clusters=C).replace("centroids(%mu)", f"centroids(%mu) chunks({C})")
+    x, mu = rand((2, 3, N, 64), seed=N), rand((3, C, 64), seed=N + 1)
+    perm, bucket = attnir.compile(spec)(x, mu)
+    rank = np.argsort(order(kmeans_buckets(x, mu)), axis=-1)   # slot of each token
+    w = max(1, -(-N // C))
+    exp = np.argsort(rank // w, axis=-1, kind="stable")
+    assert np.array_equal(perm, exp)
+    assert np.array_equal(perm, attnir.reference(spec, x, mu)[0])
+    q, k, v = x, rand((2, 3, N, 64), seed=N + 2), rand((2, 3, N, 64), seed=N + 3)
+    out = attnir.compile(CHUNKED.format(C=C))(q, k, v, mu)
+    w_keep = lambda h, H, N_, si, sj, i, j: (j <= i) & (si // w == sj // w)
+    exp_out = routed_attention(q, k, v, order(kmeans_buckets(q, mu)), w_keep)
+    assert rel_err(out, exp_out) < 1e-5

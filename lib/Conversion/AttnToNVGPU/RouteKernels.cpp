@@ -91,54 +91,87 @@ void endKernel(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kfn) {
   gpu::ReturnOp::create(b);
 }
 
-/// Warps per row of the order kernel for `buckets` buckets: as many as
-/// fit their counters (and the totals) in 48 KiB of shared memory.
-int64_t orderWarps(int64_t buckets) {
-  return std::clamp<int64_t>(12288 / buckets - 1, 1, 32);
+/// Shared-memory counters of the order kernel: for `keys` keys, a table
+/// of W per-warp counters per key then the keys' totals.
+int64_t tableSize(int64_t W, int64_t keys) { return (W + 1) * keys; }
+
+/// Warps per row of the order kernel: as many as fit its tables in 48 KiB
+/// of shared memory (`perKey` ints per key and warp).
+int64_t orderWarps(int64_t perKey) {
+  return std::clamp<int64_t>(12288 / perKey - 1, 1, 32);
 }
 
-void buildOrderRow(ImplicitLocOpBuilder &b, Value bucket, Value perm,
-                   Value counts, int64_t C, int64_t W, Value bi, Value h,
-                   Value tid) {
-  auto c = [&](int64_t v) -> Value { return cIdx(b, b.getLoc(), v); };
-  Type i32 = b.getI32Type();
-  auto ci32 = [&](int32_t v) -> Value {
-    return arith::ConstantIntOp::create(b, i32, v);
-  };
-  int64_t T = 32 * W;
-  Value warp = arith::DivUIOp::create(b, tid, c(32));
-  Value lane = arith::RemUIOp::create(b, tid, c(32));
-  Value all = ci32(-1);
-  Value below = arith::SubIOp::create(
-      b, arith::ShLIOp::create(b, ci32(1), arith::IndexCastOp::create(b, i32, lane)),
-      ci32(1));
-  auto popc = [&](OpBuilder &pb, Location l, Value x) -> Value {
-    return arith::IndexCastOp::create(pb, l, pb.getIndexType(),
-                                      LLVM::CtPopOp::create(pb, l, i32, x));
-  };
-  // counts[w * C + c]: warp w's tokens of bucket c; counts[W C + c]: totals.
-  auto strided = [&](int64_t n, function_ref<void(OpBuilder &, Location, Value)> body) {
-    scf::ForOp::create(b, tid, c(n), c(T), ValueRange{},
+/// The order kernel's row (bi, h): a stable counting sort of the row's
+/// tokens by bucket; with chunks, a second one by the chunk of each
+/// token's slot. Each warp owns a contiguous segment of the row and walks
+/// it 32 tokens at a time; match.any gives a lane the lanes with its key,
+/// the lowest of them adds their number to the warp's counter of the key.
+struct OrderRow {
+  ImplicitLocOpBuilder &b;
+  Value bucket, perm, counts, bi, h, tid;
+  int64_t W, buckets, chunks; // chunks 0: none
+  Value warp, lane, below, segBegin, segEnd;
+  // Table offsets in `counts`: bucket counters, their snapshot (for the
+  // replays), chunk counters.
+  int64_t bTab = 0, bSnap = 0, kTab = 0;
+
+  Value c(int64_t v) { return cIdx(b, b.getLoc(), v); }
+  Value i32(OpBuilder &x, Location l, int64_t v) {
+    return arith::ConstantIntOp::create(x, l, x.getI32Type(), v);
+  }
+  Value popc(OpBuilder &x, Location l, Value v) {
+    return arith::IndexCastOp::create(
+        x, l, x.getIndexType(), LLVM::CtPopOp::create(x, l, x.getI32Type(), v));
+  }
+  int64_t threads() const { return 32 * W; }
+
+  void strided(int64_t n, function_ref<void(OpBuilder &, Location, Value)> body) {
+    scf::ForOp::create(b, tid, c(n), c(threads()), ValueRange{},
                        [&](OpBuilder &fb, Location l, Value i, ValueRange) {
                          body(fb, l, i);
                          scf::YieldOp::create(fb, l);
                        });
-  };
-  strided((W + 1) * C, [&](OpBuilder &fb, Location l, Value i) {
-    memref::StoreOp::create(fb, l, arith::ConstantIntOp::create(fb, l, i32, 0),
-                            counts, ValueRange{i});
-  });
-  gpu::BarrierOp::create(b);
-  Value N = memref::DimOp::create(b, bucket, 2);
-  Value seg = arith::CeilDivUIOp::create(b, N, c(W));
-  Value segBegin = arith::MulIOp::create(b, warp, seg);
-  Value segEnd = arith::MinUIOp::create(b, arith::AddIOp::create(b, segBegin, seg), N);
-  Value rowBase = arith::MulIOp::create(b, warp, c(C));
-  // Walks the warp's segment 32 tokens at a time: `body` gets the token,
-  // whether it is in the segment, its bucket (-1 past the end) and its
-  // peers (the lanes with the same bucket).
-  auto walk = [&](function_ref<void(OpBuilder &, Location, Value, Value, Value,
-                                    Value)> body) {
+  }
+  /// The counter of key `key` (i32) of this warp in the table at `tab`.
+  Value counter(OpBuilder &x, Location l, int64_t tab, int64_t keys, Value key) {
+    return arith::AddIOp::create(
+        x, l, cIdx(x, l, tab),
+        arith::AddIOp::create(x, l, arith::MulIOp::create(x, l, warp, cIdx(x, l, keys)),
+                              arith::IndexCastOp::create(x, l, x.getIndexType(), key)));
+  }
+  Value peersOf(OpBuilder &x, Location l, Value key) {
+    return NVVM::MatchSyncOp::create(
+        x, l, x.getI32Type(), i32(x, l, -1), key,
+        NVVM::MatchSyncKindAttr::get(x.getContext(), NVVM::MatchSyncKind::any));
+  }
+  /// The lowest valid lane of each group of peers.
+  Value leader(OpBuilder &x, Location l, Value valid, Value peers) {
+    return arith::AndIOp::create(
+        x, l, valid,
+        arith::CmpIOp::create(x, l, arith::CmpIPredicate::eq,
+                              arith::AndIOp::create(x, l, peers, below), i32(x, l, 0)));
+  }
+  Value rank(OpBuilder &x, Location l, Value peers) {
+    return popc(x, l, arith::AndIOp::create(x, l, peers, below));
+  }
+  /// The leader of each group adds the group's size to its counter; the
+  /// warp syncs around it (every lane read the counter before).
+  void bump(OpBuilder &x, Location l, int64_t tab, int64_t keys, Value valid,
+            Value key, Value peers) {
+    NVVM::SyncWarpOp::create(x, l, i32(x, l, -1));
+    scf::IfOp::create(x, l, leader(x, l, valid, peers), [&](OpBuilder &tb, Location tl) {
+      Value at = counter(tb, tl, tab, keys, key);
+      Value n = memref::LoadOp::create(tb, tl, counts, ValueRange{at});
+      Value add = arith::IndexCastOp::create(tb, tl, tb.getI32Type(), popc(tb, tl, peers));
+      memref::StoreOp::create(tb, tl, arith::AddIOp::create(tb, tl, n, add), counts,
+                              ValueRange{at});
+      scf::YieldOp::create(tb, tl);
+    });
+    NVVM::SyncWarpOp::create(x, l, i32(x, l, -1));
+  }
+  /// Walks the warp's segment 32 tokens at a time: `body` gets the token,
+  /// whether it is in the segment, and its bucket (-1 past the end).
+  void walk(function_ref<void(OpBuilder &, Location, Value, Value, Value)> body) {
     scf::ForOp::create(
         b, segBegin, segEnd, c(32), ValueRange{},
         [&](OpBuilder &fb, Location l, Value t0, ValueRange) {
@@ -151,102 +184,146 @@ void buildOrderRow(ImplicitLocOpBuilder &b, Value bucket, Value perm,
                                                  tb, tl, bucket, ValueRange{bi, h, t})});
               },
               [&](OpBuilder &eb, Location el) {
-                scf::YieldOp::create(
-                    eb, el, ValueRange{arith::ConstantIntOp::create(eb, el, i32, -1)});
+                scf::YieldOp::create(eb, el, ValueRange{i32(eb, el, -1)});
               });
-          Value bk = load.getResult(0);
-          Value peers = NVVM::MatchSyncOp::create(
-              fb, l, i32, all, bk,
-              NVVM::MatchSyncKindAttr::get(fb.getContext(), NVVM::MatchSyncKind::any));
-          body(fb, l, t, valid, bk, peers);
+          body(fb, l, t, valid, load.getResult(0));
           scf::YieldOp::create(fb, l);
         });
-  };
-  auto leaderOf = [&](OpBuilder &fb, Location l, Value valid, Value peers) {
-    Value lower = arith::AndIOp::create(fb, l, peers, below);
-    return arith::AndIOp::create(
-        fb, l, valid,
-        arith::CmpIOp::create(fb, l, arith::CmpIPredicate::eq, lower,
-                              arith::ConstantIntOp::create(fb, l, i32, 0)));
-  };
-  auto slotOf = [&](OpBuilder &fb, Location l, Value bk) -> Value {
-    return arith::AddIOp::create(
-        fb, l, rowBase, arith::IndexCastOp::create(fb, l, fb.getIndexType(), bk));
-  };
-  // The lowest lane of each group of peers adds the group's size to the
-  // warp's count of their bucket.
-  auto bumpByLeader = [&](OpBuilder &fb, Location l, Value valid, Value bk,
-                          Value peers) {
-    scf::IfOp::create(fb, l, leaderOf(fb, l, valid, peers),
-                      [&](OpBuilder &tb, Location tl) {
-                        Value at = slotOf(tb, tl, bk);
-                        Value n = memref::LoadOp::create(tb, tl, counts, ValueRange{at});
-                        Value add = arith::IndexCastOp::create(tb, tl, i32, popc(tb, tl, peers));
-                        memref::StoreOp::create(tb, tl, arith::AddIOp::create(tb, tl, n, add),
-                                                counts, ValueRange{at});
-                        scf::YieldOp::create(tb, tl);
-                      });
-  };
-  walk([&](OpBuilder &fb, Location l, Value, Value valid, Value bk, Value peers) {
-    bumpByLeader(fb, l, valid, bk, peers);
-    NVVM::SyncWarpOp::create(fb, l, arith::ConstantIntOp::create(fb, l, i32, -1));
-  });
-  gpu::BarrierOp::create(b);
-  // Per bucket: the warps' counts become offsets within the bucket, the
-  // total goes to counts[W C + c]; then one thread turns the totals into
-  // the buckets' first slots (C is small next to N).
-  strided(C, [&](OpBuilder &fb, Location l, Value k) {
-    auto run = scf::ForOp::create(
-        fb, l, c(0), c(W), c(1), ValueRange{arith::ConstantIntOp::create(fb, l, i32, 0)},
-        [&](OpBuilder &wb, Location wl, Value w, ValueRange acc) {
-          Value at = arith::AddIOp::create(wb, wl, arith::MulIOp::create(wb, wl, w, c(C)), k);
-          Value n = memref::LoadOp::create(wb, wl, counts, ValueRange{at});
-          memref::StoreOp::create(wb, wl, acc[0], counts, ValueRange{at});
-          scf::YieldOp::create(wb, wl, ValueRange{arith::AddIOp::create(wb, wl, acc[0], n)});
-        });
-    memref::StoreOp::create(fb, l, run.getResult(0), counts,
-                            ValueRange{arith::AddIOp::create(fb, l, k, c(W * C))});
-  });
-  gpu::BarrierOp::create(b);
-  Value first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c(0));
-  scf::IfOp::create(b, first, [&](OpBuilder &tb, Location tl) {
-    scf::ForOp::create(
-        tb, tl, c(W * C), c((W + 1) * C), c(1),
-        ValueRange{arith::ConstantIntOp::create(tb, tl, i32, 0)},
-        [&](OpBuilder &sb, Location sl, Value at, ValueRange acc) {
-          Value n = memref::LoadOp::create(sb, sl, counts, ValueRange{at});
-          memref::StoreOp::create(sb, sl, acc[0], counts, ValueRange{at});
-          scf::YieldOp::create(sb, sl, ValueRange{arith::AddIOp::create(sb, sl, acc[0], n)});
-        });
-    scf::YieldOp::create(tb, tl);
-  });
-  gpu::BarrierOp::create(b);
-  strided(W * C, [&](OpBuilder &fb, Location l, Value at) {
-    Value k = arith::RemUIOp::create(fb, l, at, c(C));
-    Value base = memref::LoadOp::create(
-        fb, l, counts, ValueRange{arith::AddIOp::create(fb, l, k, c(W * C))});
-    Value n = memref::LoadOp::create(fb, l, counts, ValueRange{at});
-    memref::StoreOp::create(fb, l, arith::AddIOp::create(fb, l, n, base), counts,
-                            ValueRange{at});
-  });
-  gpu::BarrierOp::create(b);
-  // Second walk: slot = the warp's next slot of the bucket + the rank among
-  // lower peers; the leader then moves the bucket's next slot on.
-  walk([&](OpBuilder &fb, Location l, Value t, Value valid, Value bk, Value peers) {
-    scf::IfOp::create(fb, l, valid, [&](OpBuilder &tb, Location tl) {
-      Value next = memref::LoadOp::create(tb, tl, counts, ValueRange{slotOf(tb, tl, bk)});
-      Value rank = popc(tb, tl, arith::AndIOp::create(tb, tl, peers, below));
-      Value slot = arith::AddIOp::create(
-          tb, tl, arith::IndexCastOp::create(tb, tl, tb.getIndexType(), next), rank);
-      memref::StoreOp::create(tb, tl, arith::IndexCastOp::create(tb, tl, i32, t), perm,
-                              ValueRange{bi, h, slot});
+  }
+  /// The slot of each token in the (bucket, position) order, from the
+  /// bucket table (which it advances): a replay of the placing walk.
+  Value slotOf(OpBuilder &x, Location l, Value valid, Value bk) {
+    Value peers = peersOf(x, l, bk);
+    Value next = memref::LoadOp::create(x, l, counts,
+                                        ValueRange{counter(x, l, bTab, buckets, bk)});
+    Value slot = arith::AddIOp::create(
+        x, l, arith::IndexCastOp::create(x, l, x.getIndexType(), next), rank(x, l, peers));
+    bump(x, l, bTab, buckets, valid, bk, peers);
+    return slot;
+  }
+  /// Per key: the warps' counts become their first slots (keys in order,
+  /// then warps: the order of positions); the table's totals first.
+  void prefix(int64_t tab, int64_t keys) {
+    strided(keys, [&](OpBuilder &fb, Location l, Value k) {
+      auto run = scf::ForOp::create(
+          fb, l, c(0), c(W), c(1), ValueRange{i32(fb, l, 0)},
+          [&](OpBuilder &wb, Location wl, Value w, ValueRange acc) {
+            Value at = arith::AddIOp::create(
+                wb, wl, cIdx(wb, wl, tab),
+                arith::AddIOp::create(wb, wl, arith::MulIOp::create(wb, wl, w, cIdx(wb, wl, keys)), k));
+            Value n = memref::LoadOp::create(wb, wl, counts, ValueRange{at});
+            memref::StoreOp::create(wb, wl, acc[0], counts, ValueRange{at});
+            scf::YieldOp::create(wb, wl, ValueRange{arith::AddIOp::create(wb, wl, acc[0], n)});
+          });
+      memref::StoreOp::create(fb, l, run.getResult(0), counts,
+                              ValueRange{arith::AddIOp::create(fb, l, k, cIdx(fb, l, tab + W * keys))});
+    });
+    gpu::BarrierOp::create(b);
+    // One thread turns the totals into the keys' first slots (keys are
+    // few next to the row's tokens).
+    Value first = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c(0));
+    scf::IfOp::create(b, first, [&](OpBuilder &tb, Location tl) {
+      scf::ForOp::create(
+          tb, tl, cIdx(tb, tl, tab + W * keys), cIdx(tb, tl, tab + (W + 1) * keys),
+          cIdx(tb, tl, 1), ValueRange{i32(tb, tl, 0)},
+          [&](OpBuilder &sb, Location sl, Value at, ValueRange acc) {
+            Value n = memref::LoadOp::create(sb, sl, counts, ValueRange{at});
+            memref::StoreOp::create(sb, sl, acc[0], counts, ValueRange{at});
+            scf::YieldOp::create(sb, sl, ValueRange{arith::AddIOp::create(sb, sl, acc[0], n)});
+          });
       scf::YieldOp::create(tb, tl);
     });
-    NVVM::SyncWarpOp::create(fb, l, arith::ConstantIntOp::create(fb, l, i32, -1));
-    bumpByLeader(fb, l, valid, bk, peers);
-    NVVM::SyncWarpOp::create(fb, l, arith::ConstantIntOp::create(fb, l, i32, -1));
-  });
-}
+    gpu::BarrierOp::create(b);
+    strided(W * keys, [&](OpBuilder &fb, Location l, Value i) {
+      Value at = arith::AddIOp::create(fb, l, i, cIdx(fb, l, tab));
+      Value k = arith::RemUIOp::create(fb, l, i, cIdx(fb, l, keys));
+      Value base = memref::LoadOp::create(
+          fb, l, counts, ValueRange{arith::AddIOp::create(fb, l, k, cIdx(fb, l, tab + W * keys))});
+      Value n = memref::LoadOp::create(fb, l, counts, ValueRange{at});
+      memref::StoreOp::create(fb, l, arith::AddIOp::create(fb, l, n, base), counts,
+                              ValueRange{at});
+    });
+    gpu::BarrierOp::create(b);
+  }
+
+  void build() {
+    Type ti32 = b.getI32Type();
+    warp = arith::DivUIOp::create(b, tid, c(32));
+    lane = arith::RemUIOp::create(b, tid, c(32));
+    below = arith::SubIOp::create(
+        b, arith::ShLIOp::create(b, i32(b, b.getLoc(), 1), arith::IndexCastOp::create(b, ti32, lane)),
+        i32(b, b.getLoc(), 1));
+    Value N = memref::DimOp::create(b, bucket, 2);
+    Value seg = arith::CeilDivUIOp::create(b, N, c(W));
+    segBegin = arith::MulIOp::create(b, warp, seg);
+    segEnd = arith::MinUIOp::create(b, arith::AddIOp::create(b, segBegin, seg), N);
+    bSnap = tableSize(W, buckets);
+    kTab = bSnap + W * buckets;
+    int64_t total = chunks ? kTab + tableSize(W, chunks) : bSnap;
+    strided(total, [&](OpBuilder &fb, Location l, Value i) {
+      memref::StoreOp::create(fb, l, i32(fb, l, 0), counts, ValueRange{i});
+    });
+    gpu::BarrierOp::create(b);
+    // Count the buckets, then their slots.
+    walk([&](OpBuilder &x, Location l, Value, Value valid, Value bk) {
+      bump(x, l, bTab, buckets, valid, bk, peersOf(x, l, bk));
+    });
+    gpu::BarrierOp::create(b);
+    prefix(bTab, buckets);
+    if (!chunks) {
+      walk([&](OpBuilder &x, Location l, Value t, Value valid, Value bk) {
+        Value slot = slotOf(x, l, valid, bk);
+        scf::IfOp::create(x, l, valid, [&](OpBuilder &tb, Location tl) {
+          memref::StoreOp::create(tb, tl, arith::IndexCastOp::create(tb, tl, tb.getI32Type(), t),
+                                  perm, ValueRange{bi, h, slot});
+          scf::YieldOp::create(tb, tl);
+        });
+      });
+      return;
+    }
+    // chunks(C): the slots are replayed twice (the bucket table restored
+    // from its snapshot in between): once to count the chunks, once to
+    // place each token by (chunk of its slot, position).
+    strided(W * buckets, [&](OpBuilder &fb, Location l, Value i) {
+      Value v = memref::LoadOp::create(fb, l, counts, ValueRange{i});
+      memref::StoreOp::create(fb, l, v, counts,
+                              ValueRange{arith::AddIOp::create(fb, l, i, cIdx(fb, l, bSnap))});
+    });
+    gpu::BarrierOp::create(b);
+    Value width = arith::MaxUIOp::create(b, arith::CeilDivUIOp::create(b, N, c(chunks)), c(1));
+    auto chunkOf = [&](OpBuilder &x, Location l, Value valid, Value slot) -> Value {
+      Value k = arith::IndexCastOp::create(x, l, x.getI32Type(),
+                                           arith::DivUIOp::create(x, l, slot, width));
+      return arith::SelectOp::create(x, l, valid, k, i32(x, l, -1));
+    };
+    walk([&](OpBuilder &x, Location l, Value, Value valid, Value bk) {
+      Value key = chunkOf(x, l, valid, slotOf(x, l, valid, bk));
+      bump(x, l, kTab, chunks, valid, key, peersOf(x, l, key));
+    });
+    gpu::BarrierOp::create(b);
+    prefix(kTab, chunks);
+    strided(W * buckets, [&](OpBuilder &fb, Location l, Value i) {
+      Value v = memref::LoadOp::create(
+          fb, l, counts, ValueRange{arith::AddIOp::create(fb, l, i, cIdx(fb, l, bSnap))});
+      memref::StoreOp::create(fb, l, v, counts, ValueRange{i});
+    });
+    gpu::BarrierOp::create(b);
+    walk([&](OpBuilder &x, Location l, Value t, Value valid, Value bk) {
+      Value key = chunkOf(x, l, valid, slotOf(x, l, valid, bk));
+      Value peers = peersOf(x, l, key);
+      Value next = memref::LoadOp::create(x, l, counts,
+                                          ValueRange{counter(x, l, kTab, chunks, key)});
+      Value at = arith::AddIOp::create(
+          x, l, arith::IndexCastOp::create(x, l, x.getIndexType(), next), rank(x, l, peers));
+      scf::IfOp::create(x, l, valid, [&](OpBuilder &tb, Location tl) {
+        memref::StoreOp::create(tb, tl, arith::IndexCastOp::create(tb, tl, tb.getI32Type(), t),
+                                perm, ValueRange{bi, h, at});
+        scf::YieldOp::create(tb, tl);
+      });
+      bump(x, l, kTab, chunks, valid, key, peers);
+    });
+  }
+};
 
 } // namespace
 
@@ -272,9 +349,15 @@ LogicalResult mlir::attn::cuda::buildRouteKernels(OpBuilder &gb,
   std::string signs = (name + "_signs").str(), counts = (name + "_counts").str();
   if (op.getBitsAttr())
     declareRouteSigns(gb, loc, op, signs);
-  int64_t W = orderWarps(C);
+  int64_t K = op.getChunks() ? static_cast<int64_t>(*op.getChunks()) : 0;
+  if (K > routeBucketLimit())
+    return op.emitError() << "attn.route on CUDA takes chunks(C) up to "
+                          << routeBucketLimit() << ", got " << K;
+  // Per key and warp: bucket counters and their snapshot, chunk counters.
+  int64_t W = orderWarps(K ? 2 * C + K : C);
+  int64_t words = K ? tableSize(W, C) + W * C + tableSize(W, K) : tableSize(W, C);
   auto countsType = MemRefType::get(
-      {(W + 1) * C}, gb.getI32Type(), MemRefLayoutAttrInterface(),
+      {words}, gb.getI32Type(), MemRefLayoutAttrInterface(),
       gpu::AddressSpaceAttr::get(gb.getContext(), gpu::AddressSpace::Workgroup));
   memref::GlobalOp::create(gb, loc, counts, gb.getStringAttr("private"),
                            countsType, Attribute(), /*constant=*/false,
@@ -313,8 +396,9 @@ LogicalResult mlir::attn::cuda::buildRouteKernels(OpBuilder &gb,
   Value tid;
   SmallVector<Value> at =
       cuda::enterStepItem(b, orderFn.getArgument(permArg), 2, 32 * W, 32 * W, tid);
-  buildOrderRow(b, orderFn.getArgument(bucketArg), orderFn.getArgument(permArg),
-                cnt, C, W, at[0], at[1], tid);
+  OrderRow row{b, orderFn.getArgument(bucketArg), orderFn.getArgument(permArg),
+               cnt, at[0], at[1], tid, W, C, K};
+  row.build();
   endKernel(b, orderFn);
   return success();
 }

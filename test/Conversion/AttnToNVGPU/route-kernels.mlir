@@ -6,6 +6,15 @@
 // a thread per 16 bytes of a token's features, reading perm from the
 // workspace.
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu)' | FileCheck %s
+// RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu)' | FileCheck %s --check-prefix=CHUNKS
+
+// chunks(C): the order kernel's counters hold the bucket table, its
+// snapshot and the chunk table; the slots are replayed (a match.any on
+// the bucket, then one on the chunk key) to count and to place.
+// CHUNKS: memref.global "private" @chunked__s0_counts : memref<{{[0-9]+}}xi32, #gpu.address_space<workgroup>>
+// CHUNKS: gpu.func @chunked__s0(
+// CHUNKS-COUNT-3: nvvm.match.sync  any
+// CHUNKS: gpu.barrier
 
 // CHECK-LABEL: gpu.module @attn_kernels
 // CHECK: memref.global "private" constant @reformer__s0_signs : memref<64xi32> = dense<
@@ -43,4 +52,10 @@ func.func @reformer(%qk: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x64xbf16>)
   %o = attn.permute %os by %perm inverse
       : (tensor<?x?x?x64xbf16>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xbf16>
   return %o : tensor<?x?x?x64xbf16>
+}
+
+func.func @chunked(%x: tensor<?x?x?x64xbf16>) -> tensor<?x?x?xi32> {
+  %perm, %bucket = attn.route %x lsh(3, 42) chunks(4)
+      : (tensor<?x?x?x64xbf16>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
+  return %perm : tensor<?x?x?xi32>
 }

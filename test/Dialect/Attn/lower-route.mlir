@@ -75,3 +75,17 @@ func.func @landmark(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
          tensor<?x?x?x64xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
   return %o, %lse : tensor<?x?x?x64xf32>, tensor<?x?x?xf32>
 }
+
+// chunks(C): a second counting sort per row, by the chunk of each token's
+// slot (slot = its place in the first order; scratch on the heap).
+// CHECK-LABEL: func.func @chunks
+// CHECK: scf.parallel
+// CHECK: memref.alloc(%{{.*}}) : memref<?xindex>
+// CHECK: arith.ceildivui
+// CHECK: arith.divui
+// CHECK: memref.dealloc
+func.func @chunks(%x: tensor<?x?x?x64xf32>) -> tensor<?x?x?xi32> {
+  %perm, %bucket = attn.route %x lsh(3, 7) chunks(4)
+      : (tensor<?x?x?x64xf32>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
+  return %perm : tensor<?x?x?xi32>
+}

@@ -132,3 +132,12 @@ func.func @landmark_heads(%q: tensor<1x3x8x16xf32>, %k: tensor<1x2x8x16xf32>, %l
       -> (tensor<1x3x8x16xf32>, tensor<1x3x8xf32>)
   return
 }
+
+// -----
+
+func.func @zero_chunks(%x: tensor<?x?x?x64xf32>) {
+  // expected-error @+1 {{chunks must be in [1, 2^20], got 0}}
+  %p, %b = attn.route %x lsh(3, 1) chunks(0)
+      : (tensor<?x?x?x64xf32>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
+  return
+}

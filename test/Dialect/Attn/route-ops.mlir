@@ -60,3 +60,12 @@ func.func @landmark(%q: tensor<?x8x?x64xbf16>, %k: tensor<?x2x?x64xbf16>,
          tensor<?x2x?x64xbf16>) -> (tensor<?x8x?x64xbf16>, tensor<?x8x?xf32>)
   return %o, %lse : tensor<?x8x?x64xbf16>, tensor<?x8x?xf32>
 }
+
+// chunks(C): the balanced chunks of the routed order, each in position order.
+// CHECK-LABEL: func.func @chunks
+// CHECK: attn.route %{{.*}} lsh(3, 9) chunks(4) :
+func.func @chunks(%x: tensor<?x?x?x64xf32>) -> tensor<?x?x?xi32> {
+  %perm, %bucket = attn.route %x lsh(3, 9) chunks(4)
+      : (tensor<?x?x?x64xf32>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
+  return %perm : tensor<?x?x?xi32>
+}

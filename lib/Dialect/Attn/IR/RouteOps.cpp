@@ -16,6 +16,8 @@ LogicalResult RouteOp::verify() {
                             "lsh(bits, seed)";
   if (lsh && (*getBits() < 0 || *getBits() > 16))
     return emitOpError() << "lsh bits must be in [0, 16], got " << *getBits();
+  if (getChunks() && (*getChunks() < 1 || *getChunks() > (int64_t(1) << 20)))
+    return emitOpError() << "chunks must be in [1, 2^20], got " << *getChunks();
   // The sign words of R are made at compile time, one per feature.
   if (lsh && x.isDynamicDim(3))
     return emitOpError() << "lsh needs a static feature dimension D, got "
@@ -65,6 +67,8 @@ void RouteOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
     op.ints["bits"] = *getBits();
     op.ints["seed"] = getSeed() ? static_cast<int64_t>(*getSeed()) : 0;
   }
+  if (getChunks())
+    op.ints["chunks"] = *getChunks();
   op.results["perm"] = idOf(getPerm());
   op.results["bucket"] = idOf(getBucket());
 }

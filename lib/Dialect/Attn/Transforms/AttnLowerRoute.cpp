@@ -69,6 +69,18 @@ void lowerRoute(RewriterBase &rw, ModuleOp module, RouteOp op, int64_t id) {
                  buildRouteOrderRow(b, l, bucket, perm, start, buckets, iv[0],
                                     iv[1]);
                  memref::DeallocOp::create(b, l, start);
+                 if (auto chunks = op.getChunks()) {
+                   auto idxRow = MemRefType::get({ShapedType::kDynamic},
+                                                 b.getIndexType());
+                   Value slot = memref::AllocOp::create(b, l, idxRow,
+                                                        ValueRange{dims[2]});
+                   Value at = memref::AllocOp::create(
+                       b, l, idxRow, ValueRange{cIdx(b, l, *chunks + 1)});
+                   buildChunkOrderRow(b, l, perm, slot, at, *chunks, iv[0],
+                                      iv[1]);
+                   memref::DeallocOp::create(b, l, slot);
+                   memref::DeallocOp::create(b, l, at);
+                 }
                });
   Value permT = asTensor(rw, loc, op.getPerm().getType(), perm);
   Value bucketT = asTensor(rw, loc, op.getBucket().getType(), bucket);

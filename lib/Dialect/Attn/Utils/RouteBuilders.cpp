@@ -245,6 +245,49 @@ void mlir::attn::buildRouteOrderRow(OpBuilder &b, Location loc, Value bucket,
   });
 }
 
+void mlir::attn::buildChunkOrderRow(OpBuilder &b, Location loc, Value perm,
+                                    Value slot, Value start, int64_t chunks,
+                                    Value bi, Value h) {
+  Value zero = cIdx(b, loc, 0), one = cIdx(b, loc, 1);
+  Value N = dimOf(b, loc, perm, 2);
+  // w = ceil(N / C), at least 1; a token's chunk is its slot / w.
+  Value w = arith::MaxUIOp::create(
+      b, loc, arith::CeilDivUIOp::create(b, loc, N, cIdx(b, loc, chunks)), one);
+  forEach(b, loc, zero, N, [&](OpBuilder &fb, Location l, Value s) {
+    memref::StoreOp::create(fb, l, s, slot,
+                            ValueRange{loadIndex(fb, l, perm, {bi, h, s})});
+  });
+  forEach(b, loc, zero, cIdx(b, loc, chunks + 1),
+          [&](OpBuilder &fb, Location l, Value c) {
+            memref::StoreOp::create(fb, l, zero, start, ValueRange{c});
+          });
+  auto chunkOf = [&](OpBuilder &fb, Location l, Value t) -> Value {
+    Value s = memref::LoadOp::create(fb, l, slot, ValueRange{t});
+    return arith::DivUIOp::create(fb, l, s, w);
+  };
+  forEach(b, loc, zero, N, [&](OpBuilder &fb, Location l, Value t) {
+    Value c = arith::AddIOp::create(fb, l, chunkOf(fb, l, t), one);
+    Value n = memref::LoadOp::create(fb, l, start, ValueRange{c});
+    memref::StoreOp::create(fb, l, arith::AddIOp::create(fb, l, n, one), start,
+                            ValueRange{c});
+  });
+  forEach(b, loc, one, cIdx(b, loc, chunks + 1),
+          [&](OpBuilder &fb, Location l, Value c) {
+            Value prev = memref::LoadOp::create(
+                fb, l, start, ValueRange{arith::SubIOp::create(fb, l, c, one)});
+            Value cur = memref::LoadOp::create(fb, l, start, ValueRange{c});
+            memref::StoreOp::create(fb, l, arith::AddIOp::create(fb, l, prev, cur),
+                                    start, ValueRange{c});
+          });
+  forEach(b, loc, zero, N, [&](OpBuilder &fb, Location l, Value t) {
+    Value c = chunkOf(fb, l, t);
+    Value at = memref::LoadOp::create(fb, l, start, ValueRange{c});
+    storeIndex(fb, l, t, perm, {bi, h, at});
+    memref::StoreOp::create(fb, l, arith::AddIOp::create(fb, l, at, one), start,
+                            ValueRange{c});
+  });
+}
+
 namespace {
 /// x's head for perm's head h: h Hx / H, which is h / (H / Hx) for GQA
 /// groups and in range for any shapes (the scatter keeps the head).

@@ -32,19 +32,26 @@ def Attn_RouteOp : Attn_Op<"route", [Pure,
     are the same bits on every target and in the reference.
     `bucket` [B, H, N] i32 holds them; `perm` [B, H, N] i32 is the stable
     order by (bucket, position): perm[b, h, s] is the position of the s-th
-    token in that order. The CPU lowering (attn-lower-route) computes the
+    token in that order. With `chunks(C)`, perm is instead cut into the C
+    balanced chunks of that order (w = ceil(N / C) slots each) and every
+    chunk lists its tokens in position order: the order by (floor(s / w),
+    position), s a token's slot in the (bucket, position) order. Chunk
+    membership is the same, so attention over `#attn.balanced<C>` is the
+    same; inside a chunk the causal rule on original positions is then the
+    plain `#attn.causal` of that order, with no rule reading perm. The CPU lowering (attn-lower-route) computes the
     buckets a task per token and the order a task per (b, h) row: a
     histogram of the buckets, its exclusive prefix, a stable scatter.
   }];
   let arguments = (ins Attn_FloatTensor:$x,
                        Optional<Attn_FloatTensor>:$centroids,
                        OptionalAttr<I64Attr>:$bits,
-                       OptionalAttr<I64Attr>:$seed);
+                       OptionalAttr<I64Attr>:$seed,
+                       OptionalAttr<I64Attr>:$chunks);
   let results = (outs RankedTensorOf<[I32]>:$perm,
                       RankedTensorOf<[I32]>:$bucket);
   let assemblyFormat = [{
     $x (`centroids` `(` $centroids^ `)`)?
-    (`lsh` `(` $bits^ `,` $seed `)`)?
+    (`lsh` `(` $bits^ `,` $seed `)`)? (`chunks` `(` $chunks^ `)`)?
     attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;

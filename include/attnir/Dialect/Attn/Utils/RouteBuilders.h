@@ -47,6 +47,12 @@ Value buildRouteBucketAt(OpBuilder &b, Location loc, const RouteSite &site,
 void buildRouteOrderRow(OpBuilder &b, Location loc, Value bucket, Value perm,
                         Value start, Value buckets, Value bi, Value h);
 
+/// chunks(C) for row (bi, h): `perm` (the (bucket, position) order)
+/// becomes the order by (chunk of the slot, position); `slot` an index
+/// scratch of N entries, `start` one of C + 1.
+void buildChunkOrderRow(OpBuilder &b, Location loc, Value perm, Value slot,
+                        Value start, int64_t chunks, Value bi, Value h);
+
 /// attn.permute for row (bi, h, s): every feature of one token (a loop
 /// over D, or the one element of an lse).
 void buildPermuteRow(OpBuilder &b, Location loc, bool inverse, Value x,
