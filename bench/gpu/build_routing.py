@@ -35,7 +35,7 @@ def route_spec(how, mu=""):
 
 
 SPECS = {}
-for _name in ("routing_kmeans", "reformer_lsh", "landmark"):
+for _name in ("routing_kmeans", "reformer_lsh", "landmark", "hyper_lsh"):
     SPECS[f"routing_hop_{_name}"] = (example(_name), "")
     SPECS[f"routing_sync_{_name}"] = (example(_name), "chip=sm_90")
 SPECS["routing_hop_landmark_all"] = (example("landmark").replace(" topk(4)", ""), "")

@@ -43,6 +43,9 @@ def inputs_for(names, rng, M=M):
     # Routing: shared QK (Reformer) and k-means centroids [H, C = 8, D].
     arrays["qk"] = rng.standard_normal((B, HQ, N, D)).astype(np.float16)
     arrays["centroids"] = rng.standard_normal((HQ, 8, D)).astype(np.float16)
+    # HyperAttention's sampled columns: a permutation of the keys per row.
+    arrays["cols"] = np.stack([np.stack([rng.permutation(M) for _ in range(HQ)])
+                               for _ in range(B)]).astype(np.int32)
     # Landmark keys, one per block of 64.
     arrays["landmarks"] = rng.standard_normal((B, HKV, -(-N // 64), D)).astype(np.float16)
     arrays["k"] = rng.standard_normal((B, HKV, M, D)).astype(np.float16)

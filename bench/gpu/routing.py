@@ -53,7 +53,8 @@ def correctness(report):
     shapes = [("ragged", 2, 4, 4, 300), ("GQA", 1, 6, 2, 1000), ("short", 1, 2, 1, 77),
               ("long", 1, 4, 4, 4100)]
     for kind in ("hop", "sync"):
-        for name in ("routing_kmeans", "reformer_lsh", "landmark", "landmark_all"):
+        for name in ("routing_kmeans", "reformer_lsh", "landmark", "landmark_all",
+                     "hyper_lsh"):
             bundle = f"routing_{kind}_{name}"
             if not os.path.exists(os.path.join(BUNDLES, bundle + ".bundle")):
                 continue
@@ -66,6 +67,11 @@ def correctness(report):
                     args = [bf16(B, H, N, 64, gen=gen), bf16(B, Hk, N, 64, gen=gen),
                             bf16(B, Hk, N, 64, gen=gen),
                             bf16(B, Hk, -(-N // 64), 64, gen=gen)]
+                elif name == "hyper_lsh":
+                    cols = torch.stack([torch.stack([torch.randperm(N, generator=gen)
+                                                     for _ in range(H)]) for _ in range(B)])
+                    args = [bf16(B, H, N, 64, gen=gen), bf16(B, Hk, N, 64, gen=gen),
+                            bf16(B, Hk, N, 64, gen=gen), cols.to(torch.int32)]
                 else:
                     args = [bf16(B, H, N, 64, gen=gen), bf16(B, Hk, N, 64, gen=gen)]
                 try:

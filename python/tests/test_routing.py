@@ -257,3 +257,33 @@ def test_chunks_order_chunks_by_position(native, C, N):
     w_keep = lambda h, H, N_, si, sj, i, j: (j <= i) & (si // w == sj // w)
     exp_out = routed_attention(q, k, v, order(kmeans_buckets(q, mu)), w_keep)
     assert rel_err(out, exp_out) < 1e-5
+
+
+@pytest.mark.parametrize("B,H,Hk,N,M", [(1, 2, 2, 700, 700), (2, 3, 3, 300, 520), (1, 6, 2, 130, 260)])
+def test_hyper_lsh(native, B, H, Hk, N, M):
+    """examples/hyper_lsh.mlir against numpy: LSH chunks of 256 in q's and
+    k's own sorted orders, plus the first 256 of `cols` with weight M / m,
+    one softmax over both (a key in both counts twice)."""
+    q = rand((B, H, N, 64), seed=N)
+    k, v = rand((B, Hk, M, 64), seed=M + 1), rand((B, Hk, M, 64), seed=M + 2)
+    rng = np.random.default_rng(N + M)
+    cols = np.stack([np.stack([rng.permutation(M) for _ in range(H)])
+                     for _ in range(B)]).astype(np.int32)
+    out = attnir.compile(EX / "hyper_lsh.mlir")(q, k, v, cols)
+    pq, pk = order(lsh_buckets(q, 8, 1)), order(lsh_buckets(k, 8, 1))
+    m = min(M, 256)
+    exp = np.zeros((B, H, N, 64))
+    for b in range(B):
+        for h in range(H):
+            g = h // (H // Hk)
+            sq, sk = np.empty(N, int), np.empty(M, int)
+            sq[pq[b, h]], sk[pk[b, g]] = np.arange(N), np.arange(M)
+            S = q[b, h].astype(np.float64) @ k[b, g].T.astype(np.float64) / 8
+            same = (sq[:, None] // 256) == (sk[None, :] // 256)
+            picked = cols[b, h, :m]
+            logits = np.concatenate([np.where(same, S, -np.inf),
+                                     S[:, picked] + np.log(M / m)], 1)
+            vals = np.concatenate([v[b, g], v[b, g][picked]]).astype(np.float64)
+            P = np.exp(logits - logits.max(1, keepdims=True))
+            exp[b, h] = P @ vals / P.sum(1, keepdims=True)
+    assert rel_err(out, exp) < 1e-5

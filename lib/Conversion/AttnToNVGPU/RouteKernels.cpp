@@ -133,11 +133,15 @@ struct OrderRow {
                        });
   }
   /// The counter of key `key` (i32) of this warp in the table at `tab`.
+  /// A lane past the segment end has key -1: it reads key 0's counter
+  /// (its own warp's; the value goes unused), never a neighbour warp's,
+  /// which that warp may be writing (compute-sanitizer racecheck).
   Value counter(OpBuilder &x, Location l, int64_t tab, int64_t keys, Value key) {
+    Value k = arith::MaxSIOp::create(x, l, key, i32(x, l, 0));
     return arith::AddIOp::create(
         x, l, cIdx(x, l, tab),
         arith::AddIOp::create(x, l, arith::MulIOp::create(x, l, warp, cIdx(x, l, keys)),
-                              arith::IndexCastOp::create(x, l, x.getIndexType(), key)));
+                              arith::IndexCastOp::create(x, l, x.getIndexType(), k)));
   }
   Value peersOf(OpBuilder &x, Location l, Value key) {
     return NVVM::MatchSyncOp::create(

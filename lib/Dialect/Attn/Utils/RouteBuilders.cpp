@@ -208,24 +208,24 @@ void storeIndex(OpBuilder &b, Location loc, Value v, Value buf, ValueRange at) {
   memref::StoreOp::create(b, loc, arith::IndexCastOp::create(b, loc, elt, v),
                           buf, at);
 }
-} // namespace
 
-void mlir::attn::buildRouteOrderRow(OpBuilder &b, Location loc, Value bucket,
-                                    Value perm, Value start, Value buckets,
-                                    Value bi, Value h) {
+/// A stable counting sort of the positions 0 .. n-1 of row (bi, h) by
+/// `keyOf(t)` in [0, keys): `start` (index, keys + 1 entries) counts, then
+/// holds each key's next slot; perm[slot] = t in position order.
+void countingSortRow(OpBuilder &b, Location loc, Value n, Value keys,
+                     Value start, Value perm, Value bi, Value h,
+                     function_ref<Value(OpBuilder &, Location, Value)> keyOf) {
   Value zero = cIdx(b, loc, 0), one = cIdx(b, loc, 1);
-  Value N = dimOf(b, loc, bucket, 2);
-  Value slots = arith::AddIOp::create(b, loc, buckets, one);
+  Value slots = arith::AddIOp::create(b, loc, keys, one);
   forEach(b, loc, zero, slots, [&](OpBuilder &fb, Location l, Value c) {
     memref::StoreOp::create(fb, l, zero, start, ValueRange{c});
   });
-  // Histogram into start[bucket + 1], then its inclusive prefix: start[c]
-  // is the first slot of bucket c.
-  forEach(b, loc, zero, N, [&](OpBuilder &fb, Location l, Value t) {
-    Value c = arith::AddIOp::create(
-        fb, l, loadIndex(fb, l, bucket, {bi, h, t}), one);
-    Value n = memref::LoadOp::create(fb, l, start, ValueRange{c});
-    memref::StoreOp::create(fb, l, arith::AddIOp::create(fb, l, n, one), start,
+  // Histogram into start[key + 1], then its inclusive prefix: start[c]
+  // is the first slot of key c.
+  forEach(b, loc, zero, n, [&](OpBuilder &fb, Location l, Value t) {
+    Value c = arith::AddIOp::create(fb, l, keyOf(fb, l, t), one);
+    Value cnt = memref::LoadOp::create(fb, l, start, ValueRange{c});
+    memref::StoreOp::create(fb, l, arith::AddIOp::create(fb, l, cnt, one), start,
                             ValueRange{c});
   });
   forEach(b, loc, one, slots, [&](OpBuilder &fb, Location l, Value c) {
@@ -235,14 +235,24 @@ void mlir::attn::buildRouteOrderRow(OpBuilder &b, Location loc, Value bucket,
     memref::StoreOp::create(fb, l, arith::AddIOp::create(fb, l, prev, cur),
                             start, ValueRange{c});
   });
-  // Stable: tokens of one bucket take its slots in position order.
-  forEach(b, loc, zero, N, [&](OpBuilder &fb, Location l, Value t) {
-    Value c = loadIndex(fb, l, bucket, {bi, h, t});
+  // Stable: tokens of one key take its slots in position order.
+  forEach(b, loc, zero, n, [&](OpBuilder &fb, Location l, Value t) {
+    Value c = keyOf(fb, l, t);
     Value slot = memref::LoadOp::create(fb, l, start, ValueRange{c});
     storeIndex(fb, l, t, perm, {bi, h, slot});
     memref::StoreOp::create(fb, l, arith::AddIOp::create(fb, l, slot, one),
                             start, ValueRange{c});
   });
+}
+} // namespace
+
+void mlir::attn::buildRouteOrderRow(OpBuilder &b, Location loc, Value bucket,
+                                    Value perm, Value start, Value buckets,
+                                    Value bi, Value h) {
+  countingSortRow(b, loc, dimOf(b, loc, bucket, 2), buckets, start, perm, bi,
+                  h, [&](OpBuilder &fb, Location l, Value t) {
+                    return loadIndex(fb, l, bucket, {bi, h, t});
+                  });
 }
 
 void mlir::attn::buildChunkOrderRow(OpBuilder &b, Location loc, Value perm,
@@ -257,35 +267,11 @@ void mlir::attn::buildChunkOrderRow(OpBuilder &b, Location loc, Value perm,
     memref::StoreOp::create(fb, l, s, slot,
                             ValueRange{loadIndex(fb, l, perm, {bi, h, s})});
   });
-  forEach(b, loc, zero, cIdx(b, loc, chunks + 1),
-          [&](OpBuilder &fb, Location l, Value c) {
-            memref::StoreOp::create(fb, l, zero, start, ValueRange{c});
-          });
-  auto chunkOf = [&](OpBuilder &fb, Location l, Value t) -> Value {
-    Value s = memref::LoadOp::create(fb, l, slot, ValueRange{t});
-    return arith::DivUIOp::create(fb, l, s, w);
-  };
-  forEach(b, loc, zero, N, [&](OpBuilder &fb, Location l, Value t) {
-    Value c = arith::AddIOp::create(fb, l, chunkOf(fb, l, t), one);
-    Value n = memref::LoadOp::create(fb, l, start, ValueRange{c});
-    memref::StoreOp::create(fb, l, arith::AddIOp::create(fb, l, n, one), start,
-                            ValueRange{c});
-  });
-  forEach(b, loc, one, cIdx(b, loc, chunks + 1),
-          [&](OpBuilder &fb, Location l, Value c) {
-            Value prev = memref::LoadOp::create(
-                fb, l, start, ValueRange{arith::SubIOp::create(fb, l, c, one)});
-            Value cur = memref::LoadOp::create(fb, l, start, ValueRange{c});
-            memref::StoreOp::create(fb, l, arith::AddIOp::create(fb, l, prev, cur),
-                                    start, ValueRange{c});
-          });
-  forEach(b, loc, zero, N, [&](OpBuilder &fb, Location l, Value t) {
-    Value c = chunkOf(fb, l, t);
-    Value at = memref::LoadOp::create(fb, l, start, ValueRange{c});
-    storeIndex(fb, l, t, perm, {bi, h, at});
-    memref::StoreOp::create(fb, l, arith::AddIOp::create(fb, l, at, one), start,
-                            ValueRange{c});
-  });
+  countingSortRow(b, loc, N, cIdx(b, loc, chunks), start, perm, bi, h,
+                  [&](OpBuilder &fb, Location l, Value t) -> Value {
+                    Value s = memref::LoadOp::create(fb, l, slot, ValueRange{t});
+                    return arith::DivUIOp::create(fb, l, s, w);
+                  });
 }
 
 namespace {
