@@ -157,9 +157,6 @@ LogicalResult AttentionOp::verifySegments() {
   if (!reads)
     return emitOpError() << "segments(...) given but no mask reads them "
                             "(use #attn.segments)";
-  auto mismatch = [](int64_t a, int64_t b) {
-    return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
-  };
   for (auto [what, v, seq] :
        {std::tuple<const char *, Value, Value>{"q_doc", getQDoc(), getQ()},
         {"k_doc", getKDoc(), getK()}}) {
@@ -168,8 +165,8 @@ LogicalResult AttentionOp::verifySegments() {
     if (t.getRank() != 2)
       return emitOpError() << what << " must have rank 2 [B, "
                            << (v == getQDoc() ? "N" : "M") << "], got " << t;
-    if (mismatch(t.getDimSize(0), st.getDimSize(0)) ||
-        mismatch(t.getDimSize(1), st.getDimSize(2)))
+    if (!dimsAgree(t.getDimSize(0), st.getDimSize(0)) ||
+        !dimsAgree(t.getDimSize(1), st.getDimSize(2)))
       return emitOpError() << what << " " << t << " does not match "
                            << (v == getQDoc() ? "q " : "k ") << st;
   }
@@ -205,16 +202,13 @@ LogicalResult AttentionOp::verifyBlockList() {
     return emitOpError() << "kv_counts must have rank 3 [B, H, "
                             "ceil(N / block_q)], got "
                          << cnt;
-  auto mismatch = [](int64_t a, int64_t b) {
-    return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
-  };
   RankedTensorType qT = getQ().getType();
-  if (mismatch(idx.getDimSize(0), qT.getDimSize(0)))
+  if (!dimsAgree(idx.getDimSize(0), qT.getDimSize(0)))
     return emitOpError() << "kv_indices dimension 0 (B) is "
                          << idx.getDimSize(0) << " but q's is "
                          << qT.getDimSize(0);
   for (int64_t d = 0; d < 3; ++d)
-    if (mismatch(idx.getDimSize(d), cnt.getDimSize(d)))
+    if (!dimsAgree(idx.getDimSize(d), cnt.getDimSize(d)))
       return emitOpError() << "kv_counts dimension " << d << " is "
                            << cnt.getDimSize(d) << " but kv_indices' is "
                            << idx.getDimSize(d);

@@ -6,13 +6,6 @@
 using namespace mlir;
 using namespace mlir::attn;
 
-namespace {
-/// Equal, or one of them dynamic.
-bool agree(int64_t a, int64_t b) {
-  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
-}
-} // namespace
-
 LogicalResult MergeOp::verify() {
   size_t n = getParts().size();
   if (n < 2 || n % 2)
@@ -31,8 +24,8 @@ LogicalResult MergeOp::verify() {
                               "and lse [B, H, N] f32, got "
                            << o << " and " << l;
     for (int64_t d = 0; d < 4; ++d)
-      if (!agree(o.getDimSize(d), out.getDimSize(d)) ||
-          (d < 3 && !agree(l.getDimSize(d), out.getDimSize(d))))
+      if (!dimsAgree(o.getDimSize(d), out.getDimSize(d)) ||
+          (d < 3 && !dimsAgree(l.getDimSize(d), out.getDimSize(d))))
         return emitOpError() << "pair #" << r << " (" << o << ", " << l
                              << ") does not match the result " << out;
   }
@@ -75,23 +68,23 @@ LogicalResult LinearOp::verify() {
     return emitOpError() << "takes q, k [B, H, N, D] and v [B, H, N, Dv] and "
                             "returns [B, H, N, Dv]";
   for (int64_t d = 0; d < 4; ++d)
-    if (!agree(q.getDimSize(d), k.getDimSize(d)) ||
-        (d < 3 && (!agree(q.getDimSize(d), v.getDimSize(d)) ||
-                   !agree(q.getDimSize(d), o.getDimSize(d)))))
+    if (!dimsAgree(q.getDimSize(d), k.getDimSize(d)) ||
+        (d < 3 && (!dimsAgree(q.getDimSize(d), v.getDimSize(d)) ||
+                   !dimsAgree(q.getDimSize(d), o.getDimSize(d)))))
       return emitOpError() << "q " << q << ", k " << k << " and v " << v
                            << " must share B, H and N (and q, k D)";
-  if (!agree(v.getDimSize(3), o.getDimSize(3)))
+  if (!dimsAgree(v.getDimSize(3), o.getDimSize(3)))
     return emitOpError() << "result " << o << " must be [B, H, N, Dv]";
   if (Value d = getDecay()) {
     auto t = cast<RankedTensorType>(d.getType());
-    if (t.getRank() != 1 || !agree(t.getDimSize(0), q.getDimSize(1)))
+    if (t.getRank() != 1 || !dimsAgree(t.getDimSize(0), q.getDimSize(1)))
       return emitOpError() << "decay " << t << " must be [H], one per head";
   }
   // log_gate [B, H, N, D]: a log gate per key feature (GLA).
   if (isPerFeatureGate()) {
     auto t = cast<RankedTensorType>(getLogGate().getType());
     for (int64_t d = 0; d < 4; ++d)
-      if (!agree(t.getDimSize(d), q.getDimSize(d)))
+      if (!dimsAgree(t.getDimSize(d), q.getDimSize(d)))
         return emitOpError() << "log_gate " << t << " must be [B, H, N] or [B, H, N, D]";
     if (getBeta())
       return emitOpError() << "the delta rule (delta) takes per-token gates, not per-feature "
@@ -104,9 +97,9 @@ LogicalResult LinearOp::verify() {
     if (!value)
       continue;
     auto t = cast<RankedTensorType>(value.getType());
-    if (t.getRank() != 3 || !agree(t.getDimSize(0), q.getDimSize(0)) ||
-        !agree(t.getDimSize(1), q.getDimSize(1)) ||
-        !agree(t.getDimSize(2), q.getDimSize(2)))
+    if (t.getRank() != 3 || !dimsAgree(t.getDimSize(0), q.getDimSize(0)) ||
+        !dimsAgree(t.getDimSize(1), q.getDimSize(1)) ||
+        !dimsAgree(t.getDimSize(2), q.getDimSize(2)))
       return emitOpError() << name << " " << t << " must be [B, H, N]";
   }
   // The state in and out: [B, H, D, Dv] f32.
@@ -119,10 +112,10 @@ LogicalResult LinearOp::verify() {
       return emitOpError() << name << " with normalize is not supported (its "
                               "normaliser z is not carried)";
     auto t = cast<RankedTensorType>(value.getType());
-    if (t.getRank() != 4 || !agree(t.getDimSize(0), q.getDimSize(0)) ||
-        !agree(t.getDimSize(1), q.getDimSize(1)) ||
-        !agree(t.getDimSize(2), q.getDimSize(3)) ||
-        !agree(t.getDimSize(3), v.getDimSize(3)))
+    if (t.getRank() != 4 || !dimsAgree(t.getDimSize(0), q.getDimSize(0)) ||
+        !dimsAgree(t.getDimSize(1), q.getDimSize(1)) ||
+        !dimsAgree(t.getDimSize(2), q.getDimSize(3)) ||
+        !dimsAgree(t.getDimSize(3), v.getDimSize(3)))
       return emitOpError() << name << " " << t << " must be [B, H, D, Dv] f32";
   }
   if (getBeta() && getNormalize())

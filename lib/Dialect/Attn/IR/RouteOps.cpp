@@ -22,17 +22,14 @@ LogicalResult RouteOp::verify() {
   if (lsh && x.isDynamicDim(3))
     return emitOpError() << "lsh needs a static feature dimension D, got "
                          << x;
-  auto mismatch = [](int64_t a, int64_t b) {
-    return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
-  };
   if (Value mu = getCentroids()) {
     auto m = cast<RankedTensorType>(mu.getType());
     if (m.getRank() != 3 || m.getElementType() != x.getElementType())
       return emitOpError() << "centroids must be [H, C, D] of x's element "
                               "type, got "
                            << m;
-    if (mismatch(m.getDimSize(0), x.getDimSize(1)) ||
-        mismatch(m.getDimSize(2), x.getDimSize(3)))
+    if (!dimsAgree(m.getDimSize(0), x.getDimSize(1)) ||
+        !dimsAgree(m.getDimSize(2), x.getDimSize(3)))
       return emitOpError() << "centroids " << m << " do not match x " << x
                            << " (heads and features)";
   }
@@ -41,7 +38,7 @@ LogicalResult RouteOp::verify() {
     if (t.getRank() != 3)
       return emitOpError() << "perm and bucket are [B, H, N], got " << t;
     for (unsigned d = 0; d < 3; ++d)
-      if (mismatch(t.getDimSize(d), x.getDimSize(d)))
+      if (!dimsAgree(t.getDimSize(d), x.getDimSize(d)))
         return emitOpError() << "result " << t << " does not match x " << x;
   }
   return success();
@@ -89,21 +86,18 @@ LogicalResult PermuteOp::verify() {
       out.getElementType() != x.getElementType())
     return emitOpError() << "result " << out << " must have x's rank and "
                             "element type (x is " << x << ")";
-  auto mismatch = [](int64_t a, int64_t b) {
-    return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
-  };
   for (unsigned d = 0; d < 3; ++d)
-    if (mismatch(out.getDimSize(d), p.getDimSize(d)))
+    if (!dimsAgree(out.getDimSize(d), p.getDimSize(d)))
       return emitOpError() << "result " << out << " does not match perm " << p
                            << " in dimension " << d;
-  if (mismatch(x.getDimSize(0), p.getDimSize(0)) ||
-      mismatch(x.getDimSize(2), p.getDimSize(2)))
+  if (!dimsAgree(x.getDimSize(0), p.getDimSize(0)) ||
+      !dimsAgree(x.getDimSize(2), p.getDimSize(2)))
     return emitOpError() << "x " << x << " and perm " << p
                          << " differ in batch or sequence length";
-  if (x.getRank() == 4 && mismatch(x.getDimSize(3), out.getDimSize(3)))
+  if (x.getRank() == 4 && !dimsAgree(x.getDimSize(3), out.getDimSize(3)))
     return emitOpError() << "result " << out << " must keep x's features";
   int64_t hx = x.getDimSize(1), h = p.getDimSize(1);
-  if (getInverse() ? mismatch(hx, h)
+  if (getInverse() ? !dimsAgree(hx, h)
                    : (!ShapedType::isDynamic(hx) && !ShapedType::isDynamic(h) &&
                       (hx == 0 || h % hx)))
     return emitOpError() << "x has " << hx << " heads and perm " << h
@@ -166,19 +160,16 @@ LogicalResult LandmarkOp::verify() {
     return emitOpError() << "q, k, v, landmarks and out share one element type";
   if (q.isDynamicDim(3) || v.isDynamicDim(3))
     return emitOpError() << "needs static head dims D and Dv";
-  auto mismatch = [](int64_t a, int64_t b) {
-    return !ShapedType::isDynamic(a) && !ShapedType::isDynamic(b) && a != b;
-  };
-  if (mismatch(k.getDimSize(3), q.getDimSize(3)) ||
-      mismatch(lk.getDimSize(3), q.getDimSize(3)))
+  if (!dimsAgree(k.getDimSize(3), q.getDimSize(3)) ||
+      !dimsAgree(lk.getDimSize(3), q.getDimSize(3)))
     return emitOpError() << "k and landmarks need q's head dim";
   for (unsigned d : {0u, 1u, 2u})
-    if (mismatch(v.getDimSize(d), k.getDimSize(d)))
+    if (!dimsAgree(v.getDimSize(d), k.getDimSize(d)))
       return emitOpError() << "v must match k in batch, heads and length";
   for (unsigned d : {0u, 1u})
-    if (mismatch(lk.getDimSize(d), k.getDimSize(d)))
+    if (!dimsAgree(lk.getDimSize(d), k.getDimSize(d)))
       return emitOpError() << "landmarks must match k in batch and heads";
-  if (mismatch(k.getDimSize(2), q.getDimSize(2)))
+  if (!dimsAgree(k.getDimSize(2), q.getDimSize(2)))
     return emitOpError() << "is self-attention: q and k need one length";
   int64_t hq = q.getDimSize(1), hk = k.getDimSize(1);
   if (!ShapedType::isDynamic(hq) && !ShapedType::isDynamic(hk) &&
@@ -186,10 +177,10 @@ LogicalResult LandmarkOp::verify() {
     return emitOpError() << "q's heads (" << hq
                          << ") must be a multiple of k's (" << hk << ")";
   for (unsigned d : {0u, 1u, 2u})
-    if (mismatch(out.getDimSize(d), q.getDimSize(d)) ||
-        mismatch(lse.getDimSize(d), q.getDimSize(d)))
+    if (!dimsAgree(out.getDimSize(d), q.getDimSize(d)) ||
+        !dimsAgree(lse.getDimSize(d), q.getDimSize(d)))
       return emitOpError() << "out and lse follow q's batch, heads and length";
-  if (mismatch(out.getDimSize(3), v.getDimSize(3)))
+  if (!dimsAgree(out.getDimSize(3), v.getDimSize(3)))
     return emitOpError() << "out has v's head dim";
   return success();
 }

@@ -14,11 +14,6 @@ using namespace mlir;
 using namespace mlir::attn;
 
 namespace {
-/// Sizes a and b agree unless one is dynamic.
-bool agree(int64_t a, int64_t b) {
-  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
-}
-
 RankedTensorType rankedType(Value v) {
   return cast<RankedTensorType>(v.getType());
 }
@@ -37,8 +32,8 @@ LogicalResult verifyScoredPair(Operation *op, RankedTensorType q,
                                RankedTensorType k, StringRef what) {
   if (ShapedType::isDynamic(q.getDimSize(3)))
     return op->emitOpError() << "needs a static head dimension D";
-  if (!agree(q.getDimSize(3), k.getDimSize(3)) ||
-      !agree(q.getDimSize(0), k.getDimSize(0)))
+  if (!dimsAgree(q.getDimSize(3), k.getDimSize(3)) ||
+      !dimsAgree(q.getDimSize(0), k.getDimSize(0)))
     return op->emitOpError() << what << " " << q << " and k " << k
                              << " must agree in B and D";
   int64_t hq = q.getDimSize(1), hkv = k.getDimSize(1);
@@ -67,7 +62,7 @@ LogicalResult PoolOp::verify() {
   if (s < 1 || s > (int64_t(1) << 30))
     return emitOpError() << "stride must be in [1, 2^30], got " << s;
   for (int64_t d : {0, 1, 3})
-    if (!agree(x.getDimSize(d), out.getDimSize(d)))
+    if (!dimsAgree(x.getDimSize(d), out.getDimSize(d)))
       return emitOpError() << "result dimension " << d << " is "
                            << out.getDimSize(d) << " but the input's is "
                            << x.getDimSize(d);
@@ -119,7 +114,7 @@ LogicalResult ProjectOp::verify() {
       return emitOpError() << "inputs are [B, H, L, D] with a static D, got "
                            << t;
     for (int64_t d = 0; d < 3; ++d)
-      if (!agree(t.getDimSize(d), out.getDimSize(d)))
+      if (!dimsAgree(t.getDimSize(d), out.getDimSize(d)))
         return emitOpError() << "input " << t << " and result " << out
                              << " must share [B, H, L]";
     din += t.getDimSize(3);
@@ -132,7 +127,7 @@ LogicalResult ProjectOp::verify() {
     return emitOpError() << "weight " << w << " must be [" << (r == 3 ? "H, " : "")
                          << din << ", " << out.getDimSize(3)
                          << "] (the inputs' features, the result's)";
-  if (r == 3 && !agree(w.getDimSize(0), out.getDimSize(1)))
+  if (r == 3 && !dimsAgree(w.getDimSize(0), out.getDimSize(1)))
     return emitOpError() << "a per-head weight " << w
                          << " needs the inputs' H heads";
   return success();
@@ -178,10 +173,10 @@ LogicalResult BlockScoresOp::verify() {
     return failure();
   int64_t hq = qp.getDimSize(1), hkv = kp.getDimSize(1);
   int64_t heads = getShare() ? hkv : hq;
-  if (!agree(s.getDimSize(0), qp.getDimSize(0)) ||
-      !agree(s.getDimSize(1), heads) ||
-      !agree(s.getDimSize(2), qp.getDimSize(2)) ||
-      !agree(s.getDimSize(3), kp.getDimSize(2)))
+  if (!dimsAgree(s.getDimSize(0), qp.getDimSize(0)) ||
+      !dimsAgree(s.getDimSize(1), heads) ||
+      !dimsAgree(s.getDimSize(2), qp.getDimSize(2)) ||
+      !dimsAgree(s.getDimSize(3), kp.getDimSize(2)))
     return emitOpError() << "result " << s << " must be [B, "
                          << (getShare() ? "Hkv" : "Hq") << ", Nq, Nk]";
   if (static_cast<bool>(getQ()) != static_cast<bool>(getBlockQAttr()))
@@ -260,17 +255,17 @@ LogicalResult IndexScoresOp::verify() {
                             "[B, N, HI] and returns [B, 1, N, M]";
   if (ShapedType::isDynamic(qi.getDimSize(3)))
     return emitOpError() << "needs a static indexer dimension DI";
-  if (!agree(ki.getDimSize(2), qi.getDimSize(3)))
+  if (!dimsAgree(ki.getDimSize(2), qi.getDimSize(3)))
     return emitOpError() << "ki " << ki << " must have qi's DI = "
                          << qi.getDimSize(3);
   for (RankedTensorType t : {ki, w, s})
-    if (!agree(t.getDimSize(0), qi.getDimSize(0)))
+    if (!dimsAgree(t.getDimSize(0), qi.getDimSize(0)))
       return emitOpError() << "qi, ki, w and the result must share B";
-  if (!agree(w.getDimSize(1), qi.getDimSize(2)) ||
-      !agree(w.getDimSize(2), qi.getDimSize(1)))
+  if (!dimsAgree(w.getDimSize(1), qi.getDimSize(2)) ||
+      !dimsAgree(w.getDimSize(2), qi.getDimSize(1)))
     return emitOpError() << "w " << w << " must be [B, N, HI] of qi " << qi;
-  if (s.getDimSize(1) != 1 || !agree(s.getDimSize(2), qi.getDimSize(2)) ||
-      !agree(s.getDimSize(3), ki.getDimSize(1)))
+  if (s.getDimSize(1) != 1 || !dimsAgree(s.getDimSize(2), qi.getDimSize(2)) ||
+      !dimsAgree(s.getDimSize(3), ki.getDimSize(1)))
     return emitOpError() << "result " << s
                          << " must be [B, 1, N, M] (dimension 1 static)";
   return success();
@@ -322,7 +317,7 @@ LogicalResult ProbsOp::verify() {
                : static_cast<int64_t>(llvm::divideCeil(n, *l));
   for (auto [d, want] : {std::pair<int64_t, int64_t>{0, q.getDimSize(0)},
                          {1, heads}, {2, n}, {3, cols}})
-    if (!agree(p.getDimSize(d), want))
+    if (!dimsAgree(p.getDimSize(d), want))
       return emitOpError() << "result " << p << " must be "
                            << (getOnto() ? (getShare()
                                                 ? "[B, Hkv, N, ceil(N / onto)]"
@@ -410,14 +405,14 @@ LogicalResult SelectOp::verify() {
       return emitOpError() << "threshold must be in (0, 1], got " << t;
   }
   for (int64_t d = 0; d < 3; ++d)
-    if (!agree(idx.getDimSize(d), s.getDimSize(d)) ||
-        !agree(cnt.getDimSize(d), s.getDimSize(d)))
+    if (!dimsAgree(idx.getDimSize(d), s.getDimSize(d)) ||
+        !dimsAgree(cnt.getDimSize(d), s.getDimSize(d)))
       return emitOpError() << "kv_indices and kv_counts must share [B, H, Q] "
                               "with the scores "
                            << s;
   int64_t want = getTopk() ? *getTopk() + getFirst() + getLocal() + getLast()
                            : s.getDimSize(3);
-  if (!agree(idx.getDimSize(3), want))
+  if (!dimsAgree(idx.getDimSize(3), want))
     return emitOpError() << "kv_indices dimension 3 must be "
                          << (getTopk() ? "topk + first + local + last = "
                                        : "Nk = ")

@@ -110,37 +110,6 @@ void lowerPermute(RewriterBase &rw, PermuteOp op) {
   freeUnlessReturned(rw, result, out);
 }
 
-/// A f32 scratch row of `size` elements in a row task: on its stack when
-/// short, on the heap when long (a worker thread's stack is small); the
-/// second value says which, for freeRow.
-std::pair<Value, Value> scratchRow(OpBuilder &b, Location loc, Value size) {
-  constexpr int64_t kStackRow = 4096;
-  auto rowType = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
-  Value onStack = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, size,
-                                        cIdx(b, loc, kStackRow));
-  auto where = scf::IfOp::create(
-      b, loc, onStack,
-      [&](OpBuilder &tb, Location tl) {
-        scf::YieldOp::create(tb, tl, ValueRange{memref::AllocaOp::create(
-                                         tb, tl, rowType, ValueRange{size})});
-      },
-      [&](OpBuilder &eb, Location el) {
-        scf::YieldOp::create(eb, el, ValueRange{memref::AllocOp::create(
-                                         eb, el, rowType, ValueRange{size})});
-      });
-  return {where.getResult(0), onStack};
-}
-
-void freeRow(OpBuilder &b, Location loc, std::pair<Value, Value> row) {
-  scf::IfOp::create(
-      b, loc, row.second,
-      [&](OpBuilder &tb, Location tl) { scf::YieldOp::create(tb, tl); },
-      [&](OpBuilder &eb, Location el) {
-        memref::DeallocOp::create(eb, el, row.first);
-        scf::YieldOp::create(eb, el);
-      });
-}
-
 void lowerLandmark(RewriterBase &rw, LandmarkOp op) {
   Location loc = op.getLoc();
   rw.setInsertionPoint(op);
@@ -163,16 +132,13 @@ void lowerLandmark(RewriterBase &rw, LandmarkOp op) {
   int64_t dvStatic = op.getOut().getType().getDimSize(3);
   parallelRows(rw, loc, dims, [&](OpBuilder &b, Location l, ValueRange iv) {
     LandmarkRow r = row;
-    auto logits = scratchRow(b, l, blocks);
-    auto scores = scratchRow(b, l, cIdx(b, l, row.block));
-    r.logits = logits.first;
-    r.scores = scores.first;
+    ScratchRow logits = allocScratchRow(b, l, blocks);
+    r.logits = logits.buffer;
     auto vec = MemRefType::get({dvStatic}, b.getF32Type());
     r.acc = memref::AllocaOp::create(b, l, vec);
     r.unit = memref::AllocaOp::create(b, l, vec);
     buildLandmarkRow(b, l, r, iv[0], iv[1], iv[2]);
-    freeRow(b, l, logits);
-    freeRow(b, l, scores);
+    freeScratchRow(b, l, logits);
   });
   Value outT = asTensor(rw, loc, op.getOut().getType(), row.out);
   Value lseT = asTensor(rw, loc, op.getLse().getType(), row.lse);

@@ -127,39 +127,19 @@ void lowerSelect(RewriterBase &rw, SelectOp op) {
   // A fused row lives in scratch: on the task's stack when short (block
   // rows), on the heap when it is a token-level row of M scores (DSA's
   // M = 32768 is 128 KiB, too much for a worker thread's stack).
-  constexpr int64_t kStackRow = 4096;
-  Value onStack;
-  if (fused)
-    onStack = arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ule,
-                                    dims[3], cIdx(rw, loc, kStackRow));
-  auto rowType = MemRefType::get({ShapedType::kDynamic}, rw.getF32Type());
   parallelRows(
       rw, loc, {dims[0], dims[1], dims[2]},
       [&](OpBuilder &b, Location l, ValueRange iv) {
         RowRef row{scores, {iv[0], iv[1], iv[2]}};
+        ScratchRow scratch;
         if (fused) {
-          auto where = scf::IfOp::create(
-              b, l, onStack,
-              [&](OpBuilder &tb, Location tl) {
-                scf::YieldOp::create(tb, tl, ValueRange{memref::AllocaOp::create(
-                                                 tb, tl, rowType, ValueRange{dims[3]})});
-              },
-              [&](OpBuilder &eb, Location el) {
-                scf::YieldOp::create(eb, el, ValueRange{memref::AllocOp::create(
-                                                 eb, el, rowType, ValueRange{dims[3]})});
-              });
-          row = RowRef{where.getResult(0), {}};
+          scratch = allocScratchRow(b, l, dims[3]);
+          row = RowRef{scratch.buffer, {}};
           rows.fill(b, l, SmallVector<Value>(iv), row.buffer, {});
         }
         buildSelectRow(b, l, policy, row, indices, counts, iv);
         if (fused) // a heap row is freed by its task
-          scf::IfOp::create(
-              b, l, onStack,
-              [&](OpBuilder &tb, Location tl) { scf::YieldOp::create(tb, tl); },
-              [&](OpBuilder &eb, Location el) {
-                memref::DeallocOp::create(eb, el, row.buffer);
-                scf::YieldOp::create(eb, el);
-              });
+          freeScratchRow(b, l, scratch);
       });
   Value idxT = asTensor(rw, loc, op.getKvIndices().getType(), indices);
   Value cntT = asTensor(rw, loc, op.getKvCounts().getType(), counts);

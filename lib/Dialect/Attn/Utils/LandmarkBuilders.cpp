@@ -38,91 +38,44 @@ struct RowBuilder {
                                  cF32(x, l, row.scale));
   }
 
-  /// The online softmax state (m, z) and acc take unit (s, value(e)).
+  /// An online softmax step: state (m, z) and the accumulator `acc` [Dv]
+  /// take one unit (logit s, value(e)); returns the new (m, z).
   SmallVector<Value> fold(OpBuilder &x, Location l, ValueRange mz, Value s,
-                          function_ref<Value(OpBuilder &, Location, Value)> value) {
+                          function_ref<Value(OpBuilder &, Location, Value)> value,
+                          Value acc) {
     Value m = arith::MaximumFOp::create(x, l, mz[0], s);
     Value alpha = math::ExpOp::create(x, l, arith::SubFOp::create(x, l, mz[0], m));
     Value p = math::ExpOp::create(x, l, arith::SubFOp::create(x, l, s, m));
     Value z = arith::AddFOp::create(x, l, arith::MulFOp::create(x, l, mz[1], alpha), p);
     forEach(x, l, cIdx(x, l, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
-      Value a = memref::LoadOp::create(eb, el, row.acc, ValueRange{e});
+      Value a = memref::LoadOp::create(eb, el, acc, ValueRange{e});
       Value next = math::FmaOp::create(
           eb, el, p, value(eb, el, e), arith::MulFOp::create(eb, el, a, alpha));
-      memref::StoreOp::create(eb, el, next, row.acc, ValueRange{e});
+      memref::StoreOp::create(eb, el, next, acc, ValueRange{e});
     });
     return {m, z};
   }
 
-  /// The unit of block beta: its softmax of s_i. over its l tokens times
-  /// v, into row.unit.
+  /// The unit of block beta into row.unit: its softmax of s_i. over its
+  /// l tokens times v, taken online (the same step as the outer softmax).
   void blockUnit(OpBuilder &x, Location l, Value beta) {
-    if (!row.scores)
-      return blockUnitOnline(x, l, beta);
-    int64_t bl = row.block;
-    Value j0 = arith::MulIOp::create(x, l, beta, cIdx(x, l, bl));
-    Value ninf = cF32(x, l, -std::numeric_limits<float>::infinity());
-    auto mx = scf::ForOp::create(
-        x, l, cIdx(x, l, 0), cIdx(x, l, bl), cIdx(x, l, 1), ValueRange{ninf},
-        [&](OpBuilder &tb, Location tl, Value t, ValueRange acc) {
-          Value s = dot(tb, tl, row.k, arith::AddIOp::create(tb, tl, j0, t));
-          memref::StoreOp::create(tb, tl, s, row.scores, ValueRange{t});
-          scf::YieldOp::create(tb, tl, ValueRange{arith::MaximumFOp::create(tb, tl, acc[0], s)});
-        });
-    Value mb = mx.getResult(0);
-    forEach(x, l, cIdx(x, l, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
-      memref::StoreOp::create(eb, el, cF32(eb, el, 0.0), row.unit, ValueRange{e});
-    });
-    auto sum = scf::ForOp::create(
-        x, l, cIdx(x, l, 0), cIdx(x, l, bl), cIdx(x, l, 1), ValueRange{cF32(x, l, 0.0)},
-        [&](OpBuilder &tb, Location tl, Value t, ValueRange acc) {
-          Value s = memref::LoadOp::create(tb, tl, row.scores, ValueRange{t});
-          Value p = math::ExpOp::create(tb, tl, arith::SubFOp::create(tb, tl, s, mb));
-          Value j = arith::AddIOp::create(tb, tl, j0, t);
-          forEach(tb, tl, cIdx(tb, tl, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
-            Value u = memref::LoadOp::create(eb, el, row.unit, ValueRange{e});
-            memref::StoreOp::create(
-                eb, el, math::FmaOp::create(eb, el, p, load(eb, el, row.v, {bi, g, j, e}), u),
-                row.unit, ValueRange{e});
-          });
-          scf::YieldOp::create(tb, tl, ValueRange{arith::AddFOp::create(tb, tl, acc[0], p)});
-        });
-    Value inv = arith::DivFOp::create(x, l, cF32(x, l, 1.0), sum.getResult(0));
-    forEach(x, l, cIdx(x, l, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
-      Value u = memref::LoadOp::create(eb, el, row.unit, ValueRange{e});
-      memref::StoreOp::create(eb, el, arith::MulFOp::create(eb, el, u, inv), row.unit,
-                              ValueRange{e});
-    });
-  }
-
-  /// blockUnit without a scores scratch (the GPU): one pass, an online
-  /// softmax inside the block.
-  void blockUnitOnline(OpBuilder &x, Location l, Value beta) {
-    int64_t bl = row.block;
-    Value j0 = arith::MulIOp::create(x, l, beta, cIdx(x, l, bl));
+    Value j0 = arith::MulIOp::create(x, l, beta, cIdx(x, l, row.block));
     forEach(x, l, cIdx(x, l, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
       memref::StoreOp::create(eb, el, cF32(eb, el, 0.0), row.unit, ValueRange{e});
     });
     Value ninf = cF32(x, l, -std::numeric_limits<float>::infinity());
     auto loop = scf::ForOp::create(
-        x, l, cIdx(x, l, 0), cIdx(x, l, bl), cIdx(x, l, 1),
+        x, l, cIdx(x, l, 0), cIdx(x, l, row.block), cIdx(x, l, 1),
         ValueRange{ninf, cF32(x, l, 0.0)},
         [&](OpBuilder &tb, Location tl, Value t, ValueRange mz) {
           Value j = arith::AddIOp::create(tb, tl, j0, t);
-          Value s = dot(tb, tl, row.k, j);
-          Value m = arith::MaximumFOp::create(tb, tl, mz[0], s);
-          Value alpha = math::ExpOp::create(tb, tl, arith::SubFOp::create(tb, tl, mz[0], m));
-          Value p = math::ExpOp::create(tb, tl, arith::SubFOp::create(tb, tl, s, m));
-          Value z = arith::AddFOp::create(tb, tl, arith::MulFOp::create(tb, tl, mz[1], alpha), p);
-          forEach(tb, tl, cIdx(tb, tl, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
-            Value u = memref::LoadOp::create(eb, el, row.unit, ValueRange{e});
-            memref::StoreOp::create(
-                eb, el,
-                math::FmaOp::create(eb, el, p, load(eb, el, row.v, {bi, g, j, e}),
-                                    arith::MulFOp::create(eb, el, u, alpha)),
-                row.unit, ValueRange{e});
-          });
-          scf::YieldOp::create(tb, tl, ValueRange{m, z});
+          scf::YieldOp::create(
+              tb, tl,
+              fold(tb, tl, mz, dot(tb, tl, row.k, j),
+                   [&](OpBuilder &eb, Location el, Value e) {
+                     return load(eb, el, row.v, {bi, g, j, e});
+                   },
+                   row.unit));
         });
     Value inv = arith::DivFOp::create(x, l, cF32(x, l, 1.0), loop.getResult(1));
     forEach(x, l, cIdx(x, l, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
@@ -143,9 +96,12 @@ struct RowBuilder {
   SmallVector<Value> foldBlock(OpBuilder &x, Location l, ValueRange mz, Value beta,
                                Value a) {
     blockUnit(x, l, beta);
-    return fold(x, l, mz, a, [&](OpBuilder &eb, Location el, Value e) -> Value {
-      return memref::LoadOp::create(eb, el, row.unit, ValueRange{e});
-    });
+    return fold(
+        x, l, mz, a,
+        [&](OpBuilder &eb, Location el, Value e) -> Value {
+          return memref::LoadOp::create(eb, el, row.unit, ValueRange{e});
+        },
+        row.acc);
   }
 
   /// One top-k pass without a logits scratch: the best block ranked after
@@ -212,9 +168,11 @@ void mlir::attn::buildLandmarkRow(OpBuilder &b, Location loc,
       [&](OpBuilder &x, Location l, Value j, ValueRange mz) {
         Value s = rb.dot(x, l, row.k, j);
         scf::YieldOp::create(
-            x, l, rb.fold(x, l, mz, s, [&](OpBuilder &eb, Location el, Value e) {
-              return rb.load(eb, el, row.v, {bi, rb.g, j, e});
-            }));
+            x, l, rb.fold(x, l, mz, s,
+                          [&](OpBuilder &eb, Location el, Value e) {
+                            return rb.load(eb, el, row.v, {bi, rb.g, j, e});
+                          },
+                          row.acc));
       });
   // Landmark logits of the earlier blocks (recomputed where there is no
   // scratch for them).

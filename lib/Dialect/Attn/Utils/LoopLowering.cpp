@@ -37,3 +37,32 @@ void mlir::attn::parallelRows(OpBuilder &b, Location loc, ArrayRef<Value> ubs,
   b.setInsertionPointToStart(par.getBody());
   body(b, loc, par.getInductionVars());
 }
+
+mlir::attn::ScratchRow mlir::attn::allocScratchRow(OpBuilder &b, Location loc, Value size) {
+  constexpr int64_t kStackRow = 4096;
+  auto rowType = MemRefType::get({ShapedType::kDynamic}, b.getF32Type());
+  Value onStack = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule, size,
+                                        cIdx(b, loc, kStackRow));
+  auto where = scf::IfOp::create(
+      b, loc, onStack,
+      [&](OpBuilder &tb, Location tl) {
+        scf::YieldOp::create(tb, tl, ValueRange{memref::AllocaOp::create(
+                                         tb, tl, rowType, ValueRange{size})});
+      },
+      [&](OpBuilder &eb, Location el) {
+        scf::YieldOp::create(eb, el, ValueRange{memref::AllocOp::create(
+                                         eb, el, rowType, ValueRange{size})});
+      });
+  return {where.getResult(0), onStack};
+}
+
+void mlir::attn::freeScratchRow(OpBuilder &b, Location loc,
+                                const ScratchRow &row) {
+  scf::IfOp::create(
+      b, loc, row.onStack,
+      [&](OpBuilder &tb, Location tl) { scf::YieldOp::create(tb, tl); },
+      [&](OpBuilder &eb, Location el) {
+        memref::DeallocOp::create(eb, el, row.buffer);
+        scf::YieldOp::create(eb, el);
+      });
+}

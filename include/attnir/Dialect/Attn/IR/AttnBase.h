@@ -9,6 +9,7 @@
 #define ATTNIR_DIALECT_ATTN_IR_ATTNBASE_H
 
 #include "attnir/Reference/MaskRules.h"
+#include "mlir/IR/BuiltinTypeInterfaces.h"
 #include "mlir/IR/Value.h"
 #include "llvm/ADT/SmallVector.h"
 #include "llvm/ADT/StringRef.h"
@@ -21,6 +22,12 @@ class Location;
 } // namespace mlir
 
 namespace mlir::attn {
+
+/// Two sizes of a shape agree: equal, or one of them dynamic (the
+/// verifiers' test; the runtime checks the dynamic ones).
+inline bool dimsAgree(int64_t a, int64_t b) {
+  return ShapedType::isDynamic(a) || ShapedType::isDynamic(b) || a == b;
+}
 
 /// Block rule result in C++: keys outside [visibleBegin, visibleEnd) are
 /// masked for every query of the tile; keys in [fullBegin, fullEnd) are kept

@@ -17,10 +17,10 @@ namespace mlir::attn {
 struct LandmarkRow {
   /// Buffers: q, k, v, landmarks, out [B, Hq, N, Dv], lse [B, Hq, N].
   Value q, k, v, landmarks, out, lse;
-  /// Scratch: `logits` f32 [>= ceil(N / l)] and `scores` f32 [l] (either
-  /// may be null: the logits are then recomputed per top-k pass, the block
-  /// softmax taken online, as on the GPU), `acc` and `unit` f32 [Dv].
-  Value logits, scores, acc, unit;
+  /// Scratch: `logits` f32 [>= ceil(N / l)] (may be null: the logits are
+  /// then recomputed per top-k pass, as on the GPU), `acc` and `unit` f32
+  /// [Dv].
+  Value logits, acc, unit;
   int64_t block = 1, topk = -1;
   double scale = 1.0;
 };

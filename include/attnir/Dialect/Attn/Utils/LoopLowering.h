@@ -27,6 +27,15 @@ Value asTensor(OpBuilder &b, Location loc, Type ty, Value buf);
 /// only.
 void freeUnlessReturned(OpBuilder &b, Value tensor, Value buf);
 
+/// An f32 scratch row of `size` elements inside a row task: on the task's
+/// stack when at most 4096 elements, else on the heap (a worker thread's
+/// stack is small). freeScratchRow releases a heap row.
+struct ScratchRow {
+  Value buffer, onStack;
+};
+ScratchRow allocScratchRow(OpBuilder &b, Location loc, Value size);
+void freeScratchRow(OpBuilder &b, Location loc, const ScratchRow &row);
+
 /// scf.parallel over [0, ub) for each bound, with `body` given the
 /// induction variables.
 void parallelRows(OpBuilder &b, Location loc, ArrayRef<Value> ubs,
