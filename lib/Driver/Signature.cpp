@@ -246,6 +246,16 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
     roles.try_emplace(key(op.getV(), 3), vRoles[3]);
   });
 
+  // attn.scan runs along sequences [B, H, N(, F)]: their dims are named as
+  // a query's (shape defaults, messages) where no other op names them.
+  fn.walk([&](attn::ScanOp op) {
+    for (Value x : op.getInputs()) {
+      addValue(x);
+      for (unsigned d = 0; d < 3; ++d)
+        roles.try_emplace(key(x, d), qRoles[d]);
+    }
+  });
+
   // Ops that say how their results' shapes follow from their operands'.
   SmallVector<attn::ShapeRelation> derivedRels;
   auto relate = [&](ArrayRef<attn::ShapeRelation> rels) {

@@ -34,10 +34,10 @@ struct Stage {
 std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
   return {
       {"tiled", llvm::formatv("attn-verify-spec,attn-lower-route,func.func(attn-lower-elementwise,attn-lower-select,attn-lower-merge,"
-                              "attn-lower-linear{{chunk={2}},attn-tile{{query-tile={0} "
+                              "attn-lower-linear{{chunk={2}},attn-lower-scan{{chunk={3}},attn-tile{{query-tile={0} "
                               "key-block={1}},canonicalize,cse)",
                               o.queryTile.getValue(), o.keyBlock.getValue(),
-                              o.linearChunk.getValue())
+                              o.linearChunk.getValue(), o.scanChunk.getValue())
                     .str()},
       {"vectorized",
        llvm::formatv("func.func(attn-vectorize-cpu{{lanes={0} rows={1} "
@@ -235,9 +235,11 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
                        {"lanes", &o.lanes, 8, 16, 8},
                        {"rows", &o.rows, 1, 16, 1},
                        {"cols", &o.cols, 1, 8, 1},
-                       {"linear-chunk", &o.linearChunk, 1, 1024, 1}};
+                       {"linear-chunk", &o.linearChunk, 1, 1024, 1},
+                       {"scan-chunk", &o.scanChunk, 1, 1 << 20, 1}};
     if (!applyIntOption(item, rules,
-                        "query-tile, key-block, lanes, rows, cols, linear-chunk",
+                        "query-tile, key-block, lanes, rows, cols, linear-chunk, "
+                        "scan-chunk",
                         error))
       return false;
   }

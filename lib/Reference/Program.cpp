@@ -224,8 +224,8 @@ bool parseRule(const std::string &text, RefRule &out, std::string &error) {
     out.instrs.push_back(std::move(in));
   }
   if (out.instrs.empty() || out.instrs.back().name != "yield" ||
-      out.instrs.back().operands.size() != 1) {
-    error = "rule does not end in yield(ID)";
+      out.instrs.back().operands.empty()) {
+    error = "rule does not end in yield(ID,...)";
     return false;
   }
   return true;

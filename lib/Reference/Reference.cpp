@@ -36,6 +36,8 @@ bool referencePermuteOp(const RefOp &op, std::map<int, HostTensor> &values,
                         ReferenceStats &stats, std::string &error);
 bool referenceLandmarkOp(const RefOp &op, std::map<int, HostTensor> &values,
                          ReferenceStats &stats, std::string &error);
+bool referenceScanOp(const RefOp &op, std::map<int, HostTensor> &values,
+                     ReferenceStats &stats, std::string &error);
 
 namespace {
 struct OpRegistry {
@@ -55,7 +57,8 @@ struct OpRegistry {
       {"rule_blocks", referenceRuleBlocksOp},
       {"route", referenceRouteOp},
       {"permute", referencePermuteOp},
-      {"landmark", referenceLandmarkOp}};
+      {"landmark", referenceLandmarkOp},
+      {"scan", referenceScanOp}};
 };
 
 OpRegistry &opRegistry() {

@@ -194,9 +194,12 @@ bool RuleProgram::make(const RefRule &rule, std::vector<int> leadingKinds,
       return false;
     };
     if (in.name == "yield") {
-      if (n + 1 != rule.instrs.size() || in.operands.size() != 1 ||
-          out.kinds[in.operands[0]] < 0)
-        return bad("yield must come last with one scalar");
+      bool scalars = !in.operands.empty();
+      for (int id : in.operands)
+        scalars = scalars && id >= 0 && id < static_cast<int>(out.kinds.size()) &&
+                  out.kinds[id] >= 0;
+      if (n + 1 != rule.instrs.size() || !scalars)
+        return bad("yield must come last with scalars");
       out.instrs.push_back({Yield, in.operands, 0, 0, 0});
       break;
     }
@@ -258,6 +261,15 @@ bool RuleProgram::make(const RefRule &rule, std::vector<int> leadingKinds,
 }
 
 RuleValue RuleProgram::run(const RuleValue *leading) const {
+  RuleValue first;
+  runAll(leading, &first, 1);
+  return first;
+}
+
+size_t RuleProgram::numYields() const { return instrs.back().operands.size(); }
+
+void RuleProgram::runAll(const RuleValue *leading, RuleValue *out,
+                         size_t count) const {
   thread_local std::vector<RuleValue> vals;
   vals.assign(kinds.size(), RuleValue());
   std::copy(leading, leading + numLeading, vals.begin());
@@ -269,7 +281,9 @@ RuleValue RuleProgram::run(const RuleValue *leading) const {
     int w = in.width;
     switch (in.code) {
     case Yield:
-      return vals[in.operands[0]];
+      for (size_t k = 0; k < count && k < in.operands.size(); ++k)
+        out[k] = vals[in.operands[k]];
+      return;
     case Constant:
       if (isFloatKind(w))
         r.f = in.value;
@@ -402,7 +416,6 @@ RuleValue RuleProgram::run(const RuleValue *leading) const {
       r.f = bf16BitsToDouble(doubleToBF16Bits(r.f));
     vals[next++] = r;
   }
-  return RuleValue();
 }
 
 } // namespace attnir

@@ -28,6 +28,9 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   Option<int64_t> linearChunk{*this, "linear-chunk",
                               llvm::cl::desc("tokens per chunk of attn.linear"),
                               llvm::cl::init(64)};
+  Option<int64_t> scanChunk{*this, "scan-chunk",
+                            llvm::cl::desc("tokens per chunk of attn.scan"),
+                            llvm::cl::init(256)};
 };
 
 /// Options of `--attn-pipeline-cuda` (docs/design/gpu-lowering.md).

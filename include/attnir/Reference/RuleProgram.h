@@ -51,8 +51,12 @@ public:
                    std::vector<const HostTensor *> operands, RuleProgram &out,
                    std::string &error);
 
-  /// The yielded value for these leading scalars. Thread safe.
+  /// The (first) yielded value for these leading scalars. Thread safe.
   RuleValue run(const RuleValue *leading) const;
+  /// The first `count` yielded values (a scan's state). Thread safe.
+  void runAll(const RuleValue *leading, RuleValue *out, size_t count) const;
+  /// How many values the region yields.
+  size_t numYields() const;
 
   /// True once any run read a tensor out of bounds (then clamped).
   bool readOutOfBounds() const { return outOfBounds->load(); }

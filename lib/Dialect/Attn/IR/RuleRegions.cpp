@@ -83,13 +83,16 @@ bool isScalar(Type t) {
     return it.getWidth() <= 64;
   return isa<IndexType>(t) || t.isF32() || t.isF16() || t.isBF16();
 }
+} // namespace
 
 /// One region: one block whose arguments are `leading` then one tensor per
 /// rule operand, ops the reference knows with scalar results, tensor reads
 /// of the block's own tensor arguments only, ending in attn.yield of
-/// `result`.
-LogicalResult verifyRule(Operation *op, ValueRange ruleOperands, Region &r,
-                         StringRef name, ArrayRef<Type> leading, Type result) {
+/// `results`.
+LogicalResult mlir::attn::verifyRule(Operation *op, ValueRange ruleOperands,
+                                     Region &r, StringRef name,
+                                     ArrayRef<Type> leading,
+                                     ArrayRef<Type> results) {
   if (r.empty())
     return success();
   if (!r.hasOneBlock())
@@ -116,9 +119,13 @@ LogicalResult verifyRule(Operation *op, ValueRange ruleOperands, Region &r,
   };
   for (Operation &inner : blk) {
     if (auto y = dyn_cast<YieldOp>(inner)) {
-      if (y.getValue().getType() != result)
-        return y.emitOpError() << "of " << name << " must yield " << result
-                               << ", got " << y.getValue().getType();
+      if (TypeRange(y.getValues().getTypes()) != TypeRange(results)) {
+        InFlightDiagnostic d = y.emitOpError() << "of " << name << " must yield ";
+        llvm::interleaveComma(results, d);
+        d << ", got ";
+        llvm::interleaveComma(y.getValues().getTypes(), d);
+        return d;
+      }
       continue;
     }
     StringRef opName = inner.getName().getStringRef();
@@ -155,7 +162,6 @@ LogicalResult verifyRule(Operation *op, ValueRange ruleOperands, Region &r,
     return op->emitOpError() << name << " must end in attn.yield";
   return success();
 }
-} // namespace
 
 LogicalResult AttentionOp::verifyRules() {
   if (!getRuleOperands().empty() && !hasMaskRule() && !hasScoreRule())
@@ -164,10 +170,10 @@ LogicalResult AttentionOp::verifyRules() {
   Builder b(getContext());
   Type idx = b.getIndexType(), f32 = b.getF32Type();
   if (failed(verifyRule(*this, getRuleOperands(), getMaskRule(), "mask_rule",
-                        {idx, idx, idx, idx}, b.getI1Type())))
+                        {idx, idx, idx, idx}, {b.getI1Type()})))
     return failure();
   return verifyRule(*this, getRuleOperands(), getScoreRule(), "score_rule",
-                    {f32, idx, idx, idx, idx}, f32);
+                    {f32, idx, idx, idx, idx}, {f32});
 }
 
 namespace {

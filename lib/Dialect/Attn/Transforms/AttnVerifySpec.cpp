@@ -117,7 +117,7 @@ LogicalResult mlir::attn::checkLowerable(Operation *root, StringRef target) {
   WalkResult r = root->walk([&](Operation *op) {
     if (!isa<attn::PoolOp, attn::ProjectOp, attn::BlockScoresOp,
              attn::IndexScoresOp, attn::ProbsOp, attn::SelectOp,
-             attn::MergeOp, attn::LinearOp>(op))
+             attn::MergeOp, attn::LinearOp, attn::ScanOp>(op))
       return WalkResult::advance();
     if (target == "CPU")
       op->emitError() << "'" << op->getName()

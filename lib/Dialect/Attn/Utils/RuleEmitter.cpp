@@ -109,6 +109,13 @@ RuleOperands mlir::attn::memrefRuleOperands(SmallVector<Value> buffers) {
 Value mlir::attn::emitRule(OpBuilder &b, Location loc, Region &rule,
                            ValueRange leading, const RuleOperands &operands,
                            int64_t lanes) {
+  return emitRegion(b, loc, rule, leading, operands, lanes).front();
+}
+
+SmallVector<Value> mlir::attn::emitRegion(OpBuilder &b, Location loc,
+                                          Region &rule, ValueRange leading,
+                                          const RuleOperands &operands,
+                                          int64_t lanes) {
   Emitter e{b, loc, lanes};
   Block &blk = rule.front();
   unsigned numLeading = leading.size();
@@ -120,7 +127,8 @@ Value mlir::attn::emitRule(OpBuilder &b, Location loc, Region &rule,
   };
   for (Operation &op : blk) {
     if (auto y = dyn_cast<YieldOp>(op))
-      return map.lookup(y.getValue());
+      return llvm::map_to_vector(y.getValues(),
+                                 [&](Value v) { return map.lookup(v); });
     Value r;
     if (auto c = dyn_cast<arith::ConstantOp>(op)) {
       r = e.constant(cast<TypedAttr>(c.getValue()));

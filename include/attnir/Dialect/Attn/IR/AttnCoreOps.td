@@ -11,14 +11,20 @@ def Attn_FloatTensor : RankedTensorOf<[F32, BF16, F16]>;
 def Attn_IndexTensor : RankedTensorOf<[I32, I64]>;
 
 def Attn_YieldOp : Attn_Op<"yield", [Pure, Terminator,
-    ParentOneOf<["AttentionOp", "KVBlockUpdateOp", "RuleBlocksOp"]>]> {
-  let summary = "the value of a rule region";
+    ParentOneOf<["AttentionOp", "KVBlockUpdateOp", "RuleBlocksOp",
+                 "ScanOp"]>]> {
+  let summary = "the value(s) of a region";
   let description = [{
     Ends a `mask_rule` (an i1: keep the pair) or `score_rule` (an f32: the
-    new logit) region of `attn.attention`.
+    new logit) region of `attn.attention` (one value), or a region of
+    `attn.scan` (its state: one value per component).
   }];
-  let arguments = (ins AnyType:$value);
-  let assemblyFormat = "$value attr-dict `:` type($value)";
+  let arguments = (ins Variadic<AnyType>:$values);
+  let assemblyFormat = "$values attr-dict `:` type($values)";
+  let extraClassDeclaration = [{
+    /// The value of a rule region (which yields exactly one).
+    ::mlir::Value getValue() { return getValues().front(); }
+  }];
 }
 
 def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments,

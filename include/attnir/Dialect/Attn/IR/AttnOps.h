@@ -32,6 +32,13 @@ void registerUpstreamOpModels(DialectRegistry &registry);
 /// A verified rule region (attn.attention's mask_rule or score_rule) as
 /// the reference's data: one instruction per op, numbered in order.
 ::attnir::RefRule describeRule(Region &r);
+/// Verifies a rule-like region `name` of `op` (empty: nothing to check):
+/// one block of `leading` scalar arguments then one tensor per
+/// `ruleOperands`, ops the reference interprets (attnir::isRuleOp), ending
+/// in attn.yield of `results`.
+LogicalResult verifyRule(Operation *op, ValueRange ruleOperands, Region &r,
+                         StringRef name, ArrayRef<Type> leading,
+                         ArrayRef<Type> results);
 } // namespace attn
 } // namespace mlir
 

@@ -139,4 +139,80 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
   }];
 }
 
+def Attn_ScanOp : Attn_Op<"scan", [Pure,
+    DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
+  let summary = "inclusive associative scan along the sequence";
+  let description = [{
+    `y_t = x_0 (+) x_1 (+) ... (+) x_t` per (b, h) and per feature f, for
+    the combiner (+) given by the `combine` region (shared/patterns.md A9).
+    The inputs are sequences [B, H, N] (one value per token) or [B, H, N,
+    F_i] with a static F_i of 1 or F, the features of the scan (1 when no
+    input has more); a token's value is broadcast along the features where
+    its input has one. Per feature the scan is a scan of scalars: the
+    state is S f32 components (the combiner's arguments are a's S
+    components then b's, it yields S).
+
+    `leaf` (optional) maps a token's inputs (one f32 each) to its state
+    (without it, the inputs are the state); `result` (optional) maps a
+    prefix state to the results' values (without it, the results are the
+    state). Results are [B, H, N, F] (or [B, H, N] when F = 1) of any
+    float type; every region computes in f32 with arith and math ops, the
+    float64 reference in float64.
+
+    **Associativity is the caller's promise.** The lowerings evaluate the
+    scan in chunks (each chunk folded from its left, the chunks' totals
+    combined, then each chunk again from its carry): the combiner is
+    applied in another grouping than the left fold, which equals it only
+    when (+) is associative (up to rounding). No identity element is
+    needed: a chunk's first token starts its fold.
+
+    Aaren (Attention as an RNN): with s_t = q . k_t, the state (m, u, w)
+    with leaf (s_t, 1, v_t) and the combiner below is the causal softmax
+    attention of the one query q; its result w / u.
+
+    ```mlir
+    %o = attn.scan %s, %v
+      leaf {
+      ^bb0(%st: f32, %vt: f32):
+        %one = arith.constant 1.0 : f32
+        attn.yield %st, %one, %vt : f32, f32, f32
+      } combine {
+      ^bb0(%ma: f32, %ua: f32, %wa: f32, %mb: f32, %ub: f32, %wb: f32):
+        %m = arith.maximumf %ma, %mb : f32
+        %da = arith.subf %ma, %m : f32
+        %ea = math.exp %da : f32
+        %db = arith.subf %mb, %m : f32
+        %eb = math.exp %db : f32
+        %u0 = arith.mulf %ua, %ea : f32
+        %u = math.fma %ub, %eb, %u0 : f32
+        %w0 = arith.mulf %wa, %ea : f32
+        %w = math.fma %wb, %eb, %w0 : f32
+        attn.yield %m, %u, %w : f32, f32, f32
+      } result {
+      ^bb0(%m: f32, %u: f32, %w: f32):
+        %o = arith.divf %w, %u : f32
+        attn.yield %o : f32
+      } : (tensor<?x?x?x1xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+    ```
+  }];
+  let arguments = (ins Variadic<Attn_FloatTensor>:$inputs);
+  let results = (outs Variadic<Attn_FloatTensor>:$results);
+  let regions = (region AnyRegion:$leaf, SizedRegion<1>:$combine,
+                        AnyRegion:$finalize);
+  let assemblyFormat = [{
+    $inputs (`leaf` $leaf^)? `combine` $combine (`result` $finalize^)?
+    attr-dict `:` functional-type($inputs, $results)
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// The number of state components S.
+    unsigned getNumState() {
+      return getCombine().front().getNumArguments() / 2;
+    }
+    /// The features F (1 when no input has more than one).
+    int64_t getNumFeatures();
+  }];
+}
+
 #endif // ATTNIR_DIALECT_ATTN_IR_ATTNRECURRENTOPS_TD

@@ -112,6 +112,28 @@ def AttnLowerLinear : Pass<"attn-lower-linear", "func::FuncOp"> {
   ];
 }
 
+def AttnLowerScan : Pass<"attn-lower-scan", "func::FuncOp"> {
+  let summary = "Lower attn.scan to a chunked scan";
+  let description = [{
+    Rewrites each `attn.scan` into three `scf.parallel` loops on buffers:
+    every chunk of `chunk` tokens of a (b, h) row folded into its total,
+    the totals scanned per row, then every chunk folded again from its
+    carry with each prefix written (2N combines; never one sequential walk
+    of the whole row). The regions are inlined on vectors of up to 16
+    features, a value per token broadcast along them. Equal to the left
+    fold when the combiner is associative (the caller's promise).
+  }];
+  let options = [
+    Option<"chunk", "chunk", "int64_t", /*default=*/"256",
+           "tokens per chunk">,
+  ];
+  let dependentDialects = [
+    "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
+    "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
+  ];
+}
+
 def AttnLowerElementwise : Pass<"attn-lower-elementwise", "func::FuncOp"> {
   let summary = "Lower a program's upstream elementwise ops to loops";
   let description = [{

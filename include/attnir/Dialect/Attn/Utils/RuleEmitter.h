@@ -55,6 +55,12 @@ RuleOperands memrefRuleOperands(SmallVector<Value> buffers);
 Value emitRule(OpBuilder &b, Location loc, Region &rule, ValueRange leading,
                const RuleOperands &operands, int64_t lanes = 0);
 
+/// Every value a region yields (attn.scan's regions yield a state of
+/// several components), as emitRule.
+SmallVector<Value> emitRegion(OpBuilder &b, Location loc, Region &rule,
+                              ValueRange leading, const RuleOperands &operands,
+                              int64_t lanes = 0);
+
 /// The mask rule over a block of pairs, i in [i0, i1) and j in [j0, j1)
 /// (non-empty, index values), b and h exact, evaluated on intervals
 /// (RuleBlocks.cpp): (can some pair be kept, is every pair kept), as i1.
