@@ -57,7 +57,7 @@ def inputs(kern, B, H, N, seed):
 
 def rel(got, ref):
     got = got.double().cpu().numpy() if torch.is_tensor(got) else np.asarray(got, np.float64)
-    ref = np.asarray(ref, np.float64)
+    ref = ref.double().cpu().numpy() if torch.is_tensor(ref) else np.asarray(ref, np.float64)
     return float(np.abs(got - ref).max() / (np.abs(ref).max() or 1.0))
 
 

@@ -45,7 +45,7 @@ bool isGpuProgram(func::FuncOp fn, AttentionOp &lone) {
     if (auto a = dyn_cast<AttentionOp>(op))
       first = first ? first : a;
     else if (!cuda::isSelectionOp(&op) &&
-             !isa<RouteOp, PermuteOp, LandmarkOp>(op))
+             !isa<RouteOp, PermuteOp, LandmarkOp, ScanOp>(op))
       return false;
   }
   // Rule operands may repeat an input (rules(%q, %k)): the kernel then
@@ -107,7 +107,8 @@ struct ConvertAttnToNVGPU
       if (!isGpuProgram(fn, lone)) {
         fn.emitError() << "the CUDA target compiles entries of attn.pool, "
                           "attn.project, attn.block_scores, attn.index_scores, attn.probs, "
-                          "attn.select, attn.route, attn.permute, attn.landmark, "
+                          "attn.select, attn.merge, attn.linear, attn.scan, attn.route, "
+                          "attn.permute, attn.landmark, "
                           "attn.attention and the upstream "
                           "elementwise ops of a program";
         return signalPassFailure();
@@ -144,6 +145,8 @@ struct ConvertAttnToNVGPU
                 ? cuda::buildPermuteKernel(gb, fn, cast<PermuteOp>(o), kname)
             : isa<LandmarkOp>(o)
                 ? cuda::buildLandmarkKernel(gb, fn, cast<LandmarkOp>(o), kname)
+            : isa<ScanOp>(o)
+                ? cuda::buildScanKernel(gb, fn, cast<ScanOp>(o), kname)
                 : cuda::buildSelectionKernel(gb, fn, &o, kname);
         if (failed(built))
           return signalPassFailure();

@@ -75,6 +75,10 @@ int64_t routeBucketLimit();
 /// attn.landmark: a thread per query row (no scratch).
 LogicalResult buildLandmarkKernel(OpBuilder &gb, func::FuncOp fn,
                                   LandmarkOp op, StringRef name);
+/// attn.scan: a block per (b, h) row, a thread per (feature, piece of the
+/// row) (ScanKernel.cpp).
+LogicalResult buildScanKernel(OpBuilder &gb, func::FuncOp fn, ScanOp op,
+                              StringRef name);
 /// attn.permute: a thread per element.
 LogicalResult buildPermuteKernel(OpBuilder &gb, func::FuncOp fn, PermuteOp op,
                                  StringRef name);

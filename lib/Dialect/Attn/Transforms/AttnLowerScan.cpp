@@ -17,7 +17,7 @@
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Utils/LoopLowering.h"
-#include "attnir/Dialect/Attn/Utils/RuleEmitter.h"
+#include "attnir/Dialect/Attn/Utils/ScanBuilders.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
 
@@ -31,118 +31,35 @@ using namespace mlir::attn;
 
 namespace {
 
-/// One scan's buffers and sizes, and how to read, combine and write it.
-struct ScanLowering {
-  mutable ScanOp op;
-  int64_t F, w; // features; lanes per slice (0: scalars, F = 1)
+/// The chunk totals [B, H, chunks - 1, S * F] f32 of one scan.
+struct Totals {
+  Value buf;
+  int64_t F, w;
   unsigned S;
-  SmallVector<Value> xs, ys;
-  Value B, H, N, totals; // totals [B, H, chunks, S * F] f32
 
-  Type f32Of(OpBuilder &b) const {
-    return w ? Type(VectorType::get({w}, b.getF32Type())) : b.getF32Type();
+  Value at(OpBuilder &b, Location l, unsigned k, Value f0) const {
+    return arith::AddIOp::create(b, l, cIdx(b, l, k * F), f0);
   }
-
-  /// Input n at token t, features [f0, f0 + w) (one value broadcast by the
-  /// region emitter when the input has a value per token), in f32.
-  Value input(OpBuilder &b, Location l, unsigned n, Value bi, Value h, Value t,
-              Value f0) const {
-    auto mt = cast<MemRefType>(xs[n].getType());
-    Type elt = mt.getElementType();
-    bool perFeature = mt.getRank() == 4 && mt.getDimSize(3) == F && F > 1;
-    Value v;
-    if (perFeature) {
-      v = vector::LoadOp::create(b, l, VectorType::get({w}, elt), xs[n],
-                                 ValueRange{bi, h, t, f0});
-      if (!elt.isF32())
-        v = arith::ExtFOp::create(b, l, VectorType::get({w}, b.getF32Type()), v);
-      return v;
-    }
-    SmallVector<Value> at{bi, h, t};
-    if (mt.getRank() == 4)
-      at.push_back(cIdx(b, l, 0));
-    return toF32(b, l, memref::LoadOp::create(b, l, xs[n], at));
-  }
-
-  SmallVector<Value> leaf(OpBuilder &b, Location l, Value bi, Value h, Value t,
+  SmallVector<Value> load(OpBuilder &b, Location l, Value bi, Value h, Value c,
                           Value f0) const {
-    SmallVector<Value> in;
-    for (unsigned n = 0; n < xs.size(); ++n)
-      in.push_back(input(b, l, n, bi, h, t, f0));
-    if (op.getLeaf().empty())
-      return broadcastAll(b, l, in);
-    return emitRegion(b, l, op.getLeaf(), in, RuleOperands(), w);
+    SmallVector<Value> out;
+    for (unsigned k = 0; k < S; ++k) {
+      SmallVector<Value> idx{bi, h, c, at(b, l, k, f0)};
+      out.push_back(w ? vector::LoadOp::create(
+                            b, l, VectorType::get({w}, b.getF32Type()), buf, idx)
+                            .getResult()
+                      : memref::LoadOp::create(b, l, buf, idx).getResult());
+    }
+    return out;
   }
-
-  /// Inputs taken as the state directly: every component in lanes.
-  SmallVector<Value> broadcastAll(OpBuilder &b, Location l,
-                                  SmallVector<Value> vals) const {
-    if (w)
-      for (Value &v : vals)
-        if (!isa<VectorType>(v.getType()))
-          v = vector::BroadcastOp::create(b, l, f32Of(b), v);
-    return vals;
-  }
-
-  SmallVector<Value> combine(OpBuilder &b, Location l, ValueRange a,
-                             ValueRange c) const {
-    SmallVector<Value> args(a);
-    llvm::append_range(args, c);
-    return emitRegion(b, l, op.getCombine(), args, RuleOperands(), w);
-  }
-
-  /// Fold tokens [t0 + 1, t1) into `acc`.
-  SmallVector<Value> fold(OpBuilder &b, Location l, Value bi, Value h, Value t0,
-                          Value t1, Value f0, SmallVector<Value> acc) const {
-    auto loop = scf::ForOp::create(
-        b, l, arith::AddIOp::create(b, l, t0, cIdx(b, l, 1)), t1, cIdx(b, l, 1),
-        acc, [&](OpBuilder &fb, Location fl, Value t, ValueRange cur) {
-          scf::YieldOp::create(fb, fl,
-                               combine(fb, fl, cur, leaf(fb, fl, bi, h, t, f0)));
-        });
-    return SmallVector<Value>(loop.getResults());
-  }
-
-  /// totals[bi, h, c, k * F + f0 ...] for component k.
-  Value total(OpBuilder &b, Location l, Value bi, Value h, Value c, unsigned k,
-              Value f0) const {
-    Value at = arith::AddIOp::create(b, l, cIdx(b, l, k * F), f0);
-    if (w)
-      return vector::LoadOp::create(b, l, cast<VectorType>(f32Of(b)), totals,
-                                    ValueRange{bi, h, c, at});
-    return memref::LoadOp::create(b, l, totals, ValueRange{bi, h, c, at});
-  }
-  void setTotal(OpBuilder &b, Location l, Value v, Value bi, Value h, Value c,
-                unsigned k, Value f0) const {
-    Value at = arith::AddIOp::create(b, l, cIdx(b, l, k * F), f0);
-    if (w)
-      vector::StoreOp::create(b, l, v, totals, ValueRange{bi, h, c, at});
-    else
-      memref::StoreOp::create(b, l, v, totals, ValueRange{bi, h, c, at});
-  }
-
-  /// The results of prefix `acc` at token t.
-  void write(OpBuilder &b, Location l, ValueRange acc, Value bi, Value h,
-             Value t, Value f0) const {
-    SmallVector<Value> vals =
-        op.getFinalize().empty()
-            ? SmallVector<Value>(acc)
-            : emitRegion(b, l, op.getFinalize(), acc, RuleOperands(), w);
-    vals = broadcastAll(b, l, vals);
-    for (auto [v, y] : llvm::zip(vals, ys)) {
-      auto mt = cast<MemRefType>(y.getType());
-      Type elt = mt.getElementType();
-      SmallVector<Value> at{bi, h, t};
-      if (mt.getRank() == 4)
-        at.push_back(f0);
-      if (w) {
-        Value o = elt.isF32() ? v
-                              : arith::TruncFOp::create(
-                                    b, l, VectorType::get({w}, elt), v);
-        vector::StoreOp::create(b, l, o, y, at);
-      } else {
-        memref::StoreOp::create(b, l, fromF32(b, l, v, elt), y, at);
-      }
+  void store(OpBuilder &b, Location l, ValueRange vals, Value bi, Value h,
+             Value c, Value f0) const {
+    for (unsigned k = 0; k < S; ++k) {
+      SmallVector<Value> idx{bi, h, c, at(b, l, k, f0)};
+      if (w)
+        vector::StoreOp::create(b, l, vals[k], buf, idx);
+      else
+        memref::StoreOp::create(b, l, vals[k], buf, idx);
     }
   }
 };
@@ -159,69 +76,64 @@ int64_t sliceWidth(int64_t F) {
 void lowerScan(RewriterBase &rw, ScanOp op, int64_t chunk) {
   Location loc = op.getLoc();
   rw.setInsertionPoint(op);
-  ScanLowering s;
-  s.op = op;
-  s.F = op.getNumFeatures();
-  s.w = sliceWidth(s.F);
-  s.S = op.getNumState();
+  int64_t F = op.getNumFeatures(), w = sliceWidth(F);
+  SmallVector<Value> xs, ys;
   for (Value x : op.getInputs())
-    s.xs.push_back(readBuffer(rw, loc, x));
-  s.B = dimOf(rw, loc, s.xs[0], 0);
-  s.H = dimOf(rw, loc, s.xs[0], 1);
-  s.N = dimOf(rw, loc, s.xs[0], 2);
-  SmallVector<Value> dims{s.B, s.H, s.N, cIdx(rw, loc, s.F)};
+    xs.push_back(readBuffer(rw, loc, x));
+  Value B = dimOf(rw, loc, xs[0], 0), H = dimOf(rw, loc, xs[0], 1),
+        N = dimOf(rw, loc, xs[0], 2);
+  SmallVector<Value> dims{B, H, N, cIdx(rw, loc, F)};
   for (Value y : op.getResults())
-    s.ys.push_back(allocFor(rw, loc, y.getType(), dims));
+    ys.push_back(allocFor(rw, loc, y.getType(), dims));
+  ScanSite s(op, w, xs, ys);
   Value C = cIdx(rw, loc, chunk), one = cIdx(rw, loc, 1);
-  Value chunks = arith::CeilDivUIOp::create(rw, loc, s.N, C);
+  Value chunks = arith::CeilDivUIOp::create(rw, loc, N, C);
   // Totals of every chunk but the last (max(chunks - 1, 0) of them).
   Value inner = arith::MaxSIOp::create(
       rw, loc, arith::SubIOp::create(rw, loc, chunks, one), cIdx(rw, loc, 0));
+  Totals tot{Value(), F, w, op.getNumState()};
   auto totalsType = MemRefType::get(
       {ShapedType::kDynamic, ShapedType::kDynamic, ShapedType::kDynamic,
-       static_cast<int64_t>(s.S) * s.F},
+       static_cast<int64_t>(tot.S) * F},
       rw.getF32Type());
-  s.totals = memref::AllocOp::create(rw, loc, totalsType,
-                                     ValueRange{s.B, s.H, inner});
-  Value slices = cIdx(rw, loc, s.w ? s.F / s.w : 1);
-  Value lanes = cIdx(rw, loc, std::max<int64_t>(s.w, 1));
+  tot.buf = memref::AllocOp::create(rw, loc, totalsType, ValueRange{B, H, inner});
+  Value slices = cIdx(rw, loc, w ? F / w : 1);
+  Value lanes = cIdx(rw, loc, std::max<int64_t>(w, 1));
   auto chunkStart = [&](OpBuilder &b, Location l, Value c) {
     return arith::MulIOp::create(b, l, c, C).getResult();
   };
   auto chunkEnd = [&](OpBuilder &b, Location l, Value c) {
     return arith::MinUIOp::create(
-               b, l, arith::AddIOp::create(b, l, chunkStart(b, l, c), C), s.N)
+               b, l, arith::AddIOp::create(b, l, chunkStart(b, l, c), C), N)
         .getResult();
   };
+  auto next = [&](OpBuilder &b, Location l, Value t) {
+    return arith::AddIOp::create(b, l, t, cIdx(b, l, 1)).getResult();
+  };
   // 1. Chunk totals.
-  parallelRows(rw, loc, {s.B, s.H, inner, slices},
+  parallelRows(rw, loc, {B, H, inner, slices},
                [&](OpBuilder &b, Location l, ValueRange iv) {
     Value f0 = arith::MulIOp::create(b, l, iv[3], lanes);
     Value t0 = chunkStart(b, l, iv[2]);
-    SmallVector<Value> acc =
-        s.fold(b, l, iv[0], iv[1], t0, chunkEnd(b, l, iv[2]), f0,
-               s.leaf(b, l, iv[0], iv[1], t0, f0));
-    for (unsigned k = 0; k < s.S; ++k)
-      s.setTotal(b, l, acc[k], iv[0], iv[1], iv[2], k, f0);
+    tot.store(b, l,
+              s.fold(b, l, iv[0], iv[1], next(b, l, t0), chunkEnd(b, l, iv[2]),
+                     f0, s.leaf(b, l, iv[0], iv[1], t0, f0)),
+              iv[0], iv[1], iv[2], f0);
   });
   // 2. The totals scanned in place: totals[c] = totals[0..c] combined.
-  parallelRows(rw, loc, {s.B, s.H, slices},
+  parallelRows(rw, loc, {B, H, slices},
                [&](OpBuilder &b, Location l, ValueRange iv) {
     Value f0 = arith::MulIOp::create(b, l, iv[2], lanes);
     forEach(b, l, one, inner, [&](OpBuilder &fb, Location fl, Value c) {
       Value prev = arith::SubIOp::create(fb, fl, c, cIdx(fb, fl, 1));
-      SmallVector<Value> a, cur;
-      for (unsigned k = 0; k < s.S; ++k) {
-        a.push_back(s.total(fb, fl, iv[0], iv[1], prev, k, f0));
-        cur.push_back(s.total(fb, fl, iv[0], iv[1], c, k, f0));
-      }
-      SmallVector<Value> sum = s.combine(fb, fl, a, cur);
-      for (unsigned k = 0; k < s.S; ++k)
-        s.setTotal(fb, fl, sum[k], iv[0], iv[1], c, k, f0);
+      tot.store(fb, fl,
+                s.combine(fb, fl, tot.load(fb, fl, iv[0], iv[1], prev, f0),
+                          tot.load(fb, fl, iv[0], iv[1], c, f0)),
+                iv[0], iv[1], c, f0);
     });
   });
   // 3. Each chunk from its carry, every prefix written.
-  parallelRows(rw, loc, {s.B, s.H, chunks, slices},
+  parallelRows(rw, loc, {B, H, chunks, slices},
                [&](OpBuilder &b, Location l, ValueRange iv) {
     Value bi = iv[0], h = iv[1], c = iv[2];
     Value f0 = arith::MulIOp::create(b, l, iv[3], lanes);
@@ -229,38 +141,25 @@ void lowerScan(RewriterBase &rw, ScanOp op, int64_t chunk) {
     SmallVector<Value> first = s.leaf(b, l, bi, h, t0, f0);
     Value hasCarry = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt, c,
                                            cIdx(b, l, 0));
-    SmallVector<Type> types(s.S, s.f32Of(b));
-    auto start = scf::IfOp::create(
-        b, l, types, hasCarry, /*withElseRegion=*/true);
-    {
-      OpBuilder tb = start.getThenBodyBuilder();
-      Value prev = arith::SubIOp::create(tb, l, c, cIdx(tb, l, 1));
-      SmallVector<Value> carry;
-      for (unsigned k = 0; k < s.S; ++k)
-        carry.push_back(s.total(tb, l, bi, h, prev, k, f0));
-      scf::YieldOp::create(tb, l, s.combine(tb, l, carry, first));
-      OpBuilder eb = start.getElseBodyBuilder();
-      scf::YieldOp::create(eb, l, first);
-    }
-    SmallVector<Value> acc(start.getResults());
-    s.write(b, l, acc, bi, h, t0, f0);
-    auto loop = scf::ForOp::create(
-        b, l, arith::AddIOp::create(b, l, t0, cIdx(b, l, 1)),
-        chunkEnd(b, l, c), cIdx(b, l, 1), acc,
-        [&](OpBuilder &fb, Location fl, Value t, ValueRange cur) {
-          SmallVector<Value> next =
-              s.combine(fb, fl, cur, s.leaf(fb, fl, bi, h, t, f0));
-          s.write(fb, fl, next, bi, h, t, f0);
-          scf::YieldOp::create(fb, fl, next);
-        });
-    (void)loop;
+    SmallVector<Type> types(tot.S, s.valueType(b));
+    auto start = scf::IfOp::create(b, l, types, hasCarry,
+                                   /*withElseRegion=*/true);
+    OpBuilder tb = start.getThenBodyBuilder();
+    Value prev = arith::SubIOp::create(tb, l, c, cIdx(tb, l, 1));
+    scf::YieldOp::create(
+        tb, l, s.combine(tb, l, tot.load(tb, l, bi, h, prev, f0), first));
+    OpBuilder eb = start.getElseBodyBuilder();
+    scf::YieldOp::create(eb, l, first);
+    s.write(b, l, start.getResults(), bi, h, t0, f0);
+    s.scanWriting(b, l, bi, h, next(b, l, t0), chunkEnd(b, l, c), f0,
+                  start.getResults());
   });
-  memref::DeallocOp::create(rw, loc, s.totals);
+  memref::DeallocOp::create(rw, loc, tot.buf);
   SmallVector<Value> results;
-  for (auto [y, buf] : llvm::zip(op.getResults(), s.ys))
+  for (auto [y, buf] : llvm::zip(op.getResults(), ys))
     results.push_back(asTensor(rw, loc, y.getType(), buf));
   rw.replaceOp(op, results);
-  for (auto [t, buf] : llvm::zip(results, s.ys))
+  for (auto [t, buf] : llvm::zip(results, ys))
     freeUnlessReturned(rw, t, buf);
 }
 

@@ -1,0 +1,41 @@
+#!/usr/bin/env python3
+"""Here (no GPU needed): compiles the attn.scan programs bench/gpu/scan.py
+checks and times into bench/gpu/bundles/scan_*.bundle (carry the folder):
+examples/aaren_scan.mlir in f32 and with bf16 k, v (D = 64, and D = 128
+for the timings), a cumulative sum (one value per token) and the linear
+recurrence h_t = a_t h_{t-1} + b_t as a two-component scan.
+
+usage: python3 bench/gpu/build_scan.py [--attnc build/bin/attnc]
+"""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+from build_sparse import build_all  # noqa: E402
+
+AAREN = open(os.path.join(ROOT, "examples", "aaren_scan.mlir")).read()
+
+
+def aaren(dtype, d):
+    text = AAREN.replace("x64x1xf32", f"x{d}x1xf32").replace("x64xf32", f"x{d}x{dtype}")
+    return text.replace("x64x", f"x{d}x")
+
+
+def test_spec(name):
+    """A spec of python/tests/test_scan.py (the module's constants)."""
+    text = open(os.path.join(ROOT, "python", "tests", "test_scan.py")).read()
+    start = text.index(name + ' = """') + len(name) + 6
+    return text[start:text.index('"""', start)]
+
+
+SPECS = {
+    "scan_aaren_f32_d64": (aaren("f32", 64), ""),
+    "scan_aaren_bf16_d64": (aaren("bf16", 64), ""),
+    "scan_aaren_bf16_d128": (aaren("bf16", 128), ""),
+    "scan_cumsum_f32": (test_spec("CUMSUM").replace("OUT", "f32"), ""),
+    "scan_recurrence_f32": (test_spec("RECURRENCE"), ""),
+}
+
+if __name__ == "__main__":
+    build_all(SPECS)
