@@ -3,7 +3,8 @@
 checks and times into bench/gpu/bundles/scan_*.bundle (carry the folder):
 examples/aaren_scan.mlir in f32 and with bf16 k, v (D = 64, and D = 128
 for the timings), a cumulative sum (one value per token) and the linear
-recurrence h_t = a_t h_{t-1} + b_t as a two-component scan.
+recurrence h_t = a_t h_{t-1} + b_t as a two-component scan, and
+examples/rat.mlir in bf16 with chunks of 16 and of 1 token.
 
 usage: python3 bench/gpu/build_scan.py [--attnc build/bin/attnc]
 """
@@ -15,6 +16,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 from build_sparse import build_all  # noqa: E402
 
 AAREN = open(os.path.join(ROOT, "examples", "aaren_scan.mlir")).read()
+RAT = open(os.path.join(ROOT, "examples", "rat.mlir")).read().replace("x64xf32>", "x64xbf16>")
 
 
 def aaren(dtype, d):
@@ -35,6 +37,11 @@ SPECS = {
     "scan_aaren_bf16_d128": (aaren("bf16", 128), ""),
     "scan_cumsum_f32": (test_spec("CUMSUM").replace("OUT", "f32"), ""),
     "scan_recurrence_f32": (test_spec("RECURRENCE"), ""),
+    # RAT (bf16: its attention runs on tensor cores), and with chunks of one
+    # token, which is causal attention (identity 7).
+    "scan_rat_bf16": (RAT, ""),
+    "scan_rat1_bf16": (RAT.replace("segment(16)", "segment(1)")
+                       .replace("arith.constant 16 : index", "arith.constant 1 : index"), ""),
 }
 
 if __name__ == "__main__":

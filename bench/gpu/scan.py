@@ -2,8 +2,9 @@
 """On the GPU machine: attn.scan's CUDA kernel (a block per (b, h) row, a
 thread per (feature, piece of the row)) checked against the float64
 reference its bundle records, on ragged shapes; identity 5 (Aaren's scan
-equals causal softmax attention of the repeated query) against torch's
-SDPA on the same inputs; then Aaren timed against SDPA's causal attention
+equals causal softmax attention of the repeated query) and identity 7
+(RAT with chunks of one token is causal attention) against torch's SDPA
+on the same inputs; then Aaren timed against SDPA's causal attention
 of the repeated query (the same result by another algorithm) in the same
 process.
 
@@ -21,7 +22,7 @@ from sparse import run_report, time_ms
 
 dev = "cuda"
 CHECKS = ["scan_aaren_f32_d64", "scan_aaren_bf16_d64", "scan_aaren_bf16_d128",
-          "scan_cumsum_f32", "scan_recurrence_f32"]
+          "scan_cumsum_f32", "scan_recurrence_f32", "scan_rat_bf16", "scan_rat1_bf16"]
 
 
 def inputs(kern, B, H, N, seed):
@@ -62,6 +63,13 @@ def check(report):
                 # Identity 5 against torch's SDPA (f32 math in both).
                 q, k, v = args
                 ident = rel(got.float(), sdpa_repeated(q, k.float(), v.float()))
+                row["vs_sdpa"] = ident
+                row["ok"] = ok = ok and ident < tol
+            if name == "scan_rat1_bf16":
+                # Identity 7: RAT with chunks of one token is causal attention.
+                q, k, v, _ = args
+                ident = rel(got.float(), F.scaled_dot_product_attention(
+                    q.float(), k.float(), v.float(), is_causal=True))
                 row["vs_sdpa"] = ident
                 row["ok"] = ok = ok and ident < tol
             rows.append(row)

@@ -247,12 +247,13 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   });
 
   // attn.scan runs along sequences [B, H, N(, F)]: their dims are named as
-  // a query's (shape defaults, messages) where no other op names them.
+  // a key's (shape defaults, messages; a scan of keys and values feeding an
+  // attention, as RAT's, then agrees with the attention's names).
   fn.walk([&](attn::ScanOp op) {
     for (Value x : op.getInputs()) {
       addValue(x);
       for (unsigned d = 0; d < 3; ++d)
-        roles.try_emplace(key(x, d), qRoles[d]);
+        roles.try_emplace(key(x, d), kRoles[d]);
     }
   });
 
@@ -496,8 +497,10 @@ bool resolveShapes(const EntryABI &abi,
     int64_t dflt = r == "B"     ? 1
                    : r == "Hq"  ? 8
                    : r == "N"   ? 1000
-                   : r == "Hkv" ? valueOfRole("Hq")
-                   : r == "M"   ? valueOfRole("N")
+                   // Keys without queries (a scan's sequences): as if
+                   // they were the queries'.
+                   : r == "Hkv" ? (valueOfRole("Hq") >= 0 ? valueOfRole("Hq") : 8)
+                   : r == "M"   ? (valueOfRole("N") >= 0 ? valueOfRole("N") : 1000)
                                 : valueOfRole("Hq");
     for (size_t c = 0; c < value.size(); ++c)
       if (abi.className[c] == r && value[c] < 0)

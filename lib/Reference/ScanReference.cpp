@@ -1,7 +1,8 @@
 //===- ScanReference.cpp - float64 attn.scan, the left fold ---------------===//
 //
 // shared/patterns.md A9 as its definition: per (b, h) and feature f,
-// y_t = result(((leaf(x_0) (+) leaf(x_1)) (+) ...) (+) leaf(x_t)), the
+// y_t = result(((leaf(x_s) (+) leaf(x_s+1)) (+) ...) (+) leaf(x_t)) with s
+// = 0 (s the start of t's segment under segment(L)), the
 // regions interpreted in float64 (RuleProgram). The lowerings regroup the
 // combines into chunks; for an associative combiner this is what they equal.
 //
@@ -27,7 +28,7 @@ bool referenceScanOp(const RefOp &op, std::map<int, HostTensor> &values,
     return it == op.ints.end() ? int64_t(-1) : it->second;
   };
   int64_t numIn = count("inputs"), numOut = count("results"),
-          S = count("state"), F = count("features");
+          S = count("state"), F = count("features"), L = count("segment");
   const RefRule *leaf = ruleOf(op, "leaf"), *combine = ruleOf(op, "combine"),
                 *result = ruleOf(op, "result");
   auto fail = [&](const std::string &why) {
@@ -35,7 +36,7 @@ bool referenceScanOp(const RefOp &op, std::map<int, HostTensor> &values,
     return false;
   };
   if (numIn < 1 || numIn > 64 || numOut < 1 || numOut > 64 || S < 1 ||
-      S > 64 || F < 1 || !combine)
+      S > 64 || F < 1 || !combine || L == 0 || L < -1)
     return fail("needs 1 to 64 inputs, results and state components, F >= 1 "
                 "and a combine region");
   std::vector<const HostTensor *> xs;
@@ -55,7 +56,11 @@ bool referenceScanOp(const RefOp &op, std::map<int, HostTensor> &values,
   }
   // The regions: all arguments f32 (kind 0).
   RuleProgram leafP, combineP, resultP;
-  if ((leaf && !RuleProgram::make(*leaf, std::vector<int>(numIn, 0), {}, leafP, error)) ||
+  // A segmented scan's leaf takes the position in the segment (an index).
+  std::vector<int> leafKinds(numIn, 0);
+  if (L > 0)
+    leafKinds.push_back(64);
+  if ((leaf && !RuleProgram::make(*leaf, leafKinds, {}, leafP, error)) ||
       !RuleProgram::make(*combine, std::vector<int>(2 * S, 0), {}, combineP, error) ||
       (result && !RuleProgram::make(*result, std::vector<int>(S, 0), {}, resultP, error)))
     return false;
@@ -69,7 +74,7 @@ bool referenceScanOp(const RefOp &op, std::map<int, HostTensor> &values,
   for (int64_t r = 0; r < numOut; ++r)
     ys.push_back(HostTensor::zeros(DType::F64, F == 1 ? std::vector<int64_t>{B, H, N}
                                                       : std::vector<int64_t>{B, H, N, F}));
-  std::vector<RuleValue> x(numIn), acc(2 * S), y(numOut);
+  std::vector<RuleValue> x(leafKinds.size()), acc(2 * S), y(numOut);
   for (int64_t row = 0; row < B * H; ++row)
     for (int64_t f = 0; f < F; ++f)
       for (int64_t t = 0; t < N; ++t) {
@@ -78,13 +83,17 @@ bool referenceScanOp(const RefOp &op, std::map<int, HostTensor> &values,
           x[n].f = xs[n]->shape.size() == 4 && xs[n]->shape[3] == F
                        ? xs[n]->get(tok * F + f)
                        : xs[n]->get(tok);
-        // acc[0, S) is the prefix, acc[S, 2S) this token's leaf.
-        RuleValue *leafAt = t == 0 ? acc.data() : acc.data() + S;
+        // acc[0, S) is the prefix, acc[S, 2S) this token's leaf; a
+        // segment's first token starts a new prefix.
+        bool starts = t == 0 || (L > 0 && t % L == 0);
+        if (L > 0)
+          x[numIn].i = t % L;
+        RuleValue *leafAt = starts ? acc.data() : acc.data() + S;
         if (leaf)
           leafP.runAll(x.data(), leafAt, S);
         else
-          std::copy(x.begin(), x.end(), leafAt);
-        if (t > 0)
+          std::copy(x.begin(), x.begin() + numIn, leafAt);
+        if (!starts)
           combineP.runAll(acc.data(), acc.data(), S);
         if (result)
           resultP.runAll(acc.data(), y.data(), numOut);

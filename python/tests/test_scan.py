@@ -125,3 +125,47 @@ def test_mismatched_lengths_are_refused(compiled):
         compiled(RECURRENCE)(a, b)
     with pytest.raises(Exception):
         attnir.reference(RECURRENCE, a, b)
+
+
+RAT = (pathlib.Path(__file__).resolve().parents[2] / "examples" / "rat.mlir").read_text()
+
+
+def rat_spec(L):
+    return (RAT.replace("segment(16)", f"segment({L})")
+               .replace("arith.constant 16 : index", f"arith.constant {L} : index"))
+
+
+def rat_oracle(q, k, v, g, L):
+    """RAT in float64: the gated recurrence restarting per chunk, then
+    softmax over the previous chunks' final states and the own state."""
+    q, k, v, g = (x.astype(np.float64) for x in (q, k, v, g))
+    f = 1 / (1 + np.exp(-g))
+    kt, vt = k.copy(), v.copy()
+    N = q.shape[2]
+    for t in range(N):
+        if t % L:
+            kt[:, :, t] = f[:, :, t] * kt[:, :, t - 1] + (1 - f[:, :, t]) * k[:, :, t]
+            vt[:, :, t] = f[:, :, t] * vt[:, :, t - 1] + (1 - f[:, :, t]) * v[:, :, t]
+    i, j = np.arange(N)[:, None], np.arange(N)[None, :]
+    keep = (i == j) | ((j % L == L - 1) & (j < i - i % L))
+    s = np.einsum("bhid,bhjd->bhij", q, kt) / 8.0
+    s = np.where(keep, s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    return np.einsum("bhij,bhjd->bhid", p / p.sum(-1, keepdims=True), vt)
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 256])
+@pytest.mark.parametrize("N", [1, 77, 300])
+def test_rat_is_its_oracle(compiled, chunk, N):
+    q, k, v, g = (rand((2, 3, N, 64), seed=N + i) for i in range(4))
+    want = rat_oracle(q, k, v, g, 16)
+    assert rel_err(attnir.reference(RAT, q, k, v, g), want) < 1e-12
+    assert rel_err(compiled(RAT, scan_chunk=chunk)(q, k, v, g), want) < 1e-5
+
+
+def test_rat_with_chunks_of_one_is_causal_attention(compiled):
+    """Identity 7: L = 1 leaves the keys and values as they are and the
+    rule is causal."""
+    q, k, v, g = (rand((1, 2, 130, 64), seed=40 + i) for i in range(4))
+    got = compiled(rat_spec(1))(q, k, v, g)
+    assert rel_err(got, compiled(CAUSAL_REPEATED.replace(" scale(1.0)", ""))(q, k, v)) < 1e-5

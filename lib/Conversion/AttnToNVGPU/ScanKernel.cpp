@@ -68,6 +68,10 @@ LogicalResult mlir::attn::cuda::buildScanKernel(OpBuilder &gb, func::FuncOp fn,
   Value piece = arith::DivUIOp::create(b, lane, c(F));
   Value N = memref::DimOp::create(b, xs[0], 2);
   Value L = arith::CeilDivUIOp::create(b, N, c(T));
+  // A segmented scan's pieces are whole segments: no carries.
+  if (s.segment)
+    L = arith::MulIOp::create(
+        b, arith::CeilDivUIOp::create(b, L, c(s.segment)), c(s.segment));
   Value t0 = arith::MinUIOp::create(b, arith::MulIOp::create(b, piece, L), N);
   Value t1 = arith::MinUIOp::create(b, arith::AddIOp::create(b, t0, L), N);
   Value t0n = arith::AddIOp::create(b, t0, c(1));
@@ -87,6 +91,7 @@ LogicalResult mlir::attn::cuda::buildScanKernel(OpBuilder &gb, func::FuncOp fn,
   };
   // 1. The piece's total (a piece past N has none; every piece before a
   // non-empty one is full).
+  if (!s.segment) {
   scf::IfOp::create(b, nonEmpty, [&](OpBuilder &x, Location l) {
     SmallVector<Value> acc =
         s.fold(x, l, bi, h, t0n, t1, f, s.leaf(x, l, bi, h, t0, f));
@@ -95,11 +100,15 @@ LogicalResult mlir::attn::cuda::buildScanKernel(OpBuilder &gb, func::FuncOp fn,
     scf::YieldOp::create(x, l);
   });
   gpu::BarrierOp::create(b);
+  }
   // 2. The carry (the totals before the piece), then the piece again.
   scf::IfOp::create(b, nonEmpty, [&](OpBuilder &x, Location l) {
     SmallVector<Value> first = s.leaf(x, l, bi, h, t0, f);
-    Value hasCarry = arith::CmpIOp::create(x, l, arith::CmpIPredicate::ugt,
-                                           piece, cIdx(x, l, 0));
+    Value hasCarry =
+        s.segment ? arith::ConstantIntOp::create(x, l, x.getI1Type(), 0).getResult()
+                  : arith::CmpIOp::create(x, l, arith::CmpIPredicate::ugt, piece,
+                                          cIdx(x, l, 0))
+                        .getResult();
     SmallVector<Type> types(S, x.getF32Type());
     auto start = scf::IfOp::create(x, l, types, hasCarry, /*withElseRegion=*/true);
     {

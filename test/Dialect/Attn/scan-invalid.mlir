@@ -86,3 +86,28 @@ func.func @leaf_args(%x: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
     } : (tensor<?x?x?xf32>) -> tensor<?x?x?xf32>
   return %y : tensor<?x?x?xf32>
 }
+
+// -----
+
+func.func @segment_zero(%x: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
+  // expected-error @+1 {{segment(L) needs L >= 1, got 0}}
+  %y = attn.scan %x segment(0) combine {
+    ^bb0(%a: f32, %b: f32):
+      attn.yield %a : f32
+    } : (tensor<?x?x?xf32>) -> tensor<?x?x?xf32>
+  return %y : tensor<?x?x?xf32>
+}
+
+// -----
+
+func.func @segment_leaf_without_position(%x: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
+  // expected-error @+1 {{leaf takes 2 arguments ('f32', 'index'), got 1}}
+  %y = attn.scan %x segment(4) leaf {
+    ^bb0(%a: f32):
+      attn.yield %a : f32
+    } combine {
+    ^bb0(%a: f32, %b: f32):
+      attn.yield %a : f32
+    } : (tensor<?x?x?xf32>) -> tensor<?x?x?xf32>
+  return %y : tensor<?x?x?xf32>
+}

@@ -42,3 +42,19 @@ func.func @cumsum(%x: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
     } : (tensor<?x?x?xf32>) -> tensor<?x?x?xf32>
   return %y : tensor<?x?x?xf32>
 }
+
+// A segmented scan: the leaf also takes the position in the segment.
+// CHECK-LABEL: func.func @segmented
+// CHECK: attn.scan %{{.*}} segment(16) leaf {
+// CHECK: ^bb0(%{{.*}}: f32, %{{.*}}: index):
+func.func @segmented(%x: tensor<?x?x?x8xf32>) -> tensor<?x?x?x8xf32> {
+  %y = attn.scan %x segment(16) leaf {
+    ^bb0(%a: f32, %pos: index):
+      attn.yield %a : f32
+    } combine {
+    ^bb0(%a: f32, %b: f32):
+      %s = arith.addf %a, %b : f32
+      attn.yield %s : f32
+    } : (tensor<?x?x?x8xf32>) -> tensor<?x?x?x8xf32>
+  return %y : tensor<?x?x?x8xf32>
+}

@@ -78,6 +78,11 @@ LogicalResult ScanOp::verify() {
                          << getResults().size()
                          << " results are the state, but combine's state has "
                          << S << " components";
+  if (getSegment() && *getSegment() < 1)
+    return emitOpError() << "segment(L) needs L >= 1, got " << *getSegment();
+  // A segmented scan's leaf also sees the token's position in its segment.
+  if (getSegment())
+    ins.push_back(IndexType::get(getContext()));
   if (failed(verifyRule(*this, {}, getLeaf(), "leaf", ins, state)) ||
       failed(verifyRule(*this, {}, getCombine(), "combine", pair, state)) ||
       failed(verifyRule(*this, {}, getFinalize(), "result", state, outs)))
@@ -103,6 +108,8 @@ void ScanOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
   op.ints["results"] = getResults().size();
   op.ints["state"] = getNumState();
   op.ints["features"] = getNumFeatures();
+  if (getSegment())
+    op.ints["segment"] = *getSegment();
   for (auto [n, x] : llvm::enumerate(getInputs()))
     op.operands["x" + std::to_string(n)] = idOf(x);
   for (auto [n, y] : llvm::enumerate(getResults()))

@@ -86,11 +86,17 @@ void lowerScan(RewriterBase &rw, ScanOp op, int64_t chunk) {
   for (Value y : op.getResults())
     ys.push_back(allocFor(rw, loc, y.getType(), dims));
   ScanSite s(op, w, xs, ys);
+  // A segmented scan's chunks are whole segments: no carries between them.
+  if (s.segment)
+    chunk = s.segment * std::max<int64_t>(1, chunk / s.segment);
   Value C = cIdx(rw, loc, chunk), one = cIdx(rw, loc, 1);
   Value chunks = arith::CeilDivUIOp::create(rw, loc, N, C);
   // Totals of every chunk but the last (max(chunks - 1, 0) of them).
-  Value inner = arith::MaxSIOp::create(
-      rw, loc, arith::SubIOp::create(rw, loc, chunks, one), cIdx(rw, loc, 0));
+  Value inner = s.segment ? cIdx(rw, loc, 0)
+                          : arith::MaxSIOp::create(
+                                rw, loc, arith::SubIOp::create(rw, loc, chunks, one),
+                                cIdx(rw, loc, 0))
+                                .getResult();
   Totals tot{Value(), F, w, op.getNumState()};
   auto totalsType = MemRefType::get(
       {ShapedType::kDynamic, ShapedType::kDynamic, ShapedType::kDynamic,
@@ -110,7 +116,8 @@ void lowerScan(RewriterBase &rw, ScanOp op, int64_t chunk) {
   auto next = [&](OpBuilder &b, Location l, Value t) {
     return arith::AddIOp::create(b, l, t, cIdx(b, l, 1)).getResult();
   };
-  // 1. Chunk totals.
+  // 1. Chunk totals (none for a segmented scan).
+  if (!s.segment)
   parallelRows(rw, loc, {B, H, inner, slices},
                [&](OpBuilder &b, Location l, ValueRange iv) {
     Value f0 = arith::MulIOp::create(b, l, iv[3], lanes);
@@ -121,6 +128,7 @@ void lowerScan(RewriterBase &rw, ScanOp op, int64_t chunk) {
               iv[0], iv[1], iv[2], f0);
   });
   // 2. The totals scanned in place: totals[c] = totals[0..c] combined.
+  if (!s.segment)
   parallelRows(rw, loc, {B, H, slices},
                [&](OpBuilder &b, Location l, ValueRange iv) {
     Value f0 = arith::MulIOp::create(b, l, iv[2], lanes);
@@ -139,8 +147,9 @@ void lowerScan(RewriterBase &rw, ScanOp op, int64_t chunk) {
     Value f0 = arith::MulIOp::create(b, l, iv[3], lanes);
     Value t0 = chunkStart(b, l, c);
     SmallVector<Value> first = s.leaf(b, l, bi, h, t0, f0);
-    Value hasCarry = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt, c,
-                                           cIdx(b, l, 0));
+    Value hasCarry = arith::CmpIOp::create(
+        b, l, arith::CmpIPredicate::ugt, c,
+        s.segment ? chunks : cIdx(b, l, 0)); // never, when segmented
     SmallVector<Type> types(tot.S, s.valueType(b));
     auto start = scf::IfOp::create(b, l, types, hasCarry,
                                    /*withElseRegion=*/true);

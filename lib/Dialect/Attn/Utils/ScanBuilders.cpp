@@ -10,8 +10,9 @@ using namespace mlir::attn;
 
 ScanSite::ScanSite(ScanOp op, int64_t w, SmallVector<Value> xs,
                    SmallVector<Value> ys)
-    : op(op), F(op.getNumFeatures()), w(w), xs(std::move(xs)),
-      ys(std::move(ys)) {}
+    : op(op), F(op.getNumFeatures()), w(w),
+      segment(op.getSegment() ? static_cast<int64_t>(*op.getSegment()) : 0),
+      xs(std::move(xs)), ys(std::move(ys)) {}
 
 Type ScanSite::valueType(OpBuilder &b) const {
   return w ? Type(VectorType::get({w}, b.getF32Type())) : b.getF32Type();
@@ -49,6 +50,8 @@ SmallVector<Value> ScanSite::leaf(OpBuilder &b, Location l, Value bi, Value h,
     in.push_back(input(b, l, n, bi, h, t, f0));
   if (op.getLeaf().empty())
     return lanesOf(b, l, in);
+  if (segment) // the position in the segment
+    in.push_back(arith::RemUIOp::create(b, l, t, cIdx(b, l, segment)));
   return lanesOf(b, l, emitRegion(b, l, op.getLeaf(), in, RuleOperands(), w));
 }
 
@@ -60,14 +63,27 @@ SmallVector<Value> ScanSite::combine(OpBuilder &b, Location l, ValueRange a,
                  emitRegion(b, l, op.getCombine(), args, RuleOperands(), w));
 }
 
+SmallVector<Value> ScanSite::step(OpBuilder &b, Location l, ValueRange acc,
+                                  Value bi, Value h, Value t, Value f0) const {
+  SmallVector<Value> leaves = leaf(b, l, bi, h, t, f0);
+  SmallVector<Value> next = combine(b, l, acc, leaves);
+  if (!segment)
+    return next;
+  Value starts = arith::CmpIOp::create(
+      b, l, arith::CmpIPredicate::eq,
+      arith::RemUIOp::create(b, l, t, cIdx(b, l, segment)), cIdx(b, l, 0));
+  for (auto [n, x] : llvm::zip(next, leaves))
+    n = arith::SelectOp::create(b, l, starts, x, n);
+  return next;
+}
+
 SmallVector<Value> ScanSite::fold(OpBuilder &b, Location l, Value bi, Value h,
                                   Value t0, Value t1, Value f0,
                                   ValueRange acc) const {
   auto loop = scf::ForOp::create(
       b, l, t0, t1, cIdx(b, l, 1), acc,
       [&](OpBuilder &fb, Location fl, Value t, ValueRange cur) {
-        scf::YieldOp::create(fb, fl,
-                             combine(fb, fl, cur, leaf(fb, fl, bi, h, t, f0)));
+        scf::YieldOp::create(fb, fl, step(fb, fl, cur, bi, h, t, f0));
       });
   return SmallVector<Value>(loop.getResults());
 }
@@ -78,8 +94,7 @@ SmallVector<Value> ScanSite::scanWriting(OpBuilder &b, Location l, Value bi,
   auto loop = scf::ForOp::create(
       b, l, t0, t1, cIdx(b, l, 1), acc,
       [&](OpBuilder &fb, Location fl, Value t, ValueRange cur) {
-        SmallVector<Value> next =
-            combine(fb, fl, cur, leaf(fb, fl, bi, h, t, f0));
+        SmallVector<Value> next = step(fb, fl, cur, bi, h, t, f0);
         write(fb, fl, next, bi, h, t, f0);
         scf::YieldOp::create(fb, fl, next);
       });

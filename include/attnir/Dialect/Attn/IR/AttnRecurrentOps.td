@@ -160,6 +160,13 @@ def Attn_ScanOp : Attn_Op<"scan", [Pure,
     float type; every region computes in f32 with arith and math ops, the
     float64 reference in float64.
 
+    `segment(L)`: the scan restarts every L tokens (a segmented scan:
+    y_t combines the tokens from the start of t's segment, floor(t / L) L,
+    to t); the leaf region then takes one more argument, the token's
+    position in its segment (an index, 0 at a segment's start), so that a
+    segment's first state may differ (RAT's chunks restart from the
+    token's own key and value).
+
     **Associativity is the caller's promise.** The lowerings evaluate the
     scan in chunks (each chunk folded from its left, the chunks' totals
     combined, then each chunk again from its carry): the combiner is
@@ -196,12 +203,14 @@ def Attn_ScanOp : Attn_Op<"scan", [Pure,
       } : (tensor<?x?x?x1xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
     ```
   }];
-  let arguments = (ins Variadic<Attn_FloatTensor>:$inputs);
+  let arguments = (ins Variadic<Attn_FloatTensor>:$inputs,
+                       OptionalAttr<I64Attr>:$segment);
   let results = (outs Variadic<Attn_FloatTensor>:$results);
   let regions = (region AnyRegion:$leaf, SizedRegion<1>:$combine,
                         AnyRegion:$finalize);
   let assemblyFormat = [{
-    $inputs (`leaf` $leaf^)? `combine` $combine (`result` $finalize^)?
+    $inputs (`segment` `(` $segment^ `)`)? (`leaf` $leaf^)? `combine` $combine
+    (`result` $finalize^)?
     attr-dict `:` functional-type($inputs, $results)
   }];
   let hasVerifier = 1;

@@ -3,7 +3,8 @@
 // What the CPU lowering (attn-lower-scan: vectors of w features per task)
 // and the CUDA kernel (ScanKernel.cpp: a feature per thread) share: a
 // token's leaf state read from the inputs, the combiner, a fold over a run
-// of tokens, and the results of a prefix written through the result region.
+// of tokens (restarting at segment starts under segment(L)), and the
+// results of a prefix written through the result region.
 // Regions are inlined by the rule emitter (scalars, or vectors of w lanes
 // with per-token values broadcast).
 //
@@ -21,6 +22,7 @@ struct ScanSite {
   mutable ScanOp op;
   int64_t F = 1; // the scan's features
   int64_t w = 0; // lanes per value: 0 scalars, else vector<w x f32>
+  int64_t segment = 0; // segment(L): L, else 0
   /// Input and result buffers (memrefs of the op's operand and result
   /// types).
   SmallVector<Value> xs, ys;
@@ -39,6 +41,10 @@ struct ScanSite {
   /// a (+) c.
   SmallVector<Value> combine(OpBuilder &b, Location l, ValueRange a,
                              ValueRange c) const;
+  /// The next prefix after `acc` at token t: acc (+) leaf, or the leaf
+  /// alone where t starts a segment.
+  SmallVector<Value> step(OpBuilder &b, Location l, ValueRange acc, Value bi,
+                          Value h, Value t, Value f0) const;
   /// `acc` folded with the leaves of tokens [t0, t1), in order.
   SmallVector<Value> fold(OpBuilder &b, Location l, Value bi, Value h, Value t0,
                           Value t1, Value f0, ValueRange acc) const;
