@@ -42,6 +42,11 @@ SPECS = {
     "scan_rat_bf16": (RAT, ""),
     "scan_rat1_bf16": (RAT.replace("segment(16)", "segment(1)")
                        .replace("arith.constant 16 : index", "arith.constant 1 : index"), ""),
+    # NTK-Attention's prefix: attention, two projections, a merge with an
+    # unnormalised term.
+    "ntk_prefix_bf16": (open(os.path.join(ROOT, "examples", "ntk_prefix.mlir")).read()
+                        .replace("x?x64xf32>", "x?x64xbf16>").replace("x?x1xf32>", "x?x1xf32>"),
+                        ""),
 }
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ from sparse import run_report, time_ms
 
 dev = "cuda"
 CHECKS = ["scan_aaren_f32_d64", "scan_aaren_bf16_d64", "scan_aaren_bf16_d128",
-          "scan_cumsum_f32", "scan_recurrence_f32", "scan_rat_bf16", "scan_rat1_bf16"]
+          "scan_cumsum_f32", "scan_recurrence_f32", "scan_rat_bf16", "scan_rat1_bf16",
+          "ntk_prefix_bf16"]
 
 
 def inputs(kern, B, H, N, seed):
@@ -32,6 +33,8 @@ def inputs(kern, B, H, N, seed):
         dt = {"f32": torch.float32, "bf16": torch.bfloat16}[a.dtype]
         if a.name == "query":
             x = 0.3 * torch.randn((H, a.shape[1], 1), generator=g, device=dev)
+        elif a.name in ("Z", "s"):  # NTK's per-head prefix state and normaliser
+            x = 0.1 * torch.randn((H,) + tuple(a.shape[1:]), generator=g, device=dev)
         elif a.name == "a":  # the recurrence's per-token factor
             x = 0.8 + 0.2 * torch.rand((B, H, N), generator=g, device=dev)
         else:

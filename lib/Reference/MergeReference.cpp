@@ -37,6 +37,34 @@ bool referenceMergeOp(const RefOp &op, std::map<int, HostTensor> &values,
     outs.push_back(o->toDoubles());
     lses.push_back(l->toDoubles());
   }
+  // Unnormalised terms (num, den) are the pairs (num / den, log den).
+  auto terms = op.ints.find("terms");
+  int64_t numTerms = terms == op.ints.end() ? 0 : terms->second;
+  if (numTerms < 0 || numTerms > 4096) {
+    error = "reference: merge needs 0 to 4096 unnormalized terms";
+    return false;
+  }
+  for (int64_t u = 0; u < numTerms; ++u) {
+    const HostTensor *num = operandValue(op, values, "num" + std::to_string(u)),
+                     *den = operandValue(op, values, "den" + std::to_string(u));
+    bool fits = num && den && num->shape == shape &&
+                (den->shape.size() == 3 || (den->shape.size() == 4 && den->shape[3] == 1)) &&
+                std::equal(shape.begin(), shape.begin() + 3, den->shape.begin());
+    if (!fits) {
+      error = "reference: merge term #" + std::to_string(u) +
+              " is not num [B, H, N, Dv] and den [B, H, N(, 1)] of the result's shape";
+      return false;
+    }
+    std::vector<double> o = num->toDoubles(), d = den->toDoubles(), l(d.size());
+    int64_t dv = shape[3];
+    for (size_t i = 0; i < d.size(); ++i) {
+      l[i] = std::log(d[i]); // -inf at 0
+      for (int64_t e = 0; e < dv; ++e)
+        o[i * dv + e] = d[i] > 0 ? o[i * dv + e] / d[i] : 0.0;
+    }
+    outs.push_back(std::move(o));
+    lses.push_back(std::move(l));
+  }
   int64_t rows = shape[0] * shape[1] * shape[2], dv = shape[3];
   HostTensor out = HostTensor::zeros(DType::F64, shape);
   HostTensor lse = HostTensor::zeros(DType::F64, {shape[0], shape[1], shape[2]});

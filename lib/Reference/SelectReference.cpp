@@ -120,9 +120,18 @@ bool referenceProjectOp(const RefOp &op, std::map<int, HostTensor> &values,
     }
     outType = static_cast<DType>(dt->second);
   }
+  auto fmap = op.ints.find("feature_map");
+  int64_t map = fmap == op.ints.end() ? 0 : fmap->second;
+  if (map < 0 || map > 3) {
+    error = "reference: project's feature_map must be 0..3";
+    return false;
+  }
   std::vector<std::vector<double>> xv;
-  for (const HostTensor *x : xs)
+  for (const HostTensor *x : xs) {
     xv.push_back(x->toDoubles());
+    for (double &e : xv.back())
+      e = applyFeatureMap(map, e);
+  }
   std::vector<double> wv = w->toDoubles();
   HostTensor out = HostTensor::zeros(outType, {B, H, L, dout});
   for (int64_t b = 0; b < B; ++b)

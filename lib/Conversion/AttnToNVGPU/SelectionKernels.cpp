@@ -485,6 +485,25 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
       outs.push_back(elt.isF32() ? x
                                  : arith::ExtFOp::create(b, loc, vecOf(f32), x).getResult());
     }
+    // Unnormalised terms as pairs (num / den, log den).
+    for (unsigned u = 0; u < merge.getNumTerms(); ++u) {
+      Value den = arg(merge.getTermDen(u)), num = arg(merge.getTermNum(u));
+      SmallVector<Value> atD(row);
+      if (cast<MemRefType>(den.getType()).getRank() == 4)
+        atD.push_back(cIdx(b, loc, 0));
+      Value d = toF32(b, loc, memref::LoadOp::create(b, loc, den, atD));
+      Type nt = cast<MemRefType>(num.getType()).getElementType();
+      Value x = mergeWidth > 1
+                    ? vector::LoadOp::create(b, loc, cast<VectorType>(vecOf(nt)), num,
+                                             atE)
+                          .getResult()
+                    : memref::LoadOp::create(b, loc, num, atE).getResult();
+      if (!nt.isF32())
+        x = arith::ExtFOp::create(b, loc, vecOf(f32), x);
+      auto [o, l] = buildTermAsPair(b, loc, x, d);
+      outs.push_back(o);
+      lses.push_back(l);
+    }
     MergedRow m = buildMergedRow(b, loc, lses);
     if (mergeWidth > 1)
       for (Value &w : m.weights)
@@ -542,6 +561,7 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
     for (Value x : project.getInputs())
       site.inputs.push_back(arg(x));
     site.weight = arg(project.getWeight());
+    site.map = project.getFeatureMap();
     site.b = at[0], site.h = at[1], site.l = at[2];
     Value v = buildProjectAt(b, loc, site, at[3]);
     Type elt = project.getType().getElementType();

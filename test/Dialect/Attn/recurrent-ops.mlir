@@ -148,3 +148,29 @@ func.func @gla_delta(%q: tensor<1x4x8x64xf32>, %g: tensor<1x4x8x64xf32>, %b: ten
   %o = attn.linear %q, %q, %q log_gate(%g) delta(%b) : (tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8xf32>) -> tensor<1x4x8x64xf32>
   return %o : tensor<1x4x8x64xf32>
 }
+
+// -----
+
+// Unnormalised terms join a merge (NTK-Attention's prefix).
+// CHECK-LABEL: func.func @merge_terms
+// CHECK: attn.merge %{{.*}}, %{{.*}} unnormalized(%{{.*}}, %{{.*}})
+func.func @merge_terms(%o: tensor<?x?x?x64xf32>, %l: tensor<?x?x?xf32>,
+                       %n: tensor<?x?x?x64xf32>, %d: tensor<?x?x?x1xf32>)
+    -> tensor<?x?x?x64xf32> {
+  %out, %lse = attn.merge %o, %l unnormalized(%n, %d)
+      : (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>, tensor<?x?x?x64xf32>,
+         tensor<?x?x?x1xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
+  return %out : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @merge_term_shape(%o: tensor<1x2x8x64xf32>, %l: tensor<1x2x8xf32>,
+                            %n: tensor<1x2x8x64xf32>, %d: tensor<1x2x8x2xf32>)
+    -> tensor<1x2x8x64xf32> {
+  // expected-error @+1 {{unnormalized term #0 ('tensor<1x2x8x64xf32>', 'tensor<1x2x8x2xf32>') must be num [B, H, N, Dv] and den [B, H, N] or [B, H, N, 1] of the result 'tensor<1x2x8x64xf32>'}}
+  %out, %lse = attn.merge %o, %l unnormalized(%n, %d)
+      : (tensor<1x2x8x64xf32>, tensor<1x2x8xf32>, tensor<1x2x8x64xf32>,
+         tensor<1x2x8x2xf32>) -> (tensor<1x2x8x64xf32>, tensor<1x2x8xf32>)
+  return %out : tensor<1x2x8x64xf32>
+}

@@ -29,6 +29,24 @@ LogicalResult MergeOp::verify() {
         return emitOpError() << "pair #" << r << " (" << o << ", " << l
                              << ") does not match the result " << out;
   }
+  if (getTerms().size() % 2)
+    return emitOpError() << "unnormalized(...) takes (num, den) pairs, got "
+                         << getTerms().size() << " operands";
+  for (unsigned u = 0; u < getNumTerms(); ++u) {
+    auto num = cast<RankedTensorType>(getTermNum(u).getType());
+    auto den = cast<RankedTensorType>(getTermDen(u).getType());
+    bool fits = num.getRank() == 4 &&
+                (den.getRank() == 3 ||
+                 (den.getRank() == 4 && den.getDimSize(3) == 1));
+    for (int64_t d = 0; fits && d < 4; ++d)
+      fits = dimsAgree(num.getDimSize(d), out.getDimSize(d)) &&
+             (d == 3 || dimsAgree(den.getDimSize(d), out.getDimSize(d)));
+    if (!fits)
+      return emitOpError() << "unnormalized term #" << u << " (" << num << ", "
+                           << den << ") must be num [B, H, N, Dv] and den "
+                              "[B, H, N] or [B, H, N, 1] of the result "
+                           << out;
+  }
   return success();
 }
 
@@ -41,6 +59,12 @@ void MergeOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
     }
   for (unsigned d = 0; d < 3; ++d)
     out.push_back({getLse(), d, getOut(), d});
+  for (unsigned u = 0; u < getNumTerms(); ++u)
+    for (unsigned d = 0; d < 4; ++d) {
+      out.push_back({getTermNum(u), d, getOut(), d});
+      if (d < 3)
+        out.push_back({getTermDen(u), d, getOut(), d});
+    }
 }
 
 void MergeOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
@@ -49,6 +73,12 @@ void MergeOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
   for (unsigned r = 0; r < getNumPairs(); ++r) {
     op.operands["out" + std::to_string(r)] = idOf(getPartOut(r));
     op.operands["lse" + std::to_string(r)] = idOf(getPartLse(r));
+  }
+  if (getNumTerms())
+    op.ints["terms"] = getNumTerms();
+  for (unsigned u = 0; u < getNumTerms(); ++u) {
+    op.operands["num" + std::to_string(u)] = idOf(getTermNum(u));
+    op.operands["den" + std::to_string(u)] = idOf(getTermDen(u));
   }
   op.results["out"] = idOf(getOut());
   op.results["lse"] = idOf(getLse());

@@ -149,6 +149,8 @@ void ProjectOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
   op.operands["weight"] = idOf(getWeight());
   op.results["out"] = idOf(getOut());
   op.ints["inputs"] = static_cast<int64_t>(getInputs().size());
+  if (auto map = getFeatureMap())
+    op.ints["feature_map"] = static_cast<int64_t>(*map);
   Type elt = getOut().getType().getElementType();
   if (elt.isBF16() || elt.isF16())
     op.ints["dtype"] = static_cast<int64_t>(elt.isBF16() ? attnir::DType::BF16

@@ -27,10 +27,14 @@ namespace {
 void lowerMerge(RewriterBase &rw, MergeOp op) {
   Location loc = op.getLoc();
   rw.setInsertionPoint(op);
-  SmallVector<Value> outs, lses;
+  SmallVector<Value> outs, lses, nums, dens;
   for (unsigned r = 0; r < op.getNumPairs(); ++r) {
     outs.push_back(readBuffer(rw, loc, op.getPartOut(r)));
     lses.push_back(readBuffer(rw, loc, op.getPartLse(r)));
+  }
+  for (unsigned u = 0; u < op.getNumTerms(); ++u) {
+    nums.push_back(readBuffer(rw, loc, op.getTermNum(u)));
+    dens.push_back(readBuffer(rw, loc, op.getTermDen(u)));
   }
   SmallVector<Value> dims;
   for (int64_t d = 0; d < 4; ++d)
@@ -41,9 +45,17 @@ void lowerMerge(RewriterBase &rw, MergeOp op) {
   parallelRows(rw, loc, ArrayRef(dims).take_front(3),
                [&](OpBuilder &b, Location l, ValueRange row) {
     SmallVector<Value> at(row);
-    SmallVector<Value> rowLse;
+    SmallVector<Value> rowLse, rowDen;
     for (Value buf : lses)
       rowLse.push_back(memref::LoadOp::create(b, l, buf, at));
+    // A term's lse is log den; its output num / den (per feature below).
+    for (Value buf : dens) {
+      SmallVector<Value> atD(at);
+      if (cast<MemRefType>(buf.getType()).getRank() == 4)
+        atD.push_back(cIdx(b, l, 0));
+      rowDen.push_back(toF32(b, l, memref::LoadOp::create(b, l, buf, atD)));
+      rowLse.push_back(math::LogOp::create(b, l, rowDen.back()));
+    }
     MergedRow m = buildMergedRow(b, l, rowLse);
     memref::StoreOp::create(b, l, m.lse, lse, at);
     forEach(b, l, cIdx(b, l, 0), dims[3], [&](OpBuilder &fb, Location fl, Value e) {
@@ -52,6 +64,11 @@ void lowerMerge(RewriterBase &rw, MergeOp op) {
       SmallVector<Value> vals;
       for (Value buf : outs)
         vals.push_back(toF32(fb, fl, memref::LoadOp::create(fb, fl, buf, ate)));
+      for (auto [buf, den] : llvm::zip(nums, rowDen))
+        vals.push_back(buildTermAsPair(
+                           fb, fl, toF32(fb, fl, memref::LoadOp::create(fb, fl, buf, ate)),
+                           den)
+                           .first);
       memref::StoreOp::create(fb, fl, fromF32(fb, fl, buildMergedOut(fb, fl, m, vals), elt),
                               out, ate);
     });

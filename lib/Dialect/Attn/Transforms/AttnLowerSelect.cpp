@@ -63,6 +63,7 @@ void lowerProject(RewriterBase &rw, ProjectOp op) {
   for (Value x : op.getInputs())
     site.inputs.push_back(readBuffer(rw, loc, x));
   site.weight = readBuffer(rw, loc, op.getWeight());
+  site.map = op.getFeatureMap();
   Value x0 = site.inputs.front();
   Value B = dimOf(rw, loc, x0, 0), H = dimOf(rw, loc, x0, 1),
         L = dimOf(rw, loc, x0, 2);

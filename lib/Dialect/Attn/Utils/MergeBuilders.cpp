@@ -3,6 +3,7 @@
 #include "attnir/Dialect/Attn/Utils/MergeBuilders.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include <limits>
 
 using namespace mlir;
@@ -31,6 +32,14 @@ attn::MergedRow attn::buildMergedRow(OpBuilder &b, Location loc,
     row.weights.push_back(
         math::ExpOp::create(b, loc, arith::SubFOp::create(b, loc, l, at)));
   return row;
+}
+
+std::pair<Value, Value> attn::buildTermAsPair(OpBuilder &b, Location loc,
+                                              Value num, Value den) {
+  Value inv = divOrZero(b, loc, cF32(b, loc, 1.0), den);
+  if (auto vt = dyn_cast<VectorType>(num.getType()))
+    inv = vector::BroadcastOp::create(b, loc, vt, inv);
+  return {arith::MulFOp::create(b, loc, num, inv), math::LogOp::create(b, loc, den)};
 }
 
 Value attn::buildMergedOut(OpBuilder &b, Location loc, const MergedRow &row,

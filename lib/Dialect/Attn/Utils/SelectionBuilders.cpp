@@ -211,8 +211,9 @@ Value mlir::attn::buildProjectAt(OpBuilder &b, Location loc,
     auto loop = scf::ForOp::create(
         b, loc, cIdx(b, loc, 0), cIdx(b, loc, d), cIdx(b, loc, 1), ValueRange{acc},
         [&](OpBuilder &eb, Location el, Value e, ValueRange sum) {
-          Value xv = toF32(eb, el, memref::LoadOp::create(eb, el, x,
-                                                          ValueRange{s.b, s.h, s.l, e}));
+          Value xv = featureMap(eb, el, s.map,
+                                toF32(eb, el, memref::LoadOp::create(
+                                                  eb, el, x, ValueRange{s.b, s.h, s.l, e})));
           Value row = arith::AddIOp::create(eb, el, e, cIdx(eb, el, off));
           Value wv = toF32(eb, el, memref::LoadOp::create(eb, el, s.weight,
                                                           weightAt(s, row, o)));
@@ -239,8 +240,9 @@ void mlir::attn::buildProjectRow(OpBuilder &b, Location loc,
   for (Value x : s.inputs) {
     forEach(b, loc, c0, cIdx(b, loc, featuresOf(x)),
             [&](OpBuilder &eb, Location el, Value e) {
-              Value xv = toF32(eb, el, memref::LoadOp::create(
-                                           eb, el, x, ValueRange{s.b, s.h, s.l, e}));
+              Value xv = featureMap(eb, el, s.map,
+                                    toF32(eb, el, memref::LoadOp::create(
+                                                      eb, el, x, ValueRange{s.b, s.h, s.l, e})));
               Value row = arith::AddIOp::create(eb, el, e, cIdx(eb, el, off));
               forEach(eb, el, c0, dout, [&](OpBuilder &ob, Location ol, Value o) {
                 Value wv = toF32(ob, ol, memref::LoadOp::create(ob, ol, s.weight,

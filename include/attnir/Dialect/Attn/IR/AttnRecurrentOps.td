@@ -17,7 +17,7 @@ include "attnir/Dialect/Attn/IR/AttnDialect.td"
 include "attnir/Dialect/Attn/IR/AttnInterfaces.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
-def Attn_MergeOp : Attn_Op<"merge", [Pure,
+def Attn_MergeOp : Attn_Op<"merge", [Pure, AttrSizedOperandSegments,
     DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
     DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
   let summary = "exact merge of partial attentions by their lse";
@@ -31,16 +31,26 @@ def Attn_MergeOp : Attn_Op<"merge", [Pure,
     declares. Split-KV: attention over the first and the second half of
     the keys (`#attn.key_part<0, 2>`, `#attn.key_part<1, 2>`), merged.
 
+    `unnormalized(%num, %den, ...)`: terms in unnormalised space (a
+    numerator [B, H, N, Dv] and its denominator [B, H, N] or [B, H, N, 1],
+    den >= 0 the caller's promise) join the sum: out = (sum_r e^{lse_r}
+    out_r + sum_u num_u) / (sum_r e^{lse_r} + sum_u den_u), lse = log of
+    that denominator; a term is the pair (num / den, log den) (0 and -inf
+    where den = 0). NTK-Attention's infinite prefix phi(q)^T Z over
+    phi(q)^T k_z (examples/ntk_prefix.mlir).
+
     ```mlir
     %o, %lse = attn.merge %o1, %lse1, %o2, %lse2
         : (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>, tensor<?x?x?x64xf32>,
            tensor<?x?x?xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
     ```
   }];
-  let arguments = (ins Variadic<Attn_FloatTensor>:$parts);
+  let arguments = (ins Variadic<Attn_FloatTensor>:$parts,
+                       Variadic<Attn_FloatTensor>:$terms);
   let results = (outs Attn_FloatTensor:$out, RankedTensorOf<[F32]>:$lse);
   let assemblyFormat = [{
-    $parts attr-dict `:` functional-type(operands, results)
+    $parts (`unnormalized` `(` $terms^ `)`)? attr-dict `:`
+    functional-type(operands, results)
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
@@ -48,6 +58,10 @@ def Attn_MergeOp : Attn_Op<"merge", [Pure,
     unsigned getNumPairs() { return getParts().size() / 2; }
     ::mlir::Value getPartOut(unsigned r) { return getParts()[2 * r]; }
     ::mlir::Value getPartLse(unsigned r) { return getParts()[2 * r + 1]; }
+    /// The number of (num, den) terms.
+    unsigned getNumTerms() { return getTerms().size() / 2; }
+    ::mlir::Value getTermNum(unsigned u) { return getTerms()[2 * u]; }
+    ::mlir::Value getTermDen(unsigned u) { return getTerms()[2 * u + 1]; }
   }];
 }
 

@@ -95,13 +95,18 @@ def Attn_ProjectOp : Attn_Op<"project", [Pure,
     %kg = attn.project %kmax, %kmin, %kmean weight(%wk)
           : (T, T, T, tensor<?x192x32xf32>) -> tensor<?x?x?x32xf32>
     ```
+
+    `feature_map(phi)`: phi applied to each input feature before the map
+    (elu1, relu, exp, identity): NTK-Attention's prefix term phi(q)^T Z and
+    its normaliser phi(q)^T k_z (examples/ntk_prefix.mlir).
   }];
   let arguments = (ins Variadic<Attn_FloatTensor>:$inputs,
-                       Attn_FloatTensor:$weight);
+                       Attn_FloatTensor:$weight,
+                       OptionalAttr<Attn_FeatureMap>:$feature_map);
   let results = (outs Attn_FloatTensor:$out);
   let assemblyFormat = [{
-    $inputs `weight` `(` $weight `)` attr-dict `:`
-    functional-type(operands, results)
+    $inputs `weight` `(` $weight `)` (`feature_map` `(` $feature_map^ `)`)?
+    attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
 }

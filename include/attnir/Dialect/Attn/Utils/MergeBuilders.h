@@ -23,6 +23,11 @@ struct MergedRow {
 /// The merged row of the parts' f32 lse values at one row.
 MergedRow buildMergedRow(OpBuilder &b, Location loc, ArrayRef<Value> lses);
 
+/// An unnormalised term (num at one feature or a vector of features, den
+/// its f32 denominator) as a pair: (num / den, 0 where den = 0; log den).
+std::pair<Value, Value> buildTermAsPair(OpBuilder &b, Location loc, Value num,
+                                        Value den);
+
 /// sum_r weight_r * out_r for the parts' f32 outputs at one feature (or a
 /// vector of features, the weights broadcast to it).
 Value buildMergedOut(OpBuilder &b, Location loc, const MergedRow &row,

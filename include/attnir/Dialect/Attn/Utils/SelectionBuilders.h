@@ -35,6 +35,7 @@ struct ProjectSite {
   SmallVector<Value> inputs;
   Value weight;
   Value b, h, l;
+  std::optional<FeatureMap> map; // phi on each input feature
 };
 /// Output feature `o` of the position (f32): one thread per output element
 /// on the GPU (weight reads coalesced across o).
