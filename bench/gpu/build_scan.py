@@ -42,6 +42,10 @@ SPECS = {
     "scan_rat_bf16": (RAT, ""),
     "scan_rat1_bf16": (RAT.replace("segment(16)", "segment(1)")
                        .replace("arith.constant 16 : index", "arith.constant 1 : index"), ""),
+    # A window attention merged with a linear branch through its lse.
+    "hybrid_window_linear_bf16": (open(os.path.join(
+        ROOT, "examples", "hybrid_window_linear.mlir")).read().replace("x64xf32>", "x64xbf16>"),
+        ""),
     # NTK-Attention's prefix: attention, two projections, a merge with an
     # unnormalised term.
     "ntk_prefix_bf16": (open(os.path.join(ROOT, "examples", "ntk_prefix.mlir")).read()

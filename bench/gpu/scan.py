@@ -23,7 +23,7 @@ from sparse import run_report, time_ms
 dev = "cuda"
 CHECKS = ["scan_aaren_f32_d64", "scan_aaren_bf16_d64", "scan_aaren_bf16_d128",
           "scan_cumsum_f32", "scan_recurrence_f32", "scan_rat_bf16", "scan_rat1_bf16",
-          "ntk_prefix_bf16"]
+          "ntk_prefix_bf16", "hybrid_window_linear_bf16"]
 
 
 def inputs(kern, B, H, N, seed):

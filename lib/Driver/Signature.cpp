@@ -237,8 +237,10 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
     if (Value s = op.getInitialState())
       valueRoles.try_emplace(s, "state");
     valueRoles.try_emplace(op.getOut(), "out");
-    if (Value s = op.getFinalState())
+    if (Value s = op.getStateResult())
       valueRoles.try_emplace(s, "final_state");
+    if (Value s = op.getLseResult())
+      valueRoles.try_emplace(s, "lse");
     addValue(op.getQ());
     addValue(op.getV());
     for (unsigned d = 0; d < 4; ++d)

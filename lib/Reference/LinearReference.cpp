@@ -84,6 +84,7 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
                       s0 = doubles(state);
   HostTensor out = HostTensor::zeros(DType::F64, {B, H, N, Dv});
   HostTensor last = HostTensor::zeros(DType::F64, {B, H, D, Dv});
+  HostTensor lse = HostTensor::zeros(DType::F64, {B, H, N}); // log den
   std::vector<double> S(D * Dv), z(D), u(Dv);
   for (int64_t bh = 0; bh < B * H; ++bh) {
     if (state)
@@ -119,6 +120,7 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
       double den = 0;
       for (int64_t d = 0; d < D; ++d)
         den += qt[d] * z[d];
+      lse.set(bht, std::log(den)); // -inf at 0 (NaN below: the caller's map)
       for (int64_t e = 0; e < Dv; ++e) {
         double acc = 0;
         for (int64_t d = 0; d < D; ++d)
@@ -134,6 +136,8 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
   values[op.results.at("out")] = std::move(out);
   if (auto it = op.results.find("final_state"); it != op.results.end())
     values[it->second] = std::move(last);
+  if (auto it = op.results.find("lse"); it != op.results.end())
+    values[it->second] = std::move(lse);
   return true;
 }
 

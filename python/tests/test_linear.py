@@ -3,6 +3,8 @@ lowering (chunk sizes 1, 16, 64) equals the token recurrence (numpy,
 written here) and the quadratic masked form (Q K^T * Gamma) V, for ragged
 N, every feature map, per-head decays, per-token gates and the normalised
 variant; and the float64 reference equals both."""
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -132,3 +134,43 @@ def test_zero_gates_cut_the_past(compiled):
     got = compiled(spec(gate=True), linear_chunk=16)(q, k, v, gate)
     assert np.all(np.isfinite(got))
     assert rel_err(got, want) < 1e-5
+
+
+def lse_spec():
+    return (f"func.func @f(%q: {T}, %k: {T}, %v: {T}) -> ({T}, tensor<?x?x?xf32>) {{\n"
+            f"  %o, %l = attn.linear %q, %k, %v feature_map(elu1) normalize scale(0.5)\n"
+            f"       : ({T}, {T}, {T}) -> ({T}, tensor<?x?x?xf32>)\n"
+            f"  return %o, %l : {T}, tensor<?x?x?xf32>\n}}")
+
+
+@pytest.mark.parametrize("chunk", [1, 16, 64])
+def test_normalized_branch_returns_its_lse(compiled, chunk):
+    """With normalize the second result is log phi(q_t)^T z_t."""
+    q, k, v, _, _ = inputs(2, 3, 77, seed=chunk)
+    g = gammas(2, 3, 77, None, None)
+    want_o = token_loop(q, k, v, g, "elu1", True, 0.5)
+    qf, kf = PHI["elu1"](q.astype(np.float64)), PHI["elu1"](k.astype(np.float64))
+    want_l = np.log(np.einsum("bhtd,bhtd->bht", qf, np.cumsum(kf, axis=2)))
+    ref_o, ref_l = attnir.reference(lse_spec(), q, k, v)
+    assert rel_err(ref_o, want_o) < 1e-12 and rel_err(ref_l, want_l) < 1e-12
+    got_o, got_l = compiled(lse_spec(), linear_chunk=chunk)(q, k, v)
+    assert rel_err(got_o, want_o) < 1e-5 and rel_err(got_l, want_l) < 1e-5
+
+
+HYBRID = (pathlib.Path(__file__).resolve().parents[2] / "examples" /
+          "hybrid_window_linear.mlir").read_text()
+
+
+@pytest.mark.parametrize("N", [1, 77, 300])
+def test_hybrid_window_linear(compiled, N):
+    """The window's softmax terms and the linear terms over the whole past,
+    in one normalisation (numpy, written here)."""
+    q, k, v, _, _ = inputs(2, 2, N, seed=N)
+    q64, k64, v64 = (x.astype(np.float64) for x in (q, k, v))
+    qf, kf = PHI["elu1"](q64), PHI["elu1"](k64)
+    t, j = np.arange(N)[:, None], np.arange(N)[None, :]
+    E = np.exp(np.einsum("bhtd,bhjd->bhtj", q64, k64) / 8.0) * ((j <= t) & (j >= t - 255))
+    L = np.einsum("bhtd,bhjd->bhtj", qf, kf) * (j <= t)
+    want = np.einsum("bhtj,bhjd->bhtd", E + L, v64) / (E + L).sum(-1)[..., None]
+    assert rel_err(attnir.reference(HYBRID, q, k, v), want) < 1e-12
+    assert rel_err(compiled(HYBRID, linear_chunk=16)(q, k, v), want) < 1e-5

@@ -133,12 +133,22 @@ void mlir::attn::cuda::buildLinearColumn(OpBuilder &b, Location l, LinearOp op,
                                         cF32(tb, tl, scale));
         if (op.getNormalize()) {
           z = arith::AddFOp::create(tb, tl, arith::MulFOp::create(tb, tl, gv, z), kt);
-          o = divOrZero(tb, tl, o, sum(tb, tl, arith::MulFOp::create(tb, tl, qv, z)));
+          Value den = sum(tb, tl, arith::MulFOp::create(tb, tl, qv, z));
+          o = divOrZero(tb, tl, o, den);
+          if (Value lse = op.getLseResult()) { // the row's column-0 thread
+            Value first = arith::CmpIOp::create(tb, tl, arith::CmpIPredicate::eq, e,
+                                                cIdx(tb, tl, 0));
+            scf::IfOp::create(tb, tl, first, [&](OpBuilder &ib, Location il) {
+              memref::StoreOp::create(ib, il, math::LogOp::create(ib, il, den), arg(lse),
+                                      ValueRange{bi, h, t});
+              scf::YieldOp::create(ib, il);
+            });
+          }
         }
         memref::StoreOp::create(tb, tl, fromF32(tb, tl, o, outElt), outBuf, ValueRange{bi, h, t, e});
         scf::YieldOp::create(tb, tl, ValueRange{S, z});
       });
-  if (Value fs = op.getFinalState() ? arg(op.getFinalState()) : Value()) {
+  if (Value fs = op.getStateResult() ? arg(op.getStateResult()) : Value()) {
     Value S = walk.getResult(0);
     for (int64_t d = 0; d < D; ++d)
       memref::StoreOp::create(b, l, vector::ExtractOp::create(b, l, S, ArrayRef<int64_t>{d}),

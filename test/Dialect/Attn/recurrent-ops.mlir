@@ -109,7 +109,7 @@ func.func @linear_state_shape(%q: tensor<1x4x8x64xf32>, %s0: tensor<1x4x64x32xf3
 // -----
 
 func.func @linear_state_normalize(%q: tensor<1x4x8x64xf32>) -> (tensor<1x4x8x64xf32>, tensor<1x4x64x64xf32>) {
-  // expected-error @+1 {{the final state (second result) with normalize is not supported}}
+  // expected-error @+1 {{with normalize the second result is the lse [B, H, N] f32, got 'tensor<1x4x64x64xf32>'}}
   %o, %s = attn.linear %q, %q, %q feature_map(elu1) normalize : (tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>, tensor<1x4x8x64xf32>) -> (tensor<1x4x8x64xf32>, tensor<1x4x64x64xf32>)
   return %o, %s : tensor<1x4x8x64xf32>, tensor<1x4x64x64xf32>
 }
@@ -173,4 +173,26 @@ func.func @merge_term_shape(%o: tensor<1x2x8x64xf32>, %l: tensor<1x2x8xf32>,
       : (tensor<1x2x8x64xf32>, tensor<1x2x8xf32>, tensor<1x2x8x64xf32>,
          tensor<1x2x8x2xf32>) -> (tensor<1x2x8x64xf32>, tensor<1x2x8xf32>)
   return %out : tensor<1x2x8x64xf32>
+}
+
+// -----
+
+// With normalize the second result is the branch's lse.
+// CHECK-LABEL: func.func @linear_lse
+// CHECK: attn.linear %{{.*}} normalize : {{.*}} -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
+func.func @linear_lse(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?xf32> {
+  %o, %l = attn.linear %q, %q, %q feature_map(elu1) normalize
+      : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+      -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
+  return %l : tensor<?x?x?xf32>
+}
+
+// -----
+
+func.func @linear_lse_shape(%q: tensor<1x2x8x64xf32>) -> tensor<1x2x8x64x64xf32> {
+  // expected-error @+1 {{with normalize the second result is the lse [B, H, N] f32, got 'tensor<1x2x8x64x64xf32>'}}
+  %o, %l = attn.linear %q, %q, %q normalize
+      : (tensor<1x2x8x64xf32>, tensor<1x2x8x64xf32>, tensor<1x2x8x64xf32>)
+      -> (tensor<1x2x8x64xf32>, tensor<1x2x8x64x64xf32>)
+  return %l : tensor<1x2x8x64x64xf32>
 }

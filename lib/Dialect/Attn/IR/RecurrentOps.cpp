@@ -132,10 +132,20 @@ LogicalResult LinearOp::verify() {
         !dimsAgree(t.getDimSize(2), q.getDimSize(2)))
       return emitOpError() << name << " " << t << " must be [B, H, N]";
   }
+  if (Value lse = getLseResult()) {
+    auto t = cast<RankedTensorType>(lse.getType());
+    if (t.getRank() != 3 || !t.getElementType().isF32() ||
+        !dimsAgree(t.getDimSize(0), q.getDimSize(0)) ||
+        !dimsAgree(t.getDimSize(1), q.getDimSize(1)) ||
+        !dimsAgree(t.getDimSize(2), q.getDimSize(2)))
+      return emitOpError() << "with normalize the second result is the lse "
+                              "[B, H, N] f32, got "
+                           << t;
+  }
   // The state in and out: [B, H, D, Dv] f32.
   for (auto [name, value] :
        {std::pair<const char *, Value>{"state", getInitialState()},
-        {"the final state (second result)", getFinalState()}}) {
+        {"the final state (second result)", getStateResult()}}) {
     if (!value)
       continue;
     if (getNormalize())
@@ -167,7 +177,10 @@ void LinearOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
     if (g)
       for (unsigned d = 0; d < cast<RankedTensorType>(g.getType()).getRank(); ++d)
         out.push_back({g, d, getQ(), d});
-  for (Value s : {getInitialState(), getFinalState()})
+  if (Value lse = getLseResult())
+    for (unsigned d = 0; d < 3; ++d)
+      out.push_back({lse, d, getQ(), d});
+  for (Value s : {Value(getInitialState()), getStateResult()})
     if (s) {
       out.push_back({s, 0, getQ(), 0});
       out.push_back({s, 1, getQ(), 1});
@@ -192,8 +205,10 @@ void LinearOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
   if (Value s = getInitialState())
     op.operands["state"] = idOf(s);
   op.results["out"] = idOf(getOut());
-  if (Value s = getFinalState())
+  if (Value s = getStateResult())
     op.results["final_state"] = idOf(s);
+  if (Value s = getLseResult())
+    op.results["lse"] = idOf(s);
   op.ints["feature_map"] =
       static_cast<int64_t>(getFeatureMap().value_or(FeatureMap::Identity));
   op.ints["normalize"] = getNormalize() ? 1 : 0;

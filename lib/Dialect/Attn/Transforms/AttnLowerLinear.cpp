@@ -41,6 +41,7 @@ struct LinearTask {
   Value q, k, v, decay, gate, logGate, beta, out; // buffers
   Value featureGate;                              // log_gate [B, H, N, D]
   Value initState, finalState;                    // [B, H, D, Dv] f32
+  Value lse;                                      // [B, H, N] f32: log den
   Value b, h, d, dv, n;
   Value S, z, acc;          // f32 scratch: [D, Dv], [D], [Dv]
   Value qNorm, kNorm;       // f32 scratch [N] with l2norm: 1 / |phi(x_t)|
@@ -152,6 +153,9 @@ void buildToken(OpBuilder &b, Location l, const LinearTask &k, Value c0,
   Value factor = cF32(b, l, k.scale);
   if (norm)
     factor = divOrZero(b, l, factor, intra.getResult(1));
+  if (k.lse)
+    memref::StoreOp::create(b, l, math::LogOp::create(b, l, intra.getResult(1)), k.lse,
+                            ValueRange{k.b, k.h, t});
   Type elt = cast<MemRefType>(k.out.getType()).getElementType();
   forEach(b, l, c0i, k.dv, [&](OpBuilder &eb, Location el, Value e) {
     Value a = memref::LoadOp::create(eb, el, k.acc, ValueRange{e});
@@ -258,6 +262,9 @@ void buildRecurrentToken(OpBuilder &b, Location l, const LinearTask &k, Value t)
   Value factor = cF32(b, l, k.scale);
   if (k.normalize)
     factor = divOrZero(b, l, factor, den.getResult(0));
+  if (k.lse)
+    memref::StoreOp::create(b, l, math::LogOp::create(b, l, den.getResult(0)), k.lse,
+                            ValueRange{k.b, k.h, t});
   Type elt = cast<MemRefType>(k.out.getType()).getElementType();
   forEach(b, l, c0i, k.dv, [&](OpBuilder &eb, Location el, Value e) {
     Value r = mulF(eb, el, columnDot(eb, el, k, /*isQ=*/true, t, e), factor);
@@ -333,8 +340,10 @@ void lowerLinear(RewriterBase &rw, LinearOp op, int64_t chunk) {
   base.dv = dimOf(rw, loc, base.v, 3);
   Type outType = op.getOut().getType();
   base.out = allocFor(rw, loc, outType, {B, H, base.n, base.dv});
-  if (Value fs = op.getFinalState())
+  if (Value fs = op.getStateResult())
     base.finalState = allocFor(rw, loc, fs.getType(), {B, H, base.d, base.dv});
+  if (Value lse = op.getLseResult())
+    base.lse = allocFor(rw, loc, lse.getType(), {B, H, base.n});
   bool l2 = op.getL2norm();
   parallelRows(rw, loc, {B, H}, [&](OpBuilder &b, Location l, ValueRange bh) {
     LinearTask k = base;
@@ -368,12 +377,14 @@ void lowerLinear(RewriterBase &rw, LinearOp op, int64_t chunk) {
       memref::DeallocOp::create(b, l, buf);
   });
   SmallVector<Value> results{asTensor(rw, loc, outType, base.out)};
-  if (Value fs = op.getFinalState())
+  if (Value fs = op.getStateResult())
     results.push_back(asTensor(rw, loc, fs.getType(), base.finalState));
+  if (Value lse = op.getLseResult())
+    results.push_back(asTensor(rw, loc, lse.getType(), base.lse));
   rw.replaceOp(op, results);
   freeUnlessReturned(rw, results[0], base.out);
-  if (base.finalState)
-    freeUnlessReturned(rw, results[1], base.finalState);
+  if (base.finalState || base.lse)
+    freeUnlessReturned(rw, results[1], base.finalState ? base.finalState : base.lse);
 }
 
 struct AttnLowerLinearPass

@@ -97,7 +97,11 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     `state(%s0)` (s0 [B, H, D, Dv] f32) starts from S_{-1} = s0, and a
     second result [B, H, D, Dv] f32 returns S_{N-1}: chunked prefill,
     streaming and context parallelism pass the state along (not with
-    `normalize`, whose z is not carried).
+    `normalize`, whose z is not carried). With `normalize` the second
+    result is instead the branch's lse [B, H, N] f32: log phi(q_t)^T z_t
+    (-inf where that is 0), so that attn.merge joins the linear branch
+    with softmax branches in unnormalised space (the scale multiplies the
+    numerator only; examples/hybrid_window_linear.mlir).
 
     The CPU lowering (attn-lower-linear) is chunked: within a chunk of C
     tokens (a pass option, `linear-chunk`) the masked, decayed products,
@@ -144,6 +148,14 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     /// The scale of the output: the attribute, or 1.
     double getScaleValue() {
       return getScale() ? getScale()->convertToDouble() : 1.0;
+    }
+    /// The second result when it is the lse (with normalize), else null.
+    ::mlir::Value getLseResult() {
+      return getNormalize() ? getFinalState() : ::mlir::Value();
+    }
+    /// The second result when it is the final state, else null.
+    ::mlir::Value getStateResult() {
+      return getNormalize() ? ::mlir::Value() : getFinalState();
     }
     /// Whether log_gate is [B, H, N, D]: a gate per key feature (GLA).
     bool isPerFeatureGate() {
