@@ -46,6 +46,9 @@ SPECS = {
     "hybrid_window_linear_bf16": (open(os.path.join(
         ROOT, "examples", "hybrid_window_linear.mlir")).read().replace("x64xf32>", "x64xbf16>"),
         ""),
+    # Titans' linear memory (the momentum rule of attn.linear).
+    "titans_memory_bf16": (open(os.path.join(
+        ROOT, "examples", "titans_memory.mlir")).read().replace("x64xf32>", "x64xbf16>"), ""),
     # NTK-Attention's prefix: attention, two projections, a merge with an
     # unnormalised term.
     "ntk_prefix_bf16": (open(os.path.join(ROOT, "examples", "ntk_prefix.mlir")).read()

@@ -23,7 +23,7 @@ from sparse import run_report, time_ms
 dev = "cuda"
 CHECKS = ["scan_aaren_f32_d64", "scan_aaren_bf16_d64", "scan_aaren_bf16_d128",
           "scan_cumsum_f32", "scan_recurrence_f32", "scan_rat_bf16", "scan_rat1_bf16",
-          "ntk_prefix_bf16", "hybrid_window_linear_bf16"]
+          "ntk_prefix_bf16", "hybrid_window_linear_bf16", "titans_memory_bf16"]
 
 
 def inputs(kern, B, H, N, seed):
@@ -35,6 +35,9 @@ def inputs(kern, B, H, N, seed):
             x = 0.3 * torch.randn((H, a.shape[1], 1), generator=g, device=dev)
         elif a.name in ("Z", "s"):  # NTK's per-head prefix state and normaliser
             x = 0.1 * torch.randn((H,) + tuple(a.shape[1:]), generator=g, device=dev)
+        elif a.name in ("alpha", "theta", "eta"):  # Titans' gates, attnc's ranges
+            lo, hi = {"alpha": (0.0, 0.5), "theta": (0.1, 0.9), "eta": (0.5, 1.0)}[a.name]
+            x = lo + (hi - lo) * torch.rand((B, H, N), generator=g, device=dev)
         elif a.name == "a":  # the recurrence's per-token factor
             x = 0.8 + 0.2 * torch.rand((B, H, N), generator=g, device=dev)
         else:

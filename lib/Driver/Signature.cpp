@@ -234,6 +234,11 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
       valueRoles.try_emplace(g, "log_gate");
     if (Value b = op.getBeta())
       valueRoles.try_emplace(b, "beta");
+    if (op.getForget()) {
+      valueRoles.try_emplace(op.getForget(), "forget");
+      valueRoles.try_emplace(op.getStep(), "step");
+      valueRoles.try_emplace(op.getMomentum(), "momentum");
+    }
     if (Value s = op.getInitialState())
       valueRoles.try_emplace(s, "state");
     valueRoles.try_emplace(op.getOut(), "out");

@@ -49,7 +49,10 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
                    *gate = operandValue(op, values, "gate"),
                    *logGate = operandValue(op, values, "log_gate"),
                    *beta = operandValue(op, values, "beta"),
-                   *state = operandValue(op, values, "state");
+                   *state = operandValue(op, values, "state"),
+                   *alpha = operandValue(op, values, "forget"),
+                   *theta = operandValue(op, values, "step"),
+                   *eta = operandValue(op, values, "momentum");
   auto map = op.ints.find("feature_map"), norm = op.ints.find("normalize"),
        l2 = op.ints.find("l2norm");
   auto scale = op.floats.find("scale");
@@ -65,7 +68,9 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
   fits = fits && shapeIs(decay, {H}) && shapeIs(gate, {B, H, N}) &&
          (perFeature ? shapeIs(logGate, {B, H, N, D}) : shapeIs(logGate, {B, H, N})) &&
          (!perFeature || !beta) && shapeIs(beta, {B, H, N}) &&
-         shapeIs(state, {B, H, D, Dv});
+         shapeIs(state, {B, H, D, Dv}) && shapeIs(alpha, {B, H, N}) &&
+         shapeIs(theta, {B, H, N}) && shapeIs(eta, {B, H, N}) &&
+         (!alpha == !theta) && (!alpha == !eta);
   if (!fits) {
     error = "reference: linear needs q, k [B, H, N, D], v [B, H, N, Dv], "
             "decay [H], gate, log_gate and beta [B, H, N] (log_gate also [B, H, N, D], "
@@ -81,17 +86,19 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
   };
   std::vector<double> lambdas = doubles(decay), gates = doubles(gate),
                       logGates = doubles(logGate), betas = doubles(beta),
-                      s0 = doubles(state);
+                      s0 = doubles(state), alphas = doubles(alpha),
+                      thetas = doubles(theta), etas = doubles(eta);
   HostTensor out = HostTensor::zeros(DType::F64, {B, H, N, Dv});
   HostTensor last = HostTensor::zeros(DType::F64, {B, H, D, Dv});
   HostTensor lse = HostTensor::zeros(DType::F64, {B, H, N}); // log den
-  std::vector<double> S(D * Dv), z(D), u(Dv);
+  std::vector<double> S(D * Dv), z(D), u(Dv), U(D * Dv);
   for (int64_t bh = 0; bh < B * H; ++bh) {
     if (state)
       std::copy(s0.begin() + bh * D * Dv, s0.begin() + (bh + 1) * D * Dv, S.begin());
     else
       std::fill(S.begin(), S.end(), 0.0);
     std::fill(z.begin(), z.end(), 0.0);
+    std::fill(U.begin(), U.end(), 0.0);
     for (int64_t t = 0; t < N; ++t) {
       int64_t bht = bh * N + t;
       double g = (decay ? lambdas[bh % H] : 1.0) * (gate ? gates[bht] : 1.0) *
@@ -102,7 +109,21 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
       };
       const double *qt = &qs[bht * D], *kt = &ks[bht * D];
       const double *vt = &vs[bht * Dv];
-      for (int64_t e = 0; e < Dv; ++e) {
+      if (alpha) { // Titans: U = eta U - theta k (k^T S - v^T); S = (1 - alpha) S + U
+        for (int64_t e = 0; e < Dv; ++e) {
+          double w = 0;
+          for (int64_t d = 0; d < D; ++d)
+            w += S[d * Dv + e] * kt[d];
+          u[e] = w - vt[e];
+        }
+        for (int64_t d = 0; d < D; ++d)
+          for (int64_t e = 0; e < Dv; ++e) {
+            double &Ude = U[d * Dv + e];
+            Ude = etas[bht] * Ude - thetas[bht] * kt[d] * u[e];
+            S[d * Dv + e] = (1 - alphas[bht]) * S[d * Dv + e] + Ude;
+          }
+      }
+      for (int64_t e = 0; e < Dv && !alpha; ++e) {
         u[e] = vt[e];
         if (beta) { // u = beta (v - gamma S^T k), with the old S
           double w = 0;
@@ -111,7 +132,7 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
           u[e] = betas[bht] * (vt[e] - g * w);
         }
       }
-      for (int64_t d = 0; d < D; ++d) {
+      for (int64_t d = 0; d < D && !alpha; ++d) {
         double gd = gammaOf(d);
         z[d] = gd * z[d] + kt[d];
         for (int64_t e = 0; e < Dv; ++e)

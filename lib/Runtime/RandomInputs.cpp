@@ -49,15 +49,18 @@ makeRandomInputs(const EntryABI &abi,
   }
   // Decays and gates of linear recurrences promise [0, 1]: uniform in
   // [0.5, 1), so that the state neither explodes nor vanishes at once.
-  // Log gates are the logarithms of such gates; the delta rule's beta is
-  // uniform in [0.1, 0.9).
-  for (const char *role : {"decay", "gate", "log_gate", "beta"})
+  // Log gates are the logarithms of such gates; the delta rule's beta and
+  // Titans' step theta are uniform in [0.1, 0.9), its forgetting alpha in
+  // [0, 0.5) and its momentum eta in [0.5, 1).
+  for (const char *role : {"decay", "gate", "log_gate", "beta", "forget", "step",
+                           "momentum"})
     if (int32_t i = abi.inputWithRole(role); i >= 0) {
       std::mt19937_64 gen(seed * 7919 + i);
-      bool isBeta = std::string(role) == "beta";
+      std::string r = role;
+      bool isBeta = r == "beta" || r == "step";
       for (int64_t e = 0; e < out[i].numElements(); ++e) {
         double u = static_cast<double>(gen() >> 11) * 0x1.0p-53;
-        double x = isBeta ? 0.1 + 0.8 * u : 0.5 + 0.5 * u;
+        double x = isBeta ? 0.1 + 0.8 * u : r == "forget" ? 0.5 * u : 0.5 + 0.5 * u;
         out[i].set(e, std::string(role) == "log_gate" ? std::log(x) : x);
       }
     }

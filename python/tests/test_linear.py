@@ -174,3 +174,56 @@ def test_hybrid_window_linear(compiled, N):
     want = np.einsum("bhtj,bhjd->bhtd", E + L, v64) / (E + L).sum(-1)[..., None]
     assert rel_err(attnir.reference(HYBRID, q, k, v), want) < 1e-12
     assert rel_err(compiled(HYBRID, linear_chunk=16)(q, k, v), want) < 1e-5
+
+
+TITANS = (pathlib.Path(__file__).resolve().parents[2] / "examples" /
+          "titans_memory.mlir").read_text()
+
+
+def titans_oracle(q, k, v, alpha, theta, eta):
+    """Titans' memory as gradient descent with momentum on |M k - v|^2,
+    M [Dv, D] (the transpose of the op's S), float64."""
+    q, k, v, alpha, theta, eta = (x.astype(np.float64) for x in (q, k, v, alpha, theta, eta))
+    q = q / np.sqrt((q * q).sum(-1, keepdims=True) + 1e-6)
+    k = k / np.sqrt((k * k).sum(-1, keepdims=True) + 1e-6)
+    B, H, N, D = q.shape
+    out = np.zeros(v.shape)
+    for b in range(B):
+        for h in range(H):
+            M, Mom = np.zeros((v.shape[3], D)), np.zeros((v.shape[3], D))
+            for t in range(N):
+                grad = np.outer(M @ k[b, h, t] - v[b, h, t], k[b, h, t])
+                Mom = eta[b, h, t] * Mom - theta[b, h, t] * grad
+                M = (1 - alpha[b, h, t]) * M + Mom
+                out[b, h, t] = M @ q[b, h, t]
+    return out
+
+
+def titans_gates(B, H, N, seed):
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(0.0, 0.5, (B, H, N)).astype(np.float32),
+            rng.uniform(0.1, 0.9, (B, H, N)).astype(np.float32),
+            rng.uniform(0.5, 1.0, (B, H, N)).astype(np.float32))
+
+
+@pytest.mark.parametrize("N", [1, 77, 200])
+def test_titans_memory(compiled, N):
+    q, k, v, _, _ = inputs(2, 3, N, seed=N)
+    alpha, theta, eta = titans_gates(2, 3, N, seed=N)
+    want = titans_oracle(q, k, v, alpha, theta, eta)
+    assert rel_err(attnir.reference(TITANS, q, k, v, alpha, theta, eta), want) < 1e-12
+    assert rel_err(compiled(TITANS)(q, k, v, alpha, theta, eta), want) < 1e-5
+
+
+def test_titans_without_momentum_is_the_delta_rule(compiled):
+    """eta = 0, alpha = 0: S = (I - theta k k^T) S + theta k v^T, the delta
+    rule with beta = theta."""
+    q, k, v, _, _ = inputs(1, 2, 150, seed=11)
+    _, theta, _ = titans_gates(1, 2, 150, seed=11)
+    zero = np.zeros_like(theta)
+    delta = (f"func.func @f(%q: {T}, %k: {T}, %v: {T}, %b: tensor<?x?x?xf32>) -> {T} {{\n"
+             f"  %o = attn.linear %q, %k, %v delta(%b) l2norm\n"
+             f"       : ({T}, {T}, {T}, tensor<?x?x?xf32>) -> {T}\n"
+             f"  return %o : {T}\n}}")
+    got = compiled(TITANS)(q, k, v, zero, theta, zero)
+    assert rel_err(got, compiled(delta)(q, k, v, theta)) < 1e-5

@@ -84,6 +84,7 @@ void mlir::attn::cuda::buildLinearColumn(OpBuilder &b, Location l, LinearOp op,
   if (op.isPerFeatureGate())
     std::swap(featureGate, logGate);
   Value beta = op.getBeta() ? arg(op.getBeta()) : Value();
+  Value forget = op.getForget() ? arg(op.getForget()) : Value();
   Value zero = arith::ConstantOp::create(b, l, vf, DenseElementsAttr::get(vf, 0.0f));
   // S_e from the initial state's column (or 0), z = 0.
   Value s0 = zero;
@@ -102,6 +103,27 @@ void mlir::attn::cuda::buildLinearColumn(OpBuilder &b, Location l, LinearOp op,
         Value S = carried[0], z = carried[1];
         Value kt = featureRow(tb, tl, op, k, bi, h, t, vf);
         Value qv = featureRow(tb, tl, op, q, bi, h, t, vf);
+        if (forget) {
+          // Titans: z carries the momentum column U_e (no normaliser here).
+          // U_e = eta U_e - theta (S_e . k - v_e) k; S_e = (1 - alpha) S_e + U_e.
+          Value w = arith::SubFOp::create(tb, tl, sum(tb, tl, arith::MulFOp::create(tb, tl, S, kt)),
+                                          loadF32(tb, tl, v, ValueRange{bi, h, t, e}));
+          Value tw = arith::MulFOp::create(
+              tb, tl, loadF32(tb, tl, arg(op.getStep()), ValueRange{bi, h, t}), w);
+          Value eta = loadF32(tb, tl, arg(op.getMomentum()), ValueRange{bi, h, t});
+          Value keep = arith::SubFOp::create(tb, tl, cF32(tb, tl, 1.0),
+                                             loadF32(tb, tl, forget, ValueRange{bi, h, t}));
+          Value U = arith::SubFOp::create(
+              tb, tl, arith::MulFOp::create(tb, tl, splat(tb, tl, vf, eta), z),
+              arith::MulFOp::create(tb, tl, splat(tb, tl, vf, tw), kt));
+          S = vector::FMAOp::create(tb, tl, splat(tb, tl, vf, keep), S, U);
+          Value o = arith::MulFOp::create(tb, tl, sum(tb, tl, arith::MulFOp::create(tb, tl, S, qv)),
+                                          cF32(tb, tl, scale));
+          memref::StoreOp::create(tb, tl, fromF32(tb, tl, o, outElt), outBuf,
+                                  ValueRange{bi, h, t, e});
+          scf::YieldOp::create(tb, tl, ValueRange{S, U});
+          return;
+        }
         Value g = cF32(tb, tl, 1.0);
         auto times = [&](Value x) { g = arith::MulFOp::create(tb, tl, g, x); };
         if (lambda)

@@ -196,3 +196,25 @@ func.func @linear_lse_shape(%q: tensor<1x2x8x64xf32>) -> tensor<1x2x8x64x64xf32>
       -> (tensor<1x2x8x64xf32>, tensor<1x2x8x64x64xf32>)
   return %l : tensor<1x2x8x64x64xf32>
 }
+
+// -----
+
+// Titans' momentum rule.
+// CHECK-LABEL: func.func @titans
+// CHECK: attn.linear %{{.*}} momentum(%{{.*}}, %{{.*}}, %{{.*}}) l2norm
+func.func @titans(%q: tensor<?x?x?x64xf32>, %a: tensor<?x?x?xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.linear %q, %q, %q momentum(%a, %a, %a) l2norm
+      : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+         tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @titans_with_delta(%q: tensor<?x?x?x64xf32>, %a: tensor<?x?x?xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{momentum(alpha, theta, eta) stands alone: no decay, gate, log_gate, delta, normalize or state (its momentum U is not carried)}}
+  %o = attn.linear %q, %q, %q delta(%a) momentum(%a, %a, %a)
+      : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+         tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}

@@ -123,7 +123,10 @@ LogicalResult LinearOp::verify() {
   for (auto [name, value] :
        {std::pair<const char *, Value>{"gate", getGate()},
         {"log_gate", isPerFeatureGate() ? Value() : getLogGate()},
-        {"delta beta", getBeta()}}) {
+        {"delta beta", getBeta()},
+        {"momentum alpha", getForget()},
+        {"momentum theta", getStep()},
+        {"momentum eta", getMomentum()}}) {
     if (!value)
       continue;
     auto t = cast<RankedTensorType>(value.getType());
@@ -160,6 +163,11 @@ LogicalResult LinearOp::verify() {
   }
   if (getBeta() && getNormalize())
     return emitOpError() << "the delta rule (delta) does not take normalize";
+  if (getForget() && (getDecay() || getGate() || getLogGate() || getBeta() ||
+                      getNormalize() || getInitialState() || getFinalState()))
+    return emitOpError() << "momentum(alpha, theta, eta) stands alone: no "
+                            "decay, gate, log_gate, delta, normalize or state "
+                            "(its momentum U is not carried)";
   return success();
 }
 
@@ -173,7 +181,8 @@ void LinearOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
   out.push_back({getOut(), 3, getV(), 3});
   if (Value d = getDecay())
     out.push_back({d, 0, getQ(), 1});
-  for (Value g : {getGate(), getLogGate(), getBeta()})
+  for (Value g : {getGate(), getLogGate(), getBeta(), getForget(), getStep(),
+                  getMomentum()})
     if (g)
       for (unsigned d = 0; d < cast<RankedTensorType>(g.getType()).getRank(); ++d)
         out.push_back({g, d, getQ(), d});
@@ -202,6 +211,11 @@ void LinearOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
     op.operands["log_gate"] = idOf(g);
   if (Value b = getBeta())
     op.operands["beta"] = idOf(b);
+  if (getForget()) {
+    op.operands["forget"] = idOf(getForget());
+    op.operands["step"] = idOf(getStep());
+    op.operands["momentum"] = idOf(getMomentum());
+  }
   if (Value s = getInitialState())
     op.operands["state"] = idOf(s);
   op.results["out"] = idOf(getOut());

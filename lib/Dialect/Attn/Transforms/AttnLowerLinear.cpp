@@ -42,6 +42,8 @@ struct LinearTask {
   Value featureGate;                              // log_gate [B, H, N, D]
   Value initState, finalState;                    // [B, H, D, Dv] f32
   Value lse;                                      // [B, H, N] f32: log den
+  Value forget, step, momentum;                   // Titans: [B, H, N]
+  Value U;                                        // f32 scratch [D, Dv]
   Value b, h, d, dv, n;
   Value S, z, acc;          // f32 scratch: [D, Dv], [D], [Dv]
   Value qNorm, kNorm;       // f32 scratch [N] with l2norm: 1 / |phi(x_t)|
@@ -272,6 +274,36 @@ void buildRecurrentToken(OpBuilder &b, Location l, const LinearTask &k, Value t)
   });
 }
 
+/// One token of Titans' momentum rule, a value column e at a time (column
+/// e of U and S depends on column e of the old S only):
+///   w = S[:, e] . k_t - v_te;  U[:, e] = eta U[:, e] - theta w k_t;
+///   S[:, e] = (1 - alpha) S[:, e] + U[:, e];  out_te = scale S[:, e] . q_t.
+void buildMomentumToken(OpBuilder &b, Location l, const LinearTask &k, Value t) {
+  Value c0i = cIdx(b, l, 0), one = cF32(b, l, 1.0);
+  auto perToken = [&](Value buf) {
+    return toF32(b, l, memref::LoadOp::create(b, l, buf, ValueRange{k.b, k.h, t}));
+  };
+  Value keep = arith::SubFOp::create(b, l, one, perToken(k.forget));
+  Value theta = perToken(k.step), eta = perToken(k.momentum);
+  Type elt = cast<MemRefType>(k.out.getType()).getElementType();
+  forEach(b, l, c0i, k.dv, [&](OpBuilder &eb, Location el, Value e) {
+    Value vte = toF32(eb, el, memref::LoadOp::create(eb, el, k.v, ValueRange{k.b, k.h, t, e}));
+    Value w = arith::SubFOp::create(eb, el, columnDot(eb, el, k, /*isQ=*/false, t, e), vte);
+    Value tw = mulF(eb, el, theta, w);
+    forEach(eb, el, c0i, k.d, [&](OpBuilder &db, Location dl, Value dd) {
+      Value kd = k.feature(db, dl, false, t, dd);
+      Value u = memref::LoadOp::create(db, dl, k.U, ValueRange{dd, e});
+      u = arith::SubFOp::create(db, dl, mulF(db, dl, eta, u), mulF(db, dl, tw, kd));
+      memref::StoreOp::create(db, dl, u, k.U, ValueRange{dd, e});
+      Value s = memref::LoadOp::create(db, dl, k.S, ValueRange{dd, e});
+      memref::StoreOp::create(db, dl, addF(db, dl, mulF(db, dl, keep, s), u), k.S,
+                              ValueRange{dd, e});
+    });
+    Value r = mulF(eb, el, columnDot(eb, el, k, /*isQ=*/true, t, e), cF32(eb, el, k.scale));
+    memref::StoreOp::create(eb, el, fromF32(eb, el, r, elt), k.out, ValueRange{k.b, k.h, t, e});
+  });
+}
+
 /// The chunked walk of one (b, h): per chunk its tokens, then the state.
 void buildChunks(OpBuilder &b, Location l, const LinearTask &k, int64_t chunk) {
   Value cc = cIdx(b, l, chunk);
@@ -332,6 +364,9 @@ void lowerLinear(RewriterBase &rw, LinearOp op, int64_t chunk) {
   else
     base.logGate = optional(op.getLogGate());
   base.beta = optional(op.getBeta());
+  base.forget = optional(op.getForget());
+  base.step = optional(op.getStep());
+  base.momentum = optional(op.getMomentum());
   base.initState = optional(op.getInitialState());
   base.map = op.getFeatureMap();
   Value B = dimOf(rw, loc, base.q, 0), H = dimOf(rw, loc, base.q, 1);
@@ -365,7 +400,17 @@ void lowerLinear(RewriterBase &rw, LinearOp op, int64_t chunk) {
       k.qNorm = qn, k.kNorm = kn;
     }
     buildInitialState(b, l, k);
-    if (k.beta || k.featureGate)
+    if (k.forget) {
+      k.U = scratch({k.d, k.dv});
+      forEach(b, l, cIdx(b, l, 0), k.d, [&](OpBuilder &db, Location dl, Value dd) {
+        forEach(db, dl, cIdx(db, dl, 0), k.dv, [&](OpBuilder &eb, Location el, Value e) {
+          memref::StoreOp::create(eb, el, cF32(eb, el, 0.0), k.U, ValueRange{dd, e});
+        });
+      });
+      forEach(b, l, cIdx(b, l, 0), k.n, [&](OpBuilder &tb, Location tl, Value t) {
+        buildMomentumToken(tb, tl, k, t);
+      });
+    } else if (k.beta || k.featureGate)
       forEach(b, l, cIdx(b, l, 0), k.n, [&](OpBuilder &tb, Location tl, Value t) {
         buildRecurrentToken(tb, tl, k, t);
       });

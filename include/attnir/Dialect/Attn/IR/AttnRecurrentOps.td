@@ -94,6 +94,13 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     is stable for |k_t| <= 1: `l2norm` divides phi(q_t) and phi(k_t) by
     sqrt(|phi(x_t)|^2 + 1e-6) (fla's use_qk_l2norm_in_kernel).
 
+    `momentum(%alpha, %theta, %eta)` (each [B, H, N]): Titans' linear
+    memory, the delta rule with momentum and forgetting (shared/patterns.md
+    A8): `U_t = eta_t U_{t-1} - theta_t k_t (k_t^T S_{t-1} - v_t^T)`,
+    `S_t = (1 - alpha_t) S_{t-1} + U_t`, out_t = scale phi(q_t)^T S_t;
+    U_{-1} = 0. Alone (no decays, gates, delta, normalize, state: the
+    momentum U is not carried); token by token on both targets.
+
     `state(%s0)` (s0 [B, H, D, Dv] f32) starts from S_{-1} = s0, and a
     second result [B, H, D, Dv] f32 returns S_{N-1}: chunked prefill,
     streaming and context parallelism pass the state along (not with
@@ -128,6 +135,9 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
                        Optional<Attn_FloatTensor>:$gate,
                        Optional<Attn_FloatTensor>:$log_gate,
                        Optional<Attn_FloatTensor>:$beta,
+                       Optional<Attn_FloatTensor>:$forget,
+                       Optional<Attn_FloatTensor>:$step,
+                       Optional<Attn_FloatTensor>:$momentum,
                        Optional<RankedTensorOf<[F32]>>:$initial_state,
                        OptionalAttr<Attn_FeatureMap>:$feature_map,
                        UnitAttr:$normalize,
@@ -138,6 +148,7 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
   let assemblyFormat = [{
     $q `,` $k `,` $v (`decay` `(` $decay^ `)`)? (`gate` `(` $gate^ `)`)?
     (`log_gate` `(` $log_gate^ `)`)? (`delta` `(` $beta^ `)`)?
+    (`momentum` `(` $forget^ `,` $step `,` $momentum `)`)?
     (`state` `(` $initial_state^ `)`)?
     (`feature_map` `(` $feature_map^ `)`)? (`l2norm` $l2norm^)?
     (`normalize` $normalize^)?
