@@ -106,6 +106,23 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   static const char *qRoles[] = {"B", "Hq", "N", "D"};
   static const char *kRoles[] = {"B", "Hkv", "M", "D"};
   static const char *vRoles[] = {"B", "Hkv", "M", "Dv"};
+  // An op reading queries, keys and values as an attention does: their
+  // roles and dim names (any of them may be null), q's heads a multiple of
+  // k's where both are given.
+  auto nameQKV = [&](Value q, Value k, Value v) {
+    for (auto [x, role, dims] : {std::tuple<Value, const char *, const char **>{q, "q", qRoles},
+                                 {k, "k", kRoles},
+                                 {v, "v", vRoles}}) {
+      if (!x)
+        continue;
+      valueRoles.try_emplace(x, role);
+      addValue(x);
+      for (unsigned d = 0; d < 4; ++d)
+        roles.try_emplace(key(x, d), dims[d]);
+    }
+    if (q && k)
+      multiples.push_back({key(q, 1), key(k, 1)});
+  };
   // Routing: a permutation given as input is checked before each call
   // (EntryABI::checkIndexOperands; first, so that a perm also read by a
   // mask_rule keeps this role); a gather reads x's heads by group.
@@ -125,9 +142,7 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   });
 
   fn.walk([&](attn::AttentionOp op) {
-    valueRoles.try_emplace(op.getQ(), "q");
-    valueRoles.try_emplace(op.getK(), "k");
-    valueRoles.try_emplace(op.getV(), "v");
+    nameQKV(op.getQ(), op.getK(), op.getV());
     valueRoles.try_emplace(op.getOut(), "out");
     if (op.getLse())
       valueRoles.try_emplace(op.getLse(), "lse");
@@ -171,12 +186,6 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
       if (e.lhs < vals.size() && e.rhs < vals.size())
         classes.unionSets(key(vals[e.lhs], e.lhsDim),
                           key(vals[e.rhs], e.rhsDim));
-    for (unsigned d = 0; d < 4; ++d) {
-      roles.try_emplace(key(op.getQ(), d), qRoles[d]);
-      roles.try_emplace(key(op.getK(), d), kRoles[d]);
-      roles.try_emplace(key(op.getV(), d), vRoles[d]);
-    }
-    multiples.push_back({key(op.getQ(), 1), key(op.getK(), 1)});
     for (Value r : op.getRuleOperands()) {
       valueRoles.try_emplace(r, "rule");
       addValue(r);
@@ -189,35 +198,15 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
 
   // attn.probs reads q and k as an attention does: the same roles and dim
   // names (shape defaults, messages) in a program without an attention.
-  fn.walk([&](attn::ProbsOp op) {
-    valueRoles.try_emplace(op.getQ(), "q");
-    valueRoles.try_emplace(op.getK(), "k");
-    addValue(op.getQ());
-    addValue(op.getK());
-    for (unsigned d = 0; d < 4; ++d) {
-      roles.try_emplace(key(op.getQ(), d), qRoles[d]);
-      roles.try_emplace(key(op.getK(), d), kRoles[d]);
-    }
-    multiples.push_back({key(op.getQ(), 1), key(op.getK(), 1)});
-  });
+  fn.walk([&](attn::ProbsOp op) { nameQKV(op.getQ(), op.getK(), Value()); });
 
   // attn.landmark is self-attention with GQA: an attention's roles and dim
   // names (k's length is q's by its shape relations).
   fn.walk([&](attn::LandmarkOp op) {
-    valueRoles.try_emplace(op.getQ(), "q");
-    valueRoles.try_emplace(op.getK(), "k");
-    valueRoles.try_emplace(op.getV(), "v");
+    nameQKV(op.getQ(), op.getK(), op.getV());
     valueRoles.try_emplace(op.getLandmarks(), "landmarks");
     valueRoles.try_emplace(op.getOut(), "out");
     valueRoles.try_emplace(op.getLse(), "lse");
-    for (Value x : {op.getQ(), op.getK(), op.getV()})
-      addValue(x);
-    for (unsigned d = 0; d < 4; ++d) {
-      roles.try_emplace(key(op.getQ(), d), qRoles[d]);
-      roles.try_emplace(key(op.getK(), d), kRoles[d]);
-      roles.try_emplace(key(op.getV(), d), vRoles[d]);
-    }
-    multiples.push_back({key(op.getQ(), 1), key(op.getK(), 1)});
   });
 
   // attn.linear reads q, k, v of one sequence: q's roles and dim names
