@@ -311,3 +311,28 @@ TEST(Program, RuleSemanticsGuardAndClamp) {
   EXPECT_FALSE(RuleProgram::make(wrong, {0, 64, 64, 64, 64}, {&table}, prog,
                                  err));
 }
+
+// attn.scan's regions yield a state of several values: the text form keeps
+// them, runAll returns them in order (run the first), and a yield of no
+// value or of a value not yet defined is refused.
+TEST(Program, RulesYieldSeveralValues) {
+  std::string err;
+  RefRule r;
+  ASSERT_TRUE(parseRule("2;arith.addf[0](0,1);arith.mulf[0](0,1);yield(3,2,0)", r, err))
+      << err;
+  EXPECT_EQ(printRule(r), "2;arith.addf[0](0,1);arith.mulf[0](0,1);yield(3,2,0)");
+  RuleProgram prog;
+  ASSERT_TRUE(RuleProgram::make(r, {0, 0}, {}, prog, err)) << err;
+  EXPECT_EQ(prog.numYields(), 3u);
+  RuleValue in[2], out[3];
+  in[0].f = 3.0, in[1].f = 4.0;
+  prog.runAll(in, out, 3);
+  EXPECT_EQ(out[0].f, 12.0);
+  EXPECT_EQ(out[1].f, 7.0);
+  EXPECT_EQ(out[2].f, 3.0);
+  EXPECT_EQ(prog.run(in).f, 12.0);
+  for (const char *bad : {"2;yield()", "2;arith.addf[0](0,1);yield(2,3)"}) {
+    RefRule b;
+    EXPECT_FALSE(parseRule(bad, b, err)) << bad;
+  }
+}
