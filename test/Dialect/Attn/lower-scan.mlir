@@ -66,10 +66,11 @@ func.func @cumsum(%x: tensor<?x?x?xf32>) -> tensor<?x?x?xf32> {
 // segment(16): chunks of whole segments (128 = 8 of them), no totals and
 // no carries; each token restarts the state where its position is 0.
 // CHECK-LABEL: func.func @segmented
-// CHECK-NOT: scf.if
 // CHECK: scf.parallel
+// CHECK-NOT: scf.if
 // CHECK: arith.remui %{{.*}}, %c16
 // CHECK: arith.select
+// CHECK-NOT: scf.if
 // CHECK-NOT: attn.scan
 func.func @segmented(%x: tensor<?x?x?x8xf32>) -> tensor<?x?x?x8xf32> {
   %y = attn.scan %x segment(16) leaf {

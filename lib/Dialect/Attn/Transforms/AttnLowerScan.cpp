@@ -147,21 +147,25 @@ void lowerScan(RewriterBase &rw, ScanOp op, int64_t chunk) {
     Value f0 = arith::MulIOp::create(b, l, iv[3], lanes);
     Value t0 = chunkStart(b, l, c);
     SmallVector<Value> first = s.leaf(b, l, bi, h, t0, f0);
-    Value hasCarry = arith::CmpIOp::create(
-        b, l, arith::CmpIPredicate::ugt, c,
-        s.segment ? chunks : cIdx(b, l, 0)); // never, when segmented
-    SmallVector<Type> types(tot.S, s.valueType(b));
-    auto start = scf::IfOp::create(b, l, types, hasCarry,
-                                   /*withElseRegion=*/true);
-    OpBuilder tb = start.getThenBodyBuilder();
-    Value prev = arith::SubIOp::create(tb, l, c, cIdx(tb, l, 1));
-    scf::YieldOp::create(
-        tb, l, s.combine(tb, l, tot.load(tb, l, bi, h, prev, f0), first));
-    OpBuilder eb = start.getElseBodyBuilder();
-    scf::YieldOp::create(eb, l, first);
-    s.write(b, l, start.getResults(), bi, h, t0, f0);
-    s.scanWriting(b, l, bi, h, next(b, l, t0), chunkEnd(b, l, c), f0,
-                  start.getResults());
+    SmallVector<Value> acc = first;
+    // A chunk after the first starts from its carry (never when segmented:
+    // every chunk starts a segment).
+    if (!s.segment) {
+      Value hasCarry = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ugt, c,
+                                             cIdx(b, l, 0));
+      SmallVector<Type> types(tot.S, s.valueType(b));
+      auto start = scf::IfOp::create(b, l, types, hasCarry,
+                                     /*withElseRegion=*/true);
+      OpBuilder tb = start.getThenBodyBuilder();
+      Value prev = arith::SubIOp::create(tb, l, c, cIdx(tb, l, 1));
+      scf::YieldOp::create(
+          tb, l, s.combine(tb, l, tot.load(tb, l, bi, h, prev, f0), first));
+      OpBuilder eb = start.getElseBodyBuilder();
+      scf::YieldOp::create(eb, l, first);
+      acc = SmallVector<Value>(start.getResults());
+    }
+    s.write(b, l, acc, bi, h, t0, f0);
+    s.scanWriting(b, l, bi, h, next(b, l, t0), chunkEnd(b, l, c), f0, acc);
   });
   memref::DeallocOp::create(rw, loc, tot.buf);
   SmallVector<Value> results;
