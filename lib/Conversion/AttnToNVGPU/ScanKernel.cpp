@@ -91,15 +91,15 @@ LogicalResult mlir::attn::cuda::buildScanKernel(OpBuilder &gb, func::FuncOp fn,
   };
   // 1. The piece's total (a piece past N has none; every piece before a
   // non-empty one is full).
-  if (!s.segment) {
-  scf::IfOp::create(b, nonEmpty, [&](OpBuilder &x, Location l) {
-    SmallVector<Value> acc =
-        s.fold(x, l, bi, h, t0n, t1, f, s.leaf(x, l, bi, h, t0, f));
-    for (unsigned k = 0; k < S; ++k)
-      memref::StoreOp::create(x, l, acc[k], totals, slot(x, l, piece, k));
-    scf::YieldOp::create(x, l);
-  });
-  gpu::BarrierOp::create(b);
+  if (!s.segment) { // a segmented scan's pieces need no carries
+    scf::IfOp::create(b, nonEmpty, [&](OpBuilder &x, Location l) {
+      SmallVector<Value> acc =
+          s.fold(x, l, bi, h, t0n, t1, f, s.leaf(x, l, bi, h, t0, f));
+      for (unsigned k = 0; k < S; ++k)
+        memref::StoreOp::create(x, l, acc[k], totals, slot(x, l, piece, k));
+      scf::YieldOp::create(x, l);
+    });
+    gpu::BarrierOp::create(b);
   }
   // 2. The carry (the totals before the piece), then the piece again.
   scf::IfOp::create(b, nonEmpty, [&](OpBuilder &x, Location l) {

@@ -116,30 +116,30 @@ void lowerScan(RewriterBase &rw, ScanOp op, int64_t chunk) {
   auto next = [&](OpBuilder &b, Location l, Value t) {
     return arith::AddIOp::create(b, l, t, cIdx(b, l, 1)).getResult();
   };
-  // 1. Chunk totals (none for a segmented scan).
-  if (!s.segment)
-  parallelRows(rw, loc, {B, H, inner, slices},
-               [&](OpBuilder &b, Location l, ValueRange iv) {
-    Value f0 = arith::MulIOp::create(b, l, iv[3], lanes);
-    Value t0 = chunkStart(b, l, iv[2]);
-    tot.store(b, l,
-              s.fold(b, l, iv[0], iv[1], next(b, l, t0), chunkEnd(b, l, iv[2]),
-                     f0, s.leaf(b, l, iv[0], iv[1], t0, f0)),
-              iv[0], iv[1], iv[2], f0);
-  });
-  // 2. The totals scanned in place: totals[c] = totals[0..c] combined.
-  if (!s.segment)
-  parallelRows(rw, loc, {B, H, slices},
-               [&](OpBuilder &b, Location l, ValueRange iv) {
-    Value f0 = arith::MulIOp::create(b, l, iv[2], lanes);
-    forEach(b, l, one, inner, [&](OpBuilder &fb, Location fl, Value c) {
-      Value prev = arith::SubIOp::create(fb, fl, c, cIdx(fb, fl, 1));
-      tot.store(fb, fl,
-                s.combine(fb, fl, tot.load(fb, fl, iv[0], iv[1], prev, f0),
-                          tot.load(fb, fl, iv[0], iv[1], c, f0)),
-                iv[0], iv[1], c, f0);
+  // 1. Chunk totals; 2. the totals scanned in place per row (totals[c] =
+  // totals[0..c] combined). A segmented scan has no carries: neither.
+  if (!s.segment) {
+    parallelRows(rw, loc, {B, H, inner, slices},
+                 [&](OpBuilder &b, Location l, ValueRange iv) {
+      Value f0 = arith::MulIOp::create(b, l, iv[3], lanes);
+      Value t0 = chunkStart(b, l, iv[2]);
+      tot.store(b, l,
+                s.fold(b, l, iv[0], iv[1], next(b, l, t0), chunkEnd(b, l, iv[2]),
+                       f0, s.leaf(b, l, iv[0], iv[1], t0, f0)),
+                iv[0], iv[1], iv[2], f0);
     });
-  });
+    parallelRows(rw, loc, {B, H, slices},
+                 [&](OpBuilder &b, Location l, ValueRange iv) {
+      Value f0 = arith::MulIOp::create(b, l, iv[2], lanes);
+      forEach(b, l, one, inner, [&](OpBuilder &fb, Location fl, Value c) {
+        Value prev = arith::SubIOp::create(fb, fl, c, cIdx(fb, fl, 1));
+        tot.store(fb, fl,
+                  s.combine(fb, fl, tot.load(fb, fl, iv[0], iv[1], prev, f0),
+                            tot.load(fb, fl, iv[0], iv[1], c, f0)),
+                  iv[0], iv[1], c, f0);
+      });
+    });
+  }
   // 3. Each chunk from its carry, every prefix written.
   parallelRows(rw, loc, {B, H, chunks, slices},
                [&](OpBuilder &b, Location l, ValueRange iv) {
