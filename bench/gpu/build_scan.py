@@ -52,7 +52,7 @@ SPECS = {
     # NTK-Attention's prefix: attention, two projections, a merge with an
     # unnormalised term.
     "ntk_prefix_bf16": (open(os.path.join(ROOT, "examples", "ntk_prefix.mlir")).read()
-                        .replace("x?x64xf32>", "x?x64xbf16>").replace("x?x1xf32>", "x?x1xf32>"),
+                        .replace("x?x64xf32>", "x?x64xbf16>"),
                         ""),
 }
 

@@ -500,9 +500,9 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
                     : memref::LoadOp::create(b, loc, num, atE).getResult();
       if (!nt.isF32())
         x = arith::ExtFOp::create(b, loc, vecOf(f32), x);
-      auto [o, l] = buildTermAsPair(b, loc, x, d);
-      outs.push_back(o);
-      lses.push_back(l);
+      MergeTerm term = buildMergeTerm(b, loc, d);
+      outs.push_back(buildTermOut(b, loc, term, x));
+      lses.push_back(term.lse);
     }
     MergedRow m = buildMergedRow(b, loc, lses);
     if (mergeWidth > 1)

@@ -45,16 +45,19 @@ void lowerMerge(RewriterBase &rw, MergeOp op) {
   parallelRows(rw, loc, ArrayRef(dims).take_front(3),
                [&](OpBuilder &b, Location l, ValueRange row) {
     SmallVector<Value> at(row);
-    SmallVector<Value> rowLse, rowDen;
+    SmallVector<Value> rowLse;
+    SmallVector<MergeTerm> terms;
     for (Value buf : lses)
       rowLse.push_back(memref::LoadOp::create(b, l, buf, at));
-    // A term's lse is log den; its output num / den (per feature below).
+    // A term's lse is log den, once per row; its output num / den per
+    // feature below.
     for (Value buf : dens) {
       SmallVector<Value> atD(at);
       if (cast<MemRefType>(buf.getType()).getRank() == 4)
         atD.push_back(cIdx(b, l, 0));
-      rowDen.push_back(toF32(b, l, memref::LoadOp::create(b, l, buf, atD)));
-      rowLse.push_back(math::LogOp::create(b, l, rowDen.back()));
+      terms.push_back(
+          buildMergeTerm(b, l, toF32(b, l, memref::LoadOp::create(b, l, buf, atD))));
+      rowLse.push_back(terms.back().lse);
     }
     MergedRow m = buildMergedRow(b, l, rowLse);
     memref::StoreOp::create(b, l, m.lse, lse, at);
@@ -64,11 +67,9 @@ void lowerMerge(RewriterBase &rw, MergeOp op) {
       SmallVector<Value> vals;
       for (Value buf : outs)
         vals.push_back(toF32(fb, fl, memref::LoadOp::create(fb, fl, buf, ate)));
-      for (auto [buf, den] : llvm::zip(nums, rowDen))
-        vals.push_back(buildTermAsPair(
-                           fb, fl, toF32(fb, fl, memref::LoadOp::create(fb, fl, buf, ate)),
-                           den)
-                           .first);
+      for (auto [buf, term] : llvm::zip(nums, terms))
+        vals.push_back(buildTermOut(
+            fb, fl, term, toF32(fb, fl, memref::LoadOp::create(fb, fl, buf, ate))));
       memref::StoreOp::create(fb, fl, fromF32(fb, fl, buildMergedOut(fb, fl, m, vals), elt),
                               out, ate);
     });

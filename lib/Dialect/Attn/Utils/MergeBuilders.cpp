@@ -34,12 +34,16 @@ attn::MergedRow attn::buildMergedRow(OpBuilder &b, Location loc,
   return row;
 }
 
-std::pair<Value, Value> attn::buildTermAsPair(OpBuilder &b, Location loc,
-                                              Value num, Value den) {
-  Value inv = divOrZero(b, loc, cF32(b, loc, 1.0), den);
+attn::MergeTerm attn::buildMergeTerm(OpBuilder &b, Location loc, Value den) {
+  return {math::LogOp::create(b, loc, den), divOrZero(b, loc, cF32(b, loc, 1.0), den)};
+}
+
+Value attn::buildTermOut(OpBuilder &b, Location loc, const MergeTerm &term,
+                         Value num) {
+  Value inv = term.inv;
   if (auto vt = dyn_cast<VectorType>(num.getType()))
     inv = vector::BroadcastOp::create(b, loc, vt, inv);
-  return {arith::MulFOp::create(b, loc, num, inv), math::LogOp::create(b, loc, den)};
+  return arith::MulFOp::create(b, loc, num, inv);
 }
 
 Value attn::buildMergedOut(OpBuilder &b, Location loc, const MergedRow &row,

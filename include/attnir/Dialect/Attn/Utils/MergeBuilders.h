@@ -23,10 +23,16 @@ struct MergedRow {
 /// The merged row of the parts' f32 lse values at one row.
 MergedRow buildMergedRow(OpBuilder &b, Location loc, ArrayRef<Value> lses);
 
-/// An unnormalised term (num at one feature or a vector of features, den
-/// its f32 denominator) as a pair: (num / den, 0 where den = 0; log den).
-std::pair<Value, Value> buildTermAsPair(OpBuilder &b, Location loc, Value num,
-                                        Value den);
+/// An unnormalised term (num, den) read as the pair (num / den, log den),
+/// per row: its lse (log den, -inf at 0) and the factor 1 / den (0 where
+/// den is 0) its numerators take.
+struct MergeTerm {
+  Value lse, inv;
+};
+MergeTerm buildMergeTerm(OpBuilder &b, Location loc, Value den);
+/// The term's output at one feature, or a vector of features: num / den.
+Value buildTermOut(OpBuilder &b, Location loc, const MergeTerm &term,
+                   Value num);
 
 /// sum_r weight_r * out_r for the parts' f32 outputs at one feature (or a
 /// vector of features, the weights broadcast to it).
