@@ -91,7 +91,8 @@ bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
         auto tma = fn->getAttrOfType<IntegerAttr>("attn.tma_rows");
         if (bq && th)
           out.launch.push_back({fn.getName().str(), bq.getInt(), th.getInt(),
-                                sh ? sh.getInt() : 0, tma ? tma.getInt() : 0});
+                                sh ? sh.getInt() : 0, tma ? tma.getInt() : 0,
+                                fn->hasAttr("attn.persistent")});
         auto args = fn->getAttrOfType<ArrayAttr>("attn.step_args");
         if (!args)
           return;
@@ -184,7 +185,8 @@ bool compileToCudaBundle(ModuleOp spec,
   // The chip, the payload's format, and each kernel's launch contract:
   // "sm_90,format=cubin,launch:causal=128x128x0,..." (rows, threads,
   // dynamic shared bytes), plus "tma:causal=128" for a kernel that takes
-  // tensor maps (the key rows of one K/V box).
+  // tensor maps (the key rows of one K/V box), "persistent:causal=1" for
+  // one whose blocks loop over the tiles (grid: one block per SM).
   bundle.features = options.chip.getValue() + ",format=" +
                     (isCubin ? "cubin" : "ptx");
   for (const CudaArtifacts::Launch &l : a.launch) {
@@ -193,6 +195,8 @@ bool compileToCudaBundle(ModuleOp spec,
                        std::to_string(l.sharedBytes);
     if (l.tmaRows)
       bundle.features += ",tma:" + l.kernel + "=" + std::to_string(l.tmaRows);
+    if (l.persistent)
+      bundle.features += ",persistent:" + l.kernel + "=1";
   }
   bundle.object = isCubin ? a.cubin : a.ptx;
   return true;

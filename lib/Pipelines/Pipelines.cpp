@@ -67,14 +67,17 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
       {"nvgpu",
        llvm::formatv("attn-verify-spec,func.func(attn-rule-block-maps),"
                      "attn-to-nvgpu{{warps={0} key-block={1} stages={2} "
-                     "m-tiles={3} mma={4} ping-pong={5}},canonicalize,cse",
+                     "m-tiles={3} mma={4} ping-pong={5} ctas-per-sm={6} "
+                     "persistent={7}},"
+                     "canonicalize,cse",
                      o.warps.getValue(), o.keyBlock.getValue(),
                      o.stages.getValue(), o.mTiles.getValue(),
                      // wgmma exists only on arch-specific Hopper chips.
                      o.mma.getValue() == "auto" && o.chip.getValue() != "sm_90a"
                          ? std::string("sync")
                          : o.mma.getValue(),
-                     o.pingPong.getValue())
+                     o.pingPong.getValue(), o.ctasPerSm.getValue(),
+                     o.persistent.getValue())
            .str()},
       {"nvvm",
        llvm::formatv(
@@ -189,10 +192,12 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
                        {"stages", &o.stages, 0, 4, 1},
                        {"m-tiles", &o.mTiles, 0, 2, 1},
                        {"ping-pong", &o.pingPong, 0, 1, 1},
+                       {"ctas-per-sm", &o.ctasPerSm, 0, 2, 1},
+                       {"persistent", &o.persistent, 0, 1, 1},
                        {"opt-level", &o.optLevel, 0, 3, 1}};
     if (!applyIntOption(item, rules,
                         "chip, features, mma, warps, m-tiles, key-block, "
-                        "stages, ping-pong, opt-level",
+                        "stages, ping-pong, ctas-per-sm, persistent, opt-level",
                         error))
       return false;
   }

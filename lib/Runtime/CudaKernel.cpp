@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <array>
 #include <map>
+#include <set>
 #include <tuple>
 #include <mutex>
 #include <cstdlib>
@@ -63,6 +64,7 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
   std::string chip, format;
   std::map<std::string, std::array<long long, 3>> launch;
   std::map<std::string, long long> tma;
+  std::set<std::string> persistent;
   size_t pos = 0;
   const std::string &f = bundle.features;
   while (pos <= f.size()) {
@@ -88,6 +90,8 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
       char *end = nullptr;
       long long rows = std::strtoll(value.c_str(), &end, 10);
       tma[key.substr(4)] = *end || rows <= 0 || rows > 256 ? -1 : rows;
+    } else if (key.rfind("persistent:", 0) == 0 && value == "1") {
+      persistent.insert(key.substr(11));
     }
   }
   bool ok = chip.rfind("sm_", 0) == 0 && (format == "cubin" || format == "ptx");
@@ -132,8 +136,14 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
         ok = false;
         break;
       }
+      // A persistent kernel is a Hopper kernel (tensor maps).
+      bool loops = persistent.count(name) > 0;
+      if (loops && !rows) {
+        ok = false;
+        break;
+      }
       k->attentionLaunch[name] = {it->second[0], it->second[1], it->second[2],
-                                  rows};
+                                  rows, loops};
     }
     if (!ok)
       break;
@@ -365,9 +375,22 @@ bool Kernel::launchAttention(int entry, const std::string &kernelName,
       params.pointers.push_back(&maps[i]);
     }
   }
-  return check(d->cuLaunchKernel(fn, static_cast<unsigned>(tiles),
-                                 static_cast<unsigned>(H),
-                                 static_cast<unsigned>(B),
+  unsigned grid[3] = {static_cast<unsigned>(tiles), static_cast<unsigned>(H),
+                      static_cast<unsigned>(B)};
+  if (contract.persistent) {
+    // One block per SM, each looping over the tiles (tiles x H x B work
+    // items; the kernel stops at that count).
+    CUdevice dev = 0;
+    int sms = 0;
+    if (!check(d->cuCtxGetDevice(&dev), "cuCtxGetDevice", error) ||
+        !check(d->cuDeviceGetAttribute(&sms, 16, dev), // MULTIPROCESSOR_COUNT
+               "cuDeviceGetAttribute", error))
+      return false;
+    double items = static_cast<double>(tiles) * H * B;
+    grid[0] = static_cast<unsigned>(std::min<double>(items, std::max(sms, 1)));
+    grid[1] = grid[2] = 1;
+  }
+  return check(d->cuLaunchKernel(fn, grid[0], grid[1], grid[2],
                                  static_cast<unsigned>(threads), 1, 1,
                                  static_cast<unsigned>(sharedBytes),
                                  static_cast<CUstream>(stream),

@@ -81,6 +81,17 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
            "1: copy K and V, then compute; 2: the V copy overlaps "
            "S = Q K^T and the next K copy overlaps P V; 0: 1 when Q stays "
            "in registers, else 2">,
+    Option<"ctasPerSm", "ctas-per-sm", "int64_t", /*default=*/"0",
+           "wgmma: blocks resident per SM (nvvm.minctasm): 2 halves each "
+           "block's registers and needs its tiles in half the shared "
+           "memory, so that one block's start and epilogue overlap "
+           "another's MMAs; 0: 1">,
+    Option<"persistent", "persistent", "int64_t", /*default=*/"0",
+           "wgmma: 1 launches one block per SM, each looping over query "
+           "tiles with the K/V ring carried across them and Q "
+           "double-buffered, so the next tile's copies overlap this tile's "
+           "last MMAs and epilogue; 0: a block per tile (measured faster "
+           "on the H200: docs/benchmarks/sparse.md)">,
   ];
 }
 

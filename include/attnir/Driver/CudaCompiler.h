@@ -28,6 +28,8 @@ struct CudaArtifacts {
   struct Launch {
     std::string kernel;
     int64_t blockQ, threads, sharedBytes, tmaRows;
+    /// One block per SM looping over the tiles (attn.persistent).
+    bool persistent = false;
   };
   std::vector<Launch> launch;
   /// Every kernel's step of its entry's program (buffers it binds, grid),

@@ -65,6 +65,15 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                            llvm::cl::desc("wgmma: the two consumer warpgroups "
                                           "take turns issuing (1) or not (0)"),
                            llvm::cl::init(1)};
+  Option<int64_t> ctasPerSm{*this, "ctas-per-sm",
+                            llvm::cl::desc("wgmma: blocks resident per SM "
+                                           "(1 or 2); 0: auto"),
+                            llvm::cl::init(0)};
+  Option<int64_t> persistent{*this, "persistent",
+                             llvm::cl::desc("wgmma: one block per SM looping "
+                                            "over the tiles (1) or a block "
+                                            "per tile (0)"),
+                             llvm::cl::init(0)};
   Option<int64_t> optLevel{*this, "opt-level",
                            llvm::cl::desc("LLVM and ptxas optimisation level"),
                            llvm::cl::init(3)};

@@ -103,6 +103,8 @@ private:
   /// kernel takes no tensor maps).
   struct AttentionLaunch {
     int64_t blockQ = 0, threads = 0, sharedBytes = 0, tmaRows = 0;
+    /// Launch min(tiles x Hq x B, SMs) blocks, which loop over the tiles.
+    bool persistent = false;
   };
   std::map<std::string, AttentionLaunch> attentionLaunch;
   /// The cubin's architecture (90 for sm_90); 0 for PTX (JIT on any GPU).

@@ -85,6 +85,16 @@ struct ConvertAttnToNVGPU
                          << " must be 0 (auto), 1 or 2";
       return signalPassFailure();
     }
+    if (persistent < 0 || persistent > 1) {
+      module.emitError() << "attn-to-nvgpu: persistent="
+                         << persistent.getValue() << " must be 0 or 1";
+      return signalPassFailure();
+    }
+    if (ctasPerSm < 0 || ctasPerSm > 2) {
+      module.emitError() << "attn-to-nvgpu: ctas-per-sm="
+                         << ctasPerSm.getValue() << " must be 0 (auto), 1 or 2";
+      return signalPassFailure();
+    }
     if (keyBlock != 0 && (keyBlock < 16 || keyBlock > 128 || keyBlock % 16)) {
       module.emitError() << "attn-to-nvgpu: key-block=" << keyBlock.getValue()
                          << " must be 0 (auto) or a multiple of 16 in 16..128";
@@ -265,6 +275,26 @@ struct ConvertAttnToNVGPU
         return failure();
       }
       s.pingPong = s.hopper && s.warps >= 8 && pingPong != 0;
+      s.ctas = ctasPerSm ? ctasPerSm.getValue() : 1;
+      // The producer lane sets up each tile of a persistent kernel itself,
+      // so no part of the schedule may need a whole warp: a mask_rule's
+      // block rule on intervals reads ranges over the lanes (a rule block
+      // map has applied it already). Its grid is one block per SM.
+      bool persistentFits = s.hopper && s.ctas == 1 &&
+                            (!op.hasMaskRule() || s.listMarked);
+      s.persistent = persistent == 1;
+      if (s.persistent && !persistentFits) {
+        op.emitError() << "persistent=1 needs the Hopper kernel (mma=wgmma), "
+                          "ctas-per-sm=1 and no mask_rule region (one on a "
+                          "block list already mapped is fine)";
+        return failure();
+      }
+      if (s.ctas > 1 && (!s.hopper || s.threads() * s.ctas > 2048)) {
+        op.emitError() << "ctas-per-sm=" << s.ctas
+                       << " needs the Hopper kernel (mma=wgmma) with at most "
+                       << 2048 / s.ctas - 128 << " consumer threads";
+        return failure();
+      }
       // Measured on the H100 (docs/benchmarks/gpu.md, tuning): at D <= 64
       // the second copy in flight costs more registers than it hides. The
       // Hopper kernel's copies cost no registers: two stages.
@@ -304,7 +334,10 @@ struct ConvertAttnToNVGPU
                            << name << " = " << dim << " (use mma=sync)";
             return failure();
           }
-      const int64_t maxShared = s.hopper ? 227 * 1024 : 160 * 1024;
+      // An SM has 228 KB of shared memory, 1 KB of which each resident
+      // block reserves.
+      const int64_t maxShared =
+          s.hopper ? (228 / s.ctas - 1) * 1024 : 160 * 1024;
       s.bk = keyBlock ? keyBlock.getValue()
                       : (s.hopper ? 128 : (s.qInRegs ? 64 : 48));
       while (!keyBlock && !s.hopper && s.bk > 16 &&
@@ -322,7 +355,8 @@ struct ConvertAttnToNVGPU
       if (s.sharedBytes() > maxShared) {
         op.emitError() << "attn-to-nvgpu: tiles need " << s.sharedBytes()
                        << " bytes of shared memory (> " << maxShared / 1024
-                       << " KB); lower key-block, stages or warps";
+                       << " KB); lower key-block, stages, warps or "
+                          "ctas-per-sm";
         return failure();
       }
 
@@ -387,6 +421,12 @@ struct ConvertAttnToNVGPU
           bindings.push_back(gb.getStringAttr(bindingOf(fn, x)));
         kfn->setAttr("attn.step_args", gb.getArrayAttr(bindings));
       }
+      // ptxas then budgets 64K / (threads x ctas) registers per thread.
+      if (s.ctas > 1)
+        kfn->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                     gb.getI32IntegerAttr(static_cast<int32_t>(s.ctas)));
+      if (s.persistent)
+        kfn->setAttr("attn.persistent", gb.getUnitAttr());
       kfn->setAttr("attn.block_q", gb.getI64IntegerAttr(s.bq));
       kfn->setAttr("attn.threads", gb.getI64IntegerAttr(s.threads()));
       kfn->setAttr("attn.dynamic_shared",

@@ -141,30 +141,54 @@ RuleOperands mlir::attn::cuda::gpuWarpRuleOperands(gpu::GPUFuncOp fn,
 }
 
 void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
+  setupKernel(fn);
+  Value bx = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value gx = gpu::GridDimOp::create(b, gpu::Dimension::x);
+  // Heaviest query tiles first: under a causal mask the last tiles see the
+  // most keys, and starting them first keeps the tail of the grid short.
+  Value tile = arith::SubIOp::create(b, arith::SubIOp::create(b, gx, c(1)), bx);
+  setupTile(fn, tile, gpu::BlockIdOp::create(b, gpu::Dimension::y),
+            gpu::BlockIdOp::create(b, gpu::Dimension::z));
+}
+
+void FlashKernelBuilder::setupKernel(gpu::GPUFuncOp fn) {
   f32 = b.getF32Type();
   i32 = b.getI32Type();
   Value q = fn.getArgument(0), k = fn.getArgument(1);
   tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  Value bx = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  Value gx = gpu::GridDimOp::create(b, gpu::Dimension::x);
-  h = gpu::BlockIdOp::create(b, gpu::Dimension::y);
-  bIdx = gpu::BlockIdOp::create(b, gpu::Dimension::z);
   N = memref::DimOp::create(b, q, 2);
   M = memref::DimOp::create(b, k, 2);
-  Value Hq = memref::DimOp::create(b, q, 1);
-  Value Hkv = memref::DimOp::create(b, k, 1);
-  hkv = arith::DivUIOp::create(b, h, arith::DivUIOp::create(b, Hq, Hkv));
+  Hq = memref::DimOp::create(b, q, 1);
+  Hkv = memref::DimOp::create(b, k, 1);
   warp = div(tid, 32);
   lane = rem(tid, 32);
-  // Heaviest query tiles first: under a causal mask the last tiles see the
-  // most keys, and starting them first keeps the tail of the grid short.
-  Value tile = arith::SubIOp::create(b, arith::SubIOp::create(b, gx, c(1)), bx);
+  MT = s.mtiles;
+  colPair = mul(rem(lane, 4), 2);
+  if (maskRule || scoreRule)
+    ruleOperands = gpuWarpRuleOperands(fn, s.ruleArg(), s.numRules, lane);
+
+  zero = cf(0.0f);
+  ninf = cf(kNegInf);
+  // A score rule takes natural logits and gives natural logits: the
+  // softmax folds only log2(e), after the rule.
+  scale2 = cf(static_cast<float>((scoreRule ? 1.0 : scale) * kLog2e));
+  foldScale = scoreRule || scale > 0;
+  numO = s.dv / 8;
+  numS = s.bk / 8;
+  oSize = MT * numO * 4;
+  mBase = oSize;
+  lBase = oSize + 2 * MT;
+}
+
+void FlashKernelBuilder::setupTile(gpu::GPUFuncOp fn, Value tile, Value head,
+                                   Value batch) {
+  h = head;
+  bIdx = batch;
+  hkv = arith::DivUIOp::create(b, h, arith::DivUIOp::create(b, Hq, Hkv));
   i0 = mul(tile, s.bq);
   i1 = arith::MinUIOp::create(b, add(i0, s.bq), N);
 
-  // Rows this thread owns in the accumulators (two per m-tile), and its
-  // column pair.
-  MT = s.mtiles;
+  // Rows this thread owns in the accumulators (two per m-tile).
   Value wrow = mul(warp, 16 * MT);
   Value quad = div(lane, 4);
   rows.clear();
@@ -172,14 +196,10 @@ void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
     Value r0 = add(add(add(i0, wrow), mi * 16), quad);
     rows.append({r0, add(r0, 8)});
   }
-  colPair = mul(rem(lane, 4), 2);
 
   site = documentSite(
       bIdx, h, N, M, s.segments ? fn.getArgument(s.docArg()) : Value(),
       s.segments ? fn.getArgument(s.docArg() + 1) : Value());
-  if (maskRule || scoreRule) {
-    ruleOperands = gpuWarpRuleOperands(fn, s.ruleArg(), s.numRules, lane);
-  }
   if (maskRule) {
     site.rule = [this](OpBuilder &, Location, Value i, Value j) {
       return emitRule(b, b.getLoc(), *maskRule, ValueRange{bIdx, h, i, j},
@@ -204,18 +224,6 @@ void FlashKernelBuilder::setup(gpu::GPUFuncOp fn) {
                                           s.listMarked},
                         mask, qt, s.bk)
                   : KeySchedule::fromMask(b, b.getLoc(), mask, qt, s.bk);
-
-  zero = cf(0.0f);
-  ninf = cf(kNegInf);
-  // A score rule takes natural logits and gives natural logits: the
-  // softmax folds only log2(e), after the rule.
-  scale2 = cf(static_cast<float>((scoreRule ? 1.0 : scale) * kLog2e));
-  foldScale = scoreRule || scale > 0;
-  numO = s.dv / 8;
-  numS = s.bk / 8;
-  oSize = MT * numO * 4;
-  mBase = oSize;
-  lBase = oSize + 2 * MT;
 }
 
 SmallVector<Value> FlashKernelBuilder::initialState() {

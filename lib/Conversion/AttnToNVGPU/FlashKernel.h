@@ -47,6 +47,17 @@ struct FlashShape {
   bool hopper = false;
   /// Hopper with two consumer warpgroups: they take turns issuing MMAs.
   bool pingPong = false;
+  /// Hopper: blocks resident per SM (nvvm.minctasm). Each gets 1 / ctas of
+  /// the register file and must fit its tiles in 1 / ctas of the shared
+  /// memory; in exchange one block's start (barriers, Q, the first K) and
+  /// epilogue overlap another block's MMAs.
+  int64_t ctas = 1;
+  /// Hopper: one block per SM looping over (query tile, head, batch) work
+  /// items, the K/V ring and the ping-pong carried across tiles and Q
+  /// double-buffered, so the next tile's copies overlap this tile's last
+  /// MMAs and epilogue (opt-in: on the H200 it was no faster, even for the
+  /// short tiles of sparse block lists; docs/benchmarks/sparse.md).
+  bool persistent = false;
   /// A runtime block list of listQ x listK blocks (0: none). Its operands
   /// kv_indices and kv_counts follow q, k, v among the kernel arguments.
   int64_t listQ = 0, listK = 0;
@@ -77,19 +88,21 @@ struct FlashShape {
   /// stored as column boxes of 64 elements (128 B rows, TMA's 128-byte
   /// swizzle), box after box; all offsets are multiples of 1024 (the
   /// swizzle atom). The mbarriers follow: Q full, then K full, V full,
-  /// K empty and V empty of every stage.
+  /// K empty and V empty of every stage. A persistent kernel holds two Q
+  /// buffers (Q full and Q empty of each follow Q full of the first).
   struct HopperLayout {
-    int64_t q, k, kStage, v, vStage, bars, total;
+    int64_t q, qStage, k, kStage, v, vStage, bars, total;
   };
   HopperLayout hopperLayout() const {
     HopperLayout l;
     l.q = 0;
-    l.k = bq * d * 2;
+    l.qStage = bq * d * 2;
+    l.k = (persistent ? 2 : 1) * l.qStage;
     l.kStage = bk * d * 2;
     l.v = l.k + stages * l.kStage;
     l.vStage = bk * dv * 2;
     l.bars = l.v + stages * l.vStage;
-    l.total = l.bars + 8 * (1 + 4 * stages);
+    l.total = l.bars + 8 * (4 + 4 * stages);
     return l;
   }
   int64_t sharedBytes() const {
@@ -166,7 +179,7 @@ private:
   RuleOperands ruleOperands;
 
   // Values common to the whole kernel (setup).
-  Value tid, lane, warp, bIdx, h, hkv, N, M, i0, i1;
+  Value tid, lane, warp, bIdx, h, hkv, N, M, Hq, Hkv, i0, i1;
   Type f32, i32;
   /// Query rows this thread owns in the accumulators ([mi * 2 + rr]) and
   /// its column pair.
@@ -189,8 +202,14 @@ private:
   // Loop state layout: O [mi][dt][4], then m [mi][rr], then l [mi][rr].
   int64_t MT = 1, numO = 0, numS = 0, oSize = 0, mBase = 0, lBase = 0;
 
-  /// Ids, sizes, the owned rows and the key schedule of this query tile.
+  /// Ids, sizes, the owned rows and the key schedule of this query tile
+  /// (the block's: setupKernel, then setupTile of the block ids).
   void setup(gpu::GPUFuncOp fn);
+  /// What every tile of the kernel shares: thread ids, sizes, constants.
+  void setupKernel(gpu::GPUFuncOp fn);
+  /// Query tile `tile` of head `head`, batch row `batch`: its rows, the
+  /// mask's site and the key schedule.
+  void setupTile(gpu::GPUFuncOp fn, Value tile, Value head, Value batch);
   /// O = 0, m = -inf, l = 0.
   SmallVector<Value> initialState();
 

@@ -42,14 +42,19 @@ using namespace mlir::attn;
 using namespace mlir::attn::cuda;
 
 namespace {
-/// Which mbarrier of the layout: Q full, then per stage K full, V full,
-/// K empty, V empty.
-enum class Bar { QFull = 0, KFull = 1, VFull = 2, KEmpty = 3, VEmpty = 4 };
+/// Which mbarrier of the layout: Q full and Q empty of both Q buffers, then
+/// per stage K full, V full, K empty, V empty.
+enum class Bar { QFull = 0, QEmpty = 1, KFull = 2, VFull = 3, KEmpty = 4,
+                 VEmpty = 5 };
 constexpr int64_t kBoxCols = 64; // elements per 128-byte row of a box
 } // namespace
 
 void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
-  setup(fn);
+  // A persistent kernel sets up each tile inside its work loop.
+  if (s.persistent)
+    setupKernel(fn);
+  else
+    setup(fn);
   MLIRContext *ctx = b.getContext();
   Type i64 = b.getI64Type();
   unsigned nargs = fn.getNumArguments();
@@ -83,10 +88,13 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   auto sharedPtr = [&](Value off) {
     return LLVM::IntToPtrOp::create(b, ptr3, add64(base, off)).getResult();
   };
+  // `stage`: the ring stage (K/V) or the Q buffer; null for the first.
   auto bar = [&](Bar which, Value stage) {
     int64_t off = L.bars;
-    if (which != Bar::QFull)
-      off += 8 + 8 * S * (static_cast<int64_t>(which) - 1);
+    if (which == Bar::QEmpty)
+      off += 16;
+    else if (which != Bar::QFull)
+      off += 32 + 8 * S * (static_cast<int64_t>(which) - 2);
     Value o = k64(off);
     if (stage)
       o = add64(o, mul64(asI64(stage), 8));
@@ -102,7 +110,11 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
         b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0), false);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(&first.getThenRegion().front());
-    NVVM::MBarrierInitOp::create(b, bar(Bar::QFull, Value()), k32(1), Value());
+    for (int64_t qb = 0; qb < 2; ++qb) {
+      NVVM::MBarrierInitOp::create(b, bar(Bar::QFull, c(qb)), k32(1), Value());
+      NVVM::MBarrierInitOp::create(b, bar(Bar::QEmpty, c(qb)), k32(s.warps),
+                                   Value());
+    }
     for (int64_t st = 0; st < S; ++st) {
       NVVM::MBarrierInitOp::create(b, bar(Bar::KFull, c(st)), k32(1), Value());
       NVVM::MBarrierInitOp::create(b, bar(Bar::VFull, c(st)), k32(1), Value());
@@ -114,18 +126,62 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   }
   gpu::BarrierOp::create(b);
 
+  // The tiles of this block: its own (grid (tiles, Hq, B)), or for a
+  // persistent block the work items w = blockIdx.x, + gridDim.x, ... below
+  // tiles x Hq x B, the query tiles of one head consecutive (blocks running
+  // at once share that head's K/V in L2) and heaviest first. `body(g, k)`
+  // runs one tile, g being the ring steps and k the tiles this block ran
+  // before it; it returns g plus the tile's steps.
+  auto forEachTile = [&](function_ref<Value(Value, Value)> body) {
+    if (!s.persistent) {
+      body(c0, c0);
+      return;
+    }
+    Value tiles = arith::CeilDivUIOp::create(b, N, c(s.bq));
+    Value perBatch = arith::MulIOp::create(b, tiles, Hq);
+    Value total = arith::MulIOp::create(
+        b, perBatch, memref::DimOp::create(b, fn.getArgument(0), 0));
+    auto loop = scf::ForOp::create(
+        b, gpu::BlockIdOp::create(b, gpu::Dimension::x), total,
+        gpu::GridDimOp::create(b, gpu::Dimension::x), ValueRange{c0, c0});
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value w = loop.getInductionVar();
+    Value inBatch = arith::RemUIOp::create(b, w, perBatch);
+    Value tile = arith::SubIOp::create(
+        b, arith::SubIOp::create(b, tiles, c1),
+        arith::RemUIOp::create(b, inBatch, tiles));
+    setupTile(fn, tile, arith::DivUIOp::create(b, inBatch, tiles),
+              arith::DivUIOp::create(b, w, perBatch));
+    ValueRange it = loop.getRegionIterArgs();
+    Value gNext = body(it[0], it[1]);
+    scf::YieldOp::create(b, ValueRange{gNext, add(it[1], 1)});
+  };
+  // Q buffer k % 2 of a persistent kernel (null: the only one) and its
+  // bytes' offset.
+  auto qBuffer = [&](Value k) { return s.persistent ? rem(k, 2) : Value(); };
+  auto qOffset = [&](Value qb) {
+    return qb ? add64(k64(L.q), mul64(asI64(qb), L.qStage)) : k64(L.q);
+  };
+  // The pass k / 2 over a Q buffer, as a barrier parity.
+  auto qPass = [&](Value k) {
+    return s.persistent ? asI32(arith::AndIOp::create(b, div(k, 2), c1))
+                        : k32(0);
+  };
+
   auto isProducer = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, tid,
                                           c(32 * s.warps));
   auto roles = scf::IfOp::create(b, isProducer, /*withElse=*/true);
 
   // Registers per thread after the hand-over. The block owns what it got at
-  // launch (ptxas gives each thread 64K / threads, rounded down to a
-  // multiple of 8: 168 for 384 threads) and setmaxnreg only moves them
+  // launch (ptxas gives each thread 64K / (threads x resident blocks),
+  // rounded down to a multiple of 8: 168 for 384 threads, 128 for two
+  // blocks of 256) and setmaxnreg only moves them
   // between warpgroups; asking for more than that blocks forever. The
   // producer keeps 24, the consumers share the rest (a multiple of 8, at
   // most 240).
-  const int64_t launchRegs = 65536 / s.threads() / 8 * 8;
-  const int64_t producerRegs = 24;
+  const int64_t launchRegs = 65536 / (s.threads() * s.ctas) / 8 * 8;
+  const int64_t producerRegs = s.persistent ? 40 : 24;
   const int64_t consumerRegs = std::min<int64_t>(
       240, (launchRegs * s.threads() - 128 * producerRegs) / (32 * s.warps) /
                8 * 8);
@@ -162,30 +218,45 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
           NVVM::MemScopeKindAttr::get(ctx, NVVM::MemScopeKind::CTA),
           b.getBoolAttr(false), Value());
     };
-    expect(bar(Bar::QFull, Value()), s.bq * s.d * 2);
-    copy(mapQ, k64(L.q), i0, h, s.bq, s.d, bar(Bar::QFull, Value()));
-
-    auto loop = scf::ForOp::create(b, c0, sched.count(), c1);
-    b.setInsertionPointToStart(loop.getBody());
-    Value t = loop.getInductionVar();
-    Value st = rem(t, S);
-    // The first pass over the ring finds fresh barriers: waiting on the
-    // parity before phase 0 returns at once.
-    Value parity = arith::XOrIOp::create(
-        b, asI32(arith::AndIOp::create(b, div(t, S), c1)), k32(1));
-    Value j0 = mul(sched.block(b, b.getLoc(), t), s.bk);
-    Value kFull = bar(Bar::KFull, st), vFull = bar(Bar::VFull, st);
-    NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::KEmpty, st), parity,
-                                          ticks);
-    expect(kFull, s.bk * s.d * 2);
-    copy(mapK, add64(k64(L.k), mul64(asI64(st), L.kStage)), j0, hkv, s.bk,
-         s.d, kFull);
-    // V's buffer frees later than K's (P V runs after the softmax).
-    NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::VEmpty, st), parity,
-                                          ticks);
-    expect(vFull, s.bk * s.dv * 2);
-    copy(mapV, add64(k64(L.v), mul64(asI64(st), L.vStage)), j0, hkv, s.bk,
-         s.dv, vFull);
+    // Step t of the tile (ring step r): the K and V copies of its block.
+    auto produceStep = [&](Value t, Value r) {
+      Value st = rem(r, S);
+      Value parity = arith::XOrIOp::create(
+          b, asI32(arith::AndIOp::create(b, div(r, S), c1)), k32(1));
+      Value j0 = mul(sched.block(b, b.getLoc(), t), s.bk);
+      Value kFull = bar(Bar::KFull, st), vFull = bar(Bar::VFull, st);
+      NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::KEmpty, st), parity,
+                                            ticks);
+      expect(kFull, s.bk * s.d * 2);
+      copy(mapK, add64(k64(L.k), mul64(asI64(st), L.kStage)), j0, hkv, s.bk,
+           s.d, kFull);
+      // V's buffer frees later than K's (P V runs after the softmax).
+      NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::VEmpty, st), parity,
+                                            ticks);
+      expect(vFull, s.bk * s.dv * 2);
+      copy(mapV, add64(k64(L.v), mul64(asI64(st), L.vStage)), j0, hkv, s.bk,
+           s.dv, vFull);
+    };
+    forEachTile([&](Value g, Value k) {
+      Value qb = qBuffer(k);
+      // The first pass over a buffer (or the ring) finds fresh barriers:
+      // waiting on the parity before phase 0 returns at once.
+      if (s.persistent) // the consumers of tile k - 2 are done with it
+        NVVM::MBarrierTryWaitParityOp::create(
+            b, bar(Bar::QEmpty, qb),
+            arith::XOrIOp::create(b, qPass(k), k32(1)), ticks);
+      expect(bar(Bar::QFull, qb), s.bq * s.d * 2);
+      copy(mapQ, qOffset(qb), i0, h, s.bq, s.d, bar(Bar::QFull, qb));
+      Value count = sched.count();
+      auto loop = scf::ForOp::create(b, c0, count, c1);
+      {
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPointToStart(loop.getBody());
+        Value t = loop.getInductionVar();
+        produceStep(t, add(g, t));
+      }
+      return add(g, count);
+    });
   }
 
   // ---- consumers ----
@@ -203,7 +274,7 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
         .getResult();
   };
   Value wgRow = mul64(asI64(div(warp, 4)), 64 * 128); // this warpgroup's rows
-  Value qBase = add64(add64(base, k64(L.q)), wgRow);
+  Value qBase; // this warpgroup's rows of the current tile's Q buffer
   auto wgTy = s.elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
   const std::string eltName = s.elt.isBF16() ? "bf16" : "f16";
 
@@ -213,16 +284,18 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   auto parityOf = [&](Value t) {
     return asI32(arith::AndIOp::create(b, div(t, S), c1));
   };
-  // Lane 0 of each consumer warp marks a buffer of block t as read.
-  auto release = [&](Bar which, Value t) {
+  // Lane 0 of each consumer warp marks a buffer as read.
+  auto arrive = [&](Value barrier) {
     auto first = scf::IfOp::create(
         b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, c0), false);
     OpBuilder::InsertionGuard g3(b);
     b.setInsertionPointToStart(&first.getThenRegion().front());
     NVVM::MBarrierArriveOp::create(
-        b, Type(), bar(which, stageOf(t)), Value(),
+        b, Type(), barrier, Value(),
         NVVM::MemScopeKindAttr::get(ctx, NVVM::MemScopeKind::CTA));
   };
+  // ... the K or V buffer of ring step t.
+  auto release = [&](Bar which, Value t) { arrive(bar(which, stageOf(t))); };
   // Issues S = Q K^T for block t (m64 n(BK) k16 per 16 columns of D) as one
   // wgmma group; the accumulators are valid after a wait_group.
   const int64_t nS = s.bk / 2; // f32 accumulators per thread
@@ -373,80 +446,92 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     b.setInsertionPointToStart(&last.getThenRegion().front());
     NVVM::BarrierArriveOp::create(b, k32(1), pairThreads);
   }
-  NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::QFull, Value()), k32(0),
-                                        ticks);
-  SmallVector<Value> init = initialState();
-  Value i32zero = k32(0);
-  init.append(numWords, i32zero);
-  SmallVector<Type> stateTypes;
-  for (Value v : init)
-    stateTypes.push_back(v.getType());
-  Value any = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, sched.count(),
-                                    c0);
-  auto pro = scf::IfOp::create(b, stateTypes, any, true);
-  {
-    OpBuilder::InsertionGuard g2(b);
-    b.setInsertionPointToStart(&pro.getThenRegion().front());
-    takeTurn();
-    Value acc = issueScores(c0);
-    endTurn();
-    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
-    release(Bar::KEmpty, c0);
-    SoftmaxOut so = scoresSoftmax(acc, c0, init);
-    SmallVector<Value> out(init.begin(), init.begin() + oSize); // O = 0
-    out.append(so.mNew);
-    out.append(so.lNew);
-    out.append(pWords(so));
-    scf::YieldOp::create(b, out);
-    b.setInsertionPointToStart(&pro.getElseRegion().front());
-    scf::YieldOp::create(b, init);
-  }
-  auto loop = scf::ForOp::create(b, c1, sched.count(), c1, pro.getResults());
-  {
-    OpBuilder::InsertionGuard g2(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value t = loop.getInductionVar();
-    ValueRange state = loop.getRegionIterArgs();
-    Value prev = arith::SubIOp::create(b, t, c1);
-    takeTurn();
-    Value acc = issueScores(t);
-    SmallVector<Value> O = issuePV(
-        SmallVector<Value>(state.take_front(oSize)),
-        SmallVector<Value>(state.take_back(numWords)), prev);
-    endTurn();
-    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(1)); // S(t) retired
-    release(Bar::KEmpty, t);
-    SoftmaxOut so = scoresSoftmax(acc, t, state);
-    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0)); // P V retired
-    fenceOperands(O);
-    release(Bar::VEmpty, prev);
-    SmallVector<Value> next = rescaled(O, so.alpha);
-    next.append(so.mNew);
-    next.append(so.lNew);
-    next.append(pWords(so));
-    scf::YieldOp::create(b, next);
-  }
-  // The last block's P V.
-  SmallVector<Type> oTypes(oSize, f32);
-  auto tailPV = scf::IfOp::create(b, oTypes, any, true);
-  {
-    OpBuilder::InsertionGuard g2(b);
-    b.setInsertionPointToStart(&tailPV.getThenRegion().front());
-    ValueRange fin = loop.getResults();
-    Value last = arith::SubIOp::create(b, sched.count(), c1);
-    SmallVector<Value> O =
-        issuePV(SmallVector<Value>(fin.take_front(oSize)),
-                SmallVector<Value>(fin.take_back(numWords)), last);
-    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
-    fenceOperands(O);
-    scf::YieldOp::create(b, O);
-    b.setInsertionPointToStart(&tailPV.getElseRegion().front());
-    scf::YieldOp::create(b, ValueRange(fin.take_front(oSize)));
-  }
-  SmallVector<Value> fin(tailPV.getResults());
-  for (Value v : loop.getResults().slice(oSize, 4 * MT))
-    fin.push_back(v);
-  epilogue(fin, fn);
+  // One tile: its ring steps are g + t for its steps t (the schedule's).
+  forEachTile([&](Value g, Value k) {
+    auto ring = [&](Value t) { return add(g, t); };
+    Value qb = qBuffer(k);
+    qBase = add64(add64(base, qOffset(qb)), wgRow);
+    NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::QFull, qb), qPass(k),
+                                          ticks);
+    SmallVector<Value> init = initialState();
+    Value i32zero = k32(0);
+    init.append(numWords, i32zero);
+    SmallVector<Type> stateTypes;
+    for (Value v : init)
+      stateTypes.push_back(v.getType());
+    Value count = sched.count();
+    Value any = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, count, c0);
+    auto pro = scf::IfOp::create(b, stateTypes, any, true);
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(&pro.getThenRegion().front());
+      takeTurn();
+      Value acc = issueScores(ring(c0));
+      endTurn();
+      NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+      release(Bar::KEmpty, ring(c0));
+      SoftmaxOut so = scoresSoftmax(acc, c0, init);
+      SmallVector<Value> out(init.begin(), init.begin() + oSize); // O = 0
+      out.append(so.mNew);
+      out.append(so.lNew);
+      out.append(pWords(so));
+      scf::YieldOp::create(b, out);
+      b.setInsertionPointToStart(&pro.getElseRegion().front());
+      scf::YieldOp::create(b, init);
+    }
+    auto loop = scf::ForOp::create(b, c1, count, c1, pro.getResults());
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(loop.getBody());
+      Value t = loop.getInductionVar();
+      ValueRange state = loop.getRegionIterArgs();
+      Value prev = arith::SubIOp::create(b, t, c1);
+      takeTurn();
+      Value acc = issueScores(ring(t));
+      SmallVector<Value> O = issuePV(
+          SmallVector<Value>(state.take_front(oSize)),
+          SmallVector<Value>(state.take_back(numWords)), ring(prev));
+      endTurn();
+      NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(1)); // S(t) retired
+      release(Bar::KEmpty, ring(t));
+      SoftmaxOut so = scoresSoftmax(acc, t, state);
+      NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0)); // P V retired
+      fenceOperands(O);
+      release(Bar::VEmpty, ring(prev));
+      SmallVector<Value> next = rescaled(O, so.alpha);
+      next.append(so.mNew);
+      next.append(so.lNew);
+      next.append(pWords(so));
+      scf::YieldOp::create(b, next);
+    }
+    // Every S = Q K^T of the tile has retired: its Q buffer may refill.
+    if (s.persistent)
+      arrive(bar(Bar::QEmpty, qb));
+    // The last block's P V.
+    SmallVector<Type> oTypes(oSize, f32);
+    auto tailPV = scf::IfOp::create(b, oTypes, any, true);
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(&tailPV.getThenRegion().front());
+      ValueRange fin = loop.getResults();
+      Value last = arith::SubIOp::create(b, count, c1);
+      SmallVector<Value> O =
+          issuePV(SmallVector<Value>(fin.take_front(oSize)),
+                  SmallVector<Value>(fin.take_back(numWords)), ring(last));
+      NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+      fenceOperands(O);
+      if (s.persistent) // the ring goes on into the next tile
+        release(Bar::VEmpty, ring(last));
+      scf::YieldOp::create(b, O);
+      b.setInsertionPointToStart(&tailPV.getElseRegion().front());
+      scf::YieldOp::create(b, ValueRange(fin.take_front(oSize)));
+    }
+    SmallVector<Value> fin(tailPV.getResults());
+    for (Value v : loop.getResults().slice(oSize, 4 * MT))
+      fin.push_back(v);
+    epilogue(fin, fn);
+    return add(g, count);
+  });
   b.setInsertionPointAfter(roles);
   gpu::ReturnOp::create(b);
 }

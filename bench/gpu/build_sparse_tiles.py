@@ -1,0 +1,27 @@
+#!/usr/bin/env python3
+"""Here (no GPU needed): the tile variants bench/gpu/sparse_tiles.py times
+for block lists and causal attention (bf16, D = 128, 128 x 128 lists):
+consumer warps, key block, copy stages, blocks per SM (ctas-per-sm) and
+the persistent grid (persistent=1).
+Bundles go to bench/gpu/bundles/tiles_*.bundle.
+
+usage: python3 bench/gpu/build_sparse_tiles.py [--attnc build/bin/attnc]
+"""
+from build_sparse import build_all, causal_spec, list_spec
+
+# variant -> cuda options ("" is the default the compiler picks)
+VARIANTS = {
+    "default": "",
+    "persistent": "persistent=1",
+    "w4_k128_s2": "warps=4 key-block=128 stages=2",
+    "w4_k64_ctas2": "warps=4 key-block=64 stages=2 ctas-per-sm=2",
+    "w4_k128_s1_ctas2": "warps=4 key-block=128 stages=1 ctas-per-sm=2",
+}
+
+SPECS = {}
+for _v, _opts in VARIANTS.items():
+    SPECS[f"tiles_list_{_v}"] = (list_spec("f", 128, 128, 128, True), _opts)
+    SPECS[f"tiles_causal_{_v}"] = (causal_spec("f", 128), _opts)
+
+if __name__ == "__main__":
+    build_all(SPECS)
