@@ -34,10 +34,11 @@ struct Stage {
 std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
   return {
       {"tiled", llvm::formatv("attn-verify-spec,attn-lower-route,func.func(attn-lower-elementwise,attn-lower-select,attn-lower-merge,"
-                              "attn-lower-linear{{chunk={2}},attn-lower-scan{{chunk={3}},attn-tile{{query-tile={0} "
+                              "attn-lower-linear{{chunk={2} lanes={4}},attn-lower-scan{{chunk={3}},attn-tile{{query-tile={0} "
                               "key-block={1}},canonicalize,cse)",
                               o.queryTile.getValue(), o.keyBlock.getValue(),
-                              o.linearChunk.getValue(), o.scanChunk.getValue())
+                              o.linearChunk.getValue(), o.scanChunk.getValue(),
+                              o.lanes.getValue())
                     .str()},
       {"vectorized",
        llvm::formatv("func.func(attn-vectorize-cpu{{lanes={0} rows={1} "

@@ -1,5 +1,24 @@
 // RUN: attn-opt %s -attn-lower-linear="chunk=16" | FileCheck %s
 // RUN: not attn-opt %s -attn-lower-linear="chunk=0" 2>&1 | FileCheck %s --check-prefix=BAD
+// RUN: attn-opt %s -attn-lower-linear="chunk=16 lanes=16" | FileCheck %s --check-prefix=VEC
+// RUN: not attn-opt %s -attn-lower-linear="lanes=4" 2>&1 | FileCheck %s --check-prefix=BAD-LANES
+
+// With lanes (the CPU pipeline passes its vector width), a chunk's
+// products run on register tiles of f32 vectors: phi(q) [C, D], phi(k)^T
+// [D, C] and v [C, Dv] packed per chunk, the score rows, the outputs and
+// the state update as broadcast-FMAs of 4 rows x 4 vectors.
+// VEC-LABEL: func.func @decayed
+// VEC: memref.alloc() : memref<16x64xf32>
+// VEC: memref.alloc() : memref<64x16xf32>
+// VEC: memref.alloc() : memref<16x16xf32>
+// VEC: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16
+// VEC: vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<16xf32>
+// VEC: vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<?x?x?x64xf32>, vector<16xf32>
+// The delta rule keeps its token walk.
+// VEC-LABEL: func.func @delta_state
+// VEC-NOT: vector.fma
+// VEC: return
+// BAD-LANES: attn-lower-linear: lanes=4 must be 0 (scalar), 8 or 16
 
 // attn.linear becomes a parallel task per (b, h) with an f32 state [D, Dv]
 // (and z [D]) walking chunks of 16 tokens: per token the inter-chunk

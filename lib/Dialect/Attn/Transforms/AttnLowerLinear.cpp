@@ -23,6 +23,7 @@
 #include "attnir/Dialect/Attn/Utils/SelectionBuilders.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/IR/PatternMatch.h"
+#include "LinearTask.h"
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_ATTNLOWERLINEAR
@@ -33,59 +34,6 @@ using namespace mlir;
 using namespace mlir::attn;
 
 namespace {
-
-/// One (b, h) task's buffers and facts.
-struct LinearTask {
-  bool normalize = false;
-  double scale = 1.0;
-  Value q, k, v, decay, gate, logGate, beta, out; // buffers
-  Value featureGate;                              // log_gate [B, H, N, D]
-  Value initState, finalState;                    // [B, H, D, Dv] f32
-  Value lse;                                      // [B, H, N] f32: log den
-  Value forget, step, momentum;                   // Titans: [B, H, N]
-  Value U;                                        // f32 scratch [D, Dv]
-  Value b, h, d, dv, n;
-  Value S, z, acc;          // f32 scratch: [D, Dv], [D], [Dv]
-  Value qNorm, kNorm;       // f32 scratch [N] with l2norm: 1 / |phi(x_t)|
-  std::optional<FeatureMap> map;
-
-  Value phiAt(OpBuilder &ob, Location l, Value buf, Value t, Value e) const {
-    Value x = toF32(ob, l, memref::LoadOp::create(ob, l, buf, ValueRange{b, h, t, e}));
-    return featureMap(ob, l, map, x);
-  }
-  /// phi(q_t)_e or phi(k_t)_e, L2-normalised with l2norm.
-  Value feature(OpBuilder &ob, Location l, bool isQ, Value t, Value e) const {
-    Value x = phiAt(ob, l, isQ ? q : k, t, e);
-    Value norm = isQ ? qNorm : kNorm;
-    if (norm)
-      x = arith::MulFOp::create(ob, l, x, memref::LoadOp::create(ob, l, norm, ValueRange{t}));
-    return x;
-  }
-  /// gamma_t: the head's decay times the token's gates (1 without any).
-  Value gamma(OpBuilder &ob, Location l, Value t) const {
-    Value g = cF32(ob, l, 1.0);
-    auto times = [&](Value x) { g = arith::MulFOp::create(ob, l, g, x); };
-    if (decay)
-      times(toF32(ob, l, memref::LoadOp::create(ob, l, decay, ValueRange{h})));
-    if (gate)
-      times(toF32(ob, l, memref::LoadOp::create(ob, l, gate, ValueRange{b, h, t})));
-    if (logGate)
-      times(math::ExpOp::create(
-          ob, l, toF32(ob, l, memref::LoadOp::create(ob, l, logGate, ValueRange{b, h, t}))));
-    return g;
-  }
-  /// phi(q_t) . phi(k_s).
-  Value dot(OpBuilder &ob, Location l, Value t, Value s) const {
-    auto loop = scf::ForOp::create(
-        ob, l, cIdx(ob, l, 0), d, cIdx(ob, l, 1), ValueRange{cF32(ob, l, 0.0)},
-        [&](OpBuilder &eb, Location el, Value e, ValueRange sum) {
-          Value p = arith::MulFOp::create(eb, el, feature(eb, el, true, t, e),
-                                          feature(eb, el, false, s, e));
-          scf::YieldOp::create(eb, el, ValueRange{arith::AddFOp::create(eb, el, sum[0], p)});
-        });
-    return loop.getResult(0);
-  }
-};
 
 Value mulF(OpBuilder &b, Location l, Value x, Value y) {
   return arith::MulFOp::create(b, l, x, y);
@@ -347,7 +295,7 @@ void buildFinalState(OpBuilder &b, Location l, const LinearTask &k) {
   });
 }
 
-void lowerLinear(RewriterBase &rw, LinearOp op, int64_t chunk) {
+void lowerLinear(RewriterBase &rw, LinearOp op, int64_t chunk, int64_t lanes) {
   Location loc = op.getLoc();
   rw.setInsertionPoint(op);
   LinearTask base;
@@ -414,6 +362,8 @@ void lowerLinear(RewriterBase &rw, LinearOp op, int64_t chunk) {
       forEach(b, l, cIdx(b, l, 0), k.n, [&](OpBuilder &tb, Location tl, Value t) {
         buildRecurrentToken(tb, tl, k, t);
       });
+    else if (vectorChunksApply(k, lanes))
+      buildVectorChunks(b, l, k, chunk, lanes);
     else
       buildChunks(b, l, k, chunk);
     if (k.finalState)
@@ -436,6 +386,11 @@ struct AttnLowerLinearPass
     : public attn::impl::AttnLowerLinearBase<AttnLowerLinearPass> {
   using Base::Base;
   void runOnOperation() override {
+    if (lanes != 0 && lanes != 8 && lanes != 16) {
+      getOperation().emitError() << "attn-lower-linear: lanes=" << lanes.getValue()
+                                 << " must be 0 (scalar), 8 or 16";
+      return signalPassFailure();
+    }
     if (chunk < 1 || chunk > 1024) {
       getOperation().emitError() << "attn-lower-linear: chunk=" << chunk.getValue()
                                  << " must be in 1..1024";
@@ -445,7 +400,7 @@ struct AttnLowerLinearPass
     getOperation().walk([&](LinearOp op) { ops.push_back(op); });
     IRRewriter rw(&getContext());
     for (LinearOp op : ops)
-      lowerLinear(rw, op, chunk);
+      lowerLinear(rw, op, chunk, lanes);
   }
 };
 

@@ -104,6 +104,9 @@ def AttnLowerLinear : Pass<"attn-lower-linear", "func::FuncOp"> {
   let options = [
     Option<"chunk", "chunk", "int64_t", /*default=*/"64",
            "tokens per chunk (1..1024)">,
+    Option<"lanes", "lanes", "int64_t", /*default=*/"0",
+           "f32 lanes of the chunk products' vectors (8 or 16) where the "
+           "head dims are static and Dv a multiple of it; 0: scalar loops">,
   ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
