@@ -124,6 +124,26 @@ TEST_F(CAPI, RunsAgainstReferenceGQAAndStrides) {
   EXPECT_EQ(out2.data, out.data);
 }
 
+TEST_F(CAPI, ThreadsFromTheCaller) {
+  std::vector<HostTensor> in = inputs(4, 2, 37, 53);
+  HostTensor first = HostTensor::zeros(DType::F32, {1, 4, 37, 64});
+  ASSERT_EQ(run(in, first), 0) << attnir_last_error();
+  for (int32_t n : {1, 2, 3, 0}) {
+    ASSERT_EQ(attnir_set_threads(kernel, n), 0) << attnir_last_error();
+    EXPECT_EQ(attnir_get_threads(kernel), n);
+    HostTensor out = HostTensor::zeros(DType::F32, {1, 4, 37, 64});
+    ASSERT_EQ(run(in, out), 0) << attnir_last_error();
+    EXPECT_EQ(out.data, first.data); // each task writes its own rows
+  }
+  EXPECT_NE(attnir_set_threads(kernel, -1), 0);
+  EXPECT_NE(std::string(attnir_last_error()).find("expected 0 (every core) to 4096"),
+            std::string::npos);
+  EXPECT_NE(attnir_set_threads(kernel, 4097), 0);
+  EXPECT_NE(attnir_set_threads(nullptr, 1), 0);
+  EXPECT_EQ(attnir_get_threads(nullptr), -1);
+  EXPECT_EQ(attnir_get_threads(kernel), 0);
+}
+
 TEST_F(CAPI, RejectsBadArguments) {
   std::vector<HostTensor> in = inputs(4, 2, 10, 12);
   HostTensor out = HostTensor::zeros(DType::F32, {1, 4, 10, 64});

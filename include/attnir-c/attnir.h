@@ -90,6 +90,15 @@ int attnir_run(const attnir_kernel_t *kernel, int32_t entry,
 /* The target a kernel runs on: "cpu" or "cuda". */
 const char *attnir_kernel_target(const attnir_kernel_t *kernel);
 
+/* Threads of a CPU kernel's later calls: `threads` > 0 runs each call's
+ * parallel loops on that many threads (an OpenMP setting of the calling
+ * thread, restored after the call; other threads' calls are unaffected);
+ * 0 restores the default: every core (or OMP_NUM_THREADS). At most 4096.
+ * A CUDA kernel takes only 0. Returns 0 on success.
+ * attnir_get_threads returns the setting (-1 for a null kernel). */
+int attnir_set_threads(attnir_kernel_t *kernel, int32_t threads);
+int32_t attnir_get_threads(const attnir_kernel_t *kernel);
+
 /* attnir_run for either target, with a stream for CUDA kernels: there every
  * tensor's `data` is a device pointer (contiguous; checked with the driver),
  * and the kernel is queued on `stream` (a CUstream; NULL: the default

@@ -328,6 +328,33 @@ const char *attnir_kernel_target(const attnir_kernel_t *kernel) {
   return kernel->kernel->bundle().target.c_str();
 }
 
+int attnir_set_threads(attnir_kernel_t *kernel, int32_t threads) {
+  if (!kernel) {
+    capi::setError("null kernel");
+    return 1;
+  }
+  if (threads < 0 || threads > 4096) {
+    capi::setError("threads = " + std::to_string(threads) +
+                   ": expected 0 (every core) to 4096");
+    return 1;
+  }
+  if (threads && kernel->kernel->isCuda()) {
+    capi::setError("threads applies to CPU kernels; this kernel runs on "
+                   "CUDA");
+    return 1;
+  }
+  kernel->kernel->setThreads(threads);
+  return 0;
+}
+
+int32_t attnir_get_threads(const attnir_kernel_t *kernel) {
+  if (!kernel) {
+    capi::setError("null kernel");
+    return -1;
+  }
+  return kernel->kernel->getThreads();
+}
+
 int attnir_run_on_stream(const attnir_kernel_t *kernel, int32_t entry,
                          const attnir_tensor_t *inputs, int32_t num_inputs,
                          const attnir_tensor_t *outputs, int32_t num_outputs,

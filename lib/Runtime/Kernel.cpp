@@ -57,6 +57,11 @@ std::unique_ptr<Kernel> Kernel::load(Bundle bundle, std::string &error) {
     error = std::string("cannot load the kernel: ") + (e ? e : "dlopen failed");
     return nullptr;
   }
+  // The OpenMP runtime the kernel links (found through its dependencies).
+  k->ompSetNumThreads = reinterpret_cast<void (*)(int)>(
+      dlsym(k->handle, "omp_set_num_threads"));
+  k->ompGetMaxThreads =
+      reinterpret_cast<int (*)()>(dlsym(k->handle, "omp_get_max_threads"));
   for (const EntryABI &e : bundle.entries) {
     // The packed entry takes any number of arguments; bundles made before
     // it existed have only the C interface (at most 8 arguments).
@@ -349,15 +354,25 @@ bool Kernel::runHost(int entry, const std::vector<TensorRef> &inputs,
   std::vector<void *> ptrs;
   for (auto &d : descs)
     ptrs.push_back(d.data());
-  if (packed[entry]) {
+  // The caller's thread count, for this call's parallel regions only (an
+  // OpenMP setting of the calling thread).
+  int n = threads.load();
+  int before = 0;
+  bool setThreads = n > 0 && ompSetNumThreads && ompGetMaxThreads;
+  if (setThreads) {
+    before = ompGetMaxThreads();
+    ompSetNumThreads(n);
+  }
+  bool ok = true;
+  if (packed[entry])
     reinterpret_cast<void (*)(void **)>(fns[entry])(ptrs.data());
-    return true;
-  }
-  if (!callWithPointers(fns[entry], ptrs)) {
+  else if (!callWithPointers(fns[entry], ptrs)) {
     error = "@" + abi.name + ": more than 8 arguments are not supported yet";
-    return false;
+    ok = false;
   }
-  return true;
+  if (setThreads)
+    ompSetNumThreads(before);
+  return ok;
 }
 
 } // namespace attnir

@@ -61,10 +61,12 @@ def _load_native(path):
     return x.load(path)
 
 
-def compile(spec, target="cpu", entry=None, *, cache=True, **options):
+def compile(spec, target="cpu", entry=None, *, cache=True, threads=None,
+            **options):
     """Compiles `spec` (MLIR text, or an os.PathLike to a .mlir file) for
     `target` and returns a Kernel bound to `entry` (default: the spec's first
-    function).
+    function). `threads`: the CPU threads of its calls (Kernel.threads;
+    default every core).
 
     Keyword options are pass options: ``query_tile=48`` is "query-tile=48".
     Kernels are cached on disk (see cache_dir(); ``cache=False`` or
@@ -87,4 +89,7 @@ def compile(spec, target="cpu", entry=None, *, cache=True, **options):
             lambda: _compile_native(*source), _load_native)
     else:
         native = _compile_native(*source)
-    return Kernel(native, entry, source=source)
+    k = Kernel(native, entry, source=source)
+    if threads is not None:
+        k.threads = threads
+    return k

@@ -92,6 +92,20 @@ class Kernel:
             e = self._entries[name] = _Entry(self._native, self._names.index(name), name)
         return e
 
+    # -- threads -----------------------------------------------------------
+    @property
+    def threads(self):
+        """Threads of this kernel's CPU calls: 0 (the default) uses every
+        core (or OMP_NUM_THREADS); n > 0 runs each call on n threads. Shared
+        by every entry of the kernel. CUDA kernels take only 0."""
+        return self._native.get_threads()
+
+    @threads.setter
+    def threads(self, n):
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"threads must be an int, got {type(n).__name__}")
+        self._native.set_threads(n)
+
     # -- introspection -----------------------------------------------------
     @property
     def entries(self):
@@ -256,8 +270,9 @@ class Kernel:
         return res[0] if len(res) == 1 else tuple(res)
 
 
-def load(path, entry=None):
-    """A kernel saved by Kernel.save (or `attnc compile --emit bundle`)."""
+def load(path, entry=None, *, threads=None):
+    """A kernel saved by Kernel.save (or `attnc compile --emit bundle`);
+    `threads` as Kernel.threads."""
     from ._errors import LoadError
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -267,4 +282,7 @@ def load(path, entry=None):
         native = x.load(path)
     except x.LoadFailure as e:
         raise LoadError(str(e)) from None
-    return Kernel(native, entry)
+    k = Kernel(native, entry)
+    if threads is not None:
+        k.threads = threads
+    return k

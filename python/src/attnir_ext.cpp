@@ -464,6 +464,15 @@ NB_MODULE(_attnir, m) {
              return std::string(attnir_kernel_target(self.k));
            })
       .def(
+          "set_threads",
+          [](Kernel &self, int32_t threads) {
+            if (attnir_set_threads(self.k, threads) != 0)
+              throw nb::value_error(lastError("bad thread count").c_str());
+          },
+          nb::arg("threads"))
+      .def("get_threads",
+           [](const Kernel &self) { return attnir_get_threads(self.k); })
+      .def(
           "save",
           [](const Kernel &self, const std::string &path) {
             int rc;

@@ -59,13 +59,15 @@ struct Options {
   std::string cudaOptions; // e.g. "chip=sm_90 warps=4 stages=2"
   bool stageGiven = false;
   uint64_t seed = 0;
+  int threads = 0; // 0: every core (OpenMP's default)
   bool check = false, bench = false, json = false;
 };
 
 const char *kUsage =
     "usage: attnc run SPEC [--entry NAME] [--target cpu] [--shape "
     "ARG=AxBxCxD]... [--input ARG=FILE.npy]... [--output FILE.npy] [--seed "
-    "N] [--check] [--bench] [--json] [--cpu-options \"rows=4 ...\"]\n"
+    "N] [--check] [--bench] [--json] [--threads N] [--cpu-options "
+    "\"rows=4 ...\"]\n"
     "       attnc compile SPEC [--target cpu] --emit "
     "mlir|llvm|asm|obj|header|bundle [--stage "
     "tiled|vectorized|bufferized|parallel|llvm] [--mcpu CPU] [-o OUT]\n"
@@ -134,6 +136,13 @@ Options parseArgs(int argc, char **argv) {
       o.seed = std::strtoull(v.c_str(), &end, 10);
       if (v.empty() || *end)
         fail("--seed expects a non-negative integer, got '" + v + "'");
+    } else if (flag == "--threads") {
+      std::string v = value();
+      char *end = nullptr;
+      long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || n < 1 || n > 4096)
+        fail("--threads expects a thread count in 1..4096, got '" + v + "'");
+      o.threads = static_cast<int>(n);
     } else if (!a.empty() && a[0] == '-')
       fail("unknown option '" + a + "'\n" + kUsage);
     else if (o.spec.empty())
@@ -582,6 +591,13 @@ int compileSpec(const Options &o, ModuleOp module) {
 int main(int argc, char **argv) {
   llvm::InitLLVM initLLVM(argc, argv);
   Options o = parseArgs(argc, argv);
+  // The kernels' OpenMP runtime reads it when it starts (the JIT loads it
+  // later, with the first kernel).
+  if (o.threads > 0) {
+    if (o.command != "run")
+      fail("--threads applies to attnc run");
+    setenv("OMP_NUM_THREADS", std::to_string(o.threads).c_str(), 1);
+  }
 
   auto ctx = createContext();
   llvm::SourceMgr sourceMgr;

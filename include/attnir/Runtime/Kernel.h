@@ -11,6 +11,7 @@
 
 #include "attnir/Runtime/Bundle.h"
 #include <array>
+#include <atomic>
 #include <map>
 #include <memory>
 
@@ -64,6 +65,13 @@ public:
 
   bool isCuda() const { return b.target == "cuda"; }
 
+  /// OpenMP threads of this kernel's CPU calls: n > 0 runs each call's
+  /// parallel loops on n threads (set for the calling thread during the
+  /// call, then restored); 0 keeps the OpenMP default (every core, or
+  /// OMP_NUM_THREADS).
+  void setThreads(int n) { threads.store(n); }
+  int getThreads() const { return threads.load(); }
+
 private:
   Kernel() = default;
   static std::unique_ptr<Kernel> loadCuda(Bundle bundle, std::string &error);
@@ -113,6 +121,10 @@ private:
   std::shared_ptr<CudaModules> cudaModules; // shared_ptr: type completed in CudaKernel.cpp
   void *handle = nullptr;
   int memfd = -1;
+  std::atomic<int> threads{0};
+  /// The kernel's OpenMP runtime (its libomp), for `threads`.
+  void (*ompSetNumThreads)(int) = nullptr;
+  int (*ompGetMaxThreads)() = nullptr;
   std::vector<void *> fns;
   /// Per entry: fns[entry] is `_attnir_packed_<name>(void **args)` (any
   /// number of arguments) rather than the C interface.
