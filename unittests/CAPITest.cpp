@@ -144,6 +144,24 @@ TEST_F(CAPI, ThreadsFromTheCaller) {
   EXPECT_EQ(attnir_get_threads(kernel), 0);
 }
 
+TEST_F(CAPI, WarmCallsTakeNothingFromTheSystem) {
+  // One thread: the same sequence of scratch requests every call.
+  ASSERT_EQ(attnir_set_threads(kernel, 1), 0);
+  std::vector<HostTensor> in = inputs(4, 2, 300, 301);
+  HostTensor out = HostTensor::zeros(DType::F32, {1, 4, 300, 64});
+  ASSERT_EQ(run(in, out), 0) << attnir_last_error();
+  uint64_t warm = 0, held = 0, after = 0;
+  attnir_workspace_stats(&warm, &held);
+  EXPECT_GT(warm, 0u); // the kernel's scratch came from the workspace
+  EXPECT_GT(held, 0u);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_EQ(run(in, out), 0) << attnir_last_error();
+  attnir_workspace_stats(&after, nullptr);
+  EXPECT_EQ(after, warm);
+  ASSERT_EQ(attnir_set_threads(kernel, 0), 0);
+  attnir_workspace_stats(nullptr, nullptr);
+}
+
 TEST_F(CAPI, RejectsBadArguments) {
   std::vector<HostTensor> in = inputs(4, 2, 10, 12);
   HostTensor out = HostTensor::zeros(DType::F32, {1, 4, 10, 64});

@@ -3,6 +3,7 @@
 #include "attnir/Support/HostTensor.h"
 #include "attnir/Support/Npy.h"
 #include "attnir/Runtime/EntryABI.h"
+#include "attnir/Runtime/Workspace.h"
 
 #include "gtest/gtest.h"
 
@@ -697,4 +698,36 @@ TEST(EntryABI, StepsRoundTripAndBadStepsRefused) {
   refused("tile 16 16", "tile 16");     // a tile without its columns
   refused("tile 16 16", "tiles 16 16"); // anything else after the arguments
   refused("persist w1", "persist w9");  // persistence of a buffer not there
+}
+
+// The CPU kernels' workspace: aligned blocks, reused by size class, so a
+// repeated request takes nothing more from the system.
+TEST(Workspace, AlignsAndReusesBlocks) {
+  using namespace attnir;
+  for (size_t align : {size_t(64), size_t(128), size_t(4096)})
+    for (size_t bytes : {size_t(1), size_t(300), size_t(5000), size_t(1) << 20}) {
+      void *a = workspaceAlignedAlloc(align, bytes);
+      ASSERT_NE(a, nullptr);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(a) % align, 0u);
+      std::memset(a, 0x5a, bytes); // the whole block is ours
+      workspaceFree(a);
+      uint64_t before = workspaceStats().systemAllocations;
+      void *b = workspaceAlignedAlloc(align, bytes);
+      EXPECT_EQ(b, a); // the kept block
+      EXPECT_EQ(workspaceStats().systemAllocations, before);
+      workspaceFree(b);
+    }
+  // Sizes of one class (5000 and 5100: 4096 < n <= 5120) share blocks.
+  void *a = workspaceAlloc(5000);
+  workspaceFree(a);
+  uint64_t before = workspaceStats().systemAllocations;
+  void *b = workspaceAlloc(5100);
+  EXPECT_EQ(b, a);
+  EXPECT_EQ(workspaceStats().systemAllocations, before);
+  workspaceFree(b);
+  void *p = workspaceAlloc(100);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p) % 64, 0u);
+  workspaceFree(p);
+  workspaceFree(nullptr);
+  EXPECT_EQ(workspaceAlignedAlloc(48, 10), nullptr); // not a power of two
 }

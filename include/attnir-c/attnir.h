@@ -99,6 +99,14 @@ const char *attnir_kernel_target(const attnir_kernel_t *kernel);
 int attnir_set_threads(attnir_kernel_t *kernel, int32_t threads);
 int32_t attnir_get_threads(const attnir_kernel_t *kernel);
 
+/* The CPU kernels' workspace, shared by every kernel of the process: their
+ * scratch comes from it and goes back to it after each call, so a warm
+ * kernel takes nothing from the system per call. `system_allocations`:
+ * blocks taken from the system so far; `bytes_held`: what the workspace
+ * holds (in use or kept). Either pointer may be NULL. */
+void attnir_workspace_stats(uint64_t *system_allocations,
+                            uint64_t *bytes_held);
+
 /* attnir_run for either target, with a stream for CUDA kernels: there every
  * tensor's `data` is a device pointer (contiguous; checked with the driver),
  * and the kernel is queued on `stream` (a CUstream; NULL: the default

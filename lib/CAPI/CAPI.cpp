@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelHandle.h"
+#include "attnir/Runtime/Workspace.h"
 #include "attnir/Reference/Reference.h"
 #include "attnir/Runtime/Bundle.h"
 #include <cstring>
@@ -345,6 +346,15 @@ int attnir_set_threads(attnir_kernel_t *kernel, int32_t threads) {
   }
   kernel->kernel->setThreads(threads);
   return 0;
+}
+
+void attnir_workspace_stats(uint64_t *system_allocations,
+                            uint64_t *bytes_held) {
+  attnir::WorkspaceStats st = attnir::workspaceStats();
+  if (system_allocations)
+    *system_allocations = st.systemAllocations;
+  if (bytes_held)
+    *bytes_held = st.bytesHeld;
 }
 
 int32_t attnir_get_threads(const attnir_kernel_t *kernel) {

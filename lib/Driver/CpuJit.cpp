@@ -10,6 +10,7 @@
 #include "attnir/Driver/CpuJit.h"
 #include "llvm/IR/IRBuilder.h"
 #include "attnir/Runtime/Kernel.h"
+#include "attnir/Runtime/Workspace.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Pass/PassManager.h"
@@ -176,7 +177,6 @@ CpuKernel::~CpuKernel() = default;
 
 std::unique_ptr<CpuKernel> CpuKernel::create(ModuleOp module,
                                              std::string &err) {
-  keepKernelScratchMapped();
   std::unique_ptr<llvm::TargetMachine> tm = createHostTargetMachine(err);
   if (!tm)
     return nullptr;
@@ -197,6 +197,11 @@ std::unique_ptr<CpuKernel> CpuKernel::create(ModuleOp module,
   }
   auto k = std::unique_ptr<CpuKernel>(new CpuKernel());
   k->engine = std::move(*engine);
+  // Kernel scratch from the runtime's workspace (attn-alloc-hooks).
+  if (auto table = k->engine->lookup("_attnir_alloc_hooks"))
+    attnir::installWorkspaceHooks(*table);
+  else
+    llvm::consumeError(table.takeError());
   return k;
 }
 

@@ -53,11 +53,12 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
        "func.func(attn-free-intermediates),attn-prepare-abi"},
       {"parallel", "convert-scf-to-openmp,canonicalize"},
       {"llvm",
-       "expand-strided-metadata,lower-affine,finalize-memref-to-llvm,"
+       "expand-strided-metadata,lower-affine,"
+       "finalize-memref-to-llvm{use-generic-functions=true},"
        "convert-scf-to-cf,convert-vector-to-llvm,convert-math-to-llvm,"
        "convert-arith-to-llvm,convert-index-to-llvm,convert-ub-to-llvm,"
        "convert-func-to-llvm,convert-cf-to-llvm,convert-openmp-to-llvm,"
-       "reconcile-unrealized-casts"},
+       "reconcile-unrealized-casts,attn-alloc-hooks"},
   };
 }
 /// The device half of upstream's gpu-lower-to-nvvm-pipeline (there is no

@@ -1,10 +1,10 @@
 //===- Kernel.cpp - a loaded kernel and checked calls ---------------------===//
 
 #include "attnir/Runtime/Kernel.h"
+#include "attnir/Runtime/Workspace.h"
 #include <algorithm>
 #include <cstring>
 #include <dlfcn.h>
-#include <malloc.h>
 #include <mutex>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -32,7 +32,6 @@ std::unique_ptr<Kernel> Kernel::load(Bundle bundle, std::string &error) {
             ", which this CPU lacks; recompile it here";
     return nullptr;
   }
-  keepKernelScratchMapped();
   auto k = std::unique_ptr<Kernel>(new Kernel());
   // The shared object goes through an anonymous in-memory file: no temporary
   // files to clean up, nothing another process can swap underneath us.
@@ -57,6 +56,10 @@ std::unique_ptr<Kernel> Kernel::load(Bundle bundle, std::string &error) {
     error = std::string("cannot load the kernel: ") + (e ? e : "dlopen failed");
     return nullptr;
   }
+  // Kernel scratch from the runtime's workspace (attn-alloc-hooks; bundles
+  // made before it call malloc).
+  if (void *table = dlsym(k->handle, "_attnir_alloc_hooks"))
+    installWorkspaceHooks(table);
   // The OpenMP runtime the kernel links (found through its dependencies).
   k->ompSetNumThreads = reinterpret_cast<void (*)(int)>(
       dlsym(k->handle, "omp_set_num_threads"));
@@ -163,17 +166,6 @@ bool callWithPointers(void *fn, std::vector<void *> &a) {
 }
 
 } // namespace
-
-void keepKernelScratchMapped() {
-#if defined(__GLIBC__)
-  static std::once_flag once;
-  std::call_once(once, [] {
-    // Serve blocks up to 1 GiB from the heap and trim it only past 2 GiB.
-    mallopt(M_MMAP_THRESHOLD, 1 << 30);
-    mallopt(M_TRIM_THRESHOLD, 0x7fffffff);
-  });
-#endif
-}
 
 bool isContiguous(const TensorRef &t) {
   // No element, no layout (torch gives empty tensors arbitrary strides).

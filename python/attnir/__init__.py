@@ -22,12 +22,21 @@ __version__ = "0.1.0"
 
 __all__ = ["compile", "load", "reference", "patterns", "Kernel", "Signature",
            "Arg", "CompileError", "LoadError", "version", "has_compiler",
-           "cache_dir"]
+           "cache_dir", "workspace_stats"]
 
 
 def version():
     """The C library's version: "attnir <v> (LLVM <v>)" or "... (runtime only)"."""
     return _ext().version()
+
+
+def workspace_stats():
+    """The CPU kernels' workspace (shared by every kernel of the process):
+    {"system_allocations": blocks taken from the system so far,
+    "bytes_held": bytes it holds, in use or kept for the next call}. A warm
+    kernel's calls leave system_allocations unchanged."""
+    allocations, held = _ext().workspace_stats()
+    return {"system_allocations": allocations, "bytes_held": held}
 
 
 def has_compiler():

@@ -339,6 +339,11 @@ NB_MODULE(_attnir, m) {
       "Enables the (ndarray, dtype) tensor form (called by the package).");
 
   m.def("version", []() { return std::string(attnir_version()); });
+  m.def("workspace_stats", []() {
+    uint64_t allocations = 0, held = 0;
+    attnir_workspace_stats(&allocations, &held);
+    return nb::make_tuple(allocations, held);
+  });
   m.def("has_compiler", []() { return attnir_has_compiler() != 0; });
   m.def("compile", &compileSpec, nb::arg("spec"), nb::arg("target") = "cpu",
         nb::arg("options").none() = nb::none(),

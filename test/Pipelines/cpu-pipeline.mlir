@@ -11,7 +11,8 @@
 // CHECK-LABEL: llvm.func @dense(
 // CHECK-SAME: attributes {llvm.emit_c_interface}
 // Pack K and V: one parallel loop over (b, hkv, j).
-// CHECK: llvm.call @malloc
+// Scratch through the runtime's workspace hooks (attn-alloc-hooks).
+// CHECK: llvm.call @_mlir_memref_to_llvm_alloc
 // CHECK: omp.parallel {
 // CHECK:   omp.wsloop {
 // CHECK:     omp.loop_nest ({{.*}}) : i64 = ({{.*}}) to ({{.*}}) step ({{.*}}) collapse(3) {
@@ -25,7 +26,7 @@
 // CHECK:       llvm.intr.fma({{.*}}) : (vector<16xf32>, vector<16xf32>, vector<16xf32>) -> vector<16xf32>
 // CHECK:       llvm.intr.vector.reduce.fadd{{.*}} : (f32, vector<16xf32>) -> f32
 // CHECK:       llvm.intr.fmuladd({{.*}}) : (vector<16xf32>, vector<16xf32>, vector<16xf32>) -> vector<16xf32>
-// CHECK: llvm.call @free
+// CHECK: llvm.call @_mlir_memref_to_llvm_free
 // CHECK: llvm.return
 // CHECK-LABEL: llvm.func @_mlir_ciface_dense(
 // CHECK-SAME: %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr, %{{.*}}: !llvm.ptr)

@@ -95,6 +95,20 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
   ];
 }
 
+def AttnAllocHooks : Pass<"attn-alloc-hooks", "ModuleOp"> {
+  let summary = "Route a CPU kernel's heap allocations through runtime hooks";
+  let description = [{
+    Runs after `finalize-memref-to-llvm{use-generic-functions}`. Defines the
+    generic allocation functions it calls (`_mlir_memref_to_llvm_alloc`,
+    `_aligned_alloc`, `_free`) inside the module, with internal linkage:
+    each calls its slot of the exported table `_attnir_alloc_hooks`
+    (alloc, aligned_alloc, free), or malloc / aligned_alloc / free while
+    the slot is null. The runtime fills the table when it loads a kernel,
+    so kernel scratch comes from its workspace.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def AttnTensorMapParams
     : Pass<"attn-tensor-map-params", "::mlir::gpu::GPUModuleOp"> {
   let summary = "Pass the Hopper kernels' TMA tensor maps by value";

@@ -39,12 +39,6 @@ bool isContiguous(const TensorRef &t);
 std::vector<int64_t> memrefDescriptor(void *data,
                                       const std::vector<int64_t> &shape);
 
-/// Makes freed kernel scratch (packed K/V, tens of MB) stay in the heap
-/// instead of going back to the OS, so the next call does not page-fault it
-/// in again (at N = 1 that was ~80% of the call). Process-wide malloc
-/// setting (glibc mallopt), applied once; docs/design/runtime.md.
-void keepKernelScratchMapped();
-
 class Kernel {
 public:
   ~Kernel();
