@@ -16,9 +16,12 @@ import torch
 import attnir
 from sparse import BUNDLES, dev, random_lists, reference, run_report, time_ms
 
+# TILES_ONLY=a,b: only those variants (e.g. under compute-sanitizer).
 VARIANTS = sorted({f[len("tiles_list_"):-len(".bundle")]
                    for f in os.listdir(BUNDLES)
                    if f.startswith("tiles_list_") and f.endswith(".bundle")})
+if os.environ.get("TILES_ONLY"):
+    VARIANTS = [v for v in VARIANTS if v in os.environ["TILES_ONLY"].split(",")]
 
 
 def load(kind, variant):
