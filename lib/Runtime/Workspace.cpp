@@ -51,6 +51,13 @@ uint64_t sizeClass(uint64_t n) {
   return (n + step - 1) / step * step;
 }
 
+/// The system block behind a user block of class `cls`: the header's
+/// alignment unit plus the class, a multiple of the alignment (C11's
+/// aligned_alloc requires it; sanitizers check).
+uint64_t blockBytes(uint64_t cls, uint64_t align) {
+  return (cls + 2 * align - 1) / align * align;
+}
+
 void *take(uint64_t bytes, uint64_t align) {
   if (align & (align - 1) || bytes > (uint64_t(1) << 60))
     return nullptr; // not a power of two, or no machine has it
@@ -64,16 +71,16 @@ void *take(uint64_t bytes, uint64_t align) {
     if (it != p.free.end() && !it->second.empty()) {
       base = it->second.back();
       it->second.pop_back();
-      p.freeBytes -= cls + align;
+      p.freeBytes -= blockBytes(cls, align);
     }
   }
   if (!base) {
-    base = std::aligned_alloc(align, cls + align);
+    base = std::aligned_alloc(align, blockBytes(cls, align));
     if (!base)
       return nullptr;
     std::lock_guard<std::mutex> lock(p.mu);
     ++p.systemAllocations;
-    p.held += cls + align;
+    p.held += blockBytes(cls, align);
   }
   char *user = static_cast<char *>(base) + align;
   reinterpret_cast<Header *>(user)[-1] = {cls, align};
@@ -96,12 +103,13 @@ void workspaceFree(void *ptr) {
   Pool &p = pool();
   {
     std::lock_guard<std::mutex> lock(p.mu);
-    if (p.freeBytes + h.size + h.align <= p.limit) {
+    uint64_t block = blockBytes(h.size, h.align);
+    if (p.freeBytes + block <= p.limit) {
       p.free[{h.size, h.align}].push_back(base);
-      p.freeBytes += h.size + h.align;
+      p.freeBytes += block;
       return;
     }
-    p.held -= h.size + h.align;
+    p.held -= block;
   }
   std::free(base);
 }
