@@ -14,9 +14,12 @@
 // VEC: scf.for %{{.*}} = %{{.*}} to %{{.*}} step %c16
 // VEC: vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<16xf32>
 // VEC: vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] : memref<?x?x?x64xf32>, vector<16xf32>
-// The delta rule keeps its token walk.
+// The delta rule keeps its token walk (no chunk step), on vectors along
+// Dv: u from S^T k, then one pass over S's rows.
 // VEC-LABEL: func.func @delta_state
-// VEC-NOT: vector.fma
+// VEC-NOT: step %c16
+// VEC: vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<16xf32>
+// VEC: vector.store %{{.*}}, %{{.*}}[%{{.*}}, %{{.*}}] : memref<?x?xf32>, vector<16xf32>
 // VEC: return
 // BAD-LANES: attn-lower-linear: lanes=4 must be 0 (scalar), 8 or 16
 

@@ -358,10 +358,15 @@ void lowerLinear(RewriterBase &rw, LinearOp op, int64_t chunk, int64_t lanes) {
       forEach(b, l, cIdx(b, l, 0), k.n, [&](OpBuilder &tb, Location tl, Value t) {
         buildMomentumToken(tb, tl, k, t);
       });
-    } else if (k.beta || k.featureGate)
+    } else if (k.beta || k.featureGate) {
+      bool vec = vectorChunksApply(k, lanes);
       forEach(b, l, cIdx(b, l, 0), k.n, [&](OpBuilder &tb, Location tl, Value t) {
-        buildRecurrentToken(tb, tl, k, t);
+        if (vec)
+          buildVectorRecurrentToken(tb, tl, k, lanes, t);
+        else
+          buildRecurrentToken(tb, tl, k, t);
       });
+    }
     else if (vectorChunksApply(k, lanes))
       buildVectorChunks(b, l, k, chunk, lanes);
     else

@@ -76,6 +76,11 @@ struct LinearTask {
 /// as broadcast-FMAs on whole vectors, then the state update. Needs static
 /// D and Dv with Dv a multiple of `lanes` (vectorChunksApply).
 bool vectorChunksApply(const LinearTask &k, int64_t lanes);
+/// One token of the recurrence (the delta rule, GLA's per-feature gates)
+/// on vectors of `lanes` along Dv, where vectorChunksApply holds: u, then
+/// one pass over S updating each row and adding q_d times it to out.
+void buildVectorRecurrentToken(OpBuilder &b, Location l, const LinearTask &k,
+                               int64_t lanes, Value t);
 void buildVectorChunks(OpBuilder &b, Location l, const LinearTask &k,
                        int64_t chunk, int64_t lanes);
 

@@ -299,6 +299,96 @@ void buildVectorState(OpBuilder &b, Location l, const LinearTask &k,
 
 } // namespace
 
+void mlir::attn::buildVectorRecurrentToken(OpBuilder &b, Location l,
+                                           const LinearTask &k, int64_t lanes,
+                                           Value t) {
+  VectorChunk c;
+  c.W = lanes;
+  c.Dv = cast<MemRefType>(k.v.getType()).getDimSize(3);
+  c.D = cast<MemRefType>(k.q.getType()).getDimSize(3);
+  c.NV = c.Dv / c.W;
+  c.vt = VectorType::get({c.W}, b.getF32Type());
+  Value z = cIdx(b, l, 0);
+  auto lane = [&](OpBuilder &ob, Location ol, int64_t v) {
+    return cIdx(ob, ol, v * c.W);
+  };
+  Type velt = cast<MemRefType>(k.v.getType()).getElementType();
+  Value g = k.gamma(b, l, t);
+  // u = v_t, or beta (v_t - gamma S^T k_t) under the delta rule (old S).
+  SmallVector<Value> u;
+  for (int64_t v = 0; v < c.NV; ++v) {
+    Value x = vector::LoadOp::create(b, l, VectorType::get({c.W}, velt), k.v,
+                                     ValueRange{k.b, k.h, t, lane(b, l, v)});
+    if (velt != c.vt.getElementType())
+      x = arith::ExtFOp::create(b, l, c.vt, x);
+    u.push_back(x);
+  }
+  if (k.beta) {
+    Value zeros = splat(b, l, c, cF32(b, l, 0.0));
+    SmallVector<Value> w = carry(
+        b, l, z, cIdx(b, l, c.D), SmallVector<Value>(c.NV, zeros),
+        [&](OpBuilder &db, Location dl, Value d, ValueRange acc) {
+          Value kd = splat(db, dl, c, k.feature(db, dl, false, t, d));
+          SmallVector<Value> next;
+          for (int64_t v = 0; v < c.NV; ++v)
+            next.push_back(fma(db, dl, kd, vload(db, dl, c, k.S, {d, lane(db, dl, v)}),
+                               acc[v]));
+          return next;
+        });
+    Value beta = splat(b, l, c, toF32(b, l, load(b, l, k.beta, {k.b, k.h, t})));
+    Value bg = splat(b, l, c, g);
+    for (int64_t v = 0; v < c.NV; ++v)
+      u[v] = arith::MulFOp::create(
+          b, l, beta,
+          arith::SubFOp::create(b, l, u[v], arith::MulFOp::create(b, l, bg, w[v])));
+  }
+  // One pass over S: S[d, :] = g_d S[d, :] + k_d u, z likewise, and
+  // out += q_d S[d, :] with the row just written (the new state).
+  Value zeros = splat(b, l, c, cF32(b, l, 0.0));
+  SmallVector<Value> init(c.NV, zeros);
+  init.push_back(cF32(b, l, 0.0));
+  SmallVector<Value> acc = carry(
+      b, l, z, cIdx(b, l, c.D), init,
+      [&](OpBuilder &db, Location dl, Value d, ValueRange st) {
+        Value kd = k.feature(db, dl, false, t, d);
+        Value gd = g;
+        if (k.featureGate)
+          gd = arith::MulFOp::create(
+              db, dl, g,
+              math::ExpOp::create(db, dl,
+                                  toF32(db, dl, load(db, dl, k.featureGate,
+                                                     {k.b, k.h, t, d}))));
+        Value qd = k.feature(db, dl, true, t, d);
+        Value bk = splat(db, dl, c, kd), bgd = splat(db, dl, c, gd),
+              bq = splat(db, dl, c, qd);
+        SmallVector<Value> next;
+        for (int64_t v = 0; v < c.NV; ++v) {
+          Value s = fma(db, dl, bk, u[v],
+                        arith::MulFOp::create(
+                            db, dl, bgd, vload(db, dl, c, k.S, {d, lane(db, dl, v)})));
+          vector::StoreOp::create(db, dl, s, k.S, ValueRange{d, lane(db, dl, v)});
+          next.push_back(fma(db, dl, bq, s, st[v]));
+        }
+        Value zd = math::FmaOp::create(db, dl, gd, load(db, dl, k.z, {d}), kd);
+        store(db, dl, zd, k.z, {d});
+        next.push_back(math::FmaOp::create(db, dl, qd, zd, st[c.NV]));
+        return next;
+      });
+  Value factor = cF32(b, l, k.scale);
+  if (k.normalize)
+    factor = divOrZero(b, l, factor, acc[c.NV]);
+  if (k.lse)
+    store(b, l, math::LogOp::create(b, l, acc[c.NV]), k.lse, {k.b, k.h, t});
+  Type elt = cast<MemRefType>(k.out.getType()).getElementType();
+  Value bf = splat(b, l, c, factor);
+  for (int64_t v = 0; v < c.NV; ++v) {
+    Value o = arith::MulFOp::create(b, l, acc[v], bf);
+    if (elt != c.vt.getElementType())
+      o = arith::TruncFOp::create(b, l, VectorType::get({c.W}, elt), o);
+    vector::StoreOp::create(b, l, o, k.out, ValueRange{k.b, k.h, t, lane(b, l, v)});
+  }
+}
+
 bool mlir::attn::vectorChunksApply(const LinearTask &k, int64_t lanes) {
   auto q = cast<MemRefType>(k.q.getType()), v = cast<MemRefType>(k.v.getType());
   int64_t d = q.getDimSize(3), dv = v.getDimSize(3);
