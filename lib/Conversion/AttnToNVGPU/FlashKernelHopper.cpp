@@ -169,6 +169,13 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
                         : k32(0);
   };
 
+  // Ring step r's stage r % S and pass r / S over the ring: the full
+  // barriers' parity (the empty barriers are waited on the one before).
+  auto stageOf = [&](Value r) { return rem(r, S); };
+  auto parityOf = [&](Value r) {
+    return asI32(arith::AndIOp::create(b, div(r, S), c1));
+  };
+
   auto isProducer = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, tid,
                                           c(32 * s.warps));
   auto roles = scf::IfOp::create(b, isProducer, /*withElse=*/true);
@@ -178,7 +185,8 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   // rounded down to a multiple of 8: 168 for 384 threads, 128 for two
   // blocks of 256) and setmaxnreg only moves them
   // between warpgroups; asking for more than that blocks forever. The
-  // producer keeps 24, the consumers share the rest (a multiple of 8, at
+  // producer keeps 24 (40 in a persistent kernel: its per-tile bookkeeping
+  // spills below that), the consumers share the rest (a multiple of 8, at
   // most 240).
   const int64_t launchRegs = 65536 / (s.threads() * s.ctas) / 8 * 8;
   const int64_t producerRegs = s.persistent ? 40 : 24;
@@ -220,9 +228,8 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     };
     // Step t of the tile (ring step r): the K and V copies of its block.
     auto produceStep = [&](Value t, Value r) {
-      Value st = rem(r, S);
-      Value parity = arith::XOrIOp::create(
-          b, asI32(arith::AndIOp::create(b, div(r, S), c1)), k32(1));
+      Value st = stageOf(r);
+      Value parity = arith::XOrIOp::create(b, parityOf(r), k32(1));
       Value j0 = mul(sched.block(b, b.getLoc(), t), s.bk);
       Value kFull = bar(Bar::KFull, st), vFull = bar(Bar::VFull, st);
       NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::KEmpty, st), parity,
@@ -278,12 +285,6 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   auto wgTy = s.elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
   const std::string eltName = s.elt.isBF16() ? "bf16" : "f16";
 
-  // Per stage t % S and pass t / S over the ring: the full barriers'
-  // parity.
-  auto stageOf = [&](Value t) { return rem(t, S); };
-  auto parityOf = [&](Value t) {
-    return asI32(arith::AndIOp::create(b, div(t, S), c1));
-  };
   // Lane 0 of each consumer warp marks a buffer as read.
   auto arrive = [&](Value barrier) {
     auto first = scf::IfOp::create(

@@ -34,6 +34,18 @@ struct VectorChunk {
   Value Qp, KT, Vp, gam, P, A, den, wEnd; // f32 scratch; A is [C, C]
 };
 
+/// The sizes every vector walk of `k` shares: lanes, head dims, vectors
+/// per value row.
+VectorChunk vectorShape(OpBuilder &b, const LinearTask &k, int64_t lanes) {
+  VectorChunk c;
+  c.W = lanes;
+  c.D = cast<MemRefType>(k.q.getType()).getDimSize(3);
+  c.Dv = cast<MemRefType>(k.v.getType()).getDimSize(3);
+  c.NV = c.Dv / c.W;
+  c.vt = VectorType::get({c.W}, b.getF32Type());
+  return c;
+}
+
 Value vload(OpBuilder &b, Location l, const VectorChunk &c, Value buf,
             ValueRange at) {
   return vector::LoadOp::create(b, l, c.vt, buf, at);
@@ -117,6 +129,27 @@ Value plus(OpBuilder &b, Location l, Value x, int64_t y) {
   return y ? arith::AddIOp::create(b, l, x, cIdx(b, l, y)).getResult() : x;
 }
 
+/// out[t] = scale acc [/ den] (0 where den is 0) and lse = log den: acc is
+/// the row's Dv / W vectors, den its normaliser (null unless the op
+/// normalises or returns lse).
+void storeOutput(OpBuilder &b, Location l, const LinearTask &k,
+                 const VectorChunk &c, Value t, ArrayRef<Value> acc,
+                 Value den) {
+  Value factor = cF32(b, l, k.scale);
+  if (k.normalize)
+    factor = divOrZero(b, l, factor, den);
+  if (k.lse)
+    store(b, l, math::LogOp::create(b, l, den), k.lse, {k.b, k.h, t});
+  Type elt = cast<MemRefType>(k.out.getType()).getElementType();
+  Value bf = splat(b, l, c, factor);
+  for (int64_t v = 0; v < c.NV; ++v) {
+    Value o = arith::MulFOp::create(b, l, acc[v], bf);
+    if (elt != c.vt.getElementType())
+      o = arith::TruncFOp::create(b, l, VectorType::get({c.W}, elt), o);
+    vector::StoreOp::create(b, l, o, k.out, ValueRange{k.b, k.h, t, lane(b, l, c, v)});
+  }
+}
+
 /// A[i, :] = Qp[i, :] KT for every row i of the chunk, R rows at a time.
 void buildScores(OpBuilder &b, Location l, const VectorChunk &c) {
   Value zeros = splat(b, l, c, cF32(b, l, 0.0));
@@ -181,7 +214,6 @@ void buildWeights(OpBuilder &b, Location l, const LinearTask &k,
 void buildOutputs(OpBuilder &b, Location l, const LinearTask &k,
                   const VectorChunk &c, Value c0, Value L) {
   Value zeros = splat(b, l, c, cF32(b, l, 0.0));
-  Type elt = cast<MemRefType>(k.out.getType()).getElementType();
   scf::ForOp::create(
       b, l, cIdx(b, l, 0), L, cIdx(b, l, c.RO), ValueRange{},
       [&](OpBuilder &ib, Location il, Value i0, ValueRange) {
@@ -218,23 +250,9 @@ void buildOutputs(OpBuilder &b, Location l, const LinearTask &k,
               ib, il, arith::CmpIOp::create(ib, il, arith::CmpIPredicate::ult, i, L),
               false);
           OpBuilder tb = OpBuilder::atBlockBegin(&inside.getThenRegion().front());
-          Value factor = cF32(tb, il, k.scale);
-          Value t = arith::AddIOp::create(tb, il, c0, i);
-          if (k.normalize || k.lse) {
-            Value den = load(tb, il, c.den, {i});
-            if (k.normalize)
-              factor = divOrZero(tb, il, factor, den);
-            if (k.lse)
-              store(tb, il, math::LogOp::create(tb, il, den), k.lse, {k.b, k.h, t});
-          }
-          Value bf = splat(tb, il, c, factor);
-          for (int64_t v = 0; v < c.NV; ++v) {
-            Value o = arith::MulFOp::create(tb, il, acc[r * c.NV + v], bf);
-            if (elt != c.vt.getElementType())
-              o = arith::TruncFOp::create(tb, il, VectorType::get({c.W}, elt), o);
-            vector::StoreOp::create(tb, il, o, k.out,
-                                    ValueRange{k.b, k.h, t, lane(tb, il, c, v)});
-          }
+          Value den = k.normalize || k.lse ? load(tb, il, c.den, {i}) : Value();
+          storeOutput(tb, il, k, c, arith::AddIOp::create(tb, il, c0, i),
+                      ArrayRef<Value>(acc).slice(r * c.NV, c.NV), den);
         }
         scf::YieldOp::create(ib, il);
       });
@@ -302,23 +320,15 @@ void buildVectorState(OpBuilder &b, Location l, const LinearTask &k,
 void mlir::attn::buildVectorRecurrentToken(OpBuilder &b, Location l,
                                            const LinearTask &k, int64_t lanes,
                                            Value t) {
-  VectorChunk c;
-  c.W = lanes;
-  c.Dv = cast<MemRefType>(k.v.getType()).getDimSize(3);
-  c.D = cast<MemRefType>(k.q.getType()).getDimSize(3);
-  c.NV = c.Dv / c.W;
-  c.vt = VectorType::get({c.W}, b.getF32Type());
+  VectorChunk c = vectorShape(b, k, lanes);
   Value z = cIdx(b, l, 0);
-  auto lane = [&](OpBuilder &ob, Location ol, int64_t v) {
-    return cIdx(ob, ol, v * c.W);
-  };
   Type velt = cast<MemRefType>(k.v.getType()).getElementType();
   Value g = k.gamma(b, l, t);
   // u = v_t, or beta (v_t - gamma S^T k_t) under the delta rule (old S).
   SmallVector<Value> u;
   for (int64_t v = 0; v < c.NV; ++v) {
     Value x = vector::LoadOp::create(b, l, VectorType::get({c.W}, velt), k.v,
-                                     ValueRange{k.b, k.h, t, lane(b, l, v)});
+                                     ValueRange{k.b, k.h, t, lane(b, l, c, v)});
     if (velt != c.vt.getElementType())
       x = arith::ExtFOp::create(b, l, c.vt, x);
     u.push_back(x);
@@ -331,7 +341,7 @@ void mlir::attn::buildVectorRecurrentToken(OpBuilder &b, Location l,
           Value kd = splat(db, dl, c, k.feature(db, dl, false, t, d));
           SmallVector<Value> next;
           for (int64_t v = 0; v < c.NV; ++v)
-            next.push_back(fma(db, dl, kd, vload(db, dl, c, k.S, {d, lane(db, dl, v)}),
+            next.push_back(fma(db, dl, kd, vload(db, dl, c, k.S, {d, lane(db, dl, c, v)}),
                                acc[v]));
           return next;
         });
@@ -365,8 +375,8 @@ void mlir::attn::buildVectorRecurrentToken(OpBuilder &b, Location l,
         for (int64_t v = 0; v < c.NV; ++v) {
           Value s = fma(db, dl, bk, u[v],
                         arith::MulFOp::create(
-                            db, dl, bgd, vload(db, dl, c, k.S, {d, lane(db, dl, v)})));
-          vector::StoreOp::create(db, dl, s, k.S, ValueRange{d, lane(db, dl, v)});
+                            db, dl, bgd, vload(db, dl, c, k.S, {d, lane(db, dl, c, v)})));
+          vector::StoreOp::create(db, dl, s, k.S, ValueRange{d, lane(db, dl, c, v)});
           next.push_back(fma(db, dl, bq, s, st[v]));
         }
         Value zd = math::FmaOp::create(db, dl, gd, load(db, dl, k.z, {d}), kd);
@@ -374,19 +384,7 @@ void mlir::attn::buildVectorRecurrentToken(OpBuilder &b, Location l,
         next.push_back(math::FmaOp::create(db, dl, qd, zd, st[c.NV]));
         return next;
       });
-  Value factor = cF32(b, l, k.scale);
-  if (k.normalize)
-    factor = divOrZero(b, l, factor, acc[c.NV]);
-  if (k.lse)
-    store(b, l, math::LogOp::create(b, l, acc[c.NV]), k.lse, {k.b, k.h, t});
-  Type elt = cast<MemRefType>(k.out.getType()).getElementType();
-  Value bf = splat(b, l, c, factor);
-  for (int64_t v = 0; v < c.NV; ++v) {
-    Value o = arith::MulFOp::create(b, l, acc[v], bf);
-    if (elt != c.vt.getElementType())
-      o = arith::TruncFOp::create(b, l, VectorType::get({c.W}, elt), o);
-    vector::StoreOp::create(b, l, o, k.out, ValueRange{k.b, k.h, t, lane(b, l, v)});
-  }
+  storeOutput(b, l, k, c, t, ArrayRef<Value>(acc).take_front(c.NV), acc[c.NV]);
 }
 
 bool mlir::attn::vectorChunksApply(const LinearTask &k, int64_t lanes) {
@@ -398,12 +396,8 @@ bool mlir::attn::vectorChunksApply(const LinearTask &k, int64_t lanes) {
 
 void mlir::attn::buildVectorChunks(OpBuilder &b, Location l, const LinearTask &k,
                                    int64_t chunk, int64_t lanes) {
-  VectorChunk c;
-  c.W = lanes;
+  VectorChunk c = vectorShape(b, k, lanes);
   c.C = llvm::alignTo(chunk, lanes);
-  c.D = cast<MemRefType>(k.q.getType()).getDimSize(3);
-  c.Dv = cast<MemRefType>(k.v.getType()).getDimSize(3);
-  c.NV = c.Dv / c.W;
   c.NC = c.C / c.W;
   // Register tiles of R rows x N vectors, R x N <= 16 accumulators (half
   // of AVX-512's registers, all of AVX2's less the operands), R dividing
@@ -418,7 +412,6 @@ void mlir::attn::buildVectorChunks(OpBuilder &b, Location l, const LinearTask &k
   c.RO = rowsFor(c.NV, c.C);
   c.RS = rowsFor(c.NV, c.D);
   Type f32 = b.getF32Type();
-  c.vt = VectorType::get({c.W}, f32);
   SmallVector<Value> bufs;
   auto alloc = [&](ArrayRef<int64_t> shape) {
     bufs.push_back(memref::AllocOp::create(b, l, MemRefType::get(shape, f32)));
