@@ -8,7 +8,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 PKGS="llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22 lld-22
-      libomp-22-dev libclang-rt-22-dev ninja-build ccache cmake libgtest-dev python3-pip
+      liblld-22-dev libomp-22-dev libclang-rt-22-dev ninja-build ccache cmake libgtest-dev python3-pip
       openmpi-bin libopenmpi-dev"
 missing=""
 for p in $PKGS; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command from a fresh clone: install, build, run every test (GoogleTest
-# unit tests, lit: FileCheck, attnc error and integration tests, pytest).
+# unit tests, lit: FileCheck, attnc error and integration tests, pytest, the
+# self-contained wheel in a fresh virtual environment).
 #   --sanitize: the C++ suite (unit tests and lit) again, built with ASan and
 #   UBSan into build-san/ (docs/build.md); .ci/run runs both.
 set -euo pipefail
@@ -16,3 +17,5 @@ bash scripts/build.sh
 # The Python package as installed by setup.sh (run outside python/ so that
 # the installed package, not the source folder, is imported).
 (cd build && ATTNIR_REQUIRE_EXT=1 python3 -m pytest -q ../python/tests)
+# The self-contained wheel in a fresh virtual environment (issue 20).
+bash scripts/test-wheel.sh

@@ -11,12 +11,9 @@
 #include "attnir/Driver/CpuJit.h"
 #include "attnir/Driver/Signature.h"
 #include "attnir/Driver/ToolRun.h"
+#include "attnir/Driver/Toolchain.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/raw_ostream.h"
-
-#ifndef ATTNIR_LLD
-#error "ATTNIR_LLD must name the ld.lld executable"
-#endif
 
 using namespace mlir;
 
@@ -37,21 +34,22 @@ bool compileToBundle(ModuleOp spec, const attn::CPUPipelineOptions &options,
     error = "lowering failed";
     return false;
   }
-  std::string libdir = ATTNIR_LLVM_LIBDIR;
+  const Toolchain &tc = toolchain();
   ToolRun run;
   auto write = [&](llvm::raw_pwrite_stream &os, std::string &err) {
     return emitLLVM(*lowered, EmitKind::Object, os, err);
   };
   auto args = [&](llvm::StringRef obj, llvm::StringRef so) {
     return std::vector<std::string>{
-        ATTNIR_LLD, "-shared", "--no-undefined-version", "-o", so.str(),
-        obj.str(),  "-L",      libdir,          "-lomp", "-rpath",
-        libdir,     ATTNIR_RT_BUILTINS};
+        tc.linker, "-shared", "--no-undefined-version", "-o",
+        so.str(),  obj.str(), tc.openmp,               "-rpath",
+        tc.libDir, tc.builtins};
   };
-  if (!runTool(ATTNIR_LLD, "o", "so", write, args, run, error))
+  if (!runTool(tc.linker, "o", "so", write, args, run, error,
+               tc.inProcessLinker))
     return false;
   if (run.exitCode != 0) {
-    error = "linking the kernel failed (" ATTNIR_LLD "): " +
+    error = "linking the kernel failed (" + tc.linker + "): " +
             (!run.log.empty()       ? run.log
              : !run.message.empty() ? run.message
                                     : "exit code " +

@@ -8,6 +8,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnir/Driver/CpuJit.h"
+#include "attnir/Driver/Toolchain.h"
 #include "llvm/IR/IRBuilder.h"
 #include "attnir/Runtime/Kernel.h"
 #include "attnir/Runtime/Workspace.h"
@@ -22,10 +23,6 @@
 #include "llvm/MC/MCSubtargetInfo.h"
 #include "llvm/Target/TargetMachine.h"
 #include "llvm/Transforms/IPO/MergeFunctions.h"
-
-#ifndef ATTNIR_LLVM_LIBDIR
-#error "ATTNIR_LLVM_LIBDIR must name the LLVM library directory (libomp.so)"
-#endif
 
 using namespace mlir;
 
@@ -185,10 +182,8 @@ std::unique_ptr<CpuKernel> CpuKernel::create(ModuleOp module,
   std::function<llvm::Error(llvm::Module *)> optimize =
       hostOptimizer(tm.get());
   opts.transformer = optimize;
-  static const std::string libomp = ATTNIR_LLVM_LIBDIR "/libomp.so";
-  static const std::string crunner =
-      ATTNIR_LLVM_LIBDIR "/libmlir_c_runner_utils.so";
-  SmallVector<StringRef> libs = {libomp, crunner};
+  SmallVector<StringRef> libs(toolchain().jitLibraries.begin(),
+                              toolchain().jitLibraries.end());
   opts.sharedLibPaths = libs;
   auto engine = ExecutionEngine::create(module, opts, std::move(tm));
   if (!engine) {

@@ -6,7 +6,6 @@
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
-#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include <cctype>
 
 using namespace mlir;
@@ -15,8 +14,7 @@ namespace attnir {
 
 std::unique_ptr<MLIRContext> createContext() {
   DialectRegistry registry;
-  attn::registerAllAttnDialects(registry);
-  registerAllToLLVMIRTranslations(registry);
+  attn::registerCompilerDialects(registry);
   auto ctx = std::make_unique<MLIRContext>(registry);
   ctx->loadAllAvailableDialects();
   // One line per diagnostic: the location says where, no IR dump.

@@ -10,9 +10,21 @@
 
 namespace attnir {
 
+static bool readOutput(llvm::StringRef tool, llvm::StringRef out, ToolRun &run,
+                       std::string &error) {
+  auto bytes = llvm::MemoryBuffer::getFile(out, /*IsText=*/false);
+  if (!bytes) {
+    error = "cannot read the output of " + tool.str() + ": " +
+            bytes.getError().message();
+    return false;
+  }
+  run.output = (*bytes)->getBuffer().str();
+  return true;
+}
+
 bool runTool(llvm::StringRef tool, llvm::StringRef inExt,
              llvm::StringRef outExt, InputWriter writeInput, ArgsMaker makeArgs,
-             ToolRun &run, std::string &error) {
+             ToolRun &run, std::string &error, InProcessTool inProcess) {
   run = ToolRun();
   llvm::SmallString<128> in, out, log;
   if (llvm::sys::fs::createTemporaryFile("attnir-kernel", inExt, in) ||
@@ -33,6 +45,10 @@ bool runTool(llvm::StringRef tool, llvm::StringRef inExt,
       return false;
   }
   std::vector<std::string> args = makeArgs(in, out);
+  if (inProcess) {
+    run.exitCode = inProcess(args, run.log);
+    return run.exitCode != 0 || readOutput(tool, out, run, error);
+  }
   llvm::SmallVector<llvm::StringRef> argRefs(args.begin(), args.end());
   std::optional<llvm::StringRef> redirects[] = {std::nullopt, log.str(),
                                                 log.str()};
@@ -40,16 +56,7 @@ bool runTool(llvm::StringRef tool, llvm::StringRef inExt,
                                            redirects, 0, 0, &run.message);
   if (auto text = llvm::MemoryBuffer::getFile(log))
     run.log = (*text)->getBuffer().str();
-  if (run.exitCode != 0)
-    return true;
-  auto bytes = llvm::MemoryBuffer::getFile(out, /*IsText=*/false);
-  if (!bytes) {
-    error = "cannot read the output of " + tool.str() + ": " +
-            bytes.getError().message();
-    return false;
-  }
-  run.output = (*bytes)->getBuffer().str();
-  return true;
+  return run.exitCode != 0 || readOutput(tool, out, run, error);
 }
 
 } // namespace attnir

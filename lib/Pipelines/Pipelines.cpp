@@ -13,10 +13,6 @@
 #include "attnir/Conversion/Passes.h"
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
-#include "mlir/InitAllDialects.h"
-#include "mlir/InitAllExtensions.h"
-#include "mlir/InitAllPasses.h"
-#include "mlir/Target/LLVMIR/Dialect/All.h"
 #include "llvm/TargetParser/Host.h"
 #include <mutex>
 #include "mlir/Pass/PassRegistry.h"
@@ -100,7 +96,7 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
 void appendStages(OpPassManager &pm, const std::vector<Stage> &stages,
                   StringRef stopAfter, StringRef startAfter = "") {
   // The stages are text: the passes they name must be registered.
-  attn::registerAttnPassesAndPipelines();
+  attn::registerPipelinePasses();
   bool started = startAfter.empty();
   for (const Stage &s : stages) {
     if (!started) {
@@ -255,35 +251,3 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
   return true;
 }
 
-void attn::registerAllAttnDialects(DialectRegistry &registry) {
-  registry.insert<attn::AttnDialect>();
-  registerAllDialects(registry);
-  registerAllExtensions(registry);
-  attn::registerUpstreamOpModels(registry);
-  // gpu-module-to-binary translates the gpu.module (LLVM + NVVM dialects)
-  // to LLVM IR.
-  registerAllToLLVMIRTranslations(registry);
-}
-
-void attn::registerAttnPassesAndPipelines() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-  registerAllPasses();
-  attn::registerAttnPasses();
-  attn::registerAttnConversionPasses();
-  PassPipelineRegistration<CPUPipelineOptions>(
-      "attn-pipeline-cpu",
-      "Lower attn ops to LLVM dialect code for the host CPU (tile, "
-      "vectorize, bufferize, OpenMP, LLVM)",
-      [](OpPassManager &pm, const CPUPipelineOptions &o) {
-        buildCPUPipeline(pm, o);
-      });
-  PassPipelineRegistration<CUDAPipelineOptions>(
-      "attn-pipeline-cuda",
-      "Lower attn entries to tensor-core CUDA kernels and PTX (attn-to-nvgpu, "
-      "NVVM, gpu-module-to-binary{format=isa})",
-      [](OpPassManager &pm, const CUDAPipelineOptions &o) {
-        buildCUDAPipeline(pm, o);
-      });
-  });
-}

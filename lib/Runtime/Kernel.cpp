@@ -11,6 +11,31 @@
 
 namespace attnir {
 
+static std::mutex ompMutex;
+static std::string ompPath;
+
+void setOpenMPRuntime(std::string path) {
+  std::lock_guard<std::mutex> lock(ompMutex);
+  ompPath = std::move(path);
+}
+
+/// Loads the OpenMP runtime named by setOpenMPRuntime, once; false with a
+/// message when it cannot be loaded.
+static bool loadOpenMPRuntime(std::string &error) {
+  std::lock_guard<std::mutex> lock(ompMutex);
+  static void *handle = nullptr;
+  if (ompPath.empty() || handle)
+    return true;
+  handle = dlopen(ompPath.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    const char *e = dlerror();
+    error = "cannot load the OpenMP runtime " + ompPath + ": " +
+            (e ? e : "dlopen failed");
+    return false;
+  }
+  return true;
+}
+
 Kernel::~Kernel() {
   if (handle)
     dlclose(handle);
@@ -32,6 +57,8 @@ std::unique_ptr<Kernel> Kernel::load(Bundle bundle, std::string &error) {
             ", which this CPU lacks; recompile it here";
     return nullptr;
   }
+  if (!loadOpenMPRuntime(error))
+    return nullptr;
   auto k = std::unique_ptr<Kernel>(new Kernel());
   // The shared object goes through an anonymous in-memory file: no temporary
   // files to clean up, nothing another process can swap underneath us.

@@ -24,6 +24,12 @@ struct ToolRun {
   std::string message; ///< why it could not run, from the OS
 };
 
+/// A tool called inside the process instead of as a program: the argument
+/// list (argv[0] first); returns the exit code and appends what the tool
+/// printed to `log`.
+using InProcessTool = int (*)(const std::vector<std::string> &args,
+                              std::string &log);
+
 /// Writes the tool's input; false with a message on failure.
 using InputWriter =
     llvm::function_ref<bool(llvm::raw_pwrite_stream &, std::string &)>;
@@ -36,9 +42,12 @@ using ArgsMaker = llvm::function_ref<std::vector<std::string>(
 /// back the temporary output (suffix `outExt`). False with `error` when the
 /// temporaries cannot be made or the output cannot be read after exit code
 /// 0; a non-zero exit code is returned in `run` for the caller to explain.
+/// With `inProcess`, that function runs on the arguments instead of the
+/// program `tool`.
 bool runTool(llvm::StringRef tool, llvm::StringRef inExt,
              llvm::StringRef outExt, InputWriter writeInput, ArgsMaker makeArgs,
-             ToolRun &run, std::string &error);
+             ToolRun &run, std::string &error,
+             InProcessTool inProcess = nullptr);
 
 } // namespace attnir
 

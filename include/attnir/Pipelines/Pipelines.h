@@ -109,11 +109,19 @@ bool parseCPUOptions(llvm::StringRef text, CPUPipelineOptions &options,
 void buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &options,
                       llvm::StringRef stopAfter = "llvm");
 
-/// Registers every dialect a spec or a pipeline stage may contain.
+/// Registers the dialects, interfaces and LLVM IR translations a spec and
+/// its lowering use (lib/Pipelines/Registry.cpp), and nothing else.
+void registerCompilerDialects(DialectRegistry &registry);
+
+/// Registers the passes the built-in pipelines name, ours and upstream's.
+void registerPipelinePasses();
+
+/// Registers the compiler's dialects and every upstream dialect and
+/// extension (attn-opt, for pipelines written by hand).
 void registerAllAttnDialects(DialectRegistry &registry);
 
-/// Registers the attn passes and `--attn-pipeline-cpu` with the global pass
-/// registry (for attn-opt).
+/// Registers every pass and `--attn-pipeline-cpu`/`-cuda` with the global
+/// pass registry (for attn-opt).
 void registerAttnPassesAndPipelines();
 
 } // namespace mlir::attn

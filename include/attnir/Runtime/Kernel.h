@@ -39,6 +39,13 @@ bool isContiguous(const TensorRef &t);
 std::vector<int64_t> memrefDescriptor(void *data,
                                       const std::vector<int64_t> &shape);
 
+/// CPU bundles link the OpenMP runtime by its soname (libomp.so.5) and find
+/// it through their run path. A runtime that carries its own copy (the
+/// wheel's self-contained library) names it here: it is loaded before the
+/// first CPU bundle, and the loader then binds every bundle to it, wherever
+/// the bundle was made.
+void setOpenMPRuntime(std::string path);
+
 class Kernel {
 public:
   ~Kernel();
