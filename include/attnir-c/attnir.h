@@ -74,6 +74,15 @@ int attnir_arg_info(const attnir_kernel_t *kernel, int32_t entry,
                     attnir_dtype_t *dtype, int32_t *rank,
                     const int64_t **static_shape);
 
+/* Where output `output`'s dimension `dim` gets its size, for frameworks
+ * that infer shapes symbolically (attnir.torch's fake implementations):
+ * *size >= 0 when the spec fixes it; otherwise it is ceil(input *input's
+ * dimension *input_dim / *divisor). Non-zero when no input determines it. */
+int attnir_output_dim_source(const attnir_kernel_t *kernel, int32_t entry,
+                             int32_t output, int32_t dim, int64_t *size,
+                             int32_t *input, int32_t *input_dim,
+                             int64_t *divisor);
+
 /* Output shapes for these inputs, written row by row into `shapes`
  * (capacity `capacity` int64s, outputs in order, each of its rank). */
 int attnir_output_shapes(const attnir_kernel_t *kernel, int32_t entry,

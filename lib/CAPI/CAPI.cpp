@@ -283,6 +283,32 @@ int attnir_arg_info(const attnir_kernel_t *kernel, int32_t entry,
   return 0;
 }
 
+int attnir_output_dim_source(const attnir_kernel_t *kernel, int32_t entry,
+                             int32_t output, int32_t dim, int64_t *size,
+                             int32_t *input, int32_t *input_dim,
+                             int64_t *divisor) {
+  if (!validEntry(kernel, entry))
+    return 1;
+  const EntryABI &e = kernel->kernel->bundle().entries[entry];
+  DimSource src;
+  if (output < 0 || dim < 0 ||
+      !e.outputDimSource(static_cast<size_t>(output), static_cast<size_t>(dim),
+                         src)) {
+    capi::setError("output #" + std::to_string(output) + " dimension " +
+                   std::to_string(dim) + " has no known source");
+    return 1;
+  }
+  if (size)
+    *size = src.size;
+  if (input)
+    *input = src.input;
+  if (input_dim)
+    *input_dim = src.inputDim;
+  if (divisor)
+    *divisor = src.divisor;
+  return 0;
+}
+
 int attnir_output_shapes(const attnir_kernel_t *kernel, int32_t entry,
                          const attnir_tensor_t *inputs, int32_t num_inputs,
                          int64_t *shapes, int32_t capacity) {

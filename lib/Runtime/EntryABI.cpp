@@ -167,6 +167,35 @@ int64_t EntryABI::classValue(
   return -1;
 }
 
+bool EntryABI::outputDimSource(size_t output, size_t dim,
+                               DimSource &src) const {
+  src = DimSource();
+  if (output >= outputs.size() || dim >= outputs[output].dimClass.size())
+    return false;
+  int32_t cls = outputs[output].dimClass[dim];
+  // A derived class (the query blocks of a list) divides its source's size.
+  for (const DerivedClass &d : derived)
+    if (d.cls == cls) {
+      cls = d.src;
+      src.divisor = d.divisor;
+    }
+  if (cls < 0 || static_cast<size_t>(cls) >= classSize.size())
+    return false;
+  if (classSize[cls] >= 0) {
+    src.size = (classSize[cls] + src.divisor - 1) / src.divisor;
+    src.divisor = 1;
+    return true;
+  }
+  for (size_t i = 0; i < inputs.size(); ++i)
+    for (size_t d = 0; d < inputs[i].dimClass.size(); ++d)
+      if (inputs[i].dimClass[d] == cls) {
+        src.input = static_cast<int32_t>(i);
+        src.inputDim = static_cast<int32_t>(d);
+        return true;
+      }
+  return false;
+}
+
 int32_t EntryABI::inputWithRole(const std::string &role) const {
   for (size_t i = 0; i < inputs.size(); ++i)
     if (inputs[i].role == role)

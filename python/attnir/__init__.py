@@ -22,7 +22,14 @@ __version__ = "0.1.0"
 
 __all__ = ["compile", "load", "reference", "patterns", "Kernel", "Signature",
            "Arg", "CompileError", "LoadError", "version", "has_compiler",
-           "cache_dir", "workspace_stats"]
+           "cache_dir", "workspace_stats", "from_block_mask"]
+
+
+def from_block_mask(block_mask):
+    """(kv_indices, kv_counts) of a FlexAttention BlockMask for a block-list
+    spec (needs torch; attnir.torch.from_block_mask says how)."""
+    from .torch import from_block_mask as convert
+    return convert(block_mask)
 
 
 def version():

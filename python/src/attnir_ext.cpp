@@ -327,6 +327,10 @@ NB_MODULE(_attnir, m) {
   nb::exception<LoadFailure>(m, "LoadFailure", PyExc_RuntimeError);
 
   m.attr("C_API_VERSION") = ATTNIR_C_API_VERSION;
+  // attnir.torch turns these off: torch's operator registry holds the
+  // registered kernels until the interpreter ends, after nanobind's check.
+  m.def("set_leak_warnings", [](bool on) { nb::set_leak_warnings(on); },
+        nb::arg("on"));
 
   m.def(
       "_register_ndarray",
@@ -400,6 +404,17 @@ NB_MODULE(_attnir, m) {
           "float64 results of the entry from the op graph the kernel "
           "records (works in runtime-only builds): a list of (bytes, "
           "shape).")
+      .def(
+          "output_dim_source",
+          [](const Kernel &self, int32_t entry, int32_t output, int32_t dim) {
+            int64_t size = -1, divisor = 1;
+            int32_t input = -1, inputDim = -1;
+            if (attnir_output_dim_source(self.k, entry, output, dim, &size,
+                                         &input, &inputDim, &divisor) != 0)
+              raiseArgumentError("no source for that output dimension");
+            return nb::make_tuple(size, input, inputDim, divisor);
+          },
+          nb::arg("entry"), nb::arg("output"), nb::arg("dim"))
       .def(
           "output_shapes",
           [](const Kernel &self, nb::handle entry, nb::handle inputs) {

@@ -78,6 +78,15 @@ struct KernelStep {
   int64_t items(const std::vector<int64_t> &shape) const;
 };
 
+/// Where an output dimension's size comes from, for shape functions that
+/// run on symbolic sizes (torch's fake tensors): `size` when static (>= 0),
+/// else ceil(input `input`'s dimension `inputDim` / `divisor`).
+struct DimSource {
+  int64_t size = -1;
+  int32_t input = -1, inputDim = -1;
+  int64_t divisor = 1;
+};
+
 struct EntryABI {
   std::string name;
   std::vector<ABIArg> inputs, outputs;
@@ -104,6 +113,9 @@ struct EntryABI {
   /// has it in `shapes`, or -1 when no input carries it.
   int64_t classValue(int32_t cls,
                      const std::vector<std::vector<int64_t>> &shapes) const;
+  /// Where output `output`'s dimension `dim` comes from; false when no input
+  /// determines it (or no such dimension).
+  bool outputDimSource(size_t output, size_t dim, DimSource &src) const;
   /// The input with role `role`, or -1.
   int32_t inputWithRole(const std::string &role) const;
 
