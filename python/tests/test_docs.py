@@ -30,3 +30,6 @@ def test_doc_blocks_run(native, tmp_path, monkeypatch, capsys):
     assert "max rel err" in printed
     assert re.search(r":\d+:\d+", printed), "the CompileError example shows no line:column"
     assert "argument 'q'" in printed
+    for what in ("softcap", "gla"):  # the FlexAttention and fla sections
+        err = re.search(rf"{what} max rel err (\S+)", printed)
+        assert err and float(err.group(1)) < 1e-5, what
