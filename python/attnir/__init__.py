@@ -97,6 +97,9 @@ def compile(spec, target="cpu", entry=None, *, cache=True, threads=None,
     if not isinstance(target, str):
         raise TypeError(f"target must be a str, got {type(target).__name__}")
     opts = _options_string(options)
+    if target == "cuda":
+        from ._ptxas import ensure_ptxas
+        ensure_ptxas()
     source = (spec, target, opts)
     if cache:
         from . import _cache

@@ -165,3 +165,25 @@ func.func @row(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v: tensor<
 """
     k = attnir.compile(spec, target="cuda", cache=False)
     assert "tanh.approx.f32" in k.ir("ptx")
+
+
+def test_ptxas_from_nvidia_pip_package(tmp_path, monkeypatch):
+    """Without a CUDA toolkit, the ptxas of an nvidia-cuda-nvcc pip package
+    is named for the compiler; a toolkit's own ptxas wins."""
+    from attnir import _ptxas
+    tool = tmp_path / "nvidia" / "cuda_nvcc" / "bin" / "ptxas"
+    tool.parent.mkdir(parents=True)
+    tool.write_text("#!/bin/sh\nexit 1\n")
+    tool.chmod(0o755)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "nvidia", raising=False)
+    assert _ptxas.wheel_ptxas() == str(tool)
+    monkeypatch.delenv("ATTNIR_PTXAS", raising=False)
+    monkeypatch.setattr(_ptxas, "system_ptxas", lambda: None)
+    _ptxas.ensure_ptxas()
+    import os
+    assert os.environ["ATTNIR_PTXAS"] == str(tool)
+    monkeypatch.setenv("ATTNIR_PTXAS", "/opt/cuda/bin/ptxas")
+    monkeypatch.setattr(_ptxas, "system_ptxas", lambda: "/opt/cuda/bin/ptxas")
+    _ptxas.ensure_ptxas()
+    assert os.environ["ATTNIR_PTXAS"] == "/opt/cuda/bin/ptxas"
