@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """CPU benchmark, one run on one machine: AttnIR (`attnc run --bench --json`) vs numpy naive
-attention, torch SDPA (if importable) and the OpenBLAS sgemm ceiling.  Writes
+attention, torch SDPA, onnxruntime's MultiHeadAttention and the OpenBLAS sgemm ceiling.  Writes
 docs/benchmarks/cpu.md and cpu.json.  Usage: python3 bench/cpu_bench.py [--quick] [--attnc PATH]
+
+torch, onnxruntime and onnx are benchmark dependencies, never test ones: when this Python lacks
+them, the benchmark makes its own virtual environment bench/.venv (system site-packages visible,
+so numpy is this one's) and installs them there from PyPI (about 4 GB with torch's CUDA
+libraries: the CPU wheel index is not reachable from every machine); --no-venv skips them.
 
 GFLOP/s are of useful work (dense 4*B*H*N*M*D, causal 4*B*H*D*N*(N+1)/2, M=N), computed here
 from every tool's median time so the columns are comparable.  Conventions follow
@@ -14,7 +19,9 @@ import argparse, json, os, platform, shlex, statistics, subprocess, sys, tempfil
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 B, H, THREADS = 1, 8, 2
-SPECS = {"dense": "examples/dense.mlir", "causal": "examples/causal.mlir"}
+NUMPY_MAX_N = 4096  # numpy's naive attention materialises N x N scores per head
+SPECS = {"dense": "examples/dense.mlir", "causal": "examples/causal.mlir",
+         "decode": "examples/dense.mlir"}  # decode: one query row against M keys
 HZ = os.sysconf("SC_CLK_TCK")
 
 
@@ -23,7 +30,19 @@ def log(msg):
 
 
 def useful_flops(pat, N, D):
+    """For "decode", N is the number of keys M and one query row attends them all."""
+    if pat == "decode":
+        return 4 * B * H * N * D
     return 4 * B * H * D * (N * (N + 1) // 2) if pat == "causal" else 4 * B * H * N * N * D
+
+
+def kv_bytes(M, D):
+    """What decoding reads: K and V in fp32."""
+    return 2 * B * H * M * D * 4
+
+
+def q_len(pat, N):
+    return 1 if pat == "decode" else N
 
 
 def busy_ticks():  # all CPUs: user nice system irq softirq steal
@@ -73,6 +92,8 @@ def bench_cfgs(lib, cfgs, make, max_wait):
     rows = []
     for pat, N, D in cfgs:
         fn = make(pat, N, D)
+        if fn is None:  # not measured by this library (numpy's naive attention at large N)
+            continue
         w = wait_quiet(max_wait)  # after make(): data generation is not part of the quiet window
         rows.append(dict(timeit(fn), **w, pattern=pat, N=N, D=D))
         log(f"  {lib} {pat} N={N} D={D}: {useful_flops(pat, N, D) / rows[-1]['ms'] / 1e6:.0f} GFLOP/s")
@@ -112,7 +133,17 @@ def child_numpy(cfgs, max_wait):
     sgemm = dict(timeit(lambda: np.matmul(a, b, out=c)), **w)
     sgemm["gflops"] = 2 * n ** 3 / sgemm["ms"] / 1e6
     log(f"  sgemm 4096^3: {sgemm['gflops']:.0f} GFLOP/s (OpenBLAS core {info['openblas_core']})")
+    src = np.ones(1 << 27, np.float32)  # 512 MiB: far past every cache
+    dst = np.empty_like(src)
+    w = wait_quiet(max_wait)
+    copy = dict(timeit(lambda: np.copyto(dst, src)), **w)
+    copy["gbs"] = 2 * src.nbytes / copy["ms"] / 1e6  # read + write
+    log(f"  copy 512 MiB: {copy['gbs']:.1f} GB/s (read + write)")
+    del src, dst
+
     def make(pat, N, D):
+        if pat == "decode" or N > NUMPY_MAX_N:
+            return None
         q, k, v = (rng.standard_normal((B, H, N, D), dtype=np.float32) for _ in range(3))
         q = q * np.float32(D ** -0.5)
         madd = np.triu(np.full((N, N), -np.inf, np.float32), 1) if pat == "causal" else None
@@ -130,7 +161,7 @@ def child_numpy(cfgs, max_wait):
                     np.matmul(s, v[bi, h], out=o[bi, h])
         return run
     rows = bench_cfgs("numpy", cfgs, make, max_wait)
-    return dict(info=info, sgemm=sgemm, rows=rows)
+    return dict(info=info, sgemm=sgemm, copy=copy, rows=rows)
 
 
 def child_torch(cfgs, max_wait):
@@ -138,7 +169,7 @@ def child_torch(cfgs, max_wait):
     import torch.nn.functional as F
     torch.set_num_threads(THREADS)
     def make(pat, N, D):
-        q, k, v = (torch.randn(B, H, N, D) for _ in range(3))
+        q, k, v = (torch.randn(B, H, n, D) for n in (q_len(pat, N), N, N))
 
         def run():
             with torch.inference_mode():
@@ -148,10 +179,10 @@ def child_torch(cfgs, max_wait):
     return dict(info=dict(torch=torch.__version__, threads=torch.get_num_threads()), rows=rows)
 
 
-def run_child(kind, cfgs, env, max_wait):
+def run_child(kind, cfgs, env, max_wait, python=None):
     fd, tmp = tempfile.mkstemp(suffix=".json")
     os.close(fd)
-    rc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", kind, "--child-out", tmp,
+    rc = subprocess.run([python or sys.executable, os.path.abspath(__file__), "--child", kind, "--child-out", tmp,
                          "--child-cfgs", json.dumps(cfgs), "--max-wait", str(max_wait)], env=env).returncode
     try:
         return json.load(open(tmp))
@@ -175,9 +206,9 @@ def spec_for(pat, D, tmpdir):
     return dst
 
 
-def run_attnc(attnc, spec, N, D, env, extra, timeout):
-    shape = f"{B}x{H}x{N}x{D}"
-    cmd = [attnc, "run", spec] + [a for t in "qkv" for a in ("--shape", f"{t}={shape}")] + \
+def run_attnc(attnc, spec, N, D, env, extra, timeout, n_q=None):
+    shape = {t: f"{B}x{H}x{n_q if (t == 'q' and n_q) else N}x{D}" for t in "qkv"}
+    cmd = [attnc, "run", spec] + [a for t in "qkv" for a in ("--shape", f"{t}={shape[t]}")] + \
         ["--bench", "--json", "--check"] + extra
     snap, t0 = (busy_ticks(), own_ticks(), time.perf_counter()), os.times()
     try:
@@ -209,40 +240,134 @@ def machine_info():
                 platform=platform.platform(), python=platform.python_version())
 
 
+def child_ort(cfgs, max_wait):
+    """onnxruntime's com.microsoft MultiHeadAttention (unidirectional=1 for causal), [B, N, H*D]
+    inputs; each configuration's session is checked against numpy at N=64 first."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+    so = ort.SessionOptions()
+    so.intra_op_num_threads, so.inter_op_num_threads = THREADS, 1
+    rng = np.random.default_rng(0)
+
+    def session(pat, D):
+        ios = [helper.make_tensor_value_info(n, TensorProto.FLOAT, [B, "M" if n in "kv" else "N", H * D])
+               for n in "qkvo"]
+        node = helper.make_node("MultiHeadAttention", ["q", "k", "v"], ["o"], domain="com.microsoft",
+                                num_heads=H, unidirectional=int(pat == "causal"))
+        model = helper.make_model(helper.make_graph([node], "mha", ios[:3], ios[3:]),
+                                  opset_imports=[helper.make_opsetid("", 17),
+                                                 helper.make_opsetid("com.microsoft", 1)])
+        return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+    def check(sess, pat, D, n=64):
+        x = {c: rng.standard_normal((B, n, H * D), dtype=np.float32) for c in "qkv"}
+        got = sess.run(None, x)[0].reshape(B, n, H, D).transpose(0, 2, 1, 3)
+        q, k, v = (x[c].reshape(B, n, H, D).transpose(0, 2, 1, 3).astype(np.float64) for c in "qkv")
+        s = q @ k.transpose(0, 1, 3, 2) / np.sqrt(D)
+        if pat == "causal":  # decode is checked as dense
+            s = s + np.triu(np.full((n, n), -np.inf), 1)
+        p = np.exp(s - s.max(-1, keepdims=True))
+        want = (p / p.sum(-1, keepdims=True)) @ v
+        err = float(np.abs(got - want).max() / np.abs(want).max())
+        if err > 1e-4:
+            raise RuntimeError(f"onnxruntime {pat} D={D} differs from numpy by {err:.1e}")
+
+    def make(pat, N, D):
+        sess = session(pat, D)
+        check(sess, pat, D)
+        x = {c: rng.standard_normal((B, q_len(pat, N) if c == "q" else N, H * D), dtype=np.float32)
+             for c in "qkv"}
+        return lambda: sess.run(None, x)
+    rows = bench_cfgs("onnxruntime", cfgs, make, max_wait)
+    return dict(info=dict(onnxruntime=ort.__version__, threads=THREADS), rows=rows)
+
+
+BASELINES = "import torch, onnxruntime, onnx"
+
+
+def baseline_python(no_venv):
+    """A Python with torch, onnxruntime and onnx: this one, or bench/.venv (made and filled
+    from PyPI when missing), or None with --no-venv."""
+    ok = lambda py: subprocess.run([py, "-c", BASELINES], capture_output=True).returncode == 0
+    if ok(sys.executable):
+        return sys.executable
+    if no_venv:
+        return None
+    venv = os.path.join(REPO, "bench", ".venv")
+    py = os.path.join(venv, "bin", "python")
+    if not os.path.exists(py):
+        log(f"== making {venv} for the baselines (torch, onnxruntime)")
+        subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", venv], check=True)
+    if not ok(py):
+        log("== installing torch, onnxruntime and onnx into bench/.venv (PyPI; a few minutes)")
+        subprocess.run([py, "-m", "pip", "install", "-q", "torch", "onnxruntime", "onnx"], check=True)
+    return py if ok(py) else None
+
+
 def write_md(path, res):
-    m, ni, torch_on = res["machine"], res["numpy"].get("info", {}), "torch" in res
-    cols = ["attnir", "numpy"] + (["torch"] if torch_on else []) + ["sgemm"]
-    hdr = ["pattern", "N", "D", "AttnIR GFLOP/s", "numpy naive GFLOP/s"] + (["torch SDPA GFLOP/s"] if torch_on else []) \
-        + ["sgemm GFLOP/s", "AttnIR/numpy", "AttnIR/sgemm", "AttnIR max_rel_err"]
-    out = ["# CPU benchmark: AttnIR vs numpy, torch and the OpenBLAS sgemm ceiling", "",
+    m, ni = res["machine"], res["numpy"].get("info", {})
+    libs = [c for c in ("torch", "onnxruntime") if c in res]
+    names = dict(torch="torch SDPA", onnxruntime="onnxruntime MHA")
+    cols = ["attnir", "numpy"] + libs + ["sgemm"]
+    hdr = ["pattern", "N", "D", "AttnIR GFLOP/s", "numpy naive GFLOP/s"] + \
+        [f"{names[c]} GFLOP/s" for c in libs] + ["sgemm GFLOP/s", "AttnIR/numpy"] + \
+        (["AttnIR/best library"] if libs else []) + ["AttnIR/sgemm", "AttnIR max_rel_err"]
+    versions = ", ".join(f"{c} {res[c].get('info', {}).get(c, '?')}" for c in libs) or \
+        "torch and onnxruntime: not measured (--no-venv; columns omitted)"
+    out = ["# CPU benchmark: AttnIR vs numpy, torch, onnxruntime and the OpenBLAS sgemm ceiling", "",
            f"Forward attention, fp32, B={B}, H={H}, M=N, {THREADS} threads; every figure from one run on one "
            "machine. GFLOP/s of useful work (dense 4·B·H·N·M·D, causal 4·B·H·D·N(N+1)/2) from each tool's "
-           "median time (numpy/torch: warm-up, then median of >= 5 runs; AttnIR: `ms` of `attnc run <spec> "
+           "median time (numpy/torch/onnxruntime: warm-up, then median of >= 5 runs; AttnIR: `ms` of `attnc run <spec> "
            "--bench --json --check`, whose check against attnc's float64 reference gives max_rel_err; "
-           "D=128 from copies of `examples/*.mlir` with 64 replaced by 128). numpy and torch "
-           f"ran with `OPENBLAS_CORETYPE` removed (environment value: `{res['env_OPENBLAS_CORETYPE']}`; forcing "
+           "D=128 from copies of `examples/*.mlir` with 64 replaced by 128). torch: "
+           "`F.scaled_dot_product_attention(is_causal=...)`; onnxruntime: the com.microsoft "
+           "MultiHeadAttention contrib op (`unidirectional=1` for causal) on [B, N, H·D], checked against "
+           "numpy first. The libraries ran in bench/.venv when this Python lacks them. numpy, torch and "
+           f"onnxruntime ran with `OPENBLAS_CORETYPE` removed (environment value: `{res['env_OPENBLAS_CORETYPE']}`; forcing "
            f"Haswell halves sgemm on AVX-512 machines) and `OMP_NUM_THREADS=OPENBLAS_NUM_THREADS={THREADS}`. "
            "sgemm: numpy float32 matmul 4096x4096x4096. Min times and machine load: `cpu.json` beside this file.",
            "", f"Command: `{res['command']}`", "",
            f"Date: {m['date_utc']}. Machine: {m['cpu']}, {m['nproc']} cores, avx512f: "
-           f"{'yes' if m['avx512f'] else 'no'}. numpy {ni.get('numpy', '?')}, {ni.get('blas', {}).get('name', 'BLAS')} "
-           f"{ni.get('blas', {}).get('version', '?')} (run-time core: {ni.get('openblas_core', '?')}). torch: "
-           + (res["torch"].get("info", {}).get("torch", "?") if torch_on else "not installed (column omitted)") + ".",
+           f"{'yes' if m['avx512f'] else 'no'} ({' '.join(m.get('avx512_flags', []))}). numpy {ni.get('numpy', '?')}, "
+           f"{ni.get('blas', {}).get('name', 'BLAS')} "
+           f"{ni.get('blas', {}).get('version', '?')} (run-time core: {ni.get('openblas_core', '?')}). {versions}.",
            "", "| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     busy = False
     for t in res["table"]:
+        if t["pattern"] == "decode":
+            continue
         cells = [t["pattern"], str(t["N"]), str(t["D"])]
         for c in cols:
             flag = "*" if (t.get(c + "_other_cores") or 0) > 0.3 else ""
             busy |= bool(flag)
             cells.append(("—" if t[c] is None else f"{t[c]:.0f}") + flag)
-        cells += ["—" if t[c] is None else f"{t[c]:{f}}" for c, f in
-                  (("attnir_over_numpy", ".2f"), ("attnir_over_sgemm", ".2f"), ("attnir_max_rel_err", ".1e"))]
+        ratios = [("attnir_over_numpy", ".2f")] + ([("attnir_over_best_library", ".2f")] if libs else []) + \
+            [("attnir_over_sgemm", ".2f"), ("attnir_max_rel_err", ".1e")]
+        cells += ["—" if t.get(c) is None else f"{t[c]:{f}}" for c, f in ratios]
         out.append("| " + " | ".join(cells) + " |")
+    decode = [t for t in res["table"] if t["pattern"] == "decode"]
+    copy = res["numpy"].get("copy", {}).get("gbs")
+    if decode:
+        out += ["", "## Decode: one query row against M keys", "",
+                "GB/s of K and V read (fp32) from each tool's median time, against the copy bandwidth "
+                f"measured in the same run (numpy copy of 512 MiB, read + write: {copy or 0:.1f} GB/s).", "",
+                "| M | D | AttnIR GB/s | " + " | ".join(f"{names[c]} GB/s" for c in libs) +
+                (" | " if libs else "") + "AttnIR / copy bandwidth | AttnIR max_rel_err |",
+                "|" + "---|" * (5 + len(libs))]
+        for t in decode:
+            gbs = {c: t[c] * 1e9 / useful_flops("decode", t["N"], t["D"]) * kv_bytes(t["N"], t["D"]) / 1e9
+                   if t[c] else None for c in ["attnir"] + libs}
+            cells = [str(t["N"]), str(t["D"])] + ["—" if gbs[c] is None else f"{gbs[c]:.1f}"
+                                                  for c in ["attnir"] + libs]
+            cells.append("—" if not (gbs["attnir"] and copy) else f"{gbs['attnir'] / copy:.2f}")
+            cells.append("—" if t.get("attnir_max_rel_err") is None else f"{t['attnir_max_rel_err']:.1e}")
+            out.append("| " + " | ".join(cells) + " |")
     if busy:
         out += ["", "\\* other processes used more than 0.3 cores during this measurement."]
     errs = [f"- AttnIR {t['pattern']} N={t['N']} D={t['D']}: {t['attnir_error']}" for t in res["table"]
-            if t["attnir_error"]] + [f"- {k}: {res[k]['error']}" for k in ("numpy", "torch") if res.get(k, {}).get("error")]
+            if t["attnir_error"]] + [f"- {k}: {res[k]['error']}" for k in ("numpy", "torch", "onnxruntime")
+                                     if res.get(k, {}).get("error")]
     tail = kept_sections(path)  # read before the file is truncated
     open(path, "w").write("\n".join(out + (["", "Errors:"] + errs if errs else []) + [""]) + tail)
 
@@ -268,8 +393,12 @@ def main():
                     help="extra arguments for `attnc run`, e.g. '--cpu-options \"rows=4\"'")
     ap.add_argument("--skip-attnc", action="store_true", help="measure the baselines only")
     ap.add_argument("--quick", action="store_true", help="N=1024 (smoke test)")
+    ap.add_argument("--no-venv", action="store_true",
+                    help="do not make bench/.venv for torch/onnxruntime when this Python lacks them")
     ap.add_argument("--sizes", default="4096", help="comma-separated N (M=N)")
     ap.add_argument("--dims", default="64,128", help="comma-separated head dims D")
+    ap.add_argument("--decode", default="4096,65536",
+                    help="comma-separated M of the decode rows (one query row); '' for none")
     ap.add_argument("--max-wait", type=float, default=300, help="max s to wait for a quiet machine, per measurement")
     ap.add_argument("--timeout", type=float, default=900, help="max s per attnc invocation")
     ap.add_argument("--out-md", default=os.path.join(REPO, "docs/benchmarks/cpu.md"))
@@ -278,7 +407,8 @@ def main():
         ap.add_argument(hidden, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        res = (child_numpy if args.child == "numpy" else child_torch)(json.loads(args.child_cfgs), args.max_wait)
+        child = dict(numpy=child_numpy, torch=child_torch, onnxruntime=child_ort)[args.child]
+        res = child(json.loads(args.child_cfgs), args.max_wait)
         with open(args.child_out, "w") as f:
             return json.dump(res, f)
     attnc = os.path.abspath(args.attnc)
@@ -286,7 +416,9 @@ def main():
         sys.exit(f"error: attnc not found or not executable: {attnc}\n  build it (cmake --build build "
                  "--target attnc), pass --attnc PATH, or --skip-attnc to measure only the baselines")
     sizes = [1024] if args.quick else [int(x) for x in args.sizes.split(",")]
-    cfgs = [(p, N, int(D)) for p in SPECS for D in args.dims.split(",") for N in sizes]
+    cfgs = [(p, N, int(D)) for p in ("dense", "causal") for D in args.dims.split(",") for N in sizes]
+    cfgs += [("decode", M, int(D)) for D in args.dims.split(",")
+             for M in ([] if args.quick else [int(x) for x in args.decode.split(",") if x])]
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
     env.update(OMP_NUM_THREADS=str(THREADS), OPENBLAS_NUM_THREADS=str(THREADS), MKL_NUM_THREADS=str(THREADS))
     res = dict(command=shlex.join(["python3", os.path.relpath(os.path.abspath(__file__), REPO)] + sys.argv[1:]),
@@ -295,18 +427,22 @@ def main():
                flops="dense 4*B*H*N*M*D; causal 4*B*H*D*N*(N+1)/2")
     log("== numpy: sgemm ceiling, naive attention")
     res["numpy"] = run_child("numpy", cfgs, env, args.max_wait)
-    if subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True).returncode == 0:
+    py = baseline_python(args.no_venv)
+    if py:
         log("== torch SDPA")
-        res["torch"] = run_child("torch", cfgs, env, args.max_wait)
+        res["torch"] = run_child("torch", cfgs, env, args.max_wait, py)
+        log("== onnxruntime MultiHeadAttention")
+        res["onnxruntime"] = run_child("onnxruntime", cfgs, env, args.max_wait, py)
     else:
-        log("== torch not importable: torch SDPA column omitted")
+        log("== torch/onnxruntime not available (--no-venv): their columns omitted")
     res["attnir"] = []
     if not args.skip_attnc:
         log("== AttnIR (attnc)")
         with tempfile.TemporaryDirectory(prefix="attnc_bench_") as tmpdir:
             for pat, N, D in cfgs:
                 w = wait_quiet(args.max_wait)
-                r = run_attnc(attnc, spec_for(pat, D, tmpdir), N, D, env, shlex.split(args.attnc_args), args.timeout)
+                r = run_attnc(attnc, spec_for(pat, D, tmpdir), N, D, env, shlex.split(args.attnc_args),
+                              args.timeout, n_q=q_len(pat, N))
                 res["attnir"].append(dict(r, **w, pattern=pat, N=N, D=D))
                 mine = r.get("ms") and useful_flops(pat, N, D) / r["ms"] / 1e6
                 log(f"  attnc {pat} N={N} D={D}: " + (r.get("error") or f"{mine:.0f} GFLOP/s"))
@@ -320,7 +456,8 @@ def main():
     for key in cfgs:
         t = dict(zip(("pattern", "N", "D"), key), sgemm=sg.get("gflops"), sgemm_other_cores=sg.get("other_cores"))
         for c, rows in (("attnir", res["attnir"]), ("numpy", res["numpy"]["rows"]),
-                        ("torch", res.get("torch", {}).get("rows", []))):
+                        ("torch", res.get("torch", {}).get("rows", [])),
+                        ("onnxruntime", res.get("onnxruntime", {}).get("rows", []))):
             r = pick(rows, key)
             t[c] = useful_flops(*key) / r["ms"] / 1e6 if r else None
             t[c + "_other_cores"] = r.get("other_cores")
@@ -330,6 +467,8 @@ def main():
             t["attnir_error"] = f"attnc reports ok=false (max_rel_err={a.get('max_rel_err')})"
         for c in ("numpy", "sgemm"):
             t["attnir_over_" + c] = t["attnir"] / t[c] if t["attnir"] and t[c] else None
+        best = max([t[c] for c in ("torch", "onnxruntime") if t[c]], default=None)
+        t["attnir_over_best_library"] = t["attnir"] / best if t["attnir"] and best else None
         res["table"].append(t)
     for p in (args.out_md, args.out_json):
         os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
