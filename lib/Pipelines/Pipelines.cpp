@@ -31,10 +31,10 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
   return {
       {"tiled", llvm::formatv("attn-verify-spec,attn-lower-route,func.func(attn-lower-elementwise,attn-lower-select,attn-lower-merge,"
                               "attn-lower-linear{{chunk={2} lanes={4}},attn-lower-scan{{chunk={3}},attn-tile{{query-tile={0} "
-                              "key-block={1}},canonicalize,cse)",
+                              "key-block={1} decode-rows={5}},canonicalize,cse)",
                               o.queryTile.getValue(), o.keyBlock.getValue(),
                               o.linearChunk.getValue(), o.scanChunk.getValue(),
-                              o.lanes.getValue())
+                              o.lanes.getValue(), o.decodeRows.getValue())
                     .str()},
       {"vectorized",
        llvm::formatv("func.func(attn-vectorize-cpu{{lanes={0} rows={1} "
@@ -241,10 +241,11 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
                        {"rows", &o.rows, 1, 16, 1},
                        {"cols", &o.cols, 1, 8, 1},
                        {"linear-chunk", &o.linearChunk, 1, 1024, 1},
-                       {"scan-chunk", &o.scanChunk, 1, 1 << 20, 1}};
+                       {"scan-chunk", &o.scanChunk, 1, 1 << 20, 1},
+                       {"decode-rows", &o.decodeRows, 0, 1024, 1}};
     if (!applyIntOption(item, rules,
                         "query-tile, key-block, lanes, rows, cols, linear-chunk, "
-                        "scan-chunk",
+                        "scan-chunk, decode-rows",
                         error))
       return false;
   }

@@ -178,7 +178,10 @@ def test_ptxas_from_nvidia_pip_package(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "nvidia", raising=False)
     assert _ptxas.wheel_ptxas() == str(tool)
-    monkeypatch.delenv("ATTNIR_PTXAS", raising=False)
+    # Recorded first, so that teardown restores the variable as it was
+    # (ensure_ptxas sets it behind monkeypatch's back).
+    monkeypatch.setenv("ATTNIR_PTXAS", "recorded")
+    monkeypatch.delenv("ATTNIR_PTXAS")
     monkeypatch.setattr(_ptxas, "system_ptxas", lambda: None)
     _ptxas.ensure_ptxas()
     import os

@@ -31,6 +31,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   Option<int64_t> scanChunk{*this, "scan-chunk",
                             llvm::cl::desc("tokens per chunk of attn.scan"),
                             llvm::cl::init(256)};
+  Option<int64_t> decodeRows{
+      *this, "decode-rows",
+      llvm::cl::desc("query rows per head up to which K and V are read in "
+                     "place, not packed (0: always pack)"),
+      llvm::cl::init(16)};
 };
 
 /// Options of `--attn-pipeline-cuda` (docs/design/gpu-lowering.md).

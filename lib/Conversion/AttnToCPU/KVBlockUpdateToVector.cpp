@@ -13,6 +13,11 @@
 //   4. acc += P V: register tiles of R rows x CV vectors (CV <= 4), reduced
 //      over the BK keys by broadcasting p against 16 packed values.
 //
+// Keys in place (decoding: kT is K itself, row-major): phase 1 is one dot
+// product along D per (row, key), reduced across lanes, and phase 4 reads V
+// rows where they are; keys past m are never read (their scores are -inf,
+// phase 4 stops at m).
+//
 // Exp is the polynomial approximation of math.exp on vector<16xf32>; the
 // scalar libm call would be 16 calls per vector (4.7x slower on softmax,
 // measured in shared/notes/cpu-jit-probe).
@@ -48,7 +53,7 @@ using LoadFn = llvm::function_ref<Value(OpBuilder &, Location, Value, Value)>;
 /// (acc += P V) are both this shape.
 void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
                         int64_t cols, int64_t r, int64_t c, int64_t lanes,
-                        int64_t extent, bool accumulate, LoadFn loadB,
+                        Value extent, bool accumulate, LoadFn loadB,
                         LoadFn loadA) {
   auto vt = VectorType::get({lanes}, rw.getF32Type());
   Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
@@ -75,7 +80,7 @@ void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
                                                   .getResult()
                                             : zero);
               auto loop = scf::ForOp::create(
-                  cb, cl, c0, cIdx(cb, cl, extent), c1, init,
+                  cb, cl, c0, extent, c1, init,
                   [&](OpBuilder &ib, Location il, Value e, ValueRange accs) {
                     SmallVector<Value> bv;
                     for (int64_t cc = 0; cc < c; ++cc)
@@ -112,7 +117,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     auto accType = op.getAcc().getType();
     int64_t bq = accType.getDimSize(0), dvPad = accType.getDimSize(1);
     int64_t bk = op.getScores().getType().getDimSize(1);
-    int64_t d = op.getKT().getType().getDimSize(3);
+    int64_t d = cast<MemRefType>(op.getKT().getType()).getDimSize(3);
     if (ShapedType::isDynamic(d))
       return rw.notifyMatchFailure(op, "packed K needs a static head dim");
     int64_t r = std::max<int64_t>(1, std::min(rowsPerTile, bq));
@@ -151,16 +156,30 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
         arith::CeilDivUIOp::create(rw, loc, validRows, cIdx(rw, loc, r)),
         cIdx(rw, loc, r));
 
+    // Keys in place: those of this block before m (the rest are never read).
+    bool inPlace = cast<MemRefType>(kT.getType()).getRank() == 4;
+    Value keysHere = cIdx(rw, loc, bk);
+    if (inPlace)
+      keysHere = arith::MinSIOp::create(
+          rw, loc, keysHere,
+          arith::MaxSIOp::create(
+              rw, loc, c0, arith::SubIOp::create(rw, loc, op.getM(), j0)));
+
     // Phase 1: scores = Q K^T (Q pre-scaled), reduced over the head dim.
-    buildRegisterTiles(
-        rw, loc, scores, liveRows, bk, r, kc, kLanes, d, /*accumulate=*/false,
-        [&](OpBuilder &ib, Location il, Value e, Value col) -> Value {
-          return vector::LoadOp::create(ib, il, vt, kT,
-                                        ValueRange{b, hkv, kb, e, col});
-        },
-        [&](OpBuilder &ib, Location il, Value e, Value row) -> Value {
-          return memref::LoadOp::create(ib, il, qT, ValueRange{e, row});
-        });
+    if (inPlace)
+      buildRowDots(rw, loc, qT, kT, scores, b, hkv, j0, validRows, liveRows,
+                   keysHere, bk, d, kLanes);
+    else
+      buildRegisterTiles(
+          rw, loc, scores, liveRows, bk, r, kc, kLanes, cIdx(rw, loc, d),
+          /*accumulate=*/false,
+          [&](OpBuilder &ib, Location il, Value e, Value col) -> Value {
+            return vector::LoadOp::create(ib, il, vt, kT,
+                                          ValueRange{b, hkv, kb, e, col});
+          },
+          [&](OpBuilder &ib, Location il, Value e, Value row) -> Value {
+            return memref::LoadOp::create(ib, il, qT, ValueRange{e, row});
+          });
 
     // Phase 2: the score rule on every pair, then the element rule and key
     // tail on partial blocks.
@@ -229,11 +248,11 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
 
     // Phase 4: acc += P V, reduced over the block's keys.
     buildRegisterTiles(
-        rw, loc, acc, liveRows, dvPad, r, cv, kLanes, bk, /*accumulate=*/true,
+        rw, loc, acc, liveRows, dvPad, r, cv, kLanes, keysHere,
+        /*accumulate=*/true,
         [&](OpBuilder &ib, Location il, Value j, Value col) -> Value {
           Value key = arith::AddIOp::create(ib, il, j0, j);
-          return vector::LoadOp::create(ib, il, vt, v,
-                                        ValueRange{b, hkv, key, col});
+          return loadF32(ib, il, v, ValueRange{b, hkv, key, col}, kLanes);
         },
         [&](OpBuilder &ib, Location il, Value j, Value row) -> Value {
           return memref::LoadOp::create(ib, il, scores, ValueRange{row, j});
@@ -241,6 +260,75 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
 
     rw.replaceOp(op, rowLoop.getResults());
     return success();
+  }
+
+  /// A vector of `lanes` f32 from `buf` at `idx` (converted from bf16/f16).
+  static Value loadF32(OpBuilder &b, Location l, Value buf, ValueRange idx,
+                       int64_t lanes) {
+    Type elt = cast<MemRefType>(buf.getType()).getElementType();
+    Value x = vector::LoadOp::create(b, l, VectorType::get({lanes}, elt), buf,
+                                     idx);
+    if (elt.isF32())
+      return x;
+    return arith::ExtFOp::create(
+        b, l, VectorType::get({lanes}, b.getF32Type()), x);
+  }
+
+  /// Phase 1 with K in place: scores[row, c] = qRows[row, :] . K[b, hkv,
+  /// j0 + c, :] for rows < `rows` and c < keysHere, -inf for the rest of
+  /// the block and for rows up to `liveRows` (phases 3 and 4 run on whole
+  /// register tiles: those rows then add nothing). One dot
+  /// product per pair (the row's query stays in registers), summed across
+  /// lanes once: decoding has a handful of rows, and reading K once is what
+  /// counts.
+  static void buildRowDots(OpBuilder &rw, Location loc, Value qRows, Value k,
+                           Value scores, Value b, Value hkv, Value j0,
+                           Value rows, Value liveRows, Value keysHere,
+                           int64_t bk, int64_t d, int64_t lanes) {
+    auto vt = VectorType::get({lanes}, rw.getF32Type());
+    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+    Value negInf = arith::ConstantOp::create(
+        rw, loc, rw.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
+    scf::ForOp::create(
+        rw, loc, c0, liveRows, c1, ValueRange{},
+        [&](OpBuilder &ob, Location l, Value row, ValueRange) {
+          Value live = arith::CmpIOp::create(ob, l, arith::CmpIPredicate::ult,
+                                             row, rows);
+          Value keys = arith::SelectOp::create(ob, l, live, keysHere, c0);
+          SmallVector<Value> qv;
+          for (int64_t e = 0; e < d; e += lanes)
+            qv.push_back(vector::LoadOp::create(
+                ob, l, vt, qRows, ValueRange{row, cIdx(ob, l, e)}));
+          scf::ForOp::create(
+              ob, l, c0, keys, c1, ValueRange{},
+              [&](OpBuilder &kb, Location kl, Value c, ValueRange) {
+                Value j = arith::AddIOp::create(kb, kl, j0, c);
+                Value sum;
+                for (int64_t e = 0; e < d; e += lanes) {
+                  Value kv = loadF32(kb, kl, k,
+                                     ValueRange{b, hkv, j, cIdx(kb, kl, e)},
+                                     lanes);
+                  sum = sum ? vector::FMAOp::create(kb, kl, qv[e / lanes], kv,
+                                                    sum).getResult()
+                            : arith::MulFOp::create(kb, kl, qv[e / lanes], kv)
+                                  .getResult();
+                }
+                // reassoc: a tree across lanes, not 16 dependent adds.
+                Value s = vector::ReductionOp::create(
+                    kb, kl, vector::CombiningKind::ADD, sum, Value(),
+                    arith::FastMathFlags::reassoc);
+                memref::StoreOp::create(kb, kl, s, scores, ValueRange{row, c});
+                scf::YieldOp::create(kb, kl);
+              });
+          scf::ForOp::create(
+              ob, l, keys, cIdx(ob, l, bk), c1, ValueRange{},
+              [&](OpBuilder &kb, Location kl, Value c, ValueRange) {
+                memref::StoreOp::create(kb, kl, negInf, scores,
+                                        ValueRange{row, c});
+                scf::YieldOp::create(kb, kl);
+              });
+          scf::YieldOp::create(ob, l);
+        });
   }
 
   /// The key positions of lanes [c * lanes, (c + 1) * lanes) of the block

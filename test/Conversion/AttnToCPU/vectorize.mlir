@@ -1,7 +1,9 @@
-// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile,attn-vectorize-cpu{lanes=16 rows=4 cols=4}))' \
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0},attn-vectorize-cpu{lanes=16 rows=4 cols=4}))' \
 // RUN:   | FileCheck %s --check-prefix=V16 --implicit-check-not=attn.kv_block_update --implicit-check-not=math.exp
-// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile,attn-vectorize-cpu{lanes=8 rows=4 cols=4}))' \
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0},attn-vectorize-cpu{lanes=8 rows=4 cols=4}))' \
 // RUN:   | FileCheck %s --check-prefix=V8 --implicit-check-not=attn.kv_block_update --implicit-check-not=math.exp
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=16},attn-vectorize-cpu{lanes=16 rows=4 cols=4}))' \
+// RUN:   | FileCheck %s --check-prefix=DEC --implicit-check-not=attn.kv_block_update
 // RUN: not attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile,attn-vectorize-cpu{lanes=7}))' 2>&1 \
 // RUN:   | FileCheck %s --check-prefix=ERR
 
@@ -87,4 +89,35 @@ func.func @causal(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
        : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
        -> tensor<?x?x?x64xf32>
   return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+// Decoding with bf16 K and V in place: phase 1 is one dot product per (row,
+// key) over D (K rows widened to f32 as they are read), summed across lanes
+// as a tree (reassoc); keys past M are never read: the dot loop stops at
+// min(64, M - j0) and the rest of the block gets -inf; phase 4 reads V rows
+// in place up to the same count.
+
+// DEC-LABEL: func.func @decode_bf16
+// DEC: scf.if %{{.*}} {
+// DEC:   %[[POS:[a-z0-9_]+]] = arith.maxsi %{{.*}}, %{{.*}} : index
+// DEC:   %[[HERE:[a-z0-9_]+]] = arith.minsi %[[POS]], %{{.*}} : index
+// DEC:   scf.for
+// DEC:     %[[KEYS:[a-z0-9_]+]] = arith.select %{{.*}}, %[[HERE]], %{{.*}} : index
+// DEC:     scf.for %{{.*}} = %{{.*}} to %[[KEYS]]
+// DEC:       %[[KV:[a-z0-9_]+]] = vector.load %{{.*}} : memref<?x?x?x64xbf16>, vector<16xbf16>
+// DEC:       arith.extf %[[KV]] : vector<16xbf16> to vector<16xf32>
+// DEC:       vector.reduction <add>, %{{.*}} fastmath<reassoc> : vector<16xf32> into f32
+// DEC:     scf.for %{{.*}} = %[[KEYS]] to %{{.*}}
+// DEC:       memref.store %{{.*}}, %{{.*}} : memref<64x64xf32>
+// DEC:   scf.for %{{.*}} = %{{.*}} to %[[HERE]] step %{{.*}} iter_args(
+// DEC:     vector.load %{{.*}} : memref<?x?x?x64xbf16>, vector<16xbf16>
+// DEC: } else {
+func.func @decode_bf16(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
+                       %v: tensor<?x?x?x64xbf16>) -> tensor<?x?x?x64xbf16> {
+  %o = attn.attention %q, %k, %v
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+       -> tensor<?x?x?x64xbf16>
+  return %o : tensor<?x?x?x64xbf16>
 }

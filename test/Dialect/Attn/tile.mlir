@@ -1,6 +1,7 @@
-// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile))' | FileCheck %s
-// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{query-tile=32 key-block=16}))' | FileCheck %s --check-prefix=OPT
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0}))' | FileCheck %s
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{query-tile=32 key-block=16 decode-rows=0}))' | FileCheck %s --check-prefix=OPT
 // RUN: not attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{key-block=40}))' 2>&1 | FileCheck %s --check-prefix=ERR
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=8}))' | FileCheck %s --check-prefix=DEC
 
 // ERR: error: attn-tile: key-block must be a positive multiple of 16 and query-tile positive (got key-block=40, query-tile=64)
 
@@ -86,6 +87,23 @@
 // OPT: memref.alloca() : memref<32x16xf32>
 // OPT: scf.for {{.*}} iter_args({{.*}}) -> (vector<32xf32>, vector<32xf32>)
 // OPT: attn.kv_block_update {{.*}} : memref<64x32xf32>, memref<?x?x?x64x16xf32>, memref<?x?x?x64xf32>, memref<32x64xf32>, memref<32x16xf32>, vector<32xf32>
+// Decoding (decode-rows): with N <= 8 the tile reads K and V in place (the
+// in-place kv_block_update: the query tile row-major, K and V themselves);
+// otherwise it packs as above.
+// DEC-LABEL: func.func @dense(
+// DEC: bufferization.to_buffer %{{.*}} read_only
+// DEC: %[[KB:[a-z0-9_]+]] = bufferization.to_buffer %{{.*}} read_only
+// DEC: %[[VB:[a-z0-9_]+]] = bufferization.to_buffer %{{.*}} read_only
+// DEC: %[[N:[a-z0-9_]+]] = memref.dim %{{.*}}, %c2 : memref<?x?x?x64xf32>
+// DEC: %[[OUT:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<?x?x?x64xf32>
+// DEC: %[[DEC:[a-z0-9_]+]] = arith.cmpi ule, %[[N]], %c8 : index
+// DEC: scf.if %[[DEC]] {
+// DEC-NOT: memref.alloc(
+// DEC:   attn.kv_block_update %{{.*}}, %[[KB]], %[[VB]], {{.*}} : memref<64x64xf32>, memref<?x?x?x64xf32>, memref<?x?x?x64xf32>, memref<64x64xf32>, memref<64x64xf32>, vector<64xf32>
+// DEC: } else {
+// DEC:   memref.alloc({{.*}}) : memref<?x?x?x64x64xf32>
+// DEC:   attn.kv_block_update {{.*}} : memref<64x64xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x64xf32>
+// DEC:   memref.dealloc
 func.func @dense(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
                  %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
   %o = attn.attention %q, %k, %v
@@ -176,6 +194,10 @@ func.func @causal_lse(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 // CHECK:   scf.for %{{.*}} = %{{.*}} to %[[C40]]
 // CHECK:     %[[T:[a-z0-9_]+]] = arith.truncf %{{.*}} : f32 to bf16
 // CHECK:     memref.store %[[T]], %[[OUT]]{{.*}} : memref<1x2x100x40xbf16>
+// Dv = 40 is not whole vectors: always packed.
+// DEC-LABEL: func.func @cross_bf16_dv40(
+// DEC-NOT: scf.if %{{.*}} {
+// DEC: memref.alloc({{.*}}) : memref<?x?x?x48xf32>
 func.func @cross_bf16_dv40(%q: tensor<1x2x100x64xbf16>, %k: tensor<1x2x130x64xbf16>,
                            %v: tensor<1x2x130x40xbf16>) -> tensor<1x2x100x40xbf16> {
   %o = attn.attention %q, %k, %v scale(0.5)

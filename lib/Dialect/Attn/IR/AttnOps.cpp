@@ -239,14 +239,26 @@ LogicalResult KVBlockUpdateOp::verify() {
   if (!acc.hasStaticShape() || !scores.hasStaticShape() ||
       !qT.hasStaticShape())
     return emitOpError() << "qT, acc and scores must have static shapes";
-  if (qT.getDimSize(1) != rows)
-    return emitOpError() << "qT dimension 1 must be the tile's " << rows
-                         << " rows, got " << qT.getDimSize(1);
-  if (qT.getDimSize(0) != getKT().getType().getDimSize(3))
-    return emitOpError() << "qT dimension 0 (D) must match kT dimension 3";
-  if (getKT().getType().getDimSize(4) != scores.getDimSize(1))
+  auto kT = cast<MemRefType>(getKT().getType());
+  // Packed: qT [D, rows] against kT [B, Hkv, Mpad / BK, D, BK]. In place
+  // (decoding): qT [rows, D] against K [B, Hkv, M, D].
+  bool inPlace = kT.getRank() == 4;
+  int64_t rowDim = inPlace ? 0 : 1;
+  if (qT.getDimSize(rowDim) != rows)
+    return emitOpError() << "qT dimension " << rowDim << " must be the tile's "
+                         << rows << " rows, got " << qT.getDimSize(rowDim);
+  if (qT.getDimSize(1 - rowDim) != kT.getDimSize(3))
+    return emitOpError() << "qT dimension " << 1 - rowDim
+                         << " (D) must match kT dimension 3";
+  if (!inPlace && kT.getDimSize(4) != scores.getDimSize(1))
     return emitOpError() << "kT dimension 4 must be the key block size "
                          << scores.getDimSize(1);
+  if (inPlace && (getKeys() || kT.getElementType() !=
+                                   getV().getType().getElementType() ||
+                  getV().getType().getDimSize(3) != acc.getDimSize(1)))
+    return emitOpError() << "keys in place need K and V of one element type, "
+                            "V's last dimension equal to acc's, and no "
+                            "gathered keys";
   if (acc.getDimSize(0) != rows || scores.getDimSize(0) != rows)
     return emitOpError() << "acc, scores and the state vectors must have the "
                             "same number of rows ("

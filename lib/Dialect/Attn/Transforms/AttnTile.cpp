@@ -41,8 +41,10 @@ using namespace mlir::attn;
 namespace {
 
 struct TileAttention : OpRewritePattern<AttentionOp> {
-  TileAttention(MLIRContext *ctx, int64_t queryTile, int64_t keyBlock)
-      : OpRewritePattern(ctx), queryTile(queryTile), keyBlock(keyBlock) {}
+  TileAttention(MLIRContext *ctx, int64_t queryTile, int64_t keyBlock,
+                int64_t decodeRows)
+      : OpRewritePattern(ctx), queryTile(queryTile), keyBlock(keyBlock),
+        decodeRows(decodeRows) {}
 
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rw) const override {
@@ -87,17 +89,27 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
         rw, loc, arith::CeilDivUIOp::create(rw, loc, M, cBK), cBK);
 
     // Packed K^T and V (a gathering tile packs its own keys instead).
+    // Decoding (all of a head's queries in one short tile) reads K and V in
+    // place instead: each packed block would be read once, so packing (a
+    // read and a write of K and V) would cost more than the attention's own
+    // read (kv_block_update's in-place form). It needs whole vectors along
+    // D and Dv; the choice is made at run time from N.
+    bool mayDecode = !gather && decodeRows > 0 && d % 16 == 0 && dv % 16 == 0;
     int64_t dyn = ShapedType::kDynamic;
-    Value kT, vp;
-    if (!gather) {
+    auto pack = [&]() -> std::pair<Value, Value> {
       auto kTType = MemRefType::get({dyn, dyn, dyn, d, bk}, f32);
       auto vpType = MemRefType::get({dyn, dyn, dyn, dvPad}, f32);
       Value numBlocks = arith::DivUIOp::create(rw, loc, Mpad, cBK);
-      kT = memref::AllocOp::create(rw, loc, kTType,
-                                   ValueRange{B, Hkv, numBlocks});
-      vp = memref::AllocOp::create(rw, loc, vpType, ValueRange{B, Hkv, Mpad});
+      Value kT = memref::AllocOp::create(rw, loc, kTType,
+                                         ValueRange{B, Hkv, numBlocks});
+      Value vp =
+          memref::AllocOp::create(rw, loc, vpType, ValueRange{B, Hkv, Mpad});
       buildPack(rw, loc, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv, dvPad, bk);
-    }
+      return {kT, vp};
+    };
+    std::pair<Value, Value> packed;
+    if (!gather && !mayDecode)
+      packed = pack();
 
     // Outputs.
     auto outType = MemRefType::get(oT.getShape(), elt);
@@ -112,9 +124,10 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                                     dynamicSizes(lseType, {B, Hq, N}));
     }
 
-    // Main loop nest.
+    // Main loop nest, over K and V packed (kT, vp) or in place (inPlace).
     Value group = arith::DivUIOp::create(rw, loc, Hq, Hkv);
     Value numTiles = arith::CeilDivUIOp::create(rw, loc, N, cBQ);
+    auto buildMain = [&](Value kT, Value vp, bool inPlace) {
     auto par = scf::ParallelOp::create(
         rw, loc, ValueRange{c0, c0, c0}, ValueRange{B, Hq, numTiles},
         ValueRange{c1, c1, c1});
@@ -130,7 +143,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       auto accType = MemRefType::get({bq, dvPad}, f32);
       auto scoresType = MemRefType::get({bq, bk}, f32);
       Value qTile = buildQueryPack(rw, loc, q, b, h, i0, N, d, bq,
-                                   op.getScaleValue());
+                                   op.getScaleValue(), /*rowMajor=*/inPlace);
       Value acc = memref::AllocaOp::create(rw, loc, accType);
       Value scores = memref::AllocaOp::create(rw, loc, scoresType);
       buildZeroFill(rw, loc, acc, bq, dvPad);
@@ -206,9 +219,30 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       buildFinalize(rw, loc, acc, loop.getResult(0), loop.getResult(1), out,
                     lse, b, h, i0, i1, dv, elt);
     }
-    if (!gather) {
-      memref::DeallocOp::create(rw, loc, kT);
-      memref::DeallocOp::create(rw, loc, vp);
+    };
+
+    auto freePacked = [&](std::pair<Value, Value> kv) {
+      memref::DeallocOp::create(rw, loc, kv.first);
+      memref::DeallocOp::create(rw, loc, kv.second);
+    };
+    if (gather) {
+      buildMain(Value(), Value(), /*inPlace=*/false);
+    } else if (!mayDecode) {
+      buildMain(packed.first, packed.second, /*inPlace=*/false);
+      freePacked(packed);
+    } else {
+      Value decoding = arith::CmpIOp::create(
+          rw, loc, arith::CmpIPredicate::ule, N,
+          cIdx(rw, loc, std::min<int64_t>(bq, decodeRows)));
+      auto branch = scf::IfOp::create(rw, loc, decoding,
+                                      /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard g(rw);
+      rw.setInsertionPointToStart(branch.thenBlock());
+      buildMain(k, v, /*inPlace=*/true);
+      rw.setInsertionPointToStart(branch.elseBlock());
+      packed = pack();
+      buildMain(packed.first, packed.second, /*inPlace=*/false);
+      freePacked(packed);
     }
 
     SmallVector<Value> results = {bufferization::ToTensorOp::create(
@@ -331,12 +365,17 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
   /// tile transposed, so the body broadcasts qT[e, r] from one base pointer,
   /// converted and scaled once per tile instead of once per key block. Rows
   /// past N repeat the last row; their results are never stored.
+  /// `rowMajor` ([r, e] instead): the in-place body's dot products read a
+  /// row's query as vectors along D.
   static Value buildQueryPack(OpBuilder &rw, Location loc, Value q, Value b,
                               Value h, Value i0, Value N, int64_t d,
-                              int64_t bq, double scale) {
+                              int64_t bq, double scale, bool rowMajor) {
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
     Value qT = memref::AllocaOp::create(
-        rw, loc, MemRefType::get({d, bq}, rw.getF32Type()));
+        rw, loc,
+        MemRefType::get(rowMajor ? ArrayRef<int64_t>{bq, d}
+                                 : ArrayRef<int64_t>{d, bq},
+                        rw.getF32Type()));
     Value lastRow = arith::SubIOp::create(rw, loc, N, c1);
     Value scaleC = arith::ConstantOp::create(
         rw, loc, rw.getF32FloatAttr(static_cast<float>(scale)));
@@ -352,7 +391,9 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                                                  ValueRange{b, h, row, e});
                 Value sx = arith::MulFOp::create(ib, il, toF32(ib, il, x),
                                                  scaleC);
-                memref::StoreOp::create(ib, il, sx, qT, ValueRange{e, r});
+                memref::StoreOp::create(
+                    ib, il, sx, qT,
+                    rowMajor ? ValueRange{r, e} : ValueRange{e, r});
                 scf::YieldOp::create(ib, il);
               });
           scf::YieldOp::create(fb, l);
@@ -422,7 +463,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
         });
   }
 
-  int64_t queryTile, keyBlock;
+  int64_t queryTile, keyBlock, decodeRows;
 };
 
 struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
@@ -454,7 +495,8 @@ struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
     if (tooLarge.wasInterrupted())
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
-    patterns.add<TileAttention>(&getContext(), queryTile, keyBlock);
+    patterns.add<TileAttention>(&getContext(), queryTile, keyBlock,
+                                decodeRows);
     GreedyRewriteConfig config;
     config.setStrictness(GreedyRewriteStrictness::ExistingOps);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),

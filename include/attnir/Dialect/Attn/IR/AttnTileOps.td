@@ -37,6 +37,12 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     sum `l` of each row are the vector operands and results. `q_doc` and
     `k_doc` ([B, N], [B, M]) are the document ids masks may read.
 
+    In place (`kT` of rank 4, decoding: attn-tile uses it when a head's
+    queries fit one short tile, so packing K and V would cost more than the
+    attention): `kT` is K itself, [B, Hkv, M, D], and `v` V itself,
+    [B, Hkv, M, Dv = Dvpad], in the input element type; `qT` then holds the
+    tile row-major, [rows, D], scaled; keys at m and past are never read.
+
     `keys` (a gathered block, i64 [Kpad]): the tile's keys were gathered
     from a token-level block list, so key slot j0 + c holds the key at
     position keys[j0 + c] (M for padding). `kT` and `v` then hold this
@@ -50,7 +56,10 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     block before the mask; the mask rule is the `#attn.rule` of `mask`.
   }];
   let arguments = (ins
-      MemRefRankOf<[F32], [2]>:$qT, MemRefRankOf<[F32], [5]>:$kT, MemRefRankOf<[F32], [4]>:$v,
+      MemRefRankOf<[F32], [2]>:$qT,
+      AnyTypeOf<[MemRefRankOf<[F32], [5]>,
+                 MemRefRankOf<[F32, BF16, F16], [4]>]>:$kT,
+      MemRefRankOf<[F32, BF16, F16], [4]>:$v,
       MemRefRankOf<[F32], [2]>:$acc, MemRefRankOf<[F32], [2]>:$scores,
       Index:$b, Index:$hkv, Index:$i0, Index:$j0,
       Index:$n, Index:$m, I1:$masked,

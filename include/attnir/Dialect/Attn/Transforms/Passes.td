@@ -30,6 +30,9 @@ def AttnTile : Pass<"attn-tile", "func::FuncOp"> {
            "query rows per tile (one parallel task)">,
     Option<"keyBlock", "key-block", "int64_t", /*default=*/"64",
            "keys per block of the key loop (a multiple of 16)">,
+    Option<"decodeRows", "decode-rows", "int64_t", /*default=*/"16",
+           "at most this many query rows per head (and one tile): K and V "
+           "are read in place instead of packed (0: always pack)">,
   ];
 }
 
