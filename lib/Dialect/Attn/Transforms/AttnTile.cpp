@@ -78,7 +78,6 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     SmallVector<Value> ruleBuffers;
     for (Value r : op.getRuleOperands())
       ruleBuffers.push_back(toBuffer(r));
-    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
     Value B = memref::DimOp::create(rw, loc, q, 0);
     Value Hq = memref::DimOp::create(rw, loc, q, 1);
     Value N = memref::DimOp::create(rw, loc, q, 2);
@@ -127,7 +126,110 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     // Main loop nest, over K and V packed (kT, vp) or in place (inPlace).
     Value group = arith::DivUIOp::create(rw, loc, Hq, Hkv);
     Value numTiles = arith::CeilDivUIOp::create(rw, loc, N, cBQ);
+    Tiling t{op, mask, q,  k,  v,  out, lse,   B,   Hq,  N,      M,
+             Hkv, group, numTiles, ruleBuffers, bq, bk, d, dv, dvPad, elt,
+             gather};
     auto buildMain = [&](Value kT, Value vp, bool inPlace) {
+      buildTiles(rw, loc, t, kT, vp, inPlace);
+    };
+    auto freePacked = [&](std::pair<Value, Value> kv) {
+      memref::DeallocOp::create(rw, loc, kv.first);
+      memref::DeallocOp::create(rw, loc, kv.second);
+    };
+    if (gather) {
+      buildMain(Value(), Value(), /*inPlace=*/false);
+    } else if (!mayDecode) {
+      buildMain(packed.first, packed.second, /*inPlace=*/false);
+      freePacked(packed);
+    } else {
+      Value decoding = arith::CmpIOp::create(
+          rw, loc, arith::CmpIPredicate::ule, N,
+          cIdx(rw, loc, std::min<int64_t>(bq, decodeRows)));
+      auto branch = scf::IfOp::create(rw, loc, decoding,
+                                      /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard g(rw);
+      rw.setInsertionPointToStart(branch.thenBlock());
+      buildMain(k, v, /*inPlace=*/true);
+      rw.setInsertionPointToStart(branch.elseBlock());
+      packed = pack();
+      buildMain(packed.first, packed.second, /*inPlace=*/false);
+      freePacked(packed);
+    }
+
+    SmallVector<Value> results = {bufferization::ToTensorOp::create(
+        rw, loc, oT, out, /*restrict=*/true, /*writable=*/true)};
+    if (lse)
+      results.push_back(bufferization::ToTensorOp::create(
+          rw, loc, lseT, lse, /*restrict=*/true, /*writable=*/true));
+    rw.replaceOp(op, results);
+    return success();
+  }
+
+  using UpdateFn = function_ref<ValueRange(OpBuilder &, Location, Value,
+                                           Value, ValueRange)>;
+
+  /// The key loop over `sched` with the online-softmax state (m, l):
+  /// `update(j0, masked, state)` for each visited block; a skipped step
+  /// (duplicate or out-of-range list entry, or a block the mask empties)
+  /// leaves the state as it is.
+  static scf::ForOp buildScheduleLoop(OpBuilder &rw, Location loc,
+                                      const KeySchedule &sched, Value cBK,
+                                      Value mInit, Value lInit,
+                                      UpdateFn update) {
+    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+    return scf::ForOp::create(
+        rw, loc, c0, sched.count(), c1, ValueRange{mInit, lInit},
+        [&](OpBuilder &lb, Location l, Value t, ValueRange state) {
+          Value j0 = arith::MulIOp::create(lb, l, sched.block(lb, l, t), cBK);
+          Value masked = sched.masked(lb, l, t);
+          Value skip = sched.skipped(lb, l, t);
+          if (!skip) {
+            scf::YieldOp::create(lb, l, update(lb, l, j0, masked, state));
+            return;
+          }
+          auto ifSkip = scf::IfOp::create(
+              lb, l, skip,
+              [&](OpBuilder &tb, Location tl) {
+                scf::YieldOp::create(tb, tl, state);
+              },
+              [&](OpBuilder &eb, Location el) {
+                scf::YieldOp::create(eb, el,
+                                     update(eb, el, j0, masked, state));
+              });
+          scf::YieldOp::create(lb, l, ifSkip.getResults());
+        });
+  }
+
+  /// What every query tile of one attention op shares.
+  struct Tiling {
+    AttentionOp op;
+    MaskAttrInterface mask;
+    Value q, k, v, out, lse;
+    Value B, Hq, N, M, Hkv, group, numTiles;
+    SmallVector<Value> ruleBuffers;
+    int64_t bq, bk, d, dv, dvPad;
+    Type elt;
+    bool gather;
+  };
+
+  /// The main loop nest, a task per (batch, query head, query tile): the
+  /// key loop of the tile's schedule over K and V packed (`kT`, `vp`), in
+  /// place (`inPlace`: kT and vp are K and V), or gathered per tile from a
+  /// token-level list; then the tile's rows of out (and lse).
+  static void buildTiles(PatternRewriter &rw, Location loc, const Tiling &t,
+                         Value kT, Value vp, bool inPlace) {
+    AttentionOp op = t.op;
+    MaskAttrInterface mask = t.mask;
+    Value q = t.q, k = t.k, v = t.v, out = t.out, lse = t.lse;
+    Value B = t.B, Hq = t.Hq, N = t.N, M = t.M, Hkv = t.Hkv, group = t.group;
+    Value numTiles = t.numTiles;
+    int64_t bq = t.bq, bk = t.bk, d = t.d, dv = t.dv, dvPad = t.dvPad;
+    const SmallVector<Value> &ruleBuffers = t.ruleBuffers;
+    Type elt = t.elt, f32 = rw.getF32Type();
+    bool gather = t.gather;
+    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+    Value cBK = cIdx(rw, loc, bk), cBQ = cIdx(rw, loc, bq);
+    auto toBuffer = [&](Value x) { return readBuffer(rw, loc, x); };
     auto par = scf::ParallelOp::create(
         rw, loc, ValueRange{c0, c0, c0}, ValueRange{B, Hq, numTiles},
         ValueRange{c1, c1, c1});
@@ -219,74 +321,6 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       buildFinalize(rw, loc, acc, loop.getResult(0), loop.getResult(1), out,
                     lse, b, h, i0, i1, dv, elt);
     }
-    };
-
-    auto freePacked = [&](std::pair<Value, Value> kv) {
-      memref::DeallocOp::create(rw, loc, kv.first);
-      memref::DeallocOp::create(rw, loc, kv.second);
-    };
-    if (gather) {
-      buildMain(Value(), Value(), /*inPlace=*/false);
-    } else if (!mayDecode) {
-      buildMain(packed.first, packed.second, /*inPlace=*/false);
-      freePacked(packed);
-    } else {
-      Value decoding = arith::CmpIOp::create(
-          rw, loc, arith::CmpIPredicate::ule, N,
-          cIdx(rw, loc, std::min<int64_t>(bq, decodeRows)));
-      auto branch = scf::IfOp::create(rw, loc, decoding,
-                                      /*withElseRegion=*/true);
-      OpBuilder::InsertionGuard g(rw);
-      rw.setInsertionPointToStart(branch.thenBlock());
-      buildMain(k, v, /*inPlace=*/true);
-      rw.setInsertionPointToStart(branch.elseBlock());
-      packed = pack();
-      buildMain(packed.first, packed.second, /*inPlace=*/false);
-      freePacked(packed);
-    }
-
-    SmallVector<Value> results = {bufferization::ToTensorOp::create(
-        rw, loc, oT, out, /*restrict=*/true, /*writable=*/true)};
-    if (lse)
-      results.push_back(bufferization::ToTensorOp::create(
-          rw, loc, lseT, lse, /*restrict=*/true, /*writable=*/true));
-    rw.replaceOp(op, results);
-    return success();
-  }
-
-  using UpdateFn = function_ref<ValueRange(OpBuilder &, Location, Value,
-                                           Value, ValueRange)>;
-
-  /// The key loop over `sched` with the online-softmax state (m, l):
-  /// `update(j0, masked, state)` for each visited block; a skipped step
-  /// (duplicate or out-of-range list entry, or a block the mask empties)
-  /// leaves the state as it is.
-  static scf::ForOp buildScheduleLoop(OpBuilder &rw, Location loc,
-                                      const KeySchedule &sched, Value cBK,
-                                      Value mInit, Value lInit,
-                                      UpdateFn update) {
-    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
-    return scf::ForOp::create(
-        rw, loc, c0, sched.count(), c1, ValueRange{mInit, lInit},
-        [&](OpBuilder &lb, Location l, Value t, ValueRange state) {
-          Value j0 = arith::MulIOp::create(lb, l, sched.block(lb, l, t), cBK);
-          Value masked = sched.masked(lb, l, t);
-          Value skip = sched.skipped(lb, l, t);
-          if (!skip) {
-            scf::YieldOp::create(lb, l, update(lb, l, j0, masked, state));
-            return;
-          }
-          auto ifSkip = scf::IfOp::create(
-              lb, l, skip,
-              [&](OpBuilder &tb, Location tl) {
-                scf::YieldOp::create(tb, tl, state);
-              },
-              [&](OpBuilder &eb, Location el) {
-                scf::YieldOp::create(eb, el,
-                                     update(eb, el, j0, masked, state));
-              });
-          scf::YieldOp::create(lb, l, ifSkip.getResults());
-        });
   }
 
   /// kT[b, h, j / BK, e, j % BK] = K[b, h, j, e]; vp[b, h, j, e] =
