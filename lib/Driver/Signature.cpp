@@ -320,8 +320,26 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
     return true;
   };
   // Every dim of every attn operand gets a class (and a role name), even if
-  // no argument carries it directly.
-  for (auto &[k, role] : roles)
+  // no argument carries it directly. In program order, not the map's: class
+  // ids must not follow pointer values, or one spec would give bundles that
+  // differ from run to run.
+  llvm::DenseMap<const void *, unsigned> position;
+  auto place = [&](Value v) {
+    position.try_emplace(v.getAsOpaquePointer(), position.size());
+  };
+  llvm::for_each(fn.getArguments(), place);
+  fn.walk([&](Operation *op) {
+    llvm::for_each(op->getOperands(), place);
+    llvm::for_each(op->getResults(), place);
+  });
+  SmallVector<DimKey> roleKeys;
+  for (auto &entry : roles)
+    roleKeys.push_back(entry.first);
+  llvm::sort(roleKeys, [&](const DimKey &a, const DimKey &b) {
+    return std::make_pair(position.lookup(a.first), a.second) <
+           std::make_pair(position.lookup(b.first), b.second);
+  });
+  for (const DimKey &k : roleKeys)
     if (classId(Value::getFromOpaquePointer(k.first), k.second) < 0)
       return false;
   auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
