@@ -47,7 +47,7 @@ def elf_facts(path):
     return needed, max(minors, default=17)
 
 
-def rewrite(src, dst, files):
+def rewrite(dst, files):
     """Writes `files` (name -> bytes, in order) as a wheel with a fresh
     RECORD."""
     record_name = next(n for n in files if n.endswith(".dist-info/RECORD"))
@@ -95,7 +95,7 @@ def tag(path):
     set_tags(files, py, platform)
     dst = os.path.join(os.path.dirname(path),
                        f"{dist}-{version}-{py}-{py}-{platform}.whl")
-    rewrite(path, dst + ".tmp", files)
+    rewrite(dst + ".tmp", files)
     if os.path.abspath(dst) != os.path.abspath(path):
         os.remove(path)
     os.replace(dst + ".tmp", dst)
@@ -119,7 +119,7 @@ def swap_extension(path, ext, python_tag):
     set_tags(out, python_tag, platform)
     dst = os.path.join(os.path.dirname(path),
                        f"{dist}-{version}-{python_tag}-{python_tag}-{platform}.whl")
-    rewrite(path, dst, out)
+    rewrite(dst, out)
     print(dst)
 
 

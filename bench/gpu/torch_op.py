@@ -23,6 +23,7 @@ from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
 import attnir
 import attnir.torch
+from sparse import time_ms  # the bench's one CUDA-event timer
 
 B, H, N, D = 2, 16, 4096, 128
 BLOCK = 128
@@ -52,20 +53,6 @@ func.func @op_listed(%q: tensor<?x?x?x{D}xbf16>, %k: tensor<?x?x?x{D}xbf16>,
 def rel_err(a, b):
     a, b = a.float(), b.float()
     return float((a - b).abs().max() / b.abs().max())
-
-
-def timed(fn, reps=10):
-    fn()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(reps):
-        s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        s.record()
-        fn()
-        e.record()
-        torch.cuda.synchronize()
-        times.append(s.elapsed_time(e))
-    return sorted(times)[len(times) // 2]
 
 
 def inputs(seed, n=N):
@@ -124,8 +111,8 @@ def check_cuda_graph(op, report):
         graph.replay()
         torch.cuda.synchronize()
         errs.append(rel_err(captured, op(nq, nk, nv)))
-    t_eager = timed(lambda: op(q, k, v))
-    t_graph = timed(graph.replay)
+    t_eager = time_ms(lambda: op(q, k, v), reps=10)
+    t_graph = time_ms(graph.replay, reps=10)
     report["cuda_graph"] = {"replay_vs_eager_rel_err": max(errs),
                             "eager_ms": t_eager, "replay_ms": t_graph}
     assert max(errs) == 0.0, errs
@@ -156,9 +143,9 @@ def check_flex(listed, report):
         kept = float(bm.sparsity())  # percent of blocks skipped
         rows.append({"mask": name, "rel_err_vs_flex": err,
                      "blocks_skipped_pct": kept,
-                     "attnir_ms": timed(lambda: listed(q, k, v, idx, cnt)),
-                     "flex_ms": timed(lambda: flex(q, k, v, block_mask=bm)),
-                     "from_block_mask_ms": timed(lambda: attnir.from_block_mask(bm))})
+                     "attnir_ms": time_ms(lambda: listed(q, k, v, idx, cnt), reps=10),
+                     "flex_ms": time_ms(lambda: flex(q, k, v, block_mask=bm), reps=10),
+                     "from_block_mask_ms": time_ms(lambda: attnir.from_block_mask(bm), reps=10)})
         assert err < 2e-2, (name, err)
     report["flex_block_mask"] = rows
 
