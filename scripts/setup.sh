@@ -9,7 +9,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 PKGS="llvm-22-dev libmlir-22-dev mlir-22-tools llvm-22-tools clang-22 lld-22
       liblld-22-dev libomp-22-dev libclang-rt-22-dev ninja-build ccache cmake libgtest-dev python3-pip
-      openmpi-bin libopenmpi-dev"
+      python3-venv openmpi-bin libopenmpi-dev"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
