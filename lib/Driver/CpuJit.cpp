@@ -72,10 +72,14 @@ createHostTargetMachine(std::string &err, bool pic, StringRef cpu) {
 }
 
 bool targetHasAVX512(StringRef cpu) {
+  return targetHasFeature(cpu, "avx512f");
+}
+
+bool targetHasFeature(StringRef cpu, StringRef feature) {
   std::string err;
   std::unique_ptr<llvm::TargetMachine> tm =
       createHostTargetMachine(err, false, cpu);
-  return tm && tm->getMCSubtargetInfo()->checkFeatures("+avx512f");
+  return tm && tm->getMCSubtargetInfo()->checkFeatures(("+" + feature).str());
 }
 
 namespace {

@@ -31,10 +31,11 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
   return {
       {"tiled", llvm::formatv("attn-verify-spec,attn-lower-route,func.func(attn-lower-elementwise,attn-lower-select,attn-lower-merge,"
                               "attn-lower-linear{{chunk={2} lanes={4}},attn-lower-scan{{chunk={3}},attn-tile{{query-tile={0} "
-                              "key-block={1} decode-rows={5}},canonicalize,cse)",
+                              "key-block={1} decode-rows={5} bf16-dot={6}},canonicalize,cse)",
                               o.queryTile.getValue(), o.keyBlock.getValue(),
                               o.linearChunk.getValue(), o.scanChunk.getValue(),
-                              o.lanes.getValue(), o.decodeRows.getValue())
+                              o.lanes.getValue(), o.decodeRows.getValue(),
+                              o.bf16Dot.getValue())
                     .str()},
       {"vectorized",
        llvm::formatv("func.func(attn-vectorize-cpu{{lanes={0} rows={1} "
@@ -51,7 +52,8 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
       {"llvm",
        "expand-strided-metadata,lower-affine,"
        "finalize-memref-to-llvm{use-generic-functions=true},"
-       "convert-scf-to-cf,convert-vector-to-llvm,convert-math-to-llvm,"
+       "convert-scf-to-cf,convert-vector-to-llvm{enable-x86vector},"
+       "convert-math-to-llvm,"
        "convert-arith-to-llvm,convert-index-to-llvm,convert-ub-to-llvm,"
        "convert-func-to-llvm,convert-cf-to-llvm,convert-openmp-to-llvm,"
        "reconcile-unrealized-casts,attn-alloc-hooks"},
@@ -214,20 +216,28 @@ void attn::buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &o,
 
 void attn::setHostDefaults(CPUPipelineOptions &o) {
   llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  setTargetDefaults(o, features.lookup("avx512f"));
+  setTargetDefaults(o, features.lookup("avx512f"),
+                    features.lookup("avx512bf16"));
 }
 
-void attn::setTargetDefaults(CPUPipelineOptions &o, bool avx512) {
+void attn::setTargetDefaults(CPUPipelineOptions &o, bool avx512,
+                             bool avx512bf16) {
   // 6 x cols accumulators + cols key vectors + 1 broadcast fit the register
   // file (16 ymm or 32 zmm); query tiles keep their scores and acc in L1:
   // 48 rows on AVX2, 32 with AVX-512's 4 x 16-lane columns (8-17 % faster
-  // than 48 on a Zen 4 EPYC, dense and causal, D = 64 and 128). Measured
-  // in docs/benchmarks/cpu-tuning.md.
+  // than 48 on a Zen 4 EPYC, dense and causal, D = 64 and 128). AVX-512
+  // takes 128-key blocks (half the per-block softmax bookkeeping; +5-16 %
+  // f32, +10-18 % bf16 pairs on that EPYC), AVX2 keeps 64 (128 lost 12 %
+  // there). Measured in docs/benchmarks/cpu-tuning.md.
   o.lanes = avx512 ? 16 : 8;
   o.rows = 6;
   o.cols = avx512 ? 4 : 2;
   o.queryTile = avx512 ? 32 : 48;
-  o.keyBlock = 64;
+  o.keyBlock = avx512 ? 128 : 64;
+  // bf16 inputs through vdpbf16ps where the CPU has it
+  // (docs/design/cpu-lowering.md, "bf16 pairs").
+  o.targetHasBF16 = avx512 && avx512bf16;
+  o.bf16Dot = o.targetHasBF16 ? 1 : 0;
 }
 
 bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
@@ -242,12 +252,18 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
                        {"cols", &o.cols, 1, 8, 1},
                        {"linear-chunk", &o.linearChunk, 1, 1024, 1},
                        {"scan-chunk", &o.scanChunk, 1, 1 << 20, 1},
-                       {"decode-rows", &o.decodeRows, 0, 1024, 1}};
+                       {"decode-rows", &o.decodeRows, 0, 1024, 1},
+                       {"bf16-dot", &o.bf16Dot, 0, 1, 1}};
     if (!applyIntOption(item, rules,
                         "query-tile, key-block, lanes, rows, cols, linear-chunk, "
-                        "scan-chunk, decode-rows",
+                        "scan-chunk, decode-rows, bf16-dot",
                         error))
       return false;
+  }
+  if (o.bf16Dot && !o.targetHasBF16) {
+    error = "option bf16-dot=1 needs a CPU with AVX512-BF16 (vdpbf16ps), "
+            "which the target lacks";
+    return false;
   }
   return true;
 }

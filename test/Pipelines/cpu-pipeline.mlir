@@ -2,6 +2,8 @@
 // RUN:   | FileCheck %s --implicit-check-not='{{ (arith|scf|memref|vector|math|cf|func|attn|bufferization|tensor|builtin)\.}}'
 // RUN: attn-opt %s --attn-pipeline-cpu="lanes=8 rows=4 cols=2" \
 // RUN:   | FileCheck %s --check-prefix=AVX2 --implicit-check-not='{{ (arith|scf|memref|vector|math|cf|func|attn|bufferization|tensor|builtin)\.}}'
+// RUN: attn-opt %s --attn-pipeline-cpu="bf16-dot=1" \
+// RUN:   | FileCheck %s --check-prefix=PAIR --implicit-check-not='{{ (arith|scf|memref|vector|math|cf|func|attn|bufferization|tensor|builtin|x86vector)\.}}'
 
 // The whole CPU pipeline leaves only the LLVM dialect and OpenMP ops on LLVM
 // types (omp.parallel is outlined into __kmpc_fork_call only when translated
@@ -50,4 +52,18 @@ func.func @dense(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
        : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
        -> tensor<?x?x?x64xf32>
   return %o : tensor<?x?x?x64xf32>
+}
+
+// bf16-dot=1: the x86vector ops of the bf16 pair form become AVX512-BF16
+// intrinsic calls (convert-vector-to-llvm{enable-x86vector}).
+// PAIR-LABEL: llvm.func @dense_bf16(
+// PAIR: llvm.call_intrinsic "llvm.x86.avx512bf16.dpbf16ps.512"
+// PAIR: llvm.call_intrinsic "llvm.x86.avx512bf16.cvtneps2bf16.512"
+// PAIR: llvm.call_intrinsic "llvm.x86.avx512bf16.dpbf16ps.512"
+func.func @dense_bf16(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
+                      %v: tensor<?x?x?x64xbf16>) -> tensor<?x?x?x64xbf16> {
+  %o = attn.attention %q, %k, %v
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+       -> tensor<?x?x?x64xbf16>
+  return %o : tensor<?x?x?x64xbf16>
 }

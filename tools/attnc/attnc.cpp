@@ -171,7 +171,8 @@ const attn::CPUPipelineOptions &pipelineOptions(const Options &o) {
   if (o.mcpu.empty())
     attn::setHostDefaults(opts);
   else
-    attn::setTargetDefaults(opts, targetHasAVX512(o.mcpu));
+    attn::setTargetDefaults(opts, targetHasAVX512(o.mcpu),
+                            targetHasFeature(o.mcpu, "avx512bf16"));
   std::string err;
   if (!attn::parseCPUOptions(o.cpuOptions, opts, err))
     fail("--cpu-options: " + err);

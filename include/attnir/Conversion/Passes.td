@@ -13,12 +13,14 @@ def ConvertAttnToCPUVector : Pass<"attn-vectorize-cpu", "func::FuncOp"> {
     `rows` x (key-block / 16) vectors, the element rule of the mask on
     partial blocks, the online softmax update of each row with
     `math.exp` (polynomial approximation), and O += P V in register tiles of
-    `rows` x up to 4 vectors.
+    `rows` x up to 4 vectors. The bf16 pair form (attn-tile's `bf16-dot`)
+    reduces pairs with `x86vector.avx512.dot` (vdpbf16ps) instead: it
+    needs 16 lanes and a CPU with AVX512-BF16.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect"
+    "::mlir::vector::VectorDialect", "::mlir::x86vector::X86VectorDialect"
   ];
   let options = [
     Option<"lanes", "lanes", "int64_t", /*default=*/"16",

@@ -34,6 +34,9 @@ createHostTargetMachine(std::string &err, bool pic = false,
 
 /// Whether `cpu` (empty: the host) has AVX-512F; false if unknown.
 bool targetHasAVX512(llvm::StringRef cpu);
+/// Whether `cpu` (empty: the host) has the LLVM feature `feature`
+/// ("avx512bf16"); false if unknown.
+bool targetHasFeature(llvm::StringRef cpu, llvm::StringRef feature);
 
 /// Writes LLVM IR (after the same -O3 the JIT applies), assembly or an object
 /// file for an LLVM-dialect module.

@@ -36,6 +36,15 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("query rows per head up to which K and V are read in "
                      "place, not packed (0: always pack)"),
       llvm::cl::init(16)};
+  Option<int64_t> bf16Dot{
+      *this, "bf16-dot",
+      llvm::cl::desc("1: bf16 inputs stay bf16 and are reduced in pairs by "
+                     "AVX512-BF16's vdpbf16ps (the default where the target "
+                     "has it); 0: converted to f32"),
+      llvm::cl::init(0)};
+  /// Whether the target CPU has AVX512-BF16 (set by setTargetDefaults;
+  /// parseCPUOptions refuses bf16-dot=1 without it).
+  bool targetHasBF16 = false;
 };
 
 /// Options of `--attn-pipeline-cuda` (docs/design/gpu-lowering.md).
@@ -100,8 +109,9 @@ bool parseCUDAOptions(llvm::StringRef text, CUDAPipelineOptions &options,
 /// Options tuned for the machine this runs on: AVX-512 (32 registers of 16
 /// lanes) or AVX2 (16 registers of 8 lanes).
 void setHostDefaults(CPUPipelineOptions &options);
-/// The same for a target that has (or lacks) AVX-512.
-void setTargetDefaults(CPUPipelineOptions &options, bool avx512);
+/// The same for a target that has (or lacks) AVX-512 and AVX512-BF16.
+void setTargetDefaults(CPUPipelineOptions &options, bool avx512,
+                       bool avx512bf16 = false);
 
 /// Parses "key=value key=value" (keys: query-tile key-block lanes rows cols)
 /// over `options` and checks every value; one-line error on failure.

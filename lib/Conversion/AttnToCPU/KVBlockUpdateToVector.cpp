@@ -31,6 +31,7 @@
 #include "attnir/Dialect/Attn/Utils/RuleEmitter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 #include <limits>
 
@@ -45,16 +46,37 @@ using namespace mlir::attn;
 namespace {
 
 using LoadFn = llvm::function_ref<Value(OpBuilder &, Location, Value, Value)>;
+/// acc + a * b on one register: vector.fma on f32, or vdpbf16ps on bf16
+/// pairs (a and b then hold 2 x lanes bf16).
+using MacFn =
+    llvm::function_ref<Value(OpBuilder &, Location, Value, Value, Value)>;
+
+Value fmaMac(OpBuilder &b, Location l, Value a, Value x, Value acc) {
+  return vector::FMAOp::create(b, l, a, x, acc);
+}
+
+Value pairMac(OpBuilder &b, Location l, Value a, Value x, Value acc) {
+  return x86vector::DotBF16Op::create(b, l, acc.getType(), acc, a, x);
+}
+
+/// A vector of `lanes` i32 (or f32) words seen as 2 x lanes bf16 pairs.
+Value asPairs(OpBuilder &b, Location l, Value words) {
+  int64_t n = cast<VectorType>(words.getType()).getNumElements();
+  return vector::BitCastOp::create(
+      b, l, VectorType::get({2 * n}, b.getBF16Type()), words);
+}
 
 /// dst[i, j] (+)= sum_e a(e, i) * b(e, j) over a [rows x cols] f32 buffer, in
 /// register tiles of r rows x c vectors: the r * c accumulators live in the
 /// iter_args of the loop over e, each step loads c vectors `b(e, col)` and
-/// broadcasts r scalars `a(e, row)`. Phase 1 (S = Q K^T) and phase 4
-/// (acc += P V) are both this shape.
+/// r splats `a(e, row)` (loadA returns the splat). Phase 1 (S = Q K^T) and
+/// phase 4 (acc += P V) are both this shape; `scale` (if any) multiplies
+/// the sums before they are stored.
 void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
                         int64_t cols, int64_t r, int64_t c, int64_t lanes,
                         Value extent, bool accumulate, LoadFn loadB,
-                        LoadFn loadA) {
+                        LoadFn loadA, MacFn mac = fmaMac,
+                        Value scale = Value()) {
   auto vt = VectorType::get({lanes}, rw.getF32Type());
   Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
   Value zero =
@@ -87,18 +109,20 @@ void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
                       bv.push_back(loadB(ib, il, e, plus(ib, il, col, cc * lanes)));
                     SmallVector<Value> next(accs.begin(), accs.end());
                     for (int64_t rr = 0; rr < r; ++rr) {
-                      Value a = vector::BroadcastOp::create(
-                          ib, il, vt, loadA(ib, il, e, plus(ib, il, r0, rr)));
+                      Value a = loadA(ib, il, e, plus(ib, il, r0, rr));
                       for (int64_t cc = 0; cc < c; ++cc)
-                        next[rr * c + cc] = vector::FMAOp::create(
-                            ib, il, a, bv[cc], next[rr * c + cc]);
+                        next[rr * c + cc] =
+                            mac(ib, il, a, bv[cc], next[rr * c + cc]);
                     }
                     scf::YieldOp::create(ib, il, next);
                   });
               for (int64_t rr = 0; rr < r; ++rr)
-                for (int64_t cc = 0; cc < c; ++cc)
-                  vector::StoreOp::create(cb, cl, loop.getResult(rr * c + cc),
-                                          dst, at(rr, cc));
+                for (int64_t cc = 0; cc < c; ++cc) {
+                  Value sum = loop.getResult(rr * c + cc);
+                  if (scale)
+                    sum = arith::MulFOp::create(cb, cl, sum, scale);
+                  vector::StoreOp::create(cb, cl, sum, dst, at(rr, cc));
+                }
               scf::YieldOp::create(cb, cl);
             });
         scf::YieldOp::create(ob, l);
@@ -139,6 +163,9 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     Value qT = op.getQT(), kT = op.getKT(), v = op.getV(), acc = op.getAcc(),
           scores = op.getScores();
     Value j0 = op.getJ0();
+    // bf16 pairs (attn-tile's bf16-dot): vdpbf16ps on i32 words.
+    bool pairs = cast<MemRefType>(qT.getType()).getElementType().isInteger(32);
+    auto wordT = VectorType::get({kLanes}, rw.getI32Type());
     // Gathered keys live in a [1, 1, ...] buffer of the tile's own.
     Value b = op.getKeys() ? c0 : op.getB(),
           hkv = op.getKeys() ? c0 : op.getHkv();
@@ -169,6 +196,27 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     if (inPlace)
       buildRowDots(rw, loc, qT, kT, scores, b, hkv, j0, validRows, liveRows,
                    keysHere, bk, d, kLanes);
+    else if (pairs)
+      buildRegisterTiles(
+          rw, loc, scores, liveRows, bk, r, kc, kLanes, cIdx(rw, loc, d),
+          /*accumulate=*/false,
+          [&](OpBuilder &ib, Location il, Value e, Value col) -> Value {
+            return asPairs(ib, il,
+                           vector::LoadOp::create(
+                               ib, il, wordT, kT,
+                               ValueRange{b, hkv, kb, e, col}));
+          },
+          [&](OpBuilder &ib, Location il, Value e, Value row) -> Value {
+            return asPairs(
+                ib, il,
+                vector::BroadcastOp::create(
+                    ib, il, wordT,
+                    memref::LoadOp::create(ib, il, qT, ValueRange{e, row})));
+          },
+          pairMac,
+          vector::BroadcastOp::create(
+              rw, loc, vt,
+              arith::ConstantOp::create(rw, loc, op.getScaleAttr())));
     else
       buildRegisterTiles(
           rw, loc, scores, liveRows, bk, r, kc, kLanes, cIdx(rw, loc, d),
@@ -178,7 +226,9 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
                                           ValueRange{b, hkv, kb, e, col});
           },
           [&](OpBuilder &ib, Location il, Value e, Value row) -> Value {
-            return memref::LoadOp::create(ib, il, qT, ValueRange{e, row});
+            return vector::BroadcastOp::create(
+                ib, il, vt,
+                memref::LoadOp::create(ib, il, qT, ValueRange{e, row}));
           });
 
     // Phase 2: the score rule on every pair, then the element rule and key
@@ -213,13 +263,17 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           Value mSafe = arith::SelectOp::create(ob, l, allMasked, zeroF, mNew);
           Value mSafeV = vector::BroadcastOp::create(ob, l, vt, mSafe);
           Value sum = zeroV;
+          SmallVector<Value> p;
           for (int64_t c = 0; c < nk; ++c) {
-            Value p = math::ExpOp::create(
-                ob, l, arith::SubFOp::create(ob, l, s[c], mSafeV));
-            vector::StoreOp::create(ob, l, p, scores,
-                                    ValueRange{row, cIdx(ob, l, c * kLanes)});
-            sum = arith::AddFOp::create(ob, l, sum, p);
+            p.push_back(math::ExpOp::create(
+                ob, l, arith::SubFOp::create(ob, l, s[c], mSafeV)));
+            if (!pairs)
+              vector::StoreOp::create(ob, l, p[c], scores,
+                                      ValueRange{row, cIdx(ob, l, c * kLanes)});
+            sum = arith::AddFOp::create(ob, l, sum, p[c]);
           }
+          if (pairs)
+            storeProbabilityPairs(ob, l, p, scores, row, kLanes);
           Value rowSum = vector::ReductionOp::create(
               ob, l, vector::CombiningKind::ADD, sum);
           Value alpha = math::ExpOp::create(
@@ -246,7 +300,31 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           scf::YieldOp::create(ob, l, ValueRange{mOut, lOut});
         });
 
-    // Phase 4: acc += P V, reduced over the block's keys.
+    // Phase 4: acc += P V, reduced over the block's keys (over pairs of
+    // keys for bf16 pairs).
+    if (pairs) {
+      Value firstPair = arith::DivUIOp::create(rw, loc, j0, cIdx(rw, loc, 2));
+      buildRegisterTiles(
+          rw, loc, acc, liveRows, dvPad, r, cv, kLanes, cIdx(rw, loc, bk / 2),
+          /*accumulate=*/true,
+          [&](OpBuilder &ib, Location il, Value jp, Value col) -> Value {
+            Value slot = arith::AddIOp::create(ib, il, firstPair, jp);
+            return asPairs(ib, il,
+                           vector::LoadOp::create(
+                               ib, il, wordT, v,
+                               ValueRange{b, hkv, slot, col}));
+          },
+          [&](OpBuilder &ib, Location il, Value jp, Value row) -> Value {
+            return asPairs(ib, il,
+                           vector::BroadcastOp::create(
+                               ib, il, vt,
+                               memref::LoadOp::create(ib, il, scores,
+                                                      ValueRange{row, jp})));
+          },
+          pairMac);
+      rw.replaceOp(op, rowLoop.getResults());
+      return success();
+    }
     buildRegisterTiles(
         rw, loc, acc, liveRows, dvPad, r, cv, kLanes, keysHere,
         /*accumulate=*/true,
@@ -255,11 +333,35 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           return loadF32(ib, il, v, ValueRange{b, hkv, key, col}, kLanes);
         },
         [&](OpBuilder &ib, Location il, Value j, Value row) -> Value {
-          return memref::LoadOp::create(ib, il, scores, ValueRange{row, j});
+          return vector::BroadcastOp::create(
+              ib, il, vt,
+              memref::LoadOp::create(ib, il, scores, ValueRange{row, j}));
         });
 
     rw.replaceOp(op, rowLoop.getResults());
     return success();
+  }
+
+  /// Row `row`'s probabilities `p` (vectors of 16 keys, f32) rounded to
+  /// bf16 and stored as key pairs over the front half of its scores row:
+  /// f32 slot k holds keys 2k and 2k + 1 (phase 4 reads one slot per step).
+  /// The row's scores were all loaded before, so overwriting them is safe.
+  static void storeProbabilityPairs(OpBuilder &b, Location l,
+                                    ArrayRef<Value> p, Value scores, Value row,
+                                    int64_t lanes) {
+    auto half = VectorType::get({lanes}, b.getBF16Type());
+    SmallVector<int64_t> both(2 * lanes);
+    for (int64_t x = 0; x < 2 * lanes; ++x)
+      both[x] = x;
+    for (size_t c = 0; c + 1 < p.size(); c += 2) {
+      Value lo = x86vector::CvtPackedF32ToBF16Op::create(b, l, half, p[c]);
+      Value hi = x86vector::CvtPackedF32ToBF16Op::create(b, l, half, p[c + 1]);
+      Value cat = vector::ShuffleOp::create(b, l, lo, hi, both);
+      Value words = vector::BitCastOp::create(
+          b, l, VectorType::get({lanes}, b.getF32Type()), cat);
+      vector::StoreOp::create(b, l, words, scores,
+                              ValueRange{row, cIdx(b, l, c * lanes / 2)});
+    }
   }
 
   /// A vector of `lanes` f32 from `buf` at `idx` (converted from bf16/f16).
@@ -494,6 +596,17 @@ struct ConvertAttnToCPUVectorPass
           << lanes.getValue();
       return signalPassFailure();
     }
+    WalkResult narrow = getOperation().walk([&](KVBlockUpdateOp op) {
+      if (lanes == 16 ||
+          !cast<MemRefType>(op.getQT().getType()).getElementType().isInteger(
+              32))
+        return WalkResult::advance();
+      op.emitOpError() << "bf16 pairs (bf16-dot=1) need lanes=16: "
+                          "vdpbf16ps is an AVX512-BF16 instruction";
+      return WalkResult::interrupt();
+    });
+    if (narrow.wasInterrupted())
+      return signalPassFailure();
     patterns.add<LowerKVBlockUpdate>(&getContext(), lanes, rows, cols);
     GreedyRewriteConfig config;
     config.setStrictness(GreedyRewriteStrictness::ExistingOps);

@@ -6,6 +6,10 @@
 // RUN:   | FileCheck %s --check-prefix=DEC --implicit-check-not=attn.kv_block_update
 // RUN: not attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile,attn-vectorize-cpu{lanes=7}))' 2>&1 \
 // RUN:   | FileCheck %s --check-prefix=ERR
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 bf16-dot=1},attn-vectorize-cpu{lanes=16 rows=4 cols=4}))' \
+// RUN:   | FileCheck %s --check-prefix=PAIR --implicit-check-not=attn.kv_block_update
+// RUN: not attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 bf16-dot=1},attn-vectorize-cpu{lanes=8}))' 2>&1 \
+// RUN:   | FileCheck %s --check-prefix=PAIR-ERR
 
 // ERR: error: attn-vectorize-cpu: lanes must be 8 (AVX2) or 16 (AVX-512), got 7
 
@@ -116,6 +120,41 @@ func.func @causal(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 // DEC: } else {
 func.func @decode_bf16(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
                        %v: tensor<?x?x?x64xbf16>) -> tensor<?x?x?x64xbf16> {
+  %o = attn.attention %q, %k, %v
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+       -> tensor<?x?x?x64xbf16>
+  return %o : tensor<?x?x?x64xbf16>
+}
+
+// -----
+
+// bf16 pairs: phase 1 reduces pairs along D with vdpbf16ps (a query pair
+// splat against 16 keys' pairs) and scales the sums; phase 3 rounds each
+// row's probabilities to bf16 and stores them as key pairs; phase 4
+// reduces pairs of keys (a probability pair splat against 16 values'
+// pairs). They need 16 lanes.
+
+// PAIR-LABEL: func.func @pairs_bf16
+// PAIR: scf.for %{{.*}} = %{{.*}} to %c32 step %c1 iter_args(
+// PAIR:   %[[KW:[a-z0-9_]+]] = vector.load %{{.*}} : memref<?x?x?x32x64xi32>, vector<16xi32>
+// PAIR:   vector.bitcast %[[KW]] : vector<16xi32> to vector<32xbf16>
+// PAIR:   %[[QW:[a-z0-9_]+]] = memref.load %{{.*}} : memref<32x64xi32>
+// PAIR:   %[[QS:[a-z0-9_]+]] = vector.broadcast %[[QW]] : i32 to vector<16xi32>
+// PAIR:   vector.bitcast %[[QS]] : vector<16xi32> to vector<32xbf16>
+// PAIR:   x86vector.avx512.dot %{{.*}}, %{{.*}}, %{{.*}} : vector<32xbf16> -> vector<16xf32>
+// PAIR: arith.mulf %{{.*}}, %{{.*}} : vector<16xf32>
+// PAIR: x86vector.avx512.cvt.packed.f32_to_bf16 %{{.*}} : vector<16xf32> -> vector<16xbf16>
+// PAIR: vector.shuffle %{{.*}}, %{{.*}} [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31] : vector<16xbf16>, vector<16xbf16>
+// PAIR: vector.bitcast %{{.*}} : vector<32xbf16> to vector<16xf32>
+// PAIR: scf.for %{{.*}} = %{{.*}} to %c32 step %c1 iter_args(
+// PAIR:   vector.load %{{.*}} : memref<?x?x?x64xi32>, vector<16xi32>
+// PAIR:   %[[P:[a-z0-9_]+]] = memref.load %{{.*}} : memref<64x64xf32>
+// PAIR:   %[[PS:[a-z0-9_]+]] = vector.broadcast %[[P]] : f32 to vector<16xf32>
+// PAIR:   vector.bitcast %[[PS]] : vector<16xf32> to vector<32xbf16>
+// PAIR:   x86vector.avx512.dot
+// PAIR-ERR: error: 'attn.kv_block_update' op bf16 pairs (bf16-dot=1) need lanes=16: vdpbf16ps is an AVX512-BF16 instruction
+func.func @pairs_bf16(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
+                      %v: tensor<?x?x?x64xbf16>) -> tensor<?x?x?x64xbf16> {
   %o = attn.attention %q, %k, %v
        : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
        -> tensor<?x?x?x64xbf16>

@@ -2,6 +2,7 @@
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{query-tile=32 key-block=16 decode-rows=0}))' | FileCheck %s --check-prefix=OPT
 // RUN: not attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{key-block=40}))' 2>&1 | FileCheck %s --check-prefix=ERR
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=8}))' | FileCheck %s --check-prefix=DEC
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 bf16-dot=1}))' | FileCheck %s --check-prefix=PAIR
 
 // ERR: error: attn-tile: key-block must be a positive multiple of 16 and query-tile positive (got key-block=40, query-tile=64)
 
@@ -238,4 +239,43 @@ func.func @token_list(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
        : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
           tensor<?x1x?x?xi32>, tensor<?x1x?xi32>) -> tensor<?x?x?x64xf32>
   return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+// bf16-dot=1: bf16 K, V and query tiles stay bf16, packed as pairs along
+// their reduction in i32 words (D = 63 gives 32 pairs, the last one's high
+// half zero; V pairs keys, Dv = 40 padded to 48); the query is not scaled
+// (the step multiplies the scores by `scale`). f32 inputs keep f32 packing.
+
+// PAIR-LABEL: func.func @pairs_bf16(
+// PAIR: %[[KT:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<?x?x?x32x64xi32>
+// PAIR: %[[VP:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<?x?x?x48xi32>
+// PAIR: scf.parallel
+// PAIR:   arith.bitcast %{{.*}} : bf16 to i16
+// PAIR:   arith.shli %{{.*}}, %{{.*}} : i32
+// PAIR:   arith.ori
+// PAIR:   memref.store %{{.*}}, %[[KT]]
+// PAIR:   memref.store %{{.*}}, %[[VP]]
+// PAIR: scf.parallel
+// PAIR:   %[[Q:[a-z0-9_]+]] = memref.alloca() : memref<32x64xi32>
+// PAIR-NOT: arith.mulf
+// PAIR:   attn.kv_block_update %[[Q]], %[[KT]], %[[VP]], {{.*}} {scale = 1.250000e-01 : f32} : memref<32x64xi32>, memref<?x?x?x32x64xi32>, memref<?x?x?x48xi32>, memref<64x48xf32>, memref<64x64xf32>, vector<64xf32>
+// PAIR-LABEL: func.func @pairs_f32(
+// PAIR: memref.alloc({{.*}}) : memref<?x?x?x63x64xf32>
+// PAIR-NOT: i32
+// PAIR: return
+func.func @pairs_bf16(%q: tensor<?x?x?x63xbf16>, %k: tensor<?x?x?x63xbf16>,
+                      %v: tensor<?x?x?x40xbf16>) -> tensor<?x?x?x40xbf16> {
+  %o = attn.attention %q, %k, %v mask(#attn.causal) scale(0.125)
+       : (tensor<?x?x?x63xbf16>, tensor<?x?x?x63xbf16>, tensor<?x?x?x40xbf16>)
+       -> tensor<?x?x?x40xbf16>
+  return %o : tensor<?x?x?x40xbf16>
+}
+func.func @pairs_f32(%q: tensor<?x?x?x63xf32>, %k: tensor<?x?x?x63xf32>,
+                     %v: tensor<?x?x?x40xf32>) -> tensor<?x?x?x40xf32> {
+  %o = attn.attention %q, %k, %v scale(0.125)
+       : (tensor<?x?x?x63xf32>, tensor<?x?x?x63xf32>, tensor<?x?x?x40xf32>)
+       -> tensor<?x?x?x40xf32>
+  return %o : tensor<?x?x?x40xf32>
 }

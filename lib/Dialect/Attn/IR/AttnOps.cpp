@@ -243,13 +243,25 @@ LogicalResult KVBlockUpdateOp::verify() {
   // Packed: qT [D, rows] against kT [B, Hkv, Mpad / BK, D, BK]. In place
   // (decoding): qT [rows, D] against K [B, Hkv, M, D].
   bool inPlace = kT.getRank() == 4;
+  // bf16 pairs: qT, kT and v all of i32, packed (not in place).
+  bool pairs = qT.getElementType().isInteger(32);
+  auto vT = cast<MemRefType>(getV().getType());
+  if (pairs != kT.getElementType().isInteger(32) ||
+      pairs != vT.getElementType().isInteger(32) || (pairs && inPlace))
+    return emitOpError() << "bf16 pairs need qT, packed kT and v all of i32";
+  if (pairs && (!getScale() || scores.getDimSize(1) % 32 != 0 ||
+                vT.getDimSize(3) != acc.getDimSize(1)))
+    return emitOpError() << "bf16 pairs need a scale, a key block that is a "
+                            "multiple of 32 and v's last dimension equal to "
+                            "acc's";
   int64_t rowDim = inPlace ? 0 : 1;
   if (qT.getDimSize(rowDim) != rows)
     return emitOpError() << "qT dimension " << rowDim << " must be the tile's "
                          << rows << " rows, got " << qT.getDimSize(rowDim);
   if (qT.getDimSize(1 - rowDim) != kT.getDimSize(3))
     return emitOpError() << "qT dimension " << 1 - rowDim
-                         << " (D) must match kT dimension 3";
+                         << (pairs ? " (D / 2)" : " (D)")
+                         << " must match kT dimension 3";
   if (!inPlace && kT.getDimSize(4) != scores.getDimSize(1))
     return emitOpError() << "kT dimension 4 must be the key block size "
                          << scores.getDimSize(1);

@@ -15,11 +15,13 @@
 // keys, so it wants K transposed; packing also converts bf16/f16 to f32 once
 // (not once per query tile) and pads to whole key blocks, so the body never
 // needs bounds checks. Packing costs O(M D) per head against O(N M D) for the
-// attention itself.
+// attention itself. With `bf16-dot`, bf16 inputs are packed as bf16 pairs
+// instead (i32 buffers, BF16Pairs.h) for AVX512-BF16's pairwise dot product.
 //
 //===----------------------------------------------------------------------===//
 
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Dialect/Attn/Utils/BF16Pairs.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
 #include "attnir/Dialect/Attn/Utils/KeySchedule.h"
@@ -42,9 +44,9 @@ namespace {
 
 struct TileAttention : OpRewritePattern<AttentionOp> {
   TileAttention(MLIRContext *ctx, int64_t queryTile, int64_t keyBlock,
-                int64_t decodeRows)
+                int64_t decodeRows, bool bf16Dot)
       : OpRewritePattern(ctx), queryTile(queryTile), keyBlock(keyBlock),
-        decodeRows(decodeRows) {}
+        decodeRows(decodeRows), bf16Dot(bf16Dot) {}
 
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rw) const override {
@@ -71,6 +73,9 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       if (!gather)
         bk = std::gcd(bk, listK);
     }
+    // bf16 stays bf16, in pairs for vdpbf16ps (BF16Pairs.h): P V reduces
+    // pairs of 16-key vectors, so the key block is a multiple of 32.
+    bool pairs = bf16Dot && elt.isBF16() && !gather && bk % 32 == 0;
 
     auto toBuffer = [&](Value t) { return readBuffer(rw, loc, t); };
     Value q = toBuffer(op.getQ()), k = toBuffer(op.getK()),
@@ -96,14 +101,25 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     bool mayDecode = !gather && decodeRows > 0 && d % 16 == 0 && dv % 16 == 0;
     int64_t dyn = ShapedType::kDynamic;
     auto pack = [&]() -> std::pair<Value, Value> {
-      auto kTType = MemRefType::get({dyn, dyn, dyn, d, bk}, f32);
-      auto vpType = MemRefType::get({dyn, dyn, dyn, dvPad}, f32);
+      Type word = pairs ? Type(rw.getI32Type()) : f32;
+      auto kTType =
+          MemRefType::get({dyn, dyn, dyn, pairs ? (d + 1) / 2 : d, bk}, word);
+      auto vpType = MemRefType::get({dyn, dyn, dyn, dvPad}, word);
       Value numBlocks = arith::DivUIOp::create(rw, loc, Mpad, cBK);
       Value kT = memref::AllocOp::create(rw, loc, kTType,
                                          ValueRange{B, Hkv, numBlocks});
+      Value vRows = pairs ? arith::DivUIOp::create(rw, loc, Mpad,
+                                                   cIdx(rw, loc, 2))
+                                .getResult()
+                          : Mpad;
       Value vp =
-          memref::AllocOp::create(rw, loc, vpType, ValueRange{B, Hkv, Mpad});
-      buildPack(rw, loc, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv, dvPad, bk);
+          memref::AllocOp::create(rw, loc, vpType, ValueRange{B, Hkv, vRows});
+      if (pairs)
+        buildPairPack(rw, loc, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv,
+                      dvPad, bk);
+      else
+        buildPack(rw, loc, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv, dvPad,
+                  bk);
       return {kT, vp};
     };
     std::pair<Value, Value> packed;
@@ -128,7 +144,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     Value numTiles = arith::CeilDivUIOp::create(rw, loc, N, cBQ);
     Tiling t{op, mask, q,  k,  v,  out, lse,   B,   Hq,  N,      M,
              Hkv, group, numTiles, ruleBuffers, bq, bk, d, dv, dvPad, elt,
-             gather};
+             gather, pairs};
     auto buildMain = [&](Value kT, Value vp, bool inPlace) {
       buildTiles(rw, loc, t, kT, vp, inPlace);
     };
@@ -210,6 +226,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     int64_t bq, bk, d, dv, dvPad;
     Type elt;
     bool gather;
+    bool pairs; // packed kT and vp hold bf16 pairs (BF16Pairs.h)
   };
 
   /// The main loop nest, a task per (batch, query head, query tile): the
@@ -227,6 +244,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     const SmallVector<Value> &ruleBuffers = t.ruleBuffers;
     Type elt = t.elt, f32 = rw.getF32Type();
     bool gather = t.gather;
+    bool pairs = t.pairs && !inPlace;
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
     Value cBK = cIdx(rw, loc, bk), cBQ = cIdx(rw, loc, bq);
     auto toBuffer = [&](Value x) { return readBuffer(rw, loc, x); };
@@ -244,8 +262,14 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
           rw, loc, arith::AddIOp::create(rw, loc, i0, cBQ), N);
       auto accType = MemRefType::get({bq, dvPad}, f32);
       auto scoresType = MemRefType::get({bq, bk}, f32);
-      Value qTile = buildQueryPack(rw, loc, q, b, h, i0, N, d, bq,
-                                   op.getScaleValue(), /*rowMajor=*/inPlace);
+      Value qTile =
+          pairs ? buildQueryPairs(rw, loc, q, b, h, i0, N, d, bq)
+                : buildQueryPack(rw, loc, q, b, h, i0, N, d, bq,
+                                 op.getScaleValue(), /*rowMajor=*/inPlace);
+      // Pairs keep the query unscaled: the body scales the scores.
+      FloatAttr pairScale =
+          pairs ? rw.getF32FloatAttr(static_cast<float>(op.getScaleValue()))
+                : FloatAttr();
       Value acc = memref::AllocaOp::create(rw, loc, accType);
       Value scores = memref::AllocaOp::create(rw, loc, scoresType);
       buildZeroFill(rw, loc, acc, bq, dvPad);
@@ -285,7 +309,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
             ruleBuffers.empty() && !op.hasScoreRule() && !op.hasMaskRule()
                 ? Value()
                 : h,
-            ruleBuffers, mask);
+            ruleBuffers, mask, pairScale);
         // The rule regions travel with the step (they are isolated).
         IRMapping none;
         op.getMaskRule().cloneInto(&upd.getMaskRule(), none);
@@ -331,17 +355,13 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                         Value kT, Value vp, Value B, Value Hkv, Value M,
                         Value numBlocks, int64_t d, int64_t dv, int64_t dvPad,
                         int64_t bk) {
-    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
     // One task per (batch, head, key block): coarse enough that OpenMP's
     // per-iteration cost vanishes, and each task writes one contiguous
     // D x BK panel of kT.
-    auto par = scf::ParallelOp::create(rw, loc, ValueRange{c0, c0, c0},
-                                       ValueRange{B, Hkv, numBlocks},
-                                       ValueRange{c1, c1, c1});
     OpBuilder::InsertionGuard g(rw);
-    rw.setInsertionPointToStart(par.getBody());
-    Value b = par.getInductionVars()[0], h = par.getInductionVars()[1],
-          jBlock = par.getInductionVars()[2];
+    SmallVector<Value, 3> task = openKeyBlockTasks(rw, loc, B, Hkv, numBlocks);
+    Value b = task[0], h = task[1], jBlock = task[2];
+    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
     auto rowLoop = scf::ForOp::create(rw, loc, c0, cIdx(rw, loc, bk), c1);
     rw.setInsertionPointToStart(rowLoop.getBody());
     Value jInBlock = rowLoop.getInductionVar();
@@ -498,6 +518,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
   }
 
   int64_t queryTile, keyBlock, decodeRows;
+  bool bf16Dot;
 };
 
 struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
@@ -530,7 +551,7 @@ struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<TileAttention>(&getContext(), queryTile, keyBlock,
-                                decodeRows);
+                                decodeRows, bf16Dot != 0);
     GreedyRewriteConfig config;
     config.setStrictness(GreedyRewriteStrictness::ExistingOps);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),

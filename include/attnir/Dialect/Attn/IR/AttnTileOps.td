@@ -50,16 +50,25 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     document ids alone), and the element rule reads the positions from
     `keys` (`masked` must be true).
 
+    bf16 pairs (`qT` of i32: attn-tile's `bf16-dot` on bf16 inputs): each
+    i32 holds two bf16 along the reduction, the lower index in the low
+    half, for AVX512-BF16's pairwise dot product: `qT` [ceil(D / 2), rows]
+    (Q[r, 2e], Q[r, 2e + 1]), unscaled; `kT` [B, Hkv, Mpad / BK,
+    ceil(D / 2), BK] (K[j, 2e], K[j, 2e + 1]); `v` [B, Hkv, Mpad / 2,
+    Dvpad] (V[2j, c], V[2j + 1, c]); zero padded. `scale` then multiplies
+    s (rounding a scaled query to bf16 would add error), and P is rounded
+    to bf16 for acc += P V (the row sums stay f32).
+
     `mask_rule` and `score_rule` are the attention op's rule regions (their
     tensor arguments read the memrefs `rules(...)` in the same order); `h`
     is the query head they see. The score rule runs on every pair of the
     block before the mask; the mask rule is the `#attn.rule` of `mask`.
   }];
   let arguments = (ins
-      MemRefRankOf<[F32], [2]>:$qT,
-      AnyTypeOf<[MemRefRankOf<[F32], [5]>,
+      MemRefRankOf<[F32, I32], [2]>:$qT,
+      AnyTypeOf<[MemRefRankOf<[F32, I32], [5]>,
                  MemRefRankOf<[F32, BF16, F16], [4]>]>:$kT,
-      MemRefRankOf<[F32, BF16, F16], [4]>:$v,
+      MemRefRankOf<[F32, BF16, F16, I32], [4]>:$v,
       MemRefRankOf<[F32], [2]>:$acc, MemRefRankOf<[F32], [2]>:$scores,
       Index:$b, Index:$hkv, Index:$i0, Index:$j0,
       Index:$n, Index:$m, I1:$masked,
@@ -70,7 +79,8 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
       Optional<MemRefRankOf<[I64], [1]>>:$keys,
       Optional<Index>:$h,
       Variadic<AnyMemRef>:$rule_operands,
-      OptionalAttr<Attn_MaskAttrInterface>:$mask);
+      OptionalAttr<Attn_MaskAttrInterface>:$mask,
+      OptionalAttr<F32Attr>:$scale);
   let results = (outs VectorOfRankAndType<[1], [F32]>:$m_out,
                       VectorOfRankAndType<[1], [F32]>:$l_out);
   let regions = (region AnyRegion:$mask_rule, AnyRegion:$score_rule);

@@ -33,6 +33,10 @@ def AttnTile : Pass<"attn-tile", "func::FuncOp"> {
     Option<"decodeRows", "decode-rows", "int64_t", /*default=*/"16",
            "at most this many query rows per head (and one tile): K and V "
            "are read in place instead of packed (0: always pack)">,
+    Option<"bf16Dot", "bf16-dot", "int64_t", /*default=*/"0",
+           "1: bf16 inputs keep bf16, packed in pairs along the reduction "
+           "(Q and K along D, V along the keys) for AVX512-BF16's "
+           "vdpbf16ps; 0: every input is converted to f32">,
   ];
 }
 

@@ -66,6 +66,21 @@ inline SmallVector<Value> dynamicSizes(MemRefType type, ArrayRef<Value> dims) {
   return out;
 }
 
+/// The packing loops' tasks, one per (batch, KV head, key block): an
+/// scf.parallel over [0, B) x [0, Hkv) x [0, numBlocks), the insertion point
+/// moved into its body (the caller holds an InsertionGuard); returns the
+/// three indices.
+inline SmallVector<Value, 3> openKeyBlockTasks(OpBuilder &b, Location loc,
+                                               Value B, Value Hkv,
+                                               Value numBlocks) {
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  auto par = scf::ParallelOp::create(b, loc, ValueRange{c0, c0, c0},
+                                     ValueRange{B, Hkv, numBlocks},
+                                     ValueRange{c1, c1, c1});
+  b.setInsertionPointToStart(par.getBody());
+  return SmallVector<Value, 3>(par.getInductionVars());
+}
+
 /// A loop over [lo, hi) whose body yields nothing.
 inline void forEach(OpBuilder &b, Location loc, Value lo, Value hi,
                     function_ref<void(OpBuilder &, Location, Value)> body) {

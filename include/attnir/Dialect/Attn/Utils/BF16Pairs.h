@@ -1,0 +1,35 @@
+//===- BF16Pairs.h - K, V and query tiles packed as bf16 pairs -*- C++ -*-===//
+//
+// AVX512-BF16's vdpbf16ps multiplies pairs of bf16 and adds both products
+// to one f32 lane. attn-tile's `bf16-dot` form packs each operand of the
+// CPU tile body so that a pair holds two consecutive terms of its
+// reduction, as one i32 (lower index in the low half): Q and K along D,
+// V along the keys. Padding (past D, past M, past Dv) is zero.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_DIALECT_ATTN_UTILS_BF16PAIRS_H
+#define ATTNIR_DIALECT_ATTN_UTILS_BF16PAIRS_H
+
+#include "mlir/IR/Builders.h"
+
+namespace mlir::attn {
+
+/// kT[b, h, j / BK, e, j % BK] = (K[j, 2e], K[j, 2e + 1]) and
+/// vp[b, h, j, c] = (V[2j, c], V[2j + 1, c]) for bf16 K [B, Hkv, M, D] and
+/// V [B, Hkv, M, Dv]; kT is i32 [B, Hkv, Mpad / BK, ceil(D / 2), BK], vp
+/// i32 [B, Hkv, Mpad / 2, Dvpad]. One parallel task per (batch, head, key
+/// block).
+void buildPairPack(OpBuilder &b, Location loc, Value k, Value v, Value kT,
+                   Value vp, Value B, Value Hkv, Value M, Value numBlocks,
+                   int64_t d, int64_t dv, int64_t dvPad, int64_t bk);
+
+/// A query tile as pairs along D, unscaled: i32 [ceil(D / 2), bq] with
+/// qT[e, r] = (q[b, h, i, 2e], q[b, h, i, 2e + 1]), i = min(i0 + r, N - 1)
+/// (rows past N repeat the last one; their results are never stored).
+Value buildQueryPairs(OpBuilder &b, Location loc, Value q, Value bIdx,
+                      Value h, Value i0, Value N, int64_t d, int64_t bq);
+
+} // namespace mlir::attn
+
+#endif // ATTNIR_DIALECT_ATTN_UTILS_BF16PAIRS_H

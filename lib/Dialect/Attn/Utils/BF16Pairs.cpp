@@ -1,0 +1,142 @@
+//===- BF16Pairs.cpp - K, V and query tiles packed as bf16 pairs ----------===//
+//
+// Each copy loop is branch free (rows past M are read at M - 1 and zeroed
+// by a select), so LLVM vectorises the loops along D and Dv.
+//
+//===----------------------------------------------------------------------===//
+
+#include "attnir/Dialect/Attn/Utils/BF16Pairs.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+/// The bits of bf16 `x` as the low half of an i32.
+Value bits(OpBuilder &b, Location l, Value x) {
+  return arith::ExtUIOp::create(
+      b, l, b.getI32Type(),
+      arith::BitcastOp::create(b, l, b.getI16Type(), x));
+}
+
+/// lo | hi << 16 (i32s holding bf16 bits).
+Value pair(OpBuilder &b, Location l, Value lo, Value hi) {
+  Value sh = arith::ShLIOp::create(
+      b, l, hi, arith::ConstantIntOp::create(b, l, b.getI32Type(), 16));
+  return arith::OrIOp::create(b, l, lo, sh);
+}
+
+Value zeroI32(OpBuilder &b, Location l) {
+  return arith::ConstantIntOp::create(b, l, b.getI32Type(), 0);
+}
+
+/// `x` where `keep`, else 0.
+Value keepOrZero(OpBuilder &b, Location l, Value keep, Value x) {
+  return arith::SelectOp::create(b, l, keep, x, zeroI32(b, l));
+}
+
+/// Row `row` of `src` [B, H, *, D] as D/2 pairs into dst[idx(e)] (and the
+/// lone last element when D is odd), zeroed unless `keep`.
+void pairRow(OpBuilder &b, Location l, Value src, ValueRange prefix,
+             Value row, Value keep, int64_t d,
+             function_ref<void(OpBuilder &, Location, Value, Value)> store) {
+  auto at = [&](OpBuilder &ib, Location il, Value e) {
+    SmallVector<Value> idx(prefix.begin(), prefix.end());
+    idx.append({row, e});
+    return bits(ib, il, memref::LoadOp::create(ib, il, src, idx));
+  };
+  forEach(b, l, cIdx(b, l, 0), cIdx(b, l, d / 2),
+          [&](OpBuilder &ib, Location il, Value e) {
+            Value e0 = arith::MulIOp::create(ib, il, e, cIdx(ib, il, 2));
+            Value e1 = arith::AddIOp::create(ib, il, e0, cIdx(ib, il, 1));
+            store(ib, il, e,
+                  keepOrZero(ib, il, keep,
+                             pair(ib, il, at(ib, il, e0), at(ib, il, e1))));
+          });
+  if (d % 2)
+    store(b, l, cIdx(b, l, d / 2),
+          keepOrZero(b, l, keep, at(b, l, cIdx(b, l, d - 1))));
+}
+
+} // namespace
+
+void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
+                               Value kT, Value vp, Value B, Value Hkv,
+                               Value M, Value numBlocks, int64_t d, int64_t dv,
+                               int64_t dvPad, int64_t bk) {
+  OpBuilder::InsertionGuard g(rw);
+  SmallVector<Value, 3> task = openKeyBlockTasks(rw, loc, B, Hkv, numBlocks);
+  Value b = task[0], h = task[1], blk = task[2];
+  Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+  Value first = arith::MulIOp::create(rw, loc, blk, cIdx(rw, loc, bk));
+  Value lastRow = arith::SubIOp::create(rw, loc, M, c1);
+  // The row read for key j (clamped: M >= 1 when any block exists) and
+  // whether it is a key at all.
+  auto keyRow = [&](OpBuilder &ib, Location il, Value j) {
+    Value keep =
+        arith::CmpIOp::create(ib, il, arith::CmpIPredicate::ult, j, M);
+    Value row = arith::MinUIOp::create(ib, il, j, lastRow);
+    return std::make_pair(row, keep);
+  };
+  // K: one key per step, its D values as pairs along D.
+  forEach(rw, loc, c0, cIdx(rw, loc, bk),
+          [&](OpBuilder &ib, Location il, Value jj) {
+            auto [row, keep] =
+                keyRow(ib, il, arith::AddIOp::create(ib, il, first, jj));
+            pairRow(ib, il, k, ValueRange{b, h}, row, keep, d,
+                    [&](OpBuilder &sb, Location sl, Value e, Value w) {
+                      memref::StoreOp::create(sb, sl, w, kT,
+                                              ValueRange{b, h, blk, e, jj});
+                    });
+          });
+  // V: two keys per step, paired value by value.
+  Value firstPair = arith::DivUIOp::create(rw, loc, first, cIdx(rw, loc, 2));
+  forEach(rw, loc, c0, cIdx(rw, loc, bk / 2),
+          [&](OpBuilder &ib, Location il, Value jp) {
+            Value j0 = arith::AddIOp::create(
+                ib, il, first,
+                arith::MulIOp::create(ib, il, jp, cIdx(ib, il, 2)));
+            Value j1 = arith::AddIOp::create(ib, il, j0, cIdx(ib, il, 1));
+            auto [row0, keep0] = keyRow(ib, il, j0);
+            auto [row1, keep1] = keyRow(ib, il, j1);
+            Value slot = arith::AddIOp::create(ib, il, firstPair, jp);
+            forEach(ib, il, cIdx(ib, il, 0), cIdx(ib, il, dv),
+                    [&](OpBuilder &cb, Location cl, Value c) {
+                      auto at = [&](Value row, Value keep) {
+                        return keepOrZero(
+                            cb, cl, keep,
+                            bits(cb, cl,
+                                 memref::LoadOp::create(
+                                     cb, cl, v, ValueRange{b, h, row, c})));
+                      };
+                      memref::StoreOp::create(
+                          cb, cl, pair(cb, cl, at(row0, keep0), at(row1, keep1)),
+                          vp, ValueRange{b, h, slot, c});
+                    });
+            forEach(ib, il, cIdx(ib, il, dv), cIdx(ib, il, dvPad),
+                    [&](OpBuilder &cb, Location cl, Value c) {
+                      memref::StoreOp::create(cb, cl, zeroI32(cb, cl), vp,
+                                              ValueRange{b, h, slot, c});
+                    });
+          });
+}
+
+Value mlir::attn::buildQueryPairs(OpBuilder &rw, Location loc, Value q,
+                                  Value bIdx, Value h, Value i0, Value N,
+                                  int64_t d, int64_t bq) {
+  Value qT = memref::AllocaOp::create(
+      rw, loc, MemRefType::get({(d + 1) / 2, bq}, rw.getI32Type()));
+  Value lastRow = arith::SubIOp::create(rw, loc, N, cIdx(rw, loc, 1));
+  Value yes = arith::ConstantIntOp::create(rw, loc, 1, 1);
+  forEach(rw, loc, cIdx(rw, loc, 0), cIdx(rw, loc, bq),
+          [&](OpBuilder &fb, Location l, Value r) {
+            Value row = arith::MinUIOp::create(
+                fb, l, arith::AddIOp::create(fb, l, i0, r), lastRow);
+            pairRow(fb, l, q, ValueRange{bIdx, h}, row, yes, d,
+                    [&](OpBuilder &sb, Location sl, Value e, Value w) {
+                      memref::StoreOp::create(sb, sl, w, qT, ValueRange{e, r});
+                    });
+          });
+  return qT;
+}
