@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """CPU benchmark, one run on one machine: AttnIR (`attnc run --bench --json`) vs numpy naive
-attention, torch SDPA, onnxruntime's MultiHeadAttention and the OpenBLAS sgemm ceiling.  Writes
-docs/benchmarks/cpu.md and cpu.json.  Usage: python3 bench/cpu_bench.py [--quick] [--attnc PATH]
+attention, torch SDPA, onnxruntime's MultiHeadAttention and the OpenBLAS sgemm ceiling, fp32 and
+bf16 inputs.  Writes docs/benchmarks/cpu.md and cpu.json.
+Usage: python3 bench/cpu_bench.py [--quick] [--attnc PATH] [--dtypes f32,bf16]
 
 torch, onnxruntime and onnx are benchmark dependencies, never test ones: when this Python lacks
 them, the benchmark makes its own virtual environment bench/.venv (system site-packages visible,
@@ -22,6 +23,16 @@ B, H, THREADS = 1, 8, 2
 NUMPY_MAX_N = 4096  # numpy's naive attention materialises N x N scores per head
 SPECS = {"dense": "examples/dense.mlir", "causal": "examples/causal.mlir",
          "decode": "examples/dense.mlir"}  # decode: one query row against M keys
+# bf16 inputs: pattern "dense-bf16" is dense attention on bf16 q, k, v (bf16 out).
+
+
+def base(pat):
+    """The attention pattern of a configuration name ("causal-bf16" -> "causal")."""
+    return pat.split("-")[0]
+
+
+def dtype_of(pat):
+    return pat.split("-")[1] if "-" in pat else "f32"
 HZ = os.sysconf("SC_CLK_TCK")
 
 
@@ -33,7 +44,7 @@ def useful_flops(pat, N, D):
     """For "decode", N is the number of keys M and one query row attends them all."""
     if pat == "decode":
         return 4 * B * H * N * D
-    return 4 * B * H * D * (N * (N + 1) // 2) if pat == "causal" else 4 * B * H * N * N * D
+    return 4 * B * H * D * (N * (N + 1) // 2) if base(pat) == "causal" else 4 * B * H * N * N * D
 
 
 def kv_bytes(M, D):
@@ -142,7 +153,7 @@ def child_numpy(cfgs, max_wait):
     del src, dst
 
     def make(pat, N, D):
-        if pat == "decode" or N > NUMPY_MAX_N:
+        if pat == "decode" or N > NUMPY_MAX_N or dtype_of(pat) != "f32":
             return None
         q, k, v = (rng.standard_normal((B, H, N, D), dtype=np.float32) for _ in range(3))
         q = q * np.float32(D ** -0.5)
@@ -169,11 +180,12 @@ def child_torch(cfgs, max_wait):
     import torch.nn.functional as F
     torch.set_num_threads(THREADS)
     def make(pat, N, D):
-        q, k, v = (torch.randn(B, H, n, D) for n in (q_len(pat, N), N, N))
+        dt = torch.bfloat16 if dtype_of(pat) == "bf16" else torch.float32
+        q, k, v = (torch.randn(B, H, n, D, dtype=dt) for n in (q_len(pat, N), N, N))
 
         def run():
             with torch.inference_mode():
-                F.scaled_dot_product_attention(q, k, v, is_causal=(pat == "causal"))
+                F.scaled_dot_product_attention(q, k, v, is_causal=(base(pat) == "causal"))
         return run
     rows = bench_cfgs("torch", cfgs, make, max_wait)
     return dict(info=dict(torch=torch.__version__, threads=torch.get_num_threads()), rows=rows)
@@ -195,14 +207,15 @@ def run_child(kind, cfgs, env, max_wait, python=None):
 # ---- AttnIR through the attnc CLI, one process per configuration ----
 def spec_for(pat, D, tmpdir):
     """The example specs hard-code D=64 in their types; other D use a patched copy."""
-    src = os.path.join(REPO, SPECS[pat])
+    src = os.path.join(REPO, SPECS[base(pat)])
     text = open(src).read()
-    if D == 64:
+    dt = dtype_of(pat)
+    if D == 64 and dt == "f32":
         return src
     if "x64xf32" not in text:
         raise RuntimeError(f"{src}: no 'x64xf32' to replace for D={D}")
     dst = os.path.join(tmpdir, f"{pat}_d{D}.mlir")
-    open(dst, "w").write(text.replace("x64xf32", f"x{D}xf32"))
+    open(dst, "w").write(text.replace("x64xf32", f"x{D}x{dt}"))
     return dst
 
 
@@ -274,6 +287,8 @@ def child_ort(cfgs, max_wait):
             raise RuntimeError(f"onnxruntime {pat} D={D} differs from numpy by {err:.1e}")
 
     def make(pat, N, D):
+        if dtype_of(pat) != "f32":  # MultiHeadAttention has no bf16 CPU kernel
+            return None
         sess = session(pat, D)
         check(sess, pat, D)
         x = {c: rng.standard_normal((B, q_len(pat, N) if c == "q" else N, H * D), dtype=np.float32)
@@ -335,7 +350,7 @@ def write_md(path, res):
            "", "| " + " | ".join(hdr) + " |", "|" + "---|" * len(hdr)]
     busy = False
     for t in res["table"]:
-        if t["pattern"] == "decode":
+        if t["pattern"] == "decode" or dtype_of(t["pattern"]) != "f32":
             continue
         cells = [t["pattern"], str(t["N"]), str(t["D"])]
         for c in cols:
@@ -363,6 +378,7 @@ def write_md(path, res):
             cells.append("—" if not (gbs["attnir"] and copy) else f"{gbs['attnir'] / copy:.2f}")
             cells.append("—" if t.get("attnir_max_rel_err") is None else f"{t['attnir_max_rel_err']:.1e}")
             out.append("| " + " | ".join(cells) + " |")
+    out += bf16_section(res, libs)
     if busy:
         out += ["", "\\* other processes used more than 0.3 cores during this measurement."]
     errs = [f"- AttnIR {t['pattern']} N={t['N']} D={t['D']}: {t['attnir_error']}" for t in res["table"]
@@ -370,6 +386,35 @@ def write_md(path, res):
                                      if res.get(k, {}).get("error")]
     tail = kept_sections(path)  # read before the file is truncated
     open(path, "w").write("\n".join(out + (["", "Errors:"] + errs if errs else []) + [""]) + tail)
+
+
+def bf16_section(res, libs):
+    """bf16 inputs against AttnIR's own fp32 rows of the same run, and torch SDPA on bf16."""
+    rows = [t for t in res["table"] if dtype_of(t["pattern"]) == "bf16"]
+    if not rows:
+        return []
+    f32 = {(t["pattern"], t["N"], t["D"]): t for t in res["table"]}
+    torch = "torch" in libs
+    out = ["", "## bf16 inputs", "",
+           "q, k, v and out in bf16 (the specs above with f32 replaced by bf16); GFLOP/s as above. "
+           "AttnIR reduces bf16 pairs with AVX512-BF16's vdpbf16ps where the CPU has it "
+           "(docs/design/cpu-lowering.md, \"bf16 pairs\"), else widens to f32; its fp32 column is "
+           "the table above. onnxruntime's MultiHeadAttention has no bf16 CPU kernel."
+           + (" torch: SDPA on bfloat16 tensors." if torch else ""), "",
+           "| pattern | N | D | AttnIR bf16 GFLOP/s | AttnIR fp32 GFLOP/s | bf16 / fp32 | " +
+           ("torch SDPA bf16 GFLOP/s | AttnIR/torch | " if torch else "") + "AttnIR max_rel_err |",
+           "|" + "---|" * (7 + 2 * torch)]
+    for t in rows:
+        g = t["attnir"]
+        f = f32.get((base(t["pattern"]), t["N"], t["D"]), {}).get("attnir")
+        fmt = lambda x, spec: "—" if x is None else f"{x:{spec}}"
+        cells = [base(t["pattern"]), str(t["N"]), str(t["D"]), fmt(g, ".0f"), fmt(f, ".0f"),
+                 fmt(g / f if g and f else None, ".2f")]
+        if torch:
+            cells += [fmt(t["torch"], ".0f"), fmt(g / t["torch"] if g and t["torch"] else None, ".2f")]
+        cells.append(fmt(t.get("attnir_max_rel_err"), ".1e"))
+        out.append("| " + " | ".join(cells) + " |")
+    return out
 
 
 KEEP_MARK = "<!-- Sections below come from other benchmarks; regenerating the table above keeps them. -->"
@@ -397,6 +442,7 @@ def main():
                     help="do not make bench/.venv for torch/onnxruntime when this Python lacks them")
     ap.add_argument("--sizes", default="4096", help="comma-separated N (M=N)")
     ap.add_argument("--dims", default="64,128", help="comma-separated head dims D")
+    ap.add_argument("--dtypes", default="f32,bf16", help="input types of the attention rows: f32, bf16")
     ap.add_argument("--decode", default="4096,65536",
                     help="comma-separated M of the decode rows (one query row); '' for none")
     ap.add_argument("--max-wait", type=float, default=300, help="max s to wait for a quiet machine, per measurement")
@@ -416,7 +462,11 @@ def main():
         sys.exit(f"error: attnc not found or not executable: {attnc}\n  build it (cmake --build build "
                  "--target attnc), pass --attnc PATH, or --skip-attnc to measure only the baselines")
     sizes = [1024] if args.quick else [int(x) for x in args.sizes.split(",")]
-    cfgs = [(p, N, int(D)) for p in ("dense", "causal") for D in args.dims.split(",") for N in sizes]
+    dts = [d for d in args.dtypes.split(",") if d]
+    if not set(dts) <= {"f32", "bf16"}:
+        sys.exit(f"error: --dtypes takes f32 and bf16, got {args.dtypes!r}")
+    cfgs = [(p if dt == "f32" else f"{p}-{dt}", N, int(D)) for dt in dts
+            for p in ("dense", "causal") for D in args.dims.split(",") for N in sizes]
     cfgs += [("decode", M, int(D)) for D in args.dims.split(",")
              for M in ([] if args.quick else [int(x) for x in args.decode.split(",") if x])]
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
