@@ -274,8 +274,11 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           }
           if (pairs)
             storeProbabilityPairs(ob, l, p, scores, row, kLanes);
+          // reassoc: a tree across lanes, not 16 dependent scalar adds
+          // (they were a latency chain in every row of every block).
           Value rowSum = vector::ReductionOp::create(
-              ob, l, vector::CombiningKind::ADD, sum);
+              ob, l, vector::CombiningKind::ADD, sum, Value(),
+              arith::FastMathFlags::reassoc);
           Value alpha = math::ExpOp::create(
               ob, l, arith::SubFOp::create(ob, l, mOld, mSafe));
           Value lNew = arith::AddFOp::create(
