@@ -36,6 +36,16 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("query rows per head up to which K and V are read in "
                      "place, not packed (0: always pack)"),
       llvm::cl::init(16)};
+  Option<int64_t> tileGroup{
+      *this, "tile-group",
+      llvm::cl::desc("query tiles per task that share each key block's "
+                     "K and V reads (1..16)"),
+      llvm::cl::init(1)};
+  Option<int64_t> tileGroupBytes{
+      *this, "tile-group-bytes",
+      llvm::cl::desc("group tiles only when a head's packed K and V exceed "
+                     "this many bytes (0: always)"),
+      llvm::cl::init(4 << 20)};
   Option<int64_t> bf16Dot{
       *this, "bf16-dot",
       llvm::cl::desc("1: bf16 inputs stay bf16 and are reduced in pairs by "

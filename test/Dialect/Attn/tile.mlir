@@ -3,8 +3,9 @@
 // RUN: not attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{key-block=40}))' 2>&1 | FileCheck %s --check-prefix=ERR
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=8}))' | FileCheck %s --check-prefix=DEC
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 bf16-dot=1}))' | FileCheck %s --check-prefix=PAIR
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 tile-group=2 tile-group-bytes=1000}))' | FileCheck %s --check-prefix=GRP
 
-// ERR: error: attn-tile: key-block must be a positive multiple of 16 and query-tile positive (got key-block=40, query-tile=64)
+// ERR: error: attn-tile: key-block must be a positive multiple of 16, query-tile positive and tile-group in 1..16 (got key-block=40, query-tile=64, tile-group=1)
 
 // Dense: the key loop visits every block of [0, M) and the update has no mask.
 
@@ -105,6 +106,23 @@
 // DEC:   memref.alloc({{.*}}) : memref<?x?x?x64x64xf32>
 // DEC:   attn.kv_block_update {{.*}} : memref<64x64xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x64xf32>
 // DEC:   memref.dealloc
+// tile-group=2: once a head's packed K and V (M x (64 + 64) x 4 bytes)
+// exceed tile-group-bytes, a task takes two query tiles: both visit each
+// key block of the pair's schedule; the second is packed, updated and
+// finalised only when the task has it (the last task may not).
+// GRP-LABEL: func.func @dense(
+// GRP: %[[BYTES:[a-z0-9_]+]] = arith.muli %[[M:[a-z0-9_]+]], %c512 : index
+// GRP: %[[BIG:[a-z0-9_]+]] = arith.cmpi ugt, %[[BYTES]], %c1000 : index
+// GRP: %[[PER:[a-z0-9_]+]] = arith.select %[[BIG]], %c2, %c1 : index
+// GRP: %[[TASKS:[a-z0-9_]+]] = arith.ceildivui %{{.*}}, %[[PER]] : index
+// GRP: scf.parallel ({{.*}}) = ({{.*}}) to (%{{.*}}, %{{.*}}, %[[TASKS]])
+// GRP:   %[[LIVE:[a-z0-9_]+]] = arith.andi
+// GRP:   scf.if %[[LIVE]] {
+// GRP:   scf.for {{.*}} iter_args({{.*}}, {{.*}}, {{.*}}, {{.*}}) -> (vector<64xf32>, vector<64xf32>, vector<64xf32>, vector<64xf32>)
+// GRP:     attn.kv_block_update
+// GRP:     scf.if %[[LIVE]] -> (vector<64xf32>, vector<64xf32>) {
+// GRP:       attn.kv_block_update
+// GRP:     } else {
 func.func @dense(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
                  %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
   %o = attn.attention %q, %k, %v

@@ -44,9 +44,11 @@ namespace {
 
 struct TileAttention : OpRewritePattern<AttentionOp> {
   TileAttention(MLIRContext *ctx, int64_t queryTile, int64_t keyBlock,
-                int64_t decodeRows, bool bf16Dot)
+                int64_t decodeRows, bool bf16Dot, int64_t tileGroup,
+                int64_t groupBytes)
       : OpRewritePattern(ctx), queryTile(queryTile), keyBlock(keyBlock),
-        decodeRows(decodeRows), bf16Dot(bf16Dot) {}
+        decodeRows(decodeRows), bf16Dot(bf16Dot), tileGroup(tileGroup),
+        groupBytes(groupBytes) {}
 
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rw) const override {
@@ -144,7 +146,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     Value numTiles = arith::CeilDivUIOp::create(rw, loc, N, cBQ);
     Tiling t{op, mask, q,  k,  v,  out, lse,   B,   Hq,  N,      M,
              Hkv, group, numTiles, ruleBuffers, bq, bk, d, dv, dvPad, elt,
-             gather, pairs};
+             gather, pairs, tileGroup, groupBytes};
     auto buildMain = [&](Value kT, Value vp, bool inPlace) {
       buildTiles(rw, loc, t, kT, vp, inPlace);
     };
@@ -181,20 +183,19 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     return success();
   }
 
-  using UpdateFn = function_ref<ValueRange(OpBuilder &, Location, Value,
-                                           Value, ValueRange)>;
+  using UpdateFn = function_ref<SmallVector<Value>(
+      OpBuilder &, Location, Value, Value, ValueRange)>;
 
-  /// The key loop over `sched` with the online-softmax state (m, l):
-  /// `update(j0, masked, state)` for each visited block; a skipped step
-  /// (duplicate or out-of-range list entry, or a block the mask empties)
-  /// leaves the state as it is.
+  /// The key loop over `sched` with the online-softmax states `init`
+  /// ((m, l) per query tile of the group): `update(j0, masked, state)` for
+  /// each visited block; a skipped step (duplicate or out-of-range list
+  /// entry, or a block the mask empties) leaves the state as it is.
   static scf::ForOp buildScheduleLoop(OpBuilder &rw, Location loc,
                                       const KeySchedule &sched, Value cBK,
-                                      Value mInit, Value lInit,
-                                      UpdateFn update) {
+                                      ValueRange init, UpdateFn update) {
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
     return scf::ForOp::create(
-        rw, loc, c0, sched.count(), c1, ValueRange{mInit, lInit},
+        rw, loc, c0, sched.count(), c1, init,
         [&](OpBuilder &lb, Location l, Value t, ValueRange state) {
           Value j0 = arith::MulIOp::create(lb, l, sched.block(lb, l, t), cBK);
           Value masked = sched.masked(lb, l, t);
@@ -227,85 +228,163 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     Type elt;
     bool gather;
     bool pairs; // packed kT and vp hold bf16 pairs (BF16Pairs.h)
+    int64_t tileGroup; // query tiles per task on the mask's schedule
+    int64_t groupBytes; // ... once a head's packed K and V exceed this
   };
 
-  /// The main loop nest, a task per (batch, query head, query tile): the
-  /// key loop of the tile's schedule over K and V packed (`kT`, `vp`), in
-  /// place (`inPlace`: kT and vp are K and V), or gathered per tile from a
-  /// token-level list; then the tile's rows of out (and lse).
+  /// One query tile of a task: its rows [i0, i1) (empty past N), its
+  /// packed query and its accumulator.
+  struct SubTile {
+    Value i0, i1, live, qTile, acc;
+  };
+
+  /// The main loop nest, a task per (batch, query head, group of query
+  /// tiles): the key loop of the group's schedule over K and V packed
+  /// (`kT`, `vp`), in place (`inPlace`: kT and vp are K and V), or gathered
+  /// per tile from a token-level list; then each tile's rows of out (and
+  /// lse). A group of G tiles visits each key block once for all of them,
+  /// so the block's K^T and V panels are read from L2 G times instead of
+  /// from L3 or memory (long M: docs/design/cpu-lowering.md). The group's
+  /// schedule is that of its rows together: a block it marks partial runs
+  /// the element rule on every tile, which is exact (a tile that sees none
+  /// of the block's keys adds nothing to its state).
   static void buildTiles(PatternRewriter &rw, Location loc, const Tiling &t,
                          Value kT, Value vp, bool inPlace) {
     AttentionOp op = t.op;
     MaskAttrInterface mask = t.mask;
     Value q = t.q, k = t.k, v = t.v, out = t.out, lse = t.lse;
     Value B = t.B, Hq = t.Hq, N = t.N, M = t.M, Hkv = t.Hkv, group = t.group;
-    Value numTiles = t.numTiles;
     int64_t bq = t.bq, bk = t.bk, d = t.d, dv = t.dv, dvPad = t.dvPad;
     const SmallVector<Value> &ruleBuffers = t.ruleBuffers;
     Type elt = t.elt, f32 = rw.getF32Type();
     bool gather = t.gather;
     bool pairs = t.pairs && !inPlace;
+    // Lists pick blocks per list row, decoding has one tile: no groups.
+    int64_t G = inPlace || gather || op.hasBlockList() ? 1 : t.tileGroup;
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
     Value cBK = cIdx(rw, loc, bk), cBQ = cIdx(rw, loc, bq);
+    // Tiles per task at run time: G once a head's packed K and V outgrow
+    // what stays cached between two tiles (more than tile-group-bytes,
+    // 4 MiB by default; below it a group only costs:
+    // docs/benchmarks/cpu-tuning.md), else 1.
+    Value perTask = c1;
+    if (G > 1) {
+      int64_t rowBytes = (d + dvPad) * (pairs ? 2 : 4);
+      Value bytes = arith::MulIOp::create(rw, loc, M, cIdx(rw, loc, rowBytes));
+      Value big = arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ugt,
+                                        bytes, cIdx(rw, loc, t.groupBytes));
+      perTask = arith::SelectOp::create(rw, loc, big, cIdx(rw, loc, G), c1);
+    }
+    Value numGroups =
+        G == 1 ? t.numTiles
+               : arith::CeilDivUIOp::create(rw, loc, t.numTiles, perTask)
+                     .getResult();
     auto toBuffer = [&](Value x) { return readBuffer(rw, loc, x); };
     auto par = scf::ParallelOp::create(
-        rw, loc, ValueRange{c0, c0, c0}, ValueRange{B, Hq, numTiles},
+        rw, loc, ValueRange{c0, c0, c0}, ValueRange{B, Hq, numGroups},
         ValueRange{c1, c1, c1});
-    {
-      OpBuilder::InsertionGuard g(rw);
-      rw.setInsertionPointToStart(par.getBody());
-      Value b = par.getInductionVars()[0], h = par.getInductionVars()[1],
-            t = par.getInductionVars()[2];
-      Value hkv = arith::DivUIOp::create(rw, loc, h, group);
-      Value i0 = arith::MulIOp::create(rw, loc, t, cBQ);
-      Value i1 = arith::MinUIOp::create(
-          rw, loc, arith::AddIOp::create(rw, loc, i0, cBQ), N);
-      auto accType = MemRefType::get({bq, dvPad}, f32);
-      auto scoresType = MemRefType::get({bq, bk}, f32);
-      Value qTile =
-          pairs ? buildQueryPairs(rw, loc, q, b, h, i0, N, d, bq)
-                : buildQueryPack(rw, loc, q, b, h, i0, N, d, bq,
-                                 op.getScaleValue(), /*rowMajor=*/inPlace);
-      // Pairs keep the query unscaled: the body scales the scores.
-      FloatAttr pairScale =
-          pairs ? rw.getF32FloatAttr(static_cast<float>(op.getScaleValue()))
-                : FloatAttr();
-      Value acc = memref::AllocaOp::create(rw, loc, accType);
-      Value scores = memref::AllocaOp::create(rw, loc, scoresType);
-      buildZeroFill(rw, loc, acc, bq, dvPad);
-
-      Value qDoc = op.getQDoc() ? toBuffer(op.getQDoc()) : Value();
-      Value kDoc = op.getKDoc() ? toBuffer(op.getKDoc()) : Value();
-      QueryTile tile{i0, i1, b, h, hkv, N, M,
-                     documentSite(b, h, N, M, qDoc, kDoc)};
-      if (op.hasMaskRule() && !op.getFullMarked()) {
-        // The rule's own block rule: the region on intervals, reading the
-        // rule operands' buffers (RuleBlocks.cpp).
-        RuleOperands scalar = memrefRuleOperands(ruleBuffers);
-        tile.site.ruleBlock = [&op, scalar, b, h](OpBuilder &ob, Location l,
-                                                   Value bi0, Value bi1,
-                                                   Value bj0, Value bj1) {
-          return emitRuleOnBlock(ob, l, op.getMaskRule(), b, h, bi0, bi1, bj0,
-                                 bj1, scalar);
-        };
+    OpBuilder::InsertionGuard guard(rw);
+    rw.setInsertionPointToStart(par.getBody());
+    Value b = par.getInductionVars()[0], h = par.getInductionVars()[1];
+    Value hkv = arith::DivUIOp::create(rw, loc, h, group);
+    Value groupRows =
+        G == 1 ? cBQ : arith::MulIOp::create(rw, loc, perTask, cBQ).getResult();
+    Value gi0 =
+        arith::MulIOp::create(rw, loc, par.getInductionVars()[2], groupRows);
+    Value gi1 = arith::MinUIOp::create(
+        rw, loc, arith::AddIOp::create(rw, loc, gi0, groupRows), N);
+    auto accType = MemRefType::get({bq, dvPad}, f32);
+    auto scoresType = MemRefType::get({bq, bk}, f32);
+    SmallVector<SubTile> subs;
+    for (int64_t g = 0; g < G; ++g) {
+      SubTile s;
+      // Tile g of the group, if the group has it and it starts before N;
+      // a dead tile has no rows ([N, N)) and is never packed or updated.
+      // The first tile of a task always has rows.
+      if (g == 0) {
+        s.i0 = gi0;
+      } else {
+        Value first =
+            arith::AddIOp::create(rw, loc, gi0, cIdx(rw, loc, g * bq));
+        s.live = arith::AndIOp::create(
+            rw, loc,
+            arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult,
+                                  cIdx(rw, loc, g), perTask),
+            arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, first,
+                                  N));
+        s.i0 = arith::SelectOp::create(rw, loc, s.live, first, N);
       }
-      auto stateType = VectorType::get({bq}, f32);
-      Value mInit = arith::ConstantOp::create(
-          rw, loc, DenseElementsAttr::get(
-                       stateType, -std::numeric_limits<float>::infinity()));
-      Value lInit = arith::ConstantOp::create(
-          rw, loc, DenseElementsAttr::get(stateType, 0.0f));
-      BlockListOperands list;
-      if (op.hasBlockList())
-        list = BlockListOperands{toBuffer(op.getKvIndices()),
-                                 toBuffer(op.getKvCounts()), Hq, Hkv,
-                                 op.listBlockQ(), op.listBlockK(),
-                                 op.getFullMarked()};
-      auto update = [&](OpBuilder &ub, Location ul, Value keysT, Value vals,
-                        Value j0, Value masked, ValueRange state, Value keys) {
+      s.i1 = arith::MinUIOp::create(
+          rw, loc, arith::AddIOp::create(rw, loc, s.i0, cBQ), N);
+      auto packTile = [&](OpBuilder &pb, Location pl, Value into) {
+        return pairs ? buildQueryPairs(pb, pl, q, b, h, s.i0, N, d, bq, into)
+                     : buildQueryPack(pb, pl, q, b, h, s.i0, N, d, bq,
+                                      op.getScaleValue(),
+                                      /*rowMajor=*/inPlace, into);
+      };
+      if (g == 0) {
+        s.qTile = packTile(rw, loc, Value());
+        s.acc = memref::AllocaOp::create(rw, loc, accType);
+        buildZeroFill(rw, loc, s.acc, bq, dvPad);
+      } else {
+        s.acc = memref::AllocaOp::create(rw, loc, accType);
+        s.qTile = memref::AllocaOp::create(
+            rw, loc,
+            pairs ? MemRefType::get({(d + 1) / 2, bq}, rw.getI32Type())
+                  : MemRefType::get({d, bq}, f32));
+        scf::IfOp::create(rw, loc, s.live, [&](OpBuilder &tb, Location tl) {
+          packTile(tb, tl, s.qTile);
+          buildZeroFill(tb, tl, s.acc, bq, dvPad);
+          scf::YieldOp::create(tb, tl);
+        });
+      }
+      subs.push_back(s);
+    }
+    // Pairs keep the query unscaled: the body scales the scores.
+    FloatAttr pairScale =
+        pairs ? rw.getF32FloatAttr(static_cast<float>(op.getScaleValue()))
+              : FloatAttr();
+    Value scores = memref::AllocaOp::create(rw, loc, scoresType);
+
+    Value qDoc = op.getQDoc() ? toBuffer(op.getQDoc()) : Value();
+    Value kDoc = op.getKDoc() ? toBuffer(op.getKDoc()) : Value();
+    QueryTile tile{gi0, gi1, b, h, hkv, N, M,
+                   documentSite(b, h, N, M, qDoc, kDoc)};
+    if (op.hasMaskRule() && !op.getFullMarked()) {
+      // The rule's own block rule: the region on intervals, reading the
+      // rule operands' buffers (RuleBlocks.cpp).
+      RuleOperands scalar = memrefRuleOperands(ruleBuffers);
+      tile.site.ruleBlock = [&op, scalar, b, h](OpBuilder &ob, Location l,
+                                                 Value bi0, Value bi1,
+                                                 Value bj0, Value bj1) {
+        return emitRuleOnBlock(ob, l, op.getMaskRule(), b, h, bi0, bi1, bj0,
+                               bj1, scalar);
+      };
+    }
+    auto stateType = VectorType::get({bq}, f32);
+    Value mInit = arith::ConstantOp::create(
+        rw, loc, DenseElementsAttr::get(
+                     stateType, -std::numeric_limits<float>::infinity()));
+    Value lInit = arith::ConstantOp::create(
+        rw, loc, DenseElementsAttr::get(stateType, 0.0f));
+    SmallVector<Value> init;
+    for (int64_t g = 0; g < G; ++g)
+      init.append({mInit, lInit});
+    BlockListOperands list;
+    if (op.hasBlockList())
+      list = BlockListOperands{toBuffer(op.getKvIndices()),
+                               toBuffer(op.getKvCounts()), Hq, Hkv,
+                               op.listBlockQ(), op.listBlockK(),
+                               op.getFullMarked()};
+    // One step of tile g; tiles past N (the last group's) keep their state.
+    auto updateOne = [&](OpBuilder &ub, Location ul, const SubTile &s,
+                         Value keysT, Value vals, Value j0, Value masked,
+                         ValueRange state, Value keys) -> SmallVector<Value> {
+      auto step = [&](OpBuilder &sb, Location sl) {
         auto upd = KVBlockUpdateOp::create(
-            ub, ul, stateType, stateType, qTile, keysT, vals, acc, scores, b,
-            hkv, i0, j0, N, M, masked, state[0], state[1], qDoc, kDoc, keys,
+            sb, sl, stateType, stateType, s.qTile, keysT, vals, s.acc, scores,
+            b, hkv, s.i0, j0, N, M, masked, state[0], state[1], qDoc, kDoc,
+            keys,
             ruleBuffers.empty() && !op.hasScoreRule() && !op.hasMaskRule()
                 ? Value()
                 : h,
@@ -314,37 +393,59 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
         IRMapping none;
         op.getMaskRule().cloneInto(&upd.getMaskRule(), none);
         op.getScoreRule().cloneInto(&upd.getScoreRule(), none);
-        return upd.getResults();
+        return SmallVector<Value>(upd.getResults());
       };
-      scf::ForOp loop;
-      if (gather) {
-        GatheredKeys g =
-            gatherListKeys(rw, loc, list, tile, k, v, d, dv, dvPad, bk);
-        Value yes = arith::ConstantIntOp::create(rw, loc, 1, 1);
-        loop = scf::ForOp::create(
-            rw, loc, c0, g.numBlocks, c1, ValueRange{mInit, lInit},
-            [&](OpBuilder &lb, Location l, Value t, ValueRange state) {
-              Value j0 = arith::MulIOp::create(lb, l, t, cBK);
-              scf::YieldOp::create(
-                  lb, l, update(lb, l, g.kT, g.v, j0, yes, state, g.keys));
-            });
-        for (Value buf : {g.kT, g.v, g.keys})
-          memref::DeallocOp::create(rw, loc, buf);
-      } else {
-        KeySchedule sched =
-            op.hasBlockList()
-                ? KeySchedule::fromBlockList(rw, loc, list, mask, tile, bk)
-                : KeySchedule::fromMask(rw, loc, mask, tile, bk);
-        loop = buildScheduleLoop(rw, loc, sched, cBK, mInit, lInit,
-                                 [&](OpBuilder &ub, Location ul, Value j0,
-                                     Value masked, ValueRange state) {
-                                   return update(ub, ul, kT, vp, j0, masked,
-                                                 state, Value());
-                                 });
-      }
-      buildFinalize(rw, loc, acc, loop.getResult(0), loop.getResult(1), out,
-                    lse, b, h, i0, i1, dv, elt);
+      if (!s.live)
+        return step(ub, ul); // the first tile of a task always has rows
+      auto ifLive = scf::IfOp::create(
+          ub, ul, s.live,
+          [&](OpBuilder &tb, Location tl) {
+            scf::YieldOp::create(tb, tl, step(tb, tl));
+          },
+          [&](OpBuilder &eb, Location el) {
+            scf::YieldOp::create(eb, el, state);
+          });
+      return SmallVector<Value>(ifLive.getResults());
+    };
+    auto updateAll = [&](OpBuilder &ub, Location ul, Value keysT, Value vals,
+                         Value j0, Value masked, ValueRange state,
+                         Value keys) {
+      SmallVector<Value> next;
+      for (int64_t g = 0; g < G; ++g)
+        next.append(updateOne(ub, ul, subs[g], keysT, vals, j0, masked,
+                              state.slice(2 * g, 2), keys));
+      return next;
+    };
+    scf::ForOp loop;
+    if (gather) {
+      GatheredKeys gk =
+          gatherListKeys(rw, loc, list, tile, k, v, d, dv, dvPad, bk);
+      Value yes = arith::ConstantIntOp::create(rw, loc, 1, 1);
+      loop = scf::ForOp::create(
+          rw, loc, c0, gk.numBlocks, c1, init,
+          [&](OpBuilder &lb, Location l, Value step, ValueRange state) {
+            Value j0 = arith::MulIOp::create(lb, l, step, cBK);
+            scf::YieldOp::create(
+                lb, l, updateAll(lb, l, gk.kT, gk.v, j0, yes, state, gk.keys));
+          });
+      for (Value buf : {gk.kT, gk.v, gk.keys})
+        memref::DeallocOp::create(rw, loc, buf);
+    } else {
+      KeySchedule sched =
+          op.hasBlockList()
+              ? KeySchedule::fromBlockList(rw, loc, list, mask, tile, bk)
+              : KeySchedule::fromMask(rw, loc, mask, tile, bk);
+      loop = buildScheduleLoop(
+          rw, loc, sched, cBK, init,
+          [&](OpBuilder &ub, Location ul, Value j0, Value masked,
+              ValueRange state) {
+            return updateAll(ub, ul, kT, vp, j0, masked, state, Value());
+          });
     }
+    for (int64_t g = 0; g < G; ++g)
+      buildFinalize(rw, loc, subs[g].acc, loop.getResult(2 * g),
+                    loop.getResult(2 * g + 1), out, lse, b, h, subs[g].i0,
+                    subs[g].i1, dv, elt);
   }
 
   /// kT[b, h, j / BK, e, j % BK] = K[b, h, j, e]; vp[b, h, j, e] =
@@ -423,13 +524,16 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
   /// row's query as vectors along D.
   static Value buildQueryPack(OpBuilder &rw, Location loc, Value q, Value b,
                               Value h, Value i0, Value N, int64_t d,
-                              int64_t bq, double scale, bool rowMajor) {
+                              int64_t bq, double scale, bool rowMajor,
+                              Value into = Value()) {
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
-    Value qT = memref::AllocaOp::create(
-        rw, loc,
-        MemRefType::get(rowMajor ? ArrayRef<int64_t>{bq, d}
-                                 : ArrayRef<int64_t>{d, bq},
-                        rw.getF32Type()));
+    Value qT = into ? into
+                    : memref::AllocaOp::create(
+                          rw, loc,
+                          MemRefType::get(rowMajor ? ArrayRef<int64_t>{bq, d}
+                                                   : ArrayRef<int64_t>{d, bq},
+                                          rw.getF32Type()))
+                          .getResult();
     Value lastRow = arith::SubIOp::create(rw, loc, N, c1);
     Value scaleC = arith::ConstantOp::create(
         rw, loc, rw.getF32FloatAttr(static_cast<float>(scale)));
@@ -519,17 +623,19 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
 
   int64_t queryTile, keyBlock, decodeRows;
   bool bf16Dot;
+  int64_t tileGroup, groupBytes;
 };
 
 struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
   using AttnTileBase::AttnTileBase;
   void runOnOperation() override {
-    if (keyBlock <= 0 || keyBlock % 16 != 0 || queryTile <= 0) {
+    if (keyBlock <= 0 || keyBlock % 16 != 0 || queryTile <= 0 ||
+        tileGroup < 1 || tileGroup > 16) {
       getOperation().emitError()
-          << "attn-tile: key-block must be a positive multiple of 16 and "
-             "query-tile positive (got key-block="
+          << "attn-tile: key-block must be a positive multiple of 16, "
+             "query-tile positive and tile-group in 1..16 (got key-block="
           << keyBlock.getValue() << ", query-tile=" << queryTile.getValue()
-          << ")";
+          << ", tile-group=" << tileGroup.getValue() << ")";
       return signalPassFailure();
     }
     if (failed(attn::checkLowerable(getOperation(), "CPU")))
@@ -551,7 +657,8 @@ struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<TileAttention>(&getContext(), queryTile, keyBlock,
-                                decodeRows, bf16Dot != 0);
+                                decodeRows, bf16Dot != 0, tileGroup,
+                                std::max<int64_t>(0, tileGroupBytes));
     GreedyRewriteConfig config;
     config.setStrictness(GreedyRewriteStrictness::ExistingOps);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),

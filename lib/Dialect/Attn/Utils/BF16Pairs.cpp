@@ -124,9 +124,12 @@ void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
 
 Value mlir::attn::buildQueryPairs(OpBuilder &rw, Location loc, Value q,
                                   Value bIdx, Value h, Value i0, Value N,
-                                  int64_t d, int64_t bq) {
-  Value qT = memref::AllocaOp::create(
-      rw, loc, MemRefType::get({(d + 1) / 2, bq}, rw.getI32Type()));
+                                  int64_t d, int64_t bq, Value into) {
+  Value qT = into ? into
+                  : memref::AllocaOp::create(
+                        rw, loc,
+                        MemRefType::get({(d + 1) / 2, bq}, rw.getI32Type()))
+                        .getResult();
   Value lastRow = arith::SubIOp::create(rw, loc, N, cIdx(rw, loc, 1));
   Value yes = arith::ConstantIntOp::create(rw, loc, 1, 1);
   forEach(rw, loc, cIdx(rw, loc, 0), cIdx(rw, loc, bq),

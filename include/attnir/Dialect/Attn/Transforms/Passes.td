@@ -33,6 +33,13 @@ def AttnTile : Pass<"attn-tile", "func::FuncOp"> {
     Option<"decodeRows", "decode-rows", "int64_t", /*default=*/"16",
            "at most this many query rows per head (and one tile): K and V "
            "are read in place instead of packed (0: always pack)">,
+    Option<"tileGroup", "tile-group", "int64_t", /*default=*/"1",
+           "query tiles per task that visit each key block together, so a "
+           "block's K and V are read from L2 once per group (1..16)">,
+    Option<"tileGroupBytes", "tile-group-bytes", "int64_t",
+           /*default=*/"4194304",
+           "a task takes tile-group tiles only when a head's packed K and V "
+           "exceed this many bytes (0: always)">,
     Option<"bf16Dot", "bf16-dot", "int64_t", /*default=*/"0",
            "1: bf16 inputs keep bf16, packed in pairs along the reduction "
            "(Q and K along D, V along the keys) for AVX512-BF16's "

@@ -27,8 +27,10 @@ void buildPairPack(OpBuilder &b, Location loc, Value k, Value v, Value kT,
 /// A query tile as pairs along D, unscaled: i32 [ceil(D / 2), bq] with
 /// qT[e, r] = (q[b, h, i, 2e], q[b, h, i, 2e + 1]), i = min(i0 + r, N - 1)
 /// (rows past N repeat the last one; their results are never stored).
+/// Written into `into` when given, else into a new alloca.
 Value buildQueryPairs(OpBuilder &b, Location loc, Value q, Value bIdx,
-                      Value h, Value i0, Value N, int64_t d, int64_t bq);
+                      Value h, Value i0, Value N, int64_t d, int64_t bq,
+                      Value into = Value());
 
 } // namespace mlir::attn
 
