@@ -235,10 +235,11 @@ void attn::setTargetDefaults(CPUPipelineOptions &o, bool avx512,
   o.cols = avx512 ? 4 : 2;
   o.queryTile = avx512 ? 32 : 48;
   o.keyBlock = avx512 ? 128 : 64;
-  // Tile groups (tile-group=8: +40 % at N = 16384, D = 128 on the Zen 4
-  // EPYC) stay off by default until their key loop is one loop over the
-  // group's tiles: unrolled, eight block updates doubled compile times.
-  o.tileGroup = 1;
+  // Eight 32-row tiles share each key block's K/V reads once a head's
+  // packed K and V exceed 4 MiB: long M no longer streams them from L3 or
+  // memory once per tile (N = 16384, D = 128: 146 -> 193 GFLOP/s on the
+  // Zen 4 EPYC; docs/benchmarks/cpu-tuning.md). Unmeasured on AVX2: 1.
+  o.tileGroup = avx512 ? 8 : 1;
   // bf16 inputs through vdpbf16ps where the CPU has it
   // (docs/design/cpu-lowering.md, "bf16 pairs").
   o.targetHasBF16 = avx512 && avx512bf16;

@@ -107,22 +107,32 @@
 // DEC:   attn.kv_block_update {{.*}} : memref<64x64xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x64xf32>
 // DEC:   memref.dealloc
 // tile-group=2: once a head's packed K and V (M x (64 + 64) x 4 bytes)
-// exceed tile-group-bytes, a task takes two query tiles: both visit each
-// key block of the pair's schedule; the second is packed, updated and
-// finalised only when the task has it (the last task may not).
+// exceed tile-group-bytes, a task takes two query tiles (the last task
+// maybe one): the live ones are packed into [2, ...] buffers, and one loop
+// over them runs each step of the group's schedule, their (m, l) states
+// in memory between steps (the code does not grow with the group).
 // GRP-LABEL: func.func @dense(
 // GRP: %[[BYTES:[a-z0-9_]+]] = arith.muli %[[M:[a-z0-9_]+]], %c512 : index
 // GRP: %[[BIG:[a-z0-9_]+]] = arith.cmpi ugt, %[[BYTES]], %c1000 : index
 // GRP: %[[PER:[a-z0-9_]+]] = arith.select %[[BIG]], %c2, %c1 : index
 // GRP: %[[TASKS:[a-z0-9_]+]] = arith.ceildivui %{{.*}}, %[[PER]] : index
 // GRP: scf.parallel ({{.*}}) = ({{.*}}) to (%{{.*}}, %{{.*}}, %[[TASKS]])
-// GRP:   %[[LIVE:[a-z0-9_]+]] = arith.andi
-// GRP:   scf.if %[[LIVE]] {
-// GRP:   scf.for {{.*}} iter_args({{.*}}, {{.*}}, {{.*}}, {{.*}}) -> (vector<64xf32>, vector<64xf32>, vector<64xf32>, vector<64xf32>)
-// GRP:     attn.kv_block_update
-// GRP:     scf.if %[[LIVE]] -> (vector<64xf32>, vector<64xf32>) {
-// GRP:       attn.kv_block_update
-// GRP:     } else {
+// GRP:   %[[Q:[a-z0-9_]+]] = memref.alloca() : memref<2x64x64xf32>
+// GRP:   %[[ACC:[a-z0-9_]+]] = memref.alloca() : memref<2x64x64xf32>
+// GRP:   %[[MS:[a-z0-9_]+]] = memref.alloca() : memref<2x1x64xf32>
+// GRP:   %[[LS:[a-z0-9_]+]] = memref.alloca() : memref<2x1x64xf32>
+// GRP:   %[[LIVE:[a-z0-9_]+]] = arith.minui %[[PER]], %{{.*}} : index
+// GRP:   scf.for %{{.*}} = %c0 to %[[LIVE]] step %c1 {
+// GRP:   scf.for
+// GRP:     scf.for %[[G:[a-z0-9_]+]] = %c0 to %[[LIVE]] step %c1 {
+// GRP:       %[[QG:[a-z0-9_]+]] = memref.subview %[[Q]][%[[G]], 0, 0] [1, 64, 64] [1, 1, 1]
+// GRP:       %[[AG:[a-z0-9_]+]] = memref.subview %[[ACC]][%[[G]], 0, 0] [1, 64, 64] [1, 1, 1]
+// GRP:       %[[M0:[a-z0-9_]+]] = vector.load %[[MS]][%[[G]], %c0, %c0]
+// GRP:       %[[L0:[a-z0-9_]+]] = vector.load %[[LS]][%[[G]], %c0, %c0]
+// GRP:       %[[MO:[a-z0-9_]+]], %[[LO:[a-z0-9_]+]] = attn.kv_block_update %[[QG]], %{{.*}}, %{{.*}}, %[[AG]], {{.*}} state(%[[M0]], %[[L0]])
+// GRP:       vector.store %[[MO]], %[[MS]][%[[G]], %c0, %c0]
+// GRP:       vector.store %[[LO]], %[[LS]][%[[G]], %c0, %c0]
+// GRP:   scf.for %{{.*}} = %c0 to %[[LIVE]] step %c1 {
 func.func @dense(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
                  %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
   %o = attn.attention %q, %k, %v

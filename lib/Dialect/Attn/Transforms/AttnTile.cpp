@@ -232,22 +232,35 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     int64_t groupBytes; // ... once a head's packed K and V exceed this
   };
 
-  /// One query tile of a task: its rows [i0, i1) (empty past N), its
-  /// packed query and its accumulator.
-  struct SubTile {
-    Value i0, i1, live, qTile, acc;
-  };
+  /// `buf` [G, X, Y] at [g] as an [X, Y] view (tile g's buffer of a group).
+  static Value tileOf(OpBuilder &b, Location l, Value buf, Value g) {
+    auto ty = cast<MemRefType>(buf.getType());
+    int64_t x = ty.getDimSize(1), y = ty.getDimSize(2);
+    SmallVector<OpFoldResult> offs{g, b.getIndexAttr(0), b.getIndexAttr(0)};
+    SmallVector<OpFoldResult> sizes{b.getIndexAttr(1), b.getIndexAttr(x),
+                                    b.getIndexAttr(y)};
+    SmallVector<OpFoldResult> strides(3, b.getIndexAttr(1));
+    auto view = memref::SubViewOp::inferRankReducedResultType(
+        {x, y}, ty, offs, sizes, strides);
+    return memref::SubViewOp::create(b, l, cast<MemRefType>(view), buf, offs,
+                                     sizes, strides);
+  }
 
-  /// The main loop nest, a task per (batch, query head, group of query
-  /// tiles): the key loop of the group's schedule over K and V packed
-  /// (`kT`, `vp`), in place (`inPlace`: kT and vp are K and V), or gathered
-  /// per tile from a token-level list; then each tile's rows of out (and
-  /// lse). A group of G tiles visits each key block once for all of them,
-  /// so the block's K^T and V panels are read from L2 G times instead of
-  /// from L3 or memory (long M: docs/design/cpu-lowering.md). The group's
-  /// schedule is that of its rows together: a block it marks partial runs
-  /// the element rule on every tile, which is exact (a tile that sees none
-  /// of the block's keys adds nothing to its state).
+  /// The main loop nest, a task per (batch, query head, query tile or
+  /// group of query tiles): the key loop of the task's schedule over K and
+  /// V packed (`kT`, `vp`), in place (`inPlace`: kT and vp are K and V), or
+  /// gathered per tile from a token-level list; then the tile's rows of out
+  /// (and lse).
+  ///
+  /// Groups (tile-group G > 1, on the mask's schedule): once a head's packed
+  /// K and V exceed tile-group-bytes, a task takes G tiles that visit each
+  /// key block together, so the block's K^T and V panels are read from L2
+  /// G times instead of from L3 or memory (docs/design/cpu-lowering.md).
+  /// The group's schedule is that of its rows together: a block it marks
+  /// partial runs the element rule on every tile, which is exact (a tile
+  /// that sees none of the block's keys adds nothing to its state). The
+  /// tiles' states live in memory and one loop runs over them, so the code
+  /// does not grow with G.
   static void buildTiles(PatternRewriter &rw, Location loc, const Tiling &t,
                          Value kT, Value vp, bool inPlace) {
     AttentionOp op = t.op;
@@ -267,88 +280,52 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     // what stays cached between two tiles (more than tile-group-bytes,
     // 4 MiB by default; below it a group only costs:
     // docs/benchmarks/cpu-tuning.md), else 1.
-    Value perTask = c1;
+    Value perTask = c1, numTasks = t.numTiles, taskRows = cBQ;
     if (G > 1) {
       int64_t rowBytes = (d + dvPad) * (pairs ? 2 : 4);
       Value bytes = arith::MulIOp::create(rw, loc, M, cIdx(rw, loc, rowBytes));
       Value big = arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ugt,
                                         bytes, cIdx(rw, loc, t.groupBytes));
       perTask = arith::SelectOp::create(rw, loc, big, cIdx(rw, loc, G), c1);
+      numTasks = arith::CeilDivUIOp::create(rw, loc, t.numTiles, perTask);
+      taskRows = arith::MulIOp::create(rw, loc, perTask, cBQ);
     }
-    Value numGroups =
-        G == 1 ? t.numTiles
-               : arith::CeilDivUIOp::create(rw, loc, t.numTiles, perTask)
-                     .getResult();
     auto toBuffer = [&](Value x) { return readBuffer(rw, loc, x); };
     auto par = scf::ParallelOp::create(
-        rw, loc, ValueRange{c0, c0, c0}, ValueRange{B, Hq, numGroups},
+        rw, loc, ValueRange{c0, c0, c0}, ValueRange{B, Hq, numTasks},
         ValueRange{c1, c1, c1});
     OpBuilder::InsertionGuard guard(rw);
     rw.setInsertionPointToStart(par.getBody());
     Value b = par.getInductionVars()[0], h = par.getInductionVars()[1];
     Value hkv = arith::DivUIOp::create(rw, loc, h, group);
-    Value groupRows =
-        G == 1 ? cBQ : arith::MulIOp::create(rw, loc, perTask, cBQ).getResult();
-    Value gi0 =
-        arith::MulIOp::create(rw, loc, par.getInductionVars()[2], groupRows);
-    Value gi1 = arith::MinUIOp::create(
-        rw, loc, arith::AddIOp::create(rw, loc, gi0, groupRows), N);
+    Value i0 =
+        arith::MulIOp::create(rw, loc, par.getInductionVars()[2], taskRows);
+    Value i1 = arith::MinUIOp::create(
+        rw, loc, arith::AddIOp::create(rw, loc, i0, taskRows), N);
+    auto packQuery = [&](OpBuilder &pb, Location pl, Value r0, Value into) {
+      return pairs ? buildQueryPairs(pb, pl, q, b, h, r0, N, d, bq, into)
+                   : buildQueryPack(pb, pl, q, b, h, r0, N, d, bq,
+                                    op.getScaleValue(), /*rowMajor=*/inPlace,
+                                    into);
+    };
     auto accType = MemRefType::get({bq, dvPad}, f32);
-    auto scoresType = MemRefType::get({bq, bk}, f32);
-    SmallVector<SubTile> subs;
-    for (int64_t g = 0; g < G; ++g) {
-      SubTile s;
-      // Tile g of the group, if the group has it and it starts before N;
-      // a dead tile has no rows ([N, N)) and is never packed or updated.
-      // The first tile of a task always has rows.
-      if (g == 0) {
-        s.i0 = gi0;
-      } else {
-        Value first =
-            arith::AddIOp::create(rw, loc, gi0, cIdx(rw, loc, g * bq));
-        s.live = arith::AndIOp::create(
-            rw, loc,
-            arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult,
-                                  cIdx(rw, loc, g), perTask),
-            arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, first,
-                                  N));
-        s.i0 = arith::SelectOp::create(rw, loc, s.live, first, N);
-      }
-      s.i1 = arith::MinUIOp::create(
-          rw, loc, arith::AddIOp::create(rw, loc, s.i0, cBQ), N);
-      auto packTile = [&](OpBuilder &pb, Location pl, Value into) {
-        return pairs ? buildQueryPairs(pb, pl, q, b, h, s.i0, N, d, bq, into)
-                     : buildQueryPack(pb, pl, q, b, h, s.i0, N, d, bq,
-                                      op.getScaleValue(),
-                                      /*rowMajor=*/inPlace, into);
-      };
-      if (g == 0) {
-        s.qTile = packTile(rw, loc, Value());
-        s.acc = memref::AllocaOp::create(rw, loc, accType);
-        buildZeroFill(rw, loc, s.acc, bq, dvPad);
-      } else {
-        s.acc = memref::AllocaOp::create(rw, loc, accType);
-        s.qTile = memref::AllocaOp::create(
-            rw, loc,
-            pairs ? MemRefType::get({(d + 1) / 2, bq}, rw.getI32Type())
-                  : MemRefType::get({d, bq}, f32));
-        scf::IfOp::create(rw, loc, s.live, [&](OpBuilder &tb, Location tl) {
-          packTile(tb, tl, s.qTile);
-          buildZeroFill(tb, tl, s.acc, bq, dvPad);
-          scf::YieldOp::create(tb, tl);
-        });
-      }
-      subs.push_back(s);
+    Value qTile, acc;
+    if (G == 1) {
+      qTile = packQuery(rw, loc, i0, Value());
+      acc = memref::AllocaOp::create(rw, loc, accType);
     }
+    Value scores =
+        memref::AllocaOp::create(rw, loc, MemRefType::get({bq, bk}, f32));
+    if (G == 1)
+      buildZeroFill(rw, loc, acc, bq, dvPad);
     // Pairs keep the query unscaled: the body scales the scores.
     FloatAttr pairScale =
         pairs ? rw.getF32FloatAttr(static_cast<float>(op.getScaleValue()))
               : FloatAttr();
-    Value scores = memref::AllocaOp::create(rw, loc, scoresType);
 
     Value qDoc = op.getQDoc() ? toBuffer(op.getQDoc()) : Value();
     Value kDoc = op.getKDoc() ? toBuffer(op.getKDoc()) : Value();
-    QueryTile tile{gi0, gi1, b, h, hkv, N, M,
+    QueryTile tile{i0, i1, b, h, hkv, N, M,
                    documentSite(b, h, N, M, qDoc, kDoc)};
     if (op.hasMaskRule() && !op.getFullMarked()) {
       // The rule's own block rule: the region on intervals, reading the
@@ -367,66 +344,46 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                      stateType, -std::numeric_limits<float>::infinity()));
     Value lInit = arith::ConstantOp::create(
         rw, loc, DenseElementsAttr::get(stateType, 0.0f));
-    SmallVector<Value> init;
-    for (int64_t g = 0; g < G; ++g)
-      init.append({mInit, lInit});
     BlockListOperands list;
     if (op.hasBlockList())
       list = BlockListOperands{toBuffer(op.getKvIndices()),
                                toBuffer(op.getKvCounts()), Hq, Hkv,
                                op.listBlockQ(), op.listBlockK(),
                                op.getFullMarked()};
-    // One step of tile g; tiles past N (the last group's) keep their state.
-    auto updateOne = [&](OpBuilder &ub, Location ul, const SubTile &s,
-                         Value keysT, Value vals, Value j0, Value masked,
-                         ValueRange state, Value keys) -> SmallVector<Value> {
-      auto step = [&](OpBuilder &sb, Location sl) {
-        auto upd = KVBlockUpdateOp::create(
-            sb, sl, stateType, stateType, s.qTile, keysT, vals, s.acc, scores,
-            b, hkv, s.i0, j0, N, M, masked, state[0], state[1], qDoc, kDoc,
-            keys,
-            ruleBuffers.empty() && !op.hasScoreRule() && !op.hasMaskRule()
-                ? Value()
-                : h,
-            ruleBuffers, mask, pairScale);
-        // The rule regions travel with the step (they are isolated).
-        IRMapping none;
-        op.getMaskRule().cloneInto(&upd.getMaskRule(), none);
-        op.getScoreRule().cloneInto(&upd.getScoreRule(), none);
-        return SmallVector<Value>(upd.getResults());
-      };
-      if (!s.live)
-        return step(ub, ul); // the first tile of a task always has rows
-      auto ifLive = scf::IfOp::create(
-          ub, ul, s.live,
-          [&](OpBuilder &tb, Location tl) {
-            scf::YieldOp::create(tb, tl, step(tb, tl));
-          },
-          [&](OpBuilder &eb, Location el) {
-            scf::YieldOp::create(eb, el, state);
-          });
-      return SmallVector<Value>(ifLive.getResults());
+    // One step of the tile at rows r0 with packed query `qt` and `accT`.
+    auto step = [&](OpBuilder &ub, Location ul, Value qt, Value accT, Value r0,
+                    Value keysT, Value vals, Value j0, Value masked,
+                    ValueRange state, Value keys) -> SmallVector<Value> {
+      auto upd = KVBlockUpdateOp::create(
+          ub, ul, stateType, stateType, qt, keysT, vals, accT, scores, b, hkv,
+          r0, j0, N, M, masked, state[0], state[1], qDoc, kDoc, keys,
+          ruleBuffers.empty() && !op.hasScoreRule() && !op.hasMaskRule()
+              ? Value()
+              : h,
+          ruleBuffers, mask, pairScale);
+      // The rule regions travel with the step (they are isolated).
+      IRMapping none;
+      op.getMaskRule().cloneInto(&upd.getMaskRule(), none);
+      op.getScoreRule().cloneInto(&upd.getScoreRule(), none);
+      return SmallVector<Value>(upd.getResults());
     };
-    auto updateAll = [&](OpBuilder &ub, Location ul, Value keysT, Value vals,
-                         Value j0, Value masked, ValueRange state,
-                         Value keys) {
-      SmallVector<Value> next;
-      for (int64_t g = 0; g < G; ++g)
-        next.append(updateOne(ub, ul, subs[g], keysT, vals, j0, masked,
-                              state.slice(2 * g, 2), keys));
-      return next;
-    };
+    if (G > 1) {
+      buildGroupLoops(rw, loc, t, tile, kT, vp, scores, perTask, mInit,
+                      lInit, packQuery, step);
+      return;
+    }
     scf::ForOp loop;
     if (gather) {
       GatheredKeys gk =
           gatherListKeys(rw, loc, list, tile, k, v, d, dv, dvPad, bk);
       Value yes = arith::ConstantIntOp::create(rw, loc, 1, 1);
       loop = scf::ForOp::create(
-          rw, loc, c0, gk.numBlocks, c1, init,
-          [&](OpBuilder &lb, Location l, Value step, ValueRange state) {
-            Value j0 = arith::MulIOp::create(lb, l, step, cBK);
-            scf::YieldOp::create(
-                lb, l, updateAll(lb, l, gk.kT, gk.v, j0, yes, state, gk.keys));
+          rw, loc, c0, gk.numBlocks, c1, ValueRange{mInit, lInit},
+          [&](OpBuilder &lb, Location l, Value st, ValueRange state) {
+            Value j0 = arith::MulIOp::create(lb, l, st, cBK);
+            scf::YieldOp::create(lb, l,
+                                 step(lb, l, qTile, acc, i0, gk.kT, gk.v, j0,
+                                      yes, state, gk.keys));
           });
       for (Value buf : {gk.kT, gk.v, gk.keys})
         memref::DeallocOp::create(rw, loc, buf);
@@ -436,16 +393,88 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
               ? KeySchedule::fromBlockList(rw, loc, list, mask, tile, bk)
               : KeySchedule::fromMask(rw, loc, mask, tile, bk);
       loop = buildScheduleLoop(
-          rw, loc, sched, cBK, init,
+          rw, loc, sched, cBK, ValueRange{mInit, lInit},
           [&](OpBuilder &ub, Location ul, Value j0, Value masked,
               ValueRange state) {
-            return updateAll(ub, ul, kT, vp, j0, masked, state, Value());
+            return step(ub, ul, qTile, acc, i0, kT, vp, j0, masked, state,
+                        Value());
           });
     }
-    for (int64_t g = 0; g < G; ++g)
-      buildFinalize(rw, loc, subs[g].acc, loop.getResult(2 * g),
-                    loop.getResult(2 * g + 1), out, lse, b, h, subs[g].i0,
-                    subs[g].i1, dv, elt);
+    buildFinalize(rw, loc, acc, loop.getResult(0), loop.getResult(1), out,
+                  lse, b, h, i0, i1, dv, elt);
+  }
+
+  using PackFn = function_ref<Value(OpBuilder &, Location, Value, Value)>;
+  using StepFn = function_ref<SmallVector<Value>(
+      OpBuilder &, Location, Value, Value, Value, Value, Value, Value, Value,
+      ValueRange, Value)>;
+
+  /// The body of a task of `perTask` tiles from row `tile.i0`: the live
+  /// tiles (those starting before N) packed into [G, ...] buffers, one key
+  /// loop over the group's schedule whose step runs every live tile, and
+  /// each live tile's rows of out. The (m, l) states live in [G, bq]
+  /// buffers between steps.
+  static void buildGroupLoops(OpBuilder &rw, Location loc, const Tiling &t,
+                              const QueryTile &tile, Value kT, Value vp,
+                              Value scores, Value perTask, Value mInit,
+                              Value lInit, PackFn packQuery, StepFn step) {
+    int64_t G = t.tileGroup, bq = t.bq, d = t.d, dvPad = t.dvPad;
+    Type f32 = rw.getF32Type();
+    Value c0 = cIdx(rw, loc, 0), cBQ = cIdx(rw, loc, bq);
+    bool pairs = t.pairs;
+    Value qAll = memref::AllocaOp::create(
+        rw, loc,
+        pairs ? MemRefType::get({G, (d + 1) / 2, bq}, rw.getI32Type())
+              : MemRefType::get({G, d, bq}, f32));
+    Value accAll =
+        memref::AllocaOp::create(rw, loc, MemRefType::get({G, bq, dvPad}, f32));
+    auto stateBuf = MemRefType::get({G, 1, bq}, f32);
+    Value mAll = memref::AllocaOp::create(rw, loc, stateBuf);
+    Value lAll = memref::AllocaOp::create(rw, loc, stateBuf);
+    // Live tiles: min(perTask, ceil((N - i0) / bq)); i0 < N for every task.
+    Value live = arith::MinUIOp::create(
+        rw, loc, perTask,
+        arith::CeilDivUIOp::create(
+            rw, loc, arith::SubIOp::create(rw, loc, t.N, tile.i0), cBQ));
+    auto rowsOf = [&](OpBuilder &ob, Location l, Value g) {
+      return arith::AddIOp::create(ob, l, tile.i0,
+                                   arith::MulIOp::create(ob, l, g, cBQ))
+          .getResult();
+    };
+    auto state = [&](OpBuilder &ob, Location l, Value buf, Value g) {
+      return vector::LoadOp::create(ob, l, VectorType::get({bq}, f32), buf,
+                                    ValueRange{g, c0, c0})
+          .getResult();
+    };
+    forEach(rw, loc, c0, live, [&](OpBuilder &ob, Location l, Value g) {
+      packQuery(ob, l, rowsOf(ob, l, g), tileOf(ob, l, qAll, g));
+      buildZeroFill(ob, l, tileOf(ob, l, accAll, g), bq, dvPad);
+      vector::StoreOp::create(ob, l, mInit, mAll, ValueRange{g, c0, c0});
+      vector::StoreOp::create(ob, l, lInit, lAll, ValueRange{g, c0, c0});
+    });
+    KeySchedule sched = KeySchedule::fromMask(rw, loc, t.mask, tile, t.bk);
+    buildScheduleLoop(
+        rw, loc, sched, cIdx(rw, loc, t.bk), ValueRange{},
+        [&](OpBuilder &ub, Location ul, Value j0, Value masked, ValueRange) {
+          forEach(ub, ul, c0, live, [&](OpBuilder &ob, Location l, Value g) {
+            SmallVector<Value> next =
+                step(ob, l, tileOf(ob, l, qAll, g), tileOf(ob, l, accAll, g),
+                     rowsOf(ob, l, g), kT, vp, j0, masked,
+                     ValueRange{state(ob, l, mAll, g), state(ob, l, lAll, g)},
+                     Value());
+            vector::StoreOp::create(ob, l, next[0], mAll, ValueRange{g, c0, c0});
+            vector::StoreOp::create(ob, l, next[1], lAll, ValueRange{g, c0, c0});
+          });
+          return SmallVector<Value>{};
+        });
+    forEach(rw, loc, c0, live, [&](OpBuilder &ob, Location l, Value g) {
+      Value r0 = rowsOf(ob, l, g);
+      Value r1 = arith::MinUIOp::create(
+          ob, l, arith::AddIOp::create(ob, l, r0, cBQ), t.N);
+      buildFinalize(ob, l, tileOf(ob, l, accAll, g), state(ob, l, mAll, g),
+                    state(ob, l, lAll, g), t.out, t.lse, tile.b, tile.h, r0,
+                    r1, t.dv, t.elt);
+    });
   }
 
   /// kT[b, h, j / BK, e, j % BK] = K[b, h, j, e]; vp[b, h, j, e] =
