@@ -303,43 +303,33 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           scf::YieldOp::create(ob, l, ValueRange{mOut, lOut});
         });
 
-    // Phase 4: acc += P V, reduced over the block's keys (over pairs of
-    // keys for bf16 pairs).
-    if (pairs) {
-      Value firstPair = arith::DivUIOp::create(rw, loc, j0, cIdx(rw, loc, 2));
-      buildRegisterTiles(
-          rw, loc, acc, liveRows, dvPad, r, cv, kLanes, cIdx(rw, loc, bk / 2),
-          /*accumulate=*/true,
-          [&](OpBuilder &ib, Location il, Value jp, Value col) -> Value {
-            Value slot = arith::AddIOp::create(ib, il, firstPair, jp);
-            return asPairs(ib, il,
-                           vector::LoadOp::create(
-                               ib, il, wordT, v,
-                               ValueRange{b, hkv, slot, col}));
-          },
-          [&](OpBuilder &ib, Location il, Value jp, Value row) -> Value {
-            return asPairs(ib, il,
-                           vector::BroadcastOp::create(
-                               ib, il, vt,
-                               memref::LoadOp::create(ib, il, scores,
-                                                      ValueRange{row, jp})));
-          },
-          pairMac);
-      rw.replaceOp(op, rowLoop.getResults());
-      return success();
-    }
+    // Phase 4: acc += P V, reduced over the block's keys (bf16 pairs: over
+    // pairs of keys, step jp reading V's pair row j0 / 2 + jp and the
+    // probability pair in scores slot jp).
+    Value firstPair =
+        pairs ? arith::DivUIOp::create(rw, loc, j0, cIdx(rw, loc, 2)).getResult()
+              : Value();
     buildRegisterTiles(
-        rw, loc, acc, liveRows, dvPad, r, cv, kLanes, keysHere,
+        rw, loc, acc, liveRows, dvPad, r, cv, kLanes,
+        pairs ? cIdx(rw, loc, bk / 2) : keysHere,
         /*accumulate=*/true,
         [&](OpBuilder &ib, Location il, Value j, Value col) -> Value {
-          Value key = arith::AddIOp::create(ib, il, j0, j);
-          return loadF32(ib, il, v, ValueRange{b, hkv, key, col}, kLanes);
+          if (!pairs) {
+            Value key = arith::AddIOp::create(ib, il, j0, j);
+            return loadF32(ib, il, v, ValueRange{b, hkv, key, col}, kLanes);
+          }
+          Value slot = arith::AddIOp::create(ib, il, firstPair, j);
+          return asPairs(ib, il,
+                         vector::LoadOp::create(ib, il, wordT, v,
+                                                ValueRange{b, hkv, slot, col}));
         },
         [&](OpBuilder &ib, Location il, Value j, Value row) -> Value {
-          return vector::BroadcastOp::create(
+          Value p = vector::BroadcastOp::create(
               ib, il, vt,
               memref::LoadOp::create(ib, il, scores, ValueRange{row, j}));
-        });
+          return pairs ? asPairs(ib, il, p) : p;
+        },
+        pairs ? MacFn(pairMac) : MacFn(fmaMac));
 
     rw.replaceOp(op, rowLoop.getResults());
     return success();

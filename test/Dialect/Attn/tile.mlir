@@ -119,19 +119,19 @@
 // GRP: scf.parallel ({{.*}}) = ({{.*}}) to (%{{.*}}, %{{.*}}, %[[TASKS]])
 // GRP:   %[[Q:[a-z0-9_]+]] = memref.alloca() : memref<2x64x64xf32>
 // GRP:   %[[ACC:[a-z0-9_]+]] = memref.alloca() : memref<2x64x64xf32>
-// GRP:   %[[MS:[a-z0-9_]+]] = memref.alloca() : memref<2x1x64xf32>
-// GRP:   %[[LS:[a-z0-9_]+]] = memref.alloca() : memref<2x1x64xf32>
+// GRP:   %[[MS:[a-z0-9_]+]] = memref.alloca() : memref<2x64xf32>
+// GRP:   %[[LS:[a-z0-9_]+]] = memref.alloca() : memref<2x64xf32>
 // GRP:   %[[LIVE:[a-z0-9_]+]] = arith.minui %[[PER]], %{{.*}} : index
 // GRP:   scf.for %{{.*}} = %c0 to %[[LIVE]] step %c1 {
 // GRP:   scf.for
 // GRP:     scf.for %[[G:[a-z0-9_]+]] = %c0 to %[[LIVE]] step %c1 {
 // GRP:       %[[QG:[a-z0-9_]+]] = memref.subview %[[Q]][%[[G]], 0, 0] [1, 64, 64] [1, 1, 1]
 // GRP:       %[[AG:[a-z0-9_]+]] = memref.subview %[[ACC]][%[[G]], 0, 0] [1, 64, 64] [1, 1, 1]
-// GRP:       %[[M0:[a-z0-9_]+]] = vector.load %[[MS]][%[[G]], %c0, %c0]
-// GRP:       %[[L0:[a-z0-9_]+]] = vector.load %[[LS]][%[[G]], %c0, %c0]
+// GRP:       %[[M0:[a-z0-9_]+]] = vector.load %[[MS]][%[[G]], %c0]
+// GRP:       %[[L0:[a-z0-9_]+]] = vector.load %[[LS]][%[[G]], %c0]
 // GRP:       %[[MO:[a-z0-9_]+]], %[[LO:[a-z0-9_]+]] = attn.kv_block_update %[[QG]], %{{.*}}, %{{.*}}, %[[AG]], {{.*}} state(%[[M0]], %[[L0]])
-// GRP:       vector.store %[[MO]], %[[MS]][%[[G]], %c0, %c0]
-// GRP:       vector.store %[[LO]], %[[LS]][%[[G]], %c0, %c0]
+// GRP:       vector.store %[[MO]], %[[MS]][%[[G]], %c0]
+// GRP:       vector.store %[[LO]], %[[LS]][%[[G]], %c0]
 // GRP:   scf.for %{{.*}} = %c0 to %[[LIVE]] step %c1 {
 func.func @dense(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
                  %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {

@@ -232,6 +232,17 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     int64_t groupBytes; // ... once a head's packed K and V exceed this
   };
 
+  /// A packed query tile: f32 [D, rows] (row-major [rows, D] in place),
+  /// or bf16 pairs (queryPairsType).
+  static MemRefType queryTileType(Builder &b, int64_t d, int64_t bq,
+                                  bool pairs, bool rowMajor) {
+    if (pairs)
+      return queryPairsType(b, d, bq);
+    return MemRefType::get(rowMajor ? ArrayRef<int64_t>{bq, d}
+                                    : ArrayRef<int64_t>{d, bq},
+                           b.getF32Type());
+  }
+
   /// `buf` [G, X, Y] at [g] as an [X, Y] view (tile g's buffer of a group).
   static Value tileOf(OpBuilder &b, Location l, Value buf, Value g) {
     auto ty = cast<MemRefType>(buf.getType());
@@ -369,7 +380,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     };
     if (G > 1) {
       buildGroupLoops(rw, loc, t, tile, kT, vp, scores, perTask, mInit,
-                      lInit, packQuery, step);
+                      lInit, queryTileType(rw, d, bq, pairs, inPlace),
+                      packQuery, step);
       return;
     }
     scf::ForOp loop;
@@ -413,22 +425,23 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
   /// tiles (those starting before N) packed into [G, ...] buffers, one key
   /// loop over the group's schedule whose step runs every live tile, and
   /// each live tile's rows of out. The (m, l) states live in [G, bq]
-  /// buffers between steps.
+  /// buffers between steps. `qType` is one packed query tile's type.
   static void buildGroupLoops(OpBuilder &rw, Location loc, const Tiling &t,
                               const QueryTile &tile, Value kT, Value vp,
                               Value scores, Value perTask, Value mInit,
-                              Value lInit, PackFn packQuery, StepFn step) {
-    int64_t G = t.tileGroup, bq = t.bq, d = t.d, dvPad = t.dvPad;
+                              Value lInit, MemRefType qType, PackFn packQuery,
+                              StepFn step) {
+    int64_t G = t.tileGroup, bq = t.bq, dvPad = t.dvPad;
     Type f32 = rw.getF32Type();
     Value c0 = cIdx(rw, loc, 0), cBQ = cIdx(rw, loc, bq);
-    bool pairs = t.pairs;
+    // The group's query tiles: [G] x the single tile's packed type.
+    SmallVector<int64_t> qShape{G};
+    llvm::append_range(qShape, qType.getShape());
     Value qAll = memref::AllocaOp::create(
-        rw, loc,
-        pairs ? MemRefType::get({G, (d + 1) / 2, bq}, rw.getI32Type())
-              : MemRefType::get({G, d, bq}, f32));
+        rw, loc, MemRefType::get(qShape, qType.getElementType()));
     Value accAll =
         memref::AllocaOp::create(rw, loc, MemRefType::get({G, bq, dvPad}, f32));
-    auto stateBuf = MemRefType::get({G, 1, bq}, f32);
+    auto stateBuf = MemRefType::get({G, bq}, f32);
     Value mAll = memref::AllocaOp::create(rw, loc, stateBuf);
     Value lAll = memref::AllocaOp::create(rw, loc, stateBuf);
     // Live tiles: min(perTask, ceil((N - i0) / bq)); i0 < N for every task.
@@ -443,14 +456,14 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     };
     auto state = [&](OpBuilder &ob, Location l, Value buf, Value g) {
       return vector::LoadOp::create(ob, l, VectorType::get({bq}, f32), buf,
-                                    ValueRange{g, c0, c0})
+                                    ValueRange{g, c0})
           .getResult();
     };
     forEach(rw, loc, c0, live, [&](OpBuilder &ob, Location l, Value g) {
       packQuery(ob, l, rowsOf(ob, l, g), tileOf(ob, l, qAll, g));
       buildZeroFill(ob, l, tileOf(ob, l, accAll, g), bq, dvPad);
-      vector::StoreOp::create(ob, l, mInit, mAll, ValueRange{g, c0, c0});
-      vector::StoreOp::create(ob, l, lInit, lAll, ValueRange{g, c0, c0});
+      vector::StoreOp::create(ob, l, mInit, mAll, ValueRange{g, c0});
+      vector::StoreOp::create(ob, l, lInit, lAll, ValueRange{g, c0});
     });
     KeySchedule sched = KeySchedule::fromMask(rw, loc, t.mask, tile, t.bk);
     buildScheduleLoop(
@@ -462,8 +475,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                      rowsOf(ob, l, g), kT, vp, j0, masked,
                      ValueRange{state(ob, l, mAll, g), state(ob, l, lAll, g)},
                      Value());
-            vector::StoreOp::create(ob, l, next[0], mAll, ValueRange{g, c0, c0});
-            vector::StoreOp::create(ob, l, next[1], lAll, ValueRange{g, c0, c0});
+            vector::StoreOp::create(ob, l, next[0], mAll, ValueRange{g, c0});
+            vector::StoreOp::create(ob, l, next[1], lAll, ValueRange{g, c0});
           });
           return SmallVector<Value>{};
         });
@@ -559,9 +572,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     Value qT = into ? into
                     : memref::AllocaOp::create(
                           rw, loc,
-                          MemRefType::get(rowMajor ? ArrayRef<int64_t>{bq, d}
-                                                   : ArrayRef<int64_t>{d, bq},
-                                          rw.getF32Type()))
+                          queryTileType(rw, d, bq, /*pairs=*/false, rowMajor))
                           .getResult();
     Value lastRow = arith::SubIOp::create(rw, loc, N, c1);
     Value scaleC = arith::ConstantOp::create(

@@ -73,18 +73,20 @@ void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
   Value lastRow = arith::SubIOp::create(rw, loc, M, c1);
   // The row read for key j (clamped: M >= 1 when any block exists) and
   // whether it is a key at all.
+  struct KeyRow {
+    Value row, keep;
+  };
   auto keyRow = [&](OpBuilder &ib, Location il, Value j) {
     Value keep =
         arith::CmpIOp::create(ib, il, arith::CmpIPredicate::ult, j, M);
-    Value row = arith::MinUIOp::create(ib, il, j, lastRow);
-    return std::make_pair(row, keep);
+    return KeyRow{arith::MinUIOp::create(ib, il, j, lastRow), keep};
   };
   // K: one key per step, its D values as pairs along D.
   forEach(rw, loc, c0, cIdx(rw, loc, bk),
           [&](OpBuilder &ib, Location il, Value jj) {
-            auto [row, keep] =
+            KeyRow key =
                 keyRow(ib, il, arith::AddIOp::create(ib, il, first, jj));
-            pairRow(ib, il, k, ValueRange{b, h}, row, keep, d,
+            pairRow(ib, il, k, ValueRange{b, h}, key.row, key.keep, d,
                     [&](OpBuilder &sb, Location sl, Value e, Value w) {
                       memref::StoreOp::create(sb, sl, w, kT,
                                               ValueRange{b, h, blk, e, jj});
@@ -98,21 +100,20 @@ void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
                 ib, il, first,
                 arith::MulIOp::create(ib, il, jp, cIdx(ib, il, 2)));
             Value j1 = arith::AddIOp::create(ib, il, j0, cIdx(ib, il, 1));
-            auto [row0, keep0] = keyRow(ib, il, j0);
-            auto [row1, keep1] = keyRow(ib, il, j1);
+            KeyRow key0 = keyRow(ib, il, j0), key1 = keyRow(ib, il, j1);
             Value slot = arith::AddIOp::create(ib, il, firstPair, jp);
             forEach(ib, il, cIdx(ib, il, 0), cIdx(ib, il, dv),
                     [&](OpBuilder &cb, Location cl, Value c) {
-                      auto at = [&](Value row, Value keep) {
+                      auto at = [&](const KeyRow &key) {
                         return keepOrZero(
-                            cb, cl, keep,
+                            cb, cl, key.keep,
                             bits(cb, cl,
                                  memref::LoadOp::create(
-                                     cb, cl, v, ValueRange{b, h, row, c})));
+                                     cb, cl, v, ValueRange{b, h, key.row, c})));
                       };
                       memref::StoreOp::create(
-                          cb, cl, pair(cb, cl, at(row0, keep0), at(row1, keep1)),
-                          vp, ValueRange{b, h, slot, c});
+                          cb, cl, pair(cb, cl, at(key0), at(key1)), vp,
+                          ValueRange{b, h, slot, c});
                     });
             forEach(ib, il, cIdx(ib, il, dv), cIdx(ib, il, dvPad),
                     [&](OpBuilder &cb, Location cl, Value c) {
@@ -122,13 +123,16 @@ void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
           });
 }
 
+MemRefType mlir::attn::queryPairsType(Builder &b, int64_t d, int64_t bq) {
+  return MemRefType::get({(d + 1) / 2, bq}, b.getI32Type());
+}
+
 Value mlir::attn::buildQueryPairs(OpBuilder &rw, Location loc, Value q,
                                   Value bIdx, Value h, Value i0, Value N,
                                   int64_t d, int64_t bq, Value into) {
   Value qT = into ? into
-                  : memref::AllocaOp::create(
-                        rw, loc,
-                        MemRefType::get({(d + 1) / 2, bq}, rw.getI32Type()))
+                  : memref::AllocaOp::create(rw, loc,
+                                             queryPairsType(rw, d, bq))
                         .getResult();
   Value lastRow = arith::SubIOp::create(rw, loc, N, cIdx(rw, loc, 1));
   Value yes = arith::ConstantIntOp::create(rw, loc, 1, 1);

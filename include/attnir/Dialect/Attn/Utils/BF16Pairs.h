@@ -11,6 +11,7 @@
 #ifndef ATTNIR_DIALECT_ATTN_UTILS_BF16PAIRS_H
 #define ATTNIR_DIALECT_ATTN_UTILS_BF16PAIRS_H
 
+#include "mlir/IR/BuiltinTypes.h"
 #include "mlir/IR/Builders.h"
 
 namespace mlir::attn {
@@ -23,6 +24,9 @@ namespace mlir::attn {
 void buildPairPack(OpBuilder &b, Location loc, Value k, Value v, Value kT,
                    Value vp, Value B, Value Hkv, Value M, Value numBlocks,
                    int64_t d, int64_t dv, int64_t dvPad, int64_t bk);
+
+/// The type of buildQueryPairs' tile: i32 [ceil(D / 2), bq].
+MemRefType queryPairsType(Builder &b, int64_t d, int64_t bq);
 
 /// A query tile as pairs along D, unscaled: i32 [ceil(D / 2), bq] with
 /// qT[e, r] = (q[b, h, i, 2e], q[b, h, i, 2e + 1]), i = min(i0 + r, N - 1)
