@@ -5,7 +5,10 @@ attnir.distributed.linear_spec entries `linear`(q, k, v, [gates], s0) ->
 (out, final state) for a per-head decay (f32), per-token gates with the
 elu+1 map, log gates, and the gated delta rule with l2norm, GLA's gates per feature (bf16, D = 64 for
 the checks, D = 128 for the timings against flash-linear-attention), and
-the normalised form (no state) from a spec of its own.
+the normalised form (no state) from a spec of its own; plain linear
+attention, and shapes of the chunked tensor-core kernel (D = 64 / Dv = 32,
+f16 with Dv = 256); the log-gated program once more as the token
+recurrence (linear-chunk=0).
 
 usage: python3 bench/gpu/build_linear.py [--attnc build/bin/attnc]
 """
@@ -36,6 +39,15 @@ SPECS = {
                                              scale=128 ** -0.5), ""),
     "linear_gla_bf16_d128": (linear_spec(128, "bf16", log_gate=True, feature_gate=True,
                                          scale=128 ** -0.5), ""),
+    # The chunked tensor-core kernel (LinearChunkKernel.cpp) at other shapes:
+    # D = 64 with Dv = 32, f16 with four 64-column value slices, no gates.
+    "linear_decay_bf16_d64_dv32": (linear_spec(64, "bf16", dv=32, decay=True, scale=0.125), ""),
+    "linear_gate_f16_d128_dv256": (linear_spec(128, "f16", dv=256, gate=True,
+                                               scale=128 ** -0.5), ""),
+    "linear_plain_bf16_d128": (linear_spec(128, "bf16", scale=128 ** -0.5), ""),
+    # The token recurrence of the same program (timed beside the chunks).
+    "linear_loggate_bf16_d128_rec": (linear_spec(128, "bf16", log_gate=True,
+                                                 scale=128 ** -0.5), "linear-chunk=0"),
 }
 
 if __name__ == "__main__":

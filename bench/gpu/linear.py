@@ -23,7 +23,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 dev = "cuda"
 CHECKS = ["linear_decay_f32_d64", "linear_gate_elu1_bf16_d64", "linear_normalized_bf16_d64",
           "linear_gdr_bf16_d64", "linear_gdr_bf16_d128", "linear_loggate_bf16_d128",
-          "linear_gla_bf16_d128"]
+          "linear_gla_bf16_d128", "linear_decay_bf16_d64_dv32", "linear_gate_f16_d128_dv256",
+          "linear_plain_bf16_d128", "linear_loggate_bf16_d128_rec"]
+# The issue's timing shapes (B, H, N), D = Dv = 128.
+SHAPES = [(16, 16, 4096), (4, 16, 16384), (1, 16, 4096)]
 
 
 def load(name):
@@ -35,7 +38,7 @@ def inputs(kern, B, H, N, seed):
     g = torch.Generator(device=dev).manual_seed(seed)
     out = []
     for a in kern.signature.inputs:
-        dt = {"f32": torch.float32, "bf16": torch.bfloat16}[a.dtype]
+        dt = {"f32": torch.float32, "bf16": torch.bfloat16, "f16": torch.float16}[a.dtype]
         D = a.shape[-1]
         if a.name in ("q", "k", "v"):
             x = 0.5 * torch.randn((B, H, N, D), generator=g, device=dev)
@@ -65,7 +68,7 @@ def check(report):
     rows = []
     for name in CHECKS:
         kern = load(name)
-        for B, H, N in [(2, 3, 77), (1, 2, 1), (1, 4, 300)]:
+        for B, H, N in [(2, 3, 77), (1, 2, 1), (1, 4, 300), (1, 2, 1000)]:
             args = inputs(kern, B, H, N, seed=N)
             got = kern(*args)
             got = got if isinstance(got, tuple) else (got,)
@@ -85,7 +88,8 @@ def fla_ops():
         from fla.ops.gated_delta_rule import chunk_gated_delta_rule
         from fla.ops.simple_gla import chunk_simple_gla
         from fla.ops.gla import chunk_gla
-        return chunk_gated_delta_rule, chunk_gla, chunk_simple_gla
+        from fla.ops.linear_attn import chunk_linear_attn
+        return chunk_gated_delta_rule, chunk_gla, chunk_simple_gla, chunk_linear_attn
     except Exception as e:  # noqa: BLE001 - reported
         print(f"fla not available: {type(e).__name__}: {e}")
         return None
@@ -104,16 +108,20 @@ def fla_agreement():
     ops = fla_ops()
     if ops is None:
         return [dict(bundle="fla", shape="-", max_rel_err=float("nan"), ok=False)]
-    chunk_gdr, chunk_gla, chunk_sgla = ops
+    chunk_gdr, chunk_gla, chunk_sgla, chunk_la = ops
     rows = []
     for name, fla_fn in (("linear_gdr_bf16_d128", "gdr"), ("linear_loggate_bf16_d128", "sgla"),
-                         ("linear_gla_bf16_d128", "gla")):
+                         ("linear_gla_bf16_d128", "gla"), ("linear_plain_bf16_d128", "la")):
         kern = load(name)
         for B, H, N in [(1, 4, 1000), (2, 2, 257)]:
             args = inputs(kern, B, H, N, seed=3 + N)
             o, s = kern(*args)
-            q, k, v, g = args[:4]
-            if fla_fn == "gdr":
+            q, k, v, g = (args + [None])[:4]
+            if fla_fn == "la":
+                fo, fs = chunk_la(bthd(q), bthd(k), bthd(v), scale=128 ** -0.5,
+                                  initial_state=args[3], output_final_state=True,
+                                  normalize=False)
+            elif fla_fn == "gdr":
                 beta, s0 = args[4], args[5]
                 fo, fs = chunk_gdr(bthd(q), bthd(k), bthd(v), bthd(g.unsqueeze(-1)).squeeze(-1),
                                    bthd(beta.unsqueeze(-1)).squeeze(-1), scale=128 ** -0.5,
@@ -137,36 +145,40 @@ def fla_agreement():
     return rows
 
 
+def fla_call(name, ops, args):
+    """fla's chunked kernel for program `name` on the same inputs."""
+    q, k, v = (bthd(x) for x in args[:3])
+    s0 = args[-1]
+    kw = dict(scale=128 ** -0.5, initial_state=s0, output_final_state=True)
+    if name.startswith("linear_plain"):
+        return lambda: ops[3](q, k, v, normalize=False, **kw)
+    if name.startswith("linear_gla"):
+        g = args[3].transpose(1, 2).contiguous()
+        return lambda: ops[1](q, k, v, g, **kw)
+    g = bthd(args[3].unsqueeze(-1)).squeeze(-1)
+    if name.startswith("linear_gdr"):
+        beta = bthd(args[4].unsqueeze(-1)).squeeze(-1)
+        return lambda: ops[0](q, k, v, g, beta, use_qk_l2norm_in_kernel=True, **kw)
+    return lambda: ops[2](q, k, v, g=g, **kw)
+
+
 def timed(report, reps):
     ops = fla_ops()
     out = []
-    only = os.environ.get("LINEAR_ONLY")  # time one program (a name) only
-    for name in ("linear_gdr_bf16_d128", "linear_loggate_bf16_d128", "linear_gla_bf16_d128"):
-        if only and name != only:
+    only = os.environ.get("LINEAR_ONLY")  # time these programs (comma-separated) only
+    for name in ("linear_plain_bf16_d128", "linear_loggate_bf16_d128",
+                 "linear_loggate_bf16_d128_rec", "linear_gla_bf16_d128",
+                 "linear_gdr_bf16_d128"):
+        if only and name not in only.split(","):
             continue
         kern = load(name)
-        for B, H, N in [(1, 16, 4096), (1, 16, 16384), (8, 16, 4096)]:
+        for B, H, N in SHAPES:
             args = inputs(kern, B, H, N, seed=1)
             row = dict(program=name, shape=f"{B}x{H}x{N}x128",
                        attnir_ms=time_ms(lambda: kern(*args), reps))
-            if ops is not None:
-                q, k, v, g = (bthd(x) if x.dim() == 4 else bthd(x.unsqueeze(-1)).squeeze(-1)
-                              for x in args[:4])
-                s0 = args[-1]
-                if name.startswith("linear_gdr"):
-                    beta = bthd(args[4].unsqueeze(-1)).squeeze(-1)
-                    chunk_gdr = ops[0]
-                    row["fla_chunk_ms"] = time_ms(lambda: chunk_gdr(
-                        q, k, v, g, beta, scale=128 ** -0.5, initial_state=s0,
-                        output_final_state=True, use_qk_l2norm_in_kernel=True), reps)
-                elif name.startswith("linear_gla"):
-                    row["fla_chunk_ms"] = time_ms(lambda: ops[1](
-                        q, k, v, args[3].transpose(1, 2).contiguous(), scale=128 ** -0.5,
-                        initial_state=s0, output_final_state=True), reps)
-                else:
-                    row["fla_chunk_ms"] = time_ms(lambda: ops[2](
-                        q, k, v, g=g, scale=128 ** -0.5, initial_state=s0,
-                        output_final_state=True), reps)
+            if ops is not None and not name.endswith("_rec"):
+                row["fla_chunk_ms"] = time_ms(fla_call(name, ops, args), reps)
+                row["fla_over_attnir"] = row["fla_chunk_ms"] / row["attnir_ms"]
             out.append(row)
             print(json.dumps(row))
     report["linear"] = out

@@ -107,6 +107,7 @@ bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
         st.threads = grid && th ? th.getInt() : 0;
         if (auto lanes = fn->getAttrOfType<IntegerAttr>("attn.grid_lanes"))
           st.lanes = lanes.getInt();
+        st.sharedBytes = sh ? sh.getInt() : 0;
         if (auto tile = fn->getAttrOfType<DenseI64ArrayAttr>("attn.grid_tile")) {
           st.tileRows = tile[0];
           st.tileCols = tile[1];

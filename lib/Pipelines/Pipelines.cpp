@@ -69,7 +69,7 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
        llvm::formatv("attn-verify-spec,func.func(attn-rule-block-maps),"
                      "attn-to-nvgpu{{warps={0} key-block={1} stages={2} "
                      "m-tiles={3} mma={4} ping-pong={5} ctas-per-sm={6} "
-                     "persistent={7}},"
+                     "persistent={7} linear-chunk={8}},"
                      "canonicalize,cse",
                      o.warps.getValue(), o.keyBlock.getValue(),
                      o.stages.getValue(), o.mTiles.getValue(),
@@ -78,7 +78,7 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
                          ? std::string("sync")
                          : o.mma.getValue(),
                      o.pingPong.getValue(), o.ctasPerSm.getValue(),
-                     o.persistent.getValue())
+                     o.persistent.getValue(), o.linearChunk.getValue())
            .str()},
       {"nvvm",
        llvm::formatv(
@@ -195,10 +195,12 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
                        {"ping-pong", &o.pingPong, 0, 1, 1},
                        {"ctas-per-sm", &o.ctasPerSm, 0, 2, 1},
                        {"persistent", &o.persistent, 0, 1, 1},
+                       {"linear-chunk", &o.linearChunk, 0, 64, 64},
                        {"opt-level", &o.optLevel, 0, 3, 1}};
     if (!applyIntOption(item, rules,
                         "chip, features, mma, warps, m-tiles, key-block, "
-                        "stages, ping-pong, ctas-per-sm, persistent, opt-level",
+                        "stages, ping-pong, ctas-per-sm, persistent, linear-chunk, "
+                        "opt-level",
                         error))
       return false;
   }

@@ -513,11 +513,12 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
       return false;
     }
     CUfunction fn = nullptr;
-    if (!cudaFunction(st.kernel, 0, fn, error))
+    if (!cudaFunction(st.kernel, st.sharedBytes, fn, error))
       return false;
     KernelParams params(args);
     if (!check(d->cuLaunchKernel(fn, static_cast<unsigned>(blocks), 1, 1,
-                                 static_cast<unsigned>(st.threads), 1, 1, 0,
+                                 static_cast<unsigned>(st.threads), 1, 1,
+                                 static_cast<unsigned>(st.sharedBytes),
                                  static_cast<CUstream>(stream),
                                  params.pointers.data(), nullptr),
                ("launching " + st.kernel).c_str(), error))

@@ -289,6 +289,8 @@ std::string EntryABI::serialize() const {
       os << " " << a;
     if (st.tileRows != 1 || st.tileCols != 1)
       os << " tile " << st.tileRows << " " << st.tileCols;
+    if (st.sharedBytes)
+      os << " shared " << st.sharedBytes;
     os << "\n";
   }
   auto roles = [&](const char *kind, const std::vector<ABIArg> &list) {
@@ -377,15 +379,25 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
           return bad("step arguments");
         st.args.push_back(a);
       }
-      // An optional "tile R C" ends the line.
-      std::string rest, tile, extra;
+      // Optional "tile R C" and "shared BYTES" end the line.
+      std::string rest, word2;
       std::getline(is, rest);
       std::istringstream rs(rest);
-      if (rs >> tile && (tile != "tile" || !(rs >> st.tileRows >> st.tileCols) ||
-                         rs >> extra || st.tileRows < 1 || st.tileCols < 1 ||
-                         st.tileRows > 1024 || st.tileCols > 1024 ||
-                         st.gridDims < 2))
-        return bad("step tile");
+      while (rs >> word2) {
+        if (word2 == "tile") {
+          if (!(rs >> st.tileRows >> st.tileCols) || st.tileRows < 1 ||
+              st.tileCols < 1 || st.tileRows > 1024 || st.tileCols > 1024 ||
+              st.gridDims < 2)
+            return bad("step tile");
+        } else if (word2 == "shared") {
+          // 227 KB: the most any CUDA GPU gives one block.
+          if (!(rs >> st.sharedBytes) || st.sharedBytes < 0 ||
+              st.sharedBytes > 232448)
+            return bad("step shared memory");
+        } else {
+          return bad("step line");
+        }
+      }
       abi.steps.push_back(std::move(st));
     } else if (word == "persist") {
       std::string name;

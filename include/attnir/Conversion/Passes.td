@@ -94,6 +94,10 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
            "double-buffered, so the next tile's copies overlap this tile's "
            "last MMAs and epilogue; 0: a block per tile (measured faster "
            "on the H200: docs/benchmarks/sparse.md)">,
+    Option<"linearChunk", "linear-chunk", "int64_t", /*default=*/"64",
+           "attn.linear with f16/bf16 inputs, decays or scalar gates: "
+           "tokens per chunk of the tensor-core kernel (64); 0 keeps the "
+           "token recurrence (a thread per state column)">,
   ];
 }
 

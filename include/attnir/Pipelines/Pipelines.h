@@ -98,6 +98,11 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                                             "over the tiles (1) or a block "
                                             "per tile (0)"),
                              llvm::cl::init(0)};
+  Option<int64_t> linearChunk{*this, "linear-chunk",
+                              llvm::cl::desc("attn.linear: tokens per chunk "
+                                             "of the tensor-core kernel (64), "
+                                             "or 0: the token recurrence"),
+                              llvm::cl::init(64)};
   Option<int64_t> optLevel{*this, "opt-level",
                            llvm::cl::desc("LLVM and ptxas optimisation level"),
                            llvm::cl::init(3)};

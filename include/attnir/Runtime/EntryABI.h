@@ -73,6 +73,8 @@ struct KernelStep {
   int32_t gridArg = -1, gridDims = 0;
   int64_t threads = 0, lanes = 1;
   int64_t tileRows = 1, tileCols = 1;
+  /// Dynamic shared memory per block, in bytes (0: none).
+  int64_t sharedBytes = 0;
   /// The number of work items of a launch whose grid argument has
   /// `shape` (lanes x the grid's elements, in tiles where tiled).
   int64_t items(const std::vector<int64_t> &shape) const;

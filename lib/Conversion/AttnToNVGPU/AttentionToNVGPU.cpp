@@ -56,8 +56,6 @@ bool isGpuProgram(func::FuncOp fn, AttentionOp &lone) {
   return ops > 0;
 }
 
-constexpr const char *kDynamicShared = "attn_dsmem";
-
 struct ConvertAttnToNVGPU
     : public attn::impl::ConvertAttnToNVGPUBase<ConvertAttnToNVGPU> {
   using Base::Base;
@@ -157,6 +155,10 @@ struct ConvertAttnToNVGPU
                 ? cuda::buildLandmarkKernel(gb, fn, cast<LandmarkOp>(o), kname)
             : isa<ScanOp>(o)
                 ? cuda::buildScanKernel(gb, fn, cast<ScanOp>(o), kname)
+            : isa<LinearOp>(o) &&
+                    cuda::canChunkLinear(cast<LinearOp>(o), linearChunk)
+                ? cuda::buildLinearChunkKernel(gb, fn, cast<LinearOp>(o), kname,
+                                               linearChunk)
                 : cuda::buildSelectionKernel(gb, fn, &o, kname);
         if (failed(built))
           return signalPassFailure();
@@ -394,15 +396,8 @@ struct ConvertAttnToNVGPU
                                    gb.getStringAttr("private"), ty,
                                    Attribute(), /*constant=*/false,
                                    gb.getI64IntegerAttr(128));
-      } else if (!gpuModule.lookupSymbol(kDynamicShared)) {
-        // One public zero-size extern: `.extern .shared .align 1024 .b8
-        // attn_dsmem[]` (gpu.dynamic_shared_memory would make it a private
-        // 1-byte array: shared/notes/tc-probe pitfall 3).
-        memref::GlobalOp::create(
-            gb, loc, kDynamicShared, gb.getStringAttr("public"),
-            MemRefType::get({0}, gb.getI8Type(), MemRefLayoutAttrInterface(),
-                            wg),
-            Attribute(), /*constant=*/false, gb.getI64IntegerAttr(1024));
+      } else {
+        cuda::declareDynamicShared(gb, gpuModule, loc);
       }
       auto kfn = gpu::GPUFuncOp::create(gb, loc, name,
                                         FunctionType::get(ctx, argTypes, {}));
@@ -450,15 +445,7 @@ struct ConvertAttnToNVGPU
         sV = memref::GetGlobalOp::create(ib, tyV, name + "_sV");
       } else {
         // Views at byte offsets into the dynamic window: Q, [K,] V.
-        auto i8 = ib.getI8Type();
-        Value g = memref::GetGlobalOp::create(
-            ib, MemRefType::get({0}, i8, MemRefLayoutAttrInterface(), wg),
-            kDynamicShared);
-        auto rawTy = MemRefType::get({s.sharedBytes()}, i8,
-                                     MemRefLayoutAttrInterface(), wg);
-        Value raw = memref::ReinterpretCastOp::create(
-            ib, rawTy, g, 0, ArrayRef<int64_t>{s.sharedBytes()},
-            ArrayRef<int64_t>{1});
+        Value raw = cuda::dynamicSharedBytes(ib, s.sharedBytes());
         if (s.hopper) {
           FlashKernelBuilder(ib, s, op)
               .buildHopper(kfn, raw);

@@ -16,6 +16,7 @@
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "attnir/Dialect/Attn/Utils/KeySchedule.h"
 #include "attnir/Dialect/Attn/Utils/RuleEmitter.h"
+#include "MmaFragments.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -156,7 +157,8 @@ class FlashKernelBuilder {
 public:
   /// The kernel of `op`: its schedule mask, scale and rule regions.
   FlashKernelBuilder(ImplicitLocOpBuilder &b, FlashShape s, AttentionOp op)
-      : b(b), s(s), mask(op.getScheduleMask()), scale(op.getScaleValue()),
+      : b(b), s(s), frags(b, s.elt), mask(op.getScheduleMask()),
+        scale(op.getScaleValue()),
         maskRule(op.hasMaskRule() ? &op.getMaskRule() : nullptr),
         scoreRule(op.hasScoreRule() ? &op.getScoreRule() : nullptr) {}
 
@@ -171,6 +173,7 @@ public:
 private:
   ImplicitLocOpBuilder &b;
   FlashShape s;
+  MmaFragments frags;
   MaskAttrInterface mask;
   double scale;
   /// The op's rule regions (null when absent), inlined one value per
@@ -246,33 +249,19 @@ private:
   void copyTile(Value src, Value head, Value row0, Value limit, Value dst,
                 int64_t rows, int64_t width);
   SmallVector<Value> ldmatrix(Value smem, Value row, Value col, int64_t tiles,
-                              bool trans);
-  SmallVector<Value> mma(ValueRange a, ValueRange bw, ValueRange acc);
+                              bool trans) {
+    return frags.ldmatrix(smem, row, col, tiles, trans);
+  }
+  SmallVector<Value> mma(ValueRange a, ValueRange bw, ValueRange acc) {
+    return frags.mma(a, bw, acc);
+  }
   void accumulatePV(SmallVector<Value> &O,
                     SmallVector<SmallVector<SmallVector<Value>>> &pA,
                     Value sV);
 
-  /// Row r of an ldmatrix result as mma.sync takes it: vector<2xf16> for
-  /// f16, an i32 holding two bf16 for bf16 (the op's verifier wants these).
-  Value fragWord(Value frag, int64_t r) {
-    Value pair = vector::ExtractOp::create(b, frag, ArrayRef<int64_t>{r});
-    return asOperand(pair);
-  }
-  Value asOperand(Value pair) { return s.elt.isBF16() ? asWord(pair) : pair; }
-  /// An operand word as an i32 register (inline PTX takes 32-bit words).
-  Value asWord(Value x) {
-    if (x.getType() == i32)
-      return x;
-    Value w = vector::BitCastOp::create(b, VectorType::get({1}, i32), x);
-    return vector::ExtractOp::create(b, w, ArrayRef<int64_t>{0});
-  }
+  Value asWord(Value x) { return frags.asWord(x); }
   /// Two f32 as one mma operand word of f16/bf16 (the A fragment of P).
-  Value pack(Value x, Value y) {
-    Value v = vector::FromElementsOp::create(
-        b, VectorType::get({2}, f32), ValueRange{x, y});
-    return asOperand(
-        arith::TruncFOp::create(b, VectorType::get({2}, s.elt), v));
-  }
+  Value pack(Value x, Value y) { return frags.pack(x, y); }
   /// x reduced over the 4 lanes of a quad (lanes sharing accumulator rows).
   template <typename OpTy> Value quadReduce(Value x) {
     for (int32_t off : {1, 2}) {

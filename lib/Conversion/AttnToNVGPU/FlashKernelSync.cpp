@@ -55,35 +55,6 @@ void FlashKernelBuilder::copyTile(Value src, Value head, Value row0,
   }
 }
 
-SmallVector<Value> FlashKernelBuilder::ldmatrix(Value smem, Value row,
-                                                Value col, int64_t tiles,
-                                                bool trans) {
-  auto ty = VectorType::get({tiles, 2}, s.elt);
-  Value frag = nvgpu::LdMatrixOp::create(b, ty, smem, ValueRange{row, col},
-                                         trans, tiles);
-  SmallVector<Value> words;
-  for (int64_t r = 0; r < tiles; ++r)
-    words.push_back(fragWord(frag, r));
-  return words;
-}
-
-SmallVector<Value> FlashKernelBuilder::mma(ValueRange a, ValueRange bw,
-                                           ValueRange acc) {
-  // acc(4 x f32) += A(4 words) B(2 words), m16n8k16.
-  auto ptx = s.elt.isBF16() ? NVVM::MMATypes::bf16 : NVVM::MMATypes::f16;
-  auto resTy = LLVM::LLVMStructType::getLiteral(b.getContext(),
-                                                {f32, f32, f32, f32});
-  Value d = NVVM::MmaOp::create(
-      b, resTy, a, bw, acc, ArrayRef<int64_t>{16, 8, 16}, std::nullopt,
-      std::nullopt, std::array<NVVM::MMATypes, 2>{ptx, ptx},
-      std::array<NVVM::MMALayout, 2>{NVVM::MMALayout::row,
-                                     NVVM::MMALayout::col});
-  SmallVector<Value> out;
-  for (int64_t e = 0; e < 4; ++e)
-    out.push_back(LLVM::ExtractValueOp::create(b, d, e));
-  return out;
-}
-
 void FlashKernelBuilder::accumulatePV(
     SmallVector<Value> &O, SmallVector<SmallVector<SmallVector<Value>>> &pA,
     Value sV) {

@@ -56,6 +56,34 @@ gpu::GPUFuncOp mlir::attn::cuda::createStepKernel(OpBuilder &gb, func::FuncOp fn
   return kfn;
 }
 
+namespace {
+constexpr const char *kDynamicShared = "attn_dsmem";
+} // namespace
+
+void mlir::attn::cuda::declareDynamicShared(OpBuilder &gb, gpu::GPUModuleOp m,
+                                            Location loc) {
+  if (m.lookupSymbol(kDynamicShared))
+    return;
+  // One public zero-size extern: `.extern .shared .align 1024 .b8
+  // attn_dsmem[]` (gpu.dynamic_shared_memory would make it a private
+  // 1-byte array: shared/notes/tc-probe pitfall 3).
+  auto wg = gpu::AddressSpaceAttr::get(gb.getContext(), gpu::AddressSpace::Workgroup);
+  memref::GlobalOp::create(
+      gb, loc, kDynamicShared, gb.getStringAttr("public"),
+      MemRefType::get({0}, gb.getI8Type(), MemRefLayoutAttrInterface(), wg),
+      Attribute(), /*constant=*/false, gb.getI64IntegerAttr(1024));
+}
+
+Value mlir::attn::cuda::dynamicSharedBytes(ImplicitLocOpBuilder &b, int64_t bytes) {
+  auto wg = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+  auto i8 = b.getI8Type();
+  Value g = memref::GetGlobalOp::create(
+      b, MemRefType::get({0}, i8, MemRefLayoutAttrInterface(), wg), kDynamicShared);
+  auto rawTy = MemRefType::get({bytes}, i8, MemRefLayoutAttrInterface(), wg);
+  return memref::ReinterpretCastOp::create(b, rawTy, g, 0, ArrayRef<int64_t>{bytes},
+                                           ArrayRef<int64_t>{1});
+}
+
 SmallVector<Value> mlir::attn::cuda::enterStepItem(ImplicitLocOpBuilder &b,
                                                    Value grid, unsigned rank,
                                                    int64_t threads,

@@ -59,6 +59,20 @@ gpu::GPUFuncOp createStepKernel(OpBuilder &gb, func::FuncOp fn,
                                 int64_t gridArg, int64_t gridDims,
                                 int64_t threads, int64_t lanes);
 
+/// The kernels' one dynamic shared window, `attn_dsmem`: declared once per
+/// gpu.module, viewed as `bytes` i8 by each kernel that uses it (the
+/// launch contract carries the size: attn.dynamic_shared).
+void declareDynamicShared(OpBuilder &gb, gpu::GPUModuleOp m, Location loc);
+Value dynamicSharedBytes(ImplicitLocOpBuilder &b, int64_t bytes);
+
+/// attn.linear in chunks on tensor cores (LinearChunkKernel.cpp): decays
+/// and scalar gates, feature maps, state in and out, f16/bf16 inputs.
+/// `chunk` is the pass option (0: always the token recurrence).
+bool canChunkLinear(LinearOp op, int64_t chunk);
+LogicalResult buildLinearChunkKernel(OpBuilder &gb, func::FuncOp fn,
+                                     LinearOp op, StringRef name,
+                                     int64_t chunk);
+
 /// The work item's indices over the first `rank` dims of `grid`, inside an
 /// `if` on the item being in range (the builder is left in its body).
 /// `lanes` threads per item: `lane` is set to the thread's lane.

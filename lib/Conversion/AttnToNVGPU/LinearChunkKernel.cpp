@@ -1,0 +1,495 @@
+//===- LinearChunkKernel.cpp - attn.linear in chunks on tensor cores ------===//
+//
+// fla's fused chunk form for decays and scalar gates. A block of 4 warps per
+// (b, h, slice of BV <= 64 value columns) walks the sequence in chunks of
+// C = 64 tokens, its slice of the state S [D, BV] in f32 accumulators
+// (warp w owns state rows [w D / 4, (w + 1) D / 4)). Per chunk, with g_t the
+// token's log2 decay, G_t its inclusive sum over the chunk (a warp scan)
+// and G = G_{C-1}:
+//
+//   O = scale (2^{G_t} (Q S) + ((Q K^T) o Gamma) V),  Gamma_ts = 2^{G_t - G_s}, s <= t
+//   S = 2^G S + K^T (V o 2^{G - G_s})
+//
+// warp w computing output rows [16 w, 16 w + 16) of the chunk. Every
+// product is an mma.sync m16n8k16 (f16/bf16 operands, f32 accumulation); S
+// enters the output product rounded to the input type, as fla's chunk
+// kernels keep their per-chunk states. Shared memory (one dynamic window):
+// Q, K [C, D], V and its decayed copy Vw [C, BV], S [D, BV] (rows padded by
+// 16 bytes against ldmatrix bank conflicts), G [C] f32.
+//
+// Tokens past N: their rows re-read row N - 1 (finite values), their gates
+// are 0 (so G ends at the last token), Vw's rows are 0 (no state update)
+// and their outputs are not stored.
+//
+//===----------------------------------------------------------------------===//
+
+#include "MmaFragments.h"
+#include "SelectionKernels.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "attnir/Dialect/Attn/Utils/SelectionBuilders.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::cuda;
+
+namespace {
+
+constexpr int64_t kChunk = 64, kThreads = 128;
+const double kLog2e = 1.4426950408889634;
+/// A token's log2 decay is at least this: a gate of 0 becomes 2^-64 (its
+/// products vanish in bf16 and f32 alike), never -inf, whose differences
+/// would be NaN.
+constexpr double kMinLog2Gate = -64.0;
+
+/// Sizes of one kernel and its shared-memory layout (byte offsets, all
+/// multiples of 16).
+struct ChunkShape {
+  int64_t d, dv, bv;
+  Type elt;
+  int64_t padD() const { return d + 8; }
+  int64_t padV() const { return bv + 8; }
+  int64_t qBytes() const { return kChunk * padD() * 2; }
+  int64_t vBytes() const { return kChunk * padV() * 2; }
+  int64_t offK() const { return qBytes(); }
+  int64_t offV() const { return 2 * qBytes(); }
+  int64_t offVw() const { return offV() + vBytes(); }
+  int64_t offS() const { return offVw() + vBytes(); }
+  int64_t offG() const { return offS() + d * padV() * 2; }
+  int64_t bytes() const { return offG() + kChunk * 4; }
+  /// State rows per warp in 16-row m-tiles; value slices per head.
+  int64_t stateTiles() const { return d / 64; }
+  int64_t slices() const { return dv / bv; }
+};
+
+class LinearChunkBuilder {
+public:
+  LinearChunkBuilder(ImplicitLocOpBuilder &b, LinearOp op, ChunkShape s,
+                     function_ref<Value(Value)> arg)
+      : b(b), op(op), s(s), arg(arg), mf(b, s.elt) {}
+
+  void build(Value bi, Value h, Value slice, Value tid, Value smem);
+
+private:
+  ImplicitLocOpBuilder &b;
+  LinearOp op;
+  ChunkShape s;
+  function_ref<Value(Value)> arg;
+  MmaFragments mf;
+
+  Value bi, h, v0, tid, lane, warp, n;
+  Value sQ, sK, sV, sVw, sS, sG;
+  /// The head's constant log2 decay (decay(%lambda)), or null.
+  Value headDecay;
+
+  Value c(int64_t v) { return cIdx(b, b.getLoc(), v); }
+  Value cf(double v) { return cF32(b, b.getLoc(), v); }
+  Value add(Value x, int64_t y) { return y ? arith::AddIOp::create(b, x, c(y)) : x; }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value mul(Value x, int64_t y) { return arith::MulIOp::create(b, x, c(y)); }
+  Value div(Value x, int64_t y) { return arith::DivUIOp::create(b, x, c(y)); }
+  Value rem(Value x, int64_t y) { return arith::RemUIOp::create(b, x, c(y)); }
+  Value ult(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
+  }
+  Value exp2(Value x) { return math::Exp2Op::create(b, x); }
+  void barrier() { gpu::BarrierOp::create(b); }
+  Value view(int64_t offset, ArrayRef<int64_t> shape, Type elt, Value raw) {
+    auto wg = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+    return memref::ViewOp::create(b, MemRefType::get(shape, elt, MemRefLayoutAttrInterface(), wg),
+                                  raw, c(offset), ValueRange{});
+  }
+
+  void copyRows(Value src, Value row0, Value col0, int64_t width, Value dst);
+  void applyFeatureMap(Value tile);
+  Value logGateAt(Value t);
+  void scanGates(Value t0);
+  void decayValues(Value t0, Value gLast);
+  SmallVector<Value> queryTimesState(ArrayRef<SmallVector<Value>> qA);
+  SmallVector<SmallVector<Value>> maskedScores(Value r0, ArrayRef<SmallVector<Value>> qA);
+  void storeOutput(Value t0, Value r0, ArrayRef<Value> O);
+  SmallVector<Value> updatedState(ValueRange S, Value gLast);
+  void writeState(ArrayRef<Value> S);
+  /// (row, column) of accumulator element e of n-tile nt in a 16-row tile
+  /// starting at row0.
+  std::pair<Value, Value> cell(Value row0, int64_t nt, int64_t e) {
+    Value row = add(add(row0, div(lane, 4)), (e / 2) * 8);
+    Value col = add(mul(rem(lane, 4), 2), nt * 8 + e % 2);
+    return {row, col};
+  }
+};
+
+/// dst[r, :width] = src[bi, h, min(row0 + r, N - 1), col0 : col0 + width]
+/// for the chunk's rows, by 16-byte cp.async (8 elements per copy; every
+/// shape here makes the copies a whole number of rounds of the block).
+void LinearChunkBuilder::copyRows(Value src, Value row0, Value col0, int64_t width,
+                                  Value dst) {
+  int64_t pieces = width / 8, total = kChunk * pieces;
+  Value last = arith::SubIOp::create(b, n, c(1));
+  for (int64_t t = 0; t < total; t += kThreads) {
+    Value idx = add(tid, t);
+    Value r = div(idx, pieces), col = mul(rem(idx, pieces), 8);
+    Value row = arith::MinUIOp::create(b, add(row0, r), last);
+    nvgpu::DeviceAsyncCopyOp::create(
+        b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst, ValueRange{r, col}, src,
+        ValueRange{bi, h, row, add(col0, col)}, b.getIndexAttr(8), Value(), UnitAttr());
+  }
+}
+
+/// phi on every element of a [C, D] tile, in f32, rounded back.
+void LinearChunkBuilder::applyFeatureMap(Value tile) {
+  auto vt = VectorType::get({8}, s.elt), vf = VectorType::get({8}, b.getF32Type());
+  int64_t pieces = s.d / 8;
+  for (int64_t t = 0; t < kChunk * pieces; t += kThreads) {
+    Value idx = add(tid, t);
+    Value r = div(idx, pieces), col = mul(rem(idx, pieces), 8);
+    Value x = vector::LoadOp::create(b, vt, tile, ValueRange{r, col});
+    x = featureMap(b, b.getLoc(), op.getFeatureMap(), arith::ExtFOp::create(b, vf, x));
+    vector::StoreOp::create(b, arith::TruncFOp::create(b, vt, x), tile, ValueRange{r, col});
+  }
+}
+
+/// Token t's log2 decay (t < N): the sum of what the op gives.
+Value LinearChunkBuilder::logGateAt(Value t) {
+  Value g = headDecay ? headDecay : cf(0.0);
+  auto load = [&](Value buf) {
+    return toF32(b, b.getLoc(), memref::LoadOp::create(b, buf, ValueRange{bi, h, t}));
+  };
+  auto floor = [&](Value x) { return arith::MaximumFOp::create(b, x, cf(kMinLog2Gate)); };
+  if (Value gate = op.getGate())
+    g = arith::AddFOp::create(b, g, floor(math::Log2Op::create(b, load(arg(gate)))));
+  if (Value lg = op.getLogGate())
+    g = arith::AddFOp::create(b, g,
+                              floor(arith::MulFOp::create(b, load(arg(lg)), cf(kLog2e))));
+  return g;
+}
+
+/// sG[t] = G_t, the inclusive sum of the chunk's log2 decays: warp 0, two
+/// tokens per lane, a shuffle scan of the lanes' pair sums.
+void LinearChunkBuilder::scanGates(Value t0) {
+  auto first = scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, warp, c(0)),
+                                 /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&first.getThenRegion().front());
+  Value last = arith::SubIOp::create(b, n, c(1));
+  auto gateOf = [&](Value t) {
+    Value g = logGateAt(arith::MinUIOp::create(b, t, last));
+    return arith::SelectOp::create(b, ult(t, n), g, cf(0.0)).getResult();
+  };
+  Value t = add(t0, mul(lane, 2));
+  Value g0 = gateOf(t), g1 = gateOf(add(t, 1));
+  Value pair = arith::AddFOp::create(b, g0, g1), incl = pair;
+  Value lane32 = arith::IndexCastOp::create(b, b.getI32Type(), lane);
+  for (int32_t off : {1, 2, 4, 8, 16}) {
+    auto up = gpu::ShuffleOp::create(b, incl, off, 32, gpu::ShuffleMode::UP);
+    Value from = arith::CmpIOp::create(b, arith::CmpIPredicate::sge, lane32,
+                                       arith::ConstantIntOp::create(b, b.getI32Type(), off));
+    incl = arith::SelectOp::create(b, from, arith::AddFOp::create(b, incl, up.getShuffleResult()),
+                                   incl);
+  }
+  Value before = arith::SubFOp::create(b, incl, pair);
+  memref::StoreOp::create(b, arith::AddFOp::create(b, before, g0), sG, ValueRange{mul(lane, 2)});
+  memref::StoreOp::create(b, incl, sG, ValueRange{add(mul(lane, 2), 1)});
+}
+
+/// Vw[s, :] = V[s, :] 2^{G - G_s} for tokens s < N, else 0.
+void LinearChunkBuilder::decayValues(Value t0, Value gLast) {
+  auto vt = VectorType::get({8}, s.elt), vf = VectorType::get({8}, b.getF32Type());
+  int64_t pieces = s.bv / 8;
+  for (int64_t t = 0; t < kChunk * pieces; t += kThreads) {
+    Value idx = add(tid, t);
+    Value r = div(idx, pieces), col = mul(rem(idx, pieces), 8);
+    Value gs = memref::LoadOp::create(b, sG, ValueRange{r});
+    Value w = arith::SelectOp::create(b, ult(add(t0, r), n),
+                                      exp2(arith::SubFOp::create(b, gLast, gs)), cf(0.0));
+    Value x = arith::ExtFOp::create(
+        b, vf, vector::LoadOp::create(b, vt, sV, ValueRange{r, col}).getResult());
+    x = arith::MulFOp::create(b, x, vector::BroadcastOp::create(b, vf, w));
+    vector::StoreOp::create(b, arith::TruncFOp::create(b, vt, x), sVw, ValueRange{r, col});
+  }
+}
+
+/// Q S_prev for this warp's 16 rows: [bv / 8][4] accumulators, flattened.
+SmallVector<Value> LinearChunkBuilder::queryTimesState(ArrayRef<SmallVector<Value>> qA) {
+  int64_t numO = s.bv / 8;
+  SmallVector<Value> O(numO * 4, cf(0.0));
+  Value row = rem(lane, 16), colOff = mul(div(lane, 16), 8);
+  for (int64_t dt = 0; dt < numO; dt += 2)
+    for (int64_t kt = 0; kt < s.d / 16; ++kt) {
+      SmallVector<Value> sB = mf.ldmatrix(sS, add(row, kt * 16), add(colOff, dt * 8), 4, true);
+      for (int64_t half = 0; half < 2; ++half) {
+        auto acc = ArrayRef(O).slice((dt + half) * 4, 4);
+        SmallVector<Value> r = mf.mma(qA[kt], ValueRange(sB).slice(2 * half, 2), acc);
+        std::copy(r.begin(), r.end(), O.begin() + (dt + half) * 4);
+      }
+    }
+  return O;
+}
+
+/// (Q K^T) o Gamma x scale for this warp's rows: [C / 8][4] accumulators.
+SmallVector<SmallVector<Value>>
+LinearChunkBuilder::maskedScores(Value r0, ArrayRef<SmallVector<Value>> qA) {
+  int64_t numS = kChunk / 8;
+  SmallVector<SmallVector<Value>> A(numS, SmallVector<Value>(4, cf(0.0)));
+  Value kColOff = mul(div(lane, 8), 8);
+  for (int64_t kt = 0; kt < s.d / 16; kt += 2)
+    for (int64_t nt = 0; nt < numS; ++nt) {
+      SmallVector<Value> kB =
+          mf.ldmatrix(sK, add(rem(lane, 8), nt * 8), add(kColOff, kt * 16), 4, false);
+      for (int64_t half = 0; half < 2; ++half)
+        A[nt] = mf.mma(qA[kt + half], ValueRange(kB).slice(2 * half, 2), A[nt]);
+    }
+  double scale = op.getScaleValue();
+  Value gRow[2];
+  for (int64_t half = 0; half < 2; ++half)
+    gRow[half] = memref::LoadOp::create(b, sG, ValueRange{cell(r0, 0, 2 * half).first});
+  for (int64_t nt = 0; nt < numS; ++nt)
+    for (int64_t e = 0; e < 4; ++e) {
+      auto [row, col] = cell(r0, nt, e);
+      Value gCol = memref::LoadOp::create(b, sG, ValueRange{col});
+      Value w = arith::MulFOp::create(b, exp2(arith::SubFOp::create(b, gRow[e / 2], gCol)),
+                                      cf(scale));
+      Value causal = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, col, row);
+      A[nt][e] = arith::SelectOp::create(b, causal, arith::MulFOp::create(b, A[nt][e], w),
+                                         cf(0.0));
+    }
+  return A;
+}
+
+/// Rows t0 + r < N of the warp's outputs, two columns per store.
+void LinearChunkBuilder::storeOutput(Value t0, Value r0, ArrayRef<Value> O) {
+  Value out = arg(op.getOut());
+  Type outElt = cast<MemRefType>(out.getType()).getElementType();
+  auto pairTy = VectorType::get({2}, outElt);
+  for (int64_t half = 0; half < 2; ++half) {
+    Value t = add(t0, cell(r0, 0, 2 * half).first);
+    auto in = scf::IfOp::create(b, ult(t, n), /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&in.getThenRegion().front());
+    for (int64_t nt = 0; nt < s.bv / 8; ++nt) {
+      Value x = vector::FromElementsOp::create(
+          b, VectorType::get({2}, b.getF32Type()),
+          ValueRange{O[nt * 4 + 2 * half], O[nt * 4 + 2 * half + 1]});
+      if (!outElt.isF32())
+        x = arith::TruncFOp::create(b, pairTy, x);
+      vector::StoreOp::create(b, x, out, ValueRange{bi, h, t, add(v0, cell(r0, nt, 0).second)});
+    }
+  }
+}
+
+/// 2^G S + K^T Vw on this warp's state rows.
+SmallVector<Value> LinearChunkBuilder::updatedState(ValueRange S, Value gLast) {
+  int64_t numV = s.bv / 8;
+  Value decay = exp2(gLast);
+  SmallVector<Value> next;
+  for (Value x : S)
+    next.push_back(arith::MulFOp::create(b, x, decay));
+  // K^T's A fragments by transposed ldmatrix of K [s, d]: matrix j of the
+  // x4 covers state rows m0 + 8 (j % 2) and tokens 8 (j / 2) of the k-step.
+  Value j = div(lane, 8);
+  Value kRow = add(mul(div(j, 2), 8), rem(lane, 8)), kCol = mul(rem(j, 2), 8);
+  Value vRow = rem(lane, 16), vCol = mul(div(lane, 16), 8);
+  for (int64_t kt = 0; kt < kChunk / 16; ++kt)
+    for (int64_t mi = 0; mi < s.stateTiles(); ++mi) {
+      Value m0 = add(mul(warp, 16 * s.stateTiles()), mi * 16);
+      SmallVector<Value> kA = mf.ldmatrix(sK, add(kRow, kt * 16), add(m0, kCol), 4, true);
+      for (int64_t dt = 0; dt < numV; dt += 2) {
+        SmallVector<Value> vB = mf.ldmatrix(sVw, add(vRow, kt * 16), add(vCol, dt * 8), 4, true);
+        for (int64_t half = 0; half < 2; ++half) {
+          int64_t base = (mi * numV + dt + half) * 4;
+          SmallVector<Value> r = mf.mma(kA, ValueRange(vB).slice(2 * half, 2),
+                                        ArrayRef(next).slice(base, 4));
+          std::copy(r.begin(), r.end(), next.begin() + base);
+        }
+      }
+    }
+  return next;
+}
+
+/// sS = S rounded to the input type (the next chunk's B operand).
+void LinearChunkBuilder::writeState(ArrayRef<Value> S) {
+  int64_t numV = s.bv / 8;
+  auto pairTy = VectorType::get({2}, s.elt);
+  for (int64_t mi = 0; mi < s.stateTiles(); ++mi) {
+    Value m0 = add(mul(warp, 16 * s.stateTiles()), mi * 16);
+    for (int64_t nt = 0; nt < numV; ++nt)
+      for (int64_t half = 0; half < 2; ++half) {
+        int64_t base = (mi * numV + nt) * 4 + 2 * half;
+        auto [row, col] = cell(m0, nt, 2 * half);
+        Value x = vector::FromElementsOp::create(b, VectorType::get({2}, b.getF32Type()),
+                                                 ValueRange{S[base], S[base + 1]});
+        vector::StoreOp::create(b, arith::TruncFOp::create(b, pairTy, x), sS,
+                                ValueRange{row, col});
+      }
+  }
+}
+
+void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread,
+                               Value smem) {
+  bi = bIdx, h = head, tid = thread;
+  v0 = mul(slice, s.bv);
+  lane = rem(tid, 32), warp = div(tid, 32);
+  Value q = arg(op.getQ()), k = arg(op.getK()), v = arg(op.getV());
+  n = dimOf(b, b.getLoc(), q, 2);
+  sQ = view(0, {kChunk, s.padD()}, s.elt, smem);
+  sK = view(s.offK(), {kChunk, s.padD()}, s.elt, smem);
+  sV = view(s.offV(), {kChunk, s.padV()}, s.elt, smem);
+  sVw = view(s.offVw(), {kChunk, s.padV()}, s.elt, smem);
+  sS = view(s.offS(), {s.d, s.padV()}, s.elt, smem);
+  sG = view(s.offG(), {kChunk}, b.getF32Type(), smem);
+  if (Value lambda = op.getDecay()) {
+    Value l = toF32(b, b.getLoc(), memref::LoadOp::create(b, arg(lambda), ValueRange{h}));
+    headDecay = arith::MaximumFOp::create(b, math::Log2Op::create(b, l), cf(kMinLog2Gate));
+  }
+
+  // The state slice from the initial state (or 0), and its rounded copy.
+  int64_t numV = s.bv / 8;
+  SmallVector<Value> S;
+  Value s0 = op.getInitialState() ? arg(op.getInitialState()) : Value();
+  for (int64_t mi = 0; mi < s.stateTiles(); ++mi)
+    for (int64_t nt = 0; nt < numV; ++nt)
+      for (int64_t e = 0; e < 4; ++e) {
+        auto [row, col] = cell(add(mul(warp, 16 * s.stateTiles()), mi * 16), nt, e);
+        S.push_back(s0 ? memref::LoadOp::create(b, s0, ValueRange{bi, h, row, add(v0, col)})
+                             .getResult()
+                       : cf(0.0));
+      }
+  writeState(S);
+
+  bool mapped = op.getFeatureMap() && *op.getFeatureMap() != FeatureMap::Identity;
+  Value chunks = div(add(n, kChunk - 1), kChunk);
+  auto loop = scf::ForOp::create(b, c(0), chunks, c(1), S);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value t0 = mul(loop.getInductionVar(), kChunk);
+    copyRows(q, t0, c(0), s.d, sQ);
+    copyRows(k, t0, c(0), s.d, sK);
+    copyRows(v, t0, v0, s.bv, sV);
+    NVVM::CpAsyncCommitGroupOp::create(b);
+    scanGates(t0);
+    NVVM::CpAsyncWaitGroupOp::create(b, 0);
+    barrier(); // tiles and G have landed; sS holds the previous state
+    if (mapped) {
+      applyFeatureMap(sQ);
+      applyFeatureMap(sK);
+      barrier();
+    }
+    Value gLast = memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1)});
+    decayValues(t0, gLast);
+
+    // This warp's query rows: Q fragments, then O = 2^{G_t} scale Q S
+    // plus the masked, decayed scores times V.
+    Value r0 = mul(warp, 16);
+    SmallVector<SmallVector<Value>> qA;
+    Value qRow = add(r0, rem(lane, 16)), qCol = mul(div(lane, 16), 8);
+    for (int64_t kt = 0; kt < s.d / 16; ++kt)
+      qA.push_back(mf.ldmatrix(sQ, qRow, add(qCol, kt * 16), 4, false));
+    SmallVector<Value> O = queryTimesState(qA);
+    for (int64_t half = 0; half < 2; ++half) {
+      Value g = memref::LoadOp::create(b, sG, ValueRange{cell(r0, 0, 2 * half).first});
+      Value w = arith::MulFOp::create(b, exp2(g), cf(op.getScaleValue()));
+      for (int64_t nt = 0; nt < numV; ++nt)
+        for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
+          O[nt * 4 + e] = arith::MulFOp::create(b, O[nt * 4 + e], w);
+    }
+    SmallVector<SmallVector<Value>> A = maskedScores(r0, qA);
+    barrier(); // Vw is complete
+    Value vRow = rem(lane, 16), vCol = mul(div(lane, 16), 8);
+    for (int64_t kt = 0; kt < kChunk / 16; ++kt) {
+      SmallVector<Value> pA = {mf.pack(A[2 * kt][0], A[2 * kt][1]),
+                               mf.pack(A[2 * kt][2], A[2 * kt][3]),
+                               mf.pack(A[2 * kt + 1][0], A[2 * kt + 1][1]),
+                               mf.pack(A[2 * kt + 1][2], A[2 * kt + 1][3])};
+      for (int64_t dt = 0; dt < numV; dt += 2) {
+        SmallVector<Value> vB = mf.ldmatrix(sV, add(vRow, kt * 16), add(vCol, dt * 8), 4, true);
+        for (int64_t half = 0; half < 2; ++half) {
+          SmallVector<Value> r = mf.mma(pA, ValueRange(vB).slice(2 * half, 2),
+                                        ArrayRef(O).slice((dt + half) * 4, 4));
+          std::copy(r.begin(), r.end(), O.begin() + (dt + half) * 4);
+        }
+      }
+    }
+    storeOutput(t0, r0, O);
+
+    SmallVector<Value> next = updatedState(loop.getRegionIterArgs(), gLast);
+    barrier(); // every warp is done reading sS (and the chunk's tiles)
+    writeState(next);
+    barrier(); // sS is the new state before the next chunk reads it
+    scf::YieldOp::create(b, next);
+  }
+
+  if (Value fs = op.getStateResult() ? arg(op.getStateResult()) : Value()) {
+    ValueRange fin = loop.getResults();
+    for (int64_t mi = 0; mi < s.stateTiles(); ++mi)
+      for (int64_t nt = 0; nt < numV; ++nt)
+        for (int64_t e = 0; e < 4; ++e) {
+          auto [row, col] = cell(add(mul(warp, 16 * s.stateTiles()), mi * 16), nt, e);
+          memref::StoreOp::create(b, fin[(mi * numV + nt) * 4 + e], fs,
+                                  ValueRange{bi, h, row, add(v0, col)});
+        }
+  }
+}
+
+/// The value slice width: all of Dv up to 64, else 64.
+int64_t sliceWidth(int64_t dv) { return dv <= 64 ? dv : 64; }
+
+} // namespace
+
+bool mlir::attn::cuda::canChunkLinear(LinearOp op, int64_t chunk) {
+  if (chunk != kChunk)
+    return false;
+  auto q = cast<RankedTensorType>(op.getQ().getType());
+  auto k = cast<RankedTensorType>(op.getK().getType());
+  auto v = cast<RankedTensorType>(op.getV().getType());
+  Type elt = q.getElementType();
+  if (!(elt.isBF16() || elt.isF16()) || k.getElementType() != elt ||
+      v.getElementType() != elt)
+    return false;
+  int64_t d = q.getDimSize(3), dv = v.getDimSize(3);
+  if (d != 64 && d != 128)
+    return false;
+  if (ShapedType::isDynamic(dv) || dv % 16 != 0 || dv > 512 ||
+      dv % sliceWidth(dv) != 0)
+    return false;
+  // The delta rule, Titans' momentum, per-feature gates, l2norm and the
+  // normaliser keep the token recurrence for now.
+  return !op.getBeta() && !op.getForget() && !op.isPerFeatureGate() &&
+         !op.getL2norm() && !op.getNormalize();
+}
+
+LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::FuncOp fn,
+                                                       LinearOp op, StringRef name,
+                                                       int64_t chunk) {
+  (void)chunk; // kChunk (canChunkLinear admits no other)
+  Location loc = op.getLoc();
+  auto q = cast<RankedTensorType>(op.getQ().getType());
+  auto v = cast<RankedTensorType>(op.getV().getType());
+  ChunkShape s{q.getDimSize(3), v.getDimSize(3), sliceWidth(v.getDimSize(3)),
+               q.getElementType()};
+  SmallVector<Value> values(op->getOperands());
+  llvm::append_range(values, op->getResults());
+  unsigned numIn = op->getNumOperands();
+  declareDynamicShared(gb, cast<gpu::GPUModuleOp>(gb.getBlock()->getParentOp()), loc);
+  // Work items (b, h) of the output, a block of kThreads per value slice.
+  int64_t lanes = kThreads * s.slices();
+  gpu::GPUFuncOp kfn = createStepKernel(gb, fn, values, name, numIn, 2, kThreads, lanes);
+  kfn->setAttr("attn.dynamic_shared", gb.getI64IntegerAttr(s.bytes()));
+  OpBuilder ob(gb.getContext());
+  ob.setInsertionPointToStart(&kfn.getBody().front());
+  ImplicitLocOpBuilder b(loc, ob);
+  auto arg = [&](Value x) -> Value {
+    return kfn.getArgument(llvm::find(values, x) - values.begin());
+  };
+  Value smem = dynamicSharedBytes(b, s.bytes());
+  Value lane;
+  SmallVector<Value> at = enterStepItem(b, kfn.getArgument(numIn), 2, kThreads, lanes, lane);
+  Value slice = arith::DivUIOp::create(b, lane, cIdx(b, loc, kThreads));
+  Value tid = arith::RemUIOp::create(b, lane, cIdx(b, loc, kThreads));
+  LinearChunkBuilder(b, op, s, arg).build(at[0], at[1], slice, tid, smem);
+  b.setInsertionPointToEnd(&kfn.getBody().front());
+  gpu::ReturnOp::create(b);
+  return success();
+}
