@@ -8,18 +8,20 @@
 // and G = G_{C-1}:
 //
 //   O = scale (2^{G_t} (Q S) + ((Q K^T) o Gamma) V),  Gamma_ts = 2^{G_t - G_s}, s <= t
-//   S = 2^G S + K^T (V o 2^{G - G_s})
+//   S = 2^G S + (K o 2^{G - G_s})^T V
 //
 // warp w computing output rows [16 w, 16 w + 16) of the chunk. Every
 // product is an mma.sync m16n8k16 (f16/bf16 operands, f32 accumulation); S
 // enters the output product rounded to the input type, as fla's chunk
-// kernels keep their per-chunk states. Shared memory (one dynamic window):
-// Q, K [C, D], V and its decayed copy Vw [C, BV], S [D, BV] (rows padded by
-// 16 bytes against ldmatrix bank conflicts), G [C] f32.
+// kernels keep their per-chunk states, and K^T's fragments are decayed in
+// registers. Shared memory (one dynamic window): two stages of Q, K
+// [C, D] and V [C, BV] (the next chunk's copies fly during this chunk's
+// products), S [D, BV] (rows padded by 16 bytes against ldmatrix bank
+// conflicts), G [C] f32: 104 KB at D = Dv = 128, two blocks per SM.
 //
 // Tokens past N: their rows re-read row N - 1 (finite values), their gates
-// are 0 (so G ends at the last token), Vw's rows are 0 (no state update)
-// and their outputs are not stored.
+// are 0 (so G ends at the last token), their decayed keys are 0 (no state
+// update) and their outputs are not stored.
 //
 //===----------------------------------------------------------------------===//
 
@@ -53,10 +55,11 @@ struct ChunkShape {
   int64_t padV() const { return bv + 8; }
   int64_t qBytes() const { return kChunk * padD() * 2; }
   int64_t vBytes() const { return kChunk * padV() * 2; }
+  /// Within a stage: Q at 0, then K, then V.
   int64_t offK() const { return qBytes(); }
   int64_t offV() const { return 2 * qBytes(); }
-  int64_t offVw() const { return offV() + vBytes(); }
-  int64_t offS() const { return offVw() + vBytes(); }
+  int64_t stageBytes() const { return offV() + vBytes(); }
+  int64_t offS() const { return 2 * stageBytes(); }
   int64_t offG() const { return offS() + d * padV() * 2; }
   int64_t bytes() const { return offG() + kChunk * 4; }
   /// State rows per warp in 16-row m-tiles; value slices per head.
@@ -80,7 +83,7 @@ private:
   MmaFragments mf;
 
   Value bi, h, v0, tid, lane, warp, n;
-  Value sQ, sK, sV, sVw, sS, sG;
+  Value smem, sQ, sK, sV, sS, sG;
   /// The head's constant log2 decay (decay(%lambda)), or null.
   Value headDecay;
 
@@ -96,21 +99,42 @@ private:
   }
   Value exp2(Value x) { return math::Exp2Op::create(b, x); }
   void barrier() { gpu::BarrierOp::create(b); }
-  Value view(int64_t offset, ArrayRef<int64_t> shape, Type elt, Value raw) {
+  Value view(Value offset, ArrayRef<int64_t> shape, Type elt) {
     auto wg = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
     return memref::ViewOp::create(b, MemRefType::get(shape, elt, MemRefLayoutAttrInterface(), wg),
-                                  raw, c(offset), ValueRange{});
+                                  smem, offset, ValueRange{});
+  }
+  /// The Q, K, V tiles of stage `stage` (an index value, 0 or 1).
+  void useStage(Value stage) {
+    Value base = mul(stage, s.stageBytes());
+    sQ = view(base, {kChunk, s.padD()}, s.elt);
+    sK = view(add(base, s.offK()), {kChunk, s.padD()}, s.elt);
+    sV = view(add(base, s.offV()), {kChunk, s.padV()}, s.elt);
+  }
+  /// Copies chunk `chunk`'s tiles into stage chunk % 2 (one commit group).
+  void loadChunk(Value chunk, Value q, Value k, Value v) {
+    useStage(rem(chunk, 2));
+    Value t0 = mul(chunk, kChunk);
+    copyRows(q, t0, c(0), s.d, sQ);
+    copyRows(k, t0, c(0), s.d, sK);
+    copyRows(v, t0, v0, s.bv, sV);
   }
 
   void copyRows(Value src, Value row0, Value col0, int64_t width, Value dst);
   void applyFeatureMap(Value tile);
   Value logGateAt(Value t);
   void scanGates(Value t0);
-  void decayValues(Value t0, Value gLast);
-  SmallVector<Value> queryTimesState(ArrayRef<SmallVector<Value>> qA);
-  SmallVector<SmallVector<Value>> maskedScores(Value r0, ArrayRef<SmallVector<Value>> qA);
+  Value keyWeight(Value t0, Value gLast, Value s);
+  /// The A fragment of Q's k-step kt for the warp's rows from r0 (read
+  /// when used: holding all of Q's fragments costs 32 registers at D = 128).
+  SmallVector<Value> queryFragment(Value r0, int64_t kt) {
+    return mf.ldmatrix(sQ, add(r0, rem(lane, 16)), add(mul(div(lane, 16), 8), kt * 16), 4,
+                       false);
+  }
+  SmallVector<Value> queryTimesState(Value r0);
+  SmallVector<SmallVector<Value>> maskedScores(Value r0);
   void storeOutput(Value t0, Value r0, ArrayRef<Value> O);
-  SmallVector<Value> updatedState(ValueRange S, Value gLast);
+  SmallVector<Value> updatedState(ValueRange S, Value t0, Value gLast);
   void writeState(ArrayRef<Value> S);
   /// (row, column) of accumulator element e of n-tile nt in a 16-row tile
   /// starting at row0.
@@ -194,53 +218,48 @@ void LinearChunkBuilder::scanGates(Value t0) {
   memref::StoreOp::create(b, incl, sG, ValueRange{add(mul(lane, 2), 1)});
 }
 
-/// Vw[s, :] = V[s, :] 2^{G - G_s} for tokens s < N, else 0.
-void LinearChunkBuilder::decayValues(Value t0, Value gLast) {
-  auto vt = VectorType::get({8}, s.elt), vf = VectorType::get({8}, b.getF32Type());
-  int64_t pieces = s.bv / 8;
-  for (int64_t t = 0; t < kChunk * pieces; t += kThreads) {
-    Value idx = add(tid, t);
-    Value r = div(idx, pieces), col = mul(rem(idx, pieces), 8);
-    Value gs = memref::LoadOp::create(b, sG, ValueRange{r});
-    Value w = arith::SelectOp::create(b, ult(add(t0, r), n),
-                                      exp2(arith::SubFOp::create(b, gLast, gs)), cf(0.0));
-    Value x = arith::ExtFOp::create(
-        b, vf, vector::LoadOp::create(b, vt, sV, ValueRange{r, col}).getResult());
-    x = arith::MulFOp::create(b, x, vector::BroadcastOp::create(b, vf, w));
-    vector::StoreOp::create(b, arith::TruncFOp::create(b, vt, x), sVw, ValueRange{r, col});
-  }
+/// 2^{G - G_s} for token s of the chunk if t0 + s < N, else 0: the weight
+/// of its key in the state update.
+Value LinearChunkBuilder::keyWeight(Value t0, Value gLast, Value tok) {
+  Value gs = memref::LoadOp::create(b, sG, ValueRange{tok});
+  return arith::SelectOp::create(b, ult(add(t0, tok), n),
+                                 exp2(arith::SubFOp::create(b, gLast, gs)), cf(0.0));
 }
 
 /// Q S_prev for this warp's 16 rows: [bv / 8][4] accumulators, flattened.
-SmallVector<Value> LinearChunkBuilder::queryTimesState(ArrayRef<SmallVector<Value>> qA) {
+SmallVector<Value> LinearChunkBuilder::queryTimesState(Value r0) {
   int64_t numO = s.bv / 8;
   SmallVector<Value> O(numO * 4, cf(0.0));
   Value row = rem(lane, 16), colOff = mul(div(lane, 16), 8);
-  for (int64_t dt = 0; dt < numO; dt += 2)
-    for (int64_t kt = 0; kt < s.d / 16; ++kt) {
+  for (int64_t kt = 0; kt < s.d / 16; ++kt) {
+    SmallVector<Value> qA = queryFragment(r0, kt);
+    for (int64_t dt = 0; dt < numO; dt += 2) {
       SmallVector<Value> sB = mf.ldmatrix(sS, add(row, kt * 16), add(colOff, dt * 8), 4, true);
       for (int64_t half = 0; half < 2; ++half) {
         auto acc = ArrayRef(O).slice((dt + half) * 4, 4);
-        SmallVector<Value> r = mf.mma(qA[kt], ValueRange(sB).slice(2 * half, 2), acc);
+        SmallVector<Value> r = mf.mma(qA, ValueRange(sB).slice(2 * half, 2), acc);
         std::copy(r.begin(), r.end(), O.begin() + (dt + half) * 4);
       }
     }
+  }
   return O;
 }
 
 /// (Q K^T) o Gamma x scale for this warp's rows: [C / 8][4] accumulators.
 SmallVector<SmallVector<Value>>
-LinearChunkBuilder::maskedScores(Value r0, ArrayRef<SmallVector<Value>> qA) {
+LinearChunkBuilder::maskedScores(Value r0) {
   int64_t numS = kChunk / 8;
   SmallVector<SmallVector<Value>> A(numS, SmallVector<Value>(4, cf(0.0)));
   Value kColOff = mul(div(lane, 8), 8);
-  for (int64_t kt = 0; kt < s.d / 16; kt += 2)
+  for (int64_t kt = 0; kt < s.d / 16; kt += 2) {
+    SmallVector<Value> qA[2] = {queryFragment(r0, kt), queryFragment(r0, kt + 1)};
     for (int64_t nt = 0; nt < numS; ++nt) {
       SmallVector<Value> kB =
           mf.ldmatrix(sK, add(rem(lane, 8), nt * 8), add(kColOff, kt * 16), 4, false);
       for (int64_t half = 0; half < 2; ++half)
-        A[nt] = mf.mma(qA[kt + half], ValueRange(kB).slice(2 * half, 2), A[nt]);
+        A[nt] = mf.mma(qA[half], ValueRange(kB).slice(2 * half, 2), A[nt]);
     }
+  }
   double scale = op.getScaleValue();
   Value gRow[2];
   for (int64_t half = 0; half < 2; ++half)
@@ -279,8 +298,8 @@ void LinearChunkBuilder::storeOutput(Value t0, Value r0, ArrayRef<Value> O) {
   }
 }
 
-/// 2^G S + K^T Vw on this warp's state rows.
-SmallVector<Value> LinearChunkBuilder::updatedState(ValueRange S, Value gLast) {
+/// 2^G S + (K o w)^T V on this warp's state rows (w: keyWeight).
+SmallVector<Value> LinearChunkBuilder::updatedState(ValueRange S, Value t0, Value gLast) {
   int64_t numV = s.bv / 8;
   Value decay = exp2(gLast);
   SmallVector<Value> next;
@@ -291,12 +310,23 @@ SmallVector<Value> LinearChunkBuilder::updatedState(ValueRange S, Value gLast) {
   Value j = div(lane, 8);
   Value kRow = add(mul(div(j, 2), 8), rem(lane, 8)), kCol = mul(rem(j, 2), 8);
   Value vRow = rem(lane, 16), vCol = mul(div(lane, 16), 8);
-  for (int64_t kt = 0; kt < kChunk / 16; ++kt)
+  auto pairF32 = VectorType::get({2}, b.getF32Type());
+  for (int64_t kt = 0; kt < kChunk / 16; ++kt) {
+    // This lane's tokens in the k-step: words 0, 1 hold tokens 2 (l % 4)
+    // + {0, 1}, words 2, 3 the same + 8.
+    SmallVector<Value> w;
+    for (int64_t hi = 0; hi < 2; ++hi) {
+      Value tok = add(mul(rem(lane, 4), 2), kt * 16 + hi * 8);
+      w.push_back(vector::FromElementsOp::create(
+          b, pairF32, ValueRange{keyWeight(t0, gLast, tok), keyWeight(t0, gLast, add(tok, 1))}));
+    }
     for (int64_t mi = 0; mi < s.stateTiles(); ++mi) {
       Value m0 = add(mul(warp, 16 * s.stateTiles()), mi * 16);
       SmallVector<Value> kA = mf.ldmatrix(sK, add(kRow, kt * 16), add(m0, kCol), 4, true);
+      for (int64_t word = 0; word < 4; ++word)
+        kA[word] = mf.scaled(kA[word], w[word / 2]);
       for (int64_t dt = 0; dt < numV; dt += 2) {
-        SmallVector<Value> vB = mf.ldmatrix(sVw, add(vRow, kt * 16), add(vCol, dt * 8), 4, true);
+        SmallVector<Value> vB = mf.ldmatrix(sV, add(vRow, kt * 16), add(vCol, dt * 8), 4, true);
         for (int64_t half = 0; half < 2; ++half) {
           int64_t base = (mi * numV + dt + half) * 4;
           SmallVector<Value> r = mf.mma(kA, ValueRange(vB).slice(2 * half, 2),
@@ -305,6 +335,7 @@ SmallVector<Value> LinearChunkBuilder::updatedState(ValueRange S, Value gLast) {
         }
       }
     }
+  }
   return next;
 }
 
@@ -327,18 +358,14 @@ void LinearChunkBuilder::writeState(ArrayRef<Value> S) {
 }
 
 void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread,
-                               Value smem) {
-  bi = bIdx, h = head, tid = thread;
+                               Value window) {
+  bi = bIdx, h = head, tid = thread, smem = window;
   v0 = mul(slice, s.bv);
   lane = rem(tid, 32), warp = div(tid, 32);
   Value q = arg(op.getQ()), k = arg(op.getK()), v = arg(op.getV());
   n = dimOf(b, b.getLoc(), q, 2);
-  sQ = view(0, {kChunk, s.padD()}, s.elt, smem);
-  sK = view(s.offK(), {kChunk, s.padD()}, s.elt, smem);
-  sV = view(s.offV(), {kChunk, s.padV()}, s.elt, smem);
-  sVw = view(s.offVw(), {kChunk, s.padV()}, s.elt, smem);
-  sS = view(s.offS(), {s.d, s.padV()}, s.elt, smem);
-  sG = view(s.offG(), {kChunk}, b.getF32Type(), smem);
+  sS = view(c(s.offS()), {s.d, s.padV()}, s.elt);
+  sG = view(c(s.offG()), {kChunk}, b.getF32Type());
   if (Value lambda = op.getDecay()) {
     Value l = toF32(b, b.getLoc(), memref::LoadOp::create(b, arg(lambda), ValueRange{h}));
     headDecay = arith::MaximumFOp::create(b, math::Log2Op::create(b, l), cf(kMinLog2Gate));
@@ -360,34 +387,50 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
 
   bool mapped = op.getFeatureMap() && *op.getFeatureMap() != FeatureMap::Identity;
   Value chunks = div(add(n, kChunk - 1), kChunk);
+  {
+    auto any = scf::IfOp::create(b, ult(c(0), chunks), /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&any.getThenRegion().front());
+    loadChunk(c(0), q, k, v);
+  }
+  NVVM::CpAsyncCommitGroupOp::create(b);
   auto loop = scf::ForOp::create(b, c(0), chunks, c(1), S);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
-    Value t0 = mul(loop.getInductionVar(), kChunk);
-    copyRows(q, t0, c(0), s.d, sQ);
-    copyRows(k, t0, c(0), s.d, sK);
-    copyRows(v, t0, v0, s.bv, sV);
+    Value chunk = loop.getInductionVar();
+    Value t0 = mul(chunk, kChunk);
+    // The next chunk's copies fly during this one's products (its stage
+    // was last read before the previous chunk's final barrier).
+    Value next = add(chunk, 1);
+    {
+      auto more = scf::IfOp::create(b, ult(next, chunks), /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(&more.getThenRegion().front());
+      loadChunk(next, q, k, v);
+    }
     NVVM::CpAsyncCommitGroupOp::create(b);
+    useStage(rem(chunk, 2));
     scanGates(t0);
-    NVVM::CpAsyncWaitGroupOp::create(b, 0);
-    barrier(); // tiles and G have landed; sS holds the previous state
+    NVVM::CpAsyncWaitGroupOp::create(b, 1);
+    barrier(); // this chunk's tiles and G have landed; sS holds the previous state
     if (mapped) {
       applyFeatureMap(sQ);
       applyFeatureMap(sK);
       barrier();
     }
     Value gLast = memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1)});
-    decayValues(t0, gLast);
 
-    // This warp's query rows: Q fragments, then O = 2^{G_t} scale Q S
-    // plus the masked, decayed scores times V.
+    // This warp's query rows: the masked, decayed scores as P fragments,
+    // O = 2^{G_t} scale Q S, then O += P V.
     Value r0 = mul(warp, 16);
-    SmallVector<SmallVector<Value>> qA;
-    Value qRow = add(r0, rem(lane, 16)), qCol = mul(div(lane, 16), 8);
-    for (int64_t kt = 0; kt < s.d / 16; ++kt)
-      qA.push_back(mf.ldmatrix(sQ, qRow, add(qCol, kt * 16), 4, false));
-    SmallVector<Value> O = queryTimesState(qA);
+    SmallVector<SmallVector<Value>> A = maskedScores(r0);
+    SmallVector<SmallVector<Value>> pA;
+    for (int64_t kt = 0; kt < kChunk / 16; ++kt)
+      pA.push_back({mf.pack(A[2 * kt][0], A[2 * kt][1]), mf.pack(A[2 * kt][2], A[2 * kt][3]),
+                    mf.pack(A[2 * kt + 1][0], A[2 * kt + 1][1]),
+                    mf.pack(A[2 * kt + 1][2], A[2 * kt + 1][3])});
+    SmallVector<Value> O = queryTimesState(r0);
     for (int64_t half = 0; half < 2; ++half) {
       Value g = memref::LoadOp::create(b, sG, ValueRange{cell(r0, 0, 2 * half).first});
       Value w = arith::MulFOp::create(b, exp2(g), cf(op.getScaleValue()));
@@ -395,18 +438,12 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
         for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
           O[nt * 4 + e] = arith::MulFOp::create(b, O[nt * 4 + e], w);
     }
-    SmallVector<SmallVector<Value>> A = maskedScores(r0, qA);
-    barrier(); // Vw is complete
     Value vRow = rem(lane, 16), vCol = mul(div(lane, 16), 8);
     for (int64_t kt = 0; kt < kChunk / 16; ++kt) {
-      SmallVector<Value> pA = {mf.pack(A[2 * kt][0], A[2 * kt][1]),
-                               mf.pack(A[2 * kt][2], A[2 * kt][3]),
-                               mf.pack(A[2 * kt + 1][0], A[2 * kt + 1][1]),
-                               mf.pack(A[2 * kt + 1][2], A[2 * kt + 1][3])};
       for (int64_t dt = 0; dt < numV; dt += 2) {
         SmallVector<Value> vB = mf.ldmatrix(sV, add(vRow, kt * 16), add(vCol, dt * 8), 4, true);
         for (int64_t half = 0; half < 2; ++half) {
-          SmallVector<Value> r = mf.mma(pA, ValueRange(vB).slice(2 * half, 2),
+          SmallVector<Value> r = mf.mma(pA[kt], ValueRange(vB).slice(2 * half, 2),
                                         ArrayRef(O).slice((dt + half) * 4, 4));
           std::copy(r.begin(), r.end(), O.begin() + (dt + half) * 4);
         }
@@ -414,11 +451,11 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
     }
     storeOutput(t0, r0, O);
 
-    SmallVector<Value> next = updatedState(loop.getRegionIterArgs(), gLast);
+    SmallVector<Value> state = updatedState(loop.getRegionIterArgs(), t0, gLast);
     barrier(); // every warp is done reading sS (and the chunk's tiles)
-    writeState(next);
+    writeState(state);
     barrier(); // sS is the new state before the next chunk reads it
-    scf::YieldOp::create(b, next);
+    scf::YieldOp::create(b, state);
   }
 
   if (Value fs = op.getStateResult() ? arg(op.getStateResult()) : Value()) {

@@ -79,6 +79,21 @@ struct MmaFragments {
     Value w = vector::BitCastOp::create(b, VectorType::get({1}, i32), x);
     return vector::ExtractOp::create(b, w, ArrayRef<int64_t>{0});
   }
+  /// Operand word `word` (two f16/bf16) times the f32 pair `w`, rounded
+  /// back to one word.
+  Value scaled(Value word, Value w) {
+    auto pairTy = VectorType::get({2}, elt);
+    Value pair = elt.isBF16()
+                     ? vector::BitCastOp::create(
+                           b, pairTy,
+                           vector::BroadcastOp::create(
+                               b, VectorType::get({1}, b.getI32Type()), word))
+                           .getResult()
+                     : word;
+    Value x = arith::ExtFOp::create(b, VectorType::get({2}, b.getF32Type()), pair);
+    x = arith::MulFOp::create(b, x, w);
+    return asOperand(arith::TruncFOp::create(b, pairTy, x));
+  }
   /// Two f32 as one mma operand word of f16/bf16.
   Value pack(Value x, Value y) {
     Value v = vector::FromElementsOp::create(
