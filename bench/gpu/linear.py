@@ -24,7 +24,8 @@ dev = "cuda"
 CHECKS = ["linear_decay_f32_d64", "linear_gate_elu1_bf16_d64", "linear_normalized_bf16_d64",
           "linear_gdr_bf16_d64", "linear_gdr_bf16_d128", "linear_loggate_bf16_d128",
           "linear_gla_bf16_d128", "linear_decay_bf16_d64_dv32", "linear_gate_f16_d128_dv256",
-          "linear_plain_bf16_d128", "linear_loggate_bf16_d128_rec"]
+          "linear_plain_bf16_d128", "linear_loggate_bf16_d128_rec",
+          "linear_loggate_bf16_d128_c32", "linear_plain_bf16_d128_c32"]
 # The timing shapes (B, H, N), D = Dv = 128.
 SHAPES = [(16, 16, 4096), (4, 16, 16384), (1, 16, 4096)]
 
@@ -169,9 +170,10 @@ def timed(report, reps):
     ops = fla_ops()
     out = []
     only = os.environ.get("LINEAR_ONLY")  # time these programs (comma-separated) only
-    for name in ("linear_plain_bf16_d128", "linear_loggate_bf16_d128",
-                 "linear_loggate_bf16_d128_rec", "linear_gla_bf16_d128",
-                 "linear_gdr_bf16_d128"):
+    for name in ("linear_plain_bf16_d128", "linear_plain_bf16_d128_c32",
+                 "linear_loggate_bf16_d128", "linear_loggate_bf16_d128_c32",
+                 "linear_loggate_bf16_d128_rec", "linear_gdr_bf16_d128",
+                 "linear_gla_bf16_d128"):
         if only and name not in only.split(","):
             continue
         kern = load(name)
@@ -180,7 +182,7 @@ def timed(report, reps):
             row = dict(program=name, shape=f"{B}x{H}x{N}x128",
                        attnir_ms=time_ms(lambda: kern(*args), reps))
             if ops is not None and not name.endswith("_rec"):
-                row["fla_chunk_ms"] = time_ms(fla_call(name, ops, args), reps)
+                row["fla_chunk_ms"] = time_ms(fla_call(name.replace("_c32", ""), ops, args), reps)
                 row["fla_over_attnir"] = row["fla_chunk_ms"] / row["attnir_ms"]
             out.append(row)
             print(json.dumps(row))

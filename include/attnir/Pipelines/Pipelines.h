@@ -103,6 +103,11 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                                              "of the tensor-core kernel (64), "
                                              "or 0: the token recurrence"),
                               llvm::cl::init(64)};
+  Option<int64_t> linearColumns{*this, "linear-columns",
+                                llvm::cl::desc("attn.linear's chunked kernel: "
+                                               "value columns per block (32 or "
+                                               "64)"),
+                                llvm::cl::init(64)};
   Option<int64_t> optLevel{*this, "opt-level",
                            llvm::cl::desc("LLVM and ptxas optimisation level"),
                            llvm::cl::init(3)};

@@ -156,9 +156,10 @@ struct ConvertAttnToNVGPU
             : isa<ScanOp>(o)
                 ? cuda::buildScanKernel(gb, fn, cast<ScanOp>(o), kname)
             : isa<LinearOp>(o) &&
-                    cuda::canChunkLinear(cast<LinearOp>(o), linearChunk)
+                    cuda::canChunkLinear(cast<LinearOp>(o), linearChunk,
+                                         linearColumns)
                 ? cuda::buildLinearChunkKernel(gb, fn, cast<LinearOp>(o), kname,
-                                               linearChunk)
+                                               linearColumns)
                 : cuda::buildSelectionKernel(gb, fn, &o, kname);
         if (failed(built))
           return signalPassFailure();

@@ -1,7 +1,7 @@
 //===- LinearChunkKernel.cpp - attn.linear in chunks on tensor cores ------===//
 //
 // fla's fused chunk form for decays and scalar gates. A block of 4 warps per
-// (b, h, slice of BV <= 64 value columns) walks the sequence in chunks of
+// (b, h, slice of BV value columns; 64, or 32 with linear-columns=32) walks the sequence in chunks of
 // C = 64 tokens, its slice of the state S [D, BV] in f32 accumulators
 // (warp w owns state rows [w D / 4, (w + 1) D / 4)). Per chunk, with g_t the
 // token's log2 decay, G_t its inclusive sum over the chunk (a warp scan)
@@ -470,12 +470,12 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
   }
 }
 
-/// The value slice width: all of Dv up to 64, else 64.
-int64_t sliceWidth(int64_t dv) { return dv <= 64 ? dv : 64; }
+/// The value slice width: all of Dv up to `columns`, else `columns`.
+int64_t sliceWidth(int64_t dv, int64_t columns) { return std::min(dv, columns); }
 
 } // namespace
 
-bool mlir::attn::cuda::canChunkLinear(LinearOp op, int64_t chunk) {
+bool mlir::attn::cuda::canChunkLinear(LinearOp op, int64_t chunk, int64_t columns) {
   if (chunk != kChunk)
     return false;
   auto q = cast<RankedTensorType>(op.getQ().getType());
@@ -489,7 +489,7 @@ bool mlir::attn::cuda::canChunkLinear(LinearOp op, int64_t chunk) {
   if (d != 64 && d != 128)
     return false;
   if (ShapedType::isDynamic(dv) || dv % 16 != 0 || dv > 512 ||
-      dv % sliceWidth(dv) != 0)
+      dv % sliceWidth(dv, columns) != 0 || dv / sliceWidth(dv, columns) > 8)
     return false;
   // The delta rule, Titans' momentum, per-feature gates, l2norm and the
   // normaliser keep the token recurrence for now.
@@ -499,12 +499,11 @@ bool mlir::attn::cuda::canChunkLinear(LinearOp op, int64_t chunk) {
 
 LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::FuncOp fn,
                                                        LinearOp op, StringRef name,
-                                                       int64_t chunk) {
-  (void)chunk; // kChunk (canChunkLinear admits no other)
+                                                       int64_t columns) {
   Location loc = op.getLoc();
   auto q = cast<RankedTensorType>(op.getQ().getType());
   auto v = cast<RankedTensorType>(op.getV().getType());
-  ChunkShape s{q.getDimSize(3), v.getDimSize(3), sliceWidth(v.getDimSize(3)),
+  ChunkShape s{q.getDimSize(3), v.getDimSize(3), sliceWidth(v.getDimSize(3), columns),
                q.getElementType()};
   SmallVector<Value> values(op->getOperands());
   llvm::append_range(values, op->getResults());

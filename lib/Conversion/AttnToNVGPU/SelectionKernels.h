@@ -67,11 +67,12 @@ Value dynamicSharedBytes(ImplicitLocOpBuilder &b, int64_t bytes);
 
 /// attn.linear in chunks on tensor cores (LinearChunkKernel.cpp): decays
 /// and scalar gates, feature maps, state in and out, f16/bf16 inputs.
-/// `chunk` is the pass option (0: always the token recurrence).
-bool canChunkLinear(LinearOp op, int64_t chunk);
+/// `chunk` and `columns` are the pass options linear-chunk (0: always the
+/// token recurrence) and linear-columns (value columns per block).
+bool canChunkLinear(LinearOp op, int64_t chunk, int64_t columns);
 LogicalResult buildLinearChunkKernel(OpBuilder &gb, func::FuncOp fn,
                                      LinearOp op, StringRef name,
-                                     int64_t chunk);
+                                     int64_t columns);
 
 /// The work item's indices over the first `rank` dims of `grid`, inside an
 /// `if` on the item being in range (the builder is left in its body).

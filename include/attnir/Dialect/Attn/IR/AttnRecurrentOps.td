@@ -114,10 +114,15 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     tokens (a pass option, `linear-chunk`) the masked, decayed products,
     across chunks the state; equal to the token recurrence up to rounding
     for any C. The delta rule runs token by token (its chunked WY form is
-    future work). On CUDA (static D <= 256, Dv <= 1024) one step kernel
-    runs a thread per (b, h, value column) with its state column in
-    registers, token by token (LinearKernel.cpp): every variant, correct,
-    not yet on tensor cores.
+    future work). On CUDA, f16/bf16 inputs with D = 64 or 128 and decays,
+    scalar gates or none (any feature map, state in and out) run in
+    64-token chunks on tensor cores (LinearChunkKernel.cpp: mma.sync
+    products, the state slice of a block in f32 accumulators;
+    `--cuda-options linear-columns=32|64`); every other variant (the delta
+    rule, per-feature gates, l2norm, normalize, f32; static D <= 256,
+    Dv <= 1024) runs a thread per (b, h, value column) with its state
+    column in registers, token by token (LinearKernel.cpp), as does
+    `linear-chunk=0`.
 
     ```mlir
     %o = attn.linear %q, %k, %v decay(%lambda)
