@@ -656,6 +656,8 @@ TEST(EntryABI, StepsRoundTripAndBadStepsRefused) {
   abi.workspace.push_back({"w1", DType::I32, {0}, "", /*persistent=*/true});
   abi.steps.push_back({"f__s0", {"i0", "w0"}, 1, 3, 128, 32});
   abi.steps.push_back({"f__s1", {"i0", "w0"}, 1, 3, 256, 256, 16, 16});
+  abi.steps.back().sharedBytes = 90368; // dynamic shared memory
+  abi.steps.back().smBlocksMin = 2;     // launched with >= 2 blocks per SM
   abi.steps.push_back({"f", {"i0", "i0", "i0", "w0", "o0"}, -1, 0, 0, 1});
   std::string text = abi.serialize(), err;
   EntryABI back;
@@ -668,6 +670,9 @@ TEST(EntryABI, StepsRoundTripAndBadStepsRefused) {
   EXPECT_TRUE(back.workspace[1].persistent);
   EXPECT_EQ(back.steps[0].lanes, 32);
   EXPECT_EQ(back.steps[1].tileRows, 16);
+  EXPECT_EQ(back.steps[1].sharedBytes, 90368);
+  EXPECT_EQ(back.steps[1].smBlocksMin, 2);
+  EXPECT_EQ(back.steps[1].smBlocksMax, 0);
   EXPECT_EQ(back.steps[2].args[4], "o0");
   // Tiles count the last two grid dims in ceil-divided tiles.
   EXPECT_EQ(back.steps[1].items({5, 33, 17}), 256 * 5 * 3 * 2);
@@ -697,6 +702,9 @@ TEST(EntryABI, StepsRoundTripAndBadStepsRefused) {
   refused("tile 16 16", "tile 0 16");   // an empty tile
   refused("tile 16 16", "tile 16");     // a tile without its columns
   refused("tile 16 16", "tiles 16 16"); // anything else after the arguments
+  refused("shared 90368", "shared 999999");   // more than a block can have
+  refused("sm-blocks 2 0", "sm-blocks 2");    // a bound missing
+  refused("sm-blocks 2 0", "sm-blocks -1 0"); // a negative bound
   refused("persist w1", "persist w9");  // persistence of a buffer not there
 }
 

@@ -45,11 +45,16 @@ SPECS = {
     "linear_gate_f16_d128_dv256": (linear_spec(128, "f16", dv=256, gate=True,
                                                scale=128 ** -0.5), ""),
     "linear_plain_bf16_d128": (linear_spec(128, "bf16", scale=128 ** -0.5), ""),
-    # 32 value columns per block: twice the blocks (B x H small next to the SMs).
+    # One form only (the default bundles carry both and the runtime picks):
+    # 32 value columns per block (twice the blocks) or 64.
     "linear_loggate_bf16_d128_c32": (linear_spec(128, "bf16", log_gate=True,
                                                  scale=128 ** -0.5), "linear-columns=32"),
     "linear_plain_bf16_d128_c32": (linear_spec(128, "bf16", scale=128 ** -0.5),
                                    "linear-columns=32"),
+    "linear_loggate_bf16_d128_c64": (linear_spec(128, "bf16", log_gate=True,
+                                                 scale=128 ** -0.5), "linear-columns=64"),
+    "linear_plain_bf16_d128_c64": (linear_spec(128, "bf16", scale=128 ** -0.5),
+                                   "linear-columns=64"),
     # The token recurrence of the same program (timed beside the chunks).
     "linear_loggate_bf16_d128_rec": (linear_spec(128, "bf16", log_gate=True,
                                                  scale=128 ** -0.5), "linear-chunk=0"),

@@ -25,7 +25,8 @@ CHECKS = ["linear_decay_f32_d64", "linear_gate_elu1_bf16_d64", "linear_normalize
           "linear_gdr_bf16_d64", "linear_gdr_bf16_d128", "linear_loggate_bf16_d128",
           "linear_gla_bf16_d128", "linear_decay_bf16_d64_dv32", "linear_gate_f16_d128_dv256",
           "linear_plain_bf16_d128", "linear_loggate_bf16_d128_rec",
-          "linear_loggate_bf16_d128_c32", "linear_plain_bf16_d128_c32"]
+          "linear_loggate_bf16_d128_c32", "linear_plain_bf16_d128_c32",
+          "linear_loggate_bf16_d128_c64", "linear_plain_bf16_d128_c64"]
 # The issue's timing shapes (B, H, N), D = Dv = 128.
 SHAPES = [(16, 16, 4096), (4, 16, 16384), (1, 16, 4096)]
 
@@ -170,8 +171,9 @@ def timed(report, reps):
     ops = fla_ops()
     out = []
     only = os.environ.get("LINEAR_ONLY")  # time these programs (comma-separated) only
-    for name in ("linear_plain_bf16_d128", "linear_plain_bf16_d128_c32",
-                 "linear_loggate_bf16_d128", "linear_loggate_bf16_d128_c32",
+    for name in ("linear_plain_bf16_d128", "linear_plain_bf16_d128_c64",
+                 "linear_plain_bf16_d128_c32", "linear_loggate_bf16_d128",
+                 "linear_loggate_bf16_d128_c64", "linear_loggate_bf16_d128_c32",
                  "linear_loggate_bf16_d128_rec", "linear_gdr_bf16_d128",
                  "linear_gla_bf16_d128"):
         if only and name not in only.split(","):
@@ -182,7 +184,7 @@ def timed(report, reps):
             row = dict(program=name, shape=f"{B}x{H}x{N}x128",
                        attnir_ms=time_ms(lambda: kern(*args), reps))
             if ops is not None and not name.endswith("_rec"):
-                row["fla_chunk_ms"] = time_ms(fla_call(name.replace("_c32", ""), ops, args), reps)
+                row["fla_chunk_ms"] = time_ms(fla_call(name.replace("_c32", "").replace("_c64", ""), ops, args), reps)
                 row["fla_over_attnir"] = row["fla_chunk_ms"] / row["attnir_ms"]
             out.append(row)
             print(json.dumps(row))

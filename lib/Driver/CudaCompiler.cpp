@@ -108,6 +108,10 @@ bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
         if (auto lanes = fn->getAttrOfType<IntegerAttr>("attn.grid_lanes"))
           st.lanes = lanes.getInt();
         st.sharedBytes = sh ? sh.getInt() : 0;
+        if (auto when = fn->getAttrOfType<DenseI64ArrayAttr>("attn.sm_blocks")) {
+          st.smBlocksMin = when[0];
+          st.smBlocksMax = when[1];
+        }
         if (auto tile = fn->getAttrOfType<DenseI64ArrayAttr>("attn.grid_tile")) {
           st.tileRows = tile[0];
           st.tileCols = tile[1];

@@ -197,7 +197,7 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
                        {"ctas-per-sm", &o.ctasPerSm, 0, 2, 1},
                        {"persistent", &o.persistent, 0, 1, 1},
                        {"linear-chunk", &o.linearChunk, 0, 64, 64},
-                       {"linear-columns", &o.linearColumns, 32, 64, 32},
+                       {"linear-columns", &o.linearColumns, 0, 64, 32},
                        {"opt-level", &o.optLevel, 0, 3, 1}};
     if (!applyIntOption(item, rules,
                         "chip, features, mma, warps, m-tiles, key-block, "

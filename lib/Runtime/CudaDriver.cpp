@@ -91,6 +91,13 @@ const Driver *driver(std::string &error) {
   return &l.d;
 }
 
+bool deviceSMCount(const Driver &d, int &sms, std::string &error) {
+  CUdevice dev = 0;
+  return check(d.cuCtxGetDevice(&dev), "cuCtxGetDevice", error) &&
+         check(d.cuDeviceGetAttribute(&sms, 16, dev), // MULTIPROCESSOR_COUNT
+               "cuDeviceGetAttribute", error);
+}
+
 bool check(CUresult r, const char *what, std::string &error) {
   if (r == 0)
     return true;

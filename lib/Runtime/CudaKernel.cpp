@@ -380,11 +380,8 @@ bool Kernel::launchAttention(int entry, const std::string &kernelName,
   if (contract.persistent) {
     // One block per SM, each looping over the tiles (tiles x H x B work
     // items; the kernel stops at that count).
-    CUdevice dev = 0;
     int sms = 0;
-    if (!check(d->cuCtxGetDevice(&dev), "cuCtxGetDevice", error) ||
-        !check(d->cuDeviceGetAttribute(&sms, 16, dev), // MULTIPROCESSOR_COUNT
-               "cuDeviceGetAttribute", error))
+    if (!deviceSMCount(*d, sms, error))
       return false;
     double items = static_cast<double>(tiles) * H * B;
     grid[0] = static_cast<unsigned>(std::min<double>(items, std::max(sms, 1)));
@@ -508,6 +505,15 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
     if (items == 0)
       continue;
     int64_t blocks = (items + st.threads - 1) / st.threads;
+    if (st.smBlocksMin || st.smBlocksMax) {
+      // One of two forms of a step: the one whose grid suits this GPU.
+      int sms = 0;
+      if (!deviceSMCount(*d, sms, error))
+        return false;
+      if ((st.smBlocksMin && blocks < st.smBlocksMin * sms) ||
+          (st.smBlocksMax && blocks >= st.smBlocksMax * sms))
+        continue;
+    }
     if (blocks > 0x7fffffff) {
       error = "@" + abi.name + ": too many rows for one launch of " + st.kernel;
       return false;

@@ -291,6 +291,8 @@ std::string EntryABI::serialize() const {
       os << " tile " << st.tileRows << " " << st.tileCols;
     if (st.sharedBytes)
       os << " shared " << st.sharedBytes;
+    if (st.smBlocksMin || st.smBlocksMax)
+      os << " sm-blocks " << st.smBlocksMin << " " << st.smBlocksMax;
     os << "\n";
   }
   auto roles = [&](const char *kind, const std::vector<ABIArg> &list) {
@@ -389,6 +391,10 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
               st.tileCols < 1 || st.tileRows > 1024 || st.tileCols > 1024 ||
               st.gridDims < 2)
             return bad("step tile");
+        } else if (word2 == "sm-blocks") {
+          if (!(rs >> st.smBlocksMin >> st.smBlocksMax) || st.smBlocksMin < 0 ||
+              st.smBlocksMax < 0 || st.smBlocksMin > 1024 || st.smBlocksMax > 1024)
+            return bad("step sm-blocks");
         } else if (word2 == "shared") {
           // 227 KB: the most any CUDA GPU gives one block.
           if (!(rs >> st.sharedBytes) || st.sharedBytes < 0 ||

@@ -98,11 +98,13 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
            "attn.linear with f16/bf16 inputs, decays or scalar gates: "
            "tokens per chunk of the tensor-core kernel (64); 0 keeps the "
            "token recurrence (a thread per state column)">,
-    Option<"linearColumns", "linear-columns", "int64_t", /*default=*/"64",
+    Option<"linearColumns", "linear-columns", "int64_t", /*default=*/"0",
            "attn.linear's chunked kernel: value columns per block, 32 or 64 "
            "(32: twice the blocks, each recomputing Q K^T; faster when "
            "B x H is small next to the SM count: "
-           "docs/benchmarks/linear-gpu.md)">,
+           "docs/benchmarks/linear-gpu.md); 0: both kernels, the runtime "
+           "launching the 64-column one when it has at least two blocks "
+           "per SM">,
   ];
 }
 

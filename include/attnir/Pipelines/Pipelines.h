@@ -106,8 +106,9 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
   Option<int64_t> linearColumns{*this, "linear-columns",
                                 llvm::cl::desc("attn.linear's chunked kernel: "
                                                "value columns per block (32 or "
-                                               "64)"),
-                                llvm::cl::init(64)};
+                                               "64); 0: both, the runtime "
+                                               "picks by the grid"),
+                                llvm::cl::init(0)};
   Option<int64_t> optLevel{*this, "opt-level",
                            llvm::cl::desc("LLVM and ptxas optimisation level"),
                            llvm::cl::init(3)};

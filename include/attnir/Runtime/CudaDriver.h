@@ -75,6 +75,9 @@ const Driver *driver(std::string &error);
 /// False with "<what>: <driver's message>" in `error` when `r` is not 0.
 bool check(CUresult r, const char *what, std::string &error);
 
+/// The multiprocessor count of the current context's device, in `sms`.
+bool deviceSMCount(const Driver &d, int &sms, std::string &error);
+
 /// Makes a context current on this thread: the caller's (torch sets one),
 /// else device 0's primary context.
 bool ensureContext(std::string &error);

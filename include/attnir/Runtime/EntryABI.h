@@ -75,6 +75,10 @@ struct KernelStep {
   int64_t tileRows = 1, tileCols = 1;
   /// Dynamic shared memory per block, in bytes (0: none).
   int64_t sharedBytes = 0;
+  /// Launched only when its blocks are at least smBlocksMin x the GPU's SM
+  /// count (0: no lower bound) and below smBlocksMax x that count (0: no
+  /// upper bound): two forms of one step, the one that fills the GPU.
+  int64_t smBlocksMin = 0, smBlocksMax = 0;
   /// The number of work items of a launch whose grid argument has
   /// `shape` (lanes x the grid's elements, in tiles where tiled).
   int64_t items(const std::vector<int64_t> &shape) const;

@@ -470,8 +470,15 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
   }
 }
 
-/// The value slice width: all of Dv up to `columns`, else `columns`.
-int64_t sliceWidth(int64_t dv, int64_t columns) { return std::min(dv, columns); }
+/// The value slice width: all of Dv up to `columns`, else `columns` (0:
+/// 64, the wider of the two forms).
+int64_t sliceWidth(int64_t dv, int64_t columns) {
+  return std::min(dv, columns ? columns : 64);
+}
+
+/// One kernel of the op with `columns` value columns per block.
+LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
+                       int64_t columns, ArrayRef<int64_t> smBlocks);
 
 } // namespace
 
@@ -500,6 +507,21 @@ bool mlir::attn::cuda::canChunkLinear(LinearOp op, int64_t chunk, int64_t column
 LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::FuncOp fn,
                                                        LinearOp op, StringRef name,
                                                        int64_t columns) {
+  int64_t dv = cast<RankedTensorType>(op.getV().getType()).getDimSize(3);
+  // Both forms where they differ: 64 columns per block when the grid has
+  // at least two blocks per SM (no recomputation), else 32 (twice the
+  // blocks); the runtime launches one of them.
+  if (columns == 0 && dv % 64 == 0 && dv / 32 <= 8) {
+    if (failed(buildOne(gb, fn, op, name, 64, {2, 0})))
+      return failure();
+    return buildOne(gb, fn, op, (name + "_c32").str(), 32, {0, 4});
+  }
+  return buildOne(gb, fn, op, name, columns, {});
+}
+
+namespace {
+LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
+                       int64_t columns, ArrayRef<int64_t> smBlocks) {
   Location loc = op.getLoc();
   auto q = cast<RankedTensorType>(op.getQ().getType());
   auto v = cast<RankedTensorType>(op.getV().getType());
@@ -513,6 +535,8 @@ LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::Func
   int64_t lanes = kThreads * s.slices();
   gpu::GPUFuncOp kfn = createStepKernel(gb, fn, values, name, numIn, 2, kThreads, lanes);
   kfn->setAttr("attn.dynamic_shared", gb.getI64IntegerAttr(s.bytes()));
+  if (!smBlocks.empty())
+    kfn->setAttr("attn.sm_blocks", gb.getDenseI64ArrayAttr(smBlocks));
   OpBuilder ob(gb.getContext());
   ob.setInsertionPointToStart(&kfn.getBody().front());
   ImplicitLocOpBuilder b(loc, ob);
@@ -529,3 +553,4 @@ LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::Func
   gpu::ReturnOp::create(b);
   return success();
 }
+} // namespace
