@@ -1,5 +1,6 @@
 //===- SupportTest.cpp - HostTensor and .npy tests ------------------------===//
 
+#include "attnir/Driver/CudaCompiler.h"
 #include "attnir/Support/HostTensor.h"
 #include "attnir/Support/Npy.h"
 #include "attnir/Runtime/EntryABI.h"
@@ -11,7 +12,11 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <filesystem>
 #include <limits>
+#include <map>
+#include <optional>
+#include <unistd.h>
 
 using namespace attnir;
 
@@ -738,4 +743,47 @@ TEST(Workspace, AlignsAndReusesBlocks) {
   workspaceFree(p);
   workspaceFree(nullptr);
   EXPECT_EQ(workspaceAlignedAlloc(48, 10), nullptr); // not a power of two
+}
+
+// ptxas is looked for in one place (findPtxas): ATTNIR_PTXAS, CUDA_HOME/bin,
+// PATH, /usr/local/cuda/bin, then ATTNIR_PTXAS_FALLBACK, the Python
+// package's pip-packaged ptxas, which a toolkit's own always beats.
+TEST(CudaCompiler, FindsPtxasInOrder) {
+  namespace fs = std::filesystem;
+  fs::path root = fs::temp_directory_path() /
+                  ("attnir-ptxas-" + std::to_string(::getpid()));
+  fs::create_directories(root / "home" / "bin");
+  fs::create_directories(root / "empty");
+  auto tool = [&](const fs::path &p) {
+    std::ofstream(p) << "#!/bin/sh\nexit 0\n";
+    fs::permissions(p, fs::perms::owner_all);
+    return p.string();
+  };
+  std::string home = tool(root / "home" / "bin" / "ptxas");
+  std::string fallback = tool(root / "fallback-ptxas");
+  std::string named = tool(root / "named-ptxas");
+  std::map<std::string, std::optional<std::string>> saved;
+  for (const char *v : {"ATTNIR_PTXAS", "CUDA_HOME", "PATH", "ATTNIR_PTXAS_FALLBACK"}) {
+    const char *old = std::getenv(v);
+    saved[v] = old ? std::optional<std::string>(old) : std::nullopt;
+    ::unsetenv(v);
+  }
+  ::setenv("PATH", (root / "empty").c_str(), 1);
+  std::string system = fs::exists("/usr/local/cuda/bin/ptxas") ? "/usr/local/cuda/bin/ptxas" : "";
+  EXPECT_EQ(attnir::findPtxas(), system);
+  ::setenv("ATTNIR_PTXAS_FALLBACK", fallback.c_str(), 1);
+  EXPECT_EQ(attnir::findPtxas(), system.empty() ? fallback : system);
+  ::setenv("CUDA_HOME", (root / "home").c_str(), 1);
+  EXPECT_EQ(attnir::findPtxas(), home);
+  ::setenv("ATTNIR_PTXAS", named.c_str(), 1);
+  EXPECT_EQ(attnir::findPtxas(), named);
+  ::setenv("ATTNIR_PTXAS", (root / "missing").c_str(), 1);
+  EXPECT_EQ(attnir::findPtxas(), ""); // a named one that is not there: none
+  for (auto &[v, old] : saved) {
+    if (old)
+      ::setenv(v.c_str(), old->c_str(), 1);
+    else
+      ::unsetenv(v.c_str());
+  }
+  fs::remove_all(root);
 }

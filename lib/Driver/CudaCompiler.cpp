@@ -32,6 +32,10 @@ std::string findPtxas() {
     return *p;
   if (llvm::sys::fs::can_execute("/usr/local/cuda/bin/ptxas"))
     return "/usr/local/cuda/bin/ptxas";
+  // The last resort a caller may name: the Python package sets it to NVIDIA's
+  // pip-packaged ptxas, so a toolkit's own ptxas always wins.
+  if (const char *p = std::getenv("ATTNIR_PTXAS_FALLBACK"))
+    return llvm::sys::fs::can_execute(p) ? p : "";
   return "";
 }
 

@@ -184,8 +184,7 @@ bool RuleProgram::make(const RefRule &rule, std::vector<int> leadingKinds,
   out.numLeading = leading;
   out.tensors = std::move(operands);
   out.kinds = std::move(leadingKinds);
-  for (const HostTensor *t : out.tensors)
-    out.kinds.push_back(-1); // a tensor
+  out.kinds.insert(out.kinds.end(), out.tensors.size(), -1); // tensors
   for (size_t n = 0; n < rule.instrs.size(); ++n) {
     const RefInstr &in = rule.instrs[n];
     auto bad = [&](const std::string &why) {

@@ -1,30 +1,15 @@
 """Where CUDA compiles find ptxas when the machine has no CUDA toolkit.
 
 The compiler looks for ptxas in ATTNIR_PTXAS, CUDA_HOME/bin, PATH and
-/usr/local/cuda/bin (lib/Driver/CudaCompiler.cpp). A Python environment may
-instead have NVIDIA's pip package of it (nvidia-cuda-nvcc*, which torch
-environments often carry): when none of those places has one, its ptxas is
-named in ATTNIR_PTXAS. Without any, bundles hold PTX and the driver
-compiles it at load time.
+/usr/local/cuda/bin, then in ATTNIR_PTXAS_FALLBACK (findPtxas in
+lib/Driver/CudaCompiler.cpp: the one place that order lives). A Python
+environment may have NVIDIA's pip package of ptxas (nvidia-cuda-nvcc*,
+which torch environments often carry): it is named as that last resort, so
+a toolkit's own ptxas always wins. Without any, bundles hold PTX and the
+driver compiles it at load time.
 """
 import glob
 import os
-import shutil
-
-
-def system_ptxas():
-    """The ptxas the compiler finds by itself, or None."""
-    named = os.environ.get("ATTNIR_PTXAS")
-    if named:
-        return named
-    candidates = [shutil.which("ptxas"), "/usr/local/cuda/bin/ptxas"]
-    home = os.environ.get("CUDA_HOME")
-    if home:
-        candidates.insert(0, os.path.join(home, "bin", "ptxas"))
-    for c in candidates:
-        if c and os.access(c, os.X_OK):
-            return c
-    return None
 
 
 def wheel_ptxas():
@@ -42,9 +27,9 @@ def wheel_ptxas():
 
 
 def ensure_ptxas():
-    """Names the pip package's ptxas for the compiler when it would find
-    none of its own."""
-    if system_ptxas() is None:
+    """Names the pip package's ptxas as the compiler's last resort (unless
+    the caller named one)."""
+    if "ATTNIR_PTXAS_FALLBACK" not in os.environ:
         found = wheel_ptxas()
         if found:
-            os.environ["ATTNIR_PTXAS"] = found
+            os.environ["ATTNIR_PTXAS_FALLBACK"] = found

@@ -52,8 +52,9 @@ bool compileToCudaBundle(mlir::ModuleOp spec,
                          Bundle &bundle, std::string &error,
                          CudaArtifacts *artifacts = nullptr);
 
-/// ptxas: $ATTNIR_PTXAS, $CUDA_HOME/bin, PATH, /usr/local/cuda/bin; "" if
-/// none.
+/// ptxas: $ATTNIR_PTXAS, $CUDA_HOME/bin, PATH, /usr/local/cuda/bin, then
+/// $ATTNIR_PTXAS_FALLBACK (the Python package's pip-packaged ptxas); "" if
+/// none. The one place that search order lives.
 std::string findPtxas();
 
 } // namespace attnir
