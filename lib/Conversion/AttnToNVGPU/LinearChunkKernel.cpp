@@ -133,6 +133,18 @@ private:
   }
   SmallVector<Value> queryTimesState(Value r0);
   SmallVector<SmallVector<Value>> maskedScores(Value r0);
+  SmallVector<Value> chunkOutput(Value r0);
+  /// Calls f(i, row, column) for accumulator element i of this thread's
+  /// state slice (row of S, column of v).
+  void forEachStateCell(function_ref<void(int64_t, Value, Value)> f) {
+    int64_t numV = s.bv / 8;
+    for (int64_t mi = 0; mi < s.stateTiles(); ++mi)
+      for (int64_t nt = 0; nt < numV; ++nt)
+        for (int64_t e = 0; e < 4; ++e) {
+          auto [row, col] = cell(add(mul(warp, 16 * s.stateTiles()), mi * 16), nt, e);
+          f((mi * numV + nt) * 4 + e, row, add(v0, col));
+        }
+  }
   void storeOutput(Value t0, Value r0, ArrayRef<Value> O);
   SmallVector<Value> updatedState(ValueRange S, Value t0, Value gLast);
   void writeState(ArrayRef<Value> S);
@@ -277,6 +289,37 @@ LinearChunkBuilder::maskedScores(Value r0) {
   return A;
 }
 
+/// This warp's rows of the chunk's output: the masked, decayed scores as P
+/// fragments, O = 2^{G_t} scale Q S, then O += P V.
+SmallVector<Value> LinearChunkBuilder::chunkOutput(Value r0) {
+  int64_t numV = s.bv / 8;
+  SmallVector<SmallVector<Value>> A = maskedScores(r0);
+  SmallVector<SmallVector<Value>> pA;
+  for (int64_t kt = 0; kt < kChunk / 16; ++kt)
+    pA.push_back({mf.pack(A[2 * kt][0], A[2 * kt][1]), mf.pack(A[2 * kt][2], A[2 * kt][3]),
+                  mf.pack(A[2 * kt + 1][0], A[2 * kt + 1][1]),
+                  mf.pack(A[2 * kt + 1][2], A[2 * kt + 1][3])});
+  SmallVector<Value> O = queryTimesState(r0);
+  for (int64_t half = 0; half < 2; ++half) {
+    Value g = memref::LoadOp::create(b, sG, ValueRange{cell(r0, 0, 2 * half).first});
+    Value w = arith::MulFOp::create(b, exp2(g), cf(op.getScaleValue()));
+    for (int64_t nt = 0; nt < numV; ++nt)
+      for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
+        O[nt * 4 + e] = arith::MulFOp::create(b, O[nt * 4 + e], w);
+  }
+  Value vRow = rem(lane, 16), vCol = mul(div(lane, 16), 8);
+  for (int64_t kt = 0; kt < kChunk / 16; ++kt)
+    for (int64_t dt = 0; dt < numV; dt += 2) {
+      SmallVector<Value> vB = mf.ldmatrix(sV, add(vRow, kt * 16), add(vCol, dt * 8), 4, true);
+      for (int64_t half = 0; half < 2; ++half) {
+        SmallVector<Value> r = mf.mma(pA[kt], ValueRange(vB).slice(2 * half, 2),
+                                      ArrayRef(O).slice((dt + half) * 4, 4));
+        std::copy(r.begin(), r.end(), O.begin() + (dt + half) * 4);
+      }
+    }
+  return O;
+}
+
 /// Rows t0 + r < N of the warp's outputs, two columns per store.
 void LinearChunkBuilder::storeOutput(Value t0, Value r0, ArrayRef<Value> O) {
   Value out = arg(op.getOut());
@@ -372,17 +415,12 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
   }
 
   // The state slice from the initial state (or 0), and its rounded copy.
-  int64_t numV = s.bv / 8;
   SmallVector<Value> S;
   Value s0 = op.getInitialState() ? arg(op.getInitialState()) : Value();
-  for (int64_t mi = 0; mi < s.stateTiles(); ++mi)
-    for (int64_t nt = 0; nt < numV; ++nt)
-      for (int64_t e = 0; e < 4; ++e) {
-        auto [row, col] = cell(add(mul(warp, 16 * s.stateTiles()), mi * 16), nt, e);
-        S.push_back(s0 ? memref::LoadOp::create(b, s0, ValueRange{bi, h, row, add(v0, col)})
-                             .getResult()
-                       : cf(0.0));
-      }
+  forEachStateCell([&](int64_t, Value row, Value col) {
+    S.push_back(s0 ? memref::LoadOp::create(b, s0, ValueRange{bi, h, row, col}).getResult()
+                   : cf(0.0));
+  });
   writeState(S);
 
   bool mapped = op.getFeatureMap() && *op.getFeatureMap() != FeatureMap::Identity;
@@ -421,35 +459,8 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
     }
     Value gLast = memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1)});
 
-    // This warp's query rows: the masked, decayed scores as P fragments,
-    // O = 2^{G_t} scale Q S, then O += P V.
-    Value r0 = mul(warp, 16);
-    SmallVector<SmallVector<Value>> A = maskedScores(r0);
-    SmallVector<SmallVector<Value>> pA;
-    for (int64_t kt = 0; kt < kChunk / 16; ++kt)
-      pA.push_back({mf.pack(A[2 * kt][0], A[2 * kt][1]), mf.pack(A[2 * kt][2], A[2 * kt][3]),
-                    mf.pack(A[2 * kt + 1][0], A[2 * kt + 1][1]),
-                    mf.pack(A[2 * kt + 1][2], A[2 * kt + 1][3])});
-    SmallVector<Value> O = queryTimesState(r0);
-    for (int64_t half = 0; half < 2; ++half) {
-      Value g = memref::LoadOp::create(b, sG, ValueRange{cell(r0, 0, 2 * half).first});
-      Value w = arith::MulFOp::create(b, exp2(g), cf(op.getScaleValue()));
-      for (int64_t nt = 0; nt < numV; ++nt)
-        for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
-          O[nt * 4 + e] = arith::MulFOp::create(b, O[nt * 4 + e], w);
-    }
-    Value vRow = rem(lane, 16), vCol = mul(div(lane, 16), 8);
-    for (int64_t kt = 0; kt < kChunk / 16; ++kt) {
-      for (int64_t dt = 0; dt < numV; dt += 2) {
-        SmallVector<Value> vB = mf.ldmatrix(sV, add(vRow, kt * 16), add(vCol, dt * 8), 4, true);
-        for (int64_t half = 0; half < 2; ++half) {
-          SmallVector<Value> r = mf.mma(pA[kt], ValueRange(vB).slice(2 * half, 2),
-                                        ArrayRef(O).slice((dt + half) * 4, 4));
-          std::copy(r.begin(), r.end(), O.begin() + (dt + half) * 4);
-        }
-      }
-    }
-    storeOutput(t0, r0, O);
+    Value r0 = mul(warp, 16); // this warp's query rows
+    storeOutput(t0, r0, chunkOutput(r0));
 
     SmallVector<Value> state = updatedState(loop.getRegionIterArgs(), t0, gLast);
     barrier(); // every warp is done reading sS (and the chunk's tiles)
@@ -460,13 +471,9 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
 
   if (Value fs = op.getStateResult() ? arg(op.getStateResult()) : Value()) {
     ValueRange fin = loop.getResults();
-    for (int64_t mi = 0; mi < s.stateTiles(); ++mi)
-      for (int64_t nt = 0; nt < numV; ++nt)
-        for (int64_t e = 0; e < 4; ++e) {
-          auto [row, col] = cell(add(mul(warp, 16 * s.stateTiles()), mi * 16), nt, e);
-          memref::StoreOp::create(b, fin[(mi * numV + nt) * 4 + e], fs,
-                                  ValueRange{bi, h, row, add(v0, col)});
-        }
+    forEachStateCell([&](int64_t i, Value row, Value col) {
+      memref::StoreOp::create(b, fin[i], fs, ValueRange{bi, h, row, col});
+    });
   }
 }
 
