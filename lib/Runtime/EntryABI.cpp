@@ -381,7 +381,8 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
           return bad("step arguments");
         st.args.push_back(a);
       }
-      // Optional "tile R C" and "shared BYTES" end the line.
+      // Optional "tile R C", "shared BYTES" and "sm-blocks MIN MAX" end the
+      // line.
       std::string rest, word2;
       std::getline(is, rest);
       std::istringstream rs(rest);

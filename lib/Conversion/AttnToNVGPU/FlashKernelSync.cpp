@@ -29,30 +29,8 @@ using namespace mlir::attn::cuda;
 void FlashKernelBuilder::copyTile(Value src, Value head, Value row0,
                                   Value limit, Value dst, int64_t rows,
                                   int64_t width) {
-  // Rows [row0, row0 + rows) x [0, width) of src[b, head] by 16-byte
-  // cp.async; rows past `limit` - 1 re-read the last row (they are masked
-  // or never stored).
-  int64_t chunks = width / 8;
-  int64_t total = rows * chunks;
-  Value last = arith::SubIOp::create(b, limit, c(1));
-  for (int64_t t = 0; t < total; t += s.threads()) {
-    Value idx = add(tid, t);
-    OpBuilder::InsertionGuard g(b);
-    if (total - t < s.threads()) {
-      // Threads past the end of the tile stay idle.
-      Value active =
-          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, idx, c(total));
-      auto ifOp = scf::IfOp::create(b, active, /*withElse=*/false);
-      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
-    }
-    Value r = div(idx, chunks);
-    Value col = mul(rem(idx, chunks), 8);
-    Value row = arith::MinUIOp::create(b, add(row0, r), last);
-    nvgpu::DeviceAsyncCopyOp::create(
-        b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst,
-        ValueRange{r, col}, src, ValueRange{bIdx, head, row, col},
-        b.getIndexAttr(8), Value(), UnitAttr());
-  }
+  copyRowsAsync(b, src, bIdx, head, row0, Value(), limit, dst, rows, width,
+                tid, s.threads());
 }
 
 void FlashKernelBuilder::accumulatePV(

@@ -115,12 +115,15 @@ private:
   void loadChunk(Value chunk, Value q, Value k, Value v) {
     useStage(rem(chunk, 2));
     Value t0 = mul(chunk, kChunk);
-    copyRows(q, t0, c(0), s.d, sQ);
-    copyRows(k, t0, c(0), s.d, sK);
+    copyRows(q, t0, Value(), s.d, sQ);
+    copyRows(k, t0, Value(), s.d, sK);
     copyRows(v, t0, v0, s.bv, sV);
   }
 
-  void copyRows(Value src, Value row0, Value col0, int64_t width, Value dst);
+  /// The chunk's rows from row0 of src (columns from col0) into dst.
+  void copyRows(Value src, Value row0, Value col0, int64_t width, Value dst) {
+    copyRowsAsync(b, src, bi, h, row0, col0, n, dst, kChunk, width, tid, kThreads);
+  }
   void applyFeatureMap(Value tile);
   Value logGateAt(Value t);
   void scanGates(Value t0);
@@ -156,23 +159,6 @@ private:
     return {row, col};
   }
 };
-
-/// dst[r, :width] = src[bi, h, min(row0 + r, N - 1), col0 : col0 + width]
-/// for the chunk's rows, by 16-byte cp.async (8 elements per copy; every
-/// shape here makes the copies a whole number of rounds of the block).
-void LinearChunkBuilder::copyRows(Value src, Value row0, Value col0, int64_t width,
-                                  Value dst) {
-  int64_t pieces = width / 8, total = kChunk * pieces;
-  Value last = arith::SubIOp::create(b, n, c(1));
-  for (int64_t t = 0; t < total; t += kThreads) {
-    Value idx = add(tid, t);
-    Value r = div(idx, pieces), col = mul(rem(idx, pieces), 8);
-    Value row = arith::MinUIOp::create(b, add(row0, r), last);
-    nvgpu::DeviceAsyncCopyOp::create(
-        b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst, ValueRange{r, col}, src,
-        ValueRange{bi, h, row, add(col0, col)}, b.getIndexAttr(8), Value(), UnitAttr());
-  }
-}
 
 /// phi on every element of a [C, D] tile, in f32, rounded back.
 void LinearChunkBuilder::applyFeatureMap(Value tile) {

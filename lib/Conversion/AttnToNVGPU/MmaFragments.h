@@ -1,8 +1,8 @@
 //===- MmaFragments.h - mma.sync m16n8k16 fragments, shared by kernels -*- C++ -*-===//
 //
-// The register-level pieces every mma.sync kernel uses: ldmatrix into
-// operand words, one m16n8k16 MMA with f32 accumulators, and two f32 packed
-// into one f16/bf16 operand word. The attention kernels
+// The pieces every mma.sync kernel uses: tiles staged by cp.async,
+// ldmatrix into operand words, one m16n8k16 MMA with f32 accumulators, and
+// two f32 packed into one f16/bf16 operand word. The attention kernels
 // (FlashKernelBuilder) and the chunked linear kernel (LinearChunkKernel.cpp)
 // build on them.
 //
@@ -20,6 +20,7 @@
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
@@ -102,6 +103,36 @@ struct MmaFragments {
         arith::TruncFOp::create(b, VectorType::get({2}, elt), v));
   }
 };
+
+/// dst[r, :width] = src[bi, head, min(row0 + r, limit - 1), col0 + (0 ..
+/// width)] for r < rows, by 16-byte cp.async (8 elements of 16 bits per
+/// copy), spread over the `threads` threads of the block (`tid` this one's;
+/// threads past the last copy of a round stay idle). Rows past `limit` - 1
+/// re-read the last row: they are masked or never stored. `col0` null: 0.
+inline void copyRowsAsync(ImplicitLocOpBuilder &b, Value src, Value bi, Value head,
+                          Value row0, Value col0, Value limit, Value dst, int64_t rows,
+                          int64_t width, Value tid, int64_t threads) {
+  auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, v); };
+  int64_t chunks = width / 8;
+  int64_t total = rows * chunks;
+  Value last = arith::SubIOp::create(b, limit, c(1));
+  for (int64_t t = 0; t < total; t += threads) {
+    Value idx = arith::AddIOp::create(b, tid, c(t));
+    OpBuilder::InsertionGuard g(b);
+    if (total - t < threads) {
+      Value active = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, idx, c(total));
+      auto ifOp = scf::IfOp::create(b, active, /*withElse=*/false);
+      b.setInsertionPointToStart(&ifOp.getThenRegion().front());
+    }
+    Value r = arith::DivUIOp::create(b, idx, c(chunks));
+    Value col = arith::MulIOp::create(b, arith::RemUIOp::create(b, idx, c(chunks)), c(8));
+    Value row = arith::MinUIOp::create(b, arith::AddIOp::create(b, row0, r), last);
+    Value srcCol = col0 ? arith::AddIOp::create(b, col0, col).getResult() : col;
+    nvgpu::DeviceAsyncCopyOp::create(
+        b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst, ValueRange{r, col}, src,
+        ValueRange{bi, head, row, srcCol}, b.getIndexAttr(8), Value(), UnitAttr());
+  }
+}
 
 } // namespace mlir::attn::cuda
 
