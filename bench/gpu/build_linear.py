@@ -55,6 +55,25 @@ SPECS = {
                                                  scale=128 ** -0.5), "linear-columns=64"),
     "linear_plain_bf16_d128_c64": (linear_spec(128, "bf16", scale=128 ** -0.5),
                                    "linear-columns=64"),
+    # GLA's gates per key feature on the chunk kernel (LinearChunkGates.cpp):
+    # D = 64 with the head decay and elu+1 folded in and bf16 gates, Dv = 32,
+    # f16 with Dv = 256; at D = 128 both column forms and the recurrence.
+    "linear_gla_bf16_d64": (linear_spec(64, "bf16", log_gate=True, feature_gate=True,
+                                        scale=0.125), ""),
+    "linear_gla_decay_elu1_bf16_d64_g16": (
+        linear_spec(64, "bf16", decay=True, log_gate=True, feature_gate=True,
+                    feature_map="elu1", scale=0.125).replace("tensor<?x?x?x64xf32>",
+                                                          "tensor<?x?x?x64xbf16>"), ""),
+    "linear_gla_bf16_d64_dv32": (linear_spec(64, "bf16", dv=32, log_gate=True,
+                                             feature_gate=True, scale=0.125), ""),
+    "linear_gla_f16_d128_dv256": (linear_spec(128, "f16", dv=256, log_gate=True,
+                                              feature_gate=True, scale=128 ** -0.5), ""),
+    "linear_gla_bf16_d128_c32": (linear_spec(128, "bf16", log_gate=True, feature_gate=True,
+                                             scale=128 ** -0.5), "linear-columns=32"),
+    "linear_gla_bf16_d128_c64": (linear_spec(128, "bf16", log_gate=True, feature_gate=True,
+                                             scale=128 ** -0.5), "linear-columns=64"),
+    "linear_gla_bf16_d128_rec": (linear_spec(128, "bf16", log_gate=True, feature_gate=True,
+                                             scale=128 ** -0.5), "linear-chunk=0"),
     # The token recurrence of the same program (timed beside the chunks).
     "linear_loggate_bf16_d128_rec": (linear_spec(128, "bf16", log_gate=True,
                                                  scale=128 ** -0.5), "linear-chunk=0"),

@@ -25,9 +25,8 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "MmaFragments.h"
+#include "LinearChunkKernel.h"
 #include "SelectionKernels.h"
-#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Utils/SelectionBuilders.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -37,128 +36,7 @@ using namespace mlir;
 using namespace mlir::attn;
 using namespace mlir::attn::cuda;
 
-namespace {
-
-constexpr int64_t kChunk = 64, kThreads = 128;
-const double kLog2e = 1.4426950408889634;
-/// A token's log2 decay is at least this: a gate of 0 becomes 2^-64 (its
-/// products vanish in bf16 and f32 alike), never -inf, whose differences
-/// would be NaN.
-constexpr double kMinLog2Gate = -64.0;
-
-/// Sizes of one kernel and its shared-memory layout (byte offsets, all
-/// multiples of 16).
-struct ChunkShape {
-  int64_t d, dv, bv;
-  Type elt;
-  int64_t padD() const { return d + 8; }
-  int64_t padV() const { return bv + 8; }
-  int64_t qBytes() const { return kChunk * padD() * 2; }
-  int64_t vBytes() const { return kChunk * padV() * 2; }
-  /// Within a stage: Q at 0, then K, then V.
-  int64_t offK() const { return qBytes(); }
-  int64_t offV() const { return 2 * qBytes(); }
-  int64_t stageBytes() const { return offV() + vBytes(); }
-  int64_t offS() const { return 2 * stageBytes(); }
-  int64_t offG() const { return offS() + d * padV() * 2; }
-  int64_t bytes() const { return offG() + kChunk * 4; }
-  /// State rows per warp in 16-row m-tiles; value slices per head.
-  int64_t stateTiles() const { return d / 64; }
-  int64_t slices() const { return dv / bv; }
-};
-
-class LinearChunkBuilder {
-public:
-  LinearChunkBuilder(ImplicitLocOpBuilder &b, LinearOp op, ChunkShape s,
-                     function_ref<Value(Value)> arg)
-      : b(b), op(op), s(s), arg(arg), mf(b, s.elt) {}
-
-  void build(Value bi, Value h, Value slice, Value tid, Value smem);
-
-private:
-  ImplicitLocOpBuilder &b;
-  LinearOp op;
-  ChunkShape s;
-  function_ref<Value(Value)> arg;
-  MmaFragments mf;
-
-  Value bi, h, v0, tid, lane, warp, n;
-  Value smem, sQ, sK, sV, sS, sG;
-  /// The head's constant log2 decay (decay(%lambda)), or null.
-  Value headDecay;
-
-  Value c(int64_t v) { return cIdx(b, b.getLoc(), v); }
-  Value cf(double v) { return cF32(b, b.getLoc(), v); }
-  Value add(Value x, int64_t y) { return y ? arith::AddIOp::create(b, x, c(y)) : x; }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value mul(Value x, int64_t y) { return arith::MulIOp::create(b, x, c(y)); }
-  Value div(Value x, int64_t y) { return arith::DivUIOp::create(b, x, c(y)); }
-  Value rem(Value x, int64_t y) { return arith::RemUIOp::create(b, x, c(y)); }
-  Value ult(Value x, Value y) {
-    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
-  }
-  Value exp2(Value x) { return math::Exp2Op::create(b, x); }
-  void barrier() { gpu::BarrierOp::create(b); }
-  Value view(Value offset, ArrayRef<int64_t> shape, Type elt) {
-    auto wg = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-    return memref::ViewOp::create(b, MemRefType::get(shape, elt, MemRefLayoutAttrInterface(), wg),
-                                  smem, offset, ValueRange{});
-  }
-  /// The Q, K, V tiles of stage `stage` (an index value, 0 or 1).
-  void useStage(Value stage) {
-    Value base = mul(stage, s.stageBytes());
-    sQ = view(base, {kChunk, s.padD()}, s.elt);
-    sK = view(add(base, s.offK()), {kChunk, s.padD()}, s.elt);
-    sV = view(add(base, s.offV()), {kChunk, s.padV()}, s.elt);
-  }
-  /// Copies chunk `chunk`'s tiles into stage chunk % 2 (one commit group).
-  void loadChunk(Value chunk, Value q, Value k, Value v) {
-    useStage(rem(chunk, 2));
-    Value t0 = mul(chunk, kChunk);
-    copyRows(q, t0, Value(), s.d, sQ);
-    copyRows(k, t0, Value(), s.d, sK);
-    copyRows(v, t0, v0, s.bv, sV);
-  }
-
-  /// The chunk's rows from row0 of src (columns from col0) into dst.
-  void copyRows(Value src, Value row0, Value col0, int64_t width, Value dst) {
-    copyRowsAsync(b, src, bi, h, row0, col0, n, dst, kChunk, width, tid, kThreads);
-  }
-  void applyFeatureMap(Value tile);
-  Value logGateAt(Value t);
-  void scanGates(Value t0);
-  Value keyWeight(Value t0, Value gLast, Value s);
-  /// The A fragment of Q's k-step kt for the warp's rows from r0 (read
-  /// when used: holding all of Q's fragments costs 32 registers at D = 128).
-  SmallVector<Value> queryFragment(Value r0, int64_t kt) {
-    return mf.ldmatrix(sQ, add(r0, rem(lane, 16)), add(mul(div(lane, 16), 8), kt * 16), 4,
-                       false);
-  }
-  SmallVector<Value> queryTimesState(Value r0);
-  SmallVector<SmallVector<Value>> maskedScores(Value r0);
-  SmallVector<Value> chunkOutput(Value r0);
-  /// Calls f(i, row, column) for accumulator element i of this thread's
-  /// state slice (row of S, column of v).
-  void forEachStateCell(function_ref<void(int64_t, Value, Value)> f) {
-    int64_t numV = s.bv / 8;
-    for (int64_t mi = 0; mi < s.stateTiles(); ++mi)
-      for (int64_t nt = 0; nt < numV; ++nt)
-        for (int64_t e = 0; e < 4; ++e) {
-          auto [row, col] = cell(add(mul(warp, 16 * s.stateTiles()), mi * 16), nt, e);
-          f((mi * numV + nt) * 4 + e, row, add(v0, col));
-        }
-  }
-  void storeOutput(Value t0, Value r0, ArrayRef<Value> O);
-  SmallVector<Value> updatedState(ValueRange S, Value t0, Value gLast);
-  void writeState(ArrayRef<Value> S);
-  /// (row, column) of accumulator element e of n-tile nt in a 16-row tile
-  /// starting at row0.
-  std::pair<Value, Value> cell(Value row0, int64_t nt, int64_t e) {
-    Value row = add(add(row0, div(lane, 4)), (e / 2) * 8);
-    Value col = add(mul(rem(lane, 4), 2), nt * 8 + e % 2);
-    return {row, col};
-  }
-};
+namespace mlir::attn::cuda::linear_chunk {
 
 /// phi on every element of a [C, D] tile, in f32, rounded back.
 void LinearChunkBuilder::applyFeatureMap(Value tile) {
@@ -280,11 +158,6 @@ LinearChunkBuilder::maskedScores(Value r0) {
 SmallVector<Value> LinearChunkBuilder::chunkOutput(Value r0) {
   int64_t numV = s.bv / 8;
   SmallVector<SmallVector<Value>> A = maskedScores(r0);
-  SmallVector<SmallVector<Value>> pA;
-  for (int64_t kt = 0; kt < kChunk / 16; ++kt)
-    pA.push_back({mf.pack(A[2 * kt][0], A[2 * kt][1]), mf.pack(A[2 * kt][2], A[2 * kt][3]),
-                  mf.pack(A[2 * kt + 1][0], A[2 * kt + 1][1]),
-                  mf.pack(A[2 * kt + 1][2], A[2 * kt + 1][3])});
   SmallVector<Value> O = queryTimesState(r0);
   for (int64_t half = 0; half < 2; ++half) {
     Value g = memref::LoadOp::create(b, sG, ValueRange{cell(r0, 0, 2 * half).first});
@@ -293,6 +166,18 @@ SmallVector<Value> LinearChunkBuilder::chunkOutput(Value r0) {
       for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
         O[nt * 4 + e] = arith::MulFOp::create(b, O[nt * 4 + e], w);
   }
+  addScoresTimesValues(A, O);
+  return O;
+}
+
+void LinearChunkBuilder::addScoresTimesValues(ArrayRef<SmallVector<Value>> A,
+                                              SmallVector<Value> &O) {
+  int64_t numV = s.bv / 8;
+  SmallVector<SmallVector<Value>> pA;
+  for (int64_t kt = 0; kt < kChunk / 16; ++kt)
+    pA.push_back({mf.pack(A[2 * kt][0], A[2 * kt][1]), mf.pack(A[2 * kt][2], A[2 * kt][3]),
+                  mf.pack(A[2 * kt + 1][0], A[2 * kt + 1][1]),
+                  mf.pack(A[2 * kt + 1][2], A[2 * kt + 1][3])});
   Value vRow = rem(lane, 16), vCol = mul(div(lane, 16), 8);
   for (int64_t kt = 0; kt < kChunk / 16; ++kt)
     for (int64_t dt = 0; dt < numV; dt += 2) {
@@ -303,7 +188,6 @@ SmallVector<Value> LinearChunkBuilder::chunkOutput(Value r0) {
         std::copy(r.begin(), r.end(), O.begin() + (dt + half) * 4);
       }
     }
-  return O;
 }
 
 /// Rows t0 + r < N of the warp's outputs, two columns per store.
@@ -327,13 +211,21 @@ void LinearChunkBuilder::storeOutput(Value t0, Value r0, ArrayRef<Value> O) {
   }
 }
 
-/// 2^G S + (K o w)^T V on this warp's state rows (w: keyWeight).
+/// 2^G S + (K o w)^T V on this warp's state rows (w: keyWeight), or with
+/// GLA's gates 2^{G_d} S_d + ... (w: featureKeyWeights).
 SmallVector<Value> LinearChunkBuilder::updatedState(ValueRange S, Value t0, Value gLast) {
   int64_t numV = s.bv / 8;
-  Value decay = exp2(gLast);
   SmallVector<Value> next;
-  for (Value x : S)
-    next.push_back(arith::MulFOp::create(b, x, decay));
+  if (featureGates()) {
+    forEachStateCell([&](int64_t i, Value row, Value) {
+      Value g = memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1), row});
+      next.push_back(arith::MulFOp::create(b, S[i], exp2(g)));
+    });
+  } else {
+    Value decay = exp2(gLast);
+    for (Value x : S)
+      next.push_back(arith::MulFOp::create(b, x, decay));
+  }
   // K^T's A fragments by transposed ldmatrix of K [s, d]: matrix j of the
   // x4 covers state rows m0 + 8 (j % 2) and tokens 8 (j / 2) of the k-step.
   Value j = div(lane, 8);
@@ -344,7 +236,7 @@ SmallVector<Value> LinearChunkBuilder::updatedState(ValueRange S, Value t0, Valu
     // This lane's tokens in the k-step: words 0, 1 hold tokens 2 (l % 4)
     // + {0, 1}, words 2, 3 the same + 8.
     SmallVector<Value> w;
-    for (int64_t hi = 0; hi < 2; ++hi) {
+    for (int64_t hi = 0; hi < 2 && !featureGates(); ++hi) {
       Value tok = add(mul(rem(lane, 4), 2), kt * 16 + hi * 8);
       w.push_back(vector::FromElementsOp::create(
           b, pairF32, ValueRange{keyWeight(t0, gLast, tok), keyWeight(t0, gLast, add(tok, 1))}));
@@ -352,8 +244,14 @@ SmallVector<Value> LinearChunkBuilder::updatedState(ValueRange S, Value t0, Valu
     for (int64_t mi = 0; mi < s.stateTiles(); ++mi) {
       Value m0 = add(mul(warp, 16 * s.stateTiles()), mi * 16);
       SmallVector<Value> kA = mf.ldmatrix(sK, add(kRow, kt * 16), add(m0, kCol), 4, true);
-      for (int64_t word = 0; word < 4; ++word)
-        kA[word] = mf.scaled(kA[word], w[word / 2]);
+      for (int64_t word = 0; word < 4; ++word) {
+        // Word j: state row m0 + 8 (j % 2) + l / 4, the lane's tokens + 8 (j / 2).
+        Value wt = featureGates()
+                       ? featureKeyWeights(t0, add(add(m0, div(lane, 4)), (word % 2) * 8),
+                                           add(mul(rem(lane, 4), 2), kt * 16 + (word / 2) * 8))
+                       : w[word / 2];
+        kA[word] = mf.scaled(kA[word], wt);
+      }
       for (int64_t dt = 0; dt < numV; dt += 2) {
         SmallVector<Value> vB = mf.ldmatrix(sV, add(vRow, kt * 16), add(vCol, dt * 8), 4, true);
         for (int64_t half = 0; half < 2; ++half) {
@@ -394,7 +292,8 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
   Value q = arg(op.getQ()), k = arg(op.getK()), v = arg(op.getV());
   n = dimOf(b, b.getLoc(), q, 2);
   sS = view(c(s.offS()), {s.d, s.padV()}, s.elt);
-  sG = view(c(s.offG()), {kChunk}, b.getF32Type());
+  sG = featureGates() ? view(c(s.offG()), {kChunk, s.padG()}, b.getF32Type())
+                      : view(c(s.offG()), {kChunk}, b.getF32Type());
   if (Value lambda = op.getDecay()) {
     Value l = toF32(b, b.getLoc(), memref::LoadOp::create(b, arg(lambda), ValueRange{h}));
     headDecay = arith::MaximumFOp::create(b, math::Log2Op::create(b, l), cf(kMinLog2Gate));
@@ -424,32 +323,43 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
     b.setInsertionPointToStart(loop.getBody());
     Value chunk = loop.getInductionVar();
     Value t0 = mul(chunk, kChunk);
-    // The next chunk's copies fly during this one's products (its stage
-    // was last read before the previous chunk's final barrier).
     Value next = add(chunk, 1);
-    {
-      auto more = scf::IfOp::create(b, ult(next, chunks), /*withElseRegion=*/false);
-      OpBuilder::InsertionGuard g2(b);
-      b.setInsertionPointToStart(&more.getThenRegion().front());
-      loadChunk(next, q, k, v);
-    }
-    NVVM::CpAsyncCommitGroupOp::create(b);
-    useStage(rem(chunk, 2));
-    scanGates(t0);
-    NVVM::CpAsyncWaitGroupOp::create(b, 1);
+    auto loadNext = [&] {
+      {
+        auto more = scf::IfOp::create(b, ult(next, chunks), /*withElseRegion=*/false);
+        OpBuilder::InsertionGuard g2(b);
+        b.setInsertionPointToStart(&more.getThenRegion().front());
+        loadChunk(next, q, k, v);
+      }
+      NVVM::CpAsyncCommitGroupOp::create(b);
+    };
+    // Two stages: the next chunk's copies fly during this one's products
+    // (its stage was last read before the previous chunk's final barrier).
+    if (s.stages() == 2)
+      loadNext();
+    useStage(stageOf(chunk));
+    // sG was last read before the previous chunk's final barrier.
+    if (featureGates())
+      scanFeatureGates(t0);
+    else
+      scanGates(t0);
+    NVVM::CpAsyncWaitGroupOp::create(b, s.stages() - 1);
     barrier(); // this chunk's tiles and G have landed; sS holds the previous state
     if (mapped) {
       applyFeatureMap(sQ);
       applyFeatureMap(sK);
       barrier();
     }
-    Value gLast = memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1)});
+    Value gLast = featureGates() ? Value()
+                                 : memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1)});
 
     Value r0 = mul(warp, 16); // this warp's query rows
-    storeOutput(t0, r0, chunkOutput(r0));
+    storeOutput(t0, r0, featureGates() ? chunkOutputGated(r0) : chunkOutput(r0));
 
     SmallVector<Value> state = updatedState(loop.getRegionIterArgs(), t0, gLast);
     barrier(); // every warp is done reading sS (and the chunk's tiles)
+    if (s.stages() == 1)
+      loadNext(); // into the one stage, during writeState and the other block's work
     writeState(state);
     barrier(); // sS is the new state before the next chunk reads it
     scf::YieldOp::create(b, state);
@@ -462,6 +372,12 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
     });
   }
 }
+
+} // namespace mlir::attn::cuda::linear_chunk
+
+using namespace mlir::attn::cuda::linear_chunk;
+
+namespace {
 
 /// The value slice width: all of Dv up to `columns`, else `columns` (0:
 /// 64, the wider of the two forms).
@@ -491,10 +407,16 @@ bool mlir::attn::cuda::canChunkLinear(LinearOp op, int64_t chunk, int64_t column
   if (ShapedType::isDynamic(dv) || dv % 16 != 0 || dv > 512 ||
       dv % sliceWidth(dv, columns) != 0 || dv / sliceWidth(dv, columns) > 8)
     return false;
-  // The delta rule, Titans' momentum, per-feature gates, l2norm and the
-  // normaliser keep the token recurrence for now.
-  return !op.getBeta() && !op.getForget() && !op.isPerFeatureGate() &&
-         !op.getL2norm() && !op.getNormalize();
+  // GLA's gates per feature: log gates of 16 or 32 bits, not mixed with
+  // per-token gates (decays are folded in).
+  if (op.isPerFeatureGate()) {
+    unsigned bits = cast<ShapedType>(op.getLogGate().getType()).getElementTypeBitWidth();
+    if ((bits != 16 && bits != 32) || op.getGate())
+      return false;
+  }
+  // The delta rule, Titans' momentum, l2norm and the normaliser keep the
+  // token recurrence for now.
+  return !op.getBeta() && !op.getForget() && !op.getL2norm() && !op.getNormalize();
 }
 
 LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::FuncOp fn,
@@ -504,7 +426,8 @@ LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::Func
   // Both forms where they differ: 64 columns per block when the grid has
   // at least two blocks per SM (no recomputation), else 32 (twice the
   // blocks); the runtime launches one of them.
-  if (columns == 0 && dv % 64 == 0 && dv / 32 <= 8) {
+  // GLA's kernel takes 64 (its exps per chunk grow with the blocks).
+  if (columns == 0 && dv % 64 == 0 && dv / 32 <= 8 && !op.isPerFeatureGate()) {
     if (failed(buildOne(gb, fn, op, name, 64, {2, 0})))
       return failure();
     return buildOne(gb, fn, op, (name + "_c32").str(), 32, {0, 4});
@@ -520,6 +443,8 @@ LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef na
   auto v = cast<RankedTensorType>(op.getV().getType());
   ChunkShape s{q.getDimSize(3), v.getDimSize(3), sliceWidth(v.getDimSize(3), columns),
                q.getElementType()};
+  if (op.isPerFeatureGate())
+    s.gateElt = cast<ShapedType>(op.getLogGate().getType()).getElementType();
   SmallVector<Value> values(op->getOperands());
   llvm::append_range(values, op->getResults());
   unsigned numIn = op->getNumOperands();

@@ -105,15 +105,16 @@ struct MmaFragments {
 };
 
 /// dst[r, :width] = src[bi, head, min(row0 + r, limit - 1), col0 + (0 ..
-/// width)] for r < rows, by 16-byte cp.async (8 elements of 16 bits per
-/// copy), spread over the `threads` threads of the block (`tid` this one's;
+/// width)] for r < rows, by 16-byte cp.async (8 elements of 16 bits or 4
+/// of 32 per copy), spread over the `threads` threads of the block (`tid` this one's;
 /// threads past the last copy of a round stay idle). Rows past `limit` - 1
 /// re-read the last row: they are masked or never stored. `col0` null: 0.
 inline void copyRowsAsync(ImplicitLocOpBuilder &b, Value src, Value bi, Value head,
                           Value row0, Value col0, Value limit, Value dst, int64_t rows,
                           int64_t width, Value tid, int64_t threads) {
   auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, v); };
-  int64_t chunks = width / 8;
+  int64_t per = 128 / cast<MemRefType>(dst.getType()).getElementTypeBitWidth();
+  int64_t chunks = width / per;
   int64_t total = rows * chunks;
   Value last = arith::SubIOp::create(b, limit, c(1));
   for (int64_t t = 0; t < total; t += threads) {
@@ -125,12 +126,12 @@ inline void copyRowsAsync(ImplicitLocOpBuilder &b, Value src, Value bi, Value he
       b.setInsertionPointToStart(&ifOp.getThenRegion().front());
     }
     Value r = arith::DivUIOp::create(b, idx, c(chunks));
-    Value col = arith::MulIOp::create(b, arith::RemUIOp::create(b, idx, c(chunks)), c(8));
+    Value col = arith::MulIOp::create(b, arith::RemUIOp::create(b, idx, c(chunks)), c(per));
     Value row = arith::MinUIOp::create(b, arith::AddIOp::create(b, row0, r), last);
     Value srcCol = col0 ? arith::AddIOp::create(b, col0, col).getResult() : col;
     nvgpu::DeviceAsyncCopyOp::create(
         b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst, ValueRange{r, col}, src,
-        ValueRange{bi, head, row, srcCol}, b.getIndexAttr(8), Value(), UnitAttr());
+        ValueRange{bi, head, row, srcCol}, b.getIndexAttr(per), Value(), UnitAttr());
   }
 }
 

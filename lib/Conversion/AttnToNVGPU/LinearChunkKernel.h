@@ -1,0 +1,171 @@
+//===- LinearChunkKernel.h - the chunked attn.linear kernel's builder -*- C++ -*-===//
+//
+// Shared by LinearChunkKernel.cpp (the kernel, scalar decays and gates) and
+// LinearChunkGates.cpp (GLA's gates per key feature): the sizes and
+// shared-memory layout of one kernel, and the builder that emits its body.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_LIB_CONVERSION_ATTNTONVGPU_LINEARCHUNKKERNEL_H
+#define ATTNIR_LIB_CONVERSION_ATTNTONVGPU_LINEARCHUNKKERNEL_H
+
+#include "MmaFragments.h"
+#include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+
+namespace mlir::attn::cuda {
+namespace linear_chunk {
+constexpr int64_t kChunk = 64, kThreads = 128;
+constexpr double kLog2e = 1.4426950408889634;
+/// A token's log2 decay is at least this: a gate of 0 becomes 2^-64 (its
+/// products vanish in bf16 and f32 alike), never -inf, whose differences
+/// would be NaN.
+constexpr double kMinLog2Gate = -64.0;
+
+/// Sizes of one kernel and its shared-memory layout (byte offsets, all
+/// multiples of 16).
+struct ChunkShape {
+  int64_t d, dv, bv;
+  Type elt;
+  /// GLA: the element type of the log gates per key feature; null for
+  /// scalar decays and gates.
+  Type gateElt = {};
+  int64_t padD() const { return d + 8; }
+  int64_t padV() const { return bv + 8; }
+  int64_t qBytes() const { return kChunk * padD() * 2; }
+  int64_t vBytes() const { return kChunk * padV() * 2; }
+  /// Within a stage: Q at 0, then K, then V.
+  int64_t offK() const { return qBytes(); }
+  int64_t offV() const { return 2 * qBytes(); }
+  int64_t stageBytes() const { return offV() + vBytes(); }
+  /// Two stages (the next chunk's copies fly during this chunk's
+  /// products), or one with GLA's G [C, D]: 97 KB at D = Dv = 128 keeps two
+  /// blocks on an SM, which hide more latency than the second stage.
+  int64_t stages() const { return gateElt ? 1 : 2; }
+  int64_t offS() const { return stages() * stageBytes(); }
+  int64_t offG() const { return offS() + d * padV() * 2; }
+  /// G: [C] f32, or (GLA) [C, padG] f32, rows padded by 32 bytes so that
+  /// the float pairs of 4 rows fill the banks once.
+  int64_t padG() const { return d + 8; }
+  int64_t bytes() const { return offG() + kChunk * 4 * (gateElt ? padG() : 1); }
+  /// State rows per warp in 16-row m-tiles; value slices per head.
+  int64_t stateTiles() const { return d / 64; }
+  int64_t slices() const { return dv / bv; }
+};
+
+class LinearChunkBuilder {
+public:
+  LinearChunkBuilder(ImplicitLocOpBuilder &b, LinearOp op, ChunkShape s,
+                     function_ref<Value(Value)> arg)
+      : b(b), op(op), s(s), arg(arg), mf(b, s.elt) {}
+
+  void build(Value bi, Value h, Value slice, Value tid, Value smem);
+
+private:
+  ImplicitLocOpBuilder &b;
+  LinearOp op;
+  ChunkShape s;
+  function_ref<Value(Value)> arg;
+  MmaFragments mf;
+
+  Value bi, h, v0, tid, lane, warp, n;
+  /// sG: G [C], or with GLA's gates G [C, padG].
+  Value smem, sQ, sK, sV, sS, sG;
+  bool featureGates() const { return static_cast<bool>(s.gateElt); }
+  /// The head's constant log2 decay (decay(%lambda)), or null.
+  Value headDecay;
+
+  Value c(int64_t v) { return cIdx(b, b.getLoc(), v); }
+  Value cf(double v) { return cF32(b, b.getLoc(), v); }
+  Value add(Value x, int64_t y) { return y ? arith::AddIOp::create(b, x, c(y)) : x; }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value mul(Value x, int64_t y) { return arith::MulIOp::create(b, x, c(y)); }
+  Value div(Value x, int64_t y) { return arith::DivUIOp::create(b, x, c(y)); }
+  Value rem(Value x, int64_t y) { return arith::RemUIOp::create(b, x, c(y)); }
+  Value ult(Value x, Value y) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
+  }
+  Value exp2(Value x) { return math::Exp2Op::create(b, x); }
+  void barrier() { gpu::BarrierOp::create(b); }
+  Value view(Value offset, ArrayRef<int64_t> shape, Type elt) {
+    auto wg = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+    return memref::ViewOp::create(b, MemRefType::get(shape, elt, MemRefLayoutAttrInterface(), wg),
+                                  smem, offset, ValueRange{});
+  }
+  /// The Q, K, V tiles of stage `stage` (an index value, 0 or 1).
+  void useStage(Value stage) {
+    Value base = mul(stage, s.stageBytes());
+    sQ = view(base, {kChunk, s.padD()}, s.elt);
+    sK = view(add(base, s.offK()), {kChunk, s.padD()}, s.elt);
+    sV = view(add(base, s.offV()), {kChunk, s.padV()}, s.elt);
+  }
+  Value stageOf(Value chunk) { return s.stages() == 2 ? rem(chunk, 2) : c(0); }
+  /// Copies chunk `chunk`'s tiles into its stage (one commit group).
+  void loadChunk(Value chunk, Value q, Value k, Value v) {
+    useStage(stageOf(chunk));
+    Value t0 = mul(chunk, kChunk);
+    copyRows(q, t0, Value(), s.d, sQ);
+    copyRows(k, t0, Value(), s.d, sK);
+    copyRows(v, t0, v0, s.bv, sV);
+  }
+
+  /// The chunk's rows from row0 of src (columns from col0) into dst.
+  void copyRows(Value src, Value row0, Value col0, int64_t width, Value dst) {
+    copyRowsAsync(b, src, bi, h, row0, col0, n, dst, kChunk, width, tid, kThreads);
+  }
+  void applyFeatureMap(Value tile);
+  Value logGateAt(Value t);
+  void scanGates(Value t0);
+  Value keyWeight(Value t0, Value gLast, Value s);
+  /// The A fragment of Q's k-step kt for the warp's rows from r0 (read
+  /// when used: holding all of Q's fragments costs 32 registers at D = 128).
+  SmallVector<Value> queryFragment(Value r0, int64_t kt) {
+    return mf.ldmatrix(sQ, add(r0, rem(lane, 16)), add(mul(div(lane, 16), 8), kt * 16), 4,
+                       false);
+  }
+  SmallVector<Value> queryTimesState(Value r0);
+  SmallVector<SmallVector<Value>> maskedScores(Value r0);
+  SmallVector<Value> chunkOutput(Value r0);
+  /// O += P V for the warp's rows, P the masked scores as A fragments.
+  void addScoresTimesValues(ArrayRef<SmallVector<Value>> A, SmallVector<Value> &O);
+
+  // GLA (LinearChunkGates.cpp): G [t][d], the inclusive sums of the
+  // chunk's log2 gates per key feature.
+  void scanFeatureGates(Value t0);
+  Value gateRow(Value t, Value d, int64_t width);
+  void scaleWarpRows(Value r0, function_ref<Value(Value, Value)> exponent);
+  SmallVector<Value> diagonalScores(Value r0);
+  SmallVector<SmallVector<Value>> offDiagonalScores(Value r0, Value ref);
+  SmallVector<Value> chunkOutputGated(Value r0);
+  Value featureKeyWeights(Value t0, Value d, Value tok);
+  void syncWarp();
+  /// Calls f(i, row, column) for accumulator element i of this thread's
+  /// state slice (row of S, column of v).
+  void forEachStateCell(function_ref<void(int64_t, Value, Value)> f) {
+    int64_t numV = s.bv / 8;
+    for (int64_t mi = 0; mi < s.stateTiles(); ++mi)
+      for (int64_t nt = 0; nt < numV; ++nt)
+        for (int64_t e = 0; e < 4; ++e) {
+          auto [row, col] = cell(add(mul(warp, 16 * s.stateTiles()), mi * 16), nt, e);
+          f((mi * numV + nt) * 4 + e, row, add(v0, col));
+        }
+  }
+  void storeOutput(Value t0, Value r0, ArrayRef<Value> O);
+  SmallVector<Value> updatedState(ValueRange S, Value t0, Value gLast);
+  void writeState(ArrayRef<Value> S);
+  /// (row, column) of accumulator element e of n-tile nt in a 16-row tile
+  /// starting at row0.
+  std::pair<Value, Value> cell(Value row0, int64_t nt, int64_t e) {
+    Value row = add(add(row0, div(lane, 4)), (e / 2) * 8);
+    Value col = add(mul(rem(lane, 4), 2), nt * 8 + e % 2);
+    return {row, col};
+  }
+};
+
+} // namespace linear_chunk
+} // namespace mlir::attn::cuda
+
+#endif // ATTNIR_LIB_CONVERSION_ATTNTONVGPU_LINEARCHUNKKERNEL_H
