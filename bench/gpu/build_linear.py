@@ -74,6 +74,14 @@ SPECS = {
                                              scale=128 ** -0.5), "linear-columns=64"),
     "linear_gla_bf16_d128_rec": (linear_spec(128, "bf16", log_gate=True, feature_gate=True,
                                              scale=128 ** -0.5), "linear-chunk=0"),
+    # The gated delta rule on the chunk kernel (LinearChunkDelta.cpp) beside
+    # its token recurrence; D = 64 with Dv = 32 and f16 with Dv = 256.
+    "linear_gdr_bf16_d128_rec": (linear_spec(128, "bf16", log_gate=True, delta=True,
+                                             l2norm=True, scale=128 ** -0.5), "linear-chunk=0"),
+    "linear_gdr_bf16_d64_dv32": (linear_spec(64, "bf16", dv=32, log_gate=True, delta=True,
+                                             l2norm=True, scale=0.125), ""),
+    "linear_gdr_f16_d128_dv256": (linear_spec(128, "f16", dv=256, log_gate=True, delta=True,
+                                              l2norm=True, scale=128 ** -0.5), ""),
     # The token recurrence of the same program (timed beside the chunks).
     "linear_loggate_bf16_d128_rec": (linear_spec(128, "bf16", log_gate=True,
                                                  scale=128 ** -0.5), "linear-chunk=0"),

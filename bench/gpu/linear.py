@@ -29,7 +29,8 @@ CHECKS = ["linear_decay_f32_d64", "linear_gate_elu1_bf16_d64", "linear_normalize
           "linear_loggate_bf16_d128_c64", "linear_plain_bf16_d128_c64",
           "linear_gla_bf16_d64", "linear_gla_decay_elu1_bf16_d64_g16", "linear_gla_bf16_d64_dv32",
           "linear_gla_f16_d128_dv256", "linear_gla_bf16_d128_c32", "linear_gla_bf16_d128_c64",
-          "linear_gla_bf16_d128_rec"]
+          "linear_gla_bf16_d128_rec", "linear_gdr_bf16_d128_rec", "linear_gdr_bf16_d64_dv32",
+          "linear_gdr_f16_d128_dv256"]
 # The issue's timing shapes (B, H, N), D = Dv = 128.
 SHAPES = [(16, 16, 4096), (4, 16, 16384), (1, 16, 4096)]
 
@@ -78,7 +79,7 @@ def check(report):
             continue
         kern = load(name)
         shapes = [(2, 3, 77, 1.0), (1, 2, 1, 1.0), (1, 4, 300, 1.0), (1, 2, 1000, 1.0)]
-        if "gla" in name:  # gates down to e^-28 per token: no overflow, no NaN
+        if "gla" in name or "gdr" in name:  # gates down to e^-28 per token: no overflow, no NaN
             shapes.append((1, 3, 517, 40.0))
         for B, H, N, power in shapes:
             args = inputs(kern, B, H, N, seed=N, gate_power=power)
@@ -184,7 +185,8 @@ def timed(report, reps):
                  "linear_loggate_bf16_d128_c64", "linear_loggate_bf16_d128_c32",
                  "linear_loggate_bf16_d128_rec", "linear_gdr_bf16_d128",
                  "linear_gla_bf16_d128", "linear_gla_bf16_d128_c32",
-                 "linear_gla_bf16_d128_c64", "linear_gla_bf16_d128_rec"):
+                 "linear_gla_bf16_d128_c64", "linear_gla_bf16_d128_rec",
+                 "linear_gdr_bf16_d128_rec"):
         if only and name not in only.split(","):
             continue
         kern = load(name)

@@ -103,12 +103,12 @@ Value LinearChunkBuilder::keyWeight(Value t0, Value gLast, Value tok) {
 }
 
 /// Q S_prev for this warp's 16 rows: [bv / 8][4] accumulators, flattened.
-SmallVector<Value> LinearChunkBuilder::queryTimesState(Value r0) {
+SmallVector<Value> LinearChunkBuilder::queryTimesState(Value r0, Value rows) {
   int64_t numO = s.bv / 8;
   SmallVector<Value> O(numO * 4, cf(0.0));
   Value row = rem(lane, 16), colOff = mul(div(lane, 16), 8);
   for (int64_t kt = 0; kt < s.d / 16; ++kt) {
-    SmallVector<Value> qA = queryFragment(r0, kt);
+    SmallVector<Value> qA = queryFragment(r0, kt, rows);
     for (int64_t dt = 0; dt < numO; dt += 2) {
       SmallVector<Value> sB = mf.ldmatrix(sS, add(row, kt * 16), add(colOff, dt * 8), 4, true);
       for (int64_t half = 0; half < 2; ++half) {
@@ -123,12 +123,13 @@ SmallVector<Value> LinearChunkBuilder::queryTimesState(Value r0) {
 
 /// (Q K^T) o Gamma x scale for this warp's rows: [C / 8][4] accumulators.
 SmallVector<SmallVector<Value>>
-LinearChunkBuilder::maskedScores(Value r0) {
+LinearChunkBuilder::maskedScores(Value r0, Value rows, bool strict,
+                                 function_ref<Value(Value)> rowScale) {
   int64_t numS = kChunk / 8;
   SmallVector<SmallVector<Value>> A(numS, SmallVector<Value>(4, cf(0.0)));
   Value kColOff = mul(div(lane, 8), 8);
   for (int64_t kt = 0; kt < s.d / 16; kt += 2) {
-    SmallVector<Value> qA[2] = {queryFragment(r0, kt), queryFragment(r0, kt + 1)};
+    SmallVector<Value> qA[2] = {queryFragment(r0, kt, rows), queryFragment(r0, kt + 1, rows)};
     for (int64_t nt = 0; nt < numS; ++nt) {
       SmallVector<Value> kB =
           mf.ldmatrix(sK, add(rem(lane, 8), nt * 8), add(kColOff, kt * 16), 4, false);
@@ -136,17 +137,20 @@ LinearChunkBuilder::maskedScores(Value r0) {
         A[nt] = mf.mma(qA[half], ValueRange(kB).slice(2 * half, 2), A[nt]);
     }
   }
-  double scale = op.getScaleValue();
-  Value gRow[2];
-  for (int64_t half = 0; half < 2; ++half)
-    gRow[half] = memref::LoadOp::create(b, sG, ValueRange{cell(r0, 0, 2 * half).first});
+  Value gRow[2], rowW[2];
+  for (int64_t half = 0; half < 2; ++half) {
+    Value row = cell(r0, 0, 2 * half).first;
+    gRow[half] = memref::LoadOp::create(b, sG, ValueRange{row});
+    rowW[half] = rowScale ? rowScale(row) : cf(op.getScaleValue());
+  }
   for (int64_t nt = 0; nt < numS; ++nt)
     for (int64_t e = 0; e < 4; ++e) {
       auto [row, col] = cell(r0, nt, e);
       Value gCol = memref::LoadOp::create(b, sG, ValueRange{col});
       Value w = arith::MulFOp::create(b, exp2(arith::SubFOp::create(b, gRow[e / 2], gCol)),
-                                      cf(scale));
-      Value causal = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, col, row);
+                                      rowW[e / 2]);
+      Value causal = arith::CmpIOp::create(
+          b, strict ? arith::CmpIPredicate::ult : arith::CmpIPredicate::ule, col, row);
       A[nt][e] = arith::SelectOp::create(b, causal, arith::MulFOp::create(b, A[nt][e], w),
                                          cf(0.0));
     }
@@ -294,6 +298,11 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
   sS = view(c(s.offS()), {s.d, s.padV()}, s.elt);
   sG = featureGates() ? view(c(s.offG()), {kChunk, s.padG()}, b.getF32Type())
                       : view(c(s.offG()), {kChunk}, b.getF32Type());
+  if (delta()) {
+    sBeta = view(c(s.offBeta()), {kChunk}, b.getF32Type());
+    sA = view(c(s.offA()), {kChunk, s.padA()}, b.getF32Type());
+    sX = view(c(s.offX()), {kChunk, s.padX()}, b.getF32Type());
+  }
   if (Value lambda = op.getDecay()) {
     Value l = toF32(b, b.getLoc(), memref::LoadOp::create(b, arg(lambda), ValueRange{h}));
     headDecay = arith::MaximumFOp::create(b, math::Log2Op::create(b, l), cf(kMinLog2Gate));
@@ -343,6 +352,8 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
       scanFeatureGates(t0);
     else
       scanGates(t0);
+    if (delta())
+      loadBetas(t0); // sBeta too
     NVVM::CpAsyncWaitGroupOp::create(b, s.stages() - 1);
     barrier(); // this chunk's tiles and G have landed; sS holds the previous state
     if (mapped) {
@@ -350,10 +361,21 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
       applyFeatureMap(sK);
       barrier();
     }
+    if (op.getL2norm()) {
+      l2normalize(sQ);
+      l2normalize(sK);
+      barrier();
+    }
     Value gLast = featureGates() ? Value()
                                  : memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1)});
 
     Value r0 = mul(warp, 16); // this warp's query rows
+    if (delta()) {
+      deltaValues(r0);
+      barrier(); // A and X are whole
+      solveValues();
+      barrier(); // sV holds U
+    }
     storeOutput(t0, r0, featureGates() ? chunkOutputGated(r0) : chunkOutput(r0));
 
     SmallVector<Value> state = updatedState(loop.getRegionIterArgs(), t0, gLast);
@@ -414,9 +436,8 @@ bool mlir::attn::cuda::canChunkLinear(LinearOp op, int64_t chunk, int64_t column
     if ((bits != 16 && bits != 32) || op.getGate())
       return false;
   }
-  // The delta rule, Titans' momentum, l2norm and the normaliser keep the
-  // token recurrence for now.
-  return !op.getBeta() && !op.getForget() && !op.getL2norm() && !op.getNormalize();
+  // Titans' momentum and the normaliser keep the token recurrence.
+  return !op.getForget() && !op.getNormalize();
 }
 
 LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::FuncOp fn,
@@ -426,8 +447,10 @@ LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::Func
   // Both forms where they differ: 64 columns per block when the grid has
   // at least two blocks per SM (no recomputation), else 32 (twice the
   // blocks); the runtime launches one of them.
-  // GLA's kernel takes 64 (its exps per chunk grow with the blocks).
-  if (columns == 0 && dv % 64 == 0 && dv / 32 <= 8 && !op.isPerFeatureGate()) {
+  // GLA's and the delta rule's kernels take 64 (their per-chunk work
+  // beyond the products grows with the blocks).
+  if (columns == 0 && dv % 64 == 0 && dv / 32 <= 8 && !op.isPerFeatureGate() &&
+      !op.getBeta()) {
     if (failed(buildOne(gb, fn, op, name, 64, {2, 0})))
       return failure();
     return buildOne(gb, fn, op, (name + "_c32").str(), 32, {0, 4});
@@ -445,6 +468,7 @@ LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef na
                q.getElementType()};
   if (op.isPerFeatureGate())
     s.gateElt = cast<ShapedType>(op.getLogGate().getType()).getElementType();
+  s.delta = static_cast<bool>(op.getBeta());
   SmallVector<Value> values(op->getOperands());
   llvm::append_range(values, op->getResults());
   unsigned numIn = op->getNumOperands();

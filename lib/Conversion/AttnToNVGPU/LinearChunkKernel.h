@@ -33,6 +33,8 @@ struct ChunkShape {
   /// GLA: the element type of the log gates per key feature; null for
   /// scalar decays and gates.
   Type gateElt = {};
+  /// The delta rule: A [C, C] and X [C, BV] in f32 and beta [C] follow G.
+  bool delta = false;
   int64_t padD() const { return d + 8; }
   int64_t padV() const { return bv + 8; }
   int64_t qBytes() const { return kChunk * padD() * 2; }
@@ -44,13 +46,19 @@ struct ChunkShape {
   /// Two stages (the next chunk's copies fly during this chunk's
   /// products), or one with GLA's G [C, D]: 97 KB at D = Dv = 128 keeps two
   /// blocks on an SM, which hide more latency than the second stage.
-  int64_t stages() const { return gateElt ? 1 : 2; }
+  int64_t stages() const { return gateElt || delta ? 1 : 2; }
   int64_t offS() const { return stages() * stageBytes(); }
   int64_t offG() const { return offS() + d * padV() * 2; }
   /// G: [C] f32, or (GLA) [C, padG] f32, rows padded by 32 bytes so that
   /// the float pairs of 4 rows fill the banks once.
   int64_t padG() const { return d + 8; }
-  int64_t bytes() const { return offG() + kChunk * 4 * (gateElt ? padG() : 1); }
+  int64_t endG() const { return offG() + kChunk * 4 * (gateElt ? padG() : 1); }
+  int64_t offBeta() const { return endG(); }
+  int64_t padA() const { return kChunk + 4; }
+  int64_t offA() const { return offBeta() + kChunk * 4; }
+  int64_t padX() const { return bv + 4; }
+  int64_t offX() const { return offA() + kChunk * padA() * 4; }
+  int64_t bytes() const { return delta ? offX() + kChunk * padX() * 4 : endG(); }
   /// State rows per warp in 16-row m-tiles; value slices per head.
   int64_t stateTiles() const { return d / 64; }
   int64_t slices() const { return dv / bv; }
@@ -142,15 +150,27 @@ private:
   Value keyWeight(Value t0, Value gLast, Value s);
   /// The A fragment of Q's k-step kt for the warp's rows from r0 (read
   /// when used: holding all of Q's fragments costs 32 registers at D = 128).
-  SmallVector<Value> queryFragment(Value r0, int64_t kt) {
-    return mf.ldmatrix(sQ, add(r0, rem(lane, 16)), add(mul(div(lane, 16), 8), kt * 16), 4,
-                       false);
+  SmallVector<Value> queryFragment(Value r0, int64_t kt, Value tile = {}) {
+    return mf.ldmatrix(tile ? tile : sQ, add(r0, rem(lane, 16)),
+                       add(mul(div(lane, 16), 8), kt * 16), 4, false);
   }
-  SmallVector<Value> queryTimesState(Value r0);
-  SmallVector<SmallVector<Value>> maskedScores(Value r0);
+  /// rows S for this warp's 16 rows of `rows` (Q by default).
+  SmallVector<Value> queryTimesState(Value r0, Value rows = {});
+  /// (rows K^T) o 2^{G_t - G_s} x rowScale(t) for this warp's rows, kept
+  /// for s <= t (s < t when strict); Q and the op's scale by default.
+  SmallVector<SmallVector<Value>> maskedScores(Value r0, Value rows = {}, bool strict = false,
+                                               function_ref<Value(Value)> rowScale = {});
   SmallVector<Value> chunkOutput(Value r0);
   /// O += P V for the warp's rows, P the masked scores as A fragments.
   void addScoresTimesValues(ArrayRef<SmallVector<Value>> A, SmallVector<Value> &O);
+
+  // The delta rule (LinearChunkDelta.cpp): U replaces V in sV.
+  bool delta() const { return s.delta; }
+  Value sBeta, sA, sX;
+  void loadBetas(Value t0);
+  void l2normalize(Value tile);
+  void deltaValues(Value r0);
+  void solveValues();
 
   // GLA (LinearChunkGates.cpp): G [t][d], the inclusive sums of the
   // chunk's log2 gates per key feature.

@@ -187,28 +187,29 @@ func.func @split_merge(%o1: tensor<?x?x?x64xbf16>, %l1: tensor<?x?x?xf32>,
   return %o, %lse : tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>
 }
 
-// attn.linear: a thread per (b, h, value column) (grid: the output's
-// (b, h), 64 lanes), the state column a vector in registers carried by the
-// token loop, the delta rule's S . k and the update, the final state's
-// column stored at the end.
+// attn.linear on f32 inputs (f16/bf16 run the chunk kernel: PTX checks in
+// test/gpu/cuda-linear.test): a thread per (b, h, value column) (grid: the
+// output's (b, h), 64 lanes), the state column a vector in registers
+// carried by the token loop, the delta rule's S . k and the update, the
+// final state's column stored at the end.
 // CHECK-LABEL: gpu.func @gated_delta__s0(
 // CHECK-SAME: attn.grid_arg = 6 : i64, attn.grid_dims = 2 : i64, attn.grid_lanes = 64 : i64
 // CHECK: memref.load {{.*}} : memref<?x?x64x64xf32>
 // CHECK: scf.for {{.*}} iter_args({{.*}}) -> (vector<64xf32>, vector<64xf32>)
-// CHECK: vector.load {{.*}} : memref<?x?x?x64xbf16>, vector<64xbf16>
+// CHECK: vector.load {{.*}} : memref<?x?x?x64xf32>, vector<64xf32>
 // CHECK: math.sqrt
 // CHECK: math.exp
 // CHECK: vector.reduction <add>
 // CHECK: vector.fma
-// CHECK: memref.store {{.*}} : memref<?x?x?x64xbf16>
+// CHECK: memref.store {{.*}} : memref<?x?x?x64xf32>
 // CHECK: memref.store {{.*}} : memref<?x?x64x64xf32>
-func.func @gated_delta(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
-                       %v: tensor<?x?x?x64xbf16>, %g: tensor<?x?x?xf32>,
+func.func @gated_delta(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                       %v: tensor<?x?x?x64xf32>, %g: tensor<?x?x?xf32>,
                        %b: tensor<?x?x?xf32>, %s0: tensor<?x?x64x64xf32>)
-    -> (tensor<?x?x?x64xbf16>, tensor<?x?x64x64xf32>) {
+    -> (tensor<?x?x?x64xf32>, tensor<?x?x64x64xf32>) {
   %o, %s = attn.linear %q, %k, %v log_gate(%g) delta(%b) state(%s0) l2norm scale(0.125)
-       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>,
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
           tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x64x64xf32>)
-       -> (tensor<?x?x?x64xbf16>, tensor<?x?x64x64xf32>)
-  return %o, %s : tensor<?x?x?x64xbf16>, tensor<?x?x64x64xf32>
+       -> (tensor<?x?x?x64xf32>, tensor<?x?x64x64xf32>)
+  return %o, %s : tensor<?x?x?x64xf32>, tensor<?x?x64x64xf32>
 }

@@ -115,15 +115,17 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     across chunks the state; equal to the token recurrence up to rounding
     for any C. The delta rule runs token by token (its chunked WY form is
     future work). On CUDA, f16/bf16 inputs with D = 64 or 128 and decays,
-    scalar gates, GLA's per-feature log gates (not with `gate`) or none
-    (any feature map, state in and out) run in 64-token chunks on tensor
-    cores (LinearChunkKernel.cpp, LinearChunkGates.cpp: mma.sync products,
-    the state slice of a block in f32 accumulators; without per-feature
-    gates 64 or 32 value columns per block, the runtime picking by the
+    scalar gates, GLA's per-feature log gates (not with `gate`), the
+    (gated) delta rule, l2norm or none (any feature map, state in and
+    out) run in 64-token chunks on tensor cores (LinearChunkKernel.cpp,
+    LinearChunkGates.cpp, LinearChunkDelta.cpp: mma.sync products, the
+    state slice of a block in f32 accumulators, the delta rule's values by
+    forward substitution per chunk; without per-feature gates or the delta
+    rule 64 or 32 value columns per block, the runtime picking by the
     grid, or `--cuda-options linear-columns=32|64`); every other variant
-    (the delta rule, l2norm, normalize, f32; static D <= 256, Dv <= 1024)
-    runs a thread per (b, h, value column) with its state column in
-    registers, token by token (LinearKernel.cpp), as does `linear-chunk=0`.
+    (normalize, Titans, f32; static D <= 256, Dv <= 1024) runs a thread per
+    (b, h, value column) with its state column in registers, token by
+    token (LinearKernel.cpp), as does `linear-chunk=0`.
 
     ```mlir
     %o = attn.linear %q, %k, %v decay(%lambda)
