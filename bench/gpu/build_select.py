@@ -66,6 +66,13 @@ def specs():
                "dare_topk_retrieval", "nsa", "dsa_indexer", "split_kv_merge"):
         with open(os.path.join(ROOT, "examples", ex + ".mlir")) as f:
             out["select_example_" + ex] = (gates_like_outputs(bf16(f.read()), "bf16"), "")
+    # The warp radix select (select-radix=1; off by default until these
+    # pass on the GPU): the examples whose topk is above 16, and a block
+    # list with a real cut (20 of up to 63 blocks of 16).
+    for ex in ("sea_topk", "recycled_topk", "dare_topk_retrieval", "dsa_indexer"):
+        out[f"select_example_{ex}_radix"] = (out["select_example_" + ex][0], "select-radix=1")
+    out["select_check_topk20_radix"] = (program("f", 64, 16, 16, "topk(20)", "first(1) local(1)",
+                                                22), "select-radix=1")
     out["select_check_topk_hop"] = (program("f", 64, 64, 64, "topk(3)", "first(1) local(1)", 5), "")
     out["select_check_topk_sync"] = (program("f", 64, 64, 64, "topk(3)", "first(1) local(1)", 5),
                                      "chip=sm_90")

@@ -69,7 +69,8 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
        llvm::formatv("attn-verify-spec,func.func(attn-rule-block-maps),"
                      "attn-to-nvgpu{{warps={0} key-block={1} stages={2} "
                      "m-tiles={3} mma={4} ping-pong={5} ctas-per-sm={6} "
-                     "persistent={7} linear-chunk={8} linear-columns={9}},"
+                     "persistent={7} linear-chunk={8} linear-columns={9} "
+                     "select-radix={10}},"
                      "canonicalize,cse",
                      o.warps.getValue(), o.keyBlock.getValue(),
                      o.stages.getValue(), o.mTiles.getValue(),
@@ -79,7 +80,7 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
                          : o.mma.getValue(),
                      o.pingPong.getValue(), o.ctasPerSm.getValue(),
                      o.persistent.getValue(), o.linearChunk.getValue(),
-                     o.linearColumns.getValue())
+                     o.linearColumns.getValue(), o.selectRadix.getValue())
            .str()},
       {"nvvm",
        llvm::formatv(
@@ -198,11 +199,12 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
                        {"persistent", &o.persistent, 0, 1, 1},
                        {"linear-chunk", &o.linearChunk, 0, 64, 64},
                        {"linear-columns", &o.linearColumns, 0, 64, 32},
+                       {"select-radix", &o.selectRadix, 0, 1, 1},
                        {"opt-level", &o.optLevel, 0, 3, 1}};
     if (!applyIntOption(item, rules,
                         "chip, features, mma, warps, m-tiles, key-block, "
                         "stages, ping-pong, ctas-per-sm, persistent, linear-chunk, "
-                        "linear-columns, opt-level",
+                        "linear-columns, select-radix, opt-level",
                         error))
       return false;
   }

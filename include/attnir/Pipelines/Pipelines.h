@@ -109,6 +109,11 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                                                "64); 0: both, the runtime "
                                                "picks by the grid"),
                                 llvm::cl::init(0)};
+  Option<int64_t> selectRadix{*this, "select-radix",
+                              llvm::cl::desc("attn.select topk(k > 16): the "
+                                             "warp radix select (1) or k "
+                                             "arg-max passes (0)"),
+                              llvm::cl::init(0)};
   Option<int64_t> optLevel{*this, "opt-level",
                            llvm::cl::desc("LLVM and ptxas optimisation level"),
                            llvm::cl::init(3)};

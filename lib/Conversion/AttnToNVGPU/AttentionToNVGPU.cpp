@@ -160,7 +160,7 @@ struct ConvertAttnToNVGPU
                                          linearColumns)
                 ? cuda::buildLinearChunkKernel(gb, fn, cast<LinearOp>(o), kname,
                                                linearColumns)
-                : cuda::buildSelectionKernel(gb, fn, &o, kname);
+                : cuda::buildSelectionKernel(gb, fn, &o, kname, selectRadix != 0);
         if (failed(built))
           return signalPassFailure();
         gpuModule.lookupSymbol(kname)->setAttr(

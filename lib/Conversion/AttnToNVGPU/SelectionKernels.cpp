@@ -175,7 +175,8 @@ RowMass warpRowMass(OpBuilder &b, Location loc, const RowFacts &f, Value lane) {
 /// value per position instead of re-deriving the policy each time.
 void buildWarpSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy,
                         const RowRef &row, Value indices, Value counts,
-                        ValueRange at, Value lane, bool ownRow) {
+                        ValueRange at, Value lane, bool ownRow, Value hist,
+                        Value slot) {
   MLIRContext *ctx = b.getContext();
   Type i32 = b.getI32Type(), idx = b.getIndexType();
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1), c32 = cIdx(b, loc, 32);
@@ -234,6 +235,17 @@ void buildWarpSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy,
   Value none = arith::IndexCastOp::create(b, loc, i32, nk); // "no candidate"
   Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
   Value cutS, cutJ32Value;
+  if (hist) // topk above kRadixAbove: the warp's radix select
+    std::tie(cutS, cutJ32Value) = cuda::buildWarpRadixCut(
+        b, loc, *policy.topk, lane, chunks, nk, hist, slot,
+        [&](OpBuilder &ob, Location l, Value c) {
+          Value j = position(ob, l, c);
+          Value inRow = inRowOf(ob, l, j);
+          Value s = scoreAt(ob, l, j, inRow);
+          return std::pair<Value, Value>(
+              s, arith::AndIOp::create(ob, l, inRow, isCandidate(ob, l, j, s)));
+        });
+  else
   std::tie(cutS, cutJ32Value) = buildCut(
       b, loc, policy, mass, i32,
       [&](OpBuilder &wb, Location l, Value cs, Value cj32) {
@@ -342,7 +354,8 @@ bool mlir::attn::cuda::isSelectionOp(Operation *op) {
 LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
                                                      func::FuncOp fn,
                                                      Operation *op,
-                                                     StringRef name) {
+                                                     StringRef name,
+                                                     bool radixSelect) {
   MLIRContext *ctx = op->getContext();
   Location loc = op->getLoc();
   SmallVector<Value> values(op->getOperands());
@@ -358,6 +371,17 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
                                cuda::scoreTileType(scoresOp), Attribute(),
                                /*constant=*/false, gb.getI64IntegerAttr(128));
   int64_t threads = tiled ? cuda::kScoreTile * cuda::kScoreTile : kThreads;
+  // topk above kRadixAbove: 256 digit bins per warp of the block.
+  auto selectOp = dyn_cast<SelectOp>(op);
+  bool radix = radixSelect && selectOp && SelectPolicy::of(selectOp).topk &&
+               *SelectPolicy::of(selectOp).topk > kRadixAbove;
+  std::string histName = (name + "_bins").str();
+  auto histType = MemRefType::get(
+      {kThreads / 32, 256}, gb.getI32Type(), MemRefLayoutAttrInterface(),
+      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup));
+  if (radix)
+    memref::GlobalOp::create(gb, loc, histName, gb.getStringAttr("private"), histType,
+                             Attribute(), /*constant=*/false, gb.getI64IntegerAttr(16));
   // Threads per work item: a warp per select row; a pool row (b, h,
   // block) takes one thread per 16 bytes of features when rows allow it.
   // An attention here is a row kernel: a warp per query row.
@@ -578,10 +602,16 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
     auto select = cast<SelectOp>(op);
     bool ownRow = bindingOf(fn, select.getScores()).front() == 'w' &&
                   select.getScores().hasOneUse();
+    Value hist, slot;
+    if (radix) {
+      hist = memref::GetGlobalOp::create(b, loc, histType, histName).getResult();
+      slot = arith::DivUIOp::create(b, loc, gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x),
+                                    cIdx(b, loc, 32));
+    }
     buildWarpSelectRow(b, loc, SelectPolicy::of(select),
                        RowRef{arg(select.getScores()), {at[0], at[1], at[2]}},
                        arg(select.getKvIndices()), arg(select.getKvCounts()),
-                       at, lane, ownRow);
+                       at, lane, ownRow, hist, slot);
   }
   b.setInsertionPointToEnd(&kfn.getBody().front());
   gpu::ReturnOp::create(b, loc);

@@ -18,8 +18,11 @@ bool isSelectionOp(Operation *op);
 
 /// Appends the kernel `name` of selection op `op` of entry `fn` at `gb`'s
 /// insertion point (inside the gpu.module), with its launch contract.
+/// `radixSelect`: attn.select's topk(k > kRadixAbove) cuts by
+/// buildWarpRadixCut (the pass option select-radix).
 LogicalResult buildSelectionKernel(OpBuilder &gb, func::FuncOp fn,
-                                   Operation *op, StringRef name);
+                                   Operation *op, StringRef name,
+                                   bool radixSelect = false);
 
 /// An attention whose block list is not in whole tensor-core tiles
 /// (block_q or block_k not a multiple of 16): a warp per query row
@@ -64,6 +67,18 @@ gpu::GPUFuncOp createStepKernel(OpBuilder &gb, func::FuncOp fn,
 /// launch contract carries the size: attn.dynamic_shared).
 void declareDynamicShared(OpBuilder &gb, gpu::GPUModuleOp m, Location loc);
 Value dynamicSharedBytes(ImplicitLocOpBuilder &b, int64_t bytes);
+
+/// The cut (score, position as i32) of topk(k) over a row by the warp
+/// that owns it (WarpRadixCut.cpp): lane l sees positions c 32 + l, and
+/// `candidateAt(c)` gives its (score, candidate?) there (-inf, false past
+/// the row). 4 passes of 8-bit digit counts into the warp's 256 bins of
+/// `hist` [warps, 256] i32 in shared memory (row `slot`), then one pass for
+/// the cut's position among its ties: O(Nk / 32) per lane whatever k.
+/// Every candidate kept (count <= k): (-inf, nk).
+std::pair<Value, Value> buildWarpRadixCut(
+    OpBuilder &b, Location loc, int64_t k, Value lane, Value chunks, Value nk,
+    Value hist, Value slot,
+    function_ref<std::pair<Value, Value>(OpBuilder &, Location, Value)> candidateAt);
 
 /// attn.linear in chunks on tensor cores (LinearChunkKernel.cpp): decays
 /// and scalar gates, feature maps, state in and out, f16/bf16 inputs.

@@ -824,10 +824,9 @@ std::pair<Value, Value> mlir::attn::buildCut(
   return {loop.getResult(1), loop.getResult(2)};
 }
 
-namespace {
 /// An order-preserving i32 key of a score: unsigned order of keys is the
 /// order of scores (-0 and +0 alike: s + 0 is +0 for both).
-Value radixKey(OpBuilder &b, Location l, Value s) {
+Value mlir::attn::radixKey(OpBuilder &b, Location l, Value s) {
   Type i32 = b.getI32Type();
   Value u = arith::BitcastOp::create(
       b, l, i32, arith::AddFOp::create(b, l, s, cF32(b, l, 0.0)));
@@ -837,7 +836,6 @@ Value radixKey(OpBuilder &b, Location l, Value s) {
                                  arith::XOrIOp::create(b, l, u, c(-1)),
                                  arith::XOrIOp::create(b, l, u, c(INT32_MIN)));
 }
-} // namespace
 
 std::pair<Value, Value> mlir::attn::buildRadixCut(OpBuilder &b, Location loc,
                                                   const RowFacts &f,

@@ -242,6 +242,9 @@ std::pair<Value, Value> buildCut(
 /// arg-max passes would cost O(k Nk). Same cut as buildCut.
 std::pair<Value, Value> buildRadixCut(OpBuilder &b, Location loc,
                                       const RowFacts &f, int64_t k);
+/// An order-preserving i32 key of a score: unsigned order of keys is the
+/// order of scores (-0 and +0 alike).
+Value radixKey(OpBuilder &b, Location l, Value s);
 /// topk above this k selects by radix (buildRadixCut).
 constexpr int64_t kRadixAbove = 16;
 

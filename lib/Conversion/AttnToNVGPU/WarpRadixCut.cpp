@@ -1,0 +1,187 @@
+//===- WarpRadixCut.cpp - topk's cut by a warp's radix select -------------===//
+//
+// attn.select's GPU kernel gives each row to a warp. Its cut for topk(k)
+// was k arg-max passes over the row (SelectionKernels.cpp, buildCut): fine
+// for block lists (k of a few dozen), O(k Nk) for token-level lists (DSA:
+// k = 2048 of tens of thousands of keys). This is the CPU's radix cut
+// (buildRadixCut) with the warp's lanes over the row: per 8-bit digit from
+// the top, the candidates matching the digits fixed so far add to the
+// warp's 256 bins by shared-memory atomics; the lanes' bin sums (lane l
+// holding digits 255 - 8 l - (0..7)) and a shuffle scan find the digit
+// that holds the rank still wanted. A last pass ranks the ties of the k-th
+// key by position (ballot prefix counts) and returns the cut the emit pass
+// of buildWarpSelectRow already takes: same result as buildCut.
+//
+//===----------------------------------------------------------------------===//
+
+#include "SelectionKernels.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "attnir/Dialect/Attn/Utils/SelectionBuilders.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+namespace {
+
+struct WarpOps {
+  OpBuilder &b;
+  Location loc;
+  Type i32;
+
+  Value ci(int64_t v) { return arith::ConstantIntOp::create(b, loc, i32, v); }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubIOp::create(b, loc, x, y); }
+  Value cmp(arith::CmpIPredicate p, Value x, Value y) {
+    return arith::CmpIOp::create(b, loc, p, x, y);
+  }
+  Value sel(Value c, Value x, Value y) { return arith::SelectOp::create(b, loc, c, x, y); }
+  Value ballot(Value pred) {
+    return NVVM::VoteSyncOp::create(
+        b, loc, i32, ci(-1), pred,
+        NVVM::VoteSyncKindAttr::get(b.getContext(), NVVM::VoteSyncKind::ballot));
+  }
+  Value popc(Value x) { return LLVM::CtPopOp::create(b, loc, i32, x); }
+  Value ctz(Value x) { return LLVM::CountTrailingZerosOp::create(b, loc, i32, x, false); }
+  Value shuffle(Value x, Value src, gpu::ShuffleMode mode) {
+    return gpu::ShuffleOp::create(b, loc, x, src, ci(32), mode).getShuffleResult();
+  }
+  void syncWarp() { NVVM::SyncWarpOp::create(b, loc, ci(-1)); }
+};
+
+} // namespace
+
+std::pair<Value, Value> mlir::attn::cuda::buildWarpRadixCut(
+    OpBuilder &b, Location loc, int64_t k, Value lane, Value chunks, Value nk, Value hist,
+    Value slot,
+    function_ref<std::pair<Value, Value>(OpBuilder &, Location, Value)> candidateAt) {
+  Type i32 = b.getI32Type(), idx = b.getIndexType(), f32 = b.getF32Type();
+  WarpOps w{b, loc, i32};
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  Value lane32 = arith::IndexCastOp::create(b, loc, i32, lane);
+  using P = arith::CmpIPredicate;
+
+  // The row's candidates, all lanes together.
+  auto count = scf::ForOp::create(
+      b, loc, c0, chunks, c1, ValueRange{w.ci(0)},
+      [&](OpBuilder &fb, Location l, Value c, ValueRange n) {
+        Value cand = candidateAt(fb, l, c).second;
+        Value more = arith::AddIOp::create(fb, l, n[0], arith::ConstantIntOp::create(fb, l, i32, 1));
+        scf::YieldOp::create(fb, l, ValueRange{arith::SelectOp::create(fb, l, cand, more, n[0])});
+      });
+  Value total = count.getResult(0);
+  for (int32_t off : {16, 8, 4, 2, 1})
+    total = w.add(total, w.shuffle(total, w.ci(off), gpu::ShuffleMode::XOR));
+
+  auto all = scf::IfOp::create(b, loc, TypeRange{f32, i32}, w.cmp(P::sle, total, w.ci(k)),
+                               /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&all.getThenRegion().front());
+  scf::YieldOp::create(b, loc,
+                       ValueRange{cF32(b, loc, -INFINITY),
+                                  arith::IndexCastOp::create(b, loc, i32, nk).getResult()});
+  b.setInsertionPointToStart(&all.getElseRegion().front());
+
+  Value prefix = w.ci(0), want = w.ci(k);
+  for (int64_t shift = 24; shift >= 0; shift -= 8) {
+    // Zero the warp's bins (8 per lane), count this digit of the matching
+    // candidates, then read the lane's 8 bins from the top.
+    for (int64_t i = 0; i < 8; ++i)
+      memref::StoreOp::create(b, loc, w.ci(0), hist,
+                              ValueRange{slot, arith::AddIOp::create(b, loc, lane, cIdx(b, loc, 32 * i))});
+    w.syncWarp();
+    Value pre = prefix;
+    scf::ForOp::create(b, loc, c0, chunks, c1, ValueRange{},
+                       [&](OpBuilder &fb, Location l, Value c, ValueRange) {
+                         WarpOps fw{fb, l, i32};
+                         auto [s, cand] = candidateAt(fb, l, c);
+                         Value key = radixKey(fb, l, s);
+                         Value match = cand;
+                         if (shift < 24) {
+                           Value high = arith::ShRUIOp::create(
+                               fb, l, arith::XOrIOp::create(fb, l, key, pre), fw.ci(shift + 8));
+                           match = arith::AndIOp::create(fb, l, match,
+                                                         fw.cmp(P::eq, high, fw.ci(0)));
+                         }
+                         scf::IfOp::create(fb, l, match, [&](OpBuilder &ib, Location il) {
+                           WarpOps iw{ib, il, i32};
+                           Value digit = arith::AndIOp::create(
+                               ib, il, arith::ShRUIOp::create(ib, il, key, iw.ci(shift)),
+                               iw.ci(255));
+                           memref::AtomicRMWOp::create(
+                               ib, il, arith::AtomicRMWKind::addi, iw.ci(1), hist,
+                               ValueRange{slot, arith::IndexCastOp::create(ib, il, idx, digit)});
+                           scf::YieldOp::create(ib, il);
+                         });
+                         scf::YieldOp::create(fb, l);
+                       });
+    w.syncWarp();
+    SmallVector<Value> bins;
+    Value laneSum = w.ci(0);
+    Value top = w.sub(w.ci(255), arith::MulIOp::create(b, loc, lane32, w.ci(8)));
+    for (int64_t i = 0; i < 8; ++i) {
+      Value d = arith::IndexCastOp::create(b, loc, idx, w.sub(top, w.ci(i)));
+      bins.push_back(memref::LoadOp::create(b, loc, hist, ValueRange{slot, d}));
+      laneSum = w.add(laneSum, bins.back());
+    }
+    w.syncWarp(); // every lane has read its bins before the next zeroing
+    // Candidates above this lane's digits: an exclusive scan of the lane sums.
+    Value incl = laneSum;
+    for (int32_t off : {1, 2, 4, 8, 16}) {
+      Value up = w.shuffle(incl, w.ci(off), gpu::ShuffleMode::UP);
+      incl = w.sel(w.cmp(P::sge, lane32, w.ci(off)), w.add(incl, up), incl);
+    }
+    Value above = w.sub(incl, laneSum);
+    // The lane holding the wanted rank walks its bins: the digit, and how
+    // many candidates rank above it.
+    Value digit = w.ci(0), before = w.ci(0), acc = above;
+    Value found = arith::ConstantIntOp::create(b, loc, 0, 1);
+    for (int64_t i = 0; i < 8; ++i) {
+      Value next = w.add(acc, bins[i]);
+      Value hit = arith::AndIOp::create(
+          b, loc, arith::XOrIOp::create(b, loc, found, arith::ConstantIntOp::create(b, loc, 1, 1)),
+          w.cmp(P::sge, next, want));
+      digit = w.sel(hit, w.sub(top, w.ci(i)), digit);
+      before = w.sel(hit, acc, before);
+      found = arith::OrIOp::create(b, loc, found, hit);
+      acc = next;
+    }
+    Value owner = arith::AndIOp::create(b, loc, found, w.cmp(P::slt, above, want));
+    Value src = w.ctz(w.ballot(owner));
+    digit = w.shuffle(digit, src, gpu::ShuffleMode::IDX);
+    before = w.shuffle(before, src, gpu::ShuffleMode::IDX);
+    prefix = arith::OrIOp::create(b, loc, prefix,
+                                  arith::ShLIOp::create(b, loc, digit, w.ci(shift)));
+    want = w.sub(want, before);
+  }
+
+  // The cut: the want-th candidate by position whose key is the k-th's.
+  Value below = w.sub(arith::ShLIOp::create(b, loc, w.ci(1), lane32), w.ci(1));
+  auto pick = scf::ForOp::create(
+      b, loc, c0, chunks, c1, ValueRange{w.ci(0), cF32(b, loc, INFINITY), w.ci(-1)},
+      [&](OpBuilder &pb, Location l, Value c, ValueRange st) {
+        WarpOps pw{pb, l, i32};
+        auto [s, cand] = candidateAt(pb, l, c);
+        Value hit = arith::AndIOp::create(pb, l, cand,
+                                          pw.cmp(P::eq, radixKey(pb, l, s), prefix));
+        Value hits = pw.ballot(hit);
+        Value rank = pw.add(pw.add(st[0], pw.popc(arith::AndIOp::create(pb, l, hits, below))),
+                            pw.ci(1));
+        Value cuts = pw.ballot(arith::AndIOp::create(pb, l, hit, pw.cmp(P::eq, rank, want)));
+        Value any = pw.cmp(P::ne, cuts, pw.ci(0));
+        Value src = pw.ctz(cuts);
+        Value sCut = pw.shuffle(s, src, gpu::ShuffleMode::IDX);
+        Value jCut = pw.add(arith::MulIOp::create(pb, l, arith::IndexCastOp::create(pb, l, i32, c),
+                                                  pw.ci(32)),
+                            src);
+        scf::YieldOp::create(pb, l,
+                             ValueRange{pw.add(st[0], pw.popc(hits)), pw.sel(any, sCut, st[1]),
+                                        pw.sel(any, jCut, st[2])});
+      });
+  scf::YieldOp::create(b, loc, ValueRange{pick.getResult(1), pick.getResult(2)});
+  return {all.getResult(0), all.getResult(1)};
+}
