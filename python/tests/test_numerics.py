@@ -22,6 +22,11 @@ SHAPES = [  # B, Hq, Hkv, N, M
     (1, 4, 2, 77, 130),    # GQA, cross M > N
     (1, 4, 1, 130, 50),    # MQA, N > M: causal rows i < 80 see no key
     (1, 2, 2, 200, 1),
+    # Decoding with GQA: up to 8 query heads of a KV head per task
+    # (AttnTile.cpp, buildHeadGroups): groups of 4, of 10 (8 + 2), MQA.
+    (2, 12, 3, 3, 300),
+    (1, 20, 2, 1, 129),
+    (1, 8, 1, 16, 257),
 ]
 SHAPE_IDS = ["x".join(map(str, s)) for s in SHAPES]
 

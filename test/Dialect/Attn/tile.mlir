@@ -101,6 +101,16 @@
 // DEC: %[[DEC:[a-z0-9_]+]] = arith.cmpi ule, %[[N]], %c8 : index
 // DEC: scf.if %[[DEC]] {
 // DEC-NOT: memref.alloc(
+// With GQA (Hq / Hkv > 1) a task takes up to 8 query heads of a KV head,
+// one key loop over K and V in place for all of them.
+// DEC:   %[[GQA:[a-z0-9_]+]] = arith.cmpi ugt, %{{.*}}, %c1 : index
+// DEC:   scf.if %[[GQA]] {
+// DEC:     %[[CH:[a-z0-9_]+]] = arith.ceildivui %{{.*}}, %c8 : index
+// DEC:     scf.parallel ({{.*}}) = ({{.*}}) to (%{{.*}}, %{{.*}}, %[[CH]])
+// DEC:       memref.alloca() : memref<8x64x64xf32>
+// DEC:       attn.kv_block_update %{{.*}}, %[[KB]], %[[VB]], {{.*}} : memref<64x64xf32, strided<[64, 1], offset: ?>>, memref<?x?x?x64xf32>, memref<?x?x?x64xf32>
+// DEC:   } else {
+// DEC-NOT: memref.alloc(
 // DEC:   attn.kv_block_update %{{.*}}, %[[KB]], %[[VB]], {{.*}} : memref<64x64xf32>, memref<?x?x?x64xf32>, memref<?x?x?x64xf32>, memref<64x64xf32>, memref<64x64xf32>, vector<64xf32>
 // DEC: } else {
 // DEC:   memref.alloc({{.*}}) : memref<?x?x?x64x64xf32>
@@ -117,11 +127,11 @@
 // GRP: %[[PER:[a-z0-9_]+]] = arith.select %[[BIG]], %c2, %c1 : index
 // GRP: %[[TASKS:[a-z0-9_]+]] = arith.ceildivui %{{.*}}, %[[PER]] : index
 // GRP: scf.parallel ({{.*}}) = ({{.*}}) to (%{{.*}}, %{{.*}}, %[[TASKS]])
+// GRP:   %[[LIVE:[a-z0-9_]+]] = arith.minui %[[PER]], %{{.*}} : index
 // GRP:   %[[Q:[a-z0-9_]+]] = memref.alloca() : memref<2x64x64xf32>
 // GRP:   %[[ACC:[a-z0-9_]+]] = memref.alloca() : memref<2x64x64xf32>
 // GRP:   %[[MS:[a-z0-9_]+]] = memref.alloca() : memref<2x64xf32>
 // GRP:   %[[LS:[a-z0-9_]+]] = memref.alloca() : memref<2x64xf32>
-// GRP:   %[[LIVE:[a-z0-9_]+]] = arith.minui %[[PER]], %{{.*}} : index
 // GRP:   scf.for %{{.*}} = %c0 to %[[LIVE]] step %c1 {
 // GRP:   scf.for
 // GRP:     scf.for %[[G:[a-z0-9_]+]] = %c0 to %[[LIVE]] step %c1 {

@@ -148,6 +148,18 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
              Hkv, group, numTiles, ruleBuffers, bq, bk, d, dv, dvPad, elt,
              gather, pairs, tileGroup, groupBytes};
     auto buildMain = [&](Value kT, Value vp, bool inPlace) {
+      if (!inPlace || !headGroupable(op, gather)) {
+        buildTiles(rw, loc, t, kT, vp, inPlace);
+        return;
+      }
+      // Decoding with GQA: the heads of a KV group share its blocks.
+      Value grouped = arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ugt,
+                                            group, cIdx(rw, loc, 1));
+      auto branch = scf::IfOp::create(rw, loc, grouped, /*withElseRegion=*/true);
+      OpBuilder::InsertionGuard g(rw);
+      rw.setInsertionPointToStart(branch.thenBlock());
+      buildHeadGroups(rw, loc, t, kT, vp);
+      rw.setInsertionPointToStart(branch.elseBlock());
       buildTiles(rw, loc, t, kT, vp, inPlace);
     };
     auto freePacked = [&](std::pair<Value, Value> kv) {
@@ -313,16 +325,17 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
         arith::MulIOp::create(rw, loc, par.getInductionVars()[2], taskRows);
     Value i1 = arith::MinUIOp::create(
         rw, loc, arith::AddIOp::create(rw, loc, i0, taskRows), N);
-    auto packQuery = [&](OpBuilder &pb, Location pl, Value r0, Value into) {
-      return pairs ? buildQueryPairs(pb, pl, q, b, h, r0, N, d, bq, into)
-                   : buildQueryPack(pb, pl, q, b, h, r0, N, d, bq,
+    auto packQuery = [&](OpBuilder &pb, Location pl, Value hq, Value r0,
+                         Value into) {
+      return pairs ? buildQueryPairs(pb, pl, q, b, hq, r0, N, d, bq, into)
+                   : buildQueryPack(pb, pl, q, b, hq, r0, N, d, bq,
                                     op.getScaleValue(), /*rowMajor=*/inPlace,
                                     into);
     };
     auto accType = MemRefType::get({bq, dvPad}, f32);
     Value qTile, acc;
     if (G == 1) {
-      qTile = packQuery(rw, loc, i0, Value());
+      qTile = packQuery(rw, loc, h, i0, Value());
       acc = memref::AllocaOp::create(rw, loc, accType);
     }
     Value scores =
@@ -350,11 +363,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       };
     }
     auto stateType = VectorType::get({bq}, f32);
-    Value mInit = arith::ConstantOp::create(
-        rw, loc, DenseElementsAttr::get(
-                     stateType, -std::numeric_limits<float>::infinity()));
-    Value lInit = arith::ConstantOp::create(
-        rw, loc, DenseElementsAttr::get(stateType, 0.0f));
+    auto [mInit, lInit] = initialStates(rw, loc, stateType);
     BlockListOperands list;
     if (op.hasBlockList())
       list = BlockListOperands{toBuffer(op.getKvIndices()),
@@ -379,7 +388,16 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       return SmallVector<Value>(upd.getResults());
     };
     if (G > 1) {
-      buildGroupLoops(rw, loc, t, tile, kT, vp, scores, perTask, mInit,
+      // Live tiles: min(perTask, ceil((N - i0) / bq)); i0 < N for every task.
+      Value live = arith::MinUIOp::create(
+          rw, loc, perTask,
+          arith::CeilDivUIOp::create(rw, loc, arith::SubIOp::create(rw, loc, N, i0),
+                                     cBQ));
+      auto placeOf = [&](OpBuilder &ob, Location l, Value g) {
+        Value r0 = arith::AddIOp::create(ob, l, i0, arith::MulIOp::create(ob, l, g, cBQ));
+        return std::pair<Value, Value>(h, r0);
+      };
+      buildGroupLoops(rw, loc, t, tile, kT, vp, scores, G, live, placeOf, mInit,
                       lInit, queryTileType(rw, d, bq, pairs, inPlace),
                       packQuery, step);
       return;
@@ -416,22 +434,104 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                   lse, b, h, i0, i1, dv, elt);
   }
 
-  using PackFn = function_ref<Value(OpBuilder &, Location, Value, Value)>;
+  /// A tile's online-softmax states before its first block: m = -inf,
+  /// l = 0 per row.
+  static std::pair<Value, Value> initialStates(OpBuilder &rw, Location loc,
+                                               VectorType stateType) {
+    Value m = arith::ConstantOp::create(
+        rw, loc, DenseElementsAttr::get(
+                     stateType, -std::numeric_limits<float>::infinity()));
+    Value l = arith::ConstantOp::create(
+        rw, loc, DenseElementsAttr::get(stateType, 0.0f));
+    return {m, l};
+  }
+
+  /// Query heads per task when decoding with GQA (buildHeadGroups).
+  static constexpr int64_t kHeadGroup = 8;
+
+  /// Whether tiles of different query heads may share one key loop: no
+  /// rule reads an operand per head, no documents, no block list.
+  static bool headGroupable(AttentionOp op, bool gather) {
+    return !gather && !op.hasBlockList() && op.getRuleOperands().empty() &&
+           !op.hasScoreRule() && !op.hasMaskRule() && !op.getQDoc() &&
+           !op.getKDoc();
+  }
+
+  /// Decoding with GQA (a head's N <= bq rows are one tile, K and V read in
+  /// place): the query heads of a KV head share its K and V blocks, so a
+  /// task takes up to kHeadGroup of them as the tiles of one group
+  /// (buildGroupLoops, rows 0 .. N each): a block comes from memory once per
+  /// group of heads instead of once per head, which is Hq / Hkv times less
+  /// traffic for a step that is bound by it.
+  static void buildHeadGroups(PatternRewriter &rw, Location loc,
+                              const Tiling &t, Value k, Value v) {
+    AttentionOp op = t.op;
+    int64_t bq = t.bq, bk = t.bk, d = t.d;
+    Type f32 = rw.getF32Type();
+    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+    Value cG = cIdx(rw, loc, kHeadGroup);
+    Value chunks = arith::CeilDivUIOp::create(rw, loc, t.group, cG);
+    auto par = scf::ParallelOp::create(rw, loc, ValueRange{c0, c0, c0},
+                                       ValueRange{t.B, t.Hkv, chunks},
+                                       ValueRange{c1, c1, c1});
+    OpBuilder::InsertionGuard guard(rw);
+    rw.setInsertionPointToStart(par.getBody());
+    Value b = par.getInductionVars()[0], hkv = par.getInductionVars()[1];
+    Value g0 = arith::MulIOp::create(rw, loc, par.getInductionVars()[2], cG);
+    Value h0 = arith::AddIOp::create(
+        rw, loc, arith::MulIOp::create(rw, loc, hkv, t.group), g0);
+    Value live = arith::MinUIOp::create(
+        rw, loc, cG, arith::SubIOp::create(rw, loc, t.group, g0));
+    QueryTile tile{c0,  t.N, b, h0, hkv, t.N, t.M,
+                   documentSite(b, h0, t.N, t.M, Value(), Value())};
+    Value scores =
+        memref::AllocaOp::create(rw, loc, MemRefType::get({bq, bk}, f32));
+    auto stateType = VectorType::get({bq}, f32);
+    auto [mInit, lInit] = initialStates(rw, loc, stateType);
+    auto packQuery = [&](OpBuilder &pb, Location pl, Value hq, Value r0,
+                         Value into) {
+      return buildQueryPack(pb, pl, t.q, b, hq, r0, t.N, d, bq,
+                            op.getScaleValue(), /*rowMajor=*/true, into);
+    };
+    auto placeOf = [&](OpBuilder &ob, Location l, Value g) {
+      return std::pair<Value, Value>(arith::AddIOp::create(ob, l, h0, g), c0);
+    };
+    auto step = [&](OpBuilder &ub, Location ul, Value qt, Value accT, Value r0,
+                    Value keysT, Value vals, Value j0, Value masked,
+                    ValueRange state, Value keys) -> SmallVector<Value> {
+      auto upd = KVBlockUpdateOp::create(
+          ub, ul, stateType, stateType, qt, keysT, vals, accT, scores, b, hkv,
+          r0, j0, t.N, t.M, masked, state[0], state[1], Value(), Value(), keys,
+          Value(), ValueRange{}, t.mask, FloatAttr());
+      return SmallVector<Value>(upd.getResults());
+    };
+    buildGroupLoops(rw, loc, t, tile, k, v, scores, kHeadGroup, live, placeOf,
+                    mInit, lInit, queryTileType(rw, d, bq, false, true),
+                    packQuery, step);
+  }
+
+  using PackFn =
+      function_ref<Value(OpBuilder &, Location, Value, Value, Value)>;
+  /// Tile g of a task: its query head and first row.
+  using PlaceFn =
+      function_ref<std::pair<Value, Value>(OpBuilder &, Location, Value)>;
   using StepFn = function_ref<SmallVector<Value>(
       OpBuilder &, Location, Value, Value, Value, Value, Value, Value, Value,
       ValueRange, Value)>;
 
-  /// The body of a task of `perTask` tiles from row `tile.i0`: the live
-  /// tiles (those starting before N) packed into [G, ...] buffers, one key
-  /// loop over the group's schedule whose step runs every live tile, and
-  /// each live tile's rows of out. The (m, l) states live in [G, bq]
-  /// buffers between steps. `qType` is one packed query tile's type.
+  /// The body of a task of `live` <= G tiles (tile g at placeOf(g): a
+  /// query head and first row) packed into [G, ...] buffers, one key loop
+  /// over the schedule of `tile` (rows covering every tile's) whose step
+  /// runs every live tile, and each live tile's rows of out. The (m, l)
+  /// states live in [G, bq] buffers between steps. `qType` is one packed
+  /// query tile's type.
   static void buildGroupLoops(OpBuilder &rw, Location loc, const Tiling &t,
                               const QueryTile &tile, Value kT, Value vp,
-                              Value scores, Value perTask, Value mInit,
-                              Value lInit, MemRefType qType, PackFn packQuery,
+                              Value scores, int64_t G, Value live,
+                              PlaceFn placeOf, Value mInit, Value lInit,
+                              MemRefType qType, PackFn packQuery,
                               StepFn step) {
-    int64_t G = t.tileGroup, bq = t.bq, dvPad = t.dvPad;
+    int64_t bq = t.bq, dvPad = t.dvPad;
     Type f32 = rw.getF32Type();
     Value c0 = cIdx(rw, loc, 0), cBQ = cIdx(rw, loc, bq);
     // The group's query tiles: [G] x the single tile's packed type.
@@ -444,15 +544,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     auto stateBuf = MemRefType::get({G, bq}, f32);
     Value mAll = memref::AllocaOp::create(rw, loc, stateBuf);
     Value lAll = memref::AllocaOp::create(rw, loc, stateBuf);
-    // Live tiles: min(perTask, ceil((N - i0) / bq)); i0 < N for every task.
-    Value live = arith::MinUIOp::create(
-        rw, loc, perTask,
-        arith::CeilDivUIOp::create(
-            rw, loc, arith::SubIOp::create(rw, loc, t.N, tile.i0), cBQ));
     auto rowsOf = [&](OpBuilder &ob, Location l, Value g) {
-      return arith::AddIOp::create(ob, l, tile.i0,
-                                   arith::MulIOp::create(ob, l, g, cBQ))
-          .getResult();
+      return placeOf(ob, l, g).second;
     };
     auto state = [&](OpBuilder &ob, Location l, Value buf, Value g) {
       return vector::LoadOp::create(ob, l, VectorType::get({bq}, f32), buf,
@@ -460,7 +553,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
           .getResult();
     };
     forEach(rw, loc, c0, live, [&](OpBuilder &ob, Location l, Value g) {
-      packQuery(ob, l, rowsOf(ob, l, g), tileOf(ob, l, qAll, g));
+      auto [hq, r0] = placeOf(ob, l, g);
+      packQuery(ob, l, hq, r0, tileOf(ob, l, qAll, g));
       buildZeroFill(ob, l, tileOf(ob, l, accAll, g), bq, dvPad);
       vector::StoreOp::create(ob, l, mInit, mAll, ValueRange{g, c0});
       vector::StoreOp::create(ob, l, lInit, lAll, ValueRange{g, c0});
@@ -481,11 +575,11 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
           return SmallVector<Value>{};
         });
     forEach(rw, loc, c0, live, [&](OpBuilder &ob, Location l, Value g) {
-      Value r0 = rowsOf(ob, l, g);
+      auto [hq, r0] = placeOf(ob, l, g);
       Value r1 = arith::MinUIOp::create(
           ob, l, arith::AddIOp::create(ob, l, r0, cBQ), t.N);
       buildFinalize(ob, l, tileOf(ob, l, accAll, g), state(ob, l, mAll, g),
-                    state(ob, l, lAll, g), t.out, t.lse, tile.b, tile.h, r0,
+                    state(ob, l, lAll, g), t.out, t.lse, tile.b, hq, r0,
                     r1, t.dv, t.elt);
     });
   }
