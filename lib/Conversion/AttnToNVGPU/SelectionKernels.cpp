@@ -76,15 +76,6 @@ std::pair<Value, Value> warpArgMax(OpBuilder &b, Location loc, Value s,
   return {s, j};
 }
 
-/// `x` combined over the warp's lanes (butterfly: every lane gets it).
-Value warpReduce(OpBuilder &b, Location loc, Value x,
-                 function_ref<Value(Value, Value)> combine) {
-  for (int32_t off : {16, 8, 4, 2, 1})
-    x = combine(x, gpu::ShuffleOp::create(b, loc, x, off, 32,
-                                          gpu::ShuffleMode::XOR)
-                       .getShuffleResult());
-  return x;
-}
 
 /// A pass over the lane's positions of the row (j = lane, lane + 32, ...
 /// below nk), folding `step(j, s, acc)` into f32 accumulators.
@@ -122,7 +113,7 @@ Value warpLocalStart(OpBuilder &b, Location loc, const RowFacts &f,
                                                       j32, bound));
                             return {arith::SelectOp::create(ob, l, take, j32, acc[0])};
                           })[0];
-    best = warpReduce(b, loc, best, [&](Value x, Value y) {
+    best = cuda::warpReduce(b, loc, best, [&](Value x, Value y) {
       return arith::MaxSIOp::create(b, loc, x, y);
     });
     // No legal id below: the start stays (fewer than `local` legal blocks).
@@ -143,7 +134,7 @@ RowMass warpRowMass(OpBuilder &b, Location loc, const RowFacts &f, Value lane) {
                             ob, l, f.legal(ob, l, s),
                             arith::MaximumFOp::create(ob, l, acc[0], s), acc[0])};
                       })[0];
-  mx = warpReduce(b, loc, mx, [&](Value x, Value y) {
+  mx = cuda::warpReduce(b, loc, mx, [&](Value x, Value y) {
     return arith::MaximumFOp::create(b, loc, x, y);
   });
   SmallVector<Value> sums = lanePass(
@@ -160,7 +151,7 @@ RowMass warpRowMass(OpBuilder &b, Location loc, const RowFacts &f, Value lane) {
                 arith::AddFOp::create(ob, l, acc[1], pf)};
       });
   auto add = [&](Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); };
-  return {mx, warpReduce(b, loc, sums[0], add), warpReduce(b, loc, sums[1], add)};
+  return {mx, cuda::warpReduce(b, loc, sums[0], add), cuda::warpReduce(b, loc, sums[1], add)};
 }
 
 /// attn.select with a warp per row: lane l owns the row's positions l,
@@ -349,6 +340,15 @@ bool mlir::attn::cuda::isSelectionOp(Operation *op) {
              SelectOp, MergeOp, RuleBlocksOp>(op) ||
          (isElementwiseStep(op) &&
           cast<RankedTensorType>(op->getResult(0).getType()).getRank() > 0);
+}
+
+Value mlir::attn::cuda::warpReduce(OpBuilder &b, Location loc, Value x,
+                                   function_ref<Value(Value, Value)> combine) {
+  for (int32_t off : {16, 8, 4, 2, 1})
+    x = combine(x, gpu::ShuffleOp::create(b, loc, x, off, 32,
+                                          gpu::ShuffleMode::XOR)
+                       .getShuffleResult());
+  return x;
 }
 
 LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,

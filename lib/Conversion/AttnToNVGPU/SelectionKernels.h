@@ -68,6 +68,10 @@ gpu::GPUFuncOp createStepKernel(OpBuilder &gb, func::FuncOp fn,
 void declareDynamicShared(OpBuilder &gb, gpu::GPUModuleOp m, Location loc);
 Value dynamicSharedBytes(ImplicitLocOpBuilder &b, int64_t bytes);
 
+/// `x` combined over the warp's lanes (butterfly: every lane gets it).
+Value warpReduce(OpBuilder &b, Location loc, Value x,
+                 function_ref<Value(Value, Value)> combine);
+
 /// The cut (score, position as i32) of topk(k) over a row by the warp
 /// that owns it (WarpRadixCut.cpp): lane l sees positions c 32 + l, and
 /// `candidateAt(c)` gives its (score, candidate?) there (-inf, false past

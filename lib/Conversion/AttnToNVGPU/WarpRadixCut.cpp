@@ -73,9 +73,8 @@ std::pair<Value, Value> mlir::attn::cuda::buildWarpRadixCut(
         Value more = arith::AddIOp::create(fb, l, n[0], arith::ConstantIntOp::create(fb, l, i32, 1));
         scf::YieldOp::create(fb, l, ValueRange{arith::SelectOp::create(fb, l, cand, more, n[0])});
       });
-  Value total = count.getResult(0);
-  for (int32_t off : {16, 8, 4, 2, 1})
-    total = w.add(total, w.shuffle(total, w.ci(off), gpu::ShuffleMode::XOR));
+  Value total = warpReduce(b, loc, count.getResult(0),
+                           [&](Value x, Value y) { return w.add(x, y); });
 
   auto all = scf::IfOp::create(b, loc, TypeRange{f32, i32}, w.cmp(P::sle, total, w.ci(k)),
                                /*withElseRegion=*/true);
