@@ -3,10 +3,8 @@
 bench/gpu/bundles/dsa_*.bundle (carry the folder): examples/dsa_indexer.mlir
 in bf16 (q, k, v, qi; ki and the head weights w stay f32) with D = 128
 query heads over one KV head: the lightning indexer (4 heads of 64),
-top-2048 keys per query, attention over them), once with the warp radix
-select (select-radix=1, dsa_d128_radix) and once with k arg-max passes per
-row (the default until the radix select is checked there); and AttnIR's causal
-attention at the same shape (MQA) for scale.
+top-2048 keys per query by the warp radix select, attention over them); and
+AttnIR's causal attention at the same shape (MQA) for scale.
 
 usage: python3 bench/gpu/build_dsa.py [--attnc build/bin/attnc]
 """
@@ -23,5 +21,4 @@ CAUSAL = (f"func.func @f(%q: {T}, %k: {T}, %v: {T}) -> {T} {{\n"
           f"  return %o : {T}\n}}\n")
 
 if __name__ == "__main__":
-    build_all({"dsa_d128": (DSA, ""), "dsa_d128_radix": (DSA, "select-radix=1"),
-               "dsa_causal_d128": (CAUSAL, "")})
+    build_all({"dsa_d128": (DSA, ""), "dsa_causal_d128": (CAUSAL, "")})

@@ -25,6 +25,15 @@ from build_bundles import float_variant, gates_like_outputs, lacks_a_cuda_kernel
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "bench", "gpu", "bundles", "san")
 KERNELS = {"hopper": "", "sync": "chip=sm_90"}
+# topk above 16 cuts by the warp radix select by default (issue 16); the
+# `argmax` kernel (k arg-max passes, select-radix=0) on the examples that
+# keep more than 16 ids per row, the only ones whose selection it changes.
+ARGMAX = ("argmax", "select-radix=0")
+
+
+def kernels_for(text):
+    wide = any(int(k) > 16 for k in re.findall(r"topk\((\d+)\)", text))
+    return list(KERNELS.items()) + ([ARGMAX] if wide else [])
 B, HQ, HKV, N, M, D = 2, 4, 2, 200, 333, 64
 
 
@@ -37,6 +46,16 @@ def arg_names(text):
     return re.findall(r"%(\w+):", m.group(1))
 
 
+def arg_dtypes(text):
+    """Each argument's numpy dtype from the signature (f16 variants keep some
+    operands f32, e.g. rank-3 gates and tables)."""
+    m = re.search(r"func\.func @\w+\((.*?)\)\s*->", text, re.S)
+    found = re.findall(r"%\w+:\s*tensor<[^>]*?x?(f16|f32|i32|i64)>", m.group(1))
+    assert len(found) == len(arg_names(text)), "an argument of unknown type"
+    types = {"f16": np.float16, "f32": np.float32, "i32": np.int32, "i64": np.int64}
+    return [types[t] for t in found]
+
+
 def inputs_for(names, rng, M=M):
     arrays = {}
     arrays["q"] = rng.standard_normal((B, HQ, N, D)).astype(np.float16)
@@ -46,6 +65,20 @@ def inputs_for(names, rng, M=M):
     # HyperAttention's sampled columns: a permutation of the keys per row.
     arrays["cols"] = np.stack([np.stack([rng.permutation(M) for _ in range(HQ)])
                                for _ in range(B)]).astype(np.int32)
+    # DARE's retrieval heads (one per sequence): [B, 1, N|M, D].
+    arrays["q_a"] = rng.standard_normal((B, 1, N, D)).astype(np.float16)
+    arrays["k_a"] = rng.standard_normal((B, 1, M, D)).astype(np.float16)
+    # DSA's lightning indexer: 4 heads of queries, one key set, head weights.
+    arrays["qi"] = rng.standard_normal((B, 4, N, D)).astype(np.float16)
+    arrays["ki"] = rng.standard_normal((B, M, D)).astype(np.float16)
+    arrays["w"] = rng.standard_normal((B, N, 4)).astype(np.float16)
+    # RAT's gate logits per feature, one per key.
+    arrays["g"] = rng.standard_normal((B, HKV, M, D)).astype(np.float16)
+    # Aaren's learned query per key head: [Hkv, D, 1].
+    arrays["query"] = (0.2 * rng.standard_normal((HKV, D, 1))).astype(np.float16)
+    # NTK's per-head prefix state Z [H, D, Dv] and normaliser root s [H, D, 1].
+    arrays["Z"] = (0.1 * rng.standard_normal((HQ, D, D))).astype(np.float16)
+    arrays["s"] = (0.1 * rng.standard_normal((HQ, D, 1))).astype(np.float16)
     # Landmark keys, one per block of 64.
     arrays["landmarks"] = rng.standard_normal((B, HKV, -(-N // 64), D)).astype(np.float16)
     arrays["k"] = rng.standard_normal((B, HKV, M, D)).astype(np.float16)
@@ -112,12 +145,14 @@ def main():
         paths = []
         # Pooled keys of the queries' own sequence (NSA): M = N.
         own = "self-attention only" in raw
-        for n, a in zip(names, inputs_for(names, rng, N if own else M)):
+        for n, a, dt in zip(names, inputs_for(names, rng, N if own else M),
+                            arg_dtypes(text)):
+            a = a.astype(dt)
             paths.append(f"{name}.{n}.npy")
             np.save(os.path.join(OUT, paths[-1]), a)
         # Results: the tensor types between the signature's "->" and "{".
         n_out = text.split("->", 1)[1].split("{", 1)[0].count("tensor<")
-        for kernel, opts in KERNELS.items():
+        for kernel, opts in kernels_for(text):
             bundle = f"{name}_{kernel}.bundle"
             cmd = [args.attnc, "compile", spec, "--target", "cuda", "--emit", "bundle",
                    "-o", os.path.join(OUT, bundle)]

@@ -59,6 +59,16 @@ def causal(d):
             f"  return %o : {t}\n}}\n")
 
 
+def with_list(text):
+    """An example that also returns its selection (%idx, %cnt), so checks
+    compare the selected ids, not only the output."""
+    tys = re.search(r"attn\.select [^:]*:\s*\S+ -> \((tensor<[^>]*>), (tensor<[^>]*>)\)", text,
+                    re.S).groups()
+    ret = re.search(r"return %o : (tensor<[^>]*>)", text)
+    text = text.replace(ret.group(0), f"return %o, %idx, %cnt : {ret.group(1)}, {tys[0]}, {tys[1]}")
+    return re.sub(r"\) -> (tensor<[^>]*>) \{", rf") -> (\1, {tys[0]}, {tys[1]}) {{", text, count=1)
+
+
 def specs():
     out = {}
     for ex in ("topk_blocks", "longheads", "dhsa", "segment_pool_cross", "pointer",
@@ -66,13 +76,21 @@ def specs():
                "dare_topk_retrieval", "nsa", "dsa_indexer", "split_kv_merge"):
         with open(os.path.join(ROOT, "examples", ex + ".mlir")) as f:
             out["select_example_" + ex] = (gates_like_outputs(bf16(f.read()), "bf16"), "")
-    # The warp radix select (select-radix=1; off by default until these
-    # pass on the GPU): the examples whose topk is above 16, and a block
-    # list with a real cut (20 of up to 63 blocks of 16).
+    # topk above 16 cuts by the warp radix select by default; the `_argmax`
+    # twins cut by k arg-max passes (select-radix=0): the examples whose
+    # topk is above 16, and a block list with a real cut (20 of up to 63
+    # blocks of 16).
     for ex in ("sea_topk", "recycled_topk", "dare_topk_retrieval", "dsa_indexer"):
-        out[f"select_example_{ex}_radix"] = (out["select_example_" + ex][0], "select-radix=1")
-    out["select_check_topk20_radix"] = (program("f", 64, 16, 16, "topk(20)", "first(1) local(1)",
-                                                22), "select-radix=1")
+        out[f"select_example_{ex}_argmax"] = (out["select_example_" + ex][0], "select-radix=0")
+    # Token-level lists (64 of up to 1234 keys): the radix and the arg-max
+    # cuts must pick the same ids (selection.py compares them).
+    for ex in ("sea_topk", "dare_topk_retrieval"):
+        listed = with_list(out["select_example_" + ex][0])
+        out[f"select_list_{ex}"] = (listed, "")
+        out[f"select_list_{ex}_argmax"] = (listed, "select-radix=0")
+    out["select_check_topk20"] = (program("f", 64, 16, 16, "topk(20)", "first(1) local(1)", 22), "")
+    out["select_check_topk20_argmax"] = (program("f", 64, 16, 16, "topk(20)", "first(1) local(1)",
+                                                 22), "select-radix=0")
     out["select_check_topk_hop"] = (program("f", 64, 64, 64, "topk(3)", "first(1) local(1)", 5), "")
     out["select_check_topk_sync"] = (program("f", 64, 64, 64, "topk(3)", "first(1) local(1)", 5),
                                      "chip=sm_90")

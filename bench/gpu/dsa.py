@@ -15,7 +15,6 @@ N = 4096 first.
 """
 import json
 import os
-import time
 
 import torch
 
@@ -78,7 +77,7 @@ def rel(a, b):
 
 
 def correctness(report):
-    for name in ("dsa_d128_radix", "dsa_d128"):
+    for name in ("dsa_d128",):
         kern = load(name)
         for B, N in [(1, 77), (2, 300), (1, 2100), (1, 2049)]:
             args = inputs(B, N, seed=N)
@@ -89,40 +88,26 @@ def correctness(report):
             report["correctness"].append(dict(check=f"{name} vs float64", shape=f"{B}x{N}",
                                               max_rel_err=err, ok=ok))
             print(f"check {name} {B}x{N} err={err:.2e} {'ok' if ok else 'FAILED'}", flush=True)
-    kern = load("dsa_d128_radix")
+    kern = load("dsa_d128")
     args = inputs(1, 4096, seed=5)
     err = rel(kern(*args), torch_dsa(*args, stable=True))
     ok = err < 3e-2
-    report["correctness"].append(dict(check="dsa_d128_radix vs eager torch", shape="1x4096",
+    report["correctness"].append(dict(check="dsa_d128 vs eager torch", shape="1x4096",
                                       max_rel_err=err, ok=ok))
-    print(f"check dsa_d128_radix vs torch 1x4096 err={err:.2e} {'ok' if ok else 'FAILED'}",
+    print(f"check dsa_d128 vs torch 1x4096 err={err:.2e} {'ok' if ok else 'FAILED'}",
           flush=True)
 
 
 def timings(report, reps):
-    kern, radix, causal = load("dsa_d128"), load("dsa_d128_radix"), load("dsa_causal_d128")
-    rows, last = [], None
+    kern, causal = load("dsa_d128"), load("dsa_causal_d128")
+    rows = []
     for N in (4096, 8192, 32768):
-        predicted = last[1] * (N / last[0]) ** 2 if last else 0.0
         args = inputs(1, N, seed=1)
         row = dict(shape=f"1x{H}x{N}x{D}", topk=TOPK,
                    torch_eager_ms=time_ms(lambda: torch_dsa(*args), max(3, reps // 4)),
                    attnir_causal_ms=time_ms(lambda: causal(*args[:3]), reps),
-                   attnir_dsa_radix_ms=time_ms(lambda: radix(*args), max(3, reps // 4)))
-        row["torch_over_attnir_radix"] = row["torch_eager_ms"] / row["attnir_dsa_radix_ms"]
-        # AttnIR's GPU selection is k arg-max passes per row until the radix
-        # select lands (quadratic in N): call it only where the previous
-        # length predicts under 20 s.
-        if predicted < 20:
-            t = time.perf_counter()
-            kern(*args)
-            torch.cuda.synchronize()
-            once = time.perf_counter() - t
-            row["attnir_dsa_first_call_s"] = once
-            if once < 2:
-                row["attnir_dsa_ms"] = time_ms(lambda: kern(*args), max(3, reps // 4))
-                row["torch_over_attnir"] = row["torch_eager_ms"] / row["attnir_dsa_ms"]
-            last = (N, once)
+                   attnir_dsa_ms=time_ms(lambda: kern(*args), max(3, reps // 4)))
+        row["torch_over_attnir"] = row["torch_eager_ms"] / row["attnir_dsa_ms"]
         rows.append(row)
         print(json.dumps(row), flush=True)
     report["dsa"] = rows

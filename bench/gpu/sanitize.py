@@ -5,7 +5,7 @@ once plain with --check (the float64 reference from the op graph the bundle
 records), then under compute-sanitizer memcheck and racecheck. Writes
 sanitize.json to $OUT (or .) and prints one line per run.
 
-usage: [SAN_ONLY=substring,...] python3 bench/gpu/sanitize.py ATTNIR_RUN
+usage: [SAN_ONLY=substring,...] [SAN_KERNELS=hopper,sync,argmax] python3 bench/gpu/sanitize.py ATTNIR_RUN
 """
 import json
 import os
@@ -39,8 +39,11 @@ def main():
     rows = []
     # Substrings of example names, comma-separated; empty: every example.
     only = [s for s in os.environ.get("SAN_ONLY", "").split(",") if s]
+    kernels = [s for s in os.environ.get("SAN_KERNELS", "").split(",") if s]
     for e in json.load(open(os.path.join(SAN, "manifest.json"))):
         if only and not any(s in e["example"] for s in only):
+            continue
+        if kernels and e["kernel"] not in kernels:
             continue
         base = [os.path.join(SAN, e["bundle"])] + [os.path.join(SAN, p) for p in e["inputs"]]
         outs = ["-o"] + [f"/tmp/san_out{i}.npy" for i in range(e["outputs"])]

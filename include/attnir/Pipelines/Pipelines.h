@@ -113,7 +113,7 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                               llvm::cl::desc("attn.select topk(k > 16): the "
                                              "warp radix select (1) or k "
                                              "arg-max passes (0)"),
-                              llvm::cl::init(0)};
+                              llvm::cl::init(1)};
   Option<int64_t> optLevel{*this, "opt-level",
                            llvm::cl::desc("LLVM and ptxas optimisation level"),
                            llvm::cl::init(3)};
