@@ -155,6 +155,9 @@ struct ConvertAttnToNVGPU
                 ? cuda::buildLandmarkKernel(gb, fn, cast<LandmarkOp>(o), kname)
             : isa<ScanOp>(o)
                 ? cuda::buildScanKernel(gb, fn, cast<ScanOp>(o), kname)
+            : isa<IndexScoresOp>(o) &&
+                    cuda::canTileIndexScores(cast<IndexScoresOp>(o))
+                ? cuda::buildTiledIndexScores(gb, fn, cast<IndexScoresOp>(o), kname)
             : isa<LinearOp>(o) &&
                     cuda::canChunkLinear(cast<LinearOp>(o), linearChunk,
                                          linearColumns)

@@ -93,6 +93,13 @@ LogicalResult buildLinearChunkKernel(OpBuilder &gb, func::FuncOp fn,
                                      LinearOp op, StringRef name,
                                      int64_t columns);
 
+/// attn.index_scores by 64 x 64 tiles on tensor cores (TiledIndexScores.cpp):
+/// qi in f16/bf16 with DI a multiple of 32 up to 256, ki of qi's type or
+/// f32 (split into two halves of qi's type).
+bool canTileIndexScores(IndexScoresOp op);
+LogicalResult buildTiledIndexScores(OpBuilder &gb, func::FuncOp fn, IndexScoresOp op,
+                                    StringRef name);
+
 /// The work item's indices over the first `rank` dims of `grid`, inside an
 /// `if` on the item being in range (the builder is left in its body).
 /// `lanes` threads per item: `lane` is set to the thread's lane.
