@@ -147,6 +147,8 @@ struct ConvertAttnToNVGPU
               return signalPassFailure();
         LogicalResult built =
             flash ? buildAttentionKernel(gpuModule, fn, attention, kname, true)
+            : attention && cuda::canGroupListAttention(attention)
+                ? cuda::buildGroupedListAttention(gb, fn, attention, kname)
             : isa<RouteOp>(o)
                 ? cuda::buildRouteKernels(gb, fn, cast<RouteOp>(o), kname)
             : isa<PermuteOp>(o)

@@ -101,20 +101,12 @@ private:
   /// bf16 and f32 alike); math.exp2's form handles subnormals in three more
   /// instructions, a fifth of the elementwise loops' issue slots.
   Value exp2(Value x) {
-    auto approx = [&](Value e) {
-      return LLVM::InlineAsmOp::create(b, b.getF32Type(), ValueRange{e},
-                                       "ex2.approx.ftz.f32 $0, $1;", "=f,f",
-                                       /*has_side_effects=*/false, /*is_align_stack=*/false,
-                                       LLVM::tailcallkind::TailCallKind::None,
-                                       LLVM::AsmDialectAttr(), ArrayAttr())
-          .getResult(0);
-    };
     auto vt = dyn_cast<VectorType>(x.getType());
     if (!vt)
-      return approx(x);
+      return approxExp2(b, x);
     SmallVector<Value> parts;
     for (int64_t i = 0; i < vt.getNumElements(); ++i)
-      parts.push_back(approx(vector::ExtractOp::create(b, x, ArrayRef<int64_t>{i})));
+      parts.push_back(approxExp2(b, vector::ExtractOp::create(b, x, ArrayRef<int64_t>{i})));
     return vector::FromElementsOp::create(b, vt, parts);
   }
   void barrier() { gpu::BarrierOp::create(b); }

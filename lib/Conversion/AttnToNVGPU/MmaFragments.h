@@ -104,6 +104,17 @@ struct MmaFragments {
   }
 };
 
+/// 2^x by ex2.approx.ftz.f32 (results below 2^-126 flush to 0): math.exp2's
+/// form handles subnormals in three more instructions, which the kernels'
+/// elementwise loops, issue bound, feel.
+inline Value approxExp2(ImplicitLocOpBuilder &b, Value x) {
+  return LLVM::InlineAsmOp::create(b, b.getF32Type(), ValueRange{x}, "ex2.approx.ftz.f32 $0, $1;",
+                                   "=f,f", /*has_side_effects=*/false, /*is_align_stack=*/false,
+                                   LLVM::tailcallkind::TailCallKind::None, LLVM::AsmDialectAttr(),
+                                   ArrayAttr())
+      .getResult(0);
+}
+
 /// dst[r, :width] = src[bi, head, min(row0 + r, limit - 1), col0 + (0 ..
 /// width)] for r < rows, by 16-byte cp.async (8 elements of 16 bits or 4
 /// of 32 per copy), spread over the `threads` threads of the block (`tid` this one's;

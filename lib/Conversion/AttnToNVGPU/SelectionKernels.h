@@ -100,6 +100,14 @@ bool canTileIndexScores(IndexScoresOp op);
 LogicalResult buildTiledIndexScores(OpBuilder &gb, func::FuncOp fn, IndexScoresOp op,
                                     StringRef name);
 
+/// attention over a token-level list that attn.select made, one list for all
+/// heads, by the query heads of a KV group as tensor-core rows
+/// (GroupedListAttention.cpp): f16/bf16, D a multiple of 32 and Dv of 16 up
+/// to 256, no mask or causal, no rules or documents.
+bool canGroupListAttention(AttentionOp op);
+LogicalResult buildGroupedListAttention(OpBuilder &gb, func::FuncOp fn, AttentionOp op,
+                                        StringRef name);
+
 /// The work item's indices over the first `rank` dims of `grid`, inside an
 /// `if` on the item being in range (the builder is left in its body).
 /// `lanes` threads per item: `lane` is set to the thread's lane.
