@@ -409,28 +409,18 @@ bool mlir::attn::cuda::canGroupListAttention(AttentionOp op) {
 
 LogicalResult mlir::attn::cuda::buildGroupedListAttention(OpBuilder &gb, func::FuncOp fn,
                                                           AttentionOp op, StringRef name) {
-  Location loc = op.getLoc();
   GroupShape s{op.getQ().getType().getDimSize(3), op.getV().getType().getDimSize(3),
                op.getQ().getType().getElementType()};
-  SmallVector<Value> values(op->getOperands());
-  llvm::append_range(values, op->getResults());
   // One block per (b, query token): the list counts [B, 1, N] are the grid.
-  int64_t countsArg = llvm::find(values, op.getKvCounts()) - values.begin();
-  declareDynamicShared(gb, cast<gpu::GPUModuleOp>(gb.getBlock()->getParentOp()), loc);
-  gpu::GPUFuncOp kfn = createStepKernel(gb, fn, values, name, countsArg, 3, kThreads, kThreads);
-  kfn->setAttr("attn.dynamic_shared", gb.getI64IntegerAttr(s.bytes()));
-  OpBuilder ob(gb.getContext());
-  ob.setInsertionPointToStart(&kfn.getBody().front());
-  ImplicitLocOpBuilder b(loc, ob);
-  auto arg = [&](Value x) -> Value {
-    return kfn.getArgument(llvm::find(values, x) - values.begin());
-  };
-  Value smem = dynamicSharedBytes(b, s.bytes());
-  Value lane;
-  SmallVector<Value> at =
-      enterStepItem(b, kfn.getArgument(countsArg), 3, kThreads, kThreads, lane);
-  GroupTileBuilder(b, op, s, arg).build(at[0], at[2], lane, smem);
-  b.setInsertionPointToEnd(&kfn.getBody().front());
-  gpu::ReturnOp::create(b);
+  int64_t counts = llvm::find(op->getOperands(), op.getKvCounts()) - op->operand_begin();
+  buildSharedStepKernel(
+      gb, fn, op, name, {counts, 3, kThreads, kThreads, s.bytes()},
+      [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kfn, function_ref<Value(Value)> arg,
+          Value smem) {
+        Value lane;
+        SmallVector<Value> at =
+            enterStepItem(b, kfn.getArgument(counts), 3, kThreads, kThreads, lane);
+        GroupTileBuilder(b, op, s, arg).build(at[0], at[2], lane, smem);
+      });
   return success();
 }

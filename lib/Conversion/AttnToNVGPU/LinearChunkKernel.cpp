@@ -461,7 +461,6 @@ LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::Func
 namespace {
 LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
                        int64_t columns, ArrayRef<int64_t> smBlocks) {
-  Location loc = op.getLoc();
   auto q = cast<RankedTensorType>(op.getQ().getType());
   auto v = cast<RankedTensorType>(op.getV().getType());
   ChunkShape s{q.getDimSize(3), v.getDimSize(3), sliceWidth(v.getDimSize(3), columns),
@@ -469,30 +468,22 @@ LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef na
   if (op.isPerFeatureGate())
     s.gateElt = cast<ShapedType>(op.getLogGate().getType()).getElementType();
   s.delta = static_cast<bool>(op.getBeta());
-  SmallVector<Value> values(op->getOperands());
-  llvm::append_range(values, op->getResults());
   unsigned numIn = op->getNumOperands();
-  declareDynamicShared(gb, cast<gpu::GPUModuleOp>(gb.getBlock()->getParentOp()), loc);
   // Work items (b, h) of the output, a block of kThreads per value slice.
   int64_t lanes = kThreads * s.slices();
-  gpu::GPUFuncOp kfn = createStepKernel(gb, fn, values, name, numIn, 2, kThreads, lanes);
-  kfn->setAttr("attn.dynamic_shared", gb.getI64IntegerAttr(s.bytes()));
+  gpu::GPUFuncOp kfn = buildSharedStepKernel(
+      gb, fn, op, name, {numIn, 2, kThreads, lanes, s.bytes()},
+      [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, function_ref<Value(Value)> arg,
+          Value smem) {
+        Value lane;
+        SmallVector<Value> at =
+            enterStepItem(b, kernel.getArgument(numIn), 2, kThreads, lanes, lane);
+        Value slice = arith::DivUIOp::create(b, lane, cIdx(b, b.getLoc(), kThreads));
+        Value tid = arith::RemUIOp::create(b, lane, cIdx(b, b.getLoc(), kThreads));
+        LinearChunkBuilder(b, op, s, arg).build(at[0], at[1], slice, tid, smem);
+      });
   if (!smBlocks.empty())
     kfn->setAttr("attn.sm_blocks", gb.getDenseI64ArrayAttr(smBlocks));
-  OpBuilder ob(gb.getContext());
-  ob.setInsertionPointToStart(&kfn.getBody().front());
-  ImplicitLocOpBuilder b(loc, ob);
-  auto arg = [&](Value x) -> Value {
-    return kfn.getArgument(llvm::find(values, x) - values.begin());
-  };
-  Value smem = dynamicSharedBytes(b, s.bytes());
-  Value lane;
-  SmallVector<Value> at = enterStepItem(b, kfn.getArgument(numIn), 2, kThreads, lanes, lane);
-  Value slice = arith::DivUIOp::create(b, lane, cIdx(b, loc, kThreads));
-  Value tid = arith::RemUIOp::create(b, lane, cIdx(b, loc, kThreads));
-  LinearChunkBuilder(b, op, s, arg).build(at[0], at[1], slice, tid, smem);
-  b.setInsertionPointToEnd(&kfn.getBody().front());
-  gpu::ReturnOp::create(b);
   return success();
 }
 } // namespace

@@ -60,6 +60,28 @@ namespace {
 constexpr const char *kDynamicShared = "attn_dsmem";
 } // namespace
 
+gpu::GPUFuncOp mlir::attn::cuda::buildSharedStepKernel(
+    OpBuilder &gb, func::FuncOp fn, Operation *op, StringRef name, const SharedStepLaunch &launch,
+    function_ref<void(ImplicitLocOpBuilder &, gpu::GPUFuncOp, function_ref<Value(Value)>, Value)>
+        body) {
+  SmallVector<Value> values(op->getOperands());
+  llvm::append_range(values, op->getResults());
+  declareDynamicShared(gb, cast<gpu::GPUModuleOp>(gb.getBlock()->getParentOp()), op->getLoc());
+  gpu::GPUFuncOp kfn = createStepKernel(gb, fn, values, name, launch.gridArg, launch.gridDims,
+                                        launch.threads, launch.lanes);
+  kfn->setAttr("attn.dynamic_shared", gb.getI64IntegerAttr(launch.sharedBytes));
+  OpBuilder ob(gb.getContext());
+  ob.setInsertionPointToStart(&kfn.getBody().front());
+  ImplicitLocOpBuilder b(op->getLoc(), ob);
+  auto arg = [&](Value x) -> Value {
+    return kfn.getArgument(llvm::find(values, x) - values.begin());
+  };
+  body(b, kfn, arg, dynamicSharedBytes(b, launch.sharedBytes));
+  b.setInsertionPointToEnd(&kfn.getBody().front());
+  gpu::ReturnOp::create(b);
+  return kfn;
+}
+
 void mlir::attn::cuda::declareDynamicShared(OpBuilder &gb, gpu::GPUModuleOp m,
                                             Location loc) {
   if (m.lookupSymbol(kDynamicShared))

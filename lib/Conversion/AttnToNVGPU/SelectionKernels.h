@@ -62,6 +62,21 @@ gpu::GPUFuncOp createStepKernel(OpBuilder &gb, func::FuncOp fn,
                                 int64_t gridArg, int64_t gridDims,
                                 int64_t threads, int64_t lanes);
 
+/// How a step kernel with dynamic shared memory launches (createStepKernel's
+/// grid, and the bytes of shared memory per block).
+struct SharedStepLaunch {
+  int64_t gridArg, gridDims, threads, lanes, sharedBytes;
+};
+/// A step kernel of `op` whose arguments are op's operands then results,
+/// with `launch.sharedBytes` of dynamic shared memory: `body` builds at the
+/// start of the kernel, given the kernel argument of each of op's values
+/// and the shared window; the kernel returns after it. Returned for
+/// further launch attributes.
+gpu::GPUFuncOp buildSharedStepKernel(
+    OpBuilder &gb, func::FuncOp fn, Operation *op, StringRef name, const SharedStepLaunch &launch,
+    function_ref<void(ImplicitLocOpBuilder &, gpu::GPUFuncOp, function_ref<Value(Value)>, Value)>
+        body);
+
 /// The kernels' one dynamic shared window, `attn_dsmem`: declared once per
 /// gpu.module, viewed as `bytes` i8 by each kernel that uses it (the
 /// launch contract carries the size: attn.dynamic_shared).

@@ -256,29 +256,18 @@ bool mlir::attn::cuda::canTileIndexScores(IndexScoresOp op) {
 
 LogicalResult mlir::attn::cuda::buildTiledIndexScores(OpBuilder &gb, func::FuncOp fn,
                                                       IndexScoresOp op, StringRef name) {
-  Location loc = op.getLoc();
   auto qi = cast<RankedTensorType>(op.getQi().getType());
   IndexTileShape s{qi.getDimSize(3), qi.getElementType(),
                    cast<RankedTensorType>(op.getKi().getType()).getElementType().isF32()};
-  SmallVector<Value> values(op->getOperands());
-  llvm::append_range(values, op->getResults());
-  unsigned numIn = op->getNumOperands();
-  declareDynamicShared(gb, cast<gpu::GPUModuleOp>(gb.getBlock()->getParentOp()), loc);
   // One block of kThreads per 64 x 64 tile of the scores [B, 1, N, M].
-  gpu::GPUFuncOp kfn = createStepKernel(gb, fn, values, name, numIn, 4, kThreads, kThreads);
+  int64_t scores = op->getNumOperands();
+  gpu::GPUFuncOp kfn = buildSharedStepKernel(
+      gb, fn, op, name, {scores, 4, kThreads, kThreads, s.bytes()},
+      [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {
+        IndexTileBuilder(b, op, s, arg)
+            .build(gpu::BlockIdOp::create(b, gpu::Dimension::x),
+                   gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
+      });
   kfn->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kTile, kTile}));
-  kfn->setAttr("attn.dynamic_shared", gb.getI64IntegerAttr(s.bytes()));
-  OpBuilder ob(gb.getContext());
-  ob.setInsertionPointToStart(&kfn.getBody().front());
-  ImplicitLocOpBuilder b(loc, ob);
-  auto arg = [&](Value x) -> Value {
-    return kfn.getArgument(llvm::find(values, x) - values.begin());
-  };
-  Value smem = dynamicSharedBytes(b, s.bytes());
-  IndexTileBuilder(b, op, s, arg)
-      .build(gpu::BlockIdOp::create(b, gpu::Dimension::x),
-             gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
-  b.setInsertionPointToEnd(&kfn.getBody().front());
-  gpu::ReturnOp::create(b);
   return success();
 }
