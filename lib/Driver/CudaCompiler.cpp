@@ -177,17 +177,28 @@ bool compileToCudaBundle(ModuleOp spec,
   // Each program's steps (kernels "<entry>__s<k>": selection, elementwise
   // and attention kernels), in program order, as they were emitted. A lone
   // attention has none: one kernel on the inputs, then the outputs.
+  std::vector<bool> placed(a.steps.size(), false);
   for (EntryABI &abi : bundle.entries)
-    for (const KernelStep &st : a.steps) {
+    for (size_t i = 0; i < a.steps.size(); ++i) {
+      const KernelStep &st = a.steps[i];
       llvm::StringRef rest(st.kernel);
       unsigned step;
-      // "<entry>__s<k>", or "<entry>__s<k>_c<r>" (a block map's snapshot
-      // kernels, emitted before it).
+      // "<entry>__s<k>", or "<entry>__s<k>_<form>": a block map's snapshot
+      // kernels (_c<r>, emitted before it), a step's other forms (_c32,
+      // _s2), launched by their grid conditions.
       if (rest.consume_front(abi.name + "__s") &&
           !rest.take_while(llvm::isDigit).getAsInteger(10, step) &&
           (rest.drop_while(llvm::isDigit).empty() ||
-           rest.drop_while(llvm::isDigit).starts_with("_c")))
+           rest.drop_while(llvm::isDigit).starts_with("_"))) {
         abi.steps.push_back(st);
+        placed[i] = true;
+      }
+    }
+  // A kernel no entry launches would leave its outputs unwritten.
+  for (size_t i = 0; i < a.steps.size(); ++i)
+    if (!placed[i]) {
+      error = "internal error: kernel " + a.steps[i].kernel + " belongs to no entry";
+      return false;
     }
   bundle.target = "cuda";
   bool isCubin = !a.cubin.empty();
