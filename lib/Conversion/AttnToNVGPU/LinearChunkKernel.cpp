@@ -80,15 +80,11 @@ void LinearChunkBuilder::scanGates(Value t0) {
   };
   Value t = add(t0, mul(lane, 2));
   Value g0 = gateOf(t), g1 = gateOf(add(t, 1));
-  Value pair = arith::AddFOp::create(b, g0, g1), incl = pair;
+  Value pair = arith::AddFOp::create(b, g0, g1);
   Value lane32 = arith::IndexCastOp::create(b, b.getI32Type(), lane);
-  for (int32_t off : {1, 2, 4, 8, 16}) {
-    auto up = gpu::ShuffleOp::create(b, incl, off, 32, gpu::ShuffleMode::UP);
-    Value from = arith::CmpIOp::create(b, arith::CmpIPredicate::sge, lane32,
-                                       arith::ConstantIntOp::create(b, b.getI32Type(), off));
-    incl = arith::SelectOp::create(b, from, arith::AddFOp::create(b, incl, up.getShuffleResult()),
-                                   incl);
-  }
+  Value incl = warpInclusiveScan(b, b.getLoc(), pair, lane32, [&](Value x, Value y) {
+    return arith::AddFOp::create(b, x, y).getResult();
+  });
   Value before = arith::SubFOp::create(b, incl, pair);
   memref::StoreOp::create(b, arith::AddFOp::create(b, before, g0), sG, ValueRange{mul(lane, 2)});
   memref::StoreOp::create(b, incl, sG, ValueRange{add(mul(lane, 2), 1)});

@@ -351,6 +351,18 @@ Value mlir::attn::cuda::warpReduce(OpBuilder &b, Location loc, Value x,
   return x;
 }
 
+Value mlir::attn::cuda::warpInclusiveScan(OpBuilder &b, Location loc, Value x, Value lane32,
+                                          function_ref<Value(Value, Value)> combine) {
+  Type i32 = b.getI32Type();
+  for (int32_t off : {1, 2, 4, 8, 16}) {
+    Value up = gpu::ShuffleOp::create(b, loc, x, off, 32, gpu::ShuffleMode::UP).getShuffleResult();
+    Value from = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, lane32,
+                                       arith::ConstantIntOp::create(b, loc, i32, off));
+    x = arith::SelectOp::create(b, loc, from, combine(x, up), x);
+  }
+  return x;
+}
+
 LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
                                                      func::FuncOp fn,
                                                      Operation *op,

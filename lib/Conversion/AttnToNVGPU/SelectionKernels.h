@@ -87,6 +87,11 @@ Value dynamicSharedBytes(ImplicitLocOpBuilder &b, int64_t bytes);
 Value warpReduce(OpBuilder &b, Location loc, Value x,
                  function_ref<Value(Value, Value)> combine);
 
+/// `x` combined over lanes 0 .. lane32 (an inclusive scan by shuffles up;
+/// lane32 is the lane as i32).
+Value warpInclusiveScan(OpBuilder &b, Location loc, Value x, Value lane32,
+                        function_ref<Value(Value, Value)> combine);
+
 /// The cut (score, position as i32) of topk(k) over a row by the warp
 /// that owns it (WarpRadixCut.cpp): lane l sees positions c 32 + l, and
 /// `candidateAt(c)` gives its (score, candidate?) there (-inf, false past

@@ -129,11 +129,8 @@ std::pair<Value, Value> mlir::attn::cuda::buildWarpRadixCut(
     }
     w.syncWarp(); // every lane has read its bins before the next zeroing
     // Candidates above this lane's digits: an exclusive scan of the lane sums.
-    Value incl = laneSum;
-    for (int32_t off : {1, 2, 4, 8, 16}) {
-      Value up = w.shuffle(incl, w.ci(off), gpu::ShuffleMode::UP);
-      incl = w.sel(w.cmp(P::sge, lane32, w.ci(off)), w.add(incl, up), incl);
-    }
+    Value incl = warpInclusiveScan(b, loc, laneSum, lane32,
+                                   [&](Value x, Value y) { return w.add(x, y); });
     Value above = w.sub(incl, laneSum);
     // The lane holding the wanted rank walks its bins: the digit, and how
     // many candidates rank above it.
