@@ -60,6 +60,13 @@ for _g in ("gc", "gs", "gw"):
 
 def check_bundle(rows, name, shapes, d):
     kern = attnir.load(os.path.join(BUNDLES, name + ".bundle"))
+    # Token-level selection (block_size(1, 1)) ranks f32 scores against the
+    # reference's float64: two scores closer than f32's rounding may swap a
+    # key, which moves that one row past bf16's bound. Such a program passes
+    # with at most one row in a thousand over the bound (none below a
+    # thousand rows) when it returns no list (a list, when returned, must
+    # equal the reference's exactly).
+    token_level = "block_size(1, 1)" in open(os.path.join(BUNDLES, name + ".mlir")).read()
     for sname, B, Hq, Hkv, N, M in shapes:
         # Reproducible draws: a token-level list may differ from float64's
         # at a near tie (two scores closer than f32's rounding), and a rerun
@@ -69,6 +76,7 @@ def check_bundle(rows, name, shapes, d):
         k = torch.randn(B, Hkv, M, d, device=dev, dtype=torch.bfloat16)
         v = torch.randn(B, Hkv, M, d, device=dev, dtype=torch.bfloat16)
         msg, err, ids_ok, rows_differ = "", float("nan"), True, 0
+        rows_over, rows_total, has_list = 0, 1, False
         # q, k[, v]: a program may read fewer (attn.probs: q and k), or
         # more (SeerAttention's gate weights, by name).
         names = [a.name for a in kern.signature.inputs]
@@ -85,6 +93,7 @@ def check_bundle(rows, name, shapes, d):
             for g, r in zip(got, ref):
                 r = np.asarray(r)
                 if g.dtype in (torch.int32, torch.int64):
+                    has_list = True
                     same = np.asarray(g.numpy() == r)
                     if not same.all():
                         ids_ok = False
@@ -93,14 +102,20 @@ def check_bundle(rows, name, shapes, d):
                 g = g.double().numpy()
                 den = np.abs(r).max() or 1.0
                 err = max(err, float(np.abs(g - r).max() / den))
+                if g.ndim == 4:  # rows (b, h, i) over the bound
+                    over = (np.abs(g - r).max(-1) / den) > 2e-2
+                    rows_over, rows_total = max(rows_over, int(over.sum())), over.size
         except Exception as e:  # a failure is a result, not a crash
             msg = str(e)[:300]
-        ok = not msg and err <= 2e-2 and ids_ok
+        near_tie = token_level and not has_list and 0 < rows_over <= rows_total // 1000
+        ok = not msg and ids_ok and (err <= 2e-2 or near_tie)
+        if near_tie:
+            msg = f"{rows_over} of {rows_total} rows over the bound (a near tie)"
         rows.append(dict(bundle=name, shape=sname, B=B, Hq=Hq, Hkv=Hkv, N=N, M=M,
                          max_rel_err=err, same_blocks=ids_ok, rows_differ=rows_differ,
-                         ok=ok, error=msg))
+                         rows_over_bound=rows_over, ok=ok, error=msg))
         print(f"check {name:32s} {sname:14s} err={err:.2e} blocks={'same' if ids_ok else f'{rows_differ} rows differ'}"
-              f" {'ok' if ok else 'FAILED ' + msg}", flush=True)
+              f" {('ok ' + msg) if ok else 'FAILED ' + msg}", flush=True)
 
 
 def correctness(report):
