@@ -41,16 +41,19 @@ def f16_variant(text):
     return float_variant(text, "f16")
 
 
+def signature_args(text):
+    """The text between the entry's parentheses."""
+    return re.search(r"func\.func @\w+\((.*?)\)\s*->", text, re.S).group(1)
+
+
 def arg_names(text):
-    m = re.search(r"func\.func @\w+\((.*?)\)\s*->", text, re.S)
-    return re.findall(r"%(\w+):", m.group(1))
+    return re.findall(r"%(\w+):", signature_args(text))
 
 
 def arg_dtypes(text):
     """Each argument's numpy dtype from the signature (f16 variants keep some
     operands f32, e.g. rank-3 gates and tables)."""
-    m = re.search(r"func\.func @\w+\((.*?)\)\s*->", text, re.S)
-    found = re.findall(r"%\w+:\s*tensor<[^>]*?x?(f16|f32|i32|i64)>", m.group(1))
+    found = re.findall(r"%\w+:\s*tensor<[^>]*?x?(f16|f32|i32|i64)>", signature_args(text))
     assert len(found) == len(arg_names(text)), "an argument of unknown type"
     types = {"f16": np.float16, "f32": np.float32, "i32": np.int32, "i64": np.int64}
     return [types[t] for t in found]

@@ -56,16 +56,15 @@ struct GroupShape {
   }
 };
 
-class GroupTileBuilder {
+class GroupTileBuilder : cuda::KernelMath {
 public:
   GroupTileBuilder(ImplicitLocOpBuilder &b, AttentionOp op, GroupShape s,
                    function_ref<Value(Value)> arg)
-      : b(b), op(op), s(s), arg(arg), mf(b, s.elt) {}
+      : KernelMath{b}, op(op), s(s), arg(arg), mf(b, s.elt) {}
 
   void build(Value bIdx, Value token, Value thread, Value smem);
 
 private:
-  ImplicitLocOpBuilder &b;
   AttentionOp op;
   GroupShape s;
   function_ref<Value(Value)> arg;
@@ -73,18 +72,8 @@ private:
   Value q, k, v, ids, out, bi, t, tid, lane, warp, smem;
   Value n, m, hkv, group, count, lastKey, head0, kvHead, rowsHere;
 
-  Value c(int64_t x) { return cIdx(b, b.getLoc(), x); }
-  Value cf(double x) { return cF32(b, b.getLoc(), x); }
-  Value add(Value x, int64_t y) { return y ? arith::AddIOp::create(b, x, c(y)) : x; }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value mul(Value x, int64_t y) { return arith::MulIOp::create(b, x, c(y)); }
-  Value div(Value x, int64_t y) { return arith::DivUIOp::create(b, x, c(y)); }
-  Value rem(Value x, int64_t y) { return arith::RemUIOp::create(b, x, c(y)); }
-  Value ult(Value x, Value y) { return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y); }
   Value view(Value offset, ArrayRef<int64_t> shape, Type elt) {
-    auto wg = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-    return memref::ViewOp::create(b, MemRefType::get(shape, elt, MemRefLayoutAttrInterface(), wg),
-                                  smem, offset, ValueRange{});
+    return sharedView(smem, offset, shape, elt);
   }
   Value stageBase(Value stage) { return mul(stage, s.stageBytes()); }
   Value shuffleXor(Value x, int32_t off) {

@@ -64,16 +64,15 @@ struct ChunkShape {
   int64_t slices() const { return dv / bv; }
 };
 
-class LinearChunkBuilder {
+class LinearChunkBuilder : KernelMath {
 public:
   LinearChunkBuilder(ImplicitLocOpBuilder &b, LinearOp op, ChunkShape s,
                      function_ref<Value(Value)> arg)
-      : b(b), op(op), s(s), arg(arg), mf(b, s.elt) {}
+      : KernelMath{b}, op(op), s(s), arg(arg), mf(b, s.elt) {}
 
   void build(Value bi, Value h, Value slice, Value tid, Value smem);
 
 private:
-  ImplicitLocOpBuilder &b;
   LinearOp op;
   ChunkShape s;
   function_ref<Value(Value)> arg;
@@ -86,16 +85,6 @@ private:
   /// The head's constant log2 decay (decay(%lambda)), or null.
   Value headDecay;
 
-  Value c(int64_t v) { return cIdx(b, b.getLoc(), v); }
-  Value cf(double v) { return cF32(b, b.getLoc(), v); }
-  Value add(Value x, int64_t y) { return y ? arith::AddIOp::create(b, x, c(y)) : x; }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value mul(Value x, int64_t y) { return arith::MulIOp::create(b, x, c(y)); }
-  Value div(Value x, int64_t y) { return arith::DivUIOp::create(b, x, c(y)); }
-  Value rem(Value x, int64_t y) { return arith::RemUIOp::create(b, x, c(y)); }
-  Value ult(Value x, Value y) {
-    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
-  }
   /// 2^x by ex2.approx.ftz.f32 per element: results below 2^-126 flush
   /// to 0 (every factor here is a decay <= 1, and such products vanish in
   /// bf16 and f32 alike); math.exp2's form handles subnormals in three more
@@ -111,9 +100,7 @@ private:
   }
   void barrier() { gpu::BarrierOp::create(b); }
   Value view(Value offset, ArrayRef<int64_t> shape, Type elt) {
-    auto wg = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-    return memref::ViewOp::create(b, MemRefType::get(shape, elt, MemRefLayoutAttrInterface(), wg),
-                                  smem, offset, ValueRange{});
+    return sharedView(smem, offset, shape, elt);
   }
   /// The Q, K, V tiles of stage `stage` (an index value, 0 or 1).
   void useStage(Value stage) {

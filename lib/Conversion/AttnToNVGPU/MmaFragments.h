@@ -16,7 +16,9 @@
 #ifndef ATTNIR_LIB_CONVERSION_ATTNTONVGPU_MMAFRAGMENTS_H
 #define ATTNIR_LIB_CONVERSION_ATTNTONVGPU_MMAFRAGMENTS_H
 
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/NVGPU/IR/NVGPUDialect.h"
@@ -25,6 +27,28 @@
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
 namespace mlir::attn::cuda {
+
+/// Index arithmetic and shared-memory views for the tile kernels' builders
+/// (LinearChunkBuilder, TiledIndexScores, GroupedListAttention derive from
+/// it): index constants, unsigned index ops, and a typed view of a window.
+struct KernelMath {
+  ImplicitLocOpBuilder &b;
+
+  Value c(int64_t v) { return cIdx(b, b.getLoc(), v); }
+  Value cf(double v) { return cF32(b, b.getLoc(), v); }
+  Value add(Value x, int64_t y) { return y ? arith::AddIOp::create(b, x, c(y)) : x; }
+  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value mul(Value x, int64_t y) { return arith::MulIOp::create(b, x, c(y)); }
+  Value div(Value x, int64_t y) { return arith::DivUIOp::create(b, x, c(y)); }
+  Value rem(Value x, int64_t y) { return arith::RemUIOp::create(b, x, c(y)); }
+  Value ult(Value x, Value y) { return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y); }
+  /// `window` (shared i8 bytes) from byte `offset` as a `shape` memref of `elt`.
+  Value sharedView(Value window, Value offset, ArrayRef<int64_t> shape, Type elt) {
+    auto wg = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
+    return memref::ViewOp::create(b, MemRefType::get(shape, elt, MemRefLayoutAttrInterface(), wg),
+                                  window, offset, ValueRange{});
+  }
+};
 
 struct MmaFragments {
   ImplicitLocOpBuilder &b;

@@ -226,7 +226,7 @@ void buildWarpSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy,
   Value none = arith::IndexCastOp::create(b, loc, i32, nk); // "no candidate"
   Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
   Value cutS, cutJ32Value;
-  if (hist) // topk above kRadixAbove: the warp's radix select
+  if (hist) { // topk above kRadixAbove: the warp's radix select
     std::tie(cutS, cutJ32Value) = cuda::buildWarpRadixCut(
         b, loc, *policy.topk, lane, chunks, nk, hist, slot,
         [&](OpBuilder &ob, Location l, Value c) {
@@ -236,36 +236,37 @@ void buildWarpSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy,
           return std::pair<Value, Value>(
               s, arith::AndIOp::create(ob, l, inRow, isCandidate(ob, l, j, s)));
         });
-  else
-  std::tie(cutS, cutJ32Value) = buildCut(
-      b, loc, policy, mass, i32,
-      [&](OpBuilder &wb, Location l, Value cs, Value cj32) {
-        Value cj = arith::IndexCastOp::create(wb, l, idx, cj32);
-        auto scan = scf::ForOp::create(
-            wb, l, c0, chunks, c1, ValueRange{negInf, none},
-            [&](OpBuilder &sb, Location sl, Value c, ValueRange best) {
-              Value j = position(sb, sl, c);
-              Value inRow = inRowOf(sb, sl, j);
-              Value s = scoreAt(sb, sl, j, inRow);
-              Value better = arith::AndIOp::create(
-                  sb, sl, arith::AndIOp::create(sb, sl, inRow,
-                                                isCandidate(sb, sl, j, s)),
-                  arith::AndIOp::create(
-                      sb, sl, ranksAfter(sb, sl, s, j, cs, cj),
-                      arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT, s,
-                                            best[0])));
-              Value j32 = arith::IndexCastOp::create(sb, sl, i32, j);
-              scf::YieldOp::create(
-                  sb, sl,
-                  ValueRange{arith::SelectOp::create(sb, sl, better, s, best[0]),
-                             arith::SelectOp::create(sb, sl, better, j32, best[1])});
-            });
-        auto [bestS, bestJ] =
-            warpArgMax(wb, l, scan.getResult(0), scan.getResult(1));
-        Value found = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::slt,
-                                            bestJ, none);
-        return std::make_tuple(bestS, bestJ, found);
-      });
+  } else {
+    std::tie(cutS, cutJ32Value) = buildCut(
+        b, loc, policy, mass, i32,
+        [&](OpBuilder &wb, Location l, Value cs, Value cj32) {
+          Value cj = arith::IndexCastOp::create(wb, l, idx, cj32);
+          auto scan = scf::ForOp::create(
+              wb, l, c0, chunks, c1, ValueRange{negInf, none},
+              [&](OpBuilder &sb, Location sl, Value c, ValueRange best) {
+                Value j = position(sb, sl, c);
+                Value inRow = inRowOf(sb, sl, j);
+                Value s = scoreAt(sb, sl, j, inRow);
+                Value better = arith::AndIOp::create(
+                    sb, sl, arith::AndIOp::create(sb, sl, inRow,
+                                                  isCandidate(sb, sl, j, s)),
+                    arith::AndIOp::create(
+                        sb, sl, ranksAfter(sb, sl, s, j, cs, cj),
+                        arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT, s,
+                                              best[0])));
+                Value j32 = arith::IndexCastOp::create(sb, sl, i32, j);
+                scf::YieldOp::create(
+                    sb, sl,
+                    ValueRange{arith::SelectOp::create(sb, sl, better, s, best[0]),
+                               arith::SelectOp::create(sb, sl, better, j32, best[1])});
+              });
+          auto [bestS, bestJ] =
+              warpArgMax(wb, l, scan.getResult(0), scan.getResult(1));
+          Value found = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::slt,
+                                              bestJ, none);
+          return std::make_tuple(bestS, bestJ, found);
+        });
+  }
   Value cutJ = arith::IndexCastOp::create(b, loc, idx, cutJ32Value);
 
   // Emit: per chunk, a ballot of the lanes that keep their position; each

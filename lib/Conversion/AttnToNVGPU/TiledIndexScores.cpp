@@ -46,16 +46,15 @@ struct IndexTileShape {
   int64_t bytes() const { return tileBytes() * (split ? 3 : 2); }
 };
 
-class IndexTileBuilder {
+class IndexTileBuilder : cuda::KernelMath {
 public:
   IndexTileBuilder(ImplicitLocOpBuilder &b, IndexScoresOp op, IndexTileShape s,
                    function_ref<Value(Value)> arg)
-      : b(b), op(op), s(s), arg(arg), mf(b, s.elt) {}
+      : KernelMath{b}, op(op), s(s), arg(arg), mf(b, s.elt) {}
 
   void build(Value block, Value tid, Value smem);
 
 private:
-  ImplicitLocOpBuilder &b;
   IndexScoresOp op;
   IndexTileShape s;
   function_ref<Value(Value)> arg;
@@ -63,21 +62,8 @@ private:
   Value qi, ki, w, out, bi, n, m, t0, j0, tid, lane, warp;
   Value sQ, sK, sKlo;
 
-  Value c(int64_t v) { return cIdx(b, b.getLoc(), v); }
-  Value cf(double v) { return cF32(b, b.getLoc(), v); }
-  Value add(Value x, int64_t y) { return y ? arith::AddIOp::create(b, x, c(y)) : x; }
-  Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
-  Value mul(Value x, int64_t y) { return arith::MulIOp::create(b, x, c(y)); }
-  Value div(Value x, int64_t y) { return arith::DivUIOp::create(b, x, c(y)); }
-  Value rem(Value x, int64_t y) { return arith::RemUIOp::create(b, x, c(y)); }
-  Value ult(Value x, Value y) {
-    return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y);
-  }
   Value view(Value smem, int64_t offset) {
-    auto wg = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);
-    return memref::ViewOp::create(
-        b, MemRefType::get({kTile, s.pad()}, s.elt, MemRefLayoutAttrInterface(), wg), smem,
-        c(offset), ValueRange{});
+    return sharedView(smem, c(offset), {kTile, s.pad()}, s.elt);
   }
   /// Rows r0 + r (clamped to limit - 1) of `src` into `dst`, 16 bytes per
   /// thread and round; `at(row, col)` indexes src. An f32 source is split
