@@ -127,6 +127,31 @@ def invalid_runs(case, example, inputs):
             for kernel in KERNELS]
 
 
+def landmark_long(attnc, rng):
+    """Landmark retrieval past its top 4 (N = 200 has at most 4 earlier
+    blocks, so every block is kept): N = 1000, 16 blocks, GQA, checked."""
+    name, n = "landmark_long", 1000
+    raw = open(os.path.join(ROOT, "examples", "landmark.mlir")).read()
+    spec = os.path.join(OUT, name + ".mlir")
+    open(spec, "w").write(f16_variant(raw))
+    shapes = {"q": (1, HQ, n, D), "k": (1, HKV, n, D), "v": (1, HKV, n, D),
+              "landmarks": (1, HKV, -(-n // 64), D)}
+    paths = []
+    for a, shape in shapes.items():
+        paths.append(f"{name}.{a}.npy")
+        np.save(os.path.join(OUT, paths[-1]), rng.standard_normal(shape).astype(np.float16))
+    rows = []
+    for kernel, opts in KERNELS.items():
+        bundle = f"{name}_{kernel}.bundle"
+        cmd = [attnc, "compile", spec, "--target", "cuda", "--emit", "bundle",
+               "-o", os.path.join(OUT, bundle)]
+        if opts:
+            cmd += ["--cuda-options", opts]
+        subprocess.run(cmd, check=True)
+        rows.append(dict(example=name, kernel=kernel, bundle=bundle, inputs=paths, outputs=2))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--attnc", default=os.path.join(ROOT, "build", "bin", "attnc"))
@@ -183,6 +208,7 @@ def main():
     np.save(os.path.join(OUT, "document_mask.bad_q_doc.npy"), qd)
     manifest += invalid_runs("document_unordered_ids", "document_mask",
                              ("q", "k", "v", "bad_q_doc", "k_doc"))
+    manifest += landmark_long(args.attnc, rng)
     json.dump(manifest, open(os.path.join(OUT, "manifest.json"), "w"), indent=1)
     print(f"{len(manifest)} bundles in {OUT}")
 

@@ -491,13 +491,14 @@ LogicalResult mlir::attn::cuda::buildLandmarkKernel(OpBuilder &gb,
                                                     func::FuncOp fn,
                                                     LandmarkOp op,
                                                     StringRef name) {
+  if (canTileLandmark(op))
+    return buildLandmarkTiles(gb, fn, op, name);
   SmallVector<Value> values = {op.getQ(),   op.getK(),   op.getV(),
                                op.getLandmarks(), op.getOut(), op.getLse()};
   // A thread per query row (b, h, i): the row builder the CPU uses, with
   // its logits recomputed per top-k pass and each block's softmax taken
-  // online, so no scratch beyond two [Dv] rows in local memory. Correct
-  // first; the tiled form (tensor-core landmark logits, a warp select,
-  // tile attention over the units) is the fast one still to come.
+  // online, so no scratch beyond two [Dv] rows in local memory: the form
+  // for what LandmarkTiles.cpp does not take (f32, other block sizes).
   auto kfn = createStepKernel(gb, fn, values, name, 5, 3, 128, 1);
   OpBuilder ob(gb.getContext());
   ob.setInsertionPointToStart(&kfn.getBody().front());

@@ -141,9 +141,15 @@ SmallVector<Value> enterStepItem(ImplicitLocOpBuilder &b, Value grid,
 LogicalResult buildRouteKernels(OpBuilder &gb, func::FuncOp fn, RouteOp op,
                                 StringRef name);
 int64_t routeBucketLimit();
-/// attn.landmark: a thread per query row (no scratch).
+/// attn.landmark: by query tiles on tensor cores where canTileLandmark
+/// (LandmarkTiles.cpp), else a thread per query row (no scratch).
 LogicalResult buildLandmarkKernel(OpBuilder &gb, func::FuncOp fn,
                                   LandmarkOp op, StringRef name);
+/// Blocks of 64, q/k/v/landmarks of one f16/bf16 type, D % 32 == 0 and
+/// Dv % 16 == 0 up to 128, topk absent or 1..8.
+bool canTileLandmark(LandmarkOp op);
+LogicalResult buildLandmarkTiles(OpBuilder &gb, func::FuncOp fn, LandmarkOp op,
+                                 StringRef name);
 /// attn.scan: a block per (b, h) row, a thread per (feature, piece of the
 /// row) (ScanKernel.cpp).
 LogicalResult buildScanKernel(OpBuilder &gb, func::FuncOp fn, ScanOp op,
