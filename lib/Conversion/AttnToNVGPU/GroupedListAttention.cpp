@@ -84,8 +84,8 @@ private:
   /// The list's id at `slot` of this token if it is kept (in the count, in
   /// [0, M), not past the causal limit), else -1, as i64.
   Value keptId(Value slot);
-  /// Chunk `chunk`'s key and value rows and ids into stage `stage` (one
-  /// cp.async group).
+  /// Chunk `chunk`'s ids, then its key and value rows, into stage `stage`
+  /// (copies issued, not committed; a barrier inside).
   void gather(Value chunk, Value stage);
   /// One chunk's products for this warp's 16 keys: the online softmax state
   /// (m[2], l[2], O[Dv / 8 * 4]) updated.
@@ -116,23 +116,8 @@ void GroupTileBuilder::gather(Value chunk, Value stage) {
   Value sV = view(add(base, s.offV()), {kChunk, s.padV()}, s.elt);
   Value sIds = view(add(base, s.offIds()), {kChunk}, b.getI32Type());
   Value slot0 = mul(chunk, kChunk);
-  auto copyRows = [&](Value src, Value dst, int64_t width) {
-    int64_t perRow = width / 8, total = kChunk * perRow;
-    for (int64_t p = 0; p < total; p += kThreads) {
-      Value piece = add(tid, p);
-      Value r = div(piece, perRow), col = mul(rem(piece, perRow), 8);
-      Value id = keptId(add(slot0, r));
-      // A masked slot copies key 0: its score is -inf, its row unread.
-      Value row = arith::IndexCastOp::create(
-          b, b.getIndexType(),
-          arith::MaxSIOp::create(b, id, arith::ConstantIntOp::create(b, b.getI64Type(), 0)));
-      nvgpu::DeviceAsyncCopyOp::create(b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst,
-                                       ValueRange{r, col}, src, ValueRange{bi, kvHead, row, col},
-                                       b.getIndexAttr(8), Value(), UnitAttr());
-    }
-  };
-  copyRows(k, sK, s.d);
-  copyRows(v, sV, s.dv);
+  // Each slot's kept id once (a list load and the range tests), then the
+  // copies read it from shared memory.
   auto first = scf::IfOp::create(b, ult(tid, c(kChunk)), /*withElse=*/false);
   {
     OpBuilder::InsertionGuard g(b);
@@ -140,7 +125,24 @@ void GroupTileBuilder::gather(Value chunk, Value stage) {
     memref::StoreOp::create(b, arith::TruncIOp::create(b, b.getI32Type(), keptId(add(slot0, tid))),
                             sIds, ValueRange{tid});
   }
-  NVVM::CpAsyncCommitGroupOp::create(b);
+  gpu::BarrierOp::create(b);
+  auto copyRows = [&](Value src, Value dst, int64_t width) {
+    int64_t perRow = width / 8, total = kChunk * perRow;
+    for (int64_t p = 0; p < total; p += kThreads) {
+      Value piece = add(tid, p);
+      Value r = div(piece, perRow), col = mul(rem(piece, perRow), 8);
+      Value id = memref::LoadOp::create(b, sIds, ValueRange{r});
+      // A masked slot copies key 0: its score is -inf, its row unread.
+      Value row = arith::IndexCastOp::create(
+          b, b.getIndexType(),
+          arith::MaxSIOp::create(b, id, arith::ConstantIntOp::create(b, b.getI32Type(), 0)));
+      nvgpu::DeviceAsyncCopyOp::create(b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst,
+                                       ValueRange{r, col}, src, ValueRange{bi, kvHead, row, col},
+                                       b.getIndexAttr(8), Value(), UnitAttr());
+    }
+  };
+  copyRows(k, sK, s.d);
+  copyRows(v, sV, s.dv);
 }
 
 SmallVector<Value> GroupTileBuilder::visitChunk(Value stage, ArrayRef<SmallVector<Value>> qA,
@@ -319,6 +321,7 @@ void GroupTileBuilder::headTile(Value tileIdx) {
     b.setInsertionPointToStart(&any.getThenRegion().front());
     gather(c(0), c(0));
   }
+  NVVM::CpAsyncCommitGroupOp::create(b);
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
   gpu::BarrierOp::create(b);
   SmallVector<SmallVector<Value>> qA;
@@ -339,8 +342,8 @@ void GroupTileBuilder::headTile(Value tileIdx) {
       b.setInsertionPointToStart(&more.getThenRegion().front());
       gather(nextChunk, rem(nextChunk, 2));
     }
-    // An empty group when nothing was issued: wait_group 1 then always
-    // leaves this chunk's copies complete.
+    // One group per chunk (empty past the last): wait_group 1 leaves only
+    // the next chunk's copies in flight.
     NVVM::CpAsyncCommitGroupOp::create(b);
     NVVM::CpAsyncWaitGroupOp::create(b, 1);
     gpu::BarrierOp::create(b);

@@ -96,8 +96,9 @@ Value warpInclusiveScan(OpBuilder &b, Location loc, Value x, Value lane32,
 /// that owns it (WarpRadixCut.cpp): lane l sees positions c 32 + l, and
 /// `candidateAt(c)` gives its (score, candidate?) there (-inf, false past
 /// the row). 4 passes of 8-bit digit counts into the warp's 256 bins of
-/// `hist` [warps, 256] i32 in shared memory (row `slot`), then one pass for
-/// the cut's position among its ties: O(Nk / 32) per lane whatever k.
+/// `hist` [warps, 256] i32 in shared memory (row `slot`; the first also
+/// counts the row), then one pass for the cut's position among its ties
+/// unless all of them are kept: O(Nk / 32) per lane whatever k.
 /// Every candidate kept (count <= k): (-inf, nk).
 std::pair<Value, Value> buildWarpRadixCut(
     OpBuilder &b, Location loc, int64_t k, Value lane, Value chunks, Value nk,
