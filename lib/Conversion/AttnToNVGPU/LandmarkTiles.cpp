@@ -629,5 +629,11 @@ LogicalResult mlir::attn::cuda::buildLandmarkTiles(OpBuilder &gb, func::FuncOp f
                    gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
       });
   kfn->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kTile, s.dv}));
+  // The per-block loop is latency bound (a barrier pair per staged block):
+  // four blocks per SM at D = Dv = 64 (ptxas keeps 128 registers, spilling
+  // a few bytes) beat two at 214 registers by 15 % on the H200
+  // (docs/benchmarks/routing.md); wider rows keep ptxas's choice.
+  if (s.d <= 64 && s.dv <= 64)
+    kfn->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), gb.getI32IntegerAttr(4));
   return success();
 }
