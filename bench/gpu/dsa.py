@@ -19,6 +19,7 @@ import os
 import torch
 
 import attnir
+from rules import kernel_ms
 from sparse import run_report, time_ms
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -98,20 +99,6 @@ def correctness(report):
           flush=True)
 
 
-def kernel_times(fn, reps):
-    """Device time per call of every kernel `fn` launches (CUPTI sees the
-    runtime's driver-API launches)."""
-    from torch.profiler import ProfilerActivity, profile
-    fn()
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(reps):
-            fn()
-        torch.cuda.synchronize()
-    return {e.key: e.device_time_total / 1e3 / reps for e in prof.key_averages()
-            if e.device_time_total > 0}
-
-
 def timings(report, reps):
     kern, causal = load("dsa_d128"), load("dsa_causal_d128")
     rows = []
@@ -122,7 +109,7 @@ def timings(report, reps):
                    attnir_causal_ms=time_ms(lambda: causal(*args[:3]), reps),
                    attnir_dsa_ms=time_ms(lambda: kern(*args), max(3, reps // 4)))
         row["torch_over_attnir"] = row["torch_eager_ms"] / row["attnir_dsa_ms"]
-        row["kernels_ms"] = kernel_times(lambda: kern(*args), 3)
+        row["kernels_ms"] = kernel_ms(lambda: kern(*args), 3)
         rows.append(row)
         print(json.dumps(row), flush=True)
     report["dsa"] = rows

@@ -37,9 +37,10 @@ def load(name):
     return attnir.load(os.path.join(BUNDLES, name + ".bundle"))
 
 
-def kernel_ms(fn, reps, names):
-    """Mean device time per call of each kernel named in `names` (CUPTI
-    sees the runtime's driver-API launches too)."""
+def kernel_ms(fn, reps, names=None):
+    """Mean device time per call of each kernel named in `names`, or of
+    every kernel `fn` launches without names (CUPTI sees the runtime's
+    driver-API launches too)."""
     from torch.profiler import ProfilerActivity, profile
     fn()
     torch.cuda.synchronize()
@@ -47,21 +48,11 @@ def kernel_ms(fn, reps, names):
         for _ in range(reps):
             fn()
         torch.cuda.synchronize()
-    out = {n: 0.0 for n in names}
+    out = {n: 0.0 for n in names or []}
     for e in prof.key_averages():
-        if e.key in out:
-            out[e.key] += e.device_time_total / 1e3 / reps
+        if (names is None and e.device_time_total > 0) or e.key in out:
+            out[e.key] = out.get(e.key, 0.0) + e.device_time_total / 1e3 / reps
     return out
-
-
-def block_table(H, nb, gen, density=0.1):
-    """[H, nb, nb] i32: per head and query block, the diagonal block, the
-    first block and about `density` of the earlier ones."""
-    t = (torch.rand(H, nb, nb, generator=gen) < density).to(torch.int32)
-    eye = torch.eye(nb, dtype=torch.int32)
-    t = torch.maximum(t, eye.expand(H, nb, nb))
-    t[:, :, 0] = 1
-    return t
 
 
 def rel(got, ref):
