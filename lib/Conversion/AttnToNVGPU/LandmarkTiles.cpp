@@ -139,6 +139,9 @@ private:
   /// lanes of a row.
   SmallVector<TopList> selectTopk(Value all);
   void insert(TopList &list, Value v, Value id, bool tieOnId);
+  /// insert(list, v, id, false) behind a branch on v beating the K-th: once
+  /// a lane's list fills, most candidates skip the selects.
+  void insertIfAbove(TopList &list, Value v, Value id);
   /// Visits items first, next(first), ... below `end`, item i staged by
   /// `stageItem(i, stage)` one step ahead; `visit` updates the carried values.
   SmallVector<Value> pipelined(Value first, Value end, function_ref<Value(Value)> next,
@@ -264,6 +267,32 @@ void LandmarkTileBuilder::insert(TopList &list, Value v, Value id, bool tieOnId)
   list.ids[0] = cid;
 }
 
+void LandmarkTileBuilder::insertIfAbove(TopList &list, Value v, Value id) {
+  Value above = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, v, list.vals.back());
+  SmallVector<Value> cur(list.vals);
+  llvm::append_range(cur, list.ids);
+  SmallVector<Type> types;
+  for (Value x : cur)
+    types.push_back(x.getType());
+  auto ifAbove = scf::IfOp::create(b, types, above, /*withElse=*/true);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&ifAbove.getElseRegion().front());
+    scf::YieldOp::create(b, cur);
+    b.setInsertionPointToStart(&ifAbove.getThenRegion().front());
+    TopList updated = list;
+    insert(updated, v, id, false);
+    SmallVector<Value> out(updated.vals);
+    llvm::append_range(out, updated.ids);
+    scf::YieldOp::create(b, out);
+  }
+  int64_t K = list.vals.size();
+  for (int64_t p = 0; p < K; ++p) {
+    list.vals[p] = ifAbove.getResult(p);
+    list.ids[p] = ifAbove.getResult(K + p);
+  }
+}
+
 SmallVector<Value> LandmarkTileBuilder::pipelined(
     Value first, Value end, function_ref<Value(Value)> next,
     function_ref<void(Value, Value)> stageItem,
@@ -288,6 +317,12 @@ SmallVector<Value> LandmarkTileBuilder::pipelined(
     scf::ConditionOp::create(b, ult(before->getArgument(0), end), before->getArguments());
     Block *after = b.createBlock(&loop.getAfter(), {}, types, locs);
     Value cur = after->getArgument(0), stage = after->getArgument(1);
+    // This item's copies are the only ones in flight: wait for them; the
+    // barrier makes them visible and tells that every warp is done with
+    // the previous item, whose stage the next item's copies then refill
+    // while this one is visited (one barrier per item).
+    NVVM::CpAsyncWaitGroupOp::create(b, 0);
+    gpu::BarrierOp::create(b);
     Value nxt = next(cur), other = arith::SubIOp::create(b, c(1), stage);
     auto more = scf::IfOp::create(b, ult(nxt, end), /*withElse=*/false);
     {
@@ -295,18 +330,13 @@ SmallVector<Value> LandmarkTileBuilder::pipelined(
       b.setInsertionPointToStart(&more.getThenRegion().front());
       stageItem(nxt, other);
     }
-    // One group per step (empty past the end): wait_group 1 leaves only
-    // the next item's copies in flight.
     NVVM::CpAsyncCommitGroupOp::create(b);
-    NVVM::CpAsyncWaitGroupOp::create(b, 1);
-    gpu::BarrierOp::create(b);
     SmallVector<Value> carried = visit(cur, stage, after->getArguments().drop_front(2));
-    gpu::BarrierOp::create(b); // the stage is read before it is refilled
     SmallVector<Value> yield = {nxt, other};
     llvm::append_range(yield, carried);
     scf::YieldOp::create(b, yield);
   }
-  NVVM::CpAsyncWaitGroupOp::create(b, 0);
+  gpu::BarrierOp::create(b); // every warp is done with the stages
   return SmallVector<Value>(loop.getResults().drop_front(2));
 }
 
@@ -361,7 +391,7 @@ SmallVector<TopList> LandmarkTileBuilder::selectTopk(Value all) {
             for (int64_t e = 0; e < 4; ++e) {
               Value id = arith::AddIOp::create(b, base, asI32(colOf(nt, e)));
               Value before = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, id, tile32);
-              insert(lists[e / 2], sel(before, S[nt][e], cf(-INFINITY)), id, false);
+              insertIfAbove(lists[e / 2], sel(before, S[nt][e], cf(-INFINITY)), id);
             }
           return flatten(lists);
         },
