@@ -169,20 +169,7 @@ def timings(report, reps):
                              kernels_ms=parts))
         print(json.dumps(variants[-1]), flush=True)
     report["attention_variants"] = variants
-    # Landmark retrieval (examples/landmark.mlir: l = 64, top 4) at N = 32768:
-    # the first CUDA form is a thread per query row (no tensor cores).
-    B, H, N = 1, 8, 32768
-    q, k, v = (torch.randn(B, H, N, D, device=dev, generator=gen, dtype=torch.bfloat16)
-               for _ in range(3))
-    lk = torch.randn(B, H, N // 64, D, device=dev, generator=gen, dtype=torch.bfloat16)
-    lm = load("routing_hop_landmark")
-    t_lm = time_ms(lambda: lm(q, k, v, lk), max(3, reps // 4))
-    t_c = time_ms(lambda: causal(q, k, v), reps)
-    row = dict(pattern="landmark retrieval, l = 64, top 4 of 512 blocks (thread per row)",
-               B=B, H=H, N=N, D=D, attnir_ms=t_lm, causal_ms=t_c,
-               share_of_causal=t_lm / t_c)
-    print(json.dumps(row), flush=True)
-    report["timings"].append(row)
+    # Landmark retrieval is timed by bench/gpu/landmark.py.
 
 
 if __name__ == "__main__":

@@ -383,6 +383,108 @@ struct OrderRow {
 
 int64_t mlir::attn::cuda::routeBucketLimit() { return 4096; }
 
+namespace {
+/// Few static centroids whose f64 copy fits in this much static shared
+/// memory are staged once per block: the per-token conversions of every
+/// centroid element to f64 were most of the bucket kernel's time.
+constexpr int64_t kStagedCentroidBytes = 32 * 1024;
+
+bool stagesCentroids(RouteOp op) {
+  auto mu = op.getCentroids() ? dyn_cast<RankedTensorType>(op.getCentroids().getType())
+                              : RankedTensorType();
+  if (!mu || mu.getRank() != 3)
+    return false;
+  int64_t C = mu.getDimSize(1), D = mu.getDimSize(2);
+  return !ShapedType::isDynamic(C) && !ShapedType::isDynamic(D) && C <= kFewCentroids &&
+         C * D * 8 <= kStagedCentroidBytes;
+}
+
+/// The bucket kernel `name`: a thread per token. With staged centroids a
+/// block takes 128 tokens of one (b, h) row (the grid in tiles of 1 x 128
+/// of bucket's [H, N]) and first converts that head's centroids to f64 in
+/// shared memory; the sums are the same float64 sums in feature order.
+LogicalResult buildBucketKernel(OpBuilder &gb, func::FuncOp fn, RouteOp op,
+                                ArrayRef<Value> values, unsigned bucketArg, StringRef name,
+                                StringRef signs) {
+  Location loc = op.getLoc();
+  constexpr int64_t kThreads = 128;
+  bool staged = stagesCentroids(op);
+  auto bucketFn = cuda::createStepKernel(gb, fn, values, name, bucketArg, 3, kThreads,
+                                   staged ? kThreads : 1);
+  std::string stageName = (name + "_mu").str();
+  MemRefType stageType;
+  if (staged) {
+    auto mu = cast<RankedTensorType>(op.getCentroids().getType());
+    stageType = MemRefType::get(
+        {1, mu.getDimSize(1), mu.getDimSize(2)}, gb.getF64Type(), MemRefLayoutAttrInterface(),
+        gpu::AddressSpaceAttr::get(gb.getContext(), gpu::AddressSpace::Workgroup));
+    OpBuilder::InsertionGuard g(gb);
+    gb.setInsertionPoint(bucketFn);
+    memref::GlobalOp::create(gb, loc, stageName, gb.getStringAttr("private"), stageType,
+                             Attribute(), /*constant=*/false, gb.getI64IntegerAttr(16));
+    bucketFn->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({1, kThreads}));
+  }
+  OpBuilder ob(gb.getContext());
+  ob.setInsertionPointToStart(&bucketFn.getBody().front());
+  ImplicitLocOpBuilder b(loc, ob);
+  RouteSite site;
+  site.rowAlign = 16; // the runtime's buffers and torch's rows
+  site.x = bucketFn.getArgument(0);
+  if (op.getCentroids())
+    site.centroids = bucketFn.getArgument(1);
+  else {
+    site.bits = *op.getBits();
+    site.signs = memref::GetGlobalOp::create(b, routeSignsType(op), signs);
+  }
+  Value grid = bucketFn.getArgument(bucketArg);
+  auto store = [&](Value bi, Value h, Value t) {
+    Value k = buildRouteBucketAt(b, loc, site, bi, h, t);
+    memref::StoreOp::create(b, arith::IndexCastOp::create(b, b.getI32Type(), k), grid,
+                            ValueRange{bi, h, t});
+  };
+  if (!staged) {
+    Value lane;
+    SmallVector<Value> at = cuda::enterStepItem(b, grid, 3, kThreads, 1, lane);
+    store(at[0], at[1], at[2]);
+    endKernel(b, bucketFn);
+    return success();
+  }
+  auto c = [&](int64_t v) { return cIdx(b, loc, v); };
+  Value n = memref::DimOp::create(b, grid, 2), heads = memref::DimOp::create(b, grid, 1);
+  Value tiles = arith::CeilDivUIOp::create(b, n, c(kThreads));
+  Value blk = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  Value rest = arith::DivUIOp::create(b, blk, tiles);
+  Value t = arith::AddIOp::create(
+      b, arith::MulIOp::create(b, arith::RemUIOp::create(b, blk, tiles), c(kThreads)), tid);
+  Value h = arith::RemUIOp::create(b, rest, heads), bi = arith::DivUIOp::create(b, rest, heads);
+  Value mu = memref::GetGlobalOp::create(b, stageType, stageName);
+  int64_t C = stageType.getDimSize(1), D = stageType.getDimSize(2);
+  for (int64_t e = 0; e < C * D; e += kThreads) {
+    Value i = arith::AddIOp::create(b, tid, c(e));
+    OpBuilder::InsertionGuard g(b);
+    if (C * D - e < kThreads) {
+      auto in = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, i, c(C * D)), false);
+      b.setInsertionPointToStart(&in.getThenRegion().front());
+    }
+    Value ci = arith::DivUIOp::create(b, i, c(D)), di = arith::RemUIOp::create(b, i, c(D));
+    Value x = memref::LoadOp::create(b, site.centroids, ValueRange{h, ci, di});
+    memref::StoreOp::create(b, arith::ExtFOp::create(b, b.getF64Type(), x), mu,
+                            ValueRange{c(0), ci, di});
+  }
+  gpu::BarrierOp::create(b);
+  site.centroids = mu;
+  site.centroidHead = c(0);
+  auto in = scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, t, n),
+                              false);
+  b.setInsertionPointToStart(&in.getThenRegion().front());
+  store(bi, h, t);
+  endKernel(b, bucketFn);
+  return success();
+}
+} // namespace
+
 LogicalResult mlir::attn::cuda::buildRouteKernels(OpBuilder &gb,
                                                   func::FuncOp fn, RouteOp op,
                                                   StringRef name) {
@@ -418,29 +520,8 @@ LogicalResult mlir::attn::cuda::buildRouteKernels(OpBuilder &gb,
                            gb.getI64IntegerAttr(16));
 
   // Buckets: a thread per token.
-  auto bucketFn = createStepKernel(gb, fn, values, (name + "_c0").str(),
-                                   bucketArg, 3, 128, 1);
-  {
-    OpBuilder ob(gb.getContext());
-    ob.setInsertionPointToStart(&bucketFn.getBody().front());
-    ImplicitLocOpBuilder b(loc, ob);
-    RouteSite site;
-    site.rowAlign = 16; // the runtime's buffers and torch's rows
-    site.x = bucketFn.getArgument(0);
-    if (op.getCentroids())
-      site.centroids = bucketFn.getArgument(1);
-    else {
-      site.bits = *op.getBits();
-      site.signs = memref::GetGlobalOp::create(b, routeSignsType(op), signs);
-    }
-    Value lane;
-    SmallVector<Value> at =
-        cuda::enterStepItem(b, bucketFn.getArgument(bucketArg), 3, 128, 1, lane);
-    Value k = buildRouteBucketAt(b, loc, site, at[0], at[1], at[2]);
-    memref::StoreOp::create(b, arith::IndexCastOp::create(b, b.getI32Type(), k),
-                            bucketFn.getArgument(bucketArg), at);
-    endKernel(b, bucketFn);
-  }
+  if (failed(buildBucketKernel(gb, fn, op, values, bucketArg, (name + "_c0").str(), signs)))
+    return failure();
   // Order: a block of W warps per (b, h) row.
   auto orderFn = createStepKernel(gb, fn, values, name, permArg, 2, 32 * W, 32 * W);
   OpBuilder ob(gb.getContext());

@@ -3,14 +3,15 @@
 // attn.route: a task per token computes its bucket from float64 dots (the
 // reference's sums), then a task per (b, h) row counts, prefixes and
 // scatters positions (a stable counting sort); LSH sign words are a
-// constant global made at compile time.
+// constant global made at compile time. Each term is one f64 fma: the
+// product of two f32 values is exact in f64, so it rounds as s + x m did.
 // CHECK: memref.global "private" constant @__attn_route_signs_{{[0-9]+}} : memref<64xi32> = dense<
 // CHECK-LABEL: func.func @kmeans
 // CHECK: %[[BUCKET:.*]] = memref.alloc({{.*}}) : memref<?x?x?xi32>
 // CHECK: %[[PERM:.*]] = memref.alloc({{.*}}) : memref<?x?x?xi32>
 // CHECK: scf.parallel
 // CHECK: arith.extf %{{.*}} : f32 to f64
-// CHECK: arith.mulf %{{.*}} : f64
+// CHECK: math.fma %{{.*}} : f64
 // CHECK: arith.cmpf ogt
 // CHECK: memref.store %{{.*}}, %[[BUCKET]]
 // CHECK: scf.parallel

@@ -4,6 +4,7 @@
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Reference/Reference.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
@@ -48,9 +49,11 @@ Value mlir::attn::routeBuckets(OpBuilder &b, Location loc,
 }
 
 namespace {
+Value toF64(OpBuilder &b, Location loc, Value v) {
+  return v.getType().isF64() ? v : arith::ExtFOp::create(b, loc, b.getF64Type(), v).getResult();
+}
 Value loadF64(OpBuilder &b, Location loc, Value buf, ValueRange at) {
-  Value v = memref::LoadOp::create(b, loc, buf, at);
-  return arith::ExtFOp::create(b, loc, b.getF64Type(), v);
+  return toF64(b, loc, memref::LoadOp::create(b, loc, buf, at));
 }
 
 /// argmax_c x . mu[h, c], ties to the lower c.
@@ -129,7 +132,6 @@ Value lshBucket(OpBuilder &b, Location loc, const RouteSite &site, Value bi,
 }
 
 /// Up to this many static centroids are scored in one pass over x.
-constexpr int64_t kFewCentroids = 32;
 
 /// nearestCentroid for a few static centroids: one pass over the features
 /// with a float64 sum per centroid (each the same sum in the same order),
@@ -153,13 +155,11 @@ Value nearestOfFew(OpBuilder &b, Location loc, const RouteSite &site,
       out.push_back(loadF64(db, l, buf, at));
       return out;
     }
-    auto vt = VectorType::get({width}, xt.getElementType());
+    auto vt = VectorType::get({width}, cast<MemRefType>(buf.getType()).getElementType());
     Value v = vector::LoadOp::create(db, l, vt, buf, at, false,
                                      llvm::MaybeAlign(16));
-    for (int64_t e = 0; e < width; ++e) {
-      Value x = vector::ExtractOp::create(db, l, v, ArrayRef<int64_t>{e});
-      out.push_back(arith::ExtFOp::create(db, l, db.getF64Type(), x).getResult());
-    }
+    for (int64_t e = 0; e < width; ++e)
+      out.push_back(toF64(db, l, vector::ExtractOp::create(db, l, v, ArrayRef<int64_t>{e})));
     return out;
   };
   auto loop = scf::ForOp::create(
@@ -168,10 +168,14 @@ Value nearestOfFew(OpBuilder &b, Location loc, const RouteSite &site,
         SmallVector<Value> x = piece(db, l, site.x, {bi, h, t, d});
         SmallVector<Value> next(acc);
         for (int64_t c = 0; c < C; ++c) {
-          SmallVector<Value> m = piece(db, l, site.centroids, {h, cIdx(db, l, c), d});
+          SmallVector<Value> m = piece(db, l, site.centroids,
+                                       {site.centroidHead ? site.centroidHead : h,
+                                        cIdx(db, l, c), d});
+          // One fma per term: the product of two values of at most 24
+          // significant bits is exact in f64, so fma(x, m, s) rounds once
+          // exactly where s + x m did (the reference's bits).
           for (int64_t e = 0; e < width; ++e)
-            next[c] = arith::AddFOp::create(
-                db, l, next[c], arith::MulFOp::create(db, l, x[e], m[e]));
+            next[c] = math::FmaOp::create(db, l, x[e], m[e], next[c]);
         }
         scf::YieldOp::create(db, l, next);
       });

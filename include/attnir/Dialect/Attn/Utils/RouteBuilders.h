@@ -20,6 +20,9 @@ namespace mlir::attn {
 /// when R[d, k] = +1) and the number of bits.
 struct RouteSite {
   Value x, centroids, signs;
+  /// The head index into `centroids` (null: x's head): 0 where a kernel
+  /// has staged one head's centroids (as f64) in shared memory.
+  Value centroidHead;
   int64_t bits = 0;
   /// Byte alignment the rows of x and centroids may be loaded with (the
   /// GPU's 16-byte vector loads); 0: element alignment only (the CPU,
@@ -37,6 +40,10 @@ MemRefType routeSignsType(RouteOp op);
 
 /// The number of buckets: C, or 2^bits (index).
 Value routeBuckets(OpBuilder &b, Location loc, const RouteSite &site);
+
+/// Up to this many static centroids, a token's dots run in one pass over
+/// its features (all C sums at once).
+constexpr int64_t kFewCentroids = 32;
 
 /// Token (bi, h, t)'s bucket as an index: the float64 dots in index order.
 Value buildRouteBucketAt(OpBuilder &b, Location loc, const RouteSite &site,
