@@ -138,6 +138,10 @@ private:
   /// Phase 2: each row's top-K block ids (K per half), identical on the 4
   /// lanes of a row.
   SmallVector<TopList> selectTopk(Value all);
+  /// One chunk of 64 landmark logits into the lane's two lists.
+  void scanLandmarkChunk(Value ch, Value stage, MutableArrayRef<TopList> lists);
+  /// The lists of a row's 4 lanes merged by shuffles.
+  void mergeQuadLists(MutableArrayRef<TopList> lists);
   void insert(TopList &list, Value v, Value id, bool tieOnId);
   /// insert(list, v, id, false) behind a branch on v beating the K-th: once
   /// a lane's list fills, most candidates skip the selects.
@@ -340,30 +344,56 @@ SmallVector<Value> LandmarkTileBuilder::pipelined(
   return SmallVector<Value>(loop.getResults().drop_front(2));
 }
 
+namespace {
+/// The two halves' lists as one value list (all values, then all ids) and
+/// back: what scf.if and the chunk loop carry.
+SmallVector<Value> flatten(ArrayRef<TopList> lists) {
+  SmallVector<Value> flat;
+  for (const TopList &l : lists)
+    llvm::append_range(flat, l.vals);
+  for (const TopList &l : lists)
+    llvm::append_range(flat, l.ids);
+  return flat;
+}
+SmallVector<TopList> unflatten(ValueRange flat, int64_t K) {
+  SmallVector<TopList> lists(2);
+  for (int64_t half = 0; half < 2; ++half) {
+    lists[half].vals.assign(flat.begin() + half * K, flat.begin() + (half + 1) * K);
+    lists[half].ids.assign(flat.begin() + 2 * K + half * K, flat.begin() + 2 * K + (half + 1) * K);
+  }
+  return lists;
+}
+} // namespace
+
+void LandmarkTileBuilder::scanLandmarkChunk(Value ch, Value stage, MutableArrayRef<TopList> lists) {
+  // Lane l sees columns 2 (l % 4) + {0, 1} + 8 nt in increasing order, so
+  // a later equal logit never displaces an earlier (lower) block.
+  SmallVector<SmallVector<Value>> S = scores(keysOf(stage), 0, kTile / 8);
+  Value base = asI32(mul(ch, kTile)), tile32 = asI32(tile);
+  for (int64_t nt = 0; nt < kTile / 8; ++nt)
+    for (int64_t e = 0; e < 4; ++e) {
+      Value id = arith::AddIOp::create(b, base, asI32(colOf(nt, e)));
+      Value before = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, id, tile32);
+      insertIfAbove(lists[e / 2], sel(before, S[nt][e], cf(-INFINITY)), id);
+    }
+}
+
+void LandmarkTileBuilder::mergeQuadLists(MutableArrayRef<TopList> lists) {
+  // The 4 lanes of a row hold disjoint columns, so both lanes of a pair
+  // end with the same K best (ties to the lower block).
+  for (int64_t off : {1, 2})
+    for (TopList &list : lists) {
+      TopList mine = list;
+      for (size_t p = 0; p < mine.vals.size(); ++p)
+        insert(list, shuffle(mine.vals[p], ci(off), gpu::ShuffleMode::XOR),
+               shuffle(mine.ids[p], ci(off), gpu::ShuffleMode::XOR), true);
+    }
+}
+
 SmallVector<TopList> LandmarkTileBuilder::selectTopk(Value all) {
   int64_t K = topk;
-  SmallVector<Value> init;
-  for (int64_t i = 0; i < 2 * K; ++i)
-    init.push_back(cf(-INFINITY));
-  for (int64_t i = 0; i < 2 * K; ++i)
-    init.push_back(ci(-1));
-  auto unpack = [&](ValueRange flat) {
-    SmallVector<TopList> lists(2);
-    for (int64_t half = 0; half < 2; ++half) {
-      lists[half].vals.assign(flat.begin() + half * K, flat.begin() + (half + 1) * K);
-      lists[half].ids.assign(flat.begin() + 2 * K + half * K,
-                             flat.begin() + 2 * K + (half + 1) * K);
-    }
-    return lists;
-  };
-  auto flatten = [&](ArrayRef<TopList> lists) {
-    SmallVector<Value> flat;
-    for (const TopList &l : lists)
-      llvm::append_range(flat, l.vals);
-    for (const TopList &l : lists)
-      llvm::append_range(flat, l.ids);
-    return flat;
-  };
+  SmallVector<Value> init(2 * K, cf(-INFINITY));
+  init.append(2 * K, ci(-1));
   SmallVector<Type> types;
   for (Value x : init)
     types.push_back(x.getType());
@@ -373,42 +403,23 @@ SmallVector<TopList> LandmarkTileBuilder::selectTopk(Value all) {
     b.setInsertionPointToStart(&ifSelect.getThenRegion().front());
     scf::YieldOp::create(b, init);
     b.setInsertionPointToStart(&ifSelect.getElseRegion().front());
-    // Landmark chunks of 64: lane l sees columns 2 (l % 4) + {0, 1} + 8 nt
-    // in increasing order, so a later equal logit never displaces an
-    // earlier (lower) block.
     Value chunks = arith::CeilDivUIOp::create(b, tile, c(kTile));
-    Value tile32 = asI32(tile);
     SmallVector<Value> flat = pipelined(
         c(0), chunks, [&](Value ch) { return add(ch, 1); },
         [&](Value ch, Value stage) {
           stageRows(lk, mul(ch, kTile), nb, keysOf(stage), kTile, s.d);
         },
         [&](Value ch, Value stage, ValueRange carried) {
-          SmallVector<TopList> lists = unpack(carried);
-          SmallVector<SmallVector<Value>> S = scores(keysOf(stage), 0, kTile / 8);
-          Value base = asI32(mul(ch, kTile));
-          for (int64_t nt = 0; nt < kTile / 8; ++nt)
-            for (int64_t e = 0; e < 4; ++e) {
-              Value id = arith::AddIOp::create(b, base, asI32(colOf(nt, e)));
-              Value before = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, id, tile32);
-              insertIfAbove(lists[e / 2], sel(before, S[nt][e], cf(-INFINITY)), id);
-            }
+          SmallVector<TopList> lists = unflatten(carried, K);
+          scanLandmarkChunk(ch, stage, lists);
           return flatten(lists);
         },
         init);
-    // Merge the 4 lanes of a row: their columns are disjoint, so both
-    // lanes of a pair end with the same K best (ties to the lower block).
-    SmallVector<TopList> lists = unpack(flat);
-    for (int64_t off : {1, 2})
-      for (TopList &list : lists) {
-        TopList mine = list;
-        for (int64_t p = 0; p < K; ++p)
-          insert(list, shuffle(mine.vals[p], ci(off), gpu::ShuffleMode::XOR),
-                 shuffle(mine.ids[p], ci(off), gpu::ShuffleMode::XOR), true);
-      }
+    SmallVector<TopList> lists = unflatten(flat, K);
+    mergeQuadLists(lists);
     scf::YieldOp::create(b, flatten(lists));
   }
-  return unpack(ifSelect.getResults());
+  return unflatten(ifSelect.getResults(), K);
 }
 
 Value LandmarkTileBuilder::nextPicked(Value bits, Value from, Value w0, Value wEnd) {
