@@ -108,8 +108,8 @@ private:
   }
   /// The tile-relative row of this lane's accumulator half (0: lane / 4,
   /// 1: lane / 4 + 8) and the column of accumulator e of n-tile nt.
-  Value rowOf(int64_t half) { return add(add(mul(warp, 16), div(lane, 4)), half * 8); }
-  Value colOf(int64_t nt, int64_t e) { return add(mul(rem(lane, 4), 2), nt * 8 + e % 2); }
+  Value rowOf(int64_t half) { return accumulatorRow(lane, mul(warp, 16), 2 * half); }
+  Value colOf(int64_t nt, int64_t e) { return accumulatorCol(lane, nt, e); }
 
   Value stageBase(Value stage) { return add(c(s.qBytes()), mul(stage, s.stageBytes())); }
   Value keysOf(Value stage) {
@@ -275,10 +275,7 @@ void LandmarkTileBuilder::insertIfAbove(TopList &list, Value v, Value id) {
   Value above = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, v, list.vals.back());
   SmallVector<Value> cur(list.vals);
   llvm::append_range(cur, list.ids);
-  SmallVector<Type> types;
-  for (Value x : cur)
-    types.push_back(x.getType());
-  auto ifAbove = scf::IfOp::create(b, types, above, /*withElse=*/true);
+  auto ifAbove = scf::IfOp::create(b, ValueRange(cur).getTypes(), above, /*withElse=*/true);
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(&ifAbove.getElseRegion().front());
@@ -310,9 +307,7 @@ SmallVector<Value> LandmarkTileBuilder::pipelined(
   NVVM::CpAsyncCommitGroupOp::create(b);
   SmallVector<Value> args = {first, c(0)};
   llvm::append_range(args, init);
-  SmallVector<Type> types;
-  for (Value a : args)
-    types.push_back(a.getType());
+  SmallVector<Type> types(ValueRange(args).getTypes());
   SmallVector<Location> locs(types.size(), b.getLoc());
   auto loop = scf::WhileOp::create(b, types, args);
   {
@@ -394,10 +389,7 @@ SmallVector<TopList> LandmarkTileBuilder::selectTopk(Value all) {
   int64_t K = topk;
   SmallVector<Value> init(2 * K, cf(-INFINITY));
   init.append(2 * K, ci(-1));
-  SmallVector<Type> types;
-  for (Value x : init)
-    types.push_back(x.getType());
-  auto ifSelect = scf::IfOp::create(b, types, all, /*withElse=*/true);
+  auto ifSelect = scf::IfOp::create(b, ValueRange(init).getTypes(), all, /*withElse=*/true);
   {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(&ifSelect.getThenRegion().front());
@@ -472,11 +464,8 @@ SmallVector<Value> LandmarkTileBuilder::visitBlock(Value beta, Value stage, Valu
   Value mine = arith::OrIOp::create(b, picked[0], picked[1]);
   Value ballot = NVVM::VoteSyncOp::create(
       b, i32(), ci(-1), mine, NVVM::VoteSyncKindAttr::get(b.getContext(), NVVM::VoteSyncKind::ballot));
-  SmallVector<Type> types;
-  for (Value x : st)
-    types.push_back(x.getType());
   auto ifAny = scf::IfOp::create(
-      b, types, arith::CmpIOp::create(b, arith::CmpIPredicate::ne, ballot, ci(0)), true);
+      b, st.getTypes(), arith::CmpIOp::create(b, arith::CmpIPredicate::ne, ballot, ci(0)), true);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(&ifAny.getElseRegion().front());
   scf::YieldOp::create(b, st);

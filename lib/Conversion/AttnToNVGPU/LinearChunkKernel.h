@@ -178,9 +178,8 @@ private:
   /// (row, column) of accumulator element e of n-tile nt in a 16-row tile
   /// starting at row0.
   std::pair<Value, Value> cell(Value row0, int64_t nt, int64_t e) {
-    Value row = add(add(row0, div(lane, 4)), (e / 2) * 8);
-    Value col = add(mul(rem(lane, 4), 2), nt * 8 + e % 2);
-    return {row, col};
+    Value row = accumulatorRow(lane, row0, e);
+    return {row, accumulatorCol(lane, nt, e)};
   }
 };
 

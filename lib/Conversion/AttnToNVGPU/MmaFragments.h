@@ -42,6 +42,15 @@ struct KernelMath {
   Value div(Value x, int64_t y) { return arith::DivUIOp::create(b, x, c(y)); }
   Value rem(Value x, int64_t y) { return arith::RemUIOp::create(b, x, c(y)); }
   Value ult(Value x, Value y) { return arith::CmpIOp::create(b, arith::CmpIPredicate::ult, x, y); }
+  /// Where lane `lane`'s m16n8k16 accumulator element e of n-tile nt sits
+  /// in a 16-row tile starting at row0: row row0 + lane / 4 (+ 8 for e >=
+  /// 2), column 2 (lane % 4) + 8 nt + e % 2.
+  Value accumulatorRow(Value lane, Value row0, int64_t e) {
+    return add(add(row0, div(lane, 4)), (e / 2) * 8);
+  }
+  Value accumulatorCol(Value lane, int64_t nt, int64_t e) {
+    return add(mul(rem(lane, 4), 2), nt * 8 + e % 2);
+  }
   /// `window` (shared i8 bytes) from byte `offset` as a `shape` memref of `elt`.
   Value sharedView(Value window, Value offset, ArrayRef<int64_t> shape, Type elt) {
     auto wg = gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup);

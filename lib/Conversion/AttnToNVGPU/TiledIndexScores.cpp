@@ -74,9 +74,8 @@ private:
   SmallVector<SmallVector<Value>> headScores();
   /// The element (row, col) of the tile for accumulator e of n-tile nt.
   std::pair<Value, Value> cell(int64_t nt, int64_t e) {
-    Value row = add(add(mul(warp, 16), div(lane, 4)), (e / 2) * 8);
-    Value col = add(mul(rem(lane, 4), 2), nt * 8 + e % 2);
-    return {row, col};
+    Value row = accumulatorRow(lane, mul(warp, 16), e);
+    return {row, accumulatorCol(lane, nt, e)};
   }
   Value keyLimit(Value row);
   void fill(Value value);
