@@ -26,6 +26,22 @@ NORMALIZED = (f"func.func @linear(%q: {T}, %k: {T}, %v: {T}, %g: tensor<?x?x?xf3
               f"       : ({T}, {T}, {T}, tensor<?x?x?xf32>) -> {T}\n"
               f"  return %o : {T}\n}}\n")
 
+
+
+def wy_spec(d, elt, dv):
+    """The gated delta rule returning wy(64)'s W and U beside its outputs:
+    checks the prep kernel's workspace values against the reference's."""
+    t, tv, s = (f"tensor<?x?x?x{d}x{elt}>", f"tensor<?x?x?x{dv}x{elt}>",
+                f"tensor<?x?x{d}x{dv}xf32>")
+    g = "tensor<?x?x?xf32>"
+    return (f"func.func @linear(%q: {t}, %k: {t}, %v: {tv}, %g: {g}, %beta: {g}, %s0: {s})"
+            f" -> ({tv}, {s}, {t}, {tv}) {{\n"
+            f"  %o, %s, %w, %u = attn.linear %q, %k, %v log_gate(%g) delta(%beta) state(%s0)"
+            f" l2norm scale({d ** -0.5}) wy(64)\n"
+            f"       : ({t}, {t}, {tv}, {g}, {g}, {s}) -> ({tv}, {s}, {t}, {tv})\n"
+            f"  return %o, %s, %w, %u : {tv}, {s}, {t}, {tv}\n}}\n")
+
+
 SPECS = {
     "linear_decay_f32_d64": (linear_spec(64, "f32", decay=True), ""),
     "linear_gate_elu1_bf16_d64": (linear_spec(64, "bf16", gate=True, feature_map="elu1",
@@ -78,10 +94,16 @@ SPECS = {
     # its token recurrence; D = 64 with Dv = 32 and f16 with Dv = 256.
     "linear_gdr_bf16_d128_rec": (linear_spec(128, "bf16", log_gate=True, delta=True,
                                              l2norm=True, scale=128 ** -0.5), "linear-chunk=0"),
+    # The rule solved per chunk inside the state pass (before the WY split).
+    "linear_gdr_bf16_d128_fused": (linear_spec(128, "bf16", log_gate=True, delta=True,
+                                               l2norm=True, scale=128 ** -0.5), "linear-wy=0"),
     "linear_gdr_bf16_d64_dv32": (linear_spec(64, "bf16", dv=32, log_gate=True, delta=True,
                                              l2norm=True, scale=0.125), ""),
     "linear_gdr_f16_d128_dv256": (linear_spec(128, "f16", dv=256, log_gate=True, delta=True,
                                               l2norm=True, scale=128 ** -0.5), ""),
+    # The WY form's W and U returned (the prep kernel checked directly).
+    "linear_gdr_wy_bf16_d64": (wy_spec(64, "bf16", 64), ""),
+    "linear_gdr_wy_f16_d128_dv32": (wy_spec(128, "f16", 32), ""),
     # The token recurrence of the same program (timed beside the chunks).
     "linear_loggate_bf16_d128_rec": (linear_spec(128, "bf16", log_gate=True,
                                                  scale=128 ** -0.5), "linear-chunk=0"),

@@ -4,6 +4,7 @@
 #include "attnir/Driver/ToolRun.h"
 #include "attnir/Driver/SpecLoader.h"
 #include "attnir/Driver/Signature.h"
+#include "attnir/Conversion/Passes.h"
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
@@ -154,14 +155,17 @@ bool compileToCudaBundle(ModuleOp spec,
                          CudaArtifacts *artifacts) {
   bundle = Bundle();
   // The entries as the CUDA pipeline's first step leaves them: mask_rule
-  // regions get block maps (attn.rule_blocks), intermediates the runtime
-  // keeps in its workspace.
+  // regions get block maps (attn.rule_blocks), the delta rule its WY form
+  // (attn.linear wy), intermediates the runtime keeps in its workspace.
   OwningOpRef<ModuleOp> mapped = cast<ModuleOp>(spec->clone());
   {
     PassManager pm(spec->getContext());
     pm.addNestedPass<func::FuncOp>(attn::createAttnRuleBlockMaps());
+    if (options.linearWy)
+      pm.addNestedPass<func::FuncOp>(attn::createAttnLinearWY(
+          {options.linearChunk.getValue(), options.linearColumns.getValue()}));
     if (failed(pm.run(*mapped))) {
-      error = "attn-rule-block-maps failed";
+      error = "attn-rule-block-maps or attn-linear-wy failed";
       return false;
     }
   }

@@ -66,7 +66,7 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
 std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
   return {
       {"nvgpu",
-       llvm::formatv("attn-verify-spec,func.func(attn-rule-block-maps),"
+       llvm::formatv("attn-verify-spec,func.func(attn-rule-block-maps{11}),"
                      "attn-to-nvgpu{{warps={0} key-block={1} stages={2} "
                      "m-tiles={3} mma={4} ping-pong={5} ctas-per-sm={6} "
                      "persistent={7} linear-chunk={8} linear-columns={9} "
@@ -80,7 +80,14 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
                          : o.mma.getValue(),
                      o.pingPong.getValue(), o.ctasPerSm.getValue(),
                      o.persistent.getValue(), o.linearChunk.getValue(),
-                     o.linearColumns.getValue(), o.selectRadix.getValue())
+                     o.linearColumns.getValue(), o.selectRadix.getValue(),
+                     o.linearWy.getValue()
+                         ? llvm::formatv(",attn-linear-wy{{linear-chunk={0} "
+                                         "linear-columns={1}}",
+                                         o.linearChunk.getValue(),
+                                         o.linearColumns.getValue())
+                               .str()
+                         : std::string())
            .str()},
       {"nvvm",
        llvm::formatv(
@@ -199,12 +206,13 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
                        {"persistent", &o.persistent, 0, 1, 1},
                        {"linear-chunk", &o.linearChunk, 0, 64, 64},
                        {"linear-columns", &o.linearColumns, 0, 64, 32},
+                       {"linear-wy", &o.linearWy, 0, 1, 1},
                        {"select-radix", &o.selectRadix, 0, 1, 1},
                        {"opt-level", &o.optLevel, 0, 3, 1}};
     if (!applyIntOption(item, rules,
                         "chip, features, mma, warps, m-tiles, key-block, "
                         "stages, ping-pong, ctas-per-sm, persistent, linear-chunk, "
-                        "linear-columns, select-radix, opt-level",
+                        "linear-columns, linear-wy, select-radix, opt-level",
                         error))
       return false;
   }

@@ -10,6 +10,7 @@
 
 #include "attnir/Reference/Reference.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace attnir {
@@ -36,6 +37,48 @@ std::vector<double> features(const HostTensor &x, int64_t map, bool l2, int64_t 
         out[r + d] *= inv;
     }
   return out;
+}
+
+/// wy(C) of the delta rule, per chunk of C tokens from c0 (tokens up to N):
+/// (I + A) W = diag(beta Gamma) K and (I + A) U = diag(beta) V, A_ts = beta_t
+/// (Gamma_t / Gamma_s) k_t . k_s for s < t, by forward substitution (the
+/// ratio as the product of the gates between, never a quotient).
+void wyChunks(const std::vector<double> &ks, const std::vector<double> &vs,
+              const std::vector<double> &betas, const std::vector<double> &gammas, int64_t BH,
+              int64_t N, int64_t D, int64_t Dv, int64_t C, HostTensor &W, HostTensor &U) {
+  std::vector<double> w(C * D), u(C * Dv), ratio(C);
+  for (int64_t bh = 0; bh < BH; ++bh)
+    for (int64_t c0 = 0; c0 < N; c0 += C) {
+      int64_t len = std::min(C, N - c0);
+      double cum = 1;
+      for (int64_t t = 0; t < len; ++t) {
+        int64_t bht = bh * N + c0 + t;
+        const double *kt = &ks[bht * D];
+        cum *= gammas[bht];
+        for (int64_t d = 0; d < D; ++d)
+          w[t * D + d] = betas[bht] * cum * kt[d];
+        for (int64_t e = 0; e < Dv; ++e)
+          u[t * Dv + e] = betas[bht] * vs[bht * Dv + e];
+        ratio[t] = 1; // Gamma_t / Gamma_s for s = t, then downwards
+        for (int64_t s = t - 1; s >= 0; --s)
+          ratio[s] = ratio[s + 1] * gammas[bh * N + c0 + s + 1];
+        for (int64_t s = 0; s < t; ++s) {
+          const double *kS = &ks[(bh * N + c0 + s) * D];
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d)
+            dot += kt[d] * kS[d];
+          double a = betas[bht] * ratio[s] * dot;
+          for (int64_t d = 0; d < D; ++d)
+            w[t * D + d] -= a * w[s * D + d];
+          for (int64_t e = 0; e < Dv; ++e)
+            u[t * Dv + e] -= a * u[s * Dv + e];
+        }
+        for (int64_t d = 0; d < D; ++d)
+          W.set(bht * D + d, w[t * D + d]);
+        for (int64_t e = 0; e < Dv; ++e)
+          U.set(bht * Dv + e, u[t * Dv + e]);
+      }
+    }
 }
 
 } // namespace
@@ -88,6 +131,14 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
                       logGates = doubles(logGate), betas = doubles(beta),
                       s0 = doubles(state), alphas = doubles(alpha),
                       thetas = doubles(theta), etas = doubles(eta);
+  auto wy = op.ints.find("wy");
+  if (wy != op.ints.end() && (!beta || perFeature || alpha || wy->second < 1 ||
+                              !op.results.count("w") || !op.results.count("u"))) {
+    error = "reference: linear's wy(C) needs delta(beta) with per-token gates, C >= 1 and "
+            "the results w and u";
+    return false;
+  }
+  std::vector<double> gammas; // per token, for wy
   HostTensor out = HostTensor::zeros(DType::F64, {B, H, N, Dv});
   HostTensor last = HostTensor::zeros(DType::F64, {B, H, D, Dv});
   HostTensor lse = HostTensor::zeros(DType::F64, {B, H, N}); // log den
@@ -103,6 +154,8 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
       int64_t bht = bh * N + t;
       double g = (decay ? lambdas[bh % H] : 1.0) * (gate ? gates[bht] : 1.0) *
                  (logGate && !perFeature ? std::exp(logGates[bht]) : 1.0);
+      if (wy != op.ints.end())
+        gammas.push_back(g);
       // gamma of state row d: g, times e^{g_td} for a per-feature gate.
       auto gammaOf = [&](int64_t d) {
         return perFeature ? g * std::exp(logGates[bht * D + d]) : g;
@@ -159,6 +212,13 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
     values[it->second] = std::move(last);
   if (auto it = op.results.find("lse"); it != op.results.end())
     values[it->second] = std::move(lse);
+  if (wy != op.ints.end()) {
+    HostTensor W = HostTensor::zeros(DType::F64, {B, H, N, D});
+    HostTensor U = HostTensor::zeros(DType::F64, {B, H, N, Dv});
+    wyChunks(ks, vs, betas, gammas, B * H, N, D, Dv, wy->second, W, U);
+    values[op.results.at("w")] = std::move(W);
+    values[op.results.at("u")] = std::move(U);
+  }
   return true;
 }
 

@@ -114,6 +114,27 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
   ];
 }
 
+def AttnLinearWY : Pass<"attn-linear-wy", "func::FuncOp"> {
+  let summary = "Give the delta rule's chunk kernel its WY form in workspace";
+  let description = [{
+    Runs before `attn-to-nvgpu` (and on the clone the bundle's ABI comes
+    from). Each `attn.linear` with `delta(%beta)` that the chunked CUDA
+    kernel runs (the same options as attn-to-nvgpu) becomes the same op
+    with `wy(64)`: two more results, W and U per 64-token chunk, which the
+    entry does not return and so live in the runtime's workspace. The
+    lowering then emits a kernel parallel over all chunks that writes them
+    (A, T = (I + A)^{-1}, W and U on tensor cores) ahead of the
+    sequential kernel, whose per-chunk chain shrinks to U - W S and the
+    products of plain decayed linear attention (docs/design/recurrent.md).
+  }];
+  let options = [
+    Option<"linearChunk", "linear-chunk", "int64_t", /*default=*/"64",
+           "as attn-to-nvgpu's linear-chunk (0: the token recurrence, no split)">,
+    Option<"linearColumns", "linear-columns", "int64_t", /*default=*/"0",
+           "as attn-to-nvgpu's linear-columns">,
+  ];
+}
+
 def AttnAllocHooks : Pass<"attn-alloc-hooks", "ModuleOp"> {
   let summary = "Route a CPU kernel's heap allocations through runtime hooks";
   let description = [{

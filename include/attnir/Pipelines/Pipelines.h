@@ -109,6 +109,13 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                                                "64); 0: both, the runtime "
                                                "picks by the grid"),
                                 llvm::cl::init(0)};
+  Option<int64_t> linearWy{*this, "linear-wy",
+                           llvm::cl::desc("the delta rule on the chunked "
+                                          "kernel: 1 splits it (W and U for "
+                                          "all chunks, then the state pass: "
+                                          "attn-linear-wy), 0 solves each "
+                                          "chunk inside the state pass"),
+                           llvm::cl::init(1)};
   Option<int64_t> selectRadix{*this, "select-radix",
                               llvm::cl::desc("attn.select topk(k > 16): the "
                                              "warp radix select (1) or k "

@@ -145,6 +145,13 @@ struct ConvertAttnToNVGPU
             if (failed(cuda::buildSnapshotKernel(
                     gb, fn, map, r, kname + "_c" + std::to_string(r))))
               return signalPassFailure();
+        if (auto lin = dyn_cast<LinearOp>(o);
+            lin && lin.getWy() && !cuda::canChunkLinear(lin, linearChunk, linearColumns)) {
+          lin.emitError() << "wy(" << *lin.getWy()
+                          << ") feeds the chunked kernel only (f16/bf16 q, k, v, D 64 or "
+                             "128, linear-chunk=64)";
+          return signalPassFailure();
+        }
         LogicalResult built =
             flash ? buildAttentionKernel(gpuModule, fn, attention, kname, true)
             : attention && cuda::canGroupListAttention(attention)

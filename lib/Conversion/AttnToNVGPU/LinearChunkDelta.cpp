@@ -33,16 +33,17 @@ using namespace mlir::attn::cuda;
 namespace mlir::attn::cuda::linear_chunk {
 
 /// sBeta[t] = beta of token t0 + t, 0 past N (so that row of A and X is 0).
-void LinearChunkBuilder::loadBetas(Value t0) {
-  auto in = scf::IfOp::create(b, ult(tid, c(kChunk)), /*withElseRegion=*/false);
+void LinearChunkBuilder::loadBetas(Value t0, int64_t firstThread) {
+  Value i = arith::SubIOp::create(b, tid, c(firstThread)); // wraps below: out of range
+  auto in = scf::IfOp::create(b, ult(i, c(kChunk)), /*withElseRegion=*/false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&in.getThenRegion().front());
-  Value t = add(t0, tid);
+  Value t = add(t0, i);
   Value row = arith::MinUIOp::create(b, t, arith::SubIOp::create(b, n, c(1)));
   Value beta = toF32(b, b.getLoc(),
                      memref::LoadOp::create(b, arg(op.getBeta()), ValueRange{bi, h, row}));
   memref::StoreOp::create(b, arith::SelectOp::create(b, ult(t, n), beta, cf(0.0)), sBeta,
-                          ValueRange{tid});
+                          ValueRange{i});
 }
 
 /// Each row x of a [C, D] tile becomes x / sqrt(|x|^2 + 1e-6) (fla's
@@ -68,6 +69,23 @@ void LinearChunkBuilder::l2normalize(Value tile) {
   }
 }
 
+/// This warp's rows of A_ts = beta_t 2^{G_t - G_s} k_t . k_s (s < t, else
+/// 0) into sA.
+void LinearChunkBuilder::storeKeyScores(Value r0) {
+  auto betaOf = [&](Value row) -> Value {
+    return memref::LoadOp::create(b, sBeta, ValueRange{row});
+  };
+  auto pairF32 = VectorType::get({2}, b.getF32Type());
+  SmallVector<SmallVector<Value>> A = maskedScores(r0, sK, /*strict=*/true, betaOf);
+  for (int64_t nt = 0; nt < kChunk / 8; ++nt)
+    for (int64_t half = 0; half < 2; ++half) {
+      auto [row, col] = cell(r0, nt, 2 * half);
+      Value x = vector::FromElementsOp::create(b, pairF32,
+                                               ValueRange{A[nt][2 * half], A[nt][2 * half + 1]});
+      vector::StoreOp::create(b, x, sA, ValueRange{row, col});
+    }
+}
+
 /// This warp's rows of A (strictly lower, into sA) and X (into sX).
 void LinearChunkBuilder::deltaValues(Value r0) {
   auto betaOf = [&](Value row) -> Value {
@@ -77,13 +95,7 @@ void LinearChunkBuilder::deltaValues(Value r0) {
   auto pair = [&](Value x, Value y) {
     return vector::FromElementsOp::create(b, pairF32, ValueRange{x, y}).getResult();
   };
-  SmallVector<SmallVector<Value>> A = maskedScores(r0, sK, /*strict=*/true, betaOf);
-  for (int64_t nt = 0; nt < kChunk / 8; ++nt)
-    for (int64_t half = 0; half < 2; ++half) {
-      auto [row, col] = cell(r0, nt, 2 * half);
-      vector::StoreOp::create(b, pair(A[nt][2 * half], A[nt][2 * half + 1]), sA,
-                              ValueRange{row, col});
-    }
+  storeKeyScores(r0);
   // X = beta_t (v_t - 2^{G_t} (K S)_t).
   SmallVector<Value> KS = queryTimesState(r0, sK);
   auto pairElt = VectorType::get({2}, s.elt);

@@ -172,27 +172,23 @@ SmallVector<Value> LinearChunkBuilder::chunkOutput(Value r0) {
 
 void LinearChunkBuilder::addScoresTimesValues(ArrayRef<SmallVector<Value>> A,
                                               SmallVector<Value> &O) {
-  int64_t numV = s.bv / 8;
   SmallVector<SmallVector<Value>> pA;
   for (int64_t kt = 0; kt < kChunk / 16; ++kt)
     pA.push_back({mf.pack(A[2 * kt][0], A[2 * kt][1]), mf.pack(A[2 * kt][2], A[2 * kt][3]),
                   mf.pack(A[2 * kt + 1][0], A[2 * kt + 1][1]),
                   mf.pack(A[2 * kt + 1][2], A[2 * kt + 1][3])});
-  Value vRow = rem(lane, 16), vCol = mul(div(lane, 16), 8);
-  for (int64_t kt = 0; kt < kChunk / 16; ++kt)
-    for (int64_t dt = 0; dt < numV; dt += 2) {
-      SmallVector<Value> vB = mf.ldmatrix(sV, add(vRow, kt * 16), add(vCol, dt * 8), 4, true);
-      for (int64_t half = 0; half < 2; ++half) {
-        SmallVector<Value> r = mf.mma(pA[kt], ValueRange(vB).slice(2 * half, 2),
-                                      ArrayRef(O).slice((dt + half) * 4, 4));
-        std::copy(r.begin(), r.end(), O.begin() + (dt + half) * 4);
-      }
-    }
+  O = tileProduct(pA, sV, 0, s.bv, O);
 }
 
 /// Rows t0 + r < N of the warp's outputs, two columns per store.
 void LinearChunkBuilder::storeOutput(Value t0, Value r0, ArrayRef<Value> O) {
-  Value out = arg(op.getOut());
+  storeRows(arg(op.getOut()), t0, r0, O, v0, s.bv);
+}
+
+/// Rows t0 + r < N of a warp's [16, width] accumulators into dst's columns
+/// from col0, two per store.
+void LinearChunkBuilder::storeRows(Value out, Value t0, Value r0, ArrayRef<Value> O, Value col0,
+                                   int64_t width) {
   Type outElt = cast<MemRefType>(out.getType()).getElementType();
   auto pairTy = VectorType::get({2}, outElt);
   for (int64_t half = 0; half < 2; ++half) {
@@ -200,13 +196,13 @@ void LinearChunkBuilder::storeOutput(Value t0, Value r0, ArrayRef<Value> O) {
     auto in = scf::IfOp::create(b, ult(t, n), /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&in.getThenRegion().front());
-    for (int64_t nt = 0; nt < s.bv / 8; ++nt) {
+    for (int64_t nt = 0; nt < width / 8; ++nt) {
       Value x = vector::FromElementsOp::create(
           b, VectorType::get({2}, b.getF32Type()),
           ValueRange{O[nt * 4 + 2 * half], O[nt * 4 + 2 * half + 1]});
       if (!outElt.isF32())
         x = arith::TruncFOp::create(b, pairTy, x);
-      vector::StoreOp::create(b, x, out, ValueRange{bi, h, t, add(v0, cell(r0, nt, 0).second)});
+      vector::StoreOp::create(b, x, out, ValueRange{bi, h, t, add(col0, cell(r0, nt, 0).second)});
     }
   }
 }
@@ -284,13 +280,23 @@ void LinearChunkBuilder::writeState(ArrayRef<Value> S) {
   }
 }
 
+void LinearChunkBuilder::enter(Value bIdx, Value head, Value thread, Value window) {
+  bi = bIdx, h = head, tid = thread, smem = window;
+  lane = rem(tid, 32), warp = div(tid, 32);
+  n = dimOf(b, b.getLoc(), arg(op.getQ()), 2);
+  if (Value lambda = op.getDecay()) {
+    Value l = toF32(b, b.getLoc(), memref::LoadOp::create(b, arg(lambda), ValueRange{h}));
+    headDecay = arith::MaximumFOp::create(b, math::Log2Op::create(b, l), cf(kMinLog2Gate));
+  }
+}
+
 void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread,
                                Value window) {
-  bi = bIdx, h = head, tid = thread, smem = window;
+  enter(bIdx, head, thread, window);
   v0 = mul(slice, s.bv);
-  lane = rem(tid, 32), warp = div(tid, 32);
-  Value q = arg(op.getQ()), k = arg(op.getK()), v = arg(op.getV());
-  n = dimOf(b, b.getLoc(), q, 2);
+  // With wy(C) the values are the chunks' U (U - W S before use).
+  Value q = arg(op.getQ()), k = arg(op.getK()),
+        v = arg(s.wy ? op.getWyU() : op.getV());
   sS = view(c(s.offS()), {s.d, s.padV()}, s.elt);
   sG = featureGates() ? view(c(s.offG()), {kChunk, s.padG()}, b.getF32Type())
                       : view(c(s.offG()), {kChunk}, b.getF32Type());
@@ -298,10 +304,6 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
     sBeta = view(c(s.offBeta()), {kChunk}, b.getF32Type());
     sA = view(c(s.offA()), {kChunk, s.padA()}, b.getF32Type());
     sX = view(c(s.offX()), {kChunk, s.padX()}, b.getF32Type());
-  }
-  if (Value lambda = op.getDecay()) {
-    Value l = toF32(b, b.getLoc(), memref::LoadOp::create(b, arg(lambda), ValueRange{h}));
-    headDecay = arith::MaximumFOp::create(b, math::Log2Op::create(b, l), cf(kMinLog2Gate));
   }
 
   // The state slice from the initial state (or 0), and its rounded copy.
@@ -371,6 +373,10 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
       barrier(); // A and X are whole
       solveValues();
       barrier(); // sV holds U
+    }
+    if (s.wy) {
+      correctValues(r0);
+      barrier(); // sV holds U - W S
     }
     storeOutput(t0, r0, featureGates() ? chunkOutputGated(r0) : chunkOutput(r0));
 
@@ -444,9 +450,12 @@ LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::Func
   // at least two blocks per SM (no recomputation), else 32 (twice the
   // blocks); the runtime launches one of them.
   // GLA's and the delta rule's kernels take 64 (their per-chunk work
-  // beyond the products grows with the blocks).
+  // beyond the products grows with the blocks); the delta rule's WY form
+  // has none (its prep kernel, first, did that work for all chunks).
+  if (op.getWy() && failed(buildWYPrepKernel(gb, fn, op, (name + "_wy").str())))
+    return failure();
   if (columns == 0 && dv % 64 == 0 && dv / 32 <= 8 && !op.isPerFeatureGate() &&
-      !op.getBeta()) {
+      (!op.getBeta() || op.getWy())) {
     if (failed(buildOne(gb, fn, op, name, 64, {2, 0})))
       return failure();
     return buildOne(gb, fn, op, (name + "_c32").str(), 32, {0, 4});
@@ -463,7 +472,8 @@ LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef na
                q.getElementType()};
   if (op.isPerFeatureGate())
     s.gateElt = cast<ShapedType>(op.getLogGate().getType()).getElementType();
-  s.delta = static_cast<bool>(op.getBeta());
+  s.wy = static_cast<bool>(op.getWy());
+  s.delta = op.getBeta() && !s.wy;
   unsigned numIn = op->getNumOperands();
   // Work items (b, h) of the output, a block of kThreads per value slice.
   int64_t lanes = kThreads * s.slices();

@@ -35,18 +35,22 @@ struct ChunkShape {
   Type gateElt = {};
   /// The delta rule: A [C, C] and X [C, BV] in f32 and beta [C] follow G.
   bool delta = false;
+  /// The delta rule's WY form (wy(C)): W [C, D] follows V in the stage, U's
+  /// slice arrives in V's place; no A, X or beta (the prep kernel made them).
+  bool wy = false;
   int64_t padD() const { return d + 8; }
   int64_t padV() const { return bv + 8; }
   int64_t qBytes() const { return kChunk * padD() * 2; }
   int64_t vBytes() const { return kChunk * padV() * 2; }
-  /// Within a stage: Q at 0, then K, then V.
+  /// Within a stage: Q at 0, then K, then V (then W).
   int64_t offK() const { return qBytes(); }
   int64_t offV() const { return 2 * qBytes(); }
-  int64_t stageBytes() const { return offV() + vBytes(); }
+  int64_t offW() const { return offV() + vBytes(); }
+  int64_t stageBytes() const { return offW() + (wy ? qBytes() : 0); }
   /// Two stages (the next chunk's copies fly during this chunk's
   /// products), or one with GLA's G [C, D]: 97 KB at D = Dv = 128 keeps two
   /// blocks on an SM, which hide more latency than the second stage.
-  int64_t stages() const { return gateElt || delta ? 1 : 2; }
+  int64_t stages() const { return gateElt || delta || wy ? 1 : 2; }
   int64_t offS() const { return stages() * stageBytes(); }
   int64_t offG() const { return offS() + d * padV() * 2; }
   /// G: [C] f32, or (GLA) [C, padG] f32, rows padded by 32 bytes so that
@@ -71,6 +75,11 @@ public:
       : KernelMath{b}, op(op), s(s), arg(arg), mf(b, s.elt) {}
 
   void build(Value bi, Value h, Value slice, Value tid, Value smem);
+  /// The wy(C) prep kernel's body for chunk `chunk` of (bi, h)
+  /// (LinearChunkWY.cpp): W and U of the chunk into the op's wy results.
+  void buildWYPrep(Value bi, Value h, Value chunk, Value tid, Value smem);
+  /// Its shared memory in bytes.
+  static int64_t wyPrepBytes(int64_t d, int64_t dv);
 
 private:
   LinearOp op;
@@ -79,6 +88,8 @@ private:
   MmaFragments mf;
 
   Value bi, h, v0, tid, lane, warp, n;
+  /// Sets the values every body starts from (indices, the head's decay).
+  void enter(Value bIdx, Value head, Value thread, Value window);
   /// sG: G [C], or with GLA's gates G [C, padG].
   Value smem, sQ, sK, sV, sS, sG;
   bool featureGates() const { return static_cast<bool>(s.gateElt); }
@@ -108,6 +119,8 @@ private:
     sQ = view(base, {kChunk, s.padD()}, s.elt);
     sK = view(add(base, s.offK()), {kChunk, s.padD()}, s.elt);
     sV = view(add(base, s.offV()), {kChunk, s.padV()}, s.elt);
+    if (s.wy)
+      sW = view(add(base, s.offW()), {kChunk, s.padD()}, s.elt);
   }
   Value stageOf(Value chunk) { return s.stages() == 2 ? rem(chunk, 2) : c(0); }
   /// Copies chunk `chunk`'s tiles into its stage (one commit group).
@@ -117,6 +130,8 @@ private:
     copyRows(q, t0, Value(), s.d, sQ);
     copyRows(k, t0, Value(), s.d, sK);
     copyRows(v, t0, v0, s.bv, sV);
+    if (s.wy)
+      copyRows(arg(op.getWyW()), t0, Value(), s.d, sW);
   }
 
   /// The chunk's rows from row0 of src (columns from col0) into dst.
@@ -146,8 +161,26 @@ private:
   // The delta rule (LinearChunkDelta.cpp): U replaces V in sV.
   bool delta() const { return s.delta; }
   Value sBeta, sA, sX;
-  void loadBetas(Value t0);
+  // The WY form (LinearChunkWY.cpp): sW [C, padD], the chunk's W.
+  Value sW;
+  void correctValues(Value r0);
+  SmallVector<Value> tileProduct(ArrayRef<SmallVector<Value>> aFrag, Value bTile, int64_t col0,
+                                 int64_t width, ArrayRef<Value> init = {});
+  SmallVector<SmallVector<Value>> scaledInverse(Value r0, function_ref<Value(Value)> x);
+  /// A product tile of smemProduct: operand and output corners, the
+  /// thread's first row r and column c, k terms, rows r + 4 q (q < rows).
+  struct ProductTile {
+    Value lr0, lc0, rr0, rc0, or0, oc0, r, c;
+    int64_t k, rows;
+    bool negate;
+  };
+  void smemProduct(Value out, Value L, Value R, ProductTile t);
+  void solveInverse(Value sX);
+  void storeRows(Value dst, Value t0, Value r0, ArrayRef<Value> O, Value col0, int64_t width);
+  /// sBeta by threads firstThread .. firstThread + C - 1.
+  void loadBetas(Value t0, int64_t firstThread = 0);
   void l2normalize(Value tile);
+  void storeKeyScores(Value r0);
   void deltaValues(Value r0);
   void solveValues();
 
@@ -182,6 +215,10 @@ private:
     return {row, accumulatorCol(lane, nt, e)};
   }
 };
+
+/// The wy(C) prep kernel `name` of `op` (LinearChunkWY.cpp): a block per
+/// (b, h, chunk) writes the chunk's W and U.
+LogicalResult buildWYPrepKernel(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name);
 
 } // namespace linear_chunk
 } // namespace mlir::attn::cuda

@@ -218,3 +218,56 @@ func.func @titans_with_delta(%q: tensor<?x?x?x64xf32>, %a: tensor<?x?x?xf32>) ->
          tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x?xf32>) -> tensor<?x?x?x64xf32>
   return %o : tensor<?x?x?x64xf32>
 }
+
+// -----
+
+// wy(C): the delta rule's W [B, H, N, D] and U [B, H, N, Dv] per chunk.
+// CHECK-LABEL: func.func @wy
+// CHECK: attn.linear {{.*}} delta(%{{.*}}) l2norm wy(64)
+func.func @wy(%q: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x32xbf16>, %b: tensor<?x?x?xf32>)
+    -> (tensor<?x?x?x32xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x32xbf16>) {
+  %o, %w, %u = attn.linear %q, %q, %v delta(%b) l2norm wy(64)
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x32xbf16>, tensor<?x?x?xf32>)
+        -> (tensor<?x?x?x32xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x32xbf16>)
+  return %o, %w, %u : tensor<?x?x?x32xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x32xbf16>
+}
+
+// -----
+
+func.func @wy_without_delta(%q: tensor<?x?x?x64xbf16>) {
+  // expected-error @+1 {{wy(C) is the delta rule's WY form: it needs delta(%beta), without momentum or normalize}}
+  %o, %w, %u = attn.linear %q, %q, %q wy(64)
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+        -> (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+  return
+}
+
+// -----
+
+func.func @wy_one_result(%q: tensor<?x?x?x64xbf16>, %b: tensor<?x?x?xf32>) {
+  // expected-error @+1 {{returns out, optionally the final state (or the lse with normalize), then wy's W and U; got 2 results}}
+  %o, %w = attn.linear %q, %q, %q delta(%b) wy(64)
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>)
+        -> (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+  return
+}
+
+// -----
+
+func.func @wy_wrong_type(%q: tensor<?x?x?x64xbf16>, %b: tensor<?x?x?xf32>) {
+  // expected-error @+1 {{wy's results are W [B, H, N, D] of k's type and U [B, H, N, Dv] of v's, got 'tensor<?x?x?x64xf32>' and 'tensor<?x?x?x64xbf16>'}}
+  %o, %w, %u = attn.linear %q, %q, %q delta(%b) wy(64)
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>)
+        -> (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xbf16>)
+  return
+}
+
+// -----
+
+func.func @state_not_f32(%q: tensor<?x?x?x64xbf16>, %s: tensor<?x?x64x64xbf16>) {
+  // expected-error @+1 {{the second result must be f32, got 'tensor<?x?x64x64xbf16>'}}
+  %o, %s1 = attn.linear %q, %q, %q
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+        -> (tensor<?x?x?x64xbf16>, tensor<?x?x64x64xbf16>)
+  return
+}

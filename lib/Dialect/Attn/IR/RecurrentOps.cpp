@@ -93,6 +93,33 @@ LogicalResult LinearOp::verify() {
   auto k = cast<RankedTensorType>(getK().getType());
   auto v = cast<RankedTensorType>(getV().getType());
   auto o = cast<RankedTensorType>(getOut().getType());
+  size_t wyResults = getWy() ? 2 : 0;
+  if (getExtras().size() != wyResults && getExtras().size() != wyResults + 1)
+    return emitOpError() << "returns out, optionally the final state (or the lse with "
+                            "normalize)"
+                         << (getWy() ? ", then wy's W and U" : "") << "; got "
+                         << getNumResults() << " results";
+  if (Value s = getFinalState(); s && !cast<RankedTensorType>(s.getType()).getElementType().isF32())
+    return emitOpError() << "the second result must be f32, got " << s.getType();
+  if (auto c = getWy()) {
+    if (*c < 1 || *c > 1024)
+      return emitOpError() << "wy(" << *c << "): the chunk must be 1 to 1024 tokens";
+    if (!getBeta() || getForget() || getNormalize())
+      return emitOpError() << "wy(C) is the delta rule's WY form: it needs delta(%beta), "
+                              "without momentum or normalize";
+    auto w = cast<RankedTensorType>(getWyW().getType());
+    auto u = cast<RankedTensorType>(getWyU().getType());
+    if (w.getRank() != 4 || u.getRank() != 4 || w.getElementType() != k.getElementType() ||
+        u.getElementType() != v.getElementType())
+      return emitOpError() << "wy's results are W [B, H, N, D] of k's type and U [B, H, N, Dv] "
+                              "of v's, got "
+                           << w << " and " << u;
+    for (int64_t d = 0; d < 4 && k.getRank() == 4 && v.getRank() == 4; ++d)
+      if (!dimsAgree(w.getDimSize(d), k.getDimSize(d)) ||
+          !dimsAgree(u.getDimSize(d), v.getDimSize(d)))
+        return emitOpError() << "wy's results are W [B, H, N, D] and U [B, H, N, Dv], got "
+                             << w << " and " << u;
+  }
   if (q.getRank() != 4 || k.getRank() != 4 || v.getRank() != 4 ||
       o.getRank() != 4)
     return emitOpError() << "takes q, k [B, H, N, D] and v [B, H, N, Dv] and "
@@ -189,6 +216,11 @@ void LinearOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
   if (Value lse = getLseResult())
     for (unsigned d = 0; d < 3; ++d)
       out.push_back({lse, d, getQ(), d});
+  if (getWy())
+    for (unsigned d = 0; d < 4; ++d) {
+      out.push_back({getWyW(), d, getK(), d});
+      out.push_back({getWyU(), d, getV(), d});
+    }
   for (Value s : {Value(getInitialState()), getStateResult()})
     if (s) {
       out.push_back({s, 0, getQ(), 0});
@@ -223,6 +255,11 @@ void LinearOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
     op.results["final_state"] = idOf(s);
   if (Value s = getLseResult())
     op.results["lse"] = idOf(s);
+  if (auto c = getWy()) {
+    op.results["w"] = idOf(getWyW());
+    op.results["u"] = idOf(getWyU());
+    op.ints["wy"] = *c;
+  }
   op.ints["feature_map"] =
       static_cast<int64_t>(getFeatureMap().value_or(FeatureMap::Identity));
   op.ints["normalize"] = getNormalize() ? 1 : 0;

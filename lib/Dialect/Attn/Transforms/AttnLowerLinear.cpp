@@ -402,7 +402,20 @@ struct AttnLowerLinearPass
       return signalPassFailure();
     }
     SmallVector<LinearOp> ops;
-    getOperation().walk([&](LinearOp op) { ops.push_back(op); });
+    WalkResult wy = getOperation().walk([&](LinearOp op) {
+      // W and U are the CUDA chunk kernels' workspace; the CPU solves each
+      // chunk where it needs it.
+      if (op.getWy()) {
+        op.emitError() << "wy(" << *op.getWy()
+                       << ") is the CUDA kernels' WY form (attn-linear-wy); the CPU "
+                          "lowering does not compute W and U";
+        return WalkResult::interrupt();
+      }
+      ops.push_back(op);
+      return WalkResult::advance();
+    });
+    if (wy.wasInterrupted())
+      return signalPassFailure();
     IRRewriter rw(&getContext());
     for (LinearOp op : ops)
       lowerLinear(rw, op, chunk, lanes);

@@ -101,6 +101,16 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     U_{-1} = 0. Alone (no decays, gates, delta, normalize, state: the
     momentum U is not carried); token by token on both targets.
 
+    `wy(C)` (made by the CUDA pipeline's attn-linear-wy for the chunked
+    kernel; not on the CPU): two more results, the gated delta rule's WY
+    form per chunk of C tokens, W = T diag(beta Gamma) K [B, H, N, D] and
+    U = T diag(beta) V [B, H, N, Dv] with T = (I + A)^{-1}, A_ts = beta_t
+    (Gamma_t / Gamma_s) k_t . k_s (s < t in the chunk), Gamma_t the chunk's
+    cumulative gate and k the keys after phi and l2norm: the chunk's
+    corrected values are then U - W S for the state S at its start. Both
+    are computed for all chunks in parallel (fla's recompute_w_u), then the
+    sequential kernel passes the state.
+
     `state(%s0)` (s0 [B, H, D, Dv] f32) starts from S_{-1} = s0, and a
     second result [B, H, D, Dv] f32 returns S_{N-1}: chunked prefill,
     streaming and context parallelism pass the state along (not with
@@ -150,9 +160,13 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
                        OptionalAttr<Attn_FeatureMap>:$feature_map,
                        UnitAttr:$normalize,
                        UnitAttr:$l2norm,
-                       OptionalAttr<F64Attr>:$scale);
+                       OptionalAttr<F64Attr>:$scale,
+                       OptionalAttr<I64Attr>:$wy);
+  // out, then the final state or the lse (optional), then with wy(C) W and
+  // U (one variadic group: the format takes every result type from one
+  // functional type; the accessors below name them).
   let results = (outs Attn_FloatTensor:$out,
-                      Optional<RankedTensorOf<[F32]>>:$final_state);
+                      Variadic<AnyRankedTensor>:$extras);
   let assemblyFormat = [{
     $q `,` $k `,` $v (`decay` `(` $decay^ `)`)? (`gate` `(` $gate^ `)`)?
     (`log_gate` `(` $log_gate^ `)`)? (`delta` `(` $beta^ `)`)?
@@ -160,13 +174,27 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     (`state` `(` $initial_state^ `)`)?
     (`feature_map` `(` $feature_map^ `)`)? (`l2norm` $l2norm^)?
     (`normalize` $normalize^)?
-    (`scale` `(` $scale^ `)`)? attr-dict `:` functional-type(operands, results)
+    (`scale` `(` $scale^ `)`)? (`wy` `(` $wy^ `)`)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     /// The scale of the output: the attribute, or 1.
     double getScaleValue() {
       return getScale() ? getScale()->convertToDouble() : 1.0;
+    }
+    /// The second result (the final state, or the lse with normalize), or
+    /// null.
+    ::mlir::Value getFinalState() {
+      auto e = getExtras();
+      return e.size() == (getWy() ? 3u : 1u) ? e[0] : ::mlir::Value();
+    }
+    /// wy(C): the delta rule's W [B, H, N, D] and U [B, H, N, Dv] per chunk
+    /// of C tokens (the CUDA kernels' workspace), or null.
+    ::mlir::Value getWyW() {
+      return getWy() && getExtras().size() >= 2 ? getExtras().end()[-2] : ::mlir::Value();
+    }
+    ::mlir::Value getWyU() {
+      return getWy() && getExtras().size() >= 2 ? getExtras().back() : ::mlir::Value();
     }
     /// The second result when it is the lse (with normalize), else null.
     ::mlir::Value getLseResult() {
