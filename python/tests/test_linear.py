@@ -227,3 +227,47 @@ def test_titans_without_momentum_is_the_delta_rule(compiled):
              f"  return %o : {T}\n}}")
     got = compiled(TITANS)(q, k, v, zero, theta, zero)
     assert rel_err(got, compiled(delta)(q, k, v, theta)) < 1e-5
+
+
+def wy_spec(chunk):
+    g = "tensor<?x?x?xf32>"
+    return (f"func.func @f(%q: {T}, %k: {T}, %v: {T}, %g: {g}, %b: {g})"
+            f" -> ({T}, {T}, {T}) {{\n"
+            f"  %o, %w, %u = attn.linear %q, %k, %v log_gate(%g) delta(%b) wy({chunk})\n"
+            f"       : ({T}, {T}, {T}, {g}, {g}) -> ({T}, {T}, {T})\n"
+            f"  return %o, %w, %u : {T}, {T}, {T}\n}}")
+
+
+@pytest.mark.parametrize("chunk,N", [(16, 37), (64, 150), (1, 5)])
+def test_wy_form_gives_the_delta_rules_values(native, chunk, N):
+    """wy(C) (the CUDA kernels' workspace, filled by the reference): per
+    chunk, the delta rule's corrected values u_t = beta_t (v_t - gamma_t
+    S_{t-1}^T k_t) of a numpy token loop equal U - W S for the state S at
+    the chunk's start; ragged last chunks included. The output is the
+    plain rule's."""
+    if not native.has_compiler():
+        pytest.skip("the reference reads spec text in compiler builds only")
+    q, k, v, _, _ = inputs(1, 2, N, seed=5)
+    # |k| < 1, where the rule is a contraction (its values stay O(1)).
+    k = (k / (1.1 * np.linalg.norm(k, axis=-1, keepdims=True))).astype(np.float32)
+    rng = np.random.default_rng(5)
+    g = np.log(rng.uniform(0.5, 1.0, (1, 2, N))).astype(np.float32)
+    beta = rng.uniform(0.1, 0.9, (1, 2, N)).astype(np.float32)
+    o, W, U = attnir.reference(wy_spec(chunk), q, k, v, g, beta)
+    k64, v64 = k.astype(np.float64), v.astype(np.float64)
+    for h in range(2):
+        S = np.zeros((64, 64))
+        for t in range(N):
+            if t % chunk == 0:
+                c = slice(t, min(t + chunk, N))
+                want_start = U[0, h, c] - W[0, h, c] @ S
+            gamma = np.exp(np.float64(g[0, h, t]))
+            u = beta[0, h, t] * (v64[0, h, t] - gamma * S.T @ k64[0, h, t])
+            assert np.abs(u - want_start[t % chunk]).max() < 1e-9 * max(1.0, np.abs(u).max())
+            S = gamma * S + np.outer(k64[0, h, t], u)
+    plain = wy_spec(chunk).replace(f" wy({chunk})", "").replace(
+        f"-> ({T}, {T}, {T}) {{", f"-> {T} {{").replace(
+        f"%o, %w, %u = ", "%o = ").replace(
+        f"-> ({T}, {T}, {T})\n", f"-> {T}\n").replace(
+        f"return %o, %w, %u : {T}, {T}, {T}", f"return %o : {T}")
+    assert rel_err(o, attnir.reference(plain, q, k, v, g, beta)) < 1e-12

@@ -128,11 +128,12 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     scalar gates, GLA's per-feature log gates (not with `gate`), the
     (gated) delta rule, l2norm or none (any feature map, state in and
     out) run in 64-token chunks on tensor cores (LinearChunkKernel.cpp,
-    LinearChunkGates.cpp, LinearChunkDelta.cpp: mma.sync products, the
-    state slice of a block in f32 accumulators, the delta rule's values by
-    forward substitution per chunk; without per-feature gates or the delta
-    rule 64 or 32 value columns per block, the runtime picking by the
-    grid, or `--cuda-options linear-columns=32|64`); every other variant
+    LinearChunkGates.cpp, LinearChunkWY.cpp: mma.sync products, the
+    state slice of a block in f32 accumulators, the delta rule in its WY
+    form (`wy(64)`, below; `--cuda-options linear-wy=0` solves each chunk
+    inside the sequential kernel instead, LinearChunkDelta.cpp); without
+    per-feature gates 64 or 32 value columns per block, the runtime
+    picking by the grid, or `--cuda-options linear-columns=32|64`); every other variant
     (normalize, Titans, f32; static D <= 256, Dv <= 1024) runs a thread per
     (b, h, value column) with its state column in registers, token by
     token (LinearKernel.cpp), as does `linear-chunk=0`.
