@@ -9,10 +9,10 @@
 //
 // and U, W do not depend on the state. So a first kernel, a block per
 // (b, h, chunk) and all chunks at once, computes A (an mma.sync product),
-// T by blocks (16 x 16 diagonal inverses merged by products, in f32),
-// T's column-scaled copies rounded to the input type (as fla keeps its
-// inverse) and W, U as mma.sync products, into the op's wy results: the
-// runtime's workspace. The sequential kernel then loads U's slice in V's
+// T by blocks in place of A (16 x 16 diagonal inverses merged by products,
+// in f32) and W, U as mma.sync products of T's column-scaled fragments,
+// rounded to the input type as fla keeps its inverse, into the op's wy
+// results: the runtime's workspace. The sequential kernel then loads U's slice in V's
 // place and W beside it, and its chain per chunk is U - W S (one product)
 // followed by plain decayed linear attention.
 //
