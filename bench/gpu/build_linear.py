@@ -42,6 +42,26 @@ def wy_spec(d, elt, dv):
             f"  return %o, %s, %w, %u : {tv}, {s}, {t}, {tv}\n}}\n")
 
 
+def split_spec(d, elt, dv, delta):
+    """A program returning split(64)'s chunk states (and with the delta
+    rule wy(64)'s W, U and the corrected values) beside its outputs: checks
+    the state pass's workspace against the reference's."""
+    t, tv, s = (f"tensor<?x?x?x{d}x{elt}>", f"tensor<?x?x?x{dv}x{elt}>",
+                f"tensor<?x?x{d}x{dv}xf32>")
+    g, st = "tensor<?x?x?xf32>", f"tensor<?x?x?x{d}x{dv}x{elt}>"
+    ins = f"%q: {t}, %k: {t}, %v: {tv}, %g: {g}, " + (f"%beta: {g}, " if delta else "") + f"%s0: {s}"
+    types = f"{t}, {t}, {tv}, {g}, " + (f"{g}, " if delta else "") + s
+    outs = [tv, s] + ([t, tv] if delta else []) + [st] + ([tv] if delta else [])
+    names = ["%o", "%s"] + (["%w", "%u"] if delta else []) + ["%h"] + (["%vc"] if delta else [])
+    rule = " delta(%beta)" if delta else ""
+    attrs = (" l2norm" if delta else "") + f" scale({d ** -0.5})" + (" wy(64)" if delta else "")
+    return (f"func.func @linear({ins}) -> ({', '.join(outs)}) {{\n"
+            f"  {', '.join(names)} = attn.linear %q, %k, %v log_gate(%g){rule} state(%s0)"
+            f"{attrs} split(64)\n"
+            f"       : ({types}) -> ({', '.join(outs)})\n"
+            f"  return {', '.join(names)} : {', '.join(outs)}\n}}\n")
+
+
 SPECS = {
     "linear_decay_f32_d64": (linear_spec(64, "f32", decay=True), ""),
     "linear_gate_elu1_bf16_d64": (linear_spec(64, "bf16", gate=True, feature_map="elu1",
@@ -104,6 +124,22 @@ SPECS = {
     # The WY form's W and U returned (the prep kernel checked directly).
     "linear_gdr_wy_bf16_d64": (wy_spec(64, "bf16", 64), ""),
     "linear_gdr_wy_f16_d128_dv32": (wy_spec(128, "f16", 32), ""),
+    # split(64)'s chunk states (and corrected values) returned: the state
+    # pass checked directly.
+    "linear_split_loggate_bf16_d64": (split_spec(64, "bf16", 64, False), ""),
+    "linear_split_gdr_f16_d128_dv32": (split_spec(128, "f16", 32, True), ""),
+    # The fused kernel alone (linear-split=0), for the A/B against the
+    # default bundles (which launch the state and output passes on grids
+    # under two blocks per SM).
+    "linear_plain_bf16_d128_nosplit": (linear_spec(128, "bf16", scale=128 ** -0.5),
+                                       "linear-split=0"),
+    "linear_loggate_bf16_d128_nosplit": (linear_spec(128, "bf16", log_gate=True,
+                                                     scale=128 ** -0.5), "linear-split=0"),
+    "linear_gla_bf16_d128_nosplit": (linear_spec(128, "bf16", log_gate=True, feature_gate=True,
+                                                 scale=128 ** -0.5), "linear-split=0"),
+    "linear_gdr_bf16_d128_nosplit": (linear_spec(128, "bf16", log_gate=True, delta=True,
+                                                 l2norm=True, scale=128 ** -0.5),
+                                     "linear-split=0"),
     # The token recurrence of the same program (timed beside the chunks).
     "linear_loggate_bf16_d128_rec": (linear_spec(128, "bf16", log_gate=True,
                                                  scale=128 ** -0.5), "linear-chunk=0"),

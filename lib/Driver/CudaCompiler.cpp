@@ -117,6 +117,7 @@ bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
           st.smBlocksMin = when[0];
           st.smBlocksMax = when[1];
         }
+        st.afterPrevious = fn->hasAttr("attn.after_previous");
         if (auto tile = fn->getAttrOfType<DenseI64ArrayAttr>("attn.grid_tile")) {
           st.tileRows = tile[0];
           st.tileCols = tile[1];
@@ -156,7 +157,7 @@ bool compileToCudaBundle(ModuleOp spec,
   bundle = Bundle();
   // The entries as the CUDA pipeline's first step leaves them: mask_rule
   // regions get block maps (attn.rule_blocks), the delta rule its WY form
-  // (attn.linear wy), intermediates the runtime keeps in its workspace.
+  // (attn.linear wy), chunked linear attention its chunk states (split), intermediates the runtime keeps in its workspace.
   OwningOpRef<ModuleOp> mapped = cast<ModuleOp>(spec->clone());
   {
     PassManager pm(spec->getContext());
@@ -164,8 +165,11 @@ bool compileToCudaBundle(ModuleOp spec,
     if (options.linearWy)
       pm.addNestedPass<func::FuncOp>(attn::createAttnLinearWY(
           {options.linearChunk.getValue(), options.linearColumns.getValue()}));
+    if (options.linearSplit)
+      pm.addNestedPass<func::FuncOp>(attn::createAttnLinearSplit(
+          {options.linearChunk.getValue(), options.linearColumns.getValue()}));
     if (failed(pm.run(*mapped))) {
-      error = "attn-rule-block-maps or attn-linear-wy failed";
+      error = "attn-rule-block-maps, attn-linear-wy or attn-linear-split failed";
       return false;
     }
   }

@@ -60,6 +60,21 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
        "reconcile-unrealized-casts,attn-alloc-hooks"},
   };
 }
+/// The passes after attn-rule-block-maps that give attn.linear its
+/// workspace forms: the delta rule's WY form, then the state / output
+/// split (", attn-linear-wy{...}, attn-linear-split{...}" as enabled).
+std::string linearSplitPasses(const attn::CUDAPipelineOptions &o) {
+  std::string opts = llvm::formatv("{{linear-chunk={0} linear-columns={1}}",
+                                   o.linearChunk.getValue(), o.linearColumns.getValue())
+                         .str();
+  std::string out;
+  if (o.linearWy.getValue())
+    out += ",attn-linear-wy" + opts;
+  if (o.linearSplit.getValue())
+    out += ",attn-linear-split" + opts;
+  return out;
+}
+
 /// The device half of upstream's gpu-lower-to-nvvm-pipeline (there is no
 /// host code: the runtime launches kernels through the driver API), split
 /// at the points a user may stop after.
@@ -81,13 +96,7 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
                      o.pingPong.getValue(), o.ctasPerSm.getValue(),
                      o.persistent.getValue(), o.linearChunk.getValue(),
                      o.linearColumns.getValue(), o.selectRadix.getValue(),
-                     o.linearWy.getValue()
-                         ? llvm::formatv(",attn-linear-wy{{linear-chunk={0} "
-                                         "linear-columns={1}}",
-                                         o.linearChunk.getValue(),
-                                         o.linearColumns.getValue())
-                               .str()
-                         : std::string())
+                     linearSplitPasses(o))
            .str()},
       {"nvvm",
        llvm::formatv(
@@ -207,12 +216,13 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
                        {"linear-chunk", &o.linearChunk, 0, 64, 64},
                        {"linear-columns", &o.linearColumns, 0, 64, 32},
                        {"linear-wy", &o.linearWy, 0, 1, 1},
+                       {"linear-split", &o.linearSplit, 0, 1, 1},
                        {"select-radix", &o.selectRadix, 0, 1, 1},
                        {"opt-level", &o.optLevel, 0, 3, 1}};
     if (!applyIntOption(item, rules,
                         "chip, features, mma, warps, m-tiles, key-block, "
                         "stages, ping-pong, ctas-per-sm, persistent, linear-chunk, "
-                        "linear-columns, linear-wy, select-radix, opt-level",
+                        "linear-columns, linear-wy, linear-split, select-radix, opt-level",
                         error))
       return false;
   }

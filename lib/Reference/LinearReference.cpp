@@ -138,6 +138,20 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
             "the results w and u";
     return false;
   }
+  auto split = op.ints.find("split");
+  if (split != op.ints.end() &&
+      (split->second < 1 || alpha || norm->second || (beta && wy == op.ints.end()) ||
+       !op.results.count("states") || (beta && !op.results.count("corrected")))) {
+    error = "reference: linear's split(C) needs C >= 1, no momentum or normalize, the delta "
+            "rule only with wy(C), and the results states (and corrected with wy)";
+    return false;
+  }
+  int64_t splitC = split != op.ints.end() ? split->second : 0;
+  int64_t chunks = splitC ? (N + splitC - 1) / splitC : 0;
+  // split(C): the state at each chunk's start, and the values u_t the
+  // state update takes (the delta rule's corrected values).
+  HostTensor states = HostTensor::zeros(DType::F64, {B, H, chunks, D, Dv});
+  HostTensor corrected = HostTensor::zeros(DType::F64, {B, H, N, Dv});
   std::vector<double> gammas; // per token, for wy
   HostTensor out = HostTensor::zeros(DType::F64, {B, H, N, Dv});
   HostTensor last = HostTensor::zeros(DType::F64, {B, H, D, Dv});
@@ -162,6 +176,9 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
       };
       const double *qt = &qs[bht * D], *kt = &ks[bht * D];
       const double *vt = &vs[bht * Dv];
+      if (splitC && t % splitC == 0)
+        for (int64_t i = 0; i < D * Dv; ++i)
+          states.set((bh * chunks + t / splitC) * D * Dv + i, S[i]);
       if (alpha) { // Titans: U = eta U - theta k (k^T S - v^T); S = (1 - alpha) S + U
         for (int64_t e = 0; e < Dv; ++e) {
           double w = 0;
@@ -184,6 +201,8 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
             w += S[d * Dv + e] * kt[d];
           u[e] = betas[bht] * (vt[e] - g * w);
         }
+        if (splitC)
+          corrected.set(bht * Dv + e, u[e]);
       }
       for (int64_t d = 0; d < D && !alpha; ++d) {
         double gd = gammaOf(d);
@@ -218,6 +237,11 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
     wyChunks(ks, vs, betas, gammas, B * H, N, D, Dv, wy->second, W, U);
     values[op.results.at("w")] = std::move(W);
     values[op.results.at("u")] = std::move(U);
+  }
+  if (splitC) {
+    values[op.results.at("states")] = std::move(states);
+    if (auto it = op.results.find("corrected"); it != op.results.end())
+      values[it->second] = std::move(corrected);
   }
   return true;
 }

@@ -490,7 +490,11 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
       name = abi.workspace[idx].name;
     }
   };
+  bool previousRan = true;
   for (const KernelStep &st : abi.steps) {
+    if (st.afterPrevious && !previousRan)
+      continue;
+    previousRan = false;
     std::vector<TensorRef> args(st.args.size());
     std::vector<std::string> names(st.args.size());
     for (size_t i = 0; i < st.args.size(); ++i)
@@ -499,6 +503,7 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
       if (!launchAttention(entry, st.kernel, args, names, args[0].dtype,
                            stream, error))
         return false;
+      previousRan = true;
       continue;
     }
     int64_t items = st.items(args[st.gridArg].shape);
@@ -529,6 +534,7 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
                                  params.pointers.data(), nullptr),
                ("launching " + st.kernel).c_str(), error))
       return false;
+    previousRan = true;
   }
   return true;
 }

@@ -293,6 +293,8 @@ std::string EntryABI::serialize() const {
       os << " shared " << st.sharedBytes;
     if (st.smBlocksMin || st.smBlocksMax)
       os << " sm-blocks " << st.smBlocksMin << " " << st.smBlocksMax;
+    if (st.afterPrevious)
+      os << " after-previous";
     os << "\n";
   }
   auto roles = [&](const char *kind, const std::vector<ABIArg> &list) {
@@ -381,8 +383,8 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
           return bad("step arguments");
         st.args.push_back(a);
       }
-      // Optional "tile R C", "shared BYTES" and "sm-blocks MIN MAX" end the
-      // line.
+      // Optional "tile R C", "shared BYTES", "sm-blocks MIN MAX" and
+      // "after-previous" end the line.
       std::string rest, word2;
       std::getline(is, rest);
       std::istringstream rs(rest);
@@ -396,6 +398,10 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
           if (!(rs >> st.smBlocksMin >> st.smBlocksMax) || st.smBlocksMin < 0 ||
               st.smBlocksMax < 0 || st.smBlocksMin > 1024 || st.smBlocksMax > 1024)
             return bad("step sm-blocks");
+        } else if (word2 == "after-previous") {
+          if (abi.steps.empty())
+            return bad("after-previous on the first step");
+          st.afterPrevious = true;
         } else if (word2 == "shared") {
           // 227 KB: the most any CUDA GPU gives one block.
           if (!(rs >> st.sharedBytes) || st.sharedBytes < 0 ||

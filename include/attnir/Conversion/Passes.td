@@ -135,6 +135,31 @@ def AttnLinearWY : Pass<"attn-linear-wy", "func::FuncOp"> {
   ];
 }
 
+def AttnLinearSplit : Pass<"attn-linear-split", "func::FuncOp"> {
+  let summary = "Split the chunked linear kernel into a state pass and an output pass";
+  let description = [{
+    Runs after `attn-linear-wy` (and on the clone the bundle's ABI comes
+    from). Each `attn.linear` that the chunked CUDA kernel runs with both
+    column forms (`linear-columns=0`; decays, gates, GLA's per-feature
+    gates, or the delta rule in its WY form) becomes the same op with
+    `split(64)`: more results, the state at each chunk's start [B, H,
+    ceil(N / 64), D, Dv] and with wy the corrected values U - W S, which
+    the entry does not return and so live in the runtime's workspace. The
+    lowering then emits, beside the fused kernel (launched when its grid
+    has two blocks per SM), a state pass that walks the chunks writing
+    them and an output pass, a block per (b, h, chunk, value slice), that
+    reads them: the dependent chain per chunk shrinks to the state's own
+    products, and the outputs of all chunks run in parallel
+    (docs/design/recurrent.md).
+  }];
+  let options = [
+    Option<"linearChunk", "linear-chunk", "int64_t", /*default=*/"64",
+           "as attn-to-nvgpu's linear-chunk (0: the token recurrence, no split)">,
+    Option<"linearColumns", "linear-columns", "int64_t", /*default=*/"0",
+           "as attn-to-nvgpu's linear-columns (a forced width keeps the fused kernel alone)">,
+  ];
+}
+
 def AttnAllocHooks : Pass<"attn-alloc-hooks", "ModuleOp"> {
   let summary = "Route a CPU kernel's heap allocations through runtime hooks";
   let description = [{

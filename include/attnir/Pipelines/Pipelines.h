@@ -116,6 +116,16 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                                           "attn-linear-wy), 0 solves each "
                                           "chunk inside the state pass"),
                            llvm::cl::init(1)};
+  Option<int64_t> linearSplit{*this, "linear-split",
+                              llvm::cl::desc("attn.linear's chunked kernel: "
+                                             "1 adds a state pass and an "
+                                             "output pass parallel over "
+                                             "chunks (attn-linear-split), "
+                                             "launched when the fused "
+                                             "kernel's grid is under two "
+                                             "blocks per SM; 0: the fused "
+                                             "kernel alone"),
+                              llvm::cl::init(1)};
   Option<int64_t> selectRadix{*this, "select-radix",
                               llvm::cl::desc("attn.select topk(k > 16): the "
                                              "warp radix select (1) or k "

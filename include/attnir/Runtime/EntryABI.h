@@ -79,6 +79,9 @@ struct KernelStep {
   /// count (0: no lower bound) and below smBlocksMax x that count (0: no
   /// upper bound): two forms of one step, the one that fills the GPU.
   int64_t smBlocksMin = 0, smBlocksMax = 0;
+  /// Launched only when the step before it was (the second kernel of a
+  /// form that the step before chose by its grid). Bundle: "after-previous".
+  bool afterPrevious = false;
   /// The number of work items of a launch whose grid argument has
   /// `shape` (lanes x the grid's elements, in tiles where tiled).
   int64_t items(const std::vector<int64_t> &shape) const;

@@ -202,7 +202,11 @@ void LinearChunkBuilder::storeRows(Value out, Value t0, Value r0, ArrayRef<Value
           ValueRange{O[nt * 4 + 2 * half], O[nt * 4 + 2 * half + 1]});
       if (!outElt.isF32())
         x = arith::TruncFOp::create(b, pairTy, x);
-      vector::StoreOp::create(b, x, out, ValueRange{bi, h, t, add(col0, cell(r0, nt, 0).second)});
+      // Pairs at even columns of rows of even width in a 16-byte aligned
+      // buffer (the runtime checks): one store each, not two.
+      vector::StoreOp::create(b, x, out, ValueRange{bi, h, t, add(col0, cell(r0, nt, 0).second)},
+                              /*nontemporal=*/false,
+                              llvm::MaybeAlign(2 * outElt.getIntOrFloatBitWidth() / 8));
     }
   }
 }
@@ -280,6 +284,106 @@ void LinearChunkBuilder::writeState(ArrayRef<Value> S) {
   }
 }
 
+void LinearChunkBuilder::prepareQueriesAndKeys() {
+  if (op.getFeatureMap() && *op.getFeatureMap() != FeatureMap::Identity) {
+    if (s.hasQ())
+      applyFeatureMap(sQ);
+    applyFeatureMap(sK);
+    barrier();
+  }
+  if (op.getL2norm()) {
+    if (s.hasQ())
+      l2normalize(sQ);
+    l2normalize(sK);
+    barrier();
+  }
+}
+
+/// Calls f(r, col) for each 16-byte piece (8 elements) of a [rows, bv]
+/// tile, spread over the block's threads.
+static void forEachPiece(ImplicitLocOpBuilder &b, Value tid, int64_t rows, int64_t width,
+                         function_ref<void(Value, Value)> f) {
+  auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, v); };
+  int64_t pieces = width / 8, total = rows * pieces;
+  for (int64_t t = 0; t < total; t += kThreads) {
+    Value idx = arith::AddIOp::create(b, tid, c(t));
+    OpBuilder::InsertionGuard g(b);
+    if (total - t < kThreads) {
+      auto in = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, idx, c(total)), false);
+      b.setInsertionPointToStart(&in.getThenRegion().front());
+    }
+    f(arith::DivUIOp::create(b, idx, c(pieces)),
+      arith::MulIOp::create(b, arith::RemUIOp::create(b, idx, c(pieces)), c(8)));
+  }
+}
+
+/// sS = the slice of chunk `chunk`'s starting state (one cp.async group
+/// with the chunk's tiles).
+void LinearChunkBuilder::copyStateTile(Value chunk) {
+  Value src = arg(op.getChunkStates());
+  forEachPiece(b, tid, s.d, s.bv, [&](Value r, Value col) {
+    nvgpu::DeviceAsyncCopyOp::create(b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), sS,
+                                     ValueRange{r, col}, src,
+                                     ValueRange{bi, h, chunk, r, add(v0, col)},
+                                     b.getIndexAttr(8), Value(), UnitAttr());
+  });
+}
+
+/// The state pass: sS (the state at the chunk's start, rounded as the
+/// output products take it) into the chunk states.
+void LinearChunkBuilder::storeStateTile(Value chunk) {
+  Value dst = arg(op.getChunkStates());
+  auto vt = VectorType::get({8}, s.elt);
+  forEachPiece(b, tid, s.d, s.bv, [&](Value r, Value col) {
+    Value x = vector::LoadOp::create(b, vt, sS, ValueRange{r, col});
+    // 16-byte aligned (Dv % 16 == 0): one st.global.v4, not eight b16 stores.
+    vector::StoreOp::create(b, x, dst, ValueRange{bi, h, chunk, r, add(v0, col)},
+                            /*nontemporal=*/false, llvm::MaybeAlign(16));
+  });
+}
+
+/// The state pass with wy: sV (U - W S) into the corrected values, rows
+/// t0 + r < N.
+void LinearChunkBuilder::storeCorrectedValues(Value t0) {
+  Value dst = arg(op.getCorrectedValues());
+  auto vt = VectorType::get({8}, s.elt);
+  forEachPiece(b, tid, kChunk, s.bv, [&](Value r, Value col) {
+    Value t = add(t0, r);
+    auto in = scf::IfOp::create(b, ult(t, n), /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&in.getThenRegion().front());
+    Value x = vector::LoadOp::create(b, vt, sV, ValueRange{r, col});
+    vector::StoreOp::create(b, x, dst, ValueRange{bi, h, t, add(v0, col)},
+                            /*nontemporal=*/false, llvm::MaybeAlign(16));
+  });
+}
+
+void LinearChunkBuilder::buildOutputPass(Value bIdx, Value head, Value chunk, Value slice,
+                                         Value thread, Value window) {
+  enter(bIdx, head, thread, window);
+  v0 = mul(slice, s.bv);
+  // With wy the values are the corrected ones the state pass wrote.
+  Value q = arg(op.getQ()), k = arg(op.getK()),
+        v = arg(op.getWy() ? op.getCorrectedValues() : op.getV());
+  sS = view(c(s.offS()), {s.d, s.padV()}, s.elt);
+  sG = featureGates() ? view(c(s.offG()), {kChunk, s.padG()}, b.getF32Type())
+                      : view(c(s.offG()), {kChunk}, b.getF32Type());
+  Value t0 = mul(chunk, kChunk);
+  loadChunk(chunk, q, k, v);
+  copyStateTile(chunk);
+  NVVM::CpAsyncCommitGroupOp::create(b);
+  if (featureGates())
+    scanFeatureGates(t0);
+  else
+    scanGates(t0);
+  NVVM::CpAsyncWaitGroupOp::create(b, 0);
+  barrier(); // the tiles, the state and G have landed
+  prepareQueriesAndKeys();
+  Value r0 = mul(warp, 16);
+  storeOutput(t0, r0, featureGates() ? chunkOutputGated(r0) : chunkOutput(r0));
+}
+
 void LinearChunkBuilder::enter(Value bIdx, Value head, Value thread, Value window) {
   bi = bIdx, h = head, tid = thread, smem = window;
   lane = rem(tid, 32), warp = div(tid, 32);
@@ -315,22 +419,25 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
   });
   writeState(S);
 
-  bool mapped = op.getFeatureMap() && *op.getFeatureMap() != FeatureMap::Identity;
   Value chunks = div(add(n, kChunk - 1), kChunk);
-  {
-    auto any = scf::IfOp::create(b, ult(c(0), chunks), /*withElseRegion=*/false);
-    OpBuilder::InsertionGuard guard(b);
-    b.setInsertionPointToStart(&any.getThenRegion().front());
-    loadChunk(c(0), q, k, v);
+  // The first max(1, stages - 1) chunks' copies, a commit group each.
+  int64_t ahead = std::max<int64_t>(1, s.stages() - 1);
+  for (int64_t p = 0; p < ahead; ++p) {
+    {
+      auto any = scf::IfOp::create(b, ult(c(p), chunks), /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard guard(b);
+      b.setInsertionPointToStart(&any.getThenRegion().front());
+      loadChunk(c(p), q, k, v);
+    }
+    NVVM::CpAsyncCommitGroupOp::create(b);
   }
-  NVVM::CpAsyncCommitGroupOp::create(b);
   auto loop = scf::ForOp::create(b, c(0), chunks, c(1), S);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     Value chunk = loop.getInductionVar();
     Value t0 = mul(chunk, kChunk);
-    Value next = add(chunk, 1);
+    Value next = add(chunk, ahead);
     auto loadNext = [&] {
       {
         auto more = scf::IfOp::create(b, ult(next, chunks), /*withElseRegion=*/false);
@@ -340,9 +447,10 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
       }
       NVVM::CpAsyncCommitGroupOp::create(b);
     };
-    // Two stages: the next chunk's copies fly during this one's products
-    // (its stage was last read before the previous chunk's final barrier).
-    if (s.stages() == 2)
+    // Several stages: chunk + stages - 1's copies fly during this one's
+    // products (its stage, the previous chunk's, was last read before that
+    // chunk's final barrier).
+    if (s.stages() >= 2)
       loadNext();
     useStage(stageOf(chunk));
     // sG was last read before the previous chunk's final barrier.
@@ -354,16 +462,7 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
       loadBetas(t0); // sBeta too
     NVVM::CpAsyncWaitGroupOp::create(b, s.stages() - 1);
     barrier(); // this chunk's tiles and G have landed; sS holds the previous state
-    if (mapped) {
-      applyFeatureMap(sQ);
-      applyFeatureMap(sK);
-      barrier();
-    }
-    if (op.getL2norm()) {
-      l2normalize(sQ);
-      l2normalize(sK);
-      barrier();
-    }
+    prepareQueriesAndKeys();
     Value gLast = featureGates() ? Value()
                                  : memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1)});
 
@@ -378,7 +477,13 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
       correctValues(r0);
       barrier(); // sV holds U - W S
     }
-    storeOutput(t0, r0, featureGates() ? chunkOutputGated(r0) : chunkOutput(r0));
+    if (s.role == ChunkRole::State) {
+      storeStateTile(chunk);
+      if (s.wy)
+        storeCorrectedValues(t0);
+    } else {
+      storeOutput(t0, r0, featureGates() ? chunkOutputGated(r0) : chunkOutput(r0));
+    }
 
     SmallVector<Value> state = updatedState(loop.getRegionIterArgs(), t0, gLast);
     barrier(); // every warp is done reading sS (and the chunk's tiles)
@@ -409,9 +514,17 @@ int64_t sliceWidth(int64_t dv, int64_t columns) {
   return std::min(dv, columns ? columns : 64);
 }
 
-/// One kernel of the op with `columns` value columns per block.
+/// One kernel of the op with `columns` value columns per block: the fused
+/// form or split's state pass (`role`), a block per (b, h, slice).
 LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
-                       int64_t columns, ArrayRef<int64_t> smBlocks);
+                       int64_t columns, ArrayRef<int64_t> smBlocks,
+                       ChunkRole role = ChunkRole::Fused);
+/// split's output pass: a block per (b, h, chunk, slice of `columns`),
+/// launched after the state pass.
+LogicalResult buildOutputKernel(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
+                                int64_t columns);
+/// The shape of a kernel of `op` with `columns` value columns per block.
+ChunkShape shapeOf(LinearOp op, int64_t columns, ChunkRole role);
 
 } // namespace
 
@@ -454,6 +567,29 @@ LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::Func
   // has none (its prep kernel, first, did that work for all chunks).
   if (op.getWy() && failed(buildWYPrepKernel(gb, fn, op, (name + "_wy").str())))
     return failure();
+  if (op.getSplit()) {
+    if (*op.getSplit() != kChunk)
+      return op.emitError() << "split(" << *op.getSplit() << "): the CUDA kernels take chunks of "
+                            << kChunk << " tokens";
+    // By the grid of 64-column blocks G (S SMs): the fused kernel with 64
+    // columns where G >= 2 S, with 32 where S / 2 <= G < 2 S (twice the
+    // blocks), else the state pass (32 columns) and the output pass
+    // parallel over chunks: measured on the H200 (docs/benchmarks/
+    // linear-gpu.md), the split wins where few long rows leave most SMs
+    // idle and ties or loses from about one block per SM.
+    // GLA keeps one fused form (its 32-column one lost to the 64-column one
+    // at G = S: 4.5 against 3.5 ms) and splits where G < S.
+    int64_t fused = sliceWidth(dv, 64);
+    bool narrow = fused == 64 && dv / 32 <= 8;
+    bool fusedNarrow = narrow && !op.isPerFeatureGate();
+    int64_t state = narrow ? 32 : fused;
+    SmallVector<int64_t> stateWhen = {0, fusedNarrow ? 1 : fused / state};
+    if (failed(buildOne(gb, fn, op, name, fused, {fusedNarrow ? 2 : 1, 0})) ||
+        (fusedNarrow && failed(buildOne(gb, fn, op, (name + "_c32").str(), 32, {1, 4}))) ||
+        failed(buildOne(gb, fn, op, (name + "_sp").str(), state, stateWhen, ChunkRole::State)))
+      return failure();
+    return buildOutputKernel(gb, fn, op, (name + "_op").str(), fused);
+  }
   if (columns == 0 && dv % 64 == 0 && dv / 32 <= 8 && !op.isPerFeatureGate() &&
       (!op.getBeta() || op.getWy())) {
     if (failed(buildOne(gb, fn, op, name, 64, {2, 0})))
@@ -464,16 +600,53 @@ LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::Func
 }
 
 namespace {
-LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
-                       int64_t columns, ArrayRef<int64_t> smBlocks) {
+ChunkShape shapeOf(LinearOp op, int64_t columns, ChunkRole role) {
   auto q = cast<RankedTensorType>(op.getQ().getType());
   auto v = cast<RankedTensorType>(op.getV().getType());
   ChunkShape s{q.getDimSize(3), v.getDimSize(3), sliceWidth(v.getDimSize(3), columns),
                q.getElementType()};
   if (op.isPerFeatureGate())
     s.gateElt = cast<ShapedType>(op.getLogGate().getType()).getElementType();
-  s.wy = static_cast<bool>(op.getWy());
-  s.delta = op.getBeta() && !s.wy;
+  // The output pass reads corrected values: plain decayed linear attention.
+  s.role = role;
+  s.wy = op.getWy() && role != ChunkRole::Output;
+  s.delta = op.getBeta() && !op.getWy();
+  return s;
+}
+
+LogicalResult buildOutputKernel(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
+                                int64_t columns) {
+  ChunkShape s = shapeOf(op, columns, ChunkRole::Output);
+  // A block per (b, h, chunk, slice): out [B, H, N, Dv] in tiles of C rows
+  // x bv columns is the grid.
+  unsigned outArg = op->getNumOperands();
+  gpu::GPUFuncOp kfn = buildSharedStepKernel(
+      gb, fn, op, name, {outArg, 4, kThreads, kThreads, s.bytes()},
+      [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {
+        Location loc = b.getLoc();
+        Value out = arg(op.getOut());
+        Value heads = dimOf(b, loc, out, 1), n = dimOf(b, loc, out, 2);
+        Value chunks = arith::CeilDivUIOp::create(b, n, cIdx(b, loc, kChunk));
+        Value block = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+        Value slices = cIdx(b, loc, s.slices());
+        Value slice = arith::RemUIOp::create(b, block, slices);
+        Value rest = arith::DivUIOp::create(b, block, slices);
+        Value chunk = arith::RemUIOp::create(b, rest, chunks);
+        rest = arith::DivUIOp::create(b, rest, chunks);
+        Value h = arith::RemUIOp::create(b, rest, heads);
+        Value bi = arith::DivUIOp::create(b, rest, heads);
+        LinearChunkBuilder(b, op, s, arg)
+            .buildOutputPass(bi, h, chunk, slice, gpu::ThreadIdOp::create(b, gpu::Dimension::x),
+                             smem);
+      });
+  kfn->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kChunk, s.bv}));
+  kfn->setAttr("attn.after_previous", gb.getUnitAttr());
+  return success();
+}
+
+LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
+                       int64_t columns, ArrayRef<int64_t> smBlocks, ChunkRole role) {
+  ChunkShape s = shapeOf(op, columns, role);
   unsigned numIn = op->getNumOperands();
   // Work items (b, h) of the output, a block of kThreads per value slice.
   int64_t lanes = kThreads * s.slices();

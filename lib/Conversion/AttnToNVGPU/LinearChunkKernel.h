@@ -25,6 +25,12 @@ constexpr double kLog2e = 1.4426950408889634;
 /// would be NaN.
 constexpr double kMinLog2Gate = -64.0;
 
+/// What a kernel of the op computes: the fused form (outputs and the state
+/// pass in one walk over the chunks), or split(C)'s state pass (no Q, no
+/// outputs; writes each chunk's starting state and the corrected values)
+/// and output pass (one chunk, its starting state read back).
+enum class ChunkRole { Fused, State, Output };
+
 /// Sizes of one kernel and its shared-memory layout (byte offsets, all
 /// multiples of 16).
 struct ChunkShape {
@@ -38,19 +44,29 @@ struct ChunkShape {
   /// The delta rule's WY form (wy(C)): W [C, D] follows V in the stage, U's
   /// slice arrives in V's place; no A, X or beta (the prep kernel made them).
   bool wy = false;
+  ChunkRole role = ChunkRole::Fused;
+  /// The state pass reads no queries: its stage has no Q.
+  bool hasQ() const { return role != ChunkRole::State; }
   int64_t padD() const { return d + 8; }
   int64_t padV() const { return bv + 8; }
   int64_t qBytes() const { return kChunk * padD() * 2; }
   int64_t vBytes() const { return kChunk * padV() * 2; }
-  /// Within a stage: Q at 0, then K, then V (then W).
-  int64_t offK() const { return qBytes(); }
-  int64_t offV() const { return 2 * qBytes(); }
+  /// Within a stage: Q at 0 (where present), then K, then V (then W).
+  int64_t offK() const { return hasQ() ? qBytes() : 0; }
+  int64_t offV() const { return offK() + qBytes(); }
   int64_t offW() const { return offV() + vBytes(); }
   int64_t stageBytes() const { return offW() + (wy ? qBytes() : 0); }
   /// Two stages (the next chunk's copies fly during this chunk's
   /// products), or one with GLA's G [C, D]: 97 KB at D = Dv = 128 keeps two
   /// blocks on an SM, which hide more latency than the second stage.
-  int64_t stages() const { return gateElt || delta || wy ? 1 : 2; }
+  int64_t stages() const {
+    // split's state pass runs two blocks per SM whatever its shared
+    // memory: up to 100 KB of stages hide the copies' latency in its short
+    // chain (K^T V, and W S with the delta rule).
+    if (role == ChunkRole::State)
+      return gateElt || wy ? 2 : 4;
+    return gateElt || delta || wy || role == ChunkRole::Output ? 1 : 2;
+  }
   int64_t offS() const { return stages() * stageBytes(); }
   int64_t offG() const { return offS() + d * padV() * 2; }
   /// G: [C] f32, or (GLA) [C, padG] f32, rows padded by 32 bytes so that
@@ -74,7 +90,11 @@ public:
                      function_ref<Value(Value)> arg)
       : KernelMath{b}, op(op), s(s), arg(arg), mf(b, s.elt) {}
 
+  /// The fused kernel or split's state pass (s.role): a block per (b, h,
+  /// value slice) walking the chunks.
   void build(Value bi, Value h, Value slice, Value tid, Value smem);
+  /// split's output pass: a block per (b, h, chunk, value slice).
+  void buildOutputPass(Value bi, Value h, Value chunk, Value slice, Value tid, Value smem);
   /// The wy(C) prep kernel's body for chunk `chunk` of (bi, h)
   /// (LinearChunkWY.cpp): W and U of the chunk into the op's wy results.
   void buildWYPrep(Value bi, Value h, Value chunk, Value tid, Value smem);
@@ -122,12 +142,13 @@ private:
     if (s.wy)
       sW = view(add(base, s.offW()), {kChunk, s.padD()}, s.elt);
   }
-  Value stageOf(Value chunk) { return s.stages() == 2 ? rem(chunk, 2) : c(0); }
+  Value stageOf(Value chunk) { return s.stages() > 1 ? rem(chunk, s.stages()) : c(0); }
   /// Copies chunk `chunk`'s tiles into its stage (one commit group).
   void loadChunk(Value chunk, Value q, Value k, Value v) {
     useStage(stageOf(chunk));
     Value t0 = mul(chunk, kChunk);
-    copyRows(q, t0, Value(), s.d, sQ);
+    if (s.hasQ())
+      copyRows(q, t0, Value(), s.d, sQ);
     copyRows(k, t0, Value(), s.d, sK);
     copyRows(v, t0, v0, s.bv, sV);
     if (s.wy)
@@ -206,6 +227,14 @@ private:
         }
   }
   void storeOutput(Value t0, Value r0, ArrayRef<Value> O);
+  // split(C) (LinearChunkKernel.cpp): the chunk states [B, H, C, D, Dv]
+  // and corrected values between the state pass and the output pass.
+  void copyStateTile(Value chunk);
+  void storeStateTile(Value chunk);
+  void storeCorrectedValues(Value t0);
+  /// The chunk's feature map and l2norm on sQ (where present) and sK,
+  /// each followed by a barrier.
+  void prepareQueriesAndKeys();
   SmallVector<Value> updatedState(ValueRange S, Value t0, Value gLast);
   void writeState(ArrayRef<Value> S);
   /// (row, column) of accumulator element e of n-tile nt in a 16-row tile

@@ -259,7 +259,7 @@ LogicalResult buildWYPrepKernel(OpBuilder &gb, func::FuncOp fn, LinearOp op, Str
   ChunkShape s{d, dv, dv, k.getElementType()};
   // A block per (b, h, chunk): W [B, H, N, D] in tiles of C rows x D
   // columns is the grid.
-  int64_t wArg = op->getNumOperands() + op->getNumResults() - 2;
+  int64_t wArg = op->getNumOperands() + cast<OpResult>(op.getWyW()).getResultNumber();
   gpu::GPUFuncOp kfn = buildSharedStepKernel(
       gb, fn, op, name, {wArg, 4, kThreads, kThreads, LinearChunkBuilder::wyPrepBytes(d, dv)},
       [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {

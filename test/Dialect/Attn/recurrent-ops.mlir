@@ -271,3 +271,49 @@ func.func @state_not_f32(%q: tensor<?x?x?x64xbf16>, %s: tensor<?x?x64x64xbf16>) 
         -> (tensor<?x?x?x64xbf16>, tensor<?x?x64x64xbf16>)
   return
 }
+
+// -----
+
+// split(C): the chunk states [B, H, ceil(N / C), D, Dv] of q's type, and
+// with wy the corrected values [B, H, N, Dv] of v's.
+// CHECK-LABEL: func.func @split
+// CHECK: attn.linear {{.*}} delta(%{{.*}}) l2norm wy(64) split(64)
+func.func @split(%q: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x32xbf16>, %b: tensor<?x?x?xf32>)
+    -> (tensor<?x?x?x32xbf16>, tensor<?x?x?x64x32xbf16>, tensor<?x?x?x32xbf16>) {
+  %o, %w, %u, %h, %vc = attn.linear %q, %q, %v delta(%b) l2norm wy(64) split(64)
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x32xbf16>, tensor<?x?x?xf32>)
+        -> (tensor<?x?x?x32xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x32xbf16>,
+            tensor<?x?x?x64x32xbf16>, tensor<?x?x?x32xbf16>)
+  return %o, %h, %vc : tensor<?x?x?x32xbf16>, tensor<?x?x?x64x32xbf16>, tensor<?x?x?x32xbf16>
+}
+
+// -----
+
+func.func @split_delta_without_wy(%q: tensor<?x?x?x64xbf16>, %b: tensor<?x?x?xf32>) {
+  // expected-error @+1 {{split(C) takes decays and gates, or the delta rule in its WY form; not momentum or normalize}}
+  %o, %h = attn.linear %q, %q, %q delta(%b) split(64)
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>)
+        -> (tensor<?x?x?x64xbf16>, tensor<?x?x?x64x64xbf16>)
+  return
+}
+
+// -----
+
+func.func @split_wrong_chunks(%q: tensor<1x2x130x64xbf16>) {
+  // expected-error @+1 {{split's chunk states are [B, H, ceil(N / C), D, Dv] of q's type, got 'tensor<1x2x2x64x64xbf16>'}}
+  %o, %h = attn.linear %q, %q, %q split(64)
+      : (tensor<1x2x130x64xbf16>, tensor<1x2x130x64xbf16>, tensor<1x2x130x64xbf16>)
+        -> (tensor<1x2x130x64xbf16>, tensor<1x2x2x64x64xbf16>)
+  return
+}
+
+// -----
+
+func.func @split_chunk_mismatch(%q: tensor<?x?x?x64xbf16>, %b: tensor<?x?x?xf32>) {
+  // expected-error @+1 {{split(32) and wy(64) must share the chunk}}
+  %o, %w, %u, %h, %vc = attn.linear %q, %q, %q delta(%b) wy(64) split(32)
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>)
+        -> (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>,
+            tensor<?x?x?x64x64xbf16>, tensor<?x?x?x64xbf16>)
+  return
+}

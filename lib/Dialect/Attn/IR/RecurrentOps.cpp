@@ -93,11 +93,13 @@ LogicalResult LinearOp::verify() {
   auto k = cast<RankedTensorType>(getK().getType());
   auto v = cast<RankedTensorType>(getV().getType());
   auto o = cast<RankedTensorType>(getOut().getType());
-  size_t wyResults = getWy() ? 2 : 0;
-  if (getExtras().size() != wyResults && getExtras().size() != wyResults + 1)
+  size_t tail = getNumWyResults() + getNumSplitResults();
+  if (getExtras().size() != tail && getExtras().size() != tail + 1)
     return emitOpError() << "returns out, optionally the final state (or the lse with "
                             "normalize)"
-                         << (getWy() ? ", then wy's W and U" : "") << "; got "
+                         << (getWy() ? ", then wy's W and U" : "")
+                         << (getSplit() ? ", then split's chunk states" : "")
+                         << (getSplit() && getWy() ? " and corrected values" : "") << "; got "
                          << getNumResults() << " results";
   if (Value s = getFinalState(); s && !cast<RankedTensorType>(s.getType()).getElementType().isF32())
     return emitOpError() << "the second result must be f32, got " << s.getType();
@@ -119,6 +121,31 @@ LogicalResult LinearOp::verify() {
           !dimsAgree(u.getDimSize(d), v.getDimSize(d)))
         return emitOpError() << "wy's results are W [B, H, N, D] and U [B, H, N, Dv], got "
                              << w << " and " << u;
+  }
+  if (auto c = getSplit()) {
+    if (*c < 1 || *c > 1024)
+      return emitOpError() << "split(" << *c << "): the chunk must be 1 to 1024 tokens";
+    if (getWy() && *getWy() != *c)
+      return emitOpError() << "split(" << *c << ") and wy(" << *getWy()
+                           << ") must share the chunk";
+    if (getForget() || getNormalize() || (getBeta() && !getWy()))
+      return emitOpError() << "split(C) takes decays and gates, or the delta rule in its WY "
+                              "form; not momentum or normalize";
+    auto st = cast<RankedTensorType>(getChunkStates().getType());
+    bool ok = st.getRank() == 5 && st.getElementType() == q.getElementType() &&
+              q.getRank() == 4 && v.getRank() == 4;
+    for (int64_t d : {0, 1})
+      ok = ok && dimsAgree(st.getDimSize(d), q.getDimSize(d));
+    ok = ok && dimsAgree(st.getDimSize(3), q.getDimSize(3)) &&
+         dimsAgree(st.getDimSize(4), v.getDimSize(3));
+    if (ok && !ShapedType::isDynamic(q.getDimSize(2)) && !ShapedType::isDynamic(st.getDimSize(2)))
+      ok = st.getDimSize(2) == (q.getDimSize(2) + *c - 1) / *c;
+    if (!ok)
+      return emitOpError() << "split's chunk states are [B, H, ceil(N / C), D, Dv] of q's type, got "
+                           << st;
+    if (Value vc = getCorrectedValues(); vc && vc.getType() != getV().getType())
+      return emitOpError() << "split's corrected values are [B, H, N, Dv] of v's type, got "
+                           << vc.getType();
   }
   if (q.getRank() != 4 || k.getRank() != 4 || v.getRank() != 4 ||
       o.getRank() != 4)
@@ -221,6 +248,17 @@ void LinearOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
       out.push_back({getWyW(), d, getK(), d});
       out.push_back({getWyU(), d, getV(), d});
     }
+  if (auto c = getSplit()) {
+    Value st = getChunkStates();
+    out.push_back({st, 0, getQ(), 0});
+    out.push_back({st, 1, getQ(), 1});
+    out.push_back({st, 2, getQ(), 2, static_cast<int64_t>(*c)});
+    out.push_back({st, 3, getQ(), 3});
+    out.push_back({st, 4, getV(), 3});
+    if (Value vc = getCorrectedValues())
+      for (unsigned d = 0; d < 4; ++d)
+        out.push_back({vc, d, getV(), d});
+  }
   for (Value s : {Value(getInitialState()), getStateResult()})
     if (s) {
       out.push_back({s, 0, getQ(), 0});
@@ -259,6 +297,12 @@ void LinearOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
     op.results["w"] = idOf(getWyW());
     op.results["u"] = idOf(getWyU());
     op.ints["wy"] = *c;
+  }
+  if (auto c = getSplit()) {
+    op.results["states"] = idOf(getChunkStates());
+    if (Value vc = getCorrectedValues())
+      op.results["corrected"] = idOf(vc);
+    op.ints["split"] = *c;
   }
   op.ints["feature_map"] =
       static_cast<int64_t>(getFeatureMap().value_or(FeatureMap::Identity));

@@ -405,6 +405,12 @@ struct AttnLowerLinearPass
     WalkResult wy = getOperation().walk([&](LinearOp op) {
       // W and U are the CUDA chunk kernels' workspace; the CPU solves each
       // chunk where it needs it.
+      if (op.getSplit()) {
+        op.emitError() << "split(" << *op.getSplit()
+                       << ") is the CUDA kernels' two-pass form (attn-linear-split); the CPU "
+                          "lowering does not write chunk states";
+        return WalkResult::interrupt();
+      }
       if (op.getWy()) {
         op.emitError() << "wy(" << *op.getWy()
                        << ") is the CUDA kernels' WY form (attn-linear-wy); the CPU "

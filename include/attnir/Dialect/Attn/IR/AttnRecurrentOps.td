@@ -111,6 +111,14 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     are computed for all chunks in parallel (fla's recompute_w_u), then the
     sequential kernel passes the state.
 
+    `split(C)` (made by the CUDA pipeline's attn-linear-split for the
+    chunked kernel; not on the CPU): more results, the state at the start
+    of each chunk of C tokens [B, H, ceil(N / C), D, Dv] (q's element
+    type, rounded as the chunk kernels keep it: fla's h) and, with wy(C),
+    the corrected values U - W S [B, H, N, Dv] (v's type; fla's v_new).
+    A state pass walks the chunks and writes them; an output pass, a
+    block per (b, h, chunk), computes the outputs from them in parallel.
+
     `state(%s0)` (s0 [B, H, D, Dv] f32) starts from S_{-1} = s0, and a
     second result [B, H, D, Dv] f32 returns S_{N-1}: chunked prefill,
     streaming and context parallelism pass the state along (not with
@@ -162,10 +170,12 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
                        UnitAttr:$normalize,
                        UnitAttr:$l2norm,
                        OptionalAttr<F64Attr>:$scale,
-                       OptionalAttr<I64Attr>:$wy);
+                       OptionalAttr<I64Attr>:$wy,
+                       OptionalAttr<I64Attr>:$split);
   // out, then the final state or the lse (optional), then with wy(C) W and
-  // U (one variadic group: the format takes every result type from one
-  // functional type; the accessors below name them).
+  // U, then with split(C) the chunk states (and with wy the corrected
+  // values): one variadic group (the format takes every result type from
+  // one functional type; the accessors below name them).
   let results = (outs Attn_FloatTensor:$out,
                       Variadic<AnyRankedTensor>:$extras);
   let assemblyFormat = [{
@@ -175,7 +185,8 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     (`state` `(` $initial_state^ `)`)?
     (`feature_map` `(` $feature_map^ `)`)? (`l2norm` $l2norm^)?
     (`normalize` $normalize^)?
-    (`scale` `(` $scale^ `)`)? (`wy` `(` $wy^ `)`)? attr-dict `:` functional-type(operands, results)
+    (`scale` `(` $scale^ `)`)? (`wy` `(` $wy^ `)`)?
+    (`split` `(` $split^ `)`)? attr-dict `:` functional-type(operands, results)
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
@@ -183,19 +194,34 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     double getScaleValue() {
       return getScale() ? getScale()->convertToDouble() : 1.0;
     }
+    /// Results after the final state: wy's W and U, split's chunk states
+    /// (and corrected values with wy).
+    unsigned getNumWyResults() { return getWy() ? 2 : 0; }
+    unsigned getNumSplitResults() { return getSplit() ? (getWy() ? 2 : 1) : 0; }
     /// The second result (the final state, or the lse with normalize), or
     /// null.
     ::mlir::Value getFinalState() {
       auto e = getExtras();
-      return e.size() == (getWy() ? 3u : 1u) ? e[0] : ::mlir::Value();
+      return e.size() == getNumWyResults() + getNumSplitResults() + 1 ? e[0] : ::mlir::Value();
     }
     /// wy(C): the delta rule's W [B, H, N, D] and U [B, H, N, Dv] per chunk
     /// of C tokens (the CUDA kernels' workspace), or null.
-    ::mlir::Value getWyW() {
-      return getWy() && getExtras().size() >= 2 ? getExtras().end()[-2] : ::mlir::Value();
+    ::mlir::Value getWyW() { return tailResult(getNumSplitResults() + 2, getWy().has_value()); }
+    ::mlir::Value getWyU() { return tailResult(getNumSplitResults() + 1, getWy().has_value()); }
+    /// split(C): the state at the start of each chunk of C tokens [B, H,
+    /// ceil(N / C), D, Dv] (q's type), or null.
+    ::mlir::Value getChunkStates() {
+      return tailResult(getNumSplitResults(), getSplit().has_value());
     }
-    ::mlir::Value getWyU() {
-      return getWy() && getExtras().size() >= 2 ? getExtras().back() : ::mlir::Value();
+    /// split(C) with wy(C): the corrected values U - W S [B, H, N, Dv], or
+    /// null.
+    ::mlir::Value getCorrectedValues() {
+      return tailResult(1, getSplit() && getWy());
+    }
+    /// Result `back` from the end of the extras when `present`, else null.
+    ::mlir::Value tailResult(unsigned back, bool present) {
+      auto e = getExtras();
+      return present && e.size() >= back ? e[e.size() - back] : ::mlir::Value();
     }
     /// The second result when it is the lse (with normalize), else null.
     ::mlir::Value getLseResult() {
