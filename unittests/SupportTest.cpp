@@ -664,6 +664,7 @@ TEST(EntryABI, StepsRoundTripAndBadStepsRefused) {
   abi.steps.back().sharedBytes = 90368; // dynamic shared memory
   abi.steps.back().smBlocksMin = 2;     // launched with >= 2 blocks per SM
   abi.steps.back().afterPrevious = true; // launched only when f__s0 was
+  abi.steps.back().smBlocksPer = 2;      // ... per 2 SMs: >= 1 per SM
   abi.steps.push_back({"f", {"i0", "i0", "i0", "w0", "o0"}, -1, 0, 0, 1});
   std::string text = abi.serialize(), err;
   EntryABI back;
@@ -680,6 +681,8 @@ TEST(EntryABI, StepsRoundTripAndBadStepsRefused) {
   EXPECT_EQ(back.steps[1].smBlocksMin, 2);
   EXPECT_EQ(back.steps[1].smBlocksMax, 0);
   EXPECT_TRUE(back.steps[1].afterPrevious);
+  EXPECT_EQ(back.steps[1].smBlocksPer, 2);
+  EXPECT_EQ(back.steps[0].smBlocksPer, 1);
   EXPECT_FALSE(back.steps[0].afterPrevious);
   EXPECT_EQ(back.steps[2].args[4], "o0");
   // Tiles count the last two grid dims in ceil-divided tiles.
@@ -715,6 +718,8 @@ TEST(EntryABI, StepsRoundTripAndBadStepsRefused) {
   refused("sm-blocks 2 0", "sm-blocks -1 0"); // a negative bound
   refused("persist w1", "persist w9");  // persistence of a buffer not there
   refused("after-previous", "after");   // a misspelt flag
+  refused("per 2", "per 0");            // blocks per no SM
+  refused("per 2", "per");              // a divisor missing
   refused("step f__s0 1 3 128 32 2 i0 w0", "step f__s0 1 3 128 32 2 i0 w0 after-previous");
                                         // the first step has no previous one
 }

@@ -116,6 +116,7 @@ bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
         if (auto when = fn->getAttrOfType<DenseI64ArrayAttr>("attn.sm_blocks")) {
           st.smBlocksMin = when[0];
           st.smBlocksMax = when[1];
+          st.smBlocksPer = when.size() > 2 ? when[2] : 1;
         }
         st.afterPrevious = fn->hasAttr("attn.after_previous");
         if (auto tile = fn->getAttrOfType<DenseI64ArrayAttr>("attn.grid_tile")) {

@@ -515,8 +515,10 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
       int sms = 0;
       if (!deviceSMCount(*d, sms, error))
         return false;
-      if ((st.smBlocksMin && blocks < st.smBlocksMin * sms) ||
-          (st.smBlocksMax && blocks >= st.smBlocksMax * sms))
+      // Bounds per smBlocksPer SMs: blocks x per against bound x SMs.
+      int64_t scaled = blocks * st.smBlocksPer;
+      if ((st.smBlocksMin && scaled < st.smBlocksMin * sms) ||
+          (st.smBlocksMax && scaled >= st.smBlocksMax * sms))
         continue;
     }
     if (blocks > 0x7fffffff) {

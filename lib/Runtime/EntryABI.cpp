@@ -293,6 +293,8 @@ std::string EntryABI::serialize() const {
       os << " shared " << st.sharedBytes;
     if (st.smBlocksMin || st.smBlocksMax)
       os << " sm-blocks " << st.smBlocksMin << " " << st.smBlocksMax;
+    if ((st.smBlocksMin || st.smBlocksMax) && st.smBlocksPer != 1)
+      os << " per " << st.smBlocksPer;
     if (st.afterPrevious)
       os << " after-previous";
     os << "\n";
@@ -398,6 +400,16 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
           if (!(rs >> st.smBlocksMin >> st.smBlocksMax) || st.smBlocksMin < 0 ||
               st.smBlocksMax < 0 || st.smBlocksMin > 1024 || st.smBlocksMax > 1024)
             return bad("step sm-blocks");
+          // An optional "per K": the bounds count blocks per K SMs.
+          std::streampos at = rs.tellg();
+          std::string per;
+          if (rs >> per && per == "per") {
+            if (!(rs >> st.smBlocksPer) || st.smBlocksPer < 1 || st.smBlocksPer > 64)
+              return bad("step sm-blocks per");
+          } else {
+            rs.clear();
+            rs.seekg(at);
+          }
         } else if (word2 == "after-previous") {
           if (abi.steps.empty())
             return bad("after-previous on the first step");

@@ -271,3 +271,53 @@ def test_wy_form_gives_the_delta_rules_values(native, chunk, N):
         f"-> ({T}, {T}, {T})\n", f"-> {T}\n").replace(
         f"return %o, %w, %u : {T}, {T}, {T}", f"return %o : {T}")
     assert rel_err(o, attnir.reference(plain, q, k, v, g, beta)) < 1e-12
+
+
+def split_spec(chunk, delta):
+    g = "tensor<?x?x?xf32>"
+    st = "tensor<?x?x?x64x64xf32>"
+    ins = f"%q: {T}, %k: {T}, %v: {T}, %g: {g}" + (f", %b: {g}" if delta else "")
+    types = f"{T}, {T}, {T}, {g}" + (f", {g}" if delta else "")
+    outs = [T] + ([T, T] if delta else []) + [st] + ([T] if delta else [])
+    names = ["%o"] + (["%w", "%u"] if delta else []) + ["%h"] + (["%vc"] if delta else [])
+    rule = f" delta(%b) wy({chunk})" if delta else ""
+    return (f"func.func @f({ins}) -> ({', '.join(outs)}) {{\n"
+            f"  {', '.join(names)} = attn.linear %q, %k, %v log_gate(%g){rule} split({chunk})\n"
+            f"       : ({types}) -> ({', '.join(outs)})\n"
+            f"  return {', '.join(names)} : {', '.join(outs)}\n}}")
+
+
+@pytest.mark.parametrize("delta", [False, True])
+@pytest.mark.parametrize("chunk,N", [(16, 37), (64, 150), (1, 5)])
+def test_split_gives_chunk_states_and_corrected_values(native, chunk, N, delta):
+    """split(C) (the CUDA state pass's workspace, filled by the reference):
+    the state of a numpy token loop at each chunk's start, ragged last chunk
+    included, and with the delta rule its corrected values u_t; the output
+    is the unsplit program's."""
+    if not native.has_compiler():
+        pytest.skip("the reference reads spec text in compiler builds only")
+    q, k, v, _, _ = inputs(1, 2, N, seed=7)
+    k = (k / (1.1 * np.linalg.norm(k, axis=-1, keepdims=True))).astype(np.float32)
+    rng = np.random.default_rng(7)
+    g = np.log(rng.uniform(0.5, 1.0, (1, 2, N))).astype(np.float32)
+    beta = rng.uniform(0.1, 0.9, (1, 2, N)).astype(np.float32)
+    args = (q, k, v, g) + ((beta,) if delta else ())
+    got = attnir.reference(split_spec(chunk, delta), *args)
+    states, corrected = (got[3], got[4]) if delta else (got[1], None)
+    chunks = -(-N // chunk)
+    assert states.shape == (1, 2, chunks, 64, 64)
+    k64, v64 = k.astype(np.float64), v.astype(np.float64)
+    for h in range(2):
+        S = np.zeros((64, 64))
+        for t in range(N):
+            if t % chunk == 0:
+                assert np.abs(states[0, h, t // chunk] - S).max() < 1e-12 * max(1.0, np.abs(S).max())
+            gamma = np.exp(np.float64(g[0, h, t]))
+            u = v64[0, h, t]
+            if delta:
+                u = beta[0, h, t] * (u - gamma * S.T @ k64[0, h, t])
+                assert np.abs(corrected[0, h, t] - u).max() < 1e-12 * max(1.0, np.abs(u).max())
+            S = gamma * S + np.outer(k64[0, h, t], u)
+    plain = wy_spec(chunk) if delta else None
+    if delta:
+        assert rel_err(got[0], attnir.reference(plain, *args)[0]) < 1e-12

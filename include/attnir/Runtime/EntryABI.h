@@ -79,6 +79,9 @@ struct KernelStep {
   /// count (0: no lower bound) and below smBlocksMax x that count (0: no
   /// upper bound): two forms of one step, the one that fills the GPU.
   int64_t smBlocksMin = 0, smBlocksMax = 0;
+  /// The bounds count blocks per `smBlocksPer` SMs (1: per SM; 2: a bound
+  /// of 1 is half the SMs). Bundle: "sm-blocks MIN MAX per K" when K > 1.
+  int64_t smBlocksPer = 1;
   /// Launched only when the step before it was (the second kernel of a
   /// form that the step before chose by its grid). Bundle: "after-previous".
   bool afterPrevious = false;

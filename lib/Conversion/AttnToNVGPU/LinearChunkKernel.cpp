@@ -571,20 +571,23 @@ LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::Func
     if (*op.getSplit() != kChunk)
       return op.emitError() << "split(" << *op.getSplit() << "): the CUDA kernels take chunks of "
                             << kChunk << " tokens";
-    // By the grid of 64-column blocks G (S SMs): the fused kernel with 64
+    // By the grid of fused-width blocks G (S SMs): the fused kernel with 64
     // columns where G >= 2 S, with 32 where S / 2 <= G < 2 S (twice the
     // blocks), else the state pass (32 columns) and the output pass
     // parallel over chunks: measured on the H200 (docs/benchmarks/
     // linear-gpu.md), the split wins where few long rows leave most SMs
     // idle and ties or loses from about one block per SM.
     // GLA keeps one fused form (its 32-column one lost to the 64-column one
-    // at G = S: 4.5 against 3.5 ms) and splits where G < S.
+    // at G = S: 4.5 against 3.5 ms), launched where G >= S / 2 (a bound of
+    // 1 per 2 SMs).
     int64_t fused = sliceWidth(dv, 64);
     bool narrow = fused == 64 && dv / 32 <= 8;
     bool fusedNarrow = narrow && !op.isPerFeatureGate();
     int64_t state = narrow ? 32 : fused;
-    SmallVector<int64_t> stateWhen = {0, fusedNarrow ? 1 : fused / state};
-    if (failed(buildOne(gb, fn, op, name, fused, {fusedNarrow ? 2 : 1, 0})) ||
+    // The state pass's grid is G fused / state: split where G < S / 2.
+    SmallVector<int64_t> stateWhen = {0, fused / state, 2};
+    SmallVector<int64_t> fusedWhen = {fusedNarrow ? 2 : 1, 0, fusedNarrow ? 1 : 2};
+    if (failed(buildOne(gb, fn, op, name, fused, fusedWhen)) ||
         (fusedNarrow && failed(buildOne(gb, fn, op, (name + "_c32").str(), 32, {1, 4}))) ||
         failed(buildOne(gb, fn, op, (name + "_sp").str(), state, stateWhen, ChunkRole::State)))
       return failure();

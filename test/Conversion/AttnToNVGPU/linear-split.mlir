@@ -23,13 +23,13 @@
 // CHECK-LABEL: gpu.module @attn_kernels
 // CHECK: gpu.func @gdr__s0_wy(
 // CHECK: gpu.func @gdr__s0(
-// CHECK-SAME: attn.sm_blocks = array<i64: 2, 0>
+// CHECK-SAME: attn.sm_blocks = array<i64: 2, 0, 1>
 // CHECK: gpu.func @gdr__s0_c32(
 // CHECK-SAME: attn.sm_blocks = array<i64: 1, 4>
 // The state pass: K, V (U) and W per chunk, then U - W S, the chunk's
 // starting state and corrected values out (16-byte stores), the update.
 // CHECK: gpu.func @gdr__s0_sp(
-// CHECK-SAME: attn.sm_blocks = array<i64: 0, 1>
+// CHECK-SAME: attn.sm_blocks = array<i64: 0, 2, 2>
 // CHECK-SAME: attn.step_args = ["i0", "i1", "i2", "i3", "i4", "i5", "o0", "o1", "w0", "w1", "w2", "w3"]
 // CHECK: nvgpu.device_async_copy
 // CHECK: nvvm.mma.sync
@@ -44,9 +44,9 @@
 // CHECK: nvvm.mma.sync
 // CHECK: vector.store {{.*}} {alignment = 4 : i64} : memref<?x?x?x64xbf16>, vector<2xbf16>
 // CHECK: gpu.func @plain__s0(
-// CHECK-SAME: attn.sm_blocks = array<i64: 1, 0>
+// CHECK-SAME: attn.sm_blocks = array<i64: 1, 0, 2>
 // CHECK: gpu.func @plain__s0_sp(
-// CHECK-SAME: attn.sm_blocks = array<i64: 0, 1>
+// CHECK-SAME: attn.sm_blocks = array<i64: 0, 1, 2>
 // CHECK: gpu.func @plain__s0_op(
 // CHECK-SAME: attn.grid_tile = array<i64: 64, 32>
 
