@@ -128,22 +128,19 @@ SPECS = {
     # pass checked directly.
     "linear_split_loggate_bf16_d64": (split_spec(64, "bf16", 64, False), ""),
     "linear_split_gdr_f16_d128_dv32": (split_spec(128, "f16", 32, True), ""),
-    # The fused kernel alone (linear-split=0), for the A/B against the
-    # default bundles (which launch the state and output passes on grids
-    # under two blocks per SM).
-    "linear_plain_bf16_d128_nosplit": (linear_spec(128, "bf16", scale=128 ** -0.5),
-                                       "linear-split=0"),
-    "linear_loggate_bf16_d128_nosplit": (linear_spec(128, "bf16", log_gate=True,
-                                                     scale=128 ** -0.5), "linear-split=0"),
-    "linear_gla_bf16_d128_nosplit": (linear_spec(128, "bf16", log_gate=True, feature_gate=True,
-                                                 scale=128 ** -0.5), "linear-split=0"),
-    "linear_gdr_bf16_d128_nosplit": (linear_spec(128, "bf16", log_gate=True, delta=True,
-                                                 l2norm=True, scale=128 ** -0.5),
-                                     "linear-split=0"),
     # The token recurrence of the same program (timed beside the chunks).
     "linear_loggate_bf16_d128_rec": (linear_spec(128, "bf16", log_gate=True,
                                                  scale=128 ** -0.5), "linear-chunk=0"),
 }
+
+# The four timed programs (D = Dv = 128) in each form beside the
+# default bundle: the fused kernels alone (linear-split=0) and the state and
+# output passes alone (linear-split=2), whatever the grid (linear_forms.py).
+TIMED = ["linear_plain_bf16_d128", "linear_loggate_bf16_d128", "linear_gla_bf16_d128",
+         "linear_gdr_bf16_d128"]
+for _name in TIMED:
+    for _suffix, _option in (("nosplit", "linear-split=0"), ("split", "linear-split=2")):
+        SPECS[f"{_name}_{_suffix}"] = (SPECS[_name][0], _option)
 
 if __name__ == "__main__":
     build_all(SPECS)

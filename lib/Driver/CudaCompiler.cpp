@@ -168,7 +168,8 @@ bool compileToCudaBundle(ModuleOp spec,
           {options.linearChunk.getValue(), options.linearColumns.getValue()}));
     if (options.linearSplit)
       pm.addNestedPass<func::FuncOp>(attn::createAttnLinearSplit(
-          {options.linearChunk.getValue(), options.linearColumns.getValue()}));
+          {options.linearChunk.getValue(), options.linearColumns.getValue(),
+           options.linearSplit.getValue() == 2}));
     if (failed(pm.run(*mapped))) {
       error = "attn-rule-block-maps, attn-linear-wy or attn-linear-split failed";
       return false;

@@ -71,7 +71,9 @@ std::string linearSplitPasses(const attn::CUDAPipelineOptions &o) {
   if (o.linearWy.getValue())
     out += ",attn-linear-wy" + opts;
   if (o.linearSplit.getValue())
-    out += ",attn-linear-split" + opts;
+    out += ",attn-linear-split" +
+           (o.linearSplit.getValue() == 2 ? opts.substr(0, opts.size() - 1) + " split-only=1}"
+                                           : opts);
   return out;
 }
 
@@ -216,7 +218,7 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
                        {"linear-chunk", &o.linearChunk, 0, 64, 64},
                        {"linear-columns", &o.linearColumns, 0, 64, 32},
                        {"linear-wy", &o.linearWy, 0, 1, 1},
-                       {"linear-split", &o.linearSplit, 0, 1, 1},
+                       {"linear-split", &o.linearSplit, 0, 2, 1},
                        {"select-radix", &o.selectRadix, 0, 1, 1},
                        {"opt-level", &o.optLevel, 0, 3, 1}};
     if (!applyIntOption(item, rules,

@@ -273,16 +273,21 @@ def test_wy_form_gives_the_delta_rules_values(native, chunk, N):
     assert rel_err(o, attnir.reference(plain, q, k, v, g, beta)) < 1e-12
 
 
-def split_spec(chunk, delta):
+def split_spec(chunk, delta, split=True):
+    """Log-gated linear attention (with the delta rule: in its WY form)
+    returning split(chunk)'s chunk states (and corrected values); with
+    split=False the same rule unsplit, its output alone."""
     g = "tensor<?x?x?xf32>"
     st = "tensor<?x?x?x64x64xf32>"
     ins = f"%q: {T}, %k: {T}, %v: {T}, %g: {g}" + (f", %b: {g}" if delta else "")
     types = f"{T}, {T}, {T}, {g}" + (f", {g}" if delta else "")
-    outs = [T] + ([T, T] if delta else []) + [st] + ([T] if delta else [])
-    names = ["%o"] + (["%w", "%u"] if delta else []) + ["%h"] + (["%vc"] if delta else [])
-    rule = f" delta(%b) wy({chunk})" if delta else ""
+    outs, names, rule = [T], ["%o"], " delta(%b)" if delta else ""
+    if split:
+        outs += ([T, T] if delta else []) + [st] + ([T] if delta else [])
+        names += (["%w", "%u"] if delta else []) + ["%h"] + (["%vc"] if delta else [])
+        rule += (f" wy({chunk})" if delta else "") + f" split({chunk})"
     return (f"func.func @f({ins}) -> ({', '.join(outs)}) {{\n"
-            f"  {', '.join(names)} = attn.linear %q, %k, %v log_gate(%g){rule} split({chunk})\n"
+            f"  {', '.join(names)} = attn.linear %q, %k, %v log_gate(%g){rule}\n"
             f"       : ({types}) -> ({', '.join(outs)})\n"
             f"  return {', '.join(names)} : {', '.join(outs)}\n}}")
 
@@ -318,6 +323,5 @@ def test_split_gives_chunk_states_and_corrected_values(native, chunk, N, delta):
                 u = beta[0, h, t] * (u - gamma * S.T @ k64[0, h, t])
                 assert np.abs(corrected[0, h, t] - u).max() < 1e-12 * max(1.0, np.abs(u).max())
             S = gamma * S + np.outer(k64[0, h, t], u)
-    plain = wy_spec(chunk) if delta else None
-    if delta:
-        assert rel_err(got[0], attnir.reference(plain, *args)[0]) < 1e-12
+    unsplit = attnir.reference(split_spec(chunk, delta, split=False), *args)
+    assert rel_err(got[0], unsplit[0] if isinstance(unsplit, tuple) else unsplit) < 1e-12

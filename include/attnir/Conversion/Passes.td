@@ -157,6 +157,9 @@ def AttnLinearSplit : Pass<"attn-linear-split", "func::FuncOp"> {
            "as attn-to-nvgpu's linear-chunk (0: the token recurrence, no split)">,
     Option<"linearColumns", "linear-columns", "int64_t", /*default=*/"0",
            "as attn-to-nvgpu's linear-columns (a forced width keeps the fused kernel alone)">,
+    Option<"splitOnly", "split-only", "bool", /*default=*/"false",
+           "mark the op attn.split_only: the state and output passes alone, "
+           "whatever the grid (the pipeline's linear-split=2)">,
   ];
 }
 

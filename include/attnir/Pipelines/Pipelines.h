@@ -123,7 +123,8 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                                              "chunks (attn-linear-split), "
                                              "launched when the fused "
                                              "kernel's grid is under two "
-                                             "blocks per SM; 0: the fused "
+                                             "blocks per SM; 2: the two "
+                                             "passes alone; 0: the fused "
                                              "kernel alone"),
                               llvm::cl::init(1)};
   Option<int64_t> selectRadix{*this, "select-radix",

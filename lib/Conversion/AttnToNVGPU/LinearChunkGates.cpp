@@ -38,40 +38,40 @@ Value LinearChunkBuilder::gateRow(Value t, Value d, int64_t width) {
                                 ValueRange{t, d});
 }
 
-/// sG[t][d] = G[t][d]: a thread per feature loads the chunk's gates of
-/// its feature (natural log to log2, floored at kMinLog2Gate, plus the
-/// head's decay; 0 for tokens past N), 32 loads in flight at a time, and
-/// sums them.
-void LinearChunkBuilder::scanFeatureGates(Value t0) {
-  constexpr int64_t kInFlight = 32;
+/// A thread per feature (D <= 128; threads past D load feature D - 1 and
+/// store nothing): the chunk's log2 gates of its feature (natural log to
+/// log2, floored at kMinLog2Gate, plus the head's decay; 0 for tokens past
+/// N). Loaded a chunk ahead by the kernels that walk the chunks, so that
+/// their latency is not on the chain.
+SmallVector<Value> LinearChunkBuilder::loadFeatureGates(Value t0) {
   Value gates = arg(op.getLogGate());
   Value last = arith::SubIOp::create(b, n, c(1));
-  for (int64_t c0 = 0; c0 < s.d; c0 += kThreads) {
-    Value col = add(tid, c0);
-    OpBuilder::InsertionGuard guard(b);
-    if (s.d - c0 < kThreads) {
-      auto in = scf::IfOp::create(b, ult(col, c(s.d)), /*withElseRegion=*/false);
-      b.setInsertionPointToStart(&in.getThenRegion().front());
-    }
-    Value G = cf(0.0);
-    for (int64_t t = 0; t < kChunk; t += kInFlight) {
-      SmallVector<Value> g;
-      for (int64_t i = 0; i < kInFlight; ++i) {
-        Value tok = add(t0, t + i);
-        Value raw = memref::LoadOp::create(
-            b, gates, ValueRange{bi, h, arith::MinUIOp::create(b, tok, last), col});
-        Value x = arith::MaximumFOp::create(
-            b, arith::MulFOp::create(b, toF32(b, b.getLoc(), raw), cf(kLog2e)),
-            cf(kMinLog2Gate));
-        if (headDecay)
-          x = arith::AddFOp::create(b, x, headDecay);
-        g.push_back(arith::SelectOp::create(b, ult(tok, n), x, cf(0.0)));
-      }
-      for (int64_t i = 0; i < kInFlight; ++i) {
-        G = arith::AddFOp::create(b, G, g[i]);
-        memref::StoreOp::create(b, G, sG, ValueRange{c(t + i), col});
-      }
-    }
+  Value col = arith::MinUIOp::create(b, tid, c(s.d - 1));
+  SmallVector<Value> g;
+  for (int64_t t = 0; t < kChunk; ++t) {
+    Value tok = add(t0, t);
+    Value raw = memref::LoadOp::create(
+        b, gates, ValueRange{bi, h, arith::MinUIOp::create(b, tok, last), col});
+    Value x = arith::MaximumFOp::create(
+        b, arith::MulFOp::create(b, toF32(b, b.getLoc(), raw), cf(kLog2e)), cf(kMinLog2Gate));
+    if (headDecay)
+      x = arith::AddFOp::create(b, x, headDecay);
+    g.push_back(arith::SelectOp::create(b, ult(tok, n), x, cf(0.0)));
+  }
+  return g;
+}
+
+/// sG[t][d] = G[t][d], the inclusive sums of a thread's loaded gates.
+void LinearChunkBuilder::storeFeatureGateSums(ArrayRef<Value> g) {
+  OpBuilder::InsertionGuard guard(b);
+  if (s.d < kThreads) {
+    auto in = scf::IfOp::create(b, ult(tid, c(s.d)), /*withElseRegion=*/false);
+    b.setInsertionPointToStart(&in.getThenRegion().front());
+  }
+  Value G = cf(0.0);
+  for (int64_t t = 0; t < kChunk; ++t) {
+    G = arith::AddFOp::create(b, G, g[t]);
+    memref::StoreOp::create(b, G, sG, ValueRange{c(t), tid});
   }
 }
 

@@ -86,16 +86,30 @@ void LinearChunkBuilder::scanGates(Value t0) {
     return arith::AddFOp::create(b, x, y).getResult();
   });
   Value before = arith::SubFOp::create(b, incl, pair);
-  memref::StoreOp::create(b, arith::AddFOp::create(b, before, g0), sG, ValueRange{mul(lane, 2)});
+  Value G0 = arith::AddFOp::create(b, before, g0);
+  memref::StoreOp::create(b, G0, sG, ValueRange{mul(lane, 2)});
   memref::StoreOp::create(b, incl, sG, ValueRange{add(mul(lane, 2), 1)});
+  if (!sKW)
+    return;
+  // The keys' weights 2^{G - G_s} once per chunk (G: lane 31's sum; gates
+  // past N are 0), not per fragment of the update.
+  Value total = gpu::ShuffleOp::create(b, incl, 31, 32, gpu::ShuffleMode::IDX).getShuffleResult();
+  auto weight = [&](Value tok, Value G) {
+    return arith::SelectOp::create(b, ult(tok, n), exp2(arith::SubFOp::create(b, total, G)),
+                                   cf(0.0));
+  };
+  memref::StoreOp::create(b, weight(t, G0), sKW, ValueRange{mul(lane, 2)});
+  memref::StoreOp::create(b, weight(add(t, 1), incl), sKW, ValueRange{add(mul(lane, 2), 1)});
 }
 
-/// 2^{G - G_s} for token s of the chunk if t0 + s < N, else 0: the weight
-/// of its key in the state update.
-Value LinearChunkBuilder::keyWeight(Value t0, Value gLast, Value tok) {
-  Value gs = memref::LoadOp::create(b, sG, ValueRange{tok});
-  return arith::SelectOp::create(b, ult(add(t0, tok), n),
-                                 exp2(arith::SubFOp::create(b, gLast, gs)), cf(0.0));
+void LinearChunkBuilder::useGates(Value buffer) {
+  Value base = add(c(s.offG()), mul(buffer, s.gateBytes()));
+  if (featureGates()) {
+    sG = view(base, {kChunk, s.padG()}, b.getF32Type());
+    return;
+  }
+  sG = view(base, {kChunk}, b.getF32Type());
+  sKW = view(add(base, kChunk * 4), {kChunk}, b.getF32Type());
 }
 
 /// Q S_prev for this warp's 16 rows: [bv / 8][4] accumulators, flattened.
@@ -221,10 +235,12 @@ SmallVector<Value> LinearChunkBuilder::updatedState(ValueRange S, Value t0, Valu
       Value g = memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1), row});
       next.push_back(arith::MulFOp::create(b, S[i], exp2(g)));
     });
-  } else {
+  } else if (gLast) {
     Value decay = exp2(gLast);
     for (Value x : S)
       next.push_back(arith::MulFOp::create(b, x, decay));
+  } else {
+    next.assign(S.begin(), S.end());
   }
   // K^T's A fragments by transposed ldmatrix of K [s, d]: matrix j of the
   // x4 covers state rows m0 + 8 (j % 2) and tokens 8 (j / 2) of the k-step.
@@ -236,16 +252,17 @@ SmallVector<Value> LinearChunkBuilder::updatedState(ValueRange S, Value t0, Valu
     // This lane's tokens in the k-step: words 0, 1 hold tokens 2 (l % 4)
     // + {0, 1}, words 2, 3 the same + 8.
     SmallVector<Value> w;
-    for (int64_t hi = 0; hi < 2 && !featureGates(); ++hi) {
+    for (int64_t hi = 0; hi < 2 && !featureGates() && weightedKeys(); ++hi) {
       Value tok = add(mul(rem(lane, 4), 2), kt * 16 + hi * 8);
-      w.push_back(vector::FromElementsOp::create(
-          b, pairF32, ValueRange{keyWeight(t0, gLast, tok), keyWeight(t0, gLast, add(tok, 1))}));
+      w.push_back(vector::LoadOp::create(b, pairF32, sKW, ValueRange{tok}));
     }
     for (int64_t mi = 0; mi < s.stateTiles(); ++mi) {
       Value m0 = add(mul(warp, 16 * s.stateTiles()), mi * 16);
       SmallVector<Value> kA = mf.ldmatrix(sK, add(kRow, kt * 16), add(m0, kCol), 4, true);
       for (int64_t word = 0; word < 4; ++word) {
         // Word j: state row m0 + 8 (j % 2) + l / 4, the lane's tokens + 8 (j / 2).
+        if (!featureGates() && !weightedKeys())
+          break;
         Value wt = featureGates()
                        ? featureKeyWeights(t0, add(add(m0, div(lane, 4)), (word % 2) * 8),
                                            add(mul(rem(lane, 4), 2), kt * 16 + (word / 2) * 8))
@@ -367,8 +384,7 @@ void LinearChunkBuilder::buildOutputPass(Value bIdx, Value head, Value chunk, Va
   Value q = arg(op.getQ()), k = arg(op.getK()),
         v = arg(op.getWy() ? op.getCorrectedValues() : op.getV());
   sS = view(c(s.offS()), {s.d, s.padV()}, s.elt);
-  sG = featureGates() ? view(c(s.offG()), {kChunk, s.padG()}, b.getF32Type())
-                      : view(c(s.offG()), {kChunk}, b.getF32Type());
+  useGates(c(0));
   Value t0 = mul(chunk, kChunk);
   loadChunk(chunk, q, k, v);
   copyStateTile(chunk);
@@ -402,8 +418,7 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
   Value q = arg(op.getQ()), k = arg(op.getK()),
         v = arg(s.wy ? op.getWyU() : op.getV());
   sS = view(c(s.offS()), {s.d, s.padV()}, s.elt);
-  sG = featureGates() ? view(c(s.offG()), {kChunk, s.padG()}, b.getF32Type())
-                      : view(c(s.offG()), {kChunk}, b.getF32Type());
+  useGates(c(0));
   if (delta()) {
     sBeta = view(c(s.offBeta()), {kChunk}, b.getF32Type());
     sA = view(c(s.offA()), {kChunk, s.padA()}, b.getF32Type());
@@ -411,49 +426,31 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
   }
 
   // The state slice from the initial state (or 0), and its rounded copy.
-  SmallVector<Value> S;
-  Value s0 = op.getInitialState() ? arg(op.getInitialState()) : Value();
-  forEachStateCell([&](int64_t, Value row, Value col) {
-    S.push_back(s0 ? memref::LoadOp::create(b, s0, ValueRange{bi, h, row, col}).getResult()
-                   : cf(0.0));
-  });
+  SmallVector<Value> S = initialState();
   writeState(S);
 
   Value chunks = div(add(n, kChunk - 1), kChunk);
   // The first max(1, stages - 1) chunks' copies, a commit group each.
   int64_t ahead = std::max<int64_t>(1, s.stages() - 1);
-  for (int64_t p = 0; p < ahead; ++p) {
-    {
-      auto any = scf::IfOp::create(b, ult(c(p), chunks), /*withElseRegion=*/false);
-      OpBuilder::InsertionGuard guard(b);
-      b.setInsertionPointToStart(&any.getThenRegion().front());
-      loadChunk(c(p), q, k, v);
-    }
-    NVVM::CpAsyncCommitGroupOp::create(b);
-  }
+  for (int64_t p = 0; p < ahead; ++p)
+    loadIfAny(c(p), chunks, q, k, v);
   auto loop = scf::ForOp::create(b, c(0), chunks, c(1), S);
   {
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(loop.getBody());
     Value chunk = loop.getInductionVar();
     Value t0 = mul(chunk, kChunk);
-    Value next = add(chunk, ahead);
-    auto loadNext = [&] {
-      {
-        auto more = scf::IfOp::create(b, ult(next, chunks), /*withElseRegion=*/false);
-        OpBuilder::InsertionGuard g2(b);
-        b.setInsertionPointToStart(&more.getThenRegion().front());
-        loadChunk(next, q, k, v);
-      }
-      NVVM::CpAsyncCommitGroupOp::create(b);
-    };
+    ValueRange state = loop.getRegionIterArgs();
+    auto loadNext = [&] { loadIfAny(add(chunk, ahead), chunks, q, k, v); };
     // Several stages: chunk + stages - 1's copies fly during this one's
     // products (its stage, the previous chunk's, was last read before that
     // chunk's final barrier).
     if (s.stages() >= 2)
       loadNext();
     useStage(stageOf(chunk));
-    // sG was last read before the previous chunk's final barrier.
+    // sG was last read before the previous chunk's final barrier. (GLA's
+    // gates loaded a chunk ahead, as the state pass does, would cost the
+    // fused kernel 64 registers it does not have: 536 bytes of spills.)
     if (featureGates())
       scanFeatureGates(t0);
     else
@@ -463,8 +460,11 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
     NVVM::CpAsyncWaitGroupOp::create(b, s.stages() - 1);
     barrier(); // this chunk's tiles and G have landed; sS holds the previous state
     prepareQueriesAndKeys();
-    Value gLast = featureGates() ? Value()
-                                 : memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1)});
+    if (!weightedKeys())
+      zeroTailValues(t0);
+    Value gLast = featureGates() || !gated()
+                      ? Value()
+                      : memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1)});
 
     Value r0 = mul(warp, 16); // this warp's query rows
     if (delta()) {
@@ -485,21 +485,139 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
       storeOutput(t0, r0, featureGates() ? chunkOutputGated(r0) : chunkOutput(r0));
     }
 
-    SmallVector<Value> state = updatedState(loop.getRegionIterArgs(), t0, gLast);
+    SmallVector<Value> next = updatedState(state, t0, gLast);
     barrier(); // every warp is done reading sS (and the chunk's tiles)
     if (s.stages() == 1)
       loadNext(); // into the one stage, during writeState and the other block's work
-    writeState(state);
+    writeState(next);
     barrier(); // sS is the new state before the next chunk reads it
-    scf::YieldOp::create(b, state);
+    scf::YieldOp::create(b, next);
   }
 
-  if (Value fs = op.getStateResult() ? arg(op.getStateResult()) : Value()) {
-    ValueRange fin = loop.getResults();
-    forEachStateCell([&](int64_t i, Value row, Value col) {
-      memref::StoreOp::create(b, fin[i], fs, ValueRange{bi, h, row, col});
-    });
+  storeFinalState(loop.getResults());
+}
+
+void LinearChunkBuilder::buildStatePass(Value bIdx, Value head, Value slice, Value thread,
+                                        Value window) {
+  enter(bIdx, head, thread, window);
+  v0 = mul(slice, s.bv);
+  Value k = arg(op.getK()), v = arg(op.getV());
+  bool scalarGates = gated() && !featureGates();
+  if (featureGates())
+    useGates(c(0));
+  Value chunks = div(add(n, kChunk - 1), kChunk);
+  int64_t ahead = s.stages() - 1;
+  for (int64_t p = 0; p < ahead; ++p)
+    loadIfAny(c(p), chunks, Value(), k, v);
+  // GLA's gates ride in registers a chunk ahead (loop-carried after S).
+  SmallVector<Value> init = initialState();
+  size_t numS = init.size();
+  if (featureGates())
+    llvm::append_range(init, loadFeatureGates(c(0)));
+  auto loop = scf::ForOp::create(b, c(0), chunks, c(1), init);
+  {
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(loop.getBody());
+    Value chunk = loop.getInductionVar();
+    Value t0 = mul(chunk, kChunk);
+    ValueRange carried = loop.getRegionIterArgs();
+    ValueRange state = carried.take_front(numS);
+    SmallVector<Value> nextGates;
+    // Scalar gates into this chunk's buffer: the other one may still be
+    // read by warps finishing the previous chunk.
+    if (scalarGates) {
+      useGates(rem(chunk, 2));
+      scanGates(t0);
+    }
+    // Groups so far: chunks up to chunk + ahead - 1; this chunk's is done.
+    NVVM::CpAsyncWaitGroupOp::create(b, ahead - 1);
+    // The chunk's tiles and gates have landed, and every warp is done with
+    // the previous chunk: its stage takes chunk + ahead's copies.
+    barrier();
+    loadIfAny(add(chunk, ahead), chunks, Value(), k, v);
+    useStage(stageOf(chunk));
+    if (featureGates()) {
+      storeFeatureGateSums(SmallVector<Value>(carried.drop_front(numS)));
+      nextGates = loadFeatureGates(add(t0, kChunk));
+      barrier(); // G is whole
+    }
+    // The previous chunk's staged state out, this one's in (its buffer
+    // was last read by the flush one chunk ago, before the barrier).
+    {
+      auto prev = scf::IfOp::create(b, ult(c(0), chunk), /*withElseRegion=*/false);
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(&prev.getThenRegion().front());
+      flushStateTile(sub(chunk, 1));
+    }
+    useStateBuffer(rem(chunk, 2));
+    writeState(SmallVector<Value>(state));
+    prepareQueriesAndKeys();
+    if (!weightedKeys())
+      zeroTailValues(t0);
+    Value gLast = scalarGates ? memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1)})
+                              : Value();
+    SmallVector<Value> next = updatedState(state, t0, gLast);
+    llvm::append_range(next, nextGates);
+    scf::YieldOp::create(b, next);
   }
+  barrier(); // the last chunk's staged state is whole
+  {
+    auto any = scf::IfOp::create(b, ult(c(0), chunks), /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&any.getThenRegion().front());
+    flushStateTile(sub(chunks, 1));
+  }
+  storeFinalState(loop.getResults().take_front(numS));
+}
+
+void LinearChunkBuilder::useStateBuffer(Value buffer) {
+  sS = view(add(c(s.offS()), mul(buffer, s.stateTileBytes())), {s.d, s.padV()}, s.elt);
+}
+
+void LinearChunkBuilder::loadIfAny(Value chunk, Value chunks, Value q, Value k, Value v) {
+  {
+    auto any = scf::IfOp::create(b, ult(chunk, chunks), /*withElseRegion=*/false);
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointToStart(&any.getThenRegion().front());
+    loadChunk(chunk, q, k, v);
+  }
+  NVVM::CpAsyncCommitGroupOp::create(b);
+}
+
+SmallVector<Value> LinearChunkBuilder::initialState() {
+  SmallVector<Value> S;
+  Value s0 = op.getInitialState() ? arg(op.getInitialState()) : Value();
+  forEachStateCell([&](int64_t, Value row, Value col) {
+    S.push_back(s0 ? memref::LoadOp::create(b, s0, ValueRange{bi, h, row, col}).getResult()
+                   : cf(0.0));
+  });
+  return S;
+}
+
+void LinearChunkBuilder::storeFinalState(ValueRange S) {
+  if (!op.getStateResult())
+    return;
+  Value fs = arg(op.getStateResult());
+  forEachStateCell([&](int64_t i, Value row, Value col) {
+    memref::StoreOp::create(b, S[i], fs, ValueRange{bi, h, row, col});
+  });
+}
+
+void LinearChunkBuilder::zeroTailValues(Value t0) {
+  auto tail = scf::IfOp::create(b, ult(n, add(t0, kChunk)), /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&tail.getThenRegion().front());
+  auto vt = VectorType::get({8}, s.elt);
+  Value zero = arith::ConstantOp::create(b, vt, DenseElementsAttr::get(vt, b.getZeroAttr(s.elt)));
+  forEachPiece(b, tid, kChunk, s.bv, [&](Value r, Value col) {
+    auto past = scf::IfOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::uge, add(t0, r), n), false);
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(&past.getThenRegion().front());
+    vector::StoreOp::create(b, zero, sV, ValueRange{r, col}, /*nontemporal=*/false,
+                            llvm::MaybeAlign(16));
+  });
+  barrier();
 }
 
 } // namespace mlir::attn::cuda::linear_chunk
@@ -555,44 +673,61 @@ bool mlir::attn::cuda::canChunkLinear(LinearOp op, int64_t chunk, int64_t column
   return !op.getForget() && !op.getNormalize();
 }
 
+namespace {
+/// split(64)'s forms, by the grid of fused-width blocks G on S SMs (each
+/// measured on the H200, docs/benchmarks/linear-gpu.md): the fused kernel
+/// with 64 columns where G >= 2 S, with 32 where S / 2 <= G < 2 S (twice
+/// the blocks), else the state pass (32 columns) and the output pass
+/// parallel over chunks; the split wins where few long rows leave most SMs
+/// idle. GLA has one fused form (its 32-column one lost: 4.5 against 3.5
+/// ms at G = S), launched where G >= 2 S, and below that the split with a
+/// 64-column state pass (its per-feature gate work per chunk is per block:
+/// half the blocks, 1.10 against 1.32 ms at 4 x 16 x 16384, and the split
+/// 3.42 against the fused 3.47-3.57 ms there).
+LogicalResult buildSplitForms(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
+                              int64_t dv) {
+  if (*op.getSplit() != kChunk)
+    return op.emitError() << "split(" << *op.getSplit() << "): the CUDA kernels take chunks of "
+                          << kChunk << " tokens";
+  int64_t fused = sliceWidth(dv, 64);
+  bool gla = op.isPerFeatureGate();
+  bool narrow = fused == 64 && dv / 32 <= 8 && !gla;
+  int64_t state = narrow ? 32 : fused;
+  std::string output = (name + "_op").str();
+  // split-only: the state pass carries the step's name.
+  if (op->hasAttr(kSplitOnlyAttr))
+    return failure(failed(buildOne(gb, fn, op, name, state, {}, ChunkRole::State)) ||
+                   failed(buildOutputKernel(gb, fn, op, output, fused)));
+  // Bounds {min, max, per K SMs} on each form's own grid.
+  SmallVector<int64_t> fusedWhen, stateWhen;
+  if (gla && fused == 64)
+    fusedWhen = {2, 0, 1}, stateWhen = {0, 2, 1}; // G >= 2 S; the state grid is G
+  else if (narrow)
+    fusedWhen = {2, 0, 1}, stateWhen = {0, 2, 2}; // the state grid is 2 G: G < S / 2
+  else
+    fusedWhen = {1, 0, 2}, stateWhen = {0, 1, 2}; // G >= S / 2; G < S / 2
+  if (failed(buildOne(gb, fn, op, name, fused, fusedWhen)) ||
+      (narrow && failed(buildOne(gb, fn, op, (name + "_c32").str(), 32, {1, 4}))) ||
+      failed(buildOne(gb, fn, op, (name + "_sp").str(), state, stateWhen, ChunkRole::State)))
+    return failure();
+  return buildOutputKernel(gb, fn, op, output, fused);
+}
+} // namespace
+
 LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::FuncOp fn,
                                                        LinearOp op, StringRef name,
                                                        int64_t columns) {
   int64_t dv = cast<RankedTensorType>(op.getV().getType()).getDimSize(3);
-  // Both forms where they differ: 64 columns per block when the grid has
-  // at least two blocks per SM (no recomputation), else 32 (twice the
-  // blocks); the runtime launches one of them.
-  // GLA's and the delta rule's kernels take 64 (their per-chunk work
-  // beyond the products grows with the blocks); the delta rule's WY form
-  // has none (its prep kernel, first, did that work for all chunks).
+  // The delta rule's WY form: its prep kernel (W and U of every chunk)
+  // runs first.
   if (op.getWy() && failed(buildWYPrepKernel(gb, fn, op, (name + "_wy").str())))
     return failure();
-  if (op.getSplit()) {
-    if (*op.getSplit() != kChunk)
-      return op.emitError() << "split(" << *op.getSplit() << "): the CUDA kernels take chunks of "
-                            << kChunk << " tokens";
-    // By the grid of fused-width blocks G (S SMs): the fused kernel with 64
-    // columns where G >= 2 S, with 32 where S / 2 <= G < 2 S (twice the
-    // blocks), else the state pass (32 columns) and the output pass
-    // parallel over chunks: measured on the H200 (docs/benchmarks/
-    // linear-gpu.md), the split wins where few long rows leave most SMs
-    // idle and ties or loses from about one block per SM.
-    // GLA keeps one fused form (its 32-column one lost to the 64-column one
-    // at G = S: 4.5 against 3.5 ms), launched where G >= S / 2 (a bound of
-    // 1 per 2 SMs).
-    int64_t fused = sliceWidth(dv, 64);
-    bool narrow = fused == 64 && dv / 32 <= 8;
-    bool fusedNarrow = narrow && !op.isPerFeatureGate();
-    int64_t state = narrow ? 32 : fused;
-    // The state pass's grid is G fused / state: split where G < S / 2.
-    SmallVector<int64_t> stateWhen = {0, fused / state, 2};
-    SmallVector<int64_t> fusedWhen = {fusedNarrow ? 2 : 1, 0, fusedNarrow ? 1 : 2};
-    if (failed(buildOne(gb, fn, op, name, fused, fusedWhen)) ||
-        (fusedNarrow && failed(buildOne(gb, fn, op, (name + "_c32").str(), 32, {1, 4}))) ||
-        failed(buildOne(gb, fn, op, (name + "_sp").str(), state, stateWhen, ChunkRole::State)))
-      return failure();
-    return buildOutputKernel(gb, fn, op, (name + "_op").str(), fused);
-  }
+  if (op.getSplit())
+    return buildSplitForms(gb, fn, op, name, dv);
+  // Without split: 64 columns per block where the grid has at least two
+  // blocks per SM (no recomputation), else 32 (twice the blocks); GLA's
+  // and the solving delta rule's kernels take the given width (their
+  // per-chunk work beyond the products grows with the blocks).
   if (columns == 0 && dv % 64 == 0 && dv / 32 <= 8 && !op.isPerFeatureGate() &&
       (!op.getBeta() || op.getWy())) {
     if (failed(buildOne(gb, fn, op, name, 64, {2, 0})))
@@ -626,21 +761,10 @@ LogicalResult buildOutputKernel(OpBuilder &gb, func::FuncOp fn, LinearOp op, Str
   gpu::GPUFuncOp kfn = buildSharedStepKernel(
       gb, fn, op, name, {outArg, 4, kThreads, kThreads, s.bytes()},
       [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {
-        Location loc = b.getLoc();
-        Value out = arg(op.getOut());
-        Value heads = dimOf(b, loc, out, 1), n = dimOf(b, loc, out, 2);
-        Value chunks = arith::CeilDivUIOp::create(b, n, cIdx(b, loc, kChunk));
-        Value block = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-        Value slices = cIdx(b, loc, s.slices());
-        Value slice = arith::RemUIOp::create(b, block, slices);
-        Value rest = arith::DivUIOp::create(b, block, slices);
-        Value chunk = arith::RemUIOp::create(b, rest, chunks);
-        rest = arith::DivUIOp::create(b, rest, chunks);
-        Value h = arith::RemUIOp::create(b, rest, heads);
-        Value bi = arith::DivUIOp::create(b, rest, heads);
+        TileBlock t = decodeTileBlock(b, arg(op.getOut()), s.slices());
         LinearChunkBuilder(b, op, s, arg)
-            .buildOutputPass(bi, h, chunk, slice, gpu::ThreadIdOp::create(b, gpu::Dimension::x),
-                             smem);
+            .buildOutputPass(t.bi, t.h, t.chunk, t.slice,
+                             gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
       });
   kfn->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kChunk, s.bv}));
   kfn->setAttr("attn.after_previous", gb.getUnitAttr());
@@ -662,7 +786,11 @@ LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef na
             enterStepItem(b, kernel.getArgument(numIn), 2, kThreads, lanes, lane);
         Value slice = arith::DivUIOp::create(b, lane, cIdx(b, b.getLoc(), kThreads));
         Value tid = arith::RemUIOp::create(b, lane, cIdx(b, b.getLoc(), kThreads));
-        LinearChunkBuilder(b, op, s, arg).build(at[0], at[1], slice, tid, smem);
+        LinearChunkBuilder builder(b, op, s, arg);
+        if (s.stateInRegisters())
+          builder.buildStatePass(at[0], at[1], slice, tid, smem);
+        else
+          builder.build(at[0], at[1], slice, tid, smem);
       });
   if (!smBlocks.empty())
     kfn->setAttr("attn.sm_blocks", gb.getDenseI64ArrayAttr(smBlocks));

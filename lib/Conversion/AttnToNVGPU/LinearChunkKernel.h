@@ -47,6 +47,11 @@ struct ChunkShape {
   ChunkRole role = ChunkRole::Fused;
   /// The state pass reads no queries: its stage has no Q.
   bool hasQ() const { return role != ChunkRole::State; }
+  /// split's state pass without wy keeps the state in its accumulators;
+  /// sS only stages chunk c's state for 16-byte stores during chunk c + 1
+  /// (two buffers: no barrier of its own).
+  bool stateInRegisters() const { return role == ChunkRole::State && !wy; }
+  int64_t stateTileBytes() const { return d * padV() * 2; }
   int64_t padD() const { return d + 8; }
   int64_t padV() const { return bv + 8; }
   int64_t qBytes() const { return kChunk * padD() * 2; }
@@ -64,15 +69,20 @@ struct ChunkShape {
     // memory: up to 100 KB of stages hide the copies' latency in its short
     // chain (K^T V, and W S with the delta rule).
     if (role == ChunkRole::State)
-      return gateElt || wy ? 2 : 4;
+      return wy || gateElt ? 2 : 4;
     return gateElt || delta || wy || role == ChunkRole::Output ? 1 : 2;
   }
   int64_t offS() const { return stages() * stageBytes(); }
-  int64_t offG() const { return offS() + d * padV() * 2; }
-  /// G: [C] f32, or (GLA) [C, padG] f32, rows padded by 32 bytes so that
-  /// the float pairs of 4 rows fill the banks once.
+  int64_t offG() const { return offS() + (stateInRegisters() ? 2 : 1) * stateTileBytes(); }
+  /// G: [C] f32 then the keys' weights in the state update [C] f32, or
+  /// (GLA) G [C, padG] f32, rows padded by 32 bytes so that the float
+  /// pairs of 4 rows fill the banks once.
   int64_t padG() const { return d + 8; }
-  int64_t endG() const { return offG() + kChunk * 4 * (gateElt ? padG() : 1); }
+  int64_t gateBytes() const { return kChunk * 4 * (gateElt ? padG() : 2); }
+  /// The state pass in registers scans chunk c + 1's scalar gates while
+  /// slower warps still read chunk c's: two buffers.
+  int64_t gateBuffers() const { return stateInRegisters() && !gateElt ? 2 : 1; }
+  int64_t endG() const { return offG() + gateBuffers() * gateBytes(); }
   int64_t offBeta() const { return endG(); }
   int64_t padA() const { return kChunk + 4; }
   int64_t offA() const { return offBeta() + kChunk * 4; }
@@ -93,6 +103,8 @@ public:
   /// The fused kernel or split's state pass (s.role): a block per (b, h,
   /// value slice) walking the chunks.
   void build(Value bi, Value h, Value slice, Value tid, Value smem);
+  /// split's state pass without wy (ChunkShape::stateInRegisters).
+  void buildStatePass(Value bi, Value h, Value slice, Value tid, Value smem);
   /// split's output pass: a block per (b, h, chunk, value slice).
   void buildOutputPass(Value bi, Value h, Value chunk, Value slice, Value tid, Value smem);
   /// The wy(C) prep kernel's body for chunk `chunk` of (bi, h)
@@ -110,9 +122,17 @@ private:
   Value bi, h, v0, tid, lane, warp, n;
   /// Sets the values every body starts from (indices, the head's decay).
   void enter(Value bIdx, Value head, Value thread, Value window);
-  /// sG: G [C], or with GLA's gates G [C, padG].
-  Value smem, sQ, sK, sV, sS, sG;
+  /// sG: G [C], or with GLA's gates G [C, padG]; sKW: with scalar gates,
+  /// the keys' weights 2^{G - G_s} (0 past N), made by scanGates.
+  Value smem, sQ, sK, sV, sS, sG, sKW;
   bool featureGates() const { return static_cast<bool>(s.gateElt); }
+  /// Any decay or gate: G is not 0.
+  bool gated() { return op.getDecay() || op.getGate() || op.getLogGate(); }
+  /// Keys enter the state update weighted (gates; the delta rule's forms).
+  /// Without, tokens past N are kept out by zeroTailValues.
+  bool weightedKeys() { return gated() || s.delta || s.wy; }
+  /// sG (and sKW) in gate buffer `buffer` (an index value).
+  void useGates(Value buffer);
   /// The head's constant log2 decay (decay(%lambda)), or null.
   Value headDecay;
 
@@ -143,6 +163,9 @@ private:
       sW = view(add(base, s.offW()), {kChunk, s.padD()}, s.elt);
   }
   Value stageOf(Value chunk) { return s.stages() > 1 ? rem(chunk, s.stages()) : c(0); }
+  /// If `chunk` < `chunks`, its copies; then a commit group (empty past
+  /// the end, so that wait counts stay uniform).
+  void loadIfAny(Value chunk, Value chunks, Value q, Value k, Value v);
   /// Copies chunk `chunk`'s tiles into its stage (one commit group).
   void loadChunk(Value chunk, Value q, Value k, Value v) {
     useStage(stageOf(chunk));
@@ -155,14 +178,17 @@ private:
       copyRows(arg(op.getWyW()), t0, Value(), s.d, sW);
   }
 
-  /// The chunk's rows from row0 of src (columns from col0) into dst.
+  /// The chunk's rows from row0 of src (columns from col0) into dst. The
+  /// state pass copies by cp.async.cg (through L2 only: ncu counted its L1
+  /// at 78 % busy); the other kernels keep .ca (plain's fused 32-column
+  /// kernel: 0.83 ms with it, 0.87-0.91 with .cg at 4 x 16 x 16384).
   void copyRows(Value src, Value row0, Value col0, int64_t width, Value dst) {
-    copyRowsAsync(b, src, bi, h, row0, col0, n, dst, kChunk, width, tid, kThreads);
+    copyRowsAsync(b, src, bi, h, row0, col0, n, dst, kChunk, width, tid, kThreads,
+                  /*bypassL1=*/s.role == ChunkRole::State);
   }
   void applyFeatureMap(Value tile);
   Value logGateAt(Value t);
   void scanGates(Value t0);
-  Value keyWeight(Value t0, Value gLast, Value s);
   /// The A fragment of Q's k-step kt for the warp's rows from r0 (read
   /// when used: holding all of Q's fragments costs 32 registers at D = 128).
   SmallVector<Value> queryFragment(Value r0, int64_t kt, Value tile = {}) {
@@ -207,7 +233,9 @@ private:
 
   // GLA (LinearChunkGates.cpp): G [t][d], the inclusive sums of the
   // chunk's log2 gates per key feature.
-  void scanFeatureGates(Value t0);
+  SmallVector<Value> loadFeatureGates(Value t0);
+  void storeFeatureGateSums(ArrayRef<Value> g);
+  void scanFeatureGates(Value t0) { storeFeatureGateSums(loadFeatureGates(t0)); }
   Value gateRow(Value t, Value d, int64_t width);
   void scaleWarpRows(Value r0, function_ref<Value(Value, Value)> exponent);
   SmallVector<Value> diagonalScores(Value r0);
@@ -231,12 +259,24 @@ private:
   // and corrected values between the state pass and the output pass.
   void copyStateTile(Value chunk);
   void storeStateTile(Value chunk);
+  /// The state pass in registers: chunk `chunk`'s state, staged in its
+  /// buffer by the chunk's iteration, into the chunk states.
+  void flushStateTile(Value chunk) {
+    useStateBuffer(rem(chunk, 2));
+    storeStateTile(chunk);
+  }
   void storeCorrectedValues(Value t0);
   /// The chunk's feature map and l2norm on sQ (where present) and sK,
   /// each followed by a barrier.
   void prepareQueriesAndKeys();
   SmallVector<Value> updatedState(ValueRange S, Value t0, Value gLast);
   void writeState(ArrayRef<Value> S);
+  /// The state slice from the initial state (or 0) in accumulator order.
+  SmallVector<Value> initialState();
+  void storeFinalState(ValueRange S);
+  /// The state pass in registers: sS = state buffer `buffer` (an index).
+  void useStateBuffer(Value buffer);  /// Rows of sV past N set to 0 (a barrier after, in the last chunk only).
+  void zeroTailValues(Value t0);
   /// (row, column) of accumulator element e of n-tile nt in a 16-row tile
   /// starting at row0.
   std::pair<Value, Value> cell(Value row0, int64_t nt, int64_t e) {
@@ -244,6 +284,28 @@ private:
     return {row, accumulatorCol(lane, nt, e)};
   }
 };
+
+/// The tile of a block of a kernel gridded by 64-token tiles of `rows`
+/// [B, H, N, ...] (attn.grid_tile): blockIdx.x = ((b H + h) ceil(N / C) +
+/// chunk) slices + slice.
+struct TileBlock {
+  Value bi, h, chunk, slice;
+};
+inline TileBlock decodeTileBlock(ImplicitLocOpBuilder &b, Value rows, int64_t slices) {
+  Location loc = b.getLoc();
+  Value heads = dimOf(b, loc, rows, 1), n = dimOf(b, loc, rows, 2);
+  Value chunks = arith::CeilDivUIOp::create(b, n, cIdx(b, loc, kChunk));
+  Value block = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value numSlices = cIdx(b, loc, slices);
+  TileBlock t;
+  t.slice = arith::RemUIOp::create(b, block, numSlices);
+  Value rest = arith::DivUIOp::create(b, block, numSlices);
+  t.chunk = arith::RemUIOp::create(b, rest, chunks);
+  rest = arith::DivUIOp::create(b, rest, chunks);
+  t.h = arith::RemUIOp::create(b, rest, heads);
+  t.bi = arith::DivUIOp::create(b, rest, heads);
+  return t;
+}
 
 /// The wy(C) prep kernel `name` of `op` (LinearChunkWY.cpp): a block per
 /// (b, h, chunk) writes the chunk's W and U.

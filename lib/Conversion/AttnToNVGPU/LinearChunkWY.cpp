@@ -263,17 +263,9 @@ LogicalResult buildWYPrepKernel(OpBuilder &gb, func::FuncOp fn, LinearOp op, Str
   gpu::GPUFuncOp kfn = buildSharedStepKernel(
       gb, fn, op, name, {wArg, 4, kThreads, kThreads, LinearChunkBuilder::wyPrepBytes(d, dv)},
       [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {
-        Location loc = b.getLoc();
-        Value w = arg(op.getWyW());
-        Value heads = dimOf(b, loc, w, 1), n = dimOf(b, loc, w, 2);
-        Value chunks = arith::CeilDivUIOp::create(b, n, cIdx(b, loc, kChunk));
-        Value block = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-        Value chunk = arith::RemUIOp::create(b, block, chunks);
-        Value rest = arith::DivUIOp::create(b, block, chunks);
-        Value h = arith::RemUIOp::create(b, rest, heads);
-        Value bi = arith::DivUIOp::create(b, rest, heads);
+        TileBlock t = decodeTileBlock(b, arg(op.getWyW()), 1);
         LinearChunkBuilder(b, op, s, arg)
-            .buildWYPrep(bi, h, chunk, gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
+            .buildWYPrep(t.bi, t.h, t.chunk, gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
       });
   kfn->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kChunk, d}));
   return success();

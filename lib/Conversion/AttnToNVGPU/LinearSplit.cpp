@@ -40,6 +40,8 @@ struct AttnLinearSplitPass : public attn::impl::AttnLinearSplitBase<AttnLinearSp
       OpBuilder b(op);
       SmallVector<NamedAttribute> attrs(op->getAttrs());
       attrs.push_back(b.getNamedAttr(op.getSplitAttrName(), b.getI64IntegerAttr(linearChunk)));
+      if (splitOnly)
+        attrs.push_back(b.getNamedAttr(cuda::kSplitOnlyAttr, b.getUnitAttr()));
       auto q = cast<RankedTensorType>(op.getQ().getType());
       auto v = cast<RankedTensorType>(op.getV().getType());
       int64_t n = q.getDimSize(2);

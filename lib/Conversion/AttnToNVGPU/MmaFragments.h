@@ -38,6 +38,7 @@ struct KernelMath {
   Value cf(double v) { return cF32(b, b.getLoc(), v); }
   Value add(Value x, int64_t y) { return y ? arith::AddIOp::create(b, x, c(y)) : x; }
   Value add(Value x, Value y) { return arith::AddIOp::create(b, x, y); }
+  Value sub(Value x, int64_t y) { return y ? arith::SubIOp::create(b, x, c(y)) : x; }
   Value mul(Value x, int64_t y) { return arith::MulIOp::create(b, x, c(y)); }
   Value div(Value x, int64_t y) { return arith::DivUIOp::create(b, x, c(y)); }
   Value rem(Value x, int64_t y) { return arith::RemUIOp::create(b, x, c(y)); }
@@ -155,7 +156,8 @@ inline Value approxExp2(ImplicitLocOpBuilder &b, Value x) {
 /// re-read the last row: they are masked or never stored. `col0` null: 0.
 inline void copyRowsAsync(ImplicitLocOpBuilder &b, Value src, Value bi, Value head,
                           Value row0, Value col0, Value limit, Value dst, int64_t rows,
-                          int64_t width, Value tid, int64_t threads) {
+                          int64_t width, Value tid, int64_t threads,
+                          bool bypassL1 = false) {
   auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, v); };
   int64_t per = 128 / cast<MemRefType>(dst.getType()).getElementTypeBitWidth();
   int64_t chunks = width / per;
@@ -175,7 +177,8 @@ inline void copyRowsAsync(ImplicitLocOpBuilder &b, Value src, Value bi, Value he
     Value srcCol = col0 ? arith::AddIOp::create(b, col0, col).getResult() : col;
     nvgpu::DeviceAsyncCopyOp::create(
         b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst, ValueRange{r, col}, src,
-        ValueRange{bi, head, row, srcCol}, b.getIndexAttr(per), Value(), UnitAttr());
+        ValueRange{bi, head, row, srcCol}, b.getIndexAttr(per), Value(),
+        bypassL1 ? b.getUnitAttr() : UnitAttr());
   }
 }
 

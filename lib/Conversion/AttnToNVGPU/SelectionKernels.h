@@ -110,6 +110,9 @@ std::pair<Value, Value> buildWarpRadixCut(
 /// `chunk` and `columns` are the pass options linear-chunk (0: always the
 /// token recurrence) and linear-columns (value columns per block).
 bool canChunkLinear(LinearOp op, int64_t chunk, int64_t columns);
+/// On a split(64) attn.linear (attn-linear-split's split-only): the state
+/// and output passes alone, launched whatever the grid.
+constexpr llvm::StringLiteral kSplitOnlyAttr = "attn.split_only";
 LogicalResult buildLinearChunkKernel(OpBuilder &gb, func::FuncOp fn,
                                      LinearOp op, StringRef name,
                                      int64_t columns);

@@ -8,6 +8,8 @@
 // RUN: attn-opt %s --pass-pipeline='builtin.module(func.func(attn-linear-wy,attn-linear-split),attn-to-nvgpu)' | FileCheck %s
 // RUN: attn-opt %s --pass-pipeline='builtin.module(func.func(attn-linear-split{linear-columns=64}))' | FileCheck %s --check-prefix=NOSPLIT
 // RUN: attn-opt %s --pass-pipeline='builtin.module(func.func(attn-linear-split{linear-chunk=0}))' | FileCheck %s --check-prefix=NOSPLIT
+// split-only (the pipeline's linear-split=2): the two passes alone.
+// RUN: attn-opt %s --pass-pipeline='builtin.module(func.func(attn-linear-split{split-only=1}),attn-to-nvgpu)' | FileCheck %s --check-prefix=ONLY
 
 // SPLIT-LABEL: func.func @gdr
 // SPLIT: %out, %extras:5 = attn.linear %arg0, %arg1, %arg2 log_gate(%arg3) delta(%arg4) state(%arg5) l2norm scale(1.250000e-01) wy(64) split(64)
@@ -49,6 +51,20 @@
 // CHECK-SAME: attn.sm_blocks = array<i64: 0, 1, 2>
 // CHECK: gpu.func @plain__s0_op(
 // CHECK-SAME: attn.grid_tile = array<i64: 64, 32>
+
+// The state pass without wy keeps S in registers: the chunk's state is
+// staged in shared memory and leaves by 16-byte stores one chunk later.
+// ONLY-LABEL: gpu.module @attn_kernels
+// ONLY-NOT: gpu.func @plain__s0_c32
+// ONLY: gpu.func @plain__s0(
+// ONLY-NOT: attn.sm_blocks
+// ONLY-SAME: attn.step_args
+// ONLY: nvgpu.device_async_copy {{.*}} {bypassL1}
+// ONLY: nvvm.mma.sync
+// ONLY: vector.store {{.*}} {alignment = 16 : i64} : memref<2x4x3x64x32xf16>, vector<8xf16>
+// ONLY: gpu.func @plain__s0_op(
+// ONLY-SAME: attn.after_previous
+// ONLY-NOT: gpu.func @plain
 
 func.func @gdr(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x64xbf16>,
                %g: tensor<?x?x?xf32>, %beta: tensor<?x?x?xf32>, %s0: tensor<?x?x64x64xf32>)
