@@ -109,7 +109,10 @@ void LinearChunkBuilder::useGates(Value buffer) {
     return;
   }
   sG = view(base, {kChunk}, b.getF32Type());
-  sKW = view(add(base, kChunk * 4), {kChunk}, b.getF32Type());
+  // Only a state update reads the keys' weights (not the output pass, nor
+  // unweighted keys): elsewhere scanGates makes none.
+  if (s.role != ChunkRole::Output && weightedKeys())
+    sKW = view(add(base, kChunk * 4), {kChunk}, b.getF32Type());
 }
 
 /// Q S_prev for this warp's 16 rows: [bv / 8][4] accumulators, flattened.
