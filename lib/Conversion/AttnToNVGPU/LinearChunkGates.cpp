@@ -174,8 +174,9 @@ SmallVector<SmallVector<Value>> LinearChunkBuilder::offDiagonalScores(Value r0, 
   return A;
 }
 
-/// This warp's rows of the chunk's output with GLA's gates (file comment).
-SmallVector<Value> LinearChunkBuilder::chunkOutputGated(Value r0) {
+/// This warp's rows of the chunk's scores with GLA's gates (file comment);
+/// sQ's rows become Q o 2^{G_t} for the product with S.
+SmallVector<SmallVector<Value>> LinearChunkBuilder::gatedScores(Value r0) {
   // The reference token: the last of the previous sub-chunk (warp 0 has no
   // earlier keys; 0 keeps its factors <= 1).
   Value ref = arith::SelectOp::create(b, ult(c(0), r0), arith::SubIOp::create(b, r0, c(1)), c(0));
@@ -200,11 +201,22 @@ SmallVector<Value> LinearChunkBuilder::chunkOutputGated(Value r0) {
   // Q o 2^{G_t - G_ref} o 2^{G_ref} = Q o 2^{G_t}, for the product with S.
   scaleWarpRows(r0, [&](Value, Value d) { return gateRow(ref, d, 8); });
   syncWarp();
+  return A;
+}
+
+SmallVector<Value> LinearChunkBuilder::outputFromScores(Value r0,
+                                                        ArrayRef<SmallVector<Value>> A) {
   SmallVector<Value> O = queryTimesState(r0);
   for (Value &x : O)
     x = arith::MulFOp::create(b, x, cf(op.getScaleValue()));
   addScoresTimesValues(A, O);
   return O;
+}
+
+/// This warp's rows of the chunk's output with GLA's gates (file comment).
+SmallVector<Value> LinearChunkBuilder::chunkOutputGated(Value r0) {
+  SmallVector<SmallVector<Value>> A = gatedScores(r0);
+  return outputFromScores(r0, A);
 }
 
 /// The weights 2^{G_{C-1,d} - G_{s,d}} of tokens tok and tok + 1 in state

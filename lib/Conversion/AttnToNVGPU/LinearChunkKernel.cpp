@@ -400,7 +400,42 @@ void LinearChunkBuilder::buildOutputPass(Value bIdx, Value head, Value chunk, Va
   barrier(); // the tiles, the state and G have landed
   prepareQueriesAndKeys();
   Value r0 = mul(warp, 16);
+  if (s.walkSlices)
+    return walkOutputSlices(t0, chunk, r0);
   storeOutput(t0, r0, featureGates() ? chunkOutputGated(r0) : chunkOutput(r0));
+}
+
+void LinearChunkBuilder::useSliceBuffer(int64_t buffer) {
+  sV = view(c(buffer ? s.offK() : s.offV()), {kChunk, s.padV()}, s.elt);
+  sS = view(c(buffer ? s.offG() : s.offS()), {s.d, s.padV()}, s.elt);
+}
+
+void LinearChunkBuilder::copySlice(Value t0, Value chunk, int64_t slice, int64_t buffer) {
+  v0 = c(slice * s.bv);
+  useSliceBuffer(buffer);
+  copyRows(arg(op.getV()), t0, v0, s.bv, sV);
+  copyStateTile(chunk);
+  NVVM::CpAsyncCommitGroupOp::create(b);
+}
+
+/// The scores once, then each slice's Q S + A V; slice j + 1's copies fly
+/// during slice j's products (buffers alternate: K's and G's space is free
+/// once every warp has its scores).
+void LinearChunkBuilder::walkOutputSlices(Value t0, Value chunk, Value r0) {
+  SmallVector<SmallVector<Value>> A = gatedScores(r0);
+  barrier(); // no warp reads K or G any more
+  for (int64_t j = 0; j < s.slices(); ++j) {
+    bool next = j + 1 < s.slices();
+    if (next)
+      copySlice(t0, chunk, j + 1, (j + 1) % 2);
+    v0 = c(j * s.bv);
+    useSliceBuffer(j % 2);
+    storeOutput(t0, r0, outputFromScores(r0, A));
+    if (next) {
+      NVVM::CpAsyncWaitGroupOp::create(b, 0);
+      barrier(); // slice j + 1 has landed; slice j's buffer is free
+    }
+  }
 }
 
 void LinearChunkBuilder::enter(Value bIdx, Value head, Value thread, Value window) {
@@ -683,10 +718,10 @@ namespace {
 /// the blocks), else the state pass (32 columns) and the output pass
 /// parallel over chunks; the split wins where few long rows leave most SMs
 /// idle. GLA has one fused form (its 32-column one lost: 4.5 against 3.5
-/// ms at G = S), launched where G >= S / 2. (A 64-column GLA state pass
-/// timed faster, 1.10 against 1.32 ms at 4 x 16 x 16384, and its split
-/// 3.42 against the fused 3.54-3.57 there, but its numerics are not yet
-/// checked on a GPU: linear-gpu.md.)
+/// ms at G = S), launched where G >= 2 S; below, its state pass keeps 64
+/// columns (1.10 against 1.32 ms with 32 at 4 x 16 x 16384: the gate work
+/// per chunk is per block, so fewer blocks do less of it) and the split
+/// beat the fused kernel there (3.42 against 3.54-3.57 ms).
 LogicalResult buildSplitForms(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
                               int64_t dv) {
   if (*op.getSplit() != kChunk)
@@ -695,7 +730,7 @@ LogicalResult buildSplitForms(OpBuilder &gb, func::FuncOp fn, LinearOp op, Strin
   int64_t fused = sliceWidth(dv, 64);
   bool gla = op.isPerFeatureGate();
   bool narrow = fused == 64 && dv / 32 <= 8;
-  int64_t state = narrow ? 32 : fused;
+  int64_t state = narrow && !gla ? 32 : fused;
   std::string output = (name + "_op").str();
   // split-only: the state pass carries the step's name.
   if (op->hasAttr(kSplitOnlyAttr))
@@ -704,12 +739,13 @@ LogicalResult buildSplitForms(OpBuilder &gb, func::FuncOp fn, LinearOp op, Strin
   // Bounds {min, max, per K SMs} on each form's own grid.
   SmallVector<int64_t> fusedWhen, stateWhen;
   bool withC32 = narrow && !gla;
-  if (withC32)
+  if (withC32 || gla)
     fusedWhen = {2, 0, 1}; // G >= 2 S; the 32-column form between
   else
     fusedWhen = {1, 0, 2}; // G >= S / 2
-  // The state pass's grid is G fused / state: split where G < S / 2.
-  stateWhen = {0, fused / state, 2};
+  // The state pass's grid is G fused / state: split where G < S / 2
+  // (GLA: G < 2 S).
+  stateWhen = gla ? SmallVector<int64_t>{0, 2, 1} : SmallVector<int64_t>{0, fused / state, 2};
   if (failed(buildOne(gb, fn, op, name, fused, fusedWhen)) ||
       (withC32 && failed(buildOne(gb, fn, op, (name + "_c32").str(), 32, {1, 4}))) ||
       failed(buildOne(gb, fn, op, (name + "_sp").str(), state, stateWhen, ChunkRole::State)))
@@ -759,18 +795,22 @@ ChunkShape shapeOf(LinearOp op, int64_t columns, ChunkRole role) {
 LogicalResult buildOutputKernel(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
                                 int64_t columns) {
   ChunkShape s = shapeOf(op, columns, ChunkRole::Output);
+  // GLA: a block per (b, h, chunk) walks the slices, their V in K's space
+  // and their state in G's (both fit where bv <= D).
+  s.walkSlices = op.isPerFeatureGate() && !op.getBeta() && s.slices() > 1 && s.bv <= s.d;
+  assert((!s.walkSlices || s.stateTileBytes() <= s.gateBytes()) && "a state tile in G's space");
   // A block per (b, h, chunk, slice): out [B, H, N, Dv] in tiles of C rows
-  // x bv columns is the grid.
+  // x bv columns (x Dv when walking the slices) is the grid.
   unsigned outArg = op->getNumOperands();
   gpu::GPUFuncOp kfn = buildSharedStepKernel(
       gb, fn, op, name, {outArg, 4, kThreads, kThreads, s.bytes()},
       [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {
-        TileBlock t = decodeTileBlock(b, arg(op.getOut()), s.slices());
+        TileBlock t = decodeTileBlock(b, arg(op.getOut()), s.walkSlices ? 1 : s.slices());
         LinearChunkBuilder(b, op, s, arg)
             .buildOutputPass(t.bi, t.h, t.chunk, t.slice,
                              gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
       });
-  kfn->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kChunk, s.bv}));
+  kfn->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kChunk, s.walkSlices ? s.dv : s.bv}));
   kfn->setAttr("attn.after_previous", gb.getUnitAttr());
   return success();
 }

@@ -45,6 +45,11 @@ struct ChunkShape {
   /// slice arrives in V's place; no A, X or beta (the prep kernel made them).
   bool wy = false;
   ChunkRole role = ChunkRole::Fused;
+  /// GLA's output pass: a block per (b, h, chunk) walks every slice of Dv
+  /// (the per-feature gate work of the scores is done once, not once per
+  /// slice); slice j + 1's V and state land in K's and G's space while
+  /// slice j's products run.
+  bool walkSlices = false;
   /// The state pass reads no queries: its stage has no Q.
   bool hasQ() const { return role != ChunkRole::State; }
   /// split's state pass without wy keeps the state in its accumulators;
@@ -75,9 +80,13 @@ struct ChunkShape {
   int64_t offS() const { return stages() * stageBytes(); }
   int64_t offG() const { return offS() + (stateInRegisters() ? 2 : 1) * stateTileBytes(); }
   /// G: [C] f32 then the keys' weights in the state update [C] f32, or
-  /// (GLA) G [C, padG] f32, rows padded by 32 bytes so that the float
-  /// pairs of 4 rows fill the banks once.
-  int64_t padG() const { return d + 8; }
+  /// (GLA) G [C, padG] f32, rows padded by 16 bytes: a row starts 4 banks
+  /// after the previous one, so the diagonal scores' float quadruples of 8
+  /// rows (or of rows 0, 2, 4, 6) and the state update's pairs of tokens
+  /// 0, 2, 4, 6 x 8 features each fill the 32 banks once (32 bytes of
+  /// padding put rows 4 apart on the same banks: ncu counted 3.9
+  /// wavefronts per shared load in GLA's output pass).
+  int64_t padG() const { return d + 4; }
   int64_t gateBytes() const { return kChunk * 4 * (gateElt ? padG() : 2); }
   /// The state pass in registers scans chunk c + 1's scalar gates while
   /// slower warps still read chunk c's: two buffers.
@@ -241,6 +250,15 @@ private:
   SmallVector<Value> diagonalScores(Value r0);
   SmallVector<SmallVector<Value>> offDiagonalScores(Value r0, Value ref);
   SmallVector<Value> chunkOutputGated(Value r0);
+  /// The scores of chunkOutputGated, with sQ's rows left as Q o 2^{G_t}.
+  SmallVector<SmallVector<Value>> gatedScores(Value r0);
+  /// O = scale Q S + A V for this warp's rows, sQ already weighted.
+  SmallVector<Value> outputFromScores(Value r0, ArrayRef<SmallVector<Value>> A);
+  /// walkSlices: slice `slice`'s V and state tile into buffer `buffer`
+  /// (0: the stage's V and sS; 1: K's and G's space), as sV and sS.
+  void useSliceBuffer(int64_t buffer);
+  void copySlice(Value t0, Value chunk, int64_t slice, int64_t buffer);
+  void walkOutputSlices(Value t0, Value chunk, Value r0);
   Value featureKeyWeights(Value t0, Value d, Value tok);
   void syncWarp();
   /// Calls f(i, row, column) for accumulator element i of this thread's
