@@ -69,6 +69,17 @@ def with_list(text):
     return re.sub(r"\) -> (tensor<[^>]*>) \{", rf") -> (\1, {tys[0]}, {tys[1]}) {{", text, count=1)
 
 
+def merge_program(d, masks):
+    """Two attentions over `masks`, merged; returns the out and the lse."""
+    t, l = f"tensor<?x?x?x{d}xbf16>", "tensor<?x?x?xf32>"
+    parts = "".join(
+        f"  %o{p}, %l{p} = attn.attention %q, %k, %v mask({m}) : ({t}, {t}, {t}) -> ({t}, {l})\n"
+        for p, m in enumerate(masks))
+    return (f"func.func @f(%q: {t}, %k: {t}, %v: {t}) -> ({t}, {l}) {{\n{parts}"
+            f"  %o, %lse = attn.merge %o0, %l0, %o1, %l1 : ({t}, {l}, {t}, {l}) -> ({t}, {l})\n"
+            f"  return %o, %lse : {t}, {l}\n}}\n")
+
+
 def specs():
     out = {}
     for ex in ("topk_blocks", "longheads", "dhsa", "segment_pool_cross", "pointer",
@@ -112,6 +123,19 @@ def specs():
     out["merge_bw"] = (f"func.func @merge_bw(%a: {o}, %la: {l}, %b: {o}, %lb: {l}) -> ({o}, {l}) {{\n"
                        f"  %o, %lse = attn.merge %a, %la, %b, %lb : ({o}, {l}, {o}, {l}) -> ({o}, {l})\n"
                        f"  return %o, %lse : {o}, {l}\n}}\n", "")
+    # attn.merge fused into the second attention's epilogue (fuse-merge,
+    # the default) beside the merge as a step of its own: split-KV returning
+    # the merged lse too, on the Hopper kernel and on mma.sync (chip=sm_90),
+    # at D = 64 and 128; and halves of a diagonal window, which leave rows
+    # past M empty in both parts (zeros and -inf, never NaN).
+    halves = ("#attn.key_part<0, 2>", "#attn.key_part<1, 2>")
+    diag = tuple(f"#attn.all_of<[{h}, #attn.window<0, 0>]>" for h in halves)
+    for d in (64, 128):
+        for suffix, options in (("", ""), ("_sync", "chip=sm_90"), ("_unfused", "fuse-merge=0")):
+            out[f"select_merge_d{d}{suffix}"] = (merge_program(d, halves), options)
+    # (merge_fused.py checks these: lse -inf where the reference has it.)
+    out["merge_empty_rows"] = (merge_program(64, diag), "")
+    out["merge_empty_rows_sync"] = (merge_program(64, diag), "chip=sm_90")
     # The attention half alone, on the selected list passed at run time.
     t, i, c = "tensor<?x?x?x128xbf16>", "tensor<?x?x?x26xi32>", "tensor<?x?x?xi32>"
     out["select_seer_attend"] = (

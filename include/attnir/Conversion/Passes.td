@@ -111,6 +111,12 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
            "O(Nk) whatever k: token-level lists such as DSA's top-2048); 0: "
            "k arg-max passes (O(k Nk)); both keep the same ids (checked "
            "on the H200: bench/gpu/selection.py, WarpRadixCut.cpp)">,
+    Option<"fuseMerge", "fuse-merge", "int64_t", /*default=*/"1",
+           "attn.merge of two (out, lse) parts, one of them an attention "
+           "kernel's whose results feed only the merge: 1 merges in that "
+           "kernel's epilogue (it reads the other part and writes the "
+           "merge's results: no merge step, one pass over the outputs "
+           "less); 0 keeps the merge a step of its own">,
   ];
 }
 

@@ -132,6 +132,12 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                                              "warp radix select (1) or k "
                                              "arg-max passes (0)"),
                               llvm::cl::init(1)};
+  Option<int64_t> fuseMerge{*this, "fuse-merge",
+                            llvm::cl::desc("attn.merge of two parts, one an "
+                                           "attention's only use: merged in "
+                                           "that attention's epilogue (1) or "
+                                           "a step of its own (0)"),
+                            llvm::cl::init(1)};
   Option<int64_t> optLevel{*this, "opt-level",
                            llvm::cl::desc("LLVM and ptxas optimisation level"),
                            llvm::cl::init(3)};

@@ -129,10 +129,21 @@ struct ConvertAttnToNVGPU
         continue;
       }
       // A program: one kernel per op in program order (each runs after the
-      // ops it reads), "<entry>__s<k>", on buffers the runtime binds.
+      // ops it reads), "<entry>__s<k>", on buffers the runtime binds. A
+      // merge an attention kernel's epilogue does (fuse-merge) has none.
       OpBuilder gb(ctx);
       int64_t step = 0;
+      llvm::DenseMap<Operation *, MergeOp> fusedMerge;
+      llvm::SmallPtrSet<Operation *, 4> mergedInEpilogue;
+      if (fuseMerge)
+        for (auto attention : fn.getOps<AttentionOp>())
+          if (MergeOp merge = fusableMerge(attention)) {
+            fusedMerge[attention] = merge;
+            mergedInEpilogue.insert(merge);
+          }
       for (Operation &o : fn.getBody().front().without_terminator()) {
+        if (mergedInEpilogue.contains(&o))
+          continue;
         std::string kname = fn.getName().str() + "__s" + std::to_string(step);
         gb.setInsertionPointToEnd(gpuModule.getBody());
         auto attention = dyn_cast<AttentionOp>(o);
@@ -153,7 +164,8 @@ struct ConvertAttnToNVGPU
           return signalPassFailure();
         }
         LogicalResult built =
-            flash ? buildAttentionKernel(gpuModule, fn, attention, kname, true)
+            flash ? buildAttentionKernel(gpuModule, fn, attention, kname, true,
+                                         fusedMerge.lookup(attention))
             : attention && cuda::canGroupListAttention(attention)
                 ? cuda::buildGroupedListAttention(gb, fn, attention, kname)
             : isa<RouteOp>(o)
@@ -198,12 +210,51 @@ struct ConvertAttnToNVGPU
     return success();
   }
 
+  /// The attn.merge that `op`'s kernel can do in its epilogue: two (out,
+  /// lse) parts and no unnormalised terms, one part op's results and their
+  /// only uses, the other of op's element type and defined before op (its
+  /// step has run). The flash kernels only (not the row kernel).
+  static MergeOp fusableMerge(AttentionOp op) {
+    if (cuda::needsRowKernel(op) || !op.getLse() || !op.getOut().hasOneUse() ||
+        !op.getLse().hasOneUse())
+      return {};
+    auto merge = dyn_cast<MergeOp>(*op.getOut().getUsers().begin());
+    if (!merge || merge.getNumPairs() != 2 || merge.getNumTerms() != 0)
+      return {};
+    unsigned mine = merge.getPartOut(0) == op.getOut() ? 0 : 1;
+    if (merge.getPartOut(mine) != op.getOut() || merge.getPartLse(mine) != op.getLse())
+      return {};
+    Type elt = op.getOut().getType().getElementType();
+    Value other = merge.getPartOut(1 - mine);
+    if (cast<RankedTensorType>(other.getType()).getElementType() != elt ||
+        merge.getOut().getType().getElementType() != elt)
+      return {};
+    for (Value x : {other, merge.getPartLse(1 - mine)})
+      if (Operation *def = x.getDefiningOp(); def && !def->isBeforeInBlock(op))
+        return {};
+    return merge;
+  }
+
+  /// The kernel's extra operands with a fused merge: the other part's out
+  /// and lse; its results: the merge's (else op's).
+  static SmallVector<Value> priorOperands(AttentionOp op, MergeOp merge) {
+    if (!merge)
+      return {};
+    unsigned other = merge.getPartOut(0) == op.getOut() ? 1 : 0;
+    return {merge.getPartOut(other), merge.getPartLse(other)};
+  }
+
   /// The attention kernel `name` of `op` (FlashKernel*.cpp); `inProgram`:
   /// it records the buffers it binds (attn.step_args), else it reads the
-  /// entry's inputs, then its outputs.
+  /// entry's inputs, then its outputs. `merge`: a merge it does in its
+  /// epilogue (fusableMerge).
   LogicalResult buildAttentionKernel(gpu::GPUModuleOp gpuModule,
                                      func::FuncOp fn, AttentionOp op,
-                                     std::string name, bool inProgram) {
+                                     std::string name, bool inProgram,
+                                     MergeOp merge = {}) {
+    SmallVector<Value> kernelOperands(op->getOperands());
+    llvm::append_range(kernelOperands, priorOperands(op, merge));
+    SmallVector<Value> kernelResults(merge ? merge->getResults() : op->getResults());
     MLIRContext *ctx = &getContext();
       auto qT = cast<RankedTensorType>(op.getQ().getType());
       auto kT = cast<RankedTensorType>(op.getK().getType());
@@ -315,7 +366,8 @@ struct ConvertAttnToNVGPU
       // Hopper kernel's copies cost no registers: two stages.
       s.stages = stages ? stages.getValue()
                         : (s.hopper ? 2 : (s.qInRegs ? 1 : 2));
-      s.hasLse = static_cast<bool>(op.getLse());
+      s.mergePrior = static_cast<bool>(merge);
+      s.hasLse = kernelResults.size() > 1;
       if (!s.elt.isBF16() && !s.elt.isF16()) {
         op.emitError() << "the CUDA target needs f16 or bf16 inputs (tensor "
                           "cores); got "
@@ -375,13 +427,14 @@ struct ConvertAttnToNVGPU
         return failure();
       }
 
-      // Kernel arguments: q, k, v, out[, lse] as memrefs.
+      // Kernel arguments: q, k, v, ...[, prior out, prior lse], out[, lse]
+      // as memrefs.
       SmallVector<Type> argTypes;
-      for (Value x : op->getOperands()) {
+      for (Value x : kernelOperands) {
         auto t = cast<RankedTensorType>(x.getType());
         argTypes.push_back(MemRefType::get(t.getShape(), t.getElementType()));
       }
-      for (Value x : op->getResults()) {
+      for (Value x : kernelResults) {
         auto t = cast<RankedTensorType>(x.getType());
         argTypes.push_back(MemRefType::get(t.getShape(), t.getElementType()));
       }
@@ -423,9 +476,9 @@ struct ConvertAttnToNVGPU
       // attention reads the inputs, then the outputs); then the tiles.
       if (inProgram) {
         SmallVector<Attribute> bindings;
-        for (Value x : op->getOperands())
+        for (Value x : kernelOperands)
           bindings.push_back(gb.getStringAttr(bindingOf(fn, x)));
-        for (Value x : op->getResults())
+        for (Value x : kernelResults)
           bindings.push_back(gb.getStringAttr(bindingOf(fn, x)));
         kfn->setAttr("attn.step_args", gb.getArrayAttr(bindings));
       }

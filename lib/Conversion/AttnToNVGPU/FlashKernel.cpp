@@ -398,6 +398,14 @@ void FlashKernelBuilder::epilogue(ValueRange fin, gpu::GPUFuncOp fn) {
   Value ln2 = cf(static_cast<float>(1.0 / kLog2e));
   Value firstOfQuad =
       arith::CmpIOp::create(b, arith::CmpIPredicate::eq, rem(lane, 4), c(0));
+  auto pairTy = VectorType::get({2}, f32), eltPairTy = VectorType::get({2}, s.elt);
+  // A fused merge reads the other part's rows first, all of them before
+  // any store (a load after a store to `o` cannot be hoisted above it, so
+  // interleaved they wait out one memory latency each).
+  SmallVector<PriorRow> prior;
+  if (s.mergePrior)
+    for (int64_t r = 0; r < 2 * MT; ++r)
+      prior.push_back(loadPriorRow(fn, rows[r]));
   for (int64_t mi = 0; mi < MT; ++mi)
     for (int64_t rr = 0; rr < 2; ++rr) {
       int64_t r = mi * 2 + rr;
@@ -410,32 +418,84 @@ void FlashKernelBuilder::epilogue(ValueRange fin, gpu::GPUFuncOp fn) {
       auto ifIn = scf::IfOp::create(b, inside, false);
       OpBuilder::InsertionGuard g(b);
       b.setInsertionPointToStart(&ifIn.getThenRegion().front());
-      auto pairTy = VectorType::get({2}, f32);
-      Value invV = vector::BroadcastOp::create(b, pairTy, inv);
+      // The row's lse = (m + log2 l) ln 2 in natural units (m in log2
+      // units); -inf for empty rows.
+      Value m = fin[mBase + r];
+      if (foldScale)
+        m = arith::MulFOp::create(b, m, scale2);
+      Value rowLse = arith::SelectOp::create(
+          b, pos,
+          arith::MulFOp::create(b, arith::AddFOp::create(b, m, math::Log2Op::create(b, l)), ln2),
+          ninf);
+      // The accumulators' weight, and the merged part's (a fused merge).
+      Value w = inv, wPrior;
+      if (s.mergePrior)
+        std::tie(w, wPrior, rowLse) = mergeWeights(prior[r].lse, rowLse, inv);
+      Value wV = vector::BroadcastOp::create(b, pairTy, w);
+      Value wPriorV = wPrior ? vector::BroadcastOp::create(b, pairTy, wPrior).getResult() : Value();
       for (int64_t dt = 0; dt < numO; ++dt) {
         int64_t base = mi * numO * 4 + dt * 4 + 2 * rr;
-        Value pair = vector::FromElementsOp::create(
-            b, pairTy, ValueRange{fin[base], fin[base + 1]});
-        Value val =
-            arith::TruncFOp::create(b, VectorType::get({2}, s.elt),
-                                    arith::MulFOp::create(b, pair, invV));
-        auto store = vector::StoreOp::create(
-            b, val, o, ValueRange{bIdx, h, rows[r], add(colPair, dt * 8)});
+        Value pair = arith::MulFOp::create(
+            b, vector::FromElementsOp::create(b, pairTy, ValueRange{fin[base], fin[base + 1]}),
+            wV);
+        if (wPrior)
+          pair = vector::FMAOp::create(b, arith::ExtFOp::create(b, pairTy, prior[r].out[dt]),
+                                       wPriorV, pair);
+        auto store = vector::StoreOp::create(b, arith::TruncFOp::create(b, eltPairTy, pair), o,
+                                             ValueRange{bIdx, h, rows[r], add(colPair, dt * 8)});
         store.setAlignment(uint64_t(4));
       }
       if (lse) {
-        // lse = (m + log2 l) ln 2 in natural units (m in log2 units);
-        // -inf for empty rows.
-        Value m = fin[mBase + r];
-        if (foldScale)
-          m = arith::MulFOp::create(b, m, scale2);
-        Value val = arith::MulFOp::create(
-            b, arith::AddFOp::create(b, m, math::Log2Op::create(b, l)), ln2);
-        val = arith::SelectOp::create(b, pos, val, ninf);
         auto ifFirst = scf::IfOp::create(b, firstOfQuad, false);
         OpBuilder::InsertionGuard g2(b);
         b.setInsertionPointToStart(&ifFirst.getThenRegion().front());
-        memref::StoreOp::create(b, val, lse, ValueRange{bIdx, h, rows[r]});
+        memref::StoreOp::create(b, rowLse, lse, ValueRange{bIdx, h, rows[r]});
       }
     }
+}
+
+/// The other part's lse and this thread's out pairs of `row` (row N - 1
+/// for rows past N, whose results are not stored: N >= 1 where a tile
+/// runs).
+FlashKernelBuilder::PriorRow FlashKernelBuilder::loadPriorRow(gpu::GPUFuncOp fn, Value row) {
+  Value at = arith::MinUIOp::create(b, row, arith::SubIOp::create(b, N, c(1)));
+  PriorRow p;
+  p.lse = memref::LoadOp::create(b, fn.getArgument(s.priorArg() + 1), ValueRange{bIdx, h, at});
+  for (int64_t dt = 0; dt < numO; ++dt) {
+    auto pair = vector::LoadOp::create(b, VectorType::get({2}, s.elt),
+                                       fn.getArgument(s.priorArg()),
+                                       ValueRange{bIdx, h, at, add(colPair, dt * 8)});
+    pair.setAlignment(uint64_t(4));
+    p.out.push_back(pair);
+  }
+  return p;
+}
+
+/// A fused attn.merge (shared/patterns.md A10) of this row (lse `rowLse`,
+/// accumulators times `inv` = its out) with the other part's row (lse
+/// `priorLse`): the weights of the accumulators and of the other part's
+/// out, and the merged lse.
+/// A row both parts leave empty gets weights 0 and lse -inf, never NaN.
+std::tuple<Value, Value, Value> FlashKernelBuilder::mergeWeights(Value priorLse, Value rowLse,
+                                                                 Value inv) {
+  Value top = arith::MaximumFOp::create(b, priorLse, rowLse);
+  Value empty = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, top, ninf);
+  top = arith::SelectOp::create(b, empty, zero, top);
+  Value log2e = cf(static_cast<float>(kLog2e));
+  auto weight = [&](Value x) { // e^{x - top}: 0 for x = -inf
+    return math::Exp2Op::create(b, arith::MulFOp::create(b, arith::SubFOp::create(b, x, top),
+                                                         log2e));
+  };
+  Value ePrior = weight(priorLse), eRow = weight(rowLse);
+  Value sum = arith::AddFOp::create(b, ePrior, eRow);
+  Value invSum = arith::SelectOp::create(b, empty, zero,
+                                         arith::DivFOp::create(b, cf(1.0f), sum));
+  Value merged = arith::SelectOp::create(
+      b, empty, ninf,
+      arith::AddFOp::create(
+          b, top,
+          arith::MulFOp::create(b, math::Log2Op::create(b, sum),
+                                cf(static_cast<float>(1.0 / kLog2e)))));
+  return {arith::MulFOp::create(b, arith::MulFOp::create(b, eRow, invSum), inv),
+          arith::MulFOp::create(b, ePrior, invSum), merged};
 }

@@ -72,11 +72,16 @@ struct FlashShape {
   /// The rule operands of mask_rule / score_rule regions follow the ids.
   unsigned numRules = 0;
 
+  /// An attn.merge fused into the epilogue: the other part's (out, lse)
+  /// follow the rule operands, and out, lse are the merge's results.
+  bool mergePrior = false;
+
   /// Kernel argument positions: q, k, v[, kv_indices, kv_counts][, q_doc,
-  /// k_doc][, rule operands], out[, lse].
+  /// k_doc][, rule operands][, prior out, prior lse], out[, lse].
   unsigned docArg() const { return listQ ? 5 : 3; }
   unsigned ruleArg() const { return docArg() + (segments ? 2 : 0); }
-  unsigned outArg() const { return ruleArg() + numRules; }
+  unsigned priorArg() const { return ruleArg() + numRules; }
+  unsigned outArg() const { return priorArg() + (mergePrior ? 2 : 0); }
 
   int64_t padD() const { return d + 8; } // +16 B per row: no ldmatrix
   int64_t padV() const { return dv + 8; } // bank conflicts
@@ -233,6 +238,13 @@ private:
   void yieldState(ArrayRef<Value> O, const SoftmaxOut &so);
   /// l across the quad, normalise, store rows < N into fn's out (and lse).
   void epilogue(ValueRange fin, gpu::GPUFuncOp fn);
+  /// A fused merge: the other part's lse and out pairs of one row.
+  struct PriorRow {
+    Value lse;
+    SmallVector<Value> out;
+  };
+  PriorRow loadPriorRow(gpu::GPUFuncOp fn, Value row);
+  std::tuple<Value, Value, Value> mergeWeights(Value priorLse, Value rowLse, Value inv);
 
 
   Value c(int64_t v) { return arith::ConstantIndexOp::create(b, v); }

@@ -5,6 +5,7 @@
 // dims of argument attn.grid_arg: a warp per select row); the attention
 // reads the selected list from the workspace.
 // RUN: attn-opt %s --attn-to-nvgpu | FileCheck %s
+// RUN: attn-opt %s --attn-to-nvgpu="fuse-merge=0" | FileCheck %s --check-prefix=UNFUSED
 
 // CHECK-LABEL: gpu.module @attn_kernels
 // CHECK: gpu.func @topk__s0(%{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>) kernel
@@ -212,4 +213,61 @@ func.func @gated_delta(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
           tensor<?x?x?xf32>, tensor<?x?x?xf32>, tensor<?x?x64x64xf32>)
        -> (tensor<?x?x?x64xf32>, tensor<?x?x64x64xf32>)
   return %o, %s : tensor<?x?x?x64xf32>, tensor<?x?x64x64xf32>
+}
+
+// Split-KV: the second attention's epilogue does the merge (fuse-merge=1):
+// it reads the first part (w0, w1) beside q, k, v and writes the merge's
+// results (o0, w4): the other part's rows loaded first (all before any
+// store), then the part's lse, the merged lse and weights (exp2, no NaN
+// for rows both parts leave empty), the other part's pairs in an FMA.
+// No merge step. With fuse-merge=0 the merge is a step of its own.
+// CHECK-LABEL: gpu.func @split_kv__s0(
+// CHECK-SAME: attn.step = 0 : i64, attn.step_args = ["i0", "i1", "i2", "w0", "w1"]
+// CHECK: gpu.func @split_kv__s1(
+// CHECK-SAME: attn.step = 1 : i64, attn.step_args = ["i0", "i1", "i2", "w0", "w1", "o0", "w4"]
+// CHECK: memref.load {{.*}} : memref<?x?x?xf32>
+// CHECK: vector.load {{.*}} : memref<?x?x?x64xbf16>, vector<2xbf16>
+// CHECK: math.log2
+// CHECK: arith.maximumf
+// CHECK: math.exp2
+// CHECK: vector.fma
+// CHECK: vector.store {{.*}} : memref<?x?x?x64xbf16>, vector<2xbf16>
+// CHECK: memref.store {{.*}} : memref<?x?x?xf32>
+// CHECK-NOT: gpu.func @split_kv__s2
+// Not fused: the first part's out is also returned (its results feed more
+// than the merge), so that attention keeps its outputs; the second is.
+// CHECK-LABEL: gpu.func @split_kv_shared__s1(
+// CHECK-SAME: attn.step_args = ["i0", "i1", "i2", "o1", "w0", "o0", "w3"]
+// CHECK-NOT: gpu.func @split_kv_shared__s2
+// UNFUSED-LABEL: gpu.func @split_kv__s1(
+// UNFUSED-SAME: attn.step_args = ["i0", "i1", "i2", "w2", "w3"]
+// UNFUSED: gpu.func @split_kv__s2(
+// UNFUSED-SAME: attn.step_args = ["w0", "w1", "w2", "w3", "o0", "w4"]
+func.func @split_kv(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
+                    %v: tensor<?x?x?x64xbf16>) -> tensor<?x?x?x64xbf16> {
+  %o1, %lse1 = attn.attention %q, %k, %v mask(#attn.key_part<0, 2>)
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+       -> (tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>)
+  %o2, %lse2 = attn.attention %q, %k, %v mask(#attn.key_part<1, 2>)
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+       -> (tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>)
+  %o, %lse = attn.merge %o1, %lse1, %o2, %lse2
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>, tensor<?x?x?x64xbf16>,
+          tensor<?x?x?xf32>) -> (tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>)
+  return %o : tensor<?x?x?x64xbf16>
+}
+
+func.func @split_kv_shared(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
+                           %v: tensor<?x?x?x64xbf16>)
+    -> (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>) {
+  %o1, %lse1 = attn.attention %q, %k, %v mask(#attn.key_part<1, 2>)
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+       -> (tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>)
+  %o2, %lse2 = attn.attention %q, %k, %v mask(#attn.key_part<0, 2>)
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+       -> (tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>)
+  %o, %lse = attn.merge %o2, %lse2, %o1, %lse1
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>, tensor<?x?x?x64xbf16>,
+          tensor<?x?x?xf32>) -> (tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>)
+  return %o, %o1 : tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>
 }
