@@ -33,7 +33,9 @@ CHECKS = ["linear_decay_f32_d64", "linear_gate_elu1_bf16_d64", "linear_normalize
           "linear_gdr_f16_d128_dv256", "linear_gdr_wy_bf16_d64", "linear_gdr_wy_f16_d128_dv32",
           "linear_split_loggate_bf16_d64", "linear_split_gdr_f16_d128_dv32",
           "linear_plain_bf16_d128_nosplit", "linear_loggate_bf16_d128_nosplit",
-          "linear_gla_bf16_d128_nosplit", "linear_gdr_bf16_d128_nosplit"]
+          "linear_gla_bf16_d128_nosplit", "linear_gdr_bf16_d128_nosplit",
+          "linear_gdr_bf16_d128_fused", "linear_gla_bf16_d128_split",
+          "linear_plain_bf16_d128_split"]
 # The issue's timing shapes (B, H, N), D = Dv = 128.
 SHAPES = [(16, 16, 4096), (4, 16, 16384), (1, 16, 4096)]
 
