@@ -67,7 +67,7 @@ struct ChunkShape {
   int64_t offW() const { return offV() + vBytes(); }
   int64_t stageBytes() const { return offW() + (wy ? qBytes() : 0); }
   /// Two stages (the next chunk's copies fly during this chunk's
-  /// products), or one with GLA's G [C, D]: 97 KB at D = Dv = 128 keeps two
+  /// products), or one with GLA's G [C, D]: 96 KB at D = Dv = 128 keeps two
   /// blocks on an SM, which hide more latency than the second stage.
   int64_t stages() const {
     // split's state pass runs two blocks per SM whatever its shared
