@@ -16,10 +16,10 @@ its own (fuse-merge=0). Bundles from bench/gpu/build_select.py:
 import json
 import os
 
-import numpy as np
 import torch
 
 import attnir
+from merge import rel_err
 from rules import kernel_ms
 from sparse import run_report, time_ms
 
@@ -30,19 +30,6 @@ SHAPES = [(16, 16, 4096), (4, 16, 16384)]
 
 def load(name):
     return attnir.load(os.path.join(HERE, "bundles", name + ".bundle"))
-
-
-def rel_err(got, ref):
-    """Max error over finite reference entries, relative to their max, and
-    whether the infinities sit in the same places."""
-    err, same_inf = 0.0, True
-    for g, r in zip(got, ref):
-        g, r = g.double().cpu().numpy(), np.asarray(r, np.float64)
-        fin = np.isfinite(r)
-        same_inf &= bool(np.array_equal(np.isinf(g), np.isinf(r))) and not np.isnan(g).any()
-        if fin.any():
-            err = max(err, float(np.abs(g[fin] - r[fin]).max() / (np.abs(r[fin]).max() or 1)))
-    return err, same_inf
 
 
 def check(report):
