@@ -183,7 +183,7 @@ struct ConvertAttnToNVGPU
                     cuda::canChunkLinear(cast<LinearOp>(o), linearChunk,
                                          linearColumns)
                 ? cuda::buildLinearChunkKernel(gb, fn, cast<LinearOp>(o), kname,
-                                               linearColumns)
+                                               linearColumns, mma != "sync")
                 : cuda::buildSelectionKernel(gb, fn, &o, kname, selectRadix != 0);
         if (failed(built))
           return signalPassFailure();

@@ -35,6 +35,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "FlashKernel.h"
+#include "WgmmaOps.h"
 #include "llvm/ADT/StringExtras.h"
 
 using namespace mlir;
@@ -46,7 +47,7 @@ namespace {
 /// per stage K full, V full, K empty, V empty.
 enum class Bar { QFull = 0, QEmpty = 1, KFull = 2, VFull = 3, KEmpty = 4,
                  VEmpty = 5 };
-constexpr int64_t kBoxCols = 64; // elements per 128-byte row of a box
+using wgmma::kBoxCols;
 } // namespace
 
 void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
@@ -271,19 +272,11 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   b.setInsertionPointToStart(&roles.getElseRegion().front());
   NVVM::SetMaxRegisterOp::create(b, consumerRegs,
                                  NVVM::SetMaxRegisterAction::increase);
-  // A wgmma shared-memory descriptor, 128-byte swizzle.
   auto descriptor = [&](Value addr, int64_t lbo, int64_t sbo) {
-    Value start = arith::ShRUIOp::create(
-        b, arith::AndIOp::create(b, addr, k64(0x3FFFF)), k64(4));
-    return arith::OrIOp::create(b, start,
-                                k64(((lbo >> 4) << 16) | ((sbo >> 4) << 32) |
-                                    (int64_t(1) << 62)))
-        .getResult();
+    return wgmma::descriptor(b, addr, lbo, sbo);
   };
   Value wgRow = mul64(asI64(div(warp, 4)), 64 * 128); // this warpgroup's rows
   Value qBase; // this warpgroup's rows of the current tile's Q buffer
-  auto wgTy = s.elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
-  const std::string eltName = s.elt.isBF16() ? "bf16" : "f16";
 
   // Lane 0 of each consumer warp marks a buffer as read.
   auto arrive = [&](Value barrier) {
@@ -305,9 +298,7 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::KFull, st), parityOf(t),
                                           ticks);
     Value kBase = add64(add64(base, k64(L.k)), mul64(asI64(st), L.kStage));
-    auto accTy =
-        LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(nS, f32));
-    Value acc = LLVM::ZeroOp::create(b, accTy);
+    Value acc = wgmma::zeroAccumulator(b, s.bk);
     NVVM::WgmmaFenceAlignedOp::create(b);
     for (int64_t kt = 0; kt < s.d / 16; ++kt) {
       int64_t box = kt / 4, inRow = (kt % 4) * 32;
@@ -315,35 +306,13 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
                             1024);
       Value dk = descriptor(add64(kBase, k64(box * s.bk * 128 + inRow)), 16,
                             1024);
-      acc = NVVM::WgmmaMmaAsyncOp::create(
-          b, accTy, acc, dq, dk, NVVM::MMAShapeAttr::get(ctx, 64, s.bk, 16),
-          wgTy, wgTy, NVVM::WGMMATypes::f32,
-          kt == 0 ? NVVM::WGMMAScaleOut::zero : NVVM::WGMMAScaleOut::one,
-          NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one,
-          NVVM::MMALayout::row, NVVM::MMALayout::col, nullptr);
+      acc = wgmma::mmaShared(b, s.elt, acc, dq, dk, s.bk, kt == 0,
+                             /*transB=*/false);
     }
     NVVM::WgmmaGroupSyncAlignedOp::create(b);
     return acc;
   };
-  // Registers written by an in-flight wgmma may be read only after its
-  // wait_group; LLVM does not know that, so the values pass through an
-  // empty side-effecting asm placed after the wait (CUTLASS's
-  // warpgroup_fence_operand).
-  auto fenceOperands = [&](SmallVector<Value> &vals) {
-    std::string cons;
-    for (size_t e = 0; e < vals.size(); ++e)
-      cons += "=f,";
-    for (size_t e = 0; e < vals.size(); ++e)
-      cons += std::to_string(e) + (e + 1 < vals.size() ? "," : "");
-    auto ty = LLVM::LLVMStructType::getLiteral(
-        ctx, SmallVector<Type>(vals.size(), f32));
-    auto op = LLVM::InlineAsmOp::create(
-        b, ty, vals, "", cons, /*has_side_effects=*/true,
-        /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
-        LLVM::AsmDialectAttr(), ArrayAttr());
-    for (size_t e = 0; e < vals.size(); ++e)
-      vals[e] = LLVM::ExtractValueOp::create(b, op.getResult(0), e);
-  };
+  auto fenceOperands = [&](SmallVector<Value> &vals) { wgmma::fenceOperands(b, vals); };
   // The scores of block t once its group retired: scaled, masked, and run
   // through the online softmax against `state`.
   auto scoresSoftmax = [&](Value acc, Value t, ValueRange state) {
@@ -360,43 +329,15 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   // Issues O += P V for block t (m64 n(Dv) k16 per 16 keys, P from the
   // registers `words`, 4 per k-step) as one wgmma group. O may not be read
   // or written until that group retired.
-  const int64_t nO = s.dv / 2;
-  std::string text = "{\n.reg .pred p;\nsetp.ne.b32 p, $" +
-                     std::to_string(nO + 5) +
-                     ", 0;\nwgmma.mma_async.sync.aligned.m64n" +
-                     std::to_string(s.dv) + "k16.f32." + eltName + "." +
-                     eltName + " {";
-  std::string cons;
-  for (int64_t e = 0; e < nO; ++e) {
-    text += (e ? ", $" : "$") + std::to_string(e);
-    cons += "=f,";
-  }
-  text += "}, {$" + std::to_string(nO) + ", $" + std::to_string(nO + 1) +
-          ", $" + std::to_string(nO + 2) + ", $" + std::to_string(nO + 3) +
-          "}, $" + std::to_string(nO + 4) + ", p, 1, 1, 1;\n}\n";
-  cons += "r,r,r,r,l,r";
-  for (int64_t e = 0; e < nO; ++e)
-    cons += "," + std::to_string(e);
-  auto outTy = LLVM::LLVMStructType::getLiteral(ctx, SmallVector<Type>(nO, f32));
   auto issuePV = [&](SmallVector<Value> O, ArrayRef<Value> words, Value t) {
     Value st = stageOf(t);
     NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::VFull, st), parityOf(t),
                                           ticks);
     Value vBase = add64(add64(base, k64(L.v)), mul64(asI64(st), L.vStage));
     NVVM::WgmmaFenceAlignedOp::create(b);
-    for (int64_t kt = 0; kt < s.bk / 16; ++kt) {
-      Value dv = descriptor(add64(vBase, k64(kt * 16 * 128)), s.bk * 128, 1024);
-      SmallVector<Value> operands(words.slice(4 * kt, 4));
-      operands.push_back(dv);
-      operands.push_back(k32(1));
-      operands.append(O);
-      auto mmaOp = LLVM::InlineAsmOp::create(
-          b, outTy, operands, text, cons, /*has_side_effects=*/true,
-          /*is_align_stack=*/false, LLVM::tailcallkind::TailCallKind::None,
-          LLVM::AsmDialectAttr(), ArrayAttr());
-      for (int64_t e = 0; e < nO; ++e)
-        O[e] = LLVM::ExtractValueOp::create(b, mmaOp.getResult(0), e);
-    }
+    for (int64_t kt = 0; kt < s.bk / 16; ++kt)
+      wgmma::mmaRegisterA(b, s.elt, O, words.slice(4 * kt, 4),
+                          descriptor(add64(vBase, k64(kt * 16 * 128)), s.bk * 128, 1024));
     NVVM::WgmmaGroupSyncAlignedOp::create(b);
     return O;
   };

@@ -54,7 +54,7 @@ void LinearChunkBuilder::l2normalize(Value tile) {
   SmallVector<Value> xs;
   Value ss = cf(0.0);
   for (int64_t i = 0; i < s.d / 2; i += 8) {
-    Value x = vector::LoadOp::create(b, vt, tile, ValueRange{row, add(col0, i)});
+    Value x = vector::LoadOp::create(b, vt, tile, pieceAt(row, add(col0, i)));
     xs.push_back(arith::ExtFOp::create(b, vf, x));
     ss = vector::ReductionOp::create(b, vector::CombiningKind::ADD,
                                      arith::MulFOp::create(b, xs.back(), xs.back()), ss);
@@ -65,7 +65,7 @@ void LinearChunkBuilder::l2normalize(Value tile) {
   Value invV = vector::BroadcastOp::create(b, vf, inv);
   for (int64_t i = 0; i < s.d / 2; i += 8) {
     Value y = arith::TruncFOp::create(b, vt, arith::MulFOp::create(b, xs[i / 8], invV));
-    vector::StoreOp::create(b, y, tile, ValueRange{row, add(col0, i)});
+    vector::StoreOp::create(b, y, tile, pieceAt(row, add(col0, i)));
   }
 }
 

@@ -27,6 +27,7 @@
 
 #include "LinearChunkKernel.h"
 #include "SelectionKernels.h"
+#include "WgmmaOps.h"
 #include "attnir/Dialect/Attn/Utils/SelectionBuilders.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -45,10 +46,17 @@ void LinearChunkBuilder::applyFeatureMap(Value tile) {
   for (int64_t t = 0; t < kChunk * pieces; t += kThreads) {
     Value idx = add(tid, t);
     Value r = div(idx, pieces), col = mul(rem(idx, pieces), 8);
-    Value x = vector::LoadOp::create(b, vt, tile, ValueRange{r, col});
+    SmallVector<Value> at = pieceAt(r, col);
+    Value x = vector::LoadOp::create(b, vt, tile, at);
     x = featureMap(b, b.getLoc(), op.getFeatureMap(), arith::ExtFOp::create(b, vf, x));
-    vector::StoreOp::create(b, arith::TruncFOp::create(b, vt, x), tile, ValueRange{r, col});
+    vector::StoreOp::create(b, arith::TruncFOp::create(b, vt, x), tile, at);
   }
+}
+
+SmallVector<Value> LinearChunkBuilder::pieceAt(Value r, Value col) {
+  if (swizzledTiles)
+    return {wgmma::swizzledIndex(b, r, col, kChunk)};
+  return {r, col};
 }
 
 /// Token t's log2 decay (t < N): the sum of what the op gives.
@@ -150,6 +158,13 @@ LinearChunkBuilder::maskedScores(Value r0, Value rows, bool strict,
         A[nt] = mf.mma(qA[half], ValueRange(kB).slice(2 * half, 2), A[nt]);
     }
   }
+  decayScores(A, r0, strict, rowScale);
+  return A;
+}
+
+void LinearChunkBuilder::decayScores(SmallVector<SmallVector<Value>> &A, Value r0, bool strict,
+                                     function_ref<Value(Value)> rowScale) {
+  int64_t numS = kChunk / 8;
   Value gRow[2], rowW[2];
   for (int64_t half = 0; half < 2; ++half) {
     Value row = cell(r0, 0, 2 * half).first;
@@ -167,15 +182,20 @@ LinearChunkBuilder::maskedScores(Value r0, Value rows, bool strict,
       A[nt][e] = arith::SelectOp::create(b, causal, arith::MulFOp::create(b, A[nt][e], w),
                                          cf(0.0));
     }
-  return A;
 }
 
 /// This warp's rows of the chunk's output: the masked, decayed scores as P
 /// fragments, O = 2^{G_t} scale Q S, then O += P V.
 SmallVector<Value> LinearChunkBuilder::chunkOutput(Value r0) {
-  int64_t numV = s.bv / 8;
   SmallVector<SmallVector<Value>> A = maskedScores(r0);
   SmallVector<Value> O = queryTimesState(r0);
+  decayStateTerm(r0, O);
+  addScoresTimesValues(A, O);
+  return O;
+}
+
+void LinearChunkBuilder::decayStateTerm(Value r0, SmallVector<Value> &O) {
+  int64_t numV = static_cast<int64_t>(O.size()) / 4;
   for (int64_t half = 0; half < 2; ++half) {
     Value g = memref::LoadOp::create(b, sG, ValueRange{cell(r0, 0, 2 * half).first});
     Value w = arith::MulFOp::create(b, exp2(g), cf(op.getScaleValue()));
@@ -183,18 +203,21 @@ SmallVector<Value> LinearChunkBuilder::chunkOutput(Value r0) {
       for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
         O[nt * 4 + e] = arith::MulFOp::create(b, O[nt * 4 + e], w);
   }
-  addScoresTimesValues(A, O);
-  return O;
 }
 
-void LinearChunkBuilder::addScoresTimesValues(ArrayRef<SmallVector<Value>> A,
-                                              SmallVector<Value> &O) {
+SmallVector<SmallVector<Value>>
+LinearChunkBuilder::scoreWords(ArrayRef<SmallVector<Value>> A) {
   SmallVector<SmallVector<Value>> pA;
   for (int64_t kt = 0; kt < kChunk / 16; ++kt)
     pA.push_back({mf.pack(A[2 * kt][0], A[2 * kt][1]), mf.pack(A[2 * kt][2], A[2 * kt][3]),
                   mf.pack(A[2 * kt + 1][0], A[2 * kt + 1][1]),
                   mf.pack(A[2 * kt + 1][2], A[2 * kt + 1][3])});
-  O = tileProduct(pA, sV, 0, s.bv, O);
+  return pA;
+}
+
+void LinearChunkBuilder::addScoresTimesValues(ArrayRef<SmallVector<Value>> A,
+                                              SmallVector<Value> &O) {
+  O = tileProduct(scoreWords(A), sV, 0, s.bv, O);
 }
 
 /// Rows t0 + r < N of the warp's outputs, two columns per store.
@@ -343,8 +366,11 @@ static void forEachPiece(ImplicitLocOpBuilder &b, Value tid, int64_t rows, int64
 void LinearChunkBuilder::copyStateTile(Value chunk) {
   Value src = arg(op.getChunkStates());
   forEachPiece(b, tid, s.d, s.bv, [&](Value r, Value col) {
+    SmallVector<Value> at{r, col};
+    if (swizzledTiles) // [D, BV]: D rows per box
+      at = {wgmma::swizzledIndex(b, r, col, s.d)};
     nvgpu::DeviceAsyncCopyOp::create(b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), sS,
-                                     ValueRange{r, col}, src,
+                                     at, src,
                                      ValueRange{bi, h, chunk, r, add(v0, col)},
                                      b.getIndexAttr(8), Value(), UnitAttr());
   });
@@ -678,7 +704,7 @@ LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef na
 /// split's output pass: a block per (b, h, chunk, slice of `columns`),
 /// launched after the state pass.
 LogicalResult buildOutputKernel(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
-                                int64_t columns);
+                                int64_t columns, bool hopper);
 /// The shape of a kernel of `op` with `columns` value columns per block.
 ChunkShape shapeOf(LinearOp op, int64_t columns, ChunkRole role);
 
@@ -723,7 +749,7 @@ namespace {
 /// per chunk is per block, so fewer blocks do less of it) and the split
 /// beat the fused kernel there (3.42 against 3.54-3.57 ms).
 LogicalResult buildSplitForms(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
-                              int64_t dv) {
+                              int64_t dv, bool hopper) {
   if (*op.getSplit() != kChunk)
     return op.emitError() << "split(" << *op.getSplit() << "): the CUDA kernels take chunks of "
                           << kChunk << " tokens";
@@ -735,7 +761,7 @@ LogicalResult buildSplitForms(OpBuilder &gb, func::FuncOp fn, LinearOp op, Strin
   // split-only: the state pass carries the step's name.
   if (op->hasAttr(kSplitOnlyAttr))
     return failure(failed(buildOne(gb, fn, op, name, state, {}, ChunkRole::State)) ||
-                   failed(buildOutputKernel(gb, fn, op, output, fused)));
+                   failed(buildOutputKernel(gb, fn, op, output, fused, hopper)));
   // Bounds {min, max, per K SMs} on each form's own grid.
   SmallVector<int64_t> fusedWhen, stateWhen;
   bool withC32 = narrow && !gla;
@@ -750,20 +776,20 @@ LogicalResult buildSplitForms(OpBuilder &gb, func::FuncOp fn, LinearOp op, Strin
       (withC32 && failed(buildOne(gb, fn, op, (name + "_c32").str(), 32, {1, 4}))) ||
       failed(buildOne(gb, fn, op, (name + "_sp").str(), state, stateWhen, ChunkRole::State)))
     return failure();
-  return buildOutputKernel(gb, fn, op, output, fused);
+  return buildOutputKernel(gb, fn, op, output, fused, hopper);
 }
 } // namespace
 
 LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::FuncOp fn,
                                                        LinearOp op, StringRef name,
-                                                       int64_t columns) {
+                                                       int64_t columns, bool hopper) {
   int64_t dv = cast<RankedTensorType>(op.getV().getType()).getDimSize(3);
   // The delta rule's WY form: its prep kernel (W and U of every chunk)
   // runs first.
   if (op.getWy() && failed(buildWYPrepKernel(gb, fn, op, (name + "_wy").str())))
     return failure();
   if (op.getSplit())
-    return buildSplitForms(gb, fn, op, name, dv);
+    return buildSplitForms(gb, fn, op, name, dv, hopper);
   // Without split: 64 columns per block where the grid has at least two
   // blocks per SM (no recomputation), else 32 (twice the blocks); GLA's
   // and the solving delta rule's kernels take the given width (their
@@ -793,8 +819,13 @@ ChunkShape shapeOf(LinearOp op, int64_t columns, ChunkRole role) {
 }
 
 LogicalResult buildOutputKernel(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
-                                int64_t columns) {
+                                int64_t columns, bool hopper) {
   ChunkShape s = shapeOf(op, columns, ChunkRole::Output);
+  // Hopper: wgmma over whole 64-column boxes, 128 value columns per block
+  // where Dv allows (LinearChunkWgmma.cpp); GLA keeps mma.sync.
+  s.wgmma = hopper && !s.gateElt && !s.delta && s.dv % 64 == 0;
+  if (s.wgmma)
+    s.bv = s.dv % 128 == 0 ? 128 : 64;
   // GLA: a block per (b, h, chunk) walks the slices, their V in K's space
   // and their state in G's (both fit where bv <= D).
   s.walkSlices = op.isPerFeatureGate() && !op.getBeta() && s.slices() > 1 && s.bv <= s.d;
@@ -806,9 +837,12 @@ LogicalResult buildOutputKernel(OpBuilder &gb, func::FuncOp fn, LinearOp op, Str
       gb, fn, op, name, {outArg, 4, kThreads, kThreads, s.bytes()},
       [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {
         TileBlock t = decodeTileBlock(b, arg(op.getOut()), s.walkSlices ? 1 : s.slices());
-        LinearChunkBuilder(b, op, s, arg)
-            .buildOutputPass(t.bi, t.h, t.chunk, t.slice,
-                             gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
+        LinearChunkBuilder builder(b, op, s, arg);
+        Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+        if (s.wgmma)
+          builder.buildOutputPassWgmma(t.bi, t.h, t.chunk, t.slice, tid, smem);
+        else
+          builder.buildOutputPass(t.bi, t.h, t.chunk, t.slice, tid, smem);
       });
   kfn->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kChunk, s.walkSlices ? s.dv : s.bv}));
   kfn->setAttr("attn.after_previous", gb.getUnitAttr());

@@ -50,6 +50,9 @@ struct ChunkShape {
   /// slice); slice j + 1's V and state land in K's and G's space while
   /// slice j's products run.
   bool walkSlices = false;
+  /// The output pass on Hopper's warpgroup MMA (LinearChunkWgmma.cpp): Q,
+  /// K, V and the state in 128-byte swizzled boxes, no padding.
+  bool wgmma = false;
   /// The state pass reads no queries: its stage has no Q.
   bool hasQ() const { return role != ChunkRole::State; }
   /// split's state pass without wy keeps the state in its accumulators;
@@ -97,7 +100,17 @@ struct ChunkShape {
   int64_t offA() const { return offBeta() + kChunk * 4; }
   int64_t padX() const { return bv + 4; }
   int64_t offX() const { return offA() + kChunk * padA() * 4; }
-  int64_t bytes() const { return delta ? offX() + kChunk * padX() * 4 : endG(); }
+  int64_t bytes() const {
+    if (wgmma)
+      return wgmmaOffG() + kChunk * 4;
+    return delta ? offX() + kChunk * padX() * 4 : endG();
+  }
+  /// wgmma's layout (every tile 1024-aligned): Q, K [C, D], V [C, BV],
+  /// S [D, BV], then G [C] f32.
+  int64_t wgmmaOffK() const { return kChunk * d * 2; }
+  int64_t wgmmaOffV() const { return 2 * kChunk * d * 2; }
+  int64_t wgmmaOffS() const { return wgmmaOffV() + kChunk * bv * 2; }
+  int64_t wgmmaOffG() const { return wgmmaOffS() + d * bv * 2; }
   /// State rows per warp in 16-row m-tiles; value slices per head.
   int64_t stateTiles() const { return d / 64; }
   int64_t slices() const { return dv / bv; }
@@ -116,6 +129,9 @@ public:
   void buildStatePass(Value bi, Value h, Value slice, Value tid, Value smem);
   /// split's output pass: a block per (b, h, chunk, value slice).
   void buildOutputPass(Value bi, Value h, Value chunk, Value slice, Value tid, Value smem);
+  /// The same on wgmma (ChunkShape::wgmma; LinearChunkWgmma.cpp).
+  void buildOutputPassWgmma(Value bi, Value h, Value chunk, Value slice, Value tid,
+                            Value smem);
   /// The wy(C) prep kernel's body for chunk `chunk` of (bi, h)
   /// (LinearChunkWY.cpp): W and U of the chunk into the op's wy results.
   void buildWYPrep(Value bi, Value h, Value chunk, Value tid, Value smem);
@@ -196,6 +212,10 @@ private:
                   /*bypassL1=*/s.role == ChunkRole::State);
   }
   void applyFeatureMap(Value tile);
+  /// Tiles in wgmma's swizzled boxes (flat views) rather than padded rows.
+  bool swizzledTiles = false;
+  /// The indices of the 16-byte piece at (r, col) of a [C, D] Q or K tile.
+  SmallVector<Value> pieceAt(Value r, Value col);
   Value logGateAt(Value t);
   void scanGates(Value t0);
   /// The A fragment of Q's k-step kt for the warp's rows from r0 (read
@@ -208,9 +228,17 @@ private:
   SmallVector<Value> queryTimesState(Value r0, Value rows = {});
   /// (rows K^T) o 2^{G_t - G_s} x rowScale(t) for this warp's rows, kept
   /// for s <= t (s < t when strict); Q and the op's scale by default.
+  /// maskedScores' weights and causal mask on raw scores A.
+  void decayScores(SmallVector<SmallVector<Value>> &A, Value r0, bool strict,
+                   function_ref<Value(Value)> rowScale);
   SmallVector<SmallVector<Value>> maskedScores(Value r0, Value rows = {}, bool strict = false,
                                                function_ref<Value(Value)> rowScale = {});
   SmallVector<Value> chunkOutput(Value r0);
+  /// O's rows times 2^{G_t} scale: the state term decayed from the chunk's start.
+  void decayStateTerm(Value r0, SmallVector<Value> &O);
+  /// The masked scores (m16n8 accumulators) as the A-operand words of the
+  /// product with V, four per 16 tokens.
+  SmallVector<SmallVector<Value>> scoreWords(ArrayRef<SmallVector<Value>> A);
   /// O += P V for the warp's rows, P the masked scores as A fragments.
   void addScoresTimesValues(ArrayRef<SmallVector<Value>> A, SmallVector<Value> &O);
 

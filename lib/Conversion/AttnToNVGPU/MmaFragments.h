@@ -154,10 +154,12 @@ inline Value approxExp2(ImplicitLocOpBuilder &b, Value x) {
 /// of 32 per copy), spread over the `threads` threads of the block (`tid` this one's;
 /// threads past the last copy of a round stay idle). Rows past `limit` - 1
 /// re-read the last row: they are masked or never stored. `col0` null: 0.
+/// `dstAt` (if given) maps (r, col) to dst's indices (swizzled tiles).
 inline void copyRowsAsync(ImplicitLocOpBuilder &b, Value src, Value bi, Value head,
                           Value row0, Value col0, Value limit, Value dst, int64_t rows,
                           int64_t width, Value tid, int64_t threads,
-                          bool bypassL1 = false) {
+                          bool bypassL1 = false,
+                          function_ref<SmallVector<Value>(Value, Value)> dstAt = {}) {
   auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, v); };
   int64_t per = 128 / cast<MemRefType>(dst.getType()).getElementTypeBitWidth();
   int64_t chunks = width / per;
@@ -176,7 +178,8 @@ inline void copyRowsAsync(ImplicitLocOpBuilder &b, Value src, Value bi, Value he
     Value row = arith::MinUIOp::create(b, arith::AddIOp::create(b, row0, r), last);
     Value srcCol = col0 ? arith::AddIOp::create(b, col0, col).getResult() : col;
     nvgpu::DeviceAsyncCopyOp::create(
-        b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst, ValueRange{r, col}, src,
+        b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), dst,
+        dstAt ? dstAt(r, col) : SmallVector<Value>{r, col}, src,
         ValueRange{bi, head, row, srcCol}, b.getIndexAttr(per), Value(),
         bypassL1 ? b.getUnitAttr() : UnitAttr());
   }

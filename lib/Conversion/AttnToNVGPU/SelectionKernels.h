@@ -113,9 +113,10 @@ bool canChunkLinear(LinearOp op, int64_t chunk, int64_t columns);
 /// On a split(64) attn.linear (attn-linear-split's split-only): the state
 /// and output passes alone, launched whatever the grid.
 constexpr llvm::StringLiteral kSplitOnlyAttr = "attn.split_only";
+/// `hopper` (sm_90a: mma=wgmma or auto): split's output pass on wgmma.
 LogicalResult buildLinearChunkKernel(OpBuilder &gb, func::FuncOp fn,
                                      LinearOp op, StringRef name,
-                                     int64_t columns);
+                                     int64_t columns, bool hopper);
 
 /// attn.index_scores by 64 x 64 tiles on tensor cores (TiledIndexScores.cpp):
 /// qi in f16/bf16 with DI a multiple of 32 up to 256, ki of qi's type or
