@@ -53,9 +53,9 @@ void LinearChunkBuilder::applyFeatureMap(Value tile) {
   }
 }
 
-SmallVector<Value> LinearChunkBuilder::pieceAt(Value r, Value col) {
-  if (swizzledTiles)
-    return {wgmma::swizzledIndex(b, r, col, kChunk)};
+SmallVector<Value> LinearChunkBuilder::pieceAt(Value r, Value col, int64_t width) {
+  if (swizzledTiles) // rows of 64 B where the tile is 32 wide, else 128 B
+    return {wgmma::swizzledIndex(b, r, col, kChunk, std::min<int64_t>(width ? width : s.d, 64) * 2)};
   return {r, col};
 }
 
@@ -283,7 +283,7 @@ SmallVector<Value> LinearChunkBuilder::updatedState(ValueRange S, Value t0, Valu
       w.push_back(vector::LoadOp::create(b, pairF32, sKW, ValueRange{tok}));
     }
     for (int64_t mi = 0; mi < s.stateTiles(); ++mi) {
-      Value m0 = add(mul(warp, 16 * s.stateTiles()), mi * 16);
+      Value m0 = stateRow0(mi);
       SmallVector<Value> kA = mf.ldmatrix(sK, add(kRow, kt * 16), add(m0, kCol), 4, true);
       for (int64_t word = 0; word < 4; ++word) {
         // Word j: state row m0 + 8 (j % 2) + l / 4, the lane's tokens + 8 (j / 2).
@@ -314,7 +314,7 @@ void LinearChunkBuilder::writeState(ArrayRef<Value> S) {
   int64_t numV = s.bv / 8;
   auto pairTy = VectorType::get({2}, s.elt);
   for (int64_t mi = 0; mi < s.stateTiles(); ++mi) {
-    Value m0 = add(mul(warp, 16 * s.stateTiles()), mi * 16);
+    Value m0 = stateRow0(mi);
     for (int64_t nt = 0; nt < numV; ++nt)
       for (int64_t half = 0; half < 2; ++half) {
         int64_t base = (mi * numV + nt) * 4 + 2 * half;
@@ -564,6 +564,7 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
 void LinearChunkBuilder::buildStatePass(Value bIdx, Value head, Value slice, Value thread,
                                         Value window) {
   enter(bIdx, head, thread, window);
+  swizzledTiles = s.wgmma;
   v0 = mul(slice, s.bv);
   Value k = arg(op.getK()), v = arg(op.getV());
   bool scalarGates = gated() && !featureGates();
@@ -620,7 +621,8 @@ void LinearChunkBuilder::buildStatePass(Value bIdx, Value head, Value slice, Val
       zeroTailValues(t0);
     Value gLast = scalarGates ? memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1)})
                               : Value();
-    SmallVector<Value> next = updatedState(state, t0, gLast);
+    SmallVector<Value> next =
+        s.wgmma ? updatedStateWgmma(state, gLast) : updatedState(state, t0, gLast);
     llvm::append_range(next, nextGates);
     scf::YieldOp::create(b, next);
   }
@@ -678,10 +680,21 @@ void LinearChunkBuilder::zeroTailValues(Value t0) {
         b, arith::CmpIOp::create(b, arith::CmpIPredicate::uge, add(t0, r), n), false);
     OpBuilder::InsertionGuard g2(b);
     b.setInsertionPointToStart(&past.getThenRegion().front());
-    vector::StoreOp::create(b, zero, sV, ValueRange{r, col}, /*nontemporal=*/false,
+    vector::StoreOp::create(b, zero, sV, pieceAt(r, col, s.bv), /*nontemporal=*/false,
                             llvm::MaybeAlign(16));
   });
   barrier();
+}
+
+void LinearChunkBuilder::weightValueRows() {
+  auto vt = VectorType::get({8}, s.elt), vf = VectorType::get({8}, b.getF32Type());
+  forEachPiece(b, tid, kChunk, s.bv, [&](Value r, Value col) {
+    SmallVector<Value> at = pieceAt(r, col, s.bv);
+    Value x = arith::ExtFOp::create(b, vf, vector::LoadOp::create(b, vt, sV, at).getResult());
+    Value w = memref::LoadOp::create(b, sKW, ValueRange{r});
+    x = arith::MulFOp::create(b, x, vector::BroadcastOp::create(b, vf, w));
+    vector::StoreOp::create(b, arith::TruncFOp::create(b, vt, x), sV, at);
+  });
 }
 
 } // namespace mlir::attn::cuda::linear_chunk
@@ -700,7 +713,7 @@ int64_t sliceWidth(int64_t dv, int64_t columns) {
 /// form or split's state pass (`role`), a block per (b, h, slice).
 LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
                        int64_t columns, ArrayRef<int64_t> smBlocks,
-                       ChunkRole role = ChunkRole::Fused);
+                       ChunkRole role = ChunkRole::Fused, bool hopper = false);
 /// split's output pass: a block per (b, h, chunk, slice of `columns`),
 /// launched after the state pass.
 LogicalResult buildOutputKernel(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
@@ -760,7 +773,7 @@ LogicalResult buildSplitForms(OpBuilder &gb, func::FuncOp fn, LinearOp op, Strin
   std::string output = (name + "_op").str();
   // split-only: the state pass carries the step's name.
   if (op->hasAttr(kSplitOnlyAttr))
-    return failure(failed(buildOne(gb, fn, op, name, state, {}, ChunkRole::State)) ||
+    return failure(failed(buildOne(gb, fn, op, name, state, {}, ChunkRole::State, hopper)) ||
                    failed(buildOutputKernel(gb, fn, op, output, fused, hopper)));
   // Bounds {min, max, per K SMs} on each form's own grid.
   SmallVector<int64_t> fusedWhen, stateWhen;
@@ -772,9 +785,20 @@ LogicalResult buildSplitForms(OpBuilder &gb, func::FuncOp fn, LinearOp op, Strin
   // The state pass's grid is G fused / state: split where G < S / 2
   // (GLA: G < 2 S).
   stateWhen = gla ? SmallVector<int64_t>{0, 2, 1} : SmallVector<int64_t>{0, fused / state, 2};
+  SmallVector<int64_t> c32When = {1, 4};
+  // On Hopper (wgmma output passes, and the state pass of decays and
+  // scalar gates) the split of gated forms beats the 32-column kernel up to
+  // G = S (H200, 4 x 16 x 16384, G = 128: simple GLA 0.86-0.94 against
+  // 1.02-1.12 ms, the delta rule 2.00 against 2.13; plain 0.85-0.89
+  // against 0.82-0.88, a tie, keeps S / 2): split where G < S.
+  if (hopper && withC32 && (op.getDecay() || op.getGate() || op.getLogGate())) {
+    stateWhen = {0, fused / state, 1};
+    c32When = {2, 4};
+  }
   if (failed(buildOne(gb, fn, op, name, fused, fusedWhen)) ||
-      (withC32 && failed(buildOne(gb, fn, op, (name + "_c32").str(), 32, {1, 4}))) ||
-      failed(buildOne(gb, fn, op, (name + "_sp").str(), state, stateWhen, ChunkRole::State)))
+      (withC32 && failed(buildOne(gb, fn, op, (name + "_c32").str(), 32, c32When))) ||
+      failed(buildOne(gb, fn, op, (name + "_sp").str(), state, stateWhen, ChunkRole::State,
+                      hopper)))
     return failure();
   return buildOutputKernel(gb, fn, op, output, fused, hopper);
 }
@@ -850,8 +874,11 @@ LogicalResult buildOutputKernel(OpBuilder &gb, func::FuncOp fn, LinearOp op, Str
 }
 
 LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
-                       int64_t columns, ArrayRef<int64_t> smBlocks, ChunkRole role) {
+                       int64_t columns, ArrayRef<int64_t> smBlocks, ChunkRole role, bool hopper) {
   ChunkShape s = shapeOf(op, columns, role);
+  // Hopper: the state pass in registers on wgmma (K^T V over whole chunks;
+  // V's rows of 64 or 128 bytes swizzled), decays and scalar gates.
+  s.wgmma = hopper && s.stateInRegisters() && !s.gateElt && !s.delta && s.bv % 32 == 0;
   unsigned numIn = op->getNumOperands();
   // Work items (b, h) of the output, a block of kThreads per value slice.
   int64_t lanes = kThreads * s.slices();

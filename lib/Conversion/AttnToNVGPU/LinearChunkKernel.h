@@ -50,8 +50,9 @@ struct ChunkShape {
   /// slice); slice j + 1's V and state land in K's and G's space while
   /// slice j's products run.
   bool walkSlices = false;
-  /// The output pass on Hopper's warpgroup MMA (LinearChunkWgmma.cpp): Q,
-  /// K, V and the state in 128-byte swizzled boxes, no padding.
+  /// Hopper's warpgroup MMA (LinearChunkWgmma.cpp): the output pass, or
+  /// the state pass in registers; Q, K, V (and the output pass's state) in
+  /// swizzled boxes without padding (WgmmaOps.h).
   bool wgmma = false;
   /// The state pass reads no queries: its stage has no Q.
   bool hasQ() const { return role != ChunkRole::State; }
@@ -60,10 +61,11 @@ struct ChunkShape {
   /// (two buffers: no barrier of its own).
   bool stateInRegisters() const { return role == ChunkRole::State && !wy; }
   int64_t stateTileBytes() const { return d * padV() * 2; }
-  int64_t padD() const { return d + 8; }
+  int64_t padD() const { return wgmma ? d : d + 8; }
+  /// Rows of the staged state (never read by wgmma).
   int64_t padV() const { return bv + 8; }
   int64_t qBytes() const { return kChunk * padD() * 2; }
-  int64_t vBytes() const { return kChunk * padV() * 2; }
+  int64_t vBytes() const { return kChunk * (wgmma ? bv : padV()) * 2; }
   /// Within a stage: Q at 0 (where present), then K, then V (then W).
   int64_t offK() const { return hasQ() ? qBytes() : 0; }
   int64_t offV() const { return offK() + qBytes(); }
@@ -101,7 +103,7 @@ struct ChunkShape {
   int64_t padX() const { return bv + 4; }
   int64_t offX() const { return offA() + kChunk * padA() * 4; }
   int64_t bytes() const {
-    if (wgmma)
+    if (wgmma && role == ChunkRole::Output)
       return wgmmaOffG() + kChunk * 4;
     return delta ? offX() + kChunk * padX() * 4 : endG();
   }
@@ -181,6 +183,12 @@ private:
   /// The Q, K, V tiles of stage `stage` (an index value, 0 or 1).
   void useStage(Value stage) {
     Value base = mul(stage, s.stageBytes());
+    stageOffset = base;
+    if (swizzledTiles) { // flat views: the copies and readers swizzle
+      sK = view(add(base, s.offK()), {kChunk * s.d}, s.elt);
+      sV = view(add(base, s.offV()), {kChunk * s.bv}, s.elt);
+      return;
+    }
     sQ = view(base, {kChunk, s.padD()}, s.elt);
     sK = view(add(base, s.offK()), {kChunk, s.padD()}, s.elt);
     sV = view(add(base, s.offV()), {kChunk, s.padV()}, s.elt);
@@ -208,14 +216,31 @@ private:
   /// at 78 % busy); the other kernels keep .ca (plain's fused 32-column
   /// kernel: 0.83 ms with it, 0.87-0.91 with .cg at 4 x 16 x 16384).
   void copyRows(Value src, Value row0, Value col0, int64_t width, Value dst) {
+    auto swizzled = [&](Value r, Value col) { return pieceAt(r, col, width); };
     copyRowsAsync(b, src, bi, h, row0, col0, n, dst, kChunk, width, tid, kThreads,
-                  /*bypassL1=*/s.role == ChunkRole::State);
+                  /*bypassL1=*/s.role == ChunkRole::State,
+                  swizzledTiles ? function_ref<SmallVector<Value>(Value, Value)>(swizzled)
+                                : function_ref<SmallVector<Value>(Value, Value)>());
   }
   void applyFeatureMap(Value tile);
   /// Tiles in wgmma's swizzled boxes (flat views) rather than padded rows.
   bool swizzledTiles = false;
-  /// The indices of the 16-byte piece at (r, col) of a [C, D] Q or K tile.
-  SmallVector<Value> pieceAt(Value r, Value col);
+  /// The indices of the 16-byte piece at (r, col) of a [C, width] tile
+  /// (Q, K: width D; V: BV).
+  SmallVector<Value> pieceAt(Value r, Value col, int64_t width = 0);
+  /// The first state row of this warp's m-tile mi: 16-row tiles
+  /// (mma.sync: warp w owns rows [w D / 4, (w + 1) D / 4)) or wgmma's m64
+  /// tiles (warp w owns rows 64 mi + [16 w, 16 w + 16)).
+  Value stateRow0(int64_t mi) {
+    return s.wgmma ? add(mul(warp, 16), mi * 64) : add(mul(warp, 16 * s.stateTiles()), mi * 16);
+  }
+  /// The state pass on wgmma: V's rows weighted by the keys' weights (or
+  /// zero past N), then S = decayed S + K^T V.
+  SmallVector<Value> updatedStateWgmma(ValueRange S, Value gLast);
+  /// V's rows times the keys' weights sKW (0 past N), in shared memory.
+  void weightValueRows();
+  /// The byte offset of useStage's stage in the window.
+  Value stageOffset;
   Value logGateAt(Value t);
   void scanGates(Value t0);
   /// The A fragment of Q's k-step kt for the warp's rows from r0 (read
@@ -296,7 +321,7 @@ private:
     for (int64_t mi = 0; mi < s.stateTiles(); ++mi)
       for (int64_t nt = 0; nt < numV; ++nt)
         for (int64_t e = 0; e < 4; ++e) {
-          auto [row, col] = cell(add(mul(warp, 16 * s.stateTiles()), mi * 16), nt, e);
+          auto [row, col] = cell(stateRow0(mi), nt, e);
           f((mi * numV + nt) * 4 + e, row, add(v0, col));
         }
   }

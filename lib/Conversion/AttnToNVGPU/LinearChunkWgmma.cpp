@@ -120,3 +120,57 @@ void LinearChunkBuilder::buildOutputPassWgmma(Value bIdx, Value head, Value chun
 }
 
 } // namespace mlir::attn::cuda::linear_chunk
+
+namespace mlir::attn::cuda::linear_chunk {
+
+/// The state pass's update on wgmma: S [D, BV] in m64 tiles of
+/// accumulators, S = 2^G S + K^T (w o V), K^T and V both MN-major in the
+/// stage (the instruction transposes them). The keys' weights scale V's
+/// rows in shared memory (K^T's fragments in registers on mma.sync).
+SmallVector<Value> LinearChunkBuilder::updatedStateWgmma(ValueRange S, Value gLast) {
+  SmallVector<Value> next(S.begin(), S.end());
+  if (gLast) {
+    Value decay = exp2(gLast);
+    for (Value &x : next)
+      x = arith::MulFOp::create(b, x, decay);
+  }
+  if (weightedKeys())
+    weightValueRows();
+  NVVM::FenceProxyOp::create(
+      b, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+  barrier(); // V weighted (or its tail zeroed), K mapped
+
+  Type i64 = b.getI64Type();
+  Value stage = arith::AddIOp::create(
+      b, arith::IndexCastUIOp::create(b, i64, memref::ExtractAlignedPointerAsIndexOp::create(b, smem)),
+      arith::IndexCastUIOp::create(b, i64, stageOffset));
+  auto at = [&](int64_t offset) {
+    return arith::AddIOp::create(b, stage, arith::ConstantOp::create(b, b.getI64IntegerAttr(offset)))
+        .getResult();
+  };
+  const int64_t vRow = std::min<int64_t>(s.bv, 64) * 2, perTile = s.bv / 2;
+  NVVM::WgmmaFenceAlignedOp::create(b);
+  SmallVector<Value> acc;
+  for (int64_t mt = 0; mt < s.d / 64; ++mt) {
+    Value a = wgmma::accumulatorOf(b, ArrayRef(next).slice(mt * perTile, perTile));
+    for (int64_t kt = 0; kt < kChunk / 16; ++kt) {
+      // K^T's rows 64 mt..: box mt of K, 16 tokens (rows) per k16.
+      Value kT = wgmma::descriptor(b, at(s.offK() + mt * kChunk * 128 + kt * 16 * 128),
+                                   kChunk * 128, 1024);
+      Value vB = wgmma::descriptor(b, at(s.offV() + kt * 16 * vRow), kChunk * vRow, 8 * vRow,
+                                   vRow);
+      a = wgmma::mmaShared(b, s.elt, a, kT, vB, s.bv, /*first=*/false, /*transB=*/true,
+                           /*transA=*/true);
+    }
+    acc.push_back(a);
+  }
+  NVVM::WgmmaGroupSyncAlignedOp::create(b);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+  next.clear();
+  for (Value a : acc)
+    llvm::append_range(next, wgmma::accumulatorValues(b, a, s.bv));
+  return next;
+}
+
+} // namespace mlir::attn::cuda::linear_chunk

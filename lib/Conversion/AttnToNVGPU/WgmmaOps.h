@@ -35,28 +35,36 @@ namespace mlir::attn::cuda::wgmma {
 
 constexpr int64_t kBoxCols = 64; // 16-bit elements per 128-byte box row
 
-/// A shared-memory descriptor (128-byte swizzle) of the tile at the shared
-/// address `addr` (i64).
-inline Value descriptor(ImplicitLocOpBuilder &b, Value addr, int64_t lbo, int64_t sbo) {
+/// A shared-memory descriptor of the tile at the shared address `addr`
+/// (i64): 128-byte swizzle, or 64-byte with `rowBytes` 64 (mode 2).
+inline Value descriptor(ImplicitLocOpBuilder &b, Value addr, int64_t lbo, int64_t sbo,
+                        int64_t rowBytes = 128) {
   auto k64 = [&](int64_t v) {
     return arith::ConstantOp::create(b, b.getI64IntegerAttr(v)).getResult();
   };
   Value start = arith::ShRUIOp::create(b, arith::AndIOp::create(b, addr, k64(0x3FFFF)), k64(4));
   return arith::OrIOp::create(
-             b, start, k64(((lbo >> 4) << 16) | ((sbo >> 4) << 32) | (int64_t(1) << 62)))
+             b, start, k64(((lbo >> 4) << 16) | ((sbo >> 4) << 32) |
+                           (int64_t(rowBytes == 64 ? 2 : 1) << 62)))
       .getResult();
 }
 
-/// Element index of (row, col) in a swizzled tile of `rows` rows viewed as
-/// one flat array (col a multiple of 8 keeps 16-byte pieces whole).
-inline Value swizzledIndex(ImplicitLocOpBuilder &b, Value row, Value col, int64_t rows) {
+/// Element index of (row, col) in a swizzled tile of `rows` rows of
+/// `rowBytes` (128: boxes of 64 columns; 64: one box of 32) viewed as one
+/// flat array (col a multiple of 8 keeps 16-byte pieces whole). The
+/// swizzle XORs address bits 4.. with bits 7..: piece p of row r lands at
+/// p ^ ((r rowBytes / 128) % (rowBytes / 16)).
+inline Value swizzledIndex(ImplicitLocOpBuilder &b, Value row, Value col, int64_t rows,
+                           int64_t rowBytes = 128) {
   auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, v); };
-  Value box = arith::DivUIOp::create(b, col, c(kBoxCols));
-  Value inBox = arith::RemUIOp::create(b, col, c(kBoxCols));
-  Value piece = arith::XOrIOp::create(b, arith::DivUIOp::create(b, inBox, c(8)),
-                                      arith::RemUIOp::create(b, row, c(8)));
-  Value idx = arith::AddIOp::create(b, arith::MulIOp::create(b, box, c(rows * kBoxCols)),
-                                    arith::MulIOp::create(b, row, c(kBoxCols)));
+  int64_t boxCols = rowBytes / 2, pieces = rowBytes / 16;
+  Value box = arith::DivUIOp::create(b, col, c(boxCols));
+  Value inBox = arith::RemUIOp::create(b, col, c(boxCols));
+  Value phase = arith::RemUIOp::create(
+      b, arith::DivUIOp::create(b, row, c(128 / rowBytes)), c(pieces));
+  Value piece = arith::XOrIOp::create(b, arith::DivUIOp::create(b, inBox, c(8)), phase);
+  Value idx = arith::AddIOp::create(b, arith::MulIOp::create(b, box, c(rows * boxCols)),
+                                    arith::MulIOp::create(b, row, c(boxCols)));
   idx = arith::AddIOp::create(b, idx, arith::MulIOp::create(b, piece, c(8)));
   return arith::AddIOp::create(b, idx, arith::RemUIOp::create(b, col, c(8)));
 }
@@ -118,15 +126,16 @@ inline void mmaRegisterA(ImplicitLocOpBuilder &b, Type elt, SmallVector<Value> &
 }
 
 /// acc (an LLVM struct of m64nN f32) = A B (+ acc unless `first`) for one
-/// k16 step, both operands behind descriptors: A K-major, B K-major or,
-/// with `transB`, MN-major.
+/// k16 step, both operands behind descriptors, K-major or, with `transA` /
+/// `transB`, MN-major.
 inline Value mmaShared(ImplicitLocOpBuilder &b, Type elt, Value acc, Value descA, Value descB,
-                       int64_t n, bool first, bool transB) {
+                       int64_t n, bool first, bool transB, bool transA = false) {
   auto ty = elt.isBF16() ? NVVM::WGMMATypes::bf16 : NVVM::WGMMATypes::f16;
   return NVVM::WgmmaMmaAsyncOp::create(
       b, acc.getType(), acc, descA, descB, NVVM::MMAShapeAttr::get(b.getContext(), 64, n, 16),
       ty, ty, NVVM::WGMMATypes::f32, first ? NVVM::WGMMAScaleOut::zero : NVVM::WGMMAScaleOut::one,
-      NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one, NVVM::MMALayout::row,
+      NVVM::WGMMAScaleIn::one, NVVM::WGMMAScaleIn::one,
+      transA ? NVVM::MMALayout::col : NVVM::MMALayout::row,
       transB ? NVVM::MMALayout::row : NVVM::MMALayout::col, nullptr);
 }
 
@@ -135,6 +144,16 @@ inline Value zeroAccumulator(ImplicitLocOpBuilder &b, int64_t n) {
   auto ty = LLVM::LLVMStructType::getLiteral(b.getContext(),
                                              SmallVector<Type>(n / 2, b.getF32Type()));
   return LLVM::ZeroOp::create(b, ty);
+}
+
+/// An accumulator struct holding `vals`.
+inline Value accumulatorOf(ImplicitLocOpBuilder &b, ArrayRef<Value> vals) {
+  auto ty = LLVM::LLVMStructType::getLiteral(b.getContext(),
+                                             SmallVector<Type>(vals.size(), b.getF32Type()));
+  Value acc = LLVM::UndefOp::create(b, ty);
+  for (size_t e = 0; e < vals.size(); ++e)
+    acc = LLVM::InsertValueOp::create(b, acc, vals[e], e);
+  return acc;
 }
 
 /// The values of an accumulator struct, fenced (after its wait_group).
