@@ -11,7 +11,8 @@
 //   S = 2^G S + (K o 2^{G - G_s})^T V
 //
 // warp w computing output rows [16 w, 16 w + 16) of the chunk. Every
-// product is an mma.sync m16n8k16 (f16/bf16 operands, f32 accumulation); S
+// product is an mma.sync m16n8k16 (f16/bf16 operands, f32 accumulation;
+// on sm_90a decays and scalar gates take wgmma: LinearChunkWgmma.cpp); S
 // enters the output product rounded to the input type, as fla's chunk
 // kernels keep their per-chunk states, and K^T's fragments are decayed in
 // registers. Shared memory (one dynamic window): two stages of Q, K
@@ -321,8 +322,10 @@ void LinearChunkBuilder::writeState(ArrayRef<Value> S) {
         auto [row, col] = cell(m0, nt, 2 * half);
         Value x = vector::FromElementsOp::create(b, VectorType::get({2}, b.getF32Type()),
                                                  ValueRange{S[base], S[base + 1]});
-        vector::StoreOp::create(b, arith::TruncFOp::create(b, pairTy, x), sS,
-                                ValueRange{row, col});
+        SmallVector<Value> at{row, col};
+        if (s.swizzledState()) // [D, BV]: D rows per box
+          at = {wgmma::swizzledIndex(b, row, col, s.d, std::min<int64_t>(s.bv, 64) * 2)};
+        vector::StoreOp::create(b, arith::TruncFOp::create(b, pairTy, x), sS, at);
       }
   }
 }
@@ -368,7 +371,7 @@ void LinearChunkBuilder::copyStateTile(Value chunk) {
   forEachPiece(b, tid, s.d, s.bv, [&](Value r, Value col) {
     SmallVector<Value> at{r, col};
     if (swizzledTiles) // [D, BV]: D rows per box
-      at = {wgmma::swizzledIndex(b, r, col, s.d)};
+      at = {wgmma::swizzledIndex(b, r, col, s.d, std::min<int64_t>(s.bv, 64) * 2)};
     nvgpu::DeviceAsyncCopyOp::create(b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), sS,
                                      at, src,
                                      ValueRange{bi, h, chunk, r, add(v0, col)},
@@ -477,11 +480,15 @@ void LinearChunkBuilder::enter(Value bIdx, Value head, Value thread, Value windo
 void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread,
                                Value window) {
   enter(bIdx, head, thread, window);
+  swizzledTiles = s.wgmma;
   v0 = mul(slice, s.bv);
   // With wy(C) the values are the chunks' U (U - W S before use).
   Value q = arg(op.getQ()), k = arg(op.getK()),
         v = arg(s.wy ? op.getWyU() : op.getV());
-  sS = view(c(s.offS()), {s.d, s.padV()}, s.elt);
+  sS = s.swizzledState() ? view(c(s.offS()), {s.d * s.bv}, s.elt)
+                         : view(c(s.offS()), {s.d, s.padV()}, s.elt);
+  if (s.swizzledState())
+    sVw = view(c(s.offVw()), {kChunk * s.bv}, s.elt);
   useGates(c(0));
   if (delta()) {
     sBeta = view(c(s.offBeta()), {kChunk}, b.getF32Type());
@@ -541,15 +548,19 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
       correctValues(r0);
       barrier(); // sV holds U - W S
     }
-    if (s.role == ChunkRole::State) {
-      storeStateTile(chunk);
-      if (s.wy)
-        storeCorrectedValues(t0);
+    SmallVector<Value> next;
+    if (s.swizzledState()) {
+      next = chunkStepWgmma(state, t0, gLast);
     } else {
-      storeOutput(t0, r0, featureGates() ? chunkOutputGated(r0) : chunkOutput(r0));
+      if (s.role == ChunkRole::State) {
+        storeStateTile(chunk);
+        if (s.wy)
+          storeCorrectedValues(t0);
+      } else {
+        storeOutput(t0, r0, featureGates() ? chunkOutputGated(r0) : chunkOutput(r0));
+      }
+      next = updatedState(state, t0, gLast);
     }
-
-    SmallVector<Value> next = updatedState(state, t0, gLast);
     barrier(); // every warp is done reading sS (and the chunk's tiles)
     if (s.stages() == 1)
       loadNext(); // into the one stage, during writeState and the other block's work
@@ -686,14 +697,14 @@ void LinearChunkBuilder::zeroTailValues(Value t0) {
   barrier();
 }
 
-void LinearChunkBuilder::weightValueRows() {
+void LinearChunkBuilder::weightValueRows(Value dst) {
   auto vt = VectorType::get({8}, s.elt), vf = VectorType::get({8}, b.getF32Type());
   forEachPiece(b, tid, kChunk, s.bv, [&](Value r, Value col) {
     SmallVector<Value> at = pieceAt(r, col, s.bv);
     Value x = arith::ExtFOp::create(b, vf, vector::LoadOp::create(b, vt, sV, at).getResult());
     Value w = memref::LoadOp::create(b, sKW, ValueRange{r});
     x = arith::MulFOp::create(b, x, vector::BroadcastOp::create(b, vf, w));
-    vector::StoreOp::create(b, arith::TruncFOp::create(b, vt, x), sV, at);
+    vector::StoreOp::create(b, arith::TruncFOp::create(b, vt, x), dst, at);
   });
 }
 
@@ -795,8 +806,9 @@ LogicalResult buildSplitForms(OpBuilder &gb, func::FuncOp fn, LinearOp op, Strin
     stateWhen = {0, fused / state, 1};
     c32When = {2, 4};
   }
-  if (failed(buildOne(gb, fn, op, name, fused, fusedWhen)) ||
-      (withC32 && failed(buildOne(gb, fn, op, (name + "_c32").str(), 32, c32When))) ||
+  if (failed(buildOne(gb, fn, op, name, fused, fusedWhen, ChunkRole::Fused, hopper)) ||
+      (withC32 && failed(buildOne(gb, fn, op, (name + "_c32").str(), 32, c32When,
+                                  ChunkRole::Fused, hopper))) ||
       failed(buildOne(gb, fn, op, (name + "_sp").str(), state, stateWhen, ChunkRole::State,
                       hopper)))
     return failure();
@@ -820,11 +832,11 @@ LogicalResult mlir::attn::cuda::buildLinearChunkKernel(OpBuilder &gb, func::Func
   // per-chunk work beyond the products grows with the blocks).
   if (columns == 0 && dv % 64 == 0 && dv / 32 <= 8 && !op.isPerFeatureGate() &&
       (!op.getBeta() || op.getWy())) {
-    if (failed(buildOne(gb, fn, op, name, 64, {2, 0})))
+    if (failed(buildOne(gb, fn, op, name, 64, {2, 0}, ChunkRole::Fused, hopper)))
       return failure();
-    return buildOne(gb, fn, op, (name + "_c32").str(), 32, {0, 4});
+    return buildOne(gb, fn, op, (name + "_c32").str(), 32, {0, 4}, ChunkRole::Fused, hopper);
   }
-  return buildOne(gb, fn, op, name, columns, {});
+  return buildOne(gb, fn, op, name, columns, {}, ChunkRole::Fused, hopper);
 }
 
 namespace {
@@ -876,9 +888,11 @@ LogicalResult buildOutputKernel(OpBuilder &gb, func::FuncOp fn, LinearOp op, Str
 LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
                        int64_t columns, ArrayRef<int64_t> smBlocks, ChunkRole role, bool hopper) {
   ChunkShape s = shapeOf(op, columns, role);
-  // Hopper: the state pass in registers on wgmma (K^T V over whole chunks;
-  // V's rows of 64 or 128 bytes swizzled), decays and scalar gates.
-  s.wgmma = hopper && s.stateInRegisters() && !s.gateElt && !s.delta && s.bv % 32 == 0;
+  // Hopper: the fused kernel and the state pass in registers on wgmma
+  // (products over whole chunks; V's rows of 64 or 128 bytes swizzled),
+  // decays and scalar gates.
+  s.wgmma = hopper && (s.stateInRegisters() || role == ChunkRole::Fused) && !s.gateElt &&
+            !s.delta && !s.wy && s.bv % 32 == 0;
   unsigned numIn = op->getNumOperands();
   // Work items (b, h) of the output, a block of kThreads per value slice.
   int64_t lanes = kThreads * s.slices();

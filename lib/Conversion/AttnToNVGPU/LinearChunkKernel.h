@@ -60,7 +60,10 @@ struct ChunkShape {
   /// sS only stages chunk c's state for 16-byte stores during chunk c + 1
   /// (two buffers: no barrier of its own).
   bool stateInRegisters() const { return role == ChunkRole::State && !wy; }
-  int64_t stateTileBytes() const { return d * padV() * 2; }
+  /// The fused kernel on wgmma reads its state tile as an MN-major
+  /// operand: swizzled, unpadded, and a weighted copy of V beside it.
+  bool swizzledState() const { return wgmma && role == ChunkRole::Fused; }
+  int64_t stateTileBytes() const { return d * (swizzledState() ? bv : padV()) * 2; }
   int64_t padD() const { return wgmma ? d : d + 8; }
   /// Rows of the staged state (never read by wgmma).
   int64_t padV() const { return bv + 8; }
@@ -83,7 +86,11 @@ struct ChunkShape {
     return gateElt || delta || wy || role == ChunkRole::Output ? 1 : 2;
   }
   int64_t offS() const { return stages() * stageBytes(); }
-  int64_t offG() const { return offS() + (stateInRegisters() ? 2 : 1) * stateTileBytes(); }
+  int64_t offVw() const { return offS() + stateTileBytes(); }
+  int64_t offG() const {
+    return offS() + (stateInRegisters() ? 2 : 1) * stateTileBytes() +
+           (swizzledState() ? vBytes() : 0);
+  }
   /// G: [C] f32 then the keys' weights in the state update [C] f32, or
   /// (GLA) G [C, padG] f32, rows padded by 16 bytes: a row starts 4 banks
   /// after the previous one, so the diagonal scores' float quadruples of 8
@@ -185,6 +192,8 @@ private:
     Value base = mul(stage, s.stageBytes());
     stageOffset = base;
     if (swizzledTiles) { // flat views: the copies and readers swizzle
+      if (s.hasQ())
+        sQ = view(base, {kChunk * s.d}, s.elt);
       sK = view(add(base, s.offK()), {kChunk * s.d}, s.elt);
       sV = view(add(base, s.offV()), {kChunk * s.bv}, s.elt);
       return;
@@ -237,8 +246,30 @@ private:
   /// The state pass on wgmma: V's rows weighted by the keys' weights (or
   /// zero past N), then S = decayed S + K^T V.
   SmallVector<Value> updatedStateWgmma(ValueRange S, Value gLast);
-  /// V's rows times the keys' weights sKW (0 past N), in shared memory.
-  void weightValueRows();
+  /// dst (a [C, BV] tile like sV) = V's rows times the keys' weights sKW
+  /// (0 past N).
+  void weightValueRows(Value dst);
+  /// The fused kernel on wgmma: V's rows weighted for the state update.
+  Value sVw;
+  // wgmma's operands (LinearChunkWgmma.cpp): shared addresses (i64) and
+  // descriptors of their k-steps.
+  Value smemAddress(Value byteOffset);
+  Value offsetAddress(Value addr, int64_t bytes);
+  /// fence.proxy.async (this thread's shared writes before wgmma reads
+  /// them), then a barrier.
+  void fenceForWgmma();
+  Value kMajorStep(Value tile, int64_t kt);
+  Value mnMajorStep(Value tile, int64_t rows, int64_t width, int64_t kt);
+  /// The chunk's output rows of the warpgroup from Q, K, V and the state
+  /// tile at these shared addresses (all issued, all retired).
+  SmallVector<Value> chunkOutputWgmma(Value q, Value k, Value v, Value st);
+  /// S + K^T V on S's m64 accumulator tiles.
+  SmallVector<Value> addKeysTimesValues(SmallVector<Value> S, Value k, Value v);
+  /// The fused kernel's chunk on wgmma: its outputs stored, then the
+  /// state updated (returned).
+  SmallVector<Value> chunkStepWgmma(ValueRange S, Value t0, Value gLast);
+  /// S times 2^gLast (gLast null: S).
+  SmallVector<Value> decayedState(ValueRange S, Value gLast);
   /// The byte offset of useStage's stage in the window.
   Value stageOffset;
   Value logGateAt(Value t);

@@ -1,6 +1,7 @@
-//===- LinearChunkWgmma.cpp - split's output pass on warpgroup MMA --------===//
+//===- LinearChunkWgmma.cpp - the chunk kernels on warpgroup MMA ----------===//
 //
-// The output pass of attn.linear's split form (one 64-token chunk of one
+// attn.linear's chunk kernels of decays and scalar gates on sm_90a. The
+// output pass of the split form (one 64-token chunk of one
 // (b, h) per block, its starting state read back) on Hopper's wgmma: the
 // block's 4 warps are one warpgroup, every product an m64 MMA of the whole
 // chunk, issued asynchronously:
@@ -17,6 +18,12 @@
 // value columns where Dv allows (the mma.sync pass takes 64: its registers
 // bound it), so Q K^T and its decays are made once per chunk at Dv = 128.
 // Scalar decays and gates only; GLA's gates per feature keep mma.sync.
+//
+// The state pass (state in registers) and the fused kernel keep S [D, BV]
+// in m64 accumulator tiles and add K^T (w o V) per chunk, both operands
+// MN-major (the instruction transposes them; V's rows of 64 bytes at
+// BV = 32 take the 64-byte swizzle); the fused kernel first makes the
+// chunk's output as the output pass does, from S's rounded copy.
 //
 //===----------------------------------------------------------------------===//
 
@@ -44,12 +51,9 @@ void LinearChunkBuilder::buildOutputPassWgmma(Value bIdx, Value head, Value chun
   sS = view(c(s.wgmmaOffS()), {s.d * s.bv}, s.elt);
   sG = view(c(s.wgmmaOffG()), {kChunk}, b.getF32Type());
   Value t0 = mul(chunk, kChunk);
-  auto tileAt = [&](Value r, Value col) {
-    return SmallVector<Value>{wgmma::swizzledIndex(b, r, col, kChunk)};
-  };
-  copyRowsAsync(b, q, bi, h, t0, Value(), n, sQ, kChunk, s.d, tid, kThreads, false, tileAt);
-  copyRowsAsync(b, k, bi, h, t0, Value(), n, sK, kChunk, s.d, tid, kThreads, false, tileAt);
-  copyRowsAsync(b, v, bi, h, t0, v0, n, sV, kChunk, s.bv, tid, kThreads, false, tileAt);
+  copyRows(q, t0, Value(), s.d, sQ);
+  copyRows(k, t0, Value(), s.d, sK);
+  copyRows(v, t0, v0, s.bv, sV);
   copyStateTile(chunk);
   NVVM::CpAsyncCommitGroupOp::create(b);
   scanGates(t0);
@@ -58,39 +62,60 @@ void LinearChunkBuilder::buildOutputPassWgmma(Value bIdx, Value head, Value chun
     barrier(); // the tiles have landed
     prepareQueriesAndKeys();
   }
-  // This thread's shared writes before wgmma's reads (another proxy).
-  NVVM::FenceProxyOp::create(
-      b, NVVM::ProxyKind::async_shared,
-      NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
-  barrier(); // the tiles and G have landed
+  fenceForWgmma(); // the tiles and G have landed
+  Value base = smemAddress(c(0));
+  Value r0 = mul(warp, 16);
+  storeOutput(t0, r0,
+              chunkOutputWgmma(base, offsetAddress(base, s.wgmmaOffK()),
+                               offsetAddress(base, s.wgmmaOffV()),
+                               offsetAddress(base, s.wgmmaOffS())));
+}
 
+Value LinearChunkBuilder::smemAddress(Value byteOffset) {
   Type i64 = b.getI64Type();
   Value base = arith::IndexCastUIOp::create(
       b, i64, memref::ExtractAlignedPointerAsIndexOp::create(b, smem));
-  auto at = [&](int64_t offset) {
-    return arith::AddIOp::create(b, base, arith::ConstantOp::create(b, b.getI64IntegerAttr(offset)))
-        .getResult();
-  };
-  // K-major operand k-step kt of a [64, D] tile at `offset`: 32 bytes per
-  // k16 inside a box of 64 rows x 128 B.
-  auto kMajor = [&](int64_t offset, int64_t kt) {
-    return wgmma::descriptor(b, at(offset + (kt / 4) * kChunk * 128 + (kt % 4) * 32), 16, 1024);
-  };
-  // MN-major k-step kt of a [rows, BV] tile: 16 rows per k16, boxes of
-  // `rows` rows 64 columns apart.
-  auto mnMajor = [&](int64_t offset, int64_t rows, int64_t kt) {
-    return wgmma::descriptor(b, at(offset + kt * 16 * 128), rows * 128, 1024);
-  };
+  return arith::AddIOp::create(b, base, arith::IndexCastUIOp::create(b, i64, byteOffset));
+}
 
+Value LinearChunkBuilder::offsetAddress(Value addr, int64_t bytes) {
+  return arith::AddIOp::create(b, addr, arith::ConstantOp::create(b, b.getI64IntegerAttr(bytes)));
+}
+
+void LinearChunkBuilder::fenceForWgmma() {
+  // This thread's shared writes (cp.async, stores) before wgmma's reads
+  // through the async proxy.
+  NVVM::FenceProxyOp::create(
+      b, NVVM::ProxyKind::async_shared,
+      NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
+  barrier();
+}
+
+/// k-step kt of a K-major [64, D] tile (Q, K): 32 bytes per k16 inside a
+/// box of 64 rows x 128 B.
+Value LinearChunkBuilder::kMajorStep(Value tile, int64_t kt) {
+  return wgmma::descriptor(b, offsetAddress(tile, (kt / 4) * kChunk * 128 + (kt % 4) * 32), 16,
+                           1024);
+}
+
+/// k-step kt of an MN-major [rows, width] tile: 16 rows per k16, boxes of
+/// `rows` rows (64 columns) apart; rows of 64 bytes where width is 32.
+Value LinearChunkBuilder::mnMajorStep(Value tile, int64_t rows, int64_t width, int64_t kt) {
+  int64_t rowBytes = std::min<int64_t>(width, 64) * 2;
+  return wgmma::descriptor(b, offsetAddress(tile, kt * 16 * rowBytes), rows * rowBytes,
+                           8 * rowBytes, rowBytes);
+}
+
+SmallVector<Value> LinearChunkBuilder::chunkOutputWgmma(Value q, Value k, Value v, Value st) {
   NVVM::WgmmaFenceAlignedOp::create(b);
   Value scores = wgmma::zeroAccumulator(b, kChunk);
   for (int64_t kt = 0; kt < s.d / 16; ++kt)
-    scores = wgmma::mmaShared(b, s.elt, scores, kMajor(0, kt), kMajor(s.wgmmaOffK(), kt), kChunk,
+    scores = wgmma::mmaShared(b, s.elt, scores, kMajorStep(q, kt), kMajorStep(k, kt), kChunk,
                               kt == 0, /*transB=*/false);
   NVVM::WgmmaGroupSyncAlignedOp::create(b);
   Value state = wgmma::zeroAccumulator(b, s.bv);
   for (int64_t kt = 0; kt < s.d / 16; ++kt)
-    state = wgmma::mmaShared(b, s.elt, state, kMajor(0, kt), mnMajor(s.wgmmaOffS(), s.d, kt),
+    state = wgmma::mmaShared(b, s.elt, state, kMajorStep(q, kt), mnMajorStep(st, s.d, s.bv, kt),
                              s.bv, kt == 0, /*transB=*/true);
   NVVM::WgmmaGroupSyncAlignedOp::create(b);
 
@@ -111,12 +136,35 @@ void LinearChunkBuilder::buildOutputPassWgmma(Value bIdx, Value head, Value chun
     SmallVector<Value> w;
     for (Value x : words[kt])
       w.push_back(mf.asWord(x));
-    wgmma::mmaRegisterA(b, s.elt, O, w, mnMajor(s.wgmmaOffV(), kChunk, kt));
+    wgmma::mmaRegisterA(b, s.elt, O, w, mnMajorStep(v, kChunk, s.bv, kt));
   }
   NVVM::WgmmaGroupSyncAlignedOp::create(b);
   NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
   wgmma::fenceOperands(b, O);
-  storeOutput(t0, r0, O);
+  return O;
+}
+
+SmallVector<Value> LinearChunkBuilder::addKeysTimesValues(SmallVector<Value> S, Value k,
+                                                          Value v) {
+  const int64_t perTile = s.bv / 2;
+  NVVM::WgmmaFenceAlignedOp::create(b);
+  SmallVector<Value> acc;
+  for (int64_t mt = 0; mt < s.d / 64; ++mt) {
+    Value a = wgmma::accumulatorOf(b, ArrayRef(S).slice(mt * perTile, perTile));
+    // K^T's rows 64 mt..: box mt of K, 16 tokens (rows) per k16.
+    for (int64_t kt = 0; kt < kChunk / 16; ++kt)
+      a = wgmma::mmaShared(b, s.elt, a, mnMajorStep(offsetAddress(k, mt * kChunk * 128), kChunk,
+                                                    64, kt),
+                           mnMajorStep(v, kChunk, s.bv, kt), s.bv, /*first=*/false,
+                           /*transB=*/true, /*transA=*/true);
+    acc.push_back(a);
+  }
+  NVVM::WgmmaGroupSyncAlignedOp::create(b);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+  SmallVector<Value> next;
+  for (Value a : acc)
+    llvm::append_range(next, wgmma::accumulatorValues(b, a, s.bv));
+  return next;
 }
 
 } // namespace mlir::attn::cuda::linear_chunk
@@ -128,48 +176,33 @@ namespace mlir::attn::cuda::linear_chunk {
 /// stage (the instruction transposes them). The keys' weights scale V's
 /// rows in shared memory (K^T's fragments in registers on mma.sync).
 SmallVector<Value> LinearChunkBuilder::updatedStateWgmma(ValueRange S, Value gLast) {
+  SmallVector<Value> next = decayedState(S, gLast);
+  if (weightedKeys())
+    weightValueRows(sV);
+  fenceForWgmma(); // V weighted (or its tail zeroed), K mapped
+  Value stage = smemAddress(stageOffset);
+  return addKeysTimesValues(next, offsetAddress(stage, s.offK()),
+                            offsetAddress(stage, s.offV()));
+}
+
+SmallVector<Value> LinearChunkBuilder::chunkStepWgmma(ValueRange S, Value t0, Value gLast) {
+  if (weightedKeys())
+    weightValueRows(sVw);
+  fenceForWgmma(); // V weighted, sS the previous state, the tiles mapped
+  Value stage = smemAddress(stageOffset);
+  Value k = offsetAddress(stage, s.offK()), v = offsetAddress(stage, s.offV());
+  storeOutput(t0, mul(warp, 16), chunkOutputWgmma(stage, k, v, smemAddress(c(s.offS()))));
+  return addKeysTimesValues(decayedState(S, gLast), k,
+                            weightedKeys() ? smemAddress(c(s.offVw())) : v);
+}
+
+SmallVector<Value> LinearChunkBuilder::decayedState(ValueRange S, Value gLast) {
   SmallVector<Value> next(S.begin(), S.end());
   if (gLast) {
     Value decay = exp2(gLast);
     for (Value &x : next)
       x = arith::MulFOp::create(b, x, decay);
   }
-  if (weightedKeys())
-    weightValueRows();
-  NVVM::FenceProxyOp::create(
-      b, NVVM::ProxyKind::async_shared,
-      NVVM::SharedSpaceAttr::get(b.getContext(), NVVM::SharedSpace::shared_cta));
-  barrier(); // V weighted (or its tail zeroed), K mapped
-
-  Type i64 = b.getI64Type();
-  Value stage = arith::AddIOp::create(
-      b, arith::IndexCastUIOp::create(b, i64, memref::ExtractAlignedPointerAsIndexOp::create(b, smem)),
-      arith::IndexCastUIOp::create(b, i64, stageOffset));
-  auto at = [&](int64_t offset) {
-    return arith::AddIOp::create(b, stage, arith::ConstantOp::create(b, b.getI64IntegerAttr(offset)))
-        .getResult();
-  };
-  const int64_t vRow = std::min<int64_t>(s.bv, 64) * 2, perTile = s.bv / 2;
-  NVVM::WgmmaFenceAlignedOp::create(b);
-  SmallVector<Value> acc;
-  for (int64_t mt = 0; mt < s.d / 64; ++mt) {
-    Value a = wgmma::accumulatorOf(b, ArrayRef(next).slice(mt * perTile, perTile));
-    for (int64_t kt = 0; kt < kChunk / 16; ++kt) {
-      // K^T's rows 64 mt..: box mt of K, 16 tokens (rows) per k16.
-      Value kT = wgmma::descriptor(b, at(s.offK() + mt * kChunk * 128 + kt * 16 * 128),
-                                   kChunk * 128, 1024);
-      Value vB = wgmma::descriptor(b, at(s.offV() + kt * 16 * vRow), kChunk * vRow, 8 * vRow,
-                                   vRow);
-      a = wgmma::mmaShared(b, s.elt, a, kT, vB, s.bv, /*first=*/false, /*transB=*/true,
-                           /*transA=*/true);
-    }
-    acc.push_back(a);
-  }
-  NVVM::WgmmaGroupSyncAlignedOp::create(b);
-  NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
-  next.clear();
-  for (Value a : acc)
-    llvm::append_range(next, wgmma::accumulatorValues(b, a, s.bv));
   return next;
 }
 
