@@ -56,7 +56,7 @@ void LinearChunkBuilder::applyFeatureMap(Value tile) {
 
 SmallVector<Value> LinearChunkBuilder::pieceAt(Value r, Value col, int64_t width) {
   if (swizzledTiles) // rows of 64 B where the tile is 32 wide, else 128 B
-    return {wgmma::swizzledIndex(b, r, col, kChunk, std::min<int64_t>(width ? width : s.d, 64) * 2)};
+    return {wgmma::swizzledIndex(b, r, col, kChunk, wgmma::rowBytesOf(width ? width : s.d))};
   return {r, col};
 }
 
@@ -324,14 +324,14 @@ void LinearChunkBuilder::writeState(ArrayRef<Value> S) {
                                                  ValueRange{S[base], S[base + 1]});
         SmallVector<Value> at{row, col};
         if (s.swizzledState()) // [D, BV]: D rows per box
-          at = {wgmma::swizzledIndex(b, row, col, s.d, std::min<int64_t>(s.bv, 64) * 2)};
+          at = {wgmma::swizzledIndex(b, row, col, s.d, wgmma::rowBytesOf(s.bv))};
         vector::StoreOp::create(b, arith::TruncFOp::create(b, pairTy, x), sS, at);
       }
   }
 }
 
 void LinearChunkBuilder::prepareQueriesAndKeys() {
-  if (op.getFeatureMap() && *op.getFeatureMap() != FeatureMap::Identity) {
+  if (mapsFeatures()) {
     if (s.hasQ())
       applyFeatureMap(sQ);
     applyFeatureMap(sK);
@@ -371,7 +371,7 @@ void LinearChunkBuilder::copyStateTile(Value chunk) {
   forEachPiece(b, tid, s.d, s.bv, [&](Value r, Value col) {
     SmallVector<Value> at{r, col};
     if (swizzledTiles) // [D, BV]: D rows per box
-      at = {wgmma::swizzledIndex(b, r, col, s.d, std::min<int64_t>(s.bv, 64) * 2)};
+      at = {wgmma::swizzledIndex(b, r, col, s.d, wgmma::rowBytesOf(s.bv))};
     nvgpu::DeviceAsyncCopyOp::create(b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), sS,
                                      at, src,
                                      ValueRange{bi, h, chunk, r, add(v0, col)},

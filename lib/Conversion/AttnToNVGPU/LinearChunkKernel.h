@@ -232,6 +232,10 @@ private:
                                 : function_ref<SmallVector<Value>(Value, Value)>());
   }
   void applyFeatureMap(Value tile);
+  /// A feature map other than the identity rewrites Q's and K's tiles.
+  bool mapsFeatures() {
+    return op.getFeatureMap() && *op.getFeatureMap() != FeatureMap::Identity;
+  }
   /// Tiles in wgmma's swizzled boxes (flat views) rather than padded rows.
   bool swizzledTiles = false;
   /// The indices of the 16-byte piece at (r, col) of a [C, width] tile

@@ -202,7 +202,7 @@ void LinearChunkBuilder::buildWYPrep(Value bIdx, Value head, Value chunk, Value 
   loadBetas(t0, /*firstThread=*/64); // warps 2 and 3, beside warp 0's gates
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
   barrier(); // K, V, G and beta have landed
-  if (op.getFeatureMap() && *op.getFeatureMap() != FeatureMap::Identity) {
+  if (mapsFeatures()) {
     applyFeatureMap(sK);
     barrier();
   }

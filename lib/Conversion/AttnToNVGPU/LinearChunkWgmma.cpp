@@ -58,7 +58,7 @@ void LinearChunkBuilder::buildOutputPassWgmma(Value bIdx, Value head, Value chun
   NVVM::CpAsyncCommitGroupOp::create(b);
   scanGates(t0);
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
-  if ((op.getFeatureMap() && *op.getFeatureMap() != FeatureMap::Identity) || op.getL2norm()) {
+  if (mapsFeatures() || op.getL2norm()) {
     barrier(); // the tiles have landed
     prepareQueriesAndKeys();
   }
@@ -101,7 +101,7 @@ Value LinearChunkBuilder::kMajorStep(Value tile, int64_t kt) {
 /// k-step kt of an MN-major [rows, width] tile: 16 rows per k16, boxes of
 /// `rows` rows (64 columns) apart; rows of 64 bytes where width is 32.
 Value LinearChunkBuilder::mnMajorStep(Value tile, int64_t rows, int64_t width, int64_t kt) {
-  int64_t rowBytes = std::min<int64_t>(width, 64) * 2;
+  int64_t rowBytes = wgmma::rowBytesOf(width);
   return wgmma::descriptor(b, offsetAddress(tile, kt * 16 * rowBytes), rows * rowBytes,
                            8 * rowBytes, rowBytes);
 }

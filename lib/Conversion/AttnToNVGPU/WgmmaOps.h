@@ -29,11 +29,16 @@
 #include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/IR/ImplicitLocOpBuilder.h"
 
+#include <algorithm>
 #include <string>
 
 namespace mlir::attn::cuda::wgmma {
 
 constexpr int64_t kBoxCols = 64; // 16-bit elements per 128-byte box row
+
+/// The row bytes of a swizzled tile `width` 16-bit elements wide: 128 (boxes
+/// of 64 columns), or 64 for a 32-wide tile (the 64-byte swizzle).
+inline int64_t rowBytesOf(int64_t width) { return std::min<int64_t>(width, kBoxCols) * 2; }
 
 /// A shared-memory descriptor of the tile at the shared address `addr`
 /// (i64): 128-byte swizzle, or 64-byte with `rowBytes` 64 (mode 2).
