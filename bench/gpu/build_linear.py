@@ -100,6 +100,11 @@ SPECS = {
         linear_spec(64, "bf16", decay=True, log_gate=True, feature_gate=True,
                     feature_map="elu1", scale=0.125).replace("tensor<?x?x?x64xf32>",
                                                           "tensor<?x?x?x64xbf16>"), ""),
+    # D = 128: the state pass's feature slices with elu+1, bf16 gates.
+    "linear_gla_decay_elu1_bf16_d128_g16": (
+        linear_spec(128, "bf16", decay=True, log_gate=True, feature_gate=True,
+                    feature_map="elu1", scale=128 ** -0.5).replace("tensor<?x?x?x128xf32>",
+                                                                "tensor<?x?x?x128xbf16>"), ""),
     "linear_gla_bf16_d64_dv32": (linear_spec(64, "bf16", dv=32, log_gate=True,
                                              feature_gate=True, scale=0.125), ""),
     "linear_gla_f16_d128_dv256": (linear_spec(128, "f16", dv=256, log_gate=True,

@@ -28,6 +28,7 @@ CHECKS = ["linear_decay_f32_d64", "linear_gate_elu1_bf16_d64", "linear_normalize
           "linear_loggate_bf16_d128_c32", "linear_plain_bf16_d128_c32",
           "linear_loggate_bf16_d128_c64", "linear_plain_bf16_d128_c64",
           "linear_gla_bf16_d64", "linear_gla_decay_elu1_bf16_d64_g16", "linear_gla_bf16_d64_dv32",
+          "linear_gla_decay_elu1_bf16_d128_g16",
           "linear_gla_f16_d128_dv256", "linear_gla_bf16_d128_c32", "linear_gla_bf16_d128_c64",
           "linear_gla_bf16_d128_rec", "linear_gdr_bf16_d128_rec", "linear_gdr_bf16_d64_dv32",
           "linear_gdr_f16_d128_dv256", "linear_gdr_wy_bf16_d64", "linear_gdr_wy_f16_d128_dv32",

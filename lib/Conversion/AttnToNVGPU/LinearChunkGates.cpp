@@ -46,7 +46,7 @@ Value LinearChunkBuilder::gateRow(Value t, Value d, int64_t width) {
 SmallVector<Value> LinearChunkBuilder::loadFeatureGates(Value t0) {
   Value gates = arg(op.getLogGate());
   Value last = arith::SubIOp::create(b, n, c(1));
-  Value col = arith::MinUIOp::create(b, tid, c(s.d - 1));
+  Value col = feature(arith::MinUIOp::create(b, tid, c(s.stateRows() - 1)));
   SmallVector<Value> g;
   for (int64_t t = 0; t < kChunk; ++t) {
     Value tok = add(t0, t);
@@ -64,8 +64,8 @@ SmallVector<Value> LinearChunkBuilder::loadFeatureGates(Value t0) {
 /// sG[t][d] = G[t][d], the inclusive sums of a thread's loaded gates.
 void LinearChunkBuilder::storeFeatureGateSums(ArrayRef<Value> g) {
   OpBuilder::InsertionGuard guard(b);
-  if (s.d < kThreads) {
-    auto in = scf::IfOp::create(b, ult(tid, c(s.d)), /*withElseRegion=*/false);
+  if (s.stateRows() < kThreads) {
+    auto in = scf::IfOp::create(b, ult(tid, c(s.stateRows())), /*withElseRegion=*/false);
     b.setInsertionPointToStart(&in.getThenRegion().front());
   }
   Value G = cf(0.0);

@@ -40,14 +40,14 @@ using namespace mlir::attn::cuda;
 
 namespace mlir::attn::cuda::linear_chunk {
 
-/// phi on every element of a [C, D] tile, in f32, rounded back.
-void LinearChunkBuilder::applyFeatureMap(Value tile) {
+/// phi on every element of a [C, width] tile, in f32, rounded back.
+void LinearChunkBuilder::applyFeatureMap(Value tile, int64_t width) {
   auto vt = VectorType::get({8}, s.elt), vf = VectorType::get({8}, b.getF32Type());
-  int64_t pieces = s.d / 8;
+  int64_t pieces = width / 8;
   for (int64_t t = 0; t < kChunk * pieces; t += kThreads) {
     Value idx = add(tid, t);
     Value r = div(idx, pieces), col = mul(rem(idx, pieces), 8);
-    SmallVector<Value> at = pieceAt(r, col);
+    SmallVector<Value> at = pieceAt(r, col, width);
     Value x = vector::LoadOp::create(b, vt, tile, at);
     x = featureMap(b, b.getLoc(), op.getFeatureMap(), arith::ExtFOp::create(b, vf, x));
     vector::StoreOp::create(b, arith::TruncFOp::create(b, vt, x), tile, at);
@@ -256,19 +256,7 @@ void LinearChunkBuilder::storeRows(Value out, Value t0, Value r0, ArrayRef<Value
 /// GLA's gates 2^{G_d} S_d + ... (w: featureKeyWeights).
 SmallVector<Value> LinearChunkBuilder::updatedState(ValueRange S, Value t0, Value gLast) {
   int64_t numV = s.bv / 8;
-  SmallVector<Value> next;
-  if (featureGates()) {
-    forEachStateCell([&](int64_t i, Value row, Value) {
-      Value g = memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1), row});
-      next.push_back(arith::MulFOp::create(b, S[i], exp2(g)));
-    });
-  } else if (gLast) {
-    Value decay = exp2(gLast);
-    for (Value x : S)
-      next.push_back(arith::MulFOp::create(b, x, decay));
-  } else {
-    next.assign(S.begin(), S.end());
-  }
+  SmallVector<Value> next = featureGates() ? featureDecayedState(S) : decayedState(S, gLast);
   // K^T's A fragments by transposed ldmatrix of K [s, d]: matrix j of the
   // x4 covers state rows m0 + 8 (j % 2) and tokens 8 (j / 2) of the k-step.
   Value j = div(lane, 8);
@@ -333,8 +321,8 @@ void LinearChunkBuilder::writeState(ArrayRef<Value> S) {
 void LinearChunkBuilder::prepareQueriesAndKeys() {
   if (mapsFeatures()) {
     if (s.hasQ())
-      applyFeatureMap(sQ);
-    applyFeatureMap(sK);
+      applyFeatureMap(sQ, s.d);
+    applyFeatureMap(sK, s.stateRows());
     barrier();
   }
   if (op.getL2norm()) {
@@ -342,25 +330,6 @@ void LinearChunkBuilder::prepareQueriesAndKeys() {
       l2normalize(sQ);
     l2normalize(sK);
     barrier();
-  }
-}
-
-/// Calls f(r, col) for each 16-byte piece (8 elements) of a [rows, bv]
-/// tile, spread over the block's threads.
-static void forEachPiece(ImplicitLocOpBuilder &b, Value tid, int64_t rows, int64_t width,
-                         function_ref<void(Value, Value)> f) {
-  auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, v); };
-  int64_t pieces = width / 8, total = rows * pieces;
-  for (int64_t t = 0; t < total; t += kThreads) {
-    Value idx = arith::AddIOp::create(b, tid, c(t));
-    OpBuilder::InsertionGuard g(b);
-    if (total - t < kThreads) {
-      auto in = scf::IfOp::create(
-          b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, idx, c(total)), false);
-      b.setInsertionPointToStart(&in.getThenRegion().front());
-    }
-    f(arith::DivUIOp::create(b, idx, c(pieces)),
-      arith::MulIOp::create(b, arith::RemUIOp::create(b, idx, c(pieces)), c(8)));
   }
 }
 
@@ -384,10 +353,10 @@ void LinearChunkBuilder::copyStateTile(Value chunk) {
 void LinearChunkBuilder::storeStateTile(Value chunk) {
   Value dst = arg(op.getChunkStates());
   auto vt = VectorType::get({8}, s.elt);
-  forEachPiece(b, tid, s.d, s.bv, [&](Value r, Value col) {
+  forEachPiece(b, tid, s.stateRows(), s.bv, [&](Value r, Value col) {
     Value x = vector::LoadOp::create(b, vt, sS, ValueRange{r, col});
     // 16-byte aligned (Dv % 16 == 0): one st.global.v4, not eight b16 stores.
-    vector::StoreOp::create(b, x, dst, ValueRange{bi, h, chunk, r, add(v0, col)},
+    vector::StoreOp::create(b, x, dst, ValueRange{bi, h, chunk, feature(r), add(v0, col)},
                             /*nontemporal=*/false, llvm::MaybeAlign(16));
   });
 }
@@ -572,9 +541,11 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
   storeFinalState(loop.getResults());
 }
 
-void LinearChunkBuilder::buildStatePass(Value bIdx, Value head, Value slice, Value thread,
-                                        Value window) {
+void LinearChunkBuilder::buildStatePass(Value bIdx, Value head, Value slice, Value features,
+                                        Value thread, Value window) {
   enter(bIdx, head, thread, window);
+  if (s.featureSlices() > 1)
+    f0 = mul(features, s.stateRows());
   swizzledTiles = s.wgmma;
   v0 = mul(slice, s.bv);
   Value k = arg(op.getK()), v = arg(op.getV());
@@ -588,7 +559,8 @@ void LinearChunkBuilder::buildStatePass(Value bIdx, Value head, Value slice, Val
   // GLA's gates ride in registers a chunk ahead (loop-carried after S).
   SmallVector<Value> init = initialState();
   size_t numS = init.size();
-  if (featureGates())
+  bool gatesInRegisters = featureGates() && !s.stagedGates();
+  if (gatesInRegisters)
     llvm::append_range(init, loadFeatureGates(c(0)));
   auto loop = scf::ForOp::create(b, c(0), chunks, c(1), init);
   {
@@ -612,9 +584,12 @@ void LinearChunkBuilder::buildStatePass(Value bIdx, Value head, Value slice, Val
     barrier();
     loadIfAny(add(chunk, ahead), chunks, Value(), k, v);
     useStage(stageOf(chunk));
-    if (featureGates()) {
+    if (gatesInRegisters) {
       storeFeatureGateSums(SmallVector<Value>(carried.drop_front(numS)));
       nextGates = loadFeatureGates(add(t0, kChunk));
+      barrier(); // G is whole
+    } else if (featureGates()) {
+      scanStagedGates(t0);
       barrier(); // G is whole
     }
     // The previous chunk's staged state out, this one's in (its buffer
@@ -633,7 +608,7 @@ void LinearChunkBuilder::buildStatePass(Value bIdx, Value head, Value slice, Val
     Value gLast = scalarGates ? memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1)})
                               : Value();
     SmallVector<Value> next =
-        s.wgmma ? updatedStateWgmma(state, gLast) : updatedState(state, t0, gLast);
+        s.wgmma ? updatedStateWgmma(state, t0, gLast) : updatedState(state, t0, gLast);
     llvm::append_range(next, nextGates);
     scf::YieldOp::create(b, next);
   }
@@ -648,7 +623,8 @@ void LinearChunkBuilder::buildStatePass(Value bIdx, Value head, Value slice, Val
 }
 
 void LinearChunkBuilder::useStateBuffer(Value buffer) {
-  sS = view(add(c(s.offS()), mul(buffer, s.stateTileBytes())), {s.d, s.padV()}, s.elt);
+  sS = view(add(c(s.offS()), mul(buffer, s.stateTileBytes())), {s.stateRows(), s.padV()},
+            s.elt);
 }
 
 void LinearChunkBuilder::loadIfAny(Value chunk, Value chunks, Value q, Value k, Value v) {
@@ -665,7 +641,8 @@ SmallVector<Value> LinearChunkBuilder::initialState() {
   SmallVector<Value> S;
   Value s0 = op.getInitialState() ? arg(op.getInitialState()) : Value();
   forEachStateCell([&](int64_t, Value row, Value col) {
-    S.push_back(s0 ? memref::LoadOp::create(b, s0, ValueRange{bi, h, row, col}).getResult()
+    S.push_back(s0 ? memref::LoadOp::create(b, s0, ValueRange{bi, h, feature(row), col})
+                         .getResult()
                    : cf(0.0));
   });
   return S;
@@ -676,7 +653,7 @@ void LinearChunkBuilder::storeFinalState(ValueRange S) {
     return;
   Value fs = arg(op.getStateResult());
   forEachStateCell([&](int64_t i, Value row, Value col) {
-    memref::StoreOp::create(b, S[i], fs, ValueRange{bi, h, row, col});
+    memref::StoreOp::create(b, S[i], fs, ValueRange{bi, h, feature(row), col});
   });
 }
 
@@ -767,11 +744,12 @@ namespace {
 /// with 64 columns where G >= 2 S, with 32 where S / 2 <= G < 2 S (twice
 /// the blocks), else the state pass (32 columns) and the output pass
 /// parallel over chunks; the split wins where few long rows leave most SMs
-/// idle. GLA has one fused form (its 32-column one lost: 4.5 against 3.5
-/// ms at G = S), launched where G >= 2 S; below, its state pass keeps 64
-/// columns (1.10 against 1.32 ms with 32 at 4 x 16 x 16384: the gate work
-/// per chunk is per block, so fewer blocks do less of it) and the split
-/// beat the fused kernel there (3.42 against 3.54-3.57 ms).
+/// idle. GLA on mma.sync has one fused form (its 32-column one lost: 4.5
+/// against 3.5 ms at G = S), launched where G >= 2 S; below, its state
+/// pass keeps 64 columns (1.10 against 1.32 ms with 32 at 4 x 16 x 16384:
+/// the gate work per chunk is per block, so fewer blocks do less of it)
+/// and the split beat the fused kernel there (3.42 against 3.54-3.57 ms).
+/// On Hopper GLA always splits (below).
 LogicalResult buildSplitForms(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
                               int64_t dv, bool hopper) {
   if (*op.getSplit() != kChunk)
@@ -782,8 +760,12 @@ LogicalResult buildSplitForms(OpBuilder &gb, func::FuncOp fn, LinearOp op, Strin
   bool narrow = fused == 64 && dv / 32 <= 8;
   int64_t state = narrow && !gla ? 32 : fused;
   std::string output = (name + "_op").str();
-  // split-only: the state pass carries the step's name.
-  if (op->hasAttr(kSplitOnlyAttr))
+  // split-only: the state pass carries the step's name. On Hopper GLA
+  // always splits: its state pass on wgmma (gates staged and scanned in
+  // shared memory, a block per 64 key features) made the split faster than
+  // the fused kernel at every grid measured (H200, 16 x 16 x 4096, G = 4 S:
+  // 1.96-2.01 against 2.34-2.39 ms; 4 x 16 x 16384: 1.98-2.02 against 3.33).
+  if (op->hasAttr(kSplitOnlyAttr) || (hopper && gla))
     return failure(failed(buildOne(gb, fn, op, name, state, {}, ChunkRole::State, hopper)) ||
                    failed(buildOutputKernel(gb, fn, op, output, fused, hopper)));
   // Bounds {min, max, per K SMs} on each form's own grid.
@@ -888,14 +870,19 @@ LogicalResult buildOutputKernel(OpBuilder &gb, func::FuncOp fn, LinearOp op, Str
 LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef name,
                        int64_t columns, ArrayRef<int64_t> smBlocks, ChunkRole role, bool hopper) {
   ChunkShape s = shapeOf(op, columns, role);
-  // Hopper: the fused kernel and the state pass in registers on wgmma
-  // (products over whole chunks; V's rows of 64 or 128 bytes swizzled),
-  // decays and scalar gates.
-  s.wgmma = hopper && (s.stateInRegisters() || role == ChunkRole::Fused) && !s.gateElt &&
+  // Hopper: the state pass in registers (GLA's too: its weights scale K's
+  // rows) and the fused kernel of decays and scalar gates on wgmma
+  // (products over whole chunks; V's rows of 64 or 128 bytes swizzled).
+  s.wgmma = hopper && (s.stateInRegisters() || (role == ChunkRole::Fused && !s.gateElt)) &&
             !s.delta && !s.wy && s.bv % 32 == 0;
+  // GLA's state pass on wgmma: a block per 64 key features (l2norm needs
+  // whole rows of K).
+  if (s.wgmma && s.gateElt && !op.getL2norm() && s.d > 64)
+    s.dk = 64;
   unsigned numIn = op->getNumOperands();
-  // Work items (b, h) of the output, a block of kThreads per value slice.
-  int64_t lanes = kThreads * s.slices();
+  // Work items (b, h) of the output, a block of kThreads per value slice
+  // and feature slice.
+  int64_t lanes = kThreads * s.slices() * s.featureSlices();
   gpu::GPUFuncOp kfn = buildSharedStepKernel(
       gb, fn, op, name, {numIn, 2, kThreads, lanes, s.bytes()},
       [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp kernel, function_ref<Value(Value)> arg,
@@ -903,11 +890,14 @@ LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef na
         Value lane;
         SmallVector<Value> at =
             enterStepItem(b, kernel.getArgument(numIn), 2, kThreads, lanes, lane);
-        Value slice = arith::DivUIOp::create(b, lane, cIdx(b, b.getLoc(), kThreads));
+        Value block = arith::DivUIOp::create(b, lane, cIdx(b, b.getLoc(), kThreads));
         Value tid = arith::RemUIOp::create(b, lane, cIdx(b, b.getLoc(), kThreads));
+        Value slices = cIdx(b, b.getLoc(), s.slices());
+        Value slice = arith::RemUIOp::create(b, block, slices);
         LinearChunkBuilder builder(b, op, s, arg);
         if (s.stateInRegisters())
-          builder.buildStatePass(at[0], at[1], slice, tid, smem);
+          builder.buildStatePass(at[0], at[1], slice, arith::DivUIOp::create(b, block, slices),
+                                 tid, smem);
         else
           builder.build(at[0], at[1], slice, tid, smem);
       });

@@ -15,6 +15,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
 
 namespace mlir::attn::cuda {
 namespace linear_chunk {
@@ -30,6 +31,25 @@ constexpr double kMinLog2Gate = -64.0;
 /// outputs; writes each chunk's starting state and the corrected values)
 /// and output pass (one chunk, its starting state read back).
 enum class ChunkRole { Fused, State, Output };
+
+/// Calls f(r, col) for each 16-byte piece (8 elements) of a [rows, bv]
+/// tile, spread over the block's threads.
+inline void forEachPiece(ImplicitLocOpBuilder &b, Value tid, int64_t rows, int64_t width,
+                         function_ref<void(Value, Value)> f) {
+  auto c = [&](int64_t v) -> Value { return arith::ConstantIndexOp::create(b, v); };
+  int64_t pieces = width / 8, total = rows * pieces;
+  for (int64_t t = 0; t < total; t += kThreads) {
+    Value idx = arith::AddIOp::create(b, tid, c(t));
+    OpBuilder::InsertionGuard g(b);
+    if (total - t < kThreads) {
+      auto in = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, idx, c(total)), false);
+      b.setInsertionPointToStart(&in.getThenRegion().front());
+    }
+    f(arith::DivUIOp::create(b, idx, c(pieces)),
+      arith::MulIOp::create(b, arith::RemUIOp::create(b, idx, c(pieces)), c(8)));
+  }
+}
 
 /// Sizes of one kernel and its shared-memory layout (byte offsets, all
 /// multiples of 16).
@@ -54,6 +74,19 @@ struct ChunkShape {
   /// the state pass in registers; Q, K, V (and the output pass's state) in
   /// swizzled boxes without padding (WgmmaOps.h).
   bool wgmma = false;
+  /// State rows (key features) per block: D, or 64 of them in GLA's state
+  /// pass on wgmma, whose block then does only its features' gate work
+  /// (fla's BK): twice the blocks, half the gate work on each.
+  int64_t dk = 0;
+  int64_t stateRows() const { return dk ? dk : d; }
+  int64_t featureSlices() const { return d / stateRows(); }
+  /// GLA's state pass on wgmma: the chunk's raw log gates [C, dk] ride in
+  /// the stage (cp.async, chunks ahead like K and V) and are scanned there:
+  /// no global loads per token and feature, no gates carried in registers.
+  bool stagedGates() const { return wgmma && gateElt && role == ChunkRole::State; }
+  int64_t rawGateBytes() const {
+    return stagedGates() ? kChunk * stateRows() * gateElt.getIntOrFloatBitWidth() / 8 : 0;
+  }
   /// The state pass reads no queries: its stage has no Q.
   bool hasQ() const { return role != ChunkRole::State; }
   /// split's state pass without wy keeps the state in its accumulators;
@@ -63,17 +96,21 @@ struct ChunkShape {
   /// The fused kernel on wgmma reads its state tile as an MN-major
   /// operand: swizzled, unpadded, and a weighted copy of V beside it.
   bool swizzledState() const { return wgmma && role == ChunkRole::Fused; }
-  int64_t stateTileBytes() const { return d * (swizzledState() ? bv : padV()) * 2; }
-  int64_t padD() const { return wgmma ? d : d + 8; }
+  int64_t stateTileBytes() const {
+    return stateRows() * (swizzledState() ? bv : padV()) * 2;
+  }
+  /// Q's and K's rows (K's of the block's features).
+  int64_t padD() const { return wgmma ? stateRows() : d + 8; }
   /// Rows of the staged state (never read by wgmma).
   int64_t padV() const { return bv + 8; }
   int64_t qBytes() const { return kChunk * padD() * 2; }
   int64_t vBytes() const { return kChunk * (wgmma ? bv : padV()) * 2; }
-  /// Within a stage: Q at 0 (where present), then K, then V (then W).
+  /// Within a stage: Q at 0 (where present), then K, then V (then W, or
+  /// GLA's raw gates).
   int64_t offK() const { return hasQ() ? qBytes() : 0; }
   int64_t offV() const { return offK() + qBytes(); }
   int64_t offW() const { return offV() + vBytes(); }
-  int64_t stageBytes() const { return offW() + (wy ? qBytes() : 0); }
+  int64_t stageBytes() const { return offW() + (wy ? qBytes() : 0) + rawGateBytes(); }
   /// Two stages (the next chunk's copies fly during this chunk's
   /// products), or one with GLA's G [C, D]: 96 KB at D = Dv = 128 keeps two
   /// blocks on an SM, which hide more latency than the second stage.
@@ -98,7 +135,7 @@ struct ChunkShape {
   /// 0, 2, 4, 6 x 8 features each fill the 32 banks once (32 bytes of
   /// padding put rows 4 apart on the same banks: ncu counted 3.9
   /// wavefronts per shared load in GLA's output pass).
-  int64_t padG() const { return d + 4; }
+  int64_t padG() const { return stateRows() + 4; }
   int64_t gateBytes() const { return kChunk * 4 * (gateElt ? padG() : 2); }
   /// The state pass in registers scans chunk c + 1's scalar gates while
   /// slower warps still read chunk c's: two buffers.
@@ -121,7 +158,7 @@ struct ChunkShape {
   int64_t wgmmaOffS() const { return wgmmaOffV() + kChunk * bv * 2; }
   int64_t wgmmaOffG() const { return wgmmaOffS() + d * bv * 2; }
   /// State rows per warp in 16-row m-tiles; value slices per head.
-  int64_t stateTiles() const { return d / 64; }
+  int64_t stateTiles() const { return stateRows() / 64; }
   int64_t slices() const { return dv / bv; }
 };
 
@@ -135,7 +172,8 @@ public:
   /// value slice) walking the chunks.
   void build(Value bi, Value h, Value slice, Value tid, Value smem);
   /// split's state pass without wy (ChunkShape::stateInRegisters).
-  void buildStatePass(Value bi, Value h, Value slice, Value tid, Value smem);
+  /// A block per (b, h, value slice, feature slice).
+  void buildStatePass(Value bi, Value h, Value slice, Value features, Value tid, Value smem);
   /// split's output pass: a block per (b, h, chunk, value slice).
   void buildOutputPass(Value bi, Value h, Value chunk, Value slice, Value tid, Value smem);
   /// The same on wgmma (ChunkShape::wgmma; LinearChunkWgmma.cpp).
@@ -154,6 +192,9 @@ private:
   MmaFragments mf;
 
   Value bi, h, v0, tid, lane, warp, n;
+  /// The block's first key feature (ChunkShape::dk; null: 0).
+  Value f0;
+  Value feature(Value local) { return f0 ? add(f0, local) : local; }
   /// Sets the values every body starts from (indices, the head's decay).
   void enter(Value bIdx, Value head, Value thread, Value window);
   /// sG: G [C], or with GLA's gates G [C, padG]; sKW: with scalar gates,
@@ -194,8 +235,10 @@ private:
     if (swizzledTiles) { // flat views: the copies and readers swizzle
       if (s.hasQ())
         sQ = view(base, {kChunk * s.d}, s.elt);
-      sK = view(add(base, s.offK()), {kChunk * s.d}, s.elt);
+      sK = view(add(base, s.offK()), {kChunk * s.stateRows()}, s.elt);
       sV = view(add(base, s.offV()), {kChunk * s.bv}, s.elt);
+      if (s.stagedGates())
+        sRawG = view(add(base, s.offW()), {kChunk, s.stateRows()}, s.gateElt);
       return;
     }
     sQ = view(base, {kChunk, s.padD()}, s.elt);
@@ -214,8 +257,11 @@ private:
     Value t0 = mul(chunk, kChunk);
     if (s.hasQ())
       copyRows(q, t0, Value(), s.d, sQ);
-    copyRows(k, t0, Value(), s.d, sK);
+    copyRows(k, t0, f0, s.stateRows(), sK);
     copyRows(v, t0, v0, s.bv, sV);
+    if (s.stagedGates()) // rows of dk gates, unswizzled
+      copyRowsAsync(b, arg(op.getLogGate()), bi, h, t0, f0, n, sRawG, kChunk, s.stateRows(),
+                    tid, kThreads, /*bypassL1=*/true);
     if (s.wy)
       copyRows(arg(op.getWyW()), t0, Value(), s.d, sW);
   }
@@ -231,7 +277,8 @@ private:
                   swizzledTiles ? function_ref<SmallVector<Value>(Value, Value)>(swizzled)
                                 : function_ref<SmallVector<Value>(Value, Value)>());
   }
-  void applyFeatureMap(Value tile);
+  /// phi on a [C, width] tile (Q, K: D; K of a feature slice: dk).
+  void applyFeatureMap(Value tile, int64_t width);
   /// A feature map other than the identity rewrites Q's and K's tiles.
   bool mapsFeatures() {
     return op.getFeatureMap() && *op.getFeatureMap() != FeatureMap::Identity;
@@ -248,8 +295,22 @@ private:
     return s.wgmma ? add(mul(warp, 16), mi * 64) : add(mul(warp, 16 * s.stateTiles()), mi * 16);
   }
   /// The state pass on wgmma: V's rows weighted by the keys' weights (or
-  /// zero past N), then S = decayed S + K^T V.
-  SmallVector<Value> updatedStateWgmma(ValueRange S, Value gLast);
+  /// zero past N; with GLA's gates K's rows by their features' weights),
+  /// then S = decayed S + K^T V.
+  SmallVector<Value> updatedStateWgmma(ValueRange S, Value t0, Value gLast);
+  /// GLA: K [C, D] in the stage times 2^{G_{C-1,d} - G_{s,d}} per element
+  /// (rows past N zero), in place.
+  void weightKeyFeatures(Value t0);
+  /// GLA: state row d times 2^{G_{C-1,d}}.
+  SmallVector<Value> featureDecayedState(ValueRange S);
+  /// ChunkShape::stagedGates: the stage's raw gates [C, dk].
+  Value sRawG;
+  /// sG = the sums of the staged gates: a thread per feature and part of
+  /// the chunk (kThreads / dk parts: 32 tokens each at dk = 64), each part's
+  /// own inclusive sums; stagedGateSum adds the parts before.
+  void scanStagedGates(Value t0);
+  /// G[t][col .. col + width): the inclusive sum from the chunk's start.
+  Value stagedGateSum(Value t, Value col, int64_t width);
   /// dst (a [C, BV] tile like sV) = V's rows times the keys' weights sKW
   /// (0 past N).
   void weightValueRows(Value dst);

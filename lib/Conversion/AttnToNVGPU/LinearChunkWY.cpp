@@ -203,7 +203,7 @@ void LinearChunkBuilder::buildWYPrep(Value bIdx, Value head, Value chunk, Value 
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
   barrier(); // K, V, G and beta have landed
   if (mapsFeatures()) {
-    applyFeatureMap(sK);
+    applyFeatureMap(sK, s.d);
     barrier();
   }
   if (op.getL2norm()) {

@@ -17,13 +17,23 @@
 // async proxy: fence.proxy.async between the two. A block covers BV = 128
 // value columns where Dv allows (the mma.sync pass takes 64: its registers
 // bound it), so Q K^T and its decays are made once per chunk at Dv = 128.
-// Scalar decays and gates only; GLA's gates per feature keep mma.sync.
+// Scalar decays and gates only; GLA's output pass keeps mma.sync.
 //
 // The state pass (state in registers) and the fused kernel keep S [D, BV]
 // in m64 accumulator tiles and add K^T (w o V) per chunk, both operands
 // MN-major (the instruction transposes them; V's rows of 64 bytes at
 // BV = 32 take the 64-byte swizzle); the fused kernel first makes the
 // chunk's output as the output pass does, from S's rounded copy.
+//
+// GLA's state pass (gates per key feature) scales K's rows instead:
+// K[s][d] 2^{G_{C-1,d} - G_{s,d}}, and S's row d by 2^{G_{C-1,d}}. Its
+// chunk's raw log gates ride in the stage beside K and V and are scanned
+// in shared memory (a thread per feature and half-chunk), and a block owns
+// 64 key features (ChunkShape::dk): per chunk 64 x 64 weights and one m64
+// tile of K^T V per block. The gate work per token and feature, not the
+// MMA, bounded it: with global loads per gate it ran 1.10 ms at 4 x 16 x
+// 16384 on mma.sync and on wgmma alike (ncu: 449 M instructions, a fifth
+// of them ISETP, 2 % MUFU); staged, 0.62 ms.
 //
 //===----------------------------------------------------------------------===//
 
@@ -149,7 +159,7 @@ SmallVector<Value> LinearChunkBuilder::addKeysTimesValues(SmallVector<Value> S, 
   const int64_t perTile = s.bv / 2;
   NVVM::WgmmaFenceAlignedOp::create(b);
   SmallVector<Value> acc;
-  for (int64_t mt = 0; mt < s.d / 64; ++mt) {
+  for (int64_t mt = 0; mt < s.stateRows() / 64; ++mt) {
     Value a = wgmma::accumulatorOf(b, ArrayRef(S).slice(mt * perTile, perTile));
     // K^T's rows 64 mt..: box mt of K, 16 tokens (rows) per k16.
     for (int64_t kt = 0; kt < kChunk / 16; ++kt)
@@ -175,11 +185,17 @@ namespace mlir::attn::cuda::linear_chunk {
 /// accumulators, S = 2^G S + K^T (w o V), K^T and V both MN-major in the
 /// stage (the instruction transposes them). The keys' weights scale V's
 /// rows in shared memory (K^T's fragments in registers on mma.sync).
-SmallVector<Value> LinearChunkBuilder::updatedStateWgmma(ValueRange S, Value gLast) {
-  SmallVector<Value> next = decayedState(S, gLast);
-  if (weightedKeys())
-    weightValueRows(sV);
-  fenceForWgmma(); // V weighted (or its tail zeroed), K mapped
+SmallVector<Value> LinearChunkBuilder::updatedStateWgmma(ValueRange S, Value t0, Value gLast) {
+  SmallVector<Value> next;
+  if (featureGates()) { // the weights differ per feature: K's rows take them
+    next = featureDecayedState(S);
+    weightKeyFeatures(t0);
+  } else {
+    next = decayedState(S, gLast);
+    if (weightedKeys())
+      weightValueRows(sV);
+  }
+  fenceForWgmma(); // V or K weighted (or V's tail zeroed), K mapped
   Value stage = smemAddress(stageOffset);
   return addKeysTimesValues(next, offsetAddress(stage, s.offK()),
                             offsetAddress(stage, s.offV()));
@@ -204,6 +220,73 @@ SmallVector<Value> LinearChunkBuilder::decayedState(ValueRange S, Value gLast) {
       x = arith::MulFOp::create(b, x, decay);
   }
   return next;
+}
+
+} // namespace mlir::attn::cuda::linear_chunk
+
+namespace mlir::attn::cuda::linear_chunk {
+
+SmallVector<Value> LinearChunkBuilder::featureDecayedState(ValueRange S) {
+  // A thread's cells lie on 2 rows per m-tile: the loads and exp2 of equal
+  // rows fold into one.
+  SmallVector<Value> next;
+  forEachStateCell([&](int64_t i, Value row, Value) {
+    Value g = s.stagedGates()
+                  ? vector::ExtractOp::create(b, stagedGateSum(c(kChunk - 1), row, 1),
+                                              ArrayRef<int64_t>{0})
+                        .getResult()
+                  : memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1), row}).getResult();
+    next.push_back(arith::MulFOp::create(b, S[i], exp2(g)));
+  });
+  return next;
+}
+
+void LinearChunkBuilder::weightKeyFeatures(Value t0) {
+  auto vt = VectorType::get({8}, s.elt), vf = VectorType::get({8}, b.getF32Type());
+  Value zero = arith::ConstantOp::create(b, vf, DenseElementsAttr::get(vf, 0.0f));
+  forEachPiece(b, tid, kChunk, s.stateRows(), [&](Value r, Value col) {
+    SmallVector<Value> at = pieceAt(r, col, s.stateRows());
+    Value x = arith::ExtFOp::create(b, vf, vector::LoadOp::create(b, vt, sK, at).getResult());
+    // The thread's column is the same in each of its pieces: gLast's load
+    // is hoisted by CSE.
+    Value w = exp2(arith::SubFOp::create(b, stagedGateSum(c(kChunk - 1), col, 8),
+                                         stagedGateSum(r, col, 8)));
+    w = arith::SelectOp::create(b, ult(add(t0, r), n), w, zero);
+    vector::StoreOp::create(b, arith::TruncFOp::create(b, vt, arith::MulFOp::create(b, x, w)),
+                            sK, at);
+  });
+}
+
+} // namespace mlir::attn::cuda::linear_chunk
+
+namespace mlir::attn::cuda::linear_chunk {
+
+void LinearChunkBuilder::scanStagedGates(Value t0) {
+  int64_t parts = kThreads / s.stateRows(), per = kChunk / parts;
+  Value f = rem(tid, s.stateRows()), first = mul(div(tid, s.stateRows()), per);
+  Value valid = arith::SubIOp::create(b, n, t0); // the chunk's tokens below N
+  Value G = cf(0.0);
+  for (int64_t i = 0; i < per; ++i) {
+    Value t = add(first, i);
+    Value x = toF32(b, b.getLoc(), memref::LoadOp::create(b, sRawG, ValueRange{t, f}));
+    // Natural log to log2, floored (kMinLog2Gate), plus the head's decay.
+    x = arith::MaximumFOp::create(b, arith::MulFOp::create(b, x, cf(kLog2e)), cf(kMinLog2Gate));
+    if (headDecay)
+      x = arith::AddFOp::create(b, x, headDecay);
+    G = arith::AddFOp::create(b, G, arith::SelectOp::create(b, ult(t, valid), x, cf(0.0)));
+    memref::StoreOp::create(b, G, sG, ValueRange{t, f});
+  }
+}
+
+Value LinearChunkBuilder::stagedGateSum(Value t, Value col, int64_t width) {
+  Value g = gateRow(t, col, width);
+  int64_t per = kChunk / (kThreads / s.stateRows());
+  if (per == kChunk)
+    return g;
+  // Two parts (dk = 64): tokens from `per` add the first part's total.
+  Value first = gateRow(c(per - 1), col, width);
+  Value later = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, t, c(per));
+  return arith::SelectOp::create(b, later, arith::AddFOp::create(b, g, first), g);
 }
 
 } // namespace mlir::attn::cuda::linear_chunk
