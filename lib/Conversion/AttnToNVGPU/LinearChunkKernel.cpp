@@ -354,7 +354,10 @@ void LinearChunkBuilder::storeStateTile(Value chunk) {
   Value dst = arg(op.getChunkStates());
   auto vt = VectorType::get({8}, s.elt);
   forEachPiece(b, tid, s.stateRows(), s.bv, [&](Value r, Value col) {
-    Value x = vector::LoadOp::create(b, vt, sS, ValueRange{r, col});
+    SmallVector<Value> at{r, col};
+    if (s.swizzledState()) // [D, BV]: D rows per box
+      at = {wgmma::swizzledIndex(b, r, col, s.d, wgmma::rowBytesOf(s.bv))};
+    Value x = vector::LoadOp::create(b, vt, sS, at);
     // 16-byte aligned (Dv % 16 == 0): one st.global.v4, not eight b16 stores.
     vector::StoreOp::create(b, x, dst, ValueRange{bi, h, chunk, feature(r), add(v0, col)},
                             /*nontemporal=*/false, llvm::MaybeAlign(16));
@@ -371,7 +374,7 @@ void LinearChunkBuilder::storeCorrectedValues(Value t0) {
     auto in = scf::IfOp::create(b, ult(t, n), /*withElseRegion=*/false);
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPointToStart(&in.getThenRegion().front());
-    Value x = vector::LoadOp::create(b, vt, sV, ValueRange{r, col});
+    Value x = vector::LoadOp::create(b, vt, sV, pieceAt(r, col, s.bv));
     vector::StoreOp::create(b, x, dst, ValueRange{bi, h, t, add(v0, col)},
                             /*nontemporal=*/false, llvm::MaybeAlign(16));
   });
@@ -456,7 +459,7 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
         v = arg(s.wy ? op.getWyU() : op.getV());
   sS = s.swizzledState() ? view(c(s.offS()), {s.d * s.bv}, s.elt)
                          : view(c(s.offS()), {s.d, s.padV()}, s.elt);
-  if (s.swizzledState())
+  if (s.weightedValueTile())
     sVw = view(c(s.offVw()), {kChunk * s.bv}, s.elt);
   useGates(c(0));
   if (delta()) {
@@ -514,11 +517,14 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
       barrier(); // sV holds U
     }
     if (s.wy) {
-      correctValues(r0);
+      if (s.wgmma)
+        correctValuesWgmma();
+      else
+        correctValues(r0);
       barrier(); // sV holds U - W S
     }
     SmallVector<Value> next;
-    if (s.swizzledState()) {
+    if (s.weightedValueTile()) {
       next = chunkStepWgmma(state, t0, gLast);
     } else {
       if (s.role == ChunkRole::State) {
@@ -528,7 +534,9 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
       } else {
         storeOutput(t0, r0, featureGates() ? chunkOutputGated(r0) : chunkOutput(r0));
       }
-      next = updatedState(state, t0, gLast);
+      // On wgmma the keys' weights then scale sV in place (each thread its
+      // own pieces, those storeCorrectedValues read).
+      next = s.wgmma ? updatedStateWgmma(state, t0, gLast) : updatedState(state, t0, gLast);
     }
     barrier(); // every warp is done reading sS (and the chunk's tiles)
     if (s.stages() == 1)
@@ -873,8 +881,10 @@ LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef na
   // Hopper: the state pass in registers (GLA's too: its weights scale K's
   // rows) and the fused kernel of decays and scalar gates on wgmma
   // (products over whole chunks; V's rows of 64 or 128 bytes swizzled).
-  s.wgmma = hopper && (s.stateInRegisters() || (role == ChunkRole::Fused && !s.gateElt)) &&
-            !s.delta && !s.wy && s.bv % 32 == 0;
+  s.wgmma = hopper &&
+            (s.stateInRegisters() || (role == ChunkRole::Fused && !s.gateElt && !s.wy) ||
+             (role == ChunkRole::State && s.wy)) &&
+            !s.delta && s.bv % 32 == 0;
   // GLA's state pass on wgmma: a block per 64 key features (l2norm needs
   // whole rows of K).
   if (s.wgmma && s.gateElt && !op.getL2norm() && s.d > 64)

@@ -93,9 +93,12 @@ struct ChunkShape {
   /// sS only stages chunk c's state for 16-byte stores during chunk c + 1
   /// (two buffers: no barrier of its own).
   bool stateInRegisters() const { return role == ChunkRole::State && !wy; }
-  /// The fused kernel on wgmma reads its state tile as an MN-major
-  /// operand: swizzled, unpadded, and a weighted copy of V beside it.
-  bool swizzledState() const { return wgmma && role == ChunkRole::Fused; }
+  /// The fused kernel and the WY state pass on wgmma read their state tile
+  /// as an MN-major operand (Q S, W S): swizzled, unpadded.
+  bool swizzledState() const { return wgmma && (role == ChunkRole::Fused || wy); }
+  /// The fused kernel on wgmma keeps a weighted copy of V beside its state
+  /// (V itself feeds A V).
+  bool weightedValueTile() const { return wgmma && role == ChunkRole::Fused; }
   int64_t stateTileBytes() const {
     return stateRows() * (swizzledState() ? bv : padV()) * 2;
   }
@@ -126,7 +129,7 @@ struct ChunkShape {
   int64_t offVw() const { return offS() + stateTileBytes(); }
   int64_t offG() const {
     return offS() + (stateInRegisters() ? 2 : 1) * stateTileBytes() +
-           (swizzledState() ? vBytes() : 0);
+           (weightedValueTile() ? vBytes() : 0);
   }
   /// G: [C] f32 then the keys' weights in the state update [C] f32, or
   /// (GLA) G [C, padG] f32, rows padded by 16 bytes: a row starts 4 banks
@@ -239,6 +242,8 @@ private:
       sV = view(add(base, s.offV()), {kChunk * s.bv}, s.elt);
       if (s.stagedGates())
         sRawG = view(add(base, s.offW()), {kChunk, s.stateRows()}, s.gateElt);
+      if (s.wy)
+        sW = view(add(base, s.offW()), {kChunk * s.d}, s.elt);
       return;
     }
     sQ = view(base, {kChunk, s.padD()}, s.elt);
@@ -369,6 +374,9 @@ private:
   // The WY form (LinearChunkWY.cpp): sW [C, padD], the chunk's W.
   Value sW;
   void correctValues(Value r0);
+  /// The WY state pass on wgmma: sV = U - W S (W K-major in the stage, S
+  /// swizzled MN-major in sS), the warpgroup's 64 rows.
+  void correctValuesWgmma();
   SmallVector<Value> tileProduct(ArrayRef<SmallVector<Value>> aFrag, Value bTile, int64_t col0,
                                  int64_t width, ArrayRef<Value> init = {});
   SmallVector<SmallVector<Value>> scaledInverse(Value r0, function_ref<Value(Value)> x);

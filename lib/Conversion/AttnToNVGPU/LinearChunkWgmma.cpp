@@ -290,3 +290,35 @@ Value LinearChunkBuilder::stagedGateSum(Value t, Value col, int64_t width) {
 }
 
 } // namespace mlir::attn::cuda::linear_chunk
+
+namespace mlir::attn::cuda::linear_chunk {
+
+void LinearChunkBuilder::correctValuesWgmma() {
+  fenceForWgmma(); // W and U have landed; sS holds the state (writeState)
+  Value w = smemAddress(add(stageOffset, c(s.offW()))), st = smemAddress(c(s.offS()));
+  NVVM::WgmmaFenceAlignedOp::create(b);
+  Value acc = wgmma::zeroAccumulator(b, s.bv);
+  for (int64_t kt = 0; kt < s.d / 16; ++kt)
+    acc = wgmma::mmaShared(b, s.elt, acc, kMajorStep(w, kt), mnMajorStep(st, s.d, s.bv, kt), s.bv,
+                           kt == 0, /*transB=*/true);
+  NVVM::WgmmaGroupSyncAlignedOp::create(b);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+  SmallVector<Value> WS = wgmma::accumulatorValues(b, acc, s.bv);
+  // The accumulators' rows are the warp's 16 tokens from 16 w: U's pairs
+  // there (swizzled, V's layout) become U - W S.
+  auto pairF32 = VectorType::get({2}, b.getF32Type()), pairElt = VectorType::get({2}, s.elt);
+  Value r0 = mul(warp, 16);
+  for (int64_t nt = 0; nt < s.bv / 8; ++nt)
+    for (int64_t half = 0; half < 2; ++half) {
+      auto [row, col] = cell(r0, nt, 2 * half);
+      SmallVector<Value> at = pieceAt(row, col, s.bv);
+      Value u = arith::ExtFOp::create(b, pairF32,
+                                      vector::LoadOp::create(b, pairElt, sV, at).getResult());
+      Value ws = vector::FromElementsOp::create(
+          b, pairF32, ValueRange{WS[nt * 4 + 2 * half], WS[nt * 4 + 2 * half + 1]});
+      vector::StoreOp::create(
+          b, arith::TruncFOp::create(b, pairElt, arith::SubFOp::create(b, u, ws)), sV, at);
+    }
+}
+
+} // namespace mlir::attn::cuda::linear_chunk
