@@ -17,6 +17,10 @@
 // then the warp's rows of Q become Q o 2^{G_t} for the product with S.
 // Warp w rescales only its own rows of Q, so a warp barrier orders them.
 //
+// The state pass on wgmma (stagedGates) takes the chunk's raw gates from
+// its stage and scans them in shared memory; K's rows take the update's
+// weights there (weightKeyFeatures) before K^T V (LinearChunkWgmma.cpp).
+//
 //===----------------------------------------------------------------------===//
 
 #include "LinearChunkKernel.h"
@@ -231,6 +235,66 @@ Value LinearChunkBuilder::featureKeyWeights(Value t0, Value d, Value tok) {
                                         exp2(arith::SubFOp::create(b, last, g)), cf(0.0)));
   }
   return vector::FromElementsOp::create(b, VectorType::get({2}, b.getF32Type()), w);
+}
+
+SmallVector<Value> LinearChunkBuilder::featureDecayedState(ValueRange S) {
+  // A thread's cells lie on 2 rows per m-tile: the loads and exp2 of equal
+  // rows fold into one.
+  SmallVector<Value> next;
+  forEachStateCell([&](int64_t i, Value row, Value) {
+    Value g = s.stagedGates()
+                  ? vector::ExtractOp::create(b, stagedGateSum(c(kChunk - 1), row, 1),
+                                              ArrayRef<int64_t>{0})
+                        .getResult()
+                  : memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1), row}).getResult();
+    next.push_back(arith::MulFOp::create(b, S[i], exp2(g)));
+  });
+  return next;
+}
+
+void LinearChunkBuilder::weightKeyFeatures(Value t0) {
+  auto vt = VectorType::get({8}, s.elt), vf = VectorType::get({8}, b.getF32Type());
+  Value zero = arith::ConstantOp::create(b, vf, DenseElementsAttr::get(vf, 0.0f));
+  forEachPiece(b, tid, kChunk, s.stateRows(), [&](Value r, Value col) {
+    SmallVector<Value> at = pieceAt(r, col, s.stateRows());
+    Value x = arith::ExtFOp::create(b, vf, vector::LoadOp::create(b, vt, sK, at).getResult());
+    // The thread's column is the same in each of its pieces: gLast's load
+    // is hoisted by CSE.
+    Value w = exp2(arith::SubFOp::create(b, stagedGateSum(c(kChunk - 1), col, 8),
+                                         stagedGateSum(r, col, 8)));
+    w = arith::SelectOp::create(b, ult(add(t0, r), n), w, zero);
+    vector::StoreOp::create(b, arith::TruncFOp::create(b, vt, arith::MulFOp::create(b, x, w)),
+                            sK, at);
+  });
+}
+
+/// A thread per feature and part: each part's own inclusive sums.
+void LinearChunkBuilder::scanStagedGates(Value t0) {
+  int64_t parts = kThreads / s.stateRows(), per = kChunk / parts;
+  Value f = rem(tid, s.stateRows()), first = mul(div(tid, s.stateRows()), per);
+  Value valid = arith::SubIOp::create(b, n, t0); // the chunk's tokens below N
+  Value G = cf(0.0);
+  for (int64_t i = 0; i < per; ++i) {
+    Value t = add(first, i);
+    Value x = toF32(b, b.getLoc(), memref::LoadOp::create(b, sRawG, ValueRange{t, f}));
+    // Natural log to log2, floored (kMinLog2Gate), plus the head's decay.
+    x = arith::MaximumFOp::create(b, arith::MulFOp::create(b, x, cf(kLog2e)), cf(kMinLog2Gate));
+    if (headDecay)
+      x = arith::AddFOp::create(b, x, headDecay);
+    G = arith::AddFOp::create(b, G, arith::SelectOp::create(b, ult(t, valid), x, cf(0.0)));
+    memref::StoreOp::create(b, G, sG, ValueRange{t, f});
+  }
+}
+
+Value LinearChunkBuilder::stagedGateSum(Value t, Value col, int64_t width) {
+  Value g = gateRow(t, col, width);
+  int64_t per = kChunk / (kThreads / s.stateRows());
+  if (per == kChunk)
+    return g;
+  // Two parts (dk = 64): tokens from `per` add the first part's total.
+  Value first = gateRow(c(per - 1), col, width);
+  Value later = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, t, c(per));
+  return arith::SelectOp::create(b, later, arith::AddFOp::create(b, g, first), g);
 }
 
 } // namespace mlir::attn::cuda::linear_chunk

@@ -374,6 +374,8 @@ private:
   // The WY form (LinearChunkWY.cpp): sW [C, padD], the chunk's W.
   Value sW;
   void correctValues(Value r0);
+  /// sV's rows of this warp (16 from r0) -= WS (m16n8 accumulator order).
+  void subtractFromValues(Value r0, ArrayRef<Value> WS);
   /// The WY state pass on wgmma: sV = U - W S (W K-major in the stage, S
   /// swizzled MN-major in sS), the warpgroup's 64 rows.
   void correctValuesWgmma();

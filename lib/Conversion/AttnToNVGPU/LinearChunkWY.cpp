@@ -234,18 +234,20 @@ void LinearChunkBuilder::buildWYPrep(Value bIdx, Value head, Value chunk, Value 
 
 /// The sequential kernel's values: U's slice (in sV) minus W S for this
 /// warp's rows, rounded to the input type as fla rounds its v_new.
-void LinearChunkBuilder::correctValues(Value r0) {
-  SmallVector<Value> WS = queryTimesState(r0, sW);
+void LinearChunkBuilder::correctValues(Value r0) { subtractFromValues(r0, queryTimesState(r0, sW)); }
+
+void LinearChunkBuilder::subtractFromValues(Value r0, ArrayRef<Value> WS) {
   auto pairF32 = VectorType::get({2}, b.getF32Type()), pairElt = VectorType::get({2}, s.elt);
   for (int64_t half = 0; half < 2; ++half)
     for (int64_t nt = 0; nt < s.bv / 8; ++nt) {
       auto [row, col] = cell(r0, nt, 2 * half);
-      Value u = arith::ExtFOp::create(
-          b, pairF32, vector::LoadOp::create(b, pairElt, sV, ValueRange{row, col}).getResult());
+      SmallVector<Value> at = pieceAt(row, col, s.bv); // swizzled on wgmma
+      Value u = arith::ExtFOp::create(b, pairF32,
+                                      vector::LoadOp::create(b, pairElt, sV, at).getResult());
       Value ws = vector::FromElementsOp::create(
           b, pairF32, ValueRange{WS[nt * 4 + 2 * half], WS[nt * 4 + 2 * half + 1]});
-      vector::StoreOp::create(b, arith::TruncFOp::create(b, pairElt, arith::SubFOp::create(b, u, ws)),
-                              sV, ValueRange{row, col});
+      vector::StoreOp::create(
+          b, arith::TruncFOp::create(b, pairElt, arith::SubFOp::create(b, u, ws)), sV, at);
     }
 }
 

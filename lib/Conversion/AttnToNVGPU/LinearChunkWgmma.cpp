@@ -177,10 +177,6 @@ SmallVector<Value> LinearChunkBuilder::addKeysTimesValues(SmallVector<Value> S, 
   return next;
 }
 
-} // namespace mlir::attn::cuda::linear_chunk
-
-namespace mlir::attn::cuda::linear_chunk {
-
 /// The state pass's update on wgmma: S [D, BV] in m64 tiles of
 /// accumulators, S = 2^G S + K^T (w o V), K^T and V both MN-major in the
 /// stage (the instruction transposes them). The keys' weights scale V's
@@ -222,77 +218,8 @@ SmallVector<Value> LinearChunkBuilder::decayedState(ValueRange S, Value gLast) {
   return next;
 }
 
-} // namespace mlir::attn::cuda::linear_chunk
-
-namespace mlir::attn::cuda::linear_chunk {
-
-SmallVector<Value> LinearChunkBuilder::featureDecayedState(ValueRange S) {
-  // A thread's cells lie on 2 rows per m-tile: the loads and exp2 of equal
-  // rows fold into one.
-  SmallVector<Value> next;
-  forEachStateCell([&](int64_t i, Value row, Value) {
-    Value g = s.stagedGates()
-                  ? vector::ExtractOp::create(b, stagedGateSum(c(kChunk - 1), row, 1),
-                                              ArrayRef<int64_t>{0})
-                        .getResult()
-                  : memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1), row}).getResult();
-    next.push_back(arith::MulFOp::create(b, S[i], exp2(g)));
-  });
-  return next;
-}
-
-void LinearChunkBuilder::weightKeyFeatures(Value t0) {
-  auto vt = VectorType::get({8}, s.elt), vf = VectorType::get({8}, b.getF32Type());
-  Value zero = arith::ConstantOp::create(b, vf, DenseElementsAttr::get(vf, 0.0f));
-  forEachPiece(b, tid, kChunk, s.stateRows(), [&](Value r, Value col) {
-    SmallVector<Value> at = pieceAt(r, col, s.stateRows());
-    Value x = arith::ExtFOp::create(b, vf, vector::LoadOp::create(b, vt, sK, at).getResult());
-    // The thread's column is the same in each of its pieces: gLast's load
-    // is hoisted by CSE.
-    Value w = exp2(arith::SubFOp::create(b, stagedGateSum(c(kChunk - 1), col, 8),
-                                         stagedGateSum(r, col, 8)));
-    w = arith::SelectOp::create(b, ult(add(t0, r), n), w, zero);
-    vector::StoreOp::create(b, arith::TruncFOp::create(b, vt, arith::MulFOp::create(b, x, w)),
-                            sK, at);
-  });
-}
-
-} // namespace mlir::attn::cuda::linear_chunk
-
-namespace mlir::attn::cuda::linear_chunk {
-
-void LinearChunkBuilder::scanStagedGates(Value t0) {
-  int64_t parts = kThreads / s.stateRows(), per = kChunk / parts;
-  Value f = rem(tid, s.stateRows()), first = mul(div(tid, s.stateRows()), per);
-  Value valid = arith::SubIOp::create(b, n, t0); // the chunk's tokens below N
-  Value G = cf(0.0);
-  for (int64_t i = 0; i < per; ++i) {
-    Value t = add(first, i);
-    Value x = toF32(b, b.getLoc(), memref::LoadOp::create(b, sRawG, ValueRange{t, f}));
-    // Natural log to log2, floored (kMinLog2Gate), plus the head's decay.
-    x = arith::MaximumFOp::create(b, arith::MulFOp::create(b, x, cf(kLog2e)), cf(kMinLog2Gate));
-    if (headDecay)
-      x = arith::AddFOp::create(b, x, headDecay);
-    G = arith::AddFOp::create(b, G, arith::SelectOp::create(b, ult(t, valid), x, cf(0.0)));
-    memref::StoreOp::create(b, G, sG, ValueRange{t, f});
-  }
-}
-
-Value LinearChunkBuilder::stagedGateSum(Value t, Value col, int64_t width) {
-  Value g = gateRow(t, col, width);
-  int64_t per = kChunk / (kThreads / s.stateRows());
-  if (per == kChunk)
-    return g;
-  // Two parts (dk = 64): tokens from `per` add the first part's total.
-  Value first = gateRow(c(per - 1), col, width);
-  Value later = arith::CmpIOp::create(b, arith::CmpIPredicate::uge, t, c(per));
-  return arith::SelectOp::create(b, later, arith::AddFOp::create(b, g, first), g);
-}
-
-} // namespace mlir::attn::cuda::linear_chunk
-
-namespace mlir::attn::cuda::linear_chunk {
-
+/// W S for the warpgroup's 64 rows on wgmma (m64nBV, W K-major in the
+/// stage, S MN-major), subtracted from U in V's swizzled tile.
 void LinearChunkBuilder::correctValuesWgmma() {
   fenceForWgmma(); // W and U have landed; sS holds the state (writeState)
   Value w = smemAddress(add(stageOffset, c(s.offW()))), st = smemAddress(c(s.offS()));
@@ -303,22 +230,8 @@ void LinearChunkBuilder::correctValuesWgmma() {
                            kt == 0, /*transB=*/true);
   NVVM::WgmmaGroupSyncAlignedOp::create(b);
   NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
-  SmallVector<Value> WS = wgmma::accumulatorValues(b, acc, s.bv);
-  // The accumulators' rows are the warp's 16 tokens from 16 w: U's pairs
-  // there (swizzled, V's layout) become U - W S.
-  auto pairF32 = VectorType::get({2}, b.getF32Type()), pairElt = VectorType::get({2}, s.elt);
-  Value r0 = mul(warp, 16);
-  for (int64_t nt = 0; nt < s.bv / 8; ++nt)
-    for (int64_t half = 0; half < 2; ++half) {
-      auto [row, col] = cell(r0, nt, 2 * half);
-      SmallVector<Value> at = pieceAt(row, col, s.bv);
-      Value u = arith::ExtFOp::create(b, pairF32,
-                                      vector::LoadOp::create(b, pairElt, sV, at).getResult());
-      Value ws = vector::FromElementsOp::create(
-          b, pairF32, ValueRange{WS[nt * 4 + 2 * half], WS[nt * 4 + 2 * half + 1]});
-      vector::StoreOp::create(
-          b, arith::TruncFOp::create(b, pairElt, arith::SubFOp::create(b, u, ws)), sV, at);
-    }
+  // The accumulators' rows are the warp's 16 tokens from 16 w.
+  subtractFromValues(mul(warp, 16), wgmma::accumulatorValues(b, acc, s.bv));
 }
 
 } // namespace mlir::attn::cuda::linear_chunk
