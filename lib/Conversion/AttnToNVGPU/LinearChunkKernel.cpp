@@ -60,6 +60,12 @@ SmallVector<Value> LinearChunkBuilder::pieceAt(Value r, Value col, int64_t width
   return {r, col};
 }
 
+SmallVector<Value> LinearChunkBuilder::stateAt(Value r, Value col) {
+  if (s.swizzledState())
+    return {wgmma::swizzledIndex(b, r, col, s.d, wgmma::rowBytesOf(s.bv))};
+  return {r, col};
+}
+
 /// Token t's log2 decay (t < N): the sum of what the op gives.
 Value LinearChunkBuilder::logGateAt(Value t) {
   Value g = headDecay ? headDecay : cf(0.0);
@@ -310,10 +316,7 @@ void LinearChunkBuilder::writeState(ArrayRef<Value> S) {
         auto [row, col] = cell(m0, nt, 2 * half);
         Value x = vector::FromElementsOp::create(b, VectorType::get({2}, b.getF32Type()),
                                                  ValueRange{S[base], S[base + 1]});
-        SmallVector<Value> at{row, col};
-        if (s.swizzledState()) // [D, BV]: D rows per box
-          at = {wgmma::swizzledIndex(b, row, col, s.d, wgmma::rowBytesOf(s.bv))};
-        vector::StoreOp::create(b, arith::TruncFOp::create(b, pairTy, x), sS, at);
+        vector::StoreOp::create(b, arith::TruncFOp::create(b, pairTy, x), sS, stateAt(row, col));
       }
   }
 }
@@ -338,11 +341,8 @@ void LinearChunkBuilder::prepareQueriesAndKeys() {
 void LinearChunkBuilder::copyStateTile(Value chunk) {
   Value src = arg(op.getChunkStates());
   forEachPiece(b, tid, s.d, s.bv, [&](Value r, Value col) {
-    SmallVector<Value> at{r, col};
-    if (swizzledTiles) // [D, BV]: D rows per box
-      at = {wgmma::swizzledIndex(b, r, col, s.d, wgmma::rowBytesOf(s.bv))};
     nvgpu::DeviceAsyncCopyOp::create(b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), sS,
-                                     at, src,
+                                     stateAt(r, col), src,
                                      ValueRange{bi, h, chunk, r, add(v0, col)},
                                      b.getIndexAttr(8), Value(), UnitAttr());
   });
@@ -354,10 +354,7 @@ void LinearChunkBuilder::storeStateTile(Value chunk) {
   Value dst = arg(op.getChunkStates());
   auto vt = VectorType::get({8}, s.elt);
   forEachPiece(b, tid, s.stateRows(), s.bv, [&](Value r, Value col) {
-    SmallVector<Value> at{r, col};
-    if (s.swizzledState()) // [D, BV]: D rows per box
-      at = {wgmma::swizzledIndex(b, r, col, s.d, wgmma::rowBytesOf(s.bv))};
-    Value x = vector::LoadOp::create(b, vt, sS, at);
+    Value x = vector::LoadOp::create(b, vt, sS, stateAt(r, col));
     // 16-byte aligned (Dv % 16 == 0): one st.global.v4, not eight b16 stores.
     vector::StoreOp::create(b, x, dst, ValueRange{bi, h, chunk, feature(r), add(v0, col)},
                             /*nontemporal=*/false, llvm::MaybeAlign(16));
@@ -879,8 +876,9 @@ LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef na
                        int64_t columns, ArrayRef<int64_t> smBlocks, ChunkRole role, bool hopper) {
   ChunkShape s = shapeOf(op, columns, role);
   // Hopper: the state pass in registers (GLA's too: its weights scale K's
-  // rows) and the fused kernel of decays and scalar gates on wgmma
-  // (products over whole chunks; V's rows of 64 or 128 bytes swizzled).
+  // rows), the delta rule's WY state pass and the fused kernel of decays
+  // and scalar gates on wgmma (products over whole chunks; V's rows of 64
+  // or 128 bytes swizzled).
   s.wgmma = hopper &&
             (s.stateInRegisters() || (role == ChunkRole::Fused && !s.gateElt && !s.wy) ||
              (role == ChunkRole::State && s.wy)) &&

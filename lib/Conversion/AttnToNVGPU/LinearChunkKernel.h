@@ -93,9 +93,11 @@ struct ChunkShape {
   /// sS only stages chunk c's state for 16-byte stores during chunk c + 1
   /// (two buffers: no barrier of its own).
   bool stateInRegisters() const { return role == ChunkRole::State && !wy; }
-  /// The fused kernel and the WY state pass on wgmma read their state tile
-  /// as an MN-major operand (Q S, W S): swizzled, unpadded.
-  bool swizzledState() const { return wgmma && (role == ChunkRole::Fused || wy); }
+  /// The kernels on wgmma that read their state tile as an MN-major operand
+  /// (the fused kernel's and the output pass's Q S, the WY state pass's
+  /// W S): swizzled, unpadded. The state pass in registers only stages it
+  /// for its stores.
+  bool swizzledState() const { return wgmma && !stateInRegisters(); }
   /// The fused kernel on wgmma keeps a weighted copy of V beside its state
   /// (V itself feeds A V).
   bool weightedValueTile() const { return wgmma && role == ChunkRole::Fused; }
@@ -293,6 +295,9 @@ private:
   /// The indices of the 16-byte piece at (r, col) of a [C, width] tile
   /// (Q, K: width D; V: BV).
   SmallVector<Value> pieceAt(Value r, Value col, int64_t width = 0);
+  /// The indices of element (r, col) of the [D, BV] state tile sS (D rows
+  /// per box where swizzled).
+  SmallVector<Value> stateAt(Value r, Value col);
   /// The first state row of this warp's m-tile mi: 16-row tiles
   /// (mma.sync: warp w owns rows [w D / 4, (w + 1) D / 4)) or wgmma's m64
   /// tiles (warp w owns rows 64 mi + [16 w, 16 w + 16)).

@@ -234,7 +234,9 @@ void LinearChunkBuilder::buildWYPrep(Value bIdx, Value head, Value chunk, Value 
 
 /// The sequential kernel's values: U's slice (in sV) minus W S for this
 /// warp's rows, rounded to the input type as fla rounds its v_new.
-void LinearChunkBuilder::correctValues(Value r0) { subtractFromValues(r0, queryTimesState(r0, sW)); }
+void LinearChunkBuilder::correctValues(Value r0) {
+  subtractFromValues(r0, queryTimesState(r0, sW));
+}
 
 void LinearChunkBuilder::subtractFromValues(Value r0, ArrayRef<Value> WS) {
   auto pairF32 = VectorType::get({2}, b.getF32Type()), pairElt = VectorType::get({2}, s.elt);
