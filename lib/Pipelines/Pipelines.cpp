@@ -40,8 +40,9 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
                     .str()},
       {"vectorized",
        llvm::formatv("func.func(attn-vectorize-cpu{{lanes={0} rows={1} "
-                     "cols={2}},canonicalize,cse)",
-                     o.lanes.getValue(), o.rows.getValue(), o.cols.getValue())
+                     "cols={2} avx512={3}},canonicalize,cse)",
+                     o.lanes.getValue(), o.rows.getValue(), o.cols.getValue(),
+                     o.targetHasAVX512 ? "true" : "false")
            .str()},
       {"bufferized",
        "one-shot-bufferize{bufferize-function-boundaries "
@@ -270,6 +271,7 @@ void attn::setTargetDefaults(CPUPipelineOptions &o, bool avx512,
   o.tileGroup = avx512 ? 8 : 1;
   // bf16 inputs through vdpbf16ps where the CPU has it
   // (docs/design/cpu-lowering.md, "bf16 pairs").
+  o.targetHasAVX512 = avx512;
   o.targetHasBF16 = avx512 && avx512bf16;
   o.bf16Dot = o.targetHasBF16 ? 1 : 0;
 }

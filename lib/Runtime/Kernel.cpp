@@ -3,6 +3,10 @@
 #include "attnir/Runtime/Kernel.h"
 #include "attnir/Runtime/Workspace.h"
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <dlfcn.h>
 #include <mutex>
@@ -34,6 +38,29 @@ static bool loadOpenMPRuntime(std::string &error) {
     return false;
   }
   return true;
+}
+
+/// With ATTNIR_PROFILE_DIR set, the kernel's shared object is also written
+/// there (attnir-kernel-<pid>-<n>.so) and loaded from that file: perf and
+/// other profilers then find its symbols, which a memfd mapping hides.
+/// Returns the file's path, or "" when the variable is unset.
+static std::string writeForProfilers(const std::string &obj,
+                                     std::string &error) {
+  const char *dir = std::getenv("ATTNIR_PROFILE_DIR");
+  if (!dir || !*dir)
+    return "";
+  static std::atomic<int> count{0};
+  std::string path = std::string(dir) + "/attnir-kernel-" +
+                     std::to_string(getpid()) + "-" +
+                     std::to_string(count++) + ".so";
+  FILE *f = std::fopen(path.c_str(), "wb");
+  if (!f || std::fwrite(obj.data(), 1, obj.size(), f) != obj.size() ||
+      std::fclose(f) != 0) {
+    error = "ATTNIR_PROFILE_DIR: cannot write " + path + ": " +
+            std::strerror(errno);
+    return "";
+  }
+  return path;
 }
 
 Kernel::~Kernel() {
@@ -77,6 +104,11 @@ std::unique_ptr<Kernel> Kernel::load(Bundle bundle, std::string &error) {
     done += static_cast<size_t>(n);
   }
   std::string path = "/proc/self/fd/" + std::to_string(k->memfd);
+  std::string profiled = writeForProfilers(obj, error);
+  if (!error.empty())
+    return nullptr;
+  if (!profiled.empty())
+    path = profiled;
   k->handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!k->handle) {
     const char *e = dlerror();

@@ -11,16 +11,18 @@ def ConvertAttnToCPUVector : Pass<"attn-vectorize-cpu", "func::FuncOp"> {
     Expands each `attn.kv_block_update` into loops of `vector.fma` on
     `vector<LANESxf32>` (one register): S = Q K^T in register tiles of
     `rows` x (key-block / 16) vectors, the element rule of the mask on
-    partial blocks, the online softmax update of each row with
-    `math.exp` (polynomial approximation), and O += P V in register tiles of
-    `rows` x up to 4 vectors. The bf16 pair form (attn-tile's `bf16-dot`)
+    partial blocks, the online softmax update (its per-row state for
+    `lanes` rows at a time), and O += P V in register tiles of
+    `rows` x up to 4 vectors (acc's rows rescaled as they are loaded).
+    exp is lib/Conversion/AttnToCPU/OnlineSoftmax.cpp's fastExp. The bf16 pair form (attn-tile's `bf16-dot`)
     reduces pairs with `x86vector.avx512.dot` (vdpbf16ps) instead: it
     needs 16 lanes and a CPU with AVX512-BF16.
   }];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
     "::mlir::memref::MemRefDialect", "::mlir::scf::SCFDialect",
-    "::mlir::vector::VectorDialect", "::mlir::x86vector::X86VectorDialect"
+    "::mlir::vector::VectorDialect", "::mlir::x86vector::X86VectorDialect",
+    "::mlir::LLVM::LLVMDialect"
   ];
   let options = [
     Option<"lanes", "lanes", "int64_t", /*default=*/"16",
@@ -29,6 +31,8 @@ def ConvertAttnToCPUVector : Pass<"attn-vectorize-cpu", "func::FuncOp"> {
            "query rows per register tile">,
     Option<"cols", "cols", "int64_t", /*default=*/"4",
            "vectors per row of a register tile">,
+    Option<"avx512", "avx512", "bool", /*default=*/"false",
+           "the target has AVX-512: exp scales by vscalefps (16 lanes)">,
   ];
 }
 

@@ -55,6 +55,8 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   /// Whether the target CPU has AVX512-BF16 (set by setTargetDefaults;
   /// parseCPUOptions refuses bf16-dot=1 without it).
   bool targetHasBF16 = false;
+  /// Whether the target CPU has AVX-512 (set by setTargetDefaults).
+  bool targetHasAVX512 = false;
 };
 
 /// Options of `--attn-pipeline-cuda` (docs/design/gpu-lowering.md).

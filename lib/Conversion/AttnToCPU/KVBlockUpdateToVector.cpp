@@ -8,22 +8,24 @@
 //      over D by broadcasting one query element against 16 packed keys
 //      (R * BK/16 accumulators stay in registers for the whole D loop).
 //   2. masked blocks only: s = -inf where the element rule or j < m fails.
-//   3. per row: new running max, p = exp(s - m'), row sum, and the rescale
-//      of that row of acc by exp(m - m').
-//   4. acc += P V: register tiles of R rows x CV vectors (CV <= 4), reduced
-//      over the BK keys by broadcasting p against 16 packed values.
+//   3. the online softmax (OnlineSoftmax.cpp): new running max, p =
+//      exp(s - m'), row sums; the per-row state for 16 rows at a time.
+//   4. acc = acc * exp(m - m') + P V: register tiles of R rows x CV vectors
+//      (CV <= 4), reduced over the BK keys by broadcasting p against 16
+//      packed values; each acc row is rescaled as the tile loads it.
 //
 // Keys in place (decoding: kT is K itself, row-major): phase 1 is one dot
 // product along D per (row, key), reduced across lanes, and phase 4 reads V
 // rows where they are; keys past m are never read (their scores are -inf,
 // phase 4 stops at m).
 //
-// Exp is the polynomial approximation of math.exp on vector<16xf32>; the
-// scalar libm call would be 16 calls per vector (4.7x slower on softmax,
-// measured in shared/notes/cpu-jit-probe).
+// Exp is OnlineSoftmax.cpp's fastExp on whole vectors (a scalar libm call
+// would be 16 calls per vector: 4.7x slower on softmax, measured in
+// shared/notes/cpu-jit-probe).
 //
 //===----------------------------------------------------------------------===//
 
+#include "OnlineSoftmax.h"
 #include "attnir/Conversion/Passes.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
@@ -46,6 +48,8 @@ using namespace mlir::attn;
 namespace {
 
 using LoadFn = llvm::function_ref<Value(OpBuilder &, Location, Value, Value)>;
+/// A splat per accumulator row (phase 4's rescale of row r).
+using RowFn = llvm::function_ref<Value(OpBuilder &, Location, Value)>;
 /// acc + a * b on one register: vector.fma on f32, or vdpbf16ps on bf16
 /// pairs (a and b then hold 2 x lanes bf16).
 using MacFn =
@@ -76,7 +80,7 @@ void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
                         int64_t cols, int64_t r, int64_t c, int64_t lanes,
                         Value extent, bool accumulate, LoadFn loadB,
                         LoadFn loadA, MacFn mac = fmaMac,
-                        Value scale = Value()) {
+                        Value scale = Value(), RowFn rowScale = nullptr) {
   auto vt = VectorType::get({lanes}, rw.getF32Type());
   Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
   Value zero =
@@ -95,12 +99,20 @@ void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
                                           plus(cb, cl, col, cc * lanes)};
               };
               SmallVector<Value> init;
-              for (int64_t rr = 0; rr < r; ++rr)
-                for (int64_t cc = 0; cc < c; ++cc)
-                  init.push_back(accumulate ? vector::LoadOp::create(
-                                                  cb, cl, vt, dst, at(rr, cc))
-                                                  .getResult()
-                                            : zero);
+              for (int64_t rr = 0; rr < r; ++rr) {
+                Value factor =
+                    accumulate && rowScale
+                        ? rowScale(cb, cl, plus(cb, cl, r0, rr))
+                        : Value();
+                for (int64_t cc = 0; cc < c; ++cc) {
+                  Value x = zero;
+                  if (accumulate)
+                    x = vector::LoadOp::create(cb, cl, vt, dst, at(rr, cc));
+                  if (factor)
+                    x = arith::MulFOp::create(cb, cl, x, factor);
+                  init.push_back(x);
+                }
+              }
               auto loop = scf::ForOp::create(
                   cb, cl, c0, extent, c1, init,
                   [&](OpBuilder &ib, Location il, Value e, ValueRange accs) {
@@ -131,9 +143,9 @@ void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
 
 struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
   LowerKVBlockUpdate(MLIRContext *ctx, int64_t lanes, int64_t rows,
-                     int64_t cols)
+                     int64_t cols, bool scalef)
       : OpRewritePattern(ctx), kLanes(lanes), rowsPerTile(rows),
-        colsPerTile(cols) {}
+        colsPerTile(cols), useScalef(scalef) {}
 
   LogicalResult matchAndRewrite(KVBlockUpdateOp op,
                                 PatternRewriter &rw) const override {
@@ -170,8 +182,6 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     Value b = op.getKeys() ? c0 : op.getB(),
           hkv = op.getKeys() ? c0 : op.getHkv();
     Value kb = arith::DivUIOp::create(rw, loc, j0, cIdx(rw, loc, bk));
-    Value zeroV =
-        arith::ConstantOp::create(rw, loc, DenseElementsAttr::get(vt, 0.0f));
 
     // Rows past N (a ragged last tile, or decoding with N = 1) are skipped,
     // up to a whole register tile: [0, liveRows) holds every stored row.
@@ -251,71 +261,15 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
         few ? arith::SelectOp::create(rw, loc, few, validRows, liveRows).getResult()
             : liveRows;
 
-    // Phase 3: online softmax, row by row.
-    Value negInf = arith::ConstantOp::create(
-        rw, loc, rw.getF32FloatAttr(-std::numeric_limits<float>::infinity()));
-    Value zeroF = arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(0.0f));
-    auto rowLoop = scf::ForOp::create(
-        rw, loc, c0, softmaxRows, c1, ValueRange{op.getMIn(), op.getLIn()},
-        [&](OpBuilder &ob, Location l, Value row, ValueRange st) {
-          SmallVector<Value> s;
-          for (int64_t c = 0; c < nk; ++c)
-            s.push_back(vector::LoadOp::create(
-                ob, l, vt, scores, ValueRange{row, cIdx(ob, l, c * kLanes)}));
-          Value mx = s[0];
-          for (int64_t c = 1; c < nk; ++c)
-            mx = arith::MaxNumFOp::create(ob, l, mx, s[c]);
-          Value blockMax = vector::ReductionOp::create(
-              ob, l, vector::CombiningKind::MAXNUMF, mx);
-          Value mOld = vector::ExtractOp::create(ob, l, st[0], OpFoldResult(row));
-          Value lOld = vector::ExtractOp::create(ob, l, st[1], OpFoldResult(row));
-          Value mNew = arith::MaxNumFOp::create(ob, l, mOld, blockMax);
-          // While every key so far is masked, m' = -inf: subtract 0 instead
-          // so that exp(-inf - 0) = 0 rather than exp(-inf + inf) = NaN.
-          Value allMasked = arith::CmpFOp::create(
-              ob, l, arith::CmpFPredicate::OEQ, mNew, negInf);
-          Value mSafe = arith::SelectOp::create(ob, l, allMasked, zeroF, mNew);
-          Value mSafeV = vector::BroadcastOp::create(ob, l, vt, mSafe);
-          Value sum = zeroV;
-          SmallVector<Value> p;
-          for (int64_t c = 0; c < nk; ++c) {
-            p.push_back(math::ExpOp::create(
-                ob, l, arith::SubFOp::create(ob, l, s[c], mSafeV)));
-            if (!pairs)
-              vector::StoreOp::create(ob, l, p[c], scores,
-                                      ValueRange{row, cIdx(ob, l, c * kLanes)});
-            sum = arith::AddFOp::create(ob, l, sum, p[c]);
-          }
-          if (pairs)
-            storeProbabilityPairs(ob, l, p, scores, row, kLanes);
-          // reassoc: a tree across lanes, not 16 dependent scalar adds
-          // (they were a latency chain in every row of every block).
-          Value rowSum = vector::ReductionOp::create(
-              ob, l, vector::CombiningKind::ADD, sum, Value(),
-              arith::FastMathFlags::reassoc);
-          Value alpha = math::ExpOp::create(
-              ob, l, arith::SubFOp::create(ob, l, mOld, mSafe));
-          Value lNew = arith::AddFOp::create(
-              ob, l, arith::MulFOp::create(ob, l, lOld, alpha), rowSum);
-          Value alphaV = vector::BroadcastOp::create(ob, l, vt, alpha);
-          // A loop, not unrolled here: code size must not grow with Dv
-          // (LLVM unrolls the short ones).
-          scf::ForOp::create(
-              ob, l, c0, cIdx(ob, l, nvd * kLanes), cIdx(ob, l, kLanes),
-              ValueRange{},
-              [&](OpBuilder &cb, Location cl, Value col, ValueRange) {
-                SmallVector<Value> idx{row, col};
-                Value a = vector::LoadOp::create(cb, cl, vt, acc, idx);
-                vector::StoreOp::create(
-                    cb, cl, arith::MulFOp::create(cb, cl, a, alphaV), acc, idx);
-                scf::YieldOp::create(cb, cl);
-              });
-          Value mOut = vector::InsertOp::create(ob, l, mNew, st[0],
-                                                OpFoldResult(row));
-          Value lOut = vector::InsertOp::create(ob, l, lNew, st[1],
-                                                OpFoldResult(row));
-          scf::YieldOp::create(ob, l, ValueRange{mOut, lOut});
-        });
+    // Phase 3: online softmax (OnlineSoftmax.cpp); acc's rescale happens
+    // in phase 4 as it loads each row.
+    cpu::SoftmaxStep step{scores,  cpu::makeRowBuffer(rw, loc, scores, bq),
+                          softmaxRows, op.getMIn(), op.getLIn(), nk,
+                          kLanes,  pairs,          useScalef};
+    auto [mOut, lOut] = cpu::emitOnlineSoftmax(rw, loc, step);
+    auto rescale = [&](OpBuilder &ib, Location il, Value row) {
+      return cpu::rowRescale(ib, il, step.rowBuf, row, kLanes);
+    };
 
     // Phase 4: acc += P V, reduced over the block's keys (bf16 pairs: over
     // pairs of keys, step jp reading V's pair row j0 / 2 + jp and the
@@ -344,7 +298,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
               memref::LoadOp::create(ib, il, scores, ValueRange{row, j}));
           return pairs ? asPairs(ib, il, p) : p;
         },
-        pairs ? MacFn(pairMac) : MacFn(fmaMac));
+        pairs ? MacFn(pairMac) : MacFn(fmaMac), Value(), rescale);
     };
     if (few) {
       scf::IfOp::create(
@@ -361,30 +315,8 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
       phase4(rw, r, liveRows);
     }
 
-    rw.replaceOp(op, rowLoop.getResults());
+    rw.replaceOp(op, ValueRange{mOut, lOut});
     return success();
-  }
-
-  /// Row `row`'s probabilities `p` (vectors of 16 keys, f32) rounded to
-  /// bf16 and stored as key pairs over the front half of its scores row:
-  /// f32 slot k holds keys 2k and 2k + 1 (phase 4 reads one slot per step).
-  /// The row's scores were all loaded before, so overwriting them is safe.
-  static void storeProbabilityPairs(OpBuilder &b, Location l,
-                                    ArrayRef<Value> p, Value scores, Value row,
-                                    int64_t lanes) {
-    auto half = VectorType::get({lanes}, b.getBF16Type());
-    SmallVector<int64_t> both(2 * lanes);
-    for (int64_t x = 0; x < 2 * lanes; ++x)
-      both[x] = x;
-    for (size_t c = 0; c + 1 < p.size(); c += 2) {
-      Value lo = x86vector::CvtPackedF32ToBF16Op::create(b, l, half, p[c]);
-      Value hi = x86vector::CvtPackedF32ToBF16Op::create(b, l, half, p[c + 1]);
-      Value cat = vector::ShuffleOp::create(b, l, lo, hi, both);
-      Value words = vector::BitCastOp::create(
-          b, l, VectorType::get({lanes}, b.getF32Type()), cat);
-      vector::StoreOp::create(b, l, words, scores,
-                              ValueRange{row, cIdx(b, l, c * lanes / 2)});
-    }
   }
 
   /// A vector of `lanes` f32 from `buf` at `idx` (converted from bf16/f16).
@@ -605,6 +537,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
   }
 
   int64_t kLanes, rowsPerTile, colsPerTile;
+  bool useScalef;
 };
 
 struct ConvertAttnToCPUVectorPass
@@ -630,7 +563,8 @@ struct ConvertAttnToCPUVectorPass
     });
     if (narrow.wasInterrupted())
       return signalPassFailure();
-    patterns.add<LowerKVBlockUpdate>(&getContext(), lanes, rows, cols);
+    patterns.add<LowerKVBlockUpdate>(&getContext(), lanes, rows, cols,
+                                     avx512 && lanes == 16);
     GreedyRewriteConfig config;
     config.setStrictness(GreedyRewriteStrictness::ExistingOps);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),

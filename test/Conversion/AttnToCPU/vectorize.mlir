@@ -4,6 +4,8 @@
 // RUN:   | FileCheck %s --check-prefix=V8 --implicit-check-not=attn.kv_block_update --implicit-check-not=math.exp
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=16},attn-vectorize-cpu{lanes=16 rows=4 cols=4}))' \
 // RUN:   | FileCheck %s --check-prefix=DEC --implicit-check-not=attn.kv_block_update
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0},attn-vectorize-cpu{lanes=16 avx512=true}))' \
+// RUN:   | FileCheck %s --check-prefix=SCALEF
 // RUN: not attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile,attn-vectorize-cpu{lanes=7}))' 2>&1 \
 // RUN:   | FileCheck %s --check-prefix=ERR
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 bf16-dot=1},attn-vectorize-cpu{lanes=16 rows=4 cols=4}))' \
@@ -17,7 +19,8 @@
 // attn.kv_block_update becomes four phases of vector code. With 16 lanes and
 // 4x4 register tiles: S = Q K^T in 4 rows x 4 vectors (16 accumulators, one
 // column step of 64 keys), masking of partial blocks under scf.if, the online
-// softmax with a polynomial exp, and O += P V in 4 rows x 4 vectors.
+// softmax with a polynomial exp (its per-row state 16 rows at a time), and
+// O += P V in 4 rows x 4 vectors.
 
 // V16-LABEL: func.func @dense
 // V16-DAG: %[[NEGINF:[a-z0-9_]+]] = arith.constant dense<0xFF800000> : vector<16xf32>
@@ -38,18 +41,38 @@
 // V16:     arith.cmpi slt, %{{.*}}, %{{.*}} : vector<16xi64>
 // V16-NEXT: vector.load
 // V16-NEXT: arith.select %{{.*}}, %{{.*}}, %[[NEGINF]] : vector<16xi1>, vector<16xf32>
-// Phase 3: online softmax; exp is a polynomial (no math.exp is left).
-// V16:   scf.for %{{.*}} iter_args(%{{.*}}, %{{.*}}) -> (vector<64xf32>, vector<64xf32>)
-// V16:     vector.reduction <maxnumf>, %{{.*}} : vector<16xf32> into f32
-// V16:     arith.bitcast %{{.*}} : vector<16xi32> to vector<16xf32>
+// Phase 3: online softmax (OnlineSoftmax.cpp); exp is a polynomial (no
+// math.exp is left). (A) each row's block max, by halving shuffles.
+// V16:   scf.for %{{.*}} = %c0 to %[[LIVE]] step %c1 {
+// V16:     vector.shuffle
+// V16:     memref.store %{{.*}}, %[[ROWS:[a-z0-9_]+]][%c0, %{{.*}}] : memref<4x64xf32>
+// (1) the new max, the exp shift and alpha for 16 rows at a time (64 rows:
+// four groups).
+// V16-COUNT-4: vector.extract_strided_slice %{{.*}} {offsets = [{{[0-9]+}}], sizes = [16], strides = [1]} : vector<64xf32> to vector<16xf32>
+// V16:   scf.for %{{.*}} = %c0 to %[[LIVE]] step %c1 {
+// (B) p = exp(s - shift) and each row's sum.
+// V16:     memref.load %[[ROWS]][%c1, %{{.*}}] : memref<4x64xf32>
+// V16:     vector.bitcast %{{.*}} : vector<16xi32> to vector<16xf32>
 // V16:     vector.reduction <add>, %{{.*}} : vector<16xf32> into f32
-// V16:     vector.insert %{{.*}} : f32 into vector<64xf32>
-// Phase 4: O += P V.
+// V16:     memref.store %{{.*}}, %[[ROWS]][%c3, %{{.*}}] : memref<4x64xf32>
+// (2) l' = l alpha + sum, 16 rows at a time.
+// V16-COUNT-4: vector.insert_strided_slice %{{.*}} : vector<16xf32> into vector<64xf32>
+// Phase 4: acc = acc alpha + P V; each acc row takes its alpha as it is
+// loaded.
 // V16:   scf.for %{{.*}} = %c0 to %[[LIVE]] step %c4 {
 // V16:     scf.for %{{.*}} = %c0 to %c64 step %c64 {
+// V16:       memref.load %[[ROWS]][%c2, %{{.*}}] : memref<4x64xf32>
+// V16:       arith.mulf %{{.*}}, %{{.*}} : vector<16xf32>
 // V16:       scf.for %{{.*}} = %c0 to %c64 step %c1 iter_args({{.*}}) -> (vector<16xf32>,
 // V16-COUNT-4: vector.load %{{.*}} : memref<?x?x?x64xf32>, vector<16xf32>
 // V16-COUNT-16: vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<16xf32>
+
+// On AVX-512 exp scales by 2^n with vscalefps: the LLVM intrinsic's operand
+// order is (a, b, passthrough), a the polynomial and b = n (x86vector's op
+// would pass them in another order).
+// SCALEF-LABEL: func.func @dense
+// SCALEF: %[[N:[a-z0-9_]+]] = math.roundeven %{{.*}} : vector<16xf32>
+// SCALEF: llvm.call_intrinsic "llvm.x86.avx512.mask.scalef.ps.512"(%[[P:[a-z0-9_]+]], %[[N]], %[[P]], %c-1_i16, %c4_i32)
 
 // With 8 lanes a 64-key block is 8 vectors: the register tile is 4 rows x 4
 // vectors of 8 (column step 32).
@@ -61,8 +84,8 @@
 // V8-COUNT-16: vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<8xf32>
 // V8:   scf.if
 // V8-COUNT-8: arith.cmpi slt, %{{.*}}, %{{.*}} : vector<8xi64>
-// V8:     vector.reduction <maxnumf>, %{{.*}} : vector<8xf32> into f32
-// V8:     arith.bitcast %{{.*}} : vector<8xi32> to vector<8xf32>
+// V8:     vector.shuffle %{{.*}} : vector<8xf32>, vector<8xf32>
+// V8:     vector.bitcast %{{.*}} : vector<8xi32> to vector<8xf32>
 // V8:   scf.for %{{.*}} = %c0 to %c64 step %c32 {
 // V8-COUNT-16: vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<8xf32>
 func.func @dense(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,

@@ -1,0 +1,309 @@
+//===- OnlineSoftmax.cpp - phase 3 of the CPU tile body -------------------===//
+//
+// Per key block and query tile: (A) each row's block max, (1) for `lanes`
+// rows at once the new running max m', the shift m'' that exp uses (0
+// while a row has seen only masked keys, so exp(-inf - 0) = 0, never NaN)
+// and alpha = exp(m - m''), (B) each row's p = exp(s - m'') and row sum,
+// (2) l' = l alpha + sum, again `lanes` rows at once. The scalar form of (1)
+// and (2), once per row, was a third of this phase on an Intel AVX-512 part
+// (the state vectors went through the stack at every row; docs/benchmarks/
+// cpu-tuning.md). The accumulator's rescale by alpha moved into phase 4,
+// which loads the row anyway.
+//
+//===----------------------------------------------------------------------===//
+
+#include "OnlineSoftmax.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/LLVMIR/LLVMDialect.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/Dialect/X86Vector/X86VectorDialect.h"
+#include <cmath>
+#include <limits>
+
+using namespace mlir;
+
+namespace mlir::attn::cpu {
+namespace {
+
+Value splat(OpBuilder &b, Location l, Type t, float v) {
+  return arith::ConstantOp::create(
+      b, l, DenseElementsAttr::get(cast<ShapedType>(t), b.getF32FloatAttr(v)));
+}
+
+Value splatI32(OpBuilder &b, Location l, Type t, int32_t v) {
+  auto it = VectorType::get(cast<VectorType>(t).getShape(), b.getI32Type());
+  return arith::ConstantOp::create(
+      b, l, DenseElementsAttr::get(it, b.getI32IntegerAttr(v)));
+}
+
+/// a > b ? a : b: exactly x86's maxps, one instruction (maxnumf's NaN rule
+/// costs a compare and a blend more). A NaN score still makes its row NaN:
+/// its own p is NaN whatever the max.
+Value maxps(OpBuilder &b, Location l, Value a, Value x) {
+  Value gt = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, a, x);
+  return arith::SelectOp::create(b, l, gt, a, x);
+}
+
+/// Pairwise tree over `v` with `op` (short dependency chains).
+Value tree(OpBuilder &b, Location l, SmallVector<Value> v,
+           function_ref<Value(Value, Value)> op) {
+  while (v.size() > 1) {
+    SmallVector<Value> next;
+    for (size_t i = 0; i + 1 < v.size(); i += 2)
+      next.push_back(op(v[i], v[i + 1]));
+    if (v.size() % 2)
+      next.push_back(v.back());
+    v = std::move(next);
+  }
+  return v[0];
+}
+
+/// max over the lanes of `v`, by halving shuffles.
+Value laneMax(OpBuilder &b, Location l, Value v) {
+  int64_t n = cast<VectorType>(v.getType()).getNumElements();
+  for (int64_t w = n / 2; w >= 1; w /= 2) {
+    SmallVector<int64_t> idx(n);
+    for (int64_t i = 0; i < n; ++i)
+      idx[i] = i < w ? i + w : i;
+    v = maxps(b, l, v, vector::ShuffleOp::create(b, l, v, v, idx));
+  }
+  return vector::ExtractOp::create(b, l, v, ArrayRef<int64_t>{0});
+}
+
+/// Row `row`'s probabilities `p` rounded to bf16 and stored as key pairs
+/// over the front half of its scores row: f32 slot k holds keys 2k and
+/// 2k + 1 (phase 4 reads one slot per step). The row's scores were all
+/// loaded before, so overwriting them is safe.
+void storeProbabilityPairs(OpBuilder &b, Location l, ArrayRef<Value> p,
+                           Value scores, Value row, int64_t lanes) {
+  auto half = VectorType::get({lanes}, b.getBF16Type());
+  SmallVector<int64_t> both(2 * lanes);
+  for (int64_t x = 0; x < 2 * lanes; ++x)
+    both[x] = x;
+  for (size_t c = 0; c + 1 < p.size(); c += 2) {
+    Value lo = x86vector::CvtPackedF32ToBF16Op::create(b, l, half, p[c]);
+    Value hi = x86vector::CvtPackedF32ToBF16Op::create(b, l, half, p[c + 1]);
+    Value cat = vector::ShuffleOp::create(b, l, lo, hi, both);
+    Value words = vector::BitCastOp::create(
+        b, l, VectorType::get({lanes}, b.getF32Type()), cat);
+    vector::StoreOp::create(b, l, words, scores,
+                            ValueRange{row, cIdx(b, l, c * lanes / 2)});
+  }
+}
+
+/// Lanes of rows g0 .. g0 + w - 1 that are below `rows`.
+Value rowsBelow(OpBuilder &b, Location l, int64_t g0, int64_t w, Value rows) {
+  auto it = VectorType::get({w}, b.getI32Type());
+  SmallVector<int32_t> ids(w);
+  for (int64_t i = 0; i < w; ++i)
+    ids[i] = static_cast<int32_t>(g0 + i);
+  Value iota = arith::ConstantOp::create(
+      b, l, DenseElementsAttr::get(it, ArrayRef<int32_t>(ids)));
+  Value n = arith::IndexCastOp::create(b, l, b.getI32Type(), rows);
+  return arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, iota,
+                               vector::BroadcastOp::create(b, l, it, n));
+}
+
+} // namespace
+
+Value fastExp(OpBuilder &b, Location l, Value x, bool scalef) {
+  Type vt = x.getType();
+  scalef = scalef && cast<VectorType>(vt).getNumElements() == 16;
+  // Below -127 ln 2 the bit form's 2^n has a zero exponent field, so the
+  // result is 0; vscalefps underflows to 0 from -104 on. The clamp keeps
+  // g finite (exp(-inf) = 0 exactly) and passes NaN (select's false arm).
+  float lo = scalef ? -150.0f : -88.0296919f;
+  auto clampBelow = [&](Value v, float c) {
+    Value k = splat(b, l, vt, c);
+    Value lt = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OLT, v, k);
+    return arith::SelectOp::create(b, l, lt, k, v).getResult();
+  };
+  x = clampBelow(x, lo);
+  if (!scalef) {
+    Value k = splat(b, l, vt, 88.0f);
+    Value gt = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, x, k);
+    x = arith::SelectOp::create(b, l, gt, k, x);
+  }
+  Value log2e = splat(b, l, vt, static_cast<float>(M_LOG2E));
+  Value t = arith::MulFOp::create(b, l, x, log2e);
+  // n = round(t): by adding 1.5 * 2^23 in the bit form, whose low
+  // mantissa bits then hold n (no float-to-int conversion, whose result on
+  // NaN would be poison).
+  Value magic = splat(b, l, vt, 12582912.0f);
+  Value shifted =
+      scalef ? Value() : arith::AddFOp::create(b, l, t, magic).getResult();
+  Value n = scalef ? math::RoundEvenOp::create(b, l, t).getResult()
+                   : arith::SubFOp::create(b, l, shifted, magic).getResult();
+  // g = x log2 e - n with one rounding.
+  Value g = math::FmaOp::create(b, l, x, log2e,
+                                arith::NegFOp::create(b, l, n));
+  // 2^g on [-1/2, 1/2] (a near-minimax fit of relative error, 2.3e-7).
+  static const float c[] = {1.0000001192092896f, 0.6931469440460205f,
+                            0.24022120237350464f, 0.05550713092088699f,
+                            0.009675540961325169f, 0.001327647129073739f};
+  Value p = splat(b, l, vt, c[5]);
+  for (int i = 4; i >= 0; --i)
+    p = math::FmaOp::create(b, l, p, g, splat(b, l, vt, c[i]));
+  if (scalef) {
+    // The LLVM intrinsic itself: x86vector.avx512.mask.scalef passes its
+    // operands as (src, a, b) where the intrinsic takes (a, b, src), so it
+    // computes scalef(src, a) (MLIR 22).
+    Value all = arith::ConstantOp::create(b, l, b.getI16IntegerAttr(-1));
+    Value current = arith::ConstantOp::create(b, l, b.getI32IntegerAttr(4));
+    return LLVM::CallIntrinsicOp::create(
+               b, l, vt, b.getStringAttr("llvm.x86.avx512.mask.scalef.ps.512"),
+               ValueRange{p, n, p, all, current})
+        .getResult(0);
+  }
+  // 2^n as bits: (n + 127) << 23, from the shifted sum's bits
+  // (0x4B400000 + n).
+  auto it = VectorType::get(cast<VectorType>(vt).getShape(), b.getI32Type());
+  Value bits = vector::BitCastOp::create(b, l, it, shifted);
+  Value biased = arith::SubIOp::create(b, l, bits,
+                                       splatI32(b, l, vt, 0x4B400000 - 127));
+  Value pow2 = vector::BitCastOp::create(
+      b, l, vt,
+      arith::ShLIOp::create(b, l, biased, splatI32(b, l, vt, 23)));
+  return arith::MulFOp::create(b, l, p, pow2);
+}
+
+Value makeRowBuffer(OpBuilder &b, Location l, Value scores, int64_t rows) {
+  OpBuilder::InsertionGuard guard(b);
+  if (Operation *def = scores.getDefiningOp())
+    b.setInsertionPointAfter(def);
+  else
+    b.setInsertionPointToStart(cast<BlockArgument>(scores).getOwner());
+  return memref::AllocaOp::create(
+      b, l, MemRefType::get({4, rows}, b.getF32Type()));
+}
+
+Value rowRescale(OpBuilder &b, Location l, Value rowBuf, Value row,
+                 int64_t lanes) {
+  Value a = memref::LoadOp::create(b, l, rowBuf,
+                                   ValueRange{cIdx(b, l, 2), row});
+  return vector::BroadcastOp::create(
+      b, l, VectorType::get({lanes}, b.getF32Type()), a);
+}
+
+std::pair<Value, Value> emitOnlineSoftmax(OpBuilder &b, Location l,
+                                          const SoftmaxStep &s) {
+  enum Slot { kBlockMax = 0, kShift = 1, kAlpha = 2, kRowSum = 3 };
+  auto vt = VectorType::get({s.lanes}, b.getF32Type());
+  int64_t bq = cast<VectorType>(s.mIn.getType()).getNumElements();
+  Value c0 = cIdx(b, l, 0), c1 = cIdx(b, l, 1);
+  auto loadRow = [&](OpBuilder &ob, Location ol, Value row) {
+    SmallVector<Value> v;
+    for (int64_t c = 0; c < s.keyVectors; ++c)
+      v.push_back(vector::LoadOp::create(
+          ob, ol, vt, s.scores, ValueRange{row, cIdx(ob, ol, c * s.lanes)}));
+    return v;
+  };
+  auto slotAt = [&](OpBuilder &ob, Location ol, Slot slot) {
+    return cIdx(ob, ol, slot);
+  };
+
+  // (A) block max of each row.
+  scf::ForOp::create(
+      b, l, c0, s.rows, c1, ValueRange{},
+      [&](OpBuilder &ob, Location ol, Value row, ValueRange) {
+        Value mx = tree(ob, ol, loadRow(ob, ol, row),
+                        [&](Value x, Value y) { return maxps(ob, ol, x, y); });
+        memref::StoreOp::create(ob, ol, laneMax(ob, ol, mx), s.rowBuf,
+                                ValueRange{slotAt(ob, ol, kBlockMax), row});
+        scf::YieldOp::create(ob, ol);
+      });
+
+  // (1) m', the exp shift and alpha, `lanes` rows at a time.
+  struct RowGroup {
+    int64_t g0;
+    VectorType type;
+    Value live;
+  };
+  SmallVector<RowGroup> groups;
+  for (int64_t g0 = 0; g0 < bq; g0 += s.lanes) {
+    int64_t w = std::min(s.lanes, bq - g0);
+    groups.push_back({g0, VectorType::get({w}, b.getF32Type()),
+                      rowsBelow(b, l, g0, w, s.rows)});
+  }
+  auto slice = [&](Value state, const RowGroup &g) -> Value {
+    return vector::ExtractStridedSliceOp::create(
+        b, l, state, ArrayRef<int64_t>{g.g0},
+        ArrayRef<int64_t>{g.type.getNumElements()}, ArrayRef<int64_t>{1});
+  };
+  auto merge = [&](Value part, Value state, const RowGroup &g) -> Value {
+    return vector::InsertStridedSliceOp::create(
+        b, l, part, state, ArrayRef<int64_t>{g.g0}, ArrayRef<int64_t>{1});
+  };
+  auto at = [&](Slot slot, const RowGroup &g) {
+    return SmallVector<Value>{slotAt(b, l, slot), cIdx(b, l, g.g0)};
+  };
+  auto load = [&](Slot slot, const RowGroup &g) -> Value {
+    return vector::LoadOp::create(b, l, g.type, s.rowBuf, at(slot, g));
+  };
+  Value mOut = s.mIn, lOut = s.lIn;
+  for (const RowGroup &g : groups) {
+    Value negInf =
+        splat(b, l, g.type, -std::numeric_limits<float>::infinity());
+    Value mOld = slice(s.mIn, g);
+    Value mNew = arith::SelectOp::create(
+        b, l, g.live,
+        arith::MaximumFOp::create(b, l, mOld, load(kBlockMax, g)), mOld);
+    Value empty =
+        arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, mNew, negInf);
+    Value shift =
+        arith::SelectOp::create(b, l, empty, splat(b, l, g.type, 0.0f), mNew);
+    Value alpha = fastExp(b, l, arith::SubFOp::create(b, l, mOld, shift),
+                          s.scalef);
+    vector::StoreOp::create(b, l, shift, s.rowBuf, at(kShift, g));
+    vector::StoreOp::create(b, l, alpha, s.rowBuf, at(kAlpha, g));
+    mOut = merge(mNew, mOut, g);
+  }
+
+  // (B) p = exp(s - shift) in place of the scores, and each row's sum.
+  scf::ForOp::create(
+      b, l, c0, s.rows, c1, ValueRange{},
+      [&](OpBuilder &ob, Location ol, Value row, ValueRange) {
+        Value shift = vector::BroadcastOp::create(
+            ob, ol, vt,
+            memref::LoadOp::create(ob, ol, s.rowBuf,
+                                   ValueRange{slotAt(ob, ol, kShift), row}));
+        SmallVector<Value> p;
+        for (Value x : loadRow(ob, ol, row))
+          p.push_back(fastExp(ob, ol, arith::SubFOp::create(ob, ol, x, shift),
+                              s.scalef));
+        if (s.pairs)
+          storeProbabilityPairs(ob, ol, p, s.scores, row, s.lanes);
+        else
+          for (int64_t c = 0; c < s.keyVectors; ++c)
+            vector::StoreOp::create(
+                ob, ol, p[c], s.scores,
+                ValueRange{row, cIdx(ob, ol, c * s.lanes)});
+        Value sum = tree(ob, ol, p, [&](Value x, Value y) -> Value {
+          return arith::AddFOp::create(ob, ol, x, y);
+        });
+        // reassoc: a tree across lanes, not dependent scalar adds.
+        Value rowSum = vector::ReductionOp::create(
+            ob, ol, vector::CombiningKind::ADD, sum, Value(),
+            arith::FastMathFlags::reassoc);
+        memref::StoreOp::create(ob, ol, rowSum, s.rowBuf,
+                                ValueRange{slotAt(ob, ol, kRowSum), row});
+        scf::YieldOp::create(ob, ol);
+      });
+
+  // (2) l' = l alpha + sum.
+  for (const RowGroup &g : groups) {
+    Value lOld = slice(s.lIn, g);
+    Value lNew = arith::SelectOp::create(
+        b, l, g.live,
+        math::FmaOp::create(b, l, lOld, load(kAlpha, g), load(kRowSum, g)),
+        lOld);
+    lOut = merge(lNew, lOut, g);
+  }
+  return {mOut, lOut};
+}
+
+} // namespace mlir::attn::cpu

@@ -1,0 +1,50 @@
+//===- OnlineSoftmax.h - phase 3 of the CPU tile body ---------*- C++ -*-===//
+//
+// The online-softmax step of one key block on the CPU: row maxima, the
+// running max and sum of every row, p = exp(s - m') in place of the scores,
+// and the factor exp(m - m') by which phase 4 rescales each accumulator row.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_CONVERSION_ATTNTOCPU_ONLINESOFTMAX_H
+#define ATTNIR_CONVERSION_ATTNTOCPU_ONLINESOFTMAX_H
+
+#include "mlir/IR/Builders.h"
+
+namespace mlir::attn::cpu {
+
+/// exp(x) on a vector of f32: 2^n * p(g) with n = round(x log2 e), g the
+/// rest in [-1/2, 1/2] and p a degree-5 polynomial (2.3e-7 relative).
+/// exp(-inf) = 0 exactly, NaN stays NaN. `scalef`: 2^n by AVX-512's
+/// vscalefps (16 lanes only); else by building the exponent bits.
+Value fastExp(OpBuilder &b, Location l, Value x, bool scalef);
+
+/// The operands of one block's softmax step.
+struct SoftmaxStep {
+  Value scores;  ///< [rows, BK] f32: scores in, probabilities out
+  Value rowBuf;  ///< [4, rows] f32 scratch (makeRowBuffer)
+  Value rows;    ///< index: rows [0, rows) take part
+  Value mIn, lIn; ///< vector<rows x f32>: running max and sum
+  int64_t keyVectors; ///< BK / lanes
+  int64_t lanes;
+  bool pairs;    ///< store p as bf16 key pairs (attn-tile's bf16-dot)
+  bool scalef;   ///< fastExp's AVX-512 form
+};
+
+/// The [4, rows] scratch of a step, allocated beside `scores` (same scope).
+Value makeRowBuffer(OpBuilder &b, Location l, Value scores, int64_t rows);
+
+/// Row r's factor exp(m - m') after emitOnlineSoftmax, splat to a vector of
+/// `lanes` (phase 4 multiplies acc's row by it when it loads the row).
+Value rowRescale(OpBuilder &b, Location l, Value rowBuf, Value row,
+                 int64_t lanes);
+
+/// Emits the step; returns (m', l'). Rows past `rows` keep their state.
+/// The per-row state work (new max, exp(m - m'), l') runs on vectors of
+/// `lanes` rows at a time, not once per row in scalar code.
+std::pair<Value, Value> emitOnlineSoftmax(OpBuilder &b, Location l,
+                                          const SoftmaxStep &s);
+
+} // namespace mlir::attn::cpu
+
+#endif
