@@ -172,7 +172,8 @@ const attn::CPUPipelineOptions &pipelineOptions(const Options &o) {
     attn::setHostDefaults(opts);
   else
     attn::setTargetDefaults(opts, targetHasAVX512(o.mcpu),
-                            targetHasFeature(o.mcpu, "avx512bf16"));
+                            targetHasFeature(o.mcpu, "avx512bf16"),
+                            targetHasFeature(o.mcpu, "amx-tile"));
   std::string err;
   if (!attn::parseCPUOptions(o.cpuOptions, opts, err))
     fail("--cpu-options: " + err);

@@ -163,7 +163,7 @@ bool parseCUDAOptions(llvm::StringRef text, CUDAPipelineOptions &options,
 void setHostDefaults(CPUPipelineOptions &options);
 /// The same for a target that has (or lacks) AVX-512 and AVX512-BF16.
 void setTargetDefaults(CPUPipelineOptions &options, bool avx512,
-                       bool avx512bf16 = false);
+                       bool avx512bf16 = false, bool amx = false);
 
 /// Parses "key=value key=value" (keys: query-tile key-block lanes rows cols)
 /// over `options` and checks every value; one-line error on failure.
