@@ -12,6 +12,7 @@
 #include "llvm/IR/IRBuilder.h"
 #include "attnir/Runtime/Kernel.h"
 #include "attnir/Runtime/Workspace.h"
+#include "attnir/Runtime/AmxPermission.h"
 #include "mlir/ExecutionEngine/ExecutionEngine.h"
 #include "mlir/ExecutionEngine/OptUtils.h"
 #include "mlir/Pass/PassManager.h"
@@ -189,6 +190,7 @@ std::unique_ptr<CpuKernel> CpuKernel::create(ModuleOp module,
   SmallVector<StringRef> libs(toolchain().jitLibraries.begin(),
                               toolchain().jitLibraries.end());
   opts.sharedLibPaths = libs;
+  requestAmxTiles(); // kernels built with bf16-dot=2 use AMX tiles
   auto engine = ExecutionEngine::create(module, opts, std::move(tm));
   if (!engine) {
     err = llvm::toString(engine.takeError());

@@ -54,7 +54,7 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
       {"llvm",
        "expand-strided-metadata,lower-affine,"
        "finalize-memref-to-llvm{use-generic-functions=true},"
-       "convert-scf-to-cf,convert-vector-to-llvm{enable-x86vector},"
+       "convert-scf-to-cf,convert-vector-to-llvm{enable-x86vector enable-amx},"
        "convert-math-to-llvm,"
        "convert-arith-to-llvm,convert-index-to-llvm,convert-ub-to-llvm,"
        "convert-func-to-llvm,convert-cf-to-llvm,convert-openmp-to-llvm,"
@@ -247,7 +247,8 @@ void attn::buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &o,
 void attn::setHostDefaults(CPUPipelineOptions &o) {
   llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
   setTargetDefaults(o, features.lookup("avx512f"),
-                    features.lookup("avx512bf16"), features.lookup("amx-tile"));
+                    features.lookup("avx512bf16"),
+                    features.lookup("amx-tile") && features.lookup("amx-bf16"));
 }
 
 void attn::setTargetDefaults(CPUPipelineOptions &o, bool avx512,
@@ -281,10 +282,12 @@ void attn::setTargetDefaults(CPUPipelineOptions &o, bool avx512,
   // (docs/design/cpu-lowering.md, "bf16 pairs").
   o.targetHasAVX512 = avx512;
   o.targetHasBF16 = avx512 && avx512bf16;
-  // Not on the AMX generation: there vdpbf16ps issues on one port, at the
-  // multiply-add rate of f32 FMA on two, and the pairs ran at 0.63x the
-  // widened form (211 vs 336 GFLOP/s, dense D = 64).
-  o.bf16Dot = o.targetHasBF16 && !amx ? 1 : 0;
+  // On the AMX generation the pairs go to AMX tiles (bf16-dot=2): there
+  // vdpbf16ps issues on one port, at the multiply-add rate of f32 FMA on
+  // two, and ran at 0.63x the widened form (211 vs 336 GFLOP/s, dense
+  // D = 64). AMX needs AMX-BF16 beside the tiles.
+  o.targetHasAMX = avx512 && amx;
+  o.bf16Dot = o.targetHasAMX ? 2 : o.targetHasBF16 ? 1 : 0;
 }
 
 bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
@@ -300,7 +303,7 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
                        {"linear-chunk", &o.linearChunk, 1, 1024, 1},
                        {"scan-chunk", &o.scanChunk, 1, 1 << 20, 1},
                        {"decode-rows", &o.decodeRows, 0, 1024, 1},
-                       {"bf16-dot", &o.bf16Dot, 0, 1, 1},
+                       {"bf16-dot", &o.bf16Dot, 0, 2, 1},
                        {"tile-group", &o.tileGroup, 1, 16, 1},
                        {"tile-group-bytes", &o.tileGroupBytes, 0, int64_t(1) << 40, 1}};
     if (!applyIntOption(item, rules,
@@ -310,9 +313,14 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
                         error))
       return false;
   }
-  if (o.bf16Dot && !o.targetHasBF16) {
+  if (o.bf16Dot == 1 && !o.targetHasBF16) {
     error = "option bf16-dot=1 needs a CPU with AVX512-BF16 (vdpbf16ps), "
             "which the target lacks";
+    return false;
+  }
+  if (o.bf16Dot == 2 && !o.targetHasAMX) {
+    error = "option bf16-dot=2 needs a CPU with AMX-BF16 tiles, which the "
+            "target lacks";
     return false;
   }
   return true;

@@ -1,6 +1,7 @@
 //===- Kernel.cpp - a loaded kernel and checked calls ---------------------===//
 
 #include "attnir/Runtime/Kernel.h"
+#include "attnir/Runtime/AmxPermission.h"
 #include "attnir/Runtime/Workspace.h"
 #include <algorithm>
 #include <atomic>
@@ -86,6 +87,8 @@ std::unique_ptr<Kernel> Kernel::load(Bundle bundle, std::string &error) {
   }
   if (!loadOpenMPRuntime(error))
     return nullptr;
+  requestAmxTiles(); // kernels built with bf16-dot=2 use AMX tiles
+
   auto k = std::unique_ptr<Kernel>(new Kernel());
   // The shared object goes through an anonymous in-memory file: no temporary
   // files to clean up, nothing another process can swap underneath us.

@@ -4,6 +4,8 @@
 // RUN:   | FileCheck %s --check-prefix=AVX2 --implicit-check-not='{{ (arith|scf|memref|vector|math|cf|func|attn|bufferization|tensor|builtin)\.}}'
 // RUN: attn-opt %s --attn-pipeline-cpu="bf16-dot=1" \
 // RUN:   | FileCheck %s --check-prefix=PAIR --implicit-check-not='{{ (arith|scf|memref|vector|math|cf|func|attn|bufferization|tensor|builtin|x86vector)\.}}'
+// RUN: attn-opt %s --attn-pipeline-cpu="bf16-dot=2" \
+// RUN:   | FileCheck %s --check-prefix=AMX --implicit-check-not='{{ (arith|scf|memref|vector|math|cf|func|attn|bufferization|tensor|builtin|x86vector|amx)\.}}'
 
 // The whole CPU pipeline leaves only the LLVM dialect and OpenMP ops on LLVM
 // types (omp.parallel is outlined into __kmpc_fork_call only when translated
@@ -57,6 +59,15 @@ func.func @dense(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 
 // bf16-dot=1: the x86vector ops of the bf16 pair form become AVX512-BF16
 // intrinsic calls (convert-vector-to-llvm{enable-x86vector}).
+// AMX tiles lower to LLVM's shaped tile intrinsics (LLVM configures them).
+// AMX-LABEL: llvm.func @dense_bf16(
+// AMX: llvm.call_intrinsic "llvm.x86.tilezero.internal"
+// AMX: llvm.call_intrinsic "llvm.x86.tileloadd64.internal"
+// AMX: llvm.call_intrinsic "llvm.x86.tdpbf16ps.internal"
+// AMX: llvm.call_intrinsic "llvm.x86.tilestored64.internal"
+// AMX: llvm.call_intrinsic "llvm.x86.avx512bf16.cvtneps2bf16.512"
+// AMX: llvm.call_intrinsic "llvm.x86.tdpbf16ps.internal"
+
 // PAIR-LABEL: llvm.func @dense_bf16(
 // PAIR: llvm.call_intrinsic "llvm.x86.avx512bf16.dpbf16ps.512"
 // PAIR: llvm.call_intrinsic "llvm.x86.avx512bf16.cvtneps2bf16.512"

@@ -173,7 +173,8 @@ const attn::CPUPipelineOptions &pipelineOptions(const Options &o) {
   else
     attn::setTargetDefaults(opts, targetHasAVX512(o.mcpu),
                             targetHasFeature(o.mcpu, "avx512bf16"),
-                            targetHasFeature(o.mcpu, "amx-tile"));
+                            targetHasFeature(o.mcpu, "amx-tile") &&
+                                targetHasFeature(o.mcpu, "amx-bf16"));
   std::string err;
   if (!attn::parseCPUOptions(o.cpuOptions, opts, err))
     fail("--cpu-options: " + err);

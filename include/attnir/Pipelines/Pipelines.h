@@ -50,13 +50,16 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       *this, "bf16-dot",
       llvm::cl::desc("1: bf16 inputs stay bf16 and are reduced in pairs by "
                      "AVX512-BF16's vdpbf16ps (the default where the target "
-                     "has it); 0: converted to f32"),
+                     "has it); 2: by AMX tiles (the default with AMX); 0: "
+                     "converted to f32"),
       llvm::cl::init(0)};
   /// Whether the target CPU has AVX512-BF16 (set by setTargetDefaults;
   /// parseCPUOptions refuses bf16-dot=1 without it).
   bool targetHasBF16 = false;
   /// Whether the target CPU has AVX-512 (set by setTargetDefaults).
   bool targetHasAVX512 = false;
+  /// Whether it has AMX tiles with bf16 (bf16-dot=2).
+  bool targetHasAMX = false;
 };
 
 /// Options of `--attn-pipeline-cuda` (docs/design/gpu-lowering.md).

@@ -25,6 +25,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "AmxTiles.h"
 #include "OnlineSoftmax.h"
 #include "attnir/Conversion/Passes.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
@@ -203,9 +204,13 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
               rw, loc, c0, arith::SubIOp::create(rw, loc, op.getM(), j0)));
 
     // Phase 1: scores = Q K^T (Q pre-scaled), reduced over the head dim.
+    bool amx = op.getAmx();
     if (inPlace)
       buildRowDots(rw, loc, qT, kT, scores, b, hkv, j0, validRows, liveRows,
                    keysHere, bk, d, kLanes);
+    else if (amx)
+      cpu::emitAmxScores(rw, loc, qT, kT, scores, b, hkv, kb, liveRows, 2 * d,
+                         bk);
     else if (pairs)
       buildRegisterTiles(
           rw, loc, scores, liveRows, bk, r, kc, kLanes, cIdx(rw, loc, d),
@@ -266,6 +271,8 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     cpu::SoftmaxStep step{scores,  cpu::makeRowBuffer(rw, loc, scores, bq),
                           softmaxRows, op.getMIn(), op.getLIn(), nk,
                           kLanes,  pairs,          useScalef};
+    if (amx)
+      step.scale = op.getScale()->convertToFloat();
     auto [mOut, lOut] = cpu::emitOnlineSoftmax(rw, loc, step);
     auto rescale = [&](OpBuilder &ib, Location il, Value row) {
       return cpu::rowRescale(ib, il, step.rowBuf, row, kLanes);
@@ -300,7 +307,10 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
         },
         pairs ? MacFn(pairMac) : MacFn(fmaMac), Value(), rescale);
     };
-    if (few) {
+    if (amx) {
+      cpu::emitAmxValues(rw, loc, scores, v, acc, b, hkv, firstPair, liveRows,
+                         dvPad, bk, rescale);
+    } else if (few) {
       scf::IfOp::create(
           rw, loc, few,
           [&](OpBuilder &tb, Location tl) {

@@ -212,7 +212,12 @@ std::pair<Value, Value> emitOnlineSoftmax(OpBuilder &b, Location l,
       [&](OpBuilder &ob, Location ol, Value row, ValueRange) {
         Value mx = tree(ob, ol, loadRow(ob, ol, row),
                         [&](Value x, Value y) { return maxps(ob, ol, x, y); });
-        memref::StoreOp::create(ob, ol, laneMax(ob, ol, mx), s.rowBuf,
+        Value blockMax = laneMax(ob, ol, mx);
+        if (s.scale != 1.0f)
+          blockMax = arith::MulFOp::create(
+              ob, ol, blockMax,
+              arith::ConstantOp::create(ob, ol, ob.getF32FloatAttr(s.scale)));
+        memref::StoreOp::create(ob, ol, blockMax, s.rowBuf,
                                 ValueRange{slotAt(ob, ol, kBlockMax), row});
         scf::YieldOp::create(ob, ol);
       });
@@ -271,10 +276,16 @@ std::pair<Value, Value> emitOnlineSoftmax(OpBuilder &b, Location l,
             ob, ol, vt,
             memref::LoadOp::create(ob, ol, s.rowBuf,
                                    ValueRange{slotAt(ob, ol, kShift), row}));
+        Value scale = s.scale != 1.0f ? splat(ob, ol, vt, s.scale) : Value();
+        Value negShift = arith::NegFOp::create(ob, ol, shift);
         SmallVector<Value> p;
-        for (Value x : loadRow(ob, ol, row))
-          p.push_back(fastExp(ob, ol, arith::SubFOp::create(ob, ol, x, shift),
-                              s.scalef));
+        for (Value x : loadRow(ob, ol, row)) {
+          Value arg = scale ? math::FmaOp::create(ob, ol, x, scale, negShift)
+                                  .getResult()
+                            : arith::SubFOp::create(ob, ol, x, shift)
+                                  .getResult();
+          p.push_back(fastExp(ob, ol, arg, s.scalef));
+        }
         if (s.pairs)
           storeProbabilityPairs(ob, ol, p, s.scores, row, s.lanes);
         else

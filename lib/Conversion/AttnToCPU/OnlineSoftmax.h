@@ -29,6 +29,9 @@ struct SoftmaxStep {
   int64_t lanes;
   bool pairs;    ///< store p as bf16 key pairs (attn-tile's bf16-dot)
   bool scalef;   ///< fastExp's AVX-512 form
+  /// The scores are sums still to be multiplied by this (> 0): folded into
+  /// the max and into exp's argument (AMX's products are unscaled).
+  float scale = 1.0f;
 };
 
 /// The [4, rows] scratch of a step, allocated beside `scores` (same scope).

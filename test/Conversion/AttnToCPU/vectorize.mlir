@@ -10,6 +10,8 @@
 // RUN:   | FileCheck %s --check-prefix=ERR
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 bf16-dot=1},attn-vectorize-cpu{lanes=16 rows=4 cols=4}))' \
 // RUN:   | FileCheck %s --check-prefix=PAIR --implicit-check-not=attn.kv_block_update
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 bf16-dot=2},attn-vectorize-cpu{lanes=16 rows=4 cols=4}))' \
+// RUN:   | FileCheck %s --check-prefix=AMX --implicit-check-not=attn.kv_block_update --implicit-check-not=x86vector.avx512.dot
 // RUN: not attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 bf16-dot=1},attn-vectorize-cpu{lanes=8}))' 2>&1 \
 // RUN:   | FileCheck %s --check-prefix=PAIR-ERR
 
@@ -156,6 +158,28 @@ func.func @decode_bf16(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
 // row's probabilities to bf16 and stores them as key pairs; phase 4
 // reduces pairs of keys (a probability pair splat against 16 values'
 // pairs). They need 16 lanes.
+
+// AMX tiles (bf16-dot=2): the query tile is packed row-major in pairs
+// ([64 rows, 32 pairs]); S = Q K^T by tdpbf16ps on 16 x 32 bf16 tiles, 16
+// keys per C tile, D = 64 in two steps; the softmax scales the sums (an
+// fma in exp's argument); acc's 16-row groups are rescaled, then P V adds
+// 32 keys per step into C tiles loaded from acc.
+// AMX-LABEL: func.func @pairs_bf16
+// AMX: memref.alloca() : memref<64x32xi32>
+// AMX: %[[C:[a-z0-9_]+]] = amx.tile_zero : !amx.tile<16x16xf32>
+// AMX: %[[A:[a-z0-9_]+]] = amx.tile_load %{{.*}}[%{{.*}}, %c0] : memref<64x32xi32> into !amx.tile<16x32xbf16>
+// AMX: %[[B:[a-z0-9_]+]] = amx.tile_load %{{.*}} : memref<?x?x?x32x64xi32> into !amx.tile<16x32xbf16>
+// AMX: amx.tile_mulf %[[A]], %[[B]], %[[C]] : !amx.tile<16x32xbf16>, !amx.tile<16x32xbf16>, !amx.tile<16x16xf32>
+// AMX: amx.tile_load %{{.*}}[%{{.*}}, %c16] : memref<64x32xi32> into !amx.tile<16x32xbf16>
+// AMX: amx.tile_store %{{.*}}[%{{.*}}, %c0], %{{.*}} : memref<64x64xf32>, !amx.tile<16x16xf32>
+// AMX-COUNT-3: amx.tile_store %{{.*}} : memref<64x64xf32>, !amx.tile<16x16xf32>
+// AMX: math.fma %{{.*}}, %cst{{.*}}, %{{.*}} : vector<16xf32>
+// AMX: x86vector.avx512.cvt.packed.f32_to_bf16
+// AMX: %[[ACC:[a-z0-9_]+]] = amx.tile_load %[[ACCBUF:[a-z0-9_]+]][%{{.*}}, %c0] : memref<64x64xf32> into !amx.tile<16x16xf32>
+// AMX: %[[P:[a-z0-9_]+]] = amx.tile_load %{{.*}}[%{{.*}}, %c0] : memref<64x64xf32> into !amx.tile<16x32xbf16>
+// AMX: %[[V:[a-z0-9_]+]] = amx.tile_load %{{.*}} : memref<?x?x?x64xi32> into !amx.tile<16x32xbf16>
+// AMX: amx.tile_mulf %[[P]], %[[V]], %[[ACC]]
+// AMX: amx.tile_store %[[ACCBUF]][%{{.*}}, %c0], %{{.*}} : memref<64x64xf32>, !amx.tile<16x16xf32>
 
 // PAIR-LABEL: func.func @pairs_bf16
 // PAIR: scf.for %{{.*}} = %{{.*}} to %c32 step %c1 iter_args(

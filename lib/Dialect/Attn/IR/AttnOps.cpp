@@ -254,7 +254,12 @@ LogicalResult KVBlockUpdateOp::verify() {
     return emitOpError() << "bf16 pairs need a scale, a key block that is a "
                             "multiple of 32 and v's last dimension equal to "
                             "acc's";
-  int64_t rowDim = inPlace ? 0 : 1;
+  if (getAmx() && (!pairs || rows % 16 != 0 || kT.getDimSize(3) % 16 != 0 ||
+                   !getScoreRule().empty() || getScale()->convertToFloat() <= 0))
+    return emitOpError() << "amx needs bf16 pairs, rows a multiple of 16, D "
+                            "a multiple of 32, no score rule and a positive "
+                            "scale";
+  int64_t rowDim = inPlace || getAmx() ? 0 : 1;
   if (qT.getDimSize(rowDim) != rows)
     return emitOpError() << "qT dimension " << rowDim << " must be the tile's "
                          << rows << " rows, got " << qT.getDimSize(rowDim);

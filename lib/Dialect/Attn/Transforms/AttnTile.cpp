@@ -44,7 +44,7 @@ namespace {
 
 struct TileAttention : OpRewritePattern<AttentionOp> {
   TileAttention(MLIRContext *ctx, int64_t queryTile, int64_t keyBlock,
-                int64_t decodeRows, bool bf16Dot, int64_t tileGroup,
+                int64_t decodeRows, int64_t bf16Dot, int64_t tileGroup,
                 int64_t groupBytes)
       : OpRewritePattern(ctx), queryTile(queryTile), keyBlock(keyBlock),
         decodeRows(decodeRows), bf16Dot(bf16Dot), tileGroup(tileGroup),
@@ -78,6 +78,20 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     // bf16 stays bf16, in pairs for vdpbf16ps (BF16Pairs.h): P V reduces
     // pairs of 16-key vectors, so the key block is a multiple of 32.
     bool pairs = bf16Dot && elt.isBF16() && !gather && bk % 32 == 0;
+    // AMX (bf16-dot=2): the same pairs are VNNI B tiles; Q's rows form A
+    // tiles of 16 rows and 32 bf16 (rows rounded down to 16: the 72-row
+    // f32 tile becomes 64). The scale is applied in the softmax, so no
+    // score rule may read the products first.
+    bool amx = false;
+    if (pairs && bf16Dot == 2) {
+      int64_t bq16 = std::max<int64_t>(16, bq / 16 * 16);
+      amx = d % 32 == 0 && !op.hasScoreRule() && op.getScaleValue() > 0 &&
+            (!op.hasBlockList() || op.listBlockQ() % bq16 == 0);
+      if (amx)
+        bq = bq16;
+      else
+        pairs = false; // vdpbf16ps is slower than f32 there (cpu-lowering.md)
+    }
 
     auto toBuffer = [&](Value t) { return readBuffer(rw, loc, t); };
     Value q = toBuffer(op.getQ()), k = toBuffer(op.getK()),
@@ -146,7 +160,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     Value numTiles = arith::CeilDivUIOp::create(rw, loc, N, cBQ);
     Tiling t{op, mask, q,  k,  v,  out, lse,   B,   Hq,  N,      M,
              Hkv, group, numTiles, ruleBuffers, bq, bk, d, dv, dvPad, elt,
-             gather, pairs, tileGroup, groupBytes};
+             gather, pairs, amx, tileGroup, groupBytes};
     auto buildMain = [&](Value kT, Value vp, bool inPlace) {
       if (!inPlace || !headGroupable(op, gather)) {
         buildTiles(rw, loc, t, kT, vp, inPlace);
@@ -240,6 +254,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     Type elt;
     bool gather;
     bool pairs; // packed kT and vp hold bf16 pairs (BF16Pairs.h)
+    bool amx;   // ... read by AMX tiles, the query tile row-major
     int64_t tileGroup; // query tiles per task on the mask's schedule
     int64_t groupBytes; // ... once a head's packed K and V exceed this
   };
@@ -249,7 +264,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
   static MemRefType queryTileType(Builder &b, int64_t d, int64_t bq,
                                   bool pairs, bool rowMajor) {
     if (pairs)
-      return queryPairsType(b, d, bq);
+      return queryPairsType(b, d, bq, rowMajor);
     return MemRefType::get(rowMajor ? ArrayRef<int64_t>{bq, d}
                                     : ArrayRef<int64_t>{d, bq},
                            b.getF32Type());
@@ -295,6 +310,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     Type elt = t.elt, f32 = rw.getF32Type();
     bool gather = t.gather;
     bool pairs = t.pairs && !inPlace;
+    bool amx = t.amx && !inPlace;
     // Lists pick blocks per list row, decoding has one tile: no groups.
     int64_t G = inPlace || gather || op.hasBlockList() ? 1 : t.tileGroup;
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
@@ -327,7 +343,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
         rw, loc, arith::AddIOp::create(rw, loc, i0, taskRows), N);
     auto packQuery = [&](OpBuilder &pb, Location pl, Value hq, Value r0,
                          Value into) {
-      return pairs ? buildQueryPairs(pb, pl, q, b, hq, r0, N, d, bq, into)
+      return pairs ? buildQueryPairs(pb, pl, q, b, hq, r0, N, d, bq, into,
+                                     /*rowMajor=*/amx)
                    : buildQueryPack(pb, pl, q, b, hq, r0, N, d, bq,
                                     op.getScaleValue(), /*rowMajor=*/inPlace,
                                     into);
@@ -381,6 +398,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
               ? Value()
               : h,
           ruleBuffers, mask, pairScale);
+      if (amx)
+        upd.setAmx(true);
       // The rule regions travel with the step (they are isolated).
       IRMapping none;
       op.getMaskRule().cloneInto(&upd.getMaskRule(), none);
@@ -398,7 +417,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
         return std::pair<Value, Value>(h, r0);
       };
       buildGroupLoops(rw, loc, t, tile, kT, vp, scores, G, live, placeOf, mInit,
-                      lInit, queryTileType(rw, d, bq, pairs, inPlace),
+                      lInit, queryTileType(rw, d, bq, pairs, inPlace || amx),
                       packQuery, step);
       return;
     }
@@ -756,7 +775,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
   }
 
   int64_t queryTile, keyBlock, decodeRows;
-  bool bf16Dot;
+  int64_t bf16Dot; // 0 widen, 1 vdpbf16ps pairs, 2 AMX tiles
   int64_t tileGroup, groupBytes;
 };
 
@@ -791,7 +810,7 @@ struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<TileAttention>(&getContext(), queryTile, keyBlock,
-                                decodeRows, bf16Dot != 0, tileGroup,
+                                decodeRows, bf16Dot, tileGroup,
                                 std::max<int64_t>(0, tileGroupBytes));
     GreedyRewriteConfig config;
     config.setStrictness(GreedyRewriteStrictness::ExistingOps);

@@ -123,16 +123,21 @@ void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
           });
 }
 
-MemRefType mlir::attn::queryPairsType(Builder &b, int64_t d, int64_t bq) {
-  return MemRefType::get({(d + 1) / 2, bq}, b.getI32Type());
+MemRefType mlir::attn::queryPairsType(Builder &b, int64_t d, int64_t bq,
+                                      bool rowMajor) {
+  int64_t e = (d + 1) / 2;
+  return MemRefType::get(rowMajor ? ArrayRef<int64_t>{bq, e}
+                                  : ArrayRef<int64_t>{e, bq},
+                         b.getI32Type());
 }
 
 Value mlir::attn::buildQueryPairs(OpBuilder &rw, Location loc, Value q,
                                   Value bIdx, Value h, Value i0, Value N,
-                                  int64_t d, int64_t bq, Value into) {
+                                  int64_t d, int64_t bq, Value into,
+                                  bool rowMajor) {
   Value qT = into ? into
-                  : memref::AllocaOp::create(rw, loc,
-                                             queryPairsType(rw, d, bq))
+                  : memref::AllocaOp::create(
+                        rw, loc, queryPairsType(rw, d, bq, rowMajor))
                         .getResult();
   Value lastRow = arith::SubIOp::create(rw, loc, N, cIdx(rw, loc, 1));
   Value yes = arith::ConstantIntOp::create(rw, loc, 1, 1);
@@ -142,7 +147,10 @@ Value mlir::attn::buildQueryPairs(OpBuilder &rw, Location loc, Value q,
                 fb, l, arith::AddIOp::create(fb, l, i0, r), lastRow);
             pairRow(fb, l, q, ValueRange{bIdx, h}, row, yes, d,
                     [&](OpBuilder &sb, Location sl, Value e, Value w) {
-                      memref::StoreOp::create(sb, sl, w, qT, ValueRange{e, r});
+                      SmallVector<Value> at{e, r};
+                      if (rowMajor)
+                        std::swap(at[0], at[1]);
+                      memref::StoreOp::create(sb, sl, w, qT, at);
                     });
           });
   return qT;

@@ -59,6 +59,12 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     s (rounding a scaled query to bf16 would add error), and P is rounded
     to bf16 for acc += P V (the row sums stay f32).
 
+    `amx` (bf16 pairs on Intel's AMX tiles, attn-tile's `bf16-dot=2`):
+    `qT` holds the tile row-major, [rows, D / 2] pairs (an AMX A tile's
+    rows), rows a multiple of 16, D of 32; kT and v as for pairs (they are
+    AMX's VNNI B tiles as they are). There is no score rule, and `scale` is
+    positive and applied to the products' sums in the softmax.
+
     `mask_rule` and `score_rule` are the attention op's rule regions (their
     tensor arguments read the memrefs `rules(...)` in the same order); `h`
     is the query head they see. The score rule runs on every pair of the
@@ -80,7 +86,8 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
       Optional<Index>:$h,
       Variadic<AnyMemRef>:$rule_operands,
       OptionalAttr<Attn_MaskAttrInterface>:$mask,
-      OptionalAttr<F32Attr>:$scale);
+      OptionalAttr<F32Attr>:$scale,
+      UnitAttr:$amx);
   let results = (outs VectorOfRankAndType<[1], [F32]>:$m_out,
                       VectorOfRankAndType<[1], [F32]>:$l_out);
   let regions = (region AnyRegion:$mask_rule, AnyRegion:$score_rule);

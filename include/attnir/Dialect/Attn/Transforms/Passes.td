@@ -43,7 +43,9 @@ def AttnTile : Pass<"attn-tile", "func::FuncOp"> {
     Option<"bf16Dot", "bf16-dot", "int64_t", /*default=*/"0",
            "1: bf16 inputs keep bf16, packed in pairs along the reduction "
            "(Q and K along D, V along the keys) for AVX512-BF16's "
-           "vdpbf16ps; 0: every input is converted to f32">,
+           "vdpbf16ps; 2: the same pairs multiplied by AMX tiles (D a "
+           "multiple of 32, query tiles of 16 rows; else widened); 0: every "
+           "input is converted to f32">,
   ];
 }
 

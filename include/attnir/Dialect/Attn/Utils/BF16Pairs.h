@@ -25,16 +25,19 @@ void buildPairPack(OpBuilder &b, Location loc, Value k, Value v, Value kT,
                    Value vp, Value B, Value Hkv, Value M, Value numBlocks,
                    int64_t d, int64_t dv, int64_t dvPad, int64_t bk);
 
-/// The type of buildQueryPairs' tile: i32 [ceil(D / 2), bq].
-MemRefType queryPairsType(Builder &b, int64_t d, int64_t bq);
+/// The type of buildQueryPairs' tile: i32 [ceil(D / 2), bq], or
+/// [bq, ceil(D / 2)] row-major (AMX's A tiles).
+MemRefType queryPairsType(Builder &b, int64_t d, int64_t bq,
+                          bool rowMajor = false);
 
 /// A query tile as pairs along D, unscaled: i32 [ceil(D / 2), bq] with
 /// qT[e, r] = (q[b, h, i, 2e], q[b, h, i, 2e + 1]), i = min(i0 + r, N - 1)
 /// (rows past N repeat the last one; their results are never stored).
-/// Written into `into` when given, else into a new alloca.
+/// Written into `into` when given, else into a new alloca. `rowMajor`:
+/// qT[r, e] instead.
 Value buildQueryPairs(OpBuilder &b, Location loc, Value q, Value bIdx,
                       Value h, Value i0, Value N, int64_t d, int64_t bq,
-                      Value into = Value());
+                      Value into = Value(), bool rowMajor = false);
 
 } // namespace mlir::attn
 
