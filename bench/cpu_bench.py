@@ -397,8 +397,9 @@ def bf16_section(res, libs):
     torch = "torch" in libs
     out = ["", "## bf16 inputs", "",
            "q, k, v and out in bf16 (the specs above with f32 replaced by bf16); GFLOP/s as above. "
-           "AttnIR reduces bf16 pairs with AVX512-BF16's vdpbf16ps where the CPU has it "
-           "(docs/design/cpu-lowering.md, \"bf16 pairs\"), else widens to f32; its fp32 column is "
+           "AttnIR multiplies bf16 on AMX tiles where the CPU has AMX-BF16, else reduces bf16 "
+           "pairs with AVX512-BF16's vdpbf16ps where it has that (docs/design/cpu-lowering.md, "
+           "\"AMX tiles\", \"bf16 pairs\"), else widens to f32; its fp32 column is "
            "the table above. onnxruntime's MultiHeadAttention has no bf16 CPU kernel."
            + (" torch: SDPA on bfloat16 tensors." if torch else ""), "",
            "| pattern | N | D | AttnIR bf16 GFLOP/s | AttnIR fp32 GFLOP/s | bf16 / fp32 | " +

@@ -272,7 +272,7 @@ void attn::setTargetDefaults(CPUPipelineOptions &o, bool avx512,
   o.tileGroup = avx512 ? 8 : 1;
   // Intel's AMX generation (Sapphire Rapids and later: two 512-bit FMA
   // ports, 48 KB L1d, 2 MB L2; told apart by AMX, which no AMD part has):
-  // 72-row query tiles over 64-key blocks, +13 to +42 % over the Zen 4
+  // 72-row query tiles over 64-key blocks, +15 to +43 % over the Zen 4
   // shapes there (docs/benchmarks/cpu-tuning.md). rows = 6 divides 72.
   if (avx512 && amx) {
     o.queryTile = 72;

@@ -14,7 +14,8 @@
 namespace mlir::attn::cpu {
 
 /// exp(x) on a vector of f32: 2^n * p(g) with n = round(x log2 e), g the
-/// rest in [-1/2, 1/2] and p a degree-5 polynomial (2.3e-7 relative).
+/// rest in [-1/2, 1/2] and p a degree-5 polynomial (1.9e-7 relative;
+/// exp(0) = 1 exactly, so an unchanged max leaves the state unscaled).
 /// exp(-inf) = 0 exactly, NaN stays NaN. `scalef`: 2^n by AVX-512's
 /// vscalefps (16 lanes only); else by building the exponent bits.
 Value fastExp(OpBuilder &b, Location l, Value x, bool scalef);
