@@ -33,16 +33,10 @@ amx::TileType f32Tile(OpBuilder &b) {
 void forRowGroups(OpBuilder &b, Location l, Value rows,
                   function_ref<void(OpBuilder &, Location, Value)> body) {
   Value c16 = cIdx(b, l, 16);
-  Value groups = arith::CeilDivUIOp::create(b, l, rows, c16);
-  scf::ForOp::create(b, l, cIdx(b, l, 0), groups, cIdx(b, l, 1), ValueRange{},
-                     [&](OpBuilder &gb, Location gl, Value g, ValueRange) {
-                       body(gb, gl, arith::MulIOp::create(gb, gl, g, c16));
-                       scf::YieldOp::create(gb, gl);
-                     });
-}
-
-Value plus(OpBuilder &b, Location l, Value x, int64_t k) {
-  return k == 0 ? x : arith::AddIOp::create(b, l, x, cIdx(b, l, k)).getResult();
+  forEach(b, l, cIdx(b, l, 0), arith::CeilDivUIOp::create(b, l, rows, c16),
+          [&](OpBuilder &gb, Location gl, Value g) {
+            body(gb, gl, arith::MulIOp::create(gb, gl, g, c16));
+          });
 }
 
 } // namespace
@@ -77,7 +71,7 @@ void emitAmxValues(OpBuilder &b, Location l, Value scores, Value v, Value acc,
   forRowGroups(b, l, rows, [&](OpBuilder &gb, Location gl, Value r0) {
     // acc's rows times their alpha first: a tile cannot scale its rows.
     for (int64_t r = 0; r < 16; ++r) {
-      Value row = plus(gb, gl, r0, r);
+      Value row = plusIdx(gb, gl, r0, r);
       Value alpha = rescale(gb, gl, row);
       for (int64_t c = 0; c < dvPad; c += 16) {
         SmallVector<Value> at{row, cIdx(gb, gl, c)};
@@ -96,7 +90,7 @@ void emitAmxValues(OpBuilder &b, Location l, Value scores, Value v, Value acc,
                                           ValueRange{r0, cIdx(gb, gl, kp)});
         Value vals = amx::TileLoadOp::create(
             gb, gl, bf16Tile(gb), v,
-            ValueRange{batch, hkv, plus(gb, gl, firstPair, kp), col});
+            ValueRange{batch, hkv, plusIdx(gb, gl, firstPair, kp), col});
         sum = amx::TileMulFOp::create(gb, gl, f32Tile(gb), p, vals, sum);
       }
       amx::TileStoreOp::create(gb, gl, acc, ValueRange{r0, col}, sum);

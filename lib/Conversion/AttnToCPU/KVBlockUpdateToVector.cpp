@@ -86,9 +86,6 @@ void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
   Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
   Value zero =
       arith::ConstantOp::create(rw, loc, DenseElementsAttr::get(vt, 0.0f));
-  auto plus = [](OpBuilder &bb, Location l, Value x, int64_t k) -> Value {
-    return k == 0 ? x : arith::AddIOp::create(bb, l, x, cIdx(bb, l, k));
-  };
   scf::ForOp::create(
       rw, loc, c0, rows, cIdx(rw, loc, r), ValueRange{},
       [&](OpBuilder &ob, Location l, Value r0, ValueRange) {
@@ -96,14 +93,14 @@ void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
             ob, l, c0, cIdx(ob, l, cols), cIdx(ob, l, c * lanes), ValueRange{},
             [&](OpBuilder &cb, Location cl, Value col, ValueRange) {
               auto at = [&](int64_t rr, int64_t cc) {
-                return SmallVector<Value>{plus(cb, cl, r0, rr),
-                                          plus(cb, cl, col, cc * lanes)};
+                return SmallVector<Value>{plusIdx(cb, cl, r0, rr),
+                                          plusIdx(cb, cl, col, cc * lanes)};
               };
               SmallVector<Value> init;
               for (int64_t rr = 0; rr < r; ++rr) {
                 Value factor =
                     accumulate && rowScale
-                        ? rowScale(cb, cl, plus(cb, cl, r0, rr))
+                        ? rowScale(cb, cl, plusIdx(cb, cl, r0, rr))
                         : Value();
                 for (int64_t cc = 0; cc < c; ++cc) {
                   Value x = zero;
@@ -119,10 +116,10 @@ void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
                   [&](OpBuilder &ib, Location il, Value e, ValueRange accs) {
                     SmallVector<Value> bv;
                     for (int64_t cc = 0; cc < c; ++cc)
-                      bv.push_back(loadB(ib, il, e, plus(ib, il, col, cc * lanes)));
+                      bv.push_back(loadB(ib, il, e, plusIdx(ib, il, col, cc * lanes)));
                     SmallVector<Value> next(accs.begin(), accs.end());
                     for (int64_t rr = 0; rr < r; ++rr) {
-                      Value a = loadA(ib, il, e, plus(ib, il, r0, rr));
+                      Value a = loadA(ib, il, e, plusIdx(ib, il, r0, rr));
                       for (int64_t cc = 0; cc < c; ++cc)
                         next[rr * c + cc] =
                             mac(ib, il, a, bv[cc], next[rr * c + cc]);

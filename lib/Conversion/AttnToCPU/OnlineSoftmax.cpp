@@ -29,6 +29,9 @@ using namespace mlir;
 namespace mlir::attn::cpu {
 namespace {
 
+/// The rows of a step's [4, rows] scratch (makeRowBuffer).
+enum Slot { kBlockMax = 0, kShift = 1, kAlpha = 2, kRowSum = 3 };
+
 Value splat(OpBuilder &b, Location l, Type t, float v) {
   return arith::ConstantOp::create(
       b, l, DenseElementsAttr::get(cast<ShapedType>(t), b.getF32FloatAttr(v)));
@@ -188,17 +191,16 @@ Value makeRowBuffer(OpBuilder &b, Location l, Value scores, int64_t rows) {
 Value rowRescale(OpBuilder &b, Location l, Value rowBuf, Value row,
                  int64_t lanes) {
   Value a = memref::LoadOp::create(b, l, rowBuf,
-                                   ValueRange{cIdx(b, l, 2), row});
+                                   ValueRange{cIdx(b, l, kAlpha), row});
   return vector::BroadcastOp::create(
       b, l, VectorType::get({lanes}, b.getF32Type()), a);
 }
 
 std::pair<Value, Value> emitOnlineSoftmax(OpBuilder &b, Location l,
                                           const SoftmaxStep &s) {
-  enum Slot { kBlockMax = 0, kShift = 1, kAlpha = 2, kRowSum = 3 };
   auto vt = VectorType::get({s.lanes}, b.getF32Type());
   int64_t bq = cast<VectorType>(s.mIn.getType()).getNumElements();
-  Value c0 = cIdx(b, l, 0), c1 = cIdx(b, l, 1);
+  Value c0 = cIdx(b, l, 0);
   auto loadRow = [&](OpBuilder &ob, Location ol, Value row) {
     SmallVector<Value> v;
     for (int64_t c = 0; c < s.keyVectors; ++c)
@@ -206,14 +208,10 @@ std::pair<Value, Value> emitOnlineSoftmax(OpBuilder &b, Location l,
           ob, ol, vt, s.scores, ValueRange{row, cIdx(ob, ol, c * s.lanes)}));
     return v;
   };
-  auto slotAt = [&](OpBuilder &ob, Location ol, Slot slot) {
-    return cIdx(ob, ol, slot);
-  };
 
   // (A) block max of each row.
-  scf::ForOp::create(
-      b, l, c0, s.rows, c1, ValueRange{},
-      [&](OpBuilder &ob, Location ol, Value row, ValueRange) {
+  forEach(
+      b, l, c0, s.rows, [&](OpBuilder &ob, Location ol, Value row) {
         Value mx = tree(ob, ol, loadRow(ob, ol, row),
                         [&](Value x, Value y) { return maxps(ob, ol, x, y); });
         Value blockMax = laneMax(ob, ol, mx);
@@ -222,8 +220,7 @@ std::pair<Value, Value> emitOnlineSoftmax(OpBuilder &b, Location l,
               ob, ol, blockMax,
               arith::ConstantOp::create(ob, ol, ob.getF32FloatAttr(s.scale)));
         memref::StoreOp::create(ob, ol, blockMax, s.rowBuf,
-                                ValueRange{slotAt(ob, ol, kBlockMax), row});
-        scf::YieldOp::create(ob, ol);
+                                ValueRange{cIdx(ob, ol, kBlockMax), row});
       });
 
   // (1) m', the exp shift and alpha, `lanes` rows at a time.
@@ -248,7 +245,7 @@ std::pair<Value, Value> emitOnlineSoftmax(OpBuilder &b, Location l,
         b, l, part, state, ArrayRef<int64_t>{g.g0}, ArrayRef<int64_t>{1});
   };
   auto at = [&](Slot slot, const RowGroup &g) {
-    return SmallVector<Value>{slotAt(b, l, slot), cIdx(b, l, g.g0)};
+    return SmallVector<Value>{cIdx(b, l, slot), cIdx(b, l, g.g0)};
   };
   auto load = [&](Slot slot, const RowGroup &g) -> Value {
     return vector::LoadOp::create(b, l, g.type, s.rowBuf, at(slot, g));
@@ -273,15 +270,16 @@ std::pair<Value, Value> emitOnlineSoftmax(OpBuilder &b, Location l,
   }
 
   // (B) p = exp(s - shift) in place of the scores, and each row's sum.
-  scf::ForOp::create(
-      b, l, c0, s.rows, c1, ValueRange{},
-      [&](OpBuilder &ob, Location ol, Value row, ValueRange) {
+  forEach(
+      b, l, c0, s.rows, [&](OpBuilder &ob, Location ol, Value row) {
         Value shift = vector::BroadcastOp::create(
             ob, ol, vt,
             memref::LoadOp::create(ob, ol, s.rowBuf,
-                                   ValueRange{slotAt(ob, ol, kShift), row}));
+                                   ValueRange{cIdx(ob, ol, kShift), row}));
+        // s scale - shift as one fma where the sums are still unscaled.
         Value scale = s.scale != 1.0f ? splat(ob, ol, vt, s.scale) : Value();
-        Value negShift = arith::NegFOp::create(ob, ol, shift);
+        Value negShift =
+            scale ? arith::NegFOp::create(ob, ol, shift).getResult() : Value();
         SmallVector<Value> p;
         for (Value x : loadRow(ob, ol, row)) {
           Value arg = scale ? math::FmaOp::create(ob, ol, x, scale, negShift)
@@ -305,8 +303,7 @@ std::pair<Value, Value> emitOnlineSoftmax(OpBuilder &b, Location l,
             ob, ol, vector::CombiningKind::ADD, sum, Value(),
             arith::FastMathFlags::reassoc);
         memref::StoreOp::create(ob, ol, rowSum, s.rowBuf,
-                                ValueRange{slotAt(ob, ol, kRowSum), row});
-        scf::YieldOp::create(ob, ol);
+                                ValueRange{cIdx(ob, ol, kRowSum), row});
       });
 
   // (2) l' = l alpha + sum.

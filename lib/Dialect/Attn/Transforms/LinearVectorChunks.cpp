@@ -125,9 +125,6 @@ SmallVector<Value> tileProduct(OpBuilder &b, Location l, const VectorChunk &c,
 Value lane(OpBuilder &b, Location l, const VectorChunk &c, int64_t v) {
   return cIdx(b, l, v * c.W);
 }
-Value plus(OpBuilder &b, Location l, Value x, int64_t y) {
-  return y ? arith::AddIOp::create(b, l, x, cIdx(b, l, y)).getResult() : x;
-}
 
 /// out[t] = scale acc [/ den] (0 where den is 0) and lse = log den: acc is
 /// the row's Dv / W vectors, den its normaliser (null unless the op
@@ -160,7 +157,7 @@ void buildScores(OpBuilder &b, Location l, const VectorChunk &c) {
             ib, il, c, c.RA, c.NC, SmallVector<Value>(c.RA * c.NC, zeros),
             cIdx(ib, il, 0), cIdx(ib, il, c.D),
             [&](OpBuilder &ob, Location ol, int64_t r, Value d) {
-              return load(ob, ol, c.Qp, {plus(ob, ol, i0, r), d});
+              return load(ob, ol, c.Qp, {plusIdx(ob, ol, i0, r), d});
             },
             [&](OpBuilder &ob, Location ol, Value d, int64_t v) {
               return vload(ob, ol, c, c.KT, {d, lane(ob, ol, c, v)});
@@ -168,7 +165,7 @@ void buildScores(OpBuilder &b, Location l, const VectorChunk &c) {
         for (int64_t r = 0; r < c.RA; ++r)
           for (int64_t v = 0; v < c.NC; ++v)
             vector::StoreOp::create(ib, il, acc[r * c.NC + v], c.A,
-                                    ValueRange{plus(ib, il, i0, r),
+                                    ValueRange{plusIdx(ib, il, i0, r),
                                                lane(ib, il, c, v)});
         scf::YieldOp::create(ib, il);
       });
@@ -218,7 +215,7 @@ void buildOutputs(OpBuilder &b, Location l, const LinearTask &k,
       b, l, cIdx(b, l, 0), L, cIdx(b, l, c.RO), ValueRange{},
       [&](OpBuilder &ib, Location il, Value i0, ValueRange) {
         auto row = [&](OpBuilder &ob, Location ol, int64_t r) {
-          return plus(ob, ol, i0, r);
+          return plusIdx(ob, ol, i0, r);
         };
         SmallVector<Value> acc = tileProduct(
             ib, il, c, c.RO, c.NV, SmallVector<Value>(c.RO * c.NV, zeros),
@@ -235,7 +232,7 @@ void buildOutputs(OpBuilder &b, Location l, const LinearTask &k,
             acc[r * c.NV + v] = arith::MulFOp::create(ib, il, acc[r * c.NV + v], p);
         }
         // The chunk's keys up to the tile's last row (A is 0 past each row).
-        Value end = arith::MinUIOp::create(ib, il, plus(ib, il, i0, c.RO), L);
+        Value end = arith::MinUIOp::create(ib, il, plusIdx(ib, il, i0, c.RO), L);
         acc = tileProduct(
             ib, il, c, c.RO, c.NV, acc, cIdx(ib, il, 0), end,
             [&](OpBuilder &ob, Location ol, int64_t r, Value s) {
@@ -278,7 +275,7 @@ void buildVectorState(OpBuilder &b, Location l, const LinearTask &k,
       b, l, z, cIdx(b, l, c.D), cIdx(b, l, c.RS), ValueRange{},
       [&](OpBuilder &db, Location dl, Value d0, ValueRange) {
         auto row = [&](OpBuilder &ob, Location ol, int64_t r) {
-          return plus(ob, ol, d0, r);
+          return plusIdx(ob, ol, d0, r);
         };
         SmallVector<Value> init;
         for (int64_t r = 0; r < c.RS; ++r)

@@ -15,6 +15,12 @@ inline Value cIdx(OpBuilder &b, Location loc, int64_t v) {
   return arith::ConstantIndexOp::create(b, loc, v);
 }
 
+/// x + k on indices (x itself when k is 0).
+inline Value plusIdx(OpBuilder &b, Location loc, Value x, int64_t k) {
+  return k == 0 ? x
+                : arith::AddIOp::create(b, loc, x, cIdx(b, loc, k)).getResult();
+}
+
 inline Value cF32(OpBuilder &b, Location loc, double v) {
   return arith::ConstantOp::create(b, loc,
                                    b.getF32FloatAttr(static_cast<float>(v)));
