@@ -53,7 +53,15 @@
 // CHECK: %[[TILES:[a-z0-9_]+]] = arith.ceildivui %[[N]], %[[C64]]
 // CHECK: scf.parallel (%[[IB:[a-z0-9_]+]], %[[IH:[a-z0-9_]+]], %[[IT:[a-z0-9_]+]]) = (%[[C0]], %[[C0]], %[[C0]]) to (%[[B]], %[[HQ]], %[[TILES]])
 // CHECK:   %[[IHKV:[a-z0-9_]+]] = arith.divui %[[IH]], %[[GROUP]]
-// CHECK:   %[[I0:[a-z0-9_]+]] = arith.muli %[[IT]], %[[C64]]
+// Tasks are folded (0, T - 1, 1, T - 2, ...) so that a thread's contiguous
+// range pairs short causal rows with long ones.
+// CHECK:   %[[HALF:[a-z0-9_]+]] = arith.shrui %[[IT]], %[[C1:[a-z0-9_]+]]
+// CHECK:   %[[ODD:[a-z0-9_]+]] = arith.andi %[[IT]], %[[C1]]
+// CHECK:   %[[ISODD:[a-z0-9_]+]] = arith.cmpi ne, %[[ODD]], %[[C0]]
+// CHECK:   %[[LAST:[a-z0-9_]+]] = arith.subi %[[TILES]], %[[C1]]
+// CHECK:   %[[FROMEND:[a-z0-9_]+]] = arith.subi %[[LAST]], %[[HALF]]
+// CHECK:   %[[TASK:[a-z0-9_]+]] = arith.select %[[ISODD]], %[[FROMEND]], %[[HALF]]
+// CHECK:   %[[I0:[a-z0-9_]+]] = arith.muli %[[TASK]], %[[C64]]
 // CHECK:   %[[QT:[a-z0-9_]+]] = memref.alloca() : memref<64x64xf32>
 // CHECK:   %[[ACC:[a-z0-9_]+]] = memref.alloca() : memref<64x64xf32>
 // CHECK:   %[[S:[a-z0-9_]+]] = memref.alloca() : memref<64x64xf32>
