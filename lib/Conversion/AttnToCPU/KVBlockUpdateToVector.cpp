@@ -78,7 +78,7 @@ Value asPairs(OpBuilder &b, Location l, Value words) {
 /// phase 4 (acc += P V) are both this shape; `scale` (if any) multiplies
 /// the sums before they are stored.
 void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
-                        int64_t cols, int64_t r, int64_t c, int64_t lanes,
+                        Value cols, int64_t r, int64_t c, int64_t lanes,
                         Value extent, bool accumulate, LoadFn loadB,
                         LoadFn loadA, MacFn mac = fmaMac,
                         Value scale = Value(), RowFn rowScale = nullptr) {
@@ -90,7 +90,7 @@ void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
       rw, loc, c0, rows, cIdx(rw, loc, r), ValueRange{},
       [&](OpBuilder &ob, Location l, Value r0, ValueRange) {
         scf::ForOp::create(
-            ob, l, c0, cIdx(ob, l, cols), cIdx(ob, l, c * lanes), ValueRange{},
+            ob, l, c0, cols, cIdx(ob, l, c * lanes), ValueRange{},
             [&](OpBuilder &cb, Location cl, Value col, ValueRange) {
               auto at = [&](int64_t rr, int64_t cc) {
                 return SmallVector<Value>{plusIdx(cb, cl, r0, rr),
@@ -200,8 +200,28 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           arith::MaxSIOp::create(
               rw, loc, c0, arith::SubIOp::create(rw, loc, op.getM(), j0)));
 
-    // Phase 1: scores = Q K^T (Q pre-scaled), reduced over the head dim.
     bool amx = op.getAmx();
+    // Packed keys: on a masked block, those past the rule's visible end for
+    // these rows (most of a causal tile's diagonal block) are never kept.
+    // Phase 1 stops at the column chunk holding the last visible key (its
+    // stale rest becomes -inf in phase 2, which runs on masked blocks), and
+    // phase 4 at the last visible key.
+    Value scoreCols = cIdx(rw, loc, bk);
+    if (!inPlace && !amx)
+      if (Value end = visibleKeyEnd(rw, loc, op, validRows)) {
+        Value live = arith::MinSIOp::create(
+            rw, loc, cIdx(rw, loc, bk),
+            arith::MaxSIOp::create(rw, loc, c0,
+                                   arith::SubIOp::create(rw, loc, end, j0)));
+        keysHere = arith::SelectOp::create(rw, loc, op.getMasked(), live,
+                                           keysHere);
+        Value chunk = cIdx(rw, loc, kc * kLanes);
+        scoreCols = arith::MulIOp::create(
+            rw, loc,
+            arith::CeilDivUIOp::create(rw, loc, keysHere, chunk), chunk);
+      }
+
+    // Phase 1: scores = Q K^T (Q pre-scaled), reduced over the head dim.
     if (inPlace)
       buildRowDots(rw, loc, qT, kT, scores, b, hkv, j0, validRows, liveRows,
                    keysHere, bk, d, kLanes);
@@ -210,7 +230,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
                          bk);
     else if (pairs)
       buildRegisterTiles(
-          rw, loc, scores, liveRows, bk, r, kc, kLanes, cIdx(rw, loc, d),
+          rw, loc, scores, liveRows, scoreCols, r, kc, kLanes, cIdx(rw, loc, d),
           /*accumulate=*/false,
           [&](OpBuilder &ib, Location il, Value e, Value col) -> Value {
             return asPairs(ib, il,
@@ -231,7 +251,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
               arith::ConstantOp::create(rw, loc, op.getScaleAttr())));
     else
       buildRegisterTiles(
-          rw, loc, scores, liveRows, bk, r, kc, kLanes, cIdx(rw, loc, d),
+          rw, loc, scores, liveRows, scoreCols, r, kc, kLanes, cIdx(rw, loc, d),
           /*accumulate=*/false,
           [&](OpBuilder &ib, Location il, Value e, Value col) -> Value {
             return vector::LoadOp::create(ib, il, vt, kT,
@@ -283,8 +303,10 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
               : Value();
     auto phase4 = [&](OpBuilder &pb, int64_t rows, Value live) {
     buildRegisterTiles(
-        pb, loc, acc, live, dvPad, rows, cv, kLanes,
-        pairs ? cIdx(pb, loc, bk / 2) : keysHere,
+        pb, loc, acc, live, cIdx(pb, loc, dvPad), rows, cv, kLanes,
+        pairs ? arith::CeilDivUIOp::create(pb, loc, keysHere, cIdx(pb, loc, 2))
+                    .getResult()
+              : keysHere,
         /*accumulate=*/true,
         [&](OpBuilder &ib, Location il, Value j, Value col) -> Value {
           if (!pairs) {
@@ -490,6 +512,23 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
 
   /// scores[r, j - j0] = -inf unless keep(i0 + r, j) and j < m, only when the
   /// block rule could not prove the block full.
+  /// The end of the keys that rows [i0, i0 + rows) may keep, when the mask
+  /// gives them as one interval of key positions (causal, windows,
+  /// prefix, chunks); null for several intervals, gathered keys and rule
+  /// regions.
+  static Value visibleKeyEnd(OpBuilder &rw, Location loc, KVBlockUpdateOp op,
+                             Value rows) {
+    MaskAttrInterface mask = op.getMaskAttr();
+    if (!mask || op.getKeys() || !op.getMaskRule().empty())
+      return Value();
+    MaskSiteValues site = documentSite(op.getB(), {}, op.getN(), op.getM(),
+                                       op.getQDoc(), op.getKDoc());
+    Value i1 = arith::AddIOp::create(rw, loc, op.getI0(), rows);
+    SmallVector<KeyRangeValues> ranges =
+        mask.buildKeyRangesAt(rw, loc, site, op.getI0(), i1);
+    return ranges.size() == 1 ? ranges[0].visibleEnd : Value();
+  }
+
   static void buildMasking(OpBuilder &rw, Location loc, KVBlockUpdateOp op,
                            VectorType vt, Value rows, int64_t nk,
                            int64_t kLanes) {

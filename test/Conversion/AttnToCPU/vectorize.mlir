@@ -103,11 +103,21 @@ func.func @dense(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 // Causal: partial blocks also apply the mask's element rule j <= i + (M - N).
 
 // V16-LABEL: func.func @causal
+// On a masked block, keys past the rule's visible end for the tile's rows
+// (i0 + rows + M - N) are skipped: phase 1 runs to the 64-key column chunk
+// holding the last visible key, phase 4 to that key.
+// V16: %[[MASKED:[a-z0-9_]+]] = arith.ori
+// V16: %[[LIVE:[a-z0-9_]+]] = arith.minsi %{{.*}}, %c64 : index
+// V16: %[[KEYS:[a-z0-9_]+]] = arith.select %[[MASKED]], %[[LIVE]], %c64 : index
+// V16: %[[CHUNKS:[a-z0-9_]+]] = arith.ceildivui %[[KEYS]], %c64 : index
+// V16: %[[COLS:[a-z0-9_]+]] = arith.muli %[[CHUNKS]], %c64 : index
+// V16: scf.for %{{.*}} = %c0 to %[[COLS]] step %c64 {
 // V16: scf.if %{{.*}} {
 // V16:   %[[TAIL:[a-z0-9_]+]] = arith.cmpi slt, %{{.*}}, %{{.*}} : vector<16xi64>
 // V16:   %[[RULE:[a-z0-9_]+]] = arith.cmpi sle, %{{.*}}, %{{.*}} : vector<16xi64>
 // V16:   %[[KEEP:[a-z0-9_]+]] = arith.andi %[[TAIL]], %[[RULE]] : vector<16xi1>
 // V16:   arith.select %[[KEEP]], %{{.*}}, %{{.*}} : vector<16xi1>, vector<16xf32>
+// V16: scf.for %{{.*}} = %c0 to %[[KEYS]] step %c1 iter_args
 
 // V8-LABEL: func.func @causal
 // V8: scf.if %{{.*}} {
