@@ -483,8 +483,9 @@ def main():
     dts = [d for d in args.dtypes.split(",") if d]
     if not set(dts) <= {"f32", "bf16"}:
         sys.exit(f"error: --dtypes takes f32 and bf16, got {args.dtypes!r}")
+    # dense and causal of one (N, D) back to back: the causal / dense time bar compares them
     cfgs = [(p if dt == "f32" else f"{p}-{dt}", N, int(D)) for dt in dts
-            for p in ("dense", "causal") for D in args.dims.split(",") for N in sizes]
+            for D in args.dims.split(",") for N in sizes for p in ("dense", "causal")]
     cfgs += [("decode", M, int(D)) for D in args.dims.split(",")
              for M in ([] if args.quick else [int(x) for x in args.decode.split(",") if x])]
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
@@ -539,7 +540,10 @@ def main():
         return next((r for r in rows if (r["pattern"], r["N"], r["D"]) == key and r.get("ms")), {})
     sg = res["numpy"].get("sgemm") or {}
     res["table"] = []
-    for key in cfgs:
+    def display(key):  # the tables list dense rows, then causal, then decode, each by D and N
+        pat, N, D = key
+        return (dtype_of(pat) if pat != "decode" else "~", ("dense", "causal", "decode").index(base(pat)), D, N)
+    for key in sorted(cfgs, key=display):
         t = dict(zip(("pattern", "N", "D"), key), sgemm=sg.get("gflops"), sgemm_other_cores=sg.get("other_cores"))
         for c, rows in (("attnir", res["attnir"]), ("numpy", res["numpy"]["rows"]),
                         ("torch", res.get("torch", {}).get("rows", [])),
