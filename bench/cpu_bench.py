@@ -483,9 +483,9 @@ def main():
     dts = [d for d in args.dtypes.split(",") if d]
     if not set(dts) <= {"f32", "bf16"}:
         sys.exit(f"error: --dtypes takes f32 and bf16, got {args.dtypes!r}")
-    # dense and causal of one (N, D) back to back: the causal / dense time bar compares them
-    cfgs = [(p if dt == "f32" else f"{p}-{dt}", N, int(D)) for dt in dts
-            for D in args.dims.split(",") for N in sizes for p in ("dense", "causal")]
+    # The rows a bar compares run back to back: dense and causal of one (N, D), f32 and bf16
+    cfgs = [(p if dt == "f32" else f"{p}-{dt}", N, int(D)) for D in args.dims.split(",")
+            for N in sizes for p in ("dense", "causal") for dt in dts]
     cfgs += [("decode", M, int(D)) for D in args.dims.split(",")
              for M in ([] if args.quick else [int(x) for x in args.decode.split(",") if x])]
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_CORETYPE"}
