@@ -510,8 +510,6 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
         });
   }
 
-  /// scores[r, j - j0] = -inf unless keep(i0 + r, j) and j < m, only when the
-  /// block rule could not prove the block full.
   /// The end of the keys that rows [i0, i0 + rows) may keep, when the mask
   /// gives them as one interval of key positions (causal, windows,
   /// prefix, chunks); null for several intervals, gathered keys and rule
@@ -529,6 +527,8 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     return ranges.size() == 1 ? ranges[0].visibleEnd : Value();
   }
 
+  /// scores[r, j - j0] = -inf unless keep(i0 + r, j) and j < m, only when the
+  /// block rule could not prove the block full.
   static void buildMasking(OpBuilder &rw, Location loc, KVBlockUpdateOp op,
                            VectorType vt, Value rows, int64_t nk,
                            int64_t kLanes) {
