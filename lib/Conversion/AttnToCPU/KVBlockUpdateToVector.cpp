@@ -510,6 +510,12 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
         });
   }
 
+  /// Where the step's mask is evaluated: its batch, lengths and documents.
+  static MaskSiteValues maskSite(KVBlockUpdateOp op) {
+    return documentSite(op.getB(), {}, op.getN(), op.getM(), op.getQDoc(),
+                        op.getKDoc());
+  }
+
   /// The end of the keys that rows [i0, i0 + rows) may keep, when the mask
   /// gives them as one interval of key positions (causal, windows,
   /// prefix, chunks); null for several intervals, gathered keys and rule
@@ -519,8 +525,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     MaskAttrInterface mask = op.getMaskAttr();
     if (!mask || op.getKeys() || !op.getMaskRule().empty())
       return Value();
-    MaskSiteValues site = documentSite(op.getB(), {}, op.getN(), op.getM(),
-                                       op.getQDoc(), op.getKDoc());
+    MaskSiteValues site = maskSite(op);
     Value i1 = arith::AddIOp::create(rw, loc, op.getI0(), rows);
     SmallVector<KeyRangeValues> ranges =
         mask.buildKeyRangesAt(rw, loc, site, op.getI0(), i1);
@@ -543,8 +548,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
       Value iota = laneIota(tb, l, kLanes);
       Value mV = vector::BroadcastOp::create(tb, l, ivt, m64);
       Value nV = vector::BroadcastOp::create(tb, l, ivt, n64);
-      MaskSiteValues site = documentSite(op.getB(), {}, op.getN(), op.getM(),
-                                         op.getQDoc(), op.getKDoc());
+      MaskSiteValues site = maskSite(op);
       if (op.getH() && !op.getMaskRule().empty()) {
         RuleOperands ops = ruleOperands(op, kLanes);
         site.rule = [op, ops, kLanes](OpBuilder &b, Location l, Value i,
