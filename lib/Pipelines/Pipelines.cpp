@@ -31,12 +31,12 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
   return {
       {"tiled", llvm::formatv("attn-verify-spec,attn-lower-route,func.func(attn-lower-elementwise,attn-lower-select,attn-lower-merge,"
                               "attn-lower-linear{{chunk={2} lanes={4}},attn-lower-scan{{chunk={3}},attn-tile{{query-tile={0} "
-                              "key-block={1} decode-rows={5} bf16-dot={6} tile-group={7} tile-group-bytes={8}},canonicalize,cse)",
+                              "key-block={1} key-panel-bytes={9} decode-rows={5} bf16-dot={6} tile-group={7} tile-group-bytes={8}},canonicalize,cse)",
                               o.queryTile.getValue(), o.keyBlock.getValue(),
                               o.linearChunk.getValue(), o.scanChunk.getValue(),
                               o.lanes.getValue(), o.decodeRows.getValue(),
                               o.bf16Dot.getValue(), o.tileGroup.getValue(),
-                              o.tileGroupBytes.getValue())
+                              o.tileGroupBytes.getValue(), o.keyPanelBytes.getValue())
                     .str()},
       {"vectorized",
        llvm::formatv("func.func(attn-vectorize-cpu{{lanes={0} rows={1} "
@@ -265,6 +265,11 @@ void attn::setTargetDefaults(CPUPipelineOptions &o, bool avx512,
   o.cols = avx512 ? 4 : 2;
   o.queryTile = avx512 ? 32 : 48;
   o.keyBlock = avx512 ? 128 : 64;
+  // ... but a block's packed K panel stays within 32 KiB, so Q K^T reads it
+  // from L1: f32 at D = 128 takes 64-key blocks (bf16 pairs keep 128). On
+  // a Zen 5 EPYC (48 KB L1d) 64 beat 128 there by 7-22 % at N = 1024 to
+  // 16384, dense and causal (docs/benchmarks/cpu-tuning.md, "Key panels").
+  o.keyPanelBytes = avx512 ? 32768 : 0;
   // Eight 32-row tiles share each key block's K/V reads once a head's
   // packed K and V exceed 4 MiB: long M no longer streams them from L3 or
   // memory once per tile (N = 16384, D = 128: 146 -> 193 GFLOP/s on the
@@ -294,9 +299,19 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
                            std::string &error) {
   SmallVector<StringRef> items;
   text.split(items, ' ', -1, /*KeepEmpty=*/false);
+  // A key block the caller names is the one used, unless a panel cap is
+  // named too.
+  bool namesKeyBlock = false, namesPanel = false;
+  for (StringRef item : items) {
+    namesKeyBlock |= item.starts_with("key-block=");
+    namesPanel |= item.starts_with("key-panel-bytes=");
+  }
+  if (namesKeyBlock && !namesPanel)
+    o.keyPanelBytes = 0;
   for (StringRef item : items) {
     IntRule rules[] = {{"query-tile", &o.queryTile, 1, 1024, 1},
                        {"key-block", &o.keyBlock, 16, 1024, 16},
+                       {"key-panel-bytes", &o.keyPanelBytes, 0, int64_t(1) << 30, 1},
                        {"lanes", &o.lanes, 8, 16, 8},
                        {"rows", &o.rows, 1, 16, 1},
                        {"cols", &o.cols, 1, 8, 1},
@@ -307,7 +322,7 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
                        {"tile-group", &o.tileGroup, 1, 16, 1},
                        {"tile-group-bytes", &o.tileGroupBytes, 0, int64_t(1) << 40, 1}};
     if (!applyIntOption(item, rules,
-                        "query-tile, key-block, lanes, rows, cols, linear-chunk, "
+                        "query-tile, key-block, key-panel-bytes, lanes, rows, cols, linear-chunk, "
                         "scan-chunk, decode-rows, bf16-dot, tile-group, "
                         "tile-group-bytes",
                         error))

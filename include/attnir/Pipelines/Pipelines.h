@@ -16,6 +16,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   Option<int64_t> keyBlock{*this, "key-block",
                            llvm::cl::desc("keys per block (multiple of 16)"),
                            llvm::cl::init(64)};
+  Option<int64_t> keyPanelBytes{
+      *this, "key-panel-bytes",
+      llvm::cl::desc("halve the key block (down to 64) while a block's packed "
+                     "K panel exceeds this many bytes (0: never)"),
+      llvm::cl::init(0)};
   Option<int64_t> lanes{*this, "lanes",
                         llvm::cl::desc("f32 lanes per vector: 16 or 8"),
                         llvm::cl::init(16)};

@@ -4,6 +4,7 @@
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=8}))' | FileCheck %s --check-prefix=DEC
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 bf16-dot=1}))' | FileCheck %s --check-prefix=PAIR
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 tile-group=2 tile-group-bytes=1000}))' | FileCheck %s --check-prefix=GRP
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 key-block=128 key-panel-bytes=32768 bf16-dot=1}))' | FileCheck %s --check-prefix=PANEL
 
 // ERR: error: attn-tile: key-block must be a positive multiple of 16, query-tile positive and tile-group in 1..16 (got key-block=40, query-tile=64, tile-group=1)
 
@@ -324,4 +325,39 @@ func.func @pairs_f32(%q: tensor<?x?x?x63xf32>, %k: tensor<?x?x?x63xf32>,
        : (tensor<?x?x?x63xf32>, tensor<?x?x?x63xf32>, tensor<?x?x?x40xf32>)
        -> tensor<?x?x?x40xf32>
   return %o : tensor<?x?x?x40xf32>
+}
+
+// -----
+
+// key-panel-bytes: a 128-key block of f32 K at D = 128 is a 64 KiB panel,
+// so the block halves to 64 keys (32 KiB); bf16 pairs at D = 128 and f32 at
+// D = 64 fit in 32 KiB and keep 128.
+
+// PANEL-LABEL: func.func @panel_f32_d128(
+// PANEL: memref.alloc({{.*}}) : memref<?x?x?x128x64xf32>
+// PANEL: attn.kv_block_update {{.*}} : memref<128x64xf32>, memref<?x?x?x128x64xf32>, memref<?x?x?x128xf32>, memref<64x128xf32>, memref<64x64xf32>
+// PANEL-LABEL: func.func @panel_bf16_d128(
+// PANEL: memref.alloc({{.*}}) : memref<?x?x?x64x128xi32>
+// PANEL-LABEL: func.func @panel_f32_d64(
+// PANEL: memref.alloc({{.*}}) : memref<?x?x?x64x128xf32>
+func.func @panel_f32_d128(%q: tensor<?x?x?x128xf32>, %k: tensor<?x?x?x128xf32>,
+                          %v: tensor<?x?x?x128xf32>) -> tensor<?x?x?x128xf32> {
+  %o = attn.attention %q, %k, %v mask(#attn.causal)
+       : (tensor<?x?x?x128xf32>, tensor<?x?x?x128xf32>, tensor<?x?x?x128xf32>)
+       -> tensor<?x?x?x128xf32>
+  return %o : tensor<?x?x?x128xf32>
+}
+func.func @panel_bf16_d128(%q: tensor<?x?x?x128xbf16>, %k: tensor<?x?x?x128xbf16>,
+                           %v: tensor<?x?x?x128xbf16>) -> tensor<?x?x?x128xbf16> {
+  %o = attn.attention %q, %k, %v
+       : (tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>, tensor<?x?x?x128xbf16>)
+       -> tensor<?x?x?x128xbf16>
+  return %o : tensor<?x?x?x128xbf16>
+}
+func.func @panel_f32_d64(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                         %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+       -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
 }

@@ -44,11 +44,11 @@ namespace {
 
 struct TileAttention : OpRewritePattern<AttentionOp> {
   TileAttention(MLIRContext *ctx, int64_t queryTile, int64_t keyBlock,
-                int64_t decodeRows, int64_t bf16Dot, int64_t tileGroup,
-                int64_t groupBytes)
+                int64_t keyPanelBytes, int64_t decodeRows, int64_t bf16Dot,
+                int64_t tileGroup, int64_t groupBytes)
       : OpRewritePattern(ctx), queryTile(queryTile), keyBlock(keyBlock),
-        decodeRows(decodeRows), bf16Dot(bf16Dot), tileGroup(tileGroup),
-        groupBytes(groupBytes) {}
+        keyPanelBytes(keyPanelBytes), decodeRows(decodeRows),
+        bf16Dot(bf16Dot), tileGroup(tileGroup), groupBytes(groupBytes) {}
 
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rw) const override {
@@ -60,6 +60,13 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     int64_t d = qT.getDimSize(3), dv = vTy.getDimSize(3);
     int64_t dvPad = llvm::alignTo(dv, 16);
     int64_t bq = queryTile, bk = keyBlock;
+    // Q K^T streams a block's packed K panel (bk x D) once per register
+    // tile row; past the cap it no longer stays in L1. bf16 pairs pack 2
+    // bytes per element, everything else f32.
+    int64_t panelElt = bf16Dot && elt.isBF16() ? 2 : 4;
+    while (keyPanelBytes > 0 && bk > 64 && bk % 32 == 0 &&
+           bk * d * panelElt > keyPanelBytes)
+      bk /= 2;
     MaskAttrInterface mask = op.getScheduleMask();
     // A token-level list (block_k not a multiple of 16) is gathered per
     // query tile instead of visited in place (GatherKeys.cpp).
@@ -792,7 +799,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
         });
   }
 
-  int64_t queryTile, keyBlock, decodeRows;
+  int64_t queryTile, keyBlock, keyPanelBytes, decodeRows;
   int64_t bf16Dot; // 0 widen, 1 vdpbf16ps pairs, 2 AMX tiles
   int64_t tileGroup, groupBytes;
 };
@@ -828,6 +835,7 @@ struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
       return signalPassFailure();
     RewritePatternSet patterns(&getContext());
     patterns.add<TileAttention>(&getContext(), queryTile, keyBlock,
+                                std::max<int64_t>(0, keyPanelBytes),
                                 decodeRows, bf16Dot, tileGroup,
                                 std::max<int64_t>(0, tileGroupBytes));
     GreedyRewriteConfig config;

@@ -30,6 +30,10 @@ def AttnTile : Pass<"attn-tile", "func::FuncOp"> {
            "query rows per tile (one parallel task)">,
     Option<"keyBlock", "key-block", "int64_t", /*default=*/"64",
            "keys per block of the key loop (a multiple of 16)">,
+    Option<"keyPanelBytes", "key-panel-bytes", "int64_t", /*default=*/"0",
+           "halve the key block (down to 64) while one block's packed K "
+           "panel (key-block x D x element bytes) exceeds this many bytes, "
+           "so it stays in L1 during Q K^T (0: keep key-block)">,
     Option<"decodeRows", "decode-rows", "int64_t", /*default=*/"16",
            "at most this many query rows per head (and one tile): K and V "
            "are read in place instead of packed (0: always pack)">,
