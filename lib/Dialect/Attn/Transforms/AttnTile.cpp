@@ -64,7 +64,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     // tile row; past the cap it no longer stays in L1. bf16 pairs pack 2
     // bytes per element, everything else f32.
     int64_t panelElt = bf16Dot && elt.isBF16() ? 2 : 4;
-    while (keyPanelBytes > 0 && bk > 64 && bk % 32 == 0 &&
+    while (keyPanelBytes > 0 && bk / 2 >= 64 && bk % 32 == 0 &&
            bk * d * panelElt > keyPanelBytes)
       bk /= 2;
     MaskAttrInterface mask = op.getScheduleMask();
