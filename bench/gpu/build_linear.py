@@ -5,7 +5,8 @@ attnir.distributed.linear_spec entries `linear`(q, k, v, [gates], s0) ->
 (out, final state) for a per-head decay (f32), per-token gates with the
 elu+1 map, log gates, and the gated delta rule with l2norm, GLA's gates per feature (bf16, D = 64 for
 the checks, D = 128 for the timings against flash-linear-attention), and
-the normalised form (no state) from a spec of its own; plain linear
+the normalised form (no state; with its lse, and in examples/hybrid_window_linear.mlir)
+from a spec of its own; plain linear
 attention, and shapes of the chunked tensor-core kernel (D = 64 / Dv = 32,
 f16 with Dv = 256); the log-gated program once more as the token
 recurrence (linear-chunk=0).
@@ -20,12 +21,33 @@ sys.path.insert(0, os.path.join(ROOT, "python"))
 from attnir.distributed._linear import linear_spec  # noqa: E402  (pure Python)
 from build_sparse import build_all  # noqa: E402
 
-T = "tensor<?x?x?x64xbf16>"
-NORMALIZED = (f"func.func @linear(%q: {T}, %k: {T}, %v: {T}, %g: tensor<?x?x?xf32>) -> {T} {{\n"
-              f"  %o = attn.linear %q, %k, %v gate(%g) feature_map(elu1) normalize\n"
-              f"       : ({T}, {T}, {T}, tensor<?x?x?xf32>) -> {T}\n"
-              f"  return %o : {T}\n}}\n")
+def normalized_spec(d, elt, dv=None, gates=("gate",), feature_map="elu1", lse=False,
+                    scale=None):
+    """`normalize`d linear attention (the chunk kernel's
+    LinearChunkNormalize.cpp, or the recurrence with linear-chunk=0):
+    entry `linear`(q, k, v, [decay], [gate], [g]) -> out (, lse)."""
+    dv = dv or d
+    t, tv, tl = (f"tensor<?x?x?x{d}x{elt}>", f"tensor<?x?x?x{dv}x{elt}>",
+                 "tensor<?x?x?xf32>")
+    kinds = {"decay": ("tensor<?xf32>", "decay"), "gate": (tl, "gate"), "g": (tl, "log_gate")}
+    args = [f"%q: {t}", f"%k: {t}", f"%v: {tv}"] + [f"%{g}: {kinds[g][0]}" for g in gates]
+    types = [t, t, tv] + [kinds[g][0] for g in gates]
+    words = "".join(f" {kinds[g][1]}(%{g})" for g in gates)
+    if feature_map:
+        words += f" feature_map({feature_map})"
+    words += " normalize" + (f" scale({scale})" if scale is not None else "")
+    outs = [tv, tl] if lse else [tv]
+    names = "%o, %l" if lse else "%o"
+    return (f"func.func @linear({', '.join(args)}) -> ({', '.join(outs)}) {{\n"
+            f"  {names} = attn.linear %q, %k, %v{words}\n"
+            f"       : ({', '.join(types)}) -> ({', '.join(outs)})\n"
+            f"  return {names} : {', '.join(outs)}\n}}\n")
 
+
+def example(name, elt="bf16"):
+    """An example's text with its f32 tensors in `elt`."""
+    with open(os.path.join(ROOT, "examples", name + ".mlir")) as f:
+        return f.read().replace("x64xf32>", f"x64x{elt}>")
 
 
 def wy_spec(d, elt, dv):
@@ -66,7 +88,27 @@ SPECS = {
     "linear_decay_f32_d64": (linear_spec(64, "f32", decay=True), ""),
     "linear_gate_elu1_bf16_d64": (linear_spec(64, "bf16", gate=True, feature_map="elu1",
                                               scale=0.5), ""),
-    "linear_normalized_bf16_d64": (NORMALIZED, ""),
+    "linear_normalized_bf16_d64": (normalized_spec(64, "bf16"), ""),
+    # The normaliser on the chunk kernel (LinearChunkNormalize.cpp): with the
+    # lse (hybrids' form), decays and log gates, exp and relu maps, Dv of 32
+    # (one 32-column form) and 256 (four slices; the first writes the lse).
+    "linear_normalized_lse_bf16_d128": (normalized_spec(128, "bf16", gates=("decay", "g"),
+                                                        lse=True, scale=128 ** -0.5), ""),
+    "linear_normalized_exp_f16_d128_dv32": (normalized_spec(128, "f16", dv=32, gates=("g",),
+                                                            feature_map="exp"), ""),
+    "linear_normalized_relu_bf16_d64_dv256": (normalized_spec(64, "bf16", dv=256, gates=(),
+                                                              feature_map="relu", lse=True,
+                                                              scale=0.5), ""),
+    "linear_normalized_lse_bf16_d128_rec": (normalized_spec(128, "bf16", gates=("decay", "g"),
+                                                            lse=True, scale=128 ** -0.5),
+                                            "linear-chunk=0"),
+    # The same program without the normaliser on the same kernel (the fused
+    # mma.sync form): what the normaliser costs.
+    "linear_unnormalized_bf16_d128_syncfused": (
+        normalized_spec(128, "bf16", gates=("decay", "g"), scale=128 ** -0.5)
+        .replace(" normalize", ""), "mma=sync linear-split=0"),
+    # The hybrid of a window's softmax and normalised linear attention, merged.
+    "hybrid_window_linear_bf16_d64": (example("hybrid_window_linear"), ""),
     "linear_gdr_bf16_d64": (linear_spec(64, "bf16", log_gate=True, delta=True, l2norm=True,
                                         scale=0.125), ""),
     "linear_gdr_bf16_d128": (linear_spec(128, "bf16", log_gate=True, delta=True, l2norm=True,

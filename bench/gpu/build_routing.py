@@ -54,5 +54,17 @@ SPECS["routing_sorted_norule"] = (sorted_attention_spec(64, 16, False, "bf16"), 
 SPECS["routing_sorted_causal"] = (sorted_attention_spec(64, 16, None, "bf16"), "")
 SPECS["routing_sorted_index"] = (sorted_attention_spec(64, 16, True, "bf16", region="index"), "")
 
+# The routing program with other shapes of the attention kernel (short
+# tiles: 4.5 key blocks per query tile): timed by routing.py's variants.
+ATTENTION_VARIANTS = {
+    "persistent": "persistent=1",
+    "k64": "key-block=64",
+    "w12": "warps=12",
+    "w4_k128_ctas2": "warps=4 key-block=128 stages=2 ctas-per-sm=2",
+    "w4_k64_ctas2": "warps=4 key-block=64 stages=2 ctas-per-sm=2",
+}
+for _v, _opts in ATTENTION_VARIANTS.items():
+    SPECS[f"routing_bench_c16_chunks_{_v}"] = (routing_chunked_spec(64, 16, "bf16"), _opts)
+
 if __name__ == "__main__":
     build_all(SPECS)

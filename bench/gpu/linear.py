@@ -36,7 +36,10 @@ CHECKS = ["linear_decay_f32_d64", "linear_gate_elu1_bf16_d64", "linear_normalize
           "linear_plain_bf16_d128_nosplit", "linear_loggate_bf16_d128_nosplit",
           "linear_gla_bf16_d128_nosplit", "linear_gdr_bf16_d128_nosplit",
           "linear_gdr_bf16_d128_fused", "linear_gla_bf16_d128_split",
-          "linear_plain_bf16_d128_split"]
+          "linear_plain_bf16_d128_split", "linear_normalized_lse_bf16_d128",
+          "linear_normalized_exp_f16_d128_dv32", "linear_normalized_relu_bf16_d64_dv256",
+          "linear_normalized_lse_bf16_d128_rec", "hybrid_window_linear_bf16_d64",
+          "linear_unnormalized_bf16_d128_syncfused"]
 # The issue's timing shapes (B, H, N), D = Dv = 128.
 SHAPES = [(16, 16, 4096), (4, 16, 16384), (1, 16, 4096)]
 
@@ -85,7 +88,7 @@ def check(report):
             continue
         kern = load(name)
         shapes = [(2, 3, 77, 1.0), (1, 2, 1, 1.0), (1, 4, 300, 1.0), (1, 2, 1000, 1.0)]
-        if "gla" in name or "gdr" in name:  # gates down to e^-28 per token: no overflow, no NaN
+        if "gla" in name or "gdr" in name or "normalized" in name:  # gates down to e^-28 per token
             shapes.append((1, 3, 517, 40.0))
         for B, H, N, power in shapes:
             args = inputs(kern, B, H, N, seed=N, gate_power=power)
@@ -192,7 +195,9 @@ def timed(report, reps):
                  "linear_loggate_bf16_d128_rec", "linear_gdr_bf16_d128",
                  "linear_gla_bf16_d128", "linear_gla_bf16_d128_c32",
                  "linear_gla_bf16_d128_c64", "linear_gla_bf16_d128_rec",
-                 "linear_gdr_bf16_d128_rec"):
+                 "linear_gdr_bf16_d128_rec", "linear_normalized_lse_bf16_d128",
+                 "linear_normalized_lse_bf16_d128_rec",
+                 "linear_unnormalized_bf16_d128_syncfused"):
         if only and name not in only.split(","):
             continue
         kern = load(name)
@@ -200,7 +205,7 @@ def timed(report, reps):
             args = inputs(kern, B, H, N, seed=1)
             row = dict(program=name, shape=f"{B}x{H}x{N}x128",
                        attnir_ms=time_ms(lambda: kern(*args), reps))
-            if ops is not None and not name.endswith("_rec"):
+            if ops is not None and not name.endswith("_rec") and "normalized" not in name:
                 row["fla_chunk_ms"] = time_ms(fla_call(name.replace("_c32", "").replace("_c64", ""),
                                                          ops, args), reps)
                 row["fla_over_attnir"] = row["fla_chunk_ms"] / row["attnir_ms"]

@@ -169,6 +169,20 @@ def timings(report, reps):
                              kernels_ms=parts))
         print(json.dumps(variants[-1]), flush=True)
     report["attention_variants"] = variants
+    # The whole program with other attention kernel shapes (build_routing.py's
+    # ATTENTION_VARIANTS), each beside the default in the same process.
+    programs = []
+    for variant in ("persistent", "k64", "w12", "w4_k128_ctas2", "w4_k64_ctas2"):
+        kern = load(f"routing_bench_c16_chunks_{variant}")
+        err = rel(kern(q, k, v, mu), routing(q, k, v, mu).double().cpu().numpy())
+        t = time_ms(lambda: kern(q, k, v, mu), reps)
+        t_default = time_ms(lambda: routing(q, k, v, mu), reps)
+        parts = kernel_ms(lambda: kern(q, k, v, mu), reps, ["routing__s4"])
+        programs.append(dict(variant=variant, ms=t, default_ms=t_default,
+                             share_of_causal=t / t_causal, attention_ms=parts,
+                             rel_diff_vs_default=err))
+        print(json.dumps(programs[-1]), flush=True)
+    report["program_variants"] = programs
     # Landmark retrieval is timed by bench/gpu/landmark.py.
 
 

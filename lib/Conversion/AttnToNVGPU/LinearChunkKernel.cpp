@@ -468,6 +468,8 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
   // The state slice from the initial state (or 0), and its rounded copy.
   SmallVector<Value> S = initialState();
   writeState(S);
+  if (s.normalize)
+    initNormalizer();
 
   Value chunks = div(add(n, kChunk - 1), kChunk);
   // The first max(1, stages - 1) chunks' copies, a commit group each.
@@ -521,6 +523,7 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
       barrier(); // sV holds U - W S
     }
     SmallVector<Value> next;
+    Value z; // normalize: this thread's feature of the next chunk's z
     if (s.weightedValueTile()) {
       next = chunkStepWgmma(state, t0, gLast);
     } else {
@@ -529,8 +532,13 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
         if (s.wy)
           storeCorrectedValues(t0);
       } else {
-        storeOutput(t0, r0, featureGates() ? chunkOutputGated(r0) : chunkOutput(r0));
+        storeOutput(t0, r0,
+                    featureGates()  ? chunkOutputGated(r0)
+                    : s.normalize ? chunkOutputNormalized(t0, r0)
+                                  : chunkOutput(r0));
       }
+      if (s.normalize)
+        z = updatedNormalizer(t0, gLast);
       // On wgmma the keys' weights then scale sV in place (each thread its
       // own pieces, those storeCorrectedValues read).
       next = s.wgmma ? updatedStateWgmma(state, t0, gLast) : updatedState(state, t0, gLast);
@@ -539,7 +547,9 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
     if (s.stages() == 1)
       loadNext(); // into the one stage, during writeState and the other block's work
     writeState(next);
-    barrier(); // sS is the new state before the next chunk reads it
+    if (z)
+      writeNormalizer(z);
+    barrier(); // sS (and sZ) is the new state before the next chunk reads it
     scf::YieldOp::create(b, next);
   }
 
@@ -739,8 +749,9 @@ bool mlir::attn::cuda::canChunkLinear(LinearOp op, int64_t chunk, int64_t column
     if ((bits != 16 && bits != 32) || op.getGate())
       return false;
   }
-  // Titans' momentum and the normaliser keep the token recurrence.
-  return !op.getForget() && !op.getNormalize();
+  // Titans' momentum and the normaliser of GLA's gates (z decays per
+  // feature) keep the token recurrence.
+  return !op.getForget() && !(op.getNormalize() && op.isPerFeatureGate());
 }
 
 namespace {
@@ -838,6 +849,7 @@ ChunkShape shapeOf(LinearOp op, int64_t columns, ChunkRole role) {
   s.role = role;
   s.wy = op.getWy() && role != ChunkRole::Output;
   s.delta = op.getBeta() && !op.getWy();
+  s.normalize = op.getNormalize() && role == ChunkRole::Fused;
   return s;
 }
 
@@ -882,7 +894,7 @@ LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef na
   s.wgmma = hopper &&
             (s.stateInRegisters() || (role == ChunkRole::Fused && !s.gateElt && !s.wy) ||
              (role == ChunkRole::State && s.wy)) &&
-            !s.delta && s.bv % 32 == 0;
+            !s.delta && !s.normalize && s.bv % 32 == 0;
   // GLA's state pass on wgmma: a block per 64 key features (l2norm needs
   // whole rows of K).
   if (s.wgmma && s.gateElt && !op.getL2norm() && s.d > 64)

@@ -64,6 +64,9 @@ struct ChunkShape {
   /// The delta rule's WY form (wy(C)): W [C, D] follows V in the stage, U's
   /// slice arrives in V's place; no A, X or beta (the prep kernel made them).
   bool wy = false;
+  /// `normalize` (the fused mma.sync kernel only): z [D] f32, the decayed
+  /// sum of the keys, follows G.
+  bool normalize = false;
   ChunkRole role = ChunkRole::Fused;
   /// GLA's output pass: a block per (b, h, chunk) walks every slice of Dv
   /// (the per-feature gate work of the scores is done once, not once per
@@ -151,9 +154,12 @@ struct ChunkShape {
   int64_t offA() const { return offBeta() + kChunk * 4; }
   int64_t padX() const { return bv + 4; }
   int64_t offX() const { return offA() + kChunk * padA() * 4; }
+  int64_t offZ() const { return endG(); }
   int64_t bytes() const {
     if (wgmma && role == ChunkRole::Output)
       return wgmmaOffG() + kChunk * 4;
+    if (normalize)
+      return offZ() + d * 4;
     return delta ? offX() + kChunk * padX() * 4 : endG();
   }
   /// wgmma's layout (every tile 1024-aligned): Q, K [C, D], V [C, BV],
@@ -372,6 +378,19 @@ private:
   SmallVector<SmallVector<Value>> scoreWords(ArrayRef<SmallVector<Value>> A);
   /// O += P V for the warp's rows, P the masked scores as A fragments.
   void addScoresTimesValues(ArrayRef<SmallVector<Value>> A, SmallVector<Value> &O);
+
+  // `normalize` (LinearChunkNormalize.cpp): out_t = scale phi(q_t)^T S_t /
+  // phi(q_t)^T z_t, z in sZ [D] f32.
+  Value sZ;
+  /// sZ = 0 (ordered by the first chunk's barrier).
+  void initNormalizer();
+  /// This warp's rows of the chunk's normalised output; the rows' lse
+  /// (log phi(q)^T z) stored where the op returns it.
+  SmallVector<Value> chunkOutputNormalized(Value t0, Value r0);
+  /// Thread d < D: z_d 2^{G_last} + sum_s w_s phi(k_s)_d (0 elsewhere);
+  /// read before the chunk's last barrier, written after it.
+  Value updatedNormalizer(Value t0, Value gLast);
+  void writeNormalizer(Value z);
 
   // The delta rule (LinearChunkDelta.cpp): U replaces V in sV.
   bool delta() const { return s.delta; }

@@ -32,7 +32,9 @@ struct AttnLinearSplitPass : public attn::impl::AttnLinearSplitBase<AttnLinearSp
   void runOnOperation() override {
     SmallVector<LinearOp> todo;
     getOperation().walk([&](LinearOp op) {
+      // normalize: z is not a state the passes carry (one fused kernel).
       if (!op.getSplit() && linearColumns == 0 && (!op.getBeta() || op.getWy()) &&
+          !op.getNormalize() &&
           cuda::canChunkLinear(op, linearChunk, linearColumns))
         todo.push_back(op);
     });
