@@ -207,6 +207,9 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     // stale rest becomes -inf in phase 2, which runs on masked blocks), and
     // phase 4 at the last visible key.
     Value scoreCols = cIdx(rw, loc, bk);
+    // A masked block's vectors of keys the rows may keep (phases 2 and 3
+    // skip the rest; with bf16 pairs an even count: whole pair slots).
+    Value liveVectors;
     if (!inPlace && !amx)
       if (Value end = visibleKeyEnd(rw, loc, op, validRows)) {
         Value live = arith::MinSIOp::create(
@@ -219,6 +222,11 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
         scoreCols = arith::MulIOp::create(
             rw, loc,
             arith::CeilDivUIOp::create(rw, loc, keysHere, chunk), chunk);
+        int64_t unit = pairs ? 2 * kLanes : kLanes;
+        liveVectors = arith::MulIOp::create(
+            rw, loc,
+            arith::CeilDivUIOp::create(rw, loc, live, cIdx(rw, loc, unit)),
+            cIdx(rw, loc, unit / kLanes));
       }
 
     // Phase 1: scores = Q K^T (Q pre-scaled), reduced over the head dim.
@@ -267,7 +275,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     // tail on partial blocks.
     if (op.getH() && !op.getScoreRule().empty())
       buildScoreRule(rw, loc, op, vt, liveRows, nk, kLanes);
-    buildMasking(rw, loc, op, vt, liveRows, nk, kLanes);
+    buildMasking(rw, loc, op, vt, liveRows, nk, kLanes, liveVectors);
 
     // Keys in place (decoding) with one live row (N = 1): phases 3 and 4
     // take that row alone (one-row tiles in phase 4), not r rows per key,
@@ -290,7 +298,27 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
                           kLanes,  pairs,          useScalef};
     if (amx)
       step.scale = op.getScale()->convertToFloat();
-    auto [mOut, lOut] = cpu::emitOnlineSoftmax(rw, loc, step);
+    Value mOut, lOut;
+    if (liveVectors) {
+      // Masked blocks skip the vectors past the visible keys; full blocks
+      // keep the unguarded form.
+      auto branch = scf::IfOp::create(
+          rw, loc, op.getMasked(),
+          [&](OpBuilder &tb, Location tl) {
+            cpu::SoftmaxStep masked = step;
+            masked.liveVectors = liveVectors;
+            auto [m, l] = cpu::emitOnlineSoftmax(tb, tl, masked);
+            scf::YieldOp::create(tb, tl, ValueRange{m, l});
+          },
+          [&](OpBuilder &eb, Location el) {
+            auto [m, l] = cpu::emitOnlineSoftmax(eb, el, step);
+            scf::YieldOp::create(eb, el, ValueRange{m, l});
+          });
+      mOut = branch.getResult(0);
+      lOut = branch.getResult(1);
+    } else {
+      std::tie(mOut, lOut) = cpu::emitOnlineSoftmax(rw, loc, step);
+    }
     auto rescale = [&](OpBuilder &ib, Location il, Value row) {
       return cpu::rowRescale(ib, il, step.rowBuf, row, kLanes);
     };
@@ -534,9 +562,14 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
 
   /// scores[r, j - j0] = -inf unless keep(i0 + r, j) and j < m, only when the
   /// block rule could not prove the block full.
+  /// On a masked block with liveVectors, only its first liveVectors
+  /// vectors (the rest is never read). Rows whose kept keys are one
+  /// interval [lo, hi) (the row's key range with visible = full) take a
+  /// lane compare on i32 offsets instead of the element rule on i64
+  /// positions.
   static void buildMasking(OpBuilder &rw, Location loc, KVBlockUpdateOp op,
                            VectorType vt, Value rows, int64_t nk,
-                           int64_t kLanes) {
+                           int64_t kLanes, Value liveVectors) {
     MaskAttrInterface mask = op.getMaskAttr();
     Type i64 = rw.getI64Type();
     auto ivt = VectorType::get({kLanes}, i64);
@@ -560,26 +593,108 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
       Value negInfV = arith::ConstantOp::create(
           tb, l,
           DenseElementsAttr::get(vt, -std::numeric_limits<float>::infinity()));
+      // Per-row intervals: packed keys at j0 + lane, no rule region.
+      bool interval = mask && !op.getKeys() && op.getMaskRule().empty();
+      auto i32v = VectorType::get({kLanes}, tb.getI32Type());
+      SmallVector<int32_t> lanes32(kLanes);
+      for (int64_t x = 0; x < kLanes; ++x)
+        lanes32[x] = static_cast<int32_t>(x);
+      Value iota32 = arith::ConstantOp::create(
+          tb, l, DenseElementsAttr::get(i32v, ArrayRef<int32_t>(lanes32)));
       scf::ForOp::create(
           tb, l, c0, rows, c1, ValueRange{},
           [&](OpBuilder &ib, Location il, Value row, ValueRange) {
-            Value i = arith::IndexCastOp::create(
-                ib, il, i64, arith::AddIOp::create(ib, il, op.getI0(), row));
-            Value iV = vector::BroadcastOp::create(ib, il, ivt, i);
-            for (int64_t c = 0; c < nk; ++c) {
-              Value j = keyPositions(ib, il, op, iota, c, kLanes);
-              Value keep = arith::CmpIOp::create(
-                  ib, il, arith::CmpIPredicate::slt, j, mV);
-              if (mask)
-                keep = arith::AndIOp::create(
-                    ib, il, keep,
-                    mask.buildKeepAt(ib, il, site, iV, j, nV, mV));
-              SmallVector<Value> idx{row, cIdx(ib, il, c * kLanes)};
-              Value s = vector::LoadOp::create(ib, il, vt, op.getScores(), idx);
-              vector::StoreOp::create(
-                  ib, il, arith::SelectOp::create(ib, il, keep, s, negInfV),
-                  op.getScores(), idx);
+            Value iIdx = arith::AddIOp::create(ib, il, op.getI0(), row);
+            // Vector c of the row through `keepOf` (skipped past liveVectors).
+            auto maskRow = [&](OpBuilder &rb, Location rl,
+                               function_ref<Value(OpBuilder &, Location, int64_t)> keepOf) {
+              for (int64_t c = 0; c < nk; ++c) {
+                auto body = [&](OpBuilder &vb, Location vl) {
+                  Value keep = keepOf(vb, vl, c);
+                  SmallVector<Value> idx{row, cIdx(vb, vl, c * kLanes)};
+                  Value s = vector::LoadOp::create(vb, vl, vt, op.getScores(), idx);
+                  vector::StoreOp::create(
+                      vb, vl, arith::SelectOp::create(vb, vl, keep, s, negInfV),
+                      op.getScores(), idx);
+                };
+                if (!liveVectors || c == 0) {
+                  body(rb, rl);
+                  continue;
+                }
+                scf::IfOp::create(
+                    rb, rl,
+                    arith::CmpIOp::create(rb, rl, arith::CmpIPredicate::ult,
+                                          cIdx(rb, rl, c), liveVectors),
+                    [&](OpBuilder &tb2, Location tl2) {
+                      body(tb2, tl2);
+                      scf::YieldOp::create(tb2, tl2);
+                    });
+              }
+            };
+            auto byRule = [&](OpBuilder &rb, Location rl) {
+              Value i = arith::IndexCastOp::create(rb, rl, i64, iIdx);
+              Value iV = vector::BroadcastOp::create(rb, rl, ivt, i);
+              maskRow(rb, rl, [&](OpBuilder &vb, Location vl, int64_t c) -> Value {
+                Value j = keyPositions(vb, vl, op, iota, c, kLanes);
+                Value keep = arith::CmpIOp::create(
+                    vb, vl, arith::CmpIPredicate::slt, j, mV);
+                if (mask)
+                  keep = arith::AndIOp::create(
+                      vb, vl, keep,
+                      mask.buildKeepAt(vb, vl, site, iV, j, nV, mV));
+                return keep;
+              });
+            };
+            SmallVector<KeyRangeValues> one =
+                interval ? mask.buildKeyRangesAt(ib, il, site, iIdx,
+                                                 arith::AddIOp::create(ib, il, iIdx, c1))
+                         : SmallVector<KeyRangeValues>();
+            if (one.size() != 1) {
+              byRule(ib, il);
+              scf::YieldOp::create(ib, il);
+              return;
             }
+            // The row keeps exactly [fullBegin, fullEnd) when its visible
+            // range is its full range.
+            KeyRangeValues r = one[0];
+            auto eq = [&](Value x, Value y) {
+              return arith::CmpIOp::create(ib, il, arith::CmpIPredicate::eq, x, y);
+            };
+            Value exact = arith::AndIOp::create(ib, il, eq(r.visibleBegin, r.fullBegin),
+                                                eq(r.visibleEnd, r.fullEnd));
+            scf::IfOp::create(
+                ib, il, exact,
+                [&](OpBuilder &tb2, Location tl2) {
+                  // Offsets in the block, clamped to [0, BK]: i32 lanes.
+                  Value j0 = op.getJ0(), bkIdx = cIdx(tb2, tl2, nk * kLanes);
+                  auto offset = [&](Value pos) {
+                    Value o = arith::SubIOp::create(tb2, tl2, pos, j0);
+                    o = arith::MaxSIOp::create(tb2, tl2, o, cIdx(tb2, tl2, 0));
+                    o = arith::MinSIOp::create(tb2, tl2, o, bkIdx);
+                    return vector::BroadcastOp::create(
+                        tb2, tl2, i32v,
+                        arith::IndexCastOp::create(tb2, tl2, tb2.getI32Type(), o));
+                  };
+                  Value lo = offset(r.fullBegin);
+                  Value hi = offset(arith::MinSIOp::create(tb2, tl2, r.fullEnd, op.getM()));
+                  maskRow(tb2, tl2, [&](OpBuilder &vb, Location vl, int64_t c) -> Value {
+                    Value pos = arith::AddIOp::create(
+                        vb, vl, iota32,
+                        vector::BroadcastOp::create(
+                            vb, vl, i32v,
+                            arith::ConstantIntOp::create(vb, vl, vb.getI32Type(),
+                                                         c * kLanes)));
+                    return arith::AndIOp::create(
+                        vb, vl,
+                        arith::CmpIOp::create(vb, vl, arith::CmpIPredicate::sge, pos, lo),
+                        arith::CmpIOp::create(vb, vl, arith::CmpIPredicate::slt, pos, hi));
+                  });
+                  scf::YieldOp::create(tb2, tl2);
+                },
+                [&](OpBuilder &eb2, Location el2) {
+                  byRule(eb2, el2);
+                  scf::YieldOp::create(eb2, el2);
+                });
             scf::YieldOp::create(ib, il);
           });
       scf::YieldOp::create(tb, l);

@@ -201,18 +201,39 @@ std::pair<Value, Value> emitOnlineSoftmax(OpBuilder &b, Location l,
   auto vt = VectorType::get({s.lanes}, b.getF32Type());
   int64_t bq = cast<VectorType>(s.mIn.getType()).getNumElements();
   Value c0 = cIdx(b, l, 0);
-  auto loadRow = [&](OpBuilder &ob, Location ol, Value row) {
-    SmallVector<Value> v;
-    for (int64_t c = 0; c < s.keyVectors; ++c)
-      v.push_back(vector::LoadOp::create(
-          ob, ol, vt, s.scores, ValueRange{row, cIdx(ob, ol, c * s.lanes)}));
-    return v;
+  // Vector c of a row: f's value where the row may keep keys there
+  // (always, without liveVectors), else `skipped` (nothing read or written).
+  auto guarded = [&](OpBuilder &ob, Location ol, int64_t c, Value skipped,
+                     function_ref<Value(OpBuilder &, Location)> f) -> Value {
+    if (!s.liveVectors || c == 0)
+      return f(ob, ol);
+    Value in = arith::CmpIOp::create(ob, ol, arith::CmpIPredicate::ult,
+                                     cIdx(ob, ol, c), s.liveVectors);
+    auto branch = scf::IfOp::create(
+        ob, ol, in,
+        [&](OpBuilder &tb, Location tl) {
+          scf::YieldOp::create(tb, tl, f(tb, tl));
+        },
+        [&](OpBuilder &eb, Location el) {
+          scf::YieldOp::create(eb, el, skipped);
+        });
+    return branch.getResult(0);
+  };
+  auto loadAt = [&](OpBuilder &ob, Location ol, Value row, int64_t c) -> Value {
+    return vector::LoadOp::create(ob, ol, vt, s.scores,
+                                  ValueRange{row, cIdx(ob, ol, c * s.lanes)});
   };
 
   // (A) block max of each row.
   forEach(
       b, l, c0, s.rows, [&](OpBuilder &ob, Location ol, Value row) {
-        Value mx = tree(ob, ol, loadRow(ob, ol, row),
+        Value negInf = splat(ob, ol, vt, -std::numeric_limits<float>::infinity());
+        SmallVector<Value> xs;
+        for (int64_t c = 0; c < s.keyVectors; ++c)
+          xs.push_back(guarded(ob, ol, c, negInf, [&](OpBuilder &gb, Location gl) {
+            return loadAt(gb, gl, row, c);
+          }));
+        Value mx = tree(ob, ol, xs,
                         [&](Value x, Value y) { return maxps(ob, ol, x, y); });
         Value blockMax = laneMax(ob, ol, mx);
         if (s.scale != 1.0f)
@@ -280,21 +301,25 @@ std::pair<Value, Value> emitOnlineSoftmax(OpBuilder &b, Location l,
         Value scale = s.scale != 1.0f ? splat(ob, ol, vt, s.scale) : Value();
         Value negShift =
             scale ? arith::NegFOp::create(ob, ol, shift).getResult() : Value();
+        // p of vector c, stored in place unless bf16 pairs store them below.
+        Value zeros = splat(ob, ol, vt, 0.0f);
         SmallVector<Value> p;
-        for (Value x : loadRow(ob, ol, row)) {
-          Value arg = scale ? math::FmaOp::create(ob, ol, x, scale, negShift)
-                                  .getResult()
-                            : arith::SubFOp::create(ob, ol, x, shift)
-                                  .getResult();
-          p.push_back(fastExp(ob, ol, arg, s.scalef));
-        }
+        for (int64_t c = 0; c < s.keyVectors; ++c)
+          p.push_back(guarded(ob, ol, c, zeros, [&](OpBuilder &gb, Location gl) {
+            Value x = loadAt(gb, gl, row, c);
+            Value arg = scale ? math::FmaOp::create(gb, gl, x, scale, negShift)
+                                    .getResult()
+                              : arith::SubFOp::create(gb, gl, x, shift)
+                                    .getResult();
+            Value e = fastExp(gb, gl, arg, s.scalef);
+            if (!s.pairs)
+              vector::StoreOp::create(gb, gl, e, s.scores,
+                                      ValueRange{row, cIdx(gb, gl, c * s.lanes)});
+            return e;
+          }));
+        // Pairs: slots of skipped vectors hold zeros, never read by phase 4.
         if (s.pairs)
           storeProbabilityPairs(ob, ol, p, s.scores, row, s.lanes);
-        else
-          for (int64_t c = 0; c < s.keyVectors; ++c)
-            vector::StoreOp::create(
-                ob, ol, p[c], s.scores,
-                ValueRange{row, cIdx(ob, ol, c * s.lanes)});
         Value sum = tree(ob, ol, p, [&](Value x, Value y) -> Value {
           return arith::AddFOp::create(ob, ol, x, y);
         });

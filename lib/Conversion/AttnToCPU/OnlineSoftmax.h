@@ -33,6 +33,11 @@ struct SoftmaxStep {
   /// The scores are sums still to be multiplied by this (> 0): folded into
   /// the max and into exp's argument (AMX's products are unscaled).
   float scale = 1.0f;
+  /// Where set (index): only vectors [0, liveVectors) of each row hold
+  /// keys the rows may keep (a masked block's visible end); the rest are
+  /// neither read nor written, and phase 4 reads none of them. Vector 0 is
+  /// always taken. Null: all keyVectors.
+  Value liveVectors = {};
 };
 
 /// The [4, rows] scratch of a step, allocated beside `scores` (same scope).
