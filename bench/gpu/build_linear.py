@@ -99,11 +99,18 @@ SPECS = {
     "linear_normalized_relu_bf16_d64_dv256": (normalized_spec(64, "bf16", dv=256, gates=(),
                                                               feature_map="relu", lse=True,
                                                               scale=0.5), ""),
+    # The mma.sync form of the normaliser (sm_80, or mma=sync).
+    "linear_normalized_lse_bf16_d128_sync": (normalized_spec(128, "bf16", gates=("decay", "g"),
+                                                             lse=True, scale=128 ** -0.5),
+                                             "mma=sync"),
     "linear_normalized_lse_bf16_d128_rec": (normalized_spec(128, "bf16", gates=("decay", "g"),
                                                             lse=True, scale=128 ** -0.5),
                                             "linear-chunk=0"),
     # The same program without the normaliser on the same kernel (the fused
     # mma.sync form): what the normaliser costs.
+    "linear_unnormalized_bf16_d128": (
+        normalized_spec(128, "bf16", gates=("decay", "g"), scale=128 ** -0.5)
+        .replace(" normalize", ""), ""),
     "linear_unnormalized_bf16_d128_syncfused": (
         normalized_spec(128, "bf16", gates=("decay", "g"), scale=128 ** -0.5)
         .replace(" normalize", ""), "mma=sync linear-split=0"),

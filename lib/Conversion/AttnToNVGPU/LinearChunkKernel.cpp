@@ -523,9 +523,10 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
       barrier(); // sV holds U - W S
     }
     SmallVector<Value> next;
-    Value z; // normalize: this thread's feature of the next chunk's z
     if (s.weightedValueTile()) {
       next = chunkStepWgmma(state, t0, gLast);
+      if (s.normalize)
+        stageNormalizerParts(t0);
     } else {
       if (s.role == ChunkRole::State) {
         storeStateTile(chunk);
@@ -538,7 +539,7 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
                                   : chunkOutput(r0));
       }
       if (s.normalize)
-        z = updatedNormalizer(t0, gLast);
+        stageNormalizerParts(t0);
       // On wgmma the keys' weights then scale sV in place (each thread its
       // own pieces, those storeCorrectedValues read).
       next = s.wgmma ? updatedStateWgmma(state, t0, gLast) : updatedState(state, t0, gLast);
@@ -547,8 +548,8 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
     if (s.stages() == 1)
       loadNext(); // into the one stage, during writeState and the other block's work
     writeState(next);
-    if (z)
-      writeNormalizer(z);
+    if (s.normalize)
+      writeNormalizer(gLast);
     barrier(); // sS (and sZ) is the new state before the next chunk reads it
     scf::YieldOp::create(b, next);
   }
@@ -894,7 +895,7 @@ LogicalResult buildOne(OpBuilder &gb, func::FuncOp fn, LinearOp op, StringRef na
   s.wgmma = hopper &&
             (s.stateInRegisters() || (role == ChunkRole::Fused && !s.gateElt && !s.wy) ||
              (role == ChunkRole::State && s.wy)) &&
-            !s.delta && !s.normalize && s.bv % 32 == 0;
+            !s.delta && s.bv % 32 == 0;
   // GLA's state pass on wgmma: a block per 64 key features (l2norm needs
   // whole rows of K).
   if (s.wgmma && s.gateElt && !op.getL2norm() && s.d > 64)

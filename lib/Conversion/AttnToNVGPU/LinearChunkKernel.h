@@ -158,8 +158,8 @@ struct ChunkShape {
   int64_t bytes() const {
     if (wgmma && role == ChunkRole::Output)
       return wgmmaOffG() + kChunk * 4;
-    if (normalize)
-      return offZ() + d * 4;
+    if (normalize) // z [D], then each warp's part [4, D]
+      return offZ() + 5 * d * 4;
     return delta ? offX() + kChunk * padX() * 4 : endG();
   }
   /// wgmma's layout (every tile 1024-aligned): Q, K [C, D], V [C, BV],
@@ -343,7 +343,8 @@ private:
   Value mnMajorStep(Value tile, int64_t rows, int64_t width, int64_t kt);
   /// The chunk's output rows of the warpgroup from Q, K, V and the state
   /// tile at these shared addresses (all issued, all retired).
-  SmallVector<Value> chunkOutputWgmma(Value q, Value k, Value v, Value st);
+  SmallVector<Value> chunkOutputWgmma(Value q, Value k, Value v, Value st,
+                                      SmallVector<Value> *den = nullptr);
   /// S + K^T V on S's m64 accumulator tiles.
   SmallVector<Value> addKeysTimesValues(SmallVector<Value> S, Value k, Value v);
   /// The fused kernel's chunk on wgmma: its outputs stored, then the
@@ -387,10 +388,20 @@ private:
   /// This warp's rows of the chunk's normalised output; the rows' lse
   /// (log phi(q)^T z) stored where the op returns it.
   SmallVector<Value> chunkOutputNormalized(Value t0, Value r0);
-  /// Thread d < D: z_d 2^{G_last} + sum_s w_s phi(k_s)_d (0 elsewhere);
-  /// read before the chunk's last barrier, written after it.
-  Value updatedNormalizer(Value t0, Value gLast);
-  void writeNormalizer(Value z);
+  /// The chunk's weighted keys sum_s w_s phi(k_s) into sZParts (before the
+  /// chunk's last barrier); after it, thread d < D sets z_d = 2^{G_last}
+  /// z_d + the parts' sum.
+  void stageNormalizerParts(Value t0);
+  void writeNormalizer(Value gLast);
+  /// [warps, D] f32: each warp's sum of the chunk's weighted keys.
+  Value sZParts;
+  /// The denominators of this lane's two accumulator rows: the row sums
+  /// of the unscaled masked scores A plus 2^{G_t} q_t . z.
+  SmallVector<Value> rowDenominators(Value r0, ArrayRef<SmallVector<Value>> A);
+  /// O's rows times 2^{G_t} (the state term, unscaled).
+  void decayStateRows(Value r0, SmallVector<Value> &O);
+  /// O's rows times scale / den (0 where den = 0); the lse where returned.
+  void normalizeRows(Value t0, Value r0, SmallVector<Value> &O, ArrayRef<Value> den);
 
   // The delta rule (LinearChunkDelta.cpp): U replaces V in sV.
   bool delta() const { return s.delta; }

@@ -15,8 +15,10 @@
 // the scale multiplies the numerator only), so the row sums cost a few
 // adds and two quad shuffles; q . z is a dot product per row, a quarter
 // of the features per lane of the quad that holds the row's accumulators;
-// z lives in shared memory, a thread per feature updates it once per
-// chunk. Scalar decays and gates only (GLA's per-feature gates decay z per
+// z lives in shared memory; once per chunk the block sums the chunk's
+// weighted keys (8 features and a few tokens per thread, a warp's groups
+// met by shuffles, four warp parts in shared memory) and a thread per
+// feature adds them after the chunk's last barrier. Scalar decays and gates only (GLA's per-feature gates decay z per
 // feature: that keeps the token recurrence).
 //
 //===----------------------------------------------------------------------===//
@@ -32,6 +34,7 @@ namespace mlir::attn::cuda::linear_chunk {
 
 void LinearChunkBuilder::initNormalizer() {
   sZ = view(c(s.offZ()), {s.d}, b.getF32Type());
+  sZParts = view(c(s.offZ() + s.d * 4), {kThreads / 32, s.d}, b.getF32Type());
   auto in = scf::IfOp::create(b, ult(tid, c(s.d)), /*withElseRegion=*/false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&in.getThenRegion().front());
@@ -48,41 +51,47 @@ Value quadSum(ImplicitLocOpBuilder &b, Value x) {
 }
 } // namespace
 
-SmallVector<Value> LinearChunkBuilder::chunkOutputNormalized(Value t0, Value r0) {
-  auto unit = [&](Value) { return cf(1.0); };
-  SmallVector<SmallVector<Value>> A = maskedScores(r0, {}, /*strict=*/false, unit);
+SmallVector<Value> LinearChunkBuilder::rowDenominators(Value r0,
+                                                      ArrayRef<SmallVector<Value>> A) {
   auto vt = VectorType::get({8}, s.elt), vf = VectorType::get({8}, b.getF32Type());
   int64_t quarter = s.d / 4;
   Value col0 = mul(rem(lane, 4), quarter);
-  Value den[2];
+  SmallVector<Value> den;
   for (int64_t half = 0; half < 2; ++half) {
     // This lane's part of the row's score sum and of q . z.
     Value row = cell(r0, 0, 2 * half).first;
     Value part = cf(0.0);
-    for (auto &tile : A)
+    for (const SmallVector<Value> &tile : A)
       part = arith::AddFOp::create(b, part,
                                    arith::AddFOp::create(b, tile[2 * half], tile[2 * half + 1]));
     Value qz = cf(0.0);
     for (int64_t i = 0; i < quarter; i += 8) {
       Value col = add(col0, i);
-      Value q = arith::ExtFOp::create(b, vf, vector::LoadOp::create(b, vt, sQ, pieceAt(row, col)).getResult());
+      Value q = arith::ExtFOp::create(
+          b, vf, vector::LoadOp::create(b, vt, sQ, pieceAt(row, col)).getResult());
       Value z = vector::LoadOp::create(b, vf, sZ, ValueRange{col});
       qz = vector::ReductionOp::create(b, vector::CombiningKind::ADD,
                                        arith::MulFOp::create(b, q, z), qz);
     }
     Value g = exp2(memref::LoadOp::create(b, sG, ValueRange{row}));
-    den[half] = quadSum(b, math::FmaOp::create(b, g, qz, part));
+    den.push_back(quadSum(b, math::FmaOp::create(b, g, qz, part)));
   }
-  // O = 2^{G_t} Q S + A V, then times scale / den.
-  SmallVector<Value> O = queryTimesState(r0);
-  int64_t numV = s.bv / 8;
+  return den;
+}
+
+void LinearChunkBuilder::decayStateRows(Value r0, SmallVector<Value> &O) {
+  int64_t numV = static_cast<int64_t>(O.size()) / 4;
   for (int64_t half = 0; half < 2; ++half) {
     Value g = exp2(memref::LoadOp::create(b, sG, ValueRange{cell(r0, 0, 2 * half).first}));
     for (int64_t nt = 0; nt < numV; ++nt)
       for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
         O[nt * 4 + e] = arith::MulFOp::create(b, O[nt * 4 + e], g);
   }
-  addScoresTimesValues(A, O);
+}
+
+void LinearChunkBuilder::normalizeRows(Value t0, Value r0, SmallVector<Value> &O,
+                                       ArrayRef<Value> den) {
+  int64_t numV = static_cast<int64_t>(O.size()) / 4;
   for (int64_t half = 0; half < 2; ++half) {
     Value zero = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, den[half], cf(0.0));
     Value w = arith::SelectOp::create(
@@ -93,7 +102,7 @@ SmallVector<Value> LinearChunkBuilder::chunkOutputNormalized(Value t0, Value r0)
   }
   Value lse = op.getLseResult() ? arg(op.getLseResult()) : Value();
   if (!lse)
-    return O;
+    return;
   // The rows' lse, once per row: lane 0 of its quad in the first slice.
   Value first = arith::AndIOp::create(
       b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, v0, c(0)),
@@ -105,41 +114,64 @@ SmallVector<Value> LinearChunkBuilder::chunkOutputNormalized(Value t0, Value r0)
     b.setInsertionPointToStart(&in.getThenRegion().front());
     memref::StoreOp::create(b, math::LogOp::create(b, den[half]), lse, ValueRange{bi, h, t});
   }
+}
+
+SmallVector<Value> LinearChunkBuilder::chunkOutputNormalized(Value t0, Value r0) {
+  auto unit = [&](Value) { return cf(1.0); };
+  SmallVector<SmallVector<Value>> A = maskedScores(r0, {}, /*strict=*/false, unit);
+  SmallVector<Value> den = rowDenominators(r0, A);
+  // O = 2^{G_t} Q S + A V, then times scale / den.
+  SmallVector<Value> O = queryTimesState(r0);
+  decayStateRows(r0, O);
+  addScoresTimesValues(A, O);
+  normalizeRows(t0, r0, O, den);
   return O;
 }
 
-Value LinearChunkBuilder::updatedNormalizer(Value t0, Value gLast) {
-  auto in = scf::IfOp::create(b, TypeRange{b.getF32Type()}, ult(tid, c(s.d)),
-                              /*withElseRegion=*/true);
+void LinearChunkBuilder::stageNormalizerParts(Value t0) {
+  // Thread t sums 8 features (piece t % P, P = D / 8) over the tokens of
+  // group t / P; the groups of a warp meet by shuffles, its lanes < P
+  // store the warp's part in sZParts[warp].
+  int64_t pieces = s.d / 8, groups = kThreads / pieces, perGroup = kChunk / groups;
+  auto vt = VectorType::get({8}, s.elt), vf = VectorType::get({8}, b.getF32Type());
+  Value piece = rem(tid, pieces), group = div(tid, pieces), col = mul(piece, 8);
+  Value acc = arith::ConstantOp::create(b, vf, DenseElementsAttr::get(vf, 0.0f));
+  for (int64_t i = 0; i < perGroup; ++i) {
+    Value tok = add(mul(group, perGroup), i);
+    Value k = arith::ExtFOp::create(
+        b, vf, vector::LoadOp::create(b, vt, sK, pieceAt(tok, col)).getResult());
+    if (sKW) // the keys' weights 2^{G - G_s}
+      k = arith::MulFOp::create(
+          b, k,
+          vector::BroadcastOp::create(b, vf, memref::LoadOp::create(b, sKW, ValueRange{tok})));
+    // Tokens past N by a select: their rows of K are not data.
+    acc = arith::SelectOp::create(b, ult(add(t0, tok), n), arith::AddFOp::create(b, acc, k), acc);
+  }
+  SmallVector<Value> parts;
+  for (int64_t e = 0; e < 8; ++e)
+    parts.push_back(vector::ExtractOp::create(b, acc, ArrayRef<int64_t>{e}));
+  for (int64_t off = pieces; off < 32; off *= 2)
+    for (Value &x : parts)
+      x = arith::AddFOp::create(
+          b, x,
+          gpu::ShuffleOp::create(b, x, static_cast<int32_t>(off), 32, gpu::ShuffleMode::XOR)
+              .getShuffleResult());
+  auto lead = scf::IfOp::create(b, ult(lane, c(pieces)), /*withElseRegion=*/false);
   OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(&in.getElseRegion().front());
-  scf::YieldOp::create(b, cf(0.0));
+  b.setInsertionPointToStart(&lead.getThenRegion().front());
+  vector::StoreOp::create(b, vector::FromElementsOp::create(b, vf, parts), sZParts,
+                          ValueRange{warp, col});
+}
+
+void LinearChunkBuilder::writeNormalizer(Value gLast) {
+  auto in = scf::IfOp::create(b, ult(tid, c(s.d)), /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&in.getThenRegion().front());
   Value z = memref::LoadOp::create(b, sZ, ValueRange{tid});
   if (gLast)
     z = arith::MulFOp::create(b, z, exp2(gLast));
-  // Four partial sums (the chunk's 64 loads are independent: no chain of
-  // 64 dependent adds); tokens past N weigh 0 by a select (their rows of K
-  // are not data).
-  Value acc[4] = {z, cf(0.0), cf(0.0), cf(0.0)};
-  for (int64_t tok = 0; tok < kChunk; ++tok) {
-    Value k = arith::ExtFOp::create(b, b.getF32Type(),
-                                    memref::LoadOp::create(b, sK, ValueRange{c(tok), tid}).getResult());
-    Value term = sKW ? arith::MulFOp::create(b, k, memref::LoadOp::create(b, sKW, ValueRange{c(tok)}))
-                     : k;
-    term = arith::SelectOp::create(b, ult(add(t0, tok), n), term, cf(0.0));
-    acc[tok % 4] = arith::AddFOp::create(b, acc[tok % 4], term);
-  }
-  scf::YieldOp::create(b, ValueRange{arith::AddFOp::create(
-                              b, arith::AddFOp::create(b, acc[0], acc[1]),
-                              arith::AddFOp::create(b, acc[2], acc[3]))});
-  return in.getResult(0);
-}
-
-void LinearChunkBuilder::writeNormalizer(Value z) {
-  auto in = scf::IfOp::create(b, ult(tid, c(s.d)), /*withElseRegion=*/false);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(&in.getThenRegion().front());
+  for (int64_t w = 0; w < kThreads / 32; ++w)
+    z = arith::AddFOp::create(b, z, memref::LoadOp::create(b, sZParts, ValueRange{c(w), tid}));
   memref::StoreOp::create(b, z, sZ, ValueRange{tid});
 }
 

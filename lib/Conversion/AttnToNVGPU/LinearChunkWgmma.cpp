@@ -116,7 +116,8 @@ Value LinearChunkBuilder::mnMajorStep(Value tile, int64_t rows, int64_t width, i
                            8 * rowBytes, rowBytes);
 }
 
-SmallVector<Value> LinearChunkBuilder::chunkOutputWgmma(Value q, Value k, Value v, Value st) {
+SmallVector<Value> LinearChunkBuilder::chunkOutputWgmma(Value q, Value k, Value v, Value st,
+                                                        SmallVector<Value> *den) {
   NVVM::WgmmaFenceAlignedOp::create(b);
   Value scores = wgmma::zeroAccumulator(b, kChunk);
   for (int64_t kt = 0; kt < s.d / 16; ++kt)
@@ -135,11 +136,20 @@ SmallVector<Value> LinearChunkBuilder::chunkOutputWgmma(Value q, Value k, Value 
   SmallVector<SmallVector<Value>> A;
   for (int64_t nt = 0; nt < kChunk / 8; ++nt)
     A.push_back(SmallVector<Value>(ArrayRef(raw).slice(nt * 4, 4)));
-  decayScores(A, r0, /*strict=*/false, {});
+  // normalize: unscaled scores (the scale multiplies the numerator only)
+  // and their row sums in the denominators.
+  auto unit = [&](Value) { return cf(1.0); };
+  decayScores(A, r0, /*strict=*/false,
+              den ? function_ref<Value(Value)>(unit) : function_ref<Value(Value)>());
+  if (den)
+    *den = rowDenominators(r0, A);
   SmallVector<SmallVector<Value>> words = scoreWords(A);
   NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0)); // Q S retired
   SmallVector<Value> O = wgmma::accumulatorValues(b, state, s.bv);
-  decayStateTerm(r0, O);
+  if (den)
+    decayStateRows(r0, O);
+  else
+    decayStateTerm(r0, O);
 
   NVVM::WgmmaFenceAlignedOp::create(b);
   for (int64_t kt = 0; kt < kChunk / 16; ++kt) {
@@ -203,7 +213,12 @@ SmallVector<Value> LinearChunkBuilder::chunkStepWgmma(ValueRange S, Value t0, Va
   fenceForWgmma(); // V weighted, sS the previous state, the tiles mapped
   Value stage = smemAddress(stageOffset);
   Value k = offsetAddress(stage, s.offK()), v = offsetAddress(stage, s.offV());
-  storeOutput(t0, mul(warp, 16), chunkOutputWgmma(stage, k, v, smemAddress(c(s.offS()))));
+  SmallVector<Value> den;
+  SmallVector<Value> O =
+      chunkOutputWgmma(stage, k, v, smemAddress(c(s.offS())), s.normalize ? &den : nullptr);
+  if (s.normalize)
+    normalizeRows(t0, mul(warp, 16), O, den);
+  storeOutput(t0, mul(warp, 16), O);
   return addKeysTimesValues(decayedState(S, gLast), k,
                             weightedKeys() ? smemAddress(c(s.offVw())) : v);
 }
