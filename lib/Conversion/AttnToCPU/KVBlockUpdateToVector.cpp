@@ -544,9 +544,9 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
                         op.getKDoc());
   }
 
-  /// The end of the keys that rows [i0, i0 + rows) may keep, when the mask
-  /// gives them as one interval of key positions (causal, windows,
-  /// prefix, chunks); null for several intervals, gathered keys and rule
+  /// The end of the keys that rows [i0, i0 + rows) may keep: the last end
+  /// of the block rule's visible ranges (causal, windows, prefix, chunks,
+  /// and unions such as sink + window); null for gathered keys and rule
   /// regions.
   static Value visibleKeyEnd(OpBuilder &rw, Location loc, KVBlockUpdateOp op,
                              Value rows) {
@@ -557,15 +557,20 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     Value i1 = arith::AddIOp::create(rw, loc, op.getI0(), rows);
     SmallVector<KeyRangeValues> ranges =
         mask.buildKeyRangesAt(rw, loc, site, op.getI0(), i1);
-    return ranges.size() == 1 ? ranges[0].visibleEnd : Value();
+    // The visible parts cover every kept key: the last one ends them.
+    Value end;
+    for (const KeyRangeValues &r : ranges)
+      end = end ? arith::MaxSIOp::create(rw, loc, end, r.visibleEnd).getResult()
+                : r.visibleEnd;
+    return end;
   }
 
   /// scores[r, j - j0] = -inf unless keep(i0 + r, j) and j < m, only when the
   /// block rule could not prove the block full.
   /// On a masked block with liveVectors, only its first liveVectors
-  /// vectors (the rest is never read). Rows whose kept keys are one
-  /// interval [lo, hi) (the row's key range with visible = full) take a
-  /// lane compare on i32 offsets instead of the element rule on i64
+  /// vectors (the rest is never read). Rows whose kept keys are a union of
+  /// intervals [lo, hi) (the row's key ranges, each with visible = full)
+  /// take lane compares on i32 offsets instead of the element rule on i64
   /// positions.
   static void buildMasking(OpBuilder &rw, Location loc, KVBlockUpdateOp op,
                            VectorType vt, Value rows, int64_t nk,
@@ -645,23 +650,26 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
                 return keep;
               });
             };
-            SmallVector<KeyRangeValues> one =
+            SmallVector<KeyRangeValues> ranges =
                 interval ? mask.buildKeyRangesAt(ib, il, site, iIdx,
                                                  arith::AddIOp::create(ib, il, iIdx, c1))
                          : SmallVector<KeyRangeValues>();
-            if (one.size() != 1) {
+            if (ranges.empty()) {
               byRule(ib, il);
               scf::YieldOp::create(ib, il);
               return;
             }
-            // The row keeps exactly [fullBegin, fullEnd) when its visible
-            // range is its full range.
-            KeyRangeValues r = one[0];
+            // The row keeps exactly the union of [fullBegin, fullEnd) when
+            // each of its visible ranges is its full range.
             auto eq = [&](Value x, Value y) {
               return arith::CmpIOp::create(ib, il, arith::CmpIPredicate::eq, x, y);
             };
-            Value exact = arith::AndIOp::create(ib, il, eq(r.visibleBegin, r.fullBegin),
-                                                eq(r.visibleEnd, r.fullEnd));
+            Value exact;
+            for (const KeyRangeValues &r : ranges) {
+              Value e = arith::AndIOp::create(ib, il, eq(r.visibleBegin, r.fullBegin),
+                                              eq(r.visibleEnd, r.fullEnd));
+              exact = exact ? arith::AndIOp::create(ib, il, exact, e).getResult() : e;
+            }
             scf::IfOp::create(
                 ib, il, exact,
                 [&](OpBuilder &tb2, Location tl2) {
@@ -675,8 +683,11 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
                         tb2, tl2, i32v,
                         arith::IndexCastOp::create(tb2, tl2, tb2.getI32Type(), o));
                   };
-                  Value lo = offset(r.fullBegin);
-                  Value hi = offset(arith::MinSIOp::create(tb2, tl2, r.fullEnd, op.getM()));
+                  SmallVector<std::pair<Value, Value>> bounds;
+                  for (const KeyRangeValues &r : ranges)
+                    bounds.push_back(
+                        {offset(r.fullBegin),
+                         offset(arith::MinSIOp::create(tb2, tl2, r.fullEnd, op.getM()))});
                   maskRow(tb2, tl2, [&](OpBuilder &vb, Location vl, int64_t c) -> Value {
                     Value pos = arith::AddIOp::create(
                         vb, vl, iota32,
@@ -684,10 +695,15 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
                             vb, vl, i32v,
                             arith::ConstantIntOp::create(vb, vl, vb.getI32Type(),
                                                          c * kLanes)));
-                    return arith::AndIOp::create(
-                        vb, vl,
-                        arith::CmpIOp::create(vb, vl, arith::CmpIPredicate::sge, pos, lo),
-                        arith::CmpIOp::create(vb, vl, arith::CmpIPredicate::slt, pos, hi));
+                    Value keep;
+                    for (auto [lo, hi] : bounds) {
+                      Value in = arith::AndIOp::create(
+                          vb, vl,
+                          arith::CmpIOp::create(vb, vl, arith::CmpIPredicate::sge, pos, lo),
+                          arith::CmpIOp::create(vb, vl, arith::CmpIPredicate::slt, pos, hi));
+                      keep = keep ? arith::OrIOp::create(vb, vl, keep, in).getResult() : in;
+                    }
+                    return keep;
                   });
                   scf::YieldOp::create(tb2, tl2);
                 },
