@@ -565,154 +565,162 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     return end;
   }
 
+  /// What masking one row of a masked block needs.
+  struct RowMasking {
+    mutable KVBlockUpdateOp op; // op accessors are not const
+    VectorType vt;
+    int64_t nk, lanes;
+    Value liveVectors; ///< null: every vector of the row
+    mutable MaskAttrInterface mask;
+    MaskSiteValues site;
+    Value negInf, iota, iota32, nV, mV; ///< vectors (i64 or i32 lanes)
+  };
+
+  /// scores[row, c] = -inf where keepOf(c) is false, for each vector c of
+  /// the row (past liveVectors: not touched, never read).
+  static void maskVectors(OpBuilder &b, Location l, const RowMasking &m, Value row,
+                          function_ref<Value(OpBuilder &, Location, int64_t)> keepOf) {
+    for (int64_t c = 0; c < m.nk; ++c) {
+      auto body = [&](OpBuilder &vb, Location vl) {
+        Value keep = keepOf(vb, vl, c);
+        SmallVector<Value> idx{row, cIdx(vb, vl, c * m.lanes)};
+        Value s = vector::LoadOp::create(vb, vl, m.vt, m.op.getScores(), idx);
+        vector::StoreOp::create(vb, vl, arith::SelectOp::create(vb, vl, keep, s, m.negInf),
+                                m.op.getScores(), idx);
+      };
+      if (!m.liveVectors || c == 0) {
+        body(b, l);
+        continue;
+      }
+      scf::IfOp::create(b, l,
+                        arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, cIdx(b, l, c),
+                                              m.liveVectors),
+                        [&](OpBuilder &tb, Location tl) {
+                          body(tb, tl);
+                          scf::YieldOp::create(tb, tl);
+                        });
+    }
+  }
+
+  /// The element rule on i64 key positions (and j < m).
+  static void maskRowByRule(OpBuilder &b, Location l, const RowMasking &m, Value row) {
+    Type i64 = b.getI64Type();
+    Value i = arith::IndexCastOp::create(b, l, i64,
+                                         arith::AddIOp::create(b, l, m.op.getI0(), row));
+    Value iV = vector::BroadcastOp::create(b, l, VectorType::get({m.lanes}, i64), i);
+    maskVectors(b, l, m, row, [&](OpBuilder &vb, Location vl, int64_t c) -> Value {
+      Value j = keyPositions(vb, vl, m.op, m.iota, c, m.lanes);
+      Value keep = arith::CmpIOp::create(vb, vl, arith::CmpIPredicate::slt, j, m.mV);
+      if (m.mask)
+        keep = arith::AndIOp::create(vb, vl, keep,
+                                     m.mask.buildKeepAt(vb, vl, m.site, iV, j, m.nV, m.mV));
+      return keep;
+    });
+  }
+
+  /// The row keeps exactly the union of its ranges' [fullBegin, fullEnd):
+  /// one i32 compare pair per range on the lanes' offsets in the block.
+  static void maskRowByRanges(OpBuilder &b, Location l, const RowMasking &m, Value row,
+                              ArrayRef<KeyRangeValues> ranges) {
+    auto i32v = cast<VectorType>(m.iota32.getType());
+    Value j0 = m.op.getJ0(), bk = cIdx(b, l, m.nk * m.lanes);
+    auto offset = [&](Value pos) { // clamped to [0, BK]
+      Value o = arith::SubIOp::create(b, l, pos, j0);
+      o = arith::MinSIOp::create(b, l, arith::MaxSIOp::create(b, l, o, cIdx(b, l, 0)), bk);
+      return vector::BroadcastOp::create(
+          b, l, i32v, arith::IndexCastOp::create(b, l, b.getI32Type(), o));
+    };
+    SmallVector<std::pair<Value, Value>> bounds;
+    for (const KeyRangeValues &r : ranges)
+      bounds.push_back({offset(r.fullBegin),
+                        offset(arith::MinSIOp::create(b, l, r.fullEnd, m.op.getM()))});
+    maskVectors(b, l, m, row, [&](OpBuilder &vb, Location vl, int64_t c) -> Value {
+      Value pos = arith::AddIOp::create(
+          vb, vl, m.iota32,
+          vector::BroadcastOp::create(
+              vb, vl, i32v, arith::ConstantIntOp::create(vb, vl, vb.getI32Type(), c * m.lanes)));
+      Value keep;
+      for (auto [lo, hi] : bounds) {
+        Value in = arith::AndIOp::create(
+            vb, vl, arith::CmpIOp::create(vb, vl, arith::CmpIPredicate::sge, pos, lo),
+            arith::CmpIOp::create(vb, vl, arith::CmpIPredicate::slt, pos, hi));
+        keep = keep ? arith::OrIOp::create(vb, vl, keep, in).getResult() : in;
+      }
+      return keep;
+    });
+  }
+
+  /// One row: by its key ranges where each is exact for it (visible =
+  /// full), else by the element rule.
+  static void maskRow(OpBuilder &b, Location l, const RowMasking &m, Value row,
+                      bool byRanges) {
+    Value i = arith::AddIOp::create(b, l, m.op.getI0(), row);
+    SmallVector<KeyRangeValues> ranges =
+        byRanges ? m.mask.buildKeyRangesAt(b, l, m.site, i,
+                                           arith::AddIOp::create(b, l, i, cIdx(b, l, 1)))
+                 : SmallVector<KeyRangeValues>();
+    if (ranges.empty())
+      return maskRowByRule(b, l, m, row);
+    auto eq = [&](Value x, Value y) {
+      return arith::CmpIOp::create(b, l, arith::CmpIPredicate::eq, x, y);
+    };
+    Value exact;
+    for (const KeyRangeValues &r : ranges) {
+      Value e = arith::AndIOp::create(b, l, eq(r.visibleBegin, r.fullBegin),
+                                      eq(r.visibleEnd, r.fullEnd));
+      exact = exact ? arith::AndIOp::create(b, l, exact, e).getResult() : e;
+    }
+    scf::IfOp::create(
+        b, l, exact,
+        [&](OpBuilder &tb, Location tl) {
+          maskRowByRanges(tb, tl, m, row, ranges);
+          scf::YieldOp::create(tb, tl);
+        },
+        [&](OpBuilder &eb, Location el) {
+          maskRowByRule(eb, el, m, row);
+          scf::YieldOp::create(eb, el);
+        });
+  }
+
   /// scores[r, j - j0] = -inf unless keep(i0 + r, j) and j < m, only when the
-  /// block rule could not prove the block full.
-  /// On a masked block with liveVectors, only its first liveVectors
-  /// vectors (the rest is never read). Rows whose kept keys are a union of
-  /// intervals [lo, hi) (the row's key ranges, each with visible = full)
-  /// take lane compares on i32 offsets instead of the element rule on i64
-  /// positions.
+  /// block rule could not prove the block full. On a masked block with
+  /// liveVectors, only its first liveVectors vectors (the rest is never
+  /// read). Rows whose kept keys are a union of intervals [lo, hi) (the
+  /// row's key ranges, each with visible = full) take lane compares on i32
+  /// offsets instead of the element rule on i64 positions.
   static void buildMasking(OpBuilder &rw, Location loc, KVBlockUpdateOp op,
                            VectorType vt, Value rows, int64_t nk,
                            int64_t kLanes, Value liveVectors) {
-    MaskAttrInterface mask = op.getMaskAttr();
-    Type i64 = rw.getI64Type();
-    auto ivt = VectorType::get({kLanes}, i64);
-    scf::IfOp::create(rw, loc, op.getMasked(), [&](OpBuilder &tb,
-                                                   Location l) {
-      Value c0 = cIdx(tb, l, 0), c1 = cIdx(tb, l, 1);
-      Value n64 = arith::IndexCastOp::create(tb, l, i64, op.getN());
-      Value m64 = arith::IndexCastOp::create(tb, l, i64, op.getM());
-      Value iota = laneIota(tb, l, kLanes);
-      Value mV = vector::BroadcastOp::create(tb, l, ivt, m64);
-      Value nV = vector::BroadcastOp::create(tb, l, ivt, n64);
-      MaskSiteValues site = maskSite(op);
-      if (op.getH() && !op.getMaskRule().empty()) {
-        RuleOperands ops = ruleOperands(op, kLanes);
-        site.rule = [op, ops, kLanes](OpBuilder &b, Location l, Value i,
-                                      Value j) mutable {
-          return emitRule(b, l, op.getMaskRule(),
-                          ValueRange{op.getB(), op.getH(), i, j}, ops, kLanes);
-        };
-      }
-      Value negInfV = arith::ConstantOp::create(
-          tb, l,
-          DenseElementsAttr::get(vt, -std::numeric_limits<float>::infinity()));
-      // Per-row intervals: packed keys at j0 + lane, no rule region.
-      bool interval = mask && !op.getKeys() && op.getMaskRule().empty();
+    scf::IfOp::create(rw, loc, op.getMasked(), [&](OpBuilder &tb, Location l) {
+      Type i64 = tb.getI64Type();
+      auto ivt = VectorType::get({kLanes}, i64);
       auto i32v = VectorType::get({kLanes}, tb.getI32Type());
       SmallVector<int32_t> lanes32(kLanes);
       for (int64_t x = 0; x < kLanes; ++x)
         lanes32[x] = static_cast<int32_t>(x);
-      Value iota32 = arith::ConstantOp::create(
+      RowMasking m{op, vt, nk, kLanes, liveVectors, op.getMaskAttr(), maskSite(op)};
+      m.negInf = arith::ConstantOp::create(
+          tb, l, DenseElementsAttr::get(vt, -std::numeric_limits<float>::infinity()));
+      m.iota = laneIota(tb, l, kLanes);
+      m.iota32 = arith::ConstantOp::create(
           tb, l, DenseElementsAttr::get(i32v, ArrayRef<int32_t>(lanes32)));
-      scf::ForOp::create(
-          tb, l, c0, rows, c1, ValueRange{},
-          [&](OpBuilder &ib, Location il, Value row, ValueRange) {
-            Value iIdx = arith::AddIOp::create(ib, il, op.getI0(), row);
-            // Vector c of the row through `keepOf` (skipped past liveVectors).
-            auto maskRow = [&](OpBuilder &rb, Location rl,
-                               function_ref<Value(OpBuilder &, Location, int64_t)> keepOf) {
-              for (int64_t c = 0; c < nk; ++c) {
-                auto body = [&](OpBuilder &vb, Location vl) {
-                  Value keep = keepOf(vb, vl, c);
-                  SmallVector<Value> idx{row, cIdx(vb, vl, c * kLanes)};
-                  Value s = vector::LoadOp::create(vb, vl, vt, op.getScores(), idx);
-                  vector::StoreOp::create(
-                      vb, vl, arith::SelectOp::create(vb, vl, keep, s, negInfV),
-                      op.getScores(), idx);
-                };
-                if (!liveVectors || c == 0) {
-                  body(rb, rl);
-                  continue;
-                }
-                scf::IfOp::create(
-                    rb, rl,
-                    arith::CmpIOp::create(rb, rl, arith::CmpIPredicate::ult,
-                                          cIdx(rb, rl, c), liveVectors),
-                    [&](OpBuilder &tb2, Location tl2) {
-                      body(tb2, tl2);
-                      scf::YieldOp::create(tb2, tl2);
-                    });
-              }
-            };
-            auto byRule = [&](OpBuilder &rb, Location rl) {
-              Value i = arith::IndexCastOp::create(rb, rl, i64, iIdx);
-              Value iV = vector::BroadcastOp::create(rb, rl, ivt, i);
-              maskRow(rb, rl, [&](OpBuilder &vb, Location vl, int64_t c) -> Value {
-                Value j = keyPositions(vb, vl, op, iota, c, kLanes);
-                Value keep = arith::CmpIOp::create(
-                    vb, vl, arith::CmpIPredicate::slt, j, mV);
-                if (mask)
-                  keep = arith::AndIOp::create(
-                      vb, vl, keep,
-                      mask.buildKeepAt(vb, vl, site, iV, j, nV, mV));
-                return keep;
-              });
-            };
-            SmallVector<KeyRangeValues> ranges =
-                interval ? mask.buildKeyRangesAt(ib, il, site, iIdx,
-                                                 arith::AddIOp::create(ib, il, iIdx, c1))
-                         : SmallVector<KeyRangeValues>();
-            if (ranges.empty()) {
-              byRule(ib, il);
-              scf::YieldOp::create(ib, il);
-              return;
-            }
-            // The row keeps exactly the union of [fullBegin, fullEnd) when
-            // each of its visible ranges is its full range.
-            auto eq = [&](Value x, Value y) {
-              return arith::CmpIOp::create(ib, il, arith::CmpIPredicate::eq, x, y);
-            };
-            Value exact;
-            for (const KeyRangeValues &r : ranges) {
-              Value e = arith::AndIOp::create(ib, il, eq(r.visibleBegin, r.fullBegin),
-                                              eq(r.visibleEnd, r.fullEnd));
-              exact = exact ? arith::AndIOp::create(ib, il, exact, e).getResult() : e;
-            }
-            scf::IfOp::create(
-                ib, il, exact,
-                [&](OpBuilder &tb2, Location tl2) {
-                  // Offsets in the block, clamped to [0, BK]: i32 lanes.
-                  Value j0 = op.getJ0(), bkIdx = cIdx(tb2, tl2, nk * kLanes);
-                  auto offset = [&](Value pos) {
-                    Value o = arith::SubIOp::create(tb2, tl2, pos, j0);
-                    o = arith::MaxSIOp::create(tb2, tl2, o, cIdx(tb2, tl2, 0));
-                    o = arith::MinSIOp::create(tb2, tl2, o, bkIdx);
-                    return vector::BroadcastOp::create(
-                        tb2, tl2, i32v,
-                        arith::IndexCastOp::create(tb2, tl2, tb2.getI32Type(), o));
-                  };
-                  SmallVector<std::pair<Value, Value>> bounds;
-                  for (const KeyRangeValues &r : ranges)
-                    bounds.push_back(
-                        {offset(r.fullBegin),
-                         offset(arith::MinSIOp::create(tb2, tl2, r.fullEnd, op.getM()))});
-                  maskRow(tb2, tl2, [&](OpBuilder &vb, Location vl, int64_t c) -> Value {
-                    Value pos = arith::AddIOp::create(
-                        vb, vl, iota32,
-                        vector::BroadcastOp::create(
-                            vb, vl, i32v,
-                            arith::ConstantIntOp::create(vb, vl, vb.getI32Type(),
-                                                         c * kLanes)));
-                    Value keep;
-                    for (auto [lo, hi] : bounds) {
-                      Value in = arith::AndIOp::create(
-                          vb, vl,
-                          arith::CmpIOp::create(vb, vl, arith::CmpIPredicate::sge, pos, lo),
-                          arith::CmpIOp::create(vb, vl, arith::CmpIPredicate::slt, pos, hi));
-                      keep = keep ? arith::OrIOp::create(vb, vl, keep, in).getResult() : in;
-                    }
-                    return keep;
-                  });
-                  scf::YieldOp::create(tb2, tl2);
-                },
-                [&](OpBuilder &eb2, Location el2) {
-                  byRule(eb2, el2);
-                  scf::YieldOp::create(eb2, el2);
-                });
-            scf::YieldOp::create(ib, il);
-          });
+      m.nV = vector::BroadcastOp::create(tb, l, ivt,
+                                         arith::IndexCastOp::create(tb, l, i64, op.getN()));
+      m.mV = vector::BroadcastOp::create(tb, l, ivt,
+                                         arith::IndexCastOp::create(tb, l, i64, op.getM()));
+      if (op.getH() && !op.getMaskRule().empty()) {
+        RuleOperands ops = ruleOperands(op, kLanes);
+        m.site.rule = [op, ops, kLanes](OpBuilder &b, Location l, Value i,
+                                        Value j) mutable {
+          return emitRule(b, l, op.getMaskRule(),
+                          ValueRange{op.getB(), op.getH(), i, j}, ops, kLanes);
+        };
+      }
+      // Per-row ranges: packed keys at j0 + lane, no rule region.
+      bool byRanges = m.mask && !op.getKeys() && op.getMaskRule().empty();
+      forEach(tb, l, cIdx(tb, l, 0), rows, [&](OpBuilder &ib, Location il, Value row) {
+        maskRow(ib, il, m, row, byRanges);
+      });
       scf::YieldOp::create(tb, l);
     });
   }
