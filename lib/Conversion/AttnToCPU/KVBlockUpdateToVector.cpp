@@ -464,14 +464,17 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
         ib, il, vector::BroadcastOp::create(ib, il, ivt, base), iota);
   }
 
-  static Value laneIota(OpBuilder &b, Location l, int64_t kLanes) {
-    SmallVector<int64_t> lanes(kLanes);
+  /// [0, 1, ..., kLanes - 1] as a vector of `bits`-bit integers (64:
+  /// key positions; 32: offsets in a block).
+  static Value laneIota(OpBuilder &b, Location l, int64_t kLanes,
+                        unsigned bits = 64) {
+    SmallVector<APInt> lanes;
     for (int64_t x = 0; x < kLanes; ++x)
-      lanes[x] = x;
+      lanes.push_back(APInt(bits, x));
     return arith::ConstantOp::create(
         b, l,
-        DenseElementsAttr::get(VectorType::get({kLanes}, b.getI64Type()),
-                               ArrayRef<int64_t>(lanes)));
+        DenseElementsAttr::get(
+            VectorType::get({kLanes}, b.getIntegerType(bits)), lanes));
   }
 
   /// The rule operands as vector reads: a gather from the buffer seen as
@@ -694,16 +697,11 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     scf::IfOp::create(rw, loc, op.getMasked(), [&](OpBuilder &tb, Location l) {
       Type i64 = tb.getI64Type();
       auto ivt = VectorType::get({kLanes}, i64);
-      auto i32v = VectorType::get({kLanes}, tb.getI32Type());
-      SmallVector<int32_t> lanes32(kLanes);
-      for (int64_t x = 0; x < kLanes; ++x)
-        lanes32[x] = static_cast<int32_t>(x);
       RowMasking m{op, vt, nk, kLanes, liveVectors, op.getMaskAttr(), maskSite(op)};
       m.negInf = arith::ConstantOp::create(
           tb, l, DenseElementsAttr::get(vt, -std::numeric_limits<float>::infinity()));
       m.iota = laneIota(tb, l, kLanes);
-      m.iota32 = arith::ConstantOp::create(
-          tb, l, DenseElementsAttr::get(i32v, ArrayRef<int32_t>(lanes32)));
+      m.iota32 = laneIota(tb, l, kLanes, 32);
       m.nV = vector::BroadcastOp::create(tb, l, ivt,
                                          arith::IndexCastOp::create(tb, l, i64, op.getN()));
       m.mV = vector::BroadcastOp::create(tb, l, ivt,

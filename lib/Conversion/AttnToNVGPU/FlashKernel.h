@@ -275,13 +275,7 @@ private:
   /// Two f32 as one mma operand word of f16/bf16 (the A fragment of P).
   Value pack(Value x, Value y) { return frags.pack(x, y); }
   /// x reduced over the 4 lanes of a quad (lanes sharing accumulator rows).
-  template <typename OpTy> Value quadReduce(Value x) {
-    for (int32_t off : {1, 2}) {
-      auto sh = gpu::ShuffleOp::create(b, x, off, 32, gpu::ShuffleMode::XOR);
-      x = OpTy::create(b, x, sh.getShuffleResult());
-    }
-    return x;
-  }
+  template <typename OpTy> Value quadReduce(Value x) { return cuda::quadReduce<OpTy>(b, x); }
 };
 
 } // namespace mlir::attn::cuda

@@ -201,11 +201,12 @@ SmallVector<Value> LinearChunkBuilder::chunkOutput(Value r0) {
   return O;
 }
 
-void LinearChunkBuilder::decayStateTerm(Value r0, SmallVector<Value> &O) {
+void LinearChunkBuilder::decayStateTerm(Value r0, SmallVector<Value> &O, bool scaled) {
   int64_t numV = static_cast<int64_t>(O.size()) / 4;
   for (int64_t half = 0; half < 2; ++half) {
     Value g = memref::LoadOp::create(b, sG, ValueRange{cell(r0, 0, 2 * half).first});
-    Value w = arith::MulFOp::create(b, exp2(g), cf(op.getScaleValue()));
+    Value w = scaled ? arith::MulFOp::create(b, exp2(g), cf(op.getScaleValue())).getResult()
+                     : exp2(g);
     for (int64_t nt = 0; nt < numV; ++nt)
       for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
         O[nt * 4 + e] = arith::MulFOp::create(b, O[nt * 4 + e], w);
@@ -525,8 +526,6 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
     SmallVector<Value> next;
     if (s.weightedValueTile()) {
       next = chunkStepWgmma(state, t0, gLast);
-      if (s.normalize)
-        stageNormalizerParts(t0);
     } else {
       if (s.role == ChunkRole::State) {
         storeStateTile(chunk);
@@ -538,12 +537,12 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
                     : s.normalize ? chunkOutputNormalized(t0, r0)
                                   : chunkOutput(r0));
       }
-      if (s.normalize)
-        stageNormalizerParts(t0);
       // On wgmma the keys' weights then scale sV in place (each thread its
       // own pieces, those storeCorrectedValues read).
       next = s.wgmma ? updatedStateWgmma(state, t0, gLast) : updatedState(state, t0, gLast);
     }
+    if (s.normalize) // reads K and the weights, which nothing above wrote
+      stageNormalizerParts(t0);
     barrier(); // every warp is done reading sS (and the chunk's tiles)
     if (s.stages() == 1)
       loadNext(); // into the one stage, during writeState and the other block's work

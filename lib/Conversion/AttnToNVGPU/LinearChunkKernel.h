@@ -64,8 +64,9 @@ struct ChunkShape {
   /// The delta rule's WY form (wy(C)): W [C, D] follows V in the stage, U's
   /// slice arrives in V's place; no A, X or beta (the prep kernel made them).
   bool wy = false;
-  /// `normalize` (the fused mma.sync kernel only): z [D] f32, the decayed
-  /// sum of the keys, follows G.
+  /// `normalize` (the fused kernel only, mma.sync or wgmma): z [D] f32, the
+  /// decayed sum of the keys, then each warp's part of a chunk's sum [4, D]
+  /// f32, follow G.
   bool normalize = false;
   ChunkRole role = ChunkRole::Fused;
   /// GLA's output pass: a block per (b, h, chunk) walks every slice of Dv
@@ -372,8 +373,10 @@ private:
   SmallVector<SmallVector<Value>> maskedScores(Value r0, Value rows = {}, bool strict = false,
                                                function_ref<Value(Value)> rowScale = {});
   SmallVector<Value> chunkOutput(Value r0);
-  /// O's rows times 2^{G_t} scale: the state term decayed from the chunk's start.
-  void decayStateTerm(Value r0, SmallVector<Value> &O);
+  /// O's rows times 2^{G_t} scale (2^{G_t} alone unless `scaled`: the
+  /// normaliser's numerator takes the scale last): the state term decayed
+  /// from the chunk's start.
+  void decayStateTerm(Value r0, SmallVector<Value> &O, bool scaled = true);
   /// The masked scores (m16n8 accumulators) as the A-operand words of the
   /// product with V, four per 16 tokens.
   SmallVector<SmallVector<Value>> scoreWords(ArrayRef<SmallVector<Value>> A);
@@ -398,8 +401,6 @@ private:
   /// The denominators of this lane's two accumulator rows: the row sums
   /// of the unscaled masked scores A plus 2^{G_t} q_t . z.
   SmallVector<Value> rowDenominators(Value r0, ArrayRef<SmallVector<Value>> A);
-  /// O's rows times 2^{G_t} (the state term, unscaled).
-  void decayStateRows(Value r0, SmallVector<Value> &O);
   /// O's rows times scale / den (0 where den = 0); the lse where returned.
   void normalizeRows(Value t0, Value r0, SmallVector<Value> &O, ArrayRef<Value> den);
 

@@ -18,8 +18,9 @@
 // z lives in shared memory; once per chunk the block sums the chunk's
 // weighted keys (8 features and a few tokens per thread, a warp's groups
 // met by shuffles, four warp parts in shared memory) and a thread per
-// feature adds them after the chunk's last barrier. Scalar decays and gates only (GLA's per-feature gates decay z per
-// feature: that keeps the token recurrence).
+// feature adds them after the chunk's last barrier. Scalar decays and
+// gates only (GLA's per-feature gates decay z per feature: that keeps the
+// token recurrence).
 //
 //===----------------------------------------------------------------------===//
 
@@ -40,16 +41,6 @@ void LinearChunkBuilder::initNormalizer() {
   b.setInsertionPointToStart(&in.getThenRegion().front());
   memref::StoreOp::create(b, cf(0.0), sZ, ValueRange{tid});
 }
-
-namespace {
-/// x summed over the 4 lanes of a quad (the lanes of one accumulator row).
-Value quadSum(ImplicitLocOpBuilder &b, Value x) {
-  for (int32_t off : {1, 2})
-    x = arith::AddFOp::create(
-        b, x, gpu::ShuffleOp::create(b, x, off, 32, gpu::ShuffleMode::XOR).getShuffleResult());
-  return x;
-}
-} // namespace
 
 SmallVector<Value> LinearChunkBuilder::rowDenominators(Value r0,
                                                       ArrayRef<SmallVector<Value>> A) {
@@ -74,19 +65,9 @@ SmallVector<Value> LinearChunkBuilder::rowDenominators(Value r0,
                                        arith::MulFOp::create(b, q, z), qz);
     }
     Value g = exp2(memref::LoadOp::create(b, sG, ValueRange{row}));
-    den.push_back(quadSum(b, math::FmaOp::create(b, g, qz, part)));
+    den.push_back(quadReduce<arith::AddFOp>(b, math::FmaOp::create(b, g, qz, part)));
   }
   return den;
-}
-
-void LinearChunkBuilder::decayStateRows(Value r0, SmallVector<Value> &O) {
-  int64_t numV = static_cast<int64_t>(O.size()) / 4;
-  for (int64_t half = 0; half < 2; ++half) {
-    Value g = exp2(memref::LoadOp::create(b, sG, ValueRange{cell(r0, 0, 2 * half).first}));
-    for (int64_t nt = 0; nt < numV; ++nt)
-      for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
-        O[nt * 4 + e] = arith::MulFOp::create(b, O[nt * 4 + e], g);
-  }
 }
 
 void LinearChunkBuilder::normalizeRows(Value t0, Value r0, SmallVector<Value> &O,
@@ -122,7 +103,7 @@ SmallVector<Value> LinearChunkBuilder::chunkOutputNormalized(Value t0, Value r0)
   SmallVector<Value> den = rowDenominators(r0, A);
   // O = 2^{G_t} Q S + A V, then times scale / den.
   SmallVector<Value> O = queryTimesState(r0);
-  decayStateRows(r0, O);
+  decayStateTerm(r0, O, /*scaled=*/false);
   addScoresTimesValues(A, O);
   normalizeRows(t0, r0, O, den);
   return O;

@@ -146,10 +146,7 @@ SmallVector<Value> LinearChunkBuilder::chunkOutputWgmma(Value q, Value k, Value 
   SmallVector<SmallVector<Value>> words = scoreWords(A);
   NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0)); // Q S retired
   SmallVector<Value> O = wgmma::accumulatorValues(b, state, s.bv);
-  if (den)
-    decayStateRows(r0, O);
-  else
-    decayStateTerm(r0, O);
+  decayStateTerm(r0, O, /*scaled=*/!den);
 
   NVVM::WgmmaFenceAlignedOp::create(b);
   for (int64_t kt = 0; kt < kChunk / 16; ++kt) {

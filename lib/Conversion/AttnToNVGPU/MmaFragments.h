@@ -28,6 +28,15 @@
 
 namespace mlir::attn::cuda {
 
+/// x reduced by OpTy over the 4 lanes of a quad (the lanes that share an
+/// mma accumulator row).
+template <typename OpTy> Value quadReduce(ImplicitLocOpBuilder &b, Value x) {
+  for (int32_t off : {1, 2})
+    x = OpTy::create(
+        b, x, gpu::ShuffleOp::create(b, x, off, 32, gpu::ShuffleMode::XOR).getShuffleResult());
+  return x;
+}
+
 /// Index arithmetic and shared-memory views for the tile kernels' builders
 /// (LinearChunkBuilder, TiledIndexScores, GroupedListAttention derive from
 /// it): index constants, unsigned index ops, and a typed view of a window.
