@@ -106,6 +106,24 @@ SPECS = {
     "linear_normalized_lse_bf16_d128_rec": (normalized_spec(128, "bf16", gates=("decay", "g"),
                                                             lse=True, scale=128 ** -0.5),
                                             "linear-chunk=0"),
+    # split(64) with normalize (small grids): z at each chunk's start beside
+    # the states (the state pass), read back by the output pass; forced
+    # (linear-split=2) on wgmma and mma.sync, and the fused kernel alone.
+    "linear_normalized_lse_bf16_d128_split": (normalized_spec(128, "bf16", gates=("decay", "g"),
+                                                              lse=True, scale=128 ** -0.5),
+                                              "linear-split=2"),
+    "linear_normalized_lse_bf16_d128_syncsplit": (
+        normalized_spec(128, "bf16", gates=("decay", "g"), lse=True, scale=128 ** -0.5),
+        "mma=sync linear-split=2"),
+    "linear_normalized_lse_bf16_d128_nosplit": (
+        normalized_spec(128, "bf16", gates=("decay", "g"), lse=True, scale=128 ** -0.5),
+        "linear-split=0"),
+    "linear_normalized_relu_bf16_d64_dv256_split": (
+        normalized_spec(64, "bf16", dv=256, gates=(), feature_map="relu", lse=True, scale=0.5),
+        "linear-split=2"),
+    "linear_normalized_exp_f16_d128_dv32_split": (
+        normalized_spec(128, "f16", dv=32, gates=("g",), feature_map="exp"), "linear-split=2"),
+    "hybrid_window_linear_bf16_d64_split": (example("hybrid_window_linear"), "linear-split=2"),
     # The same program without the normaliser on the same kernel (the fused
     # mma.sync form): what the normaliser costs.
     "linear_unnormalized_bf16_d128": (

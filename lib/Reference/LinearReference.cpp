@@ -140,10 +140,12 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
   }
   auto split = op.ints.find("split");
   if (split != op.ints.end() &&
-      (split->second < 1 || alpha || norm->second || (beta && wy == op.ints.end()) ||
-       !op.results.count("states") || (beta && !op.results.count("corrected")))) {
-    error = "reference: linear's split(C) needs C >= 1, no momentum or normalize, the delta "
-            "rule only with wy(C), and the results states (and corrected with wy)";
+      (split->second < 1 || alpha || (beta && wy == op.ints.end()) ||
+       !op.results.count("states") || (beta && !op.results.count("corrected")) ||
+       (norm->second && !op.results.count("normalizers")))) {
+    error = "reference: linear's split(C) needs C >= 1, no momentum, the delta rule only "
+            "with wy(C), and the results states (and corrected with wy, normalizers with "
+            "normalize)";
     return false;
   }
   int64_t splitC = split != op.ints.end() ? split->second : 0;
@@ -152,6 +154,7 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
   // state update takes (the delta rule's corrected values).
   HostTensor states = HostTensor::zeros(DType::F64, {B, H, chunks, D, Dv});
   HostTensor corrected = HostTensor::zeros(DType::F64, {B, H, N, Dv});
+  HostTensor normalizers = HostTensor::zeros(DType::F64, {B, H, chunks, D});
   std::vector<double> gammas; // per token, for wy
   HostTensor out = HostTensor::zeros(DType::F64, {B, H, N, Dv});
   HostTensor last = HostTensor::zeros(DType::F64, {B, H, D, Dv});
@@ -176,9 +179,12 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
       };
       const double *qt = &qs[bht * D], *kt = &ks[bht * D];
       const double *vt = &vs[bht * Dv];
-      if (splitC && t % splitC == 0)
+      if (splitC && t % splitC == 0) {
         for (int64_t i = 0; i < D * Dv; ++i)
           states.set((bh * chunks + t / splitC) * D * Dv + i, S[i]);
+        for (int64_t d = 0; d < D; ++d)
+          normalizers.set((bh * chunks + t / splitC) * D + d, z[d]);
+      }
       if (alpha) { // Titans: U = eta U - theta k (k^T S - v^T); S = (1 - alpha) S + U
         for (int64_t e = 0; e < Dv; ++e) {
           double w = 0;
@@ -242,6 +248,8 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
     values[op.results.at("states")] = std::move(states);
     if (auto it = op.results.find("corrected"); it != op.results.end())
       values[it->second] = std::move(corrected);
+    if (auto it = op.results.find("normalizers"); it != op.results.end())
+      values[it->second] = std::move(normalizers);
   }
   return true;
 }

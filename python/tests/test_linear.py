@@ -273,6 +273,40 @@ def test_wy_form_gives_the_delta_rules_values(native, chunk, N):
     assert rel_err(o, attnir.reference(plain, q, k, v, g, beta)) < 1e-12
 
 
+@pytest.mark.parametrize("chunk,N", [(16, 37), (64, 150)])
+def test_split_normalized_gives_chunk_normalizers(native, chunk, N):
+    """split(C) with normalize: beside the chunk states, z (the decayed sum
+    of phi(k)) at each chunk's start, [B, H, chunks, D] f32, as a numpy
+    token loop has it; out and lse are the unsplit program's."""
+    if not native.has_compiler():
+        pytest.skip("the reference reads spec text in compiler builds only")
+    q, k, v, _, _ = inputs(1, 2, N, seed=11)
+    g = np.log(np.random.default_rng(11).uniform(0.5, 1.0, (1, 2, N))).astype(np.float32)
+    gt, st, zt, lt = "tensor<?x?x?xf32>", "tensor<?x?x?x64x64xf32>", "tensor<?x?x?x64xf32>", \
+        "tensor<?x?x?xf32>"
+    def spec(split):
+        outs = [T, lt] + ([st, zt] if split else [])
+        names = ["%o", "%l"] + (["%h", "%z"] if split else [])
+        rule = f" split({chunk})" if split else ""
+        return (f"func.func @f(%q: {T}, %k: {T}, %v: {T}, %g: {gt}) -> ({', '.join(outs)}) {{\n"
+                f"  {', '.join(names)} = attn.linear %q, %k, %v log_gate(%g) feature_map(elu1)"
+                f" normalize{rule}\n"
+                f"       : ({T}, {T}, {T}, {gt}) -> ({', '.join(outs)})\n"
+                f"  return {', '.join(names)} : {', '.join(outs)}\n}}")
+    got = attnir.reference(spec(True), q, k, v, g)
+    z_states = got[3]
+    assert z_states.shape == (1, 2, -(-N // chunk), 64)
+    kf = PHI["elu1"](k.astype(np.float64))
+    for h in range(2):
+        z = np.zeros(64)
+        for t in range(N):
+            if t % chunk == 0:
+                assert np.abs(z_states[0, h, t // chunk] - z).max() <= 1e-12 * max(1.0, np.abs(z).max())
+            z = np.exp(np.float64(g[0, h, t])) * z + kf[0, h, t]
+    unsplit = attnir.reference(spec(False), q, k, v, g)
+    assert rel_err(got[0], unsplit[0]) < 1e-12 and rel_err(got[1], unsplit[1]) < 1e-12
+
+
 def split_spec(chunk, delta, split=True):
     """Log-gated linear attention (with the delta rule: in its WY form)
     returning split(chunk)'s chunk states (and corrected values); with

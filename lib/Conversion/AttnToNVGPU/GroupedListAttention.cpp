@@ -76,9 +76,6 @@ private:
     return sharedView(smem, offset, shape, elt);
   }
   Value stageBase(Value stage) { return mul(stage, s.stageBytes()); }
-  Value shuffleXor(Value x, int32_t off) {
-    return gpu::ShuffleOp::create(b, x, off, 32, gpu::ShuffleMode::XOR).getShuffleResult();
-  }
 
   void headTile(Value tileIdx);
   /// The list's id at `slot` of this token if it is kept (in the count, in
@@ -177,11 +174,10 @@ SmallVector<Value> GroupTileBuilder::visitChunk(Value stage, ArrayRef<SmallVecto
   SmallVector<Value> next(st.begin(), st.end());
   SmallVector<Value> P[2] = {SmallVector<Value>(4), SmallVector<Value>(4)};
   for (int64_t half = 0; half < 2; ++half) {
-    Value mx = arith::MaximumFOp::create(
-        b, arith::MaximumFOp::create(b, S[0][2 * half], S[0][2 * half + 1]),
-        arith::MaximumFOp::create(b, S[1][2 * half], S[1][2 * half + 1]));
-    for (int32_t off : {1, 2})
-      mx = arith::MaximumFOp::create(b, mx, shuffleXor(mx, off));
+    Value mx = cuda::quadReduce<arith::MaximumFOp>(
+        b, arith::MaximumFOp::create(
+               b, arith::MaximumFOp::create(b, S[0][2 * half], S[0][2 * half + 1]),
+               arith::MaximumFOp::create(b, S[1][2 * half], S[1][2 * half + 1])));
     Value mOld = st[half];
     Value mNew = arith::MaximumFOp::create(b, mOld, mx);
     // A row with no key yet: subtract 0, so exp2(-inf) = 0, never NaN.
@@ -223,9 +219,7 @@ void GroupTileBuilder::mergeAndStore(ValueRange st) {
   gpu::BarrierOp::create(b); // every warp is done with the stages
   for (int64_t half = 0; half < 2; ++half) {
     Value row = add(div(lane, 4), half * 8);
-    Value l = st[2 + half];
-    for (int32_t off : {1, 2})
-      l = arith::AddFOp::create(b, l, shuffleXor(l, off));
+    Value l = cuda::quadReduce<arith::AddFOp>(b, st[2 + half]);
     auto lead = scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
                                                            rem(lane, 4), c(0)),
                                   /*withElse=*/false);

@@ -395,13 +395,18 @@ void LinearChunkBuilder::buildOutputPass(Value bIdx, Value head, Value chunk, Va
     scanFeatureGates(t0);
   else
     scanGates(t0);
+  if (s.normalize)
+    loadChunkNormalizer(chunk);
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
-  barrier(); // the tiles, the state and G have landed
+  barrier(); // the tiles, the state and G (and z) have landed
   prepareQueriesAndKeys();
   Value r0 = mul(warp, 16);
   if (s.walkSlices)
     return walkOutputSlices(t0, chunk, r0);
-  storeOutput(t0, r0, featureGates() ? chunkOutputGated(r0) : chunkOutput(r0));
+  storeOutput(t0, r0,
+              featureGates()  ? chunkOutputGated(r0)
+              : s.normalize ? chunkOutputNormalized(t0, r0)
+                            : chunkOutput(r0));
 }
 
 void LinearChunkBuilder::useSliceBuffer(int64_t buffer) {
@@ -577,6 +582,10 @@ void LinearChunkBuilder::buildStatePass(Value bIdx, Value head, Value slice, Val
   bool gatesInRegisters = featureGates() && !s.stagedGates();
   if (gatesInRegisters)
     llvm::append_range(init, loadFeatureGates(c(0)));
+  // normalize: z (feature tid's) rides last, from 0.
+  bool normalizer = static_cast<bool>(op.getChunkNormalizers());
+  if (normalizer)
+    init.push_back(cf(0.0));
   auto loop = scf::ForOp::create(b, c(0), chunks, c(1), init);
   {
     OpBuilder::InsertionGuard guard(b);
@@ -622,9 +631,13 @@ void LinearChunkBuilder::buildStatePass(Value bIdx, Value head, Value slice, Val
       zeroTailValues(t0);
     Value gLast = scalarGates ? memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1)})
                               : Value();
+    // z's walk reads K (mapped above) before updatedStateWgmma weights V.
+    Value z = normalizer ? stepChunkNormalizer(carried.back(), chunk, t0, gLast) : Value();
     SmallVector<Value> next =
         s.wgmma ? updatedStateWgmma(state, t0, gLast) : updatedState(state, t0, gLast);
     llvm::append_range(next, nextGates);
+    if (z)
+      next.push_back(z);
     scf::YieldOp::create(b, next);
   }
   barrier(); // the last chunk's staged state is whole
@@ -849,7 +862,7 @@ ChunkShape shapeOf(LinearOp op, int64_t columns, ChunkRole role) {
   s.role = role;
   s.wy = op.getWy() && role != ChunkRole::Output;
   s.delta = op.getBeta() && !op.getWy();
-  s.normalize = op.getNormalize() && role == ChunkRole::Fused;
+  s.normalize = op.getNormalize() && role != ChunkRole::State;
   return s;
 }
 

@@ -64,9 +64,10 @@ struct ChunkShape {
   /// The delta rule's WY form (wy(C)): W [C, D] follows V in the stage, U's
   /// slice arrives in V's place; no A, X or beta (the prep kernel made them).
   bool wy = false;
-  /// `normalize` (the fused kernel only, mma.sync or wgmma): z [D] f32, the
+  /// `normalize` in the fused kernel (mma.sync or wgmma): z [D] f32, the
   /// decayed sum of the keys, then each warp's part of a chunk's sum [4, D]
-  /// f32, follow G.
+  /// f32, follow G; in split's output pass z [D] f32 alone, the chunk's
+  /// starting normaliser read back (the state pass keeps z in registers).
   bool normalize = false;
   ChunkRole role = ChunkRole::Fused;
   /// GLA's output pass: a block per (b, h, chunk) walks every slice of Dv
@@ -155,12 +156,18 @@ struct ChunkShape {
   int64_t offA() const { return offBeta() + kChunk * 4; }
   int64_t padX() const { return bv + 4; }
   int64_t offX() const { return offA() + kChunk * padA() * 4; }
-  int64_t offZ() const { return endG(); }
+  int64_t offZ() const {
+    return wgmma && role == ChunkRole::Output ? wgmmaOffG() + kChunk * 4 : endG();
+  }
+  /// z [D], then in the fused kernel each warp's part [4, D].
+  int64_t normalizerBytes() const {
+    return !normalize ? 0 : (role == ChunkRole::Fused ? 5 : 1) * d * 4;
+  }
   int64_t bytes() const {
     if (wgmma && role == ChunkRole::Output)
-      return wgmmaOffG() + kChunk * 4;
-    if (normalize) // z [D], then each warp's part [4, D]
-      return offZ() + 5 * d * 4;
+      return wgmmaOffG() + kChunk * 4 + normalizerBytes();
+    if (normalize)
+      return offZ() + normalizerBytes();
     return delta ? offX() + kChunk * padX() * 4 : endG();
   }
   /// wgmma's layout (every tile 1024-aligned): Q, K [C, D], V [C, BV],
@@ -396,6 +403,13 @@ private:
   /// z_d + the parts' sum.
   void stageNormalizerParts(Value t0);
   void writeNormalizer(Value gLast);
+  /// split's state pass, z carried in registers by thread d < D of value
+  /// slice 0's block: z (the chunk's start) into the chunk normalisers,
+  /// then 2^{G_last} z + sum_s w_s phi(k_s) returned (others return z).
+  Value stepChunkNormalizer(Value z, Value chunk, Value t0, Value gLast);
+  /// split's output pass: sZ = the chunk's starting z (ordered by the
+  /// barrier before the products).
+  void loadChunkNormalizer(Value chunk);
   /// [warps, D] f32: each warp's sum of the chunk's weighted keys.
   Value sZParts;
   /// The denominators of this lane's two accumulator rows: the row sums

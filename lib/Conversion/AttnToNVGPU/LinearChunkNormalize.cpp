@@ -22,6 +22,11 @@
 // gates only (GLA's per-feature gates decay z per feature: that keeps the
 // token recurrence).
 //
+// split(C) (small grids): the state pass carries z in registers, a thread
+// per feature in value slice 0's block, and writes it at each chunk's
+// start beside the state; the output pass reads it back and normalises as
+// the fused kernel does.
+//
 //===----------------------------------------------------------------------===//
 
 #include "LinearChunkKernel.h"
@@ -153,6 +158,43 @@ void LinearChunkBuilder::writeNormalizer(Value gLast) {
     z = arith::MulFOp::create(b, z, exp2(gLast));
   for (int64_t w = 0; w < kThreads / 32; ++w)
     z = arith::AddFOp::create(b, z, memref::LoadOp::create(b, sZParts, ValueRange{c(w), tid}));
+  memref::StoreOp::create(b, z, sZ, ValueRange{tid});
+}
+
+Value LinearChunkBuilder::stepChunkNormalizer(Value z, Value chunk, Value t0, Value gLast) {
+  // One block per (b, h) walks its features' column of the chunk's keys in
+  // shared memory (K mapped, read-only here; no barrier of its own): z
+  // depends on no value column, so the other slices' blocks skip it.
+  Type f32 = b.getF32Type();
+  Value mine = arith::AndIOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, v0, c(0)), ult(tid, c(s.d)));
+  auto in = scf::IfOp::create(b, TypeRange{f32}, mine, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&in.getThenRegion().front());
+  memref::StoreOp::create(b, z, arg(op.getChunkNormalizers()), ValueRange{bi, h, chunk, tid});
+  Value acc = gLast ? arith::MulFOp::create(b, z, exp2(gLast)).getResult() : z;
+  for (int64_t tok = 0; tok < kChunk; ++tok) {
+    SmallVector<Value> at = pieceAt(c(tok), tid);
+    Value k = arith::ExtFOp::create(b, f32, memref::LoadOp::create(b, sK, at).getResult());
+    // The keys' weights are 0 past N; unweighted keys past N are not data.
+    Value w = sKW ? memref::LoadOp::create(b, sKW, ValueRange{c(tok)}).getResult()
+                  : arith::SelectOp::create(b, ult(add(t0, tok), n), cf(1.0), cf(0.0))
+                        .getResult();
+    acc = math::FmaOp::create(b, k, w, acc);
+  }
+  scf::YieldOp::create(b, acc);
+  b.setInsertionPointToStart(&in.getElseRegion().front());
+  scf::YieldOp::create(b, z);
+  return in.getResult(0);
+}
+
+void LinearChunkBuilder::loadChunkNormalizer(Value chunk) {
+  sZ = view(c(s.offZ()), {s.d}, b.getF32Type());
+  auto in = scf::IfOp::create(b, ult(tid, c(s.d)), /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&in.getThenRegion().front());
+  Value z = memref::LoadOp::create(b, arg(op.getChunkNormalizers()),
+                                   ValueRange{bi, h, chunk, tid});
   memref::StoreOp::create(b, z, sZ, ValueRange{tid});
 }
 

@@ -67,6 +67,8 @@ void LinearChunkBuilder::buildOutputPassWgmma(Value bIdx, Value head, Value chun
   copyStateTile(chunk);
   NVVM::CpAsyncCommitGroupOp::create(b);
   scanGates(t0);
+  if (s.normalize)
+    loadChunkNormalizer(chunk);
   NVVM::CpAsyncWaitGroupOp::create(b, 0);
   if (mapsFeatures() || op.getL2norm()) {
     barrier(); // the tiles have landed
@@ -75,10 +77,13 @@ void LinearChunkBuilder::buildOutputPassWgmma(Value bIdx, Value head, Value chun
   fenceForWgmma(); // the tiles and G have landed
   Value base = smemAddress(c(0));
   Value r0 = mul(warp, 16);
-  storeOutput(t0, r0,
-              chunkOutputWgmma(base, offsetAddress(base, s.wgmmaOffK()),
-                               offsetAddress(base, s.wgmmaOffV()),
-                               offsetAddress(base, s.wgmmaOffS())));
+  SmallVector<Value> den;
+  SmallVector<Value> O = chunkOutputWgmma(
+      base, offsetAddress(base, s.wgmmaOffK()), offsetAddress(base, s.wgmmaOffV()),
+      offsetAddress(base, s.wgmmaOffS()), s.normalize ? &den : nullptr);
+  if (s.normalize)
+    normalizeRows(t0, r0, O, den);
+  storeOutput(t0, r0, O);
 }
 
 Value LinearChunkBuilder::smemAddress(Value byteOffset) {

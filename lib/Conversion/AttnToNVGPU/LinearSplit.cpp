@@ -3,7 +3,8 @@
 // attn-linear-split: an attn.linear that the chunked CUDA kernel runs in
 // both column forms becomes the same op with split(64) and more results:
 // the state at each chunk's start (and with wy(64) the corrected values
-// U - W S), unreturned, so the runtime's workspace (EntryBindings.h). The
+// U - W S, with normalize the normaliser z [B, H, chunks, D] f32),
+// unreturned, so the runtime's workspace (EntryBindings.h). The
 // lowering then adds fla's split beside the fused kernel: a state pass
 // (a block per (b, h, value slice) walking the chunks, writing them) and
 // an output pass parallel over (b, h, chunk, value slice) reading them.
@@ -32,9 +33,7 @@ struct AttnLinearSplitPass : public attn::impl::AttnLinearSplitBase<AttnLinearSp
   void runOnOperation() override {
     SmallVector<LinearOp> todo;
     getOperation().walk([&](LinearOp op) {
-      // normalize: z is not a state the passes carry (one fused kernel).
       if (!op.getSplit() && linearColumns == 0 && (!op.getBeta() || op.getWy()) &&
-          !op.getNormalize() &&
           cuda::canChunkLinear(op, linearChunk, linearColumns))
         todo.push_back(op);
     });
@@ -55,6 +54,9 @@ struct AttnLinearSplitPass : public attn::impl::AttnLinearSplitBase<AttnLinearSp
           q.getElementType()));
       if (op.getWy())
         types.push_back(v);
+      if (op.getNormalize()) // z at each chunk's start, as the fused kernel keeps it
+        types.push_back(RankedTensorType::get(
+            {q.getDimSize(0), q.getDimSize(1), chunks, q.getDimSize(3)}, b.getF32Type()));
       auto split = LinearOp::create(b, op.getLoc(), types, op->getOperands(), attrs);
       for (unsigned i = 0; i < op->getNumResults(); ++i)
         op->getResult(i).replaceAllUsesWith(split->getResult(i));

@@ -289,8 +289,33 @@ func.func @split(%q: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x32xbf16>, %b: tenso
 
 // -----
 
+// split(C) with normalize: the normaliser z at each chunk's start
+// [B, H, ceil(N / C), D] f32 follows the chunk states.
+// CHECK-LABEL: func.func @split_normalized
+// CHECK: attn.linear {{.*}} feature_map(elu1) normalize split(64)
+func.func @split_normalized(%q: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x32xbf16>)
+    -> (tensor<?x?x?x32xbf16>, tensor<?x?x?xf32>, tensor<?x?x?x64xf32>) {
+  %o, %lse, %h, %z = attn.linear %q, %q, %v feature_map(elu1) normalize split(64)
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x32xbf16>)
+        -> (tensor<?x?x?x32xbf16>, tensor<?x?x?xf32>, tensor<?x?x?x64x32xbf16>,
+            tensor<?x?x?x64xf32>)
+  return %o, %lse, %z : tensor<?x?x?x32xbf16>, tensor<?x?x?xf32>, tensor<?x?x?x64xf32>
+}
+
+// -----
+
+func.func @split_normalizers_wrong(%q: tensor<?x?x?x64xbf16>) {
+  // expected-error @+1 {{split's normalisers are [B, H, ceil(N / C), D] f32, got 'tensor<?x?x?x64xbf16>'}}
+  %o, %h, %z = attn.linear %q, %q, %q normalize split(64)
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+        -> (tensor<?x?x?x64xbf16>, tensor<?x?x?x64x64xbf16>, tensor<?x?x?x64xbf16>)
+  return
+}
+
+// -----
+
 func.func @split_delta_without_wy(%q: tensor<?x?x?x64xbf16>, %b: tensor<?x?x?xf32>) {
-  // expected-error @+1 {{split(C) takes decays and gates, or the delta rule in its WY form; not momentum or normalize}}
+  // expected-error @+1 {{split(C) takes decays and gates, normalize, or the delta rule in its WY form; not momentum}}
   %o, %h = attn.linear %q, %q, %q delta(%b) split(64)
       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>)
         -> (tensor<?x?x?x64xbf16>, tensor<?x?x?x64x64xbf16>)

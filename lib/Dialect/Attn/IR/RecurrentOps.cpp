@@ -99,7 +99,8 @@ LogicalResult LinearOp::verify() {
                             "normalize)"
                          << (getWy() ? ", then wy's W and U" : "")
                          << (getSplit() ? ", then split's chunk states" : "")
-                         << (getSplit() && getWy() ? " and corrected values" : "") << "; got "
+                         << (getSplit() && getWy() ? " and corrected values" : "")
+                         << (getSplit() && getNormalize() ? " and normalisers" : "") << "; got "
                          << getNumResults() << " results";
   if (Value s = getFinalState(); s && !cast<RankedTensorType>(s.getType()).getElementType().isF32())
     return emitOpError() << "the second result must be f32, got " << s.getType();
@@ -128,9 +129,9 @@ LogicalResult LinearOp::verify() {
     if (getWy() && *getWy() != *c)
       return emitOpError() << "split(" << *c << ") and wy(" << *getWy()
                            << ") must share the chunk";
-    if (getForget() || getNormalize() || (getBeta() && !getWy()))
-      return emitOpError() << "split(C) takes decays and gates, or the delta rule in its WY "
-                              "form; not momentum or normalize";
+    if (getForget() || (getBeta() && !getWy()))
+      return emitOpError() << "split(C) takes decays and gates, normalize, or the delta rule "
+                              "in its WY form; not momentum";
     auto st = cast<RankedTensorType>(getChunkStates().getType());
     bool ok = st.getRank() == 5 && st.getElementType() == q.getElementType() &&
               q.getRank() == 4 && v.getRank() == 4;
@@ -146,6 +147,15 @@ LogicalResult LinearOp::verify() {
     if (Value vc = getCorrectedValues(); vc && vc.getType() != getV().getType())
       return emitOpError() << "split's corrected values are [B, H, N, Dv] of v's type, got "
                            << vc.getType();
+    if (Value zs = getChunkNormalizers()) {
+      auto zt = cast<RankedTensorType>(zs.getType());
+      bool zok = zt.getRank() == 4 && zt.getElementType().isF32() && q.getRank() == 4;
+      for (int64_t d : {0, 1, 2})
+        zok = zok && dimsAgree(zt.getDimSize(d), st.getDimSize(d));
+      zok = zok && dimsAgree(zt.getDimSize(3), q.getDimSize(3));
+      if (!zok)
+        return emitOpError() << "split's normalisers are [B, H, ceil(N / C), D] f32, got " << zt;
+    }
   }
   if (q.getRank() != 4 || k.getRank() != 4 || v.getRank() != 4 ||
       o.getRank() != 4)
@@ -258,6 +268,12 @@ void LinearOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
     if (Value vc = getCorrectedValues())
       for (unsigned d = 0; d < 4; ++d)
         out.push_back({vc, d, getV(), d});
+    if (Value zs = getChunkNormalizers()) {
+      out.push_back({zs, 0, getQ(), 0});
+      out.push_back({zs, 1, getQ(), 1});
+      out.push_back({zs, 2, getQ(), 2, static_cast<int64_t>(*c)});
+      out.push_back({zs, 3, getQ(), 3});
+    }
   }
   for (Value s : {Value(getInitialState()), getStateResult()})
     if (s) {
@@ -302,6 +318,8 @@ void LinearOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
     op.results["states"] = idOf(getChunkStates());
     if (Value vc = getCorrectedValues())
       op.results["corrected"] = idOf(vc);
+    if (Value zs = getChunkNormalizers())
+      op.results["normalizers"] = idOf(zs);
     op.ints["split"] = *c;
   }
   op.ints["feature_map"] =

@@ -115,9 +115,11 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     chunked kernel; not on the CPU): more results, the state at the start
     of each chunk of C tokens [B, H, ceil(N / C), D, Dv] (q's element
     type, rounded as the chunk kernels keep it: fla's h) and, with wy(C),
-    the corrected values U - W S [B, H, N, Dv] (v's type; fla's v_new).
-    A state pass walks the chunks and writes them; an output pass, a
-    block per (b, h, chunk), computes the outputs from them in parallel.
+    the corrected values U - W S [B, H, N, Dv] (v's type; fla's v_new),
+    or with `normalize` the normaliser z at each chunk's start [B, H,
+    ceil(N / C), D] f32. A state pass walks the chunks and writes them; an
+    output pass, a block per (b, h, chunk), computes the outputs from them
+    in parallel.
 
     `state(%s0)` (s0 [B, H, D, Dv] f32) starts from S_{-1} = s0, and a
     second result [B, H, D, Dv] f32 returns S_{N-1}: chunked prefill,
@@ -199,7 +201,9 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     /// Results after the final state: wy's W and U, split's chunk states
     /// (and corrected values with wy).
     unsigned getNumWyResults() { return getWy() ? 2 : 0; }
-    unsigned getNumSplitResults() { return getSplit() ? (getWy() ? 2 : 1) : 0; }
+    unsigned getNumSplitResults() {
+      return getSplit() ? (getWy() || getNormalize() ? 2 : 1) : 0;
+    }
     /// The second result (the final state, or the lse with normalize), or
     /// null.
     ::mlir::Value getFinalState() {
@@ -219,6 +223,11 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     /// null.
     ::mlir::Value getCorrectedValues() {
       return tailResult(1, getSplit() && getWy());
+    }
+    /// split(C) with normalize: the normaliser z at the start of each chunk
+    /// [B, H, ceil(N / C), D] f32, or null.
+    ::mlir::Value getChunkNormalizers() {
+      return tailResult(1, getSplit() && getNormalize());
     }
     /// Result `back` from the end of the extras when `present`, else null.
     ::mlir::Value tailResult(unsigned back, bool present) {
