@@ -204,7 +204,8 @@ def timed(report, reps):
                  "linear_unnormalized_bf16_d128_syncfused",
                  "linear_normalized_lse_bf16_d128_sync", "linear_unnormalized_bf16_d128",
                  "linear_normalized_lse_bf16_d128_split",
-                 "linear_normalized_lse_bf16_d128_nosplit"):
+                 "linear_normalized_lse_bf16_d128_nosplit",
+                 "linear_normalized_lse_bf16_d128_syncsplit"):
         if only and name not in only.split(","):
             continue
         kern = load(name)
