@@ -22,14 +22,16 @@ from attnir.distributed._linear import linear_spec  # noqa: E402  (pure Python)
 from build_sparse import build_all  # noqa: E402
 
 def normalized_spec(d, elt, dv=None, gates=("gate",), feature_map="elu1", lse=False,
-                    scale=None):
+                    scale=None, feature_gate=False):
     """`normalize`d linear attention (the chunk kernel's
     LinearChunkNormalize.cpp, or the recurrence with linear-chunk=0):
-    entry `linear`(q, k, v, [decay], [gate], [g]) -> out (, lse)."""
+    entry `linear`(q, k, v, [decay], [gate], [g]) -> out (, lse); with
+    feature_gate g is GLA's [B, H, N, D]."""
     dv = dv or d
     t, tv, tl = (f"tensor<?x?x?x{d}x{elt}>", f"tensor<?x?x?x{dv}x{elt}>",
                  "tensor<?x?x?xf32>")
-    kinds = {"decay": ("tensor<?xf32>", "decay"), "gate": (tl, "gate"), "g": (tl, "log_gate")}
+    tg = f"tensor<?x?x?x{d}xf32>" if feature_gate else tl
+    kinds = {"decay": ("tensor<?xf32>", "decay"), "gate": (tl, "gate"), "g": (tg, "log_gate")}
     args = [f"%q: {t}", f"%k: {t}", f"%v: {tv}"] + [f"%{g}: {kinds[g][0]}" for g in gates]
     types = [t, t, tv] + [kinds[g][0] for g in gates]
     words = "".join(f" {kinds[g][1]}(%{g})" for g in gates)
@@ -124,6 +126,25 @@ SPECS = {
     "linear_normalized_exp_f16_d128_dv32_split": (
         normalized_spec(128, "f16", dv=32, gates=("g",), feature_map="exp"), "linear-split=2"),
     "hybrid_window_linear_bf16_d64_split": (example("hybrid_window_linear"), "linear-split=2"),
+    # GLA's gates per key feature with normalize (z decays per feature): D =
+    # 128 with the head decay and lse on the default forms (Hopper: split),
+    # the fused mma.sync kernel, the mma.sync split; D = 64 with Dv = 256
+    # (the output pass walks four slices); the recurrence.
+    "linear_normalized_gla_bf16_d128": (
+        normalized_spec(128, "bf16", gates=("decay", "g"), lse=True, scale=128 ** -0.5,
+                        feature_gate=True), ""),
+    "linear_normalized_gla_bf16_d128_syncfused": (
+        normalized_spec(128, "bf16", gates=("decay", "g"), lse=True, scale=128 ** -0.5,
+                        feature_gate=True), "mma=sync linear-split=0"),
+    "linear_normalized_gla_bf16_d128_syncsplit": (
+        normalized_spec(128, "bf16", gates=("decay", "g"), lse=True, scale=128 ** -0.5,
+                        feature_gate=True), "mma=sync linear-split=2"),
+    "linear_normalized_gla_bf16_d64_dv256": (
+        normalized_spec(64, "bf16", dv=256, gates=("g",), feature_map="relu", lse=True,
+                        scale=0.5, feature_gate=True), ""),
+    "linear_normalized_gla_bf16_d128_rec": (
+        normalized_spec(128, "bf16", gates=("decay", "g"), lse=True, scale=128 ** -0.5,
+                        feature_gate=True), "linear-chunk=0"),
     # The same program without the normaliser on the same kernel (the fused
     # mma.sync form): what the normaliser costs.
     "linear_unnormalized_bf16_d128": (

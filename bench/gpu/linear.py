@@ -43,7 +43,10 @@ CHECKS = ["linear_decay_f32_d64", "linear_gate_elu1_bf16_d64", "linear_normalize
           "linear_unnormalized_bf16_d128", "linear_normalized_lse_bf16_d128_split",
           "linear_normalized_lse_bf16_d128_syncsplit", "linear_normalized_lse_bf16_d128_nosplit",
           "linear_normalized_relu_bf16_d64_dv256_split",
-          "linear_normalized_exp_f16_d128_dv32_split", "hybrid_window_linear_bf16_d64_split"]
+          "linear_normalized_exp_f16_d128_dv32_split", "hybrid_window_linear_bf16_d64_split",
+          "linear_normalized_gla_bf16_d128", "linear_normalized_gla_bf16_d128_syncfused",
+          "linear_normalized_gla_bf16_d128_syncsplit", "linear_normalized_gla_bf16_d64_dv256",
+          "linear_normalized_gla_bf16_d128_rec"]
 # The issue's timing shapes (B, H, N), D = Dv = 128.
 SHAPES = [(16, 16, 4096), (4, 16, 16384), (1, 16, 4096)]
 
@@ -205,7 +208,10 @@ def timed(report, reps):
                  "linear_normalized_lse_bf16_d128_sync", "linear_unnormalized_bf16_d128",
                  "linear_normalized_lse_bf16_d128_split",
                  "linear_normalized_lse_bf16_d128_nosplit",
-                 "linear_normalized_lse_bf16_d128_syncsplit"):
+                 "linear_normalized_lse_bf16_d128_syncsplit",
+                 "linear_normalized_gla_bf16_d128", "linear_normalized_gla_bf16_d128_syncfused",
+                 "linear_normalized_gla_bf16_d128_syncsplit",
+                 "linear_normalized_gla_bf16_d128_rec"):
         if only and name not in only.split(","):
             continue
         kern = load(name)

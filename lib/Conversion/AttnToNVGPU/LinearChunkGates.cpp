@@ -135,7 +135,7 @@ SmallVector<Value> LinearChunkBuilder::diagonalScores(Value r0) {
     Value keep = arith::CmpIOp::create(b, arith::CmpIPredicate::ule, keys[pairs[p][1]],
                                        rows[pairs[p][0]]);
     out.push_back(arith::SelectOp::create(
-        b, keep, arith::MulFOp::create(b, x, cf(op.getScaleValue())), cf(0.0)));
+        b, keep, arith::MulFOp::create(b, x, cf(scoreScale())), cf(0.0)));
   }
   return out;
 }
@@ -171,7 +171,7 @@ SmallVector<SmallVector<Value>> LinearChunkBuilder::offDiagonalScores(Value r0, 
         acc = mf.mma(qA[half], ValueRange(kB).slice(2 * half, 2), acc);
     }
     for (Value &x : acc)
-      x = arith::MulFOp::create(b, x, cf(op.getScaleValue()));
+      x = arith::MulFOp::create(b, x, cf(scoreScale()));
     scf::YieldOp::create(b, acc);
     A.push_back(SmallVector<Value>(tile.getResults()));
   }
@@ -211,16 +211,23 @@ SmallVector<SmallVector<Value>> LinearChunkBuilder::gatedScores(Value r0) {
 SmallVector<Value> LinearChunkBuilder::outputFromScores(Value r0,
                                                         ArrayRef<SmallVector<Value>> A) {
   SmallVector<Value> O = queryTimesState(r0);
-  for (Value &x : O)
-    x = arith::MulFOp::create(b, x, cf(op.getScaleValue()));
+  if (scoreScale() != 1.0)
+    for (Value &x : O)
+      x = arith::MulFOp::create(b, x, cf(scoreScale()));
   addScoresTimesValues(A, O);
   return O;
 }
 
-/// This warp's rows of the chunk's output with GLA's gates (file comment).
-SmallVector<Value> LinearChunkBuilder::chunkOutputGated(Value r0) {
+/// This warp's rows of the chunk's output with GLA's gates (file comment),
+/// normalised where the op says so (its lse stored).
+SmallVector<Value> LinearChunkBuilder::chunkOutputGated(Value t0, Value r0) {
   SmallVector<SmallVector<Value>> A = gatedScores(r0);
-  return outputFromScores(r0, A);
+  if (!s.normalize)
+    return outputFromScores(r0, A);
+  SmallVector<Value> den = rowDenominators(r0, A, /*gatedQueries=*/true);
+  SmallVector<Value> O = outputFromScores(r0, A);
+  normalizeRows(t0, r0, O, den);
+  return O;
 }
 
 /// The weights 2^{G_{C-1,d} - G_{s,d}} of tokens tok and tok + 1 in state

@@ -404,7 +404,7 @@ void LinearChunkBuilder::buildOutputPass(Value bIdx, Value head, Value chunk, Va
   if (s.walkSlices)
     return walkOutputSlices(t0, chunk, r0);
   storeOutput(t0, r0,
-              featureGates()  ? chunkOutputGated(r0)
+              featureGates()  ? chunkOutputGated(t0, r0)
               : s.normalize ? chunkOutputNormalized(t0, r0)
                             : chunkOutput(r0));
 }
@@ -434,7 +434,13 @@ void LinearChunkBuilder::walkOutputSlices(Value t0, Value chunk, Value r0) {
       copySlice(t0, chunk, j + 1, (j + 1) % 2);
     v0 = c(j * s.bv);
     useSliceBuffer(j % 2);
-    storeOutput(t0, r0, outputFromScores(r0, A));
+    SmallVector<Value> O = outputFromScores(r0, A);
+    // normalize: the denominators per slice (from A, sQ and sZ, which lies
+    // past G: two registers fewer across the slices, which spilled), the lse
+    // by slice 0.
+    if (s.normalize)
+      normalizeRows(t0, r0, O, rowDenominators(r0, A, /*gatedQueries=*/true));
+    storeOutput(t0, r0, O);
     if (next) {
       NVVM::CpAsyncWaitGroupOp::create(b, 0);
       barrier(); // slice j + 1 has landed; slice j's buffer is free
@@ -538,7 +544,7 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
           storeCorrectedValues(t0);
       } else {
         storeOutput(t0, r0,
-                    featureGates()  ? chunkOutputGated(r0)
+                    featureGates()  ? chunkOutputGated(t0, r0)
                     : s.normalize ? chunkOutputNormalized(t0, r0)
                                   : chunkOutput(r0));
       }
@@ -546,13 +552,22 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
       // own pieces, those storeCorrectedValues read).
       next = s.wgmma ? updatedStateWgmma(state, t0, gLast) : updatedState(state, t0, gLast);
     }
-    if (s.normalize) // reads K and the weights, which nothing above wrote
+    // normalize: reads K and the weights, which nothing above wrote; GLA's
+    // z decays per feature: a thread per feature walks the chunk's keys,
+    // its sum stored after the barrier (the one stage takes the next
+    // chunk's copies).
+    Value zNext;
+    if (s.normalize && featureGates())
+      zNext = walkFeatureNormalizer(t0);
+    else if (s.normalize)
       stageNormalizerParts(t0);
-    barrier(); // every warp is done reading sS (and the chunk's tiles)
+    barrier(); // every warp is done reading sS (and the chunk's tiles, and sZ)
     if (s.stages() == 1)
       loadNext(); // into the one stage, during writeState and the other block's work
     writeState(next);
-    if (s.normalize)
+    if (zNext)
+      storeFeatureNormalizer(zNext);
+    else if (s.normalize)
       writeNormalizer(gLast);
     barrier(); // sS (and sZ) is the new state before the next chunk reads it
     scf::YieldOp::create(b, next);
@@ -631,10 +646,11 @@ void LinearChunkBuilder::buildStatePass(Value bIdx, Value head, Value slice, Val
       zeroTailValues(t0);
     Value gLast = scalarGates ? memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1)})
                               : Value();
-    // z's walk reads K (mapped above) before updatedStateWgmma weights V.
-    Value z = normalizer ? stepChunkNormalizer(carried.back(), chunk, t0, gLast) : Value();
     SmallVector<Value> next =
         s.wgmma ? updatedStateWgmma(state, t0, gLast) : updatedState(state, t0, gLast);
+    // z's walk reads K (mapped above; on wgmma GLA's K rows weighted by
+    // updatedStateWgmma, which waited for its products).
+    Value z = normalizer ? stepChunkNormalizer(carried.back(), chunk, t0, gLast) : Value();
     llvm::append_range(next, nextGates);
     if (z)
       next.push_back(z);
@@ -762,9 +778,8 @@ bool mlir::attn::cuda::canChunkLinear(LinearOp op, int64_t chunk, int64_t column
     if ((bits != 16 && bits != 32) || op.getGate())
       return false;
   }
-  // Titans' momentum and the normaliser of GLA's gates (z decays per
-  // feature) keep the token recurrence.
-  return !op.getForget() && !(op.getNormalize() && op.isPerFeatureGate());
+  // Titans' momentum keeps the token recurrence.
+  return !op.getForget();
 }
 
 namespace {

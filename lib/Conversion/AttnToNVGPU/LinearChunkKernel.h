@@ -407,6 +407,17 @@ private:
   /// slice 0's block: z (the chunk's start) into the chunk normalisers,
   /// then 2^{G_last} z + sum_s w_s phi(k_s) returned (others return z).
   Value stepChunkNormalizer(Value z, Value chunk, Value t0, Value gLast);
+  /// 2^{G_last} z + sum_s w_s phi(k_s) for feature `tid` of the block's
+  /// state rows (the caller's thread is below their count): scalar gates'
+  /// weights, or GLA's per feature.
+  Value advanceNormalizer(Value z, Value t0, Value gLast);
+  /// The fused kernel with GLA's gates: thread d < D's next z_d (before the
+  /// chunk's last barrier), then stored into sZ (after it).
+  Value walkFeatureNormalizer(Value t0);
+  void storeFeatureNormalizer(Value z);
+  /// The products' scale: the op's, or 1 with normalize (whose scale
+  /// multiplies the final 1 / den).
+  double scoreScale() { return s.normalize ? 1.0 : op.getScaleValue(); }
   /// split's output pass: sZ = the chunk's starting z (ordered by the
   /// barrier before the products).
   void loadChunkNormalizer(Value chunk);
@@ -414,7 +425,8 @@ private:
   Value sZParts;
   /// The denominators of this lane's two accumulator rows: the row sums
   /// of the unscaled masked scores A plus 2^{G_t} q_t . z.
-  SmallVector<Value> rowDenominators(Value r0, ArrayRef<SmallVector<Value>> A);
+  SmallVector<Value> rowDenominators(Value r0, ArrayRef<SmallVector<Value>> A,
+                                     bool gatedQueries = false);
   /// O's rows times scale / den (0 where den = 0); the lse where returned.
   void normalizeRows(Value t0, Value r0, SmallVector<Value> &O, ArrayRef<Value> den);
 
@@ -458,7 +470,7 @@ private:
   void scaleWarpRows(Value r0, function_ref<Value(Value, Value)> exponent);
   SmallVector<Value> diagonalScores(Value r0);
   SmallVector<SmallVector<Value>> offDiagonalScores(Value r0, Value ref);
-  SmallVector<Value> chunkOutputGated(Value r0);
+  SmallVector<Value> chunkOutputGated(Value t0, Value r0);
   /// The scores of chunkOutputGated, with sQ's rows left as Q o 2^{G_t}.
   SmallVector<SmallVector<Value>> gatedScores(Value r0);
   /// O = scale Q S + A V for this warp's rows, sQ already weighted.

@@ -18,9 +18,12 @@
 // z lives in shared memory; once per chunk the block sums the chunk's
 // weighted keys (8 features and a few tokens per thread, a warp's groups
 // met by shuffles, four warp parts in shared memory) and a thread per
-// feature adds them after the chunk's last barrier. Scalar decays and
-// gates only (GLA's per-feature gates decay z per feature: that keeps the
-// token recurrence).
+// feature adds them after the chunk's last barrier.
+//
+// GLA's gates per key feature decay z per feature: the scores are the
+// gated ones (unscaled), sQ's rows end as q_t o 2^{G_t} so that the state
+// term is sQ . z, and z_d <- 2^{G_{C-1,d}} z_d + sum_s 2^{G_{C-1,d} - G_{s,d}}
+// k_sd by a thread per feature walking the chunk's keys.
 //
 // split(C) (small grids): the state pass carries z in registers, a thread
 // per feature in value slice 0's block, and writes it at each chunk's
@@ -47,8 +50,8 @@ void LinearChunkBuilder::initNormalizer() {
   memref::StoreOp::create(b, cf(0.0), sZ, ValueRange{tid});
 }
 
-SmallVector<Value> LinearChunkBuilder::rowDenominators(Value r0,
-                                                      ArrayRef<SmallVector<Value>> A) {
+SmallVector<Value> LinearChunkBuilder::rowDenominators(Value r0, ArrayRef<SmallVector<Value>> A,
+                                                      bool gatedQueries) {
   auto vt = VectorType::get({8}, s.elt), vf = VectorType::get({8}, b.getF32Type());
   int64_t quarter = s.d / 4;
   Value col0 = mul(rem(lane, 4), quarter);
@@ -69,8 +72,9 @@ SmallVector<Value> LinearChunkBuilder::rowDenominators(Value r0,
       qz = vector::ReductionOp::create(b, vector::CombiningKind::ADD,
                                        arith::MulFOp::create(b, q, z), qz);
     }
-    Value g = exp2(memref::LoadOp::create(b, sG, ValueRange{row}));
-    den.push_back(quadReduce<arith::AddFOp>(b, math::FmaOp::create(b, g, qz, part)));
+    if (!gatedQueries) // 2^{G_t} q . z (GLA's sQ rows already carry 2^{G_t})
+      qz = arith::MulFOp::create(b, qz, exp2(memref::LoadOp::create(b, sG, ValueRange{row})));
+    den.push_back(quadReduce<arith::AddFOp>(b, arith::AddFOp::create(b, qz, part)));
   }
   return den;
 }
@@ -161,31 +165,78 @@ void LinearChunkBuilder::writeNormalizer(Value gLast) {
   memref::StoreOp::create(b, z, sZ, ValueRange{tid});
 }
 
-Value LinearChunkBuilder::stepChunkNormalizer(Value z, Value chunk, Value t0, Value gLast) {
-  // One block per (b, h) walks its features' column of the chunk's keys in
-  // shared memory (K mapped, read-only here; no barrier of its own): z
-  // depends on no value column, so the other slices' blocks skip it.
+Value LinearChunkBuilder::advanceNormalizer(Value z, Value t0, Value gLast) {
   Type f32 = b.getF32Type();
-  Value mine = arith::AndIOp::create(
-      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, v0, c(0)), ult(tid, c(s.d)));
-  auto in = scf::IfOp::create(b, TypeRange{f32}, mine, /*withElseRegion=*/true);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(&in.getThenRegion().front());
-  memref::StoreOp::create(b, z, arg(op.getChunkNormalizers()), ValueRange{bi, h, chunk, tid});
-  Value acc = gLast ? arith::MulFOp::create(b, z, exp2(gLast)).getResult() : z;
+  Value d = tid; // the feature within the block's state rows
+  // GLA: z_d decays by 2^{G_{C-1,d}}, key s weighs 2^{G_{C-1,d} - G_{s,d}}
+  // (on wgmma the state pass's K rows already carry it, 0 past N).
+  bool keysWeighted = s.wgmma && featureGates();
+  Value gLastD;
+  if (featureGates())
+    gLastD = s.stagedGates()
+                 ? vector::ExtractOp::create(b, stagedGateSum(c(kChunk - 1), d, 1),
+                                             ArrayRef<int64_t>{0})
+                       .getResult()
+                 : memref::LoadOp::create(b, sG, ValueRange{c(kChunk - 1), d}).getResult();
+  else
+    gLastD = gLast;
+  Value acc = gLastD ? arith::MulFOp::create(b, z, exp2(gLastD)).getResult() : z;
   for (int64_t tok = 0; tok < kChunk; ++tok) {
-    SmallVector<Value> at = pieceAt(c(tok), tid);
+    SmallVector<Value> at = pieceAt(c(tok), d, s.stateRows());
     Value k = arith::ExtFOp::create(b, f32, memref::LoadOp::create(b, sK, at).getResult());
-    // The keys' weights are 0 past N; unweighted keys past N are not data.
-    Value w = sKW ? memref::LoadOp::create(b, sKW, ValueRange{c(tok)}).getResult()
-                  : arith::SelectOp::create(b, ult(add(t0, tok), n), cf(1.0), cf(0.0))
-                        .getResult();
+    if (keysWeighted) { // 0 past N
+      acc = arith::AddFOp::create(b, acc, k);
+      continue;
+    }
+    Value w;
+    if (featureGates())
+      w = exp2(arith::SubFOp::create(b, gLastD,
+                                     memref::LoadOp::create(b, sG, ValueRange{c(tok), d})));
+    else if (sKW) // 0 past N
+      w = memref::LoadOp::create(b, sKW, ValueRange{c(tok)});
+    // Keys past N are not data.
+    if (!sKW || featureGates())
+      w = arith::SelectOp::create(b, ult(add(t0, tok), n), w ? w : cf(1.0), cf(0.0));
     acc = math::FmaOp::create(b, k, w, acc);
   }
-  scf::YieldOp::create(b, acc);
+  return acc;
+}
+
+Value LinearChunkBuilder::stepChunkNormalizer(Value z, Value chunk, Value t0, Value gLast) {
+  // One block per (b, h, feature slice) walks its features' columns of the
+  // chunk's keys in shared memory (read-only here; no barrier of its own):
+  // z depends on no value column, so the other value slices' blocks skip it.
+  Value mine = arith::AndIOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, v0, c(0)),
+      ult(tid, c(s.stateRows())));
+  auto in = scf::IfOp::create(b, TypeRange{b.getF32Type()}, mine, /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&in.getThenRegion().front());
+  memref::StoreOp::create(b, z, arg(op.getChunkNormalizers()),
+                          ValueRange{bi, h, chunk, feature(tid)});
+  scf::YieldOp::create(b, advanceNormalizer(z, t0, gLast));
   b.setInsertionPointToStart(&in.getElseRegion().front());
   scf::YieldOp::create(b, z);
   return in.getResult(0);
+}
+
+Value LinearChunkBuilder::walkFeatureNormalizer(Value t0) {
+  auto in = scf::IfOp::create(b, TypeRange{b.getF32Type()}, ult(tid, c(s.d)),
+                              /*withElseRegion=*/true);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&in.getThenRegion().front());
+  Value z = memref::LoadOp::create(b, sZ, ValueRange{tid});
+  scf::YieldOp::create(b, advanceNormalizer(z, t0, Value()));
+  b.setInsertionPointToStart(&in.getElseRegion().front());
+  scf::YieldOp::create(b, cf(0.0));
+  return in.getResult(0);
+}
+
+void LinearChunkBuilder::storeFeatureNormalizer(Value z) {
+  auto in = scf::IfOp::create(b, ult(tid, c(s.d)), /*withElseRegion=*/false);
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointToStart(&in.getThenRegion().front());
+  memref::StoreOp::create(b, z, sZ, ValueRange{tid});
 }
 
 void LinearChunkBuilder::loadChunkNormalizer(Value chunk) {

@@ -143,12 +143,13 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     form (`wy(64)`, below; `--cuda-options linear-wy=0` solves each chunk
     inside the sequential kernel instead, LinearChunkDelta.cpp); without
     per-feature gates 64 or 32 value columns per block, the runtime
-    picking by the grid, or `--cuda-options linear-columns=32|64`); `normalize`
-    with scalar decays and gates runs the fused kernel (wgmma on sm_90a)
-    with z beside the state (LinearChunkNormalize.cpp); every other variant (normalize
-    with GLA's gates, Titans, f32; static D <= 256, Dv <= 1024) runs a thread per
-    (b, h, value column) with its state column in registers, token by
-    token (LinearKernel.cpp), as does `linear-chunk=0`.
+    picking by the grid, or `--cuda-options linear-columns=32|64`); with
+    `normalize` z rides beside the state (in the fused kernel; with split
+    as a per-chunk result; decayed per feature with GLA's gates:
+    LinearChunkNormalize.cpp); every other variant (Titans, f32; static D
+    <= 256, Dv <= 1024) runs a thread per (b, h, value column) with its
+    state column in registers, token by token (LinearKernel.cpp), as does
+    `linear-chunk=0`.
 
     ```mlir
     %o = attn.linear %q, %k, %v decay(%lambda)
