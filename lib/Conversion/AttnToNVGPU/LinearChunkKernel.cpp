@@ -624,7 +624,7 @@ void LinearChunkBuilder::buildStatePass(Value bIdx, Value head, Value slice, Val
     loadIfAny(add(chunk, ahead), chunks, Value(), k, v);
     useStage(stageOf(chunk));
     if (gatesInRegisters) {
-      storeFeatureGateSums(SmallVector<Value>(carried.drop_front(numS)));
+      storeFeatureGateSums(SmallVector<Value>(carried.slice(numS, kChunk)));
       nextGates = loadFeatureGates(add(t0, kChunk));
       barrier(); // G is whole
     } else if (featureGates()) {

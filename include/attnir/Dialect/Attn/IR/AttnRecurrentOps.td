@@ -133,8 +133,10 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     The CPU lowering (attn-lower-linear) is chunked: within a chunk of C
     tokens (a pass option, `linear-chunk`) the masked, decayed products,
     across chunks the state; equal to the token recurrence up to rounding
-    for any C. The delta rule runs token by token (its chunked WY form is
-    future work). On CUDA, f16/bf16 inputs with D = 64 or 128 and decays,
+    for any C. The delta rule, GLA's per-feature gates and Titans walk
+    tokens on vectors along Dv (on a core the chunked forms cost as many
+    or more FMAs per token and gain no parallelism: docs/design/recurrent.md).
+    On CUDA, f16/bf16 inputs with D = 64 or 128 and decays,
     scalar gates, GLA's per-feature log gates (not with `gate`), the
     (gated) delta rule, l2norm or none (any feature map, state in and
     out) run in 64-token chunks on tensor cores (LinearChunkKernel.cpp,
