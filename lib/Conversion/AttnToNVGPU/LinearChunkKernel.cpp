@@ -176,7 +176,7 @@ void LinearChunkBuilder::decayScores(SmallVector<SmallVector<Value>> &A, Value r
   for (int64_t half = 0; half < 2; ++half) {
     Value row = cell(r0, 0, 2 * half).first;
     gRow[half] = memref::LoadOp::create(b, sG, ValueRange{row});
-    rowW[half] = rowScale ? rowScale(row) : cf(op.getScaleValue());
+    rowW[half] = rowScale ? rowScale(row) : cf(scoreScale());
   }
   for (int64_t nt = 0; nt < numS; ++nt)
     for (int64_t e = 0; e < 4; ++e) {
@@ -201,12 +201,13 @@ SmallVector<Value> LinearChunkBuilder::chunkOutput(Value r0) {
   return O;
 }
 
-void LinearChunkBuilder::decayStateTerm(Value r0, SmallVector<Value> &O, bool scaled) {
+void LinearChunkBuilder::decayStateTerm(Value r0, SmallVector<Value> &O) {
   int64_t numV = static_cast<int64_t>(O.size()) / 4;
   for (int64_t half = 0; half < 2; ++half) {
     Value g = memref::LoadOp::create(b, sG, ValueRange{cell(r0, 0, 2 * half).first});
-    Value w = scaled ? arith::MulFOp::create(b, exp2(g), cf(op.getScaleValue())).getResult()
-                     : exp2(g);
+    Value w = scoreScale() != 1.0
+                  ? arith::MulFOp::create(b, exp2(g), cf(scoreScale())).getResult()
+                  : exp2(g);
     for (int64_t nt = 0; nt < numV; ++nt)
       for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
         O[nt * 4 + e] = arith::MulFOp::create(b, O[nt * 4 + e], w);

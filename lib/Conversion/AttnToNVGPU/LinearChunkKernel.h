@@ -373,17 +373,16 @@ private:
   /// rows S for this warp's 16 rows of `rows` (Q by default).
   SmallVector<Value> queryTimesState(Value r0, Value rows = {});
   /// (rows K^T) o 2^{G_t - G_s} x rowScale(t) for this warp's rows, kept
-  /// for s <= t (s < t when strict); Q and the op's scale by default.
+  /// for s <= t (s < t when strict); Q and scoreScale() by default.
   /// maskedScores' weights and causal mask on raw scores A.
   void decayScores(SmallVector<SmallVector<Value>> &A, Value r0, bool strict,
                    function_ref<Value(Value)> rowScale);
   SmallVector<SmallVector<Value>> maskedScores(Value r0, Value rows = {}, bool strict = false,
                                                function_ref<Value(Value)> rowScale = {});
   SmallVector<Value> chunkOutput(Value r0);
-  /// O's rows times 2^{G_t} scale (2^{G_t} alone unless `scaled`: the
-  /// normaliser's numerator takes the scale last): the state term decayed
-  /// from the chunk's start.
-  void decayStateTerm(Value r0, SmallVector<Value> &O, bool scaled = true);
+  /// O's rows times 2^{G_t} scoreScale(): the state term decayed from the
+  /// chunk's start.
+  void decayStateTerm(Value r0, SmallVector<Value> &O);
   /// The masked scores (m16n8 accumulators) as the A-operand words of the
   /// product with V, four per 16 tokens.
   SmallVector<SmallVector<Value>> scoreWords(ArrayRef<SmallVector<Value>> A);

@@ -107,12 +107,11 @@ void LinearChunkBuilder::normalizeRows(Value t0, Value r0, SmallVector<Value> &O
 }
 
 SmallVector<Value> LinearChunkBuilder::chunkOutputNormalized(Value t0, Value r0) {
-  auto unit = [&](Value) { return cf(1.0); };
-  SmallVector<SmallVector<Value>> A = maskedScores(r0, {}, /*strict=*/false, unit);
+  SmallVector<SmallVector<Value>> A = maskedScores(r0); // unscaled: scoreScale()
   SmallVector<Value> den = rowDenominators(r0, A);
   // O = 2^{G_t} Q S + A V, then times scale / den.
   SmallVector<Value> O = queryTimesState(r0);
-  decayStateTerm(r0, O, /*scaled=*/false);
+  decayStateTerm(r0, O);
   addScoresTimesValues(A, O);
   normalizeRows(t0, r0, O, den);
   return O;

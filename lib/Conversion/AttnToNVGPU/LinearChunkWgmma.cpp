@@ -141,17 +141,15 @@ SmallVector<Value> LinearChunkBuilder::chunkOutputWgmma(Value q, Value k, Value 
   SmallVector<SmallVector<Value>> A;
   for (int64_t nt = 0; nt < kChunk / 8; ++nt)
     A.push_back(SmallVector<Value>(ArrayRef(raw).slice(nt * 4, 4)));
-  // normalize: unscaled scores (the scale multiplies the numerator only)
-  // and their row sums in the denominators.
-  auto unit = [&](Value) { return cf(1.0); };
-  decayScores(A, r0, /*strict=*/false,
-              den ? function_ref<Value(Value)>(unit) : function_ref<Value(Value)>());
+  // normalize: unscaled scores (scoreScale(): the scale multiplies the
+  // numerator only) and their row sums in the denominators.
+  decayScores(A, r0, /*strict=*/false, {});
   if (den)
     *den = rowDenominators(r0, A);
   SmallVector<SmallVector<Value>> words = scoreWords(A);
   NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0)); // Q S retired
   SmallVector<Value> O = wgmma::accumulatorValues(b, state, s.bv);
-  decayStateTerm(r0, O, /*scaled=*/!den);
+  decayStateTerm(r0, O);
 
   NVVM::WgmmaFenceAlignedOp::create(b);
   for (int64_t kt = 0; kt < kChunk / 16; ++kt) {
