@@ -553,23 +553,16 @@ void LinearChunkBuilder::build(Value bIdx, Value head, Value slice, Value thread
       // own pieces, those storeCorrectedValues read).
       next = s.wgmma ? updatedStateWgmma(state, t0, gLast) : updatedState(state, t0, gLast);
     }
-    // normalize: reads K and the weights, which nothing above wrote; GLA's
-    // z decays per feature: a thread per feature walks the chunk's keys,
-    // its sum stored after the barrier (the one stage takes the next
-    // chunk's copies).
-    Value zNext;
-    if (s.normalize && featureGates())
-      zNext = walkFeatureNormalizer(t0);
-    else if (s.normalize)
-      stageNormalizerParts(t0);
+    // normalize: a thread per feature walks the chunk's keys and weights,
+    // which nothing above wrote; its z_d is stored after the barrier (a
+    // single stage takes the next chunk's copies).
+    Value zNext = s.normalize ? walkNormalizer(t0, gLast) : Value();
     barrier(); // every warp is done reading sS (and the chunk's tiles, and sZ)
     if (s.stages() == 1)
       loadNext(); // into the one stage, during writeState and the other block's work
     writeState(next);
     if (zNext)
-      storeFeatureNormalizer(zNext);
-    else if (s.normalize)
-      writeNormalizer(gLast);
+      storeNormalizer(zNext);
     barrier(); // sS (and sZ) is the new state before the next chunk reads it
     scf::YieldOp::create(b, next);
   }

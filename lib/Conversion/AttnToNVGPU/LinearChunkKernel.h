@@ -64,10 +64,9 @@ struct ChunkShape {
   /// The delta rule's WY form (wy(C)): W [C, D] follows V in the stage, U's
   /// slice arrives in V's place; no A, X or beta (the prep kernel made them).
   bool wy = false;
-  /// `normalize` in the fused kernel (mma.sync or wgmma): z [D] f32, the
-  /// decayed sum of the keys, then each warp's part of a chunk's sum [4, D]
-  /// f32, follow G; in split's output pass z [D] f32 alone, the chunk's
-  /// starting normaliser read back (the state pass keeps z in registers).
+  /// `normalize`: z [D] f32 follows G, the decayed sum of the keys in the
+  /// fused kernel (mma.sync or wgmma), the chunk's starting normaliser read
+  /// back in split's output pass (the state pass keeps z in registers).
   bool normalize = false;
   ChunkRole role = ChunkRole::Fused;
   /// GLA's output pass: a block per (b, h, chunk) walks every slice of Dv
@@ -159,10 +158,7 @@ struct ChunkShape {
   int64_t offZ() const {
     return wgmma && role == ChunkRole::Output ? wgmmaOffG() + kChunk * 4 : endG();
   }
-  /// z [D], then in the fused kernel each warp's part [4, D].
-  int64_t normalizerBytes() const {
-    return !normalize ? 0 : (role == ChunkRole::Fused ? 5 : 1) * d * 4;
-  }
+  int64_t normalizerBytes() const { return normalize ? d * 4 : 0; }
   int64_t bytes() const {
     if (wgmma && role == ChunkRole::Output)
       return wgmmaOffG() + kChunk * 4 + normalizerBytes();
@@ -397,11 +393,6 @@ private:
   /// This warp's rows of the chunk's normalised output; the rows' lse
   /// (log phi(q)^T z) stored where the op returns it.
   SmallVector<Value> chunkOutputNormalized(Value t0, Value r0);
-  /// The chunk's weighted keys sum_s w_s phi(k_s) into sZParts (before the
-  /// chunk's last barrier); after it, thread d < D sets z_d = 2^{G_last}
-  /// z_d + the parts' sum.
-  void stageNormalizerParts(Value t0);
-  void writeNormalizer(Value gLast);
   /// split's state pass, z carried in registers by thread d < D of value
   /// slice 0's block: z (the chunk's start) into the chunk normalisers,
   /// then 2^{G_last} z + sum_s w_s phi(k_s) returned (others return z).
@@ -410,18 +401,16 @@ private:
   /// state rows (the caller's thread is below their count): scalar gates'
   /// weights, or GLA's per feature.
   Value advanceNormalizer(Value z, Value t0, Value gLast);
-  /// The fused kernel with GLA's gates: thread d < D's next z_d (before the
-  /// chunk's last barrier), then stored into sZ (after it).
-  Value walkFeatureNormalizer(Value t0);
-  void storeFeatureNormalizer(Value z);
+  /// The fused kernel: thread d < D's next z_d (before the chunk's last
+  /// barrier), then stored into sZ (after it).
+  Value walkNormalizer(Value t0, Value gLast);
+  void storeNormalizer(Value z);
   /// The products' scale: the op's, or 1 with normalize (whose scale
   /// multiplies the final 1 / den).
   double scoreScale() { return s.normalize ? 1.0 : op.getScaleValue(); }
   /// split's output pass: sZ = the chunk's starting z (ordered by the
   /// barrier before the products).
   void loadChunkNormalizer(Value chunk);
-  /// [warps, D] f32: each warp's sum of the chunk's weighted keys.
-  Value sZParts;
   /// The denominators of this lane's two accumulator rows: the row sums
   /// of the unscaled masked scores A plus 2^{G_t} q_t . z.
   SmallVector<Value> rowDenominators(Value r0, ArrayRef<SmallVector<Value>> A,

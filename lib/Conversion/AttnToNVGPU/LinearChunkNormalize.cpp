@@ -15,10 +15,10 @@
 // the scale multiplies the numerator only), so the row sums cost a few
 // adds and two quad shuffles; q . z is a dot product per row, a quarter
 // of the features per lane of the quad that holds the row's accumulators;
-// z lives in shared memory; once per chunk the block sums the chunk's
-// weighted keys (8 features and a few tokens per thread, a warp's groups
-// met by shuffles, four warp parts in shared memory) and a thread per
-// feature adds them after the chunk's last barrier.
+// z lives in shared memory; once per chunk a thread per feature walks the
+// chunk's weighted keys before the chunk's last barrier and stores its z_d
+// after it (a block-wide sum, 8 features and a few tokens per thread in
+// four warp parts, took the same time).
 //
 // GLA's gates per key feature decay z per feature: the scores are the
 // gated ones (unscaled), sQ's rows end as q_t o 2^{G_t} so that the state
@@ -43,7 +43,6 @@ namespace mlir::attn::cuda::linear_chunk {
 
 void LinearChunkBuilder::initNormalizer() {
   sZ = view(c(s.offZ()), {s.d}, b.getF32Type());
-  sZParts = view(c(s.offZ() + s.d * 4), {kThreads / 32, s.d}, b.getF32Type());
   auto in = scf::IfOp::create(b, ult(tid, c(s.d)), /*withElseRegion=*/false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&in.getThenRegion().front());
@@ -117,53 +116,6 @@ SmallVector<Value> LinearChunkBuilder::chunkOutputNormalized(Value t0, Value r0)
   return O;
 }
 
-void LinearChunkBuilder::stageNormalizerParts(Value t0) {
-  // Thread t sums 8 features (piece t % P, P = D / 8) over the tokens of
-  // group t / P; the groups of a warp meet by shuffles, its lanes < P
-  // store the warp's part in sZParts[warp].
-  int64_t pieces = s.d / 8, groups = kThreads / pieces, perGroup = kChunk / groups;
-  auto vt = VectorType::get({8}, s.elt), vf = VectorType::get({8}, b.getF32Type());
-  Value piece = rem(tid, pieces), group = div(tid, pieces), col = mul(piece, 8);
-  Value acc = arith::ConstantOp::create(b, vf, DenseElementsAttr::get(vf, 0.0f));
-  for (int64_t i = 0; i < perGroup; ++i) {
-    Value tok = add(mul(group, perGroup), i);
-    Value k = arith::ExtFOp::create(
-        b, vf, vector::LoadOp::create(b, vt, sK, pieceAt(tok, col)).getResult());
-    if (sKW) // the keys' weights 2^{G - G_s}
-      k = arith::MulFOp::create(
-          b, k,
-          vector::BroadcastOp::create(b, vf, memref::LoadOp::create(b, sKW, ValueRange{tok})));
-    // Tokens past N by a select: their rows of K are not data.
-    acc = arith::SelectOp::create(b, ult(add(t0, tok), n), arith::AddFOp::create(b, acc, k), acc);
-  }
-  SmallVector<Value> parts;
-  for (int64_t e = 0; e < 8; ++e)
-    parts.push_back(vector::ExtractOp::create(b, acc, ArrayRef<int64_t>{e}));
-  for (int64_t off = pieces; off < 32; off *= 2)
-    for (Value &x : parts)
-      x = arith::AddFOp::create(
-          b, x,
-          gpu::ShuffleOp::create(b, x, static_cast<int32_t>(off), 32, gpu::ShuffleMode::XOR)
-              .getShuffleResult());
-  auto lead = scf::IfOp::create(b, ult(lane, c(pieces)), /*withElseRegion=*/false);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(&lead.getThenRegion().front());
-  vector::StoreOp::create(b, vector::FromElementsOp::create(b, vf, parts), sZParts,
-                          ValueRange{warp, col});
-}
-
-void LinearChunkBuilder::writeNormalizer(Value gLast) {
-  auto in = scf::IfOp::create(b, ult(tid, c(s.d)), /*withElseRegion=*/false);
-  OpBuilder::InsertionGuard guard(b);
-  b.setInsertionPointToStart(&in.getThenRegion().front());
-  Value z = memref::LoadOp::create(b, sZ, ValueRange{tid});
-  if (gLast)
-    z = arith::MulFOp::create(b, z, exp2(gLast));
-  for (int64_t w = 0; w < kThreads / 32; ++w)
-    z = arith::AddFOp::create(b, z, memref::LoadOp::create(b, sZParts, ValueRange{c(w), tid}));
-  memref::StoreOp::create(b, z, sZ, ValueRange{tid});
-}
-
 Value LinearChunkBuilder::advanceNormalizer(Value z, Value t0, Value gLast) {
   Type f32 = b.getF32Type();
   Value d = tid; // the feature within the block's state rows
@@ -219,19 +171,19 @@ Value LinearChunkBuilder::stepChunkNormalizer(Value z, Value chunk, Value t0, Va
   return in.getResult(0);
 }
 
-Value LinearChunkBuilder::walkFeatureNormalizer(Value t0) {
+Value LinearChunkBuilder::walkNormalizer(Value t0, Value gLast) {
   auto in = scf::IfOp::create(b, TypeRange{b.getF32Type()}, ult(tid, c(s.d)),
                               /*withElseRegion=*/true);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&in.getThenRegion().front());
   Value z = memref::LoadOp::create(b, sZ, ValueRange{tid});
-  scf::YieldOp::create(b, advanceNormalizer(z, t0, Value()));
+  scf::YieldOp::create(b, advanceNormalizer(z, t0, gLast));
   b.setInsertionPointToStart(&in.getElseRegion().front());
   scf::YieldOp::create(b, cf(0.0));
   return in.getResult(0);
 }
 
-void LinearChunkBuilder::storeFeatureNormalizer(Value z) {
+void LinearChunkBuilder::storeNormalizer(Value z) {
   auto in = scf::IfOp::create(b, ult(tid, c(s.d)), /*withElseRegion=*/false);
   OpBuilder::InsertionGuard guard(b);
   b.setInsertionPointToStart(&in.getThenRegion().front());
