@@ -40,9 +40,10 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
                     .str()},
       {"vectorized",
        llvm::formatv("func.func(attn-vectorize-cpu{{lanes={0} rows={1} "
-                     "cols={2} avx512={3}},canonicalize,cse)",
+                     "cols={2} avx512={3} prefetch={4}},canonicalize,cse)",
                      o.lanes.getValue(), o.rows.getValue(), o.cols.getValue(),
-                     o.targetHasAVX512 ? "true" : "false")
+                     o.targetHasAVX512 ? "true" : "false",
+                     o.prefetch.getValue() ? "true" : "false")
            .str()},
       {"bufferized",
        "one-shot-bufferize{bufferize-function-boundaries "
@@ -270,6 +271,11 @@ void attn::setTargetDefaults(CPUPipelineOptions &o, bool avx512,
   // a Zen 5 EPYC (48 KB L1d) 64 beat 128 there by 7-22 % at N = 1024 to
   // 16384, dense and causal (docs/benchmarks/cpu-tuning.md, "Key panels").
   o.keyPanelBytes = avx512 ? 32768 : 0;
+  // Software prefetch of the next phase's panel (`prefetch=1`) stays off:
+  // within noise on the Zen 5 EPYC, -2.5 to +2.7 % across three A/B runs
+  // (docs/benchmarks/cpu-tuning.md, "Panel prefetch"); the hardware
+  // prefetchers already stream the packed panels.
+  o.prefetch = 0;
   // Eight 32-row tiles share each key block's K/V reads once a head's
   // packed K and V exceed 4 MiB: long M no longer streams them from L3 or
   // memory once per tile (N = 16384, D = 128: 146 -> 193 GFLOP/s on the
@@ -315,6 +321,7 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
                        {"lanes", &o.lanes, 8, 16, 8},
                        {"rows", &o.rows, 1, 16, 1},
                        {"cols", &o.cols, 1, 8, 1},
+                       {"prefetch", &o.prefetch, 0, 1, 1},
                        {"linear-chunk", &o.linearChunk, 1, 1024, 1},
                        {"scan-chunk", &o.scanChunk, 1, 1 << 20, 1},
                        {"decode-rows", &o.decodeRows, 0, 1024, 1},
@@ -322,7 +329,7 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
                        {"tile-group", &o.tileGroup, 1, 16, 1},
                        {"tile-group-bytes", &o.tileGroupBytes, 0, int64_t(1) << 40, 1}};
     if (!applyIntOption(item, rules,
-                        "query-tile, key-block, key-panel-bytes, lanes, rows, cols, linear-chunk, "
+                        "query-tile, key-block, key-panel-bytes, lanes, rows, cols, prefetch, linear-chunk, "
                         "scan-chunk, decode-rows, bf16-dot, tile-group, "
                         "tile-group-bytes",
                         error))

@@ -33,6 +33,9 @@ def ConvertAttnToCPUVector : Pass<"attn-vectorize-cpu", "func::FuncOp"> {
            "vectors per row of a register tile">,
     Option<"avx512", "avx512", "bool", /*default=*/"false",
            "the target has AVX-512: exp scales by vscalefps (16 lanes)">,
+    Option<"prefetch", "prefetch", "bool", /*default=*/"false",
+           "Q K^T prefetches the block's V panel and P V the next block's "
+           "K^T panel, a cache line every few steps">,
   ];
 }
 

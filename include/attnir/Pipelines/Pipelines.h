@@ -30,6 +30,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   Option<int64_t> rows{*this, "rows",
                        llvm::cl::desc("query rows per register tile"),
                        llvm::cl::init(4)};
+  Option<int64_t> prefetch{
+      *this, "prefetch",
+      llvm::cl::desc("1: each phase's multiply-adds prefetch the next "
+                     "phase's packed panel (V, then the next block's K^T)"),
+      llvm::cl::init(0)};
   Option<int64_t> linearChunk{*this, "linear-chunk",
                               llvm::cl::desc("tokens per chunk of attn.linear"),
                               llvm::cl::init(64)};

@@ -27,6 +27,7 @@
 
 #include "AmxTiles.h"
 #include "OnlineSoftmax.h"
+#include "PanelPrefetch.h"
 #include "attnir/Conversion/Passes.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
@@ -55,6 +56,9 @@ using RowFn = llvm::function_ref<Value(OpBuilder &, Location, Value)>;
 /// pairs (a and b then hold 2 x lanes bf16).
 using MacFn =
     llvm::function_ref<Value(OpBuilder &, Location, Value, Value, Value)>;
+/// Extra work of one multiply-add step at (r0, col, e): a prefetch.
+using StepFn =
+    llvm::function_ref<void(OpBuilder &, Location, Value, Value, Value)>;
 
 Value fmaMac(OpBuilder &b, Location l, Value a, Value x, Value acc) {
   return vector::FMAOp::create(b, l, a, x, acc);
@@ -81,7 +85,8 @@ void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
                         Value cols, int64_t r, int64_t c, int64_t lanes,
                         Value extent, bool accumulate, LoadFn loadB,
                         LoadFn loadA, MacFn mac = fmaMac,
-                        Value scale = Value(), RowFn rowScale = nullptr) {
+                        Value scale = Value(), RowFn rowScale = nullptr,
+                        StepFn onStep = nullptr) {
   auto vt = VectorType::get({lanes}, rw.getF32Type());
   Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
   Value zero =
@@ -114,6 +119,8 @@ void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
               auto loop = scf::ForOp::create(
                   cb, cl, c0, extent, c1, init,
                   [&](OpBuilder &ib, Location il, Value e, ValueRange accs) {
+                    if (onStep)
+                      onStep(ib, il, r0, col, e);
                     SmallVector<Value> bv;
                     for (int64_t cc = 0; cc < c; ++cc)
                       bv.push_back(loadB(ib, il, e, plusIdx(ib, il, col, cc * lanes)));
@@ -141,9 +148,9 @@ void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
 
 struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
   LowerKVBlockUpdate(MLIRContext *ctx, int64_t lanes, int64_t rows,
-                     int64_t cols, bool scalef)
+                     int64_t cols, bool scalef, bool prefetch)
       : OpRewritePattern(ctx), kLanes(lanes), rowsPerTile(rows),
-        colsPerTile(cols), useScalef(scalef) {}
+        colsPerTile(cols), useScalef(scalef), usePrefetch(prefetch) {}
 
   LogicalResult matchAndRewrite(KVBlockUpdateOp op,
                                 PatternRewriter &rw) const override {
@@ -229,6 +236,38 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
             cIdx(rw, loc, unit / kLanes));
       }
 
+    // Prefetches (PanelPrefetch.h): phase 1 brings this block's V rows,
+    // phase 4 the K^T panel of the schedule's next block.
+    Value firstPair =
+        pairs ? arith::DivUIOp::create(rw, loc, j0, cIdx(rw, loc, 2)).getResult()
+              : Value();
+    bool prefetch = usePrefetch && !inPlace && !amx;
+    int64_t rowTiles = bq / r, valueRows = pairs ? bk / 2 : bk;
+    auto stepIndex = [&](OpBuilder &ib, Location il, Value r0, Value col,
+                         Value e, int64_t colTile, int64_t colTiles,
+                         int64_t extent) {
+      Value tile = arith::AddIOp::create(
+          ib, il,
+          arith::MulIOp::create(
+              ib, il, arith::DivUIOp::create(ib, il, r0, cIdx(ib, il, r)),
+              cIdx(ib, il, colTiles)),
+          arith::DivUIOp::create(ib, il, col, cIdx(ib, il, colTile)));
+      return arith::AddIOp::create(
+          ib, il, arith::MulIOp::create(ib, il, tile, cIdx(ib, il, extent)), e);
+    };
+    cpu::Panel valuePanel{v, {b, hkv}, pairs ? firstPair : j0, valueRows,
+                          arith::SubIOp::create(
+                              rw, loc, memref::DimOp::create(rw, loc, v, 2), c1)};
+    auto prefetchValues = [&](OpBuilder &ib, Location il, Value r0, Value col,
+                              Value e) {
+      int64_t colTiles = nk / kc;
+      cpu::prefetchPanelStep(
+          ib, il, valuePanel,
+          stepIndex(ib, il, r0, col, e, kc * kLanes, colTiles, d),
+          rowTiles * colTiles * d);
+    };
+    StepFn phase1Step = prefetch ? StepFn(prefetchValues) : StepFn();
+
     // Phase 1: scores = Q K^T (Q pre-scaled), reduced over the head dim.
     if (inPlace)
       buildRowDots(rw, loc, qT, kT, scores, b, hkv, j0, validRows, liveRows,
@@ -256,7 +295,8 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           pairMac,
           vector::BroadcastOp::create(
               rw, loc, vt,
-              arith::ConstantOp::create(rw, loc, op.getScaleAttr())));
+              arith::ConstantOp::create(rw, loc, op.getScaleAttr())),
+          nullptr, phase1Step);
     else
       buildRegisterTiles(
           rw, loc, scores, liveRows, scoreCols, r, kc, kLanes, cIdx(rw, loc, d),
@@ -269,7 +309,8 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
             return vector::BroadcastOp::create(
                 ib, il, vt,
                 memref::LoadOp::create(ib, il, qT, ValueRange{e, row}));
-          });
+          },
+          fmaMac, Value(), nullptr, phase1Step);
 
     // Phase 2: the score rule on every pair, then the element rule and key
     // tail on partial blocks.
@@ -326,9 +367,28 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     // Phase 4: acc += P V, reduced over the block's keys (bf16 pairs: over
     // pairs of keys, step jp reading V's pair row j0 / 2 + jp and the
     // probability pair in scores slot jp).
-    Value firstPair =
-        pairs ? arith::DivUIOp::create(rw, loc, j0, cIdx(rw, loc, 2)).getResult()
-              : Value();
+    // The K^T panel [D or D / 2 pairs, BK] of the block the schedule
+    // visits next (`next_j0`; none for keys gathered per tile).
+    SmallVector<Value> nextLead;
+    int64_t panelRows = 0;
+    if (prefetch && op.getNextJ0()) {
+      panelRows = cast<MemRefType>(kT.getType()).getDimSize(3);
+      nextLead = {b, hkv,
+                  arith::DivUIOp::create(rw, loc, op.getNextJ0(),
+                                         cIdx(rw, loc, bk))};
+    }
+    cpu::Panel keyPanel{kT, nextLead, c0, panelRows,
+                        cIdx(rw, loc, std::max<int64_t>(0, panelRows - 1))};
+    auto prefetchKeys = [&](OpBuilder &ib, Location il, Value r0, Value col,
+                            Value j) {
+      int64_t colTiles = std::max<int64_t>(1, nvd / cv);
+      cpu::prefetchPanelStep(
+          ib, il, keyPanel,
+          stepIndex(ib, il, r0, col, j, cv * kLanes, colTiles, valueRows),
+          rowTiles * colTiles * valueRows);
+    };
+    StepFn phase4Step =
+        prefetch && panelRows > 0 ? StepFn(prefetchKeys) : StepFn();
     auto phase4 = [&](OpBuilder &pb, int64_t rows, Value live) {
     buildRegisterTiles(
         pb, loc, acc, live, cIdx(pb, loc, dvPad), rows, cv, kLanes,
@@ -352,7 +412,8 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
               memref::LoadOp::create(ib, il, scores, ValueRange{row, j}));
           return pairs ? asPairs(ib, il, p) : p;
         },
-        pairs ? MacFn(pairMac) : MacFn(fmaMac), Value(), rescale);
+        pairs ? MacFn(pairMac) : MacFn(fmaMac), Value(), rescale,
+        rows == r ? phase4Step : StepFn());
     };
     if (amx) {
       cpu::emitAmxValues(rw, loc, scores, v, acc, b, hkv, firstPair, liveRows,
@@ -724,7 +785,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
   }
 
   int64_t kLanes, rowsPerTile, colsPerTile;
-  bool useScalef;
+  bool useScalef, usePrefetch;
 };
 
 struct ConvertAttnToCPUVectorPass
@@ -751,7 +812,7 @@ struct ConvertAttnToCPUVectorPass
     if (narrow.wasInterrupted())
       return signalPassFailure();
     patterns.add<LowerKVBlockUpdate>(&getContext(), lanes, rows, cols,
-                                     avx512 && lanes == 16);
+                                     avx512 && lanes == 16, prefetch);
     GreedyRewriteConfig config;
     config.setStrictness(GreedyRewriteStrictness::ExistingOps);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),

@@ -1,5 +1,5 @@
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0},attn-vectorize-cpu{lanes=16 rows=4 cols=4}))' \
-// RUN:   | FileCheck %s --check-prefix=V16 --implicit-check-not=attn.kv_block_update --implicit-check-not=math.exp
+// RUN:   | FileCheck %s --check-prefix=V16 --implicit-check-not=attn.kv_block_update --implicit-check-not=math.exp --implicit-check-not=memref.prefetch
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0},attn-vectorize-cpu{lanes=8 rows=4 cols=4}))' \
 // RUN:   | FileCheck %s --check-prefix=V8 --implicit-check-not=attn.kv_block_update --implicit-check-not=math.exp
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=16},attn-vectorize-cpu{lanes=16 rows=4 cols=4}))' \
@@ -14,6 +14,8 @@
 // RUN:   | FileCheck %s --check-prefix=AMX --implicit-check-not=attn.kv_block_update --implicit-check-not=x86vector.avx512.dot
 // RUN: not attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 bf16-dot=1},attn-vectorize-cpu{lanes=8}))' 2>&1 \
 // RUN:   | FileCheck %s --check-prefix=PAIR-ERR
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0},attn-vectorize-cpu{lanes=16 rows=4 cols=4 prefetch=true}))' \
+// RUN:   | FileCheck %s --check-prefix=PF
 
 // ERR: error: attn-vectorize-cpu: lanes must be 8 (AVX2) or 16 (AVX-512), got 7
 
@@ -68,6 +70,23 @@
 // V16:       scf.for %{{.*}} = %c0 to %c64 step %c1 iter_args({{.*}}) -> (vector<16xf32>,
 // V16-COUNT-4: vector.load %{{.*}} : memref<?x?x?x64xf32>, vector<16xf32>
 // V16-COUNT-16: vector.fma %{{.*}}, %{{.*}}, %{{.*}} : vector<16xf32>
+
+// prefetch=true: Q K^T's steps each prefetch a line of this block's V rows
+// (1024 steps, 256 lines: every fourth step a new line), P V's a line of
+// the K^T panel of the block attn-tile's `next` names.
+// PF-LABEL: func.func @dense
+// PF:   scf.for %[[T:[a-z0-9_]+]] = %c0 to %[[COUNT:[a-z0-9_]+]] step %c1 iter_args
+// PF:     %[[TN:[a-z0-9_]+]] = arith.addi %[[T]], %c1
+// PF:     %[[TNEXT:[a-z0-9_]+]] = arith.minui %[[TN]], %{{.*}}
+// PF:     %[[NEXT:[a-z0-9_]+]] = arith.muli %[[TNEXT]], %c64
+// PF:     %[[NEXTKB:[a-z0-9_]+]] = arith.divui %[[NEXT]], %c64
+// PF:     scf.for %{{.*}} = %c0 to %c64 step %c1 iter_args({{.*}}) -> (vector<16xf32>,
+// PF:       arith.shrui %{{.*}}, %c2 : index
+// PF:       memref.prefetch %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}], read, locality<3>, data : memref<?x?x?x64xf32>
+// PF-COUNT-16: vector.fma
+// PF:     scf.for %{{.*}} = %c0 to %{{.*}} step %c1 iter_args({{.*}}) -> (vector<16xf32>,
+// PF:       memref.prefetch %{{.*}}[%{{.*}}, %{{.*}}, %[[NEXTKB]], %{{.*}}, %{{.*}}], read, locality<3>, data : memref<?x?x?x64x64xf32>
+// PF-COUNT-16: vector.fma
 
 // On AVX-512 exp scales by 2^n with vscalefps: the LLVM intrinsic's operand
 // order is (a, b, passthrough), a the polynomial and b = n (x86vector's op

@@ -400,7 +400,7 @@ func.func @kv_state_types(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x64xf32>,
                           %s: memref<32x64xf32>, %i: index, %c: i1,
                           %m: vector<32xf32>, %l: vector<16xf32>) {
   // expected-error @+1 {{failed to verify that all of {m_in, l_in, m_out, l_out} have same type}}
-  %r:2 = "attn.kv_block_update"(%qT, %kT, %v, %acc, %s, %i, %i, %i, %i, %i, %i, %c, %m, %l) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0>}> ({}, {})
+  %r:2 = "attn.kv_block_update"(%qT, %kT, %v, %acc, %s, %i, %i, %i, %i, %i, %i, %c, %m, %l) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0>}> ({}, {})
       : (memref<64x32xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
          memref<32x16xf32>, memref<32x64xf32>, index, index, index, index,
          index, index, i1, vector<32xf32>, vector<16xf32>)

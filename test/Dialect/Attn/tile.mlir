@@ -76,10 +76,16 @@
 // CHECK:   %[[ST:[a-z0-9_]+]]:2 = scf.for %[[T:[a-z0-9_]+]] = %[[C0]] to %[[COUNT]] step %[[C1]] iter_args(%[[MS:[a-z0-9_]+]] = %[[NEGINF]], %[[LS:[a-z0-9_]+]] = %[[ZERO]]) -> (vector<64xf32>, vector<64xf32>)
 // CHECK:     %[[KBI:[a-z0-9_]+]] = arith.addi %{{.*}}, %[[T]]
 // CHECK:     %[[J0:[a-z0-9_]+]] = arith.muli %[[KBI]], %[[C64]]
+// The next step's block (the last step's own): a hint for prefetching.
+// CHECK:     %[[TN:[a-z0-9_]+]] = arith.addi %[[T]], %[[C1]]
+// CHECK:     %[[TL:[a-z0-9_]+]] = arith.subi %[[COUNT]], %[[C1]]
+// CHECK:     %[[TNEXT:[a-z0-9_]+]] = arith.minui %[[TN]], %[[TL]]
+// CHECK:     %[[KBN:[a-z0-9_]+]] = arith.addi %{{.*}}, %[[TNEXT]]
+// CHECK:     %[[NEXT:[a-z0-9_]+]] = arith.muli %[[KBN]], %[[C64]]
 // CHECK:     arith.cmpi ult
 // CHECK:     arith.cmpi uge
 // CHECK:     %[[MASKED:[a-z0-9_]+]] = arith.ori
-// CHECK:     %[[MO:[a-z0-9_]+]], %[[LO:[a-z0-9_]+]] = attn.kv_block_update %[[QT]], %[[KT]], %[[VP]], %[[ACC]], %[[S]] at{{ ?}}[%[[IB]], %[[IHKV]], %[[I0]], %[[J0]]] lengths(%[[N]], %[[M]]) masked(%[[MASKED]]) state(%[[MS]], %[[LS]]) : memref<64x64xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x64xf32>, memref<64x64xf32>, memref<64x64xf32>, vector<64xf32>
+// CHECK:     %[[MO:[a-z0-9_]+]], %[[LO:[a-z0-9_]+]] = attn.kv_block_update %[[QT]], %[[KT]], %[[VP]], %[[ACC]], %[[S]] at{{ ?}}[%[[IB]], %[[IHKV]], %[[I0]], %[[J0]]] lengths(%[[N]], %[[M]]) masked(%[[MASKED]]) state(%[[MS]], %[[LS]]) next(%[[NEXT]]) : memref<64x64xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x64xf32>, memref<64x64xf32>, memref<64x64xf32>, vector<64xf32>
 // CHECK:     scf.yield %[[MO]], %[[LO]] : vector<64xf32>, vector<64xf32>
 // Finalize: out = acc / l.
 // CHECK:   vector.extract %[[ST]]#1

@@ -216,13 +216,20 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     return success();
   }
 
+  /// One visited block: its first key, the next step's (prefetch hint),
+  /// whether it needs the element rule.
+  struct BlockStep {
+    Value j0, nextJ0, masked;
+  };
   using UpdateFn = function_ref<SmallVector<Value>(
-      OpBuilder &, Location, Value, Value, ValueRange)>;
+      OpBuilder &, Location, const BlockStep &, ValueRange)>;
 
   /// The key loop over `sched` with the online-softmax states `init`
-  /// ((m, l) per query tile of the group): `update(j0, masked, state)` for
+  /// ((m, l) per query tile of the group): `update(step, state)` for
   /// each visited block; a skipped step (duplicate or out-of-range list
-  /// entry, or a block the mask empties) leaves the state as it is.
+  /// entry, or a block the mask empties) leaves the state as it is. The
+  /// next step's block (the last step's own) comes from the same schedule,
+  /// so a list's next entry is read in bounds.
   static scf::ForOp buildScheduleLoop(OpBuilder &rw, Location loc,
                                       const KeySchedule &sched, Value cBK,
                                       ValueRange init, UpdateFn update) {
@@ -231,10 +238,16 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
         rw, loc, c0, sched.count(), c1, init,
         [&](OpBuilder &lb, Location l, Value t, ValueRange state) {
           Value j0 = arith::MulIOp::create(lb, l, sched.block(lb, l, t), cBK);
-          Value masked = sched.masked(lb, l, t);
+          Value nextT = arith::MinUIOp::create(
+              lb, l, plusIdx(lb, l, t, 1),
+              arith::SubIOp::create(lb, l, sched.count(), c1));
+          BlockStep step{
+              j0,
+              arith::MulIOp::create(lb, l, sched.block(lb, l, nextT), cBK),
+              sched.masked(lb, l, t)};
           Value skip = sched.skipped(lb, l, t);
           if (!skip) {
-            scf::YieldOp::create(lb, l, update(lb, l, j0, masked, state));
+            scf::YieldOp::create(lb, l, update(lb, l, step, state));
             return;
           }
           auto ifSkip = scf::IfOp::create(
@@ -243,8 +256,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                 scf::YieldOp::create(tb, tl, state);
               },
               [&](OpBuilder &eb, Location el) {
-                scf::YieldOp::create(eb, el,
-                                     update(eb, el, j0, masked, state));
+                scf::YieldOp::create(eb, el, update(eb, el, step, state));
               });
           scf::YieldOp::create(lb, l, ifSkip.getResults());
         });
@@ -414,15 +426,15 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                                op.getFullMarked()};
     // One step of the tile at rows r0 with packed query `qt` and `accT`.
     auto step = [&](OpBuilder &ub, Location ul, Value qt, Value accT, Value r0,
-                    Value keysT, Value vals, Value j0, Value masked,
+                    Value keysT, Value vals, const BlockStep &bs,
                     ValueRange state, Value keys) -> SmallVector<Value> {
       auto upd = KVBlockUpdateOp::create(
           ub, ul, stateType, stateType, qt, keysT, vals, accT, scores, b, hkv,
-          r0, j0, N, M, masked, state[0], state[1], qDoc, kDoc, keys,
+          r0, bs.j0, N, M, bs.masked, state[0], state[1], qDoc, kDoc, keys,
           ruleBuffers.empty() && !op.hasScoreRule() && !op.hasMaskRule()
               ? Value()
               : h,
-          ruleBuffers, mask, pairScale);
+          bs.nextJ0, ruleBuffers, mask, pairScale);
       if (amx)
         upd.setAmx(true);
       // The rule regions travel with the step (they are isolated).
@@ -454,10 +466,10 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       loop = scf::ForOp::create(
           rw, loc, c0, gk.numBlocks, c1, ValueRange{mInit, lInit},
           [&](OpBuilder &lb, Location l, Value st, ValueRange state) {
-            Value j0 = arith::MulIOp::create(lb, l, st, cBK);
+            BlockStep bs{arith::MulIOp::create(lb, l, st, cBK), Value(), yes};
             scf::YieldOp::create(lb, l,
-                                 step(lb, l, qTile, acc, i0, gk.kT, gk.v, j0,
-                                      yes, state, gk.keys));
+                                 step(lb, l, qTile, acc, i0, gk.kT, gk.v, bs,
+                                      state, gk.keys));
           });
       for (Value buf : {gk.kT, gk.v, gk.keys})
         memref::DeallocOp::create(rw, loc, buf);
@@ -468,10 +480,9 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
               : KeySchedule::fromMask(rw, loc, mask, tile, bk);
       loop = buildScheduleLoop(
           rw, loc, sched, cBK, ValueRange{mInit, lInit},
-          [&](OpBuilder &ub, Location ul, Value j0, Value masked,
+          [&](OpBuilder &ub, Location ul, const BlockStep &bs,
               ValueRange state) {
-            return step(ub, ul, qTile, acc, i0, kT, vp, j0, masked, state,
-                        Value());
+            return step(ub, ul, qTile, acc, i0, kT, vp, bs, state, Value());
           });
     }
     buildFinalize(rw, loc, acc, loop.getResult(0), loop.getResult(1), out,
@@ -541,12 +552,12 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       return std::pair<Value, Value>(arith::AddIOp::create(ob, l, h0, g), c0);
     };
     auto step = [&](OpBuilder &ub, Location ul, Value qt, Value accT, Value r0,
-                    Value keysT, Value vals, Value j0, Value masked,
+                    Value keysT, Value vals, const BlockStep &bs,
                     ValueRange state, Value keys) -> SmallVector<Value> {
       auto upd = KVBlockUpdateOp::create(
           ub, ul, stateType, stateType, qt, keysT, vals, accT, scores, b, hkv,
-          r0, j0, t.N, t.M, masked, state[0], state[1], Value(), Value(), keys,
-          Value(), ValueRange{}, t.mask, FloatAttr());
+          r0, bs.j0, t.N, t.M, bs.masked, state[0], state[1], Value(), Value(),
+          keys, Value(), bs.nextJ0, ValueRange{}, t.mask, FloatAttr());
       return SmallVector<Value>(upd.getResults());
     };
     buildGroupLoops(rw, loc, t, tile, k, v, scores, kHeadGroup, live, placeOf,
@@ -560,8 +571,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
   using PlaceFn =
       function_ref<std::pair<Value, Value>(OpBuilder &, Location, Value)>;
   using StepFn = function_ref<SmallVector<Value>(
-      OpBuilder &, Location, Value, Value, Value, Value, Value, Value, Value,
-      ValueRange, Value)>;
+      OpBuilder &, Location, Value, Value, Value, Value, Value,
+      const BlockStep &, ValueRange, Value)>;
 
   /// The body of a task of `live` <= G tiles (tile g at placeOf(g): a
   /// query head and first row) packed into [G, ...] buffers, one key loop
@@ -606,11 +617,11 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     KeySchedule sched = KeySchedule::fromMask(rw, loc, t.mask, tile, t.bk);
     buildScheduleLoop(
         rw, loc, sched, cIdx(rw, loc, t.bk), ValueRange{},
-        [&](OpBuilder &ub, Location ul, Value j0, Value masked, ValueRange) {
+        [&](OpBuilder &ub, Location ul, const BlockStep &bs, ValueRange) {
           forEach(ub, ul, c0, live, [&](OpBuilder &ob, Location l, Value g) {
             SmallVector<Value> next =
                 step(ob, l, tileOf(ob, l, qAll, g), tileOf(ob, l, accAll, g),
-                     rowsOf(ob, l, g), kT, vp, j0, masked,
+                     rowsOf(ob, l, g), kT, vp, bs,
                      ValueRange{state(ob, l, mAll, g), state(ob, l, lAll, g)},
                      Value());
             vector::StoreOp::create(ob, l, next[0], mAll, ValueRange{g, c0});

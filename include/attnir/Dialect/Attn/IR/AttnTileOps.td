@@ -65,6 +65,11 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     AMX's VNNI B tiles as they are). There is no score rule, and `scale` is
     positive and applied to the products' sums in the softmax.
 
+    `next_j0` (optional): the first key of the block the tile's schedule
+    visits after this one (this block's own on its last step). A target
+    may prefetch that block's packed K^T panel while it works on this one
+    (attn-vectorize-cpu's `prefetch`); it never changes the result.
+
     `mask_rule` and `score_rule` are the attention op's rule regions (their
     tensor arguments read the memrefs `rules(...)` in the same order); `h`
     is the query head they see. The score rule runs on every pair of the
@@ -84,6 +89,7 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
       Optional<MemRefRankOf<[I32, I64], [2]>>:$k_doc,
       Optional<MemRefRankOf<[I64], [1]>>:$keys,
       Optional<Index>:$h,
+      Optional<Index>:$next_j0,
       Variadic<AnyMemRef>:$rule_operands,
       OptionalAttr<Attn_MaskAttrInterface>:$mask,
       OptionalAttr<F32Attr>:$scale,
@@ -96,6 +102,7 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     `at` `[` $b `,` $hkv `,` $i0 `,` $j0 `]`
     `lengths` `(` $n `,` $m `)` `masked` `(` $masked `)`
     `state` `(` $m_in `,` $l_in `)`
+    (`next` `(` $next_j0^ `)`)?
     (`segments` `(` $q_doc^ `,` $k_doc `:` type($q_doc) `,` type($k_doc) `)`)?
     (`keys` `(` $keys^ `:` type($keys) `)`)?
     (`head` `(` $h^ `)`)?
