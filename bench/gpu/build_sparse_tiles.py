@@ -2,8 +2,10 @@
 """Here (no GPU needed): the tile variants bench/gpu/sparse_tiles.py times
 for block lists and causal attention (bf16, D = 128, 128 x 128 lists):
 consumer warps, key block, copy stages, blocks per SM (ctas-per-sm) and
-the persistent grid (persistent=1).
-Bundles go to bench/gpu/bundles/tiles_*.bundle.
+the persistent grid (persistent=1). Also the lists without a mask that
+bench/gpu/sparse_short.py times (short_list_*: default, persistent, two
+blocks per SM).
+Bundles go to bench/gpu/bundles/tiles_*.bundle and short_*.bundle.
 
 usage: python3 bench/gpu/build_sparse_tiles.py [--attnc build/bin/attnc]
 """
@@ -22,6 +24,8 @@ SPECS = {}
 for _v, _opts in VARIANTS.items():
     SPECS[f"tiles_list_{_v}"] = (list_spec("f", 128, 128, 128, True), _opts)
     SPECS[f"tiles_causal_{_v}"] = (causal_spec("f", 128), _opts)
+    if _v in ("default", "persistent", "w4_k64_ctas2"):
+        SPECS[f"short_list_{_v}"] = (list_spec("f", 128, 128, 128, False), _opts)
 
 if __name__ == "__main__":
     build_all(SPECS)

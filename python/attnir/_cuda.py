@@ -19,13 +19,15 @@ def _torch():
 
 
 def _as_cuda_tensor(torch, x, name):
+    # The common case first and cheaply: a call's host time is what a short
+    # kernel costs (docs/benchmarks/python.md, "Host time of a CUDA call").
     if not isinstance(x, torch.Tensor):
         if hasattr(x, "__dlpack__"):
             x = torch.from_dlpack(x)
         else:
             raise TypeError(f"argument '{name}' must be a CUDA tensor (torch or "
                             f"DLPack), got {type(x).__name__}")
-    if x.device.type != "cuda":
+    if not x.is_cuda:
         raise ValueError(f"argument '{name}' is on {x.device}; this kernel runs "
                          f"on CUDA (pass {name}.cuda())")
     if x.requires_grad:
@@ -50,6 +52,19 @@ def _code(torch, t, name):
 
 
 _TORCH_DTYPE = None
+_RAW_STREAM = None
+
+
+def _stream_of(torch, index):
+    """The raw CUstream of torch's current stream on device `index` (torch's
+    own fast accessor where it has one: current_stream() builds a Stream
+    object, a few microseconds per call)."""
+    global _RAW_STREAM
+    if _RAW_STREAM is None:
+        raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+        _RAW_STREAM = raw if raw is not None else (
+            lambda i: torch.cuda.current_stream(i).cuda_stream)
+    return _RAW_STREAM(index)
 
 
 def call(native, e, arrays, out):
@@ -63,11 +78,12 @@ def call(native, e, arrays, out):
         raise TypeError(f"{e.label} takes {e.n_in} arrays "
                         f"({', '.join(e.in_names)}), got {len(arrays)}")
     ts = [_as_cuda_tensor(torch, a, n) for a, n in zip(arrays, e.in_names)]
-    device = ts[0].device
+    index = ts[0].get_device()
     for t, n in zip(ts, e.in_names):
-        if t.device != device:
+        if t.get_device() != index:
             raise ValueError(f"argument '{n}' is on {t.device}, "
-                             f"'{e.in_names[0]}' on {device}: use one device")
+                             f"'{e.in_names[0]}' on {ts[0].device}: use one device")
+    device = ts[0].device
     tensors = [(t.data_ptr(), _code(torch, t, n), tuple(t.shape), tuple(t.stride()))
                for t, n in zip(ts, e.in_names)]
     shapes = native.output_shapes(e.index, tensors)
@@ -83,9 +99,13 @@ def call(native, e, arrays, out):
                for r, n in zip(res, e.out_names)]
     outs = [(r.data_ptr(), _code(torch, r, n), tuple(r.shape), tuple(r.stride()))
             for r, n in zip(res, e.out_names)]
-    with torch.cuda.device(device):
-        stream = torch.cuda.current_stream(device).cuda_stream
-        native.run(e.index, tensors, outs, stream)
+    # The kernel runs in the current CUDA context: the device's, switched to
+    # only when the thread is on another device.
+    if torch.cuda.current_device() == index:
+        native.run(e.index, tensors, outs, _stream_of(torch, index))
+    else:
+        with torch.cuda.device(index):
+            native.run(e.index, tensors, outs, _stream_of(torch, index))
     if out is not None:
         return out
     return res[0] if len(res) == 1 else tuple(res)
