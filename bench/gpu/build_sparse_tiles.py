@@ -4,12 +4,13 @@ for block lists and causal attention (bf16, D = 128, 128 x 128 lists):
 consumer warps, key block, copy stages, blocks per SM (ctas-per-sm) and
 the persistent grid (persistent=1). Also the lists without a mask that
 bench/gpu/sparse_short.py times (short_list_*: default, persistent, two
-blocks per SM).
+blocks per SM), and chunked<128 k> masks (short_chunk_k: each tile visits
+its chunk's k blocks, all full, with no list to read).
 Bundles go to bench/gpu/bundles/tiles_*.bundle and short_*.bundle.
 
 usage: python3 bench/gpu/build_sparse_tiles.py [--attnc build/bin/attnc]
 """
-from build_sparse import build_all, causal_spec, list_spec
+from build_sparse import build_all, causal_spec, list_spec, mask_spec
 
 # variant -> cuda options ("" is the default the compiler picks)
 VARIANTS = {
@@ -26,6 +27,9 @@ for _v, _opts in VARIANTS.items():
     SPECS[f"tiles_causal_{_v}"] = (causal_spec("f", 128), _opts)
     if _v in ("default", "persistent", "w4_k64_ctas2"):
         SPECS[f"short_list_{_v}"] = (list_spec("f", 128, 128, 128, False), _opts)
+
+for _k in (1, 2, 4, 8, 16):
+    SPECS[f"short_chunk_{_k}"] = (mask_spec("f", 128, f"#attn.chunked<{128 * _k}>"), "")
 
 if __name__ == "__main__":
     build_all(SPECS)

@@ -79,14 +79,32 @@ def timings(report, reps):
                                tflops=4 * D * BS * BS * kk * tiles / ms / 1e9)
                     rows.append(row)
                     print(json.dumps(row), flush=True)
+    # The same k blocks per tile from a mask instead of a list
+    # (chunked<128 k>: a tile's chunk, all full; nothing to read per step).
+    for B, H in ((2, 16),):
+        q, k_, v = (torch.randn(B, H, N, D, device=dev, dtype=torch.bfloat16) for _ in range(3))
+        tiles = B * H * nb
+        for kk in KS:
+            path = os.path.join(BUNDLES, f"short_chunk_{kk}.bundle")
+            if not os.path.exists(path):
+                continue
+            kern = attnir.load(path)
+            ms = time_ms(lambda: kern(q, k_, v), reps)
+            row = dict(variant="default", B=B, H=H, layout="chunked mask", k=kk, ms=ms,
+                       us_per_tile_per_sm=ms * 1e3 * min(SMS, tiles) / tiles,
+                       tflops=4 * D * BS * BS * kk * tiles / ms / 1e9)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     # Fit a + b k over k <= 16 on the full grid.
     fits = []
     for variant in VARIANTS:
-        for layout in ("random", "consecutive"):
+        for layout in ("random", "consecutive", "chunked mask"):
             pts = [(r["k"], r["us_per_tile_per_sm"]) for r in rows
                    if r["variant"] == variant and r["layout"] == layout and r["B"] == 2
                    and r["k"] <= 16]
             n = len(pts)
+            if n < 2:
+                continue
             mx = sum(p[0] for p in pts) / n
             my = sum(p[1] for p in pts) / n
             b = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
