@@ -100,8 +100,6 @@ def main():
     arrays = (q, k, v, idx, cnt)
     e = kern._e
     native = kern._native
-    tensors = [(t.data_ptr(), _cuda._code(torch, t, n), tuple(t.shape), tuple(t.stride()))
-               for t, n in zip(arrays, e.in_names)]
     out = torch.empty_like(q)
     outs = [(out.data_ptr(), _cuda._code(torch, out, "o"), tuple(out.shape), tuple(out.stride()))]
     stream = torch.cuda.current_stream(dev).cuda_stream
@@ -110,6 +108,8 @@ def main():
     def marshal():
         return [(t.data_ptr(), _cuda._code(torch, t, n), tuple(t.shape), tuple(t.stride()))
                 for t, n in zip(arrays, e.in_names)]
+
+    tensors = marshal()
 
     def device_ctx():
         with torch.cuda.device(q.device):

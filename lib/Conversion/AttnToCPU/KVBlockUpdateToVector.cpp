@@ -255,9 +255,12 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
       return arith::AddIOp::create(
           ib, il, arith::MulIOp::create(ib, il, tile, cIdx(ib, il, extent)), e);
     };
-    cpu::Panel valuePanel{v, {b, hkv}, pairs ? firstPair : j0, valueRows,
-                          arith::SubIOp::create(
-                              rw, loc, memref::DimOp::create(rw, loc, v, 2), c1)};
+    // The panels' bounds are emitted only where a phase prefetches.
+    cpu::Panel valuePanel;
+    if (prefetch)
+      valuePanel = {v, {b, hkv}, pairs ? firstPair : j0, valueRows,
+                    arith::SubIOp::create(
+                        rw, loc, memref::DimOp::create(rw, loc, v, 2), c1)};
     auto prefetchValues = [&](OpBuilder &ib, Location il, Value r0, Value col,
                               Value e) {
       int64_t colTiles = nk / kc;
@@ -369,16 +372,15 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     // probability pair in scores slot jp).
     // The K^T panel [D or D / 2 pairs, BK] of the block the schedule
     // visits next (`next_j0`; none for keys gathered per tile).
-    SmallVector<Value> nextLead;
-    int64_t panelRows = 0;
+    cpu::Panel keyPanel;
     if (prefetch && op.getNextJ0()) {
-      panelRows = cast<MemRefType>(kT.getType()).getDimSize(3);
-      nextLead = {b, hkv,
-                  arith::DivUIOp::create(rw, loc, op.getNextJ0(),
-                                         cIdx(rw, loc, bk))};
+      int64_t panelRows = cast<MemRefType>(kT.getType()).getDimSize(3);
+      keyPanel = {kT,
+                  {b, hkv,
+                   arith::DivUIOp::create(rw, loc, op.getNextJ0(),
+                                          cIdx(rw, loc, bk))},
+                  c0, panelRows, cIdx(rw, loc, panelRows - 1)};
     }
-    cpu::Panel keyPanel{kT, nextLead, c0, panelRows,
-                        cIdx(rw, loc, std::max<int64_t>(0, panelRows - 1))};
     auto prefetchKeys = [&](OpBuilder &ib, Location il, Value r0, Value col,
                             Value j) {
       int64_t colTiles = std::max<int64_t>(1, nvd / cv);
@@ -387,8 +389,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           stepIndex(ib, il, r0, col, j, cv * kLanes, colTiles, valueRows),
           rowTiles * colTiles * valueRows);
     };
-    StepFn phase4Step =
-        prefetch && panelRows > 0 ? StepFn(prefetchKeys) : StepFn();
+    StepFn phase4Step = keyPanel.buf ? StepFn(prefetchKeys) : StepFn();
     auto phase4 = [&](OpBuilder &pb, int64_t rows, Value live) {
     buildRegisterTiles(
         pb, loc, acc, live, cIdx(pb, loc, dvPad), rows, cv, kLanes,

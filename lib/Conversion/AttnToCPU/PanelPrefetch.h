@@ -17,9 +17,9 @@
 
 namespace mlir::attn::cpu {
 
-/// A panel of `rows` rows of a memref, each row contiguous: the lines of
-/// rows [firstRow, firstRow + rows) along dimension `rowDim` of `buf`
-/// (the dimensions before it fixed by `lead`, the one after it the row).
+/// A panel of `rows` rows of a memref, each row contiguous: rows
+/// [firstRow, firstRow + rows) of the second-to-last dimension of `buf`,
+/// the dimensions before it fixed by `lead`, the last one the row.
 struct Panel {
   Value buf;
   SmallVector<Value> lead; ///< indices before the row dimension

@@ -73,12 +73,13 @@
 // ascending order, those outside the full range with the element rule;
 // without a mask every block is full.
 // CHECK:   %[[COUNT:[a-z0-9_]+]] = arith.subi %[[KB1]], %{{.*}}
+// The last step, for the next step's block (a hint for prefetching).
+// CHECK:   %[[TL:[a-z0-9_]+]] = arith.subi %[[COUNT]], %[[C1]]
 // CHECK:   %[[ST:[a-z0-9_]+]]:2 = scf.for %[[T:[a-z0-9_]+]] = %[[C0]] to %[[COUNT]] step %[[C1]] iter_args(%[[MS:[a-z0-9_]+]] = %[[NEGINF]], %[[LS:[a-z0-9_]+]] = %[[ZERO]]) -> (vector<64xf32>, vector<64xf32>)
 // CHECK:     %[[KBI:[a-z0-9_]+]] = arith.addi %{{.*}}, %[[T]]
 // CHECK:     %[[J0:[a-z0-9_]+]] = arith.muli %[[KBI]], %[[C64]]
-// The next step's block (the last step's own): a hint for prefetching.
+// The next step's block (the last step's own).
 // CHECK:     %[[TN:[a-z0-9_]+]] = arith.addi %[[T]], %[[C1]]
-// CHECK:     %[[TL:[a-z0-9_]+]] = arith.subi %[[COUNT]], %[[C1]]
 // CHECK:     %[[TNEXT:[a-z0-9_]+]] = arith.minui %[[TN]], %[[TL]]
 // CHECK:     %[[KBN:[a-z0-9_]+]] = arith.addi %{{.*}}, %[[TNEXT]]
 // CHECK:     %[[NEXT:[a-z0-9_]+]] = arith.muli %[[KBN]], %[[C64]]

@@ -234,13 +234,14 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                                       const KeySchedule &sched, Value cBK,
                                       ValueRange init, UpdateFn update) {
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+    // Read only inside the loop, where count >= 1.
+    Value lastStep = arith::SubIOp::create(rw, loc, sched.count(), c1);
     return scf::ForOp::create(
         rw, loc, c0, sched.count(), c1, init,
         [&](OpBuilder &lb, Location l, Value t, ValueRange state) {
           Value j0 = arith::MulIOp::create(lb, l, sched.block(lb, l, t), cBK);
-          Value nextT = arith::MinUIOp::create(
-              lb, l, plusIdx(lb, l, t, 1),
-              arith::SubIOp::create(lb, l, sched.count(), c1));
+          Value nextT =
+              arith::MinUIOp::create(lb, l, plusIdx(lb, l, t, 1), lastStep);
           BlockStep step{
               j0,
               arith::MulIOp::create(lb, l, sched.block(lb, l, nextT), cBK),
