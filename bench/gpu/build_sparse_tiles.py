@@ -31,5 +31,12 @@ for _v, _opts in VARIANTS.items():
 for _k in (1, 2, 4, 8, 16):
     SPECS[f"short_chunk_{_k}"] = (mask_spec("f", 128, f"#attn.chunked<{128 * _k}>"), "")
 
+# Measuring builds for bench/gpu/tile_trace.py: each tile's phase stamps.
+for _v, _opts in (("default", ""), ("persistent", "persistent=1")):
+    _t = (_opts + " trace-tiles=1").strip()
+    SPECS[f"trace_list_{_v}"] = (list_spec("f", 128, 128, 128, False), _t)
+    SPECS[f"trace_chunk2_{_v}"] = (mask_spec("f", 128, "#attn.chunked<256>"), _t)
+    SPECS[f"trace_causal_{_v}"] = (causal_spec("f", 128), _t)
+
 if __name__ == "__main__":
     build_all(SPECS)

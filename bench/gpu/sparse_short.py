@@ -13,12 +13,14 @@ Writes sparse-short.json into --out.
 
   PYTHONPATH=<runtime-only site> python3 bench/gpu/sparse_short.py --out DIR
 """
+import itertools
 import json
 import os
 
 import torch
 
 import attnir
+from rules import kernel_ms
 from sparse import BUNDLES, dev, random_lists, reference, run_report, time_ms
 
 VARIANTS = sorted(f[len("short_list_"):-len(".bundle")] for f in os.listdir(BUNDLES)
@@ -48,6 +50,10 @@ def correctness(report):
         print(f"check {variant} err={err:.2e} {'ok' if err <= 1e-2 else 'FAILED'}", flush=True)
 
 
+def device_ms(fn, reps):
+    return sum(kernel_ms(fn, reps).values())
+
+
 def lists(B, H, nb, k, layout, gen):
     idx = torch.empty((B, H, nb, k), dtype=torch.int32)
     for r in range(nb):
@@ -74,8 +80,11 @@ def timings(report, reps):
                 for kk in KS:
                     idx, cnt = made[kk]
                     ms = time_ms(lambda: kern(q, k_, v, idx, cnt), reps)
+                    dev_ms = device_ms(lambda: kern(q, k_, v, idx, cnt), reps)
                     row = dict(variant=variant, B=B, H=H, layout=layout, k=kk, ms=ms,
+                               kernel_ms=dev_ms,
                                us_per_tile_per_sm=ms * 1e3 * min(SMS, tiles) / tiles,
+                               kernel_us_per_tile_per_sm=dev_ms * 1e3 * min(SMS, tiles) / tiles,
                                tflops=4 * D * BS * BS * kk * tiles / ms / 1e9)
                     rows.append(row)
                     print(json.dumps(row), flush=True)
@@ -90,27 +99,31 @@ def timings(report, reps):
                 continue
             kern = attnir.load(path)
             ms = time_ms(lambda: kern(q, k_, v), reps)
+            dev_ms = device_ms(lambda: kern(q, k_, v), reps)
             row = dict(variant="default", B=B, H=H, layout="chunked mask", k=kk, ms=ms,
+                       kernel_ms=dev_ms,
                        us_per_tile_per_sm=ms * 1e3 * min(SMS, tiles) / tiles,
+                       kernel_us_per_tile_per_sm=dev_ms * 1e3 * min(SMS, tiles) / tiles,
                        tflops=4 * D * BS * BS * kk * tiles / ms / 1e9)
             rows.append(row)
             print(json.dumps(row), flush=True)
-    # Fit a + b k over k <= 16 on the full grid.
+    # Fit a + b k over k <= 16 on the full grid, by events and by device time.
     fits = []
-    for variant in VARIANTS:
-        for layout in ("random", "consecutive", "chunked mask"):
-            pts = [(r["k"], r["us_per_tile_per_sm"]) for r in rows
-                   if r["variant"] == variant and r["layout"] == layout and r["B"] == 2
-                   and r["k"] <= 16]
-            n = len(pts)
-            if n < 2:
-                continue
-            mx = sum(p[0] for p in pts) / n
-            my = sum(p[1] for p in pts) / n
-            b = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
-            fits.append(dict(variant=variant, layout=layout, fixed_us=my - b * mx,
-                             per_block_us=b))
-            print(json.dumps(fits[-1]), flush=True)
+    for variant, layout, key in itertools.product(
+            VARIANTS, ("random", "consecutive", "chunked mask"),
+            ("us_per_tile_per_sm", "kernel_us_per_tile_per_sm")):
+        pts = [(r["k"], r[key]) for r in rows
+               if r["variant"] == variant and r["layout"] == layout and r["B"] == 2
+               and r["k"] <= 16]
+        n = len(pts)
+        if n < 2:
+            continue
+        mx = sum(p[0] for p in pts) / n
+        my = sum(p[1] for p in pts) / n
+        b = sum((x - mx) * (y - my) for x, y in pts) / sum((x - mx) ** 2 for x, _ in pts)
+        fits.append(dict(variant=variant, layout=layout, time=key, fixed_us=my - b * mx,
+                         per_block_us=b))
+        print(json.dumps(fits[-1]), flush=True)
     report["timings"] = rows
     report["fits"] = fits
 

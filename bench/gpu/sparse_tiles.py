@@ -3,7 +3,8 @@
 (bf16, B = 2, H = 16, N = 16384, D = 128), each checked against a float64
 reference on ragged and GQA shapes, then timed on causal attention and on
 random causal 128 x 128 block lists at 50, 25, 10 and 5 % of the causal
-blocks (the lists of bench/gpu/sparse.py, same seed), all in one process.
+blocks (the lists of bench/gpu/sparse.py, same seed), all in one process,
+by CUDA events and by CUPTI's kernel time.
 Writes sparse-tiles.json into --out.
 
   PYTHONPATH=<runtime-only site> python3 bench/gpu/sparse_tiles.py --out DIR
@@ -14,6 +15,7 @@ import os
 import torch
 
 import attnir
+from rules import kernel_ms
 from sparse import BUNDLES, dev, random_lists, reference, run_report, time_ms
 
 # TILES_ONLY=a,b: only those variants (e.g. under compute-sanitizer).
@@ -55,6 +57,11 @@ def correctness(report):
                       f"{'ok' if ok else 'FAILED'}", flush=True)
 
 
+def device_ms(fn, reps):
+    """CUPTI's time of the call's kernels (no host time between them)."""
+    return sum(kernel_ms(fn, reps).values())
+
+
 def timings(report, reps):
     B, H, N, D, BS = 2, 16, 16384, 128, 128
     nb = N // BS
@@ -73,7 +80,9 @@ def timings(report, reps):
     for variant in VARIANTS:
         kern, kc = load("list", variant), load("causal", variant)
         ms = time_ms(lambda: kc(q, k, v), reps)
-        row = dict(variant=variant, causal_ms=ms, causal_tflops=causal_flops / ms / 1e9)
+        dev_ms = device_ms(lambda: kc(q, k, v), reps)
+        row = dict(variant=variant, causal_ms=ms, causal_tflops=causal_flops / ms / 1e9,
+                   causal_kernel_ms=dev_ms, causal_kernel_tflops=causal_flops / dev_ms / 1e9)
         if base is None:
             base = kc(q, k, v).float()
         row["causal_max_diff_vs_first"] = (kc(q, k, v).float() - base).abs().max().item()
@@ -81,6 +90,9 @@ def timings(report, reps):
             t = time_ms(lambda: kern(q, k, v, idx, cnt), reps)
             row[f"list{int(density * 100)}_ms"] = t
             row[f"list{int(density * 100)}_tflops"] = flops / t / 1e9
+            dt = device_ms(lambda: kern(q, k, v, idx, cnt), reps)
+            row[f"list{int(density * 100)}_kernel_ms"] = dt
+            row[f"list{int(density * 100)}_kernel_tflops"] = flops / dt / 1e9
         rows.append(row)
         print(json.dumps(row), flush=True)
     report["timings"] = rows

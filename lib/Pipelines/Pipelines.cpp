@@ -89,7 +89,7 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
                      "attn-to-nvgpu{{warps={0} key-block={1} stages={2} "
                      "m-tiles={3} mma={4} ping-pong={5} ctas-per-sm={6} "
                      "persistent={7} linear-chunk={8} linear-columns={9} "
-                     "select-radix={10} fuse-merge={12}},"
+                     "select-radix={10} fuse-merge={12} trace-tiles={13}},"
                      "canonicalize,cse",
                      o.warps.getValue(), o.keyBlock.getValue(),
                      o.stages.getValue(), o.mTiles.getValue(),
@@ -100,7 +100,8 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
                      o.pingPong.getValue(), o.ctasPerSm.getValue(),
                      o.persistent.getValue(), o.linearChunk.getValue(),
                      o.linearColumns.getValue(), o.selectRadix.getValue(),
-                     linearSplitPasses(o), o.fuseMerge.getValue())
+                     linearSplitPasses(o), o.fuseMerge.getValue(),
+                     o.traceTiles.getValue())
            .str()},
       {"nvvm",
        llvm::formatv(
@@ -217,6 +218,7 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
                        {"ping-pong", &o.pingPong, 0, 1, 1},
                        {"ctas-per-sm", &o.ctasPerSm, 0, 2, 1},
                        {"persistent", &o.persistent, 0, 1, 1},
+                       {"trace-tiles", &o.traceTiles, 0, 1, 1},
                        {"linear-chunk", &o.linearChunk, 0, 64, 64},
                        {"linear-columns", &o.linearColumns, 0, 64, 32},
                        {"linear-wy", &o.linearWy, 0, 1, 1},
@@ -226,7 +228,7 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
                        {"opt-level", &o.optLevel, 0, 3, 1}};
     if (!applyIntOption(item, rules,
                         "chip, features, mma, warps, m-tiles, key-block, "
-                        "stages, ping-pong, ctas-per-sm, persistent, linear-chunk, "
+                        "stages, ping-pong, ctas-per-sm, persistent, trace-tiles, linear-chunk, "
                         "linear-columns, linear-wy, linear-split, select-radix, fuse-merge, "
                         "opt-level",
                         error))

@@ -101,6 +101,10 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
            "double-buffered, so the next tile's copies overlap this tile's "
            "last MMAs and epilogue; 0: a block per tile (measured faster "
            "on the H200: docs/benchmarks/sparse.md)">,
+    Option<"traceTiles", "trace-tiles", "int64_t", /*default=*/"0",
+           "wgmma: 1 stamps each tile's phases (clock64, globaltimer) in "
+           "shared memory and prints them with printf at the end of the "
+           "first blocks: a measuring build (bench/gpu/tile_trace.py)">,
     Option<"linearChunk", "linear-chunk", "int64_t", /*default=*/"64",
            "attn.linear with f16/bf16 inputs, decays or scalar gates: "
            "tokens per chunk of the tensor-core kernel (64); 0 keeps the "

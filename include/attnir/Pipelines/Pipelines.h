@@ -113,6 +113,10 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                                             "over the tiles (1) or a block "
                                             "per tile (0)"),
                              llvm::cl::init(0)};
+  Option<int64_t> traceTiles{*this, "trace-tiles",
+                             llvm::cl::desc("wgmma: print each tile's phase "
+                                            "stamps (a measuring build)"),
+                             llvm::cl::init(0)};
   Option<int64_t> linearChunk{*this, "linear-chunk",
                               llvm::cl::desc("attn.linear: tokens per chunk "
                                              "of the tensor-core kernel (64), "

@@ -88,6 +88,11 @@ struct ConvertAttnToNVGPU
                          << persistent.getValue() << " must be 0 or 1";
       return signalPassFailure();
     }
+    if (traceTiles < 0 || traceTiles > 1) {
+      module.emitError() << "attn-to-nvgpu: trace-tiles="
+                         << traceTiles.getValue() << " must be 0 or 1";
+      return signalPassFailure();
+    }
     if (ctasPerSm < 0 || ctasPerSm > 2) {
       module.emitError() << "attn-to-nvgpu: ctas-per-sm="
                          << ctasPerSm.getValue() << " must be 0 (auto), 1 or 2";
@@ -349,6 +354,7 @@ struct ConvertAttnToNVGPU
       bool persistentFits = s.hopper && s.ctas == 1 &&
                             (!op.hasMaskRule() || s.listMarked);
       s.persistent = persistent == 1;
+      s.traceTiles = s.hopper && traceTiles == 1;
       if (s.persistent && !persistentFits) {
         op.emitError() << "persistent=1 needs the Hopper kernel (mma=wgmma), "
                           "ctas-per-sm=1 and no mask_rule region (one on a "

@@ -59,6 +59,12 @@ struct FlashShape {
   /// MMAs and epilogue (opt-in: on the H200 it was no faster, even for the
   /// short tiles of sparse block lists; docs/benchmarks/sparse.md).
   bool persistent = false;
+  /// Hopper: record clock64 stamps of each tile's phases in shared memory
+  /// and print them at the end of the block (bench/gpu/tile_trace.py reads
+  /// them): a measuring build, never a default.
+  bool traceTiles = false;
+  /// Slots of the trace: tiles per block and stamps per tile.
+  static constexpr int64_t kTraceTiles = 32, kTraceEvents = 16;
   /// A runtime block list of listQ x listK blocks (0: none). Its operands
   /// kv_indices and kv_counts follow q, k, v among the kernel arguments.
   int64_t listQ = 0, listK = 0;
@@ -97,7 +103,7 @@ struct FlashShape {
   /// K empty and V empty of every stage. A persistent kernel holds two Q
   /// buffers (Q full and Q empty of each follow Q full of the first).
   struct HopperLayout {
-    int64_t q, qStage, k, kStage, v, vStage, bars, total;
+    int64_t q, qStage, k, kStage, v, vStage, bars, trace, total;
   };
   HopperLayout hopperLayout() const {
     HopperLayout l;
@@ -108,7 +114,8 @@ struct FlashShape {
     l.v = l.k + stages * l.kStage;
     l.vStage = bk * dv * 2;
     l.bars = l.v + stages * l.vStage;
-    l.total = l.bars + 8 * (4 + 4 * stages);
+    l.trace = l.bars + 8 * (4 + 4 * stages);
+    l.total = l.trace + (traceTiles ? 8 * kTraceTiles * kTraceEvents : 0);
     return l;
   }
   int64_t sharedBytes() const {

@@ -103,6 +103,36 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   };
   Value ticks = k32(0x989680); // suspend-time hint, ns
 
+  // trace-tiles: stamp `event` of the block's k-th tile (clock64, or the
+  // global timer) into shared memory, from thread `who` only (-1: the
+  // caller is one thread already). Tiles past the slots share the last.
+  enum TraceEvent : int64_t {
+    ProducerStart, QIssued, FirstStepIssued, LastStepIssued, ConsumerStart,
+    QArrived, FirstScores, LoopDone, LastPVDone, EpilogueDone,
+    Group1EpilogueDone, ConsumerStartGlobal, FirstKArrived, Group1Start,
+    Group1FirstScores, Group1LoopDone
+  };
+  auto stamp = [&](TraceEvent event, Value k, int64_t who) {
+    if (!s.traceTiles)
+      return;
+    OpBuilder::InsertionGuard g(b);
+    if (who >= 0) {
+      auto one = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c(who)),
+          false);
+      b.setInsertionPointToStart(&one.getThenRegion().front());
+    }
+    Value now = event == ConsumerStartGlobal
+                    ? NVVM::GlobalTimerOp::create(b, i64).getResult()
+                    : NVVM::Clock64Op::create(b, i64).getResult();
+    Value slot = add(mul(arith::MinUIOp::create(
+                             b, k, c(FlashShape::kTraceTiles - 1)),
+                         FlashShape::kTraceEvents),
+                     event);
+    LLVM::StoreOp::create(b, now,
+                          sharedPtr(add64(k64(L.trace), mul64(asI64(slot), 8))));
+  };
+
   // One thread initialises the barriers; everyone sees them after the
   // block barrier (the last one: the roles split below).
   Value c0 = c(0), c1 = c(1);
@@ -249,12 +279,14 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
       Value qb = qBuffer(k);
       // The first pass over a buffer (or the ring) finds fresh barriers:
       // waiting on the parity before phase 0 returns at once.
+      stamp(ProducerStart, k, -1);
       if (s.persistent) // the consumers of tile k - 2 are done with it
         NVVM::MBarrierTryWaitParityOp::create(
             b, bar(Bar::QEmpty, qb),
             arith::XOrIOp::create(b, qPass(k), k32(1)), ticks);
       expect(bar(Bar::QFull, qb), s.bq * s.d * 2);
       copy(mapQ, qOffset(qb), i0, h, s.bq, s.d, bar(Bar::QFull, qb));
+      stamp(QIssued, k, -1);
       Value count = sched.count();
       auto loop = scf::ForOp::create(b, c0, count, c1);
       {
@@ -262,7 +294,16 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
         b.setInsertionPointToStart(loop.getBody());
         Value t = loop.getInductionVar();
         produceStep(t, add(g, t));
+        if (s.traceTiles) {
+          auto firstStep = scf::IfOp::create(
+              b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, t, c0),
+              false);
+          OpBuilder::InsertionGuard g3(b);
+          b.setInsertionPointToStart(&firstStep.getThenRegion().front());
+          stamp(FirstStepIssued, k, -1);
+        }
       }
+      stamp(LastStepIssued, k, -1);
       return add(g, count);
     });
   }
@@ -293,10 +334,13 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   // Issues S = Q K^T for block t (m64 n(BK) k16 per 16 columns of D) as one
   // wgmma group; the accumulators are valid after a wait_group.
   const int64_t nS = s.bk / 2; // f32 accumulators per thread
-  auto issueScores = [&](Value t) {
+  Value traceTile; // the tile a trace stamp inside a step belongs to
+  auto issueScores = [&](Value t, bool first = false) {
     Value st = stageOf(t);
     NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::KFull, st), parityOf(t),
                                           ticks);
+    if (first)
+      stamp(FirstKArrived, traceTile, 0);
     Value kBase = add64(add64(base, k64(L.k)), mul64(asI64(st), L.kStage));
     Value acc = wgmma::zeroAccumulator(b, s.bk);
     NVVM::WgmmaFenceAlignedOp::create(b);
@@ -393,8 +437,14 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     auto ring = [&](Value t) { return add(g, t); };
     Value qb = qBuffer(k);
     qBase = add64(add64(base, qOffset(qb)), wgRow);
+    traceTile = k;
+    stamp(ConsumerStartGlobal, k, 0);
+    stamp(ConsumerStart, k, 0);
+    if (groups > 1)
+      stamp(Group1Start, k, 128);
     NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::QFull, qb), qPass(k),
                                           ticks);
+    stamp(QArrived, k, 0);
     SmallVector<Value> init = initialState();
     Value i32zero = k32(0);
     init.append(numWords, i32zero);
@@ -408,11 +458,14 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
       OpBuilder::InsertionGuard g2(b);
       b.setInsertionPointToStart(&pro.getThenRegion().front());
       takeTurn();
-      Value acc = issueScores(ring(c0));
+      Value acc = issueScores(ring(c0), /*first=*/true);
       endTurn();
       NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
       release(Bar::KEmpty, ring(c0));
       SoftmaxOut so = scoresSoftmax(acc, c0, init);
+      stamp(FirstScores, k, 0);
+      if (groups > 1)
+        stamp(Group1FirstScores, k, 128);
       SmallVector<Value> out(init.begin(), init.begin() + oSize); // O = 0
       out.append(so.mNew);
       out.append(so.lNew);
@@ -446,6 +499,9 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
       next.append(pWords(so));
       scf::YieldOp::create(b, next);
     }
+    stamp(LoopDone, k, 0);
+    if (groups > 1)
+      stamp(Group1LoopDone, k, 128);
     // Every S = Q K^T of the tile has retired: its Q buffer may refill.
     if (s.persistent)
       arrive(bar(Bar::QEmpty, qb));
@@ -468,12 +524,58 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
       b.setInsertionPointToStart(&tailPV.getElseRegion().front());
       scf::YieldOp::create(b, ValueRange(fin.take_front(oSize)));
     }
+    stamp(LastPVDone, k, 0);
     SmallVector<Value> fin(tailPV.getResults());
     for (Value v : loop.getResults().slice(oSize, 4 * MT))
       fin.push_back(v);
     epilogue(fin, fn);
+    stamp(EpilogueDone, k, 0);
+    if (groups > 1)
+      stamp(Group1EpilogueDone, k, 128);
     return add(g, count);
   });
   b.setInsertionPointAfter(roles);
+  if (s.traceTiles) {
+    // Thread 0 of every block on SMs 0-3 prints its tiles' stamps, one
+    // line per tile: clock64 is per SM, so one SM's lines are one
+    // timeline (consecutive blocks, or a persistent block's tiles).
+    gpu::BarrierOp::create(b);
+    Value bx = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+    Value sm = NVVM::SmIdOp::create(b, i32);
+    Value printer = arith::AndIOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0),
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, sm, k32(4)));
+    Value tilesHere = c1;
+    if (s.persistent) {
+      Value total = arith::MulIOp::create(
+          b,
+          arith::MulIOp::create(b, arith::CeilDivUIOp::create(b, N, c(s.bq)),
+                                Hq),
+          memref::DimOp::create(b, fn.getArgument(0), 0));
+      tilesHere = arith::CeilDivUIOp::create(
+          b, arith::SubIOp::create(b, total, bx),
+          gpu::GridDimOp::create(b, gpu::Dimension::x));
+    }
+    auto print = scf::IfOp::create(b, printer, false);
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(&print.getThenRegion().front());
+    auto tiles = scf::ForOp::create(
+        b, c0, arith::MinUIOp::create(b, tilesHere, c(FlashShape::kTraceTiles)),
+        c1);
+    b.setInsertionPointToStart(tiles.getBody());
+    Value k = tiles.getInductionVar();
+    SmallVector<Value> args{sm, asI32(bx),
+                            asI32(gpu::BlockIdOp::create(b, gpu::Dimension::y)),
+                            asI32(gpu::BlockIdOp::create(b, gpu::Dimension::z)),
+                            asI32(k)};
+    std::string format = "attn-trace sm=%u block=%u,%u,%u tile=%u";
+    for (int64_t e = 0; e < FlashShape::kTraceEvents; ++e) {
+      Value slot = add(mul(k, FlashShape::kTraceEvents), e);
+      args.push_back(LLVM::LoadOp::create(
+          b, i64, sharedPtr(add64(k64(L.trace), mul64(asI64(slot), 8)))));
+      format += " %llu";
+    }
+    gpu::PrintfOp::create(b, format + "\n", args);
+  }
   gpu::ReturnOp::create(b);
 }
