@@ -1,19 +1,18 @@
 #!/usr/bin/env python3
 """On the GPU machine: where a short tile's time goes, from the phase
 stamps of the trace_* bundles (build_sparse_tiles.py; `--cuda-options
-trace-tiles=1`). Each launch prints, for every tile run on SMs 0-3, the
-clock64 stamps of its phases (the producer lane's: tile start, Q copy
-issued, first and last step's copies issued; consumer thread 0's: tile
-start, Q arrived, first K arrived, first scores' softmax done, key loop
-done, last P V done, epilogue done; warpgroup 1's start, first softmax,
-loop and epilogue done) and the global timer at the consumers' tile
-start. (A block on SMs 0-3 prints when it ends, which delays the next
-block there: in a block-per-tile kernel the gap between tiles is not
-real.) A child process runs one bundle (bf16, D = 128,
-N = M = 16384, B = 2, H = 16; lists of exactly 2 random blocks per tile, or
-chunked<256>: the same 2 blocks per tile from the mask) and this process
-reads its printf lines: per-phase medians in nanoseconds, and the gap
-between one tile's end and the next tile's start on the same SM.
+trace-tiles=1`). Each tile's record holds the clock64 stamps of its phases
+(the producer lane's: tile start, Q copy issued, first and last step's
+copies issued; consumer thread 0's: tile start, Q arrived, first K arrived,
+first scores' softmax done, key loop done, last P V done, epilogue done;
+warpgroup 1's start, first softmax, loop and epilogue done), the global
+timer at the consumers' tile start, its step count and SM; the kernel
+writes it over the first words of the tile's first output row when the
+block ends, so the output of a trace build is not attention. Bundles run
+with bf16, D = 128, N = M = 16384, B = 2, H = 16 (4096 tiles): lists of
+exactly 2 random blocks per tile, chunked<256> (the same 2 blocks per tile
+from the mask) and causal. Reports per-phase medians in nanoseconds and
+the gap between one tile's end and the next tile's start on the same SM.
 Writes tile-trace.json into --out.
 
   PYTHONPATH=<runtime-only site> python3 bench/gpu/tile_trace.py --out DIR
@@ -21,21 +20,19 @@ Writes tile-trace.json into --out.
 import argparse
 import json
 import os
-import re
 import statistics
-import subprocess
-import sys
 
 BUNDLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bundles")
 EVENTS = ["producer_start", "q_issued", "first_step_issued", "last_step_issued",
           "consumer_start", "q_arrived", "first_scores", "loop_done",
           "last_pv_done", "epilogue_done", "group1_epilogue_done", "start_global_ns",
-          "first_k_arrived", "group1_start", "group1_first_scores", "group1_loop_done"]
-LINE = re.compile(r"attn-trace sm=(\d+) block=(\d+),(\d+),(\d+) tile=(\d+)((?: \d+)+)")
+          "first_k_arrived", "group1_start", "group1_first_scores", "group1_loop_done",
+          "steps", "tile_row", "tile_head", "sm"]
 LAUNCHES = 4
 
 
-def child(name):
+def run(name, launches):
+    """The records of the last of `launches` calls of bundle `name`."""
     import torch
     import attnir
     B, H, N, D, BS, K = 2, 16, 16384, 128, 128, 2
@@ -51,26 +48,18 @@ def child(name):
         call = lambda: kern(q, k, v, idx, cnt)
     else:
         call = lambda: kern(q, k, v)
-    for _ in range(LAUNCHES):
-        call()
-        torch.cuda.synchronize()
-        sys.stdout.flush()
-        print("attn-trace-launch-end", flush=True)
-
-
-def parse(text):
-    launches, cur = [], []
-    for line in text.splitlines():
-        if line.startswith("attn-trace-launch-end"):
-            launches.append(cur)
-            cur = []
+    for _ in range(launches):
+        out = call()
+    torch.cuda.synchronize()
+    # Each tile's record: the first words of its first output row.
+    words = out.view(torch.int64)[:, :, ::BS, :len(EVENTS)].reshape(-1, len(EVENTS))
+    tiles = []
+    for rec in words.cpu().tolist():
+        t = dict(zip(EVENTS, rec))
+        if t["tile_row"] == 0:
             continue
-        m = LINE.search(line)
-        if m:
-            vals = [int(x) for x in m.group(6).split()]
-            cur.append(dict(sm=int(m.group(1)), block=tuple(int(m.group(i)) for i in (2, 3, 4)),
-                            tile=int(m.group(5)), **dict(zip(EVENTS, vals))))
-    return launches
+        tiles.append(t)
+    return tiles
 
 
 def analyse(tiles, persistent):
@@ -111,6 +100,12 @@ def analyse(tiles, persistent):
     for label, (a, b) in phases.items():
         d = [t[b] - t[a] for t in tiles]
         out[label] = statistics.median(d) / ghz
+    # One step of the key loop (tiles of more than one step).
+    per_step = [(t["loop_done"] - t["first_scores"]) / (t["steps"] - 1)
+                for t in tiles if t["steps"] > 1]
+    if per_step:
+        out["consumer: one key-loop step"] = statistics.median(per_step) / ghz
+    out["steps per tile (median)"] = statistics.median(t["steps"] for t in tiles)
     if gaps:
         out["tile end -> next tile's consumer start, same SM"] = statistics.median(gaps) / ghz
         out["consumer start -> next consumer start, same SM"] = statistics.median(spans) / ghz
@@ -120,30 +115,19 @@ def analyse(tiles, persistent):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=".")
-    ap.add_argument("--child")
     args = ap.parse_args()
-    if args.child:
-        child(args.child)
-        return
     names = sorted(f[:-len(".bundle")] for f in os.listdir(BUNDLES)
                    if f.startswith("trace_") and f.endswith(".bundle"))
     report = {}
     for name in names:
-        r = subprocess.run([sys.executable, __file__, "--child", name],
-                           capture_output=True, text=True, timeout=300)
-        launches = parse(r.stdout)
-        if r.returncode != 0 or len(launches) != LAUNCHES or not launches[-1]:
-            print(f"{name}: FAILED rc={r.returncode} launches={len(launches)}\n"
-                  f"{r.stderr[-2000:]}", flush=True)
-            report[name] = {"error": r.stderr[-2000:]}
-            continue
-        res = analyse(launches[-1], "persistent" in name)
+        tiles = run(name, LAUNCHES)
+        res = analyse(tiles, "persistent" in name)
         report[name] = res
-        print(f"== {name} ({res['tiles']} tiles on SMs 0-3, "
-              f"{res['cycles_per_ns']:.2f} cycles/ns)", flush=True)
+        print(f"== {name} ({res['tiles']} tiles, {res['cycles_per_ns']:.2f} cycles/ns)",
+              flush=True)
         for key, val in res.items():
             if key not in ("tiles", "cycles_per_ns"):
-                print(f"  {key:55s} {val:8.0f} ns", flush=True)
+                print(f"  {key:55s} {val:8.0f}", flush=True)
     with open(os.path.join(args.out, "tile-trace.json"), "w") as f:
         json.dump(report, f, indent=1)
 

@@ -354,7 +354,15 @@ struct ConvertAttnToNVGPU
       bool persistentFits = s.hopper && s.ctas == 1 &&
                             (!op.hasMaskRule() || s.listMarked);
       s.persistent = persistent == 1;
-      s.traceTiles = s.hopper && traceTiles == 1;
+      s.traceTiles = traceTiles == 1;
+      // The trace records go over each tile's first output row.
+      if (s.traceTiles && (!s.hopper || s.dv * 2 < 8 * FlashShape::kTraceEvents)) {
+        op.emitError() << "trace-tiles=1 needs the Hopper kernel (mma=wgmma) "
+                          "and Dv >= "
+                       << 4 * FlashShape::kTraceEvents
+                       << " (a tile's record fills its first output row)";
+        return failure();
+      }
       if (s.persistent && !persistentFits) {
         op.emitError() << "persistent=1 needs the Hopper kernel (mma=wgmma), "
                           "ctas-per-sm=1 and no mask_rule region (one on a "

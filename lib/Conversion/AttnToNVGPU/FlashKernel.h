@@ -60,11 +60,13 @@ struct FlashShape {
   /// short tiles of sparse block lists; docs/benchmarks/sparse.md).
   bool persistent = false;
   /// Hopper: record clock64 stamps of each tile's phases in shared memory
-  /// and print them at the end of the block (bench/gpu/tile_trace.py reads
-  /// them): a measuring build, never a default.
+  /// and, at the end of the block, write each tile's record over the first
+  /// bytes of its own output rows (bench/gpu/tile_trace.py reads them): a
+  /// measuring build, never a default. (Not printf: a call in the kernel
+  /// makes ptxas serialise every wgmma.)
   bool traceTiles = false;
-  /// Slots of the trace: tiles per block and stamps per tile.
-  static constexpr int64_t kTraceTiles = 32, kTraceEvents = 16;
+  /// Slots of the trace: tiles per block and 8-byte words per tile record.
+  static constexpr int64_t kTraceTiles = 32, kTraceEvents = 20;
   /// A runtime block list of listQ x listK blocks (0: none). Its operands
   /// kv_indices and kv_counts follow q, k, v among the kernel arguments.
   int64_t listQ = 0, listK = 0;

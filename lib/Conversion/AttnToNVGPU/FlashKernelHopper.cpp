@@ -110,9 +110,11 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     ProducerStart, QIssued, FirstStepIssued, LastStepIssued, ConsumerStart,
     QArrived, FirstScores, LoopDone, LastPVDone, EpilogueDone,
     Group1EpilogueDone, ConsumerStartGlobal, FirstKArrived, Group1Start,
-    Group1FirstScores, Group1LoopDone
+    Group1FirstScores, Group1LoopDone, Steps, TileRow, TileHead, SmId
   };
-  auto stamp = [&](TraceEvent event, Value k, int64_t who) {
+  // (Steps records `value`, the tile's step count, instead of a time.)
+  auto stamp = [&](TraceEvent event, Value k, int64_t who,
+                   Value value = Value()) {
     if (!s.traceTiles)
       return;
     OpBuilder::InsertionGuard g(b);
@@ -122,7 +124,8 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
           false);
       b.setInsertionPointToStart(&one.getThenRegion().front());
     }
-    Value now = event == ConsumerStartGlobal
+    Value now = value ? asI64(value)
+                : event == ConsumerStartGlobal
                     ? NVVM::GlobalTimerOp::create(b, i64).getResult()
                     : NVVM::Clock64Op::create(b, i64).getResult();
     Value slot = add(mul(arith::MinUIOp::create(
@@ -440,6 +443,12 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     traceTile = k;
     stamp(ConsumerStartGlobal, k, 0);
     stamp(ConsumerStart, k, 0);
+    stamp(TileRow, k, 0, add(i0, 1)); // 0 marks a record never written
+    stamp(TileHead, k, 0,
+          arith::AddIOp::create(b, arith::MulIOp::create(b, bIdx, Hq), h));
+    stamp(SmId, k, 0,
+          arith::IndexCastUIOp::create(b, b.getIndexType(),
+                                       NVVM::SmIdOp::create(b, i32)));
     if (groups > 1)
       stamp(Group1Start, k, 128);
     NVVM::MBarrierTryWaitParityOp::create(b, bar(Bar::QFull, qb), qPass(k),
@@ -500,6 +509,7 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
       scf::YieldOp::create(b, next);
     }
     stamp(LoopDone, k, 0);
+    stamp(Steps, k, 0, count);
     if (groups > 1)
       stamp(Group1LoopDone, k, 128);
     // Every S = Q K^T of the tile has retired: its Q buffer may refill.
@@ -536,15 +546,10 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   });
   b.setInsertionPointAfter(roles);
   if (s.traceTiles) {
-    // Thread 0 of every block on SMs 0-3 prints its tiles' stamps, one
-    // line per tile: clock64 is per SM, so one SM's lines are one
-    // timeline (consecutive blocks, or a persistent block's tiles).
+    // Once every thread of the block is done (the barrier orders their
+    // output stores before these), thread 0 writes each of its tiles'
+    // records over the first words of that tile's first output row.
     gpu::BarrierOp::create(b);
-    Value bx = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-    Value sm = NVVM::SmIdOp::create(b, i32);
-    Value printer = arith::AndIOp::create(
-        b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0),
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, sm, k32(4)));
     Value tilesHere = c1;
     if (s.persistent) {
       Value total = arith::MulIOp::create(
@@ -553,29 +558,41 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
                                 Hq),
           memref::DimOp::create(b, fn.getArgument(0), 0));
       tilesHere = arith::CeilDivUIOp::create(
-          b, arith::SubIOp::create(b, total, bx),
+          b,
+          arith::SubIOp::create(b, total,
+                                gpu::BlockIdOp::create(b, gpu::Dimension::x)),
           gpu::GridDimOp::create(b, gpu::Dimension::x));
     }
-    auto print = scf::IfOp::create(b, printer, false);
+    auto writer = scf::IfOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c0), false);
     OpBuilder::InsertionGuard g2(b);
-    b.setInsertionPointToStart(&print.getThenRegion().front());
+    b.setInsertionPointToStart(&writer.getThenRegion().front());
+    Value o = fn.getArgument(s.outArg());
+    Value oBase = asI64(memref::ExtractAlignedPointerAsIndexOp::create(b, o));
+    auto ptr1 = LLVM::LLVMPointerType::get(ctx, 1);
     auto tiles = scf::ForOp::create(
         b, c0, arith::MinUIOp::create(b, tilesHere, c(FlashShape::kTraceTiles)),
         c1);
     b.setInsertionPointToStart(tiles.getBody());
     Value k = tiles.getInductionVar();
-    SmallVector<Value> args{sm, asI32(bx),
-                            asI32(gpu::BlockIdOp::create(b, gpu::Dimension::y)),
-                            asI32(gpu::BlockIdOp::create(b, gpu::Dimension::z)),
-                            asI32(k)};
-    std::string format = "attn-trace sm=%u block=%u,%u,%u tile=%u";
-    for (int64_t e = 0; e < FlashShape::kTraceEvents; ++e) {
+    auto word = [&](int64_t e) {
       Value slot = add(mul(k, FlashShape::kTraceEvents), e);
-      args.push_back(LLVM::LoadOp::create(
-          b, i64, sharedPtr(add64(k64(L.trace), mul64(asI64(slot), 8)))));
-      format += " %llu";
-    }
-    gpu::PrintfOp::create(b, format + "\n", args);
+      return LLVM::LoadOp::create(
+                 b, i64, sharedPtr(add64(k64(L.trace), mul64(asI64(slot), 8))))
+          .getResult();
+    };
+    // Row i0 of (batch, head) = bh: element ((bh N) + i0) Dv.
+    Value row = arith::SubIOp::create(b, word(TileRow), k64(1));
+    Value n64 = asI64(N);
+    Value elem = arith::MulIOp::create(
+        b, add64(arith::MulIOp::create(b, word(TileHead), n64), row),
+        k64(s.dv));
+    Value rowPtr = add64(oBase, mul64(elem, 2));
+    for (int64_t e = 0; e < FlashShape::kTraceEvents; ++e)
+      LLVM::StoreOp::create(
+          b, word(e),
+          LLVM::IntToPtrOp::create(b, ptr1, add64(rowPtr, k64(8 * e))),
+          /*alignment=*/8);
   }
   gpu::ReturnOp::create(b);
 }
