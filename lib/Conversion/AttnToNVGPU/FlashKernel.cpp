@@ -406,6 +406,12 @@ void FlashKernelBuilder::epilogue(ValueRange fin, gpu::GPUFuncOp fn) {
   if (s.mergePrior)
     for (int64_t r = 0; r < 2 * MT; ++r)
       prior.push_back(loadPriorRow(fn, rows[r]));
+  // Each row's lse and its out as 32-bit words (two elements each, the
+  // accumulator layout: columns 8 dt + 2 (lane % 4) of the row), computed
+  // by every lane: the quad transpose below shuffles across rows a block
+  // may not store (rows >= N).
+  SmallVector<Value> rowLses;
+  SmallVector<SmallVector<Value>> words(2 * MT);
   for (int64_t mi = 0; mi < MT; ++mi)
     for (int64_t rr = 0; rr < 2; ++rr) {
       int64_t r = mi * 2 + rr;
@@ -413,11 +419,6 @@ void FlashKernelBuilder::epilogue(ValueRange fin, gpu::GPUFuncOp fn) {
       Value pos = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, l, zero);
       Value inv =
           arith::SelectOp::create(b, pos, arith::DivFOp::create(b, one, l), zero);
-      Value inside =
-          arith::CmpIOp::create(b, arith::CmpIPredicate::ult, rows[r], N);
-      auto ifIn = scf::IfOp::create(b, inside, false);
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(&ifIn.getThenRegion().front());
       // The row's lse = (m + log2 l) ln 2 in natural units (m in log2
       // units); -inf for empty rows.
       Value m = fin[mBase + r];
@@ -431,6 +432,7 @@ void FlashKernelBuilder::epilogue(ValueRange fin, gpu::GPUFuncOp fn) {
       Value w = inv, wPrior;
       if (s.mergePrior)
         std::tie(w, wPrior, rowLse) = mergeWeights(prior[r].lse, rowLse, inv);
+      rowLses.push_back(rowLse);
       Value wV = vector::BroadcastOp::create(b, pairTy, w);
       Value wPriorV = wPrior ? vector::BroadcastOp::create(b, pairTy, wPrior).getResult() : Value();
       for (int64_t dt = 0; dt < numO; ++dt) {
@@ -441,17 +443,81 @@ void FlashKernelBuilder::epilogue(ValueRange fin, gpu::GPUFuncOp fn) {
         if (wPrior)
           pair = vector::FMAOp::create(b, arith::ExtFOp::create(b, pairTy, prior[r].out[dt]),
                                        wPriorV, pair);
-        auto store = vector::StoreOp::create(b, arith::TruncFOp::create(b, eltPairTy, pair), o,
-                                             ValueRange{bIdx, h, rows[r], add(colPair, dt * 8)});
-        store.setAlignment(uint64_t(4));
-      }
-      if (lse) {
-        auto ifFirst = scf::IfOp::create(b, firstOfQuad, false);
-        OpBuilder::InsertionGuard g2(b);
-        b.setInsertionPointToStart(&ifFirst.getThenRegion().front());
-        memref::StoreOp::create(b, rowLse, lse, ValueRange{bIdx, h, rows[r]});
+        words[r].push_back(vector::BitCastOp::create(
+            b, VectorType::get({1}, i32), arith::TruncFOp::create(b, eltPairTy, pair)));
       }
     }
+  // 16-byte stores: a 4 x 4 transpose of words within each quad (lanes
+  // 4k .. 4k + 3 share a row) gives lane q the 8 consecutive columns
+  // 8 (4 g + q) .. + 7 of each group g of 4 words, where the accumulator
+  // layout gave it 2 columns of each of 8. A quarter of the store
+  // instructions, each filling whole 32-byte sectors (4-byte stores filled
+  // half of each). Needs Dv a multiple of 32.
+  const bool wide = numO % 4 == 0;
+  auto scalarWord = [&](Value v1) {
+    return vector::ExtractOp::create(b, v1, ArrayRef<int64_t>{0}).getResult();
+  };
+  SmallVector<SmallVector<Value>> stored(2 * MT);
+  if (wide) {
+    Value q = rem(lane, 4);
+    auto bit = [&](int64_t k) {
+      return arith::CmpIOp::create(
+          b, arith::CmpIPredicate::ne,
+          arith::AndIOp::create(b, q, c(k)), c(0)).getResult();
+    };
+    Value hi = bit(2), odd = bit(1);
+    auto swap = [&](Value &lo, Value &up, Value upper, int32_t mask) {
+      // The lane whose bit is set keeps `up` and trades `lo`; the other
+      // keeps `lo` and trades `up`.
+      Value send = arith::SelectOp::create(b, upper, lo, up);
+      Value got = gpu::ShuffleOp::create(b, send, mask, 32,
+                                         gpu::ShuffleMode::XOR)
+                      .getShuffleResult();
+      lo = arith::SelectOp::create(b, upper, got, lo);
+      up = arith::SelectOp::create(b, upper, up, got);
+    };
+    for (int64_t r = 0; r < 2 * MT; ++r)
+      for (int64_t g = 0; g < numO / 4; ++g) {
+        SmallVector<Value> w4;
+        for (int64_t j = 0; j < 4; ++j)
+          w4.push_back(scalarWord(words[r][4 * g + j]));
+        swap(w4[0], w4[2], hi, 2); // the off-diagonal 2 x 2 blocks
+        swap(w4[1], w4[3], hi, 2);
+        swap(w4[0], w4[1], odd, 1); // then within each block
+        swap(w4[2], w4[3], odd, 1);
+        stored[r].push_back(vector::BitCastOp::create(
+            b, VectorType::get({8}, s.elt),
+            vector::FromElementsOp::create(b, VectorType::get({4}, i32), w4)));
+      }
+  }
+  for (int64_t r = 0; r < 2 * MT; ++r) {
+    Value inside =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, rows[r], N);
+    auto ifIn = scf::IfOp::create(b, inside, false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&ifIn.getThenRegion().front());
+    if (wide) {
+      Value col = mul(rem(lane, 4), 8);
+      for (int64_t grp = 0; grp < numO / 4; ++grp) {
+        auto store = vector::StoreOp::create(
+            b, stored[r][grp], o, ValueRange{bIdx, h, rows[r], add(col, grp * 32)});
+        store.setAlignment(uint64_t(16));
+      }
+    } else {
+      for (int64_t dt = 0; dt < numO; ++dt) {
+        auto store = vector::StoreOp::create(
+            b, vector::BitCastOp::create(b, eltPairTy, words[r][dt]), o,
+            ValueRange{bIdx, h, rows[r], add(colPair, dt * 8)});
+        store.setAlignment(uint64_t(4));
+      }
+    }
+    if (lse) {
+      auto ifFirst = scf::IfOp::create(b, firstOfQuad, false);
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(&ifFirst.getThenRegion().front());
+      memref::StoreOp::create(b, rowLses[r], lse, ValueRange{bIdx, h, rows[r]});
+    }
+  }
 }
 
 /// The other part's lse and this thread's out pairs of `row` (row N - 1

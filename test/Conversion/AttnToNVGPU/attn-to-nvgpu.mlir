@@ -88,9 +88,13 @@
 // CHECK:   nvgpu.ldmatrix %{{.*}} {numTiles = 4 : i32, transpose = true}
 // CHECK:   nvvm.mma.sync
 // CHECK:   scf.yield
-// Epilogue: normalised rows < N, and lse from the first lane of each quad.
-// CHECK: vector.store
+// Epilogue: normalised rows, their words transposed within each quad of
+// lanes (xor 2, then xor 1) so that each lane stores 8 consecutive columns;
+// rows < N only, and lse from the first lane of each quad.
 // CHECK: math.log2
+// CHECK: gpu.shuffle  xor %{{.*}}, %c2_i32
+// CHECK: gpu.shuffle  xor %{{.*}}, %c1_i32
+// CHECK: vector.store {{.*}} {alignment = 16 : i64} : memref<?x?x?x64xbf16>, vector<8xbf16>
 // CHECK: memref.store
 // CHECK: gpu.return
 // ONE-LABEL: gpu.func @causal_lse(

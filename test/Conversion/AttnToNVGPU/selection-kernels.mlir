@@ -231,7 +231,7 @@ func.func @gated_delta(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 // CHECK: arith.maximumf
 // CHECK: math.exp2
 // CHECK: vector.fma
-// CHECK: vector.store {{.*}} : memref<?x?x?x64xbf16>, vector<2xbf16>
+// CHECK: vector.store {{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
 // CHECK: memref.store {{.*}} : memref<?x?x?xf32>
 // CHECK-NOT: gpu.func @split_kv__s2
 // Not fused: the first part's out is also returned (its results feed more
