@@ -291,6 +291,13 @@ def time_ms(fn, reps=20):
     return ts[len(ts) // 2]
 
 
+def device_ms(fn, reps):
+    """CUPTI's time of the kernels one call of `fn` launches, in ms (no host
+    time between them, which an event pair around the call also sees)."""
+    from rules import kernel_ms
+    return sum(kernel_ms(fn, reps).values())
+
+
 def timings(report, reps):
     from torch.nn.attention.flex_attention import BlockMask, flex_attention
     flex = torch.compile(flex_attention, dynamic=False)
@@ -307,15 +314,10 @@ def timings(report, reps):
 
     # Device time by CUPTI beside the event pair's: the pair also sees the
     # call's host time, since the GPU idles until the launch.
-    from rules import kernel_ms
-
-    def device_ms(fn):
-        return sum(kernel_ms(fn, reps).values())
-
     rows = []
     ms = time_ms(lambda: kern_causal(q, k, v), reps)
     causal_tflops = 4 * D * causal_pairs * B * H / ms / 1e9
-    causal_dev = device_ms(lambda: kern_causal(q, k, v))
+    causal_dev = device_ms(lambda: kern_causal(q, k, v), reps)
     causal_dev_tflops = 4 * D * causal_pairs * B * H / causal_dev / 1e9
     rows.append(dict(pattern="causal (AttnIR's own)", density=1.0, attnir_ms=ms,
                      attnir_tflops=causal_tflops, attnir_kernel_ms=causal_dev))
@@ -342,8 +344,8 @@ def timings(report, reps):
         t_a = time_ms(lambda: kern(q, k, v, idx_d, cnt_d), reps)
         t_s = time_ms(lambda: kern_sync(q, k, v, idx_d, cnt_d), reps)
         t_f = time_ms(lambda: flex(q, k, v, block_mask=bm), reps)
-        d_a = device_ms(lambda: kern(q, k, v, idx_d, cnt_d))
-        d_f = device_ms(lambda: flex(q, k, v, block_mask=bm))
+        d_a = device_ms(lambda: kern(q, k, v, idx_d, cnt_d), reps)
+        d_f = device_ms(lambda: flex(q, k, v, block_mask=bm), reps)
         # Same answer as Flex (bf16 against bf16: a loose bound).
         diff = (kern(q, k, v, idx_d, cnt_d).float() - flex(q, k, v, block_mask=bm).float()).abs().max().item()
         row = dict(pattern=f"block list {density:.0%} of causal blocks", density=density,

@@ -20,8 +20,7 @@ import os
 import torch
 
 import attnir
-from rules import kernel_ms
-from sparse import BUNDLES, dev, random_lists, reference, run_report, time_ms
+from sparse import BUNDLES, dev, device_ms, random_lists, reference, run_report, time_ms
 
 VARIANTS = sorted(f[len("short_list_"):-len(".bundle")] for f in os.listdir(BUNDLES)
                   if f.startswith("short_list_") and f.endswith(".bundle"))
@@ -48,10 +47,6 @@ def correctness(report):
         err = ((out - ref).abs().max() / ref.abs().max()).item()
         report["correctness"].append(dict(variant=variant, max_rel_err=err, ok=err <= 1e-2))
         print(f"check {variant} err={err:.2e} {'ok' if err <= 1e-2 else 'FAILED'}", flush=True)
-
-
-def device_ms(fn, reps):
-    return sum(kernel_ms(fn, reps).values())
 
 
 def lists(B, H, nb, k, layout, gen):

@@ -15,8 +15,7 @@ import os
 import torch
 
 import attnir
-from rules import kernel_ms
-from sparse import BUNDLES, dev, random_lists, reference, run_report, time_ms
+from sparse import BUNDLES, dev, device_ms, random_lists, reference, run_report, time_ms
 
 # TILES_ONLY=a,b: only those variants (e.g. under compute-sanitizer).
 VARIANTS = sorted({f[len("tiles_list_"):-len(".bundle")]
@@ -55,11 +54,6 @@ def correctness(report):
                                                   max_rel_err=err, ok=ok))
                 print(f"check {variant:16s} {what:6s} {sname:10s} err={err:.2e} "
                       f"{'ok' if ok else 'FAILED'}", flush=True)
-
-
-def device_ms(fn, reps):
-    """CUPTI's time of the call's kernels (no host time between them)."""
-    return sum(kernel_ms(fn, reps).values())
 
 
 def timings(report, reps):

@@ -62,8 +62,8 @@ def run(name, launches):
     return tiles
 
 
-def analyse(tiles, persistent):
-    """Per-phase medians (clock cycles and ns) over the launch's tiles."""
+def analyse(tiles):
+    """Per-phase medians in ns over the launch's tiles."""
     by_sm = {}
     for t in tiles:
         by_sm.setdefault(t["sm"], []).append(t)
@@ -121,7 +121,7 @@ def main():
     report = {}
     for name in names:
         tiles = run(name, LAUNCHES)
-        res = analyse(tiles, "persistent" in name)
+        res = analyse(tiles)
         report[name] = res
         print(f"== {name} ({res['tiles']} tiles, {res['cycles_per_ns']:.2f} cycles/ns)",
               flush=True)

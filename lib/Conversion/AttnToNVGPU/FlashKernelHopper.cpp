@@ -112,7 +112,12 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     Group1EpilogueDone, ConsumerStartGlobal, FirstKArrived, Group1Start,
     Group1FirstScores, Group1LoopDone, Steps, TileRow, TileHead, SmId
   };
-  // (Steps records `value`, the tile's step count, instead of a time.)
+  // The shared-memory word of event `e` of the block's k-th tile.
+  auto traceSlot = [&](Value k, int64_t e) {
+    Value slot = add(mul(k, FlashShape::kTraceEvents), e);
+    return sharedPtr(add64(k64(L.trace), mul64(asI64(slot), 8)));
+  };
+  // (Steps, TileRow, TileHead and SmId record `value` instead of a time.)
   auto stamp = [&](TraceEvent event, Value k, int64_t who,
                    Value value = Value()) {
     if (!s.traceTiles)
@@ -128,12 +133,10 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
                 : event == ConsumerStartGlobal
                     ? NVVM::GlobalTimerOp::create(b, i64).getResult()
                     : NVVM::Clock64Op::create(b, i64).getResult();
-    Value slot = add(mul(arith::MinUIOp::create(
-                             b, k, c(FlashShape::kTraceTiles - 1)),
-                         FlashShape::kTraceEvents),
-                     event);
-    LLVM::StoreOp::create(b, now,
-                          sharedPtr(add64(k64(L.trace), mul64(asI64(slot), 8))));
+    LLVM::StoreOp::create(
+        b, now,
+        traceSlot(arith::MinUIOp::create(b, k, c(FlashShape::kTraceTiles - 1)),
+                  event));
   };
 
   // One thread initialises the barriers; everyone sees them after the
@@ -166,6 +169,15 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
   // at once share that head's K/V in L2) and heaviest first. `body(g, k)`
   // runs one tile, g being the ring steps and k the tiles this block ran
   // before it; it returns g plus the tile's steps.
+  // A persistent grid's work items: query tiles x Hq x B.
+  auto workItems = [&] {
+    return arith::MulIOp::create(
+               b,
+               arith::MulIOp::create(
+                   b, arith::CeilDivUIOp::create(b, N, c(s.bq)), Hq),
+               memref::DimOp::create(b, fn.getArgument(0), 0))
+        .getResult();
+  };
   auto forEachTile = [&](function_ref<Value(Value, Value)> body) {
     if (!s.persistent) {
       body(c0, c0);
@@ -173,8 +185,7 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     }
     Value tiles = arith::CeilDivUIOp::create(b, N, c(s.bq));
     Value perBatch = arith::MulIOp::create(b, tiles, Hq);
-    Value total = arith::MulIOp::create(
-        b, perBatch, memref::DimOp::create(b, fn.getArgument(0), 0));
+    Value total = workItems();
     auto loop = scf::ForOp::create(
         b, gpu::BlockIdOp::create(b, gpu::Dimension::x), total,
         gpu::GridDimOp::create(b, gpu::Dimension::x), ValueRange{c0, c0});
@@ -552,14 +563,10 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     gpu::BarrierOp::create(b);
     Value tilesHere = c1;
     if (s.persistent) {
-      Value total = arith::MulIOp::create(
-          b,
-          arith::MulIOp::create(b, arith::CeilDivUIOp::create(b, N, c(s.bq)),
-                                Hq),
-          memref::DimOp::create(b, fn.getArgument(0), 0));
+      // The items w = blockIdx.x, + gridDim.x, ... below the total.
       tilesHere = arith::CeilDivUIOp::create(
           b,
-          arith::SubIOp::create(b, total,
+          arith::SubIOp::create(b, workItems(),
                                 gpu::BlockIdOp::create(b, gpu::Dimension::x)),
           gpu::GridDimOp::create(b, gpu::Dimension::x));
     }
@@ -576,10 +583,7 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
     b.setInsertionPointToStart(tiles.getBody());
     Value k = tiles.getInductionVar();
     auto word = [&](int64_t e) {
-      Value slot = add(mul(k, FlashShape::kTraceEvents), e);
-      return LLVM::LoadOp::create(
-                 b, i64, sharedPtr(add64(k64(L.trace), mul64(asI64(slot), 8))))
-          .getResult();
+      return LLVM::LoadOp::create(b, i64, traceSlot(k, e)).getResult();
     };
     // Row i0 of (batch, head) = bh: element ((bh N) + i0) Dv.
     Value row = arith::SubIOp::create(b, word(TileRow), k64(1));
