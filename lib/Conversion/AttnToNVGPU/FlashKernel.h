@@ -164,10 +164,15 @@ void buildRuleBlocksRow(OpBuilder &b, Location loc, RuleBlocksOp op,
 LogicalResult buildSnapshotKernel(OpBuilder &gb, func::FuncOp fn,
                                   RuleBlocksOp op, unsigned r, StringRef name);
 
+class HopperKernel;
+
 /// Builds one kernel body. The per-kernel values (ids, sizes, owned rows,
 /// schedule) are set by `setup`; the fragment steps are shared by both
 /// kernels.
 class FlashKernelBuilder {
+  /// buildHopper's pieces (HopperKernel.h).
+  friend class HopperKernel;
+
 public:
   /// The kernel of `op`: its schedule mask, scale and rule regions.
   FlashKernelBuilder(ImplicitLocOpBuilder &b, FlashShape s, AttentionOp op)
