@@ -54,8 +54,8 @@ void FlashKernelBuilder::buildHopper(gpu::GPUFuncOp fn, Value smem) {
 
 HopperKernel::HopperKernel(FlashKernelBuilder &f, gpu::GPUFuncOp fn,
                            Value smem)
-    : f(f), b(f.b), s(f.s), fn(fn), smem(smem), L(f.s.hopperLayout()),
-      S(f.s.stages) {
+    : KernelMath{f.b}, f(f), s(f.s), groups(f.s.warps / 4), fn(fn),
+      smem(smem), L(f.s.hopperLayout()), S(f.s.stages) {
   unsigned nargs = fn.getNumArguments();
   mapQ = fn.getArgument(nargs - 3);
   mapK = fn.getArgument(nargs - 2);

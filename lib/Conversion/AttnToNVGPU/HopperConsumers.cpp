@@ -119,7 +119,6 @@ void HopperKernel::consumers(int64_t regs) {
   NVVM::SetMaxRegisterOp::create(b, regs,
                                  NVVM::SetMaxRegisterAction::increase);
   wgRow = mul64(asI64(div(f.warp, 4)), 64 * 128); // this warpgroup's rows
-  const int64_t groups = s.warps / 4;
   Value group = div(f.warp, 4);
   turnMine = asI32(add(group, 1));
   turnNext = asI32(add(rem(add(group, 1), groups), 1));
@@ -147,7 +146,7 @@ void HopperKernel::consumers(int64_t regs) {
 //   tail:     P(last) V(last)
 // Loop state: O, m, l (FlashKernelBuilder's layout), then P(t-1).
 Value HopperKernel::consumeTile(Value g, Value k) {
-  const int64_t groups = s.warps / 4, oSize = f.oSize;
+  const int64_t oSize = f.oSize;
   const int64_t numWords = s.bk / 4;
   auto ring = [&](Value t) { return add(g, t); };
   Value qb = qBuffer(k);

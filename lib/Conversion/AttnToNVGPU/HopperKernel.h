@@ -38,7 +38,8 @@ enum HopperTraceEvent : int64_t {
   Group1FirstScores, Group1LoopDone, Steps, TileRow, TileHead, SmId
 };
 
-class HopperKernel {
+/// Index arithmetic (c, add, mul, div, rem) from KernelMath.
+class HopperKernel : KernelMath {
 public:
   /// The kernel `fn` (arguments q, k, v, out[, lse], ..., then the tensor
   /// maps of q, k and v) over the dynamic shared window `smem`.
@@ -48,8 +49,8 @@ public:
 private:
   using SoftmaxOut = FlashKernelBuilder::SoftmaxOut;
   FlashKernelBuilder &f;
-  ImplicitLocOpBuilder &b;
   const FlashShape &s;
+  const int64_t groups; // consumer warpgroups
   gpu::GPUFuncOp fn;
   Value smem;
   FlashShape::HopperLayout L;
@@ -59,13 +60,7 @@ private:
   Value ticks; // mbarrier suspend-time hint
   Value c0, c1;
 
-  // Constants and arithmetic (i64 for addresses, i32 for barriers).
-  Value c(int64_t v) { return f.c(v); }
-  Value add(Value x, Value y) { return f.add(x, y); }
-  Value add(Value x, int64_t y) { return f.add(x, y); }
-  Value mul(Value x, int64_t y) { return f.mul(x, y); }
-  Value div(Value x, int64_t y) { return f.div(x, y); }
-  Value rem(Value x, int64_t y) { return f.rem(x, y); }
+  // Constants and arithmetic for addresses (i64) and barriers (i32).
   Value k64(int64_t v);
   Value k32(int64_t v);
   Value asI64(Value x);
