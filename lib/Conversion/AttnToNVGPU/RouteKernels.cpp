@@ -400,14 +400,17 @@ bool stagesCentroids(RouteOp op) {
 }
 
 /// The bucket kernel `name`: a thread per token. With staged centroids a
-/// block takes 128 tokens of one (b, h) row (the grid in tiles of 1 x 128
-/// of bucket's [H, N]) and first converts that head's centroids to f64 in
-/// shared memory; the sums are the same float64 sums in feature order.
+/// block takes 256 tokens of one (b, h) row (the grid in tiles of 1 x 256
+/// of bucket's [H, N]), first converts that head's centroids to f64 in
+/// shared memory, and each thread scores two tokens (t, t + 128), so each
+/// centroid piece it loads from shared memory serves both: those loads,
+/// not the float64 fmas, bounded the kernel. The sums are the same float64
+/// sums in feature order.
 LogicalResult buildBucketKernel(OpBuilder &gb, func::FuncOp fn, RouteOp op,
                                 ArrayRef<Value> values, unsigned bucketArg, StringRef name,
                                 StringRef signs) {
   Location loc = op.getLoc();
-  constexpr int64_t kThreads = 128;
+  constexpr int64_t kThreads = 128, kTokensPerThread = 2;
   bool staged = stagesCentroids(op);
   auto bucketFn = cuda::createStepKernel(gb, fn, values, name, bucketArg, 3, kThreads,
                                    staged ? kThreads : 1);
@@ -422,7 +425,8 @@ LogicalResult buildBucketKernel(OpBuilder &gb, func::FuncOp fn, RouteOp op,
     gb.setInsertionPoint(bucketFn);
     memref::GlobalOp::create(gb, loc, stageName, gb.getStringAttr("private"), stageType,
                              Attribute(), /*constant=*/false, gb.getI64IntegerAttr(16));
-    bucketFn->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({1, kThreads}));
+    bucketFn->setAttr("attn.grid_tile",
+                      gb.getDenseI64ArrayAttr({1, kThreads * kTokensPerThread}));
   }
   OpBuilder ob(gb.getContext());
   ob.setInsertionPointToStart(&bucketFn.getBody().front());
@@ -451,12 +455,15 @@ LogicalResult buildBucketKernel(OpBuilder &gb, func::FuncOp fn, RouteOp op,
   }
   auto c = [&](int64_t v) { return cIdx(b, loc, v); };
   Value n = memref::DimOp::create(b, grid, 2), heads = memref::DimOp::create(b, grid, 1);
-  Value tiles = arith::CeilDivUIOp::create(b, n, c(kThreads));
+  Value tiles = arith::CeilDivUIOp::create(b, n, c(kThreads * kTokensPerThread));
   Value blk = gpu::BlockIdOp::create(b, gpu::Dimension::x);
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   Value rest = arith::DivUIOp::create(b, blk, tiles);
   Value t = arith::AddIOp::create(
-      b, arith::MulIOp::create(b, arith::RemUIOp::create(b, blk, tiles), c(kThreads)), tid);
+      b,
+      arith::MulIOp::create(b, arith::RemUIOp::create(b, blk, tiles),
+                            c(kThreads * kTokensPerThread)),
+      tid);
   Value h = arith::RemUIOp::create(b, rest, heads), bi = arith::DivUIOp::create(b, rest, heads);
   Value mu = memref::GetGlobalOp::create(b, stageType, stageName);
   int64_t C = stageType.getDimSize(1), D = stageType.getDimSize(2);
@@ -476,10 +483,27 @@ LogicalResult buildBucketKernel(OpBuilder &gb, func::FuncOp fn, RouteOp op,
   gpu::BarrierOp::create(b);
   site.centroids = mu;
   site.centroidHead = c(0);
+  // Tokens past the row's end score its last token (a valid row) and
+  // store nothing.
   auto in = scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, t, n),
                               false);
   b.setInsertionPointToStart(&in.getThenRegion().front());
-  store(bi, h, t);
+  SmallVector<Value> ts, loadAt;
+  for (int64_t u = 0; u < kTokensPerThread; ++u) {
+    ts.push_back(arith::AddIOp::create(b, t, c(u * kThreads)));
+    loadAt.push_back(arith::MinUIOp::create(b, ts.back(), arith::SubIOp::create(b, n, c(1))));
+  }
+  SmallVector<Value> ks = buildRouteBucketsAt(b, loc, site, bi, h, loadAt);
+  for (int64_t u = 0; u < kTokensPerThread; ++u) {
+    OpBuilder::InsertionGuard g(b);
+    if (u) {
+      auto inRow = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, ts[u], n), false);
+      b.setInsertionPointToStart(&inRow.getThenRegion().front());
+    }
+    memref::StoreOp::create(b, arith::IndexCastOp::create(b, b.getI32Type(), ks[u]), grid,
+                            ValueRange{bi, h, ts[u]});
+  }
   endKernel(b, bucketFn);
   return success();
 }

@@ -7,6 +7,7 @@
 // workspace.
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu)' | FileCheck %s
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu)' | FileCheck %s --check-prefix=CHUNKS
+// RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu)' | FileCheck %s --check-prefix=KMEANS
 
 // chunks(C): the order kernel's counters hold the bucket table, its
 // snapshot and the chunk table; the slots are replayed (a match.any on
@@ -15,6 +16,23 @@
 // CHUNKS: gpu.func @chunked__s0(
 // CHUNKS-COUNT-3: nvvm.match.sync  any
 // CHUNKS: gpu.barrier
+
+// Few static centroids: a block stages one head's centroids as f64 in
+// shared memory and each of its 128 threads scores two tokens (t and
+// t + 128; past the row's end the last token, stored nowhere), so one
+// load of a centroid piece serves both tokens' float64 sums.
+// KMEANS: gpu.func @kmeans__s0_c0(
+// KMEANS-SAME: attn.grid_tile = array<i64: 1, 256>
+// KMEANS-SAME: attn.threads = 128
+// KMEANS-COUNT-2: arith.minui
+// KMEANS: vector.load %{{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
+// KMEANS: vector.load %{{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
+// KMEANS: vector.load %{{.*}} : memref<1x16x64xf64, #gpu.address_space<workgroup>>, vector<8xf64>
+// KMEANS-COUNT-16: math.fma
+// KMEANS: memref.store
+// KMEANS: scf.if
+// KMEANS: memref.store
+// KMEANS: gpu.func @kmeans__s0(
 
 // CHECK-LABEL: gpu.module @attn_kernels
 // CHECK: memref.global "private" constant @reformer__s0_signs : memref<64xi32> = dense<
@@ -57,5 +75,11 @@ func.func @reformer(%qk: tensor<?x?x?x64xbf16>, %v: tensor<?x?x?x64xbf16>)
 func.func @chunked(%x: tensor<?x?x?x64xbf16>) -> tensor<?x?x?xi32> {
   %perm, %bucket = attn.route %x lsh(3, 42) chunks(4)
       : (tensor<?x?x?x64xbf16>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
+  return %perm : tensor<?x?x?xi32>
+}
+
+func.func @kmeans(%x: tensor<?x?x?x64xbf16>, %mu: tensor<?x16x64xbf16>) -> tensor<?x?x?xi32> {
+  %perm, %bucket = attn.route %x centroids(%mu)
+      : (tensor<?x?x?x64xbf16>, tensor<?x16x64xbf16>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
   return %perm : tensor<?x?x?xi32>
 }

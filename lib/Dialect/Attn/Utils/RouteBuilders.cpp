@@ -131,16 +131,17 @@ Value lshBucket(OpBuilder &b, Location loc, const RouteSite &site, Value bi,
   return bucket;
 }
 
-/// Up to this many static centroids are scored in one pass over x.
-
-/// nearestCentroid for a few static centroids: one pass over the features
-/// with a float64 sum per centroid (each the same sum in the same order),
-/// so x is read once.
-Value nearestOfFew(OpBuilder &b, Location loc, const RouteSite &site,
-                   int64_t C, Value bi, Value h, Value t) {
+/// nearestCentroid for a few static centroids and one or more tokens: one
+/// pass over the features with a float64 sum per token and centroid (each
+/// the same sum in the same order as the reference's), so x is read once
+/// and each centroid piece, once loaded, serves every token.
+SmallVector<Value> nearestOfFew(OpBuilder &b, Location loc,
+                                const RouteSite &site, int64_t C, Value bi,
+                                Value h, ArrayRef<Value> ts) {
   Value zero = cIdx(b, loc, 0);
   Value D = dimOf(b, loc, site.x, 3);
   Value f0 = arith::ConstantOp::create(b, loc, b.getF64FloatAttr(0.0));
+  const int64_t T = ts.size();
   // Static rows of whole 16-byte pieces are read a piece at a time (one
   // vector load of x and one per centroid); the sums stay in feature order.
   auto xt = cast<MemRefType>(site.x.getType());
@@ -162,10 +163,13 @@ Value nearestOfFew(OpBuilder &b, Location loc, const RouteSite &site,
       out.push_back(toF64(db, l, vector::ExtractOp::create(db, l, v, ArrayRef<int64_t>{e})));
     return out;
   };
+  // Sums token-major: acc[u * C + c].
   auto loop = scf::ForOp::create(
-      b, loc, zero, D, cIdx(b, loc, width), SmallVector<Value>(C, f0),
+      b, loc, zero, D, cIdx(b, loc, width), SmallVector<Value>(T * C, f0),
       [&](OpBuilder &db, Location l, Value d, ValueRange acc) {
-        SmallVector<Value> x = piece(db, l, site.x, {bi, h, t, d});
+        SmallVector<SmallVector<Value>> x;
+        for (Value t : ts)
+          x.push_back(piece(db, l, site.x, {bi, h, t, d}));
         SmallVector<Value> next(acc);
         for (int64_t c = 0; c < C; ++c) {
           SmallVector<Value> m = piece(db, l, site.centroids,
@@ -174,20 +178,26 @@ Value nearestOfFew(OpBuilder &b, Location loc, const RouteSite &site,
           // One fma per term: the product of two values of at most 24
           // significant bits is exact in f64, so fma(x, m, s) rounds once
           // exactly where s + x m did (the reference's bits).
-          for (int64_t e = 0; e < width; ++e)
-            next[c] = math::FmaOp::create(db, l, x[e], m[e], next[c]);
+          for (int64_t u = 0; u < T; ++u)
+            for (int64_t e = 0; e < width; ++e)
+              next[u * C + c] =
+                  math::FmaOp::create(db, l, x[u][e], m[e], next[u * C + c]);
         }
         scf::YieldOp::create(db, l, next);
       });
   // The first strictly greater wins: ties to the lower c, a NaN never.
-  Value best = loop.getResult(0), bestC = zero;
-  for (int64_t c = 1; c < C; ++c) {
-    Value s = loop.getResult(c);
-    Value better = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, s, best);
-    best = arith::SelectOp::create(b, loc, better, s, best);
-    bestC = arith::SelectOp::create(b, loc, better, cIdx(b, loc, c), bestC);
+  SmallVector<Value> buckets;
+  for (int64_t u = 0; u < T; ++u) {
+    Value best = loop.getResult(u * C), bestC = zero;
+    for (int64_t c = 1; c < C; ++c) {
+      Value s = loop.getResult(u * C + c);
+      Value better = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, s, best);
+      best = arith::SelectOp::create(b, loc, better, s, best);
+      bestC = arith::SelectOp::create(b, loc, better, cIdx(b, loc, c), bestC);
+    }
+    buckets.push_back(bestC);
   }
-  return bestC;
+  return buckets;
 }
 } // namespace
 
@@ -198,8 +208,23 @@ Value mlir::attn::buildRouteBucketAt(OpBuilder &b, Location loc,
     return lshBucket(b, loc, site, bi, h, t);
   int64_t C = cast<MemRefType>(site.centroids.getType()).getDimSize(1);
   if (!ShapedType::isDynamic(C) && C <= kFewCentroids)
-    return nearestOfFew(b, loc, site, C, bi, h, t);
+    return nearestOfFew(b, loc, site, C, bi, h, t).front();
   return nearestCentroid(b, loc, site, bi, h, t);
+}
+
+SmallVector<Value> mlir::attn::buildRouteBucketsAt(OpBuilder &b, Location loc,
+                                                   const RouteSite &site,
+                                                   Value bi, Value h,
+                                                   ArrayRef<Value> ts) {
+  int64_t C = site.centroids
+                  ? cast<MemRefType>(site.centroids.getType()).getDimSize(1)
+                  : ShapedType::kDynamic;
+  if (!ShapedType::isDynamic(C) && C <= kFewCentroids)
+    return nearestOfFew(b, loc, site, C, bi, h, ts);
+  SmallVector<Value> buckets;
+  for (Value t : ts)
+    buckets.push_back(buildRouteBucketAt(b, loc, site, bi, h, t));
+  return buckets;
 }
 
 namespace {

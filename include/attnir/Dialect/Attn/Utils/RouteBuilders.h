@@ -48,6 +48,12 @@ constexpr int64_t kFewCentroids = 32;
 /// Token (bi, h, t)'s bucket as an index: the float64 dots in index order.
 Value buildRouteBucketAt(OpBuilder &b, Location loc, const RouteSite &site,
                          Value bi, Value h, Value t);
+/// The buckets of tokens `ts` of row (bi, h), the same as one
+/// buildRouteBucketAt each; with few static centroids one pass serves them
+/// all (each centroid piece loaded once for every token).
+SmallVector<Value> buildRouteBucketsAt(OpBuilder &b, Location loc,
+                                       const RouteSite &site, Value bi,
+                                       Value h, ArrayRef<Value> ts);
 
 /// Row (bi, h) of the stable order: `start` an index scratch of buckets + 1
 /// entries; reads `bucket` [B, H, N], writes `perm` [B, H, N].
