@@ -62,6 +62,12 @@ ATTENTION_VARIANTS = {
     "w12": "warps=12",
     "w4_k128_ctas2": "warps=4 key-block=128 stages=2 ctas-per-sm=2",
     "w4_k64_ctas2": "warps=4 key-block=64 stages=2 ctas-per-sm=2",
+    # Two blocks per SM, each a ping-pong pair of consumer warpgroups on
+    # 64-key blocks (104 registers each at D = 64: a few spilled words).
+    "w8_k64_ctas2": "warps=8 key-block=64 stages=2 ctas-per-sm=2",
+    # The permutes of q, k, v and of the result as steps of their own (the
+    # default does them in the attention kernel's copies and stores).
+    "nogather": "fuse-gather=0",
 }
 for _v, _opts in ATTENTION_VARIANTS.items():
     SPECS[f"routing_bench_c16_chunks_{_v}"] = (routing_chunked_spec(64, 16, "bf16"), _opts)

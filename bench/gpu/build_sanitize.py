@@ -10,7 +10,9 @@ B = 2, Hq = 4, Hkv = 2 (GQA), N = 200, M = 333 (cross), random block lists
 Writes bench/gpu/bundles/san/: <example>_<kernel>.bundle, the inputs as
 .npy, and manifest.json (bundle, inputs, number of outputs).
 
-usage: python3 bench/gpu/build_sanitize.py [--attnc build/bin/attnc]
+usage: [SAN_ONLY=substring,...] python3 bench/gpu/build_sanitize.py [--attnc build/bin/attnc]
+(SAN_ONLY: only the examples whose names hold one of the substrings, for a
+quick run on one family.)
 """
 import argparse
 import json
@@ -159,10 +161,13 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     rng = np.random.default_rng(15)
     manifest = []
+    only = [x for x in os.environ.get("SAN_ONLY", "").split(",") if x]
     for f in sorted(os.listdir(os.path.join(ROOT, "examples"))):
         if not f.endswith(".mlir"):
             continue
         name = f[:-5]
+        if only and not any(x in name for x in only):
+            continue
         raw = open(os.path.join(ROOT, "examples", f)).read()
         if lacks_a_cuda_kernel(raw):
             continue
@@ -189,6 +194,10 @@ def main():
             subprocess.run(cmd, check=True)
             manifest.append(dict(example=name, kernel=kernel, bundle=bundle,
                                  inputs=paths, outputs=n_out))
+    if only:
+        json.dump(manifest, open(os.path.join(OUT, "manifest.json"), "w"), indent=1)
+        print(f"{len(manifest)} bundles in {OUT} (SAN_ONLY)")
+        return
     # Bad lists on the GPU: ids out of range (negative, past the last block)
     # and counts past K. The CPU refuses them; the kernels skip such entries
     # and must read nothing out of bounds (memcheck), so no --check here.

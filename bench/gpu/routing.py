@@ -172,14 +172,19 @@ def timings(report, reps):
     # The whole program with other attention kernel shapes (build_routing.py's
     # ATTENTION_VARIANTS), each beside the default in the same process.
     programs = []
-    for variant in ("persistent", "k64", "w12", "w4_k128_ctas2", "w4_k64_ctas2"):
+    # "base": the program built from an older commit (an A/B of its kernels
+    # in one process; bench/gpu/build_routing.py --base).
+    for variant in ("persistent", "k64", "w12", "w4_k128_ctas2", "w4_k64_ctas2",
+                    "w8_k64_ctas2", "nogather", "base"):
+        if not os.path.exists(os.path.join(BUNDLES, f"routing_bench_c16_chunks_{variant}.bundle")):
+            continue
         kern = load(f"routing_bench_c16_chunks_{variant}")
         err = rel(kern(q, k, v, mu), routing(q, k, v, mu).double().cpu().numpy())
         t = time_ms(lambda: kern(q, k, v, mu), reps)
         t_default = time_ms(lambda: routing(q, k, v, mu), reps)
-        parts = kernel_ms(lambda: kern(q, k, v, mu), reps, ["routing__s4"])
+        parts = kernel_ms(lambda: kern(q, k, v, mu), reps, names)
         programs.append(dict(variant=variant, ms=t, default_ms=t_default,
-                             share_of_causal=t / t_causal, attention_ms=parts,
+                             share_of_causal=t / t_causal, kernels_ms=parts,
                              rel_diff_vs_default=err))
         print(json.dumps(programs[-1]), flush=True)
     report["program_variants"] = programs

@@ -89,7 +89,8 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
                      "attn-to-nvgpu{{warps={0} key-block={1} stages={2} "
                      "m-tiles={3} mma={4} ping-pong={5} ctas-per-sm={6} "
                      "persistent={7} linear-chunk={8} linear-columns={9} "
-                     "select-radix={10} fuse-merge={12} trace-tiles={13}},"
+                     "select-radix={10} fuse-merge={12} trace-tiles={13} "
+                     "fuse-gather={14}},"
                      "canonicalize,cse",
                      o.warps.getValue(), o.keyBlock.getValue(),
                      o.stages.getValue(), o.mTiles.getValue(),
@@ -101,7 +102,7 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
                      o.persistent.getValue(), o.linearChunk.getValue(),
                      o.linearColumns.getValue(), o.selectRadix.getValue(),
                      linearSplitPasses(o), o.fuseMerge.getValue(),
-                     o.traceTiles.getValue())
+                     o.traceTiles.getValue(), o.fuseGather.getValue())
            .str()},
       {"nvvm",
        llvm::formatv(
@@ -225,12 +226,13 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
                        {"linear-split", &o.linearSplit, 0, 2, 1},
                        {"select-radix", &o.selectRadix, 0, 1, 1},
                        {"fuse-merge", &o.fuseMerge, 0, 1, 1},
+                       {"fuse-gather", &o.fuseGather, 0, 1, 1},
                        {"opt-level", &o.optLevel, 0, 3, 1}};
     if (!applyIntOption(item, rules,
                         "chip, features, mma, warps, m-tiles, key-block, "
                         "stages, ping-pong, ctas-per-sm, persistent, trace-tiles, linear-chunk, "
                         "linear-columns, linear-wy, linear-split, select-radix, fuse-merge, "
-                        "opt-level",
+                        "fuse-gather, opt-level",
                         error))
       return false;
   }

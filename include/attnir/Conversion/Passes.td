@@ -128,6 +128,12 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
            "kernel's epilogue (it reads the other part and writes the "
            "merge's results: no merge step, one pass over the outputs "
            "less); 0 keeps the merge a step of its own">,
+    Option<"fuseGather", "fuse-gather", "int64_t", /*default=*/"1",
+           "routing: an attention of the Hopper kernel over q, k, v each "
+           "attn.permute'd by attn.route's perm, its out scattered back by "
+           "the inverse permute: 1 gathers the rows in the kernel's copies "
+           "and scatters its output rows (no permute steps); 0 keeps the "
+           "permutes as steps of their own">,
   ];
 }
 

@@ -157,6 +157,12 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                                            "that attention's epilogue (1) or "
                                            "a step of its own (0)"),
                             llvm::cl::init(1)};
+  Option<int64_t> fuseGather{*this, "fuse-gather",
+                             llvm::cl::desc("routing: the permutes of q, k, v "
+                                            "and of the result done by the "
+                                            "Hopper attention kernel (1) or "
+                                            "steps of their own (0)"),
+                             llvm::cl::init(1)};
   Option<int64_t> optLevel{*this, "opt-level",
                            llvm::cl::desc("LLVM and ptxas optimisation level"),
                            llvm::cl::init(3)};

@@ -146,6 +146,17 @@ struct ConvertAttnToNVGPU
             fusedMerge[attention] = merge;
             mergedInEpilogue.insert(merge);
           }
+      // Permutes an attention kernel does itself (routing): no steps.
+      llvm::DenseMap<Operation *, FusedGather> fusedGather;
+      for (auto attention : fn.getOps<AttentionOp>()) {
+        FusedGather g = fusableGather(attention, fusedMerge.lookup(attention));
+        if (!g.perm)
+          continue;
+        for (PermuteOp p : g.gathers)
+          mergedInEpilogue.insert(p);
+        mergedInEpilogue.insert(g.scatter);
+        fusedGather[attention] = std::move(g);
+      }
       for (Operation &o : fn.getBody().front().without_terminator()) {
         if (mergedInEpilogue.contains(&o))
           continue;
@@ -170,7 +181,8 @@ struct ConvertAttnToNVGPU
         }
         LogicalResult built =
             flash ? buildAttentionKernel(gpuModule, fn, attention, kname, true,
-                                         fusedMerge.lookup(attention))
+                                         fusedMerge.lookup(attention),
+                                         fusedGather.lookup(attention))
             : attention && cuda::canGroupListAttention(attention)
                 ? cuda::buildGroupedListAttention(gb, fn, attention, kname)
             : isa<RouteOp>(o)
@@ -249,6 +261,71 @@ struct ConvertAttnToNVGPU
     return {merge.getPartOut(other), merge.getPartLse(other)};
   }
 
+  /// Whether `op` gets the Hopper kernel. auto (the pipeline passes it for
+  /// sm_90a only): wherever its 128-byte TMA rows fit the head dims and the
+  /// other options allow it; else mma.sync. A block list's query block must
+  /// hold whole tiles (a tile reads one list row) and its key block whole
+  /// kernel key blocks: the Hopper kernel's warpgroup tiles of 64 rows need
+  /// block_q % 64 == 0 and block_k % 64 == 0; mma.sync takes anything down
+  /// to 16 x 16.
+  bool usesHopper(AttentionOp op) {
+    auto multipleOf64 = [](int64_t dim) {
+      return !ShapedType::isDynamic(dim) && dim > 0 && dim % 64 == 0;
+    };
+    int64_t listQ = op.listBlockQ(), listK = op.listBlockK();
+    bool listFitsHopper = !listQ || (listQ % 64 == 0 && listK % 64 == 0);
+    return mma == "wgmma" ||
+           (mma == "auto" && multipleOf64(op.getQ().getType().getDimSize(3)) &&
+            multipleOf64(op.getV().getType().getDimSize(3)) && warps % 4 == 0 &&
+            mTiles <= 1 && stages <= 4 && listFitsHopper);
+  }
+
+  /// The permutes around `op` that its Hopper kernel does itself (routing,
+  /// FlashShape::gatherRows): q, k and v each `attn.permute ... by %perm`
+  /// (gather), %perm attn.route's order of the tensor q is gathered from
+  /// (so q has perm's heads), and op's out used only by one `attn.permute
+  /// ... by %perm inverse`; no lse and no fused merge (both would be in the
+  /// routed order), not persistent and no trace (their producer is one
+  /// lane). The kernel then reads the permutes' sources and writes
+  /// the inverse's result; a gather whose result has other users still
+  /// runs as its own step.
+  struct FusedGather {
+    Value perm;
+    Value sources[3];
+    PermuteOp scatter;
+    SmallVector<PermuteOp> gathers; // the steps the kernel replaces
+  };
+  FusedGather fusableGather(AttentionOp op, MergeOp merge) {
+    FusedGather g;
+    if (!fuseGather || persistent == 1 || traceTiles == 1 || merge ||
+        op.getLse() || cuda::needsRowKernel(op) ||
+        !usesHopper(op) || !op.getOut().hasOneUse())
+      return {};
+    auto scatter = dyn_cast<PermuteOp>(*op.getOut().getUsers().begin());
+    if (!scatter || !scatter.getInverse())
+      return {};
+    Value perm = scatter.getPerm();
+    auto route = perm.getDefiningOp<RouteOp>();
+    if (!route || route.getPerm() != perm)
+      return {};
+    Value qkv[3] = {op.getQ(), op.getK(), op.getV()};
+    for (int i = 0; i < 3; ++i) {
+      auto gather = qkv[i].getDefiningOp<PermuteOp>();
+      if (!gather || gather.getInverse() || gather.getPerm() != perm)
+        return {};
+      g.sources[i] = gather.getX();
+      if (llvm::all_of(gather->getUsers(),
+                       [&](Operation *u) { return u == op.getOperation(); }) &&
+          !llvm::is_contained(g.gathers, gather))
+        g.gathers.push_back(gather);
+    }
+    if (g.sources[0] != route.getX())
+      return {};
+    g.perm = perm;
+    g.scatter = scatter;
+    return g;
+  }
+
   /// The attention kernel `name` of `op` (FlashKernel*.cpp); `inProgram`:
   /// it records the buffers it binds (attn.step_args), else it reads the
   /// entry's inputs, then its outputs. `merge`: a merge it does in its
@@ -256,10 +333,17 @@ struct ConvertAttnToNVGPU
   LogicalResult buildAttentionKernel(gpu::GPUModuleOp gpuModule,
                                      func::FuncOp fn, AttentionOp op,
                                      std::string name, bool inProgram,
-                                     MergeOp merge = {}) {
+                                     MergeOp merge = {},
+                                     const FusedGather &gather = {}) {
     SmallVector<Value> kernelOperands(op->getOperands());
     llvm::append_range(kernelOperands, priorOperands(op, merge));
     SmallVector<Value> kernelResults(merge ? merge->getResults() : op->getResults());
+    if (gather.perm) {
+      std::copy(std::begin(gather.sources), std::end(gather.sources),
+                kernelOperands.begin());
+      kernelOperands.push_back(gather.perm);
+      kernelResults = {PermuteOp(gather.scatter).getOut()};
+    }
     MLIRContext *ctx = &getContext();
       auto qT = cast<RankedTensorType>(op.getQ().getType());
       auto kT = cast<RankedTensorType>(op.getK().getType());
@@ -268,16 +352,6 @@ struct ConvertAttnToNVGPU
       s.elt = qT.getElementType();
       s.d = qT.getDimSize(3);
       s.dv = vT.getDimSize(3);
-      // auto (the pipeline passes it for sm_90a only): the Hopper kernel
-      // wherever its 128-byte TMA rows fit the head dims and the other
-      // options allow it; else mma.sync.
-      auto multipleOf64 = [](int64_t dim) {
-        return !ShapedType::isDynamic(dim) && dim > 0 && dim % 64 == 0;
-      };
-      // A block list's query block must hold whole tiles (a tile reads one
-      // list row) and its key block whole kernel key blocks: the Hopper
-      // kernel's warpgroup tiles of 64 rows need block_q % 64 == 0 and
-      // block_k % 64 == 0; mma.sync takes anything down to 16 x 16.
       s.segments = static_cast<bool>(op.getQDoc());
       s.numRules = op.getRuleOperands().size();
       s.listQ = op.listBlockQ();
@@ -290,12 +364,8 @@ struct ConvertAttnToNVGPU
                           "is the selection issue's next step";
         return failure();
       }
-      bool listFitsHopper =
-          !s.listQ || (s.listQ % 64 == 0 && s.listK % 64 == 0);
-      s.hopper = mma == "wgmma" ||
-                 (mma == "auto" && multipleOf64(s.d) && multipleOf64(s.dv) &&
-                  warps % 4 == 0 && mTiles <= 1 && stages <= 4 &&
-                  listFitsHopper);
+      s.hopper = usesHopper(op);
+      s.gatherRows = static_cast<bool>(gather.perm);
       // Measured on the H100 (docs/benchmarks/gpu.md, tuning): 4 warps for
       // mma.sync (8 was 4-23% slower), two consumer warpgroups for wgmma
       // (one was 26-30% slower).

@@ -496,18 +496,25 @@ void FlashKernelBuilder::epilogue(ValueRange fin, gpu::GPUFuncOp fn) {
     auto ifIn = scf::IfOp::create(b, inside, false);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(&ifIn.getThenRegion().front());
+    // Gathered rows: routed row r is row perm[b, h, r] of out.
+    Value row = rows[r];
+    if (s.gatherRows)
+      row = arith::IndexCastOp::create(
+          b, b.getIndexType(),
+          memref::LoadOp::create(b, fn.getArgument(s.rowsArg()),
+                                 ValueRange{bIdx, h, rows[r]}));
     if (wide) {
       Value col = mul(rem(lane, 4), 8);
       for (int64_t grp = 0; grp < numO / 4; ++grp) {
         auto store = vector::StoreOp::create(
-            b, stored[r][grp], o, ValueRange{bIdx, h, rows[r], add(col, grp * 32)});
+            b, stored[r][grp], o, ValueRange{bIdx, h, row, add(col, grp * 32)});
         store.setAlignment(uint64_t(16));
       }
     } else {
       for (int64_t dt = 0; dt < numO; ++dt) {
         auto store = vector::StoreOp::create(
             b, vector::BitCastOp::create(b, eltPairTy, words[r][dt]), o,
-            ValueRange{bIdx, h, rows[r], add(colPair, dt * 8)});
+            ValueRange{bIdx, h, row, add(colPair, dt * 8)});
         store.setAlignment(uint64_t(4));
       }
     }
@@ -515,7 +522,7 @@ void FlashKernelBuilder::epilogue(ValueRange fin, gpu::GPUFuncOp fn) {
       auto ifFirst = scf::IfOp::create(b, firstOfQuad, false);
       OpBuilder::InsertionGuard g2(b);
       b.setInsertionPointToStart(&ifFirst.getThenRegion().front());
-      memref::StoreOp::create(b, rowLses[r], lse, ValueRange{bIdx, h, rows[r]});
+      memref::StoreOp::create(b, rowLses[r], lse, ValueRange{bIdx, h, row});
     }
   }
 }

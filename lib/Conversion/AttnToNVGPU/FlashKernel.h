@@ -84,12 +84,21 @@ struct FlashShape {
   /// follow the rule operands, and out, lse are the merge's results.
   bool mergePrior = false;
 
+  /// Hopper: gathered rows, the attn.permute of q, k and v by `perm` and
+  /// the inverse one of the result done by the kernel (routing): row r of
+  /// the routed order is row perm[b, h, r] of q, k and v (k and v of head
+  /// h / G), and out row r goes to row perm[b, h, r]. The producer
+  /// warpgroup copies rows with cp.async (TMA has no row gather on sm_90);
+  /// perm follows the prior operands.
+  bool gatherRows = false;
+
   /// Kernel argument positions: q, k, v[, kv_indices, kv_counts][, q_doc,
-  /// k_doc][, rule operands][, prior out, prior lse], out[, lse].
+  /// k_doc][, rule operands][, prior out, prior lse][, perm], out[, lse].
   unsigned docArg() const { return listQ ? 5 : 3; }
   unsigned ruleArg() const { return docArg() + (segments ? 2 : 0); }
   unsigned priorArg() const { return ruleArg() + numRules; }
-  unsigned outArg() const { return priorArg() + (mergePrior ? 2 : 0); }
+  unsigned rowsArg() const { return priorArg() + (mergePrior ? 2 : 0); }
+  unsigned outArg() const { return rowsArg() + (gatherRows ? 1 : 0); }
 
   int64_t padD() const { return d + 8; } // +16 B per row: no ldmatrix
   int64_t padV() const { return dv + 8; } // bank conflicts

@@ -134,16 +134,19 @@ void HopperKernel::initBarriers() {
         false);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(&first.getThenRegion().front());
+    // A full barrier completes on one arrive with the TMA bytes, or on
+    // the 128 producer threads' cp.async arrives (gathered rows).
+    Value fullCount = k32(s.gatherRows ? 128 : 1);
     for (int64_t qb = 0; qb < 2; ++qb) {
-      NVVM::MBarrierInitOp::create(b, bar(HopperBar::QFull, c(qb)), k32(1),
+      NVVM::MBarrierInitOp::create(b, bar(HopperBar::QFull, c(qb)), fullCount,
                                    Value());
       NVVM::MBarrierInitOp::create(b, bar(HopperBar::QEmpty, c(qb)),
                                    k32(s.warps), Value());
     }
     for (int64_t st = 0; st < S; ++st) {
-      NVVM::MBarrierInitOp::create(b, bar(HopperBar::KFull, c(st)), k32(1),
+      NVVM::MBarrierInitOp::create(b, bar(HopperBar::KFull, c(st)), fullCount,
                                    Value());
-      NVVM::MBarrierInitOp::create(b, bar(HopperBar::VFull, c(st)), k32(1),
+      NVVM::MBarrierInitOp::create(b, bar(HopperBar::VFull, c(st)), fullCount,
                                    Value());
       NVVM::MBarrierInitOp::create(b, bar(HopperBar::KEmpty, c(st)),
                                    k32(s.warps), Value());
@@ -289,12 +292,13 @@ Value HopperKernel::parityOf(Value r) {
 // (threads x resident blocks), rounded down to a multiple of 8: 168 for
 // 384 threads, 128 for two blocks of 256) and setmaxnreg only moves them
 // between warpgroups; asking for more than that blocks forever. The
-// producer keeps 24 (40 in a persistent kernel: its per-tile bookkeeping
-// spills below that), the consumers share the rest (a multiple of 8, at
+// producer keeps 24 (40 in a persistent kernel, whose per-tile bookkeeping
+// spills below that; 56 for gathered rows, whose copies each compute an
+// address: 40 spilled), the consumers share the rest (a multiple of 8, at
 // most 240).
 HopperKernel::RegisterSplit HopperKernel::registerSplit() const {
   const int64_t launchRegs = 65536 / (s.threads() * s.ctas) / 8 * 8;
-  const int64_t producerRegs = s.persistent ? 40 : 24;
+  const int64_t producerRegs = s.gatherRows ? 56 : s.persistent ? 40 : 24;
   const int64_t consumerRegs = std::min<int64_t>(
       240, (launchRegs * s.threads() - 128 * producerRegs) / (32 * s.warps) /
                8 * 8);
@@ -330,17 +334,90 @@ void HopperKernel::produceStep(Value t, Value r) {
   Value parity = arith::XOrIOp::create(b, parityOf(r), k32(1));
   Value j0 = mul(f.sched.block(b, b.getLoc(), t), s.bk);
   Value kFull = bar(HopperBar::KFull, st), vFull = bar(HopperBar::VFull, st);
+  Value kOff = add64(k64(L.k), mul64(asI64(st), L.kStage));
+  Value vOff = add64(k64(L.v), mul64(asI64(st), L.vStage));
   NVVM::MBarrierTryWaitParityOp::create(b, bar(HopperBar::KEmpty, st), parity,
                                         ticks);
-  expectBytes(kFull, s.bk * s.d * 2);
-  copyBoxes(mapK, add64(k64(L.k), mul64(asI64(st), L.kStage)), j0, f.hkv,
-            s.bk, s.d, kFull);
+  if (s.gatherRows) {
+    gatherRows(fn.getArgument(1), kOff, j0, f.M, gatheredHead(1), s.bk, s.d,
+               kFull);
+  } else {
+    expectBytes(kFull, s.bk * s.d * 2);
+    copyBoxes(mapK, kOff, j0, f.hkv, s.bk, s.d, kFull);
+  }
   // V's buffer frees later than K's (P V runs after the softmax).
   NVVM::MBarrierTryWaitParityOp::create(b, bar(HopperBar::VEmpty, st), parity,
                                         ticks);
-  expectBytes(vFull, s.bk * s.dv * 2);
-  copyBoxes(mapV, add64(k64(L.v), mul64(asI64(st), L.vStage)), j0, f.hkv,
-            s.bk, s.dv, vFull);
+  if (s.gatherRows) {
+    gatherRows(fn.getArgument(2), vOff, j0, f.M, gatheredHead(2), s.bk, s.dv,
+               vFull);
+  } else {
+    expectBytes(vFull, s.bk * s.dv * 2);
+    copyBoxes(mapV, vOff, j0, f.hkv, s.bk, s.dv, vFull);
+  }
+}
+
+// The head of gathered argument `arg` (k or v) for query head h: the
+// permutes' sources need not share a head count (a shared-QK route gathers
+// k from q's tensor, v from one of fewer heads), so each is h / (Hq / its
+// heads), attn.permute's h / (H / Hx).
+Value HopperKernel::gatheredHead(unsigned arg) {
+  Value heads = memref::DimOp::create(b, fn.getArgument(arg), 1);
+  return arith::DivUIOp::create(b, f.h, arith::DivUIOp::create(b, f.Hq, heads));
+}
+
+// Gathered rows (FlashShape::gatherRows): rows row0 .. row0 + rows - 1 of
+// the routed order, row r read from row perm[b, h, r] of `src` (head
+// `head`), in the layout TMA's 128-byte swizzle gives (boxes of 64
+// columns; in a box, 16-byte chunk c of row r at chunk c ^ (r % 8)). The
+// 128 producer threads take consecutive 16-byte chunks (a row's chunks
+// are coalesced); rows at or past `limit` are zero-filled (cp.async's
+// source size 0), as TMA fills rows past the end. Each thread's
+// cp.async arrive (noinc) counts once on `full` when its copies landed.
+void HopperKernel::gatherRows(Value src, Value dstOff, Value row0, Value limit,
+                              Value head, int64_t rows, int64_t width,
+                              Value full) {
+  auto ptr1 = LLVM::LLVMPointerType::get(b.getContext(), 1);
+  Value perm = fn.getArgument(s.rowsArg());
+  Value srcBase =
+      asI64(memref::ExtractAlignedPointerAsIndexOp::create(b, src));
+  // Element offset of (b, head, row 0) in src (contiguous rows of width).
+  Value plane = asI64(arith::MulIOp::create(
+      b,
+      add(arith::MulIOp::create(b, f.bIdx, memref::DimOp::create(b, src, 1)),
+          head),
+      memref::DimOp::create(b, src, 2)));
+  Value lastRow = arith::SubIOp::create(b, limit, c1);
+  // Thread p copies chunk p % cpr of rows p / cpr + i * (128 / cpr): its
+  // chunk, and so its swizzled slot (128 / cpr is a multiple of 8), is the
+  // same in every row it copies.
+  const int64_t chunksPerRow = width / 8, threads = 128;
+  const int64_t rowsPerPass = threads / chunksPerRow;
+  Value ptid = arith::SubIOp::create(b, f.tid, c(32 * s.warps));
+  Value chunk = rem(ptid, chunksPerRow), firstRow = div(ptid, chunksPerRow);
+  Value srcChunk = add64(srcBase, asI64(mul(chunk, 16)));
+  Value dstFirst = add64(
+      dstOff,
+      asI64(add(add(mul(div(chunk, 8), rows * 128), mul(firstRow, 128)),
+                mul(arith::XOrIOp::create(b, rem(chunk, 8), rem(firstRow, 8)),
+                    16))));
+  Value firstLogical = add(row0, firstRow);
+  for (int64_t pass = 0; pass < rows / rowsPerPass; ++pass) {
+    Value logical = add(firstLogical, pass * rowsPerPass);
+    Value valid =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, logical, limit);
+    Value at = arith::MinUIOp::create(b, logical, lastRow);
+    Value phys = asI64(arith::IndexCastOp::create(
+        b, b.getIndexType(),
+        memref::LoadOp::create(b, perm, ValueRange{f.bIdx, f.h, at})));
+    Value from = LLVM::IntToPtrOp::create(
+        b, ptr1, add64(srcChunk, mul64(add64(plane, phys), width * 2)));
+    Value to = sharedPtr(add64(dstFirst, k64(pass * rowsPerPass * 128)));
+    Value bytes = arith::SelectOp::create(b, valid, k32(16), k32(0));
+    NVVM::CpAsyncOp::create(b, to, from, 16, NVVM::LoadCacheModifierKind::CG,
+                            bytes);
+  }
+  NVVM::CpAsyncMBarrierArriveOp::create(b, full, /*noinc=*/true);
 }
 
 // One lane of the producer warpgroup issues every copy: per tile Q (once
@@ -348,6 +425,21 @@ void HopperKernel::produceStep(Value t, Value r) {
 void HopperKernel::producer(int64_t regs) {
   NVVM::SetMaxRegisterOp::create(b, regs,
                                  NVVM::SetMaxRegisterAction::decrease);
+  if (s.gatherRows) { // every producer thread copies rows
+    forEachTile([&](Value g, Value k) {
+      Value qb = qBuffer(k);
+      gatherRows(fn.getArgument(0), qOffset(qb), f.i0, f.N, f.h, s.bq, s.d,
+                 bar(HopperBar::QFull, qb));
+      Value count = f.sched.count();
+      auto loop = scf::ForOp::create(b, c0, count, c1);
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(loop.getBody());
+      produceStep(loop.getInductionVar(), add(g, loop.getInductionVar()));
+      b.setInsertionPointAfter(loop);
+      return add(g, count);
+    });
+    return;
+  }
   auto lead = scf::IfOp::create(
       b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, f.tid,
                                c(32 * s.warps)),

@@ -28,6 +28,14 @@ void HopperKernel::arrive(Value barrier) {
       NVVM::MemScopeKindAttr::get(b.getContext(), NVVM::MemScopeKind::CTA));
 }
 
+void HopperKernel::afterGatheredWait() {
+  if (s.gatherRows)
+    NVVM::FenceProxyOp::create(
+        b, NVVM::ProxyKind::async_shared,
+        NVVM::SharedSpaceAttr::get(b.getContext(),
+                                   NVVM::SharedSpace::shared_cta));
+}
+
 // ... the K or V buffer of ring step t.
 void HopperKernel::release(HopperBar which, Value t) {
   arrive(bar(which, stageOf(t)));
@@ -39,6 +47,7 @@ Value HopperKernel::issueScores(Value t, bool first) {
   Value st = stageOf(t);
   NVVM::MBarrierTryWaitParityOp::create(b, bar(HopperBar::KFull, st),
                                         parityOf(t), ticks);
+  afterGatheredWait();
   if (first)
     stamp(FirstKArrived, traceTile, 0);
   Value kBase = add64(add64(base, k64(L.k)), mul64(asI64(st), L.kStage));
@@ -80,6 +89,7 @@ SmallVector<Value> HopperKernel::issuePV(SmallVector<Value> O,
   Value st = stageOf(t);
   NVVM::MBarrierTryWaitParityOp::create(b, bar(HopperBar::VFull, st),
                                         parityOf(t), ticks);
+  afterGatheredWait();
   Value vBase = add64(add64(base, k64(L.v)), mul64(asI64(st), L.vStage));
   NVVM::WgmmaFenceAlignedOp::create(b);
   for (int64_t kt = 0; kt < s.bk / 16; ++kt)
@@ -165,6 +175,7 @@ Value HopperKernel::consumeTile(Value g, Value k) {
     stamp(Group1Start, k, 128);
   NVVM::MBarrierTryWaitParityOp::create(b, bar(HopperBar::QFull, qb),
                                         qPass(k), ticks);
+  afterGatheredWait();
   stamp(QArrived, k, 0);
   SmallVector<Value> init = f.initialState();
   Value i32zero = k32(0);

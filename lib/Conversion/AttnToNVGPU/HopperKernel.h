@@ -99,11 +99,20 @@ private:
   };
   RegisterSplit registerSplit() const;
 
-  // The producer warpgroup (one lane issues every copy).
+  // The producer warpgroup (one lane issues every TMA copy; with gathered
+  // rows all 128 threads copy).
   void producer(int64_t regs);
   void copyBoxes(Value map, Value dstOff, Value row0, Value head,
                  int64_t rows, int64_t width, Value barrier);
   void expectBytes(Value barrier, int64_t bytes);
+  /// Gathered rows by cp.async from every producer thread (gatherRows).
+  void gatherRows(Value src, Value dstOff, Value row0, Value limit,
+                  Value head, int64_t rows, int64_t width, Value full);
+  /// The head of gathered k (arg 1) or v (arg 2) for this tile's head.
+  Value gatheredHead(unsigned arg);
+  /// After a full barrier of gathered rows: their generic-proxy writes
+  /// ordered before this thread's wgmma reads (the async proxy).
+  void afterGatheredWait();
   void produceStep(Value t, Value r);
 
   // The consumer warpgroups (HopperConsumers.cpp).

@@ -8,6 +8,8 @@
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu)' | FileCheck %s
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu)' | FileCheck %s --check-prefix=CHUNKS
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu)' | FileCheck %s --check-prefix=KMEANS
+// RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma})' | FileCheck %s --check-prefix=GATHER
+// RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma fuse-gather=0})' | FileCheck %s --check-prefix=NOGATHER
 
 // chunks(C): the order kernel's counters hold the bucket table, its
 // snapshot and the chunk table; the slots are replayed (a match.any on
@@ -33,6 +35,31 @@
 // KMEANS: scf.if
 // KMEANS: memref.store
 // KMEANS: gpu.func @kmeans__s0(
+
+// The Hopper kernel does the permutes itself (fuse-gather): it reads the
+// permutes' sources and perm and writes the inverse permute's result (no
+// permute steps); its producer warpgroup copies rows perm[b, h, r] by
+// cp.async (source size 0 past the end), each thread's arrive counting on
+// the full barrier (noinc, 128 per phase); the consumers fence the
+// generic-proxy writes before wgmma reads them; the epilogue stores
+// routed row r at row perm[b, h, r].
+// GATHER: gpu.func @reformer__s0(
+// GATHER: gpu.func @reformer__s1(
+// GATHER-SAME: attn.step_args = ["i0", "i0", "i1", "w0", "o0"]
+// GATHER: nvvm.mbarrier.init %{{.*}}, %c128_i32 :
+// GATHER: nvvm.setmaxregister decrease 56
+// GATHER: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg, %{{.*}}
+// GATHER: nvvm.cp.async.mbarrier.arrive %{{.*}} {noinc = true}
+// GATHER: nvvm.fence.proxy {kind = #nvvm.proxy_kind<async.shared>, space = #nvvm.shared_space<cta>}
+// GATHER: nvvm.wgmma.mma_async
+// GATHER: memref.load %arg3
+// GATHER: vector.store
+// GATHER-NOT: gpu.func @reformer__s2(
+// GATHER: gpu.func @chunked__s0(
+// NOGATHER: gpu.func @reformer__s1(
+// NOGATHER-SAME: attn.step_args = ["i0", "w0", "w2"]
+// NOGATHER: gpu.func @reformer__s4(
+// NOGATHER-SAME: attn.step_args = ["w4", "w0", "o0"]
 
 // CHECK-LABEL: gpu.module @attn_kernels
 // CHECK: memref.global "private" constant @reformer__s0_signs : memref<64xi32> = dense<
