@@ -139,12 +139,12 @@ struct ConvertAttnToNVGPU
       OpBuilder gb(ctx);
       int64_t step = 0;
       llvm::DenseMap<Operation *, MergeOp> fusedMerge;
-      llvm::SmallPtrSet<Operation *, 4> mergedInEpilogue;
+      llvm::SmallPtrSet<Operation *, 4> doneByKernel;
       if (fuseMerge)
         for (auto attention : fn.getOps<AttentionOp>())
           if (MergeOp merge = fusableMerge(attention)) {
             fusedMerge[attention] = merge;
-            mergedInEpilogue.insert(merge);
+            doneByKernel.insert(merge);
           }
       // Permutes an attention kernel does itself (routing): no steps.
       llvm::DenseMap<Operation *, FusedGather> fusedGather;
@@ -153,12 +153,12 @@ struct ConvertAttnToNVGPU
         if (!g.perm)
           continue;
         for (PermuteOp p : g.gathers)
-          mergedInEpilogue.insert(p);
-        mergedInEpilogue.insert(g.scatter);
+          doneByKernel.insert(p);
+        doneByKernel.insert(g.scatter);
         fusedGather[attention] = std::move(g);
       }
       for (Operation &o : fn.getBody().front().without_terminator()) {
-        if (mergedInEpilogue.contains(&o))
+        if (doneByKernel.contains(&o))
           continue;
         std::string kname = fn.getName().str() + "__s" + std::to_string(step);
         gb.setInsertionPointToEnd(gpuModule.getBody());

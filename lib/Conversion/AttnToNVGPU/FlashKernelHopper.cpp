@@ -338,31 +338,33 @@ void HopperKernel::produceStep(Value t, Value r) {
   Value vOff = add64(k64(L.v), mul64(asI64(st), L.vStage));
   NVVM::MBarrierTryWaitParityOp::create(b, bar(HopperBar::KEmpty, st), parity,
                                         ticks);
-  if (s.gatherRows) {
-    gatherRows(fn.getArgument(1), kOff, j0, f.M, gatheredHead(1), s.bk, s.d,
-               kFull);
-  } else {
-    expectBytes(kFull, s.bk * s.d * 2);
-    copyBoxes(mapK, kOff, j0, f.hkv, s.bk, s.d, kFull);
-  }
+  fill(1, mapK, kOff, j0, f.M, f.hkv, s.bk, s.d, kFull);
   // V's buffer frees later than K's (P V runs after the softmax).
   NVVM::MBarrierTryWaitParityOp::create(b, bar(HopperBar::VEmpty, st), parity,
                                         ticks);
-  if (s.gatherRows) {
-    gatherRows(fn.getArgument(2), vOff, j0, f.M, gatheredHead(2), s.bk, s.dv,
-               vFull);
-  } else {
-    expectBytes(vFull, s.bk * s.dv * 2);
-    copyBoxes(mapV, vOff, j0, f.hkv, s.bk, s.dv, vFull);
-  }
+  fill(2, mapV, vOff, j0, f.M, s.gatherRows ? gatheredVHead() : f.hkv, s.bk,
+       s.dv, vFull);
 }
 
-// The head of gathered argument `arg` (k or v) for query head h: the
-// permutes' sources need not share a head count (a shared-QK route gathers
-// k from q's tensor, v from one of fewer heads), so each is h / (Hq / its
-// heads), attn.permute's h / (H / Hx).
-Value HopperKernel::gatheredHead(unsigned arg) {
-  Value heads = memref::DimOp::create(b, fn.getArgument(arg), 1);
+// Rows row0 .. row0 + rows - 1 of kernel argument `arg` (q, k or v; head
+// `head`) into `dstOff`, completing `full`: TMA boxes through `map` from
+// the lead lane, or gathered rows from every producer thread.
+void HopperKernel::fill(unsigned arg, Value map, Value dstOff, Value row0,
+                        Value limit, Value head, int64_t rows, int64_t width,
+                        Value full) {
+  if (s.gatherRows)
+    return gatherRows(fn.getArgument(arg), dstOff, row0, limit, head, rows,
+                      width, full);
+  expectBytes(full, rows * width * 2);
+  copyBoxes(map, dstOff, row0, head, rows, width, full);
+}
+
+// The head of gathered v for query head h: the permutes' sources need not
+// share a head count (a shared-QK route gathers k from q's tensor, v from
+// one of fewer heads), so v's is h / (Hq / its heads), attn.permute's
+// h / (H / Hx), where k's is hkv.
+Value HopperKernel::gatheredVHead() {
+  Value heads = memref::DimOp::create(b, fn.getArgument(2), 1);
   return arith::DivUIOp::create(b, f.h, arith::DivUIOp::create(b, f.Hq, heads));
 }
 
@@ -425,26 +427,14 @@ void HopperKernel::gatherRows(Value src, Value dstOff, Value row0, Value limit,
 void HopperKernel::producer(int64_t regs) {
   NVVM::SetMaxRegisterOp::create(b, regs,
                                  NVVM::SetMaxRegisterAction::decrease);
-  if (s.gatherRows) { // every producer thread copies rows
-    forEachTile([&](Value g, Value k) {
-      Value qb = qBuffer(k);
-      gatherRows(fn.getArgument(0), qOffset(qb), f.i0, f.N, f.h, s.bq, s.d,
-                 bar(HopperBar::QFull, qb));
-      Value count = f.sched.count();
-      auto loop = scf::ForOp::create(b, c0, count, c1);
-      OpBuilder::InsertionGuard g2(b);
-      b.setInsertionPointToStart(loop.getBody());
-      produceStep(loop.getInductionVar(), add(g, loop.getInductionVar()));
-      b.setInsertionPointAfter(loop);
-      return add(g, count);
-    });
-    return;
+  // TMA copies come from one lane; gathered rows from every thread.
+  if (!s.gatherRows) {
+    auto lead = scf::IfOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, f.tid,
+                                 c(32 * s.warps)),
+        false);
+    b.setInsertionPointToStart(&lead.getThenRegion().front());
   }
-  auto lead = scf::IfOp::create(
-      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, f.tid,
-                               c(32 * s.warps)),
-      false);
-  b.setInsertionPointToStart(&lead.getThenRegion().front());
   forEachTile([&](Value g, Value k) {
     Value qb = qBuffer(k);
     // The first pass over a buffer (or the ring) finds fresh barriers:
@@ -454,9 +444,8 @@ void HopperKernel::producer(int64_t regs) {
       NVVM::MBarrierTryWaitParityOp::create(
           b, bar(HopperBar::QEmpty, qb),
           arith::XOrIOp::create(b, qPass(k), k32(1)), ticks);
-    expectBytes(bar(HopperBar::QFull, qb), s.bq * s.d * 2);
-    copyBoxes(mapQ, qOffset(qb), f.i0, f.h, s.bq, s.d,
-              bar(HopperBar::QFull, qb));
+    fill(0, mapQ, qOffset(qb), f.i0, f.N, f.h, s.bq, s.d,
+         bar(HopperBar::QFull, qb));
     stamp(QIssued, k, -1);
     Value count = f.sched.count();
     auto loop = scf::ForOp::create(b, c0, count, c1);

@@ -108,8 +108,11 @@ private:
   /// Gathered rows by cp.async from every producer thread (gatherRows).
   void gatherRows(Value src, Value dstOff, Value row0, Value limit,
                   Value head, int64_t rows, int64_t width, Value full);
-  /// The head of gathered k (arg 1) or v (arg 2) for this tile's head.
-  Value gatheredHead(unsigned arg);
+  /// The head of gathered v for this tile's head (k's is hkv).
+  Value gatheredVHead();
+  /// Q, K or V rows into shared memory: TMA or gathered (gatherRows).
+  void fill(unsigned arg, Value map, Value dstOff, Value row0, Value limit,
+            Value head, int64_t rows, int64_t width, Value full);
   /// After a full barrier of gathered rows: their generic-proxy writes
   /// ordered before this thread's wgmma reads (the async proxy).
   void afterGatheredWait();
