@@ -35,7 +35,7 @@ def route_spec(how, mu=""):
 
 
 SPECS = {}
-for _name in ("routing_kmeans", "reformer_lsh", "landmark", "hyper_lsh"):
+for _name in ("routing_kmeans", "routing_chunks", "reformer_lsh", "landmark", "hyper_lsh"):
     SPECS[f"routing_hop_{_name}"] = (example(_name), "")
     SPECS[f"routing_sync_{_name}"] = (example(_name), "chip=sm_90")
 SPECS["routing_hop_landmark_all"] = (example("landmark").replace(" topk(4)", ""), "")
@@ -68,6 +68,14 @@ ATTENTION_VARIANTS = {
     # The permutes of q, k, v and of the result as steps of their own (the
     # default does them in the attention kernel's copies and stores).
     "nogather": "fuse-gather=0",
+    # Three or four blocks per SM, each one consumer warpgroup on 64-key
+    # blocks: more independent tiles to hide each tile's serial start and
+    # epilogue under the others' MMAs.
+    "w4_k64_ctas3": "warps=4 key-block=64 ctas-per-sm=3",
+    "w4_k64_ctas3_s3": "warps=4 key-block=64 stages=3 ctas-per-sm=3",
+    "w4_k64_ctas3_nogather": "warps=4 key-block=64 ctas-per-sm=3 fuse-gather=0",
+    "w4_k64_ctas4_nogather": "warps=4 key-block=64 ctas-per-sm=4 fuse-gather=0",
+    "w4_k64_ctas2_nogather": "warps=4 key-block=64 ctas-per-sm=2 fuse-gather=0",
 }
 for _v, _opts in ATTENTION_VARIANTS.items():
     SPECS[f"routing_bench_c16_chunks_{_v}"] = (routing_chunked_spec(64, 16, "bf16"), _opts)

@@ -91,8 +91,8 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
            "S = Q K^T and the next K copy overlaps P V; 0: 1 when Q stays "
            "in registers, else 2">,
     Option<"ctasPerSm", "ctas-per-sm", "int64_t", /*default=*/"0",
-           "wgmma: blocks resident per SM (nvvm.minctasm): 2 halves each "
-           "block's registers and needs its tiles in half the shared "
+           "wgmma: blocks resident per SM (nvvm.minctasm, 1 to 4): n "
+           "gives each block 1 / n of the registers and of the shared "
            "memory, so that one block's start and epilogue overlap "
            "another's MMAs; 0: 1">,
     Option<"persistent", "persistent", "int64_t", /*default=*/"0",

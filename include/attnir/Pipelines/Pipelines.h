@@ -106,7 +106,7 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                            llvm::cl::init(1)};
   Option<int64_t> ctasPerSm{*this, "ctas-per-sm",
                             llvm::cl::desc("wgmma: blocks resident per SM "
-                                           "(1 or 2); 0: auto"),
+                                           "(1 to 4); 0: auto"),
                             llvm::cl::init(0)};
   Option<int64_t> persistent{*this, "persistent",
                              llvm::cl::desc("wgmma: one block per SM looping "

@@ -93,9 +93,9 @@ struct ConvertAttnToNVGPU
                          << traceTiles.getValue() << " must be 0 or 1";
       return signalPassFailure();
     }
-    if (ctasPerSm < 0 || ctasPerSm > 2) {
+    if (ctasPerSm < 0 || ctasPerSm > 4) {
       module.emitError() << "attn-to-nvgpu: ctas-per-sm="
-                         << ctasPerSm.getValue() << " must be 0 (auto), 1 or 2";
+                         << ctasPerSm.getValue() << " must be 0 (auto) or 1 to 4";
       return signalPassFailure();
     }
     if (keyBlock != 0 && (keyBlock < 16 || keyBlock > 128 || keyBlock % 16)) {
@@ -280,6 +280,22 @@ struct ConvertAttnToNVGPU
             mTiles <= 1 && stages <= 4 && listFitsHopper);
   }
 
+  /// Whether `op`'s key schedule gives short tiles: at a probe shape
+  /// (16384 queries and keys, the 128-row tile in the middle) its mask
+  /// keeps keys in at most 2048 positions (16 blocks of 128), as a route's
+  /// balanced chunks do (causal keeps 8192). A mask_rule region is not
+  /// probed (no C++ block rule).
+  static bool shortKeySpans(AttentionOp op) {
+    MaskAttrInterface mask = op.getScheduleMask();
+    if (!mask || op.hasMaskRule())
+      return false;
+    const int64_t n = 16384, i0 = n / 2;
+    int64_t span = 0;
+    for (KeyRange r : mask.keyRanges(i0, i0 + 128, n, n))
+      span += std::max<int64_t>(0, r.visibleEnd - r.visibleBegin);
+    return span <= 2048;
+  }
+
   /// The permutes around `op` that its Hopper kernel does itself (routing,
   /// FlashShape::gatherRows): q, k and v each `attn.permute ... by %perm`
   /// (gather), %perm attn.route's order of the tensor q is gathered from
@@ -366,10 +382,19 @@ struct ConvertAttnToNVGPU
       }
       s.hopper = usesHopper(op);
       s.gatherRows = static_cast<bool>(gather.perm);
+      // Routed attention on gathered rows of D, Dv <= 64 with short key
+      // spans (a route's chunks: 4.5 blocks of 128 per tile at C = 16):
+      // three blocks per SM, each one consumer warpgroup on 64-key blocks,
+      // so that one tile's serial start and epilogue run under the
+      // others' MMAs. On the H200 (docs/benchmarks/routing.md, "Three
+      // blocks per SM"): 0.344 against 0.395 ms for the default shape.
+      const bool shortGather = s.gatherRows && !warps && !keyBlock &&
+                               !ctasPerSm && !stages && s.d <= 64 &&
+                               s.dv <= 64 && shortKeySpans(op);
       // Measured on the H100 (docs/benchmarks/gpu.md, tuning): 4 warps for
       // mma.sync (8 was 4-23% slower), two consumer warpgroups for wgmma
       // (one was 26-30% slower).
-      s.warps = warps ? warps.getValue() : (s.hopper ? 8 : 4);
+      s.warps = warps ? warps.getValue() : (s.hopper && !shortGather ? 8 : 4);
       // Under a block list, default tiles shrink to fit one list row.
       if (s.listQ && !warps)
         while (s.warps > (s.hopper ? 4 : 1) &&
@@ -416,7 +441,7 @@ struct ConvertAttnToNVGPU
         return failure();
       }
       s.pingPong = s.hopper && s.warps >= 8 && pingPong != 0;
-      s.ctas = ctasPerSm ? ctasPerSm.getValue() : 1;
+      s.ctas = ctasPerSm ? ctasPerSm.getValue() : (shortGather ? 3 : 1);
       // The producer lane sets up each tile of a persistent kernel itself,
       // so no part of the schedule may need a whole warp: a mask_rule's
       // block rule on intervals reads ranges over the lanes (a rule block
@@ -490,7 +515,8 @@ struct ConvertAttnToNVGPU
       const int64_t maxShared =
           s.hopper ? (228 / s.ctas - 1) * 1024 : 160 * 1024;
       s.bk = keyBlock ? keyBlock.getValue()
-                      : (s.hopper ? 128 : (s.qInRegs ? 64 : 48));
+                      : (shortGather ? 64
+                                     : (s.hopper ? 128 : (s.qInRegs ? 64 : 48)));
       while (!keyBlock && !s.hopper && s.bk > 16 &&
              s.sharedBytes() > maxShared)
         s.bk /= 2;

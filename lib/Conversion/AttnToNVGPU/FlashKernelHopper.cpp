@@ -294,11 +294,14 @@ Value HopperKernel::parityOf(Value r) {
 // between warpgroups; asking for more than that blocks forever. The
 // producer keeps 24 (40 in a persistent kernel, whose per-tile bookkeeping
 // spills below that; 56 for gathered rows, whose copies each compute an
-// address: 40 spilled), the consumers share the rest (a multiple of 8, at
-// most 240).
+// address: 40 spilled at 128-key blocks; 40 where three or more blocks
+// share an SM, whose consumers would otherwise get 104), the consumers
+// share the rest (a multiple of 8, at most 240).
 HopperKernel::RegisterSplit HopperKernel::registerSplit() const {
   const int64_t launchRegs = 65536 / (s.threads() * s.ctas) / 8 * 8;
-  const int64_t producerRegs = s.gatherRows ? 56 : s.persistent ? 40 : 24;
+  const int64_t gatherRegs = s.ctas > 2 ? 40 : 56;
+  const int64_t producerRegs =
+      s.gatherRows ? gatherRegs : s.persistent ? 40 : 24;
   const int64_t consumerRegs = std::min<int64_t>(
       240, (launchRegs * s.threads() - 128 * producerRegs) / (32 * s.warps) /
                8 * 8);
@@ -329,32 +332,42 @@ void HopperKernel::expectBytes(Value barrier, int64_t bytes) {
 }
 
 // Step t of the tile (ring step r): the K and V copies of its block.
+// Gathered rows: the block's perm entries load before the waits (their
+// latency passes while the ring frees), and V, whose rows are K's, reuses
+// them where its width gives the same thread layout.
 void HopperKernel::produceStep(Value t, Value r) {
   Value st = stageOf(r);
   Value parity = arith::XOrIOp::create(b, parityOf(r), k32(1));
   Value j0 = mul(f.sched.block(b, b.getLoc(), t), s.bk);
+  SmallVector<Value> kSources;
+  if (s.gatherRows)
+    kSources = gatheredSources(j0, f.M, s.bk, s.d);
   Value kFull = bar(HopperBar::KFull, st), vFull = bar(HopperBar::VFull, st);
   Value kOff = add64(k64(L.k), mul64(asI64(st), L.kStage));
   Value vOff = add64(k64(L.v), mul64(asI64(st), L.vStage));
   NVVM::MBarrierTryWaitParityOp::create(b, bar(HopperBar::KEmpty, st), parity,
                                         ticks);
-  fill(1, mapK, kOff, j0, f.M, f.hkv, s.bk, s.d, kFull);
+  fill(1, mapK, kOff, j0, f.M, f.hkv, s.bk, s.d, kFull, kSources);
   // V's buffer frees later than K's (P V runs after the softmax).
   NVVM::MBarrierTryWaitParityOp::create(b, bar(HopperBar::VEmpty, st), parity,
                                         ticks);
   fill(2, mapV, vOff, j0, f.M, s.gatherRows ? gatheredVHead() : f.hkv, s.bk,
-       s.dv, vFull);
+       s.dv, vFull, s.dv == s.d ? ValueRange(kSources) : ValueRange());
 }
+
 
 // Rows row0 .. row0 + rows - 1 of kernel argument `arg` (q, k or v; head
 // `head`) into `dstOff`, completing `full`: TMA boxes through `map` from
 // the lead lane, or gathered rows from every producer thread.
 void HopperKernel::fill(unsigned arg, Value map, Value dstOff, Value row0,
                         Value limit, Value head, int64_t rows, int64_t width,
-                        Value full) {
+                        Value full, ValueRange sources) {
   if (s.gatherRows)
-    return gatherRows(fn.getArgument(arg), dstOff, row0, limit, head, rows,
-                      width, full);
+    return gatherRows(
+        fn.getArgument(arg), dstOff, row0, limit, head, rows, width, full,
+        sources.empty()
+            ? SmallVector<Value>(gatheredSources(row0, limit, rows, width))
+            : SmallVector<Value>(sources));
   expectBytes(full, rows * width * 2);
   copyBoxes(map, dstOff, row0, head, rows, width, full);
 }
@@ -373,48 +386,102 @@ Value HopperKernel::gatheredVHead() {
 // `head`), in the layout TMA's 128-byte swizzle gives (boxes of 64
 // columns; in a box, 16-byte chunk c of row r at chunk c ^ (r % 8)). The
 // 128 producer threads take consecutive 16-byte chunks (a row's chunks
-// are coalesced); rows at or past `limit` are zero-filled (cp.async's
-// source size 0), as TMA fills rows past the end. Each thread's
-// cp.async arrive (noinc) counts once on `full` when its copies landed.
+// are coalesced): thread p copies chunk p % cpr of rows p / cpr + i * (128
+// / cpr), so its chunk, and its swizzled slot (128 / cpr is a multiple of
+// 8), is the same in every row it copies. Rows at or past `limit` are
+// zero-filled (cp.async's source size 0), as TMA fills rows past the end.
+// Each thread's cp.async arrive (noinc) counts once on `full` when its
+// copies landed.
+struct GatherLayout {
+  int64_t chunksPerRow, rowsPerPass, passes;
+  GatherLayout(int64_t rows, int64_t width)
+      : chunksPerRow(width / 8), rowsPerPass(128 / chunksPerRow),
+        passes(rows / rowsPerPass) {}
+};
+
+// The producer's gathers in 32-bit arithmetic: row numbers, perm entries
+// and the valid test are i32, each address one 32 x 32 -> 64-bit multiply
+// from a per-tile base (64-bit index math tripled the producer's
+// instructions, which took issue slots from the consumers).
+static Value zext64(ImplicitLocOpBuilder &b, Value x) {
+  return arith::ExtUIOp::create(b, b.getI64Type(), x);
+}
+
+// A global pointer to byte `offset` (i64) of memref `m`'s buffer.
+Value HopperKernel::globalBytes(Value m, Value offset) {
+  auto ptr1 = LLVM::LLVMPointerType::get(b.getContext(), 1);
+  Value at = add64(asI64(memref::ExtractAlignedPointerAsIndexOp::create(b, m)),
+                   offset);
+  return LLVM::IntToPtrOp::create(b, ptr1, at);
+}
+
+// This thread's first row of a gather (GatherLayout) as i32.
+Value HopperKernel::gatherFirstRow(Value row0, int64_t chunksPerRow) {
+  Value ptid = arith::SubIOp::create(b, f.tid, c(32 * s.warps));
+  return asI32(add(row0, div(ptid, chunksPerRow)));
+}
+
+// The perm entry of each row this thread copies (one load per pass; the
+// rows past `limit` read the last row's, which exists: a tile or a step
+// exists only where N >= 1, and a route's perm makes M = N).
+SmallVector<Value> HopperKernel::gatheredSources(Value row0, Value limit,
+                                                 int64_t rows, int64_t width) {
+  GatherLayout g(rows, width);
+  Value perm = fn.getArgument(s.rowsArg());
+  // perm[b, h, 0]: ((b H + h) N) entries of 4 bytes in.
+  Value plane = asI64(arith::MulIOp::create(
+      b,
+      add(arith::MulIOp::create(b, f.bIdx, memref::DimOp::create(b, perm, 1)),
+          f.h),
+      memref::DimOp::create(b, perm, 2)));
+  Value permRow = globalBytes(perm, mul64(plane, 4));
+  Value first = gatherFirstRow(row0, g.chunksPerRow);
+  Value lastRow = arith::SubIOp::create(b, asI32(limit), k32(1));
+  SmallVector<Value> sources;
+  for (int64_t pass = 0; pass < g.passes; ++pass) {
+    Value at = arith::MinUIOp::create(
+        b, arith::AddIOp::create(b, first, k32(pass * g.rowsPerPass)),
+        lastRow);
+    Value p = LLVM::GEPOp::create(b, permRow.getType(), f.i32, permRow,
+                                  ValueRange{at});
+    sources.push_back(LLVM::LoadOp::create(b, f.i32, p));
+  }
+  return sources;
+}
+
 void HopperKernel::gatherRows(Value src, Value dstOff, Value row0, Value limit,
                               Value head, int64_t rows, int64_t width,
-                              Value full) {
-  auto ptr1 = LLVM::LLVMPointerType::get(b.getContext(), 1);
-  Value perm = fn.getArgument(s.rowsArg());
-  Value srcBase =
-      asI64(memref::ExtractAlignedPointerAsIndexOp::create(b, src));
-  // Element offset of (b, head, row 0) in src (contiguous rows of width).
+                              Value full, ValueRange sources) {
+  GatherLayout g(rows, width);
+  // Byte offset of (b, head, row 0), column chunk `chunk`, in src
+  // (contiguous rows of width elements of 2 bytes).
   Value plane = asI64(arith::MulIOp::create(
       b,
       add(arith::MulIOp::create(b, f.bIdx, memref::DimOp::create(b, src, 1)),
           head),
       memref::DimOp::create(b, src, 2)));
-  Value lastRow = arith::SubIOp::create(b, limit, c1);
-  // Thread p copies chunk p % cpr of rows p / cpr + i * (128 / cpr): its
-  // chunk, and so its swizzled slot (128 / cpr is a multiple of 8), is the
-  // same in every row it copies.
-  const int64_t chunksPerRow = width / 8, threads = 128;
-  const int64_t rowsPerPass = threads / chunksPerRow;
   Value ptid = arith::SubIOp::create(b, f.tid, c(32 * s.warps));
-  Value chunk = rem(ptid, chunksPerRow), firstRow = div(ptid, chunksPerRow);
-  Value srcChunk = add64(srcBase, asI64(mul(chunk, 16)));
+  Value chunk = rem(ptid, g.chunksPerRow);
+  Value firstRow = div(ptid, g.chunksPerRow);
+  Value srcRow0 = globalBytes(
+      src, add64(mul64(plane, width * 2), asI64(mul(chunk, 16))));
   Value dstFirst = add64(
       dstOff,
       asI64(add(add(mul(div(chunk, 8), rows * 128), mul(firstRow, 128)),
                 mul(arith::XOrIOp::create(b, rem(chunk, 8), rem(firstRow, 8)),
                     16))));
-  Value firstLogical = add(row0, firstRow);
-  for (int64_t pass = 0; pass < rows / rowsPerPass; ++pass) {
-    Value logical = add(firstLogical, pass * rowsPerPass);
-    Value valid =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, logical, limit);
-    Value at = arith::MinUIOp::create(b, logical, lastRow);
-    Value phys = asI64(arith::IndexCastOp::create(
-        b, b.getIndexType(),
-        memref::LoadOp::create(b, perm, ValueRange{f.bIdx, f.h, at})));
-    Value from = LLVM::IntToPtrOp::create(
-        b, ptr1, add64(srcChunk, mul64(add64(plane, phys), width * 2)));
-    Value to = sharedPtr(add64(dstFirst, k64(pass * rowsPerPass * 128)));
+  Value first = gatherFirstRow(row0, g.chunksPerRow);
+  Value limit32 = asI32(limit);
+  auto i8 = b.getI8Type();
+  for (int64_t pass = 0; pass < g.passes; ++pass) {
+    Value valid = arith::CmpIOp::create(
+        b, arith::CmpIPredicate::ult,
+        arith::AddIOp::create(b, first, k32(pass * g.rowsPerPass)), limit32);
+    Value from = LLVM::GEPOp::create(
+        b, srcRow0.getType(), i8, srcRow0,
+        ValueRange{arith::MulIOp::create(b, zext64(b, sources[pass]),
+                                         k64(width * 2))});
+    Value to = sharedPtr(add64(dstFirst, k64(pass * g.rowsPerPass * 128)));
     Value bytes = arith::SelectOp::create(b, valid, k32(16), k32(0));
     NVVM::CpAsyncOp::create(b, to, from, 16, NVVM::LoadCacheModifierKind::CG,
                             bytes);

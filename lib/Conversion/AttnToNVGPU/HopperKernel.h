@@ -105,14 +105,25 @@ private:
   void copyBoxes(Value map, Value dstOff, Value row0, Value head,
                  int64_t rows, int64_t width, Value barrier);
   void expectBytes(Value barrier, int64_t bytes);
-  /// Gathered rows by cp.async from every producer thread (gatherRows).
+  /// Gathered rows by cp.async from every producer thread (gatherRows),
+  /// from the perm entries `sources` gave (gatheredSources).
   void gatherRows(Value src, Value dstOff, Value row0, Value limit,
-                  Value head, int64_t rows, int64_t width, Value full);
+                  Value head, int64_t rows, int64_t width, Value full,
+                  ValueRange sources);
+  /// The perm entries of the rows this thread gathers of rows row0 ..
+  /// row0 + rows - 1 (one i32 per pass of gatherRows).
+  SmallVector<Value> gatheredSources(Value row0, Value limit, int64_t rows,
+                                     int64_t width);
+  /// A global pointer to byte `offset` of memref m's buffer.
+  Value globalBytes(Value m, Value offset);
+  /// This producer thread's first gathered row (i32).
+  Value gatherFirstRow(Value row0, int64_t chunksPerRow);
   /// The head of gathered v for this tile's head (k's is hkv).
   Value gatheredVHead();
   /// Q, K or V rows into shared memory: TMA or gathered (gatherRows).
   void fill(unsigned arg, Value map, Value dstOff, Value row0, Value limit,
-            Value head, int64_t rows, int64_t width, Value full);
+            Value head, int64_t rows, int64_t width, Value full,
+            ValueRange sources = {});
   /// After a full barrier of gathered rows: their generic-proxy writes
   /// ordered before this thread's wgmma reads (the async proxy).
   void afterGatheredWait();

@@ -10,6 +10,8 @@
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu)' | FileCheck %s --check-prefix=KMEANS
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma})' | FileCheck %s --check-prefix=GATHER
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma fuse-gather=0})' | FileCheck %s --check-prefix=NOGATHER
+// RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma})' | FileCheck %s --check-prefix=SHORT
+// RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma warps=8})' | FileCheck %s --check-prefix=SHORT8
 
 // chunks(C): the order kernel's counters hold the bucket table, its
 // snapshot and the chunk table; the slots are replayed (a match.any on
@@ -109,4 +111,42 @@ func.func @kmeans(%x: tensor<?x?x?x64xbf16>, %mu: tensor<?x16x64xbf16>) -> tenso
   %perm, %bucket = attn.route %x centroids(%mu)
       : (tensor<?x?x?x64xbf16>, tensor<?x16x64xbf16>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
   return %perm : tensor<?x?x?xi32>
+}
+
+// Short key spans (a route's 16 balanced chunks: at 16384 tokens 1024 keys
+// per row) on gathered rows of D = 64: three blocks per SM, each one
+// consumer warpgroup (128 threads + the producer's) on 64-key blocks; the
+// producer keeps 40 registers and reads perm in 32-bit arithmetic (i32
+// rows, one widening multiply per address). An explicit warps= keeps the
+// default shape.
+// SHORT: gpu.func @routed16__s1(
+// SHORT-SAME: known_block_size = array<i32: 256, 1, 1>
+// SHORT-SAME: nvvm.minctasm = 3 : i32
+// SHORT: nvvm.setmaxregister decrease 40
+// SHORT: llvm.getelementptr %{{.*}}[%{{.*}}] : (!llvm.ptr<1>, i32) -> !llvm.ptr<1>, i32
+// SHORT: llvm.load %{{.*}} : !llvm.ptr<1> -> i32
+// SHORT: arith.extui %{{.*}} : i32 to i64
+// SHORT: nvvm.cp.async.shared.global %{{.*}}, %{{.*}}, 16, cache = cg, %{{.*}}
+// SHORT: nvvm.setmaxregister increase 120
+// SHORT8: gpu.func @routed16__s1(
+// SHORT8-SAME: known_block_size = array<i32: 384, 1, 1>
+// SHORT8-NOT: nvvm.minctasm
+// SHORT8: nvvm.setmaxregister decrease 56
+func.func @routed16(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
+                    %v: tensor<?x?x?x64xbf16>, %mu: tensor<?x16x64xbf16>)
+    -> tensor<?x?x?x64xbf16> {
+  %perm, %bucket = attn.route %q centroids(%mu) chunks(16)
+      : (tensor<?x?x?x64xbf16>, tensor<?x16x64xbf16>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
+  %qs = attn.permute %q by %perm
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xbf16>
+  %ks = attn.permute %k by %perm
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xbf16>
+  %vs = attn.permute %v by %perm
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xbf16>
+  %os = attn.attention %qs, %ks, %vs mask(#attn.all_of<[#attn.balanced<16>, #attn.causal]>)
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>)
+      -> tensor<?x?x?x64xbf16>
+  %o = attn.permute %os by %perm inverse
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xbf16>
+  return %o : tensor<?x?x?x64xbf16>
 }
