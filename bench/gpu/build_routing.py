@@ -38,6 +38,9 @@ SPECS = {}
 for _name in ("routing_kmeans", "routing_chunks", "reformer_lsh", "landmark", "hyper_lsh"):
     SPECS[f"routing_hop_{_name}"] = (example(_name), "")
     SPECS[f"routing_sync_{_name}"] = (example(_name), "chip=sm_90")
+# Rows gathered by one-row TMA boxes (gather-tma=1), checked like the rest.
+for _name in ("routing_chunks", "reformer_lsh"):
+    SPECS[f"routing_hop_{_name}_gtma"] = (example(_name), "gather-tma=1")
 SPECS["routing_hop_landmark_all"] = (example("landmark").replace(" topk(4)", ""), "")
 SPECS["routing_route_kmeans16"] = (route_spec("centroids(%mu)", 16), "")
 SPECS["routing_route_lsh8"] = (route_spec("lsh(8, 7)"), "")
@@ -76,6 +79,9 @@ ATTENTION_VARIANTS = {
     "w4_k64_ctas3_nogather": "warps=4 key-block=64 ctas-per-sm=3 fuse-gather=0",
     "w4_k64_ctas4_nogather": "warps=4 key-block=64 ctas-per-sm=4 fuse-gather=0",
     "w4_k64_ctas2_nogather": "warps=4 key-block=64 ctas-per-sm=2 fuse-gather=0",
+    # Gathered rows by one-row TMA boxes from one producer warp.
+    "gtma": "gather-tma=1",
+    "k128_gtma": "warps=8 key-block=128 gather-tma=1",
 }
 for _v, _opts in ATTENTION_VARIANTS.items():
     SPECS[f"routing_bench_c16_chunks_{_v}"] = (routing_chunked_spec(64, 16, "bf16"), _opts)

@@ -53,14 +53,15 @@ def correctness(report):
     shapes = [("ragged", 2, 4, 4, 300), ("GQA", 1, 6, 2, 1000), ("short", 1, 2, 1, 77),
               ("long", 1, 4, 4, 4100)]
     for kind in ("hop", "sync"):
-        for name in ("routing_kmeans", "routing_chunks", "reformer_lsh", "landmark",
-                     "landmark_all", "hyper_lsh"):
+        for name in ("routing_kmeans", "routing_chunks", "routing_chunks_gtma",
+                     "reformer_lsh", "reformer_lsh_gtma", "landmark", "landmark_all",
+                     "hyper_lsh"):
             bundle = f"routing_{kind}_{name}"
             if not os.path.exists(os.path.join(BUNDLES, bundle + ".bundle")):
                 continue
             kern = load(bundle)
             for sname, B, H, Hk, N in shapes:
-                if name in ("routing_kmeans", "routing_chunks"):
+                if name.startswith(("routing_kmeans", "routing_chunks")):
                     args = [bf16(B, H, N, 64, gen=gen), bf16(B, Hk, N, 64, gen=gen),
                             bf16(B, Hk, N, 64, gen=gen), bf16(H, 8, 64, gen=gen)]
                 elif name.startswith("landmark"):
@@ -179,7 +180,7 @@ def timings(report, reps):
     for variant in ("persistent", "k64", "w12", "w4_k128_ctas2", "w4_k64_ctas2",
                     "w8_k64_ctas2", "nogather", "w4_k64_ctas2_nogather",
                     "w4_k64_ctas3", "w4_k64_ctas3_s3", "w4_k64_ctas3_nogather",
-                    "w4_k64_ctas4_nogather", "w4_k64_ctas3_noprefetch",
+                    "w4_k64_ctas4_nogather", "w4_k64_ctas3_noprefetch", "gtma", "k128_gtma",
                     "prev", "base"):
         if not os.path.exists(os.path.join(BUNDLES, f"routing_bench_c16_chunks_{variant}.bundle")):
             continue

@@ -94,10 +94,12 @@ bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
         auto th = fn->getAttrOfType<IntegerAttr>("attn.threads");
         auto sh = fn->getAttrOfType<IntegerAttr>("attn.dynamic_shared");
         auto tma = fn->getAttrOfType<IntegerAttr>("attn.tma_rows");
+        auto tmaQ = fn->getAttrOfType<IntegerAttr>("attn.tma_q_rows");
         if (bq && th)
           out.launch.push_back({fn.getName().str(), bq.getInt(), th.getInt(),
                                 sh ? sh.getInt() : 0, tma ? tma.getInt() : 0,
-                                fn->hasAttr("attn.persistent")});
+                                fn->hasAttr("attn.persistent"),
+                                tmaQ ? tmaQ.getInt() : 0});
         auto args = fn->getAttrOfType<ArrayAttr>("attn.step_args");
         if (!args)
           return;
@@ -215,7 +217,8 @@ bool compileToCudaBundle(ModuleOp spec,
   // The chip, the payload's format, and each kernel's launch contract:
   // "sm_90,format=cubin,launch:causal=128x128x0,..." (rows, threads,
   // dynamic shared bytes), plus "tma:causal=128" for a kernel that takes
-  // tensor maps (the key rows of one K/V box), "persistent:causal=1" for
+  // tensor maps (the key rows of one K/V box; "=1x1" where q's box is one
+  // row too: rows gathered one box each), "persistent:causal=1" for
   // one whose blocks loop over the tiles (grid: one block per SM).
   bundle.features = options.chip.getValue() + ",format=" +
                     (isCubin ? "cubin" : "ptx");
@@ -224,7 +227,8 @@ bool compileToCudaBundle(ModuleOp spec,
                        "x" + std::to_string(l.threads) + "x" +
                        std::to_string(l.sharedBytes);
     if (l.tmaRows)
-      bundle.features += ",tma:" + l.kernel + "=" + std::to_string(l.tmaRows);
+      bundle.features += ",tma:" + l.kernel + "=" + std::to_string(l.tmaRows) +
+                         (l.tmaQRows ? "x" + std::to_string(l.tmaQRows) : "");
     if (l.persistent)
       bundle.features += ",persistent:" + l.kernel + "=1";
   }

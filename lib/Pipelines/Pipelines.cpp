@@ -90,7 +90,7 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
                      "m-tiles={3} mma={4} ping-pong={5} ctas-per-sm={6} "
                      "persistent={7} linear-chunk={8} linear-columns={9} "
                      "select-radix={10} fuse-merge={12} trace-tiles={13} "
-                     "fuse-gather={14}},"
+                     "fuse-gather={14} gather-tma={15}},"
                      "canonicalize,cse",
                      o.warps.getValue(), o.keyBlock.getValue(),
                      o.stages.getValue(), o.mTiles.getValue(),
@@ -102,7 +102,8 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
                      o.persistent.getValue(), o.linearChunk.getValue(),
                      o.linearColumns.getValue(), o.selectRadix.getValue(),
                      linearSplitPasses(o), o.fuseMerge.getValue(),
-                     o.traceTiles.getValue(), o.fuseGather.getValue())
+                     o.traceTiles.getValue(), o.fuseGather.getValue(),
+                     o.gatherTma.getValue())
            .str()},
       {"nvvm",
        llvm::formatv(
@@ -227,12 +228,13 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
                        {"select-radix", &o.selectRadix, 0, 1, 1},
                        {"fuse-merge", &o.fuseMerge, 0, 1, 1},
                        {"fuse-gather", &o.fuseGather, 0, 1, 1},
+                       {"gather-tma", &o.gatherTma, 0, 1, 1},
                        {"opt-level", &o.optLevel, 0, 3, 1}};
     if (!applyIntOption(item, rules,
                         "chip, features, mma, warps, m-tiles, key-block, "
                         "stages, ping-pong, ctas-per-sm, persistent, trace-tiles, linear-chunk, "
                         "linear-columns, linear-wy, linear-split, select-radix, fuse-merge, "
-                        "fuse-gather, opt-level",
+                        "fuse-gather, gather-tma, opt-level",
                         error))
       return false;
   }

@@ -5,10 +5,13 @@
 // <query rows per block>x<threads>x<dynamic shared bytes>" per kernel). The
 // kernel takes each argument as the expanded memref descriptor (allocated,
 // aligned, offset, sizes, strides: 3 + 2 rank 64-bit words) and runs on the
-// grid (ceil(N / block_q), Hq, B). A Hopper kernel ("tma:NAME=<key rows>")
-// also takes the TMA tensor maps of q, k and v by value, encoded here per
-// launch: 4-D (D, rows, H, B) innermost first, boxes of 64 columns x
-// (block_q | key rows) x 1 x 1, 128-byte swizzle, zero fill out of bounds.
+// grid (ceil(N / block_q), Hq, B). A Hopper kernel ("tma:NAME=<key rows>",
+// or "tma:NAME=<key rows>x<query rows>" where q's box is not block_q
+// rows: 1x1 for a kernel that gathers rows one TMA box each) also takes
+// the TMA tensor maps of q, k and v by value, encoded here per launch: 4-D
+// (D, rows, H, B) innermost first, boxes of 64 columns x (block_q or
+// query rows | key rows) x 1 x 1, 128-byte swizzle, zero fill out of
+// bounds.
 //
 //===----------------------------------------------------------------------===//
 
@@ -63,7 +66,7 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
   auto k = std::unique_ptr<Kernel>(new Kernel());
   std::string chip, format;
   std::map<std::string, std::array<long long, 3>> launch;
-  std::map<std::string, long long> tma;
+  std::map<std::string, long long> tma, tmaQ;
   std::set<std::string> persistent;
   size_t pos = 0;
   const std::string &f = bundle.features;
@@ -89,7 +92,10 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
     } else if (key.rfind("tma:", 0) == 0) {
       char *end = nullptr;
       long long rows = std::strtoll(value.c_str(), &end, 10);
-      tma[key.substr(4)] = *end || rows <= 0 || rows > 256 ? -1 : rows;
+      long long qRows = *end == 'x' ? std::strtoll(end + 1, &end, 10) : 0;
+      bool bad = *end || rows <= 0 || rows > 256 || qRows < 0 || qRows > 256;
+      tma[key.substr(4)] = bad ? -1 : rows;
+      tmaQ[key.substr(4)] = qRows;
     } else if (key.rfind("persistent:", 0) == 0 && value == "1") {
       persistent.insert(key.substr(11));
     }
@@ -143,7 +149,7 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
         break;
       }
       k->attentionLaunch[name] = {it->second[0], it->second[1], it->second[2],
-                                  rows, loops};
+                                  rows, loops, rows ? tmaQ[name] : 0};
     }
     if (!ok)
       break;
@@ -369,7 +375,8 @@ bool Kernel::launchAttention(int entry, const std::string &kernelName,
     for (int i = 0; i < 3; ++i) {
       // An empty K/V (M = 0) is never read: any valid map will do.
       const TensorRef &t = args[i].shape[2] == 0 ? args[0] : args[i];
-      int64_t rows = i == 0 ? blockQ : contract.tmaRows;
+      int64_t rows = i == 0 ? (contract.tmaQRows ? contract.tmaQRows : blockQ)
+                            : contract.tmaRows;
       if (!encodeTensorMap(*d, t, dtype, rows, maps[i], names[i], error))
         return false;
       params.pointers.push_back(&maps[i]);

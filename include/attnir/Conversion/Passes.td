@@ -134,6 +134,10 @@ def ConvertAttnToNVGPU : Pass<"attn-to-nvgpu", "ModuleOp"> {
            "the inverse permute: 1 gathers the rows in the kernel's copies "
            "and scatters its output rows (no permute steps); 0 keeps the "
            "permutes as steps of their own">,
+    Option<"gatherTma", "gather-tma", "int64_t", /*default=*/"0",
+           "gathered rows (fuse-gather): 1 copies each row by a TMA box of "
+           "one row, issued by the lanes of one producer warp; 0 by "
+           "cp.async from the producer warpgroup's 128 threads">,
   ];
 }
 

@@ -30,6 +30,8 @@ struct CudaArtifacts {
     int64_t blockQ, threads, sharedBytes, tmaRows;
     /// One block per SM looping over the tiles (attn.persistent).
     bool persistent = false;
+    /// Rows of one q box where not blockQ (attn.tma_q_rows; 0: blockQ).
+    int64_t tmaQRows = 0;
   };
   std::vector<Launch> launch;
   /// Every kernel's step of its entry's program (buffers it binds, grid),

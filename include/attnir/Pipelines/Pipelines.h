@@ -163,6 +163,10 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                                             "Hopper attention kernel (1) or "
                                             "steps of their own (0)"),
                              llvm::cl::init(1)};
+  Option<int64_t> gatherTma{*this, "gather-tma",
+                            llvm::cl::desc("routing: gathered rows by one-row "
+                                           "TMA boxes (1) or cp.async (0)"),
+                            llvm::cl::init(0)};
   Option<int64_t> optLevel{*this, "opt-level",
                            llvm::cl::desc("LLVM and ptxas optimisation level"),
                            llvm::cl::init(3)};

@@ -114,6 +114,8 @@ private:
     int64_t blockQ = 0, threads = 0, sharedBytes = 0, tmaRows = 0;
     /// Launch min(tiles x Hq x B, SMs) blocks, which loop over the tiles.
     bool persistent = false;
+    /// Rows of one q tensor-map box where not blockQ (1: gathered rows).
+    int64_t tmaQRows = 0;
   };
   std::map<std::string, AttentionLaunch> attentionLaunch;
   /// The cubin's architecture (90 for sm_90); 0 for PTX (JIT on any GPU).

@@ -88,6 +88,11 @@ struct ConvertAttnToNVGPU
                          << persistent.getValue() << " must be 0 or 1";
       return signalPassFailure();
     }
+    if (gatherTma < 0 || gatherTma > 1) {
+      module.emitError() << "attn-to-nvgpu: gather-tma="
+                         << gatherTma.getValue() << " must be 0 or 1";
+      return signalPassFailure();
+    }
     if (traceTiles < 0 || traceTiles > 1) {
       module.emitError() << "attn-to-nvgpu: trace-tiles="
                          << traceTiles.getValue() << " must be 0 or 1";
@@ -382,6 +387,7 @@ struct ConvertAttnToNVGPU
       }
       s.hopper = usesHopper(op);
       s.gatherRows = static_cast<bool>(gather.perm);
+      s.gatherTma = s.gatherRows && gatherTma == 1;
       // Routed attention on gathered rows of D, Dv <= 64 with short key
       // spans (a route's chunks: 4.5 blocks of 128 per tile at C = 16):
       // three blocks per SM, each one consumer warpgroup on 64-key blocks,
@@ -604,7 +610,10 @@ struct ConvertAttnToNVGPU
                    gb.getI64IntegerAttr(s.dynamicShared() ? s.sharedBytes()
                                                           : 0));
       if (s.hopper) {
-        kfn->setAttr("attn.tma_rows", gb.getI64IntegerAttr(s.bk));
+        kfn->setAttr("attn.tma_rows",
+                     gb.getI64IntegerAttr(s.gatherTma ? 1 : s.bk));
+        if (s.gatherTma)
+          kfn->setAttr("attn.tma_q_rows", gb.getI64IntegerAttr(1));
         kfn->setAttr("attn.tensor_maps", gb.getI64IntegerAttr(3));
         for (unsigned i = argTypes.size() - 3; i < argTypes.size(); ++i)
           kfn.setArgAttr(i, LLVM::LLVMDialect::getAlignAttrName(),

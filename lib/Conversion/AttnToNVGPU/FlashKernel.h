@@ -91,6 +91,9 @@ struct FlashShape {
   /// warpgroup copies rows with cp.async (TMA has no row gather on sm_90);
   /// perm follows the prior operands.
   bool gatherRows = false;
+  /// Gathered rows by TMA boxes of one row (gather-tma=1) from the lanes
+  /// of one producer warp, instead of cp.async.
+  bool gatherTma = false;
 
   /// Kernel argument positions: q, k, v[, kv_indices, kv_counts][, q_doc,
   /// k_doc][, rule operands][, prior out, prior lse][, perm], out[, lse].

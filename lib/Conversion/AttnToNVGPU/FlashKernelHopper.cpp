@@ -136,7 +136,7 @@ void HopperKernel::initBarriers() {
     b.setInsertionPointToStart(&first.getThenRegion().front());
     // A full barrier completes on one arrive with the TMA bytes, or on
     // the 128 producer threads' cp.async arrives (gathered rows).
-    Value fullCount = k32(s.gatherRows ? 128 : 1);
+    Value fullCount = k32(s.gatherRows && !s.gatherTma ? 128 : 1);
     for (int64_t qb = 0; qb < 2; ++qb) {
       NVVM::MBarrierInitOp::create(b, bar(HopperBar::QFull, c(qb)), fullCount,
                                    Value());
@@ -300,8 +300,9 @@ Value HopperKernel::parityOf(Value r) {
 HopperKernel::RegisterSplit HopperKernel::registerSplit() const {
   const int64_t launchRegs = 65536 / (s.threads() * s.ctas) / 8 * 8;
   const int64_t gatherRegs = s.ctas > 2 ? 40 : 56;
-  const int64_t producerRegs =
-      s.gatherRows ? gatherRegs : s.persistent ? 40 : 24;
+  const int64_t producerRegs = s.gatherRows && !s.gatherTma ? gatherRegs
+                               : s.persistent || s.gatherTma ? 40
+                                                             : 24;
   const int64_t consumerRegs = std::min<int64_t>(
       240, (launchRegs * s.threads() - 128 * producerRegs) / (32 * s.warps) /
                8 * 8);
@@ -340,7 +341,7 @@ void HopperKernel::produceStep(Value t, Value r) {
   Value parity = arith::XOrIOp::create(b, parityOf(r), k32(1));
   Value j0 = mul(f.sched.block(b, b.getLoc(), t), s.bk);
   SmallVector<Value> kSources;
-  if (s.gatherRows)
+  if (s.gatherRows && !s.gatherTma)
     kSources = gatheredSources(j0, f.M, s.bk, s.d);
   Value kFull = bar(HopperBar::KFull, st), vFull = bar(HopperBar::VFull, st);
   Value kOff = add64(k64(L.k), mul64(asI64(st), L.kStage));
@@ -362,6 +363,8 @@ void HopperKernel::produceStep(Value t, Value r) {
 void HopperKernel::fill(unsigned arg, Value map, Value dstOff, Value row0,
                         Value limit, Value head, int64_t rows, int64_t width,
                         Value full, ValueRange sources) {
+  if (s.gatherTma)
+    return gatherRowsTma(map, dstOff, row0, limit, head, rows, width, full);
   if (s.gatherRows)
     return gatherRows(
         fn.getArgument(arg), dstOff, row0, limit, head, rows, width, full,
@@ -415,6 +418,17 @@ Value HopperKernel::globalBytes(Value m, Value offset) {
   return LLVM::IntToPtrOp::create(b, ptr1, at);
 }
 
+// perm[b, h, 0]: ((b H + h) N) entries of 4 bytes into perm.
+Value HopperKernel::permRowPtr() {
+  Value perm = fn.getArgument(s.rowsArg());
+  Value plane = asI64(arith::MulIOp::create(
+      b,
+      add(arith::MulIOp::create(b, f.bIdx, memref::DimOp::create(b, perm, 1)),
+          f.h),
+      memref::DimOp::create(b, perm, 2)));
+  return globalBytes(perm, mul64(plane, 4));
+}
+
 // This thread's first row of a gather (GatherLayout) as i32.
 Value HopperKernel::gatherFirstRow(Value row0, int64_t chunksPerRow) {
   Value ptid = arith::SubIOp::create(b, f.tid, c(32 * s.warps));
@@ -427,14 +441,7 @@ Value HopperKernel::gatherFirstRow(Value row0, int64_t chunksPerRow) {
 SmallVector<Value> HopperKernel::gatheredSources(Value row0, Value limit,
                                                  int64_t rows, int64_t width) {
   GatherLayout g(rows, width);
-  Value perm = fn.getArgument(s.rowsArg());
-  // perm[b, h, 0]: ((b H + h) N) entries of 4 bytes in.
-  Value plane = asI64(arith::MulIOp::create(
-      b,
-      add(arith::MulIOp::create(b, f.bIdx, memref::DimOp::create(b, perm, 1)),
-          f.h),
-      memref::DimOp::create(b, perm, 2)));
-  Value permRow = globalBytes(perm, mul64(plane, 4));
+  Value permRow = permRowPtr();
   Value first = gatherFirstRow(row0, g.chunksPerRow);
   Value lastRow = arith::SubIOp::create(b, asI32(limit), k32(1));
   SmallVector<Value> sources;
@@ -489,16 +496,69 @@ void HopperKernel::gatherRows(Value src, Value dstOff, Value row0, Value limit,
   NVVM::CpAsyncMBarrierArriveOp::create(b, full, /*noinc=*/true);
 }
 
+// Gathered rows by TMA (gather-tma=1): lane l of the first producer warp
+// copies rows l, l + 32, ... of the block, each as boxes of one row (64
+// columns each) from row perm[b, h, row0 + r] into row r of the tile. The
+// 128-byte swizzle follows the destination's address bits, so a one-row
+// box at row r lands where the whole tile's box would put it. Rows at or
+// past `limit` read row `limit`, outside the tensor: TMA fills them with
+// zeros. Lane 0 expects the block's bytes (a transiently negative
+// tx-count is allowed; the barrier waits for that arrive).
+void HopperKernel::gatherRowsTma(Value map, Value dstOff, Value row0,
+                                 Value limit, Value head, int64_t rows,
+                                 int64_t width, Value full) {
+  Value lane = arith::SubIOp::create(b, f.tid, c(32 * s.warps));
+  {
+    auto first = scf::IfOp::create(
+        b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, c0),
+        false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&first.getThenRegion().front());
+    expectBytes(full, rows * width * 2);
+  }
+  Value permRow = permRowPtr();
+  Value limit32 = asI32(limit);
+  Value lastRow = arith::SubIOp::create(b, limit32, k32(1));
+  Value firstLogical = asI32(add(row0, lane));
+  auto ptr7 = LLVM::LLVMPointerType::get(b.getContext(), 7);
+  for (int64_t i = 0; i < rows / 32; ++i) {
+    Value logical = arith::AddIOp::create(b, firstLogical, k32(32 * i));
+    Value valid =
+        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, logical, limit32);
+    Value at = arith::MinUIOp::create(b, logical, lastRow);
+    Value phys = LLVM::LoadOp::create(
+        b, f.i32,
+        LLVM::GEPOp::create(b, permRow.getType(), f.i32, permRow,
+                            ValueRange{at}));
+    Value src = arith::SelectOp::create(b, valid, phys, limit32);
+    Value rowOff = asI64(mul(add(lane, 32 * i), 128));
+    for (int64_t cb = 0; cb < width / kBoxCols; ++cb) {
+      Value dst = LLVM::AddrSpaceCastOp::create(
+          b, ptr7,
+          sharedPtr(add64(add64(dstOff, k64(cb * rows * 128)), rowOff)));
+      NVVM::CpAsyncBulkTensorGlobalToSharedClusterOp::create(
+          b, dst, map,
+          ValueRange{k32(cb * kBoxCols), src, asI32(head), asI32(f.bIdx)},
+          full, ValueRange{}, Value(), Value(), NVVM::TMALoadMode::TILE,
+          false, nullptr, Value());
+    }
+  }
+}
+
 // One lane of the producer warpgroup issues every copy: per tile Q (once
 // its buffer is free), then K and V of each scheduled block.
 void HopperKernel::producer(int64_t regs) {
   NVVM::SetMaxRegisterOp::create(b, regs,
                                  NVVM::SetMaxRegisterAction::decrease);
-  // TMA copies come from one lane; gathered rows from every thread.
-  if (!s.gatherRows) {
+  // TMA copies come from one lane (one warp's lanes for rows gathered
+  // by TMA); gathered rows by cp.async from every thread.
+  if (!s.gatherRows || s.gatherTma) {
     auto lead = scf::IfOp::create(
-        b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, f.tid,
-                                 c(32 * s.warps)),
+        b,
+        s.gatherTma ? arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
+                                            f.tid, c(32 * s.warps + 32))
+                    : arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                            f.tid, c(32 * s.warps)),
         false);
     b.setInsertionPointToStart(&lead.getThenRegion().front());
   }

@@ -29,7 +29,7 @@ void HopperKernel::arrive(Value barrier) {
 }
 
 void HopperKernel::afterGatheredWait() {
-  if (s.gatherRows)
+  if (s.gatherRows && !s.gatherTma)
     NVVM::FenceProxyOp::create(
         b, NVVM::ProxyKind::async_shared,
         NVVM::SharedSpaceAttr::get(b.getContext(),

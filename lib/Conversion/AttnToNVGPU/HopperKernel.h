@@ -114,6 +114,11 @@ private:
   /// row0 + rows - 1 (one i32 per pass of gatherRows).
   SmallVector<Value> gatheredSources(Value row0, Value limit, int64_t rows,
                                      int64_t width);
+  /// Gathered rows by one-row TMA boxes from one warp (gather-tma=1).
+  void gatherRowsTma(Value map, Value dstOff, Value row0, Value limit,
+                     Value head, int64_t rows, int64_t width, Value full);
+  /// A global pointer to perm[b, h, 0] (i32 entries).
+  Value permRowPtr();
   /// A global pointer to byte `offset` of memref m's buffer.
   Value globalBytes(Value m, Value offset);
   /// This producer thread's first gathered row (i32).

@@ -12,6 +12,7 @@
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma fuse-gather=0})' | FileCheck %s --check-prefix=NOGATHER
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma})' | FileCheck %s --check-prefix=SHORT
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma warps=8})' | FileCheck %s --check-prefix=SHORT8
+// RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma gather-tma=1})' | FileCheck %s --check-prefix=GTMA
 
 // chunks(C): the order kernel's counters hold the bucket table, its
 // snapshot and the chunk table; the slots are replayed (a match.any on
@@ -132,6 +133,19 @@ func.func @kmeans(%x: tensor<?x?x?x64xbf16>, %mu: tensor<?x16x64xbf16>) -> tenso
 // SHORT8-SAME: known_block_size = array<i32: 384, 1, 1>
 // SHORT8-NOT: nvvm.minctasm
 // SHORT8: nvvm.setmaxregister decrease 56
+// gather-tma=1: one producer warp copies each gathered row as a one-row
+// TMA box (q's map too: the launch contract's tma rows 1x1), rows past the
+// end from row `limit` (zero-filled); full barriers of one arrive with the
+// bytes, no proxy fence.
+// GTMA: gpu.func @routed16__s1(
+// GTMA-SAME: attn.tma_q_rows = 1 : i64, attn.tma_rows = 1 : i64
+// GTMA: nvvm.mbarrier.init %{{.*}}, %c1_i32 :
+// GTMA: nvvm.setmaxregister decrease 40
+// GTMA: nvvm.mbarrier.arrive.expect_tx
+// GTMA: llvm.load %{{.*}} : !llvm.ptr<1> -> i32
+// GTMA: nvvm.cp.async.bulk.tensor.shared.cluster.global
+// GTMA-NOT: nvvm.fence.proxy
+// GTMA: nvvm.wgmma.mma_async
 func.func @routed16(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
                     %v: tensor<?x?x?x64xbf16>, %mu: tensor<?x16x64xbf16>)
     -> tensor<?x?x?x64xbf16> {
