@@ -352,7 +352,7 @@ void HopperKernel::produceStep(Value t, Value r) {
   // V's buffer frees later than K's (P V runs after the softmax).
   NVVM::MBarrierTryWaitParityOp::create(b, bar(HopperBar::VEmpty, st), parity,
                                         ticks);
-  fill(2, mapV, vOff, j0, f.M, s.gatherRows ? gatheredVHead() : f.hkv, s.bk,
+  fill(2, mapV, vOff, j0, f.M, s.gatherRows ? tileGather.vHead : f.hkv, s.bk,
        s.dv, vFull, s.dv == s.d ? ValueRange(kSources) : ValueRange());
 }
 
@@ -367,7 +367,9 @@ void HopperKernel::fill(unsigned arg, Value map, Value dstOff, Value row0,
     return gatherRowsTma(map, dstOff, row0, limit, head, rows, width, full);
   if (s.gatherRows)
     return gatherRows(
-        fn.getArgument(arg), dstOff, row0, limit, head, rows, width, full,
+        tileGather.base[arg] ? tileGather.base[arg]
+                             : gatherRowBase(arg, head, width),
+        dstOff, row0, limit, rows, width, full,
         sources.empty()
             ? SmallVector<Value>(gatheredSources(row0, limit, rows, width))
             : SmallVector<Value>(sources));
@@ -441,7 +443,7 @@ Value HopperKernel::gatherFirstRow(Value row0, int64_t chunksPerRow) {
 SmallVector<Value> HopperKernel::gatheredSources(Value row0, Value limit,
                                                  int64_t rows, int64_t width) {
   GatherLayout g(rows, width);
-  Value permRow = permRowPtr();
+  Value permRow = tileGather.permRow ? tileGather.permRow : permRowPtr();
   Value first = gatherFirstRow(row0, g.chunksPerRow);
   Value lastRow = arith::SubIOp::create(b, asI32(limit), k32(1));
   SmallVector<Value> sources;
@@ -456,22 +458,28 @@ SmallVector<Value> HopperKernel::gatheredSources(Value row0, Value limit,
   return sources;
 }
 
-void HopperKernel::gatherRows(Value src, Value dstOff, Value row0, Value limit,
-                              Value head, int64_t rows, int64_t width,
-                              Value full, ValueRange sources) {
-  GatherLayout g(rows, width);
-  // Byte offset of (b, head, row 0), column chunk `chunk`, in src
-  // (contiguous rows of width elements of 2 bytes).
+// A pointer to this thread's chunk of (b, head, row 0) in kernel argument
+// `arg` (contiguous rows of width elements of 2 bytes).
+Value HopperKernel::gatherRowBase(unsigned arg, Value head, int64_t width) {
+  Value src = fn.getArgument(arg);
   Value plane = asI64(arith::MulIOp::create(
       b,
       add(arith::MulIOp::create(b, f.bIdx, memref::DimOp::create(b, src, 1)),
           head),
       memref::DimOp::create(b, src, 2)));
   Value ptid = arith::SubIOp::create(b, f.tid, c(32 * s.warps));
+  Value chunk = rem(ptid, GatherLayout(128, width).chunksPerRow);
+  return globalBytes(src,
+                     add64(mul64(plane, width * 2), asI64(mul(chunk, 16))));
+}
+
+void HopperKernel::gatherRows(Value srcRow0, Value dstOff, Value row0,
+                              Value limit, int64_t rows, int64_t width,
+                              Value full, ValueRange sources) {
+  GatherLayout g(rows, width);
+  Value ptid = arith::SubIOp::create(b, f.tid, c(32 * s.warps));
   Value chunk = rem(ptid, g.chunksPerRow);
   Value firstRow = div(ptid, g.chunksPerRow);
-  Value srcRow0 = globalBytes(
-      src, add64(mul64(plane, width * 2), asI64(mul(chunk, 16))));
   Value dstFirst = add64(
       dstOff,
       asI64(add(add(mul(div(chunk, 8), rows * 128), mul(firstRow, 128)),
@@ -516,7 +524,7 @@ void HopperKernel::gatherRowsTma(Value map, Value dstOff, Value row0,
     b.setInsertionPointToStart(&first.getThenRegion().front());
     expectBytes(full, rows * width * 2);
   }
-  Value permRow = permRowPtr();
+  Value permRow = tileGather.permRow ? tileGather.permRow : permRowPtr();
   Value limit32 = asI32(limit);
   Value lastRow = arith::SubIOp::create(b, limit32, k32(1));
   Value firstLogical = asI32(add(row0, lane));
@@ -571,6 +579,17 @@ void HopperKernel::producer(int64_t regs) {
       NVVM::MBarrierTryWaitParityOp::create(
           b, bar(HopperBar::QEmpty, qb),
           arith::XOrIOp::create(b, qPass(k), k32(1)), ticks);
+    // Gathered rows: what every step of the tile shares, computed once
+    // here (LLVM does not hoist it past the barrier waits; v's head is two
+    // divisions).
+    if (s.gatherRows) {
+      tileGather.permRow = permRowPtr();
+      tileGather.vHead = gatheredVHead();
+      if (!s.gatherTma) {
+        tileGather.base[1] = gatherRowBase(1, f.hkv, s.d);
+        tileGather.base[2] = gatherRowBase(2, tileGather.vHead, s.dv);
+      }
+    }
     fill(0, mapQ, qOffset(qb), f.i0, f.N, f.h, s.bq, s.d,
          bar(HopperBar::QFull, qb));
     stamp(QIssued, k, -1);
@@ -591,6 +610,7 @@ void HopperKernel::producer(int64_t regs) {
       }
     }
     stamp(LastStepIssued, k, -1);
+    tileGather = TileGather();
     return add(g, count);
   });
 }

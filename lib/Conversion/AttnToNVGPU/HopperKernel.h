@@ -107,9 +107,15 @@ private:
   void expectBytes(Value barrier, int64_t bytes);
   /// Gathered rows by cp.async from every producer thread (gatherRows),
   /// from the perm entries `sources` gave (gatheredSources).
-  void gatherRows(Value src, Value dstOff, Value row0, Value limit,
-                  Value head, int64_t rows, int64_t width, Value full,
-                  ValueRange sources);
+  void gatherRows(Value srcRow0, Value dstOff, Value row0, Value limit,
+                  int64_t rows, int64_t width, Value full, ValueRange sources);
+  /// This thread's chunk of (b, head, row 0) of argument `arg`.
+  Value gatherRowBase(unsigned arg, Value head, int64_t width);
+  /// Gathered rows: per tile, perm's row, v's head and the K and V
+  /// sources' bases (null outside the producer's tile).
+  struct TileGather {
+    Value permRow, vHead, base[3];
+  } tileGather;
   /// The perm entries of the rows this thread gathers of rows row0 ..
   /// row0 + rows - 1 (one i32 per pass of gatherRows).
   SmallVector<Value> gatheredSources(Value row0, Value limit, int64_t rows,
