@@ -176,7 +176,9 @@ def timings(report, reps):
     # ROUTING_VARIANTS=a,b: time only those (a quicker A/B).
     only = [x for x in os.environ.get("ROUTING_VARIANTS", "").split(",") if x]
     # "base": the program built from an older commit (an A/B of its kernels
-    # in one process; bench/gpu/build_routing.py --base).
+    # in one process; bench/gpu/build_routing.py --base); "prev" and
+    # "w4_k64_ctas3_noprefetch": bundles of an earlier build copied by hand
+    # under those names before rebuilding (absent ones are skipped).
     for variant in ("persistent", "k64", "w12", "w4_k128_ctas2", "w4_k64_ctas2",
                     "w8_k64_ctas2", "nogather", "w4_k64_ctas2_nogather",
                     "w4_k64_ctas3", "w4_k64_ctas3_s3", "w4_k64_ctas3_nogather",

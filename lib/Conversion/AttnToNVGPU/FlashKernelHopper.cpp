@@ -356,7 +356,6 @@ void HopperKernel::produceStep(Value t, Value r) {
        s.dv, vFull, s.dv == s.d ? ValueRange(kSources) : ValueRange());
 }
 
-
 // Rows row0 .. row0 + rows - 1 of kernel argument `arg` (q, k or v; head
 // `head`) into `dstOff`, completing `full`: TMA boxes through `map` from
 // the lead lane, or gathered rows from every producer thread.
@@ -367,9 +366,7 @@ void HopperKernel::fill(unsigned arg, Value map, Value dstOff, Value row0,
     return gatherRowsTma(map, dstOff, row0, limit, head, rows, width, full);
   if (s.gatherRows)
     return gatherRows(
-        tileGather.base[arg] ? tileGather.base[arg]
-                             : gatherRowBase(arg, head, width),
-        dstOff, row0, limit, rows, width, full,
+        tileGather.base[arg], dstOff, row0, limit, rows, width, full,
         sources.empty()
             ? SmallVector<Value>(gatheredSources(row0, limit, rows, width))
             : SmallVector<Value>(sources));
@@ -420,15 +417,32 @@ Value HopperKernel::globalBytes(Value m, Value offset) {
   return LLVM::IntToPtrOp::create(b, ptr1, at);
 }
 
+// The element offset of (b, head, row 0) in a contiguous [B, H, rows,
+// ...] memref m, in units of its rows' trailing size (i64).
+Value HopperKernel::planeOf(Value m, Value head) {
+  return asI64(arith::MulIOp::create(
+      b,
+      add(arith::MulIOp::create(b, f.bIdx, memref::DimOp::create(b, m, 1)),
+          head),
+      memref::DimOp::create(b, m, 2)));
+}
+
 // perm[b, h, 0]: ((b H + h) N) entries of 4 bytes into perm.
 Value HopperKernel::permRowPtr() {
   Value perm = fn.getArgument(s.rowsArg());
-  Value plane = asI64(arith::MulIOp::create(
-      b,
-      add(arith::MulIOp::create(b, f.bIdx, memref::DimOp::create(b, perm, 1)),
-          f.h),
-      memref::DimOp::create(b, perm, 2)));
-  return globalBytes(perm, mul64(plane, 4));
+  return globalBytes(perm, mul64(planeOf(perm, f.h), 4));
+}
+
+// perm's entry for routed row `logical` (i32) of this tile's (b, h), the
+// row clamped to `lastRow` (rows past the end read the last row's, which
+// exists: a tile or a step exists only where N >= 1, and a route's perm
+// makes M = N).
+Value HopperKernel::permEntry(Value logical, Value lastRow) {
+  Value at = arith::MinUIOp::create(b, logical, lastRow);
+  return LLVM::LoadOp::create(
+      b, f.i32,
+      LLVM::GEPOp::create(b, tileGather.permRow.getType(), f.i32,
+                          tileGather.permRow, ValueRange{at}));
 }
 
 // This thread's first row of a gather (GatherLayout) as i32.
@@ -437,24 +451,16 @@ Value HopperKernel::gatherFirstRow(Value row0, int64_t chunksPerRow) {
   return asI32(add(row0, div(ptid, chunksPerRow)));
 }
 
-// The perm entry of each row this thread copies (one load per pass; the
-// rows past `limit` read the last row's, which exists: a tile or a step
-// exists only where N >= 1, and a route's perm makes M = N).
+// The perm entry of each row this thread copies (one load per pass).
 SmallVector<Value> HopperKernel::gatheredSources(Value row0, Value limit,
                                                  int64_t rows, int64_t width) {
   GatherLayout g(rows, width);
-  Value permRow = tileGather.permRow ? tileGather.permRow : permRowPtr();
   Value first = gatherFirstRow(row0, g.chunksPerRow);
   Value lastRow = arith::SubIOp::create(b, asI32(limit), k32(1));
   SmallVector<Value> sources;
-  for (int64_t pass = 0; pass < g.passes; ++pass) {
-    Value at = arith::MinUIOp::create(
-        b, arith::AddIOp::create(b, first, k32(pass * g.rowsPerPass)),
-        lastRow);
-    Value p = LLVM::GEPOp::create(b, permRow.getType(), f.i32, permRow,
-                                  ValueRange{at});
-    sources.push_back(LLVM::LoadOp::create(b, f.i32, p));
-  }
+  for (int64_t pass = 0; pass < g.passes; ++pass)
+    sources.push_back(permEntry(
+        arith::AddIOp::create(b, first, k32(pass * g.rowsPerPass)), lastRow));
   return sources;
 }
 
@@ -462,15 +468,10 @@ SmallVector<Value> HopperKernel::gatheredSources(Value row0, Value limit,
 // `arg` (contiguous rows of width elements of 2 bytes).
 Value HopperKernel::gatherRowBase(unsigned arg, Value head, int64_t width) {
   Value src = fn.getArgument(arg);
-  Value plane = asI64(arith::MulIOp::create(
-      b,
-      add(arith::MulIOp::create(b, f.bIdx, memref::DimOp::create(b, src, 1)),
-          head),
-      memref::DimOp::create(b, src, 2)));
   Value ptid = arith::SubIOp::create(b, f.tid, c(32 * s.warps));
-  Value chunk = rem(ptid, GatherLayout(128, width).chunksPerRow);
-  return globalBytes(src,
-                     add64(mul64(plane, width * 2), asI64(mul(chunk, 16))));
+  Value chunk = rem(ptid, width / 8); // GatherLayout's chunksPerRow
+  return globalBytes(src, add64(mul64(planeOf(src, head), width * 2),
+                                asI64(mul(chunk, 16))));
 }
 
 void HopperKernel::gatherRows(Value srcRow0, Value dstOff, Value row0,
@@ -524,7 +525,6 @@ void HopperKernel::gatherRowsTma(Value map, Value dstOff, Value row0,
     b.setInsertionPointToStart(&first.getThenRegion().front());
     expectBytes(full, rows * width * 2);
   }
-  Value permRow = tileGather.permRow ? tileGather.permRow : permRowPtr();
   Value limit32 = asI32(limit);
   Value lastRow = arith::SubIOp::create(b, limit32, k32(1));
   Value firstLogical = asI32(add(row0, lane));
@@ -533,12 +533,8 @@ void HopperKernel::gatherRowsTma(Value map, Value dstOff, Value row0,
     Value logical = arith::AddIOp::create(b, firstLogical, k32(32 * i));
     Value valid =
         arith::CmpIOp::create(b, arith::CmpIPredicate::ult, logical, limit32);
-    Value at = arith::MinUIOp::create(b, logical, lastRow);
-    Value phys = LLVM::LoadOp::create(
-        b, f.i32,
-        LLVM::GEPOp::create(b, permRow.getType(), f.i32, permRow,
-                            ValueRange{at}));
-    Value src = arith::SelectOp::create(b, valid, phys, limit32);
+    Value src = arith::SelectOp::create(b, valid, permEntry(logical, lastRow),
+                                        limit32);
     Value rowOff = asI64(mul(add(lane, 32 * i), 128));
     for (int64_t cb = 0; cb < width / kBoxCols; ++cb) {
       Value dst = LLVM::AddrSpaceCastOp::create(
@@ -586,6 +582,7 @@ void HopperKernel::producer(int64_t regs) {
       tileGather.permRow = permRowPtr();
       tileGather.vHead = gatheredVHead();
       if (!s.gatherTma) {
+        tileGather.base[0] = gatherRowBase(0, f.h, s.d);
         tileGather.base[1] = gatherRowBase(1, f.hkv, s.d);
         tileGather.base[2] = gatherRowBase(2, tileGather.vHead, s.dv);
       }

@@ -111,8 +111,9 @@ private:
                   int64_t rows, int64_t width, Value full, ValueRange sources);
   /// This thread's chunk of (b, head, row 0) of argument `arg`.
   Value gatherRowBase(unsigned arg, Value head, int64_t width);
-  /// Gathered rows: per tile, perm's row, v's head and the K and V
-  /// sources' bases (null outside the producer's tile).
+  /// Gathered rows: per tile, perm's row, v's head and the q, k and v
+  /// sources' bases (set by the producer at each tile's start, null
+  /// outside its tiles).
   struct TileGather {
     Value permRow, vHead, base[3];
   } tileGather;
@@ -125,6 +126,10 @@ private:
                      Value head, int64_t rows, int64_t width, Value full);
   /// A global pointer to perm[b, h, 0] (i32 entries).
   Value permRowPtr();
+  /// perm's entry (i32) of routed row `logical`, clamped to lastRow.
+  Value permEntry(Value logical, Value lastRow);
+  /// The element offset of (b, head, row 0) in [B, H, rows, ...] memref m.
+  Value planeOf(Value m, Value head);
   /// A global pointer to byte `offset` of memref m's buffer.
   Value globalBytes(Value m, Value offset);
   /// This producer thread's first gathered row (i32).
