@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Here (no GPU needed): compiles attn.landmark (examples/landmark.mlir,
 issue 21) for CUDA into bench/gpu/bundles/landmark_*.bundle: the tiled
-kernel's forms (bf16 top 4, every block, f16 top 8 at D = Dv = 128, bf16
-Dv = 32) and the row kernel's (f32; block 32), with the causal attention
+kernel's forms (bf16 top 4 by blocks and by query tiles, every block, f16
+top 8 at D = Dv = 128, bf16 Dv = 32) and the row kernel's (f32; block 32), with the causal attention
 the benchmark compares against. bench/gpu/landmark.py checks and times them.
 
 usage: python3 bench/gpu/build_landmark.py [--attnc build/bin/attnc]
@@ -42,6 +42,8 @@ SPECS = {
     "landmark_f16_k8_d128": (landmark("f16", 128, 128, 8), ""),
     "landmark_bf16_k1_dv32": (landmark(dv=32, topk=1), ""),
     "landmark_sync_k4": (landmark(), "chip=sm_90"),
+    # By query tiles (the fused kernel), against the by-blocks default.
+    "landmark_tiles_k4": (landmark(), "landmark-split=0"),
     # The row kernel: f32, and a block size the tiles do not take.
     "landmark_row_f32_k4": (landmark("f32"), ""),
     "landmark_row_bf16_b32": (landmark(block=32), ""),

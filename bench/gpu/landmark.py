@@ -170,6 +170,7 @@ def timings(report, reps):
     q_topic = (2 * topic + rnd(B, H, N, D)).to(torch.bfloat16)
     lm, lm_all, causal = load("landmark_bf16_k4"), load("landmark_bf16_all"), \
         load("landmark_causal_d64")
+    lm_tiles = load("landmark_tiles_k4")
     t_c = time_ms(lambda: causal(q_random, k, v), reps)
     report["timings"] = []
     for data, q in (("independent random rows", q_random), ("rows of a block share a topic", q_topic)):
@@ -185,9 +186,12 @@ def timings(report, reps):
         legal = a.topk(4, -1).values.isfinite().view(B, H, N // 64, 64 * 4)
         ids = torch.where(legal, ids, -1)
         union = torch.tensor([len(set(x.tolist()) - {-1}) for x in ids[0, 0]], dtype=torch.float)
-        parts = kernel_ms(lambda: lm(q, k, v, lk), reps, ["landmark__s0"])
+        parts = kernel_ms(lambda: lm(q, k, v, lk), reps,
+                          ["landmark__s0"] + [f"landmark__s0_c{i}" for i in range(5)])
+        t_tiles = time_ms(lambda: lm_tiles(q, k, v, lk), reps)
         row = dict(pattern="landmark retrieval, l = 64, top 4 of 512 blocks", data=data,
                    B=B, H=H, N=N, D=D, attnir_ms=t, causal_ms=t_c, share_of_causal=t / t_c,
+                   by_query_tiles_ms=t_tiles,
                    eager_torch_ms=t_e, vs_eager=t_e / t, rows_differing_from_eager=diff_rows,
                    mean_blocks_staged_per_tile=union.mean().item(), kernels_ms=parts)
         print(json.dumps(row), flush=True)

@@ -160,7 +160,8 @@ bool compileToCudaBundle(ModuleOp spec,
   bundle = Bundle();
   // The entries as the CUDA pipeline's first step leaves them: mask_rule
   // regions get block maps (attn.rule_blocks), the delta rule its WY form
-  // (attn.linear wy), chunked linear attention its chunk states (split), intermediates the runtime keeps in its workspace.
+  // (attn.linear wy), chunked linear attention its chunk states (split), landmark retrieval its
+  // by-blocks scratch, intermediates the runtime keeps in its workspace.
   OwningOpRef<ModuleOp> mapped = cast<ModuleOp>(spec->clone());
   {
     PassManager pm(spec->getContext());
@@ -172,8 +173,11 @@ bool compileToCudaBundle(ModuleOp spec,
       pm.addNestedPass<func::FuncOp>(attn::createAttnLinearSplit(
           {options.linearChunk.getValue(), options.linearColumns.getValue(),
            options.linearSplit.getValue() == 2}));
+    if (options.landmarkSplit)
+      pm.addNestedPass<func::FuncOp>(attn::createAttnLandmarkSplit());
     if (failed(pm.run(*mapped))) {
-      error = "attn-rule-block-maps, attn-linear-wy or attn-linear-split failed";
+      error = "attn-rule-block-maps, attn-linear-wy, attn-linear-split or attn-landmark-split "
+              "failed";
       return false;
     }
   }

@@ -64,7 +64,8 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
 }
 /// The passes after attn-rule-block-maps that give attn.linear its
 /// workspace forms: the delta rule's WY form, then the state / output
-/// split (", attn-linear-wy{...}, attn-linear-split{...}" as enabled).
+/// split, and attn.landmark its by-blocks scratch (", attn-linear-wy{...},
+/// attn-linear-split{...}, attn-landmark-split" as enabled).
 std::string linearSplitPasses(const attn::CUDAPipelineOptions &o) {
   std::string opts = llvm::formatv("{{linear-chunk={0} linear-columns={1}}",
                                    o.linearChunk.getValue(), o.linearColumns.getValue())
@@ -76,6 +77,8 @@ std::string linearSplitPasses(const attn::CUDAPipelineOptions &o) {
     out += ",attn-linear-split" +
            (o.linearSplit.getValue() == 2 ? opts.substr(0, opts.size() - 1) + " split-only=1}"
                                            : opts);
+  if (o.landmarkSplit.getValue())
+    out += ",attn-landmark-split";
   return out;
 }
 
@@ -225,6 +228,7 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
                        {"linear-columns", &o.linearColumns, 0, 64, 32},
                        {"linear-wy", &o.linearWy, 0, 1, 1},
                        {"linear-split", &o.linearSplit, 0, 2, 1},
+                       {"landmark-split", &o.landmarkSplit, 0, 1, 1},
                        {"select-radix", &o.selectRadix, 0, 1, 1},
                        {"fuse-merge", &o.fuseMerge, 0, 1, 1},
                        {"fuse-gather", &o.fuseGather, 0, 1, 1},
@@ -233,7 +237,7 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
     if (!applyIntOption(item, rules,
                         "chip, features, mma, warps, m-tiles, key-block, "
                         "stages, ping-pong, ctas-per-sm, persistent, trace-tiles, linear-chunk, "
-                        "linear-columns, linear-wy, linear-split, select-radix, fuse-merge, "
+                        "linear-columns, linear-wy, linear-split, landmark-split, select-radix, fuse-merge, "
                         "fuse-gather, gather-tma, opt-level",
                         error))
       return false;

@@ -190,6 +190,21 @@ def AttnLinearSplit : Pass<"attn-linear-split", "func::FuncOp"> {
   ];
 }
 
+def AttnLandmarkSplit : Pass<"attn-landmark-split", "func::FuncOp"> {
+  let summary = "Retrieve landmark blocks by blocks: picks, grouping, units, merge";
+  let description = [{
+    Runs on the clone the bundle's ABI comes from, like attn-linear-split.
+    Each `attn.landmark` with topk that the tile kernel takes
+    (LandmarkTiles.cpp) gets five scratch results (AttnRouteOps.td), which
+    the entry does not return and so live in the runtime's workspace. The
+    lowering then runs it by blocks: per query tile the local block and
+    each row's top-K picks; the picks grouped by block (count, scan,
+    scatter); per 64 grouped picks of one block, that block's softmax and
+    P V on tensor cores (one staging per block, whoever picked it); per row
+    the local part and its units merged (docs/design/routing.md).
+  }];
+}
+
 def AttnAllocHooks : Pass<"attn-alloc-hooks", "ModuleOp"> {
   let summary = "Route a CPU kernel's heap allocations through runtime hooks";
   let description = [{

@@ -146,6 +146,14 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                                              "passes alone; 0: the fused "
                                              "kernel alone"),
                               llvm::cl::init(1)};
+  Option<int64_t> landmarkSplit{*this, "landmark-split",
+                                llvm::cl::desc("attn.landmark with topk on the "
+                                               "tile kernel: 1 retrieves by "
+                                               "blocks (attn-landmark-split: "
+                                               "each picked block staged once "
+                                               "for all its rows), 0 by query "
+                                               "tiles"),
+                                llvm::cl::init(1)};
   Option<int64_t> selectRadix{*this, "select-radix",
                               llvm::cl::desc("attn.select topk(k > 16): the "
                                              "warp radix select (1) or k "

@@ -30,7 +30,7 @@
 //
 //===----------------------------------------------------------------------===//
 
-#include "MmaFragments.h"
+#include "LandmarkTileBuilder.h"
 #include "SelectionKernels.h"
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
@@ -41,126 +41,9 @@
 using namespace mlir;
 using namespace mlir::attn;
 
-namespace {
-constexpr int64_t kTile = 64, kThreads = 128, kTopkMax = 8;
-/// Blocks per bitmap window (1 KiB of shared memory); longer rows take
-/// several windows.
-constexpr int64_t kWindow = 8192;
-constexpr double kLog2e = 1.4426950408889634, kLn2 = 0.6931471805599453;
+using namespace mlir::attn::cuda::landmark;
 
-/// Shared memory: Q [64, D + 8], then two stages of (keys [72, D + 8]: the
-/// block's 64 keys then its landmark row 8 times, an n-tile; values [64,
-/// Dv + 8]), then the window's bitmap. Landmark chunks of the selection use
-/// a stage's key rows.
-struct LandmarkShape {
-  int64_t d, dv;
-  Type elt;
-  int64_t padD() const { return d + 8; }
-  int64_t padV() const { return dv + 8; }
-  int64_t keyRows() const { return kTile + 8; }
-  int64_t qBytes() const { return kTile * padD() * 2; }
-  int64_t offV() const { return keyRows() * padD() * 2; }
-  int64_t stageBytes() const { return offV() + kTile * padV() * 2; }
-  int64_t offBits() const { return qBytes() + 2 * stageBytes(); }
-  int64_t bytes() const { return offBits() + kWindow / 8; }
-};
-
-/// A sorted top-K list (largest first) of (log2 logit, block id as i32).
-struct TopList {
-  SmallVector<Value> vals, ids;
-};
-
-class LandmarkTileBuilder : cuda::KernelMath {
-public:
-  LandmarkTileBuilder(ImplicitLocOpBuilder &b, LandmarkOp op, LandmarkShape s,
-                      function_ref<Value(Value)> arg)
-      : KernelMath{b}, op(op), s(s), arg(arg), mf(b, s.elt),
-        topk(op.getTopk() ? static_cast<int64_t>(*op.getTopk()) : -1) {}
-
-  void build(Value block, Value thread, Value smem);
-
-private:
-  LandmarkOp op;
-  LandmarkShape s;
-  function_ref<Value(Value)> arg;
-  cuda::MmaFragments mf;
-  int64_t topk;
-  Value q, k, v, lk, bi, h, kvHead, tile, i0, n, nb, tid, lane, warp, smem;
-  SmallVector<SmallVector<Value>> qA;
-
-  Type i32() { return b.getI32Type(); }
-  Value ci(int64_t x) { return arith::ConstantIntOp::create(b, i32(), x); }
-  Value asI32(Value x) { return arith::IndexCastOp::create(b, i32(), x); }
-  Value sel(Value c, Value x, Value y) { return arith::SelectOp::create(b, c, x, y); }
-  Value fmax(Value x, Value y) { return arith::MaximumFOp::create(b, x, y); }
-  Value fsub(Value x, Value y) { return arith::SubFOp::create(b, x, y); }
-  Value fmul(Value x, Value y) { return arith::MulFOp::create(b, x, y); }
-  Value shuffle(Value x, Value src, gpu::ShuffleMode mode) {
-    return gpu::ShuffleOp::create(b, x, src, ci(32), mode).getShuffleResult();
-  }
-  /// Over the 4 lanes that share a row of the C fragment.
-  Value quad(Value x, bool isMax) {
-    for (int64_t off : {1, 2}) {
-      Value o = shuffle(x, ci(off), gpu::ShuffleMode::XOR);
-      x = isMax ? fmax(x, o) : arith::AddFOp::create(b, x, o).getResult();
-    }
-    return x;
-  }
-  /// The tile-relative row of this lane's accumulator half (0: lane / 4,
-  /// 1: lane / 4 + 8) and the column of accumulator e of n-tile nt.
-  Value rowOf(int64_t half) { return accumulatorRow(lane, mul(warp, 16), 2 * half); }
-  Value colOf(int64_t nt, int64_t e) { return accumulatorCol(lane, nt, e); }
-
-  Value stageBase(Value stage) { return add(c(s.qBytes()), mul(stage, s.stageBytes())); }
-  Value keysOf(Value stage) {
-    return sharedView(smem, stageBase(stage), {s.keyRows(), s.padD()}, s.elt);
-  }
-  Value valuesOf(Value stage) {
-    return sharedView(smem, add(stageBase(stage), s.offV()), {kTile, s.padV()}, s.elt);
-  }
-  void stageRows(Value src, Value row0, Value limit, Value dst, int64_t rows, int64_t width) {
-    cuda::copyRowsAsync(b, src, bi, kvHead, row0, Value(), limit, dst, rows, width, tid,
-                        kThreads);
-  }
-  /// Block beta's keys, values and landmark row into `stage` (no commit).
-  void stageBlock(Value beta, Value stage);
-
-  /// scale Q K^T in log2 units for the warp's 16 rows against `ntiles`
-  /// n-tiles of `keys` from row `row0`: [ntiles][4] accumulators.
-  SmallVector<SmallVector<Value>> scores(Value keys, int64_t row0, int64_t ntiles);
-  /// exp2(S - rowmax) in place; returns (rowmax, row sum) per half.
-  std::pair<SmallVector<Value>, SmallVector<Value>> softmax(SmallVector<SmallVector<Value>> &S);
-  /// P V for the warp's rows: [Dv / 8 * 4] accumulators.
-  SmallVector<Value> timesValues(ArrayRef<SmallVector<Value>> P, Value values);
-
-  /// The local block: the state (m[2], l[2], O[Dv / 8 * 4]) it starts.
-  SmallVector<Value> localBlock();
-  /// Phase 2: each row's top-K block ids (K per half), identical on the 4
-  /// lanes of a row.
-  SmallVector<TopList> selectTopk(Value all);
-  /// One chunk of 64 landmark logits into the lane's two lists.
-  void scanLandmarkChunk(Value ch, Value stage, MutableArrayRef<TopList> lists);
-  /// The lists of a row's 4 lanes merged by shuffles.
-  void mergeQuadLists(MutableArrayRef<TopList> lists);
-  void insert(TopList &list, Value v, Value id, bool tieOnId);
-  /// insert(list, v, id, false) behind a branch on v beating the K-th: once
-  /// a lane's list fills, most candidates skip the selects.
-  void insertIfAbove(TopList &list, Value v, Value id);
-  /// Visits items first, next(first), ... below `end`, item i staged by
-  /// `stageItem(i, stage)` one step ahead; `visit` updates the carried values.
-  SmallVector<Value> pipelined(Value first, Value end, function_ref<Value(Value)> next,
-                               function_ref<void(Value, Value)> stageItem,
-                               function_ref<SmallVector<Value>(Value, Value, ValueRange)> visit,
-                               ValueRange init);
-  /// Phase 3: the union of the picks (every earlier block when `all`).
-  SmallVector<Value> retrieve(Value all, ArrayRef<TopList> picks, ValueRange st);
-  /// The first set bit of the window's bitmap at or after block `from`
-  /// (blocks [w0, wEnd)), or wEnd.
-  Value nextPicked(Value bits, Value from, Value w0, Value wEnd);
-  SmallVector<Value> visitBlock(Value beta, Value stage, Value all, ArrayRef<TopList> picks,
-                                ValueRange st);
-  void store(ValueRange st);
-};
+namespace mlir::attn::cuda::landmark {
 
 void LandmarkTileBuilder::stageBlock(Value beta, Value stage) {
   Value keys = keysOf(stage);
@@ -580,13 +463,17 @@ void LandmarkTileBuilder::store(ValueRange st) {
     auto ifLead = scf::IfOp::create(
         b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, rem(lane, 4), c(0)), false);
     b.setInsertionPointToStart(&ifLead.getThenRegion().front());
-    Value lse = fmul(arith::AddFOp::create(b, st[half], math::Log2Op::create(b, st[2 + half])),
-                     cf(kLn2));
-    memref::StoreOp::create(b, lse, arg(op.getLse()), ValueRange{bi, h, row});
+    Value z2 = arith::AddFOp::create(b, st[half], math::Log2Op::create(b, st[2 + half]));
+    // By blocks, the local part's log2 Z goes beside the picks' logits:
+    // the merge reads it and writes lse (no row reads what another writes).
+    if (op.isByBlocks())
+      memref::StoreOp::create(b, z2, logitsBuf(), ValueRange{bi, h, row, c(topk)});
+    else
+      memref::StoreOp::create(b, fmul(z2, cf(kLn2)), arg(op.getLse()), ValueRange{bi, h, row});
   }
 }
 
-void LandmarkTileBuilder::build(Value block, Value thread, Value window) {
+SmallVector<Value> LandmarkTileBuilder::startTile(Value block, Value thread, Value window) {
   q = arg(op.getQ()), k = arg(op.getK()), v = arg(op.getV()), lk = arg(op.getLandmarks());
   tid = thread, smem = window, lane = rem(tid, 32), warp = div(tid, 32);
   Location loc = b.getLoc();
@@ -618,6 +505,11 @@ void LandmarkTileBuilder::build(Value block, Value thread, Value window) {
                              add(mul(div(lane, 16), 8), kt * 16), 4, false));
   SmallVector<Value> st = localBlock();
   gpu::BarrierOp::create(b); // stage 0 is free again
+  return st;
+}
+
+void LandmarkTileBuilder::build(Value block, Value thread, Value window) {
+  SmallVector<Value> st = startTile(block, thread, window);
   // Every earlier block is retrieved without topk or when c <= K.
   Value all = topk < 0 ? arith::ConstantIntOp::create(b, b.getI1Type(), 1).getResult()
                        : arith::CmpIOp::create(b, arith::CmpIPredicate::ule, tile, c(topk))
@@ -646,6 +538,8 @@ bool mlir::attn::cuda::canTileLandmark(LandmarkOp op) {
 
 LogicalResult mlir::attn::cuda::buildLandmarkTiles(OpBuilder &gb, func::FuncOp fn, LandmarkOp op,
                                                    StringRef name) {
+  if (op.isByBlocks())
+    return buildLandmarkBlocks(gb, fn, op, name);
   LandmarkShape s{op.getQ().getType().getDimSize(3), op.getV().getType().getDimSize(3),
                   op.getQ().getType().getElementType()};
   // One block of kThreads per (b, h, query block): out [B, H, N, Dv] in

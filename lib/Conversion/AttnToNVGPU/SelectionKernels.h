@@ -155,6 +155,10 @@ LogicalResult buildLandmarkKernel(OpBuilder &gb, func::FuncOp fn,
 bool canTileLandmark(LandmarkOp op);
 LogicalResult buildLandmarkTiles(OpBuilder &gb, func::FuncOp fn, LandmarkOp op,
                                  StringRef name);
+/// attn.landmark by blocks (attn-landmark-split's form; LandmarkBlocks.cpp):
+/// six kernels of one step, "<name>_c0" .. "_c4" then "<name>".
+LogicalResult buildLandmarkBlocks(OpBuilder &gb, func::FuncOp fn, LandmarkOp op,
+                                  StringRef name);
 /// attn.scan: a block per (b, h) row, a thread per (feature, piece of the
 /// row) (ScanKernel.cpp).
 LogicalResult buildScanKernel(OpBuilder &gb, func::FuncOp fn, ScanOp op,

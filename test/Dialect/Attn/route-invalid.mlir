@@ -141,3 +141,25 @@ func.func @zero_chunks(%x: tensor<?x?x?x64xf32>) {
       : (tensor<?x?x?x64xf32>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
   return
 }
+
+// -----
+
+// The by-blocks scratch (attn-landmark-split) has one shape per result.
+func.func @landmark_scratch(%q: tensor<1x2x8x16xf16>, %lk: tensor<1x2x1x16xf16>) {
+  // expected-error @+1 {{scratch result #1 does not have the by-blocks shape}}
+  %o, %l, %s:5 = attn.landmark %q, %q, %q, %lk block(16) topk(2)
+      : (tensor<1x2x8x16xf16>, tensor<1x2x8x16xf16>, tensor<1x2x8x16xf16>, tensor<1x2x1x16xf16>)
+      -> (tensor<1x2x8x16xf16>, tensor<1x2x8xf32>, tensor<1x2x8x4xi32>, tensor<1x2x8x2xf32>,
+          tensor<1x2x8x2x16xf16>, tensor<1x2x1x2xi32>, tensor<1x2x8x2xi32>)
+  return
+}
+
+// -----
+
+func.func @landmark_scratch_topk(%q: tensor<1x2x8x16xf16>, %lk: tensor<1x2x1x16xf16>) {
+  // expected-error @+1 {{by blocks (attn-landmark-split) needs topk(K >= 1) and 5 scratch results, got 1}}
+  %o, %l, %s = attn.landmark %q, %q, %q, %lk block(16) topk(2)
+      : (tensor<1x2x8x16xf16>, tensor<1x2x8x16xf16>, tensor<1x2x8x16xf16>, tensor<1x2x1x16xf16>)
+      -> (tensor<1x2x8x16xf16>, tensor<1x2x8xf32>, tensor<1x2x8x4xi32>)
+  return
+}

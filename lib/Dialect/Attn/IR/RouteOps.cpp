@@ -182,6 +182,45 @@ LogicalResult LandmarkOp::verify() {
       return emitOpError() << "out and lse follow q's batch, heads and length";
   if (!dimsAgree(out.getDimSize(3), v.getDimSize(3)))
     return emitOpError() << "out has v's head dim";
+  return verifyScratch();
+}
+
+LogicalResult LandmarkOp::verifyScratch() {
+  if (getScratch().empty())
+    return success();
+  if (getScratch().size() != kScratchResults || !getTopk() || *getTopk() < 1)
+    return emitOpError() << "by blocks (attn-landmark-split) needs topk(K >= 1) and "
+                         << kScratchResults << " scratch results, got "
+                         << getScratch().size();
+  auto q = cast<RankedTensorType>(getQ().getType());
+  int64_t K = static_cast<int64_t>(*getTopk());
+  Type i32 = IntegerType::get(getContext(), 32);
+  // picks, logits, units, table, entries (AttnRouteOps.td).
+  struct Want {
+    Type elt;
+    SmallVector<int64_t> tail;
+  } want[] = {{i32, {2 * K}},
+              {Float32Type::get(getContext()), {K + 1}},
+              {q.getElementType(), {K, getOut().getType().getDimSize(3)}},
+              {i32, {ShapedType::kDynamic, 2}},
+              {i32, {K}}};
+  for (auto [i, x] : llvm::enumerate(getScratch())) {
+    auto t = dyn_cast<RankedTensorType>(x.getType());
+    const Want &w = want[i];
+    bool ok = t && t.getElementType() == w.elt &&
+              t.getRank() == 2 + static_cast<int64_t>(w.tail.size()) + (i == 3 ? 0 : 1);
+    for (unsigned d = 0; ok && d < 2; ++d)
+      ok = dimsAgree(t.getDimSize(d), q.getDimSize(d));
+    if (ok && i != 3)
+      ok = dimsAgree(t.getDimSize(2), q.getDimSize(2));
+    unsigned first = i == 3 ? 2 : 3;
+    for (unsigned d = 0; ok && d < w.tail.size(); ++d)
+      ok = ShapedType::isDynamic(w.tail[d]) || t.getDimSize(first + d) == w.tail[d];
+    if (!ok)
+      return emitOpError() << "scratch result #" << i
+                           << " does not have the by-blocks shape (AttnRouteOps.td), got "
+                           << x.getType();
+  }
   return success();
 }
 
@@ -199,6 +238,11 @@ void LandmarkOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
   out.push_back({getLandmarks(), 3, getK(), 3});
   out.push_back({getLandmarks(), 2, getK(), 2, static_cast<int64_t>(getBlock())});
   out.push_back({getOut(), 3, getV(), 3});
+  // The by-blocks scratch: q's batch, heads and length (the table: blocks).
+  for (auto [i, x] : llvm::enumerate(getScratch()))
+    for (unsigned d = 0; d < 3; ++d)
+      out.push_back({x, d, getQ(), d == 2 && i == 3 ? 2 : d,
+                     d == 2 && i == 3 ? static_cast<int64_t>(getBlock()) : 1});
 }
 
 void LandmarkOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {

@@ -168,8 +168,14 @@ struct AttnLowerRoutePass
       lowerRoute(rw, module, op, id++);
     for (PermuteOp op : permutes)
       lowerPermute(rw, op);
-    for (LandmarkOp op : landmarks)
+    for (LandmarkOp op : landmarks) {
+      if (op.isByBlocks()) {
+        op.emitError() << "the by-blocks form (attn-landmark-split) is the CUDA kernels'; "
+                          "the CPU lowers attn.landmark without scratch results";
+        return signalPassFailure();
+      }
       lowerLandmark(rw, op);
+    }
   }
 };
 

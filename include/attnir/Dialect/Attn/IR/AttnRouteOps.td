@@ -108,12 +108,23 @@ def Attn_LandmarkOp : Attn_Op<"landmark", [Pure,
     lse_i = log Z_i (natural log). Without topk this is the grouped
     softmax of the paper; with it, its retrieval of the top-k landmarks
     plus the local block. The CPU lowering is a task per query row.
+
+    With topk, the CUDA pipeline's attn-landmark-split gives the op five
+    more results, which the entry does not return (the runtime's
+    workspace; docs/design/routing.md "Landmark by blocks"): picks
+    and their ranks in their blocks [B, Hq, N, 2 K] i32 (block ids, -1
+    for none, then ranks), their logits and the local
+    block's log2 Z [B, Hq, N, K + 1] f32 (log2 units), the units [B, Hq, N, K, Dv] (each pick's in-block
+    softmax times v), a table [B, Hq, ceil(N / l), 2] i32 (per block: the
+    end then the start of its entries) and the entries [B, Hq, N, K] i32
+    (i K + slot, grouped by block). The CPU does not take that form.
   }];
   let arguments = (ins Attn_FloatTensor:$q, Attn_FloatTensor:$k,
                        Attn_FloatTensor:$v, Attn_FloatTensor:$landmarks,
                        I64Attr:$block, OptionalAttr<I64Attr>:$topk,
                        OptionalAttr<F64Attr>:$scale);
-  let results = (outs Attn_FloatTensor:$out, RankedTensorOf<[F32]>:$lse);
+  let results = (outs Attn_FloatTensor:$out, RankedTensorOf<[F32]>:$lse,
+                      Variadic<AnyRankedTensor>:$scratch);
   let assemblyFormat = [{
     $q `,` $k `,` $v `,` $landmarks `block` `(` $block `)`
     (`topk` `(` $topk^ `)`)? (`scale` `(` $scale^ `)`)? attr-dict `:`
@@ -123,6 +134,11 @@ def Attn_LandmarkOp : Attn_Op<"landmark", [Pure,
   let extraClassDeclaration = [{
     /// The scale of q.k: the attribute, or 1/sqrt(D).
     double getScaleValue();
+    /// attn-landmark-split's form: the retrieval by blocks (five scratch
+    /// results).
+    bool isByBlocks() { return !getScratch().empty(); }
+    static constexpr unsigned kScratchResults = 5;
+    LogicalResult verifyScratch();
   }];
 }
 

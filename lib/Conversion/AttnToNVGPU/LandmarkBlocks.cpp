@@ -1,0 +1,434 @@
+//===- LandmarkBlocks.cpp - landmark retrieval by blocks ------------------===//
+//
+// attn.landmark with topk(K) after attn-landmark-split (its scratch:
+// AttnRouteOps.td) as six kernels of one step. The fused kernel
+// (LandmarkTiles.cpp) stages every block that any row of a query tile
+// picked, for that tile: rows that pick their own blocks (independent
+// random rows: ~136 distinct blocks per tile of 64) cost ~136 stagings
+// per tile. Here each picked block is staged once per 64 rows that picked
+// it, wherever they are:
+//
+//   _c0  the table's counts to 0 (a thread per entry);
+//   _c1  picks: per query tile, the local block (out normalised, its log2 Z
+//        beside the logits) and each row's top-K (the fused kernel's
+//        selection), stored with their logits and counted per block;
+//   _c2  a warp per (b, h): the counts' exclusive scan, each block's start
+//        and end;
+//   _c3  a thread per pick: its entry (i K + slot) at its block's start
+//        plus its rank (the count its atomic in _c1 saw);
+//   _c4  units: a block per 64 grouped entries; each block of the group
+//        staged once by cp.async (one stage: small windows, more blocks
+//        per SM), S = Q K_b^T, the block's softmax and
+//        P V_b on tensor cores for the gathered query rows; each entry's
+//        unit stored;
+//   main a thread per 8 columns of a row: the local part and the K units
+//        merged by their log2 logits; lse.
+//
+// An entry's unit depends on its row only, so the order the scatter's
+// atomics give the entries inside a block changes no result.
+//
+//===----------------------------------------------------------------------===//
+
+#include "LandmarkTileBuilder.h"
+#include "SelectionKernels.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+using namespace mlir::attn::cuda::landmark;
+
+namespace mlir::attn::cuda::landmark {
+
+/// The units kernel's window: Q, one stage (keys, values), then the
+/// entries' rows, slots and blocks.
+static int64_t unitsRowsOffset(const LandmarkShape &s) { return s.qBytes() + s.stageBytes(); }
+static int64_t unitsBytes(const LandmarkShape &s) { return unitsRowsOffset(s) + 3 * kTile * 4; }
+
+void LandmarkTileBuilder::buildPicks(Value block, Value thread, Value window) {
+  SmallVector<Value> st = startTile(block, thread, window);
+  store(st);
+  SmallVector<TopList> picks =
+      selectTopk(arith::ConstantIntOp::create(b, b.getI1Type(), 0).getResult());
+  storePicks(picks);
+}
+
+void LandmarkTileBuilder::storePicks(ArrayRef<TopList> picks) {
+  Value lead = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, rem(lane, 4), c(0));
+  for (int64_t half = 0; half < 2; ++half) {
+    Value row = add(i0, rowOf(half));
+    auto ifIn = scf::IfOp::create(b, arith::AndIOp::create(b, lead, ult(row, n)), false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&ifIn.getThenRegion().front());
+    for (int64_t p = 0; p < topk; ++p) {
+      Value id = picks[half].ids[p];
+      memref::StoreOp::create(b, id, picksBuf(), ValueRange{bi, h, row, c(p)});
+      memref::StoreOp::create(b, picks[half].vals[p], logitsBuf(), ValueRange{bi, h, row, c(p)});
+      auto ifPicked = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, id, ci(0)), false);
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(&ifPicked.getThenRegion().front());
+      // The count before this pick is its rank among its block's entries:
+      // the scatter then needs no atomics of its own.
+      Value rank = memref::AtomicRMWOp::create(
+          b, arith::AtomicRMWKind::addi, ci(1), tableBuf(),
+          ValueRange{bi, h, arith::IndexCastOp::create(b, b.getIndexType(), id), c(0)});
+      memref::StoreOp::create(b, rank, picksBuf(), ValueRange{bi, h, row, c(topk + p)});
+    }
+  }
+}
+
+void LandmarkTileBuilder::loadEntries(Value p0, Value total, Value rowsOf) {
+  auto ifMine = scf::IfOp::create(b, ult(tid, c(kTile)), false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(&ifMine.getThenRegion().front());
+  Value pos = add(p0, tid), K = c(topk);
+  Value valid = ult(pos, total);
+  Value clamped = arith::MinUIOp::create(b, pos, sub(total, 1));
+  Value code = arith::IndexCastOp::create(
+      b, b.getIndexType(),
+      memref::LoadOp::create(b, entriesBuf(),
+                             ValueRange{bi, h, arith::DivUIOp::create(b, clamped, K),
+                                        arith::RemUIOp::create(b, clamped, K)}));
+  Value row = arith::DivUIOp::create(b, code, K), slot = arith::RemUIOp::create(b, code, K);
+  Value blk = memref::LoadOp::create(b, picksBuf(), ValueRange{bi, h, row, slot});
+  // Past the group's end: query row 0 (a valid row to copy), block -1.
+  memref::StoreOp::create(b, asI32(sel(valid, row, c(0))), rowsOf, ValueRange{c(0), tid});
+  memref::StoreOp::create(b, asI32(slot), rowsOf, ValueRange{c(1), tid});
+  memref::StoreOp::create(b, sel(valid, blk, ci(-1)), rowsOf, ValueRange{c(2), tid});
+}
+
+void LandmarkTileBuilder::unitsOfBlock(Value beta, Value stage, Value rowsOf) {
+  Value beta32 = asI32(beta);
+  Value r[2], mine[2];
+  for (int64_t half = 0; half < 2; ++half) {
+    r[half] = rowOf(half);
+    mine[half] = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
+                                       memref::LoadOp::create(b, rowsOf, ValueRange{c(2), r[half]}),
+                                       beta32);
+  }
+  // A warp none of whose rows belong to the block skips it (uniform).
+  Value ballot = NVVM::VoteSyncOp::create(
+      b, i32(), ci(-1), arith::OrIOp::create(b, mine[0], mine[1]),
+      NVVM::VoteSyncKindAttr::get(b.getContext(), NVVM::VoteSyncKind::ballot));
+  auto ifAny = scf::IfOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::ne, ballot, ci(0)), false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(&ifAny.getThenRegion().front());
+  Value sQ = sharedView(smem, c(0), {kTile, s.padD()}, s.elt);
+  qA.clear();
+  for (int64_t kt = 0; kt < s.d / 16; ++kt)
+    qA.push_back(mf.ldmatrix(sQ, add(mul(warp, 16), rem(lane, 16)),
+                             add(mul(div(lane, 16), 8), kt * 16), 4, false));
+  SmallVector<SmallVector<Value>> S = scores(keysOf(stage), 0, kTile / 8);
+  auto [mx, sum] = softmax(S);
+  (void)mx;
+  SmallVector<Value> U = timesValues(S, valuesOf(stage));
+  Value units = unitsBuf();
+  auto pairTy = VectorType::get({2}, b.getF32Type());
+  for (int64_t half = 0; half < 2; ++half) {
+    auto ifMine = scf::IfOp::create(b, mine[half], false);
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(&ifMine.getThenRegion().front());
+    Value row = arith::IndexCastOp::create(
+        b, b.getIndexType(), memref::LoadOp::create(b, rowsOf, ValueRange{c(0), r[half]}));
+    Value slot = arith::IndexCastOp::create(
+        b, b.getIndexType(), memref::LoadOp::create(b, rowsOf, ValueRange{c(1), r[half]}));
+    Value inv = arith::DivFOp::create(b, cf(1.0), sum[half]);
+    for (int64_t dt = 0; dt < s.dv / 8; ++dt) {
+      Value pair = vector::FromElementsOp::create(
+          b, pairTy,
+          ValueRange{fmul(U[dt * 4 + 2 * half], inv), fmul(U[dt * 4 + 2 * half + 1], inv)});
+      vector::StoreOp::create(b, arith::TruncFOp::create(b, VectorType::get({2}, s.elt), pair),
+                              units, ValueRange{bi, h, row, slot, colOf(dt, 0)})
+          .setAlignment(uint64_t(4));
+    }
+  }
+}
+
+void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
+  q = arg(op.getQ()), k = arg(op.getK()), v = arg(op.getV()), lk = arg(op.getLandmarks());
+  tid = thread, smem = window, lane = rem(tid, 32), warp = div(tid, 32);
+  Location loc = b.getLoc();
+  Value table = tableBuf();
+  Value nB = dimOf(b, loc, q, 0), heads = dimOf(b, loc, q, 1);
+  n = dimOf(b, loc, q, 2), nb = dimOf(b, loc, table, 2);
+  // block -> (b, h, group of 64 entries): the grid has ceil(N / 64) K
+  // groups per (b, h), enough for the N K entries at most.
+  Value per = mul(arith::CeilDivUIOp::create(b, n, c(kTile)), topk);
+  Value group = arith::RemUIOp::create(b, block, per);
+  Value rest = arith::DivUIOp::create(b, block, per);
+  h = arith::RemUIOp::create(b, rest, heads);
+  bi = arith::DivUIOp::create(b, rest, heads);
+  auto ifIn = scf::IfOp::create(b, ult(bi, nB), /*withElse=*/false);
+  b.setInsertionPointToStart(&ifIn.getThenRegion().front());
+  kvHead = arith::DivUIOp::create(b, h, arith::DivUIOp::create(b, heads, dimOf(b, loc, k, 1)));
+  auto index = [&](Value x) { return arith::IndexCastOp::create(b, b.getIndexType(), x); };
+  // After the scatter, column 0 of the table is each block's end.
+  Value total = index(memref::LoadOp::create(b, table, ValueRange{bi, h, sub(nb, 1), c(0)}));
+  Value p0 = mul(group, kTile);
+  auto ifGroup = scf::IfOp::create(b, ult(p0, total), /*withElse=*/false);
+  b.setInsertionPointToStart(&ifGroup.getThenRegion().front());
+  Value p1 = arith::MinUIOp::create(b, add(p0, kTile), total);
+  // One stage: a group of 64 entries mostly holds one or two blocks, and a
+  // smaller window keeps more blocks per SM (the kernel is latency bound).
+  Value rowsOf = sharedView(smem, c(unitsRowsOffset(s)), {3, kTile}, i32());
+  loadEntries(p0, total, rowsOf);
+  gpu::BarrierOp::create(b);
+  // The gathered query rows, 16 bytes per copy.
+  Value sQ = sharedView(smem, c(0), {kTile, s.padD()}, s.elt);
+  int64_t chunks = s.d / 8, copies = kTile * chunks;
+  for (int64_t t = 0; t < copies; t += kThreads) {
+    Value idx = add(tid, t);
+    Value r = div(idx, chunks), col = mul(rem(idx, chunks), 8);
+    Value row = index(memref::LoadOp::create(b, rowsOf, ValueRange{c(0), r}));
+    nvgpu::DeviceAsyncCopyOp::create(b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), sQ,
+                                     ValueRange{r, col}, q, ValueRange{bi, h, row, col},
+                                     b.getIndexAttr(8), Value(), UnitAttr());
+  }
+  // The group's blocks in ascending order: the first entry's, then the
+  // block of the entry at each block's end while inside the group.
+  Value first = index(memref::LoadOp::create(b, rowsOf, ValueRange{c(2), c(0)}));
+  auto next = [&](Value beta) -> Value {
+    Value end = index(memref::LoadOp::create(b, table, ValueRange{bi, h, beta, c(0)}));
+    auto ifMore = scf::IfOp::create(b, TypeRange{b.getIndexType()}, ult(end, p1), true);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&ifMore.getThenRegion().front());
+    scf::YieldOp::create(
+        b, ValueRange{index(memref::LoadOp::create(
+               b, rowsOf, ValueRange{c(2), arith::SubIOp::create(b, end, p0)}))});
+    b.setInsertionPointToStart(&ifMore.getElseRegion().front());
+    scf::YieldOp::create(b, ValueRange{nb});
+    return ifMore.getResult(0);
+  };
+  Type idx = b.getIndexType();
+  auto loop = scf::WhileOp::create(b, TypeRange{idx}, ValueRange{first});
+  {
+    OpBuilder::InsertionGuard g(b);
+    Block *before = b.createBlock(&loop.getBefore(), {}, {idx}, {loc});
+    scf::ConditionOp::create(b, ult(before->getArgument(0), nb), before->getArguments());
+    Block *after = b.createBlock(&loop.getAfter(), {}, {idx}, {loc});
+    Value beta = after->getArgument(0), row0 = mul(beta, kTile);
+    stageRows(k, row0, n, keysOf(c(0)), kTile, s.d);
+    stageRows(v, row0, n, valuesOf(c(0)), kTile, s.dv);
+    NVVM::CpAsyncCommitGroupOp::create(b);
+    NVVM::CpAsyncWaitGroupOp::create(b, 0);
+    gpu::BarrierOp::create(b);
+    unitsOfBlock(beta, c(0), rowsOf);
+    gpu::BarrierOp::create(b); // every warp is done with the stage
+    scf::YieldOp::create(b, ValueRange{next(beta)});
+  }
+}
+
+} // namespace mlir::attn::cuda::landmark
+
+namespace {
+
+void endKernel(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kfn) {
+  b.setInsertionPointToEnd(&kfn.getBody().front());
+  gpu::ReturnOp::create(b);
+}
+
+/// A kernel of a thread per element of `values[gridArg]` (its first `dims`
+/// dims, `lanes` threads each); `body` gets the element's indices.
+LogicalResult elementKernel(OpBuilder &gb, func::FuncOp fn, LandmarkOp op,
+                            ArrayRef<Value> values, StringRef name, unsigned gridArg,
+                            unsigned dims, int64_t threads, int64_t lanes,
+                            function_ref<void(ImplicitLocOpBuilder &, ArrayRef<Value>,
+                                              ValueRange, Value)>
+                                body) {
+  auto kfn = cuda::createStepKernel(gb, fn, values, name, gridArg, dims, threads, lanes);
+  OpBuilder ob(gb.getContext());
+  ob.setInsertionPointToStart(&kfn.getBody().front());
+  ImplicitLocOpBuilder b(op.getLoc(), ob);
+  Value lane;
+  SmallVector<Value> at =
+      cuda::enterStepItem(b, kfn.getArgument(gridArg), dims, threads, lanes, lane);
+  SmallVector<Value> args(kfn.getArguments());
+  body(b, args, at, lane);
+  endKernel(b, kfn);
+  return success();
+}
+
+Value ci32(ImplicitLocOpBuilder &b, int64_t v) {
+  return arith::ConstantIntOp::create(b, b.getI32Type(), v);
+}
+
+} // namespace
+
+LogicalResult mlir::attn::cuda::buildLandmarkBlocks(OpBuilder &gb, func::FuncOp fn,
+                                                    LandmarkOp op, StringRef name) {
+  LandmarkShape s{op.getQ().getType().getDimSize(3), op.getV().getType().getDimSize(3),
+                  op.getQ().getType().getElementType()};
+  SmallVector<Value> values(op->getOperands());
+  llvm::append_range(values, op->getResults());
+  auto argOf = [&](Value x) { return static_cast<unsigned>(llvm::find(values, x) - values.begin()); };
+  unsigned outArg = argOf(op.getOut()), lseArg = argOf(op.getLse());
+  unsigned picksArg = argOf(op.getScratch()[0]), logitsArg = argOf(op.getScratch()[1]);
+  unsigned unitsArg = argOf(op.getScratch()[2]), tableArg = argOf(op.getScratch()[3]);
+  unsigned entriesArg = argOf(op.getScratch()[4]);
+  int64_t K = static_cast<int64_t>(*op.getTopk());
+  std::string base = name.str();
+
+  // _c0: counts to 0.
+  if (failed(elementKernel(gb, fn, op, values, base + "_c0", tableArg, 4, 128, 1,
+                           [&](ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange at, Value) {
+                             memref::StoreOp::create(b, ci32(b, 0), a[tableArg], at);
+                           })))
+    return failure();
+
+  // _c1: the local block and the picks, a block of 4 warps per query tile.
+  gpu::GPUFuncOp picks = buildSharedStepKernel(
+      gb, fn, op, base + "_c1", {outArg, 4, kThreads, kThreads, s.bytes()},
+      [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {
+        LandmarkTileBuilder(b, op, s, arg)
+            .buildPicks(gpu::BlockIdOp::create(b, gpu::Dimension::x),
+                        gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
+      });
+  picks->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kTile, s.dv}));
+  if (s.d <= 64 && s.dv <= 64)
+    picks->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), gb.getI32IntegerAttr(4));
+
+  // _c2: a warp per (b, h) row of the table: starts by an exclusive scan.
+  if (failed(elementKernel(
+          gb, fn, op, values, base + "_c2", tableArg, 2, 32, 32,
+          [&](ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange at, Value lane) {
+            Value table = a[tableArg];
+            Value nb = dimOf(b, b.getLoc(), table, 2);
+            Value lane32 = arith::IndexCastOp::create(b, b.getI32Type(), lane);
+            Value c0 = cIdx(b, b.getLoc(), 0), c1 = cIdx(b, b.getLoc(), 1);
+            auto loop = scf::ForOp::create(b, c0, nb, cIdx(b, b.getLoc(), 32),
+                                           ValueRange{ci32(b, 0)});
+            OpBuilder::InsertionGuard g(b);
+            b.setInsertionPointToStart(loop.getBody());
+            Value j = arith::AddIOp::create(b, loop.getInductionVar(), lane);
+            Value in = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, j, nb);
+            Value jc = arith::MinUIOp::create(b, j, arith::SubIOp::create(b, nb, c1));
+            Value cnt = arith::SelectOp::create(
+                b, in, memref::LoadOp::create(b, table, ValueRange{at[0], at[1], jc, c0}),
+                ci32(b, 0));
+            Value inc = warpInclusiveScan(b, b.getLoc(), cnt, lane32, [&](Value x, Value y) {
+              return arith::AddIOp::create(b, x, y).getResult();
+            });
+            Value carry = loop.getRegionIterArgs()[0];
+            Value start = arith::AddIOp::create(b, carry, arith::SubIOp::create(b, inc, cnt));
+            auto ifIn = scf::IfOp::create(b, in, false);
+            {
+              OpBuilder::InsertionGuard g2(b);
+              b.setInsertionPointToStart(&ifIn.getThenRegion().front());
+              memref::StoreOp::create(b, arith::AddIOp::create(b, start, cnt), table,
+                                      ValueRange{at[0], at[1], j, c0});
+              memref::StoreOp::create(b, start, table, ValueRange{at[0], at[1], j, c1});
+            }
+            Value all = gpu::ShuffleOp::create(b, inc, 31, 32, gpu::ShuffleMode::IDX)
+                            .getShuffleResult();
+            scf::YieldOp::create(b, ValueRange{arith::AddIOp::create(b, carry, all)});
+          })))
+    return failure();
+
+  // _c3: a thread per (row, slot): its entry at its block's start + rank.
+  if (failed(elementKernel(
+          gb, fn, op, values, base + "_c3", entriesArg, 4, 128, 1,
+          [&](ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange at, Value) {
+            Location loc = b.getLoc();
+            Value kk = cIdx(b, loc, K);
+            Value id = memref::LoadOp::create(b, a[picksArg], at);
+            auto ifPicked = scf::IfOp::create(
+                b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, id, ci32(b, 0)), false);
+            OpBuilder::InsertionGuard g(b);
+            b.setInsertionPointToStart(&ifPicked.getThenRegion().front());
+            Value rank = memref::LoadOp::create(
+                b, a[picksArg],
+                ValueRange{at[0], at[1], at[2], arith::AddIOp::create(b, at[3], kk)});
+            Value start = memref::LoadOp::create(
+                b, a[tableArg],
+                ValueRange{at[0], at[1], arith::IndexCastOp::create(b, b.getIndexType(), id),
+                           cIdx(b, loc, 1)});
+            Value p = arith::IndexCastOp::create(b, b.getIndexType(),
+                                                 arith::AddIOp::create(b, start, rank));
+            Value code = arith::AddIOp::create(b, arith::MulIOp::create(b, at[2], kk), at[3]);
+            memref::StoreOp::create(b, arith::IndexCastOp::create(b, b.getI32Type(), code),
+                                    a[entriesArg],
+                                    ValueRange{at[0], at[1], arith::DivUIOp::create(b, p, kk),
+                                               arith::RemUIOp::create(b, p, kk)});
+          })))
+    return failure();
+
+  // _c4: units, a block of 4 warps per 64 grouped entries.
+  gpu::GPUFuncOp units = buildSharedStepKernel(
+      gb, fn, op, base + "_c4", {entriesArg, 4, kThreads, kThreads, unitsBytes(s)},
+      [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {
+        LandmarkTileBuilder(b, op, s, arg)
+            .buildUnits(gpu::BlockIdOp::create(b, gpu::Dimension::x),
+                        gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
+      });
+  units->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kTile, 1}));
+  if (s.d <= 64 && s.dv <= 64)
+    units->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), gb.getI32IntegerAttr(7));
+
+  // main: a thread per 8 columns of a row merges the local part and the
+  // units (16-byte loads and stores).
+  int64_t width = 8, lanes = s.dv / width;
+  return elementKernel(
+      gb, fn, op, values, base, outArg, 3, 128, lanes,
+      [&](ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange row, Value lane) {
+        Location loc = b.getLoc();
+        auto f = [&](double x) { return cF32(b, loc, x); };
+        auto rowAt = [&](int64_t p) {
+          SmallVector<Value> ix(row);
+          ix.push_back(cIdx(b, loc, p));
+          return ix;
+        };
+        Value col = arith::MulIOp::create(b, lane, cIdx(b, loc, width));
+        auto vecF32 = VectorType::get({width}, b.getF32Type());
+        auto vecElt = VectorType::get({width}, s.elt);
+        auto load8 = [&](Value buf, SmallVector<Value> ix) -> Value {
+          ix.push_back(col);
+          auto load = vector::LoadOp::create(b, vecElt, buf, ix);
+          load.setAlignment(uint64_t(16)); // Dv % 16 == 0: whole 16-byte pieces
+          return arith::ExtFOp::create(b, vecF32, load.getResult());
+        };
+        Value m0 = memref::LoadOp::create(b, a[logitsArg], rowAt(K));
+        SmallVector<Value> w(K), live(K);
+        Value mx = m0;
+        for (int64_t p = 0; p < K; ++p) {
+          w[p] = memref::LoadOp::create(b, a[logitsArg], rowAt(p));
+          live[p] = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
+                                          memref::LoadOp::create(b, a[picksArg], rowAt(p)),
+                                          ci32(b, 0));
+          mx = arith::SelectOp::create(b, live[p], arith::MaximumFOp::create(b, mx, w[p]), mx);
+        }
+        Value z = math::Exp2Op::create(b, arith::SubFOp::create(b, m0, mx));
+        Value acc = arith::MulFOp::create(b, vector::BroadcastOp::create(b, vecF32, z),
+                                          load8(a[outArg], SmallVector<Value>(row)));
+        for (int64_t p = 0; p < K; ++p) {
+          Value e = arith::SelectOp::create(
+              b, live[p], math::Exp2Op::create(b, arith::SubFOp::create(b, w[p], mx)), f(0.0));
+          // A unit nobody wrote is never read.
+          auto ifLive = scf::IfOp::create(b, TypeRange{vecF32}, live[p], true);
+          {
+            OpBuilder::InsertionGuard g(b);
+            b.setInsertionPointToStart(&ifLive.getThenRegion().front());
+            Value u = load8(a[unitsArg], rowAt(p));
+            scf::YieldOp::create(
+                b, ValueRange{math::FmaOp::create(b, vector::BroadcastOp::create(b, vecF32, e),
+                                                  u, acc)});
+            b.setInsertionPointToStart(&ifLive.getElseRegion().front());
+            scf::YieldOp::create(b, ValueRange{acc});
+          }
+          acc = ifLive.getResult(0);
+          z = arith::AddFOp::create(b, z, e);
+        }
+        Value o = arith::DivFOp::create(b, acc, vector::BroadcastOp::create(b, vecF32, z));
+        SmallVector<Value> ix(row);
+        ix.push_back(col);
+        vector::StoreOp::create(b, arith::TruncFOp::create(b, vecElt, o), a[outArg], ix)
+            .setAlignment(uint64_t(16));
+        auto ifFirst = scf::IfOp::create(
+            b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, cIdx(b, loc, 0)), false);
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(&ifFirst.getThenRegion().front());
+        Value lse = arith::MulFOp::create(
+            b, arith::AddFOp::create(b, mx, math::Log2Op::create(b, z)), f(kLn2));
+        memref::StoreOp::create(b, lse, a[lseArg], row);
+      });
+}
