@@ -14,8 +14,8 @@
 //        selection), stored with their logits and counted per block;
 //   _c2  a warp per (b, h): the counts' exclusive scan, each block's start
 //        and end;
-//   _c3  a thread per pick: its entry (i K + slot) at its block's start
-//        plus its rank (the count its atomic in _c1 saw);
+//   _c3  a thread per pick: its entry (i K + slot, and its block) at its
+//        block's start plus its rank (the count its atomic in _c1 saw);
 //   _c4  units: a block per 64 grouped entries; each block of the group
 //        staged once by cp.async (one stage: small windows, more blocks
 //        per SM), S = Q K_b^T, the block's softmax and
@@ -82,18 +82,19 @@ void LandmarkTileBuilder::loadEntries(Value p0, Value total, Value rowsOf) {
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(&ifMine.getThenRegion().front());
   Value pos = add(p0, tid), K = c(topk);
+  // The entry and its block in one row of the list (no load waits on
+  // another); positions past the list's end read its last slot.
+  Value at = arith::MinUIOp::create(b, pos, sub(mul(n, topk), 1));
+  Value r = arith::DivUIOp::create(b, at, K), e = arith::RemUIOp::create(b, at, K);
+  Value code = memref::LoadOp::create(b, entriesBuf(), ValueRange{bi, h, r, e});
+  Value blk = memref::LoadOp::create(b, entriesBuf(), ValueRange{bi, h, r, add(e, K)});
   Value valid = ult(pos, total);
-  Value clamped = arith::MinUIOp::create(b, pos, sub(total, 1));
-  Value code = arith::IndexCastOp::create(
-      b, b.getIndexType(),
-      memref::LoadOp::create(b, entriesBuf(),
-                             ValueRange{bi, h, arith::DivUIOp::create(b, clamped, K),
-                                        arith::RemUIOp::create(b, clamped, K)}));
-  Value row = arith::DivUIOp::create(b, code, K), slot = arith::RemUIOp::create(b, code, K);
-  Value blk = memref::LoadOp::create(b, picksBuf(), ValueRange{bi, h, row, slot});
+  Value code32 = arith::SelectOp::create(b, valid, code, ci(0));
   // Past the group's end: query row 0 (a valid row to copy), block -1.
-  memref::StoreOp::create(b, asI32(sel(valid, row, c(0))), rowsOf, ValueRange{c(0), tid});
-  memref::StoreOp::create(b, asI32(slot), rowsOf, ValueRange{c(1), tid});
+  memref::StoreOp::create(b, arith::DivUIOp::create(b, code32, ci(topk)), rowsOf,
+                          ValueRange{c(0), tid});
+  memref::StoreOp::create(b, arith::RemUIOp::create(b, code32, ci(topk)), rowsOf,
+                          ValueRange{c(1), tid});
   memref::StoreOp::create(b, sel(valid, blk, ci(-1)), rowsOf, ValueRange{c(2), tid});
 }
 
@@ -163,16 +164,16 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
   b.setInsertionPointToStart(&ifIn.getThenRegion().front());
   kvHead = arith::DivUIOp::create(b, h, arith::DivUIOp::create(b, heads, dimOf(b, loc, k, 1)));
   auto index = [&](Value x) { return arith::IndexCastOp::create(b, b.getIndexType(), x); };
-  // After the scatter, column 0 of the table is each block's end.
+  // After the scatter, column 0 of the table is each block's end: the last
+  // one is the list's length (read beside the entries, not before them).
   Value total = index(memref::LoadOp::create(b, table, ValueRange{bi, h, sub(nb, 1), c(0)}));
   Value p0 = mul(group, kTile);
-  auto ifGroup = scf::IfOp::create(b, ult(p0, total), /*withElse=*/false);
-  b.setInsertionPointToStart(&ifGroup.getThenRegion().front());
-  Value p1 = arith::MinUIOp::create(b, add(p0, kTile), total);
   // One stage: a group of 64 entries mostly holds one or two blocks, and a
   // smaller window keeps more blocks per SM (the kernel is latency bound).
   Value rowsOf = sharedView(smem, c(unitsRowsOffset(s)), {3, kTile}, i32());
   loadEntries(p0, total, rowsOf);
+  auto ifGroup = scf::IfOp::create(b, ult(p0, total), /*withElse=*/false);
+  b.setInsertionPointToStart(&ifGroup.getThenRegion().front());
   gpu::BarrierOp::create(b);
   // The gathered query rows, 16 bytes per copy.
   Value sQ = sharedView(smem, c(0), {kTile, s.padD()}, s.elt);
@@ -186,19 +187,19 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
                                      b.getIndexAttr(8), Value(), UnitAttr());
   }
   // The group's blocks in ascending order: the first entry's, then the
-  // block of the entry at each block's end while inside the group.
+  // least block above the current one among the group's entries (every
+  // warp finds it in shared memory; no global read between blocks).
   Value first = index(memref::LoadOp::create(b, rowsOf, ValueRange{c(2), c(0)}));
   auto next = [&](Value beta) -> Value {
-    Value end = index(memref::LoadOp::create(b, table, ValueRange{bi, h, beta, c(0)}));
-    auto ifMore = scf::IfOp::create(b, TypeRange{b.getIndexType()}, ult(end, p1), true);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(&ifMore.getThenRegion().front());
-    scf::YieldOp::create(
-        b, ValueRange{index(memref::LoadOp::create(
-               b, rowsOf, ValueRange{c(2), arith::SubIOp::create(b, end, p0)}))});
-    b.setInsertionPointToStart(&ifMore.getElseRegion().front());
-    scf::YieldOp::create(b, ValueRange{nb});
-    return ifMore.getResult(0);
+    Value beta32 = asI32(beta), none = ci(INT32_MAX);
+    auto above = [&](Value r) {
+      Value x = memref::LoadOp::create(b, rowsOf, ValueRange{c(2), r});
+      return sel(arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, x, beta32), x, none);
+    };
+    Value m = arith::MinSIOp::create(b, above(lane), above(add(lane, 32)));
+    m = warpReduce(b, b.getLoc(), m,
+                   [&](Value x, Value y) { return arith::MinSIOp::create(b, x, y).getResult(); });
+    return sel(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, m, none), nb, index(m));
   };
   Type idx = b.getIndexType();
   auto loop = scf::WhileOp::create(b, TypeRange{idx}, ValueRange{first});
@@ -327,7 +328,7 @@ LogicalResult mlir::attn::cuda::buildLandmarkBlocks(OpBuilder &gb, func::FuncOp 
 
   // _c3: a thread per (row, slot): its entry at its block's start + rank.
   if (failed(elementKernel(
-          gb, fn, op, values, base + "_c3", entriesArg, 4, 128, 1,
+          gb, fn, op, values, base + "_c3", unitsArg, 4, 128, 1,
           [&](ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange at, Value) {
             Location loc = b.getLoc();
             Value kk = cIdx(b, loc, K);
@@ -346,16 +347,17 @@ LogicalResult mlir::attn::cuda::buildLandmarkBlocks(OpBuilder &gb, func::FuncOp 
             Value p = arith::IndexCastOp::create(b, b.getIndexType(),
                                                  arith::AddIOp::create(b, start, rank));
             Value code = arith::AddIOp::create(b, arith::MulIOp::create(b, at[2], kk), at[3]);
+            Value r = arith::DivUIOp::create(b, p, kk), e = arith::RemUIOp::create(b, p, kk);
             memref::StoreOp::create(b, arith::IndexCastOp::create(b, b.getI32Type(), code),
-                                    a[entriesArg],
-                                    ValueRange{at[0], at[1], arith::DivUIOp::create(b, p, kk),
-                                               arith::RemUIOp::create(b, p, kk)});
+                                    a[entriesArg], ValueRange{at[0], at[1], r, e});
+            memref::StoreOp::create(b, id, a[entriesArg],
+                                    ValueRange{at[0], at[1], r, arith::AddIOp::create(b, e, kk)});
           })))
     return failure();
 
   // _c4: units, a block of 4 warps per 64 grouped entries.
   gpu::GPUFuncOp units = buildSharedStepKernel(
-      gb, fn, op, base + "_c4", {entriesArg, 4, kThreads, kThreads, unitsBytes(s)},
+      gb, fn, op, base + "_c4", {unitsArg, 4, kThreads, kThreads, unitsBytes(s)},
       [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {
         LandmarkTileBuilder(b, op, s, arg)
             .buildUnits(gpu::BlockIdOp::create(b, gpu::Dimension::x),
@@ -363,7 +365,7 @@ LogicalResult mlir::attn::cuda::buildLandmarkBlocks(OpBuilder &gb, func::FuncOp 
       });
   units->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kTile, 1}));
   if (s.d <= 64 && s.dv <= 64)
-    units->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), gb.getI32IntegerAttr(7));
+    units->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), gb.getI32IntegerAttr(6));
 
   // main: a thread per 8 columns of a row merges the local part and the
   // units (16-byte loads and stores).

@@ -127,9 +127,10 @@ private:
   /// The lists of a row's 4 lanes merged by shuffles.
   void mergeQuadLists(MutableArrayRef<TopList> lists);
   void insert(TopList &list, Value v, Value id, bool tieOnId);
-  /// insert(list, v, id, false) behind a branch on v beating the K-th: once
-  /// a lane's list fills, most candidates skip the selects.
-  void insertIfAbove(TopList &list, Value v, Value id);
+  /// insert(list, v, id, false) behind a branch on v beating the K-th and
+  /// reaching `floor`: once a lane's list fills, most candidates skip the
+  /// selects.
+  void insertIfAbove(TopList &list, Value v, Value id, Value floor);
   /// Visits items first, next(first), ... below `end`, item i staged by
   /// `stageItem(i, stage)` one step ahead; `visit` updates the carried values.
   SmallVector<Value> pipelined(Value first, Value end, function_ref<Value(Value)> next,

@@ -154,8 +154,10 @@ void LandmarkTileBuilder::insert(TopList &list, Value v, Value id, bool tieOnId)
   list.ids[0] = cid;
 }
 
-void LandmarkTileBuilder::insertIfAbove(TopList &list, Value v, Value id) {
-  Value above = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, v, list.vals.back());
+void LandmarkTileBuilder::insertIfAbove(TopList &list, Value v, Value id, Value floor) {
+  Value above = arith::AndIOp::create(
+      b, arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, v, list.vals.back()),
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, v, floor));
   SmallVector<Value> cur(list.vals);
   llvm::append_range(cur, list.ids);
   auto ifAbove = scf::IfOp::create(b, ValueRange(cur).getTypes(), above, /*withElse=*/true);
@@ -248,11 +250,19 @@ void LandmarkTileBuilder::scanLandmarkChunk(Value ch, Value stage, MutableArrayR
   // a later equal logit never displaces an earlier (lower) block.
   SmallVector<SmallVector<Value>> S = scores(keysOf(stage), 0, kTile / 8);
   Value base = asI32(mul(ch, kTile)), tile32 = asI32(tile);
+  // The row's K-th best so far is at least every lane's K-th (that lane
+  // alone holds K logits above it): a candidate below the largest of the
+  // 4 lanes' K-th cannot make the row's top K, so a lane skips it even
+  // when its own list would take it (fewer divergent insertions). Equal
+  // logits pass, so ties still go to the lower block.
+  Value floor[2];
+  for (int64_t half = 0; half < 2; ++half)
+    floor[half] = quad(lists[half].vals.back(), true);
   for (int64_t nt = 0; nt < kTile / 8; ++nt)
     for (int64_t e = 0; e < 4; ++e) {
       Value id = arith::AddIOp::create(b, base, asI32(colOf(nt, e)));
       Value before = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, id, tile32);
-      insertIfAbove(lists[e / 2], sel(before, S[nt][e], cf(-INFINITY)), id);
+      insertIfAbove(lists[e / 2], sel(before, S[nt][e], cf(-INFINITY)), id, floor[e / 2]);
     }
 }
 

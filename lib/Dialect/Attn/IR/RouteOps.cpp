@@ -203,7 +203,7 @@ LogicalResult LandmarkOp::verifyScratch() {
               {Float32Type::get(getContext()), {K + 1}},
               {q.getElementType(), {K, getOut().getType().getDimSize(3)}},
               {i32, {ShapedType::kDynamic, 2}},
-              {i32, {K}}};
+              {i32, {2 * K}}};
   for (auto [i, x] : llvm::enumerate(getScratch())) {
     auto t = dyn_cast<RankedTensorType>(x.getType());
     const Want &w = want[i];

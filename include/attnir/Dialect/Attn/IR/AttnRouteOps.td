@@ -111,13 +111,14 @@ def Attn_LandmarkOp : Attn_Op<"landmark", [Pure,
 
     With topk, the CUDA pipeline's attn-landmark-split gives the op five
     more results, which the entry does not return (the runtime's
-    workspace; docs/design/routing.md "Landmark by blocks"): picks
-    and their ranks in their blocks [B, Hq, N, 2 K] i32 (block ids, -1
-    for none, then ranks), their logits and the local
-    block's log2 Z [B, Hq, N, K + 1] f32 (log2 units), the units [B, Hq, N, K, Dv] (each pick's in-block
-    softmax times v), a table [B, Hq, ceil(N / l), 2] i32 (per block: the
-    end then the start of its entries) and the entries [B, Hq, N, K] i32
-    (i K + slot, grouped by block). The CPU does not take that form.
+    workspace; docs/design/routing.md "Landmark by blocks"): the picks and
+    their ranks in their blocks [B, Hq, N, 2 K] i32 (block ids, -1 for
+    none, then ranks), their logits and the local block's log2 Z
+    [B, Hq, N, K + 1] f32, the units [B, Hq, N, K, Dv] (each pick's
+    in-block softmax times v), a table [B, Hq, ceil(N / l), 2] i32 (per
+    block: the end then the start of its entries) and the entries
+    [B, Hq, N, 2 K] i32 (i K + slot grouped by block, then each one's
+    block). The CPU does not take that form.
   }];
   let arguments = (ins Attn_FloatTensor:$q, Attn_FloatTensor:$k,
                        Attn_FloatTensor:$v, Attn_FloatTensor:$landmarks,
