@@ -43,6 +43,13 @@ namespace mlir::attn::cuda::landmark {
 /// entries' rows, slots and blocks.
 static int64_t unitsRowsOffset(const LandmarkShape &s) { return s.qBytes() + s.stageBytes(); }
 static int64_t unitsBytes(const LandmarkShape &s) { return unitsRowsOffset(s) + 3 * kTile * 4; }
+/// The picks kernel's window: Q, stage 0 (the local block's keys and
+/// values, then landmark chunks), stage 1's keys (landmark chunks); no
+/// bitmap. Smaller than the fused kernel's, for more blocks per SM.
+static int64_t picksBytes(const LandmarkShape &s) {
+  return s.qBytes() + s.stageBytes() + s.offV();
+}
+constexpr int64_t kPicksPerSm = 5;
 
 void LandmarkTileBuilder::buildPicks(Value block, Value thread, Value window) {
   SmallVector<Value> st = startTile(block, thread, window);
@@ -279,7 +286,7 @@ LogicalResult mlir::attn::cuda::buildLandmarkBlocks(OpBuilder &gb, func::FuncOp 
 
   // _c1: the local block and the picks, a block of 4 warps per query tile.
   gpu::GPUFuncOp picks = buildSharedStepKernel(
-      gb, fn, op, base + "_c1", {outArg, 4, kThreads, kThreads, s.bytes()},
+      gb, fn, op, base + "_c1", {outArg, 4, kThreads, kThreads, picksBytes(s)},
       [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {
         LandmarkTileBuilder(b, op, s, arg)
             .buildPicks(gpu::BlockIdOp::create(b, gpu::Dimension::x),
@@ -287,7 +294,7 @@ LogicalResult mlir::attn::cuda::buildLandmarkBlocks(OpBuilder &gb, func::FuncOp 
       });
   picks->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kTile, s.dv}));
   if (s.d <= 64 && s.dv <= 64)
-    picks->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), gb.getI32IntegerAttr(4));
+    picks->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), gb.getI32IntegerAttr(kPicksPerSm));
 
   // _c2: a warp per (b, h) row of the table: starts by an exclusive scan.
   if (failed(elementKernel(

@@ -139,19 +139,24 @@ void LandmarkTileBuilder::insert(TopList &list, Value v, Value id, bool tieOnId)
     Value lower = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, id1, id2);
     return arith::OrIOp::create(b, gt, arith::AndIOp::create(b, eq, lower));
   };
+  // The list is sorted, so "v beats entry p" holds for a suffix of p: the
+  // new entry p is the old p - 1 where v beats p - 1, v where it beats p
+  // only, else the old p. All comparisons at once (depth 3, not a chain of
+  // K compare-swaps).
   int64_t K = list.vals.size();
-  Value take = better(v, id, list.vals[K - 1], list.ids[K - 1]);
-  Value cv = sel(take, v, list.vals[K - 1]), cid = sel(take, id, list.ids[K - 1]);
-  for (int64_t p = K - 1; p >= 1; --p) {
-    Value up = better(cv, cid, list.vals[p - 1], list.ids[p - 1]);
-    Value pv = list.vals[p - 1], pid = list.ids[p - 1];
-    list.vals[p] = sel(up, pv, cv);
-    list.ids[p] = sel(up, pid, cid);
-    cv = sel(up, cv, pv);
-    cid = sel(up, cid, pid);
+  SmallVector<Value> beats(K);
+  for (int64_t p = 0; p < K; ++p)
+    beats[p] = better(v, id, list.vals[p], list.ids[p]);
+  TopList out = list;
+  for (int64_t p = 0; p < K; ++p) {
+    out.vals[p] = sel(beats[p], v, list.vals[p]);
+    out.ids[p] = sel(beats[p], id, list.ids[p]);
+    if (p > 0) {
+      out.vals[p] = sel(beats[p - 1], list.vals[p - 1], out.vals[p]);
+      out.ids[p] = sel(beats[p - 1], list.ids[p - 1], out.ids[p]);
+    }
   }
-  list.vals[0] = cv;
-  list.ids[0] = cid;
+  list = out;
 }
 
 void LandmarkTileBuilder::insertIfAbove(TopList &list, Value v, Value id, Value floor) {
