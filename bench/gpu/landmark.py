@@ -171,6 +171,10 @@ def timings(report, reps):
     lm, lm_all, causal = load("landmark_bf16_k4"), load("landmark_bf16_all"), \
         load("landmark_causal_d64")
     lm_tiles = load("landmark_tiles_k4")
+    # An A/B against an earlier build: bundles/landmark_prev_k4.bundle, a
+    # copy of landmark_bf16_k4.bundle made before rebuilding (optional).
+    prev = os.path.join(BUNDLES, "landmark_prev_k4.bundle")
+    lm_prev = attnir.load(prev) if os.path.exists(prev) else None
     t_c = time_ms(lambda: causal(q_random, k, v), reps)
     report["timings"] = []
     for data, q in (("independent random rows", q_random), ("rows of a block share a topic", q_topic)):
@@ -192,6 +196,8 @@ def timings(report, reps):
         row = dict(pattern="landmark retrieval, l = 64, top 4 of 512 blocks", data=data,
                    B=B, H=H, N=N, D=D, attnir_ms=t, causal_ms=t_c, share_of_causal=t / t_c,
                    by_query_tiles_ms=t_tiles,
+                   previous_bundle_ms=time_ms(lambda: lm_prev(q, k, v, lk), reps) if lm_prev
+                   else None,
                    eager_torch_ms=t_e, vs_eager=t_e / t, rows_differing_from_eager=diff_rows,
                    mean_blocks_staged_per_tile=union.mean().item(), kernels_ms=parts)
         print(json.dumps(row), flush=True)
