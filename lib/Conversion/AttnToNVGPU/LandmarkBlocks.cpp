@@ -179,8 +179,20 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
   // smaller window keeps more blocks per SM (the kernel is latency bound).
   Value rowsOf = sharedView(smem, c(unitsRowsOffset(s)), {3, kTile}, i32());
   loadEntries(p0, total, rowsOf);
+  // Every thread reads the group's first block itself (one address), so
+  // its keys and values are on their way before the entries reach shared
+  // memory.
+  Value at = arith::MinUIOp::create(b, p0, sub(mul(n, topk), 1));
+  Value first = index(memref::LoadOp::create(
+      b, entriesBuf(), ValueRange{bi, h, div(at, topk), add(rem(at, topk), topk)}));
+  auto stageBlockKV = [&](Value beta) {
+    Value row0 = mul(beta, kTile);
+    stageRows(k, row0, n, keysOf(c(0)), kTile, s.d);
+    stageRows(v, row0, n, valuesOf(c(0)), kTile, s.dv);
+  };
   auto ifGroup = scf::IfOp::create(b, ult(p0, total), /*withElse=*/false);
   b.setInsertionPointToStart(&ifGroup.getThenRegion().front());
+  stageBlockKV(first);
   gpu::BarrierOp::create(b);
   // The gathered query rows, 16 bytes per copy.
   Value sQ = sharedView(smem, c(0), {kTile, s.padD()}, s.elt);
@@ -196,7 +208,6 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
   // The group's blocks in ascending order: the first entry's, then the
   // least block above the current one among the group's entries (every
   // warp finds it in shared memory; no global read between blocks).
-  Value first = index(memref::LoadOp::create(b, rowsOf, ValueRange{c(2), c(0)}));
   auto next = [&](Value beta) -> Value {
     Value beta32 = asI32(beta), none = ci(INT32_MAX);
     auto above = [&](Value r) {
@@ -215,15 +226,22 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
     Block *before = b.createBlock(&loop.getBefore(), {}, {idx}, {loc});
     scf::ConditionOp::create(b, ult(before->getArgument(0), nb), before->getArguments());
     Block *after = b.createBlock(&loop.getAfter(), {}, {idx}, {loc});
-    Value beta = after->getArgument(0), row0 = mul(beta, kTile);
-    stageRows(k, row0, n, keysOf(c(0)), kTile, s.d);
-    stageRows(v, row0, n, valuesOf(c(0)), kTile, s.dv);
+    // Block beta's copies (with the gathered rows for the first) are in
+    // flight: wait, compute, then stage the next block.
+    Value beta = after->getArgument(0);
     NVVM::CpAsyncCommitGroupOp::create(b);
     NVVM::CpAsyncWaitGroupOp::create(b, 0);
     gpu::BarrierOp::create(b);
     unitsOfBlock(beta, c(0), rowsOf);
     gpu::BarrierOp::create(b); // every warp is done with the stage
-    scf::YieldOp::create(b, ValueRange{next(beta)});
+    Value nxt = next(beta);
+    auto ifMore = scf::IfOp::create(b, ult(nxt, nb), /*withElse=*/false);
+    {
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(&ifMore.getThenRegion().front());
+      stageBlockKV(nxt);
+    }
+    scf::YieldOp::create(b, ValueRange{nxt});
   }
 }
 
