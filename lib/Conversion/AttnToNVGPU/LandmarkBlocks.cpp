@@ -49,7 +49,7 @@ static int64_t unitsBytes(const LandmarkShape &s) { return unitsRowsOffset(s) + 
 static int64_t picksBytes(const LandmarkShape &s) {
   return s.qBytes() + s.stageBytes() + s.offV();
 }
-constexpr int64_t kPicksPerSm = 5;
+constexpr int64_t kPicksPerSm = 5, kUnitsPerSm = 6;
 
 void LandmarkTileBuilder::buildPicks(Value block, Value thread, Value window) {
   SmallVector<Value> st = startTile(block, thread, window);
@@ -249,11 +249,6 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
 
 namespace {
 
-void endKernel(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kfn) {
-  b.setInsertionPointToEnd(&kfn.getBody().front());
-  gpu::ReturnOp::create(b);
-}
-
 /// A kernel of a thread per element of `values[gridArg]` (its first `dims`
 /// dims, `lanes` threads each); `body` gets the element's indices.
 LogicalResult elementKernel(OpBuilder &gb, func::FuncOp fn, LandmarkOp op,
@@ -271,7 +266,7 @@ LogicalResult elementKernel(OpBuilder &gb, func::FuncOp fn, LandmarkOp op,
       cuda::enterStepItem(b, kfn.getArgument(gridArg), dims, threads, lanes, lane);
   SmallVector<Value> args(kfn.getArguments());
   body(b, args, at, lane);
-  endKernel(b, kfn);
+  cuda::endKernel(b, kfn);
   return success();
 }
 
@@ -303,16 +298,8 @@ LogicalResult mlir::attn::cuda::buildLandmarkBlocks(OpBuilder &gb, func::FuncOp 
     return failure();
 
   // _c1: the local block and the picks, a block of 4 warps per query tile.
-  gpu::GPUFuncOp picks = buildSharedStepKernel(
-      gb, fn, op, base + "_c1", {outArg, 4, kThreads, kThreads, picksBytes(s)},
-      [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {
-        LandmarkTileBuilder(b, op, s, arg)
-            .buildPicks(gpu::BlockIdOp::create(b, gpu::Dimension::x),
-                        gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
-      });
-  picks->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kTile, s.dv}));
-  if (s.d <= 64 && s.dv <= 64)
-    picks->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), gb.getI32IntegerAttr(kPicksPerSm));
+  buildTileKernel(gb, fn, op, s, base + "_c1", {outArg, 4, kThreads, kThreads, picksBytes(s)},
+                  &LandmarkTileBuilder::buildPicks, {kTile, s.dv}, kPicksPerSm);
 
   // _c2: a warp per (b, h) row of the table: starts by an exclusive scan.
   if (failed(elementKernel(
@@ -381,16 +368,8 @@ LogicalResult mlir::attn::cuda::buildLandmarkBlocks(OpBuilder &gb, func::FuncOp 
     return failure();
 
   // _c4: units, a block of 4 warps per 64 grouped entries.
-  gpu::GPUFuncOp units = buildSharedStepKernel(
-      gb, fn, op, base + "_c4", {unitsArg, 4, kThreads, kThreads, unitsBytes(s)},
-      [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {
-        LandmarkTileBuilder(b, op, s, arg)
-            .buildUnits(gpu::BlockIdOp::create(b, gpu::Dimension::x),
-                        gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
-      });
-  units->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kTile, 1}));
-  if (s.d <= 64 && s.dv <= 64)
-    units->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), gb.getI32IntegerAttr(6));
+  buildTileKernel(gb, fn, op, s, base + "_c4", {unitsArg, 4, kThreads, kThreads, unitsBytes(s)},
+                  &LandmarkTileBuilder::buildUnits, {kTile, 1}, kUnitsPerSm);
 
   // main: a thread per 8 columns of a row merges the local part and the
   // units (16-byte loads and stores).

@@ -11,6 +11,7 @@
 #define ATTNIR_LIB_CONVERSION_ATTNTONVGPU_LANDMARKTILEBUILDER_H
 
 #include "MmaFragments.h"
+#include "SelectionKernels.h"
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -165,6 +166,16 @@ private:
   Value tableBuf() { return arg(op.getScratch()[3]); }
   Value entriesBuf() { return arg(op.getScratch()[4]); }
 };
+
+/// A tile kernel of `op`: `launch`'s grid and shared window, `body` (a
+/// LandmarkTileBuilder member taking block, thread and window), its grid
+/// in tiles of `gridTile`, and at D, Dv <= 64 `minCtas` blocks per SM
+/// (0: ptxas's choice).
+using TileBody = void (LandmarkTileBuilder::*)(Value, Value, Value);
+gpu::GPUFuncOp buildTileKernel(OpBuilder &gb, func::FuncOp fn, LandmarkOp op,
+                               const LandmarkShape &s, StringRef name,
+                               const SharedStepLaunch &launch, TileBody body,
+                               ArrayRef<int64_t> gridTile, int64_t minCtas);
 
 } // namespace mlir::attn::cuda::landmark
 

@@ -560,19 +560,27 @@ LogicalResult mlir::attn::cuda::buildLandmarkTiles(OpBuilder &gb, func::FuncOp f
   // One block of kThreads per (b, h, query block): out [B, H, N, Dv] in
   // tiles of 64 rows x Dv columns is the grid.
   int64_t out = op->getNumOperands();
-  gpu::GPUFuncOp kfn = buildSharedStepKernel(
-      gb, fn, op, name, {out, 4, kThreads, kThreads, s.bytes()},
-      [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {
-        LandmarkTileBuilder(b, op, s, arg)
-            .build(gpu::BlockIdOp::create(b, gpu::Dimension::x),
-                   gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
-      });
-  kfn->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kTile, s.dv}));
   // The per-block loop is latency bound (a barrier pair per staged block):
   // four blocks per SM at D = Dv = 64 (ptxas keeps 128 registers, spilling
   // a few bytes) beat two at 214 registers by 15 % on the H200
   // (docs/benchmarks/routing.md); wider rows keep ptxas's choice.
-  if (s.d <= 64 && s.dv <= 64)
-    kfn->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), gb.getI32IntegerAttr(4));
+  buildTileKernel(gb, fn, op, s, name, {out, 4, kThreads, kThreads, s.bytes()},
+                  &LandmarkTileBuilder::build, {kTile, s.dv}, 4);
   return success();
+}
+
+gpu::GPUFuncOp mlir::attn::cuda::landmark::buildTileKernel(
+    OpBuilder &gb, func::FuncOp fn, LandmarkOp op, const LandmarkShape &s, StringRef name,
+    const SharedStepLaunch &launch, TileBody body, ArrayRef<int64_t> gridTile, int64_t minCtas) {
+  gpu::GPUFuncOp kfn = buildSharedStepKernel(
+      gb, fn, op, name, launch,
+      [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {
+        LandmarkTileBuilder builder(b, op, s, arg);
+        (builder.*body)(gpu::BlockIdOp::create(b, gpu::Dimension::x),
+                        gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
+      });
+  kfn->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr(gridTile));
+  if (minCtas && s.d <= 64 && s.dv <= 64)
+    kfn->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), gb.getI32IntegerAttr(minCtas));
+  return kfn;
 }

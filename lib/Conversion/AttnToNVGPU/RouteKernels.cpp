@@ -134,12 +134,13 @@ SmallVector<Value> mlir::attn::cuda::enterStepItem(ImplicitLocOpBuilder &b,
   return at;
 }
 
-namespace {
-
-void endKernel(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kfn) {
+void mlir::attn::cuda::endKernel(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kfn) {
   b.setInsertionPointToEnd(&kfn.getBody().front());
   gpu::ReturnOp::create(b);
 }
+
+namespace {
+using cuda::endKernel;
 
 /// Shared-memory counters of the order kernel: for `keys` keys, a table
 /// of W per-warp counters per key then the keys' totals.

@@ -133,6 +133,9 @@ bool canGroupListAttention(AttentionOp op);
 LogicalResult buildGroupedListAttention(OpBuilder &gb, func::FuncOp fn, AttentionOp op,
                                         StringRef name);
 
+/// Ends a step kernel's body: its return at the end of its block.
+void endKernel(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kfn);
+
 /// The work item's indices over the first `rank` dims of `grid`, inside an
 /// `if` on the item being in range (the builder is left in its body).
 /// `lanes` threads per item: `lane` is set to the thread's lane.
