@@ -17,6 +17,7 @@ version of the same pattern.
 
   PYTHONPATH=<runtime-only site> python3 bench/gpu/landmark.py --out DIR
 """
+import glob
 import json
 import math
 import os
@@ -171,10 +172,13 @@ def timings(report, reps):
     lm, lm_all, causal = load("landmark_bf16_k4"), load("landmark_bf16_all"), \
         load("landmark_causal_d64")
     lm_tiles = load("landmark_tiles_k4")
-    # An A/B against an earlier build: bundles/landmark_prev_k4.bundle, a
-    # copy of landmark_bf16_k4.bundle made before rebuilding (optional).
-    prev = os.path.join(BUNDLES, "landmark_prev_k4.bundle")
-    lm_prev = attnir.load(prev) if os.path.exists(prev) else None
+    # A/B against other builds of the same spec (optional):
+    # bundles/landmark_prev_k4.bundle, a copy of landmark_bf16_k4.bundle
+    # made before rebuilding, and bundles/landmark_var_*.bundle, variants
+    # built by hand; each timed in this process, with its kernels.
+    others = {os.path.basename(p)[:-len(".bundle")]: attnir.load(p)
+              for p in sorted(glob.glob(os.path.join(BUNDLES, "landmark_prev_k4.bundle")) +
+                              glob.glob(os.path.join(BUNDLES, "landmark_var_*.bundle")))}
     t_c = time_ms(lambda: causal(q_random, k, v), reps)
     report["timings"] = []
     for data, q in (("independent random rows", q_random), ("rows of a block share a topic", q_topic)):
@@ -196,8 +200,13 @@ def timings(report, reps):
         row = dict(pattern="landmark retrieval, l = 64, top 4 of 512 blocks", data=data,
                    B=B, H=H, N=N, D=D, attnir_ms=t, causal_ms=t_c, share_of_causal=t / t_c,
                    by_query_tiles_ms=t_tiles,
-                   previous_bundle_ms=time_ms(lambda: lm_prev(q, k, v, lk), reps) if lm_prev
-                   else None,
+                   other_builds={name: dict(ms=time_ms(lambda: f(q, k, v, lk), reps),
+                                            kernels_ms=kernel_ms(lambda: f(q, k, v, lk), reps,
+                                                                 list(parts)),
+                                            max_abs_diff_from_main=float(
+                                                (f(q, k, v, lk)[0].float() - got[0].float())
+                                                .abs().max()))
+                                 for name, f in others.items()},
                    eager_torch_ms=t_e, vs_eager=t_e / t, rows_differing_from_eager=diff_rows,
                    mean_blocks_staged_per_tile=union.mean().item(), kernels_ms=parts)
         print(json.dumps(row), flush=True)

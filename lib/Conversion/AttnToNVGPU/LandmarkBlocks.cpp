@@ -11,7 +11,8 @@
 //   _c0  the table's counts to 0 (a thread per entry);
 //   _c1  picks: per query tile, the local block (out normalised, its log2 Z
 //        beside the logits) and each row's top-K (the fused kernel's
-//        selection), stored with their logits and counted per block;
+//        selection, LandmarkSelect.cpp), stored with their logits and
+//        counted per block;
 //   _c2  a warp per (b, h): the counts' exclusive scan, each block's start
 //        and end;
 //   _c3  a thread per pick: its entry (i K + slot, and its block) at its
@@ -20,7 +21,8 @@
 //        staged once by cp.async (one stage: small windows, more blocks
 //        per SM), S = Q K_b^T, the block's softmax and
 //        P V_b on tensor cores for the gathered query rows; each entry's
-//        unit stored;
+//        unit written over its query row in shared memory, then stored
+//        in 16-byte rows;
 //   main a thread per 8 columns of a row: the local part and the K units
 //        merged by their log2 logits; lse.
 //
@@ -49,7 +51,7 @@ static int64_t unitsBytes(const LandmarkShape &s) { return unitsRowsOffset(s) + 
 static int64_t picksBytes(const LandmarkShape &s) {
   return s.qBytes() + s.stageBytes() + s.offV();
 }
-constexpr int64_t kPicksPerSm = 5, kUnitsPerSm = 6;
+constexpr int64_t kPicksPerSm = 5, kUnitsPerSm = 5;
 
 void LandmarkTileBuilder::buildPicks(Value block, Value thread, Value window) {
   SmallVector<Value> st = startTile(block, thread, window);
@@ -60,27 +62,62 @@ void LandmarkTileBuilder::buildPicks(Value block, Value thread, Value window) {
 }
 
 void LandmarkTileBuilder::storePicks(ArrayRef<TopList> picks) {
-  Value lead = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, rem(lane, 4), c(0));
+  // The 4 lanes of a row hold the same list: lane q takes picks q, q + 4,
+  // ... All of a lane's atomics go out before any rank is stored (each
+  // waited for its own round trip when the stores sat between them: a
+  // third of the kernel's stalls).
+  Value q = rem(lane, 4), q32 = asI32(q);
+  struct Pick {
+    Value row, slot, counted, rank;
+  };
+  SmallVector<Pick> mine;
   for (int64_t half = 0; half < 2; ++half) {
     Value row = add(i0, rowOf(half));
-    auto ifIn = scf::IfOp::create(b, arith::AndIOp::create(b, lead, ult(row, n)), false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(&ifIn.getThenRegion().front());
-    for (int64_t p = 0; p < topk; ++p) {
-      Value id = picks[half].ids[p];
-      memref::StoreOp::create(b, id, picksBuf(), ValueRange{bi, h, row, c(p)});
-      memref::StoreOp::create(b, picks[half].vals[p], logitsBuf(), ValueRange{bi, h, row, c(p)});
-      auto ifPicked = scf::IfOp::create(
-          b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, id, ci(0)), false);
-      OpBuilder::InsertionGuard g2(b);
-      b.setInsertionPointToStart(&ifPicked.getThenRegion().front());
-      // The count before this pick is its rank among its block's entries:
-      // the scatter then needs no atomics of its own.
-      Value rank = memref::AtomicRMWOp::create(
-          b, arith::AtomicRMWKind::addi, ci(1), tableBuf(),
-          ValueRange{bi, h, arith::IndexCastOp::create(b, b.getIndexType(), id), c(0)});
-      memref::StoreOp::create(b, rank, picksBuf(), ValueRange{bi, h, row, c(topk + p)});
+    Value rowLive = ult(row, n);
+    for (int64_t p0 = 0; p0 < topk; p0 += 4) {
+      // Entry p0 + q of the list, by selects on q.
+      Value id = picks[half].ids[p0], val = picks[half].vals[p0];
+      for (int64_t d = 1; d < 4 && p0 + d < topk; ++d) {
+        Value is = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, q32, ci(d));
+        id = sel(is, picks[half].ids[p0 + d], id);
+        val = sel(is, picks[half].vals[p0 + d], val);
+      }
+      Value live = rowLive;
+      if (p0 + 4 > topk)
+        live = arith::AndIOp::create(b, live, ult(q, c(topk - p0)));
+      Value slot = add(q, p0);
+      auto ifLive = scf::IfOp::create(b, live, false);
+      {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(&ifLive.getThenRegion().front());
+        memref::StoreOp::create(b, id, picksBuf(), ValueRange{bi, h, row, slot});
+        memref::StoreOp::create(b, val, logitsBuf(), ValueRange{bi, h, row, slot});
+      }
+      Value counted = arith::AndIOp::create(
+          b, live, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, id, ci(0)));
+      auto ifCounted = scf::IfOp::create(b, TypeRange{i32()}, counted, true);
+      {
+        OpBuilder::InsertionGuard g(b);
+        b.setInsertionPointToStart(&ifCounted.getElseRegion().front());
+        scf::YieldOp::create(b, ValueRange{ci(0)});
+        b.setInsertionPointToStart(&ifCounted.getThenRegion().front());
+        // The count before this pick is its rank among its block's
+        // entries: the scatter then needs no atomics of its own (same-block
+        // atomics there serialise: 0.03 -> 0.12 ms when tried).
+        Value rank = memref::AtomicRMWOp::create(
+            b, arith::AtomicRMWKind::addi, ci(1), tableBuf(),
+            ValueRange{bi, h, arith::IndexCastOp::create(b, b.getIndexType(), id), c(0)});
+        scf::YieldOp::create(b, ValueRange{rank});
+      }
+      mine.push_back({row, slot, counted, ifCounted.getResult(0)});
     }
+  }
+  for (const Pick &pick : mine) {
+    auto ifCounted = scf::IfOp::create(b, pick.counted, false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&ifCounted.getThenRegion().front());
+    memref::StoreOp::create(b, pick.rank, picksBuf(),
+                            ValueRange{bi, h, pick.row, add(pick.slot, topk)});
   }
 }
 
@@ -133,23 +170,64 @@ void LandmarkTileBuilder::unitsOfBlock(Value beta, Value stage, Value rowsOf) {
   SmallVector<Value> U = timesValues(S, valuesOf(stage));
   Value units = unitsBuf();
   auto pairTy = VectorType::get({2}, b.getF32Type());
+  auto pairOf = [&](int64_t dt, int64_t half, Value inv) {
+    Value pair = vector::FromElementsOp::create(
+        b, pairTy,
+        ValueRange{fmul(U[dt * 4 + 2 * half], inv), fmul(U[dt * 4 + 2 * half + 1], inv)});
+    return arith::TruncFOp::create(b, VectorType::get({2}, s.elt), pair);
+  };
+  auto index = [&](Value x) { return arith::IndexCastOp::create(b, b.getIndexType(), x); };
+  if (s.dv > s.padD()) {
+    // Rows wider than the query rows: 4-byte stores straight to global.
+    for (int64_t half = 0; half < 2; ++half) {
+      auto ifMine = scf::IfOp::create(b, mine[half], false);
+      OpBuilder::InsertionGuard g2(b);
+      b.setInsertionPointToStart(&ifMine.getThenRegion().front());
+      Value row = index(memref::LoadOp::create(b, rowsOf, ValueRange{c(0), r[half]}));
+      Value slot = index(memref::LoadOp::create(b, rowsOf, ValueRange{c(1), r[half]}));
+      Value inv = arith::DivFOp::create(b, cf(1.0), sum[half]);
+      for (int64_t dt = 0; dt < s.dv / 8; ++dt)
+        vector::StoreOp::create(b, pairOf(dt, half, inv), units,
+                                ValueRange{bi, h, row, slot, colOf(dt, 0)})
+            .setAlignment(uint64_t(4));
+    }
+    return;
+  }
+  // Each finished entry's unit replaces its query row in shared memory: a
+  // warp's ldmatrix reads only its own 16 rows, and a row matters only for
+  // its own block (later blocks compute it and drop it; tensor-core rows do
+  // not mix). Then 16-byte rows to global (4-byte scattered stores kept
+  // the L1 busy). The warp's ldmatrix of those rows is behind it (the sync
+  // says so to racecheck too).
+  NVVM::SyncWarpOp::create(b, ci(-1));
   for (int64_t half = 0; half < 2; ++half) {
     auto ifMine = scf::IfOp::create(b, mine[half], false);
     OpBuilder::InsertionGuard g2(b);
     b.setInsertionPointToStart(&ifMine.getThenRegion().front());
-    Value row = arith::IndexCastOp::create(
-        b, b.getIndexType(), memref::LoadOp::create(b, rowsOf, ValueRange{c(0), r[half]}));
-    Value slot = arith::IndexCastOp::create(
-        b, b.getIndexType(), memref::LoadOp::create(b, rowsOf, ValueRange{c(1), r[half]}));
     Value inv = arith::DivFOp::create(b, cf(1.0), sum[half]);
-    for (int64_t dt = 0; dt < s.dv / 8; ++dt) {
-      Value pair = vector::FromElementsOp::create(
-          b, pairTy,
-          ValueRange{fmul(U[dt * 4 + 2 * half], inv), fmul(U[dt * 4 + 2 * half + 1], inv)});
-      vector::StoreOp::create(b, arith::TruncFOp::create(b, VectorType::get({2}, s.elt), pair),
-                              units, ValueRange{bi, h, row, slot, colOf(dt, 0)})
+    for (int64_t dt = 0; dt < s.dv / 8; ++dt)
+      vector::StoreOp::create(b, pairOf(dt, half, inv), sQ, ValueRange{r[half], colOf(dt, 0)})
           .setAlignment(uint64_t(4));
-    }
+  }
+  NVVM::SyncWarpOp::create(b, ci(-1));
+  int64_t perRow = s.dv / 8, copies = 16 * perRow;
+  auto vecTy = VectorType::get({8}, s.elt);
+  for (int64_t t = 0; t < copies; t += 32) {
+    Value idx = add(lane, t);
+    Value rr = add(mul(warp, 16), div(idx, perRow)), col = mul(rem(idx, perRow), 8);
+    Value blk = memref::LoadOp::create(b, rowsOf, ValueRange{c(2), rr});
+    Value cond = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, blk, beta32);
+    if (copies % 32)
+      cond = arith::AndIOp::create(b, cond, ult(idx, c(copies)));
+    auto ifMine = scf::IfOp::create(b, cond, false);
+    OpBuilder::InsertionGuard g2(b);
+    b.setInsertionPointToStart(&ifMine.getThenRegion().front());
+    Value row = index(memref::LoadOp::create(b, rowsOf, ValueRange{c(0), rr}));
+    Value slot = index(memref::LoadOp::create(b, rowsOf, ValueRange{c(1), rr}));
+    Value x = vector::LoadOp::create(b, vecTy, sQ, ValueRange{rr, col});
+    cast<vector::LoadOp>(x.getDefiningOp()).setAlignment(uint64_t(16));
+    vector::StoreOp::create(b, x, units, ValueRange{bi, h, row, slot, col})
+        .setAlignment(uint64_t(16));
   }
 }
 

@@ -110,9 +110,11 @@ private:
   /// Block beta's keys, values and landmark row into `stage` (no commit).
   void stageBlock(Value beta, Value stage);
 
-  /// scale Q K^T in log2 units for the warp's 16 rows against `ntiles`
-  /// n-tiles of `keys` from row `row0`: [ntiles][4] accumulators.
-  SmallVector<SmallVector<Value>> scores(Value keys, int64_t row0, int64_t ntiles);
+  /// scale Q K^T in log2 units (Q K^T unless `scaled`) for the warp's 16
+  /// rows against `ntiles` n-tiles of `keys` from row `row0`: [ntiles][4]
+  /// accumulators.
+  SmallVector<SmallVector<Value>> scores(Value keys, int64_t row0, int64_t ntiles,
+                                         bool scaled = true);
   /// exp2(S - rowmax) in place; returns (rowmax, row sum) per half.
   std::pair<SmallVector<Value>, SmallVector<Value>> softmax(SmallVector<SmallVector<Value>> &S);
   /// P V for the warp's rows: [Dv / 8 * 4] accumulators.
@@ -120,18 +122,24 @@ private:
 
   /// The local block: the state (m[2], l[2], O[Dv / 8 * 4]) it starts.
   SmallVector<Value> localBlock();
-  /// Phase 2: each row's top-K block ids (K per half), identical on the 4
-  /// lanes of a row.
+  /// Phase 2 (LandmarkSelect.cpp): each row's top-K block ids (K per
+  /// half), identical on the 4 lanes of a row.
   SmallVector<TopList> selectTopk(Value all);
-  /// One chunk of 64 landmark logits into the lane's two lists.
-  void scanLandmarkChunk(Value ch, Value stage, MutableArrayRef<TopList> lists);
+  /// Chunk `ch`'s logits of the lane's two rows in selection order:
+  /// [half][16], increasing block order; with `masked`, -inf for blocks at
+  /// or after the tile's.
+  SmallVector<SmallVector<Value>> chunkLogits(Value ch, Value stage, bool masked);
+  /// Pass 1 over one chunk: each half's best ceil(K / 4) logits.
+  void boundChunk(Value ch, Value stage, MutableArrayRef<SmallVector<Value>> bests);
+  /// Per half, a bound at most the row's K-th best logit, from each
+  /// lane's best ceil(K / 4) logits.
+  SmallVector<Value> rowThresholds(ArrayRef<SmallVector<Value>> bests);
+  /// Chunk `ch`'s logits that reach the thresholds into the lane's lists.
+  void pickFromChunk(Value ch, Value stage, ArrayRef<Value> thresholds,
+                     MutableArrayRef<TopList> lists);
   /// The lists of a row's 4 lanes merged by shuffles.
   void mergeQuadLists(MutableArrayRef<TopList> lists);
   void insert(TopList &list, Value v, Value id, bool tieOnId);
-  /// insert(list, v, id, false) behind a branch on v beating the K-th and
-  /// reaching `floor`: once a lane's list fills, most candidates skip the
-  /// selects.
-  void insertIfAbove(TopList &list, Value v, Value id, Value floor);
   /// Visits items first, next(first), ... below `end`, item i staged by
   /// `stageItem(i, stage)` one step ahead; `visit` updates the carried values.
   SmallVector<Value> pipelined(Value first, Value end, function_ref<Value(Value)> next,

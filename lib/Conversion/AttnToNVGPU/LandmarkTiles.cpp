@@ -8,10 +8,10 @@
 //
 //  1. attends to its own block under the causal rule (plain tokens);
 //  2. with topk(K) and K < c, computes the landmark logits q_i . L_b of
-//     every earlier block by chunks of 64 landmarks on the tensor cores,
-//     each lane keeping a sorted top-K of its columns in registers (ties to
-//     the lower block), merged over the 4 lanes that share a row by
-//     shuffles; the union of the tile's picks is a bitmap in shared memory;
+//     every earlier block by chunks of 64 landmarks on the tensor cores and
+//     selects each row's top K in registers (LandmarkSelect.cpp: a bound
+//     pass, then a picks pass; ties to the lower block); the union of the
+//     tile's picks is a bitmap in shared memory;
 //  3. walks the union (every earlier block without topk, or when c <= K) in
 //     ascending order, each block's keys, values and landmark row staged by
 //     cp.async one step ahead: a warp whose 16 rows picked none of it skips
@@ -37,6 +37,7 @@
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -57,7 +58,7 @@ void LandmarkTileBuilder::stageBlock(Value beta, Value stage) {
 }
 
 SmallVector<SmallVector<Value>> LandmarkTileBuilder::scores(Value keys, int64_t row0,
-                                                            int64_t ntiles) {
+                                                            int64_t ntiles, bool scaled) {
   SmallVector<SmallVector<Value>> S(ntiles, SmallVector<Value>(4, cf(0.0)));
   Value kColOff = mul(div(lane, 8), 8);
   for (int64_t kt = 0; kt < s.d / 16; kt += 2)
@@ -67,6 +68,8 @@ SmallVector<SmallVector<Value>> LandmarkTileBuilder::scores(Value keys, int64_t 
       for (int64_t half = 0; half < 2; ++half)
         S[nt] = mf.mma(qA[kt + half], ValueRange(kB).slice(2 * half, 2), S[nt]);
     }
+  if (!scaled)
+    return S;
   Value scale = cf(op.getScaleValue() * kLog2e);
   for (auto &t : S)
     for (Value &x : t)
@@ -130,60 +133,6 @@ SmallVector<Value> LandmarkTileBuilder::localBlock() {
   return st;
 }
 
-void LandmarkTileBuilder::insert(TopList &list, Value v, Value id, bool tieOnId) {
-  auto better = [&](Value v1, Value id1, Value v2, Value id2) -> Value {
-    Value gt = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, v1, v2);
-    if (!tieOnId)
-      return gt;
-    Value eq = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, v1, v2);
-    Value lower = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, id1, id2);
-    return arith::OrIOp::create(b, gt, arith::AndIOp::create(b, eq, lower));
-  };
-  // The list is sorted, so "v beats entry p" holds for a suffix of p: the
-  // new entry p is the old p - 1 where v beats p - 1, v where it beats p
-  // only, else the old p. All comparisons at once (depth 3, not a chain of
-  // K compare-swaps).
-  int64_t K = list.vals.size();
-  SmallVector<Value> beats(K);
-  for (int64_t p = 0; p < K; ++p)
-    beats[p] = better(v, id, list.vals[p], list.ids[p]);
-  TopList out = list;
-  for (int64_t p = 0; p < K; ++p) {
-    out.vals[p] = sel(beats[p], v, list.vals[p]);
-    out.ids[p] = sel(beats[p], id, list.ids[p]);
-    if (p > 0) {
-      out.vals[p] = sel(beats[p - 1], list.vals[p - 1], out.vals[p]);
-      out.ids[p] = sel(beats[p - 1], list.ids[p - 1], out.ids[p]);
-    }
-  }
-  list = out;
-}
-
-void LandmarkTileBuilder::insertIfAbove(TopList &list, Value v, Value id, Value floor) {
-  Value above = arith::AndIOp::create(
-      b, arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, v, list.vals.back()),
-      arith::CmpFOp::create(b, arith::CmpFPredicate::OGE, v, floor));
-  SmallVector<Value> cur(list.vals);
-  llvm::append_range(cur, list.ids);
-  auto ifAbove = scf::IfOp::create(b, ValueRange(cur).getTypes(), above, /*withElse=*/true);
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(&ifAbove.getElseRegion().front());
-    scf::YieldOp::create(b, cur);
-    b.setInsertionPointToStart(&ifAbove.getThenRegion().front());
-    TopList updated = list;
-    insert(updated, v, id, false);
-    SmallVector<Value> out(updated.vals);
-    llvm::append_range(out, updated.ids);
-    scf::YieldOp::create(b, out);
-  }
-  int64_t K = list.vals.size();
-  for (int64_t p = 0; p < K; ++p) {
-    list.vals[p] = ifAbove.getResult(p);
-    list.ids[p] = ifAbove.getResult(K + p);
-  }
-}
-
 SmallVector<Value> LandmarkTileBuilder::pipelined(
     Value first, Value end, function_ref<Value(Value)> next,
     function_ref<void(Value, Value)> stageItem,
@@ -227,89 +176,6 @@ SmallVector<Value> LandmarkTileBuilder::pipelined(
   }
   gpu::BarrierOp::create(b); // every warp is done with the stages
   return SmallVector<Value>(loop.getResults().drop_front(2));
-}
-
-namespace {
-/// The two halves' lists as one value list (all values, then all ids) and
-/// back: what scf.if and the chunk loop carry.
-SmallVector<Value> flatten(ArrayRef<TopList> lists) {
-  SmallVector<Value> flat;
-  for (const TopList &l : lists)
-    llvm::append_range(flat, l.vals);
-  for (const TopList &l : lists)
-    llvm::append_range(flat, l.ids);
-  return flat;
-}
-SmallVector<TopList> unflatten(ValueRange flat, int64_t K) {
-  SmallVector<TopList> lists(2);
-  for (int64_t half = 0; half < 2; ++half) {
-    lists[half].vals.assign(flat.begin() + half * K, flat.begin() + (half + 1) * K);
-    lists[half].ids.assign(flat.begin() + 2 * K + half * K, flat.begin() + 2 * K + (half + 1) * K);
-  }
-  return lists;
-}
-} // namespace
-
-void LandmarkTileBuilder::scanLandmarkChunk(Value ch, Value stage, MutableArrayRef<TopList> lists) {
-  // Lane l sees columns 2 (l % 4) + {0, 1} + 8 nt in increasing order, so
-  // a later equal logit never displaces an earlier (lower) block.
-  SmallVector<SmallVector<Value>> S = scores(keysOf(stage), 0, kTile / 8);
-  Value base = asI32(mul(ch, kTile)), tile32 = asI32(tile);
-  // The row's K-th best so far is at least every lane's K-th (that lane
-  // alone holds K logits above it): a candidate below the largest of the
-  // 4 lanes' K-th cannot make the row's top K, so a lane skips it even
-  // when its own list would take it (fewer divergent insertions). Equal
-  // logits pass, so ties still go to the lower block.
-  Value floor[2];
-  for (int64_t half = 0; half < 2; ++half)
-    floor[half] = quad(lists[half].vals.back(), true);
-  for (int64_t nt = 0; nt < kTile / 8; ++nt)
-    for (int64_t e = 0; e < 4; ++e) {
-      Value id = arith::AddIOp::create(b, base, asI32(colOf(nt, e)));
-      Value before = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, id, tile32);
-      insertIfAbove(lists[e / 2], sel(before, S[nt][e], cf(-INFINITY)), id, floor[e / 2]);
-    }
-}
-
-void LandmarkTileBuilder::mergeQuadLists(MutableArrayRef<TopList> lists) {
-  // The 4 lanes of a row hold disjoint columns, so both lanes of a pair
-  // end with the same K best (ties to the lower block).
-  for (int64_t off : {1, 2})
-    for (TopList &list : lists) {
-      TopList mine = list;
-      for (size_t p = 0; p < mine.vals.size(); ++p)
-        insert(list, shuffle(mine.vals[p], ci(off), gpu::ShuffleMode::XOR),
-               shuffle(mine.ids[p], ci(off), gpu::ShuffleMode::XOR), true);
-    }
-}
-
-SmallVector<TopList> LandmarkTileBuilder::selectTopk(Value all) {
-  int64_t K = topk;
-  SmallVector<Value> init(2 * K, cf(-INFINITY));
-  init.append(2 * K, ci(-1));
-  auto ifSelect = scf::IfOp::create(b, ValueRange(init).getTypes(), all, /*withElse=*/true);
-  {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(&ifSelect.getThenRegion().front());
-    scf::YieldOp::create(b, init);
-    b.setInsertionPointToStart(&ifSelect.getElseRegion().front());
-    Value chunks = arith::CeilDivUIOp::create(b, tile, c(kTile));
-    SmallVector<Value> flat = pipelined(
-        c(0), chunks, [&](Value ch) { return add(ch, 1); },
-        [&](Value ch, Value stage) {
-          stageRows(lk, mul(ch, kTile), nb, keysOf(stage), kTile, s.d);
-        },
-        [&](Value ch, Value stage, ValueRange carried) {
-          SmallVector<TopList> lists = unflatten(carried, K);
-          scanLandmarkChunk(ch, stage, lists);
-          return flatten(lists);
-        },
-        init);
-    SmallVector<TopList> lists = unflatten(flat, K);
-    mergeQuadLists(lists);
-    scf::YieldOp::create(b, flatten(lists));
-  }
-  return unflatten(ifSelect.getResults(), K);
 }
 
 Value LandmarkTileBuilder::nextPicked(Value bits, Value from, Value w0, Value wEnd) {
@@ -471,10 +337,16 @@ void LandmarkTileBuilder::store(ValueRange st) {
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(&ifIn.getThenRegion().front());
     Value inv = arith::DivFOp::create(b, cf(1.0), st[2 + half]);
-    for (int64_t dt = 0; dt < s.dv / 8; ++dt)
-      for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
-        memref::StoreOp::create(b, fromF32(b, b.getLoc(), fmul(st[4 + dt * 4 + e], inv), outElt),
-                                outBuf, ValueRange{bi, h, row, colOf(dt, e)});
+    // Both columns of a lane's pair in one 4-byte store.
+    auto pairTy = VectorType::get({2}, b.getF32Type());
+    for (int64_t dt = 0; dt < s.dv / 8; ++dt) {
+      int64_t e = 2 * half, i = 4 + dt * 4 + e;
+      Value pair = vector::FromElementsOp::create(
+          b, pairTy, ValueRange{fmul(st[i], inv), fmul(st[i + 1], inv)});
+      vector::StoreOp::create(b, arith::TruncFOp::create(b, VectorType::get({2}, outElt), pair),
+                              outBuf, ValueRange{bi, h, row, colOf(dt, e)})
+          .setAlignment(uint64_t(4));
+    }
     auto ifLead = scf::IfOp::create(
         b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, rem(lane, 4), c(0)), false);
     b.setInsertionPointToStart(&ifLead.getThenRegion().front());
