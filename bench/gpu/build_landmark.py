@@ -41,6 +41,10 @@ SPECS = {
     "landmark_bf16_all": (landmark(topk=None), ""),
     "landmark_f16_k8_d128": (landmark("f16", 128, 128, 8), ""),
     "landmark_bf16_k1_dv32": (landmark(dv=32, topk=1), ""),
+    # K not a multiple of 4: the selection's bound from 4 lanes' maxima
+    # (K = 3) and from their two best (K = 6); part of a row's lanes store.
+    "landmark_bf16_k3": (landmark(topk=3), ""),
+    "landmark_bf16_k6": (landmark(topk=6), ""),
     "landmark_sync_k4": (landmark(), "chip=sm_90"),
     # By query tiles (the fused kernel), against the by-blocks default.
     "landmark_tiles_k4": (landmark(), "landmark-split=0"),
