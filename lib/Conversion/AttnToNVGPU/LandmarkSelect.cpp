@@ -197,6 +197,28 @@ SmallVector<Value> LandmarkTileBuilder::rowThresholds(ArrayRef<SmallVector<Value
   return thresholds;
 }
 
+std::pair<Value, Value> LandmarkTileBuilder::lowestMarked(ArrayRef<Value> logits, Value marks,
+                                                         Value base) {
+  Value j = LLVM::CountTrailingZerosOp::create(b, i32(), marks, false);
+  // The logit by a tree of selects on j's bits (registers have no dynamic
+  // index).
+  SmallVector<Value> level(logits);
+  for (int64_t bit = 0; level.size() > 1; ++bit) {
+    Value set = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
+                                      arith::AndIOp::create(b, j, ci(1 << bit)), ci(0));
+    SmallVector<Value> nextLevel;
+    for (size_t p = 0; p < level.size(); p += 2)
+      nextLevel.push_back(sel(set, level[p + 1], level[p]));
+    level = nextLevel;
+  }
+  // Column 2 (lane % 4) + 8 (j / 2) + j % 2 of the chunk.
+  Value id = arith::AddIOp::create(
+      b, base,
+      arith::AddIOp::create(b, arith::ShLIOp::create(b, arith::ShRUIOp::create(b, j, ci(1)), ci(3)),
+                            arith::AndIOp::create(b, j, ci(1))));
+  return {level[0], id};
+}
+
 void LandmarkTileBuilder::pickFromChunk(Value ch, Value stage, ArrayRef<Value> thresholds,
                                         MutableArrayRef<TopList> lists) {
   // No mask: a later block marked here is refused at its insertion.
@@ -235,28 +257,11 @@ void LandmarkTileBuilder::pickFromChunk(Value ch, Value stage, ArrayRef<Value> t
   SmallVector<Value> yield;
   for (int64_t half = 0; half < 2; ++half) {
     Value m = after->getArgument(half);
-    Value j = LLVM::CountTrailingZerosOp::create(b, i32(), m, false);
-    // The marked logit by a tree of selects on j's bits (registers have no
-    // dynamic index).
-    SmallVector<Value> level(L[half]);
-    for (int64_t bit = 0; level.size() > 1; ++bit) {
-      Value set = arith::CmpIOp::create(b, arith::CmpIPredicate::ne,
-                                        arith::AndIOp::create(b, j, ci(1 << bit)), ci(0));
-      SmallVector<Value> nextLevel;
-      for (size_t p = 0; p < level.size(); p += 2)
-        nextLevel.push_back(sel(set, level[p + 1], level[p]));
-      level = nextLevel;
-    }
-    // Column 2 (lane % 4) + 8 (j / 2) + j % 2 of the chunk.
-    Value id = arith::AddIOp::create(
-        b, base,
-        arith::AddIOp::create(
-            b, arith::ShLIOp::create(b, arith::ShRUIOp::create(b, j, ci(1)), ci(3)),
-            arith::AndIOp::create(b, j, ci(1))));
+    auto [v, id] = lowestMarked(L[half], m, base);
     Value valid = arith::AndIOp::create(
         b, arith::CmpIOp::create(b, arith::CmpIPredicate::ne, m, ci(0)),
         arith::CmpIOp::create(b, arith::CmpIPredicate::slt, id, tile32));
-    insert(cur[half], sel(valid, level[0], cf(-INFINITY)), id, false);
+    insert(cur[half], sel(valid, v, cf(-INFINITY)), id, false);
     yield.push_back(arith::AndIOp::create(b, m, arith::SubIOp::create(b, m, ci(1))));
   }
   llvm::append_range(yield, flatten(cur));

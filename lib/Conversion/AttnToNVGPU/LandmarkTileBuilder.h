@@ -134,6 +134,10 @@ private:
   /// Per half, a bound at most the row's K-th best logit, from each
   /// lane's best ceil(K / 4) logits.
   SmallVector<Value> rowThresholds(ArrayRef<SmallVector<Value>> bests);
+  /// The lowest marked of a half's 16 logits (bit j of `marks` marks
+  /// logit j) and its block id (`base`: the chunk's first block plus
+  /// 2 (lane % 4)).
+  std::pair<Value, Value> lowestMarked(ArrayRef<Value> logits, Value marks, Value base);
   /// Chunk `ch`'s logits that reach the thresholds into the lane's lists.
   void pickFromChunk(Value ch, Value stage, ArrayRef<Value> thresholds,
                      MutableArrayRef<TopList> lists);
