@@ -2,7 +2,7 @@
 """Here (no GPU needed): compiles attn.landmark (examples/landmark.mlir,
 issue 21) for CUDA into bench/gpu/bundles/landmark_*.bundle: the tiled
 kernel's forms (bf16 top 4 by blocks and by query tiles, every block, f16
-top 8 at D = Dv = 128, bf16 Dv = 32) and the row kernel's (f32; block 32), with the causal attention
+top 8 at D = Dv = 128, bf16 Dv = 32, bf16 D = 32 with Dv = 64) and the row kernel's (f32; block 32), with the causal attention
 the benchmark compares against. bench/gpu/landmark.py checks and times them.
 
 usage: python3 bench/gpu/build_landmark.py [--attnc build/bin/attnc]
@@ -41,6 +41,9 @@ SPECS = {
     "landmark_bf16_all": (landmark(topk=None), ""),
     "landmark_f16_k8_d128": (landmark("f16", 128, 128, 8), ""),
     "landmark_bf16_k1_dv32": (landmark(dv=32, topk=1), ""),
+    # Dv > D + 8: the units kernel's global-store form (units wider than
+    # the query rows they would be written over).
+    "landmark_bf16_k2_d32_dv64": (landmark(d=32, dv=64, topk=2), ""),
     # K not a multiple of 4: the selection's bound from 4 lanes' maxima
     # (K = 3) and from their two best (K = 6); part of a row's lanes store.
     "landmark_bf16_k3": (landmark(topk=3), ""),

@@ -129,15 +129,12 @@ def invalid_runs(case, example, inputs):
             for kernel in KERNELS]
 
 
-def landmark_long(attnc, rng):
-    """Landmark retrieval past its top 4 (N = 200 has at most 4 earlier
-    blocks, so every block is kept): N = 1000, 16 blocks, GQA, checked."""
-    name, n = "landmark_long", 1000
-    raw = open(os.path.join(ROOT, "examples", "landmark.mlir")).read()
+def landmark_run(attnc, rng, name, text, n, d=D, dv=D):
+    """A landmark spec on its own shapes (N = n, GQA), checked."""
     spec = os.path.join(OUT, name + ".mlir")
-    open(spec, "w").write(f16_variant(raw))
-    shapes = {"q": (1, HQ, n, D), "k": (1, HKV, n, D), "v": (1, HKV, n, D),
-              "landmarks": (1, HKV, -(-n // 64), D)}
+    open(spec, "w").write(text)
+    shapes = {"q": (1, HQ, n, d), "k": (1, HKV, n, d), "v": (1, HKV, n, dv),
+              "landmarks": (1, HKV, -(-n // 64), d)}
     paths = []
     for a, shape in shapes.items():
         paths.append(f"{name}.{a}.npy")
@@ -152,6 +149,18 @@ def landmark_long(attnc, rng):
         subprocess.run(cmd, check=True)
         rows.append(dict(example=name, kernel=kernel, bundle=bundle, inputs=paths, outputs=2))
     return rows
+
+
+def landmark_extras(attnc, rng):
+    """Landmark retrieval past its top 4 (N = 200 has at most 4 earlier
+    blocks, so every block is kept): N = 1000, 16 blocks, GQA; and values
+    wider than the keys (D = 32, Dv = 64: the units kernel's global-store
+    form), top 2."""
+    from build_landmark import landmark
+    raw = open(os.path.join(ROOT, "examples", "landmark.mlir")).read()
+    return (landmark_run(attnc, rng, "landmark_long", f16_variant(raw), 1000) +
+            landmark_run(attnc, rng, "landmark_wide_values", landmark("f16", 32, 64, 2),
+                         1000, 32, 64))
 
 
 def main():
@@ -194,6 +203,8 @@ def main():
             subprocess.run(cmd, check=True)
             manifest.append(dict(example=name, kernel=kernel, bundle=bundle,
                                  inputs=paths, outputs=n_out))
+    if any("landmark" in x for x in only):
+        manifest += landmark_extras(args.attnc, rng)
     if only:
         json.dump(manifest, open(os.path.join(OUT, "manifest.json"), "w"), indent=1)
         print(f"{len(manifest)} bundles in {OUT} (SAN_ONLY)")
@@ -217,7 +228,7 @@ def main():
     np.save(os.path.join(OUT, "document_mask.bad_q_doc.npy"), qd)
     manifest += invalid_runs("document_unordered_ids", "document_mask",
                              ("q", "k", "v", "bad_q_doc", "k_doc"))
-    manifest += landmark_long(args.attnc, rng)
+    manifest += landmark_extras(args.attnc, rng)
     json.dump(manifest, open(os.path.join(OUT, "manifest.json"), "w"), indent=1)
     print(f"{len(manifest)} bundles in {OUT}")
 

@@ -291,6 +291,60 @@ def time_ms(fn, reps=20):
     return ts[len(ts) // 2]
 
 
+def stream_ms(fn, reps=20):
+    """Mean time per call of `reps` calls issued back to back between two
+    events (no sync between calls): the host runs ahead, so per-call host
+    work hides behind the previous call's kernels, as in a model's loop.
+    time_ms sees that host work on each call."""
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+    a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    a.record()
+    for _ in range(reps):
+        fn()
+    b.record()
+    torch.cuda.synchronize()
+    return a.elapsed_time(b) / reps
+
+
+def host_us(fn, reps=20):
+    """Host time of one call in microseconds (the launches only; the GPU
+    catches up after)."""
+    import time
+    fn()
+    torch.cuda.synchronize()
+    ts = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+        torch.cuda.synchronize()
+    ts.sort()
+    return ts[len(ts) // 2] * 1e6
+
+
+def timeline(fn):
+    """One call's kernels as CUPTI saw them: name, start and end in us from
+    the first kernel's start, and the idle time between them."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+    fn()
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    ks = sorted((e for e in prof.events() if e.device_type == DeviceType.CUDA),
+                key=lambda e: e.time_range.start)
+    if not ks:
+        return {}
+    t0 = ks[0].time_range.start
+    rows = [dict(name=e.name, start_us=e.time_range.start - t0, end_us=e.time_range.end - t0)
+            for e in ks]
+    idle = sum(max(0.0, b["start_us"] - a["end_us"]) for a, b in zip(rows, rows[1:]))
+    return dict(kernels=rows, span_us=rows[-1]["end_us"], idle_us=idle)
+
+
 def device_ms(fn, reps):
     """CUPTI's time of the kernels one call of `fn` launches, in ms (no host
     time between them, which an event pair around the call also sees)."""

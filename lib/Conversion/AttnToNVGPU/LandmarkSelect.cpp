@@ -57,6 +57,21 @@ SmallVector<TopList> unflatten(ValueRange flat, int64_t K) {
   }
   return lists;
 }
+
+/// A sorted list with x shifted in where beats[p] says "x beats entry p"
+/// (true on a suffix of p, since the list is sorted): the new entry p is
+/// the old p - 1 where x beats p - 1, x where it beats p only, else the old
+/// p. All selects at once (depth 2, not a chain of K compare-swaps).
+SmallVector<Value> shiftIn(ImplicitLocOpBuilder &b, ArrayRef<Value> beats, ArrayRef<Value> list,
+                           Value x) {
+  SmallVector<Value> out(list);
+  for (size_t p = 0; p < list.size(); ++p) {
+    out[p] = arith::SelectOp::create(b, beats[p], x, list[p]);
+    if (p > 0)
+      out[p] = arith::SelectOp::create(b, beats[p - 1], list[p - 1], out[p]);
+  }
+  return out;
+}
 constexpr int64_t kPerHalf = kTile / 8 * 2; // a lane's logits of a row per chunk
 } // namespace
 
@@ -69,24 +84,12 @@ void LandmarkTileBuilder::insert(TopList &list, Value v, Value id, bool tieOnId)
     Value lower = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, id1, id2);
     return arith::OrIOp::create(b, gt, arith::AndIOp::create(b, eq, lower));
   };
-  // The list is sorted, so "v beats entry p" holds for a suffix of p: the
-  // new entry p is the old p - 1 where v beats p - 1, v where it beats p
-  // only, else the old p. All comparisons at once (depth 3, not a chain of
-  // K compare-swaps).
   int64_t K = list.vals.size();
   SmallVector<Value> beats(K);
   for (int64_t p = 0; p < K; ++p)
     beats[p] = better(v, id, list.vals[p], list.ids[p]);
-  TopList out = list;
-  for (int64_t p = 0; p < K; ++p) {
-    out.vals[p] = sel(beats[p], v, list.vals[p]);
-    out.ids[p] = sel(beats[p], id, list.ids[p]);
-    if (p > 0) {
-      out.vals[p] = sel(beats[p - 1], list.vals[p - 1], out.vals[p]);
-      out.ids[p] = sel(beats[p - 1], list.ids[p - 1], out.ids[p]);
-    }
-  }
-  list = out;
+  list.vals = shiftIn(b, beats, list.vals, v);
+  list.ids = shiftIn(b, beats, list.ids, id);
 }
 
 void LandmarkTileBuilder::mergeQuadLists(MutableArrayRef<TopList> lists) {
@@ -139,13 +142,7 @@ void insertValue(ImplicitLocOpBuilder &b, SmallVector<Value> &vals, Value v) {
   SmallVector<Value> beats;
   for (Value x : vals)
     beats.push_back(arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, v, x));
-  SmallVector<Value> out(vals);
-  for (size_t p = 0; p < vals.size(); ++p) {
-    out[p] = arith::SelectOp::create(b, beats[p], v, vals[p]);
-    if (p > 0)
-      out[p] = arith::SelectOp::create(b, beats[p - 1], vals[p - 1], out[p]);
-  }
-  vals = out;
+  vals = shiftIn(b, beats, vals, v);
 }
 } // namespace
 
