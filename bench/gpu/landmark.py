@@ -135,6 +135,18 @@ def correctness(report):
                           dtype == torch.float32 else tol)
             except Exception as e:  # noqa: BLE001 - reported
                 record(rows, name, sname, False, float("inf"), f"{type(e).__name__}: {e}")
+    # Calls of one shape in a row: the counts the program leaves at 0 for
+    # the next call (its table persists; nothing clears it in between).
+    kern = load("landmark_bf16_k4")
+    for rep in range(3):
+        args = inputs(2, 4, 2, 3000, 64, 64, 64, torch.bfloat16, gen)
+        try:
+            got = kern(*(a.to(dev) for a in args))
+            check_out(rows, "landmark_bf16_k4", f"same shape #{rep}", got,
+                      kern.reference(*args), 1e-2)
+        except Exception as e:  # noqa: BLE001 - reported
+            record(rows, "landmark_bf16_k4", f"same shape #{rep}", False, float("inf"),
+                   f"{type(e).__name__}: {e}")
     # The eager version computes the same thing.
     kern = load("landmark_bf16_k4")
     args = inputs(1, 4, 2, 2048, 64, 64, 64, torch.bfloat16, gen)

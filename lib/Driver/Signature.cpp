@@ -436,9 +436,11 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   if (!addArgs(work, workInfo, abi.workspace))
     return false;
   // A block map and its memory live from one call to the next.
-  for (auto [i, w] : llvm::enumerate(work))
-    abi.workspace[i].persistent =
-        static_cast<bool>(w.getDefiningOp<attn::RuleBlocksOp>());
+  for (auto [i, w] : llvm::enumerate(work)) {
+    auto r = dyn_cast<OpResult>(w);
+    auto p = r ? dyn_cast<attn::PersistentScratchOpInterface>(r.getOwner()) : nullptr;
+    abi.workspace[i].persistent = p && p.keepsBetweenCalls(r.getResultNumber());
+  }
   for (auto [i, a] : llvm::enumerate(fn.getArguments()))
     if (const char *r = valueRoles.lookup(a))
       abi.inputs[i].role = r;

@@ -44,9 +44,10 @@ struct Kernel::CudaModules {
   };
   std::map<std::pair<CUcontext, void *>, Workspace> workspaces;
   /// Per (context, stream, entry): the persistent buffers (a block map and
-  /// its snapshots), which keep their contents between calls; zeroed when
-  /// allocated and when the entry's input shapes change (`inputShapes`:
-  /// the last call's).
+  /// its snapshots, a landmark program's counts), which keep their contents
+  /// between calls; zeroed when allocated, when the entry's input shapes
+  /// change and after a failed call (`inputShapes`: the last call's, empty
+  /// after a failure).
   struct Persistent : Workspace {
     std::vector<std::vector<int64_t>> inputShapes;
   };
@@ -433,6 +434,21 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
     t += (static_cast<size_t>(bytes) + 255) / 256 * 256;
   }
   CUdeviceptr base[2] = {0, 0};
+  // Persistent memory that kernels keep in a state between calls (a block
+  // map, counts left at 0): a call that fails part way leaves it unknown,
+  // so the next call clears it again.
+  CudaModules::Persistent *persist = nullptr;
+  struct ClearAfterFailure {
+    CudaModules::Persistent *&p;
+    std::mutex &mu;
+    bool done = false;
+    ~ClearAfterFailure() {
+      if (p && !done) {
+        std::lock_guard<std::mutex> lock(mu);
+        p->inputShapes.clear();
+      }
+    }
+  } clearAfterFailure{persist, cudaModules->mu};
   {
     CUcontext ctx = nullptr;
     if (!currentContext(d, ctx, error))
@@ -474,6 +490,7 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
         p.inputShapes = inShapes;
       }
       base[1] = p.base;
+      persist = &p;
     }
   }
   // Bindings were checked when the bundle was read (EntryABI::deserialize).
@@ -545,6 +562,7 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
       return false;
     previousRan = true;
   }
+  clearAfterFailure.done = true;
   return true;
 }
 

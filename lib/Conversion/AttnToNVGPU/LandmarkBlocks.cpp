@@ -1,20 +1,21 @@
 //===- LandmarkBlocks.cpp - landmark retrieval by blocks ------------------===//
 //
 // attn.landmark with topk(K) after attn-landmark-split (its scratch:
-// AttnRouteOps.td) as six kernels of one step. The fused kernel
+// AttnRouteOps.td) as five kernels of one step. The fused kernel
 // (LandmarkTiles.cpp) stages every block that any row of a query tile
 // picked, for that tile: rows that pick their own blocks (independent
 // random rows: ~136 distinct blocks per tile of 64) cost ~136 stagings
 // per tile. Here each picked block is staged once per 64 rows that picked
 // it, wherever they are:
 //
-//   _c0  the table's counts to 0 (a thread per entry);
 //   _c1  picks: per query tile, the local block (out normalised, its log2 Z
 //        beside the logits) and each row's top-K (the fused kernel's
 //        selection, LandmarkSelect.cpp), stored with their logits and
 //        counted per block;
 //   _c2  a warp per (b, h): the counts' exclusive scan, each block's start
-//        and end;
+//        and end, and the counts back to 0 (the table persists between
+//        calls: zeroed by the runtime when allocated, so no kernel clears
+//        it first);
 //   _c3  a thread per pick: its entry (i K + slot, and its block) at its
 //        block's start plus its rank (the count its atomic in _c1 saw);
 //   _c4  units: a block per 64 grouped entries; each block of the group
@@ -249,9 +250,9 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
   b.setInsertionPointToStart(&ifIn.getThenRegion().front());
   kvHead = arith::DivUIOp::create(b, h, arith::DivUIOp::create(b, heads, dimOf(b, loc, k, 1)));
   auto index = [&](Value x) { return arith::IndexCastOp::create(b, b.getIndexType(), x); };
-  // After the scatter, column 0 of the table is each block's end: the last
-  // one is the list's length (read beside the entries, not before them).
-  Value total = index(memref::LoadOp::create(b, table, ValueRange{bi, h, sub(nb, 1), c(0)}));
+  // Column 2 of the table is each block's end: the last one is the list's
+  // length (read beside the entries, not before them).
+  Value total = index(memref::LoadOp::create(b, table, ValueRange{bi, h, sub(nb, 1), c(2)}));
   Value p0 = mul(group, kTile);
   // One stage: a group of 64 entries mostly holds one or two blocks, and a
   // smaller window keeps more blocks per SM (the kernel is latency bound).
@@ -368,18 +369,13 @@ LogicalResult mlir::attn::cuda::buildLandmarkBlocks(OpBuilder &gb, func::FuncOp 
   int64_t K = static_cast<int64_t>(*op.getTopk());
   std::string base = name.str();
 
-  // _c0: counts to 0.
-  if (failed(elementKernel(gb, fn, op, values, base + "_c0", tableArg, 4, 128, 1,
-                           [&](ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange at, Value) {
-                             memref::StoreOp::create(b, ci32(b, 0), a[tableArg], at);
-                           })))
-    return failure();
-
   // _c1: the local block and the picks, a block of 4 warps per query tile.
   buildTileKernel(gb, fn, op, s, base + "_c1", {outArg, 4, kThreads, kThreads, picksBytes(s)},
                   &LandmarkTileBuilder::buildPicks, {kTile, s.dv}, kPicksPerSm);
 
-  // _c2: a warp per (b, h) row of the table: starts by an exclusive scan.
+  // _c2: a warp per (b, h) row of the table: starts by an exclusive scan;
+  // each count back to 0 for the next call (the table persists, zeroed
+  // when the runtime allocates it).
   if (failed(elementKernel(
           gb, fn, op, values, base + "_c2", tableArg, 2, 32, 32,
           [&](ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange at, Value lane) {
@@ -406,9 +402,10 @@ LogicalResult mlir::attn::cuda::buildLandmarkBlocks(OpBuilder &gb, func::FuncOp 
             {
               OpBuilder::InsertionGuard g2(b);
               b.setInsertionPointToStart(&ifIn.getThenRegion().front());
-              memref::StoreOp::create(b, arith::AddIOp::create(b, start, cnt), table,
-                                      ValueRange{at[0], at[1], j, c0});
+              memref::StoreOp::create(b, ci32(b, 0), table, ValueRange{at[0], at[1], j, c0});
               memref::StoreOp::create(b, start, table, ValueRange{at[0], at[1], j, c1});
+              memref::StoreOp::create(b, arith::AddIOp::create(b, start, cnt), table,
+                                      ValueRange{at[0], at[1], j, cIdx(b, b.getLoc(), 2)});
             }
             Value all = gpu::ShuffleOp::create(b, inc, 31, 32, gpu::ShuffleMode::IDX)
                             .getShuffleResult();

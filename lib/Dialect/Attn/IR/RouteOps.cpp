@@ -202,7 +202,7 @@ LogicalResult LandmarkOp::verifyScratch() {
   } want[] = {{i32, {2 * K}},
               {Float32Type::get(getContext()), {K + 1}},
               {q.getElementType(), {K, getOut().getType().getDimSize(3)}},
-              {i32, {ShapedType::kDynamic, 2}},
+              {i32, {ShapedType::kDynamic, 3}},
               {i32, {2 * K}}};
   for (auto [i, x] : llvm::enumerate(getScratch())) {
     auto t = dyn_cast<RankedTensorType>(x.getType());
@@ -222,6 +222,12 @@ LogicalResult LandmarkOp::verifyScratch() {
                            << x.getType();
   }
   return success();
+}
+
+bool LandmarkOp::keepsBetweenCalls(unsigned index) {
+  // The by-blocks table: its counts start at 0, and the scan returns them
+  // to 0 (LandmarkBlocks.cpp).
+  return isByBlocks() && index == cast<OpResult>(getScratch()[3]).getResultNumber();
 }
 
 void LandmarkOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {

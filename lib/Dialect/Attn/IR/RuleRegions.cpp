@@ -282,6 +282,12 @@ LogicalResult RuleBlocksOp::verify() {
   return success();
 }
 
+bool RuleBlocksOp::keepsBetweenCalls(unsigned) {
+  // The map is kept while the rule's operands do not change (the snapshot
+  // kernels compare them).
+  return true;
+}
+
 void RuleBlocksOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
   Value idx = getKvIndices(), cnt = getKvCounts();
   out.push_back({idx, 0, getQ(), 0});

@@ -152,6 +152,7 @@ def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments,
 
 def Attn_RuleBlocksOp : Attn_Op<"rule_blocks", [Pure, IsolatedFromAbove,
     DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_PersistentScratchOpInterface>,
     DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
   let summary = "the block map of a mask_rule: the key blocks each query "
                 "block may keep";

@@ -167,6 +167,23 @@ def Attn_ReferenceOpInterface : OpInterface<"ReferenceOpInterface"> {
   ];
 }
 
+def Attn_PersistentScratchOpInterface : OpInterface<"PersistentScratchOpInterface"> {
+  let cppNamespace = "::mlir::attn";
+  let description = [{
+    An op some of whose results, when the entry does not return them, are
+    memory that lives from one call to the next (the runtime's persistent
+    workspace, per entry and stream): zeroed when first allocated, when the
+    entry's input shapes change and after a failed call; the kernels keep
+    whatever they need between calls (a block map kept while its rule's
+    operands do not change; a table of counts the program leaves at zero,
+    so that no kernel clears it first).
+  }];
+  let methods = [
+    InterfaceMethod<"Whether result `index` persists between calls.",
+      "bool", "keepsBetweenCalls", (ins "unsigned":$index)>,
+  ];
+}
+
 def Attn_ShapeRelationsOpInterface : OpInterface<"ShapeRelationsOpInterface"> {
   let cppNamespace = "::mlir::attn";
   let description = [{

@@ -87,6 +87,7 @@ def Attn_PermuteOp : Attn_Op<"permute", [Pure,
 
 def Attn_LandmarkOp : Attn_Op<"landmark", [Pure,
     DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_PersistentScratchOpInterface>,
     DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
   let summary = "Landmark Attention: grouped softmax over retrieved blocks";
   let description = [{
@@ -115,8 +116,10 @@ def Attn_LandmarkOp : Attn_Op<"landmark", [Pure,
     their ranks in their blocks [B, Hq, N, 2 K] i32 (block ids, -1 for
     none, then ranks), their logits and the local block's log2 Z
     [B, Hq, N, K + 1] f32, the units [B, Hq, N, K, Dv] (each pick's
-    in-block softmax times v), a table [B, Hq, ceil(N / l), 2] i32 (per
-    block: the end then the start of its entries) and the entries
+    in-block softmax times v), a table [B, Hq, ceil(N / l), 3] i32 (per
+    block: the count of its entries, which the program leaves at 0 for
+    the next call (the table persists between calls), then their start
+    and end) and the entries
     [B, Hq, N, 2 K] i32 (i K + slot grouped by block, then each one's
     block). The CPU does not take that form.
   }];
