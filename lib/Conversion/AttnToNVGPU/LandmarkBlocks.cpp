@@ -52,7 +52,9 @@ static int64_t unitsBytes(const LandmarkShape &s) { return unitsRowsOffset(s) + 
 static int64_t picksBytes(const LandmarkShape &s) {
   return s.qBytes() + s.stageBytes() + s.offV();
 }
-constexpr int64_t kPicksPerSm = 5, kUnitsPerSm = 5;
+// Picks at 4 blocks per SM (128 registers): 1-3 % faster than 5 on the
+// H200 (docs/benchmarks/routing.md).
+constexpr int64_t kPicksPerSm = 4, kUnitsPerSm = 5;
 
 void LandmarkTileBuilder::buildPicks(Value block, Value thread, Value window) {
   SmallVector<Value> st = startTile(block, thread, window);
@@ -104,7 +106,10 @@ void LandmarkTileBuilder::storePicks(ArrayRef<TopList> picks) {
         b.setInsertionPointToStart(&ifCounted.getThenRegion().front());
         // The count before this pick is its rank among its block's
         // entries: the scatter then needs no atomics of its own (same-block
-        // atomics there serialise: 0.03 -> 0.12 ms when tried).
+        // atomics there serialise: 0.03 -> 0.12 ms when tried). Each
+        // block's count has a 128-byte table row of its own: L2 serialises
+        // atomics per line, and with 3 ints per row (10 blocks a line) the
+        // atomics took a third of this kernel (0.222 -> 0.158 ms).
         Value rank = memref::AtomicRMWOp::create(
             b, arith::AtomicRMWKind::addi, ci(1), tableBuf(),
             ValueRange{bi, h, arith::IndexCastOp::create(b, b.getIndexType(), id), c(0)});

@@ -50,7 +50,7 @@ struct AttnLandmarkSplitPass
       types.push_back(rows({K + 1}, b.getF32Type()));        // logits, local
       types.push_back(rows({K, dv}, q.getElementType()));    // units
       types.push_back(RankedTensorType::get(                 // table
-          {q.getDimSize(0), q.getDimSize(1), blocks, 3}, i32));
+          {q.getDimSize(0), q.getDimSize(1), blocks, LandmarkOp::kTableRow}, i32));
       types.push_back(rows({2 * K}, i32));                   // entries, blocks
       auto split = LandmarkOp::create(b, op.getLoc(), types, op->getOperands(), op->getAttrs());
       for (unsigned i = 0; i < op->getNumResults(); ++i)

@@ -202,7 +202,7 @@ LogicalResult LandmarkOp::verifyScratch() {
   } want[] = {{i32, {2 * K}},
               {Float32Type::get(getContext()), {K + 1}},
               {q.getElementType(), {K, getOut().getType().getDimSize(3)}},
-              {i32, {ShapedType::kDynamic, 3}},
+              {i32, {ShapedType::kDynamic, kTableRow}},
               {i32, {2 * K}}};
   for (auto [i, x] : llvm::enumerate(getScratch())) {
     auto t = dyn_cast<RankedTensorType>(x.getType());

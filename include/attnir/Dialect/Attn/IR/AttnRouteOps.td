@@ -116,10 +116,11 @@ def Attn_LandmarkOp : Attn_Op<"landmark", [Pure,
     their ranks in their blocks [B, Hq, N, 2 K] i32 (block ids, -1 for
     none, then ranks), their logits and the local block's log2 Z
     [B, Hq, N, K + 1] f32, the units [B, Hq, N, K, Dv] (each pick's
-    in-block softmax times v), a table [B, Hq, ceil(N / l), 3] i32 (per
-    block: the count of its entries, which the program leaves at 0 for
-    the next call (the table persists between calls), then their start
-    and end) and the entries
+    in-block softmax times v), a table [B, Hq, ceil(N / l), 32] i32 (per
+    block a row of 128 bytes, so that the counting atomics of different
+    blocks never share a cache line: the count of its entries, which the
+    program leaves at 0 for the next call (the table persists between
+    calls), then their start and end) and the entries
     [B, Hq, N, 2 K] i32 (i K + slot grouped by block, then each one's
     block). The CPU does not take that form.
   }];
@@ -142,6 +143,8 @@ def Attn_LandmarkOp : Attn_Op<"landmark", [Pure,
     /// results).
     bool isByBlocks() { return !getScratch().empty(); }
     static constexpr unsigned kScratchResults = 5;
+    /// The by-blocks table's row: count, start, end, padding to 128 bytes.
+    static constexpr int64_t kTableRow = 32;
     LogicalResult verifyScratch();
   }];
 }
