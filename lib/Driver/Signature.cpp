@@ -435,7 +435,8 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   }
   if (!addArgs(work, workInfo, abi.workspace))
     return false;
-  // A block map and its memory live from one call to the next.
+  // Scratch its op says persists (a block map, a table of counts left at
+  // 0) lives from one call to the next: the runtime's persistent memory.
   for (auto [i, w] : llvm::enumerate(work)) {
     auto r = dyn_cast<OpResult>(w);
     auto p = r ? dyn_cast<attn::PersistentScratchOpInterface>(r.getOwner()) : nullptr;
