@@ -51,7 +51,7 @@ struct AttnLandmarkSplitPass
       types.push_back(rows({K, dv}, q.getElementType()));    // units
       types.push_back(RankedTensorType::get(                 // table
           {q.getDimSize(0), q.getDimSize(1), blocks, LandmarkOp::kTableRow}, i32));
-      types.push_back(rows({2 * K}, i32));                   // entries, blocks
+      types.push_back(rows({2 * K}, i32));                   // (entry, block) pairs
       auto split = LandmarkOp::create(b, op.getLoc(), types, op->getOperands(), op->getAttrs());
       for (unsigned i = 0; i < op->getNumResults(); ++i)
         op->getResult(i).replaceAllUsesWith(split->getResult(i));

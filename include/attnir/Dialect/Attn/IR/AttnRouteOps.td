@@ -121,8 +121,8 @@ def Attn_LandmarkOp : Attn_Op<"landmark", [Pure,
     blocks never share a cache line: the count of its entries, which the
     program leaves at 0 for the next call (the table persists between
     calls), then their start and end) and the entries
-    [B, Hq, N, 2 K] i32 (i K + slot grouped by block, then each one's
-    block). The CPU does not take that form.
+    [B, Hq, N, 2 K] i32 (pairs of i K + slot and its block, grouped by
+    block: entry p at row p / K, columns 2 (p % K) and 2 (p % K) + 1). The CPU does not take that form.
   }];
   let arguments = (ins Attn_FloatTensor:$q, Attn_FloatTensor:$k,
                        Attn_FloatTensor:$v, Attn_FloatTensor:$landmarks,
