@@ -182,3 +182,17 @@ func.func @full_marked_without_list(%q: tensor<?x?x?x64xbf16>) -> tensor<?x?x?x6
        : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>) -> tensor<?x?x?x64xbf16>
   return %o : tensor<?x?x?x64xbf16>
 }
+
+// -----
+
+// An empty region (no terminator) is an error, not a read past the block
+// (fuzz-spec found it under AddressSanitizer).
+func.func @mask_rule_empty(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                           %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  // expected-error @+1 {{mask_rule must end in attn.yield}}
+  %o = attn.attention %q, %k, %v mask_rule {
+  ^bb0(%b: index, %h: index, %i: index, %j: index):
+  } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+      -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}

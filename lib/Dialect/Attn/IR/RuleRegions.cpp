@@ -158,7 +158,7 @@ LogicalResult mlir::attn::verifyRule(Operation *op, ValueRange ruleOperands,
         return inner.emitOpError() << "in " << name
                                    << " must take scalars only";
   }
-  if (!isa<YieldOp>(blk.back()))
+  if (blk.empty() || !isa<YieldOp>(blk.back()))
     return op->emitOpError() << name << " must end in attn.yield";
   return success();
 }
