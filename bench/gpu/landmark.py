@@ -148,7 +148,6 @@ def correctness(report):
             record(rows, "landmark_bf16_k4", f"same shape #{rep}", False, float("inf"),
                    f"{type(e).__name__}: {e}")
     # The eager version computes the same thing.
-    kern = load("landmark_bf16_k4")
     args = inputs(1, 4, 2, 2048, 64, 64, 64, torch.bfloat16, gen)
     try:
         got = eager_landmark(*(a.to(dev) for a in args))
