@@ -43,6 +43,9 @@ for _name in ("routing_chunks", "reformer_lsh"):
     SPECS[f"routing_hop_{_name}_gtma"] = (example(_name), "gather-tma=1")
 SPECS["routing_hop_landmark_all"] = (example("landmark").replace(" topk(4)", ""), "")
 SPECS["routing_route_kmeans16"] = (route_spec("centroids(%mu)", 16), "")
+# f32 rows: the bucket kernel's float32 fma screen (bf16/f16 rows use the
+# tensor-core one).
+SPECS["routing_route_kmeans16_f32"] = (route_spec("centroids(%mu)", 16).replace("bf16", "f32"), "")
 SPECS["routing_route_lsh8"] = (route_spec("lsh(8, 7)"), "")
 SPECS["routing_route_lsh12"] = (route_spec("lsh(12, 3)"), "")
 SPECS["routing_route_kmeans16_chunks"] = (route_spec("centroids(%mu) chunks(16)", 16), "")

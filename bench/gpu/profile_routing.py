@@ -25,7 +25,9 @@ q, k, v = (torch.randn(B, H, N, D, device="cuda", generator=gen, dtype=torch.bfl
            for _ in range(3))
 mu = torch.randn(H, C, D, device="cuda", generator=gen, dtype=torch.bfloat16)
 for name in variants:
-    kern = attnir.load(os.path.join(BUNDLES, f"routing_bench_c16_chunks_{name}.bundle"))
+    # "default": the program as build_routing.py builds it by default.
+    suffix = "" if name == "default" else "_" + name
+    kern = attnir.load(os.path.join(BUNDLES, f"routing_bench_c16_chunks{suffix}.bundle"))
     for _ in range(2):
         kern(q, k, v, mu)
     torch.cuda.synchronize()

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 import attnir
 from rules import kernel_ms, rel
-from sparse import run_report, time_ms
+from sparse import host_us, run_report, stream_ms, time_ms, timeline
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BUNDLES = os.path.join(HERE, "bundles")
@@ -84,12 +84,30 @@ def correctness(report):
                     record(rows, bundle, sname, err <= 1e-2 and bool(torch.isfinite(got).all()), err)
                 except Exception as e:  # noqa: BLE001 - reported
                     record(rows, bundle, sname, False, float("inf"), f"{type(e).__name__}: {e}")
-    for bundle, mu in (("routing_route_kmeans16", 16), ("routing_route_lsh8", 0),
+    for bundle, mu in (("routing_route_kmeans16", 16), ("routing_route_kmeans16_f32", 16),
+                       ("routing_route_lsh8", 0),
                        ("routing_route_lsh12", 0), ("routing_route_kmeans16_chunks", 16),
                        ("routing_route_lsh8_chunks", 0)):
         kern = load(bundle)
-        for sname, B, H, N in (("ragged", 2, 3, 333), ("long", 1, 4, 16411)):
+        for sname, B, H, N in (("ragged", 2, 3, 333), ("long", 1, 4, 16411),
+                               ("ties", 1, 3, 4099), ("scaled", 1, 2, 2053)):
             args = [bf16(B, H, N, 64, gen=gen)] + ([bf16(H, mu, 64, gen=gen)] if mu else [])
+            if sname == "ties":
+                # Small integers: many exact ties between centroids (and a
+                # duplicated centroid), which the bucket kernel's float32
+                # screen must hand to its float64 sums (ties to the lower c).
+                args = [torch.randint(-2, 3, a.shape, generator=gen).to(torch.bfloat16)
+                        for a in args]
+                if mu:
+                    args[1][:, 3] = args[1][:, 1]
+            elif sname == "scaled":
+                # Near the ends of float32's range (overflowing |x|^2, and
+                # products below its normal range), plus a NaN token.
+                args[0][:, 0] *= 1e30
+                args[0][:, 1] *= 1e-30
+                args[0][0, 0, 7, 5] = float("nan")
+            if bundle.endswith("_f32"):
+                args = [a.float() for a in args]
             try:
                 perm, bucket = kern(*(a.to(dev) for a in args))
                 rperm, rbucket = kern.reference(*args)
@@ -126,6 +144,10 @@ def timings(report, reps):
     t_route = time_ms(lambda: routing(q, k, v, mu), reps)
     t_causal = time_ms(lambda: causal(q, k, v), reps)
     t_eager = time_ms(lambda: eager_routing(q, k, v, mu, C), reps)
+    # Back to back (no sync between calls; the host's launches hide behind
+    # the previous call's kernels, as in a model): both sides of the ratio.
+    s_route = stream_ms(lambda: routing(q, k, v, mu), reps)
+    s_causal = stream_ms(lambda: causal(q, k, v), reps)
     got, exp = routing(q, k, v, mu), eager_routing(q, k, v, mu, C)
     # Buckets from float32 dots in torch: a token on a tie may go elsewhere.
     diff_rows = ((got.float() - exp.float()).abs().amax(-1) > 5e-2).float().mean().item()
@@ -136,6 +158,10 @@ def timings(report, reps):
                B=B, H=H, N=N, D=D, attnir_ms=t_route, causal_ms=t_causal,
                share_of_causal=t_route / t_causal, eager_torch_ms=t_eager,
                vs_eager=t_eager / t_route, rows_differing_from_eager=diff_rows,
+               stream_ms=s_route, causal_stream_ms=s_causal,
+               stream_share_of_causal=s_route / s_causal,
+               host_us_per_call=host_us(lambda: routing(q, k, v, mu), reps),
+               timeline=timeline(lambda: routing(q, k, v, mu)),
                kernels_ms=parts)
     print(json.dumps(row), flush=True)
     report["timings"] = [row]
@@ -176,14 +202,16 @@ def timings(report, reps):
     # ROUTING_VARIANTS=a,b: time only those (a quicker A/B).
     only = [x for x in os.environ.get("ROUTING_VARIANTS", "").split(",") if x]
     # "base": the program built from an older commit (an A/B of its kernels
-    # in one process; bench/gpu/build_routing.py --base); "prev" and
-    # "w4_k64_ctas3_noprefetch": bundles of an earlier build copied by hand
-    # under those names before rebuilding (absent ones are skipped).
+    # in one process; bench/gpu/build_routing.py --base); "prev",
+    # "screen1" and "w4_k64_ctas3_noprefetch": bundles of an earlier build
+    # copied by hand under those names before rebuilding; "ffma", "match",
+    # "wb1": the default built with a temporary switch (docs/benchmarks/
+    # routing.md says which). Absent ones are skipped.
     for variant in ("persistent", "k64", "w12", "w4_k128_ctas2", "w4_k64_ctas2",
                     "w8_k64_ctas2", "nogather", "w4_k64_ctas2_nogather",
                     "w4_k64_ctas3", "w4_k64_ctas3_s3", "w4_k64_ctas3_nogather",
                     "w4_k64_ctas4_nogather", "w4_k64_ctas3_noprefetch", "gtma", "k128_gtma",
-                    "prev", "base"):
+                    "prev", "base", "ffma", "match", "wb1", "screen1"):
         if not os.path.exists(os.path.join(BUNDLES, f"routing_bench_c16_chunks_{variant}.bundle")):
             continue
         if only and variant not in only:
@@ -192,8 +220,11 @@ def timings(report, reps):
         err = rel(kern(q, k, v, mu), routing(q, k, v, mu).double().cpu().numpy())
         t = time_ms(lambda: kern(q, k, v, mu), reps)
         t_default = time_ms(lambda: routing(q, k, v, mu), reps)
+        s_variant = stream_ms(lambda: kern(q, k, v, mu), reps)
+        s_default = stream_ms(lambda: routing(q, k, v, mu), reps)
         parts = kernel_ms(lambda: kern(q, k, v, mu), reps, names)
         programs.append(dict(variant=variant, ms=t, default_ms=t_default,
+                             stream_ms=s_variant, default_stream_ms=s_default,
                              share_of_causal=t / t_causal, kernels_ms=parts,
                              rel_diff_vs_default=err))
         print(json.dumps(programs[-1]), flush=True)

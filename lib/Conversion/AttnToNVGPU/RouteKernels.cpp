@@ -1,16 +1,20 @@
 //===- RouteKernels.cpp - attn.route and attn.permute on the GPU ----------===//
 //
 // attn.route is two kernels of one program step (docs/design/routing.md):
-//   "<step>_c0"  buckets: a thread per token, the float64 dots of
+//   "<step>_c0"  buckets: with few static centroids a block per tile of a
+//                row, scored in float32 (tensor cores for f16/bf16 rows,
+//                RouteBucketScreen.cpp) and kept where provably the
+//                float64 argmax, else the float64 dots of
 //                Utils/RouteBuilders.h (the reference's sums, so buckets
-//                agree bit for bit);
+//                agree bit for bit); LSH and many centroids: a thread per
+//                token, float64;
 //   "<step>"     order: a block per (b, h) row, a stable counting sort. Each
 //                warp owns a contiguous segment of the row and counts its
-//                buckets in shared memory (match.any gives a lane its peers:
-//                the lowest adds their number), the counts become slots
-//                (bucket-major, then warp: the order of positions), and a
-//                second walk writes each token to its slot + its rank among
-//                its peers of lower lanes.
+//                buckets in shared memory (ballots on the key's bits give
+//                a lane its peers: the lowest adds their number), the
+//                counts become slots (bucket-major, then warp: the order
+//                of positions), and a second walk writes each token to its
+//                slot + its rank among its peers of lower lanes.
 // attn.permute is a thread per element (coalesced along the features).
 // No host round trip and no sort network: 2 reads of the buckets per row.
 //
@@ -155,7 +159,7 @@ int64_t orderWarps(int64_t perKey) {
 /// The order kernel's row (bi, h): a stable counting sort of the row's
 /// tokens by bucket; with chunks, a second one by the chunk of each
 /// token's slot. Each warp owns a contiguous segment of the row and walks
-/// it 32 tokens at a time; match.any gives a lane the lanes with its key,
+/// it 32 tokens at a time; ballots give a lane the lanes with its key,
 /// the lowest of them adds their number to the warp's counter of the key.
 struct OrderRow {
   ImplicitLocOpBuilder &b;
@@ -194,10 +198,28 @@ struct OrderRow {
         arith::AddIOp::create(x, l, arith::MulIOp::create(x, l, warp, cIdx(x, l, keys)),
                               arith::IndexCastOp::create(x, l, x.getIndexType(), k)));
   }
-  Value peersOf(OpBuilder &x, Location l, Value key) {
-    return NVVM::MatchSyncOp::create(
-        x, l, x.getI32Type(), i32(x, l, -1), key,
-        NVVM::MatchSyncKindAttr::get(x.getContext(), NVVM::MatchSyncKind::any));
+  /// The lanes whose key equals this lane's, among the lanes with a key
+  /// (>= 0): a ballot per bit of the `keys` possible keys. match.any did
+  /// this in one instruction whose latency was most of the kernel's time
+  /// (ncu: short-scoreboard stalls on its result); ballots are cheap.
+  Value peersOf(OpBuilder &x, Location l, Value key, int64_t keys) {
+    auto ballot = [&](Value pred) -> Value {
+      return NVVM::VoteSyncOp::create(
+          x, l, x.getI32Type(), i32(x, l, -1), pred,
+          NVVM::VoteSyncKindAttr::get(x.getContext(), NVVM::VoteSyncKind::ballot));
+    };
+    Value peers =
+        ballot(arith::CmpIOp::create(x, l, arith::CmpIPredicate::sge, key, i32(x, l, 0)));
+    for (int64_t bit = 0; (int64_t(1) << bit) < keys; ++bit) {
+      Value set = arith::CmpIOp::create(
+          x, l, arith::CmpIPredicate::ne,
+          arith::AndIOp::create(x, l, key, i32(x, l, int64_t(1) << bit)), i32(x, l, 0));
+      Value votes = ballot(set);
+      Value same = arith::SelectOp::create(
+          x, l, set, votes, arith::XOrIOp::create(x, l, votes, i32(x, l, -1)));
+      peers = arith::AndIOp::create(x, l, peers, same);
+    }
+    return peers;
   }
   /// The lowest valid lane of each group of peers.
   Value leader(OpBuilder &x, Location l, Value valid, Value peers) {
@@ -225,30 +247,44 @@ struct OrderRow {
     NVVM::SyncWarpOp::create(x, l, i32(x, l, -1));
   }
   /// Walks the warp's segment 32 tokens at a time: `body` gets the token,
-  /// whether it is in the segment, and its bucket (-1 past the end).
+  /// whether it is in the segment, and its bucket (-1 past the end). The
+  /// buckets of kWalkBatch such steps are loaded together first: the
+  /// steps' counters in shared memory order them, so one load per step
+  /// would wait out an L2 latency each (most of the kernel's time).
+  static constexpr int64_t kWalkBatch = 8;
   void walk(function_ref<void(OpBuilder &, Location, Value, Value, Value)> body) {
     scf::ForOp::create(
-        b, segBegin, segEnd, c(32), ValueRange{},
+        b, segBegin, segEnd, c(32 * kWalkBatch), ValueRange{},
         [&](OpBuilder &fb, Location l, Value t0, ValueRange) {
-          Value t = arith::AddIOp::create(fb, l, t0, lane);
-          Value valid = arith::CmpIOp::create(fb, l, arith::CmpIPredicate::ult, t, segEnd);
-          auto load = scf::IfOp::create(
-              fb, l, valid,
-              [&](OpBuilder &tb, Location tl) {
-                scf::YieldOp::create(tb, tl, ValueRange{memref::LoadOp::create(
-                                                 tb, tl, bucket, ValueRange{bi, h, t})});
-              },
-              [&](OpBuilder &eb, Location el) {
-                scf::YieldOp::create(eb, el, ValueRange{i32(eb, el, -1)});
-              });
-          body(fb, l, t, valid, load.getResult(0));
+          Value last = arith::SubIOp::create(fb, l, segEnd, cIdx(fb, l, 1));
+          SmallVector<Value> ts, valids, keys;
+          for (int64_t s = 0; s < kWalkBatch; ++s) {
+            Value t = arith::AddIOp::create(
+                fb, l, arith::AddIOp::create(fb, l, t0, cIdx(fb, l, 32 * s)), lane);
+            Value valid = arith::CmpIOp::create(fb, l, arith::CmpIPredicate::ult, t, segEnd);
+            Value at = arith::MinUIOp::create(fb, l, t, last);
+            Value k = memref::LoadOp::create(fb, l, bucket, ValueRange{bi, h, at});
+            ts.push_back(t);
+            valids.push_back(valid);
+            keys.push_back(arith::SelectOp::create(fb, l, valid, k, i32(fb, l, -1)));
+          }
+          for (int64_t s = 0; s < kWalkBatch; ++s) {
+            // Steps wholly past the segment's end do nothing (the warp
+            // agrees: the condition is uniform).
+            Value any = arith::CmpIOp::create(
+                fb, l, arith::CmpIPredicate::ult,
+                arith::AddIOp::create(fb, l, t0, cIdx(fb, l, 32 * s)), segEnd);
+            auto step = scf::IfOp::create(fb, l, any, false);
+            OpBuilder sb = OpBuilder::atBlockBegin(&step.getThenRegion().front());
+            body(sb, l, ts[s], valids[s], keys[s]);
+          }
           scf::YieldOp::create(fb, l);
         });
   }
   /// The slot of each token in the (bucket, position) order, from the
   /// bucket table (which it advances): a replay of the placing walk.
   Value slotOf(OpBuilder &x, Location l, Value valid, Value bk) {
-    Value peers = peersOf(x, l, bk);
+    Value peers = peersOf(x, l, bk, buckets);
     Value next = memref::LoadOp::create(x, l, counts,
                                         ValueRange{counter(x, l, bTab, buckets, bk)});
     Value slot = arith::AddIOp::create(
@@ -321,7 +357,7 @@ struct OrderRow {
     gpu::BarrierOp::create(b);
     // Count the buckets, then their slots.
     walk([&](OpBuilder &x, Location l, Value, Value valid, Value bk) {
-      bump(x, l, bTab, buckets, valid, bk, peersOf(x, l, bk));
+      bump(x, l, bTab, buckets, valid, bk, peersOf(x, l, bk, buckets));
     });
     gpu::BarrierOp::create(b);
     prefix(bTab, buckets);
@@ -346,14 +382,17 @@ struct OrderRow {
     });
     gpu::BarrierOp::create(b);
     Value width = arith::MaxUIOp::create(b, arith::CeilDivUIOp::create(b, N, c(chunks)), c(1));
+    // In 32 bits (slots < N < 2^31): a 64-bit division is a long
+    // subroutine on the GPU, and this kernel is bound by instruction issue.
+    Value width32 = arith::IndexCastUIOp::create(b, ti32, width);
     auto chunkOf = [&](OpBuilder &x, Location l, Value valid, Value slot) -> Value {
-      Value k = arith::IndexCastOp::create(x, l, x.getI32Type(),
-                                           arith::DivUIOp::create(x, l, slot, width));
+      Value k = arith::DivUIOp::create(
+          x, l, arith::IndexCastUIOp::create(x, l, x.getI32Type(), slot), width32);
       return arith::SelectOp::create(x, l, valid, k, i32(x, l, -1));
     };
     walk([&](OpBuilder &x, Location l, Value, Value valid, Value bk) {
       Value key = chunkOf(x, l, valid, slotOf(x, l, valid, bk));
-      bump(x, l, kTab, chunks, valid, key, peersOf(x, l, key));
+      bump(x, l, kTab, chunks, valid, key, peersOf(x, l, key, chunks));
     });
     gpu::BarrierOp::create(b);
     prefix(kTab, chunks);
@@ -365,7 +404,7 @@ struct OrderRow {
     gpu::BarrierOp::create(b);
     walk([&](OpBuilder &x, Location l, Value t, Value valid, Value bk) {
       Value key = chunkOf(x, l, valid, slotOf(x, l, valid, bk));
-      Value peers = peersOf(x, l, key);
+      Value peers = peersOf(x, l, key, chunks);
       Value next = memref::LoadOp::create(x, l, counts,
                                           ValueRange{counter(x, l, kTab, chunks, key)});
       Value at = arith::AddIOp::create(
@@ -400,6 +439,58 @@ bool stagesCentroids(RouteOp op) {
          C * D * 8 <= kStagedCentroidBytes;
 }
 
+/// The bucket kernel on tensor cores (cuda::buildMmaBuckets): a block of
+/// kMmaBucketThreads per kMmaBucketRows tokens of one (b, h) row.
+LogicalResult buildMmaBucketKernel(OpBuilder &gb, gpu::GPUFuncOp bucketFn, unsigned bucketArg,
+                                   StringRef name, Type elt, int64_t C, int64_t D) {
+  Location loc = bucketFn.getLoc();
+  auto wg = gpu::AddressSpaceAttr::get(gb.getContext(), gpu::AddressSpace::Workgroup);
+  auto shared = [&](StringRef suffix, ArrayRef<int64_t> shape, Type t) {
+    auto type = MemRefType::get(shape, t, MemRefLayoutAttrInterface(), wg);
+    OpBuilder::InsertionGuard g(gb);
+    gb.setInsertionPoint(bucketFn);
+    memref::GlobalOp::create(gb, loc, (name + suffix).str(), gb.getStringAttr("private"), type,
+                             Attribute(), /*constant=*/false, gb.getI64IntegerAttr(16));
+    return type;
+  };
+  auto xsType = shared("_x", {cuda::kMmaBucketRows, D + 8}, elt);
+  auto msType = shared("_mu", {C, D + 8}, elt);
+  auto todoType = shared("_todo", {2 * cuda::kMmaBucketRows + 1}, gb.getI32Type());
+  bucketFn->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({1, cuda::kMmaBucketRows}));
+  // Blocks are short (a copy, a few MMAs): several per SM hide each one's
+  // copy latency. The float64 fallback may spill under this bound; it is
+  // rare.
+  bucketFn->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
+                    gb.getI32IntegerAttr(8));
+  OpBuilder ob(gb.getContext());
+  ob.setInsertionPointToStart(&bucketFn.getBody().front());
+  ImplicitLocOpBuilder b(loc, ob);
+  auto c = [&](int64_t v) { return cIdx(b, loc, v); };
+  Value grid = bucketFn.getArgument(bucketArg);
+  Value n = memref::DimOp::create(b, grid, 2), heads = memref::DimOp::create(b, grid, 1);
+  Value tiles = arith::CeilDivUIOp::create(b, n, c(cuda::kMmaBucketRows));
+  Value blk = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value rest = arith::DivUIOp::create(b, blk, tiles);
+  cuda::MmaBucketTile tile;
+  tile.x = bucketFn.getArgument(0);
+  tile.mu = bucketFn.getArgument(1);
+  tile.bucket = grid;
+  tile.xs = memref::GetGlobalOp::create(b, xsType, (name + "_x").str());
+  tile.ms = memref::GetGlobalOp::create(b, msType, (name + "_mu").str());
+  tile.todo = memref::GetGlobalOp::create(b, todoType, (name + "_todo").str());
+  tile.h = arith::RemUIOp::create(b, rest, heads);
+  tile.bi = arith::DivUIOp::create(b, rest, heads);
+  tile.t0 = arith::MulIOp::create(b, arith::RemUIOp::create(b, blk, tiles),
+                                  c(cuda::kMmaBucketRows));
+  tile.n = n;
+  tile.tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
+  tile.C = C;
+  tile.D = D;
+  cuda::buildMmaBuckets(b, tile);
+  endKernel(b, bucketFn);
+  return success();
+}
+
 /// The bucket kernel `name`: a thread per token. With staged centroids a
 /// block takes 256 tokens of one (b, h) row (the grid in tiles of 1 x 256
 /// of bucket's [H, N]), first converts that head's centroids to f64 in
@@ -411,21 +502,45 @@ LogicalResult buildBucketKernel(OpBuilder &gb, func::FuncOp fn, RouteOp op,
                                 ArrayRef<Value> values, unsigned bucketArg, StringRef name,
                                 StringRef signs) {
   Location loc = op.getLoc();
-  constexpr int64_t kThreads = 128, kTokensPerThread = 2;
+  constexpr int64_t kThreads = 128;
   bool staged = stagesCentroids(op);
+  // The float32 screen (RouteBucketScreen.cpp) stages f32 centroids and
+  // scores 4 tokens per thread (its sums take half the registers).
+  // (Rows of whole 16-byte pieces: the screen loads x a piece at a time.)
+  bool screen = false;
+  if (staged) {
+    auto muType = cast<RankedTensorType>(op.getCentroids().getType());
+    Type elt = muType.getElementType();
+    screen = cuda::screensBuckets(elt) &&
+             muType.getDimSize(2) * elt.getIntOrFloatBitWidth() % 128 == 0;
+  }
+  const int64_t kTokensPerThread = screen ? 4 : 2;
   auto bucketFn = cuda::createStepKernel(gb, fn, values, name, bucketArg, 3, kThreads,
                                    staged ? kThreads : 1);
+  if (screen) {
+    auto muType = cast<RankedTensorType>(op.getCentroids().getType());
+    Type elt = muType.getElementType();
+    int64_t C = muType.getDimSize(1), D = muType.getDimSize(2);
+    if (cuda::screensBucketsByMma(elt, C, D))
+      return buildMmaBucketKernel(gb, bucketFn, bucketArg, name, elt, C, D);
+  }
   std::string stageName = (name + "_mu").str();
   MemRefType stageType;
   if (staged) {
     auto mu = cast<RankedTensorType>(op.getCentroids().getType());
-    stageType = MemRefType::get(
-        {1, mu.getDimSize(1), mu.getDimSize(2)}, gb.getF64Type(), MemRefLayoutAttrInterface(),
-        gpu::AddressSpaceAttr::get(gb.getContext(), gpu::AddressSpace::Workgroup));
+    auto wg = gpu::AddressSpaceAttr::get(gb.getContext(), gpu::AddressSpace::Workgroup);
+    stageType = MemRefType::get({1, mu.getDimSize(1), mu.getDimSize(2)},
+                                screen ? gb.getF32Type() : gb.getF64Type(),
+                                MemRefLayoutAttrInterface(), wg);
     OpBuilder::InsertionGuard g(gb);
     gb.setInsertionPoint(bucketFn);
     memref::GlobalOp::create(gb, loc, stageName, gb.getStringAttr("private"), stageType,
                              Attribute(), /*constant=*/false, gb.getI64IntegerAttr(16));
+    if (screen)
+      memref::GlobalOp::create(gb, loc, (name + "_norms").str(), gb.getStringAttr("private"),
+                               MemRefType::get({mu.getDimSize(1)}, gb.getF32Type(),
+                                               MemRefLayoutAttrInterface(), wg),
+                               Attribute(), /*constant=*/false, gb.getI64IntegerAttr(16));
     bucketFn->setAttr("attn.grid_tile",
                       gb.getDenseI64ArrayAttr({1, kThreads * kTokensPerThread}));
   }
@@ -466,6 +581,16 @@ LogicalResult buildBucketKernel(OpBuilder &gb, func::FuncOp fn, RouteOp op,
                             c(kThreads * kTokensPerThread)),
       tid);
   Value h = arith::RemUIOp::create(b, rest, heads), bi = arith::DivUIOp::create(b, rest, heads);
+  // Tokens past the row's end score its last token (a valid row) and
+  // store nothing.
+  SmallVector<Value> ts, loadAt, firstX;
+  for (int64_t u = 0; u < kTokensPerThread; ++u) {
+    ts.push_back(arith::AddIOp::create(b, t, c(u * kThreads)));
+    loadAt.push_back(arith::MinUIOp::create(b, ts.back(), arith::SubIOp::create(b, n, c(1))));
+  }
+  // The screen's first pieces of x load while the centroids are staged.
+  if (screen)
+    firstX = cuda::loadTokenPieces(b, site.x, bi, h, loadAt, c(0));
   Value mu = memref::GetGlobalOp::create(b, stageType, stageName);
   int64_t C = stageType.getDimSize(1), D = stageType.getDimSize(2);
   for (int64_t e = 0; e < C * D; e += kThreads) {
@@ -478,23 +603,27 @@ LogicalResult buildBucketKernel(OpBuilder &gb, func::FuncOp fn, RouteOp op,
     }
     Value ci = arith::DivUIOp::create(b, i, c(D)), di = arith::RemUIOp::create(b, i, c(D));
     Value x = memref::LoadOp::create(b, site.centroids, ValueRange{h, ci, di});
-    memref::StoreOp::create(b, arith::ExtFOp::create(b, b.getF64Type(), x), mu,
-                            ValueRange{c(0), ci, di});
+    Type to = stageType.getElementType();
+    memref::StoreOp::create(b, x.getType() == to ? x : arith::ExtFOp::create(b, to, x).getResult(),
+                            mu, ValueRange{c(0), ci, di});
   }
   gpu::BarrierOp::create(b);
+  Value maxNorm2;
+  if (screen) {
+    auto normsType = MemRefType::get(
+        {C}, b.getF32Type(), MemRefLayoutAttrInterface(),
+        gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
+    Value norms = memref::GetGlobalOp::create(b, normsType, (name + "_norms").str());
+    maxNorm2 = cuda::maxCentroidNorm2(b, mu, norms, tid, C, D);
+  }
   site.centroids = mu;
   site.centroidHead = c(0);
-  // Tokens past the row's end score its last token (a valid row) and
-  // store nothing.
   auto in = scf::IfOp::create(b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, t, n),
                               false);
   b.setInsertionPointToStart(&in.getThenRegion().front());
-  SmallVector<Value> ts, loadAt;
-  for (int64_t u = 0; u < kTokensPerThread; ++u) {
-    ts.push_back(arith::AddIOp::create(b, t, c(u * kThreads)));
-    loadAt.push_back(arith::MinUIOp::create(b, ts.back(), arith::SubIOp::create(b, n, c(1))));
-  }
-  SmallVector<Value> ks = buildRouteBucketsAt(b, loc, site, bi, h, loadAt);
+  SmallVector<Value> ks = screen ? cuda::screenedNearest(b, site, maxNorm2, C, D, bi, h, loadAt,
+                                                         firstX)
+                                 : buildRouteBucketsAt(b, loc, site, bi, h, loadAt);
   for (int64_t u = 0; u < kTokensPerThread; ++u) {
     OpBuilder::InsertionGuard g(b);
     if (u) {

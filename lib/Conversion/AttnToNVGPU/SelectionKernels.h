@@ -4,6 +4,7 @@
 #define ATTNIR_CONVERSION_ATTNTONVGPU_SELECTIONKERNELS_H
 
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
+#include "attnir/Dialect/Attn/Utils/RouteBuilders.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/Builders.h"
@@ -149,6 +150,37 @@ SmallVector<Value> enterStepItem(ImplicitLocOpBuilder &b, Value grid,
 LogicalResult buildRouteKernels(OpBuilder &gb, func::FuncOp fn, RouteOp op,
                                 StringRef name);
 int64_t routeBucketLimit();
+/// The bucket kernel's float32 screen (RouteBucketScreen.cpp): x of this
+/// element type may be scored in float32 first.
+bool screensBuckets(Type elt);
+/// max_c |mu_c|^2 of the centroids staged as f32 in `mu` [1, C, D]
+/// (threads below C sum one each into `norms` [C]; barriers inside).
+Value maxCentroidNorm2(ImplicitLocOpBuilder &b, Value mu, Value norms, Value tid,
+                       int64_t C, int64_t D);
+/// The buckets of tokens `ts` of row (bi, h) (site.centroids: the f32
+/// stage): float32 sums where they provably pick the float64 argmax, the
+/// float64 sums of buildRouteBucketsAt elsewhere.
+/// `first`: loadTokenPieces of ts at feature 0, issued early.
+SmallVector<Value> screenedNearest(ImplicitLocOpBuilder &b, const RouteSite &site,
+                                   Value maxNorm2, int64_t C, int64_t D, Value bi, Value h,
+                                   ArrayRef<Value> ts, ArrayRef<Value> first);
+/// The screen on tensor cores (RouteBucketScreen.cpp): x of f16/bf16 and
+/// C % 8 == 0 centroids up to 32, D % 16 == 0 up to 128.
+bool screensBucketsByMma(Type elt, int64_t C, int64_t D);
+constexpr int64_t kMmaBucketRows = 128, kMmaBucketThreads = 128;
+/// One block's tile of the tensor-core bucket kernel: kMmaBucketRows
+/// tokens of row (bi, h) from t0, the shared stages xs [rows, D + 8] and
+/// ms [C, D + 8] (x's element type), todo [2 rows + 1] i32
+/// (the tokens left to the float64 sums with their candidate centroids'
+/// bits, as pairs; their count last).
+struct MmaBucketTile {
+  Value x, mu, bucket, xs, ms, todo, bi, h, t0, n, tid;
+  int64_t C, D;
+};
+void buildMmaBuckets(ImplicitLocOpBuilder &b, const MmaBucketTile &tile);
+/// One 16-byte piece of each token's row of x at feature d (vectors).
+SmallVector<Value> loadTokenPieces(ImplicitLocOpBuilder &b, Value x, Value bi, Value h,
+                                   ArrayRef<Value> ts, Value d);
 /// attn.landmark: by query tiles on tensor cores where canTileLandmark
 /// (LandmarkTiles.cpp), else a thread per query row (no scratch).
 LogicalResult buildLandmarkKernel(OpBuilder &gb, func::FuncOp fn,

@@ -2,7 +2,8 @@
 // step, a thread per token for the buckets ("_c0": float64 dots, the LSH
 // sign words a constant global made at compile time) and a block of W
 // warps per (b, h) row for the stable order (per-warp counts in shared
-// memory through match.any, barriers between the phases); attn.permute is
+// memory; a lane's peers from ballots on its key's bits; barriers between
+// the phases); attn.permute is
 // a thread per 16 bytes of a token's features, reading perm from the
 // workspace.
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu)' | FileCheck %s
@@ -15,29 +16,45 @@
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma gather-tma=1})' | FileCheck %s --check-prefix=GTMA
 
 // chunks(C): the order kernel's counters hold the bucket table, its
-// snapshot and the chunk table; the slots are replayed (a match.any on
-// the bucket, then one on the chunk key) to count and to place.
+// snapshot and the chunk table; the slots are replayed (ballots on the
+// bucket's bits, then on the chunk key's) to count and to place; the
+// chunk of a slot is a 32-bit division.
 // CHUNKS: memref.global "private" @chunked__s0_counts : memref<{{[0-9]+}}xi32, #gpu.address_space<workgroup>>
 // CHUNKS: gpu.func @chunked__s0(
-// CHUNKS-COUNT-3: nvvm.match.sync  any
+// CHUNKS-COUNT-4: nvvm.vote.sync  ballot
 // CHUNKS: gpu.barrier
+// CHUNKS: arith.divui %{{.*}}, %{{.*}} : i32
 
-// Few static centroids: a block stages one head's centroids as f64 in
-// shared memory and each of its 128 threads scores two tokens (t and
-// t + 128; past the row's end the last token, stored nowhere), so one
-// load of a centroid piece serves both tokens' float64 sums.
+// Few static centroids, bf16 rows: the tensor-core screen. A block takes
+// 128 tokens of one row (cp.async into a padded tile), stages the head's
+// centroids, scores by mma.sync in f32 and keeps a token's argmax where the
+// runner-up is provably below it in float64 too; the others go to a list
+// (a shared atomic) whose candidates get the float64 sums after a barrier.
 // KMEANS: gpu.func @kmeans__s0_c0(
-// KMEANS-SAME: attn.grid_tile = array<i64: 1, 256>
+// KMEANS-SAME: attn.grid_tile = array<i64: 1, 128>
 // KMEANS-SAME: attn.threads = 128
-// KMEANS-COUNT-2: arith.minui
-// KMEANS: vector.load %{{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
-// KMEANS: vector.load %{{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
-// KMEANS: vector.load %{{.*}} : memref<1x16x64xf64, #gpu.address_space<workgroup>>, vector<8xf64>
-// KMEANS-COUNT-16: math.fma
-// KMEANS: memref.store
-// KMEANS: scf.if
-// KMEANS: memref.store
+// KMEANS-SAME: nvvm.minctasm = 8
+// KMEANS: nvgpu.device_async_copy %arg0{{.*}} to memref<128x72xbf16, #gpu.address_space<workgroup>>
+// KMEANS: nvvm.cp.async.wait.group 0
+// KMEANS: nvgpu.ldmatrix
+// KMEANS: nvvm.mma.sync
+// KMEANS: math.sqrt
+// KMEANS: arith.cmpf uge
+// KMEANS: memref.atomic_rmw addi
+// KMEANS: gpu.barrier
+// KMEANS: scf.for
+// KMEANS: math.fma %{{.*}} : f64
 // KMEANS: gpu.func @kmeans__s0(
+// f32 rows: the same screen by f32 fmas, four tokens a thread, x loaded a
+// piece ahead; the float64 sums where it fails.
+// KMEANS: gpu.func @kmeans32__s0_c0(
+// KMEANS-SAME: attn.grid_tile = array<i64: 1, 512>
+// KMEANS-COUNT-4: vector.load %{{.*}} : memref<?x?x?x64xf32>, vector<4xf32>
+// KMEANS: memref.get_global @kmeans32__s0_c0_mu : memref<1x16x64xf32, #gpu.address_space<workgroup>>
+// KMEANS: scf.for
+// KMEANS: math.fma %{{.*}} : f32
+// KMEANS: scf.if
+// KMEANS: math.fma %{{.*}} : f64
 
 // The Hopper kernel does the permutes itself (fuse-gather): it reads the
 // permutes' sources and perm and writes the inverse permute's result (no
@@ -75,10 +92,11 @@
 // CHECK: gpu.func @reformer__s0(
 // CHECK-SAME: attn.grid_arg = 1 : i64, attn.grid_dims = 2 : i64, attn.grid_lanes = 1024 : i64, attn.step = 0 : i64
 // CHECK: gpu.barrier
-// CHECK: nvvm.match.sync  any
+// CHECK-COUNT-4: nvvm.vote.sync  ballot
+// CHECK-NOT: nvvm.match.sync
 // CHECK: nvvm.bar.warp.sync
 // CHECK: gpu.barrier
-// CHECK: nvvm.match.sync  any
+// CHECK: nvvm.vote.sync  ballot
 // CHECK: memref.store %{{.*}}, %arg1
 // CHECK: gpu.func @reformer__s1(
 // CHECK-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 8 : i64, {{.*}}attn.step_args = ["i0", "w0", "w2"]
@@ -111,6 +129,12 @@ func.func @chunked(%x: tensor<?x?x?x64xbf16>) -> tensor<?x?x?xi32> {
 func.func @kmeans(%x: tensor<?x?x?x64xbf16>, %mu: tensor<?x16x64xbf16>) -> tensor<?x?x?xi32> {
   %perm, %bucket = attn.route %x centroids(%mu)
       : (tensor<?x?x?x64xbf16>, tensor<?x16x64xbf16>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
+  return %perm : tensor<?x?x?xi32>
+}
+
+func.func @kmeans32(%x: tensor<?x?x?x64xf32>, %mu: tensor<?x16x64xf32>) -> tensor<?x?x?xi32> {
+  %perm, %bucket = attn.route %x centroids(%mu)
+      : (tensor<?x?x?x64xf32>, tensor<?x16x64xf32>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
   return %perm : tensor<?x?x?xi32>
 }
 
