@@ -211,7 +211,7 @@ def timings(report, reps):
                     "w8_k64_ctas2", "nogather", "w4_k64_ctas2_nogather",
                     "w4_k64_ctas3", "w4_k64_ctas3_s3", "w4_k64_ctas3_nogather",
                     "w4_k64_ctas4_nogather", "w4_k64_ctas3_noprefetch", "gtma", "k128_gtma",
-                    "prev", "base", "ffma", "match", "wb1", "screen1"):
+                    "prev", "base", "ffma", "match", "wb1", "screen1", "commit1"):
         if not os.path.exists(os.path.join(BUNDLES, f"routing_bench_c16_chunks_{variant}.bundle")):
             continue
         if only and variant not in only:

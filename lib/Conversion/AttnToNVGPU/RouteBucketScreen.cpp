@@ -274,79 +274,100 @@ Value float64Nearest(ImplicitLocOpBuilder &b, const cuda::MmaBucketTile &tile, V
 }
 } // namespace
 
-void mlir::attn::cuda::buildMmaBuckets(ImplicitLocOpBuilder &b, const MmaBucketTile &tile) {
-  Location loc = b.getLoc();
-  KernelMath km{b};
-  auto c = [&](int64_t v) { return km.c(v); };
-  auto f32 = [&](float v) -> Value { return arith::ConstantOp::create(b, b.getF32FloatAttr(v)); };
-  const int64_t C = tile.C, D = tile.D, rows = kMmaBucketRows;
-  Type elt = cast<MemRefType>(tile.x.getType()).getElementType();
-  MmaFragments mf(b, elt);
-  Value tid = tile.tid, warp = km.div(tid, 32), lane = km.rem(tid, 32);
-  // x's rows of this tile (rows past n re-read row n - 1) and the head's
-  // centroids, padded rows apart so ldmatrix's 8 rows hit 8 bank groups.
-  copyRowsAsync(b, tile.x, tile.bi, tile.h, tile.t0, Value(), tile.n, tile.xs, rows, D, tid,
-                kMmaBucketThreads);
-  // The centroids by 16-byte cp.async too (rows of D % 16 == 0 elements).
-  const int64_t perRow = D / 8;
-  for (int64_t e = 0; e < C * perRow; e += kMmaBucketThreads) {
-    OpBuilder::InsertionGuard g(b);
-    Value i = km.add(tid, e);
-    if (C * perRow - e < kMmaBucketThreads) {
-      auto in = scf::IfOp::create(b, km.ult(i, c(C * perRow)), false);
-      b.setInsertionPointToStart(&in.getThenRegion().front());
+namespace {
+/// The tensor-core bucket kernel's block (cuda::buildMmaBuckets), in the
+/// order it runs: stage x and the centroids, the centroids' fragments and
+/// max |mu|^2, per 16-row tile the scores and each row's screen, then the
+/// listed rows' float64 sums.
+using cuda::copyRowsAsync;
+using cuda::KernelMath;
+using cuda::MmaFragments;
+using cuda::quadReduce;
+
+struct MmaBucketBuilder : KernelMath {
+  const cuda::MmaBucketTile &tile;
+  Type elt;
+  MmaFragments mf;
+  Value tid, warp, lane;
+  const int64_t rows = cuda::kMmaBucketRows, threads = cuda::kMmaBucketThreads;
+  const int64_t nTiles, perWarp;
+  SmallVector<SmallVector<Value>> bFrag; // [ks]: the n-tiles' word pairs
+  Value maxNorm2;
+
+  MmaBucketBuilder(ImplicitLocOpBuilder &b, const cuda::MmaBucketTile &tile)
+      : KernelMath{b}, tile(tile), elt(cast<MemRefType>(tile.x.getType()).getElementType()),
+        mf(b, elt), nTiles(tile.C / 8), perWarp(rows / 16 / (threads / 32)),
+        bFrag(tile.D / 16) {
+    tid = tile.tid;
+    warp = div(tid, 32);
+    lane = rem(tid, 32);
+  }
+  Value f32(float v) { return arith::ConstantOp::create(b, b.getF32FloatAttr(v)); }
+  Value i32(int64_t v) { return arith::ConstantIntOp::create(b, b.getI32Type(), v); }
+
+  /// x's rows of this tile (rows past n re-read row n - 1) and the head's
+  /// centroids by 16-byte cp.async, rows padded so ldmatrix's 8 rows hit 8
+  /// bank groups; the list of rows for the float64 sums starts empty.
+  void stage() {
+    const int64_t C = tile.C, D = tile.D, perRow = D / 8;
+    copyRowsAsync(b, tile.x, tile.bi, tile.h, tile.t0, Value(), tile.n, tile.xs, rows, D, tid,
+                  threads);
+    for (int64_t e = 0; e < C * perRow; e += threads) {
+      OpBuilder::InsertionGuard g(b);
+      Value i = add(tid, e);
+      if (C * perRow - e < threads) {
+        auto in = scf::IfOp::create(b, ult(i, c(C * perRow)), false);
+        b.setInsertionPointToStart(&in.getThenRegion().front());
+      }
+      Value ci = div(i, perRow), col = mul(rem(i, perRow), 8);
+      nvgpu::DeviceAsyncCopyOp::create(b, nvgpu::DeviceAsyncTokenType::get(b.getContext()),
+                                       tile.ms, ValueRange{ci, col}, tile.mu,
+                                       ValueRange{tile.h, ci, col}, b.getIndexAttr(8), Value(),
+                                       UnitAttr());
     }
-    Value ci = km.div(i, perRow), col = km.mul(km.rem(i, perRow), 8);
-    nvgpu::DeviceAsyncCopyOp::create(b, nvgpu::DeviceAsyncTokenType::get(b.getContext()),
-                                     tile.ms, ValueRange{ci, col}, tile.mu,
-                                     ValueRange{tile.h, ci, col}, b.getIndexAttr(8), Value(),
-                                     UnitAttr());
-  }
-  NVVM::CpAsyncCommitGroupOp::create(b);
-  // The list of tokens for the float64 sums starts empty.
-  Value zero32 = arith::ConstantIntOp::create(b, b.getI32Type(), 0);
-  {
-    OpBuilder::InsertionGuard g(b);
-    auto first = scf::IfOp::create(
-        b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c(0)), false);
-    b.setInsertionPointToStart(&first.getThenRegion().front());
-    memref::StoreOp::create(b, zero32, tile.todo, ValueRange{c(2 * rows)});
-  }
-  NVVM::CpAsyncWaitGroupOp::create(b, 0);
-  gpu::BarrierOp::create(b);
-  const int64_t nTiles = C / 8, perWarp = rows / 16 / (kMmaBucketThreads / 32);
-  // Every warp's B fragments of all centroids, once: lane l holds a
-  // quarter of centroid 8 nt + l / 4's features, so its squares summed over
-  // the quad are that centroid's |mu|^2, and their max over the warp's
-  // lanes is max_c |mu_c|^2 (no shared table, no barrier).
-  SmallVector<SmallVector<Value>> bFrag(D / 16);
-  Value maxNorm2 = f32(0.0f);
-  for (int64_t nt = 0; nt < nTiles; ++nt) {
-    Value sq = f32(0.0f);
-    for (int64_t ks = 0; ks < D / 16; ++ks) {
-      SmallVector<Value> bw =
-          mf.ldmatrix(tile.ms, km.add(km.rem(lane, 8), nt * 8),
-                      km.add(km.mul(km.rem(km.div(lane, 8), 2), 8), ks * 16), 2, false);
-      for (Value w : bw)
-        for (Value v : widen(b, wordPair(b, mf, elt, w)))
-          sq = math::FmaOp::create(b, v, v, sq);
-      llvm::append_range(bFrag[ks], bw);
+    NVVM::CpAsyncCommitGroupOp::create(b);
+    {
+      OpBuilder::InsertionGuard g(b);
+      auto first = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, tid, c(0)), false);
+      b.setInsertionPointToStart(&first.getThenRegion().front());
+      memref::StoreOp::create(b, i32(0), tile.todo, ValueRange{c(2 * rows)});
     }
-    // maximumf keeps a NaN norm: then no token passes the screen.
-    maxNorm2 = arith::MaximumFOp::create(b, maxNorm2, quadReduce<arith::AddFOp>(b, sq));
+    NVVM::CpAsyncWaitGroupOp::create(b, 0);
+    gpu::BarrierOp::create(b);
   }
-  for (int32_t off : {4, 8, 16})
-    maxNorm2 = arith::MaximumFOp::create(b, maxNorm2, shuffleXor(b, maxNorm2, off));
-  // (16 D 2^-24)^2 per |x|^2 max |mu|^2: 16 times the float32 bound of an
-  // fma chain, room for the tensor cores' truncating accumulation.
-  float margin2 = static_cast<float>(std::ldexp(double(D) * double(D), -40));
-  for (int64_t mt = 0; mt < perWarp; ++mt) {
-    Value r0 = km.add(km.mul(warp, perWarp * 16), mt * 16);
-    SmallVector<SmallVector<Value>> acc(nTiles, SmallVector<Value>(4, f32(0.0f)));
-    Value xx[2] = {f32(0.0f), f32(0.0f)};
-    for (int64_t ks = 0; ks < D / 16; ++ks) {
-      SmallVector<Value> a = mf.ldmatrix(tile.xs, km.add(r0, km.rem(lane, 16)),
-                                         km.add(km.mul(km.div(lane, 16), 8), ks * 16), 4, false);
+
+  /// Every warp's B fragments of all centroids, once: lane l holds a
+  /// quarter of centroid 8 nt + l / 4's features, so its squares summed
+  /// over the quad are that centroid's |mu|^2, and their max over the
+  /// warp's lanes is max_c |mu_c|^2 (no shared table, no barrier).
+  void centroidFragments() {
+    maxNorm2 = f32(0.0f);
+    for (int64_t nt = 0; nt < nTiles; ++nt) {
+      Value sq = f32(0.0f);
+      for (int64_t ks = 0; ks < tile.D / 16; ++ks) {
+        SmallVector<Value> bw = mf.ldmatrix(tile.ms, add(rem(lane, 8), nt * 8),
+                                            add(mul(rem(div(lane, 8), 2), 8), ks * 16), 2, false);
+        for (Value w : bw)
+          for (Value v : widen(b, wordPair(b, mf, elt, w)))
+            sq = math::FmaOp::create(b, v, v, sq);
+        llvm::append_range(bFrag[ks], bw);
+      }
+      // maximumf keeps a NaN norm: then no token passes the screen.
+      maxNorm2 = arith::MaximumFOp::create(b, maxNorm2, quadReduce<arith::AddFOp>(b, sq));
+    }
+    for (int32_t off : {4, 8, 16})
+      maxNorm2 = arith::MaximumFOp::create(b, maxNorm2, shuffleXor(b, maxNorm2, off));
+  }
+
+  /// Rows r0 .. r0 + 15: scores (acc[nt], the mma layout) and each of this
+  /// lane's two rows' |x|^2 partial sums.
+  void score(Value r0, SmallVector<SmallVector<Value>> &acc, Value (&xx)[2]) {
+    acc.assign(nTiles, SmallVector<Value>(4, f32(0.0f)));
+    xx[0] = xx[1] = f32(0.0f);
+    for (int64_t ks = 0; ks < tile.D / 16; ++ks) {
+      SmallVector<Value> a = mf.ldmatrix(tile.xs, add(r0, rem(lane, 16)),
+                                         add(mul(div(lane, 16), 8), ks * 16), 4, false);
       for (int64_t nt = 0; nt < nTiles; ++nt)
         acc[nt] = mf.mma(a, ArrayRef<Value>(bFrag[ks]).slice(2 * nt, 2), acc[nt]);
       // Words 0, 2 hold row lane / 4; words 1, 3 row lane / 4 + 8.
@@ -354,94 +375,110 @@ void mlir::attn::cuda::buildMmaBuckets(ImplicitLocOpBuilder &b, const MmaBucketT
         for (Value v : widen(b, wordPair(b, mf, elt, a[w])))
           xx[w % 2] = math::FmaOp::create(b, v, v, xx[w % 2]);
     }
-    for (int64_t half = 0; half < 2; ++half) {
-      Value q2 = km.mul(km.rem(lane, 4), 2);
-      Top2 top{acc[0][2 * half], f32(-std::numeric_limits<float>::infinity()),
-               arith::IndexCastOp::create(b, b.getI32Type(), q2)};
-      for (int64_t nt = 0; nt < nTiles; ++nt)
-        for (int64_t e = nt ? 0 : 1; e < 2; ++e)
-          top.see(b, acc[nt][2 * half + e], f32(-std::numeric_limits<float>::infinity()),
-                  arith::IndexCastOp::create(b, b.getI32Type(), km.add(q2, nt * 8 + e)));
-      // The quad's four lanes hold the row's columns; lower lanes' columns
-      // come first within each n-tile, so ties are not ordered here: a
-      // tie leaves a zero gap and goes to the float64 sums.
-      for (int32_t off : {1, 2})
-        top.see(b, shuffleXor(b, top.best, off), shuffleXor(b, top.second, off),
-                shuffleXor(b, top.idx, off));
-      Value norm2 = quadReduce<arith::AddFOp>(b, xx[half]);
-      Value gap = arith::SubFOp::create(b, top.best, top.second);
-      Value bound2 =
-          arith::MulFOp::create(b, f32(margin2), arith::MulFOp::create(b, norm2, maxNorm2));
-      Value clear = arith::AndIOp::create(
-          b, arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, gap, f32(1e-30f)),
-          arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, arith::MulFOp::create(b, gap, gap),
-                                bound2));
-      // The float64 sums' candidates: every centroid not provably below
-      // the best, i.e. not under best - (the margin + 1e-30). UGE: a NaN
-      // anywhere (or an overflowing bound) makes every centroid one.
-      Value floor = arith::SubFOp::create(
-          b, top.best, arith::AddFOp::create(b, math::SqrtOp::create(b, bound2), f32(1e-30f)));
-      Value bits = arith::ConstantIntOp::create(b, b.getI32Type(), 0);
-      for (int64_t nt = 0; nt < nTiles; ++nt)
-        for (int64_t e = 0; e < 2; ++e) {
-          Value col = arith::IndexCastOp::create(b, b.getI32Type(), km.add(q2, nt * 8 + e));
-          Value cand = arith::CmpFOp::create(b, arith::CmpFPredicate::UGE, acc[nt][2 * half + e],
-                                             floor);
-          bits = arith::OrIOp::create(
-              b, bits,
-              arith::SelectOp::create(
-                  b, cand,
-                  arith::ShLIOp::create(b, arith::ConstantIntOp::create(b, b.getI32Type(), 1), col),
-                  arith::ConstantIntOp::create(b, b.getI32Type(), 0)));
-        }
-      Value mask = quadReduce<arith::OrIOp>(b, bits);
-      Value t = km.add(km.add(km.add(tile.t0, r0), km.div(lane, 4)), half * 8);
-      Value stores = arith::AndIOp::create(
-          b, km.ult(t, tile.n),
-          arith::CmpIOp::create(b, arith::CmpIPredicate::eq, km.rem(lane, 4), c(0)));
-      // Screened tokens store their bucket; the others join the list.
-      auto store = scf::IfOp::create(b, stores, false);
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(&store.getThenRegion().front());
-      scf::IfOp::create(
-          b, clear,
-          [&](OpBuilder &tb, Location l) {
-            memref::StoreOp::create(tb, l, top.idx, tile.bucket, ValueRange{tile.bi, tile.h, t});
-            scf::YieldOp::create(tb, l);
-          },
-          [&](OpBuilder &eb, Location l) {
-            Value at = memref::AtomicRMWOp::create(
-                eb, l, arith::AtomicRMWKind::addi, arith::ConstantIntOp::create(eb, l, eb.getI32Type(), 1),
-                tile.todo, ValueRange{cIdx(eb, l, 2 * rows)});
-            Value slot = arith::MulIOp::create(
-                eb, l, arith::IndexCastOp::create(eb, l, eb.getIndexType(), at), cIdx(eb, l, 2));
-            memref::StoreOp::create(eb, l, arith::IndexCastOp::create(eb, l, eb.getI32Type(), t),
-                                    tile.todo, ValueRange{slot});
-            memref::StoreOp::create(eb, l, mask, tile.todo,
-                                    ValueRange{arith::AddIOp::create(eb, l, slot, cIdx(eb, l, 1))});
-            scf::YieldOp::create(eb, l);
-          });
-    }
   }
-  // The listed tokens' float64 sums, a thread each, after the screen (its
-  // registers free: one copy of this loop, not one per row of a lane).
-  gpu::BarrierOp::create(b);
-  Value listed = arith::IndexCastOp::create(
-      b, b.getIndexType(), memref::LoadOp::create(b, tile.todo, ValueRange{c(2 * rows)}));
-  scf::ForOp::create(b, tid, listed, c(kMmaBucketThreads), ValueRange{},
-                     [&](OpBuilder &fb, Location l, Value i, ValueRange) {
-                       ImplicitLocOpBuilder ib(l, fb);
-                       Value slot = arith::MulIOp::create(ib, i, cIdx(ib, l, 2));
-                       Value t = arith::IndexCastOp::create(
-                           ib, ib.getIndexType(),
-                           memref::LoadOp::create(ib, tile.todo, ValueRange{slot}));
-                       Value mask = memref::LoadOp::create(
-                           ib, tile.todo, ValueRange{arith::AddIOp::create(ib, slot, cIdx(ib, l, 1))});
-                       Value k = float64Nearest(ib, tile, t, mask);
-                       memref::StoreOp::create(
-                           fb, l, arith::IndexCastOp::create(fb, l, fb.getI32Type(), k),
-                           tile.bucket, ValueRange{tile.bi, tile.h, t});
-                       scf::YieldOp::create(fb, l);
-                     });
-  (void)loc;
+
+  /// The screen of one row (this lane's `half`, token t): its bucket where
+  /// the float32 argmax is provably the float64 one, else the row joins the
+  /// list with its candidates.
+  void screenRow(ArrayRef<SmallVector<Value>> acc, int64_t half, Value xx, Value t) {
+    const float inf = std::numeric_limits<float>::infinity();
+    Value q2 = mul(rem(lane, 4), 2);
+    auto colOf = [&](int64_t nt, int64_t e) {
+      return arith::IndexCastOp::create(b, b.getI32Type(), add(q2, nt * 8 + e)).getResult();
+    };
+    Top2 top{acc[0][2 * half], f32(-inf), colOf(0, 0)};
+    for (int64_t nt = 0; nt < nTiles; ++nt)
+      for (int64_t e = nt ? 0 : 1; e < 2; ++e)
+        top.see(b, acc[nt][2 * half + e], f32(-inf), colOf(nt, e));
+    // The quad's four lanes hold the row's columns; lower lanes' columns
+    // come first within each n-tile, so ties are not ordered here: a tie
+    // leaves a zero gap and goes to the float64 sums.
+    for (int32_t off : {1, 2})
+      top.see(b, shuffleXor(b, top.best, off), shuffleXor(b, top.second, off),
+              shuffleXor(b, top.idx, off));
+    // (16 D 2^-24)^2 per |x|^2 max |mu|^2: 16 times the float32 bound of
+    // an fma chain, room for the tensor cores' truncating accumulation.
+    float margin2 = static_cast<float>(std::ldexp(double(tile.D) * double(tile.D), -40));
+    Value norm2 = quadReduce<arith::AddFOp>(b, xx);
+    Value gap = arith::SubFOp::create(b, top.best, top.second);
+    Value bound2 = arith::MulFOp::create(b, f32(margin2), arith::MulFOp::create(b, norm2, maxNorm2));
+    Value clear = arith::AndIOp::create(
+        b, arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, gap, f32(1e-30f)),
+        arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, arith::MulFOp::create(b, gap, gap),
+                              bound2));
+    // The float64 sums' candidates: every centroid not provably below the
+    // best, i.e. not under best - (the margin + 1e-30). UGE: a NaN
+    // anywhere (or an overflowing bound) makes every centroid one.
+    Value floor = arith::SubFOp::create(
+        b, top.best, arith::AddFOp::create(b, math::SqrtOp::create(b, bound2), f32(1e-30f)));
+    Value bits = i32(0);
+    for (int64_t nt = 0; nt < nTiles; ++nt)
+      for (int64_t e = 0; e < 2; ++e) {
+        Value cand =
+            arith::CmpFOp::create(b, arith::CmpFPredicate::UGE, acc[nt][2 * half + e], floor);
+        bits = arith::OrIOp::create(
+            b, bits,
+            arith::SelectOp::create(b, cand, arith::ShLIOp::create(b, i32(1), colOf(nt, e)),
+                                    i32(0)));
+      }
+    Value mask = quadReduce<arith::OrIOp>(b, bits);
+    Value stores = arith::AndIOp::create(
+        b, ult(t, tile.n), arith::CmpIOp::create(b, arith::CmpIPredicate::eq, rem(lane, 4), c(0)));
+    auto store = scf::IfOp::create(b, stores, false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&store.getThenRegion().front());
+    auto pick = scf::IfOp::create(b, clear, true);
+    b.setInsertionPointToStart(&pick.getThenRegion().front());
+    memref::StoreOp::create(b, top.idx, tile.bucket, ValueRange{tile.bi, tile.h, t});
+    b.setInsertionPointToStart(&pick.getElseRegion().front());
+    Value at = memref::AtomicRMWOp::create(b, arith::AtomicRMWKind::addi, i32(1), tile.todo,
+                                           ValueRange{c(2 * rows)});
+    Value slot = mul(arith::IndexCastOp::create(b, b.getIndexType(), at), 2);
+    memref::StoreOp::create(b, arith::IndexCastOp::create(b, b.getI32Type(), t), tile.todo,
+                            ValueRange{slot});
+    memref::StoreOp::create(b, mask, tile.todo, ValueRange{add(slot, 1)});
+  }
+
+  /// The listed rows' float64 sums, a thread each, after the screen (its
+  /// registers free: one copy of this loop, not one per row of a lane).
+  void listed() {
+    gpu::BarrierOp::create(b);
+    Value count = arith::IndexCastOp::create(
+        b, b.getIndexType(), memref::LoadOp::create(b, tile.todo, ValueRange{c(2 * rows)}));
+    scf::ForOp::create(b, tid, count, c(threads), ValueRange{},
+                       [&](OpBuilder &fb, Location l, Value i, ValueRange) {
+                         ImplicitLocOpBuilder ib(l, fb);
+                         Value slot = arith::MulIOp::create(ib, i, cIdx(ib, l, 2));
+                         Value t = arith::IndexCastOp::create(
+                             ib, ib.getIndexType(),
+                             memref::LoadOp::create(ib, tile.todo, ValueRange{slot}));
+                         Value mask = memref::LoadOp::create(
+                             ib, tile.todo,
+                             ValueRange{arith::AddIOp::create(ib, slot, cIdx(ib, l, 1))});
+                         Value k = float64Nearest(ib, tile, t, mask);
+                         memref::StoreOp::create(
+                             ib, arith::IndexCastOp::create(ib, ib.getI32Type(), k), tile.bucket,
+                             ValueRange{tile.bi, tile.h, t});
+                         scf::YieldOp::create(ib);
+                       });
+  }
+
+  void build() {
+    stage();
+    centroidFragments();
+    for (int64_t mt = 0; mt < perWarp; ++mt) {
+      Value r0 = add(mul(warp, perWarp * 16), mt * 16);
+      SmallVector<SmallVector<Value>> acc;
+      Value xx[2];
+      score(r0, acc, xx);
+      for (int64_t half = 0; half < 2; ++half)
+        screenRow(acc, half, xx[half], add(add(add(tile.t0, r0), div(lane, 4)), half * 8));
+    }
+    listed();
+  }
+};
+} // namespace
+
+void mlir::attn::cuda::buildMmaBuckets(ImplicitLocOpBuilder &b, const MmaBucketTile &tile) {
+  MmaBucketBuilder(b, tile).build();
 }

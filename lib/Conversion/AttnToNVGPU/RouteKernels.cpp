@@ -158,7 +158,8 @@ int64_t orderWarps(int64_t perKey) {
 
 /// The order kernel's row (bi, h): a stable counting sort of the row's
 /// tokens by bucket; with chunks, a second one by the chunk of each
-/// token's slot. Each warp owns a contiguous segment of the row and walks
+/// token's slot (its counts from the slot ranges, no walk). Each warp owns
+/// a contiguous segment of the row and walks
 /// it 32 tokens at a time; ballots give a lane the lanes with its key,
 /// the lowest of them adds their number to the warp's counter of the key.
 struct OrderRow {
@@ -166,8 +167,8 @@ struct OrderRow {
   Value bucket, perm, counts, bi, h, tid;
   int64_t W, buckets, chunks; // chunks 0: none
   Value warp, lane, below, segBegin, segEnd;
-  // Table offsets in `counts`: bucket counters, their snapshot (for the
-  // replays), chunk counters.
+  // Table offsets in `counts`: bucket counters (then first slots), a copy
+  // of the per-warp bucket counts (with chunks), chunk counters.
   int64_t bTab = 0, bSnap = 0, kTab = 0;
 
   Value c(int64_t v) { return cIdx(b, b.getLoc(), v); }
@@ -337,6 +338,45 @@ struct OrderRow {
     gpu::BarrierOp::create(b);
   }
 
+  /// Per warp and chunk, the warp's tokens whose slots fall in the chunk:
+  /// a thread per (warp, bucket) adds its slot range's overlap with each
+  /// chunk it meets (shared atomics: ranges of one warp share chunks).
+  void countChunks(Value width) {
+    strided(W * buckets, [&](OpBuilder &fb, Location l, Value i) {
+      ImplicitLocOpBuilder x(l, fb);
+      Value start = memref::LoadOp::create(x, counts, ValueRange{i});
+      Value n = memref::LoadOp::create(
+          x, counts, ValueRange{arith::AddIOp::create(x, i, cIdx(x, l, bSnap))});
+      Value end = arith::AddIOp::create(x, start, n);
+      Value w = arith::DivUIOp::create(x, i, cIdx(x, l, buckets));
+      Value first = arith::DivUIOp::create(x, start, width);
+      // One past the last chunk met (none when n = 0).
+      Value stop = arith::SelectOp::create(
+          x, arith::CmpIOp::create(x, arith::CmpIPredicate::eq, n, i32(x, l, 0)), first,
+          arith::AddIOp::create(
+              x, arith::DivUIOp::create(x, arith::SubIOp::create(x, end, i32(x, l, 1)), width),
+              i32(x, l, 1)));
+      auto toIdx = [&](Value v) { return arith::IndexCastUIOp::create(x, x.getIndexType(), v); };
+      scf::ForOp::create(
+          x, toIdx(first), toIdx(stop), cIdx(x, l, 1), ValueRange{},
+          [&](OpBuilder &cb, Location cl, Value j, ValueRange) {
+            ImplicitLocOpBuilder y(cl, cb);
+            Value j32 = arith::IndexCastUIOp::create(y, y.getI32Type(), j);
+            Value lo = arith::MaxUIOp::create(y, start, arith::MulIOp::create(y, j32, width));
+            Value hi = arith::MinUIOp::create(
+                y, end,
+                arith::MulIOp::create(y, arith::AddIOp::create(y, j32, i32(y, cl, 1)), width));
+            Value at = arith::AddIOp::create(
+                y, cIdx(y, cl, kTab),
+                arith::AddIOp::create(y, arith::MulIOp::create(y, w, cIdx(y, cl, chunks)), j));
+            memref::AtomicRMWOp::create(y, arith::AtomicRMWKind::addi,
+                                        arith::SubIOp::create(y, hi, lo), counts, ValueRange{at});
+            scf::YieldOp::create(y);
+          });
+    });
+    gpu::BarrierOp::create(b);
+  }
+
   void build() {
     Type ti32 = b.getI32Type();
     warp = arith::DivUIOp::create(b, tid, c(32));
@@ -360,6 +400,14 @@ struct OrderRow {
       bump(x, l, bTab, buckets, valid, bk, peersOf(x, l, bk, buckets));
     });
     gpu::BarrierOp::create(b);
+    if (chunks) { // the counts outlive the prefix, which makes them slots
+      strided(W * buckets, [&](OpBuilder &fb, Location l, Value i) {
+        Value v = memref::LoadOp::create(fb, l, counts, ValueRange{i});
+        memref::StoreOp::create(fb, l, v, counts,
+                                ValueRange{arith::AddIOp::create(fb, l, i, cIdx(fb, l, bSnap))});
+      });
+      gpu::BarrierOp::create(b);
+    }
     prefix(bTab, buckets);
     if (!chunks) {
       walk([&](OpBuilder &x, Location l, Value t, Value valid, Value bk) {
@@ -372,15 +420,11 @@ struct OrderRow {
       });
       return;
     }
-    // chunks(C): the slots are replayed twice (the bucket table restored
-    // from its snapshot in between): once to count the chunks, once to
-    // place each token by (chunk of its slot, position).
-    strided(W * buckets, [&](OpBuilder &fb, Location l, Value i) {
-      Value v = memref::LoadOp::create(fb, l, counts, ValueRange{i});
-      memref::StoreOp::create(fb, l, v, counts,
-                              ValueRange{arith::AddIOp::create(fb, l, i, cIdx(fb, l, bSnap))});
-    });
-    gpu::BarrierOp::create(b);
+    // chunks(C): no walk counts the chunks. Warp w's tokens of bucket k
+    // hold the consecutive slots [start, start + count) (a bucket's slots
+    // go warp by warp), so warp w's count of chunk j is the sum over k of
+    // that range's overlap with j's slots; one walk then places each token
+    // by (chunk of its slot, position).
     Value width = arith::MaxUIOp::create(b, arith::CeilDivUIOp::create(b, N, c(chunks)), c(1));
     // In 32 bits (slots < N < 2^31): a 64-bit division is a long
     // subroutine on the GPU, and this kernel is bound by instruction issue.
@@ -390,18 +434,8 @@ struct OrderRow {
           x, l, arith::IndexCastUIOp::create(x, l, x.getI32Type(), slot), width32);
       return arith::SelectOp::create(x, l, valid, k, i32(x, l, -1));
     };
-    walk([&](OpBuilder &x, Location l, Value, Value valid, Value bk) {
-      Value key = chunkOf(x, l, valid, slotOf(x, l, valid, bk));
-      bump(x, l, kTab, chunks, valid, key, peersOf(x, l, key, chunks));
-    });
-    gpu::BarrierOp::create(b);
+    countChunks(width32);
     prefix(kTab, chunks);
-    strided(W * buckets, [&](OpBuilder &fb, Location l, Value i) {
-      Value v = memref::LoadOp::create(
-          fb, l, counts, ValueRange{arith::AddIOp::create(fb, l, i, cIdx(fb, l, bSnap))});
-      memref::StoreOp::create(fb, l, v, counts, ValueRange{i});
-    });
-    gpu::BarrierOp::create(b);
     walk([&](OpBuilder &x, Location l, Value t, Value valid, Value bk) {
       Value key = chunkOf(x, l, valid, slotOf(x, l, valid, bk));
       Value peers = peersOf(x, l, key, chunks);
@@ -663,7 +697,7 @@ LogicalResult mlir::attn::cuda::buildRouteKernels(OpBuilder &gb,
   if (K > routeBucketLimit())
     return op.emitError() << "attn.route on CUDA takes chunks(C) up to "
                           << routeBucketLimit() << ", got " << K;
-  // Per key and warp: bucket counters and their snapshot, chunk counters.
+  // Per key and warp: bucket counters and a copy of them, chunk counters.
   int64_t W = orderWarps(K ? 2 * C + K : C);
   int64_t words = K ? tableSize(W, C) + W * C + tableSize(W, K) : tableSize(W, C);
   auto countsType = MemRefType::get(

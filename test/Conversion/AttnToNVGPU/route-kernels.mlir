@@ -15,15 +15,20 @@
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma warps=8})' | FileCheck %s --check-prefix=SHORT8
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma gather-tma=1})' | FileCheck %s --check-prefix=GTMA
 
-// chunks(C): the order kernel's counters hold the bucket table, its
-// snapshot and the chunk table; the slots are replayed (ballots on the
-// bucket's bits, then on the chunk key's) to count and to place; the
-// chunk of a slot is a 32-bit division.
+// chunks(C): the order kernel's counters hold the bucket table, a copy of
+// its counts and the chunk table; each warp's chunk counts come from its
+// slot ranges per bucket (shared atomics, no walk); one replay of the
+// slots (ballots on the bucket's bits, then on the chunk key's) places
+// each token; the chunk of a slot is a 32-bit division.
 // CHUNKS: memref.global "private" @chunked__s0_counts : memref<{{[0-9]+}}xi32, #gpu.address_space<workgroup>>
 // CHUNKS: gpu.func @chunked__s0(
 // CHUNKS-COUNT-4: nvvm.vote.sync  ballot
 // CHUNKS: gpu.barrier
+// CHUNKS: memref.atomic_rmw addi
+// CHUNKS: gpu.barrier
+// CHUNKS: nvvm.vote.sync  ballot
 // CHUNKS: arith.divui %{{.*}}, %{{.*}} : i32
+// CHUNKS: memref.store %{{.*}}, %arg1
 
 // Few static centroids, bf16 rows: the tensor-core screen. A block takes
 // 128 tokens of one row (cp.async into a padded tile), stages the head's
