@@ -14,9 +14,13 @@
 //
 // so where the float32 best beats the runner-up by more than
 // 4 D 2^-24 |x| max_c |mu_c| (and by more than 1e-30, which covers float32
-// underflow), the float64 argmax is the same centroid. Every other token
-// (near ties, NaN, overflow) takes the float64 sums: the same result as
-// the reference, bit for bit, at the float64 cost for those few tokens.
+// underflow), the float64 argmax is the same centroid. The tensor-core
+// screen (f16/bf16 rows, buildMmaBuckets) asks for 16 D 2^-24: the
+// accumulation order and rounding of mma.sync are not documented. Every
+// other token (near ties, NaN, overflow) takes the float64 sums: the same
+// result as the reference, bit for bit, at the float64 cost for those few
+// tokens (on tensor cores only over the centroids not provably below the
+// best).
 //
 //===----------------------------------------------------------------------===//
 
