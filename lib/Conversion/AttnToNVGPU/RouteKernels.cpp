@@ -251,7 +251,7 @@ struct OrderRow {
   /// whether it is in the segment, and its bucket (-1 past the end). The
   /// buckets of kWalkBatch such steps are loaded together first: the
   /// steps' counters in shared memory order them, so one load per step
-  /// would wait out an L2 latency each (most of the kernel's time).
+  /// waits out an L2 latency each (0.037 against 0.031 ms at N = 16384).
   static constexpr int64_t kWalkBatch = 8;
   void walk(function_ref<void(OpBuilder &, Location, Value, Value, Value)> body) {
     scf::ForOp::create(
@@ -473,38 +473,56 @@ bool stagesCentroids(RouteOp op) {
          C * D * 8 <= kStagedCentroidBytes;
 }
 
+/// A private shared-memory global `name` of `type` beside kernel `kfn`.
+MemRefType declareShared(OpBuilder &gb, gpu::GPUFuncOp kfn, const Twine &name,
+                         ArrayRef<int64_t> shape, Type elt) {
+  auto type = MemRefType::get(
+      shape, elt, MemRefLayoutAttrInterface(),
+      gpu::AddressSpaceAttr::get(gb.getContext(), gpu::AddressSpace::Workgroup));
+  OpBuilder::InsertionGuard g(gb);
+  gb.setInsertionPoint(kfn);
+  memref::GlobalOp::create(gb, kfn.getLoc(), name.str(), gb.getStringAttr("private"), type,
+                           Attribute(), /*constant=*/false, gb.getI64IntegerAttr(16));
+  return type;
+}
+
+/// The bucket kernels' blocks: block id -> tile of `tokens` tokens of row
+/// (bi, h) of bucket [B, H, N], starting at token t0.
+struct RowTile {
+  Value bi, h, t0, n;
+};
+RowTile rowTileOfBlock(ImplicitLocOpBuilder &b, Value grid, int64_t tokens) {
+  auto c = [&](int64_t v) { return cIdx(b, b.getLoc(), v); };
+  RowTile r;
+  r.n = memref::DimOp::create(b, grid, 2);
+  Value heads = memref::DimOp::create(b, grid, 1);
+  Value tiles = arith::CeilDivUIOp::create(b, r.n, c(tokens));
+  Value blk = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  Value rest = arith::DivUIOp::create(b, blk, tiles);
+  r.t0 = arith::MulIOp::create(b, arith::RemUIOp::create(b, blk, tiles), c(tokens));
+  r.h = arith::RemUIOp::create(b, rest, heads);
+  r.bi = arith::DivUIOp::create(b, rest, heads);
+  return r;
+}
+
 /// The bucket kernel on tensor cores (cuda::buildMmaBuckets): a block of
 /// kMmaBucketThreads per kMmaBucketRows tokens of one (b, h) row.
 LogicalResult buildMmaBucketKernel(OpBuilder &gb, gpu::GPUFuncOp bucketFn, unsigned bucketArg,
                                    StringRef name, Type elt, int64_t C, int64_t D) {
-  Location loc = bucketFn.getLoc();
-  auto wg = gpu::AddressSpaceAttr::get(gb.getContext(), gpu::AddressSpace::Workgroup);
-  auto shared = [&](StringRef suffix, ArrayRef<int64_t> shape, Type t) {
-    auto type = MemRefType::get(shape, t, MemRefLayoutAttrInterface(), wg);
-    OpBuilder::InsertionGuard g(gb);
-    gb.setInsertionPoint(bucketFn);
-    memref::GlobalOp::create(gb, loc, (name + suffix).str(), gb.getStringAttr("private"), type,
-                             Attribute(), /*constant=*/false, gb.getI64IntegerAttr(16));
-    return type;
-  };
-  auto xsType = shared("_x", {cuda::kMmaBucketRows, D + 8}, elt);
-  auto msType = shared("_mu", {C, D + 8}, elt);
-  auto todoType = shared("_todo", {2 * cuda::kMmaBucketRows + 1}, gb.getI32Type());
+  auto xsType = declareShared(gb, bucketFn, name + "_x", {cuda::kMmaBucketRows, D + 8}, elt);
+  auto msType = declareShared(gb, bucketFn, name + "_mu", {C, D + 8}, elt);
+  auto todoType = declareShared(gb, bucketFn, name + "_todo", {2 * cuda::kMmaBucketRows + 1},
+                                gb.getI32Type());
   bucketFn->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({1, cuda::kMmaBucketRows}));
   // Blocks are short (a copy, a few MMAs): several per SM hide each one's
   // copy latency. The float64 fallback may spill under this bound; it is
   // rare.
-  bucketFn->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(),
-                    gb.getI32IntegerAttr(8));
+  bucketFn->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), gb.getI32IntegerAttr(8));
   OpBuilder ob(gb.getContext());
   ob.setInsertionPointToStart(&bucketFn.getBody().front());
-  ImplicitLocOpBuilder b(loc, ob);
-  auto c = [&](int64_t v) { return cIdx(b, loc, v); };
+  ImplicitLocOpBuilder b(bucketFn.getLoc(), ob);
   Value grid = bucketFn.getArgument(bucketArg);
-  Value n = memref::DimOp::create(b, grid, 2), heads = memref::DimOp::create(b, grid, 1);
-  Value tiles = arith::CeilDivUIOp::create(b, n, c(cuda::kMmaBucketRows));
-  Value blk = gpu::BlockIdOp::create(b, gpu::Dimension::x);
-  Value rest = arith::DivUIOp::create(b, blk, tiles);
+  RowTile rt = rowTileOfBlock(b, grid, cuda::kMmaBucketRows);
   cuda::MmaBucketTile tile;
   tile.x = bucketFn.getArgument(0);
   tile.mu = bucketFn.getArgument(1);
@@ -512,11 +530,10 @@ LogicalResult buildMmaBucketKernel(OpBuilder &gb, gpu::GPUFuncOp bucketFn, unsig
   tile.xs = memref::GetGlobalOp::create(b, xsType, (name + "_x").str());
   tile.ms = memref::GetGlobalOp::create(b, msType, (name + "_mu").str());
   tile.todo = memref::GetGlobalOp::create(b, todoType, (name + "_todo").str());
-  tile.h = arith::RemUIOp::create(b, rest, heads);
-  tile.bi = arith::DivUIOp::create(b, rest, heads);
-  tile.t0 = arith::MulIOp::create(b, arith::RemUIOp::create(b, blk, tiles),
-                                  c(cuda::kMmaBucketRows));
-  tile.n = n;
+  tile.bi = rt.bi;
+  tile.h = rt.h;
+  tile.t0 = rt.t0;
+  tile.n = rt.n;
   tile.tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
   tile.C = C;
   tile.D = D;
@@ -538,43 +555,29 @@ LogicalResult buildBucketKernel(OpBuilder &gb, func::FuncOp fn, RouteOp op,
   Location loc = op.getLoc();
   constexpr int64_t kThreads = 128;
   bool staged = stagesCentroids(op);
-  // The float32 screen (RouteBucketScreen.cpp) stages f32 centroids and
-  // scores 4 tokens per thread (its sums take half the registers).
-  // (Rows of whole 16-byte pieces: the screen loads x a piece at a time.)
-  bool screen = false;
-  if (staged) {
-    auto muType = cast<RankedTensorType>(op.getCentroids().getType());
-    Type elt = muType.getElementType();
-    screen = cuda::screensBuckets(elt) &&
-             muType.getDimSize(2) * elt.getIntOrFloatBitWidth() % 128 == 0;
-  }
+  // Staged centroids in rows of whole 16-byte pieces are screened in
+  // float32 (RouteBucketScreen.cpp): on tensor cores for f16/bf16 rows
+  // where their shapes allow, else by fmas, 4 tokens a thread (float32
+  // sums take half the registers of float64 ones).
+  RankedTensorType muType =
+      staged ? cast<RankedTensorType>(op.getCentroids().getType()) : RankedTensorType();
+  Type muElt = staged ? muType.getElementType() : Type();
+  bool screen = staged && cuda::screensBuckets(muElt) &&
+                muType.getDimSize(2) * muElt.getIntOrFloatBitWidth() % 128 == 0;
   const int64_t kTokensPerThread = screen ? 4 : 2;
   auto bucketFn = cuda::createStepKernel(gb, fn, values, name, bucketArg, 3, kThreads,
                                    staged ? kThreads : 1);
-  if (screen) {
-    auto muType = cast<RankedTensorType>(op.getCentroids().getType());
-    Type elt = muType.getElementType();
-    int64_t C = muType.getDimSize(1), D = muType.getDimSize(2);
-    if (cuda::screensBucketsByMma(elt, C, D))
-      return buildMmaBucketKernel(gb, bucketFn, bucketArg, name, elt, C, D);
-  }
+  if (screen && cuda::screensBucketsByMma(muElt, muType.getDimSize(1), muType.getDimSize(2)))
+    return buildMmaBucketKernel(gb, bucketFn, bucketArg, name, muElt, muType.getDimSize(1),
+                                muType.getDimSize(2));
   std::string stageName = (name + "_mu").str();
   MemRefType stageType;
   if (staged) {
-    auto mu = cast<RankedTensorType>(op.getCentroids().getType());
-    auto wg = gpu::AddressSpaceAttr::get(gb.getContext(), gpu::AddressSpace::Workgroup);
-    stageType = MemRefType::get({1, mu.getDimSize(1), mu.getDimSize(2)},
-                                screen ? gb.getF32Type() : gb.getF64Type(),
-                                MemRefLayoutAttrInterface(), wg);
-    OpBuilder::InsertionGuard g(gb);
-    gb.setInsertionPoint(bucketFn);
-    memref::GlobalOp::create(gb, loc, stageName, gb.getStringAttr("private"), stageType,
-                             Attribute(), /*constant=*/false, gb.getI64IntegerAttr(16));
+    stageType = declareShared(gb, bucketFn, stageName,
+                              {1, muType.getDimSize(1), muType.getDimSize(2)},
+                              screen ? gb.getF32Type() : gb.getF64Type());
     if (screen)
-      memref::GlobalOp::create(gb, loc, (name + "_norms").str(), gb.getStringAttr("private"),
-                               MemRefType::get({mu.getDimSize(1)}, gb.getF32Type(),
-                                               MemRefLayoutAttrInterface(), wg),
-                               Attribute(), /*constant=*/false, gb.getI64IntegerAttr(16));
+      declareShared(gb, bucketFn, name + "_norms", {muType.getDimSize(1)}, gb.getF32Type());
     bucketFn->setAttr("attn.grid_tile",
                       gb.getDenseI64ArrayAttr({1, kThreads * kTokensPerThread}));
   }
@@ -604,17 +607,10 @@ LogicalResult buildBucketKernel(OpBuilder &gb, func::FuncOp fn, RouteOp op,
     return success();
   }
   auto c = [&](int64_t v) { return cIdx(b, loc, v); };
-  Value n = memref::DimOp::create(b, grid, 2), heads = memref::DimOp::create(b, grid, 1);
-  Value tiles = arith::CeilDivUIOp::create(b, n, c(kThreads * kTokensPerThread));
-  Value blk = gpu::BlockIdOp::create(b, gpu::Dimension::x);
+  RowTile rt = rowTileOfBlock(b, grid, kThreads * kTokensPerThread);
+  Value n = rt.n, h = rt.h, bi = rt.bi;
   Value tid = gpu::ThreadIdOp::create(b, gpu::Dimension::x);
-  Value rest = arith::DivUIOp::create(b, blk, tiles);
-  Value t = arith::AddIOp::create(
-      b,
-      arith::MulIOp::create(b, arith::RemUIOp::create(b, blk, tiles),
-                            c(kThreads * kTokensPerThread)),
-      tid);
-  Value h = arith::RemUIOp::create(b, rest, heads), bi = arith::DivUIOp::create(b, rest, heads);
+  Value t = arith::AddIOp::create(b, rt.t0, tid);
   // Tokens past the row's end score its last token (a valid row) and
   // store nothing.
   SmallVector<Value> ts, loadAt, firstX;
@@ -644,9 +640,8 @@ LogicalResult buildBucketKernel(OpBuilder &gb, func::FuncOp fn, RouteOp op,
   gpu::BarrierOp::create(b);
   Value maxNorm2;
   if (screen) {
-    auto normsType = MemRefType::get(
-        {C}, b.getF32Type(), MemRefLayoutAttrInterface(),
-        gpu::AddressSpaceAttr::get(b.getContext(), gpu::AddressSpace::Workgroup));
+    auto normsType = MemRefType::get({C}, b.getF32Type(), MemRefLayoutAttrInterface(),
+                                     stageType.getMemorySpace());
     Value norms = memref::GetGlobalOp::create(b, normsType, (name + "_norms").str());
     maxNorm2 = cuda::maxCentroidNorm2(b, mu, norms, tid, C, D);
   }
