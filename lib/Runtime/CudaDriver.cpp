@@ -117,11 +117,13 @@ bool currentContext(const Driver *&d, CUcontext &ctx, std::string &error) {
   return d && check(d->cuCtxGetCurrent(&ctx), "cuCtxGetCurrent", error);
 }
 
-bool ensureContext(std::string &error) {
+bool ensureContext(std::string &error, CUcontext *current) {
   const Driver *d = nullptr;
   CUcontext ctx = nullptr;
   if (!currentContext(d, ctx, error))
     return false;
+  if (current)
+    *current = ctx;
   if (ctx)
     return true;
   CUdevice dev;
@@ -130,6 +132,8 @@ bool ensureContext(std::string &error) {
              "cuDevicePrimaryCtxRetain", error) ||
       !check(d->cuCtxSetCurrent(ctx), "cuCtxSetCurrent", error))
     return false;
+  if (current)
+    *current = ctx;
   return true;
 }
 

@@ -35,6 +35,8 @@ struct Kernel::CudaModules {
   /// function, looked up on first use.
   std::map<CUcontext, CUmodule> modules;
   std::map<std::pair<CUcontext, std::string>, CUfunction> functions;
+  /// Per context: its device's multiprocessor count.
+  std::map<CUcontext, int> smCount;
   /// Per (context, stream): the buffers programs pass between their
   /// kernels, one allocation that grows to the largest call seen and is
   /// then reused (no allocation per call, no host synchronisation).
@@ -230,7 +232,8 @@ bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
                         std::string &error) const {
   const EntryABI &abi = b.entries[entry];
   const Driver *d = driver(error);
-  if (!d || !ensureContext(error))
+  CUcontext ctx = nullptr;
+  if (!d || !ensureContext(error, &ctx))
     return false;
   // Every pointer must be device memory of this context, contiguous, and
   // aligned for the kernel's 16-byte copies (inputs) or 4-byte stores.
@@ -280,17 +283,34 @@ bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
     std::vector<std::string> names;
     for (const ABIArg &a : abi.inputs)
       names.push_back(a.name);
-    return launchAttention(entry, abi.name, args, names, abi.inputs[0].dtype,
-                           stream, error);
+    return launchAttention(ctx, entry, abi.name, args, names,
+                           abi.inputs[0].dtype, stream, error);
   }
-  return launchProgram(entry, inputs, outputs, stream, error);
+  return launchProgram(ctx, entry, inputs, outputs, stream, error);
 }
 
-bool Kernel::cudaFunction(const std::string &name, int64_t sharedBytes,
-                          cuda::CUfunction &fn, std::string &error) const {
-  const Driver *d = nullptr;
-  CUcontext ctx = nullptr;
-  if (!currentContext(d, ctx, error))
+bool Kernel::smCount(CUcontext ctx, int &sms, std::string &error) const {
+  {
+    std::lock_guard<std::mutex> lock(cudaModules->mu);
+    auto known = cudaModules->smCount.find(ctx);
+    if (known != cudaModules->smCount.end()) {
+      sms = known->second;
+      return true;
+    }
+  }
+  const Driver *d = driver(error);
+  if (!d || !deviceSMCount(*d, sms, error))
+    return false;
+  std::lock_guard<std::mutex> lock(cudaModules->mu);
+  cudaModules->smCount[ctx] = sms;
+  return true;
+}
+
+bool Kernel::cudaFunction(CUcontext ctx, const std::string &name,
+                          int64_t sharedBytes, cuda::CUfunction &fn,
+                          std::string &error) const {
+  const Driver *d = driver(error);
+  if (!d)
     return false;
   std::lock_guard<std::mutex> lock(cudaModules->mu);
   cudaModules->driver = d;
@@ -341,7 +361,8 @@ bool Kernel::cudaFunction(const std::string &name, int64_t sharedBytes,
   return true;
 }
 
-bool Kernel::launchAttention(int entry, const std::string &kernelName,
+bool Kernel::launchAttention(CUcontext ctx, int entry,
+                             const std::string &kernelName,
                              const std::vector<TensorRef> &args,
                              const std::vector<std::string> &names,
                              DType dtype, void *stream,
@@ -368,7 +389,7 @@ bool Kernel::launchAttention(int entry, const std::string &kernelName,
     return false;
   }
   CUfunction fn = nullptr;
-  if (!cudaFunction(kernelName, sharedBytes, fn, error))
+  if (!cudaFunction(ctx, kernelName, sharedBytes, fn, error))
     return false;
   KernelParams params(args);
   TensorMap maps[3];
@@ -389,7 +410,7 @@ bool Kernel::launchAttention(int entry, const std::string &kernelName,
     // One block per SM, each looping over the tiles (tiles x H x B work
     // items; the kernel stops at that count).
     int sms = 0;
-    if (!deviceSMCount(*d, sms, error))
+    if (!smCount(ctx, sms, error))
       return false;
     double items = static_cast<double>(tiles) * H * B;
     grid[0] = static_cast<unsigned>(std::min<double>(items, std::max(sms, 1)));
@@ -403,7 +424,8 @@ bool Kernel::launchAttention(int entry, const std::string &kernelName,
                "launching the CUDA kernel", error);
 }
 
-bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
+bool Kernel::launchProgram(CUcontext ctx, int entry,
+                           const std::vector<TensorRef> &inputs,
                            const std::vector<TensorRef> &outputs, void *stream,
                            std::string &error) const {
   const EntryABI &abi = b.entries[entry];
@@ -450,9 +472,6 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
     }
   } clearAfterFailure{persist, cudaModules->mu};
   {
-    CUcontext ctx = nullptr;
-    if (!currentContext(d, ctx, error))
-      return false;
     std::lock_guard<std::mutex> lock(cudaModules->mu);
     cudaModules->driver = d;
     auto grow = [&](CudaModules::Workspace &w, size_t bytes) {
@@ -524,7 +543,7 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
     for (size_t i = 0; i < st.args.size(); ++i)
       bufferOf(st.args[i], args[i], names[i]);
     if (st.gridArg < 0) {
-      if (!launchAttention(entry, st.kernel, args, names, args[0].dtype,
+      if (!launchAttention(ctx, entry, st.kernel, args, names, args[0].dtype,
                            stream, error))
         return false;
       previousRan = true;
@@ -537,7 +556,7 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
     if (st.smBlocksMin || st.smBlocksMax) {
       // One of two forms of a step: the one whose grid suits this GPU.
       int sms = 0;
-      if (!deviceSMCount(*d, sms, error))
+      if (!smCount(ctx, sms, error))
         return false;
       // Bounds per smBlocksPer SMs: blocks x per against bound x SMs.
       int64_t scaled = blocks * st.smBlocksPer;
@@ -550,7 +569,7 @@ bool Kernel::launchProgram(int entry, const std::vector<TensorRef> &inputs,
       return false;
     }
     CUfunction fn = nullptr;
-    if (!cudaFunction(st.kernel, st.sharedBytes, fn, error))
+    if (!cudaFunction(ctx, st.kernel, st.sharedBytes, fn, error))
       return false;
     KernelParams params(args);
     if (!check(d->cuLaunchKernel(fn, static_cast<unsigned>(blocks), 1, 1,

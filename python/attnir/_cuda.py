@@ -67,28 +67,63 @@ def _stream_of(torch, index):
     return _RAW_STREAM(index)
 
 
-def call(native, e, arrays, out):
+_GET_DEVICE = None
+
+
+def _current_device(torch):
+    """The thread's current CUDA device (torch's raw accessor where it has
+    one: torch.cuda.current_device() costs twice as much)."""
+    global _GET_DEVICE
+    if _GET_DEVICE is None:
+        _GET_DEVICE = getattr(torch._C, "_cuda_getDevice", None) or torch.cuda.current_device
+    return _GET_DEVICE()
+
+
+def _tables(torch):
     global _TORCH_DTYPE
+    _TORCH_DTYPE = {_dtypes.F32: torch.float32, _dtypes.BF16: torch.bfloat16,
+                    _dtypes.F16: torch.float16, _dtypes.F64: torch.float64,
+                    _dtypes.I32: torch.int32, _dtypes.I64: torch.int64}
+    _code(torch, torch.empty(0), "")  # fills _CODES
+
+
+def call(native, e, arrays, out):
+    # One pass over the inputs (check, then the C API's tuple), output shapes
+    # from the entry's cache: each piece of this path costs microseconds on
+    # every call (docs/benchmarks/python.md, "Host time of a CUDA call").
     torch = _torch()
     if _TORCH_DTYPE is None:
-        _TORCH_DTYPE = {_dtypes.F32: torch.float32, _dtypes.BF16: torch.bfloat16,
-                        _dtypes.F16: torch.float16, _dtypes.F64: torch.float64,
-                        _dtypes.I32: torch.int32, _dtypes.I64: torch.int64}
+        _tables(torch)
     if len(arrays) != e.n_in:
         raise TypeError(f"{e.label} takes {e.n_in} arrays "
                         f"({', '.join(e.in_names)}), got {len(arrays)}")
-    ts = [_as_cuda_tensor(torch, a, n) for a, n in zip(arrays, e.in_names)]
-    index = ts[0].get_device()
-    for t, n in zip(ts, e.in_names):
-        if t.get_device() != index:
+    Tensor, codes = torch.Tensor, _CODES
+    tensors, key, index, first = [], [], None, None
+    for a, n in zip(arrays, e.in_names):
+        t = a if type(a) is Tensor and a.is_cuda and not a.requires_grad \
+            else _as_cuda_tensor(torch, a, n)
+        i = t.get_device()
+        if index is None:
+            index, first = i, t
+        elif i != index:
             raise ValueError(f"argument '{n}' is on {t.device}, "
-                             f"'{e.in_names[0]}' on {ts[0].device}: use one device")
-    device = ts[0].device
-    tensors = [(t.data_ptr(), _code(torch, t, n), tuple(t.shape), tuple(t.stride()))
-               for t, n in zip(ts, e.in_names)]
-    shapes = native.output_shapes(e.index, tensors)
+                             f"'{e.in_names[0]}' on {first.device}: use one device")
+        code = codes.get(t.dtype)
+        if code is None:
+            code = _code(torch, t, n)  # raises
+        shape = tuple(t.shape)
+        tensors.append((t.data_ptr(), code, shape, t.stride()))
+        key.append((shape, code))
+    key = tuple(key)
+    shapes = e.shapes.get(key)
+    if shapes is None:
+        shapes = native.output_shapes(e.index, tensors)
+        if len(e.shapes) > 256:
+            e.shapes.clear()
+        e.shapes[key] = shapes
     if out is None:
-        res = [torch.empty(tuple(s), dtype=_TORCH_DTYPE[c], device=device)
+        device = first.device
+        res = [torch.empty(s, dtype=_TORCH_DTYPE[c], device=device)
                for s, c in zip(shapes, e.out_codes)]
     else:
         res = list(out) if isinstance(out, (tuple, list)) else [out]
@@ -97,11 +132,11 @@ def call(native, e, arrays, out):
                              f"({', '.join(e.out_names)}), got {len(res)}")
         res = [_as_cuda_tensor(torch, r, f"out ('{n}')")
                for r, n in zip(res, e.out_names)]
-    outs = [(r.data_ptr(), _code(torch, r, n), tuple(r.shape), tuple(r.stride()))
+    outs = [(r.data_ptr(), _code(torch, r, n), tuple(r.shape), r.stride())
             for r, n in zip(res, e.out_names)]
     # The kernel runs in the current CUDA context: the device's, switched to
     # only when the thread is on another device.
-    if torch.cuda.current_device() == index:
+    if _current_device(torch) == index:
         native.run(e.index, tensors, outs, _stream_of(torch, index))
     else:
         with torch.cuda.device(index):

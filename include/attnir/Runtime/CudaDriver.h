@@ -79,8 +79,8 @@ bool check(CUresult r, const char *what, std::string &error);
 bool deviceSMCount(const Driver &d, int &sms, std::string &error);
 
 /// Makes a context current on this thread: the caller's (torch sets one),
-/// else device 0's primary context.
-bool ensureContext(std::string &error);
+/// else device 0's primary context; that context in `*current` if given.
+bool ensureContext(std::string &error, CUcontext *current = nullptr);
 /// The driver and the calling thread's current context (null if none).
 bool currentContext(const Driver *&d, CUcontext &ctx, std::string &error);
 

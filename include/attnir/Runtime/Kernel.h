@@ -18,6 +18,7 @@
 namespace attnir {
 namespace cuda {
 struct CUfunc_st;
+struct CUctx_st;
 } // namespace cuda
 
 
@@ -87,19 +88,24 @@ private:
   bool launchCuda(int entry, const std::vector<TensorRef> &inputs,
                   const std::vector<TensorRef> &outputs, void *stream,
                   std::string &error) const;
-  /// The kernel `name` of the loaded module (loaded into the current
-  /// context on first use), with `sharedBytes` of dynamic shared memory.
-  bool cudaFunction(const std::string &name, int64_t sharedBytes,
-                    cuda::CUfunc_st *&fn, std::string &error) const;
+  /// The kernel `name` of the loaded module (loaded into context `ctx`, the
+  /// current one, on first use), with `sharedBytes` of dynamic shared memory.
+  bool cudaFunction(cuda::CUctx_st *ctx, const std::string &name,
+                    int64_t sharedBytes, cuda::CUfunc_st *&fn,
+                    std::string &error) const;
+  /// The multiprocessor count of context `ctx`'s device (asked once).
+  bool smCount(cuda::CUctx_st *ctx, int &sms, std::string &error) const;
   /// The attention kernel `kernelName` of `entry` on `args` (q, k, v, ...,
   /// then its results); `names` for messages, `dtype` of q, k and v.
-  bool launchAttention(int entry, const std::string &kernelName,
+  bool launchAttention(cuda::CUctx_st *ctx, int entry,
+                       const std::string &kernelName,
                        const std::vector<TensorRef> &args,
                        const std::vector<std::string> &names, DType dtype,
                        void *stream, std::string &error) const;
   /// A program's steps in order on one stream, intermediates in the
   /// workspace the kernel owns per (context, stream).
-  bool launchProgram(int entry, const std::vector<TensorRef> &inputs,
+  bool launchProgram(cuda::CUctx_st *ctx, int entry,
+                     const std::vector<TensorRef> &inputs,
                      const std::vector<TensorRef> &outputs, void *stream,
                      std::string &error) const;
 
