@@ -39,11 +39,8 @@ _CODES = None
 
 
 def _code(torch, t, name):
-    global _CODES
     if _CODES is None:
-        _CODES = {torch.float32: _dtypes.F32, torch.bfloat16: _dtypes.BF16,
-                  torch.float16: _dtypes.F16, torch.float64: _dtypes.F64,
-                  torch.int32: _dtypes.I32, torch.int64: _dtypes.I64}
+        _tables(torch)
     code = _CODES.get(t.dtype)
     if code is None:
         raise TypeError(f"argument '{name}' has dtype {t.dtype}; attnir takes "
@@ -80,11 +77,12 @@ def _current_device(torch):
 
 
 def _tables(torch):
-    global _TORCH_DTYPE
-    _TORCH_DTYPE = {_dtypes.F32: torch.float32, _dtypes.BF16: torch.bfloat16,
-                    _dtypes.F16: torch.float16, _dtypes.F64: torch.float64,
-                    _dtypes.I32: torch.int32, _dtypes.I64: torch.int64}
-    _code(torch, torch.empty(0), "")  # fills _CODES
+    """torch dtype -> code (_CODES) and its inverse (_TORCH_DTYPE)."""
+    global _CODES, _TORCH_DTYPE
+    _CODES = {torch.float32: _dtypes.F32, torch.bfloat16: _dtypes.BF16,
+              torch.float16: _dtypes.F16, torch.float64: _dtypes.F64,
+              torch.int32: _dtypes.I32, torch.int64: _dtypes.I64}
+    _TORCH_DTYPE = {c: t for t, c in _CODES.items()}
 
 
 def call(native, e, arrays, out):
@@ -114,13 +112,7 @@ def call(native, e, arrays, out):
         shape = tuple(t.shape)
         tensors.append((t.data_ptr(), code, shape, t.stride()))
         key.append((shape, code))
-    key = tuple(key)
-    shapes = e.shapes.get(key)
-    if shapes is None:
-        shapes = native.output_shapes(e.index, tensors)
-        if len(e.shapes) > 256:
-            e.shapes.clear()
-        e.shapes[key] = shapes
+    shapes = e.output_shapes(native, tuple(key), tensors)
     if out is None:
         device = first.device
         res = [torch.empty(s, dtype=_TORCH_DTYPE[c], device=device)

@@ -59,6 +59,17 @@ class _Entry:
         self.shapes = {}  # (input shapes and dtypes) -> output shapes
         self.label = f"{name}()"
 
+    def output_shapes(self, native, key, tensors):
+        """The output shapes for inputs of signature `key` (their shapes and
+        dtypes), memoized: asking the C API costs microseconds per call."""
+        shapes = self.shapes.get(key)
+        if shapes is None:
+            shapes = native.output_shapes(self.index, tensors)
+            if len(self.shapes) > 256:
+                self.shapes.clear()
+            self.shapes[key] = shapes
+        return shapes
+
 
 class Kernel:
     """A compiled spec. Call it on arrays: ``kernel(q, k, v)``.
@@ -257,12 +268,7 @@ class Kernel:
         if self._cuda_call is not None:
             return self._cuda_call(self._native, e, arrays, out)
         tensors, keep, kind, key = self._inputs(e, arrays)
-        shapes = e.shapes.get(key)
-        if shapes is None:
-            shapes = self._native.output_shapes(e.index, tensors)
-            if len(e.shapes) > 256:
-                e.shapes.clear()
-            e.shapes[key] = shapes
+        shapes = e.output_shapes(self._native, key, tensors)
         if out is not None:
             out_tensors, out_keep = self._outputs(e, out, shapes)
             self._native.run(e.index, tensors, out_tensors)
