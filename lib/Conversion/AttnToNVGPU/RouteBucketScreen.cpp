@@ -225,9 +225,7 @@ namespace {
 /// `ms` [C, D + 8] holds the staged centroids.
 Value float64Nearest(ImplicitLocOpBuilder &b, const cuda::MmaBucketTile &tile, Value t,
                      Value mask) {
-  Location loc = b.getLoc();
   int64_t width = pieceWidth(tile.x);
-  Value f0 = arith::ConstantOp::create(b, b.getF64FloatAttr(0.0));
   Type i32 = b.getI32Type();
   auto toF64 = [&](ImplicitLocOpBuilder &db, Value v) {
     SmallVector<Value> out;
@@ -235,46 +233,31 @@ Value float64Nearest(ImplicitLocOpBuilder &b, const cuda::MmaBucketTile &tile, V
       out.push_back(arith::ExtFOp::create(db, db.getF64Type(), x));
     return out;
   };
-  Value none = arith::ConstantIntOp::create(b, b.getI1Type(), 0);
-  auto loop = scf::ForOp::create(
-      b, cIdx(b, loc, 0), cIdx(b, loc, tile.C), cIdx(b, loc, 1),
-      ValueRange{f0, cIdx(b, loc, 0), none},
-      [&](OpBuilder &ob, Location l, Value k, ValueRange best) {
-        ImplicitLocOpBuilder db(l, ob);
-        Value bit = arith::AndIOp::create(
-            db, arith::ShRUIOp::create(db, mask, arith::IndexCastOp::create(db, i32, k)),
-            arith::ConstantIntOp::create(db, i32, 1));
-        auto visit = scf::IfOp::create(
-            db, arith::CmpIOp::create(db, arith::CmpIPredicate::ne, bit,
-                                      arith::ConstantIntOp::create(db, i32, 0)),
-            [&](OpBuilder &tb, Location tl) {
-              ImplicitLocOpBuilder vb(tl, tb);
-              auto dot = scf::ForOp::create(
-                  vb, cIdx(vb, tl, 0), cIdx(vb, tl, tile.D), cIdx(vb, tl, width), ValueRange{f0},
-                  [&](OpBuilder &pb, Location pl, Value d, ValueRange acc) {
-                    ImplicitLocOpBuilder p(pl, pb);
-                    SmallVector<Value> x =
-                        toF64(p, loadPiece(p, tile.x, {tile.bi, tile.h, t, d}, width));
-                    SmallVector<Value> m = toF64(p, loadPiece(p, tile.ms, {k, d}, width));
-                    Value s = acc[0];
-                    for (int64_t e = 0; e < width; ++e)
-                      s = math::FmaOp::create(p, x[e], m[e], s);
-                    scf::YieldOp::create(p, ValueRange{s});
-                  });
-              Value s = dot.getResult(0);
-              // The first visited, then the first strictly greater (a NaN never).
-              Value better = arith::OrIOp::create(
-                  vb, arith::XOrIOp::create(vb, best[2], arith::ConstantIntOp::create(vb, vb.getI1Type(), 1)),
-                  arith::CmpFOp::create(vb, arith::CmpFPredicate::OGT, s, best[0]));
-              scf::YieldOp::create(
-                  vb, ValueRange{arith::SelectOp::create(vb, better, s, best[0]),
-                                 arith::SelectOp::create(vb, better, k, best[1]),
-                                 arith::ConstantIntOp::create(vb, vb.getI1Type(), 1)});
-            },
-            [&](OpBuilder &eb, Location el) { scf::YieldOp::create(eb, el, best); });
-        scf::YieldOp::create(db, visit.getResults());
-      });
-  return loop.getResult(1);
+  auto inMask = [&](OpBuilder &ob, Location l, Value k) -> Value {
+    ImplicitLocOpBuilder db(l, ob);
+    Value bit = arith::AndIOp::create(
+        db, arith::ShRUIOp::create(db, mask, arith::IndexCastOp::create(db, i32, k)),
+        arith::ConstantIntOp::create(db, i32, 1));
+    return arith::CmpIOp::create(db, arith::CmpIPredicate::ne, bit,
+                                 arith::ConstantIntOp::create(db, i32, 0));
+  };
+  auto score = [&](OpBuilder &ob, Location l, Value k) -> Value {
+    ImplicitLocOpBuilder vb(l, ob);
+    Value f0 = arith::ConstantOp::create(vb, vb.getF64FloatAttr(0.0));
+    auto dot = scf::ForOp::create(
+        vb, cIdx(vb, l, 0), cIdx(vb, l, tile.D), cIdx(vb, l, width), ValueRange{f0},
+        [&](OpBuilder &pb, Location pl, Value d, ValueRange acc) {
+          ImplicitLocOpBuilder p(pl, pb);
+          SmallVector<Value> x = toF64(p, loadPiece(p, tile.x, {tile.bi, tile.h, t, d}, width));
+          SmallVector<Value> m = toF64(p, loadPiece(p, tile.ms, {k, d}, width));
+          Value s = acc[0];
+          for (int64_t e = 0; e < width; ++e)
+            s = math::FmaOp::create(p, x[e], m[e], s);
+          scf::YieldOp::create(p, ValueRange{s});
+        });
+    return dot.getResult(0);
+  };
+  return buildReferenceArgmax(b, b.getLoc(), cIdx(b, b.getLoc(), tile.C), score, inMask);
 }
 } // namespace
 

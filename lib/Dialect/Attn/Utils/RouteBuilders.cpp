@@ -61,35 +61,17 @@ Value nearestCentroid(OpBuilder &b, Location loc, const RouteSite &site,
                       Value bi, Value h, Value t) {
   Value zero = cIdx(b, loc, 0), one = cIdx(b, loc, 1);
   Value C = dimOf(b, loc, site.centroids, 1), D = dimOf(b, loc, site.x, 3);
-  Value lowest = arith::ConstantOp::create(
-      b, loc, b.getF64FloatAttr(-std::numeric_limits<double>::infinity()));
-  auto loop = scf::ForOp::create(
-      b, loc, zero, C, one, ValueRange{lowest, zero},
-      [&](OpBuilder &cb, Location l, Value c, ValueRange best) {
-        auto dot = scf::ForOp::create(
-            cb, l, zero, D, one,
-            ValueRange{arith::ConstantOp::create(cb, l, cb.getF64FloatAttr(0.0))
-                           .getResult()},
-            [&](OpBuilder &db, Location dl, Value d, ValueRange acc) {
-              Value p = arith::MulFOp::create(
-                  db, dl, loadF64(db, dl, site.x, {bi, h, t, d}),
-                  loadF64(db, dl, site.centroids, {h, c, d}));
-              scf::YieldOp::create(
-                  db, dl, ValueRange{arith::AddFOp::create(db, dl, acc[0], p)});
-            });
-        Value s = dot.getResult(0);
-        // The first centroid always wins its comparison (a NaN dot never
-        // does): the reference's `c == 0 || s > top`.
-        Value better = arith::OrIOp::create(
-            cb, l,
-            arith::CmpIOp::create(cb, l, arith::CmpIPredicate::eq, c, zero),
-            arith::CmpFOp::create(cb, l, arith::CmpFPredicate::OGT, s, best[0]));
-        scf::YieldOp::create(
-            cb, l,
-            ValueRange{arith::SelectOp::create(cb, l, better, s, best[0]),
-                       arith::SelectOp::create(cb, l, better, c, best[1])});
-      });
-  return loop.getResult(1);
+  return buildReferenceArgmax(b, loc, C, [&](OpBuilder &cb, Location l, Value c) {
+    auto dot = scf::ForOp::create(
+        cb, l, zero, D, one,
+        ValueRange{arith::ConstantOp::create(cb, l, cb.getF64FloatAttr(0.0)).getResult()},
+        [&](OpBuilder &db, Location dl, Value d, ValueRange acc) {
+          Value p = arith::MulFOp::create(db, dl, loadF64(db, dl, site.x, {bi, h, t, d}),
+                                          loadF64(db, dl, site.centroids, {h, c, d}));
+          scf::YieldOp::create(db, dl, ValueRange{arith::AddFOp::create(db, dl, acc[0], p)});
+        });
+    return dot.getResult(0);
+  });
 }
 
 /// sum_k [x . R[:, k] >= 0] 2^k: one float64 sum per bit, +-x_d by the
@@ -200,6 +182,54 @@ SmallVector<Value> nearestOfFew(OpBuilder &b, Location loc,
   return buckets;
 }
 } // namespace
+
+Value mlir::attn::buildReferenceArgmax(
+    OpBuilder &b, Location loc, Value C,
+    function_ref<Value(OpBuilder &, Location, Value)> score,
+    function_ref<Value(OpBuilder &, Location, Value)> candidate) {
+  Value zero = cIdx(b, loc, 0), one = cIdx(b, loc, 1);
+  Type i1 = b.getI1Type();
+  // better = first || s > best, where `first` is c == 0 without
+  // candidates and "none held yet" with them.
+  auto step = [&](OpBuilder &sb, Location l, Value s, Value c, Value first,
+                  ValueRange best) {
+    Value better = arith::OrIOp::create(
+        sb, l, first, arith::CmpFOp::create(sb, l, arith::CmpFPredicate::OGT, s, best[0]));
+    return SmallVector<Value>{arith::SelectOp::create(sb, l, better, s, best[0]),
+                              arith::SelectOp::create(sb, l, better, c, best[1])};
+  };
+  if (!candidate) {
+    Value lowest = arith::ConstantOp::create(
+        b, loc, b.getF64FloatAttr(-std::numeric_limits<double>::infinity()));
+    auto loop = scf::ForOp::create(
+        b, loc, zero, C, one, ValueRange{lowest, zero},
+        [&](OpBuilder &cb, Location l, Value c, ValueRange best) {
+          Value s = score(cb, l, c);
+          Value first = arith::CmpIOp::create(cb, l, arith::CmpIPredicate::eq, c, zero);
+          scf::YieldOp::create(cb, l, step(cb, l, s, c, first, best));
+        });
+    return loop.getResult(1);
+  }
+  Value f0 = arith::ConstantOp::create(b, loc, b.getF64FloatAttr(0.0));
+  auto loop = scf::ForOp::create(
+      b, loc, zero, C, one,
+      ValueRange{f0, zero, arith::ConstantIntOp::create(b, loc, i1, 0)},
+      [&](OpBuilder &cb, Location l, Value c, ValueRange best) {
+        auto visit = scf::IfOp::create(
+            cb, l, candidate(cb, l, c),
+            [&](OpBuilder &tb, Location tl) {
+              Value s = score(tb, tl, c);
+              Value none = arith::XOrIOp::create(
+                  tb, tl, best[2], arith::ConstantIntOp::create(tb, tl, i1, 1));
+              SmallVector<Value> next = step(tb, tl, s, c, none, best.take_front(2));
+              next.push_back(arith::ConstantIntOp::create(tb, tl, i1, 1));
+              scf::YieldOp::create(tb, tl, next);
+            },
+            [&](OpBuilder &eb, Location el) { scf::YieldOp::create(eb, el, best); });
+        scf::YieldOp::create(cb, l, visit.getResults());
+      });
+  return loop.getResult(1);
+}
 
 Value mlir::attn::buildRouteBucketAt(OpBuilder &b, Location loc,
                                      const RouteSite &site, Value bi, Value h,

@@ -45,6 +45,17 @@ Value routeBuckets(OpBuilder &b, Location loc, const RouteSite &site);
 /// its features (all C sums at once).
 constexpr int64_t kFewCentroids = 32;
 
+/// The reference's nearest centroid: the argmax over c in [0, C) of
+/// `score(c)` (a float64 dot, built by the caller from wherever the
+/// centroids live) in index order, the first candidate winning, then the
+/// first strictly greater (ties to the lower c; a NaN never displaces).
+/// Where `candidate(c)` (i1) is given, the others are neither scored nor
+/// compared. Returns the winner's index.
+Value buildReferenceArgmax(
+    OpBuilder &b, Location loc, Value C,
+    function_ref<Value(OpBuilder &, Location, Value)> score,
+    function_ref<Value(OpBuilder &, Location, Value)> candidate = nullptr);
+
 /// Token (bi, h, t)'s bucket as an index: the float64 dots in index order.
 Value buildRouteBucketAt(OpBuilder &b, Location loc, const RouteSite &site,
                          Value bi, Value h, Value t);
