@@ -46,14 +46,19 @@ def spec(topk="topk(4)", block=64):
     return text.replace("block(64) topk(4)", f"block({block}) {topk}".strip())
 
 
-@pytest.mark.parametrize("B,H,Hk,N,block,topk", [
-    (2, 4, 4, 300, 32, 4), (1, 6, 2, 333, 16, 3), (1, 2, 1, 200, 16, None),
-    (1, 2, 2, 129, 64, 0), (1, 3, 1, 77, 5, 2)])
-def test_against_numpy(native, B, H, Hk, N, block, topk):
-    q = rand((B, H, N, 64), seed=N)
-    k, v = rand((B, Hk, N, 64), seed=N + 1), rand((B, Hk, N, 64), seed=N + 2)
-    lk = rand((B, Hk, -(-N // block), 64), seed=N + 3)
-    kernel = attnir.compile(spec("" if topk is None else f"topk({topk})", block))
+# The CPU's vector rows (16 lanes here, 8 with lanes=8) where D is a
+# multiple of the lanes, scalar loops where it is not (D = 40).
+@pytest.mark.parametrize("B,H,Hk,N,block,topk,D,options", [
+    (2, 4, 4, 300, 32, 4, 64, {}), (1, 6, 2, 333, 16, 3, 64, {}),
+    (1, 2, 1, 200, 16, None, 64, {}), (1, 2, 2, 129, 64, 0, 64, {}),
+    (1, 3, 1, 77, 5, 2, 64, {}), (1, 4, 2, 401, 20, 3, 64, {"lanes": 8}),
+    (1, 2, 1, 333, 24, 5, 40, {}), (1, 2, 2, 1111, 64, 4, 128, {})])
+def test_against_numpy(native, B, H, Hk, N, block, topk, D, options):
+    q = rand((B, H, N, D), seed=N)
+    k, v = rand((B, Hk, N, D), seed=N + 1), rand((B, Hk, N, D), seed=N + 2)
+    lk = rand((B, Hk, -(-N // block), D), seed=N + 3)
+    text = spec("" if topk is None else f"topk({topk})", block).replace("x64x", f"x{D}x")
+    kernel = attnir.compile(text, **options)
     out, lse = kernel(q, k, v, lk)
     exp_out, exp_lse = grouped_softmax(q, k, v, lk, block, topk)
     assert rel_err(out, exp_out) < 1e-5
@@ -90,3 +95,17 @@ def test_needle_is_retrieved_at_32k(native):
     lk[0, 0, 100] = 0
     out, _ = attnir.compile(spec("topk(4)"))(q, k, v, lk)
     assert np.abs(out[0, 0, -1] - v[0, 0, needle]).max() > 0.1
+
+
+@pytest.mark.parametrize("options", [{}, {"lanes": 8}])
+def test_tied_logits_take_the_lower_blocks(native, options):
+    # Every landmark the same: every logit ties, so top-3 is the three
+    # lowest earlier blocks (the oracle's stable order), across lanes and
+    # chunks of the vector selection.
+    N, block = 1500, 16
+    q, k, v = (rand((1, 2, N, 64), seed=s) for s in (11, 12, 13))
+    lk = np.repeat(rand((1, 2, 1, 64), seed=14), -(-N // block), axis=2)
+    out, lse = attnir.compile(spec("topk(3)", block), **options)(q, k, v, lk)
+    exp_out, exp_lse = grouped_softmax(q, k, v, lk, block, 3)
+    assert rel_err(out, exp_out) < 1e-5
+    assert np.abs(lse - exp_lse).max() < 1e-4

@@ -1,4 +1,5 @@
 // RUN: attn-opt %s -attn-lower-route | FileCheck %s
+// RUN: attn-opt %s -attn-lower-route="lanes=16" | FileCheck %s --check-prefix=VEC
 
 // attn.route: a task per token computes its bucket from float64 dots (the
 // reference's sums), then a task per (b, h) row counts, prefixes and
@@ -68,6 +69,21 @@ func.func @permute(%k: tensor<?x?x?x64xf32>, %p: tensor<?x?x?xi32>)
 // CHECK: arith.constant 0x7FC00000 : f32
 // CHECK: math.log
 // CHECK-NOT: attn.landmark
+// With lanes (the CPU pipeline's): q_i scaled once into vectors, a block's
+// scores by vector dots, its max and exp on whole chunks of the scratch
+// (lanes at or past the block's end masked), P V in vector registers.
+// VEC-LABEL: func.func @landmark
+// VEC: scf.parallel
+// VEC: memref.alloca() : memref<64xf32>
+// VEC: vector.load {{.*}} vector<16xf32>
+// VEC: arith.mulf {{.*}} : vector<16xf32>
+// VEC: math.fma {{.*}} : vector<16xf32>
+// VEC: vector.reduction <add>
+// VEC: arith.cmpi ult, {{.*}} : vector<16xi32>
+// VEC: vector.reduction <maximumf>
+// VEC: math.exp {{.*}} : vector<16xf32>
+// VEC: scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// VEC-NOT: attn.landmark
 func.func @landmark(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
                     %v: tensor<?x?x?x64xf32>, %lk: tensor<?x?x?x64xf32>)
     -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>) {

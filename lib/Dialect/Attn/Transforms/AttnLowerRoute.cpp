@@ -110,7 +110,7 @@ void lowerPermute(RewriterBase &rw, PermuteOp op) {
   freeUnlessReturned(rw, result, out);
 }
 
-void lowerLandmark(RewriterBase &rw, LandmarkOp op) {
+void lowerLandmark(RewriterBase &rw, LandmarkOp op, int64_t lanes) {
   Location loc = op.getLoc();
   rw.setInsertionPoint(op);
   LandmarkRow row;
@@ -132,11 +132,20 @@ void lowerLandmark(RewriterBase &rw, LandmarkOp op) {
   int64_t dvStatic = op.getOut().getType().getDimSize(3);
   parallelRows(rw, loc, dims, [&](OpBuilder &b, Location l, ValueRange iv) {
     LandmarkRow r = row;
-    ScratchRow logits = allocScratchRow(b, l, blocks);
+    // The vector form reads the logits in whole chunks of lanes.
+    ScratchRow logits = allocScratchRow(
+        b, l, lanes > 0 ? arith::AddIOp::create(b, l, blocks, cIdx(b, l, lanes)).getResult()
+                        : blocks);
     r.logits = logits.buffer;
     auto vec = MemRefType::get({dvStatic}, b.getF32Type());
     r.acc = memref::AllocaOp::create(b, l, vec);
     r.unit = memref::AllocaOp::create(b, l, vec);
+    if (lanes > 0) {
+      r.lanes = lanes;
+      r.scores = memref::AllocaOp::create(
+          b, l, MemRefType::get({(row.block + lanes - 1) / lanes * lanes},
+                                b.getF32Type()));
+    }
     buildLandmarkRow(b, l, r, iv[0], iv[1], iv[2]);
     freeScratchRow(b, l, logits);
   });
@@ -149,6 +158,7 @@ void lowerLandmark(RewriterBase &rw, LandmarkOp op) {
 
 struct AttnLowerRoutePass
     : public attn::impl::AttnLowerRouteBase<AttnLowerRoutePass> {
+  using Base::Base;
   void runOnOperation() override {
     ModuleOp module = getOperation();
     SmallVector<RouteOp> routes;
@@ -174,7 +184,7 @@ struct AttnLowerRoutePass
                           "the CPU lowers attn.landmark without scratch results";
         return signalPassFailure();
       }
-      lowerLandmark(rw, op);
+      lowerLandmark(rw, op, lanes);
     }
   }
 };

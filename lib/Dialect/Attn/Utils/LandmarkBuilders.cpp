@@ -1,12 +1,15 @@
 //===- LandmarkBuilders.cpp - attn.landmark, one query row ----------------===//
 
 #include "attnir/Dialect/Attn/Utils/LandmarkBuilders.h"
+#include "LandmarkVectorBlock.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include <limits>
+#include <optional>
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -18,6 +21,8 @@ struct RowBuilder {
   Location loc;
   const LandmarkRow &row;
   Value bi, h, g, i, D, Dv;
+  /// The vector form, where the row takes it.
+  std::optional<landmark::VectorRow> vec;
 
   Value c(int64_t v) { return cIdx(b, loc, v); }
   Value f(double v) { return cF32(b, loc, v); }
@@ -27,6 +32,8 @@ struct RowBuilder {
 
   /// scale * q_i . x[bi, g, r] for x = k or landmarks.
   Value dot(OpBuilder &x, Location l, Value buf, Value r) {
+    if (vec)
+      return vec->dot(x, l, buf, r);
     auto loop = scf::ForOp::create(
         x, l, cIdx(x, l, 0), D, cIdx(x, l, 1), ValueRange{cF32(x, l, 0.0)},
         [&](OpBuilder &db, Location dl, Value d, ValueRange acc) {
@@ -95,6 +102,8 @@ struct RowBuilder {
   /// Folds block beta's unit (logit a) into the state.
   SmallVector<Value> foldBlock(OpBuilder &x, Location l, ValueRange mz, Value beta,
                                Value a) {
+    if (vec)
+      return foldBlockVector(x, l, mz, beta, a);
     blockUnit(x, l, beta);
     return fold(
         x, l, mz, a,
@@ -102,6 +111,81 @@ struct RowBuilder {
           return memref::LoadOp::create(eb, el, row.unit, ValueRange{e});
         },
         row.acc);
+  }
+
+  /// foldBlock on vectors: the unit is the block's P V over its sum, so
+  /// acc' = acc alpha + (p / z_beta) (P V)_beta.
+  SmallVector<Value> foldBlockVector(OpBuilder &x, Location l, ValueRange mz,
+                                     Value beta, Value a) {
+    landmark::BlockState st = vec->block(
+        x, l, arith::MulIOp::create(x, l, beta, cIdx(x, l, row.block)),
+        cIdx(x, l, row.block));
+    Value m = arith::MaximumFOp::create(x, l, mz[0], a);
+    Value alpha = math::ExpOp::create(x, l, arith::SubFOp::create(x, l, mz[0], m));
+    Value p = math::ExpOp::create(x, l, arith::SubFOp::create(x, l, a, m));
+    Value z = arith::AddFOp::create(x, l, arith::MulFOp::create(x, l, mz[1], alpha), p);
+    auto vt = cast<VectorType>(st.acc.front().getType());
+    Value w = vector::BroadcastOp::create(x, l, vt, arith::DivFOp::create(x, l, p, st.z));
+    Value av = vector::BroadcastOp::create(x, l, vt, alpha);
+    SmallVector<Value> acc = vec->load(x, l, row.acc);
+    for (size_t e = 0; e < acc.size(); ++e)
+      acc[e] = math::FmaOp::create(x, l, st.acc[e], w,
+                                   arith::MulFOp::create(x, l, acc[e], av));
+    vec->store(x, l, acc, row.acc);
+    return {m, z};
+  }
+
+  /// The local tokens [first, i] as the state's start: on vectors one block
+  /// of i - first + 1 keys, else one token at a time.
+  SmallVector<Value> local(Value first) {
+    Value end = arith::AddIOp::create(b, loc, i, c(1));
+    if (vec) {
+      landmark::BlockState st =
+          vec->block(b, loc, first, arith::SubIOp::create(b, loc, end, first));
+      vec->store(b, loc, st.acc, row.acc);
+      return {st.m, st.z};
+    }
+    forEach(b, loc, c(0), Dv, [&](OpBuilder &eb, Location el, Value e) {
+      memref::StoreOp::create(eb, el, cF32(eb, el, 0.0), row.acc, ValueRange{e});
+    });
+    Value ninf = f(-std::numeric_limits<float>::infinity());
+    auto loop = scf::ForOp::create(
+        b, loc, first, end, c(1), ValueRange{ninf, f(0.0)},
+        [&](OpBuilder &x, Location l, Value j, ValueRange mz) {
+          Value s = dot(x, l, row.k, j);
+          scf::YieldOp::create(
+              x, l, fold(x, l, mz, s,
+                         [&](OpBuilder &eb, Location el, Value e) {
+                           return load(eb, el, row.v, {bi, g, j, e});
+                         },
+                         row.acc));
+        });
+    return SmallVector<Value>(loop.getResults());
+  }
+
+  /// The best logit of row.logits [0, cblk) not yet taken (NaN): strictly
+  /// larger wins, so ties go to the lower block. Returns (logit, block).
+  std::pair<Value, Value> bestLogit(OpBuilder &x, Location l, Value cblk) {
+    if (vec)
+      return vec->bestLogit(x, l, row.logits, cblk);
+    auto best = scf::ForOp::create(
+        x, l, cIdx(x, l, 0), cblk, cIdx(x, l, 1),
+        ValueRange{cF32(x, l, -std::numeric_limits<float>::infinity()), cIdx(x, l, 0),
+                   arith::ConstantIntOp::create(x, l, 0, 1)},
+        [&](OpBuilder &sb, Location sl, Value beta, ValueRange cur) {
+          Value a = memref::LoadOp::create(sb, sl, row.logits, ValueRange{beta});
+          Value better = arith::OrIOp::create(
+              sb, sl, arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT, a, cur[0]),
+              arith::AndIOp::create(
+                  sb, sl,
+                  arith::XOrIOp::create(sb, sl, cur[2], arith::ConstantIntOp::create(sb, sl, 1, 1)),
+                  arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::ORD, a, a)));
+          scf::YieldOp::create(sb, sl,
+                               ValueRange{arith::SelectOp::create(sb, sl, better, a, cur[0]),
+                                          arith::SelectOp::create(sb, sl, better, beta, cur[1]),
+                                          arith::OrIOp::create(sb, sl, cur[2], better)});
+        });
+    return {best.getResult(0), best.getResult(1)};
   }
 
   /// One top-k pass without a logits scratch: the best block ranked after
@@ -154,26 +238,12 @@ void mlir::attn::buildLandmarkRow(OpBuilder &b, Location loc,
   rb.g = arith::DivUIOp::create(
       b, loc, arith::MulIOp::create(b, loc, h, dimOf(b, loc, row.k, 1)),
       dimOf(b, loc, row.q, 1));
-  Value one = rb.c(1), zero = rb.c(0);
+  if (landmarkRowVectorizes(row, row.lanes))
+    rb.vec.emplace(b, loc, row, bi, h, rb.g, i);
+  Value zero = rb.c(0);
   Value cblk = arith::DivUIOp::create(b, loc, i, rb.c(row.block));
   Value first = arith::MulIOp::create(b, loc, cblk, rb.c(row.block));
-  forEach(b, loc, zero, rb.Dv, [&](OpBuilder &eb, Location el, Value e) {
-    memref::StoreOp::create(eb, el, cF32(eb, el, 0.0), row.acc, ValueRange{e});
-  });
-  Value ninf = rb.f(-std::numeric_limits<float>::infinity());
-  // Local tokens [c l, i], one by one.
-  Value end = arith::AddIOp::create(b, loc, i, one);
-  auto local = scf::ForOp::create(
-      b, loc, first, end, one, ValueRange{ninf, rb.f(0.0)},
-      [&](OpBuilder &x, Location l, Value j, ValueRange mz) {
-        Value s = rb.dot(x, l, row.k, j);
-        scf::YieldOp::create(
-            x, l, rb.fold(x, l, mz, s,
-                          [&](OpBuilder &eb, Location el, Value e) {
-                            return rb.load(eb, el, row.v, {bi, rb.g, j, e});
-                          },
-                          row.acc));
-      });
+  SmallVector<Value> mz = rb.local(first);
   // Landmark logits of the earlier blocks (recomputed where there is no
   // scratch for them).
   if (row.logits)
@@ -181,7 +251,6 @@ void mlir::attn::buildLandmarkRow(OpBuilder &b, Location loc,
       memref::StoreOp::create(x, l, rb.dot(x, l, row.landmarks, beta), row.logits,
                               ValueRange{beta});
     });
-  SmallVector<Value> mz(local.getResults());
   Value all = row.topk < 0
                   ? Value(arith::ConstantIntOp::create(b, loc, 1, 1))
                   : arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule,
@@ -220,31 +289,13 @@ void mlir::attn::buildLandmarkRow(OpBuilder &b, Location loc,
         // topk passes: the largest logit not yet taken (strictly larger
         // wins: ties to the lower block); a taken logit becomes NaN, which
         // no comparison picks again.
+        if (rb.vec)
+          rb.vec->padLogits(x, l, row.logits, cblk);
         auto loop = scf::ForOp::create(
             x, l, cIdx(x, l, 0), cIdx(x, l, row.topk), cIdx(x, l, 1), mz,
             [&](OpBuilder &fb, Location fl, Value, ValueRange st) {
-              auto best = scf::ForOp::create(
-                  fb, fl, cIdx(fb, fl, 0), cblk, cIdx(fb, fl, 1),
-                  ValueRange{cF32(fb, fl, -std::numeric_limits<float>::infinity()),
-                             cIdx(fb, fl, 0), arith::ConstantIntOp::create(fb, fl, 0, 1)},
-                  [&](OpBuilder &sb, Location sl, Value beta, ValueRange cur) {
-                    Value a = memref::LoadOp::create(sb, sl, row.logits, ValueRange{beta});
-                    Value better = arith::OrIOp::create(
-                        sb, sl,
-                        arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT, a, cur[0]),
-                        arith::AndIOp::create(
-                            sb, sl,
-                            arith::XOrIOp::create(sb, sl, cur[2],
-                                                  arith::ConstantIntOp::create(sb, sl, 1, 1)),
-                            arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::ORD, a, a)));
-                    scf::YieldOp::create(
-                        sb, sl,
-                        ValueRange{arith::SelectOp::create(sb, sl, better, a, cur[0]),
-                                   arith::SelectOp::create(sb, sl, better, beta, cur[1]),
-                                   arith::OrIOp::create(sb, sl, cur[2], better)});
-                  });
-              Value beta = best.getResult(1);
-              SmallVector<Value> next = rb.foldBlock(fb, fl, st, beta, best.getResult(0));
+              auto [a, beta] = rb.bestLogit(fb, fl, cblk);
+              SmallVector<Value> next = rb.foldBlock(fb, fl, st, beta, a);
               Value nan = cF32(fb, fl, std::numeric_limits<float>::quiet_NaN());
               memref::StoreOp::create(fb, fl, nan, row.logits, ValueRange{beta});
               scf::YieldOp::create(fb, fl, next);

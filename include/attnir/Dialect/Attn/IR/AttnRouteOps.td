@@ -108,7 +108,8 @@ def Attn_LandmarkOp : Attn_Op<"landmark", [Pure,
              + sum_retrieved e^a_ib sum_{j in b} softmax_b(s_i)_j v_j) / Z_i,
     lse_i = log Z_i (natural log). Without topk this is the grouped
     softmax of the paper; with it, its retrieval of the top-k landmarks
-    plus the local block. The CPU lowering is a task per query row.
+    plus the local block. The CPU lowering is a task per query row, on
+    vectors where the head dims are multiples of the vector width.
 
     With topk, the CUDA pipeline's attn-landmark-split gives the op five
     more results, which the entry does not return (the runtime's

@@ -87,10 +87,15 @@ def AttnLowerRoute : Pass<"attn-lower-route", "ModuleOp"> {
     block's own softmax folded in as one unit). A module pass: the LSH sign
     words are module globals.
   }];
+  let options = [
+    Option<"lanes", "lanes", "int64_t", /*default=*/"0",
+           "f32 lanes of attn.landmark's vector rows (8 or 16) where the "
+           "head dims are static multiples of it; 0: scalar loops">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect"
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
   ];
 }
 

@@ -23,7 +23,18 @@ struct LandmarkRow {
   Value logits, acc, unit;
   int64_t block = 1, topk = -1;
   double scale = 1.0;
+  /// f32 lanes of the vector form (8 or 16; 0: scalar loops): each block's
+  /// scores, softmax and P V on vectors (LandmarkVectorBlock.cpp). Taken
+  /// where landmarkRowVectorizes; needs `scores`.
+  int64_t lanes = 0;
+  /// Vector form scratch: f32 [ceil(block / lanes) lanes], a block's scores
+  /// and then its probabilities.
+  Value scores;
 };
+
+/// Whether `row` takes the vector form with `lanes`: static head dims that
+/// are multiples of it.
+bool landmarkRowVectorizes(const LandmarkRow &row, int64_t lanes);
 
 /// Query row (bi, h, i): local tokens one by one, the retrieved earlier
 /// blocks as units, an online softmax over both; writes out and lse.
