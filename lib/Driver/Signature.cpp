@@ -77,188 +77,88 @@ namespace {
 /// (value, dimension) as a pair of plain keys, hashable by DenseMap.
 using DimKey = std::pair<const void *, unsigned>;
 DimKey key(Value v, unsigned d) { return {v.getAsOpaquePointer(), d}; }
-} // namespace
 
-bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
-                     std::string &error) {
-  abi = EntryABI();
-  abi.name = sig.name;
-  llvm::EquivalenceClasses<DimKey> classes;
-  llvm::DenseMap<DimKey, const char *> roles;
-  auto rankOf = [](Value v) {
-    return static_cast<unsigned>(cast<RankedTensorType>(v.getType()).getRank());
-  };
-  auto addValue = [&](Value v) {
+unsigned rankOf(Value v) {
+  return static_cast<unsigned>(cast<RankedTensorType>(v.getType()).getRank());
+}
+
+/// An attention's runtime block list, as EntryRoles::blockList gives it.
+struct ListUse {
+  Value indices, counts, q, k;
+  int64_t blockQ, blockK;
+};
+
+/// The entry's dimension classes and roles as its ops describe them
+/// (EntryRolesOpInterface, ShapeRelationsOpInterface), then the launch
+/// contract built from them, one step per method.
+class EntryABIBuilder : public attn::EntryRoles {
+public:
+  EntryABIBuilder(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
+                  std::string &error)
+      : fn(fn), sig(sig), abi(abi), error(error) {}
+
+  bool build();
+
+  // EntryRoles.
+  void role(Value v, const char *r) override { valueRoles.try_emplace(v, r); }
+  void dims(Value v) override {
     for (unsigned d = 0; d < rankOf(v); ++d)
       classes.insert(key(v, d));
-  };
-  for (Value a : fn.getArguments())
-    addValue(a);
+  }
+  void dimNames(Value v, ArrayRef<const char *> names) override {
+    dims(v);
+    for (auto [d, n] : llvm::enumerate(names))
+      if (n)
+        roles.try_emplace(key(v, d), n);
+  }
+  void sameDim(Value x, unsigned a, Value y, unsigned b) override {
+    classes.unionSets(key(x, a), key(y, b));
+  }
+  void multipleOf(Value x, unsigned a, Value y, unsigned b) override {
+    multiples.push_back({key(x, a), key(y, b)});
+  }
+  void relation(const attn::ShapeRelation &r) override {
+    listRels.push_back(r);
+  }
+  void blockList(Value indices, Value counts, Value q, Value k, int64_t blockQ,
+                 int64_t blockK) override {
+    lists.push_back({indices, counts, q, k, blockQ, blockK});
+  }
+
+private:
+  void describeOps();
+  int32_t classId(Value v, unsigned d);
+  bool addArgs(ValueRange values, const std::vector<ArgInfo> &infos,
+               std::vector<ABIArg> &out);
+  bool numberNamedDims();
+  bool checkReturns(func::ReturnOp ret);
+  bool addDerived();
+  bool addWorkspace();
+  void nameRoles(func::ReturnOp ret);
+
+  func::FuncOp fn;
+  const EntrySignature &sig;
+  EntryABI &abi;
+  std::string &error;
+  llvm::EquivalenceClasses<DimKey> classes;
+  llvm::DenseMap<DimKey, const char *> roles;     ///< dimension names
+  llvm::DenseMap<Value, const char *> valueRoles; ///< value roles
   SmallVector<std::pair<DimKey, DimKey>> multiples; // (Hq, Hkv)
-  llvm::DenseMap<Value, const char *> valueRoles;
-  SmallVector<attn::AttentionOp> listOps;
-  SmallVector<attn::ShapeRelation> listRels;
-  // An operand of `role` whose dims get classes.
-  auto addRole = [&](Value v, const char *role) {
-    valueRoles.try_emplace(v, role);
-    addValue(v);
-  };
-  static const char *qRoles[] = {"B", "Hq", "N", "D"};
-  static const char *kRoles[] = {"B", "Hkv", "M", "D"};
-  static const char *vRoles[] = {"B", "Hkv", "M", "Dv"};
-  // An op reading queries, keys and values as an attention does: their
-  // roles and dim names (any of them may be null), q's heads a multiple of
-  // k's where both are given.
-  auto nameQKV = [&](Value q, Value k, Value v) {
-    for (auto [x, role, dims] : {std::tuple<Value, const char *, const char **>{q, "q", qRoles},
-                                 {k, "k", kRoles},
-                                 {v, "v", vRoles}}) {
-      if (!x)
-        continue;
-      valueRoles.try_emplace(x, role);
-      addValue(x);
-      for (unsigned d = 0; d < 4; ++d)
-        roles.try_emplace(key(x, d), dims[d]);
-    }
-    if (q && k)
-      multiples.push_back({key(q, 1), key(k, 1)});
-  };
-  // Routing: a permutation given as input is checked before each call
-  // (EntryABI::checkIndexOperands; first, so that a perm also read by a
-  // mask_rule keeps this role); a gather reads x's heads by group.
-  fn.walk([&](attn::PermuteOp op) {
-    valueRoles.try_emplace(op.getPerm(), "perm");
-    addValue(op.getPerm());
-    addValue(op.getX());
-    if (!op.getInverse()) {
-      multiples.push_back({key(op.getPerm(), 1), key(op.getX(), 1)});
-      // Gathered k and v of a GQA group: their heads default like Hkv.
-      roles.try_emplace(key(op.getX(), 1), "Hkv");
-    }
-  });
-  fn.walk([&](attn::RouteOp op) {
-    if (Value mu = op.getCentroids())
-      valueRoles.try_emplace(mu, "centroids");
-  });
+  SmallVector<ListUse> lists;
+  SmallVector<attn::ShapeRelation> listRels, derivedRels;
+  llvm::DenseMap<DimKey, int32_t> classOf;
+};
 
-  fn.walk([&](attn::AttentionOp op) {
-    nameQKV(op.getQ(), op.getK(), op.getV());
-    valueRoles.try_emplace(op.getOut(), "out");
-    if (op.getLse())
-      valueRoles.try_emplace(op.getLse(), "lse");
-    if (op.hasBlockList()) {
-      // kv_indices [B, Hl, ceil(N / block_q), K], kv_counts [B, Hl,
-      // ceil(N / block_q)].
-      Value idx = op.getKvIndices(), cnt = op.getKvCounts();
-      addRole(idx, "kv_indices");
-      addRole(cnt, "kv_counts");
-      classes.unionSets(key(idx, 0), key(op.getQ(), 0));
-      for (unsigned d = 0; d < 3; ++d)
-        classes.unionSets(key(idx, d), key(cnt, d));
-      static const char *listRoles[] = {"B", "list_heads", "q_blocks",
-                                        "list_len"};
-      for (unsigned d = 0; d < 4; ++d)
-        roles.try_emplace(key(idx, d), listRoles[d]);
-      listOps.push_back(op);
-      // A list a select makes in the program names blocks of these keys:
-      // the select's scores have one column per key block (a mismatch
-      // would select blocks past M, or never the last ones).
-      if (auto sel = idx.getDefiningOp<attn::SelectOp>())
-        listRels.push_back({sel.getScores(), 3, op.getK(), 2,
-                            op.listBlockK()});
-    }
-    if (op.getQDoc()) {
-      // q_doc [B, N], k_doc [B, M].
-      Value qd = op.getQDoc(), kd = op.getKDoc();
-      addRole(qd, "q_doc");
-      addRole(kd, "k_doc");
-      classes.unionSets(key(qd, 0), key(op.getQ(), 0));
-      classes.unionSets(key(qd, 1), key(op.getQ(), 2));
-      classes.unionSets(key(kd, 0), key(op.getK(), 0));
-      classes.unionSets(key(kd, 1), key(op.getK(), 2));
-    }
-    SmallVector<Value> vals = {op.getQ(), op.getK(), op.getV(), op.getOut()};
-    if (op.getLse())
-      vals.push_back(op.getLse());
-    for (Value v : vals)
-      addValue(v);
-    for (const attn::DimEquality &e : attn::AttentionOp::getDimEqualities())
-      if (e.lhs < vals.size() && e.rhs < vals.size())
-        classes.unionSets(key(vals[e.lhs], e.lhsDim),
-                          key(vals[e.rhs], e.rhsDim));
-    for (Value r : op.getRuleOperands()) {
-      valueRoles.try_emplace(r, "rule");
-      addValue(r);
-    }
-    SmallVector<attn::ShapeRelation> ruleRels;
-    op.ruleShapeRelations(ruleRels);
-    for (const attn::ShapeRelation &r : ruleRels)
-      classes.unionSets(key(r.lhs, r.lhsDim), key(r.rhs, r.rhsDim));
-  });
-
-  // attn.probs reads q and k as an attention does: the same roles and dim
-  // names (shape defaults, messages) in a program without an attention.
-  fn.walk([&](attn::ProbsOp op) { nameQKV(op.getQ(), op.getK(), Value()); });
-
-  // attn.landmark is self-attention with GQA: an attention's roles and dim
-  // names (k's length is q's by its shape relations).
-  fn.walk([&](attn::LandmarkOp op) {
-    nameQKV(op.getQ(), op.getK(), op.getV());
-    valueRoles.try_emplace(op.getLandmarks(), "landmarks");
-    valueRoles.try_emplace(op.getOut(), "out");
-    valueRoles.try_emplace(op.getLse(), "lse");
-  });
-
-  // attn.linear reads q, k, v of one sequence: q's roles and dim names
-  // (k's and v's dims are q's by its shape relations), v's Dv.
-  fn.walk([&](attn::LinearOp op) {
-    valueRoles.try_emplace(op.getQ(), "q");
-    valueRoles.try_emplace(op.getK(), "k");
-    valueRoles.try_emplace(op.getV(), "v");
-    if (Value d = op.getDecay())
-      valueRoles.try_emplace(d, "decay");
-    if (Value g = op.getGate())
-      valueRoles.try_emplace(g, "gate");
-    if (Value g = op.getLogGate())
-      valueRoles.try_emplace(g, "log_gate");
-    if (Value b = op.getBeta())
-      valueRoles.try_emplace(b, "beta");
-    if (op.getForget()) {
-      valueRoles.try_emplace(op.getForget(), "forget");
-      valueRoles.try_emplace(op.getStep(), "step");
-      valueRoles.try_emplace(op.getMomentum(), "momentum");
-    }
-    if (Value s = op.getInitialState())
-      valueRoles.try_emplace(s, "state");
-    valueRoles.try_emplace(op.getOut(), "out");
-    if (Value s = op.getStateResult())
-      valueRoles.try_emplace(s, "final_state");
-    if (Value s = op.getLseResult())
-      valueRoles.try_emplace(s, "lse");
-    addValue(op.getQ());
-    addValue(op.getV());
-    for (unsigned d = 0; d < 4; ++d)
-      roles.try_emplace(key(op.getQ(), d), qRoles[d]);
-    roles.try_emplace(key(op.getV(), 3), vRoles[3]);
-  });
-
-  // attn.scan runs along sequences [B, H, N(, F)]: their dims are named as
-  // a key's (shape defaults, messages; a scan of keys and values feeding an
-  // attention, as RAT's, then agrees with the attention's names).
-  fn.walk([&](attn::ScanOp op) {
-    for (Value x : op.getInputs()) {
-      addValue(x);
-      for (unsigned d = 0; d < 3; ++d)
-        roles.try_emplace(key(x, d), kRoles[d]);
-    }
-  });
-
-  // Ops that say how their results' shapes follow from their operands'.
-  SmallVector<attn::ShapeRelation> derivedRels;
+/// The ops' roles and relations; relations with a divisor become derived
+/// sizes (in program order, so that a chain resolves in one pass).
+void EntryABIBuilder::describeOps() {
+  for (Value a : fn.getArguments())
+    dims(a);
+  fn.walk([&](attn::EntryRolesOpInterface op) { op.describeEntryRoles(*this); });
   auto relate = [&](ArrayRef<attn::ShapeRelation> rels) {
     for (const attn::ShapeRelation &r : rels) {
-      addValue(r.lhs);
-      addValue(r.rhs);
+      dims(r.lhs);
+      dims(r.rhs);
       if (r.divisor == 1)
         classes.unionSets(key(r.lhs, r.lhsDim), key(r.rhs, r.rhsDim));
       else
@@ -271,58 +171,63 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
     op.shapeRelations(rels);
     relate(rels);
   });
+}
 
-  // Number the classes in order of first appearance.
-  llvm::DenseMap<DimKey, int32_t> classOf;
-  auto classId = [&](Value v, unsigned d) -> int32_t {
-    DimKey leader = classes.getLeaderValue(key(v, d));
-    auto [it, inserted] = classOf.try_emplace(leader, abi.classSize.size());
-    if (inserted) {
-      abi.classSize.push_back(-1);
-      abi.className.push_back("");
+/// Dimension d of v's class, numbered in order of first appearance; -1 (and
+/// `error`) where two static sizes of the class differ.
+int32_t EntryABIBuilder::classId(Value v, unsigned d) {
+  DimKey leader = classes.getLeaderValue(key(v, d));
+  auto [it, inserted] = classOf.try_emplace(leader, abi.classSize.size());
+  if (inserted) {
+    abi.classSize.push_back(-1);
+    abi.className.push_back("");
+  }
+  int32_t c = it->second;
+  // A class joined by several roles (a selection's list heads are the query
+  // heads) is named by the attention operand's role, which the shape
+  // defaults key on.
+  if (const char *r = roles.lookup(key(v, d)))
+    if (abi.className[c].empty() ||
+        (!isOperandRole(abi.className[c]) && isOperandRole(r)) ||
+        // One tensor as queries and keys (shared QK): the query's names,
+        // which the defaults of the keys' follow.
+        (abi.className[c] == "M" && StringRef(r) == "N") ||
+        (abi.className[c] == "Hkv" && StringRef(r) == "Hq"))
+      abi.className[c] = r;
+  int64_t s = cast<RankedTensorType>(v.getType()).getDimSize(d);
+  if (!ShapedType::isDynamic(s)) {
+    if (abi.classSize[c] >= 0 && abi.classSize[c] != s) {
+      error = "@" + sig.name + ": static dimensions " +
+              std::to_string(abi.classSize[c]) + " and " + std::to_string(s) +
+              " must be equal";
+      return -1;
     }
-    int32_t c = it->second;
-    // A class joined by several roles (a selection's list heads are the
-    // query heads) is named by the attention operand's role, which the
-    // shape defaults key on.
-    if (const char *r = roles.lookup(key(v, d)))
-      if (abi.className[c].empty() ||
-          (!isOperandRole(abi.className[c]) && isOperandRole(r)) ||
-          // One tensor as queries and keys (shared QK): the query's names,
-          // which the defaults of the keys' follow.
-          (abi.className[c] == "M" && StringRef(r) == "N") ||
-          (abi.className[c] == "Hkv" && StringRef(r) == "Hq"))
-        abi.className[c] = r;
-    int64_t s = cast<RankedTensorType>(v.getType()).getDimSize(d);
-    if (!ShapedType::isDynamic(s)) {
-      if (abi.classSize[c] >= 0 && abi.classSize[c] != s) {
-        error = "@" + sig.name + ": static dimensions " +
-                std::to_string(abi.classSize[c]) + " and " +
-                std::to_string(s) + " must be equal";
-        return -1;
-      }
-      abi.classSize[c] = s;
+    abi.classSize[c] = s;
+  }
+  return c;
+}
+
+bool EntryABIBuilder::addArgs(ValueRange values,
+                              const std::vector<ArgInfo> &infos,
+                              std::vector<ABIArg> &out) {
+  for (auto [v, info] : llvm::zip(values, infos)) {
+    ABIArg a{info.name, info.dtype, {}, {}};
+    for (unsigned d = 0; d < rankOf(v); ++d) {
+      int32_t c = classId(v, d);
+      if (c < 0)
+        return false;
+      a.dimClass.push_back(c);
     }
-    return c;
-  };
-  auto addArgs = [&](ValueRange values, const std::vector<ArgInfo> &infos,
-                     std::vector<ABIArg> &out) {
-    for (auto [v, info] : llvm::zip(values, infos)) {
-      ABIArg a{info.name, info.dtype, {}, {}};
-      for (unsigned d = 0; d < rankOf(v); ++d) {
-        int32_t c = classId(v, d);
-        if (c < 0)
-          return false;
-        a.dimClass.push_back(c);
-      }
-      out.push_back(std::move(a));
-    }
-    return true;
-  };
-  // Every dim of every attn operand gets a class (and a role name), even if
-  // no argument carries it directly. In program order, not the map's: class
-  // ids must not follow pointer values, or one spec would give bundles that
-  // differ from run to run.
+    out.push_back(std::move(a));
+  }
+  return true;
+}
+
+/// Every named dim of every attn operand gets a class, even if no argument
+/// carries it directly. In program order, not the map's: class ids must not
+/// follow pointer values, or one spec would give bundles that differ from
+/// run to run.
+bool EntryABIBuilder::numberNamedDims() {
   llvm::DenseMap<const void *, unsigned> position;
   auto place = [&](Value v) {
     position.try_emplace(v.getAsOpaquePointer(), position.size());
@@ -332,17 +237,20 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
     llvm::for_each(op->getOperands(), place);
     llvm::for_each(op->getResults(), place);
   });
-  SmallVector<DimKey> roleKeys;
+  SmallVector<DimKey> named;
   for (auto &entry : roles)
-    roleKeys.push_back(entry.first);
-  llvm::sort(roleKeys, [&](const DimKey &a, const DimKey &b) {
+    named.push_back(entry.first);
+  llvm::sort(named, [&](const DimKey &a, const DimKey &b) {
     return std::make_pair(position.lookup(a.first), a.second) <
            std::make_pair(position.lookup(b.first), b.second);
   });
-  for (const DimKey &k : roleKeys)
+  for (const DimKey &k : named)
     if (classId(Value::getFromOpaquePointer(k.first), k.second) < 0)
       return false;
-  auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+  return true;
+}
+
+bool EntryABIBuilder::checkReturns(func::ReturnOp ret) {
   // A value returned twice (issue 15, case 3) would need one buffer for two
   // outputs.
   for (auto [i, r] : llvm::enumerate(ret.getOperands()))
@@ -360,15 +268,16 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
         cast<RankedTensorType>(r.getType()).getRank() > 0) {
       Operation *def = r.getDefiningOp();
       error = "@" + sig.name + ": unsupported op '" +
-              (def ? def->getName().getStringRef().str()
-                   : std::string("?")) +
+              (def ? def->getName().getStringRef().str() : std::string("?")) +
               "' (its result is returned; AttnIR compiles attn ops on the "
               "entry's arguments)";
       return false;
     }
-  if (!addArgs(fn.getArguments(), sig.inputs, abi.inputs) ||
-      !addArgs(ret.getOperands(), sig.outputs, abi.outputs))
-    return false;
+  return true;
+}
+
+/// Multiples, derived sizes and the block lists the entry takes.
+bool EntryABIBuilder::addDerived() {
   // Pairs of numbered classes only: a permute's x may be an intermediate
   // (its kernels index heads so that no shape reads out of range).
   for (auto [hq, hkv] : multiples) {
@@ -386,40 +295,41 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
                ? static_cast<int32_t>(ba.getArgNumber())
                : -1;
   };
-  // In program order, so that a chain (pool of q, then scores, then the
-  // selected list) resolves in one pass; intermediate values get classes.
   for (const attn::ShapeRelation &r : derivedRels) {
     int32_t cls = classId(r.lhs, r.lhsDim), src = classId(r.rhs, r.rhsDim);
     if (cls < 0 || src < 0)
       return false;
     abi.derived.push_back({cls, src, r.divisor});
   }
-  for (attn::AttentionOp op : listOps) {
-    abi.derived.push_back({classAt(op.getKvIndices(), 2),
-                           classAt(op.getQ(), 2), op.listBlockQ()});
+  for (const ListUse &u : lists) {
+    abi.derived.push_back({classAt(u.indices, 2), classAt(u.q, 2), u.blockQ});
     attnir::BlockListABI bl;
-    bl.indices = argIndex(op.getKvIndices());
-    bl.counts = argIndex(op.getKvCounts());
-    bl.blockQ = op.listBlockQ();
-    bl.blockK = op.listBlockK();
-    bl.mClass = classAt(op.getK(), 2);
-    bl.hqClass = classAt(op.getQ(), 1);
-    bl.hkvClass = classAt(op.getK(), 1);
-    bl.headsClass = classAt(op.getKvIndices(), 1);
+    bl.indices = argIndex(u.indices);
+    bl.counts = argIndex(u.counts);
+    bl.blockQ = u.blockQ;
+    bl.blockK = u.blockK;
+    bl.mClass = classAt(u.k, 2);
+    bl.hqClass = classAt(u.q, 1);
+    bl.hkvClass = classAt(u.k, 1);
+    bl.headsClass = classAt(u.indices, 1);
     // Lists computed inside the program are checked where they are made.
     if (bl.indices >= 0 && bl.counts >= 0)
       abi.blockLists.push_back(bl);
   }
-  // Intermediates: buffers the runtime owns for a call (the GPU's programs
-  // pass them between kernels).
+  return true;
+}
+
+/// Intermediates: buffers the runtime owns for a call (the GPU's programs
+/// pass them between kernels); those their op says persist live from one
+/// call to the next.
+bool EntryABIBuilder::addWorkspace() {
   SmallVector<Value> work = attn::workspaceValues(fn);
   std::vector<ArgInfo> workInfo;
   for (auto [i, w] : llvm::enumerate(work)) {
     ArgInfo info;
     info.name = "w" + std::to_string(i);
-    bool known = toDType(cast<RankedTensorType>(w.getType()).getElementType(),
-                         info.dtype);
     auto wt = cast<RankedTensorType>(w.getType());
+    bool known = toDType(wt.getElementType(), info.dtype);
     for (unsigned d = 0; d < rankOf(w); ++d) {
       // A static dimension is known by itself (a block map's counter).
       if (!wt.isDynamicDim(d))
@@ -435,13 +345,16 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   }
   if (!addArgs(work, workInfo, abi.workspace))
     return false;
-  // Scratch its op says persists (a block map, a table of counts left at
-  // 0) lives from one call to the next: the runtime's persistent memory.
   for (auto [i, w] : llvm::enumerate(work)) {
     auto r = dyn_cast<OpResult>(w);
-    auto p = r ? dyn_cast<attn::PersistentScratchOpInterface>(r.getOwner()) : nullptr;
+    auto p = r ? dyn_cast<attn::PersistentScratchOpInterface>(r.getOwner())
+               : nullptr;
     abi.workspace[i].persistent = p && p.keepsBetweenCalls(r.getResultNumber());
   }
+  return true;
+}
+
+void EntryABIBuilder::nameRoles(func::ReturnOp ret) {
   for (auto [i, a] : llvm::enumerate(fn.getArguments()))
     if (const char *r = valueRoles.lookup(a))
       abi.inputs[i].role = r;
@@ -451,12 +364,31 @@ bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
   for (size_t c = 0; c < abi.className.size(); ++c)
     if (abi.className[c].empty())
       abi.className[c] = "d" + std::to_string(c);
+}
+
+bool EntryABIBuilder::build() {
+  abi = EntryABI();
+  abi.name = sig.name;
+  describeOps();
+  auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
+  if (!numberNamedDims() || !checkReturns(ret) ||
+      !addArgs(fn.getArguments(), sig.inputs, abi.inputs) ||
+      !addArgs(ret.getOperands(), sig.outputs, abi.outputs) || !addDerived() ||
+      !addWorkspace())
+    return false;
+  nameRoles(ret);
   // The op graph, so that the reference runs from a bundle with no MLIR.
   RefProgram program;
   if (!programOf(fn, program, error))
     return false;
   abi.program = program.print();
   return true;
+}
+} // namespace
+
+bool computeEntryABI(func::FuncOp fn, const EntrySignature &sig, EntryABI &abi,
+                     std::string &error) {
+  return EntryABIBuilder(fn, sig, abi, error).build();
 }
 
 bool collectEntries(ModuleOp spec, StringRef onlyEntry,

@@ -293,3 +293,58 @@ LogicalResult KVBlockUpdateOp::verify() {
                             "slots are masked by position)";
   return success();
 }
+
+void AttentionOp::describeEntryRoles(EntryRoles &roles) {
+  Value q = getQ(), k = getK();
+  roles.queriesKeysValues(q, k, getV());
+  roles.role(getOut(), "out");
+  if (getLse())
+    roles.role(getLse(), "lse");
+  if (hasBlockList()) {
+    // kv_indices [B, Hl, ceil(N / block_q), K], kv_counts [B, Hl,
+    // ceil(N / block_q)].
+    Value idx = getKvIndices(), cnt = getKvCounts();
+    roles.role(idx, "kv_indices");
+    roles.dims(idx);
+    roles.role(cnt, "kv_counts");
+    roles.dims(cnt);
+    roles.sameDim(idx, 0, q, 0);
+    for (unsigned d = 0; d < 3; ++d)
+      roles.sameDim(idx, d, cnt, d);
+    roles.dimNames(idx, {"B", "list_heads", "q_blocks", "list_len"});
+    roles.blockList(idx, cnt, q, k, listBlockQ(), listBlockK());
+    // A list a select makes in the program names blocks of these keys:
+    // the select's scores have one column per key block (a mismatch would
+    // select blocks past M, or never the last ones).
+    if (auto sel = idx.getDefiningOp<SelectOp>())
+      roles.relation({sel.getScores(), 3, k, 2, listBlockK()});
+  }
+  if (Value qd = getQDoc()) {
+    // q_doc [B, N], k_doc [B, M].
+    Value kd = getKDoc();
+    roles.role(qd, "q_doc");
+    roles.dims(qd);
+    roles.role(kd, "k_doc");
+    roles.dims(kd);
+    roles.sameDim(qd, 0, q, 0);
+    roles.sameDim(qd, 1, q, 2);
+    roles.sameDim(kd, 0, k, 0);
+    roles.sameDim(kd, 1, k, 2);
+  }
+  SmallVector<Value> vals = {q, k, getV(), getOut()};
+  if (getLse())
+    vals.push_back(getLse());
+  for (Value v : vals)
+    roles.dims(v);
+  for (const DimEquality &e : getDimEqualities())
+    if (e.lhs < vals.size() && e.rhs < vals.size())
+      roles.sameDim(vals[e.lhs], e.lhsDim, vals[e.rhs], e.rhsDim);
+  for (Value r : getRuleOperands()) {
+    roles.role(r, "rule");
+    roles.dims(r);
+  }
+  SmallVector<ShapeRelation> ruleRels;
+  ruleShapeRelations(ruleRels);
+  for (const ShapeRelation &r : ruleRels)
+    roles.sameDim(r.lhs, r.lhsDim, r.rhs, r.rhsDim);
+}

@@ -328,3 +328,26 @@ void LinearOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
   op.ints["l2norm"] = getL2norm() ? 1 : 0;
   op.floats["scale"] = getScaleValue();
 }
+
+void LinearOp::describeEntryRoles(EntryRoles &roles) {
+  // q, k, v of one sequence: q's dimension names (k's and v's dims are q's
+  // by the shape relations), v's Dv.
+  roles.role(getQ(), "q");
+  roles.role(getK(), "k");
+  roles.role(getV(), "v");
+  for (auto [x, r] : {std::pair<Value, const char *>{getDecay(), "decay"},
+                      {getGate(), "gate"},
+                      {getLogGate(), "log_gate"},
+                      {getBeta(), "beta"},
+                      {getForget(), "forget"},
+                      {getStep(), "step"},
+                      {getMomentum(), "momentum"},
+                      {getInitialState(), "state"},
+                      {getOut(), "out"},
+                      {getStateResult(), "final_state"},
+                      {getLseResult(), "lse"}})
+    if (x)
+      roles.role(x, r);
+  roles.dimNames(getQ(), {"B", "Hq", "N", "D"});
+  roles.dimNames(getV(), {nullptr, nullptr, nullptr, "Dv"});
+}

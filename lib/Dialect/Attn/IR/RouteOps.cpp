@@ -263,3 +263,30 @@ void LandmarkOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
   op.results["out"] = idOf(getOut());
   op.results["lse"] = idOf(getLse());
 }
+
+void RouteOp::describeEntryRoles(EntryRoles &roles) {
+  if (Value mu = getCentroids())
+    roles.role(mu, "centroids");
+}
+
+void PermuteOp::describeEntryRoles(EntryRoles &roles) {
+  // A permutation given as input is checked before each call
+  // (EntryABI::checkIndexOperands); a gather reads x's heads by group.
+  roles.role(getPerm(), "perm");
+  roles.dims(getPerm());
+  roles.dims(getX());
+  if (!getInverse()) {
+    roles.multipleOf(getPerm(), 1, getX(), 1);
+    // Gathered k and v of a GQA group: their heads default like Hkv.
+    roles.dimNames(getX(), {nullptr, "Hkv"});
+  }
+}
+
+void LandmarkOp::describeEntryRoles(EntryRoles &roles) {
+  // Self-attention with GQA: an attention's roles and dimension names (k's
+  // length is q's by its shape relations).
+  roles.queriesKeysValues(getQ(), getK(), getV());
+  roles.role(getLandmarks(), "landmarks");
+  roles.role(getOut(), "out");
+  roles.role(getLse(), "lse");
+}

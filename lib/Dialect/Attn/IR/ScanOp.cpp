@@ -120,3 +120,11 @@ void ScanOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
   if (!getFinalize().empty())
     op.rules["result"] = describeRule(getFinalize());
 }
+
+void ScanOp::describeEntryRoles(EntryRoles &roles) {
+  // Sequences [B, H, N(, F)]: named as a key's dimensions (shape defaults,
+  // messages; a scan of keys and values feeding an attention, as RAT's,
+  // then agrees with the attention's names).
+  for (Value x : getInputs())
+    roles.dimNames(x, {"B", "Hkv", "M"});
+}

@@ -452,3 +452,9 @@ void SelectOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
   op.ints["wide"] =
       rankedType(getKvIndices()).getElementType().isInteger(64) ? 1 : 0;
 }
+
+void ProbsOp::describeEntryRoles(EntryRoles &roles) {
+  // q and k as an attention reads them: the same roles and dimension names
+  // (shape defaults, messages) in a program without an attention.
+  roles.queriesKeysValues(getQ(), getK(), Value());
+}

@@ -15,6 +15,7 @@
 #include "llvm/ADT/StringRef.h"
 #include <cstdint>
 #include <functional>
+#include <tuple>
 
 namespace mlir {
 class OpBuilder;
@@ -85,6 +86,55 @@ struct ShapeRelation {
 struct DimEquality {
   unsigned lhs, lhsDim, rhs, rhsDim;
 };
+
+/// What an entry learns of an op's values (EntryRolesOpInterface): roles,
+/// dimension names and relations between dimensions. For each value and
+/// each dimension the first role or name given stays.
+class EntryRoles {
+public:
+  virtual ~EntryRoles() = default;
+  /// `v`'s role ("q", "kv_indices", "centroids", ...).
+  virtual void role(Value v, const char *role) = 0;
+  /// `v`'s dimensions take part in the entry's dimension classes.
+  virtual void dims(Value v) = 0;
+  /// Names of `v`'s first names.size() dimensions (null: no name); also
+  /// dims(v).
+  virtual void dimNames(Value v, llvm::ArrayRef<const char *> names) = 0;
+  /// Dimension `a` of `x` equals dimension `b` of `y`.
+  virtual void sameDim(Value x, unsigned a, Value y, unsigned b) = 0;
+  /// Dimension `a` of `x` is a multiple of dimension `b` of `y` (query
+  /// heads over the KV heads of their groups).
+  virtual void multipleOf(Value x, unsigned a, Value y, unsigned b) = 0;
+  /// A relation between dimensions stated for entries only (equal, or a
+  /// ceiling division when its divisor is not 1).
+  virtual void relation(const ShapeRelation &r) = 0;
+  /// An attention's runtime block list over q's query blocks of `blockQ`
+  /// and k's key blocks of `blockK` (checked before each call where the
+  /// entry takes it; its query-block dimension is ceil(N / blockQ)).
+  virtual void blockList(Value indices, Value counts, Value q, Value k,
+                         int64_t blockQ, int64_t blockK) = 0;
+
+  /// Queries [B, Hq, N, D], keys [B, Hkv, M, D] and values [B, Hkv, M, Dv]
+  /// as an attention reads them (any may be null): roles q, k, v, their
+  /// dimensions' names, and q's heads a multiple of k's.
+  void queriesKeysValues(Value q, Value k, Value v) {
+    static const char *qNames[] = {"B", "Hq", "N", "D"};
+    static const char *kNames[] = {"B", "Hkv", "M", "D"};
+    static const char *vNames[] = {"B", "Hkv", "M", "Dv"};
+    for (auto [x, r, names] :
+         {std::tuple<Value, const char *, const char **>{q, "q", qNames},
+          {k, "k", kNames},
+          {v, "v", vNames}}) {
+      if (!x)
+        continue;
+      role(x, r);
+      dimNames(x, llvm::ArrayRef<const char *>(names, 4));
+    }
+    if (q && k)
+      multipleOf(q, 1, k, 1);
+  }
+};
+
 
 /// A matrix of scores [B, H, Q, Nk] made one row at a time (see
 /// ScoreRowsOpInterface): `dims` as index values, and `fill(b, loc, row,

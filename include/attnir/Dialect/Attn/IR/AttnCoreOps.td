@@ -29,6 +29,7 @@ def Attn_YieldOp : Attn_Op<"yield", [Pure, Terminator,
 
 def Attn_AttentionOp : Attn_Op<"attention", [Pure, AttrSizedOperandSegments,
     IsolatedFromAbove,
+    DeclareOpInterfaceMethods<Attn_EntryRolesOpInterface>,
     DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
   let summary = "softmax(scale * q k^T, masked) v with online-softmax semantics";
   let description = [{

@@ -199,6 +199,24 @@ def Attn_ShapeRelationsOpInterface : OpInterface<"ShapeRelationsOpInterface"> {
   ];
 }
 
+def Attn_EntryRolesOpInterface : OpInterface<"EntryRolesOpInterface"> {
+  let cppNamespace = "::mlir::attn";
+  let description = [{
+    What an op's operands and results are to an entry that takes or returns
+    them: each value's role (the launch contract names operands by it for
+    the runtime's checks, the C API and Python), its dimensions' names
+    (shape defaults and messages key on B, Hq, N, Hkv, M, D, Dv, ...), and
+    dimensions that must agree beyond the op's ShapeRelationsOpInterface
+    (lib/Driver/Signature.cpp reads both). A new op describes itself here;
+    the driver does not ask which op it is.
+  }];
+  let methods = [
+    InterfaceMethod<"Describes the op's values to `roles`.",
+      "void", "describeEntryRoles",
+      (ins "::mlir::attn::EntryRoles &":$roles)>,
+  ];
+}
+
 def Attn_ScoreRowsOpInterface : OpInterface<"ScoreRowsOpInterface"> {
   let cppNamespace = "::mlir::attn";
   let description = [{

@@ -67,6 +67,7 @@ def Attn_MergeOp : Attn_Op<"merge", [Pure, AttrSizedOperandSegments,
 
 def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
     DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_EntryRolesOpInterface>,
     DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
   let summary = "causal linear attention as a decayed recurrence";
   let description = [{
@@ -255,6 +256,7 @@ def Attn_LinearOp : Attn_Op<"linear", [Pure, AttrSizedOperandSegments,
 
 def Attn_ScanOp : Attn_Op<"scan", [Pure,
     DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_EntryRolesOpInterface>,
     DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
   let summary = "inclusive associative scan along the sequence";
   let description = [{

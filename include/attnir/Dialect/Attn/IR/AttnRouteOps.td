@@ -15,6 +15,7 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def Attn_RouteOp : Attn_Op<"route", [Pure,
     DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_EntryRolesOpInterface>,
     DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
   let summary = "buckets by nearest centroid or LSH, and the stable order by "
                 "(bucket, position)";
@@ -59,6 +60,7 @@ def Attn_RouteOp : Attn_Op<"route", [Pure,
 
 def Attn_PermuteOp : Attn_Op<"permute", [Pure,
     DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_EntryRolesOpInterface>,
     DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
   let summary = "tokens gathered into a routed order, or scattered back";
   let description = [{
@@ -88,6 +90,7 @@ def Attn_PermuteOp : Attn_Op<"permute", [Pure,
 def Attn_LandmarkOp : Attn_Op<"landmark", [Pure,
     DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
     DeclareOpInterfaceMethods<Attn_PersistentScratchOpInterface>,
+    DeclareOpInterfaceMethods<Attn_EntryRolesOpInterface>,
     DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
   let summary = "Landmark Attention: grouped softmax over retrieved blocks";
   let description = [{

@@ -197,6 +197,7 @@ def Attn_IndexScoresOp : Attn_Op<"index_scores", [Pure,
 def Attn_ProbsOp : Attn_Op<"probs", [Pure,
     DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
     DeclareOpInterfaceMethods<Attn_ScoreRowsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_EntryRolesOpInterface>,
     DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
   let summary = "attention probabilities as an output (Pointer Networks)";
   let description = [{
