@@ -364,44 +364,32 @@ Value mlir::attn::cuda::warpInclusiveScan(OpBuilder &b, Location loc, Value x, V
   return x;
 }
 
-LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
-                                                     func::FuncOp fn,
-                                                     Operation *op,
-                                                     StringRef name,
-                                                     bool radixSelect) {
-  MLIRContext *ctx = op->getContext();
-  Location loc = op->getLoc();
-  SmallVector<Value> values(op->getOperands());
-  llvm::append_range(values, op->getResults());
-  // Block scores by tiles in shared memory where the rows allow: two
-  // module-level tiles of the kernel's own.
+namespace {
+/// How a step kernel's threads cover its op: threads per block, threads per
+/// work item (`lanes`), the value whose leading `gridDims` dims are the
+/// grid (an index into the kernel's values: operands, then results), and
+/// the features a pool or merge thread takes at once.
+struct StepShape {
+  int64_t threads = kThreads, lanes = 1, gridArg = 0, gridDims = 3;
+  int64_t poolWidth = 1, mergeWidth = 1;
+  bool tiled = false; ///< block scores by tiles in shared memory
+  bool radix = false; ///< select's warp radix select (topk > kRadixAbove)
+};
+
+StepShape stepShapeOf(Operation *op, bool radixSelect) {
+  StepShape s;
   auto scoresOp = dyn_cast<BlockScoresOp>(op);
-  bool tiled = scoresOp && cuda::canTileScores(scoresOp);
-  std::string sQName = (name + "_sQ").str(), sKName = (name + "_sK").str();
-  if (tiled)
-    for (const std::string &tileName : {sQName, sKName})
-      memref::GlobalOp::create(gb, loc, tileName, gb.getStringAttr("private"),
-                               cuda::scoreTileType(scoresOp), Attribute(),
-                               /*constant=*/false, gb.getI64IntegerAttr(128));
-  int64_t threads = tiled ? cuda::kScoreTile * cuda::kScoreTile : kThreads;
-  // topk above kRadixAbove: 256 digit bins per warp of the block.
+  s.tiled = scoresOp && cuda::canTileScores(scoresOp);
+  s.threads = s.tiled ? cuda::kScoreTile * cuda::kScoreTile : kThreads;
   auto selectOp = dyn_cast<SelectOp>(op);
-  bool radix = radixSelect && selectOp && SelectPolicy::of(selectOp).topk &&
-               *SelectPolicy::of(selectOp).topk > kRadixAbove;
-  std::string histName = (name + "_bins").str();
-  auto histType = MemRefType::get(
-      {kThreads / 32, 256}, gb.getI32Type(), MemRefLayoutAttrInterface(),
-      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup));
-  if (radix)
-    memref::GlobalOp::create(gb, loc, histName, gb.getStringAttr("private"), histType,
-                             Attribute(), /*constant=*/false, gb.getI64IntegerAttr(16));
+  s.radix = radixSelect && selectOp && SelectPolicy::of(selectOp).topk &&
+            *SelectPolicy::of(selectOp).topk > kRadixAbove;
   // Threads per work item: a warp per select row; a pool row (b, h,
   // block) takes one thread per 16 bytes of features when rows allow it.
   // An attention here is a row kernel: a warp per query row.
-  int64_t lanes = isa<SelectOp, AttentionOp, RuleBlocksOp>(op) ? 32
-                  : tiled                                         ? threads
-                                                                  : 1,
-          poolWidth = 1;
+  s.lanes = isa<SelectOp, AttentionOp, RuleBlocksOp>(op) ? 32
+            : s.tiled                                     ? s.threads
+                                                          : 1;
   if (auto pool = dyn_cast<PoolOp>(op)) {
     auto xt = cast<RankedTensorType>(pool.getX().getType());
     auto ot = pool.getOut().getType();
@@ -411,155 +399,128 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
     int64_t w = 16 / inBytes;
     if (!ShapedType::isDynamic(d) && d % w == 0 && (w * outBytes) % 4 == 0 &&
         (d * outBytes) % (w * outBytes) == 0) {
-      poolWidth = w;
-      lanes = d / w;
+      s.poolWidth = w;
+      s.lanes = d / w;
     }
   }
   // A merge row takes one thread per 16 bytes of its features where the
   // features are whole 16-byte pieces (the weights computed once per
   // thread, vector loads and stores): else one thread per feature.
-  int64_t mergeWidth = 1;
   if (auto merge = dyn_cast<MergeOp>(op)) {
     auto ot = merge.getOut().getType();
     int64_t d = ot.getDimSize(3), w = 16 / (ot.getElementTypeBitWidth() / 8);
     if (!ShapedType::isDynamic(d) && d % w == 0) {
-      mergeWidth = w;
-      lanes = d / w;
+      s.mergeWidth = w;
+      s.lanes = d / w;
     }
   }
   // attn.linear: a thread per value column of a (b, h) state.
   if (auto linear = dyn_cast<LinearOp>(op))
-    lanes = cast<RankedTensorType>(linear.getV().getType()).getDimSize(3);
+    s.lanes = cast<RankedTensorType>(linear.getV().getType()).getDimSize(3);
   // The grid: the first result's leading dims (pool: every element; scores:
   // the rows), or select's counts (its rows).
   unsigned numIn = op->getNumOperands();
-  int64_t gridArg = isa<SelectOp, RuleBlocksOp>(op) ? numIn + 1 : numIn;
+  s.gridArg = isa<SelectOp, RuleBlocksOp>(op) ? numIn + 1 : numIn;
   if (isa<AttentionOp>(op))
-    gridArg = 0; // q: (b, h, i)
+    s.gridArg = 0; // q: (b, h, i)
   // Block scores: one thread per score (a row per thread leaves most of
   // the GPU idle: B x H x query blocks is a few thousand).
-  int64_t gridDims = isa<LinearOp>(op)                                ? 2
-                     : isa<BlockScoresOp, IndexScoresOp, ProjectOp>(op) ||
-                             (isa<MergeOp>(op) && mergeWidth == 1) ||
-                             (isa<PoolOp>(op) && lanes == 1)
-                         ? 4
-                         : 3;
+  s.gridDims = isa<LinearOp>(op)                                  ? 2
+               : isa<BlockScoresOp, IndexScoresOp, ProjectOp>(op) ||
+                       (isa<MergeOp>(op) && s.mergeWidth == 1) ||
+                       (isa<PoolOp>(op) && s.lanes == 1)
+                   ? 4
+                   : 3;
   // Elementwise steps: one thread per element of the result (after the
   // operands, linalg.broadcast's init included).
   if (isElementwiseStep(op))
-    gridDims = cast<RankedTensorType>(op->getResult(0).getType()).getRank();
-  gpu::GPUFuncOp kfn = cuda::createStepKernel(gb, fn, values, name, gridArg,
-                                              gridDims, threads, lanes);
-  OpBuilder attrs(ctx);
-  if (tiled)
-    kfn->setAttr("attn.grid_tile", attrs.getDenseI64ArrayAttr(
-                                       {cuda::kScoreTile, cuda::kScoreTile}));
+    s.gridDims = cast<RankedTensorType>(op->getResult(0).getType()).getRank();
+  return s;
+}
 
-  OpBuilder b(ctx);
-  b.setInsertionPointToStart(&kfn.getBody().front());
-  auto arg = [&](Value v) -> Value {
-    return kfn.getArgument(llvm::find(values, v) - values.begin());
+using ArgFn = function_ref<Value(Value)>;
+
+/// A thread per 16 bytes of a merge row's features (or per feature): the
+/// row's weights from the parts' lse (recomputed by each of the row's
+/// threads: loads that hit in cache), the weighted sum; the row's first
+/// thread also writes the lse.
+void buildMergeThread(OpBuilder &b, Location loc, MergeOp merge, ArgFn arg,
+                      ArrayRef<Value> at, Value lane, int64_t mergeWidth) {
+  SmallVector<Value> row(at.take_front(3)), lses, outs;
+  Value e = mergeWidth > 1
+                ? arith::MulIOp::create(b, loc, lane, cIdx(b, loc, mergeWidth))
+                      .getResult()
+                : at[3];
+  SmallVector<Value> atE(row);
+  atE.push_back(e);
+  Value out = arg(merge.getOut());
+  Type elt = cast<MemRefType>(out.getType()).getElementType();
+  Type f32 = b.getF32Type();
+  auto vecOf = [&](Type t) -> Type {
+    return mergeWidth > 1 ? VectorType::get({mergeWidth}, t) : t;
   };
-  Value grid = kfn.getArgument(gridArg);
-  Value id = arith::AddIOp::create(
-      b, loc,
-      arith::MulIOp::create(b, loc, gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
-                            cIdx(b, loc, threads)),
-      gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
-  Value lane = cIdx(b, loc, 0);
-  if (lanes > 1) {
-    lane = arith::RemUIOp::create(b, loc, id, cIdx(b, loc, lanes));
-    id = arith::DivUIOp::create(b, loc, id, cIdx(b, loc, lanes));
+  auto align = llvm::MaybeAlign(16);
+  for (unsigned r = 0; r < merge.getNumPairs(); ++r) {
+    lses.push_back(memref::LoadOp::create(b, loc, arg(merge.getPartLse(r)), row));
+    Value part = arg(merge.getPartOut(r));
+    Value x = mergeWidth > 1
+                  ? vector::LoadOp::create(b, loc, cast<VectorType>(vecOf(elt)),
+                                           part, atE, false, align)
+                        .getResult()
+                  : memref::LoadOp::create(b, loc, part, atE).getResult();
+    outs.push_back(elt.isF32() ? x
+                               : arith::ExtFOp::create(b, loc, vecOf(f32), x).getResult());
   }
-  if (tiled) {
-    // One block per tile: `id` is the tile, `lane` the thread.
-    auto tileOf = [&](const std::string &n) {
-      return memref::GetGlobalOp::create(b, loc, cuda::scoreTileType(scoresOp), n)
-          .getResult();
-    };
-    cuda::buildTiledScores(b, loc, scoresOp, arg, id, lane, tileOf(sQName),
-                           tileOf(sKName), threads);
-    gpu::ReturnOp::create(b, loc);
-    return success();
+  // Unnormalised terms as pairs (num / den, log den).
+  for (unsigned u = 0; u < merge.getNumTerms(); ++u) {
+    Value den = arg(merge.getTermDen(u)), num = arg(merge.getTermNum(u));
+    SmallVector<Value> atD(row);
+    if (cast<MemRefType>(den.getType()).getRank() == 4)
+      atD.push_back(cIdx(b, loc, 0));
+    Value d = toF32(b, loc, memref::LoadOp::create(b, loc, den, atD));
+    Type nt = cast<MemRefType>(num.getType()).getElementType();
+    Value x = mergeWidth > 1
+                  ? vector::LoadOp::create(b, loc, cast<VectorType>(vecOf(nt)), num,
+                                           atE)
+                        .getResult()
+                  : memref::LoadOp::create(b, loc, num, atE).getResult();
+    if (!nt.isF32())
+      x = arith::ExtFOp::create(b, loc, vecOf(f32), x);
+    MergeTerm term = buildMergeTerm(b, loc, d);
+    outs.push_back(buildTermOut(b, loc, term, x));
+    lses.push_back(term.lse);
   }
-  Value items = cIdx(b, loc, 1);
-  for (int64_t d = 0; d < gridDims; ++d)
-    items = arith::MulIOp::create(b, loc, items, dimOf(b, loc, grid, d));
-  auto inRange =
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, id, items);
-  auto ifIn = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
-  b.setInsertionPointToStart(&ifIn.getThenRegion().front());
-  SmallVector<Value> at = unflatten(b, loc, id, grid, gridDims);
+  MergedRow m = buildMergedRow(b, loc, lses);
+  if (mergeWidth > 1)
+    for (Value &w : m.weights)
+      w = vector::BroadcastOp::create(b, loc, vecOf(f32), w);
+  Value v = buildMergedOut(b, loc, m, outs);
+  if (!elt.isF32())
+    v = arith::TruncFOp::create(b, loc, vecOf(elt), v);
+  if (mergeWidth > 1)
+    vector::StoreOp::create(b, loc, v, out, atE, false, align);
+  else
+    memref::StoreOp::create(b, loc, v, out, atE);
+  Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e,
+                                      cIdx(b, loc, 0));
+  scf::IfOp::create(b, loc, first, [&](OpBuilder &tb, Location tl) {
+    memref::StoreOp::create(tb, tl, m.lse, arg(merge.getLse()), row);
+    scf::YieldOp::create(tb, tl);
+  });
+}
+
+/// The work of item `at` (the grid's indices) for thread `lane` of it.
+/// `hist` and `slot`: select's radix bins and the warp's row of them.
+void buildStepThread(OpBuilder &b, Location loc, func::FuncOp fn,
+                     gpu::GPUFuncOp kfn, Operation *op, const StepShape &s,
+                     ArgFn arg, ArrayRef<Value> at, Value lane, Value hist,
+                     Value slot) {
   if (isElementwiseStep(op)) {
     buildElementwiseAt(b, loc, op, arg, at);
   } else if (auto merge = dyn_cast<MergeOp>(op)) {
-    // A thread per 16 bytes of a row's features (or per feature): the
-    // row's weights from the parts' lse (recomputed by each of the row's
-    // threads: loads that hit in cache), the weighted sum; the row's first
-    // thread also writes the lse.
-    SmallVector<Value> row(ArrayRef(at).take_front(3)), lses, outs;
-    Value e = mergeWidth > 1
-                  ? arith::MulIOp::create(b, loc, lane, cIdx(b, loc, mergeWidth))
-                        .getResult()
-                  : at[3];
-    SmallVector<Value> atE(row);
-    atE.push_back(e);
-    Value out = arg(merge.getOut());
-    Type elt = cast<MemRefType>(out.getType()).getElementType();
-    Type f32 = b.getF32Type();
-    auto vecOf = [&](Type t) -> Type {
-      return mergeWidth > 1 ? VectorType::get({mergeWidth}, t) : t;
-    };
-    auto align = llvm::MaybeAlign(16);
-    for (unsigned r = 0; r < merge.getNumPairs(); ++r) {
-      lses.push_back(memref::LoadOp::create(b, loc, arg(merge.getPartLse(r)), row));
-      Value part = arg(merge.getPartOut(r));
-      Value x = mergeWidth > 1
-                    ? vector::LoadOp::create(b, loc, cast<VectorType>(vecOf(elt)),
-                                             part, atE, false, align)
-                          .getResult()
-                    : memref::LoadOp::create(b, loc, part, atE).getResult();
-      outs.push_back(elt.isF32() ? x
-                                 : arith::ExtFOp::create(b, loc, vecOf(f32), x).getResult());
-    }
-    // Unnormalised terms as pairs (num / den, log den).
-    for (unsigned u = 0; u < merge.getNumTerms(); ++u) {
-      Value den = arg(merge.getTermDen(u)), num = arg(merge.getTermNum(u));
-      SmallVector<Value> atD(row);
-      if (cast<MemRefType>(den.getType()).getRank() == 4)
-        atD.push_back(cIdx(b, loc, 0));
-      Value d = toF32(b, loc, memref::LoadOp::create(b, loc, den, atD));
-      Type nt = cast<MemRefType>(num.getType()).getElementType();
-      Value x = mergeWidth > 1
-                    ? vector::LoadOp::create(b, loc, cast<VectorType>(vecOf(nt)), num,
-                                             atE)
-                          .getResult()
-                    : memref::LoadOp::create(b, loc, num, atE).getResult();
-      if (!nt.isF32())
-        x = arith::ExtFOp::create(b, loc, vecOf(f32), x);
-      MergeTerm term = buildMergeTerm(b, loc, d);
-      outs.push_back(buildTermOut(b, loc, term, x));
-      lses.push_back(term.lse);
-    }
-    MergedRow m = buildMergedRow(b, loc, lses);
-    if (mergeWidth > 1)
-      for (Value &w : m.weights)
-        w = vector::BroadcastOp::create(b, loc, vecOf(f32), w);
-    Value v = buildMergedOut(b, loc, m, outs);
-    if (!elt.isF32())
-      v = arith::TruncFOp::create(b, loc, vecOf(elt), v);
-    if (mergeWidth > 1)
-      vector::StoreOp::create(b, loc, v, out, atE, false, align);
-    else
-      memref::StoreOp::create(b, loc, v, out, atE);
-    Value first = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, e,
-                                        cIdx(b, loc, 0));
-    scf::IfOp::create(b, loc, first, [&](OpBuilder &tb, Location tl) {
-      memref::StoreOp::create(tb, tl, m.lse, arg(merge.getLse()), row);
-      scf::YieldOp::create(tb, tl);
-    });
+    buildMergeThread(b, loc, merge, arg, at, lane, s.mergeWidth);
   } else if (auto linear = dyn_cast<LinearOp>(op)) {
-    buildLinearColumn(b, loc, linear, arg, at[0], at[1], lane);
+    cuda::buildLinearColumn(b, loc, linear, arg, at[0], at[1], lane);
   } else if (auto index = dyn_cast<IndexScoresOp>(op)) {
     // One thread per score (b, 0, t, s): the indexer heads' dots for one
     // key. DSA's scale (N x M scores) wants a tiled tensor-core form; this
@@ -571,16 +532,16 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   } else if (auto map = dyn_cast<RuleBlocksOp>(op)) {
     cuda::buildRuleBlocksRow(b, loc, map, kfn, arg, at, lane);
   } else if (auto attention = dyn_cast<AttentionOp>(op)) {
-    buildRowAttention(b, loc, attention, arg, at[0], at[1], at[2], lane);
+    cuda::buildRowAttention(b, loc, attention, arg, at[0], at[1], at[2], lane);
   } else if (auto pool = dyn_cast<PoolOp>(op)) {
-    Value e = poolWidth > 1
-                  ? arith::MulIOp::create(b, loc, lane, cIdx(b, loc, poolWidth))
+    Value e = s.poolWidth > 1
+                  ? arith::MulIOp::create(b, loc, lane, cIdx(b, loc, s.poolWidth))
                         .getResult()
                   : at[3];
     buildPoolFeature(b, loc, pool.getKind(),
                      static_cast<int64_t>(pool.getBlock()),
                      pool.getStrideValue(), arg(pool.getX()),
-                     arg(pool.getOut()), at[0], at[1], at[2], e, poolWidth);
+                     arg(pool.getOut()), at[0], at[1], at[2], e, s.poolWidth);
   } else if (auto scores = dyn_cast<BlockScoresOp>(op)) {
     ScoreRow row = ScoreRow::of(b, loc, scores, arg);
     row.b = at[0], row.hOut = at[1], row.i = at[2];
@@ -615,17 +576,90 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
     auto select = cast<SelectOp>(op);
     bool ownRow = bindingOf(fn, select.getScores()).front() == 'w' &&
                   select.getScores().hasOneUse();
-    Value hist, slot;
-    if (radix) {
-      hist = memref::GetGlobalOp::create(b, loc, histType, histName).getResult();
-      slot = arith::DivUIOp::create(b, loc, gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x),
-                                    cIdx(b, loc, 32));
-    }
     buildWarpSelectRow(b, loc, SelectPolicy::of(select),
                        RowRef{arg(select.getScores()), {at[0], at[1], at[2]}},
                        arg(select.getKvIndices()), arg(select.getKvCounts()),
                        at, lane, ownRow, hist, slot);
   }
+}
+} // namespace
+
+LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
+                                                     func::FuncOp fn,
+                                                     Operation *op,
+                                                     StringRef name,
+                                                     bool radixSelect) {
+  MLIRContext *ctx = op->getContext();
+  Location loc = op->getLoc();
+  SmallVector<Value> values(op->getOperands());
+  llvm::append_range(values, op->getResults());
+  StepShape s = stepShapeOf(op, radixSelect);
+  // Block scores by tiles in shared memory where the rows allow: two
+  // module-level tiles of the kernel's own.
+  auto scoresOp = dyn_cast<BlockScoresOp>(op);
+  std::string sQName = (name + "_sQ").str(), sKName = (name + "_sK").str();
+  if (s.tiled)
+    for (const std::string &tileName : {sQName, sKName})
+      memref::GlobalOp::create(gb, loc, tileName, gb.getStringAttr("private"),
+                               cuda::scoreTileType(scoresOp), Attribute(),
+                               /*constant=*/false, gb.getI64IntegerAttr(128));
+  // topk above kRadixAbove: 256 digit bins per warp of the block.
+  std::string histName = (name + "_bins").str();
+  auto histType = MemRefType::get(
+      {kThreads / 32, 256}, gb.getI32Type(), MemRefLayoutAttrInterface(),
+      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup));
+  if (s.radix)
+    memref::GlobalOp::create(gb, loc, histName, gb.getStringAttr("private"), histType,
+                             Attribute(), /*constant=*/false, gb.getI64IntegerAttr(16));
+  gpu::GPUFuncOp kfn = cuda::createStepKernel(gb, fn, values, name, s.gridArg,
+                                              s.gridDims, s.threads, s.lanes);
+  OpBuilder attrs(ctx);
+  if (s.tiled)
+    kfn->setAttr("attn.grid_tile", attrs.getDenseI64ArrayAttr(
+                                       {cuda::kScoreTile, cuda::kScoreTile}));
+
+  OpBuilder b(ctx);
+  b.setInsertionPointToStart(&kfn.getBody().front());
+  auto arg = [&](Value v) -> Value {
+    return kfn.getArgument(llvm::find(values, v) - values.begin());
+  };
+  Value grid = kfn.getArgument(s.gridArg);
+  Value id = arith::AddIOp::create(
+      b, loc,
+      arith::MulIOp::create(b, loc, gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
+                            cIdx(b, loc, s.threads)),
+      gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
+  Value lane = cIdx(b, loc, 0);
+  if (s.lanes > 1) {
+    lane = arith::RemUIOp::create(b, loc, id, cIdx(b, loc, s.lanes));
+    id = arith::DivUIOp::create(b, loc, id, cIdx(b, loc, s.lanes));
+  }
+  if (s.tiled) {
+    // One block per tile: `id` is the tile, `lane` the thread.
+    auto tileOf = [&](const std::string &n) {
+      return memref::GetGlobalOp::create(b, loc, cuda::scoreTileType(scoresOp), n)
+          .getResult();
+    };
+    cuda::buildTiledScores(b, loc, scoresOp, arg, id, lane, tileOf(sQName),
+                           tileOf(sKName), s.threads);
+    gpu::ReturnOp::create(b, loc);
+    return success();
+  }
+  Value items = cIdx(b, loc, 1);
+  for (int64_t d = 0; d < s.gridDims; ++d)
+    items = arith::MulIOp::create(b, loc, items, dimOf(b, loc, grid, d));
+  auto inRange =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, id, items);
+  auto ifIn = scf::IfOp::create(b, loc, inRange, /*withElse=*/false);
+  b.setInsertionPointToStart(&ifIn.getThenRegion().front());
+  SmallVector<Value> at = unflatten(b, loc, id, grid, s.gridDims);
+  Value hist, slot;
+  if (s.radix) {
+    hist = memref::GetGlobalOp::create(b, loc, histType, histName).getResult();
+    slot = arith::DivUIOp::create(b, loc, gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x),
+                                  cIdx(b, loc, 32));
+  }
+  buildStepThread(b, loc, fn, kfn, op, s, arg, at, lane, hist, slot);
   b.setInsertionPointToEnd(&kfn.getBody().front());
   gpu::ReturnOp::create(b, loc);
   return success();
