@@ -45,15 +45,26 @@ struct RowBuilder {
                                  cF32(x, l, row.scale));
   }
 
+  /// The state (m, z) after one more unit of logit s: the new max m', the
+  /// old state's factor alpha = exp(m - m'), the unit's weight p =
+  /// exp(s - m') and z' = z alpha + p.
+  struct Step {
+    Value m, alpha, p, z;
+  };
+  static Step step(OpBuilder &x, Location l, ValueRange mz, Value s) {
+    Value m = arith::MaximumFOp::create(x, l, mz[0], s);
+    Value alpha = math::ExpOp::create(x, l, arith::SubFOp::create(x, l, mz[0], m));
+    Value p = math::ExpOp::create(x, l, arith::SubFOp::create(x, l, s, m));
+    Value z = arith::AddFOp::create(x, l, arith::MulFOp::create(x, l, mz[1], alpha), p);
+    return {m, alpha, p, z};
+  }
+
   /// An online softmax step: state (m, z) and the accumulator `acc` [Dv]
   /// take one unit (logit s, value(e)); returns the new (m, z).
   SmallVector<Value> fold(OpBuilder &x, Location l, ValueRange mz, Value s,
                           function_ref<Value(OpBuilder &, Location, Value)> value,
                           Value acc) {
-    Value m = arith::MaximumFOp::create(x, l, mz[0], s);
-    Value alpha = math::ExpOp::create(x, l, arith::SubFOp::create(x, l, mz[0], m));
-    Value p = math::ExpOp::create(x, l, arith::SubFOp::create(x, l, s, m));
-    Value z = arith::AddFOp::create(x, l, arith::MulFOp::create(x, l, mz[1], alpha), p);
+    auto [m, alpha, p, z] = step(x, l, mz, s);
     forEach(x, l, cIdx(x, l, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
       Value a = memref::LoadOp::create(eb, el, acc, ValueRange{e});
       Value next = math::FmaOp::create(
@@ -120,10 +131,7 @@ struct RowBuilder {
     landmark::BlockState st = vec->block(
         x, l, arith::MulIOp::create(x, l, beta, cIdx(x, l, row.block)),
         cIdx(x, l, row.block));
-    Value m = arith::MaximumFOp::create(x, l, mz[0], a);
-    Value alpha = math::ExpOp::create(x, l, arith::SubFOp::create(x, l, mz[0], m));
-    Value p = math::ExpOp::create(x, l, arith::SubFOp::create(x, l, a, m));
-    Value z = arith::AddFOp::create(x, l, arith::MulFOp::create(x, l, mz[1], alpha), p);
+    auto [m, alpha, p, z] = step(x, l, mz, a);
     auto vt = cast<VectorType>(st.acc.front().getType());
     Value w = vector::BroadcastOp::create(x, l, vt, arith::DivFOp::create(x, l, p, st.z));
     Value av = vector::BroadcastOp::create(x, l, vt, alpha);

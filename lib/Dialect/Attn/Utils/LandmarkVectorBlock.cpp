@@ -23,14 +23,19 @@ Value splatF32(OpBuilder &b, Location l, VectorType vt, double v) {
       b, l, DenseElementsAttr::get(vt, b.getF32FloatAttr(static_cast<float>(v))));
 }
 
-/// Lanes of chunk u (keys u * lanes + lane) that are below n.
-Value lanesBelow(OpBuilder &b, Location l, int64_t u, int64_t lanes, Value n) {
+/// The i32 vector (start, start + 1, ..., start + lanes - 1).
+Value iotaI32(OpBuilder &b, Location l, int64_t lanes, int64_t start) {
   auto it = VectorType::get({lanes}, b.getI32Type());
   SmallVector<int32_t> ids(lanes);
   for (int64_t x = 0; x < lanes; ++x)
-    ids[x] = static_cast<int32_t>(u * lanes + x);
-  Value iota = arith::ConstantOp::create(
-      b, l, DenseElementsAttr::get(it, ArrayRef<int32_t>(ids)));
+    ids[x] = static_cast<int32_t>(start + x);
+  return arith::ConstantOp::create(b, l, DenseElementsAttr::get(it, ArrayRef<int32_t>(ids)));
+}
+
+/// Lanes of chunk u (keys u * lanes + lane) that are below n.
+Value lanesBelow(OpBuilder &b, Location l, int64_t u, int64_t lanes, Value n) {
+  auto it = VectorType::get({lanes}, b.getI32Type());
+  Value iota = iotaI32(b, l, lanes, u * lanes);
   Value n32 = arith::IndexCastOp::create(b, l, b.getI32Type(), n);
   return arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, iota,
                                vector::BroadcastOp::create(b, l, it, n32));
@@ -151,10 +156,7 @@ std::pair<Value, Value> VectorRow::bestLogit(OpBuilder &b, Location l,
     return arith::ConstantOp::create(b, l, DenseElementsAttr::get(it, b.getI32IntegerAttr(v)))
         .getResult();
   };
-  SmallVector<int32_t> ids(lanes);
-  for (int64_t x = 0; x < lanes; ++x)
-    ids[x] = static_cast<int32_t>(x);
-  Value iota = arith::ConstantOp::create(b, l, DenseElementsAttr::get(it, ArrayRef<int32_t>(ids)));
+  Value iota = iotaI32(b, l, lanes, 0);
   const int32_t none = std::numeric_limits<int32_t>::max();
   Value noneV = splatI32(none);
   Value ninf = splatF32(b, l, vt, -std::numeric_limits<double>::infinity());
