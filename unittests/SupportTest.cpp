@@ -724,6 +724,40 @@ TEST(EntryABI, StepsRoundTripAndBadStepsRefused) {
                                         // the first step has no previous one
 }
 
+// attn.gather's rows given as input: the ABI line "rows <input> <class of
+// M>" round trips, values outside [0, M) are refused naming the argument,
+// and a line pointing past the inputs or at a float input is corrupt.
+TEST(EntryABI, RowRangesRoundTripAndCheck) {
+  EntryABI abi;
+  abi.name = "f";
+  abi.classSize = {-1, -1, -1, -1, 8};
+  abi.className = {"B", "Hkv", "M", "H", "D"};
+  abi.inputs.push_back({"x", DType::F32, {0, 1, 2, 4}, "k"});
+  abi.inputs.push_back({"r", DType::I64, {0, 3, 2}, "rows"});
+  abi.outputs.push_back({"result0", DType::F32, {0, 3, 2, 4}, "out"});
+  abi.rowRanges.push_back({1, 2});
+  std::string text = abi.serialize(), err;
+  EXPECT_NE(text.find("rows 1 2\n"), std::string::npos) << text;
+  EntryABI back;
+  ASSERT_TRUE(EntryABI::deserialize(text, back, err)) << err;
+  EXPECT_EQ(back.serialize(), text);
+  std::vector<int64_t> rows = {0, 4, 4, 9};
+  std::vector<float> x(40);
+  std::vector<std::vector<int64_t>> shapes = {{1, 1, 10, 8}, {1, 2, 2}};
+  EXPECT_TRUE(back.checkIndexOperands({x.data(), rows.data()}, shapes, err)) << err;
+  rows[3] = 10;
+  EXPECT_FALSE(back.checkIndexOperands({x.data(), rows.data()}, shapes, err));
+  EXPECT_NE(err.find("argument 'r'[0, 1, 1] is 10, outside [0, 10)"), std::string::npos) << err;
+  rows[3] = -1;
+  EXPECT_FALSE(back.checkIndexOperands({x.data(), rows.data()}, shapes, err));
+  for (const char *bad : {"rows 7 2", "rows 0 2", "rows 1 99", "rows 1"}) {
+    std::string t = text;
+    t.replace(t.find("rows 1 2"), 8, bad);
+    EntryABI out;
+    EXPECT_FALSE(EntryABI::deserialize(t, out, err)) << bad;
+  }
+}
+
 // The CPU kernels' workspace: aligned blocks, reused by size class, so a
 // repeated request takes nothing more from the system.
 TEST(Workspace, AlignsAndReusesBlocks) {

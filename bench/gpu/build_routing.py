@@ -50,6 +50,15 @@ SPECS["routing_route_lsh8"] = (route_spec("lsh(8, 7)"), "")
 SPECS["routing_route_lsh12"] = (route_spec("lsh(12, 3)"), "")
 SPECS["routing_route_kmeans16_chunks"] = (route_spec("centroids(%mu) chunks(16)", 16), "")
 SPECS["routing_route_lsh8_chunks"] = (route_spec("lsh(8, 7) chunks(5)"), "")
+SPECS["routing_sample_gather"] = ("""
+func.func @f(%x: tensor<?x?x?x64xbf16>, %y: tensor<?x?x?x64xbf16>)
+    -> (tensor<?x?x256xi32>, tensor<?x?x256x64xbf16>) {
+  %r = attn.sample %x per %y count(256) seed(1099511627781)
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>) -> tensor<?x?x256xi32>
+  %g = attn.gather %x at %r : (tensor<?x?x?x64xbf16>, tensor<?x?x256xi32>) -> tensor<?x?x256x64xbf16>
+  return %r, %g : tensor<?x?x256xi32>, tensor<?x?x256x64xbf16>
+}
+""", "")
 SPECS["routing_bench_c16"] = (routing_spec(64, 16, "bf16"), "")
 SPECS["routing_bench_c16_chunks"] = (routing_chunked_spec(64, 16, "bf16"), "")
 SPECS["routing_causal_d64"] = (causal_spec(64, "bf16"), "")

@@ -67,9 +67,6 @@ def inputs_for(names, rng, M=M):
     # Routing: shared QK (Reformer) and k-means centroids [H, C = 8, D].
     arrays["qk"] = rng.standard_normal((B, HQ, N, D)).astype(np.float16)
     arrays["centroids"] = rng.standard_normal((HQ, 8, D)).astype(np.float16)
-    # HyperAttention's sampled columns: a permutation of the keys per row.
-    arrays["cols"] = np.stack([np.stack([rng.permutation(M) for _ in range(HQ)])
-                               for _ in range(B)]).astype(np.int32)
     # DARE's retrieval heads (one per sequence): [B, 1, N|M, D].
     arrays["q_a"] = rng.standard_normal((B, 1, N, D)).astype(np.float16)
     arrays["k_a"] = rng.standard_normal((B, 1, M, D)).astype(np.float16)

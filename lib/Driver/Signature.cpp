@@ -124,6 +124,7 @@ public:
                  int64_t blockK) override {
     lists.push_back({indices, counts, q, k, blockQ, blockK});
   }
+  void rowsOf(Value rows, Value x) override { rowUses.push_back({rows, x}); }
 
 private:
   void describeOps();
@@ -145,6 +146,7 @@ private:
   llvm::DenseMap<Value, const char *> valueRoles; ///< value roles
   SmallVector<std::pair<DimKey, DimKey>> multiples; // (Hq, Hkv)
   SmallVector<ListUse> lists;
+  SmallVector<std::pair<Value, Value>> rowUses; // (rows, x) of attn.gather
   SmallVector<attn::ShapeRelation> listRels, derivedRels;
   llvm::DenseMap<DimKey, int32_t> classOf;
 };
@@ -316,6 +318,11 @@ bool EntryABIBuilder::addDerived() {
     if (bl.indices >= 0 && bl.counts >= 0)
       abi.blockLists.push_back(bl);
   }
+  // Rows computed inside the program (attn.sample) lie in range by
+  // construction.
+  for (auto [rows, x] : rowUses)
+    if (int32_t input = argIndex(rows); input >= 0)
+      abi.rowRanges.push_back({input, classAt(x, 2)});
   return true;
 }
 

@@ -34,6 +34,10 @@ bool referenceRouteOp(const RefOp &op, std::map<int, HostTensor> &values,
                       ReferenceStats &stats, std::string &error);
 bool referencePermuteOp(const RefOp &op, std::map<int, HostTensor> &values,
                         ReferenceStats &stats, std::string &error);
+bool referenceSampleOp(const RefOp &op, std::map<int, HostTensor> &values,
+                       ReferenceStats &stats, std::string &error);
+bool referenceGatherOp(const RefOp &op, std::map<int, HostTensor> &values,
+                       ReferenceStats &stats, std::string &error);
 bool referenceLandmarkOp(const RefOp &op, std::map<int, HostTensor> &values,
                          ReferenceStats &stats, std::string &error);
 bool referenceScanOp(const RefOp &op, std::map<int, HostTensor> &values,
@@ -57,6 +61,8 @@ struct OpRegistry {
       {"rule_blocks", referenceRuleBlocksOp},
       {"route", referenceRouteOp},
       {"permute", referencePermuteOp},
+      {"sample", referenceSampleOp},
+      {"gather", referenceGatherOp},
       {"landmark", referenceLandmarkOp},
       {"scan", referenceScanOp}};
 };

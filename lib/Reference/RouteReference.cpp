@@ -190,4 +190,74 @@ bool referencePermuteOp(const RefOp &op, std::map<int, HostTensor> &values,
   return true;
 }
 
+uint32_t sampleRow(uint64_t seed, int64_t offset, int64_t b, int64_t h, int64_t s, int64_t m) {
+  uint32_t stream = 2u * static_cast<uint32_t>(offset) + 1u;
+  uint32_t w = philox4x32Word0(static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
+                               static_cast<uint32_t>(s), static_cast<uint32_t>(h),
+                               static_cast<uint32_t>(b), stream);
+  return static_cast<uint32_t>((static_cast<uint64_t>(w) * static_cast<uint64_t>(m)) >> 32);
+}
+
+bool referenceSampleOp(const RefOp &op, std::map<int, HostTensor> &values,
+                       ReferenceStats &, std::string &error) {
+  const HostTensor *x = operandValue(op, values, "x");
+  const HostTensor *per = op.operand("per") >= 0 ? operandValue(op, values, "per") : nullptr;
+  const HostTensor *heads = per ? per : x;
+  const HostTensor *offset =
+      op.operand("offset") >= 0 ? operandValue(op, values, "offset") : nullptr;
+  if (!x || x->shape.size() < 3 || heads->shape.size() < 2 || !op.ints.count("count") ||
+      !op.results.count("rows")) {
+    error = "reference: sample needs x [B, H, M, ...], a count and a result";
+    return false;
+  }
+  int64_t B = x->shape[0], H = heads->shape[1], M = x->shape[2], S = op.ints.at("count");
+  uint64_t seed = static_cast<uint64_t>(op.ints.count("seed") ? op.ints.at("seed") : 0);
+  if (offset && offset->numElements() != 1) {
+    error = "reference: sample's offset must hold one value, got " + offset->shapeString();
+    return false;
+  }
+  int64_t o = offset ? offset->getInt(0) : 0;
+  HostTensor rows = HostTensor::zeros(DType::I32, {B, H, S});
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t s = 0; s < S; ++s)
+        rows.setInt((b * H + h) * S + s, sampleRow(seed, o, b, h, s, M));
+  values[op.results.at("rows")] = std::move(rows);
+  return true;
+}
+
+bool referenceGatherOp(const RefOp &op, std::map<int, HostTensor> &values,
+                       ReferenceStats &, std::string &error) {
+  const HostTensor *x = operandValue(op, values, "x");
+  const HostTensor *rows = operandValue(op, values, "rows");
+  if (!x || !rows || (x->shape.size() != 3 && x->shape.size() != 4) ||
+      rows->shape.size() != 3 || !op.results.count("out")) {
+    error = "reference: gather needs x [B, Hx, M(, D)], rows [B, H, S] and a result";
+    return false;
+  }
+  int64_t B = rows->shape[0], H = rows->shape[1], S = rows->shape[2];
+  int64_t Hx = x->shape[1], M = x->shape[2], D = x->shape.size() == 4 ? x->shape[3] : 1;
+  if (x->shape[0] != B || Hx < 1 || H % Hx != 0) {
+    error = "reference: gather of x " + x->shapeString() + " at rows " + rows->shapeString() +
+            ": batch must match, and x's heads divide rows'";
+    return false;
+  }
+  std::vector<int64_t> shape = x->shape;
+  shape[1] = H;
+  shape[2] = S;
+  HostTensor out = HostTensor::zeros(x->dtype, shape);
+  size_t row = static_cast<size_t>(D) * dtypeSize(x->dtype);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t s = 0; s < S; ++s) {
+        int64_t p = rows->getInt((b * H + h) * S + s);
+        if (p < 0 || p >= M) // outside: a row of zeros
+          continue;
+        int64_t from = (b * Hx + h / (H / Hx)) * M + p, to = (b * H + h) * S + s;
+        std::memcpy(out.data.data() + to * row, x->data.data() + from * row, row);
+      }
+  values[op.results.at("out")] = std::move(out);
+  return true;
+}
+
 } // namespace attnir

@@ -217,6 +217,11 @@ bool EntryABI::checkIndexOperands(
   for (size_t i = 0; i < inputs.size(); ++i)
     if (inputs[i].role == "perm" && !checkPermutation(view(i), error))
       return false;
+  for (auto [input, mClass] : rowRanges) {
+    int64_t m = classValue(mClass, shapes);
+    if (m >= 0 && !checkRowsInRange(view(input), m, error))
+      return false;
+  }
   for (const BlockListABI &bl : blockLists) {
     int64_t m = classValue(bl.mClass, shapes);
     if (m < 0) {
@@ -267,6 +272,8 @@ std::string EntryABI::serialize() const {
     os << "blocklist " << bl.indices << " " << bl.counts << " " << bl.blockQ
        << " " << bl.blockK << " " << bl.mClass << " " << bl.hqClass << " "
        << bl.hkvClass << " " << bl.headsClass << "\n";
+  for (auto [input, mClass] : rowRanges)
+    os << "rows " << input << " " << mClass << "\n";
   auto args = [&](const char *kind, const std::vector<ABIArg> &list) {
     for (const ABIArg &a : list) {
       os << kind << " " << a.name << " " << dtypeName(a.dtype) << " "
@@ -356,6 +363,11 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
           bl.blockQ <= 0 || bl.blockK <= 0)
         return bad("blocklist line");
       abi.blockLists.push_back(bl);
+    } else if (word == "rows") {
+      int32_t input, mClass;
+      if (!(is >> input >> mClass) || input < 0 || mClass < 0)
+        return bad("rows line");
+      abi.rowRanges.push_back({input, mClass});
     } else if (word == "prog") {
       std::string line;
       std::getline(is, line);
@@ -493,6 +505,9 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
         !valid(bl.mClass) || !valid(bl.hqClass) || !valid(bl.hkvClass) ||
         !valid(bl.headsClass))
       return bad("block list out of range");
+  for (auto [input, mClass] : abi.rowRanges)
+    if (!validInput(input, 3) || !valid(mClass))
+      return bad("rows out of range");
   return true;
 }
 

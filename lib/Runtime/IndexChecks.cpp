@@ -53,6 +53,22 @@ bool checkBlockListValues(const IndexView &indices, const IndexView &counts,
   return true;
 }
 
+bool checkRowsInRange(const IndexView &rows, int64_t m, std::string &error) {
+  const std::vector<int64_t> &s = rows.shape;
+  int64_t n = s[0] * s[1] * s[2];
+  for (int64_t e = 0; e < n; ++e) {
+    int64_t p = rows.at(e);
+    if (p < 0 || p >= m) {
+      int64_t t = e % s[2], row = e / s[2];
+      error = "argument '" + rows.name + "'[" + std::to_string(row / s[1]) + ", " +
+              std::to_string(row % s[1]) + ", " + std::to_string(t) + "] is " +
+              std::to_string(p) + ", outside [0, " + std::to_string(m) + ")";
+      return false;
+    }
+  }
+  return true;
+}
+
 bool checkPermutation(const IndexView &perm, std::string &error) {
   const std::vector<int64_t> &s = perm.shape;
   int64_t rows = s[0] * s[1], n = s[2];

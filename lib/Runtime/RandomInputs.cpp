@@ -102,6 +102,13 @@ makeRandomInputs(const EntryABI &abi,
           out[i].setInt(r * n + t, row[t]);
       }
     }
+  // Positions (attn.gather's rows): uniform in [0, M).
+  for (auto [input, mClass] : abi.rowRanges) {
+    int64_t m = abi.classValue(mClass, shapes);
+    std::mt19937_64 gen(seed * 7919 + input);
+    for (int64_t e = 0; m > 0 && e < out[input].numElements(); ++e)
+      out[input].setInt(e, static_cast<int64_t>(gen() % static_cast<uint64_t>(m)));
+  }
   for (const BlockListABI &bl : abi.blockLists) {
     int64_t m = abi.classValue(bl.mClass, shapes);
     int64_t blocks = m < 0 ? 0 : (m + bl.blockK - 1) / bl.blockK;

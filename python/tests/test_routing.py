@@ -3,7 +3,8 @@ the routing examples against numpy oracles written here (buckets from
 float64 dots, Philox4x32-10 for the LSH hyperplanes, a stable argsort,
 masked attention in the original order), permutations equal to the
 reference's bit for bit, the identities of docs/design/routing.md, and
-bad permutations as errors."""
+bad permutations as errors; attn.sample's rows from the generator its
+description specifies, attn.gather with repeats and bad rows."""
 import ml_dtypes
 import numpy as np
 import pytest
@@ -14,11 +15,11 @@ from conftest import REPO, rand, rel_err
 EX = REPO / "examples"
 
 
-def philox_word0(key, c0, c1):
-    """Word 0 of Philox4x32-10(key, counter = (c0, c1, 0, 0))."""
+def philox_word0(key, c0, c1, c2=0, c3=0):
+    """Word 0 of Philox4x32-10(key, counter = (c0, c1, c2, c3))."""
     M = 0xFFFFFFFF
     k0, k1 = key & M, (key >> 32) & M
-    c = [c0, c1, 0, 0]
+    c = [c0, c1, c2, c3]
     for _ in range(10):
         p0, p1 = 0xD2511F53 * c[0], 0xCD9E8D57 * c[2]
         c = [((p1 >> 32) ^ c[1] ^ k0) & M, p1 & M, ((p0 >> 32) ^ c[3] ^ k1) & M,
@@ -259,31 +260,136 @@ def test_chunks_order_chunks_by_position(native, C, N):
     assert rel_err(out, exp_out) < 1e-5
 
 
-@pytest.mark.parametrize("B,H,Hk,N,M", [(1, 2, 2, 700, 700), (2, 3, 3, 300, 520), (1, 6, 2, 130, 260)])
+def sample_rows(B, H, count, M, seed, offset=0):
+    """attn.sample's rows [B, H, count]: floor(w M / 2^32), w = word 0 of
+    Philox4x32-10(seed, counter = (s, h, b, 2 offset + 1 mod 2^32))."""
+    stream = (2 * offset + 1) & 0xFFFFFFFF
+    return np.array([[[(philox_word0(seed, s, h, b, stream) * M) >> 32 for s in range(count)]
+                      for h in range(H)] for b in range(B)], dtype=np.int64)
+
+
+@pytest.mark.parametrize("B,H,Hk,N,M", [(1, 2, 2, 700, 700), (2, 3, 3, 300, 520),
+                                        (1, 6, 2, 130, 260), (1, 2, 1, 600, 90)])
 def test_hyper_lsh(native, B, H, Hk, N, M):
     """examples/hyper_lsh.mlir against numpy: LSH chunks of 256 in q's and
-    k's own sorted orders, plus the first 256 of `cols` with weight M / m,
-    one softmax over both (a key in both counts twice)."""
+    k's own sorted orders, plus 256 columns of the sorted keys drawn with
+    replacement (Philox, seed 7, per query head) with weight M / 256, those
+    in the query's own chunk left out; one softmax over both (a repeated
+    column counts each time it is drawn)."""
     q = rand((B, H, N, 64), seed=N)
     k, v = rand((B, Hk, M, 64), seed=M + 1), rand((B, Hk, M, 64), seed=M + 2)
-    rng = np.random.default_rng(N + M)
-    cols = np.stack([np.stack([rng.permutation(M) for _ in range(H)])
-                     for _ in range(B)]).astype(np.int32)
-    out = attnir.compile(EX / "hyper_lsh.mlir")(q, k, v, cols)
+    out = attnir.compile(EX / "hyper_lsh.mlir")(q, k, v)
     pq, pk = order(lsh_buckets(q, 8, 1)), order(lsh_buckets(k, 8, 1))
-    m = min(M, 256)
+    cols = sample_rows(B, H, 256, M, 7)
+    assert cols.min() >= 0 and cols.max() < M
     exp = np.zeros((B, H, N, 64))
     for b in range(B):
         for h in range(H):
             g = h // (H // Hk)
-            sq, sk = np.empty(N, int), np.empty(M, int)
-            sq[pq[b, h]], sk[pk[b, g]] = np.arange(N), np.arange(M)
-            S = q[b, h].astype(np.float64) @ k[b, g].T.astype(np.float64) / 8
-            same = (sq[:, None] // 256) == (sk[None, :] // 256)
-            picked = cols[b, h, :m]
-            logits = np.concatenate([np.where(same, S, -np.inf),
-                                     S[:, picked] + np.log(M / m)], 1)
-            vals = np.concatenate([v[b, g], v[b, g][picked]]).astype(np.float64)
-            P = np.exp(logits - logits.max(1, keepdims=True))
-            exp[b, h] = P @ vals / P.sum(1, keepdims=True)
+            qs = q[b, h][pq[b, h]].astype(np.float64)       # sorted queries
+            ks, vs = (x[b, g][pk[b, g]].astype(np.float64) for x in (k, v))
+            S = qs @ ks.T / 8
+            i = np.arange(N)[:, None]
+            same = (i // 256) == (np.arange(M)[None, :] // 256)
+            c = cols[b, h]
+            sampled = np.where((i // 256) != (c[None, :] // 256),
+                               S[:, c] + np.log(M / 256), -np.inf)
+            logits = np.concatenate([np.where(same, S, -np.inf), sampled], 1)
+            vals = np.concatenate([vs, vs[c]])
+            mx = logits.max(1, keepdims=True)
+            P = np.exp(logits - np.where(np.isfinite(mx), mx, 0))
+            Z = P.sum(1, keepdims=True)
+            o = np.where(Z > 0, P @ vals / np.where(Z > 0, Z, 1), 0)
+            exp[b, h][pq[b, h]] = o                        # back to the original order
     assert rel_err(out, exp) < 1e-5
+    assert rel_err(out, attnir.reference(EX / "hyper_lsh.mlir", q, k, v)) < 1e-5
+
+
+SAMPLE = """
+func.func @f(%x: tensor<?x?x?x8x{t}>, %y: tensor<?x?x?x8x{t}>)
+    -> (tensor<?x?x{S}xi32>, tensor<?x?x{S}x8x{t}>) {{
+  %r = attn.sample %x per %y count({S}) seed({seed})
+      : (tensor<?x?x?x8x{t}>, tensor<?x?x?x8x{t}>) -> tensor<?x?x{S}xi32>
+  %g = attn.gather %x at %r : (tensor<?x?x?x8x{t}>, tensor<?x?x{S}xi32>) -> tensor<?x?x{S}x8x{t}>
+  return %r, %g : tensor<?x?x{S}xi32>, tensor<?x?x{S}x8x{t}>
+}}
+"""
+
+
+@pytest.mark.parametrize("t,seed,S,M", [("f32", 7, 300, 1000), ("bf16", 2**40 + 5, 17, 3),
+                                        ("f16", 0, 64, 1), ("f32", 123, 5, 70000)])
+def test_sample_rows_and_gather(native, t, seed, S, M):
+    """attn.sample draws the rows its description specifies (bit for bit
+    against Python's Philox and the reference), per head of `per`, roughly
+    uniform; attn.gather copies those rows of x's head group, repeats
+    included."""
+    np_t = {"f32": np.float32, "bf16": ml_dtypes.bfloat16, "f16": np.float16}[t]
+    B, Hx, H = 2, 2, 4
+    x = rand((B, Hx, M, 8), seed=M).astype(np_t)
+    y = np.zeros((B, H, 1, 8), np_t)
+    spec = SAMPLE.format(t=t, S=S, seed=seed)
+    rows, got = attnir.compile(spec)(x, y)
+    exp = sample_rows(B, H, S, M, seed)
+    assert np.array_equal(rows, exp)
+    ref_rows, ref_got = attnir.reference(spec, x, y)
+    assert np.array_equal(ref_rows, exp)
+    gathered = np.stack([np.stack([x[b, h // (H // Hx)][exp[b, h]] for h in range(H)])
+                         for b in range(B)])
+    assert np.array_equal(np.asarray(got).view(np.uint8), gathered.view(np.uint8))
+    assert np.array_equal(np.asarray(ref_got), gathered.astype(np.float64))  # widened
+    if S * B * H >= 1000 and M >= 1000:  # uniform: every tenth of [0, M) drawn
+        assert len(np.unique(exp * 10 // M)) == 10
+
+
+OFFSET = """
+func.func @f(%x: tensor<?x?x?x8xf32>, %o: tensor<1x{t}>) -> tensor<?x?x40xi32> {{
+  %r = attn.sample %x count(40) seed(11) offset(%o)
+      : (tensor<?x?x?x8xf32>, tensor<1x{t}>) -> tensor<?x?x40xi32>
+  return %r : tensor<?x?x40xi32>
+}}
+"""
+
+
+@pytest.mark.parametrize("t,np_t", [("i32", np.int32), ("i64", np.int64)])
+def test_sample_offset_draws_fresh_rows(native, t, np_t):
+    """offset(%o), read at run time: a step counter draws other rows each
+    call from one compiled kernel; offset 0 is the op without one."""
+    kernel = attnir.compile(OFFSET.format(t=t))
+    x = rand((2, 3, 500, 8))
+    plain = attnir.compile(SAMPLE.format(t="f32", S=40, seed=11))  # no offset
+    seen = set()
+    for o in (0, 1, 2, 3, 2**31 - 1) + ((2**40 + 5,) if np_t is np.int64 else ()):
+        rows = kernel(x, np.array([o], np_t))
+        assert np.array_equal(rows, sample_rows(2, 3, 40, 500, 11, o))
+        assert np.array_equal(attnir.reference(OFFSET.format(t=t), x, np.array([o], np_t)), rows)
+        seen.add(rows.tobytes())
+    assert len(seen) == (6 if np_t is np.int64 else 5)
+    # Offsets equal mod 2^31 share a stream (the counter word is 2 o + 1).
+    assert np.array_equal(kernel(x, np.array([2**31 + 1], np_t) if np_t is np.int64
+                                 else np.array([-2**31 + 1], np_t)),
+                          kernel(x, np.array([1], np_t)))
+    assert np.array_equal(kernel(x, np.array([0], np_t)), plain(x, x[:, :, :1])[0])  # per x's heads
+
+
+GATHER = """
+func.func @f(%x: tensor<?x?x?x8xf32>, %r: tensor<?x?x?x{t}>) -> tensor<?x?x?x8xf32> {{
+  %g = attn.gather %x at %r : (tensor<?x?x?x8xf32>, tensor<?x?x?x{t}>) -> tensor<?x?x?x8xf32>
+  return %g : tensor<?x?x?x8xf32>
+}}
+"""
+
+
+@pytest.mark.parametrize("t,np_t", [("i32", np.int32), ("i64", np.int64)])
+def test_gather_inputs_checked(native, t, np_t):
+    """Rows given as input: repeats are fine, a row outside [0, M) is an
+    error naming the argument and the entry (never a read out of bounds)."""
+    kernel = attnir.compile(GATHER.format(t=t))
+    x = rand((1, 2, 10, 8))
+    r = np.array([[[3, 3, 9, 0, 3]] * 4], dtype=np_t)   # 4 heads over x's 2
+    exp = np.stack([x[0, h // 2][r[0, h]] for h in range(4)])[None]
+    assert np.array_equal(kernel(x, r), exp)
+    for bad in (10, -1):
+        q = r.copy()
+        q[0, 3, 1] = bad
+        with pytest.raises(Exception, match="outside"):
+            kernel(x, q)

@@ -92,6 +92,10 @@ struct AttentionReferenceArgs {
 uint32_t philox4x32Word0(uint32_t key0, uint32_t key1, uint32_t c0,
                          uint32_t c1, uint32_t c2, uint32_t c3);
 
+/// attn.sample's row s of (b, h) over [0, m): floor(w m / 2^32), w = word 0
+/// of Philox4x32-10(key = seed, counter = (s, h, b, 2 offset + 1)).
+uint32_t sampleRow(uint64_t seed, int64_t offset, int64_t b, int64_t h, int64_t s, int64_t m);
+
 void referenceAttention(const AttentionReferenceArgs &a, HostTensor &out,
                         HostTensor &lse, double *maxAbsLogit = nullptr);
 

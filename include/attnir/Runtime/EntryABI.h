@@ -117,6 +117,9 @@ struct EntryABI {
   std::vector<std::pair<int32_t, int32_t>> multipleOf;
   std::vector<DerivedClass> derived;
   std::vector<BlockListABI> blockLists;
+  /// (input, class of M): an input of positions along a dimension of
+  /// length M (attn.gather's rows), checked to lie in [0, M).
+  std::vector<std::pair<int32_t, int32_t>> rowRanges;
   /// The entry's op graph for the float64 reference (RefProgram's text form,
   /// attnir/Reference/Program.h); empty in bundles written before it.
   std::string program;

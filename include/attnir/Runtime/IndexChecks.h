@@ -46,6 +46,10 @@ bool checkBlockListValues(const IndexView &indices, const IndexView &counts,
 /// position 0 .. N-1 once.
 bool checkPermutation(const IndexView &perm, std::string &error);
 
+/// Positions [B, H, S] along a dimension of length `m` (attn.gather's
+/// rows): each in [0, m).
+bool checkRowsInRange(const IndexView &rows, int64_t m, std::string &error);
+
 } // namespace attnir
 
 #endif // ATTNIR_RUNTIME_INDEXCHECKS_H

@@ -45,7 +45,7 @@ bool isGpuProgram(func::FuncOp fn, AttentionOp &lone) {
     if (auto a = dyn_cast<AttentionOp>(op))
       first = first ? first : a;
     else if (!cuda::isSelectionOp(&op) &&
-             !isa<RouteOp, PermuteOp, LandmarkOp, ScanOp>(op))
+             !isa<RouteOp, PermuteOp, SampleOp, GatherOp, LandmarkOp, ScanOp>(op))
       return false;
   }
   // Rule operands may repeat an input (rules(%q, %k)): the kernel then
@@ -126,7 +126,7 @@ struct ConvertAttnToNVGPU
         fn.emitError() << "the CUDA target compiles entries of attn.pool, "
                           "attn.project, attn.block_scores, attn.index_scores, attn.probs, "
                           "attn.select, attn.merge, attn.linear, attn.scan, attn.route, "
-                          "attn.permute, attn.landmark, "
+                          "attn.permute, attn.sample, attn.gather, attn.landmark, "
                           "attn.attention and the upstream "
                           "elementwise ops of a program";
         return signalPassFailure();
@@ -194,6 +194,10 @@ struct ConvertAttnToNVGPU
                 ? cuda::buildRouteKernels(gb, fn, cast<RouteOp>(o), kname)
             : isa<PermuteOp>(o)
                 ? cuda::buildPermuteKernel(gb, fn, cast<PermuteOp>(o), kname)
+            : isa<SampleOp>(o)
+                ? cuda::buildSampleKernel(gb, fn, cast<SampleOp>(o), kname)
+            : isa<GatherOp>(o)
+                ? cuda::buildGatherKernel(gb, fn, cast<GatherOp>(o), kname)
             : isa<LandmarkOp>(o)
                 ? cuda::buildLandmarkKernel(gb, fn, cast<LandmarkOp>(o), kname)
             : isa<ScanOp>(o)

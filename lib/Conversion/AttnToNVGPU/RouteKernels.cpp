@@ -721,17 +721,19 @@ LogicalResult mlir::attn::cuda::buildRouteKernels(OpBuilder &gb,
   return success();
 }
 
-LogicalResult mlir::attn::cuda::buildPermuteKernel(OpBuilder &gb,
-                                                   func::FuncOp fn,
-                                                   PermuteOp op,
-                                                   StringRef name) {
-  SmallVector<Value> values = {op.getX(), op.getPerm(), op.getOut()};
-  unsigned rank = op.getType().getRank();
+LogicalResult mlir::attn::cuda::buildRowCopyKernel(
+    OpBuilder &gb, func::FuncOp fn, Operation *op, Value x, Value index, StringRef name,
+    function_ref<void(ImplicitLocOpBuilder &, Value, Value, Value, ArrayRef<Value>, int64_t)>
+        body) {
+  Value result = op->getResult(0);
+  SmallVector<Value> values = {x, index, result};
+  auto type = cast<RankedTensorType>(result.getType());
+  unsigned rank = type.getRank();
   // A thread per 16 bytes of a token's features where rows are whole
   // 16-byte pieces (consecutive threads copy consecutive pieces), else a
   // thread per element.
-  int64_t d = rank == 4 ? op.getType().getDimSize(3) : ShapedType::kDynamic;
-  int64_t bytes = op.getType().getElementTypeBitWidth() / 8;
+  int64_t d = rank == 4 ? type.getDimSize(3) : ShapedType::kDynamic;
+  int64_t bytes = type.getElementTypeBitWidth() / 8;
   int64_t width = 16 / bytes;
   bool vec = !ShapedType::isDynamic(d) && (d * bytes) % 16 == 0;
   int64_t lanes = vec ? d / width : 1;
@@ -739,16 +741,27 @@ LogicalResult mlir::attn::cuda::buildPermuteKernel(OpBuilder &gb,
   auto kfn = createStepKernel(gb, fn, values, name, 2, gridDims, 128, lanes);
   OpBuilder ob(gb.getContext());
   ob.setInsertionPointToStart(&kfn.getBody().front());
-  ImplicitLocOpBuilder b(op.getLoc(), ob);
+  ImplicitLocOpBuilder b(op->getLoc(), ob);
   Value lane;
   SmallVector<Value> at =
       cuda::enterStepItem(b, kfn.getArgument(2), gridDims, 128, lanes, lane);
   if (vec)
     at.push_back(arith::MulIOp::create(b, lane, cIdx(b, b.getLoc(), width)));
-  buildPermuteAt(b, b.getLoc(), op.getInverse(), kfn.getArgument(0),
-                 kfn.getArgument(1), kfn.getArgument(2), at, vec ? width : 1);
+  body(b, kfn.getArgument(0), kfn.getArgument(1), kfn.getArgument(2), at, vec ? width : 1);
   endKernel(b, kfn);
   return success();
+}
+
+LogicalResult mlir::attn::cuda::buildPermuteKernel(OpBuilder &gb,
+                                                   func::FuncOp fn,
+                                                   PermuteOp op,
+                                                   StringRef name) {
+  return buildRowCopyKernel(
+      gb, fn, op, op.getX(), op.getPerm(), name,
+      [&](ImplicitLocOpBuilder &b, Value x, Value perm, Value out, ArrayRef<Value> at,
+          int64_t width) {
+        buildPermuteAt(b, b.getLoc(), op.getInverse(), x, perm, out, at, width);
+      });
 }
 
 LogicalResult mlir::attn::cuda::buildLandmarkKernel(OpBuilder &gb,

@@ -198,9 +198,22 @@ LogicalResult buildLandmarkBlocks(OpBuilder &gb, func::FuncOp fn, LandmarkOp op,
 /// row) (ScanKernel.cpp).
 LogicalResult buildScanKernel(OpBuilder &gb, func::FuncOp fn, ScanOp op,
                               StringRef name);
+/// A step kernel `name` writing op's one result [B, H, S(, D)] from rows of
+/// `x` picked by `index` (attn.permute, attn.gather): a thread per 16 bytes
+/// of a row where rows are whole 16-byte pieces (`width` elements each),
+/// else a thread per element; `body(b, x, index, out, at, width)` copies
+/// one piece (RouteKernels.cpp).
+LogicalResult buildRowCopyKernel(
+    OpBuilder &gb, func::FuncOp fn, Operation *op, Value x, Value index, StringRef name,
+    function_ref<void(ImplicitLocOpBuilder &, Value, Value, Value, ArrayRef<Value>, int64_t)>
+        body);
 /// attn.permute: a thread per element.
 LogicalResult buildPermuteKernel(OpBuilder &gb, func::FuncOp fn, PermuteOp op,
                                  StringRef name);
+/// attn.sample: a thread per drawn position; attn.gather: a thread per 16
+/// bytes of a row (SampleKernels.cpp).
+LogicalResult buildSampleKernel(OpBuilder &gb, func::FuncOp fn, SampleOp op, StringRef name);
+LogicalResult buildGatherKernel(OpBuilder &gb, func::FuncOp fn, GatherOp op, StringRef name);
 
 } // namespace mlir::attn::cuda
 

@@ -14,6 +14,7 @@
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma})' | FileCheck %s --check-prefix=SHORT
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma warps=8})' | FileCheck %s --check-prefix=SHORT8
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma gather-tma=1})' | FileCheck %s --check-prefix=GTMA
+// RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu)' | FileCheck %s --check-prefix=SAMPLE
 
 // chunks(C): the order kernel's counters hold the bucket table, a copy of
 // its counts and the chunk table; each warp's chunk counts come from its
@@ -192,4 +193,44 @@ func.func @routed16(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
   %o = attn.permute %os by %perm inverse
       : (tensor<?x?x?x64xbf16>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xbf16>
   return %o : tensor<?x?x?x64xbf16>
+}
+
+// attn.sample: a thread per drawn row (ten Philox rounds of 32-bit
+// multiplies, then floor(w M / 2^32) in 64 bits); attn.gather: a thread
+// per 16 bytes of a row, zeros for a row outside [0, M) (no load there).
+// SAMPLE-LABEL: gpu.module @attn_kernels
+// SAMPLE: gpu.func @sampled__s0(
+// SAMPLE-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 1 : i64, attn.step = 0 : i64, attn.step_args = ["i0", "i1", "w0"]
+// SAMPLE-COUNT-20: arith.mului_extended
+// SAMPLE: arith.shrui
+// SAMPLE: memref.store %{{.*}}, %arg2
+// SAMPLE: gpu.func @sampled__s1(
+// SAMPLE-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 8 : i64, attn.step = 1 : i64, attn.step_args = ["i0", "w0", "o0"]
+// SAMPLE: arith.cmpi ult
+// SAMPLE: scf.if {{.*}} -> (vector<8xbf16>)
+// SAMPLE: vector.load %{{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
+// SAMPLE: } else {
+// SAMPLE: arith.constant dense<0.000000e+00> : vector<8xbf16>
+// SAMPLE: vector.store
+func.func @sampled(%k: tensor<?x?x?x64xbf16>, %q: tensor<?x?x?x64xbf16>)
+    -> tensor<?x?x32x64xbf16> {
+  %r = attn.sample %k per %q count(32) seed(9)
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>) -> tensor<?x?x32xi32>
+  %g = attn.gather %k at %r
+      : (tensor<?x?x?x64xbf16>, tensor<?x?x32xi32>) -> tensor<?x?x32x64xbf16>
+  return %g : tensor<?x?x32x64xbf16>
+}
+
+// offset(%o): the stream word 2 o + 1 from the kernel's offset argument.
+// SAMPLE: gpu.func @stepped__s0(
+// SAMPLE-SAME: attn.step_args = ["i0", "i1", "o0"]
+// SAMPLE: memref.load %arg1[%{{.*}}] : memref<1xi64>
+// SAMPLE: arith.trunci %{{.*}} : i64 to i32
+// SAMPLE: arith.shli
+// SAMPLE: arith.ori
+// SAMPLE-COUNT-20: arith.mului_extended
+func.func @stepped(%k: tensor<?x?x?x64xbf16>, %o: tensor<1xi64>) -> tensor<?x?x8xi32> {
+  %r = attn.sample %k count(8) seed(9) offset(%o)
+      : (tensor<?x?x?x64xbf16>, tensor<1xi64>) -> tensor<?x?x8xi32>
+  return %r : tensor<?x?x8xi32>
 }

@@ -106,3 +106,28 @@ func.func @chunks(%x: tensor<?x?x?x64xf32>) -> tensor<?x?x?xi32> {
       : (tensor<?x?x?x64xf32>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
   return %perm : tensor<?x?x?xi32>
 }
+
+// attn.sample: a task per drawn row (Philox on 32-bit multiplies);
+// attn.gather: a task per row, one branch per row (copy or zeros).
+// CHECK-LABEL: func.func @sampled
+// CHECK: %[[ROWS:.*]] = memref.alloc({{.*}}) : memref<?x?x16xi32>
+// CHECK: scf.parallel
+// CHECK-COUNT-20: arith.mului_extended
+// CHECK: arith.shrui
+// CHECK: memref.store %{{.*}}, %[[ROWS]]
+// CHECK: scf.parallel
+// CHECK: arith.cmpi ult
+// CHECK: scf.if
+// CHECK: scf.for
+// CHECK: memref.load
+// CHECK: } else {
+// CHECK: scf.for
+// CHECK-NOT: attn.sample
+// CHECK-NOT: attn.gather
+func.func @sampled(%k: tensor<?x?x?x64xf32>) -> tensor<?x?x16x64xf32> {
+  %r = attn.sample %k count(16) seed(3)
+      : (tensor<?x?x?x64xf32>) -> tensor<?x?x16xi32>
+  %g = attn.gather %k at %r
+      : (tensor<?x?x?x64xf32>, tensor<?x?x16xi32>) -> tensor<?x?x16x64xf32>
+  return %g : tensor<?x?x16x64xf32>
+}

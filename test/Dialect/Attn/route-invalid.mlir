@@ -163,3 +163,71 @@ func.func @landmark_scratch_topk(%q: tensor<1x2x8x16xf16>, %lk: tensor<1x2x1x16x
       -> (tensor<1x2x8x16xf16>, tensor<1x2x8xf32>, tensor<1x2x8x4xi32>)
   return
 }
+
+// -----
+
+// attn.sample: the result is [B, H, count], H from per when given.
+func.func @sample_count(%k: tensor<2x4x100x64xf32>) {
+  // expected-error @+1 {{rows must be [B, H, 8] (H: the heads of per, else of x)}}
+  %r = attn.sample %k count(8) seed(1) : (tensor<2x4x100x64xf32>) -> tensor<2x4x9xi32>
+  return
+}
+
+// -----
+
+func.func @sample_per_heads(%k: tensor<2x4x100x64xf32>, %q: tensor<2x8x50x64xf32>) {
+  // expected-error @+1 {{rows must be [B, H, 8]}}
+  %r = attn.sample %k per %q count(8) seed(1)
+      : (tensor<2x4x100x64xf32>, tensor<2x8x50x64xf32>) -> tensor<2x4x8xi32>
+  return
+}
+
+// -----
+
+func.func @sample_rank(%k: tensor<2x4xf32>) {
+  // expected-error @+1 {{x must be [B, H, M, ...]}}
+  %r = attn.sample %k count(8) seed(1) : (tensor<2x4xf32>) -> tensor<2x4x8xi32>
+  return
+}
+
+// -----
+
+func.func @sample_negative(%k: tensor<2x4x100xf32>) {
+  // expected-error @+1 {{count must be in [0, 2^24], got -1}}
+  %r = attn.sample %k count(-1) seed(1) : (tensor<2x4x100xf32>) -> tensor<2x4x?xi32>
+  return
+}
+
+// -----
+
+func.func @sample_offset(%k: tensor<2x4x100xf32>, %o: tensor<2xi32>) {
+  // expected-error @+1 {{offset must be a one-element tensor [1], got 'tensor<2xi32>'}}
+  %r = attn.sample %k count(8) seed(1) offset(%o)
+      : (tensor<2x4x100xf32>, tensor<2xi32>) -> tensor<2x4x8xi32>
+  return
+}
+
+// -----
+
+// attn.gather: x's heads divide the rows'; the result follows rows.
+func.func @gather_heads(%x: tensor<1x3x10x8xf32>, %r: tensor<1x4x5xi32>) {
+  // expected-error @+1 {{x has 3 heads and rows 4; x's heads must divide rows'}}
+  %g = attn.gather %x at %r : (tensor<1x3x10x8xf32>, tensor<1x4x5xi32>) -> tensor<1x4x5x8xf32>
+  return
+}
+
+// -----
+
+func.func @gather_result(%x: tensor<1x2x10x8xf32>, %r: tensor<1x4x5xi32>) {
+  // expected-error @+1 {{does not match rows}}
+  %g = attn.gather %x at %r : (tensor<1x2x10x8xf32>, tensor<1x4x5xi32>) -> tensor<1x4x10x8xf32>
+  return
+}
+
+// -----
+
+func.func @gather_features(%x: tensor<1x2x10x8xf32>, %r: tensor<1x4x5xi32>) {
+  // expected-error @+1 {{must keep x's features}}
+  %g = attn.gather %x at %r : (tensor<1x2x10x8xf32>, tensor<1x4x5xi32>) -> tensor<1x4x5x16xf32>
+  return
+}

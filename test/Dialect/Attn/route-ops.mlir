@@ -69,3 +69,25 @@ func.func @chunks(%x: tensor<?x?x?x64xf32>) -> tensor<?x?x?xi32> {
       : (tensor<?x?x?x64xf32>) -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
   return %perm : tensor<?x?x?xi32>
 }
+
+// attn.sample (rows drawn per head of `per`) and attn.gather (any rows,
+// repeats allowed, x's heads dividing the rows').
+// CHECK-LABEL: func.func @sample_gather
+// CHECK: attn.sample %{{.*}} per %{{.*}} count(256) seed(7) : (tensor<?x2x?x64xf32>, tensor<?x8x?x64xf32>) -> tensor<?x8x256xi32>
+// CHECK: attn.gather %{{.*}} at %{{.*}} : (tensor<?x2x?x64xf32>, tensor<?x8x256xi32>) -> tensor<?x8x256x64xf32>
+// CHECK: attn.sample %{{.*}} count(3) seed(0) : (tensor<4x2x10xf32>) -> tensor<4x2x3xi32>
+// CHECK: attn.gather %{{.*}} at %{{.*}} : (tensor<4x2x10xf32>, tensor<4x2x3xi64>) -> tensor<4x2x3xf32>
+// CHECK: attn.sample %{{.*}} per %{{.*}} count(5) seed(1) offset(%{{.*}}) : (tensor<?x2x?x64xf32>, tensor<?x8x?x64xf32>, tensor<1xi64>) -> tensor<?x8x5xi32>
+func.func @sample_gather(%k: tensor<?x2x?x64xf32>, %q: tensor<?x8x?x64xf32>,
+                         %l: tensor<4x2x10xf32>, %r: tensor<4x2x3xi64>, %o: tensor<1xi64>)
+    -> (tensor<?x8x256x64xf32>, tensor<4x2x3xi32>, tensor<4x2x3xf32>, tensor<?x8x5xi32>) {
+  %c = attn.sample %k per %q count(256) seed(7)
+      : (tensor<?x2x?x64xf32>, tensor<?x8x?x64xf32>) -> tensor<?x8x256xi32>
+  %g = attn.gather %k at %c
+      : (tensor<?x2x?x64xf32>, tensor<?x8x256xi32>) -> tensor<?x8x256x64xf32>
+  %s = attn.sample %l count(3) seed(0) : (tensor<4x2x10xf32>) -> tensor<4x2x3xi32>
+  %h = attn.gather %l at %r : (tensor<4x2x10xf32>, tensor<4x2x3xi64>) -> tensor<4x2x3xf32>
+  %t = attn.sample %k per %q count(5) seed(1) offset(%o)
+      : (tensor<?x2x?x64xf32>, tensor<?x8x?x64xf32>, tensor<1xi64>) -> tensor<?x8x5xi32>
+  return %g, %s, %h, %t : tensor<?x8x256x64xf32>, tensor<4x2x3xi32>, tensor<4x2x3xf32>, tensor<?x8x5xi32>
+}

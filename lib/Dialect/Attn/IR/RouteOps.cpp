@@ -126,6 +126,115 @@ void PermuteOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
 }
 
 //===----------------------------------------------------------------------===//
+// attn.sample, attn.gather
+//===----------------------------------------------------------------------===//
+
+LogicalResult SampleOp::verify() {
+  auto x = cast<RankedTensorType>(getX().getType());
+  auto rows = cast<RankedTensorType>(getRows().getType());
+  if (x.getRank() < 3)
+    return emitOpError() << "x must be [B, H, M, ...] (rows sampled from dimension 2), got "
+                         << x;
+  int64_t count = static_cast<int64_t>(getCount());
+  if (count < 0 || count > (int64_t(1) << 24))
+    return emitOpError() << "count must be in [0, 2^24], got " << count;
+  int64_t heads = x.getDimSize(1);
+  if (Value per = getPer()) {
+    auto p = cast<RankedTensorType>(per.getType());
+    if (p.getRank() < 2 || !dimsAgree(p.getDimSize(0), x.getDimSize(0)))
+      return emitOpError() << "per must be [B, H, ...] with x's batch, got " << p;
+    heads = p.getDimSize(1);
+  }
+  if (rows.getRank() != 3 || !dimsAgree(rows.getDimSize(0), x.getDimSize(0)) ||
+      !dimsAgree(rows.getDimSize(1), heads) || rows.getDimSize(2) != count)
+    return emitOpError() << "rows must be [B, H, " << count
+                         << "] (H: the heads of per, else of x), got " << rows;
+  if (Value o = getOffset()) {
+    auto t = cast<RankedTensorType>(o.getType());
+    if (t.getRank() != 1 || !dimsAgree(t.getDimSize(0), 1))
+      return emitOpError() << "offset must be a one-element tensor [1], got " << t;
+  }
+  return success();
+}
+
+void SampleOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
+  out.push_back({getRows(), 0, getX(), 0});
+  out.push_back({getRows(), 1, getPer() ? getPer() : getX(), 1});
+  if (Value per = getPer())
+    out.push_back({per, 0, getX(), 0});
+}
+
+void SampleOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
+  op.kind = "sample";
+  op.operands["x"] = idOf(getX());
+  if (Value per = getPer())
+    op.operands["per"] = idOf(per);
+  if (Value o = getOffset())
+    op.operands["offset"] = idOf(o);
+  op.ints["count"] = static_cast<int64_t>(getCount());
+  op.ints["seed"] = static_cast<int64_t>(getSeed());
+  op.results["rows"] = idOf(getRows());
+}
+
+void SampleOp::describeEntryRoles(EntryRoles &roles) {
+  roles.dims(getX());
+  if (Value per = getPer())
+    roles.dims(per);
+  if (Value o = getOffset())
+    roles.role(o, "offset");
+}
+
+LogicalResult GatherOp::verify() {
+  auto x = cast<RankedTensorType>(getX().getType());
+  auto r = cast<RankedTensorType>(getRows().getType());
+  auto out = cast<RankedTensorType>(getOut().getType());
+  if (x.getRank() != 3 && x.getRank() != 4)
+    return emitOpError() << "x must be [B, Hx, M, D] or [B, Hx, M], got " << x;
+  if (r.getRank() != 3)
+    return emitOpError() << "rows must be [B, H, S], got " << r;
+  if (out.getRank() != x.getRank() || out.getElementType() != x.getElementType())
+    return emitOpError() << "result " << out << " must have x's rank and element type (x is "
+                         << x << ")";
+  for (unsigned d = 0; d < 3; ++d)
+    if (!dimsAgree(out.getDimSize(d), r.getDimSize(d)))
+      return emitOpError() << "result " << out << " does not match rows " << r
+                           << " in dimension " << d;
+  if (!dimsAgree(x.getDimSize(0), r.getDimSize(0)))
+    return emitOpError() << "x " << x << " and rows " << r << " differ in batch";
+  if (x.getRank() == 4 && !dimsAgree(x.getDimSize(3), out.getDimSize(3)))
+    return emitOpError() << "result " << out << " must keep x's features";
+  int64_t hx = x.getDimSize(1), h = r.getDimSize(1);
+  if (!ShapedType::isDynamic(hx) && !ShapedType::isDynamic(h) && (hx == 0 || h % hx))
+    return emitOpError() << "x has " << hx << " heads and rows " << h
+                         << "; x's heads must divide rows'";
+  return success();
+}
+
+void GatherOp::shapeRelations(SmallVectorImpl<ShapeRelation> &out) {
+  for (unsigned d = 0; d < 3; ++d)
+    out.push_back({getOut(), d, getRows(), d});
+  out.push_back({getX(), 0, getRows(), 0});
+  if (cast<RankedTensorType>(getX().getType()).getRank() == 4)
+    out.push_back({getOut(), 3, getX(), 3});
+}
+
+void GatherOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
+  op.kind = "gather";
+  op.operands["x"] = idOf(getX());
+  op.operands["rows"] = idOf(getRows());
+  op.results["out"] = idOf(getOut());
+}
+
+void GatherOp::describeEntryRoles(EntryRoles &roles) {
+  // Rows given as input are checked to lie in [0, M) before each call.
+  roles.role(getRows(), "rows");
+  roles.dims(getRows());
+  roles.dimNames(getX(), {nullptr, "Hkv"});
+  roles.multipleOf(getRows(), 1, getX(), 1);
+  roles.rowsOf(getRows(), getX());
+}
+
+//===----------------------------------------------------------------------===//
 // attn.landmark
 //===----------------------------------------------------------------------===//
 

@@ -4,7 +4,8 @@
 // buckets a task per token (the float64 dots of Utils/RouteBuilders.h),
 // then a task per row counts them, takes the prefix and scatters positions
 // into their slots in order: a counting sort, stable without comparisons.
-// attn.permute is a task per token copying its features; attn.landmark a
+// attn.permute and attn.gather are a task per token copying its features,
+// attn.sample a task per drawn position; attn.landmark a
 // task per query row (Utils/LandmarkBuilders.h). Results are tensors again
 // (to_tensor of the filled buffer), as attn-lower-select's.
 //
@@ -16,6 +17,7 @@
 #include "attnir/Dialect/Attn/Utils/LoopLowering.h"
 #include "attnir/Dialect/Attn/Utils/LandmarkBuilders.h"
 #include "attnir/Dialect/Attn/Utils/RouteBuilders.h"
+#include "attnir/Dialect/Attn/Utils/SampleBuilders.h"
 #include "mlir/IR/PatternMatch.h"
 
 namespace mlir::attn {
@@ -89,25 +91,62 @@ void lowerRoute(RewriterBase &rw, ModuleOp module, RouteOp op, int64_t id) {
   freeUnlessReturned(rw, bucketT, bucket);
 }
 
+/// attn.permute and attn.gather: out [B, H, S(, D)] follows `indexT`'s
+/// dims (and x's features), a task per row running `row`.
+void lowerRowCopies(
+    RewriterBase &rw, Operation *op, Value xT, Value indexT,
+    function_ref<void(OpBuilder &, Location, Value, Value, Value, ValueRange)> row) {
+  Location loc = op->getLoc();
+  rw.setInsertionPoint(op);
+  auto type = cast<RankedTensorType>(op->getResult(0).getType());
+  Value x = readBuffer(rw, loc, xT);
+  Value index = readBuffer(rw, loc, indexT);
+  SmallVector<Value> dims;
+  for (int64_t d = 0; d < 3; ++d)
+    dims.push_back(dimOf(rw, loc, index, d));
+  if (type.getRank() == 4)
+    dims.push_back(dimOf(rw, loc, x, 3));
+  Value out = allocFor(rw, loc, type, dims);
+  parallelRows(rw, loc, ArrayRef(dims).take_front(3),
+               [&](OpBuilder &b, Location l, ValueRange iv) { row(b, l, x, index, out, iv); });
+  Value result = asTensor(rw, loc, type, out);
+  rw.replaceOp(op, result);
+  freeUnlessReturned(rw, result, out);
+}
+
 void lowerPermute(RewriterBase &rw, PermuteOp op) {
+  lowerRowCopies(rw, op, op.getX(), op.getPerm(),
+                 [&](OpBuilder &b, Location l, Value x, Value perm, Value out, ValueRange iv) {
+                   buildPermuteRow(b, l, op.getInverse(), x, perm, out, iv[0], iv[1], iv[2]);
+                 });
+}
+
+void lowerGather(RewriterBase &rw, GatherOp op) {
+  lowerRowCopies(rw, op, op.getX(), op.getRows(),
+                 [&](OpBuilder &b, Location l, Value x, Value rows, Value out, ValueRange iv) {
+                   buildGatherRow(b, l, x, rows, out, iv[0], iv[1], iv[2]);
+                 });
+}
+
+void lowerSample(RewriterBase &rw, SampleOp op) {
   Location loc = op.getLoc();
   rw.setInsertionPoint(op);
   Value x = readBuffer(rw, loc, op.getX());
-  Value perm = readBuffer(rw, loc, op.getPerm());
-  SmallVector<Value> dims;
-  for (int64_t d = 0; d < 3; ++d)
-    dims.push_back(dimOf(rw, loc, perm, d));
-  if (op.getType().getRank() == 4)
-    dims.push_back(dimOf(rw, loc, x, 3));
-  Value out = allocFor(rw, loc, op.getType(), dims);
-  parallelRows(rw, loc, ArrayRef(dims).take_front(3),
-               [&](OpBuilder &b, Location l, ValueRange iv) {
-                 buildPermuteRow(b, l, op.getInverse(), x, perm, out, iv[0],
-                                 iv[1], iv[2]);
-               });
-  Value result = asTensor(rw, loc, op.getType(), out);
+  Value heads = op.getPer() ? dimOf(rw, loc, readBuffer(rw, loc, op.getPer()), 1)
+                            : dimOf(rw, loc, x, 1);
+  SmallVector<Value> dims{dimOf(rw, loc, x, 0), heads, cIdx(rw, loc, op.getCount())};
+  Value m = dimOf(rw, loc, x, 2);
+  Value rows = allocFor(rw, loc, op.getType(), dims);
+  uint64_t seed = op.getSeed();
+  Value stream =
+      buildSampleStream(rw, loc, op.getOffset() ? readBuffer(rw, loc, op.getOffset()) : Value());
+  parallelRows(rw, loc, dims, [&](OpBuilder &b, Location l, ValueRange iv) {
+    Value r = buildSampleAt(b, l, seed, stream, m, iv[0], iv[1], iv[2]);
+    memref::StoreOp::create(b, l, r, rows, iv);
+  });
+  Value result = asTensor(rw, loc, op.getType(), rows);
   rw.replaceOp(op, result);
-  freeUnlessReturned(rw, result, out);
+  freeUnlessReturned(rw, result, rows);
 }
 
 void lowerLandmark(RewriterBase &rw, LandmarkOp op, int64_t lanes) {
@@ -164,7 +203,10 @@ struct AttnLowerRoutePass
     SmallVector<RouteOp> routes;
     SmallVector<PermuteOp> permutes;
     SmallVector<LandmarkOp> landmarks;
+    SmallVector<Operation *> samples; // attn.sample and attn.gather
     module.walk([&](Operation *op) {
+      if (isa<SampleOp, GatherOp>(op))
+        samples.push_back(op);
       if (auto r = dyn_cast<RouteOp>(op))
         routes.push_back(r);
       else if (auto p = dyn_cast<PermuteOp>(op))
@@ -178,6 +220,12 @@ struct AttnLowerRoutePass
       lowerRoute(rw, module, op, id++);
     for (PermuteOp op : permutes)
       lowerPermute(rw, op);
+    for (Operation *op : samples) {
+      if (auto s = dyn_cast<SampleOp>(op))
+        lowerSample(rw, s);
+      else
+        lowerGather(rw, cast<GatherOp>(op));
+    }
     for (LandmarkOp op : landmarks) {
       if (op.isByBlocks()) {
         op.emitError() << "the by-blocks form (attn-landmark-split) is the CUDA kernels'; "

@@ -113,6 +113,9 @@ public:
   /// entry takes it; its query-block dimension is ceil(N / blockQ)).
   virtual void blockList(Value indices, Value counts, Value q, Value k,
                          int64_t blockQ, int64_t blockK) = 0;
+  /// `rows` [B, H, S] holds positions along dimension 2 of `x` (checked
+  /// to lie in [0, M) before each call where the entry takes them).
+  virtual void rowsOf(Value rows, Value x) = 0;
 
   /// Queries [B, Hq, N, D], keys [B, Hkv, M, D] and values [B, Hkv, M, Dv]
   /// as an attention reads them (any may be null): roles q, k, v, their

@@ -87,6 +87,60 @@ def Attn_PermuteOp : Attn_Op<"permute", [Pure,
   let hasVerifier = 1;
 }
 
+def Attn_SampleOp : Attn_Op<"sample", [Pure, AttrSizedOperandSegments,
+    DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_EntryRolesOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
+  let summary = "uniformly sampled rows, seeded (HyperAttention's columns)";
+  let description = [{
+    `count` row positions of `x` [B, Hx, M, ...] per (batch, head),
+    uniform over [0, M) with replacement, as HyperAttention samples key
+    columns (torch.randint in its code). The heads are x's, or those of
+    `per` [B, H, ...] (the query heads: the sample of a GQA group's keys
+    drawn per query head). `rows` [B, H, count] i32:
+      rows[b, h, s] = floor(w M / 2^32),
+    w = word 0 of Philox4x32-10(key = (seed mod 2^32, seed div 2^32),
+    counter = (s, h, b, 2 o + 1 mod 2^32)) (attn.route's generator; its
+    LSH counters end in 0). o is 0, or the value of `offset(%o)`, a
+    one-element i32 or i64 tensor read at run time: a training loop passes
+    its step and draws fresh rows each call without recompiling (offsets
+    equal mod 2^31 draw the same rows). Integer arithmetic only, so every
+    target and the reference draw the same rows. With M = 0 every entry
+    is 0 (and an attn.gather of it reads zeros).
+  }];
+  let arguments = (ins AnyRankedTensor:$x, Optional<AnyRankedTensor>:$per,
+                       Optional<Attn_IndexTensor>:$offset,
+                       I64Attr:$count, I64Attr:$seed);
+  let results = (outs RankedTensorOf<[I32]>:$rows);
+  let assemblyFormat = [{
+    $x (`per` $per^)? `count` `(` $count `)` `seed` `(` $seed `)`
+    (`offset` `(` $offset^ `)`)? attr-dict `:`
+    functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
+def Attn_GatherOp : Attn_Op<"gather", [Pure,
+    DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_EntryRolesOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
+  let summary = "rows of x at given positions (repeats allowed)";
+  let description = [{
+    `x` [B, Hx, M, D] (or [B, Hx, M]) and `rows` [B, H, S] (i32 or i64),
+    Hx dividing H: out[b, h, s] = x[b, h / (H / Hx), rows[b, h, s]], out
+    [B, H, S(, D)]. Unlike attn.permute, S is any length and a position
+    may repeat (attn.sample's rows). A position outside [0, M) reads a row
+    of zeros; `rows` given as an entry input is checked to lie in [0, M)
+    before a call.
+  }];
+  let arguments = (ins Attn_FloatTensor:$x, Attn_IndexTensor:$rows);
+  let results = (outs Attn_FloatTensor:$out);
+  let assemblyFormat = [{
+    $x `at` $rows attr-dict `:` functional-type(operands, results)
+  }];
+  let hasVerifier = 1;
+}
+
 def Attn_LandmarkOp : Attn_Op<"landmark", [Pure,
     DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
     DeclareOpInterfaceMethods<Attn_PersistentScratchOpInterface>,
