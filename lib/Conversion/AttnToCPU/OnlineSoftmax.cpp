@@ -14,6 +14,7 @@
 
 #include "OnlineSoftmax.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "attnir/Dialect/Attn/Utils/VectorHelpers.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/LLVMIR/LLVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
@@ -96,19 +97,6 @@ void storeProbabilityPairs(OpBuilder &b, Location l, ArrayRef<Value> p,
     vector::StoreOp::create(b, l, words, scores,
                             ValueRange{row, cIdx(b, l, c * lanes / 2)});
   }
-}
-
-/// Lanes of rows g0 .. g0 + w - 1 that are below `rows`.
-Value rowsBelow(OpBuilder &b, Location l, int64_t g0, int64_t w, Value rows) {
-  auto it = VectorType::get({w}, b.getI32Type());
-  SmallVector<int32_t> ids(w);
-  for (int64_t i = 0; i < w; ++i)
-    ids[i] = static_cast<int32_t>(g0 + i);
-  Value iota = arith::ConstantOp::create(
-      b, l, DenseElementsAttr::get(it, ArrayRef<int32_t>(ids)));
-  Value n = arith::IndexCastOp::create(b, l, b.getI32Type(), rows);
-  return arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, iota,
-                               vector::BroadcastOp::create(b, l, it, n));
 }
 
 } // namespace
@@ -254,7 +242,7 @@ std::pair<Value, Value> emitOnlineSoftmax(OpBuilder &b, Location l,
   for (int64_t g0 = 0; g0 < bq; g0 += s.lanes) {
     int64_t w = std::min(s.lanes, bq - g0);
     groups.push_back({g0, VectorType::get({w}, b.getF32Type()),
-                      rowsBelow(b, l, g0, w, s.rows)});
+                      lanesBelow(b, l, g0, w, s.rows)});
   }
   auto slice = [&](Value state, const RowGroup &g) -> Value {
     return vector::ExtractStridedSliceOp::create(

@@ -1,5 +1,6 @@
 //===- LandmarkVectorBlock.cpp - attn.landmark's blocks on vectors --------===//
 
+#include "attnir/Dialect/Attn/Utils/VectorHelpers.h"
 #include "LandmarkVectorBlock.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -21,24 +22,6 @@ int64_t staticDim(Value buf, int64_t d) {
 Value splatF32(OpBuilder &b, Location l, VectorType vt, double v) {
   return arith::ConstantOp::create(
       b, l, DenseElementsAttr::get(vt, b.getF32FloatAttr(static_cast<float>(v))));
-}
-
-/// The i32 vector (start, start + 1, ..., start + lanes - 1).
-Value iotaI32(OpBuilder &b, Location l, int64_t lanes, int64_t start) {
-  auto it = VectorType::get({lanes}, b.getI32Type());
-  SmallVector<int32_t> ids(lanes);
-  for (int64_t x = 0; x < lanes; ++x)
-    ids[x] = static_cast<int32_t>(start + x);
-  return arith::ConstantOp::create(b, l, DenseElementsAttr::get(it, ArrayRef<int32_t>(ids)));
-}
-
-/// Lanes of chunk u (keys u * lanes + lane) that are below n.
-Value lanesBelow(OpBuilder &b, Location l, int64_t u, int64_t lanes, Value n) {
-  auto it = VectorType::get({lanes}, b.getI32Type());
-  Value iota = iotaI32(b, l, lanes, u * lanes);
-  Value n32 = arith::IndexCastOp::create(b, l, b.getI32Type(), n);
-  return arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, iota,
-                               vector::BroadcastOp::create(b, l, it, n32));
 }
 
 Value reduce(OpBuilder &b, Location l, vector::CombiningKind kind, Value v) {
@@ -108,7 +91,7 @@ BlockState VectorRow::block(OpBuilder &b, Location l, Value j0,
   Value mv;
   for (int64_t u = 0; u < chunks; ++u) {
     s.push_back(chunkAt(u));
-    live.push_back(lanesBelow(b, l, u, lanes, n));
+    live.push_back(lanesBelow(b, l, u * lanes, lanes, n));
     Value x = arith::SelectOp::create(b, l, live[u], s[u], ninf);
     mv = mv ? arith::MaximumFOp::create(b, l, mv, x).getResult() : x;
   }
