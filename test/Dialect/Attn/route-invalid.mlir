@@ -201,9 +201,18 @@ func.func @sample_negative(%k: tensor<2x4x100xf32>) {
 // -----
 
 func.func @sample_offset(%k: tensor<2x4x100xf32>, %o: tensor<2xi32>) {
-  // expected-error @+1 {{offset must be a one-element tensor [1], got 'tensor<2xi32>'}}
+  // expected-error @+1 {{offset must be a one-element tensor<1xi32> or tensor<1xi64>, got 'tensor<2xi32>'}}
   %r = attn.sample %k count(8) seed(1) offset(%o)
       : (tensor<2x4x100xf32>, tensor<2xi32>) -> tensor<2x4x8xi32>
+  return
+}
+
+// -----
+
+func.func @sample_offset_dynamic(%k: tensor<2x4x100xf32>, %o: tensor<?xi64>) {
+  // expected-error @+1 {{offset must be a one-element tensor<1xi32> or tensor<1xi64>, got 'tensor<?xi64>'}}
+  %r = attn.sample %k count(8) seed(1) offset(%o)
+      : (tensor<2x4x100xf32>, tensor<?xi64>) -> tensor<2x4x8xi32>
   return
 }
 

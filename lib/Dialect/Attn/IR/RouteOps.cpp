@@ -151,8 +151,10 @@ LogicalResult SampleOp::verify() {
                          << "] (H: the heads of per, else of x), got " << rows;
   if (Value o = getOffset()) {
     auto t = cast<RankedTensorType>(o.getType());
-    if (t.getRank() != 1 || !dimsAgree(t.getDimSize(0), 1))
-      return emitOpError() << "offset must be a one-element tensor [1], got " << t;
+    // Static, so that the entry's shape check refuses any other length.
+    if (t.getRank() != 1 || t.getDimSize(0) != 1)
+      return emitOpError() << "offset must be a one-element tensor<1xi32> or tensor<1xi64>, got "
+                           << t;
   }
   return success();
 }

@@ -102,7 +102,7 @@ def Attn_SampleOp : Attn_Op<"sample", [Pure, AttrSizedOperandSegments,
     w = word 0 of Philox4x32-10(key = (seed mod 2^32, seed div 2^32),
     counter = (s, h, b, 2 o + 1 mod 2^32)) (attn.route's generator; its
     LSH counters end in 0). o is 0, or the value of `offset(%o)`, a
-    one-element i32 or i64 tensor read at run time: a training loop passes
+    tensor<1xi32> or tensor<1xi64> read at run time: a training loop passes
     its step and draws fresh rows each call without recompiling (offsets
     equal mod 2^31 draw the same rows). Integer arithmetic only, so every
     target and the reference draw the same rows. With M = 0 every entry
