@@ -290,3 +290,56 @@ def test_interval_block_rule_is_sound(native, N, w):
     band = (i // 37 - j // 37 <= 1) & (j <= i)
     keep = lambda b, h: np.where(j <= i, band | (t[min(h, 1)] > 0), band)
     assert rel_err(out, softmax_attention(q, k, v, lambda b, h, s: s, keep)) < 1e-5
+
+
+UNSIGNED_CHUNKS = """
+func.func @unsigned(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                    %v: tensor<?x?x?x64xf32>, %w: tensor<?xi32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v rules(%w) mask_rule {
+  ^bb0(%b: index, %h: index, %i: index, %j: index, %t: tensor<?xi32>):
+    %c0 = arith.constant 0 : index
+    %c1 = arith.constant 1 : index
+    %c2 = arith.constant 2 : index
+    %c3 = arith.constant 3 : index
+    %c10 = arith.constant 10 : index
+    %c20 = arith.constant 20 : index
+    %wt = tensor.extract %t[%c0] : tensor<?xi32>
+    %wi = arith.index_castui %wt : i32 to index
+    %wd = arith.maxui %wi, %c1 : index
+    %ci = arith.divui %i, %wd : index
+    %cj = arith.divui %j, %wd : index
+    %chunk = arith.cmpi eq, %ci, %cj : index
+    %odd = arith.remui %h, %c2 : index
+    %routed = arith.cmpi ult, %odd, %c1 : index
+    %d = arith.subi %i, %j : index
+    %du = arith.divui %d, %c3 : index
+    %near = arith.cmpi ult, %du, %c20 : index
+    %j3 = arith.muli %j, %c3 : index
+    %i3 = arith.muli %i, %c3 : index
+    %i3p = arith.addi %i3, %c10 : index
+    %past = arith.cmpi ule, %j3, %i3p : index
+    %inchunk = arith.andi %chunk, %past : i1
+    %r = arith.select %routed, %inchunk, %near : i1
+    attn.yield %r : i1
+  } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+       tensor<?xi32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}"""
+
+
+@pytest.mark.parametrize("N,w", [(300, 64), (333, 37), (200, 0), (130, 1000)])
+def test_interval_block_rule_with_unsigned_ops(native, N, w):
+    """Unsigned index arithmetic (divui by a divisor read at run time,
+    remui, ult/ule, muli, index_castui, maxui) and an unsigned quotient of a
+    difference that may be negative (the whole range there): the block rule
+    on intervals skips and fills blocks only where the element rule agrees."""
+    q, k, v = qkv(1, 4, 2, N, N, seed=N + w)
+    t = np.array([w], np.int32)
+    out = attnir.compile(UNSIGNED_CHUNKS, cache=False)(q, k, v, t)
+    i, j = np.arange(N)[:, None], np.arange(N)[None, :]
+    ww = max(w, 1)
+    chunk = i // ww == j // ww
+    d = (i - j).astype(np.int64).astype(np.uint64)
+    near = d // np.uint64(3) < 20
+    keep = lambda b, h: chunk & (3 * j <= 3 * i + 10) if h % 2 == 0 else near
+    assert rel_err(out, softmax_attention(q, k, v, lambda b, h, s: s, keep)) < 1e-5

@@ -34,21 +34,57 @@ func.func @documents(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
   return %o : tensor<?x?x?x64xf32>
 }
 
-// What intervals cannot bound (a remainder) leaves every block partial: no
-// skip, the element rule everywhere.
-// CHECK-LABEL: func.func @remainder
+// What intervals cannot bound (a float product) leaves every block
+// partial: no skip, the element rule everywhere.
+// CHECK-LABEL: func.func @unbounded
 // CHECK: scf.for {{.*}} -> (vector<64xf32>, vector<64xf32>)
 // CHECK-NOT: scf.if
 // CHECK:   attn.kv_block_update {{.*}} masked(%true)
-func.func @remainder(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+func.func @unbounded(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
                      %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
   %o = attn.attention %q, %k, %v mask_rule {
   ^bb0(%b: index, %h: index, %i: index, %j: index):
-    %c3 = arith.constant 3 : index
-    %c0 = arith.constant 0 : index
-    %r = arith.remui %j, %c3 : index
-    %e = arith.cmpi eq, %r, %c0 : index
+    %c = arith.constant 1.0e+4 : f32
+    %ji = arith.index_cast %j : index to i64
+    %jf = arith.sitofp %ji : i64 to f32
+    %sq = arith.mulf %jf, %jf : f32
+    %e = arith.cmpf olt, %sq, %c : f32
     attn.yield %e : i1
+  } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+      -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// Unsigned index arithmetic (routing_kmeans.mlir's chunk of ceil(N / 8) and
+// its head test) is bounded like the signed one where no lower bound is
+// negative: the quotients of the block's ends, guarded at run time (a
+// divisor that is not positive gives the whole range, never a trap), then
+// a skip test per block.
+// CHECK-LABEL: func.func @unsigned_chunks
+// CHECK: scf.for {{.*}} -> (vector<64xf32>, vector<64xf32>)
+// CHECK:   arith.cmpi sgt, %{{.*}}, %c0 : index
+// CHECK:   arith.divsi
+// CHECK:   scf.if %{{.*}} -> (vector<64xf32>, vector<64xf32>)
+// CHECK:     attn.kv_block_update {{.*}} mask(#attn.rule) mask_rule {
+// CHECK:       arith.divui
+func.func @unsigned_chunks(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                           %v: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v mask_rule {
+  ^bb0(%b: index, %h: index, %i: index, %j: index):
+    %c2 = arith.constant 2 : index
+    %c7 = arith.constant 7 : index
+    %c8 = arith.constant 8 : index
+    %c4 = arith.constant 4 : index
+    %n7 = arith.addi %i, %c7 : index
+    %w = arith.divui %n7, %c8 : index
+    %wp = arith.maxui %w, %c4 : index
+    %ci = arith.divui %i, %wp : index
+    %cj = arith.divui %j, %wp : index
+    %same = arith.cmpi eq, %ci, %cj : index
+    %even = arith.remui %h, %c2 : index
+    %routed = arith.cmpi ult, %even, %c2 : index
+    %keep = arith.andi %same, %routed : i1
+    attn.yield %keep : i1
   } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
       -> tensor<?x?x?x64xf32>
   return %o : tensor<?x?x?x64xf32>

@@ -7,9 +7,14 @@
 // cannot be false. Reads of a rule operand over a range of indices take the
 // minimum and maximum of the range (a loop over it), so data-dependent rules
 // such as document ids get exact block decisions wherever the ids of a
-// block are uniform. Anything the analysis cannot bound (unsigned
-// comparisons, remainders, transcendentals, ...) becomes "unknown", which
-// makes the block partial: sound, never wrong, only slower.
+// block are uniform. Unsigned operations (divui, remui, ult, ...) are
+// bounded where their operands' lower bounds are not negative (then they
+// are the signed ones), else they give the whole range, decided at run
+// time: index arithmetic on dimensions (a chunk i / ceil(N / C), a head
+// test h < H / 2) is written unsigned as often as signed. Anything the
+// analysis cannot bound (transcendentals, float products, ...) becomes
+// "unknown", which makes the block partial: sound, never wrong, only
+// slower.
 //
 //===----------------------------------------------------------------------===//
 
@@ -67,6 +72,75 @@ struct Intervals {
                       : arith::MaxSIOp::create(b, loc, x, y).getResult();
   }
   Abs exact(Value v) { return {true, v, v}; }
+  Value sel(Value c, Value x, Value y) {
+    return arith::SelectOp::create(b, loc, c, x, y);
+  }
+  Value intConst(Type t, const APInt &v) {
+    return arith::ConstantOp::create(b, loc, IntegerAttr::get(t, v));
+  }
+  unsigned widthOf(Type t) {
+    return t.isIndex() ? 64 : cast<IntegerType>(t).getWidth();
+  }
+  /// `a` where `ok` holds at run time, else the whole signed range of `t`
+  /// (every bit pattern: sound for any result).
+  Abs orWholeRange(Value ok, Abs a, Type t) {
+    unsigned w = widthOf(t);
+    return {true, sel(ok, a.lo, intConst(t, APInt::getSignedMinValue(w))),
+            sel(ok, a.hi, intConst(t, APInt::getSignedMaxValue(w)))};
+  }
+  /// A boolean that may be anything where `ok` fails.
+  Abs orEither(Value ok, Abs a) {
+    return {true, orB(a.lo, notB(ok)), orB(a.hi, notB(ok))};
+  }
+  Value nonNegative(Value x) {
+    Value zero = intConst(x.getType(), APInt(widthOf(x.getType()), 0));
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, x, zero);
+  }
+  Value positive(Value x) {
+    Value zero = intConst(x.getType(), APInt(widthOf(x.getType()), 0));
+    return arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, x, zero);
+  }
+  /// min and max of f over the corners of x and y (f monotone in each
+  /// argument on the box: sums, differences, products, quotients by a
+  /// positive divisor).
+  Abs corners(const Abs &x, const Abs &y, function_ref<Value(Value, Value)> f) {
+    Value a = f(x.lo, y.lo), c = f(x.lo, y.hi), d = f(x.hi, y.lo), e = f(x.hi, y.hi);
+    return {true, min(min(a, c), min(d, e)), max(max(a, c), max(d, e))};
+  }
+  /// x / y (truncating) for y > 0 at run time; the divisor is replaced by 1
+  /// elsewhere (no trap), where the result is the whole range. Unsigned
+  /// division also needs x >= 0 (then it is the signed one).
+  Abs quotient(const Abs &x, const Abs &y, bool isUnsigned) {
+    Type t = x.lo.getType();
+    Value ok = positive(y.lo);
+    if (isUnsigned)
+      ok = andB(ok, nonNegative(x.lo));
+    Value one = intConst(t, APInt(widthOf(t), 1));
+    Abs safe{true, sel(ok, y.lo, one), sel(ok, y.hi, one)};
+    Abs q = corners(x, safe, [&](Value p, Value r) {
+      return arith::DivSIOp::create(b, loc, p, r).getResult();
+    });
+    return orWholeRange(ok, q, t);
+  }
+  /// x mod y for x >= 0 and y > 0 at run time: in [0, min(x, y - 1)], and
+  /// exactly [x.lo mod y, x.hi mod y] when y is one value and x's interval
+  /// lies in one period.
+  Abs remainder(const Abs &x, const Abs &y) {
+    Type t = x.lo.getType();
+    Value ok = andB(positive(y.lo), nonNegative(x.lo));
+    Value one = intConst(t, APInt(widthOf(t), 1));
+    Value zero = intConst(t, APInt(widthOf(t), 0));
+    Value ylo = sel(ok, y.lo, one);
+    auto div = [&](Value p) { return arith::DivSIOp::create(b, loc, p, ylo); };
+    auto rem = [&](Value p) { return arith::RemSIOp::create(b, loc, p, ylo); };
+    Value onePeriod = andB(arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                                 y.lo, y.hi),
+                           arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq,
+                                                 div(x.lo), div(x.hi)));
+    Value top = min(x.hi, arith::SubIOp::create(b, loc, y.hi, one));
+    Abs r{true, sel(onePeriod, rem(x.lo), zero), sel(onePeriod, rem(x.hi), top)};
+    return orWholeRange(ok, r, t);
+  }
 
   /// (can be true, can be false) of `pred(x, y)` for x in a, y in b.
   Abs compare(StringRef pred, const Abs &x, const Abs &y) {
@@ -214,14 +288,29 @@ struct Intervals {
       return {true, min(in[0].lo, in[1].lo), min(in[0].hi, in[1].hi)};
     if (isa<arith::MaxSIOp>(op))
       return {true, max(in[0].lo, in[1].lo), max(in[0].hi, in[1].hi)};
-    if (isa<arith::DivSIOp>(op)) {
-      // x / c for a constant c > 0 is monotone in x.
-      APInt c;
-      if (!matchPattern(op.getOperand(1), m_ConstantInt(&c)) ||
-          !c.isStrictlyPositive())
-        return Abs();
-      return {true, arith::DivSIOp::create(b, loc, in[0].lo, in[1].lo),
-              arith::DivSIOp::create(b, loc, in[0].hi, in[1].lo)};
+    if (isa<arith::MinUIOp, arith::MaxUIOp>(op)) {
+      // The signed ones where both lower bounds are not negative.
+      bool isMin = isa<arith::MinUIOp>(op);
+      auto f = [&](Value x, Value y) { return isMin ? min(x, y) : max(x, y); };
+      Value ok = andB(nonNegative(in[0].lo), nonNegative(in[1].lo));
+      return orWholeRange(ok, {true, f(in[0].lo, in[1].lo), f(in[0].hi, in[1].hi)}, rt);
+    }
+    if (isa<arith::MulIOp>(op))
+      return corners(in[0], in[1], [&](Value x, Value y) {
+        return arith::MulIOp::create(b, loc, x, y).getResult();
+      });
+    if (isa<arith::DivSIOp, arith::DivUIOp>(op))
+      return quotient(in[0], in[1], isa<arith::DivUIOp>(op));
+    if (isa<arith::RemSIOp, arith::RemUIOp>(op))
+      return remainder(in[0], in[1]);
+    if (isa<arith::ExtUIOp, arith::IndexCastUIOp>(op)) {
+      // Zero extension is the signed one on values that are not negative;
+      // elsewhere anything from 0 to the source's unsigned maximum.
+      unsigned w = widthOf(op.getOperand(0).getType());
+      Value ok = nonNegative(in[0].lo);
+      Value top = intConst(rt, APInt::getLowBitsSet(widthOf(rt), w));
+      return {true, sel(ok, again(in[0].lo), intConst(rt, APInt(widthOf(rt), 0))),
+              sel(ok, again(in[0].hi), top)};
     }
     if (rt && rt.isInteger(1)) {
       // Booleans: lo = can be false, hi = can be true.
@@ -235,14 +324,20 @@ struct Intervals {
                 orB(andB(in[0].hi, in[1].lo), andB(in[0].lo, in[1].hi))};
       if (auto c = dyn_cast<arith::CmpIOp>(op)) {
         using P = arith::CmpIPredicate;
-        StringRef name = c.getPredicate() == P::eq    ? "eq"
-                         : c.getPredicate() == P::ne  ? "ne"
-                         : c.getPredicate() == P::slt ? "lt"
-                         : c.getPredicate() == P::sle ? "le"
-                         : c.getPredicate() == P::sgt ? "gt"
-                         : c.getPredicate() == P::sge ? "ge"
+        P p = c.getPredicate();
+        StringRef name = p == P::eq                 ? "eq"
+                         : p == P::ne               ? "ne"
+                         : p == P::slt || p == P::ult ? "lt"
+                         : p == P::sle || p == P::ule ? "le"
+                         : p == P::sgt || p == P::ugt ? "gt"
+                         : p == P::sge || p == P::uge ? "ge"
                                                       : "";
-        return compare(name, in[0], in[1]);
+        Abs r = compare(name, in[0], in[1]);
+        if (!r.known || !(p == P::ult || p == P::ule || p == P::ugt || p == P::uge))
+          return r;
+        // Unsigned: the signed comparison where neither side can be
+        // negative, else either answer.
+        return orEither(andB(nonNegative(in[0].lo), nonNegative(in[1].lo)), r);
       }
       if (auto c = dyn_cast<arith::CmpFOp>(op)) {
         using P = arith::CmpFPredicate;
