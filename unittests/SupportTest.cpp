@@ -758,6 +758,43 @@ TEST(EntryABI, RowRangesRoundTripAndCheck) {
   }
 }
 
+// attn.split_heads: the heads' class must be a multiple of the parts, or
+// (not exact: KV heads fewer than the parts) divide them.
+TEST(EntryABI, HeadSplitsRoundTripAndCheck) {
+  EntryABI abi;
+  abi.name = "f";
+  abi.classSize = {-1, -1, -1, -1};
+  abi.className = {"B", "Hq", "Hkv", "N"};
+  abi.inputs.push_back({"q", DType::F32, {0, 1, 3}, ""});
+  abi.inputs.push_back({"k", DType::F32, {0, 2, 3}, ""});
+  abi.outputs.push_back({"result0", DType::F32, {0, 1, 3}, "out"});
+  abi.headSplits.push_back({1, 2, true});
+  abi.headSplits.push_back({2, 2, false});
+  std::string text = abi.serialize(), err;
+  EXPECT_NE(text.find("split 1 2 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("split 2 2 0\n"), std::string::npos) << text;
+  EntryABI back;
+  ASSERT_TRUE(EntryABI::deserialize(text, back, err)) << err;
+  EXPECT_EQ(back.serialize(), text);
+  std::vector<std::vector<int64_t>> out;
+  for (std::vector<int64_t> heads : {std::vector<int64_t>{4, 4}, {6, 2}, {2, 1}, {8, 4}})
+    EXPECT_TRUE(back.resolve({{1, heads[0], 5}, {1, heads[1], 5}}, out, err)) << err;
+  // 3 query heads: not a multiple of 2 (exact); 3 KV heads: neither.
+  EXPECT_FALSE(back.resolve({{1, 3, 5}, {1, 1, 5}}, out, err));
+  EXPECT_NE(err.find("argument 'q' dimension 1 has 3 heads"), std::string::npos) << err;
+  EXPECT_NE(err.find("positive multiple of 2"), std::string::npos) << err;
+  EXPECT_FALSE(back.resolve({{1, 6, 5}, {1, 3, 5}}, out, err));
+  EXPECT_NE(err.find("argument 'k' dimension 1 has 3 heads"), std::string::npos) << err;
+  // The first (exact) split refuses a divisor; the second takes one.
+  EXPECT_FALSE(back.resolve({{1, 1, 5}, {1, 1, 5}}, out, err));
+  for (const char *bad : {"split 9 2 1", "split 1 0 1", "split 1 2 7", "split 1 2"}) {
+    std::string t = text;
+    t.replace(t.find("split 1 2 1"), 11, bad);
+    EntryABI o;
+    EXPECT_FALSE(EntryABI::deserialize(t, o, err)) << bad;
+  }
+}
+
 // The CPU kernels' workspace: aligned blocks, reused by size class, so a
 // repeated request takes nothing more from the system.
 TEST(Workspace, AlignsAndReusesBlocks) {

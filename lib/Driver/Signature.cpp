@@ -125,9 +125,16 @@ public:
     lists.push_back({indices, counts, q, k, blockQ, blockK});
   }
   void rowsOf(Value rows, Value x) override { rowUses.push_back({rows, x}); }
+  void splitHeads(Value x, unsigned dim, int64_t parts) override {
+    splits.push_back({key(x, dim), parts, false});
+  }
+  void joinHeads(Value out, Value part, unsigned dim, int64_t parts) override {
+    joins.push_back({key(out, dim), key(part, dim), parts});
+  }
 
 private:
   void describeOps();
+  bool resolveJoins();
   int32_t classId(Value v, unsigned d);
   bool addArgs(ValueRange values, const std::vector<ArgInfo> &infos,
                std::vector<ABIArg> &out);
@@ -147,6 +154,17 @@ private:
   SmallVector<std::pair<DimKey, DimKey>> multiples; // (Hq, Hkv)
   SmallVector<ListUse> lists;
   SmallVector<std::pair<Value, Value>> rowUses; // (rows, x) of attn.gather
+  struct HeadSplitUse {
+    DimKey heads;
+    int64_t parts;
+    bool exact;
+  };
+  struct HeadJoinUse {
+    DimKey out, part;
+    int64_t parts;
+  };
+  SmallVector<HeadSplitUse> splits;
+  SmallVector<HeadJoinUse> joins;
   SmallVector<attn::ShapeRelation> listRels, derivedRels;
   llvm::DenseMap<DimKey, int32_t> classOf;
 };
@@ -173,6 +191,37 @@ void EntryABIBuilder::describeOps() {
     op.shapeRelations(rels);
     relate(rels);
   });
+}
+
+/// attn.join_heads: the result's heads are the heads that a split cut into
+/// as many parts (found through the classes of the part's heads, as far as
+/// chains of joins and splits go), which must then be a multiple of them.
+bool EntryABIBuilder::resolveJoins() {
+  SmallVector<HeadJoinUse> open(joins.begin(), joins.end());
+  for (bool progress = true; progress && !open.empty();) {
+    progress = false;
+    for (auto it = open.begin(); it != open.end();) {
+      const attn::ShapeRelation *from = nullptr;
+      for (const attn::ShapeRelation &r : derivedRels)
+        if (r.divisor == it->parts && classes.contains(it->part) &&
+            classes.isEquivalent(it->part, key(r.lhs, r.lhsDim)))
+          from = &r;
+      if (!from) {
+        ++it;
+        continue;
+      }
+      classes.unionSets(it->out, key(from->rhs, from->rhsDim));
+      splits.push_back({key(from->rhs, from->rhsDim), it->parts, true});
+      it = open.erase(it);
+      progress = true;
+    }
+  }
+  if (open.empty())
+    return true;
+  error = "@" + sig.name + ": attn.join_heads of " + std::to_string(open.front().parts) +
+          " parts whose heads are not a split of some tensor's heads into as many parts "
+          "(attn.split_heads): the number of heads of its result is unknown";
+  return false;
 }
 
 /// Dimension d of v's class, numbered in order of first appearance; -1 (and
@@ -323,6 +372,12 @@ bool EntryABIBuilder::addDerived() {
   for (auto [rows, x] : rowUses)
     if (int32_t input = argIndex(rows); input >= 0)
       abi.rowRanges.push_back({input, classAt(x, 2)});
+  for (const HeadSplitUse &u : splits) {
+    int32_t cls = classId(Value::getFromOpaquePointer(u.heads.first), u.heads.second);
+    if (cls < 0)
+      return false;
+    abi.headSplits.push_back({cls, u.parts, u.exact});
+  }
   return true;
 }
 
@@ -378,7 +433,7 @@ bool EntryABIBuilder::build() {
   abi.name = sig.name;
   describeOps();
   auto ret = cast<func::ReturnOp>(fn.getBody().front().getTerminator());
-  if (!numberNamedDims() || !checkReturns(ret) ||
+  if (!resolveJoins() || !numberNamedDims() || !checkReturns(ret) ||
       !addArgs(fn.getArguments(), sig.inputs, abi.inputs) ||
       !addArgs(ret.getOperands(), sig.outputs, abi.outputs) || !addDerived() ||
       !addWorkspace())
@@ -439,6 +494,19 @@ bool resolveShapes(const EntryABI &abi,
       if (value[a.dimClass[d]] < 0)
         value[a.dimClass[d]] = shape[d];
   }
+  // What the given shapes determine comes before any default (a split's
+  // parts have the heads of the tensor given, not the default count).
+  auto deriveForward = [&] {
+    for (bool changed = true; changed;) {
+      changed = false;
+      for (const DerivedClass &dc : abi.derived)
+        if (value[dc.cls] < 0 && value[dc.src] >= 0) {
+          value[dc.cls] = (value[dc.src] + dc.divisor - 1) / dc.divisor;
+          changed = true;
+        }
+    }
+  };
+  deriveForward();
   // Defaults by role, in dependency order: Hkv follows Hq and M follows N.
   auto valueOfRole = [&](const std::string &role) -> int64_t {
     for (size_t c = 0; c < value.size(); ++c)
@@ -467,9 +535,7 @@ bool resolveShapes(const EntryABI &abi,
     if (value[len] < 0 && value[bl.mClass] >= 0)
       value[len] = (value[bl.mClass] + bl.blockK - 1) / bl.blockK;
   }
-  for (const DerivedClass &dc : abi.derived)
-    if (value[dc.cls] < 0 && value[dc.src] >= 0)
-      value[dc.cls] = (value[dc.src] + dc.divisor - 1) / dc.divisor;
+  deriveForward();
   // And back: attention over pooled keys (M = the pooled length) defaults
   // the raw length to whole blocks.
   for (const DerivedClass &dc : abi.derived)

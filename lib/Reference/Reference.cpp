@@ -40,6 +40,10 @@ bool referenceGatherOp(const RefOp &op, std::map<int, HostTensor> &values,
                        ReferenceStats &stats, std::string &error);
 bool referenceLandmarkOp(const RefOp &op, std::map<int, HostTensor> &values,
                          ReferenceStats &stats, std::string &error);
+bool referenceSplitHeadsOp(const RefOp &op, std::map<int, HostTensor> &values,
+                           ReferenceStats &stats, std::string &error);
+bool referenceJoinHeadsOp(const RefOp &op, std::map<int, HostTensor> &values,
+                          ReferenceStats &stats, std::string &error);
 bool referenceScanOp(const RefOp &op, std::map<int, HostTensor> &values,
                      ReferenceStats &stats, std::string &error);
 
@@ -63,6 +67,8 @@ struct OpRegistry {
       {"permute", referencePermuteOp},
       {"sample", referenceSampleOp},
       {"gather", referenceGatherOp},
+      {"split_heads", referenceSplitHeadsOp},
+      {"join_heads", referenceJoinHeadsOp},
       {"landmark", referenceLandmarkOp},
       {"scan", referenceScanOp}};
 };

@@ -123,6 +123,20 @@ bool EntryABI::classValues(const std::vector<std::vector<int64_t>> &inputShapes,
       return false;
     }
   }
+  for (const HeadSplit &hs : headSplits) {
+    int64_t h = value[hs.cls];
+    if (h < 0 || h % hs.parts == 0 || (!hs.exact && h > 0 && hs.parts % h == 0))
+      continue;
+    auto [arg, dim] = source[hs.cls];
+    error = (arg >= 0 ? "argument '" + inputs[arg].name + "' dimension " + std::to_string(dim)
+                      : className[hs.cls]) +
+            " has " + std::to_string(h) + " heads, which attn.split_heads cuts into " +
+            std::to_string(hs.parts) + " groups: it must be " +
+            (hs.exact ? std::string("a positive multiple of ") + std::to_string(hs.parts) +
+                            " (the groups are joined again)"
+                      : "a positive multiple or divisor of " + std::to_string(hs.parts));
+    return false;
+  }
   for (auto [a, b] : multipleOf) {
     for (int32_t c : {a, b})
       if (value[c] == 0) {
@@ -274,6 +288,8 @@ std::string EntryABI::serialize() const {
        << bl.hkvClass << " " << bl.headsClass << "\n";
   for (auto [input, mClass] : rowRanges)
     os << "rows " << input << " " << mClass << "\n";
+  for (const HeadSplit &hs : headSplits)
+    os << "split " << hs.cls << " " << hs.parts << " " << (hs.exact ? 1 : 0) << "\n";
   auto args = [&](const char *kind, const std::vector<ABIArg> &list) {
     for (const ABIArg &a : list) {
       os << kind << " " << a.name << " " << dtypeName(a.dtype) << " "
@@ -363,6 +379,14 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
           bl.blockQ <= 0 || bl.blockK <= 0)
         return bad("blocklist line");
       abi.blockLists.push_back(bl);
+    } else if (word == "split") {
+      HeadSplit hs;
+      int exact = 0;
+      if (!(is >> hs.cls >> hs.parts >> exact) || hs.cls < 0 || hs.parts < 1 ||
+          hs.parts > 1024 || (exact != 0 && exact != 1))
+        return bad("split line");
+      hs.exact = exact == 1;
+      abi.headSplits.push_back(hs);
     } else if (word == "rows") {
       int32_t input, mClass;
       if (!(is >> input >> mClass) || input < 0 || mClass < 0)
@@ -508,6 +532,9 @@ bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
   for (auto [input, mClass] : abi.rowRanges)
     if (!validInput(input, 3) || !valid(mClass))
       return bad("rows out of range");
+  for (const HeadSplit &hs : abi.headSplits)
+    if (!valid(hs.cls))
+      return bad("split out of range");
   return true;
 }
 

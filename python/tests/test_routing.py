@@ -393,3 +393,74 @@ def test_gather_inputs_checked(native, t, np_t):
         q[0, 3, 1] = bad
         with pytest.raises(Exception, match="outside"):
             kernel(x, q)
+
+
+HEADS = """
+func.func @f(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>, %v: tensor<?x?x?x64xf32>,
+             %t: tensor<?x5xi32>)
+    -> (tensor<?x?x?x64xf32>, tensor<?x5xi32>) {
+  %q0, %q1, %q2 = attn.split_heads %q
+      : tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>
+  %k0, %k1, %k2 = attn.split_heads %k
+      : tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>
+  %v0, %v1, %v2 = attn.split_heads %v
+      : tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>
+  %t0, %t1, %t2 = attn.split_heads %t dim(0)
+      : tensor<?x5xi32> -> tensor<?x5xi32>, tensor<?x5xi32>, tensor<?x5xi32>
+  %o0 = attn.attention %q0, %k0, %v0 mask(#attn.causal)
+      : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+  %o1 = attn.attention %q1, %k1, %v1 mask(#attn.window<7, 0>)
+      : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+  %o2 = attn.attention %q2, %k2, %v2
+      : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
+  %o = attn.join_heads %o2, %o0, %o1
+      : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>
+  return %o, %t1 : tensor<?x?x?x64xf32>, tensor<?x5xi32>
+}
+"""
+
+
+@pytest.mark.parametrize("H,Hk,Ht", [(6, 6, 3), (6, 3, 6), (3, 1, 1), (12, 3, 1)])
+def test_split_and_join_heads(native, H, Hk, Ht):
+    """Three groups of heads, each with its own mask, joined in another
+    order: against numpy, GQA kept per group (KV heads a multiple of the
+    parts, or 1 shared by all); a split of an i32 table along dimension 0
+    (fewer heads than parts: each part takes the head of its share)."""
+    B, N = 2, 37
+    q, k, v = rand((B, H, N, 64), seed=H), rand((B, Hk, N, 64), seed=Hk), rand((B, Hk, N, 64))
+    t = np.arange(Ht * 5, dtype=np.int32).reshape(Ht, 5)
+    out, t1 = attnir.compile(HEADS, cache=False)(q, k, v, t)
+    i, j = np.arange(N)[:, None], np.arange(N)[None, :]
+    keeps = [j <= i, (j <= i) & (i - j <= 7), np.ones((N, N), bool)]
+    Hp = H // 3
+    exp = np.zeros((B, H, N, 64))
+    for part, slot in ((2, 0), (0, 1), (1, 2)):
+        for hp in range(Hp):
+            h = part * Hp + hp
+            g = h // (H // Hk)
+            for b in range(B):
+                S = np.where(keeps[part], q[b, h].astype(np.float64) @ k[b, g].T / 8, -np.inf)
+                P = np.exp(S - S.max(axis=1, keepdims=True))
+                exp[b, slot * Hp + hp] = P @ v[b, g] / P.sum(axis=1, keepdims=True)
+    assert rel_err(out, exp) < 1e-5
+    start, count = Ht // 3, -(-Ht // 3)  # part 1: heads floor(H / 3) + [0, ceil(H / 3))
+    assert np.array_equal(t1, t[start:start + count])
+
+
+@pytest.mark.parametrize("H,Hk,what", [(4, 4, "'q' dimension 1 has 4 heads"),
+                                       (6, 2, "'k' dimension 1 has 2 heads")])
+def test_split_heads_refuses_counts(native, H, Hk, what):
+    kern = attnir.compile(HEADS, cache=False)
+    with pytest.raises(Exception, match=what):
+        kern(rand((1, H, 9, 64)), rand((1, Hk, 9, 64)), rand((1, Hk, 9, 64)),
+             np.zeros((3, 5), np.int32))
+
+
+def test_join_heads_needs_a_split(native):
+    spec = """
+func.func @f(%a: tensor<?x?x?x8xf32>, %b: tensor<?x?x?x8xf32>) -> tensor<?x?x?x8xf32> {
+  %o = attn.join_heads %a, %b : tensor<?x?x?x8xf32>, tensor<?x?x?x8xf32> -> tensor<?x?x?x8xf32>
+  return %o : tensor<?x?x?x8xf32>
+}"""
+    with pytest.raises(Exception, match="not a split of some tensor's heads"):
+        attnir.compile(spec, cache=False)

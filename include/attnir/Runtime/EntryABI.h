@@ -40,6 +40,15 @@ struct DerivedClass {
   int64_t divisor = 1;
 };
 
+/// A dimension of heads cut into `parts` groups (attn.split_heads): its size
+/// must be a multiple of `parts`, or, unless `exact` (the heads an
+/// attn.join_heads puts back together), divide it.
+struct HeadSplit {
+  int32_t cls = -1;
+  int64_t parts = 1;
+  bool exact = false;
+};
+
 /// A runtime block list: the inputs holding kv_indices and kv_counts, the
 /// list's block sizes, and the classes of M, Hq, Hkv and of the list's head
 /// dimension (which must be 1, Hq or Hkv).
@@ -120,6 +129,7 @@ struct EntryABI {
   /// (input, class of M): an input of positions along a dimension of
   /// length M (attn.gather's rows), checked to lie in [0, M).
   std::vector<std::pair<int32_t, int32_t>> rowRanges;
+  std::vector<HeadSplit> headSplits;
   /// The entry's op graph for the float64 reference (RefProgram's text form,
   /// attnir/Reference/Program.h); empty in bundles written before it.
   std::string program;

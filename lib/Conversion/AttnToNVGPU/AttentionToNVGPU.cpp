@@ -45,7 +45,8 @@ bool isGpuProgram(func::FuncOp fn, AttentionOp &lone) {
     if (auto a = dyn_cast<AttentionOp>(op))
       first = first ? first : a;
     else if (!cuda::isSelectionOp(&op) &&
-             !isa<RouteOp, PermuteOp, SampleOp, GatherOp, LandmarkOp, ScanOp>(op))
+             !isa<RouteOp, PermuteOp, SampleOp, GatherOp, SplitHeadsOp, JoinHeadsOp, LandmarkOp,
+                 ScanOp>(op))
       return false;
   }
   // Rule operands may repeat an input (rules(%q, %k)): the kernel then
@@ -198,6 +199,10 @@ struct ConvertAttnToNVGPU
                 ? cuda::buildSampleKernel(gb, fn, cast<SampleOp>(o), kname)
             : isa<GatherOp>(o)
                 ? cuda::buildGatherKernel(gb, fn, cast<GatherOp>(o), kname)
+            : isa<SplitHeadsOp>(o)
+                ? cuda::buildSplitHeadsKernels(gb, fn, cast<SplitHeadsOp>(o), kname)
+            : isa<JoinHeadsOp>(o)
+                ? cuda::buildJoinHeadsKernels(gb, fn, cast<JoinHeadsOp>(o), kname)
             : isa<LandmarkOp>(o)
                 ? cuda::buildLandmarkKernel(gb, fn, cast<LandmarkOp>(o), kname)
             : isa<ScanOp>(o)

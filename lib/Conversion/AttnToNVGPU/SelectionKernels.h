@@ -214,6 +214,12 @@ LogicalResult buildPermuteKernel(OpBuilder &gb, func::FuncOp fn, PermuteOp op,
 /// bytes of a row (SampleKernels.cpp).
 LogicalResult buildSampleKernel(OpBuilder &gb, func::FuncOp fn, SampleOp op, StringRef name);
 LogicalResult buildGatherKernel(OpBuilder &gb, func::FuncOp fn, GatherOp op, StringRef name);
+/// attn.split_heads / attn.join_heads: a copy kernel per part, steps
+/// "<name>_c<p>" and "<name>" for the last (HeadKernels.cpp).
+LogicalResult buildSplitHeadsKernels(OpBuilder &gb, func::FuncOp fn, SplitHeadsOp op,
+                                     StringRef name);
+LogicalResult buildJoinHeadsKernels(OpBuilder &gb, func::FuncOp fn, JoinHeadsOp op,
+                                    StringRef name);
 
 } // namespace mlir::attn::cuda
 

@@ -15,6 +15,7 @@
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma warps=8})' | FileCheck %s --check-prefix=SHORT8
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu{mma=wgmma gather-tma=1})' | FileCheck %s --check-prefix=GTMA
 // RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu)' | FileCheck %s --check-prefix=SAMPLE
+// RUN: attn-opt %s --pass-pipeline='builtin.module(attn-to-nvgpu)' | FileCheck %s --check-prefix=HEADS
 
 // chunks(C): the order kernel's counters hold the bucket table, a copy of
 // its counts and the chunk table; each warp's chunk counts come from its
@@ -233,4 +234,37 @@ func.func @stepped(%k: tensor<?x?x?x64xbf16>, %o: tensor<1xi64>) -> tensor<?x?x8
   %r = attn.sample %k count(8) seed(9) offset(%o)
       : (tensor<?x?x?x64xbf16>, tensor<1xi64>) -> tensor<?x?x8xi32>
   return %r : tensor<?x?x8xi32>
+}
+
+// attn.split_heads: a copy kernel per part (the last part's is the step's
+// own kernel), a thread per 16 bytes of a row, gridded over the part; part
+// p reads heads floor(p H / P) + t. attn.join_heads: gridded over each
+// part, writing heads p Hp + t of the output.
+// HEADS-LABEL: gpu.module @attn_kernels
+// HEADS: gpu.func @heads__s0_c0(
+// HEADS-SAME: attn.grid_arg = 1 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 8 : i64, attn.step_args = ["i0", "w0"]
+// HEADS: arith.divui %{{.*}}, %c2
+// HEADS: vector.load %arg0{{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
+// HEADS: vector.store %{{.*}}, %arg1
+// HEADS: gpu.func @heads__s0(
+// HEADS-SAME: attn.step = 0 : i64, attn.step_args = ["i0", "w1"]
+// HEADS: gpu.func @heads__s1_c0(
+// HEADS-SAME: attn.grid_arg = 1 : i64, attn.grid_dims = 2 : i64, attn.grid_lanes = 8 : i64, attn.step_args = ["i1", "w2"]
+// HEADS: gpu.func @heads__s1(
+// HEADS-SAME: attn.step_args = ["i1", "o1"]
+// HEADS: gpu.func @heads__s2_c0(
+// HEADS-SAME: attn.grid_arg = 0 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 8 : i64, attn.step_args = ["w1", "o0"]
+// HEADS: gpu.func @heads__s2(
+// HEADS-SAME: attn.step = 2 : i64, attn.step_args = ["w0", "o0"]
+// HEADS: arith.muli %{{.*}}, %c1
+// HEADS: vector.store
+func.func @heads(%q: tensor<?x?x?x64xbf16>, %mu: tensor<?x8x64xbf16>)
+    -> (tensor<?x?x?x64xbf16>, tensor<?x8x64xbf16>) {
+  %a, %b = attn.split_heads %q
+      : tensor<?x?x?x64xbf16> -> tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>
+  %m, %n = attn.split_heads %mu dim(0)
+      : tensor<?x8x64xbf16> -> tensor<?x8x64xbf16>, tensor<?x8x64xbf16>
+  %o = attn.join_heads %b, %a
+      : tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16> -> tensor<?x?x?x64xbf16>
+  return %o, %n : tensor<?x?x?x64xbf16>, tensor<?x8x64xbf16>
 }

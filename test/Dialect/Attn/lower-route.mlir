@@ -131,3 +131,29 @@ func.func @sampled(%k: tensor<?x?x?x64xf32>) -> tensor<?x?x16x64xf32> {
       : (tensor<?x?x?x64xf32>, tensor<?x?x16xi32>) -> tensor<?x?x16x64xf32>
   return %g : tensor<?x?x16x64xf32>
 }
+
+// attn.split_heads: a buffer per part, part p copying heads floor(p H / P)
+// + t; attn.join_heads: part p's heads at p Hp + t of one buffer.
+// CHECK-LABEL: func.func @heads
+// CHECK: %[[H:.*]] = memref.dim %{{.*}}, %c1
+// CHECK: %[[HP:.*]] = arith.ceildivui %[[H]], %c2
+// CHECK: %[[P0:.*]] = memref.alloc(%{{.*}}, %[[HP]], %{{.*}}) : memref<?x?x?x64xf32>
+// CHECK: scf.parallel
+// CHECK: scf.for
+// CHECK: memref.load
+// CHECK: memref.store %{{.*}}, %[[P0]]
+// CHECK: %[[P1:.*]] = memref.alloc(%{{.*}}, %[[HP]], %{{.*}}) : memref<?x?x?x64xf32>
+// CHECK: arith.divui
+// CHECK: memref.store %{{.*}}, %[[P1]]
+// CHECK: %[[OUT:.*]] = memref.alloc({{.*}}) : memref<?x?x?x64xf32>
+// CHECK: memref.store %{{.*}}, %[[OUT]]
+// CHECK: memref.store %{{.*}}, %[[OUT]]
+// CHECK-NOT: attn.split_heads
+// CHECK-NOT: attn.join_heads
+func.func @heads(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %a, %b = attn.split_heads %q
+      : tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>
+  %o = attn.join_heads %b, %a
+      : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}

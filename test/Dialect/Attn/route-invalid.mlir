@@ -240,3 +240,69 @@ func.func @gather_features(%x: tensor<1x2x10x8xf32>, %r: tensor<1x4x5xi32>) {
   %g = attn.gather %x at %r : (tensor<1x2x10x8xf32>, tensor<1x4x5xi32>) -> tensor<1x4x5x16xf32>
   return
 }
+
+// -----
+
+// attn.split_heads / attn.join_heads: head counts that split, one type
+// for all parts, the other dimensions kept.
+func.func @split_count(%x: tensor<1x6x10x8xf32>) {
+  // expected-error @+1 {{6 heads are neither a multiple nor a divisor of 4 parts}}
+  %a:4 = attn.split_heads %x : tensor<1x6x10x8xf32> -> tensor<1x2x10x8xf32>, tensor<1x2x10x8xf32>, tensor<1x2x10x8xf32>, tensor<1x2x10x8xf32>
+  return
+}
+
+// -----
+
+func.func @split_size(%x: tensor<1x6x10x8xf32>) {
+  // expected-error @+1 {{parts of 6 heads in 2 have 3 heads each, got 2}}
+  %a:2 = attn.split_heads %x : tensor<1x6x10x8xf32> -> tensor<1x2x10x8xf32>, tensor<1x2x10x8xf32>
+  return
+}
+
+// -----
+
+func.func @split_other_dim(%x: tensor<1x6x10x8xf32>) {
+  // expected-error @+1 {{differ in dimension 2}}
+  %a:2 = attn.split_heads %x : tensor<1x6x10x8xf32> -> tensor<1x3x9x8xf32>, tensor<1x3x9x8xf32>
+  return
+}
+
+// -----
+
+func.func @split_dim(%x: tensor<6x8xf32>) {
+  // expected-error @+1 {{dim 2 is outside the rank}}
+  %a:2 = attn.split_heads %x dim(2) : tensor<6x8xf32> -> tensor<3x8xf32>, tensor<3x8xf32>
+  return
+}
+
+// -----
+
+func.func @split_types(%x: tensor<?x?x?x8xf32>) {
+  // expected-error @+1 {{parts must have one type}}
+  %a:2 = attn.split_heads %x : tensor<?x?x?x8xf32> -> tensor<?x?x?x8xf32>, tensor<?x2x?x8xf32>
+  return
+}
+
+// -----
+
+func.func @split_bool(%x: tensor<2x6xi1>) {
+  // expected-error @+1 {{takes float, i32 or i64 tensors}}
+  %a:2 = attn.split_heads %x : tensor<2x6xi1> -> tensor<2x3xi1>, tensor<2x3xi1>
+  return
+}
+
+// -----
+
+func.func @join_size(%a: tensor<1x1x10x8xf32>) {
+  // expected-error @+1 {{4 parts of 1 heads join into 4 heads, got}}
+  %o = attn.join_heads %a, %a, %a, %a : tensor<1x1x10x8xf32>, tensor<1x1x10x8xf32>, tensor<1x1x10x8xf32>, tensor<1x1x10x8xf32> -> tensor<1x2x10x8xf32>
+  return
+}
+
+// -----
+
+func.func @join_count(%a: tensor<1x3x10x8xf32>) {
+  // expected-error @+1 {{parts of 8 heads in 2 have 4 heads each, got 3}}
+  %o = attn.join_heads %a, %a : tensor<1x3x10x8xf32>, tensor<1x3x10x8xf32> -> tensor<1x8x10x8xf32>
+  return
+}

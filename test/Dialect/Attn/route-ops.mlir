@@ -91,3 +91,20 @@ func.func @sample_gather(%k: tensor<?x2x?x64xf32>, %q: tensor<?x8x?x64xf32>,
       : (tensor<?x2x?x64xf32>, tensor<?x8x?x64xf32>, tensor<1xi64>) -> tensor<?x8x5xi32>
   return %g, %s, %h, %t : tensor<?x8x256x64xf32>, tensor<4x2x3xi32>, tensor<4x2x3xf32>, tensor<?x8x5xi32>
 }
+
+// attn.split_heads (P results; dim(0) for per-head tables) and
+// attn.join_heads.
+// CHECK-LABEL: func.func @heads
+// CHECK: %{{.*}}:2 = attn.split_heads %{{.*}} : tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>
+// CHECK: %{{.*}}:3 = attn.split_heads %{{.*}} dim(0) : tensor<6x8x64xf32> -> tensor<2x8x64xf32>, tensor<2x8x64xf32>, tensor<2x8x64xf32>
+// CHECK: attn.join_heads %{{.*}}#0, %{{.*}}#1 : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>
+func.func @heads(%q: tensor<?x?x?x64xf32>, %mu: tensor<6x8x64xf32>)
+    -> (tensor<?x?x?x64xf32>, tensor<2x8x64xf32>) {
+  %a, %b = attn.split_heads %q
+      : tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>
+  %m:3 = attn.split_heads %mu dim(0)
+      : tensor<6x8x64xf32> -> tensor<2x8x64xf32>, tensor<2x8x64xf32>, tensor<2x8x64xf32>
+  %o = attn.join_heads %a, %b
+      : tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>
+  return %o, %m#1 : tensor<?x?x?x64xf32>, tensor<2x8x64xf32>
+}

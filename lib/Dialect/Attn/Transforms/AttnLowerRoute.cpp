@@ -5,7 +5,8 @@
 // then a task per row counts them, takes the prefix and scatters positions
 // into their slots in order: a counting sort, stable without comparisons.
 // attn.permute and attn.gather are a task per token copying its features,
-// attn.sample a task per drawn position; attn.landmark a
+// attn.sample a task per drawn position; attn.split_heads and
+// attn.join_heads a task per row of a head copy; attn.landmark a
 // task per query row (Utils/LandmarkBuilders.h). Results are tensors again
 // (to_tensor of the filled buffer), as attn-lower-select's.
 //
@@ -15,6 +16,7 @@
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Utils/LoopLowering.h"
+#include "attnir/Dialect/Attn/Utils/HeadBuilders.h"
 #include "attnir/Dialect/Attn/Utils/LandmarkBuilders.h"
 #include "attnir/Dialect/Attn/Utils/RouteBuilders.h"
 #include "attnir/Dialect/Attn/Utils/SampleBuilders.h"
@@ -149,6 +151,75 @@ void lowerSample(RewriterBase &rw, SampleOp op) {
   freeUnlessReturned(rw, result, rows);
 }
 
+/// Tasks over every index of `dims` but the last, each looping over the
+/// last (a rank-1 tensor: a task per element).
+void copyLoops(OpBuilder &b, Location loc, ArrayRef<Value> dims,
+               function_ref<void(OpBuilder &, Location, ValueRange)> element) {
+  if (dims.size() == 1)
+    return parallelRows(b, loc, dims, element);
+  parallelRows(b, loc, dims.drop_back(), [&](OpBuilder &rb, Location l, ValueRange iv) {
+    forEach(rb, l, cIdx(rb, l, 0), dims.back(), [&](OpBuilder &eb, Location el, Value d) {
+      SmallVector<Value> at(iv);
+      at.push_back(d);
+      element(eb, el, at);
+    });
+  });
+}
+
+SmallVector<Value> dimsOf(OpBuilder &b, Location loc, Value buf) {
+  SmallVector<Value> dims;
+  for (int64_t d = 0; d < cast<MemRefType>(buf.getType()).getRank(); ++d)
+    dims.push_back(dimOf(b, loc, buf, d));
+  return dims;
+}
+
+void lowerSplitHeads(RewriterBase &rw, SplitHeadsOp op) {
+  Location loc = op.getLoc();
+  rw.setInsertionPoint(op);
+  Value x = readBuffer(rw, loc, op.getX());
+  int64_t dim = op.getDim(), P = static_cast<int64_t>(op.getParts().size());
+  SmallVector<Value> dims = dimsOf(rw, loc, x);
+  Value heads = dims[dim];
+  dims[dim] = splitHeadCount(rw, loc, heads, P);
+  SmallVector<Value> tensors, buffers;
+  for (auto [p, part] : llvm::enumerate(op.getParts())) {
+    Value buf = allocFor(rw, loc, part.getType(), dims);
+    Value first = splitHeadStart(rw, loc, heads, static_cast<int64_t>(p), P);
+    copyLoops(rw, loc, dims, [&](OpBuilder &b, Location l, ValueRange at) {
+      Value from = arith::AddIOp::create(b, l, first, at[dim]);
+      buildHeadCopyAt(b, l, x, buf, SmallVector<Value>(at), dim, from, at[dim]);
+    });
+    buffers.push_back(buf);
+    tensors.push_back(asTensor(rw, loc, part.getType(), buf));
+  }
+  rw.replaceOp(op, tensors);
+  for (auto [t, buf] : llvm::zip(tensors, buffers))
+    freeUnlessReturned(rw, t, buf);
+}
+
+void lowerJoinHeads(RewriterBase &rw, JoinHeadsOp op) {
+  Location loc = op.getLoc();
+  rw.setInsertionPoint(op);
+  int64_t dim = op.getDim(), P = static_cast<int64_t>(op.getParts().size());
+  SmallVector<Value> parts;
+  for (Value part : op.getParts())
+    parts.push_back(readBuffer(rw, loc, part));
+  SmallVector<Value> dims = dimsOf(rw, loc, parts[0]), outDims = dims;
+  Value each = dims[dim];
+  outDims[dim] = arith::MulIOp::create(rw, loc, each, cIdx(rw, loc, P));
+  Value out = allocFor(rw, loc, op.getType(), outDims);
+  for (int64_t p = 0; p < P; ++p) {
+    Value first = arith::MulIOp::create(rw, loc, each, cIdx(rw, loc, p));
+    copyLoops(rw, loc, dims, [&](OpBuilder &b, Location l, ValueRange at) {
+      Value to = arith::AddIOp::create(b, l, first, at[dim]);
+      buildHeadCopyAt(b, l, parts[p], out, SmallVector<Value>(at), dim, at[dim], to);
+    });
+  }
+  Value result = asTensor(rw, loc, op.getType(), out);
+  rw.replaceOp(op, result);
+  freeUnlessReturned(rw, result, out);
+}
+
 void lowerLandmark(RewriterBase &rw, LandmarkOp op, int64_t lanes) {
   Location loc = op.getLoc();
   rw.setInsertionPoint(op);
@@ -204,9 +275,12 @@ struct AttnLowerRoutePass
     SmallVector<PermuteOp> permutes;
     SmallVector<LandmarkOp> landmarks;
     SmallVector<Operation *> samples; // attn.sample and attn.gather
+    SmallVector<Operation *> heads; // attn.split_heads and attn.join_heads
     module.walk([&](Operation *op) {
       if (isa<SampleOp, GatherOp>(op))
         samples.push_back(op);
+      if (isa<SplitHeadsOp, JoinHeadsOp>(op))
+        heads.push_back(op);
       if (auto r = dyn_cast<RouteOp>(op))
         routes.push_back(r);
       else if (auto p = dyn_cast<PermuteOp>(op))
@@ -218,6 +292,12 @@ struct AttnLowerRoutePass
     int64_t id = 0;
     for (RouteOp op : routes)
       lowerRoute(rw, module, op, id++);
+    for (Operation *op : heads) {
+      if (auto s = dyn_cast<SplitHeadsOp>(op))
+        lowerSplitHeads(rw, s);
+      else
+        lowerJoinHeads(rw, cast<JoinHeadsOp>(op));
+    }
     for (PermuteOp op : permutes)
       lowerPermute(rw, op);
     for (Operation *op : samples) {

@@ -116,6 +116,14 @@ public:
   /// `rows` [B, H, S] holds positions along dimension 2 of `x` (checked
   /// to lie in [0, M) before each call where the entry takes them).
   virtual void rowsOf(Value rows, Value x) = 0;
+  /// Dimension `dim` of `x` (its heads) is cut into `parts` groups
+  /// (attn.split_heads): checked before each call to be a multiple or a
+  /// divisor of `parts`.
+  virtual void splitHeads(Value x, unsigned dim, int64_t parts) = 0;
+  /// Dimension `dim` of `out` is `parts` times that of `part`
+  /// (attn.join_heads): known where `part`'s is a split of some
+  /// dimension into as many parts, which must then be a multiple of them.
+  virtual void joinHeads(Value out, Value part, unsigned dim, int64_t parts) = 0;
 
   /// Queries [B, Hq, N, D], keys [B, Hkv, M, D] and values [B, Hkv, M, Dv]
   /// as an attention reads them (any may be null): roles q, k, v, their

@@ -141,6 +141,55 @@ def Attn_GatherOp : Attn_Op<"gather", [Pure,
   let hasVerifier = 1;
 }
 
+def Attn_SplitHeadsOp : Attn_Op<"split_heads", [Pure,
+    DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_EntryRolesOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
+  let summary = "the heads of a tensor in P equal groups (one result each)";
+  let description = [{
+    `x` with H heads along dimension `dim` (default 1: [B, H, N, D]; 0 for
+    per-head tables such as centroids [H, C, D]) into P = the number of
+    results, each with ceil(H / P) heads: part p holds heads
+    floor(p H / P) + t, t < ceil(H / P). H must be a multiple of P (the
+    query heads: consecutive slices) or divide P (the KV heads of a GQA
+    group with fewer KV heads than parts: part p gets the KV head that
+    serves the query heads of part p, so `split_heads` of q and of k with
+    the same P keeps every query head with its KV head); checked before
+    each call. Programs whose heads follow different patterns (Routing
+    Transformer's routed and local heads) run each group on its own and
+    attn.join_heads the outputs.
+  }];
+  let arguments = (ins AnyRankedTensor:$x, DefaultValuedAttr<I64Attr, "1">:$dim);
+  let results = (outs Variadic<AnyRankedTensor>:$parts);
+  let assemblyFormat = [{
+    $x (`dim` `(` $dim^ `)`)? attr-dict `:` type($x) `->` type($parts)
+  }];
+  let hasVerifier = 1;
+}
+
+def Attn_JoinHeadsOp : Attn_Op<"join_heads", [Pure,
+    DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_EntryRolesOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
+  let summary = "P groups of heads side by side (attn.split_heads undone)";
+  let description = [{
+    P tensors of one type with Hp heads along dimension `dim` (default 1)
+    into one with P Hp heads: out[.., p Hp + t, ..] = parts[p][.., t, ..].
+    The result's head count must follow from the entry's inputs: the parts'
+    heads are those of a tensor that attn.split_heads cut into the same P
+    parts (directly, or through ops that keep heads, such as an attention
+    on the split queries), and that tensor's heads are then checked to be
+    a multiple of P.
+  }];
+  let arguments = (ins Variadic<AnyRankedTensor>:$parts,
+                       DefaultValuedAttr<I64Attr, "1">:$dim);
+  let results = (outs AnyRankedTensor:$out);
+  let assemblyFormat = [{
+    $parts (`dim` `(` $dim^ `)`)? attr-dict `:` type($parts) `->` type($out)
+  }];
+  let hasVerifier = 1;
+}
+
 def Attn_LandmarkOp : Attn_Op<"landmark", [Pure,
     DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
     DeclareOpInterfaceMethods<Attn_PersistentScratchOpInterface>,
