@@ -129,7 +129,7 @@ bool EntryABI::classValues(const std::vector<std::vector<int64_t>> &inputShapes,
       continue;
     auto [arg, dim] = source[hs.cls];
     error = (arg >= 0 ? "argument '" + inputs[arg].name + "' dimension " + std::to_string(dim)
-                      : className[hs.cls]) +
+                      : "an intermediate value's dimension (" + className[hs.cls] + ")") +
             " has " + std::to_string(h) + " heads, which attn.split_heads cuts into " +
             std::to_string(hs.parts) + " groups: it must be " +
             (hs.exact ? std::string("a positive multiple of ") + std::to_string(hs.parts) +
