@@ -201,17 +201,22 @@ bool EntryABIBuilder::resolveJoins() {
   for (bool progress = true; progress && !open.empty();) {
     progress = false;
     for (auto it = open.begin(); it != open.end();) {
-      const attn::ShapeRelation *from = nullptr;
+      // Every split whose groups have the part's heads: the join undoes
+      // each of them, so their tensors' heads are one class (q's and the
+      // centroids' in routing_kmeans.mlir), each an exact multiple of P.
+      SmallVector<DimKey> sources;
       for (const attn::ShapeRelation &r : derivedRels)
         if (r.divisor == it->parts && classes.contains(it->part) &&
             classes.isEquivalent(it->part, key(r.lhs, r.lhsDim)))
-          from = &r;
-      if (!from) {
+          sources.push_back(key(r.rhs, r.rhsDim));
+      if (sources.empty()) {
         ++it;
         continue;
       }
-      classes.unionSets(it->out, key(from->rhs, from->rhsDim));
-      splits.push_back({key(from->rhs, from->rhsDim), it->parts, true});
+      for (DimKey src : sources) {
+        classes.unionSets(it->out, src);
+        splits.push_back({src, it->parts, true});
+      }
       it = open.erase(it);
       progress = true;
     }
