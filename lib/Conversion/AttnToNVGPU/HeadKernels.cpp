@@ -75,8 +75,7 @@ LogicalResult mlir::attn::cuda::buildJoinHeadsKernels(OpBuilder &gb, func::FuncO
     int64_t pi = static_cast<int64_t>(p);
     auto heads = [&](ImplicitLocOpBuilder &b, Value src, Value, Value t) -> std::pair<Value, Value> {
       Value each = memref::DimOp::create(b, src, dim);
-      return {t, arith::AddIOp::create(b, arith::MulIOp::create(b, each, cIdx(b, b.getLoc(), pi)),
-                                       t)};
+      return {t, arith::AddIOp::create(b, joinHeadStart(b, b.getLoc(), each, pi), t)};
     };
     if (failed(buildHeadCopyKernel(gb, fn, op, part, op.getOut(), /*gridIsDst=*/false, dim,
                                    partKernel(name, p, op.getParts().size()), heads)))

@@ -209,7 +209,7 @@ void lowerJoinHeads(RewriterBase &rw, JoinHeadsOp op) {
   outDims[dim] = arith::MulIOp::create(rw, loc, each, cIdx(rw, loc, P));
   Value out = allocFor(rw, loc, op.getType(), outDims);
   for (int64_t p = 0; p < P; ++p) {
-    Value first = arith::MulIOp::create(rw, loc, each, cIdx(rw, loc, p));
+    Value first = joinHeadStart(rw, loc, each, p);
     copyLoops(rw, loc, dims, [&](OpBuilder &b, Location l, ValueRange at) {
       Value to = arith::AddIOp::create(b, l, first, at[dim]);
       buildHeadCopyAt(b, l, parts[p], out, SmallVector<Value>(at), dim, at[dim], to);

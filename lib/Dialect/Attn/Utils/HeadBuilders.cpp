@@ -19,6 +19,10 @@ Value mlir::attn::splitHeadCount(OpBuilder &b, Location loc, Value heads, int64_
   return arith::CeilDivUIOp::create(b, loc, heads, cIdx(b, loc, parts));
 }
 
+Value mlir::attn::joinHeadStart(OpBuilder &b, Location loc, Value each, int64_t p) {
+  return arith::MulIOp::create(b, loc, each, cIdx(b, loc, p));
+}
+
 void mlir::attn::buildHeadCopyAt(OpBuilder &b, Location loc, Value src, Value dst,
                                  ArrayRef<Value> at, int64_t dim, Value srcHead, Value dstHead,
                                  int64_t width) {

@@ -20,6 +20,10 @@ Value splitHeadStart(OpBuilder &b, Location loc, Value heads, int64_t p, int64_t
 /// ceil(heads / parts): the heads of each part.
 Value splitHeadCount(OpBuilder &b, Location loc, Value heads, int64_t parts);
 
+/// Where part `p` of parts of `each` heads starts in attn.join_heads'
+/// result: p each.
+Value joinHeadStart(OpBuilder &b, Location loc, Value each, int64_t p);
+
 /// dst[at, with dimension `dim` = dstHead] = src[at, with it = srcHead];
 /// with `width` > 1 the `width` elements from at.back() on along the last
 /// dimension, as one vector.
