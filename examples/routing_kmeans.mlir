@@ -5,6 +5,9 @@
 // to the lower c), tokens are sorted by (cluster, position), the sorted
 // sequence is cut into C balanced chunks of ceil(N / C), and each token
 // attends causally (on its original position) to the tokens of its chunk.
+// The route lists each chunk in position order (chunks(8)), so inside a
+// chunk the causal rule on original positions is #attn.causal (no rule
+// reads perm: whole blocks skip or run without an element rule).
 // q, k and v all follow q's order (shared routing: k and v of a GQA group
 // are gathered per query head); the result goes back to the original
 // order. Heads h < H / 2 are routed (with centroids[h]); heads h >= H / 2
@@ -29,7 +32,7 @@ func.func @routing_kmeans(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
   %mu, %unused = attn.split_heads %centroids dim(0)
       : tensor<?x8x64xf32> -> tensor<?x8x64xf32>, tensor<?x8x64xf32>
   // Routed heads.
-  %perm, %bucket = attn.route %qr centroids(%mu)
+  %perm, %bucket = attn.route %qr centroids(%mu) chunks(8)
       : (tensor<?x?x?x64xf32>, tensor<?x8x64xf32>)
       -> (tensor<?x?x?xi32>, tensor<?x?x?xi32>)
   %qs = attn.permute %qr by %perm
@@ -38,16 +41,10 @@ func.func @routing_kmeans(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
       : (tensor<?x?x?x64xf32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
   %vs = attn.permute %vr by %perm
       : (tensor<?x?x?x64xf32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
-  // The same balanced chunk of the sorted order, causal on original
-  // positions (the rule reads perm).
-  %os = attn.attention %qs, %ks, %vs rules(%perm) mask(#attn.balanced<8>) mask_rule {
-  ^bb0(%b: index, %h: index, %i: index, %j: index, %p: tensor<?x?x?xi32>):
-    %pi = tensor.extract %p[%b, %h, %i] : tensor<?x?x?xi32>
-    %pj = tensor.extract %p[%b, %h, %j] : tensor<?x?x?xi32>
-    %causal = arith.cmpi sle, %pj, %pi : i32
-    attn.yield %causal : i1
-  } : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
-       tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
+  // The same balanced chunk, causal (each chunk in position order).
+  %os = attn.attention %qs, %ks, %vs mask(#attn.all_of<[#attn.balanced<8>, #attn.causal]>)
+      : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>)
+      -> tensor<?x?x?x64xf32>
   %or = attn.permute %os by %perm inverse
       : (tensor<?x?x?x64xf32>, tensor<?x?x?xi32>) -> tensor<?x?x?x64xf32>
   // Local heads, in their own order.

@@ -55,8 +55,8 @@ func.func @unbounded(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
   return %o : tensor<?x?x?x64xf32>
 }
 
-// Unsigned index arithmetic (routing_kmeans.mlir's chunk of ceil(N / 8) and
-// its head test) is bounded like the signed one where no lower bound is
+// Unsigned index arithmetic (the earlier routing_kmeans.mlir's chunk of
+// ceil(N / 8) and its head test) is bounded like the signed one where no lower bound is
 // negative: the quotients of the block's ends, guarded at run time (a
 // divisor that is not positive gives the whole range, never a trap), then
 // a skip test per block.
