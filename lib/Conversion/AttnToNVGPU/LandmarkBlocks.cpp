@@ -45,9 +45,9 @@ using namespace mlir::attn::cuda::landmark;
 namespace mlir::attn::cuda::landmark {
 
 /// The units kernel's window: Q, one stage (keys, values), then the
-/// entries' rows, slots and blocks.
+/// entries' codes (query row x K + slot) and blocks.
 static int64_t unitsRowsOffset(const LandmarkShape &s) { return s.qBytes() + s.stageBytes(); }
-static int64_t unitsBytes(const LandmarkShape &s) { return unitsRowsOffset(s) + 3 * kTile * 4; }
+static int64_t unitsBytes(const LandmarkShape &s) { return unitsRowsOffset(s) + 2 * kTile * 4; }
 /// The picks kernel's window: Q, stage 0 (the local block's keys and
 /// values, then landmark chunks), stage 1's keys (landmark chunks); no
 /// bitmap. Smaller than the fused kernel's, for more blocks per SM.
@@ -129,38 +129,103 @@ void LandmarkTileBuilder::storePicks(ArrayRef<TopList> picks) {
   }
 }
 
-void LandmarkTileBuilder::loadEntries(Value p0, Value total, Value rowsOf) {
+// The units kernel's addresses are 32-bit offsets from per-(b, h) bases,
+// each one widening multiply (the memref forms were 64-bit index
+// arithmetic: IMAD.WIDE chains among the kernel's top stall sites).
+static Value i64Of(ImplicitLocOpBuilder &b, Value x) {
+  if (x.getType().isIndex())
+    return arith::IndexCastUIOp::create(b, b.getI64Type(), x);
+  return arith::ExtUIOp::create(b, b.getI64Type(), x);
+}
+
+Value LandmarkTileBuilder::planeBytes(Value m, Value head, int64_t rowBytes) {
+  auto ptr1 = LLVM::LLVMPointerType::get(b.getContext(), 1);
+  Location loc = b.getLoc();
+  // (b H + head) times the rows of a (b, h) plane (every dim after the
+  // first two but the last, whose bytes are rowBytes).
+  Value plane = add(arith::MulIOp::create(b, bi, dimOf(b, loc, m, 1)), head);
+  auto rank = cast<MemRefType>(m.getType()).getRank();
+  for (int64_t d = 2; d + 1 < rank; ++d)
+    plane = arith::MulIOp::create(b, plane, dimOf(b, loc, m, d));
+  Value at = arith::AddIOp::create(
+      b, i64Of(b, memref::ExtractAlignedPointerAsIndexOp::create(b, m)),
+      arith::MulIOp::create(b, i64Of(b, plane),
+                            arith::ConstantIntOp::create(b, b.getI64Type(), rowBytes)));
+  return LLVM::IntToPtrOp::create(b, ptr1, at);
+}
+
+Value LandmarkTileBuilder::rowPtr(Value base, Value row32, int64_t rowBytes, Value colBytes) {
+  Value off = arith::MulIOp::create(b, i64Of(b, row32),
+                                    arith::ConstantIntOp::create(b, b.getI64Type(), rowBytes));
+  if (colBytes)
+    off = arith::AddIOp::create(b, off, i64Of(b, colBytes));
+  return LLVM::GEPOp::create(b, base.getType(), b.getI8Type(), base, ValueRange{off});
+}
+
+Value LandmarkTileBuilder::entryCode(Value at32) {
+  return LLVM::LoadOp::create(b, i32(), rowPtr(entries, at32, 8, Value()));
+}
+
+Value LandmarkTileBuilder::loadEntry(Value p0, Value last32) {
+  // Positions past the list's end read its last slot (every thread loads,
+  // so the load is not behind a branch).
+  Value at = arith::MinUIOp::create(b, asI32(add(p0, tid)), last32);
+  return LLVM::LoadOp::create(b, VectorType::get({2}, i32()), rowPtr(entries, at, 8, Value()),
+                              /*alignment=*/8);
+}
+
+void LandmarkTileBuilder::storeEntry(Value pair, Value p0, Value total, Value rowsOf) {
   auto ifMine = scf::IfOp::create(b, ult(tid, c(kTile)), false);
   OpBuilder::InsertionGuard g(b);
   b.setInsertionPointToStart(&ifMine.getThenRegion().front());
-  Value pos = add(p0, tid), K = c(topk);
-  // The entry and its block in one row of the list (no load waits on
-  // another); positions past the list's end read its last slot.
-  Value at = arith::MinUIOp::create(b, pos, sub(mul(n, topk), 1));
-  Value r = arith::DivUIOp::create(b, at, K), e = arith::RemUIOp::create(b, at, K);
-  auto pairLoad = vector::LoadOp::create(b, VectorType::get({2}, i32()), entriesBuf(),
-                                         ValueRange{bi, h, r, mul(e, 2)});
-  pairLoad.setAlignment(uint64_t(8));
-  Value code = vector::ExtractOp::create(b, pairLoad, ArrayRef<int64_t>{0});
-  Value blk = vector::ExtractOp::create(b, pairLoad, ArrayRef<int64_t>{1});
-  Value valid = ult(pos, total);
-  Value code32 = arith::SelectOp::create(b, valid, code, ci(0));
-  // Past the group's end: query row 0 (a valid row to copy), block -1.
-  memref::StoreOp::create(b, arith::DivUIOp::create(b, code32, ci(topk)), rowsOf,
-                          ValueRange{c(0), tid});
-  memref::StoreOp::create(b, arith::RemUIOp::create(b, code32, ci(topk)), rowsOf,
+  Value code = vector::ExtractOp::create(b, pair, ArrayRef<int64_t>{0});
+  Value blk = vector::ExtractOp::create(b, pair, ArrayRef<int64_t>{1});
+  memref::StoreOp::create(b, code, rowsOf, ValueRange{c(0), tid});
+  // Past the group's end: block -1 (no block's unit is stored for it).
+  memref::StoreOp::create(b, sel(ult(add(p0, tid), total), blk, ci(-1)), rowsOf,
                           ValueRange{c(1), tid});
-  memref::StoreOp::create(b, sel(valid, blk, ci(-1)), rowsOf, ValueRange{c(2), tid});
 }
 
-void LandmarkTileBuilder::unitsOfBlock(Value beta, Value stage, Value rowsOf) {
+// Copy idx = tid + t of the 64 rows x (D / 8) chunks takes row idx / chunks.
+SmallVector<Value> LandmarkTileBuilder::gatherCodes(Value p0, Value last32) {
+  int64_t chunks = s.d / 8, copies = kTile * chunks;
+  Value p032 = asI32(p0);
+  SmallVector<Value> codes;
+  for (int64_t t = 0; t < copies; t += kThreads) {
+    Value r = asI32(add(div(tid, chunks), t / chunks));
+    codes.push_back(entryCode(arith::MinUIOp::create(b, arith::AddIOp::create(b, p032, r), last32)));
+  }
+  return codes;
+}
+
+void LandmarkTileBuilder::gatherQueryRows(ArrayRef<Value> codes) {
+  // A code past the list's end is stale, so its row is clamped into q (its
+  // unit is never stored).
+  auto ptr3 = LLVM::LLVMPointerType::get(b.getContext(), 3);
+  int64_t chunks = s.d / 8;
+  Value chunk = rem(tid, chunks);
+  Value lastRow = asI32(sub(n, 1));
+  Value src = planeBytes(q, h, s.d * 2);
+  src = LLVM::GEPOp::create(b, src.getType(), b.getI8Type(), src,
+                            ValueRange{i64Of(b, mul(chunk, 16))});
+  Value dst0 = add(add(smemBase, mul(div(tid, chunks), s.padD() * 2)), mul(chunk, 16));
+  for (auto [i, code] : llvm::enumerate(codes)) {
+    int64_t t = int64_t(i) * kThreads;
+    Value row = arith::MinUIOp::create(b, arith::DivUIOp::create(b, code, ci(topk)), lastRow);
+    Value to = LLVM::IntToPtrOp::create(
+        b, ptr3, i64Of(b, add(dst0, (t / chunks) * s.padD() * 2)));
+    NVVM::CpAsyncOp::create(b, to, rowPtr(src, row, s.d * 2, Value()), 16,
+                            NVVM::LoadCacheModifierKind::CG, Value());
+  }
+}
+
+void LandmarkTileBuilder::unitsOfBlock(Value beta, Value stage, Value rowsOf,
+                                       ArrayRef<Value> blkOf) {
   Value beta32 = asI32(beta);
   Value r[2], mine[2];
   for (int64_t half = 0; half < 2; ++half) {
     r[half] = rowOf(half);
-    mine[half] = arith::CmpIOp::create(b, arith::CmpIPredicate::eq,
-                                       memref::LoadOp::create(b, rowsOf, ValueRange{c(2), r[half]}),
-                                       beta32);
+    mine[half] = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, blkOf[half], beta32);
   }
   // A warp none of whose rows belong to the block skips it (uniform).
   Value ballot = NVVM::VoteSyncOp::create(
@@ -179,7 +244,6 @@ void LandmarkTileBuilder::unitsOfBlock(Value beta, Value stage, Value rowsOf) {
   auto [mx, sum] = softmax(S);
   (void)mx;
   SmallVector<Value> U = timesValues(S, valuesOf(stage));
-  Value units = unitsBuf();
   auto pairTy = VectorType::get({2}, b.getF32Type());
   auto pairOf = [&](int64_t dt, int64_t half, Value inv) {
     Value pair = vector::FromElementsOp::create(
@@ -187,20 +251,21 @@ void LandmarkTileBuilder::unitsOfBlock(Value beta, Value stage, Value rowsOf) {
         ValueRange{fmul(U[dt * 4 + 2 * half], inv), fmul(U[dt * 4 + 2 * half + 1], inv)});
     return arith::TruncFOp::create(b, VectorType::get({2}, s.elt), pair);
   };
-  auto index = [&](Value x) { return arith::IndexCastOp::create(b, b.getIndexType(), x); };
+  // A unit's row of the units buffer: code = query row x K + slot.
+  auto unitAt = [&](Value code, Value col) {
+    return rowPtr(unitsBase, code, s.dv * 2, asI32(mul(col, 2)));
+  };
   if (s.dv > s.padD()) {
     // Rows wider than the query rows: 4-byte stores straight to global.
     for (int64_t half = 0; half < 2; ++half) {
       auto ifMine = scf::IfOp::create(b, mine[half], false);
       OpBuilder::InsertionGuard g2(b);
       b.setInsertionPointToStart(&ifMine.getThenRegion().front());
-      Value row = index(memref::LoadOp::create(b, rowsOf, ValueRange{c(0), r[half]}));
-      Value slot = index(memref::LoadOp::create(b, rowsOf, ValueRange{c(1), r[half]}));
+      Value code = memref::LoadOp::create(b, rowsOf, ValueRange{c(0), r[half]});
       Value inv = arith::DivFOp::create(b, cf(1.0), sum[half]);
       for (int64_t dt = 0; dt < s.dv / 8; ++dt)
-        vector::StoreOp::create(b, pairOf(dt, half, inv), units,
-                                ValueRange{bi, h, row, slot, colOf(dt, 0)})
-            .setAlignment(uint64_t(4));
+        LLVM::StoreOp::create(b, pairOf(dt, half, inv), unitAt(code, colOf(dt, 0)),
+                              /*alignment=*/4);
     }
     return;
   }
@@ -226,19 +291,17 @@ void LandmarkTileBuilder::unitsOfBlock(Value beta, Value stage, Value rowsOf) {
   for (int64_t t = 0; t < copies; t += 32) {
     Value idx = add(lane, t);
     Value rr = add(mul(warp, 16), div(idx, perRow)), col = mul(rem(idx, perRow), 8);
-    Value blk = memref::LoadOp::create(b, rowsOf, ValueRange{c(2), rr});
+    Value blk = memref::LoadOp::create(b, rowsOf, ValueRange{c(1), rr});
     Value cond = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, blk, beta32);
     if (copies % 32)
       cond = arith::AndIOp::create(b, cond, ult(idx, c(copies)));
     auto ifMine = scf::IfOp::create(b, cond, false);
     OpBuilder::InsertionGuard g2(b);
     b.setInsertionPointToStart(&ifMine.getThenRegion().front());
-    Value row = index(memref::LoadOp::create(b, rowsOf, ValueRange{c(0), rr}));
-    Value slot = index(memref::LoadOp::create(b, rowsOf, ValueRange{c(1), rr}));
+    Value code = memref::LoadOp::create(b, rowsOf, ValueRange{c(0), rr});
     Value x = vector::LoadOp::create(b, vecTy, sQ, ValueRange{rr, col});
     cast<vector::LoadOp>(x.getDefiningOp()).setAlignment(uint64_t(16));
-    vector::StoreOp::create(b, x, units, ValueRange{bi, h, row, slot, col})
-        .setAlignment(uint64_t(16));
+    LLVM::StoreOp::create(b, x, unitAt(code, col), /*alignment=*/16);
   }
 }
 
@@ -260,56 +323,55 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
   b.setInsertionPointToStart(&ifIn.getThenRegion().front());
   kvHead = arith::DivUIOp::create(b, h, arith::DivUIOp::create(b, heads, dimOf(b, loc, k, 1)));
   auto index = [&](Value x) { return arith::IndexCastOp::create(b, b.getIndexType(), x); };
-  // Column 2 of the table is each block's end: the last one is the list's
-  // length (read beside the entries, not before them).
+  smemBase = memref::ExtractAlignedPointerAsIndexOp::create(b, smem);
+  entries = planeBytes(entriesBuf(), h, 8 * topk);
+  unitsBase = planeBytes(unitsBuf(), h, s.dv * 2);
+  // Everything a group starts from is read at once: the list's length
+  // (column 2 of the table's last block), the first entry's block, the
+  // codes of the rows each thread gathers and the entries themselves (the
+  // group's size is known only with the length, so nothing waits on it;
+  // it used to gate the first block's read, a third round trip).
   Value total = index(memref::LoadOp::create(b, table, ValueRange{bi, h, sub(nb, 1), c(2)}));
   Value p0 = mul(group, kTile);
-  // One stage: a group of 64 entries mostly holds one or two blocks, and a
-  // smaller window keeps more blocks per SM (the kernel is latency bound).
-  Value rowsOf = sharedView(smem, c(unitsRowsOffset(s)), {3, kTile}, i32());
-  loadEntries(p0, total, rowsOf);
-  // Every thread reads the group's first block itself (one address), so
-  // its keys and values are on their way before the entries reach shared
-  // memory.
-  Value at = arith::MinUIOp::create(b, p0, sub(mul(n, topk), 1));
-  Value first = index(memref::LoadOp::create(
-      b, entriesBuf(), ValueRange{bi, h, div(at, topk), add(mul(rem(at, topk), 2), 1)}));
+  Value last32 = asI32(sub(mul(n, topk), 1));
+  Value rowsOf = sharedView(smem, c(unitsRowsOffset(s)), {2, kTile}, i32());
+  Value first32 = LLVM::LoadOp::create(
+      b, i32(), rowPtr(entries, arith::MinUIOp::create(b, asI32(p0), last32), 8, ci(4)));
+  // A stale block id (an empty group) is clamped into the blocks.
+  Value first = index(arith::MinUIOp::create(b, first32, asI32(sub(nb, 1))));
   auto stageBlockKV = [&](Value beta) {
     Value row0 = mul(beta, kTile);
     stageRows(k, row0, n, keysOf(c(0)), kTile, s.d);
     stageRows(v, row0, n, valuesOf(c(0)), kTile, s.dv);
   };
-  auto ifGroup = scf::IfOp::create(b, ult(p0, total), /*withElse=*/false);
-  b.setInsertionPointToStart(&ifGroup.getThenRegion().front());
+  SmallVector<Value> codes = gatherCodes(p0, last32);
+  Value pair = loadEntry(p0, last32);
   stageBlockKV(first);
+  gatherQueryRows(codes);
+  storeEntry(pair, p0, total, rowsOf);
   gpu::BarrierOp::create(b);
-  // The gathered query rows, 16 bytes per copy.
-  Value sQ = sharedView(smem, c(0), {kTile, s.padD()}, s.elt);
-  int64_t chunks = s.d / 8, copies = kTile * chunks;
-  for (int64_t t = 0; t < copies; t += kThreads) {
-    Value idx = add(tid, t);
-    Value r = div(idx, chunks), col = mul(rem(idx, chunks), 8);
-    Value row = index(memref::LoadOp::create(b, rowsOf, ValueRange{c(0), r}));
-    nvgpu::DeviceAsyncCopyOp::create(b, nvgpu::DeviceAsyncTokenType::get(b.getContext()), sQ,
-                                     ValueRange{r, col}, q, ValueRange{bi, h, row, col},
-                                     b.getIndexAttr(8), Value(), UnitAttr());
-  }
+  // The blocks of a thread's two accumulator rows, in registers for the
+  // whole group.
+  SmallVector<Value> blkOf;
+  for (int64_t half = 0; half < 2; ++half)
+    blkOf.push_back(memref::LoadOp::create(b, rowsOf, ValueRange{c(1), rowOf(half)}));
   // The group's blocks in ascending order: the first entry's, then the
-  // least block above the current one among the group's entries (every
-  // warp finds it in shared memory; no global read between blocks).
+  // least block above the current one among the group's entries.
   auto next = [&](Value beta) -> Value {
     Value beta32 = asI32(beta), none = ci(INT32_MAX);
-    auto above = [&](Value r) {
-      Value x = memref::LoadOp::create(b, rowsOf, ValueRange{c(2), r});
+    auto above = [&](Value x) {
       return sel(arith::CmpIOp::create(b, arith::CmpIPredicate::sgt, x, beta32), x, none);
     };
-    Value m = arith::MinSIOp::create(b, above(lane), above(add(lane, 32)));
+    auto blkAt = [&](Value r) { return memref::LoadOp::create(b, rowsOf, ValueRange{c(1), r}); };
+    Value m = arith::MinSIOp::create(b, above(blkAt(lane)), above(blkAt(add(lane, 32))));
     m = warpReduce(b, b.getLoc(), m,
                    [&](Value x, Value y) { return arith::MinSIOp::create(b, x, y).getResult(); });
     return sel(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, m, none), nb, index(m));
   };
   Type idx = b.getIndexType();
-  auto loop = scf::WhileOp::create(b, TypeRange{idx}, ValueRange{first});
+  // An empty group (past the list's end) visits no block.
+  Value start = sel(ult(p0, total), first, nb);
+  auto loop = scf::WhileOp::create(b, TypeRange{idx}, ValueRange{start});
   {
     OpBuilder::InsertionGuard g(b);
     Block *before = b.createBlock(&loop.getBefore(), {}, {idx}, {loc});
@@ -321,7 +383,7 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
     NVVM::CpAsyncCommitGroupOp::create(b);
     NVVM::CpAsyncWaitGroupOp::create(b, 0);
     gpu::BarrierOp::create(b);
-    unitsOfBlock(beta, c(0), rowsOf);
+    unitsOfBlock(beta, c(0), rowsOf, blkOf);
     gpu::BarrierOp::create(b); // every warp is done with the stage
     Value nxt = next(beta);
     auto ifMore = scf::IfOp::create(b, ult(nxt, nb), /*withElse=*/false);
@@ -332,6 +394,9 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
     }
     scf::YieldOp::create(b, ValueRange{nxt});
   }
+  // An empty group's copies are still in flight: none outlives the block.
+  NVVM::CpAsyncCommitGroupOp::create(b);
+  NVVM::CpAsyncWaitGroupOp::create(b, 0);
 }
 
 } // namespace mlir::attn::cuda::landmark

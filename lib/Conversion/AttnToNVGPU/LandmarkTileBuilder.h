@@ -71,6 +71,9 @@ private:
   cuda::MmaFragments mf;
   int64_t topk;
   Value q, k, v, lk, bi, h, kvHead, tile, i0, n, nb, tid, lane, warp, smem;
+  /// The units kernel's bases: the window's shared address (index), and
+  /// global pointers to (b, h)'s entries and units.
+  Value smemBase, entries, unitsBase;
   SmallVector<SmallVector<Value>> qA;
 
   Type i32() { return b.getI32Type(); }
@@ -166,11 +169,26 @@ private:
   /// Each row's picks and logits stored (lane 4 r of each row), counted in
   /// the table.
   void storePicks(ArrayRef<TopList> picks);
-  /// The units kernel's pieces: entries [p0, p0 + 64) of the grouped list
-  /// into shared memory (query row, slot, block id; -1 past `total`).
-  void loadEntries(Value p0, Value total, Value rowsOf);
-  /// Block beta's unit for the rows of its segment, stored.
-  void unitsOfBlock(Value beta, Value stage, Value rowsOf);
+  /// The units kernel's pieces. A global pointer to (b, head, 0, ...) of
+  /// contiguous memref m, whose innermost dim holds rowBytes bytes.
+  Value planeBytes(Value m, Value head, int64_t rowBytes);
+  /// base + row32 x rowBytes (+ colBytes, i32): one widening multiply.
+  Value rowPtr(Value base, Value row32, int64_t rowBytes, Value colBytes);
+  /// The code (query row x K + slot) of grouped entry at32 (i32).
+  Value entryCode(Value at32);
+  /// This thread's entry p0 + tid of the grouped list (code, block), the
+  /// position clamped to `last32`; stored into shared memory by threads
+  /// below 64 (block -1 past `total`).
+  Value loadEntry(Value p0, Value last32);
+  void storeEntry(Value pair, Value p0, Value total, Value rowsOf);
+  /// The codes of the group's query rows this thread copies, read from
+  /// global memory (no wait on the entries' shared copy), then the copies
+  /// into Q by cp.async.
+  SmallVector<Value> gatherCodes(Value p0, Value last32);
+  void gatherQueryRows(ArrayRef<Value> codes);
+  /// Block beta's unit for the rows of its segment, stored; blkOf: the
+  /// blocks of this lane's two accumulator rows.
+  void unitsOfBlock(Value beta, Value stage, Value rowsOf, ArrayRef<Value> blkOf);
   /// Scratch results by name (AttnRouteOps.td order).
   Value picksBuf() { return arg(op.getScratch()[0]); }
   Value logitsBuf() { return arg(op.getScratch()[1]); }
