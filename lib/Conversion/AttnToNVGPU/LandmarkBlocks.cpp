@@ -162,8 +162,8 @@ Value LandmarkTileBuilder::rowPtr(Value base, Value row32, int64_t rowBytes, Val
   return LLVM::GEPOp::create(b, base.getType(), b.getI8Type(), base, ValueRange{off});
 }
 
-Value LandmarkTileBuilder::entryCode(Value at32) {
-  return LLVM::LoadOp::create(b, i32(), rowPtr(entries, at32, 8, Value()));
+Value LandmarkTileBuilder::entryWord(Value at32, int64_t word) {
+  return LLVM::LoadOp::create(b, i32(), rowPtr(entries, at32, 8, word ? ci(4 * word) : Value()));
 }
 
 Value LandmarkTileBuilder::loadEntry(Value p0, Value last32) {
@@ -193,7 +193,8 @@ SmallVector<Value> LandmarkTileBuilder::gatherCodes(Value p0, Value last32) {
   SmallVector<Value> codes;
   for (int64_t t = 0; t < copies; t += kThreads) {
     Value r = asI32(add(div(tid, chunks), t / chunks));
-    codes.push_back(entryCode(arith::MinUIOp::create(b, arith::AddIOp::create(b, p032, r), last32)));
+    codes.push_back(
+        entryWord(arith::MinUIOp::create(b, arith::AddIOp::create(b, p032, r), last32), 0));
   }
   return codes;
 }
@@ -334,9 +335,10 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
   Value total = index(memref::LoadOp::create(b, table, ValueRange{bi, h, sub(nb, 1), c(2)}));
   Value p0 = mul(group, kTile);
   Value last32 = asI32(sub(mul(n, topk), 1));
+  // One stage: a group of 64 entries mostly holds one or two blocks, and a
+  // smaller window keeps more blocks per SM (the kernel is latency bound).
   Value rowsOf = sharedView(smem, c(unitsRowsOffset(s)), {2, kTile}, i32());
-  Value first32 = LLVM::LoadOp::create(
-      b, i32(), rowPtr(entries, arith::MinUIOp::create(b, asI32(p0), last32), 8, ci(4)));
+  Value first32 = entryWord(arith::MinUIOp::create(b, asI32(p0), last32), 1);
   // A stale block id (an empty group) is clamped into the blocks.
   Value first = index(arith::MinUIOp::create(b, first32, asI32(sub(nb, 1))));
   auto stageBlockKV = [&](Value beta) {

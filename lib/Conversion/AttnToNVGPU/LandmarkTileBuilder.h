@@ -174,8 +174,9 @@ private:
   Value planeBytes(Value m, Value head, int64_t rowBytes);
   /// base + row32 x rowBytes (+ colBytes, i32): one widening multiply.
   Value rowPtr(Value base, Value row32, int64_t rowBytes, Value colBytes);
-  /// The code (query row x K + slot) of grouped entry at32 (i32).
-  Value entryCode(Value at32);
+  /// Word 0 (the code, query row x K + slot) or 1 (the block) of grouped
+  /// entry at32 (i32).
+  Value entryWord(Value at32, int64_t word);
   /// This thread's entry p0 + tid of the grouped list (code, block), the
   /// position clamped to `last32`; stored into shared memory by threads
   /// below 64 (block -1 past `total`).

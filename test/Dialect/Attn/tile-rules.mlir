@@ -56,10 +56,10 @@ func.func @unbounded(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 }
 
 // Unsigned index arithmetic (the earlier routing_kmeans.mlir's chunk of
-// ceil(N / 8) and its head test) is bounded like the signed one where no lower bound is
-// negative: the quotients of the block's ends, guarded at run time (a
-// divisor that is not positive gives the whole range, never a trap), then
-// a skip test per block.
+// ceil(N / 8) and its head test) is bounded like the signed one where no
+// lower bound is negative: the quotients of the block's ends, guarded at
+// run time (a divisor that is not positive gives the whole range, never a
+// trap), then a skip test per block.
 // CHECK-LABEL: func.func @unsigned_chunks
 // CHECK: scf.for {{.*}} -> (vector<64xf32>, vector<64xf32>)
 // CHECK:   arith.cmpi sgt, %{{.*}}, %c0 : index
