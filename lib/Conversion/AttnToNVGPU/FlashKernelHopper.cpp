@@ -34,6 +34,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GlobalAddress.h"
 #include "HopperKernel.h"
 #include "WgmmaOps.h"
 
@@ -404,19 +405,7 @@ struct GatherLayout {
 // The producer's gathers in 32-bit arithmetic: row numbers, perm entries
 // and the valid test are i32, each address one 32 x 32 -> 64-bit multiply
 // from a per-tile base (64-bit index math tripled the producer's
-// instructions, which took issue slots from the consumers).
-static Value zext64(ImplicitLocOpBuilder &b, Value x) {
-  return arith::ExtUIOp::create(b, b.getI64Type(), x);
-}
-
-// A global pointer to byte `offset` (i64) of memref `m`'s buffer.
-Value HopperKernel::globalBytes(Value m, Value offset) {
-  auto ptr1 = LLVM::LLVMPointerType::get(b.getContext(), 1);
-  Value at = add64(asI64(memref::ExtractAlignedPointerAsIndexOp::create(b, m)),
-                   offset);
-  return LLVM::IntToPtrOp::create(b, ptr1, at);
-}
-
+// instructions, which took issue slots from the consumers; GlobalAddress.h).
 // The element offset of (b, head, row 0) in a contiguous [B, H, rows,
 // ...] memref m, in units of its rows' trailing size (i64).
 Value HopperKernel::planeOf(Value m, Value head) {
@@ -430,7 +419,7 @@ Value HopperKernel::planeOf(Value m, Value head) {
 // perm[b, h, 0]: ((b H + h) N) entries of 4 bytes into perm.
 Value HopperKernel::permRowPtr() {
   Value perm = fn.getArgument(s.rowsArg());
-  return globalBytes(perm, mul64(planeOf(perm, f.h), 4));
+  return globalBytes(b, perm, mul64(planeOf(perm, f.h), 4));
 }
 
 // perm's entry for routed row `logical` (i32) of this tile's (b, h), the
@@ -470,7 +459,7 @@ Value HopperKernel::gatherRowBase(unsigned arg, Value head, int64_t width) {
   Value src = fn.getArgument(arg);
   Value ptid = arith::SubIOp::create(b, f.tid, c(32 * s.warps));
   Value chunk = rem(ptid, width / 8); // GatherLayout's chunksPerRow
-  return globalBytes(src, add64(mul64(planeOf(src, head), width * 2),
+  return globalBytes(b, src, add64(mul64(planeOf(src, head), width * 2),
                                 asI64(mul(chunk, 16))));
 }
 

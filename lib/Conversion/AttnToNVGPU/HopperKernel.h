@@ -130,8 +130,6 @@ private:
   Value permEntry(Value logical, Value lastRow);
   /// The element offset of (b, head, row 0) in [B, H, rows, ...] memref m.
   Value planeOf(Value m, Value head);
-  /// A global pointer to byte `offset` of memref m's buffer.
-  Value globalBytes(Value m, Value offset);
   /// This producer thread's first gathered row (i32).
   Value gatherFirstRow(Value row0, int64_t chunksPerRow);
   /// The head of gathered v for this tile's head (k's is hkv).

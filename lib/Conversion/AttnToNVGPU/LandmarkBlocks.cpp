@@ -34,6 +34,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "GlobalAddress.h"
 #include "LandmarkTileBuilder.h"
 #include "SelectionKernels.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
@@ -130,16 +131,8 @@ void LandmarkTileBuilder::storePicks(ArrayRef<TopList> picks) {
 }
 
 // The units kernel's addresses are 32-bit offsets from per-(b, h) bases,
-// each one widening multiply (the memref forms were 64-bit index
-// arithmetic: IMAD.WIDE chains among the kernel's top stall sites).
-static Value i64Of(ImplicitLocOpBuilder &b, Value x) {
-  if (x.getType().isIndex())
-    return arith::IndexCastUIOp::create(b, b.getI64Type(), x);
-  return arith::ExtUIOp::create(b, b.getI64Type(), x);
-}
-
+// each one widening multiply (GlobalAddress.h).
 Value LandmarkTileBuilder::planeBytes(Value m, Value head, int64_t rowBytes) {
-  auto ptr1 = LLVM::LLVMPointerType::get(b.getContext(), 1);
   Location loc = b.getLoc();
   // (b H + head) times the rows of a (b, h) plane (every dim after the
   // first two but the last, whose bytes are rowBytes).
@@ -147,30 +140,19 @@ Value LandmarkTileBuilder::planeBytes(Value m, Value head, int64_t rowBytes) {
   auto rank = cast<MemRefType>(m.getType()).getRank();
   for (int64_t d = 2; d + 1 < rank; ++d)
     plane = arith::MulIOp::create(b, plane, dimOf(b, loc, m, d));
-  Value at = arith::AddIOp::create(
-      b, i64Of(b, memref::ExtractAlignedPointerAsIndexOp::create(b, m)),
-      arith::MulIOp::create(b, i64Of(b, plane),
-                            arith::ConstantIntOp::create(b, b.getI64Type(), rowBytes)));
-  return LLVM::IntToPtrOp::create(b, ptr1, at);
-}
-
-Value LandmarkTileBuilder::rowPtr(Value base, Value row32, int64_t rowBytes, Value colBytes) {
-  Value off = arith::MulIOp::create(b, i64Of(b, row32),
-                                    arith::ConstantIntOp::create(b, b.getI64Type(), rowBytes));
-  if (colBytes)
-    off = arith::AddIOp::create(b, off, i64Of(b, colBytes));
-  return LLVM::GEPOp::create(b, base.getType(), b.getI8Type(), base, ValueRange{off});
+  return globalBytes(b, m, arith::MulIOp::create(b, zext64(b, plane),
+                                                 arith::ConstantIntOp::create(b, b.getI64Type(), rowBytes)));
 }
 
 Value LandmarkTileBuilder::entryWord(Value at32, int64_t word) {
-  return LLVM::LoadOp::create(b, i32(), rowPtr(entries, at32, 8, word ? ci(4 * word) : Value()));
+  return LLVM::LoadOp::create(b, i32(), rowBytesPtr(b, entries, at32, 8, word ? ci(4 * word) : Value()));
 }
 
 Value LandmarkTileBuilder::loadEntry(Value p0, Value last32) {
   // Positions past the list's end read its last slot (every thread loads,
   // so the load is not behind a branch).
   Value at = arith::MinUIOp::create(b, asI32(add(p0, tid)), last32);
-  return LLVM::LoadOp::create(b, VectorType::get({2}, i32()), rowPtr(entries, at, 8, Value()),
+  return LLVM::LoadOp::create(b, VectorType::get({2}, i32()), rowBytesPtr(b, entries, at, 8),
                               /*alignment=*/8);
 }
 
@@ -208,14 +190,14 @@ void LandmarkTileBuilder::gatherQueryRows(ArrayRef<Value> codes) {
   Value lastRow = asI32(sub(n, 1));
   Value src = planeBytes(q, h, s.d * 2);
   src = LLVM::GEPOp::create(b, src.getType(), b.getI8Type(), src,
-                            ValueRange{i64Of(b, mul(chunk, 16))});
+                            ValueRange{zext64(b, mul(chunk, 16))});
   Value dst0 = add(add(smemBase, mul(div(tid, chunks), s.padD() * 2)), mul(chunk, 16));
   for (auto [i, code] : llvm::enumerate(codes)) {
     int64_t t = int64_t(i) * kThreads;
     Value row = arith::MinUIOp::create(b, arith::DivUIOp::create(b, code, ci(topk)), lastRow);
     Value to = LLVM::IntToPtrOp::create(
-        b, ptr3, i64Of(b, add(dst0, (t / chunks) * s.padD() * 2)));
-    NVVM::CpAsyncOp::create(b, to, rowPtr(src, row, s.d * 2, Value()), 16,
+        b, ptr3, zext64(b, add(dst0, (t / chunks) * s.padD() * 2)));
+    NVVM::CpAsyncOp::create(b, to, rowBytesPtr(b, src, row, s.d * 2), 16,
                             NVVM::LoadCacheModifierKind::CG, Value());
   }
 }
@@ -254,7 +236,7 @@ void LandmarkTileBuilder::unitsOfBlock(Value beta, Value stage, Value rowsOf,
   };
   // A unit's row of the units buffer: code = query row x K + slot.
   auto unitAt = [&](Value code, Value col) {
-    return rowPtr(unitsBase, code, s.dv * 2, asI32(mul(col, 2)));
+    return rowBytesPtr(b, unitsBase, code, s.dv * 2, asI32(mul(col, 2)));
   };
   if (s.dv > s.padD()) {
     // Rows wider than the query rows: 4-byte stores straight to global.

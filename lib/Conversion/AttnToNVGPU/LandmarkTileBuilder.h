@@ -172,8 +172,6 @@ private:
   /// The units kernel's pieces. A global pointer to (b, head, 0, ...) of
   /// contiguous memref m, whose innermost dim holds rowBytes bytes.
   Value planeBytes(Value m, Value head, int64_t rowBytes);
-  /// base + row32 x rowBytes (+ colBytes, i32): one widening multiply.
-  Value rowPtr(Value base, Value row32, int64_t rowBytes, Value colBytes);
   /// Word 0 (the code, query row x K + slot) or 1 (the block) of grouped
   /// entry at32 (i32).
   Value entryWord(Value at32, int64_t word);
