@@ -17,6 +17,7 @@
 #include "attnir/Dialect/Attn/Utils/EntryBindings.h"
 #include "attnir/Conversion/Passes.h"
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
+#include "llvm/ADT/TypeSwitch.h"
 
 namespace mlir::attn {
 #define GEN_PASS_DEF_CONVERTATTNTONVGPU
@@ -64,51 +65,8 @@ struct ConvertAttnToNVGPU
   void runOnOperation() override {
     ModuleOp module = getOperation();
     MLIRContext *ctx = &getContext();
-    if (warps < 0 || warps > 12) {
-      module.emitError() << "attn-to-nvgpu: warps=" << warps.getValue()
-                         << " out of range 0 (auto)..12";
+    if (failed(checkOptions(module)))
       return signalPassFailure();
-    }
-    if (mma != "sync" && mma != "wgmma" && mma != "auto") {
-      module.emitError() << "attn-to-nvgpu: mma=" << mma.getValue()
-                         << " must be sync, wgmma or auto";
-      return signalPassFailure();
-    }
-    if (stages < 0 || stages > 4) {
-      module.emitError() << "attn-to-nvgpu: stages=" << stages.getValue()
-                         << " must be 0 (auto) or 1..4";
-      return signalPassFailure();
-    }
-    if (mTiles < 0 || mTiles > 2) {
-      module.emitError() << "attn-to-nvgpu: m-tiles=" << mTiles.getValue()
-                         << " must be 0 (auto), 1 or 2";
-      return signalPassFailure();
-    }
-    if (persistent < 0 || persistent > 1) {
-      module.emitError() << "attn-to-nvgpu: persistent="
-                         << persistent.getValue() << " must be 0 or 1";
-      return signalPassFailure();
-    }
-    if (gatherTma < 0 || gatherTma > 1) {
-      module.emitError() << "attn-to-nvgpu: gather-tma="
-                         << gatherTma.getValue() << " must be 0 or 1";
-      return signalPassFailure();
-    }
-    if (traceTiles < 0 || traceTiles > 1) {
-      module.emitError() << "attn-to-nvgpu: trace-tiles="
-                         << traceTiles.getValue() << " must be 0 or 1";
-      return signalPassFailure();
-    }
-    if (ctasPerSm < 0 || ctasPerSm > 4) {
-      module.emitError() << "attn-to-nvgpu: ctas-per-sm="
-                         << ctasPerSm.getValue() << " must be 0 (auto) or 1 to 4";
-      return signalPassFailure();
-    }
-    if (keyBlock != 0 && (keyBlock < 16 || keyBlock > 128 || keyBlock % 16)) {
-      module.emitError() << "attn-to-nvgpu: key-block=" << keyBlock.getValue()
-                         << " must be 0 (auto) or a multiple of 16 in 16..128";
-      return signalPassFailure();
-    }
     SmallVector<func::FuncOp> entries;
     for (auto fn : module.getOps<func::FuncOp>())
       if (!fn.isExternal())
@@ -132,97 +90,41 @@ struct ConvertAttnToNVGPU
                           "elementwise ops of a program";
         return signalPassFailure();
       }
-      if (lone) { // one attention on the inputs, then the outputs
-        if (failed(buildAttentionKernel(gpuModule, fn, lone,
-                                        fn.getName().str(), false)))
-          return signalPassFailure();
-        fn.erase();
-        continue;
-      }
-      // A program: one kernel per op in program order (each runs after the
-      // ops it reads), "<entry>__s<k>", on buffers the runtime binds. A
-      // merge an attention kernel's epilogue does (fuse-merge) has none.
-      OpBuilder gb(ctx);
-      int64_t step = 0;
-      llvm::DenseMap<Operation *, MergeOp> fusedMerge;
-      llvm::SmallPtrSet<Operation *, 4> doneByKernel;
-      if (fuseMerge)
-        for (auto attention : fn.getOps<AttentionOp>())
-          if (MergeOp merge = fusableMerge(attention)) {
-            fusedMerge[attention] = merge;
-            doneByKernel.insert(merge);
-          }
-      // Permutes an attention kernel does itself (routing): no steps.
-      llvm::DenseMap<Operation *, FusedGather> fusedGather;
-      for (auto attention : fn.getOps<AttentionOp>()) {
-        FusedGather g = fusableGather(attention, fusedMerge.lookup(attention));
-        if (!g.perm)
-          continue;
-        for (PermuteOp p : g.gathers)
-          doneByKernel.insert(p);
-        doneByKernel.insert(g.scatter);
-        fusedGather[attention] = std::move(g);
-      }
-      for (Operation &o : fn.getBody().front().without_terminator()) {
-        if (doneByKernel.contains(&o))
-          continue;
-        std::string kname = fn.getName().str() + "__s" + std::to_string(step);
-        gb.setInsertionPointToEnd(gpuModule.getBody());
-        auto attention = dyn_cast<AttentionOp>(o);
-        bool flash = attention && !cuda::needsRowKernel(attention);
-        if (attention && !flash && failed(checkRowKernel(attention)))
-          return signalPassFailure();
-        // A block map first compares its operands with their snapshots.
-        if (auto map = dyn_cast<RuleBlocksOp>(o))
-          for (unsigned r = 0; r < map.getRuleOperands().size(); ++r)
-            if (failed(cuda::buildSnapshotKernel(
-                    gb, fn, map, r, kname + "_c" + std::to_string(r))))
-              return signalPassFailure();
-        if (auto lin = dyn_cast<LinearOp>(o);
-            lin && lin.getWy() && !cuda::canChunkLinear(lin, linearChunk, linearColumns)) {
-          lin.emitError() << "wy(" << *lin.getWy()
-                          << ") feeds the chunked kernel only (f16/bf16 q, k, v, D 64 or "
-                             "128, linear-chunk=64)";
-          return signalPassFailure();
-        }
-        LogicalResult built =
-            flash ? buildAttentionKernel(gpuModule, fn, attention, kname, true,
-                                         fusedMerge.lookup(attention),
-                                         fusedGather.lookup(attention))
-            : attention && cuda::canGroupListAttention(attention)
-                ? cuda::buildGroupedListAttention(gb, fn, attention, kname)
-            : isa<RouteOp>(o)
-                ? cuda::buildRouteKernels(gb, fn, cast<RouteOp>(o), kname)
-            : isa<PermuteOp>(o)
-                ? cuda::buildPermuteKernel(gb, fn, cast<PermuteOp>(o), kname)
-            : isa<SampleOp>(o)
-                ? cuda::buildSampleKernel(gb, fn, cast<SampleOp>(o), kname)
-            : isa<GatherOp>(o)
-                ? cuda::buildGatherKernel(gb, fn, cast<GatherOp>(o), kname)
-            : isa<SplitHeadsOp>(o)
-                ? cuda::buildSplitHeadsKernels(gb, fn, cast<SplitHeadsOp>(o), kname)
-            : isa<JoinHeadsOp>(o)
-                ? cuda::buildJoinHeadsKernels(gb, fn, cast<JoinHeadsOp>(o), kname)
-            : isa<LandmarkOp>(o)
-                ? cuda::buildLandmarkKernel(gb, fn, cast<LandmarkOp>(o), kname)
-            : isa<ScanOp>(o)
-                ? cuda::buildScanKernel(gb, fn, cast<ScanOp>(o), kname)
-            : isa<IndexScoresOp>(o) &&
-                    cuda::canTileIndexScores(cast<IndexScoresOp>(o))
-                ? cuda::buildTiledIndexScores(gb, fn, cast<IndexScoresOp>(o), kname)
-            : isa<LinearOp>(o) &&
-                    cuda::canChunkLinear(cast<LinearOp>(o), linearChunk,
-                                         linearColumns)
-                ? cuda::buildLinearChunkKernel(gb, fn, cast<LinearOp>(o), kname,
-                                               linearColumns, mma != "sync")
-                : cuda::buildSelectionKernel(gb, fn, &o, kname, selectRadix != 0);
-        if (failed(built))
-          return signalPassFailure();
-        gpuModule.lookupSymbol(kname)->setAttr(
-            "attn.step", gb.getI64IntegerAttr(step++));
-      }
+      // One attention on the inputs, then the outputs; else a program.
+      if (lone ? failed(buildAttentionKernel(gpuModule, fn, lone, fn.getName().str(), false))
+               : failed(buildProgram(gpuModule, fn)))
+        return signalPassFailure();
       fn.erase();
     }
+  }
+
+  /// The pass options' ranges, checked before anything is built.
+  LogicalResult checkOptions(ModuleOp module) {
+    struct Range {
+      const char *name;
+      int64_t value, lo, hi;
+      const char *says;
+    };
+    const Range ranges[] = {
+        {"warps", warps, 0, 12, "out of range 0 (auto)..12"},
+        {"stages", stages, 0, 4, "must be 0 (auto) or 1..4"},
+        {"m-tiles", mTiles, 0, 2, "must be 0 (auto), 1 or 2"},
+        {"persistent", persistent, 0, 1, "must be 0 or 1"},
+        {"gather-tma", gatherTma, 0, 1, "must be 0 or 1"},
+        {"trace-tiles", traceTiles, 0, 1, "must be 0 or 1"},
+        {"ctas-per-sm", ctasPerSm, 0, 4, "must be 0 (auto) or 1 to 4"},
+    };
+    for (const Range &r : ranges)
+      if (r.value < r.lo || r.value > r.hi)
+        return module.emitError() << "attn-to-nvgpu: " << r.name << "=" << r.value << " "
+                                  << r.says;
+    if (mma != "sync" && mma != "wgmma" && mma != "auto")
+      return module.emitError() << "attn-to-nvgpu: mma=" << mma.getValue()
+                                << " must be sync, wgmma or auto";
+    if (keyBlock != 0 && (keyBlock < 16 || keyBlock > 128 || keyBlock % 16))
+      return module.emitError() << "attn-to-nvgpu: key-block=" << keyBlock.getValue()
+                                << " must be 0 (auto) or a multiple of 16 in 16..128";
+    return success();
   }
 
   /// What the row kernel (RowAttention.cpp) needs: static head dims of at
@@ -660,6 +562,98 @@ struct ConvertAttnToNVGPU
       FlashKernelBuilder(ib, s, op)
           .build(kfn, sQ, sK, sV);
       return success();
+  }
+  /// A program: one kernel per op in program order (each runs after the
+  /// ops it reads), "<entry>__s<k>", on buffers the runtime binds. A merge
+  /// an attention kernel's epilogue does (fuse-merge) and the permutes an
+  /// attention kernel does itself (routing) have none.
+  LogicalResult buildProgram(gpu::GPUModuleOp gpuModule, func::FuncOp fn) {
+    OpBuilder gb(&getContext());
+    int64_t step = 0;
+    llvm::DenseMap<Operation *, MergeOp> fusedMerge;
+    llvm::SmallPtrSet<Operation *, 4> doneByKernel;
+    if (fuseMerge)
+      for (auto attention : fn.getOps<AttentionOp>())
+        if (MergeOp merge = fusableMerge(attention)) {
+          fusedMerge[attention] = merge;
+          doneByKernel.insert(merge);
+        }
+    llvm::DenseMap<Operation *, FusedGather> fusedGather;
+    for (auto attention : fn.getOps<AttentionOp>()) {
+      FusedGather g = fusableGather(attention, fusedMerge.lookup(attention));
+      if (!g.perm)
+        continue;
+      for (PermuteOp p : g.gathers)
+        doneByKernel.insert(p);
+      doneByKernel.insert(g.scatter);
+      fusedGather[attention] = std::move(g);
+    }
+    for (Operation &o : fn.getBody().front().without_terminator()) {
+      if (doneByKernel.contains(&o))
+        continue;
+      std::string kname = fn.getName().str() + "__s" + std::to_string(step);
+      gb.setInsertionPointToEnd(gpuModule.getBody());
+      LogicalResult built =
+          isa<AttentionOp>(o)
+              ? buildAttentionStep(gb, gpuModule, fn, cast<AttentionOp>(o), kname,
+                                   fusedMerge.lookup(&o), fusedGather.lookup(&o))
+              : buildStep(gb, fn, o, kname);
+      if (failed(built))
+        return failure();
+      gpuModule.lookupSymbol(kname)->setAttr("attn.step", gb.getI64IntegerAttr(step++));
+    }
+    return success();
+  }
+
+  /// An attention step: the flash kernels (with a fused merge or gather),
+  /// the grouped-list kernel or the row kernel.
+  LogicalResult buildAttentionStep(OpBuilder &gb, gpu::GPUModuleOp gpuModule, func::FuncOp fn,
+                                   AttentionOp attention, const std::string &kname,
+                                   MergeOp merge, const FusedGather &gather) {
+    if (!cuda::needsRowKernel(attention))
+      return buildAttentionKernel(gpuModule, fn, attention, kname, true, merge, gather);
+    if (failed(checkRowKernel(attention)))
+      return failure();
+    if (cuda::canGroupListAttention(attention))
+      return cuda::buildGroupedListAttention(gb, fn, attention, kname);
+    return cuda::buildSelectionKernel(gb, fn, attention, kname, selectRadix != 0);
+  }
+
+  /// Every other step's kernels, by its op.
+  LogicalResult buildStep(OpBuilder &gb, func::FuncOp fn, Operation &o, const std::string &kname) {
+    // A block map first compares its operands with their snapshots.
+    if (auto map = dyn_cast<RuleBlocksOp>(o))
+      for (unsigned r = 0; r < map.getRuleOperands().size(); ++r)
+        if (failed(cuda::buildSnapshotKernel(gb, fn, map, r, kname + "_c" + std::to_string(r))))
+          return failure();
+    if (auto lin = dyn_cast<LinearOp>(o);
+        lin && lin.getWy() && !cuda::canChunkLinear(lin, linearChunk, linearColumns))
+      return lin.emitError() << "wy(" << *lin.getWy()
+                             << ") feeds the chunked kernel only (f16/bf16 q, k, v, D 64 or "
+                                "128, linear-chunk=64)";
+    return llvm::TypeSwitch<Operation *, LogicalResult>(&o)
+        .Case([&](RouteOp op) { return cuda::buildRouteKernels(gb, fn, op, kname); })
+        .Case([&](PermuteOp op) { return cuda::buildPermuteKernel(gb, fn, op, kname); })
+        .Case([&](SampleOp op) { return cuda::buildSampleKernel(gb, fn, op, kname); })
+        .Case([&](GatherOp op) { return cuda::buildGatherKernel(gb, fn, op, kname); })
+        .Case([&](SplitHeadsOp op) { return cuda::buildSplitHeadsKernels(gb, fn, op, kname); })
+        .Case([&](JoinHeadsOp op) { return cuda::buildJoinHeadsKernels(gb, fn, op, kname); })
+        .Case([&](LandmarkOp op) { return cuda::buildLandmarkKernel(gb, fn, op, kname); })
+        .Case([&](ScanOp op) { return cuda::buildScanKernel(gb, fn, op, kname); })
+        .Case([&](IndexScoresOp op) {
+          return cuda::canTileIndexScores(op)
+                     ? cuda::buildTiledIndexScores(gb, fn, op, kname)
+                     : cuda::buildSelectionKernel(gb, fn, op, kname, selectRadix != 0);
+        })
+        .Case([&](LinearOp op) {
+          return cuda::canChunkLinear(op, linearChunk, linearColumns)
+                     ? cuda::buildLinearChunkKernel(gb, fn, op, kname, linearColumns,
+                                                    mma != "sync")
+                     : cuda::buildSelectionKernel(gb, fn, op, kname, selectRadix != 0);
+        })
+        .Default([&](Operation *op) {
+          return cuda::buildSelectionKernel(gb, fn, op, kname, selectRadix != 0);
+        });
   }
 };
 
