@@ -337,204 +337,223 @@ std::string EntryABI::serialize() const {
   return os.str();
 }
 
-bool EntryABI::deserialize(const std::string &text, EntryABI &abi,
-                           std::string &error) {
-  abi = EntryABI();
-  std::istringstream is(text);
-  std::string word;
-  size_t numClasses = 0;
-  auto bad = [&](const std::string &what) {
-    error = "corrupt entry description: " + what;
-    return false;
-  };
-  if (!(is >> word) || word != "entry" || !(is >> abi.name))
-    return bad("missing entry name");
-  if (!(is >> word) || word != "classes" || !(is >> numClasses) ||
-      numClasses > 4096)
-    return bad("missing class count");
-  while (is >> word) {
-    if (word == "end")
-      break;
-    if (word == "class") {
-      int64_t size;
-      std::string cname;
-      if (!(is >> size >> cname))
-        return bad("class line");
-      abi.classSize.push_back(size);
-      abi.className.push_back(cname);
-    } else if (word == "multiple") {
-      int32_t a, b;
-      if (!(is >> a >> b))
-        return bad("multiple line");
-      abi.multipleOf.push_back({a, b});
-    } else if (word == "derived") {
-      DerivedClass d;
-      if (!(is >> d.cls >> d.src >> d.divisor) || d.divisor <= 0)
-        return bad("derived line");
-      abi.derived.push_back(d);
-    } else if (word == "blocklist") {
-      BlockListABI bl;
-      if (!(is >> bl.indices >> bl.counts >> bl.blockQ >> bl.blockK >>
-            bl.mClass >> bl.hqClass >> bl.hkvClass >> bl.headsClass) ||
-          bl.blockQ <= 0 || bl.blockK <= 0)
-        return bad("blocklist line");
-      abi.blockLists.push_back(bl);
-    } else if (word == "split") {
-      HeadSplit hs;
-      int exact = 0;
-      if (!(is >> hs.cls >> hs.parts >> exact) || hs.cls < 0 || hs.parts < 1 ||
-          hs.parts > 1024 || (exact != 0 && exact != 1))
-        return bad("split line");
-      hs.exact = exact == 1;
-      abi.headSplits.push_back(hs);
-    } else if (word == "rows") {
-      int32_t input, mClass;
-      if (!(is >> input >> mClass) || input < 0 || mClass < 0)
-        return bad("rows line");
-      abi.rowRanges.push_back({input, mClass});
-    } else if (word == "prog") {
-      std::string line;
-      std::getline(is, line);
-      if (!line.empty() && line[0] == ' ')
-        line.erase(0, 1);
-      abi.program += line + "\n";
-    } else if (word == "role") {
-      std::string kind, role;
-      size_t idx;
-      if (!(is >> kind >> idx >> role) ||
-          (kind != "input" && kind != "output"))
-        return bad("role line");
-      auto &list = kind == "input" ? abi.inputs : abi.outputs;
-      if (idx >= list.size())
-        return bad("role of a missing argument");
-      list[idx].role = role;
-    } else if (word == "step") {
-      KernelStep st;
-      size_t n;
-      if (!(is >> st.kernel >> st.gridArg >> st.gridDims >> st.threads >>
-            st.lanes >> n) ||
-          n > 64 || st.lanes < 1 || st.lanes > 1024)
-        return bad("step line");
-      for (size_t i = 0; i < n; ++i) {
-        std::string a;
-        if (!(is >> a))
-          return bad("step arguments");
-        st.args.push_back(a);
+namespace {
+
+// The pieces of EntryABI::deserialize. Each returns false with `what` set
+// to the part of the description that is corrupt.
+
+/// The rest of a "step" line: kernel, grid, threads, lanes, arguments,
+/// then the optional "tile R C", "shared BYTES", "sm-blocks MIN MAX [per
+/// K]" and "after-previous".
+bool parseStep(std::istream &is, bool first, KernelStep &st, std::string &what) {
+  size_t n;
+  if (!(is >> st.kernel >> st.gridArg >> st.gridDims >> st.threads >> st.lanes >> n) ||
+      n > 64 || st.lanes < 1 || st.lanes > 1024)
+    return what = "step line", false;
+  for (size_t i = 0; i < n; ++i) {
+    std::string a;
+    if (!(is >> a))
+      return what = "step arguments", false;
+    st.args.push_back(a);
+  }
+  std::string rest, word;
+  std::getline(is, rest);
+  std::istringstream rs(rest);
+  while (rs >> word) {
+    if (word == "tile") {
+      if (!(rs >> st.tileRows >> st.tileCols) || st.tileRows < 1 || st.tileCols < 1 ||
+          st.tileRows > 1024 || st.tileCols > 1024 || st.gridDims < 2)
+        return what = "step tile", false;
+    } else if (word == "sm-blocks") {
+      if (!(rs >> st.smBlocksMin >> st.smBlocksMax) || st.smBlocksMin < 0 ||
+          st.smBlocksMax < 0 || st.smBlocksMin > 1024 || st.smBlocksMax > 1024)
+        return what = "step sm-blocks", false;
+      // An optional "per K": the bounds count blocks per K SMs.
+      std::streampos at = rs.tellg();
+      std::string per;
+      if (rs >> per && per == "per") {
+        if (!(rs >> st.smBlocksPer) || st.smBlocksPer < 1 || st.smBlocksPer > 64)
+          return what = "step sm-blocks per", false;
+      } else {
+        rs.clear();
+        rs.seekg(at);
       }
-      // Optional "tile R C", "shared BYTES", "sm-blocks MIN MAX" and
-      // "after-previous" end the line.
-      std::string rest, word2;
-      std::getline(is, rest);
-      std::istringstream rs(rest);
-      while (rs >> word2) {
-        if (word2 == "tile") {
-          if (!(rs >> st.tileRows >> st.tileCols) || st.tileRows < 1 ||
-              st.tileCols < 1 || st.tileRows > 1024 || st.tileCols > 1024 ||
-              st.gridDims < 2)
-            return bad("step tile");
-        } else if (word2 == "sm-blocks") {
-          if (!(rs >> st.smBlocksMin >> st.smBlocksMax) || st.smBlocksMin < 0 ||
-              st.smBlocksMax < 0 || st.smBlocksMin > 1024 || st.smBlocksMax > 1024)
-            return bad("step sm-blocks");
-          // An optional "per K": the bounds count blocks per K SMs.
-          std::streampos at = rs.tellg();
-          std::string per;
-          if (rs >> per && per == "per") {
-            if (!(rs >> st.smBlocksPer) || st.smBlocksPer < 1 || st.smBlocksPer > 64)
-              return bad("step sm-blocks per");
-          } else {
-            rs.clear();
-            rs.seekg(at);
-          }
-        } else if (word2 == "after-previous") {
-          if (abi.steps.empty())
-            return bad("after-previous on the first step");
-          st.afterPrevious = true;
-        } else if (word2 == "shared") {
-          // 227 KB: the most any CUDA GPU gives one block.
-          if (!(rs >> st.sharedBytes) || st.sharedBytes < 0 ||
-              st.sharedBytes > 232448)
-            return bad("step shared memory");
-        } else {
-          return bad("step line");
-        }
-      }
-      abi.steps.push_back(std::move(st));
-    } else if (word == "persist") {
-      std::string name;
-      if (!(is >> name))
-        return bad("persist line");
-      auto it = std::find_if(abi.workspace.begin(), abi.workspace.end(),
-                             [&](const ABIArg &a) { return a.name == name; });
-      if (it == abi.workspace.end())
-        return bad("persist names no workspace buffer");
-      it->persistent = true;
-    } else if (word == "input" || word == "output" || word == "workspace") {
-      ABIArg arg;
-      std::string dt;
-      size_t rank;
-      if (!(is >> arg.name >> dt >> rank) || !parseDType(dt, arg.dtype) ||
-          rank > 16)
-        return bad(word + " line");
-      for (size_t d = 0; d < rank; ++d) {
-        int32_t c;
-        if (!(is >> c))
-          return bad(word + " dims");
-        arg.dimClass.push_back(c);
-      }
-      (word == "input"    ? abi.inputs
-       : word == "output" ? abi.outputs
-                          : abi.workspace)
-          .push_back(std::move(arg));
+    } else if (word == "after-previous") {
+      if (first)
+        return what = "after-previous on the first step", false;
+      st.afterPrevious = true;
+    } else if (word == "shared") {
+      // 227 KB: the most any CUDA GPU gives one block.
+      if (!(rs >> st.sharedBytes) || st.sharedBytes < 0 || st.sharedBytes > 232448)
+        return what = "step shared memory", false;
     } else {
-      return bad("unknown line '" + word + "'");
+      return what = "step line", false;
     }
   }
-  if (word != "end" || abi.classSize.size() != numClasses)
-    return bad("truncated");
-  auto valid = [&](int32_t c) {
-    return c >= 0 && static_cast<size_t>(c) < numClasses;
-  };
+  return true;
+}
+
+/// An "input", "output" or "workspace" line: name, dtype, rank, classes.
+bool parseArg(const std::string &kind, std::istream &is, EntryABI &abi, std::string &what) {
+  ABIArg arg;
+  std::string dt;
+  size_t rank;
+  if (!(is >> arg.name >> dt >> rank) || !parseDType(dt, arg.dtype) || rank > 16)
+    return what = kind + " line", false;
+  for (size_t d = 0; d < rank; ++d) {
+    int32_t c;
+    if (!(is >> c))
+      return what = kind + " dims", false;
+    arg.dimClass.push_back(c);
+  }
+  (kind == "input" ? abi.inputs : kind == "output" ? abi.outputs : abi.workspace)
+      .push_back(std::move(arg));
+  return true;
+}
+
+/// One line of the description after its first word.
+bool parseLine(const std::string &word, std::istream &is, EntryABI &abi, std::string &what) {
+  auto fail = [&](const std::string &w) { return what = w, false; };
+  if (word == "class") {
+    int64_t size;
+    std::string cname;
+    if (!(is >> size >> cname))
+      return fail("class line");
+    abi.classSize.push_back(size);
+    abi.className.push_back(cname);
+  } else if (word == "multiple") {
+    int32_t a, b;
+    if (!(is >> a >> b))
+      return fail("multiple line");
+    abi.multipleOf.push_back({a, b});
+  } else if (word == "derived") {
+    DerivedClass d;
+    if (!(is >> d.cls >> d.src >> d.divisor) || d.divisor <= 0)
+      return fail("derived line");
+    abi.derived.push_back(d);
+  } else if (word == "blocklist") {
+    BlockListABI bl;
+    if (!(is >> bl.indices >> bl.counts >> bl.blockQ >> bl.blockK >> bl.mClass >> bl.hqClass >>
+          bl.hkvClass >> bl.headsClass) ||
+        bl.blockQ <= 0 || bl.blockK <= 0)
+      return fail("blocklist line");
+    abi.blockLists.push_back(bl);
+  } else if (word == "split") {
+    HeadSplit hs;
+    int exact = 0;
+    if (!(is >> hs.cls >> hs.parts >> exact) || hs.cls < 0 || hs.parts < 1 || hs.parts > 1024 ||
+        (exact != 0 && exact != 1))
+      return fail("split line");
+    hs.exact = exact == 1;
+    abi.headSplits.push_back(hs);
+  } else if (word == "rows") {
+    int32_t input, mClass;
+    if (!(is >> input >> mClass) || input < 0 || mClass < 0)
+      return fail("rows line");
+    abi.rowRanges.push_back({input, mClass});
+  } else if (word == "prog") {
+    std::string line;
+    std::getline(is, line);
+    if (!line.empty() && line[0] == ' ')
+      line.erase(0, 1);
+    abi.program += line + "\n";
+  } else if (word == "role") {
+    std::string kind, role;
+    size_t idx;
+    if (!(is >> kind >> idx >> role) || (kind != "input" && kind != "output"))
+      return fail("role line");
+    auto &list = kind == "input" ? abi.inputs : abi.outputs;
+    if (idx >= list.size())
+      return fail("role of a missing argument");
+    list[idx].role = role;
+  } else if (word == "step") {
+    KernelStep st;
+    if (!parseStep(is, abi.steps.empty(), st, what))
+      return false;
+    abi.steps.push_back(std::move(st));
+  } else if (word == "persist") {
+    std::string name;
+    if (!(is >> name))
+      return fail("persist line");
+    auto it = std::find_if(abi.workspace.begin(), abi.workspace.end(),
+                           [&](const ABIArg &a) { return a.name == name; });
+    if (it == abi.workspace.end())
+      return fail("persist names no workspace buffer");
+    it->persistent = true;
+  } else if (word == "input" || word == "output" || word == "workspace") {
+    return parseArg(word, is, abi, what);
+  } else {
+    return fail("unknown line '" + word + "'");
+  }
+  return true;
+}
+
+/// Every class id, input index and step argument in range.
+bool checkReferences(const EntryABI &abi, size_t numClasses, std::string &what) {
+  auto fail = [&](const std::string &w) { return what = w, false; };
+  auto valid = [&](int32_t c) { return c >= 0 && static_cast<size_t>(c) < numClasses; };
   for (auto &list : {&abi.inputs, &abi.outputs, &abi.workspace})
     for (const ABIArg &a : *list)
       for (int32_t c : a.dimClass)
         if (!valid(c))
-          return bad("class id out of range");
+          return fail("class id out of range");
   for (auto [a, b] : abi.multipleOf)
     if (!valid(a) || !valid(b))
-      return bad("class id out of range");
+      return fail("class id out of range");
   for (const DerivedClass &d : abi.derived)
     if (!valid(d.cls) || !valid(d.src))
-      return bad("class id out of range");
+      return fail("class id out of range");
   auto validInput = [&](int32_t i, size_t rank) {
     return i >= 0 && static_cast<size_t>(i) < abi.inputs.size() &&
-           abi.inputs[i].dimClass.size() == rank &&
-           isIntegerDType(abi.inputs[i].dtype);
+           abi.inputs[i].dimClass.size() == rank && isIntegerDType(abi.inputs[i].dtype);
   };
   for (const KernelStep &st : abi.steps) {
     if (st.threads < 0 || st.threads > 1024 || st.gridArg < -1 ||
         st.gridArg >= static_cast<int32_t>(st.args.size()) ||
         (st.gridArg >= 0 && (st.threads == 0 || st.gridDims < 1)))
-      return bad("step launch out of range");
+      return fail("step launch out of range");
     for (const std::string &a : st.args)
       if (abi.bufferOf(a) == nullptr)
-        return bad("step argument '" + a + "'");
+        return fail("step argument '" + a + "'");
     if (st.gridArg >= 0 &&
-        static_cast<size_t>(st.gridDims) >
-            abi.bufferOf(st.args[st.gridArg])->dimClass.size())
-      return bad("step grid out of range");
+        static_cast<size_t>(st.gridDims) > abi.bufferOf(st.args[st.gridArg])->dimClass.size())
+      return fail("step grid out of range");
   }
   for (const BlockListABI &bl : abi.blockLists)
-    if (!validInput(bl.indices, 4) || !validInput(bl.counts, 3) ||
-        !valid(bl.mClass) || !valid(bl.hqClass) || !valid(bl.hkvClass) ||
-        !valid(bl.headsClass))
-      return bad("block list out of range");
+    if (!validInput(bl.indices, 4) || !validInput(bl.counts, 3) || !valid(bl.mClass) ||
+        !valid(bl.hqClass) || !valid(bl.hkvClass) || !valid(bl.headsClass))
+      return fail("block list out of range");
   for (auto [input, mClass] : abi.rowRanges)
     if (!validInput(input, 3) || !valid(mClass))
-      return bad("rows out of range");
+      return fail("rows out of range");
   for (const HeadSplit &hs : abi.headSplits)
     if (!valid(hs.cls))
-      return bad("split out of range");
+      return fail("split out of range");
+  return true;
+}
+
+} // namespace
+
+bool EntryABI::deserialize(const std::string &text, EntryABI &abi, std::string &error) {
+  abi = EntryABI();
+  std::istringstream is(text);
+  std::string word, what;
+  size_t numClasses = 0;
+  auto bad = [&](const std::string &w) {
+    error = "corrupt entry description: " + w;
+    return false;
+  };
+  if (!(is >> word) || word != "entry" || !(is >> abi.name))
+    return bad("missing entry name");
+  if (!(is >> word) || word != "classes" || !(is >> numClasses) || numClasses > 4096)
+    return bad("missing class count");
+  while (is >> word && word != "end")
+    if (!parseLine(word, is, abi, what))
+      return bad(what);
+  if (word != "end" || abi.classSize.size() != numClasses)
+    return bad("truncated");
+  if (!checkReferences(abi, numClasses, what))
+    return bad(what);
   return true;
 }
 
