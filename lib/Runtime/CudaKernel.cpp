@@ -55,6 +55,53 @@ struct Kernel::CudaModules {
   };
   std::map<std::tuple<CUcontext, void *, int>, Persistent> persistent;
   const Driver *driver = nullptr;
+
+  /// `w` grown to at least `bytes` (a fresh allocation: its contents go).
+  bool grow(Workspace &w, size_t bytes, std::string &error) {
+    if (w.bytes >= bytes)
+      return true;
+    if (w.base)
+      driver->cuMemFree(w.base);
+    w = {};
+    if (!check(driver->cuMemAlloc(&w.base, bytes),
+               ("allocating the program's workspace (" + std::to_string(bytes >> 20) + " MiB)")
+                   .c_str(),
+               error))
+      return false;
+    w.bytes = bytes;
+    return true;
+  }
+
+  /// The base addresses of a call's workspace (`total[0]` bytes per
+  /// (context, stream)) and persistent buffers (`total[1]` per (context,
+  /// stream, entry); `persist` set when there are any). Persistent memory
+  /// that is new or laid out for other input shapes is cleared on the
+  /// stream, before the call's kernels (no host sync).
+  bool bind(const Driver *d, CUcontext ctx, void *stream, int entry,
+            const std::vector<std::vector<int64_t>> &inShapes, const size_t total[2],
+            CUdeviceptr base[2], Persistent *&persist, std::string &error) {
+    std::lock_guard<std::mutex> lock(mu);
+    driver = d;
+    Workspace &w = workspaces[{ctx, stream}];
+    if (!grow(w, total[0], error))
+      return false;
+    base[0] = w.base;
+    if (!total[1])
+      return true;
+    Persistent &p = persistent[{ctx, stream, entry}];
+    CUdeviceptr before = p.base;
+    if (!grow(p, total[1], error))
+      return false;
+    if (p.base != before || p.inputShapes != inShapes) {
+      if (!check(d->cuMemsetD8Async(p.base, 0, total[1], static_cast<CUstream>(stream)),
+                 "clearing the block map's memory", error))
+        return false;
+      p.inputShapes = inShapes;
+    }
+    base[1] = p.base;
+    persist = &p;
+    return true;
+  }
   ~CudaModules() {
     for (auto &[key, w] : workspaces)
       if (w.base && driver)
@@ -223,6 +270,33 @@ bool encodeTensorMap(const Driver &d, const TensorRef &t, DType dtype,
                                         box, unit, 0, 3, 3, 0),
                ("encoding the TMA tensor map of '" + name + "'").c_str(),
                error);
+}
+
+/// Where each workspace buffer of a call lies: 256-byte aligned offsets
+/// inside one allocation per kind (index 0: per call, shared by the
+/// kernel's entries; 1: persistent, per entry), and each kind's bytes.
+struct WorkspaceLayout {
+  std::vector<size_t> offsets;
+  size_t total[2] = {0, 0};
+};
+
+bool layoutWorkspace(const EntryABI &abi, const std::vector<std::vector<int64_t>> &wsShapes,
+                     WorkspaceLayout &layout, std::string &error) {
+  for (size_t i = 0; i < wsShapes.size(); ++i) {
+    double elems = 1;
+    for (int64_t s : wsShapes[i])
+      elems *= static_cast<double>(s);
+    double bytes = elems * dtypeSize(abi.workspace[i].dtype);
+    if (bytes > 1e13) {
+      error = "@" + abi.name + ": an intermediate of " + std::to_string(bytes / 1e9) +
+              " GB is too large";
+      return false;
+    }
+    size_t &t = layout.total[abi.workspace[i].persistent];
+    layout.offsets.push_back(t);
+    t += (static_cast<size_t>(bytes) + 255) / 256 * 256;
+  }
+  return true;
 }
 
 } // namespace
@@ -437,24 +511,10 @@ bool Kernel::launchProgram(CUcontext ctx, int entry,
     inShapes.push_back(t.shape);
   if (!abi.resolveWorkspace(inShapes, wsShapes, error))
     return false;
-  // Workspace buffers, 256-byte aligned inside one allocation per kind:
-  // per call (shared by the kernel's entries) and persistent (per entry).
-  std::vector<size_t> offsets;
-  size_t total[2] = {0, 0};
-  for (size_t i = 0; i < wsShapes.size(); ++i) {
-    double elems = 1;
-    for (int64_t s : wsShapes[i])
-      elems *= static_cast<double>(s);
-    double bytes = elems * dtypeSize(abi.workspace[i].dtype);
-    if (bytes > 1e13) {
-      error = "@" + abi.name + ": an intermediate of " +
-              std::to_string(bytes / 1e9) + " GB is too large";
-      return false;
-    }
-    size_t &t = total[abi.workspace[i].persistent];
-    offsets.push_back(t);
-    t += (static_cast<size_t>(bytes) + 255) / 256 * 256;
-  }
+  WorkspaceLayout layout;
+  if (!layoutWorkspace(abi, wsShapes, layout, error))
+    return false;
+  const std::vector<size_t> &offsets = layout.offsets;
   CUdeviceptr base[2] = {0, 0};
   // Persistent memory that kernels keep in a state between calls (a block
   // map, counts left at 0): a call that fails part way leaves it unknown,
@@ -471,47 +531,8 @@ bool Kernel::launchProgram(CUcontext ctx, int entry,
       }
     }
   } clearAfterFailure{persist, cudaModules->mu};
-  {
-    std::lock_guard<std::mutex> lock(cudaModules->mu);
-    cudaModules->driver = d;
-    auto grow = [&](CudaModules::Workspace &w, size_t bytes) {
-      if (w.bytes >= bytes)
-        return true;
-      if (w.base)
-        d->cuMemFree(w.base);
-      w = {};
-      if (!check(d->cuMemAlloc(&w.base, bytes),
-                 ("allocating the program's workspace (" +
-                  std::to_string(bytes >> 20) + " MiB)")
-                     .c_str(),
-                 error))
-        return false;
-      w.bytes = bytes;
-      return true;
-    };
-    CudaModules::Workspace &w = cudaModules->workspaces[{ctx, stream}];
-    if (!grow(w, total[0]))
-      return false;
-    base[0] = w.base;
-    if (total[1]) {
-      CudaModules::Persistent &p =
-          cudaModules->persistent[{ctx, stream, entry}];
-      CUdeviceptr before = p.base;
-      if (!grow(p, total[1]))
-        return false;
-      // New memory, or buffers laid out for other shapes: start from zero
-      // (on the stream, before this call's kernels; no host sync).
-      if (p.base != before || p.inputShapes != inShapes) {
-        if (!check(d->cuMemsetD8Async(p.base, 0, total[1],
-                                      static_cast<CUstream>(stream)),
-                   "clearing the block map's memory", error))
-          return false;
-        p.inputShapes = inShapes;
-      }
-      base[1] = p.base;
-      persist = &p;
-    }
-  }
+  if (!cudaModules->bind(d, ctx, stream, entry, inShapes, layout.total, base, persist, error))
+    return false;
   // Bindings were checked when the bundle was read (EntryABI::deserialize).
   auto bufferOf = [&](const std::string &binding, TensorRef &t,
                       std::string &name) {
