@@ -81,12 +81,27 @@ void wyChunks(const std::vector<double> &ks, const std::vector<double> &vs,
     }
 }
 
-} // namespace
+/// One (b, h) row's inputs as float64, and the options of the op.
+struct LinearInputs {
+  int64_t B = 0, H = 0, N = 0, D = 0, Dv = 0;
+  std::vector<double> qs, ks, vs, lambdas, gates, logGates, betas, s0, alphas, thetas, etas;
+  bool decay = false, gate = false, logGate = false, perFeature = false, beta = false,
+       state = false, titans = false, normalize = false;
+  double scale = 1;
+  int64_t splitC = 0; // split(C), 0 without
+  bool wy = false;
 
-bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
-                       ReferenceStats &, std::string &error) {
-  const HostTensor *q = operandValue(op, values, "q"),
-                   *k = operandValue(op, values, "k"),
+  /// The token gate gamma_t of token bht (row bh of H).
+  double gamma(int64_t bh, int64_t bht) const {
+    return (decay ? lambdas[bh % H] : 1.0) * (gate ? gates[bht] : 1.0) *
+           (logGate && !perFeature ? std::exp(logGates[bht]) : 1.0);
+  }
+};
+
+/// The op's operands and options, checked; false with `error` set.
+bool readLinearInputs(const RefOp &op, std::map<int, HostTensor> &values, LinearInputs &in,
+                      std::string &error) {
+  const HostTensor *q = operandValue(op, values, "q"), *k = operandValue(op, values, "k"),
                    *v = operandValue(op, values, "v"),
                    *decay = operandValue(op, values, "decay"),
                    *gate = operandValue(op, values, "gate"),
@@ -104,15 +119,13 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
               std::equal(v->shape.begin(), v->shape.begin() + 3, q->shape.begin()) &&
               map != op.ints.end() && map->second >= 0 && map->second <= 3 &&
               norm != op.ints.end() && scale != op.floats.end();
-  int64_t B = fits ? q->shape[0] : 0, H = fits ? q->shape[1] : 0,
-          N = fits ? q->shape[2] : 0, D = fits ? q->shape[3] : 0,
-          Dv = fits ? v->shape[3] : 0;
+  int64_t B = fits ? q->shape[0] : 0, H = fits ? q->shape[1] : 0, N = fits ? q->shape[2] : 0,
+          D = fits ? q->shape[3] : 0, Dv = fits ? v->shape[3] : 0;
   bool perFeature = logGate && logGate->shape.size() == 4;
   fits = fits && shapeIs(decay, {H}) && shapeIs(gate, {B, H, N}) &&
          (perFeature ? shapeIs(logGate, {B, H, N, D}) : shapeIs(logGate, {B, H, N})) &&
-         (!perFeature || !beta) && shapeIs(beta, {B, H, N}) &&
-         shapeIs(state, {B, H, D, Dv}) && shapeIs(alpha, {B, H, N}) &&
-         shapeIs(theta, {B, H, N}) && shapeIs(eta, {B, H, N}) &&
+         (!perFeature || !beta) && shapeIs(beta, {B, H, N}) && shapeIs(state, {B, H, D, Dv}) &&
+         shapeIs(alpha, {B, H, N}) && shapeIs(theta, {B, H, N}) && shapeIs(eta, {B, H, N}) &&
          (!alpha == !theta) && (!alpha == !eta);
   if (!fits) {
     error = "reference: linear needs q, k [B, H, N, D], v [B, H, N, Dv], "
@@ -120,17 +133,6 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
             "not with beta), state [B, H, D, Dv]";
     return false;
   }
-  bool useL2 = l2 != op.ints.end() && l2->second;
-  std::vector<double> qs = features(*q, map->second, useL2, D),
-                      ks = features(*k, map->second, useL2, D),
-                      vs = v->toDoubles();
-  auto doubles = [](const HostTensor *t) {
-    return t ? t->toDoubles() : std::vector<double>();
-  };
-  std::vector<double> lambdas = doubles(decay), gates = doubles(gate),
-                      logGates = doubles(logGate), betas = doubles(beta),
-                      s0 = doubles(state), alphas = doubles(alpha),
-                      thetas = doubles(theta), etas = doubles(eta);
   auto wy = op.ints.find("wy");
   if (wy != op.ints.end() && (!beta || perFeature || alpha || wy->second < 1 ||
                               !op.results.count("w") || !op.results.count("u"))) {
@@ -148,108 +150,164 @@ bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
             "normalize)";
     return false;
   }
-  int64_t splitC = split != op.ints.end() ? split->second : 0;
-  int64_t chunks = splitC ? (N + splitC - 1) / splitC : 0;
-  // split(C): the state at each chunk's start, and the values u_t the
-  // state update takes (the delta rule's corrected values).
-  HostTensor states = HostTensor::zeros(DType::F64, {B, H, chunks, D, Dv});
-  HostTensor corrected = HostTensor::zeros(DType::F64, {B, H, N, Dv});
-  HostTensor normalizers = HostTensor::zeros(DType::F64, {B, H, chunks, D});
+  bool useL2 = l2 != op.ints.end() && l2->second;
+  auto doubles = [](const HostTensor *t) { return t ? t->toDoubles() : std::vector<double>(); };
+  in.B = B, in.H = H, in.N = N, in.D = D, in.Dv = Dv;
+  in.qs = features(*q, map->second, useL2, D), in.ks = features(*k, map->second, useL2, D);
+  in.vs = v->toDoubles();
+  in.lambdas = doubles(decay), in.gates = doubles(gate), in.logGates = doubles(logGate);
+  in.betas = doubles(beta), in.s0 = doubles(state), in.alphas = doubles(alpha);
+  in.thetas = doubles(theta), in.etas = doubles(eta);
+  in.decay = decay, in.gate = gate, in.logGate = logGate, in.perFeature = perFeature;
+  in.beta = beta, in.state = state, in.titans = alpha, in.normalize = norm->second;
+  in.scale = scale->second;
+  in.splitC = split != op.ints.end() ? split->second : 0;
+  in.wy = wy != op.ints.end();
+  return true;
+}
+
+/// The recurrence's results: out, the final state and log den per token;
+/// with split(C) the states and normalizers at each chunk's start and the
+/// values u_t the state update took (the delta rule's corrected values).
+struct LinearResults {
+  HostTensor out, last, lse, states, corrected, normalizers;
   std::vector<double> gammas; // per token, for wy
-  HostTensor out = HostTensor::zeros(DType::F64, {B, H, N, Dv});
-  HostTensor last = HostTensor::zeros(DType::F64, {B, H, D, Dv});
-  HostTensor lse = HostTensor::zeros(DType::F64, {B, H, N}); // log den
-  std::vector<double> S(D * Dv), z(D), u(Dv), U(D * Dv);
-  for (int64_t bh = 0; bh < B * H; ++bh) {
-    if (state)
-      std::copy(s0.begin() + bh * D * Dv, s0.begin() + (bh + 1) * D * Dv, S.begin());
-    else
-      std::fill(S.begin(), S.end(), 0.0);
-    std::fill(z.begin(), z.end(), 0.0);
-    std::fill(U.begin(), U.end(), 0.0);
+  explicit LinearResults(const LinearInputs &in) {
+    int64_t B = in.B, H = in.H, N = in.N, D = in.D, Dv = in.Dv;
+    int64_t chunks = in.splitC ? (N + in.splitC - 1) / in.splitC : 0;
+    out = HostTensor::zeros(DType::F64, {B, H, N, Dv});
+    last = HostTensor::zeros(DType::F64, {B, H, D, Dv});
+    lse = HostTensor::zeros(DType::F64, {B, H, N});
+    states = HostTensor::zeros(DType::F64, {B, H, chunks, D, Dv});
+    corrected = HostTensor::zeros(DType::F64, {B, H, N, Dv});
+    normalizers = HostTensor::zeros(DType::F64, {B, H, chunks, D});
+  }
+};
+
+/// The state S (D x Dv), normalizer z and Titans' momentum U of one (b, h)
+/// row, advanced token by token.
+struct LinearRow {
+  const LinearInputs &in;
+  LinearResults &res;
+  int64_t bh, D, Dv;
+  std::vector<double> S, z, u, U;
+
+  LinearRow(const LinearInputs &in, LinearResults &res, int64_t bh)
+      : in(in), res(res), bh(bh), D(in.D), Dv(in.Dv), S(D * Dv), z(D), u(Dv), U(D * Dv) {
+    if (in.state)
+      std::copy(in.s0.begin() + bh * D * Dv, in.s0.begin() + (bh + 1) * D * Dv, S.begin());
+  }
+
+  /// Titans: U = eta U - theta k (k^T S - v^T); S = (1 - alpha) S + U.
+  void titansStep(int64_t bht, const double *kt, const double *vt) {
+    for (int64_t e = 0; e < Dv; ++e) {
+      double w = 0;
+      for (int64_t d = 0; d < D; ++d)
+        w += S[d * Dv + e] * kt[d];
+      u[e] = w - vt[e];
+    }
+    for (int64_t d = 0; d < D; ++d)
+      for (int64_t e = 0; e < Dv; ++e) {
+        double &Ude = U[d * Dv + e];
+        Ude = in.etas[bht] * Ude - in.thetas[bht] * kt[d] * u[e];
+        S[d * Dv + e] = (1 - in.alphas[bht]) * S[d * Dv + e] + Ude;
+      }
+  }
+
+  /// S = diag(gamma) S + k u^T, z = gamma z + k, with u = v or, under the
+  /// delta rule, u = beta (v - g S^T k) with the old S.
+  void gatedStep(int64_t bht, double g, const double *kt, const double *vt) {
+    for (int64_t e = 0; e < Dv; ++e) {
+      u[e] = vt[e];
+      if (in.beta) {
+        double w = 0;
+        for (int64_t d = 0; d < D; ++d)
+          w += S[d * Dv + e] * kt[d];
+        u[e] = in.betas[bht] * (vt[e] - g * w);
+      }
+      if (in.splitC)
+        res.corrected.set(bht * Dv + e, u[e]);
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      // gamma of state row d: g, times e^{g_td} for a per-feature gate.
+      double gd = in.perFeature ? g * std::exp(in.logGates[bht * D + d]) : g;
+      z[d] = gd * z[d] + kt[d];
+      for (int64_t e = 0; e < Dv; ++e)
+        S[d * Dv + e] = gd * S[d * Dv + e] + kt[d] * u[e];
+    }
+  }
+
+  /// out_t = scale q^T S [/ q^T z], and log(q^T z).
+  void readOut(int64_t bht, const double *qt) {
+    double den = 0;
+    for (int64_t d = 0; d < D; ++d)
+      den += qt[d] * z[d];
+    res.lse.set(bht, std::log(den)); // -inf at 0 (NaN below: the caller's map)
+    for (int64_t e = 0; e < Dv; ++e) {
+      double acc = 0;
+      for (int64_t d = 0; d < D; ++d)
+        acc += qt[d] * S[d * Dv + e];
+      if (in.normalize)
+        acc = den != 0 ? acc / den : 0.0;
+      res.out.set(bht * Dv + e, in.scale * acc);
+    }
+  }
+
+  void run() {
+    int64_t N = in.N, C = in.splitC;
+    int64_t chunks = C ? (N + C - 1) / C : 0;
     for (int64_t t = 0; t < N; ++t) {
       int64_t bht = bh * N + t;
-      double g = (decay ? lambdas[bh % H] : 1.0) * (gate ? gates[bht] : 1.0) *
-                 (logGate && !perFeature ? std::exp(logGates[bht]) : 1.0);
-      if (wy != op.ints.end())
-        gammas.push_back(g);
-      // gamma of state row d: g, times e^{g_td} for a per-feature gate.
-      auto gammaOf = [&](int64_t d) {
-        return perFeature ? g * std::exp(logGates[bht * D + d]) : g;
-      };
-      const double *qt = &qs[bht * D], *kt = &ks[bht * D];
-      const double *vt = &vs[bht * Dv];
-      if (splitC && t % splitC == 0) {
+      double g = in.gamma(bh, bht);
+      if (in.wy)
+        res.gammas.push_back(g);
+      if (C && t % C == 0) {
         for (int64_t i = 0; i < D * Dv; ++i)
-          states.set((bh * chunks + t / splitC) * D * Dv + i, S[i]);
+          res.states.set((bh * chunks + t / C) * D * Dv + i, S[i]);
         for (int64_t d = 0; d < D; ++d)
-          normalizers.set((bh * chunks + t / splitC) * D + d, z[d]);
+          res.normalizers.set((bh * chunks + t / C) * D + d, z[d]);
       }
-      if (alpha) { // Titans: U = eta U - theta k (k^T S - v^T); S = (1 - alpha) S + U
-        for (int64_t e = 0; e < Dv; ++e) {
-          double w = 0;
-          for (int64_t d = 0; d < D; ++d)
-            w += S[d * Dv + e] * kt[d];
-          u[e] = w - vt[e];
-        }
-        for (int64_t d = 0; d < D; ++d)
-          for (int64_t e = 0; e < Dv; ++e) {
-            double &Ude = U[d * Dv + e];
-            Ude = etas[bht] * Ude - thetas[bht] * kt[d] * u[e];
-            S[d * Dv + e] = (1 - alphas[bht]) * S[d * Dv + e] + Ude;
-          }
-      }
-      for (int64_t e = 0; e < Dv && !alpha; ++e) {
-        u[e] = vt[e];
-        if (beta) { // u = beta (v - gamma S^T k), with the old S
-          double w = 0;
-          for (int64_t d = 0; d < D; ++d)
-            w += S[d * Dv + e] * kt[d];
-          u[e] = betas[bht] * (vt[e] - g * w);
-        }
-        if (splitC)
-          corrected.set(bht * Dv + e, u[e]);
-      }
-      for (int64_t d = 0; d < D && !alpha; ++d) {
-        double gd = gammaOf(d);
-        z[d] = gd * z[d] + kt[d];
-        for (int64_t e = 0; e < Dv; ++e)
-          S[d * Dv + e] = gd * S[d * Dv + e] + kt[d] * u[e];
-      }
-      double den = 0;
-      for (int64_t d = 0; d < D; ++d)
-        den += qt[d] * z[d];
-      lse.set(bht, std::log(den)); // -inf at 0 (NaN below: the caller's map)
-      for (int64_t e = 0; e < Dv; ++e) {
-        double acc = 0;
-        for (int64_t d = 0; d < D; ++d)
-          acc += qt[d] * S[d * Dv + e];
-        if (norm->second)
-          acc = den != 0 ? acc / den : 0.0;
-        out.set(bht * Dv + e, scale->second * acc);
-      }
+      const double *kt = &in.ks[bht * D], *vt = &in.vs[bht * Dv];
+      if (in.titans)
+        titansStep(bht, kt, vt);
+      else
+        gatedStep(bht, g, kt, vt);
+      readOut(bht, &in.qs[bht * D]);
     }
     for (int64_t i = 0; i < D * Dv; ++i)
-      last.set(bh * D * Dv + i, S[i]);
+      res.last.set(bh * D * Dv + i, S[i]);
   }
-  values[op.results.at("out")] = std::move(out);
-  if (auto it = op.results.find("final_state"); it != op.results.end())
-    values[it->second] = std::move(last);
-  if (auto it = op.results.find("lse"); it != op.results.end())
-    values[it->second] = std::move(lse);
-  if (wy != op.ints.end()) {
-    HostTensor W = HostTensor::zeros(DType::F64, {B, H, N, D});
-    HostTensor U = HostTensor::zeros(DType::F64, {B, H, N, Dv});
-    wyChunks(ks, vs, betas, gammas, B * H, N, D, Dv, wy->second, W, U);
+};
+
+} // namespace
+
+bool referenceLinearOp(const RefOp &op, std::map<int, HostTensor> &values,
+                       ReferenceStats &, std::string &error) {
+  LinearInputs in;
+  if (!readLinearInputs(op, values, in, error))
+    return false;
+  LinearResults res(in);
+  for (int64_t bh = 0; bh < in.B * in.H; ++bh)
+    LinearRow(in, res, bh).run();
+  auto bind = [&](const char *name, HostTensor &t) {
+    if (auto it = op.results.find(name); it != op.results.end())
+      values[it->second] = std::move(t);
+  };
+  values[op.results.at("out")] = std::move(res.out);
+  bind("final_state", res.last);
+  bind("lse", res.lse);
+  if (in.wy) {
+    HostTensor W = HostTensor::zeros(DType::F64, {in.B, in.H, in.N, in.D});
+    HostTensor U = HostTensor::zeros(DType::F64, {in.B, in.H, in.N, in.Dv});
+    wyChunks(in.ks, in.vs, in.betas, res.gammas, in.B * in.H, in.N, in.D, in.Dv,
+             op.ints.at("wy"), W, U);
     values[op.results.at("w")] = std::move(W);
     values[op.results.at("u")] = std::move(U);
   }
-  if (splitC) {
-    values[op.results.at("states")] = std::move(states);
-    if (auto it = op.results.find("corrected"); it != op.results.end())
-      values[it->second] = std::move(corrected);
-    if (auto it = op.results.find("normalizers"); it != op.results.end())
-      values[it->second] = std::move(normalizers);
+  if (in.splitC) {
+    values[op.results.at("states")] = std::move(res.states);
+    bind("corrected", res.corrected);
+    bind("normalizers", res.normalizers);
   }
   return true;
 }
