@@ -181,25 +181,44 @@ SmallVector<Value> LandmarkTileBuilder::gatherCodes(Value p0, Value last32) {
   return codes;
 }
 
+void LandmarkTileBuilder::copyRows32(Value base, int64_t width, int64_t pitch, Value dst,
+                                     function_ref<Value(int64_t)> rowOfCopy,
+                                     NVVM::LoadCacheModifierKind cache) {
+  auto ptr3 = LLVM::LLVMPointerType::get(b.getContext(), 3);
+  int64_t chunks = width / 8, copies = kTile * chunks;
+  Value chunk = rem(tid, chunks);
+  Value src = LLVM::GEPOp::create(b, base.getType(), b.getI8Type(), base,
+                                  ValueRange{zext64(b, mul(chunk, 16))});
+  Value dst0 = add(dst, add(mul(div(tid, chunks), pitch * 2), mul(chunk, 16)));
+  for (int64_t t = 0; t < copies; t += kThreads) {
+    Value row = rowOfCopy(t);
+    Value to = LLVM::IntToPtrOp::create(b, ptr3, zext64(b, add(dst0, (t / chunks) * pitch * 2)));
+    NVVM::CpAsyncOp::create(b, to, rowBytesPtr(b, src, row, width * 2), 16, cache, Value());
+  }
+}
+
 void LandmarkTileBuilder::gatherQueryRows(ArrayRef<Value> codes) {
   // A code past the list's end is stale, so its row is clamped into q (its
   // unit is never stored).
-  auto ptr3 = LLVM::LLVMPointerType::get(b.getContext(), 3);
-  int64_t chunks = s.d / 8;
-  Value chunk = rem(tid, chunks);
   Value lastRow = asI32(sub(n, 1));
-  Value src = planeBytes(q, h, s.d * 2);
-  src = LLVM::GEPOp::create(b, src.getType(), b.getI8Type(), src,
-                            ValueRange{zext64(b, mul(chunk, 16))});
-  Value dst0 = add(add(smemBase, mul(div(tid, chunks), s.padD() * 2)), mul(chunk, 16));
-  for (auto [i, code] : llvm::enumerate(codes)) {
-    int64_t t = int64_t(i) * kThreads;
-    Value row = arith::MinUIOp::create(b, arith::DivUIOp::create(b, code, ci(topk)), lastRow);
-    Value to = LLVM::IntToPtrOp::create(
-        b, ptr3, zext64(b, add(dst0, (t / chunks) * s.padD() * 2)));
-    NVVM::CpAsyncOp::create(b, to, rowBytesPtr(b, src, row, s.d * 2), 16,
-                            NVVM::LoadCacheModifierKind::CG, Value());
-  }
+  copyRows32(planeBytes(q, h, s.d * 2), s.d, s.padD(), smemBase, [&](int64_t t) -> Value {
+    Value code = codes[t / kThreads];
+    return arith::MinUIOp::create(b, arith::DivUIOp::create(b, code, ci(topk)), lastRow);
+  }, NVVM::LoadCacheModifierKind::CG);
+}
+
+void LandmarkTileBuilder::stageBlockKV(Value kBase, Value vBase, Value beta) {
+  // Rows past N read row N - 1; their scores are never kept (a block's
+  // rows past N belong to no entry's block).
+  Value lastRow = asI32(sub(n, 1));
+  Value r0 = arith::AddIOp::create(b, asI32(mul(beta, kTile)), asI32(div(tid, s.d / 8)));
+  copyRows32(kBase, s.d, s.padD(), add(smemBase, c(s.qBytes())), [&](int64_t t) -> Value {
+    return arith::MinUIOp::create(b, arith::AddIOp::create(b, r0, ci(t / (s.d / 8))), lastRow);
+  }, NVVM::LoadCacheModifierKind::CA);
+  Value r0v = s.dv == s.d ? r0 : arith::AddIOp::create(b, asI32(mul(beta, kTile)), asI32(div(tid, s.dv / 8)));
+  copyRows32(vBase, s.dv, s.padV(), add(smemBase, c(s.qBytes() + s.offV())), [&](int64_t t) -> Value {
+    return arith::MinUIOp::create(b, arith::AddIOp::create(b, r0v, ci(t / (s.dv / 8))), lastRow);
+  }, NVVM::LoadCacheModifierKind::CA);
 }
 
 void LandmarkTileBuilder::unitsOfBlock(Value beta, Value stage, Value rowsOf,
@@ -323,14 +342,13 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
   Value first32 = entryWord(arith::MinUIOp::create(b, asI32(p0), last32), 1);
   // A stale block id (an empty group) is clamped into the blocks.
   Value first = index(arith::MinUIOp::create(b, first32, asI32(sub(nb, 1))));
-  auto stageBlockKV = [&](Value beta) {
-    Value row0 = mul(beta, kTile);
-    stageRows(k, row0, n, keysOf(c(0)), kTile, s.d);
-    stageRows(v, row0, n, valuesOf(c(0)), kTile, s.dv);
-  };
+  // A block's keys and values by cp.async from per-(b, kv head) bases in
+  // 32-bit row arithmetic.
+  Value kBase = planeBytes(k, kvHead, s.d * 2), vBase = planeBytes(v, kvHead, s.dv * 2);
+  auto stageBlock = [&](Value beta) { stageBlockKV(kBase, vBase, beta); };
   SmallVector<Value> codes = gatherCodes(p0, last32);
   Value pair = loadEntry(p0, last32);
-  stageBlockKV(first);
+  stageBlock(first);
   gatherQueryRows(codes);
   storeEntry(pair, p0, total, rowsOf);
   gpu::BarrierOp::create(b);
@@ -374,7 +392,7 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
     {
       OpBuilder::InsertionGuard g2(b);
       b.setInsertionPointToStart(&ifMore.getThenRegion().front());
-      stageBlockKV(nxt);
+      stageBlock(nxt);
     }
     scf::YieldOp::create(b, ValueRange{nxt});
   }

@@ -185,6 +185,15 @@ private:
   /// into Q by cp.async.
   SmallVector<Value> gatherCodes(Value p0, Value last32);
   void gatherQueryRows(ArrayRef<Value> codes);
+  /// cp.async copies of kTile rows of `width` elements from global `base`
+  /// into shared memory at byte `dst`, rows `pitch` elements apart: thread
+  /// t takes 16-byte chunk t % (width / 8) of its copies; rowOfCopy(t0)
+  /// gives the source row (i32) of the copy at thread offset t0.
+  void copyRows32(Value base, int64_t width, int64_t pitch, Value dst,
+                  function_ref<Value(int64_t)> rowOfCopy, NVVM::LoadCacheModifierKind cache);
+  /// Block beta's keys and values (kBase, vBase from planeBytes) into
+  /// their shared windows.
+  void stageBlockKV(Value kBase, Value vBase, Value beta);
   /// Block beta's unit for the rows of its segment, stored; blkOf: the
   /// blocks of this lane's two accumulator rows.
   void unitsOfBlock(Value beta, Value stage, Value rowsOf, ArrayRef<Value> blkOf);
