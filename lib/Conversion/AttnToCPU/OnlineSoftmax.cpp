@@ -184,150 +184,164 @@ Value rowRescale(OpBuilder &b, Location l, Value rowBuf, Value row,
       b, l, VectorType::get({lanes}, b.getF32Type()), a);
 }
 
-std::pair<Value, Value> emitOnlineSoftmax(OpBuilder &b, Location l,
-                                          const SoftmaxStep &s) {
-  auto vt = VectorType::get({s.lanes}, b.getF32Type());
-  int64_t bq = cast<VectorType>(s.mIn.getType()).getNumElements();
-  Value c0 = cIdx(b, l, 0);
-  // Vector c of a row: f's value where the row may keep keys there
-  // (always, without liveVectors), else `skipped` (nothing read or written).
-  auto guarded = [&](OpBuilder &ob, Location ol, int64_t c, Value skipped,
-                     function_ref<Value(OpBuilder &, Location)> f) -> Value {
-    if (!s.liveVectors || c == 0)
-      return f(ob, ol);
-    Value in = arith::CmpIOp::create(ob, ol, arith::CmpIPredicate::ult,
-                                     cIdx(ob, ol, c), s.liveVectors);
-    auto branch = scf::IfOp::create(
-        ob, ol, in,
-        [&](OpBuilder &tb, Location tl) {
-          scf::YieldOp::create(tb, tl, f(tb, tl));
-        },
-        [&](OpBuilder &eb, Location el) {
-          scf::YieldOp::create(eb, el, skipped);
-        });
-    return branch.getResult(0);
-  };
-  auto loadAt = [&](OpBuilder &ob, Location ol, Value row, int64_t c) -> Value {
-    return vector::LoadOp::create(ob, ol, vt, s.scores,
-                                  ValueRange{row, cIdx(ob, ol, c * s.lanes)});
-  };
+namespace {
 
-  // (A) block max of each row.
-  forEach(
-      b, l, c0, s.rows, [&](OpBuilder &ob, Location ol, Value row) {
-        Value negInf = splat(ob, ol, vt, -std::numeric_limits<float>::infinity());
-        SmallVector<Value> xs;
-        for (int64_t c = 0; c < s.keyVectors; ++c)
-          xs.push_back(guarded(ob, ol, c, negInf, [&](OpBuilder &gb, Location gl) {
-            return loadAt(gb, gl, row, c);
-          }));
-        Value mx = tree(ob, ol, xs,
-                        [&](Value x, Value y) { return maxps(ob, ol, x, y); });
-        Value blockMax = laneMax(ob, ol, mx);
-        if (s.scale != 1.0f)
-          blockMax = arith::MulFOp::create(
-              ob, ol, blockMax,
-              arith::ConstantOp::create(ob, ol, ob.getF32FloatAttr(s.scale)));
-        memref::StoreOp::create(ob, ol, blockMax, s.rowBuf,
-                                ValueRange{cIdx(ob, ol, kBlockMax), row});
-      });
+/// The phases of one online-softmax step (the file comment's (A), (1), (B),
+/// (2)) over the step's scores and row scratch.
+struct OnlineSoftmaxEmitter {
+  OpBuilder &b;
+  Location l;
+  const SoftmaxStep &s;
+  VectorType vt;
 
-  // (1) m', the exp shift and alpha, `lanes` rows at a time.
+  /// `lanes` rows at once: rows [g0, g0 + width) as one vector, with the
+  /// lanes of rows past `s.rows` masked off (`live`).
   struct RowGroup {
     int64_t g0;
     VectorType type;
     Value live;
   };
   SmallVector<RowGroup> groups;
-  for (int64_t g0 = 0; g0 < bq; g0 += s.lanes) {
-    int64_t w = std::min(s.lanes, bq - g0);
-    groups.push_back({g0, VectorType::get({w}, b.getF32Type()),
-                      lanesBelow(b, l, g0, w, s.rows)});
+
+  OnlineSoftmaxEmitter(OpBuilder &b, Location l, const SoftmaxStep &s)
+      : b(b), l(l), s(s), vt(VectorType::get({s.lanes}, b.getF32Type())) {}
+
+  /// The row groups (their live masks emitted here, after phase (A)).
+  void makeGroups() {
+    int64_t bq = cast<VectorType>(s.mIn.getType()).getNumElements();
+    for (int64_t g0 = 0; g0 < bq; g0 += s.lanes) {
+      int64_t w = std::min(s.lanes, bq - g0);
+      groups.push_back(
+          {g0, VectorType::get({w}, b.getF32Type()), lanesBelow(b, l, g0, w, s.rows)});
+    }
   }
-  auto slice = [&](Value state, const RowGroup &g) -> Value {
-    return vector::ExtractStridedSliceOp::create(
-        b, l, state, ArrayRef<int64_t>{g.g0},
-        ArrayRef<int64_t>{g.type.getNumElements()}, ArrayRef<int64_t>{1});
-  };
-  auto merge = [&](Value part, Value state, const RowGroup &g) -> Value {
-    return vector::InsertStridedSliceOp::create(
-        b, l, part, state, ArrayRef<int64_t>{g.g0}, ArrayRef<int64_t>{1});
-  };
-  auto at = [&](Slot slot, const RowGroup &g) {
+
+  /// Vector c of a row: f's value where the row may keep keys there
+  /// (always, without liveVectors), else `skipped` (nothing read or written).
+  Value guarded(OpBuilder &ob, Location ol, int64_t c, Value skipped,
+                function_ref<Value(OpBuilder &, Location)> f) {
+    if (!s.liveVectors || c == 0)
+      return f(ob, ol);
+    Value in = arith::CmpIOp::create(ob, ol, arith::CmpIPredicate::ult, cIdx(ob, ol, c),
+                                     s.liveVectors);
+    auto branch = scf::IfOp::create(
+        ob, ol, in,
+        [&](OpBuilder &tb, Location tl) { scf::YieldOp::create(tb, tl, f(tb, tl)); },
+        [&](OpBuilder &eb, Location el) { scf::YieldOp::create(eb, el, skipped); });
+    return branch.getResult(0);
+  }
+  Value loadAt(OpBuilder &ob, Location ol, Value row, int64_t c) {
+    return vector::LoadOp::create(ob, ol, vt, s.scores, ValueRange{row, cIdx(ob, ol, c * s.lanes)});
+  }
+  Value slice(Value state, const RowGroup &g) {
+    return vector::ExtractStridedSliceOp::create(b, l, state, ArrayRef<int64_t>{g.g0},
+                                                 ArrayRef<int64_t>{g.type.getNumElements()},
+                                                 ArrayRef<int64_t>{1});
+  }
+  Value merge(Value part, Value state, const RowGroup &g) {
+    return vector::InsertStridedSliceOp::create(b, l, part, state, ArrayRef<int64_t>{g.g0},
+                                                ArrayRef<int64_t>{1});
+  }
+  SmallVector<Value> at(Slot slot, const RowGroup &g) {
     return SmallVector<Value>{cIdx(b, l, slot), cIdx(b, l, g.g0)};
-  };
-  auto load = [&](Slot slot, const RowGroup &g) -> Value {
+  }
+  Value load(Slot slot, const RowGroup &g) {
     return vector::LoadOp::create(b, l, g.type, s.rowBuf, at(slot, g));
-  };
-  Value mOut = s.mIn, lOut = s.lIn;
-  for (const RowGroup &g : groups) {
-    Value negInf =
-        splat(b, l, g.type, -std::numeric_limits<float>::infinity());
-    Value mOld = slice(s.mIn, g);
-    Value mNew = arith::SelectOp::create(
-        b, l, g.live,
-        arith::MaximumFOp::create(b, l, mOld, load(kBlockMax, g)), mOld);
-    Value empty =
-        arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, mNew, negInf);
-    Value shift =
-        arith::SelectOp::create(b, l, empty, splat(b, l, g.type, 0.0f), mNew);
-    Value alpha = fastExp(b, l, arith::SubFOp::create(b, l, mOld, shift),
-                          s.scalef);
-    vector::StoreOp::create(b, l, shift, s.rowBuf, at(kShift, g));
-    vector::StoreOp::create(b, l, alpha, s.rowBuf, at(kAlpha, g));
-    mOut = merge(mNew, mOut, g);
   }
 
-  // (B) p = exp(s - shift) in place of the scores, and each row's sum.
-  forEach(
-      b, l, c0, s.rows, [&](OpBuilder &ob, Location ol, Value row) {
-        Value shift = vector::BroadcastOp::create(
-            ob, ol, vt,
-            memref::LoadOp::create(ob, ol, s.rowBuf,
-                                   ValueRange{cIdx(ob, ol, kShift), row}));
-        // s scale - shift as one fma where the sums are still unscaled.
-        Value scale = s.scale != 1.0f ? splat(ob, ol, vt, s.scale) : Value();
-        Value negShift =
-            scale ? arith::NegFOp::create(ob, ol, shift).getResult() : Value();
-        // p of vector c, stored in place unless bf16 pairs store them below.
-        Value zeros = splat(ob, ol, vt, 0.0f);
-        SmallVector<Value> p;
-        for (int64_t c = 0; c < s.keyVectors; ++c)
-          p.push_back(guarded(ob, ol, c, zeros, [&](OpBuilder &gb, Location gl) {
-            Value x = loadAt(gb, gl, row, c);
-            Value arg = scale ? math::FmaOp::create(gb, gl, x, scale, negShift)
-                                    .getResult()
-                              : arith::SubFOp::create(gb, gl, x, shift)
-                                    .getResult();
-            Value e = fastExp(gb, gl, arg, s.scalef);
-            if (!s.pairs)
-              vector::StoreOp::create(gb, gl, e, s.scores,
-                                      ValueRange{row, cIdx(gb, gl, c * s.lanes)});
-            return e;
-          }));
-        // Pairs: slots of skipped vectors hold zeros, never read by phase 4.
-        if (s.pairs)
-          storeProbabilityPairs(ob, ol, p, s.scores, row, s.lanes);
-        Value sum = tree(ob, ol, p, [&](Value x, Value y) -> Value {
-          return arith::AddFOp::create(ob, ol, x, y);
-        });
-        // reassoc: a tree across lanes, not dependent scalar adds.
-        Value rowSum = vector::ReductionOp::create(
-            ob, ol, vector::CombiningKind::ADD, sum, Value(),
-            arith::FastMathFlags::reassoc);
-        memref::StoreOp::create(ob, ol, rowSum, s.rowBuf,
-                                ValueRange{cIdx(ob, ol, kRowSum), row});
+  /// (A) the block max of each row (scaled), into kBlockMax.
+  void blockMax() {
+    forEach(b, l, cIdx(b, l, 0), s.rows, [&](OpBuilder &ob, Location ol, Value row) {
+      Value negInf = splat(ob, ol, vt, -std::numeric_limits<float>::infinity());
+      SmallVector<Value> xs;
+      for (int64_t c = 0; c < s.keyVectors; ++c)
+        xs.push_back(guarded(ob, ol, c, negInf, [&](OpBuilder &gb, Location gl) {
+          return loadAt(gb, gl, row, c);
+        }));
+      Value mx = tree(ob, ol, xs, [&](Value x, Value y) { return maxps(ob, ol, x, y); });
+      Value m = laneMax(ob, ol, mx);
+      if (s.scale != 1.0f)
+        m = arith::MulFOp::create(ob, ol, m,
+                                  arith::ConstantOp::create(ob, ol, ob.getF32FloatAttr(s.scale)));
+      memref::StoreOp::create(ob, ol, m, s.rowBuf, ValueRange{cIdx(ob, ol, kBlockMax), row});
+    });
+  }
+
+  /// (1) m', the exp shift and alpha per row group; returns m'.
+  Value shifts() {
+    Value mOut = s.mIn;
+    for (const RowGroup &g : groups) {
+      Value negInf = splat(b, l, g.type, -std::numeric_limits<float>::infinity());
+      Value mOld = slice(s.mIn, g);
+      Value mNew = arith::SelectOp::create(
+          b, l, g.live, arith::MaximumFOp::create(b, l, mOld, load(kBlockMax, g)), mOld);
+      Value empty = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OEQ, mNew, negInf);
+      Value shift = arith::SelectOp::create(b, l, empty, splat(b, l, g.type, 0.0f), mNew);
+      Value alpha = fastExp(b, l, arith::SubFOp::create(b, l, mOld, shift), s.scalef);
+      vector::StoreOp::create(b, l, shift, s.rowBuf, at(kShift, g));
+      vector::StoreOp::create(b, l, alpha, s.rowBuf, at(kAlpha, g));
+      mOut = merge(mNew, mOut, g);
+    }
+    return mOut;
+  }
+
+  /// (B) p = exp(s - shift) in place of the scores, and each row's sum.
+  void probabilities() {
+    forEach(b, l, cIdx(b, l, 0), s.rows, [&](OpBuilder &ob, Location ol, Value row) {
+      Value shift = vector::BroadcastOp::create(
+          ob, ol, vt,
+          memref::LoadOp::create(ob, ol, s.rowBuf, ValueRange{cIdx(ob, ol, kShift), row}));
+      // s scale - shift as one fma where the sums are still unscaled.
+      Value scale = s.scale != 1.0f ? splat(ob, ol, vt, s.scale) : Value();
+      Value negShift = scale ? arith::NegFOp::create(ob, ol, shift).getResult() : Value();
+      // p of vector c, stored in place unless bf16 pairs store them below.
+      Value zeros = splat(ob, ol, vt, 0.0f);
+      SmallVector<Value> p;
+      for (int64_t c = 0; c < s.keyVectors; ++c)
+        p.push_back(guarded(ob, ol, c, zeros, [&](OpBuilder &gb, Location gl) {
+          Value x = loadAt(gb, gl, row, c);
+          Value arg = scale ? math::FmaOp::create(gb, gl, x, scale, negShift).getResult()
+                            : arith::SubFOp::create(gb, gl, x, shift).getResult();
+          Value e = fastExp(gb, gl, arg, s.scalef);
+          if (!s.pairs)
+            vector::StoreOp::create(gb, gl, e, s.scores, ValueRange{row, cIdx(gb, gl, c * s.lanes)});
+          return e;
+        }));
+      // Pairs: slots of skipped vectors hold zeros, never read by phase 4.
+      if (s.pairs)
+        storeProbabilityPairs(ob, ol, p, s.scores, row, s.lanes);
+      Value sum = tree(ob, ol, p, [&](Value x, Value y) -> Value {
+        return arith::AddFOp::create(ob, ol, x, y);
       });
-
-  // (2) l' = l alpha + sum.
-  for (const RowGroup &g : groups) {
-    Value lOld = slice(s.lIn, g);
-    Value lNew = arith::SelectOp::create(
-        b, l, g.live,
-        math::FmaOp::create(b, l, lOld, load(kAlpha, g), load(kRowSum, g)),
-        lOld);
-    lOut = merge(lNew, lOut, g);
+      // reassoc: a tree across lanes, not dependent scalar adds.
+      Value rowSum = vector::ReductionOp::create(ob, ol, vector::CombiningKind::ADD, sum, Value(),
+                                                 arith::FastMathFlags::reassoc);
+      memref::StoreOp::create(ob, ol, rowSum, s.rowBuf, ValueRange{cIdx(ob, ol, kRowSum), row});
+    });
   }
+
+  /// (2) l' = l alpha + sum per row group.
+  Value sums() {
+    Value lOut = s.lIn;
+    for (const RowGroup &g : groups) {
+      Value lOld = slice(s.lIn, g);
+      Value lNew = arith::SelectOp::create(
+          b, l, g.live, math::FmaOp::create(b, l, lOld, load(kAlpha, g), load(kRowSum, g)), lOld);
+      lOut = merge(lNew, lOut, g);
+    }
+    return lOut;
+  }
+};
+
+} // namespace
+
+std::pair<Value, Value> emitOnlineSoftmax(OpBuilder &b, Location l, const SoftmaxStep &s) {
+  OnlineSoftmaxEmitter e(b, l, s);
+  e.blockMax();
+  e.makeGroups();
+  Value mOut = e.shifts();
+  e.probabilities();
+  Value lOut = e.sums();
   return {mOut, lOut};
 }
 

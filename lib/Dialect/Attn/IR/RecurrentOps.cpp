@@ -88,51 +88,63 @@ void MergeOp::describe(attnir::RefOp &op, function_ref<int(Value)> idOf) {
 // linear
 //===----------------------------------------------------------------------===//
 
-LogicalResult LinearOp::verify() {
-  auto q = cast<RankedTensorType>(getQ().getType());
-  auto k = cast<RankedTensorType>(getK().getType());
-  auto v = cast<RankedTensorType>(getV().getType());
-  auto o = cast<RankedTensorType>(getOut().getType());
-  size_t tail = getNumWyResults() + getNumSplitResults();
-  if (getExtras().size() != tail && getExtras().size() != tail + 1)
-    return emitOpError() << "returns out, optionally the final state (or the lse with "
-                            "normalize)"
-                         << (getWy() ? ", then wy's W and U" : "")
-                         << (getSplit() ? ", then split's chunk states" : "")
-                         << (getSplit() && getWy() ? " and corrected values" : "")
-                         << (getSplit() && getNormalize() ? " and normalisers" : "") << "; got "
-                         << getNumResults() << " results";
-  if (Value s = getFinalState(); s && !cast<RankedTensorType>(s.getType()).getElementType().isF32())
-    return emitOpError() << "the second result must be f32, got " << s.getType();
-  if (auto c = getWy()) {
+/// The results: out, the optional final state (or lse), then wy's and
+/// split's.
+static LogicalResult verifyLinearResultCount(LinearOp op) {
+  size_t tail = op.getNumWyResults() + op.getNumSplitResults();
+  if (op.getExtras().size() != tail && op.getExtras().size() != tail + 1)
+    return op.emitOpError() << "returns out, optionally the final state (or the lse with "
+                               "normalize)"
+                            << (op.getWy() ? ", then wy's W and U" : "")
+                            << (op.getSplit() ? ", then split's chunk states" : "")
+                            << (op.getSplit() && op.getWy() ? " and corrected values" : "")
+                            << (op.getSplit() && op.getNormalize() ? " and normalisers" : "") << "; got "
+                            << op.getNumResults() << " results";
+  if (Value s = op.getFinalState(); s && !cast<RankedTensorType>(s.getType()).getElementType().isF32())
+    return op.emitOpError() << "the second result must be f32, got " << s.getType();
+  return success();
+}
+
+/// wy(C): the delta rule's W and U.
+static LogicalResult verifyLinearWy(LinearOp op) {
+  auto k = cast<RankedTensorType>(op.getK().getType());
+  auto v = cast<RankedTensorType>(op.getV().getType());
+  if (auto c = op.getWy()) {
     if (*c < 1 || *c > 1024)
-      return emitOpError() << "wy(" << *c << "): the chunk must be 1 to 1024 tokens";
-    if (!getBeta() || getForget() || getNormalize())
-      return emitOpError() << "wy(C) is the delta rule's WY form: it needs delta(%beta), "
-                              "without momentum or normalize";
-    auto w = cast<RankedTensorType>(getWyW().getType());
-    auto u = cast<RankedTensorType>(getWyU().getType());
+      return op.emitOpError() << "wy(" << *c << "): the chunk must be 1 to 1024 tokens";
+    if (!op.getBeta() || op.getForget() || op.getNormalize())
+      return op.emitOpError() << "wy(C) is the delta rule's WY form: it needs delta(%beta), "
+                                 "without momentum or normalize";
+    auto w = cast<RankedTensorType>(op.getWyW().getType());
+    auto u = cast<RankedTensorType>(op.getWyU().getType());
     if (w.getRank() != 4 || u.getRank() != 4 || w.getElementType() != k.getElementType() ||
         u.getElementType() != v.getElementType())
-      return emitOpError() << "wy's results are W [B, H, N, D] of k's type and U [B, H, N, Dv] "
-                              "of v's, got "
-                           << w << " and " << u;
+      return op.emitOpError() << "wy's results are W [B, H, N, D] of k's type and U [B, H, N, Dv] "
+                                 "of v's, got "
+                              << w << " and " << u;
     for (int64_t d = 0; d < 4 && k.getRank() == 4 && v.getRank() == 4; ++d)
       if (!dimsAgree(w.getDimSize(d), k.getDimSize(d)) ||
           !dimsAgree(u.getDimSize(d), v.getDimSize(d)))
-        return emitOpError() << "wy's results are W [B, H, N, D] and U [B, H, N, Dv], got "
-                             << w << " and " << u;
+        return op.emitOpError() << "wy's results are W [B, H, N, D] and U [B, H, N, Dv], got "
+                                << w << " and " << u;
   }
-  if (auto c = getSplit()) {
+  return success();
+}
+
+/// split(C): the chunk states, corrected values and normalisers.
+static LogicalResult verifyLinearSplit(LinearOp op) {
+  auto q = cast<RankedTensorType>(op.getQ().getType());
+  auto v = cast<RankedTensorType>(op.getV().getType());
+  if (auto c = op.getSplit()) {
     if (*c < 1 || *c > 1024)
-      return emitOpError() << "split(" << *c << "): the chunk must be 1 to 1024 tokens";
-    if (getWy() && *getWy() != *c)
-      return emitOpError() << "split(" << *c << ") and wy(" << *getWy()
-                           << ") must share the chunk";
-    if (getForget() || (getBeta() && !getWy()))
-      return emitOpError() << "split(C) takes decays and gates, normalize, or the delta rule "
-                              "in its WY form; not momentum";
-    auto st = cast<RankedTensorType>(getChunkStates().getType());
+      return op.emitOpError() << "split(" << *c << "): the chunk must be 1 to 1024 tokens";
+    if (op.getWy() && *op.getWy() != *c)
+      return op.emitOpError() << "split(" << *c << ") and wy(" << *op.getWy()
+                              << ") must share the chunk";
+    if (op.getForget() || (op.getBeta() && !op.getWy()))
+      return op.emitOpError() << "split(C) takes decays and gates, normalize, or the delta rule "
+                                 "in its WY form; not momentum";
+    auto st = cast<RankedTensorType>(op.getChunkStates().getType());
     bool ok = st.getRank() == 5 && st.getElementType() == q.getElementType() &&
               q.getRank() == 4 && v.getRank() == 4;
     for (int64_t d : {0, 1})
@@ -140,91 +152,115 @@ LogicalResult LinearOp::verify() {
     ok = ok && dimsAgree(st.getDimSize(3), q.getDimSize(3)) &&
          dimsAgree(st.getDimSize(4), v.getDimSize(3));
     if (ok && !ShapedType::isDynamic(q.getDimSize(2)) && !ShapedType::isDynamic(st.getDimSize(2)))
-      ok = st.getDimSize(2) == (q.getDimSize(2) + *c - 1) / *c;
+      ok = st.getDimSize(2) == (q.getDimSize(2) + int64_t(*c) - 1) / int64_t(*c);
     if (!ok)
-      return emitOpError() << "split's chunk states are [B, H, ceil(N / C), D, Dv] of q's type, got "
-                           << st;
-    if (Value vc = getCorrectedValues(); vc && vc.getType() != getV().getType())
-      return emitOpError() << "split's corrected values are [B, H, N, Dv] of v's type, got "
-                           << vc.getType();
-    if (Value zs = getChunkNormalizers()) {
+      return op.emitOpError() << "split's chunk states are [B, H, ceil(N / C), D, Dv] of q's type, got "
+                              << st;
+    if (Value vc = op.getCorrectedValues(); vc && vc.getType() != op.getV().getType())
+      return op.emitOpError() << "split's corrected values are [B, H, N, Dv] of v's type, got "
+                              << vc.getType();
+    if (Value zs = op.getChunkNormalizers()) {
       auto zt = cast<RankedTensorType>(zs.getType());
       bool zok = zt.getRank() == 4 && zt.getElementType().isF32() && q.getRank() == 4;
       for (int64_t d : {0, 1, 2})
         zok = zok && dimsAgree(zt.getDimSize(d), st.getDimSize(d));
       zok = zok && dimsAgree(zt.getDimSize(3), q.getDimSize(3));
       if (!zok)
-        return emitOpError() << "split's normalisers are [B, H, ceil(N / C), D] f32, got " << zt;
+        return op.emitOpError() << "split's normalisers are [B, H, ceil(N / C), D] f32, got " << zt;
     }
   }
+  return success();
+}
+
+/// q, k, v, out, the decay and the per-token or per-feature gates.
+static LogicalResult verifyLinearOperands(LinearOp op) {
+  auto q = cast<RankedTensorType>(op.getQ().getType());
+  auto k = cast<RankedTensorType>(op.getK().getType());
+  auto v = cast<RankedTensorType>(op.getV().getType());
+  auto o = cast<RankedTensorType>(op.getOut().getType());
   if (q.getRank() != 4 || k.getRank() != 4 || v.getRank() != 4 ||
       o.getRank() != 4)
-    return emitOpError() << "takes q, k [B, H, N, D] and v [B, H, N, Dv] and "
-                            "returns [B, H, N, Dv]";
+    return op.emitOpError() << "takes q, k [B, H, N, D] and v [B, H, N, Dv] and "
+                               "returns [B, H, N, Dv]";
   for (int64_t d = 0; d < 4; ++d)
     if (!dimsAgree(q.getDimSize(d), k.getDimSize(d)) ||
         (d < 3 && (!dimsAgree(q.getDimSize(d), v.getDimSize(d)) ||
                    !dimsAgree(q.getDimSize(d), o.getDimSize(d)))))
-      return emitOpError() << "q " << q << ", k " << k << " and v " << v
-                           << " must share B, H and N (and q, k D)";
+      return op.emitOpError() << "q " << q << ", k " << k << " and v " << v
+                              << " must share B, H and N (and q, k D)";
   if (!dimsAgree(v.getDimSize(3), o.getDimSize(3)))
-    return emitOpError() << "result " << o << " must be [B, H, N, Dv]";
-  if (Value d = getDecay()) {
+    return op.emitOpError() << "result " << o << " must be [B, H, N, Dv]";
+  if (Value d = op.getDecay()) {
     auto t = cast<RankedTensorType>(d.getType());
     if (t.getRank() != 1 || !dimsAgree(t.getDimSize(0), q.getDimSize(1)))
-      return emitOpError() << "decay " << t << " must be [H], one per head";
+      return op.emitOpError() << "decay " << t << " must be [H], one per head";
   }
   // log_gate [B, H, N, D]: a log gate per key feature (GLA).
-  if (isPerFeatureGate()) {
-    auto t = cast<RankedTensorType>(getLogGate().getType());
+  if (op.isPerFeatureGate()) {
+    auto t = cast<RankedTensorType>(op.getLogGate().getType());
     for (int64_t d = 0; d < 4; ++d)
       if (!dimsAgree(t.getDimSize(d), q.getDimSize(d)))
-        return emitOpError() << "log_gate " << t << " must be [B, H, N] or [B, H, N, D]";
-    if (getBeta())
-      return emitOpError() << "the delta rule (delta) takes per-token gates, not per-feature "
-                              "log_gate [B, H, N, D]";
+        return op.emitOpError() << "log_gate " << t << " must be [B, H, N] or [B, H, N, D]";
+    if (op.getBeta())
+      return op.emitOpError() << "the delta rule (delta) takes per-token gates, not per-feature "
+                                 "log_gate [B, H, N, D]";
   }
   for (auto [name, value] :
-       {std::pair<const char *, Value>{"gate", getGate()},
-        {"log_gate", isPerFeatureGate() ? Value() : getLogGate()},
-        {"delta beta", getBeta()},
-        {"momentum alpha", getForget()},
-        {"momentum theta", getStep()},
-        {"momentum eta", getMomentum()}}) {
+       {std::pair<const char *, Value>{"gate", op.getGate()},
+        {"log_gate", op.isPerFeatureGate() ? Value() : op.getLogGate()},
+        {"delta beta", op.getBeta()},
+        {"momentum alpha", op.getForget()},
+        {"momentum theta", op.getStep()},
+        {"momentum eta", op.getMomentum()}}) {
     if (!value)
       continue;
     auto t = cast<RankedTensorType>(value.getType());
     if (t.getRank() != 3 || !dimsAgree(t.getDimSize(0), q.getDimSize(0)) ||
         !dimsAgree(t.getDimSize(1), q.getDimSize(1)) ||
         !dimsAgree(t.getDimSize(2), q.getDimSize(2)))
-      return emitOpError() << name << " " << t << " must be [B, H, N]";
+      return op.emitOpError() << name << " " << t << " must be [B, H, N]";
   }
-  if (Value lse = getLseResult()) {
+  return success();
+}
+
+/// The lse (with normalize) and the state in and out.
+static LogicalResult verifyLinearStates(LinearOp op) {
+  auto q = cast<RankedTensorType>(op.getQ().getType());
+  auto v = cast<RankedTensorType>(op.getV().getType());
+  if (Value lse = op.getLseResult()) {
     auto t = cast<RankedTensorType>(lse.getType());
     if (t.getRank() != 3 || !t.getElementType().isF32() ||
         !dimsAgree(t.getDimSize(0), q.getDimSize(0)) ||
         !dimsAgree(t.getDimSize(1), q.getDimSize(1)) ||
         !dimsAgree(t.getDimSize(2), q.getDimSize(2)))
-      return emitOpError() << "with normalize the second result is the lse "
-                              "[B, H, N] f32, got "
-                           << t;
+      return op.emitOpError() << "with normalize the second result is the lse "
+                                 "[B, H, N] f32, got "
+                              << t;
   }
   // The state in and out: [B, H, D, Dv] f32.
   for (auto [name, value] :
-       {std::pair<const char *, Value>{"state", getInitialState()},
-        {"the final state (second result)", getStateResult()}}) {
+       {std::pair<const char *, Value>{"state", op.getInitialState()},
+        {"the final state (second result)", op.getStateResult()}}) {
     if (!value)
       continue;
-    if (getNormalize())
-      return emitOpError() << name << " with normalize is not supported (its "
-                              "normaliser z is not carried)";
+    if (op.getNormalize())
+      return op.emitOpError() << name << " with normalize is not supported (its "
+                                 "normaliser z is not carried)";
     auto t = cast<RankedTensorType>(value.getType());
     if (t.getRank() != 4 || !dimsAgree(t.getDimSize(0), q.getDimSize(0)) ||
         !dimsAgree(t.getDimSize(1), q.getDimSize(1)) ||
         !dimsAgree(t.getDimSize(2), q.getDimSize(3)) ||
         !dimsAgree(t.getDimSize(3), v.getDimSize(3)))
-      return emitOpError() << name << " " << t << " must be [B, H, D, Dv] f32";
+      return op.emitOpError() << name << " " << t << " must be [B, H, D, Dv] f32";
   }
+  return success();
+}
+
+LogicalResult LinearOp::verify() {
+  if (failed(verifyLinearResultCount(*this)) || failed(verifyLinearWy(*this)) ||
+      failed(verifyLinearSplit(*this)) || failed(verifyLinearOperands(*this)) ||
+      failed(verifyLinearStates(*this)))
+    return failure();
   if (getBeta() && getNormalize())
     return emitOpError() << "the delta rule (delta) does not take normalize";
   if (getForget() && (getDecay() || getGate() || getLogGate() || getBeta() ||
