@@ -154,6 +154,171 @@ RowMass warpRowMass(OpBuilder &b, Location loc, const RowFacts &f, Value lane) {
   return {mx, cuda::warpReduce(b, loc, sums[0], add), cuda::warpReduce(b, loc, sums[1], add)};
 }
 
+struct WarpSelectRow {
+  OpBuilder &b;
+  Location loc;
+  const RowRef &row;
+  Value indices, counts;
+  ValueRange at;
+  Value lane;
+  bool ownRow;
+  Type i32, idx;
+  Value c0, c1, c32, nk, width, chunks;
+  RowFacts f;
+
+  WarpSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy, const RowRef &row,
+                Value indices, Value counts, ValueRange at, Value lane, bool ownRow)
+      : b(b), loc(loc), row(row), indices(indices), counts(counts), at(at), lane(lane),
+        ownRow(ownRow), i32(b.getI32Type()), idx(b.getIndexType()), c0(cIdx(b, loc, 0)),
+        c1(cIdx(b, loc, 1)), c32(cIdx(b, loc, 32)), nk(row.length(b, loc)),
+        width(dimOf(b, loc, indices, 3)), chunks(arith::CeilDivUIOp::create(b, loc, nk, c32)),
+        f{policy, row, nk, nk} {}
+
+  /// The row rewritten in place to +inf (forced), the score (candidate) or
+  /// -inf (neither).
+  void encodeOwnRow() {
+    lanePass(b, loc, f, lane, ValueRange{},
+             [&](OpBuilder &ob, Location l, Value j, Value s, ValueRange) -> SmallVector<Value> {
+               Value isLegal = f.legal(ob, l, s);
+               Value coded = arith::SelectOp::create(
+                   ob, l, f.forced(ob, l, j, isLegal), cF32(ob, l, INFINITY),
+                   arith::SelectOp::create(ob, l, isLegal, s, cF32(ob, l, -INFINITY)));
+               memref::StoreOp::create(ob, l, coded, row.buffer, row.at(j));
+               return {};
+             });
+  }
+  /// A candidate ranked by score / a block kept whatever its score.
+  Value isCandidate(OpBuilder &ob, Location l, Value j, Value s) {
+    if (!ownRow)
+      return f.candidate(ob, l, j, s);
+    return arith::AndIOp::create(
+        ob, l, arith::CmpFOp::create(ob, l, arith::CmpFPredicate::OLT, s, inf),
+        arith::CmpFOp::create(ob, l, arith::CmpFPredicate::OGT, s, cF32(ob, l, -INFINITY)));
+  }
+  Value isForced(OpBuilder &ob, Location l, Value j, Value s) {
+    if (!ownRow)
+      return f.forced(ob, l, j, f.legal(ob, l, s));
+    return arith::CmpFOp::create(ob, l, arith::CmpFPredicate::OEQ, s, inf);
+  }
+  /// Position j of chunk c for this lane; its score (-inf past the row).
+  Value position(OpBuilder &ob, Location l, Value c) {
+    return arith::AddIOp::create(ob, l, arith::MulIOp::create(ob, l, c, c32), lane).getResult();
+  }
+  Value scoreAt(OpBuilder &ob, Location l, Value j, Value inRow) {
+    Value safe = arith::SelectOp::create(ob, l, inRow, j, c0);
+    return arith::SelectOp::create(ob, l, inRow, f.score(ob, l, safe), cF32(ob, l, -INFINITY))
+        .getResult();
+  }
+  Value inRowOf(OpBuilder &ob, Location l, Value j) {
+    return arith::CmpIOp::create(ob, l, arith::CmpIPredicate::ult, j, nk).getResult();
+  }
+
+  Value inf, none, yes;
+
+  /// The cut (score, position as i32): the last kept candidate's rank.
+  std::pair<Value, Value> cut(const RowMass &mass, Value negInf, Value hist, Value slot) {
+    const SelectPolicy &policy = f.policy;
+    if (hist) // topk above kRadixAbove: the warp's radix select
+      return cuda::buildWarpRadixCut(
+          b, loc, *policy.topk, lane, chunks, nk, hist, slot,
+          [&](OpBuilder &ob, Location l, Value c) {
+            Value j = position(ob, l, c);
+            Value inRow = inRowOf(ob, l, j);
+            Value s = scoreAt(ob, l, j, inRow);
+            return std::pair<Value, Value>(
+                s, arith::AndIOp::create(ob, l, inRow, isCandidate(ob, l, j, s)));
+          });
+    auto [cutS, cutJ32] = buildCut(
+        b, loc, policy, mass, i32, [&](OpBuilder &wb, Location l, Value cs, Value cj32) {
+          Value cj = arith::IndexCastOp::create(wb, l, idx, cj32);
+          auto scan = scf::ForOp::create(
+              wb, l, c0, chunks, c1, ValueRange{negInf, none},
+              [&](OpBuilder &sb, Location sl, Value c, ValueRange best) {
+                Value j = position(sb, sl, c);
+                Value inRow = inRowOf(sb, sl, j);
+                Value s = scoreAt(sb, sl, j, inRow);
+                Value better = arith::AndIOp::create(
+                    sb, sl, arith::AndIOp::create(sb, sl, inRow, isCandidate(sb, sl, j, s)),
+                    arith::AndIOp::create(
+                        sb, sl, ranksAfter(sb, sl, s, j, cs, cj),
+                        arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT, s, best[0])));
+                Value j32 = arith::IndexCastOp::create(sb, sl, i32, j);
+                scf::YieldOp::create(
+                    sb, sl,
+                    ValueRange{arith::SelectOp::create(sb, sl, better, s, best[0]),
+                               arith::SelectOp::create(sb, sl, better, j32, best[1])});
+              });
+          auto [bestS, bestJ] = warpArgMax(wb, l, scan.getResult(0), scan.getResult(1));
+          Value found = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::slt, bestJ, none);
+          return std::make_tuple(bestS, bestJ, found);
+        });
+    return {cutS, cutJ32};
+  }
+
+  /// Per chunk, a ballot of the lanes that keep their position; each
+  /// keeping lane writes at the count so far plus the keeping lanes below
+  /// it. Returns the number kept (at most the list's width).
+  Value emitKept(Value cutS, Value cutJ) {
+    Type idType = cast<MemRefType>(indices.getType()).getElementType();
+    Value below = arith::SubIOp::create(
+        b, loc,
+        arith::ShLIOp::create(b, loc, arith::ConstantIntOp::create(b, loc, i32, 1),
+                              arith::IndexCastOp::create(b, loc, i32, lane)),
+        arith::ConstantIntOp::create(b, loc, i32, 1));
+    Value full = arith::ConstantIntOp::create(b, loc, i32, -1);
+    auto popc = [&](OpBuilder &ob, Location l, Value x) {
+      return arith::IndexCastOp::create(ob, l, idx, LLVM::CtPopOp::create(ob, l, i32, x))
+          .getResult();
+    };
+    auto emit = scf::ForOp::create(
+        b, loc, c0, chunks, c1, ValueRange{c0},
+        [&](OpBuilder &eb, Location l, Value c, ValueRange st) {
+          Value j = position(eb, l, c);
+          Value inRow = inRowOf(eb, l, j);
+          Value s = scoreAt(eb, l, j, inRow);
+          Value inCut = arith::XOrIOp::create(eb, l, ranksAfter(eb, l, s, j, cutS, cutJ), yes);
+          Value keep = arith::AndIOp::create(
+              eb, l, inRow,
+              arith::OrIOp::create(eb, l, isForced(eb, l, j, s),
+                                   arith::AndIOp::create(eb, l, isCandidate(eb, l, j, s), inCut)));
+          Value ballot = NVVM::VoteSyncOp::create(
+              eb, l, i32, full, keep,
+              NVVM::VoteSyncKindAttr::get(b.getContext(), NVVM::VoteSyncKind::ballot));
+          Value slot = arith::AddIOp::create(
+              eb, l, st[0], popc(eb, l, arith::AndIOp::create(eb, l, ballot, below)));
+          Value fits = arith::CmpIOp::create(eb, l, arith::CmpIPredicate::ult, slot, width);
+          scf::IfOp::create(eb, l, arith::AndIOp::create(eb, l, keep, fits),
+                            [&](OpBuilder &tb, Location tl) {
+                              memref::StoreOp::create(
+                                  tb, tl, arith::IndexCastOp::create(tb, tl, idType, j), indices,
+                                  ValueRange{at[0], at[1], at[2], slot});
+                              scf::YieldOp::create(tb, tl);
+                            });
+          scf::YieldOp::create(
+              eb, l, ValueRange{arith::AddIOp::create(eb, l, st[0], popc(eb, l, ballot))});
+        });
+    return arith::MinUIOp::create(b, loc, emit.getResult(0), width);
+  }
+
+  /// Slots past `count` get -1; lane 0 writes the count.
+  void padAndCount(Value count) {
+    Type idType = cast<MemRefType>(indices.getType()).getElementType();
+    Value minusOne = arith::ConstantIntOp::create(b, loc, idType, -1);
+    scf::ForOp::create(b, loc, arith::AddIOp::create(b, loc, count, lane), width, c32,
+                       ValueRange{}, [&](OpBuilder &fb, Location l, Value t, ValueRange) {
+                         memref::StoreOp::create(fb, l, minusOne, indices,
+                                                 ValueRange{at[0], at[1], at[2], t});
+                         scf::YieldOp::create(fb, l);
+                       });
+    Value lane0 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lane, c0);
+    scf::IfOp::create(b, loc, lane0, [&](OpBuilder &tb, Location tl) {
+      memref::StoreOp::create(tb, tl, arith::IndexCastOp::create(tb, tl, idType, count), counts,
+                              ValueRange{at[0], at[1], at[2]});
+      scf::YieldOp::create(tb, tl);
+    });
+  }
+};
+
 /// attn.select with a warp per row: lane l owns the row's positions l,
 /// l + 32, ...; each arg-max pass scans 1/32 of the row and reduces by
 /// shuffles, and the kept ids are written in ascending order through a
@@ -168,167 +333,21 @@ void buildWarpSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy,
                         const RowRef &row, Value indices, Value counts,
                         ValueRange at, Value lane, bool ownRow, Value hist,
                         Value slot) {
-  MLIRContext *ctx = b.getContext();
-  Type i32 = b.getI32Type(), idx = b.getIndexType();
-  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1), c32 = cIdx(b, loc, 32);
-  Value nk = row.length(b, loc), width = dimOf(b, loc, indices, 3);
-  Value chunks = arith::CeilDivUIOp::create(b, loc, nk, c32);
-  RowFacts f{policy, row, nk, nk};
+  WarpSelectRow w(b, loc, policy, row, indices, counts, at, lane, ownRow);
   if (policy.local > 0)
-    f.localStart = warpLocalStart(b, loc, f, lane);
+    w.f.localStart = warpLocalStart(b, loc, w.f, lane);
   RowMass mass;
   Value negInf = cF32(b, loc, -INFINITY);
   if (policy.threshold)
-    mass = warpRowMass(b, loc, f, lane);
-  Value inf = cF32(b, loc, INFINITY);
+    mass = warpRowMass(b, loc, w.f, lane);
+  w.inf = cF32(b, loc, INFINITY);
   if (ownRow)
-    lanePass(b, loc, f, lane, ValueRange{},
-             [&](OpBuilder &ob, Location l, Value j, Value s,
-                 ValueRange) -> SmallVector<Value> {
-               Value isLegal = f.legal(ob, l, s);
-               Value coded = arith::SelectOp::create(
-                   ob, l, f.forced(ob, l, j, isLegal), cF32(ob, l, INFINITY),
-                   arith::SelectOp::create(ob, l, isLegal, s,
-                                           cF32(ob, l, -INFINITY)));
-               memref::StoreOp::create(ob, l, coded, row.buffer, row.at(j));
-               return {};
-             });
-  // A candidate ranked by score / a block kept whatever its score.
-  auto isCandidate = [&](OpBuilder &ob, Location l, Value j, Value s) -> Value {
-    if (!ownRow)
-      return f.candidate(ob, l, j, s);
-    return arith::AndIOp::create(
-        ob, l, arith::CmpFOp::create(ob, l, arith::CmpFPredicate::OLT, s, inf),
-        arith::CmpFOp::create(ob, l, arith::CmpFPredicate::OGT, s,
-                              cF32(ob, l, -INFINITY)));
-  };
-  auto isForced = [&](OpBuilder &ob, Location l, Value j, Value s) -> Value {
-    if (!ownRow)
-      return f.forced(ob, l, j, f.legal(ob, l, s));
-    return arith::CmpFOp::create(ob, l, arith::CmpFPredicate::OEQ, s, inf);
-  };
-  // Position j of chunk c for this lane; its score (-inf past the row).
-  auto position = [&](OpBuilder &ob, Location l, Value c) {
-    return arith::AddIOp::create(ob, l, arith::MulIOp::create(ob, l, c, c32),
-                                 lane)
-        .getResult();
-  };
-  auto scoreAt = [&](OpBuilder &ob, Location l, Value j, Value inRow) {
-    Value safe = arith::SelectOp::create(ob, l, inRow, j, c0);
-    return arith::SelectOp::create(ob, l, inRow, f.score(ob, l, safe),
-                                   cF32(ob, l, -INFINITY))
-        .getResult();
-  };
-  auto inRowOf = [&](OpBuilder &ob, Location l, Value j) {
-    return arith::CmpIOp::create(ob, l, arith::CmpIPredicate::ult, j, nk)
-        .getResult();
-  };
-  Value none = arith::IndexCastOp::create(b, loc, i32, nk); // "no candidate"
-  Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
-  Value cutS, cutJ32Value;
-  if (hist) { // topk above kRadixAbove: the warp's radix select
-    std::tie(cutS, cutJ32Value) = cuda::buildWarpRadixCut(
-        b, loc, *policy.topk, lane, chunks, nk, hist, slot,
-        [&](OpBuilder &ob, Location l, Value c) {
-          Value j = position(ob, l, c);
-          Value inRow = inRowOf(ob, l, j);
-          Value s = scoreAt(ob, l, j, inRow);
-          return std::pair<Value, Value>(
-              s, arith::AndIOp::create(ob, l, inRow, isCandidate(ob, l, j, s)));
-        });
-  } else {
-    std::tie(cutS, cutJ32Value) = buildCut(
-        b, loc, policy, mass, i32,
-        [&](OpBuilder &wb, Location l, Value cs, Value cj32) {
-          Value cj = arith::IndexCastOp::create(wb, l, idx, cj32);
-          auto scan = scf::ForOp::create(
-              wb, l, c0, chunks, c1, ValueRange{negInf, none},
-              [&](OpBuilder &sb, Location sl, Value c, ValueRange best) {
-                Value j = position(sb, sl, c);
-                Value inRow = inRowOf(sb, sl, j);
-                Value s = scoreAt(sb, sl, j, inRow);
-                Value better = arith::AndIOp::create(
-                    sb, sl, arith::AndIOp::create(sb, sl, inRow,
-                                                  isCandidate(sb, sl, j, s)),
-                    arith::AndIOp::create(
-                        sb, sl, ranksAfter(sb, sl, s, j, cs, cj),
-                        arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT, s,
-                                              best[0])));
-                Value j32 = arith::IndexCastOp::create(sb, sl, i32, j);
-                scf::YieldOp::create(
-                    sb, sl,
-                    ValueRange{arith::SelectOp::create(sb, sl, better, s, best[0]),
-                               arith::SelectOp::create(sb, sl, better, j32, best[1])});
-              });
-          auto [bestS, bestJ] =
-              warpArgMax(wb, l, scan.getResult(0), scan.getResult(1));
-          Value found = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::slt,
-                                              bestJ, none);
-          return std::make_tuple(bestS, bestJ, found);
-        });
-  }
-  Value cutJ = arith::IndexCastOp::create(b, loc, idx, cutJ32Value);
-
-  // Emit: per chunk, a ballot of the lanes that keep their position; each
-  // keeping lane writes at the count so far plus the keeping lanes below it.
-  Type idType = cast<MemRefType>(indices.getType()).getElementType();
-  Value below = arith::SubIOp::create(
-      b, loc,
-      arith::ShLIOp::create(b, loc, arith::ConstantIntOp::create(b, loc, i32, 1),
-                            arith::IndexCastOp::create(b, loc, i32, lane)),
-      arith::ConstantIntOp::create(b, loc, i32, 1));
-  Value full = arith::ConstantIntOp::create(b, loc, i32, -1);
-  auto popc = [&](OpBuilder &ob, Location l, Value x) {
-    return arith::IndexCastOp::create(ob, l, idx,
-                                      LLVM::CtPopOp::create(ob, l, i32, x))
-        .getResult();
-  };
-  auto emit = scf::ForOp::create(
-      b, loc, c0, chunks, c1, ValueRange{c0},
-      [&](OpBuilder &eb, Location l, Value c, ValueRange st) {
-        Value j = position(eb, l, c);
-        Value inRow = inRowOf(eb, l, j);
-        Value s = scoreAt(eb, l, j, inRow);
-        Value inCut = arith::XOrIOp::create(
-            eb, l, ranksAfter(eb, l, s, j, cutS, cutJ), yes);
-        Value keep = arith::AndIOp::create(
-            eb, l, inRow,
-            arith::OrIOp::create(
-                eb, l, isForced(eb, l, j, s),
-                arith::AndIOp::create(eb, l, isCandidate(eb, l, j, s), inCut)));
-        Value ballot = NVVM::VoteSyncOp::create(
-            eb, l, i32, full, keep,
-            NVVM::VoteSyncKindAttr::get(ctx, NVVM::VoteSyncKind::ballot));
-        Value slot = arith::AddIOp::create(
-            eb, l, st[0], popc(eb, l, arith::AndIOp::create(eb, l, ballot, below)));
-        Value fits =
-            arith::CmpIOp::create(eb, l, arith::CmpIPredicate::ult, slot, width);
-        scf::IfOp::create(
-            eb, l, arith::AndIOp::create(eb, l, keep, fits),
-            [&](OpBuilder &tb, Location tl) {
-              memref::StoreOp::create(
-                  tb, tl, arith::IndexCastOp::create(tb, tl, idType, j), indices,
-                  ValueRange{at[0], at[1], at[2], slot});
-              scf::YieldOp::create(tb, tl);
-            });
-        scf::YieldOp::create(
-            eb, l, ValueRange{arith::AddIOp::create(eb, l, st[0], popc(eb, l, ballot))});
-      });
-  Value count = arith::MinUIOp::create(b, loc, emit.getResult(0), width);
-  Value minusOne = arith::ConstantIntOp::create(b, loc, idType, -1);
-  scf::ForOp::create(
-      b, loc, arith::AddIOp::create(b, loc, count, lane), width, c32,
-      ValueRange{}, [&](OpBuilder &fb, Location l, Value t, ValueRange) {
-        memref::StoreOp::create(fb, l, minusOne, indices,
-                                ValueRange{at[0], at[1], at[2], t});
-        scf::YieldOp::create(fb, l);
-      });
-  Value lane0 = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::eq, lane, c0);
-  scf::IfOp::create(b, loc, lane0, [&](OpBuilder &tb, Location tl) {
-    memref::StoreOp::create(tb, tl, arith::IndexCastOp::create(tb, tl, idType, count),
-                            counts, ValueRange{at[0], at[1], at[2]});
-    scf::YieldOp::create(tb, tl);
-  });
+    w.encodeOwnRow();
+  w.none = arith::IndexCastOp::create(b, loc, w.i32, w.nk); // "no candidate"
+  w.yes = arith::ConstantIntOp::create(b, loc, 1, 1);
+  auto [cutS, cutJ32] = w.cut(mass, negInf, hist, slot);
+  Value cutJ = arith::IndexCastOp::create(b, loc, w.idx, cutJ32);
+  w.padAndCount(w.emitKept(cutS, cutJ));
 }
 
 } // namespace
