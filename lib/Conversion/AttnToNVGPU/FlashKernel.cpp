@@ -392,13 +392,7 @@ void FlashKernelBuilder::yieldState(ArrayRef<Value> O, const SoftmaxOut &so) {
 }
 
 void FlashKernelBuilder::epilogue(ValueRange fin, gpu::GPUFuncOp fn) {
-  Value o = fn.getArgument(s.outArg());
-  Value lse = s.hasLse ? fn.getArgument(s.outArg() + 1) : Value();
-  Value one = cf(1.0f);
-  Value ln2 = cf(static_cast<float>(1.0 / kLog2e));
-  Value firstOfQuad =
-      arith::CmpIOp::create(b, arith::CmpIPredicate::eq, rem(lane, 4), c(0));
-  auto pairTy = VectorType::get({2}, f32), eltPairTy = VectorType::get({2}, s.elt);
+  Value firstOfQuad = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, rem(lane, 4), c(0));
   // A fused merge reads the other part's rows first, all of them before
   // any store (a load after a store to `o` cannot be hoisted above it, so
   // interleaved they wait out one memory latency each).
@@ -406,19 +400,33 @@ void FlashKernelBuilder::epilogue(ValueRange fin, gpu::GPUFuncOp fn) {
   if (s.mergePrior)
     for (int64_t r = 0; r < 2 * MT; ++r)
       prior.push_back(loadPriorRow(fn, rows[r]));
-  // Each row's lse and its out as 32-bit words (two elements each, the
-  // accumulator layout: columns 8 dt + 2 (lane % 4) of the row), computed
-  // by every lane: the quad transpose below shuffles across rows a block
-  // may not store (rows >= N).
   SmallVector<Value> rowLses;
+  SmallVector<SmallVector<Value>> words = outputWords(fin, prior, rowLses);
+  // 16-byte stores where Dv is a multiple of 32 (outputWordsByQuad).
+  const bool wide = numO % 4 == 0;
+  SmallVector<SmallVector<Value>> stored;
+  if (wide)
+    stored = outputWordsByQuad(words);
+  storeOutputRows(fn, words, stored, rowLses, firstOfQuad);
+}
+
+// Each row's lse and its out as 32-bit words (two elements each, the
+// accumulator layout: columns 8 dt + 2 (lane % 4) of the row), computed by
+// every lane: the quad transpose shuffles across rows a block may not
+// store (rows >= N).
+SmallVector<SmallVector<Value>> FlashKernelBuilder::outputWords(ValueRange fin,
+                                                                ArrayRef<PriorRow> prior,
+                                                                SmallVector<Value> &rowLses) {
+  Value one = cf(1.0f);
+  Value ln2 = cf(static_cast<float>(1.0 / kLog2e));
+  auto pairTy = VectorType::get({2}, f32), eltPairTy = VectorType::get({2}, s.elt);
   SmallVector<SmallVector<Value>> words(2 * MT);
   for (int64_t mi = 0; mi < MT; ++mi)
     for (int64_t rr = 0; rr < 2; ++rr) {
       int64_t r = mi * 2 + rr;
       Value l = quadReduce<arith::AddFOp>(fin[lBase + r]);
       Value pos = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, l, zero);
-      Value inv =
-          arith::SelectOp::create(b, pos, arith::DivFOp::create(b, one, l), zero);
+      Value inv = arith::SelectOp::create(b, pos, arith::DivFOp::create(b, one, l), zero);
       // The row's lse = (m + log2 l) ln 2 in natural units (m in log2
       // units); -inf for empty rows.
       Value m = fin[mBase + r];
@@ -447,52 +455,62 @@ void FlashKernelBuilder::epilogue(ValueRange fin, gpu::GPUFuncOp fn) {
             b, VectorType::get({1}, i32), arith::TruncFOp::create(b, eltPairTy, pair)));
       }
     }
-  // 16-byte stores: a 4 x 4 transpose of words within each quad (lanes
-  // 4k .. 4k + 3 share a row) gives lane q the 8 consecutive columns
-  // 8 (4 g + q) .. + 7 of each group g of 4 words, where the accumulator
-  // layout gave it 2 columns of each of 8. A quarter of the store
-  // instructions, each filling whole 32-byte sectors (4-byte stores filled
-  // half of each). Needs Dv a multiple of 32.
-  const bool wide = numO % 4 == 0;
+  return words;
+}
+
+// A 4 x 4 transpose of words within each quad (lanes 4k .. 4k + 3 share a
+// row) gives lane q the 8 consecutive columns 8 (4 g + q) .. + 7 of each
+// group g of 4 words, where the accumulator layout gave it 2 columns of
+// each of 8: a quarter of the store instructions, each filling whole
+// 32-byte sectors (4-byte stores filled half of each).
+SmallVector<SmallVector<Value>>
+FlashKernelBuilder::outputWordsByQuad(ArrayRef<SmallVector<Value>> words) {
   auto scalarWord = [&](Value v1) {
     return vector::ExtractOp::create(b, v1, ArrayRef<int64_t>{0}).getResult();
   };
   SmallVector<SmallVector<Value>> stored(2 * MT);
-  if (wide) {
-    Value q = rem(lane, 4);
-    auto bit = [&](int64_t k) {
-      return arith::CmpIOp::create(
-          b, arith::CmpIPredicate::ne,
-          arith::AndIOp::create(b, q, c(k)), c(0)).getResult();
-    };
-    Value hi = bit(2), odd = bit(1);
-    auto swap = [&](Value &lo, Value &up, Value upper, int32_t mask) {
-      // The lane whose bit is set keeps `up` and trades `lo`; the other
-      // keeps `lo` and trades `up`.
-      Value send = arith::SelectOp::create(b, upper, lo, up);
-      Value got = gpu::ShuffleOp::create(b, send, mask, 32,
-                                         gpu::ShuffleMode::XOR)
-                      .getShuffleResult();
-      lo = arith::SelectOp::create(b, upper, got, lo);
-      up = arith::SelectOp::create(b, upper, up, got);
-    };
-    for (int64_t r = 0; r < 2 * MT; ++r)
-      for (int64_t g = 0; g < numO / 4; ++g) {
-        SmallVector<Value> w4;
-        for (int64_t j = 0; j < 4; ++j)
-          w4.push_back(scalarWord(words[r][4 * g + j]));
-        swap(w4[0], w4[2], hi, 2); // the off-diagonal 2 x 2 blocks
-        swap(w4[1], w4[3], hi, 2);
-        swap(w4[0], w4[1], odd, 1); // then within each block
-        swap(w4[2], w4[3], odd, 1);
-        stored[r].push_back(vector::BitCastOp::create(
-            b, VectorType::get({8}, s.elt),
-            vector::FromElementsOp::create(b, VectorType::get({4}, i32), w4)));
-      }
-  }
+  Value q = rem(lane, 4);
+  auto bit = [&](int64_t k) {
+    return arith::CmpIOp::create(b, arith::CmpIPredicate::ne, arith::AndIOp::create(b, q, c(k)),
+                                 c(0))
+        .getResult();
+  };
+  Value hi = bit(2), odd = bit(1);
+  auto swap = [&](Value &lo, Value &up, Value upper, int32_t mask) {
+    // The lane whose bit is set keeps `up` and trades `lo`; the other
+    // keeps `lo` and trades `up`.
+    Value send = arith::SelectOp::create(b, upper, lo, up);
+    Value got =
+        gpu::ShuffleOp::create(b, send, mask, 32, gpu::ShuffleMode::XOR).getShuffleResult();
+    lo = arith::SelectOp::create(b, upper, got, lo);
+    up = arith::SelectOp::create(b, upper, up, got);
+  };
+  for (int64_t r = 0; r < 2 * MT; ++r)
+    for (int64_t g = 0; g < numO / 4; ++g) {
+      SmallVector<Value> w4;
+      for (int64_t j = 0; j < 4; ++j)
+        w4.push_back(scalarWord(words[r][4 * g + j]));
+      swap(w4[0], w4[2], hi, 2); // the off-diagonal 2 x 2 blocks
+      swap(w4[1], w4[3], hi, 2);
+      swap(w4[0], w4[1], odd, 1); // then within each block
+      swap(w4[2], w4[3], odd, 1);
+      stored[r].push_back(
+          vector::BitCastOp::create(b, VectorType::get({8}, s.elt),
+                                    vector::FromElementsOp::create(b, VectorType::get({4}, i32), w4)));
+    }
+  return stored;
+}
+
+// Rows < N: out from `stored` (16-byte groups) or `words` (4-byte pairs),
+// and the lse from the first lane of each quad.
+void FlashKernelBuilder::storeOutputRows(gpu::GPUFuncOp fn, ArrayRef<SmallVector<Value>> words,
+                                         ArrayRef<SmallVector<Value>> stored,
+                                         ArrayRef<Value> rowLses, Value firstOfQuad) {
+  Value o = fn.getArgument(s.outArg());
+  Value lse = s.hasLse ? fn.getArgument(s.outArg() + 1) : Value();
+  auto eltPairTy = VectorType::get({2}, s.elt);
   for (int64_t r = 0; r < 2 * MT; ++r) {
-    Value inside =
-        arith::CmpIOp::create(b, arith::CmpIPredicate::ult, rows[r], N);
+    Value inside = arith::CmpIOp::create(b, arith::CmpIPredicate::ult, rows[r], N);
     auto ifIn = scf::IfOp::create(b, inside, false);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(&ifIn.getThenRegion().front());
@@ -501,20 +519,19 @@ void FlashKernelBuilder::epilogue(ValueRange fin, gpu::GPUFuncOp fn) {
     if (s.gatherRows)
       row = arith::IndexCastOp::create(
           b, b.getIndexType(),
-          memref::LoadOp::create(b, fn.getArgument(s.rowsArg()),
-                                 ValueRange{bIdx, h, rows[r]}));
-    if (wide) {
+          memref::LoadOp::create(b, fn.getArgument(s.rowsArg()), ValueRange{bIdx, h, rows[r]}));
+    if (!stored.empty()) {
       Value col = mul(rem(lane, 4), 8);
       for (int64_t grp = 0; grp < numO / 4; ++grp) {
-        auto store = vector::StoreOp::create(
-            b, stored[r][grp], o, ValueRange{bIdx, h, row, add(col, grp * 32)});
+        auto store = vector::StoreOp::create(b, stored[r][grp], o,
+                                             ValueRange{bIdx, h, row, add(col, grp * 32)});
         store.setAlignment(uint64_t(16));
       }
     } else {
       for (int64_t dt = 0; dt < numO; ++dt) {
-        auto store = vector::StoreOp::create(
-            b, vector::BitCastOp::create(b, eltPairTy, words[r][dt]), o,
-            ValueRange{bIdx, h, row, add(colPair, dt * 8)});
+        auto store =
+            vector::StoreOp::create(b, vector::BitCastOp::create(b, eltPairTy, words[r][dt]), o,
+                                    ValueRange{bIdx, h, row, add(colPair, dt * 8)});
         store.setAlignment(uint64_t(4));
       }
     }

@@ -271,6 +271,15 @@ private:
   };
   PriorRow loadPriorRow(gpu::GPUFuncOp fn, Value row);
   std::tuple<Value, Value, Value> mergeWeights(Value priorLse, Value rowLse, Value inv);
+  /// The epilogue's parts: each row's normalised (or merged) out as
+  /// 32-bit words and its lse; the words regrouped by a quad transpose for
+  /// 16-byte stores; the stores of rows < N.
+  SmallVector<SmallVector<Value>> outputWords(ValueRange fin, ArrayRef<PriorRow> prior,
+                                              SmallVector<Value> &rowLses);
+  SmallVector<SmallVector<Value>> outputWordsByQuad(ArrayRef<SmallVector<Value>> words);
+  void storeOutputRows(gpu::GPUFuncOp fn, ArrayRef<SmallVector<Value>> words,
+                       ArrayRef<SmallVector<Value>> stored, ArrayRef<Value> rowLses,
+                       Value firstOfQuad);
 
 
   Value c(int64_t v) { return arith::ConstantIndexOp::create(b, v); }

@@ -715,7 +715,7 @@ LogicalResult mlir::attn::cuda::buildRouteKernels(OpBuilder &gb,
   SmallVector<Value> at =
       cuda::enterStepItem(b, orderFn.getArgument(permArg), 2, 32 * W, 32 * W, tid);
   OrderRow row{b, orderFn.getArgument(bucketArg), orderFn.getArgument(permArg),
-               cnt, at[0], at[1], tid, W, C, K};
+               cnt, at[0], at[1], tid, W, C, K, {}, {}, {}, {}, {}};
   row.build();
   endKernel(b, orderFn);
   return success();
