@@ -481,6 +481,106 @@ void scanCounts(ImplicitLocOpBuilder &b, Value table, ValueRange at, Value lane)
   scf::YieldOp::create(b, ValueRange{arith::AddIOp::create(b, carry, all)});
 }
 
+/// Where the landmark kernels find their buffers among the op's values.
+struct LandmarkArgs {
+  unsigned out, lse, picks, logits, units, table, entries;
+};
+
+/// _c3's thread for (b, h, row, slot): the pick's entry (code, block) at
+/// its block's start plus its rank.
+void scatterEntry(ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange at,
+                  const LandmarkArgs &args, int64_t K) {
+  Location loc = b.getLoc();
+  Value kk = cIdx(b, loc, K);
+  // The pick and its rank together (a rank nobody stored is
+  // never used), then its block's start.
+  Value id = memref::LoadOp::create(b, a[args.picks], at);
+  Value rank = memref::LoadOp::create(
+      b, a[args.picks],
+      ValueRange{at[0], at[1], at[2], arith::AddIOp::create(b, at[3], kk)});
+  auto ifPicked = scf::IfOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, id, ci32(b, 0)), false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(&ifPicked.getThenRegion().front());
+  Value start = memref::LoadOp::create(
+      b, a[args.table],
+      ValueRange{at[0], at[1], arith::IndexCastOp::create(b, b.getIndexType(), id),
+                 cIdx(b, loc, 1)});
+  Value p = arith::IndexCastOp::create(b, b.getIndexType(),
+                                       arith::AddIOp::create(b, start, rank));
+  Value code = arith::AddIOp::create(b, arith::MulIOp::create(b, at[2], kk), at[3]);
+  Value r = arith::DivUIOp::create(b, p, kk), e = arith::RemUIOp::create(b, p, kk);
+  Value pair = vector::FromElementsOp::create(
+      b, VectorType::get({2}, b.getI32Type()),
+      ValueRange{arith::IndexCastOp::create(b, b.getI32Type(), code), id});
+  vector::StoreOp::create(b, pair, a[args.entries],
+                          ValueRange{at[0], at[1], r,
+                                     arith::MulIOp::create(b, e, cIdx(b, loc, 2))})
+      .setAlignment(uint64_t(8));
+}
+
+/// The merge's thread for 8 columns of (b, h, row): the local part and the
+/// row's units weighted by their landmark logits, then the lse.
+void mergeRow(ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange row, Value lane,
+              const LandmarkArgs &args, int64_t K, const LandmarkShape &s, int64_t width) {
+  Location loc = b.getLoc();
+  auto f = [&](double x) { return cF32(b, loc, x); };
+  auto rowAt = [&](int64_t p) {
+    SmallVector<Value> ix(row);
+    ix.push_back(cIdx(b, loc, p));
+    return ix;
+  };
+  Value col = arith::MulIOp::create(b, lane, cIdx(b, loc, width));
+  auto vecF32 = VectorType::get({width}, b.getF32Type());
+  auto vecElt = VectorType::get({width}, s.elt);
+  auto load8 = [&](Value buf, SmallVector<Value> ix) -> Value {
+    ix.push_back(col);
+    auto load = vector::LoadOp::create(b, vecElt, buf, ix);
+    load.setAlignment(uint64_t(16)); // Dv % 16 == 0: whole 16-byte pieces
+    return arith::ExtFOp::create(b, vecF32, load.getResult());
+  };
+  Value m0 = memref::LoadOp::create(b, a[args.logits], rowAt(K));
+  SmallVector<Value> w(K), live(K);
+  Value mx = m0;
+  for (int64_t p = 0; p < K; ++p) {
+    w[p] = memref::LoadOp::create(b, a[args.logits], rowAt(p));
+    live[p] = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
+                                    memref::LoadOp::create(b, a[args.picks], rowAt(p)),
+                                    ci32(b, 0));
+    mx = arith::SelectOp::create(b, live[p], arith::MaximumFOp::create(b, mx, w[p]), mx);
+  }
+  Value z = math::Exp2Op::create(b, arith::SubFOp::create(b, m0, mx));
+  Value acc = arith::MulFOp::create(b, vector::BroadcastOp::create(b, vecF32, z),
+                                    load8(a[args.out], SmallVector<Value>(row)));
+  // Every slot's unit loaded at once (in bounds whether or not a
+  // pick wrote it; loads under a branch per slot went out one round
+  // trip after another), then a unit nobody wrote is dropped by a
+  // select (its bits may be anything, NaN included).
+  SmallVector<Value> units(K);
+  for (int64_t p = 0; p < K; ++p)
+    units[p] = load8(a[args.units], rowAt(p));
+  Value zeros = arith::ConstantOp::create(b, vecF32, b.getZeroAttr(vecF32));
+  for (int64_t p = 0; p < K; ++p) {
+    Value e = arith::SelectOp::create(
+        b, live[p], math::Exp2Op::create(b, arith::SubFOp::create(b, w[p], mx)), f(0.0));
+    Value u = arith::SelectOp::create(b, live[p], units[p], zeros);
+    acc = math::FmaOp::create(b, vector::BroadcastOp::create(b, vecF32, e), u, acc);
+    z = arith::AddFOp::create(b, z, e);
+  }
+  Value o = arith::DivFOp::create(b, acc, vector::BroadcastOp::create(b, vecF32, z));
+  SmallVector<Value> ix(row);
+  ix.push_back(col);
+  vector::StoreOp::create(b, arith::TruncFOp::create(b, vecElt, o), a[args.out], ix)
+      .setAlignment(uint64_t(16));
+  auto ifFirst = scf::IfOp::create(
+      b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, cIdx(b, loc, 0)), false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(&ifFirst.getThenRegion().front());
+  Value lse = arith::MulFOp::create(
+      b, arith::AddFOp::create(b, mx, math::Log2Op::create(b, z)), f(kLn2));
+  memref::StoreOp::create(b, lse, a[args.lse], row);
+}
+
 } // namespace
 
 LogicalResult mlir::attn::cuda::buildLandmarkBlocks(OpBuilder &gb, func::FuncOp fn,
@@ -490,124 +590,40 @@ LogicalResult mlir::attn::cuda::buildLandmarkBlocks(OpBuilder &gb, func::FuncOp 
   SmallVector<Value> values(op->getOperands());
   llvm::append_range(values, op->getResults());
   auto argOf = [&](Value x) { return static_cast<unsigned>(llvm::find(values, x) - values.begin()); };
-  unsigned outArg = argOf(op.getOut()), lseArg = argOf(op.getLse());
-  unsigned picksArg = argOf(op.getScratch()[0]), logitsArg = argOf(op.getScratch()[1]);
-  unsigned unitsArg = argOf(op.getScratch()[2]), tableArg = argOf(op.getScratch()[3]);
-  unsigned entriesArg = argOf(op.getScratch()[4]);
+  LandmarkArgs args{argOf(op.getOut()),        argOf(op.getLse()),
+                    argOf(op.getScratch()[0]), argOf(op.getScratch()[1]),
+                    argOf(op.getScratch()[2]), argOf(op.getScratch()[3]),
+                    argOf(op.getScratch()[4])};
   int64_t K = static_cast<int64_t>(*op.getTopk());
   std::string base = name.str();
 
   // _c1: the local block and the picks, a block of 4 warps per query tile.
-  buildTileKernel(gb, fn, op, s, base + "_c1", {outArg, 4, kThreads, kThreads, picksBytes(s)},
+  buildTileKernel(gb, fn, op, s, base + "_c1", {args.out, 4, kThreads, kThreads, picksBytes(s)},
                   &LandmarkTileBuilder::buildPicks, {kTile, s.dv}, kPicksPerSm);
 
   // _c2: a warp per (b, h) row of the table: starts by an exclusive scan;
   // each count back to 0 for the next call (the table persists, zeroed
   // when the runtime allocates it).
-  if (failed(elementKernel(gb, fn, op, values, base + "_c2", tableArg, 2, 32, 32,
+  if (failed(elementKernel(gb, fn, op, values, base + "_c2", args.table, 2, 32, 32,
                            [&](ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange at,
-                               Value lane) { scanCounts(b, a[tableArg], at, lane); })))
+                               Value lane) { scanCounts(b, a[args.table], at, lane); })))
     return failure();
 
   // _c3: a thread per (row, slot): its entry at its block's start + rank.
-  if (failed(elementKernel(
-          gb, fn, op, values, base + "_c3", unitsArg, 4, 128, 1,
-          [&](ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange at, Value) {
-            Location loc = b.getLoc();
-            Value kk = cIdx(b, loc, K);
-            // The pick and its rank together (a rank nobody stored is
-            // never used), then its block's start.
-            Value id = memref::LoadOp::create(b, a[picksArg], at);
-            Value rank = memref::LoadOp::create(
-                b, a[picksArg],
-                ValueRange{at[0], at[1], at[2], arith::AddIOp::create(b, at[3], kk)});
-            auto ifPicked = scf::IfOp::create(
-                b, arith::CmpIOp::create(b, arith::CmpIPredicate::sge, id, ci32(b, 0)), false);
-            OpBuilder::InsertionGuard g(b);
-            b.setInsertionPointToStart(&ifPicked.getThenRegion().front());
-            Value start = memref::LoadOp::create(
-                b, a[tableArg],
-                ValueRange{at[0], at[1], arith::IndexCastOp::create(b, b.getIndexType(), id),
-                           cIdx(b, loc, 1)});
-            Value p = arith::IndexCastOp::create(b, b.getIndexType(),
-                                                 arith::AddIOp::create(b, start, rank));
-            Value code = arith::AddIOp::create(b, arith::MulIOp::create(b, at[2], kk), at[3]);
-            Value r = arith::DivUIOp::create(b, p, kk), e = arith::RemUIOp::create(b, p, kk);
-            Value pair = vector::FromElementsOp::create(
-                b, VectorType::get({2}, b.getI32Type()),
-                ValueRange{arith::IndexCastOp::create(b, b.getI32Type(), code), id});
-            vector::StoreOp::create(b, pair, a[entriesArg],
-                                    ValueRange{at[0], at[1], r,
-                                               arith::MulIOp::create(b, e, cIdx(b, loc, 2))})
-                .setAlignment(uint64_t(8));
-          })))
+  if (failed(elementKernel(gb, fn, op, values, base + "_c3", args.units, 4, 128, 1,
+                           [&](ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange at, Value) {
+                             scatterEntry(b, a, at, args, K);
+                           })))
     return failure();
 
   // _c4: units, a block of 4 warps per 64 grouped entries.
-  buildTileKernel(gb, fn, op, s, base + "_c4", {unitsArg, 4, kThreads, kThreads, unitsBytes(s)},
+  buildTileKernel(gb, fn, op, s, base + "_c4", {args.units, 4, kThreads, kThreads, unitsBytes(s)},
                   &LandmarkTileBuilder::buildUnits, {kTile, 1}, kUnitsPerSm);
 
   // main: a thread per 8 columns of a row merges the local part and the
   // units (16-byte loads and stores).
   int64_t width = 8, lanes = s.dv / width;
-  return elementKernel(
-      gb, fn, op, values, base, outArg, 3, 128, lanes,
-      [&](ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange row, Value lane) {
-        Location loc = b.getLoc();
-        auto f = [&](double x) { return cF32(b, loc, x); };
-        auto rowAt = [&](int64_t p) {
-          SmallVector<Value> ix(row);
-          ix.push_back(cIdx(b, loc, p));
-          return ix;
-        };
-        Value col = arith::MulIOp::create(b, lane, cIdx(b, loc, width));
-        auto vecF32 = VectorType::get({width}, b.getF32Type());
-        auto vecElt = VectorType::get({width}, s.elt);
-        auto load8 = [&](Value buf, SmallVector<Value> ix) -> Value {
-          ix.push_back(col);
-          auto load = vector::LoadOp::create(b, vecElt, buf, ix);
-          load.setAlignment(uint64_t(16)); // Dv % 16 == 0: whole 16-byte pieces
-          return arith::ExtFOp::create(b, vecF32, load.getResult());
-        };
-        Value m0 = memref::LoadOp::create(b, a[logitsArg], rowAt(K));
-        SmallVector<Value> w(K), live(K);
-        Value mx = m0;
-        for (int64_t p = 0; p < K; ++p) {
-          w[p] = memref::LoadOp::create(b, a[logitsArg], rowAt(p));
-          live[p] = arith::CmpIOp::create(b, arith::CmpIPredicate::sge,
-                                          memref::LoadOp::create(b, a[picksArg], rowAt(p)),
-                                          ci32(b, 0));
-          mx = arith::SelectOp::create(b, live[p], arith::MaximumFOp::create(b, mx, w[p]), mx);
-        }
-        Value z = math::Exp2Op::create(b, arith::SubFOp::create(b, m0, mx));
-        Value acc = arith::MulFOp::create(b, vector::BroadcastOp::create(b, vecF32, z),
-                                          load8(a[outArg], SmallVector<Value>(row)));
-        // Every slot's unit loaded at once (in bounds whether or not a
-        // pick wrote it; loads under a branch per slot went out one round
-        // trip after another), then a unit nobody wrote is dropped by a
-        // select (its bits may be anything, NaN included).
-        SmallVector<Value> units(K);
-        for (int64_t p = 0; p < K; ++p)
-          units[p] = load8(a[unitsArg], rowAt(p));
-        Value zeros = arith::ConstantOp::create(b, vecF32, b.getZeroAttr(vecF32));
-        for (int64_t p = 0; p < K; ++p) {
-          Value e = arith::SelectOp::create(
-              b, live[p], math::Exp2Op::create(b, arith::SubFOp::create(b, w[p], mx)), f(0.0));
-          Value u = arith::SelectOp::create(b, live[p], units[p], zeros);
-          acc = math::FmaOp::create(b, vector::BroadcastOp::create(b, vecF32, e), u, acc);
-          z = arith::AddFOp::create(b, z, e);
-        }
-        Value o = arith::DivFOp::create(b, acc, vector::BroadcastOp::create(b, vecF32, z));
-        SmallVector<Value> ix(row);
-        ix.push_back(col);
-        vector::StoreOp::create(b, arith::TruncFOp::create(b, vecElt, o), a[outArg], ix)
-            .setAlignment(uint64_t(16));
-        auto ifFirst = scf::IfOp::create(
-            b, arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, cIdx(b, loc, 0)), false);
-        OpBuilder::InsertionGuard g(b);
-        b.setInsertionPointToStart(&ifFirst.getThenRegion().front());
-        Value lse = arith::MulFOp::create(
-            b, arith::AddFOp::create(b, mx, math::Log2Op::create(b, z)), f(kLn2));
-        memref::StoreOp::create(b, lse, a[lseArg], row);
-      });
+  return elementKernel(gb, fn, op, values, base, args.out, 3, 128, lanes,
+                       [&](ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange row,
+                           Value lane) { mergeRow(b, a, row, lane, args, K, s, width); });
 }
