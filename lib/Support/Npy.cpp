@@ -300,6 +300,117 @@ std::string errnoText(int err) {
   return err ? std::strerror(err) : "unknown error";
 }
 
+/// One .npy file being read: its name for messages and the stream.
+struct NpyReader {
+  std::FILE *f;
+  std::string name;
+  std::string &error;
+
+  /// A short read is either EOF (a truncated or foreign file) or an I/O
+  /// error such as EISDIR; report the latter as such.
+  bool readFailed() {
+    if (!std::ferror(f))
+      return false;
+    error = name + ": read error: " + errnoText(errno);
+    return true;
+  }
+
+  /// The magic, the version, the header length and the header's text.
+  bool readHeaderText(std::string &text) {
+    std::vector<uint8_t> buf;
+    errno = 0;
+    const size_t prefix = readUpTo(f, kMagicLen + 2, buf);
+    if (prefix < kMagicLen + 2 && readFailed())
+      return false;
+    if (prefix < kMagicLen || std::memcmp(buf.data(), kMagic, kMagicLen) != 0) {
+      error = name + " is not a .npy file (bad magic)";
+      return false;
+    }
+    if (prefix < kMagicLen + 2) {
+      error = name + ": truncated header";
+      return false;
+    }
+    const int major = buf[kMagicLen], minor = buf[kMagicLen + 1];
+    size_t lenBytes;
+    if (major == 1 && minor == 0)
+      lenBytes = 2;
+    else if ((major == 2 || major == 3) && minor == 0)
+      lenBytes = 4;
+    else {
+      error = name + ": unsupported .npy format version " + std::to_string(major) + "." +
+              std::to_string(minor);
+      return false;
+    }
+    if (readUpTo(f, lenBytes, buf) < lenBytes) {
+      if (!readFailed())
+        error = name + ": truncated header";
+      return false;
+    }
+    size_t headerLen = 0;
+    for (size_t i = 0; i < lenBytes; ++i)
+      headerLen |= size_t(buf[i]) << (8 * i);
+    const size_t gotHeader = readUpTo(f, headerLen, buf);
+    if (gotHeader < headerLen) {
+      if (!readFailed())
+        error = name + ": truncated header (expected " + std::to_string(headerLen) +
+                " bytes, found " + std::to_string(gotHeader) + ")";
+      return false;
+    }
+    text.assign(buf.begin(), buf.end());
+    return true;
+  }
+
+  /// The header's dtype and shape into `t`, and the data's size in bytes.
+  bool parseHeader(const std::string &text, HostTensor &t, size_t &bytes) {
+    HeaderParser header(text);
+    if (!header.parse()) {
+      error = name + ": malformed header: " + header.error;
+      return false;
+    }
+    if (!descrToDType(header.descr, t.dtype)) {
+      error = name + ": unsupported dtype " + quoted(printable(header.descr)) +
+              " (expected float32, float16, bfloat16, float64, int32 or int64)";
+      return false;
+    }
+    if (header.fortranOrder) {
+      error = name + ": Fortran-order arrays are not supported";
+      return false;
+    }
+    int64_t numElements;
+    if (!byteSize(header.shape, dtypeSize(t.dtype), numElements, bytes)) {
+      error = name + ": shape is too large";
+      return false;
+    }
+    t.shape = std::move(header.shape);
+    return true;
+  }
+
+  /// A regular file shorter than its header says is truncated: say so
+  /// without reading. Issue 15, case 5: a header declaring more than the
+  /// machine holds (of a file that really is that large, or sparse) is
+  /// refused before reading, instead of growing the buffer until the
+  /// allocator gives up.
+  bool dataCanFit(size_t bytes) {
+    struct stat st;
+    long at = std::ftell(f);
+    if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && at >= 0 &&
+        static_cast<uint64_t>(st.st_size - at) < bytes) {
+      error = name + ": truncated data (expected " + std::to_string(bytes) + " bytes, found " +
+              std::to_string(st.st_size - at) + ")";
+      return false;
+    }
+    const double memory = static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
+                          static_cast<double>(sysconf(_SC_PAGE_SIZE));
+    if (static_cast<double>(bytes) > 0.8 * memory) {
+      error = name + ": the header declares " + std::to_string(bytes >> 20) +
+              " MiB of data, more than this machine's memory (" +
+              std::to_string(static_cast<long long>(memory) >> 20) + " MiB)";
+      return false;
+    }
+    return true;
+  }
+};
+
 } // namespace
 
 bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
@@ -310,110 +421,18 @@ bool readNpy(const std::string &path, HostTensor &out, std::string &error) {
     error = "cannot open " + name + ": " + errnoText(errno);
     return false;
   }
-  std::FILE *f = file.get();
-  // A short read is either EOF (a truncated or foreign file) or an I/O
-  // error such as EISDIR; report the latter as such.
-  auto readFailed = [&]() {
-    if (!std::ferror(f))
-      return false;
-    error = name + ": read error: " + errnoText(errno);
-    return true;
-  };
-
-  std::vector<uint8_t> buf;
-  errno = 0;
-  const size_t prefix = readUpTo(f, kMagicLen + 2, buf);
-  if (prefix < kMagicLen + 2 && readFailed())
-    return false;
-  if (prefix < kMagicLen || std::memcmp(buf.data(), kMagic, kMagicLen) != 0) {
-    error = name + " is not a .npy file (bad magic)";
-    return false;
-  }
-  if (prefix < kMagicLen + 2) {
-    error = name + ": truncated header";
-    return false;
-  }
-  const int major = buf[kMagicLen], minor = buf[kMagicLen + 1];
-  size_t lenBytes;
-  if (major == 1 && minor == 0)
-    lenBytes = 2;
-  else if ((major == 2 || major == 3) && minor == 0)
-    lenBytes = 4;
-  else {
-    error = name + ": unsupported .npy format version " +
-            std::to_string(major) + "." + std::to_string(minor);
-    return false;
-  }
-
-  if (readUpTo(f, lenBytes, buf) < lenBytes) {
-    if (!readFailed())
-      error = name + ": truncated header";
-    return false;
-  }
-  size_t headerLen = 0;
-  for (size_t i = 0; i < lenBytes; ++i)
-    headerLen |= size_t(buf[i]) << (8 * i);
-
-  const size_t gotHeader = readUpTo(f, headerLen, buf);
-  if (gotHeader < headerLen) {
-    if (!readFailed())
-      error = name + ": truncated header (expected " +
-              std::to_string(headerLen) + " bytes, found " +
-              std::to_string(gotHeader) + ")";
-    return false;
-  }
-  const std::string headerText(buf.begin(), buf.end());
-  HeaderParser header(headerText);
-  if (!header.parse()) {
-    error = name + ": malformed header: " + header.error;
-    return false;
-  }
-
+  NpyReader r{file.get(), name, error};
+  std::string headerText;
   HostTensor t;
-  if (!descrToDType(header.descr, t.dtype)) {
-    error = name + ": unsupported dtype " + quoted(printable(header.descr)) +
-            " (expected float32, float16, bfloat16, float64, int32 or int64)";
-    return false;
-  }
-  if (header.fortranOrder) {
-    error = name + ": Fortran-order arrays are not supported";
-    return false;
-  }
-  int64_t numElements;
   size_t bytes;
-  if (!byteSize(header.shape, dtypeSize(t.dtype), numElements, bytes)) {
-    error = name + ": shape is too large";
+  if (!r.readHeaderText(headerText) || !r.parseHeader(headerText, t, bytes) ||
+      !r.dataCanFit(bytes))
     return false;
-  }
-  t.shape = std::move(header.shape);
-  // A regular file shorter than its header says is truncated: say so
-  // without reading. Issue 15, case 5: a header declaring more than the
-  // machine holds (of a file that really is that large, or sparse) is
-  // refused before reading, instead of growing the buffer until the
-  // allocator gives up.
-  struct stat st;
-  long at = std::ftell(f);
-  if (fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) && at >= 0 &&
-      static_cast<uint64_t>(st.st_size - at) < bytes) {
-    error = name + ": truncated data (expected " + std::to_string(bytes) +
-            " bytes, found " + std::to_string(st.st_size - at) + ")";
-    return false;
-  }
-  const double memory = static_cast<double>(sysconf(_SC_PHYS_PAGES)) *
-                        static_cast<double>(sysconf(_SC_PAGE_SIZE));
-  if (static_cast<double>(bytes) > 0.8 * memory) {
-    error = name + ": the header declares " +
-            std::to_string(bytes >> 20) +
-            " MiB of data, more than this machine's memory (" +
-            std::to_string(static_cast<long long>(memory) >> 20) + " MiB)";
-    return false;
-  }
-
-  const size_t gotData = readUpTo(f, bytes, t.data);
+  const size_t gotData = readUpTo(r.f, bytes, t.data);
   if (gotData < bytes) {
-    if (!readFailed())
-      error = name + ": truncated data (expected " + std::to_string(bytes) +
-              " bytes, found " + std::to_string(gotData) + ")";
+    if (!r.readFailed())
+      error = name + ": truncated data (expected " + std::to_string(bytes) + " bytes, found " +
+              std::to_string(gotData) + ")";
     return false;
   }
   out = std::move(t);
