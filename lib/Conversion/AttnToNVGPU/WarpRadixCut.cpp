@@ -57,6 +57,83 @@ struct WarpOps {
   void syncWarp() { NVVM::SyncWarpOp::create(b, loc, ci(-1)); }
 };
 
+using CandidateAt = function_ref<std::pair<Value, Value>(OpBuilder &, Location, Value)>;
+
+/// One radix pass's histogram: the warp's 256 bins zeroed, then each
+/// candidate whose key matches `prefix` above bit shift + 8 counts its
+/// digit at `shift`.
+void countDigit(OpBuilder &b, Location loc, int64_t shift, Value prefix, Value lane, Value chunks,
+                Value hist, Value slot, CandidateAt candidateAt) {
+  using P = arith::CmpIPredicate;
+  Type i32 = b.getI32Type(), idx = b.getIndexType();
+  WarpOps w{b, loc, i32};
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  for (int64_t i = 0; i < 8; ++i)
+    memref::StoreOp::create(b, loc, w.ci(0), hist,
+                            ValueRange{slot, arith::AddIOp::create(b, loc, lane, cIdx(b, loc, 32 * i))});
+  w.syncWarp();
+  Value pre = prefix;
+  scf::ForOp::create(b, loc, c0, chunks, c1, ValueRange{},
+                     [&](OpBuilder &fb, Location l, Value c, ValueRange) {
+                       WarpOps fw{fb, l, i32};
+                       auto [s, cand] = candidateAt(fb, l, c);
+                       Value key = radixKey(fb, l, s);
+                       Value match = cand;
+                       if (shift < 24) {
+                         Value high = arith::ShRUIOp::create(
+                             fb, l, arith::XOrIOp::create(fb, l, key, pre), fw.ci(shift + 8));
+                         match = arith::AndIOp::create(fb, l, match,
+                                                       fw.cmp(P::eq, high, fw.ci(0)));
+                       }
+                       scf::IfOp::create(fb, l, match, [&](OpBuilder &ib, Location il) {
+                         WarpOps iw{ib, il, i32};
+                         Value digit = arith::AndIOp::create(
+                             ib, il, arith::ShRUIOp::create(ib, il, key, iw.ci(shift)),
+                             iw.ci(255));
+                         memref::AtomicRMWOp::create(
+                             ib, il, arith::AtomicRMWKind::addi, iw.ci(1), hist,
+                             ValueRange{slot, arith::IndexCastOp::create(ib, il, idx, digit)});
+                         scf::YieldOp::create(ib, il);
+                       });
+                       scf::YieldOp::create(fb, l);
+                     });
+  w.syncWarp();
+}
+
+/// The pass over positions: the want-th candidate (by position) whose key
+/// is `prefix`; results (count, score, position) of which the last two
+/// are the cut.
+scf::ForOp pickByPosition(OpBuilder &b, Location loc, Value prefix, Value want, Value lane32,
+                          Value chunks, CandidateAt candidateAt) {
+  using P = arith::CmpIPredicate;
+  Type i32 = b.getI32Type();
+  WarpOps w{b, loc, i32};
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  Value below = w.sub(arith::ShLIOp::create(b, loc, w.ci(1), lane32), w.ci(1));
+  auto pick = scf::ForOp::create(
+      b, loc, c0, chunks, c1, ValueRange{w.ci(0), cF32(b, loc, INFINITY), w.ci(-1)},
+      [&](OpBuilder &pb, Location l, Value c, ValueRange st) {
+        WarpOps pw{pb, l, i32};
+        auto [s, cand] = candidateAt(pb, l, c);
+        Value hit = arith::AndIOp::create(pb, l, cand,
+                                          pw.cmp(P::eq, radixKey(pb, l, s), prefix));
+        Value hits = pw.ballot(hit);
+        Value rank = pw.add(pw.add(st[0], pw.popc(arith::AndIOp::create(pb, l, hits, below))),
+                            pw.ci(1));
+        Value cuts = pw.ballot(arith::AndIOp::create(pb, l, hit, pw.cmp(P::eq, rank, want)));
+        Value any = pw.cmp(P::ne, cuts, pw.ci(0));
+        Value src = pw.ctz(cuts);
+        Value sCut = pw.shuffle(s, src, gpu::ShuffleMode::IDX);
+        Value jCut = pw.add(arith::MulIOp::create(pb, l, arith::IndexCastOp::create(pb, l, i32, c),
+                                                  pw.ci(32)),
+                            src);
+        scf::YieldOp::create(pb, l,
+                             ValueRange{pw.add(st[0], pw.popc(hits)), pw.sel(any, sCut, st[1]),
+                                        pw.sel(any, jCut, st[2])});
+      });
+  return pick;
+}
+
 } // namespace
 
 std::pair<Value, Value> mlir::attn::cuda::buildWarpRadixCut(
@@ -65,7 +142,6 @@ std::pair<Value, Value> mlir::attn::cuda::buildWarpRadixCut(
     function_ref<std::pair<Value, Value>(OpBuilder &, Location, Value)> candidateAt) {
   Type i32 = b.getI32Type(), idx = b.getIndexType(), f32 = b.getF32Type();
   WarpOps w{b, loc, i32};
-  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
   Value lane32 = arith::IndexCastOp::create(b, loc, i32, lane);
   using P = arith::CmpIPredicate;
 
@@ -75,36 +151,7 @@ std::pair<Value, Value> mlir::attn::cuda::buildWarpRadixCut(
   for (int64_t shift = 24; shift >= 0; shift -= 8) {
     // Zero the warp's bins (8 per lane), count this digit of the matching
     // candidates, then read the lane's 8 bins from the top.
-    for (int64_t i = 0; i < 8; ++i)
-      memref::StoreOp::create(b, loc, w.ci(0), hist,
-                              ValueRange{slot, arith::AddIOp::create(b, loc, lane, cIdx(b, loc, 32 * i))});
-    w.syncWarp();
-    Value pre = prefix;
-    scf::ForOp::create(b, loc, c0, chunks, c1, ValueRange{},
-                       [&](OpBuilder &fb, Location l, Value c, ValueRange) {
-                         WarpOps fw{fb, l, i32};
-                         auto [s, cand] = candidateAt(fb, l, c);
-                         Value key = radixKey(fb, l, s);
-                         Value match = cand;
-                         if (shift < 24) {
-                           Value high = arith::ShRUIOp::create(
-                               fb, l, arith::XOrIOp::create(fb, l, key, pre), fw.ci(shift + 8));
-                           match = arith::AndIOp::create(fb, l, match,
-                                                         fw.cmp(P::eq, high, fw.ci(0)));
-                         }
-                         scf::IfOp::create(fb, l, match, [&](OpBuilder &ib, Location il) {
-                           WarpOps iw{ib, il, i32};
-                           Value digit = arith::AndIOp::create(
-                               ib, il, arith::ShRUIOp::create(ib, il, key, iw.ci(shift)),
-                               iw.ci(255));
-                           memref::AtomicRMWOp::create(
-                               ib, il, arith::AtomicRMWKind::addi, iw.ci(1), hist,
-                               ValueRange{slot, arith::IndexCastOp::create(ib, il, idx, digit)});
-                           scf::YieldOp::create(ib, il);
-                         });
-                         scf::YieldOp::create(fb, l);
-                       });
-    w.syncWarp();
+    countDigit(b, loc, shift, prefix, lane, chunks, hist, slot, candidateAt);
     SmallVector<Value> bins;
     Value laneSum = w.ci(0);
     Value top = w.sub(w.ci(255), arith::MulIOp::create(b, loc, lane32, w.ci(8)));
@@ -171,28 +218,7 @@ std::pair<Value, Value> mlir::attn::cuda::buildWarpRadixCut(
   b.setInsertionPointToStart(&allTies.getElseRegion().front());
 
   // The cut: the want-th candidate by position whose key is the k-th's.
-  Value below = w.sub(arith::ShLIOp::create(b, loc, w.ci(1), lane32), w.ci(1));
-  auto pick = scf::ForOp::create(
-      b, loc, c0, chunks, c1, ValueRange{w.ci(0), cF32(b, loc, INFINITY), w.ci(-1)},
-      [&](OpBuilder &pb, Location l, Value c, ValueRange st) {
-        WarpOps pw{pb, l, i32};
-        auto [s, cand] = candidateAt(pb, l, c);
-        Value hit = arith::AndIOp::create(pb, l, cand,
-                                          pw.cmp(P::eq, radixKey(pb, l, s), prefix));
-        Value hits = pw.ballot(hit);
-        Value rank = pw.add(pw.add(st[0], pw.popc(arith::AndIOp::create(pb, l, hits, below))),
-                            pw.ci(1));
-        Value cuts = pw.ballot(arith::AndIOp::create(pb, l, hit, pw.cmp(P::eq, rank, want)));
-        Value any = pw.cmp(P::ne, cuts, pw.ci(0));
-        Value src = pw.ctz(cuts);
-        Value sCut = pw.shuffle(s, src, gpu::ShuffleMode::IDX);
-        Value jCut = pw.add(arith::MulIOp::create(pb, l, arith::IndexCastOp::create(pb, l, i32, c),
-                                                  pw.ci(32)),
-                            src);
-        scf::YieldOp::create(pb, l,
-                             ValueRange{pw.add(st[0], pw.popc(hits)), pw.sel(any, sCut, st[1]),
-                                        pw.sel(any, jCut, st[2])});
-      });
+  scf::ForOp pick = pickByPosition(b, loc, prefix, want, lane32, chunks, candidateAt);
   scf::YieldOp::create(b, loc, ValueRange{pick.getResult(1), pick.getResult(2)});
   b.setInsertionPointAfter(allTies);
   scf::YieldOp::create(b, loc, allTies.getResults());
