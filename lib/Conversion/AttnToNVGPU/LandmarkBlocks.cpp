@@ -211,14 +211,15 @@ void LandmarkTileBuilder::stageBlockKV(Value kBase, Value vBase, Value beta) {
   // Rows past N read row N - 1; their scores are never kept (a block's
   // rows past N belong to no entry's block).
   Value lastRow = asI32(sub(n, 1));
-  Value r0 = arith::AddIOp::create(b, asI32(mul(beta, kTile)), asI32(div(tid, s.d / 8)));
-  copyRows32(kBase, s.d, s.padD(), add(smemBase, c(s.qBytes())), [&](int64_t t) -> Value {
-    return arith::MinUIOp::create(b, arith::AddIOp::create(b, r0, ci(t / (s.d / 8))), lastRow);
-  }, NVVM::LoadCacheModifierKind::CA);
-  Value r0v = s.dv == s.d ? r0 : arith::AddIOp::create(b, asI32(mul(beta, kTile)), asI32(div(tid, s.dv / 8)));
-  copyRows32(vBase, s.dv, s.padV(), add(smemBase, c(s.qBytes() + s.offV())), [&](int64_t t) -> Value {
-    return arith::MinUIOp::create(b, arith::AddIOp::create(b, r0v, ci(t / (s.dv / 8))), lastRow);
-  }, NVVM::LoadCacheModifierKind::CA);
+  auto stage = [&](Value base, int64_t width, int64_t pitch, int64_t offset) {
+    int64_t chunks = width / 8;
+    Value r0 = arith::AddIOp::create(b, asI32(mul(beta, kTile)), asI32(div(tid, chunks)));
+    copyRows32(base, width, pitch, add(smemBase, c(offset)), [&](int64_t t) -> Value {
+      return arith::MinUIOp::create(b, arith::AddIOp::create(b, r0, ci(t / chunks)), lastRow);
+    }, NVVM::LoadCacheModifierKind::CA);
+  };
+  stage(kBase, s.d, s.padD(), s.qBytes());
+  stage(vBase, s.dv, s.padV(), s.qBytes() + s.offV());
 }
 
 void LandmarkTileBuilder::unitsOfBlock(Value beta, Value stage, Value rowsOf,
