@@ -91,6 +91,9 @@ struct LinearInputs {
   int64_t splitC = 0; // split(C), 0 without
   bool wy = false;
 
+  /// The chunks of split(C): ceil(N / C), 0 without.
+  int64_t chunks() const { return splitC ? (N + splitC - 1) / splitC : 0; }
+
   /// The token gate gamma_t of token bht (row bh of H).
   double gamma(int64_t bh, int64_t bht) const {
     return (decay ? lambdas[bh % H] : 1.0) * (gate ? gates[bht] : 1.0) *
@@ -174,7 +177,7 @@ struct LinearResults {
   std::vector<double> gammas; // per token, for wy
   explicit LinearResults(const LinearInputs &in) {
     int64_t B = in.B, H = in.H, N = in.N, D = in.D, Dv = in.Dv;
-    int64_t chunks = in.splitC ? (N + in.splitC - 1) / in.splitC : 0;
+    int64_t chunks = in.chunks();
     out = HostTensor::zeros(DType::F64, {B, H, N, Dv});
     last = HostTensor::zeros(DType::F64, {B, H, D, Dv});
     lse = HostTensor::zeros(DType::F64, {B, H, N});
@@ -255,7 +258,7 @@ struct LinearRow {
 
   void run() {
     int64_t N = in.N, C = in.splitC;
-    int64_t chunks = C ? (N + C - 1) / C : 0;
+    int64_t chunks = in.chunks();
     for (int64_t t = 0; t < N; ++t) {
       int64_t bht = bh * N + t;
       double g = in.gamma(bh, bht);

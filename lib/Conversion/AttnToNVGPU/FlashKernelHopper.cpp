@@ -477,15 +477,11 @@ void HopperKernel::gatherRows(Value srcRow0, Value dstOff, Value row0,
                     16))));
   Value first = gatherFirstRow(row0, g.chunksPerRow);
   Value limit32 = asI32(limit);
-  auto i8 = b.getI8Type();
   for (int64_t pass = 0; pass < g.passes; ++pass) {
     Value valid = arith::CmpIOp::create(
         b, arith::CmpIPredicate::ult,
         arith::AddIOp::create(b, first, k32(pass * g.rowsPerPass)), limit32);
-    Value from = LLVM::GEPOp::create(
-        b, srcRow0.getType(), i8, srcRow0,
-        ValueRange{arith::MulIOp::create(b, zext64(b, sources[pass]),
-                                         k64(width * 2))});
+    Value from = rowBytesPtr(b, srcRow0, sources[pass], width * 2);
     Value to = sharedPtr(add64(dstFirst, k64(pass * g.rowsPerPass * 128)));
     Value bytes = arith::SelectOp::create(b, valid, k32(16), k32(0));
     NVVM::CpAsyncOp::create(b, to, from, 16, NVVM::LoadCacheModifierKind::CG,
