@@ -4,6 +4,7 @@
 #include "attnir/Support/HostTensor.h"
 #include "attnir/Support/Npy.h"
 #include "attnir/Runtime/EntryABI.h"
+#include "attnir/Runtime/HeadViews.h"
 #include "attnir/Runtime/Workspace.h"
 
 #include "gtest/gtest.h"
@@ -793,6 +794,90 @@ TEST(EntryABI, HeadSplitsRoundTripAndCheck) {
     EntryABI o;
     EXPECT_FALSE(EntryABI::deserialize(t, o, err)) << bad;
   }
+}
+
+// Head views: a split's part and a join's part are runs of their parent's
+// memory where every dimension before the heads is 1 (B = 1); the steps'
+// "view" words round trip, bad ones are refused, and the plan takes a run
+// only where it is contiguous, 16-byte aligned and no cycle.
+TEST(EntryABI, HeadViewsRoundTripAndPlan) {
+  EntryABI abi;
+  abi.name = "f";
+  abi.classSize = {-1, -1, -1, 64, -1};
+  abi.className = {"B", "H", "N", "D", "Hp"};
+  abi.inputs.push_back({"q", DType::BF16, {0, 1, 2, 3}, "q"});
+  abi.outputs.push_back({"result0", DType::BF16, {0, 1, 2, 3}, "out"});
+  // w0, w1: the split's parts; w2: a join part (written by "g").
+  for (const char *n : {"w0", "w1", "w2"})
+    abi.workspace.push_back({n, DType::BF16, {0, 4, 2, 3}, ""});
+  auto copy = [&](const char *name, const char *from, const char *to, bool join, int64_t p) {
+    KernelStep st{name, {from, to}, join ? 0 : 1, 3, 128, 8};
+    st.view = {join, 1, p, 2};
+    abi.steps.push_back(st);
+  };
+  copy("f_s0_c0", "i0", "w0", false, 0);
+  copy("f_s0", "i0", "w1", false, 1);
+  abi.steps.push_back({"g", {"w0", "w2"}, 1, 3, 128, 8});
+  copy("f_s2_c0", "w2", "o0", true, 0);
+  copy("f_s2", "w1", "o0", true, 1);
+  std::string text = abi.serialize(), err;
+  EXPECT_NE(text.find(" view split 1 1 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(" view join 1 0 2\n"), std::string::npos) << text;
+  EntryABI back;
+  ASSERT_TRUE(EntryABI::deserialize(text, back, err)) << err;
+  EXPECT_EQ(back.serialize(), text);
+  for (const char *bad : {"view split 1 2 2", "view splat 1 1 2", "view split 1 1",
+                          "view split -1 1 2", "view split 1 1 0"}) {
+    std::string t = text;
+    t.replace(t.find("view split 1 1 2"), 16, bad);
+    EntryABI o;
+    EXPECT_FALSE(EntryABI::deserialize(t, o, err)) << bad;
+  }
+
+  auto plan = [&](int64_t B, int64_t H, int64_t N, uintptr_t outAddress, int64_t D = 64) {
+    auto shapeOf = [&](const Binding &b) {
+      return b.kind == 'w' ? std::vector<int64_t>{B, H / 2, N, D}
+                           : std::vector<int64_t>{B, H, N, D};
+    };
+    auto user = [&](const Binding &b) { return b.kind == 'o' ? outAddress : uintptr_t(0x1000); };
+    return planHeadViews(back, shapeOf, user);
+  };
+  auto own = [](const Binding &b) -> uintptr_t {
+    return b.kind == 'i' ? 0x1000 : b.kind == 'o' ? 0x100000 : 0x200000 + 0x10000 * b.index;
+  };
+  // B = 1: every copy but the second join (w1 already lies in q) is a run.
+  HeadViewPlan p = plan(1, 8, 33, 0x100000);
+  EXPECT_EQ(p.skip, (std::vector<bool>{true, true, false, true, false}));
+  EXPECT_EQ(p.address({'w', 0}, own), 0x1000u);
+  EXPECT_EQ(p.address({'w', 1}, own), 0x1000u + 4 * 33 * 64 * 2);
+  EXPECT_EQ(p.address({'w', 2}, own), 0x100000u);
+  EXPECT_EQ(p.address({'o', 0}, own), 0x100000u);
+  // B = 2: no part is contiguous, every copy runs.
+  p = plan(2, 8, 33, 0x100000);
+  EXPECT_EQ(p.skip, std::vector<bool>(5, false));
+  EXPECT_EQ(p.address({'w', 1}, own), 0x210000u);
+  // An output only 4-byte aligned: the join's run would be misaligned.
+  p = plan(1, 8, 33, 0x100004);
+  EXPECT_EQ(p.skip, (std::vector<bool>{true, true, false, false, false}));
+  // The second part's offset: one head of one row of 3 bf16 (6 bytes) is
+  // no multiple of 16, so that part is copied; of 8 (16 bytes) it is a run.
+  p = plan(1, 2, 1, 0x100000, 3);
+  EXPECT_EQ(p.skip, (std::vector<bool>{true, false, false, true, false}));
+  p = plan(1, 2, 1, 0x100000, 8);
+  EXPECT_EQ(p.skip, (std::vector<bool>{true, true, false, true, false}));
+
+  // A cycle is never closed: a join of w0 back into w0's own parent chain.
+  EntryABI cyc = back;
+  cyc.steps.clear();
+  KernelStep a{"a", {"w0", "w1"}, 1, 3, 128, 8};
+  a.view = {false, 1, 0, 1};
+  KernelStep b2{"b", {"w0", "w1"}, 0, 3, 128, 8};
+  b2.view = {true, 1, 0, 1};
+  cyc.steps = {a, b2};
+  auto same = [](const Binding &) { return std::vector<int64_t>{1, 4, 8, 64}; };
+  p = planHeadViews(cyc, same, [](const Binding &) { return uintptr_t(0); });
+  EXPECT_EQ(p.skip, (std::vector<bool>{true, false}));
+  EXPECT_EQ(p.address({'w', 1}, own), 0x200000u);
 }
 
 // The CPU kernels' workspace: aligned blocks, reused by size class, so a

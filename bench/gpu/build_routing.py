@@ -10,9 +10,10 @@ bench/gpu/routing.py checks and times them.
 usage: python3 bench/gpu/build_routing.py [--attnc build/bin/attnc]
 """
 import os
+import re
 import sys
 
-from build_sparse import build_all
+from build_sparse import OUT as BUNDLES, build_all
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
@@ -98,5 +99,23 @@ ATTENTION_VARIANTS = {
 for _v, _opts in ATTENTION_VARIANTS.items():
     SPECS[f"routing_bench_c16_chunks_{_v}"] = (routing_chunked_spec(64, 16, "bf16"), _opts)
 
+def without_head_views(name, to):
+    """`name`'s bundle with its steps' "view" words taken out: the same
+    kernels, every attn.split_heads / join_heads part copied whatever B is
+    (what the runtime did before HeadViews), for timing both in one process."""
+    path = os.path.join(BUNDLES, name + ".bundle")
+    data = open(path, "rb").read()
+    body = data[:data.rindex(b"checksum ")]
+    head, obj = body.split(b"\nobject ", 1)
+    head = re.sub(rb" view (split|join) \d+ \d+ \d+", b"", head)
+    body = head + b"\nobject " + obj
+    h = 1469598103934665603
+    for c in body:  # FNV-1a 64, as lib/Runtime/Bundle.cpp
+        h = ((h ^ c) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
+    open(os.path.join(BUNDLES, to + ".bundle"), "wb").write(body + b"checksum %016x\n" % h)
+    print(f"built {to} (copies)")
+
+
 if __name__ == "__main__":
     build_all(SPECS)
+    without_head_views("routing_hop_routing_kmeans", "routing_hop_routing_kmeans_copies")

@@ -126,6 +126,22 @@ def invalid_runs(case, example, inputs):
             for kernel in KERNELS]
 
 
+def batch_one_runs(example, names, paths):
+    """Manifest rows running `example`'s bundles on its inputs' first batch
+    row: with B = 1 the parts of attn.split_heads / join_heads are runs of
+    their parents' memory (no copy kernels; runtime HeadViews), B = 2 copies.
+    Inputs [B, ...] are cut to [1, ...]; per-head tables ([H, ...]) stay."""
+    cut = []
+    for n, path in zip(names, paths):
+        a = np.load(os.path.join(OUT, path))
+        if n in ("q", "k", "v", "qk"):
+            path = path.replace(".npy", ".b1.npy")
+            np.save(os.path.join(OUT, path), a[:1].copy())
+        cut.append(path)
+    return [dict(example=example + "_b1", kernel=kernel, bundle=f"{example}_{kernel}.bundle",
+                 inputs=cut, outputs=1) for kernel in KERNELS]
+
+
 def landmark_run(attnc, rng, name, text, n, d=D, dv=D):
     """A landmark spec on its own shapes (N = n, GQA), checked."""
     spec = os.path.join(OUT, name + ".mlir")
@@ -200,6 +216,8 @@ def main():
             subprocess.run(cmd, check=True)
             manifest.append(dict(example=name, kernel=kernel, bundle=bundle,
                                  inputs=paths, outputs=n_out))
+        if "attn.split_heads" in raw:
+            manifest += batch_one_runs(name, names, paths)
     if any("landmark" in x for x in only):
         manifest += landmark_extras(args.attnc, rng)
     if only:

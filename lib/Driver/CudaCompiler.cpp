@@ -121,6 +121,12 @@ bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
           st.smBlocksPer = when.size() > 2 ? when[2] : 1;
         }
         st.afterPrevious = fn->hasAttr("attn.after_previous");
+        if (auto view = fn->getAttrOfType<DenseI64ArrayAttr>("attn.head_view")) {
+          st.view.join = view[0] != 0;
+          st.view.dim = static_cast<int32_t>(view[1]);
+          st.view.part = view[2];
+          st.view.parts = view[3];
+        }
         if (auto tile = fn->getAttrOfType<DenseI64ArrayAttr>("attn.grid_tile")) {
           st.tileRows = tile[0];
           st.tileCols = tile[1];

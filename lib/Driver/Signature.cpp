@@ -612,7 +612,7 @@ int64_t keptPairs(attn::MaskAttrInterface mask, const attn::MaskSite &site,
 attn::MaskSite siteOf(attn::AttentionOp op, int64_t b, int64_t n, int64_t m,
                       const std::vector<HostTensor> *inputs,
                       const llvm::DenseMap<Value, unsigned> &argIndex) {
-  attn::MaskSite site{b, 0, n, m, nullptr};
+  attn::MaskSite site{b, 0, n, m, nullptr, nullptr};
   if (op.getQDoc() && inputs && argIndex.count(op.getQDoc()) &&
       argIndex.count(op.getKDoc())) {
     const HostTensor *qd = &(*inputs)[argIndex.lookup(op.getQDoc())];

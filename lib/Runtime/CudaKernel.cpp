@@ -16,6 +16,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnir/Runtime/CudaDriver.h"
+#include "attnir/Runtime/HeadViews.h"
 #include "attnir/Runtime/Kernel.h"
 #include <algorithm>
 #include <array>
@@ -534,6 +535,22 @@ bool Kernel::launchProgram(CUcontext ctx, int entry,
   if (!cudaModules->bind(d, ctx, stream, entry, inShapes, layout.total, base, persist, error))
     return false;
   // Bindings were checked when the bundle was read (EntryABI::deserialize).
+  auto ownAddress = [&](const Binding &bd) -> uintptr_t {
+    const TensorRef *user = bd.kind == 'i' ? &inputs[bd.index]
+                            : bd.kind == 'o' ? &outputs[bd.index]
+                                             : nullptr;
+    if (user)
+      return reinterpret_cast<uintptr_t>(user->data);
+    return static_cast<uintptr_t>(base[abi.workspace[bd.index].persistent] + offsets[bd.index]);
+  };
+  HeadViewPlan views = planHeadViews(
+      abi,
+      [&](const Binding &bd) {
+        return bd.kind == 'i' ? inputs[bd.index].shape
+               : bd.kind == 'o' ? outputs[bd.index].shape
+                                : wsShapes[bd.index];
+      },
+      ownAddress);
   auto bufferOf = [&](const std::string &binding, TensorRef &t,
                       std::string &name) {
     Binding bd;
@@ -546,8 +563,7 @@ bool Kernel::launchProgram(CUcontext ctx, int entry,
       t = outputs[idx];
       name = abi.outputs[idx].name;
     } else {
-      t.data = reinterpret_cast<void *>(base[abi.workspace[idx].persistent] +
-                                        offsets[idx]);
+      t.data = reinterpret_cast<void *>(views.address(bd, ownAddress));
       t.dtype = abi.workspace[idx].dtype;
       t.shape = wsShapes[idx];
       t.strides.clear();
@@ -555,9 +571,15 @@ bool Kernel::launchProgram(CUcontext ctx, int entry,
     }
   };
   bool previousRan = true;
-  for (const KernelStep &st : abi.steps) {
+  for (size_t s = 0; s < abi.steps.size(); ++s) {
+    const KernelStep &st = abi.steps[s];
     if (st.afterPrevious && !previousRan)
       continue;
+    if (views.skip[s]) {
+      // The part is a run of its parent: nothing to copy.
+      previousRan = true;
+      continue;
+    }
     previousRan = false;
     std::vector<TensorRef> args(st.args.size());
     std::vector<std::string> names(st.args.size());

@@ -320,6 +320,9 @@ std::string EntryABI::serialize() const {
       os << " per " << st.smBlocksPer;
     if (st.afterPrevious)
       os << " after-previous";
+    if (st.view.valid())
+      os << " view " << (st.view.join ? "join " : "split ") << st.view.dim << " "
+         << st.view.part << " " << st.view.parts;
     os << "\n";
   }
   auto roles = [&](const char *kind, const std::vector<ABIArg> &list) {
@@ -344,7 +347,7 @@ namespace {
 
 /// The rest of a "step" line: kernel, grid, threads, lanes, arguments,
 /// then the optional "tile R C", "shared BYTES", "sm-blocks MIN MAX [per
-/// K]" and "after-previous".
+/// K]", "after-previous" and "view split|join DIM PART PARTS".
 bool parseStep(std::istream &is, bool first, KernelStep &st, std::string &what) {
   size_t n;
   if (!(is >> st.kernel >> st.gridArg >> st.gridDims >> st.threads >> st.lanes >> n) ||
@@ -382,6 +385,14 @@ bool parseStep(std::istream &is, bool first, KernelStep &st, std::string &what) 
       if (first)
         return what = "after-previous on the first step", false;
       st.afterPrevious = true;
+    } else if (word == "view") {
+      std::string kind;
+      HeadView &v = st.view;
+      if (!(rs >> kind >> v.dim >> v.part >> v.parts) || (kind != "split" && kind != "join") ||
+          v.dim < 0 || v.dim >= 16 || v.parts < 1 || v.parts > 4096 || v.part < 0 ||
+          v.part >= v.parts || st.args.size() != 2)
+        return what = "step view", false;
+      v.join = kind == "join";
     } else if (word == "shared") {
       // 227 KB: the most any CUDA GPU gives one block.
       if (!(rs >> st.sharedBytes) || st.sharedBytes < 0 || st.sharedBytes > 232448)
@@ -518,6 +529,13 @@ bool checkReferences(const EntryABI &abi, size_t numClasses, std::string &what) 
     if (st.gridArg >= 0 &&
         static_cast<size_t>(st.gridDims) > abi.bufferOf(st.args[st.gridArg])->dimClass.size())
       return fail("step grid out of range");
+    if (st.view.valid()) {
+      const ABIArg *part = abi.bufferOf(st.args[st.view.join ? 0 : 1]);
+      const ABIArg *parent = abi.bufferOf(st.args[st.view.join ? 1 : 0]);
+      if (part->dtype != parent->dtype || part->dimClass.size() != parent->dimClass.size() ||
+          static_cast<size_t>(st.view.dim) >= part->dimClass.size())
+        return fail("step view out of range");
+    }
   }
   for (const BlockListABI &bl : abi.blockLists)
     if (!validInput(bl.indices, 4) || !validInput(bl.counts, 3) || !valid(bl.mClass) ||

@@ -76,6 +76,20 @@ struct Binding {
   static bool parse(const std::string &text, Binding &out);
 };
 
+/// A step that copies a part of a tensor's heads (attn.split_heads: parent
+/// args[0], part args[1]) or puts a part back (attn.join_heads: part args[0],
+/// parent args[1]): part `part` of `parts` along dimension `dim`. When the
+/// part is one contiguous run of its parent's memory at the call's shapes
+/// (every dimension before `dim` is 1, as with B = 1), the runtime makes the
+/// part's workspace buffer that run and skips the copy. Bundle: "view
+/// split|join DIM PART PARTS".
+struct HeadView {
+  bool join = false;
+  int32_t dim = -1;
+  int64_t part = 0, parts = 0;
+  bool valid() const { return dim >= 0; }
+};
+
 struct KernelStep {
   std::string kernel;
   std::vector<std::string> args;
@@ -94,6 +108,7 @@ struct KernelStep {
   /// Launched only when the step before it was (the second kernel of a
   /// form that the step before chose by its grid). Bundle: "after-previous".
   bool afterPrevious = false;
+  HeadView view = {};
   /// The number of work items of a launch whose grid argument has
   /// `shape` (lanes x the grid's elements, in tiles where tiled).
   int64_t items(const std::vector<int64_t> &shape) const;

@@ -20,9 +20,11 @@ namespace {
 /// One copy kernel from `src` to `dst` over the elements of `grid` (the
 /// part): `heads(b, src, dst, t)` gives the source and destination heads of
 /// the part's head t.
+/// The kernel copies part `part` of `parts`; the runtime skips it where
+/// that part is a contiguous run of the whole (HeadView, EntryABI.h).
 LogicalResult buildHeadCopyKernel(
     OpBuilder &gb, func::FuncOp fn, Operation *op, Value src, Value dst, bool gridIsDst,
-    int64_t dim, const std::string &name,
+    int64_t dim, int64_t part, int64_t parts, const std::string &name,
     function_ref<std::pair<Value, Value>(ImplicitLocOpBuilder &, Value, Value, Value)> heads) {
   auto type = cast<RankedTensorType>((gridIsDst ? dst : src).getType());
   int64_t rank = type.getRank();
@@ -33,6 +35,9 @@ LogicalResult buildHeadCopyKernel(
   unsigned gridDims = vec ? rank - 1 : rank;
   int64_t gridArg = gridIsDst ? 1 : 0;
   auto kfn = cuda::createStepKernel(gb, fn, {src, dst}, name, gridArg, gridDims, 128, lanes);
+  // [join?, dim, part, parts]: the view the runtime may take instead.
+  kfn->setAttr("attn.head_view",
+               gb.getDenseI64ArrayAttr({gridIsDst ? 0 : 1, dim, part, parts}));
   OpBuilder ob(gb.getContext());
   ob.setInsertionPointToStart(&kfn.getBody().front());
   ImplicitLocOpBuilder b(op->getLoc(), ob);
@@ -61,7 +66,7 @@ LogicalResult mlir::attn::cuda::buildSplitHeadsKernels(OpBuilder &gb, func::Func
       Value h = memref::DimOp::create(b, x, dim);
       return {arith::AddIOp::create(b, splitHeadStart(b, b.getLoc(), h, pi, P), t), t};
     };
-    if (failed(buildHeadCopyKernel(gb, fn, op, op.getX(), part, /*gridIsDst=*/true, dim,
+    if (failed(buildHeadCopyKernel(gb, fn, op, op.getX(), part, /*gridIsDst=*/true, dim, pi, P,
                                    partKernel(name, p, op.getParts().size()), heads)))
       return failure();
   }
@@ -70,14 +75,14 @@ LogicalResult mlir::attn::cuda::buildSplitHeadsKernels(OpBuilder &gb, func::Func
 
 LogicalResult mlir::attn::cuda::buildJoinHeadsKernels(OpBuilder &gb, func::FuncOp fn,
                                                       JoinHeadsOp op, StringRef name) {
-  int64_t dim = op.getDim();
+  int64_t dim = op.getDim(), P = static_cast<int64_t>(op.getParts().size());
   for (auto [p, part] : llvm::enumerate(op.getParts())) {
     int64_t pi = static_cast<int64_t>(p);
     auto heads = [&](ImplicitLocOpBuilder &b, Value src, Value, Value t) -> std::pair<Value, Value> {
       Value each = memref::DimOp::create(b, src, dim);
       return {t, arith::AddIOp::create(b, joinHeadStart(b, b.getLoc(), each, pi), t)};
     };
-    if (failed(buildHeadCopyKernel(gb, fn, op, part, op.getOut(), /*gridIsDst=*/false, dim,
+    if (failed(buildHeadCopyKernel(gb, fn, op, part, op.getOut(), /*gridIsDst=*/false, dim, pi, P,
                                    partKernel(name, p, op.getParts().size()), heads)))
       return failure();
   }

@@ -239,23 +239,25 @@ func.func @stepped(%k: tensor<?x?x?x64xbf16>, %o: tensor<1xi64>) -> tensor<?x?x8
 // attn.split_heads: a copy kernel per part (the last part's is the step's
 // own kernel), a thread per 16 bytes of a row, gridded over the part; part
 // p reads heads floor(p H / P) + t. attn.join_heads: gridded over each
-// part, writing heads p Hp + t of the output.
+// part, writing heads p Hp + t of the output. Each copy kernel carries its
+// view [join?, dim, part, parts]: the runtime skips it where the part is a
+// contiguous run of its parent (B = 1; lib/Runtime/HeadViews.cpp).
 // HEADS-LABEL: gpu.module @attn_kernels
 // HEADS: gpu.func @heads__s0_c0(
-// HEADS-SAME: attn.grid_arg = 1 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 8 : i64, attn.step_args = ["i0", "w0"]
+// HEADS-SAME: attn.grid_arg = 1 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 8 : i64, attn.head_view = array<i64: 0, 1, 0, 2>, attn.step_args = ["i0", "w0"]
 // HEADS: arith.divui %{{.*}}, %c2
 // HEADS: vector.load %arg0{{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
 // HEADS: vector.store %{{.*}}, %arg1
 // HEADS: gpu.func @heads__s0(
-// HEADS-SAME: attn.step = 0 : i64, attn.step_args = ["i0", "w1"]
+// HEADS-SAME: attn.head_view = array<i64: 0, 1, 1, 2>, attn.step = 0 : i64, attn.step_args = ["i0", "w1"]
 // HEADS: gpu.func @heads__s1_c0(
-// HEADS-SAME: attn.grid_arg = 1 : i64, attn.grid_dims = 2 : i64, attn.grid_lanes = 8 : i64, attn.step_args = ["i1", "w2"]
+// HEADS-SAME: attn.grid_arg = 1 : i64, attn.grid_dims = 2 : i64, attn.grid_lanes = 8 : i64, attn.head_view = array<i64: 0, 0, 0, 2>, attn.step_args = ["i1", "w2"]
 // HEADS: gpu.func @heads__s1(
 // HEADS-SAME: attn.step_args = ["i1", "o1"]
 // HEADS: gpu.func @heads__s2_c0(
-// HEADS-SAME: attn.grid_arg = 0 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 8 : i64, attn.step_args = ["w1", "o0"]
+// HEADS-SAME: attn.grid_arg = 0 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 8 : i64, attn.head_view = array<i64: 1, 1, 0, 2>, attn.step_args = ["w1", "o0"]
 // HEADS: gpu.func @heads__s2(
-// HEADS-SAME: attn.step = 2 : i64, attn.step_args = ["w0", "o0"]
+// HEADS-SAME: attn.head_view = array<i64: 1, 1, 1, 2>, attn.step = 2 : i64, attn.step_args = ["w0", "o0"]
 // HEADS: arith.muli %{{.*}}, %c1
 // HEADS: vector.store
 func.func @heads(%q: tensor<?x?x?x64xbf16>, %mu: tensor<?x8x64xbf16>)
