@@ -542,6 +542,46 @@ LogicalResult buildMmaBucketKernel(OpBuilder &gb, gpu::GPUFuncOp bucketFn, unsig
   return success();
 }
 
+/// Head h's centroids [1, C, D] into the shared `mu` (converted to its
+/// element type), `threads` threads a pass, then a barrier.
+void stageHeadCentroids(ImplicitLocOpBuilder &b, Value centroids, Value mu, Value h, Value tid,
+                        int64_t threads) {
+  auto stageType = cast<MemRefType>(mu.getType());
+  int64_t C = stageType.getDimSize(1), D = stageType.getDimSize(2);
+  auto c = [&](int64_t v) { return cIdx(b, b.getLoc(), v); };
+  for (int64_t e = 0; e < C * D; e += threads) {
+    Value i = arith::AddIOp::create(b, tid, c(e));
+    OpBuilder::InsertionGuard g(b);
+    if (C * D - e < threads) {
+      auto in = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, i, c(C * D)), false);
+      b.setInsertionPointToStart(&in.getThenRegion().front());
+    }
+    Value ci = arith::DivUIOp::create(b, i, c(D)), di = arith::RemUIOp::create(b, i, c(D));
+    Value x = memref::LoadOp::create(b, centroids, ValueRange{h, ci, di});
+    Type to = stageType.getElementType();
+    memref::StoreOp::create(b, x.getType() == to ? x : arith::ExtFOp::create(b, to, x).getResult(),
+                            mu, ValueRange{c(0), ci, di});
+  }
+  gpu::BarrierOp::create(b);
+}
+
+/// Each token's bucket ks[u] as i32 at (bi, h, ts[u]) of `grid`; the first
+/// token is in the row already, the others are checked against n.
+void storeTokenBuckets(ImplicitLocOpBuilder &b, Value grid, ArrayRef<Value> ks,
+                       ArrayRef<Value> ts, Value n, Value bi, Value h) {
+  for (size_t u = 0; u < ks.size(); ++u) {
+    OpBuilder::InsertionGuard g(b);
+    if (u) {
+      auto inRow = scf::IfOp::create(
+          b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, ts[u], n), false);
+      b.setInsertionPointToStart(&inRow.getThenRegion().front());
+    }
+    memref::StoreOp::create(b, arith::IndexCastOp::create(b, b.getI32Type(), ks[u]), grid,
+                            ValueRange{bi, h, ts[u]});
+  }
+}
+
 /// The bucket kernel `name`: a thread per token. With staged centroids a
 /// block takes 256 tokens of one (b, h) row (the grid in tiles of 1 x 256
 /// of bucket's [H, N]), first converts that head's centroids to f64 in
@@ -623,21 +663,7 @@ LogicalResult buildBucketKernel(OpBuilder &gb, func::FuncOp fn, RouteOp op,
     firstX = cuda::loadTokenPieces(b, site.x, bi, h, loadAt, c(0));
   Value mu = memref::GetGlobalOp::create(b, stageType, stageName);
   int64_t C = stageType.getDimSize(1), D = stageType.getDimSize(2);
-  for (int64_t e = 0; e < C * D; e += kThreads) {
-    Value i = arith::AddIOp::create(b, tid, c(e));
-    OpBuilder::InsertionGuard g(b);
-    if (C * D - e < kThreads) {
-      auto in = scf::IfOp::create(
-          b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, i, c(C * D)), false);
-      b.setInsertionPointToStart(&in.getThenRegion().front());
-    }
-    Value ci = arith::DivUIOp::create(b, i, c(D)), di = arith::RemUIOp::create(b, i, c(D));
-    Value x = memref::LoadOp::create(b, site.centroids, ValueRange{h, ci, di});
-    Type to = stageType.getElementType();
-    memref::StoreOp::create(b, x.getType() == to ? x : arith::ExtFOp::create(b, to, x).getResult(),
-                            mu, ValueRange{c(0), ci, di});
-  }
-  gpu::BarrierOp::create(b);
+  stageHeadCentroids(b, site.centroids, mu, h, tid, kThreads);
   Value maxNorm2;
   if (screen) {
     auto normsType = MemRefType::get({C}, b.getF32Type(), MemRefLayoutAttrInterface(),
@@ -653,16 +679,7 @@ LogicalResult buildBucketKernel(OpBuilder &gb, func::FuncOp fn, RouteOp op,
   SmallVector<Value> ks = screen ? cuda::screenedNearest(b, site, maxNorm2, C, D, bi, h, loadAt,
                                                          firstX)
                                  : buildRouteBucketsAt(b, loc, site, bi, h, loadAt);
-  for (int64_t u = 0; u < kTokensPerThread; ++u) {
-    OpBuilder::InsertionGuard g(b);
-    if (u) {
-      auto inRow = scf::IfOp::create(
-          b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, ts[u], n), false);
-      b.setInsertionPointToStart(&inRow.getThenRegion().front());
-    }
-    memref::StoreOp::create(b, arith::IndexCastOp::create(b, b.getI32Type(), ks[u]), grid,
-                            ValueRange{bi, h, ts[u]});
-  }
+  storeTokenBuckets(b, grid, ks, ts, n, bi, h);
   endKernel(b, bucketFn);
   return success();
 }
