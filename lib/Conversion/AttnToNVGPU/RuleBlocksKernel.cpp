@@ -19,6 +19,110 @@
 using namespace mlir;
 using namespace mlir::attn;
 
+namespace {
+
+/// The key blocks [lo, hi) from the first visible key of `ranges` to the
+/// last (of nkb blocks of bk keys; lo = hi when none is visible).
+std::pair<Value, Value> visibleBlockSpan(ImplicitLocOpBuilder &b,
+                                         ArrayRef<KeyRangeValues> ranges,
+                                         Value bk, Value nkb) {
+  Value lo = nkb, hi = arith::ConstantIndexOp::create(b, 0);
+  for (const KeyRangeValues &r : ranges) {
+    Value some = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
+                                       r.visibleBegin, r.visibleEnd);
+    Value rlo = arith::DivUIOp::create(b, r.visibleBegin, bk);
+    Value rhi = arith::MinUIOp::create(
+        b, arith::CeilDivUIOp::create(b, r.visibleEnd, bk), nkb);
+    lo = arith::SelectOp::create(b, some, arith::MinUIOp::create(b, lo, rlo),
+                                 lo);
+    hi = arith::SelectOp::create(b, some, arith::MaxUIOp::create(b, hi, rhi),
+                                 hi);
+  }
+  return {lo, arith::MaxUIOp::create(b, hi, lo)};
+}
+
+/// One map row's pieces: where the row is (batch bi, head h, query rows
+/// [i0, i1)), the mask's key ranges there, and the rule's operands.
+struct RuleBlocksRow {
+  RuleBlocksOp op;
+  ArrayRef<KeyRangeValues> ranges;
+  const RuleOperands &operands;
+  Value bi, h, i0, i1, M, bk;
+
+  /// Key block kb (this lane's; hi ends the row's span): whether the map
+  /// keeps it, and its entry (~id where the block is full: every pair
+  /// kept by the mask's ranges and by the region on intervals).
+  std::pair<Value, Value> decide(ImplicitLocOpBuilder &fb, Value kb,
+                                 Value hi) {
+    Location l = fb.getLoc();
+    Value inPass = arith::CmpIOp::create(fb, arith::CmpIPredicate::ult, kb, hi);
+    Value j0 = arith::MulIOp::create(fb, kb, bk);
+    Value jEnd = arith::AddIOp::create(fb, j0, bk);
+    Value j1 = arith::MinUIOp::create(fb, jEnd, M);
+    Value visible = arith::AndIOp::create(
+        fb, inPass, keysInSomeVisible(fb, l, ranges, j0, j1));
+    Value fullByMask = arith::AndIOp::create(
+        fb, keysInSomeFull(fb, l, ranges, j0, jEnd),
+        arith::CmpIOp::create(fb, arith::CmpIPredicate::ule, jEnd, M));
+    Value no = arith::ConstantIntOp::create(fb, 0, 1);
+    auto onBlock = scf::IfOp::create(
+        fb, visible,
+        [&](OpBuilder &tb, Location tl) {
+          auto [can, must] = emitRuleOnBlock(tb, tl, op.getMaskRule(), bi, h,
+                                             i0, i1, j0, j1, operands);
+          scf::YieldOp::create(tb, tl, ValueRange{can, must});
+        },
+        [&](OpBuilder &eb, Location el) {
+          scf::YieldOp::create(eb, el, ValueRange{no, no});
+        });
+    Value full = arith::AndIOp::create(fb, fullByMask, onBlock.getResult(1));
+    Type i32 = fb.getI32Type();
+    Value id = arith::IndexCastOp::create(fb, i32, kb);
+    Value all = arith::ConstantIntOp::create(fb, i32, -1);
+    return {onBlock.getResult(0),
+            arith::SelectOp::create(fb, full, arith::XOrIOp::create(fb, id, all),
+                                    id)};
+  }
+};
+
+/// The lanes below `lane` as a 32-bit mask: (1 << lane) - 1.
+Value lanesBelow(ImplicitLocOpBuilder &b, Value lane) {
+  Type i32 = b.getI32Type();
+  return arith::SubIOp::create(
+      b,
+      arith::ShLIOp::create(b, arith::ConstantIntOp::create(b, i32, 1),
+                            arith::IndexCastOp::create(b, i32, lane)),
+      arith::ConstantIntOp::create(b, i32, 1));
+}
+
+/// The kept entries of one pass of 32 lanes written in lane order from
+/// slot `count` of row (bi, h, qb) of `idx` (a ballot prefix count over
+/// the lanes `below` this one); the count after them.
+Value writeKeptInOrder(ImplicitLocOpBuilder &fb, Value keep, Value entry,
+                       Value below, Value count, Value idx,
+                       ValueRange row) {
+  Type i32 = fb.getI32Type();
+  Value all = arith::ConstantIntOp::create(fb, i32, -1);
+  auto popc = [&](Value x) -> Value {
+    return arith::IndexCastOp::create(fb, fb.getIndexType(),
+                                      LLVM::CtPopOp::create(fb, i32, x));
+  };
+  Value ballot = NVVM::VoteSyncOp::create(
+      fb, i32, all, keep,
+      NVVM::VoteSyncKindAttr::get(fb.getContext(), NVVM::VoteSyncKind::ballot));
+  Value slot = arith::AddIOp::create(
+      fb, count, popc(arith::AndIOp::create(fb, ballot, below)));
+  SmallVector<Value> at(row);
+  at.push_back(slot);
+  scf::IfOp::create(fb, keep, [&](OpBuilder &tb, Location tl) {
+    memref::StoreOp::create(tb, tl, entry, idx, at);
+    scf::YieldOp::create(tb, tl);
+  });
+  return arith::AddIOp::create(fb, count, popc(ballot));
+}
+
+} // namespace
+
 void mlir::attn::cuda::buildRuleBlocksRow(OpBuilder &ob, Location loc,
                                           RuleBlocksOp op, gpu::GPUFuncOp fn,
                                           function_ref<Value(Value)> arg,
@@ -54,85 +158,29 @@ void mlir::attn::cuda::buildRuleBlocksRow(OpBuilder &ob, Location loc,
     ranges = mask.buildKeyRanges(b, loc, i0, i1, N, M);
   else
     ranges.push_back({c(0), M, c(0), M});
-  Value lo = nkb, hi = c(0);
-  for (const KeyRangeValues &r : ranges) {
-    Value some = arith::CmpIOp::create(b, arith::CmpIPredicate::ult,
-                                       r.visibleBegin, r.visibleEnd);
-    Value rlo = arith::DivUIOp::create(b, r.visibleBegin, c(bk));
-    Value rhi = arith::MinUIOp::create(
-        b, arith::CeilDivUIOp::create(b, r.visibleEnd, c(bk)), nkb);
-    lo = arith::SelectOp::create(b, some, arith::MinUIOp::create(b, lo, rlo),
-                                 lo);
-    hi = arith::SelectOp::create(b, some, arith::MaxUIOp::create(b, hi, rhi),
-                                 hi);
-  }
-  hi = arith::MaxUIOp::create(b, hi, lo);
+  auto [lo, span] = visibleBlockSpan(b, ranges, c(bk), nkb);
+  Value hi = span;
 
   // A lane per key block, 32 blocks per pass: each lane reads its own
   // ranges (a block table's one entry, a block's document ids), and the
   // kept ids of a pass are written in order through a ballot prefix count.
   RuleOperands operands =
       cuda::gpuRuleOperands(fn, 2, op.getRuleOperands().size());
-  Type i32 = b.getI32Type();
-  MLIRContext *ctx = b.getContext();
-  Value no = arith::ConstantIntOp::create(b, 0, 1);
-  Value all = arith::ConstantIntOp::create(b, i32, -1);
-  Value below = arith::SubIOp::create(
-      b,
-      arith::ShLIOp::create(b, arith::ConstantIntOp::create(b, i32, 1),
-                            arith::IndexCastOp::create(b, i32, lane)),
-      arith::ConstantIntOp::create(b, i32, 1));
-  auto popc = [&](ImplicitLocOpBuilder &pb, Value x) -> Value {
-    return arith::IndexCastOp::create(pb, pb.getIndexType(),
-                                      LLVM::CtPopOp::create(pb, i32, x));
-  };
+  RuleBlocksRow row{op, ranges, operands, bi, h, i0, i1, M, c(bk)};
+  Value below = lanesBelow(b, lane);
   auto loop = scf::ForOp::create(
       b, lo, hi, c(32), ValueRange{c(0)},
       [&](OpBuilder &lb, Location l, Value first, ValueRange st) {
         ImplicitLocOpBuilder fb(l, lb);
         Value kb = arith::AddIOp::create(fb, first, lane);
-        Value inPass = arith::CmpIOp::create(fb, arith::CmpIPredicate::ult, kb, hi);
-        Value j0 = arith::MulIOp::create(fb, kb, c(bk));
-        Value jEnd = arith::AddIOp::create(fb, j0, c(bk));
-        Value j1 = arith::MinUIOp::create(fb, jEnd, M);
-        Value visible = arith::AndIOp::create(
-            fb, inPass, keysInSomeVisible(fb, l, ranges, j0, j1));
-        Value fullByMask = arith::AndIOp::create(
-            fb, keysInSomeFull(fb, l, ranges, j0, jEnd),
-            arith::CmpIOp::create(fb, arith::CmpIPredicate::ule, jEnd, M));
-        auto decide = scf::IfOp::create(
-            fb, visible,
-            [&](OpBuilder &tb, Location tl) {
-              auto [can, must] =
-                  emitRuleOnBlock(tb, tl, op.getMaskRule(), bi, h, i0, i1,
-                                  j0, j1, operands);
-              scf::YieldOp::create(tb, tl, ValueRange{can, must});
-            },
-            [&](OpBuilder &eb, Location el) {
-              scf::YieldOp::create(eb, el, ValueRange{no, no});
-            });
-        Value keep = decide.getResult(0);
-        Value full = arith::AndIOp::create(fb, fullByMask, decide.getResult(1));
-        Value id = arith::IndexCastOp::create(fb, i32, kb);
-        Value entry = arith::SelectOp::create(
-            fb, full, arith::XOrIOp::create(fb, id, all), id);
-        Value ballot = NVVM::VoteSyncOp::create(
-            fb, i32, all, keep,
-            NVVM::VoteSyncKindAttr::get(ctx, NVVM::VoteSyncKind::ballot));
-        Value slot = arith::AddIOp::create(
-            fb, st[0], popc(fb, arith::AndIOp::create(fb, ballot, below)));
-        scf::IfOp::create(fb, keep, [&](OpBuilder &tb, Location tl) {
-          memref::StoreOp::create(tb, tl, entry, idx,
-                                  ValueRange{bi, h, qb, slot});
-          scf::YieldOp::create(tb, tl);
-        });
-        scf::YieldOp::create(
-            fb, ValueRange{arith::AddIOp::create(fb, st[0], popc(fb, ballot))});
+        auto [keep, entry] = row.decide(fb, kb, hi);
+        scf::YieldOp::create(fb, writeKeptInOrder(fb, keep, entry, below, st[0],
+                                                  idx, ValueRange{bi, h, qb}));
       });
   Value lane0 = arith::CmpIOp::create(b, arith::CmpIPredicate::eq, lane, c(0));
   scf::IfOp::create(b, lane0, [&](OpBuilder &tb, Location tl) {
     memref::StoreOp::create(
-        tb, tl, arith::IndexCastOp::create(tb, tl, i32, loop.getResult(0)),
+        tb, tl, arith::IndexCastOp::create(tb, tl, tb.getI32Type(), loop.getResult(0)),
         cnt, ValueRange{bi, h, qb});
     memref::StoreOp::create(tb, tl, want, arg(op.getStamps()),
                             ValueRange{bi, h, qb});
