@@ -305,6 +305,16 @@ private:
   void accumulatePV(SmallVector<Value> &O,
                     SmallVector<SmallVector<SmallVector<Value>>> &pA,
                     Value sV);
+  /// This warp's Q rows: where they start in the tile, the lane's column
+  /// offset, and (with qInRegs) their A fragments [mi][kt][4].
+  struct QRows {
+    Value wrow, colOff;
+    SmallVector<SmallVector<SmallVector<Value>>> frags;
+  };
+  /// The Q tile into shared memory and, with qInRegs, into registers.
+  QRows loadQ(Value q, Value sQ);
+  /// S = Q K^T of the block in sK, scaled: [mi][nt * 4 + e].
+  SmallVector<SmallVector<Value>> scoresQK(const QRows &qr, Value sQ, Value sK);
 
   Value asWord(Value x) { return frags.asWord(x); }
   /// Two f32 as one mma operand word of f16/bf16 (the A fragment of P).

@@ -54,6 +54,60 @@ void FlashKernelBuilder::accumulatePV(
     }
 }
 
+FlashKernelBuilder::QRows FlashKernelBuilder::loadQ(Value q, Value sQ) {
+  // Q tile -> registers (A fragments, one x4 ldmatrix per 16 columns).
+  copyTile(q, h, i0, N, sQ, s.bq, s.d);
+  NVVM::CpAsyncCommitGroupOp::create(b);
+  NVVM::CpAsyncWaitGroupOp::create(b, 0);
+  gpu::BarrierOp::create(b);
+  QRows qr;
+  qr.wrow = mul(warp, 16 * MT);
+  qr.colOff = mul(div(lane, 16), 8);
+  qr.frags.resize(MT);
+  for (int64_t mi = 0; mi < MT && s.qInRegs; ++mi) {
+    Value qRow = add(add(qr.wrow, mi * 16), rem(lane, 16));
+    for (int64_t kt = 0; kt < s.d / 16; ++kt)
+      qr.frags[mi].push_back(ldmatrix(sQ, qRow, add(qr.colOff, kt * 16), 4, false));
+  }
+  return qr;
+}
+
+SmallVector<SmallVector<Value>> FlashKernelBuilder::scoresQK(const QRows &qr, Value sQ,
+                                                             Value sK) {
+  // Per m-tile, BK / 8 tiles of m16n8 summed over D / 16 k-steps. Each K
+  // fragment feeds every m-tile of the warp; x4 ldmatrix loads two k-steps
+  // at once when D is a multiple of 32.
+  SmallVector<SmallVector<SmallVector<Value>>> acc(
+      MT, SmallVector<SmallVector<Value>>(numS, SmallVector<Value>(4, zero)));
+  // x4 K fragments cover two k-steps; with Q re-read from shared memory
+  // that would keep two Q fragments live, which D = 128 cannot afford.
+  const bool pair = s.d % 32 == 0 && s.qInRegs;
+  Value kColOff = pair ? mul(div(lane, 8), 8) : mul(rem(div(lane, 8), 2), 8);
+  for (int64_t kt = 0; kt < s.d / 16; kt += pair ? 2 : 1) {
+    // This k-step's Q fragments: held, or read now.
+    SmallVector<SmallVector<SmallVector<Value>>> qf(MT);
+    for (int64_t mi = 0; mi < MT; ++mi)
+      for (int64_t half = 0; half < (pair ? 2 : 1); ++half)
+        qf[mi].push_back(s.qInRegs
+                             ? qr.frags[mi][kt + half]
+                             : ldmatrix(sQ, add(add(qr.wrow, mi * 16), rem(lane, 16)),
+                                        add(qr.colOff, (kt + half) * 16), 4, false));
+    for (int64_t nt = 0; nt < numS; ++nt) {
+      SmallVector<Value> kB = ldmatrix(sK, add(rem(lane, 8), nt * 8), add(kColOff, kt * 16),
+                                       pair ? 4 : 2, false);
+      for (int64_t half = 0; half < (pair ? 2 : 1); ++half)
+        for (int64_t mi = 0; mi < MT; ++mi)
+          acc[mi][nt] = mma(qf[mi][half], ValueRange(kB).slice(2 * half, 2), acc[mi][nt]);
+    }
+  }
+  SmallVector<SmallVector<Value>> S(MT); // [mi][nt * 4 + e]
+  for (int64_t mi = 0; mi < MT; ++mi)
+    for (int64_t nt = 0; nt < numS; ++nt)
+      for (Value x : acc[mi][nt])
+        S[mi].push_back(scaled(x));
+  return S;
+}
+
 void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
                                Value sV) {
   setup(fn);
@@ -61,19 +115,7 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
   auto commit = [&] { NVVM::CpAsyncCommitGroupOp::create(b); };
   auto waitAll = [&] { NVVM::CpAsyncWaitGroupOp::create(b, 0); };
 
-  // Q tile -> registers (A fragments, one x4 ldmatrix per 16 columns).
-  copyTile(q, h, i0, N, sQ, s.bq, s.d);
-  commit();
-  waitAll();
-  gpu::BarrierOp::create(b);
-  Value wrow = mul(warp, 16 * MT);
-  Value qColOff = mul(div(lane, 16), 8);
-  SmallVector<SmallVector<SmallVector<Value>>> qA(MT); // [mi][kt][4]
-  for (int64_t mi = 0; mi < MT && s.qInRegs; ++mi) {
-    Value qRow = add(add(wrow, mi * 16), rem(lane, 16));
-    for (int64_t kt = 0; kt < s.d / 16; ++kt)
-      qA[mi].push_back(ldmatrix(sQ, qRow, add(qColOff, kt * 16), 4, false));
-  }
+  QRows qr = loadQ(q, sQ);
   if (s.kInQ())
     gpu::BarrierOp::create(b); // every warp has its Q before K overwrites it
 
@@ -115,40 +157,7 @@ void FlashKernelBuilder::build(gpu::GPUFuncOp fn, Value sQ, Value sK,
       gpu::BarrierOp::create(b);
     }
 
-    // S = Q K^T: per m-tile, BK / 8 tiles of m16n8 summed over D / 16
-    // k-steps. Each K fragment feeds every m-tile of the warp; x4 ldmatrix
-    // loads two k-steps at once when D is a multiple of 32.
-    SmallVector<SmallVector<SmallVector<Value>>> acc(
-        MT, SmallVector<SmallVector<Value>>(numS, SmallVector<Value>(4, zero)));
-    // x4 K fragments cover two k-steps; with Q re-read from shared memory
-    // that would keep two Q fragments live, which D = 128 cannot afford.
-    const bool pair = s.d % 32 == 0 && s.qInRegs;
-    Value kColOff = pair ? mul(div(lane, 8), 8) : mul(rem(div(lane, 8), 2), 8);
-    for (int64_t kt = 0; kt < s.d / 16; kt += pair ? 2 : 1) {
-      // This k-step's Q fragments: held, or read now.
-      SmallVector<SmallVector<SmallVector<Value>>> qf(MT);
-      for (int64_t mi = 0; mi < MT; ++mi)
-        for (int64_t half = 0; half < (pair ? 2 : 1); ++half)
-          qf[mi].push_back(
-              s.qInRegs ? qA[mi][kt + half]
-                        : ldmatrix(sQ, add(add(wrow, mi * 16), rem(lane, 16)),
-                                   add(qColOff, (kt + half) * 16), 4, false));
-      for (int64_t nt = 0; nt < numS; ++nt) {
-        SmallVector<Value> kB =
-            ldmatrix(sK, add(rem(lane, 8), nt * 8), add(kColOff, kt * 16),
-                     pair ? 4 : 2, false);
-        for (int64_t half = 0; half < (pair ? 2 : 1); ++half)
-          for (int64_t mi = 0; mi < MT; ++mi)
-            acc[mi][nt] = mma(qf[mi][half], ValueRange(kB).slice(2 * half, 2),
-                              acc[mi][nt]);
-      }
-    }
-    SmallVector<SmallVector<Value>> S(MT); // [mi][nt * 4 + e]
-    for (int64_t mi = 0; mi < MT; ++mi)
-      for (int64_t nt = 0; nt < numS; ++nt)
-        for (Value x : acc[mi][nt])
-          S[mi].push_back(scaled(x));
-
+    SmallVector<SmallVector<Value>> S = scoresQK(qr, sQ, sK);
     maskScores(S, t, j0);
     SoftmaxOut so = softmax(S, st);
     SmallVector<Value> O = rescaled(st, so.alpha);
