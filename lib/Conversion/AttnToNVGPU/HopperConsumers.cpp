@@ -146,7 +146,7 @@ void HopperKernel::consumers(int64_t regs) {
   forEachTile([&](Value g, Value k) { return consumeTile(g, k); });
 }
 
-// One tile: its ring steps are g + t for its steps t (the schedule's).
+// A tile's consumer chain (consumeTile, at the end, and its parts).
 // FlashAttention-3's intra-warpgroup overlap: block t's S = Q K^T and
 // block t-1's P V are in flight together, and block t's softmax runs
 // while P V still occupies the tensor cores.
@@ -155,13 +155,7 @@ void HopperKernel::consumers(int64_t regs) {
 //             softmax(t); wait P V (V(t-1) free); O *= alpha(t)
 //   tail:     P(last) V(last)
 // Loop state: O, m, l (FlashKernelBuilder's layout), then P(t-1).
-Value HopperKernel::consumeTile(Value g, Value k) {
-  const int64_t oSize = f.oSize;
-  const int64_t numWords = s.bk / 4;
-  auto ring = [&](Value t) { return add(g, t); };
-  Value qb = qBuffer(k);
-  qBase = add64(add64(base, qOffset(qb)), wgRow);
-  traceTile = k;
+void HopperKernel::stampTileStart(Value k) {
   stamp(ConsumerStartGlobal, k, 0);
   stamp(ConsumerStart, k, 0);
   stamp(TileRow, k, 0, add(f.i0, 1)); // 0 marks a record never written
@@ -173,64 +167,103 @@ Value HopperKernel::consumeTile(Value g, Value k) {
                                      NVVM::SmIdOp::create(b, f.i32)));
   if (groups > 1)
     stamp(Group1Start, k, 128);
+}
+
+// prologue: S(0); softmax(0). O stays 0; P(0) leaves as packed words.
+scf::IfOp HopperKernel::firstStep(Value g, Value k, Value any,
+                                  ArrayRef<Value> init) {
+  SmallVector<Type> stateTypes;
+  for (Value v : init)
+    stateTypes.push_back(v.getType());
+  auto pro = scf::IfOp::create(b, stateTypes, any, true);
+  OpBuilder::InsertionGuard g2(b);
+  b.setInsertionPointToStart(&pro.getThenRegion().front());
+  takeTurn();
+  Value acc = issueScores(g, /*first=*/true);
+  endTurn();
+  NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+  release(HopperBar::KEmpty, g);
+  SoftmaxOut so = scoresSoftmax(acc, c0, init);
+  stamp(FirstScores, k, 0);
+  if (groups > 1)
+    stamp(Group1FirstScores, k, 128);
+  SmallVector<Value> out(init.begin(), init.begin() + f.oSize); // O = 0
+  out.append(so.mNew);
+  out.append(so.lNew);
+  out.append(pWords(so));
+  scf::YieldOp::create(b, out);
+  b.setInsertionPointToStart(&pro.getElseRegion().front());
+  scf::YieldOp::create(b, init);
+  return pro;
+}
+
+// step t: issue S(t), issue P(t-1) V(t-1); wait S(t) (K(t) free);
+// softmax(t); wait P V (V(t-1) free); O *= alpha(t).
+scf::ForOp HopperKernel::keySteps(Value g, Value count, ValueRange init) {
+  const int64_t oSize = f.oSize, numWords = s.bk / 4;
+  auto loop = scf::ForOp::create(b, c1, count, c1, init);
+  OpBuilder::InsertionGuard g2(b);
+  b.setInsertionPointToStart(loop.getBody());
+  Value t = loop.getInductionVar();
+  ValueRange state = loop.getRegionIterArgs();
+  Value prev = arith::SubIOp::create(b, t, c1);
+  takeTurn();
+  Value acc = issueScores(add(g, t));
+  SmallVector<Value> O = issuePV(
+      SmallVector<Value>(state.take_front(oSize)),
+      SmallVector<Value>(state.take_back(numWords)), add(g, prev));
+  endTurn();
+  NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(1)); // S(t) retired
+  release(HopperBar::KEmpty, add(g, t));
+  SoftmaxOut so = scoresSoftmax(acc, t, state);
+  NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0)); // P V retired
+  wgmma::fenceOperands(b, O);
+  release(HopperBar::VEmpty, add(g, prev));
+  SmallVector<Value> next = f.rescaled(O, so.alpha);
+  next.append(so.mNew);
+  next.append(so.lNew);
+  next.append(pWords(so));
+  scf::YieldOp::create(b, next);
+  return loop;
+}
+
+// tail: P(last) V(last).
+scf::IfOp HopperKernel::lastPV(Value g, Value count, Value any, ValueRange fin) {
+  const int64_t oSize = f.oSize, numWords = s.bk / 4;
+  SmallVector<Type> oTypes(oSize, f.f32);
+  auto tailPV = scf::IfOp::create(b, oTypes, any, true);
+  OpBuilder::InsertionGuard g2(b);
+  b.setInsertionPointToStart(&tailPV.getThenRegion().front());
+  Value last = arith::SubIOp::create(b, count, c1);
+  SmallVector<Value> O =
+      issuePV(SmallVector<Value>(fin.take_front(oSize)),
+              SmallVector<Value>(fin.take_back(numWords)), add(g, last));
+  NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
+  wgmma::fenceOperands(b, O);
+  if (s.persistent) // the ring goes on into the next tile
+    release(HopperBar::VEmpty, add(g, last));
+  scf::YieldOp::create(b, O);
+  b.setInsertionPointToStart(&tailPV.getElseRegion().front());
+  scf::YieldOp::create(b, ValueRange(fin.take_front(oSize)));
+  return tailPV;
+}
+
+// One tile: its ring steps are g + t for its steps t (the schedule's).
+Value HopperKernel::consumeTile(Value g, Value k) {
+  Value qb = qBuffer(k);
+  qBase = add64(add64(base, qOffset(qb)), wgRow);
+  traceTile = k;
+  stampTileStart(k);
   NVVM::MBarrierTryWaitParityOp::create(b, bar(HopperBar::QFull, qb),
                                         qPass(k), ticks);
   afterGatheredWait();
   stamp(QArrived, k, 0);
   SmallVector<Value> init = f.initialState();
-  Value i32zero = k32(0);
-  init.append(numWords, i32zero);
-  SmallVector<Type> stateTypes;
-  for (Value v : init)
-    stateTypes.push_back(v.getType());
+  init.append(s.bk / 4, k32(0));
   Value count = f.sched.count();
   Value any = arith::CmpIOp::create(b, arith::CmpIPredicate::ugt, count, c0);
-  auto pro = scf::IfOp::create(b, stateTypes, any, true);
-  {
-    OpBuilder::InsertionGuard g2(b);
-    b.setInsertionPointToStart(&pro.getThenRegion().front());
-    takeTurn();
-    Value acc = issueScores(ring(c0), /*first=*/true);
-    endTurn();
-    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
-    release(HopperBar::KEmpty, ring(c0));
-    SoftmaxOut so = scoresSoftmax(acc, c0, init);
-    stamp(FirstScores, k, 0);
-    if (groups > 1)
-      stamp(Group1FirstScores, k, 128);
-    SmallVector<Value> out(init.begin(), init.begin() + oSize); // O = 0
-    out.append(so.mNew);
-    out.append(so.lNew);
-    out.append(pWords(so));
-    scf::YieldOp::create(b, out);
-    b.setInsertionPointToStart(&pro.getElseRegion().front());
-    scf::YieldOp::create(b, init);
-  }
-  auto loop = scf::ForOp::create(b, c1, count, c1, pro.getResults());
-  {
-    OpBuilder::InsertionGuard g2(b);
-    b.setInsertionPointToStart(loop.getBody());
-    Value t = loop.getInductionVar();
-    ValueRange state = loop.getRegionIterArgs();
-    Value prev = arith::SubIOp::create(b, t, c1);
-    takeTurn();
-    Value acc = issueScores(ring(t));
-    SmallVector<Value> O = issuePV(
-        SmallVector<Value>(state.take_front(oSize)),
-        SmallVector<Value>(state.take_back(numWords)), ring(prev));
-    endTurn();
-    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(1)); // S(t) retired
-    release(HopperBar::KEmpty, ring(t));
-    SoftmaxOut so = scoresSoftmax(acc, t, state);
-    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0)); // P V retired
-    wgmma::fenceOperands(b, O);
-    release(HopperBar::VEmpty, ring(prev));
-    SmallVector<Value> next = f.rescaled(O, so.alpha);
-    next.append(so.mNew);
-    next.append(so.lNew);
-    next.append(pWords(so));
-    scf::YieldOp::create(b, next);
-  }
+  scf::IfOp pro = firstStep(add(g, c0), k, any, init);
+  scf::ForOp loop = keySteps(g, count, pro.getResults());
   stamp(LoopDone, k, 0);
   stamp(Steps, k, 0, count);
   if (groups > 1)
@@ -238,28 +271,10 @@ Value HopperKernel::consumeTile(Value g, Value k) {
   // Every S = Q K^T of the tile has retired: its Q buffer may refill.
   if (s.persistent)
     arrive(bar(HopperBar::QEmpty, qb));
-  // The last block's P V.
-  SmallVector<Type> oTypes(oSize, f.f32);
-  auto tailPV = scf::IfOp::create(b, oTypes, any, true);
-  {
-    OpBuilder::InsertionGuard g2(b);
-    b.setInsertionPointToStart(&tailPV.getThenRegion().front());
-    ValueRange fin = loop.getResults();
-    Value last = arith::SubIOp::create(b, count, c1);
-    SmallVector<Value> O =
-        issuePV(SmallVector<Value>(fin.take_front(oSize)),
-                SmallVector<Value>(fin.take_back(numWords)), ring(last));
-    NVVM::WgmmaWaitGroupSyncOp::create(b, uint64_t(0));
-    wgmma::fenceOperands(b, O);
-    if (s.persistent) // the ring goes on into the next tile
-      release(HopperBar::VEmpty, ring(last));
-    scf::YieldOp::create(b, O);
-    b.setInsertionPointToStart(&tailPV.getElseRegion().front());
-    scf::YieldOp::create(b, ValueRange(fin.take_front(oSize)));
-  }
+  scf::IfOp tailPV = lastPV(g, count, any, loop.getResults());
   stamp(LastPVDone, k, 0);
   SmallVector<Value> fin(tailPV.getResults());
-  for (Value v : loop.getResults().slice(oSize, 4 * f.MT))
+  for (Value v : loop.getResults().slice(f.oSize, 4 * f.MT))
     fin.push_back(v);
   f.epilogue(fin, fn);
   stamp(EpilogueDone, k, 0);

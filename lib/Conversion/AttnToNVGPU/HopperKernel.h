@@ -146,6 +146,13 @@ private:
   // The consumer warpgroups (HopperConsumers.cpp).
   void consumers(int64_t regs);
   Value consumeTile(Value g, Value k);
+  /// consumeTile's parts: the trace's tile record, the first block's S
+  /// and softmax (yielding `init` when the tile has no block), the steps
+  /// 1 .. count-1, and the last block's P V (O from `fin` without one).
+  void stampTileStart(Value k);
+  scf::IfOp firstStep(Value g, Value k, Value any, ArrayRef<Value> init);
+  scf::ForOp keySteps(Value g, Value count, ValueRange init);
+  scf::IfOp lastPV(Value g, Value count, Value any, ValueRange fin);
   void arrive(Value barrier);
   void release(HopperBar which, Value t);
   Value issueScores(Value t, bool first = false);
