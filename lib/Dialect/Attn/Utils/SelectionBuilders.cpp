@@ -600,7 +600,8 @@ void buildProbsOntoRow(OpBuilder &b, Location loc, const ProbsRow &p,
   ProbsPasses ps = probsPasses(b, loc, p, kvHead);
   forEach(b, loc, h0, arith::AddIOp::create(b, loc, h0, heads),
           [&](OpBuilder &hb, Location hl, Value h) {
-    auto [shift, inv] = probsStats(hb, hl, ps, h);
+    std::pair<Value, Value> stats = probsStats(hb, hl, ps, h);
+    Value shift = stats.first, inv = stats.second;
     forEach(hb, hl, c0, ps.m, [&](OpBuilder &jb, Location jl, Value j) {
       Value e = arith::MulFOp::create(
           jb, jl,
@@ -837,18 +838,100 @@ Value mlir::attn::radixKey(OpBuilder &b, Location l, Value s) {
                                  arith::XOrIOp::create(b, l, u, c(INT32_MIN)));
 }
 
+namespace {
+
+Value ci32(OpBuilder &b, Location l, int64_t v) {
+  return arith::ConstantIntOp::create(b, l, b.getI32Type(), v);
+}
+
+/// Column j's score, whether it is a candidate, and its radix key.
+std::tuple<Value, Value, Value> candidateKey(OpBuilder &b, Location l, const RowFacts &f,
+                                             Value j) {
+  Value s = f.score(b, l, j);
+  return std::make_tuple(s, f.candidate(b, l, j, s), radixKey(b, l, s));
+}
+
+/// hist[d] = the candidates whose keys agree with `prefix` above bit
+/// shift + 8 and have digit d at `shift` (every candidate at shift 24).
+void histogramDigit(OpBuilder &b, Location l, const RowFacts &f, Value hist, Value prefix,
+                    int64_t shift) {
+  Value c0 = cIdx(b, l, 0);
+  forEach(b, l, c0, cIdx(b, l, 256), [&](OpBuilder &zb, Location zl, Value d) {
+    memref::StoreOp::create(zb, zl, ci32(zb, zl, 0), hist, ValueRange{d});
+  });
+  forEach(b, l, c0, f.nk, [&](OpBuilder &hb, Location hl, Value j) {
+    Value key, match;
+    std::tie(std::ignore, match, key) = candidateKey(hb, hl, f, j);
+    if (shift < 24) {
+      Value high = arith::ShRUIOp::create(hb, hl, arith::XOrIOp::create(hb, hl, key, prefix),
+                                          ci32(hb, hl, shift + 8));
+      match = arith::AndIOp::create(
+          hb, hl, match,
+          arith::CmpIOp::create(hb, hl, arith::CmpIPredicate::eq, high, ci32(hb, hl, 0)));
+    }
+    scf::IfOp::create(hb, hl, match, [&](OpBuilder &ib, Location il) {
+      Value digit = arith::AndIOp::create(
+          ib, il, arith::ShRUIOp::create(ib, il, key, ci32(ib, il, shift)), ci32(ib, il, 255));
+      Value at = arith::IndexCastOp::create(ib, il, ib.getIndexType(), digit);
+      Value n = memref::LoadOp::create(ib, il, hist, ValueRange{at});
+      memref::StoreOp::create(ib, il, arith::AddIOp::create(ib, il, n, ci32(ib, il, 1)), hist,
+                              ValueRange{at});
+      scf::YieldOp::create(ib, il);
+    });
+  });
+}
+
+/// From the top digit of `hist` down: the digit holding rank `want` (i32)
+/// and the rank still wanted within it.
+std::pair<Value, Value> digitOfRank(OpBuilder &b, Location l, Value hist, Value want) {
+  Value no = arith::ConstantIntOp::create(b, l, 0, 1);
+  auto scan = scf::ForOp::create(
+      b, l, cIdx(b, l, 0), cIdx(b, l, 256), cIdx(b, l, 1), ValueRange{ci32(b, l, 0), want, no},
+      [&](OpBuilder &sb, Location sl, Value t, ValueRange st) {
+        Value d = arith::SubIOp::create(sb, sl, cIdx(sb, sl, 255), t);
+        Value n = memref::LoadOp::create(sb, sl, hist, ValueRange{d});
+        Value take = arith::AndIOp::create(
+            sb, sl,
+            arith::XOrIOp::create(sb, sl, st[2], arith::ConstantIntOp::create(sb, sl, 1, 1)),
+            arith::CmpIOp::create(sb, sl, arith::CmpIPredicate::sge, n, st[1]));
+        Value passOver = arith::OrIOp::create(sb, sl, st[2], take);
+        Value rank =
+            arith::SelectOp::create(sb, sl, passOver, st[1], arith::SubIOp::create(sb, sl, st[1], n));
+        Value digit = arith::SelectOp::create(
+            sb, sl, take, arith::IndexCastOp::create(sb, sl, sb.getI32Type(), d), st[0]);
+        scf::YieldOp::create(sb, sl, ValueRange{digit, rank, passOver});
+      });
+  return {scan.getResult(0), scan.getResult(1)};
+}
+
+/// The want-th candidate (by ascending id) whose key is `key`: its score
+/// and id.
+std::pair<Value, Value> pickKeyRank(OpBuilder &b, Location l, const RowFacts &f, Value key,
+                                    Value want) {
+  auto pick = scf::ForOp::create(
+      b, l, cIdx(b, l, 0), f.nk, cIdx(b, l, 1),
+      ValueRange{ci32(b, l, 0), cF32(b, l, kInf), cIdx(b, l, -1)},
+      [&](OpBuilder &pb, Location pl, Value j, ValueRange st) {
+        auto [s, cand, k] = candidateKey(pb, pl, f, j);
+        Value hit = arith::AndIOp::create(
+            pb, pl, cand, arith::CmpIOp::create(pb, pl, arith::CmpIPredicate::eq, k, key));
+        Value seen = arith::SelectOp::create(
+            pb, pl, hit, arith::AddIOp::create(pb, pl, st[0], ci32(pb, pl, 1)), st[0]);
+        Value isCut = arith::AndIOp::create(
+            pb, pl, hit, arith::CmpIOp::create(pb, pl, arith::CmpIPredicate::eq, seen, want));
+        scf::YieldOp::create(pb, pl,
+                             ValueRange{seen, arith::SelectOp::create(pb, pl, isCut, s, st[1]),
+                                        arith::SelectOp::create(pb, pl, isCut, j, st[2])});
+      });
+  return {pick.getResult(1), pick.getResult(2)};
+}
+
+} // namespace
+
 std::pair<Value, Value> mlir::attn::buildRadixCut(OpBuilder &b, Location loc,
                                                   const RowFacts &f,
                                                   int64_t k) {
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
-  Type i32 = b.getI32Type(), idx = b.getIndexType();
-  auto ci = [&](OpBuilder &ob, Location l, int64_t v) -> Value {
-    return arith::ConstantIntOp::create(ob, l, i32, v);
-  };
-  auto candidateKey = [&](OpBuilder &ob, Location l, Value j) {
-    Value s = f.score(ob, l, j);
-    return std::make_tuple(s, f.candidate(ob, l, j, s), radixKey(ob, l, s));
-  };
   auto count = scf::ForOp::create(
       b, loc, c0, f.nk, c1, ValueRange{c0},
       [&](OpBuilder &fb, Location l, Value j, ValueRange n) {
@@ -858,7 +941,7 @@ std::pair<Value, Value> mlir::attn::buildRadixCut(OpBuilder &b, Location loc,
                              ValueRange{arith::SelectOp::create(
                                  fb, l, f.candidate(fb, l, j, s), more, n[0])});
       });
-  Value hist = memref::AllocaOp::create(b, loc, MemRefType::get({256}, i32));
+  Value hist = memref::AllocaOp::create(b, loc, MemRefType::get({256}, b.getI32Type()));
   auto ifAll = scf::IfOp::create(
       b, loc,
       arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ule,
@@ -871,82 +954,18 @@ std::pair<Value, Value> mlir::attn::buildRadixCut(OpBuilder &b, Location loc,
         // The k-th highest key, 8 bits at a time from the top: count the
         // candidates that match the bits fixed so far by their next digit,
         // then take the digit holding the rank still wanted.
-        Value prefix = ci(eb, l, 0), want = ci(eb, l, k);
+        Value prefix = ci32(eb, l, 0), want = ci32(eb, l, k);
         for (int64_t shift = 24; shift >= 0; shift -= 8) {
-          forEach(eb, l, c0, cIdx(eb, l, 256), [&](OpBuilder &zb, Location zl, Value d) {
-            memref::StoreOp::create(zb, zl, ci(zb, zl, 0), hist, ValueRange{d});
-          });
-          forEach(eb, l, c0, f.nk, [&](OpBuilder &hb, Location hl, Value j) {
-            auto [s, cand, key] = candidateKey(hb, hl, j);
-            (void)s;
-            Value match = cand;
-            if (shift < 24) {
-              Value high = arith::ShRUIOp::create(
-                  hb, hl, arith::XOrIOp::create(hb, hl, key, prefix),
-                  ci(hb, hl, shift + 8));
-              match = arith::AndIOp::create(
-                  hb, hl, match,
-                  arith::CmpIOp::create(hb, hl, arith::CmpIPredicate::eq, high,
-                                        ci(hb, hl, 0)));
-            }
-            scf::IfOp::create(hb, hl, match, [&](OpBuilder &ib, Location il) {
-              Value digit = arith::AndIOp::create(
-                  ib, il, arith::ShRUIOp::create(ib, il, key, ci(ib, il, shift)),
-                  ci(ib, il, 255));
-              Value at = arith::IndexCastOp::create(ib, il, idx, digit);
-              Value n = memref::LoadOp::create(ib, il, hist, ValueRange{at});
-              memref::StoreOp::create(ib, il,
-                                      arith::AddIOp::create(ib, il, n, ci(ib, il, 1)),
-                                      hist, ValueRange{at});
-              scf::YieldOp::create(ib, il);
-            });
-          });
-          // From the top digit down: (digit, rank within it, done).
-          Value no = arith::ConstantIntOp::create(eb, l, 0, 1);
-          auto scan = scf::ForOp::create(
-              eb, l, c0, cIdx(eb, l, 256), c1, ValueRange{ci(eb, l, 0), want, no},
-              [&](OpBuilder &sb, Location sl, Value t, ValueRange st) {
-                Value d = arith::SubIOp::create(sb, sl, cIdx(sb, sl, 255), t);
-                Value n = memref::LoadOp::create(sb, sl, hist, ValueRange{d});
-                Value take = arith::AndIOp::create(
-                    sb, sl,
-                    arith::XOrIOp::create(sb, sl, st[2],
-                                          arith::ConstantIntOp::create(sb, sl, 1, 1)),
-                    arith::CmpIOp::create(sb, sl, arith::CmpIPredicate::sge, n, st[1]));
-                Value passOver = arith::OrIOp::create(sb, sl, st[2], take);
-                Value rank = arith::SelectOp::create(
-                    sb, sl, passOver, st[1], arith::SubIOp::create(sb, sl, st[1], n));
-                Value digit = arith::SelectOp::create(
-                    sb, sl, take, arith::IndexCastOp::create(sb, sl, i32, d), st[0]);
-                scf::YieldOp::create(sb, sl, ValueRange{digit, rank, passOver});
-              });
+          histogramDigit(eb, l, f, hist, prefix, shift);
+          auto [digit, rank] = digitOfRank(eb, l, hist, want);
           prefix = arith::OrIOp::create(
-              eb, l, prefix,
-              arith::ShLIOp::create(eb, l, scan.getResult(0), ci(eb, l, shift)));
-          want = scan.getResult(1);
+              eb, l, prefix, arith::ShLIOp::create(eb, l, digit, ci32(eb, l, shift)));
+          want = rank;
         }
         // The cut is the want-th candidate (by ascending id) whose key is
         // the k-th highest.
-        auto pick = scf::ForOp::create(
-            eb, l, c0, f.nk, c1,
-            ValueRange{ci(eb, l, 0), cF32(eb, l, kInf), cIdx(eb, l, -1)},
-            [&](OpBuilder &pb, Location pl, Value j, ValueRange st) {
-              auto [s, cand, key] = candidateKey(pb, pl, j);
-              Value hit = arith::AndIOp::create(
-                  pb, pl, cand,
-                  arith::CmpIOp::create(pb, pl, arith::CmpIPredicate::eq, key, prefix));
-              Value seen = arith::SelectOp::create(
-                  pb, pl, hit, arith::AddIOp::create(pb, pl, st[0], ci(pb, pl, 1)),
-                  st[0]);
-              Value isCut = arith::AndIOp::create(
-                  pb, pl, hit,
-                  arith::CmpIOp::create(pb, pl, arith::CmpIPredicate::eq, seen, want));
-              scf::YieldOp::create(
-                  pb, pl,
-                  ValueRange{seen, arith::SelectOp::create(pb, pl, isCut, s, st[1]),
-                             arith::SelectOp::create(pb, pl, isCut, j, st[2])});
-            });
-        scf::YieldOp::create(eb, l, ValueRange{pick.getResult(1), pick.getResult(2)});
+        auto [score, id] = pickKeyRank(eb, l, f, prefix, want);
+        scf::YieldOp::create(eb, l, ValueRange{score, id});
       });
   return {ifAll.getResult(0), ifAll.getResult(1)};
 }
