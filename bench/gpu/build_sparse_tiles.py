@@ -19,6 +19,12 @@ VARIANTS = {
     "w4_k128_s2": "warps=4 key-block=128 stages=2",
     "w4_k64_ctas2": "warps=4 key-block=64 stages=2 ctas-per-sm=2",
     "w4_k128_s1_ctas2": "warps=4 key-block=128 stages=1 ctas-per-sm=2",
+    # Without the ping-pong turns (each warpgroup issues its MMAs when
+    # ready): on short tiles the second warpgroup's turn lags the first's
+    # by 0.8-1.4 us per tile (tile_trace.py).
+    "pp0": "ping-pong=0",
+    "persistent_pp0": "persistent=1 ping-pong=0",
+    "k64": "key-block=64",
 }
 
 SPECS = {}
