@@ -499,6 +499,114 @@ bool Kernel::launchAttention(CUcontext ctx, int entry,
                "launching the CUDA kernel", error);
 }
 
+namespace {
+
+/// A call's buffers by binding ("i0", "o1", "w2"): the entry's inputs and
+/// outputs, and the workspace buffers at their offsets in the call's
+/// allocations, or inside their parents where the head views make them
+/// runs (HeadViews.h; planned before any step runs, since a join's part is
+/// written by the step that produces it).
+class CallBuffers {
+public:
+  CallBuffers(const EntryABI &abi, const std::vector<TensorRef> &inputs,
+              const std::vector<TensorRef> &outputs,
+              const std::vector<std::vector<int64_t>> &wsShapes, const CUdeviceptr base[2],
+              const std::vector<size_t> &offsets)
+      : abi(abi), inputs(inputs), outputs(outputs), wsShapes(wsShapes), base(base),
+        offsets(offsets) {
+    views = planHeadViews(
+        abi,
+        [&](const Binding &bd) {
+          return bd.kind == 'i'   ? inputs[bd.index].shape
+                 : bd.kind == 'o' ? outputs[bd.index].shape
+                                  : wsShapes[bd.index];
+        },
+        [&](const Binding &bd) { return ownAddress(bd); });
+  }
+
+  /// Step `s` copies a head part that is a run of its parent: skip it.
+  bool skipped(size_t s) const { return views.skip[s]; }
+
+  /// The tensor and name of a binding (checked when the bundle was read,
+  /// EntryABI::deserialize).
+  void bind(const std::string &binding, TensorRef &t, std::string &name) const {
+    Binding bd;
+    Binding::parse(binding, bd);
+    size_t idx = bd.index;
+    if (bd.kind == 'i') {
+      t = inputs[idx];
+      name = abi.inputs[idx].name;
+    } else if (bd.kind == 'o') {
+      t = outputs[idx];
+      name = abi.outputs[idx].name;
+    } else {
+      t.data = reinterpret_cast<void *>(
+          views.address(bd, [&](const Binding &b) { return ownAddress(b); }));
+      t.dtype = abi.workspace[idx].dtype;
+      t.shape = wsShapes[idx];
+      t.strides.clear();
+      name = abi.workspace[idx].name;
+    }
+  }
+
+private:
+  uintptr_t ownAddress(const Binding &bd) const {
+    const TensorRef *user = bd.kind == 'i'   ? &inputs[bd.index]
+                            : bd.kind == 'o' ? &outputs[bd.index]
+                                             : nullptr;
+    if (user)
+      return reinterpret_cast<uintptr_t>(user->data);
+    return static_cast<uintptr_t>(base[abi.workspace[bd.index].persistent] + offsets[bd.index]);
+  }
+
+  const EntryABI &abi;
+  const std::vector<TensorRef> &inputs, &outputs;
+  const std::vector<std::vector<int64_t>> &wsShapes;
+  const CUdeviceptr *base;
+  const std::vector<size_t> &offsets;
+  HeadViewPlan views;
+};
+
+} // namespace
+
+bool Kernel::launchGridStep(CUcontext ctx, int entry, const KernelStep &st,
+                            const std::vector<TensorRef> &args, void *stream, bool &ran,
+                            std::string &error) const {
+  ran = false;
+  int64_t items = st.items(args[st.gridArg].shape);
+  if (items == 0)
+    return true;
+  int64_t blocks = (items + st.threads - 1) / st.threads;
+  if (st.smBlocksMin || st.smBlocksMax) {
+    // One of two forms of a step: the one whose grid suits this GPU.
+    int sms = 0;
+    if (!smCount(ctx, sms, error))
+      return false;
+    // Bounds per smBlocksPer SMs: blocks x per against bound x SMs.
+    int64_t scaled = blocks * st.smBlocksPer;
+    if ((st.smBlocksMin && scaled < st.smBlocksMin * sms) ||
+        (st.smBlocksMax && scaled >= st.smBlocksMax * sms))
+      return true;
+  }
+  if (blocks > 0x7fffffff) {
+    error = "@" + b.entries[entry].name + ": too many rows for one launch of " + st.kernel;
+    return false;
+  }
+  const Driver *d = driver(error);
+  CUfunction fn = nullptr;
+  if (!d || !cudaFunction(ctx, st.kernel, st.sharedBytes, fn, error))
+    return false;
+  KernelParams params(args);
+  if (!check(d->cuLaunchKernel(fn, static_cast<unsigned>(blocks), 1, 1,
+                               static_cast<unsigned>(st.threads), 1, 1,
+                               static_cast<unsigned>(st.sharedBytes),
+                               static_cast<CUstream>(stream), params.pointers.data(), nullptr),
+             ("launching " + st.kernel).c_str(), error))
+    return false;
+  ran = true;
+  return true;
+}
+
 bool Kernel::launchProgram(CUcontext ctx, int entry,
                            const std::vector<TensorRef> &inputs,
                            const std::vector<TensorRef> &outputs, void *stream,
@@ -515,7 +623,6 @@ bool Kernel::launchProgram(CUcontext ctx, int entry,
   WorkspaceLayout layout;
   if (!layoutWorkspace(abi, wsShapes, layout, error))
     return false;
-  const std::vector<size_t> &offsets = layout.offsets;
   CUdeviceptr base[2] = {0, 0};
   // Persistent memory that kernels keep in a state between calls (a block
   // map, counts left at 0): a call that fails part way leaves it unknown,
@@ -534,95 +641,28 @@ bool Kernel::launchProgram(CUcontext ctx, int entry,
   } clearAfterFailure{persist, cudaModules->mu};
   if (!cudaModules->bind(d, ctx, stream, entry, inShapes, layout.total, base, persist, error))
     return false;
-  // Bindings were checked when the bundle was read (EntryABI::deserialize).
-  auto ownAddress = [&](const Binding &bd) -> uintptr_t {
-    const TensorRef *user = bd.kind == 'i' ? &inputs[bd.index]
-                            : bd.kind == 'o' ? &outputs[bd.index]
-                                             : nullptr;
-    if (user)
-      return reinterpret_cast<uintptr_t>(user->data);
-    return static_cast<uintptr_t>(base[abi.workspace[bd.index].persistent] + offsets[bd.index]);
-  };
-  HeadViewPlan views = planHeadViews(
-      abi,
-      [&](const Binding &bd) {
-        return bd.kind == 'i' ? inputs[bd.index].shape
-               : bd.kind == 'o' ? outputs[bd.index].shape
-                                : wsShapes[bd.index];
-      },
-      ownAddress);
-  auto bufferOf = [&](const std::string &binding, TensorRef &t,
-                      std::string &name) {
-    Binding bd;
-    Binding::parse(binding, bd);
-    size_t idx = bd.index;
-    if (bd.kind == 'i') {
-      t = inputs[idx];
-      name = abi.inputs[idx].name;
-    } else if (bd.kind == 'o') {
-      t = outputs[idx];
-      name = abi.outputs[idx].name;
-    } else {
-      t.data = reinterpret_cast<void *>(views.address(bd, ownAddress));
-      t.dtype = abi.workspace[idx].dtype;
-      t.shape = wsShapes[idx];
-      t.strides.clear();
-      name = abi.workspace[idx].name;
-    }
-  };
+  CallBuffers buffers(abi, inputs, outputs, wsShapes, base, layout.offsets);
   bool previousRan = true;
   for (size_t s = 0; s < abi.steps.size(); ++s) {
     const KernelStep &st = abi.steps[s];
     if (st.afterPrevious && !previousRan)
       continue;
-    if (views.skip[s]) {
+    if (buffers.skipped(s)) {
       // The part is a run of its parent: nothing to copy.
       previousRan = true;
       continue;
     }
-    previousRan = false;
     std::vector<TensorRef> args(st.args.size());
     std::vector<std::string> names(st.args.size());
     for (size_t i = 0; i < st.args.size(); ++i)
-      bufferOf(st.args[i], args[i], names[i]);
+      buffers.bind(st.args[i], args[i], names[i]);
     if (st.gridArg < 0) {
-      if (!launchAttention(ctx, entry, st.kernel, args, names, args[0].dtype,
-                           stream, error))
+      if (!launchAttention(ctx, entry, st.kernel, args, names, args[0].dtype, stream, error))
         return false;
       previousRan = true;
-      continue;
-    }
-    int64_t items = st.items(args[st.gridArg].shape);
-    if (items == 0)
-      continue;
-    int64_t blocks = (items + st.threads - 1) / st.threads;
-    if (st.smBlocksMin || st.smBlocksMax) {
-      // One of two forms of a step: the one whose grid suits this GPU.
-      int sms = 0;
-      if (!smCount(ctx, sms, error))
-        return false;
-      // Bounds per smBlocksPer SMs: blocks x per against bound x SMs.
-      int64_t scaled = blocks * st.smBlocksPer;
-      if ((st.smBlocksMin && scaled < st.smBlocksMin * sms) ||
-          (st.smBlocksMax && scaled >= st.smBlocksMax * sms))
-        continue;
-    }
-    if (blocks > 0x7fffffff) {
-      error = "@" + abi.name + ": too many rows for one launch of " + st.kernel;
+    } else if (!launchGridStep(ctx, entry, st, args, stream, previousRan, error)) {
       return false;
     }
-    CUfunction fn = nullptr;
-    if (!cudaFunction(ctx, st.kernel, st.sharedBytes, fn, error))
-      return false;
-    KernelParams params(args);
-    if (!check(d->cuLaunchKernel(fn, static_cast<unsigned>(blocks), 1, 1,
-                                 static_cast<unsigned>(st.threads), 1, 1,
-                                 static_cast<unsigned>(st.sharedBytes),
-                                 static_cast<CUstream>(stream),
-                                 params.pointers.data(), nullptr),
-               ("launching " + st.kernel).c_str(), error))
-      return false;
-    previousRan = true;
   }
   clearAfterFailure.done = true;
   return true;

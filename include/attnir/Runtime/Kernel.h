@@ -102,6 +102,12 @@ private:
                        const std::vector<TensorRef> &args,
                        const std::vector<std::string> &names, DType dtype,
                        void *stream, std::string &error) const;
+  /// One step of a program launched over its grid argument (gridArg >= 0)
+  /// on `args`; `ran` false where it had no work or its grid did not suit
+  /// this GPU (a form the next step replaces).
+  bool launchGridStep(cuda::CUctx_st *ctx, int entry, const KernelStep &st,
+                      const std::vector<TensorRef> &args, void *stream,
+                      bool &ran, std::string &error) const;
   /// A program's steps in order on one stream, intermediates in the
   /// workspace the kernel owns per (context, stream).
   bool launchProgram(cuda::CUctx_st *ctx, int entry,
