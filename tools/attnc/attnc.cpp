@@ -34,6 +34,7 @@
 #include "mlir/Support/FileUtilities.h"
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -251,41 +252,35 @@ std::string joinShape(const std::vector<int64_t> &s) {
   return r;
 }
 
-/// Runs one entry: on the CPU from `cs`, the spec compiled once for every
-/// entry run (identical entries are then compiled once, not once each);
-/// on CUDA from a bundle of the entry alone.
-int runEntry(const Options &o, ModuleOp module, CompiledSpec *cs,
-             StringRef entryName) {
+/// The entry `entryName` alone as a CUDA bundle, loaded, through the same
+/// path as Python and C users; `fn` is the entry in `module`.
+std::unique_ptr<Kernel> loadCudaEntry(const Options &o, ModuleOp module, StringRef entryName,
+                                      EntrySignature &sig, func::FuncOp &fn) {
   std::string err;
-  bool cuda = o.target == "cuda";
-  std::unique_ptr<Kernel> cudaKernel;
-  EntrySignature cudaSig;
-  func::FuncOp fn;
-  if (!cuda) {
-    fn = cs->function(entryName);
-  } else {
-    // The entry alone, through the same bundle path as Python and C users.
-    OwningOpRef<ModuleOp> one = cast<ModuleOp>(module->clone());
-    for (auto f : llvm::make_early_inc_range(one->getOps<func::FuncOp>()))
-      if (!f.isExternal() && f.getName() != entryName)
-        f.erase();
-    std::vector<SpecEntry> entries;
-    Bundle bundle;
-    if (!collectEntries(*one, entryName, entries, err) ||
-        !compileToCudaBundle(*one, cudaOptions(o), bundle, err))
-      failCompile(o, err);
-    cudaSig = entries[0].sig;
-    cudaKernel = Kernel::load(std::move(bundle), err);
-    if (!cudaKernel)
-      fail(err);
-    for (auto f : module.getOps<func::FuncOp>())
-      if (f.getName() == entryName)
-        fn = f;
-  }
-  const EntrySignature &sig = cuda ? cudaSig : *cs->signature(entryName);
+  OwningOpRef<ModuleOp> one = cast<ModuleOp>(module->clone());
+  for (auto f : llvm::make_early_inc_range(one->getOps<func::FuncOp>()))
+    if (!f.isExternal() && f.getName() != entryName)
+      f.erase();
+  std::vector<SpecEntry> entries;
+  Bundle bundle;
+  if (!collectEntries(*one, entryName, entries, err) ||
+      !compileToCudaBundle(*one, cudaOptions(o), bundle, err))
+    failCompile(o, err);
+  sig = entries[0].sig;
+  std::unique_ptr<Kernel> kernel = Kernel::load(std::move(bundle), err);
+  if (!kernel)
+    fail(err);
+  for (auto f : module.getOps<func::FuncOp>())
+    if (f.getName() == entryName)
+      fn = f;
+  return kernel;
+}
 
-  std::map<unsigned, std::vector<int64_t>> given;
-  std::map<unsigned, HostTensor> loaded;
+/// The shapes --shape gives and the arrays --input loads, by argument.
+void readGivenInputs(const Options &o, const EntrySignature &sig,
+                     std::map<unsigned, std::vector<int64_t>> &given,
+                     std::map<unsigned, HostTensor> &loaded) {
+  std::string err;
   for (const std::string &s : o.shapes) {
     auto [key, dims] = splitKV(s, "--shape");
     given[argIndex(sig, key, "--shape")] = parseDims(dims, "--shape");
@@ -321,14 +316,12 @@ int runEntry(const Options &o, ModuleOp module, CompiledSpec *cs,
     given[idx] = t.shape;
     loaded[idx] = std::move(t);
   }
+}
 
-  EntryABI abi;
-  std::vector<std::vector<int64_t>> inShapes, outShapes;
-  if (!computeEntryABI(fn, sig, abi, err) ||
-      !resolveShapes(abi, given, inShapes, outShapes, err))
-    fail("@" + sig.name + ": " + err);
-
-  // Refuse what cannot fit in memory before allocating anything.
+/// Refuses shapes whose tensors cannot fit in memory, before allocating.
+void refuseOversizedCall(const EntrySignature &sig,
+                         const std::vector<std::vector<int64_t>> &inShapes,
+                         const std::vector<std::vector<int64_t>> &outShapes) {
   std::vector<DType> inTypes, outTypes;
   for (const ArgInfo &a : sig.inputs)
     inTypes.push_back(a.dtype);
@@ -347,59 +340,31 @@ int runEntry(const Options &o, ModuleOp module, CompiledSpec *cs,
     fail("@" + sig.name + ": these shapes need " + mib(bytes) +
          " of tensors, more than this machine's memory (" +
          std::to_string(static_cast<long long>(memory / (1 << 20))) + " MiB)");
+}
 
-  std::vector<HostTensor> inputs = makeRandomInputs(abi, inShapes, o.seed);
-  for (auto &[i, t] : loaded)
-    inputs[i] = std::move(t);
-  std::vector<HostTensor> outputs;
-  CompiledSpec::BoundCall call;
-  CudaRunner gpu;
-  double ms = NAN;
-  if (cuda) {
-    if (!gpu.prepare(std::move(cudaKernel), 0, inputs, outTypes, outShapes,
-                     err) ||
-        !gpu.run(err) || (o.bench && !gpu.time(50, ms, err)) ||
-        !gpu.download(outputs, err))
-      fail("@" + sig.name + ": " + err);
-  } else {
-    if (!cs->bind(entryName, inputs, outputs, call, err))
-      fail("@" + sig.name + ": " + err);
+/// The median time of `call` in ms: at least 5 runs, up to 200 or 1 s.
+double medianCpuMs(const std::function<void()> &call) {
+  std::vector<double> times;
+  double total = 0;
+  while (times.size() < 5 || (total < 1000.0 && times.size() < 200)) {
+    auto t0 = std::chrono::steady_clock::now();
     call();
+    auto t1 = std::chrono::steady_clock::now();
+    times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    total += times.back();
   }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
 
-  if (o.bench && !cuda) {
-    std::vector<double> times;
-    double total = 0;
-    while (times.size() < 5 || (total < 1000.0 && times.size() < 200)) {
-      auto t0 = std::chrono::steady_clock::now();
-      call();
-      auto t1 = std::chrono::steady_clock::now();
-      times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-      total += times.back();
-    }
-    std::sort(times.begin(), times.end());
-    ms = times[times.size() / 2];
-  }
-
-  double err_ = NAN;
+/// What `attnc run` prints for one entry: a line, or one JSON object.
+struct RunResult {
+  double maxRelErr = NAN, ms = NAN, gflops = NAN;
   bool ok = true;
-  if (o.check) {
-    std::vector<HostTensor> ref;
-    ReferenceStats stats;
-    if (!evaluateReference(fn, inputs, ref, err, &stats))
-      fail("@" + sig.name + ": " + err);
-    err_ = 0;
-    for (size_t i = 0; i < outputs.size(); ++i)
-      err_ = std::max(err_, maxRelError(outputs[i], ref[i]));
-    ok = err_ <= checkTolerance(sig.inputs.empty() ? DType::F32
-                                              : sig.inputs[0].dtype,
-                           stats.maxAbsLogit);
-  }
-  if (!o.output.empty() && !outputs.empty() &&
-      !writeNpy(o.output, outputs[0], err))
-    fail(err);
-
-  double gflops = o.bench ? usefulFlops(fn, inShapes, &inputs) / (ms * 1e6) : NAN;
+};
+void printRunResult(const Options &o, const EntrySignature &sig,
+                    const std::vector<HostTensor> &inputs, const RunResult &r) {
+  bool cuda = o.target == "cuda";
   std::string shapes;
   for (unsigned i = 0; i < inputs.size(); ++i)
     shapes += (i ? " " : "") + sig.inputs[i].name + "=" +
@@ -420,32 +385,102 @@ int runEntry(const Options &o, ModuleOp module, CompiledSpec *cs,
     llvm::outs() << "{\"entry\": \"" << sig.name
                  << "\", \"target\": \"" << o.target
                  << "\", \"shapes\": {" << shapeJson
-                 << "}, \"max_rel_err\": " << num(err_)
-                 << ", \"ok\": " << (ok ? "true" : "false")
-                 << ", \"ms\": " << num(ms) << ", \"gflops\": " << num(gflops)
+                 << "}, \"max_rel_err\": " << num(r.maxRelErr)
+                 << ", \"ok\": " << (r.ok ? "true" : "false")
+                 << ", \"ms\": " << num(r.ms) << ", \"gflops\": " << num(r.gflops)
                  << "}\n";
   } else {
     std::string s = sig.name + "  " + o.target + "  " + shapes;
     if (o.check) {
-      std::snprintf(line, sizeof line, "  max_rel_err=%.1e  %s", err_,
-                    ok ? "ok" : "FAILED");
+      std::snprintf(line, sizeof line, "  max_rel_err=%.1e  %s", r.maxRelErr,
+                    r.ok ? "ok" : "FAILED");
       s += line;
     }
     if (o.bench) {
       if (cuda)
         std::snprintf(line, sizeof line, "  %.3f ms  %.1f TFLOP/s (useful)",
-                      ms, gflops / 1e3);
-      else if (std::isnan(gflops) || gflops == 0) // selected lists; no attention
-        std::snprintf(line, sizeof line, "  %.2f ms", ms);
+                      r.ms, r.gflops / 1e3);
+      else if (std::isnan(r.gflops) || r.gflops == 0) // selected lists; no attention
+        std::snprintf(line, sizeof line, "  %.2f ms", r.ms);
       else
         std::snprintf(line, sizeof line, "  %.2f ms  %.1f GFLOP/s (useful)",
-                      ms, gflops);
+                      r.ms, r.gflops);
       s += line;
     }
     llvm::outs() << s << "\n";
   }
   llvm::outs().flush();
-  return ok ? 0 : 2;
+}
+
+/// Runs one entry: on the CPU from `cs`, the spec compiled once for every
+/// entry run (identical entries are then compiled once, not once each);
+/// on CUDA from a bundle of the entry alone.
+int runEntry(const Options &o, ModuleOp module, CompiledSpec *cs,
+             StringRef entryName) {
+  std::string err;
+  bool cuda = o.target == "cuda";
+  std::unique_ptr<Kernel> cudaKernel;
+  EntrySignature cudaSig;
+  func::FuncOp fn;
+  if (!cuda)
+    fn = cs->function(entryName);
+  else
+    cudaKernel = loadCudaEntry(o, module, entryName, cudaSig, fn);
+  const EntrySignature &sig = cuda ? cudaSig : *cs->signature(entryName);
+
+  std::map<unsigned, std::vector<int64_t>> given;
+  std::map<unsigned, HostTensor> loaded;
+  readGivenInputs(o, sig, given, loaded);
+  EntryABI abi;
+  std::vector<std::vector<int64_t>> inShapes, outShapes;
+  if (!computeEntryABI(fn, sig, abi, err) ||
+      !resolveShapes(abi, given, inShapes, outShapes, err))
+    fail("@" + sig.name + ": " + err);
+  refuseOversizedCall(sig, inShapes, outShapes);
+
+  std::vector<HostTensor> inputs = makeRandomInputs(abi, inShapes, o.seed);
+  for (auto &[i, t] : loaded)
+    inputs[i] = std::move(t);
+  std::vector<HostTensor> outputs;
+  CompiledSpec::BoundCall call;
+  CudaRunner gpu;
+  RunResult r;
+  if (cuda) {
+    std::vector<DType> outTypes;
+    for (const ArgInfo &a : sig.outputs)
+      outTypes.push_back(a.dtype);
+    if (!gpu.prepare(std::move(cudaKernel), 0, inputs, outTypes, outShapes,
+                     err) ||
+        !gpu.run(err) || (o.bench && !gpu.time(50, r.ms, err)) ||
+        !gpu.download(outputs, err))
+      fail("@" + sig.name + ": " + err);
+  } else {
+    if (!cs->bind(entryName, inputs, outputs, call, err))
+      fail("@" + sig.name + ": " + err);
+    call();
+    if (o.bench)
+      r.ms = medianCpuMs([&] { call(); });
+  }
+
+  if (o.check) {
+    std::vector<HostTensor> ref;
+    ReferenceStats stats;
+    if (!evaluateReference(fn, inputs, ref, err, &stats))
+      fail("@" + sig.name + ": " + err);
+    r.maxRelErr = 0;
+    for (size_t i = 0; i < outputs.size(); ++i)
+      r.maxRelErr = std::max(r.maxRelErr, maxRelError(outputs[i], ref[i]));
+    r.ok = r.maxRelErr <= checkTolerance(sig.inputs.empty() ? DType::F32
+                                                             : sig.inputs[0].dtype,
+                                         stats.maxAbsLogit);
+  }
+  if (!o.output.empty() && !outputs.empty() &&
+      !writeNpy(o.output, outputs[0], err))
+    fail(err);
+  if (o.bench)
+    r.gflops = usefulFlops(fn, inShapes, &inputs) / (r.ms * 1e6);
+  printRunResult(o, sig, inputs, r);
+  return r.ok ? 0 : 2;
 }
 
 int compileCuda(const Options &o, ModuleOp module) {
