@@ -167,6 +167,86 @@ bool compareFloat(int64_t pred, double a, double b) {
   default: return true;
   }
 }
+/// Integer arithmetic of width w on a and b: the result, or false when
+/// `code` is no such op.
+bool integerBinary(int code, int w, int64_t a, int64_t b, int64_t &r) {
+  switch (code) {
+    case AddI: r = wrap(uint64_t(a) + uint64_t(b), w); return true;
+    case SubI: r = wrap(uint64_t(a) - uint64_t(b), w); return true;
+    case MulI: r = wrap(uint64_t(a) * uint64_t(b), w); return true;
+    case DivSI:
+    case RemSI: {
+      int64_t d = b;
+      bool div = code == DivSI;
+      r = d == 0    ? 0
+            : d == -1 ? (div ? wrap(0 - uint64_t(a), w) : 0)
+                      : (div ? a / d : a % d);
+      return true;
+    }
+    case DivUI:
+    case RemUI: {
+      uint64_t ua = unsignedOf(a, w), d = unsignedOf(b, w);
+      r = d == 0 ? 0 : wrap(code == DivUI ? ua / d : ua % d, w);
+      return true;
+    }
+    case MaxSI: r = std::max(a, b); return true;
+    case MinSI: r = std::min(a, b); return true;
+    case MaxUI:
+      r = unsignedOf(a, w) >= unsignedOf(b, w) ? a : b;
+      return true;
+    case MinUI:
+      r = unsignedOf(a, w) <= unsignedOf(b, w) ? a : b;
+      return true;
+    case AndI: r = a & b; return true;
+    case OrI: r = wrap(uint64_t(a | b), w); return true;
+    case XOrI: r = wrap(uint64_t(a ^ b), w); return true;
+  default:
+    return false;
+  }
+}
+
+/// Float math on x, y, z (as many as the op takes): the result, or false
+/// when `code` is no such op.
+bool floatMath(int code, double x, double y, double z, double &r) {
+  switch (code) {
+    case AddF: r = x + y; return true;
+    case SubF: r = x - y; return true;
+    case MulF: r = x * y; return true;
+    case DivF: r = x / y; return true;
+    case RemF: r = std::fmod(x, y); return true;
+    case MaximumF:
+      r = std::isnan(x) || std::isnan(y) ? NAN : std::max(x, y);
+      return true;
+    case MinimumF:
+      r = std::isnan(x) || std::isnan(y) ? NAN : std::min(x, y);
+      return true;
+    case MaxNumF: r = std::fmax(x, y); return true;
+    case MinNumF: r = std::fmin(x, y); return true;
+    case PowF: r = std::pow(x, y); return true;
+    case CopySign: r = std::copysign(x, y); return true;
+    case NegF: r = -x; return true;
+    case Tanh: r = std::tanh(x); return true;
+    case Exp: r = std::exp(x); return true;
+    case Exp2: r = std::exp2(x); return true;
+    case Log: r = std::log(x); return true;
+    case Log2: r = std::log2(x); return true;
+    case Log1p: r = std::log1p(x); return true;
+    case Sqrt: r = std::sqrt(x); return true;
+    case Rsqrt: r = 1.0 / std::sqrt(x); return true;
+    case AbsF: r = std::fabs(x); return true;
+    case Floor: r = std::floor(x); return true;
+    case Ceil: r = std::ceil(x); return true;
+    case Sin: r = std::sin(x); return true;
+    case Cos: r = std::cos(x); return true;
+    case Erf: r = std::erf(x); return true;
+    case Round: r = std::round(x); return true;
+    case Trunc: r = std::trunc(x); return true;
+    case Fma: r = x * y + z; return true;
+  default:
+    return false;
+  }
+}
+
 } // namespace
 
 bool isRuleOp(std::string_view name) { return opTable().count(name) > 0; }
@@ -278,7 +358,11 @@ void RuleProgram::runAll(const RuleValue *leading, RuleValue *out,
     auto i = [&](int k) { return vals[in.operands[k]].i; };
     RuleValue r;
     int w = in.width;
-    switch (in.code) {
+    size_t n = in.operands.size();
+    auto arg = [&](size_t k) { return k < n ? vals[in.operands[k]] : RuleValue(); };
+    if (n == 2 && integerBinary(in.code, w, i(0), i(1), r.i)) {
+    } else if (floatMath(in.code, arg(0).f, arg(1).f, arg(2).f, r.f)) {
+    } else switch (in.code) {
     case Yield:
       for (size_t k = 0; k < count && k < in.operands.size(); ++k)
         out[k] = vals[in.operands[k]];
@@ -326,68 +410,6 @@ void RuleProgram::runAll(const RuleValue *leading, RuleValue *out,
     case CmpF:
       r.i = compareFloat(in.param, f(0), f(1));
       break;
-    case AddI: r.i = wrap(uint64_t(i(0)) + uint64_t(i(1)), w); break;
-    case SubI: r.i = wrap(uint64_t(i(0)) - uint64_t(i(1)), w); break;
-    case MulI: r.i = wrap(uint64_t(i(0)) * uint64_t(i(1)), w); break;
-    case DivSI:
-    case RemSI: {
-      int64_t a = i(0), d = i(1);
-      bool div = in.code == DivSI;
-      r.i = d == 0    ? 0
-            : d == -1 ? (div ? wrap(0 - uint64_t(a), w) : 0)
-                      : (div ? a / d : a % d);
-      break;
-    }
-    case DivUI:
-    case RemUI: {
-      uint64_t a = unsignedOf(i(0), w), d = unsignedOf(i(1), w);
-      r.i = d == 0 ? 0 : wrap(in.code == DivUI ? a / d : a % d, w);
-      break;
-    }
-    case MaxSI: r.i = std::max(i(0), i(1)); break;
-    case MinSI: r.i = std::min(i(0), i(1)); break;
-    case MaxUI:
-      r.i = unsignedOf(i(0), w) >= unsignedOf(i(1), w) ? i(0) : i(1);
-      break;
-    case MinUI:
-      r.i = unsignedOf(i(0), w) <= unsignedOf(i(1), w) ? i(0) : i(1);
-      break;
-    case AndI: r.i = i(0) & i(1); break;
-    case OrI: r.i = wrap(uint64_t(i(0) | i(1)), w); break;
-    case XOrI: r.i = wrap(uint64_t(i(0) ^ i(1)), w); break;
-    case AddF: r.f = f(0) + f(1); break;
-    case SubF: r.f = f(0) - f(1); break;
-    case MulF: r.f = f(0) * f(1); break;
-    case DivF: r.f = f(0) / f(1); break;
-    case RemF: r.f = std::fmod(f(0), f(1)); break;
-    case MaximumF:
-      r.f = std::isnan(f(0)) || std::isnan(f(1)) ? NAN : std::max(f(0), f(1));
-      break;
-    case MinimumF:
-      r.f = std::isnan(f(0)) || std::isnan(f(1)) ? NAN : std::min(f(0), f(1));
-      break;
-    case MaxNumF: r.f = std::fmax(f(0), f(1)); break;
-    case MinNumF: r.f = std::fmin(f(0), f(1)); break;
-    case PowF: r.f = std::pow(f(0), f(1)); break;
-    case CopySign: r.f = std::copysign(f(0), f(1)); break;
-    case NegF: r.f = -f(0); break;
-    case Tanh: r.f = std::tanh(f(0)); break;
-    case Exp: r.f = std::exp(f(0)); break;
-    case Exp2: r.f = std::exp2(f(0)); break;
-    case Log: r.f = std::log(f(0)); break;
-    case Log2: r.f = std::log2(f(0)); break;
-    case Log1p: r.f = std::log1p(f(0)); break;
-    case Sqrt: r.f = std::sqrt(f(0)); break;
-    case Rsqrt: r.f = 1.0 / std::sqrt(f(0)); break;
-    case AbsF: r.f = std::fabs(f(0)); break;
-    case Floor: r.f = std::floor(f(0)); break;
-    case Ceil: r.f = std::ceil(f(0)); break;
-    case Sin: r.f = std::sin(f(0)); break;
-    case Cos: r.f = std::cos(f(0)); break;
-    case Erf: r.f = std::erf(f(0)); break;
-    case Round: r.f = std::round(f(0)); break;
-    case Trunc: r.f = std::trunc(f(0)); break;
-    case Fma: r.f = f(0) * f(1) + f(2); break;
     case AbsI: r.i = wrap(i(0) < 0 ? 0 - uint64_t(i(0)) : uint64_t(i(0)), w); break;
     case IntToInt: r.i = wrap(uint64_t(i(0)), w); break;
     case UIntToInt:
