@@ -320,59 +320,109 @@ nb::list resultsList(attnir_results_t *r) {
   return out;
 }
 
-NB_MODULE(_attnir, m) {
-  m.doc() = "Thin bindings of the AttnIR C API (include/attnir-c/attnir.h).";
+namespace {
 
-  nb::exception<CompileFailure>(m, "CompileFailure", PyExc_RuntimeError);
-  nb::exception<LoadFailure>(m, "LoadFailure", PyExc_RuntimeError);
+/// Kernel.output_shapes: each output's shape for these inputs.
+nb::list kernelOutputShapes(const Kernel &self, nb::handle entry, nb::handle inputs) {
+  int32_t e = entryIndex(self, entry);
+  TensorList in;
+  in.parse(inputs, "input");
+  int32_t nOut = attnir_num_args(self.k, e, 1);
+  int32_t capacity = 0;
+  std::vector<int32_t> ranks(nOut > 0 ? nOut : 0);
+  for (int32_t i = 0; i < nOut; ++i) {
+    const char *name;
+    attnir_dtype_t dt;
+    const int64_t *shape;
+    if (attnir_arg_info(self.k, e, 1, i, &name, &dt, &ranks[i], &shape) != 0)
+      raiseArgumentError("cannot read an output of the entry");
+    capacity += ranks[i];
+  }
+  std::vector<int64_t> shapes(capacity > 0 ? capacity : 1);
+  if (attnir_output_shapes(self.k, e, in.t.data(), (int32_t)in.t.size(), shapes.data(),
+                           capacity) != 0)
+    raiseArgumentError("invalid inputs");
+  nb::list out;
+  int32_t at = 0;
+  for (int32_t i = 0; i < nOut; ++i) {
+    PyObject *tup = PyTuple_New(ranks[i]);
+    if (!tup)
+      throw nb::python_error();
+    for (int32_t d = 0; d < ranks[i]; ++d)
+      PyTuple_SET_ITEM(tup, d, PyLong_FromLongLong(shapes[at++]));
+    out.append(nb::steal(tup));
+  }
+  return out;
+}
 
-  m.attr("C_API_VERSION") = ATTNIR_C_API_VERSION;
-  // attnir.torch turns these off: torch's operator registry holds the
-  // registered kernels until the interpreter ends, after nanobind's check.
-  m.def("set_leak_warnings", [](bool on) { nb::set_leak_warnings(on); },
-        nb::arg("on"));
+/// Kernel.run: the call with the GIL released; a dtype message raises
+/// TypeError, any other ValueError.
+void kernelRun(const Kernel &self, nb::handle entry, nb::handle inputs, nb::handle outputs,
+               uintptr_t stream) {
+  int32_t e = entryIndex(self, entry);
+  TensorList in, out;
+  in.parse(inputs, "input");
+  out.parse(outputs, "output");
+  int rc;
+  std::string err;
+  {
+    nb::gil_scoped_release release;
+    rc = attnir_run_on_stream(self.k, e, in.t.data(), (int32_t)in.t.size(), out.t.data(),
+                              (int32_t)out.t.size(), reinterpret_cast<void *>(stream));
+    if (rc != 0)
+      err = lastError("the kernel call failed");
+  }
+  if (rc != 0) {
+    if (isDTypeMessage(err))
+      throw nb::type_error(err.c_str());
+    throw nb::value_error(err.c_str());
+  }
+}
 
-  m.def(
-      "_register_ndarray",
-      [](nb::handle type) {
-        if (!PyType_Check(type.ptr()))
-          throw nb::type_error("expected numpy.ndarray");
-        Py_INCREF(type.ptr());
-        ndarrayType = reinterpret_cast<PyTypeObject *>(type.ptr());
-      },
-      "Enables the (ndarray, dtype) tensor form (called by the package).");
+/// Kernel.save, the GIL released; OSError on failure.
+void kernelSave(const Kernel &self, const std::string &path) {
+  int rc;
+  std::string err;
+  {
+    nb::gil_scoped_release release;
+    rc = attnir_save(self.k, path.c_str());
+    if (rc != 0)
+      err = lastError("cannot save the kernel");
+  }
+  if (rc != 0) {
+    PyErr_SetString(PyExc_OSError, err.c_str());
+    throw nb::python_error();
+  }
+}
 
-  m.def("version", []() { return std::string(attnir_version()); });
-  m.def("workspace_stats", []() {
-    uint64_t allocations = 0, held = 0;
-    attnir_workspace_stats(&allocations, &held);
-    return nb::make_tuple(allocations, held);
-  });
-  m.def("has_compiler", []() { return attnir_has_compiler() != 0; });
-  m.def("compile", &compileSpec, nb::arg("spec"), nb::arg("target") = "cpu",
-        nb::arg("options").none() = nb::none(),
-        "Compiles MLIR spec text; raises CompileFailure with the "
-        "diagnostics.");
-  m.def("load", &loadKernel, nb::arg("path"),
-        "Loads a saved kernel; raises LoadFailure.");
-  m.def(
-      "reference",
-      [](const std::string &spec, nb::handle entry, nb::handle inputs) {
-        TensorList in;
-        in.parse(inputs, "input");
-        std::string e;
-        if (!entry.is_none())
-          e = nb::cast<std::string>(entry);
-        attnir_results_t *r =
-            attnir_reference(spec.data(), spec.size(),
-                             entry.is_none() ? nullptr : e.c_str(),
-                             in.t.data(), (int32_t)in.t.size());
-        return resultsList(r);
-      },
-      nb::arg("spec"), nb::arg("entry").none(), nb::arg("inputs"),
-      "float64 results of the spec's entry (the C API's reference): a list "
-      "of (bytes, shape).");
+/// Kernel.ir: the IR kept at `stage`.
+std::string kernelIR(Kernel &self, const std::string &stage) {
+  const char *ir = attnir_ir(self.k, stage.c_str());
+  if (!ir)
+    throw nb::value_error(lastError(("no IR for stage '" + stage +
+                                     "' (kernels loaded from a file and runtime-only "
+                                     "builds keep none)")
+                                        .c_str())
+                              .c_str());
+  return std::string(ir);
+}
 
+/// attnir.reference: float64 results of a spec's entry.
+nb::list specReference(const std::string &spec, nb::handle entry, nb::handle inputs) {
+  TensorList in;
+  in.parse(inputs, "input");
+  std::string e;
+  if (!entry.is_none())
+    e = nb::cast<std::string>(entry);
+  attnir_results_t *r = attnir_reference(spec.data(), spec.size(),
+                                         entry.is_none() ? nullptr : e.c_str(), in.t.data(),
+                                         (int32_t)in.t.size());
+  return resultsList(r);
+}
+
+/// The Kernel class: its entries, signatures, reference, shapes, calls,
+/// threads, saving and IR.
+void bindKernel(nb::module_ &m) {
   nb::class_<Kernel>(m, "Kernel")
       .def("entries",
            [](const Kernel &self) {
@@ -415,70 +465,11 @@ NB_MODULE(_attnir, m) {
             return nb::make_tuple(size, input, inputDim, divisor);
           },
           nb::arg("entry"), nb::arg("output"), nb::arg("dim"))
-      .def(
-          "output_shapes",
-          [](const Kernel &self, nb::handle entry, nb::handle inputs) {
-            int32_t e = entryIndex(self, entry);
-            TensorList in;
-            in.parse(inputs, "input");
-            int32_t nOut = attnir_num_args(self.k, e, 1);
-            int32_t capacity = 0;
-            std::vector<int32_t> ranks(nOut > 0 ? nOut : 0);
-            for (int32_t i = 0; i < nOut; ++i) {
-              const char *name;
-              attnir_dtype_t dt;
-              const int64_t *shape;
-              if (attnir_arg_info(self.k, e, 1, i, &name, &dt, &ranks[i],
-                                  &shape) != 0)
-                raiseArgumentError("cannot read an output of the entry");
-              capacity += ranks[i];
-            }
-            std::vector<int64_t> shapes(capacity > 0 ? capacity : 1);
-            if (attnir_output_shapes(self.k, e, in.t.data(),
-                                     (int32_t)in.t.size(), shapes.data(),
-                                     capacity) != 0)
-              raiseArgumentError("invalid inputs");
-            nb::list out;
-            int32_t at = 0;
-            for (int32_t i = 0; i < nOut; ++i) {
-              PyObject *tup = PyTuple_New(ranks[i]);
-              if (!tup)
-                throw nb::python_error();
-              for (int32_t d = 0; d < ranks[i]; ++d)
-                PyTuple_SET_ITEM(tup, d, PyLong_FromLongLong(shapes[at++]));
-              out.append(nb::steal(tup));
-            }
-            return out;
-          },
-          nb::arg("entry"), nb::arg("inputs"))
-      .def(
-          "run",
-          [](const Kernel &self, nb::handle entry, nb::handle inputs,
-             nb::handle outputs, uintptr_t stream) {
-            int32_t e = entryIndex(self, entry);
-            TensorList in, out;
-            in.parse(inputs, "input");
-            out.parse(outputs, "output");
-            int rc;
-            std::string err;
-            {
-              nb::gil_scoped_release release;
-              rc = attnir_run_on_stream(
-                  self.k, e, in.t.data(), (int32_t)in.t.size(), out.t.data(),
-                  (int32_t)out.t.size(), reinterpret_cast<void *>(stream));
-              if (rc != 0)
-                err = lastError("the kernel call failed");
-            }
-            if (rc != 0) {
-              if (isDTypeMessage(err))
-                throw nb::type_error(err.c_str());
-              throw nb::value_error(err.c_str());
-            }
-          },
-          nb::arg("entry"), nb::arg("inputs"), nb::arg("outputs"),
-          nb::arg("stream") = 0,
-          "Runs an entry (the GIL is released during the call). CUDA "
-          "kernels take device pointers and queue on `stream` (a CUstream).")
+      .def("output_shapes", &kernelOutputShapes, nb::arg("entry"), nb::arg("inputs"))
+      .def("run", &kernelRun, nb::arg("entry"), nb::arg("inputs"), nb::arg("outputs"),
+           nb::arg("stream") = 0,
+           "Runs an entry (the GIL is released during the call). CUDA "
+           "kernels take device pointers and queue on `stream` (a CUstream).")
       .def("target",
            [](const Kernel &self) {
              return std::string(attnir_kernel_target(self.k));
@@ -492,35 +483,50 @@ NB_MODULE(_attnir, m) {
           nb::arg("threads"))
       .def("get_threads",
            [](const Kernel &self) { return attnir_get_threads(self.k); })
-      .def(
-          "save",
-          [](const Kernel &self, const std::string &path) {
-            int rc;
-            std::string err;
-            {
-              nb::gil_scoped_release release;
-              rc = attnir_save(self.k, path.c_str());
-              if (rc != 0)
-                err = lastError("cannot save the kernel");
-            }
-            if (rc != 0) {
-              PyErr_SetString(PyExc_OSError, err.c_str());
-              throw nb::python_error();
-            }
-          },
-          nb::arg("path"))
-      .def(
-          "ir",
-          [](Kernel &self, const std::string &stage) {
-            const char *ir = attnir_ir(self.k, stage.c_str());
-            if (!ir)
-              throw nb::value_error(
-                  lastError(("no IR for stage '" + stage +
-                             "' (kernels loaded from a file and runtime-only "
-                             "builds keep none)")
-                                .c_str())
-                      .c_str());
-            return std::string(ir);
-          },
-          nb::arg("stage"));
+      .def("save", &kernelSave, nb::arg("path"))
+      .def("ir", &kernelIR, nb::arg("stage"));
+}
+
+} // namespace
+
+NB_MODULE(_attnir, m) {
+  m.doc() = "Thin bindings of the AttnIR C API (include/attnir-c/attnir.h).";
+
+  nb::exception<CompileFailure>(m, "CompileFailure", PyExc_RuntimeError);
+  nb::exception<LoadFailure>(m, "LoadFailure", PyExc_RuntimeError);
+
+  m.attr("C_API_VERSION") = ATTNIR_C_API_VERSION;
+  // attnir.torch turns these off: torch's operator registry holds the
+  // registered kernels until the interpreter ends, after nanobind's check.
+  m.def("set_leak_warnings", [](bool on) { nb::set_leak_warnings(on); },
+        nb::arg("on"));
+
+  m.def(
+      "_register_ndarray",
+      [](nb::handle type) {
+        if (!PyType_Check(type.ptr()))
+          throw nb::type_error("expected numpy.ndarray");
+        Py_INCREF(type.ptr());
+        ndarrayType = reinterpret_cast<PyTypeObject *>(type.ptr());
+      },
+      "Enables the (ndarray, dtype) tensor form (called by the package).");
+
+  m.def("version", []() { return std::string(attnir_version()); });
+  m.def("workspace_stats", []() {
+    uint64_t allocations = 0, held = 0;
+    attnir_workspace_stats(&allocations, &held);
+    return nb::make_tuple(allocations, held);
+  });
+  m.def("has_compiler", []() { return attnir_has_compiler() != 0; });
+  m.def("compile", &compileSpec, nb::arg("spec"), nb::arg("target") = "cpu",
+        nb::arg("options").none() = nb::none(),
+        "Compiles MLIR spec text; raises CompileFailure with the "
+        "diagnostics.");
+  m.def("load", &loadKernel, nb::arg("path"),
+        "Loads a saved kernel; raises LoadFailure.");
+  m.def("reference", &specReference, nb::arg("spec"), nb::arg("entry").none(),
+        nb::arg("inputs"),
+        "float64 results of the spec's entry (the C API's reference): a list "
+        "of (bytes, shape).");
+  bindKernel(m);
 }
