@@ -7,6 +7,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "attnir/Reference/Reference.h"
+#include "attnir/Runtime/EntryABI.h"
 #include <cstring>
 
 namespace attnir {
@@ -56,7 +57,7 @@ bool referenceSplitHeadsOp(const RefOp &op, std::map<int, HostTensor> &values,
             std::to_string(P) + " parts: neither a multiple nor a divisor";
     return false;
   }
-  int64_t Hp = (H + P - 1) / P;
+  int64_t Hp = splitPartHeads(H, P);
   std::vector<int64_t> shape = x->shape;
   shape[dim] = Hp;
   for (int64_t p = 0; p < P; ++p) {
@@ -69,7 +70,7 @@ bool referenceSplitHeadsOp(const RefOp &op, std::map<int, HostTensor> &values,
     HeadLayout pl = l;
     pl.heads = Hp;
     for (int64_t t = 0; t < Hp; ++t)
-      copyHead(*x, l, p * H / P + t, part, pl, t);
+      copyHead(*x, l, splitPartFirstHead(p, H, P) + t, part, pl, t);
     values[r->second] = std::move(part);
   }
   return true;

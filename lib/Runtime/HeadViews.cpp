@@ -10,7 +10,7 @@ namespace {
 /// heads whose parts have `partHeads` each (AttnRouteOps.td: a split's
 /// part p starts at floor(p H / P), a join's at p times a part's heads).
 int64_t firstHead(const HeadView &v, int64_t parentHeads, int64_t partHeads) {
-  return v.join ? v.part * partHeads : v.part * parentHeads / v.parts;
+  return v.join ? v.part * partHeads : splitPartFirstHead(v.part, parentHeads, v.parts);
 }
 
 /// The byte offset of the part inside its parent, or -1 when the part is

@@ -49,6 +49,17 @@ struct HeadSplit {
   bool exact = false;
 };
 
+/// Where part p of attn.split_heads' `parts` over `heads` heads starts,
+/// floor(p heads / parts), and how many heads each part has,
+/// ceil(heads / parts) (AttnRouteOps.td): the reference's copies and the
+/// runtime's head views (HeadViews.cpp) both place parts by these.
+inline int64_t splitPartFirstHead(int64_t p, int64_t heads, int64_t parts) {
+  return p * heads / parts;
+}
+inline int64_t splitPartHeads(int64_t heads, int64_t parts) {
+  return (heads + parts - 1) / parts;
+}
+
 /// A runtime block list: the inputs holding kv_indices and kv_counts, the
 /// list's block sizes, and the classes of M, Hq, Hkv and of the list's head
 /// dimension (which must be 1, Hq or Hkv).

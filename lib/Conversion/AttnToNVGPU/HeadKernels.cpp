@@ -19,9 +19,9 @@ namespace {
 
 /// One copy kernel from `src` to `dst` over the elements of `grid` (the
 /// part): `heads(b, src, dst, t)` gives the source and destination heads of
-/// the part's head t.
-/// The kernel copies part `part` of `parts`; the runtime skips it where
-/// that part is a contiguous run of the whole (HeadView, EntryABI.h).
+/// the part's head t. The kernel copies part `part` of `parts`; the
+/// runtime skips it where that part is a contiguous run of the whole
+/// (HeadView, EntryABI.h).
 LogicalResult buildHeadCopyKernel(
     OpBuilder &gb, func::FuncOp fn, Operation *op, Value src, Value dst, bool gridIsDst,
     int64_t dim, int64_t part, int64_t parts, const std::string &name,
@@ -67,7 +67,7 @@ LogicalResult mlir::attn::cuda::buildSplitHeadsKernels(OpBuilder &gb, func::Func
       return {arith::AddIOp::create(b, splitHeadStart(b, b.getLoc(), h, pi, P), t), t};
     };
     if (failed(buildHeadCopyKernel(gb, fn, op, op.getX(), part, /*gridIsDst=*/true, dim, pi, P,
-                                   partKernel(name, p, op.getParts().size()), heads)))
+                                   partKernel(name, p, P), heads)))
       return failure();
   }
   return success();
@@ -83,7 +83,7 @@ LogicalResult mlir::attn::cuda::buildJoinHeadsKernels(OpBuilder &gb, func::FuncO
       return {t, arith::AddIOp::create(b, joinHeadStart(b, b.getLoc(), each, pi), t)};
     };
     if (failed(buildHeadCopyKernel(gb, fn, op, part, op.getOut(), /*gridIsDst=*/false, dim, pi, P,
-                                   partKernel(name, p, op.getParts().size()), heads)))
+                                   partKernel(name, p, P), heads)))
       return failure();
   }
   return success();
