@@ -73,7 +73,9 @@ createHostTargetMachine(std::string &err, bool pic, StringRef cpu) {
 }
 
 bool targetHasAVX512(StringRef cpu) {
-  return targetHasFeature(cpu, "avx512f");
+  // DQ beside F: exp's argument reduction is vreduceps (every AVX-512 part
+  // but Xeon Phi has both).
+  return targetHasFeature(cpu, "avx512f") && targetHasFeature(cpu, "avx512dq");
 }
 
 bool targetHasFeature(StringRef cpu, StringRef feature) {

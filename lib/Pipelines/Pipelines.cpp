@@ -257,7 +257,8 @@ void attn::buildCPUPipeline(OpPassManager &pm, const CPUPipelineOptions &o,
 
 void attn::setHostDefaults(CPUPipelineOptions &o) {
   llvm::StringMap<bool> features = llvm::sys::getHostCPUFeatures();
-  setTargetDefaults(o, features.lookup("avx512f"),
+  // AVX-512 here means F and DQ (exp's vreduceps; OnlineSoftmax.cpp).
+  setTargetDefaults(o, features.lookup("avx512f") && features.lookup("avx512dq"),
                     features.lookup("avx512bf16"),
                     features.lookup("amx-tile") && features.lookup("amx-bf16"));
 }

@@ -32,7 +32,8 @@ def ConvertAttnToCPUVector : Pass<"attn-vectorize-cpu", "func::FuncOp"> {
     Option<"cols", "cols", "int64_t", /*default=*/"4",
            "vectors per row of a register tile">,
     Option<"avx512", "avx512", "bool", /*default=*/"false",
-           "the target has AVX-512: exp scales by vscalefps (16 lanes)">,
+           "the target has AVX-512 (F and DQ): exp in base 2 by vreduceps "
+           "and vscalefps (16 lanes)">,
     Option<"prefetch", "prefetch", "bool", /*default=*/"false",
            "Q K^T prefetches the block's V panel and P V the next block's "
            "K^T panel, a cache line every few steps">,

@@ -32,7 +32,7 @@ std::unique_ptr<llvm::TargetMachine>
 createHostTargetMachine(std::string &err, bool pic = false,
                         llvm::StringRef cpu = "");
 
-/// Whether `cpu` (empty: the host) has AVX-512F; false if unknown.
+/// Whether `cpu` (empty: the host) has AVX-512F and DQ; false if unknown.
 bool targetHasAVX512(llvm::StringRef cpu);
 /// Whether `cpu` (empty: the host) has the LLVM feature `feature`
 /// ("avx512bf16"); false if unknown.

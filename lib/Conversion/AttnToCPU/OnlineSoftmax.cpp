@@ -99,71 +99,123 @@ void storeProbabilityPairs(OpBuilder &b, Location l, ArrayRef<Value> p,
   }
 }
 
-} // namespace
+Value clampBelow(OpBuilder &b, Location l, Value v, float c) {
+  Value k = splat(b, l, v.getType(), c);
+  Value lt = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OLT, v, k);
+  return arith::SelectOp::create(b, l, lt, k, v).getResult();
+}
 
-Value fastExp(OpBuilder &b, Location l, Value x, bool scalef) {
-  Type vt = x.getType();
-  scalef = scalef && cast<VectorType>(vt).getNumElements() == 16;
-  // Below -127 ln 2 the bit form's 2^n has a zero exponent field, so the
-  // result is 0; vscalefps underflows to 0 from -104 on. The clamp keeps
-  // g finite (exp(-inf) = 0 exactly) and passes NaN (select's false arm).
-  float lo = scalef ? -150.0f : -88.0296919f;
-  auto clampBelow = [&](Value v, float c) {
-    Value k = splat(b, l, vt, c);
-    Value lt = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OLT, v, k);
-    return arith::SelectOp::create(b, l, lt, k, v).getResult();
-  };
-  x = clampBelow(x, lo);
-  if (!scalef) {
-    Value k = splat(b, l, vt, 88.0f);
-    Value gt = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, x, k);
-    x = arith::SelectOp::create(b, l, gt, k, x);
-  }
-  Value log2e = splat(b, l, vt, static_cast<float>(M_LOG2E));
-  Value t = arith::MulFOp::create(b, l, x, log2e);
-  // n = round(t): by adding 1.5 * 2^23 in the bit form, whose low
-  // mantissa bits then hold n (no float-to-int conversion, whose result on
-  // NaN would be poison).
-  Value magic = splat(b, l, vt, 12582912.0f);
-  Value shifted =
-      scalef ? Value() : arith::AddFOp::create(b, l, t, magic).getResult();
-  Value n = scalef ? math::RoundEvenOp::create(b, l, t).getResult()
-                   : arith::SubFOp::create(b, l, shifted, magic).getResult();
-  // g = x log2 e - n with one rounding.
-  Value g = math::FmaOp::create(b, l, x, log2e,
-                                arith::NegFOp::create(b, l, n));
-  // 2^g on [-1/2, 1/2] (a near-minimax fit of relative error, 1.9e-7)
-  // with p(0) = 1 exactly: exp(0) is alpha whenever a row's max holds, and
-  // a constant term 1 ulp off scaled acc and l by 1 + 1.2e-7 per key block,
-  // weighting early blocks above late ones (4e-5 relative error decoding
-  // 65536 keys in 64-key blocks).
-  static const float c[] = {1.0f, 0.6931470036506653f, 0.24022242426872253f,
-                            0.05550733581185341f, 0.009671512991189957f,
-                            0.001326472731307149f};
-  Value p = splat(b, l, vt, c[5]);
-  for (int i = 4; i >= 0; --i)
-    p = math::FmaOp::create(b, l, p, g, splat(b, l, vt, c[i]));
-  if (scalef) {
-    // The LLVM intrinsic itself: x86vector.avx512.mask.scalef passes its
-    // operands as (src, a, b) where the intrinsic takes (a, b, src), so it
-    // computes scalef(src, a) (MLIR 22).
-    Value all = arith::ConstantOp::create(b, l, b.getI16IntegerAttr(-1));
-    Value current = arith::ConstantOp::create(b, l, b.getI32IntegerAttr(4));
-    return LLVM::CallIntrinsicOp::create(
-               b, l, vt, b.getStringAttr("llvm.x86.avx512.mask.scalef.ps.512"),
-               ValueRange{p, n, p, all, current})
-        .getResult(0);
-  }
-  // 2^n as bits: (n + 127) << 23, from the shifted sum's bits
-  // (0x4B400000 + n).
+Value callAvx512(OpBuilder &b, Location l, StringRef intrinsic, Type t,
+                 ValueRange operands) {
+  return LLVM::CallIntrinsicOp::create(b, l, t, b.getStringAttr(intrinsic),
+                                       operands)
+      .getResult(0);
+}
+
+Value i32Const(OpBuilder &b, Location l, int32_t v) {
+  return arith::ConstantOp::create(b, l, b.getI32IntegerAttr(v));
+}
+
+/// 2^n as bits, (n + 127) << 23, from t + 1.5 * 2^23's bits (0x4B400000 + n).
+Value pow2FromShifted(OpBuilder &b, Location l, Value shifted) {
+  Type vt = shifted.getType();
   auto it = VectorType::get(cast<VectorType>(vt).getShape(), b.getI32Type());
   Value bits = vector::BitCastOp::create(b, l, it, shifted);
   Value biased = arith::SubIOp::create(b, l, bits,
                                        splatI32(b, l, vt, 0x4B400000 - 127));
-  Value pow2 = vector::BitCastOp::create(
-      b, l, vt,
-      arith::ShLIOp::create(b, l, biased, splatI32(b, l, vt, 23)));
-  return arith::MulFOp::create(b, l, p, pow2);
+  return vector::BitCastOp::create(
+      b, l, vt, arith::ShLIOp::create(b, l, biased, splatI32(b, l, vt, 23)));
+}
+
+} // namespace
+
+namespace {
+
+/// 2^g by a degree-5 polynomial with p(0) = 1 exactly (exp(0) is alpha
+/// whenever a row's max holds, and a constant term 1 ulp off scaled acc and
+/// l by 1 + 1.2e-7 per key block, weighting early blocks above late ones:
+/// 4e-5 relative error decoding 65536 keys in 64-key blocks). Near-minimax
+/// fits of relative error, evaluated in f32 by fma: on [-1/2, 1/2]
+/// (1.9e-7) or on [0, 1) (1.4e-7).
+Value exp2Polynomial(OpBuilder &b, Location l, Value g, bool fromZero) {
+  static const float centred[] = {1.0f, 0.6931470036506653f, 0.24022242426872253f,
+                                  0.05550733581185341f, 0.009671512991189957f,
+                                  0.001326472731307149f};
+  static const float upward[] = {1.0f, 0.6931512951850891f, 0.24016445875167847f,
+                                 0.05579989403486252f, 0.009017054922878742f,
+                                 0.0018671181751415133f};
+  const float *c = fromZero ? upward : centred;
+  Type vt = g.getType();
+  Value p = splat(b, l, vt, c[5]);
+  for (int i = 4; i >= 0; --i)
+    p = math::FmaOp::create(b, l, p, g, splat(b, l, vt, c[i]));
+  return p;
+}
+
+/// 2^t on 16 lanes: g = t - floor(t) in [0, 1) by vreduceps (AVX512DQ;
+/// imm 9: round down, precision exception suppressed; exact, and no
+/// float-to-int conversion, so NaN stays NaN), then p(g) 2^floor(t) by
+/// vscalefps, which floors its exponent operand itself. Three operations
+/// fewer than rounding, g by fma and scaling by n.
+Value exp2Scalef(OpBuilder &b, Location l, Value t) {
+  Type vt = t.getType();
+  // From -150 on 2^t rounds to 0, so the clamp changes no result; it keeps
+  // vreduceps' operand finite (exp(-inf) = 0 exactly) and passes NaN.
+  t = clampBelow(b, l, t, -150.0f);
+  Value all = arith::ConstantOp::create(b, l, b.getI16IntegerAttr(-1));
+  Value current = i32Const(b, l, 4);
+  Value g = callAvx512(b, l, "llvm.x86.avx512.mask.reduce.ps.512", vt,
+                       ValueRange{t, i32Const(b, l, 9), t, all, current});
+  Value p = exp2Polynomial(b, l, g, /*fromZero=*/true);
+  // The LLVM intrinsic, not x86vector.avx512.mask.scalef, which passes its
+  // operands as (src, a, b) where the intrinsic takes (a, b, src) (MLIR 22).
+  return callAvx512(b, l, "llvm.x86.avx512.mask.scalef.ps.512", vt,
+                    ValueRange{p, t, p, all, current});
+}
+
+/// 2^t at any width: n = round(t) by adding 1.5 * 2^23 (whose low mantissa
+/// bits then hold n: no float-to-int conversion, whose result on NaN would
+/// be poison), g = t - n exactly, 2^n built as exponent bits. Below -127
+/// the exponent field is 0 and so is the result.
+Value exp2Bits(OpBuilder &b, Location l, Value t) {
+  Type vt = t.getType();
+  t = clampBelow(b, l, t, -127.0f);
+  Value magic = splat(b, l, vt, 12582912.0f);
+  Value shifted = arith::AddFOp::create(b, l, t, magic);
+  Value n = arith::SubFOp::create(b, l, shifted, magic);
+  Value p = exp2Polynomial(b, l, arith::SubFOp::create(b, l, t, n), false);
+  return arith::MulFOp::create(b, l, p, pow2FromShifted(b, l, shifted));
+}
+
+} // namespace
+
+Value fastExp2(OpBuilder &b, Location l, Value t, bool scalef) {
+  if (scalef && cast<VectorType>(t.getType()).getNumElements() == 16)
+    return exp2Scalef(b, l, t);
+  return exp2Bits(b, l, t);
+}
+
+Value fastExp(OpBuilder &b, Location l, Value x, bool scalef) {
+  Type vt = x.getType();
+  Value log2e = splat(b, l, vt, static_cast<float>(M_LOG2E));
+  if (scalef && cast<VectorType>(vt).getNumElements() == 16)
+    return exp2Scalef(b, l, arith::MulFOp::create(b, l, x, log2e));
+  // Below -127 ln 2 the bit form's 2^n has a zero exponent field, so the
+  // result is 0. The clamps keep g finite (exp(-inf) = 0 exactly) and
+  // pass NaN (select's false arm).
+  x = clampBelow(b, l, x, -88.0296919f);
+  Value hi = splat(b, l, vt, 88.0f);
+  Value gt = arith::CmpFOp::create(b, l, arith::CmpFPredicate::OGT, x, hi);
+  x = arith::SelectOp::create(b, l, gt, hi, x);
+  Value t = arith::MulFOp::create(b, l, x, log2e);
+  Value magic = splat(b, l, vt, 12582912.0f);
+  Value shifted = arith::AddFOp::create(b, l, t, magic);
+  Value n = arith::SubFOp::create(b, l, shifted, magic);
+  // g = x log2 e - n with one rounding.
+  Value g = math::FmaOp::create(b, l, x, log2e,
+                                arith::NegFOp::create(b, l, n));
+  Value p = exp2Polynomial(b, l, g, /*fromZero=*/false);
+  return arith::MulFOp::create(b, l, p, pow2FromShifted(b, l, shifted));
 }
 
 Value makeRowBuffer(OpBuilder &b, Location l, Value scores, int64_t rows) {
@@ -291,7 +343,10 @@ struct OnlineSoftmaxEmitter {
       Value shift = vector::BroadcastOp::create(
           ob, ol, vt,
           memref::LoadOp::create(ob, ol, s.rowBuf, ValueRange{cIdx(ob, ol, kShift), row}));
-      // s scale - shift as one fma where the sums are still unscaled.
+      // s scale - shift as one fma where the sums are still unscaled. The
+      // difference comes first, then log2 e (in fastExp): x - m is exact
+      // near the max, where x log2 e - m log2 e would carry m's rounding
+      // (logits of 1e37 made it 1e30 and p infinite).
       Value scale = s.scale != 1.0f ? splat(ob, ol, vt, s.scale) : Value();
       Value negShift = scale ? arith::NegFOp::create(ob, ol, shift).getResult() : Value();
       // p of vector c, stored in place unless bf16 pairs store them below.

@@ -20,6 +20,11 @@ namespace mlir::attn::cpu {
 /// vscalefps (16 lanes only); else by building the exponent bits.
 Value fastExp(OpBuilder &b, Location l, Value x, bool scalef);
 
+/// 2^t on a vector of f32, the same guarantees. `scalef` (16 lanes only):
+/// g = t - floor(t) by AVX512DQ's vreduceps and 2^floor(t) by vscalefps;
+/// else t's nearest integer and exponent bits.
+Value fastExp2(OpBuilder &b, Location l, Value t, bool scalef);
+
 /// The operands of one block's softmax step.
 struct SoftmaxStep {
   Value scores;  ///< [rows, BK] f32: scores in, probabilities out
@@ -29,7 +34,7 @@ struct SoftmaxStep {
   int64_t keyVectors; ///< BK / lanes
   int64_t lanes;
   bool pairs;    ///< store p as bf16 key pairs (attn-tile's bf16-dot)
-  bool scalef;   ///< fastExp's AVX-512 form
+  bool scalef;   ///< AVX-512 (F and DQ): exp in base 2 by vreduceps and vscalefps
   /// The scores are sums still to be multiplied by this (> 0): folded into
   /// the max and into exp's argument (AMX's products are unscaled).
   float scale = 1.0f;

@@ -88,12 +88,16 @@
 // PF:       memref.prefetch %{{.*}}[%{{.*}}, %{{.*}}, %[[NEXTKB]], %{{.*}}, %{{.*}}], read, locality<3>, data : memref<?x?x?x64x64xf32>
 // PF-COUNT-16: vector.fma
 
-// On AVX-512 exp scales by 2^n with vscalefps: the LLVM intrinsic's operand
-// order is (a, b, passthrough), a the polynomial and b = n (x86vector's op
-// would pass them in another order).
+// On AVX-512 exp runs in base 2: g = t - floor(t) by vreduceps (imm 9:
+// round down) on the clamped argument, then the polynomial p(g) scaled by
+// vscalefps, whose operand order is (a, b, passthrough) with a = p and
+// b = t itself (vscalefps floors it; x86vector's op would pass them in
+// another order).
 // SCALEF-LABEL: func.func @dense
-// SCALEF: %[[N:[a-z0-9_]+]] = math.roundeven %{{.*}} : vector<16xf32>
-// SCALEF: llvm.call_intrinsic "llvm.x86.avx512.mask.scalef.ps.512"(%[[P:[a-z0-9_]+]], %[[N]], %[[P]], %c-1_i16, %c4_i32)
+// SCALEF: %[[G:[a-z0-9_]+]] = llvm.call_intrinsic "llvm.x86.avx512.mask.reduce.ps.512"(%[[T:[a-z0-9_]+]], %c9_i32, %[[T]], %c-1_i16, %c4_i32)
+// SCALEF-NEXT: %[[P0:[a-z0-9_]+]] = math.fma %{{.*}}, %[[G]], %{{.*}} : vector<16xf32>
+// SCALEF-COUNT-4: math.fma %{{.*}}, %[[G]], %{{.*}} : vector<16xf32>
+// SCALEF: llvm.call_intrinsic "llvm.x86.avx512.mask.scalef.ps.512"(%[[P:[a-z0-9_]+]], %[[T]], %[[P]], %c-1_i16, %c4_i32)
 
 // With 8 lanes a 64-key block is 8 vectors: the register tile is 4 rows x 4
 // vectors of 8 (column step 32).
