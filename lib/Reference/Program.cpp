@@ -270,6 +270,108 @@ std::string RefProgram::print() const {
   return os.str();
 }
 
+namespace {
+
+/// One `T.NAME=VALUE` attribute of an op line (T: i, f, m or r) into
+/// `op`; false with `why` where it does not read.
+bool parseAttribute(const std::string &name, const std::string &value, RefOp &op,
+                    std::string &why) {
+  if (name.size() < 3 || name[1] != '.') {
+    why = "attribute '" + name + "' has no type prefix";
+    return false;
+  }
+  std::string key = name.substr(2);
+  switch (name[0]) {
+  case 'i': {
+    char *end = nullptr;
+    errno = 0;
+    long long v = std::strtoll(value.c_str(), &end, 10);
+    if (value.empty() || *end || errno == ERANGE) {
+      why = "bad integer '" + value + "'";
+      return false;
+    }
+    op.ints[key] = v;
+    return true;
+  }
+  case 'f': {
+    char *end = nullptr;
+    double v = std::strtod(value.c_str(), &end);
+    if (value.empty() || *end) {
+      why = "bad float '" + value + "'";
+      return false;
+    }
+    op.floats[key] = v;
+    return true;
+  }
+  case 'm':
+    return parseMask(value, op.masks[key], why);
+  case 'r':
+    return parseRule(value, op.rules[key], why);
+  default:
+    why = "unknown attribute type in '" + name + "'";
+    return false;
+  }
+}
+
+/// The words of an op line after its kind: `NAME=%id`... `->` `NAME=%id`...
+/// `|` attributes. Operands must be defined; results are new (added to
+/// `defined` once the line has read).
+bool parseOpWords(std::istringstream &is, std::set<int> &defined, RefOp &op,
+                  std::string &why) {
+  enum { Operands, Results, Attrs } part = Operands;
+  std::vector<int> newResults;
+  std::string w;
+  while (is >> w) {
+    if (w == "->" && part == Operands) {
+      part = Results;
+      continue;
+    }
+    if (w == "|" && part == Results) {
+      part = Attrs;
+      continue;
+    }
+    size_t eq = w.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      why = "expected NAME=VALUE, got '" + w + "'";
+      return false;
+    }
+    std::string name = w.substr(0, eq), value = w.substr(eq + 1);
+    if (part == Attrs) {
+      if (!parseAttribute(name, value, op, why))
+        return false;
+      continue;
+    }
+    int id;
+    if (!parseValue(value, id)) {
+      why = "bad value '" + value + "'";
+      return false;
+    }
+    if (part == Operands && !defined.count(id)) {
+      why = "use of undefined value %" + std::to_string(id);
+      return false;
+    }
+    if (part == Results && defined.count(id)) {
+      why = "value %" + std::to_string(id) + " defined twice";
+      return false;
+    }
+    (part == Operands ? op.operands : op.results)[name] = id;
+    if (part == Results)
+      newResults.push_back(id);
+  }
+  if (part != Attrs) {
+    why = "op line without '->' and '|'";
+    return false;
+  }
+  for (int id : newResults)
+    if (!defined.insert(id).second) {
+      why = "value %" + std::to_string(id) + " defined twice";
+      return false;
+    }
+  return true;
+}
+
+} // namespace
+
 bool RefProgram::parse(const std::string &text, RefProgram &out,
                        std::string &error) {
   out = RefProgram();
@@ -312,71 +414,9 @@ bool RefProgram::parse(const std::string &text, RefProgram &out,
     }
     RefOp op;
     op.kind = w;
-    enum { Operands, Results, Attrs } part = Operands;
-    std::vector<int> newResults;
-    while (is >> w) {
-      if (w == "->" && part == Operands) {
-        part = Results;
-        continue;
-      }
-      if (w == "|" && part == Results) {
-        part = Attrs;
-        continue;
-      }
-      size_t eq = w.find('=');
-      if (eq == std::string::npos || eq == 0)
-        return bad("expected NAME=VALUE, got '" + w + "'");
-      std::string name = w.substr(0, eq), value = w.substr(eq + 1);
-      if (part != Attrs) {
-        int id;
-        if (!parseValue(value, id))
-          return bad("bad value '" + value + "'");
-        if (part == Operands) {
-          if (!defined.count(id))
-            return bad("use of undefined value %" + std::to_string(id));
-          op.operands[name] = id;
-        } else {
-          if (defined.count(id))
-            return bad("value %" + std::to_string(id) + " defined twice");
-          op.results[name] = id;
-          newResults.push_back(id);
-        }
-        continue;
-      }
-      if (name.size() < 3 || name[1] != '.')
-        return bad("attribute '" + name + "' has no type prefix");
-      std::string key = name.substr(2);
-      if (name[0] == 'i') {
-        char *end = nullptr;
-        errno = 0;
-        long long v = std::strtoll(value.c_str(), &end, 10);
-        if (value.empty() || *end || errno == ERANGE)
-          return bad("bad integer '" + value + "'");
-        op.ints[key] = v;
-      } else if (name[0] == 'f') {
-        char *end = nullptr;
-        double v = std::strtod(value.c_str(), &end);
-        if (value.empty() || *end)
-          return bad("bad float '" + value + "'");
-        op.floats[key] = v;
-      } else if (name[0] == 'm') {
-        std::string err;
-        if (!parseMask(value, op.masks[key], err))
-          return bad(err);
-      } else if (name[0] == 'r') {
-        std::string err;
-        if (!parseRule(value, op.rules[key], err))
-          return bad(err);
-      } else {
-        return bad("unknown attribute type in '" + name + "'");
-      }
-    }
-    if (part != Attrs)
-      return bad("op line without '->' and '|'");
-    for (int id : newResults) {
-      if (!defined.insert(id).second)
-        return bad("value %" + std::to_string(id) + " defined twice");
-    }
+    std::string why;
+    if (!parseOpWords(is, defined, op, why))
+      return bad(why);
     out.ops.push_back(std::move(op));
   }
   if (!returned)

@@ -251,6 +251,18 @@ bool floatMath(int code, double x, double y, double z, double &r) {
 
 bool isRuleOp(std::string_view name) { return opTable().count(name) > 0; }
 
+/// The evaluator of `code`: asked once per instruction when the program is
+/// made, so that running it dispatches once.
+RuleProgram::Instr::Family RuleProgram::familyOf(int code) {
+  int64_t i;
+  double f;
+  if (integerBinary(code, 64, 1, 1, i))
+    return Instr::kIntegerBinary;
+  if (floatMath(code, 1.0, 1.0, 1.0, f))
+    return Instr::kFloatMath;
+  return Instr::kOther;
+}
+
 bool RuleProgram::make(const RefRule &rule, std::vector<int> leadingKinds,
                        std::vector<const HostTensor *> operands,
                        RuleProgram &out, std::string &error) {
@@ -326,7 +338,7 @@ bool RuleProgram::make(const RefRule &rule, std::vector<int> leadingKinds,
     if ((info.code == CmpI || info.code == CmpF) &&
         (width != 1 || param < 0 || param > 15))
       return bad("bad comparison");
-    Instr ins{info.code, in.operands, param, in.value, width};
+    Instr ins{info.code, in.operands, param, in.value, width, familyOf(info.code)};
     if (info.code == IntToInt || info.code == UIntToInt)
       ins.param = kindOf(0); // the source width
     out.instrs.push_back(std::move(ins));
@@ -360,8 +372,10 @@ void RuleProgram::runAll(const RuleValue *leading, RuleValue *out,
     int w = in.width;
     size_t n = in.operands.size();
     auto arg = [&](size_t k) { return k < n ? vals[in.operands[k]] : RuleValue(); };
-    if (n == 2 && integerBinary(in.code, w, i(0), i(1), r.i)) {
-    } else if (floatMath(in.code, arg(0).f, arg(1).f, arg(2).f, r.f)) {
+    if (in.family == Instr::kIntegerBinary) {
+      integerBinary(in.code, w, i(0), i(1), r.i);
+    } else if (in.family == Instr::kFloatMath) {
+      floatMath(in.code, arg(0).f, arg(1).f, arg(2).f, r.f);
     } else switch (in.code) {
     case Yield:
       for (size_t k = 0; k < count && k < in.operands.size(); ++k)

@@ -113,107 +113,140 @@ struct Kernel::CudaModules {
   }
 };
 
-std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
-  auto k = std::unique_ptr<Kernel>(new Kernel());
+namespace {
+
+/// A CUDA bundle's launch contract, as its feature words say it:
+/// `sm_NN,format=cubin|ptx,launch:<kernel>=BQxTHREADSxSHARED,
+/// tma:<kernel>=ROWS[xQROWS],persistent:<kernel>=1`.
+struct CudaContract {
   std::string chip, format;
   std::map<std::string, std::array<long long, 3>> launch;
   std::map<std::string, long long> tma, tmaQ;
   std::set<std::string> persistent;
+};
+
+void readContractWord(const std::string &item, CudaContract &c) {
+  size_t eq = item.find('=');
+  std::string key = item.substr(0, eq);
+  std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
+  if (eq == std::string::npos) {
+    c.chip = key;
+  } else if (key == "format") {
+    c.format = value;
+  } else if (key.rfind("launch:", 0) == 0) {
+    char *end = nullptr;
+    long long bq = std::strtoll(value.c_str(), &end, 10);
+    long long th = *end == 'x' ? std::strtoll(end + 1, &end, 10) : 0;
+    long long sh = *end == 'x' ? std::strtoll(end + 1, &end, 10) : -1;
+    c.launch[key.substr(7)] = {bq, th, *end ? -1 : sh};
+  } else if (key.rfind("tma:", 0) == 0) {
+    char *end = nullptr;
+    long long rows = std::strtoll(value.c_str(), &end, 10);
+    long long qRows = *end == 'x' ? std::strtoll(end + 1, &end, 10) : 0;
+    bool bad = *end || rows <= 0 || rows > 256 || qRows < 0 || qRows > 256;
+    c.tma[key.substr(4)] = bad ? -1 : rows;
+    c.tmaQ[key.substr(4)] = qRows;
+  } else if (key.rfind("persistent:", 0) == 0 && value == "1") {
+    c.persistent.insert(key.substr(11));
+  }
+}
+
+CudaContract readContract(const std::string &f) {
+  CudaContract c;
   size_t pos = 0;
-  const std::string &f = bundle.features;
   while (pos <= f.size()) {
     size_t comma = f.find(',', pos);
-    std::string item =
-        f.substr(pos, comma == std::string::npos ? std::string::npos
-                                                 : comma - pos);
+    readContractWord(f.substr(pos, comma == std::string::npos ? std::string::npos
+                                                              : comma - pos),
+                     c);
     pos = comma == std::string::npos ? f.size() + 1 : comma + 1;
-    size_t eq = item.find('=');
-    std::string key = item.substr(0, eq);
-    std::string value = eq == std::string::npos ? "" : item.substr(eq + 1);
-    if (eq == std::string::npos)
-      chip = key;
-    else if (key == "format")
-      format = value;
-    else if (key.rfind("launch:", 0) == 0) {
-      char *end = nullptr;
-      long long bq = std::strtoll(value.c_str(), &end, 10);
-      long long th = *end == 'x' ? std::strtoll(end + 1, &end, 10) : 0;
-      long long sh = *end == 'x' ? std::strtoll(end + 1, &end, 10) : -1;
-      launch[key.substr(7)] = {bq, th, *end ? -1 : sh};
-    } else if (key.rfind("tma:", 0) == 0) {
-      char *end = nullptr;
-      long long rows = std::strtoll(value.c_str(), &end, 10);
-      long long qRows = *end == 'x' ? std::strtoll(end + 1, &end, 10) : 0;
-      bool bad = *end || rows <= 0 || rows > 256 || qRows < 0 || qRows > 256;
-      tma[key.substr(4)] = bad ? -1 : rows;
-      tmaQ[key.substr(4)] = qRows;
-    } else if (key.rfind("persistent:", 0) == 0 && value == "1") {
-      persistent.insert(key.substr(11));
-    }
   }
-  bool ok = chip.rfind("sm_", 0) == 0 && (format == "cubin" || format == "ptx");
-  for (const EntryABI &e : bundle.entries) {
-    // The entry's attention kernels: its own (no steps), or its attention
-    // steps. Each reads q, k, v (tensor maps, grid), then any lists, ids
-    // and rule operands, and writes an output: rank-4 buffers first three
-    // and somewhere after.
-    std::vector<std::string> kernels;
-    if (e.steps.empty())
-      kernels.push_back(e.name);
-    auto rank4 = [&](const std::string &a) {
-      const ABIArg *buf = e.bufferOf(a);
-      return buf && buf->dimClass.size() == 4;
-    };
-    for (const KernelStep &st : e.steps) {
-      if (st.gridArg >= 0)
-        continue;
-      kernels.push_back(st.kernel);
-      if (st.args.size() < 4 ||
-          !std::all_of(st.args.begin(), st.args.begin() + 3, rank4) ||
-          std::none_of(st.args.begin() + 3, st.args.end(), rank4))
-        ok = false;
-    }
-    if (e.steps.size() > 64)
+  return c;
+}
+
+/// The entry's attention kernels: its own (no steps), or its attention
+/// steps. Each reads q, k, v (tensor maps, grid), then any lists, ids and
+/// rule operands, and writes an output: rank-4 buffers first three and
+/// somewhere after. False where a step breaks that.
+bool attentionKernelsOf(const EntryABI &e, std::vector<std::string> &kernels) {
+  if (e.steps.empty())
+    kernels.push_back(e.name);
+  auto rank4 = [&](const std::string &a) {
+    const ABIArg *buf = e.bufferOf(a);
+    return buf && buf->dimClass.size() == 4;
+  };
+  bool ok = e.steps.size() <= 64;
+  for (const KernelStep &st : e.steps) {
+    if (st.gridArg >= 0)
+      continue;
+    kernels.push_back(st.kernel);
+    if (st.args.size() < 4 ||
+        !std::all_of(st.args.begin(), st.args.begin() + 3, rank4) ||
+        std::none_of(st.args.begin() + 3, st.args.end(), rank4))
       ok = false;
-    for (const std::string &name : kernels) {
-      auto it = launch.find(name);
-      if (!ok || it == launch.end() || it->second[0] <= 0 ||
-          it->second[0] > 1024 || it->second[1] <= 0 ||
-          it->second[1] > 1024 || it->second[2] < 0 ||
-          it->second[2] > 256 * 1024) {
-        ok = false;
-        break;
-      }
-      auto t = tma.find(name);
-      long long rows = t == tma.end() ? 0 : t->second;
-      // Tensor maps are made for the kernel's first three arguments (q, k,
-      // v: a lone kernel's first three inputs).
-      if (rows < 0 || (rows && (it->second[0] > 256 ||
-                                (e.steps.empty() && e.inputs.size() < 3)))) {
-        ok = false;
-        break;
-      }
-      // A persistent kernel is a Hopper kernel (tensor maps).
-      bool loops = persistent.count(name) > 0;
-      if (loops && !rows) {
-        ok = false;
-        break;
-      }
-      k->attentionLaunch[name] = {it->second[0], it->second[1], it->second[2],
-                                  rows, loops, rows ? tmaQ[name] : 0};
+  }
+  return ok;
+}
+
+/// Kernel `name`'s launch from the contract, checked: block rows and
+/// threads in (0, 1024], shared memory within 256 KiB, tensor-map rows
+/// only where the rows fit a box (and a lone kernel has q, k, v), a
+/// persistent kernel only with tensor maps.
+struct CheckedLaunch {
+  int64_t blockQ, threads, sharedBytes, tmaRows;
+  bool persistent;
+  int64_t tmaQRows;
+};
+
+bool launchOf(const CudaContract &c, const EntryABI &e, const std::string &name,
+              CheckedLaunch &out) {
+  auto it = c.launch.find(name);
+  if (it == c.launch.end() || it->second[0] <= 0 || it->second[0] > 1024 ||
+      it->second[1] <= 0 || it->second[1] > 1024 || it->second[2] < 0 ||
+      it->second[2] > 256 * 1024)
+    return false;
+  auto t = c.tma.find(name);
+  long long rows = t == c.tma.end() ? 0 : t->second;
+  // Tensor maps are made for the kernel's first three arguments (q, k, v:
+  // a lone kernel's first three inputs).
+  if (rows < 0 ||
+      (rows && (it->second[0] > 256 || (e.steps.empty() && e.inputs.size() < 3))))
+    return false;
+  bool loops = c.persistent.count(name) > 0;
+  if (loops && !rows)
+    return false;
+  auto q = c.tmaQ.find(name);
+  out = {it->second[0], it->second[1], it->second[2], rows, loops,
+         rows && q != c.tmaQ.end() ? q->second : 0};
+  return true;
+}
+
+} // namespace
+
+std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
+  auto k = std::unique_ptr<Kernel>(new Kernel());
+  CudaContract c = readContract(bundle.features);
+  bool ok = c.chip.rfind("sm_", 0) == 0 && (c.format == "cubin" || c.format == "ptx");
+  for (size_t i = 0; ok && i < bundle.entries.size(); ++i) {
+    const EntryABI &e = bundle.entries[i];
+    std::vector<std::string> kernels;
+    ok = attentionKernelsOf(e, kernels);
+    for (size_t j = 0; ok && j < kernels.size(); ++j) {
+      CheckedLaunch l{};
+      ok = launchOf(c, e, kernels[j], l);
+      k->attentionLaunch[kernels[j]] = {l.blockQ,     l.threads,    l.sharedBytes,
+                                        l.tmaRows,    l.persistent, l.tmaQRows};
     }
-    if (!ok)
-      break;
   }
   if (!ok) {
     error = "not a valid AttnIR bundle (CUDA launch contract '" +
             bundle.features + "')";
     return nullptr;
   }
-  if (format == "ptx")
+  if (c.format == "ptx")
     bundle.object.push_back('\0'); // the driver JIT reads a C string
   else
-    k->cubinArch = std::atoi(chip.c_str() + 3); // sm_90 -> 90
+    k->cubinArch = std::atoi(c.chip.c_str() + 3); // sm_90 -> 90
   k->b = std::move(bundle);
   k->cudaModules = std::make_shared<CudaModules>();
   return k;

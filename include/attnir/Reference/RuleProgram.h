@@ -68,7 +68,10 @@ private:
     int64_t param;
     double value;
     int width;
+    /// Which evaluator takes the op, decided once by make().
+    enum Family : uint8_t { kIntegerBinary, kFloatMath, kOther } family = kOther;
   };
+  static Instr::Family familyOf(int code);
   std::vector<Instr> instrs;
   std::vector<int> kinds; // per value id
   int numLeading = 0;

@@ -21,8 +21,10 @@ namespace mlir::attn::cpu {
 Value fastExp(OpBuilder &b, Location l, Value x, bool scalef);
 
 /// 2^t on a vector of f32, the same guarantees. `scalef` (16 lanes only):
-/// g = t - floor(t) by AVX512DQ's vreduceps and 2^floor(t) by vscalefps;
-/// else t's nearest integer and exponent bits.
+/// g = t - floor(t) by AVX512DQ's vreduceps and 2^floor(t) by vscalefps,
+/// lanes below -126 zero-masked (no subnormal result, which costs a
+/// microcode assist on Intel cores); else t's nearest integer and
+/// exponent bits.
 Value fastExp2(OpBuilder &b, Location l, Value t, bool scalef);
 
 /// The operands of one block's softmax step.

@@ -89,15 +89,19 @@
 // PF-COUNT-16: vector.fma
 
 // On AVX-512 exp runs in base 2: g = t - floor(t) by vreduceps (imm 9:
-// round down) on the clamped argument, then the polynomial p(g) scaled by
-// vscalefps, whose operand order is (a, b, passthrough) with a = p and
-// b = t itself (vscalefps floors it; x86vector's op would pass them in
-// another order).
+// round down), the polynomial p(g), then p 2^floor(t) by vscalefps, whose
+// operand order is (a, b, passthrough, mask) with a = p and b = t itself
+// (vscalefps floors it; x86vector's op would pass them in another order).
+// Lanes with t < -126 (unordered compares stay live: NaN passes) are
+// zero-masked in both instructions: a subnormal result would take a
+// microcode assist on Intel cores.
 // SCALEF-LABEL: func.func @dense
-// SCALEF: %[[G:[a-z0-9_]+]] = llvm.call_intrinsic "llvm.x86.avx512.mask.reduce.ps.512"(%[[T:[a-z0-9_]+]], %c9_i32, %[[T]], %c-1_i16, %c4_i32)
+// SCALEF: %[[LIVE:[a-z0-9_]+]] = arith.cmpf uge, %[[T:[a-z0-9_]+]], %{{.*}} : vector<16xf32>
+// SCALEF-NEXT: %[[M:[a-z0-9_]+]] = llvm.bitcast %[[LIVE]] : vector<16xi1> to i16
+// SCALEF-NEXT: %[[G:[a-z0-9_]+]] = llvm.call_intrinsic "llvm.x86.avx512.mask.reduce.ps.512"(%[[T]], %c9_i32, %[[Z:[a-z0-9_]+]], %[[M]], %c4_i32)
 // SCALEF-NEXT: %[[P0:[a-z0-9_]+]] = math.fma %{{.*}}, %[[G]], %{{.*}} : vector<16xf32>
 // SCALEF-COUNT-4: math.fma %{{.*}}, %[[G]], %{{.*}} : vector<16xf32>
-// SCALEF: llvm.call_intrinsic "llvm.x86.avx512.mask.scalef.ps.512"(%[[P:[a-z0-9_]+]], %[[T]], %[[P]], %c-1_i16, %c4_i32)
+// SCALEF-NEXT: llvm.call_intrinsic "llvm.x86.avx512.mask.scalef.ps.512"(%{{.*}}, %[[T]], %[[Z]], %[[M]], %c4_i32)
 
 // With 8 lanes a 64-key block is 8 vectors: the register tile is 4 rows x 4
 // vectors of 8 (column step 32).
