@@ -192,14 +192,8 @@ bool attentionKernelsOf(const EntryABI &e, std::vector<std::string> &kernels) {
 /// threads in (0, 1024], shared memory within 256 KiB, tensor-map rows
 /// only where the rows fit a box (and a lone kernel has q, k, v), a
 /// persistent kernel only with tensor maps.
-struct CheckedLaunch {
-  int64_t blockQ, threads, sharedBytes, tmaRows;
-  bool persistent;
-  int64_t tmaQRows;
-};
-
 bool launchOf(const CudaContract &c, const EntryABI &e, const std::string &name,
-              CheckedLaunch &out) {
+              Kernel::AttentionLaunch &out) {
   auto it = c.launch.find(name);
   if (it == c.launch.end() || it->second[0] <= 0 || it->second[0] > 1024 ||
       it->second[1] <= 0 || it->second[1] > 1024 || it->second[2] < 0 ||
@@ -231,12 +225,8 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
     const EntryABI &e = bundle.entries[i];
     std::vector<std::string> kernels;
     ok = attentionKernelsOf(e, kernels);
-    for (size_t j = 0; ok && j < kernels.size(); ++j) {
-      CheckedLaunch l{};
-      ok = launchOf(c, e, kernels[j], l);
-      k->attentionLaunch[kernels[j]] = {l.blockQ,     l.threads,    l.sharedBytes,
-                                        l.tmaRows,    l.persistent, l.tmaQRows};
-    }
+    for (size_t j = 0; ok && j < kernels.size(); ++j)
+      ok = launchOf(c, e, kernels[j], k->attentionLaunch[kernels[j]]);
   }
   if (!ok) {
     error = "not a valid AttnIR bundle (CUDA launch contract '" +

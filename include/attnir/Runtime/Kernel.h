@@ -74,6 +74,18 @@ public:
   void setThreads(int n) { threads.store(n); }
   int getThreads() const { return threads.load(); }
 
+  /// One attention kernel's launch from the bundle's contract (a lone
+  /// entry's kernel is named like the entry, a program's like its step):
+  /// query rows per block, threads, dynamic shared bytes, and key rows of
+  /// one K/V tensor-map box (0 when the kernel takes no tensor maps).
+  struct AttentionLaunch {
+    int64_t blockQ = 0, threads = 0, sharedBytes = 0, tmaRows = 0;
+    /// Launch min(tiles x Hq x B, SMs) blocks, which loop over the tiles.
+    bool persistent = false;
+    /// Rows of one q tensor-map box where not blockQ (1: gathered rows).
+    int64_t tmaQRows = 0;
+  };
+
 private:
   Kernel() = default;
   static std::unique_ptr<Kernel> loadCuda(Bundle bundle, std::string &error);
@@ -118,17 +130,6 @@ private:
   Bundle b;
   /// CUDA: the launch contract from the bundle, and the module per context
   /// (loaded on first launch, so that loading needs no GPU).
-  /// Per attention kernel (a lone entry's is named like the entry, a
-  /// program's like its step): query rows per block, threads, dynamic
-  /// shared bytes, and key rows of one K/V tensor-map box (0 when the
-  /// kernel takes no tensor maps).
-  struct AttentionLaunch {
-    int64_t blockQ = 0, threads = 0, sharedBytes = 0, tmaRows = 0;
-    /// Launch min(tiles x Hq x B, SMs) blocks, which loop over the tiles.
-    bool persistent = false;
-    /// Rows of one q tensor-map box where not blockQ (1: gathered rows).
-    int64_t tmaQRows = 0;
-  };
   std::map<std::string, AttentionLaunch> attentionLaunch;
   /// The cubin's architecture (90 for sm_90); 0 for PTX (JIT on any GPU).
   int cubinArch = 0;

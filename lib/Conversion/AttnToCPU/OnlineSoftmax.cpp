@@ -127,10 +127,6 @@ Value pow2FromShifted(OpBuilder &b, Location l, Value shifted) {
       b, l, vt, arith::ShLIOp::create(b, l, biased, splatI32(b, l, vt, 23)));
 }
 
-} // namespace
-
-namespace {
-
 /// 2^g by a degree-5 polynomial with p(0) = 1 exactly (exp(0) is alpha
 /// whenever a row's max holds, and a constant term 1 ulp off scaled acc and
 /// l by 1 + 1.2e-7 per key block, weighting early blocks above late ones:
@@ -155,7 +151,7 @@ Value exp2Polynomial(OpBuilder &b, Location l, Value g, bool fromZero) {
 /// 2^t on 16 lanes: g = t - floor(t) in [0, 1) by vreduceps (AVX512DQ;
 /// imm 9: round down, precision exception suppressed; exact, and no
 /// float-to-int conversion, so NaN stays NaN), then p(g) 2^floor(t) by
-/// vscalefps, which floors its exponent operand itself. Three operations
+/// vscalefps, which floors its exponent operand itself: one operation
 /// fewer than rounding, g by fma and scaling by n.
 Value exp2Scalef(OpBuilder &b, Location l, Value t) {
   Type vt = t.getType();
@@ -180,27 +176,7 @@ Value exp2Scalef(OpBuilder &b, Location l, Value t) {
                     ValueRange{p, t, zero, mask, current});
 }
 
-/// 2^t at any width: n = round(t) by adding 1.5 * 2^23 (whose low mantissa
-/// bits then hold n: no float-to-int conversion, whose result on NaN would
-/// be poison), g = t - n exactly, 2^n built as exponent bits. Below -127
-/// the exponent field is 0 and so is the result.
-Value exp2Bits(OpBuilder &b, Location l, Value t) {
-  Type vt = t.getType();
-  t = clampBelow(b, l, t, -127.0f);
-  Value magic = splat(b, l, vt, 12582912.0f);
-  Value shifted = arith::AddFOp::create(b, l, t, magic);
-  Value n = arith::SubFOp::create(b, l, shifted, magic);
-  Value p = exp2Polynomial(b, l, arith::SubFOp::create(b, l, t, n), false);
-  return arith::MulFOp::create(b, l, p, pow2FromShifted(b, l, shifted));
-}
-
 } // namespace
-
-Value fastExp2(OpBuilder &b, Location l, Value t, bool scalef) {
-  if (scalef && cast<VectorType>(t.getType()).getNumElements() == 16)
-    return exp2Scalef(b, l, t);
-  return exp2Bits(b, l, t);
-}
 
 Value fastExp(OpBuilder &b, Location l, Value x, bool scalef) {
   Type vt = x.getType();

@@ -13,19 +13,14 @@
 
 namespace mlir::attn::cpu {
 
-/// exp(x) on a vector of f32: 2^n * p(g) with n = round(x log2 e), g the
-/// rest in [-1/2, 1/2] and p a degree-5 polynomial (1.9e-7 relative;
-/// exp(0) = 1 exactly, so an unchanged max leaves the state unscaled).
-/// exp(-inf) = 0 exactly, NaN stays NaN. `scalef`: 2^n by AVX-512's
-/// vscalefps (16 lanes only); else by building the exponent bits.
+/// exp(x) on a vector of f32: 2^n * p(g) with p a degree-5 polynomial
+/// (at most 1.9e-7 relative; exp(0) = 1 exactly, so an unchanged max leaves
+/// the state unscaled). exp(-inf) = 0 exactly, NaN stays NaN. `scalef`
+/// (AVX-512 F and DQ, 16 lanes only): n = floor(x log2 e), g by vreduceps,
+/// 2^n by vscalefps, and lanes whose result would be subnormal are zero
+/// (no microcode assist on Intel cores); else n = round(x log2 e) and 2^n
+/// built as exponent bits.
 Value fastExp(OpBuilder &b, Location l, Value x, bool scalef);
-
-/// 2^t on a vector of f32, the same guarantees. `scalef` (16 lanes only):
-/// g = t - floor(t) by AVX512DQ's vreduceps and 2^floor(t) by vscalefps,
-/// lanes below -126 zero-masked (no subnormal result, which costs a
-/// microcode assist on Intel cores); else t's nearest integer and
-/// exponent bits.
-Value fastExp2(OpBuilder &b, Location l, Value t, bool scalef);
 
 /// The operands of one block's softmax step.
 struct SoftmaxStep {
