@@ -31,7 +31,8 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
   return {
       {"tiled", llvm::formatv("attn-verify-spec,attn-lower-route{{lanes={4}},func.func(attn-lower-elementwise,attn-lower-select,attn-lower-merge,"
                               "attn-lower-linear{{chunk={2} lanes={4}},attn-lower-scan{{chunk={3}},attn-tile{{query-tile={0} "
-                              "key-block={1} key-panel-bytes={9} decode-rows={5} bf16-dot={6} tile-group={7} tile-group-bytes={8}},canonicalize,cse)",
+                              "key-block={1} key-panel-bytes={9} decode-rows={5} bf16-dot={6} tile-group={7} tile-group-bytes={8} "
+                              "lanes={4}},canonicalize,cse)",
                               o.queryTile.getValue(), o.keyBlock.getValue(),
                               o.linearChunk.getValue(), o.scanChunk.getValue(),
                               o.lanes.getValue(), o.decodeRows.getValue(),

@@ -37,6 +37,7 @@
 #include "mlir/Dialect/Math/Transforms/Passes.h"
 #include "mlir/Dialect/X86Vector/X86VectorDialect.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include <functional>
 #include <limits>
 
 namespace mlir::attn {
@@ -75,73 +76,102 @@ Value asPairs(OpBuilder &b, Location l, Value words) {
       b, l, VectorType::get({2 * n}, b.getBF16Type()), words);
 }
 
+/// Per register-tile row group bounds (masked diagonal blocks): the
+/// group's column end (a multiple of lanes) and its reduction extent. Null
+/// members keep the whole tile's `cols` / `extent`.
+struct RowGroupBounds {
+  std::function<Value(OpBuilder &, Location, Value)> cols, extent;
+};
+
 /// dst[i, j] (+)= sum_e a(e, i) * b(e, j) over a [rows x cols] f32 buffer, in
 /// register tiles of r rows x c vectors: the r * c accumulators live in the
 /// iter_args of the loop over e, each step loads c vectors `b(e, col)` and
 /// r splats `a(e, row)` (loadA returns the splat). Phase 1 (S = Q K^T) and
 /// phase 4 (acc += P V) are both this shape; `scale` (if any) multiplies
-/// the sums before they are stored.
+/// the sums before they are stored. With `group.cols`, each row group stops
+/// at its own column end: whole c-vector tiles, then one-vector tiles for
+/// the rest (no prefetch steps there).
 void buildRegisterTiles(OpBuilder &rw, Location loc, Value dst, Value rows,
                         Value cols, int64_t r, int64_t c, int64_t lanes,
                         Value extent, bool accumulate, LoadFn loadB,
                         LoadFn loadA, MacFn mac = fmaMac,
                         Value scale = Value(), RowFn rowScale = nullptr,
-                        StepFn onStep = nullptr) {
+                        StepFn onStep = nullptr,
+                        const RowGroupBounds &group = {}) {
   auto vt = VectorType::get({lanes}, rw.getF32Type());
   Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
   Value zero =
       arith::ConstantOp::create(rw, loc, DenseElementsAttr::get(vt, 0.0f));
+  // One tile of r rows x `width` vectors at (r0, col), reduced over [0, n).
+  auto emitTile = [&](OpBuilder &cb, Location cl, Value r0, Value col,
+                      int64_t width, Value n, StepFn step) {
+    auto at = [&](int64_t rr, int64_t cc) {
+      return SmallVector<Value>{plusIdx(cb, cl, r0, rr),
+                                plusIdx(cb, cl, col, cc * lanes)};
+    };
+    SmallVector<Value> init;
+    for (int64_t rr = 0; rr < r; ++rr) {
+      Value factor = accumulate && rowScale
+                         ? rowScale(cb, cl, plusIdx(cb, cl, r0, rr))
+                         : Value();
+      for (int64_t cc = 0; cc < width; ++cc) {
+        Value x = zero;
+        if (accumulate)
+          x = vector::LoadOp::create(cb, cl, vt, dst, at(rr, cc));
+        if (factor)
+          x = arith::MulFOp::create(cb, cl, x, factor);
+        init.push_back(x);
+      }
+    }
+    auto loop = scf::ForOp::create(
+        cb, cl, c0, n, c1, init,
+        [&](OpBuilder &ib, Location il, Value e, ValueRange accs) {
+          if (step)
+            step(ib, il, r0, col, e);
+          SmallVector<Value> bv;
+          for (int64_t cc = 0; cc < width; ++cc)
+            bv.push_back(loadB(ib, il, e, plusIdx(ib, il, col, cc * lanes)));
+          SmallVector<Value> next(accs.begin(), accs.end());
+          for (int64_t rr = 0; rr < r; ++rr) {
+            Value a = loadA(ib, il, e, plusIdx(ib, il, r0, rr));
+            for (int64_t cc = 0; cc < width; ++cc)
+              next[rr * width + cc] =
+                  mac(ib, il, a, bv[cc], next[rr * width + cc]);
+          }
+          scf::YieldOp::create(ib, il, next);
+        });
+    for (int64_t rr = 0; rr < r; ++rr)
+      for (int64_t cc = 0; cc < width; ++cc) {
+        Value sum = loop.getResult(rr * width + cc);
+        if (scale)
+          sum = arith::MulFOp::create(cb, cl, sum, scale);
+        vector::StoreOp::create(cb, cl, sum, dst, at(rr, cc));
+      }
+  };
   scf::ForOp::create(
       rw, loc, c0, rows, cIdx(rw, loc, r), ValueRange{},
       [&](OpBuilder &ob, Location l, Value r0, ValueRange) {
+        Value n = group.extent ? group.extent(ob, l, r0) : extent;
+        Value end = group.cols ? group.cols(ob, l, r0) : cols;
+        Value wide = end;
+        if (group.cols && c > 1) {
+          Value span = cIdx(ob, l, c * lanes);
+          wide = arith::MulIOp::create(
+              ob, l, arith::DivUIOp::create(ob, l, end, span), span);
+        }
         scf::ForOp::create(
-            ob, l, c0, cols, cIdx(ob, l, c * lanes), ValueRange{},
+            ob, l, c0, wide, cIdx(ob, l, c * lanes), ValueRange{},
             [&](OpBuilder &cb, Location cl, Value col, ValueRange) {
-              auto at = [&](int64_t rr, int64_t cc) {
-                return SmallVector<Value>{plusIdx(cb, cl, r0, rr),
-                                          plusIdx(cb, cl, col, cc * lanes)};
-              };
-              SmallVector<Value> init;
-              for (int64_t rr = 0; rr < r; ++rr) {
-                Value factor =
-                    accumulate && rowScale
-                        ? rowScale(cb, cl, plusIdx(cb, cl, r0, rr))
-                        : Value();
-                for (int64_t cc = 0; cc < c; ++cc) {
-                  Value x = zero;
-                  if (accumulate)
-                    x = vector::LoadOp::create(cb, cl, vt, dst, at(rr, cc));
-                  if (factor)
-                    x = arith::MulFOp::create(cb, cl, x, factor);
-                  init.push_back(x);
-                }
-              }
-              auto loop = scf::ForOp::create(
-                  cb, cl, c0, extent, c1, init,
-                  [&](OpBuilder &ib, Location il, Value e, ValueRange accs) {
-                    if (onStep)
-                      onStep(ib, il, r0, col, e);
-                    SmallVector<Value> bv;
-                    for (int64_t cc = 0; cc < c; ++cc)
-                      bv.push_back(loadB(ib, il, e, plusIdx(ib, il, col, cc * lanes)));
-                    SmallVector<Value> next(accs.begin(), accs.end());
-                    for (int64_t rr = 0; rr < r; ++rr) {
-                      Value a = loadA(ib, il, e, plusIdx(ib, il, r0, rr));
-                      for (int64_t cc = 0; cc < c; ++cc)
-                        next[rr * c + cc] =
-                            mac(ib, il, a, bv[cc], next[rr * c + cc]);
-                    }
-                    scf::YieldOp::create(ib, il, next);
-                  });
-              for (int64_t rr = 0; rr < r; ++rr)
-                for (int64_t cc = 0; cc < c; ++cc) {
-                  Value sum = loop.getResult(rr * c + cc);
-                  if (scale)
-                    sum = arith::MulFOp::create(cb, cl, sum, scale);
-                  vector::StoreOp::create(cb, cl, sum, dst, at(rr, cc));
-                }
+              emitTile(cb, cl, r0, col, c, n, onStep);
               scf::YieldOp::create(cb, cl);
             });
+        if (wide != end)
+          scf::ForOp::create(
+              ob, l, wide, end, cIdx(ob, l, lanes), ValueRange{},
+              [&](OpBuilder &cb, Location cl, Value col, ValueRange) {
+                emitTile(cb, cl, r0, col, 1, n, StepFn());
+                scf::YieldOp::create(cb, cl);
+              });
         scf::YieldOp::create(ob, l);
       });
 }
@@ -209,31 +239,56 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
 
     bool amx = op.getAmx();
     // Packed keys: on a masked block, those past the rule's visible end for
-    // these rows (most of a causal tile's diagonal block) are never kept.
-    // Phase 1 stops at the column chunk holding the last visible key (its
-    // stale rest becomes -inf in phase 2, which runs on masked blocks), and
-    // phase 4 at the last visible key.
+    // a register tile's rows (most of a causal tile's diagonal block) are
+    // never kept. Phase 1 of each row group stops at the vector holding the
+    // group's last visible key (the stale rest, up to the tile's
+    // liveVectors, becomes -inf in phase 2, which runs on masked blocks),
+    // and phase 4 at that key: on a causal diagonal block the reach grows
+    // by r rows per group instead of being the whole tile's. (Phases 2
+    // and 3 bounded per group as well measured no faster.)
     Value scoreCols = cIdx(rw, loc, bk);
-    // A masked block's vectors of keys the rows may keep (phases 2 and 3
-    // skip the rest; with bf16 pairs an even count: whole pair slots).
+    // A masked block's vectors of keys the tile's rows may keep (phases 2
+    // and 3 skip the rest; with bf16 pairs an even count: whole pair slots).
     Value liveVectors;
+    RowGroupBounds phase1Groups, phase4Groups;
+    // The keys of this block that rows [i0 + r0, i0 + r0 + r) may keep.
+    auto groupKeys = [&](OpBuilder &gb, Location gl, Value r0) -> Value {
+      Value end = visibleKeyEnd(gb, gl, op,
+                                arith::AddIOp::create(gb, gl, op.getI0(), r0),
+                                cIdx(gb, gl, r));
+      Value live = arith::MinSIOp::create(
+          gb, gl, cIdx(gb, gl, bk),
+          arith::MaxSIOp::create(gb, gl, cIdx(gb, gl, 0),
+                                 arith::SubIOp::create(gb, gl, end, j0)));
+      return arith::SelectOp::create(gb, gl, op.getMasked(), live,
+                                     cIdx(gb, gl, bk));
+    };
     if (!inPlace && !amx)
-      if (Value end = visibleKeyEnd(rw, loc, op, validRows)) {
+      if (Value end = visibleKeyEnd(rw, loc, op, op.getI0(), validRows)) {
         Value live = arith::MinSIOp::create(
             rw, loc, cIdx(rw, loc, bk),
             arith::MaxSIOp::create(rw, loc, c0,
                                    arith::SubIOp::create(rw, loc, end, j0)));
-        keysHere = arith::SelectOp::create(rw, loc, op.getMasked(), live,
-                                           keysHere);
-        Value chunk = cIdx(rw, loc, kc * kLanes);
-        scoreCols = arith::MulIOp::create(
-            rw, loc,
-            arith::CeilDivUIOp::create(rw, loc, keysHere, chunk), chunk);
         int64_t unit = pairs ? 2 * kLanes : kLanes;
         liveVectors = arith::MulIOp::create(
             rw, loc,
             arith::CeilDivUIOp::create(rw, loc, live, cIdx(rw, loc, unit)),
             cIdx(rw, loc, unit / kLanes));
+        phase1Groups.cols = [&](OpBuilder &gb, Location gl, Value r0) -> Value {
+          Value lanes = cIdx(gb, gl, kLanes);
+          return arith::MulIOp::create(
+              gb, gl,
+              arith::CeilDivUIOp::create(gb, gl, groupKeys(gb, gl, r0), lanes),
+              lanes);
+        };
+        phase4Groups.extent = [&](OpBuilder &gb, Location gl,
+                                  Value r0) -> Value {
+          Value keys = groupKeys(gb, gl, r0);
+          return pairs ? arith::CeilDivUIOp::create(gb, gl, keys,
+                                                    cIdx(gb, gl, 2))
+                             .getResult()
+                       : keys;
+        };
       }
 
     // Prefetches (PanelPrefetch.h): phase 1 brings this block's V rows,
@@ -299,7 +354,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           vector::BroadcastOp::create(
               rw, loc, vt,
               arith::ConstantOp::create(rw, loc, op.getScaleAttr())),
-          nullptr, phase1Step);
+          nullptr, phase1Step, phase1Groups);
     else
       buildRegisterTiles(
           rw, loc, scores, liveRows, scoreCols, r, kc, kLanes, cIdx(rw, loc, d),
@@ -311,9 +366,9 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           [&](OpBuilder &ib, Location il, Value e, Value row) -> Value {
             return vector::BroadcastOp::create(
                 ib, il, vt,
-                memref::LoadOp::create(ib, il, qT, ValueRange{e, row}));
+                memref::LoadOp::create(ib, il, qT, ValueRange{row, e}));
           },
-          fmaMac, Value(), nullptr, phase1Step);
+          fmaMac, Value(), nullptr, phase1Step, phase1Groups);
 
     // Phase 2: the score rule on every pair, then the element rule and key
     // tail on partial blocks.
@@ -414,7 +469,8 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           return pairs ? asPairs(ib, il, p) : p;
         },
         pairs ? MacFn(pairMac) : MacFn(fmaMac), Value(), rescale,
-        rows == r ? phase4Step : StepFn());
+        rows == r ? phase4Step : StepFn(),
+        rows == r ? phase4Groups : RowGroupBounds());
     };
     if (amx) {
       cpu::emitAmxValues(rw, loc, scores, v, acc, b, hkv, firstPair, liveRows,
@@ -609,19 +665,19 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
                         op.getKDoc());
   }
 
-  /// The end of the keys that rows [i0, i0 + rows) may keep: the last end
+  /// The end of the keys that rows [first, first + rows) may keep: the last end
   /// of the block rule's visible ranges (causal, windows, prefix, chunks,
   /// and unions such as sink + window); null for gathered keys and rule
   /// regions.
   static Value visibleKeyEnd(OpBuilder &rw, Location loc, KVBlockUpdateOp op,
-                             Value rows) {
+                             Value first, Value rows) {
     MaskAttrInterface mask = op.getMaskAttr();
     if (!mask || op.getKeys() || !op.getMaskRule().empty())
       return Value();
     MaskSiteValues site = maskSite(op);
-    Value i1 = arith::AddIOp::create(rw, loc, op.getI0(), rows);
+    Value i1 = arith::AddIOp::create(rw, loc, first, rows);
     SmallVector<KeyRangeValues> ranges =
-        mask.buildKeyRangesAt(rw, loc, site, op.getI0(), i1);
+        mask.buildKeyRangesAt(rw, loc, site, first, i1);
     // The visible parts cover every kept key: the last one ends them.
     Value end;
     for (const KeyRangeValues &r : ranges)

@@ -297,28 +297,28 @@ func.func @mask_not_a_mask_generic(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64
 
 // -----
 
-func.func @kv_dynamic_acc(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x64xf32>,
+func.func @kv_dynamic_acc(%qT: memref<32x64xf32>, %kT: memref<?x?x?x64x64xf32>,
                           %v: memref<?x?x?x16xf32>, %acc: memref<?x16xf32>,
                           %s: memref<32x64xf32>, %i: index, %c: i1,
                           %m: vector<32xf32>, %l: vector<32xf32>) {
   // expected-error @+1 {{'attn.kv_block_update' op qT, acc and scores must have static shapes}}
   %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
       lengths(%i, %i) masked(%c) state(%m, %l)
-      : memref<64x32xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
+      : memref<32x64xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
         memref<?x16xf32>, memref<32x64xf32>, vector<32xf32>
   return
 }
 
 // -----
 
-func.func @kv_query_rows(%qT: memref<64x16xf32>, %kT: memref<?x?x?x64x64xf32>,
+func.func @kv_query_rows(%qT: memref<16x64xf32>, %kT: memref<?x?x?x64x64xf32>,
                          %v: memref<?x?x?x16xf32>, %acc: memref<32x16xf32>,
                          %s: memref<32x64xf32>, %i: index, %c: i1,
                          %m: vector<32xf32>, %l: vector<32xf32>) {
-  // expected-error @+1 {{qT dimension 1 must be the tile's 32 rows, got 16}}
+  // expected-error @+1 {{qT dimension 0 must be the tile's 32 rows, got 16}}
   %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
       lengths(%i, %i) masked(%c) state(%m, %l)
-      : memref<64x16xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
+      : memref<16x64xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
         memref<32x16xf32>, memref<32x64xf32>, vector<32xf32>
   return
 }
@@ -329,7 +329,7 @@ func.func @kv_head_dim(%qT: memref<32x32xf32>, %kT: memref<?x?x?x64x64xf32>,
                        %v: memref<?x?x?x16xf32>, %acc: memref<32x16xf32>,
                        %s: memref<32x64xf32>, %i: index, %c: i1,
                        %m: vector<32xf32>, %l: vector<32xf32>) {
-  // expected-error @+1 {{qT dimension 0 (D) must match kT dimension 3}}
+  // expected-error @+1 {{qT dimension 1 (D) must match kT dimension 3}}
   %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
       lengths(%i, %i) masked(%c) state(%m, %l)
       : memref<32x32xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
@@ -339,69 +339,69 @@ func.func @kv_head_dim(%qT: memref<32x32xf32>, %kT: memref<?x?x?x64x64xf32>,
 
 // -----
 
-func.func @kv_acc_rows(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x64xf32>,
+func.func @kv_acc_rows(%qT: memref<32x64xf32>, %kT: memref<?x?x?x64x64xf32>,
                        %v: memref<?x?x?x16xf32>, %acc: memref<16x16xf32>,
                        %s: memref<32x64xf32>, %i: index, %c: i1,
                        %m: vector<32xf32>, %l: vector<32xf32>) {
   // expected-error @+1 {{acc, scores and the state vectors must have the same number of rows (32)}}
   %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
       lengths(%i, %i) masked(%c) state(%m, %l)
-      : memref<64x32xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
+      : memref<32x64xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
         memref<16x16xf32>, memref<32x64xf32>, vector<32xf32>
   return
 }
 
 // -----
 
-func.func @kv_packed_key_block(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x32xf32>,
+func.func @kv_packed_key_block(%qT: memref<32x64xf32>, %kT: memref<?x?x?x64x32xf32>,
                                 %v: memref<?x?x?x16xf32>, %acc: memref<32x16xf32>,
                                 %s: memref<32x64xf32>, %i: index, %c: i1,
                                 %m: vector<32xf32>, %l: vector<32xf32>) {
   // expected-error @+1 {{kT dimension 4 must be the key block size 64}}
   %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
       lengths(%i, %i) masked(%c) state(%m, %l)
-      : memref<64x32xf32>, memref<?x?x?x64x32xf32>, memref<?x?x?x16xf32>,
+      : memref<32x64xf32>, memref<?x?x?x64x32xf32>, memref<?x?x?x16xf32>,
         memref<32x16xf32>, memref<32x64xf32>, vector<32xf32>
   return
 }
 
 // -----
 
-func.func @kv_key_block(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x40xf32>,
+func.func @kv_key_block(%qT: memref<32x64xf32>, %kT: memref<?x?x?x64x40xf32>,
                         %v: memref<?x?x?x16xf32>, %acc: memref<32x16xf32>,
                         %s: memref<32x40xf32>, %i: index, %c: i1,
                         %m: vector<32xf32>, %l: vector<32xf32>) {
   // expected-error @+1 {{key block (scores dimension 1) must be a multiple of 16, got 40}}
   %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
       lengths(%i, %i) masked(%c) state(%m, %l)
-      : memref<64x32xf32>, memref<?x?x?x64x40xf32>, memref<?x?x?x16xf32>,
+      : memref<32x64xf32>, memref<?x?x?x64x40xf32>, memref<?x?x?x16xf32>,
         memref<32x16xf32>, memref<32x40xf32>, vector<32xf32>
   return
 }
 
 // -----
 
-func.func @kv_padded_value_dim(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x64xf32>,
+func.func @kv_padded_value_dim(%qT: memref<32x64xf32>, %kT: memref<?x?x?x64x64xf32>,
                                %v: memref<?x?x?x24xf32>, %acc: memref<32x24xf32>,
                                %s: memref<32x64xf32>, %i: index, %c: i1,
                                %m: vector<32xf32>, %l: vector<32xf32>) {
   // expected-error @+1 {{acc dimension 1 (padded Dv) must be a multiple of 16, got 24}}
   %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
       lengths(%i, %i) masked(%c) state(%m, %l)
-      : memref<64x32xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x24xf32>,
+      : memref<32x64xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x24xf32>,
         memref<32x24xf32>, memref<32x64xf32>, vector<32xf32>
   return
 }
 
 // -----
 
-func.func @kv_state_types(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x64xf32>,
+func.func @kv_state_types(%qT: memref<32x64xf32>, %kT: memref<?x?x?x64x64xf32>,
                           %v: memref<?x?x?x16xf32>, %acc: memref<32x16xf32>,
                           %s: memref<32x64xf32>, %i: index, %c: i1,
                           %m: vector<32xf32>, %l: vector<16xf32>) {
   // expected-error @+1 {{failed to verify that all of {m_in, l_in, m_out, l_out} have same type}}
   %r:2 = "attn.kv_block_update"(%qT, %kT, %v, %acc, %s, %i, %i, %i, %i, %i, %i, %c, %m, %l) <{operandSegmentSizes = array<i32: 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0>}> ({}, {})
-      : (memref<64x32xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
+      : (memref<32x64xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
          memref<32x16xf32>, memref<32x64xf32>, index, index, index, index,
          index, index, i1, vector<32xf32>, vector<16xf32>)
       -> (vector<32xf32>, vector<32xf32>)
@@ -419,7 +419,7 @@ func.func @negative_window(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
 
 // -----
 
-func.func @kv_gathered_unmasked(%qT: memref<64x32xf32>, %kT: memref<1x1x?x64x64xf32>,
+func.func @kv_gathered_unmasked(%qT: memref<32x64xf32>, %kT: memref<1x1x?x64x64xf32>,
                                 %v: memref<1x1x?x32xf32>, %acc: memref<32x32xf32>,
                                 %s: memref<32x64xf32>, %i: index, %c: i1,
                                 %m: vector<32xf32>, %l: vector<32xf32>,
@@ -427,7 +427,7 @@ func.func @kv_gathered_unmasked(%qT: memref<64x32xf32>, %kT: memref<1x1x?x64x64x
   // expected-error @+1 {{'attn.kv_block_update' op gathered keys need masked = true (padding slots are masked by position)}}
   %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
       lengths(%i, %i) masked(%c) state(%m, %l) keys(%keys : memref<?xi64>)
-      : memref<64x32xf32>, memref<1x1x?x64x64xf32>, memref<1x1x?x32xf32>,
+      : memref<32x64xf32>, memref<1x1x?x64x64xf32>, memref<1x1x?x32xf32>,
         memref<32x32xf32>, memref<32x64xf32>, vector<32xf32>
   return
 }

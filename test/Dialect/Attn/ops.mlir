@@ -96,15 +96,15 @@ func.func @with_lse(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 // Tile-level op produced by attn-tile.
 
 // CHECK-LABEL: func.func @kv_block_update
-// CHECK: %{{.*}}, %{{.*}} = attn.kv_block_update %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} at{{ ?}}[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] lengths(%{{.*}}, %{{.*}}) masked(%{{.*}}) state(%{{.*}}, %{{.*}}) mask(#attn.causal) : memref<64x32xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>, memref<32x16xf32>, memref<32x64xf32>, vector<32xf32>
-func.func @kv_block_update(%qT: memref<64x32xf32>, %kT: memref<?x?x?x64x64xf32>,
+// CHECK: %{{.*}}, %{{.*}} = attn.kv_block_update %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} at{{ ?}}[%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}] lengths(%{{.*}}, %{{.*}}) masked(%{{.*}}) state(%{{.*}}, %{{.*}}) mask(#attn.causal) : memref<32x64xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>, memref<32x16xf32>, memref<32x64xf32>, vector<32xf32>
+func.func @kv_block_update(%qT: memref<32x64xf32>, %kT: memref<?x?x?x64x64xf32>,
                            %v: memref<?x?x?x16xf32>, %acc: memref<32x16xf32>,
                            %s: memref<32x64xf32>, %i: index, %masked: i1,
                            %m: vector<32xf32>, %l: vector<32xf32>)
     -> (vector<32xf32>, vector<32xf32>) {
   %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
       lengths(%i, %i) masked(%masked) state(%m, %l) mask(#attn.causal)
-      : memref<64x32xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
+      : memref<32x64xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
         memref<32x16xf32>, memref<32x64xf32>, vector<32xf32>
   return %m2, %l2 : vector<32xf32>, vector<32xf32>
 }

@@ -6,7 +6,7 @@
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 tile-group=2 tile-group-bytes=1000}))' | FileCheck %s --check-prefix=GRP
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 key-block=128 key-panel-bytes=32768 bf16-dot=1}))' | FileCheck %s --check-prefix=PANEL
 
-// ERR: error: attn-tile: key-block must be a positive multiple of 16, query-tile positive and tile-group in 1..16 (got key-block=40, query-tile=64, tile-group=1)
+// ERR: error: attn-tile: key-block must be a positive multiple of 16, query-tile positive, tile-group in 1..16 and lanes 8 or 16 (got key-block=40, query-tile=64, tile-group=1, lanes=16)
 
 // Dense: the key loop visits every block of [0, M) and the update has no mask.
 
@@ -31,20 +31,25 @@
 // CHECK: %[[NB:[a-z0-9_]+]] = arith.divui %{{.*}}, %[[C64]]
 // CHECK: %[[KT:[a-z0-9_]+]] = memref.alloc(%[[B]], %[[HKV]], %[[NB]]) : memref<?x?x?x64x64xf32>
 // CHECK: %[[VP:[a-z0-9_]+]] = memref.alloc(%[[B]], %[[HKV]], %{{.*}}) : memref<?x?x?x64xf32>
-// One task per (batch, KV head, key block), one branch per key row.
+// One task per (batch, KV head, key block): K^T in 16 x 16 squares (16 key
+// rows read along D, zero past M, transposed by shuffles, stored along the
+// keys), then V row by row in whole vectors.
 // CHECK: scf.parallel (%[[PB:[a-z0-9_]+]], %[[PH:[a-z0-9_]+]], %[[PK:[a-z0-9_]+]]) = (%[[C0]], %[[C0]], %[[C0]]) to (%[[B]], %[[HKV]], %[[NB]])
-// CHECK:   scf.for %[[JR:[a-z0-9_]+]] = %[[C0]] to %[[C64]]
-// CHECK:     %[[JB:[a-z0-9_]+]] = arith.muli %[[PK]], %[[C64]]
+// CHECK:   %[[JB:[a-z0-9_]+]] = arith.muli %[[PK]], %[[C64]]
+// CHECK:   scf.for %[[JR:[a-z0-9_]+]] = %[[C0]] to %[[C64]] step %[[C16:[a-z0-9_]+]]
 // CHECK:     %[[PJ:[a-z0-9_]+]] = arith.addi %[[JB]], %[[JR]]
 // CHECK:     %[[INB:[a-z0-9_]+]] = arith.cmpi ult, %[[PJ]], %[[M]]
-// CHECK:     scf.if %[[INB]] {
-// CHECK:       memref.load %[[KB]][%[[PB]], %[[PH]], %[[PJ]], %[[E:[a-z0-9_]+]]]
-// CHECK:       memref.store %{{.*}}, %[[KT]][%[[PB]], %[[PH]], %[[PK]], %[[E]], %[[JR]]]
-// CHECK:     } else {
-// CHECK:       memref.store %{{.*}}, %[[KT]]
-// CHECK:     scf.if %[[INB]] {
-// CHECK:       memref.load %[[VB]][%[[PB]], %[[PH]], %[[PJ]], %[[E2:[a-z0-9_]+]]]
-// CHECK:       memref.store %{{.*}}, %[[VP]][%[[PB]], %[[PH]], %[[PJ]], %[[E2]]]
+// CHECK:     %[[ROW:[a-z0-9_]+]] = arith.minui %[[PJ]]
+// CHECK:     scf.for %[[E:[a-z0-9_]+]] = %[[C0]] to %[[C64]] step %[[C16]]
+// CHECK:       %[[KROW:[a-z0-9_]+]] = vector.load %[[KB]][%[[PB]], %[[PH]], %[[ROW]], %[[E]]] : memref<?x?x?x64xf32>, vector<16xf32>
+// CHECK:       arith.select %[[INB]], %[[KROW]], %{{.*}} : vector<16xf32>
+// CHECK-COUNT-64: vector.shuffle
+// CHECK:       vector.store %{{.*}}, %[[KT]][%[[PB]], %[[PH]], %[[PK]], %[[E]], %[[JR]]] : memref<?x?x?x64x64xf32>, vector<16xf32>
+// CHECK:   scf.for %[[VJ:[a-z0-9_]+]] = %[[C0]] to %[[C64]] step %[[C1]]
+// CHECK:     %[[PJ2:[a-z0-9_]+]] = arith.addi %[[JB]], %[[VJ]]
+// CHECK:     scf.for %[[E2:[a-z0-9_]+]] = %[[C0]] to %[[C64]] step %[[C16]]
+// CHECK:       vector.load %[[VB]][%[[PB]], %[[PH]], %{{.*}}, %[[E2]]] : memref<?x?x?x64xf32>, vector<16xf32>
+// CHECK:       vector.store %{{.*}}, %[[VP]][%[[PB]], %[[PH]], %[[PJ2]], %[[E2]]] : memref<?x?x?x64xf32>, vector<16xf32>
 // CHECK:   scf.reduce
 //
 // Main nest: (batch, query head, query tile); query head h reads KV head
@@ -100,11 +105,11 @@
 // OPT-LABEL: func.func @dense(
 // OPT: memref.alloc({{.*}}) : memref<?x?x?x64x16xf32>
 // OPT: arith.ceildivui %{{.*}}, %c32
-// OPT: memref.alloca() : memref<64x32xf32>
+// OPT: memref.alloca() : memref<32x64xf32>
 // OPT: memref.alloca() : memref<32x64xf32>
 // OPT: memref.alloca() : memref<32x16xf32>
 // OPT: scf.for {{.*}} iter_args({{.*}}) -> (vector<32xf32>, vector<32xf32>)
-// OPT: attn.kv_block_update {{.*}} : memref<64x32xf32>, memref<?x?x?x64x16xf32>, memref<?x?x?x64xf32>, memref<32x64xf32>, memref<32x16xf32>, vector<32xf32>
+// OPT: attn.kv_block_update {{.*}} : memref<32x64xf32>, memref<?x?x?x64x16xf32>, memref<?x?x?x64xf32>, memref<32x64xf32>, memref<32x16xf32>, vector<32xf32>
 // Decoding (decode-rows): with N <= 8 the tile reads K and V in place (the
 // in-place kv_block_update: the query tile row-major, K and V themselves);
 // otherwise it packs as above.
@@ -236,7 +241,7 @@ func.func @causal_lse(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 // CHECK-DAG: %[[FZERO:[a-z0-9_]+]] = arith.constant 0.000000e+00 : f32
 // CHECK: %[[VP:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<?x?x?x48xf32>
 // CHECK: scf.parallel
-// CHECK:   arith.extf %{{.*}} : bf16 to f32
+// CHECK:   arith.extf %{{.*}} : vector<16xbf16> to vector<16xf32>
 // CHECK:   arith.extf %{{.*}} : bf16 to f32
 // CHECK:   scf.for %[[E:[a-z0-9_]+]] = %[[C40]] to %[[C48]]
 // CHECK:     memref.store %[[FZERO]], %[[VP]][%{{.*}}, %{{.*}}, %{{.*}}, %[[E]]] : memref<?x?x?x48xf32>
@@ -342,7 +347,7 @@ func.func @pairs_f32(%q: tensor<?x?x?x63xf32>, %k: tensor<?x?x?x63xf32>,
 
 // PANEL-LABEL: func.func @panel_f32_d128(
 // PANEL: memref.alloc({{.*}}) : memref<?x?x?x128x64xf32>
-// PANEL: attn.kv_block_update {{.*}} : memref<128x64xf32>, memref<?x?x?x128x64xf32>, memref<?x?x?x128xf32>, memref<64x128xf32>, memref<64x64xf32>
+// PANEL: attn.kv_block_update {{.*}} : memref<64x128xf32>, memref<?x?x?x128x64xf32>, memref<?x?x?x128xf32>, memref<64x128xf32>, memref<64x64xf32>
 // PANEL-LABEL: func.func @panel_bf16_d128(
 // PANEL: memref.alloc({{.*}}) : memref<?x?x?x64x128xi32>
 // PANEL-LABEL: func.func @panel_f32_d64(

@@ -240,8 +240,8 @@ LogicalResult KVBlockUpdateOp::verify() {
       !qT.hasStaticShape())
     return emitOpError() << "qT, acc and scores must have static shapes";
   auto kT = cast<MemRefType>(getKT().getType());
-  // Packed: qT [D, rows] against kT [B, Hkv, Mpad / BK, D, BK]. In place
-  // (decoding): qT [rows, D] against K [B, Hkv, M, D].
+  // qT [rows, D] against packed kT [B, Hkv, Mpad / BK, D, BK] or, in place
+  // (decoding), K [B, Hkv, M, D]; bf16 pairs off AMX: qT [D / 2, rows].
   bool inPlace = kT.getRank() == 4;
   // bf16 pairs: qT, kT and v all of i32, packed (not in place).
   bool pairs = qT.getElementType().isInteger(32);
@@ -259,7 +259,7 @@ LogicalResult KVBlockUpdateOp::verify() {
     return emitOpError() << "amx needs bf16 pairs, rows a multiple of 16, D "
                             "a multiple of 32, no score rule and a positive "
                             "scale";
-  int64_t rowDim = inPlace || getAmx() ? 0 : 1;
+  int64_t rowDim = pairs && !getAmx() ? 1 : 0;
   if (qT.getDimSize(rowDim) != rows)
     return emitOpError() << "qT dimension " << rowDim << " must be the tile's "
                          << rows << " rows, got " << qT.getDimSize(rowDim);

@@ -25,6 +25,7 @@
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
 #include "attnir/Dialect/Attn/Utils/KeySchedule.h"
+#include "attnir/Dialect/Attn/Utils/PanelPack.h"
 #include "attnir/Dialect/Attn/Utils/RuleEmitter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/IRMapping.h"
@@ -45,10 +46,11 @@ namespace {
 struct TileAttention : OpRewritePattern<AttentionOp> {
   TileAttention(MLIRContext *ctx, int64_t queryTile, int64_t keyBlock,
                 int64_t keyPanelBytes, int64_t decodeRows, int64_t bf16Dot,
-                int64_t tileGroup, int64_t groupBytes)
+                int64_t tileGroup, int64_t groupBytes, int64_t lanes)
       : OpRewritePattern(ctx), queryTile(queryTile), keyBlock(keyBlock),
         keyPanelBytes(keyPanelBytes), decodeRows(decodeRows),
-        bf16Dot(bf16Dot), tileGroup(tileGroup), groupBytes(groupBytes) {}
+        bf16Dot(bf16Dot), tileGroup(tileGroup), groupBytes(groupBytes),
+        lanes(lanes) {}
 
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rw) const override {
@@ -141,8 +143,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
         buildPairPack(rw, loc, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv,
                       dvPad, bk);
       else
-        buildPack(rw, loc, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv, dvPad,
-                  bk);
+        buildPanelPack(rw, loc, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv,
+                       dvPad, bk, lanes);
       return {kT, vp};
     };
     std::pair<Value, Value> packed;
@@ -279,15 +281,14 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     int64_t groupBytes; // ... once a head's packed K and V exceed this
   };
 
-  /// A packed query tile: f32 [D, rows] (row-major [rows, D] in place),
-  /// or bf16 pairs (queryPairsType).
+  /// A packed query tile: f32 row-major [rows, D] (phase 1 broadcasts
+  /// Q[r, e] at a constant offset per register-tile row, and the pack is a
+  /// contiguous copy), or bf16 pairs (queryPairsType).
   static MemRefType queryTileType(Builder &b, int64_t d, int64_t bq,
                                   bool pairs, bool rowMajor) {
     if (pairs)
       return queryPairsType(b, d, bq, rowMajor);
-    return MemRefType::get(rowMajor ? ArrayRef<int64_t>{bq, d}
-                                    : ArrayRef<int64_t>{d, bq},
-                           b.getF32Type());
+    return MemRefType::get({bq, d}, b.getF32Type());
   }
 
   /// Task `task` of `n` runs the query rows of task 0, n - 1, 1, n - 2, ...:
@@ -384,8 +385,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       return pairs ? buildQueryPairs(pb, pl, q, b, hq, r0, N, d, bq, into,
                                      /*rowMajor=*/amx)
                    : buildQueryPack(pb, pl, q, b, hq, r0, N, d, bq,
-                                    op.getScaleValue(), /*rowMajor=*/inPlace,
-                                    into);
+                                    op.getScaleValue(), into);
     };
     auto accType = MemRefType::get({bq, dvPad}, f32);
     Value qTile, acc;
@@ -547,7 +547,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     auto packQuery = [&](OpBuilder &pb, Location pl, Value hq, Value r0,
                          Value into) {
       return buildQueryPack(pb, pl, t.q, b, hq, r0, t.N, d, bq,
-                            op.getScaleValue(), /*rowMajor=*/true, into);
+                            op.getScaleValue(), into);
     };
     auto placeOf = [&](OpBuilder &ob, Location l, Value g) {
       return std::pair<Value, Value>(arith::AddIOp::create(ob, l, h0, g), c0);
@@ -640,89 +640,17 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     });
   }
 
-  /// kT[b, h, j / BK, e, j % BK] = K[b, h, j, e]; vp[b, h, j, e] =
-  /// V[b, h, j, e]; both 0 for j >= M or e >= Dv. Block-major K^T keeps the
-  /// D x BK panel the body streams through contiguous (few pages, no TLB
-  /// misses at long M).
-  static void buildPack(OpBuilder &rw, Location loc, Value k, Value v,
-                        Value kT, Value vp, Value B, Value Hkv, Value M,
-                        Value numBlocks, int64_t d, int64_t dv, int64_t dvPad,
-                        int64_t bk) {
-    // One task per (batch, head, key block): coarse enough that OpenMP's
-    // per-iteration cost vanishes, and each task writes one contiguous
-    // D x BK panel of kT.
-    OpBuilder::InsertionGuard g(rw);
-    SmallVector<Value, 3> task = openKeyBlockTasks(rw, loc, B, Hkv, numBlocks);
-    Value b = task[0], h = task[1], jBlock = task[2];
-    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
-    auto rowLoop = scf::ForOp::create(rw, loc, c0, cIdx(rw, loc, bk), c1);
-    rw.setInsertionPointToStart(rowLoop.getBody());
-    Value jInBlock = rowLoop.getInductionVar();
-    Value j = arith::AddIOp::create(
-        rw, loc, arith::MulIOp::create(rw, loc, jBlock, cIdx(rw, loc, bk)),
-        jInBlock);
-    Value inBounds =
-        arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ult, j, M);
-    Value zero = arith::ConstantOp::create(rw, loc, rw.getF32FloatAttr(0.0f));
-    // One branch per key row (not per element), so each copy loop is a
-    // plain load/convert/store loop LLVM can vectorize.
-    auto copyRow = [&](Value src, Value dst, int64_t width, bool transposed) {
-      auto store = [&](OpBuilder &fb, Location l, Value x, Value e) {
-        SmallVector<Value> idx =
-            transposed ? SmallVector<Value>{b, h, jBlock, e, jInBlock}
-                       : SmallVector<Value>{b, h, j, e};
-        memref::StoreOp::create(fb, l, x, dst, idx);
-      };
-      auto loop = [&](OpBuilder &ob, Location ol, bool copy) {
-        scf::ForOp::create(
-            ob, ol, c0, cIdx(ob, ol, width), c1, ValueRange{},
-            [&](OpBuilder &fb, Location l, Value e, ValueRange) {
-              Value x = copy ? toF32(fb, l,
-                                     memref::LoadOp::create(
-                                         fb, l, src, ValueRange{b, h, j, e}))
-                             : zero;
-              store(fb, l, x, e);
-              scf::YieldOp::create(fb, l);
-            });
-      };
-      scf::IfOp::create(
-          rw, loc, inBounds,
-          [&](OpBuilder &tb, Location l) {
-            loop(tb, l, true);
-            scf::YieldOp::create(tb, l);
-          },
-          [&](OpBuilder &eb, Location l) {
-            loop(eb, l, false);
-            scf::YieldOp::create(eb, l);
-          });
-    };
-    copyRow(k, kT, d, /*transposed=*/true);
-    copyRow(v, vp, dv, /*transposed=*/false);
-    if (dvPad > dv)
-      scf::ForOp::create(rw, loc, cIdx(rw, loc, dv), cIdx(rw, loc, dvPad), c1,
-                         ValueRange{},
-                         [&](OpBuilder &fb, Location l, Value e, ValueRange) {
-                           memref::StoreOp::create(fb, l, zero, vp,
-                                                   ValueRange{b, h, j, e});
-                           scf::YieldOp::create(fb, l);
-                         });
-  }
-
-  /// qT[e, r] = scale * q[b, h, min(i0 + r, N - 1), e] in f32: the query
-  /// tile transposed, so the body broadcasts qT[e, r] from one base pointer,
-  /// converted and scaled once per tile instead of once per key block. Rows
-  /// past N repeat the last row; their results are never stored.
-  /// `rowMajor` ([r, e] instead): the in-place body's dot products read a
-  /// row's query as vectors along D.
+  /// qT[r, e] = scale * q[b, h, min(i0 + r, N - 1), e] in f32: the query
+  /// tile converted and scaled once per tile instead of once per key block.
+  /// Rows past N repeat the last row; their results are never stored.
   static Value buildQueryPack(OpBuilder &rw, Location loc, Value q, Value b,
                               Value h, Value i0, Value N, int64_t d,
-                              int64_t bq, double scale, bool rowMajor,
-                              Value into = Value()) {
+                              int64_t bq, double scale, Value into = Value()) {
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
     Value qT = into ? into
                     : memref::AllocaOp::create(
-                          rw, loc,
-                          queryTileType(rw, d, bq, /*pairs=*/false, rowMajor))
+                          rw, loc, queryTileType(rw, d, bq, /*pairs=*/false,
+                                                 /*rowMajor=*/true))
                           .getResult();
     Value lastRow = arith::SubIOp::create(rw, loc, N, c1);
     Value scaleC = arith::ConstantOp::create(
@@ -739,9 +667,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                                                  ValueRange{b, h, row, e});
                 Value sx = arith::MulFOp::create(ib, il, toF32(ib, il, x),
                                                  scaleC);
-                memref::StoreOp::create(
-                    ib, il, sx, qT,
-                    rowMajor ? ValueRange{r, e} : ValueRange{e, r});
+                memref::StoreOp::create(ib, il, sx, qT, ValueRange{r, e});
                 scf::YieldOp::create(ib, il);
               });
           scf::YieldOp::create(fb, l);
@@ -814,18 +740,21 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
   int64_t queryTile, keyBlock, keyPanelBytes, decodeRows;
   int64_t bf16Dot; // 0 widen, 1 vdpbf16ps pairs, 2 AMX tiles
   int64_t tileGroup, groupBytes;
+  int64_t lanes; // f32 per vector of the packing code
 };
 
 struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
   using AttnTileBase::AttnTileBase;
   void runOnOperation() override {
     if (keyBlock <= 0 || keyBlock % 16 != 0 || queryTile <= 0 ||
-        tileGroup < 1 || tileGroup > 16) {
+        tileGroup < 1 || tileGroup > 16 || (lanes != 8 && lanes != 16)) {
       getOperation().emitError()
           << "attn-tile: key-block must be a positive multiple of 16, "
-             "query-tile positive and tile-group in 1..16 (got key-block="
+             "query-tile positive, tile-group in 1..16 and lanes 8 or 16 "
+             "(got key-block="
           << keyBlock.getValue() << ", query-tile=" << queryTile.getValue()
-          << ", tile-group=" << tileGroup.getValue() << ")";
+          << ", tile-group=" << tileGroup.getValue()
+          << ", lanes=" << lanes.getValue() << ")";
       return signalPassFailure();
     }
     if (failed(attn::checkLowerable(getOperation(), "CPU")))
@@ -849,7 +778,7 @@ struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
     patterns.add<TileAttention>(&getContext(), queryTile, keyBlock,
                                 std::max<int64_t>(0, keyPanelBytes),
                                 decodeRows, bf16Dot, tileGroup,
-                                std::max<int64_t>(0, tileGroupBytes));
+                                std::max<int64_t>(0, tileGroupBytes), lanes);
     GreedyRewriteConfig config;
     config.setStrictness(GreedyRewriteStrictness::ExistingOps);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),

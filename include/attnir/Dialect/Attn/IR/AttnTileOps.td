@@ -23,8 +23,8 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     the keys `j0 .. j0 + BK` (BK = columns of `scores`) of batch `b`, KV
     head `hkv`:
 
-    - s = qT[:, r] . kT[b, hkv, j / BK, :, j % BK], in f32 (`qT` is the query tile packed
-      as [D, rows], already multiplied by the scale);
+    - s = qT[r, :] . kT[b, hkv, j / BK, :, j % BK], in f32 (`qT` is the query tile packed
+      row-major as [rows, D], already multiplied by the scale);
     - when `masked` is true, s = -inf where the mask's element rule or
       j < m fails (`masked` is false for blocks the block rule proved full);
     - m' = max(m, max_j s); p = exp(s - m'); l' = l * exp(m - m') + sum_j p;
@@ -40,8 +40,8 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     In place (`kT` of rank 4, decoding: attn-tile uses it when a head's
     queries fit one short tile, so packing K and V would cost more than the
     attention): `kT` is K itself, [B, Hkv, M, D], and `v` V itself,
-    [B, Hkv, M, Dv = Dvpad], in the input element type; `qT` then holds the
-    tile row-major, [rows, D], scaled; keys at m and past are never read.
+    [B, Hkv, M, Dv = Dvpad], in the input element type; keys at m and past
+    are never read.
 
     `keys` (a gathered block, i64 [Kpad]): the tile's keys were gathered
     from a token-level block list, so key slot j0 + c holds the key at

@@ -50,6 +50,9 @@ def AttnTile : Pass<"attn-tile", "func::FuncOp"> {
            "vdpbf16ps; 2: the same pairs multiplied by AMX tiles (D a "
            "multiple of 32, query tiles of 16 rows; else widened); 0: every "
            "input is converted to f32">,
+    Option<"lanes", "lanes", "int64_t", /*default=*/"16",
+           "f32 per vector of the packing code (8 or 16; the key block a "
+           "multiple of it)">,
   ];
 }
 

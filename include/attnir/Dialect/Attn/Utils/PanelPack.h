@@ -1,0 +1,37 @@
+//===- PanelPack.h - K and V packed for the CPU tile body -------*- C++ -*-===//
+//
+// attn-tile packs K once per call as block-major K^T (the body streams a
+// D x BK panel of it per key block) and V as rows padded to Dvpad, both in
+// f32. The packing is written as whole vectors: K's transpose as L x L
+// squares transposed in registers (a per-element store loop was vectorized
+// by LLVM into AVX-512 scatters, ~5 % of causal attention at N = 1024), V's
+// rows as vector copies.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef ATTNIR_DIALECT_ATTN_UTILS_PANELPACK_H
+#define ATTNIR_DIALECT_ATTN_UTILS_PANELPACK_H
+
+#include "mlir/IR/Builders.h"
+
+namespace mlir::attn {
+
+/// The transpose of a square: `rows` holds n vectors of n lanes (n a power
+/// of two); result[c][r] = rows[r][c]. log2 n rounds of interleaves
+/// (vector.shuffle; the backend picks the permutes).
+SmallVector<Value> transposeSquare(OpBuilder &b, Location loc,
+                                   ArrayRef<Value> rows);
+
+/// kT[b, h, j / BK, e, j % BK] = K[b, h, j, e] and vp[b, h, j, c] =
+/// V[b, h, j, c] in f32, 0 for j >= M and c >= Dv; kT is f32 [B, Hkv,
+/// Mpad / BK, D, BK], vp f32 [B, Hkv, Mpad, Dvpad]. One parallel task per
+/// (batch, head, key block); `lanes` (8 or 16, dividing BK) sets the
+/// vector width and the transposed squares.
+void buildPanelPack(OpBuilder &b, Location loc, Value k, Value v, Value kT,
+                    Value vp, Value B, Value Hkv, Value M, Value numBlocks,
+                    int64_t d, int64_t dv, int64_t dvPad, int64_t bk,
+                    int64_t lanes);
+
+} // namespace mlir::attn
+
+#endif

@@ -1,0 +1,158 @@
+//===- PanelPack.cpp - K and V packed for the CPU tile body ---------------===//
+
+#include "attnir/Dialect/Attn/Utils/PanelPack.h"
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+
+using namespace mlir;
+using namespace mlir::attn;
+
+SmallVector<Value> mlir::attn::transposeSquare(OpBuilder &b, Location loc,
+                                               ArrayRef<Value> rows) {
+  int64_t n = rows.size(), half = n / 2;
+  // Interleave the low (high) halves of rows i and i + n/2 into rows 2i
+  // (2i + 1): after log2 n rounds row c holds column c.
+  SmallVector<int64_t> lo, hi;
+  for (int64_t i = 0; i < half; ++i) {
+    lo.append({i, n + i});
+    hi.append({half + i, n + half + i});
+  }
+  SmallVector<Value> cur(rows.begin(), rows.end()), next(n);
+  for (int64_t width = 1; width < n; width *= 2) {
+    for (int64_t i = 0; i < half; ++i) {
+      next[2 * i] = vector::ShuffleOp::create(b, loc, cur[i], cur[i + half], lo);
+      next[2 * i + 1] =
+          vector::ShuffleOp::create(b, loc, cur[i], cur[i + half], hi);
+    }
+    std::swap(cur, next);
+  }
+  return cur;
+}
+
+namespace {
+
+/// Key j of a block: the row read (clamped: M >= 1 whenever a block
+/// exists) and whether it is a key at all.
+struct KeyRow {
+  Value row, keep;
+};
+
+KeyRow keyRow(OpBuilder &b, Location l, Value j, Value M) {
+  Value keep = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, j, M);
+  Value last = arith::SubIOp::create(b, l, M, cIdx(b, l, 1));
+  return {arith::MinUIOp::create(b, l, j, last), keep};
+}
+
+/// src[b, h, row, e .. e + lanes) in f32, or zeros where !keep.
+Value loadRow(OpBuilder &b, Location l, Value src, ValueRange bh,
+              const KeyRow &key, Value e, int64_t lanes) {
+  Type elt = cast<MemRefType>(src.getType()).getElementType();
+  Value x = vector::LoadOp::create(b, l, VectorType::get({lanes}, elt), src,
+                                   ValueRange{bh[0], bh[1], key.row, e});
+  auto f32 = VectorType::get({lanes}, b.getF32Type());
+  if (!elt.isF32())
+    x = arith::ExtFOp::create(b, l, f32, x);
+  Value zero =
+      arith::ConstantOp::create(b, l, DenseElementsAttr::get(f32, 0.0f));
+  return arith::SelectOp::create(b, l, key.keep, x, zero);
+}
+
+/// src[b, h, row, e] in f32, or 0 where !keep.
+Value loadScalar(OpBuilder &b, Location l, Value src, ValueRange bh,
+                 const KeyRow &key, Value e) {
+  Value x = toF32(b, l,
+                  memref::LoadOp::create(b, l, src,
+                                         ValueRange{bh[0], bh[1], key.row, e}));
+  return arith::SelectOp::create(b, l, key.keep, x, cF32(b, l, 0.0));
+}
+
+/// kT[b, h, blk, :, jj0 .. jj0 + lanes) from keys first + jj0 + t: lanes x
+/// lanes squares along D, transposed in registers; D's tail per element.
+void packKeySquares(OpBuilder &b, Location l, Value k, Value kT,
+                    ValueRange bhBlk, Value first, Value jj0, Value M,
+                    int64_t d, int64_t lanes) {
+  SmallVector<KeyRow> keys;
+  for (int64_t t = 0; t < lanes; ++t)
+    keys.push_back(keyRow(
+        b, l, arith::AddIOp::create(b, l, first, plusIdx(b, l, jj0, t)), M));
+  ValueRange bh = bhBlk.take_front(2);
+  int64_t dFull = d / lanes * lanes;
+  scf::ForOp::create(
+      b, l, cIdx(b, l, 0), cIdx(b, l, dFull), cIdx(b, l, lanes), ValueRange{},
+      [&](OpBuilder &fb, Location fl, Value e0, ValueRange) {
+        SmallVector<Value> rows;
+        for (const KeyRow &key : keys)
+          rows.push_back(loadRow(fb, fl, k, bh, key, e0, lanes));
+        SmallVector<Value> cols = transposeSquare(fb, fl, rows);
+        for (int64_t t = 0; t < lanes; ++t)
+          vector::StoreOp::create(fb, fl, cols[t], kT,
+                                  ValueRange{bhBlk[0], bhBlk[1], bhBlk[2],
+                                             plusIdx(fb, fl, e0, t), jj0});
+        scf::YieldOp::create(fb, fl);
+      });
+  if (dFull == d)
+    return;
+  forEach(b, l, cIdx(b, l, dFull), cIdx(b, l, d),
+          [&](OpBuilder &fb, Location fl, Value e) {
+            for (int64_t t = 0; t < lanes; ++t)
+              memref::StoreOp::create(
+                  fb, fl, loadScalar(fb, fl, k, bh, keys[t], e), kT,
+                  ValueRange{bhBlk[0], bhBlk[1], bhBlk[2], e,
+                             plusIdx(fb, fl, jj0, t)});
+          });
+}
+
+/// vp[b, h, j, :] from key j's V row: whole vectors, Dv's tail per
+/// element, zeros to Dvpad.
+void packValueRow(OpBuilder &b, Location l, Value v, Value vp, ValueRange bh,
+                  Value j, const KeyRow &key, int64_t dv, int64_t dvPad,
+                  int64_t lanes) {
+  int64_t full = dv / lanes * lanes;
+  scf::ForOp::create(
+      b, l, cIdx(b, l, 0), cIdx(b, l, full), cIdx(b, l, lanes), ValueRange{},
+      [&](OpBuilder &fb, Location fl, Value c, ValueRange) {
+        vector::StoreOp::create(fb, fl, loadRow(fb, fl, v, bh, key, c, lanes),
+                                vp, ValueRange{bh[0], bh[1], j, c});
+        scf::YieldOp::create(fb, fl);
+      });
+  forEach(b, l, cIdx(b, l, full), cIdx(b, l, dv),
+          [&](OpBuilder &fb, Location fl, Value c) {
+            memref::StoreOp::create(fb, fl, loadScalar(fb, fl, v, bh, key, c),
+                                    vp, ValueRange{bh[0], bh[1], j, c});
+          });
+  forEach(b, l, cIdx(b, l, dv), cIdx(b, l, dvPad),
+          [&](OpBuilder &fb, Location fl, Value c) {
+            memref::StoreOp::create(fb, fl, cF32(fb, fl, 0.0), vp,
+                                    ValueRange{bh[0], bh[1], j, c});
+          });
+}
+
+} // namespace
+
+void mlir::attn::buildPanelPack(OpBuilder &rw, Location loc, Value k, Value v,
+                                Value kT, Value vp, Value B, Value Hkv,
+                                Value M, Value numBlocks, int64_t d,
+                                int64_t dv, int64_t dvPad, int64_t bk,
+                                int64_t lanes) {
+  // One task per (batch, head, key block): coarse enough that OpenMP's
+  // per-iteration cost vanishes, and each task writes one contiguous
+  // D x BK panel of kT.
+  OpBuilder::InsertionGuard g(rw);
+  SmallVector<Value, 3> task = openKeyBlockTasks(rw, loc, B, Hkv, numBlocks);
+  Value first = arith::MulIOp::create(rw, loc, task[2], cIdx(rw, loc, bk));
+  scf::ForOp::create(
+      rw, loc, cIdx(rw, loc, 0), cIdx(rw, loc, bk), cIdx(rw, loc, lanes),
+      ValueRange{}, [&](OpBuilder &fb, Location l, Value jj0, ValueRange) {
+        packKeySquares(fb, l, k, kT, task, first, jj0, M, d, lanes);
+        scf::YieldOp::create(fb, l);
+      });
+  forEach(rw, loc, cIdx(rw, loc, 0), cIdx(rw, loc, bk),
+          [&](OpBuilder &fb, Location l, Value jj) {
+            Value j = arith::AddIOp::create(fb, l, first, jj);
+            packValueRow(fb, l, v, vp, ValueRange{task[0], task[1]}, j,
+                         keyRow(fb, l, j, M), dv, dvPad, lanes);
+          });
+}
