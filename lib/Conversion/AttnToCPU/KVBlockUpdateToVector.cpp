@@ -246,29 +246,28 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     // and phase 4 at that key: on a causal diagonal block the reach grows
     // by r rows per group instead of being the whole tile's. (Phases 2
     // and 3 bounded per group as well measured no faster.)
-    Value scoreCols = cIdx(rw, loc, bk);
     // A masked block's vectors of keys the tile's rows may keep (phases 2
     // and 3 skip the rest; with bf16 pairs an even count: whole pair slots).
     Value liveVectors;
     RowGroupBounds phase1Groups, phase4Groups;
+    // The keys of this block before `end`, in [0, BK].
+    auto keysBefore = [&](OpBuilder &gb, Location gl, Value end) -> Value {
+      return arith::MinSIOp::create(
+          gb, gl, cIdx(gb, gl, bk),
+          arith::MaxSIOp::create(gb, gl, cIdx(gb, gl, 0),
+                                 arith::SubIOp::create(gb, gl, end, j0)));
+    };
     // The keys of this block that rows [i0 + r0, i0 + r0 + r) may keep.
     auto groupKeys = [&](OpBuilder &gb, Location gl, Value r0) -> Value {
       Value end = visibleKeyEnd(gb, gl, op,
                                 arith::AddIOp::create(gb, gl, op.getI0(), r0),
                                 cIdx(gb, gl, r));
-      Value live = arith::MinSIOp::create(
-          gb, gl, cIdx(gb, gl, bk),
-          arith::MaxSIOp::create(gb, gl, cIdx(gb, gl, 0),
-                                 arith::SubIOp::create(gb, gl, end, j0)));
-      return arith::SelectOp::create(gb, gl, op.getMasked(), live,
-                                     cIdx(gb, gl, bk));
+      return arith::SelectOp::create(gb, gl, op.getMasked(),
+                                     keysBefore(gb, gl, end), cIdx(gb, gl, bk));
     };
     if (!inPlace && !amx)
       if (Value end = visibleKeyEnd(rw, loc, op, op.getI0(), validRows)) {
-        Value live = arith::MinSIOp::create(
-            rw, loc, cIdx(rw, loc, bk),
-            arith::MaxSIOp::create(rw, loc, c0,
-                                   arith::SubIOp::create(rw, loc, end, j0)));
+        Value live = keysBefore(rw, loc, end);
         int64_t unit = pairs ? 2 * kLanes : kLanes;
         liveVectors = arith::MulIOp::create(
             rw, loc,
@@ -335,7 +334,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
                          bk);
     else if (pairs)
       buildRegisterTiles(
-          rw, loc, scores, liveRows, scoreCols, r, kc, kLanes, cIdx(rw, loc, d),
+          rw, loc, scores, liveRows, cIdx(rw, loc, bk), r, kc, kLanes, cIdx(rw, loc, d),
           /*accumulate=*/false,
           [&](OpBuilder &ib, Location il, Value e, Value col) -> Value {
             return asPairs(ib, il,
@@ -357,7 +356,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           nullptr, phase1Step, phase1Groups);
     else
       buildRegisterTiles(
-          rw, loc, scores, liveRows, scoreCols, r, kc, kLanes, cIdx(rw, loc, d),
+          rw, loc, scores, liveRows, cIdx(rw, loc, bk), r, kc, kLanes, cIdx(rw, loc, d),
           /*accumulate=*/false,
           [&](OpBuilder &ib, Location il, Value e, Value col) -> Value {
             return vector::LoadOp::create(ib, il, vt, kT,

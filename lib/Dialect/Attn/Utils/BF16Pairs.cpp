@@ -68,24 +68,13 @@ void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
   OpBuilder::InsertionGuard g(rw);
   SmallVector<Value, 3> task = openKeyBlockTasks(rw, loc, B, Hkv, numBlocks);
   Value b = task[0], h = task[1], blk = task[2];
-  Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+  Value c0 = cIdx(rw, loc, 0);
   Value first = arith::MulIOp::create(rw, loc, blk, cIdx(rw, loc, bk));
-  Value lastRow = arith::SubIOp::create(rw, loc, M, c1);
-  // The row read for key j (clamped: M >= 1 when any block exists) and
-  // whether it is a key at all.
-  struct KeyRow {
-    Value row, keep;
-  };
-  auto keyRow = [&](OpBuilder &ib, Location il, Value j) {
-    Value keep =
-        arith::CmpIOp::create(ib, il, arith::CmpIPredicate::ult, j, M);
-    return KeyRow{arith::MinUIOp::create(ib, il, j, lastRow), keep};
-  };
   // K: one key per step, its D values as pairs along D.
   forEach(rw, loc, c0, cIdx(rw, loc, bk),
           [&](OpBuilder &ib, Location il, Value jj) {
             KeyRow key =
-                keyRow(ib, il, arith::AddIOp::create(ib, il, first, jj));
+                keyRowOf(ib, il, arith::AddIOp::create(ib, il, first, jj), M);
             pairRow(ib, il, k, ValueRange{b, h}, key.row, key.keep, d,
                     [&](OpBuilder &sb, Location sl, Value e, Value w) {
                       memref::StoreOp::create(sb, sl, w, kT,
@@ -100,7 +89,7 @@ void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
                 ib, il, first,
                 arith::MulIOp::create(ib, il, jp, cIdx(ib, il, 2)));
             Value j1 = arith::AddIOp::create(ib, il, j0, cIdx(ib, il, 1));
-            KeyRow key0 = keyRow(ib, il, j0), key1 = keyRow(ib, il, j1);
+            KeyRow key0 = keyRowOf(ib, il, j0, M), key1 = keyRowOf(ib, il, j1, M);
             Value slot = arith::AddIOp::create(ib, il, firstPair, jp);
             forEach(ib, il, cIdx(ib, il, 0), cIdx(ib, il, dv),
                     [&](OpBuilder &cb, Location cl, Value c) {

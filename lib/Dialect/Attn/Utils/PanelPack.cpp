@@ -34,18 +34,6 @@ SmallVector<Value> mlir::attn::transposeSquare(OpBuilder &b, Location loc,
 
 namespace {
 
-/// Key j of a block: the row read (clamped: M >= 1 whenever a block
-/// exists) and whether it is a key at all.
-struct KeyRow {
-  Value row, keep;
-};
-
-KeyRow keyRow(OpBuilder &b, Location l, Value j, Value M) {
-  Value keep = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, j, M);
-  Value last = arith::SubIOp::create(b, l, M, cIdx(b, l, 1));
-  return {arith::MinUIOp::create(b, l, j, last), keep};
-}
-
 /// src[b, h, row, e .. e + lanes) in f32, or zeros where !keep.
 Value loadRow(OpBuilder &b, Location l, Value src, ValueRange bh,
               const KeyRow &key, Value e, int64_t lanes) {
@@ -76,7 +64,7 @@ void packKeySquares(OpBuilder &b, Location l, Value k, Value kT,
                     int64_t d, int64_t lanes) {
   SmallVector<KeyRow> keys;
   for (int64_t t = 0; t < lanes; ++t)
-    keys.push_back(keyRow(
+    keys.push_back(keyRowOf(
         b, l, arith::AddIOp::create(b, l, first, plusIdx(b, l, jj0, t)), M));
   ValueRange bh = bhBlk.take_front(2);
   int64_t dFull = d / lanes * lanes;
@@ -153,6 +141,6 @@ void mlir::attn::buildPanelPack(OpBuilder &rw, Location loc, Value k, Value v,
           [&](OpBuilder &fb, Location l, Value jj) {
             Value j = arith::AddIOp::create(fb, l, first, jj);
             packValueRow(fb, l, v, vp, ValueRange{task[0], task[1]}, j,
-                         keyRow(fb, l, j, M), dv, dvPad, lanes);
+                         keyRowOf(fb, l, j, M), dv, dvPad, lanes);
           });
 }

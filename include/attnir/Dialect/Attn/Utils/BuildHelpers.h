@@ -87,6 +87,17 @@ inline SmallVector<Value, 3> openKeyBlockTasks(OpBuilder &b, Location loc,
   return SmallVector<Value, 3>(par.getInductionVars());
 }
 
+/// Key j of a packing task: the row read (clamped to M - 1: M >= 1
+/// whenever a key block exists) and whether it is a key at all (j < M).
+struct KeyRow {
+  Value row, keep;
+};
+inline KeyRow keyRowOf(OpBuilder &b, Location loc, Value j, Value M) {
+  Value keep = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, j, M);
+  Value last = arith::SubIOp::create(b, loc, M, cIdx(b, loc, 1));
+  return {arith::MinUIOp::create(b, loc, j, last), keep};
+}
+
 /// A loop over [lo, hi) whose body yields nothing.
 inline void forEach(OpBuilder &b, Location loc, Value lo, Value hi,
                     function_ref<void(OpBuilder &, Location, Value)> body) {
