@@ -1,6 +1,7 @@
 //===- CAPICompiler.cpp - the compiling half of the C API -----------------===//
 
 #include "KernelHandle.h"
+#include "Release.h"
 #include "attnir/Driver/BundleCompiler.h"
 #include "attnir/Driver/CpuJit.h"
 #include "attnir/Driver/CudaCompiler.h"
@@ -39,7 +40,9 @@ bool parseOptions(const char *text, attn::CPUPipelineOptions &o,
 extern "C" {
 
 const char *attnir_version(void) {
-  return "attnir 0.1.0 (LLVM " LLVM_VERSION_STRING ")";
+  static const std::string v =
+      attnir::capi::release() + " (LLVM " LLVM_VERSION_STRING ")";
+  return v.c_str();
 }
 
 int attnir_has_compiler(void) { return 1; }

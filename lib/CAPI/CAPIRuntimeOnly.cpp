@@ -6,10 +6,14 @@
 //===----------------------------------------------------------------------===//
 
 #include "KernelHandle.h"
+#include "Release.h"
 
 extern "C" {
 
-const char *attnir_version(void) { return "attnir 0.1.0 (runtime only)"; }
+const char *attnir_version(void) {
+  static const std::string v = attnir::capi::release() + " (runtime only)";
+  return v.c_str();
+}
 
 int attnir_has_compiler(void) { return 0; }
 

@@ -5,10 +5,12 @@ $XDG_CACHE_HOME/attnir (default ~/.cache/attnir). ATTNIR_CACHE=0 turns it
 off.
 
 Key: sha256 of the spec text, target, the (sorted) option string, the host
-CPU's flags and the release in attnir.version() ("attnir 0.1.0", without the
-"(LLVM ...)" / "(runtime only)" suffix, so that a runtime-only build of the
-same release loads what a full build cached): a kernel compiled on another
-CPU or by another release is never reused. The entry a Kernel is bound to is
+CPU's flags and the release in attnir.version() ("attnir 0.1.0+g<commit>"
+with ".m<hash>" for local changes to the compiler's sources, see
+cmake/SourceId.cmake; without the "(LLVM ...)" / "(runtime only)" suffix, so
+that a runtime-only build of the same tree loads what a full build cached): a
+kernel compiled on another CPU, by another release or by a build of other
+sources is never reused. The entry a Kernel is bound to is
 not part of the key: the compiled artifact holds every entry of the spec.
 
 Writes are atomic (save to a temporary file in the same folder, then
@@ -71,7 +73,7 @@ def cpu_flags():
 
 
 def release(version):
-    """'attnir 0.1.0' from 'attnir 0.1.0 (LLVM 22.1.8)' or '... (runtime only)'."""
+    """'attnir 0.1.0+g1234' from 'attnir 0.1.0+g1234 (LLVM 22.1.8)' or '... (runtime only)'."""
     return version.split(" (", 1)[0].strip()
 
 

@@ -42,6 +42,10 @@ def test_full_and_runtime_only_builds_share_keys():
     a = _cache.key("s", "cpu", None, "attnir 0.1.0 (LLVM 22.1.8)", "f")
     assert a == _cache.key("s", "cpu", None, "attnir 0.1.0 (runtime only)", "f")
     assert a != _cache.key("s", "cpu", None, "attnir 0.2.0 (LLVM 22.1.8)", "f")
+    # the source id is part of the release: another build's kernels are not this one's
+    b = _cache.key("s", "cpu", None, "attnir 0.1.0+g1234 (LLVM 22.1.8)", "f")
+    assert b == _cache.key("s", "cpu", None, "attnir 0.1.0+g1234 (runtime only)", "f")
+    assert b != a != _cache.key("s", "cpu", None, "attnir 0.1.0+g1234.m5678 (LLVM 22.1.8)", "f")
 
 
 def test_options_string_is_sorted_and_dashed():

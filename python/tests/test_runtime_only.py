@@ -47,6 +47,7 @@ def test_runtime_only_package_runs_a_saved_kernel(native, tmp_path):
     child = textwrap.dedent(f"""
         import numpy as np, attnir
         assert "runtime only" in attnir.version(), attnir.version()
+        print("version:", attnir.version())
         k = attnir.load({str(bundle)!r})
         q, kk, v = (np.load({str(tmp_path)!r} + "/" + n + ".npy") for n in "qkv")
         np.save({str(tmp_path / "out.npy")!r}, k(q, kk, v))
@@ -71,6 +72,12 @@ def test_runtime_only_package_runs_a_saved_kernel(native, tmp_path):
                          env=env, cwd=str(tmp_path), timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "compile refused: " in run.stdout and "runtime-only" in run.stdout
+    # Built from the same tree, both builds name the same release and source
+    # id, so the runtime-only build finds what the full build cached.
+    from attnir import _cache
+    child_version = run.stdout.split("version: ", 1)[1].splitlines()[0]
+    assert _cache.release(child_version) == _cache.release(attnir.version()), \
+        (child_version, attnir.version())
     assert "reference of text refused: " in run.stdout and "cannot read spec text" in run.stdout
     got = np.load(tmp_path / "out.npy")
     np.testing.assert_array_equal(got, expected)
