@@ -169,7 +169,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     Value numTiles = arith::CeilDivUIOp::create(rw, loc, N, cBQ);
     Tiling t{op, mask, q,  k,  v,  out, lse,   B,   Hq,  N,      M,
              Hkv, group, numTiles, ruleBuffers, bq, bk, d, dv, dvPad, elt,
-             gather, pairs, amx, tileGroup, groupBytes};
+             gather, pairs, amx, tileGroup, groupBytes, lanes};
     auto buildMain = [&](Value kT, Value vp, bool inPlace) {
       if (!inPlace || !headGroupable(op, gather)) {
         buildTiles(rw, loc, t, kT, vp, inPlace);
@@ -279,6 +279,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     bool amx;   // ... read by AMX tiles, the query tile row-major
     int64_t tileGroup; // query tiles per task on the mask's schedule
     int64_t groupBytes; // ... once a head's packed K and V exceed this
+    int64_t lanes;      // f32 per vector of the packing code
   };
 
   /// A packed query tile: f32 row-major [rows, D] (phase 1 broadcasts
@@ -462,7 +463,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     scf::ForOp loop;
     if (gather) {
       GatheredKeys gk =
-          gatherListKeys(rw, loc, list, tile, k, v, d, dv, dvPad, bk);
+          gatherListKeys(rw, loc, list, tile, k, v, d, dv, dvPad, bk, t.lanes);
       Value yes = arith::ConstantIntOp::create(rw, loc, 1, 1);
       loop = scf::ForOp::create(
           rw, loc, c0, gk.numBlocks, c1, ValueRange{mInit, lInit},

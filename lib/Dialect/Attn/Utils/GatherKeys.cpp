@@ -13,6 +13,7 @@
 
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Utils/KeySchedule.h"
+#include "attnir/Dialect/Attn/Utils/PanelPack.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -22,51 +23,62 @@ using namespace mlir::attn;
 
 namespace {
 
-/// The packed buffers of one tile and where slot s of them lives.
+/// The packed buffers of one tile. The list walk fills `keys` and V's rows
+/// slot by slot (vector copies); K^T is packed afterwards block by block
+/// from `keys`, as attn-tile packs the whole sequence: lanes x lanes squares
+/// transposed in registers (a store per element into K^T's block-major
+/// layout became AVX-512 scatters).
 struct Packed {
   Value kT, v, keys;
-  int64_t d, dv, dvPad, bk;
+  int64_t d, dv, dvPad, bk, lanes;
 
-  /// Slot `s` holds key `j` of (b, hkv) in `k` / `v`.
-  void store(OpBuilder &b, Location loc, Value s, Value j, Value k, Value vIn,
-             Value bi, Value hkv) const {
+  /// Slot `s` holds key `j` of (b, hkv): its position and V row.
+  void store(OpBuilder &b, Location loc, Value s, Value j, Value vIn, Value bi,
+             Value hkv) const {
     Value c0 = cIdx(b, loc, 0);
-    Value blk = arith::DivUIOp::create(b, loc, s, cIdx(b, loc, bk));
-    Value lane = arith::RemUIOp::create(b, loc, s, cIdx(b, loc, bk));
-    forEach(b, loc, c0, cIdx(b, loc, d), [&](OpBuilder &fb, Location l, Value e) {
-      Value x = toF32(fb, l, memref::LoadOp::create(fb, l, k, ValueRange{bi, hkv, j, e}));
-      memref::StoreOp::create(fb, l, x, kT, ValueRange{c0, c0, blk, e, lane});
-    });
-    forEach(b, loc, c0, cIdx(b, loc, dv), [&](OpBuilder &fb, Location l, Value e) {
-      Value x = toF32(fb, l, memref::LoadOp::create(fb, l, vIn, ValueRange{bi, hkv, j, e}));
-      memref::StoreOp::create(fb, l, x, v, ValueRange{c0, c0, s, e});
-    });
-    zeroV(b, loc, s, cIdx(b, loc, dv));
+    KeyRow key{j, arith::ConstantIntOp::create(b, loc, 1, 1)};
+    packValueRow(b, loc, vIn, ValueRange{bi, hkv}, key, v, ValueRange{c0, c0, s},
+                 dv, dvPad, lanes);
     memref::StoreOp::create(
         b, loc, arith::IndexCastOp::create(b, loc, b.getI64Type(), j), keys,
         ValueRange{s});
   }
 
-  /// A padding slot: position `m` (fails j < M, so masked) and zero K and V
-  /// (the softmax weight of a masked key is 0, and 0 x NaN from an
-  /// uninitialised V row would still be NaN).
+  /// A padding slot: position `m` (fails j < M, so masked; its K column
+  /// packs as zeros) and a zero V row (the softmax weight of a masked key
+  /// is 0, and 0 x NaN from an uninitialised V row would still be NaN).
   void pad(OpBuilder &b, Location loc, Value s, Value m) const {
     Value c0 = cIdx(b, loc, 0), zero = cF32(b, loc, 0.0);
-    Value blk = arith::DivUIOp::create(b, loc, s, cIdx(b, loc, bk));
-    Value lane = arith::RemUIOp::create(b, loc, s, cIdx(b, loc, bk));
-    forEach(b, loc, c0, cIdx(b, loc, d), [&](OpBuilder &fb, Location l, Value e) {
-      memref::StoreOp::create(fb, l, zero, kT, ValueRange{c0, c0, blk, e, lane});
+    forEach(b, loc, c0, cIdx(b, loc, dvPad), [&](OpBuilder &fb, Location l, Value e) {
+      memref::StoreOp::create(fb, l, zero, v, ValueRange{c0, c0, s, e});
     });
-    zeroV(b, loc, s, c0);
     memref::StoreOp::create(
         b, loc, arith::IndexCastOp::create(b, loc, b.getI64Type(), m), keys,
         ValueRange{s});
   }
 
-  void zeroV(OpBuilder &b, Location loc, Value s, Value from) const {
-    Value c0 = cIdx(b, loc, 0), zero = cF32(b, loc, 0.0);
-    forEach(b, loc, from, cIdx(b, loc, dvPad), [&](OpBuilder &fb, Location l, Value e) {
-      memref::StoreOp::create(fb, l, zero, v, ValueRange{c0, c0, s, e});
+  /// K^T of the first numBlocks blocks of slots, from the positions in
+  /// `keys` (M in padding slots: zeros).
+  void packKeys(OpBuilder &b, Location loc, Value k, Value bi, Value hkv,
+                Value M, Value numBlocks) const {
+    Value c0 = cIdx(b, loc, 0);
+    forEach(b, loc, c0, numBlocks, [&](OpBuilder &bb, Location bl, Value blk) {
+      Value base = arith::MulIOp::create(bb, bl, blk, cIdx(bb, bl, bk));
+      scf::ForOp::create(
+          bb, bl, c0, cIdx(bb, bl, bk), cIdx(bb, bl, lanes), ValueRange{},
+          [&](OpBuilder &fb, Location fl, Value jj0, ValueRange) {
+            SmallVector<KeyRow> rows;
+            for (int64_t t = 0; t < lanes; ++t) {
+              Value s = arith::AddIOp::create(fb, fl, base, plusIdx(fb, fl, jj0, t));
+              Value j = arith::IndexCastOp::create(
+                  fb, fl, fb.getIndexType(),
+                  memref::LoadOp::create(fb, fl, keys, ValueRange{s}));
+              rows.push_back(keyRowOf(fb, fl, j, M));
+            }
+            packKeySquare(fb, fl, k, ValueRange{bi, hkv}, rows, kT,
+                          ValueRange{c0, c0, blk}, jj0, d);
+            scf::YieldOp::create(fb, fl);
+          });
     });
   }
 };
@@ -77,7 +89,8 @@ GatheredKeys mlir::attn::gatherListKeys(OpBuilder &b, Location loc,
                                         const BlockListOperands &list,
                                         const QueryTile &tile, Value k,
                                         Value v, int64_t d, int64_t dv,
-                                        int64_t dvPad, int64_t bk) {
+                                        int64_t dvPad, int64_t bk,
+                                        int64_t lanes) {
   ListRow row = listRowOf(b, loc, list, tile);
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
   Value cBK = cIdx(b, loc, bk), cLK = cIdx(b, loc, list.blockK);
@@ -97,7 +110,7 @@ GatheredKeys mlir::attn::gatherListKeys(OpBuilder &b, Location loc,
                                    ValueRange{slots}),
            memref::AllocOp::create(b, loc, MemRefType::get({dyn}, b.getI64Type()),
                                    ValueRange{slots}),
-           d, dv, dvPad, bk};
+           d, dv, dvPad, bk, lanes};
 
   Value numListBlocks = arith::CeilDivUIOp::create(b, loc, tile.m, cLK);
   auto idAt = [&](OpBuilder &ob, Location l, Value t) {
@@ -149,7 +162,7 @@ GatheredKeys mlir::attn::gatherListKeys(OpBuilder &b, Location loc,
               forEach(tb, tl, j0, j1, [&](OpBuilder &fb, Location fl, Value j) {
                 Value s = arith::AddIOp::create(
                     fb, fl, st[0], arith::SubIOp::create(fb, fl, j, j0));
-                p.store(fb, fl, s, j, k, v, tile.b, tile.hkv);
+                p.store(fb, fl, s, j, v, tile.b, tile.hkv);
               });
               Value next = arith::AddIOp::create(
                   tb, tl, st[0], arith::SubIOp::create(tb, tl, j1, j0));
@@ -163,5 +176,6 @@ GatheredKeys mlir::attn::gatherListKeys(OpBuilder &b, Location loc,
   Value numBlocks = arith::CeilDivUIOp::create(b, loc, used, cBK);
   forEach(b, loc, used, arith::MulIOp::create(b, loc, numBlocks, cBK),
            [&](OpBuilder &fb, Location l, Value s) { p.pad(fb, l, s, tile.m); });
+  p.packKeys(b, loc, k, tile.b, tile.hkv, tile.m, numBlocks);
   return {p.kT, p.v, p.keys, numBlocks};
 }

@@ -57,27 +57,24 @@ Value loadScalar(OpBuilder &b, Location l, Value src, ValueRange bh,
   return arith::SelectOp::create(b, l, key.keep, x, cF32(b, l, 0.0));
 }
 
-/// kT[b, h, blk, :, jj0 .. jj0 + lanes) from keys first + jj0 + t: lanes x
-/// lanes squares along D, transposed in registers; D's tail per element.
-void packKeySquares(OpBuilder &b, Location l, Value k, Value kT,
-                    ValueRange bhBlk, Value first, Value jj0, Value M,
-                    int64_t d, int64_t lanes) {
-  SmallVector<KeyRow> keys;
-  for (int64_t t = 0; t < lanes; ++t)
-    keys.push_back(keyRowOf(
-        b, l, arith::AddIOp::create(b, l, first, plusIdx(b, l, jj0, t)), M));
-  ValueRange bh = bhBlk.take_front(2);
+} // namespace
+
+void mlir::attn::packKeySquare(OpBuilder &b, Location l, Value k,
+                               ValueRange srcBH, ArrayRef<KeyRow> keys,
+                               Value kT, ValueRange panel, Value jj0,
+                               int64_t d) {
+  int64_t lanes = keys.size();
   int64_t dFull = d / lanes * lanes;
   scf::ForOp::create(
       b, l, cIdx(b, l, 0), cIdx(b, l, dFull), cIdx(b, l, lanes), ValueRange{},
       [&](OpBuilder &fb, Location fl, Value e0, ValueRange) {
         SmallVector<Value> rows;
         for (const KeyRow &key : keys)
-          rows.push_back(loadRow(fb, fl, k, bh, key, e0, lanes));
+          rows.push_back(loadRow(fb, fl, k, srcBH, key, e0, lanes));
         SmallVector<Value> cols = transposeSquare(fb, fl, rows);
         for (int64_t t = 0; t < lanes; ++t)
           vector::StoreOp::create(fb, fl, cols[t], kT,
-                                  ValueRange{bhBlk[0], bhBlk[1], bhBlk[2],
+                                  ValueRange{panel[0], panel[1], panel[2],
                                              plusIdx(fb, fl, e0, t), jj0});
         scf::YieldOp::create(fb, fl);
       });
@@ -87,38 +84,37 @@ void packKeySquares(OpBuilder &b, Location l, Value k, Value kT,
           [&](OpBuilder &fb, Location fl, Value e) {
             for (int64_t t = 0; t < lanes; ++t)
               memref::StoreOp::create(
-                  fb, fl, loadScalar(fb, fl, k, bh, keys[t], e), kT,
-                  ValueRange{bhBlk[0], bhBlk[1], bhBlk[2], e,
+                  fb, fl, loadScalar(fb, fl, k, srcBH, keys[t], e), kT,
+                  ValueRange{panel[0], panel[1], panel[2], e,
                              plusIdx(fb, fl, jj0, t)});
           });
 }
 
-/// vp[b, h, j, :] from key j's V row: whole vectors, Dv's tail per
-/// element, zeros to Dvpad.
-void packValueRow(OpBuilder &b, Location l, Value v, Value vp, ValueRange bh,
-                  Value j, const KeyRow &key, int64_t dv, int64_t dvPad,
-                  int64_t lanes) {
+void mlir::attn::packValueRow(OpBuilder &b, Location l, Value v,
+                              ValueRange srcBH, const KeyRow &key, Value vp,
+                              ValueRange dstRow, int64_t dv, int64_t dvPad,
+                              int64_t lanes) {
   int64_t full = dv / lanes * lanes;
+  auto at = [&](Value c) {
+    return SmallVector<Value, 4>{dstRow[0], dstRow[1], dstRow[2], c};
+  };
   scf::ForOp::create(
       b, l, cIdx(b, l, 0), cIdx(b, l, full), cIdx(b, l, lanes), ValueRange{},
       [&](OpBuilder &fb, Location fl, Value c, ValueRange) {
-        vector::StoreOp::create(fb, fl, loadRow(fb, fl, v, bh, key, c, lanes),
-                                vp, ValueRange{bh[0], bh[1], j, c});
+        vector::StoreOp::create(fb, fl, loadRow(fb, fl, v, srcBH, key, c, lanes),
+                                vp, at(c));
         scf::YieldOp::create(fb, fl);
       });
   forEach(b, l, cIdx(b, l, full), cIdx(b, l, dv),
           [&](OpBuilder &fb, Location fl, Value c) {
-            memref::StoreOp::create(fb, fl, loadScalar(fb, fl, v, bh, key, c),
-                                    vp, ValueRange{bh[0], bh[1], j, c});
+            memref::StoreOp::create(fb, fl, loadScalar(fb, fl, v, srcBH, key, c),
+                                    vp, at(c));
           });
   forEach(b, l, cIdx(b, l, dv), cIdx(b, l, dvPad),
           [&](OpBuilder &fb, Location fl, Value c) {
-            memref::StoreOp::create(fb, fl, cF32(fb, fl, 0.0), vp,
-                                    ValueRange{bh[0], bh[1], j, c});
+            memref::StoreOp::create(fb, fl, cF32(fb, fl, 0.0), vp, at(c));
           });
 }
-
-} // namespace
 
 void mlir::attn::buildPanelPack(OpBuilder &rw, Location loc, Value k, Value v,
                                 Value kT, Value vp, Value B, Value Hkv,
@@ -134,13 +130,20 @@ void mlir::attn::buildPanelPack(OpBuilder &rw, Location loc, Value k, Value v,
   scf::ForOp::create(
       rw, loc, cIdx(rw, loc, 0), cIdx(rw, loc, bk), cIdx(rw, loc, lanes),
       ValueRange{}, [&](OpBuilder &fb, Location l, Value jj0, ValueRange) {
-        packKeySquares(fb, l, k, kT, task, first, jj0, M, d, lanes);
+        SmallVector<KeyRow> keys;
+        for (int64_t t = 0; t < lanes; ++t)
+          keys.push_back(keyRowOf(
+              fb, l, arith::AddIOp::create(fb, l, first, plusIdx(fb, l, jj0, t)),
+              M));
+        packKeySquare(fb, l, k, ValueRange(task).take_front(2), keys, kT, task,
+                      jj0, d);
         scf::YieldOp::create(fb, l);
       });
   forEach(rw, loc, cIdx(rw, loc, 0), cIdx(rw, loc, bk),
           [&](OpBuilder &fb, Location l, Value jj) {
             Value j = arith::AddIOp::create(fb, l, first, jj);
-            packValueRow(fb, l, v, vp, ValueRange{task[0], task[1]}, j,
-                         keyRowOf(fb, l, j, M), dv, dvPad, lanes);
+            ValueRange bh = ValueRange(task).take_front(2);
+            packValueRow(fb, l, v, bh, keyRowOf(fb, l, j, M), vp,
+                         ValueRange{task[0], task[1], j}, dv, dvPad, lanes);
           });
 }

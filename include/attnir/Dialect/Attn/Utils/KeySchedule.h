@@ -81,14 +81,16 @@ Value loadListId(OpBuilder &b, Location loc, const BlockListOperands &list,
 /// past M dropped. `kT` [1, 1, numBlocks, D, bk] and `v` [1, 1, numBlocks
 /// bk, Dvpad] are f32 (the K^T / V packing of attn-tile, for these keys
 /// only), `keys` [numBlocks bk] i64 their positions (M in padding slots,
-/// whose V rows are zero). The buffers are the caller's to free.
+/// whose V rows are zero). `lanes` (8 or 16, dividing bk) is the vector
+/// width of the copies. The buffers are the caller's to free.
 struct GatheredKeys {
   Value kT, v, keys, numBlocks;
 };
 GatheredKeys gatherListKeys(OpBuilder &b, Location loc,
                             const BlockListOperands &list,
                             const QueryTile &tile, Value k, Value v, int64_t d,
-                            int64_t dv, int64_t dvPad, int64_t bk);
+                            int64_t dv, int64_t dvPad, int64_t bk,
+                            int64_t lanes);
 
 /// How the duplicate test of skipped() is shared among the lanes of a warp:
 /// lane `lane` of `lanes` compares every lanes-th earlier entry, and

@@ -12,6 +12,7 @@
 #ifndef ATTNIR_DIALECT_ATTN_UTILS_PANELPACK_H
 #define ATTNIR_DIALECT_ATTN_UTILS_PANELPACK_H
 
+#include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "mlir/IR/Builders.h"
 
 namespace mlir::attn {
@@ -21,6 +22,20 @@ namespace mlir::attn {
 /// (vector.shuffle; the backend picks the permutes).
 SmallVector<Value> transposeSquare(OpBuilder &b, Location loc,
                                    ArrayRef<Value> rows);
+
+/// One transposed panel slice: kT[panel..., :, jj0 + t] = K[srcBH..., row of
+/// keys[t], :] in f32 (0 where !keep), for the keys.size() lanes (8 or 16)
+/// of a packed block: lanes x lanes squares along D transposed in
+/// registers, D's tail per element. kT is [_, _, _, D, BK].
+void packKeySquare(OpBuilder &b, Location loc, Value k, ValueRange srcBH,
+                   ArrayRef<KeyRow> keys, Value kT, ValueRange panel, Value jj0,
+                   int64_t d);
+
+/// vp[dstRow..., :] = V[srcBH..., row of key, :] in f32 (0 where !keep),
+/// then 0 up to Dvpad: whole vectors of `lanes`, Dv's tail per element.
+void packValueRow(OpBuilder &b, Location loc, Value v, ValueRange srcBH,
+                  const KeyRow &key, Value vp, ValueRange dstRow, int64_t dv,
+                  int64_t dvPad, int64_t lanes);
 
 /// kT[b, h, j / BK, e, j % BK] = K[b, h, j, e] and vp[b, h, j, c] =
 /// V[b, h, j, c] in f32, 0 for j >= M and c >= Dv; kT is f32 [B, Hkv,
