@@ -363,7 +363,7 @@ def write_md(path, res):
     peak_isa = next((r.get("isa") for r in res.get("fma_peak_readings", []) if r.get("isa")), "?")
     rounds = res.get("rounds", 1)
     versions = ", ".join(f"{c} {res[c].get('info', {}).get(c, '?')}" for c in libs) or \
-        "torch and onnxruntime: not measured (--no-venv; columns omitted)"
+        "torch and onnxruntime: not measured (--no-venv or --attnir-only; columns omitted)"
     out = ["# CPU benchmark: AttnIR vs numpy, torch, onnxruntime and the OpenBLAS sgemm ceiling", "",
            f"Forward attention, fp32, B={B}, H={H}, M=N, {THREADS} threads; every figure from one run on one "
            "machine. GFLOP/s of useful work (dense 4·B·H·N·M·D, causal 4·B·H·D·N(N+1)/2) from each tool's "
