@@ -32,28 +32,17 @@ struct Packed {
   Value kT, v, keys;
   int64_t d, dv, dvPad, bk, lanes;
 
-  /// Slot `s` holds key `j` of (b, hkv): its position and V row.
+  /// Slot `s` holds position `j` of (b, hkv): the position and its V row.
+  /// A padding slot holds M: it fails j < M, so it is masked, its K column
+  /// packs as zeros and its V row is zero (the softmax weight of a masked
+  /// key is 0, and 0 x NaN from an uninitialised V row would still be NaN).
   void store(OpBuilder &b, Location loc, Value s, Value j, Value vIn, Value bi,
-             Value hkv) const {
+             Value hkv, Value M) const {
     Value c0 = cIdx(b, loc, 0);
-    KeyRow key{j, arith::ConstantIntOp::create(b, loc, 1, 1)};
-    packValueRow(b, loc, vIn, ValueRange{bi, hkv}, key, v, ValueRange{c0, c0, s},
-                 dv, dvPad, lanes);
+    packValueRow(b, loc, vIn, ValueRange{bi, hkv}, keyRowOf(b, loc, j, M), v,
+                 ValueRange{c0, c0, s}, dv, dvPad, lanes);
     memref::StoreOp::create(
         b, loc, arith::IndexCastOp::create(b, loc, b.getI64Type(), j), keys,
-        ValueRange{s});
-  }
-
-  /// A padding slot: position `m` (fails j < M, so masked; its K column
-  /// packs as zeros) and a zero V row (the softmax weight of a masked key
-  /// is 0, and 0 x NaN from an uninitialised V row would still be NaN).
-  void pad(OpBuilder &b, Location loc, Value s, Value m) const {
-    Value c0 = cIdx(b, loc, 0), zero = cF32(b, loc, 0.0);
-    forEach(b, loc, c0, cIdx(b, loc, dvPad), [&](OpBuilder &fb, Location l, Value e) {
-      memref::StoreOp::create(fb, l, zero, v, ValueRange{c0, c0, s, e});
-    });
-    memref::StoreOp::create(
-        b, loc, arith::IndexCastOp::create(b, loc, b.getI64Type(), m), keys,
         ValueRange{s});
   }
 
@@ -162,7 +151,7 @@ GatheredKeys mlir::attn::gatherListKeys(OpBuilder &b, Location loc,
               forEach(tb, tl, j0, j1, [&](OpBuilder &fb, Location fl, Value j) {
                 Value s = arith::AddIOp::create(
                     fb, fl, st[0], arith::SubIOp::create(fb, fl, j, j0));
-                p.store(fb, fl, s, j, v, tile.b, tile.hkv);
+                p.store(fb, fl, s, j, v, tile.b, tile.hkv, tile.m);
               });
               Value next = arith::AddIOp::create(
                   tb, tl, st[0], arith::SubIOp::create(tb, tl, j1, j0));
@@ -175,7 +164,9 @@ GatheredKeys mlir::attn::gatherListKeys(OpBuilder &b, Location loc,
   Value used = loop.getResult(0);
   Value numBlocks = arith::CeilDivUIOp::create(b, loc, used, cBK);
   forEach(b, loc, used, arith::MulIOp::create(b, loc, numBlocks, cBK),
-           [&](OpBuilder &fb, Location l, Value s) { p.pad(fb, l, s, tile.m); });
+           [&](OpBuilder &fb, Location l, Value s) {
+             p.store(fb, l, s, tile.m, v, tile.b, tile.hkv, tile.m);
+           });
   p.packKeys(b, loc, k, tile.b, tile.hkv, tile.m, numBlocks);
   return {p.kT, p.v, p.keys, numBlocks};
 }

@@ -127,6 +127,7 @@ void mlir::attn::buildPanelPack(OpBuilder &rw, Location loc, Value k, Value v,
   OpBuilder::InsertionGuard g(rw);
   SmallVector<Value, 3> task = openKeyBlockTasks(rw, loc, B, Hkv, numBlocks);
   Value first = arith::MulIOp::create(rw, loc, task[2], cIdx(rw, loc, bk));
+  ValueRange bh = ValueRange(task).take_front(2);
   scf::ForOp::create(
       rw, loc, cIdx(rw, loc, 0), cIdx(rw, loc, bk), cIdx(rw, loc, lanes),
       ValueRange{}, [&](OpBuilder &fb, Location l, Value jj0, ValueRange) {
@@ -135,14 +136,12 @@ void mlir::attn::buildPanelPack(OpBuilder &rw, Location loc, Value k, Value v,
           keys.push_back(keyRowOf(
               fb, l, arith::AddIOp::create(fb, l, first, plusIdx(fb, l, jj0, t)),
               M));
-        packKeySquare(fb, l, k, ValueRange(task).take_front(2), keys, kT, task,
-                      jj0, d);
+        packKeySquare(fb, l, k, bh, keys, kT, task, jj0, d);
         scf::YieldOp::create(fb, l);
       });
   forEach(rw, loc, cIdx(rw, loc, 0), cIdx(rw, loc, bk),
           [&](OpBuilder &fb, Location l, Value jj) {
             Value j = arith::AddIOp::create(fb, l, first, jj);
-            ValueRange bh = ValueRange(task).take_front(2);
             packValueRow(fb, l, v, bh, keyRowOf(fb, l, j, M), vp,
                          ValueRange{task[0], task[1], j}, dv, dvPad, lanes);
           });
