@@ -50,6 +50,9 @@ def keep_of(idx, cnt, N, M, bq, bk, Hq):
     (16, 1, "#attn.causal", (2, 2, 2, 77, 200), "1"),
     (32, 24, "#attn.causal", (1, 4, 2, 200, 333), "kv"),
     (4, 7, "#attn.window<50, 0>", (1, 2, 1, 130, 90), "q"),
+    # One or two rows per list row read the keys in place by position.
+    (2, 3, "#attn.causal", (2, 4, 2, 61, 95), "kv"),
+    (1, 5, "#attn.window<50, 0>", (1, 3, 1, 70, 133), "1"),
 ])
 def test_token_lists_match_the_oracle_and_the_reference(compiled, bq, bk, mask, shape, hl):
     B, Hq, Hkv, N, M = shape

@@ -17,7 +17,9 @@
 // Keys in place (decoding: kT is K itself, row-major): phase 1 is one dot
 // product along D per (row, key), reduced across lanes, and phase 4 reads V
 // rows where they are; keys past m are never read (their scores are -inf,
-// phase 4 stops at m).
+// phase 4 stops at m). Keys gathered from a token-level list by a tile of
+// one or two rows are read in place too, row by row through their
+// positions (no copy of K and V per tile).
 //
 // Exp is OnlineSoftmax.cpp's fastExp on whole vectors (a scalar libm call
 // would be 16 calls per vector: 4.7x slower on softmax, measured in
@@ -213,9 +215,14 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     // bf16 pairs (attn-tile's bf16-dot): vdpbf16ps on i32 words.
     bool pairs = cast<MemRefType>(qT.getType()).getElementType().isInteger(32);
     auto wordT = VectorType::get({kLanes}, rw.getI32Type());
-    // Gathered keys live in a [1, 1, ...] buffer of the tile's own.
-    Value b = op.getKeys() ? c0 : op.getB(),
-          hkv = op.getKeys() ? c0 : op.getHkv();
+    // Keys in place: K and V themselves (decoding, or keys gathered by
+    // position for a tile of one or two rows).
+    bool inPlace = cast<MemRefType>(kT.getType()).getRank() == 4;
+    Value keys = op.getKeys();
+    // Gathered and packed keys live in a [1, 1, ...] buffer of the tile's
+    // own.
+    Value b = keys && !inPlace ? c0 : op.getB(),
+          hkv = keys && !inPlace ? c0 : op.getHkv();
     Value kb = arith::DivUIOp::create(rw, loc, j0, cIdx(rw, loc, bk));
 
     // Rows past N (a ragged last tile, or decoding with N = 1) are skipped,
@@ -228,14 +235,25 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
         arith::CeilDivUIOp::create(rw, loc, validRows, cIdx(rw, loc, r)),
         cIdx(rw, loc, r));
 
-    // Keys in place: those of this block before m (the rest are never read).
-    bool inPlace = cast<MemRefType>(kT.getType()).getRank() == 4;
+    // Keys in place: those of this block before m (the rest are never
+    // read); gathered, the slots before the padding.
     Value keysHere = cIdx(rw, loc, bk);
-    if (inPlace)
+    if (inPlace && keys)
+      keysHere = gatheredKeysHere(rw, loc, keys, j0, op.getM(), bk, kLanes);
+    else if (inPlace)
       keysHere = arith::MinSIOp::create(
           rw, loc, keysHere,
           arith::MaxSIOp::create(
               rw, loc, c0, arith::SubIOp::create(rw, loc, op.getM(), j0)));
+    // The row of K and V that key c of this block reads in place.
+    auto keyRow = [&](OpBuilder &ib, Location il, Value c) -> Value {
+      Value slot = arith::AddIOp::create(ib, il, j0, c);
+      if (!keys)
+        return slot;
+      return arith::IndexCastOp::create(
+          ib, il, ib.getIndexType(),
+          memref::LoadOp::create(ib, il, keys, ValueRange{slot}));
+    };
 
     bool amx = op.getAmx();
     // Packed keys: on a masked block, those past the rule's visible end for
@@ -327,8 +345,8 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
 
     // Phase 1: scores = Q K^T (Q pre-scaled), reduced over the head dim.
     if (inPlace)
-      buildRowDots(rw, loc, qT, kT, scores, b, hkv, j0, validRows, liveRows,
-                   keysHere, bk, d, kLanes);
+      buildRowDots(rw, loc, qT, kT, scores, b, hkv, keyRow, validRows,
+                   liveRows, keysHere, bk, d, kLanes);
     else if (amx)
       cpu::emitAmxScores(rw, loc, qT, kT, scores, b, hkv, kb, liveRows, 2 * d,
                          bk);
@@ -453,7 +471,8 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
         /*accumulate=*/true,
         [&](OpBuilder &ib, Location il, Value j, Value col) -> Value {
           if (!pairs) {
-            Value key = arith::AddIOp::create(ib, il, j0, j);
+            Value key = inPlace ? keyRow(ib, il, j)
+                                : arith::AddIOp::create(ib, il, j0, j);
             return loadF32(ib, il, v, ValueRange{b, hkv, key, col}, kLanes);
           }
           Value slot = arith::AddIOp::create(ib, il, firstPair, j);
@@ -506,16 +525,18 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
   }
 
   /// Phase 1 with K in place: scores[row, c] = qRows[row, :] . K[b, hkv,
-  /// j0 + c, :] for rows < `rows` and c < keysHere, -inf for the rest of
+  /// keyRow(c), :] (j0 + c, or a gathered position) for rows < `rows` and
+  /// c < keysHere, -inf for the rest of
   /// the block and for rows up to `liveRows` (phases 3 and 4 run on whole
   /// register tiles: those rows then add nothing). One dot
   /// product per pair (the row's query stays in registers), summed across
   /// lanes once: decoding has a handful of rows, and reading K once is what
   /// counts.
-  static void buildRowDots(OpBuilder &rw, Location loc, Value qRows, Value k,
-                           Value scores, Value b, Value hkv, Value j0,
-                           Value rows, Value liveRows, Value keysHere,
-                           int64_t bk, int64_t d, int64_t lanes) {
+  static void buildRowDots(
+      OpBuilder &rw, Location loc, Value qRows, Value k, Value scores, Value b,
+      Value hkv, function_ref<Value(OpBuilder &, Location, Value)> keyRow,
+      Value rows, Value liveRows, Value keysHere, int64_t bk, int64_t d,
+      int64_t lanes) {
     auto vt = VectorType::get({lanes}, rw.getF32Type());
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
     Value negInf = arith::ConstantOp::create(
@@ -533,7 +554,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           scf::ForOp::create(
               ob, l, c0, keys, c1, ValueRange{},
               [&](OpBuilder &kb, Location kl, Value c, ValueRange) {
-                Value j = arith::AddIOp::create(kb, kl, j0, c);
+                Value j = keyRow(kb, kl, c);
                 Value sum;
                 for (int64_t e = 0; e < d; e += lanes) {
                   Value kv = loadF32(kb, kl, k,
@@ -560,6 +581,32 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
               });
           scf::YieldOp::create(ob, l);
         });
+  }
+
+  /// The slots of the gathered block at j0 that hold keys (positions below
+  /// m; the padding, at m, comes after every real slot).
+  static Value gatheredKeysHere(OpBuilder &b, Location l, Value keys, Value j0,
+                                Value m, int64_t bk, int64_t lanes) {
+    Type i64 = b.getI64Type();
+    auto ivt = VectorType::get({lanes}, i64);
+    Value mv = vector::BroadcastOp::create(
+        b, l, ivt, arith::IndexCastOp::create(b, l, i64, m));
+    Value one = arith::ConstantOp::create(b, l, DenseElementsAttr::get(
+                                                    ivt, APInt(64, 1)));
+    Value zero = arith::ConstantOp::create(b, l, DenseElementsAttr::get(
+                                                     ivt, APInt(64, 0)));
+    Value count = zero;
+    for (int64_t c = 0; c < bk; c += lanes) {
+      Value pos = vector::LoadOp::create(
+          b, l, ivt, keys, ValueRange{plusIdx(b, l, j0, c)});
+      Value real =
+          arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, pos, mv);
+      count = arith::AddIOp::create(
+          b, l, count, arith::SelectOp::create(b, l, real, one, zero));
+    }
+    Value n = vector::ReductionOp::create(b, l, vector::CombiningKind::ADD,
+                                          count);
+    return arith::IndexCastOp::create(b, l, b.getIndexType(), n);
   }
 
   /// The key positions of lanes [c * lanes, (c + 1) * lanes) of the block

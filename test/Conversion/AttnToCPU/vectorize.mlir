@@ -196,6 +196,36 @@ func.func @decode_bf16(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
 
 // -----
 
+// A token-level list with one query per list row, keys read in place by
+// position: each block counts its real slots (positions below M; the
+// padding comes last), phase 1 loads each slot's position and dots the
+// query with that row of K, and phase 4 reads that row of V; no packed
+// K^T or V exists.
+
+// V16-LABEL: func.func @gathered_in_place
+// V16:   %[[POS:[a-z0-9_]+]] = vector.load %{{.*}} : memref<?xi64>, vector<16xi64>
+// V16:   arith.cmpi ult, %[[POS]], %{{.*}} : vector<16xi64>
+// V16:   %[[N:[a-z0-9_]+]] = vector.reduction <add>, %{{.*}} : vector<16xi64> into i64
+// V16:   %[[HERE:[a-z0-9_]+]] = arith.index_cast %[[N]] : i64 to index
+// V16:   scf.for %{{.*}} = %{{.*}} to %{{.*}}
+// V16:     %[[P1:[a-z0-9_]+]] = memref.load %{{.*}} : memref<?xi64>
+// V16:     %[[R1:[a-z0-9_]+]] = arith.index_cast %[[P1]] : i64 to index
+// V16:     vector.load %{{.*}}[%{{.*}}, %{{.*}}, %[[R1]], %{{.*}}] : memref<?x?x?x64xf32>, vector<16xf32>
+// V16:   scf.for %{{.*}} = %{{.*}} to %[[HERE]] step %{{.*}} iter_args(
+// V16:     %[[P4:[a-z0-9_]+]] = memref.load %{{.*}} : memref<?xi64>
+// V16:     %[[R4:[a-z0-9_]+]] = arith.index_cast %[[P4]] : i64 to index
+// V16:     vector.load %{{.*}}[%{{.*}}, %{{.*}}, %[[R4]], %{{.*}}] : memref<?x?x?x64xf32>, vector<16xf32>
+func.func @gathered_in_place(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                             %v: tensor<?x?x?x64xf32>, %i: tensor<?x1x?x?xi32>,
+                             %c: tensor<?x1x?xi32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v blocks(%i, %c) block_size(1, 1) mask(#attn.causal)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+          tensor<?x1x?x?xi32>, tensor<?x1x?xi32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
 // bf16 pairs: phase 1 reduces pairs along D with vdpbf16ps (a query pair
 // splat against 16 keys' pairs) and scales the sums; phase 3 rounds each
 // row's probabilities to bf16 and stores them as key pairs; phase 4

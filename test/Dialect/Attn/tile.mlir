@@ -268,19 +268,19 @@ func.func @cross_bf16_dv40(%q: tensor<1x2x100x64xbf16>, %k: tensor<1x2x130x64xbf
 
 // -----
 
-// A token-level list (block_k = 1): nothing is packed for the whole
-// sequence; each query tile gathers its listed keys into buffers of its own
-// (K^T block-major, V, positions), skipping out-of-range ids and
-// duplicates (an id above the largest so far needs no scan back), pads
-// with position M and zero V, and runs the key loop over the gathered
-// blocks with the element rule reading the positions.
+// A token-level list (block_k = 1) with 8-row list rows: nothing is
+// packed for the whole sequence; each query tile gathers its listed keys
+// into buffers of its own (K^T block-major, V, positions), skipping
+// out-of-range ids and duplicates (an id above the largest so far needs no
+// scan back), pads with position M and zero V, and runs the key loop over
+// the gathered blocks with the element rule reading the positions.
 
-// CHECK-LABEL: func.func @token_list(
+// CHECK-LABEL: func.func @token_list_rows(
 // CHECK-NOT: memref.alloc({{.*}}) : memref<?x?x?x64x64xf32>
 // CHECK: scf.parallel
+// CHECK:   %[[KEYS:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<?xi64>
 // CHECK:   %[[KT:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<1x1x?x64x64xf32>
 // CHECK:   %[[V:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<1x1x?x64xf32>
-// CHECK:   %[[KEYS:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<?xi64>
 // CHECK:   scf.for
 // CHECK:     arith.cmpi uge
 // CHECK:     arith.cmpi sgt
@@ -290,6 +290,31 @@ func.func @cross_bf16_dv40(%q: tensor<1x2x100x64xbf16>, %k: tensor<1x2x130x64xbf
 // CHECK:     attn.kv_block_update %{{.*}}, %[[KT]], %[[V]], {{.*}} masked(%true) {{.*}} keys(%[[KEYS]] : memref<?xi64>) mask(#attn.causal)
 // CHECK:   memref.dealloc %[[KT]]
 // CHECK:   memref.dealloc %[[V]]
+// CHECK:   memref.dealloc %[[KEYS]]
+func.func @token_list_rows(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                           %v: tensor<?x?x?x64xf32>, %i: tensor<?x1x?x?xi32>,
+                           %c: tensor<?x1x?xi32>) -> tensor<?x?x?x64xf32> {
+  %o = attn.attention %q, %k, %v blocks(%i, %c) block_size(8, 1) mask(#attn.causal)
+       : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+          tensor<?x1x?x?xi32>, tensor<?x1x?xi32>) -> tensor<?x?x?x64xf32>
+  return %o : tensor<?x?x?x64xf32>
+}
+
+// -----
+
+// One query row per list row (DSA's block_size(1, 1)): the tile gathers
+// only the positions and reads K's and V's rows in place through them (a
+// copy of each key would serve a single row).
+
+// CHECK-LABEL: func.func @token_list(
+// CHECK-NOT: memref.alloc({{.*}}) : memref<1x1x
+// CHECK: scf.parallel
+// CHECK:   %[[KEYS:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<?xi64>
+// CHECK-NOT: memref.alloc
+// CHECK:   scf.for
+// CHECK:     arith.cmpi uge
+// CHECK:   scf.for
+// CHECK:     attn.kv_block_update {{.*}} : memref<1x64xf32>, memref<?x?x?x64xf32>, memref<?x?x?x64xf32>
 // CHECK:   memref.dealloc %[[KEYS]]
 func.func @token_list(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
                       %v: tensor<?x?x?x64xf32>, %i: tensor<?x1x?x?xi32>,

@@ -270,12 +270,10 @@ LogicalResult KVBlockUpdateOp::verify() {
   if (!inPlace && kT.getDimSize(4) != scores.getDimSize(1))
     return emitOpError() << "kT dimension 4 must be the key block size "
                          << scores.getDimSize(1);
-  if (inPlace && (getKeys() || kT.getElementType() !=
-                                   getV().getType().getElementType() ||
+  if (inPlace && (kT.getElementType() != getV().getType().getElementType() ||
                   getV().getType().getDimSize(3) != acc.getDimSize(1)))
-    return emitOpError() << "keys in place need K and V of one element type, "
-                            "V's last dimension equal to acc's, and no "
-                            "gathered keys";
+    return emitOpError() << "keys in place need K and V of one element type "
+                            "and V's last dimension equal to acc's";
   if (acc.getDimSize(0) != rows || scores.getDimSize(0) != rows)
     return emitOpError() << "acc, scores and the state vectors must have the "
                             "same number of rows ("

@@ -462,19 +462,22 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     }
     scf::ForOp loop;
     if (gather) {
-      GatheredKeys gk =
-          gatherListKeys(rw, loc, list, tile, k, v, d, dv, dvPad, bk, t.lanes);
+      bool keysInPlace = gatherInPlace(t);
+      GatheredKeys gk = gatherListKeys(rw, loc, list, tile, k, v, d, dv, dvPad,
+                                       bk, t.lanes, keysInPlace);
+      Value keysT = keysInPlace ? k : gk.kT, vals = keysInPlace ? v : gk.v;
       Value yes = arith::ConstantIntOp::create(rw, loc, 1, 1);
       loop = scf::ForOp::create(
           rw, loc, c0, gk.numBlocks, c1, ValueRange{mInit, lInit},
           [&](OpBuilder &lb, Location l, Value st, ValueRange state) {
             BlockStep bs{arith::MulIOp::create(lb, l, st, cBK), Value(), yes};
             scf::YieldOp::create(lb, l,
-                                 step(lb, l, qTile, acc, i0, gk.kT, gk.v, bs,
+                                 step(lb, l, qTile, acc, i0, keysT, vals, bs,
                                       state, gk.keys));
           });
       for (Value buf : {gk.kT, gk.v, gk.keys})
-        memref::DeallocOp::create(rw, loc, buf);
+        if (buf)
+          memref::DeallocOp::create(rw, loc, buf);
     } else {
       KeySchedule sched =
           op.hasBlockList()
@@ -501,6 +504,20 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     Value l = arith::ConstantOp::create(
         rw, loc, DenseElementsAttr::get(stateType, 0.0f));
     return {m, l};
+  }
+
+  /// Tiles of at most this many rows read gathered keys in place.
+  static constexpr int64_t kGatherInPlaceRows = 2;
+
+  /// Whether a gathering tile reads K's and V's rows where they are
+  /// (through the gathered positions) instead of packing them: packing
+  /// copies each listed key, which a tile of one or two rows (DSA's
+  /// block_q = 1) uses once or twice, so the copy cost as much as the
+  /// attention (docs/design/selection.md). The row form needs whole vectors
+  /// along D and Dv.
+  static bool gatherInPlace(const Tiling &t) {
+    return t.gather && t.bq <= kGatherInPlaceRows && t.d % t.lanes == 0 &&
+           t.dv == t.dvPad;
   }
 
   /// Query heads per task when decoding with GQA (buildHeadGroups).

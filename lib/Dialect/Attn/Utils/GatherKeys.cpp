@@ -29,7 +29,7 @@ namespace {
 /// transposed in registers (a store per element into K^T's block-major
 /// layout became AVX-512 scatters).
 struct Packed {
-  Value kT, v, keys;
+  Value kT, v, keys; // kT and v null: positions only (keys in place)
   int64_t d, dv, dvPad, bk, lanes;
 
   /// Slot `s` holds position `j` of (b, hkv): the position and its V row.
@@ -39,8 +39,9 @@ struct Packed {
   void store(OpBuilder &b, Location loc, Value s, Value j, Value vIn, Value bi,
              Value hkv, Value M) const {
     Value c0 = cIdx(b, loc, 0);
-    packValueRow(b, loc, vIn, ValueRange{bi, hkv}, keyRowOf(b, loc, j, M), v,
-                 ValueRange{c0, c0, s}, dv, dvPad, lanes);
+    if (v)
+      packValueRow(b, loc, vIn, ValueRange{bi, hkv}, keyRowOf(b, loc, j, M), v,
+                   ValueRange{c0, c0, s}, dv, dvPad, lanes);
     memref::StoreOp::create(
         b, loc, arith::IndexCastOp::create(b, loc, b.getI64Type(), j), keys,
         ValueRange{s});
@@ -79,7 +80,7 @@ GatheredKeys mlir::attn::gatherListKeys(OpBuilder &b, Location loc,
                                         const QueryTile &tile, Value k,
                                         Value v, int64_t d, int64_t dv,
                                         int64_t dvPad, int64_t bk,
-                                        int64_t lanes) {
+                                        int64_t lanes, bool inPlace) {
   ListRow row = listRowOf(b, loc, list, tile);
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
   Value cBK = cIdx(b, loc, bk), cLK = cIdx(b, loc, list.blockK);
@@ -93,13 +94,16 @@ GatheredKeys mlir::attn::gatherListKeys(OpBuilder &b, Location loc,
   Value slots = arith::MulIOp::create(b, loc, cap, cBK);
   Type f32 = b.getF32Type();
   int64_t dyn = ShapedType::kDynamic;
-  Packed p{memref::AllocOp::create(b, loc, MemRefType::get({1, 1, dyn, d, bk}, f32),
-                                   ValueRange{cap}),
-           memref::AllocOp::create(b, loc, MemRefType::get({1, 1, dyn, dvPad}, f32),
-                                   ValueRange{slots}),
+  Packed p{Value(), Value(),
            memref::AllocOp::create(b, loc, MemRefType::get({dyn}, b.getI64Type()),
                                    ValueRange{slots}),
            d, dv, dvPad, bk, lanes};
+  if (!inPlace) {
+    p.kT = memref::AllocOp::create(
+        b, loc, MemRefType::get({1, 1, dyn, d, bk}, f32), ValueRange{cap});
+    p.v = memref::AllocOp::create(
+        b, loc, MemRefType::get({1, 1, dyn, dvPad}, f32), ValueRange{slots});
+  }
 
   Value numListBlocks = arith::CeilDivUIOp::create(b, loc, tile.m, cLK);
   auto idAt = [&](OpBuilder &ob, Location l, Value t) {
@@ -167,6 +171,7 @@ GatheredKeys mlir::attn::gatherListKeys(OpBuilder &b, Location loc,
            [&](OpBuilder &fb, Location l, Value s) {
              p.store(fb, l, s, tile.m, v, tile.b, tile.hkv, tile.m);
            });
-  p.packKeys(b, loc, k, tile.b, tile.hkv, tile.m, numBlocks);
+  if (!inPlace)
+    p.packKeys(b, loc, k, tile.b, tile.hkv, tile.m, numBlocks);
   return {p.kT, p.v, p.keys, numBlocks};
 }

@@ -45,10 +45,12 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
 
     `keys` (a gathered block, i64 [Kpad]): the tile's keys were gathered
     from a token-level block list, so key slot j0 + c holds the key at
-    position keys[j0 + c] (M for padding). `kT` and `v` then hold this
-    tile's gathered keys only ([1, 1, ...]; `b` and `hkv` address the
-    document ids alone), and the element rule reads the positions from
-    `keys` (`masked` must be true).
+    position keys[j0 + c] (M for padding, only after every real slot).
+    Packed, `kT` and `v` hold this tile's gathered keys only ([1, 1, ...];
+    `b` and `hkv` address the document ids alone); in place they are K and
+    V and slot j0 + c reads row keys[j0 + c] of (b, hkv), padding slots
+    never. The element rule reads the positions from `keys` (`masked` must
+    be true).
 
     bf16 pairs (`qT` of i32: attn-tile's `bf16-dot` on bf16 inputs): each
     i32 holds two bf16 along the reduction, the lower index in the low

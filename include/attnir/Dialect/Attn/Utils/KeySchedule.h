@@ -82,7 +82,10 @@ Value loadListId(OpBuilder &b, Location loc, const BlockListOperands &list,
 /// bk, Dvpad] are f32 (the K^T / V packing of attn-tile, for these keys
 /// only), `keys` [numBlocks bk] i64 their positions (M in padding slots,
 /// whose V rows are zero). `lanes` (8 or 16, dividing bk) is the vector
-/// width of the copies. The buffers are the caller's to free.
+/// width of the copies. With `inPlace` only `keys` is built (kT and v are
+/// null): the tile reads K's and V's rows where they are, through the
+/// positions (a tile of one or two query rows would copy each key for a
+/// single use). The buffers are the caller's to free.
 struct GatheredKeys {
   Value kT, v, keys, numBlocks;
 };
@@ -90,7 +93,7 @@ GatheredKeys gatherListKeys(OpBuilder &b, Location loc,
                             const BlockListOperands &list,
                             const QueryTile &tile, Value k, Value v, int64_t d,
                             int64_t dv, int64_t dvPad, int64_t bk,
-                            int64_t lanes);
+                            int64_t lanes, bool inPlace = false);
 
 /// How the duplicate test of skipped() is shared among the lanes of a warp:
 /// lane `lane` of `lanes` compares every lanes-th earlier entry, and
