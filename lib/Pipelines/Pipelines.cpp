@@ -29,7 +29,7 @@ struct Stage {
 
 std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
   return {
-      {"tiled", llvm::formatv("attn-verify-spec,attn-lower-route{{lanes={4}},func.func(attn-lower-elementwise,attn-lower-select,attn-lower-merge,"
+      {"tiled", llvm::formatv("attn-verify-spec,attn-lower-route{{lanes={4}},func.func(attn-lower-elementwise,attn-lower-select{{lanes={4}},attn-lower-merge,"
                               "attn-lower-linear{{chunk={2} lanes={4}},attn-lower-scan{{chunk={3}},attn-tile{{query-tile={0} "
                               "key-block={1} key-panel-bytes={9} decode-rows={5} bf16-dot={6} tile-group={7} tile-group-bytes={8} "
                               "lanes={4}},canonicalize,cse)",

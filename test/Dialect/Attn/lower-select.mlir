@@ -4,6 +4,7 @@
 // score matrix); a block_scores whose matrix is
 // also returned is materialised once and the select reads its rows.
 // RUN: attn-opt %s --attn-lower-select | FileCheck %s
+// RUN: attn-opt %s --attn-lower-select=lanes=16 | FileCheck %s --check-prefix=VEC
 
 // CHECK-LABEL: func.func @pool_max
 // CHECK:         %[[OUT:.*]] = memref.alloc({{.*}}) : memref<?x?x?x64xbf16>
@@ -84,6 +85,31 @@ func.func @scores_returned(%qp: tensor<?x?x?x64xf32>, %kp: tensor<?x?x?x64xf32>)
 // CHECK:           memref.store {{.*}}, %[[IDX]]
 // CHECK:           memref.dealloc %[[ROW]]
 // CHECK-NOT:     attn.index_scores
+// With vectors (lanes=16, the CPU pipeline's): ki is transposed once into
+// blocks of 16 keys before the rows (16 x 16 squares in registers); a row
+// reduces 4 heads x 4 key vectors over DI by broadcast FMAs, weights each
+// head's relu into the totals, stores whole vectors up to the causal
+// bound (the last one masked) and -inf past it; rows run in folded order
+// (0, N - 1, 1, ...) so that both threads get long causal rows; the packed
+// keys are freed after the rows.
+// VEC-LABEL: func.func @index_topk_radix
+// VEC:         %[[KT:.*]] = memref.alloc({{.*}}) : memref<?x1x?x64x16xf32>
+// VEC:         scf.parallel
+// VEC:           vector.shuffle
+// VEC:           vector.store {{.*}}, %[[KT]]
+// VEC:         scf.parallel
+// VEC:           arith.shrui
+// VEC:           arith.select
+// VEC:           scf.for
+// VEC:             scf.for {{.*}} -> (vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// VEC:               vector.load %[[KT]]
+// VEC:               vector.fma
+// VEC:             arith.maximumf {{.*}} : vector<16xf32>
+// VEC:           vector.store
+// VEC:           vector.maskedstore
+// VEC:           vector.maskedstore
+// VEC:           memref.alloca() : memref<256xi32>
+// VEC:         memref.dealloc %[[KT]]
 func.func @index_topk_radix(%qi: tensor<?x4x?x64xf32>, %ki: tensor<?x?x64xf32>,
                             %w: tensor<?x?x4xf32>)
     -> (tensor<?x1x?x40xi32>, tensor<?x1x?xi32>) {

@@ -13,7 +13,7 @@
 using namespace mlir;
 using namespace mlir::attn;
 
-ScoreRows BlockScoresOp::prepareScoreRows(OpBuilder &b) {
+ScoreRows BlockScoresOp::prepareScoreRows(OpBuilder &b, int64_t) {
   Location loc = getLoc();
   ScoreRow site = ScoreRow::of(
       b, loc, *this, [&](Value t) { return readBuffer(b, loc, t); });
@@ -31,7 +31,7 @@ ScoreRows BlockScoresOp::prepareScoreRows(OpBuilder &b) {
   return rows;
 }
 
-ScoreRows IndexScoresOp::prepareScoreRows(OpBuilder &b) {
+ScoreRows IndexScoresOp::prepareScoreRows(OpBuilder &b, int64_t lanes) {
   Location loc = getLoc();
   IndexRow site;
   site.qi = readBuffer(b, loc, getQi());
@@ -41,16 +41,35 @@ ScoreRows IndexScoresOp::prepareScoreRows(OpBuilder &b) {
   ScoreRows rows;
   rows.dims = {dimOf(b, loc, site.qi, 0), cIdx(b, loc, 1),
                dimOf(b, loc, site.qi, 2), dimOf(b, loc, site.ki, 1)};
-  rows.fill = [site](OpBuilder &ob, Location l, ArrayRef<Value> row,
-                     Value buffer, ArrayRef<Value> prefix) {
+  // Vector rows need the head count and DI at compile time (registers per
+  // head, the packed keys' type).
+  auto qi = getQi().getType();
+  bool vectors = (lanes == 8 || lanes == 16) && !qi.isDynamicDim(1) &&
+                 !qi.isDynamicDim(3);
+  if (!vectors) {
+    rows.fill = [site](OpBuilder &ob, Location l, ArrayRef<Value> row,
+                       Value buffer, ArrayRef<Value> prefix) {
+      IndexRow s = site;
+      s.b = row[0], s.t = row[2];
+      buildIndexScoreRow(ob, l, s, RowRef{buffer, SmallVector<Value>(prefix)});
+    };
+    return rows;
+  }
+  Value kT = packIndexKeys(b, loc, site.ki, lanes);
+  rows.fill = [site, kT, lanes](OpBuilder &ob, Location l, ArrayRef<Value> row,
+                                Value buffer, ArrayRef<Value> prefix) {
     IndexRow s = site;
     s.b = row[0], s.t = row[2];
-    buildIndexScoreRow(ob, l, s, RowRef{buffer, SmallVector<Value>(prefix)});
+    buildIndexScoreVectorRow(ob, l, s, kT,
+                             RowRef{buffer, SmallVector<Value>(prefix)}, lanes);
+  };
+  rows.release = [kT](OpBuilder &ob, Location l) {
+    memref::DeallocOp::create(ob, l, kT);
   };
   return rows;
 }
 
-ScoreRows ProbsOp::prepareScoreRows(OpBuilder &b) {
+ScoreRows ProbsOp::prepareScoreRows(OpBuilder &b, int64_t) {
   Location loc = getLoc();
   ProbsRow site = ProbsRow::of(*this, readBuffer(b, loc, getQ()),
                                readBuffer(b, loc, getK()));

@@ -85,22 +85,27 @@ void lowerProject(RewriterBase &rw, ProjectOp op) {
 /// A score matrix (block_scores, index_scores: any ScoreRowsOpInterface)
 /// written row by row in parallel; used when its result has users other
 /// than one select.
-void lowerScoreRows(RewriterBase &rw, ScoreRowsOpInterface op) {
+void lowerScoreRows(RewriterBase &rw, ScoreRowsOpInterface op, int64_t lanes) {
   Location loc = op.getLoc();
   rw.setInsertionPoint(op);
-  ScoreRows rows = op.prepareScoreRows(rw);
+  ScoreRows rows = op.prepareScoreRows(rw, lanes);
   Type ty = op->getResult(0).getType();
   Value out = allocFor(rw, loc, ty, rows.dims);
   parallelRows(rw, loc, {rows.dims[0], rows.dims[1], rows.dims[2]},
-               [&](OpBuilder &b, Location l, ValueRange iv) {
-                 rows.fill(b, l, SmallVector<Value>(iv), out, SmallVector<Value>(iv));
+               [&](OpBuilder &b, Location l, ValueRange task) {
+                 SmallVector<Value> iv{
+                     task[0], task[1],
+                     foldedTask(b, l, task[2], rows.dims[2])};
+                 rows.fill(b, l, iv, out, iv);
                });
+  if (rows.release)
+    rows.release(rw, loc);
   Value result = asTensor(rw, loc, ty, out);
   rw.replaceOp(op, result);
   freeUnlessReturned(rw, result, out);
 }
 
-void lowerSelect(RewriterBase &rw, SelectOp op) {
+void lowerSelect(RewriterBase &rw, SelectOp op, int64_t lanes) {
   Location loc = op.getLoc();
   rw.setInsertionPoint(op);
   auto producer = op.getScores().getDefiningOp<ScoreRowsOpInterface>();
@@ -109,7 +114,7 @@ void lowerSelect(RewriterBase &rw, SelectOp op) {
   SmallVector<Value> dims; // [B, H, Q, Nk]
   Value scores;
   if (fused) {
-    rows = producer.prepareScoreRows(rw);
+    rows = producer.prepareScoreRows(rw, lanes);
     dims.assign(rows.dims.begin(), rows.dims.end());
   } else {
     scores = readBuffer(rw, loc, op.getScores());
@@ -130,7 +135,11 @@ void lowerSelect(RewriterBase &rw, SelectOp op) {
   // M = 32768 is 128 KiB, too much for a worker thread's stack).
   parallelRows(
       rw, loc, {dims[0], dims[1], dims[2]},
-      [&](OpBuilder &b, Location l, ValueRange iv) {
+      [&](OpBuilder &b, Location l, ValueRange task) {
+        // Causal rows grow with their index: fold the order, as attn-tile
+        // does, so both ends of the rows go to each thread.
+        SmallVector<Value> iv{task[0], task[1],
+                              foldedTask(b, l, task[2], dims[2])};
         RowRef row{scores, {iv[0], iv[1], iv[2]}};
         ScratchRow scratch;
         if (fused) {
@@ -138,10 +147,12 @@ void lowerSelect(RewriterBase &rw, SelectOp op) {
           row = RowRef{scratch.buffer, {}};
           rows.fill(b, l, SmallVector<Value>(iv), row.buffer, {});
         }
-        buildSelectRow(b, l, policy, row, indices, counts, iv);
+        buildSelectRow(b, l, policy, row, indices, counts, ValueRange(iv));
         if (fused) // a heap row is freed by its task
           freeScratchRow(b, l, scratch);
       });
+  if (fused && rows.release)
+    rows.release(rw, loc);
   Value idxT = asTensor(rw, loc, op.getKvIndices().getType(), indices);
   Value cntT = asTensor(rw, loc, op.getKvCounts().getType(), counts);
   rw.replaceOp(op, {idxT, cntT});
@@ -153,6 +164,7 @@ void lowerSelect(RewriterBase &rw, SelectOp op) {
 
 struct AttnLowerSelectPass
     : public attn::impl::AttnLowerSelectBase<AttnLowerSelectPass> {
+  using AttnLowerSelectBase::AttnLowerSelectBase;
   void runOnOperation() override {
     // Selects first, so that each can absorb (and erase) its score
     // producer; then the producers left (their matrix is used elsewhere),
@@ -164,9 +176,9 @@ struct AttnLowerSelectPass
     };
     IRRewriter rw(&getContext());
     for (SelectOp op : opsOf(SelectOp()))
-      lowerSelect(rw, op);
+      lowerSelect(rw, op, lanes);
     for (ScoreRowsOpInterface op : opsOf(ScoreRowsOpInterface()))
-      lowerScoreRows(rw, op);
+      lowerScoreRows(rw, op, lanes);
     for (ProjectOp op : opsOf(ProjectOp()))
       lowerProject(rw, op);
     for (PoolOp op : opsOf(PoolOp()))

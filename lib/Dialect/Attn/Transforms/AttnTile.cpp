@@ -292,23 +292,6 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     return MemRefType::get({bq, d}, b.getF32Type());
   }
 
-  /// Task `task` of `n` runs the query rows of task 0, n - 1, 1, n - 2, ...:
-  /// under a causal or prefix schedule later rows visit more key blocks,
-  /// and OpenMP's static schedule gives each thread one contiguous range of
-  /// (b, h, task), so with B x H not a multiple of the threads one thread
-  /// got the short rows and idled (B = H = 1, N = 8192: 2 threads 1.36x one
-  /// thread). Folded, every range pairs short tasks with long ones (1.9-2x).
-  static Value foldedTask(OpBuilder &b, Location l, Value task, Value n) {
-    Value c1 = cIdx(b, l, 1);
-    Value half = arith::ShRUIOp::create(b, l, task, c1);
-    Value odd = arith::CmpIOp::create(
-        b, l, arith::CmpIPredicate::ne, arith::AndIOp::create(b, l, task, c1),
-        cIdx(b, l, 0));
-    Value fromEnd = arith::SubIOp::create(
-        b, l, arith::SubIOp::create(b, l, n, c1), half);
-    return arith::SelectOp::create(b, l, odd, fromEnd, half);
-  }
-
   /// `buf` [G, X, Y] at [g] as an [X, Y] view (tile g's buffer of a group).
   static Value tileOf(OpBuilder &b, Location l, Value buf, Value g) {
     auto ty = cast<MemRefType>(buf.getType());

@@ -34,12 +34,21 @@ SmallVector<Value> mlir::attn::transposeSquare(OpBuilder &b, Location loc,
 
 namespace {
 
-/// src[b, h, row, e .. e + lanes) in f32, or zeros where !keep.
+/// [bh..., row, e]: the leading indices (batch and head of K or V, the
+/// batch alone of attn.index_scores' ki), then the key's row and feature.
+SmallVector<Value, 4> rowIndex(ValueRange bh, Value row, Value e) {
+  SmallVector<Value, 4> idx(bh.begin(), bh.end());
+  idx.push_back(row);
+  idx.push_back(e);
+  return idx;
+}
+
+/// src[bh..., row, e .. e + lanes) in f32, or zeros where !keep.
 Value loadRow(OpBuilder &b, Location l, Value src, ValueRange bh,
               const KeyRow &key, Value e, int64_t lanes) {
   Type elt = cast<MemRefType>(src.getType()).getElementType();
   Value x = vector::LoadOp::create(b, l, VectorType::get({lanes}, elt), src,
-                                   ValueRange{bh[0], bh[1], key.row, e});
+                                   rowIndex(bh, key.row, e));
   auto f32 = VectorType::get({lanes}, b.getF32Type());
   if (!elt.isF32())
     x = arith::ExtFOp::create(b, l, f32, x);
@@ -48,12 +57,11 @@ Value loadRow(OpBuilder &b, Location l, Value src, ValueRange bh,
   return arith::SelectOp::create(b, l, key.keep, x, zero);
 }
 
-/// src[b, h, row, e] in f32, or 0 where !keep.
+/// src[bh..., row, e] in f32, or 0 where !keep.
 Value loadScalar(OpBuilder &b, Location l, Value src, ValueRange bh,
                  const KeyRow &key, Value e) {
   Value x = toF32(b, l,
-                  memref::LoadOp::create(b, l, src,
-                                         ValueRange{bh[0], bh[1], key.row, e}));
+                  memref::LoadOp::create(b, l, src, rowIndex(bh, key.row, e)));
   return arith::SelectOp::create(b, l, key.keep, x, cF32(b, l, 0.0));
 }
 

@@ -156,6 +156,9 @@ struct ScoreRows {
   std::function<void(OpBuilder &, Location, llvm::ArrayRef<Value>, Value,
                      llvm::ArrayRef<Value>)>
       fill;
+  /// Frees, after the loop over rows, buffers the preparation made (null:
+  /// none).
+  std::function<void(OpBuilder &, Location)> release;
 };
 
 } // namespace mlir::attn

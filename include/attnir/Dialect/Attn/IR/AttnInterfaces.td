@@ -230,10 +230,13 @@ def Attn_ScoreRowsOpInterface : OpInterface<"ScoreRowsOpInterface"> {
   let methods = [
     InterfaceMethod<[{
         The rows' sizes and filler; buffers it reads are made at `b`'s
-        insertion point (before the loop over rows).
+        insertion point (before the loop over rows), and `release` (if set)
+        frees what it made there, after the loop. `lanes`: the f32 lanes
+        of the target's vectors (8 or 16) where a filler may use vector
+        code of that width, 0 for scalar rows.
       }],
       "::mlir::attn::ScoreRows", "prepareScoreRows",
-      (ins "::mlir::OpBuilder &":$b)>,
+      (ins "::mlir::OpBuilder &":$b, "int64_t":$lanes)>,
   ];
 }
 

@@ -70,10 +70,16 @@ def AttnLowerSelect : Pass<"attn-lower-select", "func::FuncOp"> {
     forced block and every block ranked at or before the cut. Runs before
     attn-tile, which consumes the block lists like runtime lists.
   }];
+  let options = [
+    Option<"lanes", "lanes", "int64_t", /*default=*/"0",
+           "f32 lanes of vector score rows (8 or 16) where the producer has "
+           "them (attn.index_scores with static heads and DI); 0: scalar "
+           "rows">,
+  ];
   let dependentDialects = [
     "::mlir::arith::ArithDialect", "::mlir::bufferization::BufferizationDialect",
     "::mlir::math::MathDialect", "::mlir::memref::MemRefDialect",
-    "::mlir::scf::SCFDialect"
+    "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect"
   ];
 }
 

@@ -133,6 +133,21 @@ Value buildIndexScoreAt(OpBuilder &b, Location loc, const IndexRow &site,
 void buildIndexScoreRow(OpBuilder &b, Location loc, const IndexRow &site,
                         const RowRef &row);
 
+/// The index keys packed for vector rows (the CPU): kT [B, 1, ceil(M / L),
+/// DI, L] f32 is ki transposed in blocks of L = `lanes` keys (0 past M), so
+/// feature e of L consecutive keys is one vector load. One parallel task
+/// per (batch, key block); DI must be static. The caller frees kT.
+Value packIndexKeys(OpBuilder &b, Location loc, Value ki, int64_t lanes);
+
+/// buildIndexScoreRow on vectors of `lanes` keys read from packIndexKeys'
+/// kT: register tiles of up to 4 heads x C key vectors, reduced over DI by
+/// broadcasting a head's query feature against C packed key vectors, each
+/// head's relu(dot) then weighted into the row's total. A causal row
+/// computes only the keys up to its bound and stores -inf past it. Needs
+/// HI and DI static.
+void buildIndexScoreVectorRow(OpBuilder &b, Location loc, const IndexRow &site,
+                              Value kT, const RowRef &row, int64_t lanes);
+
 /// One row of attention probabilities (attn.probs): query `i` of head `h`.
 struct ProbsRow {
   Value q, k;       // [B, Hq, N, D], [B, Hkv, M, D] buffers
