@@ -551,23 +551,46 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           for (int64_t e = 0; e < d; e += lanes)
             qv.push_back(vector::LoadOp::create(
                 ob, l, vt, qRows, ValueRange{row, cIdx(ob, l, e)}));
+          // q . K[key c] as lanes partial sums.
+          auto dot = [&](OpBuilder &kb, Location kl, Value c) {
+            Value j = keyRow(kb, kl, c);
+            Value sum;
+            for (int64_t e = 0; e < d; e += lanes) {
+              Value kv = loadF32(kb, kl, k,
+                                 ValueRange{b, hkv, j, cIdx(kb, kl, e)}, lanes);
+              sum = sum ? vector::FMAOp::create(kb, kl, qv[e / lanes], kv, sum)
+                              .getResult()
+                        : arith::MulFOp::create(kb, kl, qv[e / lanes], kv)
+                              .getResult();
+            }
+            return sum;
+          };
+          // With 32 vector registers (AVX-512), keys go `lanes` at a time:
+          // their partial sums are added across lanes together, as a
+          // transpose (sumAcross), and stored as one vector; a reduction
+          // per key cost more shuffles than the dot's FMAs.
+          Value single = c0;
+          if (lanes == 16) {
+            Value cL = cIdx(ob, l, lanes);
+            single = arith::MulIOp::create(
+                ob, l, arith::DivUIOp::create(ob, l, keys, cL), cL);
+            scf::ForOp::create(
+                ob, l, c0, single, cL, ValueRange{},
+                [&](OpBuilder &kb, Location kl, Value c, ValueRange) {
+                  SmallVector<Value> sums;
+                  for (int64_t t = 0; t < lanes; ++t)
+                    sums.push_back(dot(kb, kl, plusIdx(kb, kl, c, t)));
+                  vector::StoreOp::create(kb, kl, sumAcross(kb, kl, sums),
+                                          scores, ValueRange{row, c});
+                  scf::YieldOp::create(kb, kl);
+                });
+          }
           scf::ForOp::create(
-              ob, l, c0, keys, c1, ValueRange{},
+              ob, l, single, keys, c1, ValueRange{},
               [&](OpBuilder &kb, Location kl, Value c, ValueRange) {
-                Value j = keyRow(kb, kl, c);
-                Value sum;
-                for (int64_t e = 0; e < d; e += lanes) {
-                  Value kv = loadF32(kb, kl, k,
-                                     ValueRange{b, hkv, j, cIdx(kb, kl, e)},
-                                     lanes);
-                  sum = sum ? vector::FMAOp::create(kb, kl, qv[e / lanes], kv,
-                                                    sum).getResult()
-                            : arith::MulFOp::create(kb, kl, qv[e / lanes], kv)
-                                  .getResult();
-                }
                 // reassoc: a tree across lanes, not 16 dependent adds.
                 Value s = vector::ReductionOp::create(
-                    kb, kl, vector::CombiningKind::ADD, sum, Value(),
+                    kb, kl, vector::CombiningKind::ADD, dot(kb, kl, c), Value(),
                     arith::FastMathFlags::reassoc);
                 memref::StoreOp::create(kb, kl, s, scores, ValueRange{row, c});
                 scf::YieldOp::create(kb, kl);
@@ -581,6 +604,29 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
               });
           scf::YieldOp::create(ob, l);
         });
+  }
+
+  /// Lane t of the result is the sum of the lanes of sums[t] (n vectors of
+  /// n lanes, n a power of two): log2 n rounds, each adding the even and
+  /// odd lanes of neighbouring vectors' concatenation, which halves the
+  /// vectors and keeps every vector's partial sums in adjacent lanes.
+  static Value sumAcross(OpBuilder &b, Location l, ArrayRef<Value> sums) {
+    int64_t n = sums.size();
+    SmallVector<int64_t> evens, odds;
+    for (int64_t x = 0; x < n; ++x) {
+      evens.push_back(2 * x);
+      odds.push_back(2 * x + 1);
+    }
+    SmallVector<Value> cur(sums.begin(), sums.end());
+    while (cur.size() > 1) {
+      SmallVector<Value> next;
+      for (size_t i = 0; i < cur.size(); i += 2)
+        next.push_back(arith::AddFOp::create(
+            b, l, vector::ShuffleOp::create(b, l, cur[i], cur[i + 1], evens),
+            vector::ShuffleOp::create(b, l, cur[i], cur[i + 1], odds)));
+      cur = std::move(next);
+    }
+    return cur.front();
   }
 
   /// The slots of the gathered block at j0 that hold keys (positions below

@@ -166,8 +166,10 @@ func.func @causal(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 // -----
 
 // Decoding with bf16 K and V in place: phase 1 is one dot product per (row,
-// key) over D (K rows widened to f32 as they are read), summed across lanes
-// as a tree (reassoc); keys past M are never read: the dot loop stops at
+// key) over D (K rows widened to f32 as they are read), 16 keys at a time
+// whose partial sums are added across lanes together (shuffles of pairs of
+// vectors) and stored as one vector, the rest summed across lanes one by
+// one as a tree (reassoc); keys past M are never read: the dot loops stop at
 // min(64, M - j0) and the rest of the block gets -inf; phase 4 reads V rows
 // in place up to the same count.
 
@@ -177,7 +179,10 @@ func.func @causal(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 // DEC:   %[[HERE:[a-z0-9_]+]] = arith.minsi %[[POS]], %{{.*}} : index
 // DEC:   scf.for
 // DEC:     %[[KEYS:[a-z0-9_]+]] = arith.select %{{.*}}, %[[HERE]], %{{.*}} : index
-// DEC:     scf.for %{{.*}} = %{{.*}} to %[[KEYS]]
+// DEC:     scf.for %{{.*}} = %{{.*}} to %[[FULL:[a-z0-9_]+]] step %c16
+// DEC:       vector.shuffle
+// DEC:       vector.store %{{.*}} : memref<64x64xf32>, vector<16xf32>
+// DEC:     scf.for %{{.*}} = %[[FULL]] to %[[KEYS]]
 // DEC:       %[[KV:[a-z0-9_]+]] = vector.load %{{.*}} : memref<?x?x?x64xbf16>, vector<16xbf16>
 // DEC:       arith.extf %[[KV]] : vector<16xbf16> to vector<16xf32>
 // DEC:       vector.reduction <add>, %{{.*}} fastmath<reassoc> : vector<16xf32> into f32
