@@ -79,7 +79,13 @@ func.func @scores_returned(%qp: tensor<?x?x?x64xf32>, %kp: tensor<?x?x?x64xf32>)
 // CHECK:             memref.alloc({{.*}}) : memref<?xf32>
 // CHECK:           arith.maximumf
 // CHECK:           memref.store {{.*}}, %[[ROW]]
+// The causal row's scores past t + M - N are -inf: every pass of the
+// select stops at that bound (index_scores' legalEnd).
+// CHECK:           %[[BOUND:.*]] = arith.minsi
+// CHECK:           %[[END:.*]] = arith.minui %[[BOUND]], %{{.*}} : index
+// CHECK:           scf.for %{{.*}} = %{{.*}} to %[[END]]
 // CHECK:           memref.alloca() : memref<256xi32>
+// CHECK:           scf.for %{{.*}} = %{{.*}} to %[[END]]
 // CHECK:           arith.bitcast {{.*}} : f32 to i32
 // CHECK-NOT:       scf.while
 // CHECK:           memref.store {{.*}}, %[[IDX]]

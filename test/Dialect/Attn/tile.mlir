@@ -58,7 +58,6 @@
 // CHECK: %[[GROUP:[a-z0-9_]+]] = arith.divui %[[HQ]], %[[HKV]]
 // CHECK: %[[TILES:[a-z0-9_]+]] = arith.ceildivui %[[N]], %[[C64]]
 // CHECK: scf.parallel (%[[IB:[a-z0-9_]+]], %[[IH:[a-z0-9_]+]], %[[IT:[a-z0-9_]+]]) = (%[[C0]], %[[C0]], %[[C0]]) to (%[[B]], %[[HQ]], %[[TILES]])
-// CHECK:   %[[IHKV:[a-z0-9_]+]] = arith.divui %[[IH]], %[[GROUP]]
 // Tasks are folded (0, T - 1, 1, T - 2, ...) so that a thread's contiguous
 // range pairs short causal rows with long ones.
 // CHECK:   %[[HALF:[a-z0-9_]+]] = arith.shrui %[[IT]], %[[C1:[a-z0-9_]+]]
@@ -68,6 +67,7 @@
 // CHECK:   %[[FROMEND:[a-z0-9_]+]] = arith.subi %[[LAST]], %[[HALF]]
 // CHECK:   %[[TASK:[a-z0-9_]+]] = arith.select %[[ISODD]], %[[FROMEND]], %[[HALF]]
 // CHECK:   %[[I0:[a-z0-9_]+]] = arith.muli %[[TASK]], %[[C64]]
+// CHECK:   %[[IHKV:[a-z0-9_]+]] = arith.divui %[[IH]], %[[GROUP]]
 // CHECK:   %[[QT:[a-z0-9_]+]] = memref.alloca() : memref<64x64xf32>
 // CHECK:   %[[ACC:[a-z0-9_]+]] = memref.alloca() : memref<64x64xf32>
 // CHECK:   %[[S:[a-z0-9_]+]] = memref.alloca() : memref<64x64xf32>
@@ -304,17 +304,28 @@ func.func @token_list_rows(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 
 // One query row per list row (DSA's block_size(1, 1)): the tile gathers
 // only the positions and reads K's and V's rows in place through them (a
-// copy of each key would serve a single row).
+// copy of each key would serve a single row). The query heads of a KV head
+// share a task when they share its list row (Hl != Hq): the task walks the
+// list once, then runs each of those heads (their KV head's rows, hot in
+// cache) with buffers made before the loop over heads.
 
 // CHECK-LABEL: func.func @token_list(
 // CHECK-NOT: memref.alloc({{.*}}) : memref<1x1x
-// CHECK: scf.parallel
+// CHECK: %[[GROUP:[a-z0-9_]+]] = arith.divui %[[HQ:[a-z0-9_]+]], %{{.*}} : index
+// CHECK: %[[PERQ:[a-z0-9_]+]] = arith.cmpi eq, %{{.*}}, %[[HQ]] : index
+// CHECK: %[[SHARE:[a-z0-9_]+]] = arith.select %[[PERQ]], %{{.*}}, %[[GROUP]] : index
+// CHECK: %[[HT:[a-z0-9_]+]] = arith.divui %[[HQ]], %[[SHARE]] : index
+// CHECK: scf.parallel ({{.*}}) = ({{.*}}) to (%{{.*}}, %[[HT]], %{{.*}})
 // CHECK:   %[[KEYS:[a-z0-9_]+]] = memref.alloc({{.*}}) : memref<?xi64>
 // CHECK-NOT: memref.alloc
 // CHECK:   scf.for
 // CHECK:     arith.cmpi uge
-// CHECK:   scf.for
-// CHECK:     attn.kv_block_update {{.*}} : memref<1x64xf32>, memref<?x?x?x64xf32>, memref<?x?x?x64xf32>
+// CHECK:   memref.alloca() : memref<1x64xf32>
+// CHECK:   scf.for %[[H:[a-z0-9_]+]] =
+// CHECK:     arith.divui %[[H]], %[[GROUP]]
+// CHECK-NOT: memref.alloca
+// CHECK:     scf.for
+// CHECK:       attn.kv_block_update {{.*}} : memref<1x64xf32>, memref<?x?x?x64xf32>, memref<?x?x?x64xf32>
 // CHECK:   memref.dealloc %[[KEYS]]
 func.func @token_list(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
                       %v: tensor<?x?x?x64xf32>, %i: tensor<?x1x?x?xi32>,

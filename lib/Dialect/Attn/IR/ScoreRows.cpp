@@ -41,6 +41,10 @@ ScoreRows IndexScoresOp::prepareScoreRows(OpBuilder &b, int64_t lanes) {
   ScoreRows rows;
   rows.dims = {dimOf(b, loc, site.qi, 0), cIdx(b, loc, 1),
                dimOf(b, loc, site.qi, 2), dimOf(b, loc, site.ki, 1)};
+  if (site.causal)
+    rows.legalEnd = [site](OpBuilder &ob, Location l, ArrayRef<Value> row) {
+      return indexRowEnd(ob, l, site.qi, site.ki, row[2]);
+    };
   // Vector rows need the head count and DI at compile time (registers per
   // head, the packed keys' type).
   auto qi = getQi().getType();

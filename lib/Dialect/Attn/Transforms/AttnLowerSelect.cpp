@@ -142,12 +142,16 @@ void lowerSelect(RewriterBase &rw, SelectOp op, int64_t lanes) {
                               foldedTask(b, l, task[2], dims[2])};
         RowRef row{scores, {iv[0], iv[1], iv[2]}};
         ScratchRow scratch;
+        Value scanEnd;
         if (fused) {
           scratch = allocScratchRow(b, l, dims[3]);
           row = RowRef{scratch.buffer, {}};
           rows.fill(b, l, SmallVector<Value>(iv), row.buffer, {});
+          if (rows.legalEnd) // the passes skip the row's -inf tail
+            scanEnd = rows.legalEnd(b, l, iv);
         }
-        buildSelectRow(b, l, policy, row, indices, counts, ValueRange(iv));
+        buildSelectRow(b, l, policy, row, indices, counts, ValueRange(iv),
+                       scanEnd);
         if (fused) // a heap row is freed by its task
           freeScratchRow(b, l, scratch);
       });

@@ -23,6 +23,16 @@
 using namespace mlir;
 using namespace mlir::attn;
 
+Value mlir::attn::indexRowEnd(OpBuilder &b, Location loc, Value qi, Value ki,
+                              Value t) {
+  Value m = dimOf(b, loc, ki, 1), n = dimOf(b, loc, qi, 2);
+  Value last =
+      arith::SubIOp::create(b, loc, arith::AddIOp::create(b, loc, t, m), n);
+  return arith::MinSIOp::create(
+      b, loc, m,
+      arith::MaxSIOp::create(b, loc, cIdx(b, loc, 0), plusIdx(b, loc, last, 1)));
+}
+
 Value mlir::attn::packIndexKeys(OpBuilder &b, Location loc, Value ki,
                                 int64_t lanes) {
   int64_t di = cast<MemRefType>(ki.getType()).getDimSize(2);
@@ -182,15 +192,10 @@ void mlir::attn::buildIndexScoreVectorRow(OpBuilder &b, Location loc,
   IndexVectorRow v{s, kT, row, lanes, qiType.getDimSize(1),
                    qiType.getDimSize(3)};
   Value c0 = cIdx(b, loc, 0);
-  Value m = dimOf(b, loc, s.ki, 1), n = dimOf(b, loc, s.qi, 2);
+  Value m = dimOf(b, loc, s.ki, 1);
   // Keys [0, end) are scored: all M, or those up to the causal bound
   // t + M - N (none when it is negative).
-  Value end = m;
-  if (s.causal) {
-    Value last = arith::SubIOp::create(b, loc, arith::AddIOp::create(b, loc, s.t, m), n);
-    end = arith::MinSIOp::create(
-        b, loc, m, arith::MaxSIOp::create(b, loc, c0, plusIdx(b, loc, last, 1)));
-  }
+  Value end = s.causal ? indexRowEnd(b, loc, s.qi, s.ki, s.t) : m;
   int64_t width = lanes == 16 ? 4 : 2; // key vectors per tile (32 or 16 registers)
   Value cL = cIdx(b, loc, lanes), span = cIdx(b, loc, width * lanes);
   // Whole tiles of width vectors, then single vectors up to end (the last

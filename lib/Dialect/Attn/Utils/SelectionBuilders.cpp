@@ -716,10 +716,10 @@ Value mlir::attn::buildLocalStart(OpBuilder &b, Location loc,
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
   Value want = cIdx(b, loc, f.policy.local);
   auto loop = scf::ForOp::create(
-      b, loc, c0, f.nk, c1, ValueRange{c0, f.nk},
+      b, loc, c0, f.end(), c1, ValueRange{c0, f.nk},
       [&](OpBuilder &fb, Location l, Value t, ValueRange st) {
         Value j = arith::SubIOp::create(
-            fb, l, arith::SubIOp::create(fb, l, f.nk, c1), t);
+            fb, l, arith::SubIOp::create(fb, l, f.end(), c1), t);
         Value take = arith::AndIOp::create(
             fb, l, f.legal(fb, l, f.score(fb, l, j)),
             arith::CmpIOp::create(fb, l, arith::CmpIPredicate::ult, st[0],
@@ -739,7 +739,7 @@ RowMass mlir::attn::buildRowMass(OpBuilder &b, Location loc,
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
   Value zero = cF32(b, loc, 0.0);
   auto maxLoop = scf::ForOp::create(
-      b, loc, c0, f.nk, c1, ValueRange{cF32(b, loc, -kInf)},
+      b, loc, c0, f.end(), c1, ValueRange{cF32(b, loc, -kInf)},
       [&](OpBuilder &fb, Location l, Value j, ValueRange st) {
         Value s = f.score(fb, l, j);
         Value m = arith::SelectOp::create(
@@ -749,7 +749,7 @@ RowMass mlir::attn::buildRowMass(OpBuilder &b, Location loc,
       });
   Value mx = maxLoop.getResult(0);
   auto sumLoop = scf::ForOp::create(
-      b, loc, c0, f.nk, c1, ValueRange{zero, zero},
+      b, loc, c0, f.end(), c1, ValueRange{zero, zero},
       [&](OpBuilder &fb, Location l, Value j, ValueRange st) {
         Value s = f.score(fb, l, j);
         Value isLegal = f.legal(fb, l, s);
@@ -859,7 +859,7 @@ void histogramDigit(OpBuilder &b, Location l, const RowFacts &f, Value hist, Val
   forEach(b, l, c0, cIdx(b, l, 256), [&](OpBuilder &zb, Location zl, Value d) {
     memref::StoreOp::create(zb, zl, ci32(zb, zl, 0), hist, ValueRange{d});
   });
-  forEach(b, l, c0, f.nk, [&](OpBuilder &hb, Location hl, Value j) {
+  forEach(b, l, c0, f.end(), [&](OpBuilder &hb, Location hl, Value j) {
     Value key, match;
     std::tie(std::ignore, match, key) = candidateKey(hb, hl, f, j);
     if (shift < 24) {
@@ -909,7 +909,7 @@ std::pair<Value, Value> digitOfRank(OpBuilder &b, Location l, Value hist, Value 
 std::pair<Value, Value> pickKeyRank(OpBuilder &b, Location l, const RowFacts &f, Value key,
                                     Value want) {
   auto pick = scf::ForOp::create(
-      b, l, cIdx(b, l, 0), f.nk, cIdx(b, l, 1),
+      b, l, cIdx(b, l, 0), f.end(), cIdx(b, l, 1),
       ValueRange{ci32(b, l, 0), cF32(b, l, kInf), cIdx(b, l, -1)},
       [&](OpBuilder &pb, Location pl, Value j, ValueRange st) {
         auto [s, cand, k] = candidateKey(pb, pl, f, j);
@@ -933,7 +933,7 @@ std::pair<Value, Value> mlir::attn::buildRadixCut(OpBuilder &b, Location loc,
                                                   int64_t k) {
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
   auto count = scf::ForOp::create(
-      b, loc, c0, f.nk, c1, ValueRange{c0},
+      b, loc, c0, f.end(), c1, ValueRange{c0},
       [&](OpBuilder &fb, Location l, Value j, ValueRange n) {
         Value s = f.score(fb, l, j);
         Value more = arith::AddIOp::create(fb, l, n[0], c1);
@@ -973,10 +973,13 @@ std::pair<Value, Value> mlir::attn::buildRadixCut(OpBuilder &b, Location loc,
 void mlir::attn::buildSelectRow(OpBuilder &b, Location loc,
                                 const SelectPolicy &policy, const RowRef &row,
                                 Value indices, Value counts,
-                                ValueRange rowIndex) {
+                                ValueRange rowIndex, Value scanEnd) {
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
   Value nk = row.length(b, loc), width = dimOf(b, loc, indices, 3);
   RowFacts f{policy, row, nk, nk};
+  if (scanEnd)
+    f.scan = arith::MinUIOp::create(b, loc, scanEnd, nk);
+  Value end = f.end();
   if (policy.local > 0)
     f.localStart = buildLocalStart(b, loc, f);
   RowMass mass;
@@ -991,7 +994,7 @@ void mlir::attn::buildSelectRow(OpBuilder &b, Location loc,
       b, loc, policy, mass, b.getIndexType(),
       [&](OpBuilder &wb, Location l, Value cs, Value cj) {
         auto scan = scf::ForOp::create(
-            wb, l, c0, nk, c1, ValueRange{cF32(wb, l, -kInf), cIdx(wb, l, -1)},
+            wb, l, c0, end, c1, ValueRange{cF32(wb, l, -kInf), cIdx(wb, l, -1)},
             [&](OpBuilder &sb, Location sl, Value j, ValueRange best) {
               Value s = f.score(sb, sl, j);
               Value better = arith::AndIOp::create(
@@ -1019,7 +1022,7 @@ void mlir::attn::buildSelectRow(OpBuilder &b, Location loc,
     return SmallVector<Value>{rowIndex[0], rowIndex[1], rowIndex[2], slot};
   };
   auto emit = scf::ForOp::create(
-      b, loc, c0, nk, c1, ValueRange{c0},
+      b, loc, c0, end, c1, ValueRange{c0},
       [&](OpBuilder &eb, Location l, Value j, ValueRange st) {
         Value s = f.score(eb, l, j);
         Value isLegal = f.legal(eb, l, s);

@@ -133,6 +133,10 @@ Value buildIndexScoreAt(OpBuilder &b, Location loc, const IndexRow &site,
 void buildIndexScoreRow(OpBuilder &b, Location loc, const IndexRow &site,
                         const RowRef &row);
 
+/// The keys a causal index row t may keep: [0, end) with end = t + M - N
+/// + 1 clamped into [0, M] (qi [B, HI, N, DI], ki [B, M, DI]).
+Value indexRowEnd(OpBuilder &b, Location loc, Value qi, Value ki, Value t);
+
 /// The index keys packed for vector rows (the CPU): kT [B, 1, ceil(M / L),
 /// DI, L] f32 is ki transposed in blocks of L = `lanes` keys (0 past M), so
 /// feature e of L consecutive keys is one vector load. One parallel task
@@ -185,6 +189,11 @@ struct RowFacts {
   const SelectPolicy &policy;
   RowRef row;
   Value nk, localStart;
+  /// Scores at and past `scan` are known illegal (the producer's causal
+  /// bound): the passes stop there. Null: nk.
+  Value scan = Value();
+
+  Value end() const { return scan ? scan : nk; }
 
   Value score(OpBuilder &b, Location l, Value j) const {
     return memref::LoadOp::create(b, l, row.buffer, row.at(j));
@@ -265,10 +274,11 @@ constexpr int64_t kRadixAbove = 16;
 
 /// Selects from `row` (f32 scores, non-finite = illegal) and writes
 /// indices[b, h, i, 0 .. K) (ascending ids, -1 past the count) and
-/// counts[b, h, i]; `rowIndex` is (b, h, i).
+/// counts[b, h, i]; `rowIndex` is (b, h, i). `scanEnd` (optional): every
+/// score at and past it is illegal, so no pass reads them.
 void buildSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy,
                     const RowRef &row, Value indices, Value counts,
-                    ValueRange rowIndex);
+                    ValueRange rowIndex, Value scanEnd = Value());
 
 } // namespace mlir::attn
 
