@@ -31,12 +31,15 @@ ATTEND = f"""func.func @attend(%q: {T}, %k: {T}, %v: {T}, %idx: {I}, %cnt: {C}) 
 }}"""
 
 
-def selection_only(example):
-    """topk_blocks without its attention: it returns the block list."""
+def selection_only(example, idx_type=I, cnt_type=C):
+    """A selection program without its attention (topk_blocks,
+    dsa_indexer): it returns the list (%idx, %cnt) instead, with the same
+    arguments."""
     text = re.sub(r"\s*%o = attn\.attention.*?-> tensor<\?x\?x\?x64xf32>\n", "\n", example,
                   flags=re.S)
-    text = text.replace(f") -> {T} {{", f") -> ({I}, {C}) {{")
-    return text.replace(f"return %o : {T}", f"return %idx, %cnt : {I}, {C}")
+    text = re.sub(r"\)\s*-> tensor<\?x\?x\?x64xf32> \{", f") -> ({idx_type}, {cnt_type}) {{",
+                  text)
+    return text.replace(f"return %o : {T}", f"return %idx, %cnt : {idx_type}, {cnt_type}")
 
 
 def main():
