@@ -479,6 +479,22 @@ bool collectEntries(ModuleOp spec, StringRef onlyEntry,
   return true;
 }
 
+namespace {
+/// The default size of class `c` (keys M) when its keys are pooled from
+/// sequences of unknown length: as many raw keys as `keys`, so M is `keys`
+/// over the largest pooling block (at least 1). Defaulting M itself made
+/// the raw length M times the block: pool block(4096) asked for 4 million
+/// keys, gigabytes of random input, when no shape was given.
+int64_t pooledDefault(const EntryABI &abi, const std::vector<int64_t> &value,
+                      size_t c, int64_t keys) {
+  int64_t block = 1;
+  for (const DerivedClass &dc : abi.derived)
+    if (static_cast<size_t>(dc.cls) == c && value[dc.src] < 0)
+      block = std::max(block, dc.divisor);
+  return std::max<int64_t>(1, (keys + block - 1) / block);
+}
+} // namespace
+
 bool resolveShapes(const EntryABI &abi,
                    const std::map<unsigned, std::vector<int64_t>> &given,
                    std::vector<std::vector<int64_t>> &inputShapes,
@@ -533,7 +549,7 @@ bool resolveShapes(const EntryABI &abi,
                                 : valueOfRole("Hq");
     for (size_t c = 0; c < value.size(); ++c)
       if (abi.className[c] == r && value[c] < 0)
-        value[c] = dflt;
+        value[c] = r == "M" ? pooledDefault(abi, value, c, dflt) : dflt;
   }
   for (const BlockListABI &bl : abi.blockLists) {
     int32_t len = abi.inputs[bl.indices].dimClass[3];

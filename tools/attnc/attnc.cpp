@@ -318,16 +318,23 @@ void readGivenInputs(const Options &o, const EntrySignature &sig,
   }
 }
 
-/// Refuses shapes whose tensors cannot fit in memory, before allocating.
+/// Refuses shapes whose tensors cannot fit in memory, before allocating;
+/// with `check`, counting the float64 reference's copy of every input and
+/// output too (a call that fit without them was killed for memory).
 void refuseOversizedCall(const EntrySignature &sig,
                          const std::vector<std::vector<int64_t>> &inShapes,
-                         const std::vector<std::vector<int64_t>> &outShapes) {
+                         const std::vector<std::vector<int64_t>> &outShapes,
+                         bool check) {
   std::vector<DType> inTypes, outTypes;
   for (const ArgInfo &a : sig.inputs)
     inTypes.push_back(a.dtype);
   for (const ArgInfo &a : sig.outputs)
     outTypes.push_back(a.dtype);
   double bytes = callFootprintBytes(inTypes, inShapes, outTypes, outShapes);
+  if (check) {
+    std::vector<DType> f64In(inTypes.size(), DType::F64), f64Out(outTypes.size(), DType::F64);
+    bytes += callFootprintBytes(f64In, inShapes, f64Out, outShapes);
+  }
   double memory = physicalMemoryBytes();
   // Saturated: shapes near the int64 range give sizes past any integer
   // (issue 15, case 9: the cast overflowed).
@@ -338,7 +345,9 @@ void refuseOversizedCall(const EntrySignature &sig,
   };
   if (!(bytes <= 0.8 * memory))
     fail("@" + sig.name + ": these shapes need " + mib(bytes) +
-         " of tensors, more than this machine's memory (" +
+         (check ? " of tensors with the float64 reference's copies"
+                 : " of tensors") +
+         ", more than this machine's memory (" +
          std::to_string(static_cast<long long>(memory / (1 << 20))) + " MiB)");
 }
 
@@ -436,7 +445,7 @@ int runEntry(const Options &o, ModuleOp module, CompiledSpec *cs,
   if (!computeEntryABI(fn, sig, abi, err) ||
       !resolveShapes(abi, given, inShapes, outShapes, err))
     fail("@" + sig.name + ": " + err);
-  refuseOversizedCall(sig, inShapes, outShapes);
+  refuseOversizedCall(sig, inShapes, outShapes, o.check);
 
   std::vector<HostTensor> inputs = makeRandomInputs(abi, inShapes, o.seed);
   for (auto &[i, t] : loaded)
