@@ -87,7 +87,7 @@ SmallVector<Value> lanePass(
         step) {
   Value c32 = cIdx(b, loc, 32);
   auto loop = scf::ForOp::create(
-      b, loc, lane, f.nk, c32, init,
+      b, loc, lane, f.end(), c32, init,
       [&](OpBuilder &fb, Location l, Value j, ValueRange acc) {
         scf::YieldOp::create(fb, l, step(fb, l, j, f.score(fb, l, j), acc));
       });
@@ -163,16 +163,24 @@ struct WarpSelectRow {
   Value lane;
   bool ownRow;
   Type i32, idx;
-  Value c0, c1, c32, nk, width, chunks;
+  Value c0, c1, c32, nk, width;
   RowFacts f;
+  Value end, chunks; // the scanned positions [0, end), 32 per chunk
 
+  /// `scanEnd` (optional): every score at and past it is known -inf (the
+  /// producer's causal bound), so no pass reads past it.
   WarpSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy, const RowRef &row,
-                Value indices, Value counts, ValueRange at, Value lane, bool ownRow)
+                Value indices, Value counts, ValueRange at, Value lane, bool ownRow,
+                Value scanEnd)
       : b(b), loc(loc), row(row), indices(indices), counts(counts), at(at), lane(lane),
         ownRow(ownRow), i32(b.getI32Type()), idx(b.getIndexType()), c0(cIdx(b, loc, 0)),
         c1(cIdx(b, loc, 1)), c32(cIdx(b, loc, 32)), nk(row.length(b, loc)),
-        width(dimOf(b, loc, indices, 3)), chunks(arith::CeilDivUIOp::create(b, loc, nk, c32)),
-        f{policy, row, nk, nk} {}
+        width(dimOf(b, loc, indices, 3)), f{policy, row, nk, nk} {
+    if (scanEnd)
+      f.scan = arith::MinUIOp::create(b, loc, scanEnd, nk);
+    end = f.end();
+    chunks = arith::CeilDivUIOp::create(b, loc, end, c32);
+  }
 
   /// The row rewritten in place to +inf (forced), the score (candidate) or
   /// -inf (neither).
@@ -210,7 +218,7 @@ struct WarpSelectRow {
         .getResult();
   }
   Value inRowOf(OpBuilder &ob, Location l, Value j) {
-    return arith::CmpIOp::create(ob, l, arith::CmpIPredicate::ult, j, nk).getResult();
+    return arith::CmpIOp::create(ob, l, arith::CmpIPredicate::ult, j, end).getResult();
   }
 
   Value inf, none, yes;
@@ -255,9 +263,39 @@ struct WarpSelectRow {
     return {cutS, cutJ32};
   }
 
-  /// Per chunk, a ballot of the lanes that keep their position; each
-  /// keeping lane writes at the count so far plus the keeping lanes below
-  /// it. Returns the number kept (at most the list's width).
+  Value popc(OpBuilder &ob, Location l, Value x) {
+    return arith::IndexCastOp::create(ob, l, idx, LLVM::CtPopOp::create(ob, l, i32, x))
+        .getResult();
+  }
+
+  /// One chunk of the emit: a ballot of the lanes that keep their
+  /// position; each keeping lane writes at `count` plus the keeping lanes
+  /// below it. Returns the count after the chunk.
+  Value emitChunk(OpBuilder &eb, Location l, Value j, Value inRow, Value s, Value cutS,
+                  Value cutJ, Value count, Value below, Type idType) {
+    Value inCut = arith::XOrIOp::create(eb, l, ranksAfter(eb, l, s, j, cutS, cutJ), yes);
+    Value keep = arith::AndIOp::create(
+        eb, l, inRow,
+        arith::OrIOp::create(eb, l, isForced(eb, l, j, s),
+                             arith::AndIOp::create(eb, l, isCandidate(eb, l, j, s), inCut)));
+    Value ballot = NVVM::VoteSyncOp::create(
+        eb, l, i32, arith::ConstantIntOp::create(eb, l, i32, -1), keep,
+        NVVM::VoteSyncKindAttr::get(eb.getContext(), NVVM::VoteSyncKind::ballot));
+    Value slot = arith::AddIOp::create(
+        eb, l, count, popc(eb, l, arith::AndIOp::create(eb, l, ballot, below)));
+    Value fits = arith::CmpIOp::create(eb, l, arith::CmpIPredicate::ult, slot, width);
+    scf::IfOp::create(eb, l, arith::AndIOp::create(eb, l, keep, fits),
+                      [&](OpBuilder &tb, Location tl) {
+                        memref::StoreOp::create(
+                            tb, tl, arith::IndexCastOp::create(tb, tl, idType, j), indices,
+                            ValueRange{at[0], at[1], at[2], slot});
+                        scf::YieldOp::create(tb, tl);
+                      });
+    return arith::AddIOp::create(eb, l, count, popc(eb, l, ballot));
+  }
+
+  /// The kept positions in ascending order (emitChunk per chunk). Returns
+  /// the number kept (at most the list's width).
   Value emitKept(Value cutS, Value cutJ) {
     Type idType = cast<MemRefType>(indices.getType()).getElementType();
     Value below = arith::SubIOp::create(
@@ -265,37 +303,24 @@ struct WarpSelectRow {
         arith::ShLIOp::create(b, loc, arith::ConstantIntOp::create(b, loc, i32, 1),
                               arith::IndexCastOp::create(b, loc, i32, lane)),
         arith::ConstantIntOp::create(b, loc, i32, 1));
-    Value full = arith::ConstantIntOp::create(b, loc, i32, -1);
-    auto popc = [&](OpBuilder &ob, Location l, Value x) {
-      return arith::IndexCastOp::create(ob, l, idx, LLVM::CtPopOp::create(ob, l, i32, x))
-          .getResult();
-    };
+    // selectBatch() chunks per iteration, their scores loaded first (a
+    // memory round trip per chunk otherwise), then ranked in order.
+    int64_t batch = cuda::selectBatch();
+    Value cB = cIdx(b, loc, batch);
     auto emit = scf::ForOp::create(
-        b, loc, c0, chunks, c1, ValueRange{c0},
-        [&](OpBuilder &eb, Location l, Value c, ValueRange st) {
-          Value j = position(eb, l, c);
-          Value inRow = inRowOf(eb, l, j);
-          Value s = scoreAt(eb, l, j, inRow);
-          Value inCut = arith::XOrIOp::create(eb, l, ranksAfter(eb, l, s, j, cutS, cutJ), yes);
-          Value keep = arith::AndIOp::create(
-              eb, l, inRow,
-              arith::OrIOp::create(eb, l, isForced(eb, l, j, s),
-                                   arith::AndIOp::create(eb, l, isCandidate(eb, l, j, s), inCut)));
-          Value ballot = NVVM::VoteSyncOp::create(
-              eb, l, i32, full, keep,
-              NVVM::VoteSyncKindAttr::get(b.getContext(), NVVM::VoteSyncKind::ballot));
-          Value slot = arith::AddIOp::create(
-              eb, l, st[0], popc(eb, l, arith::AndIOp::create(eb, l, ballot, below)));
-          Value fits = arith::CmpIOp::create(eb, l, arith::CmpIPredicate::ult, slot, width);
-          scf::IfOp::create(eb, l, arith::AndIOp::create(eb, l, keep, fits),
-                            [&](OpBuilder &tb, Location tl) {
-                              memref::StoreOp::create(
-                                  tb, tl, arith::IndexCastOp::create(tb, tl, idType, j), indices,
-                                  ValueRange{at[0], at[1], at[2], slot});
-                              scf::YieldOp::create(tb, tl);
-                            });
-          scf::YieldOp::create(
-              eb, l, ValueRange{arith::AddIOp::create(eb, l, st[0], popc(eb, l, ballot))});
+        b, loc, c0, arith::CeilDivUIOp::create(b, loc, chunks, cB), c1, ValueRange{c0},
+        [&](OpBuilder &eb, Location l, Value cb, ValueRange st) {
+          Value first = arith::MulIOp::create(eb, l, cb, cB);
+          SmallVector<std::tuple<Value, Value, Value>> got; // j, inRow, s
+          for (int64_t u = 0; u < batch; ++u) {
+            Value j = position(eb, l, arith::AddIOp::create(eb, l, first, cIdx(eb, l, u)));
+            Value inRow = inRowOf(eb, l, j);
+            got.push_back({j, inRow, scoreAt(eb, l, j, inRow)});
+          }
+          Value count = st[0];
+          for (auto [j, inRow, s] : got)
+            count = emitChunk(eb, l, j, inRow, s, cutS, cutJ, count, below, idType);
+          scf::YieldOp::create(eb, l, count);
         });
     return arith::MinUIOp::create(b, loc, emit.getResult(0), width);
   }
@@ -332,8 +357,8 @@ struct WarpSelectRow {
 void buildWarpSelectRow(OpBuilder &b, Location loc, const SelectPolicy &policy,
                         const RowRef &row, Value indices, Value counts,
                         ValueRange at, Value lane, bool ownRow, Value hist,
-                        Value slot) {
-  WarpSelectRow w(b, loc, policy, row, indices, counts, at, lane, ownRow);
+                        Value slot, Value scanEnd) {
+  WarpSelectRow w(b, loc, policy, row, indices, counts, at, lane, ownRow, scanEnd);
   if (policy.local > 0)
     w.f.localStart = warpLocalStart(b, loc, w.f, lane);
   RowMass mass;
@@ -593,12 +618,22 @@ void buildStepThread(OpBuilder &b, Location loc, func::FuncOp fn,
     buildProbsRow(b, loc, row, RowRef{arg(probs.getProbs()), {at[0], at[1], at[2]}});
   } else {
     auto select = cast<SelectOp>(op);
+    // The row rewritten in place where positions are kept whatever their
+    // score (first, last, local): the passes then compare one value. With
+    // no such rule the rewrite is a read and a write of the row for nothing.
+    SelectPolicy policy = SelectPolicy::of(select);
     bool ownRow = bindingOf(fn, select.getScores()).front() == 'w' &&
-                  select.getScores().hasOneUse();
-    buildWarpSelectRow(b, loc, SelectPolicy::of(select),
-                       RowRef{arg(select.getScores()), {at[0], at[1], at[2]}},
+                  select.getScores().hasOneUse() &&
+                  (policy.first > 0 || policy.last > 0 || policy.local > 0);
+    Value scores = arg(select.getScores()), scanEnd;
+    // A causal producer's rows end early (DSA's indexer: half the matrix
+    // on average); the passes stop there instead of reading its -inf tail.
+    if (auto rows = select.getScores().getDefiningOp<ScoreRowsOpInterface>())
+      scanEnd = rows.legalRowEnd(b, loc, scores, {at[0], at[1], at[2]});
+    buildWarpSelectRow(b, loc, policy,
+                       RowRef{scores, {at[0], at[1], at[2]}},
                        arg(select.getKvIndices()), arg(select.getKvCounts()),
-                       at, lane, ownRow, hist, slot);
+                       at, lane, ownRow, hist, slot, scanEnd);
   }
 }
 } // namespace

@@ -101,6 +101,9 @@ Value warpInclusiveScan(OpBuilder &b, Location loc, Value x, Value lane32,
 /// counts the row), then one pass for the cut's position among its ties
 /// unless all of them are kept: O(Nk / 32) per lane whatever k.
 /// Every candidate kept (count <= k): (-inf, nk).
+/// Chunks of 32 scores whose loads a warp's row pass issues together.
+int64_t selectBatch();
+
 std::pair<Value, Value> buildWarpRadixCut(
     OpBuilder &b, Location loc, int64_t k, Value lane, Value chunks, Value nk,
     Value hist, Value slot,

@@ -73,28 +73,39 @@ void countDigit(OpBuilder &b, Location loc, int64_t shift, Value prefix, Value l
                             ValueRange{slot, arith::AddIOp::create(b, loc, lane, cIdx(b, loc, 32 * i))});
   w.syncWarp();
   Value pre = prefix;
-  scf::ForOp::create(b, loc, c0, chunks, c1, ValueRange{},
-                     [&](OpBuilder &fb, Location l, Value c, ValueRange) {
+  // selectBatch() chunks per iteration, their loads issued before any count: one
+  // load per iteration left each warp waiting a memory round trip per 32
+  // scores. Chunks past the row read position 0 and are no candidates.
+  int64_t batch = cuda::selectBatch();
+  Value batches = arith::CeilDivUIOp::create(b, loc, chunks, cIdx(b, loc, batch));
+  scf::ForOp::create(b, loc, c0, batches, c1, ValueRange{},
+                     [&](OpBuilder &fb, Location l, Value cb, ValueRange) {
                        WarpOps fw{fb, l, i32};
-                       auto [s, cand] = candidateAt(fb, l, c);
-                       Value key = radixKey(fb, l, s);
-                       Value match = cand;
-                       if (shift < 24) {
-                         Value high = arith::ShRUIOp::create(
-                             fb, l, arith::XOrIOp::create(fb, l, key, pre), fw.ci(shift + 8));
-                         match = arith::AndIOp::create(fb, l, match,
-                                                       fw.cmp(P::eq, high, fw.ci(0)));
+                       Value first = arith::MulIOp::create(fb, l, cb, cIdx(fb, l, batch));
+                       SmallVector<std::pair<Value, Value>> got;
+                       for (int64_t u = 0; u < batch; ++u)
+                         got.push_back(candidateAt(fb, l, arith::AddIOp::create(
+                                                             fb, l, first, cIdx(fb, l, u))));
+                       for (auto [s, cand] : got) {
+                         Value key = radixKey(fb, l, s);
+                         Value match = cand;
+                         if (shift < 24) {
+                           Value high = arith::ShRUIOp::create(
+                               fb, l, arith::XOrIOp::create(fb, l, key, pre), fw.ci(shift + 8));
+                           match = arith::AndIOp::create(fb, l, match,
+                                                         fw.cmp(P::eq, high, fw.ci(0)));
+                         }
+                         scf::IfOp::create(fb, l, match, [&](OpBuilder &ib, Location il) {
+                           WarpOps iw{ib, il, i32};
+                           Value digit = arith::AndIOp::create(
+                               ib, il, arith::ShRUIOp::create(ib, il, key, iw.ci(shift)),
+                               iw.ci(255));
+                           memref::AtomicRMWOp::create(
+                               ib, il, arith::AtomicRMWKind::addi, iw.ci(1), hist,
+                               ValueRange{slot, arith::IndexCastOp::create(ib, il, idx, digit)});
+                           scf::YieldOp::create(ib, il);
+                         });
                        }
-                       scf::IfOp::create(fb, l, match, [&](OpBuilder &ib, Location il) {
-                         WarpOps iw{ib, il, i32};
-                         Value digit = arith::AndIOp::create(
-                             ib, il, arith::ShRUIOp::create(ib, il, key, iw.ci(shift)),
-                             iw.ci(255));
-                         memref::AtomicRMWOp::create(
-                             ib, il, arith::AtomicRMWKind::addi, iw.ci(1), hist,
-                             ValueRange{slot, arith::IndexCastOp::create(ib, il, idx, digit)});
-                         scf::YieldOp::create(ib, il);
-                       });
                        scf::YieldOp::create(fb, l);
                      });
   w.syncWarp();
@@ -135,6 +146,13 @@ scf::ForOp pickByPosition(OpBuilder &b, Location loc, Value prefix, Value want, 
 }
 
 } // namespace
+
+int64_t mlir::attn::cuda::selectBatch() {
+  // DSA's top-2048 at N = 32768 on an H100 (docs/benchmarks/select.md):
+  // 1, 8 and 16 chunks took 8.7 (with 1 only in the counting passes), 4.9
+  // and 5.5 ms.
+  return 8;
+}
 
 std::pair<Value, Value> mlir::attn::cuda::buildWarpRadixCut(
     OpBuilder &b, Location loc, int64_t k, Value lane, Value chunks, Value nk, Value hist,

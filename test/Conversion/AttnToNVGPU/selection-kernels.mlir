@@ -271,3 +271,36 @@ func.func @split_kv_shared(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
           tensor<?x?x?xf32>) -> (tensor<?x?x?x64xbf16>, tensor<?x?x?xf32>)
   return %o, %o1 : tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>
 }
+
+// DSA's token select (topk(2048): the warp radix select) over a causal
+// indexer's rows: every pass stops at the row's causal end (clamp(t + M -
+// N + 1, 0, M), from the scores' shape; DSA's rows are half -inf on
+// average), loads 8 chunks of 32 scores before counting any, and the row
+// is not rewritten in place first (no first/last/local rule to encode).
+// CHECK-LABEL: gpu.func @dsa__s1(
+// CHECK: %[[N:.*]] = memref.dim %arg0, %c2{{.*}} : memref<?x1x?x?xf32>
+// CHECK: %[[M:.*]] = memref.dim %arg0, %c3{{.*}} : memref<?x1x?x?xf32>
+// CHECK: %[[LO:.*]] = arith.maxsi %c0{{.*}}, %{{.*}} : index
+// CHECK: %[[END:.*]] = arith.minsi %[[M]], %[[LO]] : index
+// CHECK: %[[SCAN:.*]] = arith.minui %[[END]], %{{.*}} : index
+// CHECK: %[[CHUNKS:.*]] = arith.ceildivui %[[SCAN]], %c32{{.*}} : index
+// CHECK-NOT: memref.store {{.*}}, %arg0
+// CHECK: %[[BATCHES:.*]] = arith.ceildivui %[[CHUNKS]], %c8{{.*}} : index
+// CHECK: scf.for %{{.*}} = %c0{{.*}} to %[[BATCHES]]
+// CHECK-COUNT-8: memref.load %arg0
+// CHECK: memref.atomic_rmw addi
+func.func @dsa(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
+               %v: tensor<?x?x?x64xbf16>, %qi: tensor<?x4x?x64xbf16>,
+               %ki: tensor<?x?x64xf32>, %w: tensor<?x?x4xf32>)
+    -> tensor<?x?x?x64xbf16> {
+  %s = attn.index_scores %qi, %ki, %w causal
+       : (tensor<?x4x?x64xbf16>, tensor<?x?x64xf32>, tensor<?x?x4xf32>)
+         -> tensor<?x1x?x?xf32>
+  %idx, %cnt = attn.select %s topk(2048)
+       : tensor<?x1x?x?xf32> -> (tensor<?x1x?x2048xi32>, tensor<?x1x?xi32>)
+  %o = attn.attention %q, %k, %v blocks(%idx, %cnt) block_size(1, 1)
+         mask(#attn.causal)
+       : (tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>, tensor<?x?x?x64xbf16>,
+          tensor<?x1x?x2048xi32>, tensor<?x1x?xi32>) -> tensor<?x?x?x64xbf16>
+  return %o : tensor<?x?x?x64xbf16>
+}

@@ -73,6 +73,15 @@ ScoreRows IndexScoresOp::prepareScoreRows(OpBuilder &b, int64_t lanes) {
   return rows;
 }
 
+Value IndexScoresOp::legalRowEnd(OpBuilder &b, Location loc, Value scores,
+                                 ArrayRef<Value> row) {
+  if (!getCausal())
+    return Value();
+  // [B, 1, N, M]: the bound needs only N, M and the row's t.
+  return causalRowEnd(b, loc, dimOf(b, loc, scores, 2), dimOf(b, loc, scores, 3),
+                      row[2]);
+}
+
 ScoreRows ProbsOp::prepareScoreRows(OpBuilder &b, int64_t) {
   Location loc = getLoc();
   ProbsRow site = ProbsRow::of(*this, readBuffer(b, loc, getQ()),

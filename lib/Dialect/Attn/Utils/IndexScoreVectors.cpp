@@ -25,7 +25,11 @@ using namespace mlir::attn;
 
 Value mlir::attn::indexRowEnd(OpBuilder &b, Location loc, Value qi, Value ki,
                               Value t) {
-  Value m = dimOf(b, loc, ki, 1), n = dimOf(b, loc, qi, 2);
+  return causalRowEnd(b, loc, dimOf(b, loc, qi, 2), dimOf(b, loc, ki, 1), t);
+}
+
+Value mlir::attn::causalRowEnd(OpBuilder &b, Location loc, Value n, Value m,
+                               Value t) {
   Value last =
       arith::SubIOp::create(b, loc, arith::AddIOp::create(b, loc, t, m), n);
   return arith::MinSIOp::create(

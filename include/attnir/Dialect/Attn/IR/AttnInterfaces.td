@@ -237,6 +237,18 @@ def Attn_ScoreRowsOpInterface : OpInterface<"ScoreRowsOpInterface"> {
       }],
       "::mlir::attn::ScoreRows", "prepareScoreRows",
       (ins "::mlir::OpBuilder &":$b, "int64_t":$lanes)>,
+    InterfaceMethod<[{
+        Where row `row` ((b, h, i) as index values) of the matrix in buffer
+        `scores` (this op's result, of which only the shape is read) holds
+        its legal scores: every score at and past the returned index is
+        -inf (a causal bound), so a select need not read them. Null: the
+        whole row may be legal. A GPU select kernel asks this, where the
+        producer's operands are not at hand.
+      }],
+      "::mlir::Value", "legalRowEnd",
+      (ins "::mlir::OpBuilder &":$b, "::mlir::Location":$loc,
+           "::mlir::Value":$scores, "::llvm::ArrayRef<::mlir::Value>":$row),
+      [{}], [{ return ::mlir::Value(); }]>,
   ];
 }
 

@@ -162,7 +162,7 @@ def Attn_BlockScoresOp : Attn_Op<"block_scores", [Pure,
 
 def Attn_IndexScoresOp : Attn_Op<"index_scores", [Pure,
     DeclareOpInterfaceMethods<Attn_ShapeRelationsOpInterface>,
-    DeclareOpInterfaceMethods<Attn_ScoreRowsOpInterface>,
+    DeclareOpInterfaceMethods<Attn_ScoreRowsOpInterface, ["legalRowEnd"]>,
     DeclareOpInterfaceMethods<Attn_ReferenceOpInterface>]> {
   let summary = "token-level index scores (DeepSeek-V3.2's lightning indexer)";
   let description = [{

@@ -136,6 +136,8 @@ void buildIndexScoreRow(OpBuilder &b, Location loc, const IndexRow &site,
 /// The keys a causal index row t may keep: [0, end) with end = t + M - N
 /// + 1 clamped into [0, M] (qi [B, HI, N, DI], ki [B, M, DI]).
 Value indexRowEnd(OpBuilder &b, Location loc, Value qi, Value ki, Value t);
+/// The same from the lengths: N queries, M keys (bottom-right causal).
+Value causalRowEnd(OpBuilder &b, Location loc, Value n, Value m, Value t);
 
 /// The index keys packed for vector rows (the CPU): kT [B, 1, ceil(M / L),
 /// DI, L] f32 is ki transposed in blocks of L = `lanes` keys (0 past M), so
