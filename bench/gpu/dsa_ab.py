@@ -36,6 +36,21 @@ for B, N in [(1, 77), (2, 300), (1, 2100), (1, 4096)]:
         err = rel(got.cpu(), ref) if ref is not None else None
         out["checks"].append(dict(name=n, shape=f"{B}x{N}", err=err, equal_to_base=same))
         print("check", n, B, N, err, "equal" if same else "DIFFERENT", flush=True)
+# The indexer's matrix itself, where the entry returns it (its tiles past
+# the diagonal are written -inf): -inf exactly where float64's is.
+idx_path = os.path.join(HERE, "bundles", "index_only.bundle")
+if os.path.exists(idx_path):
+    kidx = attnir.load(idx_path)
+    for B, N in [(1, 77), (2, 300), (1, 2100)]:
+        q, k, v, qi, ki, w = inputs(B, N, seed=N)
+        got = kidx(qi, ki, w).double().cpu()
+        ref = torch.as_tensor(kidx.reference(qi.cpu(), ki.cpu(), w.cpu())).double()
+        fin = torch.isfinite(ref)
+        same_inf = bool(torch.equal(fin, torch.isfinite(got)) and (got[~fin] == float("-inf")).all())
+        err = float((got[fin] - ref[fin]).abs().max() / ref[fin].abs().max())
+        ok = same_inf and err < 1e-3
+        out["checks"].append(dict(name="index_only", shape=f"{B}x{N}", err=err, same_inf=same_inf, ok=ok))
+        print("check index_only", B, N, err, "ok" if ok else "FAILED", flush=True)
 for rnd in range(2):
     for N in (8192, 32768):
         args = inputs(1, N, seed=1)

@@ -15,7 +15,11 @@
 // multiplied (two MMAs): 16 significant bits of ki instead of 8, so the
 // scores stay within f32-like rounding of the reference and top-k picks the
 // same keys except at near ties. Tiles wholly past the causal diagonal are
-// filled with -inf without staging anything.
+// filled with -inf without staging anything, or skipped where only GPU
+// selects read the matrix (they stop at each row's causal end:
+// ScoreRowsOpInterface::legalRowEnd). The tile goes out through shared
+// memory, each warp storing 32 consecutive scores of a row: stored from
+// the MMA fragments, a warp's 32 stores hit 8 rows at 16 bytes each.
 //
 //===----------------------------------------------------------------------===//
 
@@ -23,9 +27,11 @@
 #include "SelectionKernels.h"
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "attnir/Dialect/Attn/Utils/EntryBindings.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include <algorithm>
 #include <limits>
 
 using namespace mlir;
@@ -43,14 +49,19 @@ struct IndexTileShape {
   bool split;
   int64_t pad() const { return di + 8; }
   int64_t tileBytes() const { return kTile * pad() * 2; }
-  int64_t bytes() const { return tileBytes() * (split ? 3 : 2); }
+  /// The scores' staging tile, f32 [64, 72] (rows padded by 32 bytes),
+  /// reusing the operands' space after the last head.
+  static constexpr int64_t kOutPad = kTile + 8;
+  int64_t bytes() const { return std::max(tileBytes() * (split ? 3 : 2), kTile * kOutPad * 4); }
 };
 
 class IndexTileBuilder : cuda::KernelMath {
 public:
+  /// `fillDead`: tiles wholly past the causal diagonal are written (-inf);
+  /// false where no reader looks past a row's causal end.
   IndexTileBuilder(ImplicitLocOpBuilder &b, IndexScoresOp op, IndexTileShape s,
-                   function_ref<Value(Value)> arg)
-      : KernelMath{b}, op(op), s(s), arg(arg), mf(b, s.elt) {}
+                   function_ref<Value(Value)> arg, bool fillDead)
+      : KernelMath{b}, op(op), s(s), arg(arg), mf(b, s.elt), fillDead(fillDead) {}
 
   void build(Value block, Value tid, Value smem);
 
@@ -59,6 +70,7 @@ private:
   IndexTileShape s;
   function_ref<Value(Value)> arg;
   cuda::MmaFragments mf;
+  bool fillDead;
   Value qi, ki, w, out, bi, n, m, t0, j0, tid, lane, warp;
   Value sQ, sK, sKlo;
 
@@ -79,7 +91,7 @@ private:
   }
   Value keyLimit(Value row);
   void fill(Value value);
-  void store(ArrayRef<SmallVector<Value>> acc);
+  void store(ArrayRef<SmallVector<Value>> acc, Value smem);
 };
 
 void IndexTileBuilder::stage(Value src, Value dst, Value dstLo, Value r0, Value limit,
@@ -152,22 +164,31 @@ void IndexTileBuilder::fill(Value value) {
   }
 }
 
-void IndexTileBuilder::store(ArrayRef<SmallVector<Value>> acc) {
-  Type i64 = b.getI64Type();
+void IndexTileBuilder::store(ArrayRef<SmallVector<Value>> acc, Value smem) {
+  Type i64 = b.getI64Type(), f32 = b.getF32Type();
   Value negInf = cf(-std::numeric_limits<double>::infinity());
+  gpu::BarrierOp::create(b); // every warp's last reads of sQ and sK are done
+  Value sOut = sharedView(smem, c(0), {kTile, IndexTileShape::kOutPad}, f32);
   for (int64_t nt = 0; nt < kTile / 8; ++nt)
     for (int64_t e = 0; e < 4; ++e) {
       auto [r, cl] = cell(nt, e);
-      Value row = add(t0, r), col = add(j0, cl);
-      Value in = arith::AndIOp::create(b, ult(row, n), ult(col, m));
-      auto ifIn = scf::IfOp::create(b, in, /*withElse=*/false);
-      OpBuilder::InsertionGuard g(b);
-      b.setInsertionPointToStart(&ifIn.getThenRegion().front());
-      Value legal = arith::CmpIOp::create(b, arith::CmpIPredicate::sle,
-                                          arith::IndexCastOp::create(b, i64, col), keyLimit(r));
-      memref::StoreOp::create(b, arith::SelectOp::create(b, legal, acc[nt][e], negInf), out,
-                              ValueRange{bi, c(0), row, col});
+      memref::StoreOp::create(b, acc[nt][e], sOut, ValueRange{r, cl});
     }
+  gpu::BarrierOp::create(b);
+  for (int64_t e = 0; e < kTile * kTile; e += kThreads) {
+    Value flat = add(tid, e);
+    Value r = div(flat, kTile), cl = rem(flat, kTile);
+    Value row = add(t0, r), col = add(j0, cl);
+    Value in = arith::AndIOp::create(b, ult(row, n), ult(col, m));
+    auto ifIn = scf::IfOp::create(b, in, /*withElse=*/false);
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&ifIn.getThenRegion().front());
+    Value legal = arith::CmpIOp::create(b, arith::CmpIPredicate::sle,
+                                        arith::IndexCastOp::create(b, i64, col), keyLimit(r));
+    Value v = memref::LoadOp::create(b, sOut, ValueRange{r, cl});
+    memref::StoreOp::create(b, arith::SelectOp::create(b, legal, v, negInf), out,
+                            ValueRange{bi, c(0), row, col});
+  }
 }
 
 void IndexTileBuilder::build(Value block, Value thread, Value smem) {
@@ -192,7 +213,8 @@ void IndexTileBuilder::build(Value block, Value thread, Value smem) {
                                      keyLimit(arith::SubIOp::create(b, lastRow, t0)));
   auto ifDead = scf::IfOp::create(b, dead, /*withElse=*/true);
   b.setInsertionPointToStart(&ifDead.getThenRegion().front());
-  fill(cf(-std::numeric_limits<double>::infinity()));
+  if (fillDead)
+    fill(cf(-std::numeric_limits<double>::infinity()));
   b.setInsertionPointToStart(&ifDead.getElseRegion().front());
 
   sQ = view(smem, 0);
@@ -226,7 +248,7 @@ void IndexTileBuilder::build(Value block, Value thread, Value smem) {
   SmallVector<SmallVector<Value>> acc(kTile / 8);
   for (int64_t i = 0; i < kTile / 8 * 4; ++i)
     acc[i / 4].push_back(overHeads.getResult(i));
-  store(acc);
+  store(acc, smem);
 }
 } // namespace
 
@@ -246,10 +268,16 @@ LogicalResult mlir::attn::cuda::buildTiledIndexScores(OpBuilder &gb, func::FuncO
                    cast<RankedTensorType>(op.getKi().getType()).getElementType().isF32()};
   // One block of kThreads per 64 x 64 tile of the scores [B, 1, N, M].
   int64_t scores = op->getNumOperands();
+  // An intermediate read by GPU selects alone: they stop at each row's
+  // causal end, so the tiles past the diagonal (half the matrix) need no
+  // -inf.
+  bool onlySelects = llvm::all_of(op.getScores().getUsers(),
+                                  [](Operation *u) { return isa<SelectOp>(u); });
+  bool fillDead = !(onlySelects && bindingOf(fn, op.getScores()).front() == 'w');
   gpu::GPUFuncOp kfn = buildSharedStepKernel(
       gb, fn, op, name, {scores, 4, kThreads, kThreads, s.bytes()},
       [&](ImplicitLocOpBuilder &b, gpu::GPUFuncOp, function_ref<Value(Value)> arg, Value smem) {
-        IndexTileBuilder(b, op, s, arg)
+        IndexTileBuilder(b, op, s, arg, fillDead)
             .build(gpu::BlockIdOp::create(b, gpu::Dimension::x),
                    gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
       });

@@ -277,6 +277,18 @@ func.func @split_kv_shared(%q: tensor<?x?x?x64xbf16>, %k: tensor<?x?x?x64xbf16>,
 // N + 1, 0, M), from the scores' shape; DSA's rows are half -inf on
 // average), loads 8 chunks of 32 scores before counting any, and the row
 // is not rewritten in place first (no first/last/local rule to encode).
+// The indexer (64 x 64 tiles on tensor cores) read only by the select:
+// tiles past the diagonal are left unwritten (the select never reads
+// there), and a tile goes out through shared memory.
+// CHECK-LABEL: gpu.func @dsa__s0(
+// CHECK: scf.if %{{.*}} {
+// CHECK: scf.if %{{.*}} {
+// CHECK-NEXT: } else {
+// CHECK: %[[OUT:.*]] = memref.view {{.*}} to memref<64x72xf32, #gpu.address_space<workgroup>>
+// CHECK-COUNT-32: memref.store %{{.*}}, %[[OUT]]
+// CHECK: gpu.barrier
+// CHECK: memref.load %[[OUT]]
+// CHECK: memref.store {{.*}} : memref<?x1x?x?xf32>
 // CHECK-LABEL: gpu.func @dsa__s1(
 // CHECK: %[[N:.*]] = memref.dim %arg0, %c2{{.*}} : memref<?x1x?x?xf32>
 // CHECK: %[[M:.*]] = memref.dim %arg0, %c3{{.*}} : memref<?x1x?x?xf32>
