@@ -361,11 +361,14 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     // read every KV head's rows and lost the cache between query rows
     // (DSA with 8 KV heads 1.7x slower).
     bool sharedWalk = gather && gatherInPlace(t);
+    // The list's buffers, read once for the head count here and the walk.
+    Value listIndices = op.hasBlockList() ? toBuffer(op.getKvIndices()) : Value();
+    Value listCounts = op.hasBlockList() ? toBuffer(op.getKvCounts()) : Value();
     Value headTasks = Hq, share;
     if (sharedWalk) {
       Value perQuery = arith::CmpIOp::create(
           rw, loc, arith::CmpIPredicate::eq,
-          memref::DimOp::create(rw, loc, toBuffer(op.getKvIndices()), 1), Hq);
+          memref::DimOp::create(rw, loc, listIndices, 1), Hq);
       share = arith::SelectOp::create(rw, loc, perQuery, c1, group);
       headTasks = arith::DivUIOp::create(rw, loc, Hq, share);
     }
@@ -382,8 +385,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
         rw, loc, arith::AddIOp::create(rw, loc, i0, taskRows), N);
     BlockListOperands list;
     if (op.hasBlockList())
-      list = BlockListOperands{toBuffer(op.getKvIndices()),
-                               toBuffer(op.getKvCounts()), Hq, Hkv,
+      list = BlockListOperands{listIndices, listCounts, Hq, Hkv,
                                op.listBlockQ(), op.listBlockK(),
                                op.getFullMarked()};
     auto accType = MemRefType::get({bq, dvPad}, f32);

@@ -62,16 +62,6 @@ Value mlir::attn::packIndexKeys(OpBuilder &b, Location loc, Value ki,
 
 namespace {
 
-/// A loop over [lo, hi) by `step` whose body yields nothing.
-void forStep(OpBuilder &b, Location loc, Value lo, Value hi, int64_t step,
-             function_ref<void(OpBuilder &, Location, Value)> body) {
-  scf::ForOp::create(b, loc, lo, hi, cIdx(b, loc, step), ValueRange{},
-                     [&](OpBuilder &fb, Location l, Value i, ValueRange) {
-                       body(fb, l, i);
-                       scf::YieldOp::create(fb, l);
-                     });
-}
-
 /// One index row's vector code: the row (b, t) of `site`, its keys packed
 /// in `kT`, its scores stored in `row`.
 struct IndexVectorRow {
@@ -206,17 +196,19 @@ void mlir::attn::buildIndexScoreVectorRow(OpBuilder &b, Location loc,
   // one masked), then -inf for the keys past end.
   Value wide = arith::MulIOp::create(
       b, loc, arith::DivUIOp::create(b, loc, end, span), span);
-  forStep(b, loc, c0, arith::DivUIOp::create(b, loc, wide, cL), width,
-          [&](OpBuilder &tb, Location tl, Value blk) {
-            SmallVector<Value> t = v.totals(tb, tl, blk, width);
-            for (int64_t c = 0; c < width; ++c)
-              vector::StoreOp::create(
-                  tb, tl, t[c], row.buffer,
-                  row.at(arith::MulIOp::create(tb, tl, plusIdx(tb, tl, blk, c),
-                                               cIdx(tb, tl, lanes))));
-          });
+  forEach(
+      b, loc, c0, arith::DivUIOp::create(b, loc, wide, cL),
+      [&](OpBuilder &tb, Location tl, Value blk) {
+        SmallVector<Value> t = v.totals(tb, tl, blk, width);
+        for (int64_t c = 0; c < width; ++c)
+          vector::StoreOp::create(
+              tb, tl, t[c], row.buffer,
+              row.at(arith::MulIOp::create(tb, tl, plusIdx(tb, tl, blk, c),
+                                           cIdx(tb, tl, lanes))));
+      },
+      width);
   Value endBlocks = arith::CeilDivUIOp::create(b, loc, end, cL);
-  forStep(b, loc, arith::DivUIOp::create(b, loc, wide, cL), endBlocks, 1,
+  forEach(b, loc, arith::DivUIOp::create(b, loc, wide, cL), endBlocks,
           [&](OpBuilder &tb, Location tl, Value blk) {
             Value s0 = arith::MulIOp::create(tb, tl, blk, cIdx(tb, tl, lanes));
             SmallVector<Value> t = v.totals(tb, tl, blk, 1);
@@ -226,8 +218,8 @@ void mlir::attn::buildIndexScoreVectorRow(OpBuilder &b, Location loc,
     return;
   Value negInf = v.splat(
       b, loc, cF32(b, loc, -std::numeric_limits<double>::infinity()));
-  forStep(b, loc, arith::DivUIOp::create(b, loc, end, cL),
-          arith::CeilDivUIOp::create(b, loc, m, cL), 1,
+  forEach(b, loc, arith::DivUIOp::create(b, loc, end, cL),
+          arith::CeilDivUIOp::create(b, loc, m, cL),
           [&](OpBuilder &tb, Location tl, Value blk) {
             Value s0 = arith::MulIOp::create(tb, tl, blk, cIdx(tb, tl, lanes));
             v.storeMasked(tb, tl, s0, v.lanesIn(tb, tl, s0, end, m), negInf);

@@ -117,8 +117,9 @@ inline KeyRow keyRowOf(OpBuilder &b, Location loc, Value j, Value M) {
 
 /// A loop over [lo, hi) whose body yields nothing.
 inline void forEach(OpBuilder &b, Location loc, Value lo, Value hi,
-                    function_ref<void(OpBuilder &, Location, Value)> body) {
-  scf::ForOp::create(b, loc, lo, hi, cIdx(b, loc, 1), ValueRange{},
+                    function_ref<void(OpBuilder &, Location, Value)> body,
+                    int64_t step = 1) {
+  scf::ForOp::create(b, loc, lo, hi, cIdx(b, loc, step), ValueRange{},
                      [&](OpBuilder &fb, Location l, Value i, ValueRange) {
                        body(fb, l, i);
                        scf::YieldOp::create(fb, l);
