@@ -672,6 +672,17 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
     kfn->setAttr("attn.grid_tile", attrs.getDenseI64ArrayAttr(
                                        {cuda::kScoreTile, cuda::kScoreTile}));
 
+  // The radix select of topk alone at 8 blocks per SM (64 registers, 72
+  // without the bound; no spills): DSA's select 4.91 -> 4.83 ms on an H100
+  // (docs/benchmarks/select.md). Forced positions (first, last, local)
+  // need more registers and would spill under it.
+  auto forcesNone = [&] {
+    SelectPolicy p = SelectPolicy::of(cast<SelectOp>(op));
+    return p.first == 0 && p.last == 0 && p.local == 0;
+  };
+  if (s.radix && forcesNone())
+    kfn->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), attrs.getI32IntegerAttr(8));
+
   OpBuilder b(ctx);
   b.setInsertionPointToStart(&kfn.getBody().front());
   auto arg = [&](Value v) -> Value {

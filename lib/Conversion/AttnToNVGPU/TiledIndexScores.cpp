@@ -29,6 +29,7 @@
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Utils/EntryBindings.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include <algorithm>
@@ -282,5 +283,11 @@ LogicalResult mlir::attn::cuda::buildTiledIndexScores(OpBuilder &gb, func::FuncO
                    gpu::ThreadIdOp::create(b, gpu::Dimension::x), smem);
       });
   kfn->setAttr("attn.grid_tile", gb.getDenseI64ArrayAttr({kTile, kTile}));
+  // 4 blocks per SM (128 registers, 136 without the bound; no spills at
+  // DI = 64): DSA's indexer 3.06 -> 2.77 ms on an H100
+  // (docs/benchmarks/select.md). DI = 32 with bf16 keys spills under the
+  // bound and DI = 128 needs 140 with f32 keys, so only DI = 64 asks.
+  if (s.di == 64)
+    kfn->setAttr(NVVM::NVVMDialect::getMinctasmAttrName(), gb.getI32IntegerAttr(4));
   return success();
 }
