@@ -628,8 +628,12 @@ void buildStepThread(OpBuilder &b, Location loc, func::FuncOp fn,
     Value scores = arg(select.getScores()), scanEnd;
     // A causal producer's rows end early (DSA's indexer: half the matrix
     // on average); the passes stop there instead of reading its -inf tail.
-    if (auto rows = select.getScores().getDefiningOp<ScoreRowsOpInterface>())
-      scanEnd = rows.legalRowEnd(b, loc, scores, {at[0], at[1], at[2]});
+    if (auto rows = select.getScores().getDefiningOp<ScoreRowsOpInterface>()) {
+      SmallVector<Value> dims;
+      for (int64_t d = 0; d < 4; ++d)
+        dims.push_back(dimOf(b, loc, scores, d));
+      scanEnd = rows.legalRowEnd(b, loc, dims, {at[0], at[1], at[2]});
+    }
     buildWarpSelectRow(b, loc, policy,
                        RowRef{scores, {at[0], at[1], at[2]}},
                        arg(select.getKvIndices()), arg(select.getKvCounts()),

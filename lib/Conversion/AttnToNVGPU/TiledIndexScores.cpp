@@ -91,6 +91,9 @@ private:
     return {row, accumulatorCol(lane, nt, e)};
   }
   Value keyLimit(Value row);
+  /// out[bi, 0, t0 + r, j0 + cl] = valueAt(r, cl, j0 + cl) for every cell
+  /// of the tile inside [N, M]; a warp stores 32 consecutive cells of a row.
+  void storeCells(function_ref<Value(Value, Value, Value)> valueAt);
   void fill(Value value);
   void store(ArrayRef<SmallVector<Value>> acc, Value smem);
 };
@@ -153,16 +156,21 @@ Value IndexTileBuilder::keyLimit(Value row) {
   return arith::SubIOp::create(b, wide(add(add(t0, row), m)), wide(n));
 }
 
-void IndexTileBuilder::fill(Value value) {
+void IndexTileBuilder::storeCells(function_ref<Value(Value, Value, Value)> valueAt) {
   for (int64_t e = 0; e < kTile * kTile; e += kThreads) {
     Value flat = add(tid, e);
-    Value row = add(t0, div(flat, kTile)), col = add(j0, rem(flat, kTile));
+    Value r = div(flat, kTile), cl = rem(flat, kTile);
+    Value row = add(t0, r), col = add(j0, cl);
     Value in = arith::AndIOp::create(b, ult(row, n), ult(col, m));
     auto ifIn = scf::IfOp::create(b, in, /*withElse=*/false);
     OpBuilder::InsertionGuard g(b);
     b.setInsertionPointToStart(&ifIn.getThenRegion().front());
-    memref::StoreOp::create(b, value, out, ValueRange{bi, c(0), row, col});
+    memref::StoreOp::create(b, valueAt(r, cl, col), out, ValueRange{bi, c(0), row, col});
   }
+}
+
+void IndexTileBuilder::fill(Value value) {
+  storeCells([&](Value, Value, Value) { return value; });
 }
 
 void IndexTileBuilder::store(ArrayRef<SmallVector<Value>> acc, Value smem) {
@@ -176,20 +184,12 @@ void IndexTileBuilder::store(ArrayRef<SmallVector<Value>> acc, Value smem) {
       memref::StoreOp::create(b, acc[nt][e], sOut, ValueRange{r, cl});
     }
   gpu::BarrierOp::create(b);
-  for (int64_t e = 0; e < kTile * kTile; e += kThreads) {
-    Value flat = add(tid, e);
-    Value r = div(flat, kTile), cl = rem(flat, kTile);
-    Value row = add(t0, r), col = add(j0, cl);
-    Value in = arith::AndIOp::create(b, ult(row, n), ult(col, m));
-    auto ifIn = scf::IfOp::create(b, in, /*withElse=*/false);
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(&ifIn.getThenRegion().front());
+  storeCells([&](Value r, Value cl, Value col) -> Value {
     Value legal = arith::CmpIOp::create(b, arith::CmpIPredicate::sle,
                                         arith::IndexCastOp::create(b, i64, col), keyLimit(r));
     Value v = memref::LoadOp::create(b, sOut, ValueRange{r, cl});
-    memref::StoreOp::create(b, arith::SelectOp::create(b, legal, v, negInf), out,
-                            ValueRange{bi, c(0), row, col});
-  }
+    return arith::SelectOp::create(b, legal, v, negInf);
+  });
 }
 
 void IndexTileBuilder::build(Value block, Value thread, Value smem) {

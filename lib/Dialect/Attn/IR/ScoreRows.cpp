@@ -41,10 +41,6 @@ ScoreRows IndexScoresOp::prepareScoreRows(OpBuilder &b, int64_t lanes) {
   ScoreRows rows;
   rows.dims = {dimOf(b, loc, site.qi, 0), cIdx(b, loc, 1),
                dimOf(b, loc, site.qi, 2), dimOf(b, loc, site.ki, 1)};
-  if (site.causal)
-    rows.legalEnd = [site](OpBuilder &ob, Location l, ArrayRef<Value> row) {
-      return indexRowEnd(ob, l, site.qi, site.ki, row[2]);
-    };
   // Vector rows need the head count and DI at compile time (registers per
   // head, the packed keys' type).
   auto qi = getQi().getType();
@@ -73,13 +69,12 @@ ScoreRows IndexScoresOp::prepareScoreRows(OpBuilder &b, int64_t lanes) {
   return rows;
 }
 
-Value IndexScoresOp::legalRowEnd(OpBuilder &b, Location loc, Value scores,
+Value IndexScoresOp::legalRowEnd(OpBuilder &b, Location loc, ValueRange dims,
                                  ArrayRef<Value> row) {
   if (!getCausal())
     return Value();
   // [B, 1, N, M]: the bound needs only N, M and the row's t.
-  return causalRowEnd(b, loc, dimOf(b, loc, scores, 2), dimOf(b, loc, scores, 3),
-                      row[2]);
+  return causalRowEnd(b, loc, dims[2], dims[3], row[2]);
 }
 
 ScoreRows ProbsOp::prepareScoreRows(OpBuilder &b, int64_t) {

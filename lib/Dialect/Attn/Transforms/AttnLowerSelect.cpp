@@ -147,8 +147,8 @@ void lowerSelect(RewriterBase &rw, SelectOp op, int64_t lanes) {
           scratch = allocScratchRow(b, l, dims[3]);
           row = RowRef{scratch.buffer, {}};
           rows.fill(b, l, SmallVector<Value>(iv), row.buffer, {});
-          if (rows.legalEnd) // the passes skip the row's -inf tail
-            scanEnd = rows.legalEnd(b, l, iv);
+          // The passes skip the row's -inf tail.
+          scanEnd = producer.legalRowEnd(b, l, dims, iv);
         }
         buildSelectRow(b, l, policy, row, indices, counts, ValueRange(iv),
                        scanEnd);

@@ -159,10 +159,6 @@ struct ScoreRows {
   /// Frees, after the loop over rows, buffers the preparation made (null:
   /// none).
   std::function<void(OpBuilder &, Location)> release;
-  /// Where row `row` ((b, h, i)) may hold its last legal score: every
-  /// score at and past it is -inf (a causal bound), so a select need not
-  /// read them. Null: the whole row.
-  std::function<Value(OpBuilder &, Location, llvm::ArrayRef<Value>)> legalEnd;
 };
 
 } // namespace mlir::attn

@@ -238,16 +238,17 @@ def Attn_ScoreRowsOpInterface : OpInterface<"ScoreRowsOpInterface"> {
       "::mlir::attn::ScoreRows", "prepareScoreRows",
       (ins "::mlir::OpBuilder &":$b, "int64_t":$lanes)>,
     InterfaceMethod<[{
-        Where row `row` ((b, h, i) as index values) of the matrix in buffer
-        `scores` (this op's result, of which only the shape is read) holds
-        its legal scores: every score at and past the returned index is
-        -inf (a causal bound), so a select need not read them. Null: the
-        whole row may be legal. A GPU select kernel asks this, where the
-        producer's operands are not at hand.
+        Where row `row` ((b, h, i) as index values) of this op's matrix,
+        of sizes `dims` ([B, H, Q, Nk] as index values), holds its legal
+        scores: every score at and past the returned index is -inf (a
+        causal bound), so a select need not read them. Null: the whole row
+        may be legal. From the sizes alone, so that the CPU's fused select
+        (ScoreRows.dims) and a GPU select kernel (its scores buffer), where
+        the producer's operands are not at hand, ask the same.
       }],
       "::mlir::Value", "legalRowEnd",
       (ins "::mlir::OpBuilder &":$b, "::mlir::Location":$loc,
-           "::mlir::Value":$scores, "::llvm::ArrayRef<::mlir::Value>":$row),
+           "::mlir::ValueRange":$dims, "::llvm::ArrayRef<::mlir::Value>":$row),
       [{}], [{ return ::mlir::Value(); }]>,
   ];
 }
