@@ -176,8 +176,7 @@ struct WarpSelectRow {
         ownRow(ownRow), i32(b.getI32Type()), idx(b.getIndexType()), c0(cIdx(b, loc, 0)),
         c1(cIdx(b, loc, 1)), c32(cIdx(b, loc, 32)), nk(row.length(b, loc)),
         width(dimOf(b, loc, indices, 3)), f{policy, row, nk, nk} {
-    if (scanEnd)
-      f.scan = arith::MinUIOp::create(b, loc, scanEnd, nk);
+    f.stopAt(b, loc, scanEnd);
     end = f.end();
     chunks = arith::CeilDivUIOp::create(b, loc, end, c32);
   }

@@ -977,8 +977,7 @@ void mlir::attn::buildSelectRow(OpBuilder &b, Location loc,
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
   Value nk = row.length(b, loc), width = dimOf(b, loc, indices, 3);
   RowFacts f{policy, row, nk, nk};
-  if (scanEnd)
-    f.scan = arith::MinUIOp::create(b, loc, scanEnd, nk);
+  f.stopAt(b, loc, scanEnd);
   Value end = f.end();
   if (policy.local > 0)
     f.localStart = buildLocalStart(b, loc, f);

@@ -196,6 +196,11 @@ struct RowFacts {
   Value scan = Value();
 
   Value end() const { return scan ? scan : nk; }
+  /// Bounds the passes by `scanEnd` (null: the whole row).
+  void stopAt(OpBuilder &b, Location l, Value scanEnd) {
+    if (scanEnd)
+      scan = arith::MinUIOp::create(b, l, scanEnd, nk);
+  }
 
   Value score(OpBuilder &b, Location l, Value j) const {
     return memref::LoadOp::create(b, l, row.buffer, row.at(j));
