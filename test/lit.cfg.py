@@ -43,6 +43,17 @@ if ptxas:
     config.available_features.add("ptxas")
     config.substitutions.append(("%ptxas", ptxas))
 
+# AMX tiles with bf16 on this CPU (Linux's flags; the kernel hands out the
+# tile state): tests that run the AMX paths need them.
+try:
+    with open("/proc/cpuinfo") as cpuinfo:
+        flags = next((l.split(":", 1)[1].split() for l in cpuinfo
+                      if l.startswith("flags")), [])
+    if "amx_tile" in flags and "amx_bf16" in flags:
+        config.available_features.add("cpu-amx")
+except OSError:
+    pass
+
 # A CUDA driver on this machine (GPU tests could run; the no-driver error
 # tests are skipped).
 import ctypes

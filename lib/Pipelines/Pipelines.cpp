@@ -31,13 +31,14 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
   return {
       {"tiled", llvm::formatv("attn-verify-spec,attn-lower-route{{lanes={4}},func.func(attn-lower-elementwise,attn-lower-select{{lanes={4}},attn-lower-merge,"
                               "attn-lower-linear{{chunk={2} lanes={4}},attn-lower-scan{{chunk={3}},attn-tile{{query-tile={0} "
-                              "key-block={1} key-panel-bytes={9} decode-rows={5} bf16-dot={6} tile-group={7} tile-group-bytes={8} "
-                              "lanes={4}},canonicalize,cse)",
+                              "key-block={1} key-panel-bytes={9} decode-rows={5} bf16-dot={6} f32-amx={10} tile-group={7} "
+                              "tile-group-bytes={8} lanes={4}},canonicalize,cse)",
                               o.queryTile.getValue(), o.keyBlock.getValue(),
                               o.linearChunk.getValue(), o.scanChunk.getValue(),
                               o.lanes.getValue(), o.decodeRows.getValue(),
                               o.bf16Dot.getValue(), o.tileGroup.getValue(),
-                              o.tileGroupBytes.getValue(), o.keyPanelBytes.getValue())
+                              o.tileGroupBytes.getValue(), o.keyPanelBytes.getValue(),
+                              o.f32Amx.getValue() ? "true" : "false")
                     .str()},
       {"vectorized",
        llvm::formatv("func.func(attn-vectorize-cpu{{lanes={0} rows={1} "
@@ -311,6 +312,9 @@ void attn::setTargetDefaults(CPUPipelineOptions &o, bool avx512,
   // D = 64). AMX needs AMX-BF16 beside the tiles.
   o.targetHasAMX = avx512 && amx;
   o.bf16Dot = o.targetHasAMX ? 2 : o.targetHasBF16 ? 1 : 0;
+  // f32 on the same tiles as three bf16 pieces (six products per step,
+  // f32's accuracy; docs/design/cpu-lowering.md, "f32 on AMX").
+  o.f32Amx = o.targetHasAMX ? 1 : 0;
 }
 
 bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
@@ -319,10 +323,11 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
   text.split(items, ' ', -1, /*KeepEmpty=*/false);
   // A key block the caller names is the one used, unless a panel cap is
   // named too.
-  bool namesKeyBlock = false, namesPanel = false;
+  bool namesKeyBlock = false, namesPanel = false, namesF32Amx = false;
   for (StringRef item : items) {
     namesKeyBlock |= item.starts_with("key-block=");
     namesPanel |= item.starts_with("key-panel-bytes=");
+    namesF32Amx |= item.starts_with("f32-amx=");
   }
   if (namesKeyBlock && !namesPanel)
     o.keyPanelBytes = 0;
@@ -338,11 +343,12 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
                        {"scan-chunk", &o.scanChunk, 1, 1 << 20, 1},
                        {"decode-rows", &o.decodeRows, 0, 1024, 1},
                        {"bf16-dot", &o.bf16Dot, 0, 2, 1},
+                       {"f32-amx", &o.f32Amx, 0, 1, 1},
                        {"tile-group", &o.tileGroup, 1, 16, 1},
                        {"tile-group-bytes", &o.tileGroupBytes, 0, int64_t(1) << 40, 1}};
     if (!applyIntOption(item, rules,
                         "query-tile, key-block, key-panel-bytes, lanes, rows, cols, prefetch, linear-chunk, "
-                        "scan-chunk, decode-rows, bf16-dot, tile-group, "
+                        "scan-chunk, decode-rows, bf16-dot, f32-amx, tile-group, "
                         "tile-group-bytes",
                         error))
       return false;
@@ -351,6 +357,17 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
     error = "option bf16-dot=1 needs a CPU with AVX512-BF16 (vdpbf16ps), "
             "which the target lacks";
     return false;
+  }
+  // f32-amx rides on bf16-dot=2: off with another bf16-dot unless named.
+  if (o.f32Amx && o.bf16Dot != 2) {
+    if (namesF32Amx) {
+      error = o.targetHasAMX
+                  ? "option f32-amx=1 needs bf16-dot=2 (AMX tiles)"
+                  : "option f32-amx=1 needs a CPU with AMX-BF16 tiles, which "
+                    "the target lacks";
+      return false;
+    }
+    o.f32Amx = 0;
   }
   if (o.bf16Dot == 2 && !o.targetHasAMX) {
     error = "option bf16-dot=2 needs a CPU with AMX-BF16 tiles, which the "

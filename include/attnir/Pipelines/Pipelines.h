@@ -63,6 +63,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
                      "has it); 2: by AMX tiles (the default with AMX); 0: "
                      "converted to f32"),
       llvm::cl::init(0)};
+  Option<int64_t> f32Amx{
+      *this, "f32-amx",
+      llvm::cl::desc("1: with bf16-dot=2, f32 inputs on AMX tiles too, each "
+                     "value as three bf16 pieces (f32's accuracy; the "
+                     "default with AMX); 0: f32 by AVX-512 FMA"),
+      llvm::cl::init(0)};
   /// Whether the target CPU has AVX512-BF16 (set by setTargetDefaults;
   /// parseCPUOptions refuses bf16-dot=1 without it).
   bool targetHasBF16 = false;

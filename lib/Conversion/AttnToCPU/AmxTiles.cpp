@@ -39,24 +39,62 @@ void forRowGroups(OpBuilder &b, Location l, Value rows,
           });
 }
 
+/// c + A B over one reduction step: with one piece a b; with three
+/// (`split`) the six products a_p b_q with p + q < 3, smallest first (the
+/// three dropped are below f32's rounding of a b). `aPiece(p)` and
+/// `bPiece(q)` load piece p of A and q of B. (Keeping A's pieces in tile
+/// registers across several C tiles measured no faster: LLVM places each
+/// tile load next to its product either way.)
+Value mulPieces(OpBuilder &b, Location l, int64_t pieces, Value c,
+                function_ref<Value(int64_t)> aPiece,
+                function_ref<Value(int64_t)> bPiece) {
+  SmallVector<Value, 3> as, bs;
+  for (int64_t p = 0; p < pieces; ++p) {
+    as.push_back(aPiece(p));
+    bs.push_back(bPiece(p));
+  }
+  for (int64_t sum = pieces - 1; sum >= 0; --sum)
+    for (int64_t p = sum; p >= 0; --p)
+      c = amx::TileMulFOp::create(b, l, f32Tile(b), as[p], bs[sum - p], c);
+  return c;
+}
+
 } // namespace
 
 void emitAmxScores(OpBuilder &b, Location l, Value qT, Value kT, Value scores,
                    Value batch, Value hkv, Value kb, Value rows, int64_t d,
-                   int64_t bk) {
-  forRowGroups(b, l, rows, [&](OpBuilder &gb, Location gl, Value r0) {
+                   int64_t bk, int64_t pieces, GroupKeysFn groupKeys) {
+  forRowGroups(b, l, rows, [&](OpBuilder &rb, Location rl, Value r0) {
+    Value keys = groupKeys ? groupKeys(rb, rl, r0) : Value();
     for (int64_t kc = 0; kc < bk / 16; ++kc) {
-      Value c = amx::TileZeroOp::create(gb, gl, f32Tile(gb));
-      // 32 of D per step: 16 pairs of Q's row, 16 pair rows of K^T.
-      for (int64_t e = 0; e < d / 2; e += 16) {
-        Value a = amx::TileLoadOp::create(gb, gl, bf16Tile(gb), qT,
-                                          ValueRange{r0, cIdx(gb, gl, e)});
-        Value k = amx::TileLoadOp::create(
-            gb, gl, bf16Tile(gb), kT,
-            ValueRange{batch, hkv, kb, cIdx(gb, gl, e),
-                       cIdx(gb, gl, kc * 16)});
-        c = amx::TileMulFOp::create(gb, gl, f32Tile(gb), a, k, c);
+      // Chunks past the group's visible keys are left stale: phase 2 masks
+      // them to -inf.
+      OpBuilder::InsertionGuard guard(rb);
+      if (keys && kc > 0) {
+        Value live = arith::CmpIOp::create(rb, rl, arith::CmpIPredicate::ult,
+                                           cIdx(rb, rl, kc * 16), keys);
+        auto branch = scf::IfOp::create(rb, rl, live, /*withElse=*/false);
+        rb.setInsertionPointToStart(branch.thenBlock());
       }
+      OpBuilder &gb = rb;
+      Location gl = rl;
+      Value c = amx::TileZeroOp::create(gb, gl, f32Tile(gb));
+      // 32 of D per step: 16 pairs of Q's row, 16 pair rows of K^T (piece
+      // p D / 2 pair columns or rows further).
+      for (int64_t e = 0; e < d / 2; e += 16)
+        c = mulPieces(
+            gb, gl, pieces, c,
+            [&](int64_t p) -> Value {
+              return amx::TileLoadOp::create(
+                  gb, gl, bf16Tile(gb), qT,
+                  ValueRange{r0, cIdx(gb, gl, p * d / 2 + e)});
+            },
+            [&](int64_t p) -> Value {
+              return amx::TileLoadOp::create(
+                  gb, gl, bf16Tile(gb), kT,
+                  ValueRange{batch, hkv, kb, cIdx(gb, gl, p * d / 2 + e),
+                             cIdx(gb, gl, kc * 16)});
+            });
       amx::TileStoreOp::create(gb, gl, scores,
                                ValueRange{r0, cIdx(gb, gl, kc * 16)}, c);
     }
@@ -65,9 +103,35 @@ void emitAmxScores(OpBuilder &b, Location l, Value qT, Value kT, Value scores,
 
 void emitAmxValues(OpBuilder &b, Location l, Value scores, Value v, Value acc,
                    Value batch, Value hkv, Value firstPair, Value rows,
-                   int64_t dvPad, int64_t bk,
-                   function_ref<Value(OpBuilder &, Location, Value)> rescale) {
+                   int64_t dvPad, int64_t bk, int64_t pieces,
+                   function_ref<Value(OpBuilder &, Location, Value)> rescale,
+                   GroupKeysFn groupKeys) {
   auto vt = VectorType::get({16}, b.getF32Type());
+  // acc[r0 .., c ..] += the products of key steps [s0, s1) (32 keys each).
+  auto steps = [&](OpBuilder &gb, Location gl, Value r0, int64_t c,
+                   int64_t s0, int64_t s1) {
+    Value sum = amx::TileLoadOp::create(gb, gl, f32Tile(gb), acc,
+                                        ValueRange{r0, cIdx(gb, gl, c)});
+    // 32 keys per step: 16 f32 slots of bf16 probabilities, 16 V pair
+    // rows (piece p BK / 2 slots or Dvpad columns further).
+    for (int64_t kp = 16 * s0; kp < 16 * s1; kp += 16)
+      sum = mulPieces(
+          gb, gl, pieces, sum,
+          [&](int64_t p) -> Value {
+            return amx::TileLoadOp::create(
+                gb, gl, bf16Tile(gb), scores,
+                ValueRange{r0, cIdx(gb, gl, p * bk / 2 + kp)});
+          },
+          [&](int64_t p) -> Value {
+            return amx::TileLoadOp::create(
+                gb, gl, bf16Tile(gb), v,
+                ValueRange{batch, hkv, plusIdx(gb, gl, firstPair, kp),
+                           cIdx(gb, gl, p * dvPad + c)});
+          });
+    amx::TileStoreOp::create(gb, gl, acc, ValueRange{r0, cIdx(gb, gl, c)},
+                             sum);
+  };
+  int64_t numSteps = bk / 32;
   forRowGroups(b, l, rows, [&](OpBuilder &gb, Location gl, Value r0) {
     // acc's rows times their alpha first: a tile cannot scale its rows.
     for (int64_t r = 0; r < 16; ++r) {
@@ -80,21 +144,42 @@ void emitAmxValues(OpBuilder &b, Location l, Value scores, Value v, Value acc,
                                 acc, at);
       }
     }
-    for (int64_t c = 0; c < dvPad; c += 16) {
-      Value col = cIdx(gb, gl, c);
-      Value sum = amx::TileLoadOp::create(gb, gl, f32Tile(gb), acc,
-                                          ValueRange{r0, col});
-      // 32 keys per step: 16 f32 slots of bf16 probabilities, 16 V pair rows.
-      for (int64_t kp = 0; kp < bk / 2; kp += 16) {
-        Value p = amx::TileLoadOp::create(gb, gl, bf16Tile(gb), scores,
-                                          ValueRange{r0, cIdx(gb, gl, kp)});
-        Value vals = amx::TileLoadOp::create(
-            gb, gl, bf16Tile(gb), v,
-            ValueRange{batch, hkv, plusIdx(gb, gl, firstPair, kp), col});
-        sum = amx::TileMulFOp::create(gb, gl, f32Tile(gb), p, vals, sum);
-      }
-      amx::TileStoreOp::create(gb, gl, acc, ValueRange{r0, col}, sum);
+    auto allSteps = [&](OpBuilder &ob, Location ol) {
+      for (int64_t c = 0; c < dvPad; c += 16)
+        steps(ob, ol, r0, c, 0, numSteps);
+    };
+    Value keys = groupKeys ? groupKeys(gb, gl, r0) : Value();
+    if (!keys || numSteps == 1) {
+      allSteps(gb, gl);
+      return;
     }
+    // Where the group sees fewer than BK keys (a masked block), each step
+    // past the first only if it holds a visible key (P is 0 past them);
+    // acc's tile is stored after every step, so no tile lives across a
+    // branch.
+    Value full = arith::CmpIOp::create(gb, gl, arith::CmpIPredicate::uge,
+                                       keys, cIdx(gb, gl, bk));
+    scf::IfOp::create(
+        gb, gl, full,
+        [&](OpBuilder &tb, Location tl) {
+          allSteps(tb, tl);
+          scf::YieldOp::create(tb, tl);
+        },
+        [&](OpBuilder &eb, Location el) {
+          for (int64_t c = 0; c < dvPad; c += 16) {
+            steps(eb, el, r0, c, 0, 1);
+            for (int64_t st = 1; st < numSteps; ++st) {
+              Value live = arith::CmpIOp::create(
+                  eb, el, arith::CmpIPredicate::ult, cIdx(eb, el, 32 * st),
+                  keys);
+              scf::IfOp::create(eb, el, live, [&](OpBuilder &sb, Location sl) {
+                steps(sb, sl, r0, c, st, st + 1);
+                scf::YieldOp::create(sb, sl);
+              });
+            }
+          }
+          scf::YieldOp::create(eb, el);
+        });
   });
 }
 

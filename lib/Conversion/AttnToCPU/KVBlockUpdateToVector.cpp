@@ -189,7 +189,10 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     Location loc = op.getLoc();
     auto accType = op.getAcc().getType();
     int64_t bq = accType.getDimSize(0), dvPad = accType.getDimSize(1);
-    int64_t bk = op.getScores().getType().getDimSize(1);
+    // split (f32 on AMX): three bf16 pieces per value; the scores rows
+    // hold P's pieces past the key block.
+    int64_t pieces = op.getSplit() ? 3 : 1;
+    int64_t bk = op.getScores().getType().getDimSize(1) / (pieces == 3 ? 2 : 1);
     int64_t d = cast<MemRefType>(op.getKT().getType()).getDimSize(3);
     if (ShapedType::isDynamic(d))
       return rw.notifyMatchFailure(op, "packed K needs a static head dim");
@@ -283,6 +286,21 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
       return arith::SelectOp::create(gb, gl, op.getMasked(),
                                      keysBefore(gb, gl, end), cIdx(gb, gl, bk));
     };
+    // AMX: the keys each 16-row group may keep (its tiles' products past
+    // them are skipped), where the mask bounds them.
+    bool amxTrim = false;
+    if (amx)
+      amxTrim = static_cast<bool>(
+          visibleKeyEnd(rw, loc, op, op.getI0(), validRows));
+    auto amxGroupKeys = [&](OpBuilder &gb, Location gl, Value r0) -> Value {
+      Value end = visibleKeyEnd(
+          gb, gl, op, arith::AddIOp::create(gb, gl, op.getI0(), r0),
+          cIdx(gb, gl, 16));
+      return arith::SelectOp::create(gb, gl, op.getMasked(),
+                                     keysBefore(gb, gl, end), cIdx(gb, gl, bk));
+    };
+    cpu::GroupKeysFn amxKeys =
+        amxTrim ? cpu::GroupKeysFn(amxGroupKeys) : cpu::GroupKeysFn();
     if (!inPlace && !amx)
       if (Value end = visibleKeyEnd(rw, loc, op, op.getI0(), validRows)) {
         Value live = keysBefore(rw, loc, end);
@@ -348,8 +366,8 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
       buildRowDots(rw, loc, qT, kT, scores, b, hkv, keyRow, validRows,
                    liveRows, keysHere, bk, d, kLanes);
     else if (amx)
-      cpu::emitAmxScores(rw, loc, qT, kT, scores, b, hkv, kb, liveRows, 2 * d,
-                         bk);
+      cpu::emitAmxScores(rw, loc, qT, kT, scores, b, hkv, kb, liveRows,
+                         2 * d / pieces, bk, pieces, amxKeys);
     else if (pairs)
       buildRegisterTiles(
           rw, loc, scores, liveRows, cIdx(rw, loc, bk), r, kc, kLanes, cIdx(rw, loc, d),
@@ -414,6 +432,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
                           kLanes,  pairs,          useScalef};
     if (amx)
       step.scale = op.getScale()->convertToFloat();
+    step.pieces = pieces;
     Value mOut, lOut;
     if (liveVectors) {
       // Masked blocks skip the vectors past the visible keys; full blocks
@@ -492,7 +511,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     };
     if (amx) {
       cpu::emitAmxValues(rw, loc, scores, v, acc, b, hkv, firstPair, liveRows,
-                         dvPad, bk, rescale);
+                         dvPad, bk, pieces, rescale, amxKeys);
     } else if (few) {
       scf::IfOp::create(
           rw, loc, few,

@@ -79,9 +79,9 @@ Value laneMax(OpBuilder &b, Location l, Value v) {
 }
 
 /// Row `row`'s probabilities `p` rounded to bf16 and stored as key pairs
-/// over the front half of its scores row: f32 slot k holds keys 2k and
-/// 2k + 1 (phase 4 reads one slot per step). The row's scores were all
-/// loaded before, so overwriting them is safe.
+/// over the front of its scores row: f32 slot k holds keys 2k and 2k + 1
+/// (phase 4 reads one slot per step). The row's scores were all loaded
+/// before, so overwriting them is safe.
 void storeProbabilityPairs(OpBuilder &b, Location l, ArrayRef<Value> p,
                            Value scores, Value row, int64_t lanes) {
   auto half = VectorType::get({lanes}, b.getBF16Type());
@@ -96,6 +96,46 @@ void storeProbabilityPairs(OpBuilder &b, Location l, ArrayRef<Value> p,
         b, l, VectorType::get({lanes}, b.getF32Type()), cat);
     vector::StoreOp::create(b, l, words, scores,
                             ValueRange{row, cIdx(b, l, c * lanes / 2)});
+  }
+}
+
+/// The same in three bf16 pieces per p (kv_block_update's `split`), piece
+/// k's pairs from f32 slot k BK / 2: p0 is p's upper 16 bits (truncated),
+/// p1 those of p - p0, p2 those of p - p0 - p1 (each difference exact, and
+/// three truncations of 8 significant bits hold all 24 of p). A piece's
+/// pairs are the upper 16-bit halves of two vectors, one vpermt2w; no
+/// conversion instruction.
+void storeProbabilityPieces(OpBuilder &b, Location l, ArrayRef<Value> p,
+                            Value scores, Value row, int64_t lanes) {
+  auto f32v = VectorType::get({lanes}, b.getF32Type());
+  auto i32v = VectorType::get({lanes}, b.getI32Type());
+  auto halves = VectorType::get({2 * lanes}, b.getI16Type());
+  SmallVector<int64_t> upper(2 * lanes);
+  for (int64_t x = 0; x < 2 * lanes; ++x)
+    upper[x] = 2 * x + 1;
+  Value mask = splatI32(b, l, i32v, static_cast<int32_t>(0xFFFF0000u));
+  // x minus its upper 16 bits (exact).
+  auto rest = [&](Value x) -> Value {
+    Value top = arith::AndIOp::create(
+        b, l, vector::BitCastOp::create(b, l, i32v, x), mask);
+    return arith::SubFOp::create(b, l, x,
+                                 vector::BitCastOp::create(b, l, f32v, top));
+  };
+  int64_t pieceSlots = static_cast<int64_t>(p.size()) * lanes / 2;
+  for (size_t c = 0; c + 1 < p.size(); c += 2) {
+    Value lo = p[c], hi = p[c + 1];
+    for (int64_t k = 0; k < 3; ++k) {
+      Value pairs = vector::ShuffleOp::create(
+          b, l, vector::BitCastOp::create(b, l, halves, lo),
+          vector::BitCastOp::create(b, l, halves, hi), upper);
+      vector::StoreOp::create(
+          b, l, vector::BitCastOp::create(b, l, f32v, pairs), scores,
+          ValueRange{row, cIdx(b, l, k * pieceSlots + c * lanes / 2)});
+      if (k < 2) {
+        lo = rest(lo);
+        hi = rest(hi);
+      }
+    }
   }
 }
 
@@ -346,7 +386,9 @@ struct OnlineSoftmaxEmitter {
           return e;
         }));
       // Pairs: slots of skipped vectors hold zeros, never read by phase 4.
-      if (s.pairs)
+      if (s.pairs && s.pieces == 3)
+        storeProbabilityPieces(ob, ol, p, s.scores, row, s.lanes);
+      else if (s.pairs)
         storeProbabilityPairs(ob, ol, p, s.scores, row, s.lanes);
       Value sum = tree(ob, ol, p, [&](Value x, Value y) -> Value {
         return arith::AddFOp::create(ob, ol, x, y);

@@ -40,6 +40,10 @@ struct SoftmaxStep {
   /// neither read nor written, and phase 4 reads none of them. Vector 0 is
   /// always taken. Null: all keyVectors.
   Value liveVectors = {};
+  /// With pairs: bf16 pieces of each p (3: f32 on AMX, kv_block_update's
+  /// `split`; piece k's pairs from f32 column k BK / 2 of the row). Set by
+  /// name: the fields above are initialised in order.
+  int64_t pieces = 1;
 };
 
 /// The [4, rows] scratch of a step, allocated beside `scores` (same scope).

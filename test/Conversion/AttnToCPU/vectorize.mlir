@@ -12,6 +12,8 @@
 // RUN:   | FileCheck %s --check-prefix=PAIR --implicit-check-not=attn.kv_block_update
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 bf16-dot=2},attn-vectorize-cpu{lanes=16 rows=4 cols=4}))' \
 // RUN:   | FileCheck %s --check-prefix=AMX --implicit-check-not=attn.kv_block_update --implicit-check-not=x86vector.avx512.dot
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 bf16-dot=2 f32-amx=true},attn-vectorize-cpu{lanes=16 rows=4 cols=4}))' \
+// RUN:   | FileCheck %s --check-prefix=SPLIT --implicit-check-not=attn.kv_block_update
 // RUN: not attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 bf16-dot=1},attn-vectorize-cpu{lanes=8}))' 2>&1 \
 // RUN:   | FileCheck %s --check-prefix=PAIR-ERR
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0},attn-vectorize-cpu{lanes=16 rows=4 cols=4 prefetch=true}))' \
@@ -105,6 +107,42 @@
 
 // With 8 lanes a 64-key block is 8 vectors: the register tile is 4 rows x 4
 // vectors of 8 (column step 32).
+// f32 on AMX (f32-amx): each value in three bf16 pieces, one after another
+// along the pair dimension (K^T [.., 3 x 32 pairs, 64 keys], V pairs
+// [.., 3 x 64], the query tile [128 rows (doubled at D <= 64), 3 x 32]);
+// each reduction step takes six products (pieces p + q < 3, smallest
+// first); P's pieces are the upper halves of p and its remainders (one
+// shuffle of 16-bit halves per piece), stored past the key block in a
+// [128, 2 x 64] scores buffer.
+// SPLIT-LABEL: func.func @dense
+// SPLIT: memref.alloc({{.*}}) : memref<?x?x?x96x64xi32>
+// SPLIT: memref.alloc({{.*}}) : memref<?x?x?x192xi32>
+// SPLIT: memref.alloca() : memref<128x96xi32>
+// SPLIT: memref.alloca() : memref<128x128xf32>
+// SPLIT: %[[A0:[a-z0-9_]+]] = amx.tile_load %{{.*}}[%{{.*}}, %c0] : memref<128x96xi32>
+// SPLIT: %[[B0:[a-z0-9_]+]] = amx.tile_load %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %c0, %c0] : memref<?x?x?x96x64xi32>
+// SPLIT: %[[A1:[a-z0-9_]+]] = amx.tile_load %{{.*}}[%{{.*}}, %c32] : memref<128x96xi32>
+// SPLIT: %[[B1:[a-z0-9_]+]] = amx.tile_load %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %c32, %c0] : memref<?x?x?x96x64xi32>
+// SPLIT: %[[A2:[a-z0-9_]+]] = amx.tile_load %{{.*}}[%{{.*}}, %c64] : memref<128x96xi32>
+// SPLIT: %[[B2:[a-z0-9_]+]] = amx.tile_load %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %c64, %c0] : memref<?x?x?x96x64xi32>
+// SPLIT: %[[S1:[a-z0-9_]+]] = amx.tile_mulf %[[A2]], %[[B0]], %{{.*}}
+// SPLIT: %[[S2:[a-z0-9_]+]] = amx.tile_mulf %[[A1]], %[[B1]], %[[S1]]
+// SPLIT: %[[S3:[a-z0-9_]+]] = amx.tile_mulf %[[A0]], %[[B2]], %[[S2]]
+// SPLIT: %[[S4:[a-z0-9_]+]] = amx.tile_mulf %[[A1]], %[[B0]], %[[S3]]
+// SPLIT: %[[S5:[a-z0-9_]+]] = amx.tile_mulf %[[A0]], %[[B1]], %[[S4]]
+// SPLIT: amx.tile_mulf %[[A0]], %[[B0]], %[[S5]]
+// SPLIT: vector.shuffle %{{.*}}, %{{.*}} [1, 3, 5
+// SPLIT-SAME: : vector<32xi16>, vector<32xi16>
+// SPLIT: amx.tile_load %{{.*}}[%{{.*}}, %c64] : memref<128x128xf32> into !amx.tile<16x32xbf16>
+// SPLIT: amx.tile_load %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %c128] : memref<?x?x?x192xi32> into !amx.tile<16x32xbf16>
+
+// A causal diagonal block: each 16-row group's score chunks past its
+// visible keys are skipped (phase 2 masks them), and so are its P V steps.
+// SPLIT-LABEL: func.func @causal
+// SPLIT: amx.tile_store %{{.*}}[%{{.*}}, %c0], %{{.*}} : memref<128x128xf32>
+// SPLIT: scf.if
+// SPLIT: amx.tile_store %{{.*}}[%{{.*}}, %c16], %{{.*}} : memref<128x128xf32>
+
 // V8-LABEL: func.func @dense
 // V8:   %[[LIVE8:[a-z0-9_]+]] = arith.muli %{{.*}}, %c4 : index
 // V8:   scf.for %{{.*}} = %c0 to %[[LIVE8]] step %c4 {

@@ -357,7 +357,7 @@ func.func @kv_packed_key_block(%qT: memref<32x64xf32>, %kT: memref<?x?x?x64x32xf
                                 %v: memref<?x?x?x16xf32>, %acc: memref<32x16xf32>,
                                 %s: memref<32x64xf32>, %i: index, %c: i1,
                                 %m: vector<32xf32>, %l: vector<32xf32>) {
-  // expected-error @+1 {{kT dimension 4 must be the key block size 64}}
+  // expected-error @+1 {{scores dimension 1 must be the key block size (kT dimension 4), got 64}}
   %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
       lengths(%i, %i) masked(%c) state(%m, %l)
       : memref<32x64xf32>, memref<?x?x?x64x32xf32>, memref<?x?x?x16xf32>,

@@ -249,8 +249,10 @@ LogicalResult KVBlockUpdateOp::verify() {
   if (pairs != kT.getElementType().isInteger(32) ||
       pairs != vT.getElementType().isInteger(32) || (pairs && inPlace))
     return emitOpError() << "bf16 pairs need qT, packed kT and v all of i32";
+  // split: v holds three pieces of each padded value row.
+  int64_t vPieces = getSplit() ? 3 : 1;
   if (pairs && (!getScale() || scores.getDimSize(1) % 32 != 0 ||
-                vT.getDimSize(3) != acc.getDimSize(1)))
+                vT.getDimSize(3) != vPieces * acc.getDimSize(1)))
     return emitOpError() << "bf16 pairs need a scale, a key block that is a "
                             "multiple of 32 and v's last dimension equal to "
                             "acc's";
@@ -259,6 +261,10 @@ LogicalResult KVBlockUpdateOp::verify() {
     return emitOpError() << "amx needs bf16 pairs, rows a multiple of 16, D "
                             "a multiple of 32, no score rule and a positive "
                             "scale";
+  if (getSplit() && (!getAmx() || kT.getDimSize(3) % 3 != 0 ||
+                     vT.getDimSize(3) % 3 != 0))
+    return emitOpError() << "split needs amx and three pieces along kT "
+                            "dimension 3 and v dimension 3";
   int64_t rowDim = pairs && !getAmx() ? 1 : 0;
   if (qT.getDimSize(rowDim) != rows)
     return emitOpError() << "qT dimension " << rowDim << " must be the tile's "
@@ -267,8 +273,12 @@ LogicalResult KVBlockUpdateOp::verify() {
     return emitOpError() << "qT dimension " << 1 - rowDim
                          << (pairs ? " (D / 2)" : " (D)")
                          << " must match kT dimension 3";
-  if (!inPlace && kT.getDimSize(4) != scores.getDimSize(1))
-    return emitOpError() << "kT dimension 4 must be the key block size "
+  // split: scores rows hold the scores and then P's three pieces.
+  int64_t scoreCols = kT.getDimSize(4) * (getSplit() ? 2 : 1);
+  if (!inPlace && scoreCols != scores.getDimSize(1))
+    return emitOpError() << "scores dimension 1 must be "
+                         << (getSplit() ? "twice " : "")
+                         << "the key block size (kT dimension 4), got "
                          << scores.getDimSize(1);
   if (inPlace && (kT.getElementType() != getV().getType().getElementType() ||
                   getV().getType().getDimSize(3) != acc.getDimSize(1)))

@@ -46,11 +46,12 @@ namespace {
 struct TileAttention : OpRewritePattern<AttentionOp> {
   TileAttention(MLIRContext *ctx, int64_t queryTile, int64_t keyBlock,
                 int64_t keyPanelBytes, int64_t decodeRows, int64_t bf16Dot,
-                int64_t tileGroup, int64_t groupBytes, int64_t lanes)
+                bool f32Amx, int64_t tileGroup, int64_t groupBytes,
+                int64_t lanes)
       : OpRewritePattern(ctx), queryTile(queryTile), keyBlock(keyBlock),
         keyPanelBytes(keyPanelBytes), decodeRows(decodeRows),
-        bf16Dot(bf16Dot), tileGroup(tileGroup), groupBytes(groupBytes),
-        lanes(lanes) {}
+        bf16Dot(bf16Dot), f32Amx(f32Amx), tileGroup(tileGroup),
+        groupBytes(groupBytes), lanes(lanes) {}
 
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rw) const override {
@@ -64,8 +65,12 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     int64_t bq = queryTile, bk = keyBlock;
     // Q K^T streams a block's packed K panel (bk x D) once per register
     // tile row; past the cap it no longer stays in L1. bf16 pairs pack 2
-    // bytes per element, everything else f32.
-    int64_t panelElt = bf16Dot && elt.isBF16() ? 2 : 4;
+    // bytes per element, f32 on AMX three bf16 pieces (6), everything
+    // else f32. (f32 on AMX is for head dims up to 256: its query pieces
+    // and doubled scores live on the worker's stack.)
+    bool f32Pieces = bf16Dot == 2 && f32Amx && elt.isF32() && d <= 256 &&
+                     dv <= 256;
+    int64_t panelElt = f32Pieces ? 6 : bf16Dot && elt.isBF16() ? 2 : 4;
     while (keyPanelBytes > 0 && bk / 2 >= 64 && bk % 32 == 0 &&
            bk * d * panelElt > keyPanelBytes)
       bk /= 2;
@@ -86,7 +91,10 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     }
     // bf16 stays bf16, in pairs for vdpbf16ps (BF16Pairs.h): P V reduces
     // pairs of 16-key vectors, so the key block is a multiple of 32.
-    bool pairs = bf16Dot && elt.isBF16() && !gather && bk % 32 == 0;
+    // f32 on AMX (f32-amx) takes the same pairs in three bf16 pieces
+    // (kv_block_update's `split`: six products per step, f32's accuracy).
+    bool pairs = bf16Dot && (elt.isBF16() || f32Pieces) && !gather &&
+                 bk % 32 == 0;
     // AMX (bf16-dot=2): the same pairs are VNNI B tiles; Q's rows form A
     // tiles of 16 rows and 32 bf16 (rows rounded down to 16: the 72-row
     // f32 tile becomes 64). The scale is applied in the softmax, so no
@@ -96,11 +104,15 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       int64_t bq16 = std::max<int64_t>(16, bq / 16 * 16);
       amx = d % 32 == 0 && !op.hasScoreRule() && op.getScaleValue() > 0 &&
             (!op.hasBlockList() || op.listBlockQ() % bq16 == 0);
+      // f32 pieces at D <= 64: twice the rows, so each key block's pieces
+      // (loaded by every 16-row group's tiles) serve more of them: dense
+      // D = 64 +10 % on the AMX Xeon, D = 128 slower (cpu-lowering.md).
       if (amx)
-        bq = bq16;
+        bq = f32Pieces && d <= 64 && !op.hasBlockList() ? 2 * bq16 : bq16;
       else
         pairs = false; // vdpbf16ps is slower than f32 there (cpu-lowering.md)
     }
+    int64_t pieces = amx && elt.isF32() ? 3 : 1;
 
     auto toBuffer = [&](Value t) { return readBuffer(rw, loc, t); };
     Value q = toBuffer(op.getQ()), k = toBuffer(op.getK()),
@@ -127,9 +139,9 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     int64_t dyn = ShapedType::kDynamic;
     auto pack = [&]() -> std::pair<Value, Value> {
       Type word = pairs ? Type(rw.getI32Type()) : f32;
-      auto kTType =
-          MemRefType::get({dyn, dyn, dyn, pairs ? (d + 1) / 2 : d, bk}, word);
-      auto vpType = MemRefType::get({dyn, dyn, dyn, dvPad}, word);
+      auto kTType = MemRefType::get(
+          {dyn, dyn, dyn, pairs ? pieces * ((d + 1) / 2) : d, bk}, word);
+      auto vpType = MemRefType::get({dyn, dyn, dyn, pieces * dvPad}, word);
       Value numBlocks = arith::DivUIOp::create(rw, loc, Mpad, cBK);
       Value kT = memref::AllocOp::create(rw, loc, kTType,
                                          ValueRange{B, Hkv, numBlocks});
@@ -141,7 +153,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
           memref::AllocOp::create(rw, loc, vpType, ValueRange{B, Hkv, vRows});
       if (pairs)
         buildPairPack(rw, loc, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv,
-                      dvPad, bk);
+                      dvPad, bk, pieces);
       else
         buildPanelPack(rw, loc, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv,
                        dvPad, bk, lanes);
@@ -169,7 +181,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     Value numTiles = arith::CeilDivUIOp::create(rw, loc, N, cBQ);
     Tiling t{op, mask, q,  k,  v,  out, lse,   B,   Hq,  N,      M,
              Hkv, group, numTiles, ruleBuffers, bq, bk, d, dv, dvPad, elt,
-             gather, pairs, amx, tileGroup, groupBytes, lanes};
+             gather, pairs, amx, pieces, tileGroup, groupBytes, lanes};
     auto buildMain = [&](Value kT, Value vp, bool inPlace) {
       if (!inPlace || !headGroupable(op, gather)) {
         buildTiles(rw, loc, t, kT, vp, inPlace);
@@ -277,6 +289,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     bool gather;
     bool pairs; // packed kT and vp hold bf16 pairs (BF16Pairs.h)
     bool amx;   // ... read by AMX tiles, the query tile row-major
+    int64_t pieces; // bf16 pieces per value (3: f32 on AMX, `split`)
     int64_t tileGroup; // query tiles per task on the mask's schedule
     int64_t groupBytes; // ... once a head's packed K and V exceed this
     int64_t lanes;      // f32 per vector of the packing code
@@ -286,9 +299,10 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
   /// Q[r, e] at a constant offset per register-tile row, and the pack is a
   /// contiguous copy), or bf16 pairs (queryPairsType).
   static MemRefType queryTileType(Builder &b, int64_t d, int64_t bq,
-                                  bool pairs, bool rowMajor) {
+                                  bool pairs, bool rowMajor,
+                                  int64_t pieces = 1) {
     if (pairs)
-      return queryPairsType(b, d, bq, rowMajor);
+      return queryPairsType(b, d, bq, rowMajor, pieces);
     return MemRefType::get({bq, d}, b.getF32Type());
   }
 
@@ -333,6 +347,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     bool gather = t.gather;
     bool pairs = t.pairs && !inPlace;
     bool amx = t.amx && !inPlace;
+    int64_t pieces = amx ? t.pieces : 1;
     // Lists pick blocks per list row, decoding has one tile: no groups.
     int64_t G = inPlace || gather || op.hasBlockList() ? 1 : t.tileGroup;
     Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
@@ -343,7 +358,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     // docs/benchmarks/cpu-tuning.md), else 1.
     Value perTask = c1, numTasks = t.numTiles, taskRows = cBQ;
     if (G > 1) {
-      int64_t rowBytes = (d + dvPad) * (pairs ? 2 : 4);
+      int64_t rowBytes = (d + dvPad) * (pairs ? 2 * pieces : 4);
       Value bytes = arith::MulIOp::create(rw, loc, M, cIdx(rw, loc, rowBytes));
       Value big = arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ugt,
                                         bytes, cIdx(rw, loc, t.groupBytes));
@@ -389,7 +404,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                                op.listBlockQ(), op.listBlockK(),
                                op.getFullMarked()};
     auto accType = MemRefType::get({bq, dvPad}, f32);
-    auto scoresType = MemRefType::get({bq, bk}, f32);
+    // Split (f32 on AMX): P's three bf16 pieces take 3 BK / 2 columns.
+    auto scoresType = MemRefType::get({bq, pieces == 3 ? 2 * bk : bk}, f32);
     GatheredKeys walked;
     scf::ForOp headLoop;
     Value qBuf, accBuf, scoresBuf;
@@ -415,7 +431,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     auto packQuery = [&](OpBuilder &pb, Location pl, Value hq, Value r0,
                          Value into) {
       return pairs ? buildQueryPairs(pb, pl, q, b, hq, r0, N, d, bq, into,
-                                     /*rowMajor=*/amx)
+                                     /*rowMajor=*/amx, pieces)
                    : buildQueryPack(pb, pl, q, b, hq, r0, N, d, bq,
                                     op.getScaleValue(), into);
     };
@@ -463,6 +479,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
           bs.nextJ0, ruleBuffers, mask, pairScale);
       if (amx)
         upd.setAmx(true);
+      if (pieces == 3)
+        upd.setSplit(true);
       // The rule regions travel with the step (they are isolated).
       IRMapping none;
       op.getMaskRule().cloneInto(&upd.getMaskRule(), none);
@@ -480,7 +498,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
         return std::pair<Value, Value>(h, r0);
       };
       buildGroupLoops(rw, loc, t, tile, kT, vp, scores, G, live, placeOf, mInit,
-                      lInit, queryTileType(rw, d, bq, pairs, inPlace || amx),
+                      lInit,
+                      queryTileType(rw, d, bq, pairs, inPlace || amx, pieces),
                       packQuery, step);
       return;
     }
@@ -788,6 +807,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
 
   int64_t queryTile, keyBlock, keyPanelBytes, decodeRows;
   int64_t bf16Dot; // 0 widen, 1 vdpbf16ps pairs, 2 AMX tiles
+  bool f32Amx;     // with bf16Dot == 2: f32 in three bf16 pieces on AMX
   int64_t tileGroup, groupBytes;
   int64_t lanes; // f32 per vector of the packing code
 };
@@ -826,7 +846,7 @@ struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
     RewritePatternSet patterns(&getContext());
     patterns.add<TileAttention>(&getContext(), queryTile, keyBlock,
                                 std::max<int64_t>(0, keyPanelBytes),
-                                decodeRows, bf16Dot, tileGroup,
+                                decodeRows, bf16Dot, f32Amx, tileGroup,
                                 std::max<int64_t>(0, tileGroupBytes), lanes);
     GreedyRewriteConfig config;
     config.setStrictness(GreedyRewriteStrictness::ExistingOps);

@@ -36,27 +36,57 @@ Value keepOrZero(OpBuilder &b, Location l, Value keep, Value x) {
   return arith::SelectOp::create(b, l, keep, x, zeroI32(b, l));
 }
 
-/// Row `row` of `src` [B, H, *, D] as D/2 pairs into dst[idx(e)] (and the
-/// lone last element when D is odd), zeroed unless `keep`.
+/// The bf16 pieces of `x` as the low halves of i32s: bf16 `x` is its own
+/// one piece; f32 `x` is x0 + x1 + x2 with x0 = bf16(x), x1 = bf16(x - x0),
+/// x2 = bf16(x - x0 - x1) (each difference exact in f32: 24 bits of x).
+SmallVector<Value, 3> pieceBits(OpBuilder &b, Location l, Value x,
+                                int64_t pieces) {
+  if (pieces == 1)
+    return {bits(b, l, x)};
+  SmallVector<Value, 3> out;
+  Value rest = x;
+  for (int64_t p = 0; p < pieces; ++p) {
+    Value piece = arith::TruncFOp::create(b, l, b.getBF16Type(), rest);
+    out.push_back(bits(b, l, piece));
+    if (p + 1 < pieces)
+      rest = arith::SubFOp::create(
+          b, l, rest, arith::ExtFOp::create(b, l, b.getF32Type(), piece));
+  }
+  return out;
+}
+
+/// Row `row` of `src` [B, H, *, D] as D/2 pairs per piece into
+/// store(e, piece, word) (and the lone last element when D is odd), zeroed
+/// unless `keep`.
 void pairRow(OpBuilder &b, Location l, Value src, ValueRange prefix,
-             Value row, Value keep, int64_t d,
-             function_ref<void(OpBuilder &, Location, Value, Value)> store) {
+             Value row, Value keep, int64_t d, int64_t pieces,
+             function_ref<void(OpBuilder &, Location, Value, int64_t, Value)>
+                 store) {
   auto at = [&](OpBuilder &ib, Location il, Value e) {
     SmallVector<Value> idx(prefix.begin(), prefix.end());
     idx.append({row, e});
-    return bits(ib, il, memref::LoadOp::create(ib, il, src, idx));
+    return pieceBits(ib, il, memref::LoadOp::create(ib, il, src, idx), pieces);
   };
   forEach(b, l, cIdx(b, l, 0), cIdx(b, l, d / 2),
           [&](OpBuilder &ib, Location il, Value e) {
             Value e0 = arith::MulIOp::create(ib, il, e, cIdx(ib, il, 2));
             Value e1 = arith::AddIOp::create(ib, il, e0, cIdx(ib, il, 1));
-            store(ib, il, e,
-                  keepOrZero(ib, il, keep,
-                             pair(ib, il, at(ib, il, e0), at(ib, il, e1))));
+            SmallVector<Value, 3> lo = at(ib, il, e0), hi = at(ib, il, e1);
+            for (int64_t p = 0; p < pieces; ++p)
+              store(ib, il, e, p,
+                    keepOrZero(ib, il, keep, pair(ib, il, lo[p], hi[p])));
           });
-  if (d % 2)
-    store(b, l, cIdx(b, l, d / 2),
-          keepOrZero(b, l, keep, at(b, l, cIdx(b, l, d - 1))));
+  if (d % 2) {
+    SmallVector<Value, 3> last = at(b, l, cIdx(b, l, d - 1));
+    for (int64_t p = 0; p < pieces; ++p)
+      store(b, l, cIdx(b, l, d / 2), p, keepOrZero(b, l, keep, last[p]));
+  }
+}
+
+/// `i` + piece * stride.
+Value pieceAt(OpBuilder &b, Location l, Value i, int64_t piece,
+              int64_t stride) {
+  return piece ? plusIdx(b, l, i, piece * stride) : i;
 }
 
 } // namespace
@@ -64,7 +94,8 @@ void pairRow(OpBuilder &b, Location l, Value src, ValueRange prefix,
 void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
                                Value kT, Value vp, Value B, Value Hkv,
                                Value M, Value numBlocks, int64_t d, int64_t dv,
-                               int64_t dvPad, int64_t bk) {
+                               int64_t dvPad, int64_t bk, int64_t pieces) {
+  int64_t halfD = (d + 1) / 2;
   OpBuilder::InsertionGuard g(rw);
   SmallVector<Value, 3> task = openKeyBlockTasks(rw, loc, B, Hkv, numBlocks);
   Value b = task[0], h = task[1], blk = task[2];
@@ -75,10 +106,13 @@ void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
           [&](OpBuilder &ib, Location il, Value jj) {
             KeyRow key =
                 keyRowOf(ib, il, arith::AddIOp::create(ib, il, first, jj), M);
-            pairRow(ib, il, k, ValueRange{b, h}, key.row, key.keep, d,
-                    [&](OpBuilder &sb, Location sl, Value e, Value w) {
-                      memref::StoreOp::create(sb, sl, w, kT,
-                                              ValueRange{b, h, blk, e, jj});
+            pairRow(ib, il, k, ValueRange{b, h}, key.row, key.keep, d, pieces,
+                    [&](OpBuilder &sb, Location sl, Value e, int64_t p,
+                        Value w) {
+                      memref::StoreOp::create(
+                          sb, sl, w, kT,
+                          ValueRange{b, h, blk, pieceAt(sb, sl, e, p, halfD),
+                                     jj});
                     });
           });
   // V: two keys per step, paired value by value.
@@ -94,27 +128,34 @@ void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
             forEach(ib, il, cIdx(ib, il, 0), cIdx(ib, il, dv),
                     [&](OpBuilder &cb, Location cl, Value c) {
                       auto at = [&](const KeyRow &key) {
-                        return keepOrZero(
-                            cb, cl, key.keep,
-                            bits(cb, cl,
-                                 memref::LoadOp::create(
-                                     cb, cl, v, ValueRange{b, h, key.row, c})));
+                        return pieceBits(cb, cl,
+                                         memref::LoadOp::create(
+                                             cb, cl, v,
+                                             ValueRange{b, h, key.row, c}),
+                                         pieces);
                       };
-                      memref::StoreOp::create(
-                          cb, cl, pair(cb, cl, at(key0), at(key1)), vp,
-                          ValueRange{b, h, slot, c});
+                      SmallVector<Value, 3> lo = at(key0), hi = at(key1);
+                      for (int64_t p = 0; p < pieces; ++p)
+                        memref::StoreOp::create(
+                            cb, cl,
+                            pair(cb, cl, keepOrZero(cb, cl, key0.keep, lo[p]),
+                                 keepOrZero(cb, cl, key1.keep, hi[p])),
+                            vp,
+                            ValueRange{b, h, slot, pieceAt(cb, cl, c, p, dvPad)});
                     });
-            forEach(ib, il, cIdx(ib, il, dv), cIdx(ib, il, dvPad),
-                    [&](OpBuilder &cb, Location cl, Value c) {
-                      memref::StoreOp::create(cb, cl, zeroI32(cb, cl), vp,
-                                              ValueRange{b, h, slot, c});
-                    });
+            for (int64_t p = 0; p < pieces; ++p)
+              forEach(ib, il, cIdx(ib, il, dv), cIdx(ib, il, dvPad),
+                      [&](OpBuilder &cb, Location cl, Value c) {
+                        memref::StoreOp::create(
+                            cb, cl, zeroI32(cb, cl), vp,
+                            ValueRange{b, h, slot, pieceAt(cb, cl, c, p, dvPad)});
+                      });
           });
 }
 
 MemRefType mlir::attn::queryPairsType(Builder &b, int64_t d, int64_t bq,
-                                      bool rowMajor) {
-  int64_t e = (d + 1) / 2;
+                                      bool rowMajor, int64_t pieces) {
+  int64_t e = pieces * ((d + 1) / 2);
   return MemRefType::get(rowMajor ? ArrayRef<int64_t>{bq, e}
                                   : ArrayRef<int64_t>{e, bq},
                          b.getI32Type());
@@ -123,20 +164,22 @@ MemRefType mlir::attn::queryPairsType(Builder &b, int64_t d, int64_t bq,
 Value mlir::attn::buildQueryPairs(OpBuilder &rw, Location loc, Value q,
                                   Value bIdx, Value h, Value i0, Value N,
                                   int64_t d, int64_t bq, Value into,
-                                  bool rowMajor) {
+                                  bool rowMajor, int64_t pieces) {
   Value qT = into ? into
                   : memref::AllocaOp::create(
-                        rw, loc, queryPairsType(rw, d, bq, rowMajor))
+                        rw, loc, queryPairsType(rw, d, bq, rowMajor, pieces))
                         .getResult();
+  int64_t halfD = (d + 1) / 2;
   Value lastRow = arith::SubIOp::create(rw, loc, N, cIdx(rw, loc, 1));
   Value yes = arith::ConstantIntOp::create(rw, loc, 1, 1);
   forEach(rw, loc, cIdx(rw, loc, 0), cIdx(rw, loc, bq),
           [&](OpBuilder &fb, Location l, Value r) {
             Value row = arith::MinUIOp::create(
                 fb, l, arith::AddIOp::create(fb, l, i0, r), lastRow);
-            pairRow(fb, l, q, ValueRange{bIdx, h}, row, yes, d,
-                    [&](OpBuilder &sb, Location sl, Value e, Value w) {
-                      SmallVector<Value> at{e, r};
+            pairRow(fb, l, q, ValueRange{bIdx, h}, row, yes, d, pieces,
+                    [&](OpBuilder &sb, Location sl, Value e, int64_t p,
+                        Value w) {
+                      SmallVector<Value> at{pieceAt(sb, sl, e, p, halfD), r};
                       if (rowMajor)
                         std::swap(at[0], at[1]);
                       memref::StoreOp::create(sb, sl, w, qT, at);

@@ -67,6 +67,17 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
     AMX's VNNI B tiles as they are). There is no score rule, and `scale` is
     positive and applied to the products' sums in the softmax.
 
+    `split` (f32 inputs on AMX tiles, attn-tile's `f32-amx`; needs `amx`):
+    every f32 x is the sum of three bf16 pieces x = x0 + x1 + x2 (x0 the
+    rounding of x, x1 of x - x0, x2 of x - x0 - x1: 24 bits of x), and
+    each product a b is taken as the six largest of the pieces' nine,
+    a0 b0 + a0 b1 + a1 b0 + a0 b2 + a1 b1 + a2 b0 (the three left are below
+    f32's rounding). `qT`, `kT` and `v` hold the pieces one after another
+    along the pair dimension: qT [rows, 3 D / 2] (piece p from column
+    p D / 2), kT [.., 3 D / 2, BK], v [.., Mpad / 2, 3 Dvpad]. `scores` is
+    [rows, 2 BK]: the scores in the first BK columns, P's three bf16
+    pieces over the first 3 BK / 2 (written after the row is read).
+
     `next_j0` (optional): the first key of the block the tile's schedule
     visits after this one (this block's own on its last step). A target
     may prefetch that block's packed K^T panel while it works on this one
@@ -95,7 +106,7 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
       Variadic<AnyMemRef>:$rule_operands,
       OptionalAttr<Attn_MaskAttrInterface>:$mask,
       OptionalAttr<F32Attr>:$scale,
-      UnitAttr:$amx);
+      UnitAttr:$amx, UnitAttr:$split);
   let results = (outs VectorOfRankAndType<[1], [F32]>:$m_out,
                       VectorOfRankAndType<[1], [F32]>:$l_out);
   let regions = (region AnyRegion:$mask_rule, AnyRegion:$score_rule);

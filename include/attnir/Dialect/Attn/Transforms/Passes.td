@@ -50,6 +50,10 @@ def AttnTile : Pass<"attn-tile", "func::FuncOp"> {
            "vdpbf16ps; 2: the same pairs multiplied by AMX tiles (D a "
            "multiple of 32, query tiles of 16 rows; else widened); 0: every "
            "input is converted to f32">,
+    Option<"f32Amx", "f32-amx", "bool", /*default=*/"false",
+           "with bf16-dot=2: f32 inputs on AMX tiles too, each value as "
+           "three bf16 pieces and each product as the six largest of their "
+           "nine (f32's accuracy; D and Dv up to 256, else the f32 path)">,
     Option<"lanes", "lanes", "int64_t", /*default=*/"16",
            "f32 per vector of the packing code (8 or 16; the key block a "
            "multiple of it)">,

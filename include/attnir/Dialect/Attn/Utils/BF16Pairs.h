@@ -21,23 +21,32 @@ namespace mlir::attn {
 /// V [B, Hkv, M, Dv]; kT is i32 [B, Hkv, Mpad / BK, ceil(D / 2), BK], vp
 /// i32 [B, Hkv, Mpad / 2, Dvpad]. One parallel task per (batch, head, key
 /// block).
+///
+/// `pieces` = 3 (f32 K and V for AMX, kv_block_update's `split`): each
+/// value is the sum of three bf16 pieces, stored one after another along
+/// the pair dimension: kT [.., 3 ceil(D / 2), BK] (piece p from pair row
+/// p ceil(D / 2)), vp [.., Mpad / 2, 3 Dvpad] (piece p from column
+/// p Dvpad).
 void buildPairPack(OpBuilder &b, Location loc, Value k, Value v, Value kT,
                    Value vp, Value B, Value Hkv, Value M, Value numBlocks,
-                   int64_t d, int64_t dv, int64_t dvPad, int64_t bk);
+                   int64_t d, int64_t dv, int64_t dvPad, int64_t bk,
+                   int64_t pieces = 1);
 
 /// The type of buildQueryPairs' tile: i32 [ceil(D / 2), bq], or
-/// [bq, ceil(D / 2)] row-major (AMX's A tiles).
+/// [bq, pieces ceil(D / 2)] row-major (AMX's A tiles).
 MemRefType queryPairsType(Builder &b, int64_t d, int64_t bq,
-                          bool rowMajor = false);
+                          bool rowMajor = false, int64_t pieces = 1);
 
 /// A query tile as pairs along D, unscaled: i32 [ceil(D / 2), bq] with
 /// qT[e, r] = (q[b, h, i, 2e], q[b, h, i, 2e + 1]), i = min(i0 + r, N - 1)
 /// (rows past N repeat the last one; their results are never stored).
 /// Written into `into` when given, else into a new alloca. `rowMajor`:
-/// qT[r, e] instead.
+/// qT[r, e] instead, and with `pieces` = 3 (f32 queries on AMX) piece p of
+/// each pair at qT[r, p ceil(D / 2) + e].
 Value buildQueryPairs(OpBuilder &b, Location loc, Value q, Value bIdx,
                       Value h, Value i0, Value N, int64_t d, int64_t bq,
-                      Value into = Value(), bool rowMajor = false);
+                      Value into = Value(), bool rowMajor = false,
+                      int64_t pieces = 1);
 
 } // namespace mlir::attn
 
