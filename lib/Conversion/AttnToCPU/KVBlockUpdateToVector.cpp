@@ -278,53 +278,48 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
           arith::MaxSIOp::create(gb, gl, cIdx(gb, gl, 0),
                                  arith::SubIOp::create(gb, gl, end, j0)));
     };
-    // The keys of this block that rows [i0 + r0, i0 + r0 + r) may keep.
-    auto groupKeys = [&](OpBuilder &gb, Location gl, Value r0) -> Value {
+    // The keys of this block that rows [i0 + r0, i0 + r0 + count) may
+    // keep (a register tile's r rows, or an AMX tile's 16).
+    auto groupKeys = [&](OpBuilder &gb, Location gl, Value r0,
+                         int64_t count) -> Value {
       Value end = visibleKeyEnd(gb, gl, op,
                                 arith::AddIOp::create(gb, gl, op.getI0(), r0),
-                                cIdx(gb, gl, r));
+                                cIdx(gb, gl, count));
       return arith::SelectOp::create(gb, gl, op.getMasked(),
                                      keysBefore(gb, gl, end), cIdx(gb, gl, bk));
     };
-    // AMX: the keys each 16-row group may keep (its tiles' products past
-    // them are skipped), where the mask bounds them.
-    bool amxTrim = false;
-    if (amx)
-      amxTrim = static_cast<bool>(
-          visibleKeyEnd(rw, loc, op, op.getI0(), validRows));
-    auto amxGroupKeys = [&](OpBuilder &gb, Location gl, Value r0) -> Value {
-      Value end = visibleKeyEnd(
-          gb, gl, op, arith::AddIOp::create(gb, gl, op.getI0(), r0),
-          cIdx(gb, gl, 16));
-      return arith::SelectOp::create(gb, gl, op.getMasked(),
-                                     keysBefore(gb, gl, end), cIdx(gb, gl, bk));
+    // AMX: each 16-row group's tiles skip the products past its keys.
+    auto amxGroupKeys = [&](OpBuilder &gb, Location gl, Value r0) {
+      return groupKeys(gb, gl, r0, 16);
     };
-    cpu::GroupKeysFn amxKeys =
-        amxTrim ? cpu::GroupKeysFn(amxGroupKeys) : cpu::GroupKeysFn();
-    if (!inPlace && !amx)
-      if (Value end = visibleKeyEnd(rw, loc, op, op.getI0(), validRows)) {
-        Value live = keysBefore(rw, loc, end);
-        int64_t unit = pairs ? 2 * kLanes : kLanes;
-        liveVectors = arith::MulIOp::create(
-            rw, loc,
-            arith::CeilDivUIOp::create(rw, loc, live, cIdx(rw, loc, unit)),
-            cIdx(rw, loc, unit / kLanes));
-        phase1Groups.cols = [&](OpBuilder &gb, Location gl, Value r0) -> Value {
-          Value lanes = cIdx(gb, gl, kLanes);
-          return arith::MulIOp::create(
-              gb, gl,
-              arith::CeilDivUIOp::create(gb, gl, groupKeys(gb, gl, r0), lanes),
-              lanes);
-        };
-        phase4Groups.extent = [&](OpBuilder &gb, Location gl,
-                                  Value r0) -> Value {
-          Value keys = groupKeys(gb, gl, r0);
-          return pairs ? arith::CeilDivUIOp::create(gb, gl, keys,
-                                                    cIdx(gb, gl, 2))
-                             .getResult()
-                       : keys;
-        };
-      }
+    cpu::GroupKeysFn amxKeys;
+    Value tileEnd =
+        inPlace ? Value() : visibleKeyEnd(rw, loc, op, op.getI0(), validRows);
+    if (tileEnd && amx)
+      amxKeys = amxGroupKeys;
+    if (tileEnd && !amx) {
+      Value live = keysBefore(rw, loc, tileEnd);
+      int64_t unit = pairs ? 2 * kLanes : kLanes;
+      liveVectors = arith::MulIOp::create(
+          rw, loc,
+          arith::CeilDivUIOp::create(rw, loc, live, cIdx(rw, loc, unit)),
+          cIdx(rw, loc, unit / kLanes));
+      phase1Groups.cols = [&](OpBuilder &gb, Location gl, Value r0) -> Value {
+        Value lanes = cIdx(gb, gl, kLanes);
+        return arith::MulIOp::create(
+            gb, gl,
+            arith::CeilDivUIOp::create(gb, gl, groupKeys(gb, gl, r0, r), lanes),
+            lanes);
+      };
+      phase4Groups.extent = [&](OpBuilder &gb, Location gl,
+                                Value r0) -> Value {
+        Value keys = groupKeys(gb, gl, r0, r);
+        return pairs ? arith::CeilDivUIOp::create(gb, gl, keys,
+                                                  cIdx(gb, gl, 2))
+                           .getResult()
+                     : keys;
+      };
+    }
 
     // Prefetches (PanelPrefetch.h): phase 1 brings this block's V rows,
     // phase 4 the K^T panel of the schedule's next block.
