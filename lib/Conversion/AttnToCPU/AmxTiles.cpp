@@ -64,20 +64,18 @@ Value mulPieces(OpBuilder &b, Location l, int64_t pieces, Value c,
 void emitAmxScores(OpBuilder &b, Location l, Value qT, Value kT, Value scores,
                    Value batch, Value hkv, Value kb, Value rows, int64_t d,
                    int64_t bk, int64_t pieces, GroupKeysFn groupKeys) {
-  forRowGroups(b, l, rows, [&](OpBuilder &rb, Location rl, Value r0) {
-    Value keys = groupKeys ? groupKeys(rb, rl, r0) : Value();
+  forRowGroups(b, l, rows, [&](OpBuilder &gb, Location gl, Value r0) {
+    Value keys = groupKeys ? groupKeys(gb, gl, r0) : Value();
     for (int64_t kc = 0; kc < bk / 16; ++kc) {
-      // Chunks past the group's visible keys are left stale: phase 2 masks
-      // them to -inf.
-      OpBuilder::InsertionGuard guard(rb);
-      if (keys && kc > 0) {
-        Value live = arith::CmpIOp::create(rb, rl, arith::CmpIPredicate::ult,
-                                           cIdx(rb, rl, kc * 16), keys);
-        auto branch = scf::IfOp::create(rb, rl, live, /*withElse=*/false);
-        rb.setInsertionPointToStart(branch.thenBlock());
+      // Chunks past the group's visible keys (all of them where it sees
+      // none) are left stale: phase 2 masks them to -inf.
+      OpBuilder::InsertionGuard guard(gb);
+      if (keys) {
+        Value live = arith::CmpIOp::create(gb, gl, arith::CmpIPredicate::ult,
+                                           cIdx(gb, gl, kc * 16), keys);
+        auto branch = scf::IfOp::create(gb, gl, live, /*withElse=*/false);
+        gb.setInsertionPointToStart(branch.thenBlock());
       }
-      OpBuilder &gb = rb;
-      Location gl = rl;
       Value c = amx::TileZeroOp::create(gb, gl, f32Tile(gb));
       // 32 of D per step: 16 pairs of Q's row, 16 pair rows of K^T (piece
       // p D / 2 pair columns or rows further).
@@ -149,14 +147,13 @@ void emitAmxValues(OpBuilder &b, Location l, Value scores, Value v, Value acc,
         steps(ob, ol, r0, c, 0, numSteps);
     };
     Value keys = groupKeys ? groupKeys(gb, gl, r0) : Value();
-    if (!keys || numSteps == 1) {
+    if (!keys) {
       allSteps(gb, gl);
       return;
     }
     // Where the group sees fewer than BK keys (a masked block), each step
-    // past the first only if it holds a visible key (P is 0 past them);
-    // acc's tile is stored after every step, so no tile lives across a
-    // branch.
+    // only if it holds a visible key (P is 0 past them); acc's tile is
+    // stored after every step, so no tile lives across a branch.
     Value full = arith::CmpIOp::create(gb, gl, arith::CmpIPredicate::uge,
                                        keys, cIdx(gb, gl, bk));
     scf::IfOp::create(
@@ -167,8 +164,7 @@ void emitAmxValues(OpBuilder &b, Location l, Value scores, Value v, Value acc,
         },
         [&](OpBuilder &eb, Location el) {
           for (int64_t c = 0; c < dvPad; c += 16) {
-            steps(eb, el, r0, c, 0, 1);
-            for (int64_t st = 1; st < numSteps; ++st) {
+            for (int64_t st = 0; st < numSteps; ++st) {
               Value live = arith::CmpIOp::create(
                   eb, el, arith::CmpIPredicate::ult, cIdx(eb, el, 32 * st),
                   keys);

@@ -293,6 +293,24 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
       return groupKeys(gb, gl, r0, 16);
     };
     cpu::GroupKeysFn amxKeys;
+    // emit(keys): with `amxKeys` on masked blocks only, so a full block
+    // runs the same branch-free tiles as an unmasked attention.
+    auto onMaskedBlocks =
+        [&](OpBuilder &ob, Location ol, cpu::GroupKeysFn keys,
+            function_ref<void(OpBuilder &, Location, cpu::GroupKeysFn)> emit) {
+          if (!keys)
+            return emit(ob, ol, nullptr);
+          scf::IfOp::create(
+              ob, ol, op.getMasked(),
+              [&](OpBuilder &tb, Location tl) {
+                emit(tb, tl, keys);
+                scf::YieldOp::create(tb, tl);
+              },
+              [&](OpBuilder &eb, Location el) {
+                emit(eb, el, nullptr);
+                scf::YieldOp::create(eb, el);
+              });
+        };
     Value tileEnd =
         inPlace ? Value() : visibleKeyEnd(rw, loc, op, op.getI0(), validRows);
     if (tileEnd && amx)
@@ -361,8 +379,11 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
       buildRowDots(rw, loc, qT, kT, scores, b, hkv, keyRow, validRows,
                    liveRows, keysHere, bk, d, kLanes);
     else if (amx)
-      cpu::emitAmxScores(rw, loc, qT, kT, scores, b, hkv, kb, liveRows,
-                         2 * d / pieces, bk, pieces, amxKeys);
+      onMaskedBlocks(rw, loc, amxKeys, [&](OpBuilder &ab, Location al,
+                                           cpu::GroupKeysFn keys) {
+        cpu::emitAmxScores(ab, al, qT, kT, scores, b, hkv, kb, liveRows,
+                           2 * d / pieces, bk, pieces, keys);
+      });
     else if (pairs)
       buildRegisterTiles(
           rw, loc, scores, liveRows, cIdx(rw, loc, bk), r, kc, kLanes, cIdx(rw, loc, d),
@@ -505,8 +526,11 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
         rows == r ? phase4Groups : RowGroupBounds());
     };
     if (amx) {
-      cpu::emitAmxValues(rw, loc, scores, v, acc, b, hkv, firstPair, liveRows,
-                         dvPad, bk, pieces, rescale, amxKeys);
+      onMaskedBlocks(rw, loc, amxKeys, [&](OpBuilder &ab, Location al,
+                                           cpu::GroupKeysFn keys) {
+        cpu::emitAmxValues(ab, al, scores, v, acc, b, hkv, firstPair,
+                           liveRows, dvPad, bk, pieces, rescale, keys);
+      });
     } else if (few) {
       scf::IfOp::create(
           rw, loc, few,
