@@ -117,7 +117,13 @@
 // SPLIT-LABEL: func.func @dense
 // SPLIT: memref.alloc({{.*}}) : memref<?x?x?x96x64xi32>
 // SPLIT: memref.alloc({{.*}}) : memref<?x?x?x192xi32>
+// The packs are whole vectors: K's pairs from transposed 16 x 16 squares,
+// a piece's 16 words per store.
+// SPLIT: arith.truncf %{{.*}} : vector<16xf32> to vector<16xbf16>
+// SPLIT: vector.store %{{.*}}, %{{.*}} : memref<?x?x?x96x64xi32>, vector<16xi32>
+// SPLIT: vector.store %{{.*}}, %{{.*}} : memref<?x?x?x192xi32>, vector<16xi32>
 // SPLIT: memref.alloca() : memref<128x96xi32>
+// SPLIT: vector.store %{{.*}}, %{{.*}} : memref<128x96xi32>, vector<16xi32>
 // SPLIT: memref.alloca() : memref<128x128xf32>
 // SPLIT: %[[A0:[a-z0-9_]+]] = amx.tile_load %{{.*}}[%{{.*}}, %c0] : memref<128x96xi32>
 // SPLIT: %[[B0:[a-z0-9_]+]] = amx.tile_load %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %c0, %c0] : memref<?x?x?x96x64xi32>

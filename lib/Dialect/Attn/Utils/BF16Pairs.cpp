@@ -1,12 +1,19 @@
 //===- BF16Pairs.cpp - K, V and query tiles packed as bf16 pairs ----------===//
 //
-// Each copy loop is branch free (rows past M are read at M - 1 and zeroed
-// by a select), so LLVM vectorises the loops along D and Dv.
+// Rows past M are read at M - 1 and zeroed by a select. Where D (Dv) is a
+// multiple of 16 the packs are whole vectors: K's pairs from 16 x 16
+// squares transposed in registers, V's and the row-major query's from
+// vector rows (the per-element loops were 12 % of causal f32 attention on
+// AMX at N = 1024: LLVM turned K's transposing stores into scatters);
+// otherwise per element.
 //
 //===----------------------------------------------------------------------===//
 
 #include "attnir/Dialect/Attn/Utils/BF16Pairs.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
+#include "attnir/Dialect/Attn/Utils/PanelPack.h"
+#include "mlir/Dialect/Vector/IR/VectorOps.h"
+#include "mlir/IR/TypeUtilities.h"
 
 using namespace mlir;
 using namespace mlir::attn;
@@ -36,24 +43,61 @@ Value keepOrZero(OpBuilder &b, Location l, Value keep, Value x) {
   return arith::SelectOp::create(b, l, keep, x, zeroI32(b, l));
 }
 
-/// The bf16 pieces of `x` as the low halves of i32s: bf16 `x` is its own
-/// one piece; f32 `x` is x0 + x1 + x2 with x0 = bf16(x), x1 = bf16(x - x0),
-/// x2 = bf16(x - x0 - x1) (each difference exact in f32: 24 bits of x).
-SmallVector<Value, 3> pieceBits(OpBuilder &b, Location l, Value x,
-                                int64_t pieces) {
-  if (pieces == 1)
-    return {bits(b, l, x)};
+/// The bf16 pieces of `x` (a scalar or a vector): bf16 `x` is its own one
+/// piece; f32 `x` is x0 + x1 + x2 with x0 = bf16(x), x1 = bf16(x - x0),
+/// x2 = bf16(x - x0 - x1) (each difference exact in f32: 24 bits of x),
+/// or x0 alone with one piece (exact for a widened bf16).
+SmallVector<Value, 3> splitPieces(OpBuilder &b, Location l, Value x,
+                                  int64_t pieces) {
+  Type t = x.getType();
+  if (getElementTypeOrSelf(t).isBF16())
+    return {x};
+  auto like = [&](Type elt) -> Type {
+    if (auto v = dyn_cast<VectorType>(t))
+      return v.clone(elt);
+    return elt;
+  };
   SmallVector<Value, 3> out;
   Value rest = x;
   for (int64_t p = 0; p < pieces; ++p) {
-    Value piece = arith::TruncFOp::create(b, l, b.getBF16Type(), rest);
-    out.push_back(bits(b, l, piece));
+    Value piece = arith::TruncFOp::create(b, l, like(b.getBF16Type()), rest);
+    out.push_back(piece);
     if (p + 1 < pieces)
       rest = arith::SubFOp::create(
-          b, l, rest, arith::ExtFOp::create(b, l, b.getF32Type(), piece));
+          b, l, rest, arith::ExtFOp::create(b, l, t, piece));
   }
   return out;
 }
+
+/// The pieces of scalar `x` as the low halves of i32s.
+SmallVector<Value, 3> pieceBits(OpBuilder &b, Location l, Value x,
+                                int64_t pieces) {
+  SmallVector<Value, 3> out;
+  for (Value piece : splitPieces(b, l, x, pieces))
+    out.push_back(bits(b, l, piece));
+  return out;
+}
+
+/// Vectors of pair words, one per piece, from f32 vectors x and y of n
+/// lanes: `interleaved`, word c = (x[c], y[c]) (two keys of K or V);
+/// else word c = the pair at 2c of x's lanes then y's (consecutive
+/// features of a query row).
+SmallVector<Value, 3> pairWords(OpBuilder &b, Location l, Value x, Value y,
+                                int64_t pieces, bool interleaved) {
+  int64_t n = cast<VectorType>(x.getType()).getNumElements();
+  SmallVector<int64_t> order(2 * n);
+  for (int64_t i = 0; i < 2 * n; ++i)
+    order[i] = interleaved ? (i % 2) * n + i / 2 : i;
+  SmallVector<Value, 3> xs = splitPieces(b, l, x, pieces),
+                        ys = splitPieces(b, l, y, pieces), out;
+  for (int64_t p = 0; p < pieces; ++p)
+    out.push_back(vector::BitCastOp::create(
+        b, l, VectorType::get({n}, b.getI32Type()),
+        vector::ShuffleOp::create(b, l, xs[p], ys[p], order)));
+  return out;
+}
+
+constexpr int64_t kLanes = 16;
 
 /// Row `row` of `src` [B, H, *, D] as D/2 pairs per piece into
 /// store(e, piece, word) (and the lone last element when D is odd), zeroed
@@ -101,7 +145,43 @@ void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
   Value b = task[0], h = task[1], blk = task[2];
   Value c0 = cIdx(rw, loc, 0);
   Value first = arith::MulIOp::create(rw, loc, blk, cIdx(rw, loc, bk));
-  // K: one key per step, its D values as pairs along D.
+  // K: 16 keys per step, 16 x 16 squares of them transposed in registers,
+  // each two features' columns paired.
+  if (d % kLanes == 0)
+    forEach(
+        rw, loc, c0, cIdx(rw, loc, bk),
+        [&](OpBuilder &ib, Location il, Value jj0) {
+          SmallVector<KeyRow> keys;
+          for (int64_t t = 0; t < kLanes; ++t)
+            keys.push_back(keyRowOf(
+                ib, il,
+                arith::AddIOp::create(ib, il, first, plusIdx(ib, il, jj0, t)),
+                M));
+          forEach(
+              ib, il, cIdx(ib, il, 0), cIdx(ib, il, d),
+              [&](OpBuilder &fb, Location fl, Value e0) {
+                SmallVector<Value> rows;
+                for (const KeyRow &key : keys)
+                  rows.push_back(
+                      loadKeyRow(fb, fl, k, ValueRange{b, h}, key, e0, kLanes));
+                SmallVector<Value> cols = transposeSquare(fb, fl, rows);
+                Value e = arith::DivUIOp::create(fb, fl, e0, cIdx(fb, fl, 2));
+                for (int64_t u = 0; u < kLanes / 2; ++u) {
+                  SmallVector<Value, 3> words = pairWords(
+                      fb, fl, cols[2 * u], cols[2 * u + 1], pieces,
+                      /*interleaved=*/true);
+                  for (int64_t p = 0; p < pieces; ++p)
+                    vector::StoreOp::create(
+                        fb, fl, words[p], kT,
+                        ValueRange{b, h, blk,
+                                   plusIdx(fb, fl, e, u + p * halfD), jj0});
+                }
+              },
+              kLanes);
+        },
+        kLanes);
+  // Else one key per step, its D values as pairs along D.
+  else
   forEach(rw, loc, c0, cIdx(rw, loc, bk),
           [&](OpBuilder &ib, Location il, Value jj) {
             KeyRow key =
@@ -125,6 +205,26 @@ void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
             Value j1 = arith::AddIOp::create(ib, il, j0, cIdx(ib, il, 1));
             KeyRow key0 = keyRowOf(ib, il, j0, M), key1 = keyRowOf(ib, il, j1, M);
             Value slot = arith::AddIOp::create(ib, il, firstPair, jp);
+            if (dv % kLanes == 0) {
+              // Whole vectors of the two rows (Dvpad = Dv).
+              forEach(
+                  ib, il, cIdx(ib, il, 0), cIdx(ib, il, dv),
+                  [&](OpBuilder &cb, Location cl, Value c) {
+                    SmallVector<Value, 3> words = pairWords(
+                        cb, cl,
+                        loadKeyRow(cb, cl, v, ValueRange{b, h}, key0, c,
+                                   kLanes),
+                        loadKeyRow(cb, cl, v, ValueRange{b, h}, key1, c,
+                                   kLanes),
+                        pieces, /*interleaved=*/true);
+                    for (int64_t p = 0; p < pieces; ++p)
+                      vector::StoreOp::create(
+                          cb, cl, words[p], vp,
+                          ValueRange{b, h, slot, plusIdx(cb, cl, c, p * dvPad)});
+                  },
+                  kLanes);
+              return;
+            }
             forEach(ib, il, cIdx(ib, il, 0), cIdx(ib, il, dv),
                     [&](OpBuilder &cb, Location cl, Value c) {
                       auto at = [&](const KeyRow &key) {
@@ -176,6 +276,29 @@ Value mlir::attn::buildQueryPairs(OpBuilder &rw, Location loc, Value q,
           [&](OpBuilder &fb, Location l, Value r) {
             Value row = arith::MinUIOp::create(
                 fb, l, arith::AddIOp::create(fb, l, i0, r), lastRow);
+            if (rowMajor && d % (2 * kLanes) == 0) {
+              // 32 features per step: their 16 pairs are consecutive.
+              KeyRow all{row, yes};
+              forEach(
+                  fb, l, cIdx(fb, l, 0), cIdx(fb, l, d),
+                  [&](OpBuilder &eb, Location el, Value e0) {
+                    SmallVector<Value, 3> words = pairWords(
+                        eb, el,
+                        loadKeyRow(eb, el, q, ValueRange{bIdx, h}, all, e0,
+                                   kLanes),
+                        loadKeyRow(eb, el, q, ValueRange{bIdx, h}, all,
+                                   plusIdx(eb, el, e0, kLanes), kLanes),
+                        pieces, /*interleaved=*/false);
+                    Value e = arith::DivUIOp::create(eb, el, e0,
+                                                     cIdx(eb, el, 2));
+                    for (int64_t p = 0; p < pieces; ++p)
+                      vector::StoreOp::create(
+                          eb, el, words[p], qT,
+                          ValueRange{r, plusIdx(eb, el, e, p * halfD)});
+                  },
+                  2 * kLanes);
+              return;
+            }
             pairRow(fb, l, q, ValueRange{bIdx, h}, row, yes, d, pieces,
                     [&](OpBuilder &sb, Location sl, Value e, int64_t p,
                         Value w) {

@@ -43,9 +43,19 @@ SmallVector<Value, 4> rowIndex(ValueRange bh, Value row, Value e) {
   return idx;
 }
 
-/// src[bh..., row, e .. e + lanes) in f32, or zeros where !keep.
-Value loadRow(OpBuilder &b, Location l, Value src, ValueRange bh,
-              const KeyRow &key, Value e, int64_t lanes) {
+/// src[bh..., row, e] in f32, or 0 where !keep.
+Value loadScalar(OpBuilder &b, Location l, Value src, ValueRange bh,
+                 const KeyRow &key, Value e) {
+  Value x = toF32(b, l,
+                  memref::LoadOp::create(b, l, src, rowIndex(bh, key.row, e)));
+  return arith::SelectOp::create(b, l, key.keep, x, cF32(b, l, 0.0));
+}
+
+} // namespace
+
+Value mlir::attn::loadKeyRow(OpBuilder &b, Location l, Value src,
+                             ValueRange bh, const KeyRow &key, Value e,
+                             int64_t lanes) {
   Type elt = cast<MemRefType>(src.getType()).getElementType();
   Value x = vector::LoadOp::create(b, l, VectorType::get({lanes}, elt), src,
                                    rowIndex(bh, key.row, e));
@@ -56,16 +66,6 @@ Value loadRow(OpBuilder &b, Location l, Value src, ValueRange bh,
       arith::ConstantOp::create(b, l, DenseElementsAttr::get(f32, 0.0f));
   return arith::SelectOp::create(b, l, key.keep, x, zero);
 }
-
-/// src[bh..., row, e] in f32, or 0 where !keep.
-Value loadScalar(OpBuilder &b, Location l, Value src, ValueRange bh,
-                 const KeyRow &key, Value e) {
-  Value x = toF32(b, l,
-                  memref::LoadOp::create(b, l, src, rowIndex(bh, key.row, e)));
-  return arith::SelectOp::create(b, l, key.keep, x, cF32(b, l, 0.0));
-}
-
-} // namespace
 
 void mlir::attn::packKeySquare(OpBuilder &b, Location l, Value k,
                                ValueRange srcBH, ArrayRef<KeyRow> keys,
@@ -78,7 +78,7 @@ void mlir::attn::packKeySquare(OpBuilder &b, Location l, Value k,
       [&](OpBuilder &fb, Location fl, Value e0, ValueRange) {
         SmallVector<Value> rows;
         for (const KeyRow &key : keys)
-          rows.push_back(loadRow(fb, fl, k, srcBH, key, e0, lanes));
+          rows.push_back(loadKeyRow(fb, fl, k, srcBH, key, e0, lanes));
         SmallVector<Value> cols = transposeSquare(fb, fl, rows);
         for (int64_t t = 0; t < lanes; ++t)
           vector::StoreOp::create(fb, fl, cols[t], kT,
@@ -109,7 +109,7 @@ void mlir::attn::packValueRow(OpBuilder &b, Location l, Value v,
   scf::ForOp::create(
       b, l, cIdx(b, l, 0), cIdx(b, l, full), cIdx(b, l, lanes), ValueRange{},
       [&](OpBuilder &fb, Location fl, Value c, ValueRange) {
-        vector::StoreOp::create(fb, fl, loadRow(fb, fl, v, srcBH, key, c, lanes),
+        vector::StoreOp::create(fb, fl, loadKeyRow(fb, fl, v, srcBH, key, c, lanes),
                                 vp, at(c));
         scf::YieldOp::create(fb, fl);
       });

@@ -23,6 +23,11 @@ namespace mlir::attn {
 SmallVector<Value> transposeSquare(OpBuilder &b, Location loc,
                                    ArrayRef<Value> rows);
 
+/// src[bh..., row of key, e .. e + lanes) as f32 (widened from bf16 or
+/// f16), zeros where !keep (bh: the leading indices, batch and head).
+Value loadKeyRow(OpBuilder &b, Location loc, Value src, ValueRange bh,
+                 const KeyRow &key, Value e, int64_t lanes);
+
 /// One transposed panel slice: kT[panel..., :, jj0 + t] = K[srcBH..., row of
 /// keys[t], :] in f32 (0 where !keep), for the keys.size() lanes (8 or 16)
 /// of a packed block: lanes x lanes squares along D transposed in
