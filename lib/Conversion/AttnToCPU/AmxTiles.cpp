@@ -59,43 +59,68 @@ Value mulPieces(OpBuilder &b, Location l, int64_t pieces, Value c,
   return c;
 }
 
+/// body(n) for the value n of `count` in [0, max) and body(max) for any
+/// larger one, each as straight-line code: a masked block's live chunks
+/// (steps) of one count are independent tdpbf16ps chains that the core
+/// overlaps, where a branch per chunk ran them one after another.
+void switchOnCount(OpBuilder &b, Location l, Value count, int64_t max,
+                   function_ref<void(OpBuilder &, Location, int64_t)> body) {
+  SmallVector<int64_t> cases;
+  for (int64_t n = 0; n < max; ++n)
+    cases.push_back(n);
+  auto sw = scf::IndexSwitchOp::create(b, l, TypeRange{}, count, cases,
+                                       cases.size());
+  OpBuilder::InsertionGuard guard(b);
+  auto fill = [&](Region &region, int64_t n) {
+    b.setInsertionPointToStart(b.createBlock(&region));
+    body(b, l, n);
+    scf::YieldOp::create(b, l);
+  };
+  for (int64_t n = 0; n < max; ++n)
+    fill(sw.getCaseRegions()[n], n);
+  fill(sw.getDefaultRegion(), max);
+}
+
 } // namespace
 
 void emitAmxScores(OpBuilder &b, Location l, Value qT, Value kT, Value scores,
                    Value batch, Value hkv, Value kb, Value rows, int64_t d,
                    int64_t bk, int64_t pieces, GroupKeysFn groupKeys) {
+  // Chunk kc (16 keys) of the 16 rows from r0.
+  auto chunk = [&](OpBuilder &gb, Location gl, Value r0, int64_t kc) {
+    Value c = amx::TileZeroOp::create(gb, gl, f32Tile(gb));
+    // 32 of D per step: 16 pairs of Q's row, 16 pair rows of K^T (piece
+    // p D / 2 pair columns or rows further).
+    for (int64_t e = 0; e < d / 2; e += 16)
+      c = mulPieces(
+          gb, gl, pieces, c,
+          [&](int64_t p) -> Value {
+            return amx::TileLoadOp::create(
+                gb, gl, bf16Tile(gb), qT,
+                ValueRange{r0, cIdx(gb, gl, p * d / 2 + e)});
+          },
+          [&](int64_t p) -> Value {
+            return amx::TileLoadOp::create(
+                gb, gl, bf16Tile(gb), kT,
+                ValueRange{batch, hkv, kb, cIdx(gb, gl, p * d / 2 + e),
+                           cIdx(gb, gl, kc * 16)});
+          });
+    amx::TileStoreOp::create(gb, gl, scores,
+                             ValueRange{r0, cIdx(gb, gl, kc * 16)}, c);
+  };
+  int64_t numChunks = bk / 16;
   forRowGroups(b, l, rows, [&](OpBuilder &gb, Location gl, Value r0) {
-    Value keys = groupKeys ? groupKeys(gb, gl, r0) : Value();
-    for (int64_t kc = 0; kc < bk / 16; ++kc) {
-      // Chunks past the group's visible keys (all of them where it sees
-      // none) are left stale: phase 2 masks them to -inf.
-      OpBuilder::InsertionGuard guard(gb);
-      if (keys) {
-        Value live = arith::CmpIOp::create(gb, gl, arith::CmpIPredicate::ult,
-                                           cIdx(gb, gl, kc * 16), keys);
-        auto branch = scf::IfOp::create(gb, gl, live, /*withElse=*/false);
-        gb.setInsertionPointToStart(branch.thenBlock());
-      }
-      Value c = amx::TileZeroOp::create(gb, gl, f32Tile(gb));
-      // 32 of D per step: 16 pairs of Q's row, 16 pair rows of K^T (piece
-      // p D / 2 pair columns or rows further).
-      for (int64_t e = 0; e < d / 2; e += 16)
-        c = mulPieces(
-            gb, gl, pieces, c,
-            [&](int64_t p) -> Value {
-              return amx::TileLoadOp::create(
-                  gb, gl, bf16Tile(gb), qT,
-                  ValueRange{r0, cIdx(gb, gl, p * d / 2 + e)});
-            },
-            [&](int64_t p) -> Value {
-              return amx::TileLoadOp::create(
-                  gb, gl, bf16Tile(gb), kT,
-                  ValueRange{batch, hkv, kb, cIdx(gb, gl, p * d / 2 + e),
-                             cIdx(gb, gl, kc * 16)});
-            });
-      amx::TileStoreOp::create(gb, gl, scores,
-                               ValueRange{r0, cIdx(gb, gl, kc * 16)}, c);
-    }
+    auto chunks = [&](OpBuilder &cb, Location cl, int64_t n) {
+      for (int64_t kc = 0; kc < n; ++kc)
+        chunk(cb, cl, r0, kc);
+    };
+    if (!groupKeys)
+      return chunks(gb, gl, numChunks);
+    // Chunks past the group's visible keys (all of them where it sees
+    // none) are left stale: phase 2 masks them to -inf.
+    Value live = arith::CeilDivUIOp::create(gb, gl, groupKeys(gb, gl, r0),
+                                            cIdx(gb, gl, 16));
+    switchOnCount(gb, gl, live, numChunks, chunks);
   });
 }
 
@@ -131,51 +156,33 @@ void emitAmxValues(OpBuilder &b, Location l, Value scores, Value v, Value acc,
   };
   int64_t numSteps = bk / 32;
   forRowGroups(b, l, rows, [&](OpBuilder &gb, Location gl, Value r0) {
-    // acc's rows times their alpha first: a tile cannot scale its rows.
-    for (int64_t r = 0; r < 16; ++r) {
-      Value row = plusIdx(gb, gl, r0, r);
-      Value alpha = rescale(gb, gl, row);
-      for (int64_t c = 0; c < dvPad; c += 16) {
-        SmallVector<Value> at{row, cIdx(gb, gl, c)};
-        Value x = vector::LoadOp::create(gb, gl, vt, acc, at);
-        vector::StoreOp::create(gb, gl, arith::MulFOp::create(gb, gl, x, alpha),
-                                acc, at);
+    // The group's first n steps. With none (a masked block's group that
+    // sees none of its keys) alpha is 1 (acc 0 if it has seen no key yet),
+    // so acc stays as it is.
+    auto group = [&](OpBuilder &sb, Location sl, int64_t n) {
+      if (n == 0)
+        return;
+      // acc's rows times their alpha first: a tile cannot scale its rows.
+      for (int64_t r = 0; r < 16; ++r) {
+        Value row = plusIdx(sb, sl, r0, r);
+        Value alpha = rescale(sb, sl, row);
+        for (int64_t c = 0; c < dvPad; c += 16) {
+          SmallVector<Value> at{row, cIdx(sb, sl, c)};
+          Value x = vector::LoadOp::create(sb, sl, vt, acc, at);
+          vector::StoreOp::create(
+              sb, sl, arith::MulFOp::create(sb, sl, x, alpha), acc, at);
+        }
       }
-    }
-    auto allSteps = [&](OpBuilder &ob, Location ol) {
       for (int64_t c = 0; c < dvPad; c += 16)
-        steps(ob, ol, r0, c, 0, numSteps);
+        steps(sb, sl, r0, c, 0, n);
     };
-    Value keys = groupKeys ? groupKeys(gb, gl, r0) : Value();
-    if (!keys) {
-      allSteps(gb, gl);
-      return;
-    }
-    // Where the group sees fewer than BK keys (a masked block), each step
-    // only if it holds a visible key (P is 0 past them); acc's tile is
-    // stored after every step, so no tile lives across a branch.
-    Value full = arith::CmpIOp::create(gb, gl, arith::CmpIPredicate::uge,
-                                       keys, cIdx(gb, gl, bk));
-    scf::IfOp::create(
-        gb, gl, full,
-        [&](OpBuilder &tb, Location tl) {
-          allSteps(tb, tl);
-          scf::YieldOp::create(tb, tl);
-        },
-        [&](OpBuilder &eb, Location el) {
-          for (int64_t c = 0; c < dvPad; c += 16) {
-            for (int64_t st = 0; st < numSteps; ++st) {
-              Value live = arith::CmpIOp::create(
-                  eb, el, arith::CmpIPredicate::ult, cIdx(eb, el, 32 * st),
-                  keys);
-              scf::IfOp::create(eb, el, live, [&](OpBuilder &sb, Location sl) {
-                steps(sb, sl, r0, c, st, st + 1);
-                scf::YieldOp::create(sb, sl);
-              });
-            }
-          }
-          scf::YieldOp::create(eb, el);
-        });
+    if (!groupKeys)
+      return group(gb, gl, numSteps);
+    // Where the group sees fewer than BK keys (a masked block), only the
+    // steps holding a visible key (P is 0 past them).
+    Value live = arith::CeilDivUIOp::create(gb, gl, groupKeys(gb, gl, r0),
+                                            cIdx(gb, gl, 32));
+    switchOnCount(gb, gl, live, numSteps, group);
   });
 }
 

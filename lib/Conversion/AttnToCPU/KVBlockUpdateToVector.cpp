@@ -269,7 +269,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     // and 3 bounded per group as well measured no faster.)
     // A masked block's vectors of keys the tile's rows may keep (phases 2
     // and 3 skip the rest; with bf16 pairs an even count: whole pair slots).
-    Value liveVectors;
+    cpu::RowVectorsFn liveVectors;
     RowGroupBounds phase1Groups, phase4Groups;
     // The keys of this block before `end`, in [0, BK].
     auto keysBefore = [&](OpBuilder &gb, Location gl, Value end) -> Value {
@@ -313,15 +313,33 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
         };
     Value tileEnd =
         inPlace ? Value() : visibleKeyEnd(rw, loc, op, op.getI0(), validRows);
-    if (tileEnd && amx)
+    if (tileEnd && amx) {
       amxKeys = amxGroupKeys;
+      // Phases 2 and 3 of a masked block stop, per 16-row group, at the
+      // 32-key step holding its last visible key (phase 4's steps; P's
+      // pairs past it are never read): on a causal diagonal block the
+      // groups above the diagonal skip the block (their max stays, alpha
+      // is 1) and the others do the vectors they see.
+      liveVectors = [&](OpBuilder &gb, Location gl, Value row) -> Value {
+        Value c16 = cIdx(gb, gl, 16);
+        Value r0 = arith::MulIOp::create(
+            gb, gl, arith::DivUIOp::create(gb, gl, row, c16), c16);
+        Value steps = arith::CeilDivUIOp::create(
+            gb, gl, amxGroupKeys(gb, gl, r0), cIdx(gb, gl, 32));
+        return arith::MulIOp::create(gb, gl, steps,
+                                     cIdx(gb, gl, 32 / kLanes));
+      };
+    }
     if (tileEnd && !amx) {
       Value live = keysBefore(rw, loc, tileEnd);
       int64_t unit = pairs ? 2 * kLanes : kLanes;
-      liveVectors = arith::MulIOp::create(
+      Value tileVectors = arith::MulIOp::create(
           rw, loc,
           arith::CeilDivUIOp::create(rw, loc, live, cIdx(rw, loc, unit)),
           cIdx(rw, loc, unit / kLanes));
+      liveVectors = [tileVectors](OpBuilder &, Location, Value) {
+        return tileVectors;
+      };
       phase1Groups.cols = [&](OpBuilder &gb, Location gl, Value r0) -> Value {
         Value lanes = cIdx(gb, gl, kLanes);
         return arith::MulIOp::create(
@@ -821,7 +839,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
     mutable KVBlockUpdateOp op; // op accessors are not const
     VectorType vt;
     int64_t nk, lanes;
-    Value liveVectors; ///< null: every vector of the row
+    cpu::RowVectorsFn liveVectors; ///< null: every vector of the row
     mutable MaskAttrInterface mask;
     MaskSiteValues site;
     Value negInf, iota, iota32, nV, mV; ///< vectors (i64 or i32 lanes)
@@ -831,6 +849,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
   /// the row (past liveVectors: not touched, never read).
   static void maskVectors(OpBuilder &b, Location l, const RowMasking &m, Value row,
                           function_ref<Value(OpBuilder &, Location, int64_t)> keepOf) {
+    Value live = m.liveVectors ? m.liveVectors(b, l, row) : Value();
     for (int64_t c = 0; c < m.nk; ++c) {
       auto body = [&](OpBuilder &vb, Location vl) {
         Value keep = keepOf(vb, vl, c);
@@ -839,13 +858,13 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
         vector::StoreOp::create(vb, vl, arith::SelectOp::create(vb, vl, keep, s, m.negInf),
                                 m.op.getScores(), idx);
       };
-      if (!m.liveVectors || c == 0) {
+      if (!live) {
         body(b, l);
         continue;
       }
       scf::IfOp::create(b, l,
                         arith::CmpIOp::create(b, l, arith::CmpIPredicate::ult, cIdx(b, l, c),
-                                              m.liveVectors),
+                                              live),
                         [&](OpBuilder &tb, Location tl) {
                           body(tb, tl);
                           scf::YieldOp::create(tb, tl);
@@ -941,11 +960,11 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
   /// offsets instead of the element rule on i64 positions.
   static void buildMasking(OpBuilder &rw, Location loc, KVBlockUpdateOp op,
                            VectorType vt, Value rows, int64_t nk,
-                           int64_t kLanes, Value liveVectors) {
+                           int64_t kLanes, const cpu::RowVectorsFn &liveVectors) {
     scf::IfOp::create(rw, loc, op.getMasked(), [&](OpBuilder &tb, Location l) {
       Type i64 = tb.getI64Type();
       auto ivt = VectorType::get({kLanes}, i64);
-      RowMasking m{op, vt, nk, kLanes, liveVectors, op.getMaskAttr(), maskSite(op)};
+      RowMasking m{op, vt, nk, kLanes, liveVectors, op.getMaskAttr(), maskSite(op), {}, {}, {}, {}, {}};
       m.negInf = arith::ConstantOp::create(
           tb, l, DenseElementsAttr::get(vt, -std::numeric_limits<float>::infinity()));
       m.iota = laneIota(tb, l, kLanes);

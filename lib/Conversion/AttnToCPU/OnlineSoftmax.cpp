@@ -13,6 +13,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "OnlineSoftmax.h"
+#include "attnir/Dialect/Attn/Utils/BF16Pairs.h"
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/Utils/VectorHelpers.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
@@ -78,12 +79,13 @@ Value laneMax(OpBuilder &b, Location l, Value v) {
   return vector::ExtractOp::create(b, l, v, ArrayRef<int64_t>{0});
 }
 
-/// Row `row`'s probabilities `p` rounded to bf16 and stored as key pairs
-/// over the front of its scores row: f32 slot k holds keys 2k and 2k + 1
-/// (phase 4 reads one slot per step). The row's scores were all loaded
-/// before, so overwriting them is safe.
+/// Row `row`'s probabilities `p` (its vectors from `first` on) rounded to
+/// bf16 and stored as key pairs over the front of its scores row: f32 slot
+/// k holds keys 2k and 2k + 1 (phase 4 reads one slot per step). The row's
+/// scores were all loaded before, so overwriting them is safe.
 void storeProbabilityPairs(OpBuilder &b, Location l, ArrayRef<Value> p,
-                           Value scores, Value row, int64_t lanes) {
+                           Value scores, Value row, int64_t lanes,
+                           int64_t first) {
   auto half = VectorType::get({lanes}, b.getBF16Type());
   SmallVector<int64_t> both(2 * lanes);
   for (int64_t x = 0; x < 2 * lanes; ++x)
@@ -95,47 +97,28 @@ void storeProbabilityPairs(OpBuilder &b, Location l, ArrayRef<Value> p,
     Value words = vector::BitCastOp::create(
         b, l, VectorType::get({lanes}, b.getF32Type()), cat);
     vector::StoreOp::create(b, l, words, scores,
-                            ValueRange{row, cIdx(b, l, c * lanes / 2)});
+                            ValueRange{row, cIdx(b, l, (first + c) * lanes / 2)});
   }
 }
 
 /// The same in three bf16 pieces per p (kv_block_update's `split`), piece
-/// k's pairs from f32 slot k BK / 2: p0 is p's upper 16 bits (truncated),
-/// p1 those of p - p0, p2 those of p - p0 - p1 (each difference exact, and
-/// three truncations of 8 significant bits hold all 24 of p). A piece's
-/// pairs are the upper 16-bit halves of two vectors, one vpermt2w; no
-/// conversion instruction.
+/// k's pairs from f32 slot k BK / 2 (truncatedPieceWords: upper halves, no
+/// conversion instruction). Pieces 1 and 2 land on scores past the
+/// front: all of the row's were loaded before.
 void storeProbabilityPieces(OpBuilder &b, Location l, ArrayRef<Value> p,
-                            Value scores, Value row, int64_t lanes) {
-  auto f32v = VectorType::get({lanes}, b.getF32Type());
-  auto i32v = VectorType::get({lanes}, b.getI32Type());
-  auto halves = VectorType::get({2 * lanes}, b.getI16Type());
-  SmallVector<int64_t> upper(2 * lanes);
-  for (int64_t x = 0; x < 2 * lanes; ++x)
-    upper[x] = 2 * x + 1;
-  Value mask = splatI32(b, l, i32v, static_cast<int32_t>(0xFFFF0000u));
-  // x minus its upper 16 bits (exact).
-  auto rest = [&](Value x) -> Value {
-    Value top = arith::AndIOp::create(
-        b, l, vector::BitCastOp::create(b, l, i32v, x), mask);
-    return arith::SubFOp::create(b, l, x,
-                                 vector::BitCastOp::create(b, l, f32v, top));
-  };
-  int64_t pieceSlots = static_cast<int64_t>(p.size()) * lanes / 2;
-  for (size_t c = 0; c + 1 < p.size(); c += 2) {
-    Value lo = p[c], hi = p[c + 1];
-    for (int64_t k = 0; k < 3; ++k) {
-      Value pairs = vector::ShuffleOp::create(
-          b, l, vector::BitCastOp::create(b, l, halves, lo),
-          vector::BitCastOp::create(b, l, halves, hi), upper);
+                            Value scores, Value row, int64_t lanes,
+                            int64_t first, int64_t keyVectors) {
+  int64_t pieceSlots = keyVectors * lanes / 2;
+  for (size_t i = 0; i + 1 < p.size(); i += 2) {
+    int64_t c = first + static_cast<int64_t>(i);
+    SmallVector<Value, 3> words =
+        truncatedPieceWords(b, l, p[i], p[i + 1], /*interleaved=*/false);
+    for (int64_t k = 0; k < 3; ++k)
       vector::StoreOp::create(
-          b, l, vector::BitCastOp::create(b, l, f32v, pairs), scores,
-          ValueRange{row, cIdx(b, l, k * pieceSlots + c * lanes / 2)});
-      if (k < 2) {
-        lo = rest(lo);
-        hi = rest(hi);
-      }
-    }
+          b, l,
+          vector::BitCastOp::create(
+              b, l, VectorType::get({lanes}, b.getF32Type()), words[k]),
+          scores, ValueRange{row, cIdx(b, l, k * pieceSlots + c * lanes / 2)});
   }
 }
 
@@ -291,14 +274,20 @@ struct OnlineSoftmaxEmitter {
     }
   }
 
+  /// The row's live vectors (s.liveVectors), or null: all of them.
+  Value liveOf(OpBuilder &ob, Location ol, Value row) {
+    return s.liveVectors ? s.liveVectors(ob, ol, row) : Value();
+  }
+
   /// Vector c of a row: f's value where the row may keep keys there
-  /// (always, without liveVectors), else `skipped` (nothing read or written).
-  Value guarded(OpBuilder &ob, Location ol, int64_t c, Value skipped,
+  /// (c < live, always where live is null), else `skipped` (nothing read
+  /// or written).
+  Value guarded(OpBuilder &ob, Location ol, Value live, int64_t c, Value skipped,
                 function_ref<Value(OpBuilder &, Location)> f) {
-    if (!s.liveVectors || c == 0)
+    if (!live)
       return f(ob, ol);
     Value in = arith::CmpIOp::create(ob, ol, arith::CmpIPredicate::ult, cIdx(ob, ol, c),
-                                     s.liveVectors);
+                                     live);
     auto branch = scf::IfOp::create(
         ob, ol, in,
         [&](OpBuilder &tb, Location tl) { scf::YieldOp::create(tb, tl, f(tb, tl)); },
@@ -328,9 +317,10 @@ struct OnlineSoftmaxEmitter {
   void blockMax() {
     forEach(b, l, cIdx(b, l, 0), s.rows, [&](OpBuilder &ob, Location ol, Value row) {
       Value negInf = splat(ob, ol, vt, -std::numeric_limits<float>::infinity());
+      Value live = liveOf(ob, ol, row);
       SmallVector<Value> xs;
       for (int64_t c = 0; c < s.keyVectors; ++c)
-        xs.push_back(guarded(ob, ol, c, negInf, [&](OpBuilder &gb, Location gl) {
+        xs.push_back(guarded(ob, ol, live, c, negInf, [&](OpBuilder &gb, Location gl) {
           return loadAt(gb, gl, row, c);
         }));
       Value mx = tree(ob, ol, xs, [&](Value x, Value y) { return maxps(ob, ol, x, y); });
@@ -372,25 +362,40 @@ struct OnlineSoftmaxEmitter {
       // (logits of 1e37 made it 1e30 and p infinite).
       Value scale = s.scale != 1.0f ? splat(ob, ol, vt, s.scale) : Value();
       Value negShift = scale ? arith::NegFOp::create(ob, ol, shift).getResult() : Value();
-      // p of vector c, stored in place unless bf16 pairs store them below.
-      Value zeros = splat(ob, ol, vt, 0.0f);
-      SmallVector<Value> p;
+      // The row's scores, all loaded before any p is stored (the pairs
+      // and pieces of p overwrite scores further on).
+      SmallVector<Value> xs;
       for (int64_t c = 0; c < s.keyVectors; ++c)
-        p.push_back(guarded(ob, ol, c, zeros, [&](OpBuilder &gb, Location gl) {
-          Value x = loadAt(gb, gl, row, c);
-          Value arg = scale ? math::FmaOp::create(gb, gl, x, scale, negShift).getResult()
-                            : arith::SubFOp::create(gb, gl, x, shift).getResult();
-          Value e = fastExp(gb, gl, arg, s.scalef);
-          if (!s.pairs)
-            vector::StoreOp::create(gb, gl, e, s.scores, ValueRange{row, cIdx(gb, gl, c * s.lanes)});
-          return e;
+        xs.push_back(loadAt(ob, ol, row, c));
+      // p of vectors [c, c + unit) and their sum: stored in place, or as
+      // bf16 pairs (unit 2) of the same two vectors. Past the row's live
+      // vectors (whole pairs) nothing is computed or stored: phase 4
+      // reads none of those slots.
+      int64_t unit = s.pairs ? 2 : 1;
+      Value zeros = splat(ob, ol, vt, 0.0f);
+      Value live = liveOf(ob, ol, row);
+      SmallVector<Value> sums;
+      for (int64_t c = 0; c < s.keyVectors; c += unit)
+        sums.push_back(guarded(ob, ol, live, c, zeros, [&](OpBuilder &gb, Location gl) {
+          SmallVector<Value> p;
+          for (int64_t k = c; k < c + unit; ++k) {
+            Value arg = scale ? math::FmaOp::create(gb, gl, xs[k], scale, negShift).getResult()
+                              : arith::SubFOp::create(gb, gl, xs[k], shift).getResult();
+            Value e = fastExp(gb, gl, arg, s.scalef);
+            if (!s.pairs)
+              vector::StoreOp::create(gb, gl, e, s.scores,
+                                      ValueRange{row, cIdx(gb, gl, k * s.lanes)});
+            p.push_back(e);
+          }
+          if (s.pairs && s.pieces == 3)
+            storeProbabilityPieces(gb, gl, p, s.scores, row, s.lanes, c, s.keyVectors);
+          else if (s.pairs)
+            storeProbabilityPairs(gb, gl, p, s.scores, row, s.lanes, c);
+          return tree(gb, gl, p, [&](Value x, Value y) -> Value {
+            return arith::AddFOp::create(gb, gl, x, y);
+          });
         }));
-      // Pairs: slots of skipped vectors hold zeros, never read by phase 4.
-      if (s.pairs && s.pieces == 3)
-        storeProbabilityPieces(ob, ol, p, s.scores, row, s.lanes);
-      else if (s.pairs)
-        storeProbabilityPairs(ob, ol, p, s.scores, row, s.lanes);
-      Value sum = tree(ob, ol, p, [&](Value x, Value y) -> Value {
+      Value sum = tree(ob, ol, sums, [&](Value x, Value y) -> Value {
         return arith::AddFOp::create(ob, ol, x, y);
       });
       // reassoc: a tree across lanes, not dependent scalar adds.

@@ -10,6 +10,7 @@
 #define ATTNIR_CONVERSION_ATTNTOCPU_ONLINESOFTMAX_H
 
 #include "mlir/IR/Builders.h"
+#include <functional>
 
 namespace mlir::attn::cpu {
 
@@ -21,6 +22,9 @@ namespace mlir::attn::cpu {
 /// (no microcode assist on Intel cores); else n = round(x log2 e) and 2^n
 /// built as exponent bits.
 Value fastExp(OpBuilder &b, Location l, Value x, bool scalef);
+
+/// The vectors of a row (index) that hold keys it may keep.
+using RowVectorsFn = std::function<Value(OpBuilder &, Location, Value row)>;
 
 /// The operands of one block's softmax step.
 struct SoftmaxStep {
@@ -35,11 +39,11 @@ struct SoftmaxStep {
   /// The scores are sums still to be multiplied by this (> 0): folded into
   /// the max and into exp's argument (AMX's products are unscaled).
   float scale = 1.0f;
-  /// Where set (index): only vectors [0, liveVectors) of each row hold
-  /// keys the rows may keep (a masked block's visible end); the rest are
-  /// neither read nor written, and phase 4 reads none of them. Vector 0 is
-  /// always taken. Null: all keyVectors.
-  Value liveVectors = {};
+  /// Where set: only vectors [0, liveVectors(row)) of a row hold keys the
+  /// row may keep (a masked block's visible end, for the whole tile or per
+  /// row group); the rest are neither read nor written, and phase 4 reads
+  /// none of them. Null: all keyVectors.
+  RowVectorsFn liveVectors = {};
   /// With pairs: bf16 pieces of each p (3: f32 on AMX, kv_block_update's
   /// `split`; piece k's pairs from f32 column k BK / 2 of the row). Set by
   /// name: the fields above are initialised in order.

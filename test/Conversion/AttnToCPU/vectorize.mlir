@@ -118,8 +118,12 @@
 // SPLIT: memref.alloc({{.*}}) : memref<?x?x?x96x64xi32>
 // SPLIT: memref.alloc({{.*}}) : memref<?x?x?x192xi32>
 // The packs are whole vectors: K's pairs from transposed 16 x 16 squares,
-// a piece's 16 words per store.
-// SPLIT: arith.truncf %{{.*}} : vector<16xf32> to vector<16xbf16>
+// a piece's 16 words per store, each piece the upper halves of the values
+// or of their remainders (K and V pairs interleave two vectors' lanes).
+// SPLIT: arith.andi %{{.*}}, %{{.*}} : vector<16xi32>
+// SPLIT: arith.subf %{{.*}}, %{{.*}} : vector<16xf32>
+// SPLIT: vector.shuffle %{{.*}}, %{{.*}} [1, 33, 3, 35, 5, 37
+// SPLIT-SAME: : vector<32xi16>, vector<32xi16>
 // SPLIT: vector.store %{{.*}}, %{{.*}} : memref<?x?x?x96x64xi32>, vector<16xi32>
 // SPLIT: vector.store %{{.*}}, %{{.*}} : memref<?x?x?x192xi32>, vector<16xi32>
 // SPLIT: memref.alloca() : memref<128x96xi32>
@@ -143,11 +147,34 @@
 // SPLIT: amx.tile_load %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %c128] : memref<?x?x?x192xi32> into !amx.tile<16x32xbf16>
 
 // A causal diagonal block: each 16-row group's score chunks past its
-// visible keys are skipped (phase 2 masks them), and so are its P V steps.
+// visible keys are skipped (phase 2 masks them), as straight-line code per
+// count of live chunks; so are its P V steps (none: acc untouched), and
+// the masking and softmax stop at the group's last live 32-key step.
 // SPLIT-LABEL: func.func @causal
+// SPLIT: %[[KEYS:[a-z0-9_]+]] = arith.select %{{.*}}, %{{.*}}, %c64 : index
+// SPLIT-NEXT: %[[CHUNKS:[a-z0-9_]+]] = arith.ceildivui %[[KEYS]], %c16 : index
+// SPLIT-NEXT: scf.index_switch %[[CHUNKS]]
+// SPLIT-NEXT: case 0 {
+// SPLIT-NEXT: scf.yield
+// SPLIT: case 1 {
+// SPLIT-COUNT-12: amx.tile_mulf
+// SPLIT-NEXT: amx.tile_store %{{.*}}[%{{.*}}, %c0], %{{.*}} : memref<128x128xf32>
+// SPLIT-NEXT: scf.yield
+// SPLIT: case 2 {
 // SPLIT: amx.tile_store %{{.*}}[%{{.*}}, %c0], %{{.*}} : memref<128x128xf32>
-// SPLIT: scf.if
 // SPLIT: amx.tile_store %{{.*}}[%{{.*}}, %c16], %{{.*}} : memref<128x128xf32>
+// SPLIT-NEXT: scf.yield
+// SPLIT: default {
+// SPLIT: amx.tile_store %{{.*}}[%{{.*}}, %c48], %{{.*}} : memref<128x128xf32>
+// SPLIT: %[[STEPS:[a-z0-9_]+]] = arith.ceildivui %{{.*}}, %c32 : index
+// SPLIT: %[[LIVE:[a-z0-9_]+]] = arith.muli %[[STEPS]], %c2 : index
+// SPLIT: arith.cmpi ugt, %[[LIVE]], %c0 : index
+// SPLIT: scf.index_switch
+// SPLIT-NEXT: case 0 {
+// SPLIT-NEXT: scf.yield
+// SPLIT: case 1 {
+// SPLIT-COUNT-6: amx.tile_mulf
+// SPLIT-NEXT: amx.tile_store %{{.*}}[%{{.*}}, %c0], %{{.*}} : memref<128x64xf32>
 
 // V8-LABEL: func.func @dense
 // V8:   %[[LIVE8:[a-z0-9_]+]] = arith.muli %{{.*}}, %c4 : index

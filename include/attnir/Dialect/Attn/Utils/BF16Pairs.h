@@ -48,6 +48,17 @@ Value buildQueryPairs(OpBuilder &b, Location loc, Value q, Value bIdx,
                       Value into = Value(), bool rowMajor = false,
                       int64_t pieces = 1);
 
+/// The three bf16 pieces of f32 vectors x and y (n lanes each) as vectors
+/// of n pair words, piece p's pairs first: piece 0 is each value's upper
+/// 16 bits (truncated), piece 1 those of the rest, piece 2 those of the
+/// rest after that; each rest is exact and three truncations of 8
+/// significant bits hold all 24 of an f32, so the pieces sum to the value.
+/// A piece's words are the upper 16-bit halves of x's and y's lanes, one
+/// vpermt2w, no conversion: `interleaved`, word c = (x[c], y[c]); else
+/// word c = the pair at 2c of x's lanes then y's.
+SmallVector<Value, 3> truncatedPieceWords(OpBuilder &b, Location l, Value x,
+                                          Value y, bool interleaved);
+
 } // namespace mlir::attn
 
 #endif // ATTNIR_DIALECT_ATTN_UTILS_BF16PAIRS_H
