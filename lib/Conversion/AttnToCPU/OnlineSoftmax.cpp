@@ -102,9 +102,10 @@ void storeProbabilityPairs(OpBuilder &b, Location l, ArrayRef<Value> p,
 }
 
 /// The same in three bf16 pieces per p (kv_block_update's `split`), piece
-/// k's pairs from f32 slot k BK / 2 (truncatedPieceWords: upper halves, no
-/// conversion instruction). Pieces 1 and 2 land on scores past the
-/// front: all of the row's were loaded before.
+/// k's pairs from f32 slot k BK / 2 (pieceWords: upper halves, no
+/// conversion instruction; truncated, so the dropped products stay below
+/// 2^-20 of each, as when P was first split). Pieces 1 and 2 land on scores past the front: all of the
+/// row's were loaded before.
 void storeProbabilityPieces(OpBuilder &b, Location l, ArrayRef<Value> p,
                             Value scores, Value row, int64_t lanes,
                             int64_t first, int64_t keyVectors) {
@@ -112,7 +113,7 @@ void storeProbabilityPieces(OpBuilder &b, Location l, ArrayRef<Value> p,
   for (size_t i = 0; i + 1 < p.size(); i += 2) {
     int64_t c = first + static_cast<int64_t>(i);
     SmallVector<Value, 3> words =
-        truncatedPieceWords(b, l, p[i], p[i + 1], /*interleaved=*/false);
+        pieceWords(b, l, p[i], p[i + 1], /*interleaved=*/false, /*rounded=*/false);
     for (int64_t k = 0; k < 3; ++k)
       vector::StoreOp::create(
           b, l,

@@ -115,11 +115,16 @@
 // shuffle of 16-bit halves per piece), stored past the key block in a
 // [128, 2 x 64] scores buffer.
 // SPLIT-LABEL: func.func @dense
+// The packs' pieces 0 and 1 are rounded to nearest even on integer lanes.
+// SPLIT-DAG: %[[HALF:[a-z0-9_]+]] = arith.constant dense<32767> : vector<16xi32>
+// SPLIT-DAG: arith.constant dense<-65536> : vector<16xi32>
 // SPLIT: memref.alloc({{.*}}) : memref<?x?x?x96x64xi32>
 // SPLIT: memref.alloc({{.*}}) : memref<?x?x?x192xi32>
 // The packs are whole vectors: K's pairs from transposed 16 x 16 squares,
 // a piece's 16 words per store, each piece the upper halves of the values
 // or of their remainders (K and V pairs interleave two vectors' lanes).
+// SPLIT: arith.shrui %{{.*}}, %{{.*}} : vector<16xi32>
+// SPLIT: arith.addi %{{.*}}, %[[HALF]] : vector<16xi32>
 // SPLIT: arith.andi %{{.*}}, %{{.*}} : vector<16xi32>
 // SPLIT: arith.subf %{{.*}}, %{{.*}} : vector<16xf32>
 // SPLIT: vector.shuffle %{{.*}}, %{{.*}} [1, 33, 3, 35, 5, 37

@@ -84,10 +84,10 @@ SmallVector<Value, 3> pieceBits(OpBuilder &b, Location l, Value x,
 /// features of a query row).
 SmallVector<Value, 3> pairWords(OpBuilder &b, Location l, Value x, Value y,
                                 int64_t pieces, bool interleaved) {
-  // f32 in three pieces: upper halves, no conversions (the rounded form,
-  // vcvtneps2bf16 and a widening per piece, was 2x the pack's time).
+  // f32 in three pieces: upper halves, no conversions (vcvtneps2bf16 and
+  // a widening per piece were 2x the pack's time).
   if (pieces == 3 && getElementTypeOrSelf(x.getType()).isF32())
-    return truncatedPieceWords(b, l, x, y, interleaved);
+    return pieceWords(b, l, x, y, interleaved, /*rounded=*/true);
   int64_t n = cast<VectorType>(x.getType()).getNumElements();
   SmallVector<int64_t> order(2 * n);
   for (int64_t i = 0; i < 2 * n; ++i)
@@ -139,10 +139,9 @@ Value pieceAt(OpBuilder &b, Location l, Value i, int64_t piece,
 
 } // namespace
 
-SmallVector<Value, 3> mlir::attn::truncatedPieceWords(OpBuilder &b,
-                                                      Location l, Value x,
-                                                      Value y,
-                                                      bool interleaved) {
+SmallVector<Value, 3> mlir::attn::pieceWords(OpBuilder &b, Location l,
+                                             Value x, Value y,
+                                             bool interleaved, bool rounded) {
   int64_t n = cast<VectorType>(x.getType()).getNumElements();
   auto f32v = VectorType::get({n}, b.getF32Type());
   auto i32v = VectorType::get({n}, b.getI32Type());
@@ -151,25 +150,39 @@ SmallVector<Value, 3> mlir::attn::truncatedPieceWords(OpBuilder &b,
   SmallVector<int64_t> upper(2 * n);
   for (int64_t i = 0; i < 2 * n; ++i)
     upper[i] = interleaved ? (i % 2) * 2 * n + 2 * (i / 2) + 1 : 2 * i + 1;
-  Value mask = arith::ConstantOp::create(
-      b, l, DenseElementsAttr::get(
-                i32v, b.getI32IntegerAttr(static_cast<int32_t>(0xFFFF0000u))));
-  // v minus its upper 16 bits (exact).
-  auto rest = [&](Value v) -> Value {
-    Value top = arith::AndIOp::create(
-        b, l, vector::BitCastOp::create(b, l, i32v, v), mask);
-    return arith::SubFOp::create(b, l, v,
-                                 vector::BitCastOp::create(b, l, f32v, top));
+  auto splat = [&](uint32_t c) -> Value {
+    return arith::ConstantOp::create(
+        b, l, DenseElementsAttr::get(
+                  i32v, b.getI32IntegerAttr(static_cast<int32_t>(c))));
   };
+  Value mask = splat(0xFFFF0000u);
+  // v's upper 16 bits as an f32: truncated, or rounded to nearest even
+  // (bits + 0x7FFF + the kept half's lowest bit, then masked).
+  auto top = [&](Value v, bool round) -> Value {
+    Value bits = vector::BitCastOp::create(b, l, i32v, v);
+    if (round) {
+      Value odd = arith::AndIOp::create(
+          b, l, arith::ShRUIOp::create(b, l, bits, splat(16)), splat(1));
+      bits = arith::AddIOp::create(
+          b, l, bits, arith::AddIOp::create(b, l, odd, splat(0x7FFF)));
+    }
+    return vector::BitCastOp::create(
+        b, l, f32v, arith::AndIOp::create(b, l, bits, mask));
+  };
+  // Each piece's words: the upper halves of x's and y's lanes (the piece
+  // itself where it is x minus its top, or x itself for the last piece).
   SmallVector<Value, 3> out;
   for (int64_t p = 0; p < 3; ++p) {
+    bool round = rounded && p < 2;
+    Value px = round ? top(x, true) : x, py = round ? top(y, true) : y;
     Value words = vector::ShuffleOp::create(
-        b, l, vector::BitCastOp::create(b, l, halves, x),
-        vector::BitCastOp::create(b, l, halves, y), upper);
+        b, l, vector::BitCastOp::create(b, l, halves, px),
+        vector::BitCastOp::create(b, l, halves, py), upper);
     out.push_back(vector::BitCastOp::create(b, l, i32v, words));
     if (p < 2) {
-      x = rest(x);
-      y = rest(y);
+      // The rest, exact: x minus its piece (its upper bits truncated).
+      x = arith::SubFOp::create(b, l, x, round ? px : top(x, false));
+      y = arith::SubFOp::create(b, l, y, round ? py : top(y, false));
     }
   }
   return out;

@@ -49,15 +49,17 @@ Value buildQueryPairs(OpBuilder &b, Location loc, Value q, Value bIdx,
                       int64_t pieces = 1);
 
 /// The three bf16 pieces of f32 vectors x and y (n lanes each) as vectors
-/// of n pair words, piece p's pairs first: piece 0 is each value's upper
-/// 16 bits (truncated), piece 1 those of the rest, piece 2 those of the
-/// rest after that; each rest is exact and three truncations of 8
-/// significant bits hold all 24 of an f32, so the pieces sum to the value.
-/// A piece's words are the upper 16-bit halves of x's and y's lanes, one
-/// vpermt2w, no conversion: `interleaved`, word c = (x[c], y[c]); else
-/// word c = the pair at 2c of x's lanes then y's.
-SmallVector<Value, 3> truncatedPieceWords(OpBuilder &b, Location l, Value x,
-                                          Value y, bool interleaved);
+/// of n pair words, piece p's pairs first. Piece 0 is each value's upper
+/// 16 bits, `rounded` to nearest even or truncated; piece 1 those of the
+/// exact rest, piece 2 those of the rest after that (truncated: 8
+/// significant bits or fewer remain). The pieces sum to the value; the
+/// products a_p b_q with p + q >= 3 are below 2^-24 of a b with rounded
+/// pieces, below 2^-20 with truncated ones. A piece's words are the upper
+/// 16-bit halves of x's and y's lanes, one vpermt2w, no conversion:
+/// `interleaved`, word c = (x[c], y[c]); else word c = the pair at 2c of
+/// x's lanes then y's.
+SmallVector<Value, 3> pieceWords(OpBuilder &b, Location l, Value x, Value y,
+                                 bool interleaved, bool rounded);
 
 } // namespace mlir::attn
 
