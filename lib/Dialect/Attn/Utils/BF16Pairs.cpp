@@ -157,14 +157,23 @@ SmallVector<Value, 3> mlir::attn::pieceWords(OpBuilder &b, Location l,
   };
   Value mask = splat(0xFFFF0000u);
   // v's upper 16 bits as an f32: truncated, or rounded to nearest even
-  // (bits + 0x7FFF + the kept half's lowest bit, then masked).
+  // (bits + 0x7FFF + the kept half's lowest bit, then masked) except
+  // where that would round a finite value past bf16's largest to
+  // infinity (|v| > 0x7F7F7FFF; infinity and NaN too): truncated there,
+  // so the pieces of every finite f32 are finite.
   auto top = [&](Value v, bool round) -> Value {
     Value bits = vector::BitCastOp::create(b, l, i32v, v);
     if (round) {
       Value odd = arith::AndIOp::create(
           b, l, arith::ShRUIOp::create(b, l, bits, splat(16)), splat(1));
-      bits = arith::AddIOp::create(
-          b, l, bits, arith::AddIOp::create(b, l, odd, splat(0x7FFF)));
+      Value huge = arith::CmpIOp::create(
+          b, l, arith::CmpIPredicate::ugt,
+          arith::AndIOp::create(b, l, bits, splat(0x7FFFFFFFu)),
+          splat(0x7F7F7FFFu));
+      Value bias = arith::SelectOp::create(
+          b, l, huge, splat(0),
+          arith::AddIOp::create(b, l, odd, splat(0x7FFF)));
+      bits = arith::AddIOp::create(b, l, bits, bias);
     }
     return vector::BitCastOp::create(
         b, l, f32v, arith::AndIOp::create(b, l, bits, mask));
