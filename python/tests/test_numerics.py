@@ -153,17 +153,18 @@ def test_issue15_case8_finite_within_documented_bounds():
     assert rel_err(out, ref) < 1e-5
 
 
-@pytest.mark.parametrize("n", [5, 130])
-def test_values_near_float_max_with_one_key(compiled, n):
+@pytest.mark.parametrize("n,dv", [(5, 64), (130, 64), (130, 40)])
+def test_values_near_float_max_with_one_key(compiled, n, dv):
     """docs/numerics.md's value bound, M * max|v| < FLT_MAX, at M = 1: v up
     to 3.4e38, past bf16's largest finite value (3.39e38), which f32 on AMX
-    tiles (bf16 pieces) must not round to infinity. One key: the output is
-    v exactly (its weight is exp(0) = 1, and the pieces sum to v)."""
-    spec = attnir.patterns.dense()
+    tiles (bf16 pieces; Dv = 40 packs V per element) must not round to
+    infinity. One key: the output is v exactly (its weight is exp(0) = 1,
+    and the pieces sum to v)."""
+    spec = attnir.patterns.dense(dv=dv)
     q, k = rand((1, 2, n, 64), seed=11), rand((1, 2, 1, 64), seed=12)
     big = np.float32(3.4e38)
-    v = np.tile(np.array([big, -big, np.float32(3.39e38), 1.0], np.float32), 16)
-    v = np.broadcast_to(v, (1, 2, 1, 64)).copy()
+    v = np.tile(np.array([big, -big, np.float32(3.39e38), 1.0], np.float32), 16)[:dv]
+    v = np.broadcast_to(v, (1, 2, 1, dv)).copy()
     out = np.asarray(compiled(spec)(q, k, v))
     assert np.isfinite(out).all()
     assert (out == np.broadcast_to(v, out.shape)).all()

@@ -43,6 +43,37 @@ Value keepOrZero(OpBuilder &b, Location l, Value keep, Value x) {
   return arith::SelectOp::create(b, l, keep, x, zeroI32(b, l));
 }
 
+/// The upper 16 bits of f32 `x` (a scalar or a vector) as an f32:
+/// truncated, or rounded to nearest even (bits + 0x7FFF + the kept half's
+/// lowest bit, then masked) except where that would round a finite value
+/// past bf16's largest to infinity (|x| > 0x7F7F7FFF; infinity and NaN
+/// too): truncated there, so the pieces of every finite f32 are finite.
+Value upperBits(OpBuilder &b, Location l, Value x, bool round) {
+  Type t = x.getType();
+  Type it = b.getI32Type();
+  if (auto v = dyn_cast<VectorType>(t))
+    it = v.clone(it);
+  auto c = [&](uint32_t value) -> Value {
+    Attribute a = b.getI32IntegerAttr(static_cast<int32_t>(value));
+    if (auto v = dyn_cast<VectorType>(it))
+      a = DenseElementsAttr::get(v, a);
+    return arith::ConstantOp::create(b, l, cast<TypedAttr>(a));
+  };
+  Value bits = arith::BitcastOp::create(b, l, it, x);
+  if (round) {
+    Value odd = arith::AndIOp::create(
+        b, l, arith::ShRUIOp::create(b, l, bits, c(16)), c(1));
+    Value huge = arith::CmpIOp::create(
+        b, l, arith::CmpIPredicate::ugt,
+        arith::AndIOp::create(b, l, bits, c(0x7FFFFFFFu)), c(0x7F7F7FFFu));
+    Value bias = arith::SelectOp::create(
+        b, l, huge, c(0), arith::AddIOp::create(b, l, odd, c(0x7FFF)));
+    bits = arith::AddIOp::create(b, l, bits, bias);
+  }
+  return arith::BitcastOp::create(
+      b, l, t, arith::AndIOp::create(b, l, bits, c(0xFFFF0000u)));
+}
+
 /// The bf16 pieces of `x` (a scalar or a vector): bf16 `x` is its own one
 /// piece; f32 `x` is x0 + x1 + x2 with x0 = bf16(x), x1 = bf16(x - x0),
 /// x2 = bf16(x - x0 - x1) (each difference exact in f32: 24 bits of x),
@@ -57,14 +88,16 @@ SmallVector<Value, 3> splitPieces(OpBuilder &b, Location l, Value x,
       return v.clone(elt);
     return elt;
   };
+  // Each piece's upper bits (upperBits: finite for finite x) are a bf16
+  // value, so the truncf is exact. Pieces 0 and 1 are rounded; the third
+  // holds the 8 or fewer significant bits left, truncation keeps them.
   SmallVector<Value, 3> out;
   Value rest = x;
   for (int64_t p = 0; p < pieces; ++p) {
-    Value piece = arith::TruncFOp::create(b, l, like(b.getBF16Type()), rest);
-    out.push_back(piece);
+    Value top = upperBits(b, l, rest, /*round=*/p < 2);
+    out.push_back(arith::TruncFOp::create(b, l, like(b.getBF16Type()), top));
     if (p + 1 < pieces)
-      rest = arith::SubFOp::create(
-          b, l, rest, arith::ExtFOp::create(b, l, t, piece));
+      rest = arith::SubFOp::create(b, l, rest, top);
   }
   return out;
 }
@@ -143,55 +176,27 @@ SmallVector<Value, 3> mlir::attn::pieceWords(OpBuilder &b, Location l,
                                              Value x, Value y,
                                              bool interleaved, bool rounded) {
   int64_t n = cast<VectorType>(x.getType()).getNumElements();
-  auto f32v = VectorType::get({n}, b.getF32Type());
   auto i32v = VectorType::get({n}, b.getI32Type());
   auto halves = VectorType::get({2 * n}, b.getI16Type());
   // i16 lane 2c + 1 is the upper half of f32 lane c (x's, then y's at 2n).
   SmallVector<int64_t> upper(2 * n);
   for (int64_t i = 0; i < 2 * n; ++i)
     upper[i] = interleaved ? (i % 2) * 2 * n + 2 * (i / 2) + 1 : 2 * i + 1;
-  auto splat = [&](uint32_t c) -> Value {
-    return arith::ConstantOp::create(
-        b, l, DenseElementsAttr::get(
-                  i32v, b.getI32IntegerAttr(static_cast<int32_t>(c))));
-  };
-  Value mask = splat(0xFFFF0000u);
-  // v's upper 16 bits as an f32: truncated, or rounded to nearest even
-  // (bits + 0x7FFF + the kept half's lowest bit, then masked) except
-  // where that would round a finite value past bf16's largest to
-  // infinity (|v| > 0x7F7F7FFF; infinity and NaN too): truncated there,
-  // so the pieces of every finite f32 are finite.
-  auto top = [&](Value v, bool round) -> Value {
-    Value bits = vector::BitCastOp::create(b, l, i32v, v);
-    if (round) {
-      Value odd = arith::AndIOp::create(
-          b, l, arith::ShRUIOp::create(b, l, bits, splat(16)), splat(1));
-      Value huge = arith::CmpIOp::create(
-          b, l, arith::CmpIPredicate::ugt,
-          arith::AndIOp::create(b, l, bits, splat(0x7FFFFFFFu)),
-          splat(0x7F7F7FFFu));
-      Value bias = arith::SelectOp::create(
-          b, l, huge, splat(0),
-          arith::AddIOp::create(b, l, odd, splat(0x7FFF)));
-      bits = arith::AddIOp::create(b, l, bits, bias);
-    }
-    return vector::BitCastOp::create(
-        b, l, f32v, arith::AndIOp::create(b, l, bits, mask));
-  };
   // Each piece's words: the upper halves of x's and y's lanes (the piece
   // itself where it is x minus its top, or x itself for the last piece).
   SmallVector<Value, 3> out;
   for (int64_t p = 0; p < 3; ++p) {
     bool round = rounded && p < 2;
-    Value px = round ? top(x, true) : x, py = round ? top(y, true) : y;
+    Value px = round ? upperBits(b, l, x, true) : x,
+          py = round ? upperBits(b, l, y, true) : y;
     Value words = vector::ShuffleOp::create(
         b, l, vector::BitCastOp::create(b, l, halves, px),
         vector::BitCastOp::create(b, l, halves, py), upper);
     out.push_back(vector::BitCastOp::create(b, l, i32v, words));
     if (p < 2) {
       // The rest, exact: x minus its piece (its upper bits truncated).
-      x = arith::SubFOp::create(b, l, x, round ? px : top(x, false));
-      y = arith::SubFOp::create(b, l, y, round ? py : top(y, false));
+      x = arith::SubFOp::create(b, l, x, round ? px : upperBits(b, l, x, false));
+      y = arith::SubFOp::create(b, l, y, round ? py : upperBits(b, l, y, false));
     }
   }
   return out;
