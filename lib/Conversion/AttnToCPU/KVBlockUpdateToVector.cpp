@@ -21,6 +21,9 @@
 // one or two rows are read in place too, row by row through their
 // positions (no copy of K and V per tile).
 //
+// AMX (`amx`): phases 1 and 4 on tiles (AmxTiles.cpp). BlockLowering
+// emits one op's phases, a method each, in this order.
+//
 // Exp is OnlineSoftmax.cpp's fastExp on whole vectors (a scalar libm call
 // would be 16 calls per vector: 4.7x slower on softmax, measured in
 // shared/notes/cpu-jit-probe).
@@ -185,388 +188,7 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
         colsPerTile(cols), useScalef(scalef), usePrefetch(prefetch) {}
 
   LogicalResult matchAndRewrite(KVBlockUpdateOp op,
-                                PatternRewriter &rw) const override {
-    Location loc = op.getLoc();
-    auto accType = op.getAcc().getType();
-    int64_t bq = accType.getDimSize(0), dvPad = accType.getDimSize(1);
-    // split (f32 on AMX): three bf16 pieces per value; the scores rows
-    // hold P's pieces past the key block.
-    int64_t pieces = op.getSplit() ? 3 : 1;
-    int64_t bk = op.getScores().getType().getDimSize(1) / (pieces == 3 ? 2 : 1);
-    int64_t d = cast<MemRefType>(op.getKT().getType()).getDimSize(3);
-    if (ShapedType::isDynamic(d))
-      return rw.notifyMatchFailure(op, "packed K needs a static head dim");
-    int64_t r = std::max<int64_t>(1, std::min(rowsPerTile, bq));
-    while (bq % r)
-      --r;
-    int64_t nk = bk / kLanes, nvd = dvPad / kLanes;
-    // Register tiles: r rows x kc (phase 1) or cv (phase 4) vectors.
-    auto fit = [&](int64_t total) {
-      int64_t c = std::max<int64_t>(1, std::min(colsPerTile, total));
-      while (total % c)
-        --c;
-      return c;
-    };
-    int64_t kc = fit(nk), cv = fit(nvd);
-
-    Type f32 = rw.getF32Type();
-    auto vt = VectorType::get({kLanes}, f32);
-    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
-    Value qT = op.getQT(), kT = op.getKT(), v = op.getV(), acc = op.getAcc(),
-          scores = op.getScores();
-    Value j0 = op.getJ0();
-    // bf16 pairs (attn-tile's bf16-dot): vdpbf16ps on i32 words.
-    bool pairs = cast<MemRefType>(qT.getType()).getElementType().isInteger(32);
-    auto wordT = VectorType::get({kLanes}, rw.getI32Type());
-    // Keys in place: K and V themselves (decoding, or keys gathered by
-    // position for a tile of one or two rows).
-    bool inPlace = cast<MemRefType>(kT.getType()).getRank() == 4;
-    Value keys = op.getKeys();
-    // Gathered and packed keys live in a [1, 1, ...] buffer of the tile's
-    // own.
-    Value b = keys && !inPlace ? c0 : op.getB(),
-          hkv = keys && !inPlace ? c0 : op.getHkv();
-    Value kb = arith::DivUIOp::create(rw, loc, j0, cIdx(rw, loc, bk));
-
-    // Rows past N (a ragged last tile, or decoding with N = 1) are skipped,
-    // up to a whole register tile: [0, liveRows) holds every stored row.
-    Value validRows = arith::MinUIOp::create(
-        rw, loc, cIdx(rw, loc, bq),
-        arith::SubIOp::create(rw, loc, op.getN(), op.getI0()));
-    Value liveRows = arith::MulIOp::create(
-        rw, loc,
-        arith::CeilDivUIOp::create(rw, loc, validRows, cIdx(rw, loc, r)),
-        cIdx(rw, loc, r));
-
-    // Keys in place: those of this block before m (the rest are never
-    // read); gathered, the slots before the padding.
-    Value keysHere = cIdx(rw, loc, bk);
-    if (inPlace && keys)
-      keysHere = gatheredKeysHere(rw, loc, keys, j0, op.getM(), bk, kLanes);
-    else if (inPlace)
-      keysHere = arith::MinSIOp::create(
-          rw, loc, keysHere,
-          arith::MaxSIOp::create(
-              rw, loc, c0, arith::SubIOp::create(rw, loc, op.getM(), j0)));
-    // The row of K and V that key c of this block reads in place.
-    auto keyRow = [&](OpBuilder &ib, Location il, Value c) -> Value {
-      Value slot = arith::AddIOp::create(ib, il, j0, c);
-      if (!keys)
-        return slot;
-      return arith::IndexCastOp::create(
-          ib, il, ib.getIndexType(),
-          memref::LoadOp::create(ib, il, keys, ValueRange{slot}));
-    };
-
-    bool amx = op.getAmx();
-    // Packed keys: on a masked block, those past the rule's visible end for
-    // a register tile's rows (most of a causal tile's diagonal block) are
-    // never kept. Phase 1 of each row group stops at the vector holding the
-    // group's last visible key (the stale rest, up to the tile's
-    // liveVectors, becomes -inf in phase 2, which runs on masked blocks),
-    // and phase 4 at that key: on a causal diagonal block the reach grows
-    // by r rows per group instead of being the whole tile's. (Phases 2
-    // and 3 bounded per group as well measured no faster.)
-    // A masked block's vectors of keys the tile's rows may keep (phases 2
-    // and 3 skip the rest; with bf16 pairs an even count: whole pair slots).
-    cpu::RowVectorsFn liveVectors;
-    RowGroupBounds phase1Groups, phase4Groups;
-    // The keys of this block before `end`, in [0, BK].
-    auto keysBefore = [&](OpBuilder &gb, Location gl, Value end) -> Value {
-      return arith::MinSIOp::create(
-          gb, gl, cIdx(gb, gl, bk),
-          arith::MaxSIOp::create(gb, gl, cIdx(gb, gl, 0),
-                                 arith::SubIOp::create(gb, gl, end, j0)));
-    };
-    // The keys of this block that rows [i0 + r0, i0 + r0 + count) may
-    // keep (a register tile's r rows, or an AMX tile's 16).
-    auto groupKeys = [&](OpBuilder &gb, Location gl, Value r0,
-                         int64_t count) -> Value {
-      Value end = visibleKeyEnd(gb, gl, op,
-                                arith::AddIOp::create(gb, gl, op.getI0(), r0),
-                                cIdx(gb, gl, count));
-      return arith::SelectOp::create(gb, gl, op.getMasked(),
-                                     keysBefore(gb, gl, end), cIdx(gb, gl, bk));
-    };
-    // AMX: each 16-row group's tiles skip the products past its keys.
-    auto amxGroupKeys = [&](OpBuilder &gb, Location gl, Value r0) {
-      return groupKeys(gb, gl, r0, 16);
-    };
-    cpu::GroupKeysFn amxKeys;
-    // emit(keys): with `amxKeys` on masked blocks only, so a full block
-    // runs the same branch-free tiles as an unmasked attention.
-    auto onMaskedBlocks =
-        [&](OpBuilder &ob, Location ol, cpu::GroupKeysFn keys,
-            function_ref<void(OpBuilder &, Location, cpu::GroupKeysFn)> emit) {
-          if (!keys)
-            return emit(ob, ol, nullptr);
-          scf::IfOp::create(
-              ob, ol, op.getMasked(),
-              [&](OpBuilder &tb, Location tl) {
-                emit(tb, tl, keys);
-                scf::YieldOp::create(tb, tl);
-              },
-              [&](OpBuilder &eb, Location el) {
-                emit(eb, el, nullptr);
-                scf::YieldOp::create(eb, el);
-              });
-        };
-    Value tileEnd =
-        inPlace ? Value() : visibleKeyEnd(rw, loc, op, op.getI0(), validRows);
-    if (tileEnd && amx) {
-      amxKeys = amxGroupKeys;
-      // Phases 2 and 3 of a masked block stop, per 16-row group, at the
-      // 32-key step holding its last visible key (phase 4's steps; P's
-      // pairs past it are never read): on a causal diagonal block the
-      // groups above the diagonal skip the block (their max stays, alpha
-      // is 1) and the others do the vectors they see.
-      liveVectors = [&](OpBuilder &gb, Location gl, Value row) -> Value {
-        Value c16 = cIdx(gb, gl, 16);
-        Value r0 = arith::MulIOp::create(
-            gb, gl, arith::DivUIOp::create(gb, gl, row, c16), c16);
-        Value steps = arith::CeilDivUIOp::create(
-            gb, gl, amxGroupKeys(gb, gl, r0), cIdx(gb, gl, 32));
-        return arith::MulIOp::create(gb, gl, steps,
-                                     cIdx(gb, gl, 32 / kLanes));
-      };
-    }
-    if (tileEnd && !amx) {
-      Value live = keysBefore(rw, loc, tileEnd);
-      int64_t unit = pairs ? 2 * kLanes : kLanes;
-      Value tileVectors = arith::MulIOp::create(
-          rw, loc,
-          arith::CeilDivUIOp::create(rw, loc, live, cIdx(rw, loc, unit)),
-          cIdx(rw, loc, unit / kLanes));
-      liveVectors = [tileVectors](OpBuilder &, Location, Value) {
-        return tileVectors;
-      };
-      phase1Groups.cols = [&](OpBuilder &gb, Location gl, Value r0) -> Value {
-        Value lanes = cIdx(gb, gl, kLanes);
-        return arith::MulIOp::create(
-            gb, gl,
-            arith::CeilDivUIOp::create(gb, gl, groupKeys(gb, gl, r0, r), lanes),
-            lanes);
-      };
-      phase4Groups.extent = [&](OpBuilder &gb, Location gl,
-                                Value r0) -> Value {
-        Value keys = groupKeys(gb, gl, r0, r);
-        return pairs ? arith::CeilDivUIOp::create(gb, gl, keys,
-                                                  cIdx(gb, gl, 2))
-                           .getResult()
-                     : keys;
-      };
-    }
-
-    // Prefetches (PanelPrefetch.h): phase 1 brings this block's V rows,
-    // phase 4 the K^T panel of the schedule's next block.
-    Value firstPair =
-        pairs ? arith::DivUIOp::create(rw, loc, j0, cIdx(rw, loc, 2)).getResult()
-              : Value();
-    bool prefetch = usePrefetch && !inPlace && !amx;
-    int64_t rowTiles = bq / r, valueRows = pairs ? bk / 2 : bk;
-    auto stepIndex = [&](OpBuilder &ib, Location il, Value r0, Value col,
-                         Value e, int64_t colTile, int64_t colTiles,
-                         int64_t extent) {
-      Value tile = arith::AddIOp::create(
-          ib, il,
-          arith::MulIOp::create(
-              ib, il, arith::DivUIOp::create(ib, il, r0, cIdx(ib, il, r)),
-              cIdx(ib, il, colTiles)),
-          arith::DivUIOp::create(ib, il, col, cIdx(ib, il, colTile)));
-      return arith::AddIOp::create(
-          ib, il, arith::MulIOp::create(ib, il, tile, cIdx(ib, il, extent)), e);
-    };
-    // The panels' bounds are emitted only where a phase prefetches.
-    cpu::Panel valuePanel;
-    if (prefetch)
-      valuePanel = {v, {b, hkv}, pairs ? firstPair : j0, valueRows,
-                    arith::SubIOp::create(
-                        rw, loc, memref::DimOp::create(rw, loc, v, 2), c1)};
-    auto prefetchValues = [&](OpBuilder &ib, Location il, Value r0, Value col,
-                              Value e) {
-      int64_t colTiles = nk / kc;
-      cpu::prefetchPanelStep(
-          ib, il, valuePanel,
-          stepIndex(ib, il, r0, col, e, kc * kLanes, colTiles, d),
-          rowTiles * colTiles * d);
-    };
-    StepFn phase1Step = prefetch ? StepFn(prefetchValues) : StepFn();
-
-    // Phase 1: scores = Q K^T (Q pre-scaled), reduced over the head dim.
-    if (inPlace)
-      buildRowDots(rw, loc, qT, kT, scores, b, hkv, keyRow, validRows,
-                   liveRows, keysHere, bk, d, kLanes);
-    else if (amx)
-      onMaskedBlocks(rw, loc, amxKeys, [&](OpBuilder &ab, Location al,
-                                           cpu::GroupKeysFn keys) {
-        cpu::emitAmxScores(ab, al, qT, kT, scores, b, hkv, kb, liveRows,
-                           2 * d / pieces, bk, pieces, keys);
-      });
-    else if (pairs)
-      buildRegisterTiles(
-          rw, loc, scores, liveRows, cIdx(rw, loc, bk), r, kc, kLanes, cIdx(rw, loc, d),
-          /*accumulate=*/false,
-          [&](OpBuilder &ib, Location il, Value e, Value col) -> Value {
-            return asPairs(ib, il,
-                           vector::LoadOp::create(
-                               ib, il, wordT, kT,
-                               ValueRange{b, hkv, kb, e, col}));
-          },
-          [&](OpBuilder &ib, Location il, Value e, Value row) -> Value {
-            return asPairs(
-                ib, il,
-                vector::BroadcastOp::create(
-                    ib, il, wordT,
-                    memref::LoadOp::create(ib, il, qT, ValueRange{e, row})));
-          },
-          pairMac,
-          vector::BroadcastOp::create(
-              rw, loc, vt,
-              arith::ConstantOp::create(rw, loc, op.getScaleAttr())),
-          nullptr, phase1Step, phase1Groups);
-    else
-      buildRegisterTiles(
-          rw, loc, scores, liveRows, cIdx(rw, loc, bk), r, kc, kLanes, cIdx(rw, loc, d),
-          /*accumulate=*/false,
-          [&](OpBuilder &ib, Location il, Value e, Value col) -> Value {
-            return vector::LoadOp::create(ib, il, vt, kT,
-                                          ValueRange{b, hkv, kb, e, col});
-          },
-          [&](OpBuilder &ib, Location il, Value e, Value row) -> Value {
-            return vector::BroadcastOp::create(
-                ib, il, vt,
-                memref::LoadOp::create(ib, il, qT, ValueRange{row, e}));
-          },
-          fmaMac, Value(), nullptr, phase1Step, phase1Groups);
-
-    // Phase 2: the score rule on every pair, then the element rule and key
-    // tail on partial blocks.
-    if (op.getH() && !op.getScoreRule().empty())
-      buildScoreRule(rw, loc, op, vt, liveRows, nk, kLanes);
-    buildMasking(rw, loc, op, vt, liveRows, nk, kLanes, liveVectors);
-
-    // Keys in place (decoding) with one live row (N = 1): phases 3 and 4
-    // take that row alone (one-row tiles in phase 4), not r rows per key,
-    // which bound decoding once GQA groups the heads of a KV head
-    // (AttnTile.cpp, buildHeadGroups). Else as before: with 2 to r - 1 rows
-    // one-row tiles measured slower (N = 3: 5.0 -> 7.5 ms, 8 heads, M 32k).
-    Value few = inPlace && r > 1
-                    ? arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq,
-                                            validRows, c1)
-                          .getResult()
-                    : Value();
-    Value softmaxRows =
-        few ? arith::SelectOp::create(rw, loc, few, validRows, liveRows).getResult()
-            : liveRows;
-
-    // Phase 3: online softmax (OnlineSoftmax.cpp); acc's rescale happens
-    // in phase 4 as it loads each row.
-    cpu::SoftmaxStep step{scores,  cpu::makeRowBuffer(rw, loc, scores, bq),
-                          softmaxRows, op.getMIn(), op.getLIn(), nk,
-                          kLanes,  pairs,          useScalef};
-    if (amx)
-      step.scale = op.getScale()->convertToFloat();
-    step.pieces = pieces;
-    Value mOut, lOut;
-    if (liveVectors) {
-      // Masked blocks skip the vectors past the visible keys; full blocks
-      // keep the unguarded form.
-      auto branch = scf::IfOp::create(
-          rw, loc, op.getMasked(),
-          [&](OpBuilder &tb, Location tl) {
-            cpu::SoftmaxStep masked = step;
-            masked.liveVectors = liveVectors;
-            auto [m, l] = cpu::emitOnlineSoftmax(tb, tl, masked);
-            scf::YieldOp::create(tb, tl, ValueRange{m, l});
-          },
-          [&](OpBuilder &eb, Location el) {
-            auto [m, l] = cpu::emitOnlineSoftmax(eb, el, step);
-            scf::YieldOp::create(eb, el, ValueRange{m, l});
-          });
-      mOut = branch.getResult(0);
-      lOut = branch.getResult(1);
-    } else {
-      std::tie(mOut, lOut) = cpu::emitOnlineSoftmax(rw, loc, step);
-    }
-    auto rescale = [&](OpBuilder &ib, Location il, Value row) {
-      return cpu::rowRescale(ib, il, step.rowBuf, row, kLanes);
-    };
-
-    // Phase 4: acc += P V, reduced over the block's keys (bf16 pairs: over
-    // pairs of keys, step jp reading V's pair row j0 / 2 + jp and the
-    // probability pair in scores slot jp).
-    // The K^T panel [D or D / 2 pairs, BK] of the block the schedule
-    // visits next (`next_j0`; none for keys gathered per tile).
-    cpu::Panel keyPanel;
-    if (prefetch && op.getNextJ0()) {
-      int64_t panelRows = cast<MemRefType>(kT.getType()).getDimSize(3);
-      keyPanel = {kT,
-                  {b, hkv,
-                   arith::DivUIOp::create(rw, loc, op.getNextJ0(),
-                                          cIdx(rw, loc, bk))},
-                  c0, panelRows, cIdx(rw, loc, panelRows - 1)};
-    }
-    auto prefetchKeys = [&](OpBuilder &ib, Location il, Value r0, Value col,
-                            Value j) {
-      int64_t colTiles = std::max<int64_t>(1, nvd / cv);
-      cpu::prefetchPanelStep(
-          ib, il, keyPanel,
-          stepIndex(ib, il, r0, col, j, cv * kLanes, colTiles, valueRows),
-          rowTiles * colTiles * valueRows);
-    };
-    StepFn phase4Step = keyPanel.buf ? StepFn(prefetchKeys) : StepFn();
-    auto phase4 = [&](OpBuilder &pb, int64_t rows, Value live) {
-    buildRegisterTiles(
-        pb, loc, acc, live, cIdx(pb, loc, dvPad), rows, cv, kLanes,
-        pairs ? arith::CeilDivUIOp::create(pb, loc, keysHere, cIdx(pb, loc, 2))
-                    .getResult()
-              : keysHere,
-        /*accumulate=*/true,
-        [&](OpBuilder &ib, Location il, Value j, Value col) -> Value {
-          if (!pairs) {
-            Value key = inPlace ? keyRow(ib, il, j)
-                                : arith::AddIOp::create(ib, il, j0, j);
-            return loadF32(ib, il, v, ValueRange{b, hkv, key, col}, kLanes);
-          }
-          Value slot = arith::AddIOp::create(ib, il, firstPair, j);
-          return asPairs(ib, il,
-                         vector::LoadOp::create(ib, il, wordT, v,
-                                                ValueRange{b, hkv, slot, col}));
-        },
-        [&](OpBuilder &ib, Location il, Value j, Value row) -> Value {
-          Value p = vector::BroadcastOp::create(
-              ib, il, vt,
-              memref::LoadOp::create(ib, il, scores, ValueRange{row, j}));
-          return pairs ? asPairs(ib, il, p) : p;
-        },
-        pairs ? MacFn(pairMac) : MacFn(fmaMac), Value(), rescale,
-        rows == r ? phase4Step : StepFn(),
-        rows == r ? phase4Groups : RowGroupBounds());
-    };
-    if (amx) {
-      onMaskedBlocks(rw, loc, amxKeys, [&](OpBuilder &ab, Location al,
-                                           cpu::GroupKeysFn keys) {
-        cpu::emitAmxValues(ab, al, scores, v, acc, b, hkv, firstPair,
-                           liveRows, dvPad, bk, pieces, rescale, keys);
-      });
-    } else if (few) {
-      scf::IfOp::create(
-          rw, loc, few,
-          [&](OpBuilder &tb, Location tl) {
-            phase4(tb, 1, validRows);
-            scf::YieldOp::create(tb, tl);
-          },
-          [&](OpBuilder &eb, Location el) {
-            phase4(eb, r, liveRows);
-            scf::YieldOp::create(eb, el);
-          });
-    } else {
-      phase4(rw, r, liveRows);
-    }
-
-    rw.replaceOp(op, ValueRange{mOut, lOut});
-    return success();
-  }
+                                PatternRewriter &rw) const override;
 
   /// A vector of `lanes` f32 from `buf` at `idx` (converted from bf16/f16).
   static Value loadF32(OpBuilder &b, Location l, Value buf, ValueRange idx,
@@ -993,6 +615,448 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
   int64_t kLanes, rowsPerTile, colsPerTile;
   bool useScalef, usePrefetch;
 };
+
+/// One kv_block_update's lowering: the values its phases share (set up in
+/// the constructor and `setUp`), then the phases of the file comment, each
+/// a method, emitted in order by `run`.
+struct BlockLowering {
+  using P = LowerKVBlockUpdate;
+  const P &pattern;
+  KVBlockUpdateOp op;
+  PatternRewriter &rw;
+  Location loc;
+  int64_t kLanes;
+  // Shapes: rows, keys, head dims; r rows per register tile, kc (phase 1)
+  // and cv (phase 4) vectors per tile.
+  int64_t bq, dvPad, pieces, bk, d, r = 1, nk = 0, nvd = 0, kc = 1, cv = 1;
+  VectorType vt, wordT;
+  Value c0, c1, qT, kT, v, acc, scores, j0, keys, b, hkv, kb;
+  bool pairs = false, inPlace = false, amx = false, prefetch = false;
+  // Rows [0, validRows) are stored; [0, liveRows) whole register tiles.
+  Value validRows, liveRows, keysHere, firstPair;
+  // A masked block's bounds (emitBounds): per AMX 16-row group, per row
+  // for phases 2 and 3, per register tile in phases 1 and 4.
+  bool amxGroups = false;
+  cpu::RowVectorsFn liveVectors;
+  RowGroupBounds phase1Groups, phase4Groups;
+  cpu::Panel valuePanel;
+  Value mOut, lOut;
+  cpu::SoftmaxStep step;
+
+  BlockLowering(const P &pattern, KVBlockUpdateOp op, PatternRewriter &rw)
+      : pattern(pattern), op(op), rw(rw), loc(op.getLoc()),
+        kLanes(pattern.kLanes) {
+    auto accType = op.getAcc().getType();
+    bq = accType.getDimSize(0);
+    dvPad = accType.getDimSize(1);
+    // split (f32 on AMX): three bf16 pieces per value; the scores rows
+    // hold P's pieces past the key block.
+    pieces = op.getSplit() ? 3 : 1;
+    bk = op.getScores().getType().getDimSize(1) / (pieces == 3 ? 2 : 1);
+    d = cast<MemRefType>(op.getKT().getType()).getDimSize(3);
+  }
+
+  /// The keys of this block before `end`, in [0, BK].
+  Value keysBefore(OpBuilder &gb, Location gl, Value end) {
+    return arith::MinSIOp::create(
+        gb, gl, cIdx(gb, gl, bk),
+        arith::MaxSIOp::create(gb, gl, cIdx(gb, gl, 0),
+                               arith::SubIOp::create(gb, gl, end, j0)));
+  }
+  /// The keys of this block that rows [i0 + r0, i0 + r0 + count) may keep
+  /// (a register tile's r rows, or an AMX tile's 16).
+  Value groupKeys(OpBuilder &gb, Location gl, Value r0, int64_t count) {
+    Value end = P::visibleKeyEnd(gb, gl, op,
+                                 arith::AddIOp::create(gb, gl, op.getI0(), r0),
+                                 cIdx(gb, gl, count));
+    return arith::SelectOp::create(gb, gl, op.getMasked(),
+                                   keysBefore(gb, gl, end), cIdx(gb, gl, bk));
+  }
+  /// The row of K and V that key c of this block reads in place.
+  Value keyRow(OpBuilder &ib, Location il, Value c) {
+    Value slot = arith::AddIOp::create(ib, il, j0, c);
+    if (!keys)
+      return slot;
+    return arith::IndexCastOp::create(
+        ib, il, ib.getIndexType(),
+        memref::LoadOp::create(ib, il, keys, ValueRange{slot}));
+  }
+  /// emit(keys) on AMX: with each 16-row group's keys on masked blocks
+  /// only, so a full block runs the same branch-free tiles as an unmasked
+  /// attention.
+  void onMaskedBlocks(
+      function_ref<void(OpBuilder &, Location, cpu::GroupKeysFn)> emit) {
+    auto keysOf = [&](OpBuilder &gb, Location gl, Value r0) {
+      return groupKeys(gb, gl, r0, 16);
+    };
+    if (!amxGroups)
+      return emit(rw, loc, nullptr);
+    scf::IfOp::create(
+        rw, loc, op.getMasked(),
+        [&](OpBuilder &tb, Location tl) {
+          emit(tb, tl, keysOf);
+          scf::YieldOp::create(tb, tl);
+        },
+        [&](OpBuilder &eb, Location el) {
+          emit(eb, el, nullptr);
+          scf::YieldOp::create(eb, el);
+        });
+  }
+  /// Index of step e of register tile (r0, col) among all the steps of a
+  /// phase whose tiles are colTile columns wide: the prefetch distance.
+  Value stepIndex(OpBuilder &ib, Location il, Value r0, Value col, Value e,
+                  int64_t colTile, int64_t colTiles, int64_t extent) {
+    Value tile = arith::AddIOp::create(
+        ib, il,
+        arith::MulIOp::create(
+            ib, il, arith::DivUIOp::create(ib, il, r0, cIdx(ib, il, r)),
+            cIdx(ib, il, colTiles)),
+        arith::DivUIOp::create(ib, il, col, cIdx(ib, il, colTile)));
+    return arith::AddIOp::create(
+        ib, il, arith::MulIOp::create(ib, il, tile, cIdx(ib, il, extent)), e);
+  }
+
+  LogicalResult run();
+  void setUp();
+  void emitBounds();
+  void emitScores();
+  void emitMasking();
+  void emitSoftmax(Value softmaxRows);
+  void emitValues(Value few);
+};
+
+LogicalResult BlockLowering::run() {
+  if (ShapedType::isDynamic(d))
+    return rw.notifyMatchFailure(op, "packed K needs a static head dim");
+  setUp();
+  emitBounds();
+  // Prefetches (PanelPrefetch.h): phase 1 brings this block's V rows,
+  // phase 4 the K^T panel of the schedule's next block.
+  firstPair =
+      pairs ? arith::DivUIOp::create(rw, loc, j0, cIdx(rw, loc, 2)).getResult()
+            : Value();
+  prefetch = pattern.usePrefetch && !inPlace && !amx;
+  // The panels' bounds are emitted only where a phase prefetches.
+  if (prefetch)
+    valuePanel = {v, {b, hkv}, pairs ? firstPair : j0, pairs ? bk / 2 : bk,
+                  arith::SubIOp::create(
+                      rw, loc, memref::DimOp::create(rw, loc, v, 2), c1)};
+  emitScores();
+  emitMasking();
+  // Keys in place (decoding) with one live row (N = 1): phases 3 and 4
+  // take that row alone (one-row tiles in phase 4), not r rows per key,
+  // which bound decoding once GQA groups the heads of a KV head
+  // (AttnTile.cpp, buildHeadGroups). Else as before: with 2 to r - 1 rows
+  // one-row tiles measured slower (N = 3: 5.0 -> 7.5 ms, 8 heads, M 32k).
+  Value few = inPlace && r > 1
+                  ? arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::eq,
+                                          validRows, c1)
+                        .getResult()
+                  : Value();
+  emitSoftmax(few ? arith::SelectOp::create(rw, loc, few, validRows, liveRows)
+                        .getResult()
+                  : liveRows);
+  emitValues(few);
+  rw.replaceOp(op, ValueRange{mOut, lOut});
+  return success();
+}
+
+void BlockLowering::setUp() {
+  r = std::max<int64_t>(1, std::min(pattern.rowsPerTile, bq));
+  while (bq % r)
+    --r;
+  nk = bk / kLanes;
+  nvd = dvPad / kLanes;
+  // Register tiles: r rows x kc (phase 1) or cv (phase 4) vectors.
+  auto fit = [&](int64_t total) {
+    int64_t c = std::max<int64_t>(1, std::min(pattern.colsPerTile, total));
+    while (total % c)
+      --c;
+    return c;
+  };
+  kc = fit(nk);
+  cv = fit(nvd);
+  vt = VectorType::get({kLanes}, rw.getF32Type());
+  wordT = VectorType::get({kLanes}, rw.getI32Type());
+  c0 = cIdx(rw, loc, 0);
+  c1 = cIdx(rw, loc, 1);
+  qT = op.getQT();
+  kT = op.getKT();
+  v = op.getV();
+  acc = op.getAcc();
+  scores = op.getScores();
+  j0 = op.getJ0();
+  // bf16 pairs (attn-tile's bf16-dot): vdpbf16ps on i32 words.
+  pairs = cast<MemRefType>(qT.getType()).getElementType().isInteger(32);
+  // Keys in place: K and V themselves (decoding, or keys gathered by
+  // position for a tile of one or two rows).
+  inPlace = cast<MemRefType>(kT.getType()).getRank() == 4;
+  keys = op.getKeys();
+  // Gathered and packed keys live in a [1, 1, ...] buffer of the tile's
+  // own.
+  b = keys && !inPlace ? c0 : op.getB();
+  hkv = keys && !inPlace ? c0 : op.getHkv();
+  kb = arith::DivUIOp::create(rw, loc, j0, cIdx(rw, loc, bk));
+
+  // Rows past N (a ragged last tile, or decoding with N = 1) are skipped,
+  // up to a whole register tile: [0, liveRows) holds every stored row.
+  validRows = arith::MinUIOp::create(
+      rw, loc, cIdx(rw, loc, bq),
+      arith::SubIOp::create(rw, loc, op.getN(), op.getI0()));
+  liveRows = arith::MulIOp::create(
+      rw, loc, arith::CeilDivUIOp::create(rw, loc, validRows, cIdx(rw, loc, r)),
+      cIdx(rw, loc, r));
+
+  // Keys in place: those of this block before m (the rest are never
+  // read); gathered, the slots before the padding.
+  keysHere = cIdx(rw, loc, bk);
+  if (inPlace && keys)
+    keysHere = P::gatheredKeysHere(rw, loc, keys, j0, op.getM(), bk, kLanes);
+  else if (inPlace)
+    keysHere = arith::MinSIOp::create(
+        rw, loc, keysHere,
+        arith::MaxSIOp::create(rw, loc, c0,
+                               arith::SubIOp::create(rw, loc, op.getM(), j0)));
+  amx = op.getAmx();
+}
+
+void BlockLowering::emitBounds() {
+  // Packed keys: on a masked block, those past the rule's visible end for
+  // a tile's rows (most of a causal tile's diagonal block) are never kept.
+  Value tileEnd =
+      inPlace ? Value() : P::visibleKeyEnd(rw, loc, op, op.getI0(), validRows);
+  if (!tileEnd)
+    return;
+  if (amx) {
+    // AMX: each 16-row group's tiles skip the products past its keys
+    // (onMaskedBlocks), and phases 2 and 3 stop at the 32-key step
+    // holding its last visible key (phase 4's steps; P's pairs past it
+    // are never read): on a causal diagonal block the groups above the
+    // diagonal skip the block (their max stays, alpha is 1) and the
+    // others do the vectors they see.
+    amxGroups = true;
+    liveVectors = [this](OpBuilder &gb, Location gl, Value row) -> Value {
+      Value c16 = cIdx(gb, gl, 16);
+      Value r0 = arith::MulIOp::create(
+          gb, gl, arith::DivUIOp::create(gb, gl, row, c16), c16);
+      Value steps = arith::CeilDivUIOp::create(
+          gb, gl, groupKeys(gb, gl, r0, 16), cIdx(gb, gl, 32));
+      return arith::MulIOp::create(gb, gl, steps, cIdx(gb, gl, 32 / kLanes));
+    };
+    return;
+  }
+  // Register tiles: phase 1 of each row group stops at the vector holding
+  // the group's last visible key (the stale rest, up to the tile's live
+  // vectors, becomes -inf in phase 2, which runs on masked blocks), and
+  // phase 4 at that key: on a causal diagonal block the reach grows by r
+  // rows per group instead of being the whole tile's. Phases 2 and 3 skip
+  // the vectors past the tile's visible keys (with bf16 pairs an even
+  // count: whole pair slots); bounded per group as well they measured no
+  // faster.
+  Value live = keysBefore(rw, loc, tileEnd);
+  int64_t unit = pairs ? 2 * kLanes : kLanes;
+  Value tileVectors = arith::MulIOp::create(
+      rw, loc, arith::CeilDivUIOp::create(rw, loc, live, cIdx(rw, loc, unit)),
+      cIdx(rw, loc, unit / kLanes));
+  liveVectors = [tileVectors](OpBuilder &, Location, Value) {
+    return tileVectors;
+  };
+  phase1Groups.cols = [this](OpBuilder &gb, Location gl, Value r0) -> Value {
+    Value lanes = cIdx(gb, gl, kLanes);
+    return arith::MulIOp::create(
+        gb, gl,
+        arith::CeilDivUIOp::create(gb, gl, groupKeys(gb, gl, r0, r), lanes),
+        lanes);
+  };
+  phase4Groups.extent = [this](OpBuilder &gb, Location gl,
+                               Value r0) -> Value {
+    Value keys = groupKeys(gb, gl, r0, r);
+    return pairs
+               ? arith::CeilDivUIOp::create(gb, gl, keys, cIdx(gb, gl, 2))
+                     .getResult()
+               : keys;
+  };
+}
+
+/// Phase 1: scores = Q K^T (Q pre-scaled), reduced over the head dim.
+void BlockLowering::emitScores() {
+  if (inPlace)
+    return P::buildRowDots(
+        rw, loc, qT, kT, scores, b, hkv,
+        [&](OpBuilder &ib, Location il, Value c) { return keyRow(ib, il, c); },
+        validRows, liveRows, keysHere, bk, d, kLanes);
+  if (amx)
+    return onMaskedBlocks(
+        [&](OpBuilder &ab, Location al, cpu::GroupKeysFn groupKeys) {
+          cpu::emitAmxScores(ab, al, qT, kT, scores, b, hkv, kb, liveRows,
+                             2 * d / pieces, bk, pieces, groupKeys);
+        });
+  auto prefetchValues = [&](OpBuilder &ib, Location il, Value r0, Value col,
+                            Value e) {
+    int64_t colTiles = nk / kc;
+    cpu::prefetchPanelStep(
+        ib, il, valuePanel,
+        stepIndex(ib, il, r0, col, e, kc * kLanes, colTiles, d),
+        (bq / r) * colTiles * d);
+  };
+  StepFn onStep = prefetch ? StepFn(prefetchValues) : StepFn();
+  if (pairs)
+    return buildRegisterTiles(
+        rw, loc, scores, liveRows, cIdx(rw, loc, bk), r, kc, kLanes,
+        cIdx(rw, loc, d),
+        /*accumulate=*/false,
+        [&](OpBuilder &ib, Location il, Value e, Value col) -> Value {
+          return asPairs(ib, il,
+                         vector::LoadOp::create(
+                             ib, il, wordT, kT, ValueRange{b, hkv, kb, e, col}));
+        },
+        [&](OpBuilder &ib, Location il, Value e, Value row) -> Value {
+          return asPairs(
+              ib, il,
+              vector::BroadcastOp::create(
+                  ib, il, wordT,
+                  memref::LoadOp::create(ib, il, qT, ValueRange{e, row})));
+        },
+        pairMac,
+        vector::BroadcastOp::create(
+            rw, loc, vt, arith::ConstantOp::create(rw, loc, op.getScaleAttr())),
+        nullptr, onStep, phase1Groups);
+  buildRegisterTiles(
+      rw, loc, scores, liveRows, cIdx(rw, loc, bk), r, kc, kLanes,
+      cIdx(rw, loc, d),
+      /*accumulate=*/false,
+      [&](OpBuilder &ib, Location il, Value e, Value col) -> Value {
+        return vector::LoadOp::create(ib, il, vt, kT,
+                                      ValueRange{b, hkv, kb, e, col});
+      },
+      [&](OpBuilder &ib, Location il, Value e, Value row) -> Value {
+        return vector::BroadcastOp::create(
+            ib, il, vt, memref::LoadOp::create(ib, il, qT, ValueRange{row, e}));
+      },
+      fmaMac, Value(), nullptr, onStep, phase1Groups);
+}
+
+/// Phase 2: the score rule on every pair, then the element rule and key
+/// tail on partial blocks.
+void BlockLowering::emitMasking() {
+  if (op.getH() && !op.getScoreRule().empty())
+    P::buildScoreRule(rw, loc, op, vt, liveRows, nk, kLanes);
+  P::buildMasking(rw, loc, op, vt, liveRows, nk, kLanes, liveVectors);
+}
+
+/// Phase 3: online softmax (OnlineSoftmax.cpp) over rows [0, rows); acc's
+/// rescale happens in phase 4 as it loads each row.
+void BlockLowering::emitSoftmax(Value rows) {
+  step = cpu::SoftmaxStep{scores, cpu::makeRowBuffer(rw, loc, scores, bq),
+                          rows,   op.getMIn(),
+                          op.getLIn(), nk,
+                          kLanes, pairs,
+                          pattern.useScalef};
+  if (amx)
+    step.scale = op.getScale()->convertToFloat();
+  step.pieces = pieces;
+  if (!liveVectors) {
+    std::tie(mOut, lOut) = cpu::emitOnlineSoftmax(rw, loc, step);
+    return;
+  }
+  // Masked blocks skip the vectors past the visible keys; full blocks
+  // keep the unguarded form.
+  auto branch = scf::IfOp::create(
+      rw, loc, op.getMasked(),
+      [&](OpBuilder &tb, Location tl) {
+        cpu::SoftmaxStep masked = step;
+        masked.liveVectors = liveVectors;
+        auto [m, l] = cpu::emitOnlineSoftmax(tb, tl, masked);
+        scf::YieldOp::create(tb, tl, ValueRange{m, l});
+      },
+      [&](OpBuilder &eb, Location el) {
+        auto [m, l] = cpu::emitOnlineSoftmax(eb, el, step);
+        scf::YieldOp::create(eb, el, ValueRange{m, l});
+      });
+  mOut = branch.getResult(0);
+  lOut = branch.getResult(1);
+}
+
+/// Phase 4: acc += P V, reduced over the block's keys (bf16 pairs: over
+/// pairs of keys, step jp reading V's pair row j0 / 2 + jp and the
+/// probability pair in scores slot jp). `few`: one live row, taken alone.
+void BlockLowering::emitValues(Value few) {
+  auto rescale = [&](OpBuilder &ib, Location il, Value row) {
+    return cpu::rowRescale(ib, il, step.rowBuf, row, kLanes);
+  };
+  if (amx)
+    return onMaskedBlocks(
+        [&](OpBuilder &ab, Location al, cpu::GroupKeysFn groupKeys) {
+          cpu::emitAmxValues(ab, al, scores, v, acc, b, hkv, firstPair,
+                             liveRows, dvPad, bk, pieces, rescale, groupKeys);
+        });
+  // The K^T panel [D or D / 2 pairs, BK] of the block the schedule visits
+  // next (`next_j0`; none for keys gathered per tile).
+  cpu::Panel keyPanel;
+  if (prefetch && op.getNextJ0()) {
+    int64_t panelRows = cast<MemRefType>(kT.getType()).getDimSize(3);
+    keyPanel = {kT,
+                {b, hkv,
+                 arith::DivUIOp::create(rw, loc, op.getNextJ0(),
+                                        cIdx(rw, loc, bk))},
+                c0, panelRows, cIdx(rw, loc, panelRows - 1)};
+  }
+  int64_t valueRows = pairs ? bk / 2 : bk;
+  auto prefetchKeys = [&](OpBuilder &ib, Location il, Value r0, Value col,
+                          Value j) {
+    int64_t colTiles = std::max<int64_t>(1, nvd / cv);
+    cpu::prefetchPanelStep(
+        ib, il, keyPanel,
+        stepIndex(ib, il, r0, col, j, cv * kLanes, colTiles, valueRows),
+        (bq / r) * colTiles * valueRows);
+  };
+  StepFn onStep = keyPanel.buf ? StepFn(prefetchKeys) : StepFn();
+  auto tiles = [&](OpBuilder &pb, int64_t rows, Value live) {
+    buildRegisterTiles(
+        pb, loc, acc, live, cIdx(pb, loc, dvPad), rows, cv, kLanes,
+        pairs ? arith::CeilDivUIOp::create(pb, loc, keysHere, cIdx(pb, loc, 2))
+                    .getResult()
+              : keysHere,
+        /*accumulate=*/true,
+        [&](OpBuilder &ib, Location il, Value j, Value col) -> Value {
+          if (!pairs) {
+            Value key = inPlace ? keyRow(ib, il, j)
+                                : arith::AddIOp::create(ib, il, j0, j);
+            return P::loadF32(ib, il, v, ValueRange{b, hkv, key, col}, kLanes);
+          }
+          Value slot = arith::AddIOp::create(ib, il, firstPair, j);
+          return asPairs(ib, il,
+                         vector::LoadOp::create(ib, il, wordT, v,
+                                                ValueRange{b, hkv, slot, col}));
+        },
+        [&](OpBuilder &ib, Location il, Value j, Value row) -> Value {
+          Value p = vector::BroadcastOp::create(
+              ib, il, vt,
+              memref::LoadOp::create(ib, il, scores, ValueRange{row, j}));
+          return pairs ? asPairs(ib, il, p) : p;
+        },
+        pairs ? MacFn(pairMac) : MacFn(fmaMac), Value(), rescale,
+        rows == r ? onStep : StepFn(),
+        rows == r ? phase4Groups : RowGroupBounds());
+  };
+  if (!few)
+    return tiles(rw, r, liveRows);
+  scf::IfOp::create(
+      rw, loc, few,
+      [&](OpBuilder &tb, Location tl) {
+        tiles(tb, 1, validRows);
+        scf::YieldOp::create(tb, tl);
+      },
+      [&](OpBuilder &eb, Location el) {
+        tiles(eb, r, liveRows);
+        scf::YieldOp::create(eb, el);
+      });
+}
+
+LogicalResult LowerKVBlockUpdate::matchAndRewrite(KVBlockUpdateOp op,
+                                                  PatternRewriter &rw) const {
+  return BlockLowering(*this, op, rw).run();
+}
 
 struct ConvertAttnToCPUVectorPass
     : public attn::impl::ConvertAttnToCPUVectorBase<
