@@ -37,6 +37,7 @@
 #include "attnir/Dialect/Attn/Utils/BuildHelpers.h"
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "attnir/Dialect/Attn/Utils/KeySchedule.h"
+#include "attnir/Dialect/Attn/Utils/VectorHelpers.h"
 #include "attnir/Dialect/Attn/Utils/RuleEmitter.h"
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/Transforms/Passes.h"
@@ -284,27 +285,11 @@ struct LowerKVBlockUpdate : OpRewritePattern<KVBlockUpdateOp> {
         });
   }
 
-  /// Lane t of the result is the sum of the lanes of sums[t] (n vectors of
-  /// n lanes, n a power of two): log2 n rounds, each adding the even and
-  /// odd lanes of neighbouring vectors' concatenation, which halves the
-  /// vectors and keeps every vector's partial sums in adjacent lanes.
+  /// Lane t of the result is the sum of the lanes of sums[t].
   static Value sumAcross(OpBuilder &b, Location l, ArrayRef<Value> sums) {
-    int64_t n = sums.size();
-    SmallVector<int64_t> evens, odds;
-    for (int64_t x = 0; x < n; ++x) {
-      evens.push_back(2 * x);
-      odds.push_back(2 * x + 1);
-    }
-    SmallVector<Value> cur(sums.begin(), sums.end());
-    while (cur.size() > 1) {
-      SmallVector<Value> next;
-      for (size_t i = 0; i < cur.size(); i += 2)
-        next.push_back(arith::AddFOp::create(
-            b, l, vector::ShuffleOp::create(b, l, cur[i], cur[i + 1], evens),
-            vector::ShuffleOp::create(b, l, cur[i], cur[i + 1], odds)));
-      cur = std::move(next);
-    }
-    return cur.front();
+    return reduceAcross(b, l, sums, [&](Value x, Value y) -> Value {
+      return arith::AddFOp::create(b, l, x, y);
+    });
   }
 
   /// The slots of the gathered block at j0 that hold keys (positions below

@@ -31,8 +31,9 @@ using namespace mlir;
 namespace mlir::attn::cpu {
 namespace {
 
-/// The rows of a step's [4, rows] scratch (makeRowBuffer).
-enum Slot { kBlockMax = 0, kShift = 1, kAlpha = 2, kRowSum = 3 };
+/// The rows of a step's scratch (makeRowBuffer): per-row state, then
+/// `lanes` rows of one row group's vectors before their reduction.
+enum Slot { kBlockMax = 0, kShift = 1, kAlpha = 2, kRowSum = 3, kPartial = 4 };
 
 Value splat(OpBuilder &b, Location l, Type t, float v) {
   return arith::ConstantOp::create(
@@ -232,7 +233,9 @@ Value makeRowBuffer(OpBuilder &b, Location l, Value scores, int64_t rows) {
   else
     b.setInsertionPointToStart(cast<BlockArgument>(scores).getOwner());
   return memref::AllocaOp::create(
-      b, l, MemRefType::get({4, rows}, b.getF32Type()));
+      b, l,
+      MemRefType::get({kPartial + 16, static_cast<int64_t>(llvm::alignTo(rows, 16))},
+                      b.getF32Type()));
 }
 
 Value rowRescale(OpBuilder &b, Location l, Value rowBuf, Value row,
@@ -314,9 +317,63 @@ struct OnlineSoftmaxEmitter {
     return vector::LoadOp::create(b, l, g.type, s.rowBuf, at(slot, g));
   }
 
+  /// Each row's vector rowVector(row), reduced over its lanes (max or
+  /// sum) into `slot` of the row scratch, the maxima times the scale.
+  /// Whole groups of `lanes` rows store their vectors in kPartial and
+  /// reduce them together (reduceAcross: 3 (lanes - 1) instructions for
+  /// the group, where one reduction per row was a chain of shuffles and
+  /// adds, the hottest vector code of the softmax on the AMX Xeon); the
+  /// rows past the last whole group one by one.
+  void reduceRows(Slot slot, bool isMax,
+                  function_ref<Value(OpBuilder &, Location, Value)> rowVector) {
+    int64_t n = s.lanes;
+    auto combine = [&](OpBuilder &ob, Location ol) {
+      return [&ob, ol, isMax](Value x, Value y) -> Value {
+        return isMax ? maxps(ob, ol, x, y) : arith::AddFOp::create(ob, ol, x, y).getResult();
+      };
+    };
+    auto scaled = [&](OpBuilder &ob, Location ol, Value m) -> Value {
+      if (!isMax || s.scale == 1.0f)
+        return m;
+      Value k = isa<VectorType>(m.getType())
+                    ? splat(ob, ol, m.getType(), s.scale)
+                    : arith::ConstantOp::create(ob, ol, ob.getF32FloatAttr(s.scale)).getResult();
+      return arith::MulFOp::create(ob, ol, m, k);
+    };
+    Value cN = cIdx(b, l, n);
+    Value whole = arith::MulIOp::create(b, l, arith::DivUIOp::create(b, l, s.rows, cN), cN);
+    forEach(
+        b, l, cIdx(b, l, 0), whole,
+        [&](OpBuilder &ob, Location ol, Value g0) {
+          forEach(ob, ol, cIdx(ob, ol, 0), cIdx(ob, ol, n), [&](OpBuilder &rb, Location rl, Value t) {
+            Value v = rowVector(rb, rl, arith::AddIOp::create(rb, rl, g0, t));
+            vector::StoreOp::create(rb, rl, v, s.rowBuf,
+                                    ValueRange{plusIdx(rb, rl, t, kPartial), cIdx(rb, rl, 0)});
+          });
+          SmallVector<Value> vs;
+          for (int64_t t = 0; t < n; ++t)
+            vs.push_back(vector::LoadOp::create(ob, ol, vt, s.rowBuf,
+                                                ValueRange{cIdx(ob, ol, kPartial + t), cIdx(ob, ol, 0)}));
+          Value r = reduceAcross(ob, ol, vs, combine(ob, ol));
+          vector::StoreOp::create(ob, ol, scaled(ob, ol, r), s.rowBuf,
+                                  ValueRange{cIdx(ob, ol, slot), g0});
+        },
+        n);
+    forEach(b, l, whole, s.rows, [&](OpBuilder &ob, Location ol, Value row) {
+      Value v = rowVector(ob, ol, row);
+      // reassoc: a tree across lanes, not dependent scalar adds.
+      Value r = isMax ? laneMax(ob, ol, v)
+                      : vector::ReductionOp::create(ob, ol, vector::CombiningKind::ADD, v,
+                                                    Value(), arith::FastMathFlags::reassoc)
+                            .getResult();
+      memref::StoreOp::create(ob, ol, scaled(ob, ol, r), s.rowBuf,
+                              ValueRange{cIdx(ob, ol, slot), row});
+    });
+  }
+
   /// (A) the block max of each row (scaled), into kBlockMax.
   void blockMax() {
-    forEach(b, l, cIdx(b, l, 0), s.rows, [&](OpBuilder &ob, Location ol, Value row) {
+    reduceRows(kBlockMax, /*isMax=*/true, [&](OpBuilder &ob, Location ol, Value row) {
       Value negInf = splat(ob, ol, vt, -std::numeric_limits<float>::infinity());
       Value live = liveOf(ob, ol, row);
       SmallVector<Value> xs;
@@ -324,12 +381,7 @@ struct OnlineSoftmaxEmitter {
         xs.push_back(guarded(ob, ol, live, c, negInf, [&](OpBuilder &gb, Location gl) {
           return loadAt(gb, gl, row, c);
         }));
-      Value mx = tree(ob, ol, xs, [&](Value x, Value y) { return maxps(ob, ol, x, y); });
-      Value m = laneMax(ob, ol, mx);
-      if (s.scale != 1.0f)
-        m = arith::MulFOp::create(ob, ol, m,
-                                  arith::ConstantOp::create(ob, ol, ob.getF32FloatAttr(s.scale)));
-      memref::StoreOp::create(ob, ol, m, s.rowBuf, ValueRange{cIdx(ob, ol, kBlockMax), row});
+      return tree(ob, ol, xs, [&](Value x, Value y) { return maxps(ob, ol, x, y); });
     });
   }
 
@@ -353,7 +405,7 @@ struct OnlineSoftmaxEmitter {
 
   /// (B) p = exp(s - shift) in place of the scores, and each row's sum.
   void probabilities() {
-    forEach(b, l, cIdx(b, l, 0), s.rows, [&](OpBuilder &ob, Location ol, Value row) {
+    reduceRows(kRowSum, /*isMax=*/false, [&](OpBuilder &ob, Location ol, Value row) {
       Value shift = vector::BroadcastOp::create(
           ob, ol, vt,
           memref::LoadOp::create(ob, ol, s.rowBuf, ValueRange{cIdx(ob, ol, kShift), row}));
@@ -396,13 +448,9 @@ struct OnlineSoftmaxEmitter {
             return arith::AddFOp::create(gb, gl, x, y);
           });
         }));
-      Value sum = tree(ob, ol, sums, [&](Value x, Value y) -> Value {
+      return tree(ob, ol, sums, [&](Value x, Value y) -> Value {
         return arith::AddFOp::create(ob, ol, x, y);
       });
-      // reassoc: a tree across lanes, not dependent scalar adds.
-      Value rowSum = vector::ReductionOp::create(ob, ol, vector::CombiningKind::ADD, sum, Value(),
-                                                 arith::FastMathFlags::reassoc);
-      memref::StoreOp::create(ob, ol, rowSum, s.rowBuf, ValueRange{cIdx(ob, ol, kRowSum), row});
     });
   }
 

@@ -29,7 +29,7 @@ using RowVectorsFn = std::function<Value(OpBuilder &, Location, Value row)>;
 /// The operands of one block's softmax step.
 struct SoftmaxStep {
   Value scores;  ///< [rows, BK] f32: scores in, probabilities out
-  Value rowBuf;  ///< [4, rows] f32 scratch (makeRowBuffer)
+  Value rowBuf;  ///< f32 scratch of the rows' state (makeRowBuffer)
   Value rows;    ///< index: rows [0, rows) take part
   Value mIn, lIn; ///< vector<rows x f32>: running max and sum
   int64_t keyVectors; ///< BK / lanes
@@ -50,7 +50,8 @@ struct SoftmaxStep {
   int64_t pieces = 1;
 };
 
-/// The [4, rows] scratch of a step, allocated beside `scores` (same scope).
+/// The scratch of a step: [4 + 16, rows rounded up to 16], the rows' state
+/// and one row group's vectors, allocated beside `scores` (same scope).
 Value makeRowBuffer(OpBuilder &b, Location l, Value scores, int64_t rows);
 
 /// Row r's factor exp(m - m') after emitOnlineSoftmax, splat to a vector of

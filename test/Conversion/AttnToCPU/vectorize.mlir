@@ -48,26 +48,39 @@
 // V16-NEXT: vector.load
 // V16-NEXT: arith.select %{{.*}}, %{{.*}}, %[[NEGINF]] : vector<16xi1>, vector<16xf32>
 // Phase 3: online softmax (OnlineSoftmax.cpp); exp is a polynomial (no
-// math.exp is left). (A) each row's block max, by halving shuffles.
-// V16:   scf.for %{{.*}} = %c0 to %[[LIVE]] step %c1 {
-// V16:     vector.shuffle
-// V16:     memref.store %{{.*}}, %[[ROWS:[a-z0-9_]+]][%c0, %{{.*}}] : memref<4x64xf32>
+// math.exp is left). (A) each row's block max: whole groups of 16 rows
+// store their rows' vectors in the scratch (rows 4-19) and reduce the 16
+// together by shuffles of even and odd lanes into one vector of maxima;
+// the rows past the last whole group one by one.
+// V16:   %[[GROUPS:[a-z0-9_]+]] = arith.divui %[[LIVE]], %c16 : index
+// V16:   %[[WHOLE:[a-z0-9_]+]] = arith.muli %[[GROUPS]], %c16 : index
+// V16:   scf.for %[[G0:[a-z0-9_]+]] = %c0 to %[[WHOLE]] step %c16 {
+// V16:     scf.for %{{.*}} = %c0 to %c16 step %c1 {
+// V16:       vector.store %{{.*}}, %[[ROWS:[a-z0-9_]+]][%{{.*}}, %c0] : memref<20x64xf32>, vector<16xf32>
+// V16:     vector.load %[[ROWS]][%c4, %c0] : memref<20x64xf32>, vector<16xf32>
+// V16:     vector.load %[[ROWS]][%c19, %c0] : memref<20x64xf32>, vector<16xf32>
+// V16:     vector.shuffle %{{.*}}, %{{.*}} [0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30]
+// V16:     vector.store %{{.*}}, %[[ROWS]][%c0, %[[G0]]] : memref<20x64xf32>, vector<16xf32>
+// V16:   scf.for %{{.*}} = %[[WHOLE]] to %[[LIVE]] step %c1 {
+// V16:     memref.store %{{.*}}, %[[ROWS]][%c0, %{{.*}}] : memref<20x64xf32>
 // (1) the new max, the exp shift and alpha for 16 rows at a time (64 rows:
 // four groups).
 // V16-COUNT-4: vector.extract_strided_slice %{{.*}} {offsets = [{{[0-9]+}}], sizes = [16], strides = [1]} : vector<64xf32> to vector<16xf32>
-// V16:   scf.for %{{.*}} = %c0 to %[[LIVE]] step %c1 {
-// (B) p = exp(s - shift) and each row's sum.
-// V16:     memref.load %[[ROWS]][%c1, %{{.*}}] : memref<4x64xf32>
-// V16:     vector.bitcast %{{.*}} : vector<16xi32> to vector<16xf32>
+// (B) p = exp(s - shift) and each row's sum, reduced the same way.
+// V16:   scf.for %[[G1:[a-z0-9_]+]] = %c0 to %{{.*}} step %c16 {
+// V16:       memref.load %[[ROWS]][%c1, %{{.*}}] : memref<20x64xf32>
+// V16:       vector.bitcast %{{.*}} : vector<16xi32> to vector<16xf32>
+// V16:     vector.store %{{.*}}, %[[ROWS]][%c3, %[[G1]]] : memref<20x64xf32>, vector<16xf32>
+// V16:   scf.for
 // V16:     vector.reduction <add>, %{{.*}} : vector<16xf32> into f32
-// V16:     memref.store %{{.*}}, %[[ROWS]][%c3, %{{.*}}] : memref<4x64xf32>
+// V16:     memref.store %{{.*}}, %[[ROWS]][%c3, %{{.*}}] : memref<20x64xf32>
 // (2) l' = l alpha + sum, 16 rows at a time.
 // V16-COUNT-4: vector.insert_strided_slice %{{.*}} : vector<16xf32> into vector<64xf32>
 // Phase 4: acc = acc alpha + P V; each acc row takes its alpha as it is
 // loaded.
 // V16:   scf.for %{{.*}} = %c0 to %[[LIVE]] step %c4 {
 // V16:     scf.for %{{.*}} = %c0 to %c64 step %c64 {
-// V16:       memref.load %[[ROWS]][%c2, %{{.*}}] : memref<4x64xf32>
+// V16:       memref.load %[[ROWS]][%c2, %{{.*}}] : memref<20x64xf32>
 // V16:       arith.mulf %{{.*}}, %{{.*}} : vector<16xf32>
 // V16:       scf.for %{{.*}} = %c0 to %c64 step %c1 iter_args({{.*}}) -> (vector<16xf32>,
 // V16-COUNT-4: vector.load %{{.*}} : memref<?x?x?x64xf32>, vector<16xf32>
@@ -146,8 +159,7 @@
 // SPLIT: %[[S4:[a-z0-9_]+]] = amx.tile_mulf %[[A1]], %[[B0]], %[[S3]]
 // SPLIT: %[[S5:[a-z0-9_]+]] = amx.tile_mulf %[[A0]], %[[B1]], %[[S4]]
 // SPLIT: amx.tile_mulf %[[A0]], %[[B0]], %[[S5]]
-// SPLIT: vector.shuffle %{{.*}}, %{{.*}} [1, 3, 5
-// SPLIT-SAME: : vector<32xi16>, vector<32xi16>
+// SPLIT: vector.shuffle %{{.*}}, %{{.*}} [1, 3, 5, {{.*}}, 61, 63] : vector<32xi16>, vector<32xi16>
 // SPLIT: amx.tile_load %{{.*}}[%{{.*}}, %c64] : memref<128x128xf32> into !amx.tile<16x32xbf16>
 // SPLIT: amx.tile_load %{{.*}}[%{{.*}}, %{{.*}}, %{{.*}}, %c128] : memref<?x?x?x192xi32> into !amx.tile<16x32xbf16>
 
