@@ -8,7 +8,8 @@
 // and (2), once per row, was a third of this phase on an Intel AVX-512 part
 // (the state vectors went through the stack at every row; docs/benchmarks/
 // cpu-tuning.md). The accumulator's rescale by alpha moved into phase 4,
-// which loads the row anyway.
+// which loads the row anyway. The row maxima of (A) and the sums of (B)
+// are reduced `lanes` rows at a time (reduceRows).
 //
 //===----------------------------------------------------------------------===//
 
