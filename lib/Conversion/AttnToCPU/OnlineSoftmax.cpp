@@ -106,8 +106,8 @@ void storeProbabilityPairs(OpBuilder &b, Location l, ArrayRef<Value> p,
 /// The same in three bf16 pieces per p (kv_block_update's `split`), piece
 /// k's pairs from f32 slot k BK / 2 (pieceWords: upper halves, no
 /// conversion instruction; truncated, so the dropped products stay below
-/// 2^-20 of each, as when P was first split). Pieces 1 and 2 land on scores past the front: all of the
-/// row's were loaded before.
+/// 2^-20 of each, as when P was first split). Pieces 1 and 2 land on
+/// scores past the front: all of the row's were loaded before.
 void storeProbabilityPieces(OpBuilder &b, Location l, ArrayRef<Value> p,
                             Value scores, Value row, int64_t lanes,
                             int64_t first, int64_t keyVectors) {
@@ -328,11 +328,6 @@ struct OnlineSoftmaxEmitter {
   void reduceRows(Slot slot, bool isMax,
                   function_ref<Value(OpBuilder &, Location, Value)> rowVector) {
     int64_t n = s.lanes;
-    auto combine = [&](OpBuilder &ob, Location ol) {
-      return [&ob, ol, isMax](Value x, Value y) -> Value {
-        return isMax ? maxps(ob, ol, x, y) : arith::AddFOp::create(ob, ol, x, y).getResult();
-      };
-    };
     auto scaled = [&](OpBuilder &ob, Location ol, Value m) -> Value {
       if (!isMax || s.scale == 1.0f)
         return m;
@@ -355,7 +350,9 @@ struct OnlineSoftmaxEmitter {
           for (int64_t t = 0; t < n; ++t)
             vs.push_back(vector::LoadOp::create(ob, ol, vt, s.rowBuf,
                                                 ValueRange{cIdx(ob, ol, kPartial + t), cIdx(ob, ol, 0)}));
-          Value r = reduceAcross(ob, ol, vs, combine(ob, ol));
+          Value r = reduceAcross(ob, ol, vs, [&](Value x, Value y) -> Value {
+            return isMax ? maxps(ob, ol, x, y) : arith::AddFOp::create(ob, ol, x, y).getResult();
+          });
           vector::StoreOp::create(ob, ol, scaled(ob, ol, r), s.rowBuf,
                                   ValueRange{cIdx(ob, ol, slot), g0});
         },

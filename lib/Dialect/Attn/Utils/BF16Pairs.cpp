@@ -182,21 +182,20 @@ SmallVector<Value, 3> mlir::attn::pieceWords(OpBuilder &b, Location l,
   SmallVector<int64_t> upper(2 * n);
   for (int64_t i = 0; i < 2 * n; ++i)
     upper[i] = interleaved ? (i % 2) * 2 * n + 2 * (i / 2) + 1 : 2 * i + 1;
-  // Each piece's words: the upper halves of x's and y's lanes (the piece
-  // itself where it is x minus its top, or x itself for the last piece).
+  // Piece p as an f32 (the last: the rest itself, whose upper half it is),
+  // its words the upper halves of x's and y's lanes; the rest after it
+  // (x minus the piece) is exact.
   SmallVector<Value, 3> out;
   for (int64_t p = 0; p < 3; ++p) {
-    bool round = rounded && p < 2;
-    Value px = round ? upperBits(b, l, x, true) : x,
-          py = round ? upperBits(b, l, y, true) : y;
+    Value px = p < 2 ? upperBits(b, l, x, rounded) : x,
+          py = p < 2 ? upperBits(b, l, y, rounded) : y;
     Value words = vector::ShuffleOp::create(
         b, l, vector::BitCastOp::create(b, l, halves, px),
         vector::BitCastOp::create(b, l, halves, py), upper);
     out.push_back(vector::BitCastOp::create(b, l, i32v, words));
     if (p < 2) {
-      // The rest, exact: x minus its piece (its upper bits truncated).
-      x = arith::SubFOp::create(b, l, x, round ? px : upperBits(b, l, x, false));
-      y = arith::SubFOp::create(b, l, y, round ? py : upperBits(b, l, y, false));
+      x = arith::SubFOp::create(b, l, x, px);
+      y = arith::SubFOp::create(b, l, y, py);
     }
   }
   return out;
