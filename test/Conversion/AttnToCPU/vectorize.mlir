@@ -135,14 +135,18 @@
 // SPLIT: memref.alloc({{.*}}) : memref<?x?x?x192xi32>
 // The packs are whole vectors: K's pairs from transposed 16 x 16 squares,
 // a piece's 16 words per store, each piece the upper halves of the values
-// or of their remainders (K and V pairs interleave two vectors' lanes).
+// or of their remainders (K and V pairs interleave two vectors' lanes: one
+// shifted down, or-ed with the other), K prefetched 32 keys ahead.
+// SPLIT: memref.prefetch %{{.*}}, read, locality<3>, data : memref<?x?x?x64xf32>
 // SPLIT: arith.shrui %{{.*}}, %{{.*}} : vector<16xi32>
 // SPLIT: arith.addi %{{.*}}, %[[HALF]] : vector<16xi32>
 // SPLIT: arith.andi %{{.*}}, %{{.*}} : vector<16xi32>
+// SPLIT: %[[X0:[a-z0-9_]+]] = vector.bitcast %{{.*}} : vector<16xf32> to vector<16xi32>
+// SPLIT: %[[LO:[a-z0-9_]+]] = arith.shrui %[[X0]], %{{.*}} : vector<16xi32>
+// SPLIT: arith.ori %[[LO]], %{{.*}} : vector<16xi32>
 // SPLIT: arith.subf %{{.*}}, %{{.*}} : vector<16xf32>
-// SPLIT: vector.shuffle %{{.*}}, %{{.*}} [1, 33, 3, 35, 5, 37
-// SPLIT-SAME: : vector<32xi16>, vector<32xi16>
 // SPLIT: vector.store %{{.*}}, %{{.*}} : memref<?x?x?x96x64xi32>, vector<16xi32>
+// SPLIT: memref.prefetch %{{.*}}, read, locality<3>, data : memref<?x?x?x64xf32>
 // SPLIT: vector.store %{{.*}}, %{{.*}} : memref<?x?x?x192xi32>, vector<16xi32>
 // SPLIT: memref.alloca() : memref<128x96xi32>
 // SPLIT: vector.store %{{.*}}, %{{.*}} : memref<128x96xi32>, vector<16xi32>

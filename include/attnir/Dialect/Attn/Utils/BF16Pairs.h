@@ -55,9 +55,9 @@ Value buildQueryPairs(OpBuilder &b, Location loc, Value q, Value bIdx,
 /// significant bits or fewer remain). The pieces sum to the value; the
 /// products a_p b_q with p + q >= 3 are below 2^-24 of a b with rounded
 /// pieces, below 2^-20 with truncated ones. A piece's words are the upper
-/// 16-bit halves of x's and y's lanes, one vpermt2w, no conversion:
-/// `interleaved`, word c = (x[c], y[c]); else word c = the pair at 2c of
-/// x's lanes then y's.
+/// 16-bit halves of x's and y's lanes, no conversion: `interleaved`, word
+/// c = (x[c], y[c]) (a shift and an or); else word c = the pair at 2c of
+/// x's lanes then y's (one vpermt2w).
 SmallVector<Value, 3> pieceWords(OpBuilder &b, Location l, Value x, Value y,
                                  bool interleaved, bool rounded);
 
