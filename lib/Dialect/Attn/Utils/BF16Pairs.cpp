@@ -43,6 +43,14 @@ Value keepOrZero(OpBuilder &b, Location l, Value keep, Value x) {
   return arith::SelectOp::create(b, l, keep, x, zeroI32(b, l));
 }
 
+/// `value` as an i32 constant of type `it` (i32 or a vector of i32).
+Value i32Constant(OpBuilder &b, Location l, Type it, uint32_t value) {
+  Attribute a = b.getI32IntegerAttr(static_cast<int32_t>(value));
+  if (auto v = dyn_cast<VectorType>(it))
+    a = DenseElementsAttr::get(v, a);
+  return arith::ConstantOp::create(b, l, cast<TypedAttr>(a));
+}
+
 /// The upper 16 bits of f32 `x` (a scalar or a vector) as an f32:
 /// truncated, or rounded to nearest even (bits + 0x7FFF + the kept half's
 /// lowest bit, then masked) except where that would round a finite value
@@ -53,12 +61,7 @@ Value upperBits(OpBuilder &b, Location l, Value x, bool round) {
   Type it = b.getI32Type();
   if (auto v = dyn_cast<VectorType>(t))
     it = v.clone(it);
-  auto c = [&](uint32_t value) -> Value {
-    Attribute a = b.getI32IntegerAttr(static_cast<int32_t>(value));
-    if (auto v = dyn_cast<VectorType>(it))
-      a = DenseElementsAttr::get(v, a);
-    return arith::ConstantOp::create(b, l, cast<TypedAttr>(a));
-  };
+  auto c = [&](uint32_t value) { return i32Constant(b, l, it, value); };
   Value bits = arith::BitcastOp::create(b, l, it, x);
   if (round) {
     Value odd = arith::AndIOp::create(
@@ -148,10 +151,8 @@ constexpr int64_t kPrefetchKeys = 32;
 /// column e.
 void prefetchRow(OpBuilder &b, Location l, Value src, ValueRange bh, Value j,
                  int64_t ahead, Value M, Value e) {
-  Value last = arith::SubIOp::create(b, l, M, cIdx(b, l, 1));
-  Value row = arith::MinUIOp::create(b, l, plusIdx(b, l, j, ahead), last);
   SmallVector<Value> idx(bh.begin(), bh.end());
-  idx.append({row, e});
+  idx.append({keyRowOf(b, l, plusIdx(b, l, j, ahead), M).row, e});
   memref::PrefetchOp::create(b, l, src, idx, /*isWrite=*/false,
                              /*localityHint=*/3, /*isDataCache=*/true);
 }
@@ -198,11 +199,7 @@ SmallVector<Value, 3> mlir::attn::pieceWords(OpBuilder &b, Location l,
   int64_t n = cast<VectorType>(x.getType()).getNumElements();
   auto i32v = VectorType::get({n}, b.getI32Type());
   auto halves = VectorType::get({2 * n}, b.getI16Type());
-  auto splat = [&](uint32_t value) -> Value {
-    return arith::ConstantOp::create(
-        b, l, DenseElementsAttr::get(
-                  i32v, b.getI32IntegerAttr(static_cast<int32_t>(value))));
-  };
+  auto splat = [&](uint32_t value) { return i32Constant(b, l, i32v, value); };
   // i16 lane 2c + 1 is the upper half of f32 lane c (x's, then y's at 2n).
   SmallVector<int64_t> upper(2 * n);
   for (int64_t i = 0; i < 2 * n; ++i)
@@ -256,12 +253,13 @@ void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
     forEach(
         rw, loc, c0, cIdx(rw, loc, bk),
         [&](OpBuilder &ib, Location il, Value jj0) {
+          SmallVector<Value> js;
           SmallVector<KeyRow> keys;
-          for (int64_t t = 0; t < kLanes; ++t)
-            keys.push_back(keyRowOf(
-                ib, il,
-                arith::AddIOp::create(ib, il, first, plusIdx(ib, il, jj0, t)),
-                M));
+          for (int64_t t = 0; t < kLanes; ++t) {
+            js.push_back(
+                arith::AddIOp::create(ib, il, first, plusIdx(ib, il, jj0, t)));
+            keys.push_back(keyRowOf(ib, il, js.back(), M));
+          }
           forEach(
               ib, il, cIdx(ib, il, 0), cIdx(ib, il, d),
               [&](OpBuilder &fb, Location fl, Value e0) {
@@ -269,11 +267,9 @@ void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
                 for (const KeyRow &key : keys)
                   rows.push_back(
                       loadKeyRow(fb, fl, k, ValueRange{b, h}, key, e0, kLanes));
-                for (int64_t t = 0; t < kLanes; ++t)
-                  prefetchRow(fb, fl, k, ValueRange{b, h},
-                              arith::AddIOp::create(fb, fl, first,
-                                                    plusIdx(fb, fl, jj0, t)),
-                              kPrefetchKeys, M, e0);
+                for (Value j : js)
+                  prefetchRow(fb, fl, k, ValueRange{b, h}, j, kPrefetchKeys,
+                              M, e0);
                 SmallVector<Value> cols = transposeSquare(fb, fl, rows);
                 Value e = arith::DivUIOp::create(fb, fl, e0, cIdx(fb, fl, 2));
                 for (int64_t u = 0; u < kLanes / 2; ++u) {
