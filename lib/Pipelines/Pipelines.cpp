@@ -32,13 +32,14 @@ std::vector<Stage> cpuStages(const attn::CPUPipelineOptions &o) {
       {"tiled", llvm::formatv("attn-verify-spec,attn-lower-route{{lanes={4}},func.func(attn-lower-elementwise,attn-lower-select{{lanes={4}},attn-lower-merge,"
                               "attn-lower-linear{{chunk={2} lanes={4}},attn-lower-scan{{chunk={3}},attn-tile{{query-tile={0} "
                               "key-block={1} key-panel-bytes={9} decode-rows={5} bf16-dot={6} f32-amx={10} tile-group={7} "
-                              "tile-group-bytes={8} lanes={4}},canonicalize,cse)",
+                              "tile-group-bytes={8} head-task-bytes={11} lanes={4}},canonicalize,cse)",
                               o.queryTile.getValue(), o.keyBlock.getValue(),
                               o.linearChunk.getValue(), o.scanChunk.getValue(),
                               o.lanes.getValue(), o.decodeRows.getValue(),
                               o.bf16Dot.getValue(), o.tileGroup.getValue(),
                               o.tileGroupBytes.getValue(), o.keyPanelBytes.getValue(),
-                              o.f32Amx.getValue() ? "true" : "false")
+                              o.f32Amx.getValue() ? "true" : "false",
+                              o.headTaskBytes.getValue())
                     .str()},
       {"vectorized",
        llvm::formatv("func.func(attn-vectorize-cpu{{lanes={0} rows={1} "
@@ -294,6 +295,12 @@ void attn::setTargetDefaults(CPUPipelineOptions &o, bool avx512,
   // memory once per tile (N = 16384, D = 128: 146 -> 193 GFLOP/s on the
   // Zen 4 EPYC; docs/benchmarks/cpu-tuning.md). Unmeasured on AVX2: 1.
   o.tileGroup = avx512 ? 8 : 1;
+  // A task per KV head (it packs the head, then runs its tiles from its
+  // core's L2) while a head's packed K and V take at most 1 MiB (Zen 4's
+  // L2): there 3 % faster at N = 2048, D = 64 with 8 heads, within noise
+  // at N = 1024, and 3-5 % slower at 2 MiB heads (N = 4096), which no L2
+  // holds (docs/benchmarks/cpu-tuning.md, "Head tasks").
+  o.headTaskBytes = 1 << 20;
   // Intel's AMX generation (Sapphire Rapids and later: two 512-bit FMA
   // ports, 48 KB L1d, 2 MB L2; told apart by AMX, which no AMD part has):
   // 72-row query tiles over 64-key blocks, +15 to +43 % over the Zen 4
@@ -345,11 +352,12 @@ bool attn::parseCPUOptions(StringRef text, CPUPipelineOptions &o,
                        {"bf16-dot", &o.bf16Dot, 0, 2, 1},
                        {"f32-amx", &o.f32Amx, 0, 1, 1},
                        {"tile-group", &o.tileGroup, 1, 16, 1},
-                       {"tile-group-bytes", &o.tileGroupBytes, 0, int64_t(1) << 40, 1}};
+                       {"tile-group-bytes", &o.tileGroupBytes, 0, int64_t(1) << 40, 1},
+                       {"head-task-bytes", &o.headTaskBytes, 0, int64_t(1) << 40, 1}};
     if (!applyIntOption(item, rules,
                         "query-tile, key-block, key-panel-bytes, lanes, rows, cols, prefetch, linear-chunk, "
                         "scan-chunk, decode-rows, bf16-dot, f32-amx, tile-group, "
-                        "tile-group-bytes",
+                        "tile-group-bytes, head-task-bytes",
                         error))
       return false;
   }

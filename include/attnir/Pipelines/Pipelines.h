@@ -56,6 +56,13 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::desc("group tiles only when a head's packed K and V exceed "
                      "this many bytes (0: always)"),
       llvm::cl::init(4 << 20)};
+  Option<int64_t> headTaskBytes{
+      *this, "head-task-bytes",
+      llvm::cl::desc("a task per KV head (its pack, then its tiles) while a "
+                     "head's packed K and V take at most this many bytes "
+                     "and the heads divide evenly among the threads (0: "
+                     "never)"),
+      llvm::cl::init(0)};
   Option<int64_t> bf16Dot{
       *this, "bf16-dot",
       llvm::cl::desc("1: bf16 inputs stay bf16 and are reduced in pairs by "

@@ -5,10 +5,36 @@
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 bf16-dot=1}))' | FileCheck %s --check-prefix=PAIR
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 tile-group=2 tile-group-bytes=1000}))' | FileCheck %s --check-prefix=GRP
 // RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 key-block=128 key-panel-bytes=32768 bf16-dot=1}))' | FileCheck %s --check-prefix=PANEL
+// RUN: attn-opt %s -split-input-file -pass-pipeline='builtin.module(func.func(attn-tile{decode-rows=0 head-task-bytes=65536}))' | FileCheck %s --check-prefix=HEAD
 
 // ERR: error: attn-tile: key-block must be a positive multiple of 16, query-tile positive, tile-group in 1..16 and lanes 8 or 16 (got key-block=40, query-tile=64, tile-group=1, lanes=16)
 
 // Dense: the key loop visits every block of [0, M) and the update has no mask.
+
+// A task per KV head (head-task-bytes): where a head's packs fit and the
+// heads divide among the threads, the main loop runs one part per (b, hkv)
+// that packs its head and loops over its units; otherwise every head is
+// packed first and each part is one unit. The units' scratch is allocated
+// before their loop.
+// HEAD-LABEL: func.func @dense(
+// HEAD: %[[FITS:[a-z0-9_]+]] = arith.cmpi ule, %{{.*}}, %c65536
+// HEAD: %[[THREADS:[a-z0-9_]+]] = attn.cpu_threads
+// HEAD: %[[T1:[a-z0-9_]+]] = arith.maxui %[[THREADS]], %c1
+// HEAD: %[[REM:[a-z0-9_]+]] = arith.remui %{{.*}}, %[[T1]]
+// HEAD: %[[EVEN:[a-z0-9_]+]] = arith.cmpi eq, %[[REM]], %c0
+// HEAD: %[[BYHEAD:[a-z0-9_]+]] = arith.andi %[[FITS]], %[[EVEN]]
+// HEAD: %[[ALL:[a-z0-9_]+]] = arith.xori %[[BYHEAD]], %true
+// HEAD: scf.if %[[ALL]] {
+// HEAD-NEXT: scf.parallel
+// HEAD: %[[PARTS:[a-z0-9_]+]] = arith.select %[[BYHEAD]], %c1, %{{.*}}
+// HEAD: scf.parallel (%{{.*}}, %{{.*}}, %[[PART:[a-z0-9_]+]]) = {{.*}} to (%{{.*}}, %{{.*}}, %[[PARTS]])
+// HEAD-NEXT: scf.if %[[BYHEAD]] {
+// HEAD: scf.for %{{.*}} = %c0 to %{{.*}} step %c1 {
+// HEAD: memref.alloca() : memref<64x64xf32>
+// HEAD: scf.for %[[U:[a-z0-9_]+]] = %[[PART]] to %{{.*}} step %[[PARTS]] {
+// HEAD-NOT: memref.alloca
+// HEAD: attn.kv_block_update
+// HEAD: return
 
 // CHECK-LABEL: func.func @dense(
 // CHECK-SAME: %[[Q:[a-z0-9_]+]]: tensor<?x?x?x64xf32>, %[[K:[a-z0-9_]+]]: tensor<?x?x?x64xf32>, %[[V:[a-z0-9_]+]]: tensor<?x?x?x64xf32>

@@ -30,6 +30,7 @@
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "llvm/ADT/ScopeExit.h"
 #include <limits>
 #include <numeric>
 
@@ -47,11 +48,11 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
   TileAttention(MLIRContext *ctx, int64_t queryTile, int64_t keyBlock,
                 int64_t keyPanelBytes, int64_t decodeRows, int64_t bf16Dot,
                 bool f32Amx, int64_t tileGroup, int64_t groupBytes,
-                int64_t lanes)
+                int64_t headTaskBytes, int64_t lanes)
       : OpRewritePattern(ctx), queryTile(queryTile), keyBlock(keyBlock),
         keyPanelBytes(keyPanelBytes), decodeRows(decodeRows),
         bf16Dot(bf16Dot), f32Amx(f32Amx), tileGroup(tileGroup),
-        groupBytes(groupBytes), lanes(lanes) {}
+        groupBytes(groupBytes), headTaskBytes(headTaskBytes), lanes(lanes) {}
 
   LogicalResult matchAndRewrite(AttentionOp op,
                                 PatternRewriter &rw) const override {
@@ -137,12 +138,25 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     // D and Dv; the choice is made at run time from N.
     bool mayDecode = !gather && decodeRows > 0 && d % 16 == 0 && dv % 16 == 0;
     int64_t dyn = ShapedType::kDynamic;
+    // A task per KV head (headTasks): it packs its head's K and V, then
+    // runs the tiles of the head's query heads, so the packs are read from
+    // its core's L2; otherwise every head is packed first, by all threads.
+    Value byHead, numBlocks;
+    auto packInto = [&](OpBuilder &pb, Location pl, Value kT, Value vp,
+                        ValueRange head) {
+      if (pairs)
+        buildPairPack(pb, pl, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv,
+                      dvPad, bk, pieces, head);
+      else
+        buildPanelPack(pb, pl, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv,
+                       dvPad, bk, lanes, head);
+    };
     auto pack = [&]() -> std::pair<Value, Value> {
       Type word = pairs ? Type(rw.getI32Type()) : f32;
       auto kTType = MemRefType::get(
           {dyn, dyn, dyn, pairs ? pieces * ((d + 1) / 2) : d, bk}, word);
       auto vpType = MemRefType::get({dyn, dyn, dyn, pieces * dvPad}, word);
-      Value numBlocks = arith::DivUIOp::create(rw, loc, Mpad, cBK);
+      numBlocks = arith::DivUIOp::create(rw, loc, Mpad, cBK);
       Value kT = memref::AllocOp::create(rw, loc, kTType,
                                          ValueRange{B, Hkv, numBlocks});
       Value vRows = pairs ? arith::DivUIOp::create(rw, loc, Mpad,
@@ -151,12 +165,17 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                           : Mpad;
       Value vp =
           memref::AllocOp::create(rw, loc, vpType, ValueRange{B, Hkv, vRows});
-      if (pairs)
-        buildPairPack(rw, loc, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv,
-                      dvPad, bk, pieces);
-      else
-        buildPanelPack(rw, loc, k, v, kT, vp, B, Hkv, M, numBlocks, d, dv,
-                       dvPad, bk, lanes);
+      byHead = perHeadTasks(rw, loc, B, Hkv, Mpad, (d + dvPad) * (pairs ? 2 * pieces : 4));
+      if (!byHead) {
+        packInto(rw, loc, kT, vp, {});
+        return {kT, vp};
+      }
+      Value together = arith::XOrIOp::create(
+          rw, loc, byHead, arith::ConstantIntOp::create(rw, loc, 1, 1));
+      scf::IfOp::create(rw, loc, together, [&](OpBuilder &tb, Location tl) {
+        packInto(tb, tl, kT, vp, {});
+        scf::YieldOp::create(tb, tl);
+      });
       return {kT, vp};
     };
     std::pair<Value, Value> packed;
@@ -183,6 +202,12 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
              Hkv, group, numTiles, ruleBuffers, bq, bk, d, dv, dvPad, elt,
              gather, pairs, amx, pieces, tileGroup, groupBytes, lanes};
     auto buildMain = [&](Value kT, Value vp, bool inPlace) {
+      if (!inPlace && byHead) {
+        t.byHead = byHead;
+        t.packHead = [&, kT, vp](OpBuilder &pb, Location pl, ValueRange head) {
+          packInto(pb, pl, kT, vp, head);
+        };
+      }
       if (!inPlace || !headGroupable(op, gather)) {
         buildTiles(rw, loc, t, kT, vp, inPlace);
         return;
@@ -293,6 +318,10 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     int64_t tileGroup; // query tiles per task on the mask's schedule
     int64_t groupBytes; // ... once a head's packed K and V exceed this
     int64_t lanes;      // f32 per vector of the packing code
+    // A task per KV head where this i1 holds (headTasks): packHead packs
+    // the task's head ((b, hkv)) before its tiles.
+    Value byHead = {};
+    std::function<void(OpBuilder &, Location, ValueRange)> packHead = {};
   };
 
   /// A packed query tile: f32 row-major [rows, D] (phase 1 broadcasts
@@ -387,15 +416,26 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       share = arith::SelectOp::create(rw, loc, perQuery, c1, group);
       headTasks = arith::DivUIOp::create(rw, loc, Hq, share);
     }
-    auto par = scf::ParallelOp::create(
-        rw, loc, ValueRange{c0, c0, c0}, ValueRange{B, headTasks, numTasks},
-        ValueRange{c1, c1, c1});
     OpBuilder::InsertionGuard guard(rw);
-    rw.setInsertionPointToStart(par.getBody());
-    Value b = par.getInductionVars()[0], h = par.getInductionVars()[1];
+    Value b, h, task;
+    scf::ForOp unitLoop;
+    auto hoist = llvm::make_scope_exit([&] {
+      if (unitLoop)
+        hoistScratch(unitLoop);
+    });
+    if (t.byHead) {
+      std::tie(b, h, task, unitLoop) = openHeadTasks(rw, loc, t, numTasks);
+    } else {
+      auto par = scf::ParallelOp::create(
+          rw, loc, ValueRange{c0, c0, c0}, ValueRange{B, headTasks, numTasks},
+          ValueRange{c1, c1, c1});
+      rw.setInsertionPointToStart(par.getBody());
+      b = par.getInductionVars()[0];
+      h = par.getInductionVars()[1];
+      task = par.getInductionVars()[2];
+    }
     Value i0 = arith::MulIOp::create(
-        rw, loc, foldedTask(rw, loc, par.getInductionVars()[2], numTasks),
-        taskRows);
+        rw, loc, foldedTask(rw, loc, task, numTasks), taskRows);
     Value i1 = arith::MinUIOp::create(
         rw, loc, arith::AddIOp::create(rw, loc, i0, taskRows), N);
     BlockListOperands list;
@@ -542,6 +582,78 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       rw.setInsertionPointAfter(headLoop);
       memref::DeallocOp::create(rw, loc, walked.keys);
     }
+  }
+
+  /// Whether a call runs a task per KV head (an i1, or null when
+  /// head-task-bytes is 0): while a head's packed K and V (rowBytes per key)
+  /// take at most head-task-bytes, and the B x Hkv heads divide evenly
+  /// among the call's threads (a task's tiles all run on one thread, so an
+  /// uneven split would idle threads). Packing every head first left a
+  /// head's packs in L3 when its tiles ran (dense f32, N = 1024, 2
+  /// threads on a Zen 4 EPYC: 8 heads took 3-4 % longer per head than 2,
+  /// where each thread packs and reads back its own head).
+  Value perHeadTasks(OpBuilder &b, Location l, Value B, Value Hkv,
+                     Value Mpad, int64_t rowBytes) const {
+    if (headTaskBytes <= 0)
+      return Value();
+    Value bytes = arith::MulIOp::create(b, l, Mpad, cIdx(b, l, rowBytes));
+    Value fits = arith::CmpIOp::create(b, l, arith::CmpIPredicate::ule, bytes,
+                                       cIdx(b, l, headTaskBytes));
+    Value threads = arith::MaxUIOp::create(b, l, CpuThreadsOp::create(b, l, b.getIndexType()),
+                                           cIdx(b, l, 1));
+    Value heads = arith::MulIOp::create(b, l, B, Hkv);
+    Value even = arith::CmpIOp::create(
+        b, l, arith::CmpIPredicate::eq,
+        arith::RemUIOp::create(b, l, heads, threads), cIdx(b, l, 0));
+    return arith::AndIOp::create(b, l, fits, even);
+  }
+
+  /// The tasks of the main loop nest with a task per KV head possible
+  /// (t.byHead): scf.parallel over (b, hkv, part), then a loop over the
+  /// head's units u = (query head of its group, task of numTasks) from
+  /// `part`, in steps of the parts. By head, one part: the task packs its
+  /// head (t.packHead) and runs every unit. Otherwise each part is one
+  /// unit, the tasks of today's (b, h, task) loop in the same order.
+  /// Returns (b, h, task) with the insertion point in the unit loop's body,
+  /// and the loop (hoistScratch moves the units' scratch out of it).
+  static std::tuple<Value, Value, Value, scf::ForOp>
+  openHeadTasks(PatternRewriter &rw, Location loc, const Tiling &t,
+                Value numTasks) {
+    Value c0 = cIdx(rw, loc, 0), c1 = cIdx(rw, loc, 1);
+    Value units = arith::MulIOp::create(rw, loc, t.group, numTasks);
+    Value parts = arith::SelectOp::create(rw, loc, t.byHead, c1, units);
+    auto par = scf::ParallelOp::create(rw, loc, ValueRange{c0, c0, c0},
+                                       ValueRange{t.B, t.Hkv, parts},
+                                       ValueRange{c1, c1, c1});
+    rw.setInsertionPointToStart(par.getBody());
+    Value b = par.getInductionVars()[0], hkv = par.getInductionVars()[1];
+    scf::IfOp::create(rw, loc, t.byHead, [&](OpBuilder &pb, Location pl) {
+      t.packHead(pb, pl, ValueRange{b, hkv});
+      scf::YieldOp::create(pb, pl);
+    });
+    auto loop = scf::ForOp::create(rw, loc, par.getInductionVars()[2], units,
+                                   parts);
+    rw.setInsertionPoint(loop.getBody()->getTerminator());
+    Value u = loop.getInductionVar();
+    Value h = arith::AddIOp::create(
+        rw, loc, arith::MulIOp::create(rw, loc, hkv, t.group),
+        arith::DivUIOp::create(rw, loc, u, numTasks));
+    return {b, h, arith::RemUIOp::create(rw, loc, u, numTasks), loop};
+  }
+
+  /// The unit loop's scratch (query tile, accumulators, scores: allocas of
+  /// static shape) allocated once before it: an alloca in a loop body grows
+  /// the stack per iteration once lowered (scf.for is an allocation scope
+  /// in MLIR, but its lowering to branches keeps no stack save), and a
+  /// task per head runs all of its head's tiles in that loop.
+  static void hoistScratch(scf::ForOp loop) {
+    SmallVector<memref::AllocaOp> scratch;
+    loop.getBody()->walk([&](memref::AllocaOp a) {
+      if (a->getNumOperands() == 0)
+        scratch.push_back(a);
+    });
+    for (memref::AllocaOp a : scratch)
+      a->moveBefore(loop);
   }
 
   /// A tile's online-softmax states before its first block: m = -inf,
@@ -809,6 +921,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
   int64_t bf16Dot; // 0 widen, 1 vdpbf16ps pairs, 2 AMX tiles
   bool f32Amx;     // with bf16Dot == 2: f32 in three bf16 pieces on AMX
   int64_t tileGroup, groupBytes;
+  int64_t headTaskBytes; // a task per KV head up to this many packed bytes
   int64_t lanes; // f32 per vector of the packing code
 };
 
@@ -847,7 +960,8 @@ struct AttnTilePass : public attn::impl::AttnTileBase<AttnTilePass> {
     patterns.add<TileAttention>(&getContext(), queryTile, keyBlock,
                                 std::max<int64_t>(0, keyPanelBytes),
                                 decodeRows, bf16Dot, f32Amx, tileGroup,
-                                std::max<int64_t>(0, tileGroupBytes), lanes);
+                                std::max<int64_t>(0, tileGroupBytes),
+                                std::max<int64_t>(0, headTaskBytes), lanes);
     GreedyRewriteConfig config;
     config.setStrictness(GreedyRewriteStrictness::ExistingOps);
     if (failed(applyPatternsGreedily(getOperation(), std::move(patterns),

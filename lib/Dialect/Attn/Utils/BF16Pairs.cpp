@@ -240,10 +240,12 @@ SmallVector<Value, 3> mlir::attn::pieceWords(OpBuilder &b, Location l,
 void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
                                Value kT, Value vp, Value B, Value Hkv,
                                Value M, Value numBlocks, int64_t d, int64_t dv,
-                               int64_t dvPad, int64_t bk, int64_t pieces) {
+                               int64_t dvPad, int64_t bk, int64_t pieces,
+                               ValueRange head) {
   int64_t halfD = (d + 1) / 2;
   OpBuilder::InsertionGuard g(rw);
-  SmallVector<Value, 3> task = openKeyBlockTasks(rw, loc, B, Hkv, numBlocks);
+  SmallVector<Value, 3> task =
+      openKeyBlockTasks(rw, loc, B, Hkv, numBlocks, head);
   Value b = task[0], h = task[1], blk = task[2];
   Value c0 = cIdx(rw, loc, 0);
   Value first = arith::MulIOp::create(rw, loc, blk, cIdx(rw, loc, bk));

@@ -128,12 +128,14 @@ void mlir::attn::buildPanelPack(OpBuilder &rw, Location loc, Value k, Value v,
                                 Value kT, Value vp, Value B, Value Hkv,
                                 Value M, Value numBlocks, int64_t d,
                                 int64_t dv, int64_t dvPad, int64_t bk,
-                                int64_t lanes) {
+                                int64_t lanes,
+                                ValueRange head) {
   // One task per (batch, head, key block): coarse enough that OpenMP's
   // per-iteration cost vanishes, and each task writes one contiguous
   // D x BK panel of kT.
   OpBuilder::InsertionGuard g(rw);
-  SmallVector<Value, 3> task = openKeyBlockTasks(rw, loc, B, Hkv, numBlocks);
+  SmallVector<Value, 3> task =
+      openKeyBlockTasks(rw, loc, B, Hkv, numBlocks, head);
   Value first = arith::MulIOp::create(rw, loc, task[2], cIdx(rw, loc, bk));
   ValueRange bh = ValueRange(task).take_front(2);
   scf::ForOp::create(

@@ -128,4 +128,18 @@ def Attn_KVBlockUpdateOp : Attn_Op<"kv_block_update", [
   let hasVerifier = 1;
 }
 
+def Attn_CpuThreadsOp : Attn_Op<"cpu_threads", [Pure]> {
+  let summary = "the threads that run this call's parallel loops on the CPU";
+  let description = [{
+    The number of threads the CPU runtime runs the kernel's parallel loops
+    on in this call (`attnc --threads`, Python's `threads=`; every core by
+    default). attn-tile reads it to choose between task shapes (a task per
+    KV head only when the heads divide evenly among the threads);
+    attn-prepare-abi lowers it to a call of OpenMP's
+    `omp_get_max_threads()`, which the runtime sets before each call.
+  }];
+  let results = (outs Index:$threads);
+  let assemblyFormat = "attr-dict";
+}
+
 #endif // ATTNIR_DIALECT_ATTN_IR_ATTNTILEOPS_TD

@@ -44,6 +44,11 @@ def AttnTile : Pass<"attn-tile", "func::FuncOp"> {
            /*default=*/"4194304",
            "a task takes tile-group tiles only when a head's packed K and V "
            "exceed this many bytes (0: always)">,
+    Option<"headTaskBytes", "head-task-bytes", "int64_t", /*default=*/"0",
+           "a task per KV head (it packs the head's K and V, then runs its "
+           "query heads' tiles) while a head's packed K and V take at most "
+           "this many bytes and the heads divide evenly among the threads "
+           "(0: never)">,
     Option<"bf16Dot", "bf16-dot", "int64_t", /*default=*/"0",
            "1: bf16 inputs keep bf16, packed in pairs along the reduction "
            "(Q and K along D, V along the keys) for AVX512-BF16's "
@@ -246,8 +251,11 @@ def AttnPrepareABI : Pass<"attn-prepare-abi", "ModuleOp"> {
     LLVM lowering emits `_mlir_ciface_<name>` taking one pointer to a memref
     descriptor per argument (outputs last, after
     buffer-results-to-out-params). The runtime and the generated C header
-    call entries through that wrapper.
+    call entries through that wrapper. `attn.cpu_threads` becomes a call of
+    `omp_get_max_threads()` (declared where used), the thread count the
+    runtime set for the call.
   }];
+  let dependentDialects = ["arith::ArithDialect", "func::FuncDialect"];
 }
 
 #endif // ATTNIR_DIALECT_ATTN_TRANSFORMS_PASSES_TD

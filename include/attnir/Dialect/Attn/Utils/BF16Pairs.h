@@ -26,11 +26,13 @@ namespace mlir::attn {
 /// value is the sum of three bf16 pieces, stored one after another along
 /// the pair dimension: kT [.., 3 ceil(D / 2), BK] (piece p from pair row
 /// p ceil(D / 2)), vp [.., Mpad / 2, 3 Dvpad] (piece p from column
-/// p Dvpad).
+/// p Dvpad). With `head` ((b, hkv)), that head's blocks only, in a serial
+/// loop (a task per KV head packs its own head).
 void buildPairPack(OpBuilder &b, Location loc, Value k, Value v, Value kT,
                    Value vp, Value B, Value Hkv, Value M, Value numBlocks,
                    int64_t d, int64_t dv, int64_t dvPad, int64_t bk,
-                   int64_t pieces = 1);
+                   int64_t pieces = 1,
+                   ValueRange head = {});
 
 /// The type of buildQueryPairs' tile: i32 [ceil(D / 2), bq], or
 /// [bq, pieces ceil(D / 2)] row-major (AMX's A tiles).

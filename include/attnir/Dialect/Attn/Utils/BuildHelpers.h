@@ -75,11 +75,19 @@ inline SmallVector<Value> dynamicSizes(MemRefType type, ArrayRef<Value> dims) {
 /// The packing loops' tasks, one per (batch, KV head, key block): an
 /// scf.parallel over [0, B) x [0, Hkv) x [0, numBlocks), the insertion point
 /// moved into its body (the caller holds an InsertionGuard); returns the
-/// three indices.
+/// three indices. With `head` ((b, hkv) of one KV head), a serial loop over
+/// that head's blocks instead (attn-tile's task per KV head packs its own
+/// head, then runs its tiles).
 inline SmallVector<Value, 3> openKeyBlockTasks(OpBuilder &b, Location loc,
                                                Value B, Value Hkv,
-                                               Value numBlocks) {
+                                               Value numBlocks,
+                                               ValueRange head = {}) {
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  if (!head.empty()) {
+    auto loop = scf::ForOp::create(b, loc, c0, numBlocks, c1);
+    b.setInsertionPoint(loop.getBody()->getTerminator());
+    return {head[0], head[1], loop.getInductionVar()};
+  }
   auto par = scf::ParallelOp::create(b, loc, ValueRange{c0, c0, c0},
                                      ValueRange{B, Hkv, numBlocks},
                                      ValueRange{c1, c1, c1});

@@ -47,10 +47,13 @@ void packValueRow(OpBuilder &b, Location loc, Value v, ValueRange srcBH,
 /// Mpad / BK, D, BK], vp f32 [B, Hkv, Mpad, Dvpad]. One parallel task per
 /// (batch, head, key block); `lanes` (8 or 16, dividing BK) sets the
 /// vector width and the transposed squares.
+/// With `head` ((b, hkv)), that head's blocks only, in a serial loop (a
+/// task per KV head packs its own head).
 void buildPanelPack(OpBuilder &b, Location loc, Value k, Value v, Value kT,
                     Value vp, Value B, Value Hkv, Value M, Value numBlocks,
                     int64_t d, int64_t dv, int64_t dvPad, int64_t bk,
-                    int64_t lanes);
+                    int64_t lanes,
+                    ValueRange head = {});
 
 } // namespace mlir::attn
 
