@@ -846,16 +846,24 @@ void BlockLowering::emitBounds() {
   liveVectors = [tileVectors](OpBuilder &, Location, Value) {
     return tileVectors;
   };
-  phase1Groups.cols = [this](OpBuilder &gb, Location gl, Value r0) -> Value {
+  // A group's keys stop at the tile's: a ragged last tile's group holds
+  // rows past N, which may see keys the tile's real rows do not (chunked
+  // masks: the next chunk's), and phases 2 and 3 never reach those, so
+  // phase 4 read their stale scores as probabilities (the sweep, seed
+  // 20261129: chunked<6>, N = 173, M = 199, the last row wrong).
+  auto keysOf = [this, live](OpBuilder &gb, Location gl, Value r0) -> Value {
+    return arith::MinUIOp::create(gb, gl, groupKeys(gb, gl, r0, r), live);
+  };
+  phase1Groups.cols = [this, keysOf](OpBuilder &gb, Location gl,
+                                     Value r0) -> Value {
     Value lanes = cIdx(gb, gl, kLanes);
     return arith::MulIOp::create(
-        gb, gl,
-        arith::CeilDivUIOp::create(gb, gl, groupKeys(gb, gl, r0, r), lanes),
+        gb, gl, arith::CeilDivUIOp::create(gb, gl, keysOf(gb, gl, r0), lanes),
         lanes);
   };
-  phase4Groups.extent = [this](OpBuilder &gb, Location gl,
-                               Value r0) -> Value {
-    Value keys = groupKeys(gb, gl, r0, r);
+  phase4Groups.extent = [this, keysOf](OpBuilder &gb, Location gl,
+                                       Value r0) -> Value {
+    Value keys = keysOf(gb, gl, r0);
     return pairs
                ? arith::CeilDivUIOp::create(gb, gl, keys, cIdx(gb, gl, 2))
                      .getResult()

@@ -225,11 +225,15 @@ func.func @dense(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 // On a masked block, keys past the rule's visible end for a register
 // tile's rows (i0 + r0 + rows + M - N) are skipped: phase 1 runs whole
 // 64-key column tiles, then 16-key ones, to the vector holding the group's
-// last visible key; phase 4 runs to that key.
+// last visible key, and neither past the tile's (the keys phases 2 and 3
+// reach: a ragged tile's rows past N may see further); phase 4 runs to
+// that key.
 // V16: %[[MASKED:[a-z0-9_]+]] = arith.ori
+// V16: %[[TILEKEYS:[a-z0-9_]+]] = arith.minsi %{{.*}}, %c64 : index
 // V16: scf.for %{{.*}} = %c0 to %{{.*}} step %c4 {
 // V16: %[[LIVE:[a-z0-9_]+]] = arith.minsi %{{.*}}, %c64 : index
-// V16: %[[KEYS:[a-z0-9_]+]] = arith.select %[[MASKED]], %[[LIVE]], %c64 : index
+// V16: %[[GROUP:[a-z0-9_]+]] = arith.select %[[MASKED]], %[[LIVE]], %c64 : index
+// V16: %[[KEYS:[a-z0-9_]+]] = arith.minui %[[GROUP]], %[[TILEKEYS]] : index
 // V16: %[[VECS:[a-z0-9_]+]] = arith.ceildivui %[[KEYS]], %c16 : index
 // V16: %[[COLS:[a-z0-9_]+]] = arith.muli %[[VECS]], %c16 : index
 // V16: %[[TILES:[a-z0-9_]+]] = arith.divui %[[COLS]], %c64 : index
@@ -241,7 +245,8 @@ func.func @dense(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
 // V16:   %[[RULE:[a-z0-9_]+]] = arith.cmpi sle, %{{.*}}, %{{.*}} : vector<16xi64>
 // V16:   %[[KEEP:[a-z0-9_]+]] = arith.andi %[[TAIL]], %[[RULE]] : vector<16xi1>
 // V16:   arith.select %[[KEEP]], %{{.*}}, %{{.*}} : vector<16xi1>, vector<16xf32>
-// V16: %[[KEYS4:[a-z0-9_]+]] = arith.select %[[MASKED]], %{{.*}}, %c64 : index
+// V16: %[[GROUP4:[a-z0-9_]+]] = arith.select %[[MASKED]], %{{.*}}, %c64 : index
+// V16: %[[KEYS4:[a-z0-9_]+]] = arith.minui %[[GROUP4]], %[[TILEKEYS]] : index
 // V16: scf.for %{{.*}} = %c0 to %[[KEYS4]] step %c1 iter_args
 
 // V8-LABEL: func.func @causal
