@@ -138,7 +138,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     // D and Dv; the choice is made at run time from N.
     bool mayDecode = !gather && decodeRows > 0 && d % 16 == 0 && dv % 16 == 0;
     int64_t dyn = ShapedType::kDynamic;
-    // A task per KV head (headTasks): it packs its head's K and V, then
+    // A task per KV head (perHeadTasks): it packs its head's K and V, then
     // runs the tiles of the head's query heads, so the packs are read from
     // its core's L2; otherwise every head is packed first, by all threads.
     Value byHead, numBlocks;
@@ -165,7 +165,8 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
                           : Mpad;
       Value vp =
           memref::AllocOp::create(rw, loc, vpType, ValueRange{B, Hkv, vRows});
-      byHead = perHeadTasks(rw, loc, B, Hkv, Mpad, (d + dvPad) * (pairs ? 2 * pieces : 4));
+      byHead = perHeadTasks(rw, loc, B, Hkv, Mpad,
+                            packedRowBytes(d, dvPad, pairs, pieces));
       if (!byHead) {
         packInto(rw, loc, kT, vp, {});
         return {kT, vp};
@@ -318,7 +319,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     int64_t tileGroup; // query tiles per task on the mask's schedule
     int64_t groupBytes; // ... once a head's packed K and V exceed this
     int64_t lanes;      // f32 per vector of the packing code
-    // A task per KV head where this i1 holds (headTasks): packHead packs
+    // A task per KV head where this i1 holds (perHeadTasks): packHead packs
     // the task's head ((b, hkv)) before its tiles.
     Value byHead = {};
     std::function<void(OpBuilder &, Location, ValueRange)> packHead = {};
@@ -387,7 +388,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     // docs/benchmarks/cpu-tuning.md), else 1.
     Value perTask = c1, numTasks = t.numTiles, taskRows = cBQ;
     if (G > 1) {
-      int64_t rowBytes = (d + dvPad) * (pairs ? 2 * pieces : 4);
+      int64_t rowBytes = packedRowBytes(d, dvPad, pairs, pieces);
       Value bytes = arith::MulIOp::create(rw, loc, M, cIdx(rw, loc, rowBytes));
       Value big = arith::CmpIOp::create(rw, loc, arith::CmpIPredicate::ugt,
                                         bytes, cIdx(rw, loc, t.groupBytes));
@@ -582,6 +583,13 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
       rw.setInsertionPointAfter(headLoop);
       memref::DeallocOp::create(rw, loc, walked.keys);
     }
+  }
+
+  /// Bytes of one key's packed K and V row: f32, or bf16 pairs of
+  /// `pieces` pieces (2 bytes per value and piece).
+  static int64_t packedRowBytes(int64_t d, int64_t dvPad, bool pairs,
+                                int64_t pieces) {
+    return (d + dvPad) * (pairs ? 2 * pieces : 4);
   }
 
   /// Whether a call runs a task per KV head (an i1, or null when
