@@ -305,9 +305,16 @@ void attn::setTargetDefaults(CPUPipelineOptions &o, bool avx512,
   // ports, 48 KB L1d, 2 MB L2; told apart by AMX, which no AMD part has):
   // 72-row query tiles over 64-key blocks, +15 to +43 % over the Zen 4
   // shapes there (docs/benchmarks/cpu-tuning.md). rows = 6 divides 72.
+  // Their tile groups start where a head's packed K and V outgrow the 2 MB
+  // L2 (f32 packs as three bf16 pieces there, 1.5x the bytes of f32): on
+  // an Emerald Rapids Xeon 2 MiB against 4 MiB made dense 11-21 % and
+  // causal 2-12 % faster at N = 4096 D = 64 and N = 2048 D = 128 f32 (3 MB
+  // heads), bf16 N = 8192 D = 128 10-15 % (docs/benchmarks/cpu-tuning.md,
+  // "Tile groups on the AMX Xeon"); 1 MiB moved 1.5 MB heads both ways.
   if (avx512 && amx) {
     o.queryTile = 72;
     o.keyBlock = 64;
+    o.tileGroupBytes = 2 << 20;
   }
   // bf16 inputs through vdpbf16ps where the CPU has it
   // (docs/design/cpu-lowering.md, "bf16 pairs").
