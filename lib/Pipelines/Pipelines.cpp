@@ -307,9 +307,9 @@ void attn::setTargetDefaults(CPUPipelineOptions &o, bool avx512,
   // shapes there (docs/benchmarks/cpu-tuning.md). rows = 6 divides 72.
   // Their tile groups start where a head's packed K and V outgrow the 2 MB
   // L2 (f32 packs as three bf16 pieces there, 1.5x the bytes of f32): on
-  // an Emerald Rapids Xeon 2 MiB against 4 MiB made dense 11-21 % and
-  // causal 2-12 % faster at N = 4096 D = 64 and N = 2048 D = 128 f32 (3 MB
-  // heads), bf16 N = 8192 D = 128 10-15 % (docs/benchmarks/cpu-tuning.md,
+  // an Emerald Rapids Xeon 2 MiB against 4 MiB took 11-21 % off dense's
+  // time and 2-12 % off causal's at N = 4096 D = 64 and N = 2048 D = 128 f32
+  // (3 MB heads), 10-15 % at bf16 N = 8192 D = 128 (cpu-tuning.md,
   // "Tile groups on the AMX Xeon"); 1 MiB moved 1.5 MB heads both ways.
   if (avx512 && amx) {
     o.queryTile = 72;

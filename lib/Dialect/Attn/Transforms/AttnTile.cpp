@@ -384,7 +384,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     Value cBK = cIdx(rw, loc, bk), cBQ = cIdx(rw, loc, bq);
     // Tiles per task at run time: G once a head's packed K and V outgrow
     // what stays cached between two tiles (more than tile-group-bytes,
-    // 4 MiB by default; below it a group only costs:
+    // 4 MiB by default, 2 MiB on AMX targets; below it a group only costs:
     // docs/benchmarks/cpu-tuning.md), else 1.
     Value perTask = c1, numTasks = t.numTiles, taskRows = cBQ;
     if (G > 1) {
