@@ -86,6 +86,8 @@ def correctness(report):
                 or not selected(f)):
             continue
         name = f[:-7]
+        if not os.path.exists(os.path.join(BUNDLES, name + ".mlir")):
+            continue  # another suite's bundle (build_routing.py's): its script checks it
         with open(os.path.join(BUNDLES, name + ".mlir")) as fh:
             text = fh.read()
         if "blocks(" in text or name.startswith("sparse_"):
