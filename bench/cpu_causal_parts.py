@@ -84,7 +84,7 @@ def main():
           f"| m (masked visit / full) | model causal ms |")
     print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
-        paths = specs(tmp, args.d, K, 2 * K if wide else K)
+        paths = specs(tmp, args.d, K, diag_visits * K)
         for H in map(int, args.heads.split(",")):
             shape = f"q=1x{H}x{N}x{args.d}"
             best = {}
@@ -95,11 +95,11 @@ def main():
             v = (best["four"] - best["two"]) / (2 * T)
             F = best["two"] - 2 * T * v
             m = (best["diagonal"] - F) / (diag_visits * T * v)
-            # Causal: tile t visits its full blocks below the diagonal
-            # (2 t with two blocks a tile, t R / K within one) and
-            # diag_visits masked ones.
+            # Causal: tile t visits its t R / K full blocks below the
+            # diagonal (2 t with two blocks a tile) and diag_visits masked
+            # ones.
             tiles = N // R
-            full = H * sum(2 * t if wide else t * R // K for t in range(tiles))
+            full = H * sum(t * R // K for t in range(tiles))
             model = F + full * v + diag_visits * T * m * v
             d, c = best["dense"], best["causal"]
             print(f"| {H} | {d:.3f} | {c:.3f} | {c / d:.3f} | {v * 1e3:.2f} | {F:.3f} | "

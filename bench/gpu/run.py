@@ -86,9 +86,10 @@ def correctness(report):
                 or not selected(f)):
             continue
         name = f[:-7]
-        if not os.path.exists(os.path.join(BUNDLES, name + ".mlir")):
+        spec = os.path.join(BUNDLES, name + ".mlir")
+        if not os.path.exists(spec):
             continue  # another suite's bundle (build_routing.py's): its script checks it
-        with open(os.path.join(BUNDLES, name + ".mlir")) as fh:
+        with open(spec) as fh:
             text = fh.read()
         if "blocks(" in text or name.startswith("sparse_"):
             continue  # block lists: bench/gpu/sparse.py checks them
