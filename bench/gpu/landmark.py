@@ -135,6 +135,23 @@ def correctness(report):
                           dtype == torch.float32 else tol)
             except Exception as e:  # noqa: BLE001 - reported
                 record(rows, name, sname, False, float("inf"), f"{type(e).__name__}: {e}")
+    # Exact ties: small-integer queries and landmarks give logits that tie
+    # across many blocks; the picks must follow the reference's order
+    # (logit descending, block ascending).
+    for name in names:
+        kern = load(name)
+        d, dv = DIMS.get(name, (64, 64))
+        dtype = TYPES.get(name, torch.bfloat16)
+        q, k, v, lk = inputs(1, 2, 1, 2000, d, dv, BLOCKS.get(name, 64), dtype, gen)
+        q = torch.randint(0, 2, q.shape, generator=gen).to(dtype)
+        lk = torch.zeros_like(lk)
+        lk[..., :4] = torch.randint(-1, 2, lk[..., :4].shape, generator=gen).to(dtype)
+        try:
+            got = kern(*(a.to(dev) for a in (q, k, v, lk)))
+            check_out(rows, name, "exact ties", got, kern.reference(q, k, v, lk),
+                      1e-4 if dtype == torch.float32 else 1e-2)
+        except Exception as e:  # noqa: BLE001 - reported
+            record(rows, name, "exact ties", False, float("inf"), f"{type(e).__name__}: {e}")
     # Calls of one shape in a row: the counts the program leaves at 0 for
     # the next call (its table persists; nothing clears it in between).
     kern = load("landmark_bf16_k4")

@@ -5,27 +5,31 @@
 // its two rows per chunk of 64 landmarks (the m16n8k16 accumulator layout),
 // and the 32 lanes of a warp run one instruction stream: inserting each
 // candidate that beats its lane's list runs the insertion at nearly every
-// candidate, because some lane of the 32 nearly always wins. So two passes
-// over the chunks:
+// candidate, because some lane of the 32 nearly always wins. So one pass
+// over the chunks, each chunk in two steps:
 //
-//  1. bounds: each lane keeps its best ceil(K / 4) logits per row (one max
-//     per candidate at K <= 4); the K-th best of the row's 4 lanes' values,
-//     T, is at most the row's K-th best logit (they are K distinct logits of
-//     the row), so a logit below T cannot be picked;
-//  2. picks: per chunk, each lane marks (a bit each) the logits that reach
-//     both T and its list's K-th, then inserts its marked logits one per
-//     iteration, lowest column first, while any lane of the warp has one
-//     left: ~12 iterations per warp on random rows instead of ~120
-//     insertions.
+//  1. bound: the K-th best of the row's 4 lanes' lists merged with each
+//     lane's best ceil(K / 4) logits of the chunk, T, is at most the row's
+//     K-th best logit so far (they are K distinct logits of the row), so a
+//     logit below T cannot be picked, now or later (the lanes' values merge
+//     by shuffles and a bitonic merge: ~40 instructions per row at K = 4,
+//     where inserting them one by one took ~100);
+//  2. picks: each lane marks (a bit each) the logits that reach T, then
+//     inserts its marked logits one per iteration, lowest column first,
+//     while any lane of the warp has one left: ~13 iterations per warp and
+//     tile on random rows (bench/landmark_select_sim.py; ncu counted 13.0)
+//     instead of ~120 insertions; two passes with the row's final bound
+//     ran ~11.5 but computed every logit twice.
 //
 // The marks are a superset of what the lists take (the insertion compares
-// strictly and refuses blocks at or after the tile), so only pass 1 masks,
-// and only on the tile's last chunk. With a positive scale the raw dots
-// q . l are compared and the K picks scaled at the end. The scores are
-// computed twice; the tensor-core part is small beside the selection.
-// Within a lane candidates arrive in increasing block order and an equal
-// logit never displaces an earlier one, and the lists of a row's 4 lanes
-// are merged with ties to the lower block: the reference's order.
+// strictly and refuses blocks at or after the tile); the logits of blocks
+// at or after the tile are -inf (masked on the tile's last chunk only).
+// With a positive scale the raw dots q . l are compared and the K picks
+// scaled at the end (docs/benchmarks/routing.md, "The picks kernel in one
+// pass"). Within a lane candidates arrive in increasing block order and an
+// equal logit never displaces an earlier one, and the lists of a row's 4 lanes
+// are merged (bitonic, by logit descending then block ascending) with ties
+// to the lower block: the reference's order.
 //
 //===----------------------------------------------------------------------===//
 
@@ -75,60 +79,96 @@ SmallVector<Value> shiftIn(ImplicitLocOpBuilder &b, ArrayRef<Value> beats, Array
 constexpr int64_t kPerHalf = kTile / 8 * 2; // a lane's logits of a row per chunk
 } // namespace
 
+Value LandmarkTileBuilder::better(Value v1, Value id1, Value v2, Value id2, bool tieOnId) {
+  Value gt = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, v1, v2);
+  if (!tieOnId)
+    return gt;
+  Value eq = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, v1, v2);
+  Value lower = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, id1, id2);
+  return arith::OrIOp::create(b, gt, arith::AndIOp::create(b, eq, lower));
+}
+
 void LandmarkTileBuilder::insert(TopList &list, Value v, Value id, bool tieOnId) {
-  auto better = [&](Value v1, Value id1, Value v2, Value id2) -> Value {
-    Value gt = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, v1, v2);
-    if (!tieOnId)
-      return gt;
-    Value eq = arith::CmpFOp::create(b, arith::CmpFPredicate::OEQ, v1, v2);
-    Value lower = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, id1, id2);
-    return arith::OrIOp::create(b, gt, arith::AndIOp::create(b, eq, lower));
-  };
   int64_t K = list.vals.size();
   SmallVector<Value> beats(K);
   for (int64_t p = 0; p < K; ++p)
-    beats[p] = better(v, id, list.vals[p], list.ids[p]);
+    beats[p] = better(v, id, list.vals[p], list.ids[p], tieOnId);
   list.vals = shiftIn(b, beats, list.vals, v);
   list.ids = shiftIn(b, beats, list.ids, id);
 }
 
 void LandmarkTileBuilder::mergeQuadLists(MutableArrayRef<TopList> lists) {
   // The 4 lanes of a row hold disjoint columns, so both lanes of a pair
-  // end with the same K best (ties to the lower block).
+  // end with the same K best, ordered by (logit descending, block
+  // ascending): a bitonic merge of the two sorted lists, padded with
+  // (-inf, -1) to a power of two (the entries an empty slot holds).
+  int64_t K = topk, n = llvm::PowerOf2Ceil(K);
   for (int64_t off : {1, 2})
     for (TopList &list : lists) {
-      TopList mine = list;
-      for (size_t p = 0; p < mine.vals.size(); ++p)
-        insert(list, shuffle(mine.vals[p], ci(off), gpu::ShuffleMode::XOR),
-               shuffle(mine.ids[p], ci(off), gpu::ShuffleMode::XOR), true);
+      TopList a = list;
+      a.vals.resize(n, cf(-INFINITY));
+      a.ids.resize(n, ci(-1));
+      TopList c;
+      for (int64_t p = 0; p < n; ++p) {
+        Value ov = shuffle(a.vals[n - 1 - p], ci(off), gpu::ShuffleMode::XOR);
+        Value oid = shuffle(a.ids[n - 1 - p], ci(off), gpu::ShuffleMode::XOR);
+        Value mine = better(a.vals[p], a.ids[p], ov, oid, true);
+        c.vals.push_back(sel(mine, a.vals[p], ov));
+        c.ids.push_back(sel(mine, a.ids[p], oid));
+      }
+      for (int64_t stride = n / 2; stride > 0; stride /= 2)
+        for (int64_t i = 0; i < n; ++i)
+          if (!(i & stride)) {
+            int64_t j = i + stride;
+            Value keep = better(c.vals[i], c.ids[i], c.vals[j], c.ids[j], true);
+            Value vi = sel(keep, c.vals[i], c.vals[j]), ii = sel(keep, c.ids[i], c.ids[j]);
+            c.vals[j] = sel(keep, c.vals[j], c.vals[i]);
+            c.ids[j] = sel(keep, c.ids[j], c.ids[i]);
+            c.vals[i] = vi, c.ids[i] = ii;
+          }
+      c.vals.resize(K);
+      c.ids.resize(K);
+      list = c;
     }
 }
 
-SmallVector<SmallVector<Value>> LandmarkTileBuilder::chunkLogits(Value ch, Value stage,
-                                                                 bool masked) {
+SmallVector<SmallVector<Value>> LandmarkTileBuilder::chunkLogits(Value ch, Value stage) {
   // With a positive scale the order of q . l is the order of the logits:
   // the selection compares the raw dots and scales only the K picks.
   bool raw = op.getScaleValue() > 0;
   SmallVector<SmallVector<Value>> S = scores(keysOf(stage), 0, kTile / 8, !raw);
   // Candidate j of a half is n-tile j / 2, column 2 (lane % 4) + 8 (j / 2)
   // + j % 2 of the chunk: increasing in j.
-  Value limit, lane2;
-  if (masked) {
-    limit = arith::SubIOp::create(b, asI32(tile), asI32(mul(ch, kTile)));
-    lane2 = asI32(mul(rem(lane, 4), 2));
+  SmallVector<Value> flat;
+  for (int64_t half = 0; half < 2; ++half)
+    for (int64_t nt = 0; nt < kTile / 8; ++nt)
+      for (int64_t e = 2 * half; e < 2 * half + 2; ++e)
+        flat.push_back(S[nt][e]);
+  // Only the tile's last chunk holds blocks at or after the tile: the
+  // others skip the mask (a uniform branch).
+  Value partial = ult(tile, add(mul(ch, kTile), kTile));
+  auto ifPartial = scf::IfOp::create(b, ValueRange(flat).getTypes(), partial, true);
+  {
+    OpBuilder::InsertionGuard g(b);
+    b.setInsertionPointToStart(&ifPartial.getThenRegion().front());
+    // Column 2 (lane % 4) + 8 (j / 2) + j % 2 < tile - 64 ch.
+    Value limit = arith::SubIOp::create(b, asI32(tile), asI32(mul(ch, kTile)));
+    Value lane2 = asI32(mul(rem(lane, 4), 2));
+    SmallVector<Value> masked;
+    for (size_t p = 0; p < flat.size(); ++p) {
+      int64_t j = p % kPerHalf;
+      Value before = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, lane2,
+                                           arith::SubIOp::create(b, limit, ci(j / 2 * 8 + j % 2)));
+      masked.push_back(sel(before, flat[p], cf(-INFINITY)));
+    }
+    scf::YieldOp::create(b, masked);
+    b.setInsertionPointToStart(&ifPartial.getElseRegion().front());
+    scf::YieldOp::create(b, flat);
   }
   SmallVector<SmallVector<Value>> out(2);
-  for (int64_t nt = 0; nt < kTile / 8; ++nt)
-    for (int64_t e = 0; e < 4; ++e) {
-      Value x = S[nt][e];
-      if (masked) {
-        // Column 2 (lane % 4) + 8 nt + e % 2 < tile - 64 ch.
-        Value before = arith::CmpIOp::create(b, arith::CmpIPredicate::slt, lane2,
-                                             arith::SubIOp::create(b, limit, ci(nt * 8 + e % 2)));
-        x = sel(before, x, cf(-INFINITY));
-      }
-      out[e / 2].push_back(x);
-    }
+  for (int64_t half = 0; half < 2; ++half)
+    out[half].assign(ifPartial.getResults().begin() + half * kPerHalf,
+                     ifPartial.getResults().begin() + (half + 1) * kPerHalf);
   return out;
 }
 
@@ -144,52 +184,65 @@ void insertValue(ImplicitLocOpBuilder &b, SmallVector<Value> &vals, Value v) {
     beats.push_back(arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, v, x));
   vals = shiftIn(b, beats, vals, v);
 }
-} // namespace
 
-void LandmarkTileBuilder::boundChunk(Value ch, Value stage,
-                                     MutableArrayRef<SmallVector<Value>> bests) {
-  // Only the tile's last chunk holds blocks at or after the tile: the
-  // others skip the mask (a uniform branch).
-  SmallVector<Value> flat;
-  for (const auto &best : bests)
-    llvm::append_range(flat, best);
-  Value partial = ult(tile, add(mul(ch, kTile), kTile));
-  auto ifPartial = scf::IfOp::create(b, ValueRange(flat).getTypes(), partial, true);
-  for (bool masked : {true, false}) {
-    OpBuilder::InsertionGuard g(b);
-    b.setInsertionPointToStart(masked ? &ifPartial.getThenRegion().front()
-                                      : &ifPartial.getElseRegion().front());
-    SmallVector<SmallVector<Value>> L = chunkLogits(ch, stage, masked);
-    SmallVector<Value> out;
-    for (int64_t half = 0; half < 2; ++half) {
-      SmallVector<Value> best(bests[half]);
-      for (Value x : L[half])
-        insertValue(b, best, x);
-      llvm::append_range(out, best);
-    }
-    scf::YieldOp::create(b, out);
-  }
-  int64_t m = bests[0].size();
-  for (int64_t half = 0; half < 2; ++half)
-    for (int64_t p = 0; p < m; ++p)
-      bests[half][p] = ifPartial.getResult(half * m + p);
+/// The top n of sorted lists a and b (largest first, n a power of two,
+/// no NaN), sorted: max(a[p], b[n - 1 - p]) holds the top n as a bitonic
+/// sequence, which the half-cleaners of a bitonic merge sort.
+SmallVector<Value> mergeTop(ImplicitLocOpBuilder &b, ArrayRef<Value> a, ArrayRef<Value> other) {
+  int64_t n = a.size();
+  SmallVector<Value> c;
+  for (int64_t p = 0; p < n; ++p)
+    c.push_back(arith::MaximumFOp::create(b, a[p], other[n - 1 - p]));
+  for (int64_t stride = n / 2; stride > 0; stride /= 2)
+    for (int64_t i = 0; i < n; ++i)
+      if (!(i & stride)) {
+        Value hi = arith::MaximumFOp::create(b, c[i], c[i + stride]);
+        c[i + stride] = arith::MinimumFOp::create(b, c[i], c[i + stride]);
+        c[i] = hi;
+      }
+  return c;
 }
 
-SmallVector<Value> LandmarkTileBuilder::rowThresholds(ArrayRef<SmallVector<Value>> bests) {
+/// The k-th largest of the union of sorted lists a and b (at least k
+/// each): the smallest of max(a[p], b[k - 1 - p]).
+Value kthOfUnion(ImplicitLocOpBuilder &b, ArrayRef<Value> a, ArrayRef<Value> other, int64_t k) {
+  Value t;
+  for (int64_t p = 0; p < k; ++p) {
+    Value m = arith::MaximumFOp::create(b, a[p], other[k - 1 - p]);
+    t = t ? arith::MinimumFOp::create(b, t, m).getResult() : m;
+  }
+  return t;
+}
+} // namespace
+
+SmallVector<Value> LandmarkTileBuilder::rowThresholds(ArrayRef<SmallVector<Value>> L,
+                                                     ArrayRef<TopList> lists) {
+  int64_t perLane = (topk + 3) / 4, width = llvm::PowerOf2Ceil(topk);
   SmallVector<Value> thresholds;
-  for (const auto &best : bests) {
-    SmallVector<Value> row(topk, cf(-INFINITY));
+  for (int64_t half = 0; half < 2; ++half) {
+    // The lane's list and its best perLane logits of the chunk (sorted,
+    // padded with -inf to a power of two; NaN never enters) ...
+    SmallVector<Value> best(perLane, cf(-INFINITY));
+    for (Value x : L[half])
+      insertValue(b, best, x);
+    SmallVector<Value> row(lists[half].vals);
     for (Value v : best)
       insertValue(b, row, v);
-    for (int64_t off : {1, 2}) {
-      SmallVector<Value> mine(row);
-      for (Value v : mine)
-        insertValue(b, row, shuffle(v, ci(off), gpu::ShuffleMode::XOR));
-    }
+    row.resize(width, cf(-INFINITY));
+    // ... merged with the row's other 3 lanes' (disjoint columns): the
+    // K-th best of the union is at most the row's K-th best logit so far.
+    auto partner = [&](ArrayRef<Value> xs, int64_t off) {
+      SmallVector<Value> out;
+      for (Value x : xs)
+        out.push_back(shuffle(x, ci(off), gpu::ShuffleMode::XOR));
+      return out;
+    };
+    row = mergeTop(b, row, partner(row, 1));
+    Value t = kthOfUnion(b, row, partner(row, 2), topk);
     // -inf (fewer than K finite logits) becomes the lowest finite value:
     // every finite logit passes, -inf and NaN never do.
     thresholds.push_back(
-        arith::MaxNumFOp::create(b, row.back(), cf(-std::numeric_limits<float>::max())));
+        arith::MaxNumFOp::create(b, t, cf(-std::numeric_limits<float>::max())));
   }
   return thresholds;
 }
@@ -216,10 +269,9 @@ std::pair<Value, Value> LandmarkTileBuilder::lowestMarked(ArrayRef<Value> logits
   return {level[0], id};
 }
 
-void LandmarkTileBuilder::pickFromChunk(Value ch, Value stage, ArrayRef<Value> thresholds,
+void LandmarkTileBuilder::pickFromChunk(Value ch, ArrayRef<SmallVector<Value>> L,
+                                        ArrayRef<Value> thresholds,
                                         MutableArrayRef<TopList> lists) {
-  // No mask: a later block marked here is refused at its insertion.
-  SmallVector<SmallVector<Value>> L = chunkLogits(ch, stage, false);
   SmallVector<Value> bits;
   for (int64_t half = 0; half < 2; ++half) {
     // A superset of what the list takes (it also needs to beat its K-th,
@@ -269,7 +321,7 @@ void LandmarkTileBuilder::pickFromChunk(Value ch, Value stage, ArrayRef<Value> t
 }
 
 SmallVector<TopList> LandmarkTileBuilder::selectTopk(Value all) {
-  int64_t K = topk, perLane = (K + 3) / 4;
+  int64_t K = topk;
   SmallVector<Value> init(2 * K, cf(-INFINITY));
   init.append(2 * K, ci(-1));
   auto ifSelect = scf::IfOp::create(b, ValueRange(init).getTypes(), all, /*withElse=*/true);
@@ -282,30 +334,15 @@ SmallVector<TopList> LandmarkTileBuilder::selectTopk(Value all) {
     stageRows(lk, mul(ch, kTile), nb, keysOf(stage), kTile, s.d);
   };
   auto next = [&](Value ch) { return add(ch, 1); };
-  // Pass 1: each lane's best perLane logits per row.
-  SmallVector<Value> bestInit(2 * perLane, cf(-INFINITY));
-  SmallVector<Value> flatBests = pipelined(
-      c(0), chunks, next, stageChunk,
-      [&](Value ch, Value stage, ValueRange carried) {
-        SmallVector<SmallVector<Value>> bests = {
-            SmallVector<Value>(carried.take_front(perLane)),
-            SmallVector<Value>(carried.drop_front(perLane))};
-        boundChunk(ch, stage, bests);
-        SmallVector<Value> out(bests[0]);
-        llvm::append_range(out, bests[1]);
-        return out;
-      },
-      bestInit);
-  SmallVector<SmallVector<Value>> bests = {
-      SmallVector<Value>(ArrayRef(flatBests).take_front(perLane)),
-      SmallVector<Value>(ArrayRef(flatBests).drop_front(perLane))};
-  SmallVector<Value> thresholds = rowThresholds(bests);
-  // Pass 2: the picks.
+  // One pass: the row's lists so far and each lane's best of the chunk
+  // bound the row's K-th best from below; the logits that reach the bound
+  // go to the insertion.
   SmallVector<Value> flat = pipelined(
       c(0), chunks, next, stageChunk,
       [&](Value ch, Value stage, ValueRange carried) {
+        SmallVector<SmallVector<Value>> L = chunkLogits(ch, stage);
         SmallVector<TopList> lists = unflatten(carried, K);
-        pickFromChunk(ch, stage, thresholds, lists);
+        pickFromChunk(ch, L, rowThresholds(L, lists), lists);
         return flatten(lists);
       },
       init);

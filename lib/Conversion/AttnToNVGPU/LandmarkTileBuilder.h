@@ -129,24 +129,25 @@ private:
   /// half), identical on the 4 lanes of a row.
   SmallVector<TopList> selectTopk(Value all);
   /// Chunk `ch`'s logits of the lane's two rows in selection order:
-  /// [half][16], increasing block order; with `masked`, -inf for blocks at
-  /// or after the tile's.
-  SmallVector<SmallVector<Value>> chunkLogits(Value ch, Value stage, bool masked);
-  /// Pass 1 over one chunk: each half's best ceil(K / 4) logits.
-  void boundChunk(Value ch, Value stage, MutableArrayRef<SmallVector<Value>> bests);
-  /// Per half, a bound at most the row's K-th best logit, from each
-  /// lane's best ceil(K / 4) logits.
-  SmallVector<Value> rowThresholds(ArrayRef<SmallVector<Value>> bests);
+  /// [half][16], increasing block order; -inf for blocks at or after the
+  /// tile's.
+  SmallVector<SmallVector<Value>> chunkLogits(Value ch, Value stage);
+  /// Per half, a bound at most the row's K-th best logit, from the 4
+  /// lanes' lists and each lane's best ceil(K / 4) of the chunk's logits L.
+  SmallVector<Value> rowThresholds(ArrayRef<SmallVector<Value>> L, ArrayRef<TopList> lists);
   /// The lowest marked of a half's 16 logits (bit j of `marks` marks
   /// logit j) and its block id (`base`: the chunk's first block plus
   /// 2 (lane % 4)).
   std::pair<Value, Value> lowestMarked(ArrayRef<Value> logits, Value marks, Value base);
-  /// Chunk `ch`'s logits that reach the thresholds into the lane's lists.
-  void pickFromChunk(Value ch, Value stage, ArrayRef<Value> thresholds,
+  /// Chunk `ch`'s logits L that reach the thresholds into the lane's lists.
+  void pickFromChunk(Value ch, ArrayRef<SmallVector<Value>> L, ArrayRef<Value> thresholds,
                      MutableArrayRef<TopList> lists);
   /// The lists of a row's 4 lanes merged by shuffles.
   void mergeQuadLists(MutableArrayRef<TopList> lists);
   void insert(TopList &list, Value v, Value id, bool tieOnId);
+  /// (v1, id1) before (v2, id2): a larger logit, or with `tieOnId` an
+  /// equal one of a lower block.
+  Value better(Value v1, Value id1, Value v2, Value id2, bool tieOnId);
   /// Visits items first, next(first), ... below `end`, item i staged by
   /// `stageItem(i, stage)` one step ahead; `visit` updates the carried values.
   SmallVector<Value> pipelined(Value first, Value end, function_ref<Value(Value)> next,
