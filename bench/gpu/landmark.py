@@ -164,6 +164,21 @@ def correctness(report):
         except Exception as e:  # noqa: BLE001 - reported
             record(rows, "landmark_bf16_k4", f"same shape #{rep}", False, float("inf"),
                    f"{type(e).__name__}: {e}")
+    # Replays: the runtime replays a program's launches as a CUDA graph
+    # when a call repeats the previous call's launches (same buffers and
+    # shapes); new data in the same buffers must give new results.
+    q, k, v, lk = (a.to(dev) for a in inputs(1, 4, 2, 3000, 64, 64, 64, torch.bfloat16, gen))
+    out = torch.empty_like(q), torch.empty(q.shape[:3], device=dev, dtype=torch.float32)
+    for rep in range(4):
+        q.normal_(generator=None)
+        lk.normal_(generator=None)
+        try:
+            got = kern(q, k, v, lk, out=out)
+            check_out(rows, "landmark_bf16_k4", f"replay #{rep}", got,
+                      kern.reference(*(a.cpu() for a in (q, k, v, lk))), 1e-2)
+        except Exception as e:  # noqa: BLE001 - reported
+            record(rows, "landmark_bf16_k4", f"replay #{rep}", False, float("inf"),
+                   f"{type(e).__name__}: {e}")
     # The eager version computes the same thing.
     args = inputs(1, 4, 2, 2048, 64, 64, 64, torch.bfloat16, gen)
     try:

@@ -64,6 +64,15 @@ Loaded load() {
   d.cuTensorMapEncodeTiled =
       reinterpret_cast<decltype(d.cuTensorMapEncodeTiled)>(
           dlsym(h, "cuTensorMapEncodeTiled"));
+  auto optional = [&](auto &fn, const char *name) {
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(h, name));
+  };
+  optional(d.cuGraphCreate, "cuGraphCreate");
+  optional(d.cuGraphAddKernelNode, "cuGraphAddKernelNode_v2");
+  optional(d.cuGraphInstantiate, "cuGraphInstantiateWithFlags");
+  optional(d.cuGraphLaunch, "cuGraphLaunch");
+  optional(d.cuGraphExecDestroy, "cuGraphExecDestroy");
+  optional(d.cuGraphDestroy, "cuGraphDestroy");
   if (missing) {
     l.error = "the CUDA driver lacks " + which + " (driver too old?)";
     return l;

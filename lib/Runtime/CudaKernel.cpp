@@ -15,6 +15,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "CudaLaunch.h"
 #include "attnir/Runtime/CudaDriver.h"
 #include "attnir/Runtime/HeadViews.h"
 #include "attnir/Runtime/Kernel.h"
@@ -55,6 +56,8 @@ struct Kernel::CudaModules {
     std::vector<std::vector<int64_t>> inputShapes;
   };
   std::map<std::tuple<CUcontext, void *, int>, Persistent> persistent;
+  /// Programs whose calls repeat their launches run as CUDA graphs.
+  GraphReplays graphs;
   const Driver *driver = nullptr;
 
   /// `w` grown to at least `bytes` (a fresh allocation: its contents go).
@@ -245,24 +248,17 @@ std::unique_ptr<Kernel> Kernel::loadCuda(Bundle bundle, std::string &error) {
 
 namespace {
 
-/// Kernel parameters: each argument's memref descriptor words, one pointer
-/// per word (cuLaunchKernel's form); `extra` pointers (tensor maps) after.
-struct KernelParams {
-  std::vector<std::vector<int64_t>> descs;
-  std::vector<void *> pointers;
-  explicit KernelParams(const std::vector<TensorRef> &args) {
-    for (const TensorRef &t : args)
-      descs.push_back(memrefDescriptor(t.data, t.shape));
-    for (auto &desc : descs)
-      for (int64_t &w : desc)
-        pointers.push_back(&w);
+/// A launch of `fn` with the arguments' memref descriptor words.
+Launch launchOf(CUfunction fn, const std::vector<TensorRef> &args, std::string what) {
+  Launch l;
+  l.fn = fn;
+  for (const TensorRef &t : args) {
+    std::vector<int64_t> desc = memrefDescriptor(t.data, t.shape);
+    l.words.insert(l.words.end(), desc.begin(), desc.end());
   }
-};
-
-/// A CUtensorMap: 128 opaque bytes, 64-byte aligned.
-struct alignas(64) TensorMap {
-  uint64_t words[16];
-};
+  l.what = std::move(what);
+  return l;
+}
 
 /// The tensor map of a contiguous [B, H, rows, D] f16/bf16 tensor for boxes
 /// of 64 columns x `boxRows` rows of one (b, h).
@@ -382,7 +378,7 @@ bool Kernel::launchCuda(int entry, const std::vector<TensorRef> &inputs,
     for (const ABIArg &a : abi.inputs)
       names.push_back(a.name);
     return launchAttention(ctx, entry, abi.name, args, names,
-                           abi.inputs[0].dtype, stream, error);
+                           abi.inputs[0].dtype, stream, nullptr, error);
   }
   return launchProgram(ctx, entry, inputs, outputs, stream, error);
 }
@@ -464,6 +460,7 @@ bool Kernel::launchAttention(CUcontext ctx, int entry,
                              const std::vector<TensorRef> &args,
                              const std::vector<std::string> &names,
                              DType dtype, void *stream,
+                             std::vector<Launch> *queue,
                              std::string &error) const {
   const EntryABI &abi = b.entries[entry];
   const Driver *d = driver(error);
@@ -489,21 +486,21 @@ bool Kernel::launchAttention(CUcontext ctx, int entry,
   CUfunction fn = nullptr;
   if (!cudaFunction(ctx, kernelName, sharedBytes, fn, error))
     return false;
-  KernelParams params(args);
-  TensorMap maps[3];
+  Launch l = launchOf(fn, args, "launching the CUDA kernel");
   if (contract.tmaRows) {
+    l.maps.resize(3);
     for (int i = 0; i < 3; ++i) {
       // An empty K/V (M = 0) is never read: any valid map will do.
       const TensorRef &t = args[i].shape[2] == 0 ? args[0] : args[i];
       int64_t rows = i == 0 ? (contract.tmaQRows ? contract.tmaQRows : blockQ)
                             : contract.tmaRows;
-      if (!encodeTensorMap(*d, t, dtype, rows, maps[i], names[i], error))
+      if (!encodeTensorMap(*d, t, dtype, rows, l.maps[i], names[i], error))
         return false;
-      params.pointers.push_back(&maps[i]);
     }
   }
-  unsigned grid[3] = {static_cast<unsigned>(tiles), static_cast<unsigned>(H),
-                      static_cast<unsigned>(B)};
+  l.grid[0] = static_cast<unsigned>(tiles);
+  l.grid[1] = static_cast<unsigned>(H);
+  l.grid[2] = static_cast<unsigned>(B);
   if (contract.persistent) {
     // One block per SM, each looping over the tiles (tiles x H x B work
     // items; the kernel stops at that count).
@@ -511,15 +508,16 @@ bool Kernel::launchAttention(CUcontext ctx, int entry,
     if (!smCount(ctx, sms, error))
       return false;
     double items = static_cast<double>(tiles) * H * B;
-    grid[0] = static_cast<unsigned>(std::min<double>(items, std::max(sms, 1)));
-    grid[1] = grid[2] = 1;
+    l.grid[0] = static_cast<unsigned>(std::min<double>(items, std::max(sms, 1)));
+    l.grid[1] = l.grid[2] = 1;
   }
-  return check(d->cuLaunchKernel(fn, grid[0], grid[1], grid[2],
-                                 static_cast<unsigned>(threads), 1, 1,
-                                 static_cast<unsigned>(sharedBytes),
-                                 static_cast<CUstream>(stream),
-                                 params.pointers.data(), nullptr),
-               "launching the CUDA kernel", error);
+  l.threads = static_cast<unsigned>(threads);
+  l.sharedBytes = static_cast<unsigned>(sharedBytes);
+  if (queue) {
+    queue->push_back(std::move(l));
+    return true;
+  }
+  return l.run(*d, static_cast<CUstream>(stream), error);
 }
 
 namespace {
@@ -593,7 +591,8 @@ private:
 } // namespace
 
 bool Kernel::launchGridStep(CUcontext ctx, int entry, const KernelStep &st,
-                            const std::vector<TensorRef> &args, void *stream, bool &ran,
+                            const std::vector<TensorRef> &args,
+                            std::vector<Launch> &queue, bool &ran,
                             std::string &error) const {
   ran = false;
   int64_t items = st.items(args[st.gridArg].shape);
@@ -619,13 +618,11 @@ bool Kernel::launchGridStep(CUcontext ctx, int entry, const KernelStep &st,
   CUfunction fn = nullptr;
   if (!d || !cudaFunction(ctx, st.kernel, st.sharedBytes, fn, error))
     return false;
-  KernelParams params(args);
-  if (!check(d->cuLaunchKernel(fn, static_cast<unsigned>(blocks), 1, 1,
-                               static_cast<unsigned>(st.threads), 1, 1,
-                               static_cast<unsigned>(st.sharedBytes),
-                               static_cast<CUstream>(stream), params.pointers.data(), nullptr),
-             ("launching " + st.kernel).c_str(), error))
-    return false;
+  Launch l = launchOf(fn, args, "launching " + st.kernel);
+  l.grid[0] = static_cast<unsigned>(blocks);
+  l.threads = static_cast<unsigned>(st.threads);
+  l.sharedBytes = static_cast<unsigned>(st.sharedBytes);
+  queue.push_back(std::move(l));
   ran = true;
   return true;
 }
@@ -665,6 +662,7 @@ bool Kernel::launchProgram(CUcontext ctx, int entry,
   if (!cudaModules->bind(d, ctx, stream, entry, inShapes, layout.total, base, persist, error))
     return false;
   CallBuffers buffers(abi, inputs, outputs, wsShapes, base, layout.offsets);
+  std::vector<Launch> launches;
   bool previousRan = true;
   for (size_t s = 0; s < abi.steps.size(); ++s) {
     const KernelStep &st = abi.steps[s];
@@ -680,13 +678,17 @@ bool Kernel::launchProgram(CUcontext ctx, int entry,
     for (size_t i = 0; i < st.args.size(); ++i)
       buffers.bind(st.args[i], args[i], names[i]);
     if (st.gridArg < 0) {
-      if (!launchAttention(ctx, entry, st.kernel, args, names, args[0].dtype, stream, error))
+      if (!launchAttention(ctx, entry, st.kernel, args, names, args[0].dtype, stream,
+                           &launches, error))
         return false;
       previousRan = true;
-    } else if (!launchGridStep(ctx, entry, st, args, stream, previousRan, error)) {
+    } else if (!launchGridStep(ctx, entry, st, args, launches, previousRan, error)) {
       return false;
     }
   }
+  if (!cudaModules->graphs.submit(*d, {ctx, stream, entry}, launches,
+                                  static_cast<CUstream>(stream), error))
+    return false;
   clearAfterFailure.done = true;
   return true;
 }

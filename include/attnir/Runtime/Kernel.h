@@ -19,6 +19,7 @@ namespace attnir {
 namespace cuda {
 struct CUfunc_st;
 struct CUctx_st;
+struct Launch;
 } // namespace cuda
 
 
@@ -109,17 +110,20 @@ private:
   bool smCount(cuda::CUctx_st *ctx, int &sms, std::string &error) const;
   /// The attention kernel `kernelName` of `entry` on `args` (q, k, v, ...,
   /// then its results); `names` for messages, `dtype` of q, k and v.
+  /// Launched on `stream`, or appended to `queue` when given.
   bool launchAttention(cuda::CUctx_st *ctx, int entry,
                        const std::string &kernelName,
                        const std::vector<TensorRef> &args,
                        const std::vector<std::string> &names, DType dtype,
-                       void *stream, std::string &error) const;
-  /// One step of a program launched over its grid argument (gridArg >= 0)
-  /// on `args`; `ran` false where it had no work or its grid did not suit
-  /// this GPU (a form the next step replaces).
+                       void *stream, std::vector<cuda::Launch> *queue,
+                       std::string &error) const;
+  /// One step of a program over its grid argument (gridArg >= 0) on
+  /// `args`, appended to `queue`; `ran` false where it had no work or its
+  /// grid did not suit this GPU (a form the next step replaces).
   bool launchGridStep(cuda::CUctx_st *ctx, int entry, const KernelStep &st,
-                      const std::vector<TensorRef> &args, void *stream,
-                      bool &ran, std::string &error) const;
+                      const std::vector<TensorRef> &args,
+                      std::vector<cuda::Launch> &queue, bool &ran,
+                      std::string &error) const;
   /// A program's steps in order on one stream, intermediates in the
   /// workspace the kernel owns per (context, stream).
   bool launchProgram(cuda::CUctx_st *ctx, int entry,
