@@ -9,21 +9,24 @@ centroids, chunks of N / C, causal on original positions
 built-in one; the same pattern with the rule as a region on perm is timed
 beside it), against AttnIR's causal attention at the same shape and the
 same pattern written eagerly in numpy (argmax of q . mu, a stable argsort,
-gathers, a dense masked softmax per chunk, a scatter). Eager PyTorch is the
-issue's comparison; no CPU build of torch is reachable from this machine
-(PyPI's wheel needs the CUDA libraries), so the eager version is numpy's
-(its matmuls are OpenBLAS sgemm).
+gathers, a dense masked softmax per chunk, a scatter) and in eager PyTorch
+(the issue's comparison; bench/gpu/routing.py's eager_routing on CPU
+tensors: einsum, a stable sort, gathers, SDPA over the chunks with the
+causal mask on positions, a scatter). torch is a benchmark dependency:
+when this Python lacks it the script reruns itself in bench/.venv (made
+and filled by bench/cpu_bench.py's baseline_python; --no-torch skips it).
 
 Landmark (N = 32768): examples/landmark.mlir (blocks of 64, top-4
-retrieval) against AttnIR's causal attention and a vectorised numpy
-version. Writes docs/benchmarks/routing-cpu.json, prints markdown tables.
+retrieval) against AttnIR's causal attention, a vectorised numpy version
+and eager PyTorch (bench/gpu/landmark.py's eager_landmark on CPU tensors). Writes docs/benchmarks/routing-cpu.json, prints markdown tables.
 
 usage: python3 bench/cpu_routing.py [--n 16384] [--heads 4] [--reps 3]
-                                   [--landmark-n 32768] [--landmark-heads 1]
+                                   [--landmark-n 32768] [--landmark-heads 1] [--no-torch]
 """
 import argparse
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -32,6 +35,43 @@ from cpu_sparse import median_ms
 from routing_specs import causal_spec, routing_chunked_spec, routing_spec
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def torch_eager():
+    """(torch, eager_routing, eager_landmark) from bench/gpu's scripts (they
+    run on CPU tensors too), or None without torch."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    sys.path.insert(0, os.path.join(REPO, "bench", "gpu"))
+    from landmark import eager_landmark
+    from routing import eager_routing
+    return torch, eager_routing, eager_landmark
+
+
+def rerun_with_torch():
+    """This script again in a Python with torch (bench/.venv) when this one
+    lacks it; returns only when none can be had."""
+    if os.environ.get("ATTNIR_CPU_ROUTING_RERUN"):
+        return
+    from cpu_bench import baseline_python
+    py = baseline_python(False)
+    if py and os.path.abspath(py) != os.path.abspath(sys.executable):
+        os.environ["ATTNIR_CPU_ROUTING_RERUN"] = "1"
+        os.execv(py, [py] + sys.argv)
+
+
+def torch_ms(fn, arrays, reps):
+    """Median ms of fn on torch views of numpy arrays, and its result."""
+    t = [TORCH[0].from_numpy(a) for a in arrays]
+    with TORCH[0].no_grad():
+        ms = median_ms(lambda: fn(*t), reps)
+        out = fn(*t)
+    return ms, (out[0] if isinstance(out, tuple) else out).numpy()
+
+
+TORCH = None
 
 
 def eager_numpy(q, k, v, mu):
@@ -99,12 +139,18 @@ def landmark(args, causal):
     t_lm = median_ms(lambda: kern(q, k, v, lk), args.reps)
     t_causal = median_ms(lambda: causal(q, k, v), args.reps)
     t_eager = median_ms(lambda: eager_landmark(q, k, v, lk), args.reps)
-    diff = float(np.abs(kern(q, k, v, lk)[0] - eager_landmark(q, k, v, lk)).max())
-    return dict(pattern=f"landmark retrieval, l = {block}, top-4 of {N // block} blocks",
-                B=1, H=H, N=N, D=D, attnir_ms=t_lm, causal_ms=t_causal,
-                share_of_causal=t_lm / t_causal, eager_numpy_ms=t_eager,
-                vs_eager=t_eager / t_lm, max_abs_diff_vs_eager=diff,
-                max_rel_err_vs_reference=err)
+    got = kern(q, k, v, lk)[0]
+    diff = float(np.abs(got - eager_landmark(q, k, v, lk)).max())
+    row = dict(pattern=f"landmark retrieval, l = {block}, top-4 of {N // block} blocks",
+               B=1, H=H, N=N, D=D, attnir_ms=t_lm, causal_ms=t_causal,
+               share_of_causal=t_lm / t_causal, eager_numpy_ms=t_eager,
+               vs_eager=t_eager / t_lm, max_abs_diff_vs_eager=diff,
+               max_rel_err_vs_reference=err)
+    if TORCH:
+        t_t, out_t = torch_ms(TORCH[2], (q, k, v, lk), args.reps)
+        row.update(eager_torch_ms=t_t, vs_eager_torch=t_t / t_lm,
+                   max_abs_diff_vs_eager_torch=float(np.abs(got - out_t).max()))
+    return row
 
 
 def main():
@@ -114,7 +160,14 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--landmark-n", type=int, default=32768)
     ap.add_argument("--landmark-heads", type=int, default=1)
+    ap.add_argument("--no-torch", action="store_true", help="no eager PyTorch column")
     args = ap.parse_args()
+    global TORCH
+    if not args.no_torch:
+        TORCH = torch_eager()
+        if TORCH is None:
+            rerun_with_torch()
+            print("torch not available: no eager PyTorch column", flush=True)
     N, H, D, C = args.n, args.heads, 64, 16
     rng = np.random.default_rng(0)
     q, k, v = (rng.standard_normal((1, H, N, D)).astype(np.float32) for _ in range(3))
@@ -140,19 +193,30 @@ def main():
                vs_eager=t_eager / t_route, max_abs_diff_vs_eager=diff,
                region_ms=t_region, region_share_of_causal=t_region / t_causal,
                max_rel_err_vs_reference=err, cpu=cpu, cores=os.cpu_count())
+    if TORCH:
+        t_t, out_t = torch_ms(lambda *a: TORCH[1](*a, C), (q, k, v, mu), args.reps)
+        got = routing(q, k, v, mu)
+        # Buckets from float32 dots on either side: a token on a tie may go
+        # elsewhere, so rows are compared, not elements.
+        row.update(eager_torch_ms=t_t, vs_eager_torch=t_t / t_route,
+                   rows_differing_from_eager_torch=float(
+                       (np.abs(got - out_t).max(-1) > 1e-3).mean()),
+                   torch=TORCH[0].__version__, torch_threads=TORCH[0].get_num_threads())
     print(json.dumps(row), flush=True)
     lm = landmark(args, causal)
     print(json.dumps(lm), flush=True)
     with open(os.path.join(REPO, "docs", "benchmarks", "routing-cpu.json"), "w") as f:
         json.dump(dict(routing=row, landmark=lm), f, indent=1)
     print(f"\n{cpu}, {os.cpu_count()} cores\n")
-    print("| pattern | AttnIR ms | AttnIR causal ms | share of causal | eager numpy ms | vs eager |")
-    print("|---|---|---|---|---|---|")
-    print(f"| {row['pattern']} (B=1, H={H}, N={N}, D={D}) | {t_route:.0f} | {t_causal:.0f} | "
-          f"{t_route / t_causal:.3f} | {t_eager:.0f} | {t_eager / t_route:.1f}x |")
-    print(f"| {lm['pattern']} (B=1, H={lm['H']}, N={lm['N']}, D=64) | {lm['attnir_ms']:.0f} | "
-          f"{lm['causal_ms']:.0f} | {lm['share_of_causal']:.3f} | {lm['eager_numpy_ms']:.0f} | "
-          f"{lm['vs_eager']:.1f}x |")
+    print("| pattern | AttnIR ms | AttnIR causal ms | share of causal | eager numpy ms | "
+          "vs numpy | eager PyTorch ms | vs PyTorch |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in (row, lm):
+        t = r.get("eager_torch_ms")
+        torch_cols = f"{t:.0f} | {t / r['attnir_ms']:.1f}x" if t else "- | -"
+        print(f"| {r['pattern']} (B=1, H={r['H']}, N={r['N']}, D={r['D']}) | {r['attnir_ms']:.0f} | "
+              f"{r['causal_ms']:.0f} | {r['share_of_causal']:.3f} | {r['eager_numpy_ms']:.0f} | "
+              f"{r['vs_eager']:.1f}x | {torch_cols} |")
 
 
 if __name__ == "__main__":
