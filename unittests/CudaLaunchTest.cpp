@@ -17,6 +17,7 @@ struct Calls {
   int launches = 0, creates = 0, nodes = 0, instantiates = 0, graphLaunches = 0,
       execDestroys = 0, graphDestroys = 0;
   bool failInstantiate = false;
+  int captureStatus = 0; // CU_STREAM_CAPTURE_STATUS_NONE
   /// Per node: its dependency count and its first parameter word.
   std::vector<std::pair<size_t, int64_t>> nodeInfo;
   std::vector<int64_t> launchedFirstWords;
@@ -61,6 +62,11 @@ CUresult fakeGraphDestroy(CUgraph) {
   return 0;
 }
 
+CUresult fakeIsCapturing(CUstream, int *status) {
+  *status = calls.captureStatus;
+  return 0;
+}
+
 Driver fakeDriver(bool graphs = true) {
   Driver d{};
   d.cuLaunchKernel = fakeLaunch;
@@ -71,6 +77,7 @@ Driver fakeDriver(bool graphs = true) {
     d.cuGraphLaunch = fakeGraphLaunch;
     d.cuGraphExecDestroy = fakeExecDestroy;
     d.cuGraphDestroy = fakeGraphDestroy;
+    d.cuStreamIsCapturing = fakeIsCapturing;
   }
   return d;
 }
@@ -204,4 +211,30 @@ TEST(CudaGraphs, KeysAreSeparateAndAFailedInstantiateLaunchesDirectly) {
   EXPECT_EQ(calls.instantiates, 1);
   EXPECT_EQ(calls.graphLaunches, 0);
   EXPECT_EQ(calls.launches, 6); // the same launches, one by one
+}
+
+TEST(CudaGraphs, ACapturedStreamGetsTheLaunchesThemselves) {
+  // torch.cuda.graph around a call: the caller's capture records the
+  // kernels; no graph of ours is built or launched into it.
+  calls = {};
+  Driver d = fakeDriver();
+  GraphReplays replays;
+  std::string error;
+  for (int i = 0; i < 2; ++i) {
+    auto a = program(100);
+    ASSERT_TRUE(replays.submit(d, key, a, nullptr, error)) << error;
+  }
+  ASSERT_EQ(calls.graphLaunches, 1);
+  calls.captureStatus = 1; // CU_STREAM_CAPTURE_STATUS_ACTIVE
+  for (int i = 0; i < 2; ++i) {
+    auto a = program(100);
+    ASSERT_TRUE(replays.submit(d, key, a, nullptr, error)) << error;
+  }
+  EXPECT_EQ(calls.graphLaunches, 1);
+  EXPECT_EQ(calls.launches, 6);
+  EXPECT_EQ(calls.instantiates, 1);
+  calls.captureStatus = 0; // after the capture: replays again
+  auto a = program(100);
+  ASSERT_TRUE(replays.submit(d, key, a, nullptr, error)) << error;
+  EXPECT_EQ(calls.graphLaunches, 2);
 }

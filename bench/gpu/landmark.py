@@ -179,6 +179,30 @@ def correctness(report):
         except Exception as e:  # noqa: BLE001 - reported
             record(rows, "landmark_bf16_k4", f"replay #{rep}", False, float("inf"),
                    f"{type(e).__name__}: {e}")
+    # torch.cuda.graph around a call whose launches the runtime replays as
+    # its own graph (warmed up on the capturing stream and buffers): inside
+    # a capture it launches the kernels themselves; torch's graph replayed
+    # on new data in the same buffers.
+    try:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(3):
+                kern(q, k, v, lk, out=out)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=side):
+            kern(q, k, v, lk, out=out)
+        for rep in range(2):
+            q.normal_()
+            lk.normal_()
+            graph.replay()
+            torch.cuda.synchronize()
+            check_out(rows, "landmark_bf16_k4", f"torch.cuda.graph #{rep}", out,
+                      kern.reference(*(a.cpu() for a in (q, k, v, lk))), 1e-2)
+    except Exception as e:  # noqa: BLE001 - reported
+        record(rows, "landmark_bf16_k4", "torch.cuda.graph", False, float("inf"),
+               f"{type(e).__name__}: {e}")
     # The eager version computes the same thing.
     args = inputs(1, 4, 2, 2048, 64, 64, 64, torch.bfloat16, gen)
     try:

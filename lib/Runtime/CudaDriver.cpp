@@ -73,6 +73,7 @@ Loaded load() {
   optional(d.cuGraphLaunch, "cuGraphLaunch");
   optional(d.cuGraphExecDestroy, "cuGraphExecDestroy");
   optional(d.cuGraphDestroy, "cuGraphDestroy");
+  optional(d.cuStreamIsCapturing, "cuStreamIsCapturing");
   if (missing) {
     l.error = "the CUDA driver lacks " + which + " (driver too old?)";
     return l;

@@ -30,7 +30,15 @@ bool graphsEnabled(const Driver &d) {
     return v && std::strcmp(v, "0") == 0;
   }();
   return !off && d.cuGraphCreate && d.cuGraphAddKernelNode && d.cuGraphInstantiate &&
-         d.cuGraphLaunch && d.cuGraphExecDestroy && d.cuGraphDestroy;
+         d.cuGraphLaunch && d.cuGraphExecDestroy && d.cuGraphDestroy && d.cuStreamIsCapturing;
+}
+
+/// A stream that is not being captured (a caller's torch.cuda.graph
+/// records our launches themselves; a query that fails, e.g. the legacy
+/// stream while another stream captures, counts as capturing).
+bool notCapturing(const Driver &d, CUstream stream) {
+  int status = -1; // CU_STREAM_CAPTURE_STATUS_NONE = 0
+  return d.cuStreamIsCapturing(stream, &status) == 0 && status == 0;
 }
 
 /// Every byte that decides what the launches do.
@@ -87,7 +95,7 @@ CUgraphExec GraphReplays::build(const Driver &d, std::vector<Launch> &launches) 
 
 bool GraphReplays::submit(const Driver &d, const Key &key, std::vector<Launch> &launches,
                           CUstream stream, std::string &error) {
-  if (launches.size() < 2 || !graphsEnabled(d))
+  if (launches.size() < 2 || !graphsEnabled(d) || !notCapturing(d, stream))
     return runEach(d, launches, stream, error);
   std::vector<uint64_t> signature = signatureOf(launches);
   std::lock_guard<std::mutex> lock(mu);

@@ -7,7 +7,8 @@
 // them and replayed while the launches stay the same. The signature is
 // every byte of every launch (function, grid, block, shared memory,
 // descriptor words, tensor maps), so a replay runs what direct launches
-// would. ATTNIR_CUDA_GRAPHS=0 turns the replays off.
+// would. A stream being captured (torch.cuda.graph around the call) gets
+// the launches themselves. ATTNIR_CUDA_GRAPHS=0 turns the replays off.
 //
 //===----------------------------------------------------------------------===//
 

@@ -90,6 +90,9 @@ struct Driver {
   CUresult (*cuGraphLaunch)(CUgraphExec, CUstream);
   CUresult (*cuGraphExecDestroy)(CUgraphExec);
   CUresult (*cuGraphDestroy)(CUgraph);
+  /// Whether a stream is being captured into a graph (torch.cuda.graph):
+  /// then a program launches one by one, into the caller's capture.
+  CUresult (*cuStreamIsCapturing)(CUstream, int *);
 };
 
 /// The driver, loaded and initialised once (thread-safe); nullptr with a
