@@ -95,6 +95,16 @@ std::vector<Launch> program(int64_t firstWord, int kernels = 2) {
 
 const GraphReplays::Key key{nullptr, nullptr, 0};
 
+/// program(100) twice: the second call replays it as a graph.
+void submitTwice(const Driver &d, GraphReplays &replays) {
+  std::string error;
+  for (int i = 0; i < 2; ++i) {
+    auto a = program(100);
+    ASSERT_TRUE(replays.submit(d, key, a, nullptr, error)) << error;
+  }
+  ASSERT_EQ(calls.graphLaunches, 1);
+}
+
 } // namespace
 
 TEST(CudaGraphs, RepeatedLaunchesReplayOneGraph) {
@@ -132,11 +142,7 @@ TEST(CudaGraphs, ChangedLaunchesGoDirectAndDropTheGraph) {
   Driver d = fakeDriver();
   GraphReplays replays;
   std::string error;
-  for (int i = 0; i < 2; ++i) {
-    auto a = program(100);
-    ASSERT_TRUE(replays.submit(d, key, a, nullptr, error)) << error;
-  }
-  ASSERT_EQ(calls.graphLaunches, 1);
+  submitTwice(d, replays); // the second call built and launched a graph
   // One word of one launch differs (another buffer): direct launches.
   auto moved = program(100);
   moved[1].words[1] = 43;
@@ -220,11 +226,7 @@ TEST(CudaGraphs, ACapturedStreamGetsTheLaunchesThemselves) {
   Driver d = fakeDriver();
   GraphReplays replays;
   std::string error;
-  for (int i = 0; i < 2; ++i) {
-    auto a = program(100);
-    ASSERT_TRUE(replays.submit(d, key, a, nullptr, error)) << error;
-  }
-  ASSERT_EQ(calls.graphLaunches, 1);
+  submitTwice(d, replays); // the second call built and launched a graph
   calls.captureStatus = 1; // CU_STREAM_CAPTURE_STATUS_ACTIVE
   for (int i = 0; i < 2; ++i) {
     auto a = program(100);
