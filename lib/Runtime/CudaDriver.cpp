@@ -24,9 +24,12 @@ Loaded load() {
   }
   bool missing = false;
   std::string which;
+  // Optional entry points stay null when absent; required ones fail the load.
+  auto optional = [&](auto &fn, const char *name) {
+    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(h, name));
+  };
   auto sym = [&](auto &fn, const char *name) {
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(
-        dlsym(h, name));
+    optional(fn, name);
     if (!fn && !missing) {
       missing = true;
       which = name;
@@ -61,12 +64,7 @@ Loaded load() {
   sym(d.cuEventSynchronize, "cuEventSynchronize");
   sym(d.cuEventElapsedTime, "cuEventElapsedTime");
   sym(d.cuEventDestroy, "cuEventDestroy_v2");
-  d.cuTensorMapEncodeTiled =
-      reinterpret_cast<decltype(d.cuTensorMapEncodeTiled)>(
-          dlsym(h, "cuTensorMapEncodeTiled"));
-  auto optional = [&](auto &fn, const char *name) {
-    fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(h, name));
-  };
+  optional(d.cuTensorMapEncodeTiled, "cuTensorMapEncodeTiled");
   optional(d.cuGraphCreate, "cuGraphCreate");
   optional(d.cuGraphAddKernelNode, "cuGraphAddKernelNode_v2");
   optional(d.cuGraphInstantiate, "cuGraphInstantiateWithFlags");

@@ -77,6 +77,20 @@ SmallVector<Value> shiftIn(ImplicitLocOpBuilder &b, ArrayRef<Value> beats, Array
   return out;
 }
 constexpr int64_t kPerHalf = kTile / 8 * 2; // a lane's logits of a row per chunk
+
+/// The top n of two sorted lists of n entries (n a power of two), sorted:
+/// first(p, n - 1 - p) leaves the better of a[p] and b[n - 1 - p] in a[p],
+/// which makes a hold the top n as a bitonic sequence; then the
+/// half-cleaners of a bitonic merge, swap(i, j) leaving the better in a[i].
+void bitonicTop(int64_t n, function_ref<void(int64_t, int64_t)> first,
+                function_ref<void(int64_t, int64_t)> swap) {
+  for (int64_t p = 0; p < n; ++p)
+    first(p, n - 1 - p);
+  for (int64_t stride = n / 2; stride > 0; stride /= 2)
+    for (int64_t i = 0; i < n; ++i)
+      if (!(i & stride))
+        swap(i, i + stride);
+}
 } // namespace
 
 Value LandmarkTileBuilder::better(Value v1, Value id1, Value v2, Value id2, bool tieOnId) {
@@ -88,11 +102,11 @@ Value LandmarkTileBuilder::better(Value v1, Value id1, Value v2, Value id2, bool
   return arith::OrIOp::create(b, gt, arith::AndIOp::create(b, eq, lower));
 }
 
-void LandmarkTileBuilder::insert(TopList &list, Value v, Value id, bool tieOnId) {
+void LandmarkTileBuilder::insert(TopList &list, Value v, Value id) {
   int64_t K = list.vals.size();
   SmallVector<Value> beats(K);
   for (int64_t p = 0; p < K; ++p)
-    beats[p] = better(v, id, list.vals[p], list.ids[p], tieOnId);
+    beats[p] = better(v, id, list.vals[p], list.ids[p], false);
   list.vals = shiftIn(b, beats, list.vals, v);
   list.ids = shiftIn(b, beats, list.ids, id);
 }
@@ -100,32 +114,33 @@ void LandmarkTileBuilder::insert(TopList &list, Value v, Value id, bool tieOnId)
 void LandmarkTileBuilder::mergeQuadLists(MutableArrayRef<TopList> lists) {
   // The 4 lanes of a row hold disjoint columns, so both lanes of a pair
   // end with the same K best, ordered by (logit descending, block
-  // ascending): a bitonic merge of the two sorted lists, padded with
-  // (-inf, -1) to a power of two (the entries an empty slot holds).
+  // ascending), padded with (-inf, -1) to a power of two (the entries an
+  // empty slot holds).
   int64_t K = topk, n = llvm::PowerOf2Ceil(K);
   for (int64_t off : {1, 2})
     for (TopList &list : lists) {
-      TopList a = list;
-      a.vals.resize(n, cf(-INFINITY));
-      a.ids.resize(n, ci(-1));
-      TopList c;
+      TopList c = list;
+      c.vals.resize(n, cf(-INFINITY));
+      c.ids.resize(n, ci(-1));
+      TopList other;
       for (int64_t p = 0; p < n; ++p) {
-        Value ov = shuffle(a.vals[n - 1 - p], ci(off), gpu::ShuffleMode::XOR);
-        Value oid = shuffle(a.ids[n - 1 - p], ci(off), gpu::ShuffleMode::XOR);
-        Value mine = better(a.vals[p], a.ids[p], ov, oid, true);
-        c.vals.push_back(sel(mine, a.vals[p], ov));
-        c.ids.push_back(sel(mine, a.ids[p], oid));
+        other.vals.push_back(shuffle(c.vals[p], ci(off), gpu::ShuffleMode::XOR));
+        other.ids.push_back(shuffle(c.ids[p], ci(off), gpu::ShuffleMode::XOR));
       }
-      for (int64_t stride = n / 2; stride > 0; stride /= 2)
-        for (int64_t i = 0; i < n; ++i)
-          if (!(i & stride)) {
-            int64_t j = i + stride;
-            Value keep = better(c.vals[i], c.ids[i], c.vals[j], c.ids[j], true);
-            Value vi = sel(keep, c.vals[i], c.vals[j]), ii = sel(keep, c.ids[i], c.ids[j]);
-            c.vals[j] = sel(keep, c.vals[j], c.vals[i]);
-            c.ids[j] = sel(keep, c.ids[j], c.ids[i]);
-            c.vals[i] = vi, c.ids[i] = ii;
-          }
+      // The better of (i, j) into i, the other into j.
+      auto order = [&](Value &vi, Value &ii, Value &vj, Value &ij) {
+        Value keep = better(vi, ii, vj, ij, true);
+        Value v = sel(keep, vi, vj), id = sel(keep, ii, ij);
+        vj = sel(keep, vj, vi);
+        ij = sel(keep, ij, ii);
+        vi = v, ii = id;
+      };
+      bitonicTop(
+          n,
+          [&](int64_t p, int64_t q) {
+            order(c.vals[p], c.ids[p], other.vals[q], other.ids[q]);
+          },
+          [&](int64_t i, int64_t j) { order(c.vals[i], c.ids[i], c.vals[j], c.ids[j]); });
       c.vals.resize(K);
       c.ids.resize(K);
       list = c;
@@ -185,21 +200,17 @@ void insertValue(ImplicitLocOpBuilder &b, SmallVector<Value> &vals, Value v) {
   vals = shiftIn(b, beats, vals, v);
 }
 
-/// The top n of sorted lists a and b (largest first, n a power of two,
-/// no NaN), sorted: max(a[p], b[n - 1 - p]) holds the top n as a bitonic
-/// sequence, which the half-cleaners of a bitonic merge sort.
+/// The top n of sorted lists a and b (largest first, no NaN), sorted.
 SmallVector<Value> mergeTop(ImplicitLocOpBuilder &b, ArrayRef<Value> a, ArrayRef<Value> other) {
-  int64_t n = a.size();
-  SmallVector<Value> c;
-  for (int64_t p = 0; p < n; ++p)
-    c.push_back(arith::MaximumFOp::create(b, a[p], other[n - 1 - p]));
-  for (int64_t stride = n / 2; stride > 0; stride /= 2)
-    for (int64_t i = 0; i < n; ++i)
-      if (!(i & stride)) {
-        Value hi = arith::MaximumFOp::create(b, c[i], c[i + stride]);
-        c[i + stride] = arith::MinimumFOp::create(b, c[i], c[i + stride]);
-        c[i] = hi;
-      }
+  SmallVector<Value> c(a), o(other);
+  auto order = [&](Value &x, Value &y) {
+    Value hi = arith::MaximumFOp::create(b, x, y);
+    y = arith::MinimumFOp::create(b, x, y);
+    x = hi;
+  };
+  bitonicTop(
+      a.size(), [&](int64_t p, int64_t q) { order(c[p], o[q]); },
+      [&](int64_t i, int64_t j) { order(c[i], c[j]); });
   return c;
 }
 
@@ -310,7 +321,7 @@ void LandmarkTileBuilder::pickFromChunk(Value ch, ArrayRef<SmallVector<Value>> L
     Value valid = arith::AndIOp::create(
         b, arith::CmpIOp::create(b, arith::CmpIPredicate::ne, m, ci(0)),
         arith::CmpIOp::create(b, arith::CmpIPredicate::slt, id, tile32));
-    insert(cur[half], sel(valid, v, cf(-INFINITY)), id, false);
+    insert(cur[half], sel(valid, v, cf(-INFINITY)), id);
     yield.push_back(arith::AndIOp::create(b, m, arith::SubIOp::create(b, m, ci(1))));
   }
   llvm::append_range(yield, flatten(cur));

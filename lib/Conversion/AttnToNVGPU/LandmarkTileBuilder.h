@@ -144,7 +144,9 @@ private:
                      MutableArrayRef<TopList> lists);
   /// The lists of a row's 4 lanes merged by shuffles.
   void mergeQuadLists(MutableArrayRef<TopList> lists);
-  void insert(TopList &list, Value v, Value id, bool tieOnId);
+  /// (v, id) into a sorted list; an equal logit never displaces an
+  /// earlier one (candidates arrive in increasing block order).
+  void insert(TopList &list, Value v, Value id);
   /// (v1, id1) before (v2, id2): a larger logit, or with `tieOnId` an
   /// equal one of a lower block.
   Value better(Value v1, Value id1, Value v2, Value id2, bool tieOnId);
