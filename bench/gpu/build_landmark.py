@@ -55,6 +55,13 @@ SPECS = {
     "landmark_row_f32_k4": (landmark("f32"), ""),
     "landmark_row_bf16_b32": (landmark(block=32), ""),
     "landmark_causal_d64": (causal_spec(64, "bf16"), ""),
+    # One-block groups (landmark-split=2: each block's entries padded to
+    # whole groups of 64, a units block stages one block): timed against
+    # the default in one process (landmark.py's landmark_var_*), and
+    # checked at K = 3 and at f16 D = Dv = 128 top 8.
+    "landmark_var_one_block": (landmark(), "landmark-split=2"),
+    "landmark_one_bf16_k3": (landmark(topk=3), "landmark-split=2"),
+    "landmark_one_f16_k8_d128": (landmark("f16", 128, 128, 8), "landmark-split=2"),
 }
 
 if __name__ == "__main__":

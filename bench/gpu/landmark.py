@@ -34,10 +34,11 @@ BUNDLES = os.path.join(HERE, "bundles")
 dev = "cuda"
 BLOCKS = {"landmark_row_bf16_b32": 32}
 DIMS = {"landmark_f16_k8_d128": (128, 128), "landmark_bf16_k1_dv32": (64, 32),
-        "landmark_bf16_k2_d32_dv64": (32, 64)}
-TYPES = {"landmark_f16_k8_d128": torch.float16, "landmark_row_f32_k4": torch.float32}
+        "landmark_bf16_k2_d32_dv64": (32, 64), "landmark_one_f16_k8_d128": (128, 128)}
+TYPES = {"landmark_f16_k8_d128": torch.float16, "landmark_row_f32_k4": torch.float32,
+         "landmark_one_f16_k8_d128": torch.float16}
 TOPK = {"landmark_bf16_all": None, "landmark_f16_k8_d128": 8, "landmark_bf16_k1_dv32": 1,
-        "landmark_bf16_k2_d32_dv64": 2}
+        "landmark_bf16_k2_d32_dv64": 2, "landmark_one_f16_k8_d128": 8, "landmark_one_bf16_k3": 3}
 
 
 def load(name):

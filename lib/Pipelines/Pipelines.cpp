@@ -81,7 +81,8 @@ std::string linearSplitPasses(const attn::CUDAPipelineOptions &o) {
            (o.linearSplit.getValue() == 2 ? opts.substr(0, opts.size() - 1) + " split-only=1}"
                                            : opts);
   if (o.landmarkSplit.getValue())
-    out += ",attn-landmark-split";
+    out += o.landmarkSplit.getValue() == 2 ? ",attn-landmark-split{one-block-groups=1}"
+                                           : ",attn-landmark-split";
   return out;
 }
 
@@ -231,7 +232,7 @@ bool attn::parseCUDAOptions(StringRef text, CUDAPipelineOptions &o,
                        {"linear-columns", &o.linearColumns, 0, 64, 32},
                        {"linear-wy", &o.linearWy, 0, 1, 1},
                        {"linear-split", &o.linearSplit, 0, 2, 1},
-                       {"landmark-split", &o.landmarkSplit, 0, 1, 1},
+                       {"landmark-split", &o.landmarkSplit, 0, 2, 1},
                        {"select-radix", &o.selectRadix, 0, 1, 1},
                        {"fuse-merge", &o.fuseMerge, 0, 1, 1},
                        {"fuse-gather", &o.fuseGather, 0, 1, 1},

@@ -203,7 +203,15 @@ def AttnLandmarkSplit : Pass<"attn-landmark-split", "func::FuncOp"> {
     scatter); per 64 grouped picks of one block, that block's softmax and
     P V on tensor cores (one staging per block, whoever picked it); per row
     the local part and its units merged (docs/design/routing.md).
+    With `one-block-groups`, each block's run of entries is padded to whole
+    groups of 64 (entries [B, H, N, 2 (K + 1)]), so a units block stages
+    exactly one block and needs no loop over blocks.
   }];
+  let options = [
+    Option<"oneBlockGroups", "one-block-groups", "bool", /*default=*/"false",
+           "pad each block's entries to whole groups of 64 (the pipeline's "
+           "landmark-split=2)">,
+  ];
 }
 
 def AttnAllocHooks : Pass<"attn-alloc-hooks", "ModuleOp"> {

@@ -164,8 +164,10 @@ struct CUDAPipelineOptions : public PassPipelineOptions<CUDAPipelineOptions> {
                                                "tile kernel: 1 retrieves by "
                                                "blocks (attn-landmark-split: "
                                                "each picked block staged once "
-                                               "for all its rows), 0 by query "
-                                               "tiles"),
+                                               "for all its rows), 2 the same "
+                                               "with each block's entries "
+                                               "padded to whole units groups, "
+                                               "0 by query tiles"),
                                 llvm::cl::init(1)};
   Option<int64_t> selectRadix{*this, "select-radix",
                               llvm::cl::desc("attn.select topk(k > 16): the "

@@ -12,17 +12,19 @@
 //        beside the logits) and each row's top-K (the fused kernel's
 //        selection, LandmarkSelect.cpp), stored with their logits and
 //        counted per block;
-//   _c2  a warp per (b, h): the counts' exclusive scan, each block's start
-//        and end, and the counts back to 0 (the table persists between
-//        calls: zeroed by the runtime when allocated, so no kernel clears
-//        it first);
+//   _c2  a warp per (b, h): the counts' exclusive scan (with one-block
+//        groups, of the counts rounded up to whole groups of 64), each
+//        block's start, end and padded end, and the counts back to 0 (the
+//        table persists between calls: zeroed by the runtime when
+//        allocated, so no kernel clears it first);
 //   _c3  a thread per pick: its entry (i K + slot and its block, one
 //        8-byte pair: two 4-byte scattered stores took 0.029 ms, the pair
 //        0.016) at its block's start plus its rank (the count its atomic
 //        in _c1 saw);
 //   _c4  units: a block per 64 grouped entries; each block of the group
-//        staged once by cp.async (one stage: small windows, more blocks
-//        per SM), S = Q K_b^T, the block's softmax and
+//        staged once by cp.async (with one-block groups, attn-landmark-
+//        split's option, a group holds one block's entries: no loop over
+//        blocks, no search for the next), S = Q K_b^T, the block's softmax and
 //        P V_b on tensor cores for the gathered query rows; each entry's
 //        unit written over its query row in shared memory, then stored
 //        in 16-byte rows;
@@ -313,13 +315,17 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
   tid = thread, smem = window, lane = rem(tid, 32), warp = div(tid, 32);
   Location loc = b.getLoc();
   Value table = tableBuf();
+  // Entry slots per row of the entries: K, or K + 1 where each block's run
+  // is padded to whole groups of 64 (one-block groups).
+  int64_t perRow = cast<MemRefType>(entriesBuf().getType()).getDimSize(3) / 2;
+  bool oneBlock = perRow == topk + 1;
   Value nB = dimOf(b, loc, q, 0), heads = dimOf(b, loc, q, 1);
   n = dimOf(b, loc, q, 2), nb = dimOf(b, loc, table, 2);
-  // block -> (b, h, group of 64 entries): the grid has ceil(N / 64) K
-  // groups per (b, h), enough for the N K entries at most.
-  Value per = mul(arith::CeilDivUIOp::create(b, n, c(kTile)), topk);
-  Value group = arith::RemUIOp::create(b, block, per);
-  Value rest = arith::DivUIOp::create(b, block, per);
+  // block -> (b, h, group of 64 entry slots): the grid has ceil(N / 64)
+  // perRow groups per (b, h), the entries' slots.
+  Value slots = mul(arith::CeilDivUIOp::create(b, n, c(kTile)), perRow);
+  Value group = arith::RemUIOp::create(b, block, slots);
+  Value rest = arith::DivUIOp::create(b, block, slots);
   h = arith::RemUIOp::create(b, rest, heads);
   bi = arith::DivUIOp::create(b, rest, heads);
   auto ifIn = scf::IfOp::create(b, ult(bi, nB), /*withElse=*/false);
@@ -327,37 +333,74 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
   kvHead = arith::DivUIOp::create(b, h, arith::DivUIOp::create(b, heads, dimOf(b, loc, k, 1)));
   auto index = [&](Value x) { return arith::IndexCastOp::create(b, b.getIndexType(), x); };
   smemBase = memref::ExtractAlignedPointerAsIndexOp::create(b, smem);
-  entries = planeBytes(entriesBuf(), h, 8 * topk);
+  entries = planeBytes(entriesBuf(), h, 8 * perRow);
   unitsBase = planeBytes(unitsBuf(), h, s.dv * 2);
-  // Everything a group starts from is read at once: the list's length
-  // (column 2 of the table's last block), the first entry's block, the
+  // Everything a group starts from is read at once: the slots in use
+  // (column 2 of the table's last block, its end; 3, its padded end, with
+  // one-block groups), the first entry's block, the
   // codes of the rows each thread gathers and the entries themselves (the
-  // group's size is known only with the length, so nothing waits on it;
-  // it used to gate the first block's read, a third round trip).
-  Value total = index(memref::LoadOp::create(b, table, ValueRange{bi, h, sub(nb, 1), c(2)}));
+  // group's size is known only with the slots in use, so nothing waits on
+  // it; it used to gate the first block's read, a third round trip).
+  Value used =
+      index(memref::LoadOp::create(b, table, ValueRange{bi, h, sub(nb, 1), c(oneBlock ? 3 : 2)}));
   Value p0 = mul(group, kTile);
-  Value last32 = asI32(sub(mul(n, topk), 1));
-  // One stage: a group of 64 entries mostly holds one or two blocks, and a
-  // smaller window keeps more blocks per SM (the kernel is latency bound).
+  Value last32 = asI32(sub(mul(n, perRow), 1));
+  // One stage: a group of 64 entries holds one block (one-block groups) or
+  // mostly one or two, and a smaller window keeps more blocks per SM (the
+  // kernel is latency bound).
   Value rowsOf = sharedView(smem, c(unitsRowsOffset(s)), {2, kTile}, i32());
   Value first32 = entryWord(arith::MinUIOp::create(b, asI32(p0), last32), 1);
   // A stale block id (an empty group) is clamped into the blocks.
   Value first = index(arith::MinUIOp::create(b, first32, asI32(sub(nb, 1))));
   // A block's keys and values by cp.async from per-(b, kv head) bases in
   // 32-bit row arithmetic.
-  Value kBase = planeBytes(k, kvHead, s.d * 2), vBase = planeBytes(v, kvHead, s.dv * 2);
-  auto stageBlock = [&](Value beta) { stageBlockKV(kBase, vBase, beta); };
+  kPlane = planeBytes(k, kvHead, s.d * 2), vPlane = planeBytes(v, kvHead, s.dv * 2);
   SmallVector<Value> codes = gatherCodes(p0, last32);
   Value pair = loadEntry(p0, last32);
-  stageBlock(first);
-  gatherQueryRows(codes);
-  storeEntry(pair, p0, total, rowsOf);
-  gpu::BarrierOp::create(b);
+  if (oneBlock)
+    unitsOfGroup(first, p0, used, codes, pair, rowsOf);
+  else
+    unitsOfGroups(first, p0, used, codes, pair, rowsOf);
+}
+
+void LandmarkTileBuilder::stageBlockOf(Value beta) { stageBlockKV(kPlane, vPlane, beta); }
+
+SmallVector<Value> LandmarkTileBuilder::blocksOfRows(Value rowsOf) {
   // The blocks of a thread's two accumulator rows, in registers for the
   // whole group.
   SmallVector<Value> blkOf;
   for (int64_t half = 0; half < 2; ++half)
     blkOf.push_back(memref::LoadOp::create(b, rowsOf, ValueRange{c(1), rowOf(half)}));
+  return blkOf;
+}
+
+void LandmarkTileBuilder::unitsOfGroup(Value beta, Value p0, Value used, ArrayRef<Value> codes,
+                                       Value pair, Value rowsOf) {
+  // A group past the slots in use has no entries (about a fifth of the
+  // grid, which is sized for the most padding).
+  auto ifUsed = scf::IfOp::create(b, ult(p0, used), /*withElse=*/false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(&ifUsed.getThenRegion().front());
+  // The block's end: the group's slots past it are padding (stale pairs).
+  Value end = arith::IndexCastOp::create(
+      b, b.getIndexType(), memref::LoadOp::create(b, tableBuf(), ValueRange{bi, h, beta, c(2)}));
+  stageBlockOf(beta);
+  gatherQueryRows(codes);
+  storeEntry(pair, p0, end, rowsOf);
+  NVVM::CpAsyncCommitGroupOp::create(b);
+  NVVM::CpAsyncWaitGroupOp::create(b, 0);
+  gpu::BarrierOp::create(b);
+  unitsOfBlock(beta, c(0), rowsOf, blocksOfRows(rowsOf));
+}
+
+void LandmarkTileBuilder::unitsOfGroups(Value first, Value p0, Value total,
+                                        ArrayRef<Value> codes, Value pair, Value rowsOf) {
+  Location loc = b.getLoc();
+  stageBlockOf(first);
+  gatherQueryRows(codes);
+  storeEntry(pair, p0, total, rowsOf);
+  gpu::BarrierOp::create(b);
+  SmallVector<Value> blkOf = blocksOfRows(rowsOf);
   // The group's blocks in ascending order: the first entry's, then the
   // least block above the current one among the group's entries.
   auto next = [&](Value beta) -> Value {
@@ -369,7 +412,8 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
     Value m = arith::MinSIOp::create(b, above(blkAt(lane)), above(blkAt(add(lane, 32))));
     m = warpReduce(b, b.getLoc(), m,
                    [&](Value x, Value y) { return arith::MinSIOp::create(b, x, y).getResult(); });
-    return sel(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, m, none), nb, index(m));
+    return sel(arith::CmpIOp::create(b, arith::CmpIPredicate::eq, m, none), nb,
+               arith::IndexCastOp::create(b, b.getIndexType(), m));
   };
   Type idx = b.getIndexType();
   // An empty group (past the list's end) visits no block.
@@ -393,7 +437,7 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
     {
       OpBuilder::InsertionGuard g2(b);
       b.setInsertionPointToStart(&ifMore.getThenRegion().front());
-      stageBlock(nxt);
+      stageBlockOf(nxt);
     }
     scf::YieldOp::create(b, ValueRange{nxt});
   }
@@ -431,12 +475,14 @@ Value ci32(ImplicitLocOpBuilder &b, int64_t v) {
   return arith::ConstantIntOp::create(b, b.getI32Type(), v);
 }
 
-/// Row (b, h) = `at` of the table by one warp: each block's start and end
-/// (an exclusive scan of the counts) and its count back to 0. A lane takes
+/// Row (b, h) = `at` of the table by one warp: each block's start (an
+/// exclusive scan of the counts, with `pad` rounded up to whole groups of
+/// 64 so that a units block's group holds one block's entries), end and
+/// padded end, and its count back to 0. A lane takes
 /// 4 consecutive blocks per step, their 4 loads issued together (one load
 /// per lane per step left the warp waiting on 16 round trips at 512
 /// blocks).
-void scanCounts(ImplicitLocOpBuilder &b, Value table, ValueRange at, Value lane) {
+void scanCounts(ImplicitLocOpBuilder &b, Value table, ValueRange at, Value lane, bool pad) {
   constexpr int64_t kPerLane = 4;
   Location loc = b.getLoc();
   auto cx = [&](int64_t v) { return cIdx(b, loc, v); };
@@ -456,11 +502,14 @@ void scanCounts(ImplicitLocOpBuilder &b, Value table, ValueRange at, Value lane)
         b, table, ValueRange{at[0], at[1], arith::MinUIOp::create(b, j[u], last), cx(0)});
     cnt[u] = arith::SelectOp::create(b, in[u], x, ci32(b, 0));
   }
-  SmallVector<Value> before(kPerLane); // the lane's counts before block u
+  SmallVector<Value> before(kPerLane), padded(kPerLane); // the lane's slots before block u
   Value sum = ci32(b, 0);
   for (int64_t u = 0; u < kPerLane; ++u) {
     before[u] = sum;
-    sum = arith::AddIOp::create(b, sum, cnt[u]);
+    padded[u] = pad ? arith::AndIOp::create(b, arith::AddIOp::create(b, cnt[u], ci32(b, kTile - 1)),
+                                            ci32(b, -kTile))
+                    : cnt[u];
+    sum = arith::AddIOp::create(b, sum, padded[u]);
   }
   Value inc = cuda::warpInclusiveScan(b, loc, sum, lane32, [&](Value x, Value y) {
     return arith::AddIOp::create(b, x, y).getResult();
@@ -476,6 +525,9 @@ void scanCounts(ImplicitLocOpBuilder &b, Value table, ValueRange at, Value lane)
     memref::StoreOp::create(b, start, table, ValueRange{at[0], at[1], j[u], cx(1)});
     memref::StoreOp::create(b, arith::AddIOp::create(b, start, cnt[u]), table,
                             ValueRange{at[0], at[1], j[u], cx(2)});
+    if (pad)
+      memref::StoreOp::create(b, arith::AddIOp::create(b, start, padded[u]), table,
+                              ValueRange{at[0], at[1], j[u], cx(3)});
   }
   Value all =
       gpu::ShuffleOp::create(b, inc, 31, 32, gpu::ShuffleMode::IDX).getShuffleResult();
@@ -488,9 +540,9 @@ struct LandmarkArgs {
 };
 
 /// _c3's thread for (b, h, row, slot): the pick's entry (code, block) at
-/// its block's start plus its rank.
+/// its block's start plus its rank (the entries' rows hold perRow pairs).
 void scatterEntry(ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange at,
-                  const LandmarkArgs &args, int64_t K) {
+                  const LandmarkArgs &args, int64_t K, int64_t perRow) {
   Location loc = b.getLoc();
   Value kk = cIdx(b, loc, K);
   // The pick and its rank together (a rank nobody stored is
@@ -510,7 +562,8 @@ void scatterEntry(ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange at,
   Value p = arith::IndexCastOp::create(b, b.getIndexType(),
                                        arith::AddIOp::create(b, start, rank));
   Value code = arith::AddIOp::create(b, arith::MulIOp::create(b, at[2], kk), at[3]);
-  Value r = arith::DivUIOp::create(b, p, kk), e = arith::RemUIOp::create(b, p, kk);
+  Value slots = cIdx(b, loc, perRow);
+  Value r = arith::DivUIOp::create(b, p, slots), e = arith::RemUIOp::create(b, p, slots);
   Value pair = vector::FromElementsOp::create(
       b, VectorType::get({2}, b.getI32Type()),
       ValueRange{arith::IndexCastOp::create(b, b.getI32Type(), code), id});
@@ -596,6 +649,9 @@ LogicalResult mlir::attn::cuda::buildLandmarkBlocks(OpBuilder &gb, func::FuncOp 
                     argOf(op.getScratch()[2]), argOf(op.getScratch()[3]),
                     argOf(op.getScratch()[4])};
   int64_t K = static_cast<int64_t>(*op.getTopk());
+  // Entry slots per row: K + 1 with one-block groups (attn-landmark-split).
+  int64_t perRow = cast<RankedTensorType>(op.getScratch()[4].getType()).getDimSize(3) / 2;
+  bool oneBlock = perRow == K + 1;
   std::string base = name.str();
 
   // _c1: the local block and the picks, a block of 4 warps per query tile.
@@ -607,19 +663,22 @@ LogicalResult mlir::attn::cuda::buildLandmarkBlocks(OpBuilder &gb, func::FuncOp 
   // when the runtime allocates it).
   if (failed(elementKernel(gb, fn, op, values, base + "_c2", args.table, 2, 32, 32,
                            [&](ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange at,
-                               Value lane) { scanCounts(b, a[args.table], at, lane); })))
+                               Value lane) { scanCounts(b, a[args.table], at, lane, oneBlock); })))
     return failure();
 
   // _c3: a thread per (row, slot): its entry at its block's start + rank.
   if (failed(elementKernel(gb, fn, op, values, base + "_c3", args.units, 4, 128, 1,
                            [&](ImplicitLocOpBuilder &b, ArrayRef<Value> a, ValueRange at, Value) {
-                             scatterEntry(b, a, at, args, K);
+                             scatterEntry(b, a, at, args, K, perRow);
                            })))
     return failure();
 
-  // _c4: units, a block of 4 warps per 64 grouped entries.
-  buildTileKernel(gb, fn, op, s, base + "_c4", {args.units, 4, kThreads, kThreads, unitsBytes(s)},
-                  &LandmarkTileBuilder::buildUnits, {kTile, 1}, kUnitsPerSm);
+  // _c4: units, a block of 4 warps per group of 64 entry slots (one-block
+  // groups: one block's entries): the entries' [B, H, N, 2 perRow] by 64
+  // rows and 2 columns.
+  buildTileKernel(gb, fn, op, s, base + "_c4",
+                  {args.entries, 4, kThreads, kThreads, unitsBytes(s)},
+                  &LandmarkTileBuilder::buildUnits, {kTile, 2}, kUnitsPerSm);
 
   // main: a thread per 8 columns of a row merges the local part and the
   // units (16-byte loads and stores).

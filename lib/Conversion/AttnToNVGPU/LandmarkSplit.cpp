@@ -26,6 +26,7 @@ namespace {
 
 struct AttnLandmarkSplitPass
     : public attn::impl::AttnLandmarkSplitBase<AttnLandmarkSplitPass> {
+  using Base::Base;
   void runOnOperation() override {
     SmallVector<LandmarkOp> todo;
     getOperation().walk([&](LandmarkOp op) {
@@ -51,7 +52,12 @@ struct AttnLandmarkSplitPass
       types.push_back(rows({K, dv}, q.getElementType()));    // units
       types.push_back(RankedTensorType::get(                 // table
           {q.getDimSize(0), q.getDimSize(1), blocks, LandmarkOp::kTableRow}, i32));
-      types.push_back(rows({2 * K}, i32));                   // (entry, block) pairs
+      // (entry, block) pairs. With one-block groups each block's run is
+      // padded to whole groups of 64 (a units block per group): at most
+      // N K entries plus at most 63 slots for each of the ceil(N / 64) - 1
+      // blocks a row can pick (its own is the local block), and
+      // 63 (ceil(N / 64) - 1) < N, so N (K + 1) slots hold them.
+      types.push_back(rows({2 * (oneBlockGroups ? K + 1 : K)}, i32));
       auto split = LandmarkOp::create(b, op.getLoc(), types, op->getOperands(), op->getAttrs());
       for (unsigned i = 0; i < op->getNumResults(); ++i)
         op->getResult(i).replaceAllUsesWith(split->getResult(i));

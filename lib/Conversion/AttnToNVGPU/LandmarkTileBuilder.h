@@ -73,7 +73,7 @@ private:
   Value q, k, v, lk, bi, h, kvHead, tile, i0, n, nb, tid, lane, warp, smem;
   /// The units kernel's bases: the window's shared address (index), and
   /// global pointers to (b, h)'s entries and units.
-  Value smemBase, entries, unitsBase;
+  Value smemBase, entries, unitsBase, kPlane, vPlane;
   SmallVector<SmallVector<Value>> qA;
 
   Type i32() { return b.getI32Type(); }
@@ -200,6 +200,17 @@ private:
   /// Block beta's unit for the rows of its segment, stored; blkOf: the
   /// blocks of this lane's two accumulator rows.
   void unitsOfBlock(Value beta, Value stage, Value rowsOf, ArrayRef<Value> blkOf);
+  /// A units block's group of 64 entry slots that holds one block's
+  /// entries (one-block groups), from its first entry's block `beta`.
+  void unitsOfGroup(Value beta, Value p0, Value used, ArrayRef<Value> codes, Value pair,
+                    Value rowsOf);
+  /// A group of 64 consecutive entries, their blocks in ascending order.
+  void unitsOfGroups(Value first, Value p0, Value total, ArrayRef<Value> codes, Value pair,
+                     Value rowsOf);
+  /// The units' block beta: its keys and values staged by cp.async.
+  void stageBlockOf(Value beta);
+  /// The blocks of a thread's two accumulator rows (rowsOf's column 1).
+  SmallVector<Value> blocksOfRows(Value rowsOf);
   /// Scratch results by name (AttnRouteOps.td order).
   Value picksBuf() { return arg(op.getScratch()[0]); }
   Value logitsBuf() { return arg(op.getScratch()[1]); }

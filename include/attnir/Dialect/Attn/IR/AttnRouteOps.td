@@ -227,9 +227,13 @@ def Attn_LandmarkOp : Attn_Op<"landmark", [Pure,
     block a row of 128 bytes, so that the counting atomics of different
     blocks never share a cache line: the count of its entries, which the
     program leaves at 0 for the next call (the table persists between
-    calls), then their start and end) and the entries
-    [B, Hq, N, 2 K] i32 (pairs of i K + slot and its block, grouped by
-    block: entry p at row p / K, columns 2 (p % K) and 2 (p % K) + 1). The CPU does not take that form.
+    calls), then their start, end and padded end) and the entries
+    [B, Hq, N, 2 S] i32 (pairs of i K + slot and its block, grouped by
+    block: entry p at row p / S, columns 2 (p % S) and 2 (p % S) + 1;
+    S = K, or K + 1 with attn-landmark-split's one-block-groups, where each
+    block's run starts at a multiple of 64 so that a group of 64 holds one
+    block: the padding fits, as a row picks only blocks before its own).
+    The CPU does not take that form.
   }];
   let arguments = (ins Attn_FloatTensor:$q, Attn_FloatTensor:$k,
                        Attn_FloatTensor:$v, Attn_FloatTensor:$landmarks,
@@ -250,7 +254,8 @@ def Attn_LandmarkOp : Attn_Op<"landmark", [Pure,
     /// results).
     bool isByBlocks() { return !getScratch().empty(); }
     static constexpr unsigned kScratchResults = 5;
-    /// The by-blocks table's row: count, start, end, padding to 128 bytes.
+    /// The by-blocks table's row: count, start, end, padded end, padding to
+    /// 128 bytes.
     static constexpr int64_t kTableRow = 32;
     LogicalResult verifyScratch();
   }];
