@@ -31,11 +31,17 @@ KERNELS = {"hopper": "", "sync": "chip=sm_90"}
 # `argmax` kernel (k arg-max passes, select-radix=0) on the examples that
 # keep more than 16 ids per row, the only ones whose selection it changes.
 ARGMAX = ("argmax", "select-radix=0")
+# attn.landmark with topk by blocks, each block's entries padded to whole
+# groups of 64 (landmark-split=2: the units kernel stages one block per
+# group), beside the default form.
+ONE_BLOCK = ("one_block", "landmark-split=2")
 
 
 def kernels_for(text):
     wide = any(int(k) > 16 for k in re.findall(r"topk\((\d+)\)", text))
-    return list(KERNELS.items()) + ([ARGMAX] if wide else [])
+    landmark = "attn.landmark" in text and "topk(" in text
+    return (list(KERNELS.items()) + ([ARGMAX] if wide else []) +
+            ([ONE_BLOCK] if landmark else []))
 B, HQ, HKV, N, M, D = 2, 4, 2, 200, 333, 64
 
 
@@ -153,7 +159,7 @@ def landmark_run(attnc, rng, name, text, n, d=D, dv=D):
         paths.append(f"{name}.{a}.npy")
         np.save(os.path.join(OUT, paths[-1]), rng.standard_normal(shape).astype(np.float16))
     rows = []
-    for kernel, opts in KERNELS.items():
+    for kernel, opts in kernels_for(text):
         bundle = f"{name}_{kernel}.bundle"
         cmd = [attnc, "compile", spec, "--target", "cuda", "--emit", "bundle",
                "-o", os.path.join(OUT, bundle)]
