@@ -209,7 +209,7 @@ void LandmarkTileBuilder::gatherQueryRows(ArrayRef<Value> codes) {
   }, NVVM::LoadCacheModifierKind::CG);
 }
 
-void LandmarkTileBuilder::stageBlockKV(Value kBase, Value vBase, Value beta) {
+void LandmarkTileBuilder::stageBlockKV(Value beta) {
   // Rows past N read row N - 1; their scores are never kept (a block's
   // rows past N belong to no entry's block).
   Value lastRow = asI32(sub(n, 1));
@@ -220,8 +220,8 @@ void LandmarkTileBuilder::stageBlockKV(Value kBase, Value vBase, Value beta) {
       return arith::MinUIOp::create(b, arith::AddIOp::create(b, r0, ci(t / chunks)), lastRow);
     }, NVVM::LoadCacheModifierKind::CA);
   };
-  stage(kBase, s.d, s.padD(), s.qBytes());
-  stage(vBase, s.dv, s.padV(), s.qBytes() + s.offV());
+  stage(kPlane, s.d, s.padD(), s.qBytes());
+  stage(vPlane, s.dv, s.padV(), s.qBytes() + s.offV());
 }
 
 void LandmarkTileBuilder::unitsOfBlock(Value beta, Value stage, Value rowsOf,
@@ -363,8 +363,6 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
     unitsOfGroups(first, p0, used, codes, pair, rowsOf);
 }
 
-void LandmarkTileBuilder::stageBlockOf(Value beta) { stageBlockKV(kPlane, vPlane, beta); }
-
 SmallVector<Value> LandmarkTileBuilder::blocksOfRows(Value rowsOf) {
   // The blocks of a thread's two accumulator rows, in registers for the
   // whole group.
@@ -384,7 +382,7 @@ void LandmarkTileBuilder::unitsOfGroup(Value beta, Value p0, Value used, ArrayRe
   // The block's end: the group's slots past it are padding (stale pairs).
   Value end = arith::IndexCastOp::create(
       b, b.getIndexType(), memref::LoadOp::create(b, tableBuf(), ValueRange{bi, h, beta, c(2)}));
-  stageBlockOf(beta);
+  stageBlockKV(beta);
   gatherQueryRows(codes);
   storeEntry(pair, p0, end, rowsOf);
   NVVM::CpAsyncCommitGroupOp::create(b);
@@ -396,7 +394,7 @@ void LandmarkTileBuilder::unitsOfGroup(Value beta, Value p0, Value used, ArrayRe
 void LandmarkTileBuilder::unitsOfGroups(Value first, Value p0, Value total,
                                         ArrayRef<Value> codes, Value pair, Value rowsOf) {
   Location loc = b.getLoc();
-  stageBlockOf(first);
+  stageBlockKV(first);
   gatherQueryRows(codes);
   storeEntry(pair, p0, total, rowsOf);
   gpu::BarrierOp::create(b);
@@ -437,7 +435,7 @@ void LandmarkTileBuilder::unitsOfGroups(Value first, Value p0, Value total,
     {
       OpBuilder::InsertionGuard g2(b);
       b.setInsertionPointToStart(&ifMore.getThenRegion().front());
-      stageBlockOf(nxt);
+      stageBlockKV(nxt);
     }
     scf::YieldOp::create(b, ValueRange{nxt});
   }

@@ -72,7 +72,8 @@ private:
   int64_t topk;
   Value q, k, v, lk, bi, h, kvHead, tile, i0, n, nb, tid, lane, warp, smem;
   /// The units kernel's bases: the window's shared address (index), and
-  /// global pointers to (b, h)'s entries and units.
+  /// global pointers to (b, h)'s entries and units and (b, kv head)'s keys
+  /// and values.
   Value smemBase, entries, unitsBase, kPlane, vPlane;
   SmallVector<SmallVector<Value>> qA;
 
@@ -194,9 +195,9 @@ private:
   /// gives the source row (i32) of the copy at thread offset t0.
   void copyRows32(Value base, int64_t width, int64_t pitch, Value dst,
                   function_ref<Value(int64_t)> rowOfCopy, NVVM::LoadCacheModifierKind cache);
-  /// Block beta's keys and values (kBase, vBase from planeBytes) into
-  /// their shared windows.
-  void stageBlockKV(Value kBase, Value vBase, Value beta);
+  /// Block beta's keys and values (from kPlane, vPlane) into their shared
+  /// windows by cp.async.
+  void stageBlockKV(Value beta);
   /// Block beta's unit for the rows of its segment, stored; blkOf: the
   /// blocks of this lane's two accumulator rows.
   void unitsOfBlock(Value beta, Value stage, Value rowsOf, ArrayRef<Value> blkOf);
@@ -207,8 +208,6 @@ private:
   /// A group of 64 consecutive entries, their blocks in ascending order.
   void unitsOfGroups(Value first, Value p0, Value total, ArrayRef<Value> codes, Value pair,
                      Value rowsOf);
-  /// The units' block beta: its keys and values staged by cp.async.
-  void stageBlockOf(Value beta);
   /// The blocks of a thread's two accumulator rows (rowsOf's column 1).
   SmallVector<Value> blocksOfRows(Value rowsOf);
   /// Scratch results by name (AttnRouteOps.td order).
