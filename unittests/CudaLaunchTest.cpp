@@ -105,13 +105,19 @@ void submitTwice(const Driver &d, GraphReplays &replays) {
   ASSERT_EQ(calls.graphLaunches, 1);
 }
 
-} // namespace
-
-TEST(CudaGraphs, RepeatedLaunchesReplayOneGraph) {
-  calls = {};
+/// Each test's fresh fake driver (its call counts zeroed), replay cache
+/// and error text.
+class CudaGraphs : public ::testing::Test {
+protected:
+  void SetUp() override { calls = {}; }
   Driver d = fakeDriver();
   GraphReplays replays;
   std::string error;
+};
+
+} // namespace
+
+TEST_F(CudaGraphs, RepeatedLaunchesReplayOneGraph) {
   auto a = program(100);
   ASSERT_TRUE(replays.submit(d, key, a, nullptr, error)) << error;
   EXPECT_EQ(calls.launches, 2); // first call: no graph yet
@@ -137,11 +143,7 @@ TEST(CudaGraphs, RepeatedLaunchesReplayOneGraph) {
   EXPECT_EQ(calls.launches, 2);
 }
 
-TEST(CudaGraphs, ChangedLaunchesGoDirectAndDropTheGraph) {
-  calls = {};
-  Driver d = fakeDriver();
-  GraphReplays replays;
-  std::string error;
+TEST_F(CudaGraphs, ChangedLaunchesGoDirectAndDropTheGraph) {
   submitTwice(d, replays); // the second call built and launched a graph
   // One word of one launch differs (another buffer): direct launches.
   auto moved = program(100);
@@ -175,36 +177,25 @@ TEST(CudaGraphs, ChangedLaunchesGoDirectAndDropTheGraph) {
   EXPECT_EQ(calls.instantiates, 1);
 }
 
-TEST(CudaGraphs, SingleKernelsAndOldDriversLaunchDirectly) {
-  calls = {};
-  std::string error;
-  {
-    Driver d = fakeDriver();
-    GraphReplays replays;
-    for (int i = 0; i < 3; ++i) {
-      auto one = program(100, 1);
-      ASSERT_TRUE(replays.submit(d, key, one, nullptr, error)) << error;
-    }
-    EXPECT_EQ(calls.launches, 3);
-    EXPECT_EQ(calls.creates, 0);
+TEST_F(CudaGraphs, SingleKernelsAndOldDriversLaunchDirectly) {
+  for (int i = 0; i < 3; ++i) {
+    auto one = program(100, 1);
+    ASSERT_TRUE(replays.submit(d, key, one, nullptr, error)) << error;
   }
-  {
-    Driver d = fakeDriver(/*graphs=*/false);
-    GraphReplays replays;
-    for (int i = 0; i < 3; ++i) {
-      auto a = program(100);
-      ASSERT_TRUE(replays.submit(d, key, a, nullptr, error)) << error;
-    }
-    EXPECT_EQ(calls.launches, 9);
-    EXPECT_EQ(calls.creates, 0);
+  EXPECT_EQ(calls.launches, 3);
+  EXPECT_EQ(calls.creates, 0);
+  // A driver without the graph API, with a replay cache of its own.
+  Driver old = fakeDriver(/*graphs=*/false);
+  GraphReplays fresh;
+  for (int i = 0; i < 3; ++i) {
+    auto a = program(100);
+    ASSERT_TRUE(fresh.submit(old, key, a, nullptr, error)) << error;
   }
+  EXPECT_EQ(calls.launches, 9);
+  EXPECT_EQ(calls.creates, 0);
 }
 
-TEST(CudaGraphs, KeysAreSeparateAndAFailedInstantiateLaunchesDirectly) {
-  calls = {};
-  Driver d = fakeDriver();
-  GraphReplays replays;
-  std::string error;
+TEST_F(CudaGraphs, KeysAreSeparateAndAFailedInstantiateLaunchesDirectly) {
   const GraphReplays::Key other{nullptr, reinterpret_cast<void *>(0x5), 0};
   auto a = program(100), b = program(100);
   ASSERT_TRUE(replays.submit(d, key, a, nullptr, error));
@@ -219,13 +210,9 @@ TEST(CudaGraphs, KeysAreSeparateAndAFailedInstantiateLaunchesDirectly) {
   EXPECT_EQ(calls.launches, 6); // the same launches, one by one
 }
 
-TEST(CudaGraphs, ACapturedStreamGetsTheLaunchesThemselves) {
+TEST_F(CudaGraphs, ACapturedStreamGetsTheLaunchesThemselves) {
   // torch.cuda.graph around a call: the caller's capture records the
   // kernels; no graph of ours is built or launched into it.
-  calls = {};
-  Driver d = fakeDriver();
-  GraphReplays replays;
-  std::string error;
   submitTwice(d, replays); // the second call built and launched a graph
   calls.captureStatus = 1; // CU_STREAM_CAPTURE_STATUS_ACTIVE
   for (int i = 0; i < 2; ++i) {
