@@ -237,132 +237,160 @@ SmallVector<Value, 3> mlir::attn::pieceWords(OpBuilder &b, Location l,
   return out;
 }
 
-void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
-                               Value kT, Value vp, Value B, Value Hkv,
-                               Value M, Value numBlocks, int64_t d, int64_t dv,
-                               int64_t dvPad, int64_t bk, int64_t pieces,
-                               ValueRange head) {
-  int64_t halfD = (d + 1) / 2;
-  OpBuilder::InsertionGuard g(rw);
-  SmallVector<Value, 3> task =
-      openKeyBlockTasks(rw, loc, B, Hkv, numBlocks, head);
-  Value b = task[0], h = task[1], blk = task[2];
-  Value c0 = cIdx(rw, loc, 0);
-  Value first = arith::MulIOp::create(rw, loc, blk, cIdx(rw, loc, bk));
-  // K: 16 keys per step, 16 x 16 squares of them transposed in registers,
-  // each two features' columns paired.
-  if (d % kLanes == 0)
-    forEach(
-        rw, loc, c0, cIdx(rw, loc, bk),
-        [&](OpBuilder &ib, Location il, Value jj0) {
-          SmallVector<Value> js;
-          SmallVector<KeyRow> keys;
-          for (int64_t t = 0; t < kLanes; ++t) {
-            js.push_back(
-                arith::AddIOp::create(ib, il, first, plusIdx(ib, il, jj0, t)));
-            keys.push_back(keyRowOf(ib, il, js.back(), M));
-          }
-          forEach(
-              ib, il, cIdx(ib, il, 0), cIdx(ib, il, d),
-              [&](OpBuilder &fb, Location fl, Value e0) {
-                SmallVector<Value> rows;
-                for (const KeyRow &key : keys)
-                  rows.push_back(
-                      loadKeyRow(fb, fl, k, ValueRange{b, h}, key, e0, kLanes));
-                for (Value j : js)
-                  prefetchRow(fb, fl, k, ValueRange{b, h}, j, kPrefetchKeys,
-                              M, e0);
-                SmallVector<Value> cols = transposeSquare(fb, fl, rows);
-                Value e = arith::DivUIOp::create(fb, fl, e0, cIdx(fb, fl, 2));
-                for (int64_t u = 0; u < kLanes / 2; ++u) {
-                  SmallVector<Value, 3> words = pairWords(
-                      fb, fl, cols[2 * u], cols[2 * u + 1], pieces,
-                      /*interleaved=*/true);
-                  for (int64_t p = 0; p < pieces; ++p)
-                    vector::StoreOp::create(
-                        fb, fl, words[p], kT,
-                        ValueRange{b, h, blk,
-                                   plusIdx(fb, fl, e, u + p * halfD), jj0});
-                }
-              },
-              kLanes);
-        },
-        kLanes);
-  // Else one key per step, its D values as pairs along D.
-  else
-  forEach(rw, loc, c0, cIdx(rw, loc, bk),
+namespace {
+/// The coordinates one packing task shares: the task's (batch, KV head,
+/// key block) and its first key, the keys' extent M and the piece count.
+struct PackTask {
+  Value b, h, blk, first, M;
+  int64_t pieces;
+};
+} // namespace
+
+// K, when D is a multiple of 16: 16 keys per step, 16 x 16 squares of them
+// transposed in registers, each two features' columns paired.
+static void packKeySquares(OpBuilder &rw, Location loc, const PackTask &task,
+                           Value k, Value kT, int64_t d, int64_t bk) {
+  Value b = task.b, h = task.h, blk = task.blk, first = task.first, M = task.M;
+  int64_t pieces = task.pieces, halfD = (d + 1) / 2;
+  forEach(
+      rw, loc, cIdx(rw, loc, 0), cIdx(rw, loc, bk),
+      [&](OpBuilder &ib, Location il, Value jj0) {
+        SmallVector<Value> js;
+        SmallVector<KeyRow> keys;
+        for (int64_t t = 0; t < kLanes; ++t) {
+          js.push_back(
+              arith::AddIOp::create(ib, il, first, plusIdx(ib, il, jj0, t)));
+          keys.push_back(keyRowOf(ib, il, js.back(), M));
+        }
+        forEach(
+            ib, il, cIdx(ib, il, 0), cIdx(ib, il, d),
+            [&](OpBuilder &fb, Location fl, Value e0) {
+              SmallVector<Value> rows;
+              for (const KeyRow &key : keys)
+                rows.push_back(
+                    loadKeyRow(fb, fl, k, ValueRange{b, h}, key, e0, kLanes));
+              for (Value j : js)
+                prefetchRow(fb, fl, k, ValueRange{b, h}, j, kPrefetchKeys, M,
+                            e0);
+              SmallVector<Value> cols = transposeSquare(fb, fl, rows);
+              Value e = arith::DivUIOp::create(fb, fl, e0, cIdx(fb, fl, 2));
+              for (int64_t u = 0; u < kLanes / 2; ++u) {
+                SmallVector<Value, 3> words =
+                    pairWords(fb, fl, cols[2 * u], cols[2 * u + 1], pieces,
+                              /*interleaved=*/true);
+                for (int64_t p = 0; p < pieces; ++p)
+                  vector::StoreOp::create(
+                      fb, fl, words[p], kT,
+                      ValueRange{b, h, blk, plusIdx(fb, fl, e, u + p * halfD),
+                                 jj0});
+              }
+            },
+            kLanes);
+      },
+      kLanes);
+}
+
+// K otherwise: one key per step, its D values as pairs along D.
+static void packKeyRows(OpBuilder &rw, Location loc, const PackTask &task,
+                        Value k, Value kT, int64_t d, int64_t bk) {
+  Value b = task.b, h = task.h, blk = task.blk, first = task.first, M = task.M;
+  int64_t pieces = task.pieces, halfD = (d + 1) / 2;
+  forEach(rw, loc, cIdx(rw, loc, 0), cIdx(rw, loc, bk),
           [&](OpBuilder &ib, Location il, Value jj) {
             KeyRow key =
                 keyRowOf(ib, il, arith::AddIOp::create(ib, il, first, jj), M);
-            pairRow(ib, il, k, ValueRange{b, h}, key.row, key.keep, d, pieces,
-                    [&](OpBuilder &sb, Location sl, Value e, int64_t p,
-                        Value w) {
-                      memref::StoreOp::create(
-                          sb, sl, w, kT,
-                          ValueRange{b, h, blk, pieceAt(sb, sl, e, p, halfD),
-                                     jj});
-                    });
+            pairRow(
+                ib, il, k, ValueRange{b, h}, key.row, key.keep, d, pieces,
+                [&](OpBuilder &sb, Location sl, Value e, int64_t p, Value w) {
+                  memref::StoreOp::create(
+                      sb, sl, w, kT,
+                      ValueRange{b, h, blk, pieceAt(sb, sl, e, p, halfD), jj});
+                });
           });
-  // V: two keys per step, paired value by value.
+}
+
+// V: two keys per step, paired value by value.
+static void packValuePairs(OpBuilder &rw, Location loc, const PackTask &task,
+                           Value v, Value vp, int64_t dv, int64_t dvPad,
+                           int64_t bk) {
+  Value b = task.b, h = task.h, first = task.first, M = task.M;
+  int64_t pieces = task.pieces;
+  Value c0 = cIdx(rw, loc, 0);
   Value firstPair = arith::DivUIOp::create(rw, loc, first, cIdx(rw, loc, 2));
-  forEach(rw, loc, c0, cIdx(rw, loc, bk / 2),
-          [&](OpBuilder &ib, Location il, Value jp) {
-            Value j0 = arith::AddIOp::create(
-                ib, il, first,
-                arith::MulIOp::create(ib, il, jp, cIdx(ib, il, 2)));
-            Value j1 = arith::AddIOp::create(ib, il, j0, cIdx(ib, il, 1));
-            KeyRow key0 = keyRowOf(ib, il, j0, M), key1 = keyRowOf(ib, il, j1, M);
-            Value slot = arith::AddIOp::create(ib, il, firstPair, jp);
-            if (dv % kLanes == 0) {
-              // Whole vectors of the two rows (Dvpad = Dv).
-              forEach(
-                  ib, il, cIdx(ib, il, 0), cIdx(ib, il, dv),
+  forEach(
+      rw, loc, c0, cIdx(rw, loc, bk / 2),
+      [&](OpBuilder &ib, Location il, Value jp) {
+        Value j0 = arith::AddIOp::create(
+            ib, il, first, arith::MulIOp::create(ib, il, jp, cIdx(ib, il, 2)));
+        Value j1 = arith::AddIOp::create(ib, il, j0, cIdx(ib, il, 1));
+        KeyRow key0 = keyRowOf(ib, il, j0, M), key1 = keyRowOf(ib, il, j1, M);
+        Value slot = arith::AddIOp::create(ib, il, firstPair, jp);
+        if (dv % kLanes == 0) {
+          // Whole vectors of the two rows (Dvpad = Dv).
+          forEach(
+              ib, il, cIdx(ib, il, 0), cIdx(ib, il, dv),
+              [&](OpBuilder &cb, Location cl, Value c) {
+                prefetchRow(cb, cl, v, ValueRange{b, h}, j0, kPrefetchKeys, M,
+                            c);
+                prefetchRow(cb, cl, v, ValueRange{b, h}, j1, kPrefetchKeys, M,
+                            c);
+                SmallVector<Value, 3> words = pairWords(
+                    cb, cl,
+                    loadKeyRow(cb, cl, v, ValueRange{b, h}, key0, c, kLanes),
+                    loadKeyRow(cb, cl, v, ValueRange{b, h}, key1, c, kLanes),
+                    pieces, /*interleaved=*/true);
+                for (int64_t p = 0; p < pieces; ++p)
+                  vector::StoreOp::create(
+                      cb, cl, words[p], vp,
+                      ValueRange{b, h, slot, plusIdx(cb, cl, c, p * dvPad)});
+              },
+              kLanes);
+          return;
+        }
+        forEach(
+            ib, il, cIdx(ib, il, 0), cIdx(ib, il, dv),
+            [&](OpBuilder &cb, Location cl, Value c) {
+              auto at = [&](const KeyRow &key) {
+                return pieceBits(cb, cl,
+                                 memref::LoadOp::create(
+                                     cb, cl, v, ValueRange{b, h, key.row, c}),
+                                 pieces);
+              };
+              SmallVector<Value, 3> lo = at(key0), hi = at(key1);
+              for (int64_t p = 0; p < pieces; ++p)
+                memref::StoreOp::create(
+                    cb, cl,
+                    pair(cb, cl, keepOrZero(cb, cl, key0.keep, lo[p]),
+                         keepOrZero(cb, cl, key1.keep, hi[p])),
+                    vp, ValueRange{b, h, slot, pieceAt(cb, cl, c, p, dvPad)});
+            });
+        for (int64_t p = 0; p < pieces; ++p)
+          forEach(ib, il, cIdx(ib, il, dv), cIdx(ib, il, dvPad),
                   [&](OpBuilder &cb, Location cl, Value c) {
-                    prefetchRow(cb, cl, v, ValueRange{b, h}, j0,
-                                kPrefetchKeys, M, c);
-                    prefetchRow(cb, cl, v, ValueRange{b, h}, j1,
-                                kPrefetchKeys, M, c);
-                    SmallVector<Value, 3> words = pairWords(
-                        cb, cl,
-                        loadKeyRow(cb, cl, v, ValueRange{b, h}, key0, c,
-                                   kLanes),
-                        loadKeyRow(cb, cl, v, ValueRange{b, h}, key1, c,
-                                   kLanes),
-                        pieces, /*interleaved=*/true);
-                    for (int64_t p = 0; p < pieces; ++p)
-                      vector::StoreOp::create(
-                          cb, cl, words[p], vp,
-                          ValueRange{b, h, slot, plusIdx(cb, cl, c, p * dvPad)});
-                  },
-                  kLanes);
-              return;
-            }
-            forEach(ib, il, cIdx(ib, il, 0), cIdx(ib, il, dv),
-                    [&](OpBuilder &cb, Location cl, Value c) {
-                      auto at = [&](const KeyRow &key) {
-                        return pieceBits(cb, cl,
-                                         memref::LoadOp::create(
-                                             cb, cl, v,
-                                             ValueRange{b, h, key.row, c}),
-                                         pieces);
-                      };
-                      SmallVector<Value, 3> lo = at(key0), hi = at(key1);
-                      for (int64_t p = 0; p < pieces; ++p)
-                        memref::StoreOp::create(
-                            cb, cl,
-                            pair(cb, cl, keepOrZero(cb, cl, key0.keep, lo[p]),
-                                 keepOrZero(cb, cl, key1.keep, hi[p])),
-                            vp,
-                            ValueRange{b, h, slot, pieceAt(cb, cl, c, p, dvPad)});
-                    });
-            for (int64_t p = 0; p < pieces; ++p)
-              forEach(ib, il, cIdx(ib, il, dv), cIdx(ib, il, dvPad),
-                      [&](OpBuilder &cb, Location cl, Value c) {
-                        memref::StoreOp::create(
-                            cb, cl, zeroI32(cb, cl), vp,
-                            ValueRange{b, h, slot, pieceAt(cb, cl, c, p, dvPad)});
-                      });
-          });
+                    memref::StoreOp::create(
+                        cb, cl, zeroI32(cb, cl), vp,
+                        ValueRange{b, h, slot, pieceAt(cb, cl, c, p, dvPad)});
+                  });
+      });
+}
+
+void mlir::attn::buildPairPack(OpBuilder &rw, Location loc, Value k, Value v,
+                               Value kT, Value vp, Value B, Value Hkv, Value M,
+                               Value numBlocks, int64_t d, int64_t dv,
+                               int64_t dvPad, int64_t bk, int64_t pieces,
+                               ValueRange head) {
+  OpBuilder::InsertionGuard g(rw);
+  SmallVector<Value, 3> ids =
+      openKeyBlockTasks(rw, loc, B, Hkv, numBlocks, head);
+  PackTask task{
+      ids[0], ids[1],
+      ids[2], arith::MulIOp::create(rw, loc, ids[2], cIdx(rw, loc, bk)),
+      M,      pieces};
+  if (d % kLanes == 0)
+    packKeySquares(rw, loc, task, k, kT, d, bk);
+  else
+    packKeyRows(rw, loc, task, k, kT, d, bk);
+  packValuePairs(rw, loc, task, v, vp, dv, dvPad, bk);
 }
 
 MemRefType mlir::attn::queryPairsType(Builder &b, int64_t d, int64_t bq,
