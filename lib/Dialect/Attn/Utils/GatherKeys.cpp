@@ -75,12 +75,54 @@ struct Packed {
 
 } // namespace
 
+/// Whether list entry t (block `id`) is gathered: in range and not a
+/// repeat. `largest` is the largest id taken so far (-1 at first): an id
+/// above it cannot repeat one, so sorted lists (everything attn.select
+/// writes) never scan back; others scan their earlier entries.
+static Value
+takesListEntry(OpBuilder &b, Location loc,
+               function_ref<Value(OpBuilder &, Location, Value)> idAt, Value t,
+               Value id, Value largest, Value numListBlocks) {
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  // Unsigned: a negative id is huge, so out of range too (the runtime
+  // reports it before the call; the kernel only must not read it).
+  Value bad = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::uge, id,
+                                    numListBlocks);
+  Value fresh =
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sgt, id, largest);
+  auto seenBefore = [&](OpBuilder &sb, Location sl) {
+    auto scan = scf::ForOp::create(
+        sb, sl, c0, t, c1,
+        ValueRange{arith::ConstantIntOp::create(sb, sl, 0, 1)},
+        [&](OpBuilder &fb, Location fl, Value u, ValueRange any) {
+          Value same = arith::CmpIOp::create(fb, fl, arith::CmpIPredicate::eq,
+                                             idAt(fb, fl, u), id);
+          scf::YieldOp::create(
+              fb, fl, ValueRange{arith::OrIOp::create(fb, fl, any[0], same)});
+        });
+    scf::YieldOp::create(sb, sl, scan.getResults());
+  };
+  auto dupIf = scf::IfOp::create(
+      b, loc, arith::OrIOp::create(b, loc, bad, fresh),
+      [&](OpBuilder &tb, Location tl) {
+        scf::YieldOp::create(
+            tb, tl, ValueRange{arith::ConstantIntOp::create(tb, tl, 0, 1)});
+      },
+      seenBefore);
+  return arith::AndIOp::create(
+      b, loc,
+      arith::XOrIOp::create(b, loc, bad,
+                            arith::ConstantIntOp::create(b, loc, 1, 1)),
+      arith::XOrIOp::create(b, loc, dupIf.getResult(0),
+                            arith::ConstantIntOp::create(b, loc, 1, 1)));
+}
+
 GatheredKeys mlir::attn::gatherListKeys(OpBuilder &b, Location loc,
                                         const BlockListOperands &list,
-                                        const QueryTile &tile, Value k,
-                                        Value v, int64_t d, int64_t dv,
-                                        int64_t dvPad, int64_t bk,
-                                        int64_t lanes, bool inPlace) {
+                                        const QueryTile &tile, Value k, Value v,
+                                        int64_t d, int64_t dv, int64_t dvPad,
+                                        int64_t bk, int64_t lanes,
+                                        bool inPlace) {
   ListRow row = listRowOf(b, loc, list, tile);
   Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
   Value cBK = cIdx(b, loc, bk), cLK = cIdx(b, loc, list.blockK);
@@ -109,42 +151,12 @@ GatheredKeys mlir::attn::gatherListKeys(OpBuilder &b, Location loc,
   auto idAt = [&](OpBuilder &ob, Location l, Value t) {
     return loadListId(ob, l, list, row, tile.b, t);
   };
-  // State: (next slot, the largest valid id so far, -1 at first). An id
-  // above every earlier one cannot repeat one, so sorted lists (everything
-  // attn.select writes) never scan back; others scan their earlier entries.
+  // State: (next slot, the largest valid id so far, -1 at first).
   auto loop = scf::ForOp::create(
       b, loc, c0, row.count, c1, ValueRange{c0, cIdx(b, loc, -1)},
       [&](OpBuilder &lb, Location l, Value t, ValueRange st) {
         Value id = idAt(lb, l, t);
-        // Unsigned: a negative id is huge, so out of range too (the runtime
-        // reports it before the call; the kernel only must not read it).
-        Value bad = arith::CmpIOp::create(lb, l, arith::CmpIPredicate::uge, id,
-                                          numListBlocks);
-        Value fresh =
-            arith::CmpIOp::create(lb, l, arith::CmpIPredicate::sgt, id, st[1]);
-        auto seenBefore = [&](OpBuilder &sb, Location sl) {
-          auto scan = scf::ForOp::create(
-              sb, sl, c0, t, c1, ValueRange{arith::ConstantIntOp::create(sb, sl, 0, 1)},
-              [&](OpBuilder &fb, Location fl, Value u, ValueRange any) {
-                Value same = arith::CmpIOp::create(
-                    fb, fl, arith::CmpIPredicate::eq, idAt(fb, fl, u), id);
-                scf::YieldOp::create(
-                    fb, fl, ValueRange{arith::OrIOp::create(fb, fl, any[0], same)});
-              });
-          scf::YieldOp::create(sb, sl, scan.getResults());
-        };
-        auto dupIf = scf::IfOp::create(
-            lb, l, arith::OrIOp::create(lb, l, bad, fresh),
-            [&](OpBuilder &tb, Location tl) {
-              scf::YieldOp::create(tb, tl,
-                                   ValueRange{arith::ConstantIntOp::create(tb, tl, 0, 1)});
-            },
-            seenBefore);
-        Value take = arith::AndIOp::create(
-            lb, l, arith::XOrIOp::create(lb, l, bad,
-                                         arith::ConstantIntOp::create(lb, l, 1, 1)),
-            arith::XOrIOp::create(lb, l, dupIf.getResult(0),
-                                  arith::ConstantIntOp::create(lb, l, 1, 1)));
+        Value take = takesListEntry(lb, l, idAt, t, id, st[1], numListBlocks);
         auto copy = scf::IfOp::create(
             lb, l, take,
             [&](OpBuilder &tb, Location tl) {
