@@ -64,7 +64,8 @@ struct RowBuilder {
   SmallVector<Value> fold(OpBuilder &x, Location l, ValueRange mz, Value s,
                           function_ref<Value(OpBuilder &, Location, Value)> value,
                           Value acc) {
-    auto [m, alpha, p, z] = step(x, l, mz, s);
+    auto [m, alphaV, pV, z] = step(x, l, mz, s);
+    Value alpha = alphaV, p = pV; // lambdas capture no structured bindings
     forEach(x, l, cIdx(x, l, 0), Dv, [&](OpBuilder &eb, Location el, Value e) {
       Value a = memref::LoadOp::create(eb, el, acc, ValueRange{e});
       Value next = math::FmaOp::create(
@@ -237,11 +238,60 @@ struct RowBuilder {
 
 } // namespace
 
+// Every earlier block: no selection.
+static ValueRange foldEveryBlock(RowBuilder &rb, OpBuilder &x, Location l,
+                                 Value cblk, ValueRange mz) {
+  auto loop = scf::ForOp::create(
+      x, l, cIdx(x, l, 0), cblk, cIdx(x, l, 1), mz,
+      [&](OpBuilder &fb, Location fl, Value beta, ValueRange st) {
+        scf::YieldOp::create(fb, fl,
+                             rb.foldBlock(fb, fl, st, beta, rb.logit(fb, fl, beta)));
+      });
+  return loop.getResults();
+}
+
+// Without scratch: each pass finds the next block in (logit descending,
+// block ascending) order, recomputing the logits.
+static ValueRange foldTopKRecomputed(RowBuilder &rb, OpBuilder &x, Location l,
+                                     Value cblk, ValueRange mz) {
+  SmallVector<Value> init(mz);
+  init.append({cF32(x, l, 0.0), cIdx(x, l, 0), arith::ConstantIntOp::create(x, l, 0, 1)});
+  auto loop = scf::ForOp::create(
+      x, l, cIdx(x, l, 0), cIdx(x, l, rb.row.topk), cIdx(x, l, 1), init,
+      [&](OpBuilder &fb, Location fl, Value, ValueRange st) {
+        auto [a, beta] = rb.nextBest(fb, fl, cblk, st[2], st[3], st[4]);
+        SmallVector<Value> next = rb.foldBlock(fb, fl, st.take_front(2), beta, a);
+        next.append({a, beta, arith::ConstantIntOp::create(fb, fl, 1, 1)});
+        scf::YieldOp::create(fb, fl, next);
+      });
+  return loop.getResults().take_front(2);
+}
+
+// topk passes over the scratch logits: the largest logit not yet taken
+// (strictly larger wins: ties to the lower block); a taken logit becomes
+// NaN, which no comparison picks again.
+static ValueRange foldTopKFromScratch(RowBuilder &rb, OpBuilder &x, Location l,
+                                      Value cblk, ValueRange mz) {
+  const LandmarkRow &row = rb.row;
+  if (rb.vec)
+    rb.vec->padLogits(x, l, row.logits, cblk);
+  auto loop = scf::ForOp::create(
+      x, l, cIdx(x, l, 0), cIdx(x, l, row.topk), cIdx(x, l, 1), mz,
+      [&](OpBuilder &fb, Location fl, Value, ValueRange st) {
+        auto [a, beta] = rb.bestLogit(fb, fl, cblk);
+        SmallVector<Value> next = rb.foldBlock(fb, fl, st, beta, a);
+        Value nan = cF32(fb, fl, std::numeric_limits<float>::quiet_NaN());
+        memref::StoreOp::create(fb, fl, nan, row.logits, ValueRange{beta});
+        scf::YieldOp::create(fb, fl, next);
+      });
+  return loop.getResults();
+}
+
 void mlir::attn::buildLandmarkRow(OpBuilder &b, Location loc,
                                   const LandmarkRow &row, Value bi, Value h,
                                   Value i) {
   RowBuilder rb{b, loc, row, bi, h, Value(), i, dimOf(b, loc, row.q, 3),
-                dimOf(b, loc, row.v, 3)};
+                dimOf(b, loc, row.v, 3), std::nullopt};
   // GQA: query head h reads k head h Hkv / Hq.
   rb.g = arith::DivUIOp::create(
       b, loc, arith::MulIOp::create(b, loc, h, dimOf(b, loc, row.k, 1)),
@@ -267,48 +317,12 @@ void mlir::attn::buildLandmarkRow(OpBuilder &b, Location loc,
   auto pick = scf::IfOp::create(
       b, loc, all,
       [&](OpBuilder &x, Location l) {
-        // Every earlier block: no selection.
-        auto loop = scf::ForOp::create(
-            x, l, cIdx(x, l, 0), cblk, cIdx(x, l, 1), mz,
-            [&](OpBuilder &fb, Location fl, Value beta, ValueRange st) {
-              scf::YieldOp::create(
-                  fb, fl, rb.foldBlock(fb, fl, st, beta, rb.logit(fb, fl, beta)));
-            });
-        scf::YieldOp::create(x, l, loop.getResults());
+        scf::YieldOp::create(x, l, foldEveryBlock(rb, x, l, cblk, mz));
       },
       [&](OpBuilder &x, Location l) {
-        if (!row.logits) {
-          // Without scratch: each pass finds the next block in (logit
-          // descending, block ascending) order, recomputing the logits.
-          SmallVector<Value> init(mz);
-          init.append({cF32(x, l, 0.0), cIdx(x, l, 0),
-                       arith::ConstantIntOp::create(x, l, 0, 1)});
-          auto loop = scf::ForOp::create(
-              x, l, cIdx(x, l, 0), cIdx(x, l, row.topk), cIdx(x, l, 1), init,
-              [&](OpBuilder &fb, Location fl, Value, ValueRange st) {
-                auto [a, beta] = rb.nextBest(fb, fl, cblk, st[2], st[3], st[4]);
-                SmallVector<Value> next = rb.foldBlock(fb, fl, st.take_front(2), beta, a);
-                next.append({a, beta, arith::ConstantIntOp::create(fb, fl, 1, 1)});
-                scf::YieldOp::create(fb, fl, next);
-              });
-          scf::YieldOp::create(x, l, loop.getResults().take_front(2));
-          return;
-        }
-        // topk passes: the largest logit not yet taken (strictly larger
-        // wins: ties to the lower block); a taken logit becomes NaN, which
-        // no comparison picks again.
-        if (rb.vec)
-          rb.vec->padLogits(x, l, row.logits, cblk);
-        auto loop = scf::ForOp::create(
-            x, l, cIdx(x, l, 0), cIdx(x, l, row.topk), cIdx(x, l, 1), mz,
-            [&](OpBuilder &fb, Location fl, Value, ValueRange st) {
-              auto [a, beta] = rb.bestLogit(fb, fl, cblk);
-              SmallVector<Value> next = rb.foldBlock(fb, fl, st, beta, a);
-              Value nan = cF32(fb, fl, std::numeric_limits<float>::quiet_NaN());
-              memref::StoreOp::create(fb, fl, nan, row.logits, ValueRange{beta});
-              scf::YieldOp::create(fb, fl, next);
-            });
-        scf::YieldOp::create(x, l, loop.getResults());
+        scf::YieldOp::create(x, l,
+                             row.logits ? foldTopKFromScratch(rb, x, l, cblk, mz)
+                                        : foldTopKRecomputed(rb, x, l, cblk, mz));
       });
   Value m = pick.getResult(0), z = pick.getResult(1);
   Value inv = arith::DivFOp::create(b, loc, rb.f(1.0), z);
