@@ -641,6 +641,46 @@ void buildStepThread(OpBuilder &b, Location loc, func::FuncOp fn,
 }
 } // namespace
 
+// topk above kRadixAbove: 256 digit bins per warp of the block.
+static MemRefType binsType(MLIRContext *ctx) {
+  return MemRefType::get({kThreads / 32, 256}, IntegerType::get(ctx, 32),
+                         MemRefLayoutAttrInterface(),
+                         gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup));
+}
+
+// The kernel's module-level shared buffers: block scores by tiles where the
+// rows allow (two tiles of the kernel's own), the radix select's bins.
+static void declareStepBuffers(OpBuilder &gb, Location loc, const StepShape &s,
+                               BlockScoresOp scoresOp, StringRef sQName,
+                               StringRef sKName, StringRef histName) {
+  if (s.tiled)
+    for (StringRef tileName : {sQName, sKName})
+      memref::GlobalOp::create(gb, loc, tileName, gb.getStringAttr("private"),
+                               cuda::scoreTileType(scoresOp), Attribute(),
+                               /*constant=*/false, gb.getI64IntegerAttr(128));
+  if (s.radix)
+    memref::GlobalOp::create(gb, loc, histName, gb.getStringAttr("private"),
+                             binsType(gb.getContext()), Attribute(),
+                             /*constant=*/false, gb.getI64IntegerAttr(16));
+}
+
+// The thread's work item (a flat index over the grid) and its lane among the
+// item's s.lanes threads.
+static std::pair<Value, Value> itemAndLane(OpBuilder &b, Location loc,
+                                           const StepShape &s) {
+  Value id = arith::AddIOp::create(
+      b, loc,
+      arith::MulIOp::create(b, loc, gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
+                            cIdx(b, loc, s.threads)),
+      gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
+  Value lane = cIdx(b, loc, 0);
+  if (s.lanes > 1) {
+    lane = arith::RemUIOp::create(b, loc, id, cIdx(b, loc, s.lanes));
+    id = arith::DivUIOp::create(b, loc, id, cIdx(b, loc, s.lanes));
+  }
+  return {id, lane};
+}
+
 LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
                                                      func::FuncOp fn,
                                                      Operation *op,
@@ -651,23 +691,11 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
   SmallVector<Value> values(op->getOperands());
   llvm::append_range(values, op->getResults());
   StepShape s = stepShapeOf(op, radixSelect);
-  // Block scores by tiles in shared memory where the rows allow: two
-  // module-level tiles of the kernel's own.
   auto scoresOp = dyn_cast<BlockScoresOp>(op);
-  std::string sQName = (name + "_sQ").str(), sKName = (name + "_sK").str();
-  if (s.tiled)
-    for (const std::string &tileName : {sQName, sKName})
-      memref::GlobalOp::create(gb, loc, tileName, gb.getStringAttr("private"),
-                               cuda::scoreTileType(scoresOp), Attribute(),
-                               /*constant=*/false, gb.getI64IntegerAttr(128));
-  // topk above kRadixAbove: 256 digit bins per warp of the block.
-  std::string histName = (name + "_bins").str();
-  auto histType = MemRefType::get(
-      {kThreads / 32, 256}, gb.getI32Type(), MemRefLayoutAttrInterface(),
-      gpu::AddressSpaceAttr::get(ctx, gpu::AddressSpace::Workgroup));
-  if (s.radix)
-    memref::GlobalOp::create(gb, loc, histName, gb.getStringAttr("private"), histType,
-                             Attribute(), /*constant=*/false, gb.getI64IntegerAttr(16));
+  std::string sQName = (name + "_sQ").str(), sKName = (name + "_sK").str(),
+              histName = (name + "_bins").str();
+  MemRefType histType = binsType(ctx);
+  declareStepBuffers(gb, loc, s, scoresOp, sQName, sKName, histName);
   gpu::GPUFuncOp kfn = cuda::createStepKernel(gb, fn, values, name, s.gridArg,
                                               s.gridDims, s.threads, s.lanes);
   OpBuilder attrs(ctx);
@@ -692,16 +720,7 @@ LogicalResult mlir::attn::cuda::buildSelectionKernel(OpBuilder &gb,
     return kfn.getArgument(llvm::find(values, v) - values.begin());
   };
   Value grid = kfn.getArgument(s.gridArg);
-  Value id = arith::AddIOp::create(
-      b, loc,
-      arith::MulIOp::create(b, loc, gpu::BlockIdOp::create(b, loc, gpu::Dimension::x),
-                            cIdx(b, loc, s.threads)),
-      gpu::ThreadIdOp::create(b, loc, gpu::Dimension::x));
-  Value lane = cIdx(b, loc, 0);
-  if (s.lanes > 1) {
-    lane = arith::RemUIOp::create(b, loc, id, cIdx(b, loc, s.lanes));
-    id = arith::DivUIOp::create(b, loc, id, cIdx(b, loc, s.lanes));
-  }
+  auto [id, lane] = itemAndLane(b, loc, s);
   if (s.tiled) {
     // One block per tile: `id` is the tile, `lane` the thread.
     auto tileOf = [&](const std::string &n) {
