@@ -170,18 +170,12 @@ bool compileToCudaBundle(ModuleOp spec,
   // by-blocks scratch, intermediates the runtime keeps in its workspace.
   OwningOpRef<ModuleOp> mapped = cast<ModuleOp>(spec->clone());
   {
+    // The same passes, with the same options, as the pipeline's first stage:
+    // a workspace shape here that differs from the kernels' is a wrong
+    // buffer size or stride at run time.
     PassManager pm(spec->getContext());
-    pm.addNestedPass<func::FuncOp>(attn::createAttnRuleBlockMaps());
-    if (options.linearWy)
-      pm.addNestedPass<func::FuncOp>(attn::createAttnLinearWY(
-          {options.linearChunk.getValue(), options.linearColumns.getValue()}));
-    if (options.linearSplit)
-      pm.addNestedPass<func::FuncOp>(attn::createAttnLinearSplit(
-          {options.linearChunk.getValue(), options.linearColumns.getValue(),
-           options.linearSplit.getValue() == 2}));
-    if (options.landmarkSplit)
-      pm.addNestedPass<func::FuncOp>(attn::createAttnLandmarkSplit());
-    if (failed(pm.run(*mapped))) {
+    if (failed(attn::addCUDAWorkspacePasses(pm, options)) ||
+        failed(pm.run(*mapped))) {
       error = "attn-rule-block-maps, attn-linear-wy, attn-linear-split or attn-landmark-split "
               "failed";
       return false;

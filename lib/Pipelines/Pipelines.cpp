@@ -86,13 +86,27 @@ std::string linearSplitPasses(const attn::CUDAPipelineOptions &o) {
   return out;
 }
 
+} // namespace
+
+std::string attn::cudaWorkspacePasses(const attn::CUDAPipelineOptions &o) {
+  return "func.func(attn-rule-block-maps" + linearSplitPasses(o) + ")";
+}
+
+LogicalResult attn::addCUDAWorkspacePasses(OpPassManager &pm,
+                                           const attn::CUDAPipelineOptions &o) {
+  attn::registerPipelinePasses();
+  return parsePassPipeline(cudaWorkspacePasses(o), pm, llvm::errs());
+}
+
+namespace {
+
 /// The device half of upstream's gpu-lower-to-nvvm-pipeline (there is no
 /// host code: the runtime launches kernels through the driver API), split
 /// at the points a user may stop after.
 std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
   return {
       {"nvgpu",
-       llvm::formatv("attn-verify-spec,func.func(attn-rule-block-maps{11}),"
+       llvm::formatv("attn-verify-spec,{11},"
                      "attn-to-nvgpu{{warps={0} key-block={1} stages={2} "
                      "m-tiles={3} mma={4} ping-pong={5} ctas-per-sm={6} "
                      "persistent={7} linear-chunk={8} linear-columns={9} "
@@ -108,7 +122,7 @@ std::vector<Stage> cudaStages(const attn::CUDAPipelineOptions &o) {
                      o.pingPong.getValue(), o.ctasPerSm.getValue(),
                      o.persistent.getValue(), o.linearChunk.getValue(),
                      o.linearColumns.getValue(), o.selectRadix.getValue(),
-                     linearSplitPasses(o), o.fuseMerge.getValue(),
+                     attn::cudaWorkspacePasses(o), o.fuseMerge.getValue(),
                      o.traceTiles.getValue(), o.fuseGather.getValue(),
                      o.gatherTma.getValue())
            .str()},

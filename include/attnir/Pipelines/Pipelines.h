@@ -203,6 +203,16 @@ void buildCUDAPipeline(OpPassManager &pm, const CUDAPipelineOptions &options,
                        llvm::StringRef stopAfter = "ptx",
                        llvm::StringRef startAfter = "");
 
+/// The passes that give the entries their workspace forms, as the CUDA
+/// pipeline's first stage runs them: "func.func(attn-rule-block-maps,
+/// attn-linear-wy{...}, attn-linear-split{...}, attn-landmark-split{...})"
+/// as enabled. The bundle's ABI is read from a clone after exactly these,
+/// so its workspace shapes are the kernels' (one string for both).
+std::string cudaWorkspacePasses(const CUDAPipelineOptions &options);
+/// Appends those passes to `pm` (registering them first).
+LogicalResult addCUDAWorkspacePasses(OpPassManager &pm,
+                                     const CUDAPipelineOptions &options);
+
 /// Parses "key=value ..." (chip, features, warps, m-tiles, key-block, stages,
 /// opt-level) over `options`; one-line error on failure.
 bool parseCUDAOptions(llvm::StringRef text, CUDAPipelineOptions &options,
