@@ -57,6 +57,43 @@ struct WarpOps {
   void syncWarp() { NVVM::SyncWarpOp::create(b, loc, ci(-1)); }
 };
 
+/// The lane's 8 bins, digits top down to top - 7, and their sum.
+std::pair<SmallVector<Value>, Value> laneBins(WarpOps &w, Value hist, Value slot, Value top) {
+  SmallVector<Value> bins;
+  Value laneSum = w.ci(0);
+  for (int64_t i = 0; i < 8; ++i) {
+    Value d = arith::IndexCastOp::create(w.b, w.loc, w.b.getIndexType(), w.sub(top, w.ci(i)));
+    bins.push_back(memref::LoadOp::create(w.b, w.loc, hist, ValueRange{slot, d}));
+    laneSum = w.add(laneSum, bins.back());
+  }
+  return {bins, laneSum};
+}
+
+/// Where a lane's bins reach rank `want`, counting from `above` (the
+/// candidates in higher lanes' digits): the digit, the candidates ranked
+/// above its bin, its bin's count, and whether the lane has it.
+struct DigitHit {
+  Value digit, before, count, found;
+};
+DigitHit walkBins(WarpOps &w, ArrayRef<Value> bins, Value top, Value above, Value want) {
+  OpBuilder &b = w.b;
+  Location loc = w.loc;
+  Value digit = w.ci(0), before = w.ci(0), count = w.ci(0), acc = above;
+  Value found = arith::ConstantIntOp::create(b, loc, 0, 1);
+  for (int64_t i = 0; i < 8; ++i) {
+    Value next = w.add(acc, bins[i]);
+    Value hit = arith::AndIOp::create(
+        b, loc, arith::XOrIOp::create(b, loc, found, arith::ConstantIntOp::create(b, loc, 1, 1)),
+        w.cmp(arith::CmpIPredicate::sge, next, want));
+    digit = w.sel(hit, w.sub(top, w.ci(i)), digit);
+    before = w.sel(hit, acc, before);
+    count = w.sel(hit, bins[i], count);
+    found = arith::OrIOp::create(b, loc, found, hit);
+    acc = next;
+  }
+  return {digit, before, count, found};
+}
+
 using CandidateAt = function_ref<std::pair<Value, Value>(OpBuilder &, Location, Value)>;
 
 /// One radix pass's histogram: the warp's 256 bins zeroed, then each
@@ -158,7 +195,7 @@ std::pair<Value, Value> mlir::attn::cuda::buildWarpRadixCut(
     OpBuilder &b, Location loc, int64_t k, Value lane, Value chunks, Value nk, Value hist,
     Value slot,
     function_ref<std::pair<Value, Value>(OpBuilder &, Location, Value)> candidateAt) {
-  Type i32 = b.getI32Type(), idx = b.getIndexType(), f32 = b.getF32Type();
+  Type i32 = b.getI32Type(), f32 = b.getF32Type();
   WarpOps w{b, loc, i32};
   Value lane32 = arith::IndexCastOp::create(b, loc, i32, lane);
   using P = arith::CmpIPredicate;
@@ -170,14 +207,8 @@ std::pair<Value, Value> mlir::attn::cuda::buildWarpRadixCut(
     // Zero the warp's bins (8 per lane), count this digit of the matching
     // candidates, then read the lane's 8 bins from the top.
     countDigit(b, loc, shift, prefix, lane, chunks, hist, slot, candidateAt);
-    SmallVector<Value> bins;
-    Value laneSum = w.ci(0);
     Value top = w.sub(w.ci(255), arith::MulIOp::create(b, loc, lane32, w.ci(8)));
-    for (int64_t i = 0; i < 8; ++i) {
-      Value d = arith::IndexCastOp::create(b, loc, idx, w.sub(top, w.ci(i)));
-      bins.push_back(memref::LoadOp::create(b, loc, hist, ValueRange{slot, d}));
-      laneSum = w.add(laneSum, bins.back());
-    }
+    auto [bins, laneSum] = laneBins(w, hist, slot, top);
     w.syncWarp(); // every lane has read its bins before the next zeroing
     // Candidates above this lane's digits: an exclusive scan of the lane sums.
     Value incl = warpInclusiveScan(b, loc, laneSum, lane32,
@@ -198,24 +229,12 @@ std::pair<Value, Value> mlir::attn::cuda::buildWarpRadixCut(
                                       arith::IndexCastOp::create(b, loc, i32, nk).getResult()});
       b.setInsertionPointToStart(&all.getElseRegion().front());
     }
-    Value digit = w.ci(0), before = w.ci(0), count = w.ci(0), acc = above;
-    Value found = arith::ConstantIntOp::create(b, loc, 0, 1);
-    for (int64_t i = 0; i < 8; ++i) {
-      Value next = w.add(acc, bins[i]);
-      Value hit = arith::AndIOp::create(
-          b, loc, arith::XOrIOp::create(b, loc, found, arith::ConstantIntOp::create(b, loc, 1, 1)),
-          w.cmp(P::sge, next, want));
-      digit = w.sel(hit, w.sub(top, w.ci(i)), digit);
-      before = w.sel(hit, acc, before);
-      count = w.sel(hit, bins[i], count);
-      found = arith::OrIOp::create(b, loc, found, hit);
-      acc = next;
-    }
-    Value owner = arith::AndIOp::create(b, loc, found, w.cmp(P::slt, above, want));
+    DigitHit hit = walkBins(w, bins, top, above, want);
+    Value owner = arith::AndIOp::create(b, loc, hit.found, w.cmp(P::slt, above, want));
     Value src = w.ctz(w.ballot(owner));
-    digit = w.shuffle(digit, src, gpu::ShuffleMode::IDX);
-    before = w.shuffle(before, src, gpu::ShuffleMode::IDX);
-    ties = w.shuffle(count, src, gpu::ShuffleMode::IDX);
+    Value digit = w.shuffle(hit.digit, src, gpu::ShuffleMode::IDX);
+    Value before = w.shuffle(hit.before, src, gpu::ShuffleMode::IDX);
+    ties = w.shuffle(hit.count, src, gpu::ShuffleMode::IDX);
     prefix = arith::OrIOp::create(b, loc, prefix,
                                   arith::ShLIOp::create(b, loc, digit, w.ci(shift)));
     want = w.sub(want, before);
