@@ -81,50 +81,29 @@ MemRefType mlir::attn::cuda::scoreTileType(BlockScoresOp op) {
       gpu::AddressSpaceAttr::get(op.getContext(), gpu::AddressSpace::Workgroup));
 }
 
-void mlir::attn::cuda::buildTiledScores(OpBuilder &b, Location loc,
-                                        BlockScoresOp op,
-                                        function_ref<Value(Value)> arg,
-                                        Value tile, Value tid, Value sQ,
-                                        Value sK, int64_t threads) {
-  constexpr int64_t T = kScoreTile;
-  ScoreRow row = ScoreRow::of(b, loc, op, arg);
-  row.lanes = 16 / elementBytes(row.qp);
-  Value out = arg(op.getScores());
-  Value nB = dimOf(b, loc, out, 0), nH = dimOf(b, loc, out, 1),
-        nq = dimOf(b, loc, out, 2), nk = dimOf(b, loc, out, 3);
-  Value cT = cIdx(b, loc, T);
-  Value tq = arith::CeilDivUIOp::create(b, loc, nq, cT);
-  Value tk = arith::CeilDivUIOp::create(b, loc, nk, cT);
-  // tile -> (b, h, query tile, key tile), row-major.
-  Value tj = arith::RemUIOp::create(b, loc, tile, tk);
-  Value rest = arith::DivUIOp::create(b, loc, tile, tk);
-  Value ti = arith::RemUIOp::create(b, loc, rest, tq);
-  rest = arith::DivUIOp::create(b, loc, rest, tq);
-  Value h = arith::RemUIOp::create(b, loc, rest, nH);
-  Value bi = arith::DivUIOp::create(b, loc, rest, nH);
-  // A whole block is in or out (so its barriers are uniform).
-  auto ifIn = scf::IfOp::create(
-      b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, bi, nB),
-      /*withElse=*/false);
-  OpBuilder::InsertionGuard g(b);
-  b.setInsertionPointToStart(&ifIn.getThenRegion().front());
+/// `tile` as (b, h, query tile, key tile) over extents (H, tq, tk),
+/// row-major (b last: the caller bounds it).
+static SmallVector<Value> unflattenTile(OpBuilder &b, Location loc, Value tile,
+                                        ArrayRef<Value> extents) {
+  SmallVector<Value> at(extents.size() + 1);
+  Value rest = tile;
+  for (int64_t d = extents.size() - 1; d >= 0; --d) {
+    at[d + 1] = arith::RemUIOp::create(b, loc, rest, extents[d]);
+    rest = arith::DivUIOp::create(b, loc, rest, extents[d]);
+  }
+  at[0] = rest;
+  return at;
+}
 
-  Value i0 = arith::MulIOp::create(b, loc, ti, cT);
-  Value j0 = arith::MulIOp::create(b, loc, tj, cT);
-  Value i = arith::AddIOp::create(b, loc, i0, arith::DivUIOp::create(b, loc, tid, cT));
-  Value j = arith::AddIOp::create(b, loc, j0, arith::RemUIOp::create(b, loc, tid, cT));
-  row.b = bi, row.hOut = h, row.i = i;
-  row.staged = {sQ, sK, i0, j0};
-  ScoreHeads heads = scoreHeads(b, loc, row);
-  stageRows(b, loc, sK, row.kp, bi, heads.kvHead, j0, nk, tid, threads);
-  Value inTile = arith::AndIOp::create(
-      b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, i, nq),
-      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, j, nk));
-  Value legal =
-      arith::AndIOp::create(b, loc, inTile, buildScoreLegal(b, loc, row, j));
-  bool useMax = row.share && *row.share == ShareKind::Max;
+/// The tile's score of (i, j) summed (or maxed) over the query heads that
+/// share a score: each head's query rows staged in turn into row.staged's
+/// query tile.
+static Value scoreOverHeads(OpBuilder &b, Location loc, const ScoreRow &row,
+                            const ScoreHeads &heads, Value legal, Value j, Value nq,
+                            Value tid, int64_t threads, bool useMax) {
   double inf = std::numeric_limits<double>::infinity();
   Value zero = cF32(b, loc, 0.0), scale = cF32(b, loc, row.scale);
+  Value sQ = row.staged.q, i0 = row.staged.i0, bi = row.b;
   auto overHeads = scf::ForOp::create(
       b, loc, cIdx(b, loc, 0), heads.count, cIdx(b, loc, 1),
       ValueRange{useMax ? cF32(b, loc, -inf) : zero},
@@ -150,8 +129,51 @@ void mlir::attn::cuda::buildTiledScores(OpBuilder &b, Location loc,
                             : arith::AddFOp::create(hb, hl, acc[0], v).getResult();
         scf::YieldOp::create(hb, hl, next);
       });
+  return overHeads.getResult(0);
+}
+
+void mlir::attn::cuda::buildTiledScores(OpBuilder &b, Location loc,
+                                        BlockScoresOp op,
+                                        function_ref<Value(Value)> arg,
+                                        Value tile, Value tid, Value sQ,
+                                        Value sK, int64_t threads) {
+  constexpr int64_t T = kScoreTile;
+  ScoreRow row = ScoreRow::of(b, loc, op, arg);
+  row.lanes = 16 / elementBytes(row.qp);
+  Value out = arg(op.getScores());
+  Value nB = dimOf(b, loc, out, 0), nH = dimOf(b, loc, out, 1),
+        nq = dimOf(b, loc, out, 2), nk = dimOf(b, loc, out, 3);
+  Value cT = cIdx(b, loc, T);
+  // tile -> (b, h, query tile, key tile), row-major.
+  SmallVector<Value> at = unflattenTile(
+      b, loc, tile,
+      {nH, arith::CeilDivUIOp::create(b, loc, nq, cT), arith::CeilDivUIOp::create(b, loc, nk, cT)});
+  Value bi = at[0], h = at[1], ti = at[2], tj = at[3];
+  // A whole block is in or out (so its barriers are uniform).
+  auto ifIn = scf::IfOp::create(
+      b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, bi, nB),
+      /*withElse=*/false);
+  OpBuilder::InsertionGuard g(b);
+  b.setInsertionPointToStart(&ifIn.getThenRegion().front());
+
+  Value i0 = arith::MulIOp::create(b, loc, ti, cT);
+  Value j0 = arith::MulIOp::create(b, loc, tj, cT);
+  Value i = arith::AddIOp::create(b, loc, i0, arith::DivUIOp::create(b, loc, tid, cT));
+  Value j = arith::AddIOp::create(b, loc, j0, arith::RemUIOp::create(b, loc, tid, cT));
+  row.b = bi, row.hOut = h, row.i = i;
+  row.staged = {sQ, sK, i0, j0};
+  ScoreHeads heads = scoreHeads(b, loc, row);
+  stageRows(b, loc, sK, row.kp, bi, heads.kvHead, j0, nk, tid, threads);
+  Value inTile = arith::AndIOp::create(
+      b, loc, arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, i, nq),
+      arith::CmpIOp::create(b, loc, arith::CmpIPredicate::ult, j, nk));
+  Value legal =
+      arith::AndIOp::create(b, loc, inTile, buildScoreLegal(b, loc, row, j));
+  bool useMax = row.share && *row.share == ShareKind::Max;
+  double inf = std::numeric_limits<double>::infinity();
+  Value total = scoreOverHeads(b, loc, row, heads, legal, j, nq, tid, threads, useMax);
   scf::IfOp::create(b, loc, inTile, [&](OpBuilder &tb, Location tl) {
-    Value s = arith::SelectOp::create(tb, tl, legal, overHeads.getResult(0),
+    Value s = arith::SelectOp::create(tb, tl, legal, total,
                                       cF32(tb, tl, -inf));
     memref::StoreOp::create(tb, tl, s, out, ValueRange{bi, h, i, j});
     scf::YieldOp::create(tb, tl);
