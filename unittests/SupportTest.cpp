@@ -954,3 +954,34 @@ TEST(CudaCompiler, FindsPtxasInOrder) {
   }
   fs::remove_all(root);
 }
+
+// A step kernel's buffers against the entry's ABI (checkStepArgs): a static
+// dimension, rank or element size the kernel indexes otherwise than the
+// runtime will allocate it is refused at compile time. (The ABI once came
+// from a clone lowered without an option the kernels had: landmark entries
+// of 2 (K + 1) pairs per row allocated as 2 K.)
+TEST(CudaCompiler, StepArgumentsMatchTheABI) {
+  attnir::EntryABI abi;
+  abi.name = "landmark";
+  abi.classSize = {-1, -1, 10, 8};
+  attnir::ABIArg entries;
+  entries.name = "w0";
+  entries.dtype = attnir::DType::I32;
+  entries.dimClass = {0, 1, 2};
+  abi.workspace.push_back(entries);
+  attnir::KernelStep st;
+  st.kernel = "landmark__s0_c4";
+  st.args = {"w0"};
+  using ArgType = attnir::CudaArtifacts::ArgType;
+  int64_t dyn = mlir::ShapedType::kDynamic;
+  std::string error;
+  EXPECT_TRUE(attnir::checkStepArgs(abi, st, {ArgType{{dyn, dyn, 10}, 32}}, error)) << error;
+  EXPECT_TRUE(attnir::checkStepArgs(abi, st, {ArgType{{dyn, dyn, dyn}, 32}}, error)) << error;
+  EXPECT_FALSE(attnir::checkStepArgs(abi, st, {ArgType{{dyn, dyn, 8}, 32}}, error));
+  EXPECT_NE(error.find("landmark__s0_c4 indexes w0"), std::string::npos) << error;
+  EXPECT_FALSE(attnir::checkStepArgs(abi, st, {ArgType{{dyn, 10}, 32}}, error));
+  EXPECT_FALSE(attnir::checkStepArgs(abi, st, {ArgType{{dyn, dyn, 10}, 16}}, error));
+  // A dynamic class (the runtime's size from the inputs) takes any size.
+  abi.workspace[0].dimClass = {0, 1, 0};
+  EXPECT_TRUE(attnir::checkStepArgs(abi, st, {ArgType{{dyn, dyn, 10}, 32}}, error)) << error;
+}

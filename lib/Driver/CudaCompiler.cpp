@@ -4,6 +4,7 @@
 #include "attnir/Driver/ToolRun.h"
 #include "attnir/Driver/SpecLoader.h"
 #include "attnir/Driver/Signature.h"
+#include "attnir/Support/HostTensor.h"
 #include "attnir/Conversion/Passes.h"
 #include "attnir/Dialect/Attn/Transforms/Passes.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -70,6 +71,37 @@ bool assemble(const std::string &ptxas, const std::string &ptx,
 
 } // namespace
 
+bool checkStepArgs(const EntryABI &abi, const KernelStep &st,
+                   const std::vector<CudaArtifacts::ArgType> &types, std::string &error) {
+  for (size_t p = 0; p < st.args.size() && p < types.size(); ++p) {
+    Binding at;
+    if (!Binding::parse(st.args[p], at))
+      continue;
+    const std::vector<ABIArg> &list =
+        at.kind == 'i' ? abi.inputs : at.kind == 'o' ? abi.outputs : abi.workspace;
+    if (at.index >= list.size() || types[p].bits == 0)
+      continue;
+    const ABIArg &arg = list[at.index];
+    bool same = types[p].shape.size() == arg.dimClass.size() &&
+                types[p].bits == 8 * dtypeSize(arg.dtype);
+    for (size_t d = 0; same && d < arg.dimClass.size(); ++d) {
+      int64_t want = arg.dimClass[d] >= 0 && size_t(arg.dimClass[d]) < abi.classSize.size()
+                         ? abi.classSize[arg.dimClass[d]]
+                         : -1;
+      int64_t got = types[p].shape[d];
+      same = want < 0 || ShapedType::isDynamic(got) || want == got;
+    }
+    if (!same) {
+      error = "internal error: kernel " + st.kernel + " indexes " + st.args[p] +
+              " otherwise than the bundle's ABI describes it (@" + abi.name + ", " +
+              arg.name + ")";
+      return false;
+    }
+  }
+  return true;
+}
+
+
 bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
                     CudaArtifacts &out, std::string &error,
                     llvm::StringRef stopAfter) {
@@ -107,6 +139,13 @@ bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
         st.kernel = fn.getName().str();
         for (Attribute a : args)
           st.args.push_back(cast<StringAttr>(a).getValue().str());
+        std::vector<CudaArtifacts::ArgType> &types = out.stepArgTypes[st.kernel];
+        for (Type t : fn.getArgumentTypes())
+          if (auto m = dyn_cast<MemRefType>(t))
+            types.push_back({std::vector<int64_t>(m.getShape().begin(), m.getShape().end()),
+                             m.getElementTypeBitWidth()});
+          else
+            types.push_back({});
         auto grid = fn->getAttrOfType<IntegerAttr>("attn.grid_arg");
         auto dims = fn->getAttrOfType<IntegerAttr>("attn.grid_dims");
         st.gridArg = grid ? grid.getInt() : -1;
@@ -206,6 +245,8 @@ bool compileToCudaBundle(ModuleOp spec,
           !rest.take_while(llvm::isDigit).getAsInteger(10, step) &&
           (rest.drop_while(llvm::isDigit).empty() ||
            rest.drop_while(llvm::isDigit).starts_with("_"))) {
+        if (!checkStepArgs(abi, st, a.stepArgTypes[st.kernel], error))
+          return false;
         abi.steps.push_back(st);
         placed[i] = true;
       }

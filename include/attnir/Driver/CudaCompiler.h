@@ -11,6 +11,7 @@
 #define ATTNIR_DRIVER_CUDACOMPILER_H
 
 #include "attnir/Pipelines/Pipelines.h"
+#include <map>
 #include "attnir/Runtime/Bundle.h"
 #include "attnir/Runtime/EntryABI.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -38,7 +39,23 @@ struct CudaArtifacts {
   /// in program order: an entry's selection kernels ("<entry>__s<k>"), then
   /// its attention kernel ("<entry>").
   std::vector<attnir::KernelStep> steps;
+  /// Per step kernel, each argument as the kernel indexes it: its memref
+  /// shape (mlir::ShapedType::kDynamic where dynamic) and element bits;
+  /// compileToCudaBundle checks them against the entry's ABI.
+  struct ArgType {
+    std::vector<int64_t> shape;
+    unsigned bits = 0;
+  };
+  std::map<std::string, std::vector<ArgType>> stepArgTypes;
 };
+
+/// A step's buffers as its kernel indexes them (`types`, one per argument)
+/// against the sizes and element types the entry's ABI gives the runtime:
+/// false, with `error`, where a static dimension, the rank or the element
+/// size differs (that would be a wrong allocation or stride at run time:
+/// an ABI read from IR the kernels were not lowered from).
+bool checkStepArgs(const EntryABI &abi, const KernelStep &st,
+                   const std::vector<CudaArtifacts::ArgType> &types, std::string &error);
 
 /// Lowers `spec` (not modified) for CUDA. With `stopAfter` one of "nvgpu" or
 /// "nvvm" only `stageIR` is produced. Errors carry the spec's line:column.
