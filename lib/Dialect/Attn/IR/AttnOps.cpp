@@ -232,6 +232,35 @@ LogicalResult AttentionOp::verifyBlockList() {
 // KVBlockUpdateOp
 //===----------------------------------------------------------------------===//
 
+/// The packed forms' rules: bf16 pairs (qT, kT and v of i32), AMX tiles
+/// and the three-piece split.
+static LogicalResult verifyPackedForm(KVBlockUpdateOp op, bool pairs, bool inPlace) {
+  auto acc = op.getAcc().getType(), scores = op.getScores().getType();
+  auto kT = cast<MemRefType>(op.getKT().getType());
+  auto vT = cast<MemRefType>(op.getV().getType());
+  int64_t rows = op.getMIn().getType().getDimSize(0);
+  if (pairs != kT.getElementType().isInteger(32) ||
+      pairs != vT.getElementType().isInteger(32) || (pairs && inPlace))
+    return op.emitOpError() << "bf16 pairs need qT, packed kT and v all of i32";
+  // split: v holds three pieces of each padded value row.
+  int64_t vPieces = op.getSplit() ? 3 : 1;
+  if (pairs && (!op.getScale() || scores.getDimSize(1) % 32 != 0 ||
+                vT.getDimSize(3) != vPieces * acc.getDimSize(1)))
+    return op.emitOpError() << "bf16 pairs need a scale, a key block that is a "
+                               "multiple of 32 and v's last dimension equal to "
+                               "acc's";
+  if (op.getAmx() && (!pairs || rows % 16 != 0 || kT.getDimSize(3) % 16 != 0 ||
+                      !op.getScoreRule().empty() || op.getScale()->convertToFloat() <= 0))
+    return op.emitOpError() << "amx needs bf16 pairs, rows a multiple of 16, D "
+                               "a multiple of 32, no score rule and a positive "
+                               "scale";
+  if (op.getSplit() && (!op.getAmx() || kT.getDimSize(3) % 3 != 0 ||
+                        vT.getDimSize(3) % 3 != 0))
+    return op.emitOpError() << "split needs amx and three pieces along kT "
+                               "dimension 3 and v dimension 3";
+  return success();
+}
+
 LogicalResult KVBlockUpdateOp::verify() {
   auto acc = getAcc().getType(), scores = getScores().getType();
   auto qT = getQT().getType();
@@ -245,26 +274,8 @@ LogicalResult KVBlockUpdateOp::verify() {
   bool inPlace = kT.getRank() == 4;
   // bf16 pairs: qT, kT and v all of i32, packed (not in place).
   bool pairs = qT.getElementType().isInteger(32);
-  auto vT = cast<MemRefType>(getV().getType());
-  if (pairs != kT.getElementType().isInteger(32) ||
-      pairs != vT.getElementType().isInteger(32) || (pairs && inPlace))
-    return emitOpError() << "bf16 pairs need qT, packed kT and v all of i32";
-  // split: v holds three pieces of each padded value row.
-  int64_t vPieces = getSplit() ? 3 : 1;
-  if (pairs && (!getScale() || scores.getDimSize(1) % 32 != 0 ||
-                vT.getDimSize(3) != vPieces * acc.getDimSize(1)))
-    return emitOpError() << "bf16 pairs need a scale, a key block that is a "
-                            "multiple of 32 and v's last dimension equal to "
-                            "acc's";
-  if (getAmx() && (!pairs || rows % 16 != 0 || kT.getDimSize(3) % 16 != 0 ||
-                   !getScoreRule().empty() || getScale()->convertToFloat() <= 0))
-    return emitOpError() << "amx needs bf16 pairs, rows a multiple of 16, D "
-                            "a multiple of 32, no score rule and a positive "
-                            "scale";
-  if (getSplit() && (!getAmx() || kT.getDimSize(3) % 3 != 0 ||
-                     vT.getDimSize(3) % 3 != 0))
-    return emitOpError() << "split needs amx and three pieces along kT "
-                            "dimension 3 and v dimension 3";
+  if (failed(verifyPackedForm(*this, pairs, inPlace)))
+    return failure();
   int64_t rowDim = pairs && !getAmx() ? 1 : 0;
   if (qT.getDimSize(rowDim) != rows)
     return emitOpError() << "qT dimension " << rowDim << " must be the tile's "
