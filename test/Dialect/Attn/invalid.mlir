@@ -585,3 +585,60 @@ func.func @dilated_reach_overflow(%q: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf
        : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32>
   return %o : tensor<?x?x?x64xf32>
 }
+
+// -----
+
+// bf16 pairs: qT, packed kT and v all of i32.
+func.func @kv_pairs_mixed(%qT: memref<32x32xi32>, %kT: memref<?x?x?x32x64xf32>,
+                          %v: memref<?x?x?x16xi32>, %acc: memref<32x16xf32>,
+                          %s: memref<32x64xf32>, %i: index, %c: i1,
+                          %m: vector<32xf32>, %l: vector<32xf32>) {
+  // expected-error @+1 {{'attn.kv_block_update' op bf16 pairs need qT, packed kT and v all of i32}}
+  %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
+      lengths(%i, %i) masked(%c) state(%m, %l) {scale = 0.125 : f32}
+      : memref<32x32xi32>, memref<?x?x?x32x64xf32>, memref<?x?x?x16xi32>,
+        memref<32x16xf32>, memref<32x64xf32>, vector<32xf32>
+  return
+}
+
+// -----
+
+func.func @kv_pairs_no_scale(%qT: memref<32x32xi32>, %kT: memref<?x?x?x32x64xi32>,
+                             %v: memref<?x?x?x16xi32>, %acc: memref<32x16xf32>,
+                             %s: memref<32x64xf32>, %i: index, %c: i1,
+                             %m: vector<32xf32>, %l: vector<32xf32>) {
+  // expected-error @+1 {{'attn.kv_block_update' op bf16 pairs need a scale, a key block that is a multiple of 32}}
+  %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
+      lengths(%i, %i) masked(%c) state(%m, %l)
+      : memref<32x32xi32>, memref<?x?x?x32x64xi32>, memref<?x?x?x16xi32>,
+        memref<32x16xf32>, memref<32x64xf32>, vector<32xf32>
+  return
+}
+
+// -----
+
+func.func @kv_amx_without_pairs(%qT: memref<32x64xf32>, %kT: memref<?x?x?x64x64xf32>,
+                                %v: memref<?x?x?x16xf32>, %acc: memref<32x16xf32>,
+                                %s: memref<32x64xf32>, %i: index, %c: i1,
+                                %m: vector<32xf32>, %l: vector<32xf32>) {
+  // expected-error @+1 {{'attn.kv_block_update' op amx needs bf16 pairs}}
+  %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
+      lengths(%i, %i) masked(%c) state(%m, %l) {amx, scale = 0.125 : f32}
+      : memref<32x64xf32>, memref<?x?x?x64x64xf32>, memref<?x?x?x16xf32>,
+        memref<32x16xf32>, memref<32x64xf32>, vector<32xf32>
+  return
+}
+
+// -----
+
+func.func @kv_split_without_amx(%qT: memref<32x32xi32>, %kT: memref<?x?x?x32x64xi32>,
+                                %v: memref<?x?x?x48xi32>, %acc: memref<32x16xf32>,
+                                %s: memref<32x64xf32>, %i: index, %c: i1,
+                                %m: vector<32xf32>, %l: vector<32xf32>) {
+  // expected-error @+1 {{'attn.kv_block_update' op split needs amx}}
+  %m2, %l2 = attn.kv_block_update %qT, %kT, %v, %acc, %s at [%i, %i, %i, %i]
+      lengths(%i, %i) masked(%c) state(%m, %l) {split, scale = 0.125 : f32}
+      : memref<32x32xi32>, memref<?x?x?x32x64xi32>, memref<?x?x?x48xi32>,
+        memref<32x16xf32>, memref<32x64xf32>, vector<32xf32>
+  return
+}
