@@ -56,39 +56,77 @@ static int checkOutputs(const EntryABI &abi, const std::vector<HostTensor> &in,
   return ok ? 0 : 1;
 }
 
-int main(int argc, char **argv) {
+namespace {
+struct Options {
   std::string bundle, entry;
   std::vector<std::string> ins, outs;
-  bool toOutputs = false, bench = false, check = false;
+  bool bench = false, check = false;
+};
+} // namespace
+
+/// BUNDLE [--entry NAME] [--bench] [--check] IN.npy... -o OUT.npy...;
+/// false without a bundle.
+static bool parseArgs(int argc, char **argv, Options &o) {
+  bool toOutputs = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--entry" && i + 1 < argc)
-      entry = argv[++i];
+      o.entry = argv[++i];
     else if (a == "--bench")
-      bench = true;
+      o.bench = true;
     else if (a == "--check")
-      check = true;
+      o.check = true;
     else if (a == "-o")
       toOutputs = true;
-    else if (bundle.empty())
-      bundle = a;
+    else if (o.bundle.empty())
+      o.bundle = a;
     else
-      (toOutputs ? outs : ins).push_back(a);
+      (toOutputs ? o.outs : o.ins).push_back(a);
   }
-  if (bundle.empty())
+  return !o.bundle.empty();
+}
+
+/// A CPU bundle's call in place, then with `bench` the median of 20 more.
+static bool runOnHost(Kernel &kernel, int e, const std::vector<TensorRef> &views,
+                      const std::vector<TensorRef> &outViews, bool bench, double &ms,
+                      std::string &err) {
+  auto call = [&] { return kernel.run(e, views, outViews, err); };
+  if (!call())
+    return false;
+  if (!bench)
+    return true;
+  std::vector<double> t;
+  for (int r = 0; r < 20; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    if (!call())
+      return false;
+    t.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+            .count());
+  }
+  std::sort(t.begin(), t.end());
+  ms = t[t.size() / 2];
+  return true;
+}
+
+int main(int argc, char **argv) {
+  Options o;
+  if (!parseArgs(argc, argv, o))
     return fail("usage: attnir-run BUNDLE [--entry NAME] [--bench] [--check] "
                 "IN.npy... -o OUT.npy...");
+  const std::vector<std::string> &ins = o.ins, &outs = o.outs;
+  bool bench = o.bench;
   // One read of the bundle: the runtime's Kernel serves the signature, the
   // output shapes and the run (CPU in place, CUDA through device copies).
   std::string err;
   Bundle b;
   std::unique_ptr<Kernel> kernel;
-  if (!Bundle::readFile(bundle, b, err) ||
+  if (!Bundle::readFile(o.bundle, b, err) ||
       !(kernel = Kernel::load(std::move(b), err)))
     return fail(err);
-  int e = entry.empty() ? 0 : kernel->findEntry(entry);
+  int e = o.entry.empty() ? 0 : kernel->findEntry(o.entry);
   if (e < 0)
-    return fail("no entry @" + entry);
+    return fail("no entry @" + o.entry);
   // Copies: the kernel moves into the CUDA runner below and dies with it.
   const EntryABI abi = kernel->bundle().entries[e];
   const std::string target = kernel->bundle().target;
@@ -122,27 +160,13 @@ int main(int argc, char **argv) {
         !gpu.run(err) || (bench && !gpu.time(20, ms, err)) ||
         !gpu.download(out, err))
       return fail("@" + abi.name + ": " + err);
-  } else {
-    auto call = [&] { return kernel->run(e, views, outViews, err); };
-    if (!call())
-      return fail(err);
-    if (bench) {
-      std::vector<double> t;
-      for (int r = 0; r < 20; ++r) {
-        auto t0 = std::chrono::steady_clock::now();
-        call();
-        t.push_back(std::chrono::duration<double, std::milli>(
-                        std::chrono::steady_clock::now() - t0)
-                        .count());
-      }
-      std::sort(t.begin(), t.end());
-      ms = t[t.size() / 2];
-    }
+  } else if (!runOnHost(*kernel, e, views, outViews, bench, ms, err)) {
+    return fail(err);
   }
   if (bench)
     std::printf("%s  %s  %.3f ms\n", abi.name.c_str(), target.c_str(), ms);
   for (size_t i = 0; i < nOut; ++i)
     if (!writeNpy(outs[i], out[i], err))
       return fail(err);
-  return check ? checkOutputs(abi, in, out) : 0;
+  return o.check ? checkOutputs(abi, in, out) : 0;
 }
