@@ -88,6 +88,74 @@ struct Heads {
   }
 };
 
+/// The shards this rank holds: q, k, v and every output contiguous, each
+/// of the rank's n positions and a multiple of P heads.
+bool checkHeadArgs(const attnir_comm_t *comm, int64_t seqLen, bool zigzag,
+                   const attnir_tensor_t *inputs, const attnir_tensor_t *outputs,
+                   int32_t numOutputs) {
+  const char *fn = "attnir_head_attention";
+  int64_t P = comm->size;
+  for (int i = 0; i < 3; ++i)
+    if (!contiguous(&inputs[i], 4, i == 0 ? "q" : i == 1 ? "k" : "v", fn))
+      return false;
+  int64_t n = 0;
+  for (const Chunk &c : rankChunks(seqLen, comm->rank, P, zigzag))
+    n += c.len();
+  for (int i = 0; i < 3; ++i)
+    if (inputs[i].shape[2] != n || inputs[i].shape[1] % P != 0) {
+      setError(std::string(fn) + ": input #" + std::to_string(i) + " must hold " +
+               std::to_string(n) + " positions on rank " + std::to_string(comm->rank) +
+               " and a multiple of " + std::to_string(P) + " heads");
+      return false;
+    }
+  for (int32_t i = 0; i < numOutputs; ++i)
+    if (!contiguous(&outputs[i], outputs[i].rank, "an output", fn) || outputs[i].rank < 3 ||
+        outputs[i].shape[2] != n || outputs[i].shape[1] % P != 0) {
+      setError(std::string(fn) + ": output #" + std::to_string(i) + " must be [B, H, " +
+               std::to_string(n) + ", ...], contiguous");
+      return false;
+    }
+  return true;
+}
+
+/// The entry's outputs over the whole sequence of this rank's heads
+/// (`in`: the gathered inputs), each checked against the caller's shard of
+/// it (`outputs`: this rank's rows of every head).
+bool wholeOutputs(const attnir_kernel_t *kernel, int32_t entry, int64_t P, int64_t seqLen,
+                  const std::vector<attnir_tensor_t> &in, const attnir_tensor_t *outputs,
+                  int32_t numOutputs, std::vector<Block> &res) {
+  const char *fn = "attnir_head_attention";
+  std::vector<int64_t> shapes(static_cast<size_t>(numOutputs) * 8);
+  if (attnir_output_shapes(kernel, entry, in.data(), static_cast<int32_t>(in.size()),
+                           shapes.data(), static_cast<int32_t>(shapes.size())) != 0)
+    return false;
+  size_t at = 0;
+  for (int32_t i = 0; i < numOutputs; ++i) {
+    const char *name = nullptr;
+    attnir_dtype_t dtype;
+    int32_t rank = 0;
+    const int64_t *staticShape = nullptr;
+    if (attnir_arg_info(kernel, entry, 1, i, &name, &dtype, &rank, &staticShape) != 0)
+      return false;
+    int64_t X = rank == 4 ? shapes[at + 3] : -1;
+    if (rank < 3 || rank > 4 || rank != outputs[i].rank || shapes[at + 2] != seqLen) {
+      setError(std::string(fn) + ": output #" + std::to_string(i) +
+               " is not [B, H, N] or [B, H, N, X] over the whole sequence");
+      return false;
+    }
+    const attnir_tensor_t &o = outputs[i];
+    if (o.dtype != dtype || o.shape[0] != shapes[at] || o.shape[1] != shapes[at + 1] * P ||
+        (rank == 4 && o.shape[3] != X)) {
+      setError(std::string(fn) + ": output #" + std::to_string(i) +
+               " must be this rank's rows of the entry's output, of its type");
+      return false;
+    }
+    res.push_back(Block::make(dtype, shapes[at], shapes[at + 1], seqLen, X));
+    at += static_cast<size_t>(rank);
+  }
+  return true;
+}
+
 } // namespace
 
 extern "C" int attnir_head_attention(const attnir_kernel_t *kernel, int32_t entry,
@@ -95,34 +163,14 @@ extern "C" int attnir_head_attention(const attnir_kernel_t *kernel, int32_t entr
                                      int32_t zigzag, const attnir_tensor_t *inputs,
                                      int32_t numInputs, const attnir_tensor_t *outputs,
                                      int32_t numOutputs) {
-  const char *fn = "attnir_head_attention";
   if (!kernel || !comm || !comm->alltoall || comm->size < 1 || comm->rank < 0 ||
       comm->rank >= comm->size || !inputs || numInputs < 3 || !outputs || numOutputs < 1) {
     setError("attnir_head_attention: null kernel, a communicator without alltoall, or "
              "fewer than q, k, v and one output");
     return 1;
   }
-  int64_t P = comm->size;
-  for (int i = 0; i < 3; ++i)
-    if (!contiguous(&inputs[i], 4, i == 0 ? "q" : i == 1 ? "k" : "v", fn))
-      return 1;
-  int64_t n = 0;
-  for (const Chunk &c : rankChunks(seqLen, comm->rank, P, zigzag != 0))
-    n += c.len();
-  for (int i = 0; i < 3; ++i)
-    if (inputs[i].shape[2] != n || inputs[i].shape[1] % P != 0) {
-      setError(std::string(fn) + ": input #" + std::to_string(i) + " must hold " +
-               std::to_string(n) + " positions on rank " + std::to_string(comm->rank) +
-               " and a multiple of " + std::to_string(P) + " heads");
-      return 1;
-    }
-  for (int32_t i = 0; i < numOutputs; ++i)
-    if (!contiguous(&outputs[i], outputs[i].rank, "an output", fn) || outputs[i].rank < 3 ||
-        outputs[i].shape[2] != n || outputs[i].shape[1] % P != 0) {
-      setError(std::string(fn) + ": output #" + std::to_string(i) + " must be [B, H, " +
-               std::to_string(n) + ", ...], contiguous");
-      return 1;
-    }
+  if (!checkHeadArgs(comm, seqLen, zigzag != 0, inputs, outputs, numOutputs))
+    return 1;
   Heads heads{comm, seqLen, zigzag != 0};
   std::vector<Block> full(3);
   for (int i = 0; i < 3; ++i)
@@ -133,37 +181,10 @@ extern "C" int attnir_head_attention(const attnir_kernel_t *kernel, int32_t entr
     in.push_back(b.view());
   for (int32_t i = 3; i < numInputs; ++i)
     in.push_back(inputs[i]);
-  // The entry's outputs on the whole sequence of this rank's heads.
-  std::vector<int64_t> shapes(static_cast<size_t>(numOutputs) * 8);
-  if (attnir_output_shapes(kernel, entry, in.data(), numInputs, shapes.data(),
-                           static_cast<int32_t>(shapes.size())) != 0)
-    return 1;
   std::vector<Block> res;
+  if (!wholeOutputs(kernel, entry, comm->size, seqLen, in, outputs, numOutputs, res))
+    return 1;
   std::vector<attnir_tensor_t> outs;
-  size_t at = 0;
-  for (int32_t i = 0; i < numOutputs; ++i) {
-    const char *name = nullptr;
-    attnir_dtype_t dtype;
-    int32_t rank = 0;
-    const int64_t *staticShape = nullptr;
-    if (attnir_arg_info(kernel, entry, 1, i, &name, &dtype, &rank, &staticShape) != 0)
-      return 1;
-    int64_t X = rank == 4 ? shapes[at + 3] : -1;
-    if (rank < 3 || rank > 4 || rank != outputs[i].rank || shapes[at + 2] != seqLen) {
-      setError(std::string(fn) + ": output #" + std::to_string(i) +
-               " is not [B, H, N] or [B, H, N, X] over the whole sequence");
-      return 1;
-    }
-    const attnir_tensor_t &o = outputs[i];
-    if (o.dtype != dtype || o.shape[0] != shapes[at] || o.shape[1] != shapes[at + 1] * P ||
-        (rank == 4 && o.shape[3] != X)) {
-      setError(std::string(fn) + ": output #" + std::to_string(i) +
-               " must be this rank's rows of the entry's output, of its type");
-      return 1;
-    }
-    res.push_back(Block::make(dtype, shapes[at], shapes[at + 1], seqLen, X));
-    at += static_cast<size_t>(rank);
-  }
   for (Block &b : res)
     outs.push_back(b.view());
   if (attnir_run(kernel, entry, in.data(), numInputs, outs.data(), numOutputs) != 0)
