@@ -970,49 +970,39 @@ std::pair<Value, Value> mlir::attn::buildRadixCut(OpBuilder &b, Location loc,
   return {ifAll.getResult(0), ifAll.getResult(1)};
 }
 
-void mlir::attn::buildSelectRow(OpBuilder &b, Location loc,
-                                const SelectPolicy &policy, const RowRef &row,
-                                Value indices, Value counts,
-                                ValueRange rowIndex, Value scanEnd) {
-  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
-  Value nk = row.length(b, loc), width = dimOf(b, loc, indices, 3);
-  RowFacts f{policy, row, nk, nk};
-  f.stopAt(b, loc, scanEnd);
-  Value end = f.end();
-  if (policy.local > 0)
-    f.localStart = buildLocalStart(b, loc, f);
-  RowMass mass;
-  if (policy.threshold)
-    mass = buildRowMass(b, loc, f);
-  Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
-  Value cutS, cutJ;
-  if (policy.topk && *policy.topk > kRadixAbove)
-    std::tie(cutS, cutJ) = buildRadixCut(b, loc, f, *policy.topk);
-  else
-    std::tie(cutS, cutJ) = buildCut(
-      b, loc, policy, mass, b.getIndexType(),
-      [&](OpBuilder &wb, Location l, Value cs, Value cj) {
-        auto scan = scf::ForOp::create(
-            wb, l, c0, end, c1, ValueRange{cF32(wb, l, -kInf), cIdx(wb, l, -1)},
-            [&](OpBuilder &sb, Location sl, Value j, ValueRange best) {
-              Value s = f.score(sb, sl, j);
-              Value better = arith::AndIOp::create(
-                  sb, sl, f.candidate(sb, sl, j, s),
-                  arith::AndIOp::create(
-                      sb, sl, ranksAfter(sb, sl, s, j, cs, cj),
-                      arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT, s,
-                                            best[0])));
-              scf::YieldOp::create(
-                  sb, sl,
-                  ValueRange{arith::SelectOp::create(sb, sl, better, s, best[0]),
-                             arith::SelectOp::create(sb, sl, better, j, best[1])});
-            });
-        Value found = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::sge,
-                                            scan.getResult(1), c0);
-        return std::make_tuple(scan.getResult(0), scan.getResult(1), found);
+/// One step of the selection by passes: the best candidate ranking after
+/// (cs, cj) in (score descending, id ascending) order among [0, end), and
+/// whether there is one.
+static std::tuple<Value, Value, Value> bestAfter(OpBuilder &wb, Location l, RowFacts &f,
+                                                 Value end, Value cs, Value cj) {
+  Value c0 = cIdx(wb, l, 0), c1 = cIdx(wb, l, 1);
+  auto scan = scf::ForOp::create(
+      wb, l, c0, end, c1, ValueRange{cF32(wb, l, -kInf), cIdx(wb, l, -1)},
+      [&](OpBuilder &sb, Location sl, Value j, ValueRange best) {
+        Value s = f.score(sb, sl, j);
+        Value better = arith::AndIOp::create(
+            sb, sl, f.candidate(sb, sl, j, s),
+            arith::AndIOp::create(
+                sb, sl, ranksAfter(sb, sl, s, j, cs, cj),
+                arith::CmpFOp::create(sb, sl, arith::CmpFPredicate::OGT, s, best[0])));
+        scf::YieldOp::create(
+            sb, sl,
+            ValueRange{arith::SelectOp::create(sb, sl, better, s, best[0]),
+                       arith::SelectOp::create(sb, sl, better, j, best[1])});
       });
+  Value found =
+      arith::CmpIOp::create(wb, l, arith::CmpIPredicate::sge, scan.getResult(1), c0);
+  return std::make_tuple(scan.getResult(0), scan.getResult(1), found);
+}
 
-  // Emit the kept ids in ascending order, then -1 up to the width.
+/// The kept ids (forced, or candidates ranking at or above the cut
+/// (cutS, cutJ)) in ascending order into `indices`' row, then -1 up to its
+/// width, and their count.
+static void emitKeptIds(OpBuilder &b, Location loc, RowFacts &f, Value end, Value cutS,
+                        Value cutJ, Value indices, Value counts, ValueRange rowIndex) {
+  Value c0 = cIdx(b, loc, 0), c1 = cIdx(b, loc, 1);
+  Value width = dimOf(b, loc, indices, 3);
+  Value yes = arith::ConstantIntOp::create(b, loc, 1, 1);
   Type idType = cast<MemRefType>(indices.getType()).getElementType();
   auto asId = [&](OpBuilder &ob, Location l, Value v) -> Value {
     return arith::IndexCastOp::create(ob, l, idType, v);
@@ -1051,4 +1041,29 @@ void mlir::attn::buildSelectRow(OpBuilder &b, Location loc,
   });
   memref::StoreOp::create(b, loc, asId(b, loc, count), counts,
                           ValueRange{rowIndex[0], rowIndex[1], rowIndex[2]});
+}
+
+void mlir::attn::buildSelectRow(OpBuilder &b, Location loc,
+                                const SelectPolicy &policy, const RowRef &row,
+                                Value indices, Value counts,
+                                ValueRange rowIndex, Value scanEnd) {
+  Value nk = row.length(b, loc);
+  RowFacts f{policy, row, nk, nk};
+  f.stopAt(b, loc, scanEnd);
+  Value end = f.end();
+  if (policy.local > 0)
+    f.localStart = buildLocalStart(b, loc, f);
+  RowMass mass;
+  if (policy.threshold)
+    mass = buildRowMass(b, loc, f);
+  Value cutS, cutJ;
+  if (policy.topk && *policy.topk > kRadixAbove)
+    std::tie(cutS, cutJ) = buildRadixCut(b, loc, f, *policy.topk);
+  else
+    std::tie(cutS, cutJ) = buildCut(
+        b, loc, policy, mass, b.getIndexType(),
+        [&](OpBuilder &wb, Location l, Value cs, Value cj) {
+          return bestAfter(wb, l, f, end, cs, cj);
+        });
+  emitKeptIds(b, loc, f, end, cutS, cutJ, indices, counts, rowIndex);
 }
