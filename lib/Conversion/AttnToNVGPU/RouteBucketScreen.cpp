@@ -105,30 +105,26 @@ SmallVector<Value> mlir::attn::cuda::loadTokenPieces(ImplicitLocOpBuilder &b, Va
   return out;
 }
 
-SmallVector<Value> mlir::attn::cuda::screenedNearest(ImplicitLocOpBuilder &b,
-                                                     const RouteSite &site, Value maxNorm2,
-                                                     int64_t C, int64_t D, Value bi, Value h,
-                                                     ArrayRef<Value> ts, ArrayRef<Value> first) {
+/// The screen's sums over D: token-major x . mu (result u * C + c), each
+/// token's |x|^2 (result T C + u), then the next step's pieces of x, loaded
+/// a step ahead (`first`: the first step's) so their latency hides behind a
+/// step of fmas.
+static scf::ForOp screenSums(ImplicitLocOpBuilder &b, const RouteSite &site, int64_t C,
+                             int64_t D, Value bi, Value h, ArrayRef<Value> ts,
+                             ArrayRef<Value> first) {
   Location loc = b.getLoc();
-  auto c = [&](int64_t v) { return cIdx(b, loc, v); };
-  auto f32 = [&](float v) -> Value {
-    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
-  };
   const int64_t T = ts.size();
   int64_t width = pieceWidth(site.x);
-  // Sums token-major (acc[u * C + c]), each token's |x|^2, then the next
-  // step's pieces of x, loaded a step ahead (`first`: the first step's)
-  // so their latency hides behind a step of fmas.
-  SmallVector<Value> init(T * C + T, f32(0.0f));
+  SmallVector<Value> init(T * C + T, arith::ConstantOp::create(b, b.getF32FloatAttr(0.0f)));
   llvm::append_range(init, first);
-  auto loop = scf::ForOp::create(
-      b, c(0), c(D), c(width), init,
+  return scf::ForOp::create(
+      b, cIdx(b, loc, 0), cIdx(b, loc, D), cIdx(b, loc, width), init,
       [&](OpBuilder &ob, Location l, Value d, ValueRange acc) {
         ImplicitLocOpBuilder db(l, ob);
         // The last step reloads its own piece (a cache hit, never past D).
         Value ahead = arith::MinUIOp::create(db, arith::AddIOp::create(db, d, cIdx(db, l, width)),
                                              cIdx(db, l, D - width));
-        SmallVector<Value> nextX = loadTokenPieces(db, site.x, bi, h, ts, ahead);
+        SmallVector<Value> nextX = cuda::loadTokenPieces(db, site.x, bi, h, ts, ahead);
         SmallVector<SmallVector<Value>> x;
         for (int64_t u = 0; u < T; ++u)
           x.push_back(widen(db, acc[T * C + T + u]));
@@ -146,38 +142,59 @@ SmallVector<Value> mlir::attn::cuda::screenedNearest(ImplicitLocOpBuilder &b,
         llvm::append_range(next, nextX);
         scf::YieldOp::create(db, next);
       });
+}
+
+/// Token t's bucket from its C sums: the best centroid where it beats the
+/// runner-up by more than the float32 sums' error bound (`norm2`: the
+/// token's |x|^2), else the reference's float64 assignment.
+static Value screenedBucket(ImplicitLocOpBuilder &b, const RouteSite &site, ValueRange sums,
+                            Value norm2, Value maxNorm2, int64_t D, Value bi, Value h,
+                            Value t) {
+  Location loc = b.getLoc();
+  auto f32 = [&](float v) -> Value {
+    return arith::ConstantOp::create(b, b.getF32FloatAttr(v));
+  };
   // (4 D 2^-24)^2: the squared margin per |x|^2 max |mu|^2.
   float margin2 = static_cast<float>(std::ldexp(double(D) * double(D), -44));
-  SmallVector<Value> buckets;
-  for (int64_t u = 0; u < T; ++u) {
-    Value best = loop.getResult(u * C), bestC = c(0);
-    Value second = f32(-std::numeric_limits<float>::infinity());
-    for (int64_t k = 1; k < C; ++k) {
-      Value s = loop.getResult(u * C + k);
-      Value better = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, s, best);
-      // maximumf: a NaN sum makes the runner-up NaN and fails the screen.
-      second = arith::SelectOp::create(b, better, best, arith::MaximumFOp::create(b, second, s));
-      best = arith::SelectOp::create(b, better, s, best);
-      bestC = arith::SelectOp::create(b, better, c(k), bestC);
-    }
-    Value gap = arith::SubFOp::create(b, best, second);
-    Value bound2 = arith::MulFOp::create(
-        b, f32(margin2), arith::MulFOp::create(b, loop.getResult(T * C + u), maxNorm2));
-    Value clear = arith::AndIOp::create(
-        b, arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, gap, f32(1e-30f)),
-        arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, arith::MulFOp::create(b, gap, gap),
-                              bound2));
-    auto pick = scf::IfOp::create(
-        b, clear,
-        [&](OpBuilder &tb, Location l) { scf::YieldOp::create(tb, l, ValueRange{bestC}); },
-        [&](OpBuilder &eb, Location l) {
-          // The reference's float64 sums (the staged float32 centroids
-          // widen exactly).
-          Value k = buildRouteBucketsAt(eb, l, site, bi, h, {ts[u]}).front();
-          scf::YieldOp::create(eb, l, ValueRange{k});
-        });
-    buckets.push_back(pick.getResult(0));
+  Value best = sums[0], bestC = cIdx(b, loc, 0);
+  Value second = f32(-std::numeric_limits<float>::infinity());
+  for (int64_t k = 1; k < static_cast<int64_t>(sums.size()); ++k) {
+    Value s = sums[k];
+    Value better = arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, s, best);
+    // maximumf: a NaN sum makes the runner-up NaN and fails the screen.
+    second = arith::SelectOp::create(b, better, best, arith::MaximumFOp::create(b, second, s));
+    best = arith::SelectOp::create(b, better, s, best);
+    bestC = arith::SelectOp::create(b, better, cIdx(b, loc, k), bestC);
   }
+  Value gap = arith::SubFOp::create(b, best, second);
+  Value bound2 =
+      arith::MulFOp::create(b, f32(margin2), arith::MulFOp::create(b, norm2, maxNorm2));
+  Value clear = arith::AndIOp::create(
+      b, arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, gap, f32(1e-30f)),
+      arith::CmpFOp::create(b, arith::CmpFPredicate::OGT, arith::MulFOp::create(b, gap, gap),
+                            bound2));
+  auto pick = scf::IfOp::create(
+      b, clear,
+      [&](OpBuilder &tb, Location l) { scf::YieldOp::create(tb, l, ValueRange{bestC}); },
+      [&](OpBuilder &eb, Location l) {
+        // The reference's float64 sums (the staged float32 centroids
+        // widen exactly).
+        Value k = buildRouteBucketsAt(eb, l, site, bi, h, {t}).front();
+        scf::YieldOp::create(eb, l, ValueRange{k});
+      });
+  return pick.getResult(0);
+}
+
+SmallVector<Value> mlir::attn::cuda::screenedNearest(ImplicitLocOpBuilder &b,
+                                                     const RouteSite &site, Value maxNorm2,
+                                                     int64_t C, int64_t D, Value bi, Value h,
+                                                     ArrayRef<Value> ts, ArrayRef<Value> first) {
+  const int64_t T = ts.size();
+  scf::ForOp loop = screenSums(b, site, C, D, bi, h, ts, first);
+  SmallVector<Value> buckets;
+  for (int64_t u = 0; u < T; ++u)
+    buckets.push_back(screenedBucket(b, site, loop.getResults().slice(u * C, C),
+                                     loop.getResult(T * C + u), maxNorm2, D, bi, h, ts[u]));
   return buckets;
 }
 
