@@ -85,19 +85,9 @@ bool isScalar(Type t) {
 }
 } // namespace
 
-/// One region: one block whose arguments are `leading` then one tensor per
-/// rule operand, ops the reference knows with scalar results, tensor reads
-/// of the block's own tensor arguments only, ending in attn.yield of
-/// `results`.
-LogicalResult mlir::attn::verifyRule(Operation *op, ValueRange ruleOperands,
-                                     Region &r, StringRef name,
-                                     ArrayRef<Type> leading,
-                                     ArrayRef<Type> results) {
-  if (r.empty())
-    return success();
-  if (!r.hasOneBlock())
-    return op->emitOpError() << name << " must have exactly one block";
-  Block &blk = r.front();
+/// The region's block arguments: `leading`, then one per rule operand.
+static LogicalResult verifyRuleArguments(Operation *op, ValueRange ruleOperands, Block &blk,
+                                         StringRef name, ArrayRef<Type> leading) {
   SmallVector<Type> want(leading);
   for (Value v : ruleOperands)
     want.push_back(v.getType());
@@ -112,11 +102,64 @@ LogicalResult mlir::attn::verifyRule(Operation *op, ValueRange ruleOperands,
     if (arg.getType() != want[k])
       return op->emitOpError() << name << " argument " << k << " must be "
                               << want[k] << ", got " << arg.getType();
+  return success();
+}
+
+/// One op of a rule body (not the yield): an op the reference knows, with
+/// one scalar result, scalar operands, reading only the rule operands.
+static LogicalResult verifyRuleBodyOp(Operation &inner, Block &blk, StringRef name,
+                                      size_t numLeading) {
   auto isOperandArg = [&](Value v) {
     auto arg = dyn_cast<BlockArgument>(v);
-    return arg && arg.getOwner() == &blk &&
-           arg.getArgNumber() >= leading.size();
+    return arg && arg.getOwner() == &blk && arg.getArgNumber() >= numLeading;
   };
+  StringRef opName = inner.getName().getStringRef();
+  if (!attnir::isRuleOp(std::string_view(opName.data(), opName.size())))
+    return inner.emitOpError()
+           << "may not appear in " << name
+           << " (rules use arith and math ops on scalars, tensor.extract "
+              "and tensor.dim of the rule operands)";
+  if (inner.getNumRegions() || inner.getNumResults() != 1 ||
+      !isScalar(inner.getResult(0).getType()))
+    return inner.emitOpError()
+           << "in " << name
+           << " must have one scalar result (i1 to i64, index, f32, f16 or "
+              "bf16)";
+  if (auto c = dyn_cast<arith::ConstantOp>(inner))
+    if (!isa<IntegerAttr, FloatAttr>(c.getValue()))
+      return inner.emitOpError() << "in " << name
+                                 << " must be a scalar constant";
+  if (isa<tensor::ExtractOp, tensor::DimOp>(inner) &&
+      !isOperandArg(inner.getOperand(0)))
+    return inner.emitOpError() << "in " << name
+                               << " must read one of the rule operands "
+                                  "(an argument of the region)";
+  if (isa<tensor::DimOp>(inner) &&
+      !matchPattern(inner.getOperand(1), m_Constant()))
+    return inner.emitOpError() << "in " << name
+                               << " needs a constant dimension";
+  for (Value v : inner.getOperands())
+    if (!isScalar(v.getType()) && !isa<tensor::ExtractOp, tensor::DimOp>(inner))
+      return inner.emitOpError() << "in " << name
+                                 << " must take scalars only";
+  return success();
+}
+
+/// One region: one block whose arguments are `leading` then one tensor per
+/// rule operand, ops the reference knows with scalar results, tensor reads
+/// of the block's own tensor arguments only, ending in attn.yield of
+/// `results`.
+LogicalResult mlir::attn::verifyRule(Operation *op, ValueRange ruleOperands,
+                                     Region &r, StringRef name,
+                                     ArrayRef<Type> leading,
+                                     ArrayRef<Type> results) {
+  if (r.empty())
+    return success();
+  if (!r.hasOneBlock())
+    return op->emitOpError() << name << " must have exactly one block";
+  Block &blk = r.front();
+  if (failed(verifyRuleArguments(op, ruleOperands, blk, name, leading)))
+    return failure();
   for (Operation &inner : blk) {
     if (auto y = dyn_cast<YieldOp>(inner)) {
       if (TypeRange(y.getValues().getTypes()) != TypeRange(results)) {
@@ -128,35 +171,8 @@ LogicalResult mlir::attn::verifyRule(Operation *op, ValueRange ruleOperands,
       }
       continue;
     }
-    StringRef opName = inner.getName().getStringRef();
-    if (!attnir::isRuleOp(std::string_view(opName.data(), opName.size())))
-      return inner.emitOpError()
-             << "may not appear in " << name
-             << " (rules use arith and math ops on scalars, tensor.extract "
-                "and tensor.dim of the rule operands)";
-    if (inner.getNumRegions() || inner.getNumResults() != 1 ||
-        !isScalar(inner.getResult(0).getType()))
-      return inner.emitOpError()
-             << "in " << name
-             << " must have one scalar result (i1 to i64, index, f32, f16 or "
-                "bf16)";
-    if (auto c = dyn_cast<arith::ConstantOp>(inner))
-      if (!isa<IntegerAttr, FloatAttr>(c.getValue()))
-        return inner.emitOpError() << "in " << name
-                                   << " must be a scalar constant";
-    if (isa<tensor::ExtractOp, tensor::DimOp>(inner) &&
-        !isOperandArg(inner.getOperand(0)))
-      return inner.emitOpError() << "in " << name
-                                 << " must read one of the rule operands "
-                                    "(an argument of the region)";
-    if (isa<tensor::DimOp>(inner) &&
-        !matchPattern(inner.getOperand(1), m_Constant()))
-      return inner.emitOpError() << "in " << name
-                                 << " needs a constant dimension";
-    for (Value v : inner.getOperands())
-      if (!isScalar(v.getType()) && !isa<tensor::ExtractOp, tensor::DimOp>(inner))
-        return inner.emitOpError() << "in " << name
-                                   << " must take scalars only";
+    if (failed(verifyRuleBodyOp(inner, blk, name, leading.size())))
+      return failure();
   }
   if (blk.empty() || !isa<YieldOp>(blk.back()))
     return op->emitOpError() << name << " must end in attn.yield";
@@ -226,8 +242,9 @@ attnir::RefRule mlir::attn::describeRule(Region &r) {
 }
 
 void AttentionOp::ruleShapeRelations(SmallVectorImpl<ShapeRelation> &out) {
-  for (auto [region, first] : {std::pair<Region *, unsigned>{&getMaskRule(), 0},
-                               {&getScoreRule(), 1}}) {
+  for (auto [region, firstArg] : {std::pair<Region *, unsigned>{&getMaskRule(), 0},
+                                  {&getScoreRule(), 1}}) {
+    unsigned first = firstArg; // lambdas capture no structured bindings
     if (region->empty())
       continue;
     Block &blk = region->front();
