@@ -101,7 +101,6 @@ bool checkStepArgs(const EntryABI &abi, const KernelStep &st,
   return true;
 }
 
-
 bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
                     CudaArtifacts &out, std::string &error,
                     llvm::StringRef stopAfter) {

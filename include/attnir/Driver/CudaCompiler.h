@@ -11,10 +11,10 @@
 #define ATTNIR_DRIVER_CUDACOMPILER_H
 
 #include "attnir/Pipelines/Pipelines.h"
-#include <map>
 #include "attnir/Runtime/Bundle.h"
 #include "attnir/Runtime/EntryABI.h"
 #include "mlir/IR/BuiltinOps.h"
+#include <map>
 
 namespace attnir {
 

@@ -315,9 +315,7 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
   tid = thread, smem = window, lane = rem(tid, 32), warp = div(tid, 32);
   Location loc = b.getLoc();
   Value table = tableBuf();
-  // Entry slots per row of the entries: K, or K + 1 where each block's run
-  // is padded to whole groups of 64 (one-block groups).
-  int64_t perRow = cast<MemRefType>(entriesBuf().getType()).getDimSize(3) / 2;
+  int64_t perRow = entrySlotsPerRow(op);
   bool oneBlock = perRow == topk + 1;
   Value nB = dimOf(b, loc, q, 0), heads = dimOf(b, loc, q, 1);
   n = dimOf(b, loc, q, 2), nb = dimOf(b, loc, table, 2);
@@ -647,8 +645,7 @@ LogicalResult mlir::attn::cuda::buildLandmarkBlocks(OpBuilder &gb, func::FuncOp 
                     argOf(op.getScratch()[2]), argOf(op.getScratch()[3]),
                     argOf(op.getScratch()[4])};
   int64_t K = static_cast<int64_t>(*op.getTopk());
-  // Entry slots per row: K + 1 with one-block groups (attn-landmark-split).
-  int64_t perRow = cast<RankedTensorType>(op.getScratch()[4].getType()).getDimSize(3) / 2;
+  int64_t perRow = entrySlotsPerRow(op);
   bool oneBlock = perRow == K + 1;
   std::string base = name.str();
 

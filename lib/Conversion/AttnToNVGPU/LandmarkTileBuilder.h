@@ -24,6 +24,13 @@ constexpr int64_t kTile = 64, kThreads = 128, kTopkMax = 8;
 constexpr int64_t kWindow = 8192;
 constexpr double kLog2e = 1.4426950408889634, kLn2 = 0.6931471805599453;
 
+/// Entry slots per row of the by-blocks program's entries scratch
+/// (AttnRouteOps.td): K, or K + 1 where attn-landmark-split padded each
+/// block's run to whole groups of 64 (one-block groups).
+inline int64_t entrySlotsPerRow(LandmarkOp op) {
+  return cast<ShapedType>(op.getScratch()[4].getType()).getDimSize(3) / 2;
+}
+
 /// Shared memory: Q [64, D + 8], then two stages of (keys [72, D + 8]: the
 /// block's 64 keys then its landmark row 8 times, an n-tile; values [64,
 /// Dv + 8]), then the window's bitmap. Landmark chunks of the selection use

@@ -46,14 +46,10 @@ constexpr int64_t kThreads = 128;
 /// `buf` (row-major).
 SmallVector<Value> unflatten(OpBuilder &b, Location loc, Value id, Value buf,
                              unsigned rank) {
-  SmallVector<Value> idx(rank);
-  for (int d = rank - 1; d >= 0; --d) {
-    Value size = dimOf(b, loc, buf, d);
-    idx[d] = d ? arith::RemUIOp::create(b, loc, id, size).getResult() : id;
-    if (d)
-      id = arith::DivUIOp::create(b, loc, id, size);
-  }
-  return idx;
+  SmallVector<Value> extents;
+  for (unsigned d = 1; d < rank; ++d)
+    extents.push_back(dimOf(b, loc, buf, d));
+  return unflattenIndex(b, loc, id, extents);
 }
 
 /// A lane's butterfly arg-max over the warp: (s, j) of the highest score,

@@ -81,20 +81,6 @@ MemRefType mlir::attn::cuda::scoreTileType(BlockScoresOp op) {
       gpu::AddressSpaceAttr::get(op.getContext(), gpu::AddressSpace::Workgroup));
 }
 
-/// `tile` as (b, h, query tile, key tile) over extents (H, tq, tk),
-/// row-major (b last: the caller bounds it).
-static SmallVector<Value> unflattenTile(OpBuilder &b, Location loc, Value tile,
-                                        ArrayRef<Value> extents) {
-  SmallVector<Value> at(extents.size() + 1);
-  Value rest = tile;
-  for (int64_t d = extents.size() - 1; d >= 0; --d) {
-    at[d + 1] = arith::RemUIOp::create(b, loc, rest, extents[d]);
-    rest = arith::DivUIOp::create(b, loc, rest, extents[d]);
-  }
-  at[0] = rest;
-  return at;
-}
-
 /// The tile's score of (i, j) summed (or maxed) over the query heads that
 /// share a score: each head's query rows staged in turn into row.staged's
 /// query tile.
@@ -145,7 +131,7 @@ void mlir::attn::cuda::buildTiledScores(OpBuilder &b, Location loc,
         nq = dimOf(b, loc, out, 2), nk = dimOf(b, loc, out, 3);
   Value cT = cIdx(b, loc, T);
   // tile -> (b, h, query tile, key tile), row-major.
-  SmallVector<Value> at = unflattenTile(
+  SmallVector<Value> at = unflattenIndex(
       b, loc, tile,
       {nH, arith::CeilDivUIOp::create(b, loc, nq, cT), arith::CeilDivUIOp::create(b, loc, nk, cT)});
   Value bi = at[0], h = at[1], ti = at[2], tj = at[3];

@@ -52,6 +52,20 @@ inline Value dimOf(OpBuilder &b, Location loc, Value buffer, int64_t d) {
   return memref::DimOp::create(b, loc, buffer, d);
 }
 
+/// Linear index `id` as row-major indices over (unbounded, extents...):
+/// the last extent varies fastest; the first index is what is left (the
+/// caller bounds it).
+inline SmallVector<Value> unflattenIndex(OpBuilder &b, Location loc, Value id,
+                                         ArrayRef<Value> extents) {
+  SmallVector<Value> at(extents.size() + 1);
+  for (int64_t d = static_cast<int64_t>(extents.size()) - 1; d >= 0; --d) {
+    at[d + 1] = arith::RemUIOp::create(b, loc, id, extents[d]);
+    id = arith::DivUIOp::create(b, loc, id, extents[d]);
+  }
+  at[0] = id;
+  return at;
+}
+
 /// A read-only buffer view of tensor `t` (the lowerings read operands
 /// through it; bufferization folds it away).
 inline Value readBuffer(OpBuilder &b, Location loc, Value t) {
