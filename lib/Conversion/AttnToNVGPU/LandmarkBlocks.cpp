@@ -322,10 +322,9 @@ void LandmarkTileBuilder::buildUnits(Value block, Value thread, Value window) {
   // block -> (b, h, group of 64 entry slots): the grid has ceil(N / 64)
   // perRow groups per (b, h), the entries' slots.
   Value slots = mul(arith::CeilDivUIOp::create(b, n, c(kTile)), perRow);
-  Value group = arith::RemUIOp::create(b, block, slots);
-  Value rest = arith::DivUIOp::create(b, block, slots);
-  h = arith::RemUIOp::create(b, rest, heads);
-  bi = arith::DivUIOp::create(b, rest, heads);
+  SmallVector<Value> at = unflattenIndex(b, loc, block, {heads, slots});
+  bi = at[0], h = at[1];
+  Value group = at[2];
   auto ifIn = scf::IfOp::create(b, ult(bi, nB), /*withElse=*/false);
   b.setInsertionPointToStart(&ifIn.getThenRegion().front());
   kvHead = arith::DivUIOp::create(b, h, arith::DivUIOp::create(b, heads, dimOf(b, loc, k, 1)));

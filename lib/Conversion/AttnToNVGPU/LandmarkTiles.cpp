@@ -369,11 +369,9 @@ SmallVector<Value> LandmarkTileBuilder::startTile(Value block, Value thread, Val
   // block -> (b, h, query block), the last query blocks (the most work)
   // first.
   Value tiles = arith::CeilDivUIOp::create(b, n, c(kTile));
-  tile = arith::SubIOp::create(b, arith::SubIOp::create(b, tiles, c(1)),
-                               arith::RemUIOp::create(b, block, tiles));
-  Value rest = arith::DivUIOp::create(b, block, tiles);
-  h = arith::RemUIOp::create(b, rest, heads);
-  bi = arith::DivUIOp::create(b, rest, heads);
+  SmallVector<Value> at = unflattenIndex(b, loc, block, {heads, tiles});
+  bi = at[0], h = at[1];
+  tile = arith::SubIOp::create(b, arith::SubIOp::create(b, tiles, c(1)), at[2]);
   auto ifIn = scf::IfOp::create(b, ult(bi, nB), /*withElse=*/false);
   b.setInsertionPointToStart(&ifIn.getThenRegion().front());
   kvHead = arith::DivUIOp::create(

@@ -128,14 +128,10 @@ SmallVector<Value> mlir::attn::cuda::enterStepItem(ImplicitLocOpBuilder &b,
       b, arith::CmpIOp::create(b, arith::CmpIPredicate::ult, id, items),
       /*withElseRegion=*/false);
   b.setInsertionPointToStart(&in.getThenRegion().front());
-  SmallVector<Value> at(rank);
-  for (int d = rank - 1; d >= 0; --d) {
-    Value size = memref::DimOp::create(b, grid, d);
-    at[d] = d ? arith::RemUIOp::create(b, id, size).getResult() : id;
-    if (d)
-      id = arith::DivUIOp::create(b, id, size);
-  }
-  return at;
+  SmallVector<Value> extents;
+  for (unsigned d = 1; d < rank; ++d)
+    extents.push_back(memref::DimOp::create(b, grid, d));
+  return unflattenIndex(b, b.getLoc(), id, extents);
 }
 
 void mlir::attn::cuda::endKernel(ImplicitLocOpBuilder &b, gpu::GPUFuncOp kfn) {

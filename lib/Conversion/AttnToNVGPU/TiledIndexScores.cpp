@@ -200,11 +200,8 @@ void IndexTileBuilder::build(Value block, Value thread, Value smem) {
   // block -> (b, query tile, key tile), row-major.
   Value tk = arith::CeilDivUIOp::create(b, m, c(kTile));
   Value tq = arith::CeilDivUIOp::create(b, n, c(kTile));
-  Value tj = arith::RemUIOp::create(b, block, tk);
-  Value rest = arith::DivUIOp::create(b, block, tk);
-  t0 = mul(arith::RemUIOp::create(b, rest, tq), kTile);
-  j0 = mul(tj, kTile);
-  bi = arith::DivUIOp::create(b, rest, tq);
+  SmallVector<Value> at = unflattenIndex(b, b.getLoc(), block, {tq, tk});
+  bi = at[0], t0 = mul(at[1], kTile), j0 = mul(at[2], kTile);
   // A whole block is in or out, and takes one branch (uniform barriers).
   auto ifIn = scf::IfOp::create(b, ult(bi, nB), /*withElse=*/false);
   b.setInsertionPointToStart(&ifIn.getThenRegion().front());

@@ -420,7 +420,7 @@ struct TileAttention : OpRewritePattern<AttentionOp> {
     OpBuilder::InsertionGuard guard(rw);
     Value b, h, task;
     scf::ForOp unitLoop;
-    auto hoist = llvm::make_scope_exit([&] {
+    llvm::scope_exit hoist([&] {
       if (unitLoop)
         hoistScratch(unitLoop);
     });
