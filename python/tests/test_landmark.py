@@ -52,7 +52,9 @@ def spec(topk="topk(4)", block=64):
     (2, 4, 4, 300, 32, 4, 64, {}), (1, 6, 2, 333, 16, 3, 64, {}),
     (1, 2, 1, 200, 16, None, 64, {}), (1, 2, 2, 129, 64, 0, 64, {}),
     (1, 3, 1, 77, 5, 2, 64, {}), (1, 4, 2, 401, 20, 3, 64, {"lanes": 8}),
-    (1, 2, 1, 333, 24, 5, 40, {}), (1, 2, 2, 1111, 64, 4, 128, {})])
+    (1, 2, 1, 333, 24, 5, 40, {}), (1, 2, 2, 1111, 64, 4, 128, {}),
+    # Blocks over 256 keys go in pieces of 256 (LandmarkVectorBlock.cpp).
+    (1, 2, 1, 1500, 300, 2, 64, {}), (1, 2, 2, 1400, 600, None, 64, {"lanes": 8})])
 def test_against_numpy(native, B, H, Hk, N, block, topk, D, options):
     q = rand((B, H, N, D), seed=N)
     k, v = rand((B, Hk, N, D), seed=N + 1), rand((B, Hk, N, D), seed=N + 2)

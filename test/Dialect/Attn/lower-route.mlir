@@ -93,6 +93,23 @@ func.func @landmark(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
   return %o, %lse : tensor<?x?x?x64xf32>, tensor<?x?x?xf32>
 }
 
+// A block longer than 256 keys: its scores scratch is one piece of 256 and
+// the block is folded piece by piece (an online softmax over pieces), so
+// block(65536) neither unrolls 4096 chunks nor puts 256 KB on the stack.
+// VEC-LABEL: func.func @landmark_long_blocks
+// VEC: memref.alloca() : memref<256xf32>
+// VEC: %[[PIECE:.*]] = arith.constant 256 : index
+// VEC: scf.for {{.*}} step %[[PIECE]] iter_args({{.*}}) -> (f32, f32, vector<16xf32>, vector<16xf32>, vector<16xf32>, vector<16xf32>)
+// VEC-NOT: memref<65536xf32>
+func.func @landmark_long_blocks(%q: tensor<?x?x?x64xf32>, %k: tensor<?x?x?x64xf32>,
+                    %v: tensor<?x?x?x64xf32>, %lk: tensor<?x?x?x64xf32>)
+    -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>) {
+  %o, %lse = attn.landmark %q, %k, %v, %lk block(65536) topk(4)
+      : (tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>, tensor<?x?x?x64xf32>,
+         tensor<?x?x?x64xf32>) -> (tensor<?x?x?x64xf32>, tensor<?x?x?xf32>)
+  return %o, %lse : tensor<?x?x?x64xf32>, tensor<?x?x?xf32>
+}
+
 // chunks(C): a second counting sort per row, by the chunk of each token's
 // slot (slot = its place in the first order; scratch on the heap).
 // CHECK-LABEL: func.func @chunks

@@ -253,7 +253,7 @@ void lowerLandmark(RewriterBase &rw, LandmarkOp op, int64_t lanes) {
     if (lanes > 0) {
       r.lanes = lanes;
       r.scores = memref::AllocaOp::create(
-          b, l, MemRefType::get({(row.block + lanes - 1) / lanes * lanes},
+          b, l, MemRefType::get({landmarkScoresSize(row.block, lanes)},
                                 b.getF32Type()));
     }
     buildLandmarkRow(b, l, r, iv[0], iv[1], iv[2]);

@@ -45,7 +45,7 @@ VectorRow::VectorRow(OpBuilder &b, Location loc, const LandmarkRow &row,
     : row(row), bi(bi), g(g), lanes(row.lanes),
       dVecs(staticDim(row.q, 3) / row.lanes),
       dvVecs(staticDim(row.v, 3) / row.lanes),
-      chunks((row.block + row.lanes - 1) / row.lanes),
+      chunks(landmarkScoresSize(row.block, row.lanes) / row.lanes),
       vt(VectorType::get({row.lanes}, b.getF32Type())) {
   Value scale = splatF32(b, loc, vt, row.scale);
   for (int64_t c = 0; c < dVecs; ++c)
@@ -72,6 +72,39 @@ Value VectorRow::dot(OpBuilder &b, Location l, Value buf, Value r) const {
 }
 
 BlockState VectorRow::block(OpBuilder &b, Location l, Value j0,
+                            Value n) const {
+  if (row.block <= kLandmarkPieceKeys)
+    return piece(b, l, j0, n);
+  // A long block (up to 2^20 keys) unrolled whole took minutes to compile
+  // and a stack buffer of its size: pieces of chunks * lanes keys instead,
+  // each piece's (m, z, acc) folded into the running state.
+  Value c0 = cIdx(b, l, 0), step = cIdx(b, l, chunks * lanes);
+  SmallVector<Value> init = {cF32(b, l, -std::numeric_limits<float>::infinity()),
+                             cF32(b, l, 0.0)};
+  init.append(dvVecs, splatF32(b, l, vt, 0.0));
+  auto loop = scf::ForOp::create(
+      b, l, c0, n, step, init,
+      [&](OpBuilder &x, Location xl, Value t, ValueRange st) {
+        BlockState p = piece(x, xl, arith::AddIOp::create(x, xl, j0, t),
+                             arith::MinUIOp::create(x, xl, step,
+                                                    arith::SubIOp::create(x, xl, n, t)));
+        Value m = arith::MaximumFOp::create(x, xl, st[0], p.m);
+        Value a = math::ExpOp::create(x, xl, arith::SubFOp::create(x, xl, st[0], m));
+        Value ap = math::ExpOp::create(x, xl, arith::SubFOp::create(x, xl, p.m, m));
+        SmallVector<Value> next = {
+            m, math::FmaOp::create(x, xl, st[1], a, arith::MulFOp::create(x, xl, p.z, ap))};
+        Value av = vector::BroadcastOp::create(x, xl, vt, a);
+        Value apv = vector::BroadcastOp::create(x, xl, vt, ap);
+        for (int64_t e = 0; e < dvVecs; ++e)
+          next.push_back(math::FmaOp::create(
+              x, xl, st[2 + e], av, arith::MulFOp::create(x, xl, p.acc[e], apv)));
+        scf::YieldOp::create(x, xl, next);
+      });
+  ValueRange r = loop.getResults();
+  return {r[0], r[1], SmallVector<Value>(r.drop_front(2))};
+}
+
+BlockState VectorRow::piece(OpBuilder &b, Location l, Value j0,
                             Value n) const {
   Value c0 = cIdx(b, l, 0);
   forEach(b, l, c0, n, [&](OpBuilder &x, Location xl, Value t) {

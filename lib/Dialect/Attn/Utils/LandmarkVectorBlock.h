@@ -33,7 +33,9 @@ public:
   /// scale q_i . x[bi, g, r] for x = k or landmarks.
   Value dot(OpBuilder &b, Location l, Value buf, Value r) const;
 
-  /// Keys [j0, j0 + n), 1 <= n <= block, through row.scores.
+  /// Keys [j0, j0 + n), 1 <= n <= block, through row.scores: one piece
+  /// when the block has at most kLandmarkPieceKeys keys, else pieces of
+  /// that many folded by an online softmax (a piece's chunks are unrolled).
   BlockState block(OpBuilder &b, Location l, Value j0, Value n) const;
 
   /// Logits [count, roundup(count, lanes)) of `logits` (f32 scratch of at
@@ -52,6 +54,8 @@ public:
   void store(OpBuilder &b, Location l, ArrayRef<Value> acc, Value buf) const;
 
 private:
+  /// Keys [j0, j0 + n), 1 <= n <= chunks * lanes, the chunks unrolled.
+  BlockState piece(OpBuilder &b, Location l, Value j0, Value n) const;
   Value loadVec(OpBuilder &b, Location l, Value buf, ValueRange at) const;
 
   const LandmarkRow &row;

@@ -11,6 +11,7 @@
 
 #include "attnir/Dialect/Attn/IR/AttnOps.h"
 #include "mlir/IR/Builders.h"
+#include <algorithm>
 
 namespace mlir::attn {
 
@@ -27,10 +28,20 @@ struct LandmarkRow {
   /// scores, softmax and P V on vectors (LandmarkVectorBlock.cpp). Taken
   /// where landmarkRowVectorizes; needs `scores`.
   int64_t lanes = 0;
-  /// Vector form scratch: f32 [ceil(block / lanes) lanes], a block's scores
-  /// and then its probabilities.
+  /// Vector form scratch: f32 [landmarkScoresSize(block, lanes)], a piece
+  /// of a block's scores and then its probabilities.
   Value scores;
 };
+
+/// The most keys of a block the vector form takes in one piece (its chunks
+/// unrolled); longer blocks go in pieces.
+constexpr int64_t kLandmarkPieceKeys = 256;
+
+/// Floats in the vector form's `scores` scratch: one piece, rounded up to
+/// whole vectors of `lanes`.
+inline int64_t landmarkScoresSize(int64_t block, int64_t lanes) {
+  return (std::min(block, kLandmarkPieceKeys) + lanes - 1) / lanes * lanes;
+}
 
 /// Whether `row` takes the vector form with `lanes`: static head dims that
 /// are multiples of it.
