@@ -114,6 +114,26 @@ def test_pool_kinds_with_a_ragged_last_block(native, kind):
     assert rel_err(got, want) < 1e-14
 
 
+@pytest.mark.parametrize("kind", ["mean", "sum", "mean_sqrt"])
+def test_long_pooled_sums_keep_their_mean(native, kind):
+    """A kernel's mean over 2^17 zero-mean rows: the true mean is ~300x
+    smaller than the running sums it is taken from, so an f32 running sum
+    lost it to rounding (relative error ~4e-5 at 2^20); the CPU sums in f64
+    and rounds once."""
+    c = 1 << 17
+    spec = f"""func.func @p(%x: {T}) -> {T} {{
+  %p = attn.pool %x block({c}) kind({kind}) : {T} -> {T}
+  return %p : {T}
+}}"""
+    x = rand((1, 2, c + 1000, 64), seed=11)
+    got = attnir.compile(spec)(x)
+    x64 = x.astype(np.float64)
+    f = {"mean": lambda y: y.mean(2), "sum": lambda y: y.sum(2),
+         "mean_sqrt": lambda y: y.mean(2) * math.sqrt(y.shape[2])}[kind]
+    want = np.stack([f(x64[:, :, :c]), f(x64[:, :, c:])], axis=2)
+    assert rel_err(got, want) < 1e-6
+
+
 def test_threshold_and_shared_selection(native):
     """threshold: the smallest prefix (by score) whose softmax mass reaches
     tau; share(sum): one selection per KV head from its query heads' summed

@@ -20,6 +20,20 @@ func.func @pool_max(%x: tensor<?x?x?x64xbf16>) -> tensor<?x?x?x64xbf16> {
   return %p : tensor<?x?x?x64xbf16>
 }
 
+// Sums accumulate in an f64 scratch row and are rounded once.
+// CHECK-LABEL: func.func @pool_mean
+// CHECK:         scf.parallel
+// CHECK:           memref.alloca({{.*}}) : memref<?xf64>
+// CHECK:           arith.extf {{.*}} : f32 to f64
+// CHECK:           arith.addf {{.*}} : f64
+// CHECK:           arith.truncf {{.*}} : f64 to f32
+// CHECK-NOT:     attn.pool
+func.func @pool_mean(%x: tensor<?x?x?x64xf32>) -> tensor<?x?x?x64xf32> {
+  %p = attn.pool %x block(4096) kind(mean)
+        : tensor<?x?x?x64xf32> -> tensor<?x?x?x64xf32>
+  return %p : tensor<?x?x?x64xf32>
+}
+
 // CHECK-LABEL: func.func @fused_topk
 // CHECK-NOT:     memref.alloc({{.*}}) : memref<?x?x?x?xf32>
 // CHECK:         %[[IDX:.*]] = memref.alloc({{.*}}) : memref<?x?x?x5xi32>

@@ -78,16 +78,22 @@ void mlir::attn::buildPoolBlock(OpBuilder &b, Location loc, PoolKind kind,
     return;
   }
   // Position-major accumulation: the inner loop runs along D, contiguous in
-  // x and in the scratch row, so it vectorizes.
+  // x and in the scratch row, so it vectorizes. Sums accumulate in the
+  // scratch's type (f64 from lowerPool: an f32 running sum over a long
+  // block of zero-mean rows lost the mean to rounding).
+  Type accTy = cast<MemRefType>(scratch.getType()).getElementType();
+  auto widen = [&](OpBuilder &ob, Location l, Value v) -> Value {
+    return accTy.isF32() ? v : arith::ExtFOp::create(ob, l, accTy, v).getResult();
+  };
   double init = kind == PoolKind::Max ? -kInf : kind == PoolKind::Min ? kInf : 0;
-  Value initV = cF32(b, loc, init);
+  Value initV = arith::ConstantOp::create(b, loc, b.getFloatAttr(accTy, init));
   forEach(b, loc, c0, d, [&](OpBuilder &fb, Location l, Value e) {
     memref::StoreOp::create(fb, l, initV, scratch, ValueRange{e});
   });
   forEach(b, loc, lo, hi, [&](OpBuilder &pb, Location pl, Value p) {
     forEach(pb, pl, c0, d, [&](OpBuilder &fb, Location l, Value e) {
       Value acc = memref::LoadOp::create(fb, l, scratch, ValueRange{e});
-      Value v = load(fb, l, p, e);
+      Value v = widen(fb, l, load(fb, l, p, e));
       Value next;
       if (kind == PoolKind::Max)
         next = arith::MaximumFOp::create(fb, l, acc, v);
@@ -98,10 +104,11 @@ void mlir::attn::buildPoolBlock(OpBuilder &b, Location loc, PoolKind kind,
       memref::StoreOp::create(fb, l, next, scratch, ValueRange{e});
     });
   });
-  Value size = indexToF32(b, loc, arith::SubIOp::create(b, loc, hi, lo));
+  Value size = widen(b, loc, indexToF32(b, loc, arith::SubIOp::create(b, loc, hi, lo)));
   Value factor;
   if (kind == PoolKind::Mean)
-    factor = arith::DivFOp::create(b, loc, cF32(b, loc, 1.0), size);
+    factor = arith::DivFOp::create(
+        b, loc, arith::ConstantOp::create(b, loc, b.getFloatAttr(accTy, 1.0)), size);
   else if (kind == PoolKind::MeanSqrt) // sum / size * sqrt(size)
     factor = arith::DivFOp::create(b, loc, math::SqrtOp::create(b, loc, size),
                                    size);
@@ -109,6 +116,8 @@ void mlir::attn::buildPoolBlock(OpBuilder &b, Location loc, PoolKind kind,
     Value v = memref::LoadOp::create(fb, l, scratch, ValueRange{e});
     if (factor)
       v = arith::MulFOp::create(fb, l, v, factor);
+    if (!accTy.isF32())
+      v = arith::TruncFOp::create(fb, l, fb.getF32Type(), v);
     store(fb, l, v, e);
   });
 }

@@ -24,7 +24,7 @@ namespace mlir::attn {
 
 /// out[b, h, blk, :] = the `kind` summary of x[b, h, blk c .. min(L, (blk +
 /// 1) c), :] (f32 arithmetic, stored in out's element type). `scratch` is a
-/// [D] f32 buffer the body may use.
+/// [D] f32 or f64 buffer the body accumulates in (f64: sums rounded once).
 void buildPoolBlock(OpBuilder &b, Location loc, PoolKind kind, int64_t c,
                     int64_t stride, Value x, Value out, Value scratch, Value bi,
                     Value h, Value blk);
