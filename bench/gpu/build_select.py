@@ -118,6 +118,14 @@ def specs():
     out["select_seer_selection"] = (program("f", 128, 128, 128, "topk(24)", "first(1) local(1)", 26,
                                             attend=False), "")
     out["select_causal_d128"] = (causal(128), "")
+    # Long pooled sums in f32 (selection.py's long_pool_check): the pool
+    # adds in f64 and rounds once.
+    x = "tensor<?x?x?x64xf32>"
+    out["select_pool_long"] = (
+        f"func.func @pool_long(%x: {x}) -> ({x}, {x}, {x}) {{\n"
+        + "".join(f"  %{k} = attn.pool %x block(131072) kind({k}) : {x} -> {x}\n"
+                  for k in ("mean", "sum", "mean_sqrt"))
+        + f"  return %mean, %sum, %mean_sqrt : {x}, {x}, {x}\n}}\n", "")
     # attn.merge's bandwidth (bench/gpu/merge.py): two bf16 pairs.
     o, l = "tensor<?x?x?x128xbf16>", "tensor<?x?x?xf32>"
     out["merge_bw"] = (f"func.func @merge_bw(%a: {o}, %la: {l}, %b: {o}, %lb: {l}) -> ({o}, {l}) {{\n"

@@ -118,13 +118,33 @@ def check_bundle(rows, name, shapes, d):
               f" {('ok ' + msg) if ok else 'FAILED ' + msg}", flush=True)
 
 
+def long_pool_check(report):
+    """Mean, sum and mean_sqrt over 2^17 zero-mean f32 rows (and a ragged
+    last block of 1000) against float64: within 1e-6 (an f32 running sum
+    read 7e-6 on the CPU at 2^17, 4e-5 at 2^20)."""
+    kern = attnir.load(os.path.join(BUNDLES, "select_pool_long.bundle"))
+    c = 1 << 17
+    torch.manual_seed(11)
+    x = torch.randn(1, 2, c + 1000, 64, device=dev)
+    got = [t.double().cpu().numpy() for t in kern(x)]
+    x64 = x.double().cpu().numpy()
+    want = [np.stack([f(x64[:, :, :c]), f(x64[:, :, c:])], axis=2) for f in (
+        lambda y: y.mean(2), lambda y: y.sum(2), lambda y: y.mean(2) * math.sqrt(y.shape[2]))]
+    err = max(float(np.abs(g - w).max() / np.abs(w).max()) for g, w in zip(got, want))
+    ok = err < 1e-6
+    report["correctness"].append(dict(bundle="select_pool_long", shape="1x2x132072x64",
+                                      max_rel_err=err, ok=ok, error="" if ok else "over 1e-6"))
+    print(f"check select_pool_long (mean, sum, mean_sqrt of 2^17 rows) err={err:.2e} "
+          f"{'ok' if ok else 'FAILED'}", flush=True)
+
+
 def correctness(report):
     rows = []
     shapes = [("ragged", 2, 4, 4, 1000, 1000), ("gqa N<M", 1, 8, 2, 333, 1234),
               ("cross N>M", 1, 4, 2, 700, 129), ("one row", 1, 2, 2, 1, 300)]
     for f in sorted(os.listdir(BUNDLES)):
         if not (f.startswith("select_") and f.endswith(".bundle")) or \
-                f.startswith("select_seer") or "causal" in f:
+                f.startswith("select_seer") or "causal" in f or f.startswith("select_pool_long"):
             continue
         name = f[:-7]
         text = open(os.path.join(BUNDLES, name + ".mlir")).read()
@@ -304,6 +324,8 @@ if __name__ == "__main__":
     if os.environ.get("CHECKS_ONLY"):  # the correctness checks alone
         report = {"correctness": []}
         correctness(report)
+        long_pool_check(report)
         radix_agreement(report)
         sys.exit(0 if all(r["ok"] for r in report["correctness"]) else 1)
-    run_report("selection.json", [correctness, radix_agreement, second_call_check], timings)
+    run_report("selection.json", [correctness, long_pool_check, radix_agreement,
+                                  second_call_check], timings)

@@ -7,13 +7,16 @@
 // RUN: attn-opt %s --attn-to-nvgpu | FileCheck %s
 // RUN: attn-opt %s --attn-to-nvgpu="fuse-merge=0" | FileCheck %s --check-prefix=UNFUSED
 
+// The mean pool adds its 16-byte rows in f64 and rounds once (as the CPU).
 // CHECK-LABEL: gpu.module @attn_kernels
 // CHECK: gpu.func @topk__s0(%{{.*}}: memref<?x?x?x64xbf16>, %{{.*}}: memref<?x?x?x64xbf16>) kernel
 // CHECK-SAME: attn.grid_arg = 1 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 8 : i64, attn.step = 0 : i64, attn.step_args = ["i0", "w0"], attn.threads = 128 : i64
 // CHECK: gpu.block_id x
 // CHECK: scf.for
 // CHECK: vector.load {{.*}} : memref<?x?x?x64xbf16>, vector<8xbf16>
-// CHECK: arith.divf {{.*}} : vector<8xf32>
+// CHECK: arith.addf {{.*}} : vector<8xf64>
+// CHECK: arith.divf {{.*}} : vector<8xf64>
+// CHECK: arith.truncf {{.*}} : vector<8xf64> to vector<8xf32>
 // CHECK: vector.store
 // CHECK: gpu.func @topk__s1(
 // CHECK-SAME: attn.step_args = ["i1", "w1"]

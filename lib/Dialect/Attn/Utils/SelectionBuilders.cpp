@@ -148,10 +148,6 @@ void mlir::attn::buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind,
                         : memref::LoadOp::create(ob, l, x, at).getResult();
     return inElt.isF32() ? v : arith::ExtFOp::create(ob, l, vecOf(f32), v).getResult();
   };
-  auto splat = [&](OpBuilder &ob, Location l, Value scalar) -> Value {
-    return width > 1 ? vector::BroadcastOp::create(ob, l, vecOf(f32), scalar).getResult()
-                     : scalar;
-  };
   Value v;
   if (kind == PoolKind::First || kind == PoolKind::Last) {
     v = load(b, loc,
@@ -160,13 +156,26 @@ void mlir::attn::buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind,
                  : arith::SubIOp::create(b, loc, hi, cIdx(b, loc, 1))
                        .getResult());
   } else {
+    // Sums in f64, rounded once (as the CPU's buildPoolBlock); max / min
+    // are exact in f32.
+    bool sums = kind != PoolKind::Max && kind != PoolKind::Min;
+    Type accTy = sums ? Type(b.getF64Type()) : f32;
+    auto widen = [&](OpBuilder &ob, Location l, Value v) -> Value {
+      return sums ? arith::ExtFOp::create(ob, l, vecOf(accTy), v).getResult() : v;
+    };
+    auto splatAcc = [&](OpBuilder &ob, Location l, Value scalar) -> Value {
+      return width > 1
+                 ? vector::BroadcastOp::create(ob, l, vecOf(accTy), scalar).getResult()
+                 : scalar;
+    };
     double init =
         kind == PoolKind::Max ? -kInf : kind == PoolKind::Min ? kInf : 0;
     auto loop = scf::ForOp::create(
         b, loc, lo, hi, cIdx(b, loc, 1),
-        ValueRange{splat(b, loc, cF32(b, loc, init))},
+        ValueRange{splatAcc(
+            b, loc, arith::ConstantOp::create(b, loc, b.getFloatAttr(accTy, init)))},
         [&](OpBuilder &fb, Location l, Value p, ValueRange acc) {
-          Value x = load(fb, l, p), next;
+          Value x = widen(fb, l, load(fb, l, p)), next;
           if (kind == PoolKind::Max)
             next = arith::MaximumFOp::create(fb, l, acc[0], x);
           else if (kind == PoolKind::Min)
@@ -177,14 +186,18 @@ void mlir::attn::buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind,
         });
     v = loop.getResult(0);
     Value size = indexToF32(b, loc, arith::SubIOp::create(b, loc, hi, lo));
+    if (sums)
+      size = arith::ExtFOp::create(b, loc, accTy, size);
     if (kind == PoolKind::Mean)
-      v = arith::DivFOp::create(b, loc, v, splat(b, loc, size));
+      v = arith::DivFOp::create(b, loc, v, splatAcc(b, loc, size));
     else if (kind == PoolKind::MeanSqrt)
       v = arith::MulFOp::create(
           b, loc, v,
-          splat(b, loc,
-                arith::DivFOp::create(b, loc, math::SqrtOp::create(b, loc, size),
-                                      size)));
+          splatAcc(b, loc,
+                   arith::DivFOp::create(b, loc, math::SqrtOp::create(b, loc, size),
+                                         size)));
+    if (sums)
+      v = arith::TruncFOp::create(b, loc, vecOf(f32), v);
   }
   if (!elt.isF32())
     v = arith::TruncFOp::create(b, loc, vecOf(elt), v);
