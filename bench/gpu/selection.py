@@ -286,7 +286,14 @@ def timings(report, reps):
         with sdpa_kernel(SDPBackend.CUDNN_ATTENTION):
             return torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
 
-    t = {
+    # A/B builds of the selection half beside the kept one, when present
+    # (select_seer_selection_<tag>.bundle, built by hand).
+    variants = {f[len("select_seer_selection_"):-len(".bundle")]: attnir.load(os.path.join(BUNDLES, f))
+                for f in sorted(os.listdir(BUNDLES))
+                if f.startswith("select_seer_selection_") and f.endswith(".bundle")}
+    t = {f"attnir_selection_{tag}": time_ms(lambda kern=kern: kern(q, k, v), reps)
+         for tag, kern in variants.items()}
+    t |= {
         "attnir_whole": time_ms(lambda: whole(q, k, v), reps),
         "attnir_selection": time_ms(lambda: selection(q, k, v), reps),
         "attnir_attention_on_list": time_ms(lambda: attend(q, k, v, idx, cnt), reps),
