@@ -109,6 +109,12 @@ def specs():
                                                  "?", "i64", share="max"), "")
     out["select_check_share_sum_last"] = (program("f", 64, 64, 128, "topk(2)", "first(1) last(1)", 4,
                                                   share="sum"), "")
+    # local(n)'s start by ballots from the row's end (several chunks when
+    # the local blocks reach past 32 positions; every legal block forced).
+    out["select_check_local3"] = (program("f", 64, 16, 32, "topk(2)", "first(1) local(3)", 6), "")
+    out["select_check_local40"] = (program("f", 64, 16, 16, "topk(1)", "local(40)", 41), "")
+    out["select_check_local_all"] = (program("f", 64, 16, 32, "threshold(0.5)", "local(1048576)",
+                                             "?"), "")
     out["select_check_elu1_share_max"] = (program("f", 64, 64, 64, "topk(3)", "local(1)", 4,
                                                   share="max", fmap="elu1"), "")
     # The SeerAttention setting: 128 x 128 blocks, 256 key blocks at N =

@@ -90,34 +90,72 @@ SmallVector<Value> lanePass(
   return SmallVector<Value>(loop.getResults());
 }
 
-/// buildLocalStart with a warp: `local` passes, each the largest legal id
-/// below the previous one (one pass for the usual local(1)).
+/// buildLocalStart with a warp: the row from its end down in chunks of 32
+/// positions (lane l at end - 1 - (32 c + l)), a ballot of the legal ones
+/// per chunk, until `local` legal ids are counted; the start is the last
+/// one counted (fewer legal ids: the lowest; none: nk). One chunk for the
+/// usual local(1) at a causal row's end; it was `local` passes over the
+/// whole row, each a loop the builder unrolled (local(2^20) took 20 s and
+/// GBs to build).
 Value warpLocalStart(OpBuilder &b, Location loc, const RowFacts &f,
                      Value lane) {
-  Type i32 = b.getI32Type();
-  Value start = arith::IndexCastOp::create(b, loc, i32, f.nk);
-  Value minusOne = arith::ConstantIntOp::create(b, loc, i32, -1);
-  for (int64_t r = 0; r < f.policy.local; ++r) {
-    Value bound = start;
-    Value best = lanePass(b, loc, f, lane, ValueRange{minusOne},
-                          [&](OpBuilder &ob, Location l, Value j, Value s,
-                              ValueRange acc) -> SmallVector<Value> {
-                            Value j32 = arith::IndexCastOp::create(ob, l, i32, j);
-                            Value take = arith::AndIOp::create(
-                                ob, l, f.legal(ob, l, s),
-                                arith::CmpIOp::create(ob, l, arith::CmpIPredicate::slt,
-                                                      j32, bound));
-                            return {arith::SelectOp::create(ob, l, take, j32, acc[0])};
-                          })[0];
-    best = cuda::warpReduce(b, loc, best, [&](Value x, Value y) {
-      return arith::MaxSIOp::create(b, loc, x, y);
-    });
-    // No legal id below: the start stays (fewer than `local` legal blocks).
-    Value found = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, best,
-                                        arith::ConstantIntOp::create(b, loc, i32, 0));
-    start = arith::SelectOp::create(b, loc, found, best, start);
-  }
-  return arith::IndexCastOp::create(b, loc, b.getIndexType(), start);
+  Type i32 = b.getI32Type(), idx = b.getIndexType();
+  auto ci = [&](OpBuilder &x, Location l, int64_t v) {
+    return arith::ConstantIntOp::create(x, l, i32, v).getResult();
+  };
+  Value end = f.end();
+  Value chunks = arith::CeilDivUIOp::create(b, loc, end, cIdx(b, loc, 32));
+  Value want = ci(b, loc, std::min<int64_t>(f.policy.local, INT32_MAX));
+  Value lane32 = arith::IndexCastOp::create(b, loc, i32, lane);
+  Value below = arith::SubIOp::create(
+      b, loc, arith::ShLIOp::create(b, loc, ci(b, loc, 1), lane32), ci(b, loc, 1));
+  SmallVector<Value> init = {cIdx(b, loc, 0), ci(b, loc, 0),
+                             arith::IndexCastOp::create(b, loc, i32, f.nk)};
+  auto loop = scf::WhileOp::create(
+      b, loc, TypeRange{idx, i32, i32}, init,
+      [&](OpBuilder &wb, Location l, ValueRange st) {
+        Value more = arith::AndIOp::create(
+            wb, l, arith::CmpIOp::create(wb, l, arith::CmpIPredicate::ult, st[0], chunks),
+            arith::CmpIOp::create(wb, l, arith::CmpIPredicate::slt, st[1], want));
+        scf::ConditionOp::create(wb, l, more, st);
+      },
+      [&](OpBuilder &wb, Location l, ValueRange st) {
+        Value t = arith::AddIOp::create(
+            wb, l, arith::MulIOp::create(wb, l, st[0], cIdx(wb, l, 32)), lane);
+        Value inRow = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::ult, t, end);
+        Value j = arith::SelectOp::create(
+            wb, l, inRow,
+            arith::SubIOp::create(wb, l, arith::SubIOp::create(wb, l, end, cIdx(wb, l, 1)), t),
+            cIdx(wb, l, 0));
+        Value legal = arith::AndIOp::create(wb, l, inRow, f.legal(wb, l, f.score(wb, l, j)));
+        Value ballot = NVVM::VoteSyncOp::create(
+            wb, l, i32, ci(wb, l, -1), legal,
+            NVVM::VoteSyncKindAttr::get(wb.getContext(), NVVM::VoteSyncKind::ballot));
+        auto popc = [&](Value x) { return LLVM::CtPopOp::create(wb, l, i32, x).getResult(); };
+        // This chunk counts k = min(want - count, legal lanes) ids; the
+        // start moves to the k-th (lanes in descending j).
+        Value k = arith::MinSIOp::create(
+            wb, l, arith::SubIOp::create(wb, l, want, st[1]), popc(ballot));
+        Value last = arith::AndIOp::create(
+            wb, l, legal,
+            arith::CmpIOp::create(
+                wb, l, arith::CmpIPredicate::eq,
+                popc(arith::AndIOp::create(wb, l, ballot, below)),
+                arith::SubIOp::create(wb, l, k, ci(wb, l, 1))));
+        Value mine = arith::SelectOp::create(
+            wb, l, last, arith::IndexCastOp::create(wb, l, i32, j), ci(wb, l, -1));
+        Value at = cuda::warpReduce(wb, l, mine, [&](Value x, Value y) {
+          return arith::MaxSIOp::create(wb, l, x, y);
+        });
+        Value moved = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::sgt, k,
+                                            ci(wb, l, 0));
+        scf::YieldOp::create(
+            wb, l,
+            ValueRange{arith::AddIOp::create(wb, l, st[0], cIdx(wb, l, 1)),
+                       arith::AddIOp::create(wb, l, st[1], k),
+                       arith::SelectOp::create(wb, l, moved, at, st[2])});
+      });
+  return arith::IndexCastOp::create(b, loc, idx, loop.getResult(2));
 }
 
 /// buildRowMass with a warp: lane partial max and sums, reduced by shuffles.

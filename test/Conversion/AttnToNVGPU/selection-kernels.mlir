@@ -39,6 +39,12 @@
 // CHECK: vector.reduction <add>
 // CHECK: gpu.func @topk__s3(%{{.*}}: memref<?x?x?x?xf32>, %{{.*}}: memref<?x?x?x4xi32>, %{{.*}}: memref<?x?x?xi32>)
 // CHECK-SAME: attn.grid_arg = 2 : i64, attn.grid_dims = 3 : i64, attn.grid_lanes = 32 : i64, attn.step = 3 : i64, attn.step_args = ["w2", "o1", "o2"], attn.threads = 128 : i64
+// local(1)'s start: chunks of 32 positions from the row's end, a ballot
+// of the legal ones, until `local` are counted (one loop whatever local).
+// CHECK: scf.while {{.*}} : (index, i32, i32) -> (index, i32, i32)
+// CHECK: nvvm.vote.sync ballot
+// CHECK: llvm.intr.ctpop
+// CHECK: arith.maxsi
 // CHECK: scf.while
 // CHECK: gpu.shuffle xor
 // CHECK: nvvm.vote.sync ballot
