@@ -10,15 +10,20 @@ B = 2, Hq = 4, Hkv = 2 (GQA), N = 200, M = 333 (cross), random block lists
 Writes bench/gpu/bundles/san/: <example>_<kernel>.bundle, the inputs as
 .npy, and manifest.json (bundle, inputs, number of outputs).
 
-usage: [SAN_ONLY=substring,...] python3 bench/gpu/build_sanitize.py [--attnc build/bin/attnc]
+usage: [SAN_ONLY=substring,...] [SAN_ATTR=3,33] python3 bench/gpu/build_sanitize.py
+       [--attnc build/bin/attnc]
 (SAN_ONLY: only the examples whose names hold one of the substrings, for a
-quick run on one family.)
+quick run on one family. SAN_ATTR: also each integer attribute of each
+example set to each of these values, one at a time (scripts/
+attribute_sweep.py's cases), on the Hopper kernel with the example's own
+inputs; a variant the compiler refuses is left out.)
 """
 import argparse
 import json
 import os
 import re
 import subprocess
+import sys
 
 import numpy as np
 
@@ -182,6 +187,32 @@ def landmark_extras(attnc, rng):
                          1000, 32, 64))
 
 
+def attribute_variants(attnc, name, text, paths, n_out):
+    """SAN_ATTR's variants of one example: its bundles and manifest rows."""
+    values = [int(v) for v in os.environ.get("SAN_ATTR", "").split(",") if v]
+    if not values:
+        return []
+    sys.path.insert(0, os.path.join(ROOT, "scripts"))
+    from attribute_sweep import cases
+    rows = []
+    for start, end, line in cases(text):
+        for v in values:
+            if text[start:end] == str(v):
+                continue
+            variant = f"{name}@{start}={v}"
+            spec = os.path.join(OUT, variant + ".mlir")
+            open(spec, "w").write(text[:start] + str(v) + text[end:])
+            bundle = variant + "_hopper.bundle"
+            r = subprocess.run([attnc, "compile", spec, "--target", "cuda", "--emit", "bundle",
+                                "-o", os.path.join(OUT, bundle)], capture_output=True, text=True)
+            if r.returncode != 0:
+                os.remove(spec)
+                continue  # refused by a verifier: nothing to run
+            rows.append(dict(example=variant, kernel="hopper", bundle=bundle, inputs=paths,
+                             outputs=n_out, attribute=f"{line[:70]}: {text[start:end]} -> {v}"))
+    return rows
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--attnc", default=os.path.join(ROOT, "build", "bin", "attnc"))
@@ -224,6 +255,7 @@ def main():
                                  inputs=paths, outputs=n_out))
         if "attn.split_heads" in raw:
             manifest += batch_one_runs(name, names, paths)
+        manifest += attribute_variants(args.attnc, name, text, paths, n_out)
     if any("landmark" in x for x in only):
         manifest += landmark_extras(args.attnc, rng)
     if only:

@@ -5,7 +5,8 @@ once plain with --check (the float64 reference from the op graph the bundle
 records), then under compute-sanitizer memcheck and racecheck. Writes
 sanitize.json to $OUT (or .) and prints one line per run.
 
-usage: [SAN_ONLY=substring,...] [SAN_KERNELS=hopper,sync,argmax] python3 bench/gpu/sanitize.py ATTNIR_RUN
+usage: [SAN_ONLY=substring,...] [SAN_KERNELS=hopper,sync,argmax] [SAN_TOOLS=check,memcheck]
+       python3 bench/gpu/sanitize.py ATTNIR_RUN
 """
 import json
 import os
@@ -56,6 +57,9 @@ def main():
         }
         if not e.get("check", True):  # invalid inputs: only memory safety
             tools = {"memcheck": tools["memcheck"]}
+        picked = [s for s in os.environ.get("SAN_TOOLS", "").split(",") if s]
+        if picked:  # e.g. SAN_TOOLS=check,memcheck
+            tools = {t: c for t, c in tools.items() if t in picked}
         for tool, cmd in tools.items():
             rc, text, secs = run(cmd)
             row = dict(example=e["example"], kernel=e["kernel"], tool=tool, rc=rc,
