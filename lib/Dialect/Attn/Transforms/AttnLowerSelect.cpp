@@ -45,15 +45,11 @@ void lowerPool(RewriterBase &rw, PoolOp op) {
   Value out = allocFor(rw, loc, op.getType(), {B, H, nb, D});
   parallelRows(rw, loc, {B, H, nb},
                [&](OpBuilder &b, Location l, ValueRange iv) {
-                 // Sums in f64 (rounded once at the end); max / min are
-                 // exact in f32.
-                 PoolKind kind = op.getKind();
-                 bool sums = kind == PoolKind::Mean || kind == PoolKind::MeanSqrt ||
-                             kind == PoolKind::Sum;
                  Value scratch = memref::AllocaOp::create(
                      b, l,
-                     MemRefType::get({ShapedType::kDynamic},
-                                     sums ? b.getF64Type() : b.getF32Type()),
+                     MemRefType::get({ShapedType::kDynamic}, poolKindSums(op.getKind())
+                                                                 ? b.getF64Type()
+                                                                 : b.getF32Type()),
                      ValueRange{D});
                  buildPoolBlock(b, l, op.getKind(), c, s, x, out, scratch, iv[0],
                                 iv[1], iv[2]);

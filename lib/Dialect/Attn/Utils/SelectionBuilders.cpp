@@ -156,9 +156,8 @@ void mlir::attn::buildPoolFeature(OpBuilder &b, Location loc, PoolKind kind,
                  : arith::SubIOp::create(b, loc, hi, cIdx(b, loc, 1))
                        .getResult());
   } else {
-    // Sums in f64, rounded once (as the CPU's buildPoolBlock); max / min
-    // are exact in f32.
-    bool sums = kind != PoolKind::Max && kind != PoolKind::Min;
+    // Sums in f64, rounded once (as the CPU's buildPoolBlock).
+    bool sums = poolKindSums(kind);
     Type accTy = sums ? Type(b.getF64Type()) : f32;
     auto widen = [&](OpBuilder &ob, Location l, Value v) -> Value {
       return sums ? arith::ExtFOp::create(ob, l, vecOf(accTy), v).getResult() : v;

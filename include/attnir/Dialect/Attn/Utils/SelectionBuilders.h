@@ -22,6 +22,12 @@
 
 namespace mlir::attn {
 
+/// Whether `kind` sums its block (mean, sum, mean_sqrt): those accumulate
+/// in f64 and round once on both targets; max and min are exact in f32.
+inline bool poolKindSums(PoolKind kind) {
+  return kind == PoolKind::Mean || kind == PoolKind::Sum || kind == PoolKind::MeanSqrt;
+}
+
 /// out[b, h, blk, :] = the `kind` summary of x[b, h, blk c .. min(L, (blk +
 /// 1) c), :] (f32 arithmetic, stored in out's element type). `scratch` is a
 /// [D] f32 or f64 buffer the body accumulates in (f64: sums rounded once).
