@@ -19,7 +19,14 @@ kernels to an independent evaluation of the masks.
 A valid case the CUDA target refuses is a failure too: it is listed in
 manifest.json's sibling refused.json and makes this script exit 1.
 
-usage: python3 bench/gpu/build_sweep.py [--cases 150] [--seed 1] [--attnc build/bin/attnc]
+--family programs: python/tests/program_sweep.py's random selection
+programs (pool -> block_scores -> select -> attention) into
+bundles/sweep-programs; --family linear: linear_sweep.py's attn.linear
+option sets (gates, decays, delta rule, momentum, feature maps, states) into
+bundles/sweep-linear.
+
+usage: python3 bench/gpu/build_sweep.py [--family attention|programs|linear]
+       [--cases 150] [--seed 1] [--attnc build/bin/attnc]
 """
 import argparse
 import json
@@ -37,19 +44,31 @@ KERNELS = {"hopper": "", "sync": "chip=sm_90"}
 sys.path.insert(0, os.path.join(ROOT, "python", "tests"))
 
 
-def draw(seed, cases):
-    """The CPU sweep's cases and inputs, in f16. sweep.py imports attnir at
-    module level only for its check; this script needs none of it."""
-    sys.modules.setdefault("attnir", type(sys)("attnir"))
+def draw(seed, cases, family):
+    """The CPU sweeps' cases and inputs in f16: sweep.py's attention ops,
+    program_sweep.py's selection programs or linear_sweep.py's recurrences."""
+    import linear_sweep
+    import program_sweep
     import sweep
-    rng = np.random.default_rng(seed)
-    out = []
-    for n in range(cases):
+
+    def attention(rng):
         c = sweep.random_case(rng)
         c["dtype"] = "f16"
-        arrs, _, _, _ = sweep.inputs_of(c, rng)
-        out.append((f"case{n:04d}", sweep.spec_of(c), arrs))
-    return out
+        return sweep.spec_of(c), sweep.inputs_of(c, rng)[0]
+
+    def programs(rng):
+        c = program_sweep.random_program(rng)
+        c["dtype"] = "f16"
+        return program_sweep.program_of(c), program_sweep.inputs_of(c, rng)
+
+    def linear(rng):
+        c = linear_sweep.random_linear(rng)
+        c["dtype"] = "f16"
+        return linear_sweep.linear_spec(c), linear_sweep.linear_inputs(c, rng)
+
+    one = {"attention": attention, "programs": programs, "linear": linear}[family]
+    rng = np.random.default_rng(seed)
+    return [(f"{family[:4]}{n:04d}", *one(rng)) for n in range(cases)]
 
 
 def compile_one(attnc, name, kernel, opts):
@@ -68,12 +87,17 @@ def main():
     ap.add_argument("--cases", type=int, default=150)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--family", choices=["attention", "programs", "linear"],
+                    default="attention")
     args = ap.parse_args()
+    global OUT
+    if args.family != "attention":
+        OUT += "-" + args.family
     shutil.rmtree(OUT, ignore_errors=True)
     os.makedirs(OUT)
     jobs = []
     inputs = {}
-    for name, spec, arrs in draw(args.seed, args.cases):
+    for name, spec, arrs in draw(args.seed, args.cases, args.family):
         open(os.path.join(OUT, name + ".mlir"), "w").write(spec)
         inputs[name] = []
         for i, a in enumerate(arrs):
@@ -87,8 +111,10 @@ def main():
         if rc != 0:
             refused.append(dict(example=name, kernel=kernel, error=err[-2000:]))
             continue
+        spec = open(os.path.join(OUT, name + ".mlir")).read()
+        outputs = spec.split("->", 1)[1].split("{", 1)[0].count("tensor<")
         manifest.append(dict(example=name, kernel=kernel, bundle=bundle,
-                             inputs=inputs[name], outputs=2))
+                             inputs=inputs[name], outputs=outputs))
     json.dump(manifest, open(os.path.join(OUT, "manifest.json"), "w"), indent=1)
     json.dump(refused, open(os.path.join(OUT, "refused.json"), "w"), indent=1)
     print(f"{len(manifest)} bundles in {OUT} (seed {args.seed}, {args.cases} cases); "

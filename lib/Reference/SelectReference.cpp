@@ -419,8 +419,10 @@ std::vector<int64_t> selectRow(const double *s, int64_t nk, const RefOp &op) {
     for (int64_t j : legal)
       if (chosen[j])
         mass += std::exp(s[j] - mx) / z;
+    // tau = 1 keeps every legal block (each has positive mass), whatever
+    // the running sum rounds to; the kernels' cut does the same.
     double tau = op.floats.at("threshold");
-    for (size_t r = 0; r < rest.size() && mass < tau; ++r) {
+    for (size_t r = 0; r < rest.size() && (tau >= 1.0 || mass < tau); ++r) {
       chosen[rest[r]] = 1;
       mass += std::exp(s[rest[r]] - mx) / z;
     }

@@ -101,13 +101,19 @@ def keep_matrix(m, N, M, qd, kd):
 
 
 # -- one case ----------------------------------------------------------------
-def random_case(rng):
+def random_heads(rng):
+    """dtype, head dim, batch and (GQA) head counts of a case."""
     c = {}
     c["dtype"] = str(rng.choice(["f32", "f32", "f16"]))
     c["D"] = int(rng.choice([32, 64, 64, 128]))
     c["B"] = int(rng.integers(1, 3))
     c["Hkv"] = int(rng.integers(1, 3))
     c["Hq"] = c["Hkv"] * int(rng.integers(1, 4))
+    return c
+
+
+def random_case(rng):
+    c = random_heads(rng)
     c["N"] = int(rng.choice([1, rng.integers(1, 20), rng.integers(20, 200)]))
     c["M"] = c["N"] if rng.random() < 0.4 else int(rng.integers(1, 200))
     c["mask"] = random_mask(rng, max(c["N"], c["M"])) if rng.random() < 0.9 else None
@@ -202,9 +208,20 @@ def oracle(c, arrs, keep_list, qd, kd):
 
 
 def rel(a, b):
+    """Max |a - b| over max |b| on the finite entries. An lse of a row with
+    no keys is -inf on both sides (equal: no error); anything not finite on
+    one side only, or NaN anywhere, is an infinite error (a plain a - b
+    would make inf - inf a NaN that no tolerance comparison catches)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    scale = max(np.abs(b).max(initial=0.0), 1e-30)
-    return float(np.abs(a - b).max(initial=0.0) / scale)
+    if np.isnan(a).any() or np.isnan(b).any():
+        return math.inf
+    same = a == b
+    if (~same & ~(np.isfinite(a) & np.isfinite(b))).any():
+        return math.inf
+    with np.errstate(invalid="ignore"):
+        diff = np.where(same, 0.0, a - b)
+    scale = max(np.abs(np.where(np.isfinite(b), b, 0)).max(initial=0.0), 1e-30)
+    return float(np.abs(diff).max(initial=0.0) / scale)
 
 
 def check_case(c, rng):
@@ -221,31 +238,51 @@ def check_case(c, rng):
     q64, k64 = arrs[0].astype(np.float64), arrs[1].astype(np.float64)
     logit = np.abs(q64).max(initial=0) * np.abs(k64).max(initial=0) * math.sqrt(c["D"])
     tol = TOL[c["dtype"]] + 8 * 2.0 ** -23 * logit
-    e_kernel, e_ref = rel(out, ref), rel(ref, want)
-    if e_kernel > tol or e_ref > 1e-12 or np.isnan(out).any():
+    e_kernel, e_ref = max(rel(out, ref), rel(lse, ref_lse)), rel(ref, want)
+    if e_kernel > tol or e_ref > 1e-12:
         shapes = {k: c[k] for k in ("B", "Hq", "Hkv", "N", "M")}
         return (f"kernel vs reference {e_kernel:.2e} (tol {tol:.1e}), reference vs "
                 f"oracle {e_ref:.2e}, shapes {shapes}\n{spec}")
     return None
 
 
-def run(seed, cases, out=sys.stdout):
+def kernel_and_reference(spec, reference_spec, arrs, **options):
+    """The compiled kernel's results and reference_spec's reference results
+    on arrs, each as a tuple, or (None, message) when either refuses: a
+    refusal of a valid case is a failure."""
+    try:
+        got = attnir.compile(spec, cache=False, **options)(*arrs)
+        want = attnir.reference(reference_spec, *arrs)
+    except Exception as e:
+        return None, f"{type(e).__name__}: {e}\n{spec}"
+    return ((got if isinstance(got, tuple) else (got,)),
+            (want if isinstance(want, tuple) else (want,)))
+
+
+def run(seed, cases, out=sys.stdout, draw_case=None, check=None):
+    """Draws and checks `cases` cases (sweep.py's by default; program_sweep.py
+    passes its own); returns the failures' messages, printing each."""
+    draw_case, check = draw_case or random_case, check or check_case
     rng = np.random.default_rng(seed)
     failures = []
     for n in range(cases):
-        c = random_case(rng)
-        msg = check_case(c, rng)
+        c = draw_case(rng)
+        msg = check(c, rng)
         if msg:
             failures.append(msg)
             print(f"FAIL case {n} (seed {seed}): {msg}", file=out, flush=True)
     return failures
 
 
-if __name__ == "__main__":
+def main(name, runner):
     ap = argparse.ArgumentParser()
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cases", type=int, default=100)
     a = ap.parse_args()
-    bad = run(a.seed, a.cases)
-    print(f"sweep seed {a.seed}: {a.cases} cases, {len(bad)} failures")
+    bad = runner(a.seed, a.cases)
+    print(f"{name} seed {a.seed}: {a.cases} cases, {len(bad)} failures")
     sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main("sweep", run)

@@ -239,6 +239,34 @@ def test_compiled_topk_of_every_block_is_causal(compiled):
     assert list(np.asarray(cnt)[0, 0].astype(int)) == list(range(1, 21))
 
 
+def test_threshold_one_keeps_every_legal_block(compiled):
+    """threshold(1.0) is causal attention exactly, also when most blocks'
+    mass is below f32's rounding of the running sum (sum-pooled keys and a
+    large scale): the cut once stopped where the sum rounded to 1 (0.9
+    relative error; program_sweep.py seed 4)."""
+    it, ct = "tensor<?x?x?x?xi32>", "tensor<?x?x?xi32>"
+    spec = f"""
+func.func @f(%q: {T}, %k: {T}, %v: {T}) -> ({T}, {ct}) {{
+  %qp = attn.pool %q block(32) kind(mean) : {T} -> {T}
+  %kp = attn.pool %k block(32) kind(sum) : {T} -> {T}
+  %s = attn.block_scores %qp, %kp causal(%q, %k) block_size(32, 32) scale(4.0)
+       : ({T}, {T}, {T}, {T}) -> tensor<?x?x?x?xf32>
+  %idx, %cnt = attn.select %s threshold(1.0) : tensor<?x?x?x?xf32> -> ({it}, {ct})
+  %o = attn.attention %q, %k, %v blocks(%idx, %cnt) block_size(32, 32)
+       mask(#attn.causal) : ({T}, {T}, {T}, {it}, {ct}) -> {T}
+  return %o, %cnt : {T}, {ct}
+}}"""
+    q, k, v = rand((2, 2, 301, 64), seed=21), rand((2, 2, 301, 64), seed=22), rand((2, 2, 301, 64), seed=23)
+    want, _ = naive_attention(q, k, v, causal=True)
+    ref, ref_cnt = attnir.reference(spec, q, k, v)
+    out, cnt = compiled(spec)(q, k, v)
+    every = list(range(1, 11))  # query block i sees key blocks 0..i
+    assert list(np.asarray(ref_cnt)[1, 1].astype(int)) == every
+    assert list(np.asarray(cnt)[1, 1].astype(int)) == every
+    assert rel_err(ref, want) < 1e-12
+    assert rel_err(out, want) < 1e-5
+
+
 def test_compiled_topk_blocks_example_matches_the_oracle(compiled):
     """examples/topk_blocks.mlir against the issue's definition written out
     in numpy (oracle_topk), at a ragged GQA shape."""

@@ -26,3 +26,46 @@ def test_sweep_detects_a_wrong_rule(native, monkeypatch):
     case = dict(dtype="f32", D=64, B=1, Hkv=1, Hq=2, N=50, M=70,
                 mask=("window", (3, 9), []), docs=False)
     assert sweep.check_case(case, np.random.default_rng(0)) is not None
+
+
+def test_program_sweep_fixed_seed(native):
+    """Selection programs (pool -> block_scores -> select -> attention) with
+    random valid parameters: python/tests/program_sweep.py."""
+    import program_sweep
+    log = io.StringIO()
+    failures = program_sweep.run(seed=20261207, cases=60, out=log)
+    assert not failures, log.getvalue()[-6000:]
+
+
+def test_program_sweep_detects_a_wrong_selection(native):
+    """The program sweep can fail: a kernel keeping the top 3 blocks judged
+    by the reference of a program keeping the top 1."""
+    import numpy as np
+    import program_sweep
+    case = dict(dtype="f32", D=64, B=1, Hkv=1, Hq=2, N=200, M=200, bq=32, bk=32,
+                qkind="mean", kkind="mean", causal=False, scale=None, share=None,
+                topk=3, first=0, local=0, last=0, itype="i32", mask=None, lse=False)
+    assert program_sweep.check_program(case, np.random.default_rng(0)) is None
+    wrong = dict(case, topk=1)
+    assert program_sweep.check_program(case, np.random.default_rng(0), wrong) is not None
+
+
+def test_linear_sweep_fixed_seed(native):
+    """attn.linear with random valid option sets: python/tests/linear_sweep.py."""
+    import linear_sweep
+    log = io.StringIO()
+    failures = linear_sweep.run(seed=20261207, cases=40, out=log)
+    assert not failures, log.getvalue()[-6000:]
+
+
+def test_linear_sweep_detects_a_wrong_recurrence(native):
+    """The linear sweep can fail: a delta-rule kernel judged by the
+    reference of the same recurrence without l2norm."""
+    import numpy as np
+    import linear_sweep
+    case = dict(dtype="f32", D=64, B=1, H=2, Dv=32, N=90, form="delta", decay=False,
+                gate=True, log_gate="none", fmap="none", normalize=False, lse=False,
+                state=True, l2norm=True, scale=None, chunk=16)
+    assert linear_sweep.check_linear(case, np.random.default_rng(0)) is None
+    wrong = dict(case, l2norm=False)
+    assert linear_sweep.check_linear(case, np.random.default_rng(0), wrong) is not None

@@ -818,6 +818,10 @@ std::pair<Value, Value> mlir::attn::buildCut(
         if (policy.topk)
           more = arith::CmpIOp::create(wb, l, arith::CmpIPredicate::ult, st[0],
                                        cIdx(wb, l, *policy.topk));
+        else if (*policy.threshold >= 1.0)
+          // Every legal block: a running f32 mass rounds to 1 while blocks
+          // with (tiny) positive mass remain, which threshold(1) must keep.
+          more = yes;
         else
           more = arith::CmpFOp::create(wb, l, arith::CmpFPredicate::OLT, st[3],
                                        cF32(wb, l, *policy.threshold));

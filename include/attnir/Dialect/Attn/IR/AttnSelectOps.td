@@ -273,7 +273,9 @@ def Attn_SelectOp : Attn_Op<"select", [Pure,
     - then `topk(k)`: the k highest-scoring other legal blocks, ties to the
       lower id; or `threshold(tau)`: other legal blocks by descending score
       (ties to the lower id) until the softmax mass over the row's legal
-      blocks of everything selected, forced blocks included, reaches tau.
+      blocks of everything selected, forced blocks included, reaches tau;
+      `threshold(1.0)` keeps every legal block, exactly (a running sum in
+      floating point reaches 1 while blocks of tiny mass remain).
 
     K is k + f + l + t with `topk` and Nk with `threshold`.
   }];
