@@ -23,9 +23,10 @@ manifest.json's sibling refused.json and makes this script exit 1.
 programs (pool -> block_scores -> select -> attention) into
 bundles/sweep-programs; --family linear: linear_sweep.py's attn.linear
 option sets (gates, decays, delta rule, momentum, feature maps, states) into
-bundles/sweep-linear.
+bundles/sweep-linear; --family retrieval: retrieval_sweep.py's landmark and
+routing programs into bundles/sweep-retrieval.
 
-usage: python3 bench/gpu/build_sweep.py [--family attention|programs|linear]
+usage: python3 bench/gpu/build_sweep.py [--family attention|programs|linear|retrieval]
        [--cases 150] [--seed 1] [--attnc build/bin/attnc]
 """
 import argparse
@@ -46,9 +47,11 @@ sys.path.insert(0, os.path.join(ROOT, "python", "tests"))
 
 def draw(seed, cases, family):
     """The CPU sweeps' cases and inputs in f16: sweep.py's attention ops,
-    program_sweep.py's selection programs or linear_sweep.py's recurrences."""
+    program_sweep.py's selection programs, linear_sweep.py's recurrences or
+    retrieval_sweep.py's landmark and routing programs."""
     import linear_sweep
     import program_sweep
+    import retrieval_sweep
     import sweep
 
     def attention(rng):
@@ -66,7 +69,13 @@ def draw(seed, cases, family):
         c["dtype"] = "f16"
         return linear_sweep.linear_spec(c), linear_sweep.linear_inputs(c, rng)
 
-    one = {"attention": attention, "programs": programs, "linear": linear}[family]
+    def retrieval(rng):
+        c = retrieval_sweep.random_retrieval(rng)
+        c["dtype"] = "f16"
+        return retrieval_sweep.retrieval_spec(c), retrieval_sweep.retrieval_inputs(c, rng)
+
+    one = {"attention": attention, "programs": programs, "linear": linear,
+           "retrieval": retrieval}[family]
     rng = np.random.default_rng(seed)
     return [(f"{family[:4]}{n:04d}", *one(rng)) for n in range(cases)]
 
@@ -87,7 +96,7 @@ def main():
     ap.add_argument("--cases", type=int, default=150)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--family", choices=["attention", "programs", "linear"],
+    ap.add_argument("--family", choices=["attention", "programs", "linear", "retrieval"],
                     default="attention")
     args = ap.parse_args()
     global OUT

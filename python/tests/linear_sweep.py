@@ -125,23 +125,18 @@ def linear_inputs(c, rng):
 
 
 def check_linear(c, rng, reference_case=None):
-    """None when the case holds, else a message with the spec. The test of
-    the sweep itself passes another case as `reference_case` (its reference
-    then judges this case's kernel: the check must fail)."""
-    spec = linear_spec(c)
-    arrs = linear_inputs(c, rng)
+    """None when the case holds, else a message with the spec (see
+    sweep.check_family)."""
+    def judge(got, want, _):
+        errs = [rel(g, w) for g, w in zip(got, want)]
+        tol = TOL[c["dtype"]]
+        if len(got) != len(want) or max(errs) > tol:
+            shapes = {k: c[k] for k in ("B", "H", "N", "D", "Dv", "chunk")}
+            return (f"kernel vs reference {', '.join(f'{e:.2e}' for e in errs)} "
+                    f"(tol {tol:.0e}), shapes {shapes}")
+        return None
     opts = {"linear_chunk": c["chunk"]} if c["chunk"] else {}
-    got, want = sweep.kernel_and_reference(spec, linear_spec(reference_case or c), arrs,
-                                           **opts)
-    if got is None:
-        return want
-    errs = [rel(g, w) for g, w in zip(got, want)]
-    tol = TOL[c["dtype"]]
-    if len(got) != len(want) or max(errs) > tol:
-        shapes = {k: c[k] for k in ("B", "H", "N", "D", "Dv", "chunk")}
-        return (f"kernel vs reference {', '.join(f'{e:.2e}' for e in errs)} (tol {tol:.0e}), "
-                f"shapes {shapes}\n{spec}")
-    return None
+    return sweep.check_family(c, rng, linear_spec, linear_inputs, judge, reference_case, **opts)
 
 
 def run(seed, cases, out=sys.stdout):

@@ -246,17 +246,25 @@ def check_case(c, rng):
     return None
 
 
-def kernel_and_reference(spec, reference_spec, arrs, **options):
-    """The compiled kernel's results and reference_spec's reference results
-    on arrs, each as a tuple, or (None, message) when either refuses: a
-    refusal of a valid case is a failure."""
+def check_family(c, rng, spec_of, inputs_of, judge, reference_case=None, **options):
+    """One case of a sweep family: compiles spec_of(c), runs it on
+    inputs_of(c, rng) and hands its results and the reference's (each a
+    tuple) to judge(got, want), which returns None or what is wrong. None
+    when the case holds, else a message with the spec; a refusal of a
+    valid case is a failure. The tests of the sweeps themselves pass
+    another case as `reference_case`, whose reference then judges this
+    case's kernel, so the check must fail."""
+    spec = spec_of(c)
+    arrs = inputs_of(c, rng)
     try:
         got = attnir.compile(spec, cache=False, **options)(*arrs)
-        want = attnir.reference(reference_spec, *arrs)
+        want = attnir.reference(spec_of(reference_case or c), *arrs)
     except Exception as e:
-        return None, f"{type(e).__name__}: {e}\n{spec}"
-    return ((got if isinstance(got, tuple) else (got,)),
-            (want if isinstance(want, tuple) else (want,)))
+        return f"{type(e).__name__}: {e}\n{spec}"
+    got = got if isinstance(got, tuple) else (got,)
+    want = want if isinstance(want, tuple) else (want,)
+    wrong = judge(got, want, arrs)
+    return f"{wrong}\n{spec}" if wrong else None
 
 
 def run(seed, cases, out=sys.stdout, draw_case=None, check=None):

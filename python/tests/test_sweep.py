@@ -4,6 +4,8 @@ reference against an independent oracle (python/tests/sweep.py). Thousands
 with fresh seeds: scripts/sweep.sh."""
 import io
 
+import pytest
+
 import sweep
 
 
@@ -69,3 +71,47 @@ def test_linear_sweep_detects_a_wrong_recurrence(native):
     assert linear_sweep.check_linear(case, np.random.default_rng(0)) is None
     wrong = dict(case, l2norm=False)
     assert linear_sweep.check_linear(case, np.random.default_rng(0), wrong) is not None
+
+
+@pytest.mark.parametrize("chip", ["sm_90a", "sm_90"])
+def test_sweep_cases_compile_for_cuda(native, chip):
+    """Valid specs of every sweep family compile for both CUDA kernels (the
+    Hopper one and mma.sync), in bf16: a refusal of a valid case would be
+    a gap in the GPU path. Their numerics on a GPU: bench/gpu/build_sweep.py
+    and docs/fuzzing.md."""
+    import numpy as np
+    import attnir
+    import linear_sweep
+    import program_sweep
+    rng = np.random.default_rng(20261207)
+    import retrieval_sweep
+    families = ((sweep.random_case, sweep.spec_of),
+                (program_sweep.random_program, program_sweep.program_of),
+                (linear_sweep.random_linear, linear_sweep.linear_spec),
+                (retrieval_sweep.random_retrieval, retrieval_sweep.retrieval_spec))
+    for draw, spec_of in families:
+        for _ in range(8):
+            c = dict(draw(rng), dtype="bf16")
+            attnir.compile(spec_of(c), target="cuda", cache=False, chip=chip)
+
+
+def test_retrieval_sweep_fixed_seed(native):
+    """attn.landmark and routing programs with random valid parameters:
+    python/tests/retrieval_sweep.py."""
+    import retrieval_sweep
+    log = io.StringIO()
+    failures = retrieval_sweep.run(seed=20261207, cases=40, out=log)
+    assert not failures, log.getvalue()[-6000:]
+
+
+def test_retrieval_sweep_detects_a_wrong_order(native):
+    """The retrieval sweep can fail: LSH buckets of one seed judged by the
+    reference of another (the order differs; the output may not)."""
+    import numpy as np
+    import retrieval_sweep
+    case = dict(dtype="f32", D=64, B=1, Hq=2, Hkv=2, kind="route", N=120, bits=3,
+                seed=5, chunks=None, chunk_len=16, causal=True, scale=None)
+    assert retrieval_sweep.check_retrieval(case, np.random.default_rng(0)) is None
+    wrong = dict(case, seed=6)
+    msg = retrieval_sweep.check_retrieval(case, np.random.default_rng(0), wrong)
+    assert msg is not None and "DIFFER" in msg
