@@ -187,6 +187,33 @@ def landmark_extras(attnc, rng):
                          1000, 32, 64))
 
 
+def variant_inputs(attnc, variant, spec, paths):
+    """Inputs that fit the variant: an attribute may change an operand's
+    shape (a block size, a pooled length), and the runtime refuses the
+    example's own inputs then (a clear error, but no kernel runs). attnc
+    run draws them by role at the shape of the example's first input
+    (--save-inputs); where it cannot, the example's."""
+    names = [os.path.basename(p).split(".")[-2] for p in paths]
+    first = np.load(os.path.join(OUT, paths[0]))
+    shape = ["--shape", f"{names[0]}=" + "x".join(map(str, first.shape))]
+    tmp = os.path.join(OUT, variant + ".inputs")
+    r = subprocess.run([attnc, "run", spec, "--seed", "15", "--save-inputs", tmp] + shape,
+                       capture_output=True, text=True)
+    if r.returncode != 0 or not all(os.path.exists(os.path.join(tmp, n + ".npy"))
+                                    for n in names):
+        return paths
+    out = []
+    for n, p in zip(names, paths):
+        mine = np.load(os.path.join(tmp, n + ".npy"))
+        if mine.shape == np.load(os.path.join(OUT, p)).shape:
+            out.append(p)  # the example's own: nothing changed
+            continue
+        out.append(f"{variant}.{n}.npy")
+        np.save(os.path.join(OUT, out[-1]), mine)
+    subprocess.run(["rm", "-rf", tmp])
+    return out
+
+
 def attribute_variants(attnc, name, text, paths, n_out):
     """SAN_ATTR's variants of one example: its bundles and manifest rows."""
     values = [int(v) for v in os.environ.get("SAN_ATTR", "").split(",") if v]
@@ -208,7 +235,8 @@ def attribute_variants(attnc, name, text, paths, n_out):
             if r.returncode != 0:
                 os.remove(spec)
                 continue  # refused by a verifier: nothing to run
-            rows.append(dict(example=variant, kernel="hopper", bundle=bundle, inputs=paths,
+            rows.append(dict(example=variant, kernel="hopper", bundle=bundle,
+                             inputs=variant_inputs(attnc, variant, spec, paths),
                              outputs=n_out, attribute=f"{line[:70]}: {text[start:end]} -> {v}"))
     return rows
 

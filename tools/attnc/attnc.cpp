@@ -55,6 +55,7 @@ struct Options {
   std::string command, spec, entry, target = "cpu", output, emit, stage = "llvm",
                                     outFile = "-";
   std::vector<std::string> shapes, inputs;
+  std::string saveInputs; // a directory: the run's inputs as <arg>.npy
   std::string cpuOptions; // e.g. "query-tile=64 key-block=64 rows=4"
   std::string mcpu;       // compile for this x86 CPU instead of the host
   std::string cudaOptions; // e.g. "chip=sm_90 warps=4 stages=2"
@@ -67,8 +68,8 @@ struct Options {
 const char *kUsage =
     "usage: attnc run SPEC [--entry NAME] [--target cpu] [--shape "
     "ARG=AxBxCxD]... [--input ARG=FILE.npy]... [--output FILE.npy] [--seed "
-    "N] [--check] [--bench] [--json] [--threads N] [--cpu-options "
-    "\"rows=4 ...\"]\n"
+    "N] [--check] [--bench] [--json] [--threads N] [--save-inputs DIR] "
+    "[--cpu-options \"rows=4 ...\"]\n"
     "       attnc compile SPEC [--target cpu] --emit "
     "mlir|llvm|asm|obj|header|bundle [--stage "
     "tiled|vectorized|bufferized|parallel|llvm] [--mcpu CPU] [-o OUT]\n"
@@ -118,6 +119,8 @@ Options parseArgs(int argc, char **argv) {
       o.inputs.push_back(value());
     else if (flag == "--output")
       o.output = value();
+    else if (flag == "--save-inputs")
+      o.saveInputs = value();
     else if (flag == "--emit")
       o.emit = value();
     else if (flag == "--stage") {
@@ -421,6 +424,21 @@ void printRunResult(const Options &o, const EntrySignature &sig,
   llvm::outs().flush();
 }
 
+/// --save-inputs DIR: the inputs this run uses (random by role, or given)
+/// as DIR/<argument>.npy, e.g. for attnir-run on a machine without the
+/// compiler (bench/gpu/build_sanitize.py's attribute variants).
+void saveInputs(const Options &o, const EntrySignature &sig,
+                const std::vector<HostTensor> &inputs) {
+  if (o.saveInputs.empty())
+    return;
+  if (std::error_code ec = llvm::sys::fs::create_directories(o.saveInputs))
+    fail("--save-inputs " + o.saveInputs + ": " + ec.message());
+  std::string err;
+  for (size_t i = 0; i < inputs.size(); ++i)
+    if (!writeNpy(o.saveInputs + "/" + sig.inputs[i].name + ".npy", inputs[i], err))
+      fail("--save-inputs: " + err);
+}
+
 /// Runs one entry: on the CPU from `cs`, the spec compiled once for every
 /// entry run (identical entries are then compiled once, not once each);
 /// on CUDA from a bundle of the entry alone.
@@ -450,6 +468,7 @@ int runEntry(const Options &o, ModuleOp module, CompiledSpec *cs,
   std::vector<HostTensor> inputs = makeRandomInputs(abi, inShapes, o.seed);
   for (auto &[i, t] : loaded)
     inputs[i] = std::move(t);
+  saveInputs(o, sig, inputs);
   std::vector<HostTensor> outputs;
   CompiledSpec::BoundCall call;
   CudaRunner gpu;
