@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -197,21 +198,23 @@ def variant_inputs(attnc, variant, spec, paths):
     first = np.load(os.path.join(OUT, paths[0]))
     shape = ["--shape", f"{names[0]}=" + "x".join(map(str, first.shape))]
     tmp = os.path.join(OUT, variant + ".inputs")
-    r = subprocess.run([attnc, "run", spec, "--seed", "15", "--save-inputs", tmp] + shape,
-                       capture_output=True, text=True)
-    if r.returncode != 0 or not all(os.path.exists(os.path.join(tmp, n + ".npy"))
-                                    for n in names):
-        return paths
-    out = []
-    for n, p in zip(names, paths):
-        mine = np.load(os.path.join(tmp, n + ".npy"))
-        if mine.shape == np.load(os.path.join(OUT, p)).shape:
-            out.append(p)  # the example's own: nothing changed
-            continue
-        out.append(f"{variant}.{n}.npy")
-        np.save(os.path.join(OUT, out[-1]), mine)
-    subprocess.run(["rm", "-rf", tmp])
-    return out
+    try:
+        r = subprocess.run([attnc, "run", spec, "--seed", "15", "--save-inputs", tmp] + shape,
+                           capture_output=True, text=True)
+        if r.returncode != 0 or not all(os.path.exists(os.path.join(tmp, n + ".npy"))
+                                        for n in names):
+            return paths
+        out = []
+        for n, p in zip(names, paths):
+            mine = np.load(os.path.join(tmp, n + ".npy"))
+            if mine.shape == np.load(os.path.join(OUT, p)).shape:
+                out.append(p)  # the example's own: nothing changed
+                continue
+            out.append(f"{variant}.{n}.npy")
+            np.save(os.path.join(OUT, out[-1]), mine)
+        return out
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def attribute_variants(attnc, name, text, paths, n_out):

@@ -46,38 +46,16 @@ sys.path.insert(0, os.path.join(ROOT, "python", "tests"))
 
 
 def draw(seed, cases, family):
-    """The CPU sweeps' cases and inputs in f16: sweep.py's attention ops,
-    program_sweep.py's selection programs, linear_sweep.py's recurrences or
-    retrieval_sweep.py's landmark and routing programs."""
-    import linear_sweep
-    import program_sweep
-    import retrieval_sweep
-    import sweep
-
-    def attention(rng):
-        c = sweep.random_case(rng)
-        c["dtype"] = "f16"
-        return sweep.spec_of(c), sweep.inputs_of(c, rng)[0]
-
-    def programs(rng):
-        c = program_sweep.random_program(rng)
-        c["dtype"] = "f16"
-        return program_sweep.program_of(c), program_sweep.inputs_of(c, rng)
-
-    def linear(rng):
-        c = linear_sweep.random_linear(rng)
-        c["dtype"] = "f16"
-        return linear_sweep.linear_spec(c), linear_sweep.linear_inputs(c, rng)
-
-    def retrieval(rng):
-        c = retrieval_sweep.random_retrieval(rng)
-        c["dtype"] = "f16"
-        return retrieval_sweep.retrieval_spec(c), retrieval_sweep.retrieval_inputs(c, rng)
-
-    one = {"attention": attention, "programs": programs, "linear": linear,
-           "retrieval": retrieval}[family]
+    """The CPU sweeps' cases of a family (python/tests/sweep_families.py) and
+    their inputs, in f16."""
+    from sweep_families import FAMILIES
+    random_case, spec_of, inputs_of = FAMILIES[family]
     rng = np.random.default_rng(seed)
-    return [(f"{family[:4]}{n:04d}", *one(rng)) for n in range(cases)]
+    out = []
+    for n in range(cases):
+        c = dict(random_case(rng), dtype="f16")
+        out.append((f"{family[:4]}{n:04d}", spec_of(c), inputs_of(c, rng)))
+    return out
 
 
 def compile_one(attnc, name, kernel, opts):
@@ -97,7 +75,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--family", choices=["attention", "programs", "linear", "retrieval"],
-                    default="attention")
+                    default="attention")  # sweep_families.FAMILIES
     args = ap.parse_args()
     global OUT
     if args.family != "attention":

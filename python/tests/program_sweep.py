@@ -35,7 +35,7 @@ import sys
 import numpy as np
 
 import sweep
-from sweep import NP_DTYPE, TOL, mask_text, random_mask, reads_docs, rel
+from sweep import NP_DTYPE, mask_text, random_mask, reads_docs, rel
 
 POOL_KINDS = ("mean", "max", "min", "sum", "mean_sqrt", "first", "last")
 
@@ -120,10 +120,8 @@ def check_program(c, rng, reference_case=None):
     """None when the case holds, else a message with the spec (see
     sweep.check_family)."""
     def judge(got, want, arrs):
-        q64, k64 = arrs[0].astype(np.float64), arrs[1].astype(np.float64)
         scale = c["scale"] if c["scale"] is not None else 1 / math.sqrt(c["D"])
-        logit = np.abs(q64).max(initial=0) * np.abs(k64).max(initial=0) * scale * c["D"]
-        tol = TOL[c["dtype"]] + 8 * 2.0 ** -23 * logit
+        tol = sweep.tolerance(c, arrs, scale)
         err = max(rel(g, w) for g, w in zip(got, want))
         if err > tol:
             shapes = {k: c[k] for k in ("B", "Hq", "Hkv", "N", "M")}

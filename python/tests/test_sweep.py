@@ -81,15 +81,9 @@ def test_sweep_cases_compile_for_cuda(native, chip):
     and docs/fuzzing.md."""
     import numpy as np
     import attnir
-    import linear_sweep
-    import program_sweep
+    from sweep_families import FAMILIES
     rng = np.random.default_rng(20261207)
-    import retrieval_sweep
-    families = ((sweep.random_case, sweep.spec_of),
-                (program_sweep.random_program, program_sweep.program_of),
-                (linear_sweep.random_linear, linear_sweep.linear_spec),
-                (retrieval_sweep.random_retrieval, retrieval_sweep.retrieval_spec))
-    for draw, spec_of in families:
+    for draw, spec_of, _ in FAMILIES.values():
         for _ in range(8):
             c = dict(draw(rng), dtype="bf16")
             attnir.compile(spec_of(c), target="cuda", cache=False, chip=chip)
