@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets (tools/fuzz) for a long time, one after another.
 #   bash scripts/fuzz.sh [--runs N | --seconds S] [TARGET...]
-# Default: 1,000,000 executions of each target (the issue-15 bar), all five
+# Default: 1,000,000 executions of each target (the issue-15 bar), all six
 # targets. Builds build-san/ first (scripts/build.sh --sanitize). Corpora
 # grow in build-san/fuzz-corpus/<target>; a crash, leak or timeout is saved
 # as test/fuzz/<target>/crash-<hash> (libFuzzer's artifact), where the
@@ -18,7 +18,7 @@ while [ $# -gt 0 ]; do
     *) TARGETS+=("$1"); shift ;;
   esac
 done
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz-npy fuzz-bundle fuzz-spec fuzz-capi fuzz-pipeline)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(fuzz-npy fuzz-bundle fuzz-spec fuzz-capi fuzz-pipeline fuzz-cuda)
 bash scripts/build.sh --sanitize >/dev/null
 BUNDLE=build-san/fuzz-causal.bundle
 build-san/bin/attnc compile examples/causal.mlir --emit bundle -o "$BUNDLE"
@@ -29,7 +29,7 @@ for t in "${TARGETS[@]}"; do
   corpus=build-san/fuzz-corpus/$t
   mkdir -p "$corpus"
   extra=()
-  case "$t" in fuzz-spec|fuzz-pipeline) extra=(examples) ;; esac
+  case "$t" in fuzz-spec|fuzz-pipeline|fuzz-cuda) extra=(examples) ;; esac
   log=build-san/fuzz-$t.log
   start=$(date +%s)
   if build-san/bin/"$t" "${LIMIT[@]}" -timeout=30 -rss_limit_mb=6000 \

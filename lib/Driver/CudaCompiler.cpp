@@ -197,11 +197,9 @@ bool compileForCUDA(ModuleOp spec, const attn::CUDAPipelineOptions &options,
   return assemble(ptxas, out.ptx, options.chip, options.optLevel, out, error);
 }
 
-bool compileToCudaBundle(ModuleOp spec,
-                         const attn::CUDAPipelineOptions &options,
-                         Bundle &bundle, std::string &error,
-                         CudaArtifacts *artifacts) {
-  bundle = Bundle();
+bool cudaEntryABIs(ModuleOp spec, const attn::CUDAPipelineOptions &options,
+                   std::vector<EntryABI> &abis, std::string &error) {
+  abis.clear();
   // The entries as the CUDA pipeline's first step leaves them: mask_rule
   // regions get block maps (attn.rule_blocks), the delta rule its WY form
   // (attn.linear wy), chunked linear attention its chunk states (split), landmark retrieval its
@@ -223,16 +221,17 @@ bool compileToCudaBundle(ModuleOp spec,
   if (!collectEntries(*mapped, "", entries, error))
     return false;
   for (SpecEntry &e : entries)
-    bundle.entries.push_back(std::move(e.abi));
-  CudaArtifacts local;
-  CudaArtifacts &a = artifacts ? *artifacts : local;
-  if (!compileForCUDA(spec, options, a, error))
-    return false;
+    abis.push_back(std::move(e.abi));
+  return true;
+}
+
+bool placeCudaSteps(std::vector<EntryABI> &abis, const CudaArtifacts &a,
+                    std::string &error) {
   // Each program's steps (kernels "<entry>__s<k>": selection, elementwise
   // and attention kernels), in program order, as they were emitted. A lone
   // attention has none: one kernel on the inputs, then the outputs.
   std::vector<bool> placed(a.steps.size(), false);
-  for (EntryABI &abi : bundle.entries)
+  for (EntryABI &abi : abis)
     for (size_t i = 0; i < a.steps.size(); ++i) {
       const KernelStep &st = a.steps[i];
       llvm::StringRef rest(st.kernel);
@@ -244,7 +243,12 @@ bool compileToCudaBundle(ModuleOp spec,
           !rest.take_while(llvm::isDigit).getAsInteger(10, step) &&
           (rest.drop_while(llvm::isDigit).empty() ||
            rest.drop_while(llvm::isDigit).starts_with("_"))) {
-        if (!checkStepArgs(abi, st, a.stepArgTypes[st.kernel], error))
+        auto types = a.stepArgTypes.find(st.kernel);
+        if (!checkStepArgs(abi, st,
+                           types == a.stepArgTypes.end()
+                               ? std::vector<CudaArtifacts::ArgType>()
+                               : types->second,
+                           error))
           return false;
         abi.steps.push_back(st);
         placed[i] = true;
@@ -256,6 +260,21 @@ bool compileToCudaBundle(ModuleOp spec,
       error = "internal error: kernel " + a.steps[i].kernel + " belongs to no entry";
       return false;
     }
+  return true;
+}
+
+bool compileToCudaBundle(ModuleOp spec,
+                         const attn::CUDAPipelineOptions &options,
+                         Bundle &bundle, std::string &error,
+                         CudaArtifacts *artifacts) {
+  bundle = Bundle();
+  if (!cudaEntryABIs(spec, options, bundle.entries, error))
+    return false;
+  CudaArtifacts local;
+  CudaArtifacts &a = artifacts ? *artifacts : local;
+  if (!compileForCUDA(spec, options, a, error) ||
+      !placeCudaSteps(bundle.entries, a, error))
+    return false;
   bundle.target = "cuda";
   bool isCubin = !a.cubin.empty();
   // The chip, the payload's format, and each kernel's launch contract:

@@ -64,8 +64,21 @@ bool compileForCUDA(mlir::ModuleOp spec,
                     CudaArtifacts &out, std::string &error,
                     llvm::StringRef stopAfter = "");
 
-/// compileForCUDA, then a bundle of target "cuda" holding the cubin (or the
-/// PTX for the driver to JIT when no ptxas exists here).
+/// The entries' ABIs as a CUDA bundle describes them: after the pipeline's
+/// workspace passes (attn::addCUDAWorkspacePasses), with the same options.
+bool cudaEntryABIs(mlir::ModuleOp spec,
+                   const mlir::attn::CUDAPipelineOptions &options,
+                   std::vector<EntryABI> &abis, std::string &error);
+
+/// Gives each entry its kernels' steps ("<entry>__s<k>[_<form>]") from
+/// `artifacts`, each checked against the entry's ABI (checkStepArgs); an
+/// "internal error" where a step belongs to no entry or disagrees with it.
+bool placeCudaSteps(std::vector<EntryABI> &abis, const CudaArtifacts &artifacts,
+                    std::string &error);
+
+/// cudaEntryABIs, compileForCUDA and placeCudaSteps, then a bundle of
+/// target "cuda" holding the cubin (or the PTX for the driver to JIT when
+/// no ptxas exists here).
 bool compileToCudaBundle(mlir::ModuleOp spec,
                          const mlir::attn::CUDAPipelineOptions &options,
                          Bundle &bundle, std::string &error,
