@@ -56,6 +56,17 @@ bool EntryABI::classValues(const std::vector<std::vector<int64_t>> &inputShapes,
   value = classSize;
   // (input, dim) that fixed each class; (-1, -1): the spec's static size.
   std::vector<std::pair<int32_t, int32_t>> source(classSize.size(), {-1, -1});
+  // Messages are built only on failure: this runs on every call.
+  auto where = [&](size_t arg, size_t d) {
+    return "argument '" + inputs[arg].name + "' dimension " +
+           std::to_string(d) + " (" + className[inputs[arg].dimClass[d]] +
+           ")";
+  };
+  // A class by the argument that fixed it (two classes may share a name).
+  auto named = [&](int32_t c) {
+    return source[c].first >= 0 ? where(source[c].first, source[c].second)
+                                : className[c];
+  };
   for (size_t i = 0; i < inputs.size(); ++i) {
     const ABIArg &a = inputs[i];
     const std::vector<int64_t> &s = inputShapes[i];
@@ -65,12 +76,6 @@ bool EntryABI::classValues(const std::vector<std::vector<int64_t>> &inputShapes,
               std::to_string(s.size());
       return false;
     }
-    // Messages are built only on failure: this runs on every call.
-    auto where = [&](size_t arg, size_t d) {
-      return "argument '" + inputs[arg].name + "' dimension " +
-             std::to_string(d) + " (" + className[inputs[arg].dimClass[d]] +
-             ")";
-    };
     for (size_t d = 0; d < s.size(); ++d) {
       int32_t c = a.dimClass[d];
       if (s[d] < 0) {
@@ -144,8 +149,8 @@ bool EntryABI::classValues(const std::vector<std::vector<int64_t>> &inputShapes,
         return false;
       }
     if (value[a] >= 0 && value[b] >= 0 && value[a] % value[b] != 0) {
-      error = className[a] + " = " + std::to_string(value[a]) +
-              " is not a multiple of " + className[b] + " = " +
+      error = named(a) + " is " + std::to_string(value[a]) +
+              ", which is not a multiple of " + named(b) + " = " +
               std::to_string(value[b]);
       return false;
     }
