@@ -985,3 +985,47 @@ TEST(CudaCompiler, StepArgumentsMatchTheABI) {
   abi.workspace[0].dimClass = {0, 1, 0};
   EXPECT_TRUE(attnir::checkStepArgs(abi, st, {ArgType{{dyn, dyn, 10}, 32}}, error)) << error;
 }
+
+// Steps go to the entry their name gives ("<entry>__s<k>[_<form>]"), in
+// order; a kernel no entry launches, or one whose buffers disagree with its
+// entry's ABI, is an internal error (fuzz-cuda aborts on those).
+TEST(CudaCompiler, StepsArePlacedOnTheirEntries) {
+  attnir::EntryABI a, b;
+  a.name = "f";
+  b.name = "f2";
+  a.classSize = b.classSize = {-1, 8};
+  attnir::ABIArg w;
+  w.name = "w0";
+  w.dtype = attnir::DType::F32;
+  w.dimClass = {0, 1};
+  a.workspace.push_back(w);
+  attnir::CudaArtifacts art;
+  for (const char *k : {"f__s0", "f__s1_c32", "f2__s0", "f__s2"}) {
+    attnir::KernelStep st;
+    st.kernel = k;
+    st.args = {"w0"};
+    art.steps.push_back(st);
+  }
+  using ArgType = attnir::CudaArtifacts::ArgType;
+  int64_t dyn = mlir::ShapedType::kDynamic;
+  art.stepArgTypes["f__s0"] = {ArgType{{dyn, 8}, 32}};
+  std::vector<attnir::EntryABI> abis = {a, b};
+  std::string error;
+  ASSERT_TRUE(attnir::placeCudaSteps(abis, art, error)) << error;
+  ASSERT_EQ(abis[0].steps.size(), 3u);
+  EXPECT_EQ(abis[0].steps[1].kernel, "f__s1_c32");
+  EXPECT_EQ(abis[0].steps[2].kernel, "f__s2");
+  ASSERT_EQ(abis[1].steps.size(), 1u);
+  EXPECT_EQ(abis[1].steps[0].kernel, "f2__s0");
+  // "f__sx" is no step of f: nobody launches it.
+  art.steps[3].kernel = "f__sx";
+  abis = {a, b};
+  EXPECT_FALSE(attnir::placeCudaSteps(abis, art, error));
+  EXPECT_EQ(error.rfind("internal error: kernel f__sx belongs to no entry", 0), 0u) << error;
+  // f's w0 is [?, 8]: a kernel indexing [?, 4] is refused.
+  art.steps[3].kernel = "f__s2";
+  art.stepArgTypes["f__s0"] = {ArgType{{dyn, 4}, 32}};
+  abis = {a, b};
+  EXPECT_FALSE(attnir::placeCudaSteps(abis, art, error));
+  EXPECT_EQ(error.rfind("internal error: kernel f__s0 indexes w0", 0), 0u) << error;
+}
