@@ -4,10 +4,10 @@ D = 64, f32) at N = M = 8192 with runtime block lists holding 100, 50, 25,
 10 and 5 % of the blocks (random per head, a fresh list per density), next
 to examples/dense.mlir at the same shape, in one process. Useful GFLOP/s
 count the listed pairs only (4 D per pair); the ratio to dense shows
-whether run time follows the visited blocks. Writes
-docs/benchmarks/sparse-cpu.json and prints a markdown table.
+whether run time follows the visited blocks. Writes --out (default
+docs/benchmarks/sparse-cpu.json) and prints a markdown table.
 
-usage: python3 bench/cpu_sparse.py [--n 8192] [--heads 4] [--reps 5]
+usage: python3 bench/cpu_sparse.py [--n 8192] [--heads 4] [--reps 5] [--out JSON]
 """
 import argparse
 import json
@@ -51,6 +51,8 @@ def main():
     ap.add_argument("--n", type=int, default=8192)
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--out", default=os.path.join(REPO, "docs", "benchmarks", "sparse-cpu.json"),
+                    help="where the JSON goes (default docs/benchmarks/sparse-cpu.json)")
     args = ap.parse_args()
     N, H, D, BS = args.n, args.heads, 64, 64
     nb = -(-N // BS)
@@ -78,8 +80,7 @@ def main():
     report = dict(cpu=platform.processor() or platform.machine(),
                   model=open("/proc/cpuinfo").read().split("model name")[1].split("\n")[0].strip(": \t"),
                   cores=os.cpu_count(), N=N, H=H, D=D, block=BS, rows=rows)
-    out = os.path.join(REPO, "docs", "benchmarks", "sparse-cpu.json")
-    with open(out, "w") as f:
+    with open(args.out, "w") as f:
         json.dump(report, f, indent=1)
     print(f"{report['model']}, {report['cores']} cores; B=1, H={H}, N=M={N}, D={D}, f32, 64x64 blocks")
     print("| pattern | listed blocks | ms | useful GFLOP/s | vs dense |")
