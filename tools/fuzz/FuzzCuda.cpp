@@ -27,22 +27,29 @@ using namespace attnir;
 
 namespace {
 
+/// Built once: the fuzzer calls asBf16 on every input.
+const std::regex kRulesQkv(R"((tensor<(?:[?\d]+x){3}\d+x)f32>)");
+const std::regex kRulesCentroids(R"((tensor<[?\d]+x\d+x\d+x)f32>)");
+const std::regex kHeadDim(R"(x(\d+)xf32>)");
+const std::regex kLinearState(R"(tensor<\?x\?x(\d+)x(\d+)xbf16>)");
+const std::regex kGates(R"(tensor<\?x\?x\?xf32>)");
+
 /// bench/gpu/build_bundles.py's float_variant(text, "bf16"), gates too;
 /// linear states stay f32.
 std::string asBf16(std::string text) {
   if (text.find("rules(") != std::string::npos) {
     text = std::regex_replace(
-        text, std::regex(R"((tensor<(?:[?\d]+x){3}\d+x)f32>)"), "$1bf16>");
-    return std::regex_replace(text, std::regex(R"((tensor<[?\d]+x\d+x\d+x)f32>)"),
+        text, kRulesQkv, "$1bf16>");
+    return std::regex_replace(text, kRulesCentroids,
                               "$1bf16>");
   }
-  text = std::regex_replace(text, std::regex(R"(x(\d+)xf32>)"), "x$1xbf16>");
+  text = std::regex_replace(text, kHeadDim, "x$1xbf16>");
   // attn.linear's states [B, H, D, Dv] stay f32.
-  text = std::regex_replace(text, std::regex(R"(tensor<\?x\?x(\d+)x(\d+)xbf16>)"),
+  text = std::regex_replace(text, kLinearState,
                             "tensor<?x?x$1x$2xf32>");
   // NSA's rank-3 gates are broadcast onto the outputs (one element type).
   if (text.find("linalg.broadcast") != std::string::npos)
-    text = std::regex_replace(text, std::regex(R"(tensor<\?x\?x\?xf32>)"),
+    text = std::regex_replace(text, kGates,
                               "tensor<?x?x?xbf16>");
   return text;
 }
